@@ -1,0 +1,574 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+/*
+ * memxctl.c - talk to memory servers (RMAP) for humans and scripts.
+ *
+ *   memxctl stat HOST...          what each server lends, holds and serves
+ *   memxctl ping HOST [COUNT]     session round trips
+ *   memxctl put HOSTS FILE        store FILE's pages, read them back, verify
+ *
+ * A session lives as long as the memxctl that opened it (its pages are
+ * freed on exit, or by the server's soft-state expiry if memxctl dies),
+ * so `put` stores and fetches in one run: it is a round trip of real
+ * data through real servers, checked page by page.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "../rmap/rmap.h"
+#include "config.h"
+#include "options.h"
+
+#define PAGE RMAP_PAGE_SIZE
+
+struct ctl {
+	struct evl *loop;
+	struct rmap_ep *ep;
+	struct rmap_config cfg;
+	unsigned depth;		/* requests in flight */
+	unsigned run;		/* pages per READ/WRITE */
+	bool progress;
+	int outstanding;
+	int errors;
+};
+
+struct srv {
+	const char *name;
+	struct rmap_peer *peer;
+	uint32_t session;
+	unsigned heartbeat_ms;
+};
+
+/* ---- synchronous calls, for the simple verbs ---- */
+
+struct sync_call {
+	bool done;
+	int err;
+	uint8_t status;
+	uint32_t session;
+	uint32_t len;
+};
+
+static void sync_done(void *arg, int err, const struct rmap_msg *m)
+{
+	struct sync_call *sc = arg;
+
+	sc->done = true;
+	sc->err = err;
+	if (m) {
+		sc->status = m->status;
+		sc->session = m->session;
+		sc->len = m->len;
+	}
+}
+
+static int call_sync(struct ctl *c, struct srv *s, const struct rmap_req *req,
+		     void *buf, uint32_t cap, struct sync_call *sc)
+{
+	int ret;
+
+	memset(sc, 0, sizeof(*sc));
+	ret = rmap_call(c->ep, s->peer, req, buf, cap, sync_done, sc);
+	if (ret)
+		return ret;
+	while (!sc->done) {
+		ret = evl_run_once(c->loop, -1);
+		if (ret < 0)
+			return ret;
+	}
+	return sc->err;
+}
+
+static int srv_open(struct ctl *c, struct srv *s, const char *name)
+{
+	struct sockaddr_storage addr;
+	int ret;
+
+	s->name = name;
+	ret = rmap_parse_addr(name, RMAP_DEFAULT_PORT, &addr);
+	if (ret) {
+		fprintf(stderr, "memxctl: cannot resolve '%s'\n", name);
+		return ret;
+	}
+	s->peer = rmap_peer_get(c->ep, &addr);
+	return s->peer ? 0 : -ENOMEM;
+}
+
+static int srv_register(struct ctl *c, struct srv *s)
+{
+	uint8_t nonce[RMAP_REG_LEN], reply[16];
+	struct iovec iov = { nonce, sizeof(nonce) };
+	struct rmap_req req = { .type = RMAP_T_REG, .iov = &iov, .iovcnt = 1 };
+	struct sync_call sc;
+	uint32_t hb;
+	int ret;
+
+	for (unsigned i = 0; i < sizeof(nonce); i++)
+		nonce[i] = (uint8_t)rand();
+	ret = call_sync(c, s, &req, reply, sizeof(reply), &sc);
+	if (ret) {
+		fprintf(stderr, "memxctl: %s: %s\n", s->name,
+			ret == -EHOSTUNREACH ? "peer unreachable (no answer "
+			"after all retries)" : strerror(-ret));
+		return ret;
+	}
+	if (sc.status) {
+		fprintf(stderr, "memxctl: %s refused the session: %s\n",
+			s->name, rmap_status_name(sc.status));
+		return -EPERM;
+	}
+	s->session = sc.session;
+	memcpy(&hb, reply, sizeof(hb));
+	s->heartbeat_ms = sc.len >= 4 ? ntohl(hb) : 1000;
+	return 0;
+}
+
+static void srv_unregister(struct ctl *c, struct srv *s)
+{
+	struct rmap_req req = { .type = RMAP_T_UNREG, .session = s->session };
+	struct sync_call sc;
+
+	if (s->session)
+		call_sync(c, s, &req, NULL, 0, &sc);
+	s->session = 0;
+}
+
+/* ---- stat ---- */
+
+static int cmd_stat(struct ctl *c, int argc, char **argv)
+{
+	int failed = 0;
+
+	if (argc < 1) {
+		fprintf(stderr, "usage: memxctl stat HOST[:PORT]...\n");
+		return 2;
+	}
+	for (int i = 0; i < argc; i++) {
+		struct rmap_req req = { .type = RMAP_T_STAT };
+		uint8_t buf[RMAP_STAT_LEN];
+		struct rmap_stat st;
+		struct sync_call sc;
+		struct srv s = { 0 };
+		int ret;
+
+		if (srv_open(c, &s, argv[i])) {
+			failed = 1;
+			continue;
+		}
+		ret = call_sync(c, &s, &req, buf, sizeof(buf), &sc);
+		if (ret || sc.status || rmap_stat_decode(buf, sc.len, &st)) {
+			fprintf(stderr, "memxctl: %s: %s\n", argv[i],
+				ret == -EHOSTUNREACH ? "unreachable" :
+				ret ? strerror(-ret) : "bad STAT reply");
+			failed = 1;
+			continue;
+		}
+		printf("server=%s capacity_pages=%lu used_pages=%lu "
+		       "free_MiB=%lu load_permille=%u sessions=%u srtt_us=%u\n",
+		       rmap_peer_name(s.peer), (unsigned long)st.capacity_pages,
+		       (unsigned long)st.used_pages,
+		       (unsigned long)((st.capacity_pages - st.used_pages) *
+				       PAGE >> 20),
+		       st.load_permille, st.sessions,
+		       rmap_peer_srtt_us(s.peer));
+	}
+	return failed;
+}
+
+/* ---- ping ---- */
+
+static int cmd_ping(struct ctl *c, int argc, char **argv)
+{
+	struct srv s = { 0 };
+	unsigned count = argc > 1 ? (unsigned)atoi(argv[1]) : 5;
+	int ret;
+
+	if (argc < 1) {
+		fprintf(stderr, "usage: memxctl ping HOST[:PORT] [COUNT]\n");
+		return 2;
+	}
+	if (srv_open(c, &s, argv[0]) || srv_register(c, &s))
+		return 1;
+	for (unsigned i = 0; i < count; i++) {
+		struct rmap_req req = { .type = RMAP_T_HEARTBEAT,
+					.session = s.session };
+		struct sync_call sc;
+		uint64_t t0 = evl_now_ns();
+
+		ret = call_sync(c, &s, &req, NULL, 0, &sc);
+		if (ret || sc.status) {
+			fprintf(stderr, "memxctl: %s: %s\n", s.name, ret ?
+				strerror(-ret) : rmap_status_name(sc.status));
+			return 1;
+		}
+		printf("%s: session %08x seq=%u time=%.1f us\n", s.name,
+		       s.session, i, (double)(evl_now_ns() - t0) / 1000.0);
+	}
+	srv_unregister(c, &s);
+	return 0;
+}
+
+/* ---- put: pipelined store, fetch and verify ---- */
+
+struct xfer {
+	struct ctl *c;
+	struct srv *s;
+	uint64_t page;		/* page number on the server */
+	uint32_t count;
+	uint8_t *data;		/* where the pages are (WRITE) or go (READ) */
+	uint8_t type;
+	int *result;
+};
+
+static void xfer_done(void *arg, int err, const struct rmap_msg *m)
+{
+	struct xfer *x = arg;
+	struct ctl *c = x->c;
+
+	c->outstanding--;
+	if (err || m->status) {
+		fprintf(stderr, "memxctl: %s of %u pages at %lu on %s: %s\n",
+			rmap_type_name(x->type), x->count,
+			(unsigned long)x->page, x->s->name,
+			err ? strerror(-err) : rmap_status_name(m->status));
+		c->errors++;
+	}
+	free(x);
+}
+
+static int xfer_start(struct ctl *c, struct srv *s, uint8_t type,
+		      uint64_t page, uint32_t count, uint8_t *data)
+{
+	struct xfer *x = calloc(1, sizeof(*x));
+	struct iovec iov = { data, (size_t)count * PAGE };
+	struct rmap_req req = { .type = type, .session = s->session,
+				.page = page, .count = count };
+	int ret;
+
+	if (!x)
+		return -ENOMEM;
+	*x = (struct xfer){ c, s, page, count, data, type, NULL };
+	if (type == RMAP_T_WRITE) {
+		req.iov = &iov;
+		req.iovcnt = 1;
+	}
+	ret = rmap_call(c->ep, s->peer, &req, data,
+			type == RMAP_T_READ ? count * PAGE : 0, xfer_done, x);
+	if (ret) {
+		free(x);
+		return ret;
+	}
+	c->outstanding++;
+	return 0;
+}
+
+static void hb_all(struct ctl *c, struct srv *srvs, unsigned n,
+		   uint64_t *last_ns)
+{
+	uint64_t now = evl_now_ns();
+
+	if (now - *last_ns < (uint64_t)srvs[0].heartbeat_ms * 1000000ull / 2)
+		return;
+	*last_ns = now;
+	for (unsigned i = 0; i < n; i++) {
+		struct rmap_req req = { .type = RMAP_T_HEARTBEAT,
+					.session = srvs[i].session };
+		struct xfer *x = calloc(1, sizeof(*x));
+
+		if (!x)
+			continue;
+		*x = (struct xfer){ c, &srvs[i], 0, 0, NULL,
+				    RMAP_T_HEARTBEAT, NULL };
+		if (rmap_call(c->ep, srvs[i].peer, &req, NULL, 0, xfer_done,
+			      x) == 0)
+			c->outstanding++;
+		else
+			free(x);
+	}
+}
+
+static uint64_t page_sum(const uint8_t *p)
+{
+	uint64_t h = 1469598103934665603ull;
+	const uint64_t *w = (const uint64_t *)p;
+
+	for (unsigned i = 0; i < PAGE / 8; i++)
+		h = (h ^ w[i]) * 1099511628211ull;
+	return h;
+}
+
+/* Run one phase (all WRITEs or all READs) over every page. */
+static int put_phase(struct ctl *c, struct srv *srvs, unsigned nsrv,
+		     uint8_t type, uint8_t *buf, uint64_t npages,
+		     uint64_t base)
+{
+	uint64_t next = 0, t0 = evl_now_ns(), hb_ns = t0, shown = 0;
+	const char *what = type == RMAP_T_WRITE ? "stored" : "fetched";
+
+	while (next < npages || c->outstanding > 0) {
+		while (next < npages && c->outstanding < (int)c->depth &&
+		       !c->errors) {
+			uint64_t run_idx = next / c->run;
+			uint32_t n = (uint32_t)(npages - next < c->run ?
+						npages - next : c->run);
+			struct srv *s = &srvs[run_idx % nsrv];
+			int ret;
+
+			ret = xfer_start(c, s, type, base + next, n,
+					 buf + next * PAGE);
+			if (ret) {
+				fprintf(stderr, "memxctl: %s\n", strerror(-ret));
+				c->errors++;
+				break;
+			}
+			next += n;
+		}
+		if (c->errors && c->outstanding == 0)
+			break;
+		if (evl_run_once(c->loop, 100000000) < 0)
+			return -1;
+		hb_all(c, srvs, nsrv, &hb_ns);
+		if (c->progress && next - shown >= 2000) {
+			shown = next;
+			fprintf(stderr, "\r  %s %lu/%lu pages", what,
+				(unsigned long)next, (unsigned long)npages);
+		}
+	}
+	if (c->progress)
+		fprintf(stderr, "\r  %s %lu/%lu pages in %.2f s\n", what,
+			(unsigned long)next, (unsigned long)npages,
+			(double)(evl_now_ns() - t0) / 1e9);
+	return c->errors ? -1 : 0;
+}
+
+static int cmd_put(struct ctl *c, int argc, char **argv, const char *out_path,
+		   uint64_t base)
+{
+	struct srv *srvs = NULL;
+	char **hosts = NULL;
+	unsigned nsrv = 0;
+	uint8_t *in = NULL, *back = NULL;
+	uint64_t npages, bad = 0, t0, t1, t2;
+	struct stat stbuf;
+	int fd = -1, ret = 1;
+
+	if (argc != 2) {
+		fprintf(stderr, "usage: memxctl put HOST[,HOST...] FILE "
+			"[--out OUT] [--base PAGE]\n");
+		return 2;
+	}
+	fd = open(argv[1], O_RDONLY | O_CLOEXEC);
+	if (fd < 0 || fstat(fd, &stbuf) < 0) {
+		fprintf(stderr, "memxctl: %s: %s\n", argv[1], strerror(errno));
+		goto out;
+	}
+	npages = ((uint64_t)stbuf.st_size + PAGE - 1) / PAGE;
+	if (!npages) {
+		fprintf(stderr, "memxctl: %s is empty\n", argv[1]);
+		goto out;
+	}
+	in = aligned_alloc(PAGE, npages * PAGE);
+	back = aligned_alloc(PAGE, npages * PAGE);
+	if (!in || !back) {
+		fprintf(stderr, "memxctl: out of memory for %lu pages\n",
+			(unsigned long)npages);
+		goto out;
+	}
+	memset(in + npages * PAGE - PAGE, 0, PAGE);	/* pad the tail */
+	for (uint64_t off = 0; off < (uint64_t)stbuf.st_size;) {
+		ssize_t n = pread(fd, in + off, (size_t)stbuf.st_size - off,
+				  (off_t)off);
+
+		if (n <= 0) {
+			fprintf(stderr, "memxctl: reading %s failed\n", argv[1]);
+			goto out;
+		}
+		off += (uint64_t)n;
+	}
+	memset(back, 0xa5, npages * PAGE);
+
+	/* HOSTS is a comma-separated list; runs are striped over them. */
+	{
+		char *list = strdup(argv[0]), *tok, *save = NULL;
+
+		for (tok = strtok_r(list, ",", &save); tok;
+		     tok = strtok_r(NULL, ",", &save)) {
+			hosts = realloc(hosts, (nsrv + 1) * sizeof(*hosts));
+			hosts[nsrv++] = strdup(tok);
+		}
+		free(list);
+	}
+	srvs = calloc(nsrv, sizeof(*srvs));
+	for (unsigned i = 0; i < nsrv; i++)
+		if (srv_open(c, &srvs[i], hosts[i]) ||
+		    srv_register(c, &srvs[i]))
+			goto out_unreg;
+
+	t0 = evl_now_ns();
+	if (put_phase(c, srvs, nsrv, RMAP_T_WRITE, in, npages, base))
+		goto out_unreg;
+	t1 = evl_now_ns();
+	if (put_phase(c, srvs, nsrv, RMAP_T_READ, back, npages, base))
+		goto out_unreg;
+	t2 = evl_now_ns();
+
+	for (uint64_t i = 0; i < npages; i++) {
+		if (page_sum(in + i * PAGE) != page_sum(back + i * PAGE) ||
+		    memcmp(in + i * PAGE, back + i * PAGE, PAGE)) {
+			if (bad < 10)
+				fprintf(stderr, "memxctl: page %lu differs\n",
+					(unsigned long)i);
+			bad++;
+		}
+	}
+	if (out_path) {
+		int ofd = open(out_path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC,
+			       0644);
+
+		if (ofd < 0 || write(ofd, back, (size_t)stbuf.st_size) !=
+		    stbuf.st_size) {
+			fprintf(stderr, "memxctl: %s: %s\n", out_path,
+				strerror(errno));
+			bad++;
+		}
+		if (ofd >= 0)
+			close(ofd);
+	}
+	printf("put: pages=%lu servers=%u verified=%lu mismatches=%lu "
+	       "write_MiBps=%.1f read_MiBps=%.1f retransmits=%lu\n",
+	       (unsigned long)npages, nsrv, (unsigned long)(npages - bad),
+	       (unsigned long)bad,
+	       (double)(npages * PAGE) / (1 << 20) / ((double)(t1 - t0) / 1e9),
+	       (double)(npages * PAGE) / (1 << 20) / ((double)(t2 - t1) / 1e9),
+	       (unsigned long)(rmap_ep_counters(c->ep)->retransmits +
+			       rmap_ep_counters(c->ep)->fast_retransmits));
+	ret = bad ? 1 : 0;
+out_unreg:
+	for (unsigned i = 0; i < nsrv; i++)
+		if (srvs[i].peer && srvs[i].session)
+			srv_unregister(c, &srvs[i]);
+out:
+	if (ret && !bad)
+		fprintf(stderr, "memxctl: put failed\n");
+	for (unsigned i = 0; i < nsrv; i++)
+		free(hosts[i]);
+	free(hosts);
+	free(srvs);
+	free(in);
+	free(back);
+	if (fd >= 0)
+		close(fd);
+	return ret;
+}
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+		"Usage: memxctl [OPTION]... COMMAND [ARG]...\n"
+		"Talk to memx memory servers over RMAP.\n\n"
+		"Commands:\n"
+		"  stat HOST[:PORT]...          capacity, use, load and sessions\n"
+		"  ping HOST[:PORT] [COUNT]     session round trips (HEARTBEAT)\n"
+		"  put HOST[,HOST...] FILE      store FILE's pages (striped over the\n"
+		"                               hosts), read them back and verify\n\n"
+		"Options:\n"
+		"  --out=FILE      put: also write the pages read back to FILE\n"
+		"  --base=PAGE     put: first page number to use (default 0)\n"
+		"  --run=PAGES     put: pages per READ/WRITE (1..256, default 16)\n"
+		"  --depth=N       put: requests in flight (default 32)\n"
+		"  --progress      show progress on stderr\n"
+		"  --mtu=BYTES, --window=N, --retry-us=US, --retries=N, --gap-us=US\n"
+		"                  RMAP settings, as for memxd(8)\n"
+		"  --help, --version\n");
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option lo[] = {
+		{ "out", required_argument, NULL, 'o' },
+		{ "base", required_argument, NULL, 'b' },
+		{ "run", required_argument, NULL, 'r' },
+		{ "depth", required_argument, NULL, 'd' },
+		{ "progress", no_argument, NULL, 'p' },
+		{ "mtu", required_argument, NULL, 'm' },
+		{ "window", required_argument, NULL, 'w' },
+		{ "retry-us", required_argument, NULL, 't' },
+		{ "retries", required_argument, NULL, 'n' },
+		{ "gap-us", required_argument, NULL, 'g' },
+		{ "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, 'V' },
+		{ 0 }
+	};
+	struct ctl c = { .depth = 32, .run = 16 };
+	struct rmap_handlers h = { 0 };
+	struct sockaddr_in any = { .sin_family = AF_INET };
+	const char *out_path = NULL, *why;
+	uint64_t base = 0;
+	int opt, ret;
+
+	rmap_config_default(&c.cfg);
+	while ((opt = getopt_long(argc, argv, "h", lo, NULL)) != -1) {
+		switch (opt) {
+		case 'o': out_path = optarg; break;
+		case 'b': base = strtoull(optarg, NULL, 0); break;
+		case 'r': c.run = (unsigned)atoi(optarg); break;
+		case 'd': c.depth = (unsigned)atoi(optarg); break;
+		case 'p': c.progress = true; break;
+		case 'm': c.cfg.mtu = (unsigned)atoi(optarg); break;
+		case 'w': c.cfg.window = (unsigned)atoi(optarg); break;
+		case 't': c.cfg.retry_us = (unsigned)atoi(optarg); break;
+		case 'n': c.cfg.max_retries = (unsigned)atoi(optarg); break;
+		case 'g': c.cfg.gap_us = (unsigned)atoi(optarg); break;
+		case 'h': usage(stdout); return 0;
+		case 'V': printf("memxctl %s\n", PACKAGE_VERSION); return 0;
+		default: usage(stderr); return 2;
+		}
+	}
+	if (optind >= argc) {
+		usage(stderr);
+		return 2;
+	}
+	if (c.run < 1 || c.run > RMAP_MAX_PAGES || c.depth < 1) {
+		fprintf(stderr, "memxctl: --run must be 1..256, --depth >= 1\n");
+		return 2;
+	}
+	if (rmap_config_check(&c.cfg, &why)) {
+		fprintf(stderr, "memxctl: %s\n", why);
+		return 2;
+	}
+	srand((unsigned)(evl_now_ns() ^ (uint64_t)getpid()));
+	ret = evl_new(&c.loop, 1024);
+	if (ret) {
+		fprintf(stderr, "memxctl: io_uring: %s\n", strerror(-ret));
+		return 1;
+	}
+	ret = rmap_ep_open(&c.ep, c.loop, (struct sockaddr *)&any, sizeof(any),
+			   &c.cfg, &h);
+	if (ret) {
+		fprintf(stderr, "memxctl: socket: %s\n", strerror(-ret));
+		return 1;
+	}
+	argv += optind;
+	argc -= optind;
+	if (!strcmp(argv[0], "stat"))
+		ret = cmd_stat(&c, argc - 1, argv + 1);
+	else if (!strcmp(argv[0], "ping"))
+		ret = cmd_ping(&c, argc - 1, argv + 1);
+	else if (!strcmp(argv[0], "put"))
+		ret = cmd_put(&c, argc - 1, argv + 1, out_path, base);
+	else {
+		fprintf(stderr, "memxctl: unknown command '%s'\n", argv[0]);
+		usage(stderr);
+		ret = 2;
+	}
+	rmap_ep_close(c.ep);
+	evl_free(c.loop);
+	return ret;
+}

@@ -1,0 +1,145 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+/*
+ * memxd.c - the daemon: parse settings, start a role, run the loop.
+ */
+#include <errno.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/signalfd.h>
+#include <unistd.h>
+
+#include "config.h"
+#include "log.h"
+#include "options.h"
+#include "pager_main.h"
+#include "server.h"
+
+struct signal_watch {
+	struct evl_op op;
+	int fd;
+	int signo;
+};
+
+static void signal_done(struct evl *loop, struct evl_op *op, int res)
+{
+	struct signal_watch *w = (struct signal_watch *)op;
+	struct signalfd_siginfo si;
+
+	(void)res;
+	if (read(w->fd, &si, sizeof(si)) == sizeof(si)) {
+		w->signo = (int)si.ssi_signo;
+		log_info("caught signal %d (%s), shutting down", w->signo,
+			 strsignal(w->signo));
+		evl_stop(loop);
+		return;
+	}
+	evl_poll(loop, w->fd, POLLIN, &w->op);
+}
+
+static int watch_signals(struct evl *loop, struct signal_watch *w)
+{
+	sigset_t set;
+
+	sigemptyset(&set);
+	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGHUP);
+	if (sigprocmask(SIG_BLOCK, &set, NULL) < 0)
+		return -errno;
+	signal(SIGPIPE, SIG_IGN);
+	w->fd = signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK);
+	if (w->fd < 0)
+		return -errno;
+	w->op.done = signal_done;
+	evl_poll(loop, w->fd, POLLIN, &w->op);
+	return 0;
+}
+
+static int run_server(struct evl *loop, const struct memxd_options *o)
+{
+	struct server_config sc = {
+		.listen = o->listen,
+		.capacity_pages = o->capacity / RMAP_PAGE_SIZE,
+		.announce_ms = o->announce_ms,
+		.announce_to = o->announce_to,
+		.heartbeat_ms = o->heartbeat_ms,
+		.rmap = o->rmap,
+	};
+	struct server_stats st;
+	struct server *srv;
+	int ret;
+
+	ret = server_new(&srv, loop, &sc);
+	if (ret)
+		return ret;
+	log_info("memory server %s on UDP port %u: lending %lu MiB "
+		 "(%lu pages), mtu %u, window %u, heartbeat %u ms",
+		 PACKAGE_VERSION, server_port(srv),
+		 (unsigned long)(o->capacity >> 20),
+		 (unsigned long)sc.capacity_pages, o->rmap.mtu, o->rmap.window,
+		 o->heartbeat_ms);
+	ret = evl_run(loop);
+	server_stats(srv, &st);
+	log_info("served %lu reads, %lu writes, %lu frees; refused %lu writes "
+		 "when full; expired %lu sessions",
+		 (unsigned long)st.reads, (unsigned long)st.writes,
+		 (unsigned long)st.frees, (unsigned long)st.full_refusals,
+		 (unsigned long)st.expired_sessions);
+	server_free(srv);
+	return ret;
+}
+
+int main(int argc, char **argv)
+{
+	struct memxd_options o;
+	struct signal_watch sw = { 0 };
+	enum log_level lvl;
+	struct evl *loop;
+	const char *why;
+	int ret;
+
+	options_init(&o);
+	ret = options_parse(&o, argc, argv);
+	if (ret) {
+		options_free(&o);
+		return ret > 0 ? 0 : 2;
+	}
+	if (o.log_level) {
+		if (log_parse_level(o.log_level, &lvl)) {
+			fprintf(stderr, "memxd: unknown log level '%s'\n",
+				o.log_level);
+			return 2;
+		}
+		log_set_level(lvl);
+	}
+	if (rmap_config_check(&o.rmap, &why)) {
+		fprintf(stderr, "memxd: %s\n", why);
+		return 2;
+	}
+	if (o.server && o.capacity < RMAP_PAGE_SIZE) {
+		fprintf(stderr, "memxd: capacity must be at least one page\n");
+		return 2;
+	}
+	ret = evl_new(&loop, 1024);
+	if (ret) {
+		log_err("cannot set up io_uring: %s", strerror(-ret));
+		return 1;
+	}
+	ret = watch_signals(loop, &sw);
+	if (ret) {
+		log_err("cannot watch signals: %s", strerror(-ret));
+		return 1;
+	}
+	if (o.server)
+		ret = run_server(loop, &o);
+	else
+		ret = pager_main(loop, &o);
+	evl_free(loop);
+	options_free(&o);
+	if (sw.fd > 0)
+		close(sw.fd);
+	return ret ? 1 : 0;
+}

@@ -1,0 +1,325 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+/*
+ * options.c - one table of settings, read from memx.conf and argv.
+ */
+#include "options.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <glib.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "config.h"
+
+enum opt_type { OPT_FLAG, OPT_STR, OPT_LIST, OPT_SIZE, OPT_UINT };
+
+struct opt {
+	const char *group;	/* memx.conf group; NULL: command line only */
+	const char *name;	/* key and long option */
+	enum opt_type type;
+	size_t off;
+	unsigned min, max;	/* OPT_UINT */
+	const char *arg;
+	const char *help;
+};
+
+#define O(f) offsetof(struct memxd_options, f)
+/* opts[] index of --config, which is read before everything else. */
+#define O_CONFIG_INDEX 1
+
+static const struct opt opts[] = {
+	{ NULL, "server", OPT_FLAG, O(server), 0, 0, NULL,
+	  "run the memory-server (store) role instead of the pager" },
+	{ NULL, "config", OPT_STR, O(config), 0, 0, "FILE",
+	  "read settings from FILE (default " MEMXD_DEFAULT_CONFIG ", if present)" },
+	{ "memxd", "log-level", OPT_STR, O(log_level), 0, 0, "LEVEL",
+	  "error, warning, info (default) or debug" },
+
+	{ "server", "listen", OPT_STR, O(listen), 0, 0, "ADDR[:PORT]",
+	  "serve RMAP on this UDP address (default 0.0.0.0:7246)" },
+	{ "server", "capacity", OPT_SIZE, O(capacity), 0, 0, "SIZE",
+	  "memory to lend, e.g. 512M or 4G (default 1G)" },
+	{ "server", "announce-interval-ms", OPT_UINT, O(announce_ms), 0, 3600000,
+	  "MS", "send ANNOUNCE this often; 0 disables (default 1000)" },
+	{ "server", "announce-to", OPT_LIST, O(announce_to), 0, 0, "ADDR[,ADDR]",
+	  "announce to these addresses (unicast or broadcast); repeatable" },
+	{ "server", "heartbeat-interval-ms", OPT_UINT, O(heartbeat_ms), 10, 3600000,
+	  "MS", "clients heartbeat this often; a session silent for 3 intervals "
+	  "is expired and its pages freed (default 1000)" },
+
+	{ "pager", "socket", OPT_STR, O(socket), 0, 0, "PATH",
+	  "control socket (default " MEMXD_DEFAULT_SOCKET ")" },
+	{ "pager", "servers", OPT_LIST, O(servers), 0, 0, "ADDR[,ADDR]",
+	  "memory servers to use; repeatable" },
+	{ "pager", "spill-file", OPT_STR, O(spill_file), 0, 0, "PATH",
+	  "where evicted pages go when every server is full" },
+	{ "pager", "prefetch-max", OPT_UINT, O(prefetch_max), 0, RMAP_MAX_PAGES,
+	  "PAGES", "largest prefetch window; 0 disables prefetch (default 64)" },
+
+	{ "rmap", "window", OPT_UINT, O(rmap.window), 1, RMAP_RCV_WINDOW, "N",
+	  "packets in flight per peer (default 64)" },
+	{ "rmap", "mtu", OPT_UINT, O(rmap.mtu), RMAP_MIN_MTU, RMAP_MAX_MTU, "BYTES",
+	  "link MTU to fragment for (default 1500)" },
+	{ "rmap", "rto-us", OPT_UINT, O(rmap.rto_us), 50, 10000000, "US",
+	  "retransmit timeout: how often unacknowledged packets are checked "
+	  "(default 1000)" },
+	{ "rmap", "retry-us", OPT_UINT, O(rmap.retry_us), 50, 10000000, "US",
+	  "per-packet retry interval; doubles on each retry (default 4000)" },
+	{ "rmap", "retry-max-us", OPT_UINT, O(rmap.retry_max_us), 50, 10000000,
+	  "US", "cap on the per-packet retry interval (default 200000)" },
+	{ "rmap", "gap-us", OPT_UINT, O(rmap.gap_us), 0, 1000000, "US",
+	  "inter-packet gap (default 0: back to back)" },
+	{ "rmap", "retries", OPT_UINT, O(rmap.max_retries), 1, 1000, "N",
+	  "retries before a peer is declared unreachable (default 10)" },
+	{ "rmap", "broadcast", OPT_FLAG, O(rmap.broadcast), 0, 0, NULL,
+	  "allow sending to broadcast addresses (for announce-to)" },
+};
+
+void options_init(struct memxd_options *o)
+{
+	memset(o, 0, sizeof(*o));
+	rmap_config_default(&o->rmap);
+	o->capacity = 1ull << 30;
+	o->announce_ms = 1000;
+	o->heartbeat_ms = 1000;
+	o->prefetch_max = 64;
+}
+
+static void strv_free(char **v)
+{
+	g_strfreev(v);
+}
+
+void options_free(struct memxd_options *o)
+{
+	free(o->config);
+	free(o->log_level);
+	free(o->listen);
+	free(o->socket);
+	free(o->spill_file);
+	strv_free(o->announce_to);
+	strv_free(o->servers);
+}
+
+int parse_size(const char *s, uint64_t *out)
+{
+	char *end;
+	unsigned long long v;
+	unsigned shift = 0;
+
+	errno = 0;
+	v = strtoull(s, &end, 10);
+	if (errno || end == s)
+		return -EINVAL;
+	switch (*end) {
+	case 'k': case 'K': shift = 10; end++; break;
+	case 'm': case 'M': shift = 20; end++; break;
+	case 'g': case 'G': shift = 30; end++; break;
+	case 't': case 'T': shift = 40; end++; break;
+	default: break;
+	}
+	if (*end == 'i' && shift)
+		end++;
+	if ((*end == 'B' || *end == 'b') && end[1] == 0)
+		end++;
+	if (*end || (shift && v > (UINT64_MAX >> shift)))
+		return -EINVAL;
+	*out = (uint64_t)v << shift;
+	return 0;
+}
+
+/* Append the comma- or space-separated items of @val to a string list. */
+static int list_append(char ***list, const char *val)
+{
+	char **items = g_strsplit_set(val, ", \t;", -1);
+	guint n = *list ? g_strv_length(*list) : 0;
+
+	for (char **it = items; *it; it++) {
+		if (!**it)
+			continue;
+		*list = g_renew(char *, *list, n + 2);
+		(*list)[n++] = g_strdup(*it);
+		(*list)[n] = NULL;
+	}
+	g_strfreev(items);
+	return 0;
+}
+
+static int opt_set(struct memxd_options *o, const struct opt *d,
+		   const char *val, const char *where)
+{
+	char *base = (char *)o;
+	char *end;
+	unsigned long v;
+
+	switch (d->type) {
+	case OPT_FLAG:
+		if (!val || !strcmp(val, "true") || !strcmp(val, "yes") ||
+		    !strcmp(val, "1")) {
+			*(bool *)(base + d->off) = true;
+		} else if (!strcmp(val, "false") || !strcmp(val, "no") ||
+			   !strcmp(val, "0")) {
+			*(bool *)(base + d->off) = false;
+		} else {
+			goto bad;
+		}
+		return 0;
+	case OPT_STR:
+		free(*(char **)(base + d->off));
+		*(char **)(base + d->off) = strdup(val);
+		return 0;
+	case OPT_LIST:
+		return list_append((char ***)(base + d->off), val);
+	case OPT_SIZE:
+		if (parse_size(val, (uint64_t *)(base + d->off)))
+			goto bad;
+		return 0;
+	case OPT_UINT:
+		errno = 0;
+		v = strtoul(val, &end, 10);
+		if (errno || end == val || *end || v < d->min || v > d->max) {
+			fprintf(stderr, "memxd: %s: %s=%s: expected a number "
+				"from %u to %u\n", where, d->name, val, d->min,
+				d->max);
+			return -1;
+		}
+		*(unsigned *)(base + d->off) = (unsigned)v;
+		return 0;
+	}
+bad:
+	fprintf(stderr, "memxd: %s: %s=%s: invalid value\n", where, d->name, val);
+	return -1;
+}
+
+static const struct opt *opt_find(const char *group, const char *name)
+{
+	for (size_t i = 0; i < G_N_ELEMENTS(opts); i++)
+		if (opts[i].group && !strcmp(opts[i].name, name) &&
+		    (!group || !strcmp(opts[i].group, group)))
+			return &opts[i];
+	return NULL;
+}
+
+static int load_file(struct memxd_options *o, const char *path, bool required)
+{
+	g_autoptr(GKeyFile) kf = g_key_file_new();
+	g_autoptr(GError) err = NULL;
+	g_auto(GStrv) groups = NULL;
+
+	if (!g_key_file_load_from_file(kf, path, G_KEY_FILE_NONE, &err)) {
+		if (!required && g_error_matches(err, G_FILE_ERROR,
+						 G_FILE_ERROR_NOENT))
+			return 0;
+		fprintf(stderr, "memxd: %s: %s\n", path, err->message);
+		return -1;
+	}
+	groups = g_key_file_get_groups(kf, NULL);
+	for (char **g = groups; *g; g++) {
+		g_auto(GStrv) keys = g_key_file_get_keys(kf, *g, NULL, NULL);
+
+		if (strcmp(*g, "memxd") &&
+		    strcmp(*g, "server") && strcmp(*g, "pager") &&
+		    strcmp(*g, "rmap")) {
+			fprintf(stderr, "memxd: %s: unknown group [%s]\n", path, *g);
+			return -1;
+		}
+		for (char **k = keys; k && *k; k++) {
+			const struct opt *d = opt_find(*g, *k);
+			g_autofree char *val = NULL;
+
+			if (!d) {
+				fprintf(stderr, "memxd: %s: [%s] has no key '%s'\n",
+					path, *g, *k);
+				return -1;
+			}
+			val = g_key_file_get_string(kf, *g, *k, NULL);
+			if (!val || opt_set(o, d, g_strstrip(val), path))
+				return -1;
+		}
+	}
+	return 0;
+}
+
+void options_usage(FILE *out)
+{
+	const char *group = "";
+
+	fprintf(out,
+		"Usage: memxd [--server] [OPTION]...\n"
+		"Serve a VM's page faults from remote memory (pager role), or lend\n"
+		"this host's memory to others (--server, store role).\n"
+		"Settings also come from memx.conf(5); options override the file.\n");
+	for (size_t i = 0; i < G_N_ELEMENTS(opts); i++) {
+		const struct opt *d = &opts[i];
+		char lhs[64];
+		const char *g = d->group ? d->group : "memxd";
+
+		if (strcmp(g, group)) {
+			fprintf(out, "\n[%s]\n", g);
+			group = g;
+		}
+		snprintf(lhs, sizeof(lhs), "--%s%s%s", d->name, d->arg ? "=" : "",
+			 d->arg ? d->arg : "");
+		fprintf(out, "  %-28s %s\n", lhs, d->help);
+	}
+	fprintf(out, "\n  %-28s %s\n  %-28s %s\n", "--help", "show this help",
+		"--version", "show the version");
+}
+
+int options_parse(struct memxd_options *o, int argc, char **argv)
+{
+	struct option lo[G_N_ELEMENTS(opts) + 3];
+	const char *config = NULL;
+	size_t n = 0;
+	int c, idx;
+
+	for (size_t i = 0; i < G_N_ELEMENTS(opts); i++) {
+		lo[n].name = opts[i].name;
+		lo[n].has_arg = opts[i].type == OPT_FLAG ? no_argument
+							 : required_argument;
+		lo[n].flag = NULL;
+		lo[n].val = 1000 + (int)i;
+		n++;
+	}
+	lo[n++] = (struct option){ "help", no_argument, NULL, 'h' };
+	lo[n++] = (struct option){ "version", no_argument, NULL, 'V' };
+	lo[n] = (struct option){ 0 };
+
+	/* First pass: find --config, so the command line can override it. */
+	opterr = 0;
+	optind = 1;
+	while ((c = getopt_long(argc, argv, "hV", lo, &idx)) != -1) {
+		if (c == 1000 + (int)O_CONFIG_INDEX)
+			config = optarg;
+		if (c == 'h') {
+			options_usage(stdout);
+			return 1;
+		}
+		if (c == 'V') {
+			printf("memxd %s\n", PACKAGE_VERSION);
+			return 1;
+		}
+	}
+	if (load_file(o, config ? config : MEMXD_DEFAULT_CONFIG, config != NULL))
+		return -1;
+
+	opterr = 1;
+	optind = 1;
+	while ((c = getopt_long(argc, argv, "hV", lo, &idx)) != -1) {
+		if (c < 1000) {
+			fprintf(stderr, "Try 'memxd --help'.\n");
+			return -1;
+		}
+		if (opt_set(o, &opts[c - 1000], optarg, "command line"))
+			return -1;
+	}
+	if (optind < argc) {
+		fprintf(stderr, "memxd: unexpected argument '%s'\n", argv[optind]);
+		return -1;
+	}
+	return 0;
+}

@@ -1,0 +1,404 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+/*
+ * server.c - the store role: RMAP requests in, pages kept, answers out.
+ */
+#include "server.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <glib.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+
+#include "log.h"
+#include "store.h"
+
+struct session {
+	uint32_t id;
+	uint64_t nonce;
+	struct rmap_peer *peer;
+	struct store_session *pages;
+	uint64_t last_heard_ns;
+};
+
+struct server {
+	struct evl *loop;
+	struct rmap_ep *ep;
+	struct store *store;
+	GHashTable *sessions;		/* id -> struct session */
+	struct server_config cfg;
+	struct sockaddr_storage *announce_to;
+	unsigned n_announce;
+	struct evl_timer announce_timer, expiry_timer;
+	struct server_stats st;
+	/* load: time spent answering requests over the last interval */
+	uint64_t busy_ns, window_start_ns;
+};
+
+static uint64_t expiry_ns(const struct server *srv)
+{
+	return 3ull * srv->cfg.heartbeat_ms * 1000000ull;
+}
+
+static void session_free(struct server *srv, struct session *s)
+{
+	store_session_free(srv->store, s->pages);
+	free(s);
+}
+
+static void session_remove(struct server *srv, struct session *s,
+			   const char *why)
+{
+	log_info("session %08x from %s closed (%s): %lu pages freed", s->id,
+		 rmap_peer_name(s->peer), why,
+		 (unsigned long)store_session_pages(s->pages));
+	g_hash_table_remove(srv->sessions, GUINT_TO_POINTER(s->id));
+	session_free(srv, s);
+}
+
+static struct session *session_lookup(struct server *srv,
+				      const struct rmap_msg *m)
+{
+	struct session *s = g_hash_table_lookup(srv->sessions,
+						GUINT_TO_POINTER(m->session));
+
+	/* A session belongs to the address that opened it. */
+	if (!s || s->peer != m->peer) {
+		srv->st.bad_session++;
+		log_ratelimited(srv, 5000, LOG_WARN,
+				"%s from %s names unknown session %08x",
+				rmap_type_name(m->type), rmap_peer_name(m->peer),
+				m->session);
+		return NULL;
+	}
+	return s;
+}
+
+static void fill_stat(struct server *srv, struct rmap_stat *st)
+{
+	st->capacity_pages = store_capacity(srv->store);
+	st->used_pages = store_used(srv->store);
+	st->load_permille = srv->st.load_permille;
+	st->sessions = g_hash_table_size(srv->sessions);
+	st->port = rmap_ep_port(srv->ep);
+}
+
+static void reply(struct server *srv, const struct rmap_msg *m, uint8_t status,
+		  uint32_t session, const struct iovec *iov, int iovcnt)
+{
+	int ret = rmap_reply(srv->ep, m, status, session, iov, iovcnt);
+
+	if (ret)
+		log_ratelimited(reply, 5000, LOG_WARN,
+				"cannot answer %s from %s: %s",
+				rmap_type_name(m->type), rmap_peer_name(m->peer),
+				strerror(-ret));
+}
+
+static void on_reg(struct server *srv, const struct rmap_msg *m)
+{
+	uint64_t nonce = 0;
+	uint32_t hb = htonl(srv->cfg.heartbeat_ms);
+	struct iovec iov = { &hb, sizeof(hb) };
+	GHashTableIter it;
+	gpointer v;
+	struct session *s;
+
+	for (unsigned i = 0; i < RMAP_REG_LEN; i++)
+		nonce = nonce << 8 | m->data[i];
+	/* A REG we already answered, asked again: same session. */
+	g_hash_table_iter_init(&it, srv->sessions);
+	while (g_hash_table_iter_next(&it, NULL, &v)) {
+		s = v;
+		if (s->peer == m->peer && s->nonce == nonce) {
+			reply(srv, m, RMAP_S_OK, s->id, &iov, 1);
+			return;
+		}
+	}
+	s = calloc(1, sizeof(*s));
+	if (!s || !(s->pages = store_session_new(srv->store))) {
+		free(s);
+		reply(srv, m, RMAP_S_FULL, 0, NULL, 0);
+		return;
+	}
+	do {
+		if (getrandom(&s->id, sizeof(s->id), 0) != sizeof(s->id))
+			s->id = (uint32_t)g_random_int();
+	} while (!s->id ||
+		 g_hash_table_contains(srv->sessions, GUINT_TO_POINTER(s->id)));
+	s->nonce = nonce;
+	s->peer = m->peer;
+	s->last_heard_ns = evl_now_ns();
+	g_hash_table_insert(srv->sessions, GUINT_TO_POINTER(s->id), s);
+	log_info("session %08x opened by %s", s->id, rmap_peer_name(m->peer));
+	reply(srv, m, RMAP_S_OK, s->id, &iov, 1);
+}
+
+static void on_request(struct rmap_ep *ep, const struct rmap_msg *m, void *arg)
+{
+	struct server *srv = arg;
+	uint64_t t0 = evl_now_ns();
+	struct iovec iov[RMAP_MAX_PAGES];
+	struct session *s = NULL;
+	struct rmap_stat st;
+	uint8_t buf[RMAP_STAT_LEN];
+	int ret;
+
+	(void)ep;
+	if (m->type == RMAP_T_REG) {
+		on_reg(srv, m);
+		goto out;
+	}
+	if (m->type == RMAP_T_STAT) {
+		fill_stat(srv, &st);
+		rmap_stat_encode(&st, buf);
+		iov[0] = (struct iovec){ buf, sizeof(buf) };
+		reply(srv, m, RMAP_S_OK, m->session, iov, 1);
+		goto out;
+	}
+	s = session_lookup(srv, m);
+	if (!s) {
+		reply(srv, m, RMAP_S_BADSESSION, m->session, NULL, 0);
+		goto out;
+	}
+	/* Any request is proof of life: the paper's soft-state refresh. */
+	s->last_heard_ns = t0;
+
+	switch (m->type) {
+	case RMAP_T_UNREG:
+		reply(srv, m, RMAP_S_OK, s->id, NULL, 0);
+		session_remove(srv, s, "unregistered");
+		break;
+	case RMAP_T_HEARTBEAT:
+		reply(srv, m, RMAP_S_OK, s->id, NULL, 0);
+		break;
+	case RMAP_T_READ:
+		srv->st.reads++;
+		ret = store_read(srv->store, s->pages, m->page, m->count, iov);
+		if (ret)
+			reply(srv, m, RMAP_S_NOENT, s->id, NULL, 0);
+		else
+			reply(srv, m, RMAP_S_OK, s->id, iov, (int)m->count);
+		break;
+	case RMAP_T_WRITE:
+		srv->st.writes++;
+		ret = store_write(srv->store, s->pages, m->page, m->count,
+				  m->data);
+		if (ret == -ENOSPC || ret == -ENOMEM) {
+			srv->st.full_refusals++;
+			log_ratelimited(&srv->st.full_refusals, 10000, LOG_WARN,
+					"full: refused %u pages from session %08x "
+					"(%lu of %lu pages used)", m->count, s->id,
+					(unsigned long)store_used(srv->store),
+					(unsigned long)store_capacity(srv->store));
+			reply(srv, m, RMAP_S_FULL, s->id, NULL, 0);
+		} else {
+			reply(srv, m, ret ? RMAP_S_INVAL : RMAP_S_OK, s->id,
+			      NULL, 0);
+		}
+		break;
+	case RMAP_T_FREE:
+		srv->st.frees++;
+		store_discard(srv->store, s->pages, m->page, m->count);
+		reply(srv, m, RMAP_S_OK, s->id, NULL, 0);
+		break;
+	default:
+		reply(srv, m, RMAP_S_UNSUPP, s->id, NULL, 0);
+		break;
+	}
+out:
+	srv->busy_ns += evl_now_ns() - t0;
+}
+
+static void on_peer_state(struct rmap_ep *ep, struct rmap_peer *peer, int err,
+			  void *arg)
+{
+	struct server *srv = arg;
+	GHashTableIter it;
+	gpointer v;
+
+	(void)ep;
+	if (err == -EHOSTUNREACH) {
+		log_warn("client %s is unreachable; its sessions expire unless "
+			 "it comes back", rmap_peer_name(peer));
+	} else if (err == -ECONNRESET) {
+		/* The client restarted: its sessions died with it. */
+		g_hash_table_iter_init(&it, srv->sessions);
+		while (g_hash_table_iter_next(&it, NULL, &v)) {
+			struct session *s = v;
+
+			if (s->peer != peer)
+				continue;
+			log_info("session %08x from %s closed (client restarted)"
+				 ": %lu pages freed", s->id, rmap_peer_name(peer),
+				 (unsigned long)store_session_pages(s->pages));
+			g_hash_table_iter_remove(&it);
+			session_free(srv, s);
+		}
+	} else {
+		log_info("client %s is reachable again", rmap_peer_name(peer));
+	}
+}
+
+unsigned server_expire(struct server *srv, uint64_t now_ns)
+{
+	GHashTableIter it;
+	gpointer v;
+	unsigned n = 0;
+
+	g_hash_table_iter_init(&it, srv->sessions);
+	while (g_hash_table_iter_next(&it, NULL, &v)) {
+		struct session *s = v;
+
+		if (now_ns - s->last_heard_ns <= expiry_ns(srv))
+			continue;
+		log_info("session %08x from %s expired: no heartbeat for %u ms"
+			 "; %lu pages freed", s->id, rmap_peer_name(s->peer),
+			 (unsigned)((now_ns - s->last_heard_ns) / 1000000),
+			 (unsigned long)store_session_pages(s->pages));
+		g_hash_table_iter_remove(&it);
+		session_free(srv, s);
+		srv->st.expired_sessions++;
+		n++;
+	}
+	return n;
+}
+
+static void expiry_fire(struct evl *loop, struct evl_timer *t)
+{
+	struct server *srv = (struct server *)((char *)t -
+		offsetof(struct server, expiry_timer));
+	uint64_t now = evl_now_ns();
+	uint64_t span = now - srv->window_start_ns;
+
+	server_expire(srv, now);
+	if (span) {
+		uint64_t l = srv->busy_ns * 1000 / span;
+
+		srv->st.load_permille = (uint32_t)(l > 1000 ? 1000 : l);
+	}
+	srv->busy_ns = 0;
+	srv->window_start_ns = now;
+	evl_timer_arm(loop, t, (uint64_t)srv->cfg.heartbeat_ms * 1000000ull);
+}
+
+static void announce_fire(struct evl *loop, struct evl_timer *t)
+{
+	struct server *srv = (struct server *)((char *)t -
+		offsetof(struct server, announce_timer));
+	struct rmap_stat st;
+
+	fill_stat(srv, &st);
+	for (unsigned i = 0; i < srv->n_announce; i++)
+		rmap_announce(srv->ep, &srv->announce_to[i], &st);
+	evl_timer_arm(loop, t, (uint64_t)srv->cfg.announce_ms * 1000000ull);
+}
+
+int server_new(struct server **out, struct evl *loop,
+	       const struct server_config *cfg)
+{
+	struct rmap_handlers h = {
+		.request = on_request,
+		.peer_state = on_peer_state,
+		.accept_new_peers = true,
+	};
+	struct sockaddr_storage addr;
+	struct server *srv;
+	int ret;
+
+	srv = calloc(1, sizeof(*srv));
+	if (!srv)
+		return -ENOMEM;
+	srv->loop = loop;
+	srv->cfg = *cfg;
+	h.arg = srv;
+	ret = rmap_parse_addr(cfg->listen ? cfg->listen : "0.0.0.0",
+			      RMAP_DEFAULT_PORT, &addr);
+	if (ret) {
+		log_err("cannot parse listen address '%s'", cfg->listen);
+		goto err;
+	}
+	for (char *const *a = cfg->announce_to; a && *a; a++) {
+		srv->announce_to = realloc(srv->announce_to,
+					   (srv->n_announce + 1) * sizeof(addr));
+		if (!srv->announce_to) {
+			ret = -ENOMEM;
+			goto err;
+		}
+		ret = rmap_parse_addr(*a, RMAP_DEFAULT_PORT,
+				      &srv->announce_to[srv->n_announce]);
+		if (ret) {
+			log_err("cannot parse announce address '%s'", *a);
+			goto err;
+		}
+		srv->n_announce++;
+	}
+	ret = store_new(&srv->store, cfg->capacity_pages);
+	if (ret) {
+		log_err("capacity of %lu pages is not usable",
+			(unsigned long)cfg->capacity_pages);
+		goto err;
+	}
+	srv->sessions = g_hash_table_new(NULL, NULL);
+	ret = rmap_ep_open(&srv->ep, loop, (struct sockaddr *)&addr,
+			   addr.ss_family == AF_INET6 ?
+			   sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in),
+			   &cfg->rmap, &h);
+	if (ret) {
+		log_err("cannot listen on %s: %s", cfg->listen ? cfg->listen :
+			"0.0.0.0", strerror(-ret));
+		goto err;
+	}
+	srv->window_start_ns = evl_now_ns();
+	evl_timer_init(&srv->expiry_timer, expiry_fire);
+	evl_timer_arm(loop, &srv->expiry_timer,
+		      (uint64_t)cfg->heartbeat_ms * 1000000ull);
+	evl_timer_init(&srv->announce_timer, announce_fire);
+	if (cfg->announce_ms && srv->n_announce)
+		evl_timer_arm(loop, &srv->announce_timer, 0);
+	*out = srv;
+	return 0;
+err:
+	server_free(srv);
+	return ret;
+}
+
+void server_free(struct server *srv)
+{
+	GHashTableIter it;
+	gpointer v;
+
+	if (!srv)
+		return;
+	evl_timer_cancel(srv->loop, &srv->expiry_timer);
+	evl_timer_cancel(srv->loop, &srv->announce_timer);
+	rmap_ep_close(srv->ep);
+	if (srv->sessions) {
+		g_hash_table_iter_init(&it, srv->sessions);
+		while (g_hash_table_iter_next(&it, NULL, &v))
+			session_free(srv, v);
+		g_hash_table_destroy(srv->sessions);
+	}
+	store_free(srv->store);
+	free(srv->announce_to);
+	free(srv);
+}
+
+uint16_t server_port(const struct server *srv)
+{
+	return rmap_ep_port(srv->ep);
+}
+
+struct rmap_ep *server_ep(struct server *srv)
+{
+	return srv->ep;
+}
+
+void server_stats(const struct server *srv, struct server_stats *st)
+{
+	*st = srv->st;
+	st->capacity_pages = store_capacity(srv->store);
+	st->used_pages = store_used(srv->store);
+	st->sessions = g_hash_table_size(srv->sessions);
+}

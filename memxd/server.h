@@ -1,0 +1,47 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * server.h - memxd's store role: lend this host's RAM over RMAP.
+ *
+ * The server answers REG/UNREG, READ, WRITE, FREE, STAT and HEARTBEAT,
+ * keeps each client session's pages in a store, refuses WRITEs past its
+ * capacity with RMAP_S_FULL, expires sessions whose client has been
+ * silent for three heartbeat intervals, and announces itself.
+ */
+#ifndef MEMX_SERVER_H
+#define MEMX_SERVER_H
+
+#include <stdint.h>
+
+#include "../rmap/evloop.h"
+#include "../rmap/rmap.h"
+
+struct server;
+
+struct server_config {
+	const char *listen;		/* "addr[:port]" */
+	uint64_t capacity_pages;
+	unsigned announce_ms;		/* 0: never */
+	char *const *announce_to;	/* NULL-terminated, may be NULL */
+	unsigned heartbeat_ms;
+	struct rmap_config rmap;
+};
+
+struct server_stats {
+	uint64_t capacity_pages, used_pages;
+	uint32_t sessions;
+	uint32_t load_permille;
+	uint64_t reads, writes, frees, full_refusals, expired_sessions;
+	uint64_t bad_session;
+};
+
+int server_new(struct server **srv, struct evl *loop,
+	       const struct server_config *cfg);
+void server_free(struct server *srv);
+uint16_t server_port(const struct server *srv);
+void server_stats(const struct server *srv, struct server_stats *st);
+struct rmap_ep *server_ep(struct server *srv);
+
+/* Expire sessions silent since before @now_ns - 3 intervals.  For tests. */
+unsigned server_expire(struct server *srv, uint64_t now_ns);
+
+#endif

@@ -1,0 +1,1433 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+/*
+ * rmap.c - the RMAP transport: windows, acknowledgements, retransmission,
+ * duplicate suppression, fragmentation and request/reply matching.
+ *
+ * Reliability is per packet.  Each reliable packet carries a sequence
+ * number in its sender's stream toward one peer and the lowest sequence
+ * number the sender still retransmits ("base").  The receiver keeps the
+ * next sequence number it expects plus a bitmap of what it has beyond
+ * it, drops duplicates, and acknowledges cumulatively with a 64-bit
+ * selective bitmap: out-of-order acknowledgements cost nothing.  The
+ * base lets a fresh receiver (a restarted server) pick up a stream
+ * mid-way, and the epoch in every header tells it that its peer restarted.
+ *
+ * A message is split into consecutive packets; the receiver places
+ * fragments by offset, straight into the caller's buffer for a reply,
+ * and delivers the message when its last fragment lands.  Per-packet
+ * reliability means a lost fragment costs one retransmitted fragment,
+ * not the message, which keeps prefetch runs cheap under loss.
+ */
+#include "rmap.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netdb.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <unistd.h>
+
+#include "rmap_int.h"
+
+#define RECV_SLOTS	64u
+#define PEER_BUCKETS	256u
+#define CALL_BUCKETS	1024u
+#define MAX_PEERS	4096u
+/* Reassembly memory an endpoint may hold for incomplete messages. */
+#define REASM_MAX_BYTES	(256u << 20)
+#define REASM_STALE_NS	(5ull * 1000000000ull)
+#define FAST_REXMIT_DUPS 3u
+
+struct recv_slot {
+	struct evl_op op;
+	struct rmap_ep *ep;
+	struct msghdr mh;
+	struct iovec iov;
+	struct sockaddr_storage from;
+	uint8_t buf[RMAP_MAX_DATAGRAM + 64];
+};
+
+static void pkt_unref(struct pkt *p);
+static void peer_transmit_window(struct rmap_peer *peer);
+static void peer_fail_all(struct rmap_peer *peer, int err);
+
+/* ---- configuration ---- */
+
+void rmap_config_default(struct rmap_config *cfg)
+{
+	memset(cfg, 0, sizeof(*cfg));
+	cfg->window = RMAP_DEFAULT_WINDOW;
+	cfg->mtu = RMAP_DEFAULT_MTU;
+	cfg->rto_us = RMAP_DEFAULT_RTO_US;
+	cfg->retry_us = RMAP_DEFAULT_RETRY_US;
+	cfg->retry_max_us = RMAP_DEFAULT_RETRY_MAX_US;
+	cfg->gap_us = RMAP_DEFAULT_GAP_US;
+	cfg->max_retries = RMAP_DEFAULT_RETRIES;
+}
+
+int rmap_config_check(const struct rmap_config *cfg, const char **why)
+{
+	const char *w = NULL;
+
+	if (cfg->window < 1 || cfg->window > RMAP_RCV_WINDOW)
+		w = "window must be 1..1024 packets";
+	else if (cfg->mtu < RMAP_MIN_MTU || cfg->mtu > RMAP_MAX_MTU)
+		w = "mtu must be 576..9000";
+	else if (cfg->rto_us < 50 || cfg->rto_us > 10000000)
+		w = "retransmit timeout must be 50us..10s";
+	else if (cfg->retry_us < 50 || cfg->retry_us > 10000000)
+		w = "retry interval must be 50us..10s";
+	else if (cfg->retry_max_us < cfg->retry_us)
+		w = "maximum retry interval is below the retry interval";
+	else if (cfg->gap_us > 1000000)
+		w = "inter-packet gap must be at most 1s";
+	else if (cfg->max_retries < 1 || cfg->max_retries > 1000)
+		w = "retries must be 1..1000";
+	if (why)
+		*why = w;
+	return w ? -EINVAL : 0;
+}
+
+/* ---- addresses ---- */
+
+static socklen_t addr_len(const struct sockaddr_storage *a)
+{
+	return a->ss_family == AF_INET6 ? sizeof(struct sockaddr_in6)
+					: sizeof(struct sockaddr_in);
+}
+
+static bool addr_equal(const struct sockaddr_storage *a,
+		       const struct sockaddr_storage *b)
+{
+	if (a->ss_family != b->ss_family)
+		return false;
+	if (a->ss_family == AF_INET) {
+		const struct sockaddr_in *x = (const void *)a, *y = (const void *)b;
+
+		return x->sin_port == y->sin_port &&
+		       x->sin_addr.s_addr == y->sin_addr.s_addr;
+	}
+	if (a->ss_family == AF_INET6) {
+		const struct sockaddr_in6 *x = (const void *)a, *y = (const void *)b;
+
+		return x->sin6_port == y->sin6_port &&
+		       !memcmp(&x->sin6_addr, &y->sin6_addr, 16);
+	}
+	return false;
+}
+
+static unsigned addr_hash(const struct sockaddr_storage *a)
+{
+	const uint8_t *p;
+	size_t n;
+	uint32_t h = 2166136261u;
+
+	if (a->ss_family == AF_INET6) {
+		const struct sockaddr_in6 *s = (const void *)a;
+
+		p = (const uint8_t *)&s->sin6_addr;
+		n = 16;
+		h ^= s->sin6_port;
+	} else {
+		const struct sockaddr_in *s = (const void *)a;
+
+		p = (const uint8_t *)&s->sin_addr;
+		n = 4;
+		h ^= s->sin_port;
+	}
+	for (size_t i = 0; i < n; i++)
+		h = (h ^ p[i]) * 16777619u;
+	return h % PEER_BUCKETS;
+}
+
+const char *rmap_format_addr(const struct sockaddr_storage *a, char *buf,
+			     size_t len)
+{
+	char host[INET6_ADDRSTRLEN] = "?";
+
+	if (a->ss_family == AF_INET6) {
+		const struct sockaddr_in6 *s = (const void *)a;
+
+		inet_ntop(AF_INET6, &s->sin6_addr, host, sizeof(host));
+		snprintf(buf, len, "[%s]:%u", host, ntohs(s->sin6_port));
+	} else {
+		const struct sockaddr_in *s = (const void *)a;
+
+		inet_ntop(AF_INET, &s->sin_addr, host, sizeof(host));
+		snprintf(buf, len, "%s:%u", host, ntohs(s->sin_port));
+	}
+	return buf;
+}
+
+int rmap_parse_addr(const char *s, uint16_t default_port,
+		    struct sockaddr_storage *out)
+{
+	char host[256];
+	const char *port = NULL;
+	struct addrinfo hints = { .ai_socktype = SOCK_DGRAM }, *res;
+	char portbuf[8];
+	size_t n;
+	int ret;
+
+	if (!s || !*s)
+		return -EINVAL;
+	if (s[0] == '[') {
+		const char *end = strchr(s, ']');
+
+		if (!end || (size_t)(end - s - 1) >= sizeof(host))
+			return -EINVAL;
+		n = (size_t)(end - s - 1);
+		memcpy(host, s + 1, n);
+		host[n] = 0;
+		if (end[1] == ':')
+			port = end + 2;
+		else if (end[1])
+			return -EINVAL;
+	} else {
+		const char *colon = strrchr(s, ':');
+
+		if (colon && strchr(s, ':') != colon)
+			colon = NULL;	/* bare IPv6 address */
+		n = colon ? (size_t)(colon - s) : strlen(s);
+		if (n >= sizeof(host))
+			return -EINVAL;
+		memcpy(host, s, n);
+		host[n] = 0;
+		if (colon)
+			port = colon + 1;
+	}
+	if (port) {
+		char *end;
+		unsigned long v = strtoul(port, &end, 10);
+
+		if (!*port || *end || v == 0 || v > 65535)
+			return -EINVAL;
+		default_port = (uint16_t)v;
+	}
+	snprintf(portbuf, sizeof(portbuf), "%u", default_port);
+	hints.ai_flags = AI_NUMERICSERV;
+	ret = getaddrinfo(host, portbuf, &hints, &res);
+	if (ret)
+		return -EHOSTUNREACH;
+	memset(out, 0, sizeof(*out));
+	memcpy(out, res->ai_addr, res->ai_addrlen);
+	freeaddrinfo(res);
+	return 0;
+}
+
+/* ---- packets ---- */
+
+static void pkt_sent(struct evl *loop, struct evl_op *op, int res)
+{
+	struct pkt *p = (struct pkt *)op;
+
+	(void)loop;
+	if (res < 0)
+		p->ep->ctr.send_errors++;
+	p->ep->ops--;
+	p->inflight--;
+	pkt_unref(p);
+}
+
+static struct pkt *pkt_new(struct rmap_ep *ep, size_t payload)
+{
+	struct pkt *p = calloc(1, sizeof(*p) + RMAP_HDR_LEN + payload);
+
+	if (!p)
+		return NULL;
+	p->op.done = pkt_sent;
+	p->ep = ep;
+	p->len = (uint16_t)(RMAP_HDR_LEN + payload);
+	p->refs = 1;
+	return p;
+}
+
+static void pkt_unref(struct pkt *p)
+{
+	if (--p->refs == 0)
+		free(p);
+}
+
+/* Fill in our acknowledgement of @peer's stream. */
+static void peer_ack_fields(struct rmap_peer *peer, uint32_t *ack,
+			    uint64_t *sack)
+{
+	uint64_t bits = 0;
+
+	for (unsigned i = 0; i < 64; i++) {
+		uint32_t s = peer->rcv_next + 1 + i;
+
+		if (peer->rcv_bits[(s % RMAP_RCV_WINDOW) / 8] &
+		    (1u << (s % 8)))
+			bits |= 1ull << i;
+	}
+	*ack = peer->rcv_next;
+	*sack = bits;
+}
+
+/* Rewrite the transport fields of a packet just before it leaves. */
+static void pkt_stamp(struct pkt *p, struct rmap_peer *peer)
+{
+	struct rmap_hdr *h = &p->hdr;
+
+	h->epoch = p->ep->epoch;
+	if (peer && peer->rcv_synced) {
+		peer_ack_fields(peer, &h->ack, &h->sack);
+		h->flags |= RMAP_F_ACK;
+		peer->ack_pending = false;
+	}
+	if (h->flags & RMAP_F_RELIABLE)
+		h->base = peer->snd_una;
+	rmap_wire_encode(h, p->buf);
+}
+
+static void ep_submit_send(struct rmap_ep *ep, struct pkt *p)
+{
+	struct io_uring_sqe *sqe;
+	int copies = 1;
+
+	if (ep->tx_filter) {
+		copies = ep->tx_filter(&p->hdr, ep->tx_filter_arg);
+		if (copies <= 0)
+			return;
+	}
+	for (int i = 0; i < copies && i < 2; i++) {
+		p->iov.iov_base = p->buf;
+		p->iov.iov_len = p->len;
+		p->mh.msg_name = &p->to;
+		p->mh.msg_namelen = addr_len(&p->to);
+		p->mh.msg_iov = &p->iov;
+		p->mh.msg_iovlen = 1;
+		sqe = evl_sqe(ep->loop, &p->op);
+		io_uring_prep_sendmsg(sqe, ep->fd, &p->mh, 0);
+		p->inflight++;
+		p->refs++;
+		ep->ops++;
+		ep->ctr.tx_packets++;
+		ep->ctr.tx_bytes += p->len;
+	}
+}
+
+static void pace_fire(struct evl *loop, struct evl_timer *t)
+{
+	struct rmap_ep *ep = (struct rmap_ep *)((char *)t -
+		offsetof(struct rmap_ep, pace_timer));
+	struct pkt *p = ep->pace_head;
+
+	(void)loop;
+	if (!p)
+		return;
+	ep->pace_head = p->pace_next;
+	if (!ep->pace_head)
+		ep->pace_tail = NULL;
+	p->pace_next = NULL;
+	if (!p->dead)
+		ep_submit_send(ep, p);
+	p->inflight--;		/* the pacing queue's hold */
+	pkt_unref(p);
+	if (ep->pace_head)
+		evl_timer_arm(ep->loop, &ep->pace_timer,
+			      (uint64_t)ep->cfg.gap_us * 1000);
+}
+
+/* Put @p on the wire now, or after the inter-packet gap. */
+static void ep_xmit(struct rmap_ep *ep, struct pkt *p, struct rmap_peer *peer)
+{
+	pkt_stamp(p, peer);
+	if (!ep->cfg.gap_us) {
+		ep_submit_send(ep, p);
+		return;
+	}
+	p->inflight++;
+	p->refs++;
+	if (ep->pace_tail)
+		ep->pace_tail->pace_next = p;
+	else
+		ep->pace_head = p;
+	ep->pace_tail = p;
+	if (!evl_timer_armed(&ep->pace_timer))
+		evl_timer_arm(ep->loop, &ep->pace_timer, 0);
+}
+
+/* ---- peers ---- */
+
+static void peer_name_update(struct rmap_peer *peer)
+{
+	rmap_format_addr(&peer->addr, peer->name, sizeof(peer->name));
+}
+
+struct rmap_peer *rmap_peer_find(struct rmap_ep *ep,
+				 const struct sockaddr_storage *addr)
+{
+	struct rmap_peer *p = ep->peers[addr_hash(addr)];
+
+	while (p && !addr_equal(&p->addr, addr))
+		p = p->hnext;
+	return p;
+}
+
+struct rmap_peer *rmap_peer_get(struct rmap_ep *ep,
+				const struct sockaddr_storage *addr)
+{
+	struct rmap_peer *peer = rmap_peer_find(ep, addr);
+	unsigned b;
+
+	if (peer)
+		return peer;
+	if (ep->npeers >= MAX_PEERS)
+		return NULL;
+	peer = calloc(1, sizeof(*peer));
+	if (!peer)
+		return NULL;
+	peer->ep = ep;
+	memcpy(&peer->addr, addr, sizeof(*addr));
+	peer_name_update(peer);
+	b = addr_hash(addr);
+	peer->hnext = ep->peers[b];
+	ep->peers[b] = peer;
+	peer->all_next = ep->all_peers;
+	if (ep->all_peers)
+		ep->all_peers->all_prev = peer;
+	ep->all_peers = peer;
+	ep->npeers++;
+	return peer;
+}
+
+const struct sockaddr_storage *rmap_peer_addr(const struct rmap_peer *peer)
+{
+	return &peer->addr;
+}
+
+const char *rmap_peer_name(const struct rmap_peer *peer)
+{
+	return peer->name;
+}
+
+bool rmap_peer_unreachable(const struct rmap_peer *peer)
+{
+	return peer->unreachable;
+}
+
+unsigned rmap_peer_srtt_us(const struct rmap_peer *peer)
+{
+	return peer->srtt_us;
+}
+
+void rmap_peer_set_data(struct rmap_peer *peer, void *data)
+{
+	peer->data = data;
+}
+
+void *rmap_peer_data(const struct rmap_peer *peer)
+{
+	return peer->data;
+}
+
+static void reasm_free(struct rmap_ep *ep, struct reasm *r)
+{
+	if (r->call)
+		r->call->reasm = NULL;
+	ep->reasm_bytes -= r->owned ? r->msg_len : 0;
+	if (r->owned)
+		free(r->buf);
+	free(r);
+}
+
+static void peer_unlink_reasm(struct rmap_peer *peer, struct reasm *r)
+{
+	struct reasm **pp = &peer->reasm;
+
+	while (*pp && *pp != r)
+		pp = &(*pp)->next;
+	if (*pp)
+		*pp = r->next;
+	peer->nreasm--;
+}
+
+/* Forget every packet we were sending to @peer: they will never be acked. */
+static void peer_drop_tx(struct rmap_peer *peer)
+{
+	struct pkt *p;
+
+	for (uint32_t s = peer->snd_una; s != peer->snd_next; s++) {
+		p = peer->win[s % RMAP_RCV_WINDOW];
+		if (!p)
+			break;		/* the rest is queued, not sent */
+		peer->win[s % RMAP_RCV_WINDOW] = NULL;
+		p->dead = true;
+		pkt_unref(p);
+	}
+	while ((p = peer->q_head)) {
+		peer->q_head = p->next;
+		p->dead = true;
+		pkt_unref(p);
+	}
+	peer->q_tail = NULL;
+	peer->snd_una = peer->snd_next;
+	peer->in_window = 0;
+}
+
+/* Forget @peer's stream toward us: a new incarnation starts afresh. */
+static void peer_reset_rx(struct rmap_peer *peer)
+{
+	struct reasm *r;
+
+	while ((r = peer->reasm)) {
+		peer->reasm = r->next;
+		reasm_free(peer->ep, r);
+	}
+	peer->nreasm = 0;
+	memset(peer->rcv_bits, 0, sizeof(peer->rcv_bits));
+	peer->rcv_synced = false;
+	peer->ack_pending = false;
+}
+
+static void call_unlink(struct rmap_ep *ep, struct call *c)
+{
+	struct call **pp = &ep->calls[c->reqid % CALL_BUCKETS];
+
+	while (*pp && *pp != c)
+		pp = &(*pp)->hnext;
+	if (*pp)
+		*pp = c->hnext;
+	if (!c->detached) {
+		if (c->prev)
+			c->prev->next = c->next;
+		else
+			c->peer->calls = c->next;
+		if (c->next)
+			c->next->prev = c->prev;
+	}
+	if (c->reasm) {
+		/* Fragments may still arrive: drop them, not into c->buf. */
+		c->reasm->call = NULL;
+		c->reasm->discard = true;
+	}
+	ep->ncalls--;
+}
+
+static void call_complete(struct rmap_ep *ep, struct call *c, int err,
+			  const struct rmap_msg *resp)
+{
+	call_unlink(ep, c);
+	c->fn(c->arg, err, resp);
+	free(c);
+}
+
+static void peer_fail_all(struct rmap_peer *peer, int err)
+{
+	struct rmap_ep *ep = peer->ep;
+
+	struct call *list = peer->calls, *c;
+
+	/*
+	 * Detach the list first: a callback may well call again on this
+	 * peer, and that new call must not be failed with the old ones.
+	 */
+	peer_drop_tx(peer);
+	peer->calls = NULL;
+	for (c = list; c; c = c->next)
+		c->detached = true;
+	while ((c = list)) {
+		list = c->next;
+		call_complete(ep, c, err, NULL);
+	}
+}
+
+void rmap_peer_drop(struct rmap_ep *ep, struct rmap_peer *peer)
+{
+	struct rmap_peer **pp = &ep->peers[addr_hash(&peer->addr)];
+
+	peer_fail_all(peer, -ECANCELED);
+	peer_reset_rx(peer);
+	while (*pp && *pp != peer)
+		pp = &(*pp)->hnext;
+	if (*pp)
+		*pp = peer->hnext;
+	if (peer->all_prev)
+		peer->all_prev->all_next = peer->all_next;
+	else
+		ep->all_peers = peer->all_next;
+	if (peer->all_next)
+		peer->all_next->all_prev = peer->all_prev;
+	ep->npeers--;
+	free(peer);
+}
+
+static void peer_set_unreachable(struct rmap_peer *peer)
+{
+	struct rmap_ep *ep = peer->ep;
+
+	if (!peer->unreachable) {
+		peer->unreachable = true;
+		ep->ctr.unreachable++;
+	}
+	peer_fail_all(peer, -EHOSTUNREACH);
+	if (ep->h.peer_state)
+		ep->h.peer_state(ep, peer, -EHOSTUNREACH, ep->h.arg);
+}
+
+static void peer_heard_from(struct rmap_peer *peer)
+{
+	struct rmap_ep *ep = peer->ep;
+
+	if (!peer->unreachable)
+		return;
+	peer->unreachable = false;
+	if (ep->h.peer_state)
+		ep->h.peer_state(ep, peer, 0, ep->h.arg);
+}
+
+/* ---- the send side ---- */
+
+static void ep_arm_rexmit(struct rmap_ep *ep)
+{
+	if (!evl_timer_armed(&ep->rexmit_timer))
+		evl_timer_arm(ep->loop, &ep->rexmit_timer,
+			      (uint64_t)ep->cfg.rto_us * 1000);
+}
+
+/* Move queued packets into the window and send them. */
+static void peer_transmit_window(struct rmap_peer *peer)
+{
+	struct rmap_ep *ep = peer->ep;
+	struct pkt *p;
+
+	while ((p = peer->q_head) &&
+	       p->hdr.seq - peer->snd_una < ep->cfg.window) {
+		peer->q_head = p->next;
+		if (!peer->q_head)
+			peer->q_tail = NULL;
+		p->next = NULL;
+		peer->win[p->hdr.seq % RMAP_RCV_WINDOW] = p;
+		peer->in_window++;
+		p->sent_ns = evl_now_ns();
+		ep_xmit(ep, p, peer);
+	}
+	if (peer->in_window)
+		ep_arm_rexmit(ep);
+}
+
+static int peer_queue_msg(struct rmap_peer *peer, const struct rmap_hdr *tmpl,
+			  const struct iovec *iov, int iovcnt, uint32_t len)
+{
+	struct rmap_ep *ep = peer->ep;
+	uint32_t fp = rmap_frag_payload(ep->cfg.mtu);
+	uint32_t nfrag = len ? (len + fp - 1) / fp : 1;
+	struct pkt *first = NULL, *last = NULL, *p;
+	size_t iov_i = 0, iov_off = 0;
+
+	if (len > RMAP_MAX_MSG || nfrag > RMAP_MAX_FRAGS)
+		return -EMSGSIZE;
+	for (uint32_t i = 0; i < nfrag; i++) {
+		uint32_t off = i * fp, n = len - off < fp ? len - off : fp;
+		uint8_t *dst;
+
+		p = pkt_new(ep, n);
+		if (!p)
+			goto nomem;
+		p->hdr = *tmpl;
+		p->hdr.flags |= RMAP_F_RELIABLE;
+		p->hdr.seq = peer->snd_next + i;
+		p->hdr.frag_idx = (uint16_t)i;
+		p->hdr.frag_cnt = (uint16_t)nfrag;
+		p->hdr.msg_len = len;
+		p->hdr.frag_off = off;
+		p->hdr.frag_len = (uint16_t)n;
+		p->to = peer->addr;
+		/* Gather this fragment's bytes from the caller's iovec. */
+		dst = p->buf + RMAP_HDR_LEN;
+		while (n) {
+			size_t take = iov[iov_i].iov_len - iov_off;
+
+			if (take > n)
+				take = n;
+			memcpy(dst, (const uint8_t *)iov[iov_i].iov_base +
+			       iov_off, take);
+			dst += take;
+			n -= (uint32_t)take;
+			iov_off += take;
+			if (iov_off == iov[iov_i].iov_len) {
+				iov_i++;
+				iov_off = 0;
+			}
+		}
+		if (last)
+			last->next = p;
+		else
+			first = p;
+		last = p;
+	}
+	(void)iovcnt;
+	peer->snd_next += nfrag;
+	if (peer->q_tail)
+		peer->q_tail->next = first;
+	else
+		peer->q_head = first;
+	peer->q_tail = last;
+	ep->ctr.tx_msgs++;
+	peer_transmit_window(peer);
+	return 0;
+nomem:
+	while (first) {
+		p = first->next;
+		pkt_unref(first);
+		first = p;
+	}
+	return -ENOMEM;
+}
+
+static uint32_t iov_total(const struct iovec *iov, int iovcnt)
+{
+	uint64_t n = 0;
+
+	for (int i = 0; i < iovcnt; i++)
+		n += iov[i].iov_len;
+	return n > UINT32_MAX ? UINT32_MAX : (uint32_t)n;
+}
+
+int rmap_call(struct rmap_ep *ep, struct rmap_peer *peer,
+	      const struct rmap_req *req, void *resp_buf, uint32_t resp_cap,
+	      rmap_reply_fn fn, void *arg)
+{
+	struct rmap_hdr h = { 0 };
+	uint32_t len = iov_total(req->iov, req->iovcnt);
+	struct call *c;
+	unsigned b;
+	int ret;
+
+	if (req->type == RMAP_T_ACK || req->type == RMAP_T_ANNOUNCE ||
+	    req->type > RMAP_T_MAX)
+		return -EINVAL;
+	c = calloc(1, sizeof(*c));
+	if (!c)
+		return -ENOMEM;
+	do {
+		c->reqid = ep->next_reqid++;
+	} while (!c->reqid);
+	c->peer = peer;
+	c->type = req->type;
+	c->buf = resp_buf;
+	c->cap = resp_cap;
+	c->fn = fn;
+	c->arg = arg;
+
+	h.type = req->type;
+	h.session = req->session;
+	h.reqid = c->reqid;
+	h.page = req->page;
+	h.count = req->count;
+	ret = peer_queue_msg(peer, &h, req->iov, req->iovcnt, len);
+	if (ret) {
+		free(c);
+		return ret;
+	}
+	b = c->reqid % CALL_BUCKETS;
+	c->hnext = ep->calls[b];
+	ep->calls[b] = c;
+	c->next = peer->calls;
+	if (peer->calls)
+		peer->calls->prev = c;
+	peer->calls = c;
+	ep->ncalls++;
+	return 0;
+}
+
+int rmap_reply(struct rmap_ep *ep, const struct rmap_msg *req, uint8_t status,
+	       uint32_t session, const struct iovec *iov, int iovcnt)
+{
+	struct rmap_hdr h = { 0 };
+
+	(void)ep;
+	h.type = req->type;
+	h.flags = RMAP_F_RESPONSE;
+	h.status = status;
+	h.session = session;
+	h.reqid = req->reqid;
+	if (req->type == RMAP_T_READ || req->type == RMAP_T_WRITE) {
+		h.page = req->page;
+		h.count = req->count;
+	}
+	if (status != RMAP_S_OK)
+		iovcnt = 0;
+	return peer_queue_msg(req->peer, &h, iov, iovcnt,
+			      iovcnt ? iov_total(iov, iovcnt) : 0);
+}
+
+int rmap_announce(struct rmap_ep *ep, const struct sockaddr_storage *to,
+		  const struct rmap_stat *st)
+{
+	struct pkt *p = pkt_new(ep, RMAP_STAT_LEN);
+
+	if (!p)
+		return -ENOMEM;
+	p->hdr.type = RMAP_T_ANNOUNCE;
+	p->hdr.frag_cnt = 1;
+	p->hdr.msg_len = RMAP_STAT_LEN;
+	p->hdr.frag_len = RMAP_STAT_LEN;
+	p->to = *to;
+	rmap_stat_encode(st, p->buf + RMAP_HDR_LEN);
+	ep_xmit(ep, p, NULL);
+	pkt_unref(p);
+	return 0;
+}
+
+/* Acknowledge everything we owe, in packets of their own. */
+static void ep_flush_acks(struct evl *loop, struct evl_hook *hook)
+{
+	struct rmap_ep *ep = (struct rmap_ep *)((char *)hook -
+		offsetof(struct rmap_ep, ack_hook));
+	struct rmap_peer *peer;
+
+	(void)loop;
+	while ((peer = ep->ack_list)) {
+		ep->ack_list = peer->ack_next;
+		peer->on_ack_list = false;
+		if (!peer->ack_pending)
+			continue;	/* a data packet carried it */
+		struct pkt *p = pkt_new(ep, 0);
+
+		if (!p)
+			return;
+		p->hdr.type = RMAP_T_ACK;
+		p->to = peer->addr;
+		ep_xmit(ep, p, peer);
+		pkt_unref(p);
+		ep->ctr.acks_sent++;
+	}
+}
+
+static void peer_want_ack(struct rmap_peer *peer)
+{
+	peer->ack_pending = true;
+	if (!peer->on_ack_list) {
+		peer->on_ack_list = true;
+		peer->ack_next = peer->ep->ack_list;
+		peer->ep->ack_list = peer;
+	}
+}
+
+static void rexmit_fire(struct evl *loop, struct evl_timer *t)
+{
+	struct rmap_ep *ep = (struct rmap_ep *)((char *)t -
+		offsetof(struct rmap_ep, rexmit_timer));
+	uint64_t now = evl_now_ns();
+	bool any = false;
+
+	(void)loop;
+	for (struct rmap_peer *peer = ep->all_peers, *next; peer; peer = next) {
+		bool dead = false;
+
+		next = peer->all_next;
+		for (uint32_t s = peer->snd_una; s != peer->snd_next &&
+		     s - peer->snd_una < ep->cfg.window; s++) {
+			struct pkt *p = peer->win[s % RMAP_RCV_WINDOW];
+			uint64_t iv;
+
+			if (!p || p->acked || p->inflight)
+				continue;
+			iv = (uint64_t)ep->cfg.retry_us << (p->retries < 16 ?
+							    p->retries : 16);
+			if (iv > ep->cfg.retry_max_us)
+				iv = ep->cfg.retry_max_us;
+			if (now - p->sent_ns < iv * 1000)
+				continue;
+			if (p->retries >= ep->cfg.max_retries) {
+				dead = true;
+				break;
+			}
+			p->retries++;
+			p->sent_ns = now;
+			ep->ctr.retransmits++;
+			ep_xmit(ep, p, peer);
+		}
+		if (dead)
+			peer_set_unreachable(peer);	/* may send anew */
+		else if (peer->in_window)
+			any = true;
+	}
+	if (any)
+		ep_arm_rexmit(ep);
+}
+
+static void peer_ack_one(struct rmap_peer *peer, uint32_t s, uint64_t now)
+{
+	struct pkt *p = peer->win[s % RMAP_RCV_WINDOW];
+
+	if (!p || p->acked)
+		return;
+	p->acked = true;
+	/* Karn: only packets sent once give an honest round trip. */
+	if (!p->retries && !p->fast_done) {
+		unsigned rtt = (unsigned)((now - p->sent_ns) / 1000);
+
+		peer->srtt_us = peer->srtt_us ?
+			(7 * peer->srtt_us + rtt) / 8 : rtt;
+	}
+}
+
+static void peer_process_ack(struct rmap_peer *peer, uint32_t ack,
+			     uint64_t sack)
+{
+	struct rmap_ep *ep = peer->ep;
+	uint64_t now = evl_now_ns();
+	uint32_t highest = 0;
+	bool have_highest = false;
+
+	/* Acknowledging what we never sent is a lie: ignore it. */
+	if (rmap_seq_before(peer->snd_next, ack))
+		return;
+	for (uint32_t s = peer->snd_una; rmap_seq_before(s, ack); s++)
+		peer_ack_one(peer, s, now);
+	for (unsigned i = 0; i < 64; i++) {
+		uint32_t s = ack + 1 + i;
+
+		if (!(sack >> i & 1))
+			continue;
+		if (!rmap_seq_before(s, peer->snd_next))
+			break;
+		if (rmap_seq_before(s, peer->snd_una))
+			continue;
+		peer_ack_one(peer, s, now);
+		highest = s;
+		have_highest = true;
+	}
+	/*
+	 * Slide the window over what is acknowledged.  An empty slot is the
+	 * first queued packet, which has not been sent: stop there.
+	 */
+	while (peer->snd_una != peer->snd_next) {
+		struct pkt *p = peer->win[peer->snd_una % RMAP_RCV_WINDOW];
+
+		if (!p || !p->acked)
+			break;
+		peer->win[peer->snd_una % RMAP_RCV_WINDOW] = NULL;
+		peer->in_window--;
+		pkt_unref(p);
+		peer->snd_una++;
+	}
+	/*
+	 * Fast retransmit: a hole with FAST_REXMIT_DUPS acknowledged packets
+	 * above it was lost, not delayed.  Resend it once, now.
+	 */
+	if (have_highest) {
+		for (uint32_t s = peer->snd_una;
+		     rmap_seq_before(s + FAST_REXMIT_DUPS - 1, highest); s++) {
+			struct pkt *p = peer->win[s % RMAP_RCV_WINDOW];
+
+			if (!p || p->acked || p->fast_done || p->inflight)
+				continue;
+			p->fast_done = true;
+			p->sent_ns = now;
+			ep->ctr.fast_retransmits++;
+			ep_xmit(ep, p, peer);
+		}
+	}
+	peer_transmit_window(peer);
+}
+
+/* ---- the receive side ---- */
+
+static struct call *call_find(struct rmap_ep *ep, uint32_t reqid)
+{
+	struct call *c = ep->calls[reqid % CALL_BUCKETS];
+
+	while (c && c->reqid != reqid)
+		c = c->hnext;
+	return c;
+}
+
+static void deliver(struct rmap_ep *ep, struct rmap_peer *peer,
+		    const struct rmap_hdr *h, const uint8_t *data,
+		    struct call *c)
+{
+	struct rmap_msg m = {
+		.peer = peer, .type = h->type, .status = h->status,
+		.flags = h->flags, .session = h->session, .reqid = h->reqid,
+		.page = h->page, .count = h->count, .data = data,
+		.len = h->msg_len,
+	};
+
+	ep->ctr.rx_msgs++;
+	if (!(h->flags & RMAP_F_RESPONSE)) {
+		if (ep->h.request) {
+			ep->h.request(ep, &m, ep->h.arg);
+		} else {
+			rmap_reply(ep, &m, RMAP_S_UNSUPP, h->session, NULL, 0);
+		}
+		return;
+	}
+	if (!c) {
+		c = call_find(ep, h->reqid);
+		if (!c || c->peer != peer || c->type != h->type) {
+			ep->ctr.stale_reply++;
+			return;
+		}
+		if (h->msg_len > c->cap) {
+			call_complete(ep, c, -EMSGSIZE, NULL);
+			return;
+		}
+		if (h->msg_len && data != c->buf)
+			memcpy(c->buf, data, h->msg_len);
+	}
+	m.data = c->buf;
+	call_complete(ep, c, 0, &m);
+}
+
+static bool reasm_matches(const struct reasm *r, const struct rmap_hdr *h)
+{
+	return r->type == h->type && r->flags == (h->flags & ~RMAP_F_ACK) &&
+	       r->status == h->status && r->reqid == h->reqid &&
+	       r->session == h->session && r->page == h->page &&
+	       r->count == h->count && r->msg_len == h->msg_len &&
+	       r->frag_cnt == h->frag_cnt;
+}
+
+/*
+ * Accept fragment @h of a multi-fragment message.  Returns false if it
+ * cannot be taken now (no memory): the caller must then not acknowledge
+ * it, so the sender tries again.
+ */
+static bool reasm_fragment(struct rmap_ep *ep, struct rmap_peer *peer,
+			   const struct rmap_hdr *h, const uint8_t *data,
+			   bool *bad)
+{
+	uint32_t msg_seq = h->seq - h->frag_idx;
+	struct reasm *r;
+
+	for (r = peer->reasm; r && r->msg_seq != msg_seq; r = r->next)
+		;
+	if (!r) {
+		struct call *c = NULL;
+
+		if (peer->nreasm >= RMAP_RCV_WINDOW)
+			return false;
+		r = calloc(1, sizeof(*r) + (h->frag_cnt + 7) / 8);
+		if (!r)
+			return false;
+		r->msg_seq = msg_seq;
+		r->type = h->type;
+		r->flags = h->flags & ~RMAP_F_ACK;
+		r->status = h->status;
+		r->reqid = h->reqid;
+		r->session = h->session;
+		r->page = h->page;
+		r->count = h->count;
+		r->msg_len = h->msg_len;
+		r->frag_cnt = h->frag_cnt;
+		r->last_ns = evl_now_ns();
+		if (h->flags & RMAP_F_RESPONSE) {
+			c = call_find(ep, h->reqid);
+			if (c && (c->peer != peer || c->type != h->type ||
+				  c->reasm))
+				c = NULL;
+		}
+		if (c && h->msg_len <= c->cap) {
+			/* Place the reply straight into the caller's buffer. */
+			r->buf = c->buf;
+			r->call = c;
+			c->reasm = r;
+		} else if (h->flags & RMAP_F_RESPONSE) {
+			r->discard = true;	/* stale or oversized reply */
+		} else {
+			if (ep->reasm_bytes + h->msg_len > REASM_MAX_BYTES) {
+				free(r);
+				return false;
+			}
+			r->buf = malloc(h->msg_len);
+			if (!r->buf) {
+				free(r);
+				return false;
+			}
+			r->owned = true;
+			ep->reasm_bytes += h->msg_len;
+		}
+		r->next = peer->reasm;
+		peer->reasm = r;
+		peer->nreasm++;
+		if (!evl_timer_armed(&ep->gc_timer))
+			evl_timer_arm(ep->loop, &ep->gc_timer, REASM_STALE_NS);
+	} else if (!reasm_matches(r, h)) {
+		*bad = true;
+		return true;
+	}
+	if (r->seen[h->frag_idx / 8] & (1u << (h->frag_idx % 8)))
+		return true;	/* cannot happen: seqs are deduplicated */
+	r->seen[h->frag_idx / 8] |= (uint8_t)(1u << (h->frag_idx % 8));
+	r->got++;
+	r->last_ns = evl_now_ns();
+	if (!r->discard)
+		memcpy(r->buf + h->frag_off, data, h->frag_len);
+	if (r->got < r->frag_cnt)
+		return true;
+
+	peer_unlink_reasm(peer, r);
+	if (!r->discard) {
+		struct rmap_hdr whole = *h;
+		struct call *c = r->call;
+
+		if (c) {
+			c->reasm = NULL;
+			r->call = NULL;
+		}
+		deliver(ep, peer, &whole, r->buf, c);
+	} else if (h->flags & RMAP_F_RESPONSE) {
+		struct call *c = call_find(ep, h->reqid);
+
+		if (c && c->peer == peer && c->type == h->type &&
+		    !c->reasm && h->msg_len > c->cap)
+			call_complete(ep, c, -EMSGSIZE, NULL);
+		else
+			ep->ctr.stale_reply++;
+	}
+	reasm_free(ep, r);
+	return true;
+}
+
+static void gc_fire(struct evl *loop, struct evl_timer *t)
+{
+	struct rmap_ep *ep = (struct rmap_ep *)((char *)t -
+		offsetof(struct rmap_ep, gc_timer));
+	uint64_t now = evl_now_ns();
+	bool any = false;
+
+	(void)loop;
+	for (struct rmap_peer *peer = ep->all_peers; peer;
+	     peer = peer->all_next) {
+		struct reasm **pp = &peer->reasm;
+
+		while (*pp) {
+			struct reasm *r = *pp;
+
+			if (now - r->last_ns >= REASM_STALE_NS) {
+				*pp = r->next;
+				peer->nreasm--;
+				ep->ctr.bad[RMAP_WIRE_FRAG]++;
+				ep->ctr.bad_total++;
+				reasm_free(ep, r);
+				continue;
+			}
+			any = true;
+			pp = &r->next;
+		}
+	}
+	if (any)
+		evl_timer_arm(ep->loop, &ep->gc_timer, REASM_STALE_NS);
+}
+
+static void count_bad(struct rmap_ep *ep, enum rmap_wire_err e)
+{
+	ep->ctr.bad[e]++;
+	ep->ctr.bad_total++;
+}
+
+static bool rcv_test(const struct rmap_peer *peer, uint32_t s)
+{
+	return peer->rcv_bits[(s % RMAP_RCV_WINDOW) / 8] & (1u << (s % 8));
+}
+
+/* Handle the reliable, in-window packet @h from @peer. */
+static void rx_reliable(struct rmap_ep *ep, struct rmap_peer *peer,
+			const struct rmap_hdr *h, const uint8_t *data)
+{
+	bool bad = false;
+
+	if (!peer->rcv_synced) {
+		peer->rcv_next = h->base;
+		peer->rcv_synced = true;
+	}
+	/* The sender gave up on everything before base: so do we. */
+	while (rmap_seq_before(peer->rcv_next, h->base)) {
+		peer->rcv_bits[(peer->rcv_next % RMAP_RCV_WINDOW) / 8] &=
+			(uint8_t)~(1u << (peer->rcv_next % 8));
+		peer->rcv_next++;
+	}
+	if (rmap_seq_before(h->seq, peer->rcv_next) || rcv_test(peer, h->seq)) {
+		ep->ctr.dup_packets++;
+		peer_want_ack(peer);	/* our ack was lost: say it again */
+		return;
+	}
+	if (h->seq - peer->rcv_next >= RMAP_RCV_WINDOW) {
+		ep->ctr.window_drops++;
+		return;
+	}
+	if (h->frag_cnt > 1) {
+		if (!reasm_fragment(ep, peer, h, data, &bad))
+			return;		/* no room: let it be resent */
+	}
+	peer->rcv_bits[(h->seq % RMAP_RCV_WINDOW) / 8] |=
+		(uint8_t)(1u << (h->seq % 8));
+	while (rcv_test(peer, peer->rcv_next)) {
+		peer->rcv_bits[(peer->rcv_next % RMAP_RCV_WINDOW) / 8] &=
+			(uint8_t)~(1u << (peer->rcv_next % 8));
+		peer->rcv_next++;
+	}
+	peer_want_ack(peer);
+	if (bad) {
+		count_bad(ep, RMAP_WIRE_FRAG);
+		return;
+	}
+	if (h->frag_cnt == 1)
+		deliver(ep, peer, h, data, NULL);
+}
+
+static void rx_datagram(struct rmap_ep *ep, const uint8_t *buf, size_t len,
+			const struct sockaddr_storage *from)
+{
+	struct rmap_peer *peer;
+	struct rmap_hdr h;
+	enum rmap_wire_err e;
+
+	ep->ctr.rx_packets++;
+	ep->ctr.rx_bytes += len;
+	e = rmap_wire_decode(buf, len, &h);
+	if (e) {
+		count_bad(ep, e);
+		return;
+	}
+	if (h.type == RMAP_T_ANNOUNCE) {
+		struct rmap_stat st;
+
+		if (rmap_stat_decode(buf + RMAP_HDR_LEN, h.frag_len, &st)) {
+			count_bad(ep, RMAP_WIRE_PAGES);
+			return;
+		}
+		if (ep->h.announce)
+			ep->h.announce(ep, from, &st, ep->h.arg);
+		return;
+	}
+	peer = rmap_peer_find(ep, from);
+	if (!peer) {
+		/* Only a request may open a conversation, and only here. */
+		if (!ep->h.accept_new_peers || h.type == RMAP_T_ACK ||
+		    (h.flags & RMAP_F_RESPONSE)) {
+			ep->ctr.unknown_peer++;
+			return;
+		}
+		peer = rmap_peer_get(ep, from);
+		if (!peer) {
+			ep->ctr.unknown_peer++;
+			return;
+		}
+	}
+	if (peer->epoch_known && h.epoch != peer->remote_epoch) {
+		if (peer->prev_epoch_known && h.epoch == peer->prev_epoch) {
+			ep->ctr.dup_packets++;	/* from its past life */
+			return;
+		}
+		/* The peer restarted: nothing in flight will be answered. */
+		ep->ctr.peer_resets++;
+		peer->prev_epoch = peer->remote_epoch;
+		peer->prev_epoch_known = true;
+		peer->remote_epoch = h.epoch;
+		peer_reset_rx(peer);
+		peer_fail_all(peer, -ECONNRESET);
+		if (ep->h.peer_state)
+			ep->h.peer_state(ep, peer, -ECONNRESET, ep->h.arg);
+		if (ep->closing)
+			return;
+	} else if (!peer->epoch_known) {
+		peer->remote_epoch = h.epoch;
+		peer->epoch_known = true;
+	}
+	peer_heard_from(peer);
+	if (h.flags & RMAP_F_ACK)
+		peer_process_ack(peer, h.ack, h.sack);
+	if (h.flags & RMAP_F_RELIABLE)
+		rx_reliable(ep, peer, &h, buf + RMAP_HDR_LEN);
+}
+
+static void recv_arm(struct rmap_ep *ep, struct recv_slot *s);
+
+static void recv_done(struct evl *loop, struct evl_op *op, int res)
+{
+	struct recv_slot *s = (struct recv_slot *)op;
+	struct rmap_ep *ep = s->ep;
+
+	(void)loop;
+	ep->ops--;
+	if (ep->closing)
+		return;
+	if (res >= 0) {
+		rx_datagram(ep, s->buf, (size_t)res, &s->from);
+	} else if (res != -EINTR && res != -EAGAIN && res != -ENOMEM &&
+		   res != -ENOBUFS && res != -ECONNREFUSED) {
+		/* The socket itself is broken: stop this slot, count it. */
+		ep->ctr.recv_errors++;
+		return;
+	}
+	if (!ep->closing)
+		recv_arm(ep, s);
+}
+
+static void recv_arm(struct rmap_ep *ep, struct recv_slot *s)
+{
+	struct io_uring_sqe *sqe;
+
+	memset(&s->mh, 0, sizeof(s->mh));
+	s->iov.iov_base = s->buf;
+	s->iov.iov_len = sizeof(s->buf);
+	s->mh.msg_name = &s->from;
+	s->mh.msg_namelen = sizeof(s->from);
+	s->mh.msg_iov = &s->iov;
+	s->mh.msg_iovlen = 1;
+	sqe = evl_sqe(ep->loop, &s->op);
+	io_uring_prep_recvmsg(sqe, ep->fd, &s->mh, 0);
+	ep->ops++;
+}
+
+/* ---- endpoint ---- */
+
+int rmap_ep_open(struct rmap_ep **out, struct evl *loop,
+		 const struct sockaddr *bind_addr, socklen_t bind_len,
+		 const struct rmap_config *cfg,
+		 const struct rmap_handlers *handlers)
+{
+	struct rmap_ep *ep;
+	int one = 1, ret;
+
+	ret = rmap_config_check(cfg, NULL);
+	if (ret)
+		return ret;
+	ep = calloc(1, sizeof(*ep));
+	if (!ep)
+		return -ENOMEM;
+	ep->slots = calloc(RECV_SLOTS, sizeof(*ep->slots));
+	ep->peers = calloc(PEER_BUCKETS, sizeof(*ep->peers));
+	ep->calls = calloc(CALL_BUCKETS, sizeof(*ep->calls));
+	if (!ep->slots || !ep->peers || !ep->calls) {
+		ret = -ENOMEM;
+		goto err_free;
+	}
+	ep->loop = loop;
+	ep->cfg = *cfg;
+	if (handlers)
+		ep->h = *handlers;
+	if (getrandom(&ep->epoch, sizeof(ep->epoch), 0) != sizeof(ep->epoch))
+		ep->epoch = (uint32_t)evl_now_ns() ^ (uint32_t)getpid();
+	if (!ep->epoch)
+		ep->epoch = 1;
+	ep->next_reqid = ep->epoch * 2654435761u;
+
+	ep->fd = socket(bind_addr->sa_family, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	if (ep->fd < 0) {
+		ret = -errno;
+		goto err_free;
+	}
+	setsockopt(ep->fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	if (cfg->broadcast)
+		setsockopt(ep->fd, SOL_SOCKET, SO_BROADCAST, &one, sizeof(one));
+	/* Room for a full window of jumbo frames from many peers. */
+	{
+		int sz = 8 << 20;
+
+		setsockopt(ep->fd, SOL_SOCKET, SO_RCVBUF, &sz, sizeof(sz));
+		setsockopt(ep->fd, SOL_SOCKET, SO_SNDBUF, &sz, sizeof(sz));
+	}
+	if (bind(ep->fd, bind_addr, bind_len) < 0) {
+		ret = -errno;
+		goto err_close;
+	}
+	evl_timer_init(&ep->rexmit_timer, rexmit_fire);
+	evl_timer_init(&ep->pace_timer, pace_fire);
+	evl_timer_init(&ep->gc_timer, gc_fire);
+	ep->ack_hook.run = ep_flush_acks;
+	evl_add_hook(loop, &ep->ack_hook);
+	for (unsigned i = 0; i < RECV_SLOTS; i++) {
+		ep->slots[i].op.done = recv_done;
+		ep->slots[i].ep = ep;
+		recv_arm(ep, &ep->slots[i]);
+	}
+	evl_flush(loop);
+	*out = ep;
+	return 0;
+err_close:
+	close(ep->fd);
+err_free:
+	free(ep->slots);
+	free(ep->peers);
+	free(ep->calls);
+	free(ep);
+	return ret;
+}
+
+void rmap_ep_close(struct rmap_ep *ep)
+{
+	struct io_uring_sqe *sqe;
+	struct pkt *p;
+
+	if (!ep)
+		return;
+	while (ep->all_peers)
+		rmap_peer_drop(ep, ep->all_peers);
+	ep->closing = true;
+	evl_timer_cancel(ep->loop, &ep->rexmit_timer);
+	evl_timer_cancel(ep->loop, &ep->gc_timer);
+	evl_timer_cancel(ep->loop, &ep->pace_timer);
+	while ((p = ep->pace_head)) {
+		ep->pace_head = p->pace_next;
+		p->inflight--;
+		pkt_unref(p);
+	}
+	/*
+	 * Take back every receive we lent the kernel, and let every send
+	 * finish, before freeing what they point at.
+	 */
+	sqe = evl_sqe(ep->loop, NULL);
+	io_uring_prep_cancel_fd(sqe, ep->fd, IORING_ASYNC_CANCEL_ALL);
+	while (ep->ops > 0)
+		if (evl_run_once(ep->loop, 100000000) < 0)
+			break;
+	evl_remove_hook(ep->loop, &ep->ack_hook);
+	close(ep->fd);
+	free(ep->slots);
+	free(ep->peers);
+	free(ep->calls);
+	free(ep);
+}
+
+int rmap_ep_fd(const struct rmap_ep *ep)
+{
+	return ep->fd;
+}
+
+uint16_t rmap_ep_port(const struct rmap_ep *ep)
+{
+	struct sockaddr_storage ss;
+	socklen_t len = sizeof(ss);
+
+	if (getsockname(ep->fd, (struct sockaddr *)&ss, &len) < 0)
+		return 0;
+	if (ss.ss_family == AF_INET6)
+		return ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
+	return ntohs(((struct sockaddr_in *)&ss)->sin_port);
+}
+
+const struct rmap_counters *rmap_ep_counters(const struct rmap_ep *ep)
+{
+	return &ep->ctr;
+}
+
+const struct rmap_config *rmap_ep_config(const struct rmap_ep *ep)
+{
+	return &ep->cfg;
+}
+
+void rmap_ep_set_tx_filter(struct rmap_ep *ep, rmap_tx_filter_fn fn, void *arg)
+{
+	ep->tx_filter = fn;
+	ep->tx_filter_arg = arg;
+}
+
+unsigned rmap_ep_pending(const struct rmap_ep *ep)
+{
+	unsigned n = 0;
+
+	for (const struct rmap_peer *p = ep->all_peers; p; p = p->all_next) {
+		n += p->snd_next - p->snd_una;
+	}
+	return n + ep->ncalls;
+}

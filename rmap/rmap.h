@@ -1,0 +1,194 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * rmap.h - RMAP, the reliable memory access protocol, over UDP.
+ *
+ * An endpoint is one UDP socket driven by an evloop.  It talks to peers;
+ * to each it keeps a fixed transmit window of unacknowledged packets,
+ * accepts acknowledgements in any order, retransmits after a per-packet
+ * retry interval (with bounded retries, then declares the peer
+ * unreachable), suppresses duplicates, and fragments messages to the MTU.
+ *
+ * On top of that reliable datagram service sit requests and replies:
+ * a client calls rmap_call() and gets its reply (or an error) in a
+ * callback; a server receives requests in its request callback and
+ * answers with rmap_reply().  Messages are delivered as soon as they
+ * are whole, in any order.
+ *
+ * The tunables are the Anemone paper's: window size, retransmit timeout
+ * (how often unacknowledged packets are checked), per-packet retry
+ * interval, and inter-packet gap.
+ */
+#ifndef MEMX_RMAP_H
+#define MEMX_RMAP_H
+
+#include <netinet/in.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
+
+#include "evloop.h"
+#include "wire.h"
+
+struct rmap_ep;
+struct rmap_peer;
+
+struct rmap_config {
+	unsigned window;	/* packets in flight per peer (1..1024) */
+	unsigned mtu;		/* link MTU, RMAP_MIN_MTU..RMAP_MAX_MTU */
+	unsigned rto_us;	/* retransmit timer: how often to look */
+	unsigned retry_us;	/* first per-packet retry interval */
+	unsigned retry_max_us;	/* retry interval doubles up to this */
+	unsigned gap_us;	/* inter-packet gap; 0 sends back to back */
+	unsigned max_retries;	/* then the peer is unreachable */
+	bool broadcast;		/* allow sending to broadcast addresses */
+};
+
+#define RMAP_DEFAULT_WINDOW	64u
+#define RMAP_DEFAULT_MTU	1500u
+#define RMAP_DEFAULT_RTO_US	1000u
+#define RMAP_DEFAULT_RETRY_US	4000u
+#define RMAP_DEFAULT_RETRY_MAX_US 200000u
+#define RMAP_DEFAULT_GAP_US	0u
+#define RMAP_DEFAULT_RETRIES	10u
+#define RMAP_RCV_WINDOW		1024u
+
+void rmap_config_default(struct rmap_config *cfg);
+/* 0, or -EINVAL with a reason in *why. */
+int rmap_config_check(const struct rmap_config *cfg, const char **why);
+
+/* A whole message, as delivered to a request or reply callback. */
+struct rmap_msg {
+	struct rmap_peer *peer;
+	uint8_t type;
+	uint8_t status;
+	uint16_t flags;
+	uint32_t session;
+	uint32_t reqid;
+	uint64_t page;
+	uint32_t count;
+	const uint8_t *data;	/* valid only during the callback */
+	uint32_t len;
+};
+
+/* What a client sends. */
+struct rmap_req {
+	uint8_t type;
+	uint32_t session;
+	uint64_t page;
+	uint32_t count;
+	const struct iovec *iov;	/* request payload (WRITE data) */
+	int iovcnt;
+};
+
+/*
+ * Reply callback.  @err is 0 and @resp the reply, or -EHOSTUNREACH
+ * (retries exhausted), -ECONNRESET (the peer restarted), -ECANCELED
+ * (endpoint closed), -EMSGSIZE (reply larger than the buffer).
+ * For a READ, the payload has already been placed in the caller's buffer.
+ */
+typedef void (*rmap_reply_fn)(void *arg, int err, const struct rmap_msg *resp);
+
+/* Server side: a request arrived (@msg->flags lacks RMAP_F_RESPONSE). */
+typedef void (*rmap_request_fn)(struct rmap_ep *ep, const struct rmap_msg *msg,
+				void *arg);
+/* Unreliable ANNOUNCE from anyone (discovery).  @from is its source. */
+typedef void (*rmap_announce_fn)(struct rmap_ep *ep,
+				 const struct sockaddr_storage *from,
+				 const struct rmap_stat *st, void *arg);
+/*
+ * A peer's state changed: unreachable (-EHOSTUNREACH), restarted
+ * (-ECONNRESET) or reachable again (0).  The callback may call, but must
+ * not drop peers or close the endpoint.
+ */
+typedef void (*rmap_peer_fn)(struct rmap_ep *ep, struct rmap_peer *peer,
+			     int err, void *arg);
+
+struct rmap_handlers {
+	rmap_request_fn request;	/* NULL: requests answered UNSUPP */
+	rmap_announce_fn announce;
+	rmap_peer_fn peer_state;
+	void *arg;
+	/*
+	 * Accept requests from addresses never seen before?  A server does
+	 * (REG creates the session); a client does not, and counts and drops
+	 * such packets as from an unknown peer.
+	 */
+	bool accept_new_peers;
+};
+
+/* Counters, per endpoint.  Drops are counted by reason, never silent. */
+struct rmap_counters {
+	uint64_t tx_packets, tx_bytes, rx_packets, rx_bytes;
+	uint64_t tx_msgs, rx_msgs;
+	uint64_t retransmits, fast_retransmits, dup_packets;
+	uint64_t acks_sent, unknown_peer, stale_reply, window_drops;
+	uint64_t peer_resets, unreachable, send_errors, recv_errors;
+	uint64_t bad[RMAP_WIRE_NERR];
+	uint64_t bad_total;
+};
+
+/*
+ * Test hook: decide the fate of each outgoing datagram.  Return 0 to drop
+ * it, 1 to send it, 2 to send it twice.
+ */
+typedef int (*rmap_tx_filter_fn)(const struct rmap_hdr *h, void *arg);
+
+int rmap_ep_open(struct rmap_ep **ep, struct evl *loop,
+		 const struct sockaddr *bind_addr, socklen_t bind_len,
+		 const struct rmap_config *cfg,
+		 const struct rmap_handlers *handlers);
+/* Fails every pending call with -ECANCELED, then frees everything. */
+void rmap_ep_close(struct rmap_ep *ep);
+int rmap_ep_fd(const struct rmap_ep *ep);
+uint16_t rmap_ep_port(const struct rmap_ep *ep);
+const struct rmap_counters *rmap_ep_counters(const struct rmap_ep *ep);
+const struct rmap_config *rmap_ep_config(const struct rmap_ep *ep);
+void rmap_ep_set_tx_filter(struct rmap_ep *ep, rmap_tx_filter_fn fn, void *arg);
+/* Packets queued or unacknowledged, over all peers (0 when idle). */
+unsigned rmap_ep_pending(const struct rmap_ep *ep);
+
+/* Look up, or create, the peer at @addr. */
+struct rmap_peer *rmap_peer_get(struct rmap_ep *ep,
+				const struct sockaddr_storage *addr);
+struct rmap_peer *rmap_peer_find(struct rmap_ep *ep,
+				 const struct sockaddr_storage *addr);
+/* Forget a peer: fail its pending calls with -ECANCELED. */
+void rmap_peer_drop(struct rmap_ep *ep, struct rmap_peer *peer);
+const struct sockaddr_storage *rmap_peer_addr(const struct rmap_peer *peer);
+/* "192.0.2.1:7000" */
+const char *rmap_peer_name(const struct rmap_peer *peer);
+bool rmap_peer_unreachable(const struct rmap_peer *peer);
+/* Smoothed round-trip time in microseconds (0 before the first sample). */
+unsigned rmap_peer_srtt_us(const struct rmap_peer *peer);
+void rmap_peer_set_data(struct rmap_peer *peer, void *data);
+void *rmap_peer_data(const struct rmap_peer *peer);
+
+/*
+ * Send a request to @peer.  The reply payload (READ data, STAT body) is
+ * copied into @resp_buf, which must hold @resp_cap bytes and stay valid
+ * until @fn runs.  Returns 0 (fn will run exactly once, never from inside
+ * this call) or -errno (fn will not run).
+ */
+int rmap_call(struct rmap_ep *ep, struct rmap_peer *peer,
+	      const struct rmap_req *req, void *resp_buf, uint32_t resp_cap,
+	      rmap_reply_fn fn, void *arg);
+
+/* Answer request @req with @status and a payload gathered from @iov. */
+int rmap_reply(struct rmap_ep *ep, const struct rmap_msg *req, uint8_t status,
+	       uint32_t session, const struct iovec *iov, int iovcnt);
+
+/* One unreliable ANNOUNCE datagram to @to (unicast or broadcast). */
+int rmap_announce(struct rmap_ep *ep, const struct sockaddr_storage *to,
+		  const struct rmap_stat *st);
+
+/* Parse "host:port", "[v6]:port" or "host" (with @default_port). */
+int rmap_parse_addr(const char *s, uint16_t default_port,
+		    struct sockaddr_storage *out);
+/* Format an address as rmap_peer_name() does, into @buf. */
+const char *rmap_format_addr(const struct sockaddr_storage *a, char *buf,
+			     size_t len);
+
+#define RMAP_DEFAULT_PORT	7246u
+
+#endif

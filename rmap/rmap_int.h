@@ -1,0 +1,122 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * rmap_int.h - RMAP's private state.  Only rmap.c includes this.
+ */
+#ifndef MEMX_RMAP_INT_H
+#define MEMX_RMAP_INT_H
+
+#include "rmap.h"
+
+/* One datagram: its header, decoded and encoded, and its payload. */
+struct pkt {
+	struct evl_op op;	/* send completion */
+	struct rmap_ep *ep;
+	struct pkt *next;	/* peer's queue */
+	struct pkt *pace_next;	/* inter-packet gap queue */
+	struct rmap_hdr hdr;
+	struct sockaddr_storage to;
+	struct msghdr mh;
+	struct iovec iov;
+	uint64_t sent_ns;
+	unsigned refs;
+	unsigned inflight;	/* sends the kernel has not finished */
+	unsigned retries;
+	bool acked;
+	bool fast_done;
+	bool dead;		/* the peer gave up on it */
+	uint16_t len;
+	uint8_t buf[];		/* RMAP_HDR_LEN + payload */
+};
+
+/* A message being put back together from its fragments. */
+struct reasm {
+	struct reasm *next;
+	struct call *call;	/* reply placed into this call's buffer */
+	uint8_t *buf;
+	bool owned;		/* buf is ours to free */
+	bool discard;		/* nobody wants it: swallow the fragments */
+	uint32_t msg_seq;
+	uint8_t type, status;
+	uint16_t flags;
+	uint32_t reqid, session;
+	uint64_t page;
+	uint32_t count, msg_len;
+	uint16_t frag_cnt, got;
+	uint64_t last_ns;
+	uint8_t seen[];		/* one bit per fragment */
+};
+
+/* An outstanding request. */
+struct call {
+	struct call *hnext;		/* ep->calls bucket */
+	struct call *next, *prev;	/* peer->calls */
+	struct rmap_peer *peer;
+	struct reasm *reasm;
+	uint32_t reqid;
+	uint8_t type;
+	bool detached;
+	void *buf;
+	uint32_t cap;
+	rmap_reply_fn fn;
+	void *arg;
+};
+
+struct rmap_peer {
+	struct rmap_ep *ep;
+	struct rmap_peer *hnext;
+	struct rmap_peer *all_next, *all_prev;
+	struct rmap_peer *ack_next;
+	struct sockaddr_storage addr;
+	char name[64];
+	void *data;
+
+	/* toward the peer */
+	uint32_t snd_next;	/* next seq to assign */
+	uint32_t snd_una;	/* oldest unacknowledged */
+	unsigned in_window;
+	struct pkt *win[RMAP_RCV_WINDOW];
+	struct pkt *q_head, *q_tail;
+	struct call *calls;
+	unsigned srtt_us;
+	bool unreachable;
+
+	/* from the peer */
+	bool rcv_synced;
+	uint32_t rcv_next;
+	uint8_t rcv_bits[RMAP_RCV_WINDOW / 8];
+	bool ack_pending, on_ack_list;
+	bool epoch_known, prev_epoch_known;
+	uint32_t remote_epoch, prev_epoch;
+	struct reasm *reasm;
+	unsigned nreasm;
+};
+
+struct rmap_ep {
+	struct evl *loop;
+	struct rmap_config cfg;
+	struct rmap_handlers h;
+	int fd;
+	uint32_t epoch;
+	uint32_t next_reqid;
+	unsigned ops;		/* io_uring operations not yet completed */
+	bool closing;
+
+	struct recv_slot *slots;
+	struct rmap_peer **peers;
+	struct rmap_peer *all_peers;
+	unsigned npeers;
+	struct call **calls;
+	unsigned ncalls;
+	struct rmap_peer *ack_list;
+	size_t reasm_bytes;
+
+	struct evl_timer rexmit_timer, pace_timer, gc_timer;
+	struct evl_hook ack_hook;
+	struct pkt *pace_head, *pace_tail;
+
+	rmap_tx_filter_fn tx_filter;
+	void *tx_filter_arg;
+	struct rmap_counters ctr;
+};
+
+#endif

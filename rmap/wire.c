@@ -1,0 +1,285 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+/*
+ * wire.c - encode and validate RMAP headers.
+ *
+ * The decoder is the only code that looks at untrusted bytes.  It checks
+ * every field against every other before anything else sees the header;
+ * tests/fuzz/fuzz_wire.c hammers it.
+ */
+#include "wire.h"
+
+#include <string.h>
+
+static void put16(uint8_t *p, uint16_t v)
+{
+	p[0] = v >> 8;
+	p[1] = v;
+}
+
+static void put32(uint8_t *p, uint32_t v)
+{
+	put16(p, v >> 16);
+	put16(p + 2, v);
+}
+
+static void put64(uint8_t *p, uint64_t v)
+{
+	put32(p, v >> 32);
+	put32(p + 4, v);
+}
+
+static uint16_t get16(const uint8_t *p)
+{
+	return (uint16_t)(p[0] << 8 | p[1]);
+}
+
+static uint32_t get32(const uint8_t *p)
+{
+	return (uint32_t)get16(p) << 16 | get16(p + 2);
+}
+
+static uint64_t get64(const uint8_t *p)
+{
+	return (uint64_t)get32(p) << 32 | get32(p + 4);
+}
+
+void rmap_wire_encode(const struct rmap_hdr *h, uint8_t out[RMAP_HDR_LEN])
+{
+	put16(out + 0, RMAP_MAGIC);
+	out[2] = RMAP_VERSION;
+	out[3] = h->type;
+	put16(out + 4, h->flags);
+	out[6] = h->status;
+	out[7] = 0;
+	put32(out + 8, h->epoch);
+	put32(out + 12, h->session);
+	put32(out + 16, h->seq);
+	put32(out + 20, h->base);
+	put32(out + 24, h->ack);
+	put32(out + 28, 0);
+	put64(out + 32, h->sack);
+	put32(out + 40, h->reqid);
+	put16(out + 44, h->frag_idx);
+	put16(out + 46, h->frag_cnt);
+	put32(out + 48, h->msg_len);
+	put32(out + 52, h->frag_off);
+	put64(out + 56, h->page);
+	put32(out + 64, h->count);
+	put16(out + 68, h->frag_len);
+	put16(out + 70, 0);
+	memcpy(out + 72, h->auth_tag, RMAP_AUTH_TAG_LEN);
+}
+
+/* Is the page run of a complete message consistent with its type? */
+static enum rmap_wire_err check_pages(const struct rmap_hdr *h)
+{
+	int resp = h->flags & RMAP_F_RESPONSE;
+
+	switch (h->type) {
+	case RMAP_T_READ:
+	case RMAP_T_WRITE:
+		if (h->count == 0 || h->count > RMAP_MAX_PAGES)
+			return RMAP_WIRE_PAGES;
+		if (h->page + h->count < h->page)
+			return RMAP_WIRE_PAGES;
+		/* Data travels with a WRITE request and an OK READ reply. */
+		if ((h->type == RMAP_T_WRITE && !resp) ||
+		    (h->type == RMAP_T_READ && resp && h->status == RMAP_S_OK)) {
+			if (h->msg_len != h->count * RMAP_PAGE_SIZE)
+				return RMAP_WIRE_PAGES;
+		} else if (h->msg_len != 0) {
+			return RMAP_WIRE_PAGES;
+		}
+		return RMAP_WIRE_OK;
+	case RMAP_T_FREE:
+		if (h->count == 0 || h->page + h->count < h->page)
+			return RMAP_WIRE_PAGES;
+		return h->msg_len ? RMAP_WIRE_PAGES : RMAP_WIRE_OK;
+	case RMAP_T_REG:
+		if (!resp && h->msg_len != RMAP_REG_LEN)
+			return RMAP_WIRE_PAGES;
+		break;
+	case RMAP_T_STAT:
+	case RMAP_T_ANNOUNCE:
+		if ((resp || h->type == RMAP_T_ANNOUNCE) &&
+		    h->status == RMAP_S_OK && h->msg_len != RMAP_STAT_LEN)
+			return RMAP_WIRE_PAGES;
+		if (!resp && h->type == RMAP_T_STAT && h->msg_len)
+			return RMAP_WIRE_PAGES;
+		break;
+	default:
+		break;
+	}
+	/* Control messages carry no page run and at most a small body. */
+	if (h->page || h->count || h->msg_len > 64)
+		return RMAP_WIRE_PAGES;
+	return RMAP_WIRE_OK;
+}
+
+static enum rmap_wire_err check_frag(const struct rmap_hdr *h)
+{
+	uint64_t end = (uint64_t)h->frag_off + h->frag_len;
+
+	if (h->msg_len > RMAP_MAX_MSG)
+		return RMAP_WIRE_OVERSIZE;
+	if (h->frag_cnt == 0 || h->frag_cnt > RMAP_MAX_FRAGS ||
+	    h->frag_idx >= h->frag_cnt)
+		return RMAP_WIRE_FRAG;
+	if (end > h->msg_len)
+		return RMAP_WIRE_FRAG;
+	if (h->frag_idx == 0 && h->frag_off != 0)
+		return RMAP_WIRE_FRAG;
+	if (h->frag_idx == h->frag_cnt - 1 && end != h->msg_len)
+		return RMAP_WIRE_FRAG;
+	/* Every fragment but the empty message's one carries bytes. */
+	if (h->frag_len == 0 && h->msg_len != 0)
+		return RMAP_WIRE_FRAG;
+	/* Fragments of a multi-fragment message come in seq order. */
+	if (h->frag_cnt > 1 && !(h->flags & RMAP_F_RELIABLE))
+		return RMAP_WIRE_FRAG;
+	return RMAP_WIRE_OK;
+}
+
+enum rmap_wire_err rmap_wire_decode(const uint8_t *buf, size_t len,
+				    struct rmap_hdr *h)
+{
+	enum rmap_wire_err err;
+
+	if (len < RMAP_HDR_LEN)
+		return RMAP_WIRE_SHORT;
+	if (get16(buf) != RMAP_MAGIC)
+		return RMAP_WIRE_MAGIC;
+	if (buf[2] != RMAP_VERSION)
+		return RMAP_WIRE_VERSION;
+	if (len > RMAP_MAX_DATAGRAM)
+		return RMAP_WIRE_LENGTH;
+
+	memset(h, 0, sizeof(*h));
+	h->type = buf[3];
+	h->flags = get16(buf + 4);
+	h->status = buf[6];
+	h->epoch = get32(buf + 8);
+	h->session = get32(buf + 12);
+	h->seq = get32(buf + 16);
+	h->base = get32(buf + 20);
+	h->ack = get32(buf + 24);
+	h->sack = get64(buf + 32);
+	h->reqid = get32(buf + 40);
+	h->frag_idx = get16(buf + 44);
+	h->frag_cnt = get16(buf + 46);
+	h->msg_len = get32(buf + 48);
+	h->frag_off = get32(buf + 52);
+	h->page = get64(buf + 56);
+	h->count = get32(buf + 64);
+	h->frag_len = get16(buf + 68);
+	memcpy(h->auth_tag, buf + 72, RMAP_AUTH_TAG_LEN);
+
+	if (buf[7] != 0 || get32(buf + 28) != 0 || get16(buf + 70) != 0)
+		return RMAP_WIRE_RESERVED;
+	if (h->type > RMAP_T_MAX)
+		return RMAP_WIRE_TYPE;
+	/* Authentication is reserved: no tag can be checked yet. */
+	if (h->flags & ~RMAP_F_ALL || h->flags & RMAP_F_AUTH)
+		return RMAP_WIRE_FLAGS;
+	for (unsigned i = 0; i < RMAP_AUTH_TAG_LEN; i++)
+		if (h->auth_tag[i])
+			return RMAP_WIRE_RESERVED;
+	if (h->status > RMAP_S_MAX ||
+	    (h->status && !(h->flags & RMAP_F_RESPONSE)))
+		return RMAP_WIRE_STATUS;
+	if (h->frag_len != len - RMAP_HDR_LEN)
+		return RMAP_WIRE_LENGTH;
+
+	if (h->type == RMAP_T_ACK) {
+		/* A bare acknowledgement: nothing else may be set. */
+		if (h->flags != RMAP_F_ACK || h->seq || h->base || h->reqid ||
+		    h->frag_idx || h->frag_cnt || h->msg_len ||
+		    h->frag_off || h->page || h->count || h->frag_len ||
+		    h->session)
+			return RMAP_WIRE_FLAGS;
+		return RMAP_WIRE_OK;
+	}
+	/* Announcements are broadcast and never acknowledged. */
+	if (h->type == RMAP_T_ANNOUNCE) {
+		if (h->flags & (RMAP_F_RELIABLE | RMAP_F_RESPONSE))
+			return RMAP_WIRE_FLAGS;
+	} else if (!(h->flags & RMAP_F_RELIABLE)) {
+		return RMAP_WIRE_FLAGS;
+	}
+	if (h->flags & RMAP_F_RELIABLE) {
+		/* The sender's window: base <= seq < base + 1024. */
+		if (h->seq - h->base >= RMAP_MAX_FRAGS)
+			return RMAP_WIRE_FLAGS;
+	} else if (h->seq || h->base) {
+		return RMAP_WIRE_FLAGS;
+	}
+
+	err = check_frag(h);
+	if (err)
+		return err;
+	return check_pages(h);
+}
+
+const char *rmap_wire_strerror(enum rmap_wire_err e)
+{
+	static const char *const names[RMAP_WIRE_NERR] = {
+		[RMAP_WIRE_OK] = "ok",
+		[RMAP_WIRE_SHORT] = "truncated header",
+		[RMAP_WIRE_MAGIC] = "bad magic",
+		[RMAP_WIRE_VERSION] = "unknown version",
+		[RMAP_WIRE_TYPE] = "unknown message type",
+		[RMAP_WIRE_FLAGS] = "bad flags",
+		[RMAP_WIRE_STATUS] = "bad status",
+		[RMAP_WIRE_LENGTH] = "length mismatch",
+		[RMAP_WIRE_FRAG] = "bad fragment",
+		[RMAP_WIRE_OVERSIZE] = "oversized message",
+		[RMAP_WIRE_RESERVED] = "reserved field set",
+		[RMAP_WIRE_PAGES] = "bad page run",
+	};
+
+	return (unsigned)e < RMAP_WIRE_NERR ? names[e] : "?";
+}
+
+const char *rmap_type_name(unsigned type)
+{
+	static const char *const names[] = {
+		"ACK", "REG", "UNREG", "READ", "WRITE", "FREE", "STAT",
+		"ANNOUNCE", "HEARTBEAT",
+	};
+
+	return type <= RMAP_T_MAX ? names[type] : "?";
+}
+
+const char *rmap_status_name(unsigned status)
+{
+	static const char *const names[] = {
+		"ok", "no such page", "server full", "bad session",
+		"invalid request", "unsupported",
+	};
+
+	return status <= RMAP_S_MAX ? names[status] : "?";
+}
+
+void rmap_stat_encode(const struct rmap_stat *s, uint8_t out[RMAP_STAT_LEN])
+{
+	put64(out, s->capacity_pages);
+	put64(out + 8, s->used_pages);
+	put32(out + 16, s->load_permille);
+	put32(out + 20, s->sessions);
+	put16(out + 24, s->port);
+	put32(out + 26, 0);
+}
+
+int rmap_stat_decode(const uint8_t *buf, size_t len, struct rmap_stat *s)
+{
+	if (len != RMAP_STAT_LEN || get32(buf + 26) != 0)
+		return -1;
+	s->capacity_pages = get64(buf);
+	s->used_pages = get64(buf + 8);
+	s->load_permille = get32(buf + 16);
+	s->sessions = get32(buf + 20);
+	s->port = get16(buf + 24);
+	if (s->used_pages > s->capacity_pages || s->load_permille > 1000)
+		return -1;
+	return 0;
+}

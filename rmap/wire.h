@@ -1,0 +1,145 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * wire.h - the RMAP packet header, as it crosses the network.
+ *
+ * Every RMAP datagram is one fixed 88-byte header in network byte order,
+ * followed by at most one fragment of message payload.  The header carries
+ * three things at once, so that the common case needs one packet:
+ *
+ *   - transport state: the packet's own sequence number and a cumulative
+ *     plus selective acknowledgement of what its sender has received;
+ *   - fragmentation: which piece of which message this packet carries;
+ *   - the message itself: type, status, session, request id, page run.
+ *
+ * rmap(7) documents the layout.  Nothing here trusts its input:
+ * rmap_wire_decode() validates every field and says why it refused.
+ */
+#ifndef MEMX_RMAP_WIRE_H
+#define MEMX_RMAP_WIRE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define RMAP_MAGIC		0x4d58u	/* "MX" */
+#define RMAP_VERSION		1u
+#define RMAP_HDR_LEN		88u
+#define RMAP_AUTH_TAG_LEN	16u
+
+#define RMAP_PAGE_SIZE		4096u
+/* One message carries at most this many pages (1 MiB). */
+#define RMAP_MAX_PAGES		256u
+#define RMAP_MAX_MSG		(RMAP_MAX_PAGES * RMAP_PAGE_SIZE)
+#define RMAP_MIN_MTU		576u
+#define RMAP_MAX_MTU		9000u
+/* IPv4 (20) + UDP (8) headers: what an MTU-sized frame loses to them. */
+#define RMAP_IP_UDP_OVERHEAD	28u
+#define RMAP_MAX_DATAGRAM	(RMAP_MAX_MTU - RMAP_IP_UDP_OVERHEAD)
+#define RMAP_MAX_FRAGS		1024u
+
+/* Message types. */
+enum rmap_type {
+	RMAP_T_ACK = 0,		/* transport acknowledgement only, no message */
+	RMAP_T_REG = 1,		/* open a client session */
+	RMAP_T_UNREG = 2,	/* close it and free everything it stored */
+	RMAP_T_READ = 3,	/* page run -> page data */
+	RMAP_T_WRITE = 4,	/* page run + data -> status */
+	RMAP_T_FREE = 5,	/* discard a page run */
+	RMAP_T_STAT = 6,	/* capacity, usage, load */
+	RMAP_T_ANNOUNCE = 7,	/* unsolicited, unreliable: "I lend memory" */
+	RMAP_T_HEARTBEAT = 8,	/* keeps a session's soft state alive */
+	RMAP_T_MAX = 8,
+};
+
+/* Header flags. */
+#define RMAP_F_RESPONSE		0x0001u	/* a reply to request @reqid */
+#define RMAP_F_ACK		0x0002u	/* @ack and @sack are valid */
+#define RMAP_F_RELIABLE		0x0004u	/* @seq is valid; receiver must ack */
+#define RMAP_F_AUTH		0x0008u	/* @auth_tag is valid (reserved) */
+#define RMAP_F_ALL		0x000fu
+
+/* Response status. */
+enum rmap_status {
+	RMAP_S_OK = 0,
+	RMAP_S_NOENT = 1,	/* a page of the run is not stored here */
+	RMAP_S_FULL = 2,	/* capacity reached: nothing was written */
+	RMAP_S_BADSESSION = 3,	/* unknown or expired session */
+	RMAP_S_INVAL = 4,	/* request malformed for its type */
+	RMAP_S_UNSUPP = 5,	/* type not served by this node */
+	RMAP_S_MAX = 5,
+};
+
+/* The decoded header, in host byte order. */
+struct rmap_hdr {
+	uint8_t type;
+	uint8_t status;
+	uint16_t flags;
+	uint32_t epoch;		/* sender's incarnation; changes on restart */
+	uint32_t session;
+	uint32_t seq;
+	uint32_t base;		/* sender's lowest unacknowledged seq */
+	uint32_t ack;		/* every seq before this one was received */
+	uint64_t sack;		/* bit i: seq ack + 1 + i was received */
+	uint32_t reqid;
+	uint16_t frag_idx;
+	uint16_t frag_cnt;
+	uint32_t msg_len;
+	uint32_t frag_off;
+	uint64_t page;
+	uint32_t count;
+	uint16_t frag_len;
+	uint8_t auth_tag[RMAP_AUTH_TAG_LEN];
+};
+
+/* Why a datagram was refused.  Counted per reason; never fatal. */
+enum rmap_wire_err {
+	RMAP_WIRE_OK = 0,
+	RMAP_WIRE_SHORT,	/* shorter than the header */
+	RMAP_WIRE_MAGIC,
+	RMAP_WIRE_VERSION,
+	RMAP_WIRE_TYPE,
+	RMAP_WIRE_FLAGS,
+	RMAP_WIRE_STATUS,
+	RMAP_WIRE_LENGTH,	/* frag_len disagrees with the datagram */
+	RMAP_WIRE_FRAG,		/* fragment fields inconsistent */
+	RMAP_WIRE_OVERSIZE,	/* message larger than RMAP_MAX_MSG */
+	RMAP_WIRE_RESERVED,	/* reserved field not zero */
+	RMAP_WIRE_PAGES,	/* page run inconsistent with type/length */
+	RMAP_WIRE_NERR,
+};
+
+/* Server capacity report: the payload of STAT replies and ANNOUNCE. */
+struct rmap_stat {
+	uint64_t capacity_pages;
+	uint64_t used_pages;
+	uint32_t load_permille;	/* recent request load, 0..1000 */
+	uint32_t sessions;
+	uint16_t port;		/* where the announcer serves RMAP */
+};
+#define RMAP_STAT_LEN		30u
+
+/* The payload of REG: who is asking, so a retried REG is idempotent. */
+#define RMAP_REG_LEN		8u	/* be64 client nonce */
+
+void rmap_wire_encode(const struct rmap_hdr *h, uint8_t out[RMAP_HDR_LEN]);
+enum rmap_wire_err rmap_wire_decode(const uint8_t *buf, size_t len,
+				    struct rmap_hdr *h);
+const char *rmap_wire_strerror(enum rmap_wire_err e);
+const char *rmap_type_name(unsigned type);
+const char *rmap_status_name(unsigned status);
+
+void rmap_stat_encode(const struct rmap_stat *s, uint8_t out[RMAP_STAT_LEN]);
+int rmap_stat_decode(const uint8_t *buf, size_t len, struct rmap_stat *s);
+
+/* Payload bytes per fragment for a link MTU. */
+static inline uint32_t rmap_frag_payload(unsigned mtu)
+{
+	return mtu - RMAP_IP_UDP_OVERHEAD - RMAP_HDR_LEN;
+}
+
+/* Serial-number arithmetic (RFC 1982) for 32-bit sequence numbers. */
+static inline int rmap_seq_before(uint32_t a, uint32_t b)
+{
+	return (int32_t)(a - b) < 0;
+}
+
+#endif
