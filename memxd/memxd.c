@@ -29,7 +29,12 @@ static void signal_done(struct evl *loop, struct evl_op *op, int res)
 	struct signalfd_siginfo si;
 
 	(void)res;
-	if (read(w->fd, &si, sizeof(si)) == sizeof(si)) {
+	while (read(w->fd, &si, sizeof(si)) == sizeof(si)) {
+		if (si.ssi_signo == SIGHUP) {
+			log_info("SIGHUP: memxd does not reload its "
+				 "configuration; restart it to apply changes");
+			continue;
+		}
 		w->signo = (int)si.ssi_signo;
 		log_info("caught signal %d (%s), shutting down", w->signo,
 			 strsignal(w->signo));

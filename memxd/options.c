@@ -55,8 +55,9 @@ static const struct opt opts[] = {
 	  "control socket (default " MEMXD_DEFAULT_SOCKET ")" },
 	{ "pager", "servers", OPT_LIST, O(servers), 0, 0, "ADDR[,ADDR]",
 	  "memory servers to use; repeatable" },
-	{ "pager", "spill-file", OPT_STR, O(spill_file), 0, 0, "PATH",
-	  "where evicted pages go when every server is full" },
+	{ "pager", "spill-dir", OPT_STR, O(spill_dir), 0, 0, "DIR",
+	  "directory for the spill files that take evicted pages when no "
+	  "server can (default /var/tmp)" },
 	{ "pager", "prefetch-max", OPT_UINT, O(prefetch_max), 0, RMAP_MAX_PAGES,
 	  "PAGES", "largest prefetch window; 0 disables prefetch (default 64)" },
 
@@ -100,7 +101,7 @@ void options_free(struct memxd_options *o)
 	free(o->log_level);
 	free(o->listen);
 	free(o->socket);
-	free(o->spill_file);
+	free(o->spill_dir);
 	strv_free(o->announce_to);
 	strv_free(o->servers);
 }
@@ -273,6 +274,7 @@ void options_usage(FILE *out)
 int options_parse(struct memxd_options *o, int argc, char **argv)
 {
 	struct option lo[G_N_ELEMENTS(opts) + 3];
+	bool cmdline_list[G_N_ELEMENTS(opts)] = { false };
 	const char *config = NULL;
 	size_t n = 0;
 	int c, idx;
@@ -310,11 +312,22 @@ int options_parse(struct memxd_options *o, int argc, char **argv)
 	opterr = 1;
 	optind = 1;
 	while ((c = getopt_long(argc, argv, "hV", lo, &idx)) != -1) {
+		const struct opt *d;
+
 		if (c < 1000) {
 			fprintf(stderr, "Try 'memxd --help'.\n");
 			return -1;
 		}
-		if (opt_set(o, &opts[c - 1000], optarg, "command line"))
+		d = &opts[c - 1000];
+		/* A list on the command line replaces the file's list. */
+		if (d->type == OPT_LIST && !cmdline_list[c - 1000]) {
+			char ***list = (char ***)((char *)o + d->off);
+
+			g_strfreev(*list);
+			*list = NULL;
+			cmdline_list[c - 1000] = true;
+		}
+		if (opt_set(o, d, optarg, "command line"))
 			return -1;
 	}
 	if (optind < argc) {

@@ -35,7 +35,7 @@ struct memxd_options {
 	/* pager role */
 	char *socket;
 	char **servers;			/* NULL-terminated */
-	char *spill_file;
+	char *spill_dir;
 	unsigned prefetch_max;
 
 	struct rmap_config rmap;

@@ -312,6 +312,8 @@ int server_new(struct server **out, struct evl *loop,
 		return -ENOMEM;
 	srv->loop = loop;
 	srv->cfg = *cfg;
+	evl_timer_init(&srv->expiry_timer, expiry_fire);
+	evl_timer_init(&srv->announce_timer, announce_fire);
 	h.arg = srv;
 	ret = rmap_parse_addr(cfg->listen ? cfg->listen : "0.0.0.0",
 			      RMAP_DEFAULT_PORT, &addr);
@@ -351,10 +353,8 @@ int server_new(struct server **out, struct evl *loop,
 		goto err;
 	}
 	srv->window_start_ns = evl_now_ns();
-	evl_timer_init(&srv->expiry_timer, expiry_fire);
 	evl_timer_arm(loop, &srv->expiry_timer,
 		      (uint64_t)cfg->heartbeat_ms * 1000000ull);
-	evl_timer_init(&srv->announce_timer, announce_fire);
 	if (cfg->announce_ms && srv->n_announce)
 		evl_timer_arm(loop, &srv->announce_timer, 0);
 	*out = srv;

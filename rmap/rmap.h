@@ -51,7 +51,7 @@ struct rmap_config {
 #define RMAP_DEFAULT_RETRY_MAX_US 200000u
 #define RMAP_DEFAULT_GAP_US	0u
 #define RMAP_DEFAULT_RETRIES	10u
-#define RMAP_RCV_WINDOW		1024u
+#define RMAP_RCV_WINDOW		RMAP_MAX_WINDOW
 
 void rmap_config_default(struct rmap_config *cfg);
 /* 0, or -EINVAL with a reason in *why. */
@@ -145,6 +145,12 @@ uint16_t rmap_ep_port(const struct rmap_ep *ep);
 const struct rmap_counters *rmap_ep_counters(const struct rmap_ep *ep);
 const struct rmap_config *rmap_ep_config(const struct rmap_ep *ep);
 void rmap_ep_set_tx_filter(struct rmap_ep *ep, rmap_tx_filter_fn fn, void *arg);
+/*
+ * Test hook: feed one datagram, as if it had arrived from @from, through
+ * the normal receive path (decode, count, deliver).  For tests and fuzzers.
+ */
+void rmap_ep_inject_rx(struct rmap_ep *ep, const uint8_t *buf, size_t len,
+		       const struct sockaddr_storage *from);
 /* Packets queued or unacknowledged, over all peers (0 when idle). */
 unsigned rmap_ep_pending(const struct rmap_ep *ep);
 

@@ -41,6 +41,7 @@ struct reasm {
 	uint32_t reqid, session;
 	uint64_t page;
 	uint32_t count, msg_len;
+	uint32_t stride;	/* fragment i starts at i * stride */
 	uint16_t frag_cnt, got;
 	uint64_t last_ns;
 	uint8_t seen[];		/* one bit per fragment */

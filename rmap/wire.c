@@ -134,6 +134,21 @@ static enum rmap_wire_err check_frag(const struct rmap_hdr *h)
 	/* Every fragment but the empty message's one carries bytes. */
 	if (h->frag_len == 0 && h->msg_len != 0)
 		return RMAP_WIRE_FRAG;
+	if (h->frag_cnt > 1 && h->frag_cnt > h->msg_len)
+		return RMAP_WIRE_FRAG;
+	/*
+	 * Fragments tile the message at a fixed stride: fragment i starts
+	 * at i * stride, and all but the last are exactly stride long.  So
+	 * a reassembled message has no holes (and no stale heap bytes).
+	 */
+	if (h->frag_idx != h->frag_cnt - 1) {
+		if (h->frag_off != (uint64_t)h->frag_idx * h->frag_len)
+			return RMAP_WIRE_FRAG;
+	} else if (h->frag_idx) {
+		if (h->frag_off % h->frag_idx ||
+		    h->frag_len > h->frag_off / h->frag_idx)
+			return RMAP_WIRE_FRAG;
+	}
 	/* Fragments of a multi-fragment message come in seq order. */
 	if (h->frag_cnt > 1 && !(h->flags & RMAP_F_RELIABLE))
 		return RMAP_WIRE_FRAG;
@@ -208,7 +223,7 @@ enum rmap_wire_err rmap_wire_decode(const uint8_t *buf, size_t len,
 	}
 	if (h->flags & RMAP_F_RELIABLE) {
 		/* The sender's window: base <= seq < base + 1024. */
-		if (h->seq - h->base >= RMAP_MAX_FRAGS)
+		if (h->seq - h->base >= RMAP_MAX_WINDOW)
 			return RMAP_WIRE_FLAGS;
 	} else if (h->seq || h->base) {
 		return RMAP_WIRE_FLAGS;

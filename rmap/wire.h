@@ -34,7 +34,10 @@
 /* IPv4 (20) + UDP (8) headers: what an MTU-sized frame loses to them. */
 #define RMAP_IP_UDP_OVERHEAD	28u
 #define RMAP_MAX_DATAGRAM	(RMAP_MAX_MTU - RMAP_IP_UDP_OVERHEAD)
-#define RMAP_MAX_FRAGS		1024u
+/* A 1 MiB message at the smallest MTU is 2280 fragments. */
+#define RMAP_MAX_FRAGS		4096u
+/* Largest transmit window: a reliable packet's seq is below base + this. */
+#define RMAP_MAX_WINDOW		1024u
 
 /* Message types. */
 enum rmap_type {
