@@ -19,7 +19,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include "../rmap/rmap.h"
@@ -138,6 +140,66 @@ static void srv_unregister(struct ctl *c, struct srv *s)
 	if (s->session)
 		call_sync(c, s, &req, NULL, 0, &sc);
 	s->session = 0;
+}
+
+/* ---- the pager's control socket ---- */
+
+/* Send one request to memxd's control socket and print its reply. */
+static int ctl_query(const char *path, const char *request, bool raw)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	char buf[65536];
+	size_t len = 0;
+	int fd, ret = 1;
+
+	if (strlen(path) >= sizeof(sa.sun_path)) {
+		fprintf(stderr, "memxctl: socket path too long\n");
+		return 2;
+	}
+	strcpy(sa.sun_path, path);
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0 || connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
+		fprintf(stderr, "memxctl: cannot reach memxd at %s: %s\n", path,
+			strerror(errno));
+		if (fd >= 0)
+			close(fd);
+		return 1;
+	}
+	if (write(fd, request, strlen(request)) != (ssize_t)strlen(request))
+		goto out;
+	/* The reply ends with an empty line. */
+	while (len < sizeof(buf) - 1) {
+		ssize_t n = read(fd, buf + len, sizeof(buf) - 1 - len);
+
+		if (n <= 0)
+			break;
+		len += (size_t)n;
+		buf[len] = 0;
+		if (len >= 2 && !strcmp(buf + len - 2, "\n\n"))
+			break;
+	}
+	buf[len] = 0;
+	if (strncmp(buf, "errno=0\n", 8)) {
+		fprintf(stderr, "memxctl: memxd answered: %s", buf);
+		goto out;
+	}
+	if (raw) {
+		fputs(buf + 8, stdout);
+	} else {
+		/* Human form: one block per server and per VM. */
+		for (char *line = strtok(buf + 8, "\n"); line;
+		     line = strtok(NULL, "\n")) {
+			if (!strncmp(line, "vm=", 3) ||
+			    !strncmp(line, "server=", 7))
+				printf("\n");
+			printf("%s%s\n", strncmp(line, "vm=", 3) &&
+			       strncmp(line, "server=", 7) ? "  " : "", line);
+		}
+	}
+	ret = 0;
+out:
+	close(fd);
+	return ret;
 }
 
 /* ---- stat ---- */
@@ -468,6 +530,29 @@ out:
 	return ret;
 }
 
+static int parse_num(const char *s, uint64_t *out, uint64_t max)
+{
+	char *end;
+	unsigned long long v;
+
+	errno = 0;
+	v = strtoull(s, &end, 0);
+	if (errno || end == s || *end || *s == '-' || v > max)
+		return -EINVAL;
+	*out = v;
+	return 0;
+}
+
+static int parse_uint(const char *s, unsigned *out)
+{
+	uint64_t v;
+	int ret = parse_num(s, &v, UINT32_MAX);
+
+	if (!ret)
+		*out = (unsigned)v;
+	return ret;
+}
+
 static void usage(FILE *f)
 {
 	fprintf(f,
@@ -477,14 +562,20 @@ static void usage(FILE *f)
 		"  stat HOST[:PORT]...          capacity, use, load and sessions\n"
 		"  ping HOST[:PORT] [COUNT]     session round trips (HEARTBEAT)\n"
 		"  put HOST[,HOST...] FILE      store FILE's pages (striped over the\n"
-		"                               hosts), read them back and verify\n\n"
+		"                               hosts), read them back and verify\n"
+		"  status                       the pager's VMs, servers and counters\n"
+		"                               (memxd's control socket)\n"
+		"  dump                         the same as key=value lines, for scripts\n"
+		"  prometheus                   the same in Prometheus text format\n\n"
 		"Options:\n"
 		"  --out=FILE      put: also write the pages read back to FILE\n"
 		"  --base=PAGE     put: first page number to use (default 0)\n"
 		"  --run=PAGES     put: pages per READ/WRITE (1..256, default 16)\n"
 		"  --depth=N       put: requests in flight (default 32)\n"
 		"  --progress      show progress on stderr\n"
-		"  --mtu=BYTES, --window=N, --retry-us=US, --retries=N, --gap-us=US\n"
+		"  --socket=PATH   memxd's control socket (default " MEMXD_DEFAULT_SOCKET ")\n"
+		"  --mtu=BYTES, --window=N, --rto-us=US, --retry-us=US,\n"
+		"  --retry-max-us=US, --retries=N, --gap-us=US\n"
 		"                  RMAP settings, as for memxd(8)\n"
 		"  --help, --version\n");
 }
@@ -502,6 +593,9 @@ int main(int argc, char **argv)
 		{ "retry-us", required_argument, NULL, 't' },
 		{ "retries", required_argument, NULL, 'n' },
 		{ "gap-us", required_argument, NULL, 'g' },
+		{ "rto-us", required_argument, NULL, 'T' },
+		{ "retry-max-us", required_argument, NULL, 'M' },
+		{ "socket", required_argument, NULL, 's' },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
 		{ 0 }
@@ -510,31 +604,49 @@ int main(int argc, char **argv)
 	struct rmap_handlers h = { 0 };
 	struct sockaddr_in any = { .sin_family = AF_INET };
 	const char *out_path = NULL, *why;
+	const char *sock = MEMXD_DEFAULT_SOCKET;
 	uint64_t base = 0;
-	int opt, ret;
+	int opt, ret, idx = 0;
 
 	rmap_config_default(&c.cfg);
-	while ((opt = getopt_long(argc, argv, "h", lo, NULL)) != -1) {
+	while ((opt = getopt_long(argc, argv, "h", lo, &idx)) != -1) {
+		bool ok = true;
+
 		switch (opt) {
 		case 'o': out_path = optarg; break;
-		case 'b': base = strtoull(optarg, NULL, 0); break;
-		case 'r': c.run = (unsigned)atoi(optarg); break;
-		case 'd': c.depth = (unsigned)atoi(optarg); break;
+		case 'b': ok = !parse_num(optarg, &base, UINT64_MAX); break;
+		case 'r': ok = !parse_uint(optarg, &c.run); break;
+		case 'd': ok = !parse_uint(optarg, &c.depth); break;
 		case 'p': c.progress = true; break;
-		case 'm': c.cfg.mtu = (unsigned)atoi(optarg); break;
-		case 'w': c.cfg.window = (unsigned)atoi(optarg); break;
-		case 't': c.cfg.retry_us = (unsigned)atoi(optarg); break;
-		case 'n': c.cfg.max_retries = (unsigned)atoi(optarg); break;
-		case 'g': c.cfg.gap_us = (unsigned)atoi(optarg); break;
+		case 's': sock = optarg; break;
+		case 'm': ok = !parse_uint(optarg, &c.cfg.mtu); break;
+		case 'w': ok = !parse_uint(optarg, &c.cfg.window); break;
+		case 'T': ok = !parse_uint(optarg, &c.cfg.rto_us); break;
+		case 't': ok = !parse_uint(optarg, &c.cfg.retry_us); break;
+		case 'M': ok = !parse_uint(optarg, &c.cfg.retry_max_us); break;
+		case 'n': ok = !parse_uint(optarg, &c.cfg.max_retries); break;
+		case 'g': ok = !parse_uint(optarg, &c.cfg.gap_us); break;
 		case 'h': usage(stdout); return 0;
 		case 'V': printf("memxctl %s\n", PACKAGE_VERSION); return 0;
 		default: usage(stderr); return 2;
+		}
+		if (!ok) {
+			fprintf(stderr, "memxctl: --%s: '%s' is not a valid "
+				"number\n", lo[idx].name, optarg);
+			return 2;
 		}
 	}
 	if (optind >= argc) {
 		usage(stderr);
 		return 2;
 	}
+	/* Verbs for the local pager speak to its control socket. */
+	if (!strcmp(argv[optind], "status"))
+		return ctl_query(sock, "get=1\n\n", false);
+	if (!strcmp(argv[optind], "dump"))
+		return ctl_query(sock, "get=1\n\n", true);
+	if (!strcmp(argv[optind], "prometheus"))
+		return ctl_query(sock, "get=prometheus\n\n", true);
 	if (c.run < 1 || c.run > RMAP_MAX_PAGES || c.depth < 1) {
 		fprintf(stderr, "memxctl: --run must be 1..256, --depth >= 1\n");
 		return 2;
