@@ -1,0 +1,460 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+/*
+ * ctl.c - memxd's control socket: VM registration and queries.
+ *
+ * The protocol is ctl_proto.h's: key=value lines, an empty line ends a
+ * request and its reply, file descriptors ride along by SCM_RIGHTS.
+ */
+#include "ctl.h"
+
+#include <errno.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "log.h"
+
+struct conn {
+	struct evl_op op;
+	struct ctl *ctl;
+	struct conn *next;
+	int fd;
+	struct ucred cred;
+	char buf[MEMX_CTL_MAX_REQUEST];
+	size_t len;
+	int fds[2];
+	unsigned nfds;
+	struct vm *vm;
+};
+
+struct ctl {
+	struct evl_op op;
+	struct evl *loop;
+	struct pager *pager;
+	int fd;
+	bool closing, listening;
+	char *path;
+	struct conn *conns;
+};
+
+static void conn_reply(struct conn *c, const char *text, size_t len)
+{
+	while (len) {
+		ssize_t n = send(c->fd, text, len, MSG_NOSIGNAL);
+
+		if (n < 0 && errno == EAGAIN) {
+			struct pollfd p = { .fd = c->fd, .events = POLLOUT };
+
+			if (poll(&p, 1, 1000) <= 0)
+				return;	/* a reader that does not read */
+			continue;
+		}
+		if (n <= 0)
+			return;
+		text += n;
+		len -= (size_t)n;
+	}
+}
+
+static void reply_errno(struct conn *c, int err, const char *why)
+{
+	GString *o = g_string_new(NULL);
+
+	g_string_append_printf(o, "errno=%d\n", err < 0 ? -err : err);
+	if (err && why)
+		g_string_append_printf(o, "error=%s\n", why);
+	g_string_append_c(o, '\n');
+	conn_reply(c, o->str, o->len);
+	g_string_free(o, TRUE);
+}
+
+static void conn_close_fds(struct conn *c)
+{
+	for (unsigned i = 0; i < c->nfds; i++)
+		close(c->fds[i]);
+	c->nfds = 0;
+}
+
+static int parse_u64(const char *s, uint64_t *out)
+{
+	char *end;
+
+	errno = 0;
+	*out = strtoull(s, &end, 0);
+	return errno || end == s || *end ? -EINVAL : 0;
+}
+
+static int parse_region(const char *v, struct vm_region *r)
+{
+	unsigned long long a, b, c, d;
+	char tail;
+
+	if (sscanf(v, "%lli,%llu,%llu,%llu%c", &a, &b, &c, &d, &tail) != 4)
+		return -EINVAL;
+	r->hva = a;
+	r->offset = b;
+	r->length = c;
+	r->page_size = d;
+	return 0;
+}
+
+static void handle_register(struct conn *c, char **keys, char **vals,
+			    unsigned n)
+{
+	struct vm_spec spec = { .uffd = -1, .memfd = -1 };
+	char why[256];
+	bool have_version = false, have_budget = false;
+	uint64_t v;
+	int ret;
+
+	if (c->vm) {
+		reply_errno(c, EBUSY, "this connection already registered a VM");
+		return;
+	}
+	for (unsigned i = 0; i < n; i++) {
+		const char *k = keys[i], *val = vals[i];
+
+		if (!strcmp(k, "register")) {
+			continue;
+		} else if (!strcmp(k, "version")) {
+			if (parse_u64(val, &v) || v != MEMX_CTL_VERSION) {
+				snprintf(why, sizeof(why), "protocol version %s "
+					 "is not supported (this memxd speaks "
+					 "%d)", val, MEMX_CTL_VERSION);
+				reply_errno(c, EPROTONOSUPPORT, why);
+				return;
+			}
+			have_version = true;
+		} else if (!strcmp(k, "name")) {
+			snprintf(spec.name, sizeof(spec.name), "%s", val);
+		} else if (!strcmp(k, "uuid")) {
+			snprintf(spec.uuid, sizeof(spec.uuid), "%s", val);
+		} else if (!strcmp(k, "pid")) {
+			if (parse_u64(val, &v))
+				goto bad_value;
+			spec.pid = (pid_t)v;
+		} else if (!strcmp(k, "budget")) {
+			if (parse_u64(val, &spec.budget))
+				goto bad_value;
+			have_budget = true;
+		} else if (!strcmp(k, "region")) {
+			if (spec.nregions == MEMX_CTL_MAX_REGIONS) {
+				reply_errno(c, E2BIG, "too many regions");
+				return;
+			}
+			if (parse_region(val, &spec.regions[spec.nregions++]))
+				goto bad_value;
+		} else {
+			snprintf(why, sizeof(why), "unknown option '%s'", k);
+			reply_errno(c, EINVAL, why);
+			return;
+		}
+		continue;
+bad_value:
+		snprintf(why, sizeof(why), "bad value for %s: '%s'", k, val);
+		reply_errno(c, EINVAL, why);
+		return;
+	}
+	if (!have_version || !have_budget || !spec.name[0] || !spec.pid) {
+		reply_errno(c, EINVAL, "register needs version, name, pid, "
+			    "budget and at least one region");
+		return;
+	}
+	if (c->nfds != 2) {
+		reply_errno(c, EBADF, "register needs the userfaultfd and the "
+			    "memfd, in that order, by SCM_RIGHTS");
+		return;
+	}
+	if (c->cred.pid != spec.pid) {
+		snprintf(why, sizeof(why), "pid %d does not match the peer's "
+			 "credentials (pid %d)", spec.pid, c->cred.pid);
+		reply_errno(c, EPERM, why);
+		return;
+	}
+	spec.uffd = c->fds[0];
+	spec.memfd = c->fds[1];
+	ret = pager_register(c->ctl->pager, &spec, &c->vm, why, sizeof(why));
+	if (ret) {
+		log_warn("refused registration of vm %s from pid %d: %s",
+			 spec.name, spec.pid, why);
+		reply_errno(c, ret, why);
+		return;
+	}
+	c->nfds = 0;	/* the pager owns them now */
+	{
+		GString *o = g_string_new(NULL);
+
+		g_string_append_printf(o, "errno=0\nvm=%s\npages=%lu\n"
+				       "slack_pages=%u\n\n", spec.name,
+				       (unsigned long)pager_vm_pages(c->vm),
+				       PAGER_SLACK_PAGES);
+		conn_reply(c, o->str, o->len);
+		g_string_free(o, TRUE);
+	}
+}
+
+static void handle_request(struct conn *c, char *req)
+{
+	char *keys[MEMX_CTL_MAX_REGIONS + 16], *vals[MEMX_CTL_MAX_REGIONS + 16];
+	unsigned n = 0;
+	char *save = NULL;
+
+	for (char *line = strtok_r(req, "\n", &save); line;
+	     line = strtok_r(NULL, "\n", &save)) {
+		char *eq = strchr(line, '=');
+
+		if (!eq || n == G_N_ELEMENTS(keys)) {
+			reply_errno(c, EINVAL, "malformed request line");
+			conn_close_fds(c);
+			return;
+		}
+		*eq = 0;
+		keys[n] = line;
+		vals[n++] = eq + 1;
+	}
+	if (!n) {
+		reply_errno(c, EINVAL, "empty request");
+	} else if (!strcmp(keys[0], "register")) {
+		handle_register(c, keys, vals, n);
+	} else if (!strcmp(keys[0], "discard")) {
+		unsigned long long off, len;
+
+		if (!c->vm)
+			reply_errno(c, ENOENT, "discard before register");
+		else if (sscanf(vals[0], "%llu,%llu", &off, &len) != 2)
+			reply_errno(c, EINVAL, "discard=OFFSET,LENGTH");
+		else {
+			int ret = pager_discard(c->vm, off, len);
+
+			reply_errno(c, ret, ret ? "range outside the memfd or "
+				    "not page aligned" : NULL);
+		}
+	} else if (!strcmp(keys[0], "get")) {
+		GString *o = g_string_new("errno=0\n");
+
+		if (!strcmp(vals[0], "prometheus"))
+			pager_prometheus(c->ctl->pager, o);
+		else
+			pager_dump(c->ctl->pager, o);
+		g_string_append_c(o, '\n');
+		conn_reply(c, o->str, o->len);
+		g_string_free(o, TRUE);
+	} else {
+		char why[128];
+
+		snprintf(why, sizeof(why), "unknown request '%s'", keys[0]);
+		reply_errno(c, EINVAL, why);
+	}
+	conn_close_fds(c);
+}
+
+static void conn_free(struct conn *c)
+{
+	struct conn **pp = &c->ctl->conns;
+
+	while (*pp && *pp != c)
+		pp = &(*pp)->next;
+	if (*pp)
+		*pp = c->next;
+	if (c->vm)
+		pager_unregister(c->ctl->pager, c->vm);
+	conn_close_fds(c);
+	close(c->fd);
+	free(c);
+}
+
+static void conn_readable(struct evl *loop, struct evl_op *op, int res)
+{
+	struct conn *c = (struct conn *)op;
+	union {
+		char buf[CMSG_SPACE(sizeof(int) * 4)];
+		struct cmsghdr align;
+	} cm;
+	struct iovec iov;
+	struct msghdr mh = { 0 };
+	ssize_t n;
+	char *end;
+
+	if (res < 0 && res != -EINTR) {
+		conn_free(c);
+		return;
+	}
+	for (;;) {
+		if (c->len >= sizeof(c->buf) - 1) {
+			reply_errno(c, E2BIG, "request too large");
+			conn_free(c);
+			return;
+		}
+		iov.iov_base = c->buf + c->len;
+		iov.iov_len = sizeof(c->buf) - 1 - c->len;
+		mh.msg_iov = &iov;
+		mh.msg_iovlen = 1;
+		mh.msg_control = cm.buf;
+		mh.msg_controllen = sizeof(cm.buf);
+		n = recvmsg(c->fd, &mh, MSG_CMSG_CLOEXEC | MSG_DONTWAIT);
+		if (n < 0 && (errno == EAGAIN || errno == EINTR))
+			break;
+		if (n <= 0) {
+			conn_free(c);	/* the VMM is gone */
+			return;
+		}
+		for (struct cmsghdr *h = CMSG_FIRSTHDR(&mh); h;
+		     h = CMSG_NXTHDR(&mh, h)) {
+			if (h->cmsg_level != SOL_SOCKET ||
+			    h->cmsg_type != SCM_RIGHTS)
+				continue;
+			unsigned k = (unsigned)((h->cmsg_len - CMSG_LEN(0)) /
+						sizeof(int));
+			int *fds = (int *)CMSG_DATA(h);
+
+			for (unsigned i = 0; i < k; i++) {
+				if (c->nfds < 2)
+					c->fds[c->nfds++] = fds[i];
+				else
+					close(fds[i]);
+			}
+		}
+		c->len += (size_t)n;
+		c->buf[c->len] = 0;
+		while ((end = strstr(c->buf, "\n\n"))) {
+			size_t used = (size_t)(end - c->buf) + 2;
+
+			*end = 0;
+			handle_request(c, c->buf);
+			memmove(c->buf, c->buf + used, c->len - used);
+			c->len -= used;
+			c->buf[c->len] = 0;
+		}
+	}
+	evl_poll(loop, c->fd, POLLIN, &c->op);
+}
+
+static void ctl_accept(struct evl *loop, struct evl_op *op, int res)
+{
+	struct ctl *ctl = (struct ctl *)op;
+	socklen_t len = sizeof(struct ucred);
+	struct conn *c;
+	int fd;
+
+	(void)res;
+	ctl->listening = false;
+	if (ctl->closing)
+		return;
+	while ((fd = accept4(ctl->fd, NULL, NULL,
+			     SOCK_CLOEXEC | SOCK_NONBLOCK)) >= 0) {
+		c = calloc(1, sizeof(*c));
+		if (!c) {
+			close(fd);
+			continue;
+		}
+		c->ctl = ctl;
+		c->fd = fd;
+		c->op.done = conn_readable;
+		if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &c->cred, &len) ||
+		    (c->cred.uid != 0 && c->cred.uid != geteuid())) {
+			log_ratelimited(ctl, 5000, LOG_WARN, "control socket: "
+					"refused a connection from uid %u",
+					c->cred.uid);
+			close(fd);
+			free(c);
+			continue;
+		}
+		c->next = ctl->conns;
+		ctl->conns = c;
+		evl_poll(loop, fd, POLLIN, &c->op);
+	}
+	evl_poll(loop, ctl->fd, POLLIN, &ctl->op);
+	ctl->listening = true;
+}
+
+/* mkdir -p for the socket's directory, private to memxd's group. */
+static int make_parent(const char *path)
+{
+	char *dir = g_path_get_dirname(path);
+	int ret = g_mkdir_with_parents(dir, 0750) ? -errno : 0;
+
+	g_free(dir);
+	return ret;
+}
+
+int ctl_new(struct ctl **out, struct evl *loop, const char *path,
+	    struct pager *pager)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	struct ctl *ctl;
+	int ret, probe;
+
+	if (strlen(path) >= sizeof(sa.sun_path))
+		return -ENAMETOOLONG;
+	strcpy(sa.sun_path, path);
+	ret = make_parent(path);
+	if (ret)
+		return ret;
+	/* A socket file nobody answers on is a leftover: replace it. */
+	probe = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (probe >= 0) {
+		if (connect(probe, (struct sockaddr *)&sa, sizeof(sa)) == 0) {
+			close(probe);
+			return -EADDRINUSE;
+		}
+		close(probe);
+		unlink(path);
+	}
+	ctl = calloc(1, sizeof(*ctl));
+	if (!ctl)
+		return -ENOMEM;
+	ctl->loop = loop;
+	ctl->pager = pager;
+	ctl->path = strdup(path);
+	ctl->op.done = ctl_accept;
+	ctl->fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	if (ctl->fd < 0) {
+		ret = -errno;
+		goto err;
+	}
+	if (bind(ctl->fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 ||
+	    chmod(path, 0660) < 0 || listen(ctl->fd, 16) < 0) {
+		ret = -errno;
+		goto err;
+	}
+	evl_poll(loop, ctl->fd, POLLIN, &ctl->op);
+	ctl->listening = true;
+	*out = ctl;
+	return 0;
+err:
+	if (ctl->fd >= 0)
+		close(ctl->fd);
+	free(ctl->path);
+	free(ctl);
+	return ret;
+}
+
+void ctl_free(struct ctl *ctl)
+{
+	uint64_t deadline = evl_now_ns() + 1000000000ull;
+
+	if (!ctl)
+		return;
+	/*
+	 * Every connection and the listener have a poll in the ring that
+	 * points at them: shut the sockets down so those polls complete
+	 * (and free the connections), then wait for them.
+	 */
+	ctl->closing = true;
+	for (struct conn *c = ctl->conns; c; c = c->next)
+		shutdown(c->fd, SHUT_RDWR);
+	shutdown(ctl->fd, SHUT_RDWR);
+	while ((ctl->conns || ctl->listening) && evl_now_ns() < deadline)
+		evl_run_once(ctl->loop, 100000000);
+	while (ctl->conns)
+		conn_free(ctl->conns);
+	close(ctl->fd);
+	unlink(ctl->path);
+	free(ctl->path);
+	free(ctl);
+}

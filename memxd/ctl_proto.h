@@ -1,0 +1,47 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * ctl_proto.h - memxd's control socket protocol, version 1.
+ *
+ * A UNIX stream socket (default /run/memx/memxd.sock, mode 0660).  In the
+ * spirit of wireguard's UAPI, a request is lines of key=value ending with
+ * an empty line, and so is the reply.  Every reply starts with errno=N
+ * (0 on success); a failed request adds error=<human-readable reason>.
+ *
+ * Registering a VM (sent by the VMM: QEMU's memory-backend-memx, or a test
+ * harness).  The userfaultfd and the memfd travel by SCM_RIGHTS, in that
+ * order, attached to the request's first byte:
+ *
+ *	register=1
+ *	version=1
+ *	name=<vm name>
+ *	uuid=<vm uuid>
+ *	pid=<VMM pid>			(must match SO_PEERCRED)
+ *	budget=<bytes>			(local memory the VM may keep resident)
+ *	region=<hva>,<memfd offset>,<length>,<page size>	(repeatable;
+ *					hva in hex with 0x, the rest decimal)
+ *	<empty line>
+ *
+ * The userfaultfd must have been through UFFDIO_API with
+ * UFFD_FEATURE_MISSING_SHMEM | UFFD_FEATURE_WP_HUGETLBFS_SHMEM
+ * (UFFD_FEATURE_EVENT_REMOVE optional) and every region registered with
+ * UFFDIO_REGISTER_MODE_MISSING | UFFDIO_REGISTER_MODE_WP.  The memfd is
+ * mapped MAP_SHARED at each region's hva.
+ *
+ * Reply: errno=0, vm=<name>, pages=<GPAS pages>; or errno=<E>, error=...
+ * The VMM keeps the connection open for the VM's lifetime; when it closes,
+ * memxd frees the VM's remote pages.  On the same connection the VMM may
+ * later send:
+ *
+ *	discard=<memfd offset>,<length>		pages the guest freed
+ *
+ * Queries (memxctl):  get=1 (every VM's state and counters, key=value),
+ * get=prometheus (the same in Prometheus text format, in a body= block).
+ */
+#ifndef MEMX_CTL_PROTO_H
+#define MEMX_CTL_PROTO_H
+
+#define MEMX_CTL_VERSION	1
+#define MEMX_CTL_MAX_REQUEST	65536	/* bytes in one request */
+#define MEMX_CTL_MAX_REGIONS	64
+
+#endif

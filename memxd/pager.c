@@ -1,0 +1,1473 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+/*
+ * pager.c - the fault path: faults in, pages installed, victims out.
+ *
+ * Everything runs on the one event loop, so a page's state changes only
+ * between callbacks; the ordering rules of DESIGN.md follow from that:
+ *
+ *   - an eviction write-protects the page before reading it, so the copy
+ *     sent is the page's last content;
+ *   - a write fault during an eviction turns the page back to RESIDENT,
+ *     and the eviction's completion, seeing that, does not punch;
+ *   - a page whose previous WRITE is still in flight (PT_BUSY) is never
+ *     picked again, so two copies of one page never race to a server;
+ *   - the hole is punched only after the server acknowledged the copy.
+ */
+#include "pager.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/userfaultfd.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "evict.h"
+#include "log.h"
+#include "pagetable.h"
+#include "prefetch.h"
+
+#define PAGE		4096u
+#define EVICT_BATCH	32u
+#define EVICT_INFLIGHT	512u	/* pages being evicted at once, per VM */
+#define CACHE_PAGES	512u	/* prefetched pages held per VM */
+#define UFFD_BATCH	64u
+#define HIST_BUCKETS	24u
+
+struct vm_stats {
+	uint64_t net_faults, zero_faults, wp_faults, cache_hits, spill_faults;
+	uint64_t spurious, deferred, discards, discarded_pages;
+	uint64_t evict_clean, evict_dirty, evict_zero, evict_cancelled;
+	uint64_t evict_spilled, fetch_errors;
+	uint64_t pf_issued, pf_hit, pf_wasted;
+	uint64_t max_resident;
+	uint64_t hist[HIST_BUCKETS];	/* fault service time, log2 us */
+};
+
+struct cache_ent {
+	uint64_t page;
+	uint8_t *buf;
+	GList link;		/* in vm->cache_fifo, oldest first */
+};
+
+struct deferred {
+	uint64_t page;
+	uint64_t t0;
+};
+
+struct vm {
+	struct pager *pg;
+	struct vm *next;
+	char name[64], uuid[64];
+	pid_t pid;
+	int uffd, memfd, spill_fd;
+	uint8_t *view;			/* our mapping of the memfd, for mincore */
+	uint64_t memfd_size;
+	struct vm_region regions[MEMX_CTL_MAX_REGIONS];
+	unsigned nregions;
+	uint64_t npages, budget;
+	uint8_t *pt;
+	uint64_t resident;		/* RESIDENT + EVICTING */
+	uint64_t evicting;
+	uint64_t wanted;		/* FETCHING pages a fault waits for */
+	struct evict_clock clock;
+	struct pg_map *map;
+	struct remote_session *sess;
+	unsigned nsess;
+	struct prefetch pf;
+	GHashTable *cache;		/* page -> struct cache_ent */
+	GQueue cache_fifo;
+	struct cache_ent *cache_pool;
+	uint8_t *cache_mem;
+	GQueue cache_free;
+	GQueue deferred;
+	struct evl_op poll_op;
+	unsigned refs;
+	bool dead;
+	uint64_t registered_ns;
+	struct vm_stats st;
+};
+
+struct pager {
+	struct evl *loop;
+	struct remote *remote;
+	struct pager_config cfg;
+	struct vm *vms;
+	uint8_t *zero_page;
+	uint8_t *scratch;
+};
+
+static void vm_evict_more(struct vm *vm);
+static void vm_drain_deferred(struct vm *vm);
+static void vm_handle_missing(struct vm *vm, uint64_t page, uint64_t t0);
+
+/* ---- small helpers ---- */
+
+static void vm_get(struct vm *vm)
+{
+	vm->refs++;
+}
+
+static void vm_destroy(struct vm *vm);
+
+static bool vm_put(struct vm *vm)
+{
+	if (--vm->refs)
+		return false;
+	vm_destroy(vm);
+	return true;
+}
+
+static uint64_t committed(const struct vm *vm)
+{
+	return vm->resident + vm->wanted;
+}
+
+static bool over_hard_limit(const struct vm *vm)
+{
+	return committed(vm) >= vm->budget + PAGER_SLACK_PAGES;
+}
+
+static void note_resident(struct vm *vm)
+{
+	if (vm->resident > vm->st.max_resident)
+		vm->st.max_resident = vm->resident;
+}
+
+static void hist_add(struct vm *vm, uint64_t t0)
+{
+	uint64_t us = (evl_now_ns() - t0) / 1000;
+	unsigned b = 0;
+
+	while (us > 1 && b < HIST_BUCKETS - 1) {
+		us >>= 1;
+		b++;
+	}
+	vm->st.hist[b]++;
+}
+
+/* Host virtual address of @page in the VMM, or 0. */
+static uint64_t page_hva(const struct vm *vm, uint64_t page)
+{
+	uint64_t off = page * PAGE;
+
+	for (unsigned i = 0; i < vm->nregions; i++) {
+		const struct vm_region *r = &vm->regions[i];
+
+		if (off >= r->offset && off - r->offset < r->length)
+			return r->hva + (off - r->offset);
+	}
+	return 0;
+}
+
+/* Page index of VMM address @hva, or UINT64_MAX. */
+static uint64_t hva_page(const struct vm *vm, uint64_t hva)
+{
+	for (unsigned i = 0; i < vm->nregions; i++) {
+		const struct vm_region *r = &vm->regions[i];
+
+		if (hva >= r->hva && hva - r->hva < r->length)
+			return (r->offset + (hva - r->hva)) / PAGE;
+	}
+	return UINT64_MAX;
+}
+
+static bool page_present(const struct vm *vm, uint64_t page)
+{
+	unsigned char v = 0;
+
+	if (mincore(vm->view + page * PAGE, PAGE, &v) < 0)
+		return true;	/* cannot tell: assume nothing was lost */
+	return v & 1;
+}
+
+static void punch(struct vm *vm, uint64_t page, uint64_t count)
+{
+	if (fallocate(vm->memfd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
+		      (off_t)(page * PAGE), (off_t)(count * PAGE)) < 0)
+		log_ratelimited(vm, 5000, LOG_ERR, "vm %s: punching page %lu: %s",
+				vm->name, (unsigned long)page, strerror(errno));
+}
+
+/* ---- userfaultfd operations ---- */
+
+static void uffd_wake(struct vm *vm, uint64_t page)
+{
+	struct uffdio_range r = { .start = page_hva(vm, page), .len = PAGE };
+
+	ioctl(vm->uffd, UFFDIO_WAKE, &r);
+}
+
+static int uffd_protect(struct vm *vm, uint64_t page, uint64_t count, bool wp)
+{
+	struct uffdio_writeprotect w = {
+		.range = { .start = page_hva(vm, page), .len = count * PAGE },
+		.mode = wp ? UFFDIO_WRITEPROTECT_MODE_WP : 0,
+	};
+
+	return ioctl(vm->uffd, UFFDIO_WRITEPROTECT, &w) < 0 ? -errno : 0;
+}
+
+/*
+ * Install @count pages at @page from @src.  Write-protected pages stay
+ * clean until the guest writes them (a WP fault tells us).  0, or -errno;
+ * -EEXIST (someone was first) counts as success: the page is there.
+ */
+static int uffd_install(struct vm *vm, uint64_t page, uint64_t count,
+			const void *src, bool wp)
+{
+	struct uffdio_copy c = {
+		.dst = page_hva(vm, page),
+		.src = (uintptr_t)src,
+		.len = count * PAGE,
+		.mode = wp ? UFFDIO_COPY_MODE_WP : 0,
+	};
+
+	while (c.len) {
+		if (ioctl(vm->uffd, UFFDIO_COPY, &c) == 0)
+			return 0;
+		if (errno == EAGAIN && c.copy > 0) {
+			c.dst += (uint64_t)c.copy;
+			c.src += (uint64_t)c.copy;
+			c.len -= (uint64_t)c.copy;
+			continue;
+		}
+		if (errno == EAGAIN)
+			continue;
+		if (errno == EEXIST && count > 1) {
+			/* Some page of the run is there: go one by one. */
+			for (uint64_t i = 0; i < count; i++)
+				uffd_install(vm, page + i, 1,
+					     (const uint8_t *)src + i * PAGE, wp);
+			return 0;
+		}
+		if (errno == EEXIST) {
+			uffd_wake(vm, page);
+			return 0;
+		}
+		return -errno;
+	}
+	return 0;
+}
+
+static void install_failed(struct vm *vm, uint64_t page, int err)
+{
+	if (err == -ESRCH || err == -ENOENT)
+		return;		/* the VMM is exiting */
+	log_ratelimited(vm, 5000, LOG_ERR, "vm %s: installing page %lu: %s",
+			vm->name, (unsigned long)page, strerror(-err));
+}
+
+/* Make @page resident (it was not) from @src. */
+static void make_resident(struct vm *vm, uint64_t page, const void *src,
+			  bool clean)
+{
+	uint8_t *e = &vm->pt[page];
+	int ret = uffd_install(vm, page, 1, src, clean);
+
+	if (ret)
+		install_failed(vm, page, ret);
+	pt_set_state(e, PS_RESIDENT);
+	*e |= PT_REF;
+	*e &= (uint8_t)~(PT_CACHED | PT_BUSY);
+	if (!clean)
+		*e |= PT_DIRTY;
+	vm->resident++;
+	note_resident(vm);
+}
+
+/* ---- remote copies ---- */
+
+static void free_remote_copy(struct vm *vm, uint64_t page)
+{
+	unsigned s = pg_lookup(vm->map, page);
+
+	vm->pt[page] &= (uint8_t)~PT_HAS_REMOTE;
+	if (s != PG_NO_SERVER && s < vm->nsess && vm->sess[s].id)
+		remote_free_pages(vm->pg->remote, &vm->sess[s], page, 1);
+}
+
+/* ---- the prefetch cache ---- */
+
+static void cache_drop(struct vm *vm, uint64_t page, bool wasted)
+{
+	struct cache_ent *ce = g_hash_table_lookup(vm->cache, &page);
+
+	if (!ce)
+		return;
+	g_hash_table_remove(vm->cache, &ce->page);
+	g_queue_unlink(&vm->cache_fifo, &ce->link);
+	g_queue_push_tail_link(&vm->cache_free, &ce->link);
+	vm->pt[page] &= (uint8_t)~PT_CACHED;
+	if (wasted) {
+		vm->st.pf_wasted++;
+		prefetch_wasted(&vm->pf);
+	}
+}
+
+static void cache_put(struct vm *vm, uint64_t page, const uint8_t *data)
+{
+	struct cache_ent *ce;
+	GList *l;
+
+	if (!vm->cache_pool)
+		return;
+	if (g_queue_is_empty(&vm->cache_free)) {
+		ce = g_queue_peek_head_link(&vm->cache_fifo)->data;
+		cache_drop(vm, ce->page, true);
+	}
+	l = g_queue_pop_head_link(&vm->cache_free);
+	ce = l->data;
+	ce->page = page;
+	memcpy(ce->buf, data, PAGE);
+	g_queue_push_tail_link(&vm->cache_fifo, &ce->link);
+	g_hash_table_insert(vm->cache, &ce->page, ce);
+	vm->pt[page] |= PT_CACHED;
+}
+
+/* ---- fetching ---- */
+
+struct fetch {
+	struct vm *vm;
+	uint64_t page;
+	uint32_t count;
+	uint64_t t0;
+	uint8_t *buf;
+};
+
+static void fetch_start(struct vm *vm, uint64_t page, uint32_t count,
+			uint64_t demand, uint64_t t0);
+
+static void fetch_done(void *arg, int err, uint8_t status)
+{
+	struct fetch *f = arg;
+	struct vm *vm = f->vm;
+	uint64_t i = 0;
+
+	if (vm->dead)
+		goto out;
+	if (err || status) {
+		vm->st.fetch_errors++;
+		log_ratelimited(fetch_done, 5000, LOG_ERR,
+				"vm %s: reading pages %lu+%u failed: %s; the "
+				"faulting vCPU waits and the read is retried",
+				vm->name, (unsigned long)f->page, f->count,
+				err ? strerror(-err) : rmap_status_name(status));
+		for (i = 0; i < f->count; i++) {
+			uint64_t p = f->page + i;
+			uint8_t *e = &vm->pt[p];
+
+			if (pt_state(*e) != PS_FETCHING)
+				continue;
+			pt_set_state(e, PS_REMOTE);
+			if (*e & PT_BUSY) {
+				*e &= (uint8_t)~PT_BUSY;
+				vm->wanted--;
+				fetch_start(vm, p, 1, p, f->t0);
+			}
+		}
+		goto out;
+	}
+	while (i < f->count) {
+		uint64_t p = f->page + i, n = 0;
+		uint8_t *e = &vm->pt[p];
+
+		if (pt_state(*e) != PS_FETCHING) {
+			i++;		/* discarded meanwhile: drop it */
+			continue;
+		}
+		if (!(*e & PT_BUSY)) {
+			pt_set_state(e, PS_REMOTE);
+			cache_put(vm, p, f->buf + i * PAGE);
+			i++;
+			continue;
+		}
+		/* A run of pages that faults wait for: one UFFDIO_COPY. */
+		while (i + n < f->count &&
+		       pt_state(vm->pt[p + n]) == PS_FETCHING &&
+		       (vm->pt[p + n] & PT_BUSY) &&
+		       page_hva(vm, p + n) == page_hva(vm, p) + n * PAGE)
+			n++;
+		int ret = uffd_install(vm, p, n, f->buf + i * PAGE, true);
+
+		if (ret)
+			install_failed(vm, p, ret);
+		for (uint64_t k = 0; k < n; k++) {
+			uint8_t *ek = &vm->pt[p + k];
+
+			pt_set_state(ek, PS_RESIDENT);
+			*ek = (uint8_t)((*ek | PT_REF) & ~(PT_BUSY | PT_DIRTY));
+			vm->wanted--;
+			vm->resident++;
+		}
+		note_resident(vm);
+		i += n;
+	}
+	hist_add(vm, f->t0);
+	vm_drain_deferred(vm);
+	vm_evict_more(vm);
+out:
+	free(f->buf);
+	free(f);
+	vm_put(vm);
+}
+
+/*
+ * READ [page, page + count) from its server.  Every page must be REMOTE,
+ * uncached and in one group.  If @demand is in the run a fault waits for it.
+ */
+static void fetch_start(struct vm *vm, uint64_t page, uint32_t count,
+			uint64_t demand, uint64_t t0)
+{
+	unsigned s = pg_lookup(vm->map, page);
+	struct fetch *f;
+	int ret;
+
+	if (s == PG_NO_SERVER || s >= vm->nsess) {
+		log_ratelimited(fetch_start, 5000, LOG_ERR,
+				"vm %s: page %lu is remote but placed nowhere",
+				vm->name, (unsigned long)page);
+		return;
+	}
+	f = calloc(1, sizeof(*f));
+	if (!f || posix_memalign((void **)&f->buf, PAGE, (size_t)count * PAGE)) {
+		free(f);
+		return;
+	}
+	f->vm = vm;
+	f->page = page;
+	f->count = count;
+	f->t0 = t0;
+	for (uint32_t i = 0; i < count; i++) {
+		uint8_t *e = &vm->pt[page + i];
+
+		pt_set_state(e, PS_FETCHING);
+		if (page + i == demand) {
+			*e |= PT_BUSY;
+			vm->wanted++;
+		}
+	}
+	if (demand < page || demand >= page + count)
+		vm->st.pf_issued += count;
+	else
+		vm->st.pf_issued += count - 1;
+	ret = remote_read(vm->pg->remote, &vm->sess[s], page, count, f->buf,
+			  fetch_done, f);
+	vm_get(vm);
+	if (ret)
+		fetch_done(f, ret, 0);	/* same path: retried, not lost */
+}
+
+static bool prefetchable(const struct vm *vm, uint64_t p)
+{
+	return p < vm->npages && pt_state(vm->pt[p]) == PS_REMOTE &&
+	       !(vm->pt[p] & PT_CACHED);
+}
+
+/*
+ * Fetch up to @window pages along @stride after @page (and @page itself
+ * if @demand), in as few READs as the groups allow.
+ */
+static void fetch_around(struct vm *vm, uint64_t page, bool demand,
+			 unsigned window, int64_t stride, uint64_t t0)
+{
+	uint64_t run = page, n = 0;
+	uint64_t dpage = demand ? page : UINT64_MAX;
+
+	if (demand)
+		n = 1;
+	if (stride != 1) {
+		if (demand)
+			fetch_start(vm, page, 1, dpage, t0);
+		for (unsigned k = 1; k <= window; k++) {
+			uint64_t p = page + (uint64_t)((int64_t)k * stride);
+
+			if (prefetchable(vm, p))
+				fetch_start(vm, p, 1, UINT64_MAX, t0);
+		}
+		return;
+	}
+	/* Sequential: contiguous runs, cut at group boundaries. */
+	if (!demand)
+		run = page + 1;
+	for (uint64_t p = page + 1; p <= page + window; p++) {
+		bool ok = prefetchable(vm, p) &&
+			  pg_group_of(p) == pg_group_of(run) && n < RMAP_MAX_PAGES;
+
+		if (ok && run + n == p) {
+			n++;
+			continue;
+		}
+		if (n)
+			fetch_start(vm, run, (uint32_t)n, dpage, t0);
+		run = p;
+		n = prefetchable(vm, p) ? 1 : 0;
+		if (!n)
+			run = p + 1;
+	}
+	if (n)
+		fetch_start(vm, run, (uint32_t)n, dpage, t0);
+}
+
+/* ---- faults ---- */
+
+static void defer_fault(struct vm *vm, uint64_t page, uint64_t t0)
+{
+	struct deferred *d = g_new(struct deferred, 1);
+
+	d->page = page;
+	d->t0 = t0;
+	g_queue_push_tail(&vm->deferred, d);
+	vm->st.deferred++;
+}
+
+static void vm_drain_deferred(struct vm *vm)
+{
+	while (!g_queue_is_empty(&vm->deferred) && !over_hard_limit(vm)) {
+		struct deferred *d = g_queue_pop_head(&vm->deferred);
+
+		vm_handle_missing(vm, d->page, d->t0);
+		g_free(d);
+	}
+}
+
+/* The guest (or QEMU) freed @page behind our back, or told us so. */
+static void page_discarded(struct vm *vm, uint64_t page)
+{
+	uint8_t *e = &vm->pt[page];
+
+	switch (pt_state(*e)) {
+	case PS_NEVER:
+		return;
+	case PS_RESIDENT:
+	case PS_EVICTING:
+		if (pt_state(*e) == PS_EVICTING)
+			vm->evicting--;
+		vm->resident--;
+		/* A WRITE in flight will still land: keep PT_HAS_REMOTE. */
+		if (*e & PT_BUSY)
+			*e |= PT_HAS_REMOTE;
+		break;
+	case PS_REMOTE:
+		cache_drop(vm, page, true);
+		break;
+	case PS_SPILLED:
+		break;
+	case PS_FETCHING:
+		if (*e & PT_BUSY) {
+			/* A fault waits: after a discard the page is zeros. */
+			vm->wanted--;
+			*e &= (uint8_t)~PT_BUSY;
+			make_resident(vm, page, vm->pg->zero_page, false);
+			if (*e & PT_HAS_REMOTE)
+				free_remote_copy(vm, page);
+			vm->st.discarded_pages++;
+			return;
+		}
+		break;
+	default:
+		break;
+	}
+	if (*e & PT_HAS_REMOTE && !(*e & PT_BUSY))
+		free_remote_copy(vm, page);
+	*e = (uint8_t)(*e & PT_HAS_REMOTE);	/* NEVER, flags cleared */
+	vm->st.discarded_pages++;
+}
+
+static void vm_handle_missing(struct vm *vm, uint64_t page, uint64_t t0)
+{
+	uint8_t *e = &vm->pt[page];
+	struct cache_ent *ce;
+	int64_t stride = 1;
+	unsigned window;
+
+	switch (pt_state(*e)) {
+	case PS_RESIDENT:
+	case PS_EVICTING:
+		if (page_present(vm, page)) {
+			/* Installed while this fault was queued. */
+			vm->st.spurious++;
+			uffd_wake(vm, page);
+			return;
+		}
+		/* Gone from the memfd without us: a discard. */
+		page_discarded(vm, page);
+		break;
+	case PS_FETCHING:
+		if (!(*e & PT_BUSY)) {
+			if (over_hard_limit(vm)) {
+				defer_fault(vm, page, t0);
+				return;
+			}
+			*e |= PT_BUSY;	/* a prefetch becomes a demand */
+			vm->wanted++;
+			vm->st.pf_hit++;
+			prefetch_hit(&vm->pf);
+		}
+		return;
+	default:
+		break;
+	}
+	if (over_hard_limit(vm)) {
+		defer_fault(vm, page, t0);
+		vm_evict_more(vm);
+		return;
+	}
+	switch (pt_state(*e)) {
+	case PS_NEVER:
+		vm->st.zero_faults++;
+		make_resident(vm, page, vm->pg->zero_page, false);
+		hist_add(vm, t0);
+		break;
+	case PS_SPILLED:
+		vm->st.spill_faults++;
+		if (pread(vm->spill_fd, vm->pg->scratch, PAGE,
+			  (off_t)(page * PAGE)) != PAGE) {
+			log_ratelimited(vm, 5000, LOG_ERR,
+					"vm %s: reading page %lu from the spill "
+					"file failed", vm->name,
+					(unsigned long)page);
+			defer_fault(vm, page, t0);
+			return;
+		}
+		/* The spill copy is not a server copy: install it dirty. */
+		make_resident(vm, page, vm->pg->scratch, false);
+		hist_add(vm, t0);
+		break;
+	case PS_REMOTE:
+		prefetch_note(&vm->pf, page);
+		if (*e & PT_CACHED) {
+			ce = g_hash_table_lookup(vm->cache, &page);
+			vm->st.cache_hits++;
+			vm->st.pf_hit++;
+			prefetch_hit(&vm->pf);
+			make_resident(vm, page, ce->buf, true);
+			cache_drop(vm, page, false);
+			hist_add(vm, t0);
+			/* Stay ahead of a trend that holds. */
+			window = prefetch_ahead(&vm->pf, &stride);
+			if (window)
+				fetch_around(vm, page, false, window, stride, t0);
+			break;
+		}
+		vm->st.net_faults++;
+		window = prefetch_plan(&vm->pf, &stride);
+		fetch_around(vm, page, true, window, stride, t0);
+		break;
+	default:
+		break;
+	}
+	vm_evict_more(vm);
+}
+
+static void vm_handle_wp(struct vm *vm, uint64_t page)
+{
+	uint8_t *e = &vm->pt[page];
+
+	vm->st.wp_faults++;
+	switch (pt_state(*e)) {
+	case PS_EVICTING:
+		/* The write wins: the eviction in flight is abandoned. */
+		vm->evicting--;
+		vm->st.evict_cancelled++;
+		pt_set_state(e, PS_RESIDENT);
+		/* fall through */
+	case PS_RESIDENT:
+		*e |= PT_DIRTY | PT_REF;
+		if (uffd_protect(vm, page, 1, false))
+			uffd_wake(vm, page);
+		break;
+	default:
+		/* Punched meanwhile: retrying faults it in afresh. */
+		uffd_wake(vm, page);
+		break;
+	}
+}
+
+static void vm_handle_remove(struct vm *vm, uint64_t start, uint64_t end)
+{
+	for (uint64_t a = start; a < end; a += PAGE) {
+		uint64_t p = hva_page(vm, a);
+
+		if (p == UINT64_MAX)
+			continue;
+		/* madvise(DONTNEED) of shared memory keeps the page. */
+		if ((pt_state(vm->pt[p]) == PS_RESIDENT ||
+		     pt_state(vm->pt[p]) == PS_EVICTING) && page_present(vm, p))
+			continue;
+		page_discarded(vm, p);
+	}
+	vm->st.discards++;
+	vm_drain_deferred(vm);
+}
+
+
+static void uffd_ready(struct evl *loop, struct evl_op *op, int res)
+{
+	struct vm *vm = (struct vm *)((char *)op - offsetof(struct vm, poll_op));
+	struct uffd_msg msgs[UFFD_BATCH];
+	ssize_t n;
+
+	(void)res;
+	if (vm->dead) {
+		vm_put(vm);
+		return;
+	}
+	for (;;) {
+		n = read(vm->uffd, msgs, sizeof(msgs));
+		if (n <= 0)
+			break;
+		for (size_t i = 0; i < (size_t)n / sizeof(msgs[0]); i++) {
+			struct uffd_msg *m = &msgs[i];
+			uint64_t t0 = evl_now_ns(), p;
+
+			if (m->event == UFFD_EVENT_REMOVE) {
+				vm_handle_remove(vm, m->arg.remove.start,
+						 m->arg.remove.end);
+				continue;
+			}
+			if (m->event != UFFD_EVENT_PAGEFAULT)
+				continue;
+			p = hva_page(vm, m->arg.pagefault.address & ~(uint64_t)(PAGE - 1));
+			if (p >= vm->npages) {
+				log_ratelimited(vm, 5000, LOG_ERR,
+						"vm %s: fault at %#llx outside "
+						"its regions", vm->name,
+						m->arg.pagefault.address);
+				continue;
+			}
+			if (m->arg.pagefault.flags & UFFD_PAGEFAULT_FLAG_WP)
+				vm_handle_wp(vm, p);
+			else
+				vm_handle_missing(vm, p, t0);
+		}
+	}
+	if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR)) {
+		log_warn("vm %s: userfaultfd closed (%s)", vm->name,
+			 n == 0 ? "end of file" : strerror(errno));
+		vm_put(vm);
+		return;
+	}
+	evl_poll(loop, vm->uffd, POLLIN, &vm->poll_op);
+}
+
+/* ---- eviction ---- */
+
+struct evict_run {
+	struct vm *vm;
+	unsigned server;
+	uint64_t page;
+	uint32_t count;
+	uint8_t *buf;
+};
+
+static bool is_zero(const uint8_t *p)
+{
+	const uint64_t *w = (const uint64_t *)p;
+
+	for (unsigned i = 0; i < PAGE / 8; i++)
+		if (w[i])
+			return false;
+	return true;
+}
+
+/* The last resort: the page goes to the local spill file. */
+static void spill_page(struct vm *vm, uint64_t page, const uint8_t *data)
+{
+	uint8_t *e = &vm->pt[page];
+
+	if (pwrite(vm->spill_fd, data, PAGE, (off_t)(page * PAGE)) != PAGE) {
+		/* Cannot store it anywhere: it stays resident. */
+		log_ratelimited(spill_page, 5000, LOG_ERR,
+				"vm %s: spill file write failed: %s; page "
+				"stays resident", vm->name, strerror(errno));
+		if (pt_state(*e) == PS_EVICTING) {
+			pt_set_state(e, PS_RESIDENT);
+			vm->evicting--;
+			uffd_protect(vm, page, 1, false);
+			*e |= PT_DIRTY;
+		}
+		return;
+	}
+	if (*e & PT_HAS_REMOTE)
+		free_remote_copy(vm, page);
+	if (pt_state(*e) == PS_EVICTING)
+		vm->evicting--;
+	punch(vm, page, 1);
+	pt_set_state(e, PS_SPILLED);
+	*e &= (uint8_t)~(PT_DIRTY | PT_REF);
+	vm->resident--;
+	vm->st.evict_spilled++;
+}
+
+static void evict_write_done(void *arg, int err, uint8_t status)
+{
+	struct evict_run *run = arg;
+	struct vm *vm = run->vm;
+
+	if (vm->dead)
+		goto out;
+	for (uint32_t i = 0; i < run->count; i++) {
+		uint64_t p = run->page + i;
+		uint8_t *e = &vm->pt[p];
+
+		*e &= (uint8_t)~PT_BUSY;
+		if (err || status) {
+			/* Nowhere on the servers: spill what is still leaving. */
+			if (pt_state(*e) == PS_EVICTING)
+				spill_page(vm, p, run->buf + (size_t)i * PAGE);
+			continue;
+		}
+		*e |= PT_HAS_REMOTE;
+		if (pt_state(*e) != PS_EVICTING)
+			continue;	/* a write cancelled it: copy is stale */
+		punch(vm, p, 1);
+		pt_set_state(e, PS_REMOTE);
+		*e &= (uint8_t)~(PT_DIRTY | PT_REF);
+		vm->evicting--;
+		vm->resident--;
+		vm->st.evict_dirty++;
+	}
+	if (status == RMAP_S_FULL)
+		log_ratelimited(evict_write_done, 10000, LOG_WARN,
+				"vm %s: server %s is full; new groups go "
+				"elsewhere, this run went to the spill file",
+				vm->name,
+				remote_server(vm->pg->remote, run->server)->name);
+	vm_drain_deferred(vm);
+	vm_evict_more(vm);
+out:
+	free(run->buf);
+	free(run);
+	vm_put(vm);
+}
+
+static void run_send(struct vm *vm, struct evict_run *run)
+{
+	struct iovec iov = { run->buf, (size_t)run->count * PAGE };
+	int ret;
+
+	vm_get(vm);
+	ret = remote_write(vm->pg->remote, &vm->sess[run->server], run->page,
+			   run->count, &iov, 1, evict_write_done, run);
+	if (ret)
+		evict_write_done(run, ret, 0);
+}
+
+static void evict_batch(struct vm *vm, const uint64_t *victims, unsigned n)
+{
+	struct pager *pg = vm->pg;
+	struct evict_run *run = NULL;
+	unsigned nsrv = remote_count(pg->remote);
+
+	/* 1. Write-protect first: from here on, writes fault to us. */
+	for (unsigned i = 0; i < n; i++) {
+		uint8_t *e = &vm->pt[victims[i]];
+
+		if (*e & PT_DIRTY || !(*e & PT_HAS_REMOTE))
+			uffd_protect(vm, victims[i], 1, true);
+	}
+	for (unsigned i = 0; i < n; i++) {
+		uint64_t p = victims[i];
+		uint8_t *e = &vm->pt[p];
+		unsigned s;
+
+		if (pt_state(*e) != PS_RESIDENT)
+			continue;
+		/* Clean, and its server copy is valid: nothing to send. */
+		if (!(*e & PT_DIRTY) && *e & PT_HAS_REMOTE) {
+			punch(vm, p, 1);
+			pt_set_state(e, PS_REMOTE);
+			*e &= (uint8_t)~PT_REF;
+			vm->resident--;
+			vm->st.evict_clean++;
+			continue;
+		}
+		/* 2. Read what the guest last wrote. */
+		if (pread(vm->memfd, pg->scratch, PAGE, (off_t)(p * PAGE)) != PAGE) {
+			uffd_protect(vm, p, 1, false);
+			continue;
+		}
+		if (is_zero(pg->scratch)) {
+			/* Nothing worth storing: it is "never written" again. */
+			if (*e & PT_HAS_REMOTE)
+				free_remote_copy(vm, p);
+			punch(vm, p, 1);
+			*e = PS_NEVER;
+			vm->resident--;
+			vm->st.evict_zero++;
+			continue;
+		}
+		s = nsrv ? pg_place(vm->map, p, remote_pg(pg->remote), nsrv)
+			 : PG_NO_SERVER;
+		if (s == PG_NO_SERVER || !vm->sess[s].id || vm->sess[s].lost) {
+			pt_set_state(e, PS_EVICTING);
+			vm->evicting++;
+			spill_page(vm, p, pg->scratch);
+			continue;
+		}
+		/* 3. Send it; contiguous pages of one group share a WRITE. */
+		if (run && (run->server != s || run->page + run->count != p ||
+			    pg_group_of(run->page) != pg_group_of(p))) {
+			run_send(vm, run);
+			run = NULL;
+		}
+		if (!run) {
+			run = calloc(1, sizeof(*run));
+			if (!run || posix_memalign((void **)&run->buf, PAGE,
+						   PG_GROUP_PAGES * PAGE)) {
+				free(run);
+				run = NULL;
+				uffd_protect(vm, p, 1, false);
+				continue;
+			}
+			run->vm = vm;
+			run->server = s;
+			run->page = p;
+		}
+		memcpy(run->buf + (size_t)run->count * PAGE, pg->scratch, PAGE);
+		run->count++;
+		pt_set_state(e, PS_EVICTING);
+		*e |= PT_BUSY;
+		vm->evicting++;
+	}
+	if (run)
+		run_send(vm, run);
+	/* 4. Holes are punched in evict_write_done, after the ACK. */
+}
+
+static void vm_evict_more(struct vm *vm)
+{
+	uint64_t low = vm->budget / 8 < EVICT_BATCH ? vm->budget / 8 : EVICT_BATCH;
+	uint64_t target = vm->budget - low;
+	uint64_t victims[EVICT_BATCH];
+
+	while (committed(vm) - vm->evicting > target &&
+	       vm->evicting < EVICT_INFLIGHT) {
+		uint64_t want = committed(vm) - vm->evicting - target;
+
+		/* Evict in batches, not a page per fault. */
+		if (want < low)
+			want = low;
+		unsigned n = evict_select(&vm->clock, vm->pt, vm->npages, victims,
+					  want < EVICT_BATCH ? (unsigned)want
+							     : EVICT_BATCH);
+
+		if (!n)
+			break;
+		evict_batch(vm, victims, n);
+	}
+}
+
+/* ---- registration ---- */
+
+static int check_fd_kind(int fd, const char *prefix)
+{
+	char path[64], target[256];
+	ssize_t n;
+
+	snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
+	n = readlink(path, target, sizeof(target) - 1);
+	if (n < 0)
+		return -errno;
+	target[n] = 0;
+	return strncmp(target, prefix, strlen(prefix)) ? -EINVAL : 0;
+}
+
+static void vm_session_lost(struct remote_session *s, void *arg)
+{
+	struct vm *vm = arg;
+
+	log_err("vm %s: its pages on %s are lost; faults on them will fail "
+		"until page-groups with parity can rebuild them", vm->name,
+		remote_server(vm->pg->remote, s->server)->name);
+}
+
+static int vm_open_spill(struct vm *vm, const char *dir)
+{
+	char path[512];
+
+	snprintf(path, sizeof(path), "%s/memx-spill-%s-XXXXXX", dir, vm->name);
+	for (char *c = path + strlen(dir) + 1; *c; c++)
+		if (*c == '/')
+			*c = '_';
+	vm->spill_fd = mkostemp(path, O_CLOEXEC);
+	if (vm->spill_fd < 0)
+		return -errno;
+	unlink(path);		/* anonymous: gone when we close it */
+	return 0;
+}
+
+int pager_register(struct pager *pg, const struct vm_spec *spec,
+		   struct vm **out, char *why, size_t whylen)
+{
+	struct vm *vm;
+	struct stat st;
+	uint64_t total = 0, present = 0;
+	unsigned nsrv = remote_count(pg->remote);
+	int ret;
+
+#define REFUSE(err, ...) do { snprintf(why, whylen, __VA_ARGS__); \
+			      return (err); } while (0)
+	if (!spec->nregions)
+		REFUSE(-EINVAL, "no region given");
+	if (check_fd_kind(spec->uffd, "anon_inode:[userfaultfd]"))
+		REFUSE(-EBADF, "the first descriptor is not a userfaultfd");
+	if (check_fd_kind(spec->memfd, "/memfd:") || fstat(spec->memfd, &st))
+		REFUSE(-EBADF, "the second descriptor is not a memfd");
+	for (unsigned i = 0; i < spec->nregions; i++) {
+		const struct vm_region *r = &spec->regions[i];
+
+		if (r->page_size != PAGE)
+			REFUSE(-EINVAL, "region %u: page size %lu is not "
+			       "supported (only 4096; no hugepages)", i,
+			       (unsigned long)r->page_size);
+		if (!r->length || r->hva % PAGE || r->offset % PAGE ||
+		    r->length % PAGE)
+			REFUSE(-EINVAL, "region %u is not page aligned", i);
+		if (r->offset + r->length > (uint64_t)st.st_size)
+			REFUSE(-EINVAL, "region %u ends past the memfd (%lu "
+			       "bytes)", i, (unsigned long)st.st_size);
+		total += r->length;
+	}
+	if (spec->budget > total)
+		REFUSE(-EINVAL, "budget %lu is larger than the regions (%lu "
+		       "bytes)", (unsigned long)spec->budget,
+		       (unsigned long)total);
+	if (spec->budget / PAGE < PAGER_MIN_BUDGET_PAGES)
+		REFUSE(-EINVAL, "budget must be at least %u pages",
+		       PAGER_MIN_BUDGET_PAGES);
+
+	vm = calloc(1, sizeof(*vm));
+	if (!vm)
+		REFUSE(-ENOMEM, "out of memory");
+	vm->pg = pg;
+	vm->refs = 1;
+	vm->uffd = spec->uffd;
+	vm->memfd = spec->memfd;
+	vm->spill_fd = -1;
+	vm->pid = spec->pid;
+	snprintf(vm->name, sizeof(vm->name), "%s", spec->name);
+	snprintf(vm->uuid, sizeof(vm->uuid), "%s", spec->uuid);
+	memcpy(vm->regions, spec->regions, sizeof(vm->regions));
+	vm->nregions = spec->nregions;
+	vm->memfd_size = (uint64_t)st.st_size;
+	vm->npages = vm->memfd_size / PAGE;
+	vm->budget = spec->budget / PAGE;
+	vm->registered_ns = evl_now_ns();
+	g_queue_init(&vm->deferred);
+	g_queue_init(&vm->cache_fifo);
+	g_queue_init(&vm->cache_free);
+
+	/* The userfaultfd must be registered for MISSING and WP faults. */
+	for (unsigned i = 0; i < vm->nregions; i++) {
+		struct uffdio_writeprotect w = {
+			.range = { .start = vm->regions[i].hva,
+				   .len = vm->regions[i].length },
+			.mode = 0,
+		};
+
+		if (ioctl(vm->uffd, UFFDIO_WRITEPROTECT, &w) < 0) {
+			snprintf(why, whylen, "region %u is not registered "
+				 "with the userfaultfd for write-protect "
+				 "faults (%s)", i, strerror(errno));
+			ret = -EINVAL;
+			goto err;
+		}
+	}
+	vm->view = mmap(NULL, vm->memfd_size, PROT_READ, MAP_SHARED,
+			vm->memfd, 0);
+	vm->pt = calloc(vm->npages, 1);
+	if (vm->view == MAP_FAILED || !vm->pt ||
+	    pg_map_new(&vm->map, vm->npages)) {
+		if (vm->view == MAP_FAILED)
+			vm->view = NULL;
+		snprintf(why, whylen, "out of memory for %lu pages",
+			 (unsigned long)vm->npages);
+		ret = -ENOMEM;
+		goto err;
+	}
+	ret = vm_open_spill(vm, pg->cfg.spill_dir);
+	if (ret) {
+		snprintf(why, whylen, "cannot create a spill file in %s: %s",
+			 pg->cfg.spill_dir, strerror(-ret));
+		goto err;
+	}
+	/* What the VMM wrote before registering is resident already. */
+	for (uint64_t p = 0; p < vm->npages; p++) {
+		if (page_present(vm, p)) {
+			vm->pt[p] = PS_RESIDENT | PT_DIRTY | PT_REF;
+			present++;
+		}
+	}
+	vm->resident = present;
+	note_resident(vm);
+	prefetch_init(&vm->pf, pg->cfg.prefetch_max);
+	vm->cache = g_hash_table_new(g_int64_hash, g_int64_equal);
+	if (pg->cfg.prefetch_max) {
+		vm->cache_pool = calloc(CACHE_PAGES, sizeof(*vm->cache_pool));
+		if (!vm->cache_pool || posix_memalign((void **)&vm->cache_mem,
+						      PAGE, CACHE_PAGES * PAGE)) {
+			snprintf(why, whylen, "out of memory");
+			ret = -ENOMEM;
+			goto err;
+		}
+		for (unsigned i = 0; i < CACHE_PAGES; i++) {
+			vm->cache_pool[i].buf = vm->cache_mem + (size_t)i * PAGE;
+			vm->cache_pool[i].link.data = &vm->cache_pool[i];
+			g_queue_push_tail_link(&vm->cache_free,
+					       &vm->cache_pool[i].link);
+		}
+	}
+	vm->nsess = nsrv;
+	vm->sess = calloc(nsrv ? nsrv : 1, sizeof(*vm->sess));
+	if (!vm->sess) {
+		snprintf(why, whylen, "out of memory");
+		ret = -ENOMEM;
+		goto err;
+	}
+	for (unsigned i = 0; i < nsrv; i++) {
+		vm->sess[i].lost_fn = vm_session_lost;
+		vm->sess[i].lost_arg = vm;
+		remote_session_open(pg->remote, &vm->sess[i], i);
+	}
+	vm->poll_op.done = uffd_ready;
+	vm_get(vm);		/* the poll's reference */
+	evl_poll(pg->loop, vm->uffd, POLLIN, &vm->poll_op);
+	vm->next = pg->vms;
+	pg->vms = vm;
+	log_info("vm %s (uuid %s, pid %d) registered: %lu MiB GPAS in %u "
+		 "region(s), budget %lu MiB, %lu pages already resident, "
+		 "%u memory server(s)", vm->name, vm->uuid, vm->pid,
+		 (unsigned long)(vm->memfd_size >> 20), vm->nregions,
+		 (unsigned long)(vm->budget * PAGE >> 20),
+		 (unsigned long)present, nsrv);
+	vm_evict_more(vm);
+	*out = vm;
+	return 0;
+err:
+	vm->uffd = -1;		/* the caller still owns the descriptors */
+	vm->memfd = -1;
+	vm_destroy(vm);
+	return ret;
+#undef REFUSE
+}
+
+static void vm_destroy(struct vm *vm)
+{
+	struct deferred *d;
+
+	if (vm->sess) {
+		for (unsigned i = 0; i < vm->nsess; i++)
+			if (vm->sess[i].r)
+				remote_session_close(vm->pg->remote,
+						     &vm->sess[i]);
+		free(vm->sess);
+	}
+	while ((d = g_queue_pop_head(&vm->deferred)))
+		g_free(d);
+	if (vm->cache)
+		g_hash_table_destroy(vm->cache);
+	free(vm->cache_pool);
+	free(vm->cache_mem);
+	if (vm->view)
+		munmap(vm->view, vm->memfd_size);
+	pg_map_free(vm->map);
+	free(vm->pt);
+	if (vm->uffd >= 0)
+		close(vm->uffd);
+	if (vm->memfd >= 0)
+		close(vm->memfd);
+	if (vm->spill_fd >= 0)
+		close(vm->spill_fd);
+	free(vm);
+}
+
+void pager_unregister(struct pager *pg, struct vm *vm)
+{
+	struct vm **pp = &pg->vms;
+
+	while (*pp && *pp != vm)
+		pp = &(*pp)->next;
+	if (*pp)
+		*pp = vm->next;
+	log_info("vm %s unregistered after %lu s: %lu network faults, %lu "
+		 "evictions; its remote pages are freed", vm->name,
+		 (unsigned long)((evl_now_ns() - vm->registered_ns) / 1000000000),
+		 (unsigned long)vm->st.net_faults,
+		 (unsigned long)(vm->st.evict_clean + vm->st.evict_dirty +
+				 vm->st.evict_zero + vm->st.evict_spilled));
+	vm->dead = true;
+	/* UNREG now: the servers free the pages whatever is in flight. */
+	for (unsigned i = 0; i < vm->nsess; i++)
+		if (vm->sess[i].r)
+			remote_session_close(pg->remote, &vm->sess[i]);
+	/* Cancel the poll: its completion drops the poll's reference. */
+	io_uring_prep_poll_remove(evl_sqe(pg->loop, NULL),
+				  (uint64_t)(uintptr_t)&vm->poll_op);
+	vm_put(vm);
+}
+
+int pager_discard(struct vm *vm, uint64_t offset, uint64_t length)
+{
+	if (offset % PAGE || length % PAGE || offset + length > vm->memfd_size ||
+	    offset + length < offset)
+		return -EINVAL;
+	for (uint64_t p = offset / PAGE; p < (offset + length) / PAGE; p++) {
+		if ((pt_state(vm->pt[p]) == PS_RESIDENT ||
+		     pt_state(vm->pt[p]) == PS_EVICTING) &&
+		    page_present(vm, p))
+			continue;	/* not actually gone */
+		page_discarded(vm, p);
+	}
+	vm->st.discards++;
+	vm_drain_deferred(vm);
+	return 0;
+}
+
+uint64_t pager_vm_pages(const struct vm *vm)
+{
+	return vm->npages;
+}
+
+unsigned pager_vm_count(const struct pager *pg)
+{
+	unsigned n = 0;
+
+	for (const struct vm *vm = pg->vms; vm; vm = vm->next)
+		n++;
+	return n;
+}
+
+/* ---- reporting ---- */
+
+struct vm_counts {
+	uint64_t by_state[PS_NSTATES];
+};
+
+static void count_states(const struct vm *vm, struct vm_counts *c)
+{
+	memset(c, 0, sizeof(*c));
+	for (uint64_t p = 0; p < vm->npages; p++)
+		c->by_state[pt_state(vm->pt[p])]++;
+}
+
+static uint64_t hist_percentile(const struct vm *vm, unsigned pct)
+{
+	uint64_t total = 0, seen = 0;
+
+	for (unsigned b = 0; b < HIST_BUCKETS; b++)
+		total += vm->st.hist[b];
+	if (!total)
+		return 0;
+	for (unsigned b = 0; b < HIST_BUCKETS; b++) {
+		seen += vm->st.hist[b];
+		if (seen * 100 >= total * pct)
+			return 1ull << b;
+	}
+	return 1ull << (HIST_BUCKETS - 1);
+}
+
+/* Bytes of per-VM metadata per GPAS page: page table plus placement. */
+static double metadata_per_page(const struct vm *vm)
+{
+	return (double)(vm->npages + pg_map_bytes(vm->map)) / (double)vm->npages;
+}
+
+void pager_dump(struct pager *pg, GString *o)
+{
+	struct remote *r = pg->remote;
+
+	g_string_append_printf(o, "vms=%u\nslack_pages=%u\n",
+			       pager_vm_count(pg), PAGER_SLACK_PAGES);
+	for (unsigned i = 0; i < remote_count(r); i++) {
+		struct remote_server *s = remote_server(r, i);
+
+		g_string_append_printf(o,
+			"server=%s\nserver_reachable=%d\nserver_full=%d\n"
+			"server_capacity_pages=%lu\nserver_used_pages=%lu\n"
+			"server_reads=%lu\nserver_writes=%lu\nserver_frees=%lu\n"
+			"server_pages_in=%lu\nserver_pages_out=%lu\n"
+			"server_errors=%lu\nserver_srtt_us=%u\n",
+			s->name, s->reachable, remote_pg(r)[i].full,
+			(unsigned long)s->capacity_pages,
+			(unsigned long)s->used_pages, (unsigned long)s->reads,
+			(unsigned long)s->writes, (unsigned long)s->frees,
+			(unsigned long)s->pages_in, (unsigned long)s->pages_out,
+			(unsigned long)s->errors, rmap_peer_srtt_us(s->peer));
+	}
+	{
+		const struct rmap_counters *c = remote_counters(r);
+
+		g_string_append_printf(o,
+			"rmap_retransmits=%lu\nrmap_fast_retransmits=%lu\n"
+			"rmap_dup_packets=%lu\nrmap_bad_packets=%lu\n"
+			"rmap_unknown_peer=%lu\n",
+			(unsigned long)c->retransmits,
+			(unsigned long)c->fast_retransmits,
+			(unsigned long)c->dup_packets,
+			(unsigned long)c->bad_total,
+			(unsigned long)c->unknown_peer);
+	}
+	for (struct vm *vm = pg->vms; vm; vm = vm->next) {
+		struct vm_counts c;
+		const struct vm_stats *s = &vm->st;
+
+		count_states(vm, &c);
+		g_string_append_printf(o,
+			"vm=%s\nuuid=%s\npid=%d\ngpas_pages=%lu\n"
+			"budget_pages=%lu\nresident_pages=%lu\n"
+			"max_resident_pages=%lu\nremote_pages=%lu\n"
+			"spilled_pages=%lu\nzero_pages=%lu\nevicting_pages=%lu\n"
+			"fetching_pages=%lu\nnet_faults=%lu\nzero_faults=%lu\n"
+			"wp_faults=%lu\nspill_faults=%lu\nspurious_faults=%lu\n"
+			"deferred_faults=%lu\nevict_clean=%lu\nevict_dirty=%lu\n"
+			"evict_zero=%lu\nevict_spilled=%lu\nevict_cancelled=%lu\n"
+			"prefetch_issued=%lu\nprefetch_hit=%lu\n"
+			"prefetch_wasted=%lu\nprefetch_window=%u\n"
+			"discards=%lu\ndiscarded_pages=%lu\nfetch_errors=%lu\n"
+			"fault_p50_us=%lu\nfault_p99_us=%lu\n"
+			"metadata_bytes_per_page=%.3f\n",
+			vm->name, vm->uuid, vm->pid, (unsigned long)vm->npages,
+			(unsigned long)vm->budget, (unsigned long)vm->resident,
+			(unsigned long)s->max_resident,
+			(unsigned long)(c.by_state[PS_REMOTE] +
+					c.by_state[PS_FETCHING]),
+			(unsigned long)c.by_state[PS_SPILLED],
+			(unsigned long)c.by_state[PS_NEVER],
+			(unsigned long)vm->evicting,
+			(unsigned long)c.by_state[PS_FETCHING],
+			(unsigned long)s->net_faults,
+			(unsigned long)s->zero_faults,
+			(unsigned long)s->wp_faults,
+			(unsigned long)s->spill_faults,
+			(unsigned long)s->spurious, (unsigned long)s->deferred,
+			(unsigned long)s->evict_clean,
+			(unsigned long)s->evict_dirty,
+			(unsigned long)s->evict_zero,
+			(unsigned long)s->evict_spilled,
+			(unsigned long)s->evict_cancelled,
+			(unsigned long)s->pf_issued, (unsigned long)s->pf_hit,
+			(unsigned long)s->pf_wasted, vm->pf.window,
+			(unsigned long)s->discards,
+			(unsigned long)s->discarded_pages,
+			(unsigned long)s->fetch_errors,
+			(unsigned long)hist_percentile(vm, 50),
+			(unsigned long)hist_percentile(vm, 99),
+			metadata_per_page(vm));
+		g_string_append(o, "fault_hist_us=");
+		for (unsigned b = 0; b < HIST_BUCKETS; b++)
+			g_string_append_printf(o, "%s%lu", b ? "," : "",
+					       (unsigned long)s->hist[b]);
+		g_string_append_c(o, '\n');
+	}
+}
+
+void pager_prometheus(struct pager *pg, GString *o)
+{
+	static const char *const names[] = {
+		"resident_pages", "remote_pages", "zero_pages", "spilled_pages",
+	};
+
+	g_string_append(o, "# HELP memx_vms Registered VMs.\n"
+			   "# TYPE memx_vms gauge\n");
+	g_string_append_printf(o, "memx_vms %u\n", pager_vm_count(pg));
+	for (unsigned k = 0; k < G_N_ELEMENTS(names); k++)
+		g_string_append_printf(o, "# TYPE memx_%s gauge\n", names[k]);
+	g_string_append(o,
+		"# TYPE memx_faults_total counter\n"
+		"# TYPE memx_evictions_total counter\n"
+		"# TYPE memx_prefetch_pages_total counter\n"
+		"# TYPE memx_fault_latency_us histogram\n");
+	for (struct vm *vm = pg->vms; vm; vm = vm->next) {
+		const struct vm_stats *s = &vm->st;
+		struct vm_counts c;
+		uint64_t cum = 0;
+
+		count_states(vm, &c);
+		g_string_append_printf(o,
+			"memx_resident_pages{vm=\"%s\"} %lu\n"
+			"memx_remote_pages{vm=\"%s\"} %lu\n"
+			"memx_zero_pages{vm=\"%s\"} %lu\n"
+			"memx_spilled_pages{vm=\"%s\"} %lu\n"
+			"memx_faults_total{vm=\"%s\",kind=\"network\"} %lu\n"
+			"memx_faults_total{vm=\"%s\",kind=\"zero\"} %lu\n"
+			"memx_faults_total{vm=\"%s\",kind=\"wp\"} %lu\n"
+			"memx_faults_total{vm=\"%s\",kind=\"prefetch_cache\"} %lu\n"
+			"memx_faults_total{vm=\"%s\",kind=\"spill\"} %lu\n"
+			"memx_evictions_total{vm=\"%s\",kind=\"clean\"} %lu\n"
+			"memx_evictions_total{vm=\"%s\",kind=\"dirty\"} %lu\n"
+			"memx_evictions_total{vm=\"%s\",kind=\"zero\"} %lu\n"
+			"memx_evictions_total{vm=\"%s\",kind=\"spilled\"} %lu\n"
+			"memx_prefetch_pages_total{vm=\"%s\",kind=\"issued\"} %lu\n"
+			"memx_prefetch_pages_total{vm=\"%s\",kind=\"hit\"} %lu\n"
+			"memx_prefetch_pages_total{vm=\"%s\",kind=\"wasted\"} %lu\n",
+			vm->name, (unsigned long)vm->resident,
+			vm->name, (unsigned long)(c.by_state[PS_REMOTE] +
+						  c.by_state[PS_FETCHING]),
+			vm->name, (unsigned long)c.by_state[PS_NEVER],
+			vm->name, (unsigned long)c.by_state[PS_SPILLED],
+			vm->name, (unsigned long)s->net_faults,
+			vm->name, (unsigned long)s->zero_faults,
+			vm->name, (unsigned long)s->wp_faults,
+			vm->name, (unsigned long)s->cache_hits,
+			vm->name, (unsigned long)s->spill_faults,
+			vm->name, (unsigned long)s->evict_clean,
+			vm->name, (unsigned long)s->evict_dirty,
+			vm->name, (unsigned long)s->evict_zero,
+			vm->name, (unsigned long)s->evict_spilled,
+			vm->name, (unsigned long)s->pf_issued,
+			vm->name, (unsigned long)s->pf_hit,
+			vm->name, (unsigned long)s->pf_wasted);
+		for (unsigned b = 0; b < HIST_BUCKETS; b++) {
+			cum += s->hist[b];
+			g_string_append_printf(o,
+				"memx_fault_latency_us_bucket{vm=\"%s\",le=\"%lu\"} %lu\n",
+				vm->name, 2ul << b, (unsigned long)cum);
+		}
+		g_string_append_printf(o,
+			"memx_fault_latency_us_bucket{vm=\"%s\",le=\"+Inf\"} %lu\n"
+			"memx_fault_latency_us_count{vm=\"%s\"} %lu\n",
+			vm->name, (unsigned long)cum, vm->name,
+			(unsigned long)cum);
+	}
+}
+
+/* ---- the pager ---- */
+
+int pager_new(struct pager **out, struct evl *loop, struct remote *r,
+	      const struct pager_config *cfg)
+{
+	struct pager *pg = calloc(1, sizeof(*pg));
+
+	if (!pg)
+		return -ENOMEM;
+	pg->loop = loop;
+	pg->remote = r;
+	pg->cfg = *cfg;
+	if (posix_memalign((void **)&pg->zero_page, PAGE, PAGE) ||
+	    posix_memalign((void **)&pg->scratch, PAGE, PAGE)) {
+		free(pg->zero_page);
+		free(pg);
+		return -ENOMEM;
+	}
+	memset(pg->zero_page, 0, PAGE);
+	*out = pg;
+	return 0;
+}
+
+void pager_free(struct pager *pg)
+{
+	if (!pg)
+		return;
+	while (pg->vms)
+		pager_unregister(pg, pg->vms);
+	free(pg->zero_page);
+	free(pg->scratch);
+	free(pg);
+}

@@ -1,0 +1,67 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * pager.h - serve a VM's userfaultfd page faults from remote memory.
+ *
+ * Each registered VM brings a userfaultfd and the memfd behind its RAM.
+ * The pager keeps one byte of state per page (pagetable.h), zero-fills
+ * pages never written, fetches remote pages (with a prefetch window) and
+ * installs them with UFFDIO_COPY, and evicts the coldest resident pages
+ * to keep the VM within its budget, exactly as DESIGN.md orders it:
+ * write-protect, read, send unless clean, punch only after the ACK.
+ */
+#ifndef MEMX_PAGER_H
+#define MEMX_PAGER_H
+
+#include <glib.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "../rmap/evloop.h"
+#include "ctl_proto.h"
+#include "remote.h"
+
+/* Resident pages may exceed the budget by at most this much. */
+#define PAGER_SLACK_PAGES	64u
+#define PAGER_MIN_BUDGET_PAGES	16u
+
+struct pager;
+struct vm;
+
+struct pager_config {
+	const char *spill_dir;
+	unsigned prefetch_max;
+};
+
+struct vm_region {
+	uint64_t hva, offset, length, page_size;
+};
+
+struct vm_spec {
+	char name[64];
+	char uuid[64];
+	pid_t pid;
+	uint64_t budget;		/* bytes */
+	struct vm_region regions[MEMX_CTL_MAX_REGIONS];
+	unsigned nregions;
+	int uffd, memfd;		/* the pager takes them over on success */
+};
+
+int pager_new(struct pager **pg, struct evl *loop, struct remote *r,
+	      const struct pager_config *cfg);
+void pager_free(struct pager *pg);
+
+/* 0, or -errno with a reason for the VMM in @why. */
+int pager_register(struct pager *pg, const struct vm_spec *spec,
+		   struct vm **vm, char *why, size_t whylen);
+/* The VMM went away: free the VM's remote pages and all its state. */
+void pager_unregister(struct pager *pg, struct vm *vm);
+/* The guest freed [offset, offset + length) of the memfd. */
+int pager_discard(struct vm *vm, uint64_t offset, uint64_t length);
+uint64_t pager_vm_pages(const struct vm *vm);
+
+/* key=value state of every VM (get=1), and the same for Prometheus. */
+void pager_dump(struct pager *pg, GString *out);
+void pager_prometheus(struct pager *pg, GString *out);
+unsigned pager_vm_count(const struct pager *pg);
+
+#endif

@@ -1,0 +1,440 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+/*
+ * remote.c - sessions, heartbeats, capacity polling and page I/O with the
+ * memory servers.
+ */
+#include "remote.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+
+#include "log.h"
+
+#define STAT_INTERVAL_NS	(1000ull * 1000000ull)
+
+struct remote {
+	struct evl *loop;
+	struct rmap_ep *ep;
+	struct remote_server *srv;
+	struct pg_server *pg;
+	unsigned n;
+	struct remote_session *sessions;
+	struct evl_timer hb_timer, stat_timer;
+	unsigned hb_ms;
+};
+
+struct io {
+	struct remote *r;
+	struct remote_session *s;
+	unsigned idx;
+	uint8_t type;
+	uint32_t count;
+	remote_done_fn fn;
+	void *arg;
+	uint8_t body[RMAP_STAT_LEN];	/* REG/STAT replies */
+};
+
+static void server_set_reachable(struct remote *r, unsigned i, bool up)
+{
+	struct remote_server *s = &r->srv[i];
+
+	if (s->reachable == up)
+		return;
+	s->reachable = up;
+	r->pg[i].usable = up;
+	if (up)
+		log_info("memory server %s is reachable", s->name);
+	else
+		log_err("memory server %s is unreachable: faults on its pages "
+			"wait while RMAP retries", s->name);
+}
+
+static int server_index(struct remote *r, struct rmap_peer *peer)
+{
+	for (unsigned i = 0; i < r->n; i++)
+		if (r->srv[i].peer == peer)
+			return (int)i;
+	return -1;
+}
+
+static void session_lost(struct remote_session *s, const char *why)
+{
+	struct remote *r = s->r;
+
+	if (s->lost)
+		return;
+	s->lost = true;
+	log_err("session %08x on %s lost (%s): the pages it held are gone",
+		s->id, r->srv[s->server].name, why);
+	if (s->lost_fn)
+		s->lost_fn(s, s->lost_arg);
+}
+
+static void on_peer_state(struct rmap_ep *ep, struct rmap_peer *peer, int err,
+			  void *arg)
+{
+	struct remote *r = arg;
+	int i = server_index(r, peer);
+
+	(void)ep;
+	if (i < 0)
+		return;
+	if (err == -ECONNRESET) {
+		log_err("memory server %s restarted", r->srv[i].name);
+		for (struct remote_session *s = r->sessions; s; s = s->next)
+			if (s->server == (unsigned)i && s->id)
+				session_lost(s, "server restarted");
+	}
+	server_set_reachable(r, (unsigned)i, err == 0 || err == -ECONNRESET);
+}
+
+static void on_announce(struct rmap_ep *ep, const struct sockaddr_storage *from,
+			const struct rmap_stat *st, void *arg)
+{
+	struct remote *r = arg;
+	struct rmap_peer *peer = rmap_peer_find(ep, from);
+	int i = peer ? server_index(r, peer) : -1;
+
+	if (i < 0)
+		return;		/* not one of ours: discovery is opt-in */
+	r->srv[i].capacity_pages = st->capacity_pages;
+	r->srv[i].used_pages = st->used_pages;
+	r->pg[i].free_pages = st->capacity_pages - st->used_pages;
+}
+
+static void io_done(void *arg, int err, const struct rmap_msg *m)
+{
+	struct io *io = arg;
+	struct remote *r = io->r;
+	struct remote_server *srv = &r->srv[io->idx];
+	uint8_t status = m ? m->status : 0;
+
+	if (err) {
+		srv->errors++;
+		if (err == -EHOSTUNREACH)
+			server_set_reachable(r, io->idx, false);
+	} else {
+		server_set_reachable(r, io->idx, true);
+		if (status == RMAP_S_BADSESSION && io->s)
+			session_lost(io->s, "server no longer knows it");
+		if (status == RMAP_S_FULL) {
+			srv->full++;
+			r->pg[io->idx].full = true;
+		}
+		if (!status && io->type == RMAP_T_READ)
+			srv->pages_in += io->count;
+		if (!status && io->type == RMAP_T_WRITE) {
+			srv->pages_out += io->count;
+			if (r->pg[io->idx].free_pages >= io->count)
+				r->pg[io->idx].free_pages -= io->count;
+		}
+	}
+	if (io->fn)
+		io->fn(io->arg, err, status);
+	free(io);
+}
+
+static int io_call(struct remote *r, struct remote_session *s, unsigned idx,
+		   struct rmap_req *req, void *buf, uint32_t cap,
+		   remote_done_fn fn, void *arg)
+{
+	struct io *io = calloc(1, sizeof(*io));
+	int ret;
+
+	if (!io)
+		return -ENOMEM;
+	*io = (struct io){ r, s, idx, req->type, req->count, fn, arg, { 0 } };
+	ret = rmap_call(r->ep, r->srv[idx].peer, req, buf ? buf : io->body,
+			buf ? cap : sizeof(io->body), io_done, io);
+	if (ret)
+		free(io);
+	return ret;
+}
+
+int remote_read(struct remote *r, struct remote_session *s, uint64_t page,
+		uint32_t count, void *buf, remote_done_fn fn, void *arg)
+{
+	struct rmap_req req = { .type = RMAP_T_READ, .session = s->id,
+				.page = page, .count = count };
+
+	if (!s->id)
+		return -ENOTCONN;
+	r->srv[s->server].reads++;
+	return io_call(r, s, s->server, &req, buf, count * RMAP_PAGE_SIZE, fn,
+		       arg);
+}
+
+int remote_write(struct remote *r, struct remote_session *s, uint64_t page,
+		 uint32_t count, const struct iovec *iov, int iovcnt,
+		 remote_done_fn fn, void *arg)
+{
+	struct rmap_req req = { .type = RMAP_T_WRITE, .session = s->id,
+				.page = page, .count = count, .iov = iov,
+				.iovcnt = iovcnt };
+
+	if (!s->id)
+		return -ENOTCONN;
+	r->srv[s->server].writes++;
+	return io_call(r, s, s->server, &req, NULL, 0, fn, arg);
+}
+
+int remote_free_pages(struct remote *r, struct remote_session *s,
+		      uint64_t page, uint32_t count)
+{
+	struct rmap_req req = { .type = RMAP_T_FREE, .session = s->id,
+				.page = page, .count = count };
+
+	if (!s->id)
+		return -ENOTCONN;
+	r->srv[s->server].frees++;
+	return io_call(r, s, s->server, &req, NULL, 0, NULL, NULL);
+}
+
+/* ---- sessions ---- */
+
+struct reg_ctx {
+	struct remote *r;
+	struct remote_session *s;
+	uint8_t reply[16];
+};
+
+static void reg_done(void *arg, int err, const struct rmap_msg *m)
+{
+	struct reg_ctx *c = arg;
+	struct remote_session *s = c->s;
+	struct remote_server *srv = &c->r->srv[s->server];
+
+	s->opening = false;
+	if (err || m->status) {
+		log_ratelimited(srv, 10000, LOG_WARN,
+				"cannot open a session on %s: %s", srv->name,
+				err ? strerror(-err) :
+				rmap_status_name(m->status));
+	} else {
+		uint32_t hb;
+
+		memcpy(&hb, c->reply, sizeof(hb));
+		s->id = m->session;
+		s->lost = false;
+		srv->heartbeat_ms = m->len >= 4 ? ntohl(hb) : 1000;
+		server_set_reachable(c->r, s->server, true);
+		log_debug("session %08x open on %s (heartbeat %u ms)", s->id,
+			  srv->name, srv->heartbeat_ms);
+	}
+	free(c);
+}
+
+void remote_session_open(struct remote *r, struct remote_session *s,
+			 unsigned idx)
+{
+	uint8_t nonce[RMAP_REG_LEN];
+	struct iovec iov = { nonce, sizeof(nonce) };
+	struct rmap_req req = { .type = RMAP_T_REG, .iov = &iov, .iovcnt = 1 };
+	struct reg_ctx *c;
+
+	if (!s->r) {
+		s->r = r;
+		s->server = idx;
+		s->next = r->sessions;
+		r->sessions = s;
+	}
+	if (s->opening || s->id)
+		return;
+	c = calloc(1, sizeof(*c));
+	if (!c)
+		return;
+	c->r = r;
+	c->s = s;
+	if (getrandom(nonce, sizeof(nonce), 0) != sizeof(nonce))
+		memset(nonce, 0x5a, sizeof(nonce));
+	s->opening = true;
+	if (rmap_call(r->ep, r->srv[idx].peer, &req, c->reply,
+		      sizeof(c->reply), reg_done, c)) {
+		s->opening = false;
+		free(c);
+	}
+}
+
+void remote_session_close(struct remote *r, struct remote_session *s)
+{
+	struct remote_session **pp = &r->sessions;
+	struct rmap_req req = { .type = RMAP_T_UNREG, .session = s->id };
+
+	while (*pp && *pp != s)
+		pp = &(*pp)->next;
+	if (*pp)
+		*pp = s->next;
+	if (s->id && !s->lost)
+		io_call(r, NULL, s->server, &req, NULL, 0, NULL, NULL);
+	s->id = 0;
+	s->r = NULL;
+}
+
+static void hb_fire(struct evl *loop, struct evl_timer *t)
+{
+	struct remote *r = (struct remote *)((char *)t -
+		offsetof(struct remote, hb_timer));
+
+	for (struct remote_session *s = r->sessions; s; s = s->next) {
+		struct rmap_req req = { .type = RMAP_T_HEARTBEAT,
+					.session = s->id };
+
+		if (!s->id && !s->opening && !s->lost) {
+			remote_session_open(r, s, s->server);	/* retry */
+			continue;
+		}
+		if (s->id && !s->lost)
+			io_call(r, s, s->server, &req, NULL, 0, NULL, NULL);
+	}
+	evl_timer_arm(loop, t, (uint64_t)r->hb_ms * 1000000ull);
+}
+
+struct stat_ctx {
+	struct remote *r;
+	unsigned idx;
+	uint8_t body[RMAP_STAT_LEN];
+};
+
+static void stat_done(void *arg, int err, const struct rmap_msg *m)
+{
+	struct stat_ctx *c = arg;
+	struct remote *r = c->r;
+	struct rmap_stat st;
+
+	if (!err && !m->status && !rmap_stat_decode(c->body, m->len, &st)) {
+		struct remote_server *srv = &r->srv[c->idx];
+		uint64_t free_pages = st.capacity_pages - st.used_pages;
+
+		srv->capacity_pages = st.capacity_pages;
+		srv->used_pages = st.used_pages;
+		r->pg[c->idx].free_pages = free_pages;
+		/* Room again (someone freed): take new groups again. */
+		if (r->pg[c->idx].full && free_pages > 4 * PG_GROUP_PAGES)
+			r->pg[c->idx].full = false;
+		server_set_reachable(r, c->idx, true);
+	} else if (err == -EHOSTUNREACH) {
+		server_set_reachable(r, c->idx, false);
+	}
+	free(c);
+}
+
+static void stat_fire(struct evl *loop, struct evl_timer *t)
+{
+	struct remote *r = (struct remote *)((char *)t -
+		offsetof(struct remote, stat_timer));
+
+	for (unsigned i = 0; i < r->n; i++) {
+		struct rmap_req req = { .type = RMAP_T_STAT };
+		struct stat_ctx *c = calloc(1, sizeof(*c));
+
+		if (!c)
+			break;
+		c->r = r;
+		c->idx = i;
+		if (rmap_call(r->ep, r->srv[i].peer, &req, c->body,
+			      sizeof(c->body), stat_done, c))
+			free(c);
+	}
+	evl_timer_arm(loop, t, STAT_INTERVAL_NS);
+}
+
+int remote_new(struct remote **out, struct evl *loop, char *const *servers,
+	       const struct rmap_config *cfg)
+{
+	struct rmap_handlers h = {
+		.peer_state = on_peer_state,
+		.announce = on_announce,
+	};
+	struct sockaddr_in any = { .sin_family = AF_INET };
+	struct remote *r;
+	unsigned n = 0;
+	int ret;
+
+	for (char *const *s = servers; s && *s; s++)
+		n++;
+	if (n > PG_MAX_SERVERS)
+		return -E2BIG;
+	r = calloc(1, sizeof(*r));
+	if (!r)
+		return -ENOMEM;
+	r->loop = loop;
+	r->n = n;
+	r->srv = calloc(n ? n : 1, sizeof(*r->srv));
+	r->pg = calloc(n ? n : 1, sizeof(*r->pg));
+	r->hb_ms = 300;
+	h.arg = r;
+	if (!r->srv || !r->pg) {
+		ret = -ENOMEM;
+		goto err;
+	}
+	ret = rmap_ep_open(&r->ep, loop, (struct sockaddr *)&any, sizeof(any),
+			   cfg, &h);
+	if (ret)
+		goto err;
+	for (unsigned i = 0; i < n; i++) {
+		struct sockaddr_storage addr;
+
+		r->srv[i].name = strdup(servers[i]);
+		ret = rmap_parse_addr(servers[i], RMAP_DEFAULT_PORT, &addr);
+		if (ret) {
+			log_err("cannot resolve memory server '%s'", servers[i]);
+			goto err;
+		}
+		r->srv[i].peer = rmap_peer_get(r->ep, &addr);
+		if (!r->srv[i].peer) {
+			ret = -ENOMEM;
+			goto err;
+		}
+	}
+	evl_timer_init(&r->hb_timer, hb_fire);
+	evl_timer_init(&r->stat_timer, stat_fire);
+	evl_timer_arm(loop, &r->hb_timer, (uint64_t)r->hb_ms * 1000000ull);
+	evl_timer_arm(loop, &r->stat_timer, 0);
+	*out = r;
+	return 0;
+err:
+	remote_free(r);
+	return ret;
+}
+
+void remote_free(struct remote *r)
+{
+	if (!r)
+		return;
+	evl_timer_cancel(r->loop, &r->hb_timer);
+	evl_timer_cancel(r->loop, &r->stat_timer);
+	rmap_ep_close(r->ep);
+	for (unsigned i = 0; i < r->n; i++)
+		free(r->srv[i].name);
+	free(r->srv);
+	free(r->pg);
+	free(r);
+}
+
+unsigned remote_count(const struct remote *r)
+{
+	return r->n;
+}
+
+struct remote_server *remote_server(struct remote *r, unsigned i)
+{
+	return &r->srv[i];
+}
+
+struct pg_server *remote_pg(struct remote *r)
+{
+	return r->pg;
+}
+
+const struct rmap_counters *remote_counters(const struct remote *r)
+{
+	return rmap_ep_counters(r->ep);
+}
+
+struct rmap_ep *remote_ep(struct remote *r)
+{
+	return r->ep;
+}
