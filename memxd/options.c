@@ -69,7 +69,8 @@ static const struct opt opts[] = {
 	  "retransmit timeout: how often unacknowledged packets are checked "
 	  "(default 1000)" },
 	{ "rmap", "retry-us", OPT_UINT, O(rmap.retry_us), 50, 10000000, "US",
-	  "per-packet retry interval; doubles on each retry (default 4000)" },
+	  "least per-packet retry interval; grows to srtt + 4 rttvar if the "
+	  "round trip is longer, doubles on each retry (default 2000)" },
 	{ "rmap", "retry-max-us", OPT_UINT, O(rmap.retry_max_us), 50, 10000000,
 	  "US", "cap on the per-packet retry interval (default 200000)" },
 	{ "rmap", "gap-us", OPT_UINT, O(rmap.gap_us), 0, 1000000, "US",

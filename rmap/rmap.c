@@ -827,6 +827,35 @@ static void peer_want_ack(struct rmap_peer *peer)
 	}
 }
 
+/*
+ * How long a packet sent @retries times waits before the next try: the
+ * configured retry interval, or more if the measured round trip says so
+ * (srtt + 4 rttvar), doubling per retry up to the configured cap.
+ */
+static uint64_t retry_interval_ns(const struct rmap_ep *ep,
+				  const struct rmap_peer *peer, unsigned retries)
+{
+	uint64_t base = ep->cfg.retry_us;
+	uint64_t rto = (uint64_t)peer->srtt_us + 4ull * peer->rttvar_us;
+	uint64_t iv;
+
+	if (peer->srtt_us && rto > base)
+		base = rto;
+	iv = base << (retries < 16 ? retries : 16);
+	if (iv > ep->cfg.retry_max_us)
+		iv = ep->cfg.retry_max_us > base ? ep->cfg.retry_max_us : base;
+	return iv * 1000;
+}
+
+/*
+ * Resend what has waited too long, oldest first, and at most
+ * REXMIT_BURST packets per peer per tick: a peer that is merely slow (a
+ * descheduled process on a busy host) must not get the whole window
+ * again.  Holes below acknowledged packets are repaired faster, by fast
+ * retransmit; the timer is for the tail.
+ */
+#define REXMIT_BURST	4u
+
 static void rexmit_fire(struct evl *loop, struct evl_timer *t)
 {
 	struct rmap_ep *ep = (struct rmap_ep *)((char *)t -
@@ -837,21 +866,20 @@ static void rexmit_fire(struct evl *loop, struct evl_timer *t)
 	(void)loop;
 	for (struct rmap_peer *peer = ep->all_peers, *next; peer; peer = next) {
 		bool dead = false;
+		unsigned burst = 0;
 
 		next = peer->all_next;
 		for (uint32_t s = peer->snd_una; s != peer->snd_next &&
-		     s - peer->snd_una < ep->cfg.window; s++) {
+		     s - peer->snd_una < ep->cfg.window &&
+		     burst < REXMIT_BURST; s++) {
 			struct pkt *p = peer->win[s % RMAP_RCV_WINDOW];
-			uint64_t iv;
 
 			if (!p || p->acked || p->inflight)
 				continue;
-			iv = (uint64_t)ep->cfg.retry_us << (p->retries < 16 ?
-							    p->retries : 16);
-			if (iv > ep->cfg.retry_max_us)
-				iv = ep->cfg.retry_max_us;
-			if (now - p->sent_ns < iv * 1000)
+			if (now - p->sent_ns < retry_interval_ns(ep, peer,
+								 p->retries))
 				continue;
+			burst++;
 			if (p->retries >= ep->cfg.max_retries) {
 				dead = true;
 				break;
@@ -881,8 +909,19 @@ static void peer_ack_one(struct rmap_peer *peer, uint32_t s, uint64_t now)
 	if (!p->retries && !p->fast_done) {
 		unsigned rtt = (unsigned)((now - p->sent_ns) / 1000);
 
-		peer->srtt_us = peer->srtt_us ?
-			(7 * peer->srtt_us + rtt) / 8 : rtt;
+		/* Jacobson/Karels, as TCP: srtt and mean deviation. */
+		if (!peer->srtt_us) {
+			peer->srtt_us = rtt ? rtt : 1;
+			peer->rttvar_us = rtt / 2;
+		} else {
+			unsigned dev = rtt > peer->srtt_us ?
+				rtt - peer->srtt_us : peer->srtt_us - rtt;
+
+			peer->rttvar_us = (3 * peer->rttvar_us + dev) / 4;
+			peer->srtt_us = (7 * peer->srtt_us + rtt) / 8;
+			if (!peer->srtt_us)
+				peer->srtt_us = 1;
+		}
 	}
 }
 

@@ -78,7 +78,7 @@ struct rmap_peer {
 	struct pkt *win[RMAP_RCV_WINDOW];
 	struct pkt *q_head, *q_tail;
 	struct call *calls;
-	unsigned srtt_us;
+	unsigned srtt_us, rttvar_us;
 	bool unreachable;
 
 	/* from the peer */
