@@ -1,0 +1,987 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+/*
+ * check_rmap.c - the RMAP transport between two endpoints on loopback.
+ *
+ * A client endpoint (accepting no new peers) and a server endpoint (with
+ * a request handler that keeps pages in a flat array) share one event
+ * loop in this process.  The tx filter test hook watches, drops and
+ * duplicates datagrams; a plain UDP socket injects hand-made ones.
+ * Every wait has a deadline; all randomness is seeded.
+ */
+#include <arpa/inet.h>
+#include <check.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "rmap/rmap.h"
+#include "tests/check_util.h"
+
+#define PG		RMAP_PAGE_SIZE
+#define STORE_PAGES	1024u
+#define NTAG		4096u
+
+/* ---- the server side: a flat page array ---- */
+
+static uint8_t store[STORE_PAGES * PG];
+
+static struct {
+	unsigned delivered;	/* requests handed to the handler */
+	unsigned hits[NTAG];	/* per tag (the request's session field) */
+	unsigned bad_len;
+} srv_seen;
+
+static void on_srv_request(struct rmap_ep *ep, const struct rmap_msg *m,
+			   void *arg)
+{
+	struct iovec iov;
+	uint8_t body[RMAP_STAT_LEN];
+	struct rmap_stat st = { STORE_PAGES, 0, 0, 1, 0 };
+
+	(void)arg;
+	srv_seen.delivered++;
+	if (m->session < NTAG)
+		srv_seen.hits[m->session]++;
+	switch (m->type) {
+	case RMAP_T_WRITE:
+		if (m->len != m->count * PG ||
+		    m->page + m->count > STORE_PAGES) {
+			srv_seen.bad_len++;
+			rmap_reply(ep, m, RMAP_S_INVAL, m->session, NULL, 0);
+			break;
+		}
+		memcpy(store + m->page * PG, m->data, m->len);
+		rmap_reply(ep, m, RMAP_S_OK, m->session, NULL, 0);
+		break;
+	case RMAP_T_READ:
+		if (m->page + m->count > STORE_PAGES) {
+			rmap_reply(ep, m, RMAP_S_NOENT, m->session, NULL, 0);
+			break;
+		}
+		iov.iov_base = store + m->page * PG;
+		iov.iov_len = (size_t)m->count * PG;
+		rmap_reply(ep, m, RMAP_S_OK, m->session, &iov, 1);
+		break;
+	case RMAP_T_STAT:
+		rmap_stat_encode(&st, body);
+		iov.iov_base = body;
+		iov.iov_len = sizeof(body);
+		rmap_reply(ep, m, RMAP_S_OK, m->session, &iov, 1);
+		break;
+	default:
+		rmap_reply(ep, m, RMAP_S_OK, m->session, NULL, 0);
+		break;
+	}
+}
+
+/* ---- the fixture ---- */
+
+static struct evl *loop;
+static struct rmap_ep *cli, *srv;
+static struct rmap_peer *peer;		/* the server, as the client sees it */
+static struct sockaddr_storage srv_addr, cli_addr;
+static unsigned announces;
+
+static void on_announce(struct rmap_ep *ep, const struct sockaddr_storage *from,
+			const struct rmap_stat *st, void *arg)
+{
+	(void)ep;
+	(void)from;
+	(void)arg;
+	ck_assert_uint_eq(st->capacity_pages, 4242);
+	announces++;
+}
+
+static struct sockaddr_storage loopback(uint16_t port)
+{
+	struct sockaddr_storage ss;
+	struct sockaddr_in *sin = (struct sockaddr_in *)&ss;
+
+	memset(&ss, 0, sizeof(ss));
+	sin->sin_family = AF_INET;
+	sin->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	sin->sin_port = htons(port);
+	return ss;
+}
+
+static void test_config(struct rmap_config *cfg)
+{
+	rmap_config_default(cfg);
+	cfg->retry_us = 2000;
+	cfg->retry_max_us = 20000;
+	cfg->rto_us = 500;
+	cfg->max_retries = 50;
+}
+
+static void pair_open(const struct rmap_config *cfg)
+{
+	struct rmap_handlers ch = { .announce = on_announce };
+	struct rmap_handlers sh = {
+		.request = on_srv_request,
+		.accept_new_peers = true,
+	};
+	struct sockaddr_storage any = loopback(0);
+
+	memset(&srv_seen, 0, sizeof(srv_seen));
+	ck_assert_int_eq(evl_new(&loop, 512), 0);
+	ck_assert_int_eq(rmap_ep_open(&srv, loop, (struct sockaddr *)&any,
+				      sizeof(struct sockaddr_in), cfg, &sh), 0);
+	ck_assert_int_eq(rmap_ep_open(&cli, loop, (struct sockaddr *)&any,
+				      sizeof(struct sockaddr_in), cfg, &ch), 0);
+	srv_addr = loopback(rmap_ep_port(srv));
+	cli_addr = loopback(rmap_ep_port(cli));
+	ck_assert_uint_ne(rmap_ep_port(srv), 0);
+	peer = rmap_peer_get(cli, &srv_addr);
+	ck_assert_ptr_nonnull(peer);
+}
+
+static void pair_close(void)
+{
+	rmap_ep_close(cli);
+	rmap_ep_close(srv);
+	evl_free(loop);
+	cli = srv = NULL;
+	loop = NULL;
+}
+
+/* ---- calls ---- */
+
+struct done {
+	unsigned calls;
+	int err;
+	uint8_t status;
+	uint8_t type;
+	uint32_t len;
+	uint32_t session;
+	uint64_t page;
+	uint32_t count;
+};
+
+static void on_reply(void *arg, int err, const struct rmap_msg *resp)
+{
+	struct done *d = arg;
+
+	d->calls++;
+	d->err = err;
+	if (resp) {
+		d->status = resp->status;
+		d->type = resp->type;
+		d->len = resp->len;
+		d->session = resp->session;
+		d->page = resp->page;
+		d->count = resp->count;
+	}
+}
+
+static int call(uint8_t type, uint32_t tag, uint64_t page, uint32_t count,
+		const void *data, void *resp, uint32_t cap, struct done *d)
+{
+	struct iovec iov = { (void *)data, data ? (size_t)count * PG : 0 };
+	struct rmap_req req = {
+		.type = type, .session = tag, .page = page, .count = count,
+		.iov = data ? &iov : NULL, .iovcnt = data ? 1 : 0,
+	};
+
+	memset(d, 0, sizeof(*d));
+	return rmap_call(cli, peer, &req, resp, cap, on_reply, d);
+}
+
+static void call_wait(uint8_t type, uint32_t tag, uint64_t page,
+		      uint32_t count, const void *data, void *resp,
+		      uint32_t cap, struct done *d)
+{
+	ck_assert_int_eq(call(type, tag, page, count, data, resp, cap, d), 0);
+	TU_RUN_UNTIL(loop, d->calls, TU_DEADLINE_MS);
+	ck_assert_uint_eq(d->calls, 1);
+}
+
+/* ---- tx filters ---- */
+
+struct watch {
+	unsigned window;
+	unsigned reliable, violations;
+	uint32_t max_span;
+	uint16_t max_frags;
+	/* drop the first transmission of seqs with seq % drop_mod == drop_rem */
+	unsigned drop_mod, drop_rem, dropped;
+	uint8_t sent_once[8192];
+	int verdict;		/* what to return otherwise: 0, 1 or 2 */
+};
+
+static int tx_watch(const struct rmap_hdr *h, void *arg)
+{
+	struct watch *w = arg;
+
+	if (h->flags & RMAP_F_RELIABLE) {
+		uint32_t span = h->seq - h->base;
+
+		w->reliable++;
+		if (span >= w->window)
+			w->violations++;
+		if (span > w->max_span)
+			w->max_span = span;
+		if (h->frag_cnt > w->max_frags)
+			w->max_frags = h->frag_cnt;
+		if (w->drop_mod && h->seq % w->drop_mod == w->drop_rem &&
+		    h->seq < sizeof(w->sent_once) && !w->sent_once[h->seq]) {
+			w->sent_once[h->seq] = 1;
+			w->dropped++;
+			return 0;
+		}
+	}
+	return w->verdict;
+}
+
+static void fill_random(uint64_t *seed, void *buf, size_t len)
+{
+	tu_fill(seed, buf, len);
+}
+
+/* ---- tests ---- */
+
+START_TEST(test_basic_call_reply)
+{
+	struct rmap_config cfg;
+	static uint8_t page[PG], back[PG];
+	uint8_t body[RMAP_STAT_LEN];
+	struct rmap_stat st;
+	uint64_t seed = 1;
+	struct done d;
+
+	test_config(&cfg);
+	pair_open(&cfg);
+
+	call_wait(RMAP_T_HEARTBEAT, 7, 0, 0, NULL, NULL, 0, &d);
+	ck_assert_int_eq(d.err, 0);
+	ck_assert_uint_eq(d.status, RMAP_S_OK);
+	ck_assert_uint_eq(d.type, RMAP_T_HEARTBEAT);
+	ck_assert_uint_eq(d.session, 7);
+
+	fill_random(&seed, page, sizeof(page));
+	call_wait(RMAP_T_WRITE, 8, 5, 1, page, NULL, 0, &d);
+	ck_assert_int_eq(d.err, 0);
+	ck_assert_uint_eq(d.status, RMAP_S_OK);
+	ck_assert_uint_eq(d.page, 5);
+	ck_assert_uint_eq(d.count, 1);
+
+	call_wait(RMAP_T_READ, 9, 5, 1, NULL, back, sizeof(back), &d);
+	ck_assert_int_eq(d.err, 0);
+	ck_assert_uint_eq(d.status, RMAP_S_OK);
+	ck_assert_uint_eq(d.len, PG);
+	ck_assert_mem_eq(back, page, PG);
+
+	/* A failed READ carries no data. */
+	call_wait(RMAP_T_READ, 10, STORE_PAGES, 1, NULL, back, sizeof(back),
+		  &d);
+	ck_assert_int_eq(d.err, 0);
+	ck_assert_uint_eq(d.status, RMAP_S_NOENT);
+	ck_assert_uint_eq(d.len, 0);
+
+	/* FREE's reply echoes its page run (and must pass validation). */
+	call_wait(RMAP_T_FREE, 11, 5, 1, NULL, NULL, 0, &d);
+	ck_assert_int_eq(d.err, 0);
+	ck_assert_uint_eq(d.status, RMAP_S_OK);
+	ck_assert_uint_eq(d.type, RMAP_T_FREE);
+
+	call_wait(RMAP_T_STAT, 12, 0, 0, NULL, body, sizeof(body), &d);
+	ck_assert_int_eq(d.err, 0);
+	ck_assert_uint_eq(d.len, RMAP_STAT_LEN);
+	ck_assert_int_eq(rmap_stat_decode(body, d.len, &st), 0);
+	ck_assert_uint_eq(st.capacity_pages, STORE_PAGES);
+
+	/* A reply larger than the caller's buffer is an error, not a smash. */
+	call_wait(RMAP_T_READ, 13, 5, 2, NULL, back, sizeof(back), &d);
+	ck_assert_int_eq(d.err, -EMSGSIZE);
+
+	/* Bad requests are refused before anything is sent. */
+	ck_assert_int_eq(call(RMAP_T_ACK, 0, 0, 0, NULL, NULL, 0, &d), -EINVAL);
+	ck_assert_int_eq(call(RMAP_T_ANNOUNCE, 0, 0, 0, NULL, NULL, 0, &d),
+			 -EINVAL);
+
+	ck_assert_uint_eq(srv_seen.delivered, 7);
+	ck_assert_uint_gt(rmap_ep_counters(cli)->tx_msgs, 0);
+	ck_assert_uint_eq(rmap_ep_counters(cli)->bad_total, 0);
+	ck_assert_uint_eq(rmap_ep_counters(srv)->bad_total, 0);
+	TU_RUN_UNTIL(loop, rmap_ep_pending(cli) == 0, TU_DEADLINE_MS);
+	pair_close();
+}
+END_TEST
+
+START_TEST(test_announce_delivered)
+{
+	struct rmap_config cfg;
+	struct rmap_stat st = { 4242, 1, 2, 3, 4 };
+
+	test_config(&cfg);
+	pair_open(&cfg);
+	ck_assert_int_eq(rmap_announce(srv, &cli_addr, &st), 0);
+	TU_RUN_UNTIL(loop, announces == 1, TU_DEADLINE_MS);
+	/* Unreliable: nothing waits for an acknowledgement. */
+	ck_assert_uint_eq(rmap_ep_pending(srv), 0);
+	pair_close();
+}
+END_TEST
+
+static const unsigned windows[] = { 1, 8 };
+
+START_TEST(test_window_respected)
+{
+	enum { N = 64, PAGES = 4 };
+	struct rmap_config cfg;
+	static uint8_t data[N][PAGES * PG], back[N][PAGES * PG];
+	static struct done d[N];
+	static struct watch wc, ws;
+	uint64_t seed = 42;
+
+	test_config(&cfg);
+	cfg.window = windows[_i];
+	pair_open(&cfg);
+	memset(&wc, 0, sizeof(wc));
+	memset(&ws, 0, sizeof(ws));
+	wc.window = ws.window = cfg.window;
+	wc.verdict = ws.verdict = 1;
+	rmap_ep_set_tx_filter(cli, tx_watch, &wc);
+	rmap_ep_set_tx_filter(srv, tx_watch, &ws);
+
+	/* A burst far larger than the window: 64 x 12 fragments. */
+	for (unsigned i = 0; i < N; i++) {
+		fill_random(&seed, data[i], sizeof(data[i]));
+		ck_assert_int_eq(call(RMAP_T_WRITE, i, i * PAGES, PAGES,
+				      data[i], NULL, 0, &d[i]), 0);
+	}
+	ck_assert_uint_ge(rmap_ep_pending(cli), N * 12);
+	for (unsigned i = 0; i < N; i++) {
+		TU_RUN_UNTIL(loop, d[i].calls, TU_DEADLINE_MS);
+		ck_assert_int_eq(d[i].err, 0);
+		ck_assert_uint_eq(d[i].status, RMAP_S_OK);
+	}
+	for (unsigned i = 0; i < N; i++)
+		ck_assert_int_eq(call(RMAP_T_READ, N + i, i * PAGES, PAGES, NULL,
+				      back[i], sizeof(back[i]), &d[i]), 0);
+	for (unsigned i = 0; i < N; i++) {
+		TU_RUN_UNTIL(loop, d[i].calls, TU_DEADLINE_MS);
+		ck_assert_int_eq(d[i].err, 0);
+		ck_assert_uint_eq(d[i].status, RMAP_S_OK);
+		ck_assert_mem_eq(back[i], data[i], sizeof(data[i]));
+	}
+	for (unsigned i = 0; i < 2 * N; i++)
+		ck_assert_uint_eq(srv_seen.hits[i], 1);
+
+	/* Every reliable packet lay inside its sender's window... */
+	ck_assert_uint_gt(wc.reliable, N * 12);
+	ck_assert_uint_gt(ws.reliable, N * 12);
+	ck_assert_uint_eq(wc.violations, 0);
+	ck_assert_uint_eq(ws.violations, 0);
+	/* ...and the burst filled it. */
+	ck_assert_uint_eq(wc.max_span, cfg.window - 1);
+	ck_assert_uint_eq(ws.max_span, cfg.window - 1);
+	pair_close();
+}
+END_TEST
+
+START_TEST(test_retransmit_after_loss)
+{
+	enum { N = 32, PAGES = 2 };
+	struct rmap_config cfg;
+	static uint8_t data[N][PAGES * PG], back[N][PAGES * PG];
+	static struct done d[N];
+	static struct watch wc, ws;
+	uint64_t seed = 7;
+
+	test_config(&cfg);
+	cfg.window = 16;
+	pair_open(&cfg);
+	memset(&wc, 0, sizeof(wc));
+	memset(&ws, 0, sizeof(ws));
+	wc.window = ws.window = cfg.window;
+	wc.verdict = ws.verdict = 1;
+	wc.drop_mod = 4;
+	wc.drop_rem = 1;
+	ws.drop_mod = 5;
+	ws.drop_rem = 2;
+	rmap_ep_set_tx_filter(cli, tx_watch, &wc);
+	rmap_ep_set_tx_filter(srv, tx_watch, &ws);
+
+	for (unsigned i = 0; i < N; i++) {
+		fill_random(&seed, data[i], sizeof(data[i]));
+		ck_assert_int_eq(call(RMAP_T_WRITE, i, i * PAGES, PAGES,
+				      data[i], NULL, 0, &d[i]), 0);
+	}
+	for (unsigned i = 0; i < N; i++) {
+		TU_RUN_UNTIL(loop, d[i].calls, TU_DEADLINE_MS);
+		ck_assert_int_eq(d[i].err, 0);
+		ck_assert_uint_eq(d[i].status, RMAP_S_OK);
+	}
+	for (unsigned i = 0; i < N; i++)
+		ck_assert_int_eq(call(RMAP_T_READ, N + i, i * PAGES, PAGES, NULL,
+				      back[i], sizeof(back[i]), &d[i]), 0);
+	for (unsigned i = 0; i < N; i++) {
+		TU_RUN_UNTIL(loop, d[i].calls, TU_DEADLINE_MS);
+		ck_assert_int_eq(d[i].err, 0);
+		ck_assert_uint_eq(d[i].status, RMAP_S_OK);
+		ck_assert_mem_eq(back[i], data[i], sizeof(data[i]));
+	}
+	/* Each request reached the handler exactly once despite the loss. */
+	for (unsigned i = 0; i < 2 * N; i++)
+		ck_assert_uint_eq(srv_seen.hits[i], 1);
+	ck_assert_uint_gt(wc.dropped, 10);
+	ck_assert_uint_gt(ws.dropped, 10);
+	ck_assert_uint_gt(rmap_ep_counters(cli)->retransmits +
+			  rmap_ep_counters(cli)->fast_retransmits, 0);
+	ck_assert_uint_gt(rmap_ep_counters(srv)->retransmits +
+			  rmap_ep_counters(srv)->fast_retransmits, 0);
+	ck_assert_uint_eq(wc.violations + ws.violations, 0);
+	ck_assert(!rmap_peer_unreachable(peer));
+	pair_close();
+}
+END_TEST
+
+START_TEST(test_unreachable_bounded)
+{
+	struct rmap_config cfg;
+	static struct watch drop_all;
+	struct done d, d2;
+	uint64_t t0, took;
+
+	test_config(&cfg);
+	cfg.rto_us = 200;
+	cfg.retry_us = 1000;
+	cfg.retry_max_us = 4000;
+	cfg.max_retries = 3;
+	pair_open(&cfg);
+	memset(&drop_all, 0, sizeof(drop_all));
+	drop_all.window = cfg.window;
+	drop_all.verdict = 0;
+	rmap_ep_set_tx_filter(cli, tx_watch, &drop_all);
+
+	t0 = evl_now_ns();
+	ck_assert_int_eq(call(RMAP_T_HEARTBEAT, 1, 0, 0, NULL, NULL, 0, &d), 0);
+	TU_RUN_UNTIL(loop, d.calls, 3000);
+	took = evl_now_ns() - t0;
+	ck_assert_int_eq(d.err, -EHOSTUNREACH);
+	/* 1 + 2 + 4 ms of retry intervals, plus timer slack. */
+	ck_assert_msg(took < 1000000000ull, "took %lu ns",
+		      (unsigned long)took);
+	ck_assert(rmap_peer_unreachable(peer));
+	ck_assert_uint_eq(rmap_ep_counters(cli)->unreachable, 1);
+	ck_assert_uint_eq(rmap_ep_counters(cli)->retransmits, 3);
+	ck_assert_uint_eq(srv_seen.delivered, 0);
+	ck_assert_uint_eq(rmap_ep_pending(cli), 0);
+
+	/* The network heals: the next call goes through. */
+	rmap_ep_set_tx_filter(cli, NULL, NULL);
+	call_wait(RMAP_T_HEARTBEAT, 2, 0, 0, NULL, NULL, 0, &d2);
+	ck_assert_int_eq(d2.err, 0);
+	ck_assert_uint_eq(d2.status, RMAP_S_OK);
+	ck_assert(!rmap_peer_unreachable(peer));
+	ck_assert_uint_eq(d.calls, 1);
+	pair_close();
+}
+END_TEST
+
+START_TEST(test_duplicates_suppressed)
+{
+	enum { N = 40 };
+	struct rmap_config cfg;
+	static uint8_t data[N][3 * PG];
+	static struct done d[N];
+	static struct watch wc, ws;
+	uint64_t seed = 99;
+
+	test_config(&cfg);
+	pair_open(&cfg);
+	memset(&wc, 0, sizeof(wc));
+	memset(&ws, 0, sizeof(ws));
+	wc.window = ws.window = cfg.window;
+	wc.verdict = ws.verdict = 2;	/* every datagram twice */
+	rmap_ep_set_tx_filter(cli, tx_watch, &wc);
+	rmap_ep_set_tx_filter(srv, tx_watch, &ws);
+
+	for (unsigned i = 0; i < N; i++) {
+		fill_random(&seed, data[i], sizeof(data[i]));
+		if (i % 2)
+			ck_assert_int_eq(call(RMAP_T_WRITE, i + 1, i * 3, 3,
+					      data[i], NULL, 0, &d[i]), 0);
+		else
+			ck_assert_int_eq(call(RMAP_T_HEARTBEAT, i + 1, 0, 0,
+					      NULL, NULL, 0, &d[i]), 0);
+	}
+	for (unsigned i = 0; i < N; i++)
+		TU_RUN_UNTIL(loop, d[i].calls, TU_DEADLINE_MS);
+	/* Let every straggling copy arrive. */
+	tu_run_for(loop, 100);
+	for (unsigned i = 0; i < N; i++) {
+		ck_assert_uint_eq(d[i].calls, 1);
+		ck_assert_int_eq(d[i].err, 0);
+		ck_assert_uint_eq(d[i].status, RMAP_S_OK);
+		ck_assert_msg(srv_seen.hits[i + 1] == 1,
+			      "request %u delivered %u times", i + 1,
+			      srv_seen.hits[i + 1]);
+		if (i % 2)
+			ck_assert_mem_eq(store + (size_t)i * 3 * PG, data[i],
+					 3 * PG);
+	}
+	ck_assert_uint_eq(srv_seen.delivered, N);
+	ck_assert_uint_gt(rmap_ep_counters(srv)->dup_packets, 0);
+	ck_assert_uint_gt(rmap_ep_counters(cli)->dup_packets, 0);
+	ck_assert_uint_eq(rmap_ep_counters(srv)->bad_total, 0);
+	pair_close();
+}
+END_TEST
+
+/* ---- hand-made datagrams from a plain UDP socket ---- */
+
+static int raw_socket(void)
+{
+	struct sockaddr_storage any = loopback(0);
+	int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+
+	ck_assert_int_ge(fd, 0);
+	ck_assert_int_eq(bind(fd, (struct sockaddr *)&any,
+			      sizeof(struct sockaddr_in)), 0);
+	return fd;
+}
+
+static void raw_send(int fd, const void *p, size_t len,
+		     const struct sockaddr_storage *to)
+{
+	ck_assert_int_eq(sendto(fd, p, len, 0, (const struct sockaddr *)to,
+				sizeof(struct sockaddr_in)), (ssize_t)len);
+}
+
+struct dgram {
+	size_t len;
+	uint8_t buf[RMAP_HDR_LEN + 4096];
+};
+
+/*
+ * Split message @h (with body @body) into datagrams of @stride bytes,
+ * starting at sequence number *seq, appending to @out.
+ */
+static unsigned make_msg(struct rmap_hdr h, const uint8_t *body,
+			 uint32_t stride, uint32_t *seq, struct dgram *out)
+{
+	unsigned n = h.msg_len ? (h.msg_len + stride - 1) / stride : 1;
+
+	h.frag_cnt = (uint16_t)n;
+	for (unsigned i = 0; i < n; i++) {
+		h.seq = (*seq)++;
+		h.frag_idx = (uint16_t)i;
+		h.frag_off = i * stride;
+		h.frag_len = (uint16_t)(h.msg_len ? (h.msg_len - h.frag_off <
+						     stride ? h.msg_len -
+						     h.frag_off : stride) : 0);
+		rmap_wire_encode(&h, out[i].buf);
+		if (h.frag_len)
+			memcpy(out[i].buf + RMAP_HDR_LEN, body + h.frag_off,
+			       h.frag_len);
+		out[i].len = RMAP_HDR_LEN + h.frag_len;
+	}
+	return n;
+}
+
+static struct rmap_hdr req_hdr(uint8_t type, uint32_t tag, uint64_t page,
+			       uint32_t count, uint32_t len)
+{
+	struct rmap_hdr h = {
+		.type = type, .flags = RMAP_F_RELIABLE, .epoch = 0x42,
+		.session = tag, .base = 0, .reqid = 0x9000 + tag,
+		.page = page, .count = count, .msg_len = len,
+	};
+
+	return h;
+}
+
+START_TEST(test_reordering_delivers_once)
+{
+	struct rmap_config cfg;
+	static struct dgram dg[64];
+	static uint8_t body[3][3 * PG];
+	uint64_t seed = 1000 + (uint64_t)_i;
+	uint32_t seq = 0;
+	unsigned n = 0, order[64];
+	uint32_t max_ack = 0;
+	int fd;
+
+	test_config(&cfg);
+	pair_open(&cfg);
+	fd = raw_socket();
+	for (unsigned i = 0; i < 3; i++)
+		fill_random(&seed, body[i], sizeof(body[i]));
+
+	/* Five messages, three of them in several fragments. */
+	n += make_msg(req_hdr(RMAP_T_HEARTBEAT, 1, 0, 0, 0), NULL, 1384, &seq,
+		      dg + n);
+	n += make_msg(req_hdr(RMAP_T_WRITE, 2, 10, 2, 2 * PG), body[0], 1384,
+		      &seq, dg + n);
+	n += make_msg(req_hdr(RMAP_T_WRITE, 3, 20, 1, PG), body[1], 460, &seq,
+		      dg + n);
+	n += make_msg(req_hdr(RMAP_T_STAT, 4, 0, 0, 0), NULL, 1384, &seq,
+		      dg + n);
+	n += make_msg(req_hdr(RMAP_T_WRITE, 5, 30, 3, 3 * PG), body[2], PG,
+		      &seq, dg + n);
+	ck_assert_uint_eq(n, 1 + 6 + 9 + 1 + 3);
+
+	/* Loop 0: exactly reversed.  Others: seeded shuffles. */
+	for (unsigned i = 0; i < n; i++)
+		order[i] = _i ? i : n - 1 - i;
+	for (unsigned i = n - 1; _i && i > 0; i--) {
+		unsigned j = (unsigned)(tu_rand(&seed) % (i + 1)), t = order[i];
+
+		order[i] = order[j];
+		order[j] = t;
+	}
+	for (unsigned i = 0; i < n; i++)
+		raw_send(fd, dg[order[i]].buf, dg[order[i]].len, &srv_addr);
+	TU_RUN_UNTIL(loop, srv_seen.delivered == 5, TU_DEADLINE_MS);
+
+	/* Everything again, in order this time: all duplicates. */
+	for (unsigned i = 0; i < n; i++)
+		raw_send(fd, dg[i].buf, dg[i].len, &srv_addr);
+	TU_RUN_UNTIL(loop, rmap_ep_counters(srv)->dup_packets >= n,
+		     TU_DEADLINE_MS);
+	tu_run_for(loop, 20);
+
+	ck_assert_uint_eq(srv_seen.delivered, 5);
+	for (unsigned t = 1; t <= 5; t++)
+		ck_assert_uint_eq(srv_seen.hits[t], 1);
+	ck_assert_uint_eq(srv_seen.bad_len, 0);
+	ck_assert_mem_eq(store + 10 * PG, body[0], 2 * PG);
+	ck_assert_mem_eq(store + 20 * PG, body[1], PG);
+	ck_assert_mem_eq(store + 30 * PG, body[2], 3 * PG);
+	ck_assert_uint_eq(rmap_ep_counters(srv)->bad_total, 0);
+
+	/* The server acknowledged the whole stream, cumulatively. */
+	for (;;) {
+		struct dgram in;
+		struct rmap_hdr h;
+		ssize_t r = recv(fd, in.buf, sizeof(in.buf), 0);
+
+		if (r < 0)
+			break;
+		if (rmap_wire_decode(in.buf, (size_t)r, &h) == RMAP_WIRE_OK &&
+		    (h.flags & RMAP_F_ACK) && rmap_seq_before(max_ack, h.ack))
+			max_ack = h.ack;
+	}
+	ck_assert_uint_eq(max_ack, n);
+	close(fd);
+	pair_close();
+}
+END_TEST
+
+/*
+ * A fragment that claims a different message shape than its siblings is
+ * refused (counted as a bad fragment), and the message is not delivered
+ * with a hole in it.
+ */
+START_TEST(test_inconsistent_fragments_refused)
+{
+	struct rmap_config cfg;
+	static struct dgram dg[16];
+	static uint8_t body[2 * PG];
+	struct rmap_hdr h;
+	uint32_t seq = 0;
+	unsigned n;
+	int fd;
+
+	test_config(&cfg);
+	pair_open(&cfg);
+	fd = raw_socket();
+	memset(body, 0x5a, sizeof(body));
+	n = make_msg(req_hdr(RMAP_T_WRITE, 1, 0, 2, 2 * PG), body, 1384, &seq,
+		     dg);
+	ck_assert_uint_eq(n, 6);
+	/* Fragment 3 says the message is at page 1, not 0. */
+	ck_assert_int_eq(rmap_wire_decode(dg[3].buf, dg[3].len, &h),
+			 RMAP_WIRE_OK);
+	h.page = 1;
+	rmap_wire_encode(&h, dg[3].buf);
+	for (unsigned i = 0; i < n; i++)
+		raw_send(fd, dg[i].buf, dg[i].len, &srv_addr);
+	TU_RUN_UNTIL(loop, rmap_ep_counters(srv)->bad[RMAP_WIRE_FRAG] == 1,
+		     TU_DEADLINE_MS);
+	tu_run_for(loop, 20);
+	ck_assert_uint_eq(srv_seen.delivered, 0);
+	close(fd);
+	pair_close();
+}
+END_TEST
+
+static const unsigned mtus[] = { 576, 1500, 9000 };
+
+START_TEST(test_fragmentation_at_mtu)
+{
+	static const uint32_t counts[] = { 1, 3, 16, 256 };
+	static uint8_t data[256 * PG], back[256 * PG];
+	static struct watch wc, ws;
+	struct rmap_config cfg;
+	uint64_t seed = 5 + (uint64_t)_i;
+	uint32_t fp = rmap_frag_payload(mtus[_i]);
+	struct done d;
+
+	test_config(&cfg);
+	cfg.mtu = mtus[_i];
+	pair_open(&cfg);
+	memset(&wc, 0, sizeof(wc));
+	memset(&ws, 0, sizeof(ws));
+	wc.window = ws.window = cfg.window;
+	wc.verdict = ws.verdict = 1;
+	rmap_ep_set_tx_filter(cli, tx_watch, &wc);
+	rmap_ep_set_tx_filter(srv, tx_watch, &ws);
+
+	for (unsigned k = 0; k < sizeof(counts) / sizeof(counts[0]); k++) {
+		uint32_t c = counts[k], len = c * PG;
+		uint32_t frags = (len + fp - 1) / fp;
+		uint64_t page = 17 * k;
+
+		fill_random(&seed, data, len);
+		wc.max_frags = ws.max_frags = 0;
+		if (frags > RMAP_MAX_FRAGS) {
+			/* Too many fragments at this MTU: refused up front. */
+			ck_assert_int_eq(call(RMAP_T_WRITE, k, page, c, data,
+					      NULL, 0, &d), -EMSGSIZE);
+			continue;
+		}
+		call_wait(RMAP_T_WRITE, k, page, c, data, NULL, 0, &d);
+		ck_assert_int_eq(d.err, 0);
+		ck_assert_uint_eq(d.status, RMAP_S_OK);
+		ck_assert_uint_eq(wc.max_frags, frags);
+		ck_assert_mem_eq(store + page * PG, data, len);
+
+		memset(back, 0, len);
+		call_wait(RMAP_T_READ, 100 + k, page, c, NULL, back, len, &d);
+		ck_assert_int_eq(d.err, 0);
+		ck_assert_uint_eq(d.status, RMAP_S_OK);
+		ck_assert_uint_eq(d.len, len);
+		ck_assert_uint_eq(ws.max_frags, frags);
+		ck_assert_mem_eq(back, data, len);
+	}
+	/* A page is 9 fragments at 576, 3 at 1500, one at 9000. */
+	ck_assert_uint_eq((PG + fp - 1) / fp,
+			  mtus[_i] == 576 ? 9 : mtus[_i] == 1500 ? 3 : 1);
+	ck_assert_uint_eq(rmap_ep_counters(cli)->bad_total, 0);
+	ck_assert_uint_eq(rmap_ep_counters(srv)->bad_total, 0);
+	pair_close();
+}
+END_TEST
+
+/* Malformed datagrams are counted by reason and dropped. */
+START_TEST(test_malformed_counted_and_dropped)
+{
+	struct rmap_config cfg;
+	struct {
+		struct dgram d;
+		enum rmap_wire_err why;
+	} bad[12];
+	uint64_t want[RMAP_WIRE_NERR] = { 0 };
+	struct rmap_hdr h;
+	uint32_t seq = 0;
+	unsigned n = 0;
+	struct done d;
+	int fd;
+
+	test_config(&cfg);
+	pair_open(&cfg);
+	fd = raw_socket();
+	memset(bad, 0, sizeof(bad));
+
+#define BAD(why_, mutate_) do {						\
+		seq = 0;						\
+		make_msg(req_hdr(RMAP_T_HEARTBEAT, 1, 0, 0, 0), NULL,	\
+			 1384, &seq, &bad[n].d);			\
+		mutate_;						\
+		bad[n].why = (why_);					\
+		n++;							\
+	} while (0)
+
+	BAD(RMAP_WIRE_SHORT, bad[n].d.len = 10);
+	BAD(RMAP_WIRE_SHORT, bad[n].d.len = 0);
+	BAD(RMAP_WIRE_MAGIC, bad[n].d.buf[0] = 0);
+	BAD(RMAP_WIRE_VERSION, bad[n].d.buf[2] = 99);
+	BAD(RMAP_WIRE_TYPE, bad[n].d.buf[3] = 200);
+	BAD(RMAP_WIRE_FLAGS, bad[n].d.buf[5] |= RMAP_F_AUTH);
+	BAD(RMAP_WIRE_STATUS, bad[n].d.buf[6] = 3);
+	BAD(RMAP_WIRE_LENGTH, bad[n].d.len += 5);
+	BAD(RMAP_WIRE_RESERVED, bad[n].d.buf[30] = 1);
+	BAD(RMAP_WIRE_RESERVED, bad[n].d.buf[80] = 1);
+	BAD(RMAP_WIRE_PAGES, bad[n].d.buf[67] = 1);
+	BAD(RMAP_WIRE_FRAG, bad[n].d.buf[47] = 0);
+#undef BAD
+	for (unsigned i = 0; i < n; i++) {
+		ck_assert_int_eq(rmap_wire_decode(bad[i].d.buf, bad[i].d.len, &h),
+				 bad[i].why);
+		want[bad[i].why]++;
+		raw_send(fd, bad[i].d.buf, bad[i].d.len, &srv_addr);
+		raw_send(fd, bad[i].d.buf, bad[i].d.len, &cli_addr);
+	}
+	TU_RUN_UNTIL(loop, rmap_ep_counters(srv)->bad_total == n &&
+		     rmap_ep_counters(cli)->bad_total == n, TU_DEADLINE_MS);
+	for (unsigned e = 0; e < RMAP_WIRE_NERR; e++) {
+		ck_assert_uint_eq(rmap_ep_counters(srv)->bad[e], want[e]);
+		ck_assert_uint_eq(rmap_ep_counters(cli)->bad[e], want[e]);
+	}
+	ck_assert_uint_eq(srv_seen.delivered, 0);
+	/* Nothing was corrupted: the endpoints still talk. */
+	call_wait(RMAP_T_HEARTBEAT, 2, 0, 0, NULL, NULL, 0, &d);
+	ck_assert_int_eq(d.err, 0);
+	ck_assert_uint_eq(srv_seen.delivered, 1);
+	close(fd);
+	pair_close();
+}
+END_TEST
+
+/* A client talks only to peers it chose; strangers are counted. */
+START_TEST(test_unknown_peer_counted)
+{
+	struct rmap_config cfg;
+	struct dgram dg[3];
+	struct rmap_hdr h;
+	uint32_t seq = 0;
+	struct done d;
+	int fd;
+
+	test_config(&cfg);
+	pair_open(&cfg);
+	fd = raw_socket();
+	make_msg(req_hdr(RMAP_T_HEARTBEAT, 1, 0, 0, 0), NULL, 1384, &seq, &dg[0]);
+	h = req_hdr(RMAP_T_HEARTBEAT, 1, 0, 0, 0);
+	h.flags |= RMAP_F_RESPONSE;
+	seq = 1;
+	make_msg(h, NULL, 1384, &seq, &dg[1]);
+	h = (struct rmap_hdr){ .flags = RMAP_F_ACK, .epoch = 3, .ack = 1 };
+	rmap_wire_encode(&h, dg[2].buf);
+	dg[2].len = RMAP_HDR_LEN;
+	for (unsigned i = 0; i < 3; i++)
+		raw_send(fd, dg[i].buf, dg[i].len, &cli_addr);
+	TU_RUN_UNTIL(loop, rmap_ep_counters(cli)->unknown_peer == 3,
+		     TU_DEADLINE_MS);
+	ck_assert_uint_eq(rmap_ep_counters(cli)->rx_msgs, 0);
+	ck_assert_uint_eq(rmap_ep_counters(cli)->bad_total, 0);
+	{
+		struct sockaddr_storage me;
+		socklen_t ml = sizeof(me);
+
+		ck_assert_int_eq(getsockname(fd, (struct sockaddr *)&me, &ml), 0);
+		ck_assert_ptr_null(rmap_peer_find(cli, &me));
+	}
+
+	/* A server, though, takes a request from a stranger... */
+	raw_send(fd, dg[0].buf, dg[0].len, &srv_addr);
+	TU_RUN_UNTIL(loop, srv_seen.delivered == 1, TU_DEADLINE_MS);
+	/* ...but not a response or a bare ACK. */
+	raw_send(fd, dg[1].buf, dg[1].len, &srv_addr);
+	{
+		int fd2 = raw_socket();
+
+		raw_send(fd2, dg[1].buf, dg[1].len, &srv_addr);
+		raw_send(fd2, dg[2].buf, dg[2].len, &srv_addr);
+		TU_RUN_UNTIL(loop, rmap_ep_counters(srv)->unknown_peer == 2,
+			     TU_DEADLINE_MS);
+		close(fd2);
+	}
+	/* The client's own peer still works. */
+	call_wait(RMAP_T_HEARTBEAT, 2, 0, 0, NULL, NULL, 0, &d);
+	ck_assert_int_eq(d.err, 0);
+	close(fd);
+	pair_close();
+}
+END_TEST
+
+START_TEST(test_close_cancels_pending)
+{
+	struct rmap_config cfg;
+	static struct watch drop_all;
+	struct done d[4];
+
+	test_config(&cfg);
+	pair_open(&cfg);
+	memset(&drop_all, 0, sizeof(drop_all));
+	drop_all.window = cfg.window;
+	rmap_ep_set_tx_filter(cli, tx_watch, &drop_all);
+	for (unsigned i = 0; i < 4; i++)
+		ck_assert_int_eq(call(RMAP_T_HEARTBEAT, i, 0, 0, NULL, NULL, 0,
+				      &d[i]), 0);
+	tu_run_for(loop, 5);
+	rmap_ep_close(cli);
+	cli = NULL;
+	for (unsigned i = 0; i < 4; i++) {
+		ck_assert_uint_eq(d[i].calls, 1);
+		ck_assert_int_eq(d[i].err, -ECANCELED);
+	}
+	rmap_ep_close(srv);
+	evl_free(loop);
+}
+END_TEST
+
+START_TEST(test_config_check)
+{
+	struct rmap_config cfg;
+	const char *why = NULL;
+
+	rmap_config_default(&cfg);
+	ck_assert_int_eq(rmap_config_check(&cfg, &why), 0);
+	ck_assert_ptr_null(why);
+	cfg.window = 0;
+	ck_assert_int_eq(rmap_config_check(&cfg, &why), -EINVAL);
+	ck_assert_ptr_nonnull(why);
+	rmap_config_default(&cfg);
+	cfg.window = RMAP_RCV_WINDOW + 1;
+	ck_assert_int_eq(rmap_config_check(&cfg, NULL), -EINVAL);
+	rmap_config_default(&cfg);
+	cfg.mtu = RMAP_MIN_MTU - 1;
+	ck_assert_int_eq(rmap_config_check(&cfg, NULL), -EINVAL);
+	cfg.mtu = RMAP_MAX_MTU + 1;
+	ck_assert_int_eq(rmap_config_check(&cfg, NULL), -EINVAL);
+	rmap_config_default(&cfg);
+	cfg.retry_max_us = cfg.retry_us - 1;
+	ck_assert_int_eq(rmap_config_check(&cfg, NULL), -EINVAL);
+	rmap_config_default(&cfg);
+	cfg.max_retries = 0;
+	ck_assert_int_eq(rmap_config_check(&cfg, NULL), -EINVAL);
+}
+END_TEST
+
+static Suite *rmap_suite(void)
+{
+	Suite *s = suite_create("rmap");
+	TCase *tc;
+
+	tc = tcase_create("basic");
+	tcase_set_timeout(tc, 30);
+	tcase_add_test(tc, test_config_check);
+	tcase_add_test(tc, test_basic_call_reply);
+	tcase_add_test(tc, test_announce_delivered);
+	tcase_add_test(tc, test_close_cancels_pending);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("reliability");
+	tcase_set_timeout(tc, 60);
+	tcase_add_loop_test(tc, test_window_respected, 0,
+			    sizeof(windows) / sizeof(windows[0]));
+	tcase_add_test(tc, test_retransmit_after_loss);
+	tcase_add_test(tc, test_unreachable_bounded);
+	tcase_add_test(tc, test_duplicates_suppressed);
+	tcase_add_loop_test(tc, test_reordering_delivers_once, 0, 4);
+	tcase_add_test(tc, test_inconsistent_fragments_refused);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("fragmentation");
+	tcase_set_timeout(tc, 120);
+	tcase_add_loop_test(tc, test_fragmentation_at_mtu, 0,
+			    sizeof(mtus) / sizeof(mtus[0]));
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("hostile");
+	tcase_set_timeout(tc, 30);
+	tcase_add_test(tc, test_malformed_counted_and_dropped);
+	tcase_add_test(tc, test_unknown_peer_counted);
+	suite_add_tcase(s, tc);
+	return s;
+}
+
+int main(void)
+{
+	return tu_run_suite(rmap_suite());
+}

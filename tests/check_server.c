@@ -1,0 +1,386 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+/*
+ * check_server.c - memxd's store role, end to end over loopback: a real
+ * server (server_new on 127.0.0.1:0) and an RMAP client endpoint in one
+ * event loop.  Sessions, every request type, the capacity limit
+ * (RMAP_S_FULL, nothing written), soft-state expiry and UNREG.
+ */
+#include <arpa/inet.h>
+#include <check.h>
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "memxd/log.h"
+#include "memxd/server.h"
+#include "rmap/rmap.h"
+#include "tests/check_util.h"
+
+#define PG	RMAP_PAGE_SIZE
+
+static struct evl *loop;
+static struct server *srv;
+static struct rmap_ep *cli;
+static struct rmap_peer *peer;
+
+static void setup_server(uint64_t capacity, unsigned heartbeat_ms)
+{
+	struct server_config cfg = {
+		.listen = "127.0.0.1:0",
+		.capacity_pages = capacity,
+		.heartbeat_ms = heartbeat_ms,
+	};
+	struct rmap_handlers ch = { 0 };
+	struct sockaddr_storage any, to;
+	struct sockaddr_in *sin;
+
+	log_set_level(LOG_ERR);
+	rmap_config_default(&cfg.rmap);
+	cfg.rmap.retry_us = 2000;
+	ck_assert_int_eq(evl_new(&loop, 256), 0);
+	ck_assert_int_eq(server_new(&srv, loop, &cfg), 0);
+	ck_assert_uint_ne(server_port(srv), 0);
+
+	memset(&any, 0, sizeof(any));
+	sin = (struct sockaddr_in *)&any;
+	sin->sin_family = AF_INET;
+	sin->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	ck_assert_int_eq(rmap_ep_open(&cli, loop, (struct sockaddr *)&any,
+				      sizeof(*sin), &cfg.rmap, &ch), 0);
+	to = any;
+	((struct sockaddr_in *)&to)->sin_port = htons(server_port(srv));
+	peer = rmap_peer_get(cli, &to);
+	ck_assert_ptr_nonnull(peer);
+}
+
+static void teardown_server(void)
+{
+	rmap_ep_close(cli);
+	server_free(srv);
+	evl_free(loop);
+}
+
+struct done {
+	unsigned calls;
+	int err;
+	uint8_t status;
+	uint32_t session, len;
+};
+
+static void on_reply(void *arg, int err, const struct rmap_msg *resp)
+{
+	struct done *d = arg;
+
+	d->calls++;
+	d->err = err;
+	if (resp) {
+		d->status = resp->status;
+		d->session = resp->session;
+		d->len = resp->len;
+	}
+}
+
+/* One request, waited for; returns the reply status. */
+static uint8_t req(uint8_t type, uint32_t session, uint64_t page,
+		   uint32_t count, const void *data, uint32_t data_len,
+		   void *resp, uint32_t cap, struct done *d)
+{
+	struct iovec iov = { (void *)data, data_len };
+	struct rmap_req r = {
+		.type = type, .session = session, .page = page, .count = count,
+		.iov = data ? &iov : NULL, .iovcnt = data ? 1 : 0,
+	};
+
+	memset(d, 0, sizeof(*d));
+	ck_assert_int_eq(rmap_call(cli, peer, &r, resp, cap, on_reply, d), 0);
+	TU_RUN_UNTIL(loop, d->calls, TU_DEADLINE_MS);
+	ck_assert_uint_eq(d->calls, 1);
+	ck_assert_int_eq(d->err, 0);
+	return d->status;
+}
+
+static uint32_t reg(uint64_t nonce, unsigned heartbeat_ms)
+{
+	uint8_t n[RMAP_REG_LEN], hb[4];
+	struct done d;
+
+	for (unsigned i = 0; i < RMAP_REG_LEN; i++)
+		n[i] = (uint8_t)(nonce >> (56 - 8 * i));
+	ck_assert_uint_eq(req(RMAP_T_REG, 0, 0, 0, n, sizeof(n), hb, sizeof(hb),
+			      &d), RMAP_S_OK);
+	ck_assert_uint_ne(d.session, 0);
+	/* The REG reply tells the client how often to send heartbeats. */
+	ck_assert_uint_eq(d.len, 4);
+	ck_assert_uint_eq((uint32_t)hb[0] << 24 | hb[1] << 16 | hb[2] << 8 |
+			  hb[3], heartbeat_ms);
+	return d.session;
+}
+
+static void pages(uint8_t tag, uint8_t *buf, uint32_t n)
+{
+	for (uint32_t i = 0; i < n * PG; i++)
+		buf[i] = (uint8_t)(tag + i * 31 + (i >> 12));
+}
+
+static struct server_stats stats(void)
+{
+	struct server_stats st;
+
+	server_stats(srv, &st);
+	return st;
+}
+
+START_TEST(test_requests_end_to_end)
+{
+	static uint8_t w[3 * PG], r[3 * PG];
+	uint8_t body[RMAP_STAT_LEN];
+	struct rmap_stat st;
+	struct done d;
+	uint32_t s, s2;
+
+	setup_server(1000, 10000);
+	s = reg(0x1122334455667788ull, 10000);
+	/* A retried REG (same nonce) gets the same session. */
+	ck_assert_uint_eq(reg(0x1122334455667788ull, 10000), s);
+	ck_assert_uint_eq(stats().sessions, 1);
+
+	pages(1, w, 3);
+	ck_assert_uint_eq(req(RMAP_T_WRITE, s, 100, 3, w, sizeof(w), NULL, 0,
+			      &d), RMAP_S_OK);
+	ck_assert_uint_eq(d.session, s);
+	ck_assert_uint_eq(req(RMAP_T_READ, s, 100, 3, NULL, 0, r, sizeof(r),
+			      &d), RMAP_S_OK);
+	ck_assert_uint_eq(d.len, sizeof(r));
+	ck_assert_mem_eq(r, w, sizeof(w));
+	ck_assert_uint_eq(req(RMAP_T_READ, s, 101, 1, NULL, 0, r, PG, &d),
+			  RMAP_S_OK);
+	ck_assert_mem_eq(r, w + PG, PG);
+	ck_assert_uint_eq(req(RMAP_T_READ, s, 102, 2, NULL, 0, r, sizeof(r),
+			      &d), RMAP_S_NOENT);
+	ck_assert_uint_eq(d.len, 0);
+
+	ck_assert_uint_eq(req(RMAP_T_STAT, s, 0, 0, NULL, 0, body,
+			      sizeof(body), &d), RMAP_S_OK);
+	ck_assert_int_eq(rmap_stat_decode(body, d.len, &st), 0);
+	ck_assert_uint_eq(st.capacity_pages, 1000);
+	ck_assert_uint_eq(st.used_pages, 3);
+	ck_assert_uint_eq(st.sessions, 1);
+	ck_assert_uint_eq(st.port, server_port(srv));
+
+	ck_assert_uint_eq(req(RMAP_T_HEARTBEAT, s, 0, 0, NULL, 0, NULL, 0, &d),
+			  RMAP_S_OK);
+
+	ck_assert_uint_eq(req(RMAP_T_FREE, s, 101, 1, NULL, 0, NULL, 0, &d),
+			  RMAP_S_OK);
+	ck_assert_uint_eq(stats().used_pages, 2);
+	ck_assert_uint_eq(req(RMAP_T_READ, s, 101, 1, NULL, 0, r, PG, &d),
+			  RMAP_S_NOENT);
+	ck_assert_uint_eq(req(RMAP_T_READ, s, 102, 1, NULL, 0, r, PG, &d),
+			  RMAP_S_OK);
+	ck_assert_mem_eq(r, w + 2 * PG, PG);
+
+	/* Another session sees none of these pages. */
+	s2 = reg(42, 10000);
+	ck_assert_uint_ne(s2, s);
+	ck_assert_uint_eq(req(RMAP_T_READ, s2, 100, 1, NULL, 0, r, PG, &d),
+			  RMAP_S_NOENT);
+	ck_assert_uint_eq(stats().sessions, 2);
+
+	/* Unknown sessions are refused. */
+	ck_assert_uint_eq(req(RMAP_T_READ, s ^ s2 ^ 1, 100, 1, NULL, 0, r, PG,
+			      &d), RMAP_S_BADSESSION);
+	ck_assert_uint_eq(req(RMAP_T_WRITE, 0, 5, 1, w, PG, NULL, 0, &d),
+			  RMAP_S_BADSESSION);
+	ck_assert_uint_eq(stats().bad_session, 2);
+	ck_assert_uint_eq(stats().used_pages, 2);
+
+	ck_assert_uint_eq(stats().reads, 6);
+	ck_assert_uint_eq(stats().writes, 1);
+	ck_assert_uint_eq(stats().frees, 1);
+	teardown_server();
+}
+END_TEST
+
+START_TEST(test_capacity_full_writes_nothing)
+{
+	static uint8_t w[8 * PG], r[PG];
+	struct done d;
+	uint32_t s, s2;
+
+	setup_server(8, 10000);
+	s = reg(1, 10000);
+	s2 = reg(2, 10000);
+	pages(1, w, 8);
+	ck_assert_uint_eq(req(RMAP_T_WRITE, s, 0, 6, w, 6 * PG, NULL, 0, &d),
+			  RMAP_S_OK);
+	/* 4 fresh pages, room for 2: refused whole. */
+	ck_assert_uint_eq(req(RMAP_T_WRITE, s, 6, 4, w, 4 * PG, NULL, 0, &d),
+			  RMAP_S_FULL);
+	ck_assert_uint_eq(stats().used_pages, 6);
+	ck_assert_uint_eq(req(RMAP_T_READ, s, 6, 1, NULL, 0, r, PG, &d),
+			  RMAP_S_NOENT);
+	/* Overwrites still work at any fill. */
+	pages(9, w, 8);
+	ck_assert_uint_eq(req(RMAP_T_WRITE, s, 0, 6, w, 6 * PG, NULL, 0, &d),
+			  RMAP_S_OK);
+	ck_assert_uint_eq(req(RMAP_T_WRITE, s2, 0, 2, w, 2 * PG, NULL, 0, &d),
+			  RMAP_S_OK);
+	ck_assert_uint_eq(stats().used_pages, 8);
+	/* Full: any session's fresh page is refused, with a distinct status. */
+	ck_assert_uint_eq(req(RMAP_T_WRITE, s2, 2, 1, w, PG, NULL, 0, &d),
+			  RMAP_S_FULL);
+	ck_assert_uint_eq(req(RMAP_T_WRITE, s, 6, 1, w, PG, NULL, 0, &d),
+			  RMAP_S_FULL);
+	ck_assert_uint_eq(stats().used_pages, 8);
+	ck_assert_uint_eq(stats().full_refusals, 3);
+	ck_assert_uint_eq(req(RMAP_T_READ, s, 5, 1, NULL, 0, r, PG, &d),
+			  RMAP_S_OK);
+	ck_assert_mem_eq(r, w + 5 * PG, PG);
+	/* FREE makes room again. */
+	ck_assert_uint_eq(req(RMAP_T_FREE, s2, 0, 100, NULL, 0, NULL, 0, &d),
+			  RMAP_S_OK);
+	ck_assert_uint_eq(req(RMAP_T_WRITE, s, 6, 2, w, 2 * PG, NULL, 0, &d),
+			  RMAP_S_OK);
+	ck_assert_uint_eq(stats().used_pages, 8);
+	teardown_server();
+}
+END_TEST
+
+START_TEST(test_expiry_synthetic_clock)
+{
+	static uint8_t w[2 * PG], r[PG];
+	struct done d;
+	uint64_t now;
+	uint32_t s;
+
+	setup_server(100, 50);
+	s = reg(7, 50);
+	pages(3, w, 2);
+	ck_assert_uint_eq(req(RMAP_T_WRITE, s, 0, 2, w, sizeof(w), NULL, 0, &d),
+			  RMAP_S_OK);
+	now = evl_now_ns();
+	/* Two intervals of silence: still alive. */
+	ck_assert_uint_eq(server_expire(srv, now + 100 * 1000000ull), 0);
+	ck_assert_uint_eq(stats().sessions, 1);
+	/* More than three: gone, and its pages with it. */
+	ck_assert_uint_eq(server_expire(srv, now + 151 * 1000000ull), 1);
+	ck_assert_uint_eq(stats().sessions, 0);
+	ck_assert_uint_eq(stats().used_pages, 0);
+	ck_assert_uint_eq(stats().expired_sessions, 1);
+	ck_assert_uint_eq(req(RMAP_T_READ, s, 0, 1, NULL, 0, r, PG, &d),
+			  RMAP_S_BADSESSION);
+	ck_assert_uint_eq(req(RMAP_T_HEARTBEAT, s, 0, 0, NULL, 0, NULL, 0, &d),
+			  RMAP_S_BADSESSION);
+	teardown_server();
+}
+END_TEST
+
+START_TEST(test_expiry_real_time)
+{
+	static uint8_t w[PG];
+	struct done d;
+	uint32_t s;
+
+	setup_server(100, 50);
+	s = reg(8, 50);
+	pages(4, w, 1);
+	ck_assert_uint_eq(req(RMAP_T_WRITE, s, 0, 1, w, sizeof(w), NULL, 0, &d),
+			  RMAP_S_OK);
+	ck_assert_uint_eq(stats().used_pages, 1);
+	/* The client stays silent for five intervals. */
+	tu_run_for(loop, 250);
+	ck_assert_uint_eq(stats().sessions, 0);
+	ck_assert_uint_eq(stats().used_pages, 0);
+	ck_assert_uint_eq(stats().expired_sessions, 1);
+	ck_assert_uint_eq(req(RMAP_T_HEARTBEAT, s, 0, 0, NULL, 0, NULL, 0, &d),
+			  RMAP_S_BADSESSION);
+	teardown_server();
+}
+END_TEST
+
+START_TEST(test_heartbeats_keep_session_alive)
+{
+	static uint8_t w[PG], r[PG];
+	struct done d;
+	uint32_t s;
+
+	setup_server(100, 50);
+	s = reg(9, 50);
+	pages(5, w, 1);
+	ck_assert_uint_eq(req(RMAP_T_WRITE, s, 3, 1, w, sizeof(w), NULL, 0, &d),
+			  RMAP_S_OK);
+	/* 400 ms, eight intervals, with a heartbeat every half interval. */
+	for (unsigned i = 0; i < 16; i++) {
+		ck_assert_uint_eq(req(RMAP_T_HEARTBEAT, s, 0, 0, NULL, 0, NULL,
+				      0, &d), RMAP_S_OK);
+		tu_run_for(loop, 25);
+	}
+	ck_assert_uint_eq(stats().expired_sessions, 0);
+	ck_assert_uint_eq(req(RMAP_T_READ, s, 3, 1, NULL, 0, r, PG, &d),
+			  RMAP_S_OK);
+	ck_assert_mem_eq(r, w, PG);
+	teardown_server();
+}
+END_TEST
+
+START_TEST(test_unreg_frees_pages)
+{
+	static uint8_t w[5 * PG], r[PG];
+	struct done d;
+	uint32_t a, b;
+
+	setup_server(100, 10000);
+	a = reg(10, 10000);
+	b = reg(11, 10000);
+	pages(6, w, 5);
+	ck_assert_uint_eq(req(RMAP_T_WRITE, a, 0, 5, w, 5 * PG, NULL, 0, &d),
+			  RMAP_S_OK);
+	ck_assert_uint_eq(req(RMAP_T_WRITE, b, 0, 3, w, 3 * PG, NULL, 0, &d),
+			  RMAP_S_OK);
+	ck_assert_uint_eq(stats().used_pages, 8);
+	ck_assert_uint_eq(req(RMAP_T_UNREG, a, 0, 0, NULL, 0, NULL, 0, &d),
+			  RMAP_S_OK);
+	ck_assert_uint_eq(stats().used_pages, 3);
+	ck_assert_uint_eq(stats().sessions, 1);
+	ck_assert_uint_eq(req(RMAP_T_READ, a, 0, 1, NULL, 0, r, PG, &d),
+			  RMAP_S_BADSESSION);
+	ck_assert_uint_eq(req(RMAP_T_READ, b, 2, 1, NULL, 0, r, PG, &d),
+			  RMAP_S_OK);
+	ck_assert_mem_eq(r, w + 2 * PG, PG);
+	ck_assert_uint_eq(req(RMAP_T_UNREG, b, 0, 0, NULL, 0, NULL, 0, &d),
+			  RMAP_S_OK);
+	ck_assert_uint_eq(stats().used_pages, 0);
+	ck_assert_uint_eq(stats().sessions, 0);
+	/* A second UNREG of the same session is refused, harmlessly. */
+	ck_assert_uint_eq(req(RMAP_T_UNREG, b, 0, 0, NULL, 0, NULL, 0, &d),
+			  RMAP_S_BADSESSION);
+	ck_assert_uint_eq(stats().expired_sessions, 0);
+	teardown_server();
+}
+END_TEST
+
+static Suite *server_suite(void)
+{
+	Suite *s = suite_create("server");
+	TCase *tc;
+
+	tc = tcase_create("requests");
+	tcase_set_timeout(tc, 30);
+	tcase_add_test(tc, test_requests_end_to_end);
+	tcase_add_test(tc, test_capacity_full_writes_nothing);
+	tcase_add_test(tc, test_unreg_frees_pages);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("soft-state");
+	tcase_set_timeout(tc, 30);
+	tcase_add_test(tc, test_expiry_synthetic_clock);
+	tcase_add_test(tc, test_expiry_real_time);
+	tcase_add_test(tc, test_heartbeats_keep_session_alive);
+	suite_add_tcase(s, tc);
+	return s;
+}
+
+int main(void)
+{
+	return tu_run_suite(server_suite());
+}

@@ -1,0 +1,347 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+/*
+ * gen_corpus.c - write the seed corpus of the RMAP fuzzers.
+ *
+ * usage: gen_corpus DIR   (writes DIR/wire/ and DIR/rx/; both must exist)
+ *
+ * wire/: one datagram per file: a valid packet of every type, request and
+ * response, single- and multi-fragment, plus one malformed packet for
+ * every reason the decoder refuses one.
+ * rx/: datagram sequences in fuzz_rx.c's format (2-byte big-endian prefix:
+ * low 14 bits length, top 2 bits source): whole conversations a server
+ * sees, in order, reordered, duplicated, and with garbage mixed in.
+ *
+ * The output is committed under tests/fuzz/corpus/; rerun this after a
+ * wire format change.
+ */
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "rmap/wire.h"
+
+#define FP	1384u		/* fragment payload at MTU 1500 */
+
+static const char *dir;
+static uint8_t body[RMAP_MAX_MSG];
+
+struct out {
+	uint8_t buf[1 << 20];
+	size_t len;
+};
+
+static struct out seq;
+
+static void write_file(const char *sub, const char *name, const void *p,
+		       size_t n)
+{
+	char path[4096];
+	FILE *f;
+
+	snprintf(path, sizeof(path), "%s/%s/%s", dir, sub, name);
+	f = fopen(path, "wb");
+	if (!f || fwrite(p, 1, n, f) != n || fclose(f)) {
+		perror(path);
+		exit(1);
+	}
+}
+
+/* Encode @h with its fragment of @body into @out; returns the length. */
+static size_t encode(const struct rmap_hdr *h, uint8_t *out)
+{
+	rmap_wire_encode(h, out);
+	memcpy(out + RMAP_HDR_LEN, body + h->frag_off, h->frag_len);
+	return RMAP_HDR_LEN + h->frag_len;
+}
+
+static struct rmap_hdr hdr(unsigned type, bool resp, uint32_t seq_no,
+			   uint32_t msg_len)
+{
+	struct rmap_hdr h = { 0 };
+
+	h.type = (uint8_t)type;
+	h.flags = RMAP_F_RELIABLE | (resp ? RMAP_F_RESPONSE : 0);
+	h.epoch = 0x11223344;
+	h.session = resp || type != RMAP_T_REG ? 0x1234 : 0;
+	h.seq = seq_no;
+	h.base = 0;
+	h.reqid = 0x1000 + seq_no;
+	h.frag_cnt = 1;
+	h.msg_len = msg_len;
+	h.frag_len = (uint16_t)(msg_len > FP ? FP : msg_len);
+	if (msg_len > FP)
+		h.frag_cnt = (uint16_t)((msg_len + FP - 1) / FP);
+	return h;
+}
+
+static void wire(const char *name, const struct rmap_hdr *h)
+{
+	uint8_t p[RMAP_MAX_DATAGRAM];
+
+	write_file("wire", name, p, encode(h, p));
+}
+
+/* Append every fragment of message @h (frag 0 given) to the rx sequence. */
+static void rx_msg(struct rmap_hdr h, unsigned from)
+{
+	uint8_t p[RMAP_MAX_DATAGRAM];
+	uint16_t n = h.frag_cnt;
+	uint32_t first = h.seq;
+
+	for (uint16_t i = 0; i < n; i++) {
+		size_t len;
+
+		h.frag_idx = i;
+		h.seq = first + i;
+		h.frag_off = i * FP;
+		h.frag_len = (uint16_t)(h.msg_len - h.frag_off < FP ?
+					h.msg_len - h.frag_off : FP);
+		if (!h.msg_len)
+			h.frag_len = 0;
+		len = encode(&h, p);
+		seq.buf[seq.len++] = (uint8_t)(from << 6 | len >> 8);
+		seq.buf[seq.len++] = (uint8_t)len;
+		memcpy(seq.buf + seq.len, p, len);
+		seq.len += len;
+	}
+}
+
+static void rx_raw(const void *p, size_t len, unsigned from)
+{
+	seq.buf[seq.len++] = (uint8_t)(from << 6 | len >> 8);
+	seq.buf[seq.len++] = (uint8_t)len;
+	memcpy(seq.buf + seq.len, p, len);
+	seq.len += len;
+}
+
+static void rx_flush(const char *name)
+{
+	write_file("rx", name, seq.buf, seq.len);
+	seq.len = 0;
+}
+
+static void gen_wire(void)
+{
+	struct rmap_hdr h;
+	uint8_t p[RMAP_MAX_DATAGRAM];
+	size_t n;
+	struct rmap_stat st = { 1000, 10, 5, 2, 7246 };
+
+	rmap_stat_encode(&st, body);
+	h = (struct rmap_hdr){ .flags = RMAP_F_ACK, .epoch = 1, .ack = 5,
+			       .sack = 0x5 };
+	wire("ack", &h);
+	h = hdr(RMAP_T_REG, false, 0, RMAP_REG_LEN);
+	wire("reg-req", &h);
+	h = hdr(RMAP_T_REG, true, 0, 4);
+	h.flags |= RMAP_F_ACK;
+	h.ack = 1;
+	wire("reg-resp", &h);
+	h = hdr(RMAP_T_UNREG, false, 9, 0);
+	wire("unreg-req", &h);
+	h = hdr(RMAP_T_READ, false, 3, 0);
+	h.page = 100;
+	h.count = 4;
+	wire("read-req", &h);
+	h = hdr(RMAP_T_READ, true, 3, 4 * RMAP_PAGE_SIZE);
+	h.page = 100;
+	h.count = 4;
+	wire("read-resp-frag0", &h);
+	h.frag_idx = 11;
+	h.frag_off = 11 * FP;
+	h.frag_len = (uint16_t)(4 * RMAP_PAGE_SIZE - 11 * FP);
+	wire("read-resp-fraglast", &h);
+	h = hdr(RMAP_T_READ, true, 3, 0);
+	h.status = RMAP_S_NOENT;
+	h.page = 100;
+	h.count = 4;
+	wire("read-resp-noent", &h);
+	h = hdr(RMAP_T_WRITE, false, 4, RMAP_PAGE_SIZE);
+	h.page = 1;
+	h.count = 1;
+	wire("write-req-frag0", &h);
+	h.frag_cnt = 1;
+	h.frag_len = RMAP_PAGE_SIZE;
+	wire("write-req-jumbo", &h);
+	h = hdr(RMAP_T_WRITE, true, 4, 0);
+	h.status = RMAP_S_FULL;
+	h.page = 1;
+	h.count = 1;
+	wire("write-resp-full", &h);
+	h = hdr(RMAP_T_FREE, false, 5, 0);
+	h.page = 0;
+	h.count = 0xffffffffu;
+	wire("free-req", &h);
+	h = hdr(RMAP_T_STAT, false, 6, 0);
+	wire("stat-req", &h);
+	h = hdr(RMAP_T_STAT, true, 6, RMAP_STAT_LEN);
+	wire("stat-resp", &h);
+	h = hdr(RMAP_T_ANNOUNCE, false, 0, RMAP_STAT_LEN);
+	h.flags = 0;
+	h.session = 0;
+	h.reqid = 0;
+	wire("announce", &h);
+	h = hdr(RMAP_T_HEARTBEAT, false, 7, 0);
+	h.flags |= RMAP_F_ACK;
+	h.sack = ~0ull;
+	wire("heartbeat", &h);
+
+	/* Malformed: one per refusal reason. */
+	h = hdr(RMAP_T_HEARTBEAT, false, 7, 0);
+	n = encode(&h, p);
+	write_file("wire", "bad-short", p, n - 1);
+	p[0] = 'X';
+	write_file("wire", "bad-magic", p, n);
+	p[0] = 0x4d;
+	p[2] = 2;
+	write_file("wire", "bad-version", p, n);
+	p[2] = RMAP_VERSION;
+	p[7] = 1;
+	write_file("wire", "bad-reserved", p, n);
+	p[7] = 0;
+	p[3] = 99;
+	write_file("wire", "bad-type", p, n);
+	p[3] = RMAP_T_HEARTBEAT;
+	p[5] |= RMAP_F_AUTH;
+	write_file("wire", "bad-flags-auth", p, n);
+	h.status = 9;
+	h.flags |= RMAP_F_RESPONSE;
+	wire("bad-status", &h);
+	h = hdr(RMAP_T_REG, false, 0, RMAP_REG_LEN);
+	n = encode(&h, p);
+	write_file("wire", "bad-length", p, n + 1);
+	h = hdr(RMAP_T_WRITE, false, 4, RMAP_PAGE_SIZE);
+	h.page = 1;
+	h.count = 1;
+	h.frag_idx = 1;
+	h.frag_off = 1000;
+	wire("bad-frag", &h);
+	h = hdr(RMAP_T_WRITE, false, 4, RMAP_MAX_MSG + 1);
+	wire("bad-oversize", &h);
+	h = hdr(RMAP_T_READ, false, 3, 0);
+	h.count = 0;
+	wire("bad-pages", &h);
+}
+
+static void gen_rx(void)
+{
+	struct rmap_hdr h, ack = { .flags = RMAP_F_ACK, .epoch = 0x11223344 };
+	uint8_t p[RMAP_MAX_DATAGRAM];
+	size_t n;
+
+	for (size_t i = 0; i < sizeof(body); i++)
+		body[i] = (uint8_t)(i * 7 + (i >> 12));
+
+	/* A whole session, in order, from source 2. */
+	h = hdr(RMAP_T_REG, false, 0, RMAP_REG_LEN);
+	rx_msg(h, 2);
+	h = hdr(RMAP_T_WRITE, false, 1, 2 * RMAP_PAGE_SIZE);
+	h.page = 10;
+	h.count = 2;
+	rx_msg(h, 2);
+	h = hdr(RMAP_T_READ, false, 7, 0);
+	h.page = 10;
+	h.count = 2;
+	rx_msg(h, 2);
+	h = hdr(RMAP_T_FREE, false, 8, 0);
+	h.page = 10;
+	h.count = 1;
+	rx_msg(h, 2);
+	h = hdr(RMAP_T_STAT, false, 9, 0);
+	rx_msg(h, 2);
+	h = hdr(RMAP_T_HEARTBEAT, false, 10, 0);
+	rx_msg(h, 2);
+	ack.ack = 3;
+	ack.sack = 0x3;
+	n = encode(&ack, p);
+	rx_raw(p, n, 2);
+	h = hdr(RMAP_T_UNREG, false, 11, 0);
+	rx_msg(h, 2);
+	rx_flush("session-in-order");
+
+	/* Replies to our own calls: source 0 answers READ, 1 answers STAT. */
+	h = hdr(RMAP_T_READ, true, 0, 3 * RMAP_PAGE_SIZE);
+	h.page = 7;
+	h.count = 3;
+	rx_msg(h, 0);
+	rmap_stat_encode(&(struct rmap_stat){ 100, 1, 0, 1, 1 }, body);
+	h = hdr(RMAP_T_STAT, true, 0, RMAP_STAT_LEN);
+	rx_msg(h, 1);
+	rx_flush("replies");
+
+	h = hdr(RMAP_T_READ, true, 0, 0);
+	h.status = RMAP_S_NOENT;
+	h.page = 7;
+	h.count = 3;
+	rx_msg(h, 0);
+	h = hdr(RMAP_T_STAT, true, 0, 0);
+	h.status = RMAP_S_UNSUPP;
+	rx_msg(h, 1);
+	rx_flush("replies-error");
+
+	/* A 16-page WRITE delivered backwards, then all of it again. */
+	for (size_t i = 0; i < sizeof(body); i++)
+		body[i] = (uint8_t)(i * 13);
+	{
+		struct rmap_hdr w = hdr(RMAP_T_WRITE, false, 0,
+					16 * RMAP_PAGE_SIZE);
+		int nf = w.frag_cnt;
+
+		w.page = 64;
+		w.count = 16;
+		for (int pass = 0; pass < 2; pass++) {
+			for (int i = nf - 1; i >= 0; i--) {
+				w.frag_idx = (uint16_t)i;
+				w.seq = (uint32_t)i;
+				w.frag_off = (uint32_t)i * FP;
+				w.frag_len = (uint16_t)(w.msg_len - w.frag_off < FP ?
+							w.msg_len - w.frag_off : FP);
+				n = encode(&w, p);
+				rx_raw(p, n, 3);
+			}
+		}
+	}
+	rx_flush("reversed-and-duplicated");
+
+	/* Garbage between good packets, and an announcement. */
+	h = hdr(RMAP_T_HEARTBEAT, false, 0, 0);
+	rx_msg(h, 2);
+	rx_raw("not an rmap packet", 18, 2);
+	n = encode(&h, p);
+	p[2] = 7;
+	rx_raw(p, n, 2);
+	rmap_stat_encode(&(struct rmap_stat){ 100, 1, 0, 1, 1 }, body);
+	h = hdr(RMAP_T_ANNOUNCE, false, 0, RMAP_STAT_LEN);
+	h.flags = 0;
+	h.session = 0;
+	h.reqid = 0;
+	rx_msg(h, 1);
+	h = hdr(RMAP_T_HEARTBEAT, false, 1, 0);
+	rx_msg(h, 2);
+	rx_flush("garbage-mixed");
+
+	/* A peer that restarts (new epoch) in the middle. */
+	h = hdr(RMAP_T_REG, false, 0, RMAP_REG_LEN);
+	rx_msg(h, 2);
+	h = hdr(RMAP_T_HEARTBEAT, false, 1, 0);
+	h.epoch = 0x55667788;
+	h.base = 1;
+	rx_msg(h, 2);
+	h = hdr(RMAP_T_HEARTBEAT, false, 2, 0);
+	rx_msg(h, 2);	/* the old epoch: from its past life */
+	rx_flush("epoch-change");
+}
+
+int main(int argc, char **argv)
+{
+	if (argc != 2) {
+		fprintf(stderr, "usage: %s DIR (with DIR/wire and DIR/rx)\n",
+			argv[0]);
+		return 2;
+	}
+	dir = argv[1];
+	gen_wire();
+	gen_rx();
+	return 0;
+}
