@@ -1,0 +1,46 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0-or-later
+#
+# rmap-bench.sh - benchmark (not a test; `make bench`): 4 KiB READ over
+# RMAP between two network namespaces joined by one veth pair (MTU 1500),
+# against a minimal TCP request/response server on the same link.
+# The last line printed is the summary, "rmap-bench: key=value ...".
+#
+# Environment: top_builddir, top_srcdir (absolute), and BENCH_ARGS for
+# extra rmap_bench client options (e.g. "--secs 5 --depth 64").
+set -euo pipefail
+
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+top_srcdir=${top_srcdir:-$(cd "$here/../.." && pwd)}
+top_builddir=${top_builddir:-$top_srcdir}
+# shellcheck source=tests/lib/netns.sh
+. "$top_srcdir/tests/lib/netns.sh"
+
+MEMXD=$top_builddir/memxd/memxd
+BENCH=$top_builddir/tests/bench/rmap_bench
+MTU=${BENCH_MTU:-1500}
+TCP_PORT=7247
+read -r -a extra <<<"${BENCH_ARGS:-}"
+
+for b in "$MEMXD" "$BENCH"; do
+	[[ -x $b ]] || nx_die "$b is not built (run make first)"
+done
+
+nx_require
+nx_init
+
+nx_pair_create "$MTU" srv cli
+nx_daemon srv memxd "$MEMXD" --server --mtu "$MTU" --listen "$(nx_ip srv)" \
+	--capacity 256M --announce-interval-ms 0
+nx_daemon srv tcp-server "$BENCH" tcp-server "$TCP_PORT"
+sleep 0.3
+nx_log "veth pair at MTU $MTU: memxd --server and the TCP page server on $(nx_ip srv), client on $(nx_ip cli)"
+
+timeout 60 ip netns exec "$(nx_ns cli)" "$BENCH" client --mtu "$MTU" \
+	"$(nx_ip srv)" "$(nx_ip srv):$TCP_PORT" "${extra[@]}" \
+	>"$NX_TMP/bench.out" || {
+	cat "$NX_TMP/bench.out"
+	cat "$NX_TMP"/*.log >&2
+	nx_die "rmap_bench failed"
+}
+cat "$NX_TMP/bench.out"
