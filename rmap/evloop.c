@@ -15,8 +15,19 @@ struct evl {
 	struct evl_timer **heap;
 	unsigned nheap, heap_cap;
 	struct evl_hook *hooks;
+	unsigned cqe_flags;
 	bool stop;
 };
+
+unsigned evl_cqe_flags(const struct evl *loop)
+{
+	return loop->cqe_flags;
+}
+
+struct io_uring *evl_ring(struct evl *loop)
+{
+	return &loop->ring;
+}
 
 uint64_t evl_now_ns(void)
 {
@@ -227,6 +238,7 @@ int evl_run_once(struct evl *loop, int64_t max_wait_ns)
 		struct evl_op *op = io_uring_cqe_get_data(cqe);
 		int res = cqe->res;
 
+		loop->cqe_flags = cqe->flags;
 		/* Advance first: the callback may queue and submit more. */
 		io_uring_cq_advance(&loop->ring, 1);
 		seen++;

@@ -71,4 +71,9 @@ int evl_flush(struct evl *loop);
 
 uint64_t evl_now_ns(void);
 
+/* The flags of the completion being dispatched (IORING_CQE_F_*). */
+unsigned evl_cqe_flags(const struct evl *loop);
+/* The ring itself, for registrations (provided buffers). */
+struct io_uring *evl_ring(struct evl *loop);
+
 #endif

@@ -27,16 +27,22 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/random.h>
 #include <unistd.h>
 
 #include "rmap_int.h"
 
 /*
- * Receives lent to the kernel.  Each one is a separate poll on the one
- * socket, and every datagram wakes them all: 64 cost ~60 us per READ
- * round trip on a veth pair (rmap_bench), 8 are as deep as we need.
+ * Receiving.  One multishot recvmsg into a ring of provided buffers:
+ * each datagram is one completion, with no re-arming and no herd of
+ * receives woken per datagram.  Where the kernel lacks provided-buffer
+ * rings, RECV_SLOTS one-shot receives do the job (each is a separate poll
+ * on the socket, all woken per datagram: keep them few).
  */
+#define RECV_BUFS	128u	/* a power of two */
+#define RECV_BUF_LEN	(sizeof(struct io_uring_recvmsg_out) + \
+			 sizeof(struct sockaddr_storage) + RMAP_MAX_DATAGRAM + 64)
 #define RECV_SLOTS	8u
 #define PEER_BUCKETS	256u
 #define CALL_BUCKETS	1024u
@@ -1304,6 +1310,119 @@ static void rx_datagram(struct rmap_ep *ep, const uint8_t *buf, size_t len,
 		rx_reliable(ep, peer, &h, buf + RMAP_HDR_LEN);
 }
 
+/* ---- multishot receive into provided buffers ---- */
+
+static void mrecv_arm(struct rmap_ep *ep)
+{
+	struct io_uring_sqe *sqe;
+
+	memset(&ep->mrecv_mh, 0, sizeof(ep->mrecv_mh));
+	ep->mrecv_mh.msg_namelen = sizeof(struct sockaddr_storage);
+	sqe = evl_sqe(ep->loop, &ep->mrecv_op);
+	io_uring_prep_recvmsg_multishot(sqe, ep->fd, &ep->mrecv_mh, 0);
+	sqe->flags |= IOSQE_BUFFER_SELECT;
+	sqe->buf_group = ep->bgid;
+	ep->ops++;
+}
+
+static void mrecv_done(struct evl *loop, struct evl_op *op, int res)
+{
+	struct rmap_ep *ep = (struct rmap_ep *)((char *)op -
+		offsetof(struct rmap_ep, mrecv_op));
+	unsigned flags = evl_cqe_flags(loop);
+
+	if (!(flags & IORING_CQE_F_MORE))
+		ep->ops--;	/* this receive is over: re-arm below */
+	if (flags & IORING_CQE_F_BUFFER) {
+		unsigned bid = flags >> IORING_CQE_BUFFER_SHIFT;
+		uint8_t *buf = ep->rbufs + (size_t)bid * RECV_BUF_LEN;
+
+		if (res >= 0 && !ep->closing) {
+			struct io_uring_recvmsg_out *o;
+			struct sockaddr_storage from = { 0 };
+
+			o = io_uring_recvmsg_validate(buf, res, &ep->mrecv_mh);
+			if (!o || o->flags & MSG_TRUNC) {
+				ep->ctr.rx_packets++;
+				count_bad(ep, RMAP_WIRE_LENGTH);
+			} else {
+				memcpy(&from, io_uring_recvmsg_name(o),
+				       o->namelen < sizeof(from) ? o->namelen
+								 : sizeof(from));
+				rx_datagram(ep, io_uring_recvmsg_payload(o,
+						&ep->mrecv_mh),
+					    io_uring_recvmsg_payload_length(o,
+						res, &ep->mrecv_mh), &from);
+			}
+		}
+		/* Hand the buffer back to the kernel. */
+		io_uring_buf_ring_add(ep->br, buf, RECV_BUF_LEN, (unsigned short)bid,
+				      io_uring_buf_ring_mask(RECV_BUFS), 0);
+		io_uring_buf_ring_advance(ep->br, 1);
+	} else if (res < 0 && res != -ENOBUFS && res != -ECANCELED &&
+		   res != -EINTR && res != -EAGAIN) {
+		ep->ctr.recv_errors++;
+	}
+	if (!(flags & IORING_CQE_F_MORE) && !ep->closing)
+		mrecv_arm(ep);
+}
+
+/* Set up the provided-buffer ring; -errno if the kernel cannot. */
+static int mrecv_setup(struct rmap_ep *ep)
+{
+	static unsigned short next_bgid;
+	struct io_uring_buf_reg reg = { 0 };
+	size_t ring_len = RECV_BUFS * sizeof(struct io_uring_buf);
+	int ret;
+
+	ep->br = mmap(NULL, ring_len, PROT_READ | PROT_WRITE,
+		      MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (ep->br == MAP_FAILED) {
+		ep->br = NULL;
+		return -ENOMEM;
+	}
+	ep->rbufs = malloc(RECV_BUFS * RECV_BUF_LEN);
+	if (!ep->rbufs) {
+		ret = -ENOMEM;
+		goto err;
+	}
+	ep->bgid = ++next_bgid;
+	reg.ring_addr = (unsigned long)(uintptr_t)ep->br;
+	reg.ring_entries = RECV_BUFS;
+	reg.bgid = ep->bgid;
+	ret = io_uring_register_buf_ring(evl_ring(ep->loop), &reg, 0);
+	if (ret)
+		goto err;
+	io_uring_buf_ring_init(ep->br);
+	for (unsigned i = 0; i < RECV_BUFS; i++)
+		io_uring_buf_ring_add(ep->br, ep->rbufs + (size_t)i * RECV_BUF_LEN,
+				      RECV_BUF_LEN, (unsigned short)i,
+				      io_uring_buf_ring_mask(RECV_BUFS), (int)i);
+	io_uring_buf_ring_advance(ep->br, RECV_BUFS);
+	ep->mrecv_op.done = mrecv_done;
+	ep->multishot = true;
+	return 0;
+err:
+	munmap(ep->br, ring_len);
+	ep->br = NULL;
+	free(ep->rbufs);
+	ep->rbufs = NULL;
+	return ret;
+}
+
+static void mrecv_teardown(struct rmap_ep *ep)
+{
+	if (!ep->br)
+		return;
+	if (ep->multishot)
+		io_uring_unregister_buf_ring(evl_ring(ep->loop), ep->bgid);
+	munmap(ep->br, RECV_BUFS * sizeof(struct io_uring_buf));
+	free(ep->rbufs);
+	ep->br = NULL;
+}
+
+/* ---- one-shot receives (fallback) ---- */
+
 static void recv_arm(struct rmap_ep *ep, struct recv_slot *s);
 
 static void recv_done(struct evl *loop, struct evl_op *op, int res)
@@ -1400,10 +1519,14 @@ int rmap_ep_open(struct rmap_ep **out, struct evl *loop,
 	evl_timer_init(&ep->gc_timer, gc_fire);
 	ep->ack_hook.run = ep_flush_acks;
 	evl_add_hook(loop, &ep->ack_hook);
-	for (unsigned i = 0; i < RECV_SLOTS; i++) {
-		ep->slots[i].op.done = recv_done;
-		ep->slots[i].ep = ep;
-		recv_arm(ep, &ep->slots[i]);
+	if (mrecv_setup(ep) == 0) {
+		mrecv_arm(ep);
+	} else {
+		for (unsigned i = 0; i < RECV_SLOTS; i++) {
+			ep->slots[i].op.done = recv_done;
+			ep->slots[i].ep = ep;
+			recv_arm(ep, &ep->slots[i]);
+		}
 	}
 	evl_flush(loop);
 	*out = ep;
@@ -1451,6 +1574,7 @@ void rmap_ep_close(struct rmap_ep *ep)
 		if (evl_run_once(ep->loop, 100000000) < 0)
 			break;
 	evl_remove_hook(ep->loop, &ep->ack_hook);
+	mrecv_teardown(ep);
 	close(ep->fd);
 	free(ep->slots);
 	free(ep->peers);

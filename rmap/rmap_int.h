@@ -103,6 +103,13 @@ struct rmap_ep {
 	bool closing;
 
 	struct recv_slot *slots;
+	/* multishot receive */
+	bool multishot;
+	unsigned short bgid;
+	struct io_uring_buf_ring *br;
+	uint8_t *rbufs;
+	struct evl_op mrecv_op;
+	struct msghdr mrecv_mh;
 	struct rmap_peer **peers;
 	struct rmap_peer *all_peers;
 	unsigned npeers;
