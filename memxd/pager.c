@@ -100,9 +100,11 @@ struct pager {
 	struct vm *vms;
 	uint8_t *zero_page;
 	uint8_t *scratch;
+	uint8_t *batch;		/* EVICT_BATCH pages being evicted */
 };
 
 static void vm_evict_more(struct vm *vm);
+static void punch_list(struct vm *vm, const uint64_t *list, unsigned n);
 static void vm_drain_deferred(struct vm *vm);
 static void vm_handle_missing(struct vm *vm, uint64_t page, uint64_t t0);
 
@@ -810,6 +812,9 @@ static void evict_write_done(void *arg, int err, uint8_t status)
 	struct evict_run *run = arg;
 	struct vm *vm = run->vm;
 
+	uint64_t gone[PG_GROUP_PAGES];
+	unsigned ngone = 0;
+
 	if (vm->dead)
 		goto out;
 	for (uint32_t i = 0; i < run->count; i++) {
@@ -826,13 +831,14 @@ static void evict_write_done(void *arg, int err, uint8_t status)
 		*e |= PT_HAS_REMOTE;
 		if (pt_state(*e) != PS_EVICTING)
 			continue;	/* a write cancelled it: copy is stale */
-		punch(vm, p, 1);
+		gone[ngone++] = p;
 		pt_set_state(e, PS_REMOTE);
 		*e &= (uint8_t)~(PT_DIRTY | PT_REF);
 		vm->evicting--;
 		vm->resident--;
 		vm->st.evict_dirty++;
 	}
+	punch_list(vm, gone, ngone);
 	if (status == RMAP_S_FULL)
 		log_ratelimited(evict_write_done, 10000, LOG_WARN,
 				"vm %s: server %s is full; new groups go "
@@ -859,45 +865,95 @@ static void run_send(struct vm *vm, struct evict_run *run)
 		evict_write_done(run, ret, 0);
 }
 
-static void evict_batch(struct vm *vm, const uint64_t *victims, unsigned n)
+/*
+ * Punch holes for the pages of @list[0..n) (ascending) in as few
+ * fallocate calls as there are contiguous runs.
+ */
+static void punch_list(struct vm *vm, const uint64_t *list, unsigned n)
+{
+	for (unsigned i = 0; i < n;) {
+		unsigned k = 1;
+
+		while (i + k < n && list[i + k] == list[i] + k)
+			k++;
+		punch(vm, list[i], k);
+		i += k;
+	}
+}
+
+static int cmp_page(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+static void evict_batch(struct vm *vm, uint64_t *victims, unsigned n)
 {
 	struct pager *pg = vm->pg;
 	struct evict_run *run = NULL;
 	unsigned nsrv = remote_count(pg->remote);
+	uint64_t gone[EVICT_BATCH];	/* punch now: clean or zero */
+	uint8_t *buf = pg->batch;
+	unsigned ngone = 0;
+
+	/* Ascending order makes runs: one syscall per run, not per page. */
+	qsort(victims, n, sizeof(*victims), cmp_page);
 
 	/* 1. Write-protect first: from here on, writes fault to us. */
-	for (unsigned i = 0; i < n; i++) {
-		uint8_t *e = &vm->pt[victims[i]];
+	for (unsigned i = 0; i < n;) {
+		unsigned k = 1;
 
-		if (*e & PT_DIRTY || !(*e & PT_HAS_REMOTE))
-			uffd_protect(vm, victims[i], 1, true);
+		while (i + k < n && victims[i + k] == victims[i] + k &&
+		       page_hva(vm, victims[i + k]) ==
+		       page_hva(vm, victims[i]) + k * PAGE)
+			k++;
+		uffd_protect(vm, victims[i], k, true);
+		i += k;
+	}
+	/* 2. Read what the guest last wrote, a run at a time. */
+	for (unsigned i = 0; i < n;) {
+		unsigned k = 1;
+		ssize_t want, got;
+
+		while (i + k < n && victims[i + k] == victims[i] + k)
+			k++;
+		want = (ssize_t)k * PAGE;
+		got = pread(vm->memfd, buf + (size_t)i * PAGE, (size_t)want,
+			    (off_t)(victims[i] * PAGE));
+		if (got != want) {
+			/* Cannot read them: they stay resident. */
+			uffd_protect(vm, victims[i], k, false);
+			for (unsigned j = i; j < i + k; j++)
+				victims[j] = UINT64_MAX;
+		}
+		i += k;
 	}
 	for (unsigned i = 0; i < n; i++) {
 		uint64_t p = victims[i];
-		uint8_t *e = &vm->pt[p];
+		uint8_t *data = buf + (size_t)i * PAGE;
+		uint8_t *e;
 		unsigned s;
 
+		if (p == UINT64_MAX)
+			continue;
+		e = &vm->pt[p];
 		if (pt_state(*e) != PS_RESIDENT)
 			continue;
 		/* Clean, and its server copy is valid: nothing to send. */
 		if (!(*e & PT_DIRTY) && *e & PT_HAS_REMOTE) {
-			punch(vm, p, 1);
+			gone[ngone++] = p;
 			pt_set_state(e, PS_REMOTE);
 			*e &= (uint8_t)~PT_REF;
 			vm->resident--;
 			vm->st.evict_clean++;
 			continue;
 		}
-		/* 2. Read what the guest last wrote. */
-		if (pread(vm->memfd, pg->scratch, PAGE, (off_t)(p * PAGE)) != PAGE) {
-			uffd_protect(vm, p, 1, false);
-			continue;
-		}
-		if (is_zero(pg->scratch)) {
+		if (is_zero(data)) {
 			/* Nothing worth storing: it is "never written" again. */
 			if (*e & PT_HAS_REMOTE)
 				free_remote_copy(vm, p);
-			punch(vm, p, 1);
+			gone[ngone++] = p;
 			*e = PS_NEVER;
 			vm->resident--;
 			vm->st.evict_zero++;
@@ -908,7 +964,7 @@ static void evict_batch(struct vm *vm, const uint64_t *victims, unsigned n)
 		if (s == PG_NO_SERVER || !vm->sess[s].id || vm->sess[s].lost) {
 			pt_set_state(e, PS_EVICTING);
 			vm->evicting++;
-			spill_page(vm, p, pg->scratch);
+			spill_page(vm, p, data);
 			continue;
 		}
 		/* 3. Send it; contiguous pages of one group share a WRITE. */
@@ -930,7 +986,7 @@ static void evict_batch(struct vm *vm, const uint64_t *victims, unsigned n)
 			run->server = s;
 			run->page = p;
 		}
-		memcpy(run->buf + (size_t)run->count * PAGE, pg->scratch, PAGE);
+		memcpy(run->buf + (size_t)run->count * PAGE, data, PAGE);
 		run->count++;
 		pt_set_state(e, PS_EVICTING);
 		*e |= PT_BUSY;
@@ -938,7 +994,8 @@ static void evict_batch(struct vm *vm, const uint64_t *victims, unsigned n)
 	}
 	if (run)
 		run_send(vm, run);
-	/* 4. Holes are punched in evict_write_done, after the ACK. */
+	punch_list(vm, gone, ngone);
+	/* 4. The rest is punched in evict_write_done, after the ACK. */
 }
 
 static void vm_evict_more(struct vm *vm)
@@ -1451,8 +1508,10 @@ int pager_new(struct pager **out, struct evl *loop, struct remote *r,
 	pg->remote = r;
 	pg->cfg = *cfg;
 	if (posix_memalign((void **)&pg->zero_page, PAGE, PAGE) ||
-	    posix_memalign((void **)&pg->scratch, PAGE, PAGE)) {
+	    posix_memalign((void **)&pg->scratch, PAGE, PAGE) ||
+	    posix_memalign((void **)&pg->batch, PAGE, EVICT_BATCH * PAGE)) {
 		free(pg->zero_page);
+		free(pg->scratch);
 		free(pg);
 		return -ENOMEM;
 	}
@@ -1469,5 +1528,6 @@ void pager_free(struct pager *pg)
 		pager_unregister(pg, pg->vms);
 	free(pg->zero_page);
 	free(pg->scratch);
+	free(pg->batch);
 	free(pg);
 }
