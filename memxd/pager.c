@@ -38,6 +38,7 @@
 #define CACHE_PAGES	512u	/* prefetched pages held per VM */
 #define UFFD_BATCH	64u
 #define HIST_BUCKETS	24u
+#define RETRY_NS	(100ull * 1000000ull)	/* a failed READ, again */
 
 struct vm_stats {
 	uint64_t net_faults, zero_faults, wp_faults, cache_hits, spill_faults;
@@ -86,6 +87,8 @@ struct vm {
 	uint8_t *cache_mem;
 	GQueue cache_free;
 	GQueue deferred;
+	GQueue retry;			/* faults whose READ failed */
+	struct evl_timer retry_timer;
 	struct evl_op poll_op;
 	unsigned refs;
 	bool dead;
@@ -368,9 +371,17 @@ static void fetch_done(void *arg, int err, uint8_t status)
 				continue;
 			pt_set_state(e, PS_REMOTE);
 			if (*e & PT_BUSY) {
+				/* Try again shortly, from the timer (never from here). */
+				struct deferred *d = g_new(struct deferred, 1);
+
 				*e &= (uint8_t)~PT_BUSY;
 				vm->wanted--;
-				fetch_start(vm, p, 1, p, f->t0);
+				d->page = p;
+				d->t0 = f->t0;
+				g_queue_push_tail(&vm->retry, d);
+				if (!evl_timer_armed(&vm->retry_timer))
+					evl_timer_arm(vm->pg->loop, &vm->retry_timer,
+						      RETRY_NS);
 			}
 		}
 		goto out;
@@ -526,6 +537,22 @@ static void defer_fault(struct vm *vm, uint64_t page, uint64_t t0)
 	d->t0 = t0;
 	g_queue_push_tail(&vm->deferred, d);
 	vm->st.deferred++;
+}
+
+static void retry_fire(struct evl *loop, struct evl_timer *t)
+{
+	struct vm *vm = (struct vm *)((char *)t - offsetof(struct vm, retry_timer));
+	GQueue q = vm->retry;
+
+	(void)loop;
+	g_queue_init(&vm->retry);
+	while (!g_queue_is_empty(&q)) {
+		struct deferred *d = g_queue_pop_head(&q);
+
+		if (!vm->dead)
+			vm_handle_missing(vm, d->page, d->t0);
+		g_free(d);
+	}
 }
 
 static void vm_drain_deferred(struct vm *vm)
@@ -1118,6 +1145,8 @@ int pager_register(struct pager *pg, const struct vm_spec *spec,
 	vm->budget = spec->budget / PAGE;
 	vm->registered_ns = evl_now_ns();
 	g_queue_init(&vm->deferred);
+	g_queue_init(&vm->retry);
+	evl_timer_init(&vm->retry_timer, retry_fire);
 	g_queue_init(&vm->cache_fifo);
 	g_queue_init(&vm->cache_free);
 
@@ -1228,6 +1257,9 @@ static void vm_destroy(struct vm *vm)
 	}
 	while ((d = g_queue_pop_head(&vm->deferred)))
 		g_free(d);
+	while ((d = g_queue_pop_head(&vm->retry)))
+		g_free(d);
+	evl_timer_cancel(vm->pg->loop, &vm->retry_timer);
 	if (vm->cache)
 		g_hash_table_destroy(vm->cache);
 	free(vm->cache_pool);

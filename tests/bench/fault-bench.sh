@@ -1,0 +1,73 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0-or-later
+#
+# fault-bench.sh - benchmark (not a test; `make bench`): page faults served
+# by memxd from a memory server in another namespace (veth, MTU 1500),
+# against the floor: the same faults served by memxd from its own local
+# memory (no servers; evicted pages in a spill file on tmpfs), measured in
+# the same run.  The last line is the summary, "fault-bench: key=value ...".
+#
+# Environment: top_builddir, top_srcdir (absolute); FAULT_SIZE_MIB and
+# FAULT_BUDGET_MIB (default 256 and 32).
+set -euo pipefail
+
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+top_srcdir=${top_srcdir:-$(cd "$here/../.." && pwd)}
+top_builddir=${top_builddir:-$top_srcdir}
+# shellcheck source=tests/lib/netns.sh
+. "$top_srcdir/tests/lib/netns.sh"
+
+MEMXD=$top_builddir/memxd/memxd
+BENCH=$top_builddir/tests/bench/fault_bench
+SIZE=${FAULT_SIZE_MIB:-256}
+BUDGET=${FAULT_BUDGET_MIB:-32}
+
+for b in "$MEMXD" "$BENCH"; do
+	[[ -x $b ]] || nx_die "$b is not built (run make first)"
+done
+[[ -e /dev/userfaultfd ]] || nx_skip "no /dev/userfaultfd"
+
+nx_require
+nx_init
+nx_pair_create 1500 srv cli
+nx_daemon srv memxd-server "$MEMXD" --server --listen "$(nx_ip srv)" \
+	--capacity 2G --announce-interval-ms 0
+shm=$(mktemp -d /dev/shm/memx-floor.XXXXXX)
+trap 'rm -rf "$shm"; nx_cleanup' EXIT
+
+# run NAME PAGER-ARGS...: a fresh pager, the bench against it, results in
+# $NX_TMP/NAME.out
+run() {
+	local name=$1; shift
+	local sock=$NX_TMP/$name.sock
+
+	nx_daemon cli "pager-$name" "$MEMXD" --socket "$sock" "$@"
+	for _ in $(seq 50); do [[ -S $sock ]] && break; sleep 0.1; done
+	nx_log "$name: $SIZE MiB region on a $BUDGET MiB budget ($*)"
+	if ! timeout 300 ip netns exec "$(nx_ns cli)" "$BENCH" --socket "$sock" \
+		--size-mib "$SIZE" --budget-mib "$BUDGET" --name "$name" \
+		>"$NX_TMP/$name.out"; then
+		cat "$NX_TMP/$name.out" "$NX_TMP/pager-$name.log" >&2
+		nx_die "fault_bench failed ($name)"
+	fi
+	nx_stop "pager-$name"
+	sed "s/^/  $name: /" "$NX_TMP/$name.out"
+}
+val() { sed -n "s/^$2=//p" "$NX_TMP/$1.out"; }
+
+run remote-nopf --servers "$(nx_ip srv)" --prefetch-max 0 --spill-dir "$NX_TMP"
+run remote-pf --servers "$(nx_ip srv)" --spill-dir "$NX_TMP"
+run floor-nopf --prefetch-max 0 --spill-dir "$shm"
+
+rp50=$(val remote-nopf lat_p50_us); rp99=$(val remote-nopf lat_p99_us)
+fp50=$(val floor-nopf lat_p50_us)
+seq_pf=$(val remote-pf seq_MiBps); seq_nopf=$(val remote-nopf seq_MiBps)
+seq_floor=$(val floor-nopf seq_MiBps)
+rnd=$(val remote-nopf random_MiBps); rnd_floor=$(val floor-nopf random_MiBps)
+bpp=$(val remote-pf bytes_per_page)
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", (b > 0 ? a / b : 0) }'; }
+
+echo "remote 4 KiB fault (prefetch off): p50 ${rp50} us, p99 ${rp99} us; floor p50 ${fp50} us"
+echo "sequential scan: ${seq_pf} MiB/s with prefetch, ${seq_nopf} MiB/s without; floor ${seq_floor} MiB/s"
+echo "random reads: ${rnd} MiB/s; floor ${rnd_floor} MiB/s"
+echo "fault-bench: remote_p50_us=$rp50 remote_p99_us=$rp99 floor_p50_us=$fp50 p50_ratio=$(ratio "$rp50" "$fp50") seq_MiBps=$seq_pf seq_nopf_MiBps=$seq_nopf seq_floor_MiBps=$seq_floor seq_ratio=$(ratio "$seq_pf" "$seq_floor") random_MiBps=$rnd random_floor_MiBps=$rnd_floor random_ratio=$(ratio "$rnd" "$rnd_floor") bytes_per_page=$bpp"

@@ -1,0 +1,225 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+/*
+ * fault_bench.c - what a page fault served by memxd costs.
+ *
+ * Registers a region larger than its budget with the memxd on --socket,
+ * fills it (so most pages end up evicted), then measures from a plain
+ * host thread:
+ *
+ *   latency   first touch of pages that were evicted, in random order,
+ *             one at a time: per-fault time, p50 and p99;
+ *   seq       a sequential read of the whole region: MiB/s;
+ *   random    random reads of evicted pages: MiB/s.
+ *
+ * Every page read is verified.  Prints key=value lines; the script
+ * (fault-bench.sh) runs it against remote memory and against the floor
+ * (memxd serving from local memory) and prints the ratios.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "../harness/vmm_client.h"
+
+#define PAGE VMM_PAGE_SIZE
+
+static uint64_t now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+static uint64_t tag(uint64_t page, unsigned gen)
+{
+	return page * 0x9e3779b97f4a7c15ull ^ (uint64_t)gen << 56 ^ 0x5a5a;
+}
+
+static uint64_t rng = 0x2545f4914f6cdd1dull;
+
+static uint64_t rnd(void)
+{
+	rng ^= rng << 13;
+	rng ^= rng >> 7;
+	rng ^= rng << 17;
+	return rng;
+}
+
+static int cmp_u64(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+static void shuffle(uint64_t *v, uint64_t n)
+{
+	for (uint64_t i = n - 1; i > 0; i--) {
+		uint64_t j = rnd() % (i + 1), t = v[i];
+
+		v[i] = v[j];
+		v[j] = t;
+	}
+}
+
+static int check(const uint8_t *mem, uint64_t page, unsigned gen)
+{
+	const uint64_t *w = (const uint64_t *)(mem + page * PAGE);
+
+	if (w[0] != tag(page, gen) || w[PAGE / 8 - 1] != ~tag(page, gen)) {
+		fprintf(stderr, "fault_bench: page %lu has wrong content\n",
+			(unsigned long)page);
+		return -1;
+	}
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option lo[] = {
+		{ "socket", required_argument, NULL, 's' },
+		{ "size-mib", required_argument, NULL, 'z' },
+		{ "budget-mib", required_argument, NULL, 'b' },
+		{ "samples", required_argument, NULL, 'n' },
+		{ "name", required_argument, NULL, 'N' },
+		{ 0 }
+	};
+	const char *sock = NULL, *name = "fault-bench";
+	uint64_t size_mib = 256, budget_mib = 32, samples = 4000;
+	struct vmm_region r;
+	char err[256];
+	uint64_t npages, nbudget, *order, *lat, t0, t1;
+	volatile uint64_t sink = 0;
+	int opt;
+
+	while ((opt = getopt_long(argc, argv, "", lo, NULL)) != -1) {
+		switch (opt) {
+		case 's': sock = optarg; break;
+		case 'z': size_mib = strtoull(optarg, NULL, 10); break;
+		case 'b': budget_mib = strtoull(optarg, NULL, 10); break;
+		case 'n': samples = strtoull(optarg, NULL, 10); break;
+		case 'N': name = optarg; break;
+		default:
+			fprintf(stderr, "usage: fault_bench --socket PATH "
+				"[--size-mib N] [--budget-mib N] [--samples N]\n");
+			return 2;
+		}
+	}
+	if (!sock || budget_mib * 2 > size_mib || !samples) {
+		fprintf(stderr, "fault_bench: need --socket, and a size at "
+			"least twice the budget\n");
+		return 2;
+	}
+	npages = size_mib << 20 >> 12;
+	nbudget = budget_mib << 20 >> 12;
+	if (vmm_region_create(&r, (size_t)(size_mib << 20), name, err,
+			      sizeof(err)) ||
+	    vmm_register(&r, sock, name, budget_mib << 20, err, sizeof(err))) {
+		fprintf(stderr, "fault_bench: %s\n", err);
+		return 1;
+	}
+	order = calloc(npages, sizeof(*order));
+	lat = calloc(samples, sizeof(*lat));
+	if (!order || !lat)
+		return 1;
+
+	/* Fill: every page distinct, so nothing is a zero page. */
+	t0 = now_ns();
+	for (uint64_t p = 0; p < npages; p++) {
+		uint64_t *w = (uint64_t *)(r.mem + p * PAGE);
+
+		w[0] = tag(p, 1);
+		w[PAGE / 8 - 1] = ~tag(p, 1);
+	}
+	t1 = now_ns();
+	printf("fill_s=%.3f\n", (double)(t1 - t0) / 1e9);
+
+	/* Latency: pages far from the resident tail, random order. */
+	{
+		uint64_t cold = npages - 2 * nbudget, n = 0;
+
+		for (uint64_t p = 0; p < cold; p++)
+			order[n++] = p;
+		shuffle(order, n);
+		if (samples > n)
+			samples = n;
+		for (uint64_t i = 0; i < samples; i++) {
+			uint64_t p = order[i];
+
+			t0 = now_ns();
+			sink += *(volatile uint64_t *)(r.mem + p * PAGE);
+			lat[i] = now_ns() - t0;
+			if (check(r.mem, p, 1))
+				return 1;
+		}
+		qsort(lat, samples, sizeof(*lat), cmp_u64);
+		printf("latency_samples=%lu\nlat_p50_us=%.1f\nlat_p99_us=%.1f\n",
+		       (unsigned long)samples, (double)lat[samples / 2] / 1e3,
+		       (double)lat[samples * 99 / 100] / 1e3);
+	}
+
+	/* Rewrite all (new generation) so the whole region is cold again. */
+	for (uint64_t p = 0; p < npages; p++) {
+		uint64_t *w = (uint64_t *)(r.mem + p * PAGE);
+
+		w[0] = tag(p, 2);
+		w[PAGE / 8 - 1] = ~tag(p, 2);
+	}
+	/* Sequential scan from the cold end. */
+	t0 = now_ns();
+	for (uint64_t p = 0; p < npages; p++) {
+		sink += *(volatile uint64_t *)(r.mem + p * PAGE);
+		if (check(r.mem, p, 2))
+			return 1;
+	}
+	t1 = now_ns();
+	printf("seq_MiBps=%.1f\n", (double)size_mib / ((double)(t1 - t0) / 1e9));
+
+	/* Random reads over the whole region. */
+	{
+		uint64_t n = npages < 4 * samples ? npages : 4 * samples;
+
+		t0 = now_ns();
+		for (uint64_t i = 0; i < n; i++) {
+			uint64_t p = rnd() % npages;
+
+			sink += *(volatile uint64_t *)(r.mem + p * PAGE);
+			if (check(r.mem, p, 2))
+				return 1;
+		}
+		t1 = now_ns();
+		printf("random_MiBps=%.1f\n", (double)(n * PAGE) / (1 << 20) /
+		       ((double)(t1 - t0) / 1e9));
+	}
+	{
+		struct vmm_kv kv;
+		static const char *const k_net[] = { "net_faults", NULL };
+		static const char *const k_max[] = { "max_resident_pages", NULL };
+		static const char *const k_hit[] = { "prefetch_hit", NULL };
+		static const char *const k_bpp[] = { "metadata_bytes_per_page", NULL };
+
+		if (vmm_get(sock, name, &kv, err, sizeof(err)) == 0) {
+			printf("net_faults=%lld\nmax_resident_pages=%lld\n"
+			       "budget_pages=%lu\nprefetch_hit=%lld\n",
+			       vmm_kv_num(&kv, k_net, -1),
+			       vmm_kv_num(&kv, k_max, -1),
+			       (unsigned long)nbudget,
+			       vmm_kv_num(&kv, k_hit, -1));
+			printf("bytes_per_page=%s\n",
+			       vmm_kv_str(&kv, k_bpp[0]) ?
+			       vmm_kv_str(&kv, k_bpp[0]) : "?");
+			vmm_kv_free(&kv);
+		}
+	}
+	(void)sink;
+	vmm_region_destroy(&r);
+	free(order);
+	free(lat);
+	return 0;
+}
