@@ -1,0 +1,748 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+/*
+ * host_harness.c - plain CPU threads fault on a region memxd pages.
+ *
+ * Registers a memfd region with memxd exactly as QEMU does (vmm_client.c),
+ * four times larger than its budget by default, then writes and verifies
+ * every byte of it in several access orders: sequential, random, strided,
+ * rewrites (clean versus dirty eviction), a discard, and threads racing on
+ * the same pages.  Every 8 bytes hold a tag derived from the page index,
+ * the word offset and the page's generation, so a lost write shows up as
+ * an older generation and a lost page as zeros.  Meanwhile a sampler
+ * thread watches the mapping's Rss in /proc/self/smaps and memxd's own
+ * resident count, and fails the run if either exceeds budget + slack.
+ *
+ * Exit 0 only if every byte verified and resident memory stayed bounded.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "vmm_client.h"
+
+#define PAGE		VMM_PAGE_SIZE
+#define WORDS		(PAGE / 8)
+#define SLICE_WORDS	8		/* threads interleave 64-byte slices */
+#define DEFAULT_SLACK	64
+#define MAX_THREADS	64
+#define MAX_REPORTS	8
+
+static const char *const resident_keys[] = {
+	"resident_pages", "resident", NULL
+};
+static const char *const slack_keys[] = { "slack_pages", NULL };
+
+struct harness {
+	const char *socket;
+	const char *name;
+	size_t size;
+	uint64_t budget;
+	unsigned threads;
+	unsigned rounds;
+	uint64_t seed;
+	long slack_override;
+	bool no_discard;
+	unsigned timeout_s;
+
+	struct vmm_region r;
+	size_t npages;
+	uint32_t *gen;			/* expected generation per page */
+	uint32_t next_gen;
+
+	atomic_ullong bytes_verified;
+	atomic_ullong pages_touched;
+	atomic_uint errors;
+	atomic_bool stop_sampler;
+	atomic_llong max_rss_pages;	/* less the walk's possible skew */
+	atomic_llong max_rss_raw;
+	atomic_llong max_resident_pages;
+	atomic_llong cur_rss_pages;
+	long long slack_pages;
+	long long budget_pages;
+	bool have_memxd_resident;
+};
+
+static const char *volatile current_phase = "setup";
+
+static uint64_t splitmix64(uint64_t x)
+{
+	x += 0x9e3779b97f4a7c15ull;
+	x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ull;
+	x = (x ^ (x >> 27)) * 0x94d049bb133111ebull;
+	return x ^ (x >> 31);
+}
+
+/* Generation 0 is "never written": it must read as zeros. */
+static uint64_t tag(const struct harness *h, size_t page, unsigned word,
+		    uint32_t gen)
+{
+	if (!gen)
+		return 0;
+	return splitmix64(((uint64_t)page << 9 | word) ^
+			  ((uint64_t)gen << 44) ^ h->seed) | 1;
+}
+
+static double now_s(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* Explain a mismatch: which generation (if any) the bad word belongs to. */
+static void report_mismatch(struct harness *h, size_t page, unsigned word,
+			    uint64_t want, uint64_t got)
+{
+	unsigned n = atomic_fetch_add(&h->errors, 1);
+	const char *what = "garbage";
+	char buf[64];
+
+	if (n >= MAX_REPORTS) {
+		if (n == MAX_REPORTS)
+			fprintf(stderr, "host-harness: (further mismatches "
+				"not shown)\n");
+		return;
+	}
+	if (got == 0) {
+		what = "zeros (page lost or zero-filled)";
+	} else {
+		for (uint32_t g = 1; g <= h->next_gen; g++) {
+			if (got == tag(h, page, word, g)) {
+				snprintf(buf, sizeof(buf),
+					 "generation %u (%s)", g,
+					 !h->gen[page] ?
+					 "old contents of a discarded page" :
+					 g < h->gen[page] ?
+					 "stale: a lost write" : "newer");
+				what = buf;
+				break;
+			}
+		}
+	}
+	fprintf(stderr, "host-harness: FAIL in %s: page %zu offset %u: "
+		"expected %016" PRIx64 " (generation %u), got %016" PRIx64
+		": %s\n", current_phase, page, word * 8, want, h->gen[page],
+		got, what);
+}
+
+/* Write the words of @page that belong to slice @part of @parts. */
+static void page_write(struct harness *h, size_t page, uint32_t gen,
+		       unsigned part, unsigned parts)
+{
+	volatile uint64_t *w = (volatile uint64_t *)(h->r.mem + page * PAGE);
+
+	for (unsigned i = 0; i < WORDS; i++)
+		if ((i / SLICE_WORDS) % parts == part)
+			w[i] = tag(h, page, i, gen);
+	atomic_fetch_add(&h->pages_touched, 1);
+}
+
+static bool page_verify(struct harness *h, size_t page)
+{
+	volatile uint64_t *w = (volatile uint64_t *)(h->r.mem + page * PAGE);
+	uint32_t gen = h->gen[page];
+	bool ok = true;
+
+	for (unsigned i = 0; i < WORDS; i++) {
+		uint64_t got = w[i], want = tag(h, page, i, gen);
+
+		if (got != want) {
+			report_mismatch(h, page, i, want, got);
+			ok = false;
+		}
+	}
+	atomic_fetch_add(&h->bytes_verified, PAGE);
+	atomic_fetch_add(&h->pages_touched, 1);
+	return ok;
+}
+
+/* ---- access orders ---- */
+
+static size_t gcd(size_t a, size_t b)
+{
+	while (b) {
+		size_t t = a % b;
+
+		a = b;
+		b = t;
+	}
+	return a;
+}
+
+static void order_seq(struct harness *h, size_t *o)
+{
+	for (size_t i = 0; i < h->npages; i++)
+		o[i] = i;
+}
+
+static void order_random(struct harness *h, size_t *o, uint64_t salt)
+{
+	order_seq(h, o);
+	for (size_t i = h->npages - 1; i > 0; i--) {
+		size_t j = splitmix64(h->seed ^ salt ^ i) % (i + 1), t = o[i];
+
+		o[i] = o[j];
+		o[j] = t;
+	}
+}
+
+/* Visit every page with a stride coprime to the page count. */
+static void order_strided(struct harness *h, size_t *o, size_t stride)
+{
+	while (gcd(stride, h->npages) != 1)
+		stride++;
+	for (size_t i = 0; i < h->npages; i++)
+		o[i] = (i * stride) % h->npages;
+	printf("host-harness:   stride %zu pages\n", stride);
+}
+
+/* ---- phases ---- */
+
+static void phase_begin(struct harness *h, const char *name, double *t0)
+{
+	current_phase = name;
+	*t0 = now_s();
+}
+
+static void phase_end(struct harness *h, const char *name, double t0,
+		      size_t pages)
+{
+	double dt = now_s() - t0;
+	struct vmm_kv kv;
+	char err[256];
+	long long res = -1;
+
+	if (!vmm_get(h->socket, h->name, &kv, err, sizeof(err))) {
+		res = vmm_kv_num(&kv, resident_keys, -1);
+		vmm_kv_free(&kv);
+	}
+	printf("host-harness: %-22s %7zu pages %7.2f s %8.1f MiB/s  "
+	       "rss %lld (max %lld) memxd resident %lld (max %lld) "
+	       "bad words %u\n", name, pages, dt,
+	       dt > 0 ? (double)pages * PAGE / dt / (1 << 20) : 0.0,
+	       (long long)atomic_load(&h->cur_rss_pages),
+	       (long long)atomic_load(&h->max_rss_pages), res,
+	       (long long)atomic_load(&h->max_resident_pages),
+	       atomic_load(&h->errors));
+	fflush(stdout);
+}
+
+static void write_pages(struct harness *h, const size_t *o, size_t n,
+			uint32_t gen)
+{
+	for (size_t i = 0; i < n; i++) {
+		page_write(h, o[i], gen, 0, 1);
+		h->gen[o[i]] = gen;
+	}
+}
+
+static void verify_pages(struct harness *h, const size_t *o, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		page_verify(h, o[i]);
+}
+
+static void run_write(struct harness *h, const char *name, const size_t *o,
+		      size_t n)
+{
+	double t0;
+	uint32_t gen = ++h->next_gen;
+
+	phase_begin(h, name, &t0);
+	write_pages(h, o, n, gen);
+	phase_end(h, name, t0, n);
+}
+
+static void run_verify(struct harness *h, const char *name, const size_t *o,
+		       size_t n)
+{
+	double t0;
+
+	phase_begin(h, name, &t0);
+	verify_pages(h, o, n);
+	phase_end(h, name, t0, n);
+}
+
+/* Punch pages out as QEMU discards guest-freed RAM, then tell memxd. */
+static int run_discard(struct harness *h, size_t first, size_t count)
+{
+	size_t *o = calloc(count, sizeof(*o));
+	char err[256];
+	double t0;
+	int ret;
+
+	if (!o)
+		return -ENOMEM;
+	phase_begin(h, "discard", &t0);
+	if (fallocate(h->r.memfd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
+		      (off_t)(first * PAGE), (off_t)(count * PAGE)) < 0 ||
+	    madvise(h->r.mem + first * PAGE, count * PAGE, MADV_DONTNEED) < 0) {
+		fprintf(stderr, "host-harness: discard punch: %s\n",
+			strerror(errno));
+		free(o);
+		return -errno;
+	}
+	ret = vmm_discard(&h->r, first * PAGE, count * PAGE, err, sizeof(err));
+	if (ret) {
+		fprintf(stderr, "host-harness: FAIL: discard=%zu,%zu refused: "
+			"%s\n", first * PAGE, count * PAGE, err);
+		atomic_fetch_add(&h->errors, 1);
+		free(o);
+		return ret;
+	}
+	for (size_t i = 0; i < count; i++) {
+		o[i] = first + i;
+		h->gen[first + i] = 0;
+	}
+	verify_pages(h, o, count);
+	phase_end(h, "discard+verify-zero", t0, count);
+	free(o);
+	return 0;
+}
+
+/* ---- threads racing on the same pages ---- */
+
+struct racer {
+	struct harness *h;
+	pthread_t tid;
+	unsigned id;
+	pthread_barrier_t *bar;
+	const size_t *fwd, *rev;
+	uint32_t base_gen;
+};
+
+static void *racer_main(void *arg)
+{
+	struct racer *rc = arg;
+	struct harness *h = rc->h;
+	const size_t *o = rc->id % 2 ? rc->rev : rc->fwd;
+
+	for (unsigned round = 0; round < h->rounds; round++) {
+		uint32_t gen = rc->base_gen + round;
+
+		/* Everyone writes its slices of every page, in step. */
+		pthread_barrier_wait(rc->bar);
+		for (size_t i = 0; i < h->npages; i++)
+			page_write(h, rc->fwd[i], gen, rc->id, h->threads);
+		/* Thread 0 records the generation once all have written. */
+		if (pthread_barrier_wait(rc->bar) ==
+		    PTHREAD_BARRIER_SERIAL_THREAD)
+			for (size_t i = 0; i < h->npages; i++)
+				h->gen[i] = gen;
+		pthread_barrier_wait(rc->bar);
+		/* Everyone verifies every page, half of them backwards. */
+		for (size_t i = 0; i < h->npages; i++)
+			page_verify(h, o[i]);
+	}
+	return NULL;
+}
+
+static int run_racers(struct harness *h, const size_t *fwd, const size_t *rev)
+{
+	struct racer rc[MAX_THREADS];
+	pthread_barrier_t bar;
+	double t0;
+	unsigned started = 0;
+	int ret = 0;
+
+	uint32_t base_gen = h->next_gen + 1;
+
+	phase_begin(h, "concurrent", &t0);
+	h->next_gen += h->rounds;
+	pthread_barrier_init(&bar, NULL, h->threads);
+	for (unsigned t = 0; t < h->threads; t++) {
+		rc[t] = (struct racer){ .h = h, .id = t, .bar = &bar,
+					.fwd = fwd, .rev = rev,
+					.base_gen = base_gen };
+		ret = pthread_create(&rc[t].tid, NULL, racer_main, &rc[t]);
+		if (ret) {
+			fprintf(stderr, "host-harness: pthread_create: %s\n",
+				strerror(ret));
+			/* The barrier would never fill: cannot recover. */
+			exit(1);
+		}
+		started++;
+	}
+	for (unsigned t = 0; t < started; t++)
+		pthread_join(rc[t].tid, NULL);
+	pthread_barrier_destroy(&bar);
+	phase_end(h, "concurrent", t0,
+		  h->npages * h->rounds * 2 * h->threads);
+	return ret;
+}
+
+/* ---- resident sampling ---- */
+
+/* Rss of the mapping starting at @addr, in pages, from /proc/self/smaps. */
+static long long smaps_rss_pages(const void *addr)
+{
+	char line[512], want[32];
+	long long rss = -1;
+	bool in = false;
+	FILE *f = fopen("/proc/self/smaps", "re");
+
+	if (!f)
+		return -1;
+	snprintf(want, sizeof(want), "%lx-", (unsigned long)(uintptr_t)addr);
+	while (fgets(line, sizeof(line), f)) {
+		if (!strncmp(line, want, strlen(want))) {
+			in = true;
+			continue;
+		}
+		if (in && !strncmp(line, "Rss:", 4)) {
+			rss = strtoll(line + 4, NULL, 10) * 1024 / PAGE;
+			break;
+		}
+	}
+	fclose(f);
+	return rss;
+}
+
+static void atomic_max(atomic_llong *m, long long v)
+{
+	long long cur = atomic_load(m);
+
+	while (v > cur && !atomic_compare_exchange_weak(m, &cur, v))
+		;
+}
+
+static void *sampler_main(void *arg)
+{
+	struct harness *h = arg;
+	const struct timespec tick = { 0, 20 * 1000 * 1000 };
+	unsigned n = 0;
+
+	while (!atomic_load(&h->stop_sampler)) {
+		unsigned long long before = atomic_load(&h->pages_touched);
+		long long rss = smaps_rss_pages(h->r.mem);
+		unsigned long long after = atomic_load(&h->pages_touched);
+
+		/*
+		 * The smaps walk is not atomic: a page faulted in ahead of it
+		 * while another is punched behind it counts twice.  Each page
+		 * touched during the walk installs at most one page, so this
+		 * much of the sample may be skew, never more.
+		 */
+		if (rss >= 0) {
+			long long skew = (long long)(after - before) +
+					 h->threads;
+
+			atomic_store(&h->cur_rss_pages, rss);
+			atomic_max(&h->max_rss_raw, rss);
+			atomic_max(&h->max_rss_pages,
+				   rss > skew ? rss - skew : 0);
+		}
+		if (n++ % 5 == 0) {
+			struct vmm_kv kv;
+			char err[256];
+
+			if (!vmm_get(h->socket, h->name, &kv, err,
+				     sizeof(err))) {
+				long long res = vmm_kv_num(&kv, resident_keys,
+							   -1);
+
+				if (res >= 0) {
+					h->have_memxd_resident = true;
+					atomic_max(&h->max_resident_pages, res);
+				}
+				vmm_kv_free(&kv);
+			}
+		}
+		nanosleep(&tick, NULL);
+	}
+	return NULL;
+}
+
+/* ---- main ---- */
+
+static void on_alarm(int sig)
+{
+	static const char msg[] = "host-harness: FAIL: TIMEOUT: no progress "
+				  "(a fault memxd never served?) in phase ";
+	const char *p = current_phase;
+
+	(void)sig;
+	if (write(2, msg, sizeof(msg) - 1) < 0 ||
+	    write(2, p, strlen(p)) < 0 || write(2, "\n", 1) < 0)
+		_exit(1);
+	_exit(1);
+}
+
+static int parse_size_arg(const char *s, uint64_t *out)
+{
+	char *end;
+	unsigned long long v = strtoull(s, &end, 10);
+
+	switch (*end) {
+	case 'k': case 'K': v <<= 10; end++; break;
+	case 'm': case 'M': v <<= 20; end++; break;
+	case 'g': case 'G': v <<= 30; end++; break;
+	default: break;
+	}
+	if (*end == 'i')
+		end++;
+	if (*end == 'B')
+		end++;
+	if (*end || end == s)
+		return -EINVAL;
+	*out = v;
+	return 0;
+}
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+"usage: host_harness --socket PATH [options]\n"
+"  --socket PATH     memxd's control socket (required)\n"
+"  --name NAME       VM name to register (default host-harness-PID)\n"
+"  --size SIZE       region size (default 64M)\n"
+"  --budget SIZE     local budget (default 16M)\n"
+"  --threads N       threads racing on the same pages (default 4)\n"
+"  --rounds N        write+verify rounds of the racing threads (default 2)\n"
+"  --seed N          pattern seed (default: time)\n"
+"  --slack PAGES     allowed overshoot (default: memxd's slack_pages, or 64)\n"
+"  --no-discard      skip the discard phase\n"
+"  --timeout SEC     fail if the run takes longer (default 600)\n");
+}
+
+static int parse_args(struct harness *h, int argc, char **argv)
+{
+	static const struct option lo[] = {
+		{ "socket", required_argument, NULL, 's' },
+		{ "name", required_argument, NULL, 'n' },
+		{ "size", required_argument, NULL, 'S' },
+		{ "budget", required_argument, NULL, 'b' },
+		{ "threads", required_argument, NULL, 't' },
+		{ "rounds", required_argument, NULL, 'r' },
+		{ "seed", required_argument, NULL, 'e' },
+		{ "slack", required_argument, NULL, 'k' },
+		{ "no-discard", no_argument, NULL, 'D' },
+		{ "timeout", required_argument, NULL, 'T' },
+		{ "help", no_argument, NULL, 'h' },
+		{ 0 }
+	};
+	uint64_t v;
+	int c;
+
+	while ((c = getopt_long(argc, argv, "h", lo, NULL)) != -1) {
+		switch (c) {
+		case 's': h->socket = optarg; break;
+		case 'n': h->name = optarg; break;
+		case 'S':
+		case 'b':
+			if (parse_size_arg(optarg, &v) || !v || v % PAGE) {
+				fprintf(stderr, "host-harness: bad size '%s'\n",
+					optarg);
+				return 2;
+			}
+			if (c == 'S')
+				h->size = v;
+			else
+				h->budget = v;
+			break;
+		case 't': h->threads = (unsigned)atoi(optarg); break;
+		case 'r': h->rounds = (unsigned)atoi(optarg); break;
+		case 'e': h->seed = strtoull(optarg, NULL, 0); break;
+		case 'k': h->slack_override = atol(optarg); break;
+		case 'D': h->no_discard = true; break;
+		case 'T': h->timeout_s = (unsigned)atoi(optarg); break;
+		case 'h': usage(stdout); exit(0);
+		default: usage(stderr); return 2;
+		}
+	}
+	if (!h->socket || optind != argc) {
+		usage(stderr);
+		return 2;
+	}
+	if (h->threads < 1 || h->threads > MAX_THREADS || !h->rounds) {
+		fprintf(stderr, "host-harness: threads must be 1..%d, "
+			"rounds at least 1\n", MAX_THREADS);
+		return 2;
+	}
+	return 0;
+}
+
+static void print_counters(struct harness *h)
+{
+	struct vmm_kv kv;
+	char err[256];
+
+	if (vmm_get(h->socket, h->name, &kv, err, sizeof(err))) {
+		printf("host-harness: get=1 failed: %s\n", err);
+		return;
+	}
+	printf("host-harness: memxd counters:");
+	for (unsigned i = 0; i < kv.n; i++)
+		printf(" %s=%s", kv.key[i], kv.val[i]);
+	printf("\n");
+	vmm_kv_free(&kv);
+}
+
+int main(int argc, char **argv)
+{
+	struct harness h = {
+		.size = 64u << 20, .budget = 16u << 20, .threads = 4,
+		.rounds = 2, .slack_override = -1, .timeout_s = 600,
+	};
+	char err[256], namebuf[64];
+	size_t *o1 = NULL, *o2 = NULL;
+	pthread_t sampler;
+	bool sampling = false;
+	struct vmm_kv kv;
+	long long limit;
+	int ret;
+
+	h.seed = (uint64_t)time(NULL) ^ ((uint64_t)getpid() << 32);
+	ret = parse_args(&h, argc, argv);
+	if (ret)
+		return ret;
+	if (!h.name) {
+		snprintf(namebuf, sizeof(namebuf), "host-harness-%d",
+			 (int)getpid());
+		h.name = namebuf;
+	}
+	signal(SIGALRM, on_alarm);
+	alarm(h.timeout_s);
+	setvbuf(stdout, NULL, _IOLBF, 0);
+
+	ret = vmm_region_create(&h.r, h.size, h.name, err, sizeof(err));
+	if (ret) {
+		fprintf(stderr, "host-harness: region: %s\n", err);
+		return 1;
+	}
+	ret = vmm_register(&h.r, h.socket, h.name, h.budget, err, sizeof(err));
+	if (ret) {
+		fprintf(stderr, "host-harness: FAIL: cannot register with "
+			"memxd: %s\n", err);
+		vmm_region_destroy(&h.r);
+		return 1;
+	}
+	h.npages = h.size / PAGE;
+	h.budget_pages = (long long)(h.budget / PAGE);
+	h.slack_pages = h.slack_override;
+	if (h.slack_pages < 0 &&
+	    !vmm_get(h.socket, h.name, &kv, err, sizeof(err))) {
+		h.slack_pages = vmm_kv_num(&kv, slack_keys, -1);
+		vmm_kv_free(&kv);
+	}
+	if (h.slack_pages < 0)
+		h.slack_pages = DEFAULT_SLACK;
+	printf("host-harness: registered %s: %zu MiB region (%zu pages) at "
+	       "%p, budget %llu MiB (%lld pages), slack %lld pages, seed "
+	       "%#" PRIx64 ", %u threads\n", h.name, h.size >> 20, h.npages,
+	       (void *)h.r.mem, (unsigned long long)(h.budget >> 20),
+	       h.budget_pages, h.slack_pages, h.seed, h.threads);
+
+	h.gen = calloc(h.npages, sizeof(*h.gen));
+	o1 = calloc(h.npages, sizeof(*o1));
+	o2 = calloc(h.npages, sizeof(*o2));
+	if (!h.gen || !o1 || !o2) {
+		fprintf(stderr, "host-harness: out of memory\n");
+		ret = 1;
+		goto out;
+	}
+	if (pthread_create(&sampler, NULL, sampler_main, &h) == 0)
+		sampling = true;
+
+	order_seq(&h, o1);
+	run_verify(&h, "zero-verify", o1, h.npages);
+	run_write(&h, "seq-write", o1, h.npages);
+	run_verify(&h, "seq-verify", o1, h.npages);
+
+	order_random(&h, o2, 1);
+	run_verify(&h, "random-verify", o2, h.npages);
+	order_random(&h, o2, 2);
+	run_write(&h, "random-write", o2, h.npages);
+	order_random(&h, o2, 3);
+	run_verify(&h, "random-verify", o2, h.npages);
+
+	order_strided(&h, o2, 7);
+	run_write(&h, "strided-write", o2, h.npages);
+	order_strided(&h, o2, 61);
+	run_verify(&h, "strided-verify", o2, h.npages);
+
+	/* Rewrites: dirty pages must be written back, clean ones may not. */
+	run_write(&h, "rewrite-all", o1, h.npages);
+	run_verify(&h, "verify-all", o1, h.npages);
+	for (size_t i = 0; i < h.npages / 2; i++)
+		o2[i] = i * 2;
+	run_write(&h, "rewrite-half", o2, h.npages / 2);
+	run_verify(&h, "verify-all", o1, h.npages);
+	order_random(&h, o2, 4);
+	run_verify(&h, "verify-all-clean", o2, h.npages);
+
+	if (!h.no_discard && h.npages >= 8)
+		run_discard(&h, h.npages / 4, h.npages / 8);
+
+	for (size_t i = 0; i < h.npages; i++)
+		o2[i] = h.npages - 1 - i;
+	run_racers(&h, o1, o2);
+	order_random(&h, o2, 5);
+	run_verify(&h, "final-verify", o2, h.npages);
+	ret = 0;
+out:
+	if (sampling) {
+		atomic_store(&h.stop_sampler, true);
+		pthread_join(sampler, NULL);
+	}
+	alarm(0);
+	print_counters(&h);
+	limit = h.budget_pages + h.slack_pages;
+	if (atomic_load(&h.max_rss_pages) > limit) {
+		fprintf(stderr, "host-harness: FAIL: the mapping's Rss reached "
+			"%lld pages (%lld sampled, less the sample's skew) > "
+			"budget %lld + slack %lld\n",
+			(long long)atomic_load(&h.max_rss_pages),
+			(long long)atomic_load(&h.max_rss_raw),
+			h.budget_pages, h.slack_pages);
+		ret = 1;
+	}
+	if (!vmm_get(h.socket, h.name, &kv, err, sizeof(err))) {
+		static const char *const keys[] = { "max_resident_pages",
+						    NULL };
+
+		atomic_max(&h.max_resident_pages,
+			   vmm_kv_num(&kv, keys, -1));
+		vmm_kv_free(&kv);
+	}
+	if (atomic_load(&h.max_resident_pages) > limit) {
+		fprintf(stderr, "host-harness: FAIL: memxd reported %lld "
+			"resident pages > budget %lld + slack %lld\n",
+			(long long)atomic_load(&h.max_resident_pages),
+			h.budget_pages, h.slack_pages);
+		ret = 1;
+	}
+	if (!h.have_memxd_resident)
+		printf("host-harness: note: memxd's get=1 has no resident_pages "
+		       "for %s; checked Rss only\n", h.name);
+	if (atomic_load(&h.errors))
+		ret = 1;
+	printf("host-harness: %s pages_touched=%llu bytes_verified=%llu "
+	       "bad_words=%u max_rss_pages=%lld max_rss_sampled=%lld "
+	       "max_memxd_resident_pages=%lld "
+	       "budget_pages=%lld slack_pages=%lld\n",
+	       ret ? "FAIL" : "PASS",
+	       (unsigned long long)atomic_load(&h.pages_touched),
+	       (unsigned long long)atomic_load(&h.bytes_verified),
+	       atomic_load(&h.errors), (long long)atomic_load(&h.max_rss_pages),
+	       (long long)atomic_load(&h.max_rss_raw),
+	       (long long)atomic_load(&h.max_resident_pages), h.budget_pages,
+	       h.slack_pages);
+	vmm_region_destroy(&h.r);
+	free(h.gen);
+	free(o1);
+	free(o2);
+	return ret;
+}

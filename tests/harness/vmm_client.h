@@ -1,0 +1,79 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * vmm_client.h - what a VMM does to hand its guest RAM to memxd.
+ *
+ * Exactly the steps QEMU's memory-backend-memx takes (see
+ * memxd/ctl_proto.h): a memfd mapped MAP_SHARED, a userfaultfd registered
+ * MISSING|WP over the mapping, then one register request on memxd's
+ * control socket carrying the uffd and the memfd by SCM_RIGHTS.  The test
+ * harnesses use it; nothing here serves faults: memxd does.
+ */
+#ifndef MEMX_VMM_CLIENT_H
+#define MEMX_VMM_CLIENT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define VMM_PAGE_SIZE	4096u
+
+struct vmm_region {
+	uint8_t *mem;		/* the MAP_SHARED mapping of the memfd */
+	size_t size;
+	int memfd;
+	int uffd;
+	int ctl;		/* registration connection; -1 until registered */
+};
+
+/*
+ * Create a memfd of @size bytes, map it shared, and register the mapping
+ * with a new userfaultfd (MISSING|WP).  0 or -errno; @err gets a reason.
+ */
+int vmm_region_create(struct vmm_region *r, size_t size, const char *name,
+		      char *err, size_t errlen);
+
+/*
+ * Register the region with the memxd listening on @socket as VM @name with
+ * a local budget of @budget bytes.  0 on errno=0; otherwise -errno (the
+ * reply's errno, or a local failure) with the reply's error= text (or a
+ * local reason) in @err.  The connection stays open in r->ctl: closing it
+ * tells memxd the VM is gone.
+ */
+int vmm_register(struct vmm_region *r, const char *socket, const char *name,
+		 uint64_t budget, char *err, size_t errlen);
+
+/* Send discard=<offset>,<length> on the registration connection. */
+int vmm_discard(struct vmm_region *r, uint64_t offset, uint64_t length,
+		char *err, size_t errlen);
+
+/* Unmap and close everything (closing ctl unregisters the VM). */
+void vmm_region_destroy(struct vmm_region *r);
+
+/* ---- queries: get=1 on a separate connection ---- */
+
+#define VMM_KV_MAX	256
+
+struct vmm_kv {
+	unsigned n;
+	char *key[VMM_KV_MAX];
+	char *val[VMM_KV_MAX];
+	char *buf;		/* owns the strings */
+};
+
+/*
+ * Send get=1 to @socket and keep the key=value pairs that belong to VM
+ * @vm (the lines after vm=<vm> up to the next vm=) plus the global lines
+ * before the first vm=.  @vm NULL keeps every line.  0 or -errno.
+ */
+int vmm_get(const char *socket, const char *vm, struct vmm_kv *kv,
+	    char *err, size_t errlen);
+
+/* The value of @key, or NULL. */
+const char *vmm_kv_str(const struct vmm_kv *kv, const char *key);
+
+/* The first of the NULL-terminated @keys present, as a number; @def if none. */
+long long vmm_kv_num(const struct vmm_kv *kv, const char *const *keys,
+		     long long def);
+
+void vmm_kv_free(struct vmm_kv *kv);
+
+#endif

@@ -1,0 +1,170 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
+# shellcheck shell=bash
+#
+# pager-common.sh - what tests/pager-host.sh and tests/pager-kvm.sh share:
+# two memory servers and a client, each a network namespace (netns.sh),
+# and memxd's pager role inside the client, serving one harness run.
+#
+#   px_require BIN...        skip (77) loudly unless root, /dev/userfaultfd
+#                            and namespaces work; fail unless BINs are built
+#   px_setup                 namespaces up, both servers answering
+#   px_run LABEL LOSS CMD... memxd (pager) in the client, then CMD ARGS
+#                            --socket SOCK --name LABEL in the client, with
+#                            LOSS% loss on every host's egress (0: clean);
+#                            fails loudly with memxd's log if CMD fails
+#   px_check_counters LABEL  the run's counters: network faults, evictions
+#                            and remote pages must all be > 0
+#
+# Namespaces are named mxh-PID-...; everything is removed on exit.
+# NX_KEEP=1 keeps the logs.
+
+NX_PREFIX=${NX_PREFIX:-mxh-$$-}
+px_here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+top_srcdir=${top_srcdir:-$(cd "$px_here/../.." && pwd)}
+top_builddir=${top_builddir:-$top_srcdir}
+# shellcheck source=tests/lib/netns.sh
+. "$top_srcdir/tests/lib/netns.sh"
+
+MEMXD=$top_builddir/memxd/memxd
+MEMXCTL=$top_builddir/memxd/memxctl
+PX_SERVERS=(srv1 srv2)
+PX_CLIENT=client
+PX_TIMEOUT=${PX_TIMEOUT:-540}
+
+px_require()
+{
+	local b
+
+	[[ $(id -u) -eq 0 ]] ||
+		nx_skip "needs root (network namespaces, /dev/userfaultfd)"
+	[[ -c /dev/userfaultfd ]] ||
+		nx_skip "no /dev/userfaultfd (needs Linux >= 6.1 with CONFIG_USERFAULTFD)"
+	for b in "$MEMXD" "$MEMXCTL" "$@"; do
+		[[ -x $b ]] || nx_die "$b is not built"
+	done
+	nx_require
+}
+
+px_setup()
+{
+	local s i
+
+	nx_init
+	nx_net_create 1500 "$PX_CLIENT" "${PX_SERVERS[@]}"
+	for s in "${PX_SERVERS[@]}"; do
+		nx_daemon "$s" "server-$s" "$MEMXD" --server \
+			--listen "$(nx_ip "$s")" --capacity 512M
+	done
+	for s in "${PX_SERVERS[@]}"; do
+		for i in $(seq 50); do
+			timeout 5 ip netns exec "$(nx_ns "$PX_CLIENT")" \
+				"$MEMXCTL" stat "$(nx_ip "$s")" >/dev/null 2>&1 &&
+				break
+			((i < 50)) || {
+				cat "$NX_TMP/server-$s.log" >&2
+				nx_die "memory server $s never answered"
+			}
+			sleep 0.1
+		done
+	done
+	nx_log "memory servers up: $(nx_ip srv1), $(nx_ip srv2); client $(nx_ip "$PX_CLIENT")"
+}
+
+px_impair_all()
+{
+	local h
+
+	for h in "$PX_CLIENT" "${PX_SERVERS[@]}"; do
+		if (($1)); then
+			nx_impair "$h" "$1" 0 0 0
+		else
+			nx_unimpair "$h"
+		fi
+	done
+}
+
+# px_run LABEL LOSS CMD [ARGS]...
+px_run()
+{
+	local label=$1 loss=$2 sock rc=0 i h
+	local -a servers=()
+
+	shift 2
+	sock=$NX_TMP/$label.sock
+	for h in "${PX_SERVERS[@]}"; do
+		servers+=("$(nx_ip "$h")")
+	done
+	px_impair_all "$loss"
+	nx_daemon "$PX_CLIENT" "memxd-$label" "$MEMXD" --socket "$sock" \
+		--servers "$(IFS=,; echo "${servers[*]}")"
+	for i in $(seq 100); do
+		[[ -S $sock ]] && break
+		kill -0 "${NX_PIDS[memxd-$label]}" 2>/dev/null || {
+			cat "$NX_TMP/memxd-$label.log" >&2
+			nx_die "memxd (pager) exited at startup"
+		}
+		((i < 100)) || nx_die "memxd (pager) never created $sock"
+		sleep 0.1
+	done
+	nx_log "[$label] memxd pager up; loss ${loss}%; running $(basename "$1")"
+	timeout -k 10 "$PX_TIMEOUT" ip netns exec "$(nx_ns "$PX_CLIENT")" \
+		"$@" --socket "$sock" --name "$label" \
+		>"$NX_TMP/$label.out" 2>&1 || rc=$?
+	cat "$NX_TMP/$label.out"
+	if ((rc == 0)); then
+		ip netns exec "$(nx_ns "$PX_CLIENT")" timeout 10 "$MEMXCTL" \
+			--socket "$sock" status >"$NX_TMP/$label.status" 2>&1 ||
+			true
+	fi
+	if ((loss)); then
+		for h in "$PX_CLIENT" "${PX_SERVERS[@]}"; do
+			nx_log "[$label] impairment on $h: $(nx_impair_stats "$h")"
+		done
+	fi
+	nx_stop "memxd-$label"
+	px_impair_all 0
+	if ((rc == 77)); then
+		nx_skip "$(grep -m1 SKIP "$NX_TMP/$label.out" || echo "the harness skipped")"
+	fi
+	if ((rc != 0)); then
+		printf '%s\n' "---- memxd (pager) log, last 40 lines ----" >&2
+		tail -n 40 "$NX_TMP/memxd-$label.log" >&2
+		((rc == 124 || rc == 137)) &&
+			nx_die "[$label] the harness hung (killed after ${PX_TIMEOUT} s)"
+		nx_die "[$label] the harness failed (exit $rc)"
+	fi
+}
+
+# The value of KEY in the harness's "memxd counters:" line (0 if absent).
+px_counter()
+{
+	local v
+
+	v=$(grep -m1 'memxd counters:' "$NX_TMP/$1.out" |
+		tr ' ' '\n' | sed -n "s/^$2=//p" | tail -n1)
+	echo "${v:-0}"
+}
+
+px_check_counters()
+{
+	local label=$1 net evict remote
+
+	net=$(px_counter "$label" net_faults)
+	evict=$(($(px_counter "$label" evict_clean) +
+		$(px_counter "$label" evict_dirty) +
+		$(px_counter "$label" evict_zero)))
+	remote=$(px_counter "$label" remote_pages)
+	nx_log "[$label] memxd: net_faults=$net evictions=$evict remote_pages=$remote" \
+		"zero_faults=$(px_counter "$label" zero_faults)" \
+		"wp_faults=$(px_counter "$label" wp_faults)" \
+		"max_resident_pages=$(px_counter "$label" max_resident_pages)" \
+		"fault_p50_us=$(px_counter "$label" fault_p50_us)" \
+		"fault_p99_us=$(px_counter "$label" fault_p99_us)"
+	((net > 0)) || nx_die "[$label] memxd served no network faults"
+	((evict > 0)) || nx_die "[$label] memxd evicted nothing"
+	((remote > 0)) || nx_die "[$label] memxd had no remote pages"
+	if [[ -s $NX_TMP/$label.status ]]; then
+		nx_log "[$label] memxctl status (after the run):"
+		sed 's/^/    /' "$NX_TMP/$label.status" >&2
+	fi
+}

@@ -1,0 +1,35 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0-or-later
+#
+# pager-host.sh - memxd's pager serves plain CPU threads.  Two memory
+# servers and a client, each a network namespace; memxd (pager role) in
+# the client; tests/harness/host_harness registers a region 4x its budget
+# exactly as QEMU does and writes and verifies every byte in sequential,
+# random, strided, rewrite, discard and racing-thread patterns, while
+# resident memory must stay within budget + slack.  Once on a clean
+# network, once with 5% loss on every host.
+#
+# Needs root and /dev/userfaultfd; skips (77) loudly without them.
+# MX_SIZE / MX_BUDGET change the sizes, NX_KEEP=1 keeps the logs.
+set -euo pipefail
+
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+top_srcdir=${top_srcdir:-$(cd "$here/.." && pwd)}
+top_builddir=${top_builddir:-$top_srcdir}
+# shellcheck source=tests/lib/pager-common.sh
+. "$top_srcdir/tests/lib/pager-common.sh"
+
+HARNESS=$top_builddir/tests/harness/host_harness
+SIZE=${MX_SIZE:-64M}
+BUDGET=${MX_BUDGET:-16M}
+
+px_require "$HARNESS"
+px_setup
+
+px_run host-clean 0 "$HARNESS" --size "$SIZE" --budget "$BUDGET"
+px_check_counters host-clean
+# Under loss each fault may wait for retransmits: a smaller region.
+px_run host-loss5 5 "$HARNESS" --size "${MX_LOSS_SIZE:-32M}" \
+	--budget "${MX_LOSS_BUDGET:-8M}"
+px_check_counters host-loss5
+nx_log "pager-host: PASS"
