@@ -59,6 +59,7 @@ struct cache_ent {
 struct deferred {
 	uint64_t page;
 	uint64_t t0;
+	bool write;
 };
 
 struct vm {
@@ -109,7 +110,8 @@ struct pager {
 static void vm_evict_more(struct vm *vm);
 static void punch_list(struct vm *vm, const uint64_t *list, unsigned n);
 static void vm_drain_deferred(struct vm *vm);
-static void vm_handle_missing(struct vm *vm, uint64_t page, uint64_t t0);
+static void vm_handle_missing(struct vm *vm, uint64_t page, uint64_t t0,
+			      bool write);
 
 /* ---- small helpers ---- */
 
@@ -337,6 +339,19 @@ static void cache_put(struct vm *vm, uint64_t page, const uint8_t *data)
 
 /* ---- fetching ---- */
 
+/* A fault whose page could not be fetched now: the retry timer redoes it. */
+static void retry_later(struct vm *vm, uint64_t page, uint64_t t0, bool write)
+{
+	struct deferred *d = g_new(struct deferred, 1);
+
+	d->page = page;
+	d->t0 = t0;
+	d->write = write;
+	g_queue_push_tail(&vm->retry, d);
+	if (!evl_timer_armed(&vm->retry_timer))
+		evl_timer_arm(vm->pg->loop, &vm->retry_timer, RETRY_NS);
+}
+
 struct fetch {
 	struct vm *vm;
 	uint64_t page;
@@ -372,16 +387,11 @@ static void fetch_done(void *arg, int err, uint8_t status)
 			pt_set_state(e, PS_REMOTE);
 			if (*e & PT_BUSY) {
 				/* Try again shortly, from the timer (never from here). */
-				struct deferred *d = g_new(struct deferred, 1);
+				bool write = *e & PT_WANT_WRITE;
 
-				*e &= (uint8_t)~PT_BUSY;
+				*e &= (uint8_t)~(PT_BUSY | PT_WANT_WRITE);
 				vm->wanted--;
-				d->page = p;
-				d->t0 = f->t0;
-				g_queue_push_tail(&vm->retry, d);
-				if (!evl_timer_armed(&vm->retry_timer))
-					evl_timer_arm(vm->pg->loop, &vm->retry_timer,
-						      RETRY_NS);
+				retry_later(vm, p, f->t0, write);
 			}
 		}
 		goto out;
@@ -400,13 +410,20 @@ static void fetch_done(void *arg, int err, uint8_t status)
 			i++;
 			continue;
 		}
-		/* A run of pages that faults wait for: one UFFDIO_COPY. */
-		while (i + n < f->count &&
-		       pt_state(vm->pt[p + n]) == PS_FETCHING &&
-		       (vm->pt[p + n] & PT_BUSY) &&
-		       page_hva(vm, p + n) == page_hva(vm, p) + n * PAGE)
-			n++;
-		int ret = uffd_install(vm, p, n, f->buf + i * PAGE, true);
+		if (*e & PT_WANT_WRITE) {
+			/* A write waits: install it writable, already dirty. */
+			n = 1;
+		} else {
+			/* Reads wait: one write-protected UFFDIO_COPY per run. */
+			while (i + n < f->count &&
+			       pt_state(vm->pt[p + n]) == PS_FETCHING &&
+			       (vm->pt[p + n] & PT_BUSY) &&
+			       !(vm->pt[p + n] & PT_WANT_WRITE) &&
+			       page_hva(vm, p + n) == page_hva(vm, p) + n * PAGE)
+				n++;
+		}
+		bool dirty = *e & PT_WANT_WRITE;
+		int ret = uffd_install(vm, p, n, f->buf + i * PAGE, !dirty);
 
 		if (ret)
 			install_failed(vm, p, ret);
@@ -414,7 +431,10 @@ static void fetch_done(void *arg, int err, uint8_t status)
 			uint8_t *ek = &vm->pt[p + k];
 
 			pt_set_state(ek, PS_RESIDENT);
-			*ek = (uint8_t)((*ek | PT_REF) & ~(PT_BUSY | PT_DIRTY));
+			*ek = (uint8_t)((*ek | PT_REF) &
+					~(PT_BUSY | PT_DIRTY | PT_WANT_WRITE));
+			if (dirty)
+				*ek |= PT_DIRTY;
 			vm->wanted--;
 			vm->resident++;
 		}
@@ -529,12 +549,13 @@ static void fetch_around(struct vm *vm, uint64_t page, bool demand,
 
 /* ---- faults ---- */
 
-static void defer_fault(struct vm *vm, uint64_t page, uint64_t t0)
+static void defer_fault(struct vm *vm, uint64_t page, uint64_t t0, bool write)
 {
 	struct deferred *d = g_new(struct deferred, 1);
 
 	d->page = page;
 	d->t0 = t0;
+	d->write = write;
 	g_queue_push_tail(&vm->deferred, d);
 	vm->st.deferred++;
 }
@@ -550,7 +571,7 @@ static void retry_fire(struct evl *loop, struct evl_timer *t)
 		struct deferred *d = g_queue_pop_head(&q);
 
 		if (!vm->dead)
-			vm_handle_missing(vm, d->page, d->t0);
+			vm_handle_missing(vm, d->page, d->t0, d->write);
 		g_free(d);
 	}
 }
@@ -560,7 +581,7 @@ static void vm_drain_deferred(struct vm *vm)
 	while (!g_queue_is_empty(&vm->deferred) && !over_hard_limit(vm)) {
 		struct deferred *d = g_queue_pop_head(&vm->deferred);
 
-		vm_handle_missing(vm, d->page, d->t0);
+		vm_handle_missing(vm, d->page, d->t0, d->write);
 		g_free(d);
 	}
 }
@@ -608,7 +629,8 @@ static void page_discarded(struct vm *vm, uint64_t page)
 	vm->st.discarded_pages++;
 }
 
-static void vm_handle_missing(struct vm *vm, uint64_t page, uint64_t t0)
+static void vm_handle_missing(struct vm *vm, uint64_t page, uint64_t t0,
+			      bool write)
 {
 	uint8_t *e = &vm->pt[page];
 	struct cache_ent *ce;
@@ -630,7 +652,7 @@ static void vm_handle_missing(struct vm *vm, uint64_t page, uint64_t t0)
 	case PS_FETCHING:
 		if (!(*e & PT_BUSY)) {
 			if (over_hard_limit(vm)) {
-				defer_fault(vm, page, t0);
+				defer_fault(vm, page, t0, write);
 				return;
 			}
 			*e |= PT_BUSY;	/* a prefetch becomes a demand */
@@ -638,12 +660,14 @@ static void vm_handle_missing(struct vm *vm, uint64_t page, uint64_t t0)
 			vm->st.pf_hit++;
 			prefetch_hit(&vm->pf);
 		}
+		if (write)
+			*e |= PT_WANT_WRITE;
 		return;
 	default:
 		break;
 	}
 	if (over_hard_limit(vm)) {
-		defer_fault(vm, page, t0);
+		defer_fault(vm, page, t0, write);
 		vm_evict_more(vm);
 		return;
 	}
@@ -661,7 +685,7 @@ static void vm_handle_missing(struct vm *vm, uint64_t page, uint64_t t0)
 					"vm %s: reading page %lu from the spill "
 					"file failed", vm->name,
 					(unsigned long)page);
-			defer_fault(vm, page, t0);
+			defer_fault(vm, page, t0, write);
 			return;
 		}
 		/* The spill copy is not a server copy: install it dirty. */
@@ -675,7 +699,7 @@ static void vm_handle_missing(struct vm *vm, uint64_t page, uint64_t t0)
 			vm->st.cache_hits++;
 			vm->st.pf_hit++;
 			prefetch_hit(&vm->pf);
-			make_resident(vm, page, ce->buf, true);
+			make_resident(vm, page, ce->buf, !write);
 			cache_drop(vm, page, false);
 			hist_add(vm, t0);
 			/* Stay ahead of a trend that holds. */
@@ -687,6 +711,13 @@ static void vm_handle_missing(struct vm *vm, uint64_t page, uint64_t t0)
 		vm->st.net_faults++;
 		window = prefetch_plan(&vm->pf, &stride);
 		fetch_around(vm, page, true, window, stride, t0);
+		if (pt_state(*e) != PS_FETCHING) {
+			/* Could not even ask: try again from the timer. */
+			retry_later(vm, page, t0, write);
+			break;
+		}
+		if (write)
+			*e |= PT_WANT_WRITE;
 		break;
 	default:
 		break;
@@ -773,7 +804,9 @@ static void uffd_ready(struct evl *loop, struct evl_op *op, int res)
 			if (m->arg.pagefault.flags & UFFD_PAGEFAULT_FLAG_WP)
 				vm_handle_wp(vm, p);
 			else
-				vm_handle_missing(vm, p, t0);
+				vm_handle_missing(vm, p, t0,
+						  m->arg.pagefault.flags &
+						  UFFD_PAGEFAULT_FLAG_WRITE);
 		}
 	}
 	if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR)) {

@@ -5,7 +5,8 @@
  * The low three bits are the page's state (DESIGN.md's table); the rest
  * are flags.  PT_BUSY means "a fault waits for it" while the page is
  * being fetched, and "a WRITE of it is in flight" while it is resident or
- * being evicted; the two cannot overlap.
+ * being evicted; the two cannot overlap.  Likewise the top bit means
+ * "cached" for a remote page and "a write waits" for one being fetched.
  */
 #ifndef MEMX_PAGETABLE_H
 #define MEMX_PAGETABLE_H
@@ -28,6 +29,8 @@ enum page_state {
 #define PT_HAS_REMOTE	0x20u	/* a server holds some copy: FREE on discard */
 #define PT_BUSY		0x40u	/* see above */
 #define PT_CACHED	0x80u	/* REMOTE, and a copy sits in the prefetch cache */
+/* FETCHING, and the fault waiting for it is a write: install it writable. */
+#define PT_WANT_WRITE	PT_CACHED
 
 static inline enum page_state pt_state(uint8_t e)
 {
