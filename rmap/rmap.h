@@ -124,6 +124,7 @@ struct rmap_counters {
 	uint64_t retransmits, fast_retransmits, dup_packets;
 	uint64_t acks_sent, unknown_peer, stale_reply, window_drops;
 	uint64_t peer_resets, unreachable, send_errors, recv_errors;
+	uint64_t gso_sends;	/* sends that carried several packets */
 	uint64_t bad[RMAP_WIRE_NERR];
 	uint64_t bad_total;
 };

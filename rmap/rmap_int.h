@@ -103,6 +103,7 @@ struct rmap_ep {
 	bool closing;
 
 	struct recv_slot *slots;
+	bool no_gso;		/* UDP_SEGMENT refused: send one by one */
 	/* multishot receive */
 	bool multishot;
 	unsigned short bgid;
