@@ -85,8 +85,8 @@ static int parse_u64(const char *s, uint64_t *out)
 	char *end;
 
 	errno = 0;
-	*out = strtoull(s, &end, 0);
-	return errno || end == s || *end ? -EINVAL : 0;
+	*out = strtoull(s, &end, 10);
+	return errno || end == s || *end || *s == '-' ? -EINVAL : 0;
 }
 
 static int parse_region(const char *v, struct vm_region *r)
@@ -387,6 +387,7 @@ int ctl_new(struct ctl **out, struct evl *loop, const char *path,
 {
 	struct sockaddr_un sa = { .sun_family = AF_UNIX };
 	struct ctl *ctl;
+	struct stat st;
 	int ret, probe;
 
 	if (strlen(path) >= sizeof(sa.sun_path))
@@ -396,6 +397,8 @@ int ctl_new(struct ctl **out, struct evl *loop, const char *path,
 	if (ret)
 		return ret;
 	/* A socket file nobody answers on is a leftover: replace it. */
+	if (lstat(path, &st) == 0 && !S_ISSOCK(st.st_mode))
+		return -EEXIST;		/* not ours to delete */
 	probe = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	if (probe >= 0) {
 		if (connect(probe, (struct sockaddr *)&sa, sizeof(sa)) == 0) {

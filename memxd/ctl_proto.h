@@ -27,7 +27,8 @@
  * UFFDIO_REGISTER_MODE_MISSING | UFFDIO_REGISTER_MODE_WP.  The memfd is
  * mapped MAP_SHARED at each region's hva.
  *
- * Reply: errno=0, vm=<name>, pages=<GPAS pages>; or errno=<E>, error=...
+ * Reply: errno=0, vm=<name>, pages=<GPAS pages>, slack_pages=<N> (how far
+ * resident memory may exceed the budget); or errno=<E>, error=...
  * The VMM keeps the connection open for the VM's lifetime; when it closes,
  * memxd frees the VM's remote pages.  On the same connection the VMM may
  * later send:
@@ -35,7 +36,8 @@
  *	discard=<memfd offset>,<length>		pages the guest freed
  *
  * Queries (memxctl):  get=1 (every VM's state and counters, key=value),
- * get=prometheus (the same in Prometheus text format, in a body= block).
+ * get=prometheus (errno=0, then the same in Prometheus text format; it
+ * has no empty lines, so the empty line still ends the reply).
  */
 #ifndef MEMX_CTL_PROTO_H
 #define MEMX_CTL_PROTO_H

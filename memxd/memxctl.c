@@ -48,6 +48,29 @@ struct srv {
 	unsigned heartbeat_ms;
 };
 
+static int parse_num(const char *s, uint64_t *out, uint64_t max)
+{
+	char *end;
+	unsigned long long v;
+
+	errno = 0;
+	v = strtoull(s, &end, 0);
+	if (errno || end == s || *end || *s == '-' || v > max)
+		return -EINVAL;
+	*out = v;
+	return 0;
+}
+
+static int parse_uint(const char *s, unsigned *out)
+{
+	uint64_t v;
+	int ret = parse_num(s, &v, UINT32_MAX);
+
+	if (!ret)
+		*out = (unsigned)v;
+	return ret;
+}
+
 /* ---- synchronous calls, for the simple verbs ---- */
 
 struct sync_call {
@@ -148,12 +171,16 @@ static void srv_unregister(struct ctl *c, struct srv *s)
 static int ctl_query(const char *path, const char *request, bool raw)
 {
 	struct sockaddr_un sa = { .sun_family = AF_UNIX };
-	char buf[65536];
-	size_t len = 0;
+	size_t len = 0, cap = 65536;
+	char *buf = malloc(cap), *body;
+	bool complete = false;
 	int fd, ret = 1;
 
+	if (!buf)
+		return 1;
 	if (strlen(path) >= sizeof(sa.sun_path)) {
 		fprintf(stderr, "memxctl: socket path too long\n");
+		free(buf);
 		return 2;
 	}
 	strcpy(sa.sun_path, path);
@@ -163,42 +190,73 @@ static int ctl_query(const char *path, const char *request, bool raw)
 			strerror(errno));
 		if (fd >= 0)
 			close(fd);
+		free(buf);
 		return 1;
 	}
 	if (write(fd, request, strlen(request)) != (ssize_t)strlen(request))
 		goto out;
 	/* The reply ends with an empty line. */
-	while (len < sizeof(buf) - 1) {
-		ssize_t n = read(fd, buf + len, sizeof(buf) - 1 - len);
+	for (;;) {
+		ssize_t n;
 
+		if (len + 1 >= cap) {
+			char *more = realloc(buf, cap * 2);
+
+			if (!more)
+				goto out;
+			buf = more;
+			cap *= 2;
+		}
+		n = read(fd, buf + len, cap - 1 - len);
 		if (n <= 0)
 			break;
 		len += (size_t)n;
 		buf[len] = 0;
-		if (len >= 2 && !strcmp(buf + len - 2, "\n\n"))
+		if (len >= 2 && !strcmp(buf + len - 2, "\n\n")) {
+			complete = true;
 			break;
+		}
 	}
 	buf[len] = 0;
+	if (!complete) {
+		fprintf(stderr, "memxctl: memxd closed the connection before "
+			"its reply was complete\n");
+		goto out;
+	}
+	buf[len - 1] = 0;	/* drop the closing empty line */
 	if (strncmp(buf, "errno=0\n", 8)) {
 		fprintf(stderr, "memxctl: memxd answered: %s", buf);
 		goto out;
 	}
+	body = buf + 8;
 	if (raw) {
-		fputs(buf + 8, stdout);
+		fputs(body, stdout);
 	} else {
-		/* Human form: one block per server and per VM. */
-		for (char *line = strtok(buf + 8, "\n"); line;
+		/* Human form: global lines, then a block per server and VM. */
+		bool in_block = false;
+
+		for (char *line = strtok(body, "\n"); line;
 		     line = strtok(NULL, "\n")) {
-			if (!strncmp(line, "vm=", 3) ||
-			    !strncmp(line, "server=", 7))
-				printf("\n");
-			printf("%s%s\n", strncmp(line, "vm=", 3) &&
-			       strncmp(line, "server=", 7) ? "  " : "", line);
+			bool head = !strncmp(line, "vm=", 3) ||
+				    !strncmp(line, "server=", 7);
+
+			if (head) {
+				printf("\n%s\n", line);
+				in_block = true;
+			} else if (!strncmp(line, "rmap_", 5)) {
+				if (in_block)
+					printf("\n");
+				printf("%s\n", line);
+				in_block = false;
+			} else {
+				printf("%s%s\n", in_block ? "  " : "", line);
+			}
 		}
 	}
 	ret = 0;
 out:
 	close(fd);
+	free(buf);
 	return ret;
 }
 
@@ -249,10 +307,11 @@ static int cmd_stat(struct ctl *c, int argc, char **argv)
 static int cmd_ping(struct ctl *c, int argc, char **argv)
 {
 	struct srv s = { 0 };
-	unsigned count = argc > 1 ? (unsigned)atoi(argv[1]) : 5;
+	unsigned count = 5;
 	int ret;
 
-	if (argc < 1) {
+	if (argc < 1 || argc > 2 || (argc == 2 && (parse_uint(argv[1], &count) ||
+						   !count))) {
 		fprintf(stderr, "usage: memxctl ping HOST[:PORT] [COUNT]\n");
 		return 2;
 	}
@@ -530,29 +589,6 @@ out:
 	return ret;
 }
 
-static int parse_num(const char *s, uint64_t *out, uint64_t max)
-{
-	char *end;
-	unsigned long long v;
-
-	errno = 0;
-	v = strtoull(s, &end, 0);
-	if (errno || end == s || *end || *s == '-' || v > max)
-		return -EINVAL;
-	*out = v;
-	return 0;
-}
-
-static int parse_uint(const char *s, unsigned *out)
-{
-	uint64_t v;
-	int ret = parse_num(s, &v, UINT32_MAX);
-
-	if (!ret)
-		*out = (unsigned)v;
-	return ret;
-}
-
 static void usage(FILE *f)
 {
 	fprintf(f,
@@ -647,8 +683,10 @@ int main(int argc, char **argv)
 		return ctl_query(sock, "get=1\n\n", true);
 	if (!strcmp(argv[optind], "prometheus"))
 		return ctl_query(sock, "get=prometheus\n\n", true);
-	if (c.run < 1 || c.run > RMAP_MAX_PAGES || c.depth < 1) {
-		fprintf(stderr, "memxctl: --run must be 1..256, --depth >= 1\n");
+	if (c.run < 1 || c.run > RMAP_MAX_PAGES || c.depth < 1 ||
+	    c.depth > 4096) {
+		fprintf(stderr, "memxctl: --run must be 1..256, --depth "
+			"1..4096\n");
 		return 2;
 	}
 	if (rmap_config_check(&c.cfg, &why)) {

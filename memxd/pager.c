@@ -357,6 +357,7 @@ struct fetch {
 	uint64_t page;
 	uint32_t count;
 	uint64_t t0;
+	bool demand;		/* a fault waited for it: time it */
 	uint8_t *buf;
 };
 
@@ -441,7 +442,8 @@ static void fetch_done(void *arg, int err, uint8_t status)
 		note_resident(vm);
 		i += n;
 	}
-	hist_add(vm, f->t0);
+	if (f->demand)
+		hist_add(vm, f->t0);
 	vm_drain_deferred(vm);
 	vm_evict_more(vm);
 out:
@@ -485,10 +487,8 @@ static void fetch_start(struct vm *vm, uint64_t page, uint32_t count,
 			vm->wanted++;
 		}
 	}
-	if (demand < page || demand >= page + count)
-		vm->st.pf_issued += count;
-	else
-		vm->st.pf_issued += count - 1;
+	f->demand = demand >= page && demand < page + count;
+	vm->st.pf_issued += f->demand ? count - 1 : count;
 	ret = remote_read(vm->pg->remote, &vm->sess[s], page, count, f->buf,
 			  fetch_done, f);
 	vm_get(vm);
@@ -1100,8 +1100,9 @@ static void vm_session_lost(struct remote_session *s, void *arg)
 {
 	struct vm *vm = arg;
 
-	log_err("vm %s: its pages on %s are lost; faults on them will fail "
-		"until page-groups with parity can rebuild them", vm->name,
+	log_err("vm %s: its pages on %s are lost; faults on them wait (and "
+		"are retried) until page-groups with parity can rebuild them",
+		vm->name,
 		remote_server(vm->pg->remote, s->server)->name);
 }
 
@@ -1133,6 +1134,14 @@ int pager_register(struct pager *pg, const struct vm_spec *spec,
 			      return (err); } while (0)
 	if (!spec->nregions)
 		REFUSE(-EINVAL, "no region given");
+	for (const char *c = spec->name; *c; c++)
+		if (!g_ascii_isalnum(*c) && !strchr("._-:+@", *c))
+			REFUSE(-EINVAL, "vm name may hold only letters, digits "
+			       "and . _ - : + @");
+	for (struct vm *o = pg->vms; o; o = o->next)
+		if (!strcmp(o->name, spec->name))
+			REFUSE(-EEXIST, "a vm named %s is registered already",
+			       spec->name);
 	if (check_fd_kind(spec->uffd, "anon_inode:[userfaultfd]"))
 		REFUSE(-EBADF, "the first descriptor is not a userfaultfd");
 	if (check_fd_kind(spec->memfd, "/memfd:") || fstat(spec->memfd, &st))
@@ -1183,6 +1192,8 @@ int pager_register(struct pager *pg, const struct vm_spec *spec,
 	g_queue_init(&vm->cache_fifo);
 	g_queue_init(&vm->cache_free);
 
+	/* The fault loop must never block on it, whatever the VMM chose. */
+	fcntl(vm->uffd, F_SETFL, fcntl(vm->uffd, F_GETFL) | O_NONBLOCK);
 	/* The userfaultfd must be registered for MISSING and WP faults. */
 	for (unsigned i = 0; i < vm->nregions; i++) {
 		struct uffdio_writeprotect w = {
@@ -1299,6 +1310,9 @@ static void vm_destroy(struct vm *vm)
 	free(vm->cache_mem);
 	if (vm->view)
 		munmap(vm->view, vm->memfd_size);
+	if (vm->map)
+		pg_map_release(vm->map, remote_pg(vm->pg->remote),
+			       remote_count(vm->pg->remote));
 	pg_map_free(vm->map);
 	free(vm->pt);
 	if (vm->uffd >= 0)

@@ -38,7 +38,8 @@ int pager_main(struct evl *loop, const struct memxd_options *o)
 	ret = ctl_new(&ctl, loop, sock, pg);
 	if (ret) {
 		log_err("cannot listen on %s: %s%s", sock, strerror(-ret),
-			ret == -EADDRINUSE ? " (another memxd runs there)" : "");
+			ret == -EADDRINUSE ? " (another memxd runs there)" :
+			ret == -EEXIST ? " (and it is not a socket)" : "");
 		goto out;
 	}
 	if (!remote_count(r))

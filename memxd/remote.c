@@ -289,6 +289,14 @@ static void hb_fire(struct evl *loop, struct evl_timer *t)
 		if (s->id && !s->lost)
 			io_call(r, s, s->server, &req, NULL, 0, NULL, NULL);
 	}
+	/* Three heartbeats per server interval: one lost is harmless. */
+	r->hb_ms = 300;
+	for (unsigned i = 0; i < r->n; i++) {
+		unsigned third = r->srv[i].heartbeat_ms / 3;
+
+		if (r->srv[i].heartbeat_ms && third < r->hb_ms)
+			r->hb_ms = third ? third : 1;
+	}
 	evl_timer_arm(loop, t, (uint64_t)r->hb_ms * 1000000ull);
 }
 
@@ -362,6 +370,8 @@ int remote_new(struct remote **out, struct evl *loop, char *const *servers,
 		return -ENOMEM;
 	r->loop = loop;
 	r->n = n;
+	evl_timer_init(&r->hb_timer, hb_fire);
+	evl_timer_init(&r->stat_timer, stat_fire);
 	r->srv = calloc(n ? n : 1, sizeof(*r->srv));
 	r->pg = calloc(n ? n : 1, sizeof(*r->pg));
 	r->hb_ms = 300;
@@ -383,14 +393,18 @@ int remote_new(struct remote **out, struct evl *loop, char *const *servers,
 			log_err("cannot resolve memory server '%s'", servers[i]);
 			goto err;
 		}
+		if (addr.ss_family != AF_INET) {
+			log_err("memory server '%s': only IPv4 servers are "
+				"supported by the pager today", servers[i]);
+			ret = -EAFNOSUPPORT;
+			goto err;
+		}
 		r->srv[i].peer = rmap_peer_get(r->ep, &addr);
 		if (!r->srv[i].peer) {
 			ret = -ENOMEM;
 			goto err;
 		}
 	}
-	evl_timer_init(&r->hb_timer, hb_fire);
-	evl_timer_init(&r->stat_timer, stat_fire);
 	evl_timer_arm(loop, &r->hb_timer, (uint64_t)r->hb_ms * 1000000ull);
 	evl_timer_arm(loop, &r->stat_timer, 0);
 	*out = r;

@@ -81,6 +81,17 @@ void pg_unplace(struct pg_map *map, uint64_t page, struct pg_server *srv)
 	map->server[g] = PG_NO_SERVER;
 }
 
+void pg_map_release(struct pg_map *map, struct pg_server *srv, unsigned nsrv)
+{
+	for (uint64_t g = 0; g < map->ngroups; g++) {
+		unsigned s = map->server[g];
+
+		if (s != PG_NO_SERVER && s < nsrv && srv[s].assigned)
+			srv[s].assigned--;
+		map->server[g] = PG_NO_SERVER;
+	}
+}
+
 uint64_t pg_map_bytes(const struct pg_map *map)
 {
 	return sizeof(*map) + map->ngroups;

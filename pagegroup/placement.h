@@ -49,6 +49,8 @@ unsigned pg_lookup(const struct pg_map *map, uint64_t page);
  */
 unsigned pg_place(struct pg_map *map, uint64_t page, struct pg_server *srv,
 		  unsigned nsrv);
+/* The map's VM is gone: give back every group it placed. */
+void pg_map_release(struct pg_map *map, struct pg_server *srv, unsigned nsrv);
 /* Forget the group's server, if no page of it is stored there. */
 void pg_unplace(struct pg_map *map, uint64_t page, struct pg_server *srv);
 /* Bytes of placement metadata for the whole map. */
