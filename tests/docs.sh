@@ -7,7 +7,8 @@
 #   - every memxd setting is in memx.conf(5) as "KEY =" (the command-line
 #     only ones, as --OPTION), and in memx.conf.example as "#KEY =";
 #     which options are keys is asked of memxd itself, not assumed;
-#   - every long option of `memxctl --help' is in memxctl(8);
+#   - every long option of `memxctl --help' is in memxctl(8), and every
+#     command of it is a tagged paragraph of memxctl(8)'s COMMANDS;
 #   - and back: no option or key documented that the programs lack;
 #   - memx.conf.example, uncommented, is a valid configuration;
 #   - the generated systemd units have no @placeholders@ left;
@@ -24,7 +25,7 @@ man_dir=$top_srcdir/man
 example=$top_srcdir/memxd/memx.conf.example
 memxd=$top_builddir/memxd/memxd
 memxctl=$top_builddir/memxd/memxctl
-pages="rmap.7 memxd.8 memxctl.8 memx.conf.5"
+pages="rmap.7 memxd.8 memxctl.8 memx.conf.5 memxd-ctl.7"
 fail=0
 
 for prog in "$memxd" "$memxctl"; do
@@ -120,6 +121,21 @@ while read -r opt; do
 	has_option "$opt" "$tmp/memxctl.8.txt" ||
 		bad "memxctl(8) does not document --$opt"
 done < "$tmp/memxctl.opts"
+# The commands: "  VERB ..." lines between "Commands:" and "Options:".
+awk '/^Commands:/ { on = 1; next } /^Options:/ { on = 0 }
+     on && /^  [a-z]/ { print $1 }' "$tmp/memxctl.help" > "$tmp/memxctl.cmds"
+if [ "$(wc -l < "$tmp/memxctl.cmds")" -lt 3 ]; then
+	bad "could not read memxctl's commands from its --help"
+fi
+# The first word of each .TP/.TQ tag in the COMMANDS section.
+awk '/^\.SH / { on = ($2 == "COMMANDS") }
+     on && tag { print; tag = 0 }
+     on && /^\.(TP|TQ)/ { tag = 1 }' "$tmp/memxctl.8.txt" |
+	sed -E 's/^\.[A-Z]+ +"?//; s/[ "].*//' | sort -u > "$tmp/memxctl.8.cmds"
+while read -r cmd; do
+	grep -qx "$cmd" "$tmp/memxctl.8.cmds" ||
+		bad "memxctl(8) does not document the command '$cmd'"
+done < "$tmp/memxctl.cmds"
 
 # ---- and back: what the pages list must exist ----
 
