@@ -116,6 +116,7 @@ nx_log "generating $PAGES random pages ($((PAGES * 4096 / 1048576)) MiB) in $NX_
 head -c $((PAGES * 4096)) /dev/urandom >"$NX_TMP/in"
 sha_in=$(sha256sum <"$NX_TMP/in" | cut -d' ' -f1)
 
+bcast="10.77.${NX_SUBNET}.255"
 for mtu in 1500 9000; do
 	t0=$(now_ms)
 	puts=0
@@ -123,7 +124,8 @@ for mtu in 1500 9000; do
 	for s in "${SERVERS[@]}"; do
 		nx_daemon "$s" "memxd-$s" "$MEMXD" --server --mtu "$mtu" \
 			--listen "$(nx_ip "$s")" --capacity 128M \
-			--announce-interval-ms 0
+			--announce-interval-ms 300 --broadcast \
+			--announce-to "${bcast}:7246"
 	done
 	# Wait until every server answers.
 	for s in "${SERVERS[@]}"; do
@@ -134,6 +136,13 @@ for mtu in 1500 9000; do
 		done
 	done
 	nx_log "[mtu $mtu] 3 servers + 1 client up in $(elapsed "$t0") ms"
+
+	# Discovery: the servers broadcast ANNOUNCE on the subnet.
+	found=$(timeout 10 ip netns exec "$(nx_ns "$CLIENT")" "$MEMXCTL" \
+		discover "0.0.0.0:7246" 2 2>/dev/null | grep -c '^server=' || true)
+	[[ $found -eq ${#SERVERS[@]} ]] ||
+		nx_die "[mtu $mtu] memxctl discover heard $found of ${#SERVERS[@]} servers"
+	nx_log "[mtu $mtu] discover: all $found servers heard by broadcast ANNOUNCE"
 
 	put clean
 

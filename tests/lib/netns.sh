@@ -98,7 +98,7 @@ nx_require()
 		ok=0 why="Linux bridges are not available (CONFIG_BRIDGE)"
 	fi
 	if ((ok)) && [[ -z $NX_IMPAIR || $NX_IMPAIR == netem ]]; then
-		command -v modprobe >/dev/null && modprobe -q sch_netem 2>/dev/null
+		{ command -v modprobe >/dev/null && modprobe -q sch_netem; } 2>/dev/null || true
 		if ip netns exec "${p}a" tc qdisc add dev v0 root netem \
 			loss 1% 2>/dev/null; then
 			NX_IMPAIR=netem
