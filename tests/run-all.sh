@@ -28,7 +28,7 @@ run_tree() {
 	if ! make -C "$dir" -j1 check; then
 		for log in "$dir"/tests/*.log "$dir"/tests/*/*.log; do
 			[ -f "$log" ] || continue
-			grep -qE '^(FAIL|ERROR)' "${log%.log}.trs" 2>/dev/null || continue
+			grep -qE '^:test-result: (FAIL|ERROR)' "${log%.log}.trs" 2>/dev/null || continue
 			printf '\n---- %s ----\n' "$log"
 			tail -n 80 "$log"
 		done
