@@ -339,15 +339,21 @@ static void cache_put(struct vm *vm, uint64_t page, const uint8_t *data)
 
 /* ---- fetching ---- */
 
-/* A fault whose page could not be fetched now: the retry timer redoes it. */
-static void retry_later(struct vm *vm, uint64_t page, uint64_t t0, bool write)
+/* Remember a fault for later, on queue @q. */
+static void queue_fault(GQueue *q, uint64_t page, uint64_t t0, bool write)
 {
 	struct deferred *d = g_new(struct deferred, 1);
 
 	d->page = page;
 	d->t0 = t0;
 	d->write = write;
-	g_queue_push_tail(&vm->retry, d);
+	g_queue_push_tail(q, d);
+}
+
+/* A fault whose page could not be fetched now: the retry timer redoes it. */
+static void retry_later(struct vm *vm, uint64_t page, uint64_t t0, bool write)
+{
+	queue_fault(&vm->retry, page, t0, write);
 	if (!evl_timer_armed(&vm->retry_timer))
 		evl_timer_arm(vm->pg->loop, &vm->retry_timer, RETRY_NS);
 }
@@ -549,14 +555,10 @@ static void fetch_around(struct vm *vm, uint64_t page, bool demand,
 
 /* ---- faults ---- */
 
+/* Over budget plus slack: the fault waits until evictions land. */
 static void defer_fault(struct vm *vm, uint64_t page, uint64_t t0, bool write)
 {
-	struct deferred *d = g_new(struct deferred, 1);
-
-	d->page = page;
-	d->t0 = t0;
-	d->write = write;
-	g_queue_push_tail(&vm->deferred, d);
+	queue_fault(&vm->deferred, page, t0, write);
 	vm->st.deferred++;
 }
 
