@@ -12,8 +12,11 @@
  *   - a page whose previous WRITE is still in flight (PT_BUSY) is never
  *     picked again, so two copies of one page never race to a server;
  *   - the hole is punched only after the server acknowledged the copy.
+ *
+ * The fault path and eviction stay in this one file, longer than most,
+ * because those rules span both: they are meant to be read together.
+ * Registration is in pager_vm.c, reporting in pager_report.c.
  */
-#include "pager.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -27,102 +30,22 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "evict.h"
 #include "log.h"
-#include "pagetable.h"
-#include "prefetch.h"
+#include "pager_int.h"
 
-#define PAGE		4096u
-#define EVICT_BATCH	32u
-#define EVICT_INFLIGHT	512u	/* pages being evicted at once, per VM */
-#define CACHE_PAGES	512u	/* prefetched pages held per VM */
-#define UFFD_BATCH	64u
-#define HIST_BUCKETS	24u
-#define RETRY_NS	(100ull * 1000000ull)	/* a failed READ, again */
-
-struct vm_stats {
-	uint64_t net_faults, zero_faults, wp_faults, cache_hits, spill_faults;
-	uint64_t spurious, deferred, discards, discarded_pages;
-	uint64_t evict_clean, evict_dirty, evict_zero, evict_cancelled;
-	uint64_t evict_spilled, fetch_errors;
-	uint64_t pf_issued, pf_hit, pf_wasted;
-	uint64_t max_resident;
-	uint64_t hist[HIST_BUCKETS];	/* fault service time, log2 us */
-};
-
-struct cache_ent {
-	uint64_t page;
-	uint8_t *buf;
-	GList link;		/* in vm->cache_fifo, oldest first */
-};
-
-struct deferred {
-	uint64_t page;
-	uint64_t t0;
-	bool write;
-};
-
-struct vm {
-	struct pager *pg;
-	struct vm *next;
-	char name[64], uuid[64];
-	pid_t pid;
-	int uffd, memfd, spill_fd;
-	uint8_t *view;			/* our mapping of the memfd, for mincore */
-	uint64_t memfd_size;
-	struct vm_region regions[MEMX_CTL_MAX_REGIONS];
-	unsigned nregions;
-	uint64_t npages, budget;
-	uint8_t *pt;
-	uint64_t resident;		/* RESIDENT + EVICTING */
-	uint64_t evicting;
-	uint64_t wanted;		/* FETCHING pages a fault waits for */
-	struct evict_clock clock;
-	struct pg_map *map;
-	struct remote_session *sess;
-	unsigned nsess;
-	struct prefetch pf;
-	GHashTable *cache;		/* page -> struct cache_ent */
-	GQueue cache_fifo;
-	struct cache_ent *cache_pool;
-	uint8_t *cache_mem;
-	GQueue cache_free;
-	GQueue deferred;
-	GQueue retry;			/* faults whose READ failed */
-	struct evl_timer retry_timer;
-	struct evl_op poll_op;
-	unsigned refs;
-	bool dead;
-	uint64_t registered_ns;
-	struct vm_stats st;
-};
-
-struct pager {
-	struct evl *loop;
-	struct remote *remote;
-	struct pager_config cfg;
-	struct vm *vms;
-	uint8_t *zero_page;
-	uint8_t *scratch;
-	uint8_t *batch;		/* EVICT_BATCH pages being evicted */
-};
-
-static void vm_evict_more(struct vm *vm);
 static void punch_list(struct vm *vm, const uint64_t *list, unsigned n);
-static void vm_drain_deferred(struct vm *vm);
 static void vm_handle_missing(struct vm *vm, uint64_t page, uint64_t t0,
 			      bool write);
 
 /* ---- small helpers ---- */
 
-static void vm_get(struct vm *vm)
+void vm_get(struct vm *vm)
 {
 	vm->refs++;
 }
 
-static void vm_destroy(struct vm *vm);
 
-static bool vm_put(struct vm *vm)
+bool vm_put(struct vm *vm)
 {
 	if (--vm->refs)
 		return false;
@@ -140,7 +63,7 @@ static bool over_hard_limit(const struct vm *vm)
 	return committed(vm) >= vm->budget + PAGER_SLACK_PAGES;
 }
 
-static void note_resident(struct vm *vm)
+void note_resident(struct vm *vm)
 {
 	if (vm->resident > vm->st.max_resident)
 		vm->st.max_resident = vm->resident;
@@ -184,7 +107,7 @@ static uint64_t hva_page(const struct vm *vm, uint64_t hva)
 	return UINT64_MAX;
 }
 
-static bool page_present(const struct vm *vm, uint64_t page)
+bool page_present(const struct vm *vm, uint64_t page)
 {
 	unsigned char v = 0;
 
@@ -562,7 +485,7 @@ static void defer_fault(struct vm *vm, uint64_t page, uint64_t t0, bool write)
 	vm->st.deferred++;
 }
 
-static void retry_fire(struct evl *loop, struct evl_timer *t)
+void retry_fire(struct evl *loop, struct evl_timer *t)
 {
 	struct vm *vm = (struct vm *)((char *)t - offsetof(struct vm, retry_timer));
 	GQueue q = vm->retry;
@@ -578,7 +501,7 @@ static void retry_fire(struct evl *loop, struct evl_timer *t)
 	}
 }
 
-static void vm_drain_deferred(struct vm *vm)
+void vm_drain_deferred(struct vm *vm)
 {
 	while (!g_queue_is_empty(&vm->deferred) && !over_hard_limit(vm)) {
 		struct deferred *d = g_queue_pop_head(&vm->deferred);
@@ -589,7 +512,7 @@ static void vm_drain_deferred(struct vm *vm)
 }
 
 /* The guest (or QEMU) freed @page behind our back, or told us so. */
-static void page_discarded(struct vm *vm, uint64_t page)
+void page_discarded(struct vm *vm, uint64_t page)
 {
 	uint8_t *e = &vm->pt[page];
 
@@ -769,7 +692,7 @@ static void vm_handle_remove(struct vm *vm, uint64_t start, uint64_t end)
 }
 
 
-static void uffd_ready(struct evl *loop, struct evl_op *op, int res)
+void uffd_ready(struct evl *loop, struct evl_op *op, int res)
 {
 	struct vm *vm = (struct vm *)((char *)op - offsetof(struct vm, poll_op));
 	struct uffd_msg msgs[UFFD_BATCH];
@@ -1060,7 +983,7 @@ static void evict_batch(struct vm *vm, uint64_t *victims, unsigned n)
 	/* 4. The rest is punched in evict_write_done, after the ACK. */
 }
 
-static void vm_evict_more(struct vm *vm)
+void vm_evict_more(struct vm *vm)
 {
 	uint64_t low = vm->budget / 8 < EVICT_BATCH ? vm->budget / 8 : EVICT_BATCH;
 	uint64_t target = vm->budget - low;
@@ -1080,499 +1003,6 @@ static void vm_evict_more(struct vm *vm)
 		if (!n)
 			break;
 		evict_batch(vm, victims, n);
-	}
-}
-
-/* ---- registration ---- */
-
-static int check_fd_kind(int fd, const char *prefix)
-{
-	char path[64], target[256];
-	ssize_t n;
-
-	snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
-	n = readlink(path, target, sizeof(target) - 1);
-	if (n < 0)
-		return -errno;
-	target[n] = 0;
-	return strncmp(target, prefix, strlen(prefix)) ? -EINVAL : 0;
-}
-
-static void vm_session_lost(struct remote_session *s, void *arg)
-{
-	struct vm *vm = arg;
-
-	log_err("vm %s: its pages on %s are lost; faults on them wait (and "
-		"are retried) until page-groups with parity can rebuild them",
-		vm->name,
-		remote_server(vm->pg->remote, s->server)->name);
-}
-
-static int vm_open_spill(struct vm *vm, const char *dir)
-{
-	char path[512];
-
-	snprintf(path, sizeof(path), "%s/memx-spill-%s-XXXXXX", dir, vm->name);
-	for (char *c = path + strlen(dir) + 1; *c; c++)
-		if (*c == '/')
-			*c = '_';
-	vm->spill_fd = mkostemp(path, O_CLOEXEC);
-	if (vm->spill_fd < 0)
-		return -errno;
-	unlink(path);		/* anonymous: gone when we close it */
-	return 0;
-}
-
-int pager_register(struct pager *pg, const struct vm_spec *spec,
-		   struct vm **out, char *why, size_t whylen)
-{
-	struct vm *vm;
-	struct stat st;
-	uint64_t total = 0, present = 0;
-	unsigned nsrv = remote_count(pg->remote);
-	int ret;
-
-#define REFUSE(err, ...) do { snprintf(why, whylen, __VA_ARGS__); \
-			      return (err); } while (0)
-	if (!spec->nregions)
-		REFUSE(-EINVAL, "no region given");
-	for (const char *c = spec->name; *c; c++)
-		if (!g_ascii_isalnum(*c) && !strchr("._-:+@", *c))
-			REFUSE(-EINVAL, "vm name may hold only letters, digits "
-			       "and . _ - : + @");
-	for (struct vm *o = pg->vms; o; o = o->next)
-		if (!strcmp(o->name, spec->name))
-			REFUSE(-EEXIST, "a vm named %s is registered already",
-			       spec->name);
-	if (check_fd_kind(spec->uffd, "anon_inode:[userfaultfd]"))
-		REFUSE(-EBADF, "the first descriptor is not a userfaultfd");
-	if (check_fd_kind(spec->memfd, "/memfd:") || fstat(spec->memfd, &st))
-		REFUSE(-EBADF, "the second descriptor is not a memfd");
-	for (unsigned i = 0; i < spec->nregions; i++) {
-		const struct vm_region *r = &spec->regions[i];
-
-		if (r->page_size != PAGE)
-			REFUSE(-EINVAL, "region %u: page size %lu is not "
-			       "supported (only 4096; no hugepages)", i,
-			       (unsigned long)r->page_size);
-		if (!r->length || r->hva % PAGE || r->offset % PAGE ||
-		    r->length % PAGE)
-			REFUSE(-EINVAL, "region %u is not page aligned", i);
-		if (r->offset + r->length > (uint64_t)st.st_size)
-			REFUSE(-EINVAL, "region %u ends past the memfd (%lu "
-			       "bytes)", i, (unsigned long)st.st_size);
-		total += r->length;
-	}
-	if (spec->budget > total)
-		REFUSE(-EINVAL, "budget %lu is larger than the regions (%lu "
-		       "bytes)", (unsigned long)spec->budget,
-		       (unsigned long)total);
-	if (spec->budget / PAGE < PAGER_MIN_BUDGET_PAGES)
-		REFUSE(-EINVAL, "budget must be at least %u pages",
-		       PAGER_MIN_BUDGET_PAGES);
-
-	vm = calloc(1, sizeof(*vm));
-	if (!vm)
-		REFUSE(-ENOMEM, "out of memory");
-	vm->pg = pg;
-	vm->refs = 1;
-	vm->uffd = spec->uffd;
-	vm->memfd = spec->memfd;
-	vm->spill_fd = -1;
-	vm->pid = spec->pid;
-	snprintf(vm->name, sizeof(vm->name), "%s", spec->name);
-	snprintf(vm->uuid, sizeof(vm->uuid), "%s", spec->uuid);
-	memcpy(vm->regions, spec->regions, sizeof(vm->regions));
-	vm->nregions = spec->nregions;
-	vm->memfd_size = (uint64_t)st.st_size;
-	vm->npages = vm->memfd_size / PAGE;
-	vm->budget = spec->budget / PAGE;
-	vm->registered_ns = evl_now_ns();
-	g_queue_init(&vm->deferred);
-	g_queue_init(&vm->retry);
-	evl_timer_init(&vm->retry_timer, retry_fire);
-	g_queue_init(&vm->cache_fifo);
-	g_queue_init(&vm->cache_free);
-
-	/* The fault loop must never block on it, whatever the VMM chose. */
-	fcntl(vm->uffd, F_SETFL, fcntl(vm->uffd, F_GETFL) | O_NONBLOCK);
-	/* The userfaultfd must be registered for MISSING and WP faults. */
-	for (unsigned i = 0; i < vm->nregions; i++) {
-		struct uffdio_writeprotect w = {
-			.range = { .start = vm->regions[i].hva,
-				   .len = vm->regions[i].length },
-			.mode = 0,
-		};
-
-		if (ioctl(vm->uffd, UFFDIO_WRITEPROTECT, &w) < 0) {
-			snprintf(why, whylen, "region %u is not registered "
-				 "with the userfaultfd for write-protect "
-				 "faults (%s)", i, strerror(errno));
-			ret = -EINVAL;
-			goto err;
-		}
-	}
-	vm->view = mmap(NULL, vm->memfd_size, PROT_READ, MAP_SHARED,
-			vm->memfd, 0);
-	vm->pt = calloc(vm->npages, 1);
-	if (vm->view == MAP_FAILED || !vm->pt ||
-	    pg_map_new(&vm->map, vm->npages)) {
-		if (vm->view == MAP_FAILED)
-			vm->view = NULL;
-		snprintf(why, whylen, "out of memory for %lu pages",
-			 (unsigned long)vm->npages);
-		ret = -ENOMEM;
-		goto err;
-	}
-	ret = vm_open_spill(vm, pg->cfg.spill_dir);
-	if (ret) {
-		snprintf(why, whylen, "cannot create a spill file in %s: %s",
-			 pg->cfg.spill_dir, strerror(-ret));
-		goto err;
-	}
-	/* What the VMM wrote before registering is resident already. */
-	for (uint64_t p = 0; p < vm->npages; p++) {
-		if (page_present(vm, p)) {
-			vm->pt[p] = PS_RESIDENT | PT_DIRTY | PT_REF;
-			present++;
-		}
-	}
-	vm->resident = present;
-	note_resident(vm);
-	prefetch_init(&vm->pf, pg->cfg.prefetch_max);
-	vm->cache = g_hash_table_new(g_int64_hash, g_int64_equal);
-	if (pg->cfg.prefetch_max) {
-		vm->cache_pool = calloc(CACHE_PAGES, sizeof(*vm->cache_pool));
-		if (!vm->cache_pool || posix_memalign((void **)&vm->cache_mem,
-						      PAGE, CACHE_PAGES * PAGE)) {
-			snprintf(why, whylen, "out of memory");
-			ret = -ENOMEM;
-			goto err;
-		}
-		for (unsigned i = 0; i < CACHE_PAGES; i++) {
-			vm->cache_pool[i].buf = vm->cache_mem + (size_t)i * PAGE;
-			vm->cache_pool[i].link.data = &vm->cache_pool[i];
-			g_queue_push_tail_link(&vm->cache_free,
-					       &vm->cache_pool[i].link);
-		}
-	}
-	vm->nsess = nsrv;
-	vm->sess = calloc(nsrv ? nsrv : 1, sizeof(*vm->sess));
-	if (!vm->sess) {
-		snprintf(why, whylen, "out of memory");
-		ret = -ENOMEM;
-		goto err;
-	}
-	for (unsigned i = 0; i < nsrv; i++) {
-		vm->sess[i].lost_fn = vm_session_lost;
-		vm->sess[i].lost_arg = vm;
-		remote_session_open(pg->remote, &vm->sess[i], i);
-	}
-	vm->poll_op.done = uffd_ready;
-	vm_get(vm);		/* the poll's reference */
-	evl_poll(pg->loop, vm->uffd, POLLIN, &vm->poll_op);
-	vm->next = pg->vms;
-	pg->vms = vm;
-	log_info("vm %s (uuid %s, pid %d) registered: %lu MiB GPAS in %u "
-		 "region(s), budget %lu MiB, %lu pages already resident, "
-		 "%u memory server(s)", vm->name, vm->uuid, vm->pid,
-		 (unsigned long)(vm->memfd_size >> 20), vm->nregions,
-		 (unsigned long)(vm->budget * PAGE >> 20),
-		 (unsigned long)present, nsrv);
-	vm_evict_more(vm);
-	*out = vm;
-	return 0;
-err:
-	vm->uffd = -1;		/* the caller still owns the descriptors */
-	vm->memfd = -1;
-	vm_destroy(vm);
-	return ret;
-#undef REFUSE
-}
-
-static void vm_destroy(struct vm *vm)
-{
-	struct deferred *d;
-
-	if (vm->sess) {
-		for (unsigned i = 0; i < vm->nsess; i++)
-			if (vm->sess[i].r)
-				remote_session_close(vm->pg->remote,
-						     &vm->sess[i]);
-		free(vm->sess);
-	}
-	while ((d = g_queue_pop_head(&vm->deferred)))
-		g_free(d);
-	while ((d = g_queue_pop_head(&vm->retry)))
-		g_free(d);
-	evl_timer_cancel(vm->pg->loop, &vm->retry_timer);
-	if (vm->cache)
-		g_hash_table_destroy(vm->cache);
-	free(vm->cache_pool);
-	free(vm->cache_mem);
-	if (vm->view)
-		munmap(vm->view, vm->memfd_size);
-	if (vm->map)
-		pg_map_release(vm->map, remote_pg(vm->pg->remote),
-			       remote_count(vm->pg->remote));
-	pg_map_free(vm->map);
-	free(vm->pt);
-	if (vm->uffd >= 0)
-		close(vm->uffd);
-	if (vm->memfd >= 0)
-		close(vm->memfd);
-	if (vm->spill_fd >= 0)
-		close(vm->spill_fd);
-	free(vm);
-}
-
-void pager_unregister(struct pager *pg, struct vm *vm)
-{
-	struct vm **pp = &pg->vms;
-
-	while (*pp && *pp != vm)
-		pp = &(*pp)->next;
-	if (*pp)
-		*pp = vm->next;
-	log_info("vm %s unregistered after %lu s: %lu network faults, %lu "
-		 "evictions; its remote pages are freed", vm->name,
-		 (unsigned long)((evl_now_ns() - vm->registered_ns) / 1000000000),
-		 (unsigned long)vm->st.net_faults,
-		 (unsigned long)(vm->st.evict_clean + vm->st.evict_dirty +
-				 vm->st.evict_zero + vm->st.evict_spilled));
-	vm->dead = true;
-	/* UNREG now: the servers free the pages whatever is in flight. */
-	for (unsigned i = 0; i < vm->nsess; i++)
-		if (vm->sess[i].r)
-			remote_session_close(pg->remote, &vm->sess[i]);
-	/* Cancel the poll: its completion drops the poll's reference. */
-	io_uring_prep_poll_remove(evl_sqe(pg->loop, NULL),
-				  (uint64_t)(uintptr_t)&vm->poll_op);
-	vm_put(vm);
-}
-
-int pager_discard(struct vm *vm, uint64_t offset, uint64_t length)
-{
-	if (offset % PAGE || length % PAGE || offset + length > vm->memfd_size ||
-	    offset + length < offset)
-		return -EINVAL;
-	for (uint64_t p = offset / PAGE; p < (offset + length) / PAGE; p++) {
-		if ((pt_state(vm->pt[p]) == PS_RESIDENT ||
-		     pt_state(vm->pt[p]) == PS_EVICTING) &&
-		    page_present(vm, p))
-			continue;	/* not actually gone */
-		page_discarded(vm, p);
-	}
-	vm->st.discards++;
-	vm_drain_deferred(vm);
-	return 0;
-}
-
-uint64_t pager_vm_pages(const struct vm *vm)
-{
-	return vm->npages;
-}
-
-unsigned pager_vm_count(const struct pager *pg)
-{
-	unsigned n = 0;
-
-	for (const struct vm *vm = pg->vms; vm; vm = vm->next)
-		n++;
-	return n;
-}
-
-/* ---- reporting ---- */
-
-struct vm_counts {
-	uint64_t by_state[PS_NSTATES];
-};
-
-static void count_states(const struct vm *vm, struct vm_counts *c)
-{
-	memset(c, 0, sizeof(*c));
-	for (uint64_t p = 0; p < vm->npages; p++)
-		c->by_state[pt_state(vm->pt[p])]++;
-}
-
-static uint64_t hist_percentile(const struct vm *vm, unsigned pct)
-{
-	uint64_t total = 0, seen = 0;
-
-	for (unsigned b = 0; b < HIST_BUCKETS; b++)
-		total += vm->st.hist[b];
-	if (!total)
-		return 0;
-	for (unsigned b = 0; b < HIST_BUCKETS; b++) {
-		seen += vm->st.hist[b];
-		if (seen * 100 >= total * pct)
-			return 1ull << b;
-	}
-	return 1ull << (HIST_BUCKETS - 1);
-}
-
-/* Bytes of per-VM metadata per GPAS page: page table plus placement. */
-static double metadata_per_page(const struct vm *vm)
-{
-	return (double)(vm->npages + pg_map_bytes(vm->map)) / (double)vm->npages;
-}
-
-void pager_dump(struct pager *pg, GString *o)
-{
-	struct remote *r = pg->remote;
-
-	g_string_append_printf(o, "vms=%u\nslack_pages=%u\n",
-			       pager_vm_count(pg), PAGER_SLACK_PAGES);
-	for (unsigned i = 0; i < remote_count(r); i++) {
-		struct remote_server *s = remote_server(r, i);
-
-		g_string_append_printf(o,
-			"server=%s\nserver_reachable=%d\nserver_full=%d\n"
-			"server_capacity_pages=%lu\nserver_used_pages=%lu\n"
-			"server_reads=%lu\nserver_writes=%lu\nserver_frees=%lu\n"
-			"server_pages_in=%lu\nserver_pages_out=%lu\n"
-			"server_errors=%lu\nserver_srtt_us=%u\n",
-			s->name, s->reachable, remote_pg(r)[i].full,
-			(unsigned long)s->capacity_pages,
-			(unsigned long)s->used_pages, (unsigned long)s->reads,
-			(unsigned long)s->writes, (unsigned long)s->frees,
-			(unsigned long)s->pages_in, (unsigned long)s->pages_out,
-			(unsigned long)s->errors, rmap_peer_srtt_us(s->peer));
-	}
-	{
-		const struct rmap_counters *c = remote_counters(r);
-
-		g_string_append_printf(o,
-			"rmap_retransmits=%lu\nrmap_fast_retransmits=%lu\n"
-			"rmap_dup_packets=%lu\nrmap_bad_packets=%lu\n"
-			"rmap_unknown_peer=%lu\n",
-			(unsigned long)c->retransmits,
-			(unsigned long)c->fast_retransmits,
-			(unsigned long)c->dup_packets,
-			(unsigned long)c->bad_total,
-			(unsigned long)c->unknown_peer);
-	}
-	for (struct vm *vm = pg->vms; vm; vm = vm->next) {
-		struct vm_counts c;
-		const struct vm_stats *s = &vm->st;
-
-		count_states(vm, &c);
-		g_string_append_printf(o,
-			"vm=%s\nuuid=%s\npid=%d\ngpas_pages=%lu\n"
-			"budget_pages=%lu\nresident_pages=%lu\n"
-			"max_resident_pages=%lu\nremote_pages=%lu\n"
-			"spilled_pages=%lu\nzero_pages=%lu\nevicting_pages=%lu\n"
-			"fetching_pages=%lu\nnet_faults=%lu\nzero_faults=%lu\n"
-			"wp_faults=%lu\nspill_faults=%lu\nspurious_faults=%lu\n"
-			"deferred_faults=%lu\nevict_clean=%lu\nevict_dirty=%lu\n"
-			"evict_zero=%lu\nevict_spilled=%lu\nevict_cancelled=%lu\n"
-			"prefetch_issued=%lu\nprefetch_hit=%lu\n"
-			"prefetch_wasted=%lu\nprefetch_window=%u\n"
-			"discards=%lu\ndiscarded_pages=%lu\nfetch_errors=%lu\n"
-			"fault_p50_us=%lu\nfault_p99_us=%lu\n"
-			"metadata_bytes_per_page=%.3f\n",
-			vm->name, vm->uuid, vm->pid, (unsigned long)vm->npages,
-			(unsigned long)vm->budget, (unsigned long)vm->resident,
-			(unsigned long)s->max_resident,
-			(unsigned long)(c.by_state[PS_REMOTE] +
-					c.by_state[PS_FETCHING]),
-			(unsigned long)c.by_state[PS_SPILLED],
-			(unsigned long)c.by_state[PS_NEVER],
-			(unsigned long)vm->evicting,
-			(unsigned long)c.by_state[PS_FETCHING],
-			(unsigned long)s->net_faults,
-			(unsigned long)s->zero_faults,
-			(unsigned long)s->wp_faults,
-			(unsigned long)s->spill_faults,
-			(unsigned long)s->spurious, (unsigned long)s->deferred,
-			(unsigned long)s->evict_clean,
-			(unsigned long)s->evict_dirty,
-			(unsigned long)s->evict_zero,
-			(unsigned long)s->evict_spilled,
-			(unsigned long)s->evict_cancelled,
-			(unsigned long)s->pf_issued, (unsigned long)s->pf_hit,
-			(unsigned long)s->pf_wasted, vm->pf.window,
-			(unsigned long)s->discards,
-			(unsigned long)s->discarded_pages,
-			(unsigned long)s->fetch_errors,
-			(unsigned long)hist_percentile(vm, 50),
-			(unsigned long)hist_percentile(vm, 99),
-			metadata_per_page(vm));
-		g_string_append(o, "fault_hist_us=");
-		for (unsigned b = 0; b < HIST_BUCKETS; b++)
-			g_string_append_printf(o, "%s%lu", b ? "," : "",
-					       (unsigned long)s->hist[b]);
-		g_string_append_c(o, '\n');
-	}
-}
-
-void pager_prometheus(struct pager *pg, GString *o)
-{
-	static const char *const names[] = {
-		"resident_pages", "remote_pages", "zero_pages", "spilled_pages",
-	};
-
-	g_string_append(o, "# HELP memx_vms Registered VMs.\n"
-			   "# TYPE memx_vms gauge\n");
-	g_string_append_printf(o, "memx_vms %u\n", pager_vm_count(pg));
-	for (unsigned k = 0; k < G_N_ELEMENTS(names); k++)
-		g_string_append_printf(o, "# TYPE memx_%s gauge\n", names[k]);
-	g_string_append(o,
-		"# TYPE memx_faults_total counter\n"
-		"# TYPE memx_evictions_total counter\n"
-		"# TYPE memx_prefetch_pages_total counter\n"
-		"# TYPE memx_fault_latency_us histogram\n");
-	for (struct vm *vm = pg->vms; vm; vm = vm->next) {
-		const struct vm_stats *s = &vm->st;
-		struct vm_counts c;
-		uint64_t cum = 0;
-
-		count_states(vm, &c);
-		g_string_append_printf(o,
-			"memx_resident_pages{vm=\"%s\"} %lu\n"
-			"memx_remote_pages{vm=\"%s\"} %lu\n"
-			"memx_zero_pages{vm=\"%s\"} %lu\n"
-			"memx_spilled_pages{vm=\"%s\"} %lu\n"
-			"memx_faults_total{vm=\"%s\",kind=\"network\"} %lu\n"
-			"memx_faults_total{vm=\"%s\",kind=\"zero\"} %lu\n"
-			"memx_faults_total{vm=\"%s\",kind=\"wp\"} %lu\n"
-			"memx_faults_total{vm=\"%s\",kind=\"prefetch_cache\"} %lu\n"
-			"memx_faults_total{vm=\"%s\",kind=\"spill\"} %lu\n"
-			"memx_evictions_total{vm=\"%s\",kind=\"clean\"} %lu\n"
-			"memx_evictions_total{vm=\"%s\",kind=\"dirty\"} %lu\n"
-			"memx_evictions_total{vm=\"%s\",kind=\"zero\"} %lu\n"
-			"memx_evictions_total{vm=\"%s\",kind=\"spilled\"} %lu\n"
-			"memx_prefetch_pages_total{vm=\"%s\",kind=\"issued\"} %lu\n"
-			"memx_prefetch_pages_total{vm=\"%s\",kind=\"hit\"} %lu\n"
-			"memx_prefetch_pages_total{vm=\"%s\",kind=\"wasted\"} %lu\n",
-			vm->name, (unsigned long)vm->resident,
-			vm->name, (unsigned long)(c.by_state[PS_REMOTE] +
-						  c.by_state[PS_FETCHING]),
-			vm->name, (unsigned long)c.by_state[PS_NEVER],
-			vm->name, (unsigned long)c.by_state[PS_SPILLED],
-			vm->name, (unsigned long)s->net_faults,
-			vm->name, (unsigned long)s->zero_faults,
-			vm->name, (unsigned long)s->wp_faults,
-			vm->name, (unsigned long)s->cache_hits,
-			vm->name, (unsigned long)s->spill_faults,
-			vm->name, (unsigned long)s->evict_clean,
-			vm->name, (unsigned long)s->evict_dirty,
-			vm->name, (unsigned long)s->evict_zero,
-			vm->name, (unsigned long)s->evict_spilled,
-			vm->name, (unsigned long)s->pf_issued,
-			vm->name, (unsigned long)s->pf_hit,
-			vm->name, (unsigned long)s->pf_wasted);
-		for (unsigned b = 0; b < HIST_BUCKETS; b++) {
-			cum += s->hist[b];
-			g_string_append_printf(o,
-				"memx_fault_latency_us_bucket{vm=\"%s\",le=\"%lu\"} %lu\n",
-				vm->name, 2ul << b, (unsigned long)cum);
-		}
-		g_string_append_printf(o,
-			"memx_fault_latency_us_bucket{vm=\"%s\",le=\"+Inf\"} %lu\n"
-			"memx_fault_latency_us_count{vm=\"%s\"} %lu\n",
-			vm->name, (unsigned long)cum, vm->name,
-			(unsigned long)cum);
 	}
 }
 
