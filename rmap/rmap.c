@@ -41,9 +41,16 @@
  * rings, RECV_SLOTS one-shot receives do the job (each is a separate poll
  * on the socket, all woken per datagram: keep them few).
  */
-#define RECV_BUFS	128u	/* a power of two */
+#define RECV_BUFS	64u	/* a power of two */
+/*
+ * With UDP_GRO the kernel hands a whole GSO burst (up to 64 KiB of
+ * back-to-back datagrams) to one receive, with the segment size in a
+ * control message: one completion for up to GSO_MAX_SEGS packets.
+ */
+#define RECV_CMSG_LEN	CMSG_SPACE(sizeof(int))
 #define RECV_BUF_LEN	(sizeof(struct io_uring_recvmsg_out) + \
-			 sizeof(struct sockaddr_storage) + RMAP_MAX_DATAGRAM + 64)
+			 sizeof(struct sockaddr_storage) + RECV_CMSG_LEN + \
+			 65536 + 64)
 #define RECV_SLOTS	8u
 #define PEER_BUCKETS	256u
 #define CALL_BUCKETS	1024u
@@ -1442,11 +1449,41 @@ static void mrecv_arm(struct rmap_ep *ep)
 
 	memset(&ep->mrecv_mh, 0, sizeof(ep->mrecv_mh));
 	ep->mrecv_mh.msg_namelen = sizeof(struct sockaddr_storage);
+	ep->mrecv_mh.msg_controllen = RECV_CMSG_LEN;
 	sqe = evl_sqe(ep->loop, &ep->mrecv_op);
 	io_uring_prep_recvmsg_multishot(sqe, ep->fd, &ep->mrecv_mh, 0);
 	sqe->flags |= IOSQE_BUFFER_SELECT;
 	sqe->buf_group = ep->bgid;
 	ep->ops++;
+}
+
+/* One receive, perhaps many datagrams glued by GRO: take them apart. */
+static void rx_coalesced(struct rmap_ep *ep, struct io_uring_recvmsg_out *o,
+			 int res, const struct sockaddr_storage *from)
+{
+	uint8_t *data = io_uring_recvmsg_payload(o, &ep->mrecv_mh);
+	size_t len = io_uring_recvmsg_payload_length(o, res, &ep->mrecv_mh);
+	size_t seg = len;
+	struct cmsghdr *c;
+
+	for (c = io_uring_recvmsg_cmsg_firsthdr(o, &ep->mrecv_mh); c;
+	     c = io_uring_recvmsg_cmsg_nexthdr(o, &ep->mrecv_mh, c)) {
+		if (c->cmsg_level == SOL_UDP && c->cmsg_type == UDP_GRO) {
+			int v;
+
+			memcpy(&v, CMSG_DATA(c), sizeof(v));
+			if (v > 0)
+				seg = (size_t)v;
+		}
+	}
+	/* At least once: an empty datagram is still one (a short one). */
+	do {
+		size_t n = len < seg ? len : seg;
+
+		rx_datagram(ep, data, n, from);
+		data += n;
+		len -= n;
+	} while (len);
 }
 
 static void mrecv_done(struct evl *loop, struct evl_op *op, int res)
@@ -1473,10 +1510,7 @@ static void mrecv_done(struct evl *loop, struct evl_op *op, int res)
 				memcpy(&from, io_uring_recvmsg_name(o),
 				       o->namelen < sizeof(from) ? o->namelen
 								 : sizeof(from));
-				rx_datagram(ep, io_uring_recvmsg_payload(o,
-						&ep->mrecv_mh),
-					    io_uring_recvmsg_payload_length(o,
-						res, &ep->mrecv_mh), &from);
+				rx_coalesced(ep, o, res, &from);
 			}
 		}
 		/* Hand the buffer back to the kernel. */
@@ -1525,6 +1559,12 @@ static int mrecv_setup(struct rmap_ep *ep)
 	io_uring_buf_ring_advance(ep->br, RECV_BUFS);
 	ep->mrecv_op.done = mrecv_done;
 	ep->multishot = true;
+	{
+		int one = 1;
+
+		/* Bursts arrive whole; without it, datagram by datagram. */
+		setsockopt(ep->fd, SOL_UDP, UDP_GRO, &one, sizeof(one));
+	}
 	return 0;
 err:
 	munmap(ep->br, ring_len);
