@@ -50,13 +50,18 @@ int pager_main(struct evl *loop, const struct memxd_options *o)
 		 remote_count(r), o->prefetch_max, pc.spill_dir);
 	ret = evl_run(loop);
 out:
-	/* Unregister every VM, then give the UNREGs a moment to leave. */
+	/*
+	 * Unregister every VM, then give the UNREGs a moment to leave.  The
+	 * remote side goes before the pager: closing it fails the READs and
+	 * WRITEs still in flight, and their callbacks release the last
+	 * references to their VMs, which need the pager to tear down.
+	 */
 	if (ctl)
 		ctl_free(ctl);
-	pager_free(pg);
 	deadline = evl_now_ns() + 500000000ull;
 	while (r && rmap_ep_pending(remote_ep(r)) && evl_now_ns() < deadline)
 		evl_run_once(loop, 50000000);
 	remote_free(r);
+	pager_free(pg);
 	return ret;
 }

@@ -56,13 +56,16 @@ void pager_dump(struct pager *pg, GString *o)
 			"server_capacity_pages=%lu\nserver_used_pages=%lu\n"
 			"server_reads=%lu\nserver_writes=%lu\nserver_frees=%lu\n"
 			"server_pages_in=%lu\nserver_pages_out=%lu\n"
-			"server_errors=%lu\nserver_srtt_us=%u\n",
+			"server_errors=%lu\nserver_lost_sessions=%lu\n"
+			"server_srtt_us=%u\n",
 			s->name, s->reachable, remote_pg(r)[i].full,
 			(unsigned long)s->capacity_pages,
 			(unsigned long)s->used_pages, (unsigned long)s->reads,
 			(unsigned long)s->writes, (unsigned long)s->frees,
 			(unsigned long)s->pages_in, (unsigned long)s->pages_out,
-			(unsigned long)s->errors, rmap_peer_srtt_us(s->peer));
+			(unsigned long)s->errors,
+			(unsigned long)s->lost_sessions,
+			rmap_peer_srtt_us(s->peer));
 	}
 	{
 		const struct rmap_counters *c = remote_counters(r);

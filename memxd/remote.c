@@ -29,6 +29,7 @@ struct remote {
 struct io {
 	struct remote *r;
 	struct remote_session *s;
+	uint32_t sid;			/* the session the request named */
 	unsigned idx;
 	uint8_t type;
 	uint32_t count;
@@ -64,13 +65,17 @@ static void session_lost(struct remote_session *s, const char *why)
 {
 	struct remote *r = s->r;
 
-	if (s->lost)
+	if (s->lost || !s->id)
 		return;
 	s->lost = true;
-	log_err("session %08x on %s lost (%s): the pages it held are gone",
-		s->id, r->srv[s->server].name, why);
+	r->srv[s->server].lost_sessions++;
+	log_err("session %08x on %s lost (%s): the pages it held are gone; "
+		"a new session takes new pages", s->id, r->srv[s->server].name,
+		why);
 	if (s->lost_fn)
 		s->lost_fn(s, s->lost_arg);
+	/* The heartbeat timer opens a fresh one. */
+	s->id = 0;
 }
 
 static void on_peer_state(struct rmap_ep *ep, struct rmap_peer *peer, int err,
@@ -118,7 +123,8 @@ static void io_done(void *arg, int err, const struct rmap_msg *m)
 			server_set_reachable(r, io->idx, false);
 	} else {
 		server_set_reachable(r, io->idx, true);
-		if (status == RMAP_S_BADSESSION && io->s)
+		/* Only if it is still the session we use (not a new one). */
+		if (status == RMAP_S_BADSESSION && io->s && io->s->id == io->sid)
 			session_lost(io->s, "server no longer knows it");
 		if (status == RMAP_S_FULL) {
 			srv->full++;
@@ -146,7 +152,8 @@ static int io_call(struct remote *r, struct remote_session *s, unsigned idx,
 
 	if (!io)
 		return -ENOMEM;
-	*io = (struct io){ r, s, idx, req->type, req->count, fn, arg, { 0 } };
+	*io = (struct io){ r, s, req->session, idx, req->type, req->count, fn,
+			   arg, { 0 } };
 	ret = rmap_call(r->ep, r->srv[idx].peer, req, buf ? buf : io->body,
 			buf ? cap : sizeof(io->body), io_done, io);
 	if (ret)
@@ -282,7 +289,7 @@ static void hb_fire(struct evl *loop, struct evl_timer *t)
 		struct rmap_req req = { .type = RMAP_T_HEARTBEAT,
 					.session = s->id };
 
-		if (!s->id && !s->opening && !s->lost) {
+		if (!s->id && !s->opening) {
 			remote_session_open(r, s, s->server);	/* retry */
 			continue;
 		}

@@ -24,6 +24,7 @@ struct remote_server {
 	struct rmap_peer *peer;
 	bool reachable;
 	uint64_t reads, writes, frees, pages_in, pages_out, errors, full;
+	uint64_t lost_sessions;		/* the server forgot them */
 	uint64_t capacity_pages, used_pages;
 	unsigned heartbeat_ms;
 };
@@ -32,7 +33,8 @@ struct remote_server {
 struct remote_session {
 	uint32_t id;			/* 0: not open */
 	bool opening;
-	bool lost;			/* the server forgot it: pages lost */
+	bool lost;			/* the server forgot it: pages lost
+					 * (until a fresh session is open) */
 	struct remote_session *next;	/* all sessions, for heartbeats */
 	struct remote *r;
 	unsigned server;
