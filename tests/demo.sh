@@ -1,0 +1,132 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0-or-later
+#
+# demo.sh - the README's first command: memx, end to end, on one machine.
+#
+#   sudo bash tests/demo.sh
+#
+# On a fresh Debian 12 machine, as root:
+#   1. installs the packages memx needs (apt-get; tests/install-deps.sh);
+#   2. builds memx (autogen, configure, make) in build/demo/;
+#   3. builds the patched QEMU and the test guest (cached in ~/.cache/memx;
+#      the QEMU build takes about 4 minutes, once);
+#   4. starts two memory servers, each in its own network namespace, and
+#      memxd's pager in a third (the "client host");
+#   5. boots a stock Debian kernel with 4 GiB of guest RAM on a 1 GiB local
+#      budget (TCG) and runs the workload, showing its progress;
+#   6. prints a report: the guest's view of its memory, how much was served
+#      remotely, fault latency percentiles, prefetch hit rate, wall time.
+# Everything it started is cleaned up on success, on failure and on Ctrl-C.
+#
+# Environment: MEMX_DEMO_WORK (memx.work=, default fill:2560,qsort:1280:
+# fill 2.5 GiB and read it back, then quicksort 1.25 GiB), GX_ACCEL (tcg),
+# MEMX_DEMO_NO_BUILD=1 with top_builddir=DIR to use an existing build,
+# NX_KEEP=1 to keep the logs.
+set -euo pipefail
+
+src=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+work=${MEMX_DEMO_WORK:-fill:2560,qsort:1280}
+t_demo=$SECONDS
+
+step()
+{
+	printf '\n==> [%4ds] %s\n' $((SECONDS - t_demo)) "$*"
+}
+
+if [[ $(id -u) -ne 0 ]]; then
+	echo "demo: run as root (apt-get, network namespaces, userfaultfd): sudo bash $0" >&2
+	exit 1
+fi
+
+if [[ ${MEMX_DEMO_NO_BUILD:-0} != 1 ]]; then
+	step "installing packages (apt-get)"
+	bash "$src/tests/install-deps.sh"
+	step "building memx (build/demo)"
+	(cd "$src" && ./autogen.sh >/dev/null)
+	mkdir -p "$src/build/demo"
+	(cd "$src/build/demo" && "$src/configure" -q && make -j"${JOBS:-2}" >/dev/null)
+	export top_builddir=$src/build/demo
+fi
+export top_srcdir=$src
+# shellcheck source=tests/lib/guest-common.sh
+. "$src/tests/lib/guest-common.sh"
+
+gx_require
+step "building the patched QEMU and the test guest (cached after the first time)"
+gx_build
+step "starting two memory servers and memxd (network namespaces ${NX_PREFIX}*)"
+gx_setup 3G
+gx_memxd_start demo
+gx_sampler_start "$NX_TMP/dump"
+
+step "booting the guest: 4 GiB of guest RAM on a 1 GiB local budget ($GX_ACCEL), memx.work=$work"
+gx_qemu_args 4G 1G "$work"
+t0=$SECONDS
+rc=0
+# The guest's console, filtered to its own lines (progress every 10%).
+GX_SHOW_PREFIX="  guest| " gx_qemu_run "$NX_TMP/guest.log" \
+	"${MEMX_DEMO_TIMEOUT:-3600}" || rc=$?
+wall=$((SECONDS - t0))
+nx_stop sampler
+
+d=$NX_TMP/dump
+log=$NX_TMP/guest.log
+if ((rc != 0)) || [[ ! -s $d ]]; then
+	tail -n 20 "$log" >&2
+	tail -n 20 "$NX_TMP/memxd-demo.log" >&2
+	nx_die "the guest run failed (QEMU exit $rc)"
+fi
+
+v()
+{
+	local x
+
+	x=$(gx_val "$d" "$1")
+	echo "${x:-0}"
+}
+mib()
+{
+	echo $(($1 * 4096 / 1048576))
+}
+# Percentiles from memxd's log2 histogram of fault service times (us).
+pct()
+{
+	awk -F= -v p="$1" '$1 == "fault_hist_us" {
+		n = split($2, h, ","); t = 0
+		for (i = 1; i <= n; i++) t += h[i]
+		s = 0
+		for (i = 1; i <= n; i++) {
+			s += h[i]
+			if (t && s * 1000 >= t * p) { printf "<=%d us", 2 ^ (i - 1); exit }
+		}
+		print "n/a"
+	}' "$d"
+}
+memtotal=$(sed -n 's/.*MEMX-GUEST: MemTotal=\([0-9]*\) kB.*/\1/p' "$log" | head -n1)
+served=$(awk -F= '$1 == "server_pages_in" { s += $2 } END { print s + 0 }' "$d")
+issued=$(v prefetch_issued)
+hit=$(v prefetch_hit)
+if ((issued > 0)); then
+	hitrate="$((hit * 100 / issued))% ($hit of $issued prefetched pages used)"
+else
+	hitrate="n/a (no prefetches)"
+fi
+result=$(grep -o 'MEMX-GUEST-RESULT: .*' "$log" | tr -d '\r' | tail -n1)
+
+cat <<REPORT
+
+==================== memx demo report ====================
+guest's view      MemTotal $((${memtotal:-0} / 1024)) MiB (4 GiB of guest RAM), on a $(mib "$(v budget_pages)") MiB local budget
+workload          memx.work=$work: ${result:-no result}
+$(grep -E '^(fill|qsort|randrw): mib=' "$log" | tr -d '\r' | sed 's/^/                  /')
+served remotely   $(v net_faults) network faults; $served pages ($(mib "$served") MiB) read from the memory servers
+evicted           $(($(v evict_clean) + $(v evict_dirty))) pages sent to the servers, $(v evict_zero) zero pages dropped
+remote at the end $(v remote_pages) pages ($(mib "$(v remote_pages)") MiB) on the servers
+resident          at most $(v max_resident_pages) pages ($(mib "$(v max_resident_pages)") MiB; budget $(v budget_pages) + slack $(awk -F= '$1 == "slack_pages" { print $2; exit }' "$d"))
+fault latency     p50 $(pct 500), p90 $(pct 900), p99 $(pct 990), p99.9 $(pct 999) (every fault memxd served)
+prefetch hit rate $hitrate
+wall time         guest run ${wall}s; demo total $((SECONDS - t_demo))s
+==========================================================
+REPORT
+[[ $result == "MEMX-GUEST-RESULT: PASS"* ]] || nx_die "the guest's workload failed"
+step "done; cleaning up"

@@ -1,0 +1,215 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0-or-later
+#
+# guest-e2e.sh - end to end: an unmodified Linux guest on memory-backend-memx.
+#
+# Two memory servers and a client, each a network namespace; memxd's pager
+# in the client; the patched QEMU (qemu-patches/build.sh, cached) boots the
+# test guest (tests/guest/build.sh, cached) with 1 GiB of guest RAM on a
+# 256 MiB budget, running quicksort over E2E_QSORT_MIB MiB and random
+# read/write over E2E_RANDRW_MIB MiB.  Passes only if:
+#   - the guest's workloads all verify (their checksums match);
+#   - memxd served network faults, evicted pages and held remote pages;
+#   - resident pages never exceeded the budget plus memxd's slack;
+#   - the memory the guest frees reaches memxd as discards (virtio-balloon
+#     free page reporting -> ram_block_discard_range -> discard=);
+#   - the guest sees the full 1 GiB (MemTotal);
+#   - QEMU refuses quickly, with a clear message, when memxd is
+#     unreachable, does not answer (10 s deadline) or refuses the VM, with
+#     prealloc=on, with budget > size or missing, and with hugetlb;
+#   - when memxd dies under a running guest, QEMU says so and QMP shows
+#     the VM stopped in internal-error (needs python3 for QMP).
+#
+#   tests/guest-e2e.sh [--accel tcg|kvm] [--qsort MIB] [--quick]
+#
+# --quick: a 200 MiB quicksort and 192 MiB of random read/write (still
+# over the budget, in about a third of the time).  Environment: GX_ACCEL, E2E_QSORT_MIB, E2E_RANDRW_MIB,
+# E2E_RANDRW_OPS, E2E_TIMEOUT (seconds for the guest run), NX_KEEP=1.
+# Skips (77) only without root or /dev/userfaultfd.
+set -euo pipefail
+
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+top_srcdir=${top_srcdir:-$(cd "$here/.." && pwd)}
+# shellcheck source=tests/lib/guest-common.sh
+. "$top_srcdir/tests/lib/guest-common.sh"
+
+E2E_QSORT_MIB=${E2E_QSORT_MIB:-600}
+E2E_RANDRW_MIB=${E2E_RANDRW_MIB:-256}
+E2E_RANDRW_OPS=${E2E_RANDRW_OPS:-2000000}
+E2E_TIMEOUT=${E2E_TIMEOUT:-2400}
+
+while (($#)); do
+	case $1 in
+	--accel) GX_ACCEL=$2; shift ;;
+	--qsort) E2E_QSORT_MIB=$2; shift ;;
+	--quick) E2E_QSORT_MIB=200 E2E_RANDRW_MIB=192 E2E_RANDRW_OPS=500000 ;;
+	*) nx_die "usage: $0 [--accel tcg|kvm] [--qsort MIB] [--quick]" ;;
+	esac
+	shift
+done
+
+gx_require
+gx_build
+gx_setup 1G
+gx_memxd_start e2e
+nx_log "QEMU: $QEMU; guest: $GUEST; accel: $GX_ACCEL"
+
+# --- refusals: each must exit non-zero within 30 s, saying why ---
+refuse()
+{
+	local what=$1 expect=$2 opts=$3 rc=0 t0=$SECONDS
+
+	timeout -k 5 30 ip netns exec "$(nx_ns "$GX_CLIENT")" "$QEMU" \
+		-machine q35,memory-backend=mem0 -accel "$GX_ACCEL" \
+		-object "memory-backend-memx,id=mem0,size=1G,$opts" -m 1G \
+		-nographic -nic none -no-reboot "${GX_FIRMWARE[@]}" \
+		-kernel "$GUEST/vmlinuz" -initrd "$GUEST/initramfs.gz" \
+		</dev/null >"$NX_TMP/refuse.log" 2>&1 || rc=$?
+	((rc != 124 && rc != 137)) || nx_die "refusal ($what): QEMU hung (killed after 30 s)"
+	((rc != 0)) || nx_die "refusal ($what): QEMU started anyway"
+	grep -q -- "$expect" "$NX_TMP/refuse.log" || {
+		cat "$NX_TMP/refuse.log" >&2
+		nx_die "refusal ($what): QEMU's message does not say '$expect'"
+	}
+	nx_log "refused ($what) in $((SECONDS - t0)) s, exit $rc: $(head -n1 "$NX_TMP/refuse.log")"
+}
+refuse "memxd unreachable" "cannot reach memxd" \
+	"memxd=$NX_TMP/no-such-memxd.sock,budget=256M"
+refuse "prealloc=on" "prealloc=on is not supported" \
+	"memxd=$GX_SOCK,budget=256M,prealloc=on"
+refuse "budget > size" "exceeds size" "memxd=$GX_SOCK,budget=2G"
+refuse "no budget" "'budget'.*is required" "memxd=$GX_SOCK"
+refuse "hugetlb" "huge pages are not supported" \
+	"memxd=$GX_SOCK,budget=256M,hugetlb=on"
+refuse "memxd refuses (budget of one page)" "memxd at .* refused the VM" \
+	"memxd=$GX_SOCK,budget=4096"
+
+# A memxd that accepts but never answers (stopped): QEMU must give up
+# after its 10 s registration deadline, not hang.  A memxd of its own, so
+# the stale registration it finds when resumed touches nothing else.
+gx_memxd_start stuck
+kill -STOP "${NX_PIDS[memxd-stuck]}"
+refuse "memxd does not answer" "memxd did not answer in time" \
+	"memxd=$GX_SOCK,budget=256M"
+kill -CONT "${NX_PIDS[memxd-stuck]}"
+nx_stop memxd-stuck
+GX_SOCK=$NX_TMP/e2e.sock
+
+# --- the guest: 1 GiB of guest RAM on a 256 MiB budget ---
+# virtio-balloon's free page reporting makes QEMU discard the memory the
+# guest frees (after quicksort), which must reach memxd.
+GX_BALLOON=1
+work="qsort:$E2E_QSORT_MIB,randrw:$E2E_RANDRW_MIB:$E2E_RANDRW_OPS"
+gx_qemu_args 1G 256M "$work"
+gx_sampler_start "$NX_TMP/dump"
+nx_log "booting: 1 GiB guest RAM, 256 MiB budget, memx.work=$work (timeout ${E2E_TIMEOUT}s)"
+t0=$SECONDS
+rc=0
+gx_qemu_run "$NX_TMP/guest.log" "$E2E_TIMEOUT" || rc=$?
+wall=$((SECONDS - t0))
+nx_stop sampler
+if ((rc != 0)); then
+	tail -n 30 "$NX_TMP/guest.log" >&2
+	printf '%s\n' "---- memxd (pager) log, last 40 lines ----" >&2
+	tail -n 40 "$NX_TMP/memxd-e2e.log" >&2
+	((rc == 124 || rc == 137)) && nx_die "the guest did not finish in ${E2E_TIMEOUT} s"
+	nx_die "QEMU exited with $rc"
+fi
+
+fail=0
+check()
+{
+	if eval "$2"; then
+		nx_log "ok:   $1"
+	else
+		nx_log "FAIL: $1"
+		fail=1
+	fi
+}
+log=$NX_TMP/guest.log
+memtotal=$(sed -n 's/.*MEMX-GUEST: MemTotal=\([0-9]*\) kB.*/\1/p' "$log" | head -n1)
+[[ -s $NX_TMP/dump ]] || nx_die "no memxd counters were sampled while the guest ran"
+d=$NX_TMP/dump
+net=$(gx_val "$d" net_faults)
+evict=$(($(gx_val "$d" evict_clean) + $(gx_val "$d" evict_dirty) + $(gx_val "$d" evict_zero)))
+remote=$(gx_val "$d" remote_pages)
+maxres=$(gx_val "$d" max_resident_pages)
+budget=$(gx_val "$d" budget_pages)
+slack=$(awk -F= '$1 == "slack_pages" { print $2; exit }' "$d")
+nx_log "guest ran ${wall}s; memxd (last sample): net_faults=$net evictions=$evict" \
+	"remote_pages=$remote max_resident_pages=$maxres budget_pages=$budget" \
+	"slack_pages=$slack zero_faults=$(gx_val "$d" zero_faults)" \
+	"prefetch_hit=$(gx_val "$d" prefetch_hit) prefetch_issued=$(gx_val "$d" prefetch_issued)" \
+	"fault_p50_us=$(gx_val "$d" fault_p50_us) fault_p99_us=$(gx_val "$d" fault_p99_us)"
+check "guest result PASS" "grep -q 'MEMX-GUEST-RESULT: PASS' '$log'"
+check "qsort verified" "grep -q '^qsort: mib=$E2E_QSORT_MIB .*verify=ok' '$log'"
+check "randrw verified" "grep -q '^randrw: mib=$E2E_RANDRW_MIB .*verify=ok' '$log'"
+check "MemTotal ${memtotal:-?} kB is about 1 GiB" "((${memtotal:-0} > 900 * 1024))"
+check "network faults ($net)" "((${net:-0} > 0))"
+check "evictions ($evict)" "((evict > 0))"
+check "remote pages ($remote)" "((${remote:-0} > 0))"
+check "discards reached memxd ($(gx_val "$d" discards) requests)" \
+	"(($(gx_val "$d" discards) > 0))"
+check "max resident $maxres <= budget $budget + slack $slack pages" \
+	"((${maxres:-1} <= ${budget:-0} + ${slack:-0}))"
+((fail == 0)) || {
+	printf '%s\n' "---- memxd (pager) log, last 40 lines ----" >&2
+	tail -n 40 "$NX_TMP/memxd-e2e.log" >&2
+	nx_die "end-to-end checks failed"
+}
+
+# --- memxd dies under a running guest: QEMU must say so, QMP must show it ---
+if command -v python3 >/dev/null; then
+	nx_stop memxd-e2e
+	gx_memxd_start death
+	qmp=$NX_TMP/qmp.sock
+	GX_BALLOON=0
+	gx_qemu_args 1G 256M "qsort:256"
+	ip netns exec "$(nx_ns "$GX_CLIENT")" timeout -k 5 300 "$QEMU" \
+		"${GX_QEMU_ARGS[@]}" -qmp "unix:$qmp,server=on,wait=off" \
+		</dev/null >"$NX_TMP/death.log" 2>&1 &
+	NX_PIDS[qemu-death]=$!
+	for _ in $(seq 300); do
+		grep -q 'qsort: generated' "$NX_TMP/death.log" && break
+		sleep 0.5
+	done
+	grep -q 'qsort: generated' "$NX_TMP/death.log" ||
+		nx_die "memxd death: the guest never started its workload"
+	kill -KILL "${NX_PIDS[memxd-death]}"
+	wait "${NX_PIDS[memxd-death]}" 2>/dev/null || true
+	unset "NX_PIDS[memxd-death]"
+	nx_log "killed memxd under the running guest"
+	for _ in $(seq 60); do
+		grep -q 'lost the connection to memxd' "$NX_TMP/death.log" && break
+		sleep 0.5
+	done
+	check "QEMU reports memxd's death" \
+		"grep -q 'lost the connection to memxd' '$NX_TMP/death.log'"
+	status=$(timeout 20 python3 - "$qmp" <<'PY' || true
+import json, socket, sys
+s = socket.socket(socket.AF_UNIX)
+s.connect(sys.argv[1])
+f = s.makefile("rw")
+def cmd(c):
+    f.write(json.dumps({"execute": c}) + "\n"); f.flush()
+    while True:
+        r = json.loads(f.readline())
+        if "return" in r or "error" in r:
+            return r
+json.loads(f.readline())            # greeting
+cmd("qmp_capabilities")
+print(cmd("query-status")["return"]["status"])
+cmd("quit")
+PY
+)
+	check "QMP query-status after memxd's death: ${status:-no answer} (want internal-error)" \
+		"[[ '$status' == internal-error ]]"
+	nx_stop qemu-death
+	((fail == 0)) || {
+		cat "$NX_TMP/death.log" >&2
+		nx_die "the memxd-death checks failed"
+	}
+else
+	nx_log "SKIPPED the memxd-death check: no python3 for QMP"
+fi
+nx_log "PASS: guest-e2e (guest run ${wall}s)"

@@ -1,0 +1,219 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
+# shellcheck shell=bash
+# shellcheck disable=SC2034 # GX_* and QEMU are for the scripts that source this
+#
+# guest-common.sh - what tests/guest-e2e.sh, tests/demo.sh and
+# tests/bench/guest-bench.sh share: the patched QEMU and the test guest
+# (both built and cached by their scripts), two memory servers and a
+# client as network namespaces (netns.sh), memxd's pager in the client,
+# and a guest booted on memory-backend-memx.
+#
+#   gx_require                skip (77) loudly unless root, /dev/userfaultfd
+#                             and namespaces work; fail unless memxd and
+#                             memxctl are built
+#   gx_build                  QEMU=patched qemu-system-x86_64 (qemu-patches/
+#                             build.sh; or $MEMX_QEMU if set), GUEST=dir
+#                             with vmlinuz and initramfs.gz
+#                             (tests/guest/build.sh)
+#   gx_setup CAPACITY         namespaces up, both servers lending CAPACITY
+#   gx_memxd_start LABEL      memxd (pager) in the client; GX_SOCK is its
+#                             control socket
+#   gx_sampler_start OUT      every second, keep memxd's last `memxctl dump`
+#                             that shows a VM in OUT (the VM's counters go
+#                             when QEMU exits, so sample while it runs)
+#   gx_qemu_args SIZE BUDGET WORK [APPEND...]
+#                             GX_QEMU_ARGS: a guest of SIZE on memx with
+#                             BUDGET, running WORK (memx.work=, see
+#                             tests/guest/init); GX_BALLOON=1 adds
+#                             virtio-balloon with free page reporting
+#   gx_qemu_run LOG TIMEOUT [ARGS...]
+#                             run QEMU with GX_QEMU_ARGS in the client,
+#                             console in LOG, progress on stdout
+#   gx_val FILE KEY           KEY's value in the VM's part of a dump
+#
+# Namespaces are named mxq-PID-...; everything is removed on exit.
+# GX_ACCEL (tcg or kvm, default tcg: this machine's KVM cannot boot a
+# stock kernel) picks the accelerator.  NX_KEEP=1 keeps the logs.
+
+NX_PREFIX=${NX_PREFIX:-mxq-$$-}
+NX_SUBNET=${NX_SUBNET:-47}
+gx_here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+top_srcdir=${top_srcdir:-$(cd "$gx_here/../.." && pwd)}
+top_builddir=${top_builddir:-$top_srcdir}
+# shellcheck source=tests/lib/netns.sh
+. "$top_srcdir/tests/lib/netns.sh"
+
+MEMXD=$top_builddir/memxd/memxd
+MEMXCTL=$top_builddir/memxd/memxctl
+GX_SERVERS=(srv1 srv2)
+GX_CLIENT=client
+GX_ACCEL=${GX_ACCEL:-tcg}
+GX_FIRMWARE=(-L /usr/share/seabios -L /usr/share/qemu -L /usr/lib/ipxe/qemu)
+GX_SOCK=
+QEMU=
+GUEST=
+declare -a GX_QEMU_ARGS=()
+
+gx_require()
+{
+	local b
+
+	[[ $(id -u) -eq 0 ]] ||
+		nx_skip "needs root (network namespaces, userfaultfd for QEMU and memxd)"
+	[[ -c /dev/userfaultfd ]] ||
+		nx_skip "no /dev/userfaultfd (needs Linux >= 6.1 with CONFIG_USERFAULTFD)"
+	case $GX_ACCEL in
+	tcg) ;;
+	kvm) [[ -c /dev/kvm ]] || nx_skip "GX_ACCEL=kvm, but there is no /dev/kvm" ;;
+	*) nx_die "GX_ACCEL must be tcg or kvm, not '$GX_ACCEL'" ;;
+	esac
+	for b in "$MEMXD" "$MEMXCTL"; do
+		[[ -x $b ]] || nx_die "$b is not built"
+	done
+	nx_require
+}
+
+gx_build()
+{
+	if [[ -n ${MEMX_QEMU:-} ]]; then
+		QEMU=$MEMX_QEMU
+	else
+		QEMU=$(bash "$top_srcdir/qemu-patches/build.sh" "$top_builddir/qemu" |
+			tail -n1) || nx_die "building the patched QEMU failed"
+	fi
+	[[ -x $QEMU ]] || nx_die "qemu-patches/build.sh gave no binary"
+	GUEST=$(bash "$top_srcdir/tests/guest/build.sh" | tail -n1) ||
+		nx_die "building the test guest failed"
+	[[ -s $GUEST/vmlinuz && -s $GUEST/initramfs.gz ]] ||
+		nx_die "tests/guest/build.sh gave no kernel or initramfs"
+}
+
+# Stop QEMU before netns.sh's cleanup stops the daemons: memxd going first
+# would make QEMU report a lost memxd and stop the VM instead of exiting.
+gx_cleanup()
+{
+	local rc=$?
+
+	set +e
+	if [[ -n ${NX_PIDS[qemu]:-} ]]; then
+		nx_stop qemu
+	fi
+	(exit "$rc")
+	nx_cleanup
+}
+
+gx_setup()
+{
+	local cap=$1 s i
+
+	nx_init
+	trap gx_cleanup EXIT
+	nx_net_create 1500 "$GX_CLIENT" "${GX_SERVERS[@]}"
+	for s in "${GX_SERVERS[@]}"; do
+		nx_daemon "$s" "server-$s" "$MEMXD" --server \
+			--listen "$(nx_ip "$s")" --capacity "$cap"
+	done
+	for s in "${GX_SERVERS[@]}"; do
+		for i in $(seq 50); do
+			timeout 5 ip netns exec "$(nx_ns "$GX_CLIENT")" \
+				"$MEMXCTL" stat "$(nx_ip "$s")" >/dev/null 2>&1 &&
+				break
+			((i < 50)) || {
+				cat "$NX_TMP/server-$s.log" >&2
+				nx_die "memory server $s never answered"
+			}
+			sleep 0.1
+		done
+	done
+	nx_log "memory servers up: $(nx_ip srv1), $(nx_ip srv2) (${cap} each); client $(nx_ip "$GX_CLIENT")"
+}
+
+gx_memxd_start()
+{
+	local label=$1 i s
+	local -a servers=()
+
+	shift
+	GX_SOCK=$NX_TMP/$label.sock
+	for s in "${GX_SERVERS[@]}"; do
+		servers+=("$(nx_ip "$s")")
+	done
+	nx_daemon "$GX_CLIENT" "memxd-$label" "$MEMXD" --socket "$GX_SOCK" \
+		--servers "$(IFS=,; echo "${servers[*]}")" \
+		--spill-dir "$NX_TMP" "$@"
+	for i in $(seq 100); do
+		[[ -S $GX_SOCK ]] && return 0
+		kill -0 "${NX_PIDS[memxd-$label]}" 2>/dev/null || {
+			cat "$NX_TMP/memxd-$label.log" >&2
+			nx_die "memxd (pager) exited at startup"
+		}
+		sleep 0.1
+	done
+	nx_die "memxd (pager) never created $GX_SOCK"
+}
+
+gx_sampler_start()
+{
+	local out=$1
+
+	(
+		while :; do
+			if timeout 5 "$MEMXCTL" --socket "$GX_SOCK" dump \
+				>"$out.tmp" 2>/dev/null && grep -q '^vm=' "$out.tmp"; then
+				mv -f "$out.tmp" "$out"
+			fi
+			sleep 1
+		done
+	) &
+	NX_PIDS[sampler]=$!
+}
+
+gx_qemu_args()
+{
+	local size=$1 budget=$2 work=$3 append
+
+	shift 3
+	append="console=ttyS0 panic=-1 loglevel=4 memx.work=$work"
+	[[ ${GX_BALLOON:-0} == 1 ]] && append+=" memx.balloon=1"
+	GX_QEMU_ARGS=(-machine "q35,memory-backend=mem0" -accel "$GX_ACCEL"
+		-object "memory-backend-memx,id=mem0,size=$size,memxd=$GX_SOCK,budget=$budget,name=guest"
+		-m "$size" -smp 1 -nographic -nic none -no-reboot
+		"${GX_FIRMWARE[@]}"
+		-kernel "$GUEST/vmlinuz" -initrd "$GUEST/initramfs.gz"
+		-append "$append${*:+ $*}")
+	if [[ ${GX_BALLOON:-0} == 1 ]]; then
+		# Free page reporting: the guest hands freed memory back, QEMU
+		# discards it (ram_block_discard_range) and tells memxd.
+		GX_QEMU_ARGS+=(-device "virtio-balloon-pci,free-page-reporting=on")
+	fi
+}
+
+# gx_qemu_run LOG TIMEOUT [QEMU ARGS...]: QEMU with GX_QEMU_ARGS (and
+# ARGS) in the client, its console in LOG, the guest's own lines shown on
+# stdout (prefixed with GX_SHOW_PREFIX); returns QEMU's exit status.  QEMU
+# runs in the background while we wait, so that Ctrl-C and SIGTERM reach
+# the cleanup trap at once (which stops QEMU) rather than after the guest.
+gx_qemu_run()
+{
+	local log=$1 tmo=$2 rc=0 console
+
+	shift 2
+	: >"$log"
+	timeout -k 10 "$tmo" ip netns exec "$(nx_ns "$GX_CLIENT")" \
+		"$QEMU" "${GX_QEMU_ARGS[@]}" "$@" </dev/null >"$log" 2>&1 &
+	NX_PIDS[qemu]=$!
+	# The console follows QEMU: tail exits within a second of it.
+	tail -n +1 -f --pid="${NX_PIDS[qemu]}" "$log" |
+		grep --line-buffered -E '^(MEMX-GUEST|qsort|fill|randrw|qemu)' |
+		sed -u "s/^/${GX_SHOW_PREFIX:-}/" &
+	console=$!
+	wait "${NX_PIDS[qemu]}" || rc=$?
+	unset "NX_PIDS[qemu]"
+	wait "$console" 2>/dev/null || true
+	return "$rc"
+}
+
+gx_val()
+{
+	awk -F= -v k="$2" '/^vm=/ { vm = 1 } vm && $1 == k { print $2; exit }' "$1"
+}
