@@ -89,6 +89,9 @@ static void reply(struct server *srv, const struct rmap_msg *m, uint8_t status,
 {
 	int ret = rmap_reply(srv->ep, m, status, session, iov, iovcnt);
 
+	/* A client must never wait for ever: answer without the data. */
+	if (ret && iovcnt)
+		ret = rmap_reply(srv->ep, m, RMAP_S_INVAL, session, NULL, 0);
 	if (ret)
 		log_ratelimited(reply, 5000, LOG_WARN,
 				"cannot answer %s from %s: %s",
