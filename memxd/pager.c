@@ -262,6 +262,13 @@ static void cache_put(struct vm *vm, uint64_t page, const uint8_t *data)
 
 /* ---- fetching ---- */
 
+static int cmp_page(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
 /* Remember a fault for later, on queue @q. */
 static void queue_fault(GQueue *q, uint64_t page, uint64_t t0, bool write)
 {
@@ -432,48 +439,37 @@ static bool prefetchable(const struct vm *vm, uint64_t p)
 }
 
 /*
- * Fetch up to @window pages along @stride after @page (and @page itself
- * if @demand), in as few READs as the groups allow.
+ * Fetch up to @window pages along @stride from @page (and @page itself if
+ * @demand), in as few READs as the groups allow: whatever the direction,
+ * neighbouring pages of one group share a READ.
  */
 static void fetch_around(struct vm *vm, uint64_t page, bool demand,
 			 unsigned window, int64_t stride, uint64_t t0)
 {
-	uint64_t run = page, n = 0;
+	uint64_t want[RMAP_MAX_PAGES + 1];
 	uint64_t dpage = demand ? page : UINT64_MAX;
+	unsigned n = 0;
 
 	if (demand)
-		n = 1;
-	if (stride != 1) {
-		if (demand)
-			fetch_start(vm, page, 1, dpage, t0);
-		for (unsigned k = 1; k <= window; k++) {
-			uint64_t p = page + (uint64_t)((int64_t)k * stride);
+		want[n++] = page;
+	if (window > RMAP_MAX_PAGES)
+		window = RMAP_MAX_PAGES;
+	for (unsigned k = 1; k <= window; k++) {
+		int64_t p = (int64_t)page + (int64_t)k * stride;
 
-			if (prefetchable(vm, p))
-				fetch_start(vm, p, 1, UINT64_MAX, t0);
-		}
-		return;
+		if (p >= 0 && prefetchable(vm, (uint64_t)p))
+			want[n++] = (uint64_t)p;
 	}
-	/* Sequential: contiguous runs, cut at group boundaries. */
-	if (!demand)
-		run = page + 1;
-	for (uint64_t p = page + 1; p <= page + window; p++) {
-		bool ok = prefetchable(vm, p) &&
-			  pg_group_of(p) == pg_group_of(run) && n < RMAP_MAX_PAGES;
+	qsort(want, n, sizeof(want[0]), cmp_page);
+	for (unsigned i = 0; i < n;) {
+		unsigned k = 1;
 
-		if (ok && run + n == p) {
-			n++;
-			continue;
-		}
-		if (n)
-			fetch_start(vm, run, (uint32_t)n, dpage, t0);
-		run = p;
-		n = prefetchable(vm, p) ? 1 : 0;
-		if (!n)
-			run = p + 1;
+		while (i + k < n && want[i + k] == want[i] + k &&
+		       pg_group_of(want[i + k]) == pg_group_of(want[i]))
+			k++;
+		fetch_start(vm, want[i], k, dpage, t0);
+		i += k;
 	}
-	if (n)
-		fetch_start(vm, run, (uint32_t)n, dpage, t0);
 }
 
 /* ---- faults ---- */
@@ -560,7 +556,7 @@ static void vm_handle_missing(struct vm *vm, uint64_t page, uint64_t t0,
 	uint8_t *e = &vm->pt[page];
 	struct cache_ent *ce;
 	int64_t stride = 1;
-	unsigned window;
+	unsigned window, stream;
 
 	switch (pt_state(*e)) {
 	case PS_RESIDENT:
@@ -618,7 +614,7 @@ static void vm_handle_missing(struct vm *vm, uint64_t page, uint64_t t0,
 		hist_add(vm, t0);
 		break;
 	case PS_REMOTE:
-		prefetch_note(&vm->pf, page);
+		stream = prefetch_note(&vm->pf, page);
 		if (*e & PT_CACHED) {
 			ce = g_hash_table_lookup(vm->cache, &page);
 			vm->st.cache_hits++;
@@ -628,13 +624,13 @@ static void vm_handle_missing(struct vm *vm, uint64_t page, uint64_t t0,
 			cache_drop(vm, page, false);
 			hist_add(vm, t0);
 			/* Stay ahead of a trend that holds. */
-			window = prefetch_ahead(&vm->pf, &stride);
+			window = prefetch_ahead(&vm->pf, stream, &stride);
 			if (window)
 				fetch_around(vm, page, false, window, stride, t0);
 			break;
 		}
 		vm->st.net_faults++;
-		window = prefetch_plan(&vm->pf, &stride);
+		window = prefetch_plan(&vm->pf, stream, &stride);
 		fetch_around(vm, page, true, window, stride, t0);
 		if (pt_state(*e) != PS_FETCHING) {
 			/* Could not even ask: try again from the timer. */
@@ -864,13 +860,6 @@ static void punch_list(struct vm *vm, const uint64_t *list, unsigned n)
 		punch(vm, list[i], k);
 		i += k;
 	}
-}
-
-static int cmp_page(const void *a, const void *b)
-{
-	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
-
-	return x < y ? -1 : x > y;
 }
 
 static void evict_batch(struct vm *vm, uint64_t *victims, unsigned n)

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 /*
- * prefetch.c - majority-trend stride detection with an adaptive window.
+ * prefetch.c - per-stream majority-trend stride detection with an
+ * adaptive window.
  */
 #include "prefetch.h"
 
@@ -15,17 +16,48 @@ void prefetch_init(struct prefetch *pf, unsigned max)
 	pf->window = max < WINDOW_START ? max : WINDOW_START;
 }
 
-void prefetch_note(struct prefetch *pf, uint64_t page)
+static uint64_t distance(uint64_t a, uint64_t b)
 {
-	int64_t d = (int64_t)(page - pf->last_page);
+	return a > b ? a - b : b - a;
+}
 
-	pf->last_page = page;
-	if (d == 0)
-		return;
-	pf->delta[pf->next] = d;
-	pf->next = (pf->next + 1) % PREFETCH_HISTORY;
-	if (pf->ndelta < PREFETCH_HISTORY)
-		pf->ndelta++;
+unsigned prefetch_note(struct prefetch *pf, uint64_t page)
+{
+	unsigned best = PREFETCH_STREAMS, victim = 0;
+	struct prefetch_stream *s;
+	int64_t d;
+
+	for (unsigned i = 0; i < PREFETCH_STREAMS; i++) {
+		s = &pf->s[i];
+		if (s->live && distance(page, s->last_page) <= PREFETCH_NEAR &&
+		    (best == PREFETCH_STREAMS ||
+		     distance(page, s->last_page) <
+		     distance(page, pf->s[best].last_page)))
+			best = i;
+		if (!s->live || (pf->s[victim].live &&
+				 s->last_use < pf->s[victim].last_use))
+			victim = i;
+	}
+	if (best == PREFETCH_STREAMS) {
+		/* A new walk: it replaces the stream idle the longest. */
+		s = &pf->s[victim];
+		memset(s, 0, sizeof(*s));
+		s->live = true;
+		s->last_page = page;
+		s->last_use = ++pf->tick;
+		return victim;
+	}
+	s = &pf->s[best];
+	d = (int64_t)(page - s->last_page);
+	s->last_page = page;
+	s->last_use = ++pf->tick;
+	if (d) {
+		s->delta[s->next] = d;
+		s->next = (s->next + 1) % PREFETCH_HISTORY;
+		if (s->ndelta < PREFETCH_HISTORY)
+			s->ndelta++;
+	}
+	return best;
 }
 
 void prefetch_hit(struct prefetch *pf)
@@ -38,31 +70,31 @@ void prefetch_wasted(struct prefetch *pf)
 	pf->wasted_since++;
 }
 
-/* Boyer-Moore majority vote over the delta history. */
-static int majority(const struct prefetch *pf, int64_t *out)
+/* Boyer-Moore majority vote over a stream's delta history. */
+static int majority(const struct prefetch_stream *s, int64_t *out)
 {
 	int64_t cand = 0;
 	unsigned count = 0, votes = 0;
 
-	for (unsigned i = 0; i < pf->ndelta; i++) {
+	for (unsigned i = 0; i < s->ndelta; i++) {
 		if (!count) {
-			cand = pf->delta[i];
+			cand = s->delta[i];
 			count = 1;
-		} else if (pf->delta[i] == cand) {
+		} else if (s->delta[i] == cand) {
 			count++;
 		} else {
 			count--;
 		}
 	}
-	for (unsigned i = 0; i < pf->ndelta; i++)
-		votes += pf->delta[i] == cand;
-	if (pf->ndelta < 2 || 2 * votes <= pf->ndelta)
+	for (unsigned i = 0; i < s->ndelta; i++)
+		votes += s->delta[i] == cand;
+	if (s->ndelta < 2 || 2 * votes <= s->ndelta)
 		return 0;
 	*out = cand;
 	return 1;
 }
 
-unsigned prefetch_plan(struct prefetch *pf, int64_t *stride)
+unsigned prefetch_plan(struct prefetch *pf, unsigned stream, int64_t *stride)
 {
 	if (!pf->max)
 		return 0;
@@ -74,12 +106,14 @@ unsigned prefetch_plan(struct prefetch *pf, int64_t *stride)
 	}
 	pf->hits_since = 0;
 	pf->wasted_since = 0;
-	return prefetch_ahead(pf, stride);
+	return prefetch_ahead(pf, stream, stride);
 }
 
-unsigned prefetch_ahead(const struct prefetch *pf, int64_t *stride)
+unsigned prefetch_ahead(const struct prefetch *pf, unsigned stream,
+			int64_t *stride)
 {
-	if (!pf->max || !majority(pf, stride))
+	if (!pf->max || stream >= PREFETCH_STREAMS ||
+	    !majority(&pf->s[stream], stride))
 		return 0;
 	return pf->window ? pf->window : 1;
 }

@@ -2,30 +2,45 @@
 /*
  * prefetch.h - how many pages to fetch around a network fault, and where.
  *
- * Leap's majority trend: keep the last few fault deltas; if one delta is
- * the majority, that is the stride, and the next pages along it are worth
- * fetching.  The window doubles while prefetched pages get used and
+ * Leap's majority trend, per stream: a guest often walks several runs at
+ * once (quicksort's partition walks up from one end and down from the
+ * other), and one history of fault deltas would see no majority in the
+ * interleaving.  So faults are sorted into a few streams by proximity,
+ * each with its own delta history; when one delta is the majority of a
+ * stream's history, that is its stride, and the next pages along it are
+ * worth fetching.  The window doubles while prefetched pages get used and
  * halves when they go to waste; with no trend nothing is prefetched.
  */
 #ifndef MEMX_PREFETCH_H
 #define MEMX_PREFETCH_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #define PREFETCH_HISTORY	8u
+#define PREFETCH_STREAMS	4u
+/* A fault this many pages or fewer from a stream's last one continues it. */
+#define PREFETCH_NEAR		1024u
 
-struct prefetch {
+struct prefetch_stream {
 	int64_t delta[PREFETCH_HISTORY];
 	unsigned ndelta, next;
 	uint64_t last_page;
+	uint64_t last_use;	/* for replacing the least recently used */
+	bool live;
+};
+
+struct prefetch {
+	struct prefetch_stream s[PREFETCH_STREAMS];
+	uint64_t tick;
 	unsigned window;	/* pages to fetch ahead, 1..max */
 	unsigned max;		/* 0: prefetch disabled */
 	uint64_t hits_since, wasted_since;
 };
 
 void prefetch_init(struct prefetch *pf, unsigned max);
-/* A fault at @page (a miss or a prefetch-cache hit): learn from it. */
-void prefetch_note(struct prefetch *pf, uint64_t page);
+/* A fault at @page (a miss or a prefetch-cache hit): its stream. */
+unsigned prefetch_note(struct prefetch *pf, uint64_t page);
 /* Feedback: a prefetched page was used, or thrown away unused. */
 void prefetch_hit(struct prefetch *pf);
 void prefetch_wasted(struct prefetch *pf);
@@ -33,8 +48,9 @@ void prefetch_wasted(struct prefetch *pf);
  * On a miss: adapt the window from the feedback since the last miss and
  * return how many pages to fetch along *stride, or 0 with no trend.
  */
-unsigned prefetch_plan(struct prefetch *pf, int64_t *stride);
-/* On a hit: the current window along the trend, to keep ahead of it. */
-unsigned prefetch_ahead(const struct prefetch *pf, int64_t *stride);
+unsigned prefetch_plan(struct prefetch *pf, unsigned stream, int64_t *stride);
+/* On a hit: the current window along the stream's trend. */
+unsigned prefetch_ahead(const struct prefetch *pf, unsigned stream,
+			int64_t *stride);
 
 #endif
