@@ -385,30 +385,6 @@ static int run_racers(struct harness *h, const size_t *fwd, const size_t *rev)
 
 /* ---- resident sampling ---- */
 
-/* Rss of the mapping starting at @addr, in pages, from /proc/self/smaps. */
-static long long smaps_rss_pages(const void *addr)
-{
-	char line[512], want[32];
-	long long rss = -1;
-	bool in = false;
-	FILE *f = fopen("/proc/self/smaps", "re");
-
-	if (!f)
-		return -1;
-	snprintf(want, sizeof(want), "%lx-", (unsigned long)(uintptr_t)addr);
-	while (fgets(line, sizeof(line), f)) {
-		if (!strncmp(line, want, strlen(want))) {
-			in = true;
-			continue;
-		}
-		if (in && !strncmp(line, "Rss:", 4)) {
-			rss = strtoll(line + 4, NULL, 10) * 1024 / PAGE;
-			break;
-		}
-	}
-	fclose(f);
-	return rss;
-}
 
 static void atomic_max(atomic_llong *m, long long v)
 {
@@ -426,7 +402,7 @@ static void *sampler_main(void *arg)
 
 	while (!atomic_load(&h->stop_sampler)) {
 		unsigned long long before = atomic_load(&h->pages_touched);
-		long long rss = smaps_rss_pages(h->r.mem);
+		long long rss = vmm_rss_pages(h->r.mem);
 		unsigned long long after = atomic_load(&h->pages_touched);
 
 		/*

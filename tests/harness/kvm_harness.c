@@ -335,29 +335,6 @@ out:
 
 /* ---- memxd's view ---- */
 
-static long long smaps_rss_pages(const void *addr)
-{
-	char line[512], want[32];
-	long long rss = -1;
-	bool in = false;
-	FILE *f = fopen("/proc/self/smaps", "re");
-
-	if (!f)
-		return -1;
-	snprintf(want, sizeof(want), "%lx-", (unsigned long)(uintptr_t)addr);
-	while (fgets(line, sizeof(line), f)) {
-		if (!strncmp(line, want, strlen(want))) {
-			in = true;
-			continue;
-		}
-		if (in && !strncmp(line, "Rss:", 4)) {
-			rss = strtoll(line + 4, NULL, 10) * 1024 / PAGE;
-			break;
-		}
-	}
-	fclose(f);
-	return rss;
-}
 
 static const char *const resident_keys[] = {
 	"resident_pages", "resident", NULL
@@ -367,7 +344,7 @@ static void sample(struct vmm *v, long long *res_out, long long *rss_out)
 {
 	struct vmm_kv kv;
 	char err[256];
-	long long res = -1, rss = smaps_rss_pages(v->r.mem);
+	long long res = -1, rss = vmm_rss_pages(v->r.mem);
 
 	if (!vmm_get(v->socket, v->name, &kv, err, sizeof(err))) {
 		res = vmm_kv_num(&kv, resident_keys, -1);

@@ -443,3 +443,28 @@ void vmm_kv_free(struct vmm_kv *kv)
 	free(kv->buf);
 	memset(kv, 0, sizeof(*kv));
 }
+
+/* Rss of the mapping starting at @addr, in pages, from /proc/self/smaps. */
+long long vmm_rss_pages(const void *addr)
+{
+	char line[512], want[32];
+	long long rss = -1;
+	bool in = false;
+	FILE *f = fopen("/proc/self/smaps", "re");
+
+	if (!f)
+		return -1;
+	snprintf(want, sizeof(want), "%lx-", (unsigned long)(uintptr_t)addr);
+	while (fgets(line, sizeof(line), f)) {
+		if (!strncmp(line, want, strlen(want))) {
+			in = true;
+			continue;
+		}
+		if (in && !strncmp(line, "Rss:", 4)) {
+			rss = strtoll(line + 4, NULL, 10) * 1024 / VMM_PAGE_SIZE;
+			break;
+		}
+	}
+	fclose(f);
+	return rss;
+}

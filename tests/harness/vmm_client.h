@@ -76,4 +76,7 @@ long long vmm_kv_num(const struct vmm_kv *kv, const char *const *keys,
 
 void vmm_kv_free(struct vmm_kv *kv);
 
+/* Rss of the mapping starting at @addr, in pages (/proc/self/smaps); -1 if unknown. */
+long long vmm_rss_pages(const void *addr);
+
 #endif
