@@ -104,27 +104,12 @@ gx_cleanup()
 
 gx_setup()
 {
-	local cap=$1 s i
+	local cap=$1
 
 	nx_init
 	trap gx_cleanup EXIT
 	nx_net_create 1500 "$GX_CLIENT" "${GX_SERVERS[@]}"
-	for s in "${GX_SERVERS[@]}"; do
-		nx_daemon "$s" "server-$s" "$MEMXD" --server \
-			--listen "$(nx_ip "$s")" --capacity "$cap"
-	done
-	for s in "${GX_SERVERS[@]}"; do
-		for i in $(seq 50); do
-			timeout 5 ip netns exec "$(nx_ns "$GX_CLIENT")" \
-				"$MEMXCTL" stat "$(nx_ip "$s")" >/dev/null 2>&1 &&
-				break
-			((i < 50)) || {
-				cat "$NX_TMP/server-$s.log" >&2
-				nx_die "memory server $s never answered"
-			}
-			sleep 0.1
-		done
-	done
+	nx_memory_servers "$GX_CLIENT" "$cap" "${GX_SERVERS[@]}"
 	nx_log "memory servers up: $(nx_ip srv1), $(nx_ip srv2) (${cap} each); client $(nx_ip "$GX_CLIENT")"
 }
 

@@ -20,6 +20,11 @@
 #   nx_exec HOST CMD...         run CMD inside HOST's namespace
 #   nx_daemon HOST NAME CMD...  start CMD in the background inside HOST,
 #                               stdout+stderr to $NX_TMP/NAME.log
+#   nx_memory_servers CLIENT CAP HOST...
+#                               start memxd --server (CAP of memory) on each
+#                               HOST, as daemon server-HOST, and wait until
+#                               each answers memxctl stat from CLIENT
+#                               (needs $MEMXD and $MEMXCTL)
 #   nx_stop NAME                SIGTERM the daemon NAME and wait (5 s, then
 #                               SIGKILL)
 #   nx_impair HOST LOSS REORDER DUP DELAY_MS
@@ -348,4 +353,27 @@ nx_impair_stats()
 	s+=" duplicated=$(ip netns exec "$NX_BR" tc -s filter show dev "$port" ingress |
 		awk '/Sent/ { print $4; exit }')"
 	echo "$s"
+}
+
+nx_memory_servers()
+{
+	local client=$1 cap=$2 s i
+
+	shift 2
+	for s in "$@"; do
+		nx_daemon "$s" "server-$s" "$MEMXD" --server \
+			--listen "$(nx_ip "$s")" --capacity "$cap"
+	done
+	for s in "$@"; do
+		for i in $(seq 50); do
+			timeout 5 ip netns exec "$(nx_ns "$client")" \
+				"$MEMXCTL" stat "$(nx_ip "$s")" >/dev/null 2>&1 &&
+				break
+			((i < 50)) || {
+				cat "$NX_TMP/server-$s.log" >&2
+				nx_die "memory server $s never answered"
+			}
+			sleep 0.1
+		done
+	done
 }

@@ -47,26 +47,9 @@ px_require()
 
 px_setup()
 {
-	local s i
-
 	nx_init
 	nx_net_create 1500 "$PX_CLIENT" "${PX_SERVERS[@]}"
-	for s in "${PX_SERVERS[@]}"; do
-		nx_daemon "$s" "server-$s" "$MEMXD" --server \
-			--listen "$(nx_ip "$s")" --capacity 512M
-	done
-	for s in "${PX_SERVERS[@]}"; do
-		for i in $(seq 50); do
-			timeout 5 ip netns exec "$(nx_ns "$PX_CLIENT")" \
-				"$MEMXCTL" stat "$(nx_ip "$s")" >/dev/null 2>&1 &&
-				break
-			((i < 50)) || {
-				cat "$NX_TMP/server-$s.log" >&2
-				nx_die "memory server $s never answered"
-			}
-			sleep 0.1
-		done
-	done
+	nx_memory_servers "$PX_CLIENT" 512M "${PX_SERVERS[@]}"
 	nx_log "memory servers up: $(nx_ip srv1), $(nx_ip srv2); client $(nx_ip "$PX_CLIENT")"
 }
 
