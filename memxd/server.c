@@ -7,6 +7,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <glib.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
@@ -34,6 +35,10 @@ struct server {
 	struct server_stats st;
 	/* load: time spent answering requests over the last interval */
 	uint64_t busy_ns, window_start_ns;
+	/* Told to leave (LEAVE): no new sessions, no announcements. */
+	bool leaving;
+	bool said_empty;	/* "safe to stop" logged since last emptied */
+	uint8_t *scratch;	/* RMAP_MAX_MSG bytes: XWRITE/XFREE replies */
 };
 
 static uint64_t expiry_ns(const struct server *srv)
@@ -82,6 +87,22 @@ static void fill_stat(struct server *srv, struct rmap_stat *st)
 	st->load_permille = srv->st.load_permille;
 	st->sessions = g_hash_table_size(srv->sessions);
 	st->port = rmap_ep_port(srv->ep);
+	st->flags = srv->leaving ? RMAP_STAT_LEAVING : 0;
+}
+
+/* While leaving, say once each time the last client page is gone. */
+static void leave_check_empty(struct server *srv)
+{
+	if (!srv->leaving)
+		return;
+	if (store_used(srv->store)) {
+		srv->said_empty = false;
+	} else if (!srv->said_empty) {
+		srv->said_empty = true;
+		log_warn("leaving: no client pages remain; safe to stop "
+			 "(%u sessions still open)",
+			 g_hash_table_size(srv->sessions));
+	}
 }
 
 static void reply(struct server *srv, const struct rmap_msg *m, uint8_t status,
@@ -119,6 +140,15 @@ static void on_reg(struct server *srv, const struct rmap_msg *m)
 			return;
 		}
 	}
+	/* Leaving: old sessions are served, new ones refused. */
+	if (srv->leaving) {
+		srv->st.leaving_refusals++;
+		log_ratelimited(&srv->st.leaving_refusals, 10000, LOG_INFO,
+				"leaving: refused a new session from %s",
+				rmap_peer_name(m->peer));
+		reply(srv, m, RMAP_S_LEAVING, 0, NULL, 0);
+		return;
+	}
 	s = calloc(1, sizeof(*s));
 	if (!s || !(s->pages = store_session_new(srv->store))) {
 		free(s);
@@ -138,6 +168,40 @@ static void on_reg(struct server *srv, const struct rmap_msg *m)
 	reply(srv, m, RMAP_S_OK, s->id, &iov, 1);
 }
 
+/* A client has moved its pages away and tells this server to leave. */
+static void on_leave(struct server *srv, const struct rmap_msg *m)
+{
+	if (!srv->leaving) {
+		srv->leaving = true;
+		/* No more "I lend memory" to anyone. */
+		evl_timer_cancel(srv->loop, &srv->announce_timer);
+		log_warn("told to leave by %s: holding %lu pages in %u sessions;"
+			 " safe to stop once empty; refusing new sessions",
+			 rmap_peer_name(m->peer),
+			 (unsigned long)store_used(srv->store),
+			 g_hash_table_size(srv->sessions));
+	} else {
+		log_info("told to leave again by %s: holding %lu pages in %u "
+			 "sessions", rmap_peer_name(m->peer),
+			 (unsigned long)store_used(srv->store),
+			 g_hash_table_size(srv->sessions));
+	}
+}
+
+/* WRITE, XWRITE or PXOR found no room: say so, change nothing. */
+static void refuse_full(struct server *srv, const struct rmap_msg *m,
+			const struct session *s)
+{
+	srv->st.full_refusals++;
+	log_ratelimited(&srv->st.full_refusals, 10000, LOG_WARN,
+			"full: refused %u pages of %s from session %08x "
+			"(%lu of %lu pages used)", m->count,
+			rmap_type_name(m->type), s->id,
+			(unsigned long)store_used(srv->store),
+			(unsigned long)store_capacity(srv->store));
+	reply(srv, m, RMAP_S_FULL, s->id, NULL, 0);
+}
+
 static void on_request(struct rmap_ep *ep, const struct rmap_msg *m, void *arg)
 {
 	struct server *srv = arg;
@@ -153,7 +217,9 @@ static void on_request(struct rmap_ep *ep, const struct rmap_msg *m, void *arg)
 		on_reg(srv, m);
 		goto out;
 	}
-	if (m->type == RMAP_T_STAT) {
+	if (m->type == RMAP_T_STAT || m->type == RMAP_T_LEAVE) {
+		if (m->type == RMAP_T_LEAVE)
+			on_leave(srv, m);
 		fill_stat(srv, &st);
 		rmap_stat_encode(&st, buf);
 		iov[0] = (struct iovec){ buf, sizeof(buf) };
@@ -188,29 +254,67 @@ static void on_request(struct rmap_ep *ep, const struct rmap_msg *m, void *arg)
 		srv->st.writes++;
 		ret = store_write(srv->store, s->pages, m->page, m->count,
 				  m->data);
-		if (ret == -ENOSPC || ret == -ENOMEM) {
-			srv->st.full_refusals++;
-			log_ratelimited(&srv->st.full_refusals, 10000, LOG_WARN,
-					"full: refused %u pages from session %08x "
-					"(%lu of %lu pages used)", m->count, s->id,
-					(unsigned long)store_used(srv->store),
-					(unsigned long)store_capacity(srv->store));
-			reply(srv, m, RMAP_S_FULL, s->id, NULL, 0);
-		} else {
+		if (ret == -ENOSPC || ret == -ENOMEM)
+			refuse_full(srv, m, s);
+		else
 			reply(srv, m, ret ? RMAP_S_INVAL : RMAP_S_OK, s->id,
 			      NULL, 0);
-		}
 		break;
 	case RMAP_T_FREE:
 		srv->st.frees++;
 		store_discard(srv->store, s->pages, m->page, m->count);
 		reply(srv, m, RMAP_S_OK, s->id, NULL, 0);
 		break;
+	case RMAP_T_XWRITE:
+		/* The reply carries old ^ new, for the parity server. */
+		srv->st.xwrites++;
+		ret = store_xwrite(srv->store, s->pages, m->page, m->count,
+				   m->data, srv->scratch);
+		iov[0] = (struct iovec){ srv->scratch,
+					 (size_t)m->count * RMAP_PAGE_SIZE };
+		if (ret == -ENOSPC || ret == -ENOMEM)
+			refuse_full(srv, m, s);
+		else if (ret)
+			reply(srv, m, RMAP_S_INVAL, s->id, NULL, 0);
+		else
+			reply(srv, m, RMAP_S_OK, s->id, iov, 1);
+		break;
+	case RMAP_T_XFREE:
+		srv->st.xfrees++;
+		ret = store_xfree(srv->store, s->pages, m->page, m->count,
+				  srv->scratch);
+		iov[0] = (struct iovec){ srv->scratch,
+					 (size_t)m->count * RMAP_PAGE_SIZE };
+		if (ret < 0)
+			reply(srv, m, RMAP_S_INVAL, s->id, NULL, 0);
+		else
+			reply(srv, m, RMAP_S_OK, s->id, iov, 1);
+		break;
+	case RMAP_T_PXOR:
+		srv->st.pxors++;
+		ret = store_xor(srv->store, s->pages, m->page, m->count,
+				m->data);
+		if (ret == -ENOSPC || ret == -ENOMEM)
+			refuse_full(srv, m, s);
+		else
+			reply(srv, m, ret ? RMAP_S_INVAL : RMAP_S_OK, s->id,
+			      NULL, 0);
+		break;
+	case RMAP_T_READZ:
+		srv->st.readzs++;
+		ret = store_read_zero(srv->store, s->pages, m->page, m->count,
+				      iov);
+		if (ret)
+			reply(srv, m, RMAP_S_INVAL, s->id, NULL, 0);
+		else
+			reply(srv, m, RMAP_S_OK, s->id, iov, (int)m->count);
+		break;
 	default:
 		reply(srv, m, RMAP_S_UNSUPP, s->id, NULL, 0);
 		break;
 	}
 out:
+	leave_check_empty(srv);
 	srv->busy_ns += evl_now_ns() - t0;
 }
 
@@ -239,6 +343,7 @@ static void on_peer_state(struct rmap_ep *ep, struct rmap_peer *peer, int err,
 			g_hash_table_iter_remove(&it);
 			session_free(srv, s);
 		}
+		leave_check_empty(srv);
 	} else {
 		log_info("client %s is reachable again", rmap_peer_name(peer));
 	}
@@ -276,6 +381,7 @@ static void expiry_fire(struct evl *loop, struct evl_timer *t)
 	uint64_t span = now - srv->window_start_ns;
 
 	server_expire(srv, now);
+	leave_check_empty(srv);
 	if (span) {
 		uint64_t l = srv->busy_ns * 1000 / span;
 
@@ -292,6 +398,8 @@ static void announce_fire(struct evl *loop, struct evl_timer *t)
 		offsetof(struct server, announce_timer));
 	struct rmap_stat st;
 
+	if (srv->leaving)
+		return;
 	fill_stat(srv, &st);
 	for (unsigned i = 0; i < srv->n_announce; i++)
 		rmap_announce(srv->ep, &srv->announce_to[i], &st);
@@ -315,6 +423,11 @@ int server_new(struct server **out, struct evl *loop,
 		return -ENOMEM;
 	srv->loop = loop;
 	srv->cfg = *cfg;
+	srv->scratch = malloc(RMAP_MAX_MSG);
+	if (!srv->scratch) {
+		free(srv);
+		return -ENOMEM;
+	}
 	evl_timer_init(&srv->expiry_timer, expiry_fire);
 	evl_timer_init(&srv->announce_timer, announce_fire);
 	h.arg = srv;
@@ -385,6 +498,7 @@ void server_free(struct server *srv)
 	}
 	store_free(srv->store);
 	free(srv->announce_to);
+	free(srv->scratch);
 	free(srv);
 }
 
@@ -404,4 +518,5 @@ void server_stats(const struct server *srv, struct server_stats *st)
 	st->capacity_pages = store_capacity(srv->store);
 	st->used_pages = store_used(srv->store);
 	st->sessions = g_hash_table_size(srv->sessions);
+	st->leaving = srv->leaving;
 }

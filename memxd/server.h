@@ -3,13 +3,17 @@
  * server.h - memxd's store role: lend this host's RAM over RMAP.
  *
  * The server answers REG/UNREG, READ, WRITE, FREE, STAT and HEARTBEAT,
+ * and the page-group (XOR parity) requests XWRITE, XFREE, PXOR and READZ;
  * keeps each client session's pages in a store, refuses WRITEs past its
  * capacity with RMAP_S_FULL, expires sessions whose client has been
- * silent for three heartbeat intervals, and announces itself.
+ * silent for three heartbeat intervals, and announces itself.  Told to
+ * LEAVE, it refuses new sessions (RMAP_S_LEAVING), stops announcing, and
+ * logs when no client page remains, so that it can be stopped.
  */
 #ifndef MEMX_SERVER_H
 #define MEMX_SERVER_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "../rmap/evloop.h"
@@ -32,6 +36,9 @@ struct server_stats {
 	uint32_t load_permille;
 	uint64_t reads, writes, frees, full_refusals, expired_sessions;
 	uint64_t bad_session;
+	uint64_t xwrites, xfrees, pxors, readzs;
+	uint64_t leaving_refusals;	/* REGs refused while leaving */
+	bool leaving;			/* told to LEAVE */
 };
 
 int server_new(struct server **srv, struct evl *loop,

@@ -329,3 +329,155 @@ uint64_t store_discard(struct store *st, struct store_session *ss,
 	}
 	return freed;
 }
+
+/* ---- page-group (XOR parity) operations ---- */
+
+/* What absent pages read as.  Never written. */
+static const uint8_t zero_page[PAGE];
+
+static bool run_ok(uint64_t page, uint32_t count)
+{
+	return count && count <= RMAP_MAX_PAGES && page + count >= page;
+}
+
+static bool page_is_zero(const uint8_t *p)
+{
+	return p[0] == 0 && memcmp(p, p + 1, PAGE - 1) == 0;
+}
+
+static void xor_page(uint8_t *dst, const uint8_t *a, const uint8_t *b)
+{
+	for (unsigned k = 0; k < PAGE; k++)
+		dst[k] = a[k] ^ b[k];
+}
+
+int store_xwrite(struct store *st, struct store_session *ss, uint64_t page,
+		 uint32_t count, const void *data, void *delta_out)
+{
+	const uint8_t *src = data;
+	uint8_t *dst = delta_out;
+
+	if (!run_ok(page, count))
+		return -EINVAL;
+	/* Every delta from the old contents first, then the write. */
+	for (uint32_t i = 0; i < count; i++) {
+		struct slot_entry *e = tab_find(ss, page + i);
+		size_t off = (size_t)i * PAGE;
+
+		if (e)
+			xor_page(dst + off, slot_addr(st, e->slot), src + off);
+		else
+			memcpy(dst + off, src + off, PAGE);
+	}
+	return store_write(st, ss, page, count, data);
+}
+
+int store_xfree(struct store *st, struct store_session *ss, uint64_t page,
+		uint32_t count, void *old_out)
+{
+	uint8_t *dst = old_out;
+
+	if (!run_ok(page, count))
+		return -EINVAL;
+	for (uint32_t i = 0; i < count; i++) {
+		struct slot_entry *e = tab_find(ss, page + i);
+
+		memcpy(dst + (size_t)i * PAGE,
+		       e ? slot_addr(st, e->slot) : zero_page, PAGE);
+	}
+	return (int)store_discard(st, ss, page, count);
+}
+
+/* What store_xor does to each page of its run. */
+enum xor_op {
+	XOR_NONE,	/* absent, and zeros come in: stays absent */
+	XOR_CREATE,	/* absent: a new page holding the data */
+	XOR_UPDATE,	/* stored ^= data */
+	XOR_DELETE,	/* stored == data: the result is zero, drop it */
+};
+
+int store_xor(struct store *st, struct store_session *ss, uint64_t page,
+	      uint32_t count, const void *data)
+{
+	const uint8_t *src = data;
+	uint8_t op[RMAP_MAX_PAGES];
+	uint32_t pool[RMAP_MAX_PAGES];	/* slots to reuse, then new ones */
+	uint32_t fresh = 0, dropped = 0, need, npool = 0;
+
+	if (!run_ok(page, count))
+		return -EINVAL;
+	for (uint32_t i = 0; i < count; i++) {
+		struct slot_entry *e = tab_find(ss, page + i);
+		const uint8_t *d = src + (size_t)i * PAGE;
+
+		if (!e) {
+			op[i] = page_is_zero(d) ? XOR_NONE : XOR_CREATE;
+			fresh += op[i] == XOR_CREATE;
+		} else if (!memcmp(slot_addr(st, e->slot), d, PAGE)) {
+			op[i] = XOR_DELETE;
+			dropped++;
+		} else {
+			op[i] = XOR_UPDATE;
+		}
+	}
+	/* The slots of deleted pages serve the created ones first. */
+	need = fresh > dropped ? fresh - dropped : 0;
+	if (st->used + need > st->capacity)
+		return -ENOSPC;
+	if (tab_grow(ss, ss->n + fresh))
+		return -ENOMEM;
+	/* Take every new slot before touching anything: all or nothing. */
+	for (uint32_t k = 0; k < need; k++) {
+		pool[k] = slot_alloc(st);
+		if (pool[k] == EMPTY) {
+			while (k--)
+				slot_release(st, pool[k]);
+			return -ENOMEM;
+		}
+	}
+	npool = need;
+	/* Deletions first, so that their slots are in the pool. */
+	for (uint32_t i = 0; i < count; i++) {
+		struct slot_entry *e;
+
+		if (op[i] != XOR_DELETE)
+			continue;
+		e = tab_find(ss, page + i);
+		pool[npool++] = e->slot;
+		tab_delete(ss, e);
+	}
+	for (uint32_t i = 0; i < count; i++) {
+		const uint8_t *d = src + (size_t)i * PAGE;
+		struct slot_entry *e;
+		uint32_t slot;
+
+		if (op[i] == XOR_UPDATE) {
+			e = tab_find(ss, page + i);
+			xor_page(slot_addr(st, e->slot),
+				 slot_addr(st, e->slot), d);
+		} else if (op[i] == XOR_CREATE) {
+			slot = pool[--npool];
+			tab_put(ss, page + i, slot);
+			memcpy(slot_addr(st, slot), d, PAGE);
+		}
+	}
+	/* Deleted pages' slots that no created page took. */
+	while (npool)
+		slot_release(st, pool[--npool]);
+	return 0;
+}
+
+int store_read_zero(struct store *st, struct store_session *ss,
+		    uint64_t page, uint32_t count, struct iovec *iov)
+{
+	if (!run_ok(page, count))
+		return -EINVAL;
+	for (uint32_t i = 0; i < count; i++) {
+		struct slot_entry *e = tab_find(ss, page + i);
+
+		iov[i].iov_base = e ? slot_addr(st, e->slot) :
+				      (void *)zero_page;
+		iov[i].iov_len = PAGE;
+	}
+	return 0;
+}

@@ -900,8 +900,7 @@ int rmap_reply(struct rmap_ep *ep, const struct rmap_msg *req, uint8_t status,
 	h.session = session;
 	h.reqid = req->reqid;
 	/* The page run is echoed: wire.c requires it of these replies. */
-	if (req->type == RMAP_T_READ || req->type == RMAP_T_WRITE ||
-	    req->type == RMAP_T_FREE) {
+	if (rmap_type_has_run(req->type)) {
 		h.page = req->page;
 		h.count = req->count;
 	}

@@ -74,17 +74,35 @@ void rmap_wire_encode(const struct rmap_hdr *h, uint8_t out[RMAP_HDR_LEN])
 static enum rmap_wire_err check_pages(const struct rmap_hdr *h)
 {
 	int resp = h->flags & RMAP_F_RESPONSE;
+	int data;
 
 	switch (h->type) {
 	case RMAP_T_READ:
 	case RMAP_T_WRITE:
+	case RMAP_T_XWRITE:
+	case RMAP_T_XFREE:
+	case RMAP_T_PXOR:
+	case RMAP_T_READZ:
 		if (h->count == 0 || h->count > RMAP_MAX_PAGES)
 			return RMAP_WIRE_PAGES;
 		if (h->page + h->count < h->page)
 			return RMAP_WIRE_PAGES;
-		/* Data travels with a WRITE request and an OK READ reply. */
-		if ((h->type == RMAP_T_WRITE && !resp) ||
-		    (h->type == RMAP_T_READ && resp && h->status == RMAP_S_OK)) {
+		/*
+		 * Pages travel with WRITE, XWRITE and PXOR requests, and
+		 * with OK replies to READ, READZ, XWRITE (the deltas) and
+		 * XFREE (the old contents).
+		 */
+		if (!resp)
+			data = h->type == RMAP_T_WRITE ||
+			       h->type == RMAP_T_XWRITE ||
+			       h->type == RMAP_T_PXOR;
+		else
+			data = h->status == RMAP_S_OK &&
+			       (h->type == RMAP_T_READ ||
+				h->type == RMAP_T_READZ ||
+				h->type == RMAP_T_XWRITE ||
+				h->type == RMAP_T_XFREE);
+		if (data) {
 			if (h->msg_len != h->count * RMAP_PAGE_SIZE)
 				return RMAP_WIRE_PAGES;
 		} else if (h->msg_len != 0) {
@@ -100,11 +118,13 @@ static enum rmap_wire_err check_pages(const struct rmap_hdr *h)
 			return RMAP_WIRE_PAGES;
 		break;
 	case RMAP_T_STAT:
+	case RMAP_T_LEAVE:
 	case RMAP_T_ANNOUNCE:
+		/* LEAVE is answered with a STAT body, like STAT. */
 		if ((resp || h->type == RMAP_T_ANNOUNCE) &&
 		    h->status == RMAP_S_OK && h->msg_len != RMAP_STAT_LEN)
 			return RMAP_WIRE_PAGES;
-		if (!resp && h->type == RMAP_T_STAT && h->msg_len)
+		if (!resp && h->type != RMAP_T_ANNOUNCE && h->msg_len)
 			return RMAP_WIRE_PAGES;
 		break;
 	default:
@@ -259,7 +279,8 @@ const char *rmap_type_name(unsigned type)
 {
 	static const char *const names[] = {
 		"ACK", "REG", "UNREG", "READ", "WRITE", "FREE", "STAT",
-		"ANNOUNCE", "HEARTBEAT",
+		"ANNOUNCE", "HEARTBEAT", "XWRITE", "XFREE", "PXOR", "READZ",
+		"LEAVE",
 	};
 
 	return type <= RMAP_T_MAX ? names[type] : "?";
@@ -269,7 +290,7 @@ const char *rmap_status_name(unsigned status)
 {
 	static const char *const names[] = {
 		"ok", "no such page", "server full", "bad session",
-		"invalid request", "unsupported",
+		"invalid request", "unsupported", "server leaving",
 	};
 
 	return status <= RMAP_S_MAX ? names[status] : "?";
@@ -282,19 +303,24 @@ void rmap_stat_encode(const struct rmap_stat *s, uint8_t out[RMAP_STAT_LEN])
 	put32(out + 16, s->load_permille);
 	put32(out + 20, s->sessions);
 	put16(out + 24, s->port);
-	put32(out + 26, 0);
+	put16(out + 26, s->flags);
+	put16(out + 28, 0);
 }
 
 int rmap_stat_decode(const uint8_t *buf, size_t len, struct rmap_stat *s)
 {
-	if (len != RMAP_STAT_LEN || get32(buf + 26) != 0)
+	if (len != RMAP_STAT_LEN || get16(buf + 28) != 0)
 		return -1;
 	s->capacity_pages = get64(buf);
 	s->used_pages = get64(buf + 8);
 	s->load_permille = get32(buf + 16);
 	s->sessions = get32(buf + 20);
 	s->port = get16(buf + 24);
+	s->flags = get16(buf + 26);
 	if (s->used_pages > s->capacity_pages || s->load_permille > 1000)
+		return -1;
+	/* Unknown flags are refused, like unknown header flags. */
+	if (s->flags & ~RMAP_STAT_F_ALL)
 		return -1;
 	return 0;
 }

@@ -50,8 +50,25 @@ enum rmap_type {
 	RMAP_T_STAT = 6,	/* capacity, usage, load */
 	RMAP_T_ANNOUNCE = 7,	/* unsolicited, unreliable: "I lend memory" */
 	RMAP_T_HEARTBEAT = 8,	/* keeps a session's soft state alive */
-	RMAP_T_MAX = 8,
+	RMAP_T_XWRITE = 9,	/* WRITE that answers old ^ new per page */
+	RMAP_T_XFREE = 10,	/* FREE that answers the old contents */
+	RMAP_T_PXOR = 11,	/* stored ^= data; a zero result is dropped */
+	RMAP_T_READZ = 12,	/* READ where absent pages read as zeros */
+	RMAP_T_LEAVE = 13,	/* "I moved my pages away: you may leave" */
+	RMAP_T_MAX = 13,
 };
+
+/*
+ * Types whose header carries a page run of 1..RMAP_MAX_PAGES pages (FREE
+ * carries a run too, of any length).  Their replies echo the run.
+ */
+static inline int rmap_type_has_run(unsigned type)
+{
+	return type == RMAP_T_READ || type == RMAP_T_WRITE ||
+	       type == RMAP_T_FREE || type == RMAP_T_XWRITE ||
+	       type == RMAP_T_XFREE || type == RMAP_T_PXOR ||
+	       type == RMAP_T_READZ;
+}
 
 /* Header flags. */
 #define RMAP_F_RESPONSE		0x0001u	/* a reply to request @reqid */
@@ -68,7 +85,8 @@ enum rmap_status {
 	RMAP_S_BADSESSION = 3,	/* unknown or expired session */
 	RMAP_S_INVAL = 4,	/* request malformed for its type */
 	RMAP_S_UNSUPP = 5,	/* type not served by this node */
-	RMAP_S_MAX = 5,
+	RMAP_S_LEAVING = 6,	/* the server is leaving: no new sessions */
+	RMAP_S_MAX = 6,
 };
 
 /* The decoded header, in host byte order. */
@@ -117,8 +135,12 @@ struct rmap_stat {
 	uint32_t load_permille;	/* recent request load, 0..1000 */
 	uint32_t sessions;
 	uint16_t port;		/* where the announcer serves RMAP */
+	uint16_t flags;		/* RMAP_STAT_* */
 };
 #define RMAP_STAT_LEN		30u
+/* The server was told to leave (LEAVE): it takes no new sessions. */
+#define RMAP_STAT_LEAVING	0x0001u
+#define RMAP_STAT_F_ALL		0x0001u
 
 /* The payload of REG: who is asking, so a retried REG is idempotent. */
 #define RMAP_REG_LEN		8u	/* be64 client nonce */

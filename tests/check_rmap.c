@@ -38,7 +38,7 @@ static void on_srv_request(struct rmap_ep *ep, const struct rmap_msg *m,
 {
 	struct iovec iov;
 	uint8_t body[RMAP_STAT_LEN];
-	struct rmap_stat st = { STORE_PAGES, 0, 0, 1, 0 };
+	struct rmap_stat st = { STORE_PAGES, 0, 0, 1, 0, 0 };
 
 	(void)arg;
 	srv_seen.delivered++;
@@ -312,7 +312,7 @@ END_TEST
 START_TEST(test_announce_delivered)
 {
 	struct rmap_config cfg;
-	struct rmap_stat st = { 4242, 1, 2, 3, 4 };
+	struct rmap_stat st = { 4242, 1, 2, 3, 4, 0 };
 
 	test_config(&cfg);
 	pair_open(&cfg);

@@ -3,11 +3,14 @@
  * check_server.c - memxd's store role, end to end over loopback: a real
  * server (server_new on 127.0.0.1:0) and an RMAP client endpoint in one
  * event loop.  Sessions, every request type, the capacity limit
- * (RMAP_S_FULL, nothing written), soft-state expiry and UNREG.
+ * (RMAP_S_FULL, nothing written), soft-state expiry and UNREG; the
+ * page-group (XOR parity) requests, and LEAVE.
  */
 #include <arpa/inet.h>
 #include <check.h>
 #include <errno.h>
+#include <stdbool.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -22,24 +25,38 @@ static struct evl *loop;
 static struct server *srv;
 static struct rmap_ep *cli;
 static struct rmap_peer *peer;
+static unsigned announcements;	/* ANNOUNCEs the client heard */
+static struct rmap_stat announced;
 
-static void setup_server(uint64_t capacity, unsigned heartbeat_ms)
+static void on_announce(struct rmap_ep *ep, const struct sockaddr_storage *from,
+			const struct rmap_stat *st, void *arg)
 {
+	announcements++;
+	announced = *st;
+}
+
+/* A server, and a client endpoint it announces to every @announce_ms. */
+static void setup_server_announcing(uint64_t capacity, unsigned heartbeat_ms,
+				    unsigned announce_ms)
+{
+	char cli_addr[32];
+	char *announce_to[] = { cli_addr, NULL };
 	struct server_config cfg = {
 		.listen = "127.0.0.1:0",
 		.capacity_pages = capacity,
 		.heartbeat_ms = heartbeat_ms,
+		.announce_ms = announce_ms,
+		.announce_to = announce_ms ? announce_to : NULL,
 	};
-	struct rmap_handlers ch = { 0 };
+	struct rmap_handlers ch = { .announce = on_announce };
 	struct sockaddr_storage any, to;
 	struct sockaddr_in *sin;
 
 	log_set_level(LOG_ERR);
+	announcements = 0;
 	rmap_config_default(&cfg.rmap);
 	cfg.rmap.retry_us = 2000;
 	ck_assert_int_eq(evl_new(&loop, 256), 0);
-	ck_assert_int_eq(server_new(&srv, loop, &cfg), 0);
-	ck_assert_uint_ne(server_port(srv), 0);
 
 	memset(&any, 0, sizeof(any));
 	sin = (struct sockaddr_in *)&any;
@@ -47,10 +64,19 @@ static void setup_server(uint64_t capacity, unsigned heartbeat_ms)
 	sin->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
 	ck_assert_int_eq(rmap_ep_open(&cli, loop, (struct sockaddr *)&any,
 				      sizeof(*sin), &cfg.rmap, &ch), 0);
+	snprintf(cli_addr, sizeof(cli_addr), "127.0.0.1:%u",
+		 (unsigned)rmap_ep_port(cli));
+	ck_assert_int_eq(server_new(&srv, loop, &cfg), 0);
+	ck_assert_uint_ne(server_port(srv), 0);
 	to = any;
 	((struct sockaddr_in *)&to)->sin_port = htons(server_port(srv));
 	peer = rmap_peer_get(cli, &to);
 	ck_assert_ptr_nonnull(peer);
+}
+
+static void setup_server(uint64_t capacity, unsigned heartbeat_ms)
+{
+	setup_server_announcing(capacity, heartbeat_ms, 0);
 }
 
 static void teardown_server(void)
@@ -359,6 +385,202 @@ START_TEST(test_unreg_frees_pages)
 }
 END_TEST
 
+static bool all_zero(const uint8_t *p, size_t len)
+{
+	for (size_t i = 0; i < len; i++)
+		if (p[i])
+			return false;
+	return true;
+}
+
+START_TEST(test_parity_requests_end_to_end)
+{
+	static uint8_t a[4 * PG], b[4 * PG], c[2 * PG], r[6 * PG];
+	struct done d;
+	uint32_t s, bad;
+
+	setup_server(1000, 10000);
+	s = reg(21, 10000);
+
+	/* XWRITE to absent pages: the deltas are the new data. */
+	pages(1, a, 3);
+	ck_assert_uint_eq(req(RMAP_T_XWRITE, s, 100, 3, a, 3 * PG, r,
+			      sizeof(r), &d), RMAP_S_OK);
+	ck_assert_uint_eq(d.session, s);
+	ck_assert_uint_eq(d.len, 3 * PG);
+	ck_assert_mem_eq(r, a, 3 * PG);
+	ck_assert_uint_eq(stats().used_pages, 3);
+	/* Over 101..102, and 103 fresh: old ^ new, then new. */
+	pages(7, b, 3);
+	ck_assert_uint_eq(req(RMAP_T_XWRITE, s, 101, 3, b, 3 * PG, r,
+			      sizeof(r), &d), RMAP_S_OK);
+	ck_assert_uint_eq(d.len, 3 * PG);
+	for (size_t k = 0; k < 2 * PG; k++)
+		ck_assert_uint_eq(r[k], a[PG + k] ^ b[k]);
+	ck_assert_mem_eq(r + 2 * PG, b + 2 * PG, PG);
+	ck_assert_uint_eq(stats().used_pages, 4);
+	ck_assert_uint_eq(req(RMAP_T_READ, s, 101, 3, NULL, 0, r, sizeof(r),
+			      &d), RMAP_S_OK);
+	ck_assert_mem_eq(r, b, 3 * PG);
+
+	/* READZ: absent pages (99, 104) come back as zeros, never NOENT. */
+	memset(r, 0xee, sizeof(r));
+	ck_assert_uint_eq(req(RMAP_T_READZ, s, 99, 6, NULL, 0, r, sizeof(r),
+			      &d), RMAP_S_OK);
+	ck_assert_uint_eq(d.len, 6 * PG);
+	ck_assert(all_zero(r, PG));
+	ck_assert_mem_eq(r + PG, a, PG);
+	ck_assert_mem_eq(r + 2 * PG, b, 3 * PG);
+	ck_assert(all_zero(r + 5 * PG, PG));
+
+	/* PXOR creates, updates, and deletes what becomes zero. */
+	ck_assert_uint_eq(req(RMAP_T_PXOR, s, 200, 2, a, 2 * PG, NULL, 0, &d),
+			  RMAP_S_OK);
+	ck_assert_uint_eq(d.len, 0);
+	ck_assert_uint_eq(stats().used_pages, 6);
+	ck_assert_uint_eq(req(RMAP_T_PXOR, s, 200, 2, b, 2 * PG, NULL, 0, &d),
+			  RMAP_S_OK);
+	ck_assert_uint_eq(req(RMAP_T_READ, s, 200, 2, NULL, 0, r, sizeof(r),
+			      &d), RMAP_S_OK);
+	for (size_t k = 0; k < 2 * PG; k++)
+		ck_assert_uint_eq(r[k], a[k] ^ b[k]);
+	memcpy(c, r, 2 * PG);
+	ck_assert_uint_eq(req(RMAP_T_PXOR, s, 200, 2, c, 2 * PG, NULL, 0, &d),
+			  RMAP_S_OK);
+	ck_assert_uint_eq(stats().used_pages, 4);
+	ck_assert_uint_eq(req(RMAP_T_READ, s, 200, 1, NULL, 0, r, PG, &d),
+			  RMAP_S_NOENT);
+
+	/* XFREE returns the old contents (zeros where absent), frees them. */
+	memset(r, 0xee, sizeof(r));
+	ck_assert_uint_eq(req(RMAP_T_XFREE, s, 100, 5, NULL, 0, r, sizeof(r),
+			      &d), RMAP_S_OK);
+	ck_assert_uint_eq(d.len, 5 * PG);
+	ck_assert_mem_eq(r, a, PG);
+	ck_assert_mem_eq(r + PG, b, 3 * PG);
+	ck_assert(all_zero(r + 4 * PG, PG));
+	ck_assert_uint_eq(stats().used_pages, 0);
+	ck_assert_uint_eq(req(RMAP_T_READ, s, 101, 1, NULL, 0, r, PG, &d),
+			  RMAP_S_NOENT);
+
+	/* Like READ and WRITE, they need a session. */
+	bad = s ^ 0x5a5a;
+	ck_assert_uint_eq(req(RMAP_T_XWRITE, bad, 0, 1, a, PG, r, PG, &d),
+			  RMAP_S_BADSESSION);
+	ck_assert_uint_eq(req(RMAP_T_XFREE, bad, 0, 1, NULL, 0, r, PG, &d),
+			  RMAP_S_BADSESSION);
+	ck_assert_uint_eq(req(RMAP_T_PXOR, bad, 0, 1, a, PG, NULL, 0, &d),
+			  RMAP_S_BADSESSION);
+	ck_assert_uint_eq(req(RMAP_T_READZ, bad, 0, 1, NULL, 0, r, PG, &d),
+			  RMAP_S_BADSESSION);
+	ck_assert_uint_eq(d.len, 0);
+	ck_assert_uint_eq(stats().used_pages, 0);
+	ck_assert_uint_eq(stats().bad_session, 4);
+
+	ck_assert_uint_eq(stats().xwrites, 2);
+	ck_assert_uint_eq(stats().readzs, 1);
+	ck_assert_uint_eq(stats().pxors, 3);
+	ck_assert_uint_eq(stats().xfrees, 1);
+	teardown_server();
+}
+END_TEST
+
+START_TEST(test_parity_requests_full)
+{
+	static uint8_t w[4 * PG], r[4 * PG];
+	struct done d;
+	uint32_t s;
+
+	setup_server(4, 10000);
+	s = reg(22, 10000);
+	pages(3, w, 4);
+	ck_assert_uint_eq(req(RMAP_T_WRITE, s, 0, 3, w, 3 * PG, NULL, 0, &d),
+			  RMAP_S_OK);
+	/* Two fresh pages, room for one: refused whole, no deltas. */
+	ck_assert_uint_eq(req(RMAP_T_XWRITE, s, 2, 3, w, 3 * PG, r, sizeof(r),
+			      &d), RMAP_S_FULL);
+	ck_assert_uint_eq(d.len, 0);
+	ck_assert_uint_eq(req(RMAP_T_PXOR, s, 2, 3, w, 3 * PG, NULL, 0, &d),
+			  RMAP_S_FULL);
+	ck_assert_uint_eq(stats().used_pages, 3);
+	ck_assert_uint_eq(stats().full_refusals, 2);
+	ck_assert_uint_eq(req(RMAP_T_READZ, s, 0, 4, NULL, 0, r, sizeof(r),
+			      &d), RMAP_S_OK);
+	ck_assert_mem_eq(r, w, 3 * PG);
+	ck_assert(all_zero(r + 3 * PG, PG));
+	/* One fresh page fits. */
+	ck_assert_uint_eq(req(RMAP_T_PXOR, s, 3, 1, w, PG, NULL, 0, &d),
+			  RMAP_S_OK);
+	ck_assert_uint_eq(stats().used_pages, 4);
+	teardown_server();
+}
+END_TEST
+
+START_TEST(test_leave)
+{
+	static uint8_t w[2 * PG], r[2 * PG];
+	uint8_t n[RMAP_REG_LEN] = { 0, 0, 0, 0, 0, 0, 0, 99 };
+	uint8_t body[RMAP_STAT_LEN], hb[4];
+	struct rmap_stat st;
+	struct done d;
+	unsigned heard;
+	uint32_t s;
+
+	setup_server_announcing(100, 10000, 20);
+	TU_RUN_UNTIL(loop, announcements >= 2, TU_DEADLINE_MS);
+	ck_assert_uint_eq(announced.flags, 0);
+	s = reg(23, 10000);
+	pages(5, w, 2);
+	ck_assert_uint_eq(req(RMAP_T_WRITE, s, 0, 2, w, sizeof(w), NULL, 0, &d),
+			  RMAP_S_OK);
+	ck_assert_uint_eq(req(RMAP_T_STAT, 0, 0, 0, NULL, 0, body, sizeof(body),
+			      &d), RMAP_S_OK);
+	ck_assert_int_eq(rmap_stat_decode(body, d.len, &st), 0);
+	ck_assert_uint_eq(st.flags, 0);
+	ck_assert(!stats().leaving);
+
+	/* LEAVE needs no session, and answers with the STAT body. */
+	ck_assert_uint_eq(req(RMAP_T_LEAVE, 0, 0, 0, NULL, 0, body,
+			      sizeof(body), &d), RMAP_S_OK);
+	ck_assert_int_eq(rmap_stat_decode(body, d.len, &st), 0);
+	ck_assert_uint_eq(st.flags, RMAP_STAT_LEAVING);
+	ck_assert_uint_eq(st.used_pages, 2);
+	ck_assert_uint_eq(st.sessions, 1);
+	ck_assert(stats().leaving);
+	ck_assert_uint_eq(req(RMAP_T_STAT, 0, 0, 0, NULL, 0, body, sizeof(body),
+			      &d), RMAP_S_OK);
+	ck_assert_int_eq(rmap_stat_decode(body, d.len, &st), 0);
+	ck_assert_uint_eq(st.flags, RMAP_STAT_LEAVING);
+
+	/* No new sessions... */
+	ck_assert_uint_eq(req(RMAP_T_REG, 0, 0, 0, n, sizeof(n), hb, sizeof(hb),
+			      &d), RMAP_S_LEAVING);
+	ck_assert_uint_eq(d.session, 0);
+	ck_assert_uint_eq(d.len, 0);
+	ck_assert_uint_eq(stats().sessions, 1);
+	ck_assert_uint_eq(stats().leaving_refusals, 1);
+	/* ...but the open one is served until its pages are gone. */
+	ck_assert_uint_eq(req(RMAP_T_READ, s, 0, 2, NULL, 0, r, sizeof(r), &d),
+			  RMAP_S_OK);
+	ck_assert_mem_eq(r, w, sizeof(w));
+	ck_assert_uint_eq(req(RMAP_T_XFREE, s, 0, 2, NULL, 0, r, sizeof(r), &d),
+			  RMAP_S_OK);
+	ck_assert_mem_eq(r, w, sizeof(w));
+	ck_assert_uint_eq(stats().used_pages, 0);
+	/* A second LEAVE is harmless. */
+	ck_assert_uint_eq(req(RMAP_T_LEAVE, 0, 0, 0, NULL, 0, body,
+			      sizeof(body), &d), RMAP_S_OK);
+
+	/* And no more announcements. */
+	heard = announcements;
+	tu_run_for(loop, 100);
+	ck_assert_uint_eq(announcements, heard);
+	ck_assert_uint_eq(req(RMAP_T_UNREG, s, 0, 0, NULL, 0, NULL, 0, &d),
+			  RMAP_S_OK);
+	teardown_server();
+}
+END_TEST
+
 static Suite *server_suite(void)
 {
 	Suite *s = suite_create("server");
@@ -369,6 +591,13 @@ static Suite *server_suite(void)
 	tcase_add_test(tc, test_requests_end_to_end);
 	tcase_add_test(tc, test_capacity_full_writes_nothing);
 	tcase_add_test(tc, test_unreg_frees_pages);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("parity");
+	tcase_set_timeout(tc, 30);
+	tcase_add_test(tc, test_parity_requests_end_to_end);
+	tcase_add_test(tc, test_parity_requests_full);
+	tcase_add_test(tc, test_leave);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("soft-state");

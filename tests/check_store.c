@@ -1,10 +1,12 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 /*
  * check_store.c - the page store: its hard capacity (all or nothing), its
- * hash tables against a reference model, and range discards.
+ * hash tables against a reference model, and range discards; and the
+ * page-group (XOR parity) operations, also against a reference model.
  */
 #include <check.h>
 #include <errno.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -351,6 +353,382 @@ START_TEST(test_discarded_slots_are_reused)
 }
 END_TEST
 
+/* ---- page-group (XOR parity) operations ---- */
+
+static uint8_t xa[8 * PG], xb[8 * PG], xout[8 * PG], xref[8 * PG];
+
+static void fill(uint64_t *seed, uint8_t *buf, uint32_t n)
+{
+	tu_fill(seed, buf, (size_t)n * PG);
+}
+
+/* Read the run [page, page + n) with absent pages as zeros. */
+static void read_run(struct store *st, struct store_session *ss,
+		     uint64_t page, uint32_t n, uint8_t *out)
+{
+	struct iovec iov[8];
+
+	ck_assert_uint_le(n, 8);
+	ck_assert_int_eq(store_read_zero(st, ss, page, n, iov), 0);
+	for (uint32_t i = 0; i < n; i++) {
+		ck_assert_uint_eq(iov[i].iov_len, PG);
+		memcpy(out + (size_t)i * PG, iov[i].iov_base, PG);
+	}
+}
+
+static bool all_zero(const uint8_t *p, size_t len)
+{
+	for (size_t i = 0; i < len; i++)
+		if (p[i])
+			return false;
+	return true;
+}
+
+START_TEST(test_xwrite_deltas)
+{
+	struct store *st;
+	struct store_session *ss;
+	uint64_t seed = 11;
+
+	ck_assert_int_eq(store_new(&st, 16), 0);
+	ss = store_session_new(st);
+	/* Absent old pages count as zeros: the delta is the new data. */
+	fill(&seed, xa, 3);
+	ck_assert_int_eq(store_xwrite(st, ss, 5, 3, xa, xout), 0);
+	ck_assert_mem_eq(xout, xa, 3 * PG);
+	ck_assert_uint_eq(store_used(st), 3);
+	read_run(st, ss, 5, 3, xref);
+	ck_assert_mem_eq(xref, xa, 3 * PG);
+
+	/* Overwrites give old ^ new; page 8 is new, so its delta is new. */
+	fill(&seed, xb, 4);
+	ck_assert_int_eq(store_xwrite(st, ss, 5, 4, xb, xout), 0);
+	for (size_t k = 0; k < 3 * PG; k++)
+		ck_assert_uint_eq(xout[k], xa[k] ^ xb[k]);
+	ck_assert_mem_eq(xout + 3 * PG, xb + 3 * PG, PG);
+	ck_assert_uint_eq(store_used(st), 4);
+	read_run(st, ss, 5, 4, xref);
+	ck_assert_mem_eq(xref, xb, 4 * PG);
+
+	/* Writing the same data again: all-zero deltas. */
+	ck_assert_int_eq(store_xwrite(st, ss, 5, 4, xb, xout), 0);
+	ck_assert(all_zero(xout, 4 * PG));
+
+	/* Bad runs change nothing. */
+	ck_assert_int_eq(store_xwrite(st, ss, 0, 0, xb, xout), -EINVAL);
+	ck_assert_int_eq(store_xwrite(st, ss, 0, RMAP_MAX_PAGES + 1, xb, xout),
+			 -EINVAL);
+	ck_assert_int_eq(store_xwrite(st, ss, UINT64_MAX, 2, xb, xout),
+			 -EINVAL);
+	ck_assert_uint_eq(store_used(st), 4);
+	store_session_free(st, ss);
+	ck_assert_uint_eq(store_used(st), 0);
+	store_free(st);
+}
+END_TEST
+
+START_TEST(test_xwrite_full_changes_nothing)
+{
+	struct store *st;
+	struct store_session *ss;
+	uint64_t seed = 12;
+
+	ck_assert_int_eq(store_new(&st, 4), 0);
+	ss = store_session_new(st);
+	fill(&seed, xa, 4);
+	ck_assert_int_eq(store_write(st, ss, 0, 3, xa), 0);
+	/* Pages 2 and 3: one overwrite, one fresh; 4 fresh is one too many. */
+	fill(&seed, xb, 3);
+	ck_assert_int_eq(store_xwrite(st, ss, 2, 3, xb, xout), -ENOSPC);
+	ck_assert_uint_eq(store_used(st), 3);
+	read_run(st, ss, 0, 5, xref);
+	ck_assert_mem_eq(xref, xa, 3 * PG);
+	ck_assert(all_zero(xref + 3 * PG, 2 * PG));
+	/* Two fit exactly; overwrites at capacity need no room. */
+	ck_assert_int_eq(store_xwrite(st, ss, 2, 2, xb, xout), 0);
+	ck_assert_uint_eq(store_used(st), 4);
+	ck_assert_int_eq(store_xwrite(st, ss, 0, 4, xb, xout), 0);
+	ck_assert_uint_eq(store_used(st), 4);
+	ck_assert_int_eq(store_xwrite(st, ss, 4, 1, xb, xout), -ENOSPC);
+	store_session_free(st, ss);
+	ck_assert_uint_eq(store_used(st), 0);
+	store_free(st);
+}
+END_TEST
+
+START_TEST(test_xfree_returns_old)
+{
+	struct store *st;
+	struct store_session *ss;
+	struct iovec iov;
+	uint64_t seed = 13;
+
+	ck_assert_int_eq(store_new(&st, 16), 0);
+	ss = store_session_new(st);
+	fill(&seed, xa, 4);
+	/* Pages 10, 11 and 13 stored; 12 absent. */
+	ck_assert_int_eq(store_write(st, ss, 10, 2, xa), 0);
+	ck_assert_int_eq(store_write(st, ss, 13, 1, xa + 3 * PG), 0);
+	ck_assert_uint_eq(store_used(st), 3);
+	memset(xout, 0xee, sizeof(xout));
+	ck_assert_int_eq(store_xfree(st, ss, 9, 6, xout), 3);
+	ck_assert(all_zero(xout, PG));				/* 9 */
+	ck_assert_mem_eq(xout + PG, xa, 2 * PG);		/* 10, 11 */
+	ck_assert(all_zero(xout + 3 * PG, PG));			/* 12 */
+	ck_assert_mem_eq(xout + 4 * PG, xa + 3 * PG, PG);	/* 13 */
+	ck_assert(all_zero(xout + 5 * PG, PG));			/* 14 */
+	ck_assert_uint_eq(store_used(st), 0);
+	ck_assert_uint_eq(store_session_pages(ss), 0);
+	ck_assert_int_eq(store_read(st, ss, 10, 1, &iov), -ENOENT);
+	/* Freeing again finds nothing, and says so. */
+	ck_assert_int_eq(store_xfree(st, ss, 9, 6, xout), 0);
+	ck_assert(all_zero(xout, 6 * PG));
+	ck_assert_int_eq(store_xfree(st, ss, 9, 0, xout), -EINVAL);
+	store_session_free(st, ss);
+	store_free(st);
+}
+END_TEST
+
+START_TEST(test_xor_create_update_delete)
+{
+	struct store *st;
+	struct store_session *ss;
+	struct iovec iov;
+	uint64_t seed = 14;
+
+	ck_assert_int_eq(store_new(&st, 16), 0);
+	ss = store_session_new(st);
+	/* Absent pages are created holding the data... */
+	fill(&seed, xa, 3);
+	ck_assert_int_eq(store_xor(st, ss, 20, 3, xa), 0);
+	ck_assert_uint_eq(store_used(st), 3);
+	read_run(st, ss, 20, 3, xref);
+	ck_assert_mem_eq(xref, xa, 3 * PG);
+	/* ...but zeros into an absent page store nothing. */
+	memset(xb, 0, 2 * PG);
+	ck_assert_int_eq(store_xor(st, ss, 30, 2, xb), 0);
+	ck_assert_uint_eq(store_used(st), 3);
+	ck_assert_int_eq(store_read(st, ss, 30, 1, &iov), -ENOENT);
+
+	/* Stored pages are updated: stored ^= data. */
+	fill(&seed, xb, 3);
+	ck_assert_int_eq(store_xor(st, ss, 20, 3, xb), 0);
+	read_run(st, ss, 20, 3, xref);
+	for (size_t k = 0; k < 3 * PG; k++)
+		ck_assert_uint_eq(xref[k], xa[k] ^ xb[k]);
+	ck_assert_uint_eq(store_used(st), 3);
+
+	/* A result of zeros deletes the page: page 21 back to absent. */
+	memcpy(xout, xref, 3 * PG);
+	memset(xout, 0, PG);			/* page 20: unchanged */
+	memset(xout + 2 * PG, 0, PG);		/* page 22: unchanged */
+	xout[2 * PG + 7] = 1;			/* ...but for one bit */
+	ck_assert_int_eq(store_xor(st, ss, 20, 3, xout), 0);
+	ck_assert_uint_eq(store_used(st), 2);
+	ck_assert_int_eq(store_read(st, ss, 21, 1, &iov), -ENOENT);
+	ck_assert_int_eq(store_read(st, ss, 20, 1, &iov), 0);
+	ck_assert_mem_eq(iov.iov_base, xref, PG);
+	ck_assert_int_eq(store_read(st, ss, 22, 1, &iov), 0);
+	ck_assert_uint_eq(((uint8_t *)iov.iov_base)[7],
+			  (uint8_t)(xref[2 * PG + 7] ^ 1));
+
+	/* XOR is its own inverse: everything back to zero, nothing kept. */
+	read_run(st, ss, 20, 3, xref);
+	ck_assert_int_eq(store_xor(st, ss, 20, 3, xref), 0);
+	ck_assert_uint_eq(store_used(st), 0);
+	ck_assert_uint_eq(store_session_pages(ss), 0);
+	ck_assert_int_eq(store_xor(st, ss, 0, 0, xref), -EINVAL);
+	ck_assert_int_eq(store_xor(st, ss, UINT64_MAX - 1, 3, xref), -EINVAL);
+	store_session_free(st, ss);
+	store_free(st);
+}
+END_TEST
+
+START_TEST(test_xor_full_changes_nothing)
+{
+	struct store *st;
+	struct store_session *ss;
+	uint64_t seed = 15;
+
+	ck_assert_int_eq(store_new(&st, 4), 0);
+	ss = store_session_new(st);
+	fill(&seed, xa, 4);
+	ck_assert_int_eq(store_write(st, ss, 0, 3, xa), 0);
+	/* Pages 2..4: one update, two creations; room for one. */
+	fill(&seed, xb, 3);
+	ck_assert_int_eq(store_xor(st, ss, 2, 3, xb), -ENOSPC);
+	ck_assert_uint_eq(store_used(st), 3);
+	read_run(st, ss, 0, 5, xref);
+	ck_assert_mem_eq(xref, xa, 3 * PG);
+	ck_assert(all_zero(xref + 3 * PG, 2 * PG));
+
+	/* Fill up; then a page deleted by the same call makes room. */
+	ck_assert_int_eq(store_xor(st, ss, 3, 1, xb), 0);
+	ck_assert_uint_eq(store_used(st), 4);
+	ck_assert_int_eq(store_xor(st, ss, 4, 1, xb), -ENOSPC);
+	memcpy(xout, xa, PG);			/* page 0 ^ itself: deleted */
+	memcpy(xout + 4 * PG, xb + PG, PG);	/* page 4: created */
+	memset(xout + PG, 0, 3 * PG);		/* pages 1..3: unchanged */
+	ck_assert_int_eq(store_xor(st, ss, 0, 5, xout), 0);
+	ck_assert_uint_eq(store_used(st), 4);
+	read_run(st, ss, 0, 5, xref);
+	ck_assert(all_zero(xref, PG));
+	ck_assert_mem_eq(xref + PG, xa + PG, 2 * PG);
+	ck_assert_mem_eq(xref + 3 * PG, xb, PG);
+	ck_assert_mem_eq(xref + 4 * PG, xb + PG, PG);
+	store_session_free(st, ss);
+	ck_assert_uint_eq(store_used(st), 0);
+	store_free(st);
+}
+END_TEST
+
+START_TEST(test_read_zero)
+{
+	struct store *st;
+	struct store_session *ss;
+	struct iovec iov[4];
+	uint64_t seed = 16;
+
+	ck_assert_int_eq(store_new(&st, 16), 0);
+	ss = store_session_new(st);
+	fill(&seed, xa, 1);
+	ck_assert_int_eq(store_write(st, ss, 41, 1, xa), 0);
+	ck_assert_int_eq(store_read_zero(st, ss, 40, 3, iov), 0);
+	ck_assert(all_zero(iov[0].iov_base, PG));
+	ck_assert_mem_eq(iov[1].iov_base, xa, PG);
+	ck_assert(all_zero(iov[2].iov_base, PG));
+	ck_assert_int_eq(store_read_zero(st, ss, 40, 0, iov), -EINVAL);
+	ck_assert_int_eq(store_read_zero(st, ss, UINT64_MAX, 2, iov), -EINVAL);
+	ck_assert_uint_eq(store_used(st), 1);
+	store_session_free(st, ss);
+	store_free(st);
+}
+END_TEST
+
+/*
+ * Random XORs, XWRITEs and XFREEs over a few pages of a small store,
+ * checked after every step against plain arrays: what is stored, what
+ * comes back, when FULL is right, and that the slab counts exactly the
+ * pages stored.
+ */
+START_TEST(test_parity_against_reference)
+{
+	enum { SPACE = 24, CAP = 12, STEPS = 3000 };
+	static uint8_t ref[SPACE * PG], data[8 * PG], out[8 * PG];
+	bool stored[SPACE] = { false };	/* XWRITE may store zeros */
+	struct store *st;
+	struct store_session *ss;
+	uint64_t seed = 0x9a21, used = 0;
+	unsigned full = 0, reused = 0;	/* the interesting cases, seen */
+
+	memset(ref, 0, sizeof(ref));
+	ck_assert_int_eq(store_new(&st, CAP), 0);
+	ss = store_session_new(st);
+	for (unsigned step = 0; step < STEPS; step++) {
+		uint32_t n = 1 + (uint32_t)(tu_rand(&seed) % 8);
+		uint64_t p = tu_rand(&seed) % (SPACE - n + 1);
+		unsigned op = (unsigned)(tu_rand(&seed) % 4);
+		uint64_t fresh = 0, dropped = 0, need;
+		int ret;
+
+		/* Each page's data: zeros, its current contents, or noise. */
+		for (uint32_t i = 0; i < n; i++) {
+			uint8_t *d = data + (size_t)i * PG;
+
+			switch (tu_rand(&seed) % 3) {
+			case 0:
+				memset(d, 0, PG);
+				break;
+			case 1:
+				memcpy(d, ref + (p + i) * PG, PG);
+				break;
+			default:
+				tu_fill(&seed, d, PG);
+				break;
+			}
+		}
+		switch (op) {
+		case 0:
+		case 1:
+			for (uint32_t i = 0; i < n; i++) {
+				const uint8_t *d = data + (size_t)i * PG;
+				uint8_t *r = ref + (p + i) * PG;
+
+				if (!stored[p + i])
+					fresh += !all_zero(d, PG);
+				else
+					dropped += !memcmp(r, d, PG);
+			}
+			need = fresh > dropped ? fresh - dropped : 0;
+			ret = store_xor(st, ss, p, n, data);
+			if (used + need > CAP) {
+				ck_assert_int_eq(ret, -ENOSPC);
+				full++;
+				break;
+			}
+			ck_assert_int_eq(ret, 0);
+			reused += fresh && dropped && used + fresh > CAP;
+			for (uint32_t i = 0; i < n; i++) {
+				const uint8_t *d = data + (size_t)i * PG;
+				uint8_t *r = ref + (p + i) * PG;
+
+				for (size_t k = 0; k < PG; k++)
+					r[k] ^= d[k];
+				stored[p + i] = !all_zero(r, PG);
+			}
+			used = used + fresh - dropped;
+			break;
+		case 2:
+			for (uint32_t i = 0; i < n; i++)
+				fresh += !stored[p + i];
+			ret = store_xwrite(st, ss, p, n, data, out);
+			if (used + fresh > CAP) {
+				ck_assert_int_eq(ret, -ENOSPC);
+				full++;
+				break;
+			}
+			ck_assert_int_eq(ret, 0);
+			for (size_t k = 0; k < (size_t)n * PG; k++)
+				ck_assert_uint_eq(out[k],
+						  ref[p * PG + k] ^ data[k]);
+			memcpy(ref + p * PG, data, (size_t)n * PG);
+			for (uint32_t i = 0; i < n; i++)
+				stored[p + i] = true;
+			used += fresh;
+			break;
+		default:
+			for (uint32_t i = 0; i < n; i++)
+				dropped += stored[p + i];
+			ck_assert_int_eq(store_xfree(st, ss, p, n, out),
+					 (int)dropped);
+			ck_assert_mem_eq(out, ref + p * PG, (size_t)n * PG);
+			memset(ref + p * PG, 0, (size_t)n * PG);
+			for (uint32_t i = 0; i < n; i++)
+				stored[p + i] = false;
+			used -= dropped;
+			break;
+		}
+		/* The store holds what the reference does, and no more. */
+		for (uint64_t i = 0; i < SPACE; i++) {
+			struct iovec iov;
+
+			ck_assert_int_eq(store_read_zero(st, ss, i, 1, &iov), 0);
+			ck_assert_mem_eq(iov.iov_base, ref + i * PG, PG);
+			ck_assert_int_eq(store_read(st, ss, i, 1, &iov),
+					 stored[i] ? 0 : -ENOENT);
+		}
+		ck_assert_uint_eq(store_used(st), used);
+		ck_assert_uint_eq(store_session_pages(ss), used);
+	}
+	ck_assert_uint_gt(full, 0);
+	ck_assert_uint_gt(reused, 0);
+	ck_assert_uint_eq(store_discard(st, ss, 0, SPACE), used);
+	ck_assert_uint_eq(store_used(st), 0);
+	store_session_free(st, ss);
+	store_free(st);
+}
+END_TEST
+
 static Suite *store_suite(void)
 {
 	Suite *s = suite_create("store");
@@ -369,6 +747,17 @@ static Suite *store_suite(void)
 	tcase_set_timeout(tc, 120);
 	tcase_add_loop_test(tc, test_hash_table_against_reference, 0, 2);
 	tcase_add_test(tc, test_huge_range_discard);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("parity");
+	tcase_set_timeout(tc, 60);
+	tcase_add_test(tc, test_xwrite_deltas);
+	tcase_add_test(tc, test_xwrite_full_changes_nothing);
+	tcase_add_test(tc, test_xfree_returns_old);
+	tcase_add_test(tc, test_xor_create_update_delete);
+	tcase_add_test(tc, test_xor_full_changes_nothing);
+	tcase_add_test(tc, test_read_zero);
+	tcase_add_test(tc, test_parity_against_reference);
 	suite_add_tcase(s, tc);
 	return s;
 }

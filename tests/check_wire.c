@@ -18,6 +18,16 @@
 
 static uint8_t pkt[RMAP_MAX_DATAGRAM + 16];
 
+/* Does a message of @type carry count pages (as an OK reply if @resp)? */
+static bool carries_pages(unsigned type, bool resp)
+{
+	if (!resp)
+		return type == RMAP_T_WRITE || type == RMAP_T_XWRITE ||
+		       type == RMAP_T_PXOR;
+	return type == RMAP_T_READ || type == RMAP_T_READZ ||
+	       type == RMAP_T_XWRITE || type == RMAP_T_XFREE;
+}
+
 /* A valid single-fragment (or first-fragment) header of @type. */
 static struct rmap_hdr valid_hdr(unsigned type, bool resp)
 {
@@ -47,9 +57,13 @@ static struct rmap_hdr valid_hdr(unsigned type, bool resp)
 		break;
 	case RMAP_T_READ:
 	case RMAP_T_WRITE:
+	case RMAP_T_XWRITE:
+	case RMAP_T_XFREE:
+	case RMAP_T_PXOR:
+	case RMAP_T_READZ:
 		h.page = 0x123456789ull;
 		h.count = 3;
-		if ((type == RMAP_T_WRITE) != resp)
+		if (carries_pages(type, resp))
 			len = 3 * RMAP_PAGE_SIZE;
 		break;
 	case RMAP_T_FREE:
@@ -57,6 +71,7 @@ static struct rmap_hdr valid_hdr(unsigned type, bool resp)
 		h.count = 1000000;
 		break;
 	case RMAP_T_STAT:
+	case RMAP_T_LEAVE:
 		len = resp ? RMAP_STAT_LEN : 0;
 		break;
 	case RMAP_T_ANNOUNCE:
@@ -169,7 +184,8 @@ START_TEST(test_roundtrip_responses_with_status)
 {
 	static const unsigned types[] = {
 		RMAP_T_REG, RMAP_T_UNREG, RMAP_T_READ, RMAP_T_WRITE,
-		RMAP_T_FREE, RMAP_T_STAT, RMAP_T_HEARTBEAT,
+		RMAP_T_FREE, RMAP_T_STAT, RMAP_T_HEARTBEAT, RMAP_T_XWRITE,
+		RMAP_T_XFREE, RMAP_T_PXOR, RMAP_T_READZ, RMAP_T_LEAVE,
 	};
 
 	for (unsigned i = 0; i < sizeof(types) / sizeof(types[0]); i++) {
@@ -565,6 +581,92 @@ START_TEST(test_reject_pages_read_write)
 }
 END_TEST
 
+/* The page-group types: runs of 1..256 pages, pages where they belong. */
+START_TEST(test_reject_pages_parity)
+{
+	static const unsigned types[] = {
+		RMAP_T_XWRITE, RMAP_T_XFREE, RMAP_T_PXOR, RMAP_T_READZ,
+	};
+
+	for (unsigned i = 0; i < sizeof(types) / sizeof(types[0]); i++) {
+		unsigned t = types[i];
+		struct rmap_hdr h;
+
+		for (int resp = 0; resp < 2; resp++) {
+			h = valid_hdr(t, resp);
+			ASSERT_REJECT(h, RMAP_WIRE_OK);
+			h.count = RMAP_MAX_PAGES + 1;
+			ASSERT_REJECT(h, RMAP_WIRE_PAGES);
+			h = valid_hdr(t, resp);
+			h.page = UINT64_MAX - 1;
+			ASSERT_REJECT(h, RMAP_WIRE_PAGES);
+			/* Pages where none belong, none where they do. */
+			h = valid_hdr(t, resp);
+			if (carries_pages(t, resp)) {
+				h.count = 4;	/* msg_len says 3 pages */
+				ASSERT_REJECT(h, RMAP_WIRE_PAGES);
+				h = valid_hdr(t, resp);
+				h.msg_len = h.frag_len = 0;
+				h.frag_cnt = 1;
+			} else {
+				h.msg_len = 3 * RMAP_PAGE_SIZE;
+				h.frag_len = (uint16_t)FP1500;
+				h.frag_cnt = 9;
+			}
+			ASSERT_REJECT(h, RMAP_WIRE_PAGES);
+			/* No run at all. */
+			h = valid_hdr(t, resp);
+			h.count = 0;
+			h.msg_len = h.frag_len = 0;
+			h.frag_cnt = 1;
+			ASSERT_REJECT(h, RMAP_WIRE_PAGES);
+		}
+		/* A failed answer carries no pages. */
+		h = valid_hdr(t, true);
+		h.status = RMAP_S_FULL;
+		h.msg_len = 3 * RMAP_PAGE_SIZE;
+		h.frag_cnt = 9;
+		h.frag_len = (uint16_t)FP1500;
+		ASSERT_REJECT(h, RMAP_WIRE_PAGES);
+		h.msg_len = h.frag_len = 0;
+		h.frag_cnt = 1;
+		ASSERT_REJECT(h, RMAP_WIRE_OK);
+	}
+	/* Who carries what, spelled out. */
+	ck_assert(carries_pages(RMAP_T_XWRITE, false));
+	ck_assert(carries_pages(RMAP_T_XWRITE, true));
+	ck_assert(!carries_pages(RMAP_T_XFREE, false));
+	ck_assert(carries_pages(RMAP_T_XFREE, true));
+	ck_assert(carries_pages(RMAP_T_PXOR, false));
+	ck_assert(!carries_pages(RMAP_T_PXOR, true));
+	ck_assert(!carries_pages(RMAP_T_READZ, false));
+	ck_assert(carries_pages(RMAP_T_READZ, true));
+
+	/* LEAVE: no run, no request body; answered with a STAT body. */
+	{
+		struct rmap_hdr h = valid_hdr(RMAP_T_LEAVE, false);
+
+		ASSERT_REJECT(h, RMAP_WIRE_OK);
+		h.msg_len = h.frag_len = 8;
+		ASSERT_REJECT(h, RMAP_WIRE_PAGES);
+		h = valid_hdr(RMAP_T_LEAVE, false);
+		h.page = 1;
+		ASSERT_REJECT(h, RMAP_WIRE_PAGES);
+		h = valid_hdr(RMAP_T_LEAVE, true);
+		ASSERT_REJECT(h, RMAP_WIRE_OK);
+		h.msg_len = h.frag_len = 0;
+		ASSERT_REJECT(h, RMAP_WIRE_PAGES);
+		h.status = RMAP_S_UNSUPP;
+		ASSERT_REJECT(h, RMAP_WIRE_OK);
+		/* The new status is a valid answer (to REG). */
+		h = valid_hdr(RMAP_T_REG, true);
+		h.status = RMAP_S_LEAVING;
+		h.msg_len = h.frag_len = 0;
+		ASSERT_REJECT(h, RMAP_WIRE_OK);
+	}
+}
+END_TEST
+
 START_TEST(test_reject_pages_free)
 {
 	struct rmap_hdr h;
@@ -646,6 +748,7 @@ START_TEST(test_stat_roundtrip)
 		.load_permille = 1000,
 		.sessions = 0xfffffffeu,
 		.port = 7246,
+		.flags = RMAP_STAT_LEAVING,
 	}, d;
 	uint8_t buf[RMAP_STAT_LEN];
 
@@ -658,12 +761,18 @@ START_TEST(test_stat_roundtrip)
 	ck_assert_uint_eq(d.load_permille, s.load_permille);
 	ck_assert_uint_eq(d.sessions, s.sessions);
 	ck_assert_uint_eq(d.port, s.port);
+	ck_assert_uint_eq(d.flags, s.flags);
+	/* The flags sit in what were the first two reserved bytes. */
+	ck_assert_uint_eq(buf[26], 0);
+	ck_assert_uint_eq(buf[27], RMAP_STAT_LEAVING);
+	ck_assert_uint_eq(buf[28], 0);
+	ck_assert_uint_eq(buf[29], 0);
 }
 END_TEST
 
 START_TEST(test_stat_reject)
 {
-	struct rmap_stat s = { 100, 50, 10, 1, 1 }, d;
+	struct rmap_stat s = { 100, 50, 10, 1, 1, 0 }, d;
 	uint8_t buf[RMAP_STAT_LEN + 1] = { 0 };
 
 	rmap_stat_encode(&s, buf);
@@ -671,6 +780,20 @@ START_TEST(test_stat_reject)
 	ck_assert_int_eq(rmap_stat_decode(buf, RMAP_STAT_LEN + 1, &d), -1);
 	buf[29] = 1;			/* reserved */
 	ck_assert_int_eq(rmap_stat_decode(buf, RMAP_STAT_LEN, &d), -1);
+	buf[29] = 0;
+	buf[28] = 0x80;			/* reserved */
+	ck_assert_int_eq(rmap_stat_decode(buf, RMAP_STAT_LEN, &d), -1);
+	buf[28] = 0;
+	buf[27] = 0x02;			/* unknown flag */
+	ck_assert_int_eq(rmap_stat_decode(buf, RMAP_STAT_LEN, &d), -1);
+	buf[26] = 0x01;			/* unknown flag, high byte */
+	buf[27] = 0;
+	ck_assert_int_eq(rmap_stat_decode(buf, RMAP_STAT_LEN, &d), -1);
+	s.flags = RMAP_STAT_LEAVING;
+	rmap_stat_encode(&s, buf);
+	ck_assert_int_eq(rmap_stat_decode(buf, RMAP_STAT_LEN, &d), 0);
+	ck_assert_uint_eq(d.flags, RMAP_STAT_LEAVING);
+	s.flags = 0;
 	s.used_pages = 101;		/* more used than there is */
 	rmap_stat_encode(&s, buf);
 	ck_assert_int_eq(rmap_stat_decode(buf, RMAP_STAT_LEN, &d), -1);
@@ -715,6 +838,9 @@ START_TEST(test_frag_payload_and_names)
 		ck_assert_str_ne(rmap_type_name(t), "?");
 	ck_assert_str_eq(rmap_type_name(RMAP_T_MAX + 1), "?");
 	ck_assert_str_eq(rmap_type_name(RMAP_T_WRITE), "WRITE");
+	ck_assert_str_eq(rmap_type_name(RMAP_T_XWRITE), "XWRITE");
+	ck_assert_str_eq(rmap_type_name(RMAP_T_LEAVE), "LEAVE");
+	ck_assert_str_eq(rmap_status_name(RMAP_S_LEAVING), "server leaving");
 	for (unsigned s = 0; s <= RMAP_S_MAX; s++)
 		ck_assert_str_ne(rmap_status_name(s), "?");
 	ck_assert_str_eq(rmap_status_name(RMAP_S_MAX + 1), "?");
@@ -775,6 +901,7 @@ static Suite *wire_suite(void)
 	tcase_add_test(tc, test_reject_oversize);
 	tcase_add_test(tc, test_reject_reserved);
 	tcase_add_test(tc, test_reject_pages_read_write);
+	tcase_add_test(tc, test_reject_pages_parity);
 	tcase_add_test(tc, test_reject_pages_free);
 	tcase_add_test(tc, test_reject_pages_reg_stat_announce);
 	suite_add_tcase(s, tc);

@@ -41,7 +41,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 static void on_request(struct rmap_ep *e, const struct rmap_msg *m, void *arg)
 {
 	uint8_t body[RMAP_STAT_LEN];
-	struct rmap_stat st = { 100, 10, 5, 1, 7246 };
+	struct rmap_stat st = { 100, 10, 5, 1, 7246, 0 };
 	struct iovec iov;
 	uint32_t sum = 0;
 

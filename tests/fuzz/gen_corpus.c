@@ -126,7 +126,7 @@ static void gen_wire(void)
 	struct rmap_hdr h;
 	uint8_t p[RMAP_MAX_DATAGRAM];
 	size_t n;
-	struct rmap_stat st = { 1000, 10, 5, 2, 7246 };
+	struct rmap_stat st = { 1000, 10, 5, 2, 7246, 0 };
 
 	rmap_stat_encode(&st, body);
 	h = (struct rmap_hdr){ .flags = RMAP_F_ACK, .epoch = 1, .ack = 5,
@@ -265,7 +265,7 @@ static void gen_rx(void)
 	h.page = 7;
 	h.count = 3;
 	rx_msg(h, 0);
-	rmap_stat_encode(&(struct rmap_stat){ 100, 1, 0, 1, 1 }, body);
+	rmap_stat_encode(&(struct rmap_stat){ 100, 1, 0, 1, 1, 0 }, body);
 	h = hdr(RMAP_T_STAT, true, 0, RMAP_STAT_LEN);
 	rx_msg(h, 1);
 	rx_flush("replies");
@@ -311,7 +311,7 @@ static void gen_rx(void)
 	n = encode(&h, p);
 	p[2] = 7;
 	rx_raw(p, n, 2);
-	rmap_stat_encode(&(struct rmap_stat){ 100, 1, 0, 1, 1 }, body);
+	rmap_stat_encode(&(struct rmap_stat){ 100, 1, 0, 1, 1, 0 }, body);
 	h = hdr(RMAP_T_ANNOUNCE, false, 0, RMAP_STAT_LEN);
 	h.flags = 0;
 	h.session = 0;
