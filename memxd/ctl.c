@@ -234,6 +234,11 @@ static void handle_request(struct conn *c, char *req)
 			reply_errno(c, ret, ret ? "range outside the memfd or "
 				    "not page aligned" : NULL);
 		}
+	} else if (!strcmp(keys[0], "drain")) {
+		char why[160] = "";
+		int ret = pager_drain(c->ctl->pager, vals[0], why, sizeof(why));
+
+		reply_errno(c, -ret, ret ? why : NULL);
 	} else if (!strcmp(keys[0], "get")) {
 		GString *o = g_string_new("errno=0\n");
 

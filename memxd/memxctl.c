@@ -169,20 +169,24 @@ static void srv_unregister(struct ctl *c, struct srv *s)
 /* ---- the pager's control socket ---- */
 
 /* Send one request to memxd's control socket and print its reply. */
-static int ctl_query(const char *path, const char *request, bool raw)
+/*
+ * Send @request to memxd's control socket; the reply's body (after
+ * "errno=0"), to be freed, or NULL after saying why on stderr.
+ */
+static char *ctl_call(const char *path, const char *request)
 {
 	struct sockaddr_un sa = { .sun_family = AF_UNIX };
 	size_t len = 0, cap = 65536;
-	char *buf = malloc(cap), *body;
+	char *buf = malloc(cap);
 	bool complete = false;
-	int fd, ret = 1;
+	int fd;
 
 	if (!buf)
-		return 1;
+		return NULL;
 	if (strlen(path) >= sizeof(sa.sun_path)) {
 		fprintf(stderr, "memxctl: socket path too long\n");
 		free(buf);
-		return 2;
+		return NULL;
 	}
 	strcpy(sa.sun_path, path);
 	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
@@ -192,10 +196,10 @@ static int ctl_query(const char *path, const char *request, bool raw)
 		if (fd >= 0)
 			close(fd);
 		free(buf);
-		return 1;
+		return NULL;
 	}
 	if (write(fd, request, strlen(request)) != (ssize_t)strlen(request))
-		goto out;
+		goto fail;
 	/* The reply ends with an empty line. */
 	for (;;) {
 		ssize_t n;
@@ -204,7 +208,7 @@ static int ctl_query(const char *path, const char *request, bool raw)
 			char *more = realloc(buf, cap * 2);
 
 			if (!more)
-				goto out;
+				goto fail;
 			buf = more;
 			cap *= 2;
 		}
@@ -222,43 +226,141 @@ static int ctl_query(const char *path, const char *request, bool raw)
 	if (!complete) {
 		fprintf(stderr, "memxctl: memxd closed the connection before "
 			"its reply was complete\n");
-		goto out;
+		goto fail;
 	}
 	buf[len - 1] = 0;	/* drop the closing empty line */
 	if (strncmp(buf, "errno=0\n", 8)) {
 		fprintf(stderr, "memxctl: memxd answered: %s", buf);
-		goto out;
+		goto fail;
 	}
-	body = buf + 8;
-	if (raw) {
-		fputs(body, stdout);
-	} else {
-		/* Human form: global lines, then a block per server and VM. */
-		bool in_block = false;
-
-		for (char *line = strtok(body, "\n"); line;
-		     line = strtok(NULL, "\n")) {
-			bool head = !strncmp(line, "vm=", 3) ||
-				    !strncmp(line, "server=", 7);
-
-			if (head) {
-				printf("\n%s\n", line);
-				in_block = true;
-			} else if (!strncmp(line, "rmap_", 5)) {
-				if (in_block)
-					printf("\n");
-				printf("%s\n", line);
-				in_block = false;
-			} else {
-				printf("%s%s\n", in_block ? "  " : "", line);
-			}
-		}
-	}
-	ret = 0;
-out:
+	close(fd);
+	memmove(buf, buf + 8, len - 8 + 1);
+	return buf;
+fail:
 	close(fd);
 	free(buf);
-	return ret;
+	return NULL;
+}
+
+static int ctl_query(const char *path, const char *request, bool raw)
+{
+	char *body = ctl_call(path, request);
+	bool in_block = false;
+
+	if (!body)
+		return 1;
+	if (raw) {
+		fputs(body, stdout);
+		free(body);
+		return 0;
+	}
+	/* Human form: global lines, then a block per server and VM. */
+	for (char *line = strtok(body, "\n"); line; line = strtok(NULL, "\n")) {
+		bool head = !strncmp(line, "vm=", 3) ||
+			    !strncmp(line, "server=", 7);
+
+		if (head) {
+			printf("\n%s\n", line);
+			in_block = true;
+		} else if (!strncmp(line, "rmap_", 5)) {
+			if (in_block)
+				printf("\n");
+			printf("%s\n", line);
+			in_block = false;
+		} else {
+			printf("%s%s\n", in_block ? "  " : "", line);
+		}
+	}
+	free(body);
+	return 0;
+}
+
+/* The value of @key in the block of server @name in a get=1 body. */
+static bool server_value(const char *body, const char *name, const char *key,
+			 char *out, size_t len)
+{
+	char head[300];
+	const char *blk, *end;
+	size_t klen = strlen(key);
+
+	snprintf(head, sizeof(head), "server=%s\n", name);
+	blk = strstr(body, head);
+	if (!blk)
+		return false;
+	blk += strlen(head);
+	end = strstr(blk, "server=");
+	for (const char *l = blk; l && *l && (!end || l < end);) {
+		const char *nl = strchr(l, '\n');
+
+		if (!strncmp(l, key, klen) && l[klen] == '=') {
+			size_t n = (size_t)((nl ? nl : l + strlen(l)) - (l + klen + 1));
+
+			snprintf(out, len, "%.*s", (int)n, l + klen + 1);
+			return true;
+		}
+		l = nl ? nl + 1 : NULL;
+	}
+	return false;
+}
+
+/*
+ * drain SERVER: ask memxd to move everything off SERVER, then follow its
+ * progress until the server is drained (told it may leave).
+ */
+static int cmd_drain(const char *sock, int argc, char **argv)
+{
+	char req[320], state[32] = "", groups[32] = "", first[32] = "";
+	uint64_t t0 = evl_now_ns(), last = 0;
+	char *body;
+
+	if (argc != 1) {
+		fprintf(stderr, "memxctl: drain needs one SERVER, as memxd's "
+			"--servers names it\n");
+		return 2;
+	}
+	snprintf(req, sizeof(req), "drain=%s\n\n", argv[0]);
+	body = ctl_call(sock, req);
+	if (!body)
+		return 1;
+	free(body);
+	for (;;) {
+		uint64_t now = evl_now_ns();
+
+		body = ctl_call(sock, "get=1\n\n");
+		if (!body)
+			return 1;
+		if (!server_value(body, argv[0], "server_state", state,
+				  sizeof(state)) ||
+		    !server_value(body, argv[0], "server_groups", groups,
+				  sizeof(groups))) {
+			fprintf(stderr, "memxctl: memxd does not report server "
+				"%s\n", argv[0]);
+			free(body);
+			return 1;
+		}
+		free(body);
+		if (!*first)
+			snprintf(first, sizeof(first), "%s", groups);
+		if (!strcmp(state, "drained")) {
+			printf("drain %s: done in %.1f s: %s group slots moved; it "
+			       "holds none of our pages and was told it may "
+			       "leave\n", argv[0], (double)(now - t0) / 1e9,
+			       first);
+			return 0;
+		}
+		if (!strcmp(state, "dead")) {
+			fprintf(stderr, "memxctl: drain %s: the server died; its "
+				"pages are being rebuilt elsewhere\n", argv[0]);
+			return 1;
+		}
+		if (now - last >= 1000000000ull) {
+			printf("drain %s: %s of %s group slots left (%s)\n",
+			       argv[0], groups, first, state);
+			fflush(stdout);
+			last = now;
+		}
+		usleep(200000);
+	}
 }
 
 /* ---- stat ---- */
@@ -292,13 +394,15 @@ static int cmd_stat(struct ctl *c, int argc, char **argv)
 			continue;
 		}
 		printf("server=%s capacity_pages=%lu used_pages=%lu "
-		       "free_MiB=%lu load_permille=%u sessions=%u srtt_us=%u\n",
+		       "free_MiB=%lu load_permille=%u sessions=%u srtt_us=%u "
+		       "leaving=%u\n",
 		       rmap_peer_name(s.peer), (unsigned long)st.capacity_pages,
 		       (unsigned long)st.used_pages,
 		       (unsigned long)((st.capacity_pages - st.used_pages) *
 				       PAGE >> 20),
 		       st.load_permille, st.sessions,
-		       rmap_peer_srtt_us(s.peer));
+		       rmap_peer_srtt_us(s.peer),
+		       st.flags & RMAP_STAT_LEAVING ? 1u : 0u);
 	}
 	return failed;
 }
@@ -698,7 +802,9 @@ static void usage(FILE *f)
 		"  status                       the pager's VMs, servers and counters\n"
 		"                               (memxd's control socket)\n"
 		"  dump                         the same as key=value lines, for scripts\n"
-		"  prometheus                   the same in Prometheus text format\n\n"
+		"  prometheus                   the same in Prometheus text format\n"
+		"  drain SERVER                 move every page off SERVER while the\n"
+		"                               VMs run, then tell it it may leave\n\n"
 		"Options:\n"
 		"  --out=FILE      put: also write the pages read back to FILE\n"
 		"  --base=PAGE     put: first page number to use (default 0)\n"
@@ -779,6 +885,8 @@ int main(int argc, char **argv)
 		return ctl_query(sock, "get=1\n\n", true);
 	if (!strcmp(argv[optind], "prometheus"))
 		return ctl_query(sock, "get=prometheus\n\n", true);
+	if (!strcmp(argv[optind], "drain"))
+		return cmd_drain(sock, argc - optind - 1, argv + optind + 1);
 	if (c.run < 1 || c.run > RMAP_MAX_PAGES || c.depth < 1 ||
 	    c.depth > 4096) {
 		fprintf(stderr, "memxctl: --run must be 1..256, --depth "

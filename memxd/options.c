@@ -15,7 +15,8 @@
 
 #include "config.h"
 
-enum opt_type { OPT_FLAG, OPT_STR, OPT_LIST, OPT_SIZE, OPT_UINT };
+/* OPT_FLAG needs no value on the command line; OPT_BOOL needs on|off. */
+enum opt_type { OPT_FLAG, OPT_BOOL, OPT_STR, OPT_LIST, OPT_SIZE, OPT_UINT };
 
 struct opt {
 	const char *group;	/* memx.conf group; NULL: command line only */
@@ -60,6 +61,22 @@ static const struct opt opts[] = {
 	  "server can (default /var/tmp)" },
 	{ "pager", "prefetch-max", OPT_UINT, O(prefetch_max), 0, RMAP_MAX_PAGES,
 	  "PAGES", "largest prefetch window; 0 disables prefetch (default 64)" },
+	{ "pager", "stripe-width", OPT_UINT, O(stripe_width), 1, 8, "S",
+	  "data servers per page-group; lowered to servers - 2 so that a "
+	  "spare can take a rebuilt member (default 4)" },
+	{ "pager", "stripe-rows", OPT_UINT, O(stripe_rows), 1, 256, "M",
+	  "stripes per page-group: a group is M x S pages (default 16)" },
+	{ "pager", "parity", OPT_BOOL, O(parity), 0, 0, "on|off",
+	  "keep an XOR parity server per group, to survive a server's "
+	  "loss (default on)" },
+	{ "pager", "recovery-mibps", OPT_UINT, O(recovery_mibps), 0, 100000,
+	  "MIB", "rebuild lost group members at most this fast, in MiB/s; 0 "
+	  "pauses recovery (default 64)" },
+	{ "pager", "heartbeat-ms", OPT_UINT, O(pager_heartbeat_ms), 10, 600000,
+	  "MS", "probe every memory server this often (default 500)" },
+	{ "pager", "dead-after", OPT_UINT, O(dead_after), 1, 1000, "N",
+	  "declare a server dead after N silent heartbeat intervals, or "
+	  "when RMAP's retries to it run out (default 3)" },
 
 	{ "rmap", "window", OPT_UINT, O(rmap.window), 1, RMAP_RCV_WINDOW, "N",
 	  "packets in flight per peer (default 64)" },
@@ -89,6 +106,12 @@ void options_init(struct memxd_options *o)
 	o->announce_ms = 1000;
 	o->heartbeat_ms = 1000;
 	o->prefetch_max = 64;
+	o->stripe_width = 4;
+	o->stripe_rows = 16;
+	o->parity = true;
+	o->recovery_mibps = 64;
+	o->pager_heartbeat_ms = 500;
+	o->dead_after = 3;
 }
 
 static void strv_free(char **v)
@@ -160,11 +183,13 @@ static int opt_set(struct memxd_options *o, const struct opt *d,
 
 	switch (d->type) {
 	case OPT_FLAG:
-		if (!val || !strcmp(val, "true") || !strcmp(val, "yes") ||
-		    !strcmp(val, "1")) {
+	case OPT_BOOL:
+		if ((!val && d->type == OPT_FLAG) || (val &&
+		    (!strcmp(val, "true") || !strcmp(val, "yes") ||
+		     !strcmp(val, "on") || !strcmp(val, "1")))) {
 			*(bool *)(base + d->off) = true;
-		} else if (!strcmp(val, "false") || !strcmp(val, "no") ||
-			   !strcmp(val, "0")) {
+		} else if (val && (!strcmp(val, "false") || !strcmp(val, "no") ||
+				   !strcmp(val, "off") || !strcmp(val, "0"))) {
 			*(bool *)(base + d->off) = false;
 		} else {
 			goto bad;

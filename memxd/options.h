@@ -37,6 +37,10 @@ struct memxd_options {
 	char **servers;			/* NULL-terminated */
 	char *spill_dir;
 	unsigned prefetch_max;
+	unsigned stripe_width, stripe_rows;
+	bool parity;
+	unsigned recovery_mibps;
+	unsigned pager_heartbeat_ms, dead_after;
 
 	struct rmap_config rmap;
 };

@@ -34,8 +34,6 @@
 #include "pager_int.h"
 
 static void punch_list(struct vm *vm, const uint64_t *list, unsigned n);
-static void vm_handle_missing(struct vm *vm, uint64_t page, uint64_t t0,
-			      bool write);
 
 /* ---- small helpers ---- */
 
@@ -211,17 +209,6 @@ static void make_resident(struct vm *vm, uint64_t page, const void *src,
 	note_resident(vm);
 }
 
-/* ---- remote copies ---- */
-
-static void free_remote_copy(struct vm *vm, uint64_t page)
-{
-	unsigned s = pg_lookup(vm->map, page);
-
-	vm->pt[page] &= (uint8_t)~PT_HAS_REMOTE;
-	if (s != PG_NO_SERVER && s < vm->nsess && vm->sess[s].id)
-		remote_free_pages(vm->pg->remote, &vm->sess[s], page, 1);
-}
-
 /* ---- the prefetch cache ---- */
 
 static void cache_drop(struct vm *vm, uint64_t page, bool wasted)
@@ -270,7 +257,7 @@ static int cmp_page(const void *a, const void *b)
 }
 
 /* Remember a fault for later, on queue @q. */
-static void queue_fault(GQueue *q, uint64_t page, uint64_t t0, bool write)
+void queue_fault(GQueue *q, uint64_t page, uint64_t t0, bool write)
 {
 	struct deferred *d = g_new(struct deferred, 1);
 
@@ -281,26 +268,19 @@ static void queue_fault(GQueue *q, uint64_t page, uint64_t t0, bool write)
 }
 
 /* A fault whose page could not be fetched now: the retry timer redoes it. */
-static void retry_later(struct vm *vm, uint64_t page, uint64_t t0, bool write)
+void retry_later(struct vm *vm, uint64_t page, uint64_t t0, bool write)
 {
 	queue_fault(&vm->retry, page, t0, write);
 	if (!evl_timer_armed(&vm->retry_timer))
 		evl_timer_arm(vm->pg->loop, &vm->retry_timer, RETRY_NS);
 }
 
-struct fetch {
-	struct vm *vm;
-	uint64_t page;
-	uint32_t count;
-	uint64_t t0;
-	bool demand;		/* a fault waited for it: time it */
-	uint8_t *buf;
-};
-
-static void fetch_start(struct vm *vm, uint64_t page, uint32_t count,
-			uint64_t demand, uint64_t t0);
-
-static void fetch_done(void *arg, int err, uint8_t status)
+/*
+ * A READ (or a degraded read) answered.  Pages a fault waits for are
+ * installed, the others go to the prefetch cache; on failure the waiting
+ * faults are retried from the timer, by then perhaps as degraded reads.
+ */
+void fetch_done(void *arg, int err, uint8_t status)
 {
 	struct fetch *f = arg;
 	struct vm *vm = f->vm;
@@ -316,7 +296,7 @@ static void fetch_done(void *arg, int err, uint8_t status)
 				vm->name, (unsigned long)f->page, f->count,
 				err ? strerror(-err) : rmap_status_name(status));
 		for (i = 0; i < f->count; i++) {
-			uint64_t p = f->page + i;
+			uint64_t p = f->page + i * f->stride;
 			uint8_t *e = &vm->pt[p];
 
 			if (pt_state(*e) != PS_FETCHING)
@@ -334,7 +314,7 @@ static void fetch_done(void *arg, int err, uint8_t status)
 		goto out;
 	}
 	while (i < f->count) {
-		uint64_t p = f->page + i, n = 0;
+		uint64_t p = f->page + i * f->stride, n = 0;
 		uint8_t *e = &vm->pt[p];
 
 		if (pt_state(*e) != PS_FETCHING) {
@@ -351,8 +331,10 @@ static void fetch_done(void *arg, int err, uint8_t status)
 			/* A write waits: install it writable, already dirty. */
 			n = 1;
 		} else {
-			/* Reads wait: one write-protected UFFDIO_COPY per run. */
-			while (i + n < f->count &&
+			/* Reads wait: one write-protected UFFDIO_COPY per run
+			 * of neighbours (the rows of one slot are not). */
+			n = 1;
+			while (f->stride == 1 && i + n < f->count &&
 			       pt_state(vm->pt[p + n]) == PS_FETCHING &&
 			       (vm->pt[p + n] & PT_BUSY) &&
 			       !(vm->pt[p + n] & PT_WANT_WRITE) &&
@@ -389,22 +371,19 @@ out:
 }
 
 /*
- * READ [page, page + count) from its server.  Every page must be REMOTE,
- * uncached and in one group.  If @demand is in the run a fault waits for it.
+ * READ @count rows of one group slot from server @s: the pages @page,
+ * @page + S, ...  Every page must be REMOTE and uncached.  If @demand is
+ * among them a fault waits for it.
  */
 static void fetch_start(struct vm *vm, uint64_t page, uint32_t count,
-			uint64_t demand, uint64_t t0)
+			unsigned s, uint64_t demand, uint64_t t0)
 {
-	unsigned s = pg_lookup(vm->map, page);
+	const struct pg_geometry *geo = pg_geometry(vm->groups);
 	struct fetch *f;
+	unsigned slot, row;
+	uint64_t g;
 	int ret;
 
-	if (s == PG_NO_SERVER || s >= vm->nsess) {
-		log_ratelimited(fetch_start, 5000, LOG_ERR,
-				"vm %s: page %lu is remote but placed nowhere",
-				vm->name, (unsigned long)page);
-		return;
-	}
 	f = calloc(1, sizeof(*f));
 	if (!f || posix_memalign((void **)&f->buf, PAGE, (size_t)count * PAGE)) {
 		free(f);
@@ -413,61 +392,101 @@ static void fetch_start(struct vm *vm, uint64_t page, uint32_t count,
 	f->vm = vm;
 	f->page = page;
 	f->count = count;
+	f->stride = geo->width;
 	f->t0 = t0;
 	for (uint32_t i = 0; i < count; i++) {
-		uint8_t *e = &vm->pt[page + i];
+		uint64_t p = page + (uint64_t)i * f->stride;
+		uint8_t *e = &vm->pt[p];
 
 		pt_set_state(e, PS_FETCHING);
-		if (page + i == demand) {
+		if (p == demand) {
 			*e |= PT_BUSY;
 			vm->wanted++;
+			f->demand = true;
 		}
 	}
-	f->demand = demand >= page && demand < page + count;
 	vm->st.pf_issued += f->demand ? count - 1 : count;
-	ret = remote_read(vm->pg->remote, &vm->sess[s], page, count, f->buf,
-			  fetch_done, f);
+	pg_locate(geo, page, &g, &slot, &row);
+	ret = remote_read(vm->pg->remote, &vm->sess[s], pg_key(geo, g, row),
+			  count, f->buf, fetch_done, f);
 	vm_get(vm);
 	if (ret)
 		fetch_done(f, ret, 0);	/* same path: retried, not lost */
 }
 
-static bool prefetchable(const struct vm *vm, uint64_t p)
+static bool prefetchable(struct vm *vm, uint64_t p, unsigned *server)
 {
 	return p < vm->npages && pt_state(vm->pt[p]) == PS_REMOTE &&
-	       !(vm->pt[p] & PT_CACHED);
+	       !(vm->pt[p] & PT_CACHED) &&
+	       group_read_mode(vm, p, server) == R_SERVER;
+}
+
+/*
+ * A page's place in its server's key order: group, then slot, then row.
+ * Consecutive ordinals of one group and slot are consecutive keys on one
+ * server, so they share a READ.
+ */
+static uint64_t slot_ordinal(const struct pg_geometry *geo, uint64_t page)
+{
+	unsigned slot, row;
+	uint64_t g;
+
+	pg_locate(geo, page, &g, &slot, &row);
+	return g * pg_group_pages(geo) + (uint64_t)slot * geo->rows + row;
 }
 
 /*
  * Fetch up to @window pages along @stride from @page (and @page itself if
  * @demand), in as few READs as the groups allow: whatever the direction,
- * neighbouring pages of one group share a READ.
+ * the pages one server holds in consecutive rows share a READ, and the
+ * servers of a group are asked in parallel.
  */
 static void fetch_around(struct vm *vm, uint64_t page, bool demand,
 			 unsigned window, int64_t stride, uint64_t t0)
 {
+	const struct pg_geometry *geo = pg_geometry(vm->groups);
 	uint64_t want[RMAP_MAX_PAGES + 1];
+	unsigned srv[RMAP_MAX_PAGES + 1];
 	uint64_t dpage = demand ? page : UINT64_MAX;
-	unsigned n = 0;
+	unsigned n = 0, s;
 
-	if (demand)
-		want[n++] = page;
+	if (demand && group_read_mode(vm, page, &s) == R_SERVER) {
+		srv[n] = s;
+		want[n++] = slot_ordinal(geo, page);
+	}
 	if (window > RMAP_MAX_PAGES)
 		window = RMAP_MAX_PAGES;
 	for (unsigned k = 1; k <= window; k++) {
 		int64_t p = (int64_t)page + (int64_t)k * stride;
 
-		if (p >= 0 && prefetchable(vm, (uint64_t)p))
-			want[n++] = (uint64_t)p;
+		if (p >= 0 && prefetchable(vm, (uint64_t)p, &s)) {
+			srv[n] = s;
+			want[n++] = slot_ordinal(geo, (uint64_t)p);
+		}
 	}
-	qsort(want, n, sizeof(want[0]), cmp_page);
+	/* Sort ordinals, carrying each one's server along. */
+	for (unsigned i = 1; i < n; i++)
+		for (unsigned j = i; j > 0 && want[j - 1] > want[j]; j--) {
+			uint64_t w = want[j];
+			unsigned v = srv[j];
+
+			want[j] = want[j - 1];
+			srv[j] = srv[j - 1];
+			want[j - 1] = w;
+			srv[j - 1] = v;
+		}
 	for (unsigned i = 0; i < n;) {
+		uint64_t run = want[i] / geo->rows;	/* group and slot */
+		uint64_t g = want[i] / pg_group_pages(geo);
+		unsigned slot = (unsigned)(run % geo->width);
+		unsigned row = (unsigned)(want[i] % geo->rows);
 		unsigned k = 1;
 
 		while (i + k < n && want[i + k] == want[i] + k &&
-		       pg_group_of(want[i + k]) == pg_group_of(want[i]))
+		       want[i + k] / geo->rows == run)
 			k++;
-		fetch_start(vm, want[i], k, dpage, t0);
+		fetch_start(vm, pg_page(geo, g, slot, row), k, srv[i], dpage,
+			    t0);
 		i += k;
 	}
 }
@@ -536,7 +555,7 @@ void page_discarded(struct vm *vm, uint64_t page)
 			*e &= (uint8_t)~PT_BUSY;
 			make_resident(vm, page, vm->pg->zero_page, false);
 			if (*e & PT_HAS_REMOTE)
-				free_remote_copy(vm, page);
+				remote_copy_drop(vm, page);
 			vm->st.discarded_pages++;
 			return;
 		}
@@ -545,18 +564,17 @@ void page_discarded(struct vm *vm, uint64_t page)
 		break;
 	}
 	if (*e & PT_HAS_REMOTE && !(*e & PT_BUSY))
-		free_remote_copy(vm, page);
+		remote_copy_drop(vm, page);
 	*e = (uint8_t)(*e & PT_HAS_REMOTE);	/* NEVER, flags cleared */
 	vm->st.discarded_pages++;
 }
 
-static void vm_handle_missing(struct vm *vm, uint64_t page, uint64_t t0,
-			      bool write)
+void vm_handle_missing(struct vm *vm, uint64_t page, uint64_t t0, bool write)
 {
 	uint8_t *e = &vm->pt[page];
 	struct cache_ent *ce;
 	int64_t stride = 1;
-	unsigned window, stream;
+	unsigned window, stream, srv;
 
 	switch (pt_state(*e)) {
 	case PS_RESIDENT:
@@ -629,6 +647,19 @@ static void vm_handle_missing(struct vm *vm, uint64_t page, uint64_t t0,
 				fetch_around(vm, page, false, window, stride, t0);
 			break;
 		}
+		switch (group_read_mode(vm, page, &srv)) {
+		case R_DEGRADED:
+			degraded_read(vm, page, t0, write);
+			goto evict;
+		case R_LOST:
+			lost_fault(vm, page);
+			goto evict;
+		case R_NONE:
+			retry_later(vm, page, t0, write);
+			goto evict;
+		case R_SERVER:
+			break;
+		}
 		vm->st.net_faults++;
 		window = prefetch_plan(&vm->pf, stream, &stride);
 		fetch_around(vm, page, true, window, stride, t0);
@@ -643,6 +674,7 @@ static void vm_handle_missing(struct vm *vm, uint64_t page, uint64_t t0,
 	default:
 		break;
 	}
+evict:
 	vm_evict_more(vm);
 }
 
@@ -741,15 +773,18 @@ void uffd_ready(struct evl *loop, struct evl_op *op, int res)
 
 /* ---- eviction ---- */
 
+/* Pages of one group slot, in consecutive rows, going to one server. */
 struct evict_run {
 	struct vm *vm;
-	unsigned server;
-	uint64_t page;
-	uint32_t count;
+	unsigned server, parity_srv;
+	enum write_mode mode;
+	uint64_t page;		/* the first; the others follow S apart */
+	uint32_t count, stride;
 	uint8_t *buf;
+	uint8_t *delta;		/* W_XOR: old ^ new, for the parity */
 };
 
-static bool is_zero(const uint8_t *p)
+bool is_zero(const uint8_t *p)
 {
 	const uint64_t *w = (const uint64_t *)p;
 
@@ -777,8 +812,9 @@ static void spill_page(struct vm *vm, uint64_t page, const uint8_t *data)
 		}
 		return;
 	}
+	/* A remote copy that must stay (parity) stays flagged. */
 	if (*e & PT_HAS_REMOTE)
-		free_remote_copy(vm, page);
+		remote_copy_drop(vm, page);
 	if (pt_state(*e) == PS_EVICTING)
 		vm->evicting--;
 	punch(vm, page, 1);
@@ -788,25 +824,58 @@ static void spill_page(struct vm *vm, uint64_t page, const uint8_t *data)
 	vm->st.evict_spilled++;
 }
 
+/* The eviction of @page is off for now: resident, dirty, writable. */
+static void evict_revert(struct vm *vm, uint64_t page)
+{
+	uint8_t *e = &vm->pt[page];
+
+	if (pt_state(*e) != PS_EVICTING)
+		return;
+	pt_set_state(e, PS_RESIDENT);
+	*e |= PT_DIRTY;
+	vm->evicting--;
+	vm->st.evict_waited++;
+	uffd_protect(vm, page, 1, false);
+}
+
 static void evict_write_done(void *arg, int err, uint8_t status)
 {
 	struct evict_run *run = arg;
 	struct vm *vm = run->vm;
-
-	uint64_t gone[PG_GROUP_PAGES];
-	unsigned ngone = 0;
+	const struct pg_geometry *geo;
+	uint64_t gone[PG_MAX_ROWS] = { 0 }, g;
+	unsigned ngone = 0, slot, row;
+	struct pg_group *grp;
+	bool moves = false;
 
 	if (vm->dead)
 		goto out;
+	geo = pg_geometry(vm->groups);
+	pg_locate(geo, run->page, &g, &slot, &row);
+	grp = pg_group(vm->groups, g);
+	if (!err && !status)
+		/* The delta goes on to the parity before this writer ends. */
+		group_write_done(vm, run->page, run->count,
+				 run->mode == W_XOR ? run->delta : NULL,
+				 run->parity_srv);
+	else if (status == RMAP_S_FULL)
+		moves = group_full(vm, run->page);
 	for (uint32_t i = 0; i < run->count; i++) {
-		uint64_t p = run->page + i;
+		uint64_t p = run->page + (uint64_t)i * run->stride;
 		uint8_t *e = &vm->pt[p];
 
 		*e &= (uint8_t)~PT_BUSY;
 		if (err || status) {
-			/* Nowhere on the servers: spill what is still leaving. */
-			if (pt_state(*e) == PS_EVICTING)
+			/*
+			 * Not stored: it stays resident until its group can
+			 * take it (a dead server is being rebuilt, a full one
+			 * moved), or spills if no server ever can.
+			 */
+			if (status == RMAP_S_FULL && !moves &&
+			    pt_state(*e) == PS_EVICTING)
 				spill_page(vm, p, run->buf + (size_t)i * PAGE);
+			else
+				evict_revert(vm, p);
 			continue;
 		}
 		*e |= PT_HAS_REMOTE;
@@ -822,28 +891,65 @@ static void evict_write_done(void *arg, int err, uint8_t status)
 	punch_list(vm, gone, ngone);
 	if (status == RMAP_S_FULL)
 		log_ratelimited(evict_write_done, 10000, LOG_WARN,
-				"vm %s: server %s is full; new groups go "
-				"elsewhere, this run went to the spill file",
-				vm->name,
-				remote_server(vm->pg->remote, run->server)->name);
+				"vm %s: server %s is full; %s", vm->name,
+				remote_server(vm->pg->remote, run->server)->name,
+				moves ? "its group slots move to servers with "
+					"room" : "no server has room: the pages "
+					"go to the spill file");
+	if (!--grp->writers)
+		pwait_drain(vm);
 	vm_drain_deferred(vm);
 	vm_evict_more(vm);
 out:
 	free(run->buf);
+	free(run->delta);
 	free(run);
 	vm_put(vm);
 }
 
 static void run_send(struct vm *vm, struct evict_run *run)
 {
+	const struct pg_geometry *geo = pg_geometry(vm->groups);
 	struct iovec iov = { run->buf, (size_t)run->count * PAGE };
+	bool xor = run->mode == W_XOR;
+	unsigned slot, row;
+	uint64_t g;
 	int ret;
 
+	pg_locate(geo, run->page, &g, &slot, &row);
+	pg_group(vm->groups, g)->writers++;
 	vm_get(vm);
-	ret = remote_write(vm->pg->remote, &vm->sess[run->server], run->page,
-			   run->count, &iov, 1, evict_write_done, run);
+	ret = remote_call(vm->pg->remote, &vm->sess[run->server],
+			  xor ? RMAP_T_XWRITE : RMAP_T_WRITE,
+			  pg_key(geo, g, row), run->count, &iov, 1,
+			  xor ? run->delta : NULL,
+			  xor ? run->count * PAGE : 0, evict_write_done, run);
 	if (ret)
 		evict_write_done(run, ret, 0);
+}
+
+static struct evict_run *run_new(struct vm *vm, enum write_mode mode,
+				 unsigned server, unsigned parity_srv,
+				 uint64_t page)
+{
+	const struct pg_geometry *geo = pg_geometry(vm->groups);
+	size_t len = (size_t)geo->rows * PAGE;
+	struct evict_run *run = calloc(1, sizeof(*run));
+
+	if (!run || posix_memalign((void **)&run->buf, PAGE, len) ||
+	    (mode == W_XOR && posix_memalign((void **)&run->delta, PAGE, len))) {
+		if (run)
+			free(run->buf);
+		free(run);
+		return NULL;
+	}
+	run->vm = vm;
+	run->mode = mode;
+	run->server = server;
+	run->parity_srv = parity_srv;
+	run->page = page;
+	run->stride = geo->width;
+	return run;
 }
 
 /*
@@ -862,18 +968,41 @@ static void punch_list(struct vm *vm, const uint64_t *list, unsigned n)
 	}
 }
 
-static void evict_batch(struct vm *vm, uint64_t *victims, unsigned n)
+/* A dirty page about to be sent, in its server's key order. */
+struct outgoing {
+	uint64_t ord;
+	unsigned i;		/* its index in the batch */
+	unsigned server, parity_srv;
+	enum write_mode mode;
+};
+
+/*
+ * Evict @victims[0..n).  Returns how many left or are leaving; the pages
+ * whose group cannot take a write now stay resident.
+ */
+static unsigned evict_batch(struct vm *vm, uint64_t *victims, unsigned n)
 {
-	struct pager *pg = vm->pg;
+	const struct pg_geometry *geo = pg_geometry(vm->groups);
+	struct outgoing out[EVICT_BATCH];
 	struct evict_run *run = NULL;
-	unsigned nsrv = remote_count(pg->remote);
 	uint64_t gone[EVICT_BATCH];	/* punch now: clean or zero */
-	uint8_t *buf = pg->batch;
-	unsigned ngone = 0;
+	uint8_t *buf = vm->pg->batch;
+	unsigned ngone = 0, nout = 0, kept = 0;
 
 	/* Ascending order makes runs: one syscall per run, not per page. */
 	qsort(victims, n, sizeof(*victims), cmp_page);
 
+	/* 0. Dirty pages whose group cannot take a write now stay. */
+	for (unsigned i = 0; i < n; i++) {
+		uint8_t e = vm->pt[victims[i]];
+		unsigned ds, ps;
+
+		if ((e & PT_DIRTY || !(e & PT_HAS_REMOTE)) &&
+		    group_write_mode(vm, victims[i], &ds, &ps) == W_WAIT)
+			continue;
+		victims[kept++] = victims[i];
+	}
+	n = kept;
 	/* 1. Write-protect first: from here on, writes fault to us. */
 	for (unsigned i = 0; i < n;) {
 		unsigned k = 1;
@@ -903,17 +1032,20 @@ static void evict_batch(struct vm *vm, uint64_t *victims, unsigned n)
 		}
 		i += k;
 	}
+	kept = 0;
 	for (unsigned i = 0; i < n; i++) {
 		uint64_t p = victims[i];
 		uint8_t *data = buf + (size_t)i * PAGE;
+		unsigned ds = 0, ps = 0;
+		enum write_mode mode;
 		uint8_t *e;
-		unsigned s;
 
 		if (p == UINT64_MAX)
 			continue;
 		e = &vm->pt[p];
 		if (pt_state(*e) != PS_RESIDENT)
 			continue;
+		kept++;
 		/* Clean, and its server copy is valid: nothing to send. */
 		if (!(*e & PT_DIRTY) && *e & PT_HAS_REMOTE) {
 			gone[ngone++] = p;
@@ -924,52 +1056,70 @@ static void evict_batch(struct vm *vm, uint64_t *victims, unsigned n)
 			continue;
 		}
 		if (is_zero(data)) {
-			/* Nothing worth storing: it is "never written" again. */
+			/* Nothing worth storing: it is "never written" again
+			 * (with its server copy, if that must stay). */
 			if (*e & PT_HAS_REMOTE)
-				free_remote_copy(vm, p);
+				remote_copy_drop(vm, p);
 			gone[ngone++] = p;
-			*e = PS_NEVER;
+			*e = (uint8_t)(PS_NEVER | (*e & PT_HAS_REMOTE));
 			vm->resident--;
 			vm->st.evict_zero++;
 			continue;
 		}
-		s = nsrv ? pg_place(vm->map, p, remote_pg(pg->remote), nsrv)
-			 : PG_NO_SERVER;
-		if (s == PG_NO_SERVER || !vm->sess[s].id || vm->sess[s].lost) {
+		mode = group_write_mode(vm, p, &ds, &ps);
+		if (mode == W_SPILL) {
 			pt_set_state(e, PS_EVICTING);
 			vm->evicting++;
 			spill_page(vm, p, data);
 			continue;
 		}
-		/* 3. Send it; contiguous pages of one group share a WRITE. */
-		if (run && (run->server != s || run->page + run->count != p ||
-			    pg_group_of(run->page) != pg_group_of(p))) {
-			run_send(vm, run);
-			run = NULL;
+		if (mode == W_WAIT) {
+			/* The zero page above changed nothing: cannot be. */
+			uffd_protect(vm, p, 1, false);
+			kept--;
+			continue;
 		}
-		if (!run) {
-			run = calloc(1, sizeof(*run));
-			if (!run || posix_memalign((void **)&run->buf, PAGE,
-						   PG_GROUP_PAGES * PAGE)) {
-				free(run);
-				run = NULL;
-				uffd_protect(vm, p, 1, false);
-				continue;
-			}
-			run->vm = vm;
-			run->server = s;
-			run->page = p;
-		}
-		memcpy(run->buf + (size_t)run->count * PAGE, data, PAGE);
-		run->count++;
+		out[nout++] = (struct outgoing){ slot_ordinal(geo, p), i, ds,
+						 ps, mode };
 		pt_set_state(e, PS_EVICTING);
 		*e |= PT_BUSY;
 		vm->evicting++;
+	}
+	/* 3. Send: consecutive rows of one group slot share a WRITE. */
+	for (unsigned i = 1; i < nout; i++)
+		for (unsigned j = i; j > 0 && out[j - 1].ord > out[j].ord; j--) {
+			struct outgoing t = out[j];
+
+			out[j] = out[j - 1];
+			out[j - 1] = t;
+		}
+	for (unsigned k = 0; k < nout; k++) {
+		struct outgoing *o = &out[k];
+		uint64_t p = victims[o->i];
+
+		if (run && (run->mode != o->mode ||
+			    o->ord != out[k - 1].ord + 1 ||
+			    o->ord / geo->rows != out[k - 1].ord / geo->rows)) {
+			run_send(vm, run);
+			run = NULL;
+		}
+		if (!run)
+			run = run_new(vm, o->mode, o->server, o->parity_srv, p);
+		if (!run) {
+			/* No memory for a run: this page stays. */
+			vm->pt[p] &= (uint8_t)~PT_BUSY;
+			evict_revert(vm, p);
+			continue;
+		}
+		memcpy(run->buf + (size_t)run->count * PAGE,
+		       buf + (size_t)o->i * PAGE, PAGE);
+		run->count++;
 	}
 	if (run)
 		run_send(vm, run);
 	punch_list(vm, gone, ngone);
 	/* 4. The rest is punched in evict_write_done, after the ACK. */
+	return kept;
 }
 
 void vm_evict_more(struct vm *vm)
@@ -977,6 +1127,7 @@ void vm_evict_more(struct vm *vm)
 	uint64_t low = vm->budget / 8 < EVICT_BATCH ? vm->budget / 8 : EVICT_BATCH;
 	uint64_t target = vm->budget - low;
 	uint64_t victims[EVICT_BATCH];
+	unsigned rounds = 0;
 
 	while (committed(vm) - vm->evicting > target &&
 	       vm->evicting < EVICT_INFLIGHT) {
@@ -991,7 +1142,9 @@ void vm_evict_more(struct vm *vm)
 
 		if (!n)
 			break;
-		evict_batch(vm, victims, n);
+		/* Whole batches that must wait: try other pages, a while. */
+		if (!evict_batch(vm, victims, n) && ++rounds > 8)
+			break;
 	}
 }
 
@@ -1016,6 +1169,8 @@ int pager_new(struct pager **out, struct evl *loop, struct remote *r,
 		return -ENOMEM;
 	}
 	memset(pg->zero_page, 0, PAGE);
+	jobs_init(pg);
+	remote_on_failure(r, pager_server_failed, pg);
 	*out = pg;
 	return 0;
 }
@@ -1024,6 +1179,7 @@ void pager_free(struct pager *pg)
 {
 	if (!pg)
 		return;
+	jobs_stop(pg);
 	while (pg->vms)
 		pager_unregister(pg, pg->vms);
 	free(pg->zero_page);

@@ -30,6 +30,8 @@ struct vm;
 struct pager_config {
 	const char *spill_dir;
 	unsigned prefetch_max;
+	struct pg_geometry geo;		/* page-groups, fitted to the servers */
+	unsigned recovery_mibps;	/* 0: recovery paused */
 };
 
 struct vm_region {
@@ -58,6 +60,13 @@ void pager_unregister(struct pager *pg, struct vm *vm);
 /* The guest freed [offset, offset + length) of the memfd. */
 int pager_discard(struct vm *vm, uint64_t offset, uint64_t length);
 uint64_t pager_vm_pages(const struct vm *vm);
+
+/*
+ * Move every page server @name holds to other servers while the VMs run,
+ * then tell it that it may leave.  Returns at once (progress: get=1);
+ * 0, or -errno with a reason in @why.
+ */
+int pager_drain(struct pager *pg, const char *name, char *why, size_t len);
 
 /* key=value state of every VM (get=1), and the same for Prometheus. */
 void pager_dump(struct pager *pg, GString *out);

@@ -19,14 +19,40 @@ int pager_main(struct evl *loop, const struct memxd_options *o)
 	struct pager_config pc = {
 		.spill_dir = o->spill_dir ? o->spill_dir : "/var/tmp",
 		.prefetch_max = o->prefetch_max,
+		.geo = { o->stripe_width, o->stripe_rows, o->parity },
+		.recovery_mibps = o->recovery_mibps,
 	};
+	struct remote_config rc = {
+		.heartbeat_ms = o->pager_heartbeat_ms,
+		.dead_after = o->dead_after,
+	};
+	unsigned nsrv = 0;
+	const char *why;
 	struct remote *r = NULL;
 	struct pager *pg = NULL;
 	struct ctl *ctl = NULL;
 	uint64_t deadline;
 	int ret;
 
-	ret = remote_new(&r, loop, o->servers, &o->rmap);
+	while (o->servers && o->servers[nsrv])
+		nsrv++;
+	pg_geometry_fit(&pc.geo, nsrv);
+	if (pg_geometry_check(&pc.geo, nsrv, &why)) {
+		log_err("page-groups: %s (%u memory server(s) configured)", why,
+			nsrv);
+		return -EINVAL;
+	}
+	if (o->parity && !pc.geo.parity)
+		log_warn("page-groups: parity needs two memory servers; with "
+			 "one, a server's failure loses the pages it held");
+	if (nsrv && pc.geo.width != o->stripe_width)
+		log_info("page-groups: stripe width %u (not %u) on %u servers, "
+			 "so that a rebuilt member has a spare server",
+			 pc.geo.width, o->stripe_width, nsrv);
+	if (pc.geo.parity && nsrv < pc.geo.width + 2)
+		log_warn("page-groups: %u servers leave no spare: a failed "
+			 "server's groups wait (degraded) until one comes", nsrv);
+	ret = remote_new(&r, loop, o->servers, &o->rmap, &rc);
 	if (ret) {
 		log_err("cannot set up RMAP to the memory servers: %s",
 			strerror(-ret));
@@ -45,9 +71,12 @@ int pager_main(struct evl *loop, const struct memxd_options *o)
 	if (!remote_count(r))
 		log_warn("no memory servers configured (--servers): evicted "
 			 "pages go to the spill file in %s", pc.spill_dir);
-	log_info("pager %s listening on %s: %u memory server(s), prefetch up "
-		 "to %u pages, spill directory %s", PACKAGE_VERSION, sock,
-		 remote_count(r), o->prefetch_max, pc.spill_dir);
+	log_info("pager %s listening on %s: %u memory server(s), page-groups "
+		 "of %u x %u pages %s parity, recovery up to %u MiB/s, prefetch "
+		 "up to %u pages, spill directory %s", PACKAGE_VERSION, sock,
+		 remote_count(r), pc.geo.rows, pc.geo.width,
+		 pc.geo.parity ? "with" : "without", pc.recovery_mibps,
+		 o->prefetch_max, pc.spill_dir);
 	ret = evl_run(loop);
 out:
 	/*

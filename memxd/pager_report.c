@@ -11,13 +11,35 @@
 
 struct vm_counts {
 	uint64_t by_state[PS_NSTATES];
+	uint64_t groups[PG_NSTATES];
+	uint64_t lost_pages;
 };
 
 static void count_states(const struct vm *vm, struct vm_counts *c)
 {
+	const struct pg_geometry *geo = pg_geometry(vm->groups);
+
 	memset(c, 0, sizeof(*c));
 	for (uint64_t p = 0; p < vm->npages; p++)
 		c->by_state[pt_state(vm->pt[p])]++;
+	for (uint64_t g = 0; g < pg_ngroups(vm->groups); g++) {
+		const struct pg_group *grp = pg_group(vm->groups, g);
+
+		c->groups[grp->state]++;
+		if (grp->state != PG_LOST)
+			continue;
+		for (unsigned slot = 0; slot < geo->width; slot++) {
+			if (!(grp->lost & (1u << slot)))
+				continue;
+			for (unsigned row = 0; row < geo->rows; row++) {
+				uint64_t p = pg_page(geo, g, slot, row);
+
+				if (p < vm->npages &&
+				    pt_state(vm->pt[p]) == PS_REMOTE)
+					c->lost_pages++;
+			}
+		}
+	}
 }
 
 static uint64_t hist_percentile(const struct vm *vm, unsigned pct)
@@ -39,7 +61,8 @@ static uint64_t hist_percentile(const struct vm *vm, unsigned pct)
 /* Bytes of per-VM metadata per GPAS page: page table plus placement. */
 static double metadata_per_page(const struct vm *vm)
 {
-	return (double)(vm->npages + pg_map_bytes(vm->map)) / (double)vm->npages;
+	return (double)(vm->npages + pg_table_bytes(vm->groups)) /
+	       (double)vm->npages;
 }
 
 void pager_dump(struct pager *pg, GString *o)
@@ -57,7 +80,9 @@ void pager_dump(struct pager *pg, GString *o)
 			"server_reads=%lu\nserver_writes=%lu\nserver_frees=%lu\n"
 			"server_pages_in=%lu\nserver_pages_out=%lu\n"
 			"server_errors=%lu\nserver_lost_sessions=%lu\n"
-			"server_srtt_us=%u\n",
+			"server_srtt_us=%u\nserver_state=%s\n"
+			"server_groups=%lu\nserver_parity_groups=%lu\n"
+			"server_deaths=%lu\nserver_load_permille=%u\n",
 			s->name, s->reachable, remote_pg(r)[i].full,
 			(unsigned long)s->capacity_pages,
 			(unsigned long)s->used_pages, (unsigned long)s->reads,
@@ -65,7 +90,10 @@ void pager_dump(struct pager *pg, GString *o)
 			(unsigned long)s->pages_in, (unsigned long)s->pages_out,
 			(unsigned long)s->errors,
 			(unsigned long)s->lost_sessions,
-			rmap_peer_srtt_us(s->peer));
+			rmap_peer_srtt_us(s->peer), remote_server_state(r, i),
+			(unsigned long)remote_pg(r)[i].groups,
+			(unsigned long)remote_pg(r)[i].parity,
+			(unsigned long)s->deaths, remote_pg(r)[i].load_permille);
 	}
 	{
 		const struct rmap_counters *c = remote_counters(r);
@@ -126,6 +154,39 @@ void pager_dump(struct pager *pg, GString *o)
 			(unsigned long)hist_percentile(vm, 50),
 			(unsigned long)hist_percentile(vm, 99),
 			metadata_per_page(vm));
+		{
+			const struct pg_geometry *geo = pg_geometry(vm->groups);
+
+			g_string_append_printf(o,
+				"pg_width=%u\npg_rows=%u\npg_parity=%d\n"
+				"pg_groups=%lu\npg_degraded=%lu\n"
+				"pg_rebuilding=%lu\npg_lost=%lu\n"
+				"recovery_pending=%lu\nrebuilt_groups=%lu\n"
+				"rebuilt_pages=%lu\nmoved_groups=%lu\n"
+				"moved_pages=%lu\ndegraded_reads=%lu\n"
+				"lost_faults=%lu\nlost_pages=%lu\n"
+				"parity_updates=%lu\nparity_errors=%lu\n"
+				"evict_waited=%lu\n",
+				geo->width, geo->rows, geo->parity,
+				(unsigned long)(pg_ngroups(vm->groups) -
+						c.groups[PG_EMPTY]),
+				(unsigned long)c.groups[PG_DEGRADED],
+				(unsigned long)c.groups[PG_REBUILDING],
+				(unsigned long)c.groups[PG_LOST],
+				(unsigned long)(c.groups[PG_DEGRADED] +
+						c.groups[PG_REBUILDING]),
+				(unsigned long)s->rebuilt_groups,
+				(unsigned long)s->rebuilt_pages,
+				(unsigned long)s->moved_groups,
+				(unsigned long)s->moved_pages,
+				(unsigned long)s->degraded_reads,
+				(unsigned long)s->lost_faults,
+				(unsigned long)c.lost_pages,
+				(unsigned long)s->parity_updates,
+				(unsigned long)s->parity_errors,
+				(unsigned long)s->evict_waited);
+			group_lost_ranges(vm, o, "lost_range=");
+		}
 		g_string_append(o, "fault_hist_us=");
 		for (unsigned b = 0; b < HIST_BUCKETS; b++)
 			g_string_append_printf(o, "%s%lu", b ? "," : "",

@@ -33,16 +33,6 @@ static int check_fd_kind(int fd, const char *prefix)
 	return strncmp(target, prefix, strlen(prefix)) ? -EINVAL : 0;
 }
 
-static void vm_session_lost(struct remote_session *s, void *arg)
-{
-	struct vm *vm = arg;
-
-	log_err("vm %s: its pages on %s are lost; faults on them wait (and "
-		"are retried) until page-groups with parity can rebuild them",
-		vm->name,
-		remote_server(vm->pg->remote, s->server)->name);
-}
-
 static int vm_open_spill(struct vm *vm, const char *dir)
 {
 	char path[512];
@@ -125,6 +115,7 @@ int pager_register(struct pager *pg, const struct vm_spec *spec,
 	vm->registered_ns = evl_now_ns();
 	g_queue_init(&vm->deferred);
 	g_queue_init(&vm->retry);
+	g_queue_init(&vm->pwait);
 	evl_timer_init(&vm->retry_timer, retry_fire);
 	g_queue_init(&vm->cache_fifo);
 	g_queue_init(&vm->cache_free);
@@ -151,7 +142,7 @@ int pager_register(struct pager *pg, const struct vm_spec *spec,
 			vm->memfd, 0);
 	vm->pt = calloc(vm->npages, 1);
 	if (vm->view == MAP_FAILED || !vm->pt ||
-	    pg_map_new(&vm->map, vm->npages)) {
+	    pg_table_new(&vm->groups, vm->npages, &pg->cfg.geo)) {
 		if (vm->view == MAP_FAILED)
 			vm->view = NULL;
 		snprintf(why, whylen, "out of memory for %lu pages",
@@ -199,8 +190,6 @@ int pager_register(struct pager *pg, const struct vm_spec *spec,
 		goto err;
 	}
 	for (unsigned i = 0; i < nsrv; i++) {
-		vm->sess[i].lost_fn = vm_session_lost;
-		vm->sess[i].lost_arg = vm;
 		remote_session_open(pg->remote, &vm->sess[i], i);
 	}
 	vm->poll_op.done = uffd_ready;
@@ -240,6 +229,8 @@ void vm_destroy(struct vm *vm)
 		g_free(d);
 	while ((d = g_queue_pop_head(&vm->retry)))
 		g_free(d);
+	while ((d = g_queue_pop_head(&vm->pwait)))
+		g_free(d);
 	evl_timer_cancel(vm->pg->loop, &vm->retry_timer);
 	if (vm->cache)
 		g_hash_table_destroy(vm->cache);
@@ -247,10 +238,7 @@ void vm_destroy(struct vm *vm)
 	free(vm->cache_mem);
 	if (vm->view)
 		munmap(vm->view, vm->memfd_size);
-	if (vm->map)
-		pg_map_release(vm->map, remote_pg(vm->pg->remote),
-			       remote_count(vm->pg->remote));
-	pg_map_free(vm->map);
+	pg_table_free(vm->groups, remote_pg(vm->pg->remote));
 	free(vm->pt);
 	if (vm->uffd >= 0)
 		close(vm->uffd);

@@ -7,13 +7,12 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
 
 #include "log.h"
-
-#define STAT_INTERVAL_NS	(1000ull * 1000000ull)
 
 struct remote {
 	struct evl *loop;
@@ -22,8 +21,10 @@ struct remote {
 	struct pg_server *pg;
 	unsigned n;
 	struct remote_session *sessions;
-	struct evl_timer hb_timer, stat_timer;
-	unsigned hb_ms;
+	struct evl_timer hb_timer;
+	struct remote_config rc;
+	remote_failed_fn fail_fn;
+	void *fail_arg;
 };
 
 struct io {
@@ -38,19 +39,24 @@ struct io {
 	uint8_t body[RMAP_STAT_LEN];	/* REG/STAT replies */
 };
 
+static int io_call(struct remote *r, struct remote_session *s, unsigned idx,
+		   struct rmap_req *req, void *buf, uint32_t cap,
+		   remote_done_fn fn, void *arg);
+
 static void server_set_reachable(struct remote *r, unsigned i, bool up)
 {
 	struct remote_server *s = &r->srv[i];
 
+	r->pg[i].usable = up && !r->pg[i].dead;
 	if (s->reachable == up)
 		return;
 	s->reachable = up;
-	r->pg[i].usable = up;
 	if (up)
 		log_info("memory server %s is reachable", s->name);
 	else
-		log_err("memory server %s is unreachable: faults on its pages "
-			"wait while RMAP retries", s->name);
+		log_warn("memory server %s is not answering; it is declared "
+			 "dead after %u silent heartbeat intervals", s->name,
+			 r->rc.dead_after);
 }
 
 static int server_index(struct remote *r, struct rmap_peer *peer)
@@ -61,21 +67,67 @@ static int server_index(struct remote *r, struct rmap_peer *peer)
 	return -1;
 }
 
-static void session_lost(struct remote_session *s, const char *why)
+/*
+ * Server @i no longer holds our pages: it is dead (@dead), or it
+ * restarted or forgot our sessions.  Its sessions are closed on our side;
+ * a restarted server gets fresh ones from the heartbeat timer.
+ */
+static void server_failed(struct remote *r, unsigned i, const char *why,
+			  bool dead)
 {
-	struct remote *r = s->r;
+	struct remote_server *srv = &r->srv[i];
 
-	if (s->lost || !s->id)
+	if (r->pg[i].dead)
 		return;
-	s->lost = true;
-	r->srv[s->server].lost_sessions++;
-	log_err("session %08x on %s lost (%s): the pages it held are gone; "
-		"a new session takes new pages", s->id, r->srv[s->server].name,
-		why);
-	if (s->lost_fn)
-		s->lost_fn(s, s->lost_arg);
-	/* The heartbeat timer opens a fresh one. */
-	s->id = 0;
+	if (dead) {
+		r->pg[i].dead = true;
+		r->pg[i].usable = false;
+		srv->reachable = false;
+	}
+	srv->deaths++;
+	log_err("memory server %s %s (%s): the pages it held for us are "
+		"served by degraded reads and rebuilt elsewhere", srv->name,
+		dead ? "is dead" : "lost our pages", why);
+	for (struct remote_session *s = r->sessions; s; s = s->next) {
+		if (s->server != i || !s->id)
+			continue;
+		srv->lost_sessions++;
+		/* A dead server may come back still holding it. */
+		s->stale_id = dead ? s->id : 0;
+		s->id = 0;
+	}
+	if (r->fail_fn)
+		r->fail_fn(r->fail_arg, i, why);
+}
+
+/* A dead server answers again: a new, empty server to us. */
+static void server_revived(struct remote *r, unsigned i)
+{
+	struct remote_server *srv = &r->srv[i];
+
+	if (!r->pg[i].dead)
+		return;
+	r->pg[i].dead = false;
+	log_warn("memory server %s answers again: what it held for us was "
+		 "rebuilt elsewhere, so it is used as a new, empty server "
+		 "(our old sessions there are unregistered)", srv->name);
+	for (struct remote_session *s = r->sessions; s; s = s->next) {
+		struct rmap_req req = { .type = RMAP_T_UNREG,
+					.session = s->stale_id };
+
+		if (s->server != i || !s->stale_id)
+			continue;
+		io_call(r, NULL, i, &req, NULL, 0, NULL, NULL);
+		s->stale_id = 0;
+	}
+}
+
+/* Any answer from server @i. */
+static void server_heard(struct remote *r, unsigned i)
+{
+	r->srv[i].last_heard_ns = evl_now_ns();
+	server_revived(r, i);
+	server_set_reachable(r, i, true);
 }
 
 static void on_peer_state(struct rmap_ep *ep, struct rmap_peer *peer, int err,
@@ -88,12 +140,13 @@ static void on_peer_state(struct rmap_ep *ep, struct rmap_peer *peer, int err,
 	if (i < 0)
 		return;
 	if (err == -ECONNRESET) {
-		log_err("memory server %s restarted", r->srv[i].name);
-		for (struct remote_session *s = r->sessions; s; s = s->next)
-			if (s->server == (unsigned)i && s->id)
-				session_lost(s, "server restarted");
+		server_heard(r, (unsigned)i);
+		server_failed(r, (unsigned)i, "it restarted", false);
+	} else if (err == -EHOSTUNREACH) {
+		server_failed(r, (unsigned)i, "RMAP retries exhausted", true);
+	} else {
+		server_heard(r, (unsigned)i);
 	}
-	server_set_reachable(r, (unsigned)i, err == 0 || err == -ECONNRESET);
 }
 
 static void on_announce(struct rmap_ep *ep, const struct sockaddr_storage *from,
@@ -108,6 +161,7 @@ static void on_announce(struct rmap_ep *ep, const struct sockaddr_storage *from,
 	r->srv[i].capacity_pages = st->capacity_pages;
 	r->srv[i].used_pages = st->used_pages;
 	r->pg[i].free_pages = st->capacity_pages - st->used_pages;
+	r->pg[i].load_permille = st->load_permille;
 }
 
 static void io_done(void *arg, int err, const struct rmap_msg *m)
@@ -120,19 +174,22 @@ static void io_done(void *arg, int err, const struct rmap_msg *m)
 	if (err) {
 		srv->errors++;
 		if (err == -EHOSTUNREACH)
-			server_set_reachable(r, io->idx, false);
+			server_failed(r, io->idx, "RMAP retries exhausted", true);
 	} else {
-		server_set_reachable(r, io->idx, true);
+		server_heard(r, io->idx);
 		/* Only if it is still the session we use (not a new one). */
 		if (status == RMAP_S_BADSESSION && io->s && io->s->id == io->sid)
-			session_lost(io->s, "server no longer knows it");
+			server_failed(r, io->idx, "it no longer knows our "
+				      "session", false);
 		if (status == RMAP_S_FULL) {
 			srv->full++;
 			r->pg[io->idx].full = true;
 		}
-		if (!status && io->type == RMAP_T_READ)
+		if (!status && (io->type == RMAP_T_READ ||
+				io->type == RMAP_T_READZ))
 			srv->pages_in += io->count;
-		if (!status && io->type == RMAP_T_WRITE) {
+		if (!status && (io->type == RMAP_T_WRITE ||
+				io->type == RMAP_T_XWRITE)) {
 			srv->pages_out += io->count;
 			if (r->pg[io->idx].free_pages >= io->count)
 				r->pg[io->idx].free_pages -= io->count;
@@ -188,6 +245,32 @@ int remote_write(struct remote *r, struct remote_session *s, uint64_t page,
 	return io_call(r, s, s->server, &req, NULL, 0, fn, arg);
 }
 
+int remote_call(struct remote *r, struct remote_session *s, uint8_t type,
+		uint64_t page, uint32_t count, const struct iovec *iov,
+		int iovcnt, void *buf, uint32_t cap, remote_done_fn fn,
+		void *arg)
+{
+	struct rmap_req req = { .type = type, .session = s->id, .page = page,
+				.count = count, .iov = iov, .iovcnt = iovcnt };
+
+	if (!s->id)
+		return -ENOTCONN;
+	if (type == RMAP_T_READ || type == RMAP_T_READZ)
+		r->srv[s->server].reads++;
+	else if (type == RMAP_T_XFREE || type == RMAP_T_FREE)
+		r->srv[s->server].frees++;
+	else
+		r->srv[s->server].writes++;
+	return io_call(r, s, s->server, &req, buf, cap, fn, arg);
+}
+
+int remote_leave(struct remote *r, unsigned idx, remote_done_fn fn, void *arg)
+{
+	struct rmap_req req = { .type = RMAP_T_LEAVE };
+
+	return io_call(r, NULL, idx, &req, NULL, 0, fn, arg);
+}
+
 int remote_free_pages(struct remote *r, struct remote_session *s,
 		      uint64_t page, uint32_t count)
 {
@@ -215,6 +298,8 @@ static void reg_done(void *arg, int err, const struct rmap_msg *m)
 	struct remote_server *srv = &c->r->srv[s->server];
 
 	s->opening = false;
+	if (err == -EHOSTUNREACH)
+		server_failed(c->r, s->server, "RMAP retries exhausted", true);
 	if (err || m->status) {
 		log_ratelimited(srv, 10000, LOG_WARN,
 				"cannot open a session on %s: %s", srv->name,
@@ -225,9 +310,8 @@ static void reg_done(void *arg, int err, const struct rmap_msg *m)
 
 		memcpy(&hb, c->reply, sizeof(hb));
 		s->id = m->session;
-		s->lost = false;
 		srv->heartbeat_ms = m->len >= 4 ? ntohl(hb) : 1000;
-		server_set_reachable(c->r, s->server, true);
+		server_heard(c->r, s->server);
 		log_debug("session %08x open on %s (heartbeat %u ms)", s->id,
 			  srv->name, srv->heartbeat_ms);
 	}
@@ -248,7 +332,7 @@ void remote_session_open(struct remote *r, struct remote_session *s,
 		s->next = r->sessions;
 		r->sessions = s;
 	}
-	if (s->opening || s->id)
+	if (s->opening || s->id || r->pg[idx].dead || r->srv[idx].drained)
 		return;
 	c = calloc(1, sizeof(*c));
 	if (!c)
@@ -274,37 +358,10 @@ void remote_session_close(struct remote *r, struct remote_session *s)
 		pp = &(*pp)->next;
 	if (*pp)
 		*pp = s->next;
-	if (s->id && !s->lost)
+	if (s->id)
 		io_call(r, NULL, s->server, &req, NULL, 0, NULL, NULL);
 	s->id = 0;
 	s->r = NULL;
-}
-
-static void hb_fire(struct evl *loop, struct evl_timer *t)
-{
-	struct remote *r = (struct remote *)((char *)t -
-		offsetof(struct remote, hb_timer));
-
-	for (struct remote_session *s = r->sessions; s; s = s->next) {
-		struct rmap_req req = { .type = RMAP_T_HEARTBEAT,
-					.session = s->id };
-
-		if (!s->id && !s->opening) {
-			remote_session_open(r, s, s->server);	/* retry */
-			continue;
-		}
-		if (s->id && !s->lost)
-			io_call(r, s, s->server, &req, NULL, 0, NULL, NULL);
-	}
-	/* Three heartbeats per server interval: one lost is harmless. */
-	r->hb_ms = 300;
-	for (unsigned i = 0; i < r->n; i++) {
-		unsigned third = r->srv[i].heartbeat_ms / 3;
-
-		if (r->srv[i].heartbeat_ms && third < r->hb_ms)
-			r->hb_ms = third ? third : 1;
-	}
-	evl_timer_arm(loop, t, (uint64_t)r->hb_ms * 1000000ull);
 }
 
 struct stat_ctx {
@@ -326,38 +383,84 @@ static void stat_done(void *arg, int err, const struct rmap_msg *m)
 		srv->capacity_pages = st.capacity_pages;
 		srv->used_pages = st.used_pages;
 		r->pg[c->idx].free_pages = free_pages;
+		r->pg[c->idx].load_permille = st.load_permille;
 		/* Room again (someone freed): take new groups again. */
-		if (r->pg[c->idx].full && free_pages > 4 * PG_GROUP_PAGES)
+		if (r->pg[c->idx].full && free_pages > 4 * PG_MAX_ROWS)
 			r->pg[c->idx].full = false;
-		server_set_reachable(r, c->idx, true);
+		server_heard(r, c->idx);
 	} else if (err == -EHOSTUNREACH) {
-		server_set_reachable(r, c->idx, false);
+		server_failed(r, c->idx, "RMAP retries exhausted", true);
 	}
 	free(c);
 }
 
-static void stat_fire(struct evl *loop, struct evl_timer *t)
+static void stat_send(struct remote *r, unsigned i)
+{
+	struct rmap_req req = { .type = RMAP_T_STAT };
+	struct stat_ctx *c = calloc(1, sizeof(*c));
+
+	if (!c)
+		return;
+	c->r = r;
+	c->idx = i;
+	if (rmap_call(r->ep, r->srv[i].peer, &req, c->body, sizeof(c->body),
+		      stat_done, c))
+		free(c);
+}
+
+/*
+ * Every heartbeat interval: a STAT to every server (capacity, load, and
+ * proof of life), a HEARTBEAT on every session, sessions (re)opened, and
+ * servers silent for dead_after intervals declared dead.
+ */
+static void hb_fire(struct evl *loop, struct evl_timer *t)
 {
 	struct remote *r = (struct remote *)((char *)t -
-		offsetof(struct remote, stat_timer));
+		offsetof(struct remote, hb_timer));
+	uint64_t now = evl_now_ns();
+	uint64_t silent = (uint64_t)r->rc.dead_after * r->rc.heartbeat_ms *
+			  1000000ull;
 
 	for (unsigned i = 0; i < r->n; i++) {
-		struct rmap_req req = { .type = RMAP_T_STAT };
-		struct stat_ctx *c = calloc(1, sizeof(*c));
+		struct remote_server *srv = &r->srv[i];
 
-		if (!c)
-			break;
-		c->r = r;
-		c->idx = i;
-		if (rmap_call(r->ep, r->srv[i].peer, &req, c->body,
-			      sizeof(c->body), stat_done, c))
-			free(c);
+		/* Only a server we once heard can die; others are unusable. */
+		if (srv->last_heard_ns && !r->pg[i].dead &&
+		    now - srv->last_heard_ns > silent) {
+			char why[96];
+
+			snprintf(why, sizeof(why), "no answer for %u heartbeat "
+				 "intervals of %u ms", r->rc.dead_after,
+				 r->rc.heartbeat_ms);
+			server_failed(r, i, why, true);
+		}
+		stat_send(r, i);
 	}
-	evl_timer_arm(loop, t, STAT_INTERVAL_NS);
+	for (struct remote_session *s = r->sessions; s; s = s->next) {
+		struct rmap_req req = { .type = RMAP_T_HEARTBEAT,
+					.session = s->id };
+
+		if (!s->id && !s->opening) {
+			remote_session_open(r, s, s->server);	/* retry */
+			continue;
+		}
+		if (s->id)
+			io_call(r, s, s->server, &req, NULL, 0, NULL, NULL);
+	}
+	/* Keep within a third of each server's session expiry, too. */
+	unsigned iv = r->rc.heartbeat_ms;
+
+	for (unsigned i = 0; i < r->n; i++) {
+		unsigned third = r->srv[i].heartbeat_ms / 3;
+
+		if (r->srv[i].heartbeat_ms && third < iv)
+			iv = third ? third : 1;
+	}
+	evl_timer_arm(loop, t, (uint64_t)iv * 1000000ull);
 }
 
 int remote_new(struct remote **out, struct evl *loop, char *const *servers,
-	       const struct rmap_config *cfg)
+	       const struct rmap_config *cfg, const struct remote_config *rc)
 {
 	struct rmap_handlers h = {
 		.peer_state = on_peer_state,
@@ -377,11 +480,14 @@ int remote_new(struct remote **out, struct evl *loop, char *const *servers,
 		return -ENOMEM;
 	r->loop = loop;
 	r->n = n;
+	r->rc = *rc;
+	if (!r->rc.heartbeat_ms)
+		r->rc.heartbeat_ms = 500;
+	if (!r->rc.dead_after)
+		r->rc.dead_after = 3;
 	evl_timer_init(&r->hb_timer, hb_fire);
-	evl_timer_init(&r->stat_timer, stat_fire);
 	r->srv = calloc(n ? n : 1, sizeof(*r->srv));
 	r->pg = calloc(n ? n : 1, sizeof(*r->pg));
-	r->hb_ms = 300;
 	h.arg = r;
 	if (!r->srv || !r->pg) {
 		ret = -ENOMEM;
@@ -412,8 +518,7 @@ int remote_new(struct remote **out, struct evl *loop, char *const *servers,
 			goto err;
 		}
 	}
-	evl_timer_arm(loop, &r->hb_timer, (uint64_t)r->hb_ms * 1000000ull);
-	evl_timer_arm(loop, &r->stat_timer, 0);
+	evl_timer_arm(loop, &r->hb_timer, 0);
 	*out = r;
 	return 0;
 err:
@@ -426,13 +531,46 @@ void remote_free(struct remote *r)
 	if (!r)
 		return;
 	evl_timer_cancel(r->loop, &r->hb_timer);
-	evl_timer_cancel(r->loop, &r->stat_timer);
 	rmap_ep_close(r->ep);
 	for (unsigned i = 0; i < r->n; i++)
 		free(r->srv[i].name);
 	free(r->srv);
 	free(r->pg);
 	free(r);
+}
+
+void remote_on_failure(struct remote *r, remote_failed_fn fn, void *arg)
+{
+	r->fail_fn = fn;
+	r->fail_arg = arg;
+}
+
+const char *remote_server_state(struct remote *r, unsigned i)
+{
+	if (r->pg[i].dead)
+		return "dead";
+	if (r->srv[i].drained)
+		return "drained";
+	if (r->pg[i].draining)
+		return "draining";
+	return r->srv[i].reachable ? "up" : "unreachable";
+}
+
+int remote_find(struct remote *r, const char *name)
+{
+	struct sockaddr_storage a, b;
+
+	for (unsigned i = 0; i < r->n; i++)
+		if (!strcmp(r->srv[i].name, name))
+			return (int)i;
+	/* The same address written differently (a default port). */
+	if (rmap_parse_addr(name, RMAP_DEFAULT_PORT, &a))
+		return -1;
+	for (unsigned i = 0; i < r->n; i++)
+		if (!rmap_parse_addr(r->srv[i].name, RMAP_DEFAULT_PORT, &b) &&
+		    !memcmp(&a, &b, sizeof(a)))
+			return (int)i;
+	return -1;
 }
 
 unsigned remote_count(const struct remote *r)
