@@ -303,6 +303,30 @@ static bool server_value(const char *body, const char *name, const char *key,
 	return false;
 }
 
+/* The server= name in @body that is @arg, perhaps written differently. */
+static bool server_canonical(const char *body, const char *arg, char *out,
+			     size_t len)
+{
+	struct sockaddr_storage a, b;
+	bool have_a = !rmap_parse_addr(arg, RMAP_DEFAULT_PORT, &a);
+
+	for (const char *l = body; l && *l;) {
+		const char *nl = strchr(l, '\n');
+		size_t n = nl ? (size_t)(nl - l) : strlen(l);
+
+		if (!strncmp(l, "server=", 7) && n - 7 < len) {
+			snprintf(out, len, "%.*s", (int)(n - 7), l + 7);
+			if (!strcmp(out, arg) ||
+			    (have_a && !rmap_parse_addr(out, RMAP_DEFAULT_PORT,
+							&b) &&
+			     !memcmp(&a, &b, sizeof(a))))
+				return true;
+		}
+		l = nl ? nl + 1 : NULL;
+	}
+	return false;
+}
+
 /*
  * drain SERVER: ask memxd to move everything off SERVER, then follow its
  * progress until the server is drained (told it may leave).
@@ -310,6 +334,7 @@ static bool server_value(const char *body, const char *name, const char *key,
 static int cmd_drain(const char *sock, int argc, char **argv)
 {
 	char req[320], state[32] = "", groups[32] = "", first[32] = "";
+	char name[256];
 	uint64_t t0 = evl_now_ns(), last = 0;
 	char *body;
 
@@ -323,6 +348,18 @@ static int cmd_drain(const char *sock, int argc, char **argv)
 	if (!body)
 		return 1;
 	free(body);
+	/* Follow it under the name memxd gives it (ADDR or ADDR:PORT). */
+	body = ctl_call(sock, "get=1\n\n");
+	if (!body)
+		return 1;
+	if (!server_canonical(body, argv[0], name, sizeof(name))) {
+		fprintf(stderr, "memxctl: memxd does not report server %s\n",
+			argv[0]);
+		free(body);
+		return 1;
+	}
+	free(body);
+	argv[0] = name;
 	for (;;) {
 		uint64_t now = evl_now_ns();
 

@@ -97,8 +97,8 @@ enum read_mode group_read_mode(struct vm *vm, uint64_t page, unsigned *server)
 	grp = pg_group(vm->groups, g);
 	if (grp->state == PG_EMPTY)
 		return R_LOST;		/* cannot happen: REMOTE implies placed */
-	if (grp->state == PG_LOST)
-		return grp->lost & (1u << slot) ? R_LOST : R_SERVER;
+	if (grp->state == PG_LOST && grp->lost & (1u << slot))
+		return R_LOST;
 	if (slot_missing(grp, slot))
 		return R_DEGRADED;
 	*server = grp->srv[slot];
@@ -216,7 +216,17 @@ void lost_fault(struct vm *vm, uint64_t page)
 			"two servers of its group died; the access gets a "
 			"memory error (SIGBUS), never wrong data", vm->name,
 			(unsigned long)page, (unsigned long)off);
-	if (ioctl(vm->uffd, UFFDIO_POISON, &p) < 0)
+	/*
+	 * An evicted page may keep a write-protect marker in the VMM's page
+	 * table, which POISON would take for a page (EEXIST): clear it.
+	 */
+	if (p.range.start) {
+		struct uffdio_writeprotect w = { .range = p.range, .mode = 0 };
+
+		ioctl(vm->uffd, UFFDIO_WRITEPROTECT, &w);
+	}
+	/* EEXIST: another thread's fault poisoned it first. */
+	if (ioctl(vm->uffd, UFFDIO_POISON, &p) < 0 && errno != EEXIST)
 		log_ratelimited(vm, 5000, LOG_ERR,
 				"vm %s: cannot poison lost page %lu (%s; needs "
 				"Linux 6.6): the faulting thread waits for ever",
@@ -663,6 +673,15 @@ static int job_start(struct job_ref *ref)
 		}
 	}
 	target = pg_spare(vm->groups, ref->g, servers(vm), nservers(vm));
+	if (target == PG_NO_SERVER && grp->flags & PG_F_MOVE) {
+		/*
+		 * Nowhere to move a live slot to: it stays.  A drain asks
+		 * again (drain_progress); a full server's pages spill.
+		 */
+		grp->state = PG_OK;
+		grp->flags &= (uint8_t)~PG_F_MOVE;
+		return 0;
+	}
 	if (target == PG_NO_SERVER || !session_open(vm, target)) {
 		log_ratelimited(job_start, 10000, LOG_WARN,
 				"vm %s: no server can take slot %u of group %lu "

@@ -424,6 +424,10 @@ static void hb_fire(struct evl *loop, struct evl_timer *t)
 	for (unsigned i = 0; i < r->n; i++) {
 		struct remote_server *srv = &r->srv[i];
 
+		/* Silent for more than one interval and a half: say so. */
+		if (srv->last_heard_ns && !r->pg[i].dead &&
+		    now - srv->last_heard_ns > silent / r->rc.dead_after * 3 / 2)
+			server_set_reachable(r, i, false);
 		/* Only a server we once heard can die; others are unusable. */
 		if (srv->last_heard_ns && !r->pg[i].dead &&
 		    now - srv->last_heard_ns > silent) {
