@@ -858,7 +858,9 @@ static void evict_write_done(void *arg, int err, uint8_t status)
 		group_write_done(vm, run->page, run->count,
 				 run->mode == W_XOR ? run->delta : NULL,
 				 run->parity_srv);
-	else if (status == RMAP_S_FULL)
+	if ((err || status) && run->mode == W_STRIPE)
+		group_stripe_failed(vm, run->page);
+	if (status == RMAP_S_FULL)
 		moves = group_full(vm, run->page);
 	for (uint32_t i = 0; i < run->count; i++) {
 		uint64_t p = run->page + (uint64_t)i * run->stride;
@@ -977,6 +979,61 @@ struct outgoing {
 };
 
 /*
+ * Turn the W_XOR pages of @out (in page order) that make whole stripes
+ * into W_STRIPE, and send each group's run of whole-stripe parities.
+ */
+static void stripes_find(struct vm *vm, const uint64_t *victims,
+			 const uint8_t *buf, struct outgoing *out, unsigned nout)
+{
+	const struct pg_geometry *geo = pg_geometry(vm->groups);
+	uint8_t *par = NULL;
+	uint64_t pg = UINT64_MAX;
+	unsigned prow = 0, np = 0, psrv = 0;
+
+	for (unsigned k = 0; k + geo->width <= nout;) {
+		uint64_t p0 = victims[out[k].i], g;
+		unsigned slot, row, w;
+
+		pg_locate(geo, p0, &g, &slot, &row);
+		for (w = 0; slot == 0 && w < geo->width; w++)
+			if (out[k + w].mode != W_XOR ||
+			    victims[out[k + w].i] != p0 + w)
+				break;
+		if (slot || w < geo->width || pg_group(vm->groups, g)->writers) {
+			k++;
+			continue;
+		}
+		/* A stripe: flush the parity run unless this row extends it. */
+		if (np && (g != pg || row != prow + np ||
+			   np == geo->rows)) {
+			group_stripe_parity(vm, pg, prow, np, par, psrv);
+			np = 0;
+		}
+		if (!par && posix_memalign((void **)&par, PAGE,
+					   (size_t)geo->rows * PAGE))
+			return;		/* no memory: W_XOR it stays */
+		if (!np) {
+			pg = g;
+			prow = row;
+			psrv = out[k].parity_srv;
+		}
+		memcpy(par + (size_t)np * PAGE, buf + (size_t)out[k].i * PAGE,
+		       PAGE);
+		for (w = 0; w < geo->width; w++) {
+			if (w)
+				pg_xor(par + (size_t)np * PAGE,
+				       buf + (size_t)out[k + w].i * PAGE, PAGE);
+			out[k + w].mode = W_STRIPE;
+		}
+		np++;
+		k += geo->width;
+	}
+	if (np)
+		group_stripe_parity(vm, pg, prow, np, par, psrv);
+	free(par);
+}
+
+/*
  * Evict @victims[0..n).  Returns how many left or are leaving; the pages
  * whose group cannot take a write now stay resident.
  */
@@ -1085,7 +1142,10 @@ static unsigned evict_batch(struct vm *vm, uint64_t *victims, unsigned n)
 		*e |= PT_BUSY;
 		vm->evicting++;
 	}
-	/* 3. Send: consecutive rows of one group slot share a WRITE. */
+	/* 3. Full stripes: the parity is computed here, written whole. */
+	if (geo->parity && geo->width > 1)
+		stripes_find(vm, victims, buf, out, nout);
+	/* 4. Send: consecutive rows of one group slot share a WRITE. */
 	for (unsigned i = 1; i < nout; i++)
 		for (unsigned j = i; j > 0 && out[j - 1].ord > out[j].ord; j--) {
 			struct outgoing t = out[j];
@@ -1118,7 +1178,7 @@ static unsigned evict_batch(struct vm *vm, uint64_t *victims, unsigned n)
 	if (run)
 		run_send(vm, run);
 	punch_list(vm, gone, ngone);
-	/* 4. The rest is punched in evict_write_done, after the ACK. */
+	/* 5. The rest is punched in evict_write_done, after the ACK. */
 	return kept;
 }
 

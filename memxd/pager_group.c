@@ -349,6 +349,76 @@ void group_write_done(struct vm *vm, uint64_t page, uint32_t count,
 		parity_send(vm, page, count, delta, parity_srv);
 }
 
+/*
+ * Full-stripe writes.  When all S data pages of a row leave in one batch
+ * and the group has no parity update in flight, the data go as plain
+ * WRITEs and the parity, their XOR, as a WRITE too: S + 1 pages on the
+ * wire instead of 3 S.  No other parity update of those rows can start
+ * meanwhile (their pages are busy), and a degraded read waits for the
+ * group's writers as always.  If any of the S + 1 WRITEs fails for a
+ * reason other than its server dying, data and parity may disagree: the
+ * parity is recomputed.  If a data server died, the parity that did land
+ * matches the new data, so a rebuild yields the new page.
+ */
+struct spar {
+	struct vm *vm;
+	uint64_t g;
+	uint8_t *buf;
+};
+
+static void spar_done(void *arg, int err, uint8_t status)
+{
+	struct spar *x = arg;
+	struct vm *vm = x->vm;
+	struct pg_group *grp = pg_group(vm->groups, x->g);
+
+	if (!vm->dead && (err || status)) {
+		vm->st.parity_errors++;
+		if (!slot_missing(grp, pg_parity_slot(geo_of(vm))))
+			parity_bad(vm, x->g);
+	} else if (!vm->dead) {
+		vm->st.parity_updates++;
+	}
+	if (!--grp->writers && !vm->dead)
+		pwait_drain(vm);
+	free(x->buf);
+	free(x);
+	vm_put(vm);
+}
+
+void group_stripe_parity(struct vm *vm, uint64_t g, unsigned row, unsigned n,
+			 const uint8_t *parity, unsigned parity_srv)
+{
+	const struct pg_geometry *geo = geo_of(vm);
+	struct spar *x = calloc(1, sizeof(*x));
+	struct iovec iov;
+
+	if (!x || !(x->buf = malloc((size_t)n * PAGE))) {
+		free(x);
+		parity_bad(vm, g);
+		return;
+	}
+	x->vm = vm;
+	x->g = g;
+	memcpy(x->buf, parity, (size_t)n * PAGE);
+	iov = (struct iovec){ x->buf, (size_t)n * PAGE };
+	pg_group(vm->groups, g)->writers++;
+	vm_get(vm);
+	if (remote_call(vm->pg->remote, &vm->sess[parity_srv], RMAP_T_WRITE,
+			pg_key(geo, g, row), n, &iov, 1, NULL, 0, spar_done, x))
+		spar_done(x, -ENOTCONN, 0);
+}
+
+void group_stripe_failed(struct vm *vm, uint64_t page)
+{
+	unsigned slot, row;
+	uint64_t g;
+
+	pg_locate(geo_of(vm), page, &g, &slot, &row);
+	if (!slot_missing(pg_group(vm->groups, g), slot))
+		parity_bad(vm, g);
+}
+
 struct xfree {
 	struct vm *vm;
 	uint64_t page;

@@ -118,6 +118,8 @@ enum write_mode {
 	W_WAIT,			/* not now: it stays resident */
 	W_PLAIN,		/* WRITE, no parity to keep */
 	W_XOR,			/* XWRITE, then its delta to the parity */
+	W_STRIPE,		/* WRITE; its whole stripe leaves together,
+				 * with a parity computed here */
 };
 
 /* Where a remote page can be read from. */
@@ -153,6 +155,14 @@ enum write_mode group_write_mode(struct vm *vm, uint64_t page,
  * @delta, if not NULL, is what the parity of those rows must take. */
 void group_write_done(struct vm *vm, uint64_t page, uint32_t count,
 		      const uint8_t *delta, unsigned parity_srv);
+/*
+ * Rows [row, row + n) of group @g leave as full stripes: @parity (n
+ * pages) goes to the parity server whole.  A failed data WRITE of such a
+ * stripe calls group_stripe_failed().
+ */
+void group_stripe_parity(struct vm *vm, uint64_t g, unsigned row, unsigned n,
+			 const uint8_t *parity, unsigned parity_srv);
+void group_stripe_failed(struct vm *vm, uint64_t page);
 /* A WRITE to @page's slot was refused as FULL: true if the slot moves
  * (keep the pages resident), false if they must spill. */
 bool group_full(struct vm *vm, uint64_t page);
