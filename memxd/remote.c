@@ -22,6 +22,7 @@ struct remote {
 	unsigned n;
 	struct remote_session *sessions;
 	struct evl_timer hb_timer;
+	uint64_t hb_due_ns, hb_iv_ns;	/* when the next tick should run */
 	struct remote_config rc;
 	remote_failed_fn fail_fn;
 	void *fail_arg;
@@ -55,7 +56,7 @@ static void server_set_reachable(struct remote *r, unsigned i, bool up)
 		log_info("memory server %s is reachable", s->name);
 	else
 		log_warn("memory server %s is not answering; it is declared "
-			 "dead after %u silent heartbeat intervals", s->name,
+			 "dead after %u unanswered heartbeats", s->name,
 			 r->rc.dead_after);
 }
 
@@ -418,26 +419,39 @@ static void hb_fire(struct evl *loop, struct evl_timer *t)
 	struct remote *r = (struct remote *)((char *)t -
 		offsetof(struct remote, hb_timer));
 	uint64_t now = evl_now_ns();
-	uint64_t silent = (uint64_t)r->rc.dead_after * r->rc.heartbeat_ms *
-			  1000000ull;
+	/*
+	 * Liveness counts probes, not wall time: a server misses a heartbeat
+	 * when the STAT sent at the last tick is still unanswered at this
+	 * one.  If this tick itself is late (memxd was not scheduled, or
+	 * busy), its answers may be waiting unread: judge nobody this time.
+	 */
+	bool late = r->hb_due_ns && now > r->hb_due_ns + r->hb_iv_ns / 2 +
+					  100000000ull;
 
+	if (late)
+		log_ratelimited(r, 10000, LOG_WARN, "memxd's event loop ran "
+				"%lu ms late: server liveness is judged from the "
+				"next heartbeat", (unsigned long)
+				((now - r->hb_due_ns) / 1000000));
 	for (unsigned i = 0; i < r->n; i++) {
 		struct remote_server *srv = &r->srv[i];
 
-		/* Silent for more than one interval and a half: say so. */
-		if (srv->last_heard_ns && !r->pg[i].dead &&
-		    now - srv->last_heard_ns > silent / r->rc.dead_after * 3 / 2)
+		if (late || !srv->probe_ns || r->pg[i].dead ||
+		    srv->last_heard_ns >= srv->probe_ns)
+			srv->misses = 0;
+		else
+			srv->misses++;
+		if (srv->misses >= 2)
 			server_set_reachable(r, i, false);
 		/* Only a server we once heard can die; others are unusable. */
-		if (srv->last_heard_ns && !r->pg[i].dead &&
-		    now - srv->last_heard_ns > silent) {
+		if (srv->last_heard_ns && srv->misses >= r->rc.dead_after) {
 			char why[96];
 
-			snprintf(why, sizeof(why), "no answer for %u heartbeat "
-				 "intervals of %u ms", r->rc.dead_after,
-				 r->rc.heartbeat_ms);
+			snprintf(why, sizeof(why), "%u heartbeats of %u ms "
+				 "unanswered", srv->misses, r->rc.heartbeat_ms);
 			server_failed(r, i, why, true);
 		}
+		srv->probe_ns = now;
 		stat_send(r, i);
 	}
 	for (struct remote_session *s = r->sessions; s; s = s->next) {
@@ -460,7 +474,9 @@ static void hb_fire(struct evl *loop, struct evl_timer *t)
 		if (r->srv[i].heartbeat_ms && third < iv)
 			iv = third ? third : 1;
 	}
-	evl_timer_arm(loop, t, (uint64_t)iv * 1000000ull);
+	r->hb_iv_ns = (uint64_t)iv * 1000000ull;
+	r->hb_due_ns = now + r->hb_iv_ns;
+	evl_timer_arm(loop, t, r->hb_iv_ns);
 }
 
 int remote_new(struct remote **out, struct evl *loop, char *const *servers,

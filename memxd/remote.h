@@ -6,8 +6,8 @@
  * session per server (its own page namespace there); sessions are kept
  * alive by heartbeats.  Every heartbeat interval each server is also sent
  * a STAT, which refreshes its free capacity and load for placement and
- * proves it alive.  A server is declared dead when it answered nothing
- * for dead_after heartbeat intervals, or when RMAP gave up on a request
+ * proves it alive.  A server is declared dead when it answered none of
+ * dead_after heartbeats in a row, or when RMAP gave up on a request
  * to it (its retries exhausted); a server that restarted has lost our
  * pages.  Either way the failure callback runs, once, and the pager
  * rebuilds what the server held.  A dead server that answers again is a
@@ -35,6 +35,8 @@ struct remote_server {
 	uint64_t reads, writes, frees, pages_in, pages_out, errors, full;
 	uint64_t deaths;		/* times declared dead or restarted */
 	uint64_t last_heard_ns;		/* any answer, for liveness */
+	uint64_t probe_ns;		/* the last STAT sent */
+	unsigned misses;		/* heartbeats unanswered in a row */
 	uint64_t lost_sessions;		/* the server forgot them */
 	uint64_t capacity_pages, used_pages;
 	unsigned heartbeat_ms;
