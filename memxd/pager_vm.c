@@ -156,12 +156,25 @@ int pager_register(struct pager *pg, const struct vm_spec *spec,
 			 pg->cfg.spill_dir, strerror(-ret));
 		goto err;
 	}
-	/* What the VMM wrote before registering is resident already. */
-	for (uint64_t p = 0; p < vm->npages; p++) {
-		if (page_present(vm, p)) {
+	/*
+	 * What the VMM wrote before registering is resident already.  The
+	 * memfd's data extents say where, without a call per page: a large,
+	 * sparse GPAS registers in one pass over its few extents.
+	 */
+	for (off_t pos = 0; pos < (off_t)vm->memfd_size;) {
+		off_t data = lseek(vm->memfd, pos, SEEK_DATA), hole;
+
+		if (data < 0)
+			break;		/* ENXIO: no data after pos */
+		hole = lseek(vm->memfd, data, SEEK_HOLE);
+		if (hole < 0 || hole > (off_t)vm->memfd_size)
+			hole = (off_t)vm->memfd_size;
+		for (uint64_t p = (uint64_t)data / PAGE;
+		     p < ((uint64_t)hole + PAGE - 1) / PAGE; p++) {
 			vm->pt[p] = PS_RESIDENT | PT_DIRTY | PT_REF;
 			present++;
 		}
+		pos = hole;
 	}
 	vm->resident = present;
 	note_resident(vm);
