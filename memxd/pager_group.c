@@ -56,6 +56,7 @@ struct uffdio_poison {
 #define JOB_TICK_NS	(10ull * 1000000ull)
 #define JOBS_MAX	4u		/* groups rebuilt or moved at once */
 #define DRAIN_SCAN_NS	(500ull * 1000000ull)
+#define RECOVERY_LOG_NS	(5000ull * 1000000ull)
 
 static const struct pg_geometry *geo_of(const struct vm *vm)
 {
@@ -862,6 +863,46 @@ static bool draining(struct pager *pg)
 	return false;
 }
 
+/* Pages rebuilt and moved so far, over every VM. */
+static uint64_t pages_recovered(const struct pager *pg)
+{
+	uint64_t n = 0;
+
+	for (const struct vm *vm = pg->vms; vm; vm = vm->next)
+		n += vm->st.rebuilt_pages + vm->st.moved_pages;
+	return n;
+}
+
+/* Every few seconds while groups wait, and once at the end: the log. */
+static void recovery_progress(struct pager *pg, uint64_t now)
+{
+	bool busy = !g_queue_is_empty(&pg->jobs) || pg->jobs_running;
+	uint64_t cur = pages_recovered(pg);
+	uint64_t done = cur > pg->rec_pages0 ? cur - pg->rec_pages0 : 0;
+	double s = (double)(now - pg->rec_start_ns) / 1e9;
+
+	if (busy && !pg->rec_start_ns) {
+		pg->rec_start_ns = pg->rec_log_ns = now;
+		pg->rec_pages0 = pages_recovered(pg);
+		return;
+	}
+	if (busy && now - pg->rec_log_ns >= RECOVERY_LOG_NS) {
+		pg->rec_log_ns = now;
+		log_info("recovery: %u groups waiting, %u in progress; %lu "
+			 "pages (%.1f MiB) rebuilt or moved in %.1f s, %.1f "
+			 "MiB/s", g_queue_get_length(&pg->jobs),
+			 pg->jobs_running, (unsigned long)done,
+			 (double)done / 256.0, s, (double)done / 256.0 / s);
+	}
+	if (!busy && pg->rec_start_ns) {
+		log_info("recovery complete: %lu pages (%.1f MiB) rebuilt or "
+			 "moved in %.1f s, %.1f MiB/s", (unsigned long)done,
+			 (double)done / 256.0, s,
+			 s > 0 ? (double)done / 256.0 / s : 0.0);
+		pg->rec_start_ns = 0;
+	}
+}
+
 static void job_tick(struct evl *loop, struct evl_timer *t)
 {
 	struct pager *pg = (struct pager *)((char *)t -
@@ -905,7 +946,8 @@ static void job_tick(struct evl *loop, struct evl_timer *t)
 	} else {
 		drain_progress(pg, false);
 	}
-	if (!g_queue_is_empty(&pg->jobs) || draining(pg))
+	recovery_progress(pg, now);
+	if (!g_queue_is_empty(&pg->jobs) || pg->jobs_running || draining(pg))
 		evl_timer_arm(loop, t, JOB_TICK_NS);
 }
 

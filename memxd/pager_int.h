@@ -100,6 +100,7 @@ struct pager {
 	struct evl_timer job_timer;
 	double tokens;			/* pages the rate allows now */
 	uint64_t tokens_ns, drain_scan_ns;
+	uint64_t rec_start_ns, rec_log_ns, rec_pages0;	/* progress log */
 };
 
 /* A READ of @count pages, @stride apart from @page (one server's rows). */

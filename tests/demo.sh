@@ -10,12 +10,18 @@
 #   2. builds memx (autogen, configure, make) in build/demo/;
 #   3. builds the patched QEMU and the test guest (cached in ~/.cache/memx;
 #      the QEMU build takes about 4 minutes, once);
-#   4. starts two memory servers, each in its own network namespace, and
-#      memxd's pager in a third (the "client host");
+#   4. starts four memory servers, each in its own network namespace, and
+#      memxd's pager in a fifth (the "client host"), which keeps the
+#      guest's pages in page-groups of two data servers and a parity
+#      server;
 #   5. boots a stock Debian kernel with 4 GiB of guest RAM on a 1 GiB local
-#      budget (TCG) and runs the workload, showing its progress;
+#      budget (TCG) and runs the workload, showing its progress; when the
+#      quicksort's data exist, SIGKILLs the memory server holding the most
+#      of them (MEMX_DEMO_KILL=0 to skip), and the guest carries on;
 #   6. prints a report: the guest's view of its memory, how much was served
-#      remotely, fault latency percentiles, prefetch hit rate, wall time.
+#      remotely, what the server's death cost (degraded reads, groups
+#      rebuilt, pages lost: none), fault latency percentiles, prefetch hit
+#      rate, wall time.
 # Everything it started is cleaned up on success, on failure and on Ctrl-C.
 #
 # Environment: MEMX_DEMO_WORK (memx.work=, default fill:2560,qsort:1280:
@@ -54,10 +60,15 @@ export top_srcdir=$src
 gx_require
 step "building the patched QEMU and the test guest (cached after the first time)"
 gx_build
-step "starting two memory servers and memxd (network namespaces ${NX_PREFIX}*)"
+GX_SERVERS=(srv1 srv2 srv3 srv4)
+step "starting four memory servers and memxd (network namespaces ${NX_PREFIX}*)"
 gx_setup 3G
 gx_memxd_start demo
 gx_sampler_start "$NX_TMP/dump"
+: >"$NX_TMP/guest.log"
+if [[ ${MEMX_DEMO_KILL:-1} != 0 ]]; then
+	gx_killer_start 'qsort: generated'
+fi
 
 step "booting the guest: 4 GiB of guest RAM on a 1 GiB local budget ($GX_ACCEL), memx.work=$work"
 gx_qemu_args 4G 1G "$work"
@@ -68,6 +79,7 @@ GX_SHOW_PREFIX="  guest| " gx_qemu_run "$NX_TMP/guest.log" \
 	"${MEMX_DEMO_TIMEOUT:-3600}" || rc=$?
 wall=$((SECONDS - t0))
 nx_stop sampler
+nx_stop killer
 
 d=$NX_TMP/dump
 log=$NX_TMP/guest.log
@@ -112,6 +124,19 @@ else
 	hitrate="n/a (no prefetches)"
 fi
 result=$(grep -o 'MEMX-GUEST-RESULT: .*' "$log" | tr -d '\r' | tail -n1)
+groups="$(v pg_groups) page-groups of $(v pg_rows) x $(v pg_width) pages, each on $(($(v pg_width) + $(v pg_parity))) of ${#GX_SERVERS[@]} servers"
+if (($(v pg_parity))); then
+	groups+=" (one holds the stripes' XOR parity)"
+fi
+if [[ -s $NX_TMP/victim ]]; then
+	read -r victim slots _ <"$NX_TMP/victim"
+	failure="killed $victim ($(nx_ip "$victim"), $slots group slots) mid-run:"
+	failure+=" $(v degraded_reads) degraded reads, $(v rebuilt_groups) groups"
+	failure+=" ($(mib "$(v rebuilt_pages)") MiB) rebuilt elsewhere,"
+	failure+=" $(v recovery_pending) still to rebuild, $(v lost_pages) pages lost"
+else
+	failure="none (MEMX_DEMO_KILL=0)"
+fi
 
 cat <<REPORT
 
@@ -122,6 +147,8 @@ $(grep -E '^(fill|qsort|randrw): mib=' "$log" | tr -d '\r' | sed 's/^/          
 served remotely   $(v net_faults) network faults; $served pages ($(mib "$served") MiB) read from the memory servers
 evicted           $(($(v evict_clean) + $(v evict_dirty))) pages sent to the servers, $(v evict_zero) zero pages dropped
 remote at the end $(v remote_pages) pages ($(mib "$(v remote_pages)") MiB) on the servers
+placement         $groups
+server failure    $failure
 resident          at most $(v max_resident_pages) pages ($(mib "$(v max_resident_pages)") MiB; budget $(v budget_pages) + slack $(awk -F= '$1 == "slack_pages" { print $2; exit }' "$d"))
 fault latency     p50 $(pct 500), p90 $(pct 900), p99 $(pct 990), p99.9 $(pct 999) (every fault memxd served)
 prefetch hit rate $hitrate
@@ -129,4 +156,5 @@ wall time         guest run ${wall}s; demo total $((SECONDS - t_demo))s
 ==========================================================
 REPORT
 [[ $result == "MEMX-GUEST-RESULT: PASS"* ]] || nx_die "the guest's workload failed"
+(($(v lost_pages) == 0)) || nx_die "memxd lost pages (see lost_range in memxctl dump)"
 step "done; cleaning up"

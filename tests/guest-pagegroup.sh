@@ -32,46 +32,12 @@ gx_setup 512M
 gx_memxd_start pg --stripe-width 3 --recovery-mibps 32
 nx_log "QEMU: $QEMU; guest: $GUEST; accel: $GX_ACCEL; ${#GX_SERVERS[@]} servers"
 
-dump() { timeout 10 "$MEMXCTL" --socket "$GX_SOCK" dump; }
-# The value of KEY in server NAME's block of dump file FILE.
-srv_val()
-{
-	awk -F= -v s="$2" -v k="$3" '$1 == "server" { in_s = ($2 == s) }
-		in_s && $1 == k { print $2; exit }' "$1"
-}
-
 gx_qemu_args 1G 256M "qsort:$GPG_QSORT_MIB"
 gx_sampler_start "$NX_TMP/dump"
 nx_log "booting: 1 GiB guest RAM, 256 MiB budget, qsort of $GPG_QSORT_MIB MiB"
-# Once the data exist, kill the server holding the most group slots (in
-# the background: QEMU runs in the foreground, where cleanup can stop it).
-killer()
-{
-	local victim= most=0 n s
-
-	for _ in $(seq 2400); do
-		grep -q 'qsort: generated' "$NX_TMP/guest.log" 2>/dev/null && break
-		sleep 0.5
-	done
-	grep -q 'qsort: generated' "$NX_TMP/guest.log" || return 1
-	dump >"$NX_TMP/before" || return 1
-	for s in "${GX_SERVERS[@]}"; do
-		n=$(srv_val "$NX_TMP/before" "$(nx_ip "$s")" server_groups)
-		if ((${n:-0} > most)); then
-			most=$n
-			victim=$s
-		fi
-	done
-	[[ -n $victim ]] || return 1
-	nx_log "killing memory server $victim ($(nx_ip "$victim")) under the" \
-		"running guest: $most group slots," \
-		"$(srv_val "$NX_TMP/before" "$(nx_ip "$victim")" server_used_pages) pages"
-	kill -KILL "${NX_PIDS[server-$victim]}"
-	echo "$victim" >"$NX_TMP/victim"
-}
+# Once the data exist, kill the server holding the most group slots.
 : >"$NX_TMP/guest.log"
-killer &
-NX_PIDS[killer]=$!
+gx_killer_start 'qsort: generated'
 t0=$SECONDS
 rc=0
 gx_qemu_run "$NX_TMP/guest.log" 1800 || rc=$?
@@ -80,7 +46,7 @@ nx_stop sampler
 nx_stop killer
 [[ -s $NX_TMP/victim ]] ||
 	nx_die "no server was killed: the sort never started, or no server held a group slot"
-victim=$(cat "$NX_TMP/victim")
+read -r victim _ <"$NX_TMP/victim"
 if ((rc != 0)); then
 	tail -n 30 "$NX_TMP/guest.log" >&2
 	printf '%s\n' "---- memxd (pager) log, last 40 lines ----" >&2
@@ -113,11 +79,11 @@ nx_log "guest ran ${wall}s; memxd (last sample while it ran):" \
 check "guest result PASS" "grep -q 'MEMX-GUEST-RESULT: PASS' '$NX_TMP/guest.log'"
 check "qsort verified" "grep -q '^qsort: mib=$GPG_QSORT_MIB .*verify=ok' '$NX_TMP/guest.log'"
 check "server $victim declared dead" \
-	"[[ \$(srv_val '$d' '$vip' server_state) == dead ]]"
+	"[[ \$(gx_srv_val '$d' '$vip' server_state) == dead ]]"
 check "groups rebuilt ($(gx_val "$d" rebuilt_groups))" \
 	"(($(gx_val "$d" rebuilt_groups) > 0))"
-check "no group left on the dead server ($(srv_val "$d" "$vip" server_groups))" \
-	"(($(srv_val "$d" "$vip" server_groups) == 0))"
+check "no group left on the dead server ($(gx_srv_val "$d" "$vip" server_groups))" \
+	"(($(gx_srv_val "$d" "$vip" server_groups) == 0))"
 check "recovery finished (recovery_pending=$(gx_val "$d" recovery_pending))" \
 	"(($(gx_val "$d" recovery_pending) == 0))"
 check "no page lost" "(($(gx_val "$d" lost_pages) == 0 && $(gx_val "$d" pg_lost) == 0))"

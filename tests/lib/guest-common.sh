@@ -110,7 +110,7 @@ gx_setup()
 	trap gx_cleanup EXIT
 	nx_net_create 1500 "$GX_CLIENT" "${GX_SERVERS[@]}"
 	nx_memory_servers "$GX_CLIENT" "$cap" "${GX_SERVERS[@]}"
-	nx_log "memory servers up: $(nx_ip srv1), $(nx_ip srv2) (${cap} each); client $(nx_ip "$GX_CLIENT")"
+	nx_log "${#GX_SERVERS[@]} memory servers up (${cap} each), client $(nx_ip "$GX_CLIENT")"
 }
 
 gx_memxd_start()
@@ -151,6 +151,44 @@ gx_sampler_start()
 		done
 	) &
 	NX_PIDS[sampler]=$!
+}
+
+# gx_srv_val DUMP SERVER KEY: KEY from SERVER's block of a dump file.
+gx_srv_val()
+{
+	awk -F= -v s="$2" -v k="$3" '$1 == "server" { in_s = ($2 == s) }
+		in_s && $1 == k { print $2; exit }' "$1"
+}
+
+# gx_killer_start PATTERN: in the background, once PATTERN appears in the
+# guest's console ($NX_TMP/guest.log), SIGKILL the memory server holding
+# the most group slots; "NAME SLOTS PAGES" goes to $NX_TMP/victim.
+gx_killer_start()
+{
+	(
+		local victim= most=0 n s
+
+		for _ in $(seq 7200); do
+			grep -q -- "$1" "$NX_TMP/guest.log" 2>/dev/null && break
+			sleep 0.5
+		done
+		timeout 10 "$MEMXCTL" --socket "$GX_SOCK" dump \
+			>"$NX_TMP/before-kill" || exit 1
+		for s in "${GX_SERVERS[@]}"; do
+			n=$(gx_srv_val "$NX_TMP/before-kill" "$(nx_ip "$s")" server_groups)
+			if ((${n:-0} > most)); then
+				most=$n
+				victim=$s
+			fi
+		done
+		[[ -n $victim ]] || exit 1
+		kill -KILL "${NX_PIDS[server-$victim]}"
+		echo "$victim $most $(gx_srv_val "$NX_TMP/before-kill" \
+			"$(nx_ip "$victim")" server_used_pages)" >"$NX_TMP/victim"
+		nx_log "killed memory server $victim ($(nx_ip "$victim")) under" \
+			"the running guest: it held $most group slots"
+	) &
+	NX_PIDS[killer]=$!
 }
 
 gx_qemu_args()
