@@ -211,7 +211,7 @@ static void make_resident(struct vm *vm, uint64_t page, const void *src,
 
 /* ---- the prefetch cache ---- */
 
-static void cache_drop(struct vm *vm, uint64_t page, bool wasted)
+void cache_drop(struct vm *vm, uint64_t page, bool wasted)
 {
 	struct cache_ent *ce = g_hash_table_lookup(vm->cache, &page);
 

@@ -54,7 +54,7 @@ struct uffdio_poison {
 #endif
 
 #define JOB_TICK_NS	(10ull * 1000000ull)
-#define JOBS_MAX	4u		/* groups rebuilt or moved at once */
+#define JOBS_MAX	16u		/* groups rebuilt or moved at once */
 #define DRAIN_SCAN_NS	(500ull * 1000000ull)
 #define RECOVERY_LOG_NS	(5000ull * 1000000ull)
 
@@ -267,6 +267,14 @@ enum write_mode group_write_mode(struct vm *vm, uint64_t page,
 	    pg_place(vm->groups, g, servers(vm), nservers(vm)))
 		return W_SPILL;		/* no room anywhere */
 	if (grp->state == PG_LOST)
+		return W_SPILL;
+	/*
+	 * The page's own server is gone and its rebuild has not started
+	 * (recovery is paused, or waits for a spare): rather than pin the
+	 * page in memory, spill it; its old remote copy stays as it is, still
+	 * matching the parity.  While the rebuild runs, it waits.
+	 */
+	if (grp->state == PG_DEGRADED && slot_missing(grp, slot))
 		return W_SPILL;
 	if (!pg_can_write(grp) || slot_missing(grp, slot))
 		return W_WAIT;
@@ -781,9 +789,6 @@ static int job_start(struct job_ref *ref)
 	j->target = target;
 	j->old = grp->srv[grp->bad];
 	j->nsrc = nsrc;
-	/* Count it now against the server's room, like pg_place does. */
-	if (servers(vm)[target].free_pages >= geo->rows)
-		servers(vm)[target].free_pages -= geo->rows;
 	pg->jobs_running++;
 	vm_get(vm);
 	j->pending = 1;
@@ -951,11 +956,11 @@ static void job_tick(struct evl *loop, struct evl_timer *t)
 		evl_timer_arm(loop, t, JOB_TICK_NS);
 }
 
+/* Run the job tick now: something was queued, or a job ended. */
 void jobs_kick(struct pager *pg)
 {
-	if (!pg || evl_timer_armed(&pg->job_timer))
-		return;
-	evl_timer_arm(pg->loop, &pg->job_timer, 0);
+	if (pg)
+		evl_timer_arm(pg->loop, &pg->job_timer, 0);
 }
 
 void jobs_init(struct pager *pg)
@@ -1037,6 +1042,7 @@ static void group_lost(struct fail_ctx *c, uint64_t g, struct pg_group *grp)
 					if (ce && pwrite(vm->spill_fd, ce->buf,
 							 PAGE, (off_t)(p * PAGE)) ==
 					    PAGE) {
+						cache_drop(vm, p, false);
 						pt_set_state(e, PS_SPILLED);
 						*e &= (uint8_t)~PT_HAS_REMOTE;
 						break;

@@ -146,6 +146,8 @@ void retry_later(struct vm *vm, uint64_t page, uint64_t t0, bool write);
 void queue_fault(GQueue *q, uint64_t page, uint64_t t0, bool write);
 void vm_handle_missing(struct vm *vm, uint64_t page, uint64_t t0, bool write);
 bool is_zero(const uint8_t *p);
+/* Forget the prefetched copy of @page (@wasted: it was never used). */
+void cache_drop(struct vm *vm, uint64_t page, bool wasted);
 
 /* pager_group.c */
 enum read_mode group_read_mode(struct vm *vm, uint64_t page,

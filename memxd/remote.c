@@ -162,6 +162,7 @@ static void on_announce(struct rmap_ep *ep, const struct sockaddr_storage *from,
 	r->srv[i].capacity_pages = st->capacity_pages;
 	r->srv[i].used_pages = st->used_pages;
 	r->pg[i].free_pages = st->capacity_pages - st->used_pages;
+	r->pg[i].capacity_pages = st->capacity_pages;
 	r->pg[i].load_permille = st->load_permille;
 }
 
@@ -384,6 +385,7 @@ static void stat_done(void *arg, int err, const struct rmap_msg *m)
 		srv->capacity_pages = st.capacity_pages;
 		srv->used_pages = st.used_pages;
 		r->pg[c->idx].free_pages = free_pages;
+		r->pg[c->idx].capacity_pages = st.capacity_pages;
 		r->pg[c->idx].load_permille = st.load_permille;
 		/* Room again (someone freed): take new groups again. */
 		if (r->pg[c->idx].full && free_pages > 4 * PG_MAX_ROWS)

@@ -75,6 +75,7 @@ static void slot_count(struct pg_table *t, unsigned slot, unsigned server,
 	if (server == PG_NO_SERVER || !srv)
 		return;
 	srv[server].groups += (uint64_t)(int64_t)delta;
+	srv[server].committed += (uint64_t)((int64_t)delta * t->geo.rows);
 	if (t->geo.parity && slot == pg_parity_slot(&t->geo))
 		srv[server].parity += (uint64_t)(int64_t)delta;
 }
@@ -115,20 +116,38 @@ uint64_t pg_table_bytes(const struct pg_table *t)
 	return sizeof(*t) + t->ngroups * sizeof(struct pg_group);
 }
 
+uint64_t pg_room(const struct pg_server *s)
+{
+	uint64_t room = s->free_pages;
+
+	if (s->capacity_pages) {
+		uint64_t left = s->capacity_pages > s->committed ?
+				s->capacity_pages - s->committed : 0;
+
+		room = left < room ? left : room;
+	}
+	return room;
+}
+
 /* Can @s take a new slot of @rows pages? */
 static bool can_take(const struct pg_server *s, unsigned rows)
 {
 	return s->usable && !s->dead && !s->full && !s->draining &&
-	       s->free_pages >= rows;
+	       pg_room(s) >= rows;
 }
 
-/* Free pages, a fully loaded server counting as half its room. */
-static uint64_t score(const struct pg_server *s)
+/*
+ * Room in units of 8 slots, a fully loaded server counting as half its
+ * room.  The coarse unit makes servers with about the same room tie, and
+ * ties rotate with the group, so that groups spread over many server sets
+ * (and a rebuild reads from many servers) rather than cycling over a few.
+ */
+static uint64_t score(const struct pg_server *s, unsigned rows)
 {
 	uint64_t load = s->load_permille > 1000 ? 1000 : s->load_permille;
+	uint64_t units = pg_room(s) / (8ull * rows);
 
-	return s->free_pages / 2000 * (2000 - load) +
-	       s->free_pages % 2000 * (2000 - load) / 2000;
+	return units * (2000 - load) / 2000;
 }
 
 static bool in_group(const struct pg_group *grp, unsigned nslots,
@@ -140,20 +159,25 @@ static bool in_group(const struct pg_group *grp, unsigned nslots,
 	return false;
 }
 
-/* The best server not yet in @grp's first @nslots slots. */
+/*
+ * The best server not yet in @grp's first @nslots slots: most room (in
+ * score's units); on a tie, the first from @start on.
+ */
 static unsigned best_server(const struct pg_group *grp, unsigned nslots,
 			    const struct pg_server *srv, unsigned nsrv,
-			    unsigned rows)
+			    unsigned rows, uint64_t start)
 {
 	unsigned best = PG_NO_SERVER;
 
-	for (unsigned i = 0; i < nsrv && i < PG_MAX_SERVERS; i++) {
+	if (nsrv > PG_MAX_SERVERS)
+		nsrv = PG_MAX_SERVERS;
+	for (unsigned k = 0; k < nsrv; k++) {
+		unsigned i = (unsigned)((start + k) % nsrv);
+
 		if (!can_take(&srv[i], rows) || in_group(grp, nslots, i))
 			continue;
-		/* Most room; on a tie, the one holding fewer slots. */
-		if (best == PG_NO_SERVER || score(&srv[i]) > score(&srv[best]) ||
-		    (score(&srv[i]) == score(&srv[best]) &&
-		     srv[i].groups < srv[best].groups))
+		if (best == PG_NO_SERVER ||
+		    score(&srv[i], rows) > score(&srv[best], rows))
 			best = i;
 	}
 	return best;
@@ -174,7 +198,7 @@ int pg_place(struct pg_table *t, uint64_t g, struct pg_server *srv,
 
 		memcpy(probe.srv, chosen, sizeof(chosen));
 		chosen[i] = (uint8_t)best_server(&probe, i, srv, nsrv,
-						 t->geo.rows);
+						 t->geo.rows, g * 7 + i);
 		if (chosen[i] == PG_NO_SERVER)
 			return -ENOSPC;
 	}
@@ -193,8 +217,6 @@ int pg_place(struct pg_table *t, uint64_t g, struct pg_server *srv,
 	for (unsigned i = 0; i < n; i++) {
 		grp->srv[i] = chosen[i];
 		slot_count(t, i, chosen[i], srv, 1);
-		/* Until STAT says otherwise, count the slot as filled. */
-		srv[chosen[i]].free_pages -= t->geo.rows;
 	}
 	grp->state = PG_OK;
 	return 0;
@@ -204,7 +226,7 @@ unsigned pg_spare(struct pg_table *t, uint64_t g, const struct pg_server *srv,
 		  unsigned nsrv)
 {
 	return best_server(&t->groups[g], pg_slots(&t->geo), srv, nsrv,
-			   t->geo.rows);
+			   t->geo.rows, g);
 }
 
 void pg_move_slot(struct pg_table *t, uint64_t g, unsigned slot,

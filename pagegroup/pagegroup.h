@@ -77,11 +77,20 @@ struct pg_server {
 	bool full;		/* refused a WRITE: no new groups for now */
 	bool dead;		/* declared dead: its slots are rebuilt */
 	bool draining;		/* being drained: no new groups, slots move */
-	uint64_t free_pages;	/* from STAT/ANNOUNCE, minus our estimate */
+	uint64_t capacity_pages;	/* from STAT/ANNOUNCE */
+	uint64_t free_pages;	/* from STAT/ANNOUNCE, writes since */
 	uint32_t load_permille;	/* from STAT */
 	uint64_t groups;	/* slots of all groups placed there */
 	uint64_t parity;	/* of which parity slots */
+	uint64_t committed;	/* pages those slots may grow to (M each) */
 };
+
+/*
+ * Room a server has for new slots: what it says is free, but never more
+ * than its capacity less what the slots placed there may still grow to,
+ * so that a slot placed on a server can always be filled.
+ */
+uint64_t pg_room(const struct pg_server *s);
 
 struct pg_table;
 
@@ -148,9 +157,11 @@ static inline uint64_t pg_page(const struct pg_geometry *geo, uint64_t g,
 
 /*
  * Choose the servers of an EMPTY group: pg_slots() distinct usable
- * servers, not full, not draining, ranked by free pages discounted by
- * load; the parity slot goes to the chosen server holding the fewest
- * parity slots, so parity rotates.  0, or -ENOSPC (the group stays EMPTY).
+ * servers, not full, not draining, ranked by room (pg_room, in units of 8
+ * slots) discounted by load, ties rotating with the group number, so that
+ * groups spread over many server sets; the
+ * parity slot goes to the chosen server holding the fewest parity slots,
+ * so parity rotates.  0, or -ENOSPC (the group stays EMPTY).
  */
 int pg_place(struct pg_table *t, uint64_t g, struct pg_server *srv,
 	     unsigned nsrv);

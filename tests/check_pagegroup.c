@@ -139,6 +139,55 @@ START_TEST(test_place_by_room)
 }
 END_TEST
 
+/* A server never takes more slots than its capacity can fill. */
+START_TEST(test_room_committed)
+{
+	struct pg_geometry geo = { 2, 16, true };
+	struct pg_server srv[4];
+	struct pg_table *t;
+	uint64_t g = 0;
+
+	servers_init(srv, 4, 1u << 20);
+	for (unsigned i = 0; i < 4; i++)
+		srv[i].capacity_pages = 1u << 20;
+	srv[0].capacity_pages = srv[0].free_pages = 64;	/* 4 slots of 16 */
+	ck_assert_int_eq(pg_table_new(&t, 32 * 100, &geo), 0);
+	for (g = 0; g < 100; g++)
+		ck_assert_int_eq(pg_place(t, g, srv, 4), 0);
+	ck_assert_uint_le(srv[0].groups, 4);
+	ck_assert_uint_eq(pg_room(&srv[0]), 64 - srv[0].groups * 16);
+	pg_table_free(t, srv);
+	ck_assert_uint_eq(srv[0].committed, 0);
+}
+END_TEST
+
+/* Equal servers: groups spread over many server sets, not a few. */
+START_TEST(test_place_spreads_sets)
+{
+	struct pg_geometry geo = { 3, 16, true };
+	struct pg_server srv[6];
+	struct pg_table *t;
+	unsigned masks[64] = { 0 }, nmasks = 0;
+
+	servers_init(srv, 6, 1u << 20);
+	ck_assert_int_eq(pg_table_new(&t, 48 * 60, &geo), 0);
+	for (uint64_t g = 0; g < 60; g++) {
+		unsigned m = 0, k;
+
+		ck_assert_int_eq(pg_place(t, g, srv, 6), 0);
+		for (unsigned i = 0; i < 4; i++)
+			m |= 1u << pg_group(t, g)->srv[i];
+		for (k = 0; k < nmasks && masks[k] != m; k++)
+			;
+		if (k == nmasks)
+			masks[nmasks++] = m;
+	}
+	/* 15 sets of 4 exist among 6 servers; use more than a handful. */
+	ck_assert_uint_ge(nmasks, 6);
+	pg_table_free(t, srv);
+}
+END_TEST
+
 /* The spare for a rebuilt slot holds nothing of the group. */
 START_TEST(test_spare_and_move)
 {
@@ -289,6 +338,8 @@ static Suite *pagegroup_suite(void)
 	tcase_add_test(tc, test_place_distinct_rotating);
 	tcase_add_test(tc, test_place_by_room);
 	tcase_add_test(tc, test_spare_and_move);
+	tcase_add_test(tc, test_room_committed);
+	tcase_add_test(tc, test_place_spreads_sets);
 	suite_add_tcase(s, tc);
 	tc = tcase_create("failure");
 	tcase_add_test(tc, test_failure_states);
