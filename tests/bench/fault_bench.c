@@ -14,6 +14,18 @@
  * Every page read is verified.  Prints key=value lines; the script
  * (fault-bench.sh) runs it against remote memory and against the floor
  * (memxd serving from local memory) and prints the ratios.
+ *
+ * For tests/bench/pagegroup-bench.sh:
+ *   --touch-mib N        fill only the first N MiB (a sparse region)
+ *   --fill-only          stop after the fill (and the pause)
+ *   --no-scan            stop after the latency phase
+ *   --pause-file PATH    after the fill, create PATH, write "fill" to
+ *                        PATH.ready and wait until PATH is deleted (the
+ *                        script kills a server meanwhile)
+ *   --classify-degraded  ask memxd for its degraded_reads counter around
+ *                        every latency sample (outside the timed part) and
+ *                        report the p50 of degraded and of normal faults
+ *                        apart (run memxd with --prefetch-max 0)
  */
 #include <errno.h>
 #include <getopt.h>
@@ -24,6 +36,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "../harness/pause.h"
 #include "../harness/vmm_client.h"
 
 #define PAGE VMM_PAGE_SIZE
@@ -68,6 +81,44 @@ static void shuffle(uint64_t *v, uint64_t n)
 	}
 }
 
+/* memxd's degraded_reads for VM @name, or -1. */
+static long long degraded_reads(const char *sock, const char *name)
+{
+	static const char *const keys[] = { "degraded_reads", NULL };
+	struct vmm_kv kv;
+	char err[256];
+	long long v;
+
+	if (vmm_get(sock, name, &kv, err, sizeof(err)))
+		return -1;
+	v = vmm_kv_num(&kv, keys, -1);
+	vmm_kv_free(&kv);
+	return v;
+}
+
+static void print_memxd(const char *sock, const char *name, uint64_t nbudget)
+{
+	struct vmm_kv kv;
+	char err[256];
+	static const char *const k_net[] = { "net_faults", NULL };
+	static const char *const k_max[] = { "max_resident_pages", NULL };
+	static const char *const k_hit[] = { "prefetch_hit", NULL };
+	static const char *const k_bpp[] = { "metadata_bytes_per_page", NULL };
+
+	if (vmm_get(sock, name, &kv, err, sizeof(err)) == 0) {
+		printf("net_faults=%lld\nmax_resident_pages=%lld\n"
+		       "budget_pages=%lu\nprefetch_hit=%lld\n",
+		       vmm_kv_num(&kv, k_net, -1),
+		       vmm_kv_num(&kv, k_max, -1),
+		       (unsigned long)nbudget,
+		       vmm_kv_num(&kv, k_hit, -1));
+		printf("bytes_per_page=%s\n",
+		       vmm_kv_str(&kv, k_bpp[0]) ?
+		       vmm_kv_str(&kv, k_bpp[0]) : "?");
+		vmm_kv_free(&kv);
+	}
+}
+
 static int check(const uint8_t *mem, uint64_t page, unsigned gen)
 {
 	const uint64_t *w = (const uint64_t *)(mem + page * PAGE);
@@ -88,13 +139,22 @@ int main(int argc, char **argv)
 		{ "budget-mib", required_argument, NULL, 'b' },
 		{ "samples", required_argument, NULL, 'n' },
 		{ "name", required_argument, NULL, 'N' },
+		{ "touch-mib", required_argument, NULL, 't' },
+		{ "fill-only", no_argument, NULL, 'F' },
+		{ "no-scan", no_argument, NULL, 'S' },
+		{ "pause-file", required_argument, NULL, 'P' },
+		{ "classify-degraded", no_argument, NULL, 'C' },
 		{ 0 }
 	};
 	const char *sock = NULL, *name = "fault-bench";
+	struct pause_ctl pause = { .after = "fill", .timeout_s = 600 };
 	uint64_t size_mib = 256, budget_mib = 32, samples = 4000;
+	uint64_t touch_mib = 0, ntouch;
+	int fill_only = 0, no_scan = 0, classify = 0;
 	struct vmm_region r;
 	char err[256];
-	uint64_t npages, nbudget, *order, *lat, t0, t1;
+	uint64_t npages, nbudget, *order, *lat, *dlat, *nlat, t0, t1;
+	uint64_t nd = 0, nn = 0;
 	volatile uint64_t sink = 0;
 	int opt;
 
@@ -105,9 +165,16 @@ int main(int argc, char **argv)
 		case 'b': budget_mib = strtoull(optarg, NULL, 10); break;
 		case 'n': samples = strtoull(optarg, NULL, 10); break;
 		case 'N': name = optarg; break;
+		case 't': touch_mib = strtoull(optarg, NULL, 10); break;
+		case 'F': fill_only = 1; break;
+		case 'S': no_scan = 1; break;
+		case 'P': pause.file = optarg; break;
+		case 'C': classify = 1; break;
 		default:
 			fprintf(stderr, "usage: fault_bench --socket PATH "
-				"[--size-mib N] [--budget-mib N] [--samples N]\n");
+				"[--size-mib N] [--budget-mib N] [--samples N]\n"
+				"  [--touch-mib N] [--fill-only] [--no-scan] "
+				"[--pause-file PATH] [--classify-degraded]\n");
 			return 2;
 		}
 	}
@@ -116,29 +183,52 @@ int main(int argc, char **argv)
 			"least twice the budget\n");
 		return 2;
 	}
+	if (touch_mib > size_mib || (touch_mib && !fill_only)) {
+		fprintf(stderr, "fault_bench: --touch-mib must be at most the "
+			"size, and needs --fill-only\n");
+		return 2;
+	}
 	npages = size_mib << 20 >> 12;
 	nbudget = budget_mib << 20 >> 12;
+	ntouch = touch_mib ? touch_mib << 20 >> 12 : npages;
 	if (vmm_region_create(&r, (size_t)(size_mib << 20), name, err,
-			      sizeof(err)) ||
-	    vmm_register(&r, sock, name, budget_mib << 20, err, sizeof(err))) {
+			      sizeof(err))) {
 		fprintf(stderr, "fault_bench: %s\n", err);
 		return 1;
 	}
-	order = calloc(npages, sizeof(*order));
-	lat = calloc(samples, sizeof(*lat));
-	if (!order || !lat)
+	t0 = now_ns();
+	if (vmm_register(&r, sock, name, budget_mib << 20, err, sizeof(err))) {
+		fprintf(stderr, "fault_bench: registering %lu MiB: %s (after "
+			"%.1f s)\n", (unsigned long)size_mib, err,
+			(double)(now_ns() - t0) / 1e9);
 		return 1;
-
+	}
+	printf("register_s=%.3f\n", (double)(now_ns() - t0) / 1e9);
 	/* Fill: every page distinct, so nothing is a zero page. */
 	t0 = now_ns();
-	for (uint64_t p = 0; p < npages; p++) {
+	for (uint64_t p = 0; p < ntouch; p++) {
 		uint64_t *w = (uint64_t *)(r.mem + p * PAGE);
 
 		w[0] = tag(p, 1);
 		w[PAGE / 8 - 1] = ~tag(p, 1);
 	}
 	t1 = now_ns();
-	printf("fill_s=%.3f\n", (double)(t1 - t0) / 1e9);
+	printf("fill_s=%.3f\nfill_MiBps=%.1f\n", (double)(t1 - t0) / 1e9,
+	       (double)(ntouch * PAGE) / (1 << 20) / ((double)(t1 - t0) / 1e9));
+	fflush(stdout);
+	if (pause_maybe(&pause, "fault_bench", "fill"))
+		return 1;
+	if (fill_only) {
+		print_memxd(sock, name, nbudget);
+		vmm_region_destroy(&r);
+		return 0;
+	}
+	order = calloc(npages, sizeof(*order));
+	lat = calloc(samples, sizeof(*lat));
+	dlat = calloc(samples, sizeof(*dlat));
+	nlat = calloc(samples, sizeof(*nlat));
+	if (!order || !lat || !dlat || !nlat)
+		return 1;
 
 	/* Latency: pages far from the resident tail, random order. */
 	{
@@ -151,10 +241,19 @@ int main(int argc, char **argv)
 			samples = n;
 		for (uint64_t i = 0; i < samples; i++) {
 			uint64_t p = order[i];
+			long long d0 = classify ? degraded_reads(sock, name) : 0;
 
 			t0 = now_ns();
 			sink += *(volatile uint64_t *)(r.mem + p * PAGE);
 			lat[i] = now_ns() - t0;
+			if (classify) {
+				long long d1 = degraded_reads(sock, name);
+
+				if (d0 >= 0 && d1 > d0)
+					dlat[nd++] = lat[i];
+				else
+					nlat[nn++] = lat[i];
+			}
 			if (check(r.mem, p, 1))
 				return 1;
 		}
@@ -162,7 +261,22 @@ int main(int argc, char **argv)
 		printf("latency_samples=%lu\nlat_p50_us=%.1f\nlat_p99_us=%.1f\n",
 		       (unsigned long)samples, (double)lat[samples / 2] / 1e3,
 		       (double)lat[samples * 99 / 100] / 1e3);
+		if (classify) {
+			qsort(dlat, nd, sizeof(*dlat), cmp_u64);
+			qsort(nlat, nn, sizeof(*nlat), cmp_u64);
+			printf("degraded_samples=%lu\nlat_degraded_p50_us=%.1f\n"
+			       "lat_degraded_p99_us=%.1f\nnormal_samples=%lu\n"
+			       "lat_normal_p50_us=%.1f\n",
+			       (unsigned long)nd,
+			       nd ? (double)dlat[nd / 2] / 1e3 : 0.0,
+			       nd ? (double)dlat[nd * 99 / 100] / 1e3 : 0.0,
+			       (unsigned long)nn,
+			       nn ? (double)nlat[nn / 2] / 1e3 : 0.0);
+		}
+		fflush(stdout);
 	}
+	if (no_scan)
+		goto out;
 
 	/* Rewrite all (new generation) so the whole region is cold again. */
 	for (uint64_t p = 0; p < npages; p++) {
@@ -197,29 +311,13 @@ int main(int argc, char **argv)
 		printf("random_MiBps=%.1f\n", (double)(n * PAGE) / (1 << 20) /
 		       ((double)(t1 - t0) / 1e9));
 	}
-	{
-		struct vmm_kv kv;
-		static const char *const k_net[] = { "net_faults", NULL };
-		static const char *const k_max[] = { "max_resident_pages", NULL };
-		static const char *const k_hit[] = { "prefetch_hit", NULL };
-		static const char *const k_bpp[] = { "metadata_bytes_per_page", NULL };
-
-		if (vmm_get(sock, name, &kv, err, sizeof(err)) == 0) {
-			printf("net_faults=%lld\nmax_resident_pages=%lld\n"
-			       "budget_pages=%lu\nprefetch_hit=%lld\n",
-			       vmm_kv_num(&kv, k_net, -1),
-			       vmm_kv_num(&kv, k_max, -1),
-			       (unsigned long)nbudget,
-			       vmm_kv_num(&kv, k_hit, -1));
-			printf("bytes_per_page=%s\n",
-			       vmm_kv_str(&kv, k_bpp[0]) ?
-			       vmm_kv_str(&kv, k_bpp[0]) : "?");
-			vmm_kv_free(&kv);
-		}
-	}
+out:
+	print_memxd(sock, name, nbudget);
 	(void)sink;
 	vmm_region_destroy(&r);
 	free(order);
 	free(lat);
+	free(dlat);
+	free(nlat);
 	return 0;
 }

@@ -12,6 +12,19 @@
  * thread watches the mapping's Rss in /proc/self/smaps and memxd's own
  * resident count, and fails the run if either exceeds budget + slack.
  *
+ * A SIGBUS on a page of the region (memxd answers a fault on a page it
+ * has lost with UFFDIO_POISON) is a loud failure naming the page, unless
+ * --lost-ok: then each access runs under a per-thread sigsetjmp, the page
+ * is recorded as lost and skipped from then on (never written or verified
+ * again), and the run ends with lost_pages=N and lost_range=FIRST-LAST
+ * lines.  A page that reads back wrong still fails the run.
+ *
+ * --pause-after PHASE[,PHASE...] --pause-file PATH lets a test act
+ * mid-workload: after the first phase named PHASE (or at "end": after the
+ * verdict, while still registered with memxd) the harness creates PATH,
+ * then writes the phase name to PATH.ready, and waits until the test
+ * deletes PATH.
+ *
  * Exit 0 only if every byte verified and resident memory stayed bounded.
  */
 #include <errno.h>
@@ -19,6 +32,7 @@
 #include <getopt.h>
 #include <inttypes.h>
 #include <pthread.h>
+#include <setjmp.h>
 #include <signal.h>
 #include <stdatomic.h>
 #include <stdbool.h>
@@ -26,9 +40,11 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
+#include "pause.h"
 #include "vmm_client.h"
 
 #define PAGE		VMM_PAGE_SIZE
@@ -37,6 +53,8 @@
 #define DEFAULT_SLACK	64
 #define MAX_THREADS	64
 #define MAX_REPORTS	8
+#define MAX_LOST_REPORTS 8
+#define DEFAULT_PAUSE_TIMEOUT 300
 
 static const char *const resident_keys[] = {
 	"resident_pages", "resident", NULL
@@ -54,11 +72,16 @@ struct harness {
 	long slack_override;
 	bool no_discard;
 	unsigned timeout_s;
+	bool lost_ok;			/* SIGBUS: count the page as lost */
+	struct pause_ctl pause;		/* --pause-after, --pause-file */
+	size_t test_sigbus_tail;	/* self-test of --lost-ok, see usage */
 
 	struct vmm_region r;
 	size_t npages;
 	uint32_t *gen;			/* expected generation per page */
 	uint32_t next_gen;
+	atomic_uchar *lost;		/* --lost-ok: 1 once a page raised SIGBUS */
+	atomic_ullong lost_count;
 
 	atomic_ullong bytes_verified;
 	atomic_ullong pages_touched;
@@ -74,6 +97,12 @@ struct harness {
 };
 
 static const char *volatile current_phase = "setup";
+
+/* For the SIGBUS handler: the region, and where each thread may jump. */
+static struct harness *sigbus_harness;
+static __thread sigjmp_buf access_jmp;
+static __thread volatile sig_atomic_t access_armed;
+static __thread volatile size_t access_lost_page;
 
 static uint64_t splitmix64(uint64_t x)
 {
@@ -138,8 +167,8 @@ static void report_mismatch(struct harness *h, size_t page, unsigned word,
 }
 
 /* Write the words of @page that belong to slice @part of @parts. */
-static void page_write(struct harness *h, size_t page, uint32_t gen,
-		       unsigned part, unsigned parts)
+static void page_write_raw(struct harness *h, size_t page, uint32_t gen,
+			   unsigned part, unsigned parts)
 {
 	volatile uint64_t *w = (volatile uint64_t *)(h->r.mem + page * PAGE);
 
@@ -149,7 +178,7 @@ static void page_write(struct harness *h, size_t page, uint32_t gen,
 	atomic_fetch_add(&h->pages_touched, 1);
 }
 
-static bool page_verify(struct harness *h, size_t page)
+static bool page_verify_raw(struct harness *h, size_t page)
 {
 	volatile uint64_t *w = (volatile uint64_t *)(h->r.mem + page * PAGE);
 	uint32_t gen = h->gen[page];
@@ -166,6 +195,130 @@ static bool page_verify(struct harness *h, size_t page)
 	atomic_fetch_add(&h->bytes_verified, PAGE);
 	atomic_fetch_add(&h->pages_touched, 1);
 	return ok;
+}
+
+/* ---- lost pages (--lost-ok) ---- */
+
+/*
+ * memxd poisons a page it cannot rebuild: the access raises SIGBUS with
+ * si_addr on that page.  Under --lost-ok the accessing thread jumps back
+ * to the guard in page_write()/page_verify(); otherwise it is a failure
+ * that names the page.  A SIGBUS outside the region is not ours: the
+ * default action (a core dump) shows where.
+ */
+static void on_sigbus(int sig, siginfo_t *si, void *uc)
+{
+	struct harness *h = sigbus_harness;
+	const uint8_t *a = si->si_addr;
+	char msg[256];
+	int n;
+
+	(void)uc;
+	if (h && h->r.mem && a >= h->r.mem && a < h->r.mem + h->r.size) {
+		size_t page = (size_t)(a - h->r.mem) / PAGE;
+
+		if (h->lost_ok && access_armed) {
+			access_armed = 0;
+			access_lost_page = page;
+			siglongjmp(access_jmp, 1);
+		}
+		n = snprintf(msg, sizeof(msg), "host-harness: FAIL: SIGBUS "
+			     "(si_code %d%s) on page %zu (address %p) in phase "
+			     "%s: memxd poisoned a page it could not serve "
+			     "(run with --lost-ok to count lost pages)\n",
+			     si->si_code, si->si_code == BUS_MCEERR_AR ?
+			     ", BUS_MCEERR_AR" : "", page, si->si_addr,
+			     current_phase);
+		if (n > 0 && write(2, msg, (size_t)n) < 0)
+			_exit(1);
+		_exit(1);
+	}
+	signal(sig, SIG_DFL);	/* re-executes the access and dumps core */
+}
+
+static void mark_lost(struct harness *h, size_t page)
+{
+	unsigned long long n;
+
+	if (atomic_exchange(&h->lost[page], 1))
+		return;
+	n = atomic_fetch_add(&h->lost_count, 1);
+	if (n < MAX_LOST_REPORTS)
+		printf("host-harness: page %zu lost (SIGBUS) in %s\n", page,
+		       current_phase);
+	else if (n == MAX_LOST_REPORTS)
+		printf("host-harness: (further lost pages not shown)\n");
+}
+
+static void page_write(struct harness *h, size_t page, uint32_t gen,
+		       unsigned part, unsigned parts)
+{
+	if (!h->lost_ok) {
+		page_write_raw(h, page, gen, part, parts);
+		return;
+	}
+	if (atomic_load(&h->lost[page]))
+		return;
+	if (sigsetjmp(access_jmp, 1)) {
+		mark_lost(h, access_lost_page);
+		return;
+	}
+	access_armed = 1;
+	page_write_raw(h, page, gen, part, parts);
+	access_armed = 0;
+}
+
+static bool page_verify(struct harness *h, size_t page)
+{
+	bool ok;
+
+	if (!h->lost_ok)
+		return page_verify_raw(h, page);
+	if (atomic_load(&h->lost[page]))
+		return true;
+	if (sigsetjmp(access_jmp, 1)) {
+		mark_lost(h, access_lost_page);
+		return true;
+	}
+	access_armed = 1;
+	ok = page_verify_raw(h, page);
+	access_armed = 0;
+	return ok;
+}
+
+/* lost_pages=N, then one lost_range=FIRST-LAST per run of lost pages. */
+static void print_lost(struct harness *h)
+{
+	unsigned long long n = 0;
+
+	for (size_t p = 0; p < h->npages; p++)
+		n += atomic_load(&h->lost[p]) ? 1 : 0;
+	printf("lost_pages=%llu\n", n);
+	for (size_t p = 0; p < h->npages; p++) {
+		size_t first = p;
+
+		if (!atomic_load(&h->lost[p]))
+			continue;
+		while (p + 1 < h->npages && atomic_load(&h->lost[p + 1]))
+			p++;
+		printf("lost_range=%zu-%zu\n", first, p);
+	}
+}
+
+/* ---- pausing for the test script (--pause-after/--pause-file) ---- */
+
+static const char *const phase_names[] = {
+	"zero-verify", "seq-write", "seq-verify", "random-verify",
+	"random-write", "strided-write", "strided-verify", "rewrite-all",
+	"verify-all", "rewrite-half", "verify-all-clean",
+	"discard+verify-zero", "concurrent", "final-verify", "end", NULL
+};
+
+/* Let the test script act after @name if it asked to (pause.h). */
+static void maybe_pause(struct harness *h, const char *name)
+{
+	if (pause_maybe(&h->pause, "host-harness", name))
+		exit(1);
 }
 
 /* ---- access orders ---- */
@@ -237,6 +390,7 @@ static void phase_end(struct harness *h, const char *name, double t0,
 	       (long long)atomic_load(&h->max_resident_pages),
 	       atomic_load(&h->errors));
 	fflush(stdout);
+	maybe_pause(h, name);
 }
 
 static void write_pages(struct harness *h, const size_t *o, size_t n,
@@ -490,7 +644,19 @@ static void usage(FILE *f)
 "  --seed N          pattern seed (default: time)\n"
 "  --slack PAGES     allowed overshoot (default: memxd's slack_pages, or 64)\n"
 "  --no-discard      skip the discard phase\n"
-"  --timeout SEC     fail if the run takes longer (default 600)\n");
+"  --timeout SEC     fail if the run takes longer (default 600)\n"
+"  --lost-ok         a page that raises SIGBUS (memxd lost it) is counted\n"
+"                    and skipped, not a failure; prints lost_pages=N and\n"
+"                    lost_range=FIRST-LAST lines at the end\n"
+"  --pause-after PHASE[,PHASE...]  after the first phase named PHASE\n"
+"                    (\"end\": after the verdict, still registered),\n"
+"                    create PATH, write PHASE to PATH.ready and wait\n"
+"                    until PATH is deleted\n"
+"  --pause-file PATH see --pause-after\n"
+"  --pause-timeout SEC  fail if PATH is not deleted in time (default 300)\n"
+"  --test-sigbus-tail N  (tests the harness itself) shrink the memfd by N\n"
+"                    pages after registering, so the last N pages raise\n"
+"                    SIGBUS as poisoned pages would\n");
 }
 
 static int parse_args(struct harness *h, int argc, char **argv)
@@ -506,6 +672,11 @@ static int parse_args(struct harness *h, int argc, char **argv)
 		{ "slack", required_argument, NULL, 'k' },
 		{ "no-discard", no_argument, NULL, 'D' },
 		{ "timeout", required_argument, NULL, 'T' },
+		{ "lost-ok", no_argument, NULL, 'L' },
+		{ "pause-after", required_argument, NULL, 'P' },
+		{ "pause-file", required_argument, NULL, 'F' },
+		{ "pause-timeout", required_argument, NULL, 'W' },
+		{ "test-sigbus-tail", required_argument, NULL, 'X' },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 }
 	};
@@ -534,6 +705,11 @@ static int parse_args(struct harness *h, int argc, char **argv)
 		case 'k': h->slack_override = atol(optarg); break;
 		case 'D': h->no_discard = true; break;
 		case 'T': h->timeout_s = (unsigned)atoi(optarg); break;
+		case 'L': h->lost_ok = true; break;
+		case 'P': h->pause.after = optarg; break;
+		case 'F': h->pause.file = optarg; break;
+		case 'W': h->pause.timeout_s = (unsigned)atoi(optarg); break;
+		case 'X': h->test_sigbus_tail = strtoul(optarg, NULL, 0); break;
 		case 'h': usage(stdout); exit(0);
 		default: usage(stderr); return 2;
 		}
@@ -547,6 +723,13 @@ static int parse_args(struct harness *h, int argc, char **argv)
 			"rounds at least 1\n", MAX_THREADS);
 		return 2;
 	}
+	if (!h->pause.after != !h->pause.file) {
+		fprintf(stderr, "host-harness: --pause-after and --pause-file "
+			"go together\n");
+		return 2;
+	}
+	if (pause_check_phases("host-harness", h->pause.after, phase_names))
+		return 2;
 	return 0;
 }
 
@@ -571,7 +754,10 @@ int main(int argc, char **argv)
 	struct harness h = {
 		.size = 64u << 20, .budget = 16u << 20, .threads = 4,
 		.rounds = 2, .slack_override = -1, .timeout_s = 600,
+		.pause.timeout_s = DEFAULT_PAUSE_TIMEOUT,
 	};
+	struct sigaction sa = { .sa_sigaction = on_sigbus,
+				.sa_flags = SA_SIGINFO | SA_NODEFER };
 	char err[256], namebuf[64];
 	size_t *o1 = NULL, *o2 = NULL;
 	pthread_t sampler;
@@ -592,6 +778,9 @@ int main(int argc, char **argv)
 	signal(SIGALRM, on_alarm);
 	alarm(h.timeout_s);
 	setvbuf(stdout, NULL, _IOLBF, 0);
+	sigemptyset(&sa.sa_mask);
+	sigbus_harness = &h;
+	sigaction(SIGBUS, &sa, NULL);
 
 	ret = vmm_region_create(&h.r, h.size, h.name, err, sizeof(err));
 	if (ret) {
@@ -606,6 +795,14 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	h.npages = h.size / PAGE;
+	if (h.test_sigbus_tail && h.test_sigbus_tail < h.npages &&
+	    ftruncate(h.r.memfd,
+		      (off_t)((h.npages - h.test_sigbus_tail) * PAGE)) < 0) {
+		fprintf(stderr, "host-harness: ftruncate: %s\n",
+			strerror(errno));
+		vmm_region_destroy(&h.r);
+		return 1;
+	}
 	h.budget_pages = (long long)(h.budget / PAGE);
 	h.slack_pages = h.slack_override;
 	if (h.slack_pages < 0 &&
@@ -622,9 +819,10 @@ int main(int argc, char **argv)
 	       h.budget_pages, h.slack_pages, h.seed, h.threads);
 
 	h.gen = calloc(h.npages, sizeof(*h.gen));
+	h.lost = calloc(h.npages, sizeof(*h.lost));
 	o1 = calloc(h.npages, sizeof(*o1));
 	o2 = calloc(h.npages, sizeof(*o2));
-	if (!h.gen || !o1 || !o2) {
+	if (!h.gen || !h.lost || !o1 || !o2) {
 		fprintf(stderr, "host-harness: out of memory\n");
 		ret = 1;
 		goto out;
@@ -705,6 +903,8 @@ out:
 		       "for %s; checked Rss only\n", h.name);
 	if (atomic_load(&h.errors))
 		ret = 1;
+	if (h.lost_ok && h.lost)
+		print_lost(&h);
 	printf("host-harness: %s pages_touched=%llu bytes_verified=%llu "
 	       "bad_words=%u max_rss_pages=%lld max_rss_sampled=%lld "
 	       "max_memxd_resident_pages=%lld "
@@ -716,8 +916,11 @@ out:
 	       (long long)atomic_load(&h.max_rss_raw),
 	       (long long)atomic_load(&h.max_resident_pages), h.budget_pages,
 	       h.slack_pages);
+	maybe_pause(&h, "end");
+	sigbus_harness = NULL;
 	vmm_region_destroy(&h.r);
 	free(h.gen);
+	free(h.lost);
 	free(o1);
 	free(o2);
 	return ret;

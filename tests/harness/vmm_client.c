@@ -23,6 +23,15 @@
 
 #define CTL_TIMEOUT_MS	10000	/* no reply in this long: memxd is stuck */
 
+/* $VMM_CTL_TIMEOUT_MS overrides it (a benchmark of huge regions). */
+static int ctl_timeout_ms(void)
+{
+	const char *e = getenv("VMM_CTL_TIMEOUT_MS");
+	long v = e ? strtol(e, NULL, 10) : 0;
+
+	return v > 0 && v < 3600000 ? (int)v : CTL_TIMEOUT_MS;
+}
+
 static int fail(char *err, size_t errlen, int ret, const char *fmt, ...)
 {
 	va_list ap;
@@ -194,7 +203,7 @@ static int read_reply(int fd, char **out)
 
 		if (len >= 2 && buf[len - 1] == '\n' && buf[len - 2] == '\n')
 			break;
-		pr = poll(&pfd, 1, CTL_TIMEOUT_MS);
+		pr = poll(&pfd, 1, ctl_timeout_ms());
 		if (pr < 0 && errno == EINTR)
 			continue;
 		if (pr <= 0) {

@@ -36,7 +36,8 @@ int vmm_region_create(struct vmm_region *r, size_t size, const char *name,
  * a local budget of @budget bytes.  0 on errno=0; otherwise -errno (the
  * reply's errno, or a local failure) with the reply's error= text (or a
  * local reason) in @err.  The connection stays open in r->ctl: closing it
- * tells memxd the VM is gone.
+ * tells memxd the VM is gone.  A reply must come within 10 s, or
+ * $VMM_CTL_TIMEOUT_MS milliseconds if set.
  */
 int vmm_register(struct vmm_region *r, const char *socket, const char *name,
 		 uint64_t budget, char *err, size_t errlen);

@@ -32,6 +32,10 @@
 #                               reordered, DUP% duplicated, DELAY_MS delay
 #   nx_unimpair HOST            remove it again
 #   nx_impair_stats HOST        one line: what the impairment did
+#   nx_cut HOST                 cut HOST off the network: its bridge port
+#                               goes down (packets to and from it are lost,
+#                               its processes keep running)
+#   nx_uncut HOST               bring the port up again
 #
 # Nothing is created in the root namespace: the bridge and every address
 # live in namespaces whose names start with $NX_PREFIX (mxt-PID-), so runs
@@ -353,6 +357,16 @@ nx_impair_stats()
 	s+=" duplicated=$(ip netns exec "$NX_BR" tc -s filter show dev "$port" ingress |
 		awk '/Sent/ { print $4; exit }')"
 	echo "$s"
+}
+
+nx_cut()
+{
+	ip -n "$NX_BR" link set "p-$1" down
+}
+
+nx_uncut()
+{
+	ip -n "$NX_BR" link set "p-$1" up
 }
 
 nx_memory_servers()

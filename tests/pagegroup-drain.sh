@@ -1,0 +1,220 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0-or-later
+#
+# pagegroup-drain.sh - page-groups move and place themselves (issue 5).
+# Six memory servers and a client, each a network namespace; memxd's
+# pager with --stripe-width 3; the host harness writes and verifies every
+# byte of a 64 MiB region on a 16 MiB budget.  Scenarios:
+#
+#   drain   `memxctl drain` the server holding the most groups while the
+#           harness runs: drain exits 0, the server ends with 0 used
+#           pages (its own STAT), server_state=drained, server_groups=0,
+#           and every byte verifies.
+#   full    6 servers of 3 MiB: the cluster fills up; placement keeps
+#           using the servers that have room, then the spill file takes
+#           the rest (evict_spilled > 0, spilled_pages > 0); every byte
+#           verifies.
+#   tiny    one tiny server among larger ones, the total about what the
+#           run needs: the tiny one ends full, little or nothing spills,
+#           every byte verifies.
+#
+# Usage: pagegroup-drain.sh [drain] [full] [tiny]   (default: all three)
+# Needs root and /dev/userfaultfd; skips (77) loudly without them.
+# MX_SIZE / MX_BUDGET change the sizes, NX_KEEP=1 keeps the logs;
+# MX_TINY_CAP / MX_LARGE_CAP the tiny scenario's capacities.
+set -euo pipefail
+
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+top_srcdir=${top_srcdir:-$(cd "$here/.." && pwd)}
+top_builddir=${top_builddir:-$top_srcdir}
+# shellcheck source=tests/lib/pagegroup-common.sh
+. "$top_srcdir/tests/lib/pagegroup-common.sh"
+
+SERVER_CAP=${MX_SERVER_CAP:-256M}
+FULL_CAP=${MX_FULL_CAP:-3M}
+TINY_CAP=${MX_TINY_CAP:-4M}
+LARGE_CAP=${MX_LARGE_CAP:-16M}
+DRAIN_LIMIT=${MX_DRAIN_LIMIT:-120}
+
+harness_passed()
+{
+	grep -q '^host-harness: PASS' "$NX_TMP/harness-$1.log"
+}
+
+# One server's `memxctl stat` line, asked from the client.
+server_stat()
+{
+	pg_ctl stat "$(nx_ip "$1")"
+}
+
+scenario_drain()
+{
+	local label=drain victim groups rc=0 st used pid t0
+
+	pg_scenario_begin "$label"
+	pg_net "$SERVER_CAP"
+	pg_pager "$label"
+	pg_harness_start "$label" seq-write,end
+	pg_wait_pause "$label" seq-write
+	pg_dump "$label"
+	pg_check_keys "$label"
+	nx_log "[$label] after seq-write: $(pg_report "$label")"
+	nx_log "[$label] servers: $(pg_servers_line)"
+	victim=$(pg_busiest 1)
+	[[ -n $victim ]] ||
+		nx_die "[$label] no server holds a group after the first write phase"
+	groups=$(pg_srv "$victim" server_groups)
+	nx_log "[$label] draining $victim ($(nx_ip "$victim"), $groups groups) while the harness runs"
+	t0=$SECONDS
+	timeout -k 5 "$DRAIN_LIMIT" ip netns exec "$(nx_ns "$PG_CLIENT")" \
+		"$MEMXCTL" --socket "$NX_TMP/$label.sock" drain "$(nx_ip "$victim")" \
+		>"$NX_TMP/$label.drain" 2>&1 &
+	pid=$!
+	pg_resume "$label"
+	wait "$pid" || rc=$?
+	sed 's/^/    drain| /' "$NX_TMP/$label.drain" | tail -n 15 >&2
+	((rc == 0)) || {
+		pg_dump "$label"
+		nx_log "[$label] servers: $(pg_servers_line)"
+		tail -n 30 "$NX_TMP/memxd-$label.log" >&2
+		((rc != 124 && rc != 137)) ||
+			nx_die "[$label] memxctl drain did not finish in $DRAIN_LIMIT s"
+		nx_die "[$label] memxctl drain $victim failed (exit $rc)"
+	}
+	nx_log "[$label] drain of $victim done in $((SECONDS - t0)) s"
+	pg_wait_pause "$label" end
+	harness_passed "$label" || {
+		pg_harness_log "$label"
+		nx_die "[$label] the harness failed while $victim was drained"
+	}
+	pg_dump "$label"
+	nx_log "[$label] at the end: $(pg_report "$label")"
+	nx_log "[$label] servers: $(pg_servers_line)"
+	st=$(server_stat "$victim") ||
+		nx_die "[$label] memxctl stat $victim failed after the drain"
+	nx_log "[$label] $victim says: $st"
+	used=$(sed -n 's/.*used_pages=\([0-9]*\).*/\1/p' <<<"$st")
+	[[ $used == 0 ]] ||
+		nx_die "[$label] $victim still holds used_pages=$used after the drain"
+	[[ $st == *leaving=1* ]] ||
+		nx_die "[$label] $victim was not told to leave (its STAT says leaving=0)"
+	[[ $(pg_srv "$victim" server_state) == drained ]] ||
+		nx_die "[$label] $victim is '$(pg_srv "$victim" server_state)', not drained"
+	(($(pg_srv "$victim" server_groups) == 0)) ||
+		nx_die "[$label] $victim still has server_groups=$(pg_srv "$victim" server_groups)"
+	(($(pg_vm "$label" lost_pages) == 0)) ||
+		nx_die "[$label] a drain lost pages: lost_pages=$(pg_vm "$label" lost_pages)"
+	nx_log "[$label] $victim: $groups groups before, 0 after; 0 used pages; leaving=1"
+	pg_resume "$label"
+	pg_harness_wait "$label" || nx_die "[$label] the harness failed at exit"
+	pg_memxd_alive "$label"
+	nx_stop "memxd-$label"
+	pg_scenario_end "$label"
+}
+
+# Sum of KEY over all servers in $PG_DUMP.
+sum_servers()
+{
+	local s t=0
+
+	for s in "${PG_SERVERS[@]}"; do
+		t=$((t + $(pg_srv "$s" "$1")))
+	done
+	echo "$t"
+}
+
+# run_filling LABEL CAP...: the harness against servers of these sizes;
+# leaves the final dump in $PG_DUMP (harness paused at "end").
+run_filling()
+{
+	local label=$1
+
+	shift
+	pg_net "$@"
+	pg_pager "$label"
+	pg_harness_start "$label" seq-write,end
+	pg_wait_pause "$label" seq-write
+	pg_dump "$label"
+	pg_check_keys "$label"
+	nx_log "[$label] after seq-write: $(pg_report "$label")"
+	nx_log "[$label] servers: $(pg_servers_line)"
+	pg_resume "$label"
+	pg_wait_pause "$label" end
+	harness_passed "$label" || {
+		pg_harness_log "$label"
+		tail -n 30 "$NX_TMP/memxd-$label.log" >&2
+		nx_die "[$label] the harness failed"
+	}
+	pg_dump "$label"
+	nx_log "[$label] at the end: $(pg_report "$label")"
+	nx_log "[$label] servers: $(pg_servers_line)"
+	nx_log "[$label] remote: $(sum_servers server_used_pages) of $(sum_servers server_capacity_pages) pages used"
+}
+
+finish_filling()
+{
+	pg_resume "$1"
+	pg_harness_wait "$1" || nx_die "[$1] the harness failed at exit"
+	pg_memxd_alive "$1"
+	nx_stop "memxd-$1"
+	pg_scenario_end "$1"
+}
+
+scenario_full()
+{
+	local label=full s used cap spilled evsp
+
+	pg_scenario_begin "$label"
+	run_filling "$label" "$FULL_CAP"
+	for s in "${PG_SERVERS[@]}"; do
+		used=$(pg_srv "$s" server_used_pages)
+		cap=$(pg_srv "$s" server_capacity_pages)
+		# Every server had room, so every one must have been used,
+		# and filled (to within a few groups' members).
+		((used * 4 >= cap * 3)) ||
+			nx_die "[$label] $s holds only $used of $cap pages although the cluster filled up"
+	done
+	evsp=$(pg_vm "$label" evict_spilled)
+	spilled=$(pg_vm "$label" spilled_pages)
+	((evsp > 0 && spilled > 0)) ||
+		nx_die "[$label] the cluster is full but nothing spilled (evict_spilled=$evsp spilled_pages=$spilled)"
+	(($(pg_vm "$label" lost_pages) == 0)) ||
+		nx_die "[$label] lost_pages=$(pg_vm "$label" lost_pages) with no server lost"
+	nx_log "[$label] every server filled; the spill file took the rest: evict_spilled=$evsp spilled_pages=$spilled"
+	finish_filling "$label"
+}
+
+scenario_tiny()
+{
+	local label=tiny used cap evsp ev
+
+	pg_scenario_begin "$label"
+	run_filling "$label" "$TINY_CAP" "$LARGE_CAP"  # srv1 tiny, srv2..6 large
+	used=$(pg_srv srv1 server_used_pages)
+	cap=$(pg_srv srv1 server_capacity_pages)
+	evsp=$(pg_vm "$label" evict_spilled)
+	ev=$(($(pg_vm "$label" evict_clean) + $(pg_vm "$label" evict_dirty) + evsp))
+	nx_log "[$label] srv1 (tiny): $used of $cap pages; evict_spilled=$evsp of $ev evictions; spilled_pages=$(pg_vm "$label" spilled_pages)"
+	# Full: room for at most one more group member (M pages); a member
+	# needs S other servers with room too, and those are full.
+	((cap - used <= $(pg_vm "$label" pg_rows))) ||
+		nx_die "[$label] the tiny server srv1 is not full: $used of $cap pages"
+	((evsp * 20 <= ev)) ||
+		nx_die "[$label] too much spilled: evict_spilled=$evsp of $ev evictions (> 5%)"
+	finish_filling "$label"
+}
+
+pg_require
+(($# > 0)) || set -- drain full tiny
+for sc in "$@"; do
+	case $sc in
+	drain) scenario_drain ;;
+	full) scenario_full ;;
+	tiny) scenario_tiny ;;
+	*) nx_die "unknown scenario '$sc' (drain, full, tiny)" ;;
+	esac
+done
+for line in "${PG_SUMMARY[@]}"; do
+	nx_log "pagegroup-drain: $line"
+done
+nx_log "pagegroup-drain: PASS"
