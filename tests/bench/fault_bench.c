@@ -18,6 +18,8 @@
  * For tests/bench/pagegroup-bench.sh:
  *   --touch-mib N        fill only the first N MiB (a sparse region)
  *   --fill-only          stop after the fill (and the pause)
+ *   --fill-random        fill in a random page order (random evictions,
+ *                        rarely whole stripes), not sequentially
  *   --no-scan            stop after the latency phase
  *   --pause-file PATH    after the fill, create PATH, write "fill" to
  *                        PATH.ready and wait until PATH is deleted (the
@@ -141,6 +143,7 @@ int main(int argc, char **argv)
 		{ "name", required_argument, NULL, 'N' },
 		{ "touch-mib", required_argument, NULL, 't' },
 		{ "fill-only", no_argument, NULL, 'F' },
+		{ "fill-random", no_argument, NULL, 'R' },
 		{ "no-scan", no_argument, NULL, 'S' },
 		{ "pause-file", required_argument, NULL, 'P' },
 		{ "classify-degraded", no_argument, NULL, 'C' },
@@ -150,7 +153,7 @@ int main(int argc, char **argv)
 	struct pause_ctl pause = { .after = "fill", .timeout_s = 600 };
 	uint64_t size_mib = 256, budget_mib = 32, samples = 4000;
 	uint64_t touch_mib = 0, ntouch;
-	int fill_only = 0, no_scan = 0, classify = 0;
+	int fill_only = 0, no_scan = 0, classify = 0, fill_random = 0;
 	struct vmm_region r;
 	char err[256];
 	uint64_t npages, nbudget, *order, *lat, *dlat, *nlat, t0, t1;
@@ -167,13 +170,15 @@ int main(int argc, char **argv)
 		case 'N': name = optarg; break;
 		case 't': touch_mib = strtoull(optarg, NULL, 10); break;
 		case 'F': fill_only = 1; break;
+		case 'R': fill_random = 1; break;
 		case 'S': no_scan = 1; break;
 		case 'P': pause.file = optarg; break;
 		case 'C': classify = 1; break;
 		default:
 			fprintf(stderr, "usage: fault_bench --socket PATH "
 				"[--size-mib N] [--budget-mib N] [--samples N]\n"
-				"  [--touch-mib N] [--fill-only] [--no-scan] "
+				"  [--touch-mib N] [--fill-only] [--fill-random] "
+				"[--no-scan] "
 				"[--pause-file PATH] [--classify-degraded]\n");
 			return 2;
 		}
@@ -205,12 +210,19 @@ int main(int argc, char **argv)
 	}
 	printf("register_s=%.3f\n", (double)(now_ns() - t0) / 1e9);
 	/* Fill: every page distinct, so nothing is a zero page. */
+	order = calloc(npages, sizeof(*order));
+	if (!order)
+		return 1;
+	for (uint64_t p = 0; p < ntouch; p++)
+		order[p] = p;
+	if (fill_random)
+		shuffle(order, ntouch);
 	t0 = now_ns();
-	for (uint64_t p = 0; p < ntouch; p++) {
-		uint64_t *w = (uint64_t *)(r.mem + p * PAGE);
+	for (uint64_t i = 0; i < ntouch; i++) {
+		uint64_t *w = (uint64_t *)(r.mem + order[i] * PAGE);
 
-		w[0] = tag(p, 1);
-		w[PAGE / 8 - 1] = ~tag(p, 1);
+		w[0] = tag(order[i], 1);
+		w[PAGE / 8 - 1] = ~tag(order[i], 1);
 	}
 	t1 = now_ns();
 	printf("fill_s=%.3f\nfill_MiBps=%.1f\n", (double)(t1 - t0) / 1e9,
@@ -221,13 +233,13 @@ int main(int argc, char **argv)
 	if (fill_only) {
 		print_memxd(sock, name, nbudget);
 		vmm_region_destroy(&r);
+		free(order);
 		return 0;
 	}
-	order = calloc(npages, sizeof(*order));
 	lat = calloc(samples, sizeof(*lat));
 	dlat = calloc(samples, sizeof(*dlat));
 	nlat = calloc(samples, sizeof(*nlat));
-	if (!order || !lat || !dlat || !nlat)
+	if (!lat || !dlat || !nlat)
 		return 1;
 
 	/* Latency: pages far from the resident tail, random order. */

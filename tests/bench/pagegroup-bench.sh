@@ -8,7 +8,10 @@
 #   parity      the same write-heavy eviction workload (fault_bench's fill:
 #               every page of a region 8x its budget written once, so
 #               nearly all of it is evicted) with --parity off and on,
-#               alternately, the median of each: parity_write_overhead =
+#               alternately, the median of each (and again with the
+#               pages written in a random order, so that evictions rarely
+#               make whole stripes: parity_random_write_overhead);
+#               parity_write_overhead =
 #               fill time with parity / without;
 #   degraded    first-touch fault latency of evicted pages, prefetch off,
 #               with all servers up, then in a second run with the busiest
@@ -190,6 +193,23 @@ for r in $(seq "$ROUNDS"); do
 done
 fill_off=$(echo "${fills_off[*]}" | median)
 fill_on=$(echo "${fills_on[*]}" | median)
+# The same in a random page order: evictions rarely make whole stripes,
+# so most pages take the XWRITE + PXOR path (the worst case).
+rfills_off=() rfills_on=()
+for r in $(seq "$ROUNDS"); do
+	for p in off on; do
+		name=random-parity-$p-$r
+		pager "$name" --parity "$p"
+		bench_start "$name" --size-mib "$SIZE" --budget-mib "$BUDGET" \
+			--fill-only --fill-random
+		bench_wait "$name"
+		f=$(val "$name" fill_s)
+		nx_log "$name: random-order fill of $SIZE MiB on $BUDGET MiB: $f s ($(val "$name" fill_MiBps) MiB/s)"
+		if [[ $p == off ]]; then rfills_off+=("$f"); else rfills_on+=("$f"); fi
+	done
+done
+rfill_off=$(echo "${rfills_off[*]}" | median)
+rfill_on=$(echo "${rfills_on[*]}" | median)
 
 # ---- normal vs degraded read latency, prefetch off ----
 pager lat-up --prefetch-max 0
@@ -279,4 +299,5 @@ p50_norm=$(val lat-deg lat_normal_p50_us)
 echo "fault latency (prefetch off): p50 ${p50_up} us all servers up; degraded reads p50 ${p50_deg} us with one server dead (normal faults in that run: p50 ${p50_norm} us, ratio $(ratio "$p50_deg" "$p50_norm"))"
 echo "recovery: ${rebuilt} pages rebuilt in ${rec_s} s after the server was declared dead (--recovery-mibps $RECOVERY_MIBPS)"
 echo "metadata: ${bpp} bytes per page for 64 GiB of sparse GPAS (128 MiB touched)"
-echo "pagegroup-bench: parity_write_overhead=$(ratio "$fill_on" "$fill_off") degraded_read_ratio=$(ratio "$p50_deg" "$p50_up") recovery_MiBps=$rec_mibps bytes_per_page=$bpp"
+echo "parity, random order: median of $ROUNDS: ${rfill_off} s without parity (${rfills_off[*]}), ${rfill_on} s with (${rfills_on[*]})"
+echo "pagegroup-bench: parity_write_overhead=$(ratio "$fill_on" "$fill_off") parity_random_write_overhead=$(ratio "$rfill_on" "$rfill_off") degraded_read_ratio=$(ratio "$p50_deg" "$p50_up") recovery_MiBps=$rec_mibps bytes_per_page=$bpp"
