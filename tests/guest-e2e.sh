@@ -116,16 +116,7 @@ if ((rc != 0)); then
 	nx_die "QEMU exited with $rc"
 fi
 
-fail=0
-check()
-{
-	if eval "$2"; then
-		nx_log "ok:   $1"
-	else
-		nx_log "FAIL: $1"
-		fail=1
-	fi
-}
+GX_FAIL=0
 log=$NX_TMP/guest.log
 memtotal=$(sed -n 's/.*MEMX-GUEST: MemTotal=\([0-9]*\) kB.*/\1/p' "$log" | head -n1)
 [[ -s $NX_TMP/dump ]] || nx_die "no memxd counters were sampled while the guest ran"
@@ -141,18 +132,18 @@ nx_log "guest ran ${wall}s; memxd (last sample): net_faults=$net evictions=$evic
 	"slack_pages=$slack zero_faults=$(gx_val "$d" zero_faults)" \
 	"prefetch_hit=$(gx_val "$d" prefetch_hit) prefetch_issued=$(gx_val "$d" prefetch_issued)" \
 	"fault_p50_us=$(gx_val "$d" fault_p50_us) fault_p99_us=$(gx_val "$d" fault_p99_us)"
-check "guest result PASS" "grep -q 'MEMX-GUEST-RESULT: PASS' '$log'"
-check "qsort verified" "grep -q '^qsort: mib=$E2E_QSORT_MIB .*verify=ok' '$log'"
-check "randrw verified" "grep -q '^randrw: mib=$E2E_RANDRW_MIB .*verify=ok' '$log'"
-check "MemTotal ${memtotal:-?} kB is about 1 GiB" "((${memtotal:-0} > 900 * 1024))"
-check "network faults ($net)" "((${net:-0} > 0))"
-check "evictions ($evict)" "((evict > 0))"
-check "remote pages ($remote)" "((${remote:-0} > 0))"
-check "discards reached memxd ($(gx_val "$d" discards) requests)" \
+gx_check "guest result PASS" "grep -q 'MEMX-GUEST-RESULT: PASS' '$log'"
+gx_check "qsort verified" "grep -q '^qsort: mib=$E2E_QSORT_MIB .*verify=ok' '$log'"
+gx_check "randrw verified" "grep -q '^randrw: mib=$E2E_RANDRW_MIB .*verify=ok' '$log'"
+gx_check "MemTotal ${memtotal:-?} kB is about 1 GiB" "((${memtotal:-0} > 900 * 1024))"
+gx_check "network faults ($net)" "((${net:-0} > 0))"
+gx_check "evictions ($evict)" "((evict > 0))"
+gx_check "remote pages ($remote)" "((${remote:-0} > 0))"
+gx_check "discards reached memxd ($(gx_val "$d" discards) requests)" \
 	"(($(gx_val "$d" discards) > 0))"
-check "max resident $maxres <= budget $budget + slack $slack pages" \
+gx_check "max resident $maxres <= budget $budget + slack $slack pages" \
 	"((${maxres:-1} <= ${budget:-0} + ${slack:-0}))"
-((fail == 0)) || {
+((GX_FAIL == 0)) || {
 	printf '%s\n' "---- memxd (pager) log, last 40 lines ----" >&2
 	tail -n 40 "$NX_TMP/memxd-e2e.log" >&2
 	nx_die "end-to-end checks failed"
@@ -183,7 +174,7 @@ if command -v python3 >/dev/null; then
 		grep -q 'lost the connection to memxd' "$NX_TMP/death.log" && break
 		sleep 0.5
 	done
-	check "QEMU reports memxd's death" \
+	gx_check "QEMU reports memxd's death" \
 		"grep -q 'lost the connection to memxd' '$NX_TMP/death.log'"
 	status=$(timeout 20 python3 - "$qmp" <<'PY' || true
 import json, socket, sys
@@ -202,10 +193,10 @@ print(cmd("query-status")["return"]["status"])
 cmd("quit")
 PY
 )
-	check "QMP query-status after memxd's death: ${status:-no answer} (want internal-error)" \
+	gx_check "QMP query-status after memxd's death: ${status:-no answer} (want internal-error)" \
 		"[[ '$status' == internal-error ]]"
 	nx_stop qemu-death
-	((fail == 0)) || {
+	((GX_FAIL == 0)) || {
 		cat "$NX_TMP/death.log" >&2
 		nx_die "the memxd-death checks failed"
 	}

@@ -58,16 +58,7 @@ fi
 # then); what counts is what memxd did while the guest ran.
 d=$NX_TMP/dump
 vip=$(nx_ip "$victim")
-fail=0
-check()
-{
-	if eval "$2"; then
-		nx_log "ok:   $1"
-	else
-		nx_log "FAIL: $1"
-		fail=1
-	fi
-}
+GX_FAIL=0
 nx_log "guest ran ${wall}s; memxd (last sample while it ran):" \
 	"degraded_reads=$(gx_val "$d" degraded_reads)" \
 	"rebuilt_groups=$(gx_val "$d" rebuilt_groups)" \
@@ -76,22 +67,22 @@ nx_log "guest ran ${wall}s; memxd (last sample while it ran):" \
 	"lost_pages=$(gx_val "$d" lost_pages)" \
 	"net_faults=$(gx_val "$d" net_faults)" \
 	"parity_updates=$(gx_val "$d" parity_updates)"
-check "guest result PASS" "grep -q 'MEMX-GUEST-RESULT: PASS' '$NX_TMP/guest.log'"
-check "qsort verified" "grep -q '^qsort: mib=$GPG_QSORT_MIB .*verify=ok' '$NX_TMP/guest.log'"
-check "server $victim declared dead" \
+gx_check "guest result PASS" "grep -q 'MEMX-GUEST-RESULT: PASS' '$NX_TMP/guest.log'"
+gx_check "qsort verified" "grep -q '^qsort: mib=$GPG_QSORT_MIB .*verify=ok' '$NX_TMP/guest.log'"
+gx_check "server $victim declared dead" \
 	"[[ \$(gx_srv_val '$d' '$vip' server_state) == dead ]]"
-check "groups rebuilt ($(gx_val "$d" rebuilt_groups))" \
+gx_check "groups rebuilt ($(gx_val "$d" rebuilt_groups))" \
 	"(($(gx_val "$d" rebuilt_groups) > 0))"
-check "no group left on the dead server ($(gx_srv_val "$d" "$vip" server_groups))" \
+gx_check "no group left on the dead server ($(gx_srv_val "$d" "$vip" server_groups))" \
 	"(($(gx_srv_val "$d" "$vip" server_groups) == 0))"
-check "recovery finished (recovery_pending=$(gx_val "$d" recovery_pending))" \
+gx_check "recovery finished (recovery_pending=$(gx_val "$d" recovery_pending))" \
 	"(($(gx_val "$d" recovery_pending) == 0))"
-check "no page lost" "(($(gx_val "$d" lost_pages) == 0 && $(gx_val "$d" pg_lost) == 0))"
-check "max resident within budget + slack" \
+gx_check "no page lost" "(($(gx_val "$d" lost_pages) == 0 && $(gx_val "$d" pg_lost) == 0))"
+gx_check "max resident within budget + slack" \
 	"(($(gx_val "$d" max_resident_pages) <= $(gx_val "$d" budget_pages) + 64))"
 grep -q "memory server $vip is dead" "$NX_TMP/memxd-pg.log" ||
-	{ nx_log "FAIL: memxd's log does not say the server is dead"; fail=1; }
-((fail == 0)) || {
+	{ nx_log "FAIL: memxd's log does not say the server is dead"; GX_FAIL=1; }
+((GX_FAIL == 0)) || {
 	printf '%s\n' "---- memxd (pager) log, last 40 lines ----" >&2
 	tail -n 40 "$NX_TMP/memxd-pg.log" >&2
 	nx_die "guest page-group checks failed"

@@ -36,10 +36,6 @@ TINY_CAP=${MX_TINY_CAP:-4M}
 LARGE_CAP=${MX_LARGE_CAP:-16M}
 DRAIN_LIMIT=${MX_DRAIN_LIMIT:-120}
 
-harness_passed()
-{
-	grep -q '^host-harness: PASS' "$NX_TMP/harness-$1.log"
-}
 
 # One server's `memxctl stat` line, asked from the client.
 server_stat()
@@ -83,7 +79,7 @@ scenario_drain()
 	}
 	nx_log "[$label] drain of $victim done in $((SECONDS - t0)) s"
 	pg_wait_pause "$label" end
-	harness_passed "$label" || {
+	pg_harness_passed "$label" || {
 		pg_harness_log "$label"
 		nx_die "[$label] the harness failed while $victim was drained"
 	}
@@ -105,11 +101,7 @@ scenario_drain()
 	(($(pg_vm "$label" lost_pages) == 0)) ||
 		nx_die "[$label] a drain lost pages: lost_pages=$(pg_vm "$label" lost_pages)"
 	nx_log "[$label] $victim: $groups groups before, 0 after; 0 used pages; leaving=1"
-	pg_resume "$label"
-	pg_harness_wait "$label" || nx_die "[$label] the harness failed at exit"
-	pg_memxd_alive "$label"
-	nx_stop "memxd-$label"
-	pg_scenario_end "$label"
+	pg_scenario_finish "$label"
 }
 
 # Sum of KEY over all servers in $PG_DUMP.
@@ -140,7 +132,7 @@ run_filling()
 	nx_log "[$label] servers: $(pg_servers_line)"
 	pg_resume "$label"
 	pg_wait_pause "$label" end
-	harness_passed "$label" || {
+	pg_harness_passed "$label" || {
 		pg_harness_log "$label"
 		tail -n 30 "$NX_TMP/memxd-$label.log" >&2
 		nx_die "[$label] the harness failed"
@@ -149,15 +141,6 @@ run_filling()
 	nx_log "[$label] at the end: $(pg_report "$label")"
 	nx_log "[$label] servers: $(pg_servers_line)"
 	nx_log "[$label] remote: $(sum_servers server_used_pages) of $(sum_servers server_capacity_pages) pages used"
-}
-
-finish_filling()
-{
-	pg_resume "$1"
-	pg_harness_wait "$1" || nx_die "[$1] the harness failed at exit"
-	pg_memxd_alive "$1"
-	nx_stop "memxd-$1"
-	pg_scenario_end "$1"
 }
 
 scenario_full()
@@ -181,7 +164,7 @@ scenario_full()
 	(($(pg_vm "$label" lost_pages) == 0)) ||
 		nx_die "[$label] lost_pages=$(pg_vm "$label" lost_pages) with no server lost"
 	nx_log "[$label] every server filled; the spill file took the rest: evict_spilled=$evsp spilled_pages=$spilled"
-	finish_filling "$label"
+	pg_scenario_finish "$label"
 }
 
 scenario_tiny()
@@ -201,7 +184,7 @@ scenario_tiny()
 		nx_die "[$label] the tiny server srv1 is not full: $used of $cap pages"
 	((evsp * 20 <= ev)) ||
 		nx_die "[$label] too much spilled: evict_spilled=$evsp of $ev evictions (> 5%)"
-	finish_filling "$label"
+	pg_scenario_finish "$label"
 }
 
 pg_require

@@ -44,11 +44,6 @@ SERVER_CAP=${MX_SERVER_CAP:-256M}
 DEAD_LIMIT=${MX_DEAD_LIMIT:-30}		# s until memxd calls a server dead
 RECOVERY_LIMIT=${MX_RECOVERY_LIMIT:-60}	# s until recovery is done
 
-# The harness ended with its PASS line (it is paused at "end").
-harness_passed()
-{
-	grep -q '^host-harness: PASS' "$NX_TMP/harness-$1.log"
-}
 
 # kill or cut: one server lost mid-workload.
 scenario_single()
@@ -88,7 +83,7 @@ scenario_single()
 	# The rest of the workload reads and rewrites the rebuilt groups.
 	pg_resume "$label"
 	pg_wait_pause "$label" end
-	harness_passed "$label" || {
+	pg_harness_passed "$label" || {
 		pg_harness_log "$label"
 		nx_die "[$label] the harness failed after $victim was lost"
 	}
@@ -122,12 +117,7 @@ scenario_single()
 		grep -F "$(nx_ip "$victim")" "$NX_TMP/memxd-$label.log" |
 			tail -n 8 | sed 's/^/    /' >&2 || true
 	fi
-	pg_resume "$label"
-	pg_harness_wait "$label" ||
-		nx_die "[$label] the harness failed at exit"
-	pg_memxd_alive "$label"
-	nx_stop "memxd-$label"
-	pg_scenario_end "$label"
+	pg_scenario_finish "$label"
 }
 
 # degraded: no recovery at all; the guest's reads of a dead server's
@@ -151,7 +141,7 @@ scenario_degraded()
 	nx_log "[$label] $victim ($groups groups) is dead; recovery is paused"
 	pg_resume "$label"
 	pg_wait_pause "$label" end
-	harness_passed "$label" || {
+	pg_harness_passed "$label" || {
 		pg_harness_log "$label"
 		nx_die "[$label] the harness failed on degraded reads"
 	}
@@ -167,12 +157,7 @@ scenario_degraded()
 		nx_die "[$label] pages lost with one server dead: $(pg_report "$label")"
 	nx_log "[$label] every byte verified with $victim dead and nothing rebuilt:" \
 		"degraded_reads=$deg evict_spilled=$(pg_vm "$label" evict_spilled)"
-	pg_resume "$label"
-	pg_harness_wait "$label" ||
-		nx_die "[$label] the harness failed at exit"
-	pg_memxd_alive "$label"
-	nx_stop "memxd-$label"
-	pg_scenario_end "$label"
+	pg_scenario_finish "$label"
 }
 
 scenario_double()
@@ -208,7 +193,7 @@ scenario_double()
 	pg_dump "$label"
 	nx_log "[$label] harness done: $(grep -E '^lost_pages=|^host-harness: (PASS|FAIL)' \
 		"$NX_TMP/harness-$label.log" | tr '\n' ' ')"
-	harness_passed "$label" || {
+	pg_harness_passed "$label" || {
 		pg_harness_log "$label"
 		nx_die "[$label] the harness failed (wrong data, or a crash) with two servers lost"
 	}
@@ -245,12 +230,7 @@ scenario_double()
 	}
 	nx_log "[$label] memxd's log says:"
 	head -n 5 "$NX_TMP/$label.lostlog" | sed 's/^/    /' >&2
-	pg_resume "$label"
-	pg_harness_wait "$label" ||
-		nx_die "[$label] the harness failed at exit"
-	pg_memxd_alive "$label"
-	nx_stop "memxd-$label"
-	pg_scenario_end "$label"
+	pg_scenario_finish "$label"
 }
 
 pg_require

@@ -236,6 +236,18 @@ gx_qemu_run()
 	return "$rc"
 }
 
+# gx_check WHAT CONDITION: log "ok:" or "FAIL:" WHAT; a failure sets
+# GX_FAIL=1, so that a test reports every check before it gives up.
+gx_check()
+{
+	if eval "$2"; then
+		nx_log "ok:   $1"
+	else
+		nx_log "FAIL: $1"
+		GX_FAIL=1
+	fi
+}
+
 gx_val()
 {
 	awk -F= -v k="$2" '/^vm=/ { vm = 1 } vm && $1 == k { print $2; exit }' "$1"

@@ -20,9 +20,11 @@
 #   nx_exec HOST CMD...         run CMD inside HOST's namespace
 #   nx_daemon HOST NAME CMD...  start CMD in the background inside HOST,
 #                               stdout+stderr to $NX_TMP/NAME.log
-#   nx_memory_servers CLIENT CAP HOST...
-#                               start memxd --server (CAP of memory) on each
-#                               HOST, as daemon server-HOST, and wait until
+#   nx_memory_servers CLIENT CAP[,CAP...] HOST...
+#                               start memxd --server (CAP of memory; the
+#                               i-th CAP for the i-th HOST, the last for the
+#                               rest) on each HOST, as daemon server-HOST,
+#                               and wait until
 #                               each answers memxctl stat from CLIENT
 #                               (needs $MEMXD and $MEMXCTL)
 #   nx_stop NAME                SIGTERM the daemon NAME and wait (5 s, then
@@ -371,12 +373,16 @@ nx_uncut()
 
 nx_memory_servers()
 {
-	local client=$1 cap=$2 s i
+	local client=$1 s i=0
+	local -a caps
 
+	IFS=, read -r -a caps <<<"$2"
 	shift 2
 	for s in "$@"; do
 		nx_daemon "$s" "server-$s" "$MEMXD" --server \
-			--listen "$(nx_ip "$s")" --capacity "$cap"
+			--listen "$(nx_ip "$s")" \
+			--capacity "${caps[$i]:-${caps[-1]}}"
+		i=$((i + 1))
 	done
 	for s in "$@"; do
 		for i in $(seq 50); do

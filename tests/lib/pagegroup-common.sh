@@ -27,6 +27,9 @@
 #   pg_resume LABEL          wait for / end a pause
 #   pg_harness_wait LABEL    wait for the harness to exit; its output is
 #                            printed (indented); returns its exit status
+#   pg_harness_passed LABEL  the harness printed its PASS verdict
+#   pg_scenario_finish LABEL resume the harness, which must then exit 0;
+#                            memxd must be alive; stop it
 #   pg_dump LABEL            memxctl dump into $PG_DUMP (fails loudly if
 #                            memxd does not answer)
 #   pg_vm LABEL KEY          KEY of the VM LABEL in $PG_DUMP ("" if absent)
@@ -90,24 +93,8 @@ pg_net()
 		PG_INITED=1
 	fi
 	nx_net_create 1500 "$PG_CLIENT" "${PG_SERVERS[@]}"
-	for i in "${!PG_SERVERS[@]}"; do
-		s=${PG_SERVERS[$i]}
-		nx_daemon "$s" "server-$s" "$MEMXD" --server \
-			--listen "$(nx_ip "$s")" \
-			--capacity "${caps[$i]:-${caps[-1]}}"
-	done
-	for s in "${PG_SERVERS[@]}"; do
-		for i in $(seq 50); do
-			timeout 5 ip netns exec "$(nx_ns "$PG_CLIENT")" \
-				"$MEMXCTL" stat "$(nx_ip "$s")" >/dev/null 2>&1 &&
-				break
-			((i < 50)) || {
-				cat "$NX_TMP/server-$s.log" >&2
-				nx_die "memory server $s never answered"
-			}
-			sleep 0.1
-		done
-	done
+	nx_memory_servers "$PG_CLIENT" "$(IFS=,; echo "${caps[*]}")" \
+		"${PG_SERVERS[@]}"
 	nx_log "6 memory servers up ($(for i in "${!PG_SERVERS[@]}"; do
 		printf '%s=%s:%s ' "${PG_SERVERS[$i]}" \
 			"$(nx_ip "${PG_SERVERS[$i]}")" "${caps[$i]:-${caps[-1]}}"
@@ -389,6 +376,23 @@ pg_lost_covered()
 }
 
 # The elapsed time of a scenario, for the log.
+# The harness ended with its PASS line (it is paused at "end").
+pg_harness_passed()
+{
+	grep -q '^host-harness: PASS' "$NX_TMP/harness-$1.log"
+}
+
+# pg_scenario_finish LABEL: let the paused harness exit (it must succeed),
+# check memxd survived, stop it, and close the scenario.
+pg_scenario_finish()
+{
+	pg_resume "$1"
+	pg_harness_wait "$1" || nx_die "[$1] the harness failed at exit"
+	pg_memxd_alive "$1"
+	nx_stop "memxd-$1"
+	pg_scenario_end "$1"
+}
+
 pg_scenario_begin()
 {
 	PG_T0=$SECONDS
