@@ -999,7 +999,7 @@ static void stripes_find(struct vm *vm, const uint64_t *victims,
 			if (out[k + w].mode != W_XOR ||
 			    victims[out[k + w].i] != p0 + w)
 				break;
-		if (slot || w < geo->width || pg_group(vm->groups, g)->writers) {
+		if (slot || w < geo->width || pg_group(vm->groups, g)->deltas) {
 			k++;
 			continue;
 		}

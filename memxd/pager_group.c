@@ -303,6 +303,7 @@ static void pxor_done(void *arg, int err, uint8_t status)
 	struct pg_group *grp = pg_group(vm->groups, x->g);
 
 	grp->writers--;
+	grp->deltas--;
 	if (err || status) {
 		vm->st.parity_errors++;
 		log_ratelimited(pxor_done, 5000, LOG_WARN,
@@ -342,6 +343,7 @@ static void parity_send(struct vm *vm, uint64_t page, uint32_t count,
 	x->vm = vm;
 	x->g = g;
 	pg_group(vm->groups, g)->writers++;
+	pg_group(vm->groups, g)->deltas++;
 	vm_get(vm);
 	memcpy(x->buf, delta, (size_t)count * PAGE);
 	iov = (struct iovec){ x->buf, (size_t)count * PAGE };
@@ -360,11 +362,12 @@ void group_write_done(struct vm *vm, uint64_t page, uint32_t count,
 
 /*
  * Full-stripe writes.  When all S data pages of a row leave in one batch
- * and the group has no parity update in flight, the data go as plain
+ * and no parity delta of the group is in flight, the data go as plain
  * WRITEs and the parity, their XOR, as a WRITE too: S + 1 pages on the
- * wire instead of 3 S.  No other parity update of those rows can start
- * meanwhile (their pages are busy), and a degraded read waits for the
- * group's writers as always.  If any of the S + 1 WRITEs fails for a
+ * wire instead of 3 S.  No parity delta of those rows can start meanwhile
+ * (their pages are busy), so the whole-row WRITE and a PXOR never race on
+ * one parity page; writes to other rows of the group may be in flight,
+ * and a degraded read waits for the group's writers as always.  If any of the S + 1 WRITEs fails for a
  * reason other than its server dying, data and parity may disagree: the
  * parity is recomputed.  If a data server died, the parity that did land
  * matches the new data, so a rebuild yields the new page.
@@ -372,6 +375,7 @@ void group_write_done(struct vm *vm, uint64_t page, uint32_t count,
 struct spar {
 	struct vm *vm;
 	uint64_t g;
+	unsigned rows;
 	uint8_t *buf;
 };
 
@@ -386,7 +390,7 @@ static void spar_done(void *arg, int err, uint8_t status)
 		if (!slot_missing(grp, pg_parity_slot(geo_of(vm))))
 			parity_bad(vm, x->g);
 	} else if (!vm->dead) {
-		vm->st.parity_updates++;
+		vm->st.parity_stripes += x->rows;
 	}
 	if (!--grp->writers && !vm->dead)
 		pwait_drain(vm);
@@ -409,6 +413,7 @@ void group_stripe_parity(struct vm *vm, uint64_t g, unsigned row, unsigned n,
 	}
 	x->vm = vm;
 	x->g = g;
+	x->rows = n;
 	memcpy(x->buf, parity, (size_t)n * PAGE);
 	iov = (struct iovec){ x->buf, (size_t)n * PAGE };
 	pg_group(vm->groups, g)->writers++;
@@ -452,6 +457,7 @@ static void xfree_done(void *arg, int err, uint8_t status)
 	if (!err && !status && !vm->dead)
 		parity_send(vm, x->page, 1, x->old, x->parity_srv);
 	pg_group(vm->groups, g)->writers--;
+	pg_group(vm->groups, g)->deltas--;
 	if (!vm->dead && !pg_group(vm->groups, g)->writers)
 		pwait_drain(vm);
 	free(x->old);
@@ -493,7 +499,9 @@ bool remote_copy_drop(struct vm *vm, uint64_t page)
 	x->page = page;
 	x->parity_srv = ps;
 	vm->pt[page] &= (uint8_t)~PT_HAS_REMOTE;
+	/* A delta is coming: no whole-row parity WRITE until it is in. */
 	grp->writers++;
+	grp->deltas++;
 	vm_get(vm);
 	if (remote_call(vm->pg->remote, &vm->sess[ds], RMAP_T_XFREE,
 			pg_key(geo, g, row), 1, NULL, 0, x->old, PAGE,

@@ -29,7 +29,9 @@ struct vm_stats {
 	uint64_t spurious, deferred, discards, discarded_pages;
 	uint64_t evict_clean, evict_dirty, evict_zero, evict_cancelled;
 	uint64_t evict_spilled, evict_waited, fetch_errors;
-	uint64_t degraded_reads, lost_faults, parity_updates, parity_errors;
+	uint64_t degraded_reads, lost_faults, parity_errors;
+	uint64_t parity_updates;	/* PXORs: deltas applied to parity */
+	uint64_t parity_stripes;	/* whole stripes' parity written */
 	uint64_t rebuilt_groups, rebuilt_pages, moved_groups, moved_pages;
 	uint64_t lost_pages;		/* pages whose every copy was lost */
 	uint64_t pf_issued, pf_hit, pf_wasted;

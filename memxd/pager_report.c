@@ -165,7 +165,8 @@ void pager_dump(struct pager *pg, GString *o)
 				"rebuilt_pages=%lu\nmoved_groups=%lu\n"
 				"moved_pages=%lu\ndegraded_reads=%lu\n"
 				"lost_faults=%lu\nlost_pages=%lu\n"
-				"parity_updates=%lu\nparity_errors=%lu\n"
+				"parity_updates=%lu\nparity_stripes=%lu\n"
+				"parity_errors=%lu\n"
 				"evict_waited=%lu\n",
 				geo->width, geo->rows, geo->parity,
 				(unsigned long)(pg_ngroups(vm->groups) -
@@ -183,6 +184,7 @@ void pager_dump(struct pager *pg, GString *o)
 				(unsigned long)s->lost_faults,
 				(unsigned long)c.lost_pages,
 				(unsigned long)s->parity_updates,
+				(unsigned long)s->parity_stripes,
 				(unsigned long)s->parity_errors,
 				(unsigned long)s->evict_waited);
 			group_lost_ranges(vm, o, "lost_range=");

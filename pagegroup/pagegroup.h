@@ -11,7 +11,7 @@
  * one slot are contiguous there and a run of rows is one message.
  *
  * The client keeps one struct pg_group per group, never a per-page
- * location: with S = 4 and M = 16 that is 18 bytes per 64 pages.
+ * location: with S = 4 and M = 16 that is 20 bytes per 64 pages.
  *
  * Groups change state when servers fail:
  *
@@ -67,7 +67,8 @@ struct pg_group {
 	uint8_t bad;			/* the slot of the job, if any */
 	uint8_t flags;			/* PG_F_* */
 	uint16_t lost;			/* LOST: slots whose pages are gone */
-	uint16_t writers;		/* parity updates in flight */
+	uint16_t writers;		/* writes of data or parity in flight */
+	uint16_t deltas;		/* of which parity deltas (PXOR) */
 	uint16_t readers;		/* reconstructions in flight */
 };
 

@@ -98,6 +98,11 @@ static long long degraded_reads(const char *sock, const char *name)
 	return v;
 }
 
+static const char *const parity_keys[] = {
+	"evict_dirty", "parity_updates", "parity_stripes",
+};
+#define G_N_PARITY_KEYS (sizeof(parity_keys) / sizeof(parity_keys[0]))
+
 static void print_memxd(const char *sock, const char *name, uint64_t nbudget)
 {
 	struct vmm_kv kv;
@@ -117,6 +122,13 @@ static void print_memxd(const char *sock, const char *name, uint64_t nbudget)
 		printf("bytes_per_page=%s\n",
 		       vmm_kv_str(&kv, k_bpp[0]) ?
 		       vmm_kv_str(&kv, k_bpp[0]) : "?");
+		/* How the evicted pages' parity was kept. */
+		for (unsigned i = 0; i < G_N_PARITY_KEYS; i++) {
+			const char *const k[] = { parity_keys[i], NULL };
+
+			printf("%s=%lld\n", parity_keys[i],
+			       vmm_kv_num(&kv, k, -1));
+		}
 		vmm_kv_free(&kv);
 	}
 }

@@ -9,8 +9,8 @@
 #               every page of a region 8x its budget written once, so
 #               nearly all of it is evicted) with --parity off and on,
 #               alternately, the median of each (and again with the
-#               pages written in a random order, so that evictions rarely
-#               make whole stripes: parity_random_write_overhead);
+#               pages written in a random order:
+#               parity_random_write_overhead);
 #               parity_write_overhead =
 #               fill time with parity / without;
 #   degraded    first-touch fault latency of evicted pages, prefetch off,
@@ -178,38 +178,40 @@ servers_up
 nx_log "6 memory servers up: $server_list"
 
 # ---- parity off vs on: fill time of the same write-heavy workload ----
-fills_off=() fills_on=()
-for r in $(seq "$ROUNDS"); do
-	for p in off on; do
-		name=parity-$p-$r
-		pager "$name" --parity "$p"
-		bench_start "$name" --size-mib "$SIZE" --budget-mib "$BUDGET" \
-			--fill-only
-		bench_wait "$name"
-		f=$(val "$name" fill_s)
-		nx_log "$name: fill of $SIZE MiB on $BUDGET MiB: $f s ($(val "$name" fill_MiBps) MiB/s)"
-		if [[ $p == off ]]; then fills_off+=("$f"); else fills_on+=("$f"); fi
+# parity_fills PREFIX [FAULT_BENCH ARGS...]: ROUNDS fills with parity off
+# and on, alternately; the times in $runs_off and $runs_on, their medians
+# in $med_off and $med_on.
+parity_fills()
+{
+	local prefix=$1 r p name f
+
+	shift
+	runs_off= runs_on=
+	for r in $(seq "$ROUNDS"); do
+		for p in off on; do
+			name=$prefix-$p-$r
+			pager "$name" --parity "$p"
+			bench_start "$name" --size-mib "$SIZE" \
+				--budget-mib "$BUDGET" --fill-only "$@"
+			bench_wait "$name"
+			f=$(val "$name" fill_s)
+			nx_log "$name: fill of $SIZE MiB on $BUDGET MiB: $f s" \
+				"($(val "$name" fill_MiBps) MiB/s);" \
+				"$(val "$name" evict_dirty) dirty evictions," \
+				"$(val "$name" parity_stripes) whole-stripe parities," \
+				"$(val "$name" parity_updates) parity deltas"
+			if [[ $p == off ]]; then runs_off+=" $f"; else runs_on+=" $f"; fi
+		done
 	done
-done
-fill_off=$(echo "${fills_off[*]}" | median)
-fill_on=$(echo "${fills_on[*]}" | median)
-# The same in a random page order: evictions rarely make whole stripes,
-# so most pages take the XWRITE + PXOR path (the worst case).
-rfills_off=() rfills_on=()
-for r in $(seq "$ROUNDS"); do
-	for p in off on; do
-		name=random-parity-$p-$r
-		pager "$name" --parity "$p"
-		bench_start "$name" --size-mib "$SIZE" --budget-mib "$BUDGET" \
-			--fill-only --fill-random
-		bench_wait "$name"
-		f=$(val "$name" fill_s)
-		nx_log "$name: random-order fill of $SIZE MiB on $BUDGET MiB: $f s ($(val "$name" fill_MiBps) MiB/s)"
-		if [[ $p == off ]]; then rfills_off+=("$f"); else rfills_on+=("$f"); fi
-	done
-done
-rfill_off=$(echo "${rfills_off[*]}" | median)
-rfill_on=$(echo "${rfills_on[*]}" | median)
+	med_off=$(echo "$runs_off" | median)
+	med_on=$(echo "$runs_on" | median)
+}
+parity_fills parity
+fill_off=$med_off fill_on=$med_on fills_off=$runs_off fills_on=$runs_on
+# The same in a random page order (its evictions still come in CLOCK
+# order; how many made whole stripes is in the log lines).
+parity_fills random-parity --fill-random
+rfill_off=$med_off rfill_on=$med_on rfills_off=$runs_off rfills_on=$runs_on
 
 # ---- normal vs degraded read latency, prefetch off ----
 pager lat-up --prefetch-max 0
@@ -294,10 +296,10 @@ bench_wait meta
 bpp=$(val meta bytes_per_page)
 nx_log "metadata: registering 64 GiB took $(val meta register_s) s; $bpp bytes per page"
 
-echo "parity: fill of $SIZE MiB on a $BUDGET MiB budget, median of $ROUNDS: ${fill_off} s without parity (${fills_off[*]}), ${fill_on} s with (${fills_on[*]})"
+echo "parity: fill of $SIZE MiB on a $BUDGET MiB budget, median of $ROUNDS: ${fill_off} s without parity (${fills_off# }), ${fill_on} s with (${fills_on# })"
 p50_norm=$(val lat-deg lat_normal_p50_us)
 echo "fault latency (prefetch off): p50 ${p50_up} us all servers up; degraded reads p50 ${p50_deg} us with one server dead (normal faults in that run: p50 ${p50_norm} us, ratio $(ratio "$p50_deg" "$p50_norm"))"
 echo "recovery: ${rebuilt} pages rebuilt in ${rec_s} s after the server was declared dead (--recovery-mibps $RECOVERY_MIBPS)"
 echo "metadata: ${bpp} bytes per page for 64 GiB of sparse GPAS (128 MiB touched)"
-echo "parity, random order: median of $ROUNDS: ${rfill_off} s without parity (${rfills_off[*]}), ${rfill_on} s with (${rfills_on[*]})"
+echo "parity, random order: median of $ROUNDS: ${rfill_off} s without parity (${rfills_off# }), ${rfill_on} s with (${rfills_on# })"
 echo "pagegroup-bench: parity_write_overhead=$(ratio "$fill_on" "$fill_off") parity_random_write_overhead=$(ratio "$rfill_on" "$rfill_off") degraded_read_ratio=$(ratio "$p50_deg" "$p50_up") recovery_MiBps=$rec_mibps bytes_per_page=$bpp"
