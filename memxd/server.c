@@ -189,17 +189,29 @@ static void on_leave(struct server *srv, const struct rmap_msg *m)
 }
 
 /* WRITE, XWRITE or PXOR found no room: say so, change nothing. */
-static void refuse_full(struct server *srv, const struct rmap_msg *m,
-			const struct session *s)
+/*
+ * Answer a store operation's result @ret: a write that did not fit is
+ * refused as FULL (and logged), another error is INVAL, and success
+ * (0, or a count) is OK with the reply payload @iov.
+ */
+static void answer_store(struct server *srv, const struct rmap_msg *m,
+			 const struct session *s, int ret,
+			 const struct iovec *iov, int iovcnt)
 {
-	srv->st.full_refusals++;
-	log_ratelimited(&srv->st.full_refusals, 10000, LOG_WARN,
-			"full: refused %u pages of %s from session %08x "
-			"(%lu of %lu pages used)", m->count,
-			rmap_type_name(m->type), s->id,
-			(unsigned long)store_used(srv->store),
-			(unsigned long)store_capacity(srv->store));
-	reply(srv, m, RMAP_S_FULL, s->id, NULL, 0);
+	if (ret == -ENOSPC || ret == -ENOMEM) {
+		srv->st.full_refusals++;
+		log_ratelimited(&srv->st.full_refusals, 10000, LOG_WARN,
+				"full: refused %u pages of %s from session %08x "
+				"(%lu of %lu pages used)", m->count,
+				rmap_type_name(m->type), s->id,
+				(unsigned long)store_used(srv->store),
+				(unsigned long)store_capacity(srv->store));
+		reply(srv, m, RMAP_S_FULL, s->id, NULL, 0);
+	} else if (ret < 0) {
+		reply(srv, m, RMAP_S_INVAL, s->id, NULL, 0);
+	} else {
+		reply(srv, m, RMAP_S_OK, s->id, iov, iovcnt);
+	}
 }
 
 static void on_request(struct rmap_ep *ep, const struct rmap_msg *m, void *arg)
@@ -254,11 +266,7 @@ static void on_request(struct rmap_ep *ep, const struct rmap_msg *m, void *arg)
 		srv->st.writes++;
 		ret = store_write(srv->store, s->pages, m->page, m->count,
 				  m->data);
-		if (ret == -ENOSPC || ret == -ENOMEM)
-			refuse_full(srv, m, s);
-		else
-			reply(srv, m, ret ? RMAP_S_INVAL : RMAP_S_OK, s->id,
-			      NULL, 0);
+		answer_store(srv, m, s, ret, NULL, 0);
 		break;
 	case RMAP_T_FREE:
 		srv->st.frees++;
@@ -272,12 +280,7 @@ static void on_request(struct rmap_ep *ep, const struct rmap_msg *m, void *arg)
 				   m->data, srv->scratch);
 		iov[0] = (struct iovec){ srv->scratch,
 					 (size_t)m->count * RMAP_PAGE_SIZE };
-		if (ret == -ENOSPC || ret == -ENOMEM)
-			refuse_full(srv, m, s);
-		else if (ret)
-			reply(srv, m, RMAP_S_INVAL, s->id, NULL, 0);
-		else
-			reply(srv, m, RMAP_S_OK, s->id, iov, 1);
+		answer_store(srv, m, s, ret, iov, 1);
 		break;
 	case RMAP_T_XFREE:
 		srv->st.xfrees++;
@@ -285,29 +288,19 @@ static void on_request(struct rmap_ep *ep, const struct rmap_msg *m, void *arg)
 				  srv->scratch);
 		iov[0] = (struct iovec){ srv->scratch,
 					 (size_t)m->count * RMAP_PAGE_SIZE };
-		if (ret < 0)
-			reply(srv, m, RMAP_S_INVAL, s->id, NULL, 0);
-		else
-			reply(srv, m, RMAP_S_OK, s->id, iov, 1);
+		answer_store(srv, m, s, ret, iov, 1);
 		break;
 	case RMAP_T_PXOR:
 		srv->st.pxors++;
 		ret = store_xor(srv->store, s->pages, m->page, m->count,
 				m->data);
-		if (ret == -ENOSPC || ret == -ENOMEM)
-			refuse_full(srv, m, s);
-		else
-			reply(srv, m, ret ? RMAP_S_INVAL : RMAP_S_OK, s->id,
-			      NULL, 0);
+		answer_store(srv, m, s, ret, NULL, 0);
 		break;
 	case RMAP_T_READZ:
 		srv->st.readzs++;
 		ret = store_read_zero(srv->store, s->pages, m->page, m->count,
 				      iov);
-		if (ret)
-			reply(srv, m, RMAP_S_INVAL, s->id, NULL, 0);
-		else
-			reply(srv, m, RMAP_S_OK, s->id, iov, (int)m->count);
+		answer_store(srv, m, s, ret, iov, (int)m->count);
 		break;
 	default:
 		reply(srv, m, RMAP_S_UNSUPP, s->id, NULL, 0);
