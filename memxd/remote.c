@@ -220,33 +220,6 @@ static int io_call(struct remote *r, struct remote_session *s, unsigned idx,
 	return ret;
 }
 
-int remote_read(struct remote *r, struct remote_session *s, uint64_t page,
-		uint32_t count, void *buf, remote_done_fn fn, void *arg)
-{
-	struct rmap_req req = { .type = RMAP_T_READ, .session = s->id,
-				.page = page, .count = count };
-
-	if (!s->id)
-		return -ENOTCONN;
-	r->srv[s->server].reads++;
-	return io_call(r, s, s->server, &req, buf, count * RMAP_PAGE_SIZE, fn,
-		       arg);
-}
-
-int remote_write(struct remote *r, struct remote_session *s, uint64_t page,
-		 uint32_t count, const struct iovec *iov, int iovcnt,
-		 remote_done_fn fn, void *arg)
-{
-	struct rmap_req req = { .type = RMAP_T_WRITE, .session = s->id,
-				.page = page, .count = count, .iov = iov,
-				.iovcnt = iovcnt };
-
-	if (!s->id)
-		return -ENOTCONN;
-	r->srv[s->server].writes++;
-	return io_call(r, s, s->server, &req, NULL, 0, fn, arg);
-}
-
 int remote_call(struct remote *r, struct remote_session *s, uint8_t type,
 		uint64_t page, uint32_t count, const struct iovec *iov,
 		int iovcnt, void *buf, uint32_t cap, remote_done_fn fn,
@@ -273,16 +246,18 @@ int remote_leave(struct remote *r, unsigned idx, remote_done_fn fn, void *arg)
 	return io_call(r, NULL, idx, &req, NULL, 0, fn, arg);
 }
 
+int remote_read(struct remote *r, struct remote_session *s, uint64_t page,
+		uint32_t count, void *buf, remote_done_fn fn, void *arg)
+{
+	return remote_call(r, s, RMAP_T_READ, page, count, NULL, 0, buf,
+			   count * RMAP_PAGE_SIZE, fn, arg);
+}
+
 int remote_free_pages(struct remote *r, struct remote_session *s,
 		      uint64_t page, uint32_t count)
 {
-	struct rmap_req req = { .type = RMAP_T_FREE, .session = s->id,
-				.page = page, .count = count };
-
-	if (!s->id)
-		return -ENOTCONN;
-	r->srv[s->server].frees++;
-	return io_call(r, s, s->server, &req, NULL, 0, NULL, NULL);
+	return remote_call(r, s, RMAP_T_FREE, page, count, NULL, 0, NULL, 0,
+			   NULL, NULL);
 }
 
 /* ---- sessions ---- */

@@ -83,9 +83,6 @@ void remote_session_close(struct remote *r, struct remote_session *s);
 
 int remote_read(struct remote *r, struct remote_session *s, uint64_t page,
 		uint32_t count, void *buf, remote_done_fn fn, void *arg);
-int remote_write(struct remote *r, struct remote_session *s, uint64_t page,
-		 uint32_t count, const struct iovec *iov, int iovcnt,
-		 remote_done_fn fn, void *arg);
 int remote_free_pages(struct remote *r, struct remote_session *s,
 		      uint64_t page, uint32_t count);
 /*
