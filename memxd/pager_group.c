@@ -287,32 +287,39 @@ enum write_mode group_write_mode(struct vm *vm, uint64_t page,
 	return session_open(vm, *parity_srv) ? W_XOR : W_WAIT;
 }
 
-struct pxor {
+/* A parity WRITE of whole rows, or a PXOR of deltas, in flight. */
+struct parity_io {
 	struct vm *vm;
 	uint64_t g;
+	unsigned rows;
+	bool whole;
 	uint8_t *buf;
 };
 
 /* The parity of group @g is wrong or unknown: recompute it elsewhere. */
 static void parity_bad(struct vm *vm, uint64_t g);
 
-static void pxor_done(void *arg, int err, uint8_t status)
+static void parity_io_done(void *arg, int err, uint8_t status)
 {
-	struct pxor *x = arg;
+	struct parity_io *x = arg;
 	struct vm *vm = x->vm;
 	struct pg_group *grp = pg_group(vm->groups, x->g);
 
 	grp->writers--;
-	grp->deltas--;
+	if (!x->whole)
+		grp->deltas--;
 	if (err || status) {
 		vm->st.parity_errors++;
-		log_ratelimited(pxor_done, 5000, LOG_WARN,
-				"vm %s: parity update of group %lu failed (%s); "
+		log_ratelimited(parity_io_done, 5000, LOG_WARN,
+				"vm %s: parity %s of group %lu failed (%s); "
 				"its parity is recomputed from the data",
-				vm->name, (unsigned long)x->g,
+				vm->name, x->whole ? "write" : "update",
+				(unsigned long)x->g,
 				err ? strerror(-err) : rmap_status_name(status));
 		if (!vm->dead)
 			parity_bad(vm, x->g);
+	} else if (x->whole) {
+		vm->st.parity_stripes += x->rows;
 	} else {
 		vm->st.parity_updates++;
 	}
@@ -323,34 +330,46 @@ static void pxor_done(void *arg, int err, uint8_t status)
 	vm_put(vm);
 }
 
-/* Send @delta (count pages, rows from @page's) to the parity server. */
-static void parity_send(struct vm *vm, uint64_t page, uint32_t count,
-			const uint8_t *delta, unsigned parity_srv)
+/*
+ * Send @n pages of @data for rows [row, row + n) of group @g to its
+ * parity server: whole parity pages (WRITE), or deltas to XOR in (PXOR).
+ */
+static void parity_write(struct vm *vm, uint64_t g, unsigned row, unsigned n,
+			 const uint8_t *data, unsigned parity_srv, bool whole)
 {
-	const struct pg_geometry *geo = geo_of(vm);
-	struct pxor *x = calloc(1, sizeof(*x));
-	unsigned slot, row;
+	struct parity_io *x = calloc(1, sizeof(*x));
+	struct pg_group *grp = pg_group(vm->groups, g);
 	struct iovec iov;
-	uint64_t g;
 
-	pg_locate(geo, page, &g, &slot, &row);
-	if (!x || !(x->buf = malloc((size_t)count * PAGE))) {
+	if (!x || !(x->buf = malloc((size_t)n * PAGE))) {
 		free(x);
 		vm->st.parity_errors++;
 		parity_bad(vm, g);
 		return;
 	}
-	x->vm = vm;
-	x->g = g;
-	pg_group(vm->groups, g)->writers++;
-	pg_group(vm->groups, g)->deltas++;
+	*x = (struct parity_io){ vm, g, n, whole, x->buf };
+	memcpy(x->buf, data, (size_t)n * PAGE);
+	iov = (struct iovec){ x->buf, (size_t)n * PAGE };
+	grp->writers++;
+	if (!whole)
+		grp->deltas++;
 	vm_get(vm);
-	memcpy(x->buf, delta, (size_t)count * PAGE);
-	iov = (struct iovec){ x->buf, (size_t)count * PAGE };
-	if (remote_call(vm->pg->remote, &vm->sess[parity_srv], RMAP_T_PXOR,
-			pg_key(geo, g, row), count, &iov, 1, NULL, 0,
-			pxor_done, x))
-		pxor_done(x, -ENOTCONN, 0);
+	if (remote_call(vm->pg->remote, &vm->sess[parity_srv],
+			whole ? RMAP_T_WRITE : RMAP_T_PXOR,
+			pg_key(geo_of(vm), g, row), n, &iov, 1, NULL, 0,
+			parity_io_done, x))
+		parity_io_done(x, -ENOTCONN, 0);
+}
+
+/* Send @delta (count pages, rows from @page's) to the parity server. */
+static void parity_send(struct vm *vm, uint64_t page, uint32_t count,
+			const uint8_t *delta, unsigned parity_srv)
+{
+	unsigned slot, row;
+	uint64_t g;
+
+	pg_locate(geo_of(vm), page, &g, &slot, &row);
+	parity_write(vm, g, row, count, delta, parity_srv, false);
 }
 
 void group_write_done(struct vm *vm, uint64_t page, uint32_t count,
@@ -372,55 +391,10 @@ void group_write_done(struct vm *vm, uint64_t page, uint32_t count,
  * parity is recomputed.  If a data server died, the parity that did land
  * matches the new data, so a rebuild yields the new page.
  */
-struct spar {
-	struct vm *vm;
-	uint64_t g;
-	unsigned rows;
-	uint8_t *buf;
-};
-
-static void spar_done(void *arg, int err, uint8_t status)
-{
-	struct spar *x = arg;
-	struct vm *vm = x->vm;
-	struct pg_group *grp = pg_group(vm->groups, x->g);
-
-	if (!vm->dead && (err || status)) {
-		vm->st.parity_errors++;
-		if (!slot_missing(grp, pg_parity_slot(geo_of(vm))))
-			parity_bad(vm, x->g);
-	} else if (!vm->dead) {
-		vm->st.parity_stripes += x->rows;
-	}
-	if (!--grp->writers && !vm->dead)
-		pwait_drain(vm);
-	free(x->buf);
-	free(x);
-	vm_put(vm);
-}
-
 void group_stripe_parity(struct vm *vm, uint64_t g, unsigned row, unsigned n,
 			 const uint8_t *parity, unsigned parity_srv)
 {
-	const struct pg_geometry *geo = geo_of(vm);
-	struct spar *x = calloc(1, sizeof(*x));
-	struct iovec iov;
-
-	if (!x || !(x->buf = malloc((size_t)n * PAGE))) {
-		free(x);
-		parity_bad(vm, g);
-		return;
-	}
-	x->vm = vm;
-	x->g = g;
-	x->rows = n;
-	memcpy(x->buf, parity, (size_t)n * PAGE);
-	iov = (struct iovec){ x->buf, (size_t)n * PAGE };
-	pg_group(vm->groups, g)->writers++;
-	vm_get(vm);
-	if (remote_call(vm->pg->remote, &vm->sess[parity_srv], RMAP_T_WRITE,
-			pg_key(geo, g, row), n, &iov, 1, NULL, 0, spar_done, x))
-		spar_done(x, -ENOTCONN, 0);
+	parity_write(vm, g, row, n, parity, parity_srv, true);
 }
 
 void group_stripe_failed(struct vm *vm, uint64_t page)
@@ -664,24 +638,14 @@ static void job_read_done(void *arg, int err, uint8_t status)
 	job_write_done(j, 0, 0);
 }
 
-static void job_finish(struct job *j)
+/* The job's reads and writes are done: the group takes the result. */
+static void job_apply(struct vm *vm, struct job *j)
 {
-	struct vm *vm = j->vm;
 	struct pager *pg = vm->pg;
-	const struct pg_geometry *geo;
-	struct pg_group *grp;
+	const struct pg_geometry *geo = geo_of(vm);
+	struct pg_group *grp = pg_group(vm->groups, j->g);
 	bool same;
 
-	if (vm->dead) {
-		pg->jobs_running--;
-		free(j->src);
-		free(j->out);
-		vm_put(vm);
-		free(j);
-		return;
-	}
-	geo = geo_of(vm);
-	grp = pg_group(vm->groups, j->g);
 	same = grp->state == PG_REBUILDING && grp->bad == j->slot &&
 	       !(grp->flags & PG_F_MOVE) == !j->move;
 	if (!same || j->err) {
@@ -722,13 +686,25 @@ static void job_finish(struct job *j)
 			  remote_server(pg->remote, j->target)->name,
 			  (unsigned long)j->written);
 	}
+}
+
+static void job_finish(struct job *j)
+{
+	struct vm *vm = j->vm;
+	struct pager *pg = vm->pg;
+
+	if (!vm->dead)
+		job_apply(vm, j);
 	pg->jobs_running--;
 	free(j->src);
 	free(j->out);
 	free(j);
-	pwait_drain(vm);
-	vm_drain_deferred(vm);
-	vm_evict_more(vm);
+	if (!vm->dead) {
+		/* What waited for the group can go now. */
+		pwait_drain(vm);
+		vm_drain_deferred(vm);
+		vm_evict_more(vm);
+	}
 	vm_put(vm);
 	jobs_kick(pg);
 }
@@ -1019,7 +995,6 @@ int pager_drain(struct pager *pg, const char *name, char *why, size_t len)
 
 struct fail_ctx {
 	struct vm *vm;
-	unsigned server;
 	uint64_t lost_pages;
 };
 
@@ -1103,7 +1078,7 @@ void pager_server_failed(void *arg, unsigned idx, const char *why)
 	struct pager *pg = arg;
 
 	for (struct vm *vm = pg->vms; vm; vm = vm->next) {
-		struct fail_ctx c = { vm, idx, 0 };
+		struct fail_ctx c = { vm, 0 };
 		uint64_t lost;
 
 		if (vm->dead)
@@ -1122,34 +1097,38 @@ void pager_server_failed(void *arg, unsigned idx, const char *why)
 
 /* ---- reporting ---- */
 
-void group_lost_ranges(struct vm *vm, GString *o, const char *prefix)
+uint64_t group_lost_ranges(struct vm *vm, GString *o, const char *prefix)
 {
 	const struct pg_geometry *geo = geo_of(vm);
-	uint64_t first = UINT64_MAX, last = 0;
+	uint64_t per = pg_group_pages(geo), first = UINT64_MAX, last = 0;
+	uint64_t n = 0;
 
-	for (uint64_t p = 0; p <= vm->npages; p++) {
-		bool lost = false;
+	/* Only LOST groups hold lost pages: walk those, in GPAS order. */
+	for (uint64_t g = 0; g <= pg_ngroups(vm->groups); g++) {
+		const struct pg_group *grp = g < pg_ngroups(vm->groups) ?
+					     pg_group(vm->groups, g) : NULL;
+		uint64_t end = (g + 1) * per < vm->npages ? (g + 1) * per
+							   : vm->npages;
 
-		if (p < vm->npages && pt_state(vm->pt[p]) == PS_REMOTE) {
-			unsigned slot, row;
-			uint64_t g;
-			struct pg_group *grp;
-
-			pg_locate(geo, p, &g, &slot, &row);
-			grp = pg_group(vm->groups, g);
-			lost = grp->state == PG_LOST && grp->lost & (1u << slot);
-		}
-		if (lost) {
-			if (first == UINT64_MAX)
-				first = p;
-			last = p;
-			continue;
-		}
-		if (first != UINT64_MAX) {
-			g_string_append_printf(o, "%s%lu-%lu\n", prefix,
-					       (unsigned long)first,
-					       (unsigned long)last);
-			first = UINT64_MAX;
+		for (uint64_t p = g * per; grp && grp->state == PG_LOST &&
+		     p < end; p++) {
+			if (pt_state(vm->pt[p]) != PS_REMOTE ||
+			    !(grp->lost & (1u << (p % per % geo->width))))
+				continue;
+			n++;
+			if (first != UINT64_MAX && p == last + 1) {
+				last = p;
+				continue;
+			}
+			if (first != UINT64_MAX)
+				g_string_append_printf(o, "%s%lu-%lu\n", prefix,
+						       (unsigned long)first,
+						       (unsigned long)last);
+			first = last = p;
 		}
 	}
+	if (first != UINT64_MAX)
+		g_string_append_printf(o, "%s%lu-%lu\n", prefix,
+				       (unsigned long)first, (unsigned long)last);
+	return n;
 }

@@ -180,8 +180,11 @@ void pager_server_failed(void *arg, unsigned idx, const char *why);
 void jobs_init(struct pager *pg);
 void jobs_stop(struct pager *pg);
 void jobs_kick(struct pager *pg);
-/* Lost ranges of @vm, "a-b" page ranges, appended as @key=... lines. */
-void group_lost_ranges(struct vm *vm, GString *o, const char *prefix);
+/*
+ * @vm's lost pages, as "@prefix FIRST-LAST" lines (page ranges, in GPAS
+ * order) appended to @o; returns how many pages they are.
+ */
+uint64_t group_lost_ranges(struct vm *vm, GString *o, const char *prefix);
 
 /* pager_vm.c */
 void vm_destroy(struct vm *vm);

@@ -12,34 +12,15 @@
 struct vm_counts {
 	uint64_t by_state[PS_NSTATES];
 	uint64_t groups[PG_NSTATES];
-	uint64_t lost_pages;
 };
 
 static void count_states(const struct vm *vm, struct vm_counts *c)
 {
-	const struct pg_geometry *geo = pg_geometry(vm->groups);
-
 	memset(c, 0, sizeof(*c));
 	for (uint64_t p = 0; p < vm->npages; p++)
 		c->by_state[pt_state(vm->pt[p])]++;
-	for (uint64_t g = 0; g < pg_ngroups(vm->groups); g++) {
-		const struct pg_group *grp = pg_group(vm->groups, g);
-
-		c->groups[grp->state]++;
-		if (grp->state != PG_LOST)
-			continue;
-		for (unsigned slot = 0; slot < geo->width; slot++) {
-			if (!(grp->lost & (1u << slot)))
-				continue;
-			for (unsigned row = 0; row < geo->rows; row++) {
-				uint64_t p = pg_page(geo, g, slot, row);
-
-				if (p < vm->npages &&
-				    pt_state(vm->pt[p]) == PS_REMOTE)
-					c->lost_pages++;
-			}
-		}
-	}
+	for (uint64_t g = 0; g < pg_ngroups(vm->groups); g++)
+		c->groups[pg_group(vm->groups, g)->state]++;
 }
 
 static uint64_t hist_percentile(const struct vm *vm, unsigned pct)
@@ -156,6 +137,9 @@ void pager_dump(struct pager *pg, GString *o)
 			metadata_per_page(vm));
 		{
 			const struct pg_geometry *geo = pg_geometry(vm->groups);
+			GString *lost = g_string_new(NULL);
+			uint64_t nlost = group_lost_ranges(vm, lost,
+							   "lost_range=");
 
 			g_string_append_printf(o,
 				"pg_width=%u\npg_rows=%u\npg_parity=%d\n"
@@ -182,12 +166,13 @@ void pager_dump(struct pager *pg, GString *o)
 				(unsigned long)s->moved_pages,
 				(unsigned long)s->degraded_reads,
 				(unsigned long)s->lost_faults,
-				(unsigned long)c.lost_pages,
+				(unsigned long)nlost,
 				(unsigned long)s->parity_updates,
 				(unsigned long)s->parity_stripes,
 				(unsigned long)s->parity_errors,
 				(unsigned long)s->evict_waited);
-			group_lost_ranges(vm, o, "lost_range=");
+			g_string_append_len(o, lost->str, (gssize)lost->len);
+			g_string_free(lost, TRUE);
 		}
 		g_string_append(o, "fault_hist_us=");
 		for (unsigned b = 0; b < HIST_BUCKETS; b++)
