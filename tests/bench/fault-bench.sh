@@ -41,8 +41,7 @@ run() {
 	local name=$1; shift
 	local sock=$NX_TMP/$name.sock
 
-	nx_daemon cli "pager-$name" "$MEMXD" --socket "$sock" "$@"
-	for _ in $(seq 50); do [[ -S $sock ]] && break; sleep 0.1; done
+	nx_pager cli "pager-$name" "$sock" "$@"
 	nx_log "$name: $SIZE MiB region on a $BUDGET MiB budget ($*)"
 	if ! timeout 300 ip netns exec "$(nx_ns cli)" "$BENCH" --socket "$sock" \
 		--size-mib "$SIZE" --budget-mib "$BUDGET" --name "$name" \

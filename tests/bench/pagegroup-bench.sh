@@ -88,16 +88,8 @@ pager()
 	local name=$1 sock=$NX_TMP/$1.sock
 
 	shift
-	nx_daemon cli "pager-$name" "$MEMXD" --socket "$sock" \
-		--servers "$server_list" --stripe-width 3 \
-		--spill-dir "$NX_TMP" "$@"
-	for _ in $(seq 100); do
-		[[ -S $sock ]] && return 0
-		kill -0 "${NX_PIDS[pager-$name]}" 2>/dev/null || break
-		sleep 0.1
-	done
-	cat "$NX_TMP/pager-$name.log" >&2
-	nx_die "memxd (pager $name) did not start"
+	nx_pager cli "pager-$name" "$sock" --servers "$server_list" \
+		--stripe-width 3 --spill-dir "$NX_TMP" "$@"
 }
 
 # bench NAME ARGS...: fault_bench against pager NAME in the background
@@ -186,7 +178,7 @@ parity_fills()
 	local prefix=$1 r p name f
 
 	shift
-	runs_off= runs_on=
+	runs_off='' runs_on=''
 	for r in $(seq "$ROUNDS"); do
 		for p in off on; do
 			name=$prefix-$p-$r

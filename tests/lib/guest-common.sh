@@ -115,7 +115,7 @@ gx_setup()
 
 gx_memxd_start()
 {
-	local label=$1 i s
+	local label=$1 s
 	local -a servers=()
 
 	shift
@@ -123,18 +123,9 @@ gx_memxd_start()
 	for s in "${GX_SERVERS[@]}"; do
 		servers+=("$(nx_ip "$s")")
 	done
-	nx_daemon "$GX_CLIENT" "memxd-$label" "$MEMXD" --socket "$GX_SOCK" \
+	nx_pager "$GX_CLIENT" "memxd-$label" "$GX_SOCK" \
 		--servers "$(IFS=,; echo "${servers[*]}")" \
 		--spill-dir "$NX_TMP" "$@"
-	for i in $(seq 100); do
-		[[ -S $GX_SOCK ]] && return 0
-		kill -0 "${NX_PIDS[memxd-$label]}" 2>/dev/null || {
-			cat "$NX_TMP/memxd-$label.log" >&2
-			nx_die "memxd (pager) exited at startup"
-		}
-		sleep 0.1
-	done
-	nx_die "memxd (pager) never created $GX_SOCK"
 }
 
 gx_sampler_start()
@@ -166,7 +157,7 @@ gx_srv_val()
 gx_killer_start()
 {
 	(
-		local victim= most=0 n s
+		local victim='' most=0 n s
 
 		for _ in $(seq 7200); do
 			grep -q -- "$1" "$NX_TMP/guest.log" 2>/dev/null && break

@@ -27,6 +27,11 @@
 #                               and wait until
 #                               each answers memxctl stat from CLIENT
 #                               (needs $MEMXD and $MEMXCTL)
+#   nx_pager HOST NAME SOCK [ARGS...]
+#                               start memxd's pager (memxd --socket SOCK
+#                               ARGS) on HOST as daemon NAME and wait (10 s)
+#                               until SOCK exists; fails with memxd's log
+#                               if it exits or never listens
 #   nx_stop NAME                SIGTERM the daemon NAME and wait (5 s, then
 #                               SIGKILL)
 #   nx_impair HOST LOSS REORDER DUP DELAY_MS
@@ -369,6 +374,21 @@ nx_cut()
 nx_uncut()
 {
 	ip -n "$NX_BR" link set "p-$1" up
+}
+
+nx_pager()
+{
+	local host=$1 name=$2 sock=$3 i
+
+	shift 3
+	nx_daemon "$host" "$name" "$MEMXD" --socket "$sock" "$@"
+	for i in $(seq 100); do
+		[[ -S $sock ]] && return 0
+		kill -0 "${NX_PIDS[$name]}" 2>/dev/null || break
+		sleep 0.1
+	done
+	cat "$NX_TMP/$name.log" >&2
+	nx_die "memxd (pager $name) exited or never created $sock"
 }
 
 nx_memory_servers()

@@ -109,25 +109,16 @@ pg_ctl()
 # pg_pager LABEL [MEMXD ARGS...]
 pg_pager()
 {
-	local label=$1 sock=$NX_TMP/$1.sock s i
+	local label=$1 sock=$NX_TMP/$1.sock s
 	local -a servers=()
 
 	shift
 	for s in "${PG_SERVERS[@]}"; do
 		servers+=("$(nx_ip "$s")")
 	done
-	nx_daemon "$PG_CLIENT" "memxd-$label" "$MEMXD" --socket "$sock" \
+	nx_pager "$PG_CLIENT" "memxd-$label" "$sock" \
 		--servers "$(IFS=,; echo "${servers[*]}")" \
 		--stripe-width "$PG_STRIPE" --spill-dir "$NX_TMP" "$@"
-	for i in $(seq 100); do
-		[[ -S $sock ]] && break
-		kill -0 "${NX_PIDS[memxd-$label]}" 2>/dev/null || {
-			cat "$NX_TMP/memxd-$label.log" >&2
-			nx_die "[$label] memxd (pager) exited at startup"
-		}
-		((i < 100)) || nx_die "[$label] memxd (pager) never created $sock"
-		sleep 0.1
-	done
 	nx_log "[$label] memxd pager up: --stripe-width $PG_STRIPE $*"
 }
 

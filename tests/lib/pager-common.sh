@@ -69,7 +69,7 @@ px_impair_all()
 # px_run LABEL LOSS CMD [ARGS]...
 px_run()
 {
-	local label=$1 loss=$2 sock rc=0 i h
+	local label=$1 loss=$2 sock rc=0 h
 	local -a servers=()
 
 	shift 2
@@ -78,17 +78,8 @@ px_run()
 		servers+=("$(nx_ip "$h")")
 	done
 	px_impair_all "$loss"
-	nx_daemon "$PX_CLIENT" "memxd-$label" "$MEMXD" --socket "$sock" \
+	nx_pager "$PX_CLIENT" "memxd-$label" "$sock" \
 		--servers "$(IFS=,; echo "${servers[*]}")"
-	for i in $(seq 100); do
-		[[ -S $sock ]] && break
-		kill -0 "${NX_PIDS[memxd-$label]}" 2>/dev/null || {
-			cat "$NX_TMP/memxd-$label.log" >&2
-			nx_die "memxd (pager) exited at startup"
-		}
-		((i < 100)) || nx_die "memxd (pager) never created $sock"
-		sleep 0.1
-	done
 	nx_log "[$label] memxd pager up; loss ${loss}%; running $(basename "$1")"
 	timeout -k 10 "$PX_TIMEOUT" ip netns exec "$(nx_ns "$PX_CLIENT")" \
 		"$@" --socket "$sock" --name "$label" \
