@@ -7,7 +7,7 @@
 #include <string.h>
 #include <time.h>
 
-static enum log_level max_level = LOG_INFO;
+static enum log_level max_level = LOG_LEVEL_INFO;
 static const char *ident = "memxd";
 static const char *const level_names[] = { "error", "warning", "info", "debug" };
 
@@ -23,7 +23,7 @@ void log_set_ident(const char *id)
 
 int log_parse_level(const char *s, enum log_level *out)
 {
-	for (unsigned i = 0; i <= LOG_DEBUG; i++) {
+	for (unsigned i = 0; i <= LOG_LEVEL_DEBUG; i++) {
 		if (!strcmp(s, level_names[i])) {
 			*out = (enum log_level)i;
 			return 0;
@@ -58,28 +58,28 @@ void log_msg(enum log_level level, const char *fmt, ...)
 	va_end(ap);
 }
 
-#define RL_SLOTS 64
-
-void log_ratelimited(const void *key, unsigned interval_ms,
-		     enum log_level level, const char *fmt, ...)
+void log_limited(struct log_limit *ll, unsigned interval_ms,
+		 enum log_level level, const char *fmt, ...)
 {
-	static struct { const void *key; uint64_t last_ms; unsigned folded; } rl[RL_SLOTS];
-	unsigned i = (unsigned)(((uintptr_t)key >> 3) % RL_SLOTS);
 	struct timespec ts;
-	uint64_t now;
+	unsigned long long now;
 	va_list ap;
 
+	if (level > max_level)
+		return;
 	clock_gettime(CLOCK_MONOTONIC, &ts);
-	now = (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-	if (rl[i].key == key && now - rl[i].last_ms < interval_ms) {
-		rl[i].folded++;
+	now = (unsigned long long)ts.tv_sec * 1000 +
+	      (unsigned long long)ts.tv_nsec / 1000000;
+	if (ll->used && now - ll->last_ms < interval_ms) {
+		ll->folded++;
 		return;
 	}
-	if (rl[i].key == key && rl[i].folded)
-		log_msg(level, "(last message repeated %u times)", rl[i].folded);
-	rl[i].key = key;
-	rl[i].last_ms = now;
-	rl[i].folded = 0;
+	if (ll->folded)
+		log_msg(level, "(%u more like the next were folded in the "
+			"last %llu ms)", ll->folded, now - ll->last_ms);
+	ll->used = 1;
+	ll->last_ms = now;
+	ll->folded = 0;
 	va_start(ap, fmt);
 	log_v(level, fmt, ap);
 	va_end(ap);

@@ -15,7 +15,7 @@
 #include "log.h"
 #include "options.h"
 #include "pager_main.h"
-#include "server.h"
+#include "server/server.h"
 
 struct signal_watch {
 	struct evl_op op;

@@ -8,10 +8,10 @@
 #include <string.h>
 
 #include "config.h"
-#include "ctl.h"
+#include "ctl/ctl.h"
 #include "log.h"
-#include "pager.h"
-#include "remote.h"
+#include "pager/pager.h"
+#include "pager/remote.h"
 
 int pager_main(struct evl *loop, const struct memxd_options *o)
 {

@@ -8,9 +8,9 @@
 #include <string.h>
 
 #include "check_util.h"
-#include "memxd/evict.h"
-#include "memxd/pagetable.h"
-#include "memxd/prefetch.h"
+#include "memxd/pager/evict.h"
+#include "memxd/pager/pagetable.h"
+#include "memxd/pager/prefetch.h"
 
 /* A run of faults one page apart is a stride of 1, and prefetched. */
 START_TEST(test_prefetch_sequential)

@@ -15,7 +15,7 @@
 #include <string.h>
 
 #include "memxd/log.h"
-#include "memxd/server.h"
+#include "memxd/server/server.h"
 #include "rmap/rmap.h"
 #include "tests/check_util.h"
 
@@ -52,7 +52,7 @@ static void setup_server_announcing(uint64_t capacity, unsigned heartbeat_ms,
 	struct sockaddr_storage any, to;
 	struct sockaddr_in *sin;
 
-	log_set_level(LOG_ERR);
+	log_set_level(LOG_LEVEL_ERR);
 	announcements = 0;
 	rmap_config_default(&cfg.rmap);
 	cfg.rmap.retry_us = 2000;

@@ -10,7 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "memxd/store.h"
+#include "memxd/server/store.h"
 #include "rmap/wire.h"
 #include "tests/check_util.h"
 

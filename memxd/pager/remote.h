@@ -22,8 +22,8 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "../pagegroup/pagegroup.h"
-#include "../rmap/rmap.h"
+#include "../../pagegroup/pagegroup.h"
+#include "../../rmap/rmap.h"
 
 struct remote;
 

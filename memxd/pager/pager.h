@@ -16,8 +16,8 @@
 #include <stdint.h>
 #include <sys/types.h>
 
-#include "../rmap/evloop.h"
-#include "ctl_proto.h"
+#include "../../rmap/evloop.h"
+#include "../ctl/ctl_proto.h"
 #include "remote.h"
 
 /* Resident pages may exceed the budget by at most this much. */

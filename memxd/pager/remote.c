@@ -12,7 +12,7 @@
 #include <string.h>
 #include <sys/random.h>
 
-#include "log.h"
+#include "../log.h"
 
 struct remote {
 	struct evl *loop;
@@ -278,7 +278,7 @@ static void reg_done(void *arg, int err, const struct rmap_msg *m)
 	if (err == -EHOSTUNREACH)
 		server_failed(c->r, s->server, "RMAP retries exhausted", true);
 	if (err || m->status) {
-		log_ratelimited(srv, 10000, LOG_WARN,
+		log_ratelimited(10000, LOG_LEVEL_WARN,
 				"cannot open a session on %s: %s", srv->name,
 				err ? strerror(-err) :
 				rmap_status_name(m->status));
@@ -406,7 +406,7 @@ static void hb_fire(struct evl *loop, struct evl_timer *t)
 					  100000000ull;
 
 	if (late)
-		log_ratelimited(r, 10000, LOG_WARN, "memxd's event loop ran "
+		log_ratelimited(10000, LOG_LEVEL_WARN, "memxd's event loop ran "
 				"%lu ms late: server liveness is judged from the "
 				"next heartbeat", (unsigned long)
 				((now - r->hb_due_ns) / 1000000));

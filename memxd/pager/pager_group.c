@@ -39,7 +39,7 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
-#include "log.h"
+#include "../log.h"
 #include "pager_int.h"
 
 #ifndef UFFDIO_POISON
@@ -212,7 +212,7 @@ void lost_fault(struct vm *vm, uint64_t page)
 		if (off >= r->offset && off - r->offset < r->length)
 			p.range.start = r->hva + (off - r->offset);
 	}
-	log_ratelimited(lost_fault, 2000, LOG_ERR,
+	log_ratelimited(2000, LOG_LEVEL_ERR,
 			"vm %s: access to LOST page %lu (GPAS offset %#lx): "
 			"two servers of its group died; the access gets a "
 			"memory error (SIGBUS), never wrong data", vm->name,
@@ -228,7 +228,7 @@ void lost_fault(struct vm *vm, uint64_t page)
 	}
 	/* EEXIST: another thread's fault poisoned it first. */
 	if (ioctl(vm->uffd, UFFDIO_POISON, &p) < 0 && errno != EEXIST)
-		log_ratelimited(vm, 5000, LOG_ERR,
+		log_ratelimited(5000, LOG_LEVEL_ERR,
 				"vm %s: cannot poison lost page %lu (%s; needs "
 				"Linux 6.6): the faulting thread waits for ever",
 				vm->name, (unsigned long)page, strerror(errno));
@@ -310,7 +310,7 @@ static void parity_io_done(void *arg, int err, uint8_t status)
 		grp->deltas--;
 	if (err || status) {
 		vm->st.parity_errors++;
-		log_ratelimited(parity_io_done, 5000, LOG_WARN,
+		log_ratelimited(5000, LOG_LEVEL_WARN,
 				"vm %s: parity %s of group %lu failed (%s); "
 				"its parity is recomputed from the data",
 				vm->name, x->whole ? "write" : "update",
@@ -650,7 +650,7 @@ static void job_apply(struct vm *vm, struct job *j)
 	       !(grp->flags & PG_F_MOVE) == !j->move;
 	if (!same || j->err) {
 		if (j->err && same)
-			log_ratelimited(job_finish, 5000, LOG_WARN,
+			log_ratelimited(5000, LOG_LEVEL_WARN,
 					"vm %s: %s slot %u of group %lu onto %s "
 					"failed (%s); it is tried again",
 					vm->name, j->move ? "moving" : "rebuilding",
@@ -746,7 +746,7 @@ static int job_start(struct job_ref *ref)
 		return 0;
 	}
 	if (target == PG_NO_SERVER || !session_open(vm, target)) {
-		log_ratelimited(job_start, 10000, LOG_WARN,
+		log_ratelimited(10000, LOG_LEVEL_WARN,
 				"vm %s: no server can take slot %u of group %lu "
 				"(each needs a server holding nothing of its "
 				"group, with room); waiting for one", vm->name,

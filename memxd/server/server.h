@@ -16,8 +16,8 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "../rmap/evloop.h"
-#include "../rmap/rmap.h"
+#include "../../rmap/evloop.h"
+#include "../../rmap/rmap.h"
 
 struct server;
 

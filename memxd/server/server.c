@@ -12,7 +12,7 @@
 #include <string.h>
 #include <sys/random.h>
 
-#include "log.h"
+#include "../log.h"
 #include "store.h"
 
 struct session {
@@ -71,7 +71,7 @@ static struct session *session_lookup(struct server *srv,
 	/* A session belongs to the address that opened it. */
 	if (!s || s->peer != m->peer) {
 		srv->st.bad_session++;
-		log_ratelimited(srv, 5000, LOG_WARN,
+		log_ratelimited(5000, LOG_LEVEL_WARN,
 				"%s from %s names unknown session %08x",
 				rmap_type_name(m->type), rmap_peer_name(m->peer),
 				m->session);
@@ -114,7 +114,7 @@ static void reply(struct server *srv, const struct rmap_msg *m, uint8_t status,
 	if (ret && iovcnt)
 		ret = rmap_reply(srv->ep, m, RMAP_S_INVAL, session, NULL, 0);
 	if (ret)
-		log_ratelimited(reply, 5000, LOG_WARN,
+		log_ratelimited(5000, LOG_LEVEL_WARN,
 				"cannot answer %s from %s: %s",
 				rmap_type_name(m->type), rmap_peer_name(m->peer),
 				strerror(-ret));
@@ -143,7 +143,7 @@ static void on_reg(struct server *srv, const struct rmap_msg *m)
 	/* Leaving: old sessions are served, new ones refused. */
 	if (srv->leaving) {
 		srv->st.leaving_refusals++;
-		log_ratelimited(&srv->st.leaving_refusals, 10000, LOG_INFO,
+		log_ratelimited(10000, LOG_LEVEL_INFO,
 				"leaving: refused a new session from %s",
 				rmap_peer_name(m->peer));
 		reply(srv, m, RMAP_S_LEAVING, 0, NULL, 0);
@@ -200,7 +200,7 @@ static void answer_store(struct server *srv, const struct rmap_msg *m,
 {
 	if (ret == -ENOSPC || ret == -ENOMEM) {
 		srv->st.full_refusals++;
-		log_ratelimited(&srv->st.full_refusals, 10000, LOG_WARN,
+		log_ratelimited(10000, LOG_LEVEL_WARN,
 				"full: refused %u pages of %s from session %08x "
 				"(%lu of %lu pages used)", m->count,
 				rmap_type_name(m->type), s->id,

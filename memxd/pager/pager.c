@@ -30,7 +30,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "log.h"
+#include "../log.h"
 #include "pager_int.h"
 
 static void punch_list(struct vm *vm, const uint64_t *list, unsigned n);
@@ -118,7 +118,7 @@ static void punch(struct vm *vm, uint64_t page, uint64_t count)
 {
 	if (fallocate(vm->memfd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
 		      (off_t)(page * PAGE), (off_t)(count * PAGE)) < 0)
-		log_ratelimited(vm, 5000, LOG_ERR, "vm %s: punching page %lu: %s",
+		log_ratelimited(5000, LOG_LEVEL_ERR, "vm %s: punching page %lu: %s",
 				vm->name, (unsigned long)page, strerror(errno));
 }
 
@@ -187,7 +187,7 @@ static void install_failed(struct vm *vm, uint64_t page, int err)
 {
 	if (err == -ESRCH || err == -ENOENT)
 		return;		/* the VMM is exiting */
-	log_ratelimited(vm, 5000, LOG_ERR, "vm %s: installing page %lu: %s",
+	log_ratelimited(5000, LOG_LEVEL_ERR, "vm %s: installing page %lu: %s",
 			vm->name, (unsigned long)page, strerror(-err));
 }
 
@@ -290,7 +290,7 @@ void fetch_done(void *arg, int err, uint8_t status)
 		goto out;
 	if (err || status) {
 		vm->st.fetch_errors++;
-		log_ratelimited(fetch_done, 5000, LOG_ERR,
+		log_ratelimited(5000, LOG_LEVEL_ERR,
 				"vm %s: reading pages %lu+%u failed: %s; the "
 				"faulting vCPU waits and the read is retried",
 				vm->name, (unsigned long)f->page, f->count,
@@ -620,7 +620,7 @@ void vm_handle_missing(struct vm *vm, uint64_t page, uint64_t t0, bool write)
 		vm->st.spill_faults++;
 		if (pread(vm->spill_fd, vm->pg->scratch, PAGE,
 			  (off_t)(page * PAGE)) != PAGE) {
-			log_ratelimited(vm, 5000, LOG_ERR,
+			log_ratelimited(5000, LOG_LEVEL_ERR,
 					"vm %s: reading page %lu from the spill "
 					"file failed", vm->name,
 					(unsigned long)page);
@@ -748,7 +748,7 @@ void uffd_ready(struct evl *loop, struct evl_op *op, int res)
 				continue;
 			p = hva_page(vm, m->arg.pagefault.address & ~(uint64_t)(PAGE - 1));
 			if (p >= vm->npages) {
-				log_ratelimited(vm, 5000, LOG_ERR,
+				log_ratelimited(5000, LOG_LEVEL_ERR,
 						"vm %s: fault at %#llx outside "
 						"its regions", vm->name,
 						m->arg.pagefault.address);
@@ -801,7 +801,7 @@ static void spill_page(struct vm *vm, uint64_t page, const uint8_t *data)
 
 	if (pwrite(vm->spill_fd, data, PAGE, (off_t)(page * PAGE)) != PAGE) {
 		/* Cannot store it anywhere: it stays resident. */
-		log_ratelimited(spill_page, 5000, LOG_ERR,
+		log_ratelimited(5000, LOG_LEVEL_ERR,
 				"vm %s: spill file write failed: %s; page "
 				"stays resident", vm->name, strerror(errno));
 		if (pt_state(*e) == PS_EVICTING) {
@@ -892,7 +892,7 @@ static void evict_write_done(void *arg, int err, uint8_t status)
 	}
 	punch_list(vm, gone, ngone);
 	if (status == RMAP_S_FULL)
-		log_ratelimited(evict_write_done, 10000, LOG_WARN,
+		log_ratelimited(10000, LOG_LEVEL_WARN,
 				"vm %s: server %s is full; %s", vm->name,
 				remote_server(vm->pg->remote, run->server)->name,
 				moves ? "its group slots move to servers with "

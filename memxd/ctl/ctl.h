@@ -5,8 +5,8 @@
 #ifndef MEMX_CTL_H
 #define MEMX_CTL_H
 
-#include "../rmap/evloop.h"
-#include "pager.h"
+#include "../../rmap/evloop.h"
+#include "../pager/pager.h"
 
 struct ctl;
 

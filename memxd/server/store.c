@@ -10,7 +10,7 @@
 #include <string.h>
 #include <sys/mman.h>
 
-#include "../rmap/wire.h"
+#include "../../rmap/wire.h"
 
 #define PAGE		RMAP_PAGE_SIZE
 #define CHUNK_PAGES	256u

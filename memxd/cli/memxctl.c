@@ -25,9 +25,9 @@
 #include <sys/un.h>
 #include <unistd.h>
 
-#include "../rmap/rmap.h"
+#include "../../rmap/rmap.h"
 #include "config.h"
-#include "options.h"
+#include "../options.h"
 
 #define PAGE RMAP_PAGE_SIZE
 

@@ -17,7 +17,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
-#include "log.h"
+#include "../log.h"
 
 struct conn {
 	struct evl_op op;
@@ -362,7 +362,7 @@ static void ctl_accept(struct evl *loop, struct evl_op *op, int res)
 		c->op.done = conn_readable;
 		if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &c->cred, &len) ||
 		    (c->cred.uid != 0 && c->cred.uid != geteuid())) {
-			log_ratelimited(ctl, 5000, LOG_WARN, "control socket: "
+			log_ratelimited(5000, LOG_LEVEL_WARN, "control socket: "
 					"refused a connection from uid %u",
 					c->cred.uid);
 			close(fd);
