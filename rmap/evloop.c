@@ -82,6 +82,12 @@ void evl_poll(struct evl *loop, int fd, unsigned events, struct evl_op *op)
 	io_uring_prep_poll_add(evl_sqe(loop, op), fd, events);
 }
 
+void evl_poll_cancel(struct evl *loop, struct evl_op *op)
+{
+	/* The cancel's own completion needs no callback. */
+	io_uring_prep_poll_remove(evl_sqe(loop, NULL), (uint64_t)(uintptr_t)op);
+}
+
 int evl_flush(struct evl *loop)
 {
 	int ret = io_uring_submit(&loop->ring);

@@ -44,6 +44,8 @@ struct io_uring_sqe *evl_sqe(struct evl *loop, struct evl_op *op);
 
 /* One-shot poll of @fd for @events (POLLIN...); re-arm from the callback. */
 void evl_poll(struct evl *loop, int fd, unsigned events, struct evl_op *op);
+/* Cancel @op's poll: its callback then runs with -ECANCELED. */
+void evl_poll_cancel(struct evl *loop, struct evl_op *op);
 
 void evl_timer_init(struct evl_timer *t,
 		    void (*fire)(struct evl *, struct evl_timer *));
