@@ -88,7 +88,7 @@ out:
 	if (ctl)
 		ctl_free(ctl);
 	deadline = evl_now_ns() + 500000000ull;
-	while (r && rmap_ep_pending(remote_ep(r)) && evl_now_ns() < deadline)
+	while (r && remote_pending(r) && evl_now_ns() < deadline)
 		evl_run_once(loop, 50000000);
 	remote_free(r);
 	pager_free(pg);

@@ -8,9 +8,9 @@
 #include <string.h>
 
 #include "check_util.h"
-#include "memxd/pager/evict.h"
 #include "memxd/pager/pagetable.h"
 #include "memxd/pager/prefetch.h"
+#include "memxd/pager/victim.h"
 
 /* A run of faults one page apart is a stride of 1, and prefetched. */
 START_TEST(test_prefetch_sequential)
@@ -101,31 +101,38 @@ END_TEST
 /* CLOCK: referenced pages get a second chance; busy ones are skipped. */
 START_TEST(test_clock_second_chance)
 {
-	uint8_t pt[16];
+	struct pagetable pt;
 	uint64_t out[16];
-	struct evict_clock c = { 0 };
+	struct victim_clock c = { 0 };
 	unsigned n;
 
-	memset(pt, 0, sizeof(pt));
+	ck_assert_int_eq(pt_init(&pt, 16), 0);
 	for (unsigned i = 0; i < 8; i++)
-		pt[i] = PS_RESIDENT;
-	pt[1] |= PT_REF;
-	pt[2] |= PT_BUSY;	/* a WRITE in flight: never picked */
-	pt[9] = PS_REMOTE;
-	n = evict_select(&c, pt, 16, out, 3);
+		ck_assert(pt_found_resident(&pt, i));
+	for (unsigned i = 0; i < 8; i++)
+		pt_clear_ref(&pt, i);
+	pt_touch(&pt, 1);
+	/* A WRITE in flight: never picked. */
+	ck_assert(pt_evict_begin(&pt, 2));
+	ck_assert(pt_write_begin(&pt, 2));
+	ck_assert(pt_evict_cancel(&pt, 2));
+	pt_clear_ref(&pt, 2);
+	n = victim_select(&c, &pt, out, 3);
 	ck_assert_uint_eq(n, 3);
 	ck_assert_uint_eq(out[0], 0);
 	ck_assert_uint_eq(out[1], 3);	/* 1 had its bit cleared, 2 busy */
 	ck_assert_uint_eq(out[2], 4);
-	ck_assert(!(pt[1] & PT_REF));
+	ck_assert(!pt_has(&pt, 1, PT_REF));
 	/* Ask for more than there are: each page at most once. */
-	n = evict_select(&c, pt, 16, out, 16);
+	n = victim_select(&c, &pt, out, 16);
 	ck_assert_uint_eq(n, 7);	/* 0, 1, 3..7: all but the busy one */
 	for (unsigned i = 0; i < n; i++)
 		for (unsigned j = i + 1; j < n; j++)
 			ck_assert_uint_ne(out[i], out[j]);
 	for (unsigned i = 0; i < n; i++)
 		ck_assert_uint_ne(out[i], 2);
+	ck_assert_uint_eq(pt.bugs, 0);
+	pt_fini(&pt);
 }
 END_TEST
 

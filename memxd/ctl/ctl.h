@@ -7,6 +7,7 @@
 
 #include "../../rmap/evloop.h"
 #include "../pager/pager.h"
+#include "ctl_proto.h"
 
 struct ctl;
 

@@ -1,36 +1,343 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 /*
- * evict.c - CLOCK with second chance over the pager's page table.
+ * evict.c - pages out (evict.h).
  */
 #include "evict.h"
 
-#include "pagetable.h"
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
 
-unsigned evict_select(struct evict_clock *c, uint8_t *pt, uint64_t npages,
-		      uint64_t *out, unsigned max)
+#include "../log.h"
+#include "stripe.h"
+#include "vm.h"
+
+static int cmp_page(const void *a, const void *b)
 {
-	uint64_t limit = 2 * npages;
-	unsigned n = 0;
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
 
+	return x < y ? -1 : x > y;
+}
+
+/* Punch the holes of @list[0..n) (ascending), a run per call. */
+static void punch_list(struct vm *vm, const uint64_t *list, unsigned n)
+{
+	for (unsigned i = 0; i < n;) {
+		unsigned k = 1;
+		int ret;
+
+		while (i + k < n && list[i + k] == list[i] + k)
+			k++;
+		ret = gm_punch(&vm->mem, list[i], k);
+		if (ret)
+			log_ratelimited(5000, LOG_LEVEL_ERR, "vm %s: punching "
+					"pages %lu+%u: %s", vm->name,
+					(unsigned long)list[i], k,
+					strerror(-ret));
+		i += k;
+	}
+}
+
+/* The eviction of EVICTING @page is off: resident, dirty, writable. */
+static void cancel(struct vm *vm, uint64_t page)
+{
+	if (!pt_evict_cancel(&vm->pt, page))
+		return;
 	/*
-	 * Up to two sweeps: the first may only clear reference bits.  Once
-	 * a victim is taken, stop before the hand comes round to it again:
-	 * a page must never be handed out twice.
+	 * If unprotecting fails (EAGAIN), the next write takes a WP fault,
+	 * which finds the page resident and unprotects it then.
 	 */
-	for (uint64_t scanned = 0; scanned < limit && n < max; scanned++) {
-		uint8_t *e = &pt[c->hand];
-		uint64_t page = c->hand;
+	gm_protect(&vm->mem, page, 1, false);
+}
 
-		c->hand = c->hand + 1 == npages ? 0 : c->hand + 1;
-		if (pt_state(*e) != PS_RESIDENT || (*e & PT_BUSY))
-			continue;
-		if (*e & PT_REF) {
-			*e &= (uint8_t)~PT_REF;
+/* The last resort: EVICTING @page goes to the local spill file. */
+static bool spill(struct vm *vm, uint64_t page, const uint8_t *data)
+{
+	int ret = spill_write(&vm->spill, page, data);
+
+	if (ret) {
+		/* Cannot store it anywhere: it stays resident. */
+		log_ratelimited(5000, LOG_LEVEL_ERR, "vm %s: spill file write "
+				"failed: %s; page stays resident", vm->name,
+				strerror(-ret));
+		cancel(vm, page);
+		return false;
+	}
+	/* A remote copy that must stay (parity) stays flagged. */
+	if (pt_remote_droppable(&vm->pt, page))
+		stripe_drop_copy(vm, page);
+	pt_spilled(&vm->pt, page);
+	vm->st.evict_spilled++;
+	return true;
+}
+
+/* A run of WRITEs ended (stripe.h). */
+static void run_done(struct stripe_run *run, bool stored, bool to_spill)
+{
+	struct vm *vm = run->vm;
+	uint64_t gone[PG_MAX_ROWS];
+	uint32_t stride = vm_geo(vm)->width;
+	unsigned ngone = 0;
+
+	if (vm->dead)
+		return;
+	for (uint32_t i = 0; i < run->count; i++) {
+		uint64_t p = run->page + (uint64_t)i * stride;
+		const uint8_t *data = run->buf + (size_t)i * PAGE;
+
+		if (pt_write_end(&vm->pt, p, stored)) {
+			gone[ngone++] = p;
+			vm->st.evict_dirty++;
 			continue;
 		}
-		if (!n)
-			limit = scanned + npages;
-		out[n++] = page;
+		if (stored) {
+			/* Written or freed meanwhile: the copy is stale. */
+			if (pt_remote_droppable(&vm->pt, p))
+				stripe_drop_copy(vm, p);
+			continue;
+		}
+		/*
+		 * Not stored: it stays resident until its group can take it
+		 * (a dead server is being rebuilt, a full one moved), or
+		 * spills if no server ever can.
+		 */
+		if (pt_state(&vm->pt, p) != PS_EVICTING)
+			continue;
+		if (to_spill && spill(vm, p, data)) {
+			gone[ngone++] = p;
+			continue;
+		}
+		vm->st.evict_waited++;
+		cancel(vm, p);
 	}
-	return n;
+	punch_list(vm, gone, ngone);
+	vm->up->changed(vm);
+}
+
+/* Sort @out by the key order of their servers: rows of one slot meet. */
+static uint64_t slot_ordinal(const struct pg_geometry *geo, uint64_t page)
+{
+	unsigned slot, row;
+	uint64_t g;
+
+	pg_locate(geo, page, &g, &slot, &row);
+	return g * pg_group_pages(geo) + (uint64_t)slot * geo->rows + row;
+}
+
+static void sort_by_key(const struct pg_geometry *geo,
+			struct stripe_page *out, unsigned n)
+{
+	for (unsigned i = 1; i < n; i++)
+		for (unsigned j = i; j > 0 &&
+		     slot_ordinal(geo, out[j - 1].page) >
+		     slot_ordinal(geo, out[j].page); j--) {
+			struct stripe_page t = out[j];
+
+			out[j] = out[j - 1];
+			out[j - 1] = t;
+		}
+}
+
+/* Send @out[0..n) (sorted by key): consecutive rows of a slot share a
+ * WRITE. */
+static void send_runs(struct vm *vm, struct stripe_page *out, unsigned n)
+{
+	const struct pg_geometry *geo = vm_geo(vm);
+	struct stripe_run *run = NULL;
+	uint64_t prev = 0;
+
+	for (unsigned k = 0; k < n; k++) {
+		struct stripe_page *o = &out[k];
+		uint64_t ord = slot_ordinal(geo, o->page);
+
+		if (run && (run->mode != o->mode || ord != prev + 1 ||
+			    ord / geo->rows != prev / geo->rows)) {
+			stripe_write(run);
+			run = NULL;
+		}
+		prev = ord;
+		if (!run) {
+			run = stripe_run_new(vm, o->mode, o->server,
+					     o->parity_srv, o->page);
+			if (run)
+				run->done = run_done;
+		}
+		if (!run) {
+			/* No memory for a run: this page stays. */
+			pt_write_end(&vm->pt, o->page, false);
+			cancel(vm, o->page);
+			continue;
+		}
+		memcpy(run->buf + (size_t)run->count * PAGE, o->data, PAGE);
+		run->count++;
+	}
+	if (run)
+		stripe_write(run);
+}
+
+/*
+ * Write-protect @victims[0..n) (ascending), a run per call.  Those that
+ * could not be protected (EAGAIN: an unread REMOVE event) are set to
+ * UINT64_MAX: without the protection a write could slip past the copy.
+ */
+static void protect(struct vm *vm, uint64_t *victims, unsigned n)
+{
+	for (unsigned i = 0; i < n;) {
+		unsigned k = 1;
+
+		while (i + k < n && victims[i + k] == victims[i] + k &&
+		       gm_contiguous(&vm->mem, victims[i], k + 1))
+			k++;
+		if (gm_protect(&vm->mem, victims[i], k, true)) {
+			vm->st.evict_unprotected += k;
+			for (unsigned j = i; j < i + k; j++)
+				victims[j] = UINT64_MAX;
+		} else {
+			for (unsigned j = i; j < i + k; j++)
+				pt_evict_begin(&vm->pt, victims[j]);
+		}
+		i += k;
+	}
+}
+
+/* Read what the guest last wrote, a run at a time, into @buf. */
+static void read_victims(struct vm *vm, uint64_t *victims, unsigned n,
+			 uint8_t *buf)
+{
+	for (unsigned i = 0; i < n;) {
+		unsigned k = 1;
+
+		if (victims[i] == UINT64_MAX) {
+			i++;
+			continue;
+		}
+		while (i + k < n && victims[i + k] == victims[i] + k)
+			k++;
+		if (gm_read(&vm->mem, victims[i], k, buf + (size_t)i * PAGE)) {
+			/* Cannot read them: they stay resident. */
+			for (unsigned j = i; j < i + k; j++) {
+				cancel(vm, victims[j]);
+				victims[j] = UINT64_MAX;
+			}
+		}
+		i += k;
+	}
+}
+
+/*
+ * Evict @victims[0..n).  Returns how many left or are leaving; the pages
+ * whose group cannot take a write now stay resident.
+ */
+static unsigned evict_batch(struct vm *vm, uint64_t *victims, unsigned n)
+{
+	struct stripe_page out[EVICT_BATCH];
+	uint64_t gone[EVICT_BATCH];	/* punch now: clean or zero */
+	uint8_t *buf = vm->pg->batch;
+	unsigned ngone = 0, nout = 0, kept = 0;
+
+	/* Ascending order makes runs: one syscall per run, not per page. */
+	qsort(victims, n, sizeof(*victims), cmp_page);
+	/* Dirty pages whose group cannot take a write now stay. */
+	for (unsigned i = 0; i < n; i++) {
+		unsigned ds, ps;
+
+		if ((pt_has(&vm->pt, victims[i], PT_DIRTY) ||
+		     !pt_has(&vm->pt, victims[i], PT_HAS_REMOTE)) &&
+		    stripe_write_mode(vm, victims[i], &ds, &ps) == W_WAIT)
+			continue;
+		victims[kept++] = victims[i];
+	}
+	n = kept;
+	protect(vm, victims, n);
+	read_victims(vm, victims, n, buf);
+	kept = 0;
+	for (unsigned i = 0; i < n; i++) {
+		uint64_t p = victims[i];
+		uint8_t *data = buf + (size_t)i * PAGE;
+		unsigned ds = 0, ps = 0;
+		enum write_mode mode;
+
+		if (p == UINT64_MAX || pt_state(&vm->pt, p) != PS_EVICTING)
+			continue;
+		kept++;
+		/* Clean, and its server copy is valid: nothing to send. */
+		if (!pt_has(&vm->pt, p, PT_DIRTY) &&
+		    pt_has(&vm->pt, p, PT_HAS_REMOTE)) {
+			pt_evicted_clean(&vm->pt, p);
+			gone[ngone++] = p;
+			vm->st.evict_clean++;
+			continue;
+		}
+		if (page_is_zero(data)) {
+			/* Nothing worth storing: "never written" again (with
+			 * its server copy, if that must stay). */
+			if (pt_remote_droppable(&vm->pt, p))
+				stripe_drop_copy(vm, p);
+			pt_evicted_zero(&vm->pt, p);
+			gone[ngone++] = p;
+			vm->st.evict_zero++;
+			continue;
+		}
+		mode = stripe_write_mode(vm, p, &ds, &ps);
+		if (mode == W_SPILL) {
+			if (spill(vm, p, data))
+				gone[ngone++] = p;
+			continue;
+		}
+		if (mode == W_WAIT) {
+			/* The zero page above changed nothing: cannot be. */
+			cancel(vm, p);
+			kept--;
+			continue;
+		}
+		pt_write_begin(&vm->pt, p);
+		out[nout++] = (struct stripe_page){ p, data, mode, ds, ps };
+	}
+	/* Whole stripes: their parity is computed here, written whole. */
+	stripe_find_whole(vm, out, nout);
+	sort_by_key(vm_geo(vm), out, nout);
+	send_runs(vm, out, nout);
+	/* The written ones are punched in run_done, after the ACK. */
+	punch_list(vm, gone, ngone);
+	return kept;
+}
+
+void evict_more(struct vm *vm)
+{
+	struct pagetable *pt = &vm->pt;
+	uint64_t low = vm->budget / 8 < EVICT_BATCH ? vm->budget / 8
+						    : EVICT_BATCH;
+	uint64_t target = vm->budget - low;
+	uint64_t victims[EVICT_BATCH];
+	unsigned rounds = 0;
+
+	while (pt_committed(pt) - pt->evicting > target &&
+	       pt->evicting < EVICT_INFLIGHT) {
+		uint64_t want = pt_committed(pt) - pt->evicting - target;
+		unsigned n;
+
+		/* Evict in batches, not a page per fault. */
+		if (want < low)
+			want = low;
+		n = victim_select(&vm->clock, pt, victims,
+				  want < EVICT_BATCH ? (unsigned)want
+						     : EVICT_BATCH);
+		if (!n)
+			break;
+		/* Whole batches that must wait: try other pages, a while. */
+		if (!evict_batch(vm, victims, n) && ++rounds > 8)
+			break;
+	}
+}
+
+int evict_pager_init(struct pager *pg)
+{
+	return posix_memalign((void **)&pg->batch, PAGE,
+			      EVICT_BATCH * PAGE) ? -ENOMEM : 0;
+}
+
+void evict_pager_fini(struct pager *pg)
+{
+	free(pg->batch);
+	pg->batch = NULL;
 }

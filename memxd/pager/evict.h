@@ -1,28 +1,32 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
- * evict.h - which resident page to evict next.
+ * evict.h - pages out: keeping a VM within its budget.
  *
- * The one place the victim policy lives.  Today: CLOCK with second
- * chance.  The reference bit (PT_REF) is set by the pager on every fault
- * and write-protect fault of a page; the hand clears it as it passes and
- * takes pages whose bit is already clear.  A better policy replaces this
- * file, not the pager.
+ * Victims come from the policy (victim.h), a batch at a time, and leave
+ * in the order that never loses a write:
+ *   1. write-protect them (a page that cannot be protected stays);
+ *   2. read their bytes from the memfd;
+ *   3. clean pages with a valid server copy, and all-zero pages, leave at
+ *      once; dirty ones go to their servers (stripe.h), or to the spill
+ *      file if no server can take them;
+ *   4. punch the hole only after the server acknowledged the copy, and
+ *      only if no write came meanwhile (pagetable.h, invariant 1).
  */
-#ifndef MEMX_EVICT_H
-#define MEMX_EVICT_H
+#ifndef MEMX_PAGER_EVICT_H
+#define MEMX_PAGER_EVICT_H
 
 #include <stdint.h>
 
-struct evict_clock {
-	uint64_t hand;
-};
+struct pager;
+struct vm;
 
-/*
- * Pick up to @max victims among RESIDENT pages of @pt that have no write
- * in flight; returns how many were written to @out (in hand order, so
- * runs of neighbours come out contiguous).
- */
-unsigned evict_select(struct evict_clock *c, uint8_t *pt, uint64_t npages,
-		      uint64_t *out, unsigned max);
+#define EVICT_BATCH	32u
+#define EVICT_INFLIGHT	512u	/* pages being evicted at once, per VM */
+
+int evict_pager_init(struct pager *pg);
+void evict_pager_fini(struct pager *pg);
+
+/* Evict until @vm is under its target again, or enough is in flight. */
+void evict_more(struct vm *vm);
 
 #endif

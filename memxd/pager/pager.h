@@ -1,13 +1,16 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
- * pager.h - serve a VM's userfaultfd page faults from remote memory.
+ * pager.h - serve VMs' userfaultfd page faults from remote memory.
  *
  * Each registered VM brings a userfaultfd and the memfd behind its RAM.
- * The pager keeps one byte of state per page (pagetable.h), zero-fills
+ * The pager keeps a few bits of state per page (pagetable.h), zero-fills
  * pages never written, fetches remote pages (with a prefetch window) and
  * installs them with UFFDIO_COPY, and evicts the coldest resident pages
- * to keep the VM within its budget, exactly as DESIGN.md orders it:
- * write-protect, read, send unless clean, punch only after the ACK.
+ * to keep the VM within its budget: write-protect, read, send unless
+ * clean, punch only after the server's ACK.  Its pages live in
+ * page-groups with XOR parity on the memory servers (pagegroup.h), and
+ * survive a server's failure.  How the parts fit: vm.h, and
+ * docs/design.md.
  */
 #ifndef MEMX_PAGER_H
 #define MEMX_PAGER_H
@@ -16,8 +19,9 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "../../pagegroup/pagegroup.h"
 #include "../../rmap/evloop.h"
-#include "../ctl/ctl_proto.h"
+#include "guestmem.h"
 #include "remote.h"
 
 /* Resident pages may exceed the budget by at most this much. */
@@ -34,16 +38,12 @@ struct pager_config {
 	unsigned recovery_mibps;	/* 0: recovery paused */
 };
 
-struct vm_region {
-	uint64_t hva, offset, length, page_size;
-};
-
 struct vm_spec {
 	char name[64];
 	char uuid[64];
 	pid_t pid;
 	uint64_t budget;		/* bytes */
-	struct vm_region regions[MEMX_CTL_MAX_REGIONS];
+	struct vm_region regions[GM_MAX_REGIONS];
 	unsigned nregions;
 	int uffd, memfd;		/* the pager takes them over on success */
 };
@@ -57,7 +57,7 @@ int pager_register(struct pager *pg, const struct vm_spec *spec,
 		   struct vm **vm, char *why, size_t whylen);
 /* The VMM went away: free the VM's remote pages and all its state. */
 void pager_unregister(struct pager *pg, struct vm *vm);
-/* The guest freed [offset, offset + length) of the memfd. */
+/* The guest freed [offset, offset + length) of the memfd.  0 or -EINVAL. */
 int pager_discard(struct vm *vm, uint64_t offset, uint64_t length);
 uint64_t pager_vm_pages(const struct vm *vm);
 

@@ -1,45 +1,206 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
- * pagetable.h - one byte of state per GPAS page.
+ * pagetable.h - the state of every GPAS page of one VM, and the only
+ * code that changes it.
  *
- * The low three bits are the page's state (DESIGN.md's table); the rest
- * are flags.  PT_BUSY means "a fault waits for it" while the page is
- * being fetched, and "a WRITE of it is in flight" while it is resident or
- * being evicted; the two cannot overlap.  Likewise the top bit means
- * "cached" for a remote page and "a write waits" for one being fetched.
+ * Two bytes per page: three bits of state and one bit per flag, each
+ * with one meaning.  No per-page pointer: where a remote page lives comes
+ * from its page-group (pagegroup.h).
+ *
+ *   state       what it means                     leaves by
+ *   NEVER       nothing stored anywhere           pt_installed (zero fill)
+ *   RESIDENT    in the memfd, mapped              pt_evict_begin, pt_discard
+ *   EVICTING    write-protected, being evicted    pt_evicted_*, pt_write_end,
+ *                                                 pt_evict_cancel, pt_written,
+ *                                                 pt_spilled, pt_discard
+ *   REMOTE      authoritative copy on servers     pt_fetch_begin, pt_discard,
+ *                                                 pt_installed (cache hit),
+ *                                                 pt_spilled_from_cache
+ *   SPILLED     authoritative copy in spill file  pt_installed, pt_discard
+ *   FETCHING    a READ (or rebuild) in flight     pt_fetch_end
+ *
+ * Every transition checks its precondition.  One that does not hold is a
+ * bug in the caller: the transition changes nothing, returns false (or
+ * -EINVAL) and counts it in pt->bugs, which memxctl shows; the unit tests
+ * assert it stays 0.
+ *
+ * The invariants the pager's layers keep, with these transitions:
+ *
+ *  1. Eviction never loses a write.  A page is write-protected before its
+ *     bytes are read (pt_evict_begin only after that succeeded); a write
+ *     fault on an EVICTING page cancels the eviction (pt_written); the
+ *     memfd hole is punched only when pt_write_end() says the page is
+ *     still EVICTING after its server acknowledged the copy.
+ *  2. A page is never sent twice at once.  PT_WRITING is set while a
+ *     WRITE of it is in flight and survives every other transition
+ *     (discard included); the victim policy skips such pages and
+ *     pt_write_begin refuses a second one.
+ *  3. Residency stays at or below budget + slack.  pt->resident counts
+ *     RESIDENT and EVICTING pages, pt->wanted the FETCHING pages a fault
+ *     waits for; a fault that would take their sum over the limit waits
+ *     (fault.c).
+ *  4. A page is marked resident only once it is installed: pt_installed
+ *     is called after UFFDIO_COPY succeeded, never before; a failed
+ *     install leaves the page where it was, and its fault is retried.
+ *  5. A fetch's bytes are installed only into the fetch that asked for
+ *     them: a page stays FETCHING until its READ ends, even if the guest
+ *     discards it meanwhile (PT_DISCARDED), so no second READ of it can
+ *     start and be answered by the first.
  */
-#ifndef MEMX_PAGETABLE_H
-#define MEMX_PAGETABLE_H
+#ifndef MEMX_PAGER_PAGETABLE_H
+#define MEMX_PAGER_PAGETABLE_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 enum page_state {
-	PS_NEVER = 0,		/* nothing stored anywhere: zero-fill */
-	PS_RESIDENT = 1,	/* in the memfd, mapped */
-	PS_EVICTING = 2,	/* write-protected, copy on its way out */
-	PS_REMOTE = 3,		/* authoritative copy on a server */
-	PS_SPILLED = 4,		/* authoritative copy in the spill file */
-	PS_FETCHING = 5,	/* READ in flight */
+	PS_NEVER = 0,
+	PS_RESIDENT = 1,
+	PS_EVICTING = 2,
+	PS_REMOTE = 3,
+	PS_SPILLED = 4,
+	PS_FETCHING = 5,
 	PS_NSTATES = 6,
 };
 
-#define PT_STATE	0x07u
-#define PT_REF		0x08u	/* touched since the clock hand passed */
-#define PT_DIRTY	0x10u	/* written since its server copy was made */
-#define PT_HAS_REMOTE	0x20u	/* a server holds some copy: FREE on discard */
-#define PT_BUSY		0x40u	/* see above */
-#define PT_CACHED	0x80u	/* REMOTE, and a copy sits in the prefetch cache */
-/* FETCHING, and the fault waiting for it is a write: install it writable. */
-#define PT_WANT_WRITE	PT_CACHED
+typedef uint16_t pte_t;
 
-static inline enum page_state pt_state(uint8_t e)
+#define PT_STATE	0x0007u
+#define PT_REF		0x0008u	/* touched since the clock hand passed */
+#define PT_DIRTY	0x0010u	/* written since its server copy was made */
+#define PT_HAS_REMOTE	0x0020u	/* a server holds a copy: free it on discard */
+#define PT_WRITING	0x0040u	/* a WRITE of it is in flight */
+#define PT_WAITED	0x0080u	/* FETCHING: a fault waits for it */
+#define PT_WANT_WRITE	0x0100u	/* FETCHING: that fault is a write */
+#define PT_CACHED	0x0200u	/* REMOTE: a copy is in the prefetch cache */
+#define PT_DISCARDED	0x0400u	/* FETCHING: freed by the guest meanwhile */
+
+struct pagetable {
+	pte_t *e;
+	uint64_t npages;
+	uint64_t resident;	/* RESIDENT + EVICTING */
+	uint64_t evicting;	/* EVICTING */
+	uint64_t wanted;	/* FETCHING with PT_WAITED */
+	uint64_t max_resident;
+	uint64_t bugs;		/* transitions refused: see above */
+};
+
+int pt_init(struct pagetable *pt, uint64_t npages);
+void pt_fini(struct pagetable *pt);
+
+static inline enum page_state pt_state(const struct pagetable *pt,
+				       uint64_t p)
 {
-	return (enum page_state)(e & PT_STATE);
+	return (enum page_state)(pt->e[p] & PT_STATE);
 }
 
-static inline void pt_set_state(uint8_t *e, enum page_state s)
+static inline bool pt_has(const struct pagetable *pt, uint64_t p,
+			  pte_t flag)
 {
-	*e = (uint8_t)((*e & ~PT_STATE) | s);
+	return pt->e[p] & flag;
 }
+
+/* Resident pages plus those a fault waits to install. */
+static inline uint64_t pt_committed(const struct pagetable *pt)
+{
+	return pt->resident + pt->wanted;
+}
+
+const char *pt_state_name(enum page_state s);
+
+/* At registration: @p holds what the VMM wrote before (NEVER -> RESIDENT,
+ * dirty). */
+bool pt_found_resident(struct pagetable *pt, uint64_t p);
+
+/* A fault or WP fault touched a resident page. */
+void pt_touch(struct pagetable *pt, uint64_t p);
+/* The victim policy passed a page: clear its reference bit. */
+void pt_clear_ref(struct pagetable *pt, uint64_t p);
+
+/* ---- fetching ---- */
+
+/* REMOTE (not cached) -> FETCHING. */
+bool pt_fetch_begin(struct pagetable *pt, uint64_t p);
+/*
+ * A fault waits for FETCHING @p (a write fault if @write).  Returns 1 if
+ * it is the first fault to wait (a prefetch turned demand), 0 if one
+ * waited already, -EINVAL if @p is not FETCHING.
+ */
+int pt_fetch_wait(struct pagetable *pt, uint64_t p, bool write);
+
+/*
+ * How the fetch of one page ended.  The page has left FETCHING already;
+ * the caller acts on the answer.
+ */
+enum fetch_end {
+	FE_INSTALL,		/* REMOTE; a fault waits: install the bytes */
+	FE_CACHE,		/* REMOTE; nobody waits: cache the bytes */
+	FE_INSTALL_ZERO,	/* discarded meanwhile, NEVER; a fault waits */
+	FE_GONE,		/* discarded meanwhile, NEVER */
+	FE_RETRY,		/* the read failed, REMOTE; a fault waits */
+	FE_DROPPED,		/* the read failed, REMOTE */
+	FE_BUG,			/* @p was not FETCHING: nothing changed */
+};
+
+/*
+ * The READ (or reconstruction) of FETCHING @p ended, @ok or not.
+ * *@write says whether the fault that waited is a write.
+ */
+enum fetch_end pt_fetch_end(struct pagetable *pt, uint64_t p, bool ok,
+			    bool *write);
+/* REMOTE -> REMOTE with a copy in the prefetch cache. */
+bool pt_cached(struct pagetable *pt, uint64_t p);
+/* The prefetch cache let go of @p's copy. */
+void pt_uncached(struct pagetable *pt, uint64_t p);
+/*
+ * @p was installed by UFFDIO_COPY (write-protected unless @dirty):
+ * NEVER, SPILLED or REMOTE -> RESIDENT, referenced.  A cached copy was
+ * dropped by the caller.  From NEVER and SPILLED it must be @dirty: no
+ * server copy matches it.
+ */
+bool pt_installed(struct pagetable *pt, uint64_t p, bool dirty);
+
+/* ---- evicting ---- */
+
+/* RESIDENT with no WRITE in flight -> EVICTING (it is write-protected). */
+bool pt_evict_begin(struct pagetable *pt, uint64_t p);
+/* EVICTING -> RESIDENT, dirty: the eviction is off. */
+bool pt_evict_cancel(struct pagetable *pt, uint64_t p);
+/* A write fault: RESIDENT gets dirty; EVICTING is cancelled (the write
+ * wins).  False if @p is neither. */
+bool pt_written(struct pagetable *pt, uint64_t p);
+/* EVICTING, clean, with a valid server copy -> REMOTE. */
+bool pt_evicted_clean(struct pagetable *pt, uint64_t p);
+/* EVICTING, all zeros -> NEVER (PT_HAS_REMOTE stays if that copy must). */
+bool pt_evicted_zero(struct pagetable *pt, uint64_t p);
+/* EVICTING -> SPILLED: its bytes are in the spill file. */
+bool pt_spilled(struct pagetable *pt, uint64_t p);
+/* REMOTE with a cached copy -> SPILLED (the copy went to the spill file). */
+bool pt_spilled_from_cache(struct pagetable *pt, uint64_t p);
+/* EVICTING, no WRITE in flight: a WRITE of it starts. */
+bool pt_write_begin(struct pagetable *pt, uint64_t p);
+/*
+ * The WRITE of @p ended; @stored: the server holds the copy now.  Returns
+ * true when @p went EVICTING -> REMOTE and its hole may be punched.
+ */
+bool pt_write_end(struct pagetable *pt, uint64_t p, bool stored);
+
+/* ---- discard and loss ---- */
+
+/*
+ * The guest freed @p.  RESIDENT, EVICTING, REMOTE and SPILLED go NEVER
+ * (PT_HAS_REMOTE and PT_WRITING stay: that copy still exists); FETCHING
+ * stays FETCHING, marked PT_DISCARDED, until its READ ends.  False if it
+ * was NEVER already.  The caller drops a cached copy first.
+ */
+bool pt_discard(struct pagetable *pt, uint64_t p);
+/* May @p's server copy be freed now?  (One exists, none is being written,
+ * and no READ of it is in flight.) */
+bool pt_remote_droppable(const struct pagetable *pt, uint64_t p);
+/* The server copy of @p was freed (or is no longer ours to free). */
+void pt_remote_dropped(struct pagetable *pt, uint64_t p);
+/* The server copy of @p was lost with its servers: a resident page must
+ * be stored again, so it is dirty. */
+void pt_remote_lost(struct pagetable *pt, uint64_t p);
 
 #endif

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 /*
  * remote.c - sessions, heartbeats, capacity polling and page I/O with the
- * memory servers.
+ * memory servers (remote.h).
  */
 #include "remote.h"
 
@@ -18,14 +18,13 @@ struct remote {
 	struct evl *loop;
 	struct rmap_ep *ep;
 	struct remote_server *srv;
-	struct pg_server *pg;
 	unsigned n;
 	struct remote_session *sessions;
 	struct evl_timer hb_timer;
 	uint64_t hb_due_ns, hb_iv_ns;	/* when the next tick should run */
 	struct remote_config rc;
-	remote_failed_fn fail_fn;
-	void *fail_arg;
+	const struct remote_ops *ops;
+	void *ops_arg;
 };
 
 struct io {
@@ -44,14 +43,20 @@ static int io_call(struct remote *r, struct remote_session *s, unsigned idx,
 		   struct rmap_req *req, void *buf, uint32_t cap,
 		   remote_done_fn fn, void *arg);
 
+static void changed(struct remote *r, unsigned i)
+{
+	if (r->ops && r->ops->server_changed)
+		r->ops->server_changed(r->ops_arg, i);
+}
+
 static void server_set_reachable(struct remote *r, unsigned i, bool up)
 {
 	struct remote_server *s = &r->srv[i];
 
-	r->pg[i].usable = up && !r->pg[i].dead;
 	if (s->reachable == up)
 		return;
 	s->reachable = up;
+	changed(r, i);
 	if (up)
 		log_info("memory server %s is reachable", s->name);
 	else
@@ -78,27 +83,27 @@ static void server_failed(struct remote *r, unsigned i, const char *why,
 {
 	struct remote_server *srv = &r->srv[i];
 
-	if (r->pg[i].dead)
+	if (srv->dead)
 		return;
 	if (dead) {
-		r->pg[i].dead = true;
-		r->pg[i].usable = false;
+		srv->dead = true;
 		srv->reachable = false;
 	}
-	srv->deaths++;
+	srv->st.deaths++;
 	log_err("memory server %s %s (%s): the pages it held for us are "
 		"served by degraded reads and rebuilt elsewhere", srv->name,
 		dead ? "is dead" : "lost our pages", why);
 	for (struct remote_session *s = r->sessions; s; s = s->next) {
 		if (s->server != i || !s->id)
 			continue;
-		srv->lost_sessions++;
+		srv->st.lost_sessions++;
 		/* A dead server may come back still holding it. */
 		s->stale_id = dead ? s->id : 0;
 		s->id = 0;
 	}
-	if (r->fail_fn)
-		r->fail_fn(r->fail_arg, i, why);
+	if (r->ops && r->ops->server_failed)
+		r->ops->server_failed(r->ops_arg, i, why);
+	changed(r, i);
 }
 
 /* A dead server answers again: a new, empty server to us. */
@@ -106,9 +111,9 @@ static void server_revived(struct remote *r, unsigned i)
 {
 	struct remote_server *srv = &r->srv[i];
 
-	if (!r->pg[i].dead)
+	if (!srv->dead)
 		return;
-	r->pg[i].dead = false;
+	srv->dead = false;
 	log_warn("memory server %s answers again: what it held for us was "
 		 "rebuilt elsewhere, so it is used as a new, empty server "
 		 "(our old sessions there are unregistered)", srv->name);
@@ -127,6 +132,7 @@ static void server_revived(struct remote *r, unsigned i)
 static void server_heard(struct remote *r, unsigned i)
 {
 	r->srv[i].last_heard_ns = evl_now_ns();
+	r->srv[i].heard = true;
 	server_revived(r, i);
 	server_set_reachable(r, i, true);
 }
@@ -161,9 +167,8 @@ static void on_announce(struct rmap_ep *ep, const struct sockaddr_storage *from,
 		return;		/* not one of ours: discovery is opt-in */
 	r->srv[i].capacity_pages = st->capacity_pages;
 	r->srv[i].used_pages = st->used_pages;
-	r->pg[i].free_pages = st->capacity_pages - st->used_pages;
-	r->pg[i].capacity_pages = st->capacity_pages;
-	r->pg[i].load_permille = st->load_permille;
+	r->srv[i].load_permille = st->load_permille;
+	changed(r, (unsigned)i);
 }
 
 static void io_done(void *arg, int err, const struct rmap_msg *m)
@@ -174,7 +179,7 @@ static void io_done(void *arg, int err, const struct rmap_msg *m)
 	uint8_t status = m ? m->status : 0;
 
 	if (err) {
-		srv->errors++;
+		srv->st.errors++;
 		if (err == -EHOSTUNREACH)
 			server_failed(r, io->idx, "RMAP retries exhausted", true);
 	} else {
@@ -183,19 +188,14 @@ static void io_done(void *arg, int err, const struct rmap_msg *m)
 		if (status == RMAP_S_BADSESSION && io->s && io->s->id == io->sid)
 			server_failed(r, io->idx, "it no longer knows our "
 				      "session", false);
-		if (status == RMAP_S_FULL) {
-			srv->full++;
-			r->pg[io->idx].full = true;
-		}
+		if (status == RMAP_S_FULL)
+			srv->st.full_refusals++;
 		if (!status && (io->type == RMAP_T_READ ||
 				io->type == RMAP_T_READZ))
-			srv->pages_in += io->count;
+			srv->st.pages_in += io->count;
 		if (!status && (io->type == RMAP_T_WRITE ||
-				io->type == RMAP_T_XWRITE)) {
-			srv->pages_out += io->count;
-			if (r->pg[io->idx].free_pages >= io->count)
-				r->pg[io->idx].free_pages -= io->count;
-		}
+				io->type == RMAP_T_XWRITE))
+			srv->st.pages_out += io->count;
 	}
 	if (io->fn)
 		io->fn(io->arg, err, status);
@@ -231,11 +231,11 @@ int remote_call(struct remote *r, struct remote_session *s, uint8_t type,
 	if (!s->id)
 		return -ENOTCONN;
 	if (type == RMAP_T_READ || type == RMAP_T_READZ)
-		r->srv[s->server].reads++;
+		r->srv[s->server].st.reads++;
 	else if (type == RMAP_T_XFREE || type == RMAP_T_FREE)
-		r->srv[s->server].frees++;
+		r->srv[s->server].st.frees++;
 	else
-		r->srv[s->server].writes++;
+		r->srv[s->server].st.writes++;
 	return io_call(r, s, s->server, &req, buf, cap, fn, arg);
 }
 
@@ -243,21 +243,10 @@ int remote_leave(struct remote *r, unsigned idx, remote_done_fn fn, void *arg)
 {
 	struct rmap_req req = { .type = RMAP_T_LEAVE };
 
+	/* No new sessions there from now on, whatever the answer. */
+	r->srv[idx].drained = true;
+	changed(r, idx);
 	return io_call(r, NULL, idx, &req, NULL, 0, fn, arg);
-}
-
-int remote_read(struct remote *r, struct remote_session *s, uint64_t page,
-		uint32_t count, void *buf, remote_done_fn fn, void *arg)
-{
-	return remote_call(r, s, RMAP_T_READ, page, count, NULL, 0, buf,
-			   count * RMAP_PAGE_SIZE, fn, arg);
-}
-
-int remote_free_pages(struct remote *r, struct remote_session *s,
-		      uint64_t page, uint32_t count)
-{
-	return remote_call(r, s, RMAP_T_FREE, page, count, NULL, 0, NULL, 0,
-			   NULL, NULL);
 }
 
 /* ---- sessions ---- */
@@ -309,7 +298,7 @@ void remote_session_open(struct remote *r, struct remote_session *s,
 		s->next = r->sessions;
 		r->sessions = s;
 	}
-	if (s->opening || s->id || r->pg[idx].dead || r->srv[idx].drained)
+	if (s->opening || s->id || r->srv[idx].dead || r->srv[idx].drained)
 		return;
 	c = calloc(1, sizeof(*c));
 	if (!c)
@@ -355,17 +344,12 @@ static void stat_done(void *arg, int err, const struct rmap_msg *m)
 
 	if (!err && !m->status && !rmap_stat_decode(c->body, m->len, &st)) {
 		struct remote_server *srv = &r->srv[c->idx];
-		uint64_t free_pages = st.capacity_pages - st.used_pages;
 
 		srv->capacity_pages = st.capacity_pages;
 		srv->used_pages = st.used_pages;
-		r->pg[c->idx].free_pages = free_pages;
-		r->pg[c->idx].capacity_pages = st.capacity_pages;
-		r->pg[c->idx].load_permille = st.load_permille;
-		/* Room again (someone freed): take new groups again. */
-		if (r->pg[c->idx].full && free_pages > 4 * PG_MAX_ROWS)
-			r->pg[c->idx].full = false;
+		srv->load_permille = st.load_permille;
 		server_heard(r, c->idx);
+		changed(r, c->idx);
 	} else if (err == -EHOSTUNREACH) {
 		server_failed(r, c->idx, "RMAP retries exhausted", true);
 	}
@@ -413,7 +397,7 @@ static void hb_fire(struct evl *loop, struct evl_timer *t)
 	for (unsigned i = 0; i < r->n; i++) {
 		struct remote_server *srv = &r->srv[i];
 
-		if (late || !srv->probe_ns || r->pg[i].dead ||
+		if (late || !srv->probe_ns || srv->dead ||
 		    srv->last_heard_ns >= srv->probe_ns)
 			srv->misses = 0;
 		else
@@ -470,7 +454,7 @@ int remote_new(struct remote **out, struct evl *loop, char *const *servers,
 
 	for (char *const *s = servers; s && *s; s++)
 		n++;
-	if (n > PG_MAX_SERVERS)
+	if (n > REMOTE_MAX_SERVERS)
 		return -E2BIG;
 	r = calloc(1, sizeof(*r));
 	if (!r)
@@ -484,9 +468,8 @@ int remote_new(struct remote **out, struct evl *loop, char *const *servers,
 		r->rc.dead_after = 3;
 	evl_timer_init(&r->hb_timer, hb_fire);
 	r->srv = calloc(n ? n : 1, sizeof(*r->srv));
-	r->pg = calloc(n ? n : 1, sizeof(*r->pg));
 	h.arg = r;
-	if (!r->srv || !r->pg) {
+	if (!r->srv) {
 		ret = -ENOMEM;
 		goto err;
 	}
@@ -532,28 +515,25 @@ void remote_free(struct remote *r)
 	for (unsigned i = 0; i < r->n; i++)
 		free(r->srv[i].name);
 	free(r->srv);
-	free(r->pg);
 	free(r);
 }
 
-void remote_on_failure(struct remote *r, remote_failed_fn fn, void *arg)
+void remote_set_ops(struct remote *r, const struct remote_ops *ops, void *arg)
 {
-	r->fail_fn = fn;
-	r->fail_arg = arg;
+	r->ops = ops;
+	r->ops_arg = arg;
 }
 
-const char *remote_server_state(struct remote *r, unsigned i)
+const char *remote_server_state(const struct remote *r, unsigned i)
 {
-	if (r->pg[i].dead)
+	if (r->srv[i].dead)
 		return "dead";
 	if (r->srv[i].drained)
 		return "drained";
-	if (r->pg[i].draining)
-		return "draining";
 	return r->srv[i].reachable ? "up" : "unreachable";
 }
 
-int remote_find(struct remote *r, const char *name)
+int remote_find(const struct remote *r, const char *name)
 {
 	struct sockaddr_storage a, b;
 
@@ -575,14 +555,9 @@ unsigned remote_count(const struct remote *r)
 	return r->n;
 }
 
-struct remote_server *remote_server(struct remote *r, unsigned i)
+const struct remote_server *remote_server(const struct remote *r, unsigned i)
 {
 	return &r->srv[i];
-}
-
-struct pg_server *remote_pg(struct remote *r)
-{
-	return r->pg;
 }
 
 const struct rmap_counters *remote_counters(const struct remote *r)
@@ -590,7 +565,7 @@ const struct rmap_counters *remote_counters(const struct remote *r)
 	return rmap_ep_counters(r->ep);
 }
 
-struct rmap_ep *remote_ep(struct remote *r)
+unsigned remote_pending(const struct remote *r)
 {
-	return r->ep;
+	return rmap_ep_pending(r->ep);
 }

@@ -1,0 +1,398 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+/*
+ * fault.c - userfaultfd events, and the faults that must wait (fault.h).
+ *
+ * A missing fault on a page that is not resident goes to fetch.c, which
+ * knows where the page's bytes are.  This layer only decides whether it
+ * may go now: a fault that would take the VM past its budget plus slack
+ * waits (deferred) until evictions land.  A write-protect fault makes the
+ * page dirty (cancelling its eviction if one is in flight) and lets the
+ * writer go.  A REMOVE event, or a discard from the VMM, makes pages
+ * "never written" again.
+ *
+ * Three kinds of waiting, each a queue of struct waiting_fault:
+ *   deferred  over budget; in order, as room appears;
+ *   waiting   until something changes (vm_upcalls.changed): a group's
+ *             writers finished, an install met EAGAIN (a REMOVE event is
+ *             unread; it is read before the loop settles again);
+ *   later     a READ failed or no session is open: from a timer.
+ * Settling (before the loop sleeps, for each VM that changed) tries the
+ * waiting and deferred faults again and then evicts, so the work of many
+ * completions is done once, and no lower layer ever calls back up.
+ */
+#include "fault.h"
+
+#include <errno.h>
+#include <poll.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../log.h"
+#include "evict.h"
+#include "fetch.h"
+#include "stripe.h"
+#include "vm.h"
+
+#define UFFD_BATCH	64u
+#define UFFD_AGAIN_NS	(5ull * 1000000ull)	/* in case no event comes */
+
+struct waiting_fault {
+	uint64_t page, t0;
+	bool write, wp;
+};
+
+struct fault_state {
+	struct vm *vm;
+	struct evl_op poll_op;
+	bool polling, changed;
+	GQueue deferred, waiting, later;
+	struct evl_timer later_timer, again_timer;
+};
+
+static void fault_missing(struct vm *vm, uint64_t page, uint64_t t0,
+			  bool write);
+static void fault_wp(struct vm *vm, uint64_t page, bool again);
+
+static bool over_hard_limit(const struct vm *vm)
+{
+	return pt_committed(&vm->pt) >= vm->budget + PAGER_SLACK_PAGES;
+}
+
+static void push(GQueue *q, uint64_t page, uint64_t t0, bool write, bool wp)
+{
+	struct waiting_fault *w = g_new(struct waiting_fault, 1);
+
+	*w = (struct waiting_fault){ page, t0, write, wp };
+	g_queue_push_tail(q, w);
+}
+
+static void mark_changed(struct vm *vm)
+{
+	vm->fault->changed = true;
+}
+
+/* ---- what lower layers report (vm->up) ---- */
+
+static void up_fault_again(struct vm *vm, uint64_t page, uint64_t t0,
+			   bool write, enum fault_again when)
+{
+	struct fault_state *fs = vm->fault;
+	struct pager *pg = vm->pg;
+
+	switch (when) {
+	case AGAIN_UFFD:
+		vm->st.install_retries++;
+		evl_timer_arm(pg->loop, &fs->again_timer, UFFD_AGAIN_NS);
+		/* fall through */
+	case AGAIN_CHANGED:
+		push(&fs->waiting, page, t0, write, false);
+		mark_changed(vm);
+		break;
+	case AGAIN_LATER:
+		push(&fs->later, page, t0, write, false);
+		if (!evl_timer_armed(&fs->later_timer))
+			evl_timer_arm(pg->loop, &fs->later_timer, RETRY_NS);
+		break;
+	}
+}
+
+static const struct vm_upcalls fault_upcalls = {
+	.fault_again = up_fault_again,
+	.changed = mark_changed,
+};
+
+/* ---- settling ---- */
+
+/* Take the faults off @q and handle each again (it may queue again). */
+static void redo(struct vm *vm, GQueue *q)
+{
+	GQueue todo = *q;
+	struct waiting_fault *w;
+
+	g_queue_init(q);
+	while ((w = g_queue_pop_head(&todo))) {
+		if (!vm->dead) {
+			if (w->wp)
+				fault_wp(vm, w->page, true);
+			else
+				fault_missing(vm, w->page, w->t0, w->write);
+		}
+		g_free(w);
+	}
+}
+
+void fault_settle(struct vm *vm)
+{
+	struct fault_state *fs = vm->fault;
+	struct waiting_fault *w;
+
+	fs->changed = false;
+	if (vm->dead)
+		return;
+	redo(vm, &fs->waiting);
+	while (!over_hard_limit(vm) && (w = g_queue_pop_head(&fs->deferred))) {
+		fault_missing(vm, w->page, w->t0, w->write);
+		g_free(w);
+	}
+	evict_more(vm);
+}
+
+static void settle_hook(struct evl *loop, struct evl_hook *hook)
+{
+	struct pager *pg = (struct pager *)((char *)hook -
+					    offsetof(struct pager, settle));
+
+	(void)loop;
+	for (struct vm *vm = pg->vms; vm; vm = vm->next)
+		if (vm->fault->changed)
+			fault_settle(vm);
+}
+
+static void later_fire(struct evl *loop, struct evl_timer *t)
+{
+	struct fault_state *fs = (struct fault_state *)((char *)t -
+		offsetof(struct fault_state, later_timer));
+
+	(void)loop;
+	redo(fs->vm, &fs->later);
+	mark_changed(fs->vm);
+}
+
+static void again_fire(struct evl *loop, struct evl_timer *t)
+{
+	struct fault_state *fs = (struct fault_state *)((char *)t -
+		offsetof(struct fault_state, again_timer));
+
+	(void)loop;
+	mark_changed(fs->vm);
+}
+
+/* ---- faults ---- */
+
+/* Over budget plus slack: the fault waits until evictions land. */
+static void defer(struct vm *vm, uint64_t page, uint64_t t0, bool write)
+{
+	push(&vm->fault->deferred, page, t0, write, false);
+	vm->st.deferred_faults++;
+}
+
+/* The guest freed @page (or it vanished from the memfd). */
+static void discard_page(struct vm *vm, uint64_t page)
+{
+	enum page_state s = pt_state(&vm->pt, page);
+
+	/* madvise(DONTNEED) of shared memory keeps the page: not gone. */
+	if ((s == PS_RESIDENT || s == PS_EVICTING) &&
+	    gm_present(&vm->mem, page))
+		return;
+	fetch_uncache(vm, page);
+	if (!pt_discard(&vm->pt, page))
+		return;
+	vm->st.discarded_pages++;
+	if (pt_remote_droppable(&vm->pt, page))
+		stripe_drop_copy(vm, page);
+}
+
+static void fault_missing(struct vm *vm, uint64_t page, uint64_t t0,
+			  bool write)
+{
+	mark_changed(vm);
+	switch (pt_state(&vm->pt, page)) {
+	case PS_RESIDENT:
+	case PS_EVICTING:
+		if (gm_present(&vm->mem, page)) {
+			/* Installed while this fault was queued. */
+			vm->st.spurious_faults++;
+			gm_wake(&vm->mem, page);
+			return;
+		}
+		/* Gone from the memfd without us: a discard. */
+		discard_page(vm, page);
+		break;
+	case PS_FETCHING:
+		if (!pt_has(&vm->pt, page, PT_WAITED) && over_hard_limit(vm)) {
+			defer(vm, page, t0, write);
+			return;
+		}
+		fetch_wait(vm, page, write);
+		return;
+	default:
+		break;
+	}
+	if (over_hard_limit(vm)) {
+		defer(vm, page, t0, write);
+		return;
+	}
+	fetch_fault(vm, page, write, t0);
+}
+
+static void fault_wp(struct vm *vm, uint64_t page, bool again)
+{
+	bool evicting = pt_state(&vm->pt, page) == PS_EVICTING;
+	int ret;
+
+	if (!again)
+		vm->st.wp_faults++;
+	if (!pt_written(&vm->pt, page)) {
+		/* Punched meanwhile: retrying faults it in afresh. */
+		gm_wake(&vm->mem, page);
+		return;
+	}
+	/* The write wins: an eviction in flight is abandoned. */
+	if (evicting) {
+		vm->st.evict_cancelled++;
+		mark_changed(vm);
+	}
+	ret = gm_protect(&vm->mem, page, 1, false);
+	if (ret == -EAGAIN) {
+		/* A REMOVE event is unread: after it, unprotect again. */
+		vm->st.protect_retries++;
+		push(&vm->fault->waiting, page, 0, true, true);
+		evl_timer_arm(vm->pg->loop, &vm->fault->again_timer,
+			      UFFD_AGAIN_NS);
+		mark_changed(vm);
+		return;
+	}
+	if (ret)
+		gm_wake(&vm->mem, page);
+}
+
+static void remove_range(struct vm *vm, uint64_t start, uint64_t end)
+{
+	for (uint64_t a = start; a < end; a += PAGE) {
+		uint64_t p = gm_page_of(&vm->mem, a);
+
+		if (p < vm->npages)
+			discard_page(vm, p);
+	}
+	vm->st.discards++;
+	mark_changed(vm);
+}
+
+void fault_events(struct vm *vm, const struct uffd_msg *msgs, unsigned n)
+{
+	for (unsigned i = 0; i < n && !vm->dead; i++) {
+		const struct uffd_msg *m = &msgs[i];
+		uint64_t t0 = evl_now_ns(), p;
+
+		if (m->event == UFFD_EVENT_REMOVE) {
+			remove_range(vm, m->arg.remove.start, m->arg.remove.end);
+			continue;
+		}
+		if (m->event != UFFD_EVENT_PAGEFAULT)
+			continue;
+		p = gm_page_of(&vm->mem, m->arg.pagefault.address &
+					 ~(uint64_t)(PAGE - 1));
+		if (p >= vm->npages) {
+			log_ratelimited(5000, LOG_LEVEL_ERR, "vm %s: fault at "
+					"%#llx outside its regions", vm->name,
+					m->arg.pagefault.address);
+			continue;
+		}
+		if (m->arg.pagefault.flags & UFFD_PAGEFAULT_FLAG_WP)
+			fault_wp(vm, p, false);
+		else
+			fault_missing(vm, p, t0, m->arg.pagefault.flags &
+					   UFFD_PAGEFAULT_FLAG_WRITE);
+	}
+}
+
+void fault_discard(struct vm *vm, uint64_t first, uint64_t n)
+{
+	for (uint64_t p = first; p < first + n; p++)
+		discard_page(vm, p);
+	vm->st.discards++;
+	mark_changed(vm);
+}
+
+/* ---- reading the userfaultfd ---- */
+
+static void fault_ready(struct evl *loop, struct evl_op *op, int res)
+{
+	struct fault_state *fs = (struct fault_state *)((char *)op -
+		offsetof(struct fault_state, poll_op));
+	struct vm *vm = fs->vm;
+	struct uffd_msg msgs[UFFD_BATCH];
+	int n;
+
+	(void)res;
+	fs->polling = false;
+	if (vm->dead) {
+		vm_put(vm);
+		return;
+	}
+	while ((n = gm_read_events(&vm->mem, msgs, UFFD_BATCH)) > 0)
+		fault_events(vm, msgs, (unsigned)n);
+	if (n < 0 || vm->dead) {
+		if (n < 0)
+			log_warn("vm %s: userfaultfd closed (%s)", vm->name,
+				 n == -EPIPE ? "end of file" : strerror(-n));
+		vm_put(vm);
+		return;
+	}
+	/* Installs that met an unread REMOVE may go now. */
+	if (!g_queue_is_empty(&fs->waiting))
+		mark_changed(vm);
+	fs->polling = true;
+	evl_poll(loop, gm_pollfd(&vm->mem), POLLIN, &fs->poll_op);
+}
+
+void fault_vm_start(struct vm *vm)
+{
+	struct fault_state *fs = vm->fault;
+
+	vm_get(vm);		/* the poll's reference */
+	fs->polling = true;
+	evl_poll(vm->pg->loop, gm_pollfd(&vm->mem), POLLIN, &fs->poll_op);
+	mark_changed(vm);	/* what was resident may be over budget */
+}
+
+void fault_vm_stop(struct vm *vm)
+{
+	if (vm->fault->polling)
+		evl_poll_cancel(vm->pg->loop, &vm->fault->poll_op);
+}
+
+int fault_vm_init(struct vm *vm)
+{
+	struct fault_state *fs = calloc(1, sizeof(*fs));
+
+	if (!fs)
+		return -ENOMEM;
+	fs->vm = vm;
+	fs->poll_op.done = fault_ready;
+	g_queue_init(&fs->deferred);
+	g_queue_init(&fs->waiting);
+	g_queue_init(&fs->later);
+	evl_timer_init(&fs->later_timer, later_fire);
+	evl_timer_init(&fs->again_timer, again_fire);
+	vm->fault = fs;
+	vm->up = &fault_upcalls;
+	return 0;
+}
+
+void fault_vm_fini(struct vm *vm)
+{
+	struct fault_state *fs = vm->fault;
+
+	if (!fs)
+		return;
+	evl_timer_cancel(vm->pg->loop, &fs->later_timer);
+	evl_timer_cancel(vm->pg->loop, &fs->again_timer);
+	g_queue_clear_full(&fs->deferred, g_free);
+	g_queue_clear_full(&fs->waiting, g_free);
+	g_queue_clear_full(&fs->later, g_free);
+	free(fs);
+	vm->fault = NULL;
+}
+
+void fault_pager_init(struct pager *pg)
+{
+	pg->settle.run = settle_hook;
+	evl_add_hook(pg->loop, &pg->settle);
+}
+
+void fault_pager_fini(struct pager *pg)
+{
+	evl_remove_hook(pg->loop, &pg->settle);
+}

@@ -1,0 +1,469 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+/*
+ * fetch.c - pages in, from wherever their bytes are (fetch.h).
+ *
+ * A READ carries rows of one group slot from one server (the pages
+ * @page, @page + S, ...), because that is what a server holds under
+ * consecutive keys.  While it is in flight its pages are FETCHING; a
+ * fault on one of them waits for it (PT_WAITED).  When it answers, pages
+ * a fault waits for are installed and the others go to the prefetch
+ * cache; if it fails, the waiting faults are handled again from a timer,
+ * by then perhaps as degraded reads.
+ */
+#include "fetch.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../log.h"
+#include "stripe.h"
+#include "vm.h"
+
+/* A READ (or a degraded read) of @count pages, @stride apart. */
+struct fetch {
+	struct vm *vm;
+	uint64_t page;
+	uint32_t count, stride;
+	uint64_t t0;
+	bool demand;		/* a fault waited for it from the start */
+	uint8_t status;		/* the server's refusal, if any */
+	uint8_t *buf;
+};
+
+static void again(struct vm *vm, uint64_t page, uint64_t t0, bool write,
+		  enum fault_again when)
+{
+	vm->up->fault_again(vm, page, t0, write, when);
+}
+
+/* ---- installing ---- */
+
+/*
+ * Install @n pages at @page (contiguous, each one PAGE after the last in
+ * @src) for faults: they become RESIDENT, clean and write-protected
+ * unless @dirty.  Returns how many went in; for the rest, the caller
+ * keeps what it must and has the faults handled again.
+ */
+static uint64_t install(struct vm *vm, uint64_t page, uint64_t n,
+			const uint8_t *src, bool dirty, int *err)
+{
+	uint64_t done = 0;
+
+	*err = gm_install(&vm->mem, page, n, src, !dirty, &done);
+	for (uint64_t i = 0; i < done; i++)
+		pt_installed(&vm->pt, page + i, dirty);
+	if (*err && *err != -EAGAIN && *err != -ESRCH && *err != -ENOENT)
+		log_ratelimited(5000, LOG_LEVEL_ERR, "vm %s: installing page "
+				"%lu: %s; the fault is retried", vm->name,
+				(unsigned long)(page + done), strerror(-*err));
+	return done;
+}
+
+/* What to do with a fault whose install failed with @err. */
+static void install_failed(struct vm *vm, uint64_t page, uint64_t t0,
+			   bool write, int err)
+{
+	if (err == -ESRCH || err == -ENOENT)
+		return;		/* the VMM is exiting */
+	again(vm, page, t0, write, err == -EAGAIN ? AGAIN_UFFD : AGAIN_LATER);
+}
+
+/* A fault on @page is served from @src (one page). */
+static bool serve(struct vm *vm, uint64_t page, const uint8_t *src,
+		  bool dirty, bool write, uint64_t t0)
+{
+	int err;
+
+	if (install(vm, page, 1, src, dirty, &err)) {
+		vm_fault_served(vm, t0);
+		return true;
+	}
+	install_failed(vm, page, t0, write, err);
+	return false;
+}
+
+/* ---- the prefetch cache ---- */
+
+static void cache_put(struct vm *vm, uint64_t page, const uint8_t *data)
+{
+	bool kept;
+	uint64_t out = pfcache_put(&vm->cache, page, data, &kept);
+
+	if (out != PFCACHE_NONE) {
+		pt_uncached(&vm->pt, out);
+		vm->st.prefetch_wasted++;
+		prefetch_wasted(&vm->pf);
+	}
+	if (kept)
+		pt_cached(&vm->pt, page);
+}
+
+void fetch_uncache(struct vm *vm, uint64_t page)
+{
+	if (!pt_has(&vm->pt, page, PT_CACHED))
+		return;
+	pfcache_drop(&vm->cache, page);
+	pt_uncached(&vm->pt, page);
+	vm->st.prefetch_wasted++;
+	prefetch_wasted(&vm->pf);
+}
+
+/* ---- READs ---- */
+
+/* Drop a server copy that outlived its page (discarded meanwhile). */
+static void drop_stale_copy(struct vm *vm, uint64_t page)
+{
+	if (pt_remote_droppable(&vm->pt, page))
+		stripe_drop_copy(vm, page);
+}
+
+static void fetch_free(struct fetch *f)
+{
+	free(f->buf);
+	free(f);
+}
+
+static void fetch_done(void *arg, int err)
+{
+	struct fetch *f = arg;
+	struct vm *vm = f->vm;
+	enum fetch_end end[RMAP_MAX_PAGES];
+	bool write[RMAP_MAX_PAGES];
+
+	if (vm->dead)
+		goto out;
+	if (err) {
+		vm->st.fetch_errors++;
+		log_ratelimited(5000, LOG_LEVEL_ERR, "vm %s: reading pages "
+				"%lu+%u failed: %s; the faulting vCPU waits and "
+				"the read is retried", vm->name,
+				(unsigned long)f->page, f->count,
+				f->status ? rmap_status_name(f->status)
+					  : strerror(-err));
+	}
+	for (uint32_t i = 0; i < f->count; i++)
+		end[i] = pt_fetch_end(&vm->pt, f->page + i * f->stride, !err,
+				      &write[i]);
+	for (uint32_t i = 0; i < f->count;) {
+		uint64_t p = f->page + i * f->stride, n = 1, done;
+		const uint8_t *data = f->buf + (size_t)i * PAGE;
+		int ierr;
+
+		switch (end[i]) {
+		case FE_INSTALL:
+			/* One UFFDIO_COPY per run of neighbours alike. */
+			while (f->stride == 1 && i + n < f->count &&
+			       end[i + n] == FE_INSTALL &&
+			       write[i + n] == write[i] &&
+			       gm_contiguous(&vm->mem, p, n + 1))
+				n++;
+			done = install(vm, p, n, data, write[i], &ierr);
+			for (uint64_t k = done; k < n; k++) {
+				/* Keep the bytes; the fault comes back. */
+				cache_put(vm, p + k, data + k * PAGE);
+				install_failed(vm, p + k, f->t0, write[i],
+					       ierr);
+			}
+			break;
+		case FE_CACHE:
+			cache_put(vm, p, data);
+			break;
+		case FE_INSTALL_ZERO:
+			/* Freed meanwhile: after a discard the page is zeros. */
+			if (!install(vm, p, 1, vm->pg->zero_page, true, &ierr))
+				install_failed(vm, p, f->t0, write[i], ierr);
+			/* fall through */
+		case FE_GONE:
+			drop_stale_copy(vm, p);
+			break;
+		case FE_RETRY:
+			again(vm, p, f->t0, write[i], AGAIN_LATER);
+			break;
+		case FE_DROPPED:
+		case FE_BUG:
+			break;
+		}
+		i += (uint32_t)n;
+	}
+	if (f->demand && !err)
+		vm_fault_served(vm, f->t0);
+	vm->up->changed(vm);
+out:
+	fetch_free(f);
+	vm_put(vm);
+}
+
+static void read_done(void *arg, int err, uint8_t status)
+{
+	struct fetch *f = arg;
+
+	f->status = status;
+	fetch_done(f, err ? err : status ? -EIO : 0);
+}
+
+static struct fetch *fetch_new(struct vm *vm, uint64_t page, uint32_t count,
+			       uint32_t stride, uint64_t t0)
+{
+	struct fetch *f = calloc(1, sizeof(*f));
+
+	if (!f || posix_memalign((void **)&f->buf, PAGE, (size_t)count * PAGE)) {
+		free(f);
+		return NULL;
+	}
+	*f = (struct fetch){ vm, page, count, stride, t0, false, 0, f->buf };
+	return f;
+}
+
+/*
+ * READ @count rows of one group slot from server @s: the pages @page,
+ * @page + S, ...  Every page must be REMOTE and uncached.  If @demand is
+ * among them, a fault (a write if @write) waits for it.  False if nothing
+ * could be started.
+ */
+static bool fetch_start(struct vm *vm, uint64_t page, uint32_t count,
+			unsigned s, uint64_t demand, bool write, uint64_t t0)
+{
+	const struct pg_geometry *geo = vm_geo(vm);
+	unsigned slot, row;
+	struct fetch *f;
+	uint64_t g;
+	int ret;
+
+	f = fetch_new(vm, page, count, geo->width, t0);
+	if (!f)
+		return false;
+	for (uint32_t i = 0; i < count; i++) {
+		uint64_t p = page + (uint64_t)i * f->stride;
+
+		pt_fetch_begin(&vm->pt, p);
+		if (p == demand) {
+			pt_fetch_wait(&vm->pt, p, write);
+			f->demand = true;
+		}
+	}
+	vm->st.prefetch_issued += f->demand ? count - 1 : count;
+	pg_locate(geo, page, &g, &slot, &row);
+	vm_get(vm);
+	ret = remote_call(vm->pg->remote, &vm->sess[s], RMAP_T_READ,
+			  pg_key(geo, g, row), count, NULL, 0, f->buf,
+			  count * PAGE, read_done, f);
+	if (ret)
+		fetch_done(f, ret);	/* same path: retried, not lost */
+	return true;
+}
+
+static bool prefetchable(struct vm *vm, uint64_t p, unsigned *server)
+{
+	return p < vm->npages && pt_state(&vm->pt, p) == PS_REMOTE &&
+	       !pt_has(&vm->pt, p, PT_CACHED) &&
+	       stripe_read_source(vm, p, server) == RS_SERVER;
+}
+
+/*
+ * A page's place in its server's key order: group, then slot, then row.
+ * Consecutive ordinals of one group and slot are consecutive keys on one
+ * server, so they share a READ.
+ */
+static uint64_t slot_ordinal(const struct pg_geometry *geo, uint64_t page)
+{
+	unsigned slot, row;
+	uint64_t g;
+
+	pg_locate(geo, page, &g, &slot, &row);
+	return g * pg_group_pages(geo) + (uint64_t)slot * geo->rows + row;
+}
+
+/*
+ * Fetch up to @window pages along @stride from @page (and @page itself if
+ * @demand), in as few READs as the groups allow: whatever the direction,
+ * the pages one server holds in consecutive rows share a READ, and the
+ * servers of a group are asked in parallel.  False if the demand page
+ * could not be asked for.
+ */
+static bool fetch_around(struct vm *vm, uint64_t page, bool demand,
+			 bool write, unsigned window, int64_t stride,
+			 uint64_t t0)
+{
+	const struct pg_geometry *geo = vm_geo(vm);
+	uint64_t want[RMAP_MAX_PAGES + 1];
+	unsigned srv[RMAP_MAX_PAGES + 1];
+	uint64_t dpage = demand ? page : UINT64_MAX;
+	bool asked = !demand;
+	unsigned n = 0, s;
+
+	if (demand && stripe_read_source(vm, page, &s) == RS_SERVER) {
+		srv[n] = s;
+		want[n++] = slot_ordinal(geo, page);
+	}
+	if (window > RMAP_MAX_PAGES)
+		window = RMAP_MAX_PAGES;
+	for (unsigned k = 1; k <= window; k++) {
+		int64_t p = (int64_t)page + (int64_t)k * stride;
+
+		if (p >= 0 && prefetchable(vm, (uint64_t)p, &s)) {
+			srv[n] = s;
+			want[n++] = slot_ordinal(geo, (uint64_t)p);
+		}
+	}
+	/* Sort ordinals, carrying each one's server along. */
+	for (unsigned i = 1; i < n; i++)
+		for (unsigned j = i; j > 0 && want[j - 1] > want[j]; j--) {
+			uint64_t w = want[j];
+			unsigned v = srv[j];
+
+			want[j] = want[j - 1];
+			srv[j] = srv[j - 1];
+			want[j - 1] = w;
+			srv[j - 1] = v;
+		}
+	for (unsigned i = 0; i < n;) {
+		uint64_t run = want[i] / geo->rows;	/* group and slot */
+		uint64_t g = want[i] / pg_group_pages(geo);
+		unsigned slot = (unsigned)(run % geo->width);
+		unsigned row = (unsigned)(want[i] % geo->rows);
+		uint64_t first = pg_page(geo, g, slot, row);
+		unsigned k = 1;
+		bool mine;
+
+		while (i + k < n && want[i + k] == want[i] + k &&
+		       want[i + k] / geo->rows == run)
+			k++;
+		mine = dpage >= first && (dpage - first) % geo->width == 0 &&
+		       (dpage - first) / geo->width < k;
+		if (fetch_start(vm, first, k, srv[i], dpage, write, t0) && mine)
+			asked = true;
+		i += k;
+	}
+	return asked;
+}
+
+/* ---- the sources ---- */
+
+static void fetch_degraded(struct vm *vm, uint64_t page, bool write,
+			   uint64_t t0)
+{
+	struct fetch *f = fetch_new(vm, page, 1, 1, t0);
+	bool w;
+	int ret;
+
+	if (!f) {
+		again(vm, page, t0, write, AGAIN_LATER);
+		return;
+	}
+	f->demand = true;
+	pt_fetch_begin(&vm->pt, page);
+	pt_fetch_wait(&vm->pt, page, write);
+	vm_get(vm);
+	ret = stripe_read_degraded(vm, page, f->buf, fetch_done, f);
+	if (!ret) {
+		vm->st.degraded_reads++;
+		return;
+	}
+	/* Nothing was sent: the page is REMOTE again, the fault waits. */
+	pt_fetch_end(&vm->pt, page, false, &w);
+	again(vm, page, t0, write,
+	      ret == -EBUSY ? AGAIN_CHANGED : AGAIN_LATER);
+	fetch_free(f);
+	vm_put(vm);
+}
+
+static void fetch_lost(struct vm *vm, uint64_t page, bool write, uint64_t t0)
+{
+	int ret;
+
+	vm->st.lost_faults++;
+	log_ratelimited(2000, LOG_LEVEL_ERR, "vm %s: access to LOST page %lu "
+			"(GPAS offset %#lx): two servers of its group died; "
+			"the access gets a memory error (SIGBUS), never wrong "
+			"data", vm->name, (unsigned long)page,
+			(unsigned long)(page * PAGE));
+	ret = gm_poison(&vm->mem, page);
+	if (ret == -EAGAIN)
+		again(vm, page, t0, write, AGAIN_UFFD);
+	else if (ret)
+		log_ratelimited(5000, LOG_LEVEL_ERR, "vm %s: cannot poison "
+				"lost page %lu (%s; needs Linux 6.6): the "
+				"faulting thread waits for ever", vm->name,
+				(unsigned long)page, strerror(-ret));
+}
+
+static void fetch_remote(struct vm *vm, uint64_t page, bool write,
+			 uint64_t t0)
+{
+	unsigned stream = prefetch_note(&vm->pf, page), window, srv;
+	const uint8_t *copy = pfcache_get(&vm->cache, page);
+	int64_t stride = 1;
+
+	if (copy && pt_has(&vm->pt, page, PT_CACHED)) {
+		if (!serve(vm, page, copy, write, write, t0))
+			return;
+		pfcache_drop(&vm->cache, page);
+		vm->st.cache_faults++;
+		vm->st.prefetch_hit++;
+		prefetch_hit(&vm->pf);
+		/* Stay ahead of a trend that holds. */
+		window = prefetch_ahead(&vm->pf, stream, &stride);
+		if (window)
+			fetch_around(vm, page, false, false, window, stride,
+				     t0);
+		return;
+	}
+	switch (stripe_read_source(vm, page, &srv)) {
+	case RS_DEGRADED:
+		fetch_degraded(vm, page, write, t0);
+		return;
+	case RS_LOST:
+		fetch_lost(vm, page, write, t0);
+		return;
+	case RS_UNAVAILABLE:
+		again(vm, page, t0, write, AGAIN_LATER);
+		return;
+	case RS_SERVER:
+		break;
+	}
+	vm->st.net_faults++;
+	window = prefetch_plan(&vm->pf, stream, &stride);
+	if (!fetch_around(vm, page, true, write, window, stride, t0))
+		again(vm, page, t0, write, AGAIN_LATER);
+}
+
+void fetch_fault(struct vm *vm, uint64_t page, bool write, uint64_t t0)
+{
+	uint8_t *buf;
+
+	switch (pt_state(&vm->pt, page)) {
+	case PS_NEVER:
+		/* No server copy matches it: installed dirty. */
+		if (serve(vm, page, vm->pg->zero_page, true, write, t0))
+			vm->st.zero_faults++;
+		break;
+	case PS_SPILLED:
+		buf = vm->pg->scratch;
+		if (spill_read(&vm->spill, page, buf)) {
+			log_ratelimited(5000, LOG_LEVEL_ERR, "vm %s: reading "
+					"page %lu from the spill file failed",
+					vm->name, (unsigned long)page);
+			again(vm, page, t0, write, AGAIN_LATER);
+			break;
+		}
+		if (serve(vm, page, buf, true, write, t0))
+			vm->st.spill_faults++;
+		break;
+	case PS_REMOTE:
+		fetch_remote(vm, page, write, t0);
+		break;
+	default:
+		break;
+	}
+}
+
+void fetch_wait(struct vm *vm, uint64_t page, bool write)
+{
+	/* A prefetch becomes a demand: it was worth reading ahead. */
+	if (pt_fetch_wait(&vm->pt, page, write) == 1 &&
+	    !pt_has(&vm->pt, page, PT_DISCARDED)) {
+		vm->st.prefetch_hit++;
+		prefetch_hit(&vm->pf);
+	}
+}

@@ -1,0 +1,274 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+/*
+ * guestmem.c - guestmem.h on a real userfaultfd and memfd.
+ */
+#include "guestmem.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#ifndef UFFDIO_POISON
+/* Linux 6.6; Debian 12's headers predate it. */
+struct uffdio_poison {
+	struct uffdio_range range;
+	uint64_t mode;
+	int64_t updated;
+};
+#define _UFFDIO_POISON	(0x08)
+#define UFFDIO_POISON	_IOWR(UFFDIO, _UFFDIO_POISON, struct uffdio_poison)
+#endif
+
+/* Our read-only mapping of the memfd: mincore() tells what it holds. */
+struct gm_real {
+	uint8_t *view;
+};
+
+static int check_fd_kind(int fd, const char *prefix)
+{
+	char path[64], target[256];
+	ssize_t n;
+
+	snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
+	n = readlink(path, target, sizeof(target) - 1);
+	if (n < 0)
+		return -errno;
+	target[n] = 0;
+	return strncmp(target, prefix, strlen(prefix)) ? -EINVAL : 0;
+}
+
+int gm_open(struct guestmem *m, int uffd, int memfd,
+	    const struct vm_region *regions, unsigned nregions,
+	    char *why, size_t whylen)
+{
+	struct gm_real *g;
+	struct stat st;
+
+	if (nregions > GM_MAX_REGIONS) {
+		snprintf(why, whylen, "too many regions (at most %u)",
+			 GM_MAX_REGIONS);
+		return -E2BIG;
+	}
+	if (check_fd_kind(uffd, "anon_inode:[userfaultfd]")) {
+		snprintf(why, whylen, "the first descriptor is not a "
+			 "userfaultfd");
+		return -EBADF;
+	}
+	if (check_fd_kind(memfd, "/memfd:") || fstat(memfd, &st)) {
+		snprintf(why, whylen, "the second descriptor is not a memfd");
+		return -EBADF;
+	}
+	for (unsigned i = 0; i < nregions; i++) {
+		if (regions[i].offset + regions[i].length >
+		    (uint64_t)st.st_size) {
+			snprintf(why, whylen, "region %u ends past the memfd "
+				 "(%lu bytes)", i, (unsigned long)st.st_size);
+			return -EINVAL;
+		}
+	}
+	/* The userfaultfd must be registered for MISSING and WP faults. */
+	for (unsigned i = 0; i < nregions; i++) {
+		struct uffdio_writeprotect w = {
+			.range = { .start = regions[i].hva,
+				   .len = regions[i].length },
+			.mode = 0,
+		};
+
+		if (ioctl(uffd, UFFDIO_WRITEPROTECT, &w) < 0) {
+			snprintf(why, whylen, "region %u is not registered "
+				 "with the userfaultfd for write-protect "
+				 "faults (%s)", i, strerror(errno));
+			return -EINVAL;
+		}
+	}
+	g = calloc(1, sizeof(*g));
+	if (!g) {
+		snprintf(why, whylen, "out of memory");
+		return -ENOMEM;
+	}
+	g->view = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_SHARED, memfd,
+		       0);
+	if (g->view == MAP_FAILED) {
+		snprintf(why, whylen, "cannot map the memfd: %s",
+			 strerror(errno));
+		free(g);
+		return -ENOMEM;
+	}
+	/* The fault loop must never block on it, whatever the VMM chose. */
+	fcntl(uffd, F_SETFL, fcntl(uffd, F_GETFL) | O_NONBLOCK);
+	*m = (struct guestmem){ .uffd = uffd, .memfd = memfd,
+				.size = (uint64_t)st.st_size,
+				.nregions = nregions, .impl = g };
+	memcpy(m->regions, regions, nregions * sizeof(*regions));
+	return 0;
+}
+
+void gm_close(struct guestmem *m)
+{
+	struct gm_real *g = m->impl;
+
+	if (g) {
+		munmap(g->view, m->size);
+		free(g);
+	}
+	if (m->uffd >= 0)
+		close(m->uffd);
+	if (m->memfd >= 0)
+		close(m->memfd);
+	m->impl = NULL;
+	m->uffd = m->memfd = -1;
+}
+
+int gm_pollfd(const struct guestmem *m)
+{
+	return m->uffd;
+}
+
+int gm_read_events(struct guestmem *m, struct uffd_msg *msgs, unsigned max)
+{
+	ssize_t n = read(m->uffd, msgs, max * sizeof(*msgs));
+
+	if (n > 0)
+		return (int)((size_t)n / sizeof(*msgs));
+	if (n == 0)
+		return -EPIPE;
+	return errno == EAGAIN || errno == EINTR ? 0 : -errno;
+}
+
+int gm_for_each_present(struct guestmem *m,
+			void (*fn)(void *arg, uint64_t page, uint64_t n),
+			void *arg)
+{
+	/*
+	 * The memfd's data extents, not a call per page: a large, sparse
+	 * GPAS is scanned in one pass over its few extents.
+	 */
+	for (off_t pos = 0; pos < (off_t)m->size;) {
+		off_t data = lseek(m->memfd, pos, SEEK_DATA), hole;
+		uint64_t first, end;
+
+		if (data < 0)
+			return errno == ENXIO ? 0 : -errno;
+		hole = lseek(m->memfd, data, SEEK_HOLE);
+		if (hole < 0 || hole > (off_t)m->size)
+			hole = (off_t)m->size;
+		first = (uint64_t)data / GM_PAGE;
+		end = ((uint64_t)hole + GM_PAGE - 1) / GM_PAGE;
+		fn(arg, first, end - first);
+		pos = hole;
+	}
+	return 0;
+}
+
+void gm_wake(struct guestmem *m, uint64_t page)
+{
+	struct uffdio_range r = { .start = gm_hva(m, page), .len = GM_PAGE };
+
+	ioctl(m->uffd, UFFDIO_WAKE, &r);
+}
+
+int gm_install(struct guestmem *m, uint64_t page, uint64_t count,
+	       const void *src, bool wp, uint64_t *done)
+{
+	struct uffdio_copy c = {
+		.dst = gm_hva(m, page),
+		.src = (uintptr_t)src,
+		.len = count * GM_PAGE,
+		.mode = wp ? UFFDIO_COPY_MODE_WP : 0,
+	};
+
+	*done = 0;
+	while (c.len) {
+		if (ioctl(m->uffd, UFFDIO_COPY, &c) == 0) {
+			*done = count;
+			return 0;
+		}
+		if (c.copy > 0) {
+			/*
+			 * Part of the run went in before something stopped
+			 * it (a page there already, a signal): go on from
+			 * there, and meet the reason on the next call.
+			 */
+			*done += (uint64_t)c.copy / GM_PAGE;
+			c.dst += (uint64_t)c.copy;
+			c.src += (uint64_t)c.copy;
+			c.len -= (uint64_t)c.copy;
+			continue;
+		}
+		if (errno == EAGAIN)
+			return -EAGAIN;
+		if (errno != EEXIST)
+			return -errno;
+		/* That page is there already: it counts; go on after it. */
+		gm_wake(m, page + *done);
+		(*done)++;
+		c.dst += GM_PAGE;
+		c.src += GM_PAGE;
+		c.len -= GM_PAGE;
+	}
+	return 0;
+}
+
+int gm_protect(struct guestmem *m, uint64_t page, uint64_t count, bool wp)
+{
+	struct uffdio_writeprotect w = {
+		.range = { .start = gm_hva(m, page), .len = count * GM_PAGE },
+		.mode = wp ? UFFDIO_WRITEPROTECT_MODE_WP : 0,
+	};
+
+	return ioctl(m->uffd, UFFDIO_WRITEPROTECT, &w) < 0 ? -errno : 0;
+}
+
+int gm_poison(struct guestmem *m, uint64_t page)
+{
+	struct uffdio_poison p = {
+		.range = { .start = gm_hva(m, page), .len = GM_PAGE },
+	};
+	int ret;
+
+	/*
+	 * An evicted page may keep a write-protect marker in the VMM's page
+	 * table, which POISON would take for a page (EEXIST): clear it.
+	 */
+	ret = gm_protect(m, page, 1, false);
+	if (ret == -EAGAIN)
+		return ret;
+	/* EEXIST: another thread's fault poisoned it first. */
+	if (ioctl(m->uffd, UFFDIO_POISON, &p) < 0 && errno != EEXIST)
+		return -errno;
+	return 0;
+}
+
+int gm_read(struct guestmem *m, uint64_t page, uint64_t count, void *buf)
+{
+	size_t want = (size_t)count * GM_PAGE;
+	ssize_t got = pread(m->memfd, buf, want, (off_t)(page * GM_PAGE));
+
+	if (got < 0)
+		return -errno;
+	return (size_t)got == want ? 0 : -EIO;
+}
+
+int gm_punch(struct guestmem *m, uint64_t page, uint64_t count)
+{
+	if (fallocate(m->memfd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
+		      (off_t)(page * GM_PAGE), (off_t)(count * GM_PAGE)) < 0)
+		return -errno;
+	return 0;
+}
+
+bool gm_present(struct guestmem *m, uint64_t page)
+{
+	struct gm_real *g = m->impl;
+	unsigned char v = 0;
+
+	if (mincore(g->view + page * GM_PAGE, GM_PAGE, &v) < 0)
+		return true;	/* cannot tell: assume nothing was lost */
+	return v & 1;
+}

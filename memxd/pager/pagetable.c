@@ -1,0 +1,303 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+/*
+ * pagetable.c - the page-state machine (pagetable.h): every change of a
+ * page's state, each checking that the page is where it must be.
+ */
+#include "pagetable.h"
+
+#include <errno.h>
+#include <stdlib.h>
+
+static const char *const state_names[PS_NSTATES] = {
+	"never", "resident", "evicting", "remote", "spilled", "fetching",
+};
+
+const char *pt_state_name(enum page_state s)
+{
+	return s < PS_NSTATES ? state_names[s] : "?";
+}
+
+int pt_init(struct pagetable *pt, uint64_t npages)
+{
+	*pt = (struct pagetable){ .npages = npages };
+	pt->e = calloc(npages ? npages : 1, sizeof(*pt->e));
+	return pt->e ? 0 : -ENOMEM;
+}
+
+void pt_fini(struct pagetable *pt)
+{
+	free(pt->e);
+	pt->e = NULL;
+}
+
+static void set(struct pagetable *pt, uint64_t p, enum page_state s,
+		pte_t keep, pte_t add)
+{
+	pt->e[p] = (pte_t)((pt->e[p] & keep) | add | s);
+}
+
+/* A refused transition: the caller's bug, counted, nothing changed. */
+static bool bug(struct pagetable *pt)
+{
+	pt->bugs++;
+	return false;
+}
+
+static void resident_inc(struct pagetable *pt)
+{
+	if (++pt->resident > pt->max_resident)
+		pt->max_resident = pt->resident;
+}
+
+bool pt_found_resident(struct pagetable *pt, uint64_t p)
+{
+	if (pt_state(pt, p) != PS_NEVER)
+		return bug(pt);
+	set(pt, p, PS_RESIDENT, 0, PT_DIRTY | PT_REF);
+	resident_inc(pt);
+	return true;
+}
+
+void pt_touch(struct pagetable *pt, uint64_t p)
+{
+	pt->e[p] |= PT_REF;
+}
+
+void pt_clear_ref(struct pagetable *pt, uint64_t p)
+{
+	pt->e[p] &= (pte_t)~PT_REF;
+}
+
+/* ---- fetching ---- */
+
+bool pt_fetch_begin(struct pagetable *pt, uint64_t p)
+{
+	if (pt_state(pt, p) != PS_REMOTE || pt_has(pt, p, PT_CACHED))
+		return bug(pt);
+	set(pt, p, PS_FETCHING, PT_HAS_REMOTE | PT_WRITING, 0);
+	return true;
+}
+
+int pt_fetch_wait(struct pagetable *pt, uint64_t p, bool write)
+{
+	int first;
+
+	if (pt_state(pt, p) != PS_FETCHING) {
+		bug(pt);
+		return -EINVAL;
+	}
+	first = !pt_has(pt, p, PT_WAITED);
+	if (first)
+		pt->wanted++;
+	pt->e[p] |= PT_WAITED | (write ? PT_WANT_WRITE : 0);
+	return first;
+}
+
+enum fetch_end pt_fetch_end(struct pagetable *pt, uint64_t p, bool ok,
+			    bool *write)
+{
+	pte_t e = pt->e[p];
+	bool waited = e & PT_WAITED;
+
+	if (pt_state(pt, p) != PS_FETCHING) {
+		bug(pt);
+		return FE_BUG;
+	}
+	*write = e & PT_WANT_WRITE;
+	if (waited)
+		pt->wanted--;
+	if (e & PT_DISCARDED) {
+		set(pt, p, PS_NEVER, PT_HAS_REMOTE | PT_WRITING, 0);
+		return waited ? FE_INSTALL_ZERO : FE_GONE;
+	}
+	set(pt, p, PS_REMOTE, PT_HAS_REMOTE | PT_WRITING, 0);
+	if (!ok)
+		return waited ? FE_RETRY : FE_DROPPED;
+	return waited ? FE_INSTALL : FE_CACHE;
+}
+
+bool pt_cached(struct pagetable *pt, uint64_t p)
+{
+	if (pt_state(pt, p) != PS_REMOTE)
+		return bug(pt);
+	pt->e[p] |= PT_CACHED;
+	return true;
+}
+
+void pt_uncached(struct pagetable *pt, uint64_t p)
+{
+	pt->e[p] &= (pte_t)~PT_CACHED;
+}
+
+bool pt_installed(struct pagetable *pt, uint64_t p, bool dirty)
+{
+	switch (pt_state(pt, p)) {
+	case PS_NEVER:
+	case PS_SPILLED:
+		/* No server copy matches it (a stale one may exist). */
+		if (!dirty)
+			return bug(pt);
+		break;
+	case PS_REMOTE:
+		break;
+	default:
+		return bug(pt);
+	}
+	set(pt, p, PS_RESIDENT, PT_HAS_REMOTE | PT_WRITING,
+	    PT_REF | (dirty ? PT_DIRTY : 0));
+	resident_inc(pt);
+	return true;
+}
+
+/* ---- evicting ---- */
+
+bool pt_evict_begin(struct pagetable *pt, uint64_t p)
+{
+	if (pt_state(pt, p) != PS_RESIDENT || pt_has(pt, p, PT_WRITING))
+		return bug(pt);
+	set(pt, p, PS_EVICTING, (pte_t)~PT_STATE, 0);
+	pt->evicting++;
+	return true;
+}
+
+bool pt_evict_cancel(struct pagetable *pt, uint64_t p)
+{
+	if (pt_state(pt, p) != PS_EVICTING)
+		return bug(pt);
+	set(pt, p, PS_RESIDENT, (pte_t)~PT_STATE, PT_DIRTY);
+	pt->evicting--;
+	return true;
+}
+
+bool pt_written(struct pagetable *pt, uint64_t p)
+{
+	switch (pt_state(pt, p)) {
+	case PS_EVICTING:
+		pt_evict_cancel(pt, p);
+		/* fall through */
+	case PS_RESIDENT:
+		pt->e[p] |= PT_DIRTY | PT_REF;
+		return true;
+	default:
+		return false;	/* punched meanwhile: not a bug */
+	}
+}
+
+/* EVICTING -> @s, keeping only the flags in @keep. */
+static void evicted(struct pagetable *pt, uint64_t p, enum page_state s,
+		    pte_t keep)
+{
+	set(pt, p, s, keep, 0);
+	pt->evicting--;
+	pt->resident--;
+}
+
+bool pt_evicted_clean(struct pagetable *pt, uint64_t p)
+{
+	pte_t e = pt->e[p];
+
+	if (pt_state(pt, p) != PS_EVICTING || (e & PT_DIRTY) ||
+	    !(e & PT_HAS_REMOTE) || (e & PT_WRITING))
+		return bug(pt);
+	evicted(pt, p, PS_REMOTE, PT_HAS_REMOTE);
+	return true;
+}
+
+bool pt_evicted_zero(struct pagetable *pt, uint64_t p)
+{
+	if (pt_state(pt, p) != PS_EVICTING || pt_has(pt, p, PT_WRITING))
+		return bug(pt);
+	evicted(pt, p, PS_NEVER, PT_HAS_REMOTE);
+	return true;
+}
+
+bool pt_spilled(struct pagetable *pt, uint64_t p)
+{
+	if (pt_state(pt, p) != PS_EVICTING || pt_has(pt, p, PT_WRITING))
+		return bug(pt);
+	evicted(pt, p, PS_SPILLED, PT_HAS_REMOTE);
+	return true;
+}
+
+bool pt_spilled_from_cache(struct pagetable *pt, uint64_t p)
+{
+	if (pt_state(pt, p) != PS_REMOTE || !pt_has(pt, p, PT_CACHED))
+		return bug(pt);
+	set(pt, p, PS_SPILLED, PT_WRITING, 0);
+	return true;
+}
+
+bool pt_write_begin(struct pagetable *pt, uint64_t p)
+{
+	if (pt_state(pt, p) != PS_EVICTING || pt_has(pt, p, PT_WRITING))
+		return bug(pt);
+	pt->e[p] |= PT_WRITING;
+	return true;
+}
+
+bool pt_write_end(struct pagetable *pt, uint64_t p, bool stored)
+{
+	if (!pt_has(pt, p, PT_WRITING))
+		return bug(pt);
+	pt->e[p] &= (pte_t)~PT_WRITING;
+	if (!stored)
+		return false;
+	pt->e[p] |= PT_HAS_REMOTE;
+	/*
+	 * Written meanwhile (the eviction was cancelled; it cannot have begun
+	 * again, PT_WRITING forbade it) or discarded: the copy is stale.
+	 */
+	if (pt_state(pt, p) != PS_EVICTING)
+		return false;
+	evicted(pt, p, PS_REMOTE, PT_HAS_REMOTE);
+	return true;
+}
+
+/* ---- discard and loss ---- */
+
+bool pt_discard(struct pagetable *pt, uint64_t p)
+{
+	switch (pt_state(pt, p)) {
+	case PS_NEVER:
+		return false;
+	case PS_EVICTING:
+		pt->evicting--;
+		/* fall through */
+	case PS_RESIDENT:
+		pt->resident--;
+		break;
+	case PS_REMOTE:
+		if (pt_has(pt, p, PT_CACHED))
+			return bug(pt);	/* drop the cached copy first */
+		break;
+	case PS_SPILLED:
+		break;
+	case PS_FETCHING:
+		pt->e[p] |= PT_DISCARDED;
+		return true;
+	default:
+		return bug(pt);
+	}
+	set(pt, p, PS_NEVER, PT_HAS_REMOTE | PT_WRITING, 0);
+	return true;
+}
+
+bool pt_remote_droppable(const struct pagetable *pt, uint64_t p)
+{
+	return pt_has(pt, p, PT_HAS_REMOTE) && !pt_has(pt, p, PT_WRITING) &&
+	       pt_state(pt, p) != PS_FETCHING && pt_state(pt, p) != PS_REMOTE;
+}
+
+void pt_remote_dropped(struct pagetable *pt, uint64_t p)
+{
+	pt->e[p] &= (pte_t)~PT_HAS_REMOTE;
+}
+
+void pt_remote_lost(struct pagetable *pt, uint64_t p)
+{
+	if (!pt_has(pt, p, PT_HAS_REMOTE))
+		return;
+	pt->e[p] &= (pte_t)~PT_HAS_REMOTE;
+	if (pt_state(pt, p) == PS_RESIDENT || pt_state(pt, p) == PS_EVICTING)
+		pt->e[p] |= PT_DIRTY;
+}

@@ -1,0 +1,280 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+/*
+ * report.c - what the pager tells memxctl: key=value state (get=1) and
+ * the same in Prometheus text format, both from the tables of counters
+ * (stats.h, remote.h) and of gauges below.
+ */
+#include <string.h>
+
+#include "recovery.h"
+#include "vm.h"
+
+/* What is counted by looking, not by incrementing: gauges of one VM. */
+#define VM_GAUGES(X)							\
+	X(gpas_pages, "pages of guest-physical memory")			\
+	X(budget_pages, "pages the VM may keep resident")		\
+	X(resident_pages, "pages resident (or being evicted)")		\
+	X(max_resident_pages, "the most pages ever resident")		\
+	X(remote_pages, "pages whose copy is on the servers")		\
+	X(spilled_pages, "pages in the local spill file")		\
+	X(zero_pages, "pages never written (or freed)")			\
+	X(evicting_pages, "pages being evicted")			\
+	X(fetching_pages, "pages being read")				\
+	X(prefetch_window, "pages the prefetcher reads ahead now")	\
+	X(pagetable_bugs, "page-state changes refused (bugs)")		\
+	X(pg_groups, "page-groups placed on servers")			\
+	X(pg_degraded, "groups missing a slot, waiting for a job")	\
+	X(pg_rebuilding, "groups whose slot is being rebuilt")		\
+	X(pg_lost, "groups that lost two slots")			\
+	X(recovery_pending, "groups to rebuild or move")		\
+	X(lost_pages, "pages whose every copy was lost")
+
+struct vm_gauges {
+#define X(key, help) uint64_t key;
+	VM_GAUGES(X)
+#undef X
+};
+
+/*
+ * @vm's lost pages, as "@prefix FIRST-LAST" lines (page ranges, in GPAS
+ * order) appended to @o (if not NULL); returns how many pages they are.
+ */
+static uint64_t lost_ranges(struct vm *vm, GString *o, const char *prefix)
+{
+	const struct pg_geometry *geo = vm_geo(vm);
+	uint64_t per = pg_group_pages(geo), first = UINT64_MAX, last = 0;
+	uint64_t n = 0;
+
+	/* Only LOST groups hold lost pages: walk those, in GPAS order. */
+	for (uint64_t g = 0; g < pg_ngroups(vm->groups); g++) {
+		const struct pg_group *grp = pg_group(vm->groups, g);
+		uint64_t end = (g + 1) * per < vm->npages ? (g + 1) * per
+							   : vm->npages;
+
+		for (uint64_t p = g * per; grp->state == PG_LOST && p < end;
+		     p++) {
+			if (pt_state(&vm->pt, p) != PS_REMOTE ||
+			    !(grp->lost & (1u << (p % per % geo->width))))
+				continue;
+			n++;
+			if (first != UINT64_MAX && p == last + 1) {
+				last = p;
+				continue;
+			}
+			if (first != UINT64_MAX && o)
+				g_string_append_printf(o, "%s%lu-%lu\n", prefix,
+						       (unsigned long)first,
+						       (unsigned long)last);
+			first = last = p;
+		}
+	}
+	if (first != UINT64_MAX && o)
+		g_string_append_printf(o, "%s%lu-%lu\n", prefix,
+				       (unsigned long)first, (unsigned long)last);
+	return n;
+}
+
+static void gauges_of(struct vm *vm, struct vm_gauges *g)
+{
+	uint64_t by_state[PS_NSTATES] = { 0 }, groups[PG_NSTATES] = { 0 };
+
+	for (uint64_t p = 0; p < vm->npages; p++)
+		by_state[pt_state(&vm->pt, p)]++;
+	for (uint64_t i = 0; i < pg_ngroups(vm->groups); i++)
+		groups[pg_group(vm->groups, i)->state]++;
+	*g = (struct vm_gauges){
+		.gpas_pages = vm->npages,
+		.budget_pages = vm->budget,
+		.resident_pages = vm->pt.resident,
+		.max_resident_pages = vm->pt.max_resident,
+		.remote_pages = by_state[PS_REMOTE] + by_state[PS_FETCHING],
+		.spilled_pages = by_state[PS_SPILLED],
+		.zero_pages = by_state[PS_NEVER],
+		.evicting_pages = vm->pt.evicting,
+		.fetching_pages = by_state[PS_FETCHING],
+		.prefetch_window = vm->pf.window,
+		.pagetable_bugs = vm->pt.bugs,
+		.pg_groups = pg_ngroups(vm->groups) - groups[PG_EMPTY],
+		.pg_degraded = groups[PG_DEGRADED],
+		.pg_rebuilding = groups[PG_REBUILDING],
+		.pg_lost = groups[PG_LOST],
+		.recovery_pending = groups[PG_DEGRADED] + groups[PG_REBUILDING],
+		.lost_pages = lost_ranges(vm, NULL, NULL),
+	};
+}
+
+static uint64_t hist_percentile(const struct vm *vm, unsigned pct)
+{
+	uint64_t total = 0, seen = 0;
+
+	for (unsigned b = 0; b < HIST_BUCKETS; b++)
+		total += vm->st.hist[b];
+	if (!total)
+		return 0;
+	for (unsigned b = 0; b < HIST_BUCKETS; b++) {
+		seen += vm->st.hist[b];
+		if (seen * 100 >= total * pct)
+			return 1ull << b;
+	}
+	return 1ull << (HIST_BUCKETS - 1);
+}
+
+/* Bytes of per-VM metadata per GPAS page: page table plus placement. */
+static double metadata_per_page(const struct vm *vm)
+{
+	return (double)(vm->npages * sizeof(pte_t) +
+			pg_table_bytes(vm->groups)) / (double)vm->npages;
+}
+
+static const char *server_state(const struct pager *pg, unsigned i)
+{
+	if (pg->placement[i].draining &&
+	    !remote_server(pg->remote, i)->drained &&
+	    !remote_server(pg->remote, i)->dead)
+		return "draining";
+	return remote_server_state(pg->remote, i);
+}
+
+void pager_dump(struct pager *pg, GString *o)
+{
+	const struct rmap_counters *rc = remote_counters(pg->remote);
+
+	g_string_append_printf(o, "vms=%u\nslack_pages=%u\n",
+			       pager_vm_count(pg), PAGER_SLACK_PAGES);
+	for (unsigned i = 0; i < pg->nservers; i++) {
+		const struct remote_server *s = remote_server(pg->remote, i);
+		const struct pg_server *ps = &pg->placement[i];
+
+		g_string_append_printf(o, "server=%s\nserver_state=%s\n"
+				       "server_reachable=%d\nserver_full=%d\n",
+				       s->name, server_state(pg, i),
+				       s->reachable, ps->full);
+#define X(key, help)							\
+		g_string_append_printf(o, "server_" #key "=%llu\n",	\
+				       (unsigned long long)s->st.key);
+		REMOTE_SERVER_COUNTERS(X)
+#undef X
+		g_string_append_printf(o,
+			"server_capacity_pages=%llu\nserver_used_pages=%llu\n"
+			"server_load_permille=%u\nserver_srtt_us=%u\n"
+			"server_groups=%llu\nserver_parity_groups=%llu\n",
+			(unsigned long long)s->capacity_pages,
+			(unsigned long long)s->used_pages, s->load_permille,
+			rmap_peer_srtt_us(s->peer),
+			(unsigned long long)ps->groups,
+			(unsigned long long)ps->parity);
+	}
+	g_string_append_printf(o,
+		"rmap_retransmits=%llu\nrmap_fast_retransmits=%llu\n"
+		"rmap_dup_packets=%llu\nrmap_bad_packets=%llu\n"
+		"rmap_unknown_peer=%llu\nrecovery_queued=%u\n",
+		(unsigned long long)rc->retransmits,
+		(unsigned long long)rc->fast_retransmits,
+		(unsigned long long)rc->dup_packets,
+		(unsigned long long)rc->bad_total,
+		(unsigned long long)rc->unknown_peer, recovery_pending(pg));
+	for (struct vm *vm = pg->vms; vm; vm = vm->next) {
+		const struct pg_geometry *geo = vm_geo(vm);
+		struct vm_gauges g;
+
+		gauges_of(vm, &g);
+		g_string_append_printf(o, "vm=%s\nuuid=%s\npid=%d\n", vm->name,
+				       vm->uuid, vm->pid);
+#define X(key, help)							\
+		g_string_append_printf(o, #key "=%llu\n",		\
+				       (unsigned long long)g.key);
+		VM_GAUGES(X)
+#undef X
+#define X(field, family, kind, help)					\
+		g_string_append_printf(o, #field "=%llu\n",		\
+				       (unsigned long long)vm->st.field);
+		VM_COUNTERS(X)
+#undef X
+		g_string_append_printf(o,
+			"fault_p50_us=%llu\nfault_p99_us=%llu\n"
+			"metadata_bytes_per_page=%.3f\npg_width=%u\n"
+			"pg_rows=%u\npg_parity=%d\n",
+			(unsigned long long)hist_percentile(vm, 50),
+			(unsigned long long)hist_percentile(vm, 99),
+			metadata_per_page(vm), geo->width, geo->rows,
+			geo->parity);
+		lost_ranges(vm, o, "lost_range=");
+		g_string_append(o, "fault_hist_us=");
+		for (unsigned b = 0; b < HIST_BUCKETS; b++)
+			g_string_append_printf(o, "%s%llu", b ? "," : "",
+					       (unsigned long long)vm->st.hist[b]);
+		g_string_append_c(o, '\n');
+	}
+}
+
+/* ---- Prometheus ---- */
+
+/* "# HELP" and "# TYPE" of each counter family, once, in table order. */
+static void prom_families(GString *o)
+{
+	static const char *const families[] = {
+#define X(field, family, kind, help) #family,
+		VM_COUNTERS(X)
+#undef X
+	};
+	const char *seen[G_N_ELEMENTS(families)];
+	unsigned nseen = 0;
+
+	for (unsigned i = 0; i < G_N_ELEMENTS(families); i++) {
+		bool dup = false;
+
+		for (unsigned k = 0; k < nseen && !dup; k++)
+			dup = !strcmp(seen[k], families[i]);
+		if (dup)
+			continue;
+		seen[nseen++] = families[i];
+		g_string_append_printf(o, "# HELP memx_%s_total memx %s, by "
+				       "kind.\n# TYPE memx_%s_total counter\n",
+				       families[i], families[i], families[i]);
+	}
+}
+
+void pager_prometheus(struct pager *pg, GString *o)
+{
+	g_string_append(o, "# HELP memx_vms Registered VMs.\n"
+			   "# TYPE memx_vms gauge\n");
+	g_string_append_printf(o, "memx_vms %u\n", pager_vm_count(pg));
+#define X(key, help)							\
+	g_string_append(o, "# HELP memx_" #key " " help ".\n"		\
+			   "# TYPE memx_" #key " gauge\n");
+	VM_GAUGES(X)
+#undef X
+	prom_families(o);
+	g_string_append(o, "# HELP memx_fault_latency_us Fault service "
+			   "time.\n# TYPE memx_fault_latency_us histogram\n");
+	for (struct vm *vm = pg->vms; vm; vm = vm->next) {
+		struct vm_gauges g;
+		uint64_t cum = 0;
+
+		gauges_of(vm, &g);
+#define X(key, help)							\
+		g_string_append_printf(o, "memx_" #key "{vm=\"%s\"} %llu\n", \
+				       vm->name, (unsigned long long)g.key);
+		VM_GAUGES(X)
+#undef X
+#define X(field, family, kind, help)					\
+		g_string_append_printf(o, "memx_" #family "_total{vm=\"%s\"," \
+				       "kind=\"" #kind "\"} %llu\n",	\
+				       vm->name,			\
+				       (unsigned long long)vm->st.field);
+		VM_COUNTERS(X)
+#undef X
+		for (unsigned b = 0; b < HIST_BUCKETS; b++) {
+			cum += vm->st.hist[b];
+			g_string_append_printf(o, "memx_fault_latency_us_bucket"
+					       "{vm=\"%s\",le=\"%lu\"} %llu\n",
+					       vm->name, 2ul << b,
+					       (unsigned long long)cum);
+		}
+		g_string_append_printf(o,
+			"memx_fault_latency_us_bucket{vm=\"%s\",le=\"+Inf\"} "
+			"%llu\nmemx_fault_latency_us_count{vm=\"%s\"} %llu\n",
+			vm->name, (unsigned long long)cum, vm->name,
+			(unsigned long long)cum);
+	}
+}

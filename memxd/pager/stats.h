@@ -1,0 +1,91 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * stats.h - what the pager counts, listed once.
+ *
+ * VM_COUNTERS drives the counters in struct vm_stats, their lines in
+ * `memxctl status` (get=1: key=value, the key is the field's name) and
+ * their Prometheus series (memx_<family>_total{vm=...,kind=<kind>}).  A
+ * new counter is one line here and one increment where it happens.
+ *
+ *   X(field, family, kind, what it counts)
+ */
+#ifndef MEMX_PAGER_STATS_H
+#define MEMX_PAGER_STATS_H
+
+#include <stdint.h>
+
+#define VM_COUNTERS(X)							\
+	X(net_faults, faults, network,					\
+	  "faults served by a READ from the servers")			\
+	X(zero_faults, faults, zero,					\
+	  "faults on pages never written, zero-filled")			\
+	X(wp_faults, faults, wp,					\
+	  "write faults on write-protected resident pages")		\
+	X(cache_faults, faults, prefetch_cache,				\
+	  "faults served from the prefetch cache")			\
+	X(spill_faults, faults, spill,					\
+	  "faults served from the local spill file")			\
+	X(degraded_reads, faults, degraded,				\
+	  "faults served by rebuilding the page from its stripe")	\
+	X(lost_faults, faults, lost,					\
+	  "faults on lost pages, answered with a memory error")		\
+	X(spurious_faults, faults, spurious,				\
+	  "faults on pages installed meanwhile")			\
+	X(deferred_faults, faults, deferred,				\
+	  "faults that waited for room within the budget")		\
+	X(install_retries, retries, install,				\
+	  "installs retried: the memory map was changing (EAGAIN)")	\
+	X(protect_retries, retries, protect,				\
+	  "write-protect changes retried (EAGAIN)")			\
+	X(evict_clean, evictions, clean,				\
+	  "evictions of clean pages: nothing sent")			\
+	X(evict_dirty, evictions, dirty,				\
+	  "evictions of dirty pages, written to the servers")		\
+	X(evict_zero, evictions, zero,					\
+	  "evictions of all-zero pages: nothing stored")		\
+	X(evict_spilled, evictions, spilled,				\
+	  "evictions to the local spill file")				\
+	X(evict_cancelled, evictions, cancelled,			\
+	  "evictions a write fault cancelled")				\
+	X(evict_waited, evictions, waited,				\
+	  "evictions put off: the page's group could not take a write") \
+	X(evict_unprotected, evictions, unprotected,			\
+	  "evictions abandoned: the page could not be write-protected") \
+	X(prefetch_issued, prefetch_pages, issued,			\
+	  "pages read ahead of a fault")				\
+	X(prefetch_hit, prefetch_pages, hit,				\
+	  "pages read ahead that a fault then used")			\
+	X(prefetch_wasted, prefetch_pages, wasted,			\
+	  "pages read ahead and never used")				\
+	X(discards, discards, requests,					\
+	  "discards: the guest freed memory")				\
+	X(discarded_pages, discards, pages,				\
+	  "pages the guest freed")					\
+	X(fetch_errors, errors, fetch,					\
+	  "READs that failed and were retried")				\
+	X(parity_errors, errors, parity,				\
+	  "parity updates that failed: the parity is recomputed")	\
+	X(parity_updates, parity, deltas,				\
+	  "parity deltas applied (PXOR)")				\
+	X(parity_stripes, parity, stripes,				\
+	  "whole stripes' parity written")				\
+	X(rebuilt_groups, recovery_groups, rebuilt,			\
+	  "group slots rebuilt after a server failed")			\
+	X(moved_groups, recovery_groups, moved,				\
+	  "group slots moved (drain, a full server)")			\
+	X(rebuilt_pages, recovery_pages, rebuilt,			\
+	  "pages rebuilt after a server failed")			\
+	X(moved_pages, recovery_pages, moved,				\
+	  "pages moved (drain, a full server)")
+
+/* Fault service time, in buckets of powers of two microseconds. */
+#define HIST_BUCKETS	24u
+
+struct vm_stats {
+#define X(field, family, kind, help) uint64_t field;
+	VM_COUNTERS(X)
+#undef X
+	uint64_t hist[HIST_BUCKETS];
+};
+
+#endif

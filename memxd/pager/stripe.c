@@ -1,0 +1,455 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+/*
+ * stripe.c - page-group I/O (stripe.h): reads and writes that keep data
+ * and parity in step.
+ */
+#include "stripe.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../log.h"
+#include "recovery.h"
+#include "vm.h"
+
+static struct pg_server *placement(struct vm *vm)
+{
+	return vm->pg->placement;
+}
+
+/* Is slot @slot of @grp missing (to be rebuilt, not merely moved)? */
+static bool slot_missing(const struct pg_group *grp, unsigned slot)
+{
+	return (grp->state == PG_DEGRADED || grp->state == PG_REBUILDING) &&
+	       !(grp->flags & PG_F_MOVE) && grp->bad == slot;
+}
+
+/* One writer or reader of group @g less: if it is idle now, say so. */
+static void writer_done(struct vm *vm, struct pg_group *grp)
+{
+	grp->writers--;
+	if (!grp->writers && !vm->dead)
+		vm->up->changed(vm);
+}
+
+/* ---- reads ---- */
+
+enum read_source stripe_read_source(struct vm *vm, uint64_t page,
+				    unsigned *server)
+{
+	unsigned slot, row;
+	uint64_t g;
+	struct pg_group *grp = vm_group_of(vm, page, &g, &slot, &row);
+
+	if (grp->state == PG_EMPTY)
+		return RS_LOST;		/* cannot happen: REMOTE implies placed */
+	if (grp->state == PG_LOST && grp->lost & (1u << slot))
+		return RS_LOST;
+	if (slot_missing(grp, slot))
+		return RS_DEGRADED;
+	*server = grp->srv[slot];
+	return vm_session_ready(vm, *server) ? RS_SERVER : RS_UNAVAILABLE;
+}
+
+/* A reconstruction: the other S pages of one stripe, XORed. */
+struct recon {
+	struct vm *vm;
+	struct pg_group *grp;
+	uint8_t *out;
+	stripe_read_fn fn;
+	void *arg;
+	unsigned pending;
+	int err;
+	uint8_t *bufs;		/* one page per other slot */
+	unsigned nbufs;
+};
+
+static void recon_done(void *arg, int err, uint8_t status)
+{
+	struct recon *rc = arg;
+
+	if (err || status)
+		rc->err = err ? err : -EIO;
+	if (--rc->pending)
+		return;
+	rc->grp->readers--;
+	if (!rc->err) {
+		memcpy(rc->out, rc->bufs, PAGE);
+		for (unsigned i = 1; i < rc->nbufs; i++)
+			pg_xor(rc->out, rc->bufs + (size_t)i * PAGE, PAGE);
+	}
+	rc->fn(rc->arg, rc->err);
+	free(rc->bufs);
+	free(rc);
+}
+
+int stripe_read_degraded(struct vm *vm, uint64_t page, uint8_t *buf,
+			 stripe_read_fn fn, void *arg)
+{
+	const struct pg_geometry *geo = vm_geo(vm);
+	unsigned slot, row, n = 0;
+	uint64_t g;
+	struct pg_group *grp = vm_group_of(vm, page, &g, &slot, &row);
+	struct recon *rc;
+
+	/* A parity update of this group is in flight: right after it. */
+	if (!pg_can_read(grp))
+		return -EBUSY;
+	for (unsigned j = 0; j < pg_slots(geo); j++)
+		if (j != slot && !vm_session_ready(vm, grp->srv[j]))
+			return -ENOTCONN;
+	rc = calloc(1, sizeof(*rc));
+	if (!rc || !(rc->bufs = malloc((size_t)pg_slots(geo) * PAGE))) {
+		free(rc);
+		return -ENOMEM;
+	}
+	*rc = (struct recon){ vm, grp, buf, fn, arg, 1, 0, rc->bufs,
+			      pg_slots(geo) - 1 };
+	grp->readers++;
+	for (unsigned j = 0; j < pg_slots(geo); j++) {
+		if (j == slot)
+			continue;
+		rc->pending++;
+		if (remote_call(vm->pg->remote, &vm->sess[grp->srv[j]],
+				RMAP_T_READZ, pg_key(geo, g, row), 1, NULL, 0,
+				rc->bufs + (size_t)n * PAGE, PAGE, recon_done,
+				rc))
+			recon_done(rc, -ENOTCONN, 0);
+		n++;
+	}
+	recon_done(rc, 0, 0);	/* the one pending while sending */
+	return 0;
+}
+
+/* ---- write modes ---- */
+
+enum write_mode stripe_write_mode(struct vm *vm, uint64_t page,
+				  unsigned *data_srv, unsigned *parity_srv)
+{
+	const struct pg_geometry *geo = vm_geo(vm);
+	unsigned slot, row;
+	uint64_t g;
+	struct pg_group *grp = vm_group_of(vm, page, &g, &slot, &row);
+
+	if (!vm->pg->nservers)
+		return W_SPILL;
+	if (grp->state == PG_EMPTY &&
+	    pg_place(vm->groups, g, placement(vm), vm->pg->nservers))
+		return W_SPILL;		/* no room anywhere */
+	if (grp->state == PG_LOST)
+		return W_SPILL;
+	/*
+	 * The page's own server is gone and its rebuild has not started
+	 * (recovery is paused, or waits for a spare): rather than pin the
+	 * page in memory, spill it; its old remote copy stays as it is, still
+	 * matching the parity.  While the rebuild runs, it waits.
+	 */
+	if (grp->state == PG_DEGRADED && slot_missing(grp, slot))
+		return W_SPILL;
+	if (!pg_can_write(grp) || slot_missing(grp, slot))
+		return W_WAIT;
+	*data_srv = grp->srv[slot];
+	if (!vm_session_ready(vm, *data_srv))
+		return W_WAIT;
+	if (!geo->parity || slot_missing(grp, pg_parity_slot(geo)))
+		return W_PLAIN;		/* parity is recomputed later */
+	*parity_srv = grp->srv[pg_parity_slot(geo)];
+	return vm_session_ready(vm, *parity_srv) ? W_XOR : W_WAIT;
+}
+
+/* ---- parity ---- */
+
+/* A parity WRITE of whole rows, or a PXOR of deltas, in flight. */
+struct parity_io {
+	struct vm *vm;
+	uint64_t g;
+	unsigned rows;
+	bool whole;
+	uint8_t *buf;
+};
+
+static void parity_io_done(void *arg, int err, uint8_t status)
+{
+	struct parity_io *x = arg;
+	struct vm *vm = x->vm;
+	struct pg_group *grp = pg_group(vm->groups, x->g);
+
+	if (!x->whole)
+		grp->deltas--;
+	if (err || status) {
+		vm->st.parity_errors++;
+		log_ratelimited(5000, LOG_LEVEL_WARN, "vm %s: parity %s of "
+				"group %lu failed (%s); its parity is "
+				"recomputed from the data", vm->name,
+				x->whole ? "write" : "update",
+				(unsigned long)x->g,
+				err ? strerror(-err) : rmap_status_name(status));
+		if (!vm->dead)
+			recovery_parity_bad(vm, x->g);
+	} else if (x->whole) {
+		vm->st.parity_stripes += x->rows;
+	} else {
+		vm->st.parity_updates++;
+	}
+	writer_done(vm, grp);
+	free(x->buf);
+	free(x);
+	vm_put(vm);
+}
+
+/*
+ * Send @n pages of @data for rows [row, row + n) of group @g to its
+ * parity server: whole parity pages (WRITE), or deltas to XOR in (PXOR).
+ */
+static void parity_write(struct vm *vm, uint64_t g, unsigned row, unsigned n,
+			 const uint8_t *data, unsigned parity_srv, bool whole)
+{
+	struct parity_io *x = calloc(1, sizeof(*x));
+	struct pg_group *grp = pg_group(vm->groups, g);
+	struct iovec iov;
+
+	if (!x || !(x->buf = malloc((size_t)n * PAGE))) {
+		free(x);
+		vm->st.parity_errors++;
+		recovery_parity_bad(vm, g);
+		return;
+	}
+	*x = (struct parity_io){ vm, g, n, whole, x->buf };
+	memcpy(x->buf, data, (size_t)n * PAGE);
+	iov = (struct iovec){ x->buf, (size_t)n * PAGE };
+	grp->writers++;
+	if (!whole)
+		grp->deltas++;
+	vm_get(vm);
+	if (remote_call(vm->pg->remote, &vm->sess[parity_srv],
+			whole ? RMAP_T_WRITE : RMAP_T_PXOR,
+			pg_key(vm_geo(vm), g, row), n, &iov, 1, NULL, 0,
+			parity_io_done, x))
+		parity_io_done(x, -ENOTCONN, 0);
+}
+
+/*
+ * Whole-stripe writes.  When all S data pages of a row leave in one
+ * batch and no parity delta of the group is in flight, the data go as
+ * plain WRITEs and the parity, their XOR, as a WRITE too: S + 1 pages on
+ * the wire instead of 3 S.  No parity delta of those rows can start
+ * meanwhile (their pages are being written), so the whole-row WRITE and a
+ * PXOR never race on one parity page; writes to other rows of the group
+ * may be in flight, and a degraded read waits for the group's writers as
+ * always.  If any of the S + 1 WRITEs fails for a reason other than its
+ * server dying, data and parity may disagree: the parity is recomputed.
+ * If a data server died, the parity that did land matches the new data,
+ * so a rebuild yields the new page.
+ */
+void stripe_find_whole(struct vm *vm, struct stripe_page *pages, unsigned n)
+{
+	const struct pg_geometry *geo = vm_geo(vm);
+	uint64_t pgroup = UINT64_MAX;
+	unsigned prow = 0, np = 0, psrv = 0;
+	uint8_t *par = NULL;
+
+	if (!geo->parity || geo->width < 2)
+		return;
+	for (unsigned k = 0; k + geo->width <= n;) {
+		uint64_t p0 = pages[k].page, g;
+		unsigned slot, row, w;
+		struct pg_group *grp = vm_group_of(vm, p0, &g, &slot, &row);
+
+		for (w = 0; slot == 0 && w < geo->width; w++)
+			if (pages[k + w].mode != W_XOR ||
+			    pages[k + w].page != p0 + w)
+				break;
+		if (slot || w < geo->width || grp->deltas) {
+			k++;
+			continue;
+		}
+		/* A stripe: flush the parity run unless this row extends it. */
+		if (np && (g != pgroup || row != prow + np || np == geo->rows)) {
+			parity_write(vm, pgroup, prow, np, par, psrv, true);
+			np = 0;
+		}
+		if (!par && posix_memalign((void **)&par, PAGE,
+					   (size_t)geo->rows * PAGE))
+			return;		/* no memory: W_XOR they stay */
+		if (!np) {
+			pgroup = g;
+			prow = row;
+			psrv = pages[k].parity_srv;
+		}
+		memcpy(par + (size_t)np * PAGE, pages[k].data, PAGE);
+		for (w = 0; w < geo->width; w++) {
+			if (w)
+				pg_xor(par + (size_t)np * PAGE,
+				       pages[k + w].data, PAGE);
+			pages[k + w].mode = W_STRIPE;
+		}
+		np++;
+		k += geo->width;
+	}
+	if (np)
+		parity_write(vm, pgroup, prow, np, par, psrv, true);
+	free(par);
+}
+
+/* ---- data writes ---- */
+
+struct stripe_run *stripe_run_new(struct vm *vm, enum write_mode mode,
+				  unsigned server, unsigned parity_srv,
+				  uint64_t page)
+{
+	size_t len = (size_t)vm_geo(vm)->rows * PAGE;
+	struct stripe_run *run = calloc(1, sizeof(*run));
+
+	if (!run || posix_memalign((void **)&run->buf, PAGE, len) ||
+	    (mode == W_XOR && posix_memalign((void **)&run->delta, PAGE, len))) {
+		if (run)
+			free(run->buf);
+		free(run);
+		return NULL;
+	}
+	run->vm = vm;
+	run->mode = mode;
+	run->server = server;
+	run->parity_srv = parity_srv;
+	run->page = page;
+	return run;
+}
+
+static void run_free(struct stripe_run *run)
+{
+	free(run->buf);
+	free(run->delta);
+	free(run);
+}
+
+static void write_done(void *arg, int err, uint8_t status)
+{
+	struct stripe_run *run = arg;
+	struct vm *vm = run->vm;
+	unsigned slot, row;
+	uint64_t g;
+	struct pg_group *grp = vm_group_of(vm, run->page, &g, &slot, &row);
+	struct pg_server *ps = &placement(vm)[run->server];
+	bool ok = !err && !status, moves = false;
+
+	if (ok) {
+		ps->free_pages -= ps->free_pages < run->count ? ps->free_pages
+							      : run->count;
+		/* The delta goes on to the parity before this writer ends. */
+		if (run->mode == W_XOR && !vm->dead)
+			parity_write(vm, g, row, run->count, run->delta,
+				     run->parity_srv, false);
+	} else if (run->mode == W_STRIPE && !vm->dead &&
+		   !slot_missing(grp, slot)) {
+		/* Its row's parity landed, or may have: recompute it. */
+		recovery_parity_bad(vm, g);
+	}
+	if (status == RMAP_S_FULL && !vm->dead) {
+		ps->full = true;
+		moves = recovery_slot_full(vm, run->page);
+		log_ratelimited(10000, LOG_LEVEL_WARN, "vm %s: server %s is "
+				"full; %s", vm->name,
+				remote_server(vm->pg->remote, run->server)->name,
+				moves ? "its group slots move to servers with "
+					"room" : "no server has room: the pages "
+					"go to the spill file");
+	}
+	run->done(run, ok, status == RMAP_S_FULL && !moves);
+	writer_done(vm, grp);
+	run_free(run);
+	vm_put(vm);
+}
+
+void stripe_write(struct stripe_run *run)
+{
+	struct vm *vm = run->vm;
+	const struct pg_geometry *geo = vm_geo(vm);
+	struct iovec iov = { run->buf, (size_t)run->count * PAGE };
+	bool xor = run->mode == W_XOR;
+	unsigned slot, row;
+	uint64_t g;
+	struct pg_group *grp = vm_group_of(vm, run->page, &g, &slot, &row);
+
+	grp->writers++;
+	vm_get(vm);
+	if (remote_call(vm->pg->remote, &vm->sess[run->server],
+			xor ? RMAP_T_XWRITE : RMAP_T_WRITE, pg_key(geo, g, row),
+			run->count, &iov, 1, xor ? run->delta : NULL,
+			xor ? run->count * PAGE : 0, write_done, run))
+		write_done(run, -ENOTCONN, 0);
+}
+
+/* ---- freeing copies ---- */
+
+struct xfree {
+	struct vm *vm;
+	uint64_t page;
+	unsigned parity_srv;
+	uint8_t *old;
+};
+
+static void xfree_done(void *arg, int err, uint8_t status)
+{
+	struct xfree *x = arg;
+	struct vm *vm = x->vm;
+	unsigned slot, row;
+	uint64_t g;
+	struct pg_group *grp = vm_group_of(vm, x->page, &g, &slot, &row);
+
+	/*
+	 * The old copy leaves the parity too.  If the XFREE failed, the
+	 * server's copy, freed or not, still matches the parity: a later
+	 * XWRITE's delta is taken against whatever it really holds, and a
+	 * rebuild restores the old copy, which nothing then reads.
+	 */
+	if (!err && !status && !vm->dead)
+		parity_write(vm, g, row, 1, x->old, x->parity_srv, false);
+	grp->deltas--;
+	writer_done(vm, grp);
+	free(x->old);
+	free(x);
+	vm_put(vm);
+}
+
+bool stripe_drop_copy(struct vm *vm, uint64_t page)
+{
+	unsigned ds = 0, ps = 0, slot, row;
+	uint64_t g;
+	struct pg_group *grp = vm_group_of(vm, page, &g, &slot, &row);
+	const struct pg_geometry *geo = vm_geo(vm);
+	struct xfree *x;
+
+	if (grp->state == PG_EMPTY || grp->state == PG_LOST) {
+		pt_remote_dropped(&vm->pt, page);
+		return true;	/* nothing kept, or nothing to keep right */
+	}
+	switch (stripe_write_mode(vm, page, &ds, &ps)) {
+	case W_PLAIN:
+		pt_remote_dropped(&vm->pt, page);
+		remote_call(vm->pg->remote, &vm->sess[ds], RMAP_T_FREE,
+			    pg_key(geo, g, row), 1, NULL, 0, NULL, 0, NULL,
+			    NULL);
+		return true;
+	case W_XOR:
+		break;
+	default:
+		return false;	/* kept: it still matches the parity */
+	}
+	x = calloc(1, sizeof(*x));
+	if (!x || posix_memalign((void **)&x->old, PAGE, PAGE)) {
+		free(x);
+		return false;
+	}
+	*x = (struct xfree){ vm, page, ps, x->old };
+	pt_remote_dropped(&vm->pt, page);
+	/* A delta is coming: no whole-row parity WRITE until it is in. */
+	grp->writers++;
+	grp->deltas++;
+	vm_get(vm);
+	if (remote_call(vm->pg->remote, &vm->sess[ds], RMAP_T_XFREE,
+			pg_key(geo, g, row), 1, NULL, 0, x->old, PAGE,
+			xfree_done, x))
+		xfree_done(x, -ENOTCONN, 0);
+	return true;
+}

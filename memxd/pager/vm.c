@@ -1,0 +1,216 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+/*
+ * vm.c - a VM's lifetime, and the only code that owns it: a VM arrives
+ * (checked, then set up layer by layer) and leaves (unregistered at once,
+ * freed when the last operation in flight lets go of it).
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../log.h"
+#include "fault.h"
+#include "vm.h"
+
+#define CACHE_PAGES	512u	/* prefetched pages held per VM */
+
+/* The checks that need nothing but the request: 0, or -errno and why. */
+static int check_spec(const struct pager *pg, const struct vm_spec *spec,
+		      char *why, size_t whylen)
+{
+	uint64_t total = 0;
+
+	if (!spec->nregions) {
+		snprintf(why, whylen, "no region given");
+		return -EINVAL;
+	}
+	for (const char *c = spec->name; *c; c++) {
+		if (!g_ascii_isalnum(*c) && !strchr("._-:+@", *c)) {
+			snprintf(why, whylen, "vm name may hold only letters, "
+				 "digits and . _ - : + @");
+			return -EINVAL;
+		}
+	}
+	for (const struct vm *o = pg->vms; o; o = o->next) {
+		if (!strcmp(o->name, spec->name)) {
+			snprintf(why, whylen, "a vm named %s is registered "
+				 "already", spec->name);
+			return -EEXIST;
+		}
+	}
+	for (unsigned i = 0; i < spec->nregions; i++) {
+		const struct vm_region *r = &spec->regions[i];
+
+		if (r->page_size != PAGE) {
+			snprintf(why, whylen, "region %u: page size %lu is not "
+				 "supported (only 4096; no hugepages)", i,
+				 (unsigned long)r->page_size);
+			return -EINVAL;
+		}
+		if (!r->length || r->hva % PAGE || r->offset % PAGE ||
+		    r->length % PAGE) {
+			snprintf(why, whylen, "region %u is not page aligned",
+				 i);
+			return -EINVAL;
+		}
+		total += r->length;
+	}
+	if (spec->budget > total) {
+		snprintf(why, whylen, "budget %lu is larger than the regions "
+			 "(%lu bytes)", (unsigned long)spec->budget,
+			 (unsigned long)total);
+		return -EINVAL;
+	}
+	if (spec->budget / PAGE < PAGER_MIN_BUDGET_PAGES) {
+		snprintf(why, whylen, "budget must be at least %u pages",
+			 PAGER_MIN_BUDGET_PAGES);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+/* The last reference is gone: free everything. */
+static void vm_release(struct vm *vm)
+{
+	fault_vm_fini(vm);
+	pfcache_fini(&vm->cache);
+	if (vm->groups)
+		pg_table_free(vm->groups, vm->pg->placement);
+	pt_fini(&vm->pt);
+	free(vm->sess);
+	spill_close(&vm->spill);
+	gm_close(&vm->mem);
+	free(vm);
+}
+
+static void found_resident(void *arg, uint64_t page, uint64_t n)
+{
+	struct vm *vm = arg;
+
+	for (uint64_t p = page; p < page + n && p < vm->npages; p++)
+		pt_found_resident(&vm->pt, p);
+}
+
+/* Set up the VM's layers, bottom up.  0, or -errno and why. */
+static int vm_setup(struct vm *vm, const struct vm_spec *spec, char *why,
+		    size_t whylen)
+{
+	struct pager *pg = vm->pg;
+	int ret;
+
+	ret = gm_open(&vm->mem, spec->uffd, spec->memfd, spec->regions,
+		      spec->nregions, why, whylen);
+	if (ret)
+		return ret;
+	vm->npages = gm_pages(&vm->mem);
+	if (pt_init(&vm->pt, vm->npages) ||
+	    pg_table_new(&vm->groups, vm->npages, &pg->cfg.geo) ||
+	    pfcache_init(&vm->cache, pg->cfg.prefetch_max ? CACHE_PAGES : 0) ||
+	    !(vm->sess = calloc(pg->nservers ? pg->nservers : 1,
+				sizeof(*vm->sess))) ||
+	    fault_vm_init(vm)) {
+		snprintf(why, whylen, "out of memory for %lu pages",
+			 (unsigned long)vm->npages);
+		return -ENOMEM;
+	}
+	ret = spill_open(&vm->spill, pg->cfg.spill_dir, vm->name, why,
+			 whylen);
+	if (ret)
+		return ret;
+	prefetch_init(&vm->pf, pg->cfg.prefetch_max);
+	/* What the VMM wrote before registering is resident already. */
+	ret = gm_for_each_present(&vm->mem, found_resident, vm);
+	if (ret) {
+		snprintf(why, whylen, "cannot scan the memfd: %s",
+			 strerror(-ret));
+		return ret;
+	}
+	vm->nsess = pg->nservers;
+	for (unsigned i = 0; i < vm->nsess; i++)
+		remote_session_open(pg->remote, &vm->sess[i], i);
+	return 0;
+}
+
+int pager_register(struct pager *pg, const struct vm_spec *spec,
+		   struct vm **out, char *why, size_t whylen)
+{
+	struct vm *vm;
+	int ret;
+
+	ret = check_spec(pg, spec, why, whylen);
+	if (ret)
+		return ret;
+	vm = calloc(1, sizeof(*vm));
+	if (!vm) {
+		snprintf(why, whylen, "out of memory");
+		return -ENOMEM;
+	}
+	vm->pg = pg;
+	vm->refs = 1;
+	vm->release = vm_release;
+	vm->mem.uffd = vm->mem.memfd = -1;
+	vm->spill.fd = -1;
+	vm->pid = spec->pid;
+	snprintf(vm->name, sizeof(vm->name), "%s", spec->name);
+	snprintf(vm->uuid, sizeof(vm->uuid), "%s", spec->uuid);
+	vm->budget = spec->budget / PAGE;
+	vm->registered_ns = evl_now_ns();
+	ret = vm_setup(vm, spec, why, whylen);
+	if (ret)
+		goto err;
+	vm->next = pg->vms;
+	pg->vms = vm;
+	log_info("vm %s (uuid %s, pid %d) registered: %lu MiB GPAS in %u "
+		 "region(s), budget %lu MiB, %lu pages already resident, "
+		 "%u memory server(s)", vm->name, vm->uuid, vm->pid,
+		 (unsigned long)(vm->mem.size >> 20), vm->mem.nregions,
+		 (unsigned long)(vm->budget * PAGE >> 20),
+		 (unsigned long)vm->pt.resident, pg->nservers);
+	fault_vm_start(vm);
+	*out = vm;
+	return 0;
+err:
+	/* The caller still owns the descriptors: guestmem lets go of them. */
+	vm->mem.uffd = vm->mem.memfd = -1;
+	vm_release(vm);
+	return ret;
+}
+
+void pager_unregister(struct pager *pg, struct vm *vm)
+{
+	struct vm **pp = &pg->vms;
+	const struct vm_stats *s = &vm->st;
+
+	while (*pp && *pp != vm)
+		pp = &(*pp)->next;
+	if (*pp)
+		*pp = vm->next;
+	log_info("vm %s unregistered after %lu s: %lu network faults, %lu "
+		 "evictions; its remote pages are freed", vm->name,
+		 (unsigned long)((evl_now_ns() - vm->registered_ns) / 1000000000),
+		 (unsigned long)s->net_faults,
+		 (unsigned long)(s->evict_clean + s->evict_dirty +
+				 s->evict_zero + s->evict_spilled));
+	vm->dead = true;
+	/* UNREG now: the servers free the pages whatever is in flight. */
+	for (unsigned i = 0; i < vm->nsess; i++)
+		if (vm->sess[i].r)
+			remote_session_close(pg->remote, &vm->sess[i]);
+	fault_vm_stop(vm);
+	vm_put(vm);
+}
+
+int pager_discard(struct vm *vm, uint64_t offset, uint64_t length)
+{
+	if (offset % PAGE || length % PAGE || offset + length > vm->mem.size ||
+	    offset + length < offset)
+		return -EINVAL;
+	fault_discard(vm, offset / PAGE, length / PAGE);
+	return 0;
+}
+
+uint64_t pager_vm_pages(const struct vm *vm)
+{
+	return vm->npages;
+}
