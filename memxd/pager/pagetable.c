@@ -203,19 +203,23 @@ bool pt_evicted_clean(struct pagetable *pt, uint64_t p)
 	return true;
 }
 
+/*
+ * A zero or spilled page's old server copy may be being freed as it
+ * leaves (PT_WRITING from pt_free_begin): that stays in flight.
+ */
 bool pt_evicted_zero(struct pagetable *pt, uint64_t p)
 {
-	if (pt_state(pt, p) != PS_EVICTING || pt_has(pt, p, PT_WRITING))
+	if (pt_state(pt, p) != PS_EVICTING)
 		return bug(pt);
-	evicted(pt, p, PS_NEVER, PT_HAS_REMOTE);
+	evicted(pt, p, PS_NEVER, PT_HAS_REMOTE | PT_WRITING);
 	return true;
 }
 
 bool pt_spilled(struct pagetable *pt, uint64_t p)
 {
-	if (pt_state(pt, p) != PS_EVICTING || pt_has(pt, p, PT_WRITING))
+	if (pt_state(pt, p) != PS_EVICTING)
 		return bug(pt);
-	evicted(pt, p, PS_SPILLED, PT_HAS_REMOTE);
+	evicted(pt, p, PS_SPILLED, PT_HAS_REMOTE | PT_WRITING);
 	return true;
 }
 
@@ -291,6 +295,22 @@ bool pt_remote_droppable(const struct pagetable *pt, uint64_t p)
 void pt_remote_dropped(struct pagetable *pt, uint64_t p)
 {
 	pt->e[p] &= (pte_t)~PT_HAS_REMOTE;
+}
+
+bool pt_free_begin(struct pagetable *pt, uint64_t p)
+{
+	if (!pt_remote_droppable(pt, p))
+		return bug(pt);
+	pt->e[p] = (pte_t)((pt->e[p] & ~PT_HAS_REMOTE) | PT_WRITING);
+	return true;
+}
+
+bool pt_free_end(struct pagetable *pt, uint64_t p)
+{
+	if (!pt_has(pt, p, PT_WRITING))
+		return bug(pt);
+	pt->e[p] &= (pte_t)~PT_WRITING;
+	return true;
 }
 
 void pt_remote_lost(struct pagetable *pt, uint64_t p)

@@ -32,9 +32,12 @@
  *     memfd hole is punched only when pt_write_end() says the page is
  *     still EVICTING after its server acknowledged the copy.
  *  2. A page is never sent twice at once.  PT_WRITING is set while a
- *     WRITE of it is in flight and survives every other transition
- *     (discard included); the victim policy skips such pages and
- *     pt_write_begin refuses a second one.
+ *     WRITE or a FREE of its server copy is in flight and survives every
+ *     other transition (discard included); the victim policy skips such
+ *     pages, and pt_write_begin and pt_free_begin refuse a second one.
+ *     RMAP delivers messages in any order, so a FREE followed by a WRITE
+ *     of the same key could otherwise land the other way round and free
+ *     the newer copy.
  *  3. Residency stays at or below budget + slack.  pt->resident counts
  *     RESIDENT and EVICTING pages, pt->wanted the FETCHING pages a fault
  *     waits for; a fault that would take their sum over the limit waits
@@ -69,7 +72,7 @@ typedef uint16_t pte_t;
 #define PT_REF		0x0008u	/* touched since the clock hand passed */
 #define PT_DIRTY	0x0010u	/* written since its server copy was made */
 #define PT_HAS_REMOTE	0x0020u	/* a server holds a copy: free it on discard */
-#define PT_WRITING	0x0040u	/* a WRITE of it is in flight */
+#define PT_WRITING	0x0040u	/* a WRITE or FREE of its copy is in flight */
 #define PT_WAITED	0x0080u	/* FETCHING: a fault waits for it */
 #define PT_WANT_WRITE	0x0100u	/* FETCHING: that fault is a write */
 #define PT_CACHED	0x0200u	/* REMOTE: a copy is in the prefetch cache */
@@ -197,8 +200,11 @@ bool pt_discard(struct pagetable *pt, uint64_t p);
 /* May @p's server copy be freed now?  (One exists, none is being written,
  * and no READ of it is in flight.) */
 bool pt_remote_droppable(const struct pagetable *pt, uint64_t p);
-/* The server copy of @p was freed (or is no longer ours to free). */
+/* The server copy of @p is no longer ours to free (nothing holds it). */
 void pt_remote_dropped(struct pagetable *pt, uint64_t p);
+/* A FREE of @p's server copy starts (it must be droppable), and ends. */
+bool pt_free_begin(struct pagetable *pt, uint64_t p);
+bool pt_free_end(struct pagetable *pt, uint64_t p);
 /* The server copy of @p was lost with its servers: a resident page must
  * be stored again, so it is dirty. */
 void pt_remote_lost(struct pagetable *pt, uint64_t p);

@@ -386,10 +386,11 @@ struct xfree {
 	struct vm *vm;
 	uint64_t page;
 	unsigned parity_srv;
+	bool xor;
 	uint8_t *old;
 };
 
-static void xfree_done(void *arg, int err, uint8_t status)
+static void free_done(void *arg, int err, uint8_t status)
 {
 	struct xfree *x = arg;
 	struct vm *vm = x->vm;
@@ -403,10 +404,17 @@ static void xfree_done(void *arg, int err, uint8_t status)
 	 * XWRITE's delta is taken against whatever it really holds, and a
 	 * rebuild restores the old copy, which nothing then reads.
 	 */
-	if (!err && !status && !vm->dead)
+	if (x->xor && !err && !status && !vm->dead)
 		parity_write(vm, g, row, 1, x->old, x->parity_srv, false);
-	grp->deltas--;
-	writer_done(vm, grp);
+	if (!vm->dead) {
+		/* The page may be written again now. */
+		pt_free_end(&vm->pt, x->page);
+		vm->up->changed(vm);
+	}
+	if (x->xor) {
+		grp->deltas--;
+		writer_done(vm, grp);
+	}
 	free(x->old);
 	free(x);
 	vm_put(vm);
@@ -418,38 +426,35 @@ bool stripe_drop_copy(struct vm *vm, uint64_t page)
 	uint64_t g;
 	struct pg_group *grp = vm_group_of(vm, page, &g, &slot, &row);
 	const struct pg_geometry *geo = vm_geo(vm);
+	enum write_mode mode;
 	struct xfree *x;
 
 	if (grp->state == PG_EMPTY || grp->state == PG_LOST) {
 		pt_remote_dropped(&vm->pt, page);
 		return true;	/* nothing kept, or nothing to keep right */
 	}
-	switch (stripe_write_mode(vm, page, &ds, &ps)) {
-	case W_PLAIN:
-		pt_remote_dropped(&vm->pt, page);
-		remote_call(vm->pg->remote, &vm->sess[ds], RMAP_T_FREE,
-			    pg_key(geo, g, row), 1, NULL, 0, NULL, 0, NULL,
-			    NULL);
-		return true;
-	case W_XOR:
-		break;
-	default:
+	mode = stripe_write_mode(vm, page, &ds, &ps);
+	if (mode != W_PLAIN && mode != W_XOR)
 		return false;	/* kept: it still matches the parity */
-	}
 	x = calloc(1, sizeof(*x));
-	if (!x || posix_memalign((void **)&x->old, PAGE, PAGE)) {
+	if (!x || (mode == W_XOR &&
+		   posix_memalign((void **)&x->old, PAGE, PAGE))) {
 		free(x);
 		return false;
 	}
-	*x = (struct xfree){ vm, page, ps, x->old };
-	pt_remote_dropped(&vm->pt, page);
-	/* A delta is coming: no whole-row parity WRITE until it is in. */
-	grp->writers++;
-	grp->deltas++;
+	*x = (struct xfree){ vm, page, ps, mode == W_XOR, x->old };
+	/* No WRITE of it may start until the FREE is answered. */
+	pt_free_begin(&vm->pt, page);
+	if (x->xor) {
+		/* A delta is coming: no whole-row parity WRITE until it is in. */
+		grp->writers++;
+		grp->deltas++;
+	}
 	vm_get(vm);
-	if (remote_call(vm->pg->remote, &vm->sess[ds], RMAP_T_XFREE,
-			pg_key(geo, g, row), 1, NULL, 0, x->old, PAGE,
-			xfree_done, x))
-		xfree_done(x, -ENOTCONN, 0);
+	if (remote_call(vm->pg->remote, &vm->sess[ds],
+			x->xor ? RMAP_T_XFREE : RMAP_T_FREE,
+			pg_key(geo, g, row), 1, NULL, 0, x->old,
+			x->xor ? PAGE : 0, free_done, x))
+		free_done(x, -ENOTCONN, 0);
 	return true;
 }
