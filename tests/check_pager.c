@@ -1,0 +1,920 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+/*
+ * check_pager.c - the pager's logic against fake guest memory and fake
+ * servers (tests/pager/fakes.h): no root, no userfaultfd, no network.
+ *
+ * Each test drives the real pager (every layer from fault.c down to
+ * stripe.c and recovery.c) with a pretend vCPU and answers the servers'
+ * requests itself, in the order that makes the race it is about happen
+ * every time, where the integration tests can only hit it by chance:
+ * a write fault in the middle of an eviction, a discard in the middle of
+ * a fetch, a server failing in the middle of a parity write, a
+ * whole-stripe write racing a delta, and UFFDIO_COPY or
+ * UFFDIO_WRITEPROTECT failing with EAGAIN while a REMOVE event is
+ * unread.  A seeded random test then mixes everything and checks every
+ * byte and the page-state invariants.
+ */
+#include <check.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "check_util.h"
+#include "memxd/log.h"
+#include "memxd/pager/fault.h"
+#include "memxd/pager/vm.h"
+#include "pager/fakes.h"
+
+struct fx {
+	struct evl *loop;
+	struct fake_remote *fr;
+	struct fake_mem *m;
+	struct pager *pg;
+	struct vm *vm;
+	uint64_t npages;
+};
+
+struct fx_opts {
+	unsigned servers;	/* 0: spill only */
+	uint64_t npages, budget;
+	unsigned width, rows;
+	bool parity;
+	unsigned prefetch;
+};
+
+static const struct fx_opts defaults = {
+	.servers = 4, .npages = 256, .budget = 32, .width = 2, .rows = 4,
+	.parity = true, .prefetch = 0,
+};
+
+static void fx_init(struct fx *f, const struct fx_opts *o)
+{
+	struct pager_config cfg = {
+		.spill_dir = "/tmp",
+		.prefetch_max = o->prefetch,
+		.geo = { o->width, o->rows, o->parity },
+		.recovery_mibps = 1024,
+	};
+	struct vm_spec spec = { .pid = 1, .budget = o->budget * PAGE,
+				.nregions = 1 };
+	char why[256] = "";
+	int ret;
+
+	memset(f, 0, sizeof(*f));
+	log_set_level(LOG_LEVEL_ERR);
+	f->npages = o->npages;
+	ck_assert_int_eq(evl_new(&f->loop, 256), 0);
+	f->fr = fake_remote_new(o->servers);
+	f->m = fake_mem_new(o->npages);
+	pg_geometry_fit(&cfg.geo, o->servers);
+	ck_assert_int_eq(pager_new(&f->pg, f->loop, fake_remote(f->fr), &cfg),
+			 0);
+	snprintf(spec.name, sizeof(spec.name), "vm0");
+	snprintf(spec.uuid, sizeof(spec.uuid), "uuid0");
+	spec.regions[0] = (struct vm_region){ FAKE_HVA, 0, o->npages * PAGE,
+					      PAGE };
+	spec.uffd = spec.memfd = fake_mem_fd(f->m);
+	ret = pager_register(f->pg, &spec, &f->vm, why, sizeof(why));
+	ck_assert_msg(ret == 0, "register: %s", why);
+}
+
+static void fx_fini(struct fx *f)
+{
+	ck_assert_uint_eq(f->vm->pt.bugs, 0);
+	pager_free(f->pg);
+	fake_remote_free(f->fr);
+	fake_mem_free(f->m);
+	evl_free(f->loop);
+}
+
+/* A few turns of the loop: events read, hooks (settle, fake servers). */
+static void fx_turn(struct fx *f, unsigned n)
+{
+	while (n--)
+		ck_assert_int_ge(evl_run_once(f->loop, 0), 0);
+}
+
+/* Turn until the fake servers have nothing pending (auto mode). */
+static void fx_quiesce(struct fx *f)
+{
+	for (unsigned i = 0; i < 2000; i++) {
+		fx_turn(f, 1);
+		if (!remote_pending(fake_remote(f->fr)) &&
+		    g_queue_is_empty(&f->m->events) && i > 10)
+			return;
+	}
+	ck_abort_msg("the pager did not quiesce");
+}
+
+/* The budget rule, at any moment. */
+static void fx_check_budget(struct fx *f)
+{
+	ck_assert_uint_le(f->vm->pt.resident,
+			  f->vm->budget + PAGER_SLACK_PAGES);
+}
+
+/* One turn that may sleep a little: timers (retries) get their turn. */
+static void fx_wait(struct fx *f)
+{
+	ck_assert_int_ge(evl_run_once(f->loop, 1000000), 0);
+}
+
+/* A vCPU writes @byte all over @page, waiting as long as it blocks. */
+static void fx_write(struct fx *f, uint64_t page, uint8_t byte)
+{
+	uint64_t dl = evl_now_ns() + TU_DEADLINE_MS * 1000000ull;
+
+	while (evl_now_ns() < dl) {
+		int ret = fake_vcpu_write(f->m, page, byte);
+
+		if (!ret)
+			return;
+		ck_assert_int_eq(ret, -EAGAIN);
+		fx_wait(f);
+		fx_check_budget(f);
+	}
+	ck_abort_msg("vCPU write of page %lu blocked for ever",
+		     (unsigned long)page);
+}
+
+/* A vCPU reads @page: its byte, or -EFAULT if poisoned. */
+static int fx_read(struct fx *f, uint64_t page)
+{
+	uint64_t dl = evl_now_ns() + TU_DEADLINE_MS * 1000000ull;
+
+	while (evl_now_ns() < dl) {
+		uint8_t b;
+		int ret = fake_vcpu_read(f->m, page, &b);
+
+		if (!ret)
+			return b;
+		if (ret == -EFAULT)
+			return ret;
+		ck_assert_msg(ret == -EAGAIN, "page %lu torn (%d)",
+			      (unsigned long)page, ret);
+		fx_wait(f);
+	}
+	ck_abort_msg("vCPU read of page %lu blocked for ever: state %s, "
+		     "flags %#x, present %d, wp %d, pending %u, group state %d",
+		     (unsigned long)page,
+		     pt_state_name(pt_state(&f->vm->pt, page)),
+		     f->vm->pt.e[page], f->m->present[page], f->m->wp[page],
+		     remote_pending(fake_remote(f->fr)),
+		     pg_group(f->vm->groups, page /
+			      pg_group_pages(vm_geo(f->vm)))->state);
+	return -1;
+}
+
+/* Write every page with its own byte so that all but the budget leave. */
+static void fx_fill(struct fx *f, uint64_t first, uint64_t n, uint8_t salt)
+{
+	for (uint64_t p = first; p < first + n; p++)
+		fx_write(f, p, (uint8_t)(p * 7 + salt) | 1);
+}
+
+static void fx_verify(struct fx *f, uint64_t first, uint64_t n, uint8_t salt)
+{
+	for (uint64_t p = first; p < first + n; p++)
+		ck_assert_msg(fx_read(f, p) == ((uint8_t)(p * 7 + salt) | 1),
+			      "page %lu: %d", (unsigned long)p, fx_read(f, p));
+}
+
+/* Run the loop until a request of @type is pending; NULL if none came. */
+static struct fake_req *fx_maybe_req(struct fx *f, uint8_t type)
+{
+	struct fake_req *q;
+
+	for (unsigned i = 0; i < 100; i++) {
+		q = fake_remote_find(f->fr, type);
+		if (q)
+			return q;
+		fx_turn(f, 1);
+	}
+	return NULL;
+}
+
+static struct fake_req *fx_wait_req(struct fx *f, uint8_t type)
+{
+	struct fake_req *q = fx_maybe_req(f, type);
+
+	ck_assert_msg(q != NULL, "no request of type %u came", type);
+	return q;
+}
+
+/* The first data WRITE or XWRITE to go out. */
+static struct fake_req *fx_wait_write(struct fx *f)
+{
+	for (unsigned i = 0; i < 100; i++) {
+		struct fake_req *q = fake_remote_find(f->fr, RMAP_T_XWRITE);
+
+		if (!q)
+			q = fake_remote_find(f->fr, RMAP_T_WRITE);
+		if (q)
+			return q;
+		fx_turn(f, 1);
+	}
+	ck_abort_msg("no WRITE came");
+	return NULL;
+}
+
+/* A page's server, session and key (data slot). */
+static void fx_where(struct fx *f, uint64_t page, unsigned *srv,
+		    uint32_t *sid, uint64_t *key)
+{
+	const struct pg_geometry *geo = vm_geo(f->vm);
+	unsigned slot, row;
+	uint64_t g;
+	struct pg_group *grp = vm_group_of(f->vm, page, &g, &slot, &row);
+
+	*srv = grp->srv[slot];
+	*sid = f->vm->sess[*srv].id;
+	*key = pg_key(geo, g, row);
+}
+
+/* ---- the round trip ---- */
+
+/* Four times the budget, written and read back through the servers. */
+START_TEST(test_roundtrip)
+{
+	struct fx f;
+
+	fx_init(&f, &defaults);
+	fake_remote_auto(f.fr, f.loop, true);
+	fx_fill(&f, 0, f.npages, 0);
+	fx_quiesce(&f);
+	ck_assert_uint_gt(f.vm->st.evict_dirty, f.npages / 2);
+	ck_assert_uint_le(f.vm->pt.max_resident,
+			  f.vm->budget + PAGER_SLACK_PAGES);
+	fx_verify(&f, 0, f.npages, 0);
+	ck_assert_uint_gt(f.vm->st.net_faults, 0);
+	ck_assert_uint_gt(f.vm->st.parity_updates + f.vm->st.parity_stripes,
+			  0);
+	fx_fini(&f);
+}
+END_TEST
+
+/* Zero pages are never sent: they become "never written" again. */
+START_TEST(test_zero_pages_not_stored)
+{
+	struct fx f;
+
+	fx_init(&f, &defaults);
+	fake_remote_auto(f.fr, f.loop, true);
+	for (uint64_t p = 0; p < f.npages; p++)
+		fx_write(&f, p, 0);
+	fx_quiesce(&f);
+	ck_assert_uint_gt(f.vm->st.evict_zero, f.npages / 2);
+	ck_assert_uint_eq(f.vm->st.evict_dirty, 0);
+	ck_assert_uint_eq(fake_remote_sent(f.fr, RMAP_T_XWRITE) +
+			  fake_remote_sent(f.fr, RMAP_T_WRITE), 0);
+	for (uint64_t p = 0; p < f.npages; p++)
+		ck_assert_int_eq(fx_read(&f, p), 0);
+	fx_fini(&f);
+}
+END_TEST
+
+/* ---- a write fault in the middle of an eviction ---- */
+
+START_TEST(test_write_during_eviction)
+{
+	struct fx f;
+	struct fake_req *q;
+	uint64_t victim;
+	unsigned srv;
+	uint32_t sid;
+	uint64_t key;
+
+	fx_init(&f, &defaults);
+	/* Fill the budget exactly; the servers do not answer yet. */
+	for (uint64_t p = 0; p < f.vm->budget + 8; p++)
+		fx_write(&f, p, 0x11);
+	q = fx_wait_write(&f);
+	ck_assert_ptr_nonnull(q);
+	/* Its first page is being evicted, its copy is on its way. */
+	victim = UINT64_MAX;
+	for (uint64_t p = 0; p < f.npages; p++) {
+		if (pt_state(&f.vm->pt, p) == PS_EVICTING &&
+		    pt_has(&f.vm->pt, p, PT_WRITING)) {
+			victim = p;
+			break;
+		}
+	}
+	ck_assert_uint_ne(victim, UINT64_MAX);
+	/* The guest writes it now: a WP fault; the write must win. */
+	fx_write(&f, victim, 0x22);
+	ck_assert_int_eq(pt_state(&f.vm->pt, victim), PS_RESIDENT);
+	ck_assert(pt_has(&f.vm->pt, victim, PT_DIRTY));
+	ck_assert_uint_ge(f.vm->st.evict_cancelled, 1);
+	/* The old copy lands: the page must not be punched. */
+	fake_remote_auto(f.fr, f.loop, true);
+	fx_turn(&f, 5);
+	ck_assert(f.m->present[victim] || pt_state(&f.vm->pt, victim) !=
+		  PS_RESIDENT);
+	/* Push it out for real, then read it back: the new bytes. */
+	fx_fill(&f, 100, 100, 5);
+	fx_quiesce(&f);
+	ck_assert_int_ne(pt_state(&f.vm->pt, victim), PS_RESIDENT);
+	fx_where(&f, victim, &srv, &sid, &key);
+	ck_assert_ptr_nonnull(fake_remote_page(f.fr, srv, sid, key));
+	ck_assert_uint_eq(fake_remote_page(f.fr, srv, sid, key)[0], 0x22);
+	ck_assert_int_eq(fx_read(&f, victim), 0x22);
+	fx_fini(&f);
+}
+END_TEST
+
+/* ---- a discard in the middle of a fetch ---- */
+
+START_TEST(test_discard_during_fetch)
+{
+	struct fx f;
+	struct fake_req *q;
+	uint8_t b;
+
+	fx_init(&f, &defaults);
+	fake_remote_auto(f.fr, f.loop, true);
+	fx_fill(&f, 0, f.npages, 0);
+	fx_quiesce(&f);
+	ck_assert_int_eq(pt_state(&f.vm->pt, 3), PS_REMOTE);
+	fake_remote_auto(f.fr, f.loop, false);
+	/* A vCPU faults on page 3; its READ goes out and waits. */
+	ck_assert_int_eq(fake_vcpu_read(f.m, 3, &b), -EAGAIN);
+	q = fx_wait_req(&f, RMAP_T_READ);
+	ck_assert_int_eq(pt_state(&f.vm->pt, 3), PS_FETCHING);
+	/* The guest frees it meanwhile (balloon, free page reporting). */
+	fake_mem_remove(f.m, 3, 1);
+	fx_turn(&f, 3);
+	/* Still FETCHING: no second READ may start and take its answer. */
+	ck_assert_int_eq(pt_state(&f.vm->pt, 3), PS_FETCHING);
+	ck_assert(pt_has(&f.vm->pt, 3, PT_DISCARDED));
+	fake_remote_complete(f.fr, q, 0, 0);
+	fake_remote_auto(f.fr, f.loop, true);
+	/* The waiting vCPU sees a freed page: zeros, not the old bytes. */
+	ck_assert_int_eq(fx_read(&f, 3), 0);
+	fx_quiesce(&f);
+	ck_assert_uint_ge(f.vm->st.discarded_pages, 1);
+	fx_verify(&f, 4, 20, 0);
+	fx_fini(&f);
+}
+END_TEST
+
+/* ---- a server failing in the middle of a parity write ---- */
+
+START_TEST(test_parity_server_dies_mid_update)
+{
+	struct fx f;
+	struct fake_req *q;
+	unsigned psrv;
+
+	fx_init(&f, &defaults);
+	/* One page out by XWRITE, its delta held back. */
+	for (uint64_t p = 0; p < f.vm->budget + 4; p++)
+		fx_write(&f, p * 2, 0x30 | (uint8_t)p);
+	q = fx_wait_req(&f, RMAP_T_XWRITE);
+	fake_remote_complete(f.fr, q, 0, 0);
+	q = fx_wait_req(&f, RMAP_T_PXOR);
+	psrv = q->server;
+	/* The parity server dies before the delta lands. */
+	fake_remote_kill(f.fr, psrv);
+	fake_remote_complete(f.fr, q, 0, 0);	/* fails: it is dead */
+	fake_remote_auto(f.fr, f.loop, true);
+	fx_quiesce(&f);
+	ck_assert_uint_ge(f.vm->st.parity_errors, 1);
+	/* The parity was rebuilt elsewhere; every page reads back. */
+	for (uint64_t p = 0; p < f.vm->budget + 4; p++)
+		ck_assert_int_eq(fx_read(&f, p * 2), 0x30 | (uint8_t)p);
+	ck_assert_uint_gt(f.vm->st.rebuilt_groups, 0);
+	fx_fini(&f);
+}
+END_TEST
+
+/* A data server dies after its XWRITE answered: the delta still lands,
+ * so a rebuild yields the new page. */
+START_TEST(test_data_server_dies_after_answer)
+{
+	struct fx f;
+	struct fake_req *q;
+	unsigned dsrv;
+
+	fx_init(&f, &defaults);
+	fake_remote_auto(f.fr, f.loop, true);
+	fx_fill(&f, 0, f.npages, 0);
+	fx_quiesce(&f);
+	fake_remote_hold(f.fr, RMAP_T_XWRITE, true);
+	fake_remote_hold(f.fr, RMAP_T_WRITE, true);
+	/* Rewrite pages so that they leave again. */
+	for (uint64_t p = 0; p < 40; p += 2)
+		fx_write(&f, p, 0x55);
+	for (uint64_t p = 1; p < 40; p += 2)
+		fx_write(&f, p, (uint8_t)(p * 7) | 1);
+	q = fx_wait_req(&f, RMAP_T_XWRITE);
+	fake_remote_hold(f.fr, RMAP_T_XWRITE, false);
+	fake_remote_hold(f.fr, RMAP_T_WRITE, false);
+	dsrv = q->server;
+	fake_remote_complete(f.fr, q, 0, 0);
+	fake_remote_kill(f.fr, dsrv);
+	fx_quiesce(&f);
+	for (uint64_t p = 0; p < 40; p += 2)
+		ck_assert_int_eq(fx_read(&f, p), 0x55);
+	fx_verify(&f, 40, f.npages - 40, 0);
+	ck_assert_uint_eq(f.vm->st.lost_faults, 0);
+	fx_fini(&f);
+}
+END_TEST
+
+/* ---- a whole-stripe write racing a delta ---- */
+
+START_TEST(test_whole_stripe_waits_for_delta)
+{
+	struct fx f;
+	struct fake_req *pxor;
+	uint64_t g0 = UINT64_MAX;
+	unsigned slot, row;
+	const struct pg_geometry *geo;
+	struct pg_group *grp;
+
+	fx_init(&f, &defaults);
+	geo = vm_geo(f.vm);
+	/* Page 0 alone leaves first: XWRITE, then a PXOR we hold. */
+	fx_write(&f, 0, 0x41);
+	for (uint64_t p = 1; p < f.vm->budget + 10; p++)
+		fx_write(&f, 64 + p, 0x42);
+	for (unsigned i = 0; i < 50 && g0 == UINT64_MAX; i++) {
+		struct fake_req *q = fake_remote_find(f.fr, RMAP_T_XWRITE);
+
+		if (q) {
+			fake_remote_complete(f.fr, q, 0, 0);
+			continue;
+		}
+		pxor = fake_remote_find(f.fr, RMAP_T_PXOR);
+		if (pxor)
+			break;
+		fx_turn(&f, 1);
+	}
+	pxor = fake_remote_find(f.fr, RMAP_T_PXOR);
+	ck_assert_ptr_nonnull(pxor);
+	grp = vm_group_of(f.vm, 0, &g0, &slot, &row);
+	if (!grp->deltas) {
+		/* The delta in flight belongs to another group: use it. */
+		g0 = pxor->key / geo->rows;
+		grp = pg_group(f.vm->groups, g0);
+	}
+	ck_assert_uint_gt(grp->deltas, 0);
+	/* While it is in flight, no whole-row parity WRITE of that group:
+	 * check every request the pager sends until we let the delta go. */
+	{
+		uint64_t parity_writes = fake_remote_sent(f.fr, RMAP_T_WRITE);
+
+		for (unsigned i = 0; i < 200; i++) {
+			struct fake_req *q = NULL;
+
+			for (GList *l = fake_remote_pending(f.fr)->head; l;
+			     l = l->next) {
+				struct fake_req *c = l->data;
+
+				if (c != pxor) {
+					q = c;
+					break;
+				}
+			}
+			if (q && q->type == RMAP_T_WRITE &&
+			    q->server == grp->srv[pg_parity_slot(geo)] &&
+			    q->key / geo->rows == g0)
+				ck_abort_msg("whole-row parity WRITE of group "
+					     "%lu while a delta is in flight",
+					     (unsigned long)g0);
+			if (q)
+				fake_remote_complete(f.fr, q, 0, 0);
+			else
+				fx_turn(&f, 1);
+		}
+		(void)parity_writes;
+	}
+	fake_remote_complete(f.fr, pxor, 0, 0);
+	fake_remote_auto(f.fr, f.loop, true);
+	fx_quiesce(&f);
+	/* Parity is right: lose a data server and read back degraded. */
+	fake_remote_kill(f.fr, grp->srv[0]);
+	ck_assert_int_eq(fx_read(&f, 0), 0x41);
+	for (uint64_t p = 1; p < f.vm->budget + 10; p++)
+		ck_assert_int_eq(fx_read(&f, 64 + p), 0x42);
+	fx_fini(&f);
+}
+END_TEST
+
+/* Whole stripes do happen when rows leave together, and are right. */
+START_TEST(test_whole_stripes_used)
+{
+	struct fx f;
+
+	fx_init(&f, &defaults);
+	fake_remote_auto(f.fr, f.loop, true);
+	fx_fill(&f, 0, f.npages, 9);
+	fx_quiesce(&f);
+	ck_assert_uint_gt(f.vm->st.parity_stripes, 0);
+	fake_remote_kill(f.fr, 1);
+	fx_verify(&f, 0, f.npages, 9);
+	ck_assert_uint_gt(f.vm->st.degraded_reads + f.vm->st.rebuilt_pages, 0);
+	fx_fini(&f);
+}
+END_TEST
+
+/* ---- EAGAIN while a REMOVE event is unread ---- */
+
+/* UFFDIO_COPY: the fault is handled again after the event is read. */
+START_TEST(test_install_eagain)
+{
+	struct fx f;
+	struct fake_req *q;
+	uint8_t b;
+
+	fx_init(&f, &defaults);
+	fake_remote_auto(f.fr, f.loop, true);
+	fx_fill(&f, 0, f.npages, 3);
+	fx_quiesce(&f);
+	fake_remote_auto(f.fr, f.loop, false);
+	ck_assert_int_eq(pt_state(&f.vm->pt, 7), PS_REMOTE);
+	ck_assert_int_eq(fake_vcpu_read(f.m, 7, &b), -EAGAIN);
+	q = fx_wait_req(&f, RMAP_T_READ);
+	/* A REMOVE of another page is queued, not yet read... */
+	fake_mem_remove(f.m, 200, 1);
+	/* ...when the READ answers: UFFDIO_COPY says EAGAIN. */
+	fake_remote_complete(f.fr, q, 0, 0);
+	ck_assert_uint_ge(f.vm->st.install_retries, 1);
+	ck_assert(!f.m->present[7]);
+	/* The loop reads the event, then installs: memxd does not hang. */
+	fake_remote_auto(f.fr, f.loop, true);
+	ck_assert_int_eq(fx_read(&f, 7), (uint8_t)(7 * 7 + 3) | 1);
+	ck_assert_int_eq(fx_read(&f, 200), 0);	/* freed: zeros */
+	fx_verify(&f, 8, 20, 3);
+	fx_fini(&f);
+}
+END_TEST
+
+/*
+ * UFFDIO_WRITEPROTECT in step 1 of an eviction: the pages must not be
+ * read, sent or punched, or a store slipping in would be lost.
+ */
+START_TEST(test_protect_eagain_keeps_pages)
+{
+	struct fx f;
+	uint64_t sent, punches;
+
+	fx_init(&f, &defaults);
+	fake_remote_auto(f.fr, f.loop, true);
+	for (uint64_t p = 0; p < f.vm->budget; p++)
+		fx_write(&f, p, 0x61);
+	fx_quiesce(&f);
+	sent = fake_remote_sent(f.fr, RMAP_T_XWRITE) +
+	       fake_remote_sent(f.fr, RMAP_T_WRITE);
+	punches = f.m->punches;
+	/* The next write-protects fail, as with a REMOVE event unread. */
+	f.m->fail_protect = 1000;
+	for (uint64_t p = f.vm->budget; p < f.vm->budget + 40; p++) {
+		int ret = fake_vcpu_write(f.m, p, 0x62);
+
+		ck_assert_int_eq(ret, -EAGAIN);
+		fx_turn(&f, 2);
+	}
+	ck_assert_uint_gt(f.vm->st.evict_unprotected, 0);
+	/* Nothing left: no page was sent or punched unprotected. */
+	ck_assert_uint_eq(f.m->punches, punches);
+	ck_assert_uint_eq(fake_remote_sent(f.fr, RMAP_T_XWRITE) +
+			  fake_remote_sent(f.fr, RMAP_T_WRITE), sent);
+	/* Stores to the pages that stayed go on, and are kept. */
+	for (uint64_t p = 0; p < 8; p++)
+		if (pt_state(&f.vm->pt, p) == PS_RESIDENT)
+			ck_assert_int_eq(fake_vcpu_write(f.m, p, 0x63), 0);
+		else
+			fx_write(&f, p, 0x63);
+	f.m->fail_protect = 0;
+	for (uint64_t p = f.vm->budget; p < f.vm->budget + 40; p++)
+		fx_write(&f, p, 0x62);
+	fx_fill(&f, 100, 100, 1);
+	fx_quiesce(&f);
+	for (uint64_t p = 0; p < 8; p++)
+		ck_assert_int_eq(fx_read(&f, p), 0x63);
+	for (uint64_t p = f.vm->budget; p < f.vm->budget + 40; p++)
+		ck_assert_int_eq(fx_read(&f, p), 0x62);
+	fx_fini(&f);
+}
+END_TEST
+
+/* Unprotecting on a WP fault: EAGAIN, and the writer still goes on. */
+START_TEST(test_unprotect_eagain)
+{
+	struct fx f;
+
+	fx_init(&f, &defaults);
+	fake_remote_auto(f.fr, f.loop, true);
+	fx_fill(&f, 0, f.npages, 0);
+	fx_quiesce(&f);
+	/* Page 5 comes back by a read: installed write-protected. */
+	ck_assert_int_eq(fx_read(&f, 5), (uint8_t)(5 * 7) | 1);
+	ck_assert(f.m->wp[5]);
+	f.m->fail_protect = 2;
+	fx_write(&f, 5, 0x77);
+	ck_assert_uint_ge(f.vm->st.protect_retries, 1);
+	ck_assert(pt_has(&f.vm->pt, 5, PT_DIRTY));
+	fx_fill(&f, 100, 100, 2);
+	fx_quiesce(&f);
+	ck_assert_int_eq(fx_read(&f, 5), 0x77);
+	fx_fini(&f);
+}
+END_TEST
+
+/* ---- a page is never sent twice at once ---- */
+
+START_TEST(test_discard_keeps_write_in_flight)
+{
+	struct fx f;
+	struct fake_req *q;
+	uint64_t victim = UINT64_MAX;
+
+	fx_init(&f, &defaults);
+	for (uint64_t p = 0; p < f.vm->budget + 8; p++)
+		fx_write(&f, p, 0x11);
+	q = fx_wait_write(&f);
+	for (uint64_t p = 0; p < f.npages && victim == UINT64_MAX; p++)
+		if (pt_has(&f.vm->pt, p, PT_WRITING) &&
+		    q->key == pg_key(vm_geo(f.vm), p / pg_group_pages(vm_geo(f.vm)),
+				     (unsigned)(p % pg_group_pages(vm_geo(f.vm)) /
+						vm_geo(f.vm)->width)))
+			victim = p;
+	ck_assert_uint_ne(victim, UINT64_MAX);
+	/* That WRITE waits; the servers answer everything else. */
+	q->held = true;
+	fake_remote_auto(f.fr, f.loop, true);
+	/* Freed, faulted in again (zeros), written: a WRITE is still out. */
+	fault_discard(f.vm, victim, 1);
+	ck_assert(pt_has(&f.vm->pt, victim, PT_WRITING));
+	fx_write(&f, victim, 0x99);
+	/* However hard eviction pushes, it must not send the page again. */
+	for (uint64_t p = 64; p < 64 + 60; p++)
+		fx_write(&f, p, 0x12);
+	for (GList *l = fake_remote_pending(f.fr)->head; l; l = l->next) {
+		struct fake_req *c = l->data;
+		unsigned srv;
+		uint32_t sid;
+		uint64_t key;
+
+		fx_where(&f, victim, &srv, &sid, &key);
+		if ((c->type == RMAP_T_XWRITE || c->type == RMAP_T_WRITE) &&
+		    c->server == srv && key >= c->key &&
+		    key < c->key + c->count && c != q)
+			ck_abort_msg("page %lu sent twice at once",
+				     (unsigned long)victim);
+	}
+	q->held = false;
+	fx_quiesce(&f);
+	fx_fill(&f, 150, 100, 4);
+	fx_quiesce(&f);
+	ck_assert_int_eq(fx_read(&f, victim), 0x99);
+	fx_fini(&f);
+}
+END_TEST
+
+/* ---- failures ---- */
+
+/* Two servers of a group die: its pages are a memory error, never
+ * wrong data; pages of other groups read back. */
+START_TEST(test_double_failure_poisons)
+{
+	struct fx f;
+	struct pg_group *grp;
+	unsigned slot, row, a, b;
+	uint64_t g;
+	int lost = 0;
+
+	fx_init(&f, &defaults);
+	fake_remote_auto(f.fr, f.loop, true);
+	f.pg->cfg.recovery_mibps = 0;	/* nothing rebuilt meanwhile */
+	fx_fill(&f, 0, f.npages, 0);
+	fx_quiesce(&f);
+	grp = vm_group_of(f.vm, 0, &g, &slot, &row);
+	a = grp->srv[0];
+	b = grp->srv[1];
+	fake_remote_kill(f.fr, a);
+	fake_remote_kill(f.fr, b);
+	fx_quiesce(&f);
+	for (uint64_t p = 0; p < f.npages; p++) {
+		int v = fx_read(&f, p);
+
+		if (v == -EFAULT)
+			lost++;
+		else
+			ck_assert_int_eq(v, (uint8_t)(p * 7) | 1);
+	}
+	ck_assert_int_gt(lost, 0);
+	ck_assert_uint_eq(f.vm->st.lost_faults, (uint64_t)lost);
+	fx_fini(&f);
+}
+END_TEST
+
+/* A degraded read waits while a write of its group is in flight. */
+START_TEST(test_degraded_read_waits_for_writers)
+{
+	struct fx f;
+	struct fake_req *pxor;
+	struct pg_group *grp;
+	unsigned slot = 0;
+	uint64_t g, page = UINT64_MAX;
+	uint8_t b;
+
+	fx_init(&f, &defaults);
+	fake_remote_auto(f.fr, f.loop, true);
+	f.pg->cfg.recovery_mibps = 0;
+	fx_fill(&f, 0, f.npages, 0);
+	fx_quiesce(&f);
+	fake_remote_hold(f.fr, RMAP_T_PXOR, true);
+	fake_remote_hold(f.fr, RMAP_T_READZ, true);
+	fx_write(&f, 0, 0x5a);
+	for (uint64_t p = 1; p < 80; p++)
+		fx_write(&f, 100 + p, 0x5b);
+	pxor = fx_wait_req(&f, RMAP_T_PXOR);
+	ck_assert_ptr_nonnull(pxor);
+	g = pxor->key / vm_geo(f.vm)->rows;
+	grp = pg_group(f.vm->groups, g);
+	/* A REMOTE page of that group whose server then dies. */
+	for (unsigned s = 0; s < vm_geo(f.vm)->width && page == UINT64_MAX;
+	     s++)
+		for (unsigned r = 0; r < vm_geo(f.vm)->rows; r++) {
+			uint64_t p = pg_page(vm_geo(f.vm), g, s, r);
+
+			if (pt_state(&f.vm->pt, p) == PS_REMOTE &&
+			    grp->srv[s] != pxor->server) {
+				page = p;
+				slot = s;
+				break;
+			}
+		}
+	ck_assert_uint_ne(page, UINT64_MAX);
+	fake_remote_kill(f.fr, grp->srv[slot]);
+	ck_assert_int_eq(fake_vcpu_read(f.m, page, &b), -EAGAIN);
+	fx_turn(&f, 5);
+	ck_assert_ptr_null(fake_remote_find(f.fr, RMAP_T_READZ));
+	/* The delta lands: now the stripe is consistent and can be read. */
+	fake_remote_hold(f.fr, RMAP_T_PXOR, false);
+	fake_remote_hold(f.fr, RMAP_T_READZ, false);
+	fake_remote_complete(f.fr, pxor, 0, 0);
+	ck_assert_int_eq(fx_read(&f, page),
+			 page == 0 ? 0x5a : page > 100 && page < 180 ? 0x5b :
+			 (uint8_t)(page * 7) | 1);
+	ck_assert_uint_ge(f.vm->st.degraded_reads, 1);
+	fx_fini(&f);
+}
+END_TEST
+
+/* No servers at all: everything spills, and reads back. */
+START_TEST(test_spill_only)
+{
+	struct fx_opts o = defaults;
+	struct fx f;
+
+	o.servers = 0;
+	fx_init(&f, &o);
+	fx_fill(&f, 0, f.npages, 6);
+	fx_quiesce(&f);
+	ck_assert_uint_gt(f.vm->st.evict_spilled, f.npages / 2);
+	fx_verify(&f, 0, f.npages, 6);
+	ck_assert_uint_gt(f.vm->st.spill_faults, 0);
+	fx_fini(&f);
+}
+END_TEST
+
+/* Prefetch: a sequential reader is served ahead, from the cache. */
+START_TEST(test_prefetch_sequential)
+{
+	struct fx_opts o = defaults;
+	struct fx f;
+
+	o.prefetch = 32;
+	o.rows = 16;
+	fx_init(&f, &o);
+	fake_remote_auto(f.fr, f.loop, true);
+	fx_fill(&f, 0, f.npages, 8);
+	fx_quiesce(&f);
+	fx_verify(&f, 0, f.npages, 8);
+	ck_assert_uint_gt(f.vm->st.prefetch_hit, 0);
+	ck_assert_uint_lt(f.vm->st.net_faults, f.npages - f.vm->budget);
+	fx_fini(&f);
+}
+END_TEST
+
+/* ---- everything at once ---- */
+
+/*
+ * Random accesses, discards, REMOVE events and server answers in random
+ * order (some of them refusals); a model of every page's bytes says what
+ * each read must see, and the budget holds throughout.
+ */
+START_TEST(test_random_mix)
+{
+	struct fx_opts o = defaults;
+	uint64_t rng = 0x9e3779b97f4a7c15ull + (uint64_t)_i;
+	uint8_t model[512];
+	struct fx f;
+
+	o.npages = 512;
+	o.budget = 48;
+	o.prefetch = 16;
+	fx_init(&f, &o);
+	memset(model, 0, sizeof(model));
+	for (unsigned step = 0; step < 6000; step++) {
+		uint64_t r = tu_rand(&rng), p = r % o.npages;
+		GQueue *pend = fake_remote_pending(f.fr);
+		unsigned op = (unsigned)(r >> 32) % 100;
+		uint8_t b;
+		int ret;
+
+		if (op < 35) {
+			uint8_t v = (uint8_t)(r >> 16) | 1;
+
+			ret = fake_vcpu_write(f.m, p, v);
+			if (!ret)
+				model[p] = v;
+		} else if (op < 70) {
+			ret = fake_vcpu_read(f.m, p, &b);
+			if (!ret)
+				ck_assert_msg(b == model[p], "step %u page %lu:"
+					      " %u, not %u", step,
+					      (unsigned long)p, b, model[p]);
+			else
+				ck_assert_int_eq(ret, -EAGAIN);
+		} else if (op < 72) {
+			uint64_t n = 1 + (r >> 20) % 3;
+
+			if (p + n > o.npages)
+				n = o.npages - p;
+			fake_mem_remove(f.m, p, n);
+			memset(model + p, 0, n);
+		} else if (op < 95 && !g_queue_is_empty(pend)) {
+			/* Answer a random pending request, rarely refused. */
+			unsigned i = (unsigned)(r >> 40) %
+				     g_queue_get_length(pend);
+			struct fake_req *q = g_queue_peek_nth(pend, i);
+
+			fake_remote_complete(f.fr, q,
+					     (r >> 8) % 97 == 0 ? -EIO : 0, 0);
+		} else {
+			fx_turn(&f, 1);
+		}
+		fx_check_budget(&f);
+		ck_assert_uint_eq(f.vm->pt.bugs, 0);
+	}
+	/* Settle and read everything back. */
+	fake_remote_auto(f.fr, f.loop, true);
+	fx_quiesce(&f);
+	for (uint64_t p = 0; p < o.npages; p++) {
+		int v = fx_read(&f, p);
+
+		ck_assert_msg(v == model[p], "page %lu: %d, not %u",
+			      (unsigned long)p, v, model[p]);
+	}
+	fx_fini(&f);
+}
+END_TEST
+
+static Suite *pager_suite(void)
+{
+	Suite *s = suite_create("pager");
+	TCase *tc = tcase_create("basics");
+
+	tcase_set_timeout(tc, 60);
+	tcase_add_test(tc, test_roundtrip);
+	tcase_add_test(tc, test_zero_pages_not_stored);
+	tcase_add_test(tc, test_spill_only);
+	tcase_add_test(tc, test_prefetch_sequential);
+	suite_add_tcase(s, tc);
+	tc = tcase_create("races");
+	tcase_set_timeout(tc, 60);
+	tcase_add_test(tc, test_write_during_eviction);
+	tcase_add_test(tc, test_discard_during_fetch);
+	tcase_add_test(tc, test_parity_server_dies_mid_update);
+	tcase_add_test(tc, test_data_server_dies_after_answer);
+	tcase_add_test(tc, test_whole_stripe_waits_for_delta);
+	tcase_add_test(tc, test_whole_stripes_used);
+	tcase_add_test(tc, test_install_eagain);
+	tcase_add_test(tc, test_protect_eagain_keeps_pages);
+	tcase_add_test(tc, test_unprotect_eagain);
+	tcase_add_test(tc, test_discard_keeps_write_in_flight);
+	suite_add_tcase(s, tc);
+	tc = tcase_create("failures");
+	tcase_set_timeout(tc, 60);
+	tcase_add_test(tc, test_double_failure_poisons);
+	tcase_add_test(tc, test_degraded_read_waits_for_writers);
+	suite_add_tcase(s, tc);
+	tc = tcase_create("random");
+	tcase_set_timeout(tc, 600);
+	/* MEMX_RANDOM_SEEDS=N tries N seeds (8 by default). */
+	tcase_add_loop_test(tc, test_random_mix, 0,
+			    getenv("MEMX_RANDOM_SEEDS") ?
+			    atoi(getenv("MEMX_RANDOM_SEEDS")) : 8);
+	suite_add_tcase(s, tc);
+	return s;
+}
+
+int main(void)
+{
+	return tu_run_suite(pager_suite());
+}

@@ -1,0 +1,399 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+/*
+ * fake_remote.c - remote.h over in-memory stores, answered when the test
+ * says (fakes.h).
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "fakes.h"
+#include "pagegroup/pagegroup.h"
+
+#define PAGE	4096u
+
+struct remote {
+	struct fake_remote *fr;
+};
+
+struct fake_remote {
+	struct remote r;
+	unsigned n;
+	struct remote_server *srv;
+	GHashTable **store;	/* per server: (session << 40 | key) -> page */
+	GQueue pending;		/* struct fake_req */
+	uint32_t next_sid;
+	const struct remote_ops *ops;
+	void *ops_arg;
+	struct rmap_counters ctr;
+	struct evl *loop;
+	struct evl_hook hook;
+	bool hooked;
+	uint64_t sent[RMAP_T_MAX + 1];
+	bool held[RMAP_T_MAX + 1];
+};
+
+static uint64_t skey(uint32_t sid, uint64_t key)
+{
+	return (uint64_t)sid << 40 | key;
+}
+
+struct fake_remote *fake_remote_new(unsigned nservers)
+{
+	struct fake_remote *fr = calloc(1, sizeof(*fr));
+
+	fr->r.fr = fr;
+	fr->n = nservers;
+	fr->srv = calloc(nservers ? nservers : 1, sizeof(*fr->srv));
+	fr->store = calloc(nservers ? nservers : 1, sizeof(*fr->store));
+	g_queue_init(&fr->pending);
+	fr->next_sid = 1;
+	for (unsigned i = 0; i < nservers; i++) {
+		char name[32];
+
+		snprintf(name, sizeof(name), "10.0.0.%u", 10 + i);
+		fr->srv[i].name = strdup(name);
+		fr->srv[i].reachable = fr->srv[i].heard = true;
+		fr->srv[i].capacity_pages = 1u << 20;
+		fr->store[i] = g_hash_table_new_full(g_int64_hash,
+						     g_int64_equal, g_free,
+						     g_free);
+	}
+	return fr;
+}
+
+static void hook_run(struct evl *loop, struct evl_hook *h)
+{
+	struct fake_remote *fr = (struct fake_remote *)((char *)h -
+		offsetof(struct fake_remote, hook));
+
+	(void)loop;
+	fake_remote_drain(fr);
+}
+
+void fake_remote_auto(struct fake_remote *fr, struct evl *loop, bool on)
+{
+	if (on && !fr->hooked) {
+		fr->loop = loop;
+		fr->hook.run = hook_run;
+		evl_add_hook(loop, &fr->hook);
+	} else if (!on && fr->hooked) {
+		evl_remove_hook(fr->loop, &fr->hook);
+	}
+	fr->hooked = on;
+}
+
+static void req_free(struct fake_req *q)
+{
+	free(q->payload);
+	free(q);
+}
+
+void fake_remote_free(struct fake_remote *fr)
+{
+	struct fake_req *q;
+
+	fake_remote_auto(fr, fr->loop, false);
+	while ((q = g_queue_pop_head(&fr->pending))) {
+		if (q->fn)
+			q->fn(q->arg, -ECANCELED, 0);
+		req_free(q);
+	}
+	for (unsigned i = 0; i < fr->n; i++) {
+		free(fr->srv[i].name);
+		g_hash_table_destroy(fr->store[i]);
+	}
+	free(fr->srv);
+	free(fr->store);
+	free(fr);
+}
+
+struct remote *fake_remote(struct fake_remote *fr)
+{
+	return &fr->r;
+}
+
+GQueue *fake_remote_pending(struct fake_remote *fr)
+{
+	return &fr->pending;
+}
+
+struct fake_req *fake_remote_find(struct fake_remote *fr, uint8_t type)
+{
+	for (GList *l = fr->pending.head; l; l = l->next) {
+		struct fake_req *q = l->data;
+
+		if (!type || q->type == type)
+			return q;
+	}
+	return NULL;
+}
+
+static uint8_t *get(struct fake_remote *fr, unsigned s, uint32_t sid,
+		    uint64_t key)
+{
+	uint64_t k = skey(sid, key);
+
+	return g_hash_table_lookup(fr->store[s], &k);
+}
+
+static void put(struct fake_remote *fr, unsigned s, uint32_t sid,
+		uint64_t key, const uint8_t *data)
+{
+	uint64_t *k = g_new(uint64_t, 1);
+
+	*k = skey(sid, key);
+	g_hash_table_insert(fr->store[s], k, g_memdup2(data, PAGE));
+}
+
+static void del(struct fake_remote *fr, unsigned s, uint32_t sid,
+		uint64_t key)
+{
+	uint64_t k = skey(sid, key);
+
+	g_hash_table_remove(fr->store[s], &k);
+}
+
+static bool all_zero(const uint8_t *p)
+{
+	for (unsigned i = 0; i < PAGE; i++)
+		if (p[i])
+			return false;
+	return true;
+}
+
+/* Carry out @q on its server's store, as memxd --server does. */
+static uint8_t execute(struct fake_remote *fr, struct fake_req *q)
+{
+	uint8_t *out = q->buf;
+	unsigned s = q->server;
+
+	if (q->type == RMAP_T_READ)
+		for (uint32_t i = 0; i < q->count; i++)
+			if (!get(fr, s, q->session, q->key + i))
+				return RMAP_S_NOENT;
+	for (uint32_t i = 0; i < q->count; i++) {
+		uint64_t key = q->key + i;
+		const uint8_t *in = q->payload ? q->payload + i * PAGE : NULL;
+		uint8_t *old = get(fr, s, q->session, key);
+		uint8_t zero[PAGE], cur[PAGE];
+
+		memset(zero, 0, PAGE);
+		memcpy(cur, old ? old : zero, PAGE);
+		switch (q->type) {
+		case RMAP_T_READ:
+		case RMAP_T_READZ:
+			memcpy(out + i * PAGE, cur, PAGE);
+			break;
+		case RMAP_T_WRITE:
+			put(fr, s, q->session, key, in);
+			break;
+		case RMAP_T_XWRITE:
+			memcpy(out + i * PAGE, cur, PAGE);
+			pg_xor(out + i * PAGE, in, PAGE);
+			put(fr, s, q->session, key, in);
+			break;
+		case RMAP_T_XFREE:
+			memcpy(out + i * PAGE, cur, PAGE);
+			del(fr, s, q->session, key);
+			break;
+		case RMAP_T_FREE:
+			del(fr, s, q->session, key);
+			break;
+		case RMAP_T_PXOR:
+			pg_xor(cur, in, PAGE);
+			if (all_zero(cur))
+				del(fr, s, q->session, key);
+			else
+				put(fr, s, q->session, key, cur);
+			break;
+		default:
+			break;
+		}
+	}
+	return RMAP_S_OK;
+}
+
+void fake_remote_complete(struct fake_remote *fr, struct fake_req *q,
+			  int err, uint8_t status)
+{
+	g_queue_remove(&fr->pending, q);
+	if (!err && fr->srv[q->server].dead)
+		err = -EHOSTUNREACH;
+	if (!err && !status)
+		status = execute(fr, q);
+	if (q->fn)
+		q->fn(q->arg, err, status);
+	req_free(q);
+}
+
+void fake_remote_hold(struct fake_remote *fr, uint8_t type, bool on)
+{
+	fr->held[type] = on;
+}
+
+static struct fake_req *next_unheld(struct fake_remote *fr)
+{
+	for (GList *l = fr->pending.head; l; l = l->next) {
+		struct fake_req *q = l->data;
+
+		if (!fr->held[q->type] && !q->held)
+			return q;
+	}
+	return NULL;
+}
+
+unsigned fake_remote_drain(struct fake_remote *fr)
+{
+	unsigned n = 0;
+	struct fake_req *q;
+
+	while ((q = next_unheld(fr))) {
+		fake_remote_complete(fr, q, 0, 0);
+		n++;
+	}
+	return n;
+}
+
+void fake_remote_kill(struct fake_remote *fr, unsigned idx)
+{
+	struct remote_server *s = &fr->srv[idx];
+
+	s->dead = true;
+	s->reachable = false;
+	s->st.deaths++;
+	g_hash_table_remove_all(fr->store[idx]);
+	if (fr->ops && fr->ops->server_failed)
+		fr->ops->server_failed(fr->ops_arg, idx, "killed by the test");
+	if (fr->ops && fr->ops->server_changed)
+		fr->ops->server_changed(fr->ops_arg, idx);
+}
+
+const uint8_t *fake_remote_page(struct fake_remote *fr, unsigned idx,
+				uint32_t sid, uint64_t key)
+{
+	return get(fr, idx, sid, key);
+}
+
+uint64_t fake_remote_stored(struct fake_remote *fr, unsigned idx)
+{
+	return g_hash_table_size(fr->store[idx]);
+}
+
+uint64_t fake_remote_sent(struct fake_remote *fr, uint8_t type)
+{
+	uint64_t n = 0;
+
+	if (type)
+		return fr->sent[type];
+	for (unsigned i = 0; i <= RMAP_T_MAX; i++)
+		n += fr->sent[i];
+	return n;
+}
+
+/* ---- remote.h ---- */
+
+void remote_set_ops(struct remote *r, const struct remote_ops *ops, void *arg)
+{
+	r->fr->ops = ops;
+	r->fr->ops_arg = arg;
+}
+
+unsigned remote_count(const struct remote *r)
+{
+	return r->fr->n;
+}
+
+const struct remote_server *remote_server(const struct remote *r,
+					  unsigned idx)
+{
+	return &r->fr->srv[idx];
+}
+
+const char *remote_server_state(const struct remote *r, unsigned idx)
+{
+	return r->fr->srv[idx].dead ? "dead" : "up";
+}
+
+int remote_find(const struct remote *r, const char *name)
+{
+	for (unsigned i = 0; i < r->fr->n; i++)
+		if (!strcmp(r->fr->srv[i].name, name))
+			return (int)i;
+	return -1;
+}
+
+const struct rmap_counters *remote_counters(const struct remote *r)
+{
+	return &r->fr->ctr;
+}
+
+unsigned remote_pending(const struct remote *r)
+{
+	return g_queue_get_length(&r->fr->pending);
+}
+
+void remote_session_open(struct remote *r, struct remote_session *s,
+			 unsigned idx)
+{
+	s->r = r;
+	s->server = idx;
+	if (!r->fr->srv[idx].dead)
+		s->id = r->fr->next_sid++;
+}
+
+void remote_session_close(struct remote *r, struct remote_session *s)
+{
+	struct fake_remote *fr = r->fr;
+	GHashTableIter it;
+	gpointer k;
+
+	if (s->id) {
+		/* UNREG: the server frees everything of the session. */
+		g_hash_table_iter_init(&it, fr->store[s->server]);
+		while (g_hash_table_iter_next(&it, &k, NULL))
+			if (*(uint64_t *)k >> 40 == s->id)
+				g_hash_table_iter_remove(&it);
+	}
+	s->id = 0;
+	s->r = NULL;
+}
+
+int remote_call(struct remote *r, struct remote_session *s, uint8_t type,
+		uint64_t page, uint32_t count, const struct iovec *iov,
+		int iovcnt, void *buf, uint32_t cap, remote_done_fn fn,
+		void *arg)
+{
+	struct fake_remote *fr = r->fr;
+	struct fake_req *q;
+	size_t len = 0;
+
+	if (!s->id)
+		return -ENOTCONN;
+	q = calloc(1, sizeof(*q));
+	*q = (struct fake_req){ s->server, s->id, type, page, count, NULL,
+				buf, cap, fn, arg, false };
+	for (int i = 0; i < iovcnt; i++)
+		len += iov[i].iov_len;
+	if (len) {
+		q->payload = malloc(len);
+		len = 0;
+		for (int i = 0; i < iovcnt; i++) {
+			memcpy(q->payload + len, iov[i].iov_base,
+			       iov[i].iov_len);
+			len += iov[i].iov_len;
+		}
+	}
+	fr->sent[type]++;
+	g_queue_push_tail(&fr->pending, q);
+	return 0;
+}
+
+int remote_leave(struct remote *r, unsigned idx, remote_done_fn fn, void *arg)
+{
+	(void)fn;
+	(void)arg;
+	r->fr->srv[idx].drained = true;
+	return 0;
+}

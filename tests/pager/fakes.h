@@ -1,0 +1,111 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * fakes.h - the pager's two seams, faked, for unit tests that need no
+ * root: guestmem.h over a plain buffer with a pretend vCPU, and remote.h
+ * over in-memory stores whose requests complete when the test says.
+ *
+ * The fake guest memory behaves as the kernel does where it matters to
+ * the pager's rules:
+ *   - a thread touching a missing page, or writing a write-protected
+ *     one, raises one fault event and blocks until UFFDIO_COPY, WAKE or
+ *     unprotect lets it go (fake_vcpu_* return -EAGAIN meanwhile);
+ *   - a REMOVE (madvise) punches pages and queues a REMOVE event; until
+ *     that event is read, UFFDIO_COPY, WRITEPROTECT and POISON fail with
+ *     EAGAIN ("mmap changing"), exactly the race the pager must survive;
+ *   - a poisoned page answers every access with -EFAULT (SIGBUS).
+ *
+ * The fake servers keep each session's pages in a hash and answer READ,
+ * READZ, WRITE, XWRITE, XFREE, PXOR and FREE with the store's semantics
+ * (memxd/server/store.h).  Requests wait in a queue; the test completes
+ * them one by one, in any order, with any outcome, or lets the loop
+ * complete them all (fake_remote_auto).
+ */
+#ifndef MEMX_TESTS_PAGER_FAKES_H
+#define MEMX_TESTS_PAGER_FAKES_H
+
+#include <glib.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "memxd/pager/remote.h"
+
+#define FAKE_HVA	0x7f0000000000ull
+
+/* ---- guest memory ---- */
+
+struct fake_mem {
+	uint64_t npages;
+	uint8_t *data;		/* what the memfd holds */
+	uint8_t *present, *wp, *blocked, *poisoned;	/* per page */
+	int efd;		/* readable while events are queued */
+	GQueue events;		/* struct uffd_msg */
+	unsigned mm_changing;	/* unread REMOVE events */
+	/* Make the next N calls fail with EAGAIN, as if mm were changing. */
+	unsigned fail_install, fail_protect;
+	uint64_t installs, protects, unprotects, punches, wakes, reads;
+};
+
+/* A memfd of @npages for the pager to register: pass fake_mem_fd() as
+ * both descriptors of the vm_spec, one region at FAKE_HVA. */
+struct fake_mem *fake_mem_new(uint64_t npages);
+void fake_mem_free(struct fake_mem *m);
+int fake_mem_fd(const struct fake_mem *m);
+
+/*
+ * A vCPU's access to @page: 0 when done, -EAGAIN when it faulted and is
+ * blocked (the event is queued once; try again after the loop ran),
+ * -EFAULT on a poisoned page.
+ */
+int fake_vcpu_write(struct fake_mem *m, uint64_t page, uint8_t byte);
+int fake_vcpu_read(struct fake_mem *m, uint64_t page, uint8_t *byte);
+/* The VMM writes @page before registering (it is present, no fault). */
+void fake_mem_prefill(struct fake_mem *m, uint64_t page, uint8_t byte);
+/* madvise(MADV_REMOVE) of [page, page + n): punched, event queued. */
+void fake_mem_remove(struct fake_mem *m, uint64_t page, uint64_t n);
+
+/* ---- servers ---- */
+
+struct fake_req {
+	unsigned server;
+	uint32_t session;
+	uint8_t type;
+	uint64_t key;
+	uint32_t count;
+	uint8_t *payload;	/* a copy of the request's data */
+	void *buf;
+	uint32_t cap;
+	remote_done_fn fn;
+	void *arg;
+	bool held;		/* auto mode leaves it to the test */
+};
+
+struct fake_remote;
+
+struct fake_remote *fake_remote_new(unsigned nservers);
+void fake_remote_free(struct fake_remote *fr);
+struct remote *fake_remote(struct fake_remote *fr);
+/* Complete every request as it comes, from a hook of @loop. */
+void fake_remote_auto(struct fake_remote *fr, struct evl *loop, bool on);
+/* ...but for requests of @type, which wait for the test (@on). */
+void fake_remote_hold(struct fake_remote *fr, uint8_t type, bool on);
+/* Requests waiting for an answer, oldest first. */
+GQueue *fake_remote_pending(struct fake_remote *fr);
+/* The oldest pending request of @type (any if 0), or NULL. */
+struct fake_req *fake_remote_find(struct fake_remote *fr, uint8_t type);
+/* Answer @req: carried out on the store unless @err or @status. */
+void fake_remote_complete(struct fake_remote *fr, struct fake_req *req,
+			  int err, uint8_t status);
+/* Answer every pending request not held (and those they cause). */
+unsigned fake_remote_drain(struct fake_remote *fr);
+/* Server @idx died: its pages are gone, requests to it fail from now on
+ * with -EHOSTUNREACH, and the pager hears of it. */
+void fake_remote_kill(struct fake_remote *fr, unsigned idx);
+/* The page server @idx holds under @key for session @sid (NULL: none). */
+const uint8_t *fake_remote_page(struct fake_remote *fr, unsigned idx,
+				uint32_t sid, uint64_t key);
+/* Pages stored on server @idx, over all sessions. */
+uint64_t fake_remote_stored(struct fake_remote *fr, unsigned idx);
+/* Requests of @type sent so far (all types if 0). */
+uint64_t fake_remote_sent(struct fake_remote *fr, uint8_t type);
+
+#endif
