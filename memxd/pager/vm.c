@@ -70,20 +70,6 @@ static int check_spec(const struct pager *pg, const struct vm_spec *spec,
 	return 0;
 }
 
-/* The last reference is gone: free everything. */
-static void vm_release(struct vm *vm)
-{
-	fault_vm_fini(vm);
-	pfcache_fini(&vm->cache);
-	if (vm->groups)
-		pg_table_free(vm->groups, vm->pg->placement);
-	pt_fini(&vm->pt);
-	free(vm->sess);
-	spill_close(&vm->spill);
-	gm_close(&vm->mem);
-	free(vm);
-}
-
 static void found_resident(void *arg, uint64_t page, uint64_t n)
 {
 	struct vm *vm = arg;
@@ -92,7 +78,11 @@ static void found_resident(void *arg, uint64_t page, uint64_t n)
 		pt_found_resident(&vm->pt, p);
 }
 
-/* Set up the VM's layers, bottom up.  0, or -errno and why. */
+/*
+ * Set up the VM's layers, bottom up; on failure, undo what was done, in
+ * reverse.  0, or -errno and why.  The descriptors become the VM's only
+ * on success.
+ */
 static int vm_setup(struct vm *vm, const struct vm_spec *spec, char *why,
 		    size_t whylen)
 {
@@ -104,32 +94,66 @@ static int vm_setup(struct vm *vm, const struct vm_spec *spec, char *why,
 	if (ret)
 		return ret;
 	vm->npages = gm_pages(&vm->mem);
-	if (pt_init(&vm->pt, vm->npages) ||
-	    pg_table_new(&vm->groups, vm->npages, &pg->cfg.geo) ||
-	    pfcache_init(&vm->cache, pg->cfg.prefetch_max ? CACHE_PAGES : 0) ||
-	    !(vm->sess = calloc(pg->nservers ? pg->nservers : 1,
-				sizeof(*vm->sess))) ||
-	    fault_vm_init(vm)) {
-		snprintf(why, whylen, "out of memory for %lu pages",
-			 (unsigned long)vm->npages);
-		return -ENOMEM;
-	}
+	ret = -ENOMEM;
+	snprintf(why, whylen, "out of memory for %lu pages",
+		 (unsigned long)vm->npages);
+	if (pt_init(&vm->pt, vm->npages))
+		goto err_mem;
+	if (pg_table_new(&vm->groups, vm->npages, &pg->cfg.geo))
+		goto err_pt;
+	if (pfcache_init(&vm->cache, pg->cfg.prefetch_max ? CACHE_PAGES : 0))
+		goto err_groups;
+	vm->nsess = pg->nservers;
+	vm->sess = calloc(vm->nsess ? vm->nsess : 1, sizeof(*vm->sess));
+	if (!vm->sess)
+		goto err_cache;
+	if (fault_vm_init(vm))
+		goto err_sess;
 	ret = spill_open(&vm->spill, pg->cfg.spill_dir, vm->name, why,
 			 whylen);
 	if (ret)
-		return ret;
-	prefetch_init(&vm->pf, pg->cfg.prefetch_max);
+		goto err_fault;
 	/* What the VMM wrote before registering is resident already. */
 	ret = gm_for_each_present(&vm->mem, found_resident, vm);
 	if (ret) {
 		snprintf(why, whylen, "cannot scan the memfd: %s",
 			 strerror(-ret));
-		return ret;
+		goto err_spill;
 	}
-	vm->nsess = pg->nservers;
+	prefetch_init(&vm->pf, pg->cfg.prefetch_max);
 	for (unsigned i = 0; i < vm->nsess; i++)
 		remote_session_open(pg->remote, &vm->sess[i], i);
 	return 0;
+err_spill:
+	spill_close(&vm->spill);
+err_fault:
+	fault_vm_fini(vm);
+err_sess:
+	free(vm->sess);
+err_cache:
+	pfcache_fini(&vm->cache);
+err_groups:
+	pg_table_free(vm->groups, pg->placement);
+err_pt:
+	pt_fini(&vm->pt);
+err_mem:
+	/* The caller still owns the descriptors: guestmem lets go of them. */
+	vm->mem.uffd = vm->mem.memfd = -1;
+	gm_close(&vm->mem);
+	return ret;
+}
+
+/* The last reference is gone: undo vm_setup(). */
+static void vm_release(struct vm *vm)
+{
+	spill_close(&vm->spill);
+	fault_vm_fini(vm);
+	free(vm->sess);
+	pfcache_fini(&vm->cache);
+	pg_table_free(vm->groups, vm->pg->placement);
+	pt_fini(&vm->pt);
+	gm_close(&vm->mem);
+	free(vm);
 }
 
 int pager_register(struct pager *pg, const struct vm_spec *spec,
@@ -149,16 +173,16 @@ int pager_register(struct pager *pg, const struct vm_spec *spec,
 	vm->pg = pg;
 	vm->refs = 1;
 	vm->release = vm_release;
-	vm->mem.uffd = vm->mem.memfd = -1;
-	vm->spill.fd = -1;
 	vm->pid = spec->pid;
 	snprintf(vm->name, sizeof(vm->name), "%s", spec->name);
 	snprintf(vm->uuid, sizeof(vm->uuid), "%s", spec->uuid);
 	vm->budget = spec->budget / PAGE;
 	vm->registered_ns = evl_now_ns();
 	ret = vm_setup(vm, spec, why, whylen);
-	if (ret)
-		goto err;
+	if (ret) {
+		free(vm);
+		return ret;
+	}
 	vm->next = pg->vms;
 	pg->vms = vm;
 	log_info("vm %s (uuid %s, pid %d) registered: %lu MiB GPAS in %u "
@@ -170,11 +194,6 @@ int pager_register(struct pager *pg, const struct vm_spec *spec,
 	fault_vm_start(vm);
 	*out = vm;
 	return 0;
-err:
-	/* The caller still owns the descriptors: guestmem lets go of them. */
-	vm->mem.uffd = vm->mem.memfd = -1;
-	vm_release(vm);
-	return ret;
 }
 
 void pager_unregister(struct pager *pg, struct vm *vm)
