@@ -55,7 +55,6 @@ enum pg_state {
 	PG_NSTATES,
 };
 
-#define PG_F_PARITY_STALE	0x01u	/* a parity update failed */
 #define PG_F_QUEUED		0x02u	/* a job for it is queued */
 /* The job copies slot @bad from its live server (drain, a full server);
  * without it the job rebuilds the slot from the others. */
