@@ -180,6 +180,15 @@ static void fx_verify(struct fx *f, uint64_t first, uint64_t n, uint8_t salt)
 			      "page %lu: %d", (unsigned long)p, fx_read(f, p));
 }
 
+/* The servers answer as asked; every page written once and pushed out. */
+static void fx_init_filled(struct fx *f, const struct fx_opts *o, uint8_t salt)
+{
+	fx_init(f, o);
+	fake_remote_auto(f->fr, f->loop, true);
+	fx_fill(f, 0, f->npages, salt);
+	fx_quiesce(f);
+}
+
 /* Run the loop until a request of @type is pending; NULL if none came. */
 static struct fake_req *fx_maybe_req(struct fx *f, uint8_t type)
 {
@@ -239,10 +248,7 @@ START_TEST(test_roundtrip)
 {
 	struct fx f;
 
-	fx_init(&f, &defaults);
-	fake_remote_auto(f.fr, f.loop, true);
-	fx_fill(&f, 0, f.npages, 0);
-	fx_quiesce(&f);
+	fx_init_filled(&f, &defaults, 0);
 	ck_assert_uint_gt(f.vm->st.evict_dirty, f.npages / 2);
 	ck_assert_uint_le(f.vm->pt.max_resident,
 			  f.vm->budget + PAGER_SLACK_PAGES);
@@ -331,10 +337,7 @@ START_TEST(test_discard_during_fetch)
 	struct fake_req *q;
 	uint8_t b;
 
-	fx_init(&f, &defaults);
-	fake_remote_auto(f.fr, f.loop, true);
-	fx_fill(&f, 0, f.npages, 0);
-	fx_quiesce(&f);
+	fx_init_filled(&f, &defaults, 0);
 	ck_assert_int_eq(pt_state(&f.vm->pt, 3), PS_REMOTE);
 	fake_remote_auto(f.fr, f.loop, false);
 	/* A vCPU faults on page 3; its READ goes out and waits. */
@@ -396,10 +399,7 @@ START_TEST(test_data_server_dies_after_answer)
 	struct fake_req *q;
 	unsigned dsrv;
 
-	fx_init(&f, &defaults);
-	fake_remote_auto(f.fr, f.loop, true);
-	fx_fill(&f, 0, f.npages, 0);
-	fx_quiesce(&f);
+	fx_init_filled(&f, &defaults, 0);
 	fake_remote_hold(f.fr, RMAP_T_XWRITE, true);
 	fake_remote_hold(f.fr, RMAP_T_WRITE, true);
 	/* Rewrite pages so that they leave again. */
@@ -507,10 +507,7 @@ START_TEST(test_whole_stripes_used)
 {
 	struct fx f;
 
-	fx_init(&f, &defaults);
-	fake_remote_auto(f.fr, f.loop, true);
-	fx_fill(&f, 0, f.npages, 9);
-	fx_quiesce(&f);
+	fx_init_filled(&f, &defaults, 9);
 	ck_assert_uint_gt(f.vm->st.parity_stripes, 0);
 	fake_remote_kill(f.fr, 1);
 	fx_verify(&f, 0, f.npages, 9);
@@ -528,10 +525,7 @@ START_TEST(test_install_eagain)
 	struct fake_req *q;
 	uint8_t b;
 
-	fx_init(&f, &defaults);
-	fake_remote_auto(f.fr, f.loop, true);
-	fx_fill(&f, 0, f.npages, 3);
-	fx_quiesce(&f);
+	fx_init_filled(&f, &defaults, 3);
 	fake_remote_auto(f.fr, f.loop, false);
 	ck_assert_int_eq(pt_state(&f.vm->pt, 7), PS_REMOTE);
 	ck_assert_int_eq(fake_vcpu_read(f.m, 7, &b), -EAGAIN);
@@ -605,10 +599,7 @@ START_TEST(test_unprotect_eagain)
 {
 	struct fx f;
 
-	fx_init(&f, &defaults);
-	fake_remote_auto(f.fr, f.loop, true);
-	fx_fill(&f, 0, f.npages, 0);
-	fx_quiesce(&f);
+	fx_init_filled(&f, &defaults, 0);
 	/* Page 5 comes back by a read: installed write-protected. */
 	ck_assert_int_eq(fx_read(&f, 5), (uint8_t)(5 * 7) | 1);
 	ck_assert(f.m->wp[5]);
