@@ -79,20 +79,29 @@ static void fx_init(struct fx *f, const struct fx_opts *o)
 	ck_assert_msg(ret == 0, "register: %s", why);
 }
 
-static void fx_fini(struct fx *f)
-{
-	ck_assert_uint_eq(f->vm->pt.bugs, 0);
-	pager_free(f->pg);
-	fake_remote_free(f->fr);
-	fake_mem_free(f->m);
-	evl_free(f->loop);
-}
-
 /* A few turns of the loop: events read, hooks (settle, fake servers). */
 static void fx_turn(struct fx *f, unsigned n)
 {
 	while (n--)
 		ck_assert_int_ge(evl_run_once(f->loop, 0), 0);
+}
+
+/*
+ * As memxd does on its way out: the VM unregistered, what was in flight
+ * failed (its callbacks let go of the VM), the cancelled poll reaped,
+ * then the pager freed: nothing may leak (ASan checks).
+ */
+static void fx_fini(struct fx *f)
+{
+	ck_assert_uint_eq(f->vm->pt.bugs, 0);
+	pager_unregister(f->pg, f->vm);
+	fake_remote_auto(f->fr, f->loop, false);
+	fake_remote_cancel(f->fr);
+	fx_turn(f, 3);
+	pager_free(f->pg);
+	fake_remote_free(f->fr);
+	fake_mem_free(f->m);
+	evl_free(f->loop);
 }
 
 /* Turn until the fake servers have nothing pending (auto mode). */

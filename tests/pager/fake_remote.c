@@ -90,16 +90,21 @@ static void req_free(struct fake_req *q)
 	free(q);
 }
 
-void fake_remote_free(struct fake_remote *fr)
+void fake_remote_cancel(struct fake_remote *fr)
 {
 	struct fake_req *q;
 
-	fake_remote_auto(fr, fr->loop, false);
 	while ((q = g_queue_pop_head(&fr->pending))) {
 		if (q->fn)
 			q->fn(q->arg, -ECANCELED, 0);
 		req_free(q);
 	}
+}
+
+void fake_remote_free(struct fake_remote *fr)
+{
+	fake_remote_auto(fr, fr->loop, false);
+	fake_remote_cancel(fr);
 	for (unsigned i = 0; i < fr->n; i++) {
 		free(fr->srv[i].name);
 		g_hash_table_destroy(fr->store[i]);

@@ -97,6 +97,8 @@ void fake_remote_complete(struct fake_remote *fr, struct fake_req *req,
 			  int err, uint8_t status);
 /* Answer every pending request not held (and those they cause). */
 unsigned fake_remote_drain(struct fake_remote *fr);
+/* Fail every pending request with -ECANCELED, as closing RMAP does. */
+void fake_remote_cancel(struct fake_remote *fr);
 /* Server @idx died: its pages are gone, requests to it fail from now on
  * with -EHOSTUNREACH, and the pager hears of it. */
 void fake_remote_kill(struct fake_remote *fr, unsigned idx);
