@@ -179,6 +179,31 @@ fi
 
 # ---- generated systemd units ----
 
+# ---- every key memxctl status shows is documented in memxctl(8) ----
+# The pager lists its keys once, in tables (memxd/pager/stats.h,
+# memxd/pager/report.c, memxd/pager/remote.h): read them from there.
+
+table_keys() {
+	# The first word inside X( of every line of the table named $2.
+	awk -v t="$2" '$0 ~ "#define " t "\\(X\\)" { on = 1; next }
+		       on { if (match($0, /X\([a-z_]+/))
+				print substr($0, RSTART + 2, RLENGTH - 2)
+			    if (!/\\$/) on = 0 }' "$1"
+}
+{
+	table_keys "$top_srcdir/memxd/pager/stats.h" VM_COUNTERS
+	table_keys "$top_srcdir/memxd/pager/report.c" VM_GAUGES
+	table_keys "$top_srcdir/memxd/pager/remote.h" REMOTE_SERVER_COUNTERS |
+		sed 's/^/server_/'
+} > "$tmp/status.keys"
+if [ "$(wc -l < "$tmp/status.keys")" -lt 40 ]; then
+	bad "could not read the pager's keys from its tables"
+fi
+while read -r key; do
+	grep -qw -e "$key" "$tmp/memxctl.8.txt" ||
+		bad "memxctl(8) does not document the status key '$key'"
+done < "$tmp/status.keys"
+
 for unit in memxd.service memxd-server.service; do
 	f=$top_builddir/memxd/$unit
 	if [ ! -r "$f" ]; then
