@@ -436,16 +436,6 @@ unsigned rmap_peer_srtt_us(const struct rmap_peer *peer)
 	return peer->srtt_us;
 }
 
-void rmap_peer_set_data(struct rmap_peer *peer, void *data)
-{
-	peer->data = data;
-}
-
-void *rmap_peer_data(const struct rmap_peer *peer)
-{
-	return peer->data;
-}
-
 static void reasm_free(struct rmap_ep *ep, struct reasm *r)
 {
 	if (r->call)

@@ -168,8 +168,6 @@ const char *rmap_peer_name(const struct rmap_peer *peer);
 bool rmap_peer_unreachable(const struct rmap_peer *peer);
 /* Smoothed round-trip time in microseconds (0 before the first sample). */
 unsigned rmap_peer_srtt_us(const struct rmap_peer *peer);
-void rmap_peer_set_data(struct rmap_peer *peer, void *data);
-void *rmap_peer_data(const struct rmap_peer *peer);
 
 /*
  * Send a request to @peer.  The reply payload (READ data, STAT body) is

@@ -69,7 +69,6 @@ struct rmap_peer {
 	struct rmap_peer *ack_next;
 	struct sockaddr_storage addr;
 	char name[64];
-	void *data;
 
 	/* toward the peer */
 	uint32_t snd_next;	/* next seq to assign */
