@@ -416,11 +416,6 @@ struct rmap_peer *rmap_peer_get(struct rmap_ep *ep,
 	return peer;
 }
 
-const struct sockaddr_storage *rmap_peer_addr(const struct rmap_peer *peer)
-{
-	return &peer->addr;
-}
-
 const char *rmap_peer_name(const struct rmap_peer *peer)
 {
 	return peer->name;
@@ -1735,11 +1730,6 @@ void rmap_ep_close(struct rmap_ep *ep)
 	free(ep);
 }
 
-int rmap_ep_fd(const struct rmap_ep *ep)
-{
-	return ep->fd;
-}
-
 uint16_t rmap_ep_port(const struct rmap_ep *ep)
 {
 	struct sockaddr_storage ss;
@@ -1755,11 +1745,6 @@ uint16_t rmap_ep_port(const struct rmap_ep *ep)
 const struct rmap_counters *rmap_ep_counters(const struct rmap_ep *ep)
 {
 	return &ep->ctr;
-}
-
-const struct rmap_config *rmap_ep_config(const struct rmap_ep *ep)
-{
-	return &ep->cfg;
 }
 
 void rmap_ep_set_tx_filter(struct rmap_ep *ep, rmap_tx_filter_fn fn, void *arg)
