@@ -748,8 +748,9 @@ static void peer_transmit_window(struct rmap_peer *peer)
 		ep_arm_rexmit(ep);
 }
 
+/* Queue a message of @len bytes gathered from @iov, fragment by fragment. */
 static int peer_queue_msg(struct rmap_peer *peer, const struct rmap_hdr *tmpl,
-			  const struct iovec *iov, int iovcnt, uint32_t len)
+			  const struct iovec *iov, uint32_t len)
 {
 	struct rmap_ep *ep = peer->ep;
 	uint32_t fp = rmap_frag_payload(ep->cfg.mtu);
@@ -798,7 +799,6 @@ static int peer_queue_msg(struct rmap_peer *peer, const struct rmap_hdr *tmpl,
 			first = p;
 		last = p;
 	}
-	(void)iovcnt;
 	peer->snd_next += nfrag;
 	if (peer->q_tail)
 		peer->q_tail->next = first;
@@ -857,7 +857,7 @@ int rmap_call(struct rmap_ep *ep, struct rmap_peer *peer,
 	h.reqid = c->reqid;
 	h.page = req->page;
 	h.count = req->count;
-	ret = peer_queue_msg(peer, &h, req->iov, req->iovcnt, len);
+	ret = peer_queue_msg(peer, &h, req->iov, len);
 	if (ret) {
 		free(c);
 		return ret;
@@ -891,7 +891,7 @@ int rmap_reply(struct rmap_ep *ep, const struct rmap_msg *req, uint8_t status,
 	}
 	if (status != RMAP_S_OK)
 		iovcnt = 0;
-	return peer_queue_msg(req->peer, &h, iov, iovcnt,
+	return peer_queue_msg(req->peer, &h, iov,
 			      iovcnt ? iov_total(iov, iovcnt) : 0);
 }
 
