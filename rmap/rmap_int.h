@@ -1,11 +1,31 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
- * rmap_int.h - RMAP's private state.  Only rmap.c includes this.
+ * rmap_int.h - RMAP's private state, shared by the files of rmap/ that
+ * implement rmap.h, and included by nothing else.
  */
 #ifndef MEMX_RMAP_INT_H
 #define MEMX_RMAP_INT_H
 
 #include "rmap.h"
+
+#define PEER_BUCKETS	256u
+#define CALL_BUCKETS	1024u
+
+/*
+ * Where the kernel lacks provided-buffer rings, RECV_SLOTS one-shot
+ * receives do the job (each is a separate poll on the socket, all woken
+ * per datagram: keep them few).
+ */
+#define RECV_SLOTS	8u
+
+struct recv_slot {
+	struct evl_op op;
+	struct rmap_ep *ep;
+	struct msghdr mh;
+	struct iovec iov;
+	struct sockaddr_storage from;
+	uint8_t buf[RMAP_MAX_DATAGRAM + 64];
+};
 
 /* One datagram: its header, decoded and encoded, and its payload. */
 struct pkt {
@@ -126,5 +146,15 @@ struct rmap_ep {
 	void *tx_filter_arg;
 	struct rmap_counters ctr;
 };
+
+/* rmap.c: packets, peers, sending and receiving. */
+void pkt_unref(struct pkt *p);
+void pace_fire(struct evl *loop, struct evl_timer *t);
+void pace_discard(struct rmap_ep *ep);
+void rexmit_fire(struct evl *loop, struct evl_timer *t);
+void ep_flush_acks(struct evl *loop, struct evl_hook *hook);
+void gc_fire(struct evl *loop, struct evl_timer *t);
+void rx_start(struct rmap_ep *ep);
+void mrecv_teardown(struct rmap_ep *ep);
 
 #endif
