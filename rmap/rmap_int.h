@@ -148,7 +148,11 @@ struct rmap_ep {
 };
 
 /* rmap.c: packets, peers, sending and receiving. */
+struct pkt *pkt_new(struct rmap_ep *ep, size_t payload);
 void pkt_unref(struct pkt *p);
+void ep_xmit(struct rmap_ep *ep, struct pkt *p, struct rmap_peer *peer);
+int peer_queue_msg(struct rmap_peer *peer, const struct rmap_hdr *tmpl,
+		   const struct iovec *iov, uint32_t len);
 void pace_fire(struct evl *loop, struct evl_timer *t);
 void pace_discard(struct rmap_ep *ep);
 void rexmit_fire(struct evl *loop, struct evl_timer *t);
@@ -156,5 +160,12 @@ void ep_flush_acks(struct evl *loop, struct evl_hook *hook);
 void gc_fire(struct evl *loop, struct evl_timer *t);
 void rx_start(struct rmap_ep *ep);
 void mrecv_teardown(struct rmap_ep *ep);
+
+/* call.c: requests and replies. */
+struct call *call_find(struct rmap_ep *ep, uint32_t reqid);
+void call_complete(struct rmap_ep *ep, struct call *c, int err,
+		   const struct rmap_msg *resp);
+void msg_deliver(struct rmap_ep *ep, struct rmap_peer *peer,
+		 const struct rmap_hdr *h, const uint8_t *data, struct call *c);
 
 #endif
