@@ -153,6 +153,8 @@ void pkt_unref(struct pkt *p);
 void ep_xmit(struct rmap_ep *ep, struct pkt *p, struct rmap_peer *peer);
 int peer_queue_msg(struct rmap_peer *peer, const struct rmap_hdr *tmpl,
 		   const struct iovec *iov, uint32_t len);
+void peer_drop_tx(struct rmap_peer *peer);
+void peer_reset_rx(struct rmap_peer *peer);
 void pace_fire(struct evl *loop, struct evl_timer *t);
 void pace_discard(struct rmap_ep *ep);
 void rexmit_fire(struct evl *loop, struct evl_timer *t);
@@ -160,6 +162,11 @@ void ep_flush_acks(struct evl *loop, struct evl_hook *hook);
 void gc_fire(struct evl *loop, struct evl_timer *t);
 void rx_start(struct rmap_ep *ep);
 void mrecv_teardown(struct rmap_ep *ep);
+
+/* peer.c: peers as a whole. */
+void peer_fail_all(struct rmap_peer *peer, int err);
+void peer_set_unreachable(struct rmap_peer *peer);
+void peer_heard_from(struct rmap_peer *peer);
 
 /* call.c: requests and replies. */
 struct call *call_find(struct rmap_ep *ep, uint32_t reqid);
