@@ -147,21 +147,24 @@ struct rmap_ep {
 	struct rmap_counters ctr;
 };
 
-/* rmap.c: packets, peers, sending and receiving. */
+/* rmap.c: the send side. */
 struct pkt *pkt_new(struct rmap_ep *ep, size_t payload);
 void pkt_unref(struct pkt *p);
 void ep_xmit(struct rmap_ep *ep, struct pkt *p, struct rmap_peer *peer);
 int peer_queue_msg(struct rmap_peer *peer, const struct rmap_hdr *tmpl,
 		   const struct iovec *iov, uint32_t len);
+void peer_process_ack(struct rmap_peer *peer, uint32_t ack, uint64_t sack);
 void peer_drop_tx(struct rmap_peer *peer);
-void peer_reset_rx(struct rmap_peer *peer);
 void pace_fire(struct evl *loop, struct evl_timer *t);
 void pace_discard(struct rmap_ep *ep);
 void rexmit_fire(struct evl *loop, struct evl_timer *t);
 void ep_flush_acks(struct evl *loop, struct evl_hook *hook);
-void gc_fire(struct evl *loop, struct evl_timer *t);
+
+/* rx.c: the receive side. */
 void rx_start(struct rmap_ep *ep);
 void mrecv_teardown(struct rmap_ep *ep);
+void peer_reset_rx(struct rmap_peer *peer);
+void gc_fire(struct evl *loop, struct evl_timer *t);
 
 /* peer.c: peers as a whole. */
 void peer_fail_all(struct rmap_peer *peer, int err);
