@@ -1,22 +1,12 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 /*
- * rmap.c - the RMAP transport: windows, acknowledgements, retransmission,
- * duplicate suppression, fragmentation and request/reply matching.
- *
- * Reliability is per packet.  Each reliable packet carries a sequence
- * number in its sender's stream toward one peer and the lowest sequence
- * number the sender still retransmits ("base").  The receiver keeps the
- * next sequence number it expects plus a bitmap of what it has beyond
- * it, drops duplicates, and acknowledges cumulatively with a 64-bit
- * selective bitmap: out-of-order acknowledgements cost nothing.  The
- * base lets a fresh receiver (a restarted server) pick up a stream
- * mid-way, and the epoch in every header tells it that its peer restarted.
- *
- * A message is split into consecutive packets; the receiver places
- * fragments by offset, straight into the caller's buffer for a reply,
- * and delivers the message when its last fragment lands.  Per-packet
- * reliability means a lost fragment costs one retransmitted fragment,
- * not the message, which keeps prefetch runs cheap under loss.
+ * tx.c - the send side.  A message is cut into packets queued toward its
+ * peer; the window lets a configured number of them fly at once, ACKs
+ * slide it and time the round trip, and the retransmit timer and fast
+ * retransmit resend what was lost.  Every packet leaves through ep_xmit(),
+ * stamped with our own acknowledgement of the peer and spaced by the
+ * inter-packet gap if there is one; first transmissions go out in UDP GSO
+ * runs where they can.
  */
 #include "rmap.h"
 
@@ -27,19 +17,13 @@
 
 #include "rmap_int.h"
 
-#define FAST_REXMIT_DUPS 3u
-
-static void peer_transmit_window(struct rmap_peer *peer);
-
-/* ---- addresses ---- */
+/* ---- packets ---- */
 
 static socklen_t addr_len(const struct sockaddr_storage *a)
 {
 	return a->ss_family == AF_INET6 ? sizeof(struct sockaddr_in6)
 					: sizeof(struct sockaddr_in);
 }
-
-/* ---- packets ---- */
 
 static void pkt_sent(struct evl *loop, struct evl_op *op, int res)
 {
@@ -185,39 +169,12 @@ void pace_discard(struct rmap_ep *ep)
 	}
 }
 
-/* Forget every packet we were sending to @peer: they will never be acked. */
-void peer_drop_tx(struct rmap_peer *peer)
+void rmap_ep_set_tx_filter(struct rmap_ep *ep, rmap_tx_filter_fn fn, void *arg)
 {
-	struct pkt *p;
-
-	for (uint32_t s = peer->snd_una; s != peer->snd_next; s++) {
-		p = peer->win[s % RMAP_RCV_WINDOW];
-		if (!p)
-			break;		/* the rest is queued, not sent */
-		peer->win[s % RMAP_RCV_WINDOW] = NULL;
-		p->dead = true;
-		pkt_unref(p);
-	}
-	while ((p = peer->q_head)) {
-		peer->q_head = p->next;
-		p->dead = true;
-		pkt_unref(p);
-	}
-	peer->q_tail = NULL;
-	peer->snd_una = peer->snd_next;
-	peer->in_window = 0;
+	ep->tx_filter = fn;
+	ep->tx_filter_arg = arg;
 }
 
-/* ---- the send side ---- */
-
-static void ep_arm_rexmit(struct rmap_ep *ep)
-{
-	if (!evl_timer_armed(&ep->rexmit_timer))
-		evl_timer_arm(ep->loop, &ep->rexmit_timer,
-			      (uint64_t)ep->cfg.rto_us * 1000);
-}
-
-/* Move queued packets into the window and send them. */
 /* ---- UDP GSO: many packets, one send ---- */
 
 /*
@@ -333,6 +290,16 @@ static void ep_xmit_batch(struct rmap_ep *ep, struct rmap_peer *peer,
 	}
 }
 
+/* ---- the window ---- */
+
+static void ep_arm_rexmit(struct rmap_ep *ep)
+{
+	if (!evl_timer_armed(&ep->rexmit_timer))
+		evl_timer_arm(ep->loop, &ep->rexmit_timer,
+			      (uint64_t)ep->cfg.rto_us * 1000);
+}
+
+/* Move queued packets into the window and send them. */
 static void peer_transmit_window(struct rmap_peer *peer)
 {
 	struct rmap_ep *ep = peer->ep;
@@ -430,30 +397,30 @@ nomem:
 	return -ENOMEM;
 }
 
-/* Acknowledge everything we owe, in packets of their own. */
-void ep_flush_acks(struct evl *loop, struct evl_hook *hook)
+/* Forget every packet we were sending to @peer: they will never be acked. */
+void peer_drop_tx(struct rmap_peer *peer)
 {
-	struct rmap_ep *ep = (struct rmap_ep *)((char *)hook -
-		offsetof(struct rmap_ep, ack_hook));
-	struct rmap_peer *peer;
+	struct pkt *p;
 
-	(void)loop;
-	while ((peer = ep->ack_list)) {
-		ep->ack_list = peer->ack_next;
-		peer->on_ack_list = false;
-		if (!peer->ack_pending)
-			continue;	/* a data packet carried it */
-		struct pkt *p = pkt_new(ep, 0);
-
+	for (uint32_t s = peer->snd_una; s != peer->snd_next; s++) {
+		p = peer->win[s % RMAP_RCV_WINDOW];
 		if (!p)
-			return;
-		p->hdr.type = RMAP_T_ACK;
-		p->to = peer->addr;
-		ep_xmit(ep, p, peer);
+			break;		/* the rest is queued, not sent */
+		peer->win[s % RMAP_RCV_WINDOW] = NULL;
+		p->dead = true;
 		pkt_unref(p);
-		ep->ctr.acks_sent++;
 	}
+	while ((p = peer->q_head)) {
+		peer->q_head = p->next;
+		p->dead = true;
+		pkt_unref(p);
+	}
+	peer->q_tail = NULL;
+	peer->snd_una = peer->snd_next;
+	peer->in_window = 0;
 }
+
+/* ---- retransmission ---- */
 
 /*
  * How long a packet sent @retries times waits before the next try: the
@@ -525,6 +492,10 @@ void rexmit_fire(struct evl *loop, struct evl_timer *t)
 	if (any)
 		ep_arm_rexmit(ep);
 }
+
+/* ---- acknowledgements ---- */
+
+#define FAST_REXMIT_DUPS 3u
 
 static void peer_ack_one(struct rmap_peer *peer, uint32_t s, uint64_t now)
 {
@@ -612,8 +583,27 @@ void peer_process_ack(struct rmap_peer *peer, uint32_t ack, uint64_t sack)
 	peer_transmit_window(peer);
 }
 
-void rmap_ep_set_tx_filter(struct rmap_ep *ep, rmap_tx_filter_fn fn, void *arg)
+/* Acknowledge everything we owe, in packets of their own. */
+void ep_flush_acks(struct evl *loop, struct evl_hook *hook)
 {
-	ep->tx_filter = fn;
-	ep->tx_filter_arg = arg;
+	struct rmap_ep *ep = (struct rmap_ep *)((char *)hook -
+		offsetof(struct rmap_ep, ack_hook));
+	struct rmap_peer *peer;
+
+	(void)loop;
+	while ((peer = ep->ack_list)) {
+		ep->ack_list = peer->ack_next;
+		peer->on_ack_list = false;
+		if (!peer->ack_pending)
+			continue;	/* a data packet carried it */
+		struct pkt *p = pkt_new(ep, 0);
+
+		if (!p)
+			return;
+		p->hdr.type = RMAP_T_ACK;
+		p->to = peer->addr;
+		ep_xmit(ep, p, peer);
+		pkt_unref(p);
+		ep->ctr.acks_sent++;
+	}
 }
