@@ -141,10 +141,8 @@ int rmap_ep_open(struct rmap_ep **ep, struct evl *loop,
 		 const struct rmap_handlers *handlers);
 /* Fails every pending call with -ECANCELED, then frees everything. */
 void rmap_ep_close(struct rmap_ep *ep);
-int rmap_ep_fd(const struct rmap_ep *ep);
 uint16_t rmap_ep_port(const struct rmap_ep *ep);
 const struct rmap_counters *rmap_ep_counters(const struct rmap_ep *ep);
-const struct rmap_config *rmap_ep_config(const struct rmap_ep *ep);
 void rmap_ep_set_tx_filter(struct rmap_ep *ep, rmap_tx_filter_fn fn, void *arg);
 /*
  * Test hook: feed one datagram, as if it had arrived from @from, through
@@ -162,14 +160,11 @@ struct rmap_peer *rmap_peer_find(struct rmap_ep *ep,
 				 const struct sockaddr_storage *addr);
 /* Forget a peer: fail its pending calls with -ECANCELED. */
 void rmap_peer_drop(struct rmap_ep *ep, struct rmap_peer *peer);
-const struct sockaddr_storage *rmap_peer_addr(const struct rmap_peer *peer);
 /* "192.0.2.1:7000" */
 const char *rmap_peer_name(const struct rmap_peer *peer);
 bool rmap_peer_unreachable(const struct rmap_peer *peer);
 /* Smoothed round-trip time in microseconds (0 before the first sample). */
 unsigned rmap_peer_srtt_us(const struct rmap_peer *peer);
-void rmap_peer_set_data(struct rmap_peer *peer, void *data);
-void *rmap_peer_data(const struct rmap_peer *peer);
 
 /*
  * Send a request to @peer.  The reply payload (READ data, STAT body) is

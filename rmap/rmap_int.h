@@ -1,11 +1,52 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
- * rmap_int.h - RMAP's private state.  Only rmap.c includes this.
+ * rmap_int.h - RMAP's private state, shared by the files that implement
+ * rmap.h and included by nothing else:
+ *
+ *   ep.c    an endpoint's life, its configuration, addresses
+ *   peer.c  the peer table, and what befalls a peer as a whole
+ *   call.c  requests and replies; whole messages delivered
+ *   tx.c    the send side: packets, window, retransmission, ACKs, GSO
+ *   rx.c    the receive side: duplicates, reassembly, the receives
+ *
+ * Reliability is per packet.  Each reliable packet carries a sequence
+ * number in its sender's stream toward one peer and the lowest sequence
+ * number the sender still retransmits ("base").  The receiver keeps the
+ * next sequence number it expects plus a bitmap of what it has beyond
+ * it, drops duplicates, and acknowledges cumulatively with a 64-bit
+ * selective bitmap: out-of-order acknowledgements cost nothing.  The
+ * base lets a fresh receiver (a restarted server) pick up a stream
+ * mid-way, and the epoch in every header tells it that its peer restarted.
+ *
+ * A message is split into consecutive packets; the receiver places
+ * fragments by offset, straight into the caller's buffer for a reply,
+ * and delivers the message when its last fragment lands.  Per-packet
+ * reliability means a lost fragment costs one retransmitted fragment,
+ * not the message, which keeps prefetch runs cheap under loss.
  */
 #ifndef MEMX_RMAP_INT_H
 #define MEMX_RMAP_INT_H
 
 #include "rmap.h"
+
+#define PEER_BUCKETS	256u
+#define CALL_BUCKETS	1024u
+
+/*
+ * Where the kernel lacks provided-buffer rings, RECV_SLOTS one-shot
+ * receives do the job (each is a separate poll on the socket, all woken
+ * per datagram: keep them few).
+ */
+#define RECV_SLOTS	8u
+
+struct recv_slot {
+	struct evl_op op;
+	struct rmap_ep *ep;
+	struct msghdr mh;
+	struct iovec iov;
+	struct sockaddr_storage from;
+	uint8_t buf[RMAP_MAX_DATAGRAM + 64];
+};
 
 /* One datagram: its header, decoded and encoded, and its payload. */
 struct pkt {
@@ -69,7 +110,6 @@ struct rmap_peer {
 	struct rmap_peer *ack_next;
 	struct sockaddr_storage addr;
 	char name[64];
-	void *data;
 
 	/* toward the peer */
 	uint32_t snd_next;	/* next seq to assign */
@@ -127,5 +167,36 @@ struct rmap_ep {
 	void *tx_filter_arg;
 	struct rmap_counters ctr;
 };
+
+/* peer.c: peers as a whole. */
+void peer_fail_all(struct rmap_peer *peer, int err);
+void peer_set_unreachable(struct rmap_peer *peer);
+void peer_heard_from(struct rmap_peer *peer);
+
+/* call.c: requests and replies. */
+struct call *call_find(struct rmap_ep *ep, uint32_t reqid);
+void call_complete(struct rmap_ep *ep, struct call *c, int err,
+		   const struct rmap_msg *resp);
+void msg_deliver(struct rmap_ep *ep, struct rmap_peer *peer,
+		 const struct rmap_hdr *h, const uint8_t *data, struct call *c);
+
+/* tx.c: the send side. */
+struct pkt *pkt_new(struct rmap_ep *ep, size_t payload);
+void pkt_unref(struct pkt *p);
+void ep_xmit(struct rmap_ep *ep, struct pkt *p, struct rmap_peer *peer);
+int peer_queue_msg(struct rmap_peer *peer, const struct rmap_hdr *tmpl,
+		   const struct iovec *iov, uint32_t len);
+void peer_process_ack(struct rmap_peer *peer, uint32_t ack, uint64_t sack);
+void peer_drop_tx(struct rmap_peer *peer);
+void pace_fire(struct evl *loop, struct evl_timer *t);
+void pace_discard(struct rmap_ep *ep);
+void rexmit_fire(struct evl *loop, struct evl_timer *t);
+void ep_flush_acks(struct evl *loop, struct evl_hook *hook);
+
+/* rx.c: the receive side. */
+void rx_start(struct rmap_ep *ep);
+void mrecv_teardown(struct rmap_ep *ep);
+void peer_reset_rx(struct rmap_peer *peer);
+void gc_fire(struct evl *loop, struct evl_timer *t);
 
 #endif

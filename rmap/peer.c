@@ -1,0 +1,188 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+/*
+ * peer.c - an endpoint's peers: found by address in a hash table, and
+ * what befalls one as a whole (dropped, unreachable, heard from again).
+ */
+#include "rmap.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "rmap_int.h"
+
+#define MAX_PEERS	4096u
+
+static bool addr_equal(const struct sockaddr_storage *a,
+		       const struct sockaddr_storage *b)
+{
+	if (a->ss_family != b->ss_family)
+		return false;
+	if (a->ss_family == AF_INET) {
+		const struct sockaddr_in *x = (const void *)a, *y = (const void *)b;
+
+		return x->sin_port == y->sin_port &&
+		       x->sin_addr.s_addr == y->sin_addr.s_addr;
+	}
+	if (a->ss_family == AF_INET6) {
+		const struct sockaddr_in6 *x = (const void *)a, *y = (const void *)b;
+
+		return x->sin6_port == y->sin6_port &&
+		       !memcmp(&x->sin6_addr, &y->sin6_addr, 16);
+	}
+	return false;
+}
+
+static unsigned addr_hash(const struct sockaddr_storage *a)
+{
+	const uint8_t *p;
+	size_t n;
+	uint32_t h = 2166136261u;
+
+	if (a->ss_family == AF_INET6) {
+		const struct sockaddr_in6 *s = (const void *)a;
+
+		p = (const uint8_t *)&s->sin6_addr;
+		n = 16;
+		h ^= s->sin6_port;
+	} else {
+		const struct sockaddr_in *s = (const void *)a;
+
+		p = (const uint8_t *)&s->sin_addr;
+		n = 4;
+		h ^= s->sin_port;
+	}
+	for (size_t i = 0; i < n; i++)
+		h = (h ^ p[i]) * 16777619u;
+	return h % PEER_BUCKETS;
+}
+
+static void peer_name_update(struct rmap_peer *peer)
+{
+	rmap_format_addr(&peer->addr, peer->name, sizeof(peer->name));
+}
+
+struct rmap_peer *rmap_peer_find(struct rmap_ep *ep,
+				 const struct sockaddr_storage *addr)
+{
+	struct rmap_peer *p = ep->peers[addr_hash(addr)];
+
+	while (p && !addr_equal(&p->addr, addr))
+		p = p->hnext;
+	return p;
+}
+
+struct rmap_peer *rmap_peer_get(struct rmap_ep *ep,
+				const struct sockaddr_storage *addr)
+{
+	struct rmap_peer *peer = rmap_peer_find(ep, addr);
+	unsigned b;
+
+	if (peer)
+		return peer;
+	if (ep->npeers >= MAX_PEERS)
+		return NULL;
+	peer = calloc(1, sizeof(*peer));
+	if (!peer)
+		return NULL;
+	peer->ep = ep;
+	memcpy(&peer->addr, addr, sizeof(*addr));
+	peer_name_update(peer);
+	b = addr_hash(addr);
+	peer->hnext = ep->peers[b];
+	ep->peers[b] = peer;
+	peer->all_next = ep->all_peers;
+	if (ep->all_peers)
+		ep->all_peers->all_prev = peer;
+	ep->all_peers = peer;
+	ep->npeers++;
+	return peer;
+}
+
+const char *rmap_peer_name(const struct rmap_peer *peer)
+{
+	return peer->name;
+}
+
+bool rmap_peer_unreachable(const struct rmap_peer *peer)
+{
+	return peer->unreachable;
+}
+
+unsigned rmap_peer_srtt_us(const struct rmap_peer *peer)
+{
+	return peer->srtt_us;
+}
+
+void peer_fail_all(struct rmap_peer *peer, int err)
+{
+	struct rmap_ep *ep = peer->ep;
+
+	struct call *list = peer->calls, *c;
+
+	/*
+	 * Detach the list first: a callback may well call again on this
+	 * peer, and that new call must not be failed with the old ones.
+	 */
+	peer_drop_tx(peer);
+	peer->calls = NULL;
+	for (c = list; c; c = c->next)
+		c->detached = true;
+	while ((c = list)) {
+		list = c->next;
+		call_complete(ep, c, err, NULL);
+	}
+}
+
+void rmap_peer_drop(struct rmap_ep *ep, struct rmap_peer *peer)
+{
+	struct rmap_peer **pp = &ep->peers[addr_hash(&peer->addr)];
+
+	peer_fail_all(peer, -ECANCELED);
+	peer_reset_rx(peer);
+	while (*pp && *pp != peer)
+		pp = &(*pp)->hnext;
+	if (*pp)
+		*pp = peer->hnext;
+	if (peer->all_prev)
+		peer->all_prev->all_next = peer->all_next;
+	else
+		ep->all_peers = peer->all_next;
+	if (peer->all_next)
+		peer->all_next->all_prev = peer->all_prev;
+	/* ep_flush_acks() must not find it on the ack list once it is gone. */
+	if (peer->on_ack_list) {
+		struct rmap_peer **ap = &ep->ack_list;
+
+		while (*ap && *ap != peer)
+			ap = &(*ap)->ack_next;
+		if (*ap)
+			*ap = peer->ack_next;
+	}
+	ep->npeers--;
+	free(peer);
+}
+
+void peer_set_unreachable(struct rmap_peer *peer)
+{
+	struct rmap_ep *ep = peer->ep;
+
+	if (!peer->unreachable) {
+		peer->unreachable = true;
+		ep->ctr.unreachable++;
+	}
+	peer_fail_all(peer, -EHOSTUNREACH);
+	if (ep->h.peer_state)
+		ep->h.peer_state(ep, peer, -EHOSTUNREACH, ep->h.arg);
+}
+
+void peer_heard_from(struct rmap_peer *peer)
+{
+	struct rmap_ep *ep = peer->ep;
+
+	if (!peer->unreachable)
+		return;
+	peer->unreachable = false;
+	if (ep->h.peer_state)
+		ep->h.peer_state(ep, peer, 0, ep->h.arg);
+}

@@ -1,0 +1,609 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+/*
+ * tx.c - the send side.  A message is cut into packets queued toward its
+ * peer; the window lets a configured number of them fly at once, ACKs
+ * slide it and time the round trip, and the retransmit timer and fast
+ * retransmit resend what was lost.  Every packet leaves through ep_xmit(),
+ * stamped with our own acknowledgement of the peer and spaced by the
+ * inter-packet gap if there is one; first transmissions go out in UDP GSO
+ * runs where they can.
+ */
+#include "rmap.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <netinet/udp.h>
+
+#include "rmap_int.h"
+
+/* ---- packets ---- */
+
+static socklen_t addr_len(const struct sockaddr_storage *a)
+{
+	return a->ss_family == AF_INET6 ? sizeof(struct sockaddr_in6)
+					: sizeof(struct sockaddr_in);
+}
+
+static void pkt_sent(struct evl *loop, struct evl_op *op, int res)
+{
+	struct pkt *p = (struct pkt *)op;
+
+	(void)loop;
+	if (res < 0)
+		p->ep->ctr.send_errors++;
+	p->ep->ops--;
+	p->inflight--;
+	pkt_unref(p);
+}
+
+struct pkt *pkt_new(struct rmap_ep *ep, size_t payload)
+{
+	struct pkt *p = calloc(1, sizeof(*p) + RMAP_HDR_LEN + payload);
+
+	if (!p)
+		return NULL;
+	p->op.done = pkt_sent;
+	p->ep = ep;
+	p->len = (uint16_t)(RMAP_HDR_LEN + payload);
+	p->refs = 1;
+	return p;
+}
+
+void pkt_unref(struct pkt *p)
+{
+	if (--p->refs == 0)
+		free(p);
+}
+
+/* Fill in our acknowledgement of @peer's stream. */
+static void peer_ack_fields(struct rmap_peer *peer, uint32_t *ack,
+			    uint64_t *sack)
+{
+	uint64_t bits = 0;
+
+	for (unsigned i = 0; i < 64; i++) {
+		uint32_t s = peer->rcv_next + 1 + i;
+
+		if (peer->rcv_bits[(s % RMAP_RCV_WINDOW) / 8] &
+		    (1u << (s % 8)))
+			bits |= 1ull << i;
+	}
+	*ack = peer->rcv_next;
+	*sack = bits;
+}
+
+/* Rewrite the transport fields of a packet just before it leaves. */
+static void pkt_stamp(struct pkt *p, struct rmap_peer *peer)
+{
+	struct rmap_hdr *h = &p->hdr;
+
+	h->epoch = p->ep->epoch;
+	if (peer && peer->rcv_synced) {
+		peer_ack_fields(peer, &h->ack, &h->sack);
+		h->flags |= RMAP_F_ACK;
+		peer->ack_pending = false;
+	}
+	if (h->flags & RMAP_F_RELIABLE)
+		h->base = peer->snd_una;
+	rmap_wire_encode(h, p->buf);
+}
+
+static void ep_submit_send(struct rmap_ep *ep, struct pkt *p)
+{
+	struct io_uring_sqe *sqe;
+	int copies = 1;
+
+	if (ep->tx_filter) {
+		copies = ep->tx_filter(&p->hdr, ep->tx_filter_arg);
+		if (copies <= 0)
+			return;
+	}
+	for (int i = 0; i < copies && i < 2; i++) {
+		p->iov.iov_base = p->buf;
+		p->iov.iov_len = p->len;
+		p->mh.msg_name = &p->to;
+		p->mh.msg_namelen = addr_len(&p->to);
+		p->mh.msg_iov = &p->iov;
+		p->mh.msg_iovlen = 1;
+		sqe = evl_sqe(ep->loop, &p->op);
+		io_uring_prep_sendmsg(sqe, ep->fd, &p->mh, 0);
+		p->inflight++;
+		p->refs++;
+		ep->ops++;
+		ep->ctr.tx_packets++;
+		ep->ctr.tx_bytes += p->len;
+	}
+}
+
+void pace_fire(struct evl *loop, struct evl_timer *t)
+{
+	struct rmap_ep *ep = (struct rmap_ep *)((char *)t -
+		offsetof(struct rmap_ep, pace_timer));
+	struct pkt *p = ep->pace_head;
+
+	(void)loop;
+	if (!p)
+		return;
+	ep->pace_head = p->pace_next;
+	if (!ep->pace_head)
+		ep->pace_tail = NULL;
+	p->pace_next = NULL;
+	if (!p->dead)
+		ep_submit_send(ep, p);
+	p->inflight--;		/* the pacing queue's hold */
+	pkt_unref(p);
+	if (ep->pace_head)
+		evl_timer_arm(ep->loop, &ep->pace_timer,
+			      (uint64_t)ep->cfg.gap_us * 1000);
+}
+
+/* Put @p on the wire now, or after the inter-packet gap. */
+void ep_xmit(struct rmap_ep *ep, struct pkt *p, struct rmap_peer *peer)
+{
+	pkt_stamp(p, peer);
+	if (!ep->cfg.gap_us) {
+		ep_submit_send(ep, p);
+		return;
+	}
+	p->inflight++;
+	p->refs++;
+	if (ep->pace_tail)
+		ep->pace_tail->pace_next = p;
+	else
+		ep->pace_head = p;
+	ep->pace_tail = p;
+	if (!evl_timer_armed(&ep->pace_timer))
+		evl_timer_arm(ep->loop, &ep->pace_timer, 0);
+}
+
+/* Let go of the packets still waiting out the gap: none will be sent. */
+void pace_discard(struct rmap_ep *ep)
+{
+	struct pkt *p;
+
+	while ((p = ep->pace_head)) {
+		ep->pace_head = p->pace_next;
+		p->inflight--;
+		pkt_unref(p);
+	}
+}
+
+void rmap_ep_set_tx_filter(struct rmap_ep *ep, rmap_tx_filter_fn fn, void *arg)
+{
+	ep->tx_filter = fn;
+	ep->tx_filter_arg = arg;
+}
+
+/* ---- UDP GSO: many packets, one send ---- */
+
+/*
+ * A run of packets to one peer, copied back to back into one buffer and
+ * sent with UDP_SEGMENT: the kernel cuts it into datagrams of gso_size
+ * bytes (the last may be shorter), which is exactly our fragments.  One
+ * syscall and one trip down the stack for up to GSO_MAX_SEGS packets.
+ */
+#define GSO_MAX_SEGS	32u
+#define GSO_MAX_BYTES	65000u
+
+struct gso_send {
+	struct evl_op op;
+	struct rmap_ep *ep;
+	struct msghdr mh;
+	struct iovec iov;
+	struct sockaddr_storage to;
+	union {
+		char buf[CMSG_SPACE(sizeof(uint16_t))];
+		struct cmsghdr align;
+	} cm;
+	uint8_t data[];
+};
+
+static void gso_sent(struct evl *loop, struct evl_op *op, int res)
+{
+	struct gso_send *g = (struct gso_send *)op;
+
+	(void)loop;
+	if (res < 0) {
+		/* The packets are in the window: the timer resends them. */
+		g->ep->ctr.send_errors++;
+		if (res == -EINVAL || res == -EOPNOTSUPP || res == -EIO)
+			g->ep->no_gso = true;
+	}
+	g->ep->ops--;
+	free(g);
+}
+
+/* Send @n stamped packets of equal length (the last may be shorter). */
+static bool ep_send_gso(struct rmap_ep *ep, struct pkt **pk, unsigned n)
+{
+	size_t total = 0;
+	struct gso_send *g;
+	struct cmsghdr *c;
+	uint16_t seg = pk[0]->len;
+
+	for (unsigned i = 0; i < n; i++)
+		total += pk[i]->len;
+	g = malloc(sizeof(*g) + total);
+	if (!g)
+		return false;
+	memset(g, 0, sizeof(*g));
+	g->op.done = gso_sent;
+	g->ep = ep;
+	g->to = pk[0]->to;
+	total = 0;
+	for (unsigned i = 0; i < n; i++) {
+		memcpy(g->data + total, pk[i]->buf, pk[i]->len);
+		total += pk[i]->len;
+		ep->ctr.tx_packets++;
+		ep->ctr.tx_bytes += pk[i]->len;
+	}
+	g->iov.iov_base = g->data;
+	g->iov.iov_len = total;
+	g->mh.msg_name = &g->to;
+	g->mh.msg_namelen = addr_len(&g->to);
+	g->mh.msg_iov = &g->iov;
+	g->mh.msg_iovlen = 1;
+	g->mh.msg_control = g->cm.buf;
+	g->mh.msg_controllen = sizeof(g->cm.buf);
+	c = CMSG_FIRSTHDR(&g->mh);
+	c->cmsg_level = SOL_UDP;
+	c->cmsg_type = UDP_SEGMENT;
+	c->cmsg_len = CMSG_LEN(sizeof(uint16_t));
+	memcpy(CMSG_DATA(c), &seg, sizeof(seg));
+	io_uring_prep_sendmsg(evl_sqe(ep->loop, &g->op), ep->fd, &g->mh, 0);
+	ep->ops++;
+	ep->ctr.gso_sends++;
+	return true;
+}
+
+/* First transmission of @n packets to @peer, in GSO runs where possible. */
+static void ep_xmit_batch(struct rmap_ep *ep, struct rmap_peer *peer,
+			  struct pkt **pk, unsigned n)
+{
+	/* Tests filter packet by packet; pacing spaces them: no batching. */
+	bool gso = !ep->no_gso && !ep->tx_filter && !ep->cfg.gap_us;
+
+	for (unsigned i = 0; i < n;) {
+		unsigned k = 1;
+		size_t bytes = pk[i]->len;
+
+		/* Equal-sized packets; a shorter one can only end the run. */
+		while (gso && i + k < n && k < GSO_MAX_SEGS &&
+		       pk[i + k - 1]->len == pk[i]->len &&
+		       pk[i + k]->len <= pk[i]->len &&
+		       bytes + pk[i + k]->len <= GSO_MAX_BYTES) {
+			bytes += pk[i + k]->len;
+			k++;
+		}
+		if (k > 1) {
+			for (unsigned j = i; j < i + k; j++)
+				pkt_stamp(pk[j], peer);
+			if (ep_send_gso(ep, pk + i, k)) {
+				i += k;
+				continue;
+			}
+		}
+		for (unsigned j = i; j < i + k; j++)
+			ep_xmit(ep, pk[j], peer);
+		i += k;
+	}
+}
+
+/* ---- the window ---- */
+
+static void ep_arm_rexmit(struct rmap_ep *ep)
+{
+	if (!evl_timer_armed(&ep->rexmit_timer))
+		evl_timer_arm(ep->loop, &ep->rexmit_timer,
+			      (uint64_t)ep->cfg.rto_us * 1000);
+}
+
+/* Move queued packets into the window and send them. */
+static void peer_transmit_window(struct rmap_peer *peer)
+{
+	struct rmap_ep *ep = peer->ep;
+	struct pkt *batch[GSO_MAX_SEGS * 2];
+	unsigned n = 0;
+	struct pkt *p;
+
+	while ((p = peer->q_head) &&
+	       p->hdr.seq - peer->snd_una < ep->cfg.window) {
+		peer->q_head = p->next;
+		if (!peer->q_head)
+			peer->q_tail = NULL;
+		p->next = NULL;
+		peer->win[p->hdr.seq % RMAP_RCV_WINDOW] = p;
+		peer->in_window++;
+		p->sent_ns = evl_now_ns();
+		batch[n++] = p;
+		if (n == (sizeof(batch) / sizeof(batch[0]))) {
+			ep_xmit_batch(ep, peer, batch, n);
+			n = 0;
+		}
+	}
+	if (n)
+		ep_xmit_batch(ep, peer, batch, n);
+	if (peer->in_window)
+		ep_arm_rexmit(ep);
+}
+
+/* Queue a message of @len bytes gathered from @iov, fragment by fragment. */
+int peer_queue_msg(struct rmap_peer *peer, const struct rmap_hdr *tmpl,
+		   const struct iovec *iov, uint32_t len)
+{
+	struct rmap_ep *ep = peer->ep;
+	uint32_t fp = rmap_frag_payload(ep->cfg.mtu);
+	uint32_t nfrag = len ? (len + fp - 1) / fp : 1;
+	struct pkt *first = NULL, *last = NULL, *p;
+	size_t iov_i = 0, iov_off = 0;
+
+	if (len > RMAP_MAX_MSG || nfrag > RMAP_MAX_FRAGS)
+		return -EMSGSIZE;
+	for (uint32_t i = 0; i < nfrag; i++) {
+		uint32_t off = i * fp, n = len - off < fp ? len - off : fp;
+		uint8_t *dst;
+
+		p = pkt_new(ep, n);
+		if (!p)
+			goto nomem;
+		p->hdr = *tmpl;
+		p->hdr.flags |= RMAP_F_RELIABLE;
+		p->hdr.seq = peer->snd_next + i;
+		p->hdr.frag_idx = (uint16_t)i;
+		p->hdr.frag_cnt = (uint16_t)nfrag;
+		p->hdr.msg_len = len;
+		p->hdr.frag_off = off;
+		p->hdr.frag_len = (uint16_t)n;
+		p->to = peer->addr;
+		/* Gather this fragment's bytes from the caller's iovec. */
+		dst = p->buf + RMAP_HDR_LEN;
+		while (n) {
+			size_t take = iov[iov_i].iov_len - iov_off;
+
+			if (take > n)
+				take = n;
+			memcpy(dst, (const uint8_t *)iov[iov_i].iov_base +
+			       iov_off, take);
+			dst += take;
+			n -= (uint32_t)take;
+			iov_off += take;
+			if (iov_off == iov[iov_i].iov_len) {
+				iov_i++;
+				iov_off = 0;
+			}
+		}
+		if (last)
+			last->next = p;
+		else
+			first = p;
+		last = p;
+	}
+	peer->snd_next += nfrag;
+	if (peer->q_tail)
+		peer->q_tail->next = first;
+	else
+		peer->q_head = first;
+	peer->q_tail = last;
+	ep->ctr.tx_msgs++;
+	peer_transmit_window(peer);
+	return 0;
+nomem:
+	while (first) {
+		p = first->next;
+		pkt_unref(first);
+		first = p;
+	}
+	return -ENOMEM;
+}
+
+/* Forget every packet we were sending to @peer: they will never be acked. */
+void peer_drop_tx(struct rmap_peer *peer)
+{
+	struct pkt *p;
+
+	for (uint32_t s = peer->snd_una; s != peer->snd_next; s++) {
+		p = peer->win[s % RMAP_RCV_WINDOW];
+		if (!p)
+			break;		/* the rest is queued, not sent */
+		peer->win[s % RMAP_RCV_WINDOW] = NULL;
+		p->dead = true;
+		pkt_unref(p);
+	}
+	while ((p = peer->q_head)) {
+		peer->q_head = p->next;
+		p->dead = true;
+		pkt_unref(p);
+	}
+	peer->q_tail = NULL;
+	peer->snd_una = peer->snd_next;
+	peer->in_window = 0;
+}
+
+/* ---- retransmission ---- */
+
+/*
+ * How long a packet sent @retries times waits before the next try: the
+ * configured retry interval, or more if the measured round trip says so
+ * (srtt + 4 rttvar), doubling per retry up to the configured cap.
+ */
+static uint64_t retry_interval_ns(const struct rmap_ep *ep,
+				  const struct rmap_peer *peer, unsigned retries)
+{
+	uint64_t base = ep->cfg.retry_us;
+	uint64_t rto = (uint64_t)peer->srtt_us + 4ull * peer->rttvar_us;
+	uint64_t iv;
+
+	if (peer->srtt_us && rto > base)
+		base = rto;
+	iv = base << (retries < 16 ? retries : 16);
+	if (iv > ep->cfg.retry_max_us)
+		iv = ep->cfg.retry_max_us > base ? ep->cfg.retry_max_us : base;
+	return iv * 1000;
+}
+
+/*
+ * Resend what has waited too long, oldest first, and at most
+ * REXMIT_BURST packets per peer per tick: a peer that is merely slow (a
+ * descheduled process on a busy host) must not get the whole window
+ * again.  Holes below acknowledged packets are repaired faster, by fast
+ * retransmit; the timer is for the tail.
+ */
+#define REXMIT_BURST	4u
+
+void rexmit_fire(struct evl *loop, struct evl_timer *t)
+{
+	struct rmap_ep *ep = (struct rmap_ep *)((char *)t -
+		offsetof(struct rmap_ep, rexmit_timer));
+	uint64_t now = evl_now_ns();
+	bool any = false;
+
+	(void)loop;
+	for (struct rmap_peer *peer = ep->all_peers, *next; peer; peer = next) {
+		bool dead = false;
+		unsigned burst = 0;
+
+		next = peer->all_next;
+		for (uint32_t s = peer->snd_una; s != peer->snd_next &&
+		     s - peer->snd_una < ep->cfg.window &&
+		     burst < REXMIT_BURST; s++) {
+			struct pkt *p = peer->win[s % RMAP_RCV_WINDOW];
+
+			if (!p || p->acked || p->inflight)
+				continue;
+			if (now - p->sent_ns < retry_interval_ns(ep, peer,
+								 p->retries))
+				continue;
+			burst++;
+			if (p->retries >= ep->cfg.max_retries) {
+				dead = true;
+				break;
+			}
+			p->retries++;
+			p->sent_ns = now;
+			ep->ctr.retransmits++;
+			ep_xmit(ep, p, peer);
+		}
+		if (dead)
+			peer_set_unreachable(peer);	/* may send anew */
+		else if (peer->in_window)
+			any = true;
+	}
+	if (any)
+		ep_arm_rexmit(ep);
+}
+
+/* ---- acknowledgements ---- */
+
+#define FAST_REXMIT_DUPS 3u
+
+static void peer_ack_one(struct rmap_peer *peer, uint32_t s, uint64_t now)
+{
+	struct pkt *p = peer->win[s % RMAP_RCV_WINDOW];
+
+	if (!p || p->acked)
+		return;
+	p->acked = true;
+	/* Karn: only packets sent once give an honest round trip. */
+	if (!p->retries && !p->fast_done) {
+		unsigned rtt = (unsigned)((now - p->sent_ns) / 1000);
+
+		/* Jacobson/Karels, as TCP: srtt and mean deviation. */
+		if (!peer->srtt_us) {
+			peer->srtt_us = rtt ? rtt : 1;
+			peer->rttvar_us = rtt / 2;
+		} else {
+			unsigned dev = rtt > peer->srtt_us ?
+				rtt - peer->srtt_us : peer->srtt_us - rtt;
+
+			peer->rttvar_us = (3 * peer->rttvar_us + dev) / 4;
+			peer->srtt_us = (7 * peer->srtt_us + rtt) / 8;
+			if (!peer->srtt_us)
+				peer->srtt_us = 1;
+		}
+	}
+}
+
+void peer_process_ack(struct rmap_peer *peer, uint32_t ack, uint64_t sack)
+{
+	struct rmap_ep *ep = peer->ep;
+	uint64_t now = evl_now_ns();
+	uint32_t highest = 0;
+	bool have_highest = false;
+
+	/* Acknowledging what we never sent is a lie: ignore it. */
+	if (rmap_seq_before(peer->snd_next, ack))
+		return;
+	for (uint32_t s = peer->snd_una; rmap_seq_before(s, ack); s++)
+		peer_ack_one(peer, s, now);
+	for (unsigned i = 0; i < 64; i++) {
+		uint32_t s = ack + 1 + i;
+
+		if (!(sack >> i & 1))
+			continue;
+		if (!rmap_seq_before(s, peer->snd_next))
+			break;
+		if (rmap_seq_before(s, peer->snd_una))
+			continue;
+		peer_ack_one(peer, s, now);
+		highest = s;
+		have_highest = true;
+	}
+	/*
+	 * Slide the window over what is acknowledged.  An empty slot is the
+	 * first queued packet, which has not been sent: stop there.
+	 */
+	while (peer->snd_una != peer->snd_next) {
+		struct pkt *p = peer->win[peer->snd_una % RMAP_RCV_WINDOW];
+
+		if (!p || !p->acked)
+			break;
+		peer->win[peer->snd_una % RMAP_RCV_WINDOW] = NULL;
+		peer->in_window--;
+		pkt_unref(p);
+		peer->snd_una++;
+	}
+	/*
+	 * Fast retransmit: a hole with FAST_REXMIT_DUPS acknowledged packets
+	 * above it was lost, not delayed.  Resend it once, now.
+	 */
+	if (have_highest) {
+		for (uint32_t s = peer->snd_una;
+		     rmap_seq_before(s + FAST_REXMIT_DUPS - 1, highest); s++) {
+			struct pkt *p = peer->win[s % RMAP_RCV_WINDOW];
+
+			if (!p || p->acked || p->fast_done || p->inflight)
+				continue;
+			p->fast_done = true;
+			p->sent_ns = now;
+			ep->ctr.fast_retransmits++;
+			ep_xmit(ep, p, peer);
+		}
+	}
+	peer_transmit_window(peer);
+}
+
+/* Acknowledge everything we owe, in packets of their own. */
+void ep_flush_acks(struct evl *loop, struct evl_hook *hook)
+{
+	struct rmap_ep *ep = (struct rmap_ep *)((char *)hook -
+		offsetof(struct rmap_ep, ack_hook));
+	struct rmap_peer *peer;
+
+	(void)loop;
+	while ((peer = ep->ack_list)) {
+		ep->ack_list = peer->ack_next;
+		peer->on_ack_list = false;
+		if (!peer->ack_pending)
+			continue;	/* a data packet carried it */
+		struct pkt *p = pkt_new(ep, 0);
+
+		if (!p)
+			return;
+		p->hdr.type = RMAP_T_ACK;
+		p->to = peer->addr;
+		ep_xmit(ep, p, peer);
+		pkt_unref(p);
+		ep->ctr.acks_sent++;
+	}
+}
