@@ -27,7 +27,7 @@ int pager_main(struct evl *loop, const struct memxd_options *o)
 		.dead_after = o->dead_after,
 	};
 	unsigned nsrv = 0;
-	const char *why;
+	char why[128];
 	struct remote *r = NULL;
 	struct pager *pg = NULL;
 	struct ctl *ctl = NULL;
@@ -37,7 +37,7 @@ int pager_main(struct evl *loop, const struct memxd_options *o)
 	while (o->servers && o->servers[nsrv])
 		nsrv++;
 	pg_geometry_fit(&pc.geo, nsrv);
-	if (pg_geometry_check(&pc.geo, nsrv, &why)) {
+	if (pg_geometry_check(&pc.geo, nsrv, why, sizeof(why))) {
 		log_err("page-groups: %s (%u memory server(s) configured)", why,
 			nsrv);
 		return -EINVAL;

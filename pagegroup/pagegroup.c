@@ -6,6 +6,7 @@
 #include "pagegroup.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -30,20 +31,21 @@ void pg_geometry_fit(struct pg_geometry *geo, unsigned nservers)
 }
 
 int pg_geometry_check(const struct pg_geometry *geo, unsigned nservers,
-		      const char **why)
+		      char *why, size_t len)
 {
 	if (geo->width < 1 || geo->width > PG_MAX_WIDTH) {
-		*why = "stripe width must be 1..8";
+		snprintf(why, len, "stripe width must be 1..%u", PG_MAX_WIDTH);
 		return -EINVAL;
 	}
 	if (geo->rows < 1 || geo->rows > PG_MAX_ROWS) {
-		*why = "stripe rows must be 1..256";
+		snprintf(why, len, "stripe rows must be 1..%u", PG_MAX_ROWS);
 		return -EINVAL;
 	}
 	if (nservers && pg_slots(geo) > nservers) {
-		*why = geo->parity ? "parity needs at least 2 memory servers "
-				     "(use parity=off with one)"
-				   : "more data slots than memory servers";
+		snprintf(why, len, "%s", geo->parity ?
+			 "parity needs at least 2 memory servers (use "
+			 "parity=off with one)" :
+			 "more data slots than memory servers");
 		return -EINVAL;
 	}
 	return 0;

@@ -99,11 +99,11 @@ struct pg_table;
  * member has a spare server (S + 2 <= nservers) where it can; with two
  * servers parity is a mirror (S = 1), with one there is no parity.
  * pg_geometry_check() then says whether it is usable: 0, or -EINVAL with
- * a reason in *why.
+ * a reason in @why.
  */
 void pg_geometry_fit(struct pg_geometry *geo, unsigned nservers);
 int pg_geometry_check(const struct pg_geometry *geo, unsigned nservers,
-		      const char **why);
+		      char *why, size_t len);
 
 int pg_table_new(struct pg_table **t, uint64_t npages,
 		 const struct pg_geometry *geo);

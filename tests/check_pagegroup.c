@@ -51,14 +51,14 @@ END_TEST
 START_TEST(test_geometry)
 {
 	struct pg_geometry geo = { 4, 16, true };
-	const char *why = NULL;
+	char why[128] = "";
 
 	pg_geometry_fit(&geo, 5);
 	ck_assert_uint_eq(geo.width, 3);	/* 3 + parity + a spare */
-	ck_assert_int_eq(pg_geometry_check(&geo, 5, &why), 0);
+	ck_assert_int_eq(pg_geometry_check(&geo, 5, why, sizeof(why)), 0);
 	geo = (struct pg_geometry){ 4, 16, true };
-	ck_assert_int_eq(pg_geometry_check(&geo, 1, &why), -EINVAL);
-	ck_assert_ptr_nonnull(why);
+	ck_assert_int_eq(pg_geometry_check(&geo, 1, why, sizeof(why)), -EINVAL);
+	ck_assert_str_ne(why, "");
 	pg_geometry_fit(&geo, 2);
 	ck_assert_uint_eq(geo.width, 1);	/* a mirror */
 	ck_assert(geo.parity);
@@ -67,11 +67,11 @@ START_TEST(test_geometry)
 	geo = (struct pg_geometry){ 4, 16, false };
 	pg_geometry_fit(&geo, 1);
 	ck_assert_uint_eq(geo.width, 1);
-	ck_assert_int_eq(pg_geometry_check(&geo, 1, &why), 0);
+	ck_assert_int_eq(pg_geometry_check(&geo, 1, why, sizeof(why)), 0);
 	geo = (struct pg_geometry){ 9, 16, true };
-	ck_assert_int_eq(pg_geometry_check(&geo, 0, &why), -EINVAL);
+	ck_assert_int_eq(pg_geometry_check(&geo, 0, why, sizeof(why)), -EINVAL);
 	geo = (struct pg_geometry){ 2, 0, true };
-	ck_assert_int_eq(pg_geometry_check(&geo, 0, &why), -EINVAL);
+	ck_assert_int_eq(pg_geometry_check(&geo, 0, why, sizeof(why)), -EINVAL);
 }
 END_TEST
 
