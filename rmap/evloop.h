@@ -16,9 +16,15 @@
 
 #include <liburing.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 struct evl;
+
+/* The struct of @type whose @member is at @ptr: an op, timer or hook is
+ * embedded in its owner, and its callback finds the owner with this. */
+#define evl_container_of(ptr, type, member)				\
+	((type *)(void *)((char *)(ptr) - offsetof(type, member)))
 
 /* A pending submission.  Embed it; the callback gets the CQE result. */
 struct evl_op {

@@ -178,8 +178,7 @@ static bool reasm_fragment(struct rmap_ep *ep, struct rmap_peer *peer,
 
 void gc_fire(struct evl *loop, struct evl_timer *t)
 {
-	struct rmap_ep *ep = (struct rmap_ep *)((char *)t -
-		offsetof(struct rmap_ep, gc_timer));
+	struct rmap_ep *ep = evl_container_of(t, struct rmap_ep, gc_timer);
 	uint64_t now = evl_now_ns();
 	bool any = false;
 
@@ -414,8 +413,7 @@ static void rx_coalesced(struct rmap_ep *ep, struct io_uring_recvmsg_out *o,
 
 static void mrecv_done(struct evl *loop, struct evl_op *op, int res)
 {
-	struct rmap_ep *ep = (struct rmap_ep *)((char *)op -
-		offsetof(struct rmap_ep, mrecv_op));
+	struct rmap_ep *ep = evl_container_of(op, struct rmap_ep, mrecv_op);
 	unsigned flags = evl_cqe_flags(loop);
 
 	if (!(flags & IORING_CQE_F_MORE))

@@ -118,8 +118,7 @@ static void ep_submit_send(struct rmap_ep *ep, struct pkt *p)
 
 void pace_fire(struct evl *loop, struct evl_timer *t)
 {
-	struct rmap_ep *ep = (struct rmap_ep *)((char *)t -
-		offsetof(struct rmap_ep, pace_timer));
+	struct rmap_ep *ep = evl_container_of(t, struct rmap_ep, pace_timer);
 	struct pkt *p = ep->pace_head;
 
 	(void)loop;
@@ -453,8 +452,7 @@ static uint64_t retry_interval_ns(const struct rmap_ep *ep,
 
 void rexmit_fire(struct evl *loop, struct evl_timer *t)
 {
-	struct rmap_ep *ep = (struct rmap_ep *)((char *)t -
-		offsetof(struct rmap_ep, rexmit_timer));
+	struct rmap_ep *ep = evl_container_of(t, struct rmap_ep, rexmit_timer);
 	uint64_t now = evl_now_ns();
 	bool any = false;
 
@@ -586,8 +584,7 @@ void peer_process_ack(struct rmap_peer *peer, uint32_t ack, uint64_t sack)
 /* Acknowledge everything we owe, in packets of their own. */
 void ep_flush_acks(struct evl *loop, struct evl_hook *hook)
 {
-	struct rmap_ep *ep = (struct rmap_ep *)((char *)hook -
-		offsetof(struct rmap_ep, ack_hook));
+	struct rmap_ep *ep = evl_container_of(hook, struct rmap_ep, ack_hook);
 	struct rmap_peer *peer;
 
 	(void)loop;

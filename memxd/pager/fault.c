@@ -139,8 +139,7 @@ void fault_settle(struct vm *vm)
 
 static void settle_hook(struct evl *loop, struct evl_hook *hook)
 {
-	struct pager *pg = (struct pager *)((char *)hook -
-					    offsetof(struct pager, settle));
+	struct pager *pg = evl_container_of(hook, struct pager, settle);
 
 	(void)loop;
 	for (struct vm *vm = pg->vms; vm; vm = vm->next)
@@ -150,8 +149,8 @@ static void settle_hook(struct evl *loop, struct evl_hook *hook)
 
 static void later_fire(struct evl *loop, struct evl_timer *t)
 {
-	struct fault_state *fs = (struct fault_state *)((char *)t -
-		offsetof(struct fault_state, later_timer));
+	struct fault_state *fs = evl_container_of(t, struct fault_state,
+						  later_timer);
 
 	(void)loop;
 	redo(fs->vm, &fs->later);
@@ -160,8 +159,8 @@ static void later_fire(struct evl *loop, struct evl_timer *t)
 
 static void again_fire(struct evl *loop, struct evl_timer *t)
 {
-	struct fault_state *fs = (struct fault_state *)((char *)t -
-		offsetof(struct fault_state, again_timer));
+	struct fault_state *fs = evl_container_of(t, struct fault_state,
+						  again_timer);
 
 	(void)loop;
 	mark_changed(fs->vm);
@@ -309,8 +308,8 @@ void fault_discard(struct vm *vm, uint64_t first, uint64_t n)
 
 static void fault_ready(struct evl *loop, struct evl_op *op, int res)
 {
-	struct fault_state *fs = (struct fault_state *)((char *)op -
-		offsetof(struct fault_state, poll_op));
+	struct fault_state *fs = evl_container_of(op, struct fault_state,
+						  poll_op);
 	struct vm *vm = fs->vm;
 	struct uffd_msg msgs[UFFD_BATCH];
 	int n;

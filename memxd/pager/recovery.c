@@ -473,8 +473,7 @@ static void progress(struct recovery *rec, uint64_t now)
 
 static void tick(struct evl *loop, struct evl_timer *t)
 {
-	struct recovery *rec = (struct recovery *)((char *)t -
-		offsetof(struct recovery, tick));
+	struct recovery *rec = evl_container_of(t, struct recovery, tick);
 	struct pager *pg = rec->pg;
 	double rate = (double)pg->cfg.recovery_mibps * 256.0;	/* pages/s */
 	uint64_t now = evl_now_ns();

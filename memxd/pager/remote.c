@@ -377,8 +377,7 @@ static void stat_send(struct remote *r, unsigned i)
  */
 static void hb_fire(struct evl *loop, struct evl_timer *t)
 {
-	struct remote *r = (struct remote *)((char *)t -
-		offsetof(struct remote, hb_timer));
+	struct remote *r = evl_container_of(t, struct remote, hb_timer);
 	uint64_t now = evl_now_ns();
 	/*
 	 * Liveness counts probes, not wall time: a server misses a heartbeat

@@ -368,8 +368,7 @@ unsigned server_expire(struct server *srv, uint64_t now_ns)
 
 static void expiry_fire(struct evl *loop, struct evl_timer *t)
 {
-	struct server *srv = (struct server *)((char *)t -
-		offsetof(struct server, expiry_timer));
+	struct server *srv = evl_container_of(t, struct server, expiry_timer);
 	uint64_t now = evl_now_ns();
 	uint64_t span = now - srv->window_start_ns;
 
@@ -387,8 +386,7 @@ static void expiry_fire(struct evl *loop, struct evl_timer *t)
 
 static void announce_fire(struct evl *loop, struct evl_timer *t)
 {
-	struct server *srv = (struct server *)((char *)t -
-		offsetof(struct server, announce_timer));
+	struct server *srv = evl_container_of(t, struct server, announce_timer);
 	struct rmap_stat st;
 
 	if (srv->leaving)

@@ -65,8 +65,7 @@ struct fake_remote *fake_remote_new(unsigned nservers)
 
 static void hook_run(struct evl *loop, struct evl_hook *h)
 {
-	struct fake_remote *fr = (struct fake_remote *)((char *)h -
-		offsetof(struct fake_remote, hook));
+	struct fake_remote *fr = evl_container_of(h, struct fake_remote, hook);
 
 	(void)loop;
 	fake_remote_drain(fr);
