@@ -35,6 +35,12 @@
 #define REASM_MAX_BYTES	(256u << 20)
 #define REASM_STALE_NS	(5ull * 1000000000ull)
 
+static void count_bad(struct rmap_ep *ep, enum rmap_wire_err e)
+{
+	ep->ctr.bad[e]++;
+	ep->ctr.bad_total++;
+}
+
 /* ---- reassembly ---- */
 
 static void reasm_free(struct rmap_ep *ep, struct reasm *r)
@@ -193,8 +199,7 @@ void gc_fire(struct evl *loop, struct evl_timer *t)
 			if (now - r->last_ns >= REASM_STALE_NS) {
 				*pp = r->next;
 				peer->nreasm--;
-				ep->ctr.bad[RMAP_WIRE_FRAG]++;
-				ep->ctr.bad_total++;
+				count_bad(ep, RMAP_WIRE_FRAG);
 				reasm_free(ep, r);
 				continue;
 			}
@@ -221,12 +226,6 @@ void peer_reset_rx(struct rmap_peer *peer)
 	memset(peer->rcv_bits, 0, sizeof(peer->rcv_bits));
 	peer->rcv_synced = false;
 	peer->ack_pending = false;
-}
-
-static void count_bad(struct rmap_ep *ep, enum rmap_wire_err e)
-{
-	ep->ctr.bad[e]++;
-	ep->ctr.bad_total++;
 }
 
 static bool rcv_test(const struct rmap_peer *peer, uint32_t s)
