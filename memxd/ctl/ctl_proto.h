@@ -38,6 +38,8 @@
  * Queries (memxctl):  get=1 (every VM's state and counters, key=value),
  * get=prometheus (errno=0, then the same in Prometheus text format; it
  * has no empty lines, so the empty line still ends the reply).
+ *
+ * The client side, for C: ctl_client.h.
  */
 #ifndef MEMX_CTL_PROTO_H
 #define MEMX_CTL_PROTO_H
