@@ -47,5 +47,12 @@
 #define MEMX_CTL_VERSION	1
 #define MEMX_CTL_MAX_REQUEST	65536	/* bytes in one request */
 #define MEMX_CTL_MAX_REGIONS	64
+/*
+ * memxd never waits for a client to read: a reply the socket cannot take
+ * stays queued, and the client's next request waits until it has read it.
+ * A reply of which more than this many bytes do not fit in the socket's
+ * buffer closes the connection instead.
+ */
+#define MEMX_CTL_MAX_QUEUED	(16u << 20)
 
 #endif
