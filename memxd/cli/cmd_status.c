@@ -12,7 +12,7 @@
 
 char *pager_call(const char *sock, const char *request)
 {
-	char why[512], *reply;
+	char why[512], *reply, *body;
 	int ret = ctl_call(sock, request, &reply, CTL_NO_DEADLINE, why,
 			   sizeof(why));
 
@@ -25,7 +25,8 @@ char *pager_call(const char *sock, const char *request)
 		return NULL;
 	}
 	/* ctl_status() saw errno=0 on the first line: drop it. */
-	memmove(reply, reply + 8, strlen(reply + 8) + 1);
+	body = strchr(reply, '\n') + 1;
+	memmove(reply, body, strlen(body) + 1);
 	return reply;
 }
 

@@ -232,14 +232,14 @@ err:
 
 int ctl_status(const char *reply, char *why, size_t len)
 {
-	const char *e = ctl_kv_find(reply, "errno", NULL), *msg;
+	const char *e = reply + 6, *msg;
 	char *end;
 	size_t mlen;
 	long v;
 
-	if (!e)
-		return fail(why, len, -EPROTO, "reply without errno=: '%.200s'",
-			    reply);
+	if (strncmp(reply, "errno=", 6))
+		return fail(why, len, -EPROTO, "reply does not start with "
+			    "errno=: '%.200s'", reply);
 	errno = 0;
 	v = strtol(e, &end, 10);
 	if (errno || end == e || (*end && *end != '\n') || v < 0 || v > 4095)

@@ -58,7 +58,8 @@ int ctl_recv(int fd, char **reply, int64_t deadline, char *why, size_t len);
 
 /*
  * The status of a reply: 0 for errno=0; -N for errno=N, with the reply's
- * error= text (or strerror(N)) in @why; -EPROTO without an errno= line.
+ * error= text (or strerror(N)) in @why; -EPROTO unless its first line is
+ * errno=N.
  */
 int ctl_status(const char *reply, char *why, size_t len);
 
