@@ -7,12 +7,14 @@
 #
 # Fetches Debian's QEMU source (apt-get source qemu, with Debian's own
 # patches applied; adds a deb-src entry if there is none), applies the
-# patches named in qemu-patches/series in order with patch -p1, configures
-# x86_64-softmmu only with default features off, and builds
-# qemu-system-x86_64.  About 4 minutes on 2 cores, once: the result is
-# cached in ${MEMX_CACHE:-~/.cache/memx}/qemu-<sha256 of series, patches
-# and this script>/ (the binary, the patched source and the logs), so a
-# rerun with the same series takes a second.
+# patches named in qemu-patches/series in order with patch -p1, copies
+# memx's control socket client (memxd/ctl/ctl_client.{c,h} and
+# ctl_proto.h) into backends/memx/, where the backend's meson.build
+# compiles it, configures x86_64-softmmu only with default features off,
+# and builds qemu-system-x86_64.  About 4 minutes on 2 cores, once: the
+# result is cached in ${MEMX_CACHE:-~/.cache/memx}/qemu-<sha256 of series,
+# patches, those client files and this script>/ (the binary, the patched
+# source and the logs), so a rerun with the same inputs takes a second.
 #
 # The binary is then copied to DESTDIR (or $MEMX_QEMU_DIR; default:
 # ./qemu, i.e. the build tree's qemu/ directory when run by make), and
@@ -33,6 +35,10 @@ sys_path=/usr/sbin:/usr/bin:/sbin:/bin
 build_deps=(meson ninja-build libglib2.0-dev libpixman-1-dev libfdt-dev
 	dpkg-dev pkg-config gcc make python3)
 firmware=(seabios qemu-system-data ipxe-qemu)
+# memx's control socket client, compiled into the backend: the same code
+# memxctl and the test harnesses use.  Part of the cache key.
+ctl_dir=$here/../memxd/ctl
+ctl_files=(ctl_client.c ctl_client.h ctl_proto.h)
 t_start=$SECONDS
 
 phase()
@@ -98,11 +104,18 @@ install_binary()
 }
 
 [[ -f $here/series ]] || die "no $here/series"
+for f in "${ctl_files[@]}"; do
+	[[ -f $ctl_dir/$f ]] || die "no $ctl_dir/$f (memx's control socket client)"
+done
 key=$( (cat "$here/series" "$here/build.sh"
 	while read -r p; do
 		[[ -f $here/$p ]] || die "series names $p, which does not exist"
 		cat "$here/$p"
-	done < <(patches)) | sha256sum | cut -c1-16)
+	done < <(patches)
+	for f in "${ctl_files[@]}"; do
+		printf '%s\n' "$f"
+		cat "$ctl_dir/$f"
+	done) | sha256sum | cut -c1-16)
 work=$cache/qemu-$key
 bin=$work/bin/qemu-system-x86_64
 
@@ -149,6 +162,11 @@ while read -r p; do
 		die "patch $p does not apply to Debian's QEMU $ver"
 	fi
 done < <(patches)
+phase "copying memx's control socket client into backends/memx/"
+mkdir -p "$src/backends/memx"
+for f in "${ctl_files[@]}"; do
+	cp "$ctl_dir/$f" "$src/backends/memx/$f"
+done
 
 phase "configure (x86_64-softmmu, default features off)"
 mkdir -p "$work/build"

@@ -7,7 +7,8 @@
 # exactly as QEMU does and writes and verifies every byte in sequential,
 # random, strided, rewrite, discard and racing-thread patterns, while
 # resident memory must stay within budget + slack.  Once on a clean
-# network, once with 5% loss on every host.
+# network, once with 5% loss on every host.  And a control socket client
+# that never reads its replies must not stall memxd.
 #
 # Needs root and /dev/userfaultfd; skips (77) loudly without them.
 # MX_SIZE / MX_BUDGET change the sizes, NX_KEEP=1 keeps the logs.
@@ -25,6 +26,8 @@ BUDGET=${MX_BUDGET:-16M}
 
 px_require "$HARNESS"
 px_setup
+
+px_ctl_stall
 
 px_run host-clean 0 "$HARNESS" --size "$SIZE" --budget "$BUDGET"
 px_check_counters host-clean

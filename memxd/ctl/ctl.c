@@ -4,11 +4,17 @@
  *
  * The protocol is ctl_proto.h's: key=value lines, an empty line ends a
  * request and its reply, file descriptors ride along by SCM_RIGHTS.
+ * Requests are split into lines by the client library's ctl_kv_next().
+ *
+ * It runs in the event loop that serves page faults, so it never waits
+ * for a client: a reply the socket cannot take at once is queued and
+ * sent on POLLOUT, and the connection's next request waits for it.
  */
 #include "ctl.h"
 
 #include <errno.h>
 #include <poll.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,19 +24,33 @@
 #include <unistd.h>
 
 #include "../log.h"
+#include "ctl_client.h"
 
+/*
+ * A connection lives as long as a poll of it is in the ring: closing it
+ * (conn_close) unregisters its VM and shuts the socket down, which
+ * completes those polls, and the last one to complete frees it.
+ */
 struct conn {
-	struct evl_op op;
+	struct evl_op rop;	/* POLLIN: requests may have come */
+	struct evl_op wop;	/* POLLOUT: room for the queued reply */
 	struct ctl *ctl;
 	struct conn *next;
 	int fd;
+	bool reading, writing;	/* that poll is in the ring */
+	bool closing;
 	struct ucred cred;
 	char buf[MEMX_CTL_MAX_REQUEST];
 	size_t len;
 	int fds[2];
 	unsigned nfds;
+	GString *out;		/* the reply not sent yet, from out_off */
+	size_t out_off;
 	struct vm *vm;
 };
+
+#define conn_of(op, member) \
+	((struct conn *)((char *)(op) - offsetof(struct conn, member)))
 
 struct ctl {
 	struct evl_op op;
@@ -42,22 +62,103 @@ struct ctl {
 	struct conn *conns;
 };
 
-static void conn_reply(struct conn *c, const char *text, size_t len)
+static void conn_close_fds(struct conn *c)
 {
-	while (len) {
-		ssize_t n = send(c->fd, text, len, MSG_NOSIGNAL);
+	for (unsigned i = 0; i < c->nfds; i++)
+		close(c->fds[i]);
+	c->nfds = 0;
+}
 
-		if (n < 0 && errno == EAGAIN) {
-			struct pollfd p = { .fd = c->fd, .events = POLLOUT };
+/*
+ * Stop serving @c: unregister its VM (the VMM is gone, or must be
+ * treated so) and shut the socket down.  Never frees @c: the callback
+ * whose poll completes last does (conn_done).
+ */
+static void conn_close(struct conn *c)
+{
+	if (c->closing)
+		return;
+	c->closing = true;
+	if (c->vm)
+		pager_unregister(c->ctl->pager, c->vm);
+	c->vm = NULL;
+	conn_close_fds(c);
+	shutdown(c->fd, SHUT_RDWR);
+}
 
-			if (poll(&p, 1, 1000) <= 0)
-				return;	/* a reader that does not read */
+static void conn_free(struct conn *c)
+{
+	struct conn **pp = &c->ctl->conns;
+
+	while (*pp && *pp != c)
+		pp = &(*pp)->next;
+	if (*pp)
+		*pp = c->next;
+	if (c->out)
+		g_string_free(c->out, TRUE);
+	close(c->fd);
+	free(c);
+}
+
+/* At the end of a poll's callback: free a closed @c with no poll left. */
+static void conn_done(struct conn *c)
+{
+	if (c->closing && !c->reading && !c->writing)
+		conn_free(c);
+}
+
+/* Send what is queued, as far as the socket takes it: 0 or -errno. */
+static int conn_flush(struct conn *c)
+{
+	while (c->out) {
+		ssize_t n = send(c->fd, c->out->str + c->out_off,
+				 c->out->len - c->out_off,
+				 MSG_NOSIGNAL | MSG_DONTWAIT);
+
+		if (n < 0 && errno == EINTR)
 			continue;
+		if (n < 0)
+			return errno == EAGAIN ? 0 : -errno;
+		c->out_off += (size_t)n;
+		if (c->out_off == c->out->len) {
+			g_string_free(c->out, TRUE);
+			c->out = NULL;
+			c->out_off = 0;
 		}
-		if (n <= 0)
-			return;
-		text += n;
-		len -= (size_t)n;
+	}
+	return 0;
+}
+
+/*
+ * Queue the reply @o (taking it over) and send what the socket takes;
+ * the rest goes from the event loop (conn_writable).  memxd never waits
+ * for a reader; one that leaves more than MEMX_CTL_MAX_QUEUED bytes
+ * unread is cut off.
+ */
+static void conn_reply(struct conn *c, GString *o)
+{
+	size_t queued;
+
+	if (c->closing) {
+		g_string_free(o, TRUE);
+		return;
+	}
+	if (c->out) {
+		g_string_append_len(c->out, o->str, (gssize)o->len);
+		g_string_free(o, TRUE);
+	} else {
+		c->out = o;
+	}
+	if (conn_flush(c)) {
+		conn_close(c);	/* the reader is gone */
+		return;
+	}
+	queued = c->out ? c->out->len - c->out_off : 0;
+	if (queued > MEMX_CTL_MAX_QUEUED) {
+		log_ratelimited(5000, LOG_LEVEL_WARN, "control socket: closed "
+				"a connection that left %zu bytes unread "
+				"(pid %d)", queued, c->cred.pid);
+		conn_close(c);
 	}
 }
 
@@ -69,15 +170,7 @@ static void reply_errno(struct conn *c, int err, const char *why)
 	if (err && why)
 		g_string_append_printf(o, "error=%s\n", why);
 	g_string_append_c(o, '\n');
-	conn_reply(c, o->str, o->len);
-	g_string_free(o, TRUE);
-}
-
-static void conn_close_fds(struct conn *c)
-{
-	for (unsigned i = 0; i < c->nfds; i++)
-		close(c->fds[i]);
-	c->nfds = 0;
+	conn_reply(c, o);
 }
 
 static int parse_u64(const char *s, uint64_t *out)
@@ -193,29 +286,24 @@ bad_value:
 				       "slack_pages=%u\n\n", spec.name,
 				       (unsigned long)pager_vm_pages(c->vm),
 				       PAGER_SLACK_PAGES);
-		conn_reply(c, o->str, o->len);
-		g_string_free(o, TRUE);
+		conn_reply(c, o);
 	}
 }
 
 static void handle_request(struct conn *c, char *req)
 {
 	char *keys[MEMX_CTL_MAX_REGIONS + 16], *vals[MEMX_CTL_MAX_REGIONS + 16];
+	char *key, *val;
 	unsigned n = 0;
-	char *save = NULL;
 
-	for (char *line = strtok_r(req, "\n", &save); line;
-	     line = strtok_r(NULL, "\n", &save)) {
-		char *eq = strchr(line, '=');
-
-		if (!eq || n == G_N_ELEMENTS(keys)) {
+	while ((key = ctl_kv_next(&req, &val))) {
+		if (!val || n == G_N_ELEMENTS(keys)) {
 			reply_errno(c, EINVAL, "malformed request line");
 			conn_close_fds(c);
 			return;
 		}
-		*eq = 0;
-		keys[n] = line;
-		vals[n++] = eq + 1;
+		keys[n] = key;
+		vals[n++] = val;
 	}
 	if (!n) {
 		reply_errno(c, EINVAL, "empty request");
@@ -247,8 +335,7 @@ static void handle_request(struct conn *c, char *req)
 		else
 			pager_dump(c->ctl->pager, o);
 		g_string_append_c(o, '\n');
-		conn_reply(c, o->str, o->len);
-		g_string_free(o, TRUE);
+		conn_reply(c, o);
 	} else {
 		char why[128];
 
@@ -258,85 +345,125 @@ static void handle_request(struct conn *c, char *req)
 	conn_close_fds(c);
 }
 
-static void conn_free(struct conn *c)
+/*
+ * Read what the socket has: true if something came (or may come at
+ * once), false if nothing is there now or @c was closed.
+ */
+static bool conn_recv(struct conn *c)
 {
-	struct conn **pp = &c->ctl->conns;
-
-	while (*pp && *pp != c)
-		pp = &(*pp)->next;
-	if (*pp)
-		*pp = c->next;
-	if (c->vm)
-		pager_unregister(c->ctl->pager, c->vm);
-	conn_close_fds(c);
-	close(c->fd);
-	free(c);
-}
-
-static void conn_readable(struct evl *loop, struct evl_op *op, int res)
-{
-	struct conn *c = (struct conn *)op;
 	union {
 		char buf[CMSG_SPACE(sizeof(int) * 4)];
 		struct cmsghdr align;
 	} cm;
-	struct iovec iov;
-	struct msghdr mh = { 0 };
-	ssize_t n;
-	char *end;
+	struct iovec iov = {
+		.iov_base = c->buf + c->len,
+		.iov_len = sizeof(c->buf) - 1 - c->len,
+	};
+	struct msghdr mh = {
+		.msg_iov = &iov,
+		.msg_iovlen = 1,
+		.msg_control = cm.buf,
+		.msg_controllen = sizeof(cm.buf),
+	};
+	ssize_t n = recvmsg(c->fd, &mh, MSG_CMSG_CLOEXEC | MSG_DONTWAIT);
 
-	if (res < 0 && res != -EINTR) {
-		conn_free(c);
-		return;
+	if (n < 0 && errno == EINTR)
+		return true;
+	if (n < 0 && errno == EAGAIN)
+		return false;
+	if (n <= 0) {
+		conn_close(c);	/* the VMM is gone */
+		return false;
 	}
-	for (;;) {
+	for (struct cmsghdr *h = CMSG_FIRSTHDR(&mh); h; h = CMSG_NXTHDR(&mh, h)) {
+		if (h->cmsg_level != SOL_SOCKET || h->cmsg_type != SCM_RIGHTS)
+			continue;
+		unsigned k = (unsigned)((h->cmsg_len - CMSG_LEN(0)) /
+					sizeof(int));
+		int *fds = (int *)CMSG_DATA(h);
+
+		for (unsigned i = 0; i < k; i++) {
+			if (c->nfds < 2)
+				c->fds[c->nfds++] = fds[i];
+			else
+				close(fds[i]);
+		}
+	}
+	c->len += (size_t)n;
+	c->buf[c->len] = 0;
+	return true;
+}
+
+/* Handle the first complete request in the buffer, if there is one. */
+static bool conn_handle_next(struct conn *c)
+{
+	char *end = strstr(c->buf, "\n\n");
+	size_t used;
+
+	if (!end)
+		return false;
+	used = (size_t)(end - c->buf) + 2;
+	*end = 0;
+	handle_request(c, c->buf);
+	memmove(c->buf, c->buf + used, c->len - used);
+	c->len -= used;
+	c->buf[c->len] = 0;
+	return true;
+}
+
+/*
+ * Serve @c as far as it goes without waiting: its requests one at a time,
+ * each once the reply before it is all sent (a client that does not read
+ * gets no more work done for it), then poll for what it waits on.
+ */
+static void conn_pump(struct conn *c)
+{
+	while (!c->closing && !c->out) {
+		if (conn_handle_next(c))
+			continue;
 		if (c->len >= sizeof(c->buf) - 1) {
 			reply_errno(c, E2BIG, "request too large");
-			conn_free(c);
+			conn_close(c);
 			return;
 		}
-		iov.iov_base = c->buf + c->len;
-		iov.iov_len = sizeof(c->buf) - 1 - c->len;
-		mh.msg_iov = &iov;
-		mh.msg_iovlen = 1;
-		mh.msg_control = cm.buf;
-		mh.msg_controllen = sizeof(cm.buf);
-		n = recvmsg(c->fd, &mh, MSG_CMSG_CLOEXEC | MSG_DONTWAIT);
-		if (n < 0 && (errno == EAGAIN || errno == EINTR))
+		if (!conn_recv(c))
 			break;
-		if (n <= 0) {
-			conn_free(c);	/* the VMM is gone */
-			return;
-		}
-		for (struct cmsghdr *h = CMSG_FIRSTHDR(&mh); h;
-		     h = CMSG_NXTHDR(&mh, h)) {
-			if (h->cmsg_level != SOL_SOCKET ||
-			    h->cmsg_type != SCM_RIGHTS)
-				continue;
-			unsigned k = (unsigned)((h->cmsg_len - CMSG_LEN(0)) /
-						sizeof(int));
-			int *fds = (int *)CMSG_DATA(h);
-
-			for (unsigned i = 0; i < k; i++) {
-				if (c->nfds < 2)
-					c->fds[c->nfds++] = fds[i];
-				else
-					close(fds[i]);
-			}
-		}
-		c->len += (size_t)n;
-		c->buf[c->len] = 0;
-		while ((end = strstr(c->buf, "\n\n"))) {
-			size_t used = (size_t)(end - c->buf) + 2;
-
-			*end = 0;
-			handle_request(c, c->buf);
-			memmove(c->buf, c->buf + used, c->len - used);
-			c->len -= used;
-			c->buf[c->len] = 0;
-		}
 	}
-	evl_poll(loop, c->fd, POLLIN, &c->op);
+	if (c->closing)
+		return;
+	if (c->out && !c->writing) {
+		c->writing = true;
+		evl_poll(c->ctl->loop, c->fd, POLLOUT, &c->wop);
+	} else if (!c->out && !c->reading) {
+		c->reading = true;
+		evl_poll(c->ctl->loop, c->fd, POLLIN, &c->rop);
+	}
+}
+
+static void conn_readable(struct evl *loop, struct evl_op *op, int res)
+{
+	struct conn *c = conn_of(op, rop);
+
+	(void)loop;
+	c->reading = false;
+	if (!c->closing && res < 0 && res != -EINTR)
+		conn_close(c);
+	if (!c->closing)
+		conn_pump(c);
+	conn_done(c);
+}
+
+static void conn_writable(struct evl *loop, struct evl_op *op, int res)
+{
+	struct conn *c = conn_of(op, wop);
+
+	(void)loop;
+	c->writing = false;
+	if (!c->closing && ((res < 0 && res != -EINTR) || conn_flush(c)))
+		conn_close(c);
+	if (!c->closing)
+		conn_pump(c);
+	conn_done(c);
 }
 
 static void ctl_accept(struct evl *loop, struct evl_op *op, int res)
@@ -359,7 +486,8 @@ static void ctl_accept(struct evl *loop, struct evl_op *op, int res)
 		}
 		c->ctl = ctl;
 		c->fd = fd;
-		c->op.done = conn_readable;
+		c->rop.done = conn_readable;
+		c->wop.done = conn_writable;
 		if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &c->cred, &len) ||
 		    (c->cred.uid != 0 && c->cred.uid != geteuid())) {
 			log_ratelimited(5000, LOG_LEVEL_WARN, "control socket: "
@@ -371,7 +499,8 @@ static void ctl_accept(struct evl *loop, struct evl_op *op, int res)
 		}
 		c->next = ctl->conns;
 		ctl->conns = c;
-		evl_poll(loop, fd, POLLIN, &c->op);
+		c->reading = true;
+		evl_poll(loop, fd, POLLIN, &c->rop);
 	}
 	evl_poll(loop, ctl->fd, POLLIN, &ctl->op);
 	ctl->listening = true;
@@ -455,7 +584,7 @@ void ctl_free(struct ctl *ctl)
 	 */
 	ctl->closing = true;
 	for (struct conn *c = ctl->conns; c; c = c->next)
-		shutdown(c->fd, SHUT_RDWR);
+		conn_close(c);
 	shutdown(ctl->fd, SHUT_RDWR);
 	while ((ctl->conns || ctl->listening) && evl_now_ns() < deadline)
 		evl_run_once(ctl->loop, 100000000);

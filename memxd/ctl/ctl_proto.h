@@ -38,6 +38,8 @@
  * Queries (memxctl):  get=1 (every VM's state and counters, key=value),
  * get=prometheus (errno=0, then the same in Prometheus text format; it
  * has no empty lines, so the empty line still ends the reply).
+ *
+ * The client side, for C: ctl_client.h.
  */
 #ifndef MEMX_CTL_PROTO_H
 #define MEMX_CTL_PROTO_H
@@ -45,5 +47,12 @@
 #define MEMX_CTL_VERSION	1
 #define MEMX_CTL_MAX_REQUEST	65536	/* bytes in one request */
 #define MEMX_CTL_MAX_REGIONS	64
+/*
+ * memxd never waits for a client to read: a reply the socket cannot take
+ * stays queued, and the client's next request waits until it has read it.
+ * A reply of which more than this many bytes do not fit in the socket's
+ * buffer closes the connection instead.
+ */
+#define MEMX_CTL_MAX_QUEUED	(16u << 20)
 
 #endif

@@ -3,10 +3,11 @@
  * vmm_client.h - what a VMM does to hand its guest RAM to memxd.
  *
  * Exactly the steps QEMU's memory-backend-memx takes (see
- * memxd/ctl_proto.h): a memfd mapped MAP_SHARED, a userfaultfd registered
- * MISSING|WP over the mapping, then one register request on memxd's
- * control socket carrying the uffd and the memfd by SCM_RIGHTS.  The test
- * harnesses use it; nothing here serves faults: memxd does.
+ * memxd/ctl/ctl_proto.h): a memfd mapped MAP_SHARED, a userfaultfd
+ * registered MISSING|WP over the mapping, then one register request on
+ * memxd's control socket carrying the uffd and the memfd by SCM_RIGHTS,
+ * made by the same client code QEMU compiles (memxd/ctl/ctl_client.h).
+ * The test harnesses use it; nothing here serves faults: memxd does.
  */
 #ifndef MEMX_VMM_CLIENT_H
 #define MEMX_VMM_CLIENT_H
@@ -34,8 +35,8 @@ int vmm_region_create(struct vmm_region *r, size_t size, const char *name,
 /*
  * Register the region with the memxd listening on @socket as VM @name with
  * a local budget of @budget bytes.  0 on errno=0; otherwise -errno (the
- * reply's errno, or a local failure) with the reply's error= text (or a
- * local reason) in @err.  The connection stays open in r->ctl: closing it
+ * reply's errno, or a local failure) with the reason (ctl_register's,
+ * quoting the reply's error= text) in @err.  The connection stays open in r->ctl: closing it
  * tells memxd the VM is gone.  A reply must come within 10 s, or
  * $VMM_CTL_TIMEOUT_MS milliseconds if set.
  */

@@ -14,6 +14,9 @@
 #                            fails loudly with memxd's log if CMD fails
 #   px_check_counters LABEL  the run's counters: network faults, evictions
 #                            and remote pages must all be > 0
+#   px_ctl_stall             a control socket client that never reads its
+#                            replies must not stall memxd: memxctl dump
+#                            still answers at once
 #
 # Namespaces are named mxh-PID-...; everything is removed on exit.
 # NX_KEEP=1 keeps the logs.
@@ -141,4 +144,30 @@ px_check_counters()
 		nx_log "[$label] memxctl status (after the run):"
 		sed 's/^/    /' "$NX_TMP/$label.status" >&2
 	fi
+}
+
+px_ctl_stall()
+{
+	local sock=$NX_TMP/stall.sock h t0
+	local -a servers=()
+
+	for h in "${PX_SERVERS[@]}"; do
+		servers+=("$(nx_ip "$h")")
+	done
+	nx_pager "$PX_CLIENT" memxd-stall "$sock" \
+		--servers "$(IFS=,; echo "${servers[*]}")"
+	# 4000 get=1 at once; nc stops reading once its stdout, a pipe
+	# nobody reads, is full.  memxd used to wait a second per reply.
+	nx_daemon "$PX_CLIENT" stall-client timeout 40 bash -c \
+		"(for i in \$(seq 4000); do printf 'get=1\n\n'; done; sleep 30) |
+		 nc -U '$sock' | sleep 35"
+	sleep 3
+	t0=$SECONDS
+	timeout 10 "$MEMXCTL" --socket "$sock" dump >"$NX_TMP/stall.dump" ||
+		nx_die "memxd did not answer memxctl dump while a client left its replies unread"
+	grep -q '^vms=0$' "$NX_TMP/stall.dump" ||
+		nx_die "memxctl dump, while a client stalls: no vms=0 in it"
+	nx_log "memxctl dump answered in $((SECONDS - t0)) s while a client left 4000 replies unread"
+	nx_stop stall-client
+	nx_stop memxd-stall
 }
