@@ -106,7 +106,7 @@ int main(int argc, char **argv)
 	struct signal_watch sw = { 0 };
 	enum log_level lvl;
 	struct evl *loop;
-	const char *why;
+	char why[128];
 	int ret;
 
 	options_init(&o);
@@ -123,7 +123,7 @@ int main(int argc, char **argv)
 		}
 		log_set_level(lvl);
 	}
-	if (rmap_config_check(&o.rmap, &why)) {
+	if (rmap_config_check(&o.rmap, why, sizeof(why))) {
 		fprintf(stderr, "memxd: %s\n", why);
 		return 2;
 	}

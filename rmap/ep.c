@@ -30,7 +30,7 @@ void rmap_config_default(struct rmap_config *cfg)
 	cfg->max_retries = RMAP_DEFAULT_RETRIES;
 }
 
-int rmap_config_check(const struct rmap_config *cfg, const char **why)
+int rmap_config_check(const struct rmap_config *cfg, char *why, size_t len)
 {
 	const char *w = NULL;
 
@@ -48,8 +48,8 @@ int rmap_config_check(const struct rmap_config *cfg, const char **why)
 		w = "inter-packet gap must be at most 1s";
 	else if (cfg->max_retries < 1 || cfg->max_retries > 1000)
 		w = "retries must be 1..1000";
-	if (why)
-		*why = w;
+	if (w && why)
+		snprintf(why, len, "%s", w);
 	return w ? -EINVAL : 0;
 }
 
@@ -141,7 +141,7 @@ int rmap_ep_open(struct rmap_ep **out, struct evl *loop,
 	struct rmap_ep *ep;
 	int one = 1, ret;
 
-	ret = rmap_config_check(cfg, NULL);
+	ret = rmap_config_check(cfg, NULL, 0);
 	if (ret)
 		return ret;
 	ep = calloc(1, sizeof(*ep));

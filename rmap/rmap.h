@@ -54,8 +54,8 @@ struct rmap_config {
 #define RMAP_RCV_WINDOW		RMAP_MAX_WINDOW
 
 void rmap_config_default(struct rmap_config *cfg);
-/* 0, or -EINVAL with a reason in *why. */
-int rmap_config_check(const struct rmap_config *cfg, const char **why);
+/* 0, or -EINVAL with a reason in @why. */
+int rmap_config_check(const struct rmap_config *cfg, char *why, size_t len);
 
 /* A whole message, as delivered to a request or reply callback. */
 struct rmap_msg {

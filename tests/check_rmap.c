@@ -918,28 +918,28 @@ END_TEST
 START_TEST(test_config_check)
 {
 	struct rmap_config cfg;
-	const char *why = NULL;
+	char why[128] = "";
 
 	rmap_config_default(&cfg);
-	ck_assert_int_eq(rmap_config_check(&cfg, &why), 0);
-	ck_assert_ptr_null(why);
+	ck_assert_int_eq(rmap_config_check(&cfg, why, sizeof(why)), 0);
+	ck_assert_str_eq(why, "");
 	cfg.window = 0;
-	ck_assert_int_eq(rmap_config_check(&cfg, &why), -EINVAL);
-	ck_assert_ptr_nonnull(why);
+	ck_assert_int_eq(rmap_config_check(&cfg, why, sizeof(why)), -EINVAL);
+	ck_assert_str_ne(why, "");
 	rmap_config_default(&cfg);
 	cfg.window = RMAP_RCV_WINDOW + 1;
-	ck_assert_int_eq(rmap_config_check(&cfg, NULL), -EINVAL);
+	ck_assert_int_eq(rmap_config_check(&cfg, NULL, 0), -EINVAL);
 	rmap_config_default(&cfg);
 	cfg.mtu = RMAP_MIN_MTU - 1;
-	ck_assert_int_eq(rmap_config_check(&cfg, NULL), -EINVAL);
+	ck_assert_int_eq(rmap_config_check(&cfg, NULL, 0), -EINVAL);
 	cfg.mtu = RMAP_MAX_MTU + 1;
-	ck_assert_int_eq(rmap_config_check(&cfg, NULL), -EINVAL);
+	ck_assert_int_eq(rmap_config_check(&cfg, NULL, 0), -EINVAL);
 	rmap_config_default(&cfg);
 	cfg.retry_max_us = cfg.retry_us - 1;
-	ck_assert_int_eq(rmap_config_check(&cfg, NULL), -EINVAL);
+	ck_assert_int_eq(rmap_config_check(&cfg, NULL, 0), -EINVAL);
 	rmap_config_default(&cfg);
 	cfg.max_retries = 0;
-	ck_assert_int_eq(rmap_config_check(&cfg, NULL), -EINVAL);
+	ck_assert_int_eq(rmap_config_check(&cfg, NULL, 0), -EINVAL);
 }
 END_TEST
 

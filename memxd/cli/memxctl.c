@@ -147,7 +147,7 @@ int main(int argc, char **argv)
 	struct rmap_handlers h = { 0 };
 	struct sockaddr_in any = { .sin_family = AF_INET };
 	const struct cli_command *cmd;
-	const char *why;
+	char why[128];
 	int opt, ret, idx = 0;
 
 	rmap_config_default(&c.cfg);
@@ -194,7 +194,7 @@ int main(int argc, char **argv)
 			"1..4096\n");
 		return 2;
 	}
-	if (rmap_config_check(&c.cfg, &why)) {
+	if (rmap_config_check(&c.cfg, why, sizeof(why))) {
 		fprintf(stderr, "memxctl: %s\n", why);
 		return 2;
 	}

@@ -487,7 +487,7 @@ static int cmd_client(int argc, char **argv)
 	uint8_t *data = NULL;
 	double r50, r99, t50, t99, mibps, mibps1, tcp_mibps;
 	unsigned long rexmit, fast, dups;
-	const char *why;
+	char why[128];
 	int opt, fd = -1, ret = 1;
 
 	while ((opt = getopt_long(argc, argv, "h", lo, NULL)) != -1) {
@@ -510,7 +510,7 @@ static int cmd_client(int argc, char **argv)
 	cfg.mtu = o.mtu;
 	cfg1 = cfg;
 	cfg1.window = 1;
-	if (rmap_config_check(&cfg, &why)) {
+	if (rmap_config_check(&cfg, why, sizeof(why))) {
 		fprintf(stderr, "rmap_bench: %s\n", why);
 		return 2;
 	}
