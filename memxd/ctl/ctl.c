@@ -173,26 +173,48 @@ static void reply_errno(struct conn *c, int err, const char *why)
 	conn_reply(c, o);
 }
 
-static int parse_u64(const char *s, uint64_t *out)
+/*
+ * An unsigned integer in C notation (decimal, 0x hex, 0 octal), ending
+ * at @stop (0: the end of the string); *@next is set past it.  No sign,
+ * no spaces, no units.
+ */
+static int parse_num(const char *s, char stop, uint64_t *out,
+		     const char **next)
 {
 	char *end;
 
+	if (*s < '0' || *s > '9')
+		return -EINVAL;
 	errno = 0;
-	*out = strtoull(s, &end, 10);
-	return errno || end == s || *end || *s == '-' ? -EINVAL : 0;
+	*out = strtoull(s, &end, 0);
+	if (errno || end == s || *end != stop)
+		return -EINVAL;
+	if (next)
+		*next = stop ? end + 1 : end;
+	return 0;
 }
 
-static int parse_region(const char *v, struct vm_region *r)
+static int parse_u64(const char *s, uint64_t *out)
 {
-	unsigned long long a, b, c, d;
-	char tail;
+	return parse_num(s, 0, out, NULL);
+}
 
-	if (sscanf(v, "%lli,%llu,%llu,%llu%c", &a, &b, &c, &d, &tail) != 4)
+/* @n numbers separated by commas. */
+static int parse_list(const char *s, uint64_t *v, unsigned n)
+{
+	for (unsigned i = 0; i < n; i++)
+		if (parse_num(s, i + 1 < n ? ',' : 0, &v[i], &s))
+			return -EINVAL;
+	return 0;
+}
+
+static int parse_region(const char *s, struct vm_region *r)
+{
+	uint64_t v[4];
+
+	if (parse_list(s, v, 4))
 		return -EINVAL;
-	r->hva = a;
-	r->offset = b;
-	r->length = c;
-	r->page_size = d;
+	*r = (struct vm_region){ v[0], v[1], v[2], v[3] };
 	return 0;
 }
 
@@ -310,14 +332,14 @@ static void handle_request(struct conn *c, char *req)
 	} else if (!strcmp(keys[0], "register")) {
 		handle_register(c, keys, vals, n);
 	} else if (!strcmp(keys[0], "discard")) {
-		unsigned long long off, len;
+		uint64_t v[2];
 
 		if (!c->vm)
 			reply_errno(c, ENOENT, "discard before register");
-		else if (sscanf(vals[0], "%llu,%llu", &off, &len) != 2)
+		else if (parse_list(vals[0], v, 2))
 			reply_errno(c, EINVAL, "discard=OFFSET,LENGTH");
 		else {
-			int ret = pager_discard(c->vm, off, len);
+			int ret = pager_discard(c->vm, v[0], v[1]);
 
 			reply_errno(c, ret, ret ? "range outside the memfd or "
 				    "not page aligned" : NULL);
