@@ -198,6 +198,13 @@ static void fx_init_filled(struct fx *f, const struct fx_opts *o, uint8_t salt)
 	fx_quiesce(f);
 }
 
+/* Page p holds (p | 1) in every byte, for p < @n. */
+static void fx_verify_bytes(struct fx *f, uint64_t n)
+{
+	for (uint64_t p = 0; p < n; p++)
+		ck_assert_int_eq(fx_read(f, p), (uint8_t)p | 1);
+}
+
 /* Run the loop until a request of @type is pending; NULL if none came. */
 static struct fake_req *fx_maybe_req(struct fx *f, uint8_t type)
 {
@@ -782,6 +789,39 @@ START_TEST(test_spill_only)
 }
 END_TEST
 
+/*
+ * Many vCPUs fault at once, past the budget and the slack, with only the
+ * spill file to evict to: evictions that need no network make room at
+ * once, and the faults they let through must not wait for ever.
+ */
+START_TEST(test_many_vcpus_spill_only)
+{
+	struct fx_opts o = defaults;
+	bool written[1024] = { false };
+	unsigned done = 0;
+	struct fx f;
+
+	o.servers = 0;
+	o.npages = 1024;
+	fx_init(&f, &o);
+	for (unsigned round = 0; round < 500 && done < o.npages; round++) {
+		/* Every vCPU tries; their faults come in one batch. */
+		for (uint64_t p = 0; p < o.npages; p++) {
+			if (written[p] || fake_vcpu_write(f.m, p, (uint8_t)p | 1))
+				continue;
+			written[p] = true;
+			done++;
+		}
+		fx_turn(&f, 1);
+		fx_check_budget(&f);
+	}
+	ck_assert_uint_eq(done, o.npages);
+	ck_assert_uint_gt(f.vm->st.deferred_faults, 0);
+	fx_verify_bytes(&f, o.npages);
+	fx_fini(&f);
+}
+END_TEST
+
 /* Prefetch: a sequential reader is served ahead, from the cache. */
 START_TEST(test_prefetch_sequential)
 {
@@ -884,6 +924,7 @@ static Suite *pager_suite(void)
 	tcase_add_test(tc, test_roundtrip);
 	tcase_add_test(tc, test_zero_pages_not_stored);
 	tcase_add_test(tc, test_spill_only);
+	tcase_add_test(tc, test_many_vcpus_spill_only);
 	tcase_add_test(tc, test_prefetch_sequential);
 	suite_add_tcase(s, tc);
 	tc = tcase_create("races");

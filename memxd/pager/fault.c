@@ -121,20 +121,43 @@ static void redo(struct vm *vm, GQueue *q)
 	}
 }
 
-void fault_settle(struct vm *vm)
+/* The deferred faults, in order, while there is room: how many went. */
+static unsigned drain_deferred(struct vm *vm)
 {
 	struct fault_state *fs = vm->fault;
 	struct waiting_fault *w;
+	unsigned n = 0;
+
+	while (!over_hard_limit(vm) && (w = g_queue_pop_head(&fs->deferred))) {
+		fault_missing(vm, w->page, w->t0, w->write);
+		g_free(w);
+		n++;
+	}
+	return n;
+}
+
+void fault_settle(struct vm *vm)
+{
+	struct fault_state *fs = vm->fault;
 
 	fs->changed = false;
 	if (vm->dead)
 		return;
 	redo(vm, &fs->waiting);
-	while (!over_hard_limit(vm) && (w = g_queue_pop_head(&fs->deferred))) {
-		fault_missing(vm, w->page, w->t0, w->write);
-		g_free(w);
+	/*
+	 * Evictions that need no network (clean, zero and spilled pages)
+	 * make room at once, and nothing else would say so: go on while
+	 * that lets deferred faults go, or eviction still gains ground.
+	 */
+	for (unsigned round = 0; round < 64; round++) {
+		uint64_t resident = vm->pt.resident;
+		unsigned drained = drain_deferred(vm);
+
+		evict_more(vm);
+		if (g_queue_is_empty(&fs->deferred) ||
+		    (!drained && vm->pt.resident >= resident))
+			break;
 	}
-	evict_more(vm);
 }
 
 static void settle_hook(struct evl *loop, struct evl_hook *hook)
