@@ -77,6 +77,13 @@ typedef uint16_t pte_t;
 #define PT_WANT_WRITE	0x0100u	/* FETCHING: that fault is a write */
 #define PT_CACHED	0x0200u	/* REMOTE: a copy is in the prefetch cache */
 #define PT_DISCARDED	0x0400u	/* FETCHING: freed by the guest meanwhile */
+/*
+ * RESIDENT: in the victim policy's protected (hot) set, which its cold
+ * hand passes over (victim.h).  Only pt_set_hot() sets it; every
+ * transition that takes a page out of RESIDENT clears it, and
+ * pt->hot counts the pages that have it.  Bits 0x1000-0x8000 are free.
+ */
+#define PT_HOT		0x0800u
 
 struct pagetable {
 	pte_t *e;
@@ -84,6 +91,7 @@ struct pagetable {
 	uint64_t resident;	/* RESIDENT + EVICTING */
 	uint64_t evicting;	/* EVICTING */
 	uint64_t wanted;	/* FETCHING with PT_WAITED */
+	uint64_t hot;		/* with PT_HOT */
 	uint64_t max_resident;
 	uint64_t bugs;		/* transitions refused: see above */
 };
@@ -119,6 +127,12 @@ bool pt_found_resident(struct pagetable *pt, uint64_t p);
 void pt_touch(struct pagetable *pt, uint64_t p);
 /* The victim policy passed a page: clear its reference bit. */
 void pt_clear_ref(struct pagetable *pt, uint64_t p);
+/*
+ * The victim policy protects RESIDENT @p (true), or lets it go back to
+ * the cold pages (false).  False if @p is not RESIDENT (protecting) or
+ * not hot (letting go): nothing changed, a bug.
+ */
+bool pt_set_hot(struct pagetable *pt, uint64_t p, bool hot);
 
 /* ---- fetching ---- */
 
