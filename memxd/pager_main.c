@@ -34,6 +34,12 @@ int pager_main(struct evl *loop, const struct memxd_options *o)
 	uint64_t deadline;
 	int ret;
 
+	if (victim_policy_parse(o->evict_policy ? o->evict_policy : "refault",
+				&pc.evict_policy)) {
+		log_err("evict-policy must be clock or refault, not '%s'",
+			o->evict_policy);
+		return -EINVAL;
+	}
 	while (o->servers && o->servers[nsrv])
 		nsrv++;
 	pg_geometry_fit(&pc.geo, nsrv);
@@ -73,10 +79,12 @@ int pager_main(struct evl *loop, const struct memxd_options *o)
 			 "pages go to the spill file in %s", pc.spill_dir);
 	log_info("pager %s listening on %s: %u memory server(s), page-groups "
 		 "of %u x %u pages %s parity, recovery up to %u MiB/s, prefetch "
-		 "up to %u pages, spill directory %s", PACKAGE_VERSION, sock,
+		 "up to %u pages, evict policy %s, spill directory %s",
+		 PACKAGE_VERSION, sock,
 		 remote_count(r), pc.geo.rows, pc.geo.width,
 		 pc.geo.parity ? "with" : "without", pc.recovery_mibps,
-		 o->prefetch_max, pc.spill_dir);
+		 o->prefetch_max, victim_policy_name(pc.evict_policy),
+		 pc.spill_dir);
 	ret = evl_run(loop);
 out:
 	/*

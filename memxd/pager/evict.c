@@ -319,7 +319,7 @@ void evict_more(struct vm *vm)
 		/* Evict in batches, not a page per fault. */
 		if (want < low)
 			want = low;
-		n = victim_select(&vm->clock, pt, victims,
+		n = victim_select(&vm->victim, pt, victims,
 				  want < EVICT_BATCH ? (unsigned)want
 						     : EVICT_BATCH);
 		if (!n)

@@ -51,8 +51,10 @@ static uint64_t install(struct vm *vm, uint64_t page, uint64_t n,
 	uint64_t done = 0;
 
 	*err = gm_install(&vm->mem, page, n, src, !dirty, &done);
-	for (uint64_t i = 0; i < done; i++)
+	for (uint64_t i = 0; i < done; i++) {
 		pt_installed(&vm->pt, page + i, dirty);
+		victim_installed(&vm->victim, &vm->pt, page + i);
+	}
 	if (*err && *err != -EAGAIN && *err != -ESRCH && *err != -ENOENT)
 		log_ratelimited(5000, LOG_LEVEL_ERR, "vm %s: installing page "
 				"%lu: %s; the fault is retried", vm->name,

@@ -1,36 +1,264 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 /*
- * victim.c - CLOCK with second chance over the page table (victim.h).
+ * victim.c - CLOCK, and CLOCK with a hot set filled by refault distance
+ * (victim.h).
+ *
+ * The refault policy's byte per page, epoch[p]:
+ *   bits 0-6  the epoch p last left in (1..EPOCHS; 0: none, or expired);
+ *   bit 7     DEMOTED: p left the hot set and has not come back since.
+ * An epoch is `bucket` evictions (a sixteenth of the budget), so the
+ * distance from the current epoch is how many evictions ago, to within a
+ * bucket.  Seven bits wrap after EPOCHS epochs: the expiry sweep visits
+ * every page once per SWEEP_EPOCHS epochs and clears epochs more than
+ * HORIZON old, so that a stale epoch never looks recent
+ * (HORIZON + SWEEP_EPOCHS < EPOCHS).  A resident page's byte holds only
+ * DEMOTED (epoch 0) until it leaves.
  */
 #include "victim.h"
 
-unsigned victim_select(struct victim_clock *c, struct pagetable *pt,
-		       uint64_t *out, unsigned max)
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define EPOCHS		127u	/* epoch values 1..127 */
+#define EPOCH_MASK	0x7fu
+#define DEMOTED		0x80u
+#define BUCKETS_PER_BUDGET 16u
+/* Refaults up to this many epochs (6 budgets) count; older are expired. */
+#define HORIZON		96u
+/* A demoted page not back this many epochs after it left (3 budgets) was
+ * rightly let go. */
+#define TEST		48u
+/* The expiry sweep visits every page once in this many epochs. */
+#define SWEEP_EPOCHS	16u
+/*
+ * The cold pages: an eighth of the budget, but room for two full windows
+ * of evictions in flight (EVICT_INFLIGHT) where the budget allows, so
+ * that the cold hand rarely finds nothing it may take.
+ */
+#define COLD_SHARE	8u
+#define COLD_MIN	1024u
+#define THETA_START	8u
+#define THETA_MAX	4096u
+
+static const char *const names[] = {
+	[VICTIM_CLOCK] = "clock",
+	[VICTIM_REFAULT] = "refault",
+};
+
+const char *victim_policy_name(enum victim_policy p)
 {
-	uint64_t npages = pt->npages, limit = 2 * npages;
+	return p <= VICTIM_REFAULT ? names[p] : "?";
+}
+
+int victim_policy_parse(const char *s, enum victim_policy *p)
+{
+	for (unsigned i = 0; i <= VICTIM_REFAULT; i++) {
+		if (!strcmp(s, names[i])) {
+			*p = (enum victim_policy)i;
+			return 0;
+		}
+	}
+	return -EINVAL;
+}
+
+int victim_init(struct victim *v, enum victim_policy policy, uint64_t npages,
+		uint64_t budget)
+{
+	uint64_t cold = budget / 2 < COLD_MIN ? budget / 2 : COLD_MIN;
+
+	*v = (struct victim){ .policy = policy, .npages = npages,
+			      .budget = budget };
+	if (policy != VICTIM_REFAULT)
+		return 0;
+	v->epoch = calloc(npages ? npages : 1, 1);
+	if (!v->epoch)
+		return -ENOMEM;
+	if (cold < budget / COLD_SHARE)
+		cold = budget / COLD_SHARE;
+	v->hot_target = budget > cold ? budget - cold : 0;
+	v->bucket = budget / BUCKETS_PER_BUDGET ? budget / BUCKETS_PER_BUDGET
+						: 1;
+	v->now = 1;
+	v->theta = THETA_START;
+	return 0;
+}
+
+void victim_fini(struct victim *v)
+{
+	free(v->epoch);
+	v->epoch = NULL;
+}
+
+size_t victim_bytes(const struct victim *v)
+{
+	return v->epoch ? (size_t)v->npages : 0;
+}
+
+static uint64_t next(const struct victim *v, uint64_t p)
+{
+	return p + 1 == v->npages ? 0 : p + 1;
+}
+
+/* Epochs since @e (1..EPOCHS) in the current one. */
+static unsigned age(const struct victim *v, uint8_t e)
+{
+	return (unsigned)((v->now + EPOCHS - (e & EPOCH_MASK)) % EPOCHS);
+}
+
+/*
+ * Among the next pages of the sweep: a demoted page not back within TEST
+ * epochs was rightly let go, so the hot set may follow newcomers faster;
+ * epochs past the horizon are cleared.
+ */
+static void expire(struct victim *v)
+{
+	uint64_t n = v->npages / SWEEP_EPOCHS + 1;
+
+	while (n--) {
+		uint8_t e = v->epoch[v->sweep];
+		unsigned a = age(v, e);
+
+		if (!(e & EPOCH_MASK)) {
+			v->sweep = next(v, v->sweep);
+			continue;
+		}
+		if ((e & DEMOTED) && a >= TEST) {
+			e &= (uint8_t)~DEMOTED;
+			v->st.demoted_gone++;
+			if (v->theta > 1)
+				v->theta /= 2;
+		}
+		v->epoch[v->sweep] = a >= HORIZON ? 0 : e;
+		v->sweep = next(v, v->sweep);
+	}
+}
+
+static void tick(struct victim *v)
+{
+	if (++v->evictions % v->bucket)
+		return;
+	v->now = (uint8_t)(v->now % EPOCHS + 1);
+	expire(v);
+}
+
+/*
+ * The hot hand lets one hot page go: the first it finds untouched since
+ * it last passed (a write fault sets PT_REF), after at most two sweeps.
+ */
+static bool demote_one(struct victim *v, struct pagetable *pt)
+{
+	for (uint64_t scanned = 0; scanned < 2 * v->npages; scanned++) {
+		uint64_t p = v->hot_hand;
+
+		v->hot_hand = next(v, p);
+		if (!pt_has(pt, p, PT_HOT))
+			continue;
+		if (pt_has(pt, p, PT_REF)) {
+			pt_clear_ref(pt, p);
+			continue;
+		}
+		pt_set_hot(pt, p, false);
+		v->epoch[p] = DEMOTED;
+		v->st.demoted++;
+		return true;
+	}
+	return false;
+}
+
+void victim_installed(struct victim *v, struct pagetable *pt, uint64_t p)
+{
+	uint8_t e;
+	bool promote;
+
+	if (v->policy != VICTIM_REFAULT)
+		return;
+	e = v->epoch[p];
+	v->epoch[p] = 0;
+	if (!(e & EPOCH_MASK) || age(v, e) >= HORIZON)
+		return;		/* first seen, or too long ago */
+	v->st.refaults++;
+	if (e & DEMOTED) {
+		/* It was in use: the hot set was right to hold it. */
+		v->st.demoted_back++;
+		if (v->theta < THETA_MAX)
+			v->theta *= 2;
+	}
+	promote = pt->hot < v->hot_target;
+	if (!promote && ++v->pressure >= v->theta) {
+		/* Enough newcomers asked: the oldest unused hot page goes. */
+		v->pressure = 0;
+		promote = demote_one(v, pt);
+	}
+	if (promote) {
+		pt_set_hot(pt, p, true);
+		v->st.promoted++;
+	}
+}
+
+/*
+ * Advance the hand to up to @max cold victims.  *@first is the first
+ * victim taken by this victim_select() (UINT64_MAX: none yet): the hand
+ * stops when it comes round to it, so a page is never handed out twice.
+ */
+static unsigned clock_select(struct victim *v, struct pagetable *pt,
+			     uint64_t *out, unsigned max, uint64_t *first)
+{
 	unsigned n = 0;
 
-	if (!npages)
-		return 0;
-	/*
-	 * Up to two sweeps: the first may only clear reference bits.  Once
-	 * a victim is taken, stop before the hand comes round to it again:
-	 * a page must never be handed out twice.
-	 */
-	for (uint64_t scanned = 0; scanned < limit && n < max; scanned++) {
-		uint64_t page = c->hand;
+	/* Up to two sweeps: the first may only clear reference bits. */
+	for (uint64_t scanned = 0; scanned < 2 * v->npages && n < max;
+	     scanned++) {
+		uint64_t page = v->hand;
 
-		c->hand = c->hand + 1 == npages ? 0 : c->hand + 1;
+		if (page == *first)
+			break;
+		v->hand = next(v, page);
 		if (pt_state(pt, page) != PS_RESIDENT ||
-		    pt_has(pt, page, PT_WRITING))
+		    pt_has(pt, page, PT_WRITING | PT_HOT))
 			continue;
 		if (pt_has(pt, page, PT_REF)) {
 			pt_clear_ref(pt, page);
 			continue;
 		}
-		if (!n)
-			limit = scanned + npages;
+		if (*first == UINT64_MAX)
+			*first = page;
 		out[n++] = page;
 	}
 	return n;
+}
+
+unsigned victim_select(struct victim *v, struct pagetable *pt, uint64_t *out,
+		       unsigned max)
+{
+	uint64_t first = UINT64_MAX;
+	unsigned n;
+
+	if (!v->npages)
+		return 0;
+	if (v->policy != VICTIM_REFAULT)
+		return clock_select(v, pt, out, max, &first);
+	/* Over its target (the budget or the cold pages changed): shrink. */
+	while (pt->hot > v->hot_target && demote_one(v, pt))
+		;
+	n = clock_select(v, pt, out, max, &first);
+	/* Nothing cold left to take: the hot set gives up a few pages. */
+	for (unsigned k = 0; n < max && k < max && pt->hot &&
+	     demote_one(v, pt); k++)
+		n += clock_select(v, pt, out + n, max - n, &first);
+	for (unsigned i = 0; i < n; i++) {
+		v->epoch[out[i]] = (uint8_t)((v->epoch[out[i]] & DEMOTED) |
+					     v->now);
+		tick(v);
+	}
+	return n;
+}
+
+bool victim_doomed(const struct victim *v, const struct pagetable *pt,
+		   uint64_t p)
+{
+	(void)v;
+	(void)pt;
+	(void)p;
+	return false;
 }

@@ -84,7 +84,7 @@ struct vm {
 	struct pg_table *groups;		/* pagegroup, stripe.c */
 	struct remote_session *sess;		/* remote.c, one per server */
 	unsigned nsess;
-	struct victim_clock clock;		/* victim.c */
+	struct victim victim;			/* victim.c */
 	struct prefetch pf;			/* prefetch.c, fetch.c */
 	struct pfcache cache;			/* pfcache.c, fetch.c */
 	struct spill spill;			/* spill.c */
