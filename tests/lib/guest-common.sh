@@ -218,7 +218,7 @@ gx_qemu_run()
 	NX_PIDS[qemu]=$!
 	# The console follows QEMU: tail exits within a second of it.
 	tail -n +1 -f --pid="${NX_PIDS[qemu]}" "$log" |
-		grep --line-buffered -E '^(MEMX-GUEST|qsort|fill|randrw|qemu)' |
+		grep --line-buffered -E '^(MEMX-GUEST|qsort|fill|randrw|sweep|qemu)' |
 		sed -u "s/^/${GX_SHOW_PREFIX:-}/" &
 	console=$!
 	wait "${NX_PIDS[qemu]}" || rc=$?

@@ -1,0 +1,117 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0-or-later
+#
+# sweep-bench.sh - a cyclic sweep in the guest: write then verify a buffer
+# 1.7x the budget, N passes (tests/guest/workloads/sweep.c), three times:
+#   1. local:   memory-backend-memfd, the whole guest RAM local;
+#   2. clock:   memory-backend-memx on four memory servers, memxd with
+#               --evict-policy=clock;
+#   3. refault: the same with --evict-policy=refault.
+# Not a test (make bench-sweep).  Prints, for each memx run, the faults
+# that fetched a page (network and prefetch cache), dirty evictions and
+# the guest's own time of the sweep; the last line is
+#
+#   sweep-bench: local_s=... clock_s=... policy_s=... clock_faults=... policy_faults=... evict_MBps=...
+#
+# evict_MBps is the refault run's dirty evictions over its time; the
+# clock run's is printed above it.  Environment: SWEEP_SIZE (guest RAM,
+# default 512M), SWEEP_BUDGET (default 96M), SWEEP_MIB (the buffer,
+# default 1.7x the budget), SWEEP_PASSES (default 4), GX_ACCEL (tcg).
+set -euo pipefail
+
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+top_srcdir=${top_srcdir:-$(cd "$here/../.." && pwd)}
+# shellcheck source=tests/lib/guest-common.sh
+. "$top_srcdir/tests/lib/guest-common.sh"
+
+size=${SWEEP_SIZE:-512M}
+budget=${SWEEP_BUDGET:-96M}
+budget_mib=$(($(numfmt --from=iec "$budget") / 1048576))
+mib=${SWEEP_MIB:-$((budget_mib * 17 / 10))}
+passes=${SWEEP_PASSES:-4}
+timeout_s=${SWEEP_TIMEOUT:-1800}
+# Four memory servers, as where the thrash was first seen.
+GX_SERVERS=(srv1 srv2 srv3 srv4)
+
+gx_require
+gx_build
+gx_setup "$size"
+
+# run LABEL: boot the guest with GX_QEMU_ARGS, keep its console in LABEL.log
+run()
+{
+	local label=$1 rc=0
+
+	nx_log "[$label] sweep of $mib MiB, $passes passes, in a $size guest"
+	GX_SHOW_PREFIX="  $label| " gx_qemu_run "$NX_TMP/$label.log" \
+		"$timeout_s" >&2 || rc=$?
+	grep -q 'MEMX-GUEST-RESULT: PASS' "$NX_TMP/$label.log" || {
+		tail -n 20 "$NX_TMP/$label.log" >&2
+		nx_die "[$label] the guest failed (QEMU exit $rc)"
+	}
+}
+
+# The sweep's time= (seconds, the guest's clock)
+guest_time()
+{
+	sed -n 's/^sweep: mib=.* time=\([0-9.]*\).*/\1/p' "$NX_TMP/$1.log" | head -n1
+}
+
+# memx LABEL POLICY: a fresh memxd with POLICY, the guest on it, its last
+# dump in LABEL.dump
+memx()
+{
+	local label=$1 policy=$2
+
+	gx_memxd_start "$label" --evict-policy "$policy"
+	gx_sampler_start "$NX_TMP/$label.dump"
+	gx_qemu_args "$size" "$budget" "sweep:$mib:$passes"
+	run "$label"
+	nx_stop sampler
+	nx_stop "memxd-$label"
+}
+
+# Pages fetched by a fault: network faults and prefetch-cache faults.
+faults()
+{
+	echo $(($(gx_val "$NX_TMP/$1.dump" net_faults) +
+		$(gx_val "$NX_TMP/$1.dump" cache_faults)))
+}
+
+mbps()
+{
+	awk -v p="$(gx_val "$NX_TMP/$1.dump" evict_dirty)" -v s="$2" \
+		'BEGIN { printf "%.1f", s > 0 ? p * 4096 / s / 1e6 : 0 }'
+}
+
+gx_qemu_args "$size" "$budget" "sweep:$mib:$passes"
+for i in "${!GX_QEMU_ARGS[@]}"; do
+	[[ ${GX_QEMU_ARGS[$i]} == memory-backend-memx,* ]] &&
+		GX_QEMU_ARGS[i]="memory-backend-memfd,id=mem0,size=$size"
+done
+run local
+memx clock clock
+memx refault refault
+
+local_s=$(guest_time local)
+clock_s=$(guest_time clock)
+policy_s=$(guest_time refault)
+for l in clock refault; do
+	s=$(guest_time $l)
+	nx_log "$l: ${s}s faults=$(faults $l)" \
+		"(net $(gx_val "$NX_TMP/$l.dump" net_faults)," \
+		"cache $(gx_val "$NX_TMP/$l.dump" cache_faults))" \
+		"evict_dirty=$(gx_val "$NX_TMP/$l.dump" evict_dirty)" \
+		"evict_clean=$(gx_val "$NX_TMP/$l.dump" evict_clean)" \
+		"evict_zero=$(gx_val "$NX_TMP/$l.dump" evict_zero)" \
+		"evict_MBps=$(mbps $l "$s")" \
+		"parity_stripes=$(gx_val "$NX_TMP/$l.dump" parity_stripes)" \
+		"parity_updates=$(gx_val "$NX_TMP/$l.dump" parity_updates)" \
+		"prefetch_hit=$(gx_val "$NX_TMP/$l.dump" prefetch_hit)" \
+		"prefetch_wasted=$(gx_val "$NX_TMP/$l.dump" prefetch_wasted)" \
+		"hot_pages=$(gx_val "$NX_TMP/$l.dump" hot_pages)"
+done
+nx_log "local (memfd, $size local): ${local_s}s"
+echo "sweep-bench: local_s=$local_s clock_s=$clock_s policy_s=$policy_s" \
+	"clock_faults=$(faults clock) policy_faults=$(faults refault)" \
+	"evict_MBps=$(mbps refault "$policy_s")"
