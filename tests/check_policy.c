@@ -116,7 +116,7 @@ START_TEST(test_clock_second_chance)
 	unsigned n;
 
 	ck_assert_int_eq(pt_init(&pt, 16), 0);
-	ck_assert_int_eq(victim_init(&c, VICTIM_CLOCK, 16, 8), 0);
+	ck_assert_int_eq(victim_init(&c, VICTIM_CLOCK, 16, 8, 1), 0);
 	for (unsigned i = 0; i < 8; i++)
 		ck_assert(pt_found_resident(&pt, i));
 	for (unsigned i = 0; i < 8; i++)
@@ -150,7 +150,7 @@ END_TEST
 /* ---- eviction policies on traces ---- */
 
 #define SIM_BUDGET	8192u	/* pages: 32 MiB */
-#define SIM_BATCH	32u	/* EVICT_BATCH */
+#define SIM_BATCH	64u	/* EVICT_BATCH */
 
 struct sim {
 	struct pagetable pt;
@@ -165,7 +165,7 @@ static void sim_init(struct sim *s, enum victim_policy policy,
 	memset(s, 0, sizeof(*s));
 	s->budget = budget;
 	ck_assert_int_eq(pt_init(&s->pt, npages), 0);
-	ck_assert_int_eq(victim_init(&s->v, policy, npages, budget), 0);
+	ck_assert_int_eq(victim_init(&s->v, policy, npages, budget, 4), 0);
 }
 
 static double sim_fini(struct sim *s)

@@ -63,12 +63,12 @@ int victim_policy_parse(const char *s, enum victim_policy *p)
 }
 
 int victim_init(struct victim *v, enum victim_policy policy, uint64_t npages,
-		uint64_t budget)
+		uint64_t budget, unsigned align)
 {
 	uint64_t cold = budget / 2 < COLD_MIN ? budget / 2 : COLD_MIN;
 
 	*v = (struct victim){ .policy = policy, .npages = npages,
-			      .budget = budget };
+			      .budget = budget, .align = align ? align : 1 };
 	if (policy != VICTIM_REFAULT)
 		return 0;
 	v->epoch = calloc(npages ? npages : 1, 1);
@@ -197,6 +197,26 @@ void victim_installed(struct victim *v, struct pagetable *pt, uint64_t p)
 }
 
 /*
+ * A full batch that ends inside an aligned row gives the row's pages
+ * back, and the hand goes back to the first of them: the row leaves
+ * whole with the next batch (a whole stripe), not split over two.
+ */
+static unsigned trim_to_row(struct victim *v, const uint64_t *out,
+			    unsigned n)
+{
+	unsigned k = n;
+
+	if (v->align < 2 || (out[n - 1] + 1) % v->align == 0)
+		return n;
+	while (k > 0 && out[k - 1] / v->align == out[n - 1] / v->align)
+		k--;
+	if (!k)
+		return n;	/* the batch is all one row: keep it */
+	v->hand = out[k];
+	return k;
+}
+
+/*
  * Advance the hand to up to @max cold victims.  *@first is the first
  * victim taken by this victim_select() (UINT64_MAX: none yet): the hand
  * stops when it comes round to it, so a page is never handed out twice.
@@ -225,7 +245,7 @@ static unsigned clock_select(struct victim *v, struct pagetable *pt,
 			*first = page;
 		out[n++] = page;
 	}
-	return n;
+	return n == max ? trim_to_row(v, out, n) : n;
 }
 
 unsigned victim_select(struct victim *v, struct pagetable *pt, uint64_t *out,

@@ -61,6 +61,7 @@ struct victim_stats {
 struct victim {
 	enum victim_policy policy;
 	uint64_t npages, budget;
+	unsigned align;		/* rows: batches end at a multiple */
 	uint64_t hand;		/* the (cold) clock hand */
 	/* refault only: */
 	uint64_t hot_hand;	/* demotes hot pages, in page order */
@@ -79,9 +80,13 @@ struct victim {
 const char *victim_policy_name(enum victim_policy p);
 int victim_policy_parse(const char *s, enum victim_policy *p);
 
-/* For a VM of @npages with a budget of @budget pages.  0 or -ENOMEM. */
+/*
+ * For a VM of @npages with a budget of @budget pages, whose page-group
+ * rows are @align pages (a full batch ends at the end of a row, so that
+ * rows leave whole: stripe.h).  0 or -ENOMEM.
+ */
 int victim_init(struct victim *v, enum victim_policy policy, uint64_t npages,
-		uint64_t budget);
+		uint64_t budget, unsigned align);
 void victim_fini(struct victim *v);
 
 /*

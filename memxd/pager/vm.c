@@ -100,7 +100,7 @@ static int vm_setup(struct vm *vm, const struct vm_spec *spec, char *why,
 	if (pt_init(&vm->pt, vm->npages))
 		goto err_mem;
 	if (victim_init(&vm->victim, pg->cfg.evict_policy, vm->npages,
-			vm->budget))
+			vm->budget, pg->cfg.geo.width))
 		goto err_pt;
 	if (pg_table_new(&vm->groups, vm->npages, &pg->cfg.geo))
 		goto err_victim;

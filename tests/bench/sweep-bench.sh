@@ -81,7 +81,7 @@ faults()
 mbps()
 {
 	awk -v p="$(gx_val "$NX_TMP/$1.dump" evict_dirty)" -v s="$2" \
-		'BEGIN { printf "%.1f", s > 0 ? p * 4096 / s / 1e6 : 0 }'
+		'BEGIN { printf "%.1f", (s > 0 ? p * 4096 / s / 1e6 : 0) }'
 }
 
 gx_qemu_args "$size" "$budget" "sweep:$mib:$passes"
