@@ -26,6 +26,7 @@ struct fetch {
 	uint64_t page;
 	uint32_t count, stride;
 	uint64_t t0;
+	uint32_t ahead;		/* pages read ahead: vm->readahead */
 	bool demand;		/* a fault waited for it from the start */
 	uint8_t status;		/* the server's refusal, if any */
 	uint8_t *buf;
@@ -133,6 +134,7 @@ static void fetch_done(void *arg, int err)
 	enum fetch_end end[RMAP_MAX_PAGES];
 	bool write[RMAP_MAX_PAGES];
 
+	vm->readahead -= f->ahead;
 	if (vm->dead)
 		goto out;
 	if (err) {
@@ -213,7 +215,7 @@ static struct fetch *fetch_new(struct vm *vm, uint64_t page, uint32_t count,
 		free(f);
 		return NULL;
 	}
-	*f = (struct fetch){ vm, page, count, stride, t0, false, 0, f->buf };
+	*f = (struct fetch){ vm, page, count, stride, t0, 0, false, 0, f->buf };
 	return f;
 }
 
@@ -244,7 +246,9 @@ static bool fetch_start(struct vm *vm, uint64_t page, uint32_t count,
 			f->demand = true;
 		}
 	}
-	vm->st.prefetch_issued += f->demand ? count - 1 : count;
+	f->ahead = f->demand ? count - 1 : count;
+	vm->readahead += f->ahead;
+	vm->st.prefetch_issued += f->ahead;
 	pg_locate(geo, page, &g, &slot, &row);
 	vm_get(vm);
 	ret = remote_call(vm->pg->remote, &vm->sess[s], RMAP_T_READ,
@@ -300,6 +304,15 @@ static bool fetch_around(struct vm *vm, uint64_t page, bool demand,
 	}
 	if (window > RMAP_MAX_PAGES)
 		window = RMAP_MAX_PAGES;
+	/*
+	 * Pages read ahead wait in the prefetch cache, oldest out first.
+	 * Beyond what it holds, a page read ahead now would push out one read
+	 * ahead before it, still in flight or unused: evicted before its
+	 * fault, fetched twice.
+	 */
+	if (vm->readahead + window > vm->cache.cap)
+		window = vm->cache.cap > vm->readahead ?
+			 (unsigned)(vm->cache.cap - vm->readahead) : 0;
 	for (unsigned k = 1; k <= window; k++) {
 		int64_t p = (int64_t)page + (int64_t)k * stride;
 

@@ -273,12 +273,3 @@ unsigned victim_select(struct victim *v, struct pagetable *pt, uint64_t *out,
 	}
 	return n;
 }
-
-bool victim_doomed(const struct victim *v, const struct pagetable *pt,
-		   uint64_t p)
-{
-	(void)v;
-	(void)pt;
-	(void)p;
-	return false;
-}

@@ -104,15 +104,6 @@ void victim_installed(struct victim *v, struct pagetable *pt, uint64_t p);
 unsigned victim_select(struct victim *v, struct pagetable *pt, uint64_t *out,
 		       unsigned max);
 
-/*
- * Would REMOTE page @p, read ahead now, be evicted again before it is
- * used?  True when it left so recently that the cold pages turn over
- * faster than it comes back: it is not a working-set page, and fetching
- * it ahead only makes eviction push something else out.
- */
-bool victim_doomed(const struct victim *v, const struct pagetable *pt,
-		   uint64_t p);
-
 /* Bytes of metadata the policy keeps, beyond the page table. */
 size_t victim_bytes(const struct victim *v);
 

@@ -87,6 +87,7 @@ struct vm {
 	struct victim victim;			/* victim.c */
 	struct prefetch pf;			/* prefetch.c, fetch.c */
 	struct pfcache cache;			/* pfcache.c, fetch.c */
+	uint64_t readahead;			/* fetch.c: read ahead, in flight */
 	struct spill spill;			/* spill.c */
 	struct fault_state *fault;		/* fault.c's own */
 	const struct vm_upcalls *up;		/* set by fault.c */
