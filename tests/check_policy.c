@@ -8,7 +8,8 @@
  * both policies in the same test: a page table and the policy, a budget,
  * evictions in batches as evict_more() makes them, and a hit whenever
  * the page is resident.  As in memx, the policy sees only faults (and
- * write faults on clean pages), never a hit.
+ * write faults on clean pages), never a hit.  SIM_DEBUG=1 prints what the
+ * refault policy did on each trace.
  */
 #include <check.h>
 #include <stdio.h>
@@ -171,6 +172,15 @@ static void sim_init(struct sim *s, enum victim_policy policy,
 static double sim_fini(struct sim *s)
 {
 	double ratio = (double)s->hits / (double)(s->hits + s->misses);
+
+	if (getenv("SIM_DEBUG"))
+		printf("  refaults %lu promoted %lu demoted %lu back %lu gone %lu "
+		       "theta %u hot %lu\n", (unsigned long)s->v.st.refaults,
+		       (unsigned long)s->v.st.promoted,
+		       (unsigned long)s->v.st.demoted,
+		       (unsigned long)s->v.st.demoted_back,
+		       (unsigned long)s->v.st.demoted_gone, s->v.theta,
+		       (unsigned long)s->pt.hot);
 
 	ck_assert_uint_eq(s->pt.bugs, 0);
 	ck_assert_uint_le(s->pt.resident, s->budget);

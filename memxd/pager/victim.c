@@ -220,9 +220,11 @@ static unsigned trim_to_row(struct victim *v, const uint64_t *out,
  * Advance the hand to up to @max cold victims.  *@first is the first
  * victim taken by this victim_select() (UINT64_MAX: none yet): the hand
  * stops when it comes round to it, so a page is never handed out twice.
+ * *@dry: it found fewer than @max cold pages it could take.
  */
 static unsigned clock_select(struct victim *v, struct pagetable *pt,
-			     uint64_t *out, unsigned max, uint64_t *first)
+			     uint64_t *out, unsigned max, uint64_t *first,
+			     bool *dry)
 {
 	unsigned n = 0;
 
@@ -245,6 +247,7 @@ static unsigned clock_select(struct victim *v, struct pagetable *pt,
 			*first = page;
 		out[n++] = page;
 	}
+	*dry = n < max;
 	return n == max ? trim_to_row(v, out, n) : n;
 }
 
@@ -252,20 +255,21 @@ unsigned victim_select(struct victim *v, struct pagetable *pt, uint64_t *out,
 		       unsigned max)
 {
 	uint64_t first = UINT64_MAX;
+	bool dry;
 	unsigned n;
 
 	if (!v->npages)
 		return 0;
 	if (v->policy != VICTIM_REFAULT)
-		return clock_select(v, pt, out, max, &first);
+		return clock_select(v, pt, out, max, &first, &dry);
 	/* Over its target (the budget or the cold pages changed): shrink. */
 	while (pt->hot > v->hot_target && demote_one(v, pt))
 		;
-	n = clock_select(v, pt, out, max, &first);
+	n = clock_select(v, pt, out, max, &first, &dry);
 	/* Nothing cold left to take: the hot set gives up a few pages. */
-	for (unsigned k = 0; n < max && k < max && pt->hot &&
-	     demote_one(v, pt); k++)
-		n += clock_select(v, pt, out + n, max - n, &first);
+	for (unsigned k = 0; dry && k < max && pt->hot && demote_one(v, pt);
+	     k++)
+		n += clock_select(v, pt, out + n, max - n, &first, &dry);
 	for (unsigned i = 0; i < n; i++) {
 		v->epoch[out[i]] = (uint8_t)((v->epoch[out[i]] & DEMOTED) |
 					     v->now);

@@ -40,21 +40,13 @@ gx_setup "$size"
 # run LABEL: boot the guest with GX_QEMU_ARGS, keep its console in LABEL.log
 run()
 {
-	local label=$1 rc=0
-
-	nx_log "[$label] sweep of $mib MiB, $passes passes, in a $size guest"
-	GX_SHOW_PREFIX="  $label| " gx_qemu_run "$NX_TMP/$label.log" \
-		"$timeout_s" >&2 || rc=$?
-	grep -q 'MEMX-GUEST-RESULT: PASS' "$NX_TMP/$label.log" || {
-		tail -n 20 "$NX_TMP/$label.log" >&2
-		nx_die "[$label] the guest failed (QEMU exit $rc)"
-	}
+	nx_log "[$1] sweep of $mib MiB, $passes passes, in a $size guest"
+	gx_bench_run "$1" "$timeout_s"
 }
 
-# The sweep's time= (seconds, the guest's clock)
 guest_time()
 {
-	sed -n 's/^sweep: mib=.* time=\([0-9.]*\).*/\1/p' "$NX_TMP/$1.log" | head -n1
+	gx_guest_time "$1" sweep
 }
 
 # memx LABEL POLICY: a fresh memxd with POLICY, the guest on it, its last
@@ -85,10 +77,7 @@ mbps()
 }
 
 gx_qemu_args "$size" "$budget" "sweep:$mib:$passes"
-for i in "${!GX_QEMU_ARGS[@]}"; do
-	[[ ${GX_QEMU_ARGS[$i]} == memory-backend-memx,* ]] &&
-		GX_QEMU_ARGS[i]="memory-backend-memfd,id=mem0,size=$size"
-done
+gx_qemu_local "$size"
 run local
 memx clock clock
 memx refault refault
@@ -109,7 +98,10 @@ for l in clock refault; do
 		"parity_updates=$(gx_val "$NX_TMP/$l.dump" parity_updates)" \
 		"prefetch_hit=$(gx_val "$NX_TMP/$l.dump" prefetch_hit)" \
 		"prefetch_wasted=$(gx_val "$NX_TMP/$l.dump" prefetch_wasted)" \
-		"hot_pages=$(gx_val "$NX_TMP/$l.dump" hot_pages)"
+		"hot_pages=$(gx_val "$NX_TMP/$l.dump" hot_pages)" \
+		"victim_theta=$(gx_val "$NX_TMP/$l.dump" victim_theta)" \
+		"victim_promoted=$(gx_val "$NX_TMP/$l.dump" victim_promoted)" \
+		"victim_demoted=$(gx_val "$NX_TMP/$l.dump" victim_demoted)"
 done
 nx_log "local (memfd, $size local): ${local_s}s"
 echo "sweep-bench: local_s=$local_s clock_s=$clock_s policy_s=$policy_s" \
