@@ -32,13 +32,15 @@ void pt_fini(struct pagetable *pt)
 
 /*
  * Every state change goes through here.  PT_HOT is kept only by the
- * changes that stay RESIDENT, so the count of hot pages follows.
+ * changes that stay RESIDENT, so the count of hot pages follows; the
+ * victim policy's epoch and PT_DEMOTED are always kept.
  */
 static void set(struct pagetable *pt, uint64_t p, enum page_state s,
 		pte_t keep, pte_t add)
 {
 	pte_t old = pt->e[p];
 
+	keep |= PT_EPOCH | PT_DEMOTED;
 	if (s != PS_RESIDENT)
 		keep &= (pte_t)~PT_HOT;
 	if ((old & PT_HOT) && !(keep & PT_HOT))
@@ -91,6 +93,20 @@ bool pt_set_hot(struct pagetable *pt, uint64_t p, bool hot)
 		pt->hot--;
 	}
 	return true;
+}
+
+void pt_set_epoch(struct pagetable *pt, uint64_t p, unsigned epoch)
+{
+	pt->e[p] = (pte_t)((pt->e[p] & ~PT_EPOCH) |
+			   ((epoch << PT_EPOCH_SHIFT) & PT_EPOCH));
+}
+
+void pt_set_demoted(struct pagetable *pt, uint64_t p, bool demoted)
+{
+	if (demoted)
+		pt->e[p] |= PT_DEMOTED;
+	else
+		pt->e[p] &= (pte_t)~PT_DEMOTED;
 }
 
 /* ---- fetching ---- */

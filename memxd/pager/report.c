@@ -130,14 +130,14 @@ static uint64_t hist_percentile(const struct vm *vm, unsigned pct)
 }
 
 /*
- * Bytes of per-VM metadata per GPAS page: page table, placement, the
- * victim policy's bytes and its fixed state.
+ * Bytes of per-VM metadata per GPAS page: page table (the victim
+ * policy's bits included), placement, and the policy's own state.
  */
 static double metadata_per_page(const struct vm *vm)
 {
 	return (double)(vm->npages * sizeof(pte_t) +
-			pg_table_bytes(vm->groups) + sizeof(vm->victim) +
-			victim_bytes(&vm->victim)) / (double)vm->npages;
+			pg_table_bytes(vm->groups) + sizeof(vm->victim)) /
+	       (double)vm->npages;
 }
 
 static const char *server_state(const struct pager *pg, unsigned i)

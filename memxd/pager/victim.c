@@ -3,34 +3,32 @@
  * victim.c - CLOCK, and CLOCK with a hot set filled by refault distance
  * (victim.h).
  *
- * The refault policy's byte per page, epoch[p]:
- *   bits 0-6  the epoch p last left in (1..EPOCHS; 0: none, or expired);
- *   bit 7     DEMOTED: p left the hot set and has not come back since.
- * An epoch is `bucket` evictions (a sixteenth of the budget), so the
- * distance from the current epoch is how many evictions ago, to within a
- * bucket.  Seven bits wrap after EPOCHS epochs: the expiry sweep visits
- * every page once per SWEEP_EPOCHS epochs and clears epochs more than
- * HORIZON old, so that a stale epoch never looks recent
- * (HORIZON + SWEEP_EPOCHS < EPOCHS).  A resident page's byte holds only
- * DEMOTED (epoch 0) until it leaves.
+ * The refault policy keeps no memory of its own per page: its memory of
+ * each page is four bits of the page table (pagetable.h), kept across
+ * every transition:
+ *   PT_EPOCH    the epoch the page last left memory in (1..7; 0: none,
+ *               or expired);
+ *   PT_DEMOTED  it left the hot set and has not come back since.
+ * An epoch is half a budget of evictions, so the distance from the
+ * current epoch is how many evictions ago, to within half a budget: all
+ * the policy needs, which asks only "within the horizon?".  Three bits
+ * wrap after EPOCHS epochs: the expiry sweep visits every page once per
+ * epoch, a few pages per eviction, and clears epochs HORIZON old, so
+ * that a stale epoch never looks recent (HORIZON + 1 < EPOCHS).
  */
 #include "victim.h"
 
 #include <errno.h>
-#include <stdlib.h>
 #include <string.h>
 
-#define EPOCHS		127u	/* epoch values 1..127 */
-#define EPOCH_MASK	0x7fu
-#define DEMOTED		0x80u
-#define BUCKETS_PER_BUDGET 16u
-/* Refaults up to this many epochs (6 budgets) count; older are expired. */
-#define HORIZON		96u
-/* A demoted page not back this many epochs after it left (3 budgets) was
- * rightly let go. */
-#define TEST		48u
-/* The expiry sweep visits every page once in this many epochs. */
-#define SWEEP_EPOCHS	16u
+#define EPOCHS		PT_EPOCH_MAX	/* epoch values 1..7 */
+#define BUCKETS_PER_BUDGET 2u
+/*
+ * Refaults up to this many epochs (2.5 budgets of evictions) count; a
+ * demoted page not back by then was rightly let go.  Longer cycles look
+ * like one-time scans, and are kept out of the hot set.
+ */
+#define HORIZON		5u
 /*
  * The cold pages: an eighth of the budget, but room for two full windows
  * of evictions in flight (EVICT_INFLIGHT) where the budget allows, so
@@ -71,9 +69,6 @@ int victim_init(struct victim *v, enum victim_policy policy, uint64_t npages,
 			      .budget = budget, .align = align ? align : 1 };
 	if (policy != VICTIM_REFAULT)
 		return 0;
-	v->epoch = calloc(npages ? npages : 1, 1);
-	if (!v->epoch)
-		return -ENOMEM;
 	if (cold < budget / COLD_SHARE)
 		cold = budget / COLD_SHARE;
 	v->hot_target = budget > cold ? budget - cold : 0;
@@ -86,14 +81,9 @@ int victim_init(struct victim *v, enum victim_policy policy, uint64_t npages,
 
 void victim_fini(struct victim *v)
 {
-	free(v->epoch);
-	v->epoch = NULL;
+	(void)v;
 }
 
-size_t victim_bytes(const struct victim *v)
-{
-	return v->epoch ? (size_t)v->npages : 0;
-}
 
 static uint64_t next(const struct victim *v, uint64_t p)
 {
@@ -101,45 +91,42 @@ static uint64_t next(const struct victim *v, uint64_t p)
 }
 
 /* Epochs since @e (1..EPOCHS) in the current one. */
-static unsigned age(const struct victim *v, uint8_t e)
+static unsigned age(const struct victim *v, unsigned e)
 {
-	return (unsigned)((v->now + EPOCHS - (e & EPOCH_MASK)) % EPOCHS);
+	return (v->now + EPOCHS - e) % EPOCHS;
 }
 
 /*
- * Among the next pages of the sweep: a demoted page not back within TEST
- * epochs was rightly let go, so the hot set may follow newcomers faster;
- * epochs past the horizon are cleared.
+ * The next page of the expiry sweep: a demoted page not back within the
+ * horizon was rightly let go, so the hot set may follow newcomers
+ * faster; an epoch that reached the horizon is cleared.
  */
-static void expire(struct victim *v)
+static void expire(struct victim *v, struct pagetable *pt)
 {
-	uint64_t n = v->npages / SWEEP_EPOCHS + 1;
+	uint64_t p = v->sweep;
+	unsigned e = pt_epoch(pt, p);
 
-	while (n--) {
-		uint8_t e = v->epoch[v->sweep];
-		unsigned a = age(v, e);
-
-		if (!(e & EPOCH_MASK)) {
-			v->sweep = next(v, v->sweep);
-			continue;
-		}
-		if ((e & DEMOTED) && a >= TEST) {
-			e &= (uint8_t)~DEMOTED;
-			v->st.demoted_gone++;
-			if (v->theta > 1)
-				v->theta /= 2;
-		}
-		v->epoch[v->sweep] = a >= HORIZON ? 0 : e;
-		v->sweep = next(v, v->sweep);
+	v->sweep = next(v, p);
+	if (!e || age(v, e) < HORIZON)
+		return;
+	pt_set_epoch(pt, p, 0);
+	if (pt_has(pt, p, PT_DEMOTED) && pt_state(pt, p) != PS_RESIDENT) {
+		pt_set_demoted(pt, p, false);
+		v->st.demoted_gone++;
+		if (v->theta > 1)
+			v->theta /= 2;
 	}
 }
 
-static void tick(struct victim *v)
+/* One eviction: the epoch advances every bucket of them, and the sweep
+ * goes round once per epoch. */
+static void tick(struct victim *v, struct pagetable *pt)
 {
+	for (uint64_t n = v->npages / v->bucket + 1; n; n--)
+		expire(v, pt);
 	if (++v->evictions % v->bucket)
 		return;
 	v->now = (uint8_t)(v->now % EPOCHS + 1);
-	expire(v);
 }
 
 /*
@@ -159,7 +146,7 @@ static bool demote_one(struct victim *v, struct pagetable *pt)
 			continue;
 		}
 		pt_set_hot(pt, p, false);
-		v->epoch[p] = DEMOTED;
+		pt_set_demoted(pt, p, true);
 		v->st.demoted++;
 		return true;
 	}
@@ -168,18 +155,19 @@ static bool demote_one(struct victim *v, struct pagetable *pt)
 
 void victim_installed(struct victim *v, struct pagetable *pt, uint64_t p)
 {
-	uint8_t e;
+	unsigned e;
 	bool promote;
 
 	if (v->policy != VICTIM_REFAULT)
 		return;
-	e = v->epoch[p];
-	v->epoch[p] = 0;
-	if (!(e & EPOCH_MASK) || age(v, e) >= HORIZON)
+	e = pt_epoch(pt, p);
+	pt_set_epoch(pt, p, 0);
+	if (!e || age(v, e) >= HORIZON)
 		return;		/* first seen, or too long ago */
 	v->st.refaults++;
-	if (e & DEMOTED) {
+	if (pt_has(pt, p, PT_DEMOTED)) {
 		/* It was in use: the hot set was right to hold it. */
+		pt_set_demoted(pt, p, false);
 		v->st.demoted_back++;
 		if (v->theta < THETA_MAX)
 			v->theta *= 2;
@@ -271,9 +259,8 @@ unsigned victim_select(struct victim *v, struct pagetable *pt, uint64_t *out,
 	     k++)
 		n += clock_select(v, pt, out + n, max - n, &first, &dry);
 	for (unsigned i = 0; i < n; i++) {
-		v->epoch[out[i]] = (uint8_t)((v->epoch[out[i]] & DEMOTED) |
-					     v->now);
-		tick(v);
+		pt_set_epoch(pt, out[i], v->now);
+		tick(v, pt);
 	}
 	return n;
 }

@@ -16,7 +16,7 @@
  * refault  CLOCK over the cold pages, plus a protected (hot) set that the
  *          cold hand passes over, filled by refault distance (Linux's
  *          mm/workingset.c): when a page leaves, the epoch of its
- *          eviction is kept in one byte; when it faults back in, the
+ *          eviction is kept in its page state; when it faults back in, the
  *          evictions since then say how soon it was needed again.  A page
  *          that comes back within the horizon is a working-set page: it
  *          is installed hot while the hot set has room.  A full hot set
@@ -32,8 +32,8 @@
  *          fetches only the rest each pass; a one-time scan never comes
  *          back and never displaces the hot set.
  *
- * Metadata: the hot flag is PT_HOT in the page table; the refault
- * policy adds one byte per GPAS page (victim_bytes()).
+ * Metadata: PT_HOT, PT_EPOCH and PT_DEMOTED in the page table (four
+ * bits no other code uses) and this struct: nothing more per page.
  */
 #ifndef MEMX_PAGER_VICTIM_H
 #define MEMX_PAGER_VICTIM_H
@@ -66,7 +66,6 @@ struct victim {
 	/* refault only: */
 	uint64_t hot_hand;	/* demotes hot pages, in page order */
 	uint64_t hot_target;	/* the most pages the hot set holds */
-	uint8_t *epoch;		/* per page: see victim.c */
 	uint64_t evictions;	/* victims handed out: the clock of epochs */
 	uint64_t bucket;	/* evictions per epoch */
 	uint8_t now;		/* the current epoch, 1..EPOCHS */
@@ -103,8 +102,5 @@ void victim_installed(struct victim *v, struct pagetable *pt, uint64_t p);
  */
 unsigned victim_select(struct victim *v, struct pagetable *pt, uint64_t *out,
 		       unsigned max);
-
-/* Bytes of metadata the policy keeps, beyond the page table. */
-size_t victim_bytes(const struct victim *v);
 
 #endif
