@@ -60,15 +60,15 @@ int victim_policy_parse(const char *s, enum victim_policy *p)
 	return -EINVAL;
 }
 
-int victim_init(struct victim *v, enum victim_policy policy, uint64_t npages,
-		uint64_t budget, unsigned align)
+void victim_init(struct victim *v, enum victim_policy policy,
+		 uint64_t npages, uint64_t budget, unsigned align)
 {
 	uint64_t cold = budget / 2 < COLD_MIN ? budget / 2 : COLD_MIN;
 
 	*v = (struct victim){ .policy = policy, .npages = npages,
 			      .budget = budget, .align = align ? align : 1 };
 	if (policy != VICTIM_REFAULT)
-		return 0;
+		return;
 	if (cold < budget / COLD_SHARE)
 		cold = budget / COLD_SHARE;
 	v->hot_target = budget > cold ? budget - cold : 0;
@@ -76,14 +76,7 @@ int victim_init(struct victim *v, enum victim_policy policy, uint64_t npages,
 						: 1;
 	v->now = 1;
 	v->theta = THETA_START;
-	return 0;
 }
-
-void victim_fini(struct victim *v)
-{
-	(void)v;
-}
-
 
 static uint64_t next(const struct victim *v, uint64_t p)
 {

@@ -82,11 +82,10 @@ int victim_policy_parse(const char *s, enum victim_policy *p);
 /*
  * For a VM of @npages with a budget of @budget pages, whose page-group
  * rows are @align pages (a full batch ends at the end of a row, so that
- * rows leave whole: stripe.h).  0 or -ENOMEM.
+ * rows leave whole: stripe.h).
  */
-int victim_init(struct victim *v, enum victim_policy policy, uint64_t npages,
-		uint64_t budget, unsigned align);
-void victim_fini(struct victim *v);
+void victim_init(struct victim *v, enum victim_policy policy,
+		 uint64_t npages, uint64_t budget, unsigned align);
 
 /*
  * Page @p was just installed by a fault (pt_installed): if it left within

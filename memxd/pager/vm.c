@@ -99,11 +99,10 @@ static int vm_setup(struct vm *vm, const struct vm_spec *spec, char *why,
 		 (unsigned long)vm->npages);
 	if (pt_init(&vm->pt, vm->npages))
 		goto err_mem;
-	if (victim_init(&vm->victim, pg->cfg.evict_policy, vm->npages,
-			vm->budget, pg->cfg.geo.width))
-		goto err_pt;
+	victim_init(&vm->victim, pg->cfg.evict_policy, vm->npages, vm->budget,
+		    pg->cfg.geo.width);
 	if (pg_table_new(&vm->groups, vm->npages, &pg->cfg.geo))
-		goto err_victim;
+		goto err_pt;
 	if (pfcache_init(&vm->cache, pg->cfg.prefetch_max ? CACHE_PAGES : 0))
 		goto err_groups;
 	vm->nsess = pg->nservers;
@@ -137,8 +136,6 @@ err_cache:
 	pfcache_fini(&vm->cache);
 err_groups:
 	pg_table_free(vm->groups, pg->placement);
-err_victim:
-	victim_fini(&vm->victim);
 err_pt:
 	pt_fini(&vm->pt);
 err_mem:
@@ -156,7 +153,6 @@ static void vm_release(struct vm *vm)
 	free(vm->sess);
 	pfcache_fini(&vm->cache);
 	pg_table_free(vm->groups, vm->pg->placement);
-	victim_fini(&vm->victim);
 	pt_fini(&vm->pt);
 	gm_close(&vm->mem);
 	free(vm);
