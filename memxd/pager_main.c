@@ -34,7 +34,7 @@ int pager_main(struct evl *loop, const struct memxd_options *o)
 	uint64_t deadline;
 	int ret;
 
-	if (victim_policy_parse(o->evict_policy ? o->evict_policy : "refault",
+	if (victim_policy_parse(o->evict_policy ? o->evict_policy : "clock",
 				&pc.evict_policy)) {
 		log_err("evict-policy must be clock or refault, not '%s'",
 			o->evict_policy);

@@ -11,7 +11,8 @@
 #   guest-bench: local_s=... memx_s=... ratio=... remote_faults=... prefetch_hit=...
 #
 # Environment: BENCH_SIZE (guest RAM, default 1G), BENCH_BUDGET (default
-# a quarter of it), BENCH_MIB (quicksort MiB, default 600), GX_ACCEL (tcg).
+# a quarter of it), BENCH_MIB (quicksort MiB, default 600), GX_ACCEL (tcg),
+# BENCH_MEMXD_ARGS (more options for memxd, e.g. --evict-policy=refault).
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -43,7 +44,8 @@ gx_qemu_local "$size"
 run local
 
 # 2. memx, a quarter local
-gx_memxd_start bench
+# shellcheck disable=SC2086 # BENCH_MEMXD_ARGS: words
+gx_memxd_start bench ${BENCH_MEMXD_ARGS:-}
 gx_sampler_start "$NX_TMP/dump"
 gx_qemu_args "$size" "$budget" "qsort:$mib"
 run memx
