@@ -32,7 +32,7 @@
  *          fetches only the rest each pass; a one-time scan never comes
  *          back and never displaces the hot set.
  *
- * Metadata: PT_HOT, PT_EPOCH and PT_DEMOTED in the page table (four
+ * Metadata: PT_HOT, PT_EPOCH and PT_DEMOTED in the page table (five
  * bits no other code uses) and this struct: nothing more per page.
  */
 #ifndef MEMX_PAGER_VICTIM_H
