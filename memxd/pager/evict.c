@@ -71,13 +71,29 @@ static bool spill(struct vm *vm, uint64_t page, const uint8_t *data)
 	return true;
 }
 
+/* A stored page of a run leaves now: into @gone if it may be punched. */
+static void stored_now(struct vm *vm, uint64_t p, uint64_t *gone,
+		       unsigned *ngone)
+{
+	if (pt_write_end(&vm->pt, p, true)) {
+		gone[(*ngone)++] = p;
+		vm->st.evict_dirty++;
+	} else if (pt_remote_droppable(&vm->pt, p)) {
+		/* Written or freed meanwhile: the copy is stale. */
+		stripe_drop_copy(vm, p);
+	}
+}
+
 /*
- * The WRITEs of one batch.  A run carries one group slot, so its pages
- * are S apart; the pages of a whole stripe are spread over S runs.  The
- * stored pages of every run wait here, still EVICTING (a write fault
- * meanwhile cancels them as always), until the batch's last run has
- * answered: then they leave together, and their holes are punched in
- * runs of neighbours, one fallocate where there were S per page.
+ * The WRITEs of one batch.  A run carries one group slot, so with S > 1
+ * its pages are S apart, and the pages of a whole stripe are spread over
+ * S runs, to S servers, answering about together.  Their stored pages
+ * wait here, still EVICTING (a write fault meanwhile cancels them as
+ * always), until the batch's last run has answered: then they leave
+ * together, and their holes are punched in runs of neighbours, one
+ * fallocate where there were S per page.  With S = 1 a run's pages are
+ * neighbours already, and its runs may queue behind each other on one
+ * server: they leave as each run answers.
  */
 struct batch {
 	struct vm *vm;
@@ -96,20 +112,11 @@ static void batch_put(struct batch *b)
 		return;
 	if (!vm->dead) {
 		qsort(b->stored, b->n, sizeof(*b->stored), cmp_page);
-		for (unsigned i = 0; i < b->n; i++) {
-			uint64_t p = b->stored[i];
-
-			if (pt_write_end(&vm->pt, p, true)) {
-				gone[ngone++] = p;
-				vm->st.evict_dirty++;
-			} else if (pt_remote_droppable(&vm->pt, p)) {
-				/* Written or freed meanwhile: the copy is
-				 * stale. */
-				stripe_drop_copy(vm, p);
-			}
-		}
+		for (unsigned i = 0; i < b->n; i++)
+			stored_now(vm, b->stored[i], gone, &ngone);
 		punch_list(vm, gone, ngone);
-		vm->up->changed(vm);
+		if (b->n)
+			vm->up->changed(vm);
 	}
 	free(b);
 	vm_put(vm);
@@ -128,8 +135,12 @@ static void run_done(struct stripe_run *run, bool stored, bool to_spill)
 		uint64_t p = run->page + (uint64_t)i * stride;
 		const uint8_t *data = run->buf + (size_t)i * PAGE;
 
-		if (stored) {
+		if (stored && stride > 1) {
 			b->stored[b->n++] = p;
+			continue;
+		}
+		if (stored) {
+			stored_now(vm, p, gone, &ngone);
 			continue;
 		}
 		pt_write_end(&vm->pt, p, false);
