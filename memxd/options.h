@@ -31,6 +31,7 @@ struct memxd_options {
 	unsigned announce_ms;
 	char **announce_to;		/* NULL-terminated */
 	unsigned heartbeat_ms;
+	unsigned lease_s;
 
 	/* pager role */
 	char *socket;
@@ -40,7 +41,7 @@ struct memxd_options {
 	unsigned stripe_width, stripe_rows;
 	bool parity;
 	unsigned recovery_mibps;
-	unsigned pager_heartbeat_ms, dead_after;
+	unsigned pager_heartbeat_ms, dead_after, grace_s;
 
 	struct rmap_config rmap;
 };
