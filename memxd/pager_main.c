@@ -25,6 +25,7 @@ int pager_main(struct evl *loop, const struct memxd_options *o)
 	struct remote_config rc = {
 		.heartbeat_ms = o->pager_heartbeat_ms,
 		.dead_after = o->dead_after,
+		.grace_s = o->grace_s,
 	};
 	unsigned nsrv = 0;
 	char why[128];

@@ -772,6 +772,101 @@ START_TEST(test_degraded_read_waits_for_writers)
 }
 END_TEST
 
+/* ---- partitions ---- */
+
+/*
+ * A server goes silent while the others answer, with a READ of a fault
+ * in flight to it: the fault does not wait for it (nor for the grace
+ * period): it is served by a degraded read from the rest of the stripe.
+ * A write to the silent server in flight does not hold that up.
+ */
+START_TEST(test_silent_server_read_degraded)
+{
+	struct fx f;
+	struct fake_req *q;
+	unsigned srv;
+	uint32_t sid;
+	uint64_t key;
+	uint8_t b;
+
+	fx_init_filled(&f, &defaults, 0);
+	f.pg->cfg.recovery_mibps = 0;
+	fake_remote_auto(f.fr, f.loop, false);
+	ck_assert_int_eq(fake_vcpu_read(f.m, 9, &b), -EAGAIN);
+	q = fx_wait_req(&f, RMAP_T_READ);
+	fx_where(&f, 9, &srv, &sid, &key);
+	ck_assert_uint_eq(q->server, srv);
+	/* Its server's answers stop coming; its requests stay out. */
+	for (GList *l = fake_remote_pending(f.fr)->head; l; l = l->next)
+		if (((struct fake_req *)l->data)->server == srv)
+			((struct fake_req *)l->data)->held = true;
+	fake_remote_auto(f.fr, f.loop, true);
+	fake_remote_silence(f.fr, srv, true, true);
+	ck_assert_int_eq(fx_read(&f, 9), (uint8_t)(9 * 7) | 1);
+	ck_assert_uint_ge(f.vm->st.degraded_reads, 1);
+	ck_assert_uint_ge(f.vm->st.fetch_abandoned, 1);
+	/* The READ's late answer changes nothing. */
+	fake_remote_complete(f.fr, q, 0, 0);
+	ck_assert_int_eq(fx_read(&f, 9), (uint8_t)(9 * 7) | 1);
+	/* Writes meanwhile spill rather than wait; reads stay right. */
+	fx_fill(&f, 100, 60, 3);
+	fx_verify(&f, 0, 100, 0);
+	fx_verify(&f, 100, 60, 3);
+	/* It answers again: nothing was declared lost or rebuilt. */
+	fake_remote_silence(f.fr, srv, false, false);
+	fx_quiesce(&f);
+	ck_assert_uint_eq(f.vm->st.rebuilt_groups, 0);
+	fx_verify(&f, 160, f.npages - 160, 0);
+	fx_fini(&f);
+}
+END_TEST
+
+/*
+ * memxd cut off from every server: evictions wait (nothing is sent,
+ * nothing spilled), faults on remote pages wait, nothing is declared
+ * down or lost; reconnected, everything goes on where it was.
+ */
+START_TEST(test_cut_off_freezes)
+{
+	struct fx f;
+	uint64_t sent, spilled;
+	uint8_t b;
+
+	fx_init_filled(&f, &defaults, 0);
+	fake_remote_cut(f.fr, true);
+	ck_assert(f.pg->frozen);
+	sent = fake_remote_sent(f.fr, RMAP_T_XWRITE) +
+	       fake_remote_sent(f.fr, RMAP_T_WRITE) +
+	       fake_remote_sent(f.fr, RMAP_T_READ);
+	spilled = f.vm->st.evict_spilled;
+	/* A fault on a remote page waits... */
+	ck_assert_int_eq(fake_vcpu_read(f.m, 3, &b), -EAGAIN);
+	/* ...and new pages fill the budget, then wait too. */
+	for (uint64_t p = 200; p < 256; p++)
+		fake_vcpu_write(f.m, p, 0x44);
+	tu_run_for(f.loop, 300);
+	ck_assert_int_eq(fake_vcpu_read(f.m, 3, &b), -EAGAIN);
+	/* Nothing went out to the silent servers. */
+	ck_assert_uint_eq(fake_remote_sent(f.fr, RMAP_T_XWRITE) +
+			  fake_remote_sent(f.fr, RMAP_T_WRITE) +
+			  fake_remote_sent(f.fr, RMAP_T_READ), sent);
+	ck_assert_uint_eq(f.vm->st.evict_spilled, spilled);
+	ck_assert_uint_eq(f.vm->st.lost_faults, 0);
+	fx_check_budget(&f);
+	/* Reconnected: on with the work, every byte right. */
+	fake_remote_cut(f.fr, false);
+	ck_assert_int_eq(fx_read(&f, 3), (uint8_t)(3 * 7) | 1);
+	for (uint64_t p = 200; p < 256; p++)
+		fx_write(&f, p, 0x44);
+	fx_quiesce(&f);
+	fx_verify(&f, 0, 200, 0);
+	for (uint64_t p = 200; p < 256; p++)
+		ck_assert_int_eq(fx_read(&f, p), 0x44);
+	ck_assert_uint_eq(f.vm->st.rebuilt_groups, 0);
+	fx_fini(&f);
+}
+END_TEST
+
 /* No servers at all: everything spills, and reads back. */
 START_TEST(test_spill_only)
 {
@@ -944,6 +1039,8 @@ static Suite *pager_suite(void)
 	tcase_set_timeout(tc, 60);
 	tcase_add_test(tc, test_double_failure_poisons);
 	tcase_add_test(tc, test_degraded_read_waits_for_writers);
+	tcase_add_test(tc, test_silent_server_read_degraded);
+	tcase_add_test(tc, test_cut_off_freezes);
 	suite_add_tcase(s, tc);
 	tc = tcase_create("random");
 	tcase_set_timeout(tc, 600);

@@ -281,6 +281,9 @@ static int job_start(struct job_ref *ref)
 
 	if (grp->state != PG_DEGRADED && grp->state != PG_REBUILDING)
 		return 0;		/* resolved meanwhile, or lost */
+	/* Cut off from most servers: nothing moves until they answer. */
+	if (vm->pg->frozen)
+		return -EAGAIN;
 	if (grp->flags & PG_F_MOVE) {
 		src[nsrc++] = grp->bad;
 	} else {
@@ -289,8 +292,12 @@ static int job_start(struct job_ref *ref)
 				src[nsrc++] = s;
 	}
 	for (unsigned i = 0; i < nsrc; i++) {
-		if (!vm_session_ready(vm, grp->srv[src[i]])) {
-			grp->state = PG_DEGRADED;	/* a session reopens */
+		unsigned srv = grp->srv[src[i]];
+
+		if (!vm_session_ready(vm, srv) ||
+		    !vm->pg->placement[srv].usable) {
+			/* A session reopens, or a server is back. */
+			grp->state = PG_DEGRADED;
 			return -EAGAIN;
 		}
 	}

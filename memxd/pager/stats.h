@@ -63,6 +63,8 @@
 	  "pages the guest freed")					\
 	X(fetch_errors, errors, fetch,					\
 	  "READs that failed and were retried")				\
+	X(fetch_abandoned, errors, abandoned,				\
+	  "READs given up because their server went silent")		\
 	X(parity_errors, errors, parity,				\
 	  "parity updates that failed: the parity is recomputed")	\
 	X(parity_updates, parity, deltas,				\

@@ -11,6 +11,7 @@
 
 #include "../log.h"
 #include "fault.h"
+#include "stripe.h"
 #include "vm.h"
 
 #define CACHE_PAGES	512u	/* prefetched pages held per VM */
@@ -101,8 +102,10 @@ static int vm_setup(struct vm *vm, const struct vm_spec *spec, char *why,
 		goto err_mem;
 	if (pg_table_new(&vm->groups, vm->npages, &pg->cfg.geo))
 		goto err_pt;
-	if (pfcache_init(&vm->cache, pg->cfg.prefetch_max ? CACHE_PAGES : 0))
+	if (stripe_vm_init(vm))
 		goto err_groups;
+	if (pfcache_init(&vm->cache, pg->cfg.prefetch_max ? CACHE_PAGES : 0))
+		goto err_stripe;
 	vm->nsess = pg->nservers;
 	vm->sess = calloc(vm->nsess ? vm->nsess : 1, sizeof(*vm->sess));
 	if (!vm->sess)
@@ -132,6 +135,8 @@ err_sess:
 	free(vm->sess);
 err_cache:
 	pfcache_fini(&vm->cache);
+err_stripe:
+	stripe_vm_fini(vm);
 err_groups:
 	pg_table_free(vm->groups, pg->placement);
 err_pt:
@@ -150,6 +155,7 @@ static void vm_release(struct vm *vm)
 	fault_vm_fini(vm);
 	free(vm->sess);
 	pfcache_fini(&vm->cache);
+	stripe_vm_fini(vm);
 	pg_table_free(vm->groups, vm->pg->placement);
 	pt_fini(&vm->pt);
 	gm_close(&vm->mem);

@@ -82,11 +82,14 @@ struct vm {
 	struct guestmem mem;			/* guestmem.c */
 	struct pagetable pt;			/* pagetable.c */
 	struct pg_table *groups;		/* pagegroup, stripe.c */
+	GHashTable *slot_writes;		/* stripe.c: (group, slot) ->
+						 * writes in flight */
 	struct remote_session *sess;		/* remote.c, one per server */
 	unsigned nsess;
 	struct victim_clock clock;		/* victim.c */
 	struct prefetch pf;			/* prefetch.c, fetch.c */
 	struct pfcache cache;			/* pfcache.c, fetch.c */
+	GQueue fetches;				/* fetch.c: READs in flight */
 	struct spill spill;			/* spill.c */
 	struct fault_state *fault;		/* fault.c's own */
 	const struct vm_upcalls *up;		/* set by fault.c */
@@ -100,6 +103,7 @@ struct pager {
 	struct pg_server *placement;	/* pager.c: what placement knows of
 					 * each server (remote_count) */
 	unsigned nservers;
+	bool frozen;			/* pager.c: cut off from most servers */
 	struct vm *vms;			/* pager.c */
 	uint8_t *zero_page;		/* one page of zeros */
 	uint8_t *scratch;		/* one page, free between callbacks */

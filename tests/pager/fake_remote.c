@@ -30,6 +30,7 @@ struct fake_remote {
 	struct evl *loop;
 	struct evl_hook hook;
 	bool hooked;
+	bool cut_off;
 	uint64_t sent[RMAP_T_MAX + 1];
 	bool held[RMAP_T_MAX + 1];
 };
@@ -317,7 +318,49 @@ const struct remote_server *remote_server(const struct remote *r,
 
 const char *remote_server_state(const struct remote *r, unsigned idx)
 {
-	return r->fr->srv[idx].dead ? "dead" : "up";
+	const struct remote_server *s = &r->fr->srv[idx];
+
+	return s->dead ? "dead" : s->down ? "down" : s->reachable ? "up"
+								   : "unreachable";
+}
+
+bool remote_cut_off(const struct remote *r, uint64_t *since_ns)
+{
+	if (since_ns)
+		*since_ns = 0;
+	return r->fr->cut_off;
+}
+
+void remote_session_attach(struct remote *r, struct remote_session *s,
+			   unsigned idx, uint32_t id, const uint8_t *secret)
+{
+	s->r = r;
+	s->server = idx;
+	memcpy(s->secret, secret, RMAP_SECRET_LEN);
+	s->id = id;
+}
+
+static void tell_changed(struct fake_remote *fr, unsigned idx)
+{
+	if (fr->ops && fr->ops->server_changed)
+		fr->ops->server_changed(fr->ops_arg, idx);
+}
+
+void fake_remote_silence(struct fake_remote *fr, unsigned idx, bool silent,
+			 bool down)
+{
+	fr->srv[idx].reachable = !silent;
+	fr->srv[idx].down = silent && down;
+	tell_changed(fr, idx);
+}
+
+void fake_remote_cut(struct fake_remote *fr, bool cut)
+{
+	fr->cut_off = cut;
+	for (unsigned i = 0; i < fr->n; i++) {
+		fr->srv[i].reachable = !cut;
+		tell_changed(fr, i);
+	}
 }
 
 int remote_find(const struct remote *r, const char *name)

@@ -102,6 +102,12 @@ void fake_remote_cancel(struct fake_remote *fr);
 /* Server @idx died: its pages are gone, requests to it fail from now on
  * with -EHOSTUNREACH, and the pager hears of it. */
 void fake_remote_kill(struct fake_remote *fr, unsigned idx);
+/* Server @idx goes silent (or answers again): unreachable, and @down
+ * (silent while the others answer) if so; the pager hears of it. */
+void fake_remote_silence(struct fake_remote *fr, unsigned idx, bool silent,
+			 bool down);
+/* memxd is cut off from every server (or reconnected). */
+void fake_remote_cut(struct fake_remote *fr, bool cut);
 /* The page server @idx holds under @key for session @sid (NULL: none). */
 const uint8_t *fake_remote_page(struct fake_remote *fr, unsigned idx,
 				uint32_t sid, uint64_t key);
