@@ -105,8 +105,17 @@ void pg_geometry_fit(struct pg_geometry *geo, unsigned nservers);
 int pg_geometry_check(const struct pg_geometry *geo, unsigned nservers,
 		      char *why, size_t len);
 
+/* Groups of @geo that @npages pages make. */
+uint64_t pg_ngroups_for(uint64_t npages, const struct pg_geometry *geo);
+/*
+ * A table for @npages pages; its records live in @records
+ * (pg_ngroups_for of them, zeroed or kept from before) or, if NULL, are
+ * allocated.
+ */
 int pg_table_new(struct pg_table **t, uint64_t npages,
-		 const struct pg_geometry *geo);
+		 const struct pg_geometry *geo, struct pg_group *records);
+/* Records kept from before: count their slots into @srv's counts. */
+void pg_table_count(struct pg_table *t, struct pg_server *srv);
 /* Gives back every placed slot to @srv's counts, then frees. */
 void pg_table_free(struct pg_table *t, struct pg_server *srv);
 const struct pg_geometry *pg_geometry(const struct pg_table *t);

@@ -23,6 +23,7 @@
 #include "check_util.h"
 #include "memxd/log.h"
 #include "memxd/pager/fault.h"
+#include "memxd/pager/recovery.h"
 #include "memxd/pager/vm.h"
 #include "pager/fakes.h"
 
@@ -75,6 +76,7 @@ static void fx_init(struct fx *f, const struct fx_opts *o)
 	spec.regions[0] = (struct vm_region){ FAKE_HVA, 0, o->npages * PAGE,
 					      PAGE };
 	spec.uffd = spec.memfd = fake_mem_fd(f->m);
+	spec.state_fd = spec.spill_fd = -1;	/* a new VM */
 	ret = pager_register(f->pg, &spec, &f->vm, why, sizeof(why));
 	ck_assert_msg(ret == 0, "register: %s", why);
 }
@@ -867,6 +869,111 @@ START_TEST(test_cut_off_freezes)
 }
 END_TEST
 
+/* ---- memxd restarts ---- */
+
+/*
+ * memxd dies with evictions, a parity delta and a fault's READ in flight
+ * (some of which reached their servers, their answers lost), and a new
+ * memxd takes the VM over from the state and spill file its VMM kept:
+ * every byte reads back, the blocked vCPU is served, and the parity that
+ * a lost delta may not have reached is right again (a server killed
+ * afterwards costs nothing).
+ */
+START_TEST(test_memxd_restart)
+{
+	struct fx f;
+	struct fake_req *q;
+	struct vm_spec spec = { .pid = 1, .nregions = 1 };
+	struct pager_config cfg;
+	int state_fd, spill_fd;
+	char why[256] = "";
+	unsigned lost = 0, partner = 0;
+	uint8_t b;
+
+	fx_init_filled(&f, &defaults, 0);
+	fake_remote_hold(f.fr, RMAP_T_XWRITE, true);
+	fake_remote_hold(f.fr, RMAP_T_WRITE, true);
+	fake_remote_hold(f.fr, RMAP_T_PXOR, true);
+	/*
+	 * Rewrite every other page (slot 0 of each row): their evictions go
+	 * out, by XWRITE, and wait; the other slot's pages stay remote.
+	 */
+	for (uint64_t p = 0; p < 120; p += 2)
+		fx_write(&f, p, 0x70 | (uint8_t)(p & 7));
+	fake_remote_hold(f.fr, RMAP_T_READ, true);
+	ck_assert_int_eq(fake_vcpu_read(f.m, 200, &b), -EAGAIN);
+	fx_wait_req(&f, RMAP_T_READ);
+	/* Some writes land, their answers die with memxd. */
+	while ((q = fake_remote_find(f.fr, RMAP_T_XWRITE)) && lost < 3) {
+		if (!lost) {
+			/* The server of the other data slot of its row. */
+			struct pg_group *grp = pg_group(f.vm->groups,
+							q->key / defaults.rows);
+
+			partner = grp->srv[0] == q->server ? grp->srv[1]
+							   : grp->srv[0];
+		}
+		fake_remote_lose(f.fr, q);
+		lost++;
+	}
+	ck_assert_uint_gt(lost, 0);
+	/* memxd dies: the VMM keeps the state and the spill file. */
+	pager_vm_handover(f.vm, &state_fd, &spill_fd);
+	state_fd = dup(state_fd);
+	spill_fd = dup(spill_fd);
+	ck_assert_uint_eq(f.vm->pt.bugs, 0);
+	pager_detach(f.pg, f.vm);
+	fake_remote_auto(f.fr, f.loop, false);
+	fake_remote_cancel(f.fr);
+	fx_turn(&f, 3);
+	cfg = f.pg->cfg;
+	pager_free(f.pg);
+	/* A new memxd; the VMM registers again with what it kept. */
+	ck_assert_int_eq(pager_new(&f.pg, f.loop, fake_remote(f.fr), &cfg), 0);
+	snprintf(spec.name, sizeof(spec.name), "vm0");
+	/*
+	 * Room for every page now: nothing is evicted again, so only the
+	 * recomputed parity, not a new write, can make the lost deltas'
+	 * rows right.
+	 */
+	spec.budget = f.npages * PAGE;
+	spec.regions[0] = (struct vm_region){ FAKE_HVA, 0, f.npages * PAGE,
+					      PAGE };
+	spec.uffd = spec.memfd = fake_mem_fd(f.m);
+	spec.state_fd = state_fd;
+	spec.spill_fd = spill_fd;
+	ck_assert_msg(!pager_register(f.pg, &spec, &f.vm, why, sizeof(why)),
+		      "register again: %s", why);
+	fake_remote_hold(f.fr, RMAP_T_XWRITE, false);
+	fake_remote_hold(f.fr, RMAP_T_WRITE, false);
+	fake_remote_hold(f.fr, RMAP_T_PXOR, false);
+	fake_remote_hold(f.fr, RMAP_T_READ, false);
+	fake_remote_auto(f.fr, f.loop, true);
+	ck_assert_uint_eq(fake_remote_attached(f.fr), 4);
+	ck_assert_uint_gt(f.vm->st.takeover_rollbacks, 0);
+	ck_assert_uint_gt(f.vm->st.takeover_reads_dropped, 0);
+	ck_assert_uint_gt(f.vm->st.takeover_parities, 0);
+	/* The vCPU blocked on page 200 was woken, faults again, is served. */
+	ck_assert_int_eq(fx_read(&f, 200), (uint8_t)(200 * 7) | 1);
+	fx_quiesce(&f);
+	tu_run_for(f.loop, 100);	/* the recovery jobs' ticks */
+	fx_quiesce(&f);
+	ck_assert_uint_eq(recovery_pending(f.pg), 0);
+	ck_assert_uint_eq(f.vm->st.lost_faults, 0);
+	/*
+	 * Parity right where a lost write's delta never reached it: lose
+	 * the server of the other slot of its row, and read it all back.
+	 */
+	fake_remote_kill(f.fr, partner);
+	for (uint64_t p = 0; p < f.npages; p++)
+		ck_assert_int_eq(fx_read(&f, p), p < 120 && !(p & 1) ?
+				 0x70 | (uint8_t)(p & 7) : (uint8_t)(p * 7) | 1);
+	ck_assert_uint_gt(f.vm->st.degraded_reads, 0);
+	ck_assert_uint_eq(f.vm->st.lost_faults, 0);
+	fx_fini(&f);
+}
+END_TEST
+
 /* No servers at all: everything spills, and reads back. */
 START_TEST(test_spill_only)
 {
@@ -1041,6 +1148,7 @@ static Suite *pager_suite(void)
 	tcase_add_test(tc, test_degraded_read_waits_for_writers);
 	tcase_add_test(tc, test_silent_server_read_degraded);
 	tcase_add_test(tc, test_cut_off_freezes);
+	tcase_add_test(tc, test_memxd_restart);
 	suite_add_tcase(s, tc);
 	tc = tcase_create("random");
 	tcase_set_timeout(tc, 600);

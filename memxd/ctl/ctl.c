@@ -42,10 +42,12 @@ struct conn {
 	struct ucred cred;
 	char buf[MEMX_CTL_MAX_REQUEST];
 	size_t len;
-	int fds[2];
+	int fds[CTL_MAX_FDS];
 	unsigned nfds;
 	GString *out;		/* the reply not sent yet, from out_off */
 	size_t out_off;
+	int out_fds[2];		/* ride on the next bytes sent */
+	unsigned out_nfds;
 	struct vm *vm;
 };
 
@@ -110,15 +112,38 @@ static void conn_done(struct conn *c)
 /* Send what is queued, as far as the socket takes it: 0 or -errno. */
 static int conn_flush(struct conn *c)
 {
-	while (c->out) {
-		ssize_t n = send(c->fd, c->out->str + c->out_off,
-				 c->out->len - c->out_off,
-				 MSG_NOSIGNAL | MSG_DONTWAIT);
+	union {
+		char buf[CMSG_SPACE(sizeof(int) * 2)];
+		struct cmsghdr align;
+	} u;
 
+	while (c->out) {
+		struct iovec iov = { c->out->str + c->out_off,
+				     c->out->len - c->out_off };
+		struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1 };
+		ssize_t n;
+
+		/* Descriptors handed over ride on the first bytes sent. */
+		if (c->out_nfds) {
+			struct cmsghdr *cm;
+
+			memset(&u, 0, sizeof(u));
+			msg.msg_control = u.buf;
+			msg.msg_controllen = CMSG_SPACE(sizeof(int) *
+							c->out_nfds);
+			cm = CMSG_FIRSTHDR(&msg);
+			cm->cmsg_level = SOL_SOCKET;
+			cm->cmsg_type = SCM_RIGHTS;
+			cm->cmsg_len = CMSG_LEN(sizeof(int) * c->out_nfds);
+			memcpy(CMSG_DATA(cm), c->out_fds,
+			       sizeof(int) * c->out_nfds);
+		}
+		n = sendmsg(c->fd, &msg, MSG_NOSIGNAL | MSG_DONTWAIT);
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n < 0)
 			return errno == EAGAIN ? 0 : -errno;
+		c->out_nfds = 0;	/* sent (the kernel holds copies) */
 		c->out_off += (size_t)n;
 		if (c->out_off == c->out->len) {
 			g_string_free(c->out, TRUE);
@@ -221,9 +246,10 @@ static int parse_region(const char *s, struct vm_region *r)
 static void handle_register(struct conn *c, char **keys, char **vals,
 			    unsigned n)
 {
-	struct vm_spec spec = { .uffd = -1, .memfd = -1 };
+	struct vm_spec spec = { .uffd = -1, .memfd = -1, .state_fd = -1,
+				.spill_fd = -1 };
 	char why[256];
-	bool have_version = false, have_budget = false;
+	bool have_version = false, have_budget = false, again = false;
 	uint64_t v;
 	int ret;
 
@@ -257,6 +283,11 @@ static void handle_register(struct conn *c, char **keys, char **vals,
 			if (parse_u64(val, &spec.budget))
 				goto bad_value;
 			have_budget = true;
+		} else if (!strcmp(k, "again")) {
+			/* A VM an earlier memxd served: it brings its state. */
+			if (parse_u64(val, &v) || v > 1)
+				goto bad_value;
+			again = v;
 		} else if (!strcmp(k, "region")) {
 			if (spec.nregions == MEMX_CTL_MAX_REGIONS) {
 				reply_errno(c, E2BIG, "too many regions");
@@ -280,9 +311,13 @@ bad_value:
 			    "budget and at least one region");
 		return;
 	}
-	if (c->nfds != 2) {
-		reply_errno(c, EBADF, "register needs the userfaultfd and the "
-			    "memfd, in that order, by SCM_RIGHTS");
+	if (c->nfds != (again ? 4u : 2u)) {
+		reply_errno(c, EBADF, again ?
+			    "register with again=1 needs the userfaultfd, the "
+			    "memfd, and the state and spill file memxd handed "
+			    "over, in that order, by SCM_RIGHTS" :
+			    "register needs the userfaultfd and the memfd, in "
+			    "that order, by SCM_RIGHTS");
 		return;
 	}
 	if (c->cred.pid != spec.pid) {
@@ -293,6 +328,10 @@ bad_value:
 	}
 	spec.uffd = c->fds[0];
 	spec.memfd = c->fds[1];
+	if (again) {
+		spec.state_fd = c->fds[2];
+		spec.spill_fd = c->fds[3];
+	}
 	ret = pager_register(c->ctl->pager, &spec, &c->vm, why, sizeof(why));
 	if (ret) {
 		log_warn("refused registration of vm %s from pid %d: %s",
@@ -305,9 +344,17 @@ bad_value:
 		GString *o = g_string_new(NULL);
 
 		g_string_append_printf(o, "errno=0\nvm=%s\npages=%lu\n"
-				       "slack_pages=%u\n\n", spec.name,
+				       "slack_pages=%u\nhandover=2\n\n",
+				       spec.name,
 				       (unsigned long)pager_vm_pages(c->vm),
 				       PAGER_SLACK_PAGES);
+		/*
+		 * The VM's state and spill file go to the VMM with the
+		 * reply: it keeps them, and brings them back if memxd
+		 * restarts (nothing else is queued before a registration).
+		 */
+		pager_vm_handover(c->vm, &c->out_fds[0], &c->out_fds[1]);
+		c->out_nfds = c->out ? 0 : 2;
 		conn_reply(c, o);
 	}
 }
@@ -405,7 +452,7 @@ static bool conn_recv(struct conn *c)
 		int *fds = (int *)CMSG_DATA(h);
 
 		for (unsigned i = 0; i < k; i++) {
-			if (c->nfds < 2)
+			if (c->nfds < CTL_MAX_FDS)
 				c->fds[c->nfds++] = fds[i];
 			else
 				close(fds[i]);
@@ -605,8 +652,17 @@ void ctl_free(struct ctl *ctl)
 	 * (and free the connections), then wait for them.
 	 */
 	ctl->closing = true;
-	for (struct conn *c = ctl->conns; c; c = c->next)
+	for (struct conn *c = ctl->conns; c; c = c->next) {
+		/*
+		 * memxd is going away, the VMs are not: their pages stay on
+		 * the servers for the next memxd, which their VMMs register
+		 * with again (and which takes them over).
+		 */
+		if (c->vm)
+			pager_detach(ctl->pager, c->vm);
+		c->vm = NULL;
 		conn_close(c);
+	}
 	shutdown(ctl->fd, SHUT_RDWR);
 	while ((ctl->conns || ctl->listening) && evl_now_ns() < deadline)
 		evl_run_once(ctl->loop, 100000000);

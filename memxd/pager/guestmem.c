@@ -173,6 +173,16 @@ void gm_wake(struct guestmem *m, uint64_t page)
 	ioctl(m->uffd, UFFDIO_WAKE, &r);
 }
 
+void gm_wake_all(struct guestmem *m)
+{
+	for (unsigned i = 0; i < m->nregions; i++) {
+		struct uffdio_range r = { .start = m->regions[i].hva,
+					  .len = m->regions[i].length };
+
+		ioctl(m->uffd, UFFDIO_WAKE, &r);
+	}
+}
+
 int gm_install(struct guestmem *m, uint64_t page, uint64_t count,
 	       const void *src, bool wp, uint64_t *done)
 {

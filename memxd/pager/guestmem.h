@@ -118,6 +118,9 @@ int gm_install(struct guestmem *m, uint64_t page, uint64_t count,
 int gm_protect(struct guestmem *m, uint64_t page, uint64_t count, bool wp);
 /* Wake the threads waiting for @page. */
 void gm_wake(struct guestmem *m, uint64_t page);
+/* Wake every thread waiting on any page: they fault again (a memxd that
+ * restarted never read their faults). */
+void gm_wake_all(struct guestmem *m);
 /* Make @page a memory error for whoever touches it (UFFDIO_POISON,
  * Linux 6.6).  0 or -errno. */
 int gm_poison(struct guestmem *m, uint64_t page);

@@ -43,6 +43,16 @@ struct io {
 static int io_call(struct remote *r, unsigned idx, struct rmap_req *req,
 		   void *buf, uint32_t cap, remote_done_fn fn, void *arg);
 
+/* @s is session @id now (0: none); its record says so too. */
+static void session_set(struct remote_session *s, uint32_t id)
+{
+	s->id = id;
+	if (s->rec) {
+		s->rec->id = id;
+		memcpy(s->rec->secret, s->secret, RMAP_SECRET_LEN);
+	}
+}
+
 /*
  * The open session @sid on server @idx, or NULL.  Requests in flight
  * name their session by number, never by pointer: a VM may go away
@@ -121,7 +131,7 @@ static void server_failed(struct remote *r, unsigned i, const char *why,
 		srv->st.lost_sessions++;
 		/* A dead server may come back still holding it. */
 		s->stale_id = dead ? s->id : 0;
-		s->id = 0;
+		session_set(s, 0);
 		s->heartbeating = false;
 	}
 	if (r->ops && r->ops->server_failed)
@@ -284,6 +294,7 @@ int remote_leave(struct remote *r, unsigned idx, remote_done_fn fn, void *arg)
 struct reg_ctx {
 	struct remote *r;
 	struct remote_session *s;	/* NULL once it is closed */
+	bool keep;			/* ...or detached: no UNREG */
 	unsigned idx;
 	uint8_t type;		/* REG or ATTACH */
 	uint8_t reply[RMAP_SESSION_INFO_LEN];
@@ -299,7 +310,7 @@ static void reg_done(void *arg, int err, const struct rmap_msg *m)
 
 	if (!s) {
 		/* Its VM went away meanwhile: give back what was opened. */
-		if (!err && !m->status) {
+		if (!err && !m->status && !c->keep) {
 			struct rmap_req req = { .type = RMAP_T_UNREG,
 						.session = m->session };
 
@@ -312,7 +323,7 @@ static void reg_done(void *arg, int err, const struct rmap_msg *m)
 	s->reg = NULL;
 	if (!err && !m->status &&
 	    !rmap_session_info_decode(c->reply, m->len, &si)) {
-		s->id = m->session;
+		session_set(s, m->session);
 		srv->heartbeat_ms = si.heartbeat_ms;
 		srv->lease_s = si.lease_s;
 		server_heard(c->r, s->server);
@@ -395,6 +406,26 @@ void remote_session_attach(struct remote *r, struct remote_session *s,
 	session_send(r, s, RMAP_T_ATTACH, id);
 }
 
+void remote_session_detach(struct remote *r, struct remote_session *s)
+{
+	struct remote_session **pp = &r->sessions;
+
+	while (*pp && *pp != s)
+		pp = &(*pp)->next;
+	if (*pp)
+		*pp = s->next;
+	if (s->reg) {
+		s->reg->s = NULL;
+		s->reg->keep = true;
+	}
+	s->reg = NULL;
+	s->opening = false;
+	/* No UNREG: the pages stay on the server for the next memxd. */
+	s->rec = NULL;
+	s->id = 0;
+	s->r = NULL;
+}
+
 void remote_session_close(struct remote *r, struct remote_session *s)
 {
 	struct remote_session **pp = &r->sessions;
@@ -410,7 +441,7 @@ void remote_session_close(struct remote *r, struct remote_session *s)
 	s->opening = false;
 	if (s->id)
 		io_call(r, s->server, &req, NULL, 0, NULL, NULL);
-	s->id = 0;
+	session_set(s, 0);
 	s->r = NULL;
 }
 

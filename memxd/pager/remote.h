@@ -81,6 +81,16 @@ struct remote_server {
 
 struct reg_ctx;
 
+/*
+ * What it takes to ATTACH a session again, kept wherever its owner wants
+ * it (the pager keeps it in the VM's state memfd, vmstate.h): remote.c
+ * writes it whenever the session opens, is taken over, or is lost.
+ */
+struct remote_session_record {
+	uint32_t id;			/* 0: none */
+	uint8_t secret[RMAP_SECRET_LEN];
+};
+
 /* One VM's session with one server. */
 struct remote_session {
 	uint32_t id;			/* 0: not open */
@@ -89,6 +99,7 @@ struct remote_session {
 	bool opening;			/* REG or ATTACH out */
 	bool heartbeating;		/* a HEARTBEAT is out */
 	struct reg_ctx *reg;		/* the REG or ATTACH out */
+	struct remote_session_record *rec;	/* or NULL */
 	struct remote_session *next;	/* all sessions, for heartbeats */
 	struct remote *r;
 	unsigned server;
@@ -142,6 +153,9 @@ void remote_session_attach(struct remote *r, struct remote_session *s,
 			   unsigned idx, uint32_t id, const uint8_t *secret);
 /* Close it (UNREG, which frees its pages on the server). */
 void remote_session_close(struct remote *r, struct remote_session *s);
+/* Forget it here, without UNREG: memxd is going away, and the next one
+ * takes the session over (remote_session_attach). */
+void remote_session_detach(struct remote *r, struct remote_session *s);
 static inline bool remote_session_ready(const struct remote_session *s)
 {
 	return s->id != 0;

@@ -78,7 +78,13 @@
 	X(rebuilt_pages, recovery_pages, rebuilt,			\
 	  "pages rebuilt after a server failed")			\
 	X(moved_pages, recovery_pages, moved,				\
-	  "pages moved (drain, a full server)")
+	  "pages moved (drain, a full server)")				\
+	X(takeover_rollbacks, takeover, evictions_rolled_back,		\
+	  "evictions an earlier memxd left in flight, rolled back")	\
+	X(takeover_reads_dropped, takeover, reads_dropped,		\
+	  "READs an earlier memxd left in flight, dropped")		\
+	X(takeover_parities, takeover, parities,			\
+	  "groups whose parity was recomputed on taking the VM over")
 
 /* Fault service time, in buckets of powers of two microseconds. */
 #define HIST_BUCKETS	24u

@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "../log.h"
+#include "adopt.h"
 #include "fault.h"
 #include "stripe.h"
 #include "vm.h"
@@ -82,12 +83,16 @@ static void found_resident(void *arg, uint64_t page, uint64_t n)
 /*
  * Set up the VM's layers, bottom up; on failure, undo what was done, in
  * reverse.  0, or -errno and why.  The descriptors become the VM's only
- * on success.
+ * on success.  A VM an earlier memxd served brings that memxd's state
+ * and spill file (@spec->state_fd, @spec->spill_fd) and is adopted.
  */
-static int vm_setup(struct vm *vm, const struct vm_spec *spec, char *why,
-		    size_t whylen)
+static int vm_setup(struct vm *vm, const struct vm_spec *spec,
+		    struct adopt_report *rep, char *why, size_t whylen)
 {
 	struct pager *pg = vm->pg;
+	bool adopting = spec->state_fd >= 0;
+	struct vmstate old = { .fd = -1 };
+	struct pg_geometry geo = pg->cfg.geo;
 	int ret;
 
 	ret = gm_open(&vm->mem, spec->uffd, spec->memfd, spec->regions,
@@ -95,12 +100,32 @@ static int vm_setup(struct vm *vm, const struct vm_spec *spec, char *why,
 	if (ret)
 		return ret;
 	vm->npages = gm_pages(&vm->mem);
+	if (adopting) {
+		if (spec->spill_fd < 0) {
+			snprintf(why, whylen, "a VM registering again must "
+				 "bring its state and its spill file");
+			ret = -EINVAL;
+			goto err_mem;
+		}
+		ret = vmstate_open(&old, spec->state_fd, vm->npages, why,
+				   whylen);
+		if (ret)
+			goto err_mem;
+		geo = old.geo;	/* the VM's groups keep their shape */
+	}
+	ret = vmstate_create(&vm->state, vm->name, vm->npages, &geo,
+			     pg->nservers);
+	if (ret) {
+		snprintf(why, whylen, "cannot create the VM's state: %s",
+			 strerror(-ret));
+		goto err_old;
+	}
 	ret = -ENOMEM;
 	snprintf(why, whylen, "out of memory for %lu pages",
 		 (unsigned long)vm->npages);
-	if (pt_init(&vm->pt, vm->npages))
-		goto err_mem;
-	if (pg_table_new(&vm->groups, vm->npages, &pg->cfg.geo))
+	if (pt_init(&vm->pt, vm->npages, vm->state.pt))
+		goto err_state;
+	if (pg_table_new(&vm->groups, vm->npages, &geo, vm->state.groups))
 		goto err_pt;
 	if (stripe_vm_init(vm))
 		goto err_groups;
@@ -110,12 +135,28 @@ static int vm_setup(struct vm *vm, const struct vm_spec *spec, char *why,
 	vm->sess = calloc(vm->nsess ? vm->nsess : 1, sizeof(*vm->sess));
 	if (!vm->sess)
 		goto err_cache;
+	for (unsigned i = 0; i < vm->nsess; i++) {
+		vm->sess[i].rec = &vm->state.sess[i].rec;
+		snprintf(vm->state.sess[i].server, VMSTATE_NAME_LEN, "%s",
+			 remote_server(pg->remote, i)->name);
+	}
 	if (fault_vm_init(vm))
 		goto err_sess;
-	ret = spill_open(&vm->spill, pg->cfg.spill_dir, vm->name, why,
-			 whylen);
+	if (adopting)
+		ret = spill_adopt(&vm->spill, spec->spill_fd);
+	else
+		ret = spill_open(&vm->spill, pg->cfg.spill_dir, vm->name, why,
+				 whylen);
 	if (ret)
 		goto err_fault;
+	prefetch_init(&vm->pf, pg->cfg.prefetch_max);
+	if (adopting) {
+		ret = adopt_state(vm, &old, rep, why, whylen);
+		if (ret)
+			goto err_spill;
+		vmstate_close(&old);	/* its descriptor with it */
+		return 0;
+	}
 	/* What the VMM wrote before registering is resident already. */
 	ret = gm_for_each_present(&vm->mem, found_resident, vm);
 	if (ret) {
@@ -123,15 +164,19 @@ static int vm_setup(struct vm *vm, const struct vm_spec *spec, char *why,
 			 strerror(-ret));
 		goto err_spill;
 	}
-	prefetch_init(&vm->pf, pg->cfg.prefetch_max);
 	for (unsigned i = 0; i < vm->nsess; i++)
 		remote_session_open(pg->remote, &vm->sess[i], i);
 	return 0;
 err_spill:
+	if (adopting)
+		vm->spill.fd = -1;	/* still the caller's */
 	spill_close(&vm->spill);
 err_fault:
 	fault_vm_fini(vm);
 err_sess:
+	for (unsigned i = 0; i < vm->nsess; i++)
+		if (vm->sess[i].r)
+			remote_session_detach(pg->remote, &vm->sess[i]);
 	free(vm->sess);
 err_cache:
 	pfcache_fini(&vm->cache);
@@ -141,6 +186,11 @@ err_groups:
 	pg_table_free(vm->groups, pg->placement);
 err_pt:
 	pt_fini(&vm->pt);
+err_state:
+	vmstate_close(&vm->state);
+err_old:
+	old.fd = -1;		/* still the caller's */
+	vmstate_close(&old);
 err_mem:
 	/* The caller still owns the descriptors: guestmem lets go of them. */
 	vm->mem.uffd = vm->mem.memfd = -1;
@@ -158,6 +208,7 @@ static void vm_release(struct vm *vm)
 	stripe_vm_fini(vm);
 	pg_table_free(vm->groups, vm->pg->placement);
 	pt_fini(&vm->pt);
+	vmstate_close(&vm->state);
 	gm_close(&vm->mem);
 	free(vm);
 }
@@ -165,6 +216,7 @@ static void vm_release(struct vm *vm)
 int pager_register(struct pager *pg, const struct vm_spec *spec,
 		   struct vm **out, char *why, size_t whylen)
 {
+	struct adopt_report rep;
 	struct vm *vm;
 	int ret;
 
@@ -184,19 +236,37 @@ int pager_register(struct pager *pg, const struct vm_spec *spec,
 	snprintf(vm->uuid, sizeof(vm->uuid), "%s", spec->uuid);
 	vm->budget = spec->budget / PAGE;
 	vm->registered_ns = evl_now_ns();
-	ret = vm_setup(vm, spec, why, whylen);
+	ret = vm_setup(vm, spec, &rep, why, whylen);
 	if (ret) {
 		free(vm);
 		return ret;
 	}
 	vm->next = pg->vms;
 	pg->vms = vm;
-	log_info("vm %s (uuid %s, pid %d) registered: %lu MiB GPAS in %u "
-		 "region(s), budget %lu MiB, %lu pages already resident, "
-		 "%u memory server(s)", vm->name, vm->uuid, vm->pid,
-		 (unsigned long)(vm->mem.size >> 20), vm->mem.nregions,
-		 (unsigned long)(vm->budget * PAGE >> 20),
-		 (unsigned long)vm->pt.resident, pg->nservers);
+	if (spec->state_fd >= 0) {
+		vm->st.takeover_rollbacks = rep.evictions_rolled_back;
+		vm->st.takeover_reads_dropped = rep.fetches_dropped;
+		vm->st.takeover_parities = rep.parities;
+	}
+	if (spec->state_fd >= 0)
+		log_warn("vm %s (uuid %s, pid %d) taken over from an earlier "
+			 "memxd: %lu pages resident; %lu evictions rolled back, "
+			 "%lu reads dropped, %lu pages found freed; %u sessions "
+			 "re-attached; parity of %lu groups to recompute; its "
+			 "threads are woken to fault again", vm->name, vm->uuid,
+			 vm->pid, (unsigned long)vm->pt.resident,
+			 (unsigned long)rep.evictions_rolled_back,
+			 (unsigned long)rep.fetches_dropped,
+			 (unsigned long)rep.discards_found, rep.sessions,
+			 (unsigned long)rep.parities);
+	else
+		log_info("vm %s (uuid %s, pid %d) registered: %lu MiB GPAS in "
+			 "%u region(s), budget %lu MiB, %lu pages already "
+			 "resident, %u memory server(s)", vm->name, vm->uuid,
+			 vm->pid, (unsigned long)(vm->mem.size >> 20),
+			 vm->mem.nregions,
+			 (unsigned long)(vm->budget * PAGE >> 20),
+			 (unsigned long)vm->pt.resident, pg->nservers);
 	fault_vm_start(vm);
 	*out = vm;
 	return 0;
@@ -224,6 +294,31 @@ void pager_unregister(struct pager *pg, struct vm *vm)
 			remote_session_close(pg->remote, &vm->sess[i]);
 	fault_vm_stop(vm);
 	vm_put(vm);
+}
+
+void pager_detach(struct pager *pg, struct vm *vm)
+{
+	struct vm **pp = &pg->vms;
+
+	while (*pp && *pp != vm)
+		pp = &(*pp)->next;
+	if (*pp)
+		*pp = vm->next;
+	log_info("vm %s left for the next memxd: its pages stay on the "
+		 "servers, its state with its VMM", vm->name);
+	vm->dead = true;
+	/* No UNREG: the next memxd takes the sessions over. */
+	for (unsigned i = 0; i < vm->nsess; i++)
+		if (vm->sess[i].r)
+			remote_session_detach(pg->remote, &vm->sess[i]);
+	fault_vm_stop(vm);
+	vm_put(vm);
+}
+
+void pager_vm_handover(const struct vm *vm, int *state_fd, int *spill_fd)
+{
+	*state_fd = vm->state.fd;
+	*spill_fd = vm->spill.fd;
 }
 
 int pager_discard(struct vm *vm, uint64_t offset, uint64_t length)

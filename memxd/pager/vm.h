@@ -43,6 +43,7 @@
 #include "spill.h"
 #include "stats.h"
 #include "victim.h"
+#include "vmstate.h"
 
 #define PAGE		GM_PAGE
 #define RETRY_NS	(100ull * 1000000ull)	/* a failed READ, again */
@@ -80,6 +81,8 @@ struct vm {
 	uint64_t npages, budget;		/* pages */
 
 	struct guestmem mem;			/* guestmem.c */
+	struct vmstate state;			/* vmstate.c: the memory of
+						 * pt, groups and sessions */
 	struct pagetable pt;			/* pagetable.c */
 	struct pg_table *groups;		/* pagegroup, stripe.c */
 	GHashTable *slot_writes;		/* stripe.c: (group, slot) ->

@@ -794,6 +794,15 @@ int main(int argc, char **argv)
 		vmm_region_destroy(&h.r);
 		return 1;
 	}
+	/* If memxd goes away, wait for the next one, as QEMU does. */
+	ret = vmm_keep_registered(&h.r, getenv("VMM_GIVE_UP_S") ?
+				  (unsigned)atoi(getenv("VMM_GIVE_UP_S")) : 120);
+	if (ret) {
+		fprintf(stderr, "host-harness: keeper thread: %s\n",
+			strerror(-ret));
+		vmm_region_destroy(&h.r);
+		return 1;
+	}
 	h.npages = h.size / PAGE;
 	if (h.test_sigbus_tail && h.test_sigbus_tail < h.npages &&
 	    ftruncate(h.r.memfd,
@@ -908,14 +917,16 @@ out:
 	printf("host-harness: %s pages_touched=%llu bytes_verified=%llu "
 	       "bad_words=%u max_rss_pages=%lld max_rss_sampled=%lld "
 	       "max_memxd_resident_pages=%lld "
-	       "budget_pages=%lld slack_pages=%lld\n",
+	       "budget_pages=%lld slack_pages=%lld reregistered=%u "
+	       "last_gap_ms=%llu\n",
 	       ret ? "FAIL" : "PASS",
 	       (unsigned long long)atomic_load(&h.pages_touched),
 	       (unsigned long long)atomic_load(&h.bytes_verified),
 	       atomic_load(&h.errors), (long long)atomic_load(&h.max_rss_pages),
 	       (long long)atomic_load(&h.max_rss_raw),
 	       (long long)atomic_load(&h.max_resident_pages), h.budget_pages,
-	       h.slack_pages);
+	       h.slack_pages, h.r.reregistered,
+	       (unsigned long long)h.r.last_gap_ms);
 	maybe_pause(&h, "end");
 	sigbus_harness = NULL;
 	vmm_region_destroy(&h.r);

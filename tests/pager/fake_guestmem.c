@@ -261,6 +261,14 @@ void gm_wake(struct guestmem *gm, uint64_t page)
 	m->wakes++;
 }
 
+void gm_wake_all(struct guestmem *gm)
+{
+	struct fake_mem *m = of(gm);
+
+	memset(m->blocked, 0, m->npages);
+	m->wakes++;
+}
+
 int gm_poison(struct guestmem *gm, uint64_t page)
 {
 	struct fake_mem *m = of(gm);

@@ -31,6 +31,7 @@ struct fake_remote {
 	struct evl_hook hook;
 	bool hooked;
 	bool cut_off;
+	unsigned attached;
 	uint64_t sent[RMAP_T_MAX + 1];
 	bool held[RMAP_T_MAX + 1];
 };
@@ -249,6 +250,14 @@ static struct fake_req *next_unheld(struct fake_remote *fr)
 	return NULL;
 }
 
+void fake_remote_lose(struct fake_remote *fr, struct fake_req *q)
+{
+	g_queue_remove(&fr->pending, q);
+	if (!fr->srv[q->server].dead)
+		execute(fr, q);
+	req_free(q);
+}
+
 unsigned fake_remote_drain(struct fake_remote *fr)
 {
 	unsigned n = 0;
@@ -286,6 +295,11 @@ uint64_t fake_remote_stored(struct fake_remote *fr, unsigned idx)
 	return g_hash_table_size(fr->store[idx]);
 }
 
+unsigned fake_remote_attached(struct fake_remote *fr)
+{
+	return fr->attached;
+}
+
 uint64_t fake_remote_sent(struct fake_remote *fr, uint8_t type)
 {
 	uint64_t n = 0;
@@ -298,6 +312,17 @@ uint64_t fake_remote_sent(struct fake_remote *fr, uint8_t type)
 }
 
 /* ---- remote.h ---- */
+
+/* @s is session @id now, and its record says so (as remote.c does). */
+static void session_set(struct remote_session *s, uint32_t id)
+{
+	s->id = id;
+	if (s->rec) {
+		s->rec->id = id;
+		memcpy(s->rec->secret, s->secret, RMAP_SECRET_LEN);
+	}
+}
+
 
 void remote_set_ops(struct remote *r, const struct remote_ops *ops, void *arg)
 {
@@ -337,7 +362,12 @@ void remote_session_attach(struct remote *r, struct remote_session *s,
 	s->r = r;
 	s->server = idx;
 	memcpy(s->secret, secret, RMAP_SECRET_LEN);
-	s->id = id;
+	/* The server takes the session over only with the right secret. */
+	for (unsigned i = 0; i < RMAP_SECRET_LEN; i++)
+		if (secret[i] != (uint8_t)(id * 31 + i))
+			return;
+	r->fr->attached++;
+	session_set(s, id);
 }
 
 static void tell_changed(struct fake_remote *fr, unsigned idx)
@@ -381,13 +411,17 @@ unsigned remote_pending(const struct remote *r)
 	return g_queue_get_length(&r->fr->pending);
 }
 
+
 void remote_session_open(struct remote *r, struct remote_session *s,
 			 unsigned idx)
 {
 	s->r = r;
 	s->server = idx;
-	if (!r->fr->srv[idx].dead)
-		s->id = r->fr->next_sid++;
+	if (r->fr->srv[idx].dead)
+		return;
+	for (unsigned i = 0; i < RMAP_SECRET_LEN; i++)
+		s->secret[i] = (uint8_t)(r->fr->next_sid * 31 + i);
+	session_set(s, r->fr->next_sid++);
 }
 
 void remote_session_close(struct remote *r, struct remote_session *s)
@@ -398,11 +432,20 @@ void remote_session_close(struct remote *r, struct remote_session *s)
 
 	if (s->id) {
 		/* UNREG: the server frees everything of the session. */
+		s->rec = s->rec ? (s->rec->id = 0, s->rec) : NULL;
 		g_hash_table_iter_init(&it, fr->store[s->server]);
 		while (g_hash_table_iter_next(&it, &k, NULL))
 			if (*(uint64_t *)k >> 40 == s->id)
 				g_hash_table_iter_remove(&it);
 	}
+	s->id = 0;
+	s->r = NULL;
+}
+
+void remote_session_detach(struct remote *r, struct remote_session *s)
+{
+	(void)r;
+	s->rec = NULL;		/* no UNREG: the pages stay */
 	s->id = 0;
 	s->r = NULL;
 }

@@ -97,6 +97,9 @@ void fake_remote_complete(struct fake_remote *fr, struct fake_req *req,
 			  int err, uint8_t status);
 /* Answer every pending request not held (and those they cause). */
 unsigned fake_remote_drain(struct fake_remote *fr);
+/* @req reaches its server and is carried out, but its answer is lost
+ * with the memxd that sent it: no callback. */
+void fake_remote_lose(struct fake_remote *fr, struct fake_req *req);
 /* Fail every pending request with -ECANCELED, as closing RMAP does. */
 void fake_remote_cancel(struct fake_remote *fr);
 /* Server @idx died: its pages are gone, requests to it fail from now on
@@ -113,6 +116,8 @@ const uint8_t *fake_remote_page(struct fake_remote *fr, unsigned idx,
 				uint32_t sid, uint64_t key);
 /* Pages stored on server @idx, over all sessions. */
 uint64_t fake_remote_stored(struct fake_remote *fr, unsigned idx);
+/* Sessions taken over by ATTACH (with the right secret). */
+unsigned fake_remote_attached(struct fake_remote *fr);
 /* Requests of @type sent so far (all types if 0). */
 uint64_t fake_remote_sent(struct fake_remote *fr, uint8_t type);
 
