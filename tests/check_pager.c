@@ -872,6 +872,41 @@ END_TEST
 /* ---- memxd restarts ---- */
 
 /*
+ * memxd dies; the VMM keeps the state memfd and the spill file and
+ * registers the VM with a new memxd, whose budget is @budget pages.
+ * Whatever memxd had in flight stays wherever it got.
+ */
+static void fx_restart(struct fx *f, uint64_t budget)
+{
+	struct vm_spec spec = { .pid = 1, .nregions = 1 };
+	struct pager_config cfg;
+	int state_fd, spill_fd;
+	char why[256] = "";
+
+	pager_vm_handover(f->vm, &state_fd, &spill_fd);
+	state_fd = dup(state_fd);
+	spill_fd = dup(spill_fd);
+	ck_assert_uint_eq(f->vm->pt.bugs, 0);
+	pager_detach(f->pg, f->vm);
+	fake_remote_auto(f->fr, f->loop, false);
+	fake_remote_cancel(f->fr);
+	fx_turn(f, 3);
+	cfg = f->pg->cfg;
+	pager_free(f->pg);
+	ck_assert_int_eq(pager_new(&f->pg, f->loop, fake_remote(f->fr), &cfg),
+			 0);
+	snprintf(spec.name, sizeof(spec.name), "vm0");
+	spec.budget = budget * PAGE;
+	spec.regions[0] = (struct vm_region){ FAKE_HVA, 0, f->npages * PAGE,
+					      PAGE };
+	spec.uffd = spec.memfd = fake_mem_fd(f->m);
+	spec.state_fd = state_fd;
+	spec.spill_fd = spill_fd;
+	ck_assert_msg(!pager_register(f->pg, &spec, &f->vm, why, sizeof(why)),
+		      "register again: %s", why);
+}
+
+/*
  * memxd dies with evictions, a parity delta and a fault's READ in flight
  * (some of which reached their servers, their answers lost), and a new
  * memxd takes the VM over from the state and spill file its VMM kept:
@@ -883,10 +918,6 @@ START_TEST(test_memxd_restart)
 {
 	struct fx f;
 	struct fake_req *q;
-	struct vm_spec spec = { .pid = 1, .nregions = 1 };
-	struct pager_config cfg;
-	int state_fd, spill_fd;
-	char why[256] = "";
 	unsigned lost = 0, partner = 0;
 	uint8_t b;
 
@@ -917,33 +948,12 @@ START_TEST(test_memxd_restart)
 		lost++;
 	}
 	ck_assert_uint_gt(lost, 0);
-	/* memxd dies: the VMM keeps the state and the spill file. */
-	pager_vm_handover(f.vm, &state_fd, &spill_fd);
-	state_fd = dup(state_fd);
-	spill_fd = dup(spill_fd);
-	ck_assert_uint_eq(f.vm->pt.bugs, 0);
-	pager_detach(f.pg, f.vm);
-	fake_remote_auto(f.fr, f.loop, false);
-	fake_remote_cancel(f.fr);
-	fx_turn(&f, 3);
-	cfg = f.pg->cfg;
-	pager_free(f.pg);
-	/* A new memxd; the VMM registers again with what it kept. */
-	ck_assert_int_eq(pager_new(&f.pg, f.loop, fake_remote(f.fr), &cfg), 0);
-	snprintf(spec.name, sizeof(spec.name), "vm0");
 	/*
-	 * Room for every page now: nothing is evicted again, so only the
-	 * recomputed parity, not a new write, can make the lost deltas'
-	 * rows right.
+	 * Room for every page after the restart: nothing is evicted again,
+	 * so only the recomputed parity, not a new write, can make the lost
+	 * deltas' rows right.
 	 */
-	spec.budget = f.npages * PAGE;
-	spec.regions[0] = (struct vm_region){ FAKE_HVA, 0, f.npages * PAGE,
-					      PAGE };
-	spec.uffd = spec.memfd = fake_mem_fd(f.m);
-	spec.state_fd = state_fd;
-	spec.spill_fd = spill_fd;
-	ck_assert_msg(!pager_register(f.pg, &spec, &f.vm, why, sizeof(why)),
-		      "register again: %s", why);
+	fx_restart(&f, f.npages);
 	fake_remote_hold(f.fr, RMAP_T_XWRITE, false);
 	fake_remote_hold(f.fr, RMAP_T_WRITE, false);
 	fake_remote_hold(f.fr, RMAP_T_PXOR, false);
@@ -970,6 +980,41 @@ START_TEST(test_memxd_restart)
 				 0x70 | (uint8_t)(p & 7) : (uint8_t)(p * 7) | 1);
 	ck_assert_uint_gt(f.vm->st.degraded_reads, 0);
 	ck_assert_uint_eq(f.vm->st.lost_faults, 0);
+	fx_fini(&f);
+}
+END_TEST
+
+/*
+ * memxd dies between installing a remote page for a write fault (no
+ * write-protection: the guest writes at once) and recording it resident.
+ * The page the memfd holds is the guest's latest: the new memxd must
+ * write it back when it evicts it, not take it for the server's copy.
+ */
+START_TEST(test_restart_mid_install)
+{
+	struct fx f;
+	uint64_t victim = UINT64_MAX;
+
+	fx_init_filled(&f, &defaults, 0);
+	for (uint64_t p = 0; p < f.npages && victim == UINT64_MAX; p++)
+		if (pt_state(&f.vm->pt, p) == PS_REMOTE &&
+		    !pt_has(&f.vm->pt, p, PT_CACHED))
+			victim = p;
+	ck_assert_uint_ne(victim, UINT64_MAX);
+	/* UFFDIO_COPY went in, the vCPU wrote; the table still says REMOTE. */
+	fake_mem_prefill(f.m, victim, 0xa5);
+	fx_restart(&f, defaults.budget);
+	ck_assert_int_eq(pt_state(&f.vm->pt, victim), PS_RESIDENT);
+	ck_assert(pt_has(&f.vm->pt, victim, PT_DIRTY));
+	/* Everything else passes through the budget: the victim leaves. */
+	fake_remote_auto(f.fr, f.loop, true);
+	for (uint64_t p = 0; p < f.npages; p++)
+		if (p != victim)
+			ck_assert_int_eq(fx_read(&f, p), (uint8_t)(p * 7) | 1);
+	fx_quiesce(&f);
+	ck_assert_int_ne(pt_state(&f.vm->pt, victim), PS_RESIDENT);
+	ck_assert_int_eq(fx_read(&f, victim), 0xa5);
+	ck_assert_uint_eq(f.vm->pt.bugs, 0);
 	fx_fini(&f);
 }
 END_TEST
@@ -1149,6 +1194,7 @@ static Suite *pager_suite(void)
 	tcase_add_test(tc, test_silent_server_read_degraded);
 	tcase_add_test(tc, test_cut_off_freezes);
 	tcase_add_test(tc, test_memxd_restart);
+	tcase_add_test(tc, test_restart_mid_install);
 	suite_add_tcase(s, tc);
 	tc = tcase_create("random");
 	tcase_set_timeout(tc, 600);

@@ -7,9 +7,11 @@
  * The rules, page by page (the memfd says which pages it still holds):
  *   - a page the memfd holds is RESIDENT, whatever the table said: an
  *     eviction that was not finished is rolled back (its hole was never
- *     punched); it is clean only if a server copy is known to match it
- *     (it was REMOTE, its eviction answered), and then write-protected
- *     again, so that the next write is seen;
+ *     punched); it is clean only if the table called it RESIDENT and
+ *     clean (write-protected, its server copy matching), and then
+ *     protected again, so that the next write is seen.  A REMOTE or
+ *     FETCHING page the memfd holds was being installed when memxd died,
+ *     maybe writable for a write fault that has written since: dirty;
  *   - a page the memfd lacks that the table called RESIDENT or EVICTING
  *     was freed by the guest meanwhile (a REMOVE memxd never read): it is
  *     "never written" again;
@@ -44,9 +46,8 @@ static pte_t adopt_page(struct vm *vm, uint64_t p, pte_t old, bool *suspect,
 	if (*suspect)
 		keep |= PT_HAS_REMOTE;	/* it may have landed */
 	if (present) {
-		bool clean = s == PS_REMOTE ||
-			     (s == PS_RESIDENT && !(old & PT_DIRTY) &&
-			      (old & PT_HAS_REMOTE) && !*suspect);
+		bool clean = s == PS_RESIDENT && !(old & PT_DIRTY) &&
+			     (old & PT_HAS_REMOTE) && !*suspect;
 
 		if (s == PS_EVICTING)
 			rep->evictions_rolled_back++;
