@@ -79,6 +79,9 @@
 	  "pages rebuilt after a server failed")			\
 	X(moved_pages, recovery_pages, moved,				\
 	  "pages moved (drain, a full server)")				\
+	X(parity_recomputed, recovery_groups, parity,			\
+	  "parity slots recomputed from live servers (an update "	\
+	  "failed, or a memxd restart left one in flight)")		\
 	X(takeover_rollbacks, takeover, evictions_rolled_back,		\
 	  "evictions an earlier memxd left in flight, rolled back")	\
 	X(takeover_reads_dropped, takeover, reads_dropped,		\
