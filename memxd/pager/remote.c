@@ -170,13 +170,24 @@ static void server_revived(struct remote *r, unsigned i)
 	}
 }
 
-/* Any answer from server @i. */
+static void verdict(struct remote *r, uint64_t now, bool tick);
+
+/*
+ * Any answer from server @i.  One that had gone silent is judged again at
+ * once: a thaw or a server's return need not wait for the next tick.
+ */
 static void server_heard(struct remote *r, unsigned i)
 {
-	r->srv[i].last_heard_ns = evl_now_ns();
-	r->srv[i].heard = true;
+	struct remote_server *srv = &r->srv[i];
+	bool was_silent = srv->misses > 0;
+
+	srv->last_heard_ns = evl_now_ns();
+	srv->heard = true;
+	srv->misses = 0;
 	server_revived(r, i);
 	server_set_reachable(r, i, true);
+	if (was_silent)
+		verdict(r, srv->last_heard_ns, false);
 }
 
 static void on_peer_state(struct rmap_ep *ep, struct rmap_peer *peer, int err,
@@ -524,11 +535,12 @@ static void heartbeat(struct remote *r, struct remote_session *s)
 }
 
 /*
- * Judge every server from its probes (see remote.h): up, down, out, or
- * memxd cut off from most of them.  @late: this tick ran late, so the
- * answers may be waiting unread: nobody is judged.
+ * The verdict on every server from its missed probes (see remote.h): up,
+ * down, out, or memxd cut off from most of them.  After every @tick; and
+ * as soon as a silent server answers again, when only good news is told
+ * (the others may be answering this very moment too).
  */
-static void judge(struct remote *r, uint64_t now, bool late)
+static void verdict(struct remote *r, uint64_t now, bool tick)
 {
 	unsigned live = 0, silent = 0;
 	bool cut;
@@ -536,14 +548,6 @@ static void judge(struct remote *r, uint64_t now, bool late)
 	for (unsigned i = 0; i < r->n; i++) {
 		struct remote_server *srv = &r->srv[i];
 
-		/* A miss: the probe of the last tick is still unanswered. */
-		if (late || !srv->probe_ns || srv->dead ||
-		    srv->last_heard_ns >= srv->probe_ns)
-			srv->misses = 0;
-		else
-			srv->misses++;
-		if (srv->misses >= 2)
-			server_set_reachable(r, i, false);
 		/* Only a server we once heard can be down; others wait. */
 		if (!srv->heard || srv->dead)
 			continue;
@@ -586,6 +590,8 @@ static void judge(struct remote *r, uint64_t now, bool late)
 			srv->down_since_ns = now;
 			continue;
 		}
+		if (!tick)
+			continue;
 		if (!srv->down) {
 			srv->down = true;
 			srv->down_since_ns = now;
@@ -605,6 +611,27 @@ static void judge(struct remote *r, uint64_t now, bool late)
 			server_failed(r, i, why, true);
 		}
 	}
+}
+
+/*
+ * Count every server's missed probes, then judge.  @late: this tick ran
+ * late, so the answers may be waiting unread: nobody has missed one.
+ */
+static void judge(struct remote *r, uint64_t now, bool late)
+{
+	for (unsigned i = 0; i < r->n; i++) {
+		struct remote_server *srv = &r->srv[i];
+
+		/* A miss: the probe of the last tick is still unanswered. */
+		if (late || !srv->probe_ns || srv->dead ||
+		    srv->last_heard_ns >= srv->probe_ns)
+			srv->misses = 0;
+		else
+			srv->misses++;
+		if (srv->misses >= 2)
+			server_set_reachable(r, i, false);
+	}
+	verdict(r, now, true);
 }
 
 /*
