@@ -83,13 +83,14 @@ nothing_rebuilt()
 	done
 }
 
-# used_pages: "srv1=N srv2=N ...", what each server holds.
+# used_pages: "srv1=N srv2=N ...", what each server says it holds.
 used_pages()
 {
 	local s
 
 	for s in "${PG_SERVERS[@]}"; do
-		printf '%s=%s ' "$s" "$(pg_srv "$s" server_used_pages)"
+		printf '%s=%s ' "$s" "$(pg_ctl stat "$(nx_ip "$s")" |
+			sed -n 's/.*used_pages=\([0-9]*\).*/\1/p')"
 	done
 }
 
@@ -142,7 +143,7 @@ first_fault_ms()
 
 scenario_partition()
 {
-	local secs=$1 label=partition-$1 before t0 ms frozen_s
+	local secs=$1 label=partition-$1 before after t0 ms frozen_s s u0 u1
 
 	pg_scenario_begin "$label"
 	pg_net "$SERVER_CAP"
@@ -175,6 +176,14 @@ scenario_partition()
 	ms=$(first_fault_ms "$label" "$t0" 30)
 	nx_log "[$label] first network fault served ${ms} ms after the link came back"
 	wait_global "$label" frozen 0 30
+	# The servers kept what they held (the verify phases free nothing).
+	after=$(used_pages)
+	for s in "${PG_SERVERS[@]}"; do
+		u0=$(sed -n "s/.*\b$s=\([0-9]*\).*/\1/p" <<<"$before")
+		u1=$(sed -n "s/.*\b$s=\([0-9]*\).*/\1/p" <<<"$after")
+		((u0 > 0 && u1 * 10 >= u0 * 9)) ||
+			nx_die "[$label] $s held $u0 pages before the partition, $u1 after"
+	done
 	pg_wait_pause "$label" end
 	pg_harness_passed "$label" || {
 		pg_harness_log "$label"
@@ -189,8 +198,8 @@ scenario_partition()
 		nx_die "[$label] memxd's log does not say it was cut off and reconnected"
 	nx_log "[$label] memxd's log says:"
 	grep -E "cut off|reconnected" "$NX_TMP/memxd-$label.log" | sed 's/^/    /' >&2
-	nx_log "[$label] servers held before: $before"
-	nx_log "[$label] servers hold after:  $(used_pages)"
+	nx_log "[$label] the servers held before: $before"
+	nx_log "[$label] right after:             $after"
 	PG_SUMMARY+=("$label: partition ${secs} s, frozen for $frozen_s s, first fault ${ms} ms after reconnection, 0 lost, 0 rebuilt")
 	pg_scenario_finish "$label"
 }
