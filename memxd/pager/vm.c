@@ -299,6 +299,7 @@ void pager_unregister(struct pager *pg, struct vm *vm)
 void pager_detach(struct pager *pg, struct vm *vm)
 {
 	struct vm **pp = &pg->vms;
+	int ret;
 
 	while (*pp && *pp != vm)
 		pp = &(*pp)->next;
@@ -306,6 +307,20 @@ void pager_detach(struct pager *pg, struct vm *vm)
 		*pp = vm->next;
 	log_info("vm %s left for the next memxd: its pages stay on the "
 		 "servers, its state with its VMM", vm->name);
+	/*
+	 * What is in flight is cancelled below and as memxd goes: none of
+	 * it may reach the state the next memxd takes over (a delta's
+	 * writer count dropped there would hide a parity to recompute).
+	 */
+	ret = vmstate_detach(&vm->state);
+	if (ret) {
+		/* Then have the next memxd recompute every parity. */
+		for (uint64_t g = 0; g < vm->state.ngroups; g++)
+			vm->state.groups[g].writers |= 0x8000;
+		log_err("vm %s: cannot keep its state from this memxd's last "
+			"changes (%s): the next memxd recomputes every parity",
+			vm->name, strerror(-ret));
+	}
 	vm->dead = true;
 	/* No UNREG: the next memxd takes the sessions over. */
 	for (unsigned i = 0; i < vm->nsess; i++)

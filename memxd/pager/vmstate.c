@@ -201,6 +201,18 @@ bad:
 	return -EINVAL;
 }
 
+int vmstate_detach(struct vmstate *st)
+{
+	void *m;
+
+	if (st->fd < 0 || st->map == MAP_FAILED || !st->map)
+		return 0;
+	/* Same address, same contents, but our writes stay ours now. */
+	m = mmap(st->map, st->size, PROT_READ | PROT_WRITE,
+		 MAP_PRIVATE | MAP_FIXED, st->fd, 0);
+	return m == MAP_FAILED ? -errno : 0;
+}
+
 void vmstate_close(struct vmstate *st)
 {
 	if (st->map != MAP_FAILED && st->map)

@@ -77,6 +77,7 @@ struct fake_req {
 	remote_done_fn fn;
 	void *arg;
 	bool held;		/* auto mode leaves it to the test */
+	bool answer_lost;	/* carried out; its answer never comes */
 };
 
 struct fake_remote;
@@ -97,8 +98,9 @@ void fake_remote_complete(struct fake_remote *fr, struct fake_req *req,
 			  int err, uint8_t status);
 /* Answer every pending request not held (and those they cause). */
 unsigned fake_remote_drain(struct fake_remote *fr);
-/* @req reaches its server and is carried out, but its answer is lost
- * with the memxd that sent it: no callback. */
+/* @req reaches its server and is carried out, but its answer is lost:
+ * the call stays outstanding (RMAP would retransmit it) until
+ * fake_remote_cancel, as memxd going away cancels it. */
 void fake_remote_lose(struct fake_remote *fr, struct fake_req *req);
 /* Fail every pending request with -ECANCELED, as closing RMAP does. */
 void fake_remote_cancel(struct fake_remote *fr);
