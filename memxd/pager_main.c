@@ -91,6 +91,7 @@ out:
 	deadline = evl_now_ns() + 500000000ull;
 	while (r && remote_pending(r) && evl_now_ns() < deadline)
 		evl_run_once(loop, 50000000);
+	pager_remote_gone(pg);
 	remote_free(r);
 	pager_free(pg);
 	return ret;
