@@ -273,12 +273,38 @@ int gm_punch(struct guestmem *m, uint64_t page, uint64_t count)
 	return 0;
 }
 
+/*
+ * The memfd's data and holes, from lseek: exact for shmem, where a page
+ * swapped out by the host is still data (mincore would call it absent).
+ */
 bool gm_present(struct guestmem *m, uint64_t page)
 {
-	struct gm_real *g = m->impl;
-	unsigned char v = 0;
+	off_t at = (off_t)(page * GM_PAGE);
+	off_t d = lseek(m->memfd, at, SEEK_DATA);
 
-	if (mincore(g->view + page * GM_PAGE, GM_PAGE, &v) < 0)
-		return true;	/* cannot tell: assume nothing was lost */
-	return v & 1;
+	if (d < 0)
+		return errno != ENXIO;	/* ENXIO: holes to the end */
+	return d == at;
+}
+
+int gm_present_all(struct guestmem *m, uint64_t npages, uint8_t *bits)
+{
+	off_t end = (off_t)(npages * GM_PAGE), at = 0;
+
+	memset(bits, 0, (npages + 7) / 8);
+	while (at < end) {
+		off_t d = lseek(m->memfd, at, SEEK_DATA), h;
+
+		if (d < 0 && errno == ENXIO)
+			break;
+		if (d < 0 || (h = lseek(m->memfd, d, SEEK_HOLE)) < 0)
+			return -errno;
+		if (h > end)
+			h = end;
+		for (uint64_t p = (uint64_t)d / GM_PAGE;
+		     p < ((uint64_t)h + GM_PAGE - 1) / GM_PAGE; p++)
+			bits[p / 8] |= (uint8_t)(1u << (p % 8));
+		at = h;
+	}
+	return 0;
 }

@@ -130,5 +130,10 @@ int gm_read(struct guestmem *m, uint64_t page, uint64_t count, void *buf);
 int gm_punch(struct guestmem *m, uint64_t page, uint64_t count);
 /* Does the memfd hold @page?  (True when it cannot tell.) */
 bool gm_present(struct guestmem *m, uint64_t page);
+/*
+ * Which of pages [0, @npages) the memfd holds, a bit each in @bits
+ * ((npages + 7) / 8 bytes), a pair of lseeks per extent.  0 or -errno.
+ */
+int gm_present_all(struct guestmem *m, uint64_t npages, uint8_t *bits);
 
 #endif

@@ -305,3 +305,12 @@ bool gm_present(struct guestmem *gm, uint64_t page)
 {
 	return of(gm)->present[page];
 }
+
+int gm_present_all(struct guestmem *gm, uint64_t npages, uint8_t *bits)
+{
+	memset(bits, 0, (npages + 7) / 8);
+	for (uint64_t p = 0; p < npages; p++)
+		if (of(gm)->present[p])
+			bits[p / 8] |= (uint8_t)(1u << (p % 8));
+	return 0;
+}
