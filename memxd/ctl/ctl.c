@@ -28,7 +28,7 @@
 
 /*
  * A connection lives as long as a poll of it is in the ring: closing it
- * (conn_close) unregisters its VM and shuts the socket down, which
+ * (conn_end) lets its VM go and shuts the socket down, which
  * completes those polls, and the last one to complete frees it.
  */
 struct conn {
@@ -46,8 +46,9 @@ struct conn {
 	unsigned nfds;
 	GString *out;		/* the reply not sent yet, from out_off */
 	size_t out_off;
-	int out_fds[2];		/* ride on the next bytes sent */
+	int out_fds[2];		/* ride on the byte at out_fds_at */
 	unsigned out_nfds;
+	size_t out_fds_at;
 	struct vm *vm;
 };
 
@@ -72,17 +73,22 @@ static void conn_close_fds(struct conn *c)
 }
 
 /*
- * Stop serving @c: unregister its VM (the VMM is gone, or must be
- * treated so) and shut the socket down.  Never frees @c: the callback
- * whose poll completes last does (conn_done).
+ * Stop serving @c and shut the socket down.  Its VM is unregistered if
+ * its VMM is gone; if memxd ends a connection whose VMM lives on (a
+ * request too large, a reply left unread), the VM is only detached, as
+ * when memxd stops: its VMM registers again and is taken over, and its
+ * pages are not lost for a misbehaving client library.  Never frees @c:
+ * the callback whose poll completes last does (conn_done).
  */
-static void conn_close(struct conn *c)
+static void conn_end(struct conn *c, bool vmm_gone)
 {
 	if (c->closing)
 		return;
 	c->closing = true;
-	if (c->vm)
+	if (c->vm && vmm_gone)
 		pager_unregister(c->ctl->pager, c->vm);
+	else if (c->vm)
+		pager_detach(c->ctl->pager, c->vm);
 	c->vm = NULL;
 	conn_close_fds(c);
 	shutdown(c->fd, SHUT_RDWR);
@@ -123,8 +129,13 @@ static int conn_flush(struct conn *c)
 		struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1 };
 		ssize_t n;
 
-		/* Descriptors handed over ride on the first bytes sent. */
-		if (c->out_nfds) {
+		/*
+		 * Descriptors handed over ride on the first byte of their
+		 * reply: replies queued before it go first, without them.
+		 */
+		if (c->out_nfds && c->out_fds_at > c->out_off)
+			iov.iov_len = c->out_fds_at - c->out_off;
+		else if (c->out_nfds) {
 			struct cmsghdr *cm;
 
 			memset(&u, 0, sizeof(u));
@@ -143,7 +154,8 @@ static int conn_flush(struct conn *c)
 			continue;
 		if (n < 0)
 			return errno == EAGAIN ? 0 : -errno;
-		c->out_nfds = 0;	/* sent (the kernel holds copies) */
+		if (msg.msg_controllen)
+			c->out_nfds = 0;	/* sent (the kernel has copies) */
 		c->out_off += (size_t)n;
 		if (c->out_off == c->out->len) {
 			g_string_free(c->out, TRUE);
@@ -175,7 +187,7 @@ static void conn_reply(struct conn *c, GString *o)
 		c->out = o;
 	}
 	if (conn_flush(c)) {
-		conn_close(c);	/* the reader is gone */
+		conn_end(c, true);	/* the reader is gone */
 		return;
 	}
 	queued = c->out ? c->out->len - c->out_off : 0;
@@ -183,7 +195,7 @@ static void conn_reply(struct conn *c, GString *o)
 		log_ratelimited(5000, LOG_LEVEL_WARN, "control socket: closed "
 				"a connection that left %zu bytes unread "
 				"(pid %d)", queued, c->cred.pid);
-		conn_close(c);
+		conn_end(c, false);
 	}
 }
 
@@ -351,10 +363,11 @@ bad_value:
 		/*
 		 * The VM's state and spill file go to the VMM with the
 		 * reply: it keeps them, and brings them back if memxd
-		 * restarts (nothing else is queued before a registration).
+		 * restarts.
 		 */
 		pager_vm_handover(c->vm, &c->out_fds[0], &c->out_fds[1]);
-		c->out_nfds = c->out ? 0 : 2;
+		c->out_nfds = 2;
+		c->out_fds_at = c->out ? c->out->len : 0;
 		conn_reply(c, o);
 	}
 }
@@ -441,7 +454,7 @@ static bool conn_recv(struct conn *c)
 	if (n < 0 && errno == EAGAIN)
 		return false;
 	if (n <= 0) {
-		conn_close(c);	/* the VMM is gone */
+		conn_end(c, true);	/* the VMM is gone */
 		return false;
 	}
 	for (struct cmsghdr *h = CMSG_FIRSTHDR(&mh); h; h = CMSG_NXTHDR(&mh, h)) {
@@ -492,7 +505,7 @@ static void conn_pump(struct conn *c)
 			continue;
 		if (c->len >= sizeof(c->buf) - 1) {
 			reply_errno(c, E2BIG, "request too large");
-			conn_close(c);
+			conn_end(c, false);
 			return;
 		}
 		if (!conn_recv(c))
@@ -516,7 +529,7 @@ static void conn_readable(struct evl *loop, struct evl_op *op, int res)
 	(void)loop;
 	c->reading = false;
 	if (!c->closing && res < 0 && res != -EINTR)
-		conn_close(c);
+		conn_end(c, true);
 	if (!c->closing)
 		conn_pump(c);
 	conn_done(c);
@@ -529,7 +542,7 @@ static void conn_writable(struct evl *loop, struct evl_op *op, int res)
 	(void)loop;
 	c->writing = false;
 	if (!c->closing && ((res < 0 && res != -EINTR) || conn_flush(c)))
-		conn_close(c);
+		conn_end(c, true);
 	if (!c->closing)
 		conn_pump(c);
 	conn_done(c);
@@ -658,10 +671,7 @@ void ctl_free(struct ctl *ctl)
 		 * the servers for the next memxd, which their VMMs register
 		 * with again (and which takes them over).
 		 */
-		if (c->vm)
-			pager_detach(ctl->pager, c->vm);
-		c->vm = NULL;
-		conn_close(c);
+		conn_end(c, false);
 	}
 	shutdown(ctl->fd, SHUT_RDWR);
 	while ((ctl->conns || ctl->listening) && evl_now_ns() < deadline)
