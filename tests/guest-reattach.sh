@@ -1,5 +1,6 @@
 #!/bin/bash
 # SPDX-License-Identifier: GPL-2.0-or-later
+# shellcheck disable=SC2016 # await's conditions are eval'd when polled
 #
 # guest-reattach.sh - restarting memxd loses no VM.  Two memory servers
 # and a client, each a network namespace; memxd's pager in the client; the
@@ -151,7 +152,7 @@ GX_SHOW_PREFIX='timeout| '
 gx_qemu_args 1G 256M "qsort:256"
 for i in "${!GX_QEMU_ARGS[@]}"; do
 	[[ ${GX_QEMU_ARGS[$i]} == memory-backend-memx,* ]] &&
-		GX_QEMU_ARGS[$i]+=",memxd-timeout=3"
+		GX_QEMU_ARGS[i]+=",memxd-timeout=3"
 done
 [[ ${GX_QEMU_ARGS[*]} == *memxd-timeout=3* ]] ||
 	nx_die "gx_qemu_args gave no memory-backend-memx object"

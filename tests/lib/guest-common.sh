@@ -163,7 +163,7 @@ gx_memxd_kill()
 
 gx_memxd_restart()
 {
-	local label=$1
+	local label=$1 pid
 	local -a args
 
 	[[ -n ${GX_MEMXD_ARGS[$label]:-} ]] ||
@@ -173,12 +173,14 @@ gx_memxd_restart()
 	# A SIGKILLed memxd leaves its socket behind, which nx_pager takes
 	# for the new one's: wait until memxd answers on it.
 	nx_pager "$GX_CLIENT" "memxd-$label" "${args[@]}"
+	pid=${NX_PIDS[memxd-$label]}
 	gx_wait_for 30 "timeout 5 '$MEMXCTL' --socket '$GX_SOCK' status \
-		>/dev/null 2>&1 || ! kill -0 ${NX_PIDS[memxd-$label]}" &&
-		kill -0 "${NX_PIDS[memxd-$label]}" 2>/dev/null || {
+		>/dev/null 2>&1 || ! kill -0 $pid 2>/dev/null" || true
+	if ! kill -0 "$pid" 2>/dev/null ||
+		! timeout 5 "$MEMXCTL" --socket "$GX_SOCK" status >/dev/null 2>&1; then
 		cat "$NX_TMP/memxd-$label.log" >&2
 		nx_die "memxd-$label, started again, did not answer on $GX_SOCK"
-	}
+	fi
 }
 
 gx_wait_for()
