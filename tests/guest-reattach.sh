@@ -140,6 +140,10 @@ gx_check "no page lost" "((${#SIGNALS[@]} > 0 && $(gx_val "$d" lost_pages) == 0 
 gx_check "max resident within budget + slack" \
 	"(($(gx_val "$d" max_resident_pages) <= $(gx_val "$d" budget_pages) + 64))"
 gx_check "QEMU did not give up" "! grep -q 'did not come back' '$log'"
+# In a sanitizer build, a memxd that detached (SIGTERM) and exited has
+# had its leaks checked; one that took a VM over, its reads and writes.
+gx_check "no sanitizer report in memxd's logs" \
+	"! grep -l 'Sanitizer' '$NX_TMP'/memxd-ra.log*"
 if ((GX_FAIL)); then
 	tail -n 40 "$log" >&2
 	printf '%s\n' "---- memxd (pager) logs, last 20 lines each ----" >&2
