@@ -61,6 +61,7 @@ struct conn {
 	enum ctl_role role;
 	char buf[MEMX_CTL_MAX_REQUEST];
 	size_t len;
+	size_t scanned;		/* of buf, searched for the empty line */
 	int fds[CTL_MAX_FDS];
 	unsigned nfds;
 	GString *out;		/* the reply not sent yet, from out_off */
@@ -634,14 +635,22 @@ static bool conn_recv(struct conn *c)
 	return true;
 }
 
-/* Handle the first complete request in the buffer, if there is one. */
+/*
+ * Handle the first complete request in the buffer, if there is one.  The
+ * search for its end goes on where the last one stopped: a client that
+ * sends a byte at a time must not make memxd scan 64 KiB per byte.
+ */
 static bool conn_handle_next(struct conn *c)
 {
-	char *end = memmem(c->buf, c->len, "\n\n", 2);
+	size_t from = c->scanned ? c->scanned - 1 : 0;
+	char *end = memmem(c->buf + from, c->len - from, "\n\n", 2);
 	size_t used;
 
-	if (!end)
+	if (!end) {
+		c->scanned = c->len;
 		return false;
+	}
+	c->scanned = 0;
 	used = (size_t)(end - c->buf) + 2;
 	*end = 0;
 	/* A NUL byte ends the request early: what follows is ignored. */
