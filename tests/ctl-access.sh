@@ -256,7 +256,16 @@ refused=$(sed -n 's/^ctl_refused=//p' "$T/final.dump")
 grep -q "control socket: refused drain from uid $VMM_UID" "$T/memxd.log" ||
 	die "memxd did not log the refused drain"
 kill -0 "$MEMXD_PID" || die "memxd is gone"
-log "memxd alive; ctl_refused=$refused"
+# It stops cleanly, and a sanitizer build found nothing.
+kill "$MEMXD_PID"
+rc=0
+wait "$MEMXD_PID" || rc=$?
+MEMXD_PID=
+((rc == 0)) || die "memxd exited with status $rc on SIGTERM"
+if grep -q 'Sanitizer\|runtime error' "$T/memxd.log"; then
+	die "the sanitizers complained: $(grep -m3 'Sanitizer\|runtime error' "$T/memxd.log")"
+fi
+log "memxd stayed up and stopped cleanly; ctl_refused=$refused"
 if [[ -n $untested ]]; then
 	printf '\n*** NOTE: ctl-access: NOT tested here:%s (see above) ***\n\n' \
 		"$untested" >&2
