@@ -1213,6 +1213,51 @@ START_TEST(test_sweep_refault_vs_clock)
 }
 END_TEST
 
+/*
+ * A memxd restart under the refault policy: the old table is full of
+ * PT_HOT, eviction epochs and PT_DEMOTED marks, which mean nothing to the
+ * new memxd (its epoch clock starts again, its hot set is empty).  The
+ * takeover keeps none of them, pt->hot agrees, and the new memxd builds
+ * its own hot set from its own refaults; every byte reads back.
+ */
+static uint64_t count_policy_bits(const struct pagetable *pt)
+{
+	uint64_t n = 0;
+
+	for (uint64_t p = 0; p < pt->npages; p++)
+		n += (pt->e[p] & (PT_HOT | PT_EPOCH | PT_DEMOTED)) != 0;
+	return n;
+}
+
+START_TEST(test_restart_forgets_policy)
+{
+	struct fx_opts o = defaults;
+	struct fx f;
+
+	o.npages = 435;
+	o.budget = 256;
+	o.rows = 16;
+	o.policy = VICTIM_REFAULT;
+	fx_init_filled(&f, &o, 4);
+	for (unsigned pass = 0; pass < 3; pass++)
+		fx_verify(&f, 0, o.npages, 4);
+	fx_quiesce(&f);
+	ck_assert_uint_ge(f.vm->pt.hot, o.budget / 2);
+	ck_assert_uint_gt(count_policy_bits(&f.vm->pt), f.vm->pt.hot);
+	fx_restart(&f, o.budget);
+	fake_remote_auto(f.fr, f.loop, true);
+	ck_assert_uint_eq(f.vm->pt.hot, 0);
+	ck_assert_uint_eq(count_policy_bits(&f.vm->pt), 0);
+	for (unsigned pass = 0; pass < 3; pass++)
+		fx_verify(&f, 0, o.npages, 4);
+	fx_quiesce(&f);
+	ck_assert_uint_eq(f.vm->pt.bugs, 0);
+	ck_assert_uint_ge(f.vm->pt.hot, o.budget / 2);
+	ck_assert_uint_le(f.vm->pt.resident, o.budget);
+	fx_fini(&f);
+}
+END_TEST
+
 /* ---- everything at once ---- */
 
 /*
@@ -1323,6 +1368,7 @@ static Suite *pager_suite(void)
 	tcase_add_test(tc, test_memxd_restart);
 	tcase_add_test(tc, test_restart_mid_install);
 	tcase_add_test(tc, test_restart_delta_in_flight);
+	tcase_add_test(tc, test_restart_forgets_policy);
 	suite_add_tcase(s, tc);
 	tc = tcase_create("random");
 	tcase_set_timeout(tc, 600);
