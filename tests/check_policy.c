@@ -465,6 +465,103 @@ START_TEST(test_policy_random)
 }
 END_TEST
 
+/*
+ * The guest benchmark's quicksort (tests/guest/workloads/qsort.c), page by
+ * page: an array 2.4 times the budget (600 MiB sorted by a 1 GiB guest
+ * with a quarter of it local) is filled, summed, sorted and checked.
+ * Each Hoare partition runs two cursors towards each other over its
+ * range, then the smaller side is sorted first and the loop goes on with
+ * the larger; within one page everything hits.  The one common workload
+ * whose reuse is recency: the refault policy must not do worse here.
+ */
+struct qsort_trace {
+	uint64_t *v;
+	uint64_t n, cap;
+};
+
+static void qs_emit(struct qsort_trace *t, uint64_t p)
+{
+	if (t->n && t->v[t->n - 1] == p)
+		return;		/* the same page again: no fault */
+	if (t->n == t->cap) {
+		t->cap = t->cap ? 2 * t->cap : 1 << 16;
+		t->v = realloc(t->v, t->cap * sizeof(*t->v));
+		ck_assert_ptr_nonnull(t->v);
+	}
+	t->v[t->n++] = p;
+}
+
+static void qs_sort(struct qsort_trace *t, uint64_t lo, uint64_t hi,
+		    uint64_t *rng)
+{
+	while (hi - lo > 1) {
+		uint64_t len = hi - lo, mid, i = lo, j = hi;
+
+		/* The two cursors meet somewhere in the middle half. */
+		mid = lo + len / 4 + tu_rand(rng) % (len / 2 + 1);
+		if (mid <= lo)
+			mid = lo + 1;
+		if (mid >= hi)
+			mid = hi - 1;
+		while (i < mid || j > mid) {
+			if (i < mid)
+				qs_emit(t, i++);
+			if (j > mid)
+				qs_emit(t, --j);
+		}
+		if (mid - lo < hi - mid) {
+			qs_sort(t, lo, mid, rng);
+			lo = mid;
+		} else {
+			qs_sort(t, mid, hi, rng);
+			hi = mid;
+		}
+	}
+}
+
+static uint64_t qsort_next(void *arg, uint64_t i, bool *counting)
+{
+	const struct qsort_trace *t = arg;
+
+	*counting = true;
+	return i < t->n ? t->v[i] : UINT64_MAX;
+}
+
+START_TEST(test_policy_qsort)
+{
+	uint64_t npages = SIM_BUDGET * 12 / 5;
+	double r = 0, c = 0;
+
+	/* Where the cursors meet varies: four sorts, averaged. */
+	for (uint64_t seed = 1; seed <= 4; seed++) {
+		struct qsort_trace t = { 0 };
+		uint64_t rng = seed;
+
+		for (unsigned scan = 0; scan < 2; scan++)  /* fill, sum */
+			for (uint64_t p = 0; p < npages; p++)
+				qs_emit(&t, p);
+		qs_sort(&t, 0, npages, &rng);
+		for (unsigned scan = 0; scan < 2; scan++)  /* sum, sorted? */
+			for (uint64_t p = 0; p < npages; p++)
+				qs_emit(&t, p);
+		r += run_trace(VICTIM_REFAULT, npages, qsort_next, &t) / 4;
+		c += run_trace(VICTIM_CLOCK, npages, qsort_next, &t) / 4;
+		free(t.v);
+	}
+	printf("policy trace %-22s hit ratio: refault %.3f, clock %.3f\n",
+	       "quicksort 2.4x", r, c);
+	fflush(stdout);
+	/*
+	 * Measured: refault 0.644, clock 0.661 over eight sorts (refault
+	 * behind in five), 5% more faults.  Quicksort's reuse is recency,
+	 * nested ranges each used up before the next: a hot set held
+	 * against newcomers is in its way.  This is why CLOCK stays the
+	 * default (design.md); the bound keeps it from getting worse.
+	 */
+	ck_assert_double_ge(r, c - 0.04);
+}
+END_TEST
+
 static Suite *policy_suite(void)
 {
 	Suite *s = suite_create("policy");
@@ -487,6 +584,7 @@ static Suite *policy_suite(void)
 	tcase_add_test(tc, test_policy_scan);
 	tcase_add_test(tc, test_policy_shifting);
 	tcase_add_test(tc, test_policy_random);
+	tcase_add_test(tc, test_policy_qsort);
 	suite_add_tcase(s, tc);
 	return s;
 }
