@@ -55,10 +55,22 @@ sweep_faults()
 {
 	echo $(($(px_counter "$1" net_faults) + $(px_counter "$1" cache_faults)))
 }
+# The sweep phase's seconds, from the harness's line for it.
+sweep_s()
+{
+	awk '$2 == "sweep" && $6 == "s" { print $5 }' "$NX_TMP/$1.out"
+}
 clock_faults=$(sweep_faults sweep-clock)
 refault_faults=$(sweep_faults sweep-refault)
 nx_log "sweep 1.7x budget, 10 passes: remote faults clock=$clock_faults" \
-	"refault=$refault_faults hot_pages=$(px_counter sweep-refault hot_pages)"
+	"refault=$refault_faults (ratio" \
+	"$(awk -v a="$refault_faults" -v b="$clock_faults" \
+		'BEGIN { printf "%.2f", b ? a / b : 0 }'))," \
+	"sweep seconds clock=$(sweep_s sweep-clock)" \
+	"refault=$(sweep_s sweep-refault)," \
+	"dirty evictions clock=$(px_counter sweep-clock evict_dirty)" \
+	"refault=$(px_counter sweep-refault evict_dirty)," \
+	"hot_pages=$(px_counter sweep-refault hot_pages)"
 ((refault_faults * 5 <= clock_faults * 4)) ||
 	nx_die "the refault policy fetched $refault_faults pages on the sweep, not fewer than 80% of CLOCK's $clock_faults"
 nx_log "pager-host: PASS"

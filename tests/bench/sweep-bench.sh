@@ -9,10 +9,13 @@
 #   3. refault: the same with --evict-policy=refault.
 # Not a test (make bench-sweep).  Prints, for each memx run, the faults
 # that fetched a page (network and prefetch cache), dirty evictions and
-# the guest's own time of the sweep; the last line is
+# the guest's own time of the sweep, then the baseline (the local run of
+# the same invocation) and the ratios to it; the last line is
 #
-#   sweep-bench: local_s=... clock_s=... policy_s=... clock_faults=... policy_faults=... evict_MBps=...
+#   sweep-bench: local_s=... clock_s=... policy_s=... clock_faults=... policy_faults=... evict_MBps=... clock_vs_local=... policy_vs_local=... policy_vs_clock=... faults_vs_clock=...
 #
+# (times as ratios: each memx run's over the local one, refault's over
+# CLOCK's; faults_vs_clock: refault's fetched pages over CLOCK's.)
 # evict_MBps is the refault run's dirty evictions over its time; the
 # clock run's is printed above it.  Environment: SWEEP_SIZE (guest RAM,
 # default 512M), SWEEP_BUDGET (default 96M), SWEEP_MIB (the buffer,
@@ -103,7 +106,21 @@ for l in clock refault; do
 		"victim_promoted=$(gx_val "$NX_TMP/$l.dump" victim_promoted)" \
 		"victim_demoted=$(gx_val "$NX_TMP/$l.dump" victim_demoted)"
 done
-nx_log "local (memfd, $size local): ${local_s}s"
+# ratio A B: A/B to two places, or n/a
+ratio()
+{
+	awk -v a="$1" -v b="$2" \
+		'BEGIN { if (b > 0 && a != "") printf "%.2f", a / b; else print "n/a" }'
+}
+clock_x=$(ratio "$clock_s" "$local_s")
+policy_x=$(ratio "$policy_s" "$local_s")
+nx_log "baseline: local (memfd, $size local) ${local_s}s, in this run;" \
+	"clock ${clock_x}x local, refault ${policy_x}x local;" \
+	"refault/clock: time $(ratio "$policy_s" "$clock_s")," \
+	"faults $(ratio "$(faults refault)" "$(faults clock)")"
 echo "sweep-bench: local_s=$local_s clock_s=$clock_s policy_s=$policy_s" \
 	"clock_faults=$(faults clock) policy_faults=$(faults refault)" \
-	"evict_MBps=$(mbps refault "$policy_s")"
+	"evict_MBps=$(mbps refault "$policy_s")" \
+	"clock_vs_local=$clock_x policy_vs_local=$policy_x" \
+	"policy_vs_clock=$(ratio "$policy_s" "$clock_s")" \
+	"faults_vs_clock=$(ratio "$(faults refault)" "$(faults clock)")"
