@@ -231,13 +231,18 @@ gx_wait_for 30 "'${VIRSH[0]}' -c qemu:///system list --all >/dev/null 2>&1" ||
 	nx_die "libvirtd does not answer on qemu:///system"
 nx_log "libvirtd $(libvirtd --version | awk '{print $NF}') up (private /etc/libvirt, /run, /var/lib/libvirt)"
 
-# lv_define NAME BUDGET: define NAME from the example XML, with BUDGET
-# (MiB) as its memx budget.
+# lv_define NAME BUDGET [numa]: define NAME from the example XML, with
+# BUDGET (MiB) as its memx budget; with "numa", as two NUMA nodes (and
+# two vCPUs) of half its RAM each: libvirt then makes two memfd
+# backends, memx-qemu two memx backends, and memxd serves two VMs.
 lv_define()
 {
-	local name=$1 budget=$2 xml=$NX_TMP/$1.xml
+	local name=$1 budget=$2 xml=$NX_TMP/$1.xml numa=()
 
-	sed -e "s|@NAME@|$name|" -e "s|@BUDGET_MIB@|$budget|" \
+	if [[ ${3:-} == numa ]]; then
+		numa=(-e "s|<vcpu>1</vcpu>|<vcpu>2</vcpu><cpu><numa><cell id='0' cpus='0' memory='$((MEM_MIB / 2))' unit='MiB'/><cell id='1' cpus='1' memory='$((MEM_MIB / 2))' unit='MiB'/></numa></cpu>|")
+	fi
+	sed "${numa[@]}" -e "s|@NAME@|$name|" -e "s|@BUDGET_MIB@|$budget|" \
 		-e "s|@MEMORY_MIB@|$MEM_MIB|" \
 		-e "s|@KERNEL@|$NX_TMP/img/vmlinuz|" \
 		-e "s|@INITRD@|$NX_TMP/img/initramfs.gz|" \
@@ -250,10 +255,10 @@ lv_define()
 }
 
 lv_define vm-a "$BUDGET_MIB"
-lv_define vm-b "$BUDGET_MIB"
+lv_define vm-b "$BUDGET_MIB" numa
 lv_define vm-big $((LOCAL_TOTAL_MIB - 2 * BUDGET_MIB + 64))
 lv_define vm-bad 12x	# libvirt keeps metadata as it is: the hook checks it
-nx_log "defined vm-a, vm-b ($MEM_MIB MiB, budget $BUDGET_MIB MiB each), vm-big, vm-bad"
+nx_log "defined vm-a, vm-b (two NUMA nodes) ($MEM_MIB MiB, budget $BUDGET_MIB MiB each), vm-big, vm-bad"
 
 # ---- 1. memxd down ----
 lv_refused "memxd down at start" vm-a "memxd is not running"
@@ -300,16 +305,30 @@ for d in vm-a vm-b; do
 		"grep -q '^budget=$((BUDGET_MIB << 20))\$' /run/memx-libvirt/\$('${VIRSH[0]}' -c qemu:///system domuuid $d).conf"
 done
 
+# lv_entries DUMP DOMAIN AWK: run AWK over each of DOMAIN's VMs in DUMP
+# (memxd's name for it is DOMAIN, or DOMAIN:BACKEND with several NUMA
+# nodes); in AWK, e is set on their lines.
+lv_entries()
+{
+	awk -F= -v n="$2" '$1 == "vm" { e = ($2 == n || index($2, n ":") == 1) }
+		'"$3" "$1"
+}
 "$MEMXCTL" --socket "$SOCK" dump >"$NX_TMP/dump-running"
-for d in vm-a vm-b; do
+nvms=(vm-a:1 vm-b:2)
+for dn in "${nvms[@]}"; do
+	d=${dn%:*}
+	n=${dn#*:}
 	uuid=$("${VIRSH[@]}" domuuid "$d")
-	budget=$(awk -F= -v n="$d" '$1 == "vm" { in_vm = ($2 == n) }
-		in_vm && $1 == "budget_pages" { print $2; exit }' "$NX_TMP/dump-running")
-	lv_check "memxctl shows $d, by domain name, with uuid $uuid" \
-		"grep -A2 -x 'vm=$d' '$NX_TMP/dump-running' | grep -qx 'uuid=$uuid'"
+	got=$(U=$uuid lv_entries "$NX_TMP/dump-running" "$d" \
+		'e && $1 == "uuid" { if ($2 == ENVIRON["U"]) ok++ } END { print ok + 0 }')
+	budget=$(lv_entries "$NX_TMP/dump-running" "$d" \
+		'e && $1 == "budget_pages" { s += $2 } END { print s + 0 }')
+	lv_check "memxctl shows $d as $n VM(s), by domain name, with uuid $uuid ($got)" \
+		"[[ $got == $n ]]"
 	lv_check "memxctl: $d's budget is $BUDGET_MIB MiB ($budget pages)" \
 		"[[ ${budget:-0} -eq $((BUDGET_MIB * 256)) ]]"
 done
+grep -E '^vm=' "$NX_TMP/dump-running" | sed 's/^/    memxd serves /' >&2
 
 verify=ok
 for d in vm-a vm-b; do
@@ -323,19 +342,23 @@ for d in vm-a vm-b; do
 done
 lv_check "both guests' workloads verify (checksums)" "[[ $verify == ok ]]"
 "$MEMXCTL" --socket "$SOCK" dump >"$NX_TMP/dump-after"
-lv_val() # DUMP VM KEY
-{
-	awk -F= -v n="$2" -v k="$3" '$1 == "vm" { in_vm = ($2 == n) }
-		in_vm && $1 == k { print $2; exit }' "$1"
-}
 for d in vm-a vm-b; do
-	res=$(lv_val "$NX_TMP/dump-after" "$d" max_resident_pages)
-	ev=$(lv_val "$NX_TMP/dump-after" "$d" evict_dirty)
-	nf=$(lv_val "$NX_TMP/dump-after" "$d" net_faults)
-	lv_check "$d stayed within its budget (at most ${res:-?} pages resident, budget $((BUDGET_MIB * 256)) + 64 slack)" \
-		"[[ -n '$res' ]] && (( ${res:-0} <= $((BUDGET_MIB * 256 + 64)) ))"
-	lv_check "$d's pages went to the memory servers (${ev:-0} written, ${nf:-0} network faults)" \
-		"(( ${ev:-0} > 0 && ${nf:-0} > 0 ))"
+	# Per memxd VM: the most it had resident, against its own budget.
+	over=$(lv_entries "$NX_TMP/dump-after" "$d" '
+		$1 == "vm" { cur = $2; if (e) names[cur] = 1 }
+		e && $1 == "budget_pages" { b[cur] = $2 }
+		e && $1 == "max_resident_pages" { m[cur] = $2 }
+		e && $1 == "evict_dirty" { ev += $2 }
+		e && $1 == "net_faults" { nf += $2 }
+		END {
+			for (k in names) { n++; if (m[k] > b[k] + 64) over++ }
+			printf "%d %d %d %d\n", over, n, ev, nf
+		}')
+	read -r o n ev nf <<<"$over"
+	lv_check "$d stayed within its budget ($n VM(s) in memxd, none above budget + 64 slack)" \
+		"(( n > 0 && o == 0 ))"
+	lv_check "$d's pages went to the memory servers ($ev written, $nf network faults)" \
+		"(( ev > 0 && nf > 0 ))"
 done
 
 # ---- libvirtd and memxd restarted under the running domains ----
@@ -348,6 +371,7 @@ running=$("${VIRSH[@]}" list --name --state-running | grep -c . || true)
 lv_check "libvirtd restarted (hook: reconnect): both domains still running" "[[ $running == 2 ]]"
 lv_check "libvirtd restarted: both reservations kept" "[[ \$(ls /run/memx-libvirt/*.conf | wc -l) == 2 ]]"
 
+nreg=$("$MEMXCTL" --socket "$SOCK" dump | grep -c '^vm=')
 memxd_pid=${NX_PIDS[memxd]}
 disown "$memxd_pid" 2>/dev/null || true
 kill -TERM "$memxd_pid"
@@ -357,9 +381,9 @@ rm -f "$SOCK"
 nx_pager "$GX_CLIENT" memxd "$SOCK" \
 	--servers "$(nx_ip srv1),$(nx_ip srv2)" --spill-dir "$NX_TMP" \
 	--ctl-group memx
-gx_wait_for 60 "[[ \$('$MEMXCTL' --socket '$SOCK' dump 2>/dev/null | grep -c '^vm=') == 2 ]]" || true
-lv_check "memxd restarted under both domains: both registered again" \
-	"[[ \$('$MEMXCTL' --socket '$SOCK' dump | grep -c '^vm=') == 2 ]]"
+gx_wait_for 60 "[[ \$('$MEMXCTL' --socket '$SOCK' dump 2>/dev/null | grep -c '^vm=') == $nreg ]]" || true
+lv_check "memxd restarted under both domains: all $nreg of their VMs registered again" \
+	"[[ \$('$MEMXCTL' --socket '$SOCK' dump | grep -c '^vm=') == $nreg ]]"
 running=$("${VIRSH[@]}" list --name --state-running | grep -c . || true)
 lv_check "memxd restarted: both domains still running" "[[ $running == 2 ]]"
 
