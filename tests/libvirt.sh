@@ -9,7 +9,8 @@
 # memory servers in network namespaces, one memxd for every domain.
 #
 #   1. memxd down: virsh start is refused, with the hook's reason;
-#   2. with memxd up, two domains run at once, each on a budget of a
+#   2. with memxd up, two domains run at once (vm-a from the example,
+#      vm-b a plain two-NUMA-node domain put on memx by memx-virt), each on a budget of a
 #      quarter of its RAM, both under libvirt-qemu; their workloads
 #      (fill and quicksort, larger than the budget) verify; memxctl shows
 #      both by domain name and uuid, each with its own budget; virsh
@@ -71,6 +72,7 @@ MEM_MIB=512		# each domain's RAM...
 BUDGET_MIB=128		# ... and its budget: a quarter
 WORK=fill:200,qsort:32	# more than the budget: pages go to the servers
 SOCK=/run/memx/memxd.sock
+MEMX_VIRT=$top_builddir/libvirt-hooks/memx-virt
 VIRSH=(virsh -c qemu:///system)
 LV_FAIL=0
 REFUSALS_OK=0
@@ -173,6 +175,7 @@ fi
 
 gx_require
 command -v xmllint >/dev/null || nx_die "xmllint is missing"
+[[ -x $MEMX_VIRT ]] || nx_die "$MEMX_VIRT is not built"
 gx_build
 gx_setup 512M
 trap lv_cleanup EXIT
@@ -187,8 +190,9 @@ cp /etc/group "$NX_TMP/group"
 grep -q '^memx:' "$NX_TMP/group" && sed -i '/^memx:/d' "$NX_TMP/group"
 echo "memx:x:$MEMX_GID:libvirt-qemu" >>"$NX_TMP/group"
 mount --bind "$NX_TMP/group" /etc/group
+qemu_groups=" $(id -nG libvirt-qemu) "
 lv_check "libvirt-qemu is in group memx (in this namespace)" \
-	"id -nG libvirt-qemu | grep -qw memx"
+	"[[ '$qemu_groups' == *' memx '* ]]"
 
 # What libvirt-qemu runs and reads: the patched QEMU and memx-qemu, at a
 # path and with times that stay the same from run to run, so that
@@ -255,7 +259,23 @@ lv_define()
 }
 
 lv_define vm-a "$BUDGET_MIB"
+# vm-b as a user with a domain of their own would: a plain domain (the
+# example without memx's pieces), defined, then put on memx with
+# memx-virt and defined again.
 lv_define vm-b "$BUDGET_MIB" numa
+sed -e '/<metadata>/,/<\/metadata>/d' -e '/<memoryBacking>/,/<\/memoryBacking>/d' \
+	-e "s|<emulator>.*</emulator>|<emulator>$EMU_DIR/qemu-system-x86_64</emulator>|" \
+	<("${VIRSH[@]}" dumpxml --inactive vm-b) >"$NX_TMP/vm-b-plain.xml"
+"${VIRSH[@]}" undefine vm-b >/dev/null
+"${VIRSH[@]}" define "$NX_TMP/vm-b-plain.xml" >/dev/null || nx_die "virsh define vm-b (plain) failed"
+"${VIRSH[@]}" dumpxml vm-b | "$MEMX_VIRT" --budget "${BUDGET_MIB}MiB" \
+	--emulator "$EMU_DIR/memx-qemu" >"$NX_TMP/vm-b-memx.xml" || nx_die "memx-virt failed on vm-b"
+"${VIRSH[@]}" define "$NX_TMP/vm-b-memx.xml" >/dev/null || nx_die "virsh define vm-b (memx-virt) failed"
+"${VIRSH[@]}" dumpxml --inactive vm-b >"$NX_TMP/vm-b-defined.xml"
+lv_check "memx-virt put vm-b on memx (libvirt kept its budget, memfd and emulator)" \
+	"grep -q '<memx:budget unit=.MiB.>$BUDGET_MIB<' '$NX_TMP/vm-b-defined.xml' &&
+	 grep -q \"<source type='memfd'/>\" '$NX_TMP/vm-b-defined.xml' &&
+	 grep -q '<emulator>$EMU_DIR/memx-qemu</emulator>' '$NX_TMP/vm-b-defined.xml'"
 lv_define vm-big $((LOCAL_TOTAL_MIB - 2 * BUDGET_MIB + 64))
 lv_define vm-bad 12x	# libvirt keeps metadata as it is: the hook checks it
 nx_log "defined vm-a, vm-b (two NUMA nodes) ($MEM_MIB MiB, budget $BUDGET_MIB MiB each), vm-big, vm-bad"
@@ -395,9 +415,9 @@ lv_refused "a malformed budget in the XML" vm-bad "is not a size"
 for d in vm-a vm-b; do
 	"${VIRSH[@]}" destroy "$d" >/dev/null || nx_die "virsh destroy $d failed"
 done
-gx_wait_for 10 "! '$MEMXCTL' --socket '$SOCK' dump | grep -q '^vm='" || true
+gx_wait_for 10 "[[ \$('$MEMXCTL' --socket '$SOCK' dump | grep -c '^vm=') == 0 ]]" || true
 lv_check "after virsh destroy, memxd serves no VM" \
-	"! '$MEMXCTL' --socket '$SOCK' dump | grep -q '^vm='"
+	"[[ \$('$MEMXCTL' --socket '$SOCK' dump | grep -c '^vm=') == 0 ]]"
 lv_check "after virsh destroy, no memx reservation is left" \
 	"[[ -z \$(ls /run/memx-libvirt/ 2>/dev/null) ]]"
 for d in "${DOMS[@]}"; do
