@@ -21,8 +21,10 @@
 # its path is printed on stdout.  The system's QEMU is never touched.
 #
 # Also installs the firmware a locally built QEMU needs (seabios,
-# qemu-system-data, ipxe-qemu): run it with
-#   -L /usr/share/seabios -L /usr/share/qemu -L /usr/lib/ipxe/qemu
+# qemu-system-data, ipxe-qemu), and builds QEMU to look for it where
+# Debian puts it (--firmwarepath): no -L needed.  (Older builds needed
+#   -L /usr/share/seabios -L /usr/share/qemu -L /usr/lib/ipxe/qemu;
+# passing it still works.)
 #
 # Environment: MEMX_CACHE, MEMX_QEMU_DIR, MEMX_JOBS (ninja -j, default 2).
 set -euo pipefail
@@ -35,6 +37,9 @@ sys_path=/usr/sbin:/usr/bin:/sbin:/bin
 build_deps=(meson ninja-build libglib2.0-dev libpixman-1-dev libfdt-dev
 	dpkg-dev pkg-config gcc make python3)
 firmware=(seabios qemu-system-data ipxe-qemu)
+# Where those packages put it, compiled in: the binary finds its BIOS and
+# option ROMs without -L, as libvirt runs it as an <emulator>.
+firmware_path=/usr/share/qemu:/usr/share/seabios:/usr/lib/ipxe/qemu
 # memx's control socket client, compiled into the backend: the same code
 # memxctl and the test harnesses use.  Part of the cache key.
 ctl_dir=$here/../memxd/ctl
@@ -172,7 +177,7 @@ phase "configure (x86_64-softmmu, default features off)"
 mkdir -p "$work/build"
 (cd "$work/build" && PATH=$sys_path ../src/configure \
 	--target-list=x86_64-softmmu --without-default-features --enable-kvm \
-	--disable-docs --disable-werror >"$work/configure.log" 2>&1) ||
+	--disable-docs --disable-werror --firmwarepath="$firmware_path" >"$work/configure.log" 2>&1) ||
 	{ tail -30 "$work/configure.log" >&2; die "configure failed (log: $work/configure.log)"; }
 
 phase "ninja -j$jobs qemu-system-x86_64 (about 3-4 minutes on 2 cores)"

@@ -576,6 +576,36 @@ START_TEST(test_roles)
 END_TEST
 
 /* A connection gets a batch of requests per turn of the loop. */
+/*
+ * userfaultfd=1: a VMM gets /dev/userfaultfd (or, where this kernel has
+ * none or the test is not root, the reason); a stranger is refused.
+ */
+START_TEST(test_userfaultfd)
+{
+	GString *ov = g_string_new(NULL), *ox = g_string_new(NULL);
+	struct conn *v, *x;
+	const char *rep;
+	struct cfx f;
+
+	cfx_init(&f, NULL);
+	v = peer(&f, 5001, VMM_GROUP, NULL, 0, ov);
+	x = peer(&f, 5003, 5003, NULL, 0, ox);
+	rep = ask(v, ov, "userfaultfd=1\n\n", NULL, 0);
+	ck_assert_msg(!strcmp(rep, "errno=0\nuserfaultfd=1\n\n") ||
+		      strstr(rep, "error=memxd cannot open /dev/userfaultfd: "),
+		      "%s", rep);
+	rep = ask(v, ov, "userfaultfd=2\n\n", NULL, 0);
+	ck_assert_str_eq(rep, "errno=22\nerror=userfaultfd=1\n\n");
+	rep = ask(x, ox, "userfaultfd=1\n\n", NULL, 0);
+	ck_assert_msg(!strncmp(rep, "errno=13\n", 9), "%s", rep);
+	ctl_fake_close(v);
+	ctl_fake_close(x);
+	g_string_free(ov, TRUE);
+	g_string_free(ox, TRUE);
+	cfx_fini(&f);
+}
+END_TEST
+
 START_TEST(test_batches)
 {
 	GString *out = g_string_new(NULL), *req = g_string_new(NULL);
@@ -727,6 +757,7 @@ static Suite *ctl_suite(void)
 	tcase_set_timeout(tc, 30);
 	tcase_add_test(tc, test_role_of);
 	tcase_add_test(tc, test_roles);
+	tcase_add_test(tc, test_userfaultfd);
 	tcase_add_test(tc, test_batches);
 	tcase_add_test(tc, test_too_large);
 	tcase_add_test(tc, test_pipelining_never_reads);

@@ -25,7 +25,7 @@ man_dir=$top_srcdir/man
 example=$top_srcdir/memxd/memx.conf.example
 memxd=$top_builddir/memxd/memxd
 memxctl=$top_builddir/memxd/memxctl
-pages="rmap.7 memxd.8 memxctl.8 memx.conf.5 memxd-ctl.7"
+pages="rmap.7 memxd.8 memxctl.8 memx.conf.5 memxd-ctl.7 memx-libvirt.7"
 fail=0
 
 for prog in "$memxd" "$memxctl"; do

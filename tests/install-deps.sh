@@ -9,6 +9,8 @@ packages=(
 	clang libclang-rt-14-dev
 	iproute2 iputils-ping netcat-openbsd kmod
 	groff-base man-db
+	libvirt-daemon-system libvirt-clients libvirt-daemon-driver-qemu
+	libxml2-utils dbus
 )
 
 if [ "$(id -u)" -ne 0 ]; then

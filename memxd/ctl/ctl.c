@@ -68,6 +68,7 @@ struct conn {
 	size_t out_off;
 	int out_fds[2];		/* ride on the byte at out_fds_at */
 	unsigned out_nfds;
+	bool out_fds_ours;	/* closed once sent (not the pager's) */
 	size_t out_fds_at;
 	GString *capture;	/* a fake's replies */
 	struct vm *vm;
@@ -198,6 +199,15 @@ static void conn_close_fds(struct conn *c)
 	c->nfds = 0;
 }
 
+/* Forget the descriptors queued to go, closing those that are ours. */
+static void conn_drop_out_fds(struct conn *c)
+{
+	for (unsigned i = 0; c->out_fds_ours && i < c->out_nfds; i++)
+		close(c->out_fds[i]);
+	c->out_nfds = 0;
+	c->out_fds_ours = false;
+}
+
 static void conn_set_vm(struct conn *c, struct vm *vm)
 {
 	if (!c->vm != !vm)
@@ -242,6 +252,7 @@ static void conn_free(struct conn *c)
 		*pp = c->next;
 	if (c->out)
 		g_string_free(c->out, TRUE);
+	conn_drop_out_fds(c);
 	if (c->fd >= 0)
 		close(c->fd);
 	free(c);
@@ -269,7 +280,7 @@ static int conn_flush(struct conn *c)
 		g_string_free(c->out, TRUE);
 		c->out = NULL;
 		c->out_off = 0;
-		c->out_nfds = 0;
+		conn_drop_out_fds(c);
 	}
 	while (c->out) {
 		struct iovec iov = { c->out->str + c->out_off,
@@ -303,7 +314,7 @@ static int conn_flush(struct conn *c)
 		if (n < 0)
 			return errno == EAGAIN ? 0 : -errno;
 		if (msg.msg_controllen)
-			c->out_nfds = 0;	/* sent (the kernel has copies) */
+			conn_drop_out_fds(c);	/* sent: the peer has copies */
 		c->out_off += (size_t)n;
 		if (c->out_off == c->out->len) {
 			g_string_free(c->out, TRUE);
@@ -454,6 +465,43 @@ static void handle_register(struct conn *c, struct ctl_req *req)
 	}
 }
 
+/*
+ * /dev/userfaultfd, for a VMM that may not make a userfaultfd itself
+ * (ctl_proto.h).  Handing it over grants what a udev rule giving the
+ * device to the VMM group would: userfaultfds for the VMM's own memory,
+ * kernel faults included.  Nothing more -- every other descriptor memxd
+ * sees is still checked at registration -- and nothing a VMM-role peer
+ * could not get by registering anyway.
+ */
+static void handle_userfaultfd(struct conn *c)
+{
+	char why[128];
+	GString *o;
+	int dev;
+
+	if (c->out_nfds) {
+		/* Descriptors of an earlier reply still wait to go. */
+		reply_bad(c, EBUSY, "a reply with descriptors is still queued");
+		return;
+	}
+	dev = open("/dev/userfaultfd", O_RDWR | O_CLOEXEC);
+	if (dev < 0) {
+		int err = errno;
+
+		snprintf(why, sizeof(why), "memxd cannot open /dev/userfaultfd: "
+			 "%s", strerror(err));
+		log_ratelimited(5000, LOG_LEVEL_WARN, "control socket: %s", why);
+		reply_errno(c, err == ENOENT ? ENODEV : err, why);
+		return;
+	}
+	o = g_string_new("errno=0\nuserfaultfd=1\n\n");
+	c->out_fds[0] = dev;
+	c->out_nfds = 1;
+	c->out_fds_ours = true;
+	c->out_fds_at = c->out ? c->out->len : 0;
+	conn_reply(c, o);
+}
+
 /* Is @line, a global line of the pager's dump, one a VMM may see? */
 static bool head_key_for_vmm(const char *line)
 {
@@ -577,6 +625,9 @@ static void handle_request(struct conn *c, char *text)
 		break;
 	case CTL_GET:
 		handle_get(c, &req);
+		break;
+	case CTL_USERFAULTFD:
+		handle_userfaultfd(c);
 		break;
 	}
 	conn_close_fds(c);

@@ -17,12 +17,18 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "ctl_proto.h"
+
+/* linux/userfaultfd.h of Linux 6.1; not every libc's headers have it. */
+#ifndef USERFAULTFD_IOC_NEW
+#define USERFAULTFD_IOC_NEW	_IO(0xAA, 0x00)
+#endif
 
 static int fail(char *why, size_t len, int err, const char *fmt, ...)
 	__attribute__((format(printf, 4, 5)));
@@ -418,6 +424,52 @@ out:
 	free(reply);
 	free(req);
 	return fd;
+}
+
+int ctl_userfaultfd(const char *path, int flags, int64_t deadline,
+		    char *why, size_t len)
+{
+	char *reply = NULL, reason[256];
+	unsigned ngot = 0;
+	int fd, ret, dev = -1;
+
+	fd = ctl_connect(path, deadline, why, len);
+	if (fd < 0)
+		return fd;
+	ret = ctl_send(fd, "userfaultfd=1\n\n", NULL, 0, deadline, reason,
+		       sizeof(reason));
+	if (!ret)
+		ret = ctl_recv_fds(fd, &reply, &dev, 1, &ngot, deadline, reason,
+				   sizeof(reason));
+	close(fd);
+	if (ret >= 0)
+		ret = ctl_status(reply, reason, sizeof(reason));
+	if (!ret && ngot != 1) {
+		ret = -EPROTO;
+		snprintf(reason, sizeof(reason), "its reply carried no "
+			 "descriptor");
+	}
+	if (ret) {
+		if (reply)
+			fail(why, len, ret, "memxd at %s gave no userfaultfd: "
+			     "%s (errno=%d)", path, reason, -ret);
+		else
+			fail(why, len, ret, "asking memxd at %s for a "
+			     "userfaultfd failed: %s", path, reason);
+		goto out;
+	}
+	/* A userfaultfd for this process's memory, whoever opened @dev. */
+	ret = ioctl(dev, USERFAULTFD_IOC_NEW, flags);
+	if (ret < 0) {
+		ret = -errno;
+		fail(why, len, ret, "the /dev/userfaultfd memxd at %s handed "
+		     "over made no userfaultfd: %s", path, strerror(-ret));
+	}
+out:
+	if (ngot)
+		close(dev);
+	free(reply);
+	return ret;
 }
 
 int ctl_discard(int fd, uint64_t offset, uint64_t length, bool wait,

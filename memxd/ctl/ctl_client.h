@@ -118,6 +118,18 @@ int ctl_register(const char *path, const struct ctl_vm *vm, int handover[2],
 		 int64_t deadline, char *why, size_t len);
 
 /*
+ * A userfaultfd for this process, when userfaultfd(2) is refused to it
+ * (vm.unprivileged_userfaultfd=0) and /dev/userfaultfd is root's: ask
+ * the memxd at @path, which opens /dev/userfaultfd and hands it over to
+ * a VMM, and make the userfaultfd with USERFAULTFD_IOC_NEW and @flags
+ * (O_CLOEXEC, O_NONBLOCK).  Not yet through UFFDIO_API.  The descriptor,
+ * or -errno with "cannot reach memxd at PATH: REASON" or "memxd at PATH
+ * gave no userfaultfd: REASON (errno=N)".
+ */
+int ctl_userfaultfd(const char *path, int flags, int64_t deadline,
+		    char *why, size_t len);
+
+/*
  * Send discard=@offset,@length on the registration connection @fd.  With
  * @wait, also read the reply and return its status; without, the caller
  * reads it later (ctl_recv).

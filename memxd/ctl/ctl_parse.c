@@ -158,6 +158,12 @@ int ctl_parse(char *text, struct ctl_req *req, char *why, size_t len)
 		req->server = vals[0];
 		return 0;
 	}
+	if (!strcmp(keys[0], "userfaultfd")) {
+		if (strcmp(vals[0], "1"))
+			return fail(why, len, -EINVAL, "userfaultfd=1");
+		req->verb = CTL_USERFAULTFD;
+		return 0;
+	}
 	if (!strcmp(keys[0], "get")) {
 		req->verb = CTL_GET;
 		req->prometheus = !strcmp(vals[0], "prometheus");

@@ -22,6 +22,7 @@ enum ctl_verb {
 	CTL_DISCARD,
 	CTL_DRAIN,
 	CTL_GET,
+	CTL_USERFAULTFD,
 };
 
 struct ctl_req {

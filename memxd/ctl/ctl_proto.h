@@ -35,6 +35,19 @@
  *
  *	discard=<memfd offset>,<length>		pages the guest freed
  *
+ * A VMM that may not make a userfaultfd itself -- QEMU run unprivileged
+ * by libvirt, with Debian's vm.unprivileged_userfaultfd=0 and a
+ * /dev/userfaultfd only root may open -- first asks for one:
+ *
+ *	userfaultfd=1
+ *	<empty line>
+ *
+ * Reply: errno=0 with /dev/userfaultfd, opened by memxd, attached by
+ * SCM_RIGHTS; the VMM makes its userfaultfd with USERFAULTFD_IOC_NEW on
+ * it (that ioctl has no capability check: it is what opening the device
+ * grants) and closes it.  A VMM or an admin may ask; errno=ENODEV if
+ * this kernel has no /dev/userfaultfd.
+ *
  * Queries (memxctl):  get=1 (every VM's state and counters, key=value),
  * get=prometheus (errno=0, then the same in Prometheus text format; it
  * has no empty lines, so the empty line still ends the reply).
