@@ -71,6 +71,10 @@ static const struct opt opts[] = {
 	  "server can (default /var/tmp)" },
 	{ "pager", "prefetch-max", OPT_UINT, O(prefetch_max), 0, RMAP_MAX_PAGES,
 	  "PAGES", "largest prefetch window; 0 disables prefetch (default 64)" },
+	{ "pager", "evict-policy", OPT_STR, O(evict_policy), 0, 0,
+	  "clock|refault", "which resident pages to evict: clock is plain "
+	  "CLOCK; refault keeps a working set that cycles through more than "
+	  "the budget mostly resident (default clock)" },
 	{ "pager", "stripe-width", OPT_UINT, O(stripe_width), 1, 8, "S",
 	  "data servers per page-group; lowered to servers - 2 so that a "
 	  "spare can take a rebuilt member (default 4)" },
@@ -145,6 +149,7 @@ void options_free(struct memxd_options *o)
 	free(o->ctl_group);
 	free(o->ctl_admin_group);
 	free(o->spill_dir);
+	free(o->evict_policy);
 	strv_free(o->announce_to);
 	strv_free(o->servers);
 }

@@ -39,6 +39,7 @@ struct memxd_options {
 	char **servers;			/* NULL-terminated */
 	char *spill_dir;
 	unsigned prefetch_max;
+	char *evict_policy;		/* NULL: clock */
 	unsigned stripe_width, stripe_rows;
 	bool parity;
 	unsigned recovery_mibps;

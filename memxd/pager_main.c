@@ -71,6 +71,13 @@ int pager_main(struct evl *loop, const struct memxd_options *o)
 	uint64_t deadline;
 	int ret;
 
+	if (victim_policy_parse(o->evict_policy ? o->evict_policy : "clock",
+				&pc.evict_policy)) {
+		log_err("evict-policy must be clock or refault, not '%s'",
+			o->evict_policy);
+		return -EINVAL;
+	}
+
 	if (o->ctl_group) {
 		if (find_group("ctl-group", o->ctl_group, &acc.vmm_group))
 			return -EINVAL;
@@ -120,10 +127,12 @@ int pager_main(struct evl *loop, const struct memxd_options *o)
 			 "pages go to the spill file in %s", pc.spill_dir);
 	log_info("pager %s listening on %s: %u memory server(s), page-groups "
 		 "of %u x %u pages %s parity, recovery up to %u MiB/s, prefetch "
-		 "up to %u pages, spill directory %s", PACKAGE_VERSION, sock,
+		 "up to %u pages, evict policy %s, spill directory %s",
+		 PACKAGE_VERSION, sock,
 		 remote_count(r), pc.geo.rows, pc.geo.width,
 		 pc.geo.parity ? "with" : "without", pc.recovery_mibps,
-		 o->prefetch_max, pc.spill_dir);
+		 o->prefetch_max, victim_policy_name(pc.evict_policy),
+		 pc.spill_dir);
 	log_info("control socket: VMs may be registered by root%s%s%s; admin "
 		 "requests (drain, every VM's state) are root's%s%s",
 		 o->ctl_group ? " and group " : " only",

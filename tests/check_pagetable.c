@@ -224,6 +224,62 @@ START_TEST(test_remote_lost)
 }
 END_TEST
 
+/* PT_HOT: only on RESIDENT pages, and counted. */
+START_TEST(test_hot_flag)
+{
+	resident_clean(1);
+	resident_clean(2);
+	ck_assert(pt_set_hot(&pt, 1, true));
+	ck_assert(pt_set_hot(&pt, 2, true));
+	ck_assert_uint_eq(pt.hot, 2);
+	/* Twice, or on a page that is not resident: refused. */
+	ck_assert(!pt_set_hot(&pt, 1, true));
+	ck_assert(!pt_set_hot(&pt, 3, true));
+	ck_assert(!pt_set_hot(&pt, 3, false));
+	ck_assert_uint_eq(pt.bugs, 3);
+	/* A write keeps it hot; a discard and an eviction drop it. */
+	ck_assert(pt_written(&pt, 1));
+	ck_assert(pt_has(&pt, 1, PT_HOT));
+	ck_assert(pt_discard(&pt, 1));
+	ck_assert(!pt_has(&pt, 1, PT_HOT));
+	ck_assert_uint_eq(pt.hot, 1);
+	ck_assert(pt_evict_begin(&pt, 2));
+	ck_assert(!pt_has(&pt, 2, PT_HOT));
+	ck_assert_uint_eq(pt.hot, 0);
+	ck_assert(pt_evict_cancel(&pt, 2));
+	ck_assert(pt_set_hot(&pt, 2, true));
+	ck_assert(pt_set_hot(&pt, 2, false));
+	ck_assert_uint_eq(pt.hot, 0);
+	ck_assert_uint_eq(pt.bugs, 3);
+}
+END_TEST
+
+/* The victim policy's epoch and PT_DEMOTED: no transition changes them. */
+START_TEST(test_victim_bits_kept)
+{
+	bool w;
+
+	resident_clean(4);
+	pt_set_epoch(&pt, 4, 5);
+	pt_set_demoted(&pt, 4, true);
+	ck_assert(pt_evict_begin(&pt, 4));
+	ck_assert(pt_evicted_clean(&pt, 4));
+	ck_assert(pt_fetch_begin(&pt, 4));
+	ck_assert_int_eq(pt_fetch_end(&pt, 4, true, &w), FE_CACHE);
+	ck_assert(pt_cached(&pt, 4));
+	ck_assert(pt_installed(&pt, 4, false));
+	ck_assert_uint_eq(pt_epoch(&pt, 4), 5);
+	ck_assert(pt_has(&pt, 4, PT_DEMOTED));
+	ck_assert(pt_discard(&pt, 4));
+	ck_assert_uint_eq(pt_epoch(&pt, 4), 5);
+	pt_set_epoch(&pt, 4, 0);
+	pt_set_demoted(&pt, 4, false);
+	ck_assert_uint_eq(pt_epoch(&pt, 4), 0);
+	ck_assert(!pt_has(&pt, 4, PT_DEMOTED));
+	ck_assert_uint_eq(pt.bugs, 0);
+}
+END_TEST
+
 static Suite *pagetable_suite(void)
 {
 	Suite *s = suite_create("pagetable");
@@ -238,6 +294,8 @@ static Suite *pagetable_suite(void)
 	tcase_add_test(tc, test_discard_keeps_writing);
 	tcase_add_test(tc, test_fetch_failure_and_cache);
 	tcase_add_test(tc, test_remote_lost);
+	tcase_add_test(tc, test_hot_flag);
+	tcase_add_test(tc, test_victim_bits_kept);
 	suite_add_tcase(s, tc);
 	return s;
 }

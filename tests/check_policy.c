@@ -1,10 +1,20 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 /*
- * check_policy.c - the pager's policies: which page to evict (CLOCK) and
- * what to prefetch (per-stream majority trend).
+ * check_policy.c - the pager's policies: which page to evict (CLOCK, and
+ * CLOCK with a hot set filled by refault distance) and what to prefetch
+ * (per-stream majority trend).
+ *
+ * The eviction policies are compared on access traces, each run through
+ * both policies in the same test: a page table and the policy, a budget,
+ * evictions in batches as evict_more() makes them, and a hit whenever
+ * the page is resident.  As in memx, the policy sees only faults (and
+ * write faults on clean pages), never a hit.  SIM_DEBUG=1 prints what the
+ * refault policy did on each trace.
  */
 #include <check.h>
+#include <stdio.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "check_util.h"
@@ -103,10 +113,11 @@ START_TEST(test_clock_second_chance)
 {
 	struct pagetable pt;
 	uint64_t out[16];
-	struct victim_clock c = { 0 };
+	struct victim c;
 	unsigned n;
 
 	ck_assert_int_eq(pt_init(&pt, 16, NULL), 0);
+	victim_init(&c, VICTIM_CLOCK, 16, 8, 1);
 	for (unsigned i = 0; i < 8; i++)
 		ck_assert(pt_found_resident(&pt, i));
 	for (unsigned i = 0; i < 8; i++)
@@ -136,6 +147,421 @@ START_TEST(test_clock_second_chance)
 }
 END_TEST
 
+/* ---- eviction policies on traces ---- */
+
+#define SIM_BUDGET	8192u	/* pages: 32 MiB */
+#define SIM_BATCH	64u	/* EVICT_BATCH */
+
+struct sim {
+	struct pagetable pt;
+	struct victim v;
+	uint64_t budget, hits, misses;
+	bool counting;
+};
+
+static void sim_init(struct sim *s, enum victim_policy policy,
+		     uint64_t npages, uint64_t budget)
+{
+	memset(s, 0, sizeof(*s));
+	s->budget = budget;
+	ck_assert_int_eq(pt_init(&s->pt, npages, NULL), 0);
+	victim_init(&s->v, policy, npages, budget, 4);
+}
+
+static double sim_fini(struct sim *s)
+{
+	double ratio = (double)s->hits / (double)(s->hits + s->misses);
+
+	if (getenv("SIM_DEBUG"))
+		printf("  refaults %lu promoted %lu demoted %lu back %lu gone %lu "
+		       "theta %u hot %lu\n", (unsigned long)s->v.st.refaults,
+		       (unsigned long)s->v.st.promoted,
+		       (unsigned long)s->v.st.demoted,
+		       (unsigned long)s->v.st.demoted_back,
+		       (unsigned long)s->v.st.demoted_gone, s->v.theta,
+		       (unsigned long)s->pt.hot);
+
+	ck_assert_uint_eq(s->pt.bugs, 0);
+	ck_assert_uint_le(s->pt.resident, s->budget);
+	pt_fini(&s->pt);
+	return ratio;
+}
+
+/* A victim leaves: its copy goes to a server, if it has none that is
+ * current. */
+static void sim_evict_page(struct sim *s, uint64_t p)
+{
+	ck_assert(pt_evict_begin(&s->pt, p));
+	if (pt_has(&s->pt, p, PT_DIRTY) || !pt_has(&s->pt, p, PT_HAS_REMOTE)) {
+		ck_assert(pt_write_begin(&s->pt, p));
+		ck_assert(pt_write_end(&s->pt, p, true));
+	} else {
+		ck_assert(pt_evicted_clean(&s->pt, p));
+	}
+}
+
+/* As evict_more(): back under the budget less a batch, a batch at a time. */
+static void sim_make_room(struct sim *s)
+{
+	uint64_t low = s->budget / 8 < SIM_BATCH ? s->budget / 8 : SIM_BATCH;
+	uint64_t target = s->budget - low, out[SIM_BATCH];
+
+	while (s->pt.resident > target) {
+		uint64_t want = s->pt.resident - target;
+		unsigned n;
+
+		if (want < low)
+			want = low;
+		n = victim_select(&s->v, &s->pt, out,
+				  want < SIM_BATCH ? (unsigned)want : SIM_BATCH);
+		ck_assert_uint_gt(n, 0);
+		for (unsigned i = 0; i < n; i++)
+			sim_evict_page(s, out[i]);
+	}
+}
+
+static void sim_access(struct sim *s, uint64_t p, bool write)
+{
+	enum page_state st = pt_state(&s->pt, p);
+
+	if (st == PS_RESIDENT) {
+		s->hits += s->counting;
+		/* Installed clean and write-protected: a WP fault. */
+		if (write && !pt_has(&s->pt, p, PT_DIRTY))
+			ck_assert(pt_written(&s->pt, p));
+		return;
+	}
+	s->misses += s->counting;
+	ck_assert(pt_installed(&s->pt, p, write || st == PS_NEVER));
+	victim_installed(&s->v, &s->pt, p);
+	sim_make_room(s);
+}
+
+/* One access of a trace: page @i of it, or UINT64_MAX at its end. */
+typedef uint64_t (*trace_fn)(void *arg, uint64_t i, bool *counting);
+
+/* Hit ratio of @policy on a trace over @npages pages. */
+static double run_trace(enum victim_policy policy, uint64_t npages,
+			trace_fn fn, void *arg)
+{
+	struct sim s;
+	uint64_t p;
+	bool counting = false;
+
+	sim_init(&s, policy, npages, SIM_BUDGET);
+	for (uint64_t i = 0; (p = fn(arg, i, &counting)) != UINT64_MAX; i++) {
+		s.counting = counting;
+		sim_access(&s, p, false);
+	}
+	return sim_fini(&s);
+}
+
+/* Both policies on one trace; prints both, returns refault's and
+ * CLOCK's hit ratios. */
+static void compare(const char *name, uint64_t npages, trace_fn fn,
+		    void *arg, double *refault, double *clock)
+{
+	*clock = run_trace(VICTIM_CLOCK, npages, fn, arg);
+	*refault = run_trace(VICTIM_REFAULT, npages, fn, arg);
+	printf("policy trace %-22s hit ratio: refault %.3f, clock %.3f\n",
+	       name, *refault, *clock);
+	fflush(stdout);
+}
+
+/* A sweep over @len pages, @passes times; counted from the third pass. */
+struct loop_trace {
+	uint64_t len, passes;
+	const uint64_t *order;	/* NULL: ascending */
+};
+
+static uint64_t loop_next(void *arg, uint64_t i, bool *counting)
+{
+	const struct loop_trace *t = arg;
+	uint64_t k = i % t->len;
+
+	if (i >= t->len * t->passes)
+		return UINT64_MAX;
+	*counting = i >= 2 * t->len;
+	return t->order ? t->order[k] : k;
+}
+
+/*
+ * A cyclic sweep longer than the budget: CLOCK evicts every page just
+ * before it is needed again, so nothing hits; the hot set keeps most of
+ * the budget, and only the rest is fetched each pass.
+ */
+static void check_loop(const char *name, double times)
+{
+	struct loop_trace t = { (uint64_t)(SIM_BUDGET * times), 10, NULL };
+	double r, c, best = (double)SIM_BUDGET / (double)t.len;
+
+	compare(name, t.len, loop_next, &t, &r, &c);
+	/* Within a sixth of the budget of the best any policy can do. */
+	ck_assert_double_ge(r, best * 5 / 6 - 0.02);
+	ck_assert_double_ge(r, c + 0.25 / times);
+}
+
+START_TEST(test_policy_loop_1_25)
+{
+	check_loop("sweep 1.25x budget", 1.25);
+}
+END_TEST
+
+START_TEST(test_policy_loop_1_7)
+{
+	check_loop("sweep 1.7x budget", 1.7);
+}
+END_TEST
+
+START_TEST(test_policy_loop_3)
+{
+	check_loop("sweep 3x budget", 3);
+}
+END_TEST
+
+static void shuffle(uint64_t *v, uint64_t n, uint64_t *rng)
+{
+	for (uint64_t i = n - 1; i > 0; i--) {
+		uint64_t j = tu_rand(rng) % (i + 1), x = v[i];
+
+		v[i] = v[j];
+		v[j] = x;
+	}
+}
+
+/* @n distinct pages of [0, @range), in random order. */
+static uint64_t *random_set(uint64_t n, uint64_t range, uint64_t *rng)
+{
+	uint64_t *all = malloc(range * sizeof(*all));
+
+	ck_assert_ptr_nonnull(all);
+	for (uint64_t i = 0; i < range; i++)
+		all[i] = i;
+	shuffle(all, range, rng);
+	return realloc(all, n * sizeof(*all));
+}
+
+/* The same cycle through 1.7 budgets of pages scattered over 4 budgets,
+ * in an order that has nothing to do with their addresses. */
+START_TEST(test_policy_random_loop)
+{
+	uint64_t rng = 7;
+	struct loop_trace t = { SIM_BUDGET * 17 / 10, 10, NULL };
+	uint64_t *set = random_set(t.len, 4 * SIM_BUDGET, &rng);
+	double r, c;
+
+	t.order = set;
+	compare("random-order sweep 1.7x", 4 * SIM_BUDGET, loop_next, &t, &r,
+		&c);
+	ck_assert_double_ge(r, 0.45);
+	ck_assert_double_ge(r, c + 0.2);
+	free(set);
+}
+END_TEST
+
+/*
+ * A hot set (@hot pages, scattered) and a scan of pages touched once,
+ * interleaved one for one; every @shift accesses the hot set moves to
+ * other pages (never, with 0).
+ */
+struct scan_trace {
+	uint64_t steps, hot, shift, nsets;
+	uint64_t *sets;		/* nsets sets of @hot pages */
+	uint64_t scan_base, rng;
+};
+
+static uint64_t scan_next(void *arg, uint64_t i, bool *counting)
+{
+	struct scan_trace *t = arg;
+	uint64_t step = i / 2, set;
+
+	if (step >= t->steps)
+		return UINT64_MAX;
+	*counting = step >= 2 * SIM_BUDGET;
+	if (i % 2)
+		return t->scan_base + step;	/* the scan: once each */
+	set = t->shift ? step / t->shift % t->nsets : 0;
+	return t->sets[set * t->hot + tu_rand(&t->rng) % t->hot];
+}
+
+static void scan_trace_run(const char *name, struct scan_trace *t,
+			   uint64_t nsets, double *r, double *c)
+{
+	uint64_t rng = 11, range = 4 * SIM_BUDGET;
+
+	t->nsets = nsets;
+	t->sets = random_set(nsets * t->hot, range, &rng);
+	t->scan_base = range;
+	t->rng = 5;
+	*c = run_trace(VICTIM_CLOCK, range + t->steps, scan_next, t);
+	t->rng = 5;
+	*r = run_trace(VICTIM_REFAULT, range + t->steps, scan_next, t);
+	printf("policy trace %-22s hit ratio: refault %.3f, clock %.3f\n",
+	       name, *r, *c);
+	fflush(stdout);
+	free(t->sets);
+}
+
+/* A scan through a hot working set: the scan never comes back, and must
+ * not push the hot set out. */
+START_TEST(test_policy_scan)
+{
+	struct scan_trace t = { .steps = 12 * SIM_BUDGET,
+				.hot = SIM_BUDGET * 3 / 4 };
+	double r, c;
+
+	scan_trace_run("hot set + scan", &t, 1, &r, &c);
+	/* Half the accesses are the scan's: every one misses. */
+	ck_assert_double_ge(r, 0.45);
+	ck_assert_double_ge(r, c + 0.1);
+}
+END_TEST
+
+/*
+ * The hot set moves now and then: the new one must win its place.  Each
+ * move costs the first touch of every page of the new set (about 6000
+ * of every 65536 accesses), so the best any policy can do is about 0.41.
+ */
+START_TEST(test_policy_shifting)
+{
+	struct scan_trace t = { .steps = 32 * SIM_BUDGET,
+				.hot = SIM_BUDGET * 3 / 4,
+				.shift = 8 * SIM_BUDGET };
+	double r, c;
+
+	scan_trace_run("shifting hot set + scan", &t, 4, &r, &c);
+	ck_assert_double_ge(r, 0.36);
+	ck_assert_double_ge(r, c + 0.08);
+}
+END_TEST
+
+/* Random accesses over twice the budget: nothing to learn, and nothing
+ * lost by trying. */
+struct random_trace {
+	uint64_t n, range, rng;
+};
+
+static uint64_t random_next(void *arg, uint64_t i, bool *counting)
+{
+	struct random_trace *t = arg;
+
+	if (i >= t->n)
+		return UINT64_MAX;
+	*counting = i >= t->n / 4;
+	return tu_rand(&t->rng) % t->range;
+}
+
+START_TEST(test_policy_random)
+{
+	struct random_trace t = { 20 * SIM_BUDGET, 2 * SIM_BUDGET, 3 };
+	double r, c;
+
+	c = run_trace(VICTIM_CLOCK, t.range, random_next, &t);
+	t.rng = 3;
+	r = run_trace(VICTIM_REFAULT, t.range, random_next, &t);
+	printf("policy trace %-22s hit ratio: refault %.3f, clock %.3f\n",
+	       "uniform random 2x", r, c);
+	ck_assert_double_ge(r, c - 0.02);
+}
+END_TEST
+
+/*
+ * The guest benchmark's quicksort (tests/guest/workloads/qsort.c), page by
+ * page: an array 2.4 times the budget (600 MiB sorted by a 1 GiB guest
+ * with a quarter of it local) is filled, summed, sorted and checked.
+ * Each Hoare partition runs two cursors towards each other over its
+ * range, then the smaller side is sorted first and the loop goes on with
+ * the larger; within one page everything hits.  The one common workload
+ * whose reuse is recency: the refault policy must not do worse here.
+ */
+struct qsort_trace {
+	uint64_t *v;
+	uint64_t n, cap;
+};
+
+static void qs_emit(struct qsort_trace *t, uint64_t p)
+{
+	if (t->n && t->v[t->n - 1] == p)
+		return;		/* the same page again: no fault */
+	if (t->n == t->cap) {
+		t->cap = t->cap ? 2 * t->cap : 1 << 16;
+		t->v = realloc(t->v, t->cap * sizeof(*t->v));
+		ck_assert_ptr_nonnull(t->v);
+	}
+	t->v[t->n++] = p;
+}
+
+static void qs_sort(struct qsort_trace *t, uint64_t lo, uint64_t hi,
+		    uint64_t *rng)
+{
+	while (hi - lo > 1) {
+		uint64_t len = hi - lo, mid, i = lo, j = hi;
+
+		/* The two cursors meet somewhere in the middle half. */
+		mid = lo + len / 4 + tu_rand(rng) % (len / 2 + 1);
+		if (mid <= lo)
+			mid = lo + 1;
+		if (mid >= hi)
+			mid = hi - 1;
+		while (i < mid || j > mid) {
+			if (i < mid)
+				qs_emit(t, i++);
+			if (j > mid)
+				qs_emit(t, --j);
+		}
+		if (mid - lo < hi - mid) {
+			qs_sort(t, lo, mid, rng);
+			lo = mid;
+		} else {
+			qs_sort(t, mid, hi, rng);
+			hi = mid;
+		}
+	}
+}
+
+static uint64_t qsort_next(void *arg, uint64_t i, bool *counting)
+{
+	const struct qsort_trace *t = arg;
+
+	*counting = true;
+	return i < t->n ? t->v[i] : UINT64_MAX;
+}
+
+START_TEST(test_policy_qsort)
+{
+	uint64_t npages = SIM_BUDGET * 12 / 5;
+	double r = 0, c = 0;
+
+	/* Where the cursors meet varies: four sorts, averaged. */
+	for (uint64_t seed = 1; seed <= 4; seed++) {
+		struct qsort_trace t = { 0 };
+		uint64_t rng = seed;
+
+		for (unsigned scan = 0; scan < 2; scan++)  /* fill, sum */
+			for (uint64_t p = 0; p < npages; p++)
+				qs_emit(&t, p);
+		qs_sort(&t, 0, npages, &rng);
+		for (unsigned scan = 0; scan < 2; scan++)  /* sum, sorted? */
+			for (uint64_t p = 0; p < npages; p++)
+				qs_emit(&t, p);
+		r += run_trace(VICTIM_REFAULT, npages, qsort_next, &t) / 4;
+		c += run_trace(VICTIM_CLOCK, npages, qsort_next, &t) / 4;
+		free(t.v);
+	}
+	printf("policy trace %-22s hit ratio: refault %.3f, clock %.3f\n",
+	       "quicksort 2.4x", r, c);
+	fflush(stdout);
+	/*
+	 * Measured: refault 0.644, clock 0.661 over eight sorts (refault
+	 * behind in five), 5% more faults.  Quicksort's reuse is recency,
+	 * nested ranges each used up before the next: a hot set held
+	 * against newcomers is in its way.  This is why CLOCK stays the
+	 * default (design.md); the bound keeps it from getting worse.
+	 */
+	ck_assert_double_ge(r, c - 0.04);
+}
+END_TEST
+
 static Suite *policy_suite(void)
 {
 	Suite *s = suite_create("policy");
@@ -148,6 +574,17 @@ static Suite *policy_suite(void)
 	suite_add_tcase(s, tc);
 	tc = tcase_create("evict");
 	tcase_add_test(tc, test_clock_second_chance);
+	suite_add_tcase(s, tc);
+	tc = tcase_create("traces");
+	tcase_set_timeout(tc, 120);
+	tcase_add_test(tc, test_policy_loop_1_25);
+	tcase_add_test(tc, test_policy_loop_1_7);
+	tcase_add_test(tc, test_policy_loop_3);
+	tcase_add_test(tc, test_policy_random_loop);
+	tcase_add_test(tc, test_policy_scan);
+	tcase_add_test(tc, test_policy_shifting);
+	tcase_add_test(tc, test_policy_random);
+	tcase_add_test(tc, test_policy_qsort);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -24,6 +24,9 @@
 #                 (as QEMU does) keeps its region, registers again with the
 #                 state memfd memxd left it, and every byte verifies.
 #                 Prints each gap, and what each takeover replayed.
+#                 memxd runs with --evict-policy refault (MX_RESTART_POLICY),
+#                 whose marks in the page table the next memxd must drop:
+#                 the hot set must have held pages before some restart.
 #
 # A server cut for longer than the grace is rebuilt: that is the "cut"
 # scenario of tests/pagegroup-failure.sh.
@@ -47,6 +50,9 @@ PG_GRACE=${MX_GRACE:-12}
 FLAP_S=${MX_FLAP_S:-4}
 FREEZE_LIMIT=15		# s until memxd must say it is cut off
 RECOVERY_LIMIT=${MX_RECOVERY_LIMIT:-90}
+# memxd-restart's eviction policy: refault leaves the most in the page
+# table for the next memxd to take over.
+RESTART_POLICY=${MX_RESTART_POLICY:-refault}
 
 # Milliseconds since the epoch.
 now_ms()
@@ -277,19 +283,20 @@ scenario_server_restart()
 	pg_scenario_finish "$label"
 }
 
-# restart_memxd LABEL SIGNAL: stop memxd with SIGNAL and start it again,
-# keeping every log.
+# restart_memxd LABEL SIGNAL [MEMXD ARGS...]: stop memxd with SIGNAL and
+# start it again with ARGS, keeping every log.
 restart_memxd()
 {
 	local label=$1 sig=$2 pid=${NX_PIDS[memxd-$1]}
 
+	shift 2
 	kill "-$sig" "$pid"
 	wait "$pid" 2>/dev/null || true
 	unset "NX_PIDS[memxd-$label]"
 	cat "$NX_TMP/memxd-$label.log" >>"$NX_TMP/memxd-$label.all.log"
 	rm -f "$NX_TMP/$label.sock"
 	nx_log "[$label] memxd stopped with SIG$sig"
-	pg_pager "$label"
+	pg_pager "$label" "$@"
 }
 
 # taken_over LABEL T0: wait until memxd took the VM over again, print
@@ -309,19 +316,22 @@ taken_over()
 	done
 	ms=$(first_fault_ms "$label" "$t0" 30)
 	pg_dump "$label"
-	nx_log "[$label] taken over; first network fault served ${ms} ms after the restart began: takeover_rollbacks=$(pg_vm "$label" takeover_rollbacks) takeover_reads_dropped=$(pg_vm "$label" takeover_reads_dropped) takeover_parities=$(pg_vm "$label" takeover_parities)"
+	nx_log "[$label] taken over; first network fault served ${ms} ms after the restart began: takeover_rollbacks=$(pg_vm "$label" takeover_rollbacks) takeover_reads_dropped=$(pg_vm "$label" takeover_reads_dropped) takeover_parities=$(pg_vm "$label" takeover_parities) hot_pages=$(pg_vm "$label" hot_pages)"
 	grep "taken over" "$NX_TMP/memxd-$label.log" | sed 's/^/    /' >&2
 	GAPS+=("$ms")
 }
 
 scenario_memxd_restart()
 {
-	local label=memxd-restart sig rr t0 ms
-	local -a GAPS=()
+	local label=memxd-restart sig rr t0 ms hot hot_max=0
+	local -a GAPS=() HOT=()
+	# The refault policy marks the page table (PT_HOT, epochs, demoted
+	# pages) that the next memxd takes over: it must start clean.
+	local -a args=(--evict-policy "$RESTART_POLICY")
 
 	pg_scenario_begin "$label"
 	pg_net "$SERVER_CAP"
-	pg_pager "$label"
+	pg_pager "$label" "${args[@]}"
 	pg_harness_start "$label" seq-write,end
 	pg_wait_pause "$label" seq-write
 	pg_resume "$label"
@@ -331,10 +341,17 @@ scenario_memxd_restart()
 			pg_harness_log "$label"
 			nx_die "[$label] the harness exited mid-workload"
 		}
+		pg_dump "$label"
+		hot=$(pg_vm "$label" hot_pages)
+		HOT+=("${hot:-0}")
+		((${hot:-0} > hot_max)) && hot_max=${hot:-0}
 		t0=$(now_ms)
-		restart_memxd "$label" "$sig"
+		restart_memxd "$label" "$sig" "${args[@]}"
 		taken_over "$label" "$t0"
 	done
+	nx_log "[$label] hot pages just before each restart ($RESTART_POLICY): ${HOT[*]}"
+	[[ $RESTART_POLICY != refault ]] || ((hot_max > 0)) ||
+		nx_die "[$label] no page was ever hot before a restart: the takeover of the refault policy's marks went untested"
 	pg_wait_pause "$label" end
 	pg_harness_passed "$label" || {
 		pg_harness_log "$label"
@@ -348,7 +365,7 @@ scenario_memxd_restart()
 	((${rr:-0} >= 4)) ||
 		nx_die "[$label] the harness registered again ${rr:-0} times, not 4"
 	nx_log "[$label] harness: $(grep -o 'reregistered=.*' "$NX_TMP/harness-$label.log")"
-	PG_SUMMARY+=("$label: 4 restarts (3 SIGKILL, 1 SIGTERM) mid-workload, restart to first served fault: ${GAPS[*]} ms; 0 lost, 0 rebuilt")
+	PG_SUMMARY+=("$label: 4 restarts (3 SIGKILL, 1 SIGTERM) mid-workload, --evict-policy $RESTART_POLICY (hot pages before each: ${HOT[*]}), restart to first served fault: ${GAPS[*]} ms; 0 lost, 0 rebuilt")
 	pg_scenario_finish "$label"
 }
 

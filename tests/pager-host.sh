@@ -8,7 +8,11 @@
 # random, strided, rewrite, discard and racing-thread patterns, while
 # resident memory must stay within budget + slack.  Once on a clean
 # network, once with 5% loss on every host.  And a control socket client
-# that never reads its replies must not stall memxd.
+# that never reads its replies must not stall memxd.  Then a cyclic sweep
+# of a region 1.7x its budget, 10 passes, every word verified on every
+# pass, under each eviction policy: plain CLOCK fetches every page of
+# every pass; refault must keep enough resident to fetch at most 80% of
+# that.
 #
 # Needs root and /dev/userfaultfd; skips (77) loudly without them.
 # MX_SIZE / MX_BUDGET change the sizes, NX_KEEP=1 keeps the logs.
@@ -35,4 +39,38 @@ px_check_counters host-clean
 px_run host-loss5 5 "$HARNESS" --size "${MX_LOSS_SIZE:-32M}" \
 	--budget "${MX_LOSS_BUDGET:-8M}"
 px_check_counters host-loss5
+
+# A cyclic sweep, 1.7x the budget, under both policies.
+SWEEP_BUDGET=${MX_SWEEP_BUDGET:-20M}
+SWEEP_SIZE=${MX_SWEEP_SIZE:-34M}
+for policy in clock refault; do
+	PX_PAGER_ARGS=(--evict-policy "$policy")
+	px_run "sweep-$policy" 0 "$HARNESS" --size "$SWEEP_SIZE" \
+		--budget "$SWEEP_BUDGET" --sweep 10
+	px_check_counters "sweep-$policy"
+done
+PX_PAGER_ARGS=()
+# Faults served by a READ or from the prefetch cache: pages fetched.
+sweep_faults()
+{
+	echo $(($(px_counter "$1" net_faults) + $(px_counter "$1" cache_faults)))
+}
+# The sweep phase's seconds, from the harness's line for it.
+sweep_s()
+{
+	awk '$2 == "sweep" && $6 == "s" { print $5 }' "$NX_TMP/$1.out"
+}
+clock_faults=$(sweep_faults sweep-clock)
+refault_faults=$(sweep_faults sweep-refault)
+nx_log "sweep 1.7x budget, 10 passes: remote faults clock=$clock_faults" \
+	"refault=$refault_faults (ratio" \
+	"$(awk -v a="$refault_faults" -v b="$clock_faults" \
+		'BEGIN { printf "%.2f", b ? a / b : 0 }'))," \
+	"sweep seconds clock=$(sweep_s sweep-clock)" \
+	"refault=$(sweep_s sweep-refault)," \
+	"dirty evictions clock=$(px_counter sweep-clock evict_dirty)" \
+	"refault=$(px_counter sweep-refault evict_dirty)," \
+	"hot_pages=$(px_counter sweep-refault hot_pages)"
+((refault_faults * 5 <= clock_faults * 4)) ||
+	nx_die "the refault policy fetched $refault_faults pages on the sweep, not fewer than 80% of CLOCK's $clock_faults"
 nx_log "pager-host: PASS"

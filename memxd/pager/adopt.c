@@ -26,6 +26,13 @@
  *     recomputed, as is that of every group with a write in flight.
  * Faults read before the crash were never answered: every waiting
  * thread is woken and faults again.
+ *
+ * Of the flags, only PT_HAS_REMOTE and PT_DIRTY are kept.  The victim
+ * policy's marks (PT_HOT, PT_EPOCH, PT_DEMOTED: victim.h) are not: their
+ * epochs count the old memxd's evictions, a clock that stops with it, and
+ * the new memxd's hot set starts empty (pt->hot 0) and fills from its own
+ * refaults.  A page kept hot across the restart would be one the new
+ * policy never chose, and an old epoch would pass for a recent refault.
  */
 #include <errno.h>
 #include <stdio.h>

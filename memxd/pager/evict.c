@@ -71,31 +71,79 @@ static bool spill(struct vm *vm, uint64_t page, const uint8_t *data)
 	return true;
 }
 
+/* A stored page of a run leaves now: into @gone if it may be punched. */
+static void stored_now(struct vm *vm, uint64_t p, uint64_t *gone,
+		       unsigned *ngone)
+{
+	if (pt_write_end(&vm->pt, p, true)) {
+		gone[(*ngone)++] = p;
+		vm->st.evict_dirty++;
+	} else if (pt_remote_droppable(&vm->pt, p)) {
+		/* Written or freed meanwhile: the copy is stale. */
+		stripe_drop_copy(vm, p);
+	}
+}
+
+/*
+ * The WRITEs of one batch.  A run carries one group slot, so with S > 1
+ * its pages are S apart, and the pages of a whole stripe are spread over
+ * S runs, to S servers, answering about together.  Their stored pages
+ * wait here, still EVICTING (a write fault meanwhile cancels them as
+ * always), until the batch's last run has answered: then they leave
+ * together, and their holes are punched in runs of neighbours, one
+ * fallocate where there were S per page.  With S = 1 a run's pages are
+ * neighbours already, and its runs may queue behind each other on one
+ * server: they leave as each run answers.
+ */
+struct batch {
+	struct vm *vm;
+	unsigned pending;	/* runs not answered yet, +1 while sending */
+	unsigned n;
+	uint64_t stored[EVICT_BATCH];
+};
+
+static void batch_put(struct batch *b)
+{
+	struct vm *vm = b->vm;
+	uint64_t gone[EVICT_BATCH];
+	unsigned ngone = 0;
+
+	if (--b->pending)
+		return;
+	if (!vm->dead) {
+		qsort(b->stored, b->n, sizeof(*b->stored), cmp_page);
+		for (unsigned i = 0; i < b->n; i++)
+			stored_now(vm, b->stored[i], gone, &ngone);
+		punch_list(vm, gone, ngone);
+		if (b->n)
+			vm->up->changed(vm);
+	}
+	free(b);
+	vm_put(vm);
+}
+
 /* A run of WRITEs ended (stripe.h). */
 static void run_done(struct stripe_run *run, bool stored, bool to_spill)
 {
 	struct vm *vm = run->vm;
+	struct batch *b = run->arg;
 	uint64_t gone[PG_MAX_ROWS];
 	uint32_t stride = vm_geo(vm)->width;
 	unsigned ngone = 0;
 
-	if (vm->dead)
-		return;
-	for (uint32_t i = 0; i < run->count; i++) {
+	for (uint32_t i = 0; i < run->count && !vm->dead; i++) {
 		uint64_t p = run->page + (uint64_t)i * stride;
 		const uint8_t *data = run->buf + (size_t)i * PAGE;
 
-		if (pt_write_end(&vm->pt, p, stored)) {
-			gone[ngone++] = p;
-			vm->st.evict_dirty++;
+		if (stored && stride > 1) {
+			b->stored[b->n++] = p;
 			continue;
 		}
 		if (stored) {
-			/* Written or freed meanwhile: the copy is stale. */
-			if (pt_remote_droppable(&vm->pt, p))
-				stripe_drop_copy(vm, p);
+			stored_now(vm, p, gone, &ngone);
 			continue;
 		}
+		pt_write_end(&vm->pt, p, false);
 		/*
 		 * Not stored: it stays resident until its group can take it
 		 * (a dead server is being rebuilt, a full one moved), or
@@ -110,8 +158,11 @@ static void run_done(struct stripe_run *run, bool stored, bool to_spill)
 		vm->st.evict_waited++;
 		cancel(vm, p);
 	}
-	punch_list(vm, gone, ngone);
-	vm->up->changed(vm);
+	if (ngone && !vm->dead) {
+		punch_list(vm, gone, ngone);
+		vm->up->changed(vm);
+	}
+	batch_put(b);
 }
 
 /* Sort @out by the key order of their servers: rows of one slot meet. */
@@ -144,7 +195,17 @@ static void send_runs(struct vm *vm, struct stripe_page *out, unsigned n)
 {
 	const struct pg_geometry *geo = vm_geo(vm);
 	struct stripe_run *run = NULL;
+	struct batch *b = NULL;
 	uint64_t prev = 0;
+
+	if (!n)
+		return;
+	b = calloc(1, sizeof(*b));
+	if (b) {
+		b->vm = vm;
+		b->pending = 1;		/* ours, while sending */
+		vm_get(vm);
+	}
 
 	for (unsigned k = 0; k < n; k++) {
 		struct stripe_page *o = &out[k];
@@ -156,11 +217,14 @@ static void send_runs(struct vm *vm, struct stripe_page *out, unsigned n)
 			run = NULL;
 		}
 		prev = ord;
-		if (!run) {
+		if (!run && b) {
 			run = stripe_run_new(vm, o->mode, o->server,
 					     o->parity_srv, o->page);
-			if (run)
+			if (run) {
 				run->done = run_done;
+				run->arg = b;
+				b->pending++;
+			}
 		}
 		if (!run) {
 			/* No memory for a run: this page stays. */
@@ -173,6 +237,8 @@ static void send_runs(struct vm *vm, struct stripe_page *out, unsigned n)
 	}
 	if (run)
 		stripe_write(run);
+	if (b)
+		batch_put(b);
 }
 
 /*
@@ -319,7 +385,7 @@ void evict_more(struct vm *vm)
 		/* Evict in batches, not a page per fault. */
 		if (want < low)
 			want = low;
-		n = victim_select(&vm->clock, pt, victims,
+		n = victim_select(&vm->victim, pt, victims,
 				  want < EVICT_BATCH ? (unsigned)want
 						     : EVICT_BATCH);
 		if (!n)

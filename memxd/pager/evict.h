@@ -20,7 +20,7 @@
 struct pager;
 struct vm;
 
-#define EVICT_BATCH	32u
+#define EVICT_BATCH	64u	/* a whole group at the default geometry */
 #define EVICT_INFLIGHT	512u	/* pages being evicted at once, per VM */
 
 int evict_pager_init(struct pager *pg);

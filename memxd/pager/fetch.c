@@ -26,6 +26,7 @@ struct fetch {
 	uint64_t page;
 	uint32_t count, stride;
 	uint64_t t0;
+	uint32_t ahead;		/* pages read ahead: vm->readahead */
 	bool demand;		/* a fault waited for it from the start */
 	bool abandoned;		/* its server went silent: not ours now */
 	uint8_t status;		/* the server's refusal, if any */
@@ -54,8 +55,10 @@ static uint64_t install(struct vm *vm, uint64_t page, uint64_t n,
 	uint64_t done = 0;
 
 	*err = gm_install(&vm->mem, page, n, src, !dirty, &done);
-	for (uint64_t i = 0; i < done; i++)
+	for (uint64_t i = 0; i < done; i++) {
 		pt_installed(&vm->pt, page + i, dirty);
+		victim_installed(&vm->victim, &vm->pt, page + i);
+	}
 	if (*err && *err != -EAGAIN && *err != -ESRCH && *err != -ENOENT)
 		log_ratelimited(5000, LOG_LEVEL_ERR, "vm %s: installing page "
 				"%lu: %s; the fault is retried", vm->name,
@@ -138,6 +141,9 @@ static void fetch_end(struct fetch *f, bool ok, enum fault_again when)
 	enum fetch_end end[RMAP_MAX_PAGES];
 	bool write[RMAP_MAX_PAGES];
 
+	/* Its pages are out of flight now, whichever way they went. */
+	vm->readahead -= f->ahead;
+	f->ahead = 0;
 	for (uint32_t i = 0; i < f->count; i++)
 		end[i] = pt_fetch_end(&vm->pt, f->page + i * f->stride, ok,
 				      &write[i]);
@@ -283,7 +289,9 @@ static bool fetch_start(struct vm *vm, uint64_t page, uint32_t count,
 			f->demand = true;
 		}
 	}
-	vm->st.prefetch_issued += f->demand ? count - 1 : count;
+	f->ahead = f->demand ? count - 1 : count;
+	vm->readahead += f->ahead;
+	vm->st.prefetch_issued += f->ahead;
 	pg_locate(geo, page, &g, &slot, &row);
 	f->server = s;
 	f->link.data = f;
@@ -342,6 +350,15 @@ static bool fetch_around(struct vm *vm, uint64_t page, bool demand,
 	}
 	if (window > RMAP_MAX_PAGES)
 		window = RMAP_MAX_PAGES;
+	/*
+	 * Pages read ahead wait in the prefetch cache, oldest out first.
+	 * Beyond what it holds, a page read ahead now would push out one read
+	 * ahead before it, still in flight or unused: evicted before its
+	 * fault, fetched twice.
+	 */
+	if (vm->readahead + window > vm->cache.cap)
+		window = vm->cache.cap > vm->readahead ?
+			 (unsigned)(vm->cache.cap - vm->readahead) : 0;
 	for (unsigned k = 1; k <= window; k++) {
 		int64_t p = (int64_t)page + (int64_t)k * stride;
 

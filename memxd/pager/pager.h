@@ -23,6 +23,7 @@
 #include "../../rmap/evloop.h"
 #include "guestmem.h"
 #include "remote.h"
+#include "victim.h"
 
 /* Resident pages may exceed the budget by at most this much. */
 #define PAGER_SLACK_PAGES	64u
@@ -36,6 +37,7 @@ struct pager_config {
 	unsigned prefetch_max;
 	struct pg_geometry geo;		/* page-groups, fitted to the servers */
 	unsigned recovery_mibps;	/* 0: recovery paused */
+	enum victim_policy evict_policy;	/* victim.h */
 };
 
 struct vm_spec {

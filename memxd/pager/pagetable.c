@@ -34,10 +34,22 @@ void pt_fini(struct pagetable *pt)
 	pt->e = NULL;
 }
 
+/*
+ * Every state change goes through here.  PT_HOT is kept only by the
+ * changes that stay RESIDENT, so the count of hot pages follows; the
+ * victim policy's epoch and PT_DEMOTED are always kept.
+ */
 static void set(struct pagetable *pt, uint64_t p, enum page_state s,
 		pte_t keep, pte_t add)
 {
-	pt->e[p] = (pte_t)((pt->e[p] & keep) | add | s);
+	pte_t old = pt->e[p];
+
+	keep |= PT_EPOCH | PT_DEMOTED;
+	if (s != PS_RESIDENT)
+		keep &= (pte_t)~PT_HOT;
+	if ((old & PT_HOT) && !(keep & PT_HOT))
+		pt->hot--;
+	pt->e[p] = (pte_t)((old & keep) | add | s);
 }
 
 /* A refused transition: the caller's bug, counted, nothing changed. */
@@ -70,6 +82,35 @@ void pt_touch(struct pagetable *pt, uint64_t p)
 void pt_clear_ref(struct pagetable *pt, uint64_t p)
 {
 	pt->e[p] &= (pte_t)~PT_REF;
+}
+
+bool pt_set_hot(struct pagetable *pt, uint64_t p, bool hot)
+{
+	if (hot ? pt_state(pt, p) != PS_RESIDENT || pt_has(pt, p, PT_HOT)
+		: !pt_has(pt, p, PT_HOT))
+		return bug(pt);
+	if (hot) {
+		pt->e[p] |= PT_HOT;
+		pt->hot++;
+	} else {
+		pt->e[p] &= (pte_t)~PT_HOT;
+		pt->hot--;
+	}
+	return true;
+}
+
+void pt_set_epoch(struct pagetable *pt, uint64_t p, unsigned epoch)
+{
+	pt->e[p] = (pte_t)((pt->e[p] & ~PT_EPOCH) |
+			   ((epoch << PT_EPOCH_SHIFT) & PT_EPOCH));
+}
+
+void pt_set_demoted(struct pagetable *pt, uint64_t p, bool demoted)
+{
+	if (demoted)
+		pt->e[p] |= PT_DEMOTED;
+	else
+		pt->e[p] &= (pte_t)~PT_DEMOTED;
 }
 
 /* ---- fetching ---- */

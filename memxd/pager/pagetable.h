@@ -3,8 +3,8 @@
  * pagetable.h - the state of every GPAS page of one VM, and the only
  * code that changes it.
  *
- * Two bytes per page: three bits of state and one bit per flag, each
- * with one meaning.  No per-page pointer: where a remote page lives comes
+ * Two bytes per page: three bits of state, one bit per flag, each with
+ * one meaning, and the victim policy's eviction epoch.  No per-page pointer: where a remote page lives comes
  * from its page-group (pagegroup.h).
  *
  *   state       what it means                     leaves by
@@ -77,6 +77,24 @@ typedef uint16_t pte_t;
 #define PT_WANT_WRITE	0x0100u	/* FETCHING: that fault is a write */
 #define PT_CACHED	0x0200u	/* REMOTE: a copy is in the prefetch cache */
 #define PT_DISCARDED	0x0400u	/* FETCHING: freed by the guest meanwhile */
+/*
+ * RESIDENT: in the victim policy's protected (hot) set, which its cold
+ * hand passes over (victim.h).  Only pt_set_hot() sets it; every
+ * transition that takes a page out of RESIDENT clears it, and
+ * pt->hot counts the pages that have it.
+ */
+#define PT_HOT		0x0800u
+/*
+ * The victim policy's memory of a page, which no transition changes:
+ * only pt_set_epoch() and pt_set_demoted() do (victim.c).
+ *   PT_EPOCH    three bits, one number: the eviction epoch in which the
+ *               page last left memory, 1..7; 0 if none, or too long ago;
+ *   PT_DEMOTED  it left the hot set and has not faulted back since.
+ */
+#define PT_EPOCH	0x7000u
+#define PT_EPOCH_SHIFT	12
+#define PT_EPOCH_MAX	7u
+#define PT_DEMOTED	0x8000u
 
 struct pagetable {
 	pte_t *e;
@@ -85,6 +103,7 @@ struct pagetable {
 	uint64_t resident;	/* RESIDENT + EVICTING */
 	uint64_t evicting;	/* EVICTING */
 	uint64_t wanted;	/* FETCHING with PT_WAITED */
+	uint64_t hot;		/* with PT_HOT */
 	uint64_t max_resident;
 	uint64_t bugs;		/* transitions refused: see above */
 };
@@ -122,6 +141,22 @@ bool pt_found_resident(struct pagetable *pt, uint64_t p);
 void pt_touch(struct pagetable *pt, uint64_t p);
 /* The victim policy passed a page: clear its reference bit. */
 void pt_clear_ref(struct pagetable *pt, uint64_t p);
+/*
+ * The victim policy protects RESIDENT @p (true), or lets it go back to
+ * the cold pages (false).  False if @p is not RESIDENT (protecting) or
+ * not hot (letting go): nothing changed, a bug.
+ */
+bool pt_set_hot(struct pagetable *pt, uint64_t p, bool hot);
+
+static inline unsigned pt_epoch(const struct pagetable *pt, uint64_t p)
+{
+	return (pt->e[p] & PT_EPOCH) >> PT_EPOCH_SHIFT;
+}
+
+/* The victim policy's memory of @p: its epoch (0..PT_EPOCH_MAX), and
+ * whether it was demoted. */
+void pt_set_epoch(struct pagetable *pt, uint64_t p, unsigned epoch);
+void pt_set_demoted(struct pagetable *pt, uint64_t p, bool demoted);
 
 /* ---- fetching ---- */
 

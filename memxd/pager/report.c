@@ -22,6 +22,11 @@
 	X(fetching_pages, "pages being read")				\
 	X(prefetch_window, "pages the prefetcher reads ahead now")	\
 	X(pagetable_bugs, "page-state changes refused (bugs)")		\
+	X(hot_pages, "resident pages in the victim policy's hot set")	\
+	X(victim_theta, "refaults per hot-set place given up")		\
+	X(victim_refaults, "installs of pages evicted within the horizon") \
+	X(victim_promoted, "pages installed into the hot set")		\
+	X(victim_demoted, "hot pages let go by the hot hand")		\
 	X(pg_groups, "page-groups placed on servers")			\
 	X(pg_degraded, "groups missing a slot, waiting for a job")	\
 	X(pg_rebuilding, "groups whose slot is being rebuilt")		\
@@ -94,6 +99,11 @@ static void gauges_of(struct vm *vm, struct vm_gauges *g)
 		.fetching_pages = by_state[PS_FETCHING],
 		.prefetch_window = vm->pf.window,
 		.pagetable_bugs = vm->pt.bugs,
+		.hot_pages = vm->pt.hot,
+		.victim_theta = vm->victim.theta,
+		.victim_refaults = vm->victim.st.refaults,
+		.victim_promoted = vm->victim.st.promoted,
+		.victim_demoted = vm->victim.st.demoted,
 		.pg_groups = pg_ngroups(vm->groups) - groups[PG_EMPTY],
 		.pg_degraded = groups[PG_DEGRADED],
 		.pg_rebuilding = groups[PG_REBUILDING],
@@ -119,11 +129,15 @@ static uint64_t hist_percentile(const struct vm *vm, unsigned pct)
 	return 1ull << (HIST_BUCKETS - 1);
 }
 
-/* Bytes of per-VM metadata per GPAS page: page table plus placement. */
+/*
+ * Bytes of per-VM metadata per GPAS page: page table (the victim
+ * policy's bits included), placement, and the policy's own state.
+ */
 static double metadata_per_page(const struct vm *vm)
 {
 	return (double)(vm->npages * sizeof(pte_t) +
-			pg_table_bytes(vm->groups)) / (double)vm->npages;
+			pg_table_bytes(vm->groups) + sizeof(vm->victim)) /
+	       (double)vm->npages;
 }
 
 static const char *server_state(const struct pager *pg, unsigned i)

@@ -2,29 +2,104 @@
 /*
  * victim.h - which resident page to evict next.
  *
- * The one place the victim policy lives.  Today: CLOCK with second
- * chance.  The reference bit (PT_REF) is set on every fault and
- * write-protect fault of a page (pt_installed, pt_written); the hand
- * clears it as it passes and takes pages whose bit is already clear.  A
- * better policy replaces this file, not the pager.
+ * The one place the victim policy lives.  Two policies, chosen per pager
+ * (--evict-policy):
+ *
+ * clock    CLOCK with second chance.  The reference bit (PT_REF) is set
+ *          on every fault and write-protect fault of a page (pt_installed,
+ *          pt_written); the hand clears it as it passes and takes pages
+ *          whose bit is already clear.  memx sees no access to a resident
+ *          page but its first write, so this is close to FIFO, and a
+ *          working set that cycles through more than the budget misses on
+ *          every access: each page leaves just before it is needed again.
+ *
+ * refault  CLOCK over the cold pages, plus a protected (hot) set that the
+ *          cold hand passes over, filled by refault distance (Linux's
+ *          mm/workingset.c): when a page leaves, the epoch of its
+ *          eviction is kept in its page state; when it faults back in, the
+ *          evictions since then say how soon it was needed again.  A page
+ *          that comes back within the horizon is a working-set page: it
+ *          is installed hot while the hot set has room.  A full hot set
+ *          is held, not churned: memx cannot see a hot page being used,
+ *          so a newcomer takes a slot only after theta refaults asked for
+ *          one, and the hot hand then lets the oldest unused page go
+ *          (demoted: cold again, marked in its byte).  theta adapts like
+ *          ARC's target: a demoted page that faults back in within the
+ *          horizon was in use (theta doubles: hold the set harder); one
+ *          whose mark expires unused was rightly let go (theta halves:
+ *          follow a shifting working set faster).  A cyclic sweep longer
+ *          than the budget thus keeps most of the budget resident and
+ *          fetches only the rest each pass; a one-time scan never comes
+ *          back and never displaces the hot set.
+ *
+ * Metadata: PT_HOT, PT_EPOCH and PT_DEMOTED in the page table (five
+ * bits no other code uses) and this struct: nothing more per page.
  */
 #ifndef MEMX_PAGER_VICTIM_H
 #define MEMX_PAGER_VICTIM_H
 
+#include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "pagetable.h"
 
-struct victim_clock {
-	uint64_t hand;
+enum victim_policy {
+	VICTIM_CLOCK,
+	VICTIM_REFAULT,
 };
 
+/* What the refault policy did, for memxctl status. */
+struct victim_stats {
+	uint64_t refaults;	/* installs of pages evicted within the horizon */
+	uint64_t promoted;	/* pages installed hot */
+	uint64_t demoted;	/* hot pages let go by the hot hand */
+	uint64_t demoted_back;	/* demoted pages that faulted back in */
+	uint64_t demoted_gone;	/* demoted pages whose mark expired unused */
+};
+
+struct victim {
+	enum victim_policy policy;
+	uint64_t npages, budget;
+	unsigned align;		/* rows: batches end at a multiple */
+	uint64_t hand;		/* the (cold) clock hand */
+	/* refault only: */
+	uint64_t hot_hand;	/* demotes hot pages, in page order */
+	uint64_t hot_target;	/* the most pages the hot set holds */
+	uint64_t evictions;	/* victims handed out: the clock of epochs */
+	uint64_t bucket;	/* evictions per epoch */
+	uint8_t now;		/* the current epoch, 1..EPOCHS */
+	uint64_t sweep;		/* the expiry sweep's position */
+	uint32_t theta;		/* refaults per slot taken from the hot set */
+	uint32_t pressure;	/* refaults that asked for a slot meanwhile */
+	struct victim_stats st;
+};
+
+/* "clock" or "refault"; victim_policy_parse: 0, or -EINVAL. */
+const char *victim_policy_name(enum victim_policy p);
+int victim_policy_parse(const char *s, enum victim_policy *p);
+
 /*
- * Pick up to @max victims among RESIDENT pages with no WRITE in flight;
- * returns how many were written to @out (in hand order, so runs of
- * neighbours come out contiguous).
+ * For a VM of @npages with a budget of @budget pages, whose page-group
+ * rows are @align pages (a full batch ends at the end of a row, so that
+ * rows leave whole: stripe.h).
  */
-unsigned victim_select(struct victim_clock *c, struct pagetable *pt,
-		       uint64_t *out, unsigned max);
+void victim_init(struct victim *v, enum victim_policy policy,
+		 uint64_t npages, uint64_t budget, unsigned align);
+
+/*
+ * Page @p was just installed by a fault (pt_installed): if it left within
+ * the horizon, it is a refault, and may join the hot set.
+ */
+void victim_installed(struct victim *v, struct pagetable *pt, uint64_t p);
+
+/*
+ * Pick up to @max victims among cold RESIDENT pages with no WRITE in
+ * flight; returns how many were written to @out (in hand order, so runs
+ * of neighbours come out contiguous).  The caller evicts them now: their
+ * eviction epoch is taken here.
+ */
+unsigned victim_select(struct victim *v, struct pagetable *pt, uint64_t *out,
+		       unsigned max);
 
 #endif

@@ -269,6 +269,12 @@ static int vm_setup(struct vm *vm, const struct vm_spec *spec,
 		 (unsigned long)vm->npages);
 	if (pt_init(&vm->pt, vm->npages, vm->state.pt))
 		goto err_state;
+	/*
+	 * The policy starts afresh, adopting or not: adopt_state() keeps no
+	 * PT_HOT, PT_EPOCH or PT_DEMOTED of the old table (adopt.c).
+	 */
+	victim_init(&vm->victim, pg->cfg.evict_policy, vm->npages, vm->budget,
+		    geo.width);
 	if (pg_table_new(&vm->groups, vm->npages, &geo, vm->state.groups))
 		goto err_pt;
 	if (stripe_vm_init(vm))

@@ -89,9 +89,10 @@ struct vm {
 						 * writes in flight */
 	struct remote_session *sess;		/* remote.c, one per server */
 	unsigned nsess;
-	struct victim_clock clock;		/* victim.c */
+	struct victim victim;			/* victim.c */
 	struct prefetch pf;			/* prefetch.c, fetch.c */
 	struct pfcache cache;			/* pfcache.c, fetch.c */
+	uint64_t readahead;			/* fetch.c: read ahead, in flight */
 	GQueue fetches;				/* fetch.c: READs in flight */
 	struct spill spill;			/* spill.c */
 	struct fault_state *fault;		/* fault.c's own */

@@ -11,7 +11,8 @@
 #   guest-bench: local_s=... memx_s=... ratio=... remote_faults=... prefetch_hit=...
 #
 # Environment: BENCH_SIZE (guest RAM, default 1G), BENCH_BUDGET (default
-# a quarter of it), BENCH_MIB (quicksort MiB, default 600), GX_ACCEL (tcg).
+# a quarter of it), BENCH_MIB (quicksort MiB, default 600), GX_ACCEL (tcg),
+# BENCH_MEMXD_ARGS (more options for memxd, e.g. --evict-policy=refault).
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -33,40 +34,25 @@ gx_setup "$size"
 # run LABEL: boot the guest with GX_QEMU_ARGS, keep its console in LABEL.log
 run()
 {
-	local label=$1 rc=0
-
-	nx_log "[$label] quicksort of $mib MiB in a $size guest"
-	GX_SHOW_PREFIX="  $label| " gx_qemu_run "$NX_TMP/$label.log" \
-		"$timeout_s" >&2 || rc=$?
-	grep -q 'MEMX-GUEST-RESULT: PASS' "$NX_TMP/$label.log" || {
-		tail -n 20 "$NX_TMP/$label.log" >&2
-		nx_die "[$label] the guest failed (QEMU exit $rc)"
-	}
-}
-
-# qsort's time= (seconds, the guest's clock)
-guest_time()
-{
-	sed -n 's/^qsort: mib=.* time=\([0-9.]*\).*/\1/p' "$NX_TMP/$1.log" | head -n1
+	nx_log "[$1] quicksort of $mib MiB in a $size guest"
+	gx_bench_run "$1" "$timeout_s"
 }
 
 # 1. everything local
 gx_qemu_args "$size" "$budget" "qsort:$mib"
-for i in "${!GX_QEMU_ARGS[@]}"; do
-	[[ ${GX_QEMU_ARGS[$i]} == memory-backend-memx,* ]] &&
-		GX_QEMU_ARGS[i]="memory-backend-memfd,id=mem0,size=$size"
-done
+gx_qemu_local "$size"
 run local
 
 # 2. memx, a quarter local
-gx_memxd_start bench
+# shellcheck disable=SC2086 # BENCH_MEMXD_ARGS: words
+gx_memxd_start bench ${BENCH_MEMXD_ARGS:-}
 gx_sampler_start "$NX_TMP/dump"
 gx_qemu_args "$size" "$budget" "qsort:$mib"
 run memx
 nx_stop sampler
 
-local_s=$(guest_time local)
-memx_s=$(guest_time memx)
+local_s=$(gx_guest_time local qsort)
+memx_s=$(gx_guest_time memx qsort)
 ratio=$(awk -v a="$local_s" -v b="$memx_s" 'BEGIN { printf "%.2f", b / a }')
 faults=$(gx_val "$NX_TMP/dump" net_faults)
 issued=$(gx_val "$NX_TMP/dump" prefetch_issued)

@@ -10,7 +10,7 @@
 #   vmlinuz        the kernel of Debian's linux-image-amd64 (extracted with
 #                  dpkg-deb -x from the .deb; never installed on the host)
 #   initramfs.gz   busybox-static, /init, the static workloads (fill,
-#                  qsort, randrw) and the virtio-balloon modules
+#                  qsort, randrw, sweep) and the virtio-balloon modules
 #
 # Needs apt-get (busybox-static is installed if missing), gcc, gzip.
 set -euo pipefail

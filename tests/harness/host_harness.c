@@ -26,6 +26,12 @@
  * then writes the phase name to PATH.ready, and waits until the test
  * deletes PATH.
  *
+ * --sweep N replaces those phases with a cyclic sweep: N passes in page
+ * order, each verifying every word of every page and writing the page's
+ * next generation, then a last verifying pass.  Run with a region larger
+ * than the budget, it is the access pattern that thrashes plain CLOCK
+ * (tests/pager-host.sh compares memxd's eviction policies on it).
+ *
  * Exit 0 only if every byte verified and resident memory stayed bounded.
  */
 #include <errno.h>
@@ -69,6 +75,7 @@ struct harness {
 	uint64_t budget;
 	unsigned threads;
 	unsigned rounds;
+	unsigned sweep;			/* --sweep: passes, 0: the usual phases */
 	uint64_t seed;
 	long slack_override;
 	bool no_discard;
@@ -313,7 +320,7 @@ static const char *const phase_names[] = {
 	"random-write", "strided-write", "strided-verify", "rewrite-all",
 	"verify-all", "rewrite-half", "verify-all-clean",
 	"discard+verify-zero", "concurrent", "discard-race", "final-verify",
-	"end", NULL
+	"sweep", "end", NULL
 };
 
 /* Let the test script act after @name if it asked to (pause.h). */
@@ -466,6 +473,26 @@ static int run_discard(struct harness *h, size_t first, size_t count)
 	phase_end(h, "discard+verify-zero", t0, count);
 	free(o);
 	return 0;
+}
+
+/* --sweep: verify and rewrite every page in order, @passes times. */
+static void run_sweep(struct harness *h, unsigned passes, size_t *o)
+{
+	double t0;
+
+	order_seq(h, o);
+	phase_begin(h, "sweep", &t0);
+	for (unsigned pass = 0; pass < passes; pass++) {
+		uint32_t gen = ++h->next_gen;
+
+		for (size_t p = 0; p < h->npages; p++) {
+			page_verify(h, p);
+			page_write(h, p, gen, 0, 1);
+			h->gen[p] = gen;
+		}
+	}
+	phase_end(h, "sweep", t0, h->npages * passes * 2);
+	run_verify(h, "final-verify", o, h->npages);
 }
 
 /* ---- threads racing on the same pages ---- */
@@ -784,6 +811,9 @@ static void usage(FILE *f)
 "  --seed N          pattern seed (default: time)\n"
 "  --slack PAGES     allowed overshoot (default: memxd's slack_pages, or 64)\n"
 "  --no-discard      skip the discard phase\n"
+"  --sweep N         instead of the phases above: N passes in page order,\n"
+"                    each verifying and rewriting every page, then a\n"
+"                    verifying pass\n"
 "  --timeout SEC     fail if the run takes longer (default 600)\n"
 "  --lost-ok         a page that raises SIGBUS (memxd lost it) is counted\n"
 "                    and skipped, not a failure; prints lost_pages=N and\n"
@@ -811,6 +841,7 @@ static int parse_args(struct harness *h, int argc, char **argv)
 		{ "seed", required_argument, NULL, 'e' },
 		{ "slack", required_argument, NULL, 'k' },
 		{ "no-discard", no_argument, NULL, 'D' },
+		{ "sweep", required_argument, NULL, 'w' },
 		{ "timeout", required_argument, NULL, 'T' },
 		{ "lost-ok", no_argument, NULL, 'L' },
 		{ "pause-after", required_argument, NULL, 'P' },
@@ -844,6 +875,7 @@ static int parse_args(struct harness *h, int argc, char **argv)
 		case 'e': h->seed = strtoull(optarg, NULL, 0); break;
 		case 'k': h->slack_override = atol(optarg); break;
 		case 'D': h->no_discard = true; break;
+		case 'w': h->sweep = (unsigned)atoi(optarg); break;
 		case 'T': h->timeout_s = (unsigned)atoi(optarg); break;
 		case 'L': h->lost_ok = true; break;
 		case 'P': h->pause.after = optarg; break;
@@ -979,6 +1011,11 @@ int main(int argc, char **argv)
 	if (pthread_create(&sampler, NULL, sampler_main, &h) == 0)
 		sampling = true;
 
+	if (h.sweep) {
+		run_sweep(&h, h.sweep, o1);
+		ret = 0;
+		goto out;
+	}
 	order_seq(&h, o1);
 	run_verify(&h, "zero-verify", o1, h.npages);
 	run_write(&h, "seq-write", o1, h.npages);

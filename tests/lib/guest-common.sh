@@ -34,6 +34,13 @@
 #   gx_qemu_run LOG TIMEOUT [ARGS...]
 #                             run QEMU with GX_QEMU_ARGS in the client,
 #                             console in LOG, progress on stdout
+#   gx_qemu_local SIZE        GX_QEMU_ARGS on memory-backend-memfd, the
+#                             whole guest local (the benchmarks' baseline)
+#   gx_bench_run LABEL TIMEOUT
+#                             gx_qemu_run into $NX_TMP/LABEL.log; dies
+#                             with the console's tail unless the guest's
+#                             workloads passed
+#   gx_guest_time LABEL WORK  WORK's time= in LABEL.log (the guest's clock)
 #   gx_val FILE KEY           KEY's value in the VM's part of a dump
 #   gx_qmp SOCK CMD [ARGS]    run one QMP command (ARGS: JSON) on QEMU's
 #                             QMP socket, print its "return" as JSON (a
@@ -312,13 +319,41 @@ gx_qemu_run()
 	NX_PIDS[qemu]=$!
 	# The console follows QEMU: tail exits within a second of it.
 	tail -n +1 -f --pid="${NX_PIDS[qemu]}" "$log" |
-		grep --line-buffered -E '^(MEMX-GUEST|qsort|fill|randrw|qemu)' |
+		grep --line-buffered -E '^(MEMX-GUEST|qsort|fill|randrw|sweep|qemu)' |
 		sed -u "s/^/${GX_SHOW_PREFIX:-}/" &
 	console=$!
 	wait "${NX_PIDS[qemu]}" || rc=$?
 	unset "NX_PIDS[qemu]"
 	wait "$console" 2>/dev/null || true
 	return "$rc"
+}
+
+gx_qemu_local()
+{
+	local i
+
+	for i in "${!GX_QEMU_ARGS[@]}"; do
+		if [[ ${GX_QEMU_ARGS[$i]} == memory-backend-memx,* ]]; then
+			GX_QEMU_ARGS[i]="memory-backend-memfd,id=mem0,size=$1"
+		fi
+	done
+}
+
+gx_bench_run()
+{
+	local label=$1 rc=0
+
+	GX_SHOW_PREFIX="  $label| " gx_qemu_run "$NX_TMP/$label.log" "$2" >&2 ||
+		rc=$?
+	grep -q 'MEMX-GUEST-RESULT: PASS' "$NX_TMP/$label.log" || {
+		tail -n 20 "$NX_TMP/$label.log" >&2
+		nx_die "[$label] the guest failed (QEMU exit $rc)"
+	}
+}
+
+gx_guest_time()
+{
+	sed -n "s/^$2: .* time=\([0-9.]*\).*/\1/p" "$NX_TMP/$1.log" | head -n1
 }
 
 # gx_check WHAT CONDITION: log "ok:" or "FAIL:" WHAT; a failure sets

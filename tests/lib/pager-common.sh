@@ -11,7 +11,8 @@
 #   px_run LABEL LOSS CMD... memxd (pager) in the client, then CMD ARGS
 #                            --socket SOCK --name LABEL in the client, with
 #                            LOSS% loss on every host's egress (0: clean);
-#                            fails loudly with memxd's log if CMD fails
+#                            fails loudly with memxd's log if CMD fails;
+#                            PX_PAGER_ARGS (an array) goes to memxd
 #   px_check_counters LABEL  the run's counters: network faults, evictions
 #                            and remote pages must all be > 0
 #   px_ctl_stall             a control socket client that never reads its
@@ -82,7 +83,8 @@ px_run()
 	done
 	px_impair_all "$loss"
 	nx_pager "$PX_CLIENT" "memxd-$label" "$sock" \
-		--servers "$(IFS=,; echo "${servers[*]}")"
+		--servers "$(IFS=,; echo "${servers[*]}")" \
+		${PX_PAGER_ARGS[@]+"${PX_PAGER_ARGS[@]}"}
 	nx_log "[$label] memxd pager up; loss ${loss}%; running $(basename "$1")"
 	timeout -k 10 "$PX_TIMEOUT" ip netns exec "$(nx_ns "$PX_CLIENT")" \
 		"$@" --socket "$sock" --name "$label" \
