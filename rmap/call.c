@@ -79,6 +79,11 @@ int rmap_call(struct rmap_ep *ep, struct rmap_peer *peer,
 	if (req->type == RMAP_T_ACK || req->type == RMAP_T_ANNOUNCE ||
 	    req->type > RMAP_T_MAX)
 		return -EINVAL;
+	/* Tags go only with the page runs that carry data (wire.c). */
+	if ((req->flags & ~RMAP_F_TAGS) ||
+	    (req->flags && (!rmap_type_has_run(req->type) ||
+			    req->type == RMAP_T_FREE)))
+		return -EINVAL;
 	c = calloc(1, sizeof(*c));
 	if (!c)
 		return -ENOMEM;
@@ -93,6 +98,7 @@ int rmap_call(struct rmap_ep *ep, struct rmap_peer *peer,
 	c->arg = arg;
 
 	h.type = req->type;
+	h.flags = req->flags & RMAP_F_TAGS;
 	h.session = req->session;
 	h.reqid = c->reqid;
 	h.page = req->page;
@@ -128,6 +134,7 @@ int rmap_reply(struct rmap_ep *ep, const struct rmap_msg *req, uint8_t status,
 	if (rmap_type_has_run(req->type)) {
 		h.page = req->page;
 		h.count = req->count;
+		h.flags |= req->flags & RMAP_F_TAGS;
 	}
 	if (status != RMAP_S_OK)
 		iovcnt = 0;

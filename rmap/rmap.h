@@ -81,6 +81,7 @@ struct rmap_req {
 	uint32_t count;
 	const struct iovec *iov;	/* request payload (WRITE data) */
 	int iovcnt;
+	uint16_t flags;			/* 0 or RMAP_F_TAGS */
 };
 
 /*
@@ -184,7 +185,10 @@ int rmap_call(struct rmap_ep *ep, struct rmap_peer *peer,
 	      const struct rmap_req *req, void *resp_buf, uint32_t resp_cap,
 	      rmap_reply_fn fn, void *arg);
 
-/* Answer request @req with @status and a payload gathered from @iov. */
+/*
+ * Answer request @req with @status and a payload gathered from @iov.  The
+ * reply echoes the request's page run and its RMAP_F_TAGS.
+ */
 int rmap_reply(struct rmap_ep *ep, const struct rmap_msg *req, uint8_t status,
 	       uint32_t session, const struct iovec *iov, int iovcnt);
 

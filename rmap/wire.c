@@ -104,13 +104,15 @@ static enum rmap_wire_err check_pages(const struct rmap_hdr *h)
 				h->type == RMAP_T_XWRITE ||
 				h->type == RMAP_T_XFREE);
 		if (data) {
-			if (h->msg_len != h->count * RMAP_PAGE_SIZE)
+			if (h->msg_len != h->count * rmap_page_bytes(h->flags))
 				return RMAP_WIRE_PAGES;
 		} else if (h->msg_len != 0) {
 			return RMAP_WIRE_PAGES;
 		}
 		return RMAP_WIRE_OK;
 	case RMAP_T_FREE:
+		if (h->flags & RMAP_F_TAGS)
+			return RMAP_WIRE_PAGES;
 		if (h->count == 0 || h->page + h->count < h->page)
 			return RMAP_WIRE_PAGES;
 		return h->msg_len ? RMAP_WIRE_PAGES : RMAP_WIRE_OK;
@@ -136,8 +138,8 @@ static enum rmap_wire_err check_pages(const struct rmap_hdr *h)
 	default:
 		break;
 	}
-	/* Control messages carry no page run and at most a small body. */
-	if (h->page || h->count || h->msg_len > 64)
+	/* Control messages carry no page run, no tags, a small body. */
+	if (h->page || h->count || h->msg_len > 64 || h->flags & RMAP_F_TAGS)
 		return RMAP_WIRE_PAGES;
 	return RMAP_WIRE_OK;
 }

@@ -26,9 +26,14 @@
 #define RMAP_AUTH_TAG_LEN	16u
 
 #define RMAP_PAGE_SIZE		4096u
-/* One message carries at most this many pages (1 MiB). */
+/*
+ * A page's integrity tag: a MAC its client computed and the server keeps
+ * beside the page, opaque to it (rmap(7), RMAP_F_TAGS).
+ */
+#define RMAP_TAG_LEN		16u
+/* One message carries at most this many pages (1 MiB), and their tags. */
 #define RMAP_MAX_PAGES		256u
-#define RMAP_MAX_MSG		(RMAP_MAX_PAGES * RMAP_PAGE_SIZE)
+#define RMAP_MAX_MSG		(RMAP_MAX_PAGES * (RMAP_PAGE_SIZE + RMAP_TAG_LEN))
 #define RMAP_MIN_MTU		576u
 #define RMAP_MAX_MTU		9000u
 /* IPv4 (20) + UDP (8) headers: what an MTU-sized frame loses to them. */
@@ -77,7 +82,21 @@ static inline int rmap_type_has_run(unsigned type)
 #define RMAP_F_ACK		0x0002u	/* @ack and @sack are valid */
 #define RMAP_F_RELIABLE		0x0004u	/* @seq is valid; receiver must ack */
 #define RMAP_F_AUTH		0x0008u	/* @auth_tag is valid (reserved) */
-#define RMAP_F_ALL		0x000fu
+/*
+ * Page tags travel with the pages: a request of a page-run type with this
+ * flag carries (WRITE, XWRITE, PXOR), or asks for (READ, READZ, XWRITE,
+ * XFREE), @count tags of RMAP_TAG_LEN bytes after its @count pages; the
+ * reply echoes the flag.  A server that does not know it drops the packet
+ * (RMAP_WIRE_FLAGS); one that does says so in STAT (RMAP_STAT_TAGS).
+ */
+#define RMAP_F_TAGS		0x0010u
+#define RMAP_F_ALL		0x001fu
+
+/* Bytes a page-run message carries per page: the page, and its tag. */
+static inline unsigned rmap_page_bytes(unsigned flags)
+{
+	return RMAP_PAGE_SIZE + (flags & RMAP_F_TAGS ? RMAP_TAG_LEN : 0);
+}
 
 /* Response status. */
 enum rmap_status {
@@ -142,7 +161,9 @@ struct rmap_stat {
 #define RMAP_STAT_LEN		30u
 /* The server was told to leave (LEAVE): it takes no new sessions. */
 #define RMAP_STAT_LEAVING	0x0001u
-#define RMAP_STAT_F_ALL		0x0001u
+/* The server keeps page tags (RMAP_F_TAGS). */
+#define RMAP_STAT_TAGS		0x0002u
+#define RMAP_STAT_F_ALL		0x0003u
 
 /*
  * The payload of REG: a be64 client nonce, so that a retried REG is

@@ -214,10 +214,11 @@ END_TEST
 
 START_TEST(test_roundtrip_fragments)
 {
-	/* Every fragment of a 256-page WRITE at MTU 1500. */
+	/* Every fragment of a 256-page WRITE, with tags, at MTU 1500. */
 	struct rmap_hdr h = valid_hdr(RMAP_T_WRITE, false), d;
 	uint32_t len = RMAP_MAX_MSG, n = (len + FP1500 - 1) / FP1500;
 
+	h.flags |= RMAP_F_TAGS;
 	h.count = RMAP_MAX_PAGES;
 	h.page = 0;
 	h.msg_len = len;
@@ -301,12 +302,74 @@ START_TEST(test_reject_type)
 }
 END_TEST
 
+/* The payload length of @h, fragmented as valid_hdr does. */
+static void set_len(struct rmap_hdr *h, uint32_t len)
+{
+	h->msg_len = len;
+	h->frag_cnt = (uint16_t)(len > FP1500 ? (len + FP1500 - 1) / FP1500
+					      : 1);
+	h->frag_len = (uint16_t)(len > FP1500 ? FP1500 : len);
+}
+
+/*
+ * RMAP_F_TAGS: a page run that carries pages carries their tags after
+ * them, and only page runs may have it.
+ */
+START_TEST(test_tags)
+{
+	static const unsigned types[] = {
+		RMAP_T_READ, RMAP_T_WRITE, RMAP_T_XWRITE, RMAP_T_XFREE,
+		RMAP_T_PXOR, RMAP_T_READZ,
+	};
+	struct rmap_hdr h, d;
+
+	for (unsigned i = 0; i < sizeof(types) / sizeof(types[0]); i++) {
+		for (int resp = 0; resp < 2; resp++) {
+			h = valid_hdr(types[i], resp);
+			h.flags |= RMAP_F_TAGS;
+			if (carries_pages(types[i], resp)) {
+				/* The pages without their tags: refused. */
+				ASSERT_REJECT(h, RMAP_WIRE_PAGES);
+				set_len(&h, 3 * (RMAP_PAGE_SIZE +
+						 RMAP_TAG_LEN));
+			}
+			ck_assert_msg(roundtrip(&h, &d) == RMAP_WIRE_OK,
+				      "%s resp %d: %s", rmap_type_name(types[i]),
+				      resp, rmap_wire_strerror(roundtrip(&h,
+								  NULL)));
+			ck_assert_uint_eq(d.flags & RMAP_F_TAGS, RMAP_F_TAGS);
+			/* Tags but no pages: refused too. */
+			if (carries_pages(types[i], resp)) {
+				set_len(&h, 3 * RMAP_TAG_LEN);
+				ASSERT_REJECT(h, RMAP_WIRE_PAGES);
+			}
+		}
+	}
+	/* A whole message of 256 pages and their tags fits. */
+	h = valid_hdr(RMAP_T_WRITE, false);
+	h.flags |= RMAP_F_TAGS;
+	h.count = RMAP_MAX_PAGES;
+	set_len(&h, RMAP_MAX_MSG);
+	ck_assert_int_eq(roundtrip(&h, NULL), RMAP_WIRE_OK);
+	/* Nothing else may carry tags. */
+	h = valid_hdr(RMAP_T_FREE, false);
+	h.flags |= RMAP_F_TAGS;
+	ASSERT_REJECT(h, RMAP_WIRE_PAGES);
+	h = valid_hdr(RMAP_T_HEARTBEAT, false);
+	h.flags |= RMAP_F_TAGS;
+	ASSERT_REJECT(h, RMAP_WIRE_PAGES);
+	h = valid_hdr(RMAP_T_STAT, true);
+	h.flags |= RMAP_F_TAGS;
+	ASSERT_REJECT(h, RMAP_WIRE_PAGES);
+}
+END_TEST
+
 START_TEST(test_reject_flags)
 {
 	struct rmap_hdr h;
 
 	/* Unknown flag bits. */
-	for (unsigned bit = 4; bit < 16; bit++) {
+	for (unsigned bit = 5; bit < 16; bit++) {
 		h = valid_hdr(RMAP_T_HEARTBEAT, false);
 		h.flags |= (uint16_t)(1u << bit);
 		ASSERT_REJECT(h, RMAP_WIRE_FLAGS);
@@ -801,7 +864,7 @@ START_TEST(test_stat_reject)
 	buf[28] = 0x80;			/* reserved */
 	ck_assert_int_eq(rmap_stat_decode(buf, RMAP_STAT_LEN, &d), -1);
 	buf[28] = 0;
-	buf[27] = 0x02;			/* unknown flag */
+	buf[27] = 0x04;			/* unknown flag */
 	ck_assert_int_eq(rmap_stat_decode(buf, RMAP_STAT_LEN, &d), -1);
 	buf[26] = 0x01;			/* unknown flag, high byte */
 	buf[27] = 0;
@@ -912,6 +975,7 @@ static Suite *wire_suite(void)
 	tcase_add_test(tc, test_reject_version);
 	tcase_add_test(tc, test_reject_type);
 	tcase_add_test(tc, test_reject_flags);
+	tcase_add_test(tc, test_tags);
 	tcase_add_test(tc, test_reject_status);
 	tcase_add_test(tc, test_reject_length);
 	tcase_add_test(tc, test_reject_frag);
