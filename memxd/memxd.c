@@ -76,8 +76,15 @@ static int run_server(struct evl *loop, const struct memxd_options *o)
 	};
 	struct server_stats st;
 	struct server *srv;
+	char why[160];
 	int ret;
 
+	if (o->test_corrupt &&
+	    server_corrupt_parse(o->test_corrupt, &sc.corrupt, why,
+				 sizeof(why))) {
+		log_err("%s", why);
+		return -EINVAL;
+	}
 	ret = server_new(&srv, loop, &sc);
 	if (ret)
 		return ret;

@@ -53,6 +53,10 @@ static const struct opt opts[] = {
 	{ "server", "lease-s", OPT_UINT, O(lease_s), 1, 86400, "S",
 	  "keep a session's pages this long after its client was last heard "
 	  "from, then free them (default 600)" },
+	{ NULL, "test-corrupt", OPT_STR, O(test_corrupt), 0, 0,
+	  "flip|swap|short[:RATE]", "TEST HOOK, never in production: corrupt "
+	  "pages read back (flip a stored bit, answer another page) or answer "
+	  "READs short, with probability RATE (default 0.05)" },
 
 	{ "pager", "socket", OPT_STR, O(socket), 0, 0, "PATH",
 	  "control socket (default " MEMXD_DEFAULT_SOCKET ")" },
@@ -71,6 +75,10 @@ static const struct opt opts[] = {
 	{ "pager", "parity", OPT_BOOL, O(parity), 0, 0, "on|off",
 	  "keep an XOR parity server per group, to survive a server's "
 	  "loss (default on)" },
+	{ "pager", "integrity", OPT_BOOL, O(integrity), 0, 0, "on|off",
+	  "check every page read back against the MAC it was written with, "
+	  "and rebuild or poison one that fails; off only to measure what "
+	  "it costs (default on)" },
 	{ "pager", "recovery-mibps", OPT_UINT, O(recovery_mibps), 0, 100000,
 	  "MIB", "rebuild lost group members at most this fast, in MiB/s; 0 "
 	  "pauses recovery (default 64)" },
@@ -117,6 +125,7 @@ void options_init(struct memxd_options *o)
 	o->stripe_width = 4;
 	o->stripe_rows = 16;
 	o->parity = true;
+	o->integrity = true;
 	o->recovery_mibps = 64;
 	o->pager_heartbeat_ms = 500;
 	o->dead_after = 3;
@@ -133,6 +142,7 @@ void options_free(struct memxd_options *o)
 	free(o->config);
 	free(o->log_level);
 	free(o->listen);
+	free(o->test_corrupt);
 	free(o->socket);
 	free(o->spill_dir);
 	strv_free(o->announce_to);

@@ -32,6 +32,7 @@ struct memxd_options {
 	char **announce_to;		/* NULL-terminated */
 	unsigned heartbeat_ms;
 	unsigned lease_s;
+	char *test_corrupt;		/* a test hook: server.h */
 
 	/* pager role */
 	char *socket;
@@ -40,6 +41,7 @@ struct memxd_options {
 	unsigned prefetch_max;
 	unsigned stripe_width, stripe_rows;
 	bool parity;
+	bool integrity;
 	unsigned recovery_mibps;
 	unsigned pager_heartbeat_ms, dead_after, grace_s;
 

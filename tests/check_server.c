@@ -37,6 +37,8 @@ static void on_announce(struct rmap_ep *ep, const struct sockaddr_storage *from,
 
 /* A server, and a client endpoint it announces to every @announce_ms. */
 static unsigned lease_s = 600;
+static struct server_corrupt corrupt;	/* the next server's test hook */
+static uint16_t req_flags;		/* the next requests' RMAP_F_TAGS */
 
 static void setup_server_announcing(uint64_t capacity, unsigned heartbeat_ms,
 				    unsigned announce_ms)
@@ -50,6 +52,7 @@ static void setup_server_announcing(uint64_t capacity, unsigned heartbeat_ms,
 		.lease_s = lease_s,
 		.announce_ms = announce_ms,
 		.announce_to = announce_ms ? announce_to : NULL,
+		.corrupt = corrupt,
 	};
 	struct rmap_handlers ch = { .announce = on_announce };
 	struct sockaddr_storage any, to;
@@ -101,7 +104,9 @@ struct done {
 	unsigned calls;
 	int err;
 	uint8_t status;
-	uint32_t session, len;
+	uint16_t flags;
+	uint32_t session, len, count;
+	uint64_t page;
 };
 
 static void on_reply(void *arg, int err, const struct rmap_msg *resp)
@@ -114,6 +119,9 @@ static void on_reply(void *arg, int err, const struct rmap_msg *resp)
 		d->status = resp->status;
 		d->session = resp->session;
 		d->len = resp->len;
+		d->flags = resp->flags;
+		d->count = resp->count;
+		d->page = resp->page;
 	}
 }
 
@@ -127,6 +135,8 @@ static uint8_t req_from(struct rmap_ep *ep, struct rmap_peer *to, uint8_t type,
 	struct rmap_req r = {
 		.type = type, .session = session, .page = page, .count = count,
 		.iov = data ? &iov : NULL, .iovcnt = data ? 1 : 0,
+		.flags = rmap_type_has_run(type) && type != RMAP_T_FREE ?
+			 req_flags : 0,
 	};
 
 	memset(d, 0, sizeof(*d));
@@ -675,7 +685,7 @@ START_TEST(test_leave)
 
 	setup_server_announcing(100, 10000, 20);
 	TU_RUN_UNTIL(loop, announcements >= 2, TU_DEADLINE_MS);
-	ck_assert_uint_eq(announced.flags, 0);
+	ck_assert_uint_eq(announced.flags, RMAP_STAT_TAGS);
 	s = reg(23, 10000);
 	pages(5, w, 2);
 	ck_assert_uint_eq(req(RMAP_T_WRITE, s, 0, 2, w, sizeof(w), NULL, 0, &d),
@@ -683,21 +693,21 @@ START_TEST(test_leave)
 	ck_assert_uint_eq(req(RMAP_T_STAT, 0, 0, 0, NULL, 0, body, sizeof(body),
 			      &d), RMAP_S_OK);
 	ck_assert_int_eq(rmap_stat_decode(body, d.len, &st), 0);
-	ck_assert_uint_eq(st.flags, 0);
+	ck_assert_uint_eq(st.flags, RMAP_STAT_TAGS);
 	ck_assert(!stats().leaving);
 
 	/* LEAVE needs no session, and answers with the STAT body. */
 	ck_assert_uint_eq(req(RMAP_T_LEAVE, 0, 0, 0, NULL, 0, body,
 			      sizeof(body), &d), RMAP_S_OK);
 	ck_assert_int_eq(rmap_stat_decode(body, d.len, &st), 0);
-	ck_assert_uint_eq(st.flags, RMAP_STAT_LEAVING);
+	ck_assert_uint_eq(st.flags, RMAP_STAT_LEAVING | RMAP_STAT_TAGS);
 	ck_assert_uint_eq(st.used_pages, 2);
 	ck_assert_uint_eq(st.sessions, 1);
 	ck_assert(stats().leaving);
 	ck_assert_uint_eq(req(RMAP_T_STAT, 0, 0, 0, NULL, 0, body, sizeof(body),
 			      &d), RMAP_S_OK);
 	ck_assert_int_eq(rmap_stat_decode(body, d.len, &st), 0);
-	ck_assert_uint_eq(st.flags, RMAP_STAT_LEAVING);
+	ck_assert_uint_eq(st.flags, RMAP_STAT_LEAVING | RMAP_STAT_TAGS);
 
 	/* No new sessions... */
 	ck_assert_uint_eq(req(RMAP_T_REG, 0, 0, 0, n, sizeof(n), hb, sizeof(hb),
@@ -728,6 +738,106 @@ START_TEST(test_leave)
 }
 END_TEST
 
+/* Pages and their tags, as RMAP_F_TAGS carries them. */
+static void tagged(uint8_t seed, uint8_t *buf, uint32_t n)
+{
+	pages(seed, buf, n);
+	for (uint32_t i = 0; i < n * RMAP_TAG_LEN; i++)
+		buf[n * PG + i] = (uint8_t)(seed * 3 + i);
+}
+
+/* Tags go in with the pages and come back with them, per reference. */
+START_TEST(test_tags)
+{
+	static uint8_t w[3 * (PG + RMAP_TAG_LEN)], r[3 * (PG + RMAP_TAG_LEN)];
+	const uint32_t n = 3, len = n * (PG + RMAP_TAG_LEN);
+	struct done d;
+	uint32_t s;
+
+	corrupt = (struct server_corrupt){ 0 };
+	setup_server(100, 10000);
+	s = reg(31, 10000);
+	tagged(7, w, n);
+	req_flags = RMAP_F_TAGS;
+	ck_assert_uint_eq(req(RMAP_T_WRITE, s, 40, n, w, len, NULL, 0, &d),
+			  RMAP_S_OK);
+	ck_assert_uint_eq(d.flags & RMAP_F_TAGS, RMAP_F_TAGS);
+	ck_assert_uint_eq(req(RMAP_T_READ, s, 40, n, NULL, 0, r, sizeof(r), &d),
+			  RMAP_S_OK);
+	ck_assert_uint_eq(d.len, len);
+	ck_assert_uint_eq(d.flags & RMAP_F_TAGS, RMAP_F_TAGS);
+	ck_assert_mem_eq(r, w, len);
+	ck_assert_uint_eq(req(RMAP_T_READZ, s, 40, n, NULL, 0, r, sizeof(r),
+			      &d), RMAP_S_OK);
+	ck_assert_mem_eq(r, w, len);
+	/* Without the flag: the pages alone. */
+	req_flags = 0;
+	ck_assert_uint_eq(req(RMAP_T_READ, s, 40, n, NULL, 0, r, sizeof(r), &d),
+			  RMAP_S_OK);
+	ck_assert_uint_eq(d.len, n * PG);
+	ck_assert_uint_eq(d.flags & RMAP_F_TAGS, 0);
+	ck_assert_mem_eq(r, w, n * PG);
+	teardown_server();
+}
+END_TEST
+
+/* The test hook lies as it says. */
+
+START_TEST(test_corrupt)
+{
+	static uint8_t w[4 * (PG + RMAP_TAG_LEN)], r[4 * (PG + RMAP_TAG_LEN)];
+	const uint32_t len = 4 * (PG + RMAP_TAG_LEN);
+	static const char *const kinds[] = { "flip:1", "swap:1", "short:1" };
+	char why[128];
+
+	for (unsigned k = 0; k < 3; k++) {
+		struct done d = { 0 };
+		unsigned diff = 0;
+		uint32_t s;
+
+		ck_assert_int_eq(server_corrupt_parse(kinds[k], &corrupt, why,
+						      sizeof(why)), 0);
+		setup_server(100, 10000);
+		s = reg(41 + k, 10000);
+		tagged(9, w, 4);
+		req_flags = RMAP_F_TAGS;
+		ck_assert_uint_eq(req(RMAP_T_WRITE, s, 0, 4, w, len, NULL, 0,
+				      &d), RMAP_S_OK);
+		ck_assert_uint_eq(req(RMAP_T_READ, s, 1, k == 2 ? 3 : 1, NULL,
+				      0, r, sizeof(r), &d), RMAP_S_OK);
+		req_flags = 0;
+		switch (k) {
+		case 0:		/* one bit of the page flipped */
+			for (unsigned i = 0; i < PG; i++)
+				diff += (unsigned)__builtin_popcount(
+					r[i] ^ w[PG + i]);
+			ck_assert_uint_eq(diff, 1);
+			break;
+		case 1:		/* the next page, and its tag */
+			ck_assert_mem_eq(r, w + 2 * PG, PG);
+			ck_assert_mem_eq(r + PG, w + 4 * PG + 2 * RMAP_TAG_LEN,
+					 RMAP_TAG_LEN);
+			break;
+		case 2:		/* one page where three were asked for */
+			ck_assert_uint_eq(d.count, 1);
+			ck_assert_uint_eq(d.len, PG + RMAP_TAG_LEN);
+			break;
+		}
+		ck_assert_uint_eq(stats().test_corrupted, 1);
+		teardown_server();
+	}
+	corrupt = (struct server_corrupt){ 0 };
+	ck_assert_int_eq(server_corrupt_parse("flip:2", &corrupt, why,
+					      sizeof(why)), -EINVAL);
+	ck_assert_int_eq(server_corrupt_parse("rot", &corrupt, why,
+					      sizeof(why)), -EINVAL);
+	ck_assert_int_eq(server_corrupt_parse("swap", &corrupt, why,
+					      sizeof(why)), 0);
+	ck_assert(corrupt.kind == CORRUPT_SWAP && corrupt.rate == 0.05);
+	corrupt = (struct server_corrupt){ 0 };
+}
+END_TEST
+
 static Suite *server_suite(void)
 {
 	Suite *s = suite_create("server");
@@ -745,6 +855,12 @@ static Suite *server_suite(void)
 	tcase_add_test(tc, test_parity_requests_end_to_end);
 	tcase_add_test(tc, test_parity_requests_full);
 	tcase_add_test(tc, test_leave);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("integrity");
+	tcase_set_timeout(tc, 30);
+	tcase_add_test(tc, test_tags);
+	tcase_add_test(tc, test_corrupt);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("leases");

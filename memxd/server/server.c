@@ -10,6 +10,7 @@
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
+#include <stdio.h>
 #include <sys/random.h>
 
 #include "../log.h"
@@ -40,6 +41,7 @@ struct server {
 	bool leaving;
 	bool said_empty;	/* "safe to stop" logged since last emptied */
 	uint8_t *scratch;	/* RMAP_MAX_MSG bytes: XWRITE/XFREE replies */
+	uint8_t *tags;		/* RMAP_MAX_PAGES tags: READ/READZ replies */
 };
 
 static uint64_t lease_ns(const struct server *srv)
@@ -88,7 +90,7 @@ static void fill_stat(struct server *srv, struct rmap_stat *st)
 	st->load_permille = srv->st.load_permille;
 	st->sessions = g_hash_table_size(srv->sessions);
 	st->port = rmap_ep_port(srv->ep);
-	st->flags = srv->leaving ? RMAP_STAT_LEAVING : 0;
+	st->flags = RMAP_STAT_TAGS | (srv->leaving ? RMAP_STAT_LEAVING : 0);
 }
 
 /* While leaving, say once each time the last client page is gone. */
@@ -267,6 +269,136 @@ static void answer_store(struct server *srv, const struct rmap_msg *m,
 	}
 }
 
+/* The tags a WRITE, XWRITE or PXOR carries after its pages, or NULL. */
+static const uint8_t *tags_in(const struct rmap_msg *m)
+{
+	if (!(m->flags & RMAP_F_TAGS))
+		return NULL;
+	return m->data + (size_t)m->count * RMAP_PAGE_SIZE;
+}
+
+/*
+ * Where an XWRITE's or XFREE's reply takes its tags: after its pages in
+ * the scratch buffer, if the request asked for them.
+ */
+static uint8_t *tags_out(struct server *srv, const struct rmap_msg *m)
+{
+	if (!(m->flags & RMAP_F_TAGS))
+		return NULL;
+	return srv->scratch + (size_t)m->count * RMAP_PAGE_SIZE;
+}
+
+int server_corrupt_parse(const char *s, struct server_corrupt *c, char *why,
+			 size_t len)
+{
+	static const char *const kinds[] = { "none", "flip", "swap", "short" };
+	const char *colon = strchr(s, ':');
+	size_t n = colon ? (size_t)(colon - s) : strlen(s);
+	char *end;
+
+	*c = (struct server_corrupt){ CORRUPT_NONE, 0.05 };
+	for (unsigned i = 0; i < G_N_ELEMENTS(kinds); i++)
+		if (strlen(kinds[i]) == n && !strncmp(s, kinds[i], n))
+			c->kind = (enum server_corrupt_kind)i;
+	if (!c->kind && strncmp(s, "none", n ? n : 1)) {
+		snprintf(why, len, "test-corrupt: '%.*s' is none of flip, swap "
+			 "or short", (int)n, s);
+		return -EINVAL;
+	}
+	if (colon) {
+		errno = 0;
+		c->rate = strtod(colon + 1, &end);
+		if (errno || *end || end == colon + 1 || !(c->rate >= 0) ||
+		    c->rate > 1) {
+			snprintf(why, len, "test-corrupt: the rate '%s' is not "
+				 "a number from 0 to 1", colon + 1);
+			return -EINVAL;
+		}
+	}
+	return 0;
+}
+
+/* Does the test hook strike now? */
+static bool corrupt_now(struct server *srv, enum server_corrupt_kind kind)
+{
+	return srv->cfg.corrupt.kind == kind &&
+	       g_random_double() < srv->cfg.corrupt.rate;
+}
+
+/*
+ * The test hook (server.h), on a READ or READZ answer of @m's pages at
+ * @iov (tags at @tags, if asked for).  Returns how many pages to answer.
+ */
+static uint32_t corrupt_reply(struct server *srv, const struct rmap_msg *m,
+			      struct session *s, struct iovec *iov,
+			      uint8_t *tags)
+{
+	for (uint32_t i = 0; i < m->count; i++) {
+		uint8_t *tag = tags ? tags + (size_t)i * RMAP_TAG_LEN : NULL;
+		unsigned bit = (unsigned)g_random_int_range(0, RMAP_PAGE_SIZE * 8);
+		struct iovec other;
+
+		if (corrupt_now(srv, CORRUPT_FLIP) &&
+		    !store_read(srv->store, s->pages, m->page + i, 1, &other,
+				NULL)) {
+			/* The stored copy itself rots, as memory would. */
+			((uint8_t *)other.iov_base)[bit / 8] ^=
+				(uint8_t)(1u << (bit % 8));
+			iov[i] = other;
+			srv->st.test_corrupted++;
+		}
+		/* Another page of the session: the next key, or the last. */
+		if (corrupt_now(srv, CORRUPT_SWAP) &&
+		    (!store_read(srv->store, s->pages, m->page + m->count, 1,
+				 &other, tag) ||
+		     (m->page && !store_read(srv->store, s->pages,
+					     m->page - 1, 1, &other, tag)))) {
+			iov[i] = other;
+			srv->st.test_corrupted++;
+		}
+	}
+	if (m->type == RMAP_T_READ && m->count > 1 &&
+	    corrupt_now(srv, CORRUPT_SHORT)) {
+		srv->st.test_corrupted++;
+		return 1;
+	}
+	return m->count;
+}
+
+/*
+ * READ (absent pages: NOENT) or READZ (absent pages read as zeros): the
+ * pages, then their tags if the request asked for them.
+ */
+static void on_read(struct server *srv, const struct rmap_msg *m,
+		    struct session *s, bool zero)
+{
+	struct iovec iov[RMAP_MAX_PAGES + 1];
+	uint8_t *tags = m->flags & RMAP_F_TAGS ? srv->tags : NULL;
+	struct rmap_msg r = *m;
+	int ret;
+
+	if (zero)
+		ret = store_read_zero(srv->store, s->pages, m->page, m->count,
+				      iov, tags);
+	else
+		ret = store_read(srv->store, s->pages, m->page, m->count, iov,
+				 tags);
+	if (ret == -ENOENT) {
+		reply(srv, m, RMAP_S_NOENT, s->id, NULL, 0);
+		return;
+	}
+	if (ret) {
+		answer_store(srv, m, s, ret, NULL, 0);
+		return;
+	}
+	if (srv->cfg.corrupt.kind)
+		r.count = corrupt_reply(srv, m, s, iov, tags);
+	if (tags)
+		iov[r.count] = (struct iovec){ tags,
+					      (size_t)r.count * RMAP_TAG_LEN };
+	reply(srv, &r, RMAP_S_OK, s->id, iov, (int)r.count + !!tags);
+}
+
 static void on_request(struct rmap_ep *ep, const struct rmap_msg *m, void *arg)
 {
 	struct server *srv = arg;
@@ -313,16 +445,12 @@ static void on_request(struct rmap_ep *ep, const struct rmap_msg *m, void *arg)
 		break;
 	case RMAP_T_READ:
 		srv->st.reads++;
-		ret = store_read(srv->store, s->pages, m->page, m->count, iov);
-		if (ret)
-			reply(srv, m, RMAP_S_NOENT, s->id, NULL, 0);
-		else
-			reply(srv, m, RMAP_S_OK, s->id, iov, (int)m->count);
+		on_read(srv, m, s, false);
 		break;
 	case RMAP_T_WRITE:
 		srv->st.writes++;
 		ret = store_write(srv->store, s->pages, m->page, m->count,
-				  m->data);
+				  m->data, tags_in(m));
 		answer_store(srv, m, s, ret, NULL, 0);
 		break;
 	case RMAP_T_FREE:
@@ -334,30 +462,29 @@ static void on_request(struct rmap_ep *ep, const struct rmap_msg *m, void *arg)
 		/* The reply carries old ^ new, for the parity server. */
 		srv->st.xwrites++;
 		ret = store_xwrite(srv->store, s->pages, m->page, m->count,
-				   m->data, srv->scratch);
-		iov[0] = (struct iovec){ srv->scratch,
-					 (size_t)m->count * RMAP_PAGE_SIZE };
+				   m->data, tags_in(m), srv->scratch,
+				   tags_out(srv, m));
+		iov[0] = (struct iovec){ srv->scratch, (size_t)m->count *
+					 rmap_page_bytes(m->flags) };
 		answer_store(srv, m, s, ret, iov, 1);
 		break;
 	case RMAP_T_XFREE:
 		srv->st.xfrees++;
 		ret = store_xfree(srv->store, s->pages, m->page, m->count,
-				  srv->scratch);
-		iov[0] = (struct iovec){ srv->scratch,
-					 (size_t)m->count * RMAP_PAGE_SIZE };
+				  srv->scratch, tags_out(srv, m));
+		iov[0] = (struct iovec){ srv->scratch, (size_t)m->count *
+					 rmap_page_bytes(m->flags) };
 		answer_store(srv, m, s, ret, iov, 1);
 		break;
 	case RMAP_T_PXOR:
 		srv->st.pxors++;
 		ret = store_xor(srv->store, s->pages, m->page, m->count,
-				m->data);
+				m->data, tags_in(m));
 		answer_store(srv, m, s, ret, NULL, 0);
 		break;
 	case RMAP_T_READZ:
 		srv->st.readzs++;
-		ret = store_read_zero(srv->store, s->pages, m->page, m->count,
-				      iov);
-		answer_store(srv, m, s, ret, iov, (int)m->count);
+		on_read(srv, m, s, true);
 		break;
 	default:
 		reply(srv, m, RMAP_S_UNSUPP, s->id, NULL, 0);
@@ -471,10 +598,19 @@ int server_new(struct server **out, struct evl *loop,
 	srv->loop = loop;
 	srv->cfg = *cfg;
 	srv->scratch = malloc(RMAP_MAX_MSG);
-	if (!srv->scratch) {
+	srv->tags = malloc((size_t)RMAP_MAX_PAGES * RMAP_TAG_LEN);
+	if (!srv->scratch || !srv->tags) {
+		free(srv->scratch);
+		free(srv->tags);
 		free(srv);
 		return -ENOMEM;
 	}
+	if (cfg->corrupt.kind)
+		log_warn("TEST HOOK: this server corrupts what it returns "
+			 "(%s, rate %.3f): for tests only, never production",
+			 cfg->corrupt.kind == CORRUPT_FLIP ? "flip" :
+			 cfg->corrupt.kind == CORRUPT_SWAP ? "swap" : "short",
+			 cfg->corrupt.rate);
 	evl_timer_init(&srv->expiry_timer, expiry_fire);
 	evl_timer_init(&srv->announce_timer, announce_fire);
 	h.arg = srv;
@@ -546,6 +682,7 @@ void server_free(struct server *srv)
 	store_free(srv->store);
 	free(srv->announce_to);
 	free(srv->scratch);
+	free(srv->tags);
 	free(srv);
 }
 
