@@ -21,6 +21,7 @@ int pager_main(struct evl *loop, const struct memxd_options *o)
 		.prefetch_max = o->prefetch_max,
 		.geo = { o->stripe_width, o->stripe_rows, o->parity },
 		.recovery_mibps = o->recovery_mibps,
+		.integrity = o->integrity,
 	};
 	struct remote_config rc = {
 		.heartbeat_ms = o->pager_heartbeat_ms,
@@ -69,6 +70,10 @@ int pager_main(struct evl *loop, const struct memxd_options *o)
 			ret == -EEXIST ? " (and it is not a socket)" : "");
 		goto out;
 	}
+	if (!pc.integrity)
+		log_warn("--integrity=off: new VMs' pages carry no MAC and what "
+			 "the servers return is installed unchecked; for "
+			 "measuring its cost only");
 	if (!remote_count(r))
 		log_warn("no memory servers configured (--servers): evicted "
 			 "pages go to the spill file in %s", pc.spill_dir);

@@ -42,6 +42,7 @@ struct fx_opts {
 	unsigned width, rows;
 	bool parity;
 	unsigned prefetch;
+	bool no_integrity;	/* pages without MACs (--integrity=off) */
 };
 
 static const struct fx_opts defaults = {
@@ -56,6 +57,7 @@ static void fx_init(struct fx *f, const struct fx_opts *o)
 		.prefetch_max = o->prefetch,
 		.geo = { o->width, o->rows, o->parity },
 		.recovery_mibps = 1024,
+		.integrity = !o->no_integrity,
 	};
 	struct vm_spec spec = { .pid = 1, .budget = o->budget * PAGE,
 				.nregions = 1 };
@@ -1215,6 +1217,274 @@ START_TEST(test_random_mix)
 }
 END_TEST
 
+/* ---- integrity: a page read back is the page last written ---- */
+
+/* The first page at or after @from whose only copy is on its server. */
+static uint64_t fx_remote_page(struct fx *f, uint64_t from)
+{
+	for (uint64_t p = from; p < f->npages; p++)
+		if (pt_state(&f->vm->pt, p) == PS_REMOTE &&
+		    !pt_has(&f->vm->pt, p, PT_CACHED))
+			return p;
+	ck_abort_msg("no REMOTE page from %lu", (unsigned long)from);
+	return 0;
+}
+
+/* The stored copy of @page's data slot. */
+static const uint8_t *fx_stored(struct fx *f, uint64_t page)
+{
+	unsigned srv;
+	uint32_t sid;
+	uint64_t key;
+
+	fx_where(f, page, &srv, &sid, &key);
+	return fake_remote_page(f->fr, srv, sid, key);
+}
+
+/* Its server flips bit @bit of @page's stored copy. */
+static void fx_flip(struct fx *f, uint64_t page, unsigned bit)
+{
+	unsigned srv;
+	uint32_t sid;
+	uint64_t key;
+
+	fx_where(f, page, &srv, &sid, &key);
+	ck_assert(fake_remote_flip(f->fr, srv, sid, key, bit));
+}
+
+/*
+ * A bit flips in a stored page: its read fails its check, the page is not
+ * installed, it is rebuilt from its stripe (and checked), installed, and
+ * the good copy is written back over the bad one.
+ */
+START_TEST(test_integrity_flip_rebuilt)
+{
+	struct fx f;
+	uint64_t p;
+
+	fx_init_filled(&f, &defaults, 0);
+	p = fx_remote_page(&f, 10);
+	fx_flip(&f, p, 12345);
+	ck_assert_int_eq(fx_read(&f, p), (uint8_t)(p * 7) | 1);
+	ck_assert_uint_eq(f.vm->st.integrity_failures, 1);
+	ck_assert_uint_eq(f.vm->st.integrity_rebuilt, 1);
+	ck_assert_uint_ge(f.vm->st.degraded_reads, 1);
+	ck_assert_uint_eq(fake_remote_bad(f.fr), 1);
+	fx_quiesce(&f);
+	ck_assert_uint_eq(f.vm->st.integrity_repaired, 1);
+	ck_assert_uint_eq(fx_stored(&f, p)[12345 / 8], (uint8_t)(p * 7) | 1);
+	/* Everything else as written; the repaired copy reads back. */
+	fx_verify(&f, 0, f.npages, 0);
+	fx_fill(&f, 0, f.npages, 0);
+	fx_quiesce(&f);
+	fx_verify(&f, 0, f.npages, 0);
+	ck_assert_uint_eq(f.vm->st.integrity_failures, 1);
+	ck_assert_uint_eq(f.vm->st.integrity_lost, 0);
+	fx_fini(&f);
+}
+END_TEST
+
+/*
+ * Without parity, a page whose copy stays bad is read again, then given
+ * up: LOST, poisoned (never wrong data), reported as a lost range; freed
+ * by the guest, it is a page of zeros again.
+ */
+START_TEST(test_integrity_no_parity_poisons)
+{
+	struct fx_opts o = defaults;
+	GString *dump = g_string_new(NULL);
+	char want[64];
+	struct fx f;
+	uint64_t p;
+
+	o.parity = false;
+	fx_init_filled(&f, &o, 0);
+	p = fx_remote_page(&f, 20);
+	fx_flip(&f, p, 7);
+	ck_assert_int_eq(fx_read(&f, p), -EFAULT);
+	ck_assert_int_eq(pt_state(&f.vm->pt, p), PS_LOST);
+	ck_assert_uint_eq(f.vm->st.integrity_failures, 4);
+	ck_assert_uint_eq(f.vm->st.integrity_lost, 1);
+	ck_assert_uint_eq(f.vm->st.integrity_rebuilt, 0);
+	ck_assert_uint_ge(f.vm->st.lost_faults, 1);
+	pager_dump(f.pg, dump);
+	snprintf(want, sizeof(want), "lost_range=%lu-%lu\n", (unsigned long)p,
+		 (unsigned long)p);
+	ck_assert_msg(strstr(dump->str, want), "no %s in the status", want);
+	ck_assert(strstr(dump->str, "lost_pages=1\n"));
+	g_string_free(dump, true);
+	/* The others are unharmed. */
+	for (uint64_t q = 0; q < f.npages; q++)
+		if (q != p)
+			ck_assert_int_eq(fx_read(&f, q), (uint8_t)(q * 7) | 1);
+	/* The guest frees it: "never written" again. */
+	fake_mem_remove(f.m, p, 1);
+	f.m->poisoned[p] = 0;
+	fx_turn(&f, 3);
+	ck_assert_int_eq(pt_state(&f.vm->pt, p), PS_NEVER);
+	ck_assert_int_eq(fx_read(&f, p), 0);
+	fx_fini(&f);
+}
+END_TEST
+
+/*
+ * A READ answered with another run (remote.c rejects it: -EBADMSG) is a
+ * failed read, never installed; its fault is served by a degraded read.
+ */
+START_TEST(test_integrity_short_reply)
+{
+	struct fx f;
+	struct fake_req *q;
+	uint64_t p;
+	uint8_t b;
+
+	fx_init_filled(&f, &defaults, 0);
+	p = fx_remote_page(&f, 30);
+	fake_remote_hold(f.fr, RMAP_T_READ, true);
+	ck_assert_int_eq(fake_vcpu_read(f.m, p, &b), -EAGAIN);
+	q = fx_wait_req(&f, RMAP_T_READ);
+	fake_remote_hold(f.fr, RMAP_T_READ, false);
+	fake_remote_complete(f.fr, q, -EBADMSG, 0);
+	ck_assert_int_eq(fx_read(&f, p), (uint8_t)(p * 7) | 1);
+	ck_assert_uint_ge(f.vm->st.fetch_errors, 1);
+	ck_assert_uint_ge(f.vm->st.degraded_reads, 1);
+	ck_assert_uint_eq(f.vm->st.integrity_failures, 0);
+	ck_assert_uint_eq(f.vm->st.integrity_repaired, 0);
+	fx_verify(&f, 0, f.npages, 0);
+	fx_fini(&f);
+}
+END_TEST
+
+/* A server answers with another page of the session, tag and all. */
+START_TEST(test_integrity_swapped_page)
+{
+	struct fx f;
+	unsigned srv;
+	uint32_t sid;
+	uint64_t p, key;
+
+	fx_init_filled(&f, &defaults, 0);
+	p = fx_remote_page(&f, 40);
+	fx_where(&f, p, &srv, &sid, &key);
+	ck_assert(fake_remote_copy(f.fr, srv, sid, key + 1, key) ||
+		  fake_remote_copy(f.fr, srv, sid, key - 1, key));
+	ck_assert_int_eq(fx_read(&f, p), (uint8_t)(p * 7) | 1);
+	ck_assert_uint_eq(f.vm->st.integrity_failures, 1);
+	ck_assert_uint_eq(f.vm->st.integrity_rebuilt, 1);
+	fx_quiesce(&f);
+	ck_assert_uint_eq(f.vm->st.integrity_repaired, 1);
+	fx_verify(&f, 0, f.npages, 0);
+	fx_fini(&f);
+}
+END_TEST
+
+/*
+ * A server answers with an older copy of the same page, its own true tag
+ * with it (a replay): the version in the MAC tells it from the last.
+ */
+START_TEST(test_integrity_replay)
+{
+	struct fx f;
+	unsigned srv;
+	uint32_t sid;
+	uint64_t p, key;
+	uint8_t *old, v;
+
+	fx_init_filled(&f, &defaults, 0);
+	p = fx_remote_page(&f, 50);
+	fx_where(&f, p, &srv, &sid, &key);
+	old = fake_remote_save(f.fr, srv, sid, key);
+	v = pt_version(&f.vm->pt, p);
+	/* Written again and pushed out: a new copy, a new version. */
+	fx_write(&f, p, 0x42);
+	fx_fill(&f, 100, 100, 0);
+	fx_quiesce(&f);
+	ck_assert_int_eq(pt_state(&f.vm->pt, p), PS_REMOTE);
+	ck_assert_uint_eq(pt_version(&f.vm->pt, p), (uint8_t)(v + 1));
+	fake_remote_restore(f.fr, srv, sid, key, old);
+	g_free(old);
+	ck_assert_int_eq(fx_read(&f, p), 0x42);
+	ck_assert_uint_eq(f.vm->st.integrity_failures, 1);
+	ck_assert_uint_eq(f.vm->st.integrity_rebuilt, 1);
+	fx_quiesce(&f);
+	ck_assert_uint_eq(f.vm->st.integrity_repaired, 1);
+	fx_fill(&f, 200, 56, 0);
+	fx_quiesce(&f);
+	ck_assert_int_eq(fx_read(&f, p), 0x42);
+	fx_fini(&f);
+}
+END_TEST
+
+/*
+ * A server dies, and a page its slot is rebuilt from is bad: the rebuild
+ * is checked, read again, and what still fails is not passed off as good:
+ * both pages of that row are LOST (poisoned), the rest rebuilt right.
+ */
+START_TEST(test_integrity_recovery)
+{
+	const struct pg_geometry *geo;
+	struct fx_opts o = defaults;
+	struct pg_group *grp;
+	uint64_t g, x = UINT64_MAX, y = 0;
+	unsigned dead = 0;
+	struct fx f;
+
+	o.servers = 5;		/* a spare to rebuild on */
+	fx_init_filled(&f, &o, 0);
+	geo = vm_geo(f.vm);
+	/* A row of a group whose two data pages are REMOTE. */
+	for (g = 0; g < pg_ngroups(f.vm->groups) && x == UINT64_MAX; g++)
+		for (unsigned r = 0; r < geo->rows; r++) {
+			uint64_t a = pg_page(geo, g, 0, r);
+			uint64_t b = pg_page(geo, g, 1, r);
+
+			if (b < f.npages &&
+			    pt_state(&f.vm->pt, a) == PS_REMOTE &&
+			    pt_state(&f.vm->pt, b) == PS_REMOTE) {
+				x = a;
+				y = b;
+				grp = pg_group(f.vm->groups, g);
+				dead = grp->srv[0];
+				break;
+			}
+		}
+	ck_assert_uint_ne(x, UINT64_MAX);
+	fx_flip(&f, y, 99);
+	fake_remote_kill(f.fr, dead);
+	for (unsigned i = 0; i < 5000 && recovery_pending(f.pg); i++)
+		fx_wait(&f);
+	fx_quiesce(&f);
+	ck_assert_uint_eq(recovery_pending(f.pg), 0);
+	ck_assert_int_eq(pt_state(&f.vm->pt, x), PS_LOST);
+	ck_assert_int_eq(pt_state(&f.vm->pt, y), PS_LOST);
+	ck_assert_uint_eq(f.vm->st.integrity_lost, 2);
+	/* First try, and two reads again: 2 pages each time. */
+	ck_assert_uint_eq(f.vm->st.integrity_failures, 6);
+	ck_assert_uint_ge(f.vm->st.rebuilt_groups, 1);
+	ck_assert_int_eq(fx_read(&f, x), -EFAULT);
+	ck_assert_int_eq(fx_read(&f, y), -EFAULT);
+	for (uint64_t q = 0; q < f.npages; q++)
+		if (q != x && q != y)
+			ck_assert_int_eq(fx_read(&f, q), (uint8_t)(q * 7) | 1);
+	fx_fini(&f);
+}
+END_TEST
+
+/* --integrity=off: no tags on the wire, nothing checked (benchmarks). */
+START_TEST(test_integrity_off)
+{
+	struct fx_opts o = defaults;
+	struct fx f;
+
+	o.no_integrity = true;
+	fx_init_filled(&f, &o, 0);
+	fx_verify(&f, 0, f.npages, 0);
+	ck_assert(!f.vm->integ.on);
+	ck_assert_uint_eq(f.vm->st.integrity_failures, 0);
+	fx_fini(&f);
+}
+END_TEST
+
 static Suite *pager_suite(void)
 {
 	Suite *s = suite_create("pager");
@@ -1249,6 +1519,16 @@ static Suite *pager_suite(void)
 	tcase_add_test(tc, test_memxd_restart);
 	tcase_add_test(tc, test_restart_mid_install);
 	tcase_add_test(tc, test_restart_delta_in_flight);
+	suite_add_tcase(s, tc);
+	tc = tcase_create("integrity");
+	tcase_set_timeout(tc, 60);
+	tcase_add_test(tc, test_integrity_flip_rebuilt);
+	tcase_add_test(tc, test_integrity_no_parity_poisons);
+	tcase_add_test(tc, test_integrity_short_reply);
+	tcase_add_test(tc, test_integrity_swapped_page);
+	tcase_add_test(tc, test_integrity_replay);
+	tcase_add_test(tc, test_integrity_recovery);
+	tcase_add_test(tc, test_integrity_off);
 	suite_add_tcase(s, tc);
 	tc = tcase_create("random");
 	tcase_set_timeout(tc, 600);

@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "memxd/log.h"
+#include "memxd/pager/remote.h"
 #include "memxd/server/server.h"
 #include "rmap/rmap.h"
 #include "tests/check_util.h"
@@ -781,7 +782,19 @@ START_TEST(test_tags)
 }
 END_TEST
 
-/* The test hook lies as it says. */
+/*
+ * The test hook lies as it says, and the pager's remote layer rejects
+ * an answer whose page run is not the one it asked for (-EBADMSG): a
+ * READ of 4 pages answered with 1 never reaches its caller.
+ */
+static void on_remote(void *arg, int err, uint8_t status)
+{
+	struct done *d = arg;
+
+	d->calls++;
+	d->err = err;
+	d->status = status;
+}
 
 START_TEST(test_corrupt)
 {
@@ -791,6 +804,12 @@ START_TEST(test_corrupt)
 	char why[128];
 
 	for (unsigned k = 0; k < 3; k++) {
+		struct remote_config rc = { .heartbeat_ms = 100 };
+		struct remote_session rs = { 0 };
+		struct rmap_config cfg;
+		struct remote *rem;
+		char name[32], *servers[] = { name, NULL };
+		struct iovec iov = { w, len };
 		struct done d = { 0 };
 		unsigned diff = 0;
 		uint32_t s;
@@ -824,6 +843,35 @@ START_TEST(test_corrupt)
 			break;
 		}
 		ck_assert_uint_eq(stats().test_corrupted, 1);
+		/* The pager's side of it: a short answer is refused. */
+		if (k == 2) {
+			rmap_config_default(&cfg);
+			cfg.retry_us = 2000;
+			snprintf(name, sizeof(name), "127.0.0.1:%u",
+				 server_port(srv));
+			ck_assert_int_eq(remote_new(&rem, loop, servers, &cfg,
+						    &rc), 0);
+			remote_session_open(rem, &rs, 0);
+			TU_RUN_UNTIL(loop, remote_session_ready(&rs),
+				     TU_DEADLINE_MS);
+			ck_assert_int_eq(remote_call(rem, &rs, RMAP_T_WRITE,
+						     RMAP_F_TAGS, 0, 4, &iov, 1,
+						     NULL, 0, on_remote, &d), 0);
+			d.calls = 0;
+			TU_RUN_UNTIL(loop, d.calls, TU_DEADLINE_MS);
+			ck_assert_int_eq(d.err, 0);
+			d.calls = 0;
+			memset(r, 0xee, sizeof(r));
+			ck_assert_int_eq(remote_call(rem, &rs, RMAP_T_READ,
+						     RMAP_F_TAGS, 0, 4, NULL, 0,
+						     r, len, on_remote, &d), 0);
+			TU_RUN_UNTIL(loop, d.calls, TU_DEADLINE_MS);
+			ck_assert_int_eq(d.err, -EBADMSG);
+			ck_assert_uint_eq(remote_server(rem, 0)->st.short_replies,
+					  1);
+			remote_session_close(rem, &rs);
+			remote_free(rem);
+		}
 		teardown_server();
 	}
 	corrupt = (struct server_corrupt){ 0 };

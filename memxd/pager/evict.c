@@ -169,6 +169,9 @@ static void send_runs(struct vm *vm, struct stripe_page *out, unsigned n)
 			continue;
 		}
 		memcpy(run->buf + (size_t)run->count * PAGE, o->data, PAGE);
+		if (o->tag)
+			memcpy(run->tags + (size_t)run->count * TAG_LEN, o->tag,
+			       TAG_LEN);
 		run->count++;
 	}
 	if (run)
@@ -231,6 +234,7 @@ static void read_victims(struct vm *vm, uint64_t *victims, unsigned n,
 static unsigned evict_batch(struct vm *vm, uint64_t *victims, unsigned n)
 {
 	struct stripe_page out[EVICT_BATCH];
+	uint8_t tags[EVICT_BATCH][TAG_LEN];
 	uint64_t gone[EVICT_BATCH];	/* punch now: clean or zero */
 	uint8_t *buf = vm->pg->batch;
 	unsigned ngone = 0, nout = 0, kept = 0;
@@ -290,8 +294,14 @@ static unsigned evict_batch(struct vm *vm, uint64_t *victims, unsigned n)
 			kept--;
 			continue;
 		}
+		/* A new copy, of a new version: its MAC goes with it. */
 		pt_write_begin(&vm->pt, p);
-		out[nout++] = (struct stripe_page){ p, data, mode, ds, ps };
+		if (vm->integ.on)
+			integrity_tag(&vm->integ, p, pt_version(&vm->pt, p),
+				      data, tags[nout]);
+		out[nout] = (struct stripe_page){ p, data,
+			vm->integ.on ? tags[nout] : NULL, mode, ds, ps };
+		nout++;
 	}
 	/* Whole stripes: their parity is computed here, written whole. */
 	stripe_find_whole(vm, out, nout);

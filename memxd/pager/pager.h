@@ -36,6 +36,7 @@ struct pager_config {
 	unsigned prefetch_max;
 	struct pg_geometry geo;		/* page-groups, fitted to the servers */
 	unsigned recovery_mibps;	/* 0: recovery paused */
+	bool integrity;			/* new VMs' pages carry MACs */
 };
 
 struct vm_spec {

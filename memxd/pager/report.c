@@ -27,7 +27,7 @@
 	X(pg_rebuilding, "groups whose slot is being rebuilt")		\
 	X(pg_lost, "groups that lost two slots")			\
 	X(recovery_pending, "groups to rebuild or move")		\
-	X(lost_pages, "pages whose every copy was lost")
+	X(lost_pages, "pages whose every copy was lost, or failed its check")
 
 struct vm_gauges {
 #define X(key, help) uint64_t key;
@@ -45,16 +45,22 @@ static uint64_t lost_ranges(struct vm *vm, GString *o, const char *prefix)
 	uint64_t per = pg_group_pages(geo), first = UINT64_MAX, last = 0;
 	uint64_t n = 0;
 
-	/* Only LOST groups hold lost pages: walk those, in GPAS order. */
+	/*
+	 * Pages of LOST groups whose slot went, and pages that failed their
+	 * integrity check with no good copy (PS_LOST), in GPAS order.
+	 */
 	for (uint64_t g = 0; g < pg_ngroups(vm->groups); g++) {
 		const struct pg_group *grp = pg_group(vm->groups, g);
 		uint64_t end = (g + 1) * per < vm->npages ? (g + 1) * per
 							   : vm->npages;
 
-		for (uint64_t p = g * per; grp->state == PG_LOST && p < end;
-		     p++) {
-			if (pt_state(&vm->pt, p) != PS_REMOTE ||
-			    !(grp->lost & (1u << (p % per % geo->width))))
+		for (uint64_t p = g * per; p < end; p++) {
+			bool lost = pt_state(&vm->pt, p) == PS_LOST ||
+				    (grp->state == PG_LOST &&
+				     pt_state(&vm->pt, p) == PS_REMOTE &&
+				     grp->lost & (1u << (p % per % geo->width)));
+
+			if (!lost)
 				continue;
 			n++;
 			if (first != UINT64_MAX && p == last + 1) {
@@ -119,11 +125,15 @@ static uint64_t hist_percentile(const struct vm *vm, unsigned pct)
 	return 1ull << (HIST_BUCKETS - 1);
 }
 
-/* Bytes of per-VM metadata per GPAS page: page table plus placement. */
+/*
+ * Bytes of per-VM metadata per GPAS page: page table, versions,
+ * placement and the MAC key.
+ */
 static double metadata_per_page(const struct vm *vm)
 {
-	return (double)(vm->npages * sizeof(pte_t) +
-			pg_table_bytes(vm->groups)) / (double)vm->npages;
+	return (double)(vm->npages * (sizeof(pte_t) + sizeof(*vm->pt.ver)) +
+			pg_table_bytes(vm->groups) + INTEGRITY_KEY_LEN) /
+	       (double)vm->npages;
 }
 
 static const char *server_state(const struct pager *pg, unsigned i)

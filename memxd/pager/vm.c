@@ -120,10 +120,20 @@ static int vm_setup(struct vm *vm, const struct vm_spec *spec,
 			 strerror(-ret));
 		goto err_old;
 	}
+	/* The key of its page MACs: kept for the VM's life. */
+	if (adopting) {
+		*vm->state.keys = *old.keys;
+	} else {
+		integrity_new_key(vm->state.keys->key);
+		vm->state.keys->flags = pg->cfg.integrity ? VMSTATE_INTEGRITY
+							  : 0;
+	}
+	integrity_init(&vm->integ, vm->state.keys->key,
+		       vm->state.keys->flags & VMSTATE_INTEGRITY);
 	ret = -ENOMEM;
 	snprintf(why, whylen, "out of memory for %lu pages",
 		 (unsigned long)vm->npages);
-	if (pt_init(&vm->pt, vm->npages, vm->state.pt))
+	if (pt_init(&vm->pt, vm->npages, vm->state.pt, vm->state.ver))
 		goto err_state;
 	if (pg_table_new(&vm->groups, vm->npages, &geo, vm->state.groups))
 		goto err_pt;
@@ -201,6 +211,8 @@ err_mem:
 /* The last reference is gone: undo vm_setup(). */
 static void vm_release(struct vm *vm)
 {
+	if (vm->suspects)
+		g_hash_table_destroy(vm->suspects);
 	spill_close(&vm->spill);
 	fault_vm_fini(vm);
 	free(vm->sess);

@@ -18,7 +18,7 @@
 #endif
 
 #define VMSTATE_MAGIC	"MEMXVMS1"
-#define VMSTATE_VERSION	1u
+#define VMSTATE_VERSION	2u
 #define ALIGN		4096u
 
 struct vmstate_hdr {
@@ -26,8 +26,9 @@ struct vmstate_hdr {
 	uint32_t version, hdr_size;
 	uint64_t npages, ngroups;
 	uint32_t width, rows, parity, nsess;
-	uint32_t pte_size, group_size, sess_size, pad;
+	uint32_t pte_size, group_size, sess_size, keys_size;
 	uint64_t pt_off, groups_off, sess_off, size;
+	uint64_t keys_off, ver_off;
 	char vm[VMSTATE_NAME_LEN];
 };
 
@@ -55,11 +56,14 @@ static void layout(struct vmstate_hdr *h, uint64_t npages,
 	h->pte_size = sizeof(pte_t);
 	h->group_size = sizeof(struct pg_group);
 	h->sess_size = sizeof(struct vmstate_session);
-	h->sess_off = align_up(sizeof(*h));
+	h->keys_size = sizeof(struct vmstate_keys);
+	h->keys_off = align_up(sizeof(*h));
+	h->sess_off = align_up(h->keys_off + h->keys_size);
 	h->groups_off = align_up(h->sess_off +
 				 (uint64_t)nsess * h->sess_size);
 	h->pt_off = align_up(h->groups_off + h->ngroups * h->group_size);
-	h->size = align_up(h->pt_off + npages * h->pte_size);
+	h->ver_off = align_up(h->pt_off + npages * h->pte_size);
+	h->size = align_up(h->ver_off + npages);
 }
 
 static void point(struct vmstate *st, const struct vmstate_hdr *h)
@@ -73,6 +77,8 @@ static void point(struct vmstate *st, const struct vmstate_hdr *h)
 	st->sess = (struct vmstate_session *)(base + h->sess_off);
 	st->groups = (struct pg_group *)(base + h->groups_off);
 	st->pt = (pte_t *)(base + h->pt_off);
+	st->ver = base + h->ver_off;
+	st->keys = (struct vmstate_keys *)(base + h->keys_off);
 }
 
 int vmstate_create(struct vmstate *st, const char *vm, uint64_t npages,
@@ -186,6 +192,10 @@ int vmstate_open(struct vmstate *st, int fd, uint64_t npages, char *why,
 				 (unsigned long)p);
 			goto bad;
 		}
+	}
+	if (st->keys->flags & ~VMSTATE_INTEGRITY) {
+		snprintf(why, len, "the state's keys are invalid");
+		goto bad;
 	}
 	for (unsigned i = 0; i < st->nsess; i++) {
 		if (!memchr(st->sess[i].server, 0, VMSTATE_NAME_LEN)) {
