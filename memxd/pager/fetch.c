@@ -157,6 +157,7 @@ static void cache_put(struct vm *vm, uint64_t page, const uint8_t *data)
 
 void fetch_uncache(struct vm *vm, uint64_t page)
 {
+	suspect_clear(vm, page);	/* freed: its copy does not matter */
 	if (!pt_has(&vm->pt, page, PT_CACHED))
 		return;
 	pfcache_drop(&vm->cache, page);
@@ -279,11 +280,12 @@ static unsigned fetch_check(struct fetch *f, bool *bad)
 		vm->st.integrity_failures++;
 		suspect_note(vm, p, true, f->degraded ? 0 : SUSPECT_BAD_COPY);
 		log_ratelimited(2000, LOG_LEVEL_ERR, "vm %s: page %lu (GPAS "
-				"offset %#lx) %s %s failed its integrity check "
-				"(try %u): not installed; it is %s", vm->name,
-				(unsigned long)p, (unsigned long)(p * PAGE),
-				f->degraded ? "as rebuilt from its stripe"
-					    : "as read from",
+				"offset %#lx) as %s%s failed its integrity "
+				"check (try %u): not installed; it is %s",
+				vm->name, (unsigned long)p,
+				(unsigned long)(p * PAGE),
+				f->degraded ? "rebuilt from its stripe"
+					    : "read from ",
 				f->degraded ? "" : remote_server(vm->pg->remote,
 							f->server)->name,
 				(was & SUSPECT_TRIES) + 1,
@@ -574,9 +576,13 @@ static void fetch_corrupt(struct vm *vm, uint64_t page, bool write,
 		"stripe: every access to it gets a memory error; see memxctl "
 		"status (lost_range)", vm->name, (unsigned long)page,
 		(unsigned long)(page * PAGE), INTEGRITY_TRIES);
-	/* The parity may hold the good copy: have it say what is stored. */
-	vm_group_of(vm, page, &g, &slot, &row);
-	if (vm_geo(vm)->parity)
+	/*
+	 * The parity may hold the good copy: have it say what is stored
+	 * (only while nothing else of the group is missing: then the parity
+	 * is what rebuilds that).
+	 */
+	if (vm_geo(vm)->parity &&
+	    vm_group_of(vm, page, &g, &slot, &row)->state == PG_OK)
 		recovery_parity_bad(vm, g);
 	fetch_lost(vm, page, write, t0);
 }
