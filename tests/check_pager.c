@@ -19,6 +19,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "check_util.h"
 #include "memxd/log.h"
@@ -878,6 +881,9 @@ END_TEST
  * registers the VM with a new memxd, whose budget is @budget pages.
  * Whatever memxd had in flight stays wherever it got.
  */
+/* If set, what fx_restart hands the new memxd instead of the state. */
+static int (*fx_state_filter)(int state_fd);
+
 static void fx_restart(struct fx *f, uint64_t budget)
 {
 	struct vm_spec spec = { .pid = 1, .nregions = 1 };
@@ -902,6 +908,12 @@ static void fx_restart(struct fx *f, uint64_t budget)
 	spec.regions[0] = (struct vm_region){ FAKE_HVA, 0, f->npages * PAGE,
 					      PAGE };
 	spec.uffd = spec.memfd = fake_mem_fd(f->m);
+	if (fx_state_filter) {
+		int fd = fx_state_filter(state_fd);
+
+		close(state_fd);
+		state_fd = fd;
+	}
 	spec.state_fd = state_fd;
 	spec.spill_fd = spill_fd;
 	ck_assert_msg(!pager_register(f->pg, &spec, &f->vm, why, sizeof(why)),
@@ -1470,6 +1482,58 @@ START_TEST(test_integrity_recovery)
 }
 END_TEST
 
+/*
+ * The state as a memxd before page integrity wrote it (version 1): the
+ * same, without the keys and versions after the page table.
+ */
+static int state_v1(int fd)
+{
+	struct stat sb;
+	uint8_t *buf;
+	uint64_t v1size;
+	uint32_t one = 1, hdr = 160;
+	int out;
+
+	ck_assert_int_eq(fstat(fd, &sb), 0);
+	buf = malloc((size_t)sb.st_size);
+	ck_assert_int_eq(pread(fd, buf, (size_t)sb.st_size, 0), sb.st_size);
+	memcpy(&v1size, buf + 160, 8);		/* keys_off: v1's end */
+	memcpy(buf + 8, &one, 4);		/* version */
+	memcpy(buf + 12, &hdr, 4);		/* hdr_size */
+	memcpy(buf + 88, &v1size, 8);		/* size */
+	memset(buf + 160, 0, 24);
+	out = memfd_create("v1-state", MFD_CLOEXEC);
+	ck_assert_int_ge(out, 0);
+	ck_assert_int_eq(write(out, buf, v1size), (ssize_t)v1size);
+	free(buf);
+	return out;
+}
+
+/*
+ * A VM an older memxd served (a version 1 state: no keys, no versions) is
+ * taken over all the same, and runs without integrity: its pages on the
+ * servers carry no MACs.
+ */
+START_TEST(test_adopt_older_state)
+{
+	struct fx_opts o = defaults;
+	struct fx f;
+
+	o.no_integrity = true;
+	fx_init_filled(&f, &o, 0);
+	fx_state_filter = state_v1;
+	fx_restart(&f, 32);
+	fx_state_filter = NULL;
+	fake_remote_auto(f.fr, f.loop, true);
+	ck_assert(!f.vm->integ.on);
+	fx_verify(&f, 0, f.npages, 0);
+	fx_fill(&f, 0, f.npages, 5);
+	fx_quiesce(&f);
+	fx_verify(&f, 0, f.npages, 5);
+	fx_fini(&f);
+}
+END_TEST
+
 /* --integrity=off: no tags on the wire, nothing checked (benchmarks). */
 START_TEST(test_integrity_off)
 {
@@ -1529,6 +1593,7 @@ static Suite *pager_suite(void)
 	tcase_add_test(tc, test_integrity_replay);
 	tcase_add_test(tc, test_integrity_recovery);
 	tcase_add_test(tc, test_integrity_off);
+	tcase_add_test(tc, test_adopt_older_state);
 	suite_add_tcase(s, tc);
 	tc = tcase_create("random");
 	tcase_set_timeout(tc, 600);

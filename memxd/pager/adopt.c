@@ -168,7 +168,8 @@ int adopt_state(struct vm *vm, const struct vmstate *old,
 		return ret;
 	}
 	/* A write in flight bumped its version already: the next is newer. */
-	memcpy(vm->pt.ver, old->ver, vm->npages);
+	if (old->ver)
+		memcpy(vm->pt.ver, old->ver, vm->npages);
 	for (uint64_t p = 0; p < vm->npages; p++) {
 		bool s;
 		pte_t e = adopt_page(vm, p, old->pt[p],

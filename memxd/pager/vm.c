@@ -121,8 +121,15 @@ static int vm_setup(struct vm *vm, const struct vm_spec *spec,
 		goto err_old;
 	}
 	/* The key of its page MACs: kept for the VM's life. */
-	if (adopting) {
+	if (adopting && old.keys) {
 		*vm->state.keys = *old.keys;
+	} else if (adopting) {
+		/* An older memxd's: its pages on the servers carry no MAC. */
+		integrity_new_key(vm->state.keys->key);
+		vm->state.keys->flags = 0;
+		log_warn("vm %s: taken over from a memxd without page "
+			 "integrity: its pages carry no MAC, and it runs "
+			 "without checks until it registers afresh", vm->name);
 	} else {
 		integrity_new_key(vm->state.keys->key);
 		vm->state.keys->flags = pg->cfg.integrity ? VMSTATE_INTEGRITY

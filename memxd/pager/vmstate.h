@@ -55,7 +55,8 @@ struct vmstate {
 	struct pg_geometry geo;
 	pte_t *pt;			/* npages entries */
 	uint8_t *ver;			/* npages versions (pagetable.h) */
-	struct vmstate_keys *keys;
+	struct vmstate_keys *keys;	/* NULL in a version 1 state (an
+					 * older memxd's): no integrity */
 	struct pg_group *groups;	/* ngroups records */
 	struct vmstate_session *sess;	/* nsess records */
 };
