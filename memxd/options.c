@@ -79,6 +79,10 @@ static const struct opt opts[] = {
 	  "check every page read back against the MAC it was written with, "
 	  "and rebuild or poison one that fails; off only to measure what "
 	  "it costs (default on)" },
+	{ "pager", "page-encryption", OPT_BOOL, O(page_encryption), 0, 0,
+	  "on|off", "send new VMs' pages encrypted (XChaCha20, keyed per VM; "
+	  "needs integrity; their servers cannot share their pages) "
+	  "(default off)" },
 	{ "pager", "recovery-mibps", OPT_UINT, O(recovery_mibps), 0, 100000,
 	  "MIB", "rebuild lost group members at most this fast, in MiB/s; 0 "
 	  "pauses recovery (default 64)" },

@@ -42,6 +42,7 @@ struct memxd_options {
 	unsigned stripe_width, stripe_rows;
 	bool parity;
 	bool integrity;
+	bool page_encryption;
 	unsigned recovery_mibps;
 	unsigned pager_heartbeat_ms, dead_after, grace_s;
 

@@ -22,6 +22,7 @@ int pager_main(struct evl *loop, const struct memxd_options *o)
 		.geo = { o->stripe_width, o->stripe_rows, o->parity },
 		.recovery_mibps = o->recovery_mibps,
 		.integrity = o->integrity,
+		.encrypt = o->page_encryption,
 	};
 	struct remote_config rc = {
 		.heartbeat_ms = o->pager_heartbeat_ms,
@@ -70,6 +71,14 @@ int pager_main(struct evl *loop, const struct memxd_options *o)
 			ret == -EEXIST ? " (and it is not a socket)" : "");
 		goto out;
 	}
+	if (pc.encrypt && !pc.integrity) {
+		log_err("--page-encryption needs --integrity: a page's MAC is "
+			"its nonce");
+		return -EINVAL;
+	}
+	if (pc.encrypt)
+		log_info("new VMs' pages are sent encrypted (XChaCha20, keyed "
+			 "per VM)");
 	if (!pc.integrity)
 		log_warn("--integrity=off: new VMs' pages carry no MAC and what "
 			 "the servers return is installed unchecked; for "

@@ -46,6 +46,7 @@ struct fx_opts {
 	bool parity;
 	unsigned prefetch;
 	bool no_integrity;	/* pages without MACs (--integrity=off) */
+	bool encrypt;		/* pages sent encrypted */
 };
 
 static const struct fx_opts defaults = {
@@ -61,6 +62,7 @@ static void fx_init(struct fx *f, const struct fx_opts *o)
 		.geo = { o->width, o->rows, o->parity },
 		.recovery_mibps = 1024,
 		.integrity = !o->no_integrity,
+		.encrypt = o->encrypt,
 	};
 	struct vm_spec spec = { .pid = 1, .budget = o->budget * PAGE,
 				.nregions = 1 };
@@ -1534,6 +1536,50 @@ START_TEST(test_adopt_older_state)
 }
 END_TEST
 
+/*
+ * --page-encryption: the servers hold ciphertext, parity over it; a bad
+ * page is still caught and rebuilt, a lost server rebuilt, every byte
+ * right.
+ */
+START_TEST(test_encrypted)
+{
+	struct fx_opts o = defaults;
+	const uint8_t *stored;
+	unsigned same = 0;
+	struct fx f;
+	uint64_t p;
+
+	o.servers = 5;
+	o.encrypt = true;
+	fx_init_filled(&f, &o, 0);
+	ck_assert(f.vm->integ.encrypt);
+	p = fx_remote_page(&f, 10);
+	stored = fx_stored(&f, p);
+	for (unsigned i = 0; i < PAGE; i++)
+		same += stored[i] == ((uint8_t)(p * 7) | 1);
+	ck_assert_uint_lt(same, 64);	/* not the plaintext */
+	fx_flip(&f, p, 4321);
+	ck_assert_int_eq(fx_read(&f, p), (uint8_t)(p * 7) | 1);
+	ck_assert_uint_eq(f.vm->st.integrity_failures, 1);
+	ck_assert_uint_eq(f.vm->st.integrity_rebuilt, 1);
+	fx_quiesce(&f);
+	ck_assert_uint_eq(f.vm->st.integrity_repaired, 1);
+	fx_verify(&f, 0, f.npages, 0);
+	fx_fill(&f, 0, f.npages, 9);
+	fx_quiesce(&f);
+	/* A server lost: rebuilt from ciphertext, checked as plaintext. */
+	fake_remote_kill(f.fr, 0);
+	for (unsigned i = 0; i < 5000 && recovery_pending(f.pg); i++)
+		fx_wait(&f);
+	fx_quiesce(&f);
+	ck_assert_uint_ge(f.vm->st.rebuilt_groups, 1);
+	fx_verify(&f, 0, f.npages, 9);
+	ck_assert_uint_eq(f.vm->st.integrity_failures, 1);
+	ck_assert_uint_eq(f.vm->st.integrity_lost, 0);
+	fx_fini(&f);
+}
+END_TEST
+
 /* --integrity=off: no tags on the wire, nothing checked (benchmarks). */
 START_TEST(test_integrity_off)
 {
@@ -1594,6 +1640,7 @@ static Suite *pager_suite(void)
 	tcase_add_test(tc, test_integrity_recovery);
 	tcase_add_test(tc, test_integrity_off);
 	tcase_add_test(tc, test_adopt_older_state);
+	tcase_add_test(tc, test_encrypted);
 	suite_add_tcase(s, tc);
 	tc = tcase_create("random");
 	tcase_set_timeout(tc, 600);

@@ -103,6 +103,11 @@ static void run_done(struct stripe_run *run, bool stored, bool to_spill)
 		 */
 		if (pt_state(&vm->pt, p) != PS_EVICTING)
 			continue;
+		/* The spill file takes the plaintext. */
+		if (to_spill)
+			integrity_crypt(&vm->integ, p,
+					run->tags + (size_t)i * TAG_LEN,
+					run->buf + (size_t)i * PAGE);
 		if (to_spill && spill(vm, p, data)) {
 			gone[ngone++] = p;
 			continue;
@@ -296,9 +301,12 @@ static unsigned evict_batch(struct vm *vm, uint64_t *victims, unsigned n)
 		}
 		/* A new copy, of a new version: its MAC goes with it. */
 		pt_write_begin(&vm->pt, p);
-		if (vm->integ.on)
+		if (vm->integ.on) {
 			integrity_tag(&vm->integ, p, pt_version(&vm->pt, p),
 				      data, tags[nout]);
+			/* What leaves (and its parity) is ciphertext. */
+			integrity_crypt(&vm->integ, p, tags[nout], data);
+		}
 		out[nout] = (struct stripe_page){ p, data,
 			vm->integ.on ? tags[nout] : NULL, mode, ds, ps };
 		nout++;

@@ -264,6 +264,8 @@ static unsigned fetch_check(struct fetch *f, bool *bad)
 		/* Freed meanwhile: its bytes are not used. */
 		if (pt_has(&vm->pt, p, PT_DISCARDED))
 			continue;
+		/* Sent encrypted: the tag it came with is its nonce. */
+		integrity_crypt(&vm->integ, p, tag, f->buf + (size_t)i * PAGE);
 		if (integrity_check(&vm->integ, p, pt_version(&vm->pt, p),
 				    data, tag)) {
 			if (!was)

@@ -15,6 +15,9 @@ _Static_assert(crypto_shorthash_siphashx24_BYTES == TAG_LEN,
 	       "a tag is one SipHash-2-4 128-bit output");
 _Static_assert(crypto_shorthash_siphashx24_KEYBYTES == 16, "a 128-bit key");
 _Static_assert(crypto_kdf_KEYBYTES == INTEGRITY_KEY_LEN, "a 256-bit key");
+_Static_assert(crypto_stream_xchacha20_NONCEBYTES == TAG_LEN + 8,
+	       "a nonce is a tag and a page number");
+_Static_assert(crypto_stream_xchacha20_KEYBYTES == 32, "a 256-bit key");
 
 int integrity_global_init(void)
 {
@@ -27,11 +30,14 @@ void integrity_new_key(uint8_t key[INTEGRITY_KEY_LEN])
 }
 
 void integrity_init(struct integrity *in, const uint8_t key[INTEGRITY_KEY_LEN],
-		    bool on)
+		    bool on, bool encrypt)
 {
 	in->on = on;
+	in->encrypt = on && encrypt;
 	crypto_kdf_derive_from_key(in->mac_key, sizeof(in->mac_key), 1,
 				   "memxmac\0", key);
+	crypto_kdf_derive_from_key(in->enc_key, sizeof(in->enc_key), 2,
+				   "memxenc\0", key);
 }
 
 void integrity_tag(const struct integrity *in, uint64_t page, uint8_t version,
@@ -56,4 +62,17 @@ bool integrity_check(const struct integrity *in, uint64_t page,
 
 	integrity_tag(in, page, version, data, want);
 	return !sodium_memcmp(want, tag, TAG_LEN);
+}
+
+void integrity_crypt(const struct integrity *in, uint64_t page,
+		     const uint8_t tag[TAG_LEN], uint8_t *data)
+{
+	uint8_t nonce[crypto_stream_xchacha20_NONCEBYTES];
+
+	if (!in->encrypt)
+		return;
+	memcpy(nonce, tag, TAG_LEN);
+	for (unsigned i = 0; i < 8; i++)
+		nonce[TAG_LEN + i] = (uint8_t)(page >> (8 * i));
+	crypto_stream_xchacha20_xor(data, data, PAGE, nonce, in->enc_key);
 }

@@ -27,6 +27,16 @@
  * Tags are XORed along with the pages: a parity page's tag is the XOR of
  * its row's tags, so a page rebuilt from its stripe comes with the tag it
  * was written with, and is checked like any other.
+ *
+ * Encryption (per VM, optional, memxd --page-encryption): the page is
+ * sent as XChaCha20 of its contents, keyed per VM (a second key derived
+ * from the master key), with the nonce its tag and its page number: the
+ * MAC of the plaintext is the IV, as in SIV.  Nothing more is stored, a
+ * nonce never repeats for different contents (an 8-bit version that
+ * wraps does no harm), and since parity is kept over what is stored,
+ * ciphertext, a page rebuilt from its stripe decrypts with the tag
+ * rebuilt with it.  The server sees only ciphertext, so it cannot share
+ * such a VM's pages with others (no dedup).
  */
 #ifndef MEMX_PAGER_INTEGRITY_H
 #define MEMX_PAGER_INTEGRITY_H
@@ -42,7 +52,9 @@
 
 struct integrity {
 	bool on;			/* off: no tags sent, nothing checked */
+	bool encrypt;			/* pages sent encrypted (needs on) */
 	uint8_t mac_key[16];
+	uint8_t enc_key[32];
 };
 
 /* dst ^= src, over @len bytes (tags: pg_xor wants multiples of 64). */
@@ -56,9 +68,9 @@ static inline void tag_xor(uint8_t *dst, const uint8_t *src, size_t len)
 int integrity_global_init(void);
 /* A fresh master key for a new VM. */
 void integrity_new_key(uint8_t key[INTEGRITY_KEY_LEN]);
-/* The MAC key of the VM whose master key is @key. */
+/* The keys of the VM whose master key is @key. */
 void integrity_init(struct integrity *in, const uint8_t key[INTEGRITY_KEY_LEN],
-		    bool on);
+		    bool on, bool encrypt);
 /* The tag of @data as page @page at @version. */
 void integrity_tag(const struct integrity *in, uint64_t page, uint8_t version,
 		   const uint8_t *data, uint8_t tag[TAG_LEN]);
@@ -66,5 +78,11 @@ void integrity_tag(const struct integrity *in, uint64_t page, uint8_t version,
 bool integrity_check(const struct integrity *in, uint64_t page,
 		     uint8_t version, const uint8_t *data,
 		     const uint8_t tag[TAG_LEN]);
+/*
+ * Encrypt page @page in place, whose plaintext's tag is @tag; the same
+ * call decrypts.  Nothing if the VM's pages are not encrypted.
+ */
+void integrity_crypt(const struct integrity *in, uint64_t page,
+		     const uint8_t tag[TAG_LEN], uint8_t *data);
 
 #endif

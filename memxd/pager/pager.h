@@ -37,6 +37,7 @@ struct pager_config {
 	struct pg_geometry geo;		/* page-groups, fitted to the servers */
 	unsigned recovery_mibps;	/* 0: recovery paused */
 	bool integrity;			/* new VMs' pages carry MACs */
+	bool encrypt;			/* ...and are sent encrypted */
 };
 
 struct vm_spec {

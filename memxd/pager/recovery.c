@@ -186,6 +186,7 @@ static unsigned check_slab(struct job *j, unsigned slot, const uint8_t *slab,
 	struct vm *vm = j->vm;
 	const struct pg_geometry *geo = vm_geo(vm);
 	const uint8_t *tags = slab + (size_t)geo->rows * PAGE;
+	uint8_t *plain = vm->pg->scratch;
 	unsigned n = 0;
 
 	if (slot >= geo->width)
@@ -195,9 +196,12 @@ static unsigned check_slab(struct job *j, unsigned slot, const uint8_t *slab,
 
 		if (p >= vm->npages || !pt_copy_authoritative(&vm->pt, p))
 			continue;
+		/* Checked as plaintext; stored as it is. */
+		memcpy(plain, slab + (size_t)r * PAGE, PAGE);
+		integrity_crypt(&vm->integ, p, tags + (size_t)r * TAG_LEN,
+				plain);
 		if (!integrity_check(&vm->integ, p, pt_version(&vm->pt, p),
-				     slab + (size_t)r * PAGE,
-				     tags + (size_t)r * TAG_LEN))
+				     plain, tags + (size_t)r * TAG_LEN))
 			bad[n++] = p;
 	}
 	return n;

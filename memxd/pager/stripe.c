@@ -280,8 +280,10 @@ bool stripe_repair(struct vm *vm, uint64_t page, const uint8_t *data,
 	x->vm = vm;
 	x->page = page;
 	memcpy(x->buf, data, PAGE);
-	if (vm->integ.on)
+	if (vm->integ.on) {
 		memcpy(x->buf + PAGE, tag, TAG_LEN);
+		integrity_crypt(&vm->integ, page, tag, x->buf);
+	}
 	/* No other write of it, nor a rebuild of its row, meanwhile. */
 	pt_repair_begin(&vm->pt, page);
 	writer_begin(vm, grp, g, slot);

@@ -132,11 +132,14 @@ static int vm_setup(struct vm *vm, const struct vm_spec *spec,
 			 "without checks until it registers afresh", vm->name);
 	} else {
 		integrity_new_key(vm->state.keys->key);
-		vm->state.keys->flags = pg->cfg.integrity ? VMSTATE_INTEGRITY
-							  : 0;
+		vm->state.keys->flags =
+			(pg->cfg.integrity ? VMSTATE_INTEGRITY : 0) |
+			(pg->cfg.integrity && pg->cfg.encrypt ?
+			 VMSTATE_ENCRYPT : 0);
 	}
 	integrity_init(&vm->integ, vm->state.keys->key,
-		       vm->state.keys->flags & VMSTATE_INTEGRITY);
+		       vm->state.keys->flags & VMSTATE_INTEGRITY,
+		       vm->state.keys->flags & VMSTATE_ENCRYPT);
 	ret = -ENOMEM;
 	snprintf(why, whylen, "out of memory for %lu pages",
 		 (unsigned long)vm->npages);

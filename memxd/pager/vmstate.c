@@ -209,7 +209,10 @@ int vmstate_open(struct vmstate *st, int fd, uint64_t npages, char *why,
 			goto bad;
 		}
 	}
-	if (st->keys && st->keys->flags & ~VMSTATE_INTEGRITY) {
+	if (st->keys && (st->keys->flags & ~(VMSTATE_INTEGRITY |
+					     VMSTATE_ENCRYPT) ||
+			 (st->keys->flags & VMSTATE_ENCRYPT &&
+			  !(st->keys->flags & VMSTATE_INTEGRITY)))) {
 		snprintf(why, len, "the state's keys are invalid");
 		goto bad;
 	}

@@ -45,6 +45,8 @@ struct vmstate_keys {
 };
 /* Its pages carry MACs, and are checked (memxd --integrity). */
 #define VMSTATE_INTEGRITY	0x1u
+/* Its pages are sent encrypted (memxd --page-encryption). */
+#define VMSTATE_ENCRYPT		0x2u
 
 struct vmstate {
 	int fd;				/* the memfd; -1 if none */
