@@ -19,12 +19,15 @@
 #   short   it answers READs with their first page only (rate
 #           MX_SHORT_RATE): memxd must refuse those answers (the
 #           server's short_replies > 0) and serve the faults otherwise
-#           (degraded_reads > 0).
+#           (degraded_reads > 0);
+#   crypt   flip again, the pager sending pages encrypted
+#           (--page-encryption): the same as flip.
 #
 # In every scenario: the harness verifies every byte (0 wrong bytes),
 # nothing is lost (lost_pages, integrity_lost 0), memxd stays up.
 #
-# Usage: pagegroup-integrity.sh [flip] [swap] [short]   (default: all)
+# Usage: pagegroup-integrity.sh [flip] [swap] [short] [crypt]
+# (default: all)
 # Needs root and /dev/userfaultfd; skips (77) loudly without them.
 # MX_SIZE / MX_BUDGET change the sizes, NX_KEEP=1 keeps the logs.
 set -euo pipefail
@@ -57,15 +60,16 @@ bad_server()
 	nx_log "$BAD lies: --test-corrupt=$1"
 }
 
-# scenario KIND RATE
+# scenario LABEL KIND RATE [PAGER ARGS...]
 scenario()
 {
-	local kind=$1 label=$1 fails rebuilt repaired bad short deg
+	local label=$1 kind=$2 rate=$3 fails rebuilt repaired bad short deg
 
+	shift 3
 	pg_scenario_begin "$label"
 	pg_net "$SERVER_CAP"
-	bad_server "$kind:$2"
-	pg_pager "$label"
+	bad_server "$kind:$rate"
+	pg_pager "$label" "$@"
 	pg_harness_start "$label" end
 	pg_wait_pause "$label" end
 	pg_harness_passed "$label" || {
@@ -109,13 +113,15 @@ scenario()
 pg_require
 "$MEMXD" --help 2>&1 | grep -q -- '--test-corrupt' ||
 	nx_die "$MEMXD has no --test-corrupt: no integrity test hook (issue 11)"
-(($# > 0)) || set -- flip swap short
+(($# > 0)) || set -- flip swap short crypt
 for sc in "$@"; do
 	case $sc in
-	flip) scenario flip "${MX_FLIP_RATE:-0.01}" ;;
-	swap) scenario swap "${MX_SWAP_RATE:-0.01}" ;;
-	short) scenario short "${MX_SHORT_RATE:-0.05}" ;;
-	*) nx_die "unknown scenario '$sc' (flip, swap, short)" ;;
+	flip) scenario flip flip "${MX_FLIP_RATE:-0.01}" ;;
+	swap) scenario swap swap "${MX_SWAP_RATE:-0.01}" ;;
+	short) scenario short short "${MX_SHORT_RATE:-0.05}" ;;
+	crypt) scenario crypt flip "${MX_FLIP_RATE:-0.01}" \
+		--page-encryption=on ;;
+	*) nx_die "unknown scenario '$sc' (flip, swap, short, crypt)" ;;
 	esac
 done
 for line in "${PG_SUMMARY[@]}"; do
