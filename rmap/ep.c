@@ -28,6 +28,8 @@ void rmap_config_default(struct rmap_config *cfg)
 	cfg->retry_max_us = RMAP_DEFAULT_RETRY_MAX_US;
 	cfg->gap_us = RMAP_DEFAULT_GAP_US;
 	cfg->max_retries = RMAP_DEFAULT_RETRIES;
+	cfg->peer_queue_max = RMAP_DEFAULT_PEER_QUEUE_MAX;
+	cfg->peer_reasm_max = RMAP_DEFAULT_PEER_REASM_MAX;
 }
 
 int rmap_config_check(const struct rmap_config *cfg, char *why, size_t len)
@@ -48,6 +50,9 @@ int rmap_config_check(const struct rmap_config *cfg, char *why, size_t len)
 		w = "inter-packet gap must be at most 1s";
 	else if (cfg->max_retries > 1000)
 		w = "retries must be 0..1000 (0: never give up)";
+	else if (cfg->peer_queue_max < RMAP_MAX_MSG ||
+		 cfg->peer_reasm_max < RMAP_MAX_MSG)
+		w = "per-peer queue and reassembly bounds must be at least 1 MiB";
 	if (w && why)
 		snprintf(why, len, "%s", w);
 	return w ? -EINVAL : 0;

@@ -44,6 +44,15 @@ struct rmap_config {
 				 * give up (retry every retry_max_us until
 				 * the peer answers or is dropped) */
 	bool broadcast;		/* allow sending to broadcast addresses */
+	/*
+	 * Per-peer bounds on what a peer can make us hold.  Requests from a
+	 * peer whose replies already queue more than peer_queue_max bytes,
+	 * and fragments that would take its reassembly buffers past
+	 * peer_reasm_max, are not acknowledged (counted as limit_drops): a
+	 * genuine sender sends them again once there is room.
+	 */
+	size_t peer_queue_max;
+	size_t peer_reasm_max;
 };
 
 #define RMAP_DEFAULT_WINDOW	64u
@@ -53,6 +62,8 @@ struct rmap_config {
 #define RMAP_DEFAULT_RETRY_MAX_US 200000u
 #define RMAP_DEFAULT_GAP_US	0u
 #define RMAP_DEFAULT_RETRIES	10u
+#define RMAP_DEFAULT_PEER_QUEUE_MAX	(32u << 20)
+#define RMAP_DEFAULT_PEER_REASM_MAX	(16u << 20)
 #define RMAP_RCV_WINDOW		RMAP_MAX_WINDOW
 
 void rmap_config_default(struct rmap_config *cfg);
@@ -127,6 +138,9 @@ struct rmap_counters {
 	uint64_t acks_sent, unknown_peer, stale_reply, window_drops;
 	uint64_t peer_resets, unreachable, send_errors, recv_errors;
 	uint64_t gso_sends;	/* sends that carried several packets */
+	uint64_t limit_drops;	/* refused for a per-peer bound (not acked) */
+	uint64_t reply_mismatch;	/* a reply whose page run differs from
+					 * its request's: dropped */
 	uint64_t bad[RMAP_WIRE_NERR];
 	uint64_t bad_total;
 };

@@ -97,6 +97,8 @@ struct call {
 	uint32_t reqid;
 	uint8_t type;
 	bool detached;
+	uint64_t page;			/* the run asked for: a reply must */
+	uint32_t count;			/* echo it */
 	void *buf;
 	uint32_t cap;
 	rmap_reply_fn fn;
@@ -114,7 +116,8 @@ struct rmap_peer {
 	/* toward the peer */
 	uint32_t snd_next;	/* next seq to assign */
 	uint32_t snd_una;	/* oldest unacknowledged */
-	unsigned in_window;
+	unsigned in_window;	/* [snd_una, snd_una + in_window) were sent */
+	size_t tx_bytes;	/* bytes queued or unacknowledged */
 	struct pkt *win[RMAP_RCV_WINDOW];
 	struct pkt *q_head, *q_tail;
 	struct call *calls;
@@ -130,6 +133,7 @@ struct rmap_peer {
 	uint32_t remote_epoch, prev_epoch;
 	struct reasm *reasm;
 	unsigned nreasm;
+	size_t reasm_bytes;	/* reassembly buffers we own for it */
 };
 
 struct rmap_ep {
@@ -179,6 +183,8 @@ void call_complete(struct rmap_ep *ep, struct call *c, int err,
 		   const struct rmap_msg *resp);
 void msg_deliver(struct rmap_ep *ep, struct rmap_peer *peer,
 		 const struct rmap_hdr *h, const uint8_t *data, struct call *c);
+bool call_matches(const struct call *c, const struct rmap_peer *peer,
+		  const struct rmap_hdr *h);
 
 /* tx.c: the send side. */
 struct pkt *pkt_new(struct rmap_ep *ep, size_t payload);

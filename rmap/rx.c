@@ -43,11 +43,13 @@ static void count_bad(struct rmap_ep *ep, enum rmap_wire_err e)
 
 /* ---- reassembly ---- */
 
-static void reasm_free(struct rmap_ep *ep, struct reasm *r)
+static void reasm_free(struct rmap_ep *ep, struct rmap_peer *peer,
+		       struct reasm *r)
 {
 	if (r->call)
 		r->call->reasm = NULL;
 	ep->reasm_bytes -= r->owned ? r->msg_len : 0;
+	peer->reasm_bytes -= r->owned ? r->msg_len : 0;
 	if (r->owned)
 		free(r->buf);
 	free(r);
@@ -116,8 +118,7 @@ static bool reasm_fragment(struct rmap_ep *ep, struct rmap_peer *peer,
 		r->last_ns = evl_now_ns();
 		if (h->flags & RMAP_F_RESPONSE) {
 			c = call_find(ep, h->reqid);
-			if (c && (c->peer != peer || c->type != h->type ||
-				  c->reasm))
+			if (c && (c->reasm || !call_matches(c, peer, h)))
 				c = NULL;
 		}
 		if (c && h->msg_len <= c->cap) {
@@ -128,7 +129,10 @@ static bool reasm_fragment(struct rmap_ep *ep, struct rmap_peer *peer,
 		} else if (h->flags & RMAP_F_RESPONSE) {
 			r->discard = true;	/* stale or oversized reply */
 		} else {
-			if (ep->reasm_bytes + h->msg_len > REASM_MAX_BYTES) {
+			if (ep->reasm_bytes + h->msg_len > REASM_MAX_BYTES ||
+			    peer->reasm_bytes + h->msg_len >
+			    ep->cfg.peer_reasm_max) {
+				ep->ctr.limit_drops++;
 				free(r);
 				return false;
 			}
@@ -139,6 +143,7 @@ static bool reasm_fragment(struct rmap_ep *ep, struct rmap_peer *peer,
 			}
 			r->owned = true;
 			ep->reasm_bytes += h->msg_len;
+			peer->reasm_bytes += h->msg_len;
 		}
 		r->next = peer->reasm;
 		peer->reasm = r;
@@ -172,13 +177,13 @@ static bool reasm_fragment(struct rmap_ep *ep, struct rmap_peer *peer,
 	} else if (h->flags & RMAP_F_RESPONSE) {
 		struct call *c = call_find(ep, h->reqid);
 
-		if (c && c->peer == peer && c->type == h->type &&
-		    !c->reasm && h->msg_len > c->cap)
+		if (c && !c->reasm && call_matches(c, peer, h) &&
+		    h->msg_len > c->cap)
 			call_complete(ep, c, -EMSGSIZE, NULL);
 		else
 			ep->ctr.stale_reply++;
 	}
-	reasm_free(ep, r);
+	reasm_free(ep, peer, r);
 	return true;
 }
 
@@ -200,7 +205,7 @@ void gc_fire(struct evl *loop, struct evl_timer *t)
 				*pp = r->next;
 				peer->nreasm--;
 				count_bad(ep, RMAP_WIRE_FRAG);
-				reasm_free(ep, r);
+				reasm_free(ep, peer, r);
 				continue;
 			}
 			any = true;
@@ -220,7 +225,7 @@ void peer_reset_rx(struct rmap_peer *peer)
 
 	while ((r = peer->reasm)) {
 		peer->reasm = r->next;
-		reasm_free(peer->ep, r);
+		reasm_free(peer->ep, peer, r);
 	}
 	peer->nreasm = 0;
 	memset(peer->rcv_bits, 0, sizeof(peer->rcv_bits));
@@ -257,11 +262,22 @@ static void rx_reliable(struct rmap_ep *ep, struct rmap_peer *peer,
 		peer->rcv_next = h->base;
 		peer->rcv_synced = true;
 	}
-	/* The sender gave up on everything before base: so do we. */
-	while (rmap_seq_before(peer->rcv_next, h->base)) {
-		peer->rcv_bits[(peer->rcv_next % RMAP_RCV_WINDOW) / 8] &=
-			(uint8_t)~(1u << (peer->rcv_next % 8));
-		peer->rcv_next++;
+	/*
+	 * The sender gave up on everything before base: so do we.  In O(1)
+	 * however far base jumped: past a whole window, nothing we hold is
+	 * still in it.
+	 */
+	if (rmap_seq_before(peer->rcv_next, h->base)) {
+		uint32_t gap = h->base - peer->rcv_next;
+
+		if (gap >= RMAP_RCV_WINDOW) {
+			memset(peer->rcv_bits, 0, sizeof(peer->rcv_bits));
+		} else {
+			for (uint32_t s = peer->rcv_next; s != h->base; s++)
+				peer->rcv_bits[(s % RMAP_RCV_WINDOW) / 8] &=
+					(uint8_t)~(1u << (s % 8));
+		}
+		peer->rcv_next = h->base;
 	}
 	if (rmap_seq_before(h->seq, peer->rcv_next) || rcv_test(peer, h->seq)) {
 		ep->ctr.dup_packets++;
@@ -270,6 +286,16 @@ static void rx_reliable(struct rmap_ep *ep, struct rmap_peer *peer,
 	}
 	if (h->seq - peer->rcv_next >= RMAP_RCV_WINDOW) {
 		ep->ctr.window_drops++;
+		return;
+	}
+	/*
+	 * A request (or a fragment of one) from a peer whose answers already
+	 * queue more than its bound is left unacknowledged: it comes again
+	 * once the peer has taken its answers.  Replies are always taken.
+	 */
+	if (!(h->flags & RMAP_F_RESPONSE) &&
+	    peer->tx_bytes > ep->cfg.peer_queue_max) {
+		ep->ctr.limit_drops++;
 		return;
 	}
 	if (h->frag_cnt > 1) {

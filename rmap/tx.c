@@ -379,6 +379,8 @@ int peer_queue_msg(struct rmap_peer *peer, const struct rmap_hdr *tmpl,
 		last = p;
 	}
 	peer->snd_next += nfrag;
+	for (p = first; p; p = p->next)
+		peer->tx_bytes += p->len;
 	if (peer->q_tail)
 		peer->q_tail->next = first;
 	else
@@ -417,6 +419,7 @@ void peer_drop_tx(struct rmap_peer *peer)
 	peer->q_tail = NULL;
 	peer->snd_una = peer->snd_next;
 	peer->in_window = 0;
+	peer->tx_bytes = 0;
 }
 
 /* ---- retransmission ---- */
@@ -530,8 +533,12 @@ void peer_process_ack(struct rmap_peer *peer, uint32_t ack, uint64_t sack)
 	uint32_t highest = 0;
 	bool have_highest = false;
 
-	/* Acknowledging what we never sent is a lie: ignore it. */
-	if (rmap_seq_before(peer->snd_next, ack))
+	/*
+	 * Acknowledging what we never sent is a lie: ignore it.  Sent means
+	 * moved into the window, [snd_una, snd_una + in_window): what is
+	 * still queued has the window's slots of older packets.
+	 */
+	if (rmap_seq_before(peer->snd_una + peer->in_window, ack))
 		return;
 	for (uint32_t s = peer->snd_una; rmap_seq_before(s, ack); s++)
 		peer_ack_one(peer, s, now);
@@ -540,7 +547,7 @@ void peer_process_ack(struct rmap_peer *peer, uint32_t ack, uint64_t sack)
 
 		if (!(sack >> i & 1))
 			continue;
-		if (!rmap_seq_before(s, peer->snd_next))
+		if (!rmap_seq_before(s, peer->snd_una + peer->in_window))
 			break;
 		if (rmap_seq_before(s, peer->snd_una))
 			continue;
@@ -559,6 +566,7 @@ void peer_process_ack(struct rmap_peer *peer, uint32_t ack, uint64_t sack)
 			break;
 		peer->win[peer->snd_una % RMAP_RCV_WINDOW] = NULL;
 		peer->in_window--;
+		peer->tx_bytes -= p->len;
 		pkt_unref(p);
 		peer->snd_una++;
 	}

@@ -933,6 +933,188 @@ START_TEST(test_unknown_peer_counted)
 }
 END_TEST
 
+
+/* ---- bounds: what a peer can make us do or hold ---- */
+
+static struct sockaddr_storage fake_addr(unsigned i)
+{
+	struct sockaddr_storage ss = loopback((uint16_t)(50000 + i));
+
+	((struct sockaddr_in *)&ss)->sin_addr.s_addr = htonl(0x7f000100u + i);
+	return ss;
+}
+
+static void inject(struct rmap_ep *ep, const struct dgram *d, unsigned n,
+		   const struct sockaddr_storage *from)
+{
+	for (unsigned i = 0; i < n; i++)
+		rmap_ep_inject_rx(ep, d[i].buf, d[i].len, from);
+}
+
+/* A base 2^31 ahead is one jump, not 2^31 steps (issue 11). */
+START_TEST(test_window_jump_o1)
+{
+	struct rmap_config cfg;
+	struct sockaddr_storage a = fake_addr(1);
+	struct dgram dg[1];
+	struct rmap_hdr h;
+	uint32_t seq = 0;
+	uint64_t t0;
+
+	test_config(&cfg);
+	pair_open(&cfg);
+	rmap_ep_set_tx_filter(srv, tx_watch, &(struct watch){ .window = 1024 });
+	make_msg(req_hdr(RMAP_T_HEARTBEAT, 1, 0, 0, 0), NULL, 1384, &seq, dg);
+	inject(srv, dg, 1, &a);
+	ck_assert_uint_eq(srv_seen.delivered, 1);
+	t0 = evl_now_ns();
+	for (unsigned i = 0; i < 4; i++) {
+		h = req_hdr(RMAP_T_HEARTBEAT, 1, 0, 0, 0);
+		h.base = 1 + (0x7fff0000u + i * 7777u) * (i + 1);
+		h.reqid += i + 1;
+		seq = h.base;
+		make_msg(h, NULL, 1384, &seq, dg);
+		inject(srv, dg, 1, &a);
+	}
+	ck_assert_uint_eq(srv_seen.delivered, 5);
+	ck_assert_msg(evl_now_ns() - t0 < 100000000ull,
+		      "four window jumps took %llu ms",
+		      (unsigned long long)((evl_now_ns() - t0) / 1000000));
+	pair_close();
+}
+END_TEST
+
+static uint32_t seen_read_reqid;
+
+static int tx_learn_read(const struct rmap_hdr *h, void *arg)
+{
+	(void)arg;
+	if (h->type == RMAP_T_READ && !(h->flags & RMAP_F_RESPONSE))
+		seen_read_reqid = h->reqid;
+	return 0;
+}
+
+/* A READ reply for another run never completes the call (issue 11). */
+START_TEST(test_reply_must_echo_run)
+{
+	struct rmap_config cfg;
+	struct sockaddr_storage a = fake_addr(2);
+	static uint8_t body[2 * PG], back[2 * PG];
+	static struct dgram dg[8];
+	struct rmap_peer *p;
+	struct rmap_hdr h;
+	uint32_t seq = 0;
+	unsigned n;
+	struct done d = { 0 };
+	struct rmap_req rq = { .type = RMAP_T_READ, .page = 5, .count = 2 };
+
+	test_config(&cfg);
+	pair_open(&cfg);
+	rmap_ep_set_tx_filter(cli, tx_learn_read, NULL);
+	p = rmap_peer_get(cli, &a);
+	ck_assert_ptr_nonnull(p);
+	ck_assert_int_eq(rmap_call(cli, p, &rq, back, sizeof(back), on_reply,
+				   &d), 0);
+	ck_assert_uint_ne(seen_read_reqid, 0);
+	memset(body, 0xab, sizeof(body));
+	/* The right size, other pages; then one page of the right ones. */
+	h = req_hdr(RMAP_T_READ, 0, 6, 2, 2 * PG);
+	h.flags |= RMAP_F_RESPONSE;
+	h.reqid = seen_read_reqid;
+	n = make_msg(h, body, 1384, &seq, dg);
+	inject(cli, dg, n, &a);
+	h.page = 5;
+	h.count = 1;
+	h.msg_len = PG;
+	n = make_msg(h, body, 1384, &seq, dg);
+	inject(cli, dg, n, &a);
+	tu_run_for(loop, 5);
+	ck_assert_uint_eq(d.calls, 0);
+	ck_assert_uint_ge(rmap_ep_counters(cli)->reply_mismatch, 2);
+	/* The right answer still gets through. */
+	memset(body, 0x5a, sizeof(body));
+	h.count = 2;
+	h.msg_len = 2 * PG;
+	n = make_msg(h, body, 1384, &seq, dg);
+	inject(cli, dg, n, &a);
+	ck_assert_uint_eq(d.calls, 1);
+	ck_assert_int_eq(d.err, 0);
+	ck_assert_mem_eq(back, body, sizeof(back));
+	pair_close();
+}
+END_TEST
+
+/*
+ * A peer that sends READs and never takes the answers: once its answers
+ * queue past peer_queue_max, its requests are not even acknowledged.
+ */
+START_TEST(test_peer_queue_bounded)
+{
+	struct rmap_config cfg;
+	struct sockaddr_storage a = fake_addr(3);
+	struct dgram dg[1];
+	uint32_t seq = 0;
+
+	test_config(&cfg);
+	cfg.peer_queue_max = 4u << 20;
+	pair_open(&cfg);
+	rmap_ep_set_tx_filter(srv, tx_watch, &(struct watch){ .window = 1024 });
+	for (unsigned i = 0; i < 64; i++) {
+		struct rmap_hdr h = req_hdr(RMAP_T_READ, i, 0, 256, 0);
+
+		make_msg(h, NULL, 1384, &seq, dg);
+		inject(srv, dg, 1, &a);
+	}
+	/* 1 MiB and headers each: four go past 4 MiB, the rest wait. */
+	ck_assert_uint_eq(srv_seen.delivered, 4);
+	ck_assert_uint_eq(rmap_ep_counters(srv)->limit_drops, 60);
+	pair_close();
+}
+END_TEST
+
+/* First fragments of big messages reserve no more than peer_reasm_max. */
+START_TEST(test_peer_reasm_bounded)
+{
+	struct rmap_config cfg;
+	struct sockaddr_storage a = fake_addr(4), b = fake_addr(5);
+	static uint8_t body[256 * PG];
+	static struct dgram dg[1];
+	uint32_t seq = 0;
+
+	test_config(&cfg);
+	cfg.peer_reasm_max = 2u << 20;
+	pair_open(&cfg);
+	rmap_ep_set_tx_filter(srv, tx_watch, &(struct watch){ .window = 1024 });
+	for (unsigned i = 0; i < 8; i++) {
+		struct rmap_hdr h = req_hdr(RMAP_T_WRITE, i, 0, 256,
+					    256 * PG);
+
+		h.frag_cnt = 758;
+		h.seq = h.base = seq;
+		h.frag_len = 1384;
+		rmap_wire_encode(&h, dg[0].buf);
+		memcpy(dg[0].buf + RMAP_HDR_LEN, body, 1384);
+		dg[0].len = RMAP_HDR_LEN + 1384;
+		inject(srv, dg, 1, &a);
+		seq += 758;
+	}
+	ck_assert_uint_eq(rmap_ep_counters(srv)->limit_drops, 6);
+	/* Another peer has a bound of its own. */
+	seq = 0;
+	{
+		struct rmap_hdr h = req_hdr(RMAP_T_WRITE, 9, 0, 256, 256 * PG);
+
+		h.frag_cnt = 758;
+		h.frag_len = 1384;
+		rmap_wire_encode(&h, dg[0].buf);
+		memcpy(dg[0].buf + RMAP_HDR_LEN, body, 1384);
+		inject(srv, dg, 1, &b);
+	}
+	ck_assert_uint_eq(rmap_ep_counters(srv)->limit_drops, 6);
+	pair_close();
+}
+END_TEST
+
 START_TEST(test_close_cancels_pending)
 {
 	struct rmap_config cfg;
@@ -1024,6 +1206,10 @@ static Suite *rmap_suite(void)
 	tcase_set_timeout(tc, 30);
 	tcase_add_test(tc, test_malformed_counted_and_dropped);
 	tcase_add_test(tc, test_unknown_peer_counted);
+	tcase_add_test(tc, test_window_jump_o1);
+	tcase_add_test(tc, test_reply_must_echo_run);
+	tcase_add_test(tc, test_peer_queue_bounded);
+	tcase_add_test(tc, test_peer_reasm_bounded);
 	suite_add_tcase(s, tc);
 	return s;
 }
