@@ -318,15 +318,16 @@ static void rx_reliable(struct rmap_ep *ep, struct rmap_peer *peer,
 		msg_deliver(ep, peer, h, data, NULL);
 }
 
-static void rx_datagram(struct rmap_ep *ep, const uint8_t *buf, size_t len,
-			const struct sockaddr_storage *from)
+/*
+ * A message header and its fragment, in clear: opened from a DATA datagram
+ * of the authenticated @peer, or (@peer NULL) a PLAIN datagram from @from.
+ */
+void rx_inner(struct rmap_ep *ep, struct rmap_peer *peer, const uint8_t *buf,
+	      size_t len, const struct sockaddr_storage *from)
 {
-	struct rmap_peer *peer;
 	struct rmap_hdr h;
 	enum rmap_wire_err e;
 
-	ep->ctr.rx_packets++;
-	ep->ctr.rx_bytes += len;
 	e = rmap_wire_decode(buf, len, &h);
 	if (e) {
 		count_bad(ep, e);
@@ -339,8 +340,26 @@ static void rx_datagram(struct rmap_ep *ep, const uint8_t *buf, size_t len,
 			count_bad(ep, RMAP_WIRE_PAGES);
 			return;
 		}
+		/* With keys, an ANNOUNCE in clear is only a rumour. */
+		if (ep->secure && !peer && !ep->h.unauth_announce) {
+			ep->ctr.unauth_announces++;
+			return;
+		}
 		if (ep->h.announce)
 			ep->h.announce(ep, from, &st, ep->h.arg);
+		return;
+	}
+	if (peer) {
+		/* Epochs change only in handshakes. */
+		if (h.epoch != peer->remote_epoch) {
+			ep->ctr.dup_packets++;
+			return;
+		}
+		goto known;
+	}
+	if (ep->secure) {
+		/* Anything but an ANNOUNCE must be sealed. */
+		ep->ctr.auth_failures++;
 		return;
 	}
 	peer = rmap_peer_find(ep, from);
@@ -362,26 +381,69 @@ static void rx_datagram(struct rmap_ep *ep, const uint8_t *buf, size_t len,
 			ep->ctr.dup_packets++;	/* from its past life */
 			return;
 		}
-		/* The peer restarted: nothing in flight will be answered. */
-		ep->ctr.peer_resets++;
-		peer->prev_epoch = peer->remote_epoch;
-		peer->prev_epoch_known = true;
-		peer->remote_epoch = h.epoch;
-		peer_reset_rx(peer);
-		peer_fail_all(peer, -ECONNRESET);
-		if (ep->h.peer_state)
-			ep->h.peer_state(ep, peer, -ECONNRESET, ep->h.arg);
+		peer_restarted(peer, h.epoch);
 		if (ep->closing)
 			return;
 	} else if (!peer->epoch_known) {
 		peer->remote_epoch = h.epoch;
 		peer->epoch_known = true;
 	}
+known:
 	peer_heard_from(peer);
 	if (h.flags & RMAP_F_ACK)
 		peer_process_ack(peer, h.ack, h.sack);
 	if (h.flags & RMAP_F_RELIABLE)
 		rx_reliable(ep, peer, &h, buf + RMAP_HDR_LEN);
+}
+
+static void rx_datagram(struct rmap_ep *ep, const uint8_t *buf, size_t len,
+			const struct sockaddr_storage *from)
+{
+	struct rmap_peer *peer;
+	size_t plain_len = 0;
+
+	ep->ctr.rx_packets++;
+	ep->ctr.rx_bytes += len;
+	if (len < RMAP_OUTER_LEN) {
+		count_bad(ep, RMAP_WIRE_SHORT);
+		return;
+	}
+	if ((buf[0] << 8 | buf[1]) != RMAP_MAGIC) {
+		count_bad(ep, RMAP_WIRE_MAGIC);
+		return;
+	}
+	if (buf[2] != RMAP_VERSION) {
+		count_bad(ep, RMAP_WIRE_VERSION);
+		return;
+	}
+	switch (buf[3]) {
+	case RMAP_K_INIT:
+		hs_on_init(ep, buf, len, from);
+		return;
+	case RMAP_K_RESP:
+		hs_on_resp(ep, buf, len, from);
+		return;
+	case RMAP_K_COOKIE:
+		hs_on_cookie(ep, buf, len, from);
+		return;
+	case RMAP_K_DATA:
+		if (!ep->secure) {
+			/* Sealed, and we have no keys: a misconfiguration. */
+			ep->ctr.auth_failures++;
+			return;
+		}
+		peer = data_open(ep, buf, len, from, &plain_len);
+		if (peer)
+			rx_inner(ep, peer, ep->rx_plain, plain_len, from);
+		return;
+	case RMAP_K_PLAIN:
+		rx_inner(ep, NULL, buf + RMAP_OUTER_LEN, len - RMAP_OUTER_LEN,
+			 from);
+		return;
+	default:
+		count_bad(ep, RMAP_WIRE_TYPE);
+		return;
+	}
 }
 
 void rmap_ep_inject_rx(struct rmap_ep *ep, const uint8_t *buf, size_t len,

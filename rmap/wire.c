@@ -68,7 +68,6 @@ void rmap_wire_encode(const struct rmap_hdr *h, uint8_t out[RMAP_HDR_LEN])
 	put32(out + 64, h->count);
 	put16(out + 68, h->frag_len);
 	put16(out + 70, 0);
-	memcpy(out + 72, h->auth_tag, RMAP_AUTH_TAG_LEN);
 }
 
 /* Is the page run of a complete message consistent with its type? */
@@ -192,7 +191,7 @@ enum rmap_wire_err rmap_wire_decode(const uint8_t *buf, size_t len,
 		return RMAP_WIRE_MAGIC;
 	if (buf[2] != RMAP_VERSION)
 		return RMAP_WIRE_VERSION;
-	if (len > RMAP_MAX_DATAGRAM)
+	if (len > RMAP_MAX_INNER)
 		return RMAP_WIRE_LENGTH;
 
 	memset(h, 0, sizeof(*h));
@@ -213,18 +212,13 @@ enum rmap_wire_err rmap_wire_decode(const uint8_t *buf, size_t len,
 	h->page = get64(buf + 56);
 	h->count = get32(buf + 64);
 	h->frag_len = get16(buf + 68);
-	memcpy(h->auth_tag, buf + 72, RMAP_AUTH_TAG_LEN);
 
 	if (buf[7] != 0 || get32(buf + 28) != 0 || get16(buf + 70) != 0)
 		return RMAP_WIRE_RESERVED;
 	if (h->type > RMAP_T_MAX)
 		return RMAP_WIRE_TYPE;
-	/* Authentication is reserved: no tag can be checked yet. */
-	if (h->flags & ~RMAP_F_ALL || h->flags & RMAP_F_AUTH)
+	if (h->flags & ~RMAP_F_ALL)
 		return RMAP_WIRE_FLAGS;
-	for (unsigned i = 0; i < RMAP_AUTH_TAG_LEN; i++)
-		if (h->auth_tag[i])
-			return RMAP_WIRE_RESERVED;
 	if (h->status > RMAP_S_MAX ||
 	    (h->status && !(h->flags & RMAP_F_RESPONSE)))
 		return RMAP_WIRE_STATUS;

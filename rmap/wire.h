@@ -2,8 +2,10 @@
 /*
  * wire.h - the RMAP packet header, as it crosses the network.
  *
- * Every RMAP datagram is one fixed 88-byte header in network byte order,
- * followed by at most one fragment of message payload.  The header carries
+ * Every RMAP datagram is a 16-byte outer header (what the receiver needs
+ * to find the keys), then one fixed 72-byte message header in network
+ * byte order and at most one fragment of message payload, sealed by an
+ * AEAD (or in clear with authentication off).  The message header carries
  * three things at once, so that the common case needs one packet:
  *
  *   - transport state: the packet's own sequence number and a cumulative
@@ -21,9 +23,29 @@
 #include <stdint.h>
 
 #define RMAP_MAGIC		0x4d58u	/* "MX" */
-#define RMAP_VERSION		1u
-#define RMAP_HDR_LEN		88u
-#define RMAP_AUTH_TAG_LEN	16u
+#define RMAP_VERSION		2u
+/*
+ * A datagram is a 16-byte outer header in clear (magic, version, kind,
+ * receiver index, counter), then the message header and its fragment of
+ * payload: sealed with the session's AEAD (and its 16-byte tag) after an
+ * authenticated handshake, or in clear when authentication is off.
+ * Handshake messages (kinds INIT, RESP, COOKIE) have layouts of their
+ * own (handshake.c, rmap(7)).
+ */
+#define RMAP_OUTER_LEN		16u
+#define RMAP_TAG_LEN		16u
+/* The message header, inside. */
+#define RMAP_HDR_LEN		72u
+#define RMAP_OVERHEAD		(RMAP_OUTER_LEN + RMAP_HDR_LEN + RMAP_TAG_LEN)
+
+/* Datagram kinds (byte 3 of the outer header). */
+enum rmap_kind {
+	RMAP_K_INIT = 1,	/* handshake initiation */
+	RMAP_K_RESP = 2,	/* handshake response */
+	RMAP_K_COOKIE = 3,	/* "under load: retry with this cookie" */
+	RMAP_K_DATA = 4,	/* a sealed message fragment */
+	RMAP_K_PLAIN = 5,	/* a message fragment in clear (no auth) */
+};
 
 #define RMAP_PAGE_SIZE		4096u
 /* One message carries at most this many pages (1 MiB). */
@@ -34,6 +56,9 @@
 /* IPv4 (20) + UDP (8) headers: what an MTU-sized frame loses to them. */
 #define RMAP_IP_UDP_OVERHEAD	28u
 #define RMAP_MAX_DATAGRAM	(RMAP_MAX_MTU - RMAP_IP_UDP_OVERHEAD)
+/* The longest message header plus fragment inside a datagram. */
+#define RMAP_MAX_INNER		(RMAP_MAX_DATAGRAM - RMAP_OUTER_LEN - \
+				 RMAP_TAG_LEN)
 /* A 1 MiB message at the smallest MTU is 2280 fragments. */
 #define RMAP_MAX_FRAGS		4096u
 /* Largest transmit window: a reliable packet's seq is below base + this. */
@@ -76,8 +101,7 @@ static inline int rmap_type_has_run(unsigned type)
 #define RMAP_F_RESPONSE		0x0001u	/* a reply to request @reqid */
 #define RMAP_F_ACK		0x0002u	/* @ack and @sack are valid */
 #define RMAP_F_RELIABLE		0x0004u	/* @seq is valid; receiver must ack */
-#define RMAP_F_AUTH		0x0008u	/* @auth_tag is valid (reserved) */
-#define RMAP_F_ALL		0x000fu
+#define RMAP_F_ALL		0x0007u
 
 /* Response status. */
 enum rmap_status {
@@ -110,7 +134,6 @@ struct rmap_hdr {
 	uint64_t page;
 	uint32_t count;
 	uint16_t frag_len;
-	uint8_t auth_tag[RMAP_AUTH_TAG_LEN];
 };
 
 /* Why a datagram was refused.  Counted per reason; never fatal. */
@@ -181,7 +204,7 @@ int rmap_stat_decode(const uint8_t *buf, size_t len, struct rmap_stat *s);
 /* Payload bytes per fragment for a link MTU. */
 static inline uint32_t rmap_frag_payload(unsigned mtu)
 {
-	return mtu - RMAP_IP_UDP_OVERHEAD - RMAP_HDR_LEN;
+	return mtu - RMAP_IP_UDP_OVERHEAD - RMAP_OVERHEAD;
 }
 
 /* Serial-number arithmetic (RFC 1982) for 32-bit sequence numbers. */

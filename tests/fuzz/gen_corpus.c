@@ -200,7 +200,7 @@ static void gen_wire(void)
 	p[0] = 'X';
 	write_file("wire", "bad-magic", p, n);
 	p[0] = 0x4d;
-	p[2] = 2;
+	p[2] = 1;	/* version 1: RMAP without authentication */
 	write_file("wire", "bad-version", p, n);
 	p[2] = RMAP_VERSION;
 	p[7] = 1;
@@ -209,7 +209,7 @@ static void gen_wire(void)
 	p[3] = 99;
 	write_file("wire", "bad-type", p, n);
 	p[3] = RMAP_T_HEARTBEAT;
-	p[5] |= RMAP_F_AUTH;
+	p[5] |= 0x08;	/* v1's reserved AUTH flag */
 	write_file("wire", "bad-flags-auth", p, n);
 	h.status = 9;
 	h.flags |= RMAP_F_RESPONSE;
