@@ -59,6 +59,12 @@ int pager_main(struct evl *loop, const struct memxd_options *o)
 			strerror(-ret));
 		return ret;
 	}
+	if (o->rmap.auth.insecure)
+		log_warn("RMAP to the memory servers is NOT AUTHENTICATED "
+			 "(insecure-no-auth)");
+	else
+		log_info("RMAP: authenticated and encrypted; %u peers known",
+			 o->rmap.auth.npeers);
 	ret = pager_new(&pg, loop, r, &pc);
 	if (ret)
 		goto out;

@@ -57,9 +57,6 @@ int rmap_config_check(const struct rmap_config *cfg, char *why, size_t len)
 	else if (!cfg->auth.insecure && !cfg->auth.have_key)
 		w = "no private key: give one (private-key), or run without "
 		    "authentication (insecure-no-auth)";
-	else if (!cfg->auth.insecure && !cfg->auth.npeers)
-		w = "no peers: name the peers to allow (peers), or run without "
-		    "authentication (insecure-no-auth)";
 	if (w && why)
 		snprintf(why, len, "%s", w);
 	return w ? -EINVAL : 0;

@@ -872,6 +872,11 @@ const uint8_t *rmap_peer_key(const struct rmap_peer *peer)
 	return peer->authed && peer->ident ? peer->ident->pub : NULL;
 }
 
+bool rmap_peer_can_initiate(const struct rmap_peer *peer)
+{
+	return !peer->ep->secure || (peer->initiator && peer->ident);
+}
+
 bool rmap_ep_secure(const struct rmap_ep *ep)
 {
 	return ep->secure;

@@ -297,6 +297,11 @@ bool rmap_peer_unreachable(const struct rmap_peer *peer);
  * NULL: authentication is off, or no handshake completed yet.
  */
 const uint8_t *rmap_peer_key(const struct rmap_peer *peer);
+/*
+ * With authentication: may we open a conversation with @peer, i.e. does
+ * the peers file give the key at its address?  (Always true without.)
+ */
+bool rmap_peer_can_initiate(const struct rmap_peer *peer);
 /* Smoothed round-trip time in microseconds (0 before the first sample). */
 unsigned rmap_peer_srtt_us(const struct rmap_peer *peer);
 

@@ -123,6 +123,16 @@ static enum rmap_wire_err check_pages(const struct rmap_hdr *h)
 			return RMAP_WIRE_PAGES;
 		break;
 	case RMAP_T_STAT:
+		/* STAT may ask for the counters, and get them. */
+		if (h->page || h->count)
+			return RMAP_WIRE_PAGES;
+		if (resp && h->status == RMAP_S_OK)
+			return h->msg_len == RMAP_STAT_LEN ||
+			       h->msg_len == RMAP_STAT_EXT_LEN ?
+			       RMAP_WIRE_OK : RMAP_WIRE_PAGES;
+		if (!resp && h->msg_len && h->msg_len != RMAP_STAT_REQ_LEN)
+			return RMAP_WIRE_PAGES;
+		break;
 	case RMAP_T_LEAVE:
 	case RMAP_T_ANNOUNCE:
 		/* LEAVE is answered with a STAT body, like STAT. */
@@ -323,6 +333,18 @@ int rmap_stat_decode(const uint8_t *buf, size_t len, struct rmap_stat *s)
 	if (s->flags & ~RMAP_STAT_F_ALL)
 		return -1;
 	return 0;
+}
+
+void rmap_stat_counters_encode(const uint64_t c[RMAP_STATC_N], uint8_t *out)
+{
+	for (unsigned i = 0; i < RMAP_STATC_N; i++)
+		put64(out + 8 * i, c[i]);
+}
+
+void rmap_stat_counters_decode(const uint8_t *in, uint64_t c[RMAP_STATC_N])
+{
+	for (unsigned i = 0; i < RMAP_STATC_N; i++)
+		c[i] = get64(in + 8 * i);
 }
 
 void rmap_session_info_encode(const struct rmap_session_info *si,

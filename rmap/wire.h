@@ -163,6 +163,32 @@ struct rmap_stat {
 	uint16_t flags;		/* RMAP_STAT_* */
 };
 #define RMAP_STAT_LEN		30u
+/*
+ * A STAT request may carry a be32 of what else it wants: with
+ * RMAP_STAT_WANT_COUNTERS, the OK reply's body is followed by the
+ * server's drop counters, each a be64, in the order of the table below
+ * (rmap(7)): what it refused, and why.
+ */
+#define RMAP_STAT_REQ_LEN	4u
+#define RMAP_STAT_WANT_COUNTERS	0x00000001u
+#define RMAP_STAT_COUNTERS(X)						\
+	X(rx_packets, "datagrams received")				\
+	X(bad_packets, "datagrams refused as malformed")		\
+	X(auth_failures, "datagrams that failed to authenticate")	\
+	X(replays, "authentic datagrams or handshakes seen before")	\
+	X(cookie_challenges, "cookies sent to initiators, under load")	\
+	X(limit_drops, "datagrams refused for a per-peer bound")	\
+	X(unknown_peer, "datagrams from unknown peers")			\
+	X(handshakes, "handshakes completed")				\
+	X(bad_session, "requests naming a session not theirs")		\
+	X(session_limit, "REGs refused: the client has too many sessions")
+enum {
+#define X(name, help) RMAP_STATC_##name,
+	RMAP_STAT_COUNTERS(X)
+#undef X
+	RMAP_STATC_N
+};
+#define RMAP_STAT_EXT_LEN	(RMAP_STAT_LEN + 8u * RMAP_STATC_N)
 /* The server was told to leave (LEAVE): it takes no new sessions. */
 #define RMAP_STAT_LEAVING	0x0001u
 #define RMAP_STAT_F_ALL		0x0001u
@@ -200,6 +226,9 @@ const char *rmap_status_name(unsigned status);
 
 void rmap_stat_encode(const struct rmap_stat *s, uint8_t out[RMAP_STAT_LEN]);
 int rmap_stat_decode(const uint8_t *buf, size_t len, struct rmap_stat *s);
+/* The counters after a STAT body (RMAP_STAT_EXT_LEN bytes in all). */
+void rmap_stat_counters_encode(const uint64_t c[RMAP_STATC_N], uint8_t *out);
+void rmap_stat_counters_decode(const uint8_t *in, uint64_t c[RMAP_STATC_N]);
 
 /* Payload bytes per fragment for a link MTU. */
 static inline uint32_t rmap_frag_payload(unsigned mtu)
