@@ -211,8 +211,10 @@ int main(int argc, char **argv)
 	argc -= optind;
 	cmd = find_command(argv[0]);
 	/* Commands for the local pager speak to its control socket only. */
-	if (cmd && !cmd->rmap)
+	if (cmd && !cmd->rmap) {
+		options_free(&o);
 		return cmd->fn(&c, argc - 1, argv + 1);
+	}
 	if (c.run < 1 || c.run > RMAP_MAX_PAGES || c.depth < 1 ||
 	    c.depth > 4096) {
 		fprintf(stderr, "memxctl: --run must be 1..256, --depth "
@@ -251,10 +253,9 @@ int main(int argc, char **argv)
 	}
 	ret = rmap_ep_open(&c.ep, c.loop, (struct sockaddr *)&any, sizeof(any),
 			   &c.cfg, &h);
-	memset(&c.cfg.auth, 0, sizeof(c.cfg.auth));
-	options_free(&o);
 	if (ret) {
 		fprintf(stderr, "memxctl: socket: %s\n", strerror(-ret));
+		options_free(&o);
 		return 1;
 	}
 	if (cmd) {
@@ -266,5 +267,6 @@ int main(int argc, char **argv)
 	}
 	rmap_ep_close(c.ep);
 	evl_free(c.loop);
+	options_free(&o);
 	return ret;
 }
