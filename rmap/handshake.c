@@ -915,6 +915,23 @@ int rmap_ep_inject_plain(struct rmap_ep *ep, const uint8_t *buf, size_t len,
 	peer->authed = true;
 	if (!peer->epoch_known && len >= 12)
 		peer_epoch(peer, get32(buf + 8));
+	if (!peer->kp_cur) {
+		/*
+		 * Keys nobody holds, so that what the peer is answered is
+		 * sealed and reaches the filters as a real answer would.
+		 */
+		uint8_t k1[32], k2[32];
+		uint32_t idx = idx_new(ep, peer);
+		struct keypair *kp;
+
+		randombytes_buf(k1, sizeof(k1));
+		randombytes_buf(k2, sizeof(k2));
+		kp = idx ? kp_make(idx, idx, k1, k2, SUITE_CHACHA, true) : NULL;
+		if (kp)
+			kp_install(peer, kp);
+		else
+			idx_remove(ep, idx);
+	}
 	rx_inner(ep, peer, buf, len, from);
 	return 0;
 }
