@@ -97,6 +97,9 @@ int rmap_call(struct rmap_ep *ep, struct rmap_peer *peer,
 	if (req->type == RMAP_T_ACK || req->type == RMAP_T_ANNOUNCE ||
 	    req->type > RMAP_T_MAX)
 		return -EINVAL;
+	/* With authentication, we must know whose key to expect there. */
+	if (!peer->kp_cur && !rmap_peer_can_initiate(peer))
+		return -ENOKEY;
 	c = calloc(1, sizeof(*c));
 	if (!c)
 		return -ENOMEM;

@@ -309,7 +309,8 @@ unsigned rmap_peer_srtt_us(const struct rmap_peer *peer);
  * Send a request to @peer.  The reply payload (READ data, STAT body) is
  * copied into @resp_buf, which must hold @resp_cap bytes and stay valid
  * until @fn runs.  Returns 0 (fn will run exactly once, never from inside
- * this call) or -errno (fn will not run).
+ * this call) or -errno (fn will not run; -ENOKEY: authentication is on
+ * and the peers file gives no key at @peer's address).
  */
 int rmap_call(struct rmap_ep *ep, struct rmap_peer *peer,
 	      const struct rmap_req *req, void *resp_buf, uint32_t resp_cap,

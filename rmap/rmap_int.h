@@ -122,6 +122,7 @@ struct pkt {
 	bool acked;
 	bool fast_done;
 	bool dead;		/* the peer gave up on it */
+	bool unsent;		/* last try found no keys: send when they come */
 	uint16_t len;
 	uint8_t buf[];		/* RMAP_HDR_LEN + payload, then the wire
 				 * buffer (len + outer header + tag) */

@@ -177,7 +177,8 @@ void pace_fire(struct evl *loop, struct evl_timer *t)
 /* Put @p on the wire now, or after the inter-packet gap. */
 void ep_xmit(struct rmap_ep *ep, struct pkt *p, struct rmap_peer *peer)
 {
-	if (pkt_stamp(p, peer))
+	p->unsent = pkt_stamp(p, peer) != 0;
+	if (p->unsent)
 		return;		/* no keys yet: sent when they come */
 	if (!ep->cfg.gap_us) {
 		ep_submit_send(ep, p);
@@ -328,7 +329,8 @@ static void ep_xmit_batch(struct rmap_ep *ep, struct rmap_peer *peer,
 			bool sealed = true;
 
 			for (unsigned j = i; j < i + k && sealed; j++)
-				sealed = !pkt_stamp(pk[j], peer);
+				sealed = !(pk[j]->unsent =
+					   pkt_stamp(pk[j], peer) != 0);
 			if (sealed && ep_send_gso(ep, pk + i, k)) {
 				i += k;
 				continue;
@@ -388,7 +390,7 @@ void peer_keys_ready(struct rmap_peer *peer)
 	     s != peer->snd_una + peer->in_window; s++) {
 		struct pkt *p = peer->win[s % RMAP_RCV_WINDOW];
 
-		if (!p || p->acked || p->inflight)
+		if (!p || p->acked || p->inflight || !p->unsent)
 			continue;
 		p->sent_ns = now;
 		ep_xmit(ep, p, peer);

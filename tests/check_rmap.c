@@ -1257,6 +1257,8 @@ static int wire_capture(const uint8_t *d, size_t len, void *arg)
 	return 1;
 }
 
+static struct capture *srv_cap;
+
 static bool mem_contains(const uint8_t *hay, size_t n, const uint8_t *needle,
 			 size_t m)
 {
@@ -1326,6 +1328,14 @@ START_TEST(test_secure_replay_and_forgery)
 	delivered = srv_seen.delivered;
 	n = cap.n;
 	sent = (unsigned)rmap_ep_counters(srv)->tx_packets;
+	/* What the server sends from now on (the client's acks aside). */
+	{
+		static struct capture scap;
+
+		memset(&scap, 0, sizeof(scap));
+		rmap_ep_set_wire_filter(srv, wire_capture, &scap);
+		srv_cap = &scap;
+	}
 	/* The very datagrams again, from the client's own address. */
 	for (unsigned i = 0; i < n; i++)
 		rmap_ep_inject_rx(srv, cap.buf[i], cap.len[i], &cli_addr);
@@ -1359,7 +1369,11 @@ START_TEST(test_secure_replay_and_forgery)
 	/* No state for the stranger, and not a byte in answer. */
 	ck_assert_ptr_null(rmap_peer_find(srv, &other));
 	tu_run_for(loop, 10);
-	ck_assert_uint_eq(rmap_ep_counters(srv)->tx_packets, sent);
+	ck_assert_uint_eq(srv_cap->resps + srv_cap->cookies + srv_cap->inits, 0);
+	/* At most a retransmission to the real client, never a reply. */
+	ck_assert_uint_le(rmap_ep_counters(srv)->tx_packets - sent,
+			  srv_cap->datas);
+	ck_assert_uint_eq(srv_seen.delivered, delivered);
 	/* The real client goes on. */
 	call_wait(RMAP_T_HEARTBEAT, 10, 0, 0, NULL, NULL, 0, &d);
 	ck_assert_int_eq(d.err, 0);
@@ -1625,9 +1639,12 @@ START_TEST(test_secure_cookie_under_load)
 	rmap_ep_set_wire_filter(srv, wire_capture, &cap);
 	call_wait(RMAP_T_HEARTBEAT, 1, 0, 0, NULL, NULL, 0, &d);
 	ck_assert_int_eq(d.err, 0);
-	ck_assert_uint_eq(cap.cookies, 1);
-	ck_assert_uint_eq(rmap_ep_counters(srv)->cookie_challenges, 1);
-	ck_assert_uint_eq(rmap_ep_counters(cli)->handshake_inits, 2);
+	/* One cookie (more if a retry crossed it on a slow machine). */
+	ck_assert_uint_ge(cap.cookies, 1);
+	ck_assert_uint_eq(rmap_ep_counters(srv)->cookie_challenges, cap.cookies);
+	ck_assert_uint_eq(rmap_ep_counters(srv)->handshakes, 1);
+	/* The first, and one with the cookie (a retry more if the machine is slow). */
+	ck_assert_uint_ge(rmap_ep_counters(cli)->handshake_inits, 2);
 	pair_close();
 }
 END_TEST
