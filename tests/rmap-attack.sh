@@ -149,12 +149,16 @@ if grep -qE 'restarted|lost our pages' "$NX_TMP/memxd.log"; then
 	grep -E 'restarted|lost our pages' "$NX_TMP/memxd.log" >&2
 	nx_die "the pager took a forged packet for a restart"
 fi
+# A server's sessions: opened and closed (UNREG) by the pager alone.
 for s in "${SERVERS[@]}"; do
-	if grep -qE 'restarted|told to leave|taken over|closed \(' \
-		"$NX_TMP/server-$s.log"; then
-		grep -E 'restarted|told to leave|taken over|closed \(' \
-			"$NX_TMP/server-$s.log" >&2
+	bad_state='restarted|told to leave|taken over|lease ran out|refused a new session'
+	if grep -qE "$bad_state" "$NX_TMP/server-$s.log"; then
+		grep -E "$bad_state" "$NX_TMP/server-$s.log" >&2
 		nx_die "server $s changed state on a forged packet"
+	fi
+	if grep -E 'opened by|closed \(' "$NX_TMP/server-$s.log" |
+		grep -v "$(nx_ip client):" | grep -q .; then
+		nx_die "server $s opened or closed a session for a stranger"
 	fi
 done
 ((rss_over == 0)) || nx_die "a server's RSS went past its bound: $rss_line"
