@@ -713,11 +713,26 @@ START_TEST(test_reject_pages_reg_stat_announce)
 	h = valid_hdr(RMAP_T_STAT, true);
 	h.msg_len = h.frag_len = RMAP_STAT_LEN - 1;
 	ASSERT_REJECT(h, RMAP_WIRE_PAGES);
+	/* A STAT request: nothing, or the 4-byte want mask. */
 	h = valid_hdr(RMAP_T_STAT, false);
-	h.msg_len = h.frag_len = 4;
+	h.msg_len = h.frag_len = RMAP_STAT_REQ_LEN;
+	ASSERT_REJECT(h, RMAP_WIRE_OK);
+	h.msg_len = h.frag_len = 3;
+	ASSERT_REJECT(h, RMAP_WIRE_PAGES);
+	h.msg_len = h.frag_len = 5;
 	ASSERT_REJECT(h, RMAP_WIRE_PAGES);
 	h = valid_hdr(RMAP_T_STAT, false);
 	h.count = 1;
+	ASSERT_REJECT(h, RMAP_WIRE_PAGES);
+	/* Its answer: the body, or the body and the counters. */
+	h = valid_hdr(RMAP_T_STAT, true);
+	h.msg_len = h.frag_len = RMAP_STAT_EXT_LEN;
+	ASSERT_REJECT(h, RMAP_WIRE_OK);
+	h.msg_len = h.frag_len = RMAP_STAT_EXT_LEN - 8;
+	ASSERT_REJECT(h, RMAP_WIRE_PAGES);
+	/* LEAVE's answer has no counters. */
+	h = valid_hdr(RMAP_T_LEAVE, true);
+	h.msg_len = h.frag_len = RMAP_STAT_EXT_LEN;
 	ASSERT_REJECT(h, RMAP_WIRE_PAGES);
 
 	h = valid_hdr(RMAP_T_ANNOUNCE, false);
