@@ -63,6 +63,14 @@ static const struct opt opts[] = {
 
 	{ "pager", "socket", OPT_STR, O(socket), 0, 0, "PATH",
 	  "control socket (default " MEMXD_DEFAULT_SOCKET ")" },
+	{ "pager", "ctl-group", OPT_STR, O(ctl_group), 0, 0, "GROUP",
+	  "VMMs (QEMU) running as members of GROUP may register their VMs "
+	  "on the control socket, which gets that group, mode 0660 (default: "
+	  "none, only root and memxd's own user)" },
+	{ "pager", "ctl-admin-group", OPT_STR, O(ctl_admin_group), 0, 0,
+	  "GROUP", "members of GROUP may use the control socket's admin "
+	  "requests (drain, every VM's state) as root may (default: none, "
+	  "root only)" },
 	{ "pager", "servers", OPT_LIST, O(servers), 0, 0, "ADDR[,ADDR]",
 	  "memory servers to use; repeatable" },
 	{ "pager", "spill-dir", OPT_STR, O(spill_dir), 0, 0, "DIR",
@@ -153,6 +161,8 @@ void options_free(struct memxd_options *o)
 	free(o->log_level);
 	free(o->listen);
 	free(o->socket);
+	free(o->ctl_group);
+	free(o->ctl_admin_group);
 	free(o->spill_dir);
 	free(o->private_key_file);
 	free(o->peers_file);

@@ -37,6 +37,7 @@ struct memxd_options {
 
 	/* pager role */
 	char *socket;
+	char *ctl_group, *ctl_admin_group;	/* names; NULL: none */
 	char **servers;			/* NULL-terminated */
 	char *spill_dir;
 	unsigned prefetch_max;

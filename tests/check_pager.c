@@ -985,6 +985,59 @@ START_TEST(test_memxd_restart)
 END_TEST
 
 /*
+ * memxd is stopped (SIGTERM) while parity deltas are in flight, their
+ * data writes acknowledged.  Stopping cancels the deltas; that must not
+ * reach the state the VMM keeps, or the next memxd would not know those
+ * groups' parity is stale: a server lost afterwards would be rebuilt
+ * wrong.
+ */
+START_TEST(test_restart_delta_in_flight)
+{
+	struct fx f;
+	struct fake_req *q;
+	unsigned held = 0, partner = 0;
+
+	fx_init_filled(&f, &defaults, 0);
+	fake_remote_hold(f.fr, RMAP_T_PXOR, true);
+	for (uint64_t p = 0; p < 120; p += 2)
+		fx_write(&f, p, 0x50 | (uint8_t)(p & 7));
+	fx_turn(&f, 20);
+	/* The data landed; the deltas wait at their parity servers. */
+	while ((q = fake_remote_find(f.fr, RMAP_T_PXOR))) {
+		struct pg_group *grp = pg_group(f.vm->groups,
+						q->key / defaults.rows);
+
+		if (!held)
+			partner = grp->srv[0];
+		q->held = true;
+		held++;
+		if (held > 64)
+			break;
+	}
+	ck_assert_uint_gt(held, 0);
+	ck_assert_uint_eq(fake_remote_sent(f.fr, RMAP_T_XWRITE) > 0, 1);
+	/* Stop and take over: the deltas are cancelled, never applied. */
+	fx_restart(&f, f.npages);
+	fake_remote_hold(f.fr, RMAP_T_PXOR, false);
+	fake_remote_auto(f.fr, f.loop, true);
+	ck_assert_uint_gt(f.vm->st.takeover_parities, 0);
+	fx_quiesce(&f);
+	tu_run_for(f.loop, 100);
+	fx_quiesce(&f);
+	ck_assert_uint_eq(recovery_pending(f.pg), 0);
+	/* Lose a data server of a group whose delta was lost: rebuilt right. */
+	fake_remote_kill(f.fr, partner);
+	tu_run_for(f.loop, 100);
+	fx_quiesce(&f);
+	for (uint64_t p = 0; p < f.npages; p++)
+		ck_assert_int_eq(fx_read(&f, p), p < 120 && !(p & 1) ?
+				 0x50 | (uint8_t)(p & 7) : (uint8_t)(p * 7) | 1);
+	ck_assert_uint_eq(f.vm->st.lost_faults, 0);
+	fx_fini(&f);
+}
+END_TEST
+
+/*
  * memxd dies between installing a remote page for a write fault (no
  * write-protection: the guest writes at once) and recording it resident.
  * The page the memfd holds is the guest's latest: the new memxd must
@@ -1195,6 +1248,7 @@ static Suite *pager_suite(void)
 	tcase_add_test(tc, test_cut_off_freezes);
 	tcase_add_test(tc, test_memxd_restart);
 	tcase_add_test(tc, test_restart_mid_install);
+	tcase_add_test(tc, test_restart_delta_in_flight);
 	suite_add_tcase(s, tc);
 	tc = tcase_create("random");
 	tcase_set_timeout(tc, 600);

@@ -35,11 +35,10 @@
 #include "vm.h"
 
 /* One page from the old table into the new one (see above). */
-static pte_t adopt_page(struct vm *vm, uint64_t p, pte_t old, bool *suspect,
-			struct adopt_report *rep)
+static pte_t adopt_page(struct vm *vm, uint64_t p, pte_t old, bool present,
+			bool *suspect, struct adopt_report *rep)
 {
 	enum page_state s = (enum page_state)(old & PT_STATE);
-	bool present = gm_present(&vm->mem, p);
 	pte_t keep = old & (PT_HAS_REMOTE | PT_DIRTY);
 
 	*suspect = old & PT_WRITING;
@@ -112,7 +111,8 @@ int adopt_state(struct vm *vm, const struct vmstate *old,
 {
 	const struct pg_geometry *geo = &old->geo;
 	int map[PG_MAX_SERVERS];
-	uint8_t *suspect;
+	uint8_t *suspect, *present;
+	int ret;
 
 	*rep = (struct adopt_report){ 0 };
 	/* Every server that held something must still be one of ours. */
@@ -154,9 +154,21 @@ int adopt_state(struct vm *vm, const struct vmstate *old,
 		vm->state.groups[g] = grp;
 	}
 	pg_table_count(vm->groups, vm->pg->placement);
+	/* What the memfd holds, an extent at a time. */
+	present = malloc((vm->npages + 7) / 8);
+	ret = present ? gm_present_all(&vm->mem, vm->npages, present)
+		      : -ENOMEM;
+	if (ret) {
+		snprintf(why, len, "cannot tell which pages the VM's memory "
+			 "holds: %s", strerror(-ret));
+		free(present);
+		free(suspect);
+		return ret;
+	}
 	for (uint64_t p = 0; p < vm->npages; p++) {
 		bool s;
-		pte_t e = adopt_page(vm, p, old->pt[p], &s, rep);
+		pte_t e = adopt_page(vm, p, old->pt[p],
+				     present[p / 8] >> (p % 8) & 1, &s, rep);
 
 		vm->pt.e[p] = e;
 		if ((e & PT_STATE) == PS_RESIDENT)
@@ -164,6 +176,7 @@ int adopt_state(struct vm *vm, const struct vmstate *old,
 		if (s)
 			suspect[p / pg_group_pages(geo)] = 1;
 	}
+	free(present);
 	vm->pt.max_resident = vm->pt.resident;
 	protect_clean(vm);
 	/* Re-attach the sessions (within their lease); open the others. */

@@ -108,12 +108,20 @@ int pager_new(struct pager **out, struct evl *loop, struct remote *r,
 	return 0;
 }
 
+void pager_remote_gone(struct pager *pg)
+{
+	if (pg && pg->remote && !pg->remote_gone) {
+		remote_set_ops(pg->remote, NULL, NULL);
+		/* Valid while it is freed: cancelled requests complete. */
+		pg->remote_gone = true;
+	}
+}
+
 void pager_free(struct pager *pg)
 {
 	if (!pg)
 		return;
-	if (pg->remote)
-		remote_set_ops(pg->remote, NULL, NULL);
+	pager_remote_gone(pg);
 	while (pg->vms)
 		pager_unregister(pg, pg->vms);
 	recovery_free(pg);

@@ -57,6 +57,12 @@ struct vm_spec {
 int pager_new(struct pager **pg, struct evl *loop, struct remote *r,
 	      const struct pager_config *cfg);
 void pager_free(struct pager *pg);
+/*
+ * The transport @pg was made with is about to be freed (before the
+ * pager, so that its cancelled requests can release their VMs): the
+ * pager hears no more of it.
+ */
+void pager_remote_gone(struct pager *pg);
 
 /* 0, or -errno with a reason for the VMM in @why. */
 int pager_register(struct pager *pg, const struct vm_spec *spec,

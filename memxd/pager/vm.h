@@ -102,6 +102,7 @@ struct vm {
 struct pager {
 	struct evl *loop;
 	struct remote *remote;
+	bool remote_gone;		/* pager_remote_gone: it hears no more */
 	struct pager_config cfg;
 	struct pg_server *placement;	/* pager.c: what placement knows of
 					 * each server (remote_count) */

@@ -61,6 +61,14 @@ int vmstate_create(struct vmstate *st, const char *vm, uint64_t npages,
  */
 int vmstate_open(struct vmstate *st, int fd, uint64_t npages, char *why,
 		 size_t len);
+/*
+ * This memxd lets the VM go to the next one: from now on its writes to
+ * the state (what in-flight requests change as they are cancelled) land
+ * in a private copy, never in the memfd the VMM hands on, which keeps
+ * what was in flight at this moment.  The pointers stay valid.  0 or
+ * -errno.
+ */
+int vmstate_detach(struct vmstate *st);
 void vmstate_close(struct vmstate *st);
 
 #endif

@@ -130,7 +130,7 @@ struct fake_req *fake_remote_find(struct fake_remote *fr, uint8_t type)
 	for (GList *l = fr->pending.head; l; l = l->next) {
 		struct fake_req *q = l->data;
 
-		if (!type || q->type == type)
+		if ((!type || q->type == type) && !q->answer_lost)
 			return q;
 	}
 	return NULL;
@@ -244,7 +244,7 @@ static struct fake_req *next_unheld(struct fake_remote *fr)
 	for (GList *l = fr->pending.head; l; l = l->next) {
 		struct fake_req *q = l->data;
 
-		if (!fr->held[q->type] && !q->held)
+		if (!fr->held[q->type] && !q->held && !q->answer_lost)
 			return q;
 	}
 	return NULL;
@@ -252,10 +252,9 @@ static struct fake_req *next_unheld(struct fake_remote *fr)
 
 void fake_remote_lose(struct fake_remote *fr, struct fake_req *q)
 {
-	g_queue_remove(&fr->pending, q);
 	if (!fr->srv[q->server].dead)
 		execute(fr, q);
-	req_free(q);
+	q->answer_lost = true;
 }
 
 unsigned fake_remote_drain(struct fake_remote *fr)
@@ -462,8 +461,9 @@ int remote_call(struct remote *r, struct remote_session *s, uint8_t type,
 	if (!s->id)
 		return -ENOTCONN;
 	q = calloc(1, sizeof(*q));
-	*q = (struct fake_req){ s->server, s->id, type, page, count, NULL,
-				buf, cap, fn, arg, false };
+	*q = (struct fake_req){ .server = s->server, .session = s->id,
+				.type = type, .key = page, .count = count,
+				.buf = buf, .cap = cap, .fn = fn, .arg = arg };
 	for (int i = 0; i < iovcnt; i++)
 		len += iov[i].iov_len;
 	if (len) {

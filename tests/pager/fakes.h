@@ -62,6 +62,9 @@ int fake_vcpu_read(struct fake_mem *m, uint64_t page, uint8_t *byte);
 void fake_mem_prefill(struct fake_mem *m, uint64_t page, uint8_t byte);
 /* madvise(MADV_REMOVE) of [page, page + n): punched, event queued. */
 void fake_mem_remove(struct fake_mem *m, uint64_t page, uint64_t n);
+/* The same of VMM addresses [start, end), which may reach beyond the
+ * fake's memory (a VMM that registered more with its userfaultfd). */
+void fake_mem_remove_hva(struct fake_mem *m, uint64_t start, uint64_t end);
 
 /* ---- servers ---- */
 
@@ -77,6 +80,7 @@ struct fake_req {
 	remote_done_fn fn;
 	void *arg;
 	bool held;		/* auto mode leaves it to the test */
+	bool answer_lost;	/* carried out; its answer never comes */
 };
 
 struct fake_remote;
@@ -97,8 +101,9 @@ void fake_remote_complete(struct fake_remote *fr, struct fake_req *req,
 			  int err, uint8_t status);
 /* Answer every pending request not held (and those they cause). */
 unsigned fake_remote_drain(struct fake_remote *fr);
-/* @req reaches its server and is carried out, but its answer is lost
- * with the memxd that sent it: no callback. */
+/* @req reaches its server and is carried out, but its answer is lost:
+ * the call stays outstanding (RMAP would retransmit it) until
+ * fake_remote_cancel, as memxd going away cancels it. */
 void fake_remote_lose(struct fake_remote *fr, struct fake_req *req);
 /* Fail every pending request with -ECANCELED, as closing RMAP does. */
 void fake_remote_cancel(struct fake_remote *fr);
