@@ -282,7 +282,7 @@ int kp_open(struct keypair *kp, const uint8_t *in, size_t len, uint8_t *out,
 	uint8_t nonce[12];
 	int ret;
 
-	if (len < RMAP_OUTER_LEN + RMAP_TAG_LEN)
+	if (len < RMAP_OUTER_LEN + RMAP_AEAD_TAG_LEN)
 		return -EBADMSG;
 	*ctr = (uint64_t)get32(in + 8) << 32 | get32(in + 12);
 	if (*ctr >= REJECT_AFTER_MESSAGES)

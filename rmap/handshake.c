@@ -816,7 +816,7 @@ struct rmap_peer *data_open(struct rmap_ep *ep, const uint8_t *buf,
 	}
 	/* Keys are bound to the address that made them: no roaming. */
 	if (!kp || !addr_equal(&peer->addr, from) ||
-	    len < RMAP_OUTER_LEN + RMAP_TAG_LEN ||
+	    len < RMAP_OUTER_LEN + RMAP_AEAD_TAG_LEN ||
 	    len > RMAP_MAX_DATAGRAM) {
 		ep->ctr.auth_failures++;
 		return NULL;

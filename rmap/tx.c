@@ -41,7 +41,7 @@ struct pkt *pkt_new(struct rmap_ep *ep, size_t payload)
 {
 	size_t len = RMAP_HDR_LEN + payload;
 	struct pkt *p = calloc(1, sizeof(*p) + 2 * len + RMAP_OUTER_LEN +
-			       RMAP_TAG_LEN);
+			       RMAP_AEAD_TAG_LEN);
 
 	if (!p)
 		return NULL;

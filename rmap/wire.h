@@ -33,10 +33,11 @@
  * own (handshake.c, rmap(7)).
  */
 #define RMAP_OUTER_LEN		16u
-#define RMAP_TAG_LEN		16u
+#define RMAP_AEAD_TAG_LEN	16u
 /* The message header, inside. */
 #define RMAP_HDR_LEN		72u
-#define RMAP_OVERHEAD		(RMAP_OUTER_LEN + RMAP_HDR_LEN + RMAP_TAG_LEN)
+#define RMAP_OVERHEAD		(RMAP_OUTER_LEN + RMAP_HDR_LEN + \
+				 RMAP_AEAD_TAG_LEN)
 
 /* Datagram kinds (byte 3 of the outer header). */
 enum rmap_kind {
@@ -58,7 +59,7 @@ enum rmap_kind {
 #define RMAP_MAX_DATAGRAM	(RMAP_MAX_MTU - RMAP_IP_UDP_OVERHEAD)
 /* The longest message header plus fragment inside a datagram. */
 #define RMAP_MAX_INNER		(RMAP_MAX_DATAGRAM - RMAP_OUTER_LEN - \
-				 RMAP_TAG_LEN)
+				 RMAP_AEAD_TAG_LEN)
 /* A 1 MiB message at the smallest MTU is 2280 fragments. */
 #define RMAP_MAX_FRAGS		4096u
 /* Largest transmit window: a reliable packet's seq is below base + this. */
