@@ -48,6 +48,24 @@ static void call_unlink(struct rmap_ep *ep, struct call *c)
 	ep->ncalls--;
 }
 
+/*
+ * Is @h (a reply from @peer) the answer to call @c?  Same peer, same
+ * type, and for the types with a page run, the run the call asked for: a
+ * READ reply for other pages must never land in the caller's buffer.
+ */
+bool call_matches(const struct call *c, const struct rmap_peer *peer,
+		  const struct rmap_hdr *h)
+{
+	if (c->peer != peer || c->type != h->type)
+		return false;
+	if (rmap_type_has_run(h->type) &&
+	    (h->page != c->page || h->count != c->count)) {
+		peer->ep->ctr.reply_mismatch++;
+		return false;
+	}
+	return true;
+}
+
 /* Unlink @c, run its callback with @err and @resp, free it. */
 void call_complete(struct rmap_ep *ep, struct call *c, int err,
 		   const struct rmap_msg *resp)
@@ -84,6 +102,9 @@ int rmap_call(struct rmap_ep *ep, struct rmap_peer *peer,
 	    (req->flags && (!rmap_type_has_run(req->type) ||
 			    req->type == RMAP_T_FREE)))
 		return -EINVAL;
+	/* With authentication, we must know whose key to expect there. */
+	if (!peer->kp_cur && !rmap_peer_can_initiate(peer))
+		return -ENOKEY;
 	c = calloc(1, sizeof(*c));
 	if (!c)
 		return -ENOMEM;
@@ -92,6 +113,8 @@ int rmap_call(struct rmap_ep *ep, struct rmap_peer *peer,
 	} while (!c->reqid);
 	c->peer = peer;
 	c->type = req->type;
+	c->page = req->page;
+	c->count = req->count;
 	c->buf = resp_buf;
 	c->cap = resp_cap;
 	c->fn = fn;
@@ -168,7 +191,7 @@ void msg_deliver(struct rmap_ep *ep, struct rmap_peer *peer,
 	}
 	if (!c) {
 		c = call_find(ep, h->reqid);
-		if (!c || c->peer != peer || c->type != h->type) {
+		if (!c || !call_matches(c, peer, h)) {
 			ep->ctr.stale_reply++;
 			return;
 		}

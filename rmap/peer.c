@@ -13,8 +13,8 @@
 
 #define MAX_PEERS	4096u
 
-static bool addr_equal(const struct sockaddr_storage *a,
-		       const struct sockaddr_storage *b)
+bool addr_equal(const struct sockaddr_storage *a,
+		const struct sockaddr_storage *b)
 {
 	if (a->ss_family != b->ss_family)
 		return false;
@@ -76,10 +76,30 @@ struct rmap_peer *rmap_peer_get(struct rmap_ep *ep,
 				const struct sockaddr_storage *addr)
 {
 	struct rmap_peer *peer = rmap_peer_find(ep, addr);
+
+	if (!peer)
+		peer = peer_new(ep, addr);
+	/*
+	 * We talk to it on our own account: with authentication, we may
+	 * open a handshake if the peers file says whose key is there.
+	 */
+	if (peer && ep->secure && !peer->initiator) {
+		struct ident *id = ident_by_addr(ep, addr);
+
+		if (id && (!peer->ident || peer->ident == id)) {
+			peer->ident = id;
+			peer->initiator = true;
+		}
+	}
+	return peer;
+}
+
+struct rmap_peer *peer_new(struct rmap_ep *ep,
+			   const struct sockaddr_storage *addr)
+{
+	struct rmap_peer *peer;
 	unsigned b;
 
-	if (peer)
-		return peer;
 	if (ep->npeers >= MAX_PEERS)
 		return NULL;
 	peer = calloc(1, sizeof(*peer));
@@ -140,6 +160,7 @@ void rmap_peer_drop(struct rmap_ep *ep, struct rmap_peer *peer)
 
 	peer_fail_all(peer, -ECANCELED);
 	peer_reset_rx(peer);
+	peer_auth_reset(peer);
 	while (*pp && *pp != peer)
 		pp = &(*pp)->hnext;
 	if (*pp)
@@ -180,6 +201,22 @@ void peer_set_unreachable(struct rmap_peer *peer)
 	peer_fail_all(peer, -EHOSTUNREACH);
 	if (ep->h.peer_state)
 		ep->h.peer_state(ep, peer, -EHOSTUNREACH, ep->h.arg);
+}
+
+void peer_restarted(struct rmap_peer *peer, uint32_t epoch)
+{
+	struct rmap_ep *ep = peer->ep;
+
+	/* The peer restarted: nothing in flight will be answered. */
+	ep->ctr.peer_resets++;
+	peer->prev_epoch = peer->remote_epoch;
+	peer->prev_epoch_known = peer->epoch_known;
+	peer->remote_epoch = epoch;
+	peer->epoch_known = true;
+	peer_reset_rx(peer);
+	peer_fail_all(peer, -ECONNRESET);
+	if (ep->h.peer_state)
+		ep->h.peer_state(ep, peer, -ECONNRESET, ep->h.arg);
 }
 
 void peer_heard_from(struct rmap_peer *peer)

@@ -36,6 +36,48 @@ static void on_announce(struct rmap_ep *ep, const struct sockaddr_storage *from,
 	announced = *st;
 }
 
+/*
+ * Keys: the server's, the client's (a restarted client has the same),
+ * and another client's that the server also allows.  Every test runs
+ * authenticated and encrypted, as memxd does.
+ */
+static uint8_t key_s[RMAP_KEY_LEN], key_c[RMAP_KEY_LEN], key_x[RMAP_KEY_LEN];
+static struct rmap_peer_key allowed[2];
+
+static void keys_init(void)
+{
+	uint8_t pub[RMAP_KEY_LEN];
+
+	ck_assert_int_eq(rmap_key_generate(key_s), 0);
+	ck_assert_int_eq(rmap_key_generate(key_c), 0);
+	ck_assert_int_eq(rmap_key_generate(key_x), 0);
+	memset(allowed, 0, sizeof(allowed));
+	rmap_key_public(key_c, pub);
+	memcpy(allowed[0].pub, pub, RMAP_KEY_LEN);
+	rmap_key_public(key_x, pub);
+	memcpy(allowed[1].pub, pub, RMAP_KEY_LEN);
+}
+
+/* A client's configuration with private key @priv: it knows nobody yet. */
+static void client_cfg(struct rmap_config *cfg, const uint8_t *priv)
+{
+	rmap_config_default(cfg);
+	cfg->auth.have_key = true;
+	memcpy(cfg->auth.private_key, priv, RMAP_KEY_LEN);
+	/* Whom it may talk to is added once the server has a port. */
+	cfg->auth.peers = allowed;
+	cfg->auth.npeers = 0;
+}
+
+/* Tell client endpoint @ep the server's key, at the server's address. */
+static void know_server(struct rmap_ep *ep, const struct sockaddr_storage *at)
+{
+	struct rmap_peer_key pk = { .has_addr = true, .addr = *at };
+
+	rmap_key_public(key_s, pk.pub);
+	ck_assert_int_eq(rmap_ep_add_peer(ep, &pk), 0);
+}
+
 /* A server, and a client endpoint it announces to every @announce_ms. */
 static unsigned lease_s = 600;
 static struct server_corrupt corrupt;	/* the next server's test hook */
@@ -55,13 +97,16 @@ static void setup_server_announcing(uint64_t capacity, unsigned heartbeat_ms,
 		.announce_to = announce_ms ? announce_to : NULL,
 		.corrupt = corrupt,
 	};
-	struct rmap_handlers ch = { .announce = on_announce };
+	/* ANNOUNCE is never authenticated: heard as discovery hears it. */
+	struct rmap_handlers ch = { .announce = on_announce,
+				    .unauth_announce = true };
 	struct sockaddr_storage any, to;
 	struct sockaddr_in *sin;
 
 	log_set_level(LOG_LEVEL_ERR);
 	announcements = 0;
-	rmap_config_default(&cfg.rmap);
+	keys_init();
+	client_cfg(&cfg.rmap, key_c);
 	cfg.rmap.retry_us = 2000;
 	ck_assert_int_eq(evl_new(&loop, 256), 0);
 
@@ -73,10 +118,15 @@ static void setup_server_announcing(uint64_t capacity, unsigned heartbeat_ms,
 				      sizeof(*sin), &cfg.rmap, &ch), 0);
 	snprintf(cli_addr, sizeof(cli_addr), "127.0.0.1:%u",
 		 (unsigned)rmap_ep_port(cli));
+	/* The server: its key, the two clients it allows. */
+	memcpy(cfg.rmap.auth.private_key, key_s, RMAP_KEY_LEN);
+	cfg.rmap.auth.npeers = 2;
 	ck_assert_int_eq(server_new(&srv, loop, &cfg), 0);
 	ck_assert_uint_ne(server_port(srv), 0);
+	ck_assert(rmap_ep_secure(server_ep(srv)));
 	to = any;
 	((struct sockaddr_in *)&to)->sin_port = htons(server_port(srv));
+	know_server(cli, &to);
 	peer = rmap_peer_get(cli, &to);
 	ck_assert_ptr_nonnull(peer);
 }
@@ -394,8 +444,12 @@ START_TEST(test_traffic_renews_lease)
 }
 END_TEST
 
-/* A second client endpoint, as a restarted memxd is: a new port. */
-static struct rmap_ep *client2(struct rmap_peer **to)
+/*
+ * A second client endpoint, as a restarted memxd is: a new port, the same
+ * key (@priv key_c), or another client's (key_x).
+ */
+static struct rmap_ep *client2_keyed(struct rmap_peer **to,
+				     const uint8_t *priv)
 {
 	struct sockaddr_storage any, srvaddr;
 	struct sockaddr_in *sin = (struct sockaddr_in *)&any;
@@ -403,7 +457,7 @@ static struct rmap_ep *client2(struct rmap_peer **to)
 	struct rmap_config cfg;
 	struct rmap_ep *ep;
 
-	rmap_config_default(&cfg);
+	client_cfg(&cfg, priv);
 	memset(&any, 0, sizeof(any));
 	sin->sin_family = AF_INET;
 	sin->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
@@ -411,8 +465,14 @@ static struct rmap_ep *client2(struct rmap_peer **to)
 				      sizeof(*sin), &cfg, &h), 0);
 	srvaddr = any;
 	((struct sockaddr_in *)&srvaddr)->sin_port = htons(server_port(srv));
+	know_server(ep, &srvaddr);
 	*to = rmap_peer_get(ep, &srvaddr);
 	return ep;
+}
+
+static struct rmap_ep *client2(struct rmap_peer **to)
+{
+	return client2_keyed(to, key_c);
 }
 
 /*
@@ -467,6 +527,89 @@ START_TEST(test_attach_takes_over)
 END_TEST
 
 /*
+ * Sessions are bound to the client's static key: another client (another
+ * key the server allows) that knows the secret still cannot take one
+ * over, nor use it (issue 11).  The server's counters say so.
+ */
+START_TEST(test_attach_needs_same_key)
+{
+	static uint8_t w[PG], r[PG];
+	uint8_t secret[RMAP_SECRET_LEN], body[RMAP_SESSION_INFO_LEN];
+	uint8_t want[RMAP_STAT_REQ_LEN] = { 0, 0, 0, RMAP_STAT_WANT_COUNTERS };
+	uint8_t st[RMAP_STAT_EXT_LEN];
+	uint64_t c[RMAP_STATC_N];
+	struct rmap_peer *to;
+	struct rmap_ep *ep2;
+	struct done d;
+	uint32_t s;
+
+	setup_server(100, 10000);
+	s = reg(55, 10000);
+	pages(9, w, 1);
+	ck_assert_uint_eq(req(RMAP_T_WRITE, s, 3, 1, w, sizeof(w), NULL, 0,
+			      &d), RMAP_S_OK);
+	ep2 = client2_keyed(&to, key_x);
+	secret_of(55, secret);
+	ck_assert_uint_eq(req_from(ep2, to, RMAP_T_ATTACH, s, 0, 0, secret,
+				   sizeof(secret), body, sizeof(body), &d),
+			  RMAP_S_BADSESSION);
+	ck_assert_uint_eq(req_from(ep2, to, RMAP_T_READ, s, 3, 1, NULL, 0, r,
+				   sizeof(r), &d), RMAP_S_BADSESSION);
+	ck_assert_uint_eq(req_from(ep2, to, RMAP_T_UNREG, s, 0, 0, NULL, 0,
+				   NULL, 0, &d), RMAP_S_BADSESSION);
+	/* The owner still has it, pages and all. */
+	ck_assert_uint_eq(req(RMAP_T_READ, s, 3, 1, NULL, 0, r, PG, &d),
+			  RMAP_S_OK);
+	ck_assert_mem_eq(r, w, PG);
+	/* STAT with the counters: what was refused. */
+	ck_assert_uint_eq(req(RMAP_T_STAT, 0, 0, 0, want, sizeof(want), st,
+			      sizeof(st), &d), RMAP_S_OK);
+	ck_assert_uint_eq(d.len, RMAP_STAT_EXT_LEN);
+	rmap_stat_counters_decode(st + RMAP_STAT_LEN, c);
+	ck_assert_uint_eq(c[RMAP_STATC_bad_session], 3);
+	ck_assert_uint_eq(c[RMAP_STATC_handshakes], 2);
+	ck_assert_uint_eq(c[RMAP_STATC_auth_failures], 0);
+	/* A plain STAT still gets the plain body. */
+	ck_assert_uint_eq(req(RMAP_T_STAT, 0, 0, 0, NULL, 0, st, sizeof(st),
+			      &d), RMAP_S_OK);
+	ck_assert_uint_eq(d.len, RMAP_STAT_LEN);
+	rmap_ep_close(ep2);
+	teardown_server();
+}
+END_TEST
+
+/* A REG is found again without a scan; sessions per client are bounded. */
+START_TEST(test_sessions_per_client_bounded)
+{
+	struct done d;
+	uint32_t first = 0, s;
+
+	setup_server(100, 10000);
+	for (unsigned i = 0; i < 4096; i++) {
+		s = reg(1000 + i, 10000);
+		if (!i)
+			first = s;
+	}
+	/* The same REG again is the same session; a new one is refused. */
+	ck_assert_uint_eq(reg(1000, 10000), first);
+	{
+		uint8_t n[RMAP_REG_LEN] = { 0 }, body[RMAP_SESSION_INFO_LEN];
+
+		n[7] = 1;
+		ck_assert_uint_eq(req(RMAP_T_REG, 0, 0, 0, n, sizeof(n), body,
+				      sizeof(body), &d), RMAP_S_FULL);
+	}
+	ck_assert_uint_eq(stats().session_limit, 1);
+	ck_assert_uint_eq(stats().sessions, 4096);
+	/* Closing one makes room. */
+	ck_assert_uint_eq(req(RMAP_T_UNREG, first, 0, 0, NULL, 0, NULL, 0, &d),
+			  RMAP_S_OK);
+	ck_assert_uint_ne(reg(99999, 10000), 0);
+	teardown_server();
+}
+END_TEST
+
+/*
  * A client that restarts on the same address (a new epoch) keeps its
  * sessions: nothing a client's packets say frees pages, only UNREG and
  * the lease.
@@ -492,11 +635,12 @@ START_TEST(test_client_restart_keeps_pages)
 	sin->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
 	sin->sin_port = htons(rmap_ep_port(cli));
 	rmap_ep_close(cli);
-	rmap_config_default(&cfg);
+	client_cfg(&cfg, key_c);
 	ck_assert_int_eq(rmap_ep_open(&cli, loop, (struct sockaddr *)&addr,
 				      sizeof(*sin), &cfg, &h), 0);
 	srvaddr = addr;
 	((struct sockaddr_in *)&srvaddr)->sin_port = htons(server_port(srv));
+	know_server(cli, &srvaddr);
 	peer = rmap_peer_get(cli, &srvaddr);
 	ck_assert_uint_eq(req(RMAP_T_READ, s, 1, 1, NULL, 0, r, PG, &d),
 			  RMAP_S_OK);
@@ -917,6 +1061,8 @@ static Suite *server_suite(void)
 	tcase_add_test(tc, test_lease_real_time);
 	tcase_add_test(tc, test_traffic_renews_lease);
 	tcase_add_test(tc, test_attach_takes_over);
+	tcase_add_test(tc, test_attach_needs_same_key);
+	tcase_add_test(tc, test_sessions_per_client_bounded);
 	tcase_add_test(tc, test_client_restart_keeps_pages);
 	suite_add_tcase(s, tc);
 	return s;

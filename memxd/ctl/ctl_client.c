@@ -96,8 +96,9 @@ int ctl_connect(const char *path, int64_t deadline, char *why, size_t len)
 			continue;
 		}
 		close(fd);
-		return fail(why, len, -err, "cannot reach memxd at %s: %s",
-			    path, strerror(err));
+		return fail(why, len, -err, "cannot reach memxd at %s: %s%s",
+			    path, strerror(err), err == EACCES ? " (only root "
+			    "and the members of memxd's ctl-group may)" : "");
 	}
 	return fd;
 }

@@ -24,6 +24,11 @@
 
 #define GM_PAGE		4096u
 #define GM_MAX_REGIONS	64u
+/*
+ * The most guest memory one VM may register: 16 TiB, 2^32 pages, whose
+ * page table takes 8 GiB of memxd's memory.
+ */
+#define GM_MAX_SIZE	(16ull << 40)
 
 /* [hva, hva + length) of the VMM maps memfd [offset, offset + length). */
 struct vm_region {

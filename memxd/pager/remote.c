@@ -790,6 +790,14 @@ int remote_new(struct remote **out, struct evl *loop, char *const *servers,
 			ret = -ENOMEM;
 			goto err;
 		}
+		/* Authentication: we must know whose key is there. */
+		if (!rmap_peer_can_initiate(r->srv[i].peer)) {
+			log_err("memory server '%s': the peers file gives no "
+				"public key at its address (and port)",
+				servers[i]);
+			ret = -ENOKEY;
+			goto err;
+		}
 	}
 	evl_timer_arm(loop, &r->hb_timer, 0);
 	*out = r;

@@ -136,6 +136,23 @@ static double metadata_per_page(const struct vm *vm)
 	       (double)vm->npages;
 }
 
+/*
+ * The RMAP endpoint's counters in `memxctl dump`, as rmap_KEY: what was
+ * resent, and what was refused and why (tests/docs.sh reads this table).
+ */
+#define RMAP_DUMP_COUNTERS(X)						\
+	X(retransmits, retransmits, "packets resent by the timer")      \
+	X(fast_retransmits, fast_retransmits, "packets fast-retransmitted") \
+	X(dup_packets, dup_packets, "duplicates dropped")               \
+	X(bad_packets, bad_total, "refused as malformed")               \
+	X(unknown_peer, unknown_peer, "from unknown peers")             \
+	X(auth_failures, auth_failures, "failed to authenticate")       \
+	X(replays, replays, "authentic, but seen before")               \
+	X(limit_drops, limit_drops, "over a per-peer bound")            \
+	X(reply_mismatch, reply_mismatch, "replies for another run")    \
+	X(handshakes, handshakes, "handshakes completed")               \
+	X(cookie_challenges, cookie_challenges, "cookies sent, under load")
+
 static const char *server_state(const struct pager *pg, unsigned i)
 {
 	if (pg->placement[i].draining &&
@@ -182,15 +199,12 @@ void pager_dump(struct pager *pg, GString *o)
 			(unsigned long long)ps->groups,
 			(unsigned long long)ps->parity);
 	}
-	g_string_append_printf(o,
-		"rmap_retransmits=%llu\nrmap_fast_retransmits=%llu\n"
-		"rmap_dup_packets=%llu\nrmap_bad_packets=%llu\n"
-		"rmap_unknown_peer=%llu\nrecovery_queued=%u\n",
-		(unsigned long long)rc->retransmits,
-		(unsigned long long)rc->fast_retransmits,
-		(unsigned long long)rc->dup_packets,
-		(unsigned long long)rc->bad_total,
-		(unsigned long long)rc->unknown_peer, recovery_pending(pg));
+#define X(key, field, help)						\
+	g_string_append_printf(o, "rmap_" #key "=%llu\n",		\
+			       (unsigned long long)rc->field);
+	RMAP_DUMP_COUNTERS(X)
+#undef X
+	g_string_append_printf(o, "recovery_queued=%u\n", recovery_pending(pg));
 	for (struct vm *vm = pg->vms; vm; vm = vm->next) {
 		const struct pg_geometry *geo = vm_geo(vm);
 		struct vm_gauges g;

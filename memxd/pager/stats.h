@@ -61,6 +61,9 @@
 	  "discards: the guest freed memory")				\
 	X(discarded_pages, discards, pages,				\
 	  "pages the guest freed")					\
+	X(remove_outside, errors, remove_outside,			\
+	  "REMOVE events reaching outside every region (that part is "	\
+	  "ignored)")							\
 	X(fetch_errors, errors, fetch,					\
 	  "READs that failed and were retried")				\
 	X(fetch_abandoned, errors, abandoned,				\

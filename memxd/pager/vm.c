@@ -5,9 +5,12 @@
  * freed when the last operation in flight lets go of it).
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "../log.h"
 #include "adopt.h"
@@ -15,16 +18,93 @@
 #include "stripe.h"
 #include "vm.h"
 
+#ifndef F_SEAL_FUTURE_WRITE
+#define F_SEAL_FUTURE_WRITE	0x0010	/* Linux 5.1 */
+#endif
+
 #define CACHE_PAGES	512u	/* prefetched pages held per VM */
+
+/* Do [a, a + alen) and [b, b + blen) meet?  (Neither wraps: checked.) */
+static bool overlap(uint64_t a, uint64_t alen, uint64_t b, uint64_t blen)
+{
+	return a < b + blen && b < a + alen;
+}
+
+/*
+ * The regions alone: 4 KiB pages, page aligned, not empty, no end that
+ * wraps around, none overlapping another in the memfd or in the VMM's
+ * address space, GM_MAX_SIZE at most in all.  Every sum is checked
+ * before it is used.  Their total length in *@total.
+ */
+static int check_regions(const struct vm_spec *spec, uint64_t *total,
+			 char *why, size_t whylen)
+{
+	*total = 0;
+	if (!spec->nregions) {
+		snprintf(why, whylen, "no region given");
+		return -EINVAL;
+	}
+	if (spec->nregions > GM_MAX_REGIONS) {
+		snprintf(why, whylen, "too many regions");
+		return -E2BIG;
+	}
+	for (unsigned i = 0; i < spec->nregions; i++) {
+		const struct vm_region *r = &spec->regions[i];
+		uint64_t end;
+
+		if (r->page_size != PAGE) {
+			snprintf(why, whylen, "region %u: page size %llu is not "
+				 "supported (only 4096; no hugepages)", i,
+				 (unsigned long long)r->page_size);
+			return -EINVAL;
+		}
+		if (!r->length || r->hva % PAGE || r->offset % PAGE ||
+		    r->length % PAGE) {
+			snprintf(why, whylen, "region %u is not page aligned",
+				 i);
+			return -EINVAL;
+		}
+		if (__builtin_add_overflow(r->offset, r->length, &end) ||
+		    __builtin_add_overflow(r->hva, r->length, &end)) {
+			snprintf(why, whylen, "region %u wraps around the end "
+				 "of the address space", i);
+			return -EINVAL;
+		}
+		if (__builtin_add_overflow(*total, r->length, total) ||
+		    *total > GM_MAX_SIZE) {
+			snprintf(why, whylen, "the regions add up to more than "
+				 "%llu GiB", GM_MAX_SIZE >> 30);
+			return -E2BIG;
+		}
+		for (unsigned j = 0; j < i; j++) {
+			const struct vm_region *o = &spec->regions[j];
+
+			if (overlap(r->offset, r->length, o->offset,
+				    o->length)) {
+				snprintf(why, whylen, "regions %u and %u overlap "
+					 "in the memfd", j, i);
+				return -EINVAL;
+			}
+			if (overlap(r->hva, r->length, o->hva, o->length)) {
+				snprintf(why, whylen, "regions %u and %u overlap "
+					 "in the VMM's address space", j, i);
+				return -EINVAL;
+			}
+		}
+	}
+	return 0;
+}
 
 /* The checks that need nothing but the request: 0, or -errno and why. */
 static int check_spec(const struct pager *pg, const struct vm_spec *spec,
 		      char *why, size_t whylen)
 {
-	uint64_t total = 0;
+	uint64_t total;
+	int ret;
 
-	if (!spec->nregions) {
-		snprintf(why, whylen, "no region given");
+	if (!memchr(spec->name, 0, sizeof(spec->name)) ||
+	    !memchr(spec->uuid, 0, sizeof(spec->uuid)) || !spec->name[0]) {
+		snprintf(why, whylen, "the vm name must be set");
 		return -EINVAL;
 	}
 	for (const char *c = spec->name; *c; c++) {
@@ -41,33 +121,90 @@ static int check_spec(const struct pager *pg, const struct vm_spec *spec,
 			return -EEXIST;
 		}
 	}
-	for (unsigned i = 0; i < spec->nregions; i++) {
-		const struct vm_region *r = &spec->regions[i];
-
-		if (r->page_size != PAGE) {
-			snprintf(why, whylen, "region %u: page size %lu is not "
-				 "supported (only 4096; no hugepages)", i,
-				 (unsigned long)r->page_size);
-			return -EINVAL;
-		}
-		if (!r->length || r->hva % PAGE || r->offset % PAGE ||
-		    r->length % PAGE) {
-			snprintf(why, whylen, "region %u is not page aligned",
-				 i);
-			return -EINVAL;
-		}
-		total += r->length;
-	}
+	ret = check_regions(spec, &total, why, whylen);
+	if (ret)
+		return ret;
 	if (spec->budget > total) {
-		snprintf(why, whylen, "budget %lu is larger than the regions "
-			 "(%lu bytes)", (unsigned long)spec->budget,
-			 (unsigned long)total);
+		snprintf(why, whylen, "budget %llu is larger than the regions "
+			 "(%llu bytes)", (unsigned long long)spec->budget,
+			 (unsigned long long)total);
 		return -EINVAL;
 	}
 	if (spec->budget / PAGE < PAGER_MIN_BUDGET_PAGES) {
 		snprintf(why, whylen, "budget must be at least %u pages",
 			 PAGER_MIN_BUDGET_PAGES);
 		return -EINVAL;
+	}
+	return 0;
+}
+
+/*
+ * The memfd as guestmem found it: every region within it, and none of
+ * it beyond the regions (memxd would keep state for pages nobody maps).
+ */
+static int check_memfd_size(const struct vm *vm, const struct vm_spec *spec,
+			    char *why, size_t whylen)
+{
+	uint64_t reach = 0;
+
+	for (unsigned i = 0; i < spec->nregions; i++) {
+		const struct vm_region *r = &spec->regions[i];
+		uint64_t end = r->offset + r->length;	/* checked: no wrap */
+
+		if (end > vm->mem.size) {
+			snprintf(why, whylen, "region %u ends past the memfd "
+				 "(%llu bytes)", i,
+				 (unsigned long long)vm->mem.size);
+			return -EINVAL;
+		}
+		if (end > reach)
+			reach = end;
+	}
+	if (vm->mem.size > reach) {
+		snprintf(why, whylen, "the memfd (%llu bytes) is larger than "
+			 "its regions reach (%llu bytes)",
+			 (unsigned long long)vm->mem.size,
+			 (unsigned long long)reach);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+/*
+ * What a VM registering again brings back must be what an earlier memxd
+ * handed over, not a file its VMM made to look like it:
+ *   - the state, a memfd sealed as vmstate.c seals it (so that nobody can
+ *     shrink it under memxd's mapping, nor write it; vmstate_open() then
+ *     reads a private copy, which nobody can change while it is checked);
+ *   - the spill file, a regular file of memxd's own (its uid), unlinked,
+ *     on the file system of --spill-dir: not a file on a file system the
+ *     VMM serves (FUSE), whose reads could hang memxd's event loop.
+ */
+static int check_handover(const struct pager *pg, const struct vm_spec *spec,
+			  char *why, size_t whylen)
+{
+	const int seals = F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL;
+	struct stat st, dir;
+	int got;
+
+	got = fcntl(spec->state_fd, F_GET_SEALS);
+	if (got < 0 || (got & seals) != seals ||
+	    !(got & (F_SEAL_WRITE | F_SEAL_FUTURE_WRITE))) {
+		snprintf(why, whylen, "the state descriptor is not the sealed "
+			 "memfd memxd handed over");
+		return -EBADF;
+	}
+	if (fstat(spec->spill_fd, &st) || !S_ISREG(st.st_mode) ||
+	    st.st_nlink || st.st_uid != geteuid()) {
+		snprintf(why, whylen, "the spill descriptor is not a spill "
+			 "file memxd made (an unlinked file of its own)");
+		return -EBADF;
+	}
+	if (stat(pg->cfg.spill_dir, &dir) || dir.st_dev != st.st_dev) {
+		snprintf(why, whylen, "the spill file is not on the file "
+			 "system of --spill-dir %s (was it changed? the VM's "
+			 "spilled pages are in the old one)", pg->cfg.spill_dir);
+		return -EXDEV;
 	}
 	return 0;
 }
@@ -95,18 +232,25 @@ static int vm_setup(struct vm *vm, const struct vm_spec *spec,
 	struct pg_geometry geo = pg->cfg.geo;
 	int ret;
 
+	if (adopting && spec->spill_fd < 0) {
+		snprintf(why, whylen, "a VM registering again must bring its "
+			 "state and its spill file");
+		return -EINVAL;
+	}
+	if (adopting) {
+		ret = check_handover(pg, spec, why, whylen);
+		if (ret)
+			return ret;
+	}
 	ret = gm_open(&vm->mem, spec->uffd, spec->memfd, spec->regions,
 		      spec->nregions, why, whylen);
 	if (ret)
 		return ret;
+	ret = check_memfd_size(vm, spec, why, whylen);
+	if (ret)
+		goto err_mem;
 	vm->npages = gm_pages(&vm->mem);
 	if (adopting) {
-		if (spec->spill_fd < 0) {
-			snprintf(why, whylen, "a VM registering again must "
-				 "bring its state and its spill file");
-			ret = -EINVAL;
-			goto err_mem;
-		}
 		ret = vmstate_open(&old, spec->state_fd, vm->npages, why,
 				   whylen);
 		if (ret)
@@ -360,8 +504,11 @@ void pager_vm_handover(const struct vm *vm, int *state_fd, int *spill_fd)
 
 int pager_discard(struct vm *vm, uint64_t offset, uint64_t length)
 {
-	if (offset % PAGE || length % PAGE || offset + length > vm->mem.size ||
-	    offset + length < offset)
+	uint64_t end;
+
+	if (offset % PAGE || length % PAGE ||
+	    __builtin_add_overflow(offset, length, &end) ||
+	    end > vm->npages * PAGE)
 		return -EINVAL;
 	fault_discard(vm, offset / PAGE, length / PAGE);
 	return 0;

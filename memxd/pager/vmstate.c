@@ -187,13 +187,39 @@ int vmstate_open(struct vmstate *st, int fd, uint64_t npages, char *why,
 			 "wrote");
 		return -EINVAL;
 	}
-	st->map = mmap(NULL, h.size, PROT_READ, MAP_SHARED, fd, 0);
+	/*
+	 * A private copy, checked and used from there: the VMM holds the
+	 * state, and a state it forged could still be written (through a
+	 * mapping made before sealing) or shrunk while memxd read it.  pread
+	 * of a file that shrank comes back short; a mapping would SIGBUS.
+	 */
+	st->map = mmap(NULL, h.size, PROT_READ | PROT_WRITE,
+		       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	if (st->map == MAP_FAILED) {
 		snprintf(why, len, "cannot map the state: %s", strerror(errno));
 		return -errno;
 	}
-	st->fd = fd;
 	st->size = h.size;
+	for (size_t off = 0; off < h.size;) {
+		ssize_t n = pread(fd, (uint8_t *)st->map + off, h.size - off,
+				  (off_t)off);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0) {
+			snprintf(why, len, "cannot read the state: %s",
+				 n ? strerror(errno) : "it is shorter than "
+				 "its header says");
+			goto bad;
+		}
+		off += (size_t)n;
+	}
+	if (memcmp(st->map, &h, sizeof(h))) {
+		snprintf(why, len, "the state changed while memxd read it");
+		goto bad;
+	}
+	mprotect(st->map, h.size, PROT_READ);
+	st->fd = fd;
 	point(st, &h);
 	for (uint64_t g = 0; g < st->ngroups; g++) {
 		if (!group_valid(&st->groups[g], &h)) {

@@ -8,6 +8,7 @@
 #include <errno.h>
 #include <glib.h>
 #include <stdbool.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <stdio.h>
@@ -16,10 +17,27 @@
 #include "../log.h"
 #include "store.h"
 
+/*
+ * Sessions per client, and in all: bounds on what clients can make a
+ * server keep besides pages (which capacity bounds).
+ */
+#define MAX_SESSIONS_PER_CLIENT	4096u
+#define MAX_SESSIONS		65536u
+
+/*
+ * A client: with authentication, the static key it proved in its
+ * handshake; without, its address.  Sessions are bound to it.
+ */
+struct client {
+	uint8_t id[RMAP_KEY_LEN];
+	unsigned sessions;
+};
+
 struct session {
 	uint32_t id;
 	uint64_t nonce;
 	uint8_t secret[RMAP_SECRET_LEN];	/* shown by ATTACH */
+	struct client *owner;
 	struct rmap_peer *peer;
 	struct store_session *pages;
 	uint64_t last_heard_ns;		/* the lease runs from here */
@@ -30,6 +48,8 @@ struct server {
 	struct rmap_ep *ep;
 	struct store *store;
 	GHashTable *sessions;		/* id -> struct session */
+	GHashTable *regs;		/* REG nonce -> struct session */
+	GHashTable *clients;		/* client id -> struct client */
 	struct server_config cfg;
 	struct sockaddr_storage *announce_to;
 	unsigned n_announce;
@@ -49,8 +69,66 @@ static uint64_t lease_ns(const struct server *srv)
 	return (uint64_t)srv->cfg.lease_s * 1000000000ull;
 }
 
+static guint client_hash(gconstpointer k)
+{
+	const uint8_t *b = k;
+
+	return (guint)b[0] | (guint)b[1] << 8 | (guint)b[2] << 16 |
+	       (guint)b[3] << 24;
+}
+
+static gboolean client_equal(gconstpointer a, gconstpointer b)
+{
+	return !memcmp(a, b, RMAP_KEY_LEN);
+}
+
+/* Who @peer is: its authenticated key, or (no authentication) address. */
+static void client_id_of(const struct rmap_peer *peer,
+			 uint8_t id[RMAP_KEY_LEN])
+{
+	const uint8_t *key = rmap_peer_key(peer);
+
+	memset(id, 0, RMAP_KEY_LEN);
+	if (key)
+		memcpy(id, key, RMAP_KEY_LEN);
+	else
+		snprintf((char *)id, RMAP_KEY_LEN, "%s", rmap_peer_name(peer));
+}
+
+static struct client *client_get(struct server *srv,
+				 const struct rmap_peer *peer, bool make)
+{
+	uint8_t id[RMAP_KEY_LEN];
+	struct client *c;
+
+	client_id_of(peer, id);
+	c = g_hash_table_lookup(srv->clients, id);
+	if (c || !make)
+		return c;
+	c = calloc(1, sizeof(*c));
+	if (!c)
+		return NULL;
+	memcpy(c->id, id, RMAP_KEY_LEN);
+	g_hash_table_insert(srv->clients, c->id, c);
+	return c;
+}
+
+/* Is @peer the session's client, at the address that owns it? */
+static bool session_owned_by(const struct session *s,
+			     const struct rmap_peer *peer)
+{
+	uint8_t id[RMAP_KEY_LEN];
+
+	client_id_of(peer, id);
+	return s->peer == peer && !memcmp(s->owner->id, id, RMAP_KEY_LEN);
+}
+
 static void session_free(struct server *srv, struct session *s)
 {
+	if (g_hash_table_lookup(srv->regs, &s->nonce) == s)
+		g_hash_table_remove(srv->regs, &s->nonce);
+	if (s->owner && --s->owner->sessions == 0)
+		g_hash_table_remove(srv->clients, s->owner->id);
 	store_session_free(srv->store, s->pages);
 	free(s);
 }
@@ -71,8 +149,11 @@ static struct session *session_lookup(struct server *srv,
 	struct session *s = g_hash_table_lookup(srv->sessions,
 						GUINT_TO_POINTER(m->session));
 
-	/* A session belongs to the address that opened it. */
-	if (!s || s->peer != m->peer) {
+	/*
+	 * A session belongs to the client that opened it (its key, with
+	 * authentication), at the address that opened it or took it over.
+	 */
+	if (!s || !session_owned_by(s, m->peer)) {
 		srv->st.bad_session++;
 		log_ratelimited(5000, LOG_LEVEL_WARN,
 				"%s from %s names unknown session %08x",
@@ -139,20 +220,30 @@ static void reply_session(struct server *srv, const struct rmap_msg *m,
 static void on_reg(struct server *srv, const struct rmap_msg *m)
 {
 	uint64_t nonce = 0;
-	GHashTableIter it;
-	gpointer v;
+	struct client *c;
 	struct session *s;
 
 	for (unsigned i = 0; i < 8; i++)
 		nonce = nonce << 8 | m->data[i];
 	/* A REG we already answered, asked again: same session. */
-	g_hash_table_iter_init(&it, srv->sessions);
-	while (g_hash_table_iter_next(&it, NULL, &v)) {
-		s = v;
-		if (s->peer == m->peer && s->nonce == nonce) {
-			reply_session(srv, m, s);
-			return;
-		}
+	s = g_hash_table_lookup(srv->regs, &nonce);
+	if (s && s->nonce == nonce && session_owned_by(s, m->peer)) {
+		reply_session(srv, m, s);
+		return;
+	}
+	c = client_get(srv, m->peer, true);
+	if (!c || c->sessions >= MAX_SESSIONS_PER_CLIENT ||
+	    g_hash_table_size(srv->sessions) >= MAX_SESSIONS) {
+		srv->st.session_limit++;
+		log_ratelimited(10000, LOG_LEVEL_WARN, "refused a new session "
+				"from %s: %u sessions of %u allowed per client, "
+				"%u of %u in all", rmap_peer_name(m->peer),
+				c ? c->sessions : 0, MAX_SESSIONS_PER_CLIENT,
+				g_hash_table_size(srv->sessions), MAX_SESSIONS);
+		if (c && !c->sessions)
+			g_hash_table_remove(srv->clients, c->id);
+		reply(srv, m, RMAP_S_FULL, 0, NULL, 0);
+		return;
 	}
 	/* Leaving: old sessions are served, new ones refused. */
 	if (srv->leaving) {
@@ -160,12 +251,16 @@ static void on_reg(struct server *srv, const struct rmap_msg *m)
 		log_ratelimited(10000, LOG_LEVEL_INFO,
 				"leaving: refused a new session from %s",
 				rmap_peer_name(m->peer));
+		if (!c->sessions)
+			g_hash_table_remove(srv->clients, c->id);
 		reply(srv, m, RMAP_S_LEAVING, 0, NULL, 0);
 		return;
 	}
 	s = calloc(1, sizeof(*s));
 	if (!s || !(s->pages = store_session_new(srv->store))) {
 		free(s);
+		if (!c->sessions)
+			g_hash_table_remove(srv->clients, c->id);
 		reply(srv, m, RMAP_S_FULL, 0, NULL, 0);
 		return;
 	}
@@ -177,8 +272,11 @@ static void on_reg(struct server *srv, const struct rmap_msg *m)
 	s->nonce = nonce;
 	memcpy(s->secret, m->data + 8, RMAP_SECRET_LEN);
 	s->peer = m->peer;
+	s->owner = c;
+	c->sessions++;
 	s->last_heard_ns = evl_now_ns();
 	g_hash_table_insert(srv->sessions, GUINT_TO_POINTER(s->id), s);
+	g_hash_table_replace(srv->regs, &s->nonce, s);
 	log_info("session %08x opened by %s", s->id, rmap_peer_name(m->peer));
 	reply_session(srv, m, s);
 }
@@ -195,20 +293,26 @@ static bool secret_equal(const uint8_t *a, const uint8_t *b)
 
 /*
  * A client that restarted (a new address, a new epoch) takes its session
- * over: it shows the secret it gave at REG.  From then on the session
- * belongs to the new address, and the old one is refused.
+ * over: it shows the secret it gave at REG, and (with authentication)
+ * the same static key.  From then on the session belongs to the new
+ * address, and the old one is refused.
  */
 static void on_attach(struct server *srv, const struct rmap_msg *m)
 {
 	struct session *s = g_hash_table_lookup(srv->sessions,
 						GUINT_TO_POINTER(m->session));
+	const uint8_t *key = rmap_peer_key(m->peer);
+	bool same_key = s && (!key || !memcmp(s->owner->id, key,
+					      RMAP_KEY_LEN));
 
-	if (!s || !secret_equal(s->secret, m->data)) {
+	if (!s || !same_key || !secret_equal(s->secret, m->data)) {
 		srv->st.bad_session++;
 		log_ratelimited(5000, LOG_LEVEL_WARN, "ATTACH from %s to "
 				"session %08x refused: %s", rmap_peer_name(m->peer),
-				m->session, s ? "wrong secret" : "no such session "
-				"(its lease ran out, or this server restarted)");
+				m->session, !s ? "no such session (its lease "
+				"ran out, or this server restarted)" :
+				!same_key ? "another client's key" :
+				"wrong secret");
 		reply(srv, m, RMAP_S_BADSESSION, m->session, NULL, 0);
 		return;
 	}
@@ -218,6 +322,17 @@ static void on_attach(struct server *srv, const struct rmap_msg *m)
 			 rmap_peer_name(m->peer), rmap_peer_name(s->peer));
 		s->peer = m->peer;
 		srv->st.attached++;
+	}
+	/* Without authentication, the client is its address: it moved. */
+	if (!key && !session_owned_by(s, m->peer)) {
+		struct client *c = client_get(srv, m->peer, true);
+
+		if (c) {
+			if (--s->owner->sessions == 0)
+				g_hash_table_remove(srv->clients, s->owner->id);
+			s->owner = c;
+			c->sessions++;
+		}
 	}
 	s->last_heard_ns = evl_now_ns();
 	reply_session(srv, m, s);
@@ -406,7 +521,7 @@ static void on_request(struct rmap_ep *ep, const struct rmap_msg *m, void *arg)
 	struct iovec iov[RMAP_MAX_PAGES];
 	struct session *s = NULL;
 	struct rmap_stat st;
-	uint8_t buf[RMAP_STAT_LEN];
+	uint8_t buf[RMAP_STAT_EXT_LEN];
 	int ret;
 
 	(void)ep;
@@ -423,7 +538,16 @@ static void on_request(struct rmap_ep *ep, const struct rmap_msg *m, void *arg)
 			on_leave(srv, m);
 		fill_stat(srv, &st);
 		rmap_stat_encode(&st, buf);
-		iov[0] = (struct iovec){ buf, sizeof(buf) };
+		iov[0] = (struct iovec){ buf, RMAP_STAT_LEN };
+		/* What it refused, for an authenticated peer that asks. */
+		if (m->type == RMAP_T_STAT && m->len == RMAP_STAT_REQ_LEN &&
+		    (m->data[3] & RMAP_STAT_WANT_COUNTERS)) {
+			uint64_t c[RMAP_STATC_N];
+
+			server_counters(srv, c);
+			rmap_stat_counters_encode(c, buf + RMAP_STAT_LEN);
+			iov[0].iov_len = RMAP_STAT_EXT_LEN;
+		}
 		reply(srv, m, RMAP_S_OK, m->session, iov, 1);
 		goto out;
 	}
@@ -522,6 +646,22 @@ static void on_peer_state(struct rmap_ep *ep, struct rmap_peer *peer, int err,
 			 rmap_peer_name(peer), n, srv->cfg.lease_s);
 	else
 		log_info("client %s is reachable again", rmap_peer_name(peer));
+}
+
+void server_counters(const struct server *srv, uint64_t c[RMAP_STATC_N])
+{
+	const struct rmap_counters *rc = rmap_ep_counters(srv->ep);
+
+	c[RMAP_STATC_rx_packets] = rc->rx_packets;
+	c[RMAP_STATC_bad_packets] = rc->bad_total;
+	c[RMAP_STATC_auth_failures] = rc->auth_failures;
+	c[RMAP_STATC_replays] = rc->replays;
+	c[RMAP_STATC_cookie_challenges] = rc->cookie_challenges;
+	c[RMAP_STATC_limit_drops] = rc->limit_drops;
+	c[RMAP_STATC_unknown_peer] = rc->unknown_peer;
+	c[RMAP_STATC_handshakes] = rc->handshakes;
+	c[RMAP_STATC_bad_session] = srv->st.bad_session;
+	c[RMAP_STATC_session_limit] = srv->st.session_limit;
 }
 
 unsigned server_expire(struct server *srv, uint64_t now_ns)
@@ -642,6 +782,9 @@ int server_new(struct server **out, struct evl *loop,
 		goto err;
 	}
 	srv->sessions = g_hash_table_new(NULL, NULL);
+	srv->regs = g_hash_table_new(g_int64_hash, g_int64_equal);
+	srv->clients = g_hash_table_new_full(client_hash, client_equal, NULL,
+					     free);
 	ret = rmap_ep_open(&srv->ep, loop, (struct sockaddr *)&addr,
 			   addr.ss_family == AF_INET6 ?
 			   sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in),
@@ -679,6 +822,10 @@ void server_free(struct server *srv)
 			session_free(srv, v);
 		g_hash_table_destroy(srv->sessions);
 	}
+	if (srv->regs)
+		g_hash_table_destroy(srv->regs);
+	if (srv->clients)
+		g_hash_table_destroy(srv->clients);
 	store_free(srv->store);
 	free(srv->announce_to);
 	free(srv->scratch);

@@ -79,6 +79,7 @@ struct server_stats {
 	uint64_t leaving_refusals;	/* REGs refused while leaving */
 	uint64_t test_corrupted;	/* pages or replies the test hook
 					 * corrupted */
+	uint64_t session_limit;		/* REGs refused: too many sessions */
 	bool leaving;			/* told to LEAVE */
 };
 
@@ -88,6 +89,9 @@ void server_free(struct server *srv);
 uint16_t server_port(const struct server *srv);
 void server_stats(const struct server *srv, struct server_stats *st);
 struct rmap_ep *server_ep(struct server *srv);
+
+/* What the server refused, as the STAT reply's counters carry it. */
+void server_counters(const struct server *srv, uint64_t c[RMAP_STATC_N]);
 
 /* Expire sessions whose lease ran out before @now_ns.  For tests. */
 unsigned server_expire(struct server *srv, uint64_t now_ns);

@@ -44,7 +44,7 @@ run() {
 
 	nx_pager cli "pager-$name" "$sock" "$@"
 	nx_log "$name: $SIZE MiB region on a $BUDGET MiB budget ($*)"
-	if ! timeout 300 ip netns exec "$(nx_ns cli)" "$BENCH" --socket "$sock" \
+	if ! timeout 300 ip netns exec "$(nx_ns cli)" env MEMX_CONF="$(nx_conf cli)" "$BENCH" --socket "$sock" \
 		--size-mib "$SIZE" --budget-mib "$BUDGET" --name "$name" \
 		>"$NX_TMP/$name.out"; then
 		cat "$NX_TMP/$name.out" "$NX_TMP/pager-$name.log" >&2

@@ -103,7 +103,7 @@ pg_net()
 
 pg_ctl()
 {
-	timeout 10 ip netns exec "$(nx_ns "$PG_CLIENT")" "$MEMXCTL" "$@"
+	timeout 10 ip netns exec "$(nx_ns "$PG_CLIENT")" env MEMX_CONF="$(nx_conf "$PG_CLIENT")" "$MEMXCTL" "$@"
 }
 
 # pg_pager LABEL [MEMXD ARGS...]

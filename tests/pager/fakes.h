@@ -62,6 +62,9 @@ int fake_vcpu_read(struct fake_mem *m, uint64_t page, uint8_t *byte);
 void fake_mem_prefill(struct fake_mem *m, uint64_t page, uint8_t byte);
 /* madvise(MADV_REMOVE) of [page, page + n): punched, event queued. */
 void fake_mem_remove(struct fake_mem *m, uint64_t page, uint64_t n);
+/* The same of VMM addresses [start, end), which may reach beyond the
+ * fake's memory (a VMM that registered more with its userfaultfd). */
+void fake_mem_remove_hva(struct fake_mem *m, uint64_t start, uint64_t end);
 
 /* ---- servers ---- */
 
