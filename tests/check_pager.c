@@ -16,6 +16,7 @@
  */
 #include <check.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -1504,9 +1505,12 @@ static int state_v1(int fd)
 	memcpy(buf + 12, &hdr, 4);		/* hdr_size */
 	memcpy(buf + 88, &v1size, 8);		/* size */
 	memset(buf + 160, 0, 24);
-	out = memfd_create("v1-state", MFD_CLOEXEC);
+	out = memfd_create("v1-state", MFD_CLOEXEC | MFD_ALLOW_SEALING);
 	ck_assert_int_ge(out, 0);
 	ck_assert_int_eq(write(out, buf, v1size), (ssize_t)v1size);
+	/* Sealed as every memxd seals what it hands over (vmstate.c). */
+	ck_assert_int_eq(fcntl(out, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW |
+			       F_SEAL_WRITE | F_SEAL_SEAL), 0);
 	free(buf);
 	return out;
 }
