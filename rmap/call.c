@@ -58,12 +58,24 @@ bool call_matches(const struct call *c, const struct rmap_peer *peer,
 {
 	if (c->peer != peer || c->type != h->type)
 		return false;
-	if (rmap_type_has_run(h->type) &&
-	    (h->page != c->page || h->count != c->count)) {
-		peer->ep->ctr.reply_mismatch++;
-		return false;
-	}
-	return true;
+	return !rmap_type_has_run(h->type) ||
+	       (h->page == c->page && h->count == c->count);
+}
+
+/*
+ * Is @h @c's own peer's answer to @c, but for another page run (a short
+ * answer to a READ, or other pages)?  Then the call fails with EBADMSG:
+ * nothing reaches the caller's buffer, and the caller learns at once that
+ * its server answered what it did not ask, instead of waiting for an
+ * answer that such a server will never send (a pager then rebuilds the
+ * pages from parity).
+ */
+bool call_wrong_run(const struct call *c, const struct rmap_peer *peer,
+		    const struct rmap_hdr *h)
+{
+	return c->peer == peer && c->type == h->type &&
+	       rmap_type_has_run(h->type) &&
+	       (h->page != c->page || h->count != c->count);
 }
 
 /* Unlink @c, run its callback with @err and @resp, free it. */
@@ -191,6 +203,11 @@ void msg_deliver(struct rmap_ep *ep, struct rmap_peer *peer,
 	}
 	if (!c) {
 		c = call_find(ep, h->reqid);
+		if (c && call_wrong_run(c, peer, h)) {
+			ep->ctr.reply_mismatch++;
+			call_complete(ep, c, -EBADMSG, NULL);
+			return;
+		}
 		if (!c || !call_matches(c, peer, h)) {
 			ep->ctr.stale_reply++;
 			return;

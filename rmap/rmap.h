@@ -161,7 +161,8 @@ struct rmap_req {
 /*
  * Reply callback.  @err is 0 and @resp the reply, or -EHOSTUNREACH
  * (retries exhausted), -ECONNRESET (the peer restarted), -ECANCELED
- * (endpoint closed), -EMSGSIZE (reply larger than the buffer).
+ * (endpoint closed), -EMSGSIZE (reply larger than the buffer), -EBADMSG
+ * (the peer answered for another page run: nothing was placed).
  * For a READ, the payload has already been placed in the caller's buffer.
  */
 typedef void (*rmap_reply_fn)(void *arg, int err, const struct rmap_msg *resp);
@@ -220,7 +221,8 @@ struct rmap_counters {
 	uint64_t handshake_inits;	/* initiations sent */
 	uint64_t unauth_announces;	/* ANNOUNCEs ignored: not authenticated */
 	uint64_t reply_mismatch;	/* a reply whose page run differs from
-					 * its request's: dropped */
+					 * its request's: the request fails
+					 * with EBADMSG */
 	uint64_t bad[RMAP_WIRE_NERR];
 	uint64_t bad_total;
 };

@@ -328,6 +328,8 @@ void msg_deliver(struct rmap_ep *ep, struct rmap_peer *peer,
 		 const struct rmap_hdr *h, const uint8_t *data, struct call *c);
 bool call_matches(const struct call *c, const struct rmap_peer *peer,
 		  const struct rmap_hdr *h);
+bool call_wrong_run(const struct call *c, const struct rmap_peer *peer,
+		    const struct rmap_hdr *h);
 
 /* tx.c: the send side. */
 struct pkt *pkt_new(struct rmap_ep *ep, size_t payload);

@@ -178,10 +178,14 @@ static bool reasm_fragment(struct rmap_ep *ep, struct rmap_peer *peer,
 		struct call *c = call_find(ep, h->reqid);
 
 		if (c && !c->reasm && call_matches(c, peer, h) &&
-		    h->msg_len > c->cap)
+		    h->msg_len > c->cap) {
 			call_complete(ep, c, -EMSGSIZE, NULL);
-		else
+		} else if (c && !c->reasm && call_wrong_run(c, peer, h)) {
+			ep->ctr.reply_mismatch++;
+			call_complete(ep, c, -EBADMSG, NULL);
+		} else {
 			ep->ctr.stale_reply++;
+		}
 	}
 	reasm_free(ep, peer, r);
 	return true;

@@ -252,14 +252,23 @@ static void io_done(void *arg, int err, const struct rmap_msg *m)
 	struct remote_server *srv = &r->srv[io->idx];
 	uint8_t status = m ? m->status : 0;
 
-	if (!err && !reply_echoes(io, m)) {
+	/* RMAP fails a call its server answered for another run. */
+	if (err == -EBADMSG || (!err && !reply_echoes(io, m))) {
 		srv->st.short_replies++;
-		log_ratelimited(5000, LOG_LEVEL_ERR, "memory server %s answered "
-				"%s of %u pages at %lu with %u pages at %lu "
-				"(%u bytes): rejected", srv->name,
-				rmap_type_name(io->type), io->count,
-				(unsigned long)io->page, m->count,
-				(unsigned long)m->page, m->len);
+		if (m)
+			log_ratelimited(5000, LOG_LEVEL_ERR, "memory server %s "
+					"answered %s of %u pages at %lu with "
+					"%u pages at %lu (%u bytes): rejected",
+					srv->name, rmap_type_name(io->type),
+					io->count, (unsigned long)io->page,
+					m->count, (unsigned long)m->page,
+					m->len);
+		else
+			log_ratelimited(5000, LOG_LEVEL_ERR, "memory server %s "
+					"answered %s of %u pages at %lu for "
+					"another page run: rejected", srv->name,
+					rmap_type_name(io->type), io->count,
+					(unsigned long)io->page);
 		server_heard(r, io->idx);
 		if (io->fn)
 			io->fn(io->arg, -EBADMSG, 0);
