@@ -51,7 +51,8 @@ bad_server()
 		--listen "$(nx_ip "$BAD")" --capacity "$SERVER_CAP" \
 		--test-corrupt="$1"
 	for i in $(seq 50); do
-		timeout 5 ip netns exec "$(nx_ns "$PG_CLIENT")" "$MEMXCTL" \
+		timeout 5 ip netns exec "$(nx_ns "$PG_CLIENT")" \
+			env MEMX_CONF="$(nx_conf "$PG_CLIENT")" "$MEMXCTL" \
 			stat "$(nx_ip "$BAD")" >/dev/null 2>&1 && break
 		sleep 0.1
 	done
