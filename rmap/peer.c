@@ -134,24 +134,35 @@ unsigned rmap_peer_srtt_us(const struct rmap_peer *peer)
 	return peer->srtt_us;
 }
 
-void peer_fail_all(struct rmap_peer *peer, int err)
+/*
+ * Take @peer's calls off it, and drop what waits to be sent: a callback
+ * may well call again on this peer, and that new call must not be failed
+ * with the old ones.
+ */
+static struct call *peer_detach_calls(struct rmap_peer *peer)
 {
-	struct rmap_ep *ep = peer->ep;
+	struct call *list = peer->calls;
 
-	struct call *list = peer->calls, *c;
-
-	/*
-	 * Detach the list first: a callback may well call again on this
-	 * peer, and that new call must not be failed with the old ones.
-	 */
 	peer_drop_tx(peer);
 	peer->calls = NULL;
-	for (c = list; c; c = c->next)
+	for (struct call *c = list; c; c = c->next)
 		c->detached = true;
+	return list;
+}
+
+static void calls_fail(struct rmap_ep *ep, struct call *list, int err)
+{
+	struct call *c;
+
 	while ((c = list)) {
 		list = c->next;
 		call_complete(ep, c, err, NULL);
 	}
+}
+
+void peer_fail_all(struct rmap_peer *peer, int err)
+{
+	calls_fail(peer->ep, peer_detach_calls(peer), err);
 }
 
 void rmap_peer_drop(struct rmap_ep *ep, struct rmap_peer *peer)
@@ -206,6 +217,7 @@ void peer_set_unreachable(struct rmap_peer *peer)
 void peer_restarted(struct rmap_peer *peer, uint32_t epoch)
 {
 	struct rmap_ep *ep = peer->ep;
+	struct call *list;
 
 	/* The peer restarted: nothing in flight will be answered. */
 	ep->ctr.peer_resets++;
@@ -214,9 +226,19 @@ void peer_restarted(struct rmap_peer *peer, uint32_t epoch)
 	peer->remote_epoch = epoch;
 	peer->epoch_known = true;
 	peer_reset_rx(peer);
-	peer_fail_all(peer, -ECONNRESET);
+	/*
+	 * What was in flight fails, but only once the user has heard of the
+	 * restart: a pager first marks what that server held as lost, so
+	 * that a write which fails with it is known for what it is (its
+	 * server lost it), not taken for data and parity that disagree.
+	 * With authentication a restart is found only by a handshake, a
+	 * second or more after the server went silent, so many writes can
+	 * be in flight by then.
+	 */
+	list = peer_detach_calls(peer);
 	if (ep->h.peer_state)
 		ep->h.peer_state(ep, peer, -ECONNRESET, ep->h.arg);
+	calls_fail(ep, list, -ECONNRESET);
 }
 
 void peer_heard_from(struct rmap_peer *peer)

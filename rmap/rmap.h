@@ -177,7 +177,8 @@ typedef void (*rmap_announce_fn)(struct rmap_ep *ep,
 /*
  * A peer's state changed: unreachable (-EHOSTUNREACH), restarted
  * (-ECONNRESET) or reachable again (0).  The callback may call, but must
- * not drop peers or close the endpoint.
+ * not drop peers or close the endpoint.  On a restart it runs before the
+ * calls that were in flight to the peer fail with -ECONNRESET.
  */
 typedef void (*rmap_peer_fn)(struct rmap_ep *ep, struct rmap_peer *peer,
 			     int err, void *arg);
