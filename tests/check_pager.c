@@ -1089,6 +1089,52 @@ START_TEST(test_restart_mid_install)
 }
 END_TEST
 
+/*
+ * While no memxd runs, the guest's clean pages stay write-protected: a
+ * vCPU that writes one blocks until a memxd serves the WP fault.  The new
+ * memxd must not lift that protection, even for a moment, before it has
+ * read which pages are clean: a write that got through then would be
+ * taken for the server's copy, and the page evicted without it.
+ */
+START_TEST(test_restart_keeps_protection)
+{
+	struct fx f;
+	uint64_t victim = UINT64_MAX;
+
+	fx_init_filled(&f, &defaults, 0);
+	/* A page read back from its server, clean and protected. */
+	for (uint64_t p = 0; p < f.npages && victim == UINT64_MAX; p++)
+		if (pt_state(&f.vm->pt, p) == PS_REMOTE &&
+		    !pt_has(&f.vm->pt, p, PT_CACHED))
+			victim = p;
+	ck_assert_uint_ne(victim, UINT64_MAX);
+	ck_assert_int_eq(fx_read(&f, victim), (uint8_t)(victim * 7) | 1);
+	fx_quiesce(&f);
+	ck_assert_int_eq(pt_state(&f.vm->pt, victim), PS_RESIDENT);
+	ck_assert(!pt_has(&f.vm->pt, victim, PT_DIRTY));
+	ck_assert(f.m->wp[victim]);
+	/* The vCPU writes it as the new memxd opens the VM's memory. */
+	f.m->open_write_page = victim;
+	f.m->open_write_byte = 0x3c;
+	fx_restart(&f, defaults.budget);
+	f.m->open_write_page = UINT64_MAX;
+	ck_assert_msg(f.m->data[victim * GM_PAGE] != 0x3c, "the write went "
+		      "through while the new memxd did not know the page was "
+		      "clean");
+	fake_remote_auto(f.fr, f.loop, true);
+	fx_write(&f, victim, 0x3c);	/* the vCPU, woken, writes again */
+	/* Everything else passes through the budget: the victim leaves. */
+	for (uint64_t p = 0; p < f.npages; p++)
+		if (p != victim)
+			ck_assert_int_eq(fx_read(&f, p), (uint8_t)(p * 7) | 1);
+	fx_quiesce(&f);
+	ck_assert_int_ne(pt_state(&f.vm->pt, victim), PS_RESIDENT);
+	ck_assert_int_eq(fx_read(&f, victim), 0x3c);
+	ck_assert_uint_eq(f.vm->pt.bugs, 0);
+	fx_fini(&f);
+}
+END_TEST
+
 /* No servers at all: everything spills, and reads back. */
 START_TEST(test_spill_only)
 {
@@ -1632,6 +1678,7 @@ static Suite *pager_suite(void)
 	tcase_add_test(tc, test_cut_off_freezes);
 	tcase_add_test(tc, test_memxd_restart);
 	tcase_add_test(tc, test_restart_mid_install);
+	tcase_add_test(tc, test_restart_keeps_protection);
 	tcase_add_test(tc, test_restart_delta_in_flight);
 	suite_add_tcase(s, tc);
 	tc = tcase_create("integrity");

@@ -8,8 +8,11 @@
  *   - a page the memfd holds is RESIDENT, whatever the table said: an
  *     eviction that was not finished is rolled back (its hole was never
  *     punched); it is clean only if the table called it RESIDENT and
- *     clean (write-protected, its server copy matching), and then
- *     protected again, so that the next write is seen.  A REMOTE or
+ *     clean (write-protected, its server copy matching).  Every page is
+ *     write-protected already: gm_open() protected them all before the
+ *     table was read, so that no write slips past a clean page while
+ *     nobody knows it is clean (a dirty page costs one WP fault).  A
+ *     REMOTE or
  *     FETCHING page the memfd holds was being installed when memxd died,
  *     maybe writable for a write fault that has written since: dirty;
  *   - a page the memfd lacks that the table called RESIDENT or EVICTING
@@ -74,31 +77,6 @@ static pte_t adopt_page(struct vm *vm, uint64_t p, pte_t old, bool present,
 		return (pte_t)(PS_LOST | (keep & PT_HAS_REMOTE));
 	default:
 		return (pte_t)(PS_NEVER | (keep & PT_HAS_REMOTE));
-	}
-}
-
-/* Write-protect the clean resident pages again, a run at a time. */
-static void protect_clean(struct vm *vm)
-{
-	struct pagetable *pt = &vm->pt;
-
-	for (uint64_t p = 0; p < pt->npages;) {
-		uint64_t n = 0;
-
-		while (p + n < pt->npages &&
-		       pt_state(pt, p + n) == PS_RESIDENT &&
-		       !pt_has(pt, p + n, PT_DIRTY) &&
-		       gm_contiguous(&vm->mem, p, n + 1))
-			n++;
-		if (!n) {
-			p++;
-			continue;
-		}
-		/* Not protected, not clean: the next write is not seen. */
-		if (gm_protect(&vm->mem, p, n, true))
-			for (uint64_t k = p; k < p + n; k++)
-				pt->e[k] |= PT_DIRTY;
-		p += n;
 	}
 }
 
@@ -183,7 +161,6 @@ int adopt_state(struct vm *vm, const struct vmstate *old,
 	}
 	free(present);
 	vm->pt.max_resident = vm->pt.resident;
-	protect_clean(vm);
 	/* Re-attach the sessions (within their lease); open the others. */
 	for (unsigned i = 0; i < vm->nsess; i++) {
 		const struct vmstate_session *os = NULL;

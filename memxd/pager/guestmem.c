@@ -160,7 +160,7 @@ static int check_memfd(int memfd, struct stat *st, char *why, size_t whylen)
 
 int gm_open(struct guestmem *m, int uffd, int memfd,
 	    const struct vm_region *regions, unsigned nregions,
-	    char *why, size_t whylen)
+	    bool protect_all, char *why, size_t whylen)
 {
 	struct gm_real *g;
 	struct stat st;
@@ -189,12 +189,24 @@ int gm_open(struct guestmem *m, int uffd, int memfd,
 			return -EINVAL;
 		}
 	}
-	/* The userfaultfd must be registered for MISSING and WP faults. */
+	/*
+	 * The userfaultfd must be registered for MISSING and WP faults,
+	 * which only a WRITEPROTECT can tell, and that changes the
+	 * protection.  A new VM has no page protected yet: clearing changes
+	 * nothing.  A VM taken over has clean pages that must stay
+	 * protected, and a vCPU may write them now: protect every page (a
+	 * page protected needlessly costs one WP fault; one unprotected
+	 * needlessly would lose a write, clearing and protecting again
+	 * leaves that window open).  Neither wakes a thread blocked on a
+	 * fault: that is the caller's to do, once it knows the pages.
+	 */
 	for (unsigned i = 0; i < nregions; i++) {
 		struct uffdio_writeprotect w = {
 			.range = { .start = regions[i].hva,
 				   .len = regions[i].length },
-			.mode = 0,
+			/* Protecting never wakes; WP with DONTWAKE is EINVAL. */
+			.mode = protect_all ? UFFDIO_WRITEPROTECT_MODE_WP
+					    : UFFDIO_WRITEPROTECT_MODE_DONTWAKE,
 		};
 
 		if (ioctl(uffd, UFFDIO_WRITEPROTECT, &w) < 0) {

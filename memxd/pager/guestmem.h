@@ -46,12 +46,14 @@ struct guestmem {
 /*
  * Take over @uffd and @memfd (on success only): check that they are a
  * userfaultfd and a memfd, that every region is registered for MISSING
- * and WP faults, and make the uffd non-blocking.  0, or -errno with a
- * reason in @why.
+ * and WP faults, and make the uffd non-blocking.  The check of WP leaves
+ * every page write-protected if @protect_all (a VM taken over, whose
+ * clean pages must stay protected), none otherwise; it wakes no thread.
+ * 0, or -errno with a reason in @why.
  */
 int gm_open(struct guestmem *m, int uffd, int memfd,
 	    const struct vm_region *regions, unsigned nregions,
-	    char *why, size_t whylen);
+	    bool protect_all, char *why, size_t whylen);
 void gm_close(struct guestmem *m);
 
 static inline uint64_t gm_pages(const struct guestmem *m)

@@ -243,7 +243,7 @@ static int vm_setup(struct vm *vm, const struct vm_spec *spec,
 			return ret;
 	}
 	ret = gm_open(&vm->mem, spec->uffd, spec->memfd, spec->regions,
-		      spec->nregions, why, whylen);
+		      spec->nregions, adopting, why, whylen);
 	if (ret)
 		return ret;
 	ret = check_memfd_size(vm, spec, why, whylen);

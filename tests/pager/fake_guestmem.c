@@ -27,6 +27,7 @@ struct fake_mem *fake_mem_new(uint64_t npages)
 	m->blocked = calloc(npages, 1);
 	m->poisoned = calloc(npages, 1);
 	m->efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	m->open_write_page = UINT64_MAX;
 	g_queue_init(&m->events);
 	for (unsigned i = 0; i < FAKE_MAX; i++) {
 		if (!fakes[i]) {
@@ -156,8 +157,8 @@ void fake_mem_remove_hva(struct fake_mem *m, uint64_t start, uint64_t end)
 /* ---- guestmem.h ---- */
 
 int gm_open(struct guestmem *gm, int uffd, int memfd,
-	    const struct vm_region *regions, unsigned nregions, char *why,
-	    size_t whylen)
+	    const struct vm_region *regions, unsigned nregions,
+	    bool protect_all, char *why, size_t whylen)
 {
 	struct fake_mem *m = memfd >= 0 && memfd < FAKE_MAX ? fakes[memfd]
 							     : NULL;
@@ -171,6 +172,12 @@ int gm_open(struct guestmem *gm, int uffd, int memfd,
 				 .size = m->npages * GM_PAGE,
 				 .nregions = nregions, .impl = m };
 	memcpy(gm->regions, regions, nregions * sizeof(*regions));
+	/* The check of the WP registration sets or clears every page's
+	 * protection, as the real one does, and wakes nobody. */
+	memset(m->wp, protect_all, m->npages);
+	/* A vCPU that runs meanwhile, before the pager knows its pages. */
+	if (m->open_write_page < m->npages)
+		fake_vcpu_write(m, m->open_write_page, m->open_write_byte);
 	return 0;
 }
 
