@@ -306,8 +306,12 @@ uint64_t pg_server_failed(struct pg_table *t, unsigned server,
 			break;
 		case PG_DEGRADED:
 		case PG_REBUILDING:
-			if (grp->flags & PG_F_MOVE && grp->bad == slot) {
-				/* The slot was being copied: rebuild it now. */
+			if (grp->bad == slot) {
+				/*
+				 * The slot was missing already (being copied,
+				 * or its parity stale): one failure, not two;
+				 * it is rebuilt from the others.
+				 */
 				grp->flags &= (uint8_t)~PG_F_MOVE;
 				break;
 			}

@@ -288,6 +288,36 @@ START_TEST(test_failure_during_move)
 }
 END_TEST
 
+/*
+ * A slot missing already (its parity stale, recomputed) whose own server
+ * then dies is one failure, not two: the group stays degraded.
+ */
+START_TEST(test_failure_of_the_bad_slot)
+{
+	struct pg_geometry geo = { 3, 16, true };
+	struct pg_server srv[6];
+	struct pg_table *t;
+	struct pg_group *grp;
+
+	servers_init(srv, 6, 1u << 20);
+	ck_assert_int_eq(pg_table_new(&t, 48, &geo, NULL), 0);
+	ck_assert_int_eq(pg_place(t, 0, srv, 6), 0);
+	grp = pg_group(t, 0);
+	grp->state = PG_DEGRADED;
+	grp->bad = 3;		/* the parity, being recomputed */
+	ck_assert_uint_eq(pg_server_failed(t, grp->srv[3], NULL, NULL), 0);
+	ck_assert_uint_eq(grp->state, PG_DEGRADED);
+	ck_assert_uint_eq(grp->bad, 3);
+	grp->state = PG_REBUILDING;
+	ck_assert_uint_eq(pg_server_failed(t, grp->srv[3], NULL, NULL), 0);
+	ck_assert_uint_eq(grp->state, PG_REBUILDING);
+	/* Another server of the group: now two are missing. */
+	ck_assert_uint_eq(pg_server_failed(t, grp->srv[0], NULL, NULL), 1);
+	ck_assert_uint_eq(grp->state, PG_LOST);
+	pg_table_free(t, srv);
+}
+END_TEST
+
 /* XOR of a stripe's data is its parity; any one page is the XOR of the rest. */
 START_TEST(test_xor_rebuild)
 {
@@ -344,6 +374,7 @@ static Suite *pagegroup_suite(void)
 	tc = tcase_create("failure");
 	tcase_add_test(tc, test_failure_states);
 	tcase_add_test(tc, test_failure_during_move);
+	tcase_add_test(tc, test_failure_of_the_bad_slot);
 	suite_add_tcase(s, tc);
 	return s;
 }

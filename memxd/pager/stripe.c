@@ -546,8 +546,17 @@ static void write_done(void *arg, int err, uint8_t status)
 				     run->delta + (size_t)run->count * PAGE,
 				     run->parity_srv, false);
 	} else if (run->mode == W_STRIPE && !vm->dead &&
-		   !slot_missing(grp, slot)) {
-		/* Its row's parity landed, or may have: recompute it. */
+		   !slot_missing(grp, slot) && err != -ECONNRESET &&
+		   status != RMAP_S_BADSESSION) {
+		/*
+		 * Its row's parity landed, or may have: recompute it.  Not
+		 * when the server lost all our pages (it restarted, or no
+		 * longer knows our session): that failure is the server's
+		 * (remote.c), its slot is rebuilt from the parity, whichever
+		 * it holds, and the stripe is whole again; recomputing the
+		 * parity instead would need the slot that is gone, and the
+		 * group would count two failures for one.
+		 */
 		recovery_parity_bad(vm, g);
 	}
 	if (status == RMAP_S_FULL && !vm->dead) {
