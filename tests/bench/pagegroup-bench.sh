@@ -53,7 +53,7 @@ for b in "$MEMXD" "$MEMXCTL" "$BENCH"; do
 	[[ -x $b ]] || nx_die "$b is not built (run make first)"
 done
 [[ -e /dev/userfaultfd ]] || nx_skip "no /dev/userfaultfd"
-"$MEMXD" --help 2>&1 | grep -q -- '--stripe-width' ||
+"$MEMXD" --help 2>&1 | grep -- '--stripe-width' >/dev/null ||
 	nx_die "$MEMXD has no --stripe-width: no page-groups (issue 5) in this memxd"
 
 nx_require
