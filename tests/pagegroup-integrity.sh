@@ -112,7 +112,7 @@ scenario()
 }
 
 pg_require
-"$MEMXD" --help 2>&1 | grep -q -- '--test-corrupt' ||
+"$MEMXD" --help 2>&1 | grep -- '--test-corrupt' >/dev/null ||
 	nx_die "$MEMXD has no --test-corrupt: no integrity test hook (issue 11)"
 (($# > 0)) || set -- flip swap short crypt
 for sc in "$@"; do
