@@ -76,17 +76,29 @@ static int run_server(struct evl *loop, const struct memxd_options *o)
 	};
 	struct server_stats st;
 	struct server *srv;
+	char why[160];
 	int ret;
 
+	if (o->test_corrupt &&
+	    server_corrupt_parse(o->test_corrupt, &sc.corrupt, why,
+				 sizeof(why))) {
+		log_err("%s", why);
+		return -EINVAL;
+	}
 	ret = server_new(&srv, loop, &sc);
 	if (ret)
 		return ret;
 	log_info("memory server %s on UDP port %u: lending %lu MiB "
 		 "(%lu pages), mtu %u, window %u, heartbeat %u ms, sessions "
-		 "leased for %u s", PACKAGE_VERSION, server_port(srv),
+		 "leased for %u s; %s", PACKAGE_VERSION, server_port(srv),
 		 (unsigned long)(o->capacity >> 20),
 		 (unsigned long)sc.capacity_pages, o->rmap.mtu, o->rmap.window,
-		 o->heartbeat_ms, o->lease_s);
+		 o->heartbeat_ms, o->lease_s, o->rmap.auth.insecure ?
+		 "NOT AUTHENTICATED" : rmap_ep_secure(server_ep(srv)) ?
+		 "authenticated peers only" : "?");
+	if (!o->rmap.auth.insecure)
+		log_info("RMAP: %u peers allowed; datagrams sealed with %s",
+			 o->rmap.auth.npeers, rmap_ep_cipher(server_ep(srv)));
 	ret = evl_run(loop);
 	server_stats(srv, &st);
 	log_info("served %lu reads, %lu writes, %lu frees; refused %lu writes "
@@ -97,6 +109,24 @@ static int run_server(struct evl *loop, const struct memxd_options *o)
 		 (unsigned long)st.expired_sessions,
 		 (unsigned long)st.xwrites, (unsigned long)st.xfrees,
 		 (unsigned long)st.pxors, (unsigned long)st.readzs);
+	{
+		uint64_t c[RMAP_STATC_N];
+
+		server_counters(srv, c);
+		log_info("refused: %lu malformed, %lu unauthenticated, %lu "
+			 "replayed, %lu over per-peer bounds, %lu from unknown "
+			 "peers, %lu naming others' sessions, %lu over the "
+			 "session limit; %lu cookies sent; %lu handshakes",
+			 (unsigned long)c[RMAP_STATC_bad_packets],
+			 (unsigned long)c[RMAP_STATC_auth_failures],
+			 (unsigned long)c[RMAP_STATC_replays],
+			 (unsigned long)c[RMAP_STATC_limit_drops],
+			 (unsigned long)c[RMAP_STATC_unknown_peer],
+			 (unsigned long)c[RMAP_STATC_bad_session],
+			 (unsigned long)c[RMAP_STATC_session_limit],
+			 (unsigned long)c[RMAP_STATC_cookie_challenges],
+			 (unsigned long)c[RMAP_STATC_handshakes]);
+	}
 	server_free(srv);
 	return ret;
 }
@@ -107,7 +137,7 @@ int main(int argc, char **argv)
 	struct signal_watch sw = { 0 };
 	enum log_level lvl;
 	struct evl *loop;
-	char why[128];
+	char why[512];
 	int ret;
 
 	options_init(&o);
@@ -115,6 +145,12 @@ int main(int argc, char **argv)
 	if (ret) {
 		options_free(&o);
 		return ret > 0 ? 0 : 2;
+	}
+	if (o.genkey || o.pubkey) {
+		ret = o.genkey ? options_genkey(o.genkey)
+			       : options_pubkey(o.pubkey);
+		options_free(&o);
+		return ret ? 1 : 0;
 	}
 	if (o.log_level) {
 		if (log_parse_level(o.log_level, &lvl)) {
@@ -124,10 +160,21 @@ int main(int argc, char **argv)
 		}
 		log_set_level(lvl);
 	}
-	if (rmap_config_check(&o.rmap, why, sizeof(why))) {
+	if (options_load_auth(&o, why, sizeof(why))) {
 		fprintf(stderr, "memxd: %s\n", why);
+		options_free(&o);
 		return 2;
 	}
+	if (rmap_config_check(&o.rmap, why, sizeof(why))) {
+		fprintf(stderr, "memxd: %s\n", why);
+		options_free(&o);
+		return 2;
+	}
+	if (o.rmap.auth.insecure)
+		log_warn("RMAP AUTHENTICATION IS OFF (insecure-no-auth): "
+			 "anyone who can send to this host can read, write and "
+			 "free every page it serves or stores; use it only on "
+			 "a network nobody else reaches");
 	if (o.server && o.capacity < RMAP_PAGE_SIZE) {
 		fprintf(stderr, "memxd: capacity must be at least one page\n");
 		return 2;

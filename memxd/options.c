@@ -5,6 +5,7 @@
 #include "options.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <glib.h>
 #include <stddef.h>
@@ -36,7 +37,13 @@ static const struct opt opts[] = {
 	{ NULL, "server", OPT_FLAG, O(server), 0, 0, NULL,
 	  "run the memory-server (store) role instead of the pager" },
 	{ NULL, "config", OPT_STR, O(config), 0, 0, "FILE",
-	  "read settings from FILE (default " MEMXD_DEFAULT_CONFIG ", if present)" },
+	  "read settings from FILE (default $MEMX_CONF, or "
+	  MEMXD_DEFAULT_CONFIG ", if present)" },
+	{ NULL, "genkey", OPT_STR, O(genkey), 0, 0, "FILE",
+	  "write a new private key to FILE (mode 0600), print its public key "
+	  "and exit" },
+	{ NULL, "pubkey", OPT_STR, O(pubkey), 0, 0, "FILE",
+	  "print the public key of the private key in FILE and exit" },
 	{ "memxd", "log-level", OPT_STR, O(log_level), 0, 0, "LEVEL",
 	  "error, warning, info (default) or debug" },
 
@@ -53,6 +60,10 @@ static const struct opt opts[] = {
 	{ "server", "lease-s", OPT_UINT, O(lease_s), 1, 86400, "S",
 	  "keep a session's pages this long after its client was last heard "
 	  "from, then free them (default 600)" },
+	{ NULL, "test-corrupt", OPT_STR, O(test_corrupt), 0, 0,
+	  "flip|swap|short[:RATE]", "TEST HOOK, never in production: corrupt "
+	  "pages read back (flip a stored bit, answer another page) or answer "
+	  "READs short, with probability RATE (default 0.05)" },
 
 	{ "pager", "socket", OPT_STR, O(socket), 0, 0, "PATH",
 	  "control socket (default " MEMXD_DEFAULT_SOCKET ")" },
@@ -83,6 +94,14 @@ static const struct opt opts[] = {
 	{ "pager", "parity", OPT_BOOL, O(parity), 0, 0, "on|off",
 	  "keep an XOR parity server per group, to survive a server's "
 	  "loss (default on)" },
+	{ "pager", "integrity", OPT_BOOL, O(integrity), 0, 0, "on|off",
+	  "check every page read back against the MAC it was written with, "
+	  "and rebuild or poison one that fails; off only to measure what "
+	  "it costs (default on)" },
+	{ "pager", "page-encryption", OPT_BOOL, O(page_encryption), 0, 0,
+	  "on|off", "send new VMs' pages encrypted (XChaCha20, keyed per VM; "
+	  "needs integrity; their servers cannot share their pages) "
+	  "(default off)" },
 	{ "pager", "recovery-mibps", OPT_UINT, O(recovery_mibps), 0, 100000,
 	  "MIB", "rebuild lost group members at most this fast, in MiB/s; 0 "
 	  "pauses recovery (default 64)" },
@@ -115,6 +134,18 @@ static const struct opt opts[] = {
 	  "heartbeats judge (default 10)" },
 	{ "rmap", "broadcast", OPT_FLAG, O(rmap.broadcast), 0, 0, NULL,
 	  "allow sending to broadcast addresses (for announce-to)" },
+	{ "rmap", "private-key", OPT_STR, O(private_key_file), 0, 0, "FILE",
+	  "this host's private key, as --genkey writes it (default "
+	  MEMXD_DEFAULT_KEY ")" },
+	{ "rmap", "peers", OPT_STR, O(peers_file), 0, 0, "FILE",
+	  "the peers to allow: a public key a line, and the address of a "
+	  "memory server (default " MEMXD_DEFAULT_PEERS ")" },
+	{ "rmap", "preshared-key", OPT_STR, O(psk_file), 0, 0, "FILE",
+	  "a key every host of the cluster holds, mixed into every handshake "
+	  "(default: none)" },
+	{ "rmap", "insecure-no-auth", OPT_FLAG, O(insecure_no_auth), 0, 0, NULL,
+	  "no authentication and no encryption: anyone who can send to this "
+	  "host can read, write and free pages (default off)" },
 };
 
 void options_init(struct memxd_options *o)
@@ -129,6 +160,7 @@ void options_init(struct memxd_options *o)
 	o->stripe_width = 4;
 	o->stripe_rows = 16;
 	o->parity = true;
+	o->integrity = true;
 	o->recovery_mibps = 64;
 	o->pager_heartbeat_ms = 500;
 	o->dead_after = 3;
@@ -145,13 +177,20 @@ void options_free(struct memxd_options *o)
 	free(o->config);
 	free(o->log_level);
 	free(o->listen);
+	free(o->test_corrupt);
 	free(o->socket);
 	free(o->ctl_group);
 	free(o->ctl_admin_group);
 	free(o->spill_dir);
 	free(o->evict_policy);
+	free(o->private_key_file);
+	free(o->peers_file);
+	free(o->psk_file);
+	free(o->genkey);
+	free(o->pubkey);
 	strv_free(o->announce_to);
 	strv_free(o->servers);
+	rmap_auth_free(&o->rmap.auth);
 }
 
 int parse_size(const char *s, uint64_t *out)
@@ -295,6 +334,110 @@ static int load_file(struct memxd_options *o, const char *path, bool required)
 	return 0;
 }
 
+int options_load_config(struct memxd_options *o, const char *path,
+			bool required)
+{
+	return load_file(o, path, required);
+}
+
+const char *options_config_path(const char *given)
+{
+	const char *env = getenv("MEMX_CONF");
+
+	if (given)
+		return given;
+	return env && *env ? env : MEMXD_DEFAULT_CONFIG;
+}
+
+int options_load_auth(struct memxd_options *o, char *why, size_t len)
+{
+	struct rmap_auth *a = &o->rmap.auth;
+	const char *key = o->private_key_file ? o->private_key_file
+					      : MEMXD_DEFAULT_KEY;
+	const char *peers = o->peers_file ? o->peers_file : MEMXD_DEFAULT_PEERS;
+	int ret;
+
+	if (o->insecure_no_auth) {
+		a->insecure = true;
+		return 0;
+	}
+	a->insecure = false;
+	ret = rmap_key_load(key, true, a->private_key, why, len);
+	if (ret) {
+		if (ret == -ENOENT && !o->private_key_file)
+			snprintf(why, len, "no private key in %s: make one "
+				 "with memxd --genkey=%s (or name another with "
+				 "private-key), or run without authentication "
+				 "(insecure-no-auth)", key, key);
+		return ret;
+	}
+	a->have_key = true;
+	ret = rmap_peers_load(a, peers, why, len);
+	if (ret)
+		return ret;
+	if (!a->npeers) {
+		snprintf(why, len, "%s names no peer: nobody could talk to "
+			 "this host", peers);
+		return -EINVAL;
+	}
+	if (o->psk_file) {
+		ret = rmap_key_load(o->psk_file, true, a->psk, why, len);
+		if (ret)
+			return ret;
+		a->have_psk = true;
+	}
+	return 0;
+}
+
+int options_genkey(const char *path)
+{
+	uint8_t priv[RMAP_KEY_LEN], pub[RMAP_KEY_LEN];
+	char b64[RMAP_KEY_B64_LEN];
+	FILE *f;
+	int fd, ret;
+
+	ret = rmap_key_generate(priv);
+	if (ret)
+		return ret;
+	fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+	if (fd < 0) {
+		ret = -errno;
+		fprintf(stderr, "%s: %s%s\n", path, strerror(-ret),
+			ret == -EEXIST ? " (a key is never overwritten)" : "");
+		return ret;
+	}
+	f = fdopen(fd, "w");
+	rmap_key_to_base64(priv, b64);
+	if (!f || fprintf(f, "%s\n", b64) < 0 || fclose(f)) {
+		ret = -errno;
+		fprintf(stderr, "%s: %s\n", path, strerror(-ret));
+		return ret ? ret : -EIO;
+	}
+	rmap_key_public(priv, pub);
+	rmap_key_to_base64(pub, b64);
+	printf("%s\n", b64);
+	memset(priv, 0, sizeof(priv));
+	return 0;
+}
+
+int options_pubkey(const char *path)
+{
+	uint8_t priv[RMAP_KEY_LEN], pub[RMAP_KEY_LEN];
+	char b64[RMAP_KEY_B64_LEN], why[256];
+	int ret;
+
+	ret = rmap_key_load(path, true, priv, why, sizeof(why));
+	if (ret) {
+		fprintf(stderr, "%s\n", why);
+		return ret;
+	}
+	rmap_key_public(priv, pub);
+	rmap_key_to_base64(pub, b64);
+	printf("%s\n", b64);
+	memset(priv, 0, sizeof(priv));
+	return 0;
+}
+
 void options_usage(FILE *out)
 {
 	const char *group = "";
@@ -356,7 +499,8 @@ int options_parse(struct memxd_options *o, int argc, char **argv)
 			return 1;
 		}
 	}
-	if (load_file(o, config ? config : MEMXD_DEFAULT_CONFIG, config != NULL))
+	if (load_file(o, options_config_path(config),
+		      config || getenv("MEMX_CONF")))
 		return -1;
 
 	opterr = 1;

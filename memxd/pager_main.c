@@ -52,6 +52,8 @@ int pager_main(struct evl *loop, const struct memxd_options *o)
 		.prefetch_max = o->prefetch_max,
 		.geo = { o->stripe_width, o->stripe_rows, o->parity },
 		.recovery_mibps = o->recovery_mibps,
+		.integrity = o->integrity,
+		.encrypt = o->page_encryption,
 	};
 	struct remote_config rc = {
 		.heartbeat_ms = o->pager_heartbeat_ms,
@@ -114,6 +116,12 @@ int pager_main(struct evl *loop, const struct memxd_options *o)
 			strerror(-ret));
 		return ret;
 	}
+	if (o->rmap.auth.insecure)
+		log_warn("RMAP to the memory servers is NOT AUTHENTICATED "
+			 "(insecure-no-auth)");
+	else
+		log_info("RMAP: authenticated and encrypted; %u peers known",
+			 o->rmap.auth.npeers);
 	ret = pager_new(&pg, loop, r, &pc);
 	if (ret)
 		goto out;
@@ -122,6 +130,18 @@ int pager_main(struct evl *loop, const struct memxd_options *o)
 		log_err("control socket: %s", lwhy);
 		goto out;
 	}
+	if (pc.encrypt && !pc.integrity) {
+		log_err("--page-encryption needs --integrity: a page's MAC is "
+			"its nonce");
+		return -EINVAL;
+	}
+	if (pc.encrypt)
+		log_info("new VMs' pages are sent encrypted (XChaCha20, keyed "
+			 "per VM)");
+	if (!pc.integrity)
+		log_warn("--integrity=off: new VMs' pages carry no MAC and what "
+			 "the servers return is installed unchecked; for "
+			 "measuring its cost only");
 	if (!remote_count(r))
 		log_warn("no memory servers configured (--servers): evicted "
 			 "pages go to the spill file in %s", pc.spill_dir);

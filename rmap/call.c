@@ -48,6 +48,36 @@ static void call_unlink(struct rmap_ep *ep, struct call *c)
 	ep->ncalls--;
 }
 
+/*
+ * Is @h (a reply from @peer) the answer to call @c?  Same peer, same
+ * type, and for the types with a page run, the run the call asked for: a
+ * READ reply for other pages must never land in the caller's buffer.
+ */
+bool call_matches(const struct call *c, const struct rmap_peer *peer,
+		  const struct rmap_hdr *h)
+{
+	if (c->peer != peer || c->type != h->type)
+		return false;
+	return !rmap_type_has_run(h->type) ||
+	       (h->page == c->page && h->count == c->count);
+}
+
+/*
+ * Is @h @c's own peer's answer to @c, but for another page run (a short
+ * answer to a READ, or other pages)?  Then the call fails with EBADMSG:
+ * nothing reaches the caller's buffer, and the caller learns at once that
+ * its server answered what it did not ask, instead of waiting for an
+ * answer that such a server will never send (a pager then rebuilds the
+ * pages from parity).
+ */
+bool call_wrong_run(const struct call *c, const struct rmap_peer *peer,
+		    const struct rmap_hdr *h)
+{
+	return c->peer == peer && c->type == h->type &&
+	       rmap_type_has_run(h->type) &&
+	       (h->page != c->page || h->count != c->count);
+}
+
 /* Unlink @c, run its callback with @err and @resp, free it. */
 void call_complete(struct rmap_ep *ep, struct call *c, int err,
 		   const struct rmap_msg *resp)
@@ -79,6 +109,14 @@ int rmap_call(struct rmap_ep *ep, struct rmap_peer *peer,
 	if (req->type == RMAP_T_ACK || req->type == RMAP_T_ANNOUNCE ||
 	    req->type > RMAP_T_MAX)
 		return -EINVAL;
+	/* Tags go only with the page runs that carry data (wire.c). */
+	if ((req->flags & ~RMAP_F_TAGS) ||
+	    (req->flags && (!rmap_type_has_run(req->type) ||
+			    req->type == RMAP_T_FREE)))
+		return -EINVAL;
+	/* With authentication, we must know whose key to expect there. */
+	if (!peer->kp_cur && !rmap_peer_can_initiate(peer))
+		return -ENOKEY;
 	c = calloc(1, sizeof(*c));
 	if (!c)
 		return -ENOMEM;
@@ -87,12 +125,15 @@ int rmap_call(struct rmap_ep *ep, struct rmap_peer *peer,
 	} while (!c->reqid);
 	c->peer = peer;
 	c->type = req->type;
+	c->page = req->page;
+	c->count = req->count;
 	c->buf = resp_buf;
 	c->cap = resp_cap;
 	c->fn = fn;
 	c->arg = arg;
 
 	h.type = req->type;
+	h.flags = req->flags & RMAP_F_TAGS;
 	h.session = req->session;
 	h.reqid = c->reqid;
 	h.page = req->page;
@@ -128,6 +169,7 @@ int rmap_reply(struct rmap_ep *ep, const struct rmap_msg *req, uint8_t status,
 	if (rmap_type_has_run(req->type)) {
 		h.page = req->page;
 		h.count = req->count;
+		h.flags |= req->flags & RMAP_F_TAGS;
 	}
 	if (status != RMAP_S_OK)
 		iovcnt = 0;
@@ -161,7 +203,12 @@ void msg_deliver(struct rmap_ep *ep, struct rmap_peer *peer,
 	}
 	if (!c) {
 		c = call_find(ep, h->reqid);
-		if (!c || c->peer != peer || c->type != h->type) {
+		if (c && call_wrong_run(c, peer, h)) {
+			ep->ctr.reply_mismatch++;
+			call_complete(ep, c, -EBADMSG, NULL);
+			return;
+		}
+		if (!c || !call_matches(c, peer, h)) {
 			ep->ctr.stale_reply++;
 			return;
 		}

@@ -28,6 +28,9 @@ void rmap_config_default(struct rmap_config *cfg)
 	cfg->retry_max_us = RMAP_DEFAULT_RETRY_MAX_US;
 	cfg->gap_us = RMAP_DEFAULT_GAP_US;
 	cfg->max_retries = RMAP_DEFAULT_RETRIES;
+	cfg->peer_queue_max = RMAP_DEFAULT_PEER_QUEUE_MAX;
+	cfg->peer_reasm_max = RMAP_DEFAULT_PEER_REASM_MAX;
+	cfg->auth.hs_per_s = RMAP_DEFAULT_HS_PER_S;
 }
 
 int rmap_config_check(const struct rmap_config *cfg, char *why, size_t len)
@@ -48,6 +51,12 @@ int rmap_config_check(const struct rmap_config *cfg, char *why, size_t len)
 		w = "inter-packet gap must be at most 1s";
 	else if (cfg->max_retries > 1000)
 		w = "retries must be 0..1000 (0: never give up)";
+	else if (cfg->peer_queue_max < RMAP_MAX_MSG ||
+		 cfg->peer_reasm_max < RMAP_MAX_MSG)
+		w = "per-peer queue and reassembly bounds must be at least 1 MiB";
+	else if (!cfg->auth.insecure && !cfg->auth.have_key)
+		w = "no private key: give one (private-key), or run without "
+		    "authentication (insecure-no-auth)";
 	if (w && why)
 		snprintf(why, len, "%s", w);
 	return w ? -EINVAL : 0;
@@ -156,8 +165,20 @@ int rmap_ep_open(struct rmap_ep **out, struct evl *loop,
 	}
 	ep->loop = loop;
 	ep->cfg = *cfg;
+	/* The caller's key material is not ours to keep pointers into. */
+	ep->cfg.auth.peers = NULL;
+	sodium_memzero(ep->cfg.auth.private_key, RMAP_KEY_LEN);
+	sodium_memzero(ep->cfg.auth.psk, RMAP_KEY_LEN);
 	if (handlers)
 		ep->h = *handlers;
+	ep->rx_plain = malloc(RMAP_MAX_DATAGRAM);
+	if (!ep->rx_plain) {
+		ret = -ENOMEM;
+		goto err_free;
+	}
+	ret = auth_init(ep, &cfg->auth);
+	if (ret)
+		goto err_free;
 	if (getrandom(&ep->epoch, sizeof(ep->epoch), 0) != sizeof(ep->epoch))
 		ep->epoch = (uint32_t)evl_now_ns() ^ (uint32_t)getpid();
 	if (!ep->epoch)
@@ -195,6 +216,8 @@ int rmap_ep_open(struct rmap_ep **out, struct evl *loop,
 err_close:
 	close(ep->fd);
 err_free:
+	auth_fini(ep);
+	free(ep->rx_plain);
 	free(ep->slots);
 	free(ep->peers);
 	free(ep->calls);
@@ -232,6 +255,8 @@ void rmap_ep_close(struct rmap_ep *ep)
 	evl_remove_hook(ep->loop, &ep->ack_hook);
 	mrecv_teardown(ep);
 	close(ep->fd);
+	auth_fini(ep);
+	free(ep->rx_plain);
 	free(ep->slots);
 	free(ep->peers);
 	free(ep->calls);

@@ -29,12 +29,21 @@ struct io_uring *evl_ring(struct evl *loop)
 	return &loop->ring;
 }
 
+/* Test hook: how far the fuzzers moved time ahead (evl_advance_clock). */
+static uint64_t clock_offset_ns;
+
 uint64_t evl_now_ns(void)
 {
 	struct timespec ts;
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec +
+	       clock_offset_ns;
+}
+
+void evl_advance_clock(uint64_t ns)
+{
+	clock_offset_ns += ns;
 }
 
 int evl_new(struct evl **out, unsigned entries)

@@ -78,6 +78,11 @@ void evl_stop(struct evl *loop);
 int evl_flush(struct evl *loop);
 
 uint64_t evl_now_ns(void);
+/*
+ * Test hook (fuzzers): move this process's clock @ns ahead, so that
+ * timers, leases and retries run as if that much time had passed.
+ */
+void evl_advance_clock(uint64_t ns);
 
 /* The flags of the completion being dispatched (IORING_CQE_F_*). */
 unsigned evl_cqe_flags(const struct evl *loop);

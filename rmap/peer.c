@@ -13,8 +13,8 @@
 
 #define MAX_PEERS	4096u
 
-static bool addr_equal(const struct sockaddr_storage *a,
-		       const struct sockaddr_storage *b)
+bool addr_equal(const struct sockaddr_storage *a,
+		const struct sockaddr_storage *b)
 {
 	if (a->ss_family != b->ss_family)
 		return false;
@@ -76,10 +76,30 @@ struct rmap_peer *rmap_peer_get(struct rmap_ep *ep,
 				const struct sockaddr_storage *addr)
 {
 	struct rmap_peer *peer = rmap_peer_find(ep, addr);
+
+	if (!peer)
+		peer = peer_new(ep, addr);
+	/*
+	 * We talk to it on our own account: with authentication, we may
+	 * open a handshake if the peers file says whose key is there.
+	 */
+	if (peer && ep->secure && !peer->initiator) {
+		struct ident *id = ident_by_addr(ep, addr);
+
+		if (id && (!peer->ident || peer->ident == id)) {
+			peer->ident = id;
+			peer->initiator = true;
+		}
+	}
+	return peer;
+}
+
+struct rmap_peer *peer_new(struct rmap_ep *ep,
+			   const struct sockaddr_storage *addr)
+{
+	struct rmap_peer *peer;
 	unsigned b;
 
-	if (peer)
-		return peer;
 	if (ep->npeers >= MAX_PEERS)
 		return NULL;
 	peer = calloc(1, sizeof(*peer));
@@ -114,24 +134,35 @@ unsigned rmap_peer_srtt_us(const struct rmap_peer *peer)
 	return peer->srtt_us;
 }
 
-void peer_fail_all(struct rmap_peer *peer, int err)
+/*
+ * Take @peer's calls off it, and drop what waits to be sent: a callback
+ * may well call again on this peer, and that new call must not be failed
+ * with the old ones.
+ */
+static struct call *peer_detach_calls(struct rmap_peer *peer)
 {
-	struct rmap_ep *ep = peer->ep;
+	struct call *list = peer->calls;
 
-	struct call *list = peer->calls, *c;
-
-	/*
-	 * Detach the list first: a callback may well call again on this
-	 * peer, and that new call must not be failed with the old ones.
-	 */
 	peer_drop_tx(peer);
 	peer->calls = NULL;
-	for (c = list; c; c = c->next)
+	for (struct call *c = list; c; c = c->next)
 		c->detached = true;
+	return list;
+}
+
+static void calls_fail(struct rmap_ep *ep, struct call *list, int err)
+{
+	struct call *c;
+
 	while ((c = list)) {
 		list = c->next;
 		call_complete(ep, c, err, NULL);
 	}
+}
+
+void peer_fail_all(struct rmap_peer *peer, int err)
+{
+	calls_fail(peer->ep, peer_detach_calls(peer), err);
 }
 
 void rmap_peer_drop(struct rmap_ep *ep, struct rmap_peer *peer)
@@ -140,6 +171,7 @@ void rmap_peer_drop(struct rmap_ep *ep, struct rmap_peer *peer)
 
 	peer_fail_all(peer, -ECANCELED);
 	peer_reset_rx(peer);
+	peer_auth_reset(peer);
 	while (*pp && *pp != peer)
 		pp = &(*pp)->hnext;
 	if (*pp)
@@ -180,6 +212,33 @@ void peer_set_unreachable(struct rmap_peer *peer)
 	peer_fail_all(peer, -EHOSTUNREACH);
 	if (ep->h.peer_state)
 		ep->h.peer_state(ep, peer, -EHOSTUNREACH, ep->h.arg);
+}
+
+void peer_restarted(struct rmap_peer *peer, uint32_t epoch)
+{
+	struct rmap_ep *ep = peer->ep;
+	struct call *list;
+
+	/* The peer restarted: nothing in flight will be answered. */
+	ep->ctr.peer_resets++;
+	peer->prev_epoch = peer->remote_epoch;
+	peer->prev_epoch_known = peer->epoch_known;
+	peer->remote_epoch = epoch;
+	peer->epoch_known = true;
+	peer_reset_rx(peer);
+	/*
+	 * What was in flight fails, but only once the user has heard of the
+	 * restart: a pager first marks what that server held as lost, so
+	 * that a write which fails with it is known for what it is (its
+	 * server lost it), not taken for data and parity that disagree.
+	 * With authentication a restart is found only by a handshake, a
+	 * second or more after the server went silent, so many writes can
+	 * be in flight by then.
+	 */
+	list = peer_detach_calls(peer);
+	if (ep->h.peer_state)
+		ep->h.peer_state(ep, peer, -ECONNRESET, ep->h.arg);
+	calls_fail(ep, list, -ECONNRESET);
 }
 
 void peer_heard_from(struct rmap_peer *peer)

@@ -33,6 +33,68 @@
 struct rmap_ep;
 struct rmap_peer;
 
+/*
+ * Authentication (rmap(7), AUTHENTICATION).  Each host has a static
+ * X25519 key pair and a list of the peers it allows, by public key, as
+ * WireGuard does; a peer that also has an address is one we may open a
+ * conversation with (a memory server).  Optionally a pre-shared key that
+ * every member of the cluster holds.  A Noise IKpsk2 handshake runs before
+ * any state is kept for a peer; every datagram after it is sealed with
+ * AES-256-GCM (where the CPU has AES-NI) or ChaCha20-Poly1305.
+ */
+#define RMAP_KEY_LEN		32u
+#define RMAP_KEY_B64_LEN	45u	/* 44 characters and a NUL */
+
+struct rmap_peer_key {
+	uint8_t pub[RMAP_KEY_LEN];
+	bool has_addr;
+	struct sockaddr_storage addr;	/* where it serves, if has_addr */
+};
+
+struct rmap_auth {
+	bool insecure;		/* no authentication and no encryption */
+	bool have_key;
+	uint8_t private_key[RMAP_KEY_LEN];
+	bool have_psk;
+	uint8_t psk[RMAP_KEY_LEN];
+	struct rmap_peer_key *peers;	/* allowed peers (copied by ep_open) */
+	unsigned npeers;
+	/*
+	 * Handshake initiations per second answered without a cookie; past
+	 * that the endpoint is under load and wants the stateless cookie
+	 * round trip first.  0: always (for tests).
+	 */
+	unsigned hs_per_s;
+	bool no_aes;		/* ChaCha20-Poly1305 even where AES-NI is */
+};
+
+#define RMAP_DEFAULT_HS_PER_S	200u
+
+/* A fresh private key; 0 or -errno. */
+int rmap_key_generate(uint8_t priv[RMAP_KEY_LEN]);
+/* The public key of @priv. */
+int rmap_key_public(const uint8_t priv[RMAP_KEY_LEN],
+		    uint8_t pub[RMAP_KEY_LEN]);
+/* Keys as text: 44 characters of base64, as wg(8) prints them. */
+void rmap_key_to_base64(const uint8_t key[RMAP_KEY_LEN],
+			char out[RMAP_KEY_B64_LEN]);
+int rmap_key_from_base64(const char *s, uint8_t key[RMAP_KEY_LEN]);
+/*
+ * Read a key file (one base64 key, as written by memxd --genkey), which
+ * must not be readable by others if @secret; 0, or -errno with a reason
+ * in @why.
+ */
+int rmap_key_load(const char *path, bool secret, uint8_t key[RMAP_KEY_LEN],
+		  char *why, size_t len);
+/*
+ * Read a peers file: one peer a line, "PUBLIC-KEY [HOST[:PORT]]"; '#'
+ * starts a comment.  Appends to @a->peers; 0, or -errno with a reason
+ * (file and line) in @why.
+ */
+int rmap_peers_load(struct rmap_auth *a, const char *path, char *why,
+		    size_t len);
+void rmap_auth_free(struct rmap_auth *a);
+
 struct rmap_config {
 	unsigned window;	/* packets in flight per peer (1..1024) */
 	unsigned mtu;		/* link MTU, RMAP_MIN_MTU..RMAP_MAX_MTU */
@@ -44,6 +106,16 @@ struct rmap_config {
 				 * give up (retry every retry_max_us until
 				 * the peer answers or is dropped) */
 	bool broadcast;		/* allow sending to broadcast addresses */
+	/*
+	 * Per-peer bounds on what a peer can make us hold.  Requests from a
+	 * peer whose replies already queue more than peer_queue_max bytes,
+	 * and fragments that would take its reassembly buffers past
+	 * peer_reasm_max, are not acknowledged (counted as limit_drops): a
+	 * genuine sender sends them again once there is room.
+	 */
+	size_t peer_queue_max;
+	size_t peer_reasm_max;
+	struct rmap_auth auth;
 };
 
 #define RMAP_DEFAULT_WINDOW	64u
@@ -53,6 +125,8 @@ struct rmap_config {
 #define RMAP_DEFAULT_RETRY_MAX_US 200000u
 #define RMAP_DEFAULT_GAP_US	0u
 #define RMAP_DEFAULT_RETRIES	10u
+#define RMAP_DEFAULT_PEER_QUEUE_MAX	(32u << 20)
+#define RMAP_DEFAULT_PEER_REASM_MAX	(16u << 20)
 #define RMAP_RCV_WINDOW		RMAP_MAX_WINDOW
 
 void rmap_config_default(struct rmap_config *cfg);
@@ -81,12 +155,14 @@ struct rmap_req {
 	uint32_t count;
 	const struct iovec *iov;	/* request payload (WRITE data) */
 	int iovcnt;
+	uint16_t flags;			/* 0 or RMAP_F_TAGS */
 };
 
 /*
  * Reply callback.  @err is 0 and @resp the reply, or -EHOSTUNREACH
  * (retries exhausted), -ECONNRESET (the peer restarted), -ECANCELED
- * (endpoint closed), -EMSGSIZE (reply larger than the buffer).
+ * (endpoint closed), -EMSGSIZE (reply larger than the buffer), -EBADMSG
+ * (the peer answered for another page run: nothing was placed).
  * For a READ, the payload has already been placed in the caller's buffer.
  */
 typedef void (*rmap_reply_fn)(void *arg, int err, const struct rmap_msg *resp);
@@ -101,7 +177,8 @@ typedef void (*rmap_announce_fn)(struct rmap_ep *ep,
 /*
  * A peer's state changed: unreachable (-EHOSTUNREACH), restarted
  * (-ECONNRESET) or reachable again (0).  The callback may call, but must
- * not drop peers or close the endpoint.
+ * not drop peers or close the endpoint.  On a restart it runs before the
+ * calls that were in flight to the peer fail with -ECONNRESET.
  */
 typedef void (*rmap_peer_fn)(struct rmap_ep *ep, struct rmap_peer *peer,
 			     int err, void *arg);
@@ -114,9 +191,15 @@ struct rmap_handlers {
 	/*
 	 * Accept requests from addresses never seen before?  A server does
 	 * (REG creates the session); a client does not, and counts and drops
-	 * such packets as from an unknown peer.
+	 * such packets as from an unknown peer.  With authentication, a new
+	 * peer exists only once its handshake was authenticated.
 	 */
 	bool accept_new_peers;
+	/*
+	 * Deliver ANNOUNCEs even with authentication on, where they are not
+	 * authenticated (memxctl discover); otherwise they are ignored.
+	 */
+	bool unauth_announce;
 };
 
 /* Counters, per endpoint.  Drops are counted by reason, never silent. */
@@ -127,6 +210,20 @@ struct rmap_counters {
 	uint64_t acks_sent, unknown_peer, stale_reply, window_drops;
 	uint64_t peer_resets, unreachable, send_errors, recv_errors;
 	uint64_t gso_sends;	/* sends that carried several packets */
+	uint64_t limit_drops;	/* refused for a per-peer bound (not acked) */
+	/* Authentication: what was refused, in silence, and why. */
+	uint64_t auth_failures;	/* failed to authenticate (MAC, key, index,
+				 * address, or clear text where keys are
+				 * required) */
+	uint64_t replays;	/* authentic but seen before (counter, or a
+				 * handshake's timestamp) */
+	uint64_t cookie_challenges;	/* under load: cookies sent */
+	uint64_t handshakes;	/* completed, either side */
+	uint64_t handshake_inits;	/* initiations sent */
+	uint64_t unauth_announces;	/* ANNOUNCEs ignored: not authenticated */
+	uint64_t reply_mismatch;	/* a reply whose page run differs from
+					 * its request's: the request fails
+					 * with EBADMSG */
 	uint64_t bad[RMAP_WIRE_NERR];
 	uint64_t bad_total;
 };
@@ -152,6 +249,34 @@ void rmap_ep_set_tx_filter(struct rmap_ep *ep, rmap_tx_filter_fn fn, void *arg);
  */
 void rmap_ep_inject_rx(struct rmap_ep *ep, const uint8_t *buf, size_t len,
 		       const struct sockaddr_storage *from);
+/*
+ * Test hook (fuzzers): feed one message header and fragment, in clear, as
+ * if it had just been decrypted from @from, a peer that completed a
+ * handshake with static key @pub (which must be an allowed peer's; the
+ * peer is made if need be, as a handshake would).  Returns 0 or -errno.
+ */
+int rmap_ep_inject_plain(struct rmap_ep *ep, const uint8_t *buf, size_t len,
+			 const struct sockaddr_storage *from,
+			 const uint8_t pub[RMAP_KEY_LEN]);
+/*
+ * Test hook: see (and drop, duplicate) every datagram as it leaves,
+ * handshakes included: the bytes on the wire.  0 drops, 1 sends, 2 sends
+ * twice.
+ */
+typedef int (*rmap_wire_filter_fn)(const uint8_t *dgram, size_t len,
+				   void *arg);
+void rmap_ep_set_wire_filter(struct rmap_ep *ep, rmap_wire_filter_fn fn,
+			     void *arg);
+/*
+ * Allow one more peer (and, with an address, open handshakes to it) on an
+ * authenticating endpoint: 0, -EINVAL (not authenticating, or not a key),
+ * -ENOSPC (up to 64 may be added after rmap_ep_open).
+ */
+int rmap_ep_add_peer(struct rmap_ep *ep, const struct rmap_peer_key *pk);
+/* Is this endpoint authenticating (not --insecure-no-auth)? */
+bool rmap_ep_secure(const struct rmap_ep *ep);
+/* "AES-256-GCM", "ChaCha20-Poly1305" or "none": what new sessions use. */
+const char *rmap_ep_cipher(const struct rmap_ep *ep);
 /* Packets queued or unacknowledged, over all peers (0 when idle). */
 unsigned rmap_ep_pending(const struct rmap_ep *ep);
 
@@ -171,6 +296,16 @@ void rmap_peer_cancel(struct rmap_ep *ep, struct rmap_peer *peer);
 /* "192.0.2.1:7000" */
 const char *rmap_peer_name(const struct rmap_peer *peer);
 bool rmap_peer_unreachable(const struct rmap_peer *peer);
+/*
+ * The static public key @peer authenticated with (RMAP_KEY_LEN bytes), or
+ * NULL: authentication is off, or no handshake completed yet.
+ */
+const uint8_t *rmap_peer_key(const struct rmap_peer *peer);
+/*
+ * With authentication: may we open a conversation with @peer, i.e. does
+ * the peers file give the key at its address?  (Always true without.)
+ */
+bool rmap_peer_can_initiate(const struct rmap_peer *peer);
 /* Smoothed round-trip time in microseconds (0 before the first sample). */
 unsigned rmap_peer_srtt_us(const struct rmap_peer *peer);
 
@@ -178,13 +313,17 @@ unsigned rmap_peer_srtt_us(const struct rmap_peer *peer);
  * Send a request to @peer.  The reply payload (READ data, STAT body) is
  * copied into @resp_buf, which must hold @resp_cap bytes and stay valid
  * until @fn runs.  Returns 0 (fn will run exactly once, never from inside
- * this call) or -errno (fn will not run).
+ * this call) or -errno (fn will not run; -ENOKEY: authentication is on
+ * and the peers file gives no key at @peer's address).
  */
 int rmap_call(struct rmap_ep *ep, struct rmap_peer *peer,
 	      const struct rmap_req *req, void *resp_buf, uint32_t resp_cap,
 	      rmap_reply_fn fn, void *arg);
 
-/* Answer request @req with @status and a payload gathered from @iov. */
+/*
+ * Answer request @req with @status and a payload gathered from @iov.  The
+ * reply echoes the request's page run and its RMAP_F_TAGS.
+ */
 int rmap_reply(struct rmap_ep *ep, const struct rmap_msg *req, uint8_t status,
 	       uint32_t session, const struct iovec *iov, int iovcnt);
 

@@ -8,6 +8,8 @@
  *   call.c  requests and replies; whole messages delivered
  *   tx.c    the send side: packets, window, retransmission, ACKs, GSO
  *   rx.c    the receive side: duplicates, reassembly, the receives
+ *   crypt.c keys, the data AEAD, nonces and replay windows
+ *   handshake.c  Noise IKpsk2 handshakes, cookies, key pairs per peer
  *
  * Reliability is per packet.  Each reliable packet carries a sequence
  * number in its sender's stream toward one peer and the lowest sequence
@@ -27,9 +29,61 @@
 #ifndef MEMX_RMAP_INT_H
 #define MEMX_RMAP_INT_H
 
+#include <sodium.h>
+
 #include "rmap.h"
 
 #define PEER_BUCKETS	256u
+#define IDX_BUCKETS	1024u
+#define IDENTS_SPARE	64u	/* peers rmap_ep_add_peer may add */
+
+/* ---- authentication (crypt.c, handshake.c) ---- */
+
+#define SUITE_CHACHA	1u	/* ChaCha20-Poly1305 (IETF) */
+#define SUITE_AESGCM	2u	/* AES-256-GCM */
+
+/* A received counter is new if no older than REPLAY_BITS below the top. */
+#define REPLAY_BITS	4096u
+struct replay {
+	uint64_t top;		/* highest counter accepted, plus one */
+	uint64_t bits[REPLAY_BITS / 64];
+};
+
+/* The keys of one completed handshake, one direction each. */
+struct keypair {
+	uint32_t local_idx;	/* what the peer puts in DATA to reach us */
+	uint32_t remote_idx;	/* what we put in DATA to reach it */
+	uint8_t suite;
+	bool initiator;
+	bool confirmed;		/* the peer has used it: we may send on it */
+	uint64_t born_ns;
+	uint64_t send_ctr;	/* the next nonce; never reused */
+	uint8_t send_key[32], recv_key[32];
+	crypto_aead_aes256gcm_state *send_aes, *recv_aes;
+	struct replay rp;
+};
+
+/* An allowed peer: its static key and what we precompute from it. */
+struct ident {
+	uint8_t pub[RMAP_KEY_LEN];
+	bool has_addr;
+	struct sockaddr_storage addr;
+	uint8_t ss[32];		/* DH(our static, its static) */
+	uint8_t mac1_key[32];	/* HASH("mac1----" || its key) */
+	uint8_t cookie_key[32];	/* HASH("cookie--" || its key) */
+	uint8_t last_ts[12];	/* newest initiation accepted from it */
+};
+
+/* A handshake we started, waiting for its response. */
+struct hs_pending {
+	bool active;
+	uint32_t local_idx;
+	uint8_t e_priv[32], e_pub[32];
+	uint8_t h[32], ck[32];
+	uint8_t last_mac1[16];	/* the cookie reply's associated data */
+	uint64_t sent_ns;
+	unsigned tries;		/* initiations sent since the last success */
+};
 #define CALL_BUCKETS	1024u
 
 /*
@@ -51,6 +105,9 @@ struct recv_slot {
 /* One datagram: its header, decoded and encoded, and its payload. */
 struct pkt {
 	struct evl_op op;	/* send completion */
+	uint8_t *wire;		/* the datagram as sent: sealed buf */
+	uint16_t wire_len;
+	bool wire_owned;	/* wire is malloc()ed (handshakes) */
 	struct rmap_ep *ep;
 	struct pkt *next;	/* peer's queue */
 	struct pkt *pace_next;	/* inter-packet gap queue */
@@ -65,8 +122,10 @@ struct pkt {
 	bool acked;
 	bool fast_done;
 	bool dead;		/* the peer gave up on it */
+	bool unsent;		/* last try found no keys: send when they come */
 	uint16_t len;
-	uint8_t buf[];		/* RMAP_HDR_LEN + payload */
+	uint8_t buf[];		/* RMAP_HDR_LEN + payload, then the wire
+				 * buffer (len + outer header + tag) */
 };
 
 /* A message being put back together from its fragments. */
@@ -97,6 +156,8 @@ struct call {
 	uint32_t reqid;
 	uint8_t type;
 	bool detached;
+	uint64_t page;			/* the run asked for: a reply must */
+	uint32_t count;			/* echo it */
 	void *buf;
 	uint32_t cap;
 	rmap_reply_fn fn;
@@ -114,7 +175,8 @@ struct rmap_peer {
 	/* toward the peer */
 	uint32_t snd_next;	/* next seq to assign */
 	uint32_t snd_una;	/* oldest unacknowledged */
-	unsigned in_window;
+	unsigned in_window;	/* [snd_una, snd_una + in_window) were sent */
+	size_t tx_bytes;	/* bytes queued or unacknowledged */
 	struct pkt *win[RMAP_RCV_WINDOW];
 	struct pkt *q_head, *q_tail;
 	struct call *calls;
@@ -130,6 +192,19 @@ struct rmap_peer {
 	uint32_t remote_epoch, prev_epoch;
 	struct reasm *reasm;
 	unsigned nreasm;
+	size_t reasm_bytes;	/* reassembly buffers we own for it */
+
+	/* authentication (handshake.c) */
+	struct ident *ident;	/* its static key: known, or authenticated */
+	bool authed;		/* ident proven by a handshake */
+	bool initiator;		/* we may start handshakes with it */
+	struct keypair *kp_cur;		/* we send on it */
+	struct keypair *kp_prev;	/* still received, until the next */
+	struct keypair *kp_next;	/* responder's, until the peer uses it */
+	struct hs_pending hs;
+	uint64_t last_rx_ns;	/* last authenticated datagram from it */
+	uint8_t cookie[16];	/* the responder's, for mac2 */
+	uint64_t cookie_ns;	/* when it came; 0: none */
 };
 
 struct rmap_ep {
@@ -165,8 +240,80 @@ struct rmap_ep {
 
 	rmap_tx_filter_fn tx_filter;
 	void *tx_filter_arg;
+	rmap_wire_filter_fn wire_filter;
+	void *wire_filter_arg;
 	struct rmap_counters ctr;
+
+	/* authentication (handshake.c) */
+	bool secure;
+	uint8_t suites;		/* what this host can seal with */
+	uint8_t priv[32], pub[32], psk[32];
+	uint8_t mac1_key[32], cookie_key[32];	/* of our own key */
+	uint8_t cookie_secret[32];
+	uint64_t cookie_secret_ns;
+	struct ident *idents;
+	unsigned nidents, idents_cap;
+	struct idx_node **idx;	/* local index -> peer */
+	uint64_t hs_window_ns;	/* the second hs_count counts in */
+	unsigned hs_count;
+	uint8_t *rx_plain;	/* RMAP_MAX_DATAGRAM: one opened datagram */
 };
+
+struct idx_node {
+	struct idx_node *next;
+	uint32_t idx;
+	struct rmap_peer *peer;
+};
+
+/* crypt.c: the data AEAD, replay windows. */
+int kp_set_keys(struct keypair *kp, const uint8_t send[32],
+		const uint8_t recv[32], uint8_t suite);
+void kp_free(struct keypair *kp);
+/* Seal @plain (@len bytes) into @out: outer header, ciphertext, tag. */
+int kp_seal(struct keypair *kp, const uint8_t *plain, size_t len,
+	    uint8_t *out, size_t *out_len);
+/* Open DATA datagram @in into @out (the inner bytes); no replay check. */
+int kp_open(struct keypair *kp, const uint8_t *in, size_t len, uint8_t *out,
+	    size_t *out_len, uint64_t *ctr);
+bool replay_fresh(const struct replay *rp, uint64_t ctr);
+void replay_mark(struct replay *rp, uint64_t ctr);
+uint8_t crypt_suites(bool no_aes);
+void outer_put(uint8_t *p, uint8_t kind, uint32_t idx, uint64_t ctr);
+
+/* handshake.c */
+int auth_init(struct rmap_ep *ep, const struct rmap_auth *a);
+void auth_fini(struct rmap_ep *ep);
+struct ident *ident_by_addr(struct rmap_ep *ep,
+			    const struct sockaddr_storage *a);
+void peer_auth_reset(struct rmap_peer *peer);
+void hs_on_init(struct rmap_ep *ep, const uint8_t *buf, size_t len,
+		const struct sockaddr_storage *from);
+void hs_on_resp(struct rmap_ep *ep, const uint8_t *buf, size_t len,
+		const struct sockaddr_storage *from);
+void hs_on_cookie(struct rmap_ep *ep, const uint8_t *buf, size_t len,
+		  const struct sockaddr_storage *from);
+/* Start (or retry, when due) a handshake with @peer, if we may. */
+void hs_maybe_start(struct rmap_peer *peer, uint64_t now);
+/* Per retransmit tick: retries, rekeying, a silent peer. */
+void hs_tick(struct rmap_peer *peer, uint64_t now);
+/* DATA: the peer and its opened bytes in ep->rx_plain, or NULL. */
+struct rmap_peer *data_open(struct rmap_ep *ep, const uint8_t *buf,
+			    size_t len, const struct sockaddr_storage *from,
+			    size_t *plain_len);
+/* Seal a stamped packet for @peer (NULL: in clear); -ENOKEY: no keys. */
+int pkt_seal(struct rmap_ep *ep, struct pkt *p, struct rmap_peer *peer);
+/* Send raw bytes (a handshake message) to @to. */
+void ep_send_raw(struct rmap_ep *ep, const struct sockaddr_storage *to,
+		 const uint8_t *data, size_t len);
+/* tx.c: put @p->wire on the wire now, as it is. */
+void ep_submit_raw(struct rmap_ep *ep, struct pkt *p);
+/* peer.c: a new peer at @addr, nothing more (rmap_peer_get adds keys). */
+struct rmap_peer *peer_new(struct rmap_ep *ep,
+			   const struct sockaddr_storage *addr);
+/* rx.c: a message header and fragment, opened, from @peer (NULL: in
+ * clear, from an address). */
+void rx_inner(struct rmap_ep *ep, struct rmap_peer *peer, const uint8_t *buf,
+	      size_t len, const struct sockaddr_storage *from);
 
 /* peer.c: peers as a whole. */
 void peer_fail_all(struct rmap_peer *peer, int err);
@@ -179,6 +326,10 @@ void call_complete(struct rmap_ep *ep, struct call *c, int err,
 		   const struct rmap_msg *resp);
 void msg_deliver(struct rmap_ep *ep, struct rmap_peer *peer,
 		 const struct rmap_hdr *h, const uint8_t *data, struct call *c);
+bool call_matches(const struct call *c, const struct rmap_peer *peer,
+		  const struct rmap_hdr *h);
+bool call_wrong_run(const struct call *c, const struct rmap_peer *peer,
+		    const struct rmap_hdr *h);
 
 /* tx.c: the send side. */
 struct pkt *pkt_new(struct rmap_ep *ep, size_t payload);
@@ -198,5 +349,11 @@ void rx_start(struct rmap_ep *ep);
 void mrecv_teardown(struct rmap_ep *ep);
 void peer_reset_rx(struct rmap_peer *peer);
 void gc_fire(struct evl *loop, struct evl_timer *t);
+/* The peer restarted (a new epoch, in a handshake): start afresh. */
+void peer_restarted(struct rmap_peer *peer, uint32_t epoch);
+/* A handshake completed: send what waited for keys. */
+void peer_keys_ready(struct rmap_peer *peer);
+bool addr_equal(const struct sockaddr_storage *a,
+		const struct sockaddr_storage *b);
 
 #endif

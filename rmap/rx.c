@@ -43,11 +43,13 @@ static void count_bad(struct rmap_ep *ep, enum rmap_wire_err e)
 
 /* ---- reassembly ---- */
 
-static void reasm_free(struct rmap_ep *ep, struct reasm *r)
+static void reasm_free(struct rmap_ep *ep, struct rmap_peer *peer,
+		       struct reasm *r)
 {
 	if (r->call)
 		r->call->reasm = NULL;
 	ep->reasm_bytes -= r->owned ? r->msg_len : 0;
+	peer->reasm_bytes -= r->owned ? r->msg_len : 0;
 	if (r->owned)
 		free(r->buf);
 	free(r);
@@ -116,8 +118,7 @@ static bool reasm_fragment(struct rmap_ep *ep, struct rmap_peer *peer,
 		r->last_ns = evl_now_ns();
 		if (h->flags & RMAP_F_RESPONSE) {
 			c = call_find(ep, h->reqid);
-			if (c && (c->peer != peer || c->type != h->type ||
-				  c->reasm))
+			if (c && (c->reasm || !call_matches(c, peer, h)))
 				c = NULL;
 		}
 		if (c && h->msg_len <= c->cap) {
@@ -128,7 +129,10 @@ static bool reasm_fragment(struct rmap_ep *ep, struct rmap_peer *peer,
 		} else if (h->flags & RMAP_F_RESPONSE) {
 			r->discard = true;	/* stale or oversized reply */
 		} else {
-			if (ep->reasm_bytes + h->msg_len > REASM_MAX_BYTES) {
+			if (ep->reasm_bytes + h->msg_len > REASM_MAX_BYTES ||
+			    peer->reasm_bytes + h->msg_len >
+			    ep->cfg.peer_reasm_max) {
+				ep->ctr.limit_drops++;
 				free(r);
 				return false;
 			}
@@ -139,6 +143,7 @@ static bool reasm_fragment(struct rmap_ep *ep, struct rmap_peer *peer,
 			}
 			r->owned = true;
 			ep->reasm_bytes += h->msg_len;
+			peer->reasm_bytes += h->msg_len;
 		}
 		r->next = peer->reasm;
 		peer->reasm = r;
@@ -172,13 +177,17 @@ static bool reasm_fragment(struct rmap_ep *ep, struct rmap_peer *peer,
 	} else if (h->flags & RMAP_F_RESPONSE) {
 		struct call *c = call_find(ep, h->reqid);
 
-		if (c && c->peer == peer && c->type == h->type &&
-		    !c->reasm && h->msg_len > c->cap)
+		if (c && !c->reasm && call_matches(c, peer, h) &&
+		    h->msg_len > c->cap) {
 			call_complete(ep, c, -EMSGSIZE, NULL);
-		else
+		} else if (c && !c->reasm && call_wrong_run(c, peer, h)) {
+			ep->ctr.reply_mismatch++;
+			call_complete(ep, c, -EBADMSG, NULL);
+		} else {
 			ep->ctr.stale_reply++;
+		}
 	}
-	reasm_free(ep, r);
+	reasm_free(ep, peer, r);
 	return true;
 }
 
@@ -200,7 +209,7 @@ void gc_fire(struct evl *loop, struct evl_timer *t)
 				*pp = r->next;
 				peer->nreasm--;
 				count_bad(ep, RMAP_WIRE_FRAG);
-				reasm_free(ep, r);
+				reasm_free(ep, peer, r);
 				continue;
 			}
 			any = true;
@@ -220,7 +229,7 @@ void peer_reset_rx(struct rmap_peer *peer)
 
 	while ((r = peer->reasm)) {
 		peer->reasm = r->next;
-		reasm_free(peer->ep, r);
+		reasm_free(peer->ep, peer, r);
 	}
 	peer->nreasm = 0;
 	memset(peer->rcv_bits, 0, sizeof(peer->rcv_bits));
@@ -257,11 +266,22 @@ static void rx_reliable(struct rmap_ep *ep, struct rmap_peer *peer,
 		peer->rcv_next = h->base;
 		peer->rcv_synced = true;
 	}
-	/* The sender gave up on everything before base: so do we. */
-	while (rmap_seq_before(peer->rcv_next, h->base)) {
-		peer->rcv_bits[(peer->rcv_next % RMAP_RCV_WINDOW) / 8] &=
-			(uint8_t)~(1u << (peer->rcv_next % 8));
-		peer->rcv_next++;
+	/*
+	 * The sender gave up on everything before base: so do we.  In O(1)
+	 * however far base jumped: past a whole window, nothing we hold is
+	 * still in it.
+	 */
+	if (rmap_seq_before(peer->rcv_next, h->base)) {
+		uint32_t gap = h->base - peer->rcv_next;
+
+		if (gap >= RMAP_RCV_WINDOW) {
+			memset(peer->rcv_bits, 0, sizeof(peer->rcv_bits));
+		} else {
+			for (uint32_t s = peer->rcv_next; s != h->base; s++)
+				peer->rcv_bits[(s % RMAP_RCV_WINDOW) / 8] &=
+					(uint8_t)~(1u << (s % 8));
+		}
+		peer->rcv_next = h->base;
 	}
 	if (rmap_seq_before(h->seq, peer->rcv_next) || rcv_test(peer, h->seq)) {
 		ep->ctr.dup_packets++;
@@ -270,6 +290,16 @@ static void rx_reliable(struct rmap_ep *ep, struct rmap_peer *peer,
 	}
 	if (h->seq - peer->rcv_next >= RMAP_RCV_WINDOW) {
 		ep->ctr.window_drops++;
+		return;
+	}
+	/*
+	 * A request (or a fragment of one) from a peer whose answers already
+	 * queue more than its bound is left unacknowledged: it comes again
+	 * once the peer has taken its answers.  Replies are always taken.
+	 */
+	if (!(h->flags & RMAP_F_RESPONSE) &&
+	    peer->tx_bytes > ep->cfg.peer_queue_max) {
+		ep->ctr.limit_drops++;
 		return;
 	}
 	if (h->frag_cnt > 1) {
@@ -292,15 +322,16 @@ static void rx_reliable(struct rmap_ep *ep, struct rmap_peer *peer,
 		msg_deliver(ep, peer, h, data, NULL);
 }
 
-static void rx_datagram(struct rmap_ep *ep, const uint8_t *buf, size_t len,
-			const struct sockaddr_storage *from)
+/*
+ * A message header and its fragment, in clear: opened from a DATA datagram
+ * of the authenticated @peer, or (@peer NULL) a PLAIN datagram from @from.
+ */
+void rx_inner(struct rmap_ep *ep, struct rmap_peer *peer, const uint8_t *buf,
+	      size_t len, const struct sockaddr_storage *from)
 {
-	struct rmap_peer *peer;
 	struct rmap_hdr h;
 	enum rmap_wire_err e;
 
-	ep->ctr.rx_packets++;
-	ep->ctr.rx_bytes += len;
 	e = rmap_wire_decode(buf, len, &h);
 	if (e) {
 		count_bad(ep, e);
@@ -313,8 +344,26 @@ static void rx_datagram(struct rmap_ep *ep, const uint8_t *buf, size_t len,
 			count_bad(ep, RMAP_WIRE_PAGES);
 			return;
 		}
+		/* With keys, an ANNOUNCE in clear is only a rumour. */
+		if (ep->secure && !peer && !ep->h.unauth_announce) {
+			ep->ctr.unauth_announces++;
+			return;
+		}
 		if (ep->h.announce)
 			ep->h.announce(ep, from, &st, ep->h.arg);
+		return;
+	}
+	if (peer) {
+		/* Epochs change only in handshakes. */
+		if (h.epoch != peer->remote_epoch) {
+			ep->ctr.dup_packets++;
+			return;
+		}
+		goto known;
+	}
+	if (ep->secure) {
+		/* Anything but an ANNOUNCE must be sealed. */
+		ep->ctr.auth_failures++;
 		return;
 	}
 	peer = rmap_peer_find(ep, from);
@@ -336,26 +385,69 @@ static void rx_datagram(struct rmap_ep *ep, const uint8_t *buf, size_t len,
 			ep->ctr.dup_packets++;	/* from its past life */
 			return;
 		}
-		/* The peer restarted: nothing in flight will be answered. */
-		ep->ctr.peer_resets++;
-		peer->prev_epoch = peer->remote_epoch;
-		peer->prev_epoch_known = true;
-		peer->remote_epoch = h.epoch;
-		peer_reset_rx(peer);
-		peer_fail_all(peer, -ECONNRESET);
-		if (ep->h.peer_state)
-			ep->h.peer_state(ep, peer, -ECONNRESET, ep->h.arg);
+		peer_restarted(peer, h.epoch);
 		if (ep->closing)
 			return;
 	} else if (!peer->epoch_known) {
 		peer->remote_epoch = h.epoch;
 		peer->epoch_known = true;
 	}
+known:
 	peer_heard_from(peer);
 	if (h.flags & RMAP_F_ACK)
 		peer_process_ack(peer, h.ack, h.sack);
 	if (h.flags & RMAP_F_RELIABLE)
 		rx_reliable(ep, peer, &h, buf + RMAP_HDR_LEN);
+}
+
+static void rx_datagram(struct rmap_ep *ep, const uint8_t *buf, size_t len,
+			const struct sockaddr_storage *from)
+{
+	struct rmap_peer *peer;
+	size_t plain_len = 0;
+
+	ep->ctr.rx_packets++;
+	ep->ctr.rx_bytes += len;
+	if (len < RMAP_OUTER_LEN) {
+		count_bad(ep, RMAP_WIRE_SHORT);
+		return;
+	}
+	if ((buf[0] << 8 | buf[1]) != RMAP_MAGIC) {
+		count_bad(ep, RMAP_WIRE_MAGIC);
+		return;
+	}
+	if (buf[2] != RMAP_VERSION) {
+		count_bad(ep, RMAP_WIRE_VERSION);
+		return;
+	}
+	switch (buf[3]) {
+	case RMAP_K_INIT:
+		hs_on_init(ep, buf, len, from);
+		return;
+	case RMAP_K_RESP:
+		hs_on_resp(ep, buf, len, from);
+		return;
+	case RMAP_K_COOKIE:
+		hs_on_cookie(ep, buf, len, from);
+		return;
+	case RMAP_K_DATA:
+		if (!ep->secure) {
+			/* Sealed, and we have no keys: a misconfiguration. */
+			ep->ctr.auth_failures++;
+			return;
+		}
+		peer = data_open(ep, buf, len, from, &plain_len);
+		if (peer)
+			rx_inner(ep, peer, ep->rx_plain, plain_len, from);
+		return;
+	case RMAP_K_PLAIN:
+		rx_inner(ep, NULL, buf + RMAP_OUTER_LEN, len - RMAP_OUTER_LEN,
+			 from);
+		return;
+	default:
+		count_bad(ep, RMAP_WIRE_TYPE);
+		return;
+	}
 }
 
 void rmap_ep_inject_rx(struct rmap_ep *ep, const uint8_t *buf, size_t len,

@@ -39,21 +39,31 @@ static void pkt_sent(struct evl *loop, struct evl_op *op, int res)
 
 struct pkt *pkt_new(struct rmap_ep *ep, size_t payload)
 {
-	struct pkt *p = calloc(1, sizeof(*p) + RMAP_HDR_LEN + payload);
+	size_t len = RMAP_HDR_LEN + payload;
+	struct pkt *p = calloc(1, sizeof(*p) + 2 * len + RMAP_OUTER_LEN +
+			       RMAP_AEAD_TAG_LEN);
 
 	if (!p)
 		return NULL;
 	p->op.done = pkt_sent;
 	p->ep = ep;
-	p->len = (uint16_t)(RMAP_HDR_LEN + payload);
+	p->len = (uint16_t)len;
+	/*
+	 * The message in clear stays in buf: every transmission seals it
+	 * afresh, with a nonce of its own, into wire.
+	 */
+	p->wire = p->buf + len;
 	p->refs = 1;
 	return p;
 }
 
 void pkt_unref(struct pkt *p)
 {
-	if (--p->refs == 0)
+	if (--p->refs == 0) {
+		if (p->wire_owned)
+			free(p->wire);
 		free(p);
+	}
 }
 
 /* Fill in our acknowledgement of @peer's stream. */
@@ -73,35 +83,48 @@ static void peer_ack_fields(struct rmap_peer *peer, uint32_t *ack,
 	*sack = bits;
 }
 
-/* Rewrite the transport fields of a packet just before it leaves. */
-static void pkt_stamp(struct pkt *p, struct rmap_peer *peer)
+/*
+ * Rewrite the transport fields of a packet just before it leaves, and seal
+ * it for @peer.  -ENOKEY: no keys yet (a handshake is under way); the
+ * packet is not sent now, the retransmit timer or the handshake's end
+ * sends it.
+ */
+static int pkt_stamp(struct pkt *p, struct rmap_peer *peer)
 {
 	struct rmap_hdr *h = &p->hdr;
+	bool ack = false;
 
 	h->epoch = p->ep->epoch;
 	if (peer && peer->rcv_synced) {
 		peer_ack_fields(peer, &h->ack, &h->sack);
 		h->flags |= RMAP_F_ACK;
-		peer->ack_pending = false;
+		ack = true;
 	}
 	if (h->flags & RMAP_F_RELIABLE)
 		h->base = peer->snd_una;
 	rmap_wire_encode(h, p->buf);
+	if (pkt_seal(p->ep, p, peer))
+		return -ENOKEY;
+	if (ack)
+		peer->ack_pending = false;
+	return 0;
 }
 
-static void ep_submit_send(struct rmap_ep *ep, struct pkt *p)
+/* Put @p->wire on the wire, as many times as the test filters say. */
+void ep_submit_raw(struct rmap_ep *ep, struct pkt *p)
 {
 	struct io_uring_sqe *sqe;
 	int copies = 1;
 
-	if (ep->tx_filter) {
-		copies = ep->tx_filter(&p->hdr, ep->tx_filter_arg);
+	if (ep->wire_filter) {
+		copies = ep->wire_filter(p->wire, p->wire_len,
+					 ep->wire_filter_arg);
 		if (copies <= 0)
 			return;
 	}
 	for (int i = 0; i < copies && i < 2; i++) {
-		p->iov.iov_base = p->buf;
-		p->iov.iov_len = p->len;
+		p->iov.iov_base = p->wire;
+		p->iov.iov_len = p->wire_len;
 		p->mh.msg_name = &p->to;
 		p->mh.msg_namelen = addr_len(&p->to);
 		p->mh.msg_iov = &p->iov;
@@ -112,8 +135,22 @@ static void ep_submit_send(struct rmap_ep *ep, struct pkt *p)
 		p->refs++;
 		ep->ops++;
 		ep->ctr.tx_packets++;
-		ep->ctr.tx_bytes += p->len;
+		ep->ctr.tx_bytes += p->wire_len;
 	}
+}
+
+static void ep_submit_send(struct rmap_ep *ep, struct pkt *p)
+{
+	int copies = 1;
+
+	if (ep->tx_filter) {
+		copies = ep->tx_filter(&p->hdr, ep->tx_filter_arg);
+		if (copies <= 0)
+			return;
+	}
+	/* A filter that duplicates: the same datagram twice, one nonce. */
+	for (int i = 0; i < copies && i < 2; i++)
+		ep_submit_raw(ep, p);
 }
 
 void pace_fire(struct evl *loop, struct evl_timer *t)
@@ -140,7 +177,9 @@ void pace_fire(struct evl *loop, struct evl_timer *t)
 /* Put @p on the wire now, or after the inter-packet gap. */
 void ep_xmit(struct rmap_ep *ep, struct pkt *p, struct rmap_peer *peer)
 {
-	pkt_stamp(p, peer);
+	p->unsent = pkt_stamp(p, peer) != 0;
+	if (p->unsent)
+		return;		/* no keys yet: sent when they come */
 	if (!ep->cfg.gap_us) {
 		ep_submit_send(ep, p);
 		return;
@@ -172,6 +211,13 @@ void rmap_ep_set_tx_filter(struct rmap_ep *ep, rmap_tx_filter_fn fn, void *arg)
 {
 	ep->tx_filter = fn;
 	ep->tx_filter_arg = arg;
+}
+
+void rmap_ep_set_wire_filter(struct rmap_ep *ep, rmap_wire_filter_fn fn,
+			     void *arg)
+{
+	ep->wire_filter = fn;
+	ep->wire_filter_arg = arg;
 }
 
 /* ---- UDP GSO: many packets, one send ---- */
@@ -219,10 +265,10 @@ static bool ep_send_gso(struct rmap_ep *ep, struct pkt **pk, unsigned n)
 	size_t total = 0;
 	struct gso_send *g;
 	struct cmsghdr *c;
-	uint16_t seg = pk[0]->len;
+	uint16_t seg = pk[0]->wire_len;
 
 	for (unsigned i = 0; i < n; i++)
-		total += pk[i]->len;
+		total += pk[i]->wire_len;
 	g = malloc(sizeof(*g) + total);
 	if (!g)
 		return false;
@@ -232,10 +278,10 @@ static bool ep_send_gso(struct rmap_ep *ep, struct pkt **pk, unsigned n)
 	g->to = pk[0]->to;
 	total = 0;
 	for (unsigned i = 0; i < n; i++) {
-		memcpy(g->data + total, pk[i]->buf, pk[i]->len);
-		total += pk[i]->len;
+		memcpy(g->data + total, pk[i]->wire, pk[i]->wire_len);
+		total += pk[i]->wire_len;
 		ep->ctr.tx_packets++;
-		ep->ctr.tx_bytes += pk[i]->len;
+		ep->ctr.tx_bytes += pk[i]->wire_len;
 	}
 	g->iov.iov_base = g->data;
 	g->iov.iov_len = total;
@@ -260,8 +306,12 @@ static bool ep_send_gso(struct rmap_ep *ep, struct pkt **pk, unsigned n)
 static void ep_xmit_batch(struct rmap_ep *ep, struct rmap_peer *peer,
 			  struct pkt **pk, unsigned n)
 {
-	/* Tests filter packet by packet; pacing spaces them: no batching. */
-	bool gso = !ep->no_gso && !ep->tx_filter && !ep->cfg.gap_us;
+	/*
+	 * Tests filter packet by packet; pacing spaces them; without keys
+	 * nothing goes (ep_xmit starts the handshake): no batching.
+	 */
+	bool gso = !ep->no_gso && !ep->tx_filter && !ep->wire_filter &&
+		   !ep->cfg.gap_us && (!ep->secure || peer->kp_cur);
 
 	for (unsigned i = 0; i < n;) {
 		unsigned k = 1;
@@ -276,9 +326,12 @@ static void ep_xmit_batch(struct rmap_ep *ep, struct rmap_peer *peer,
 			k++;
 		}
 		if (k > 1) {
-			for (unsigned j = i; j < i + k; j++)
-				pkt_stamp(pk[j], peer);
-			if (ep_send_gso(ep, pk + i, k)) {
+			bool sealed = true;
+
+			for (unsigned j = i; j < i + k && sealed; j++)
+				sealed = !(pk[j]->unsent =
+					   pkt_stamp(pk[j], peer) != 0);
+			if (sealed && ep_send_gso(ep, pk + i, k)) {
 				i += k;
 				continue;
 			}
@@ -325,6 +378,29 @@ static void peer_transmit_window(struct rmap_peer *peer)
 		ep_xmit_batch(ep, peer, batch, n);
 	if (peer->in_window)
 		ep_arm_rexmit(ep);
+}
+
+void peer_keys_ready(struct rmap_peer *peer)
+{
+	struct rmap_ep *ep = peer->ep;
+	uint64_t now = evl_now_ns();
+
+	/* What waited in the window for keys goes now, not a retry later. */
+	for (uint32_t s = peer->snd_una;
+	     s != peer->snd_una + peer->in_window; s++) {
+		struct pkt *p = peer->win[s % RMAP_RCV_WINDOW];
+
+		if (!p || p->acked || p->inflight || !p->unsent)
+			continue;
+		p->sent_ns = now;
+		ep_xmit(ep, p, peer);
+	}
+	peer_transmit_window(peer);
+	if (peer->ack_pending && !peer->on_ack_list) {
+		peer->on_ack_list = true;
+		peer->ack_next = ep->ack_list;
+		ep->ack_list = peer;
+	}
 }
 
 /* Queue a message of @len bytes gathered from @iov, fragment by fragment. */
@@ -379,6 +455,8 @@ int peer_queue_msg(struct rmap_peer *peer, const struct rmap_hdr *tmpl,
 		last = p;
 	}
 	peer->snd_next += nfrag;
+	for (p = first; p; p = p->next)
+		peer->tx_bytes += p->len;
 	if (peer->q_tail)
 		peer->q_tail->next = first;
 	else
@@ -417,6 +495,7 @@ void peer_drop_tx(struct rmap_peer *peer)
 	peer->q_tail = NULL;
 	peer->snd_una = peer->snd_next;
 	peer->in_window = 0;
+	peer->tx_bytes = 0;
 }
 
 /* ---- retransmission ---- */
@@ -462,6 +541,7 @@ void rexmit_fire(struct evl *loop, struct evl_timer *t)
 		unsigned burst = 0;
 
 		next = peer->all_next;
+		hs_tick(peer, now);
 		for (uint32_t s = peer->snd_una; s != peer->snd_next &&
 		     s - peer->snd_una < ep->cfg.window &&
 		     burst < REXMIT_BURST; s++) {
@@ -485,7 +565,7 @@ void rexmit_fire(struct evl *loop, struct evl_timer *t)
 		}
 		if (dead)
 			peer_set_unreachable(peer);	/* may send anew */
-		else if (peer->in_window)
+		else if (peer->in_window || peer->hs.active)
 			any = true;
 	}
 	if (any)
@@ -530,8 +610,12 @@ void peer_process_ack(struct rmap_peer *peer, uint32_t ack, uint64_t sack)
 	uint32_t highest = 0;
 	bool have_highest = false;
 
-	/* Acknowledging what we never sent is a lie: ignore it. */
-	if (rmap_seq_before(peer->snd_next, ack))
+	/*
+	 * Acknowledging what we never sent is a lie: ignore it.  Sent means
+	 * moved into the window, [snd_una, snd_una + in_window): what is
+	 * still queued has the window's slots of older packets.
+	 */
+	if (rmap_seq_before(peer->snd_una + peer->in_window, ack))
 		return;
 	for (uint32_t s = peer->snd_una; rmap_seq_before(s, ack); s++)
 		peer_ack_one(peer, s, now);
@@ -540,7 +624,7 @@ void peer_process_ack(struct rmap_peer *peer, uint32_t ack, uint64_t sack)
 
 		if (!(sack >> i & 1))
 			continue;
-		if (!rmap_seq_before(s, peer->snd_next))
+		if (!rmap_seq_before(s, peer->snd_una + peer->in_window))
 			break;
 		if (rmap_seq_before(s, peer->snd_una))
 			continue;
@@ -559,6 +643,7 @@ void peer_process_ack(struct rmap_peer *peer, uint32_t ack, uint64_t sack)
 			break;
 		peer->win[peer->snd_una % RMAP_RCV_WINDOW] = NULL;
 		peer->in_window--;
+		peer->tx_bytes -= p->len;
 		pkt_unref(p);
 		peer->snd_una++;
 	}

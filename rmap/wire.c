@@ -68,7 +68,6 @@ void rmap_wire_encode(const struct rmap_hdr *h, uint8_t out[RMAP_HDR_LEN])
 	put32(out + 64, h->count);
 	put16(out + 68, h->frag_len);
 	put16(out + 70, 0);
-	memcpy(out + 72, h->auth_tag, RMAP_AUTH_TAG_LEN);
 }
 
 /* Is the page run of a complete message consistent with its type? */
@@ -104,13 +103,15 @@ static enum rmap_wire_err check_pages(const struct rmap_hdr *h)
 				h->type == RMAP_T_XWRITE ||
 				h->type == RMAP_T_XFREE);
 		if (data) {
-			if (h->msg_len != h->count * RMAP_PAGE_SIZE)
+			if (h->msg_len != h->count * rmap_page_bytes(h->flags))
 				return RMAP_WIRE_PAGES;
 		} else if (h->msg_len != 0) {
 			return RMAP_WIRE_PAGES;
 		}
 		return RMAP_WIRE_OK;
 	case RMAP_T_FREE:
+		if (h->flags & RMAP_F_TAGS)
+			return RMAP_WIRE_PAGES;
 		if (h->count == 0 || h->page + h->count < h->page)
 			return RMAP_WIRE_PAGES;
 		return h->msg_len ? RMAP_WIRE_PAGES : RMAP_WIRE_OK;
@@ -124,6 +125,16 @@ static enum rmap_wire_err check_pages(const struct rmap_hdr *h)
 			return RMAP_WIRE_PAGES;
 		break;
 	case RMAP_T_STAT:
+		/* STAT may ask for the counters, and get them; no tags. */
+		if (h->page || h->count || h->flags & RMAP_F_TAGS)
+			return RMAP_WIRE_PAGES;
+		if (resp && h->status == RMAP_S_OK)
+			return h->msg_len == RMAP_STAT_LEN ||
+			       h->msg_len == RMAP_STAT_EXT_LEN ?
+			       RMAP_WIRE_OK : RMAP_WIRE_PAGES;
+		if (!resp && h->msg_len && h->msg_len != RMAP_STAT_REQ_LEN)
+			return RMAP_WIRE_PAGES;
+		break;
 	case RMAP_T_LEAVE:
 	case RMAP_T_ANNOUNCE:
 		/* LEAVE is answered with a STAT body, like STAT. */
@@ -136,8 +147,8 @@ static enum rmap_wire_err check_pages(const struct rmap_hdr *h)
 	default:
 		break;
 	}
-	/* Control messages carry no page run and at most a small body. */
-	if (h->page || h->count || h->msg_len > 64)
+	/* Control messages carry no page run, no tags, a small body. */
+	if (h->page || h->count || h->msg_len > 64 || h->flags & RMAP_F_TAGS)
 		return RMAP_WIRE_PAGES;
 	return RMAP_WIRE_OK;
 }
@@ -192,7 +203,7 @@ enum rmap_wire_err rmap_wire_decode(const uint8_t *buf, size_t len,
 		return RMAP_WIRE_MAGIC;
 	if (buf[2] != RMAP_VERSION)
 		return RMAP_WIRE_VERSION;
-	if (len > RMAP_MAX_DATAGRAM)
+	if (len > RMAP_MAX_INNER)
 		return RMAP_WIRE_LENGTH;
 
 	memset(h, 0, sizeof(*h));
@@ -213,18 +224,13 @@ enum rmap_wire_err rmap_wire_decode(const uint8_t *buf, size_t len,
 	h->page = get64(buf + 56);
 	h->count = get32(buf + 64);
 	h->frag_len = get16(buf + 68);
-	memcpy(h->auth_tag, buf + 72, RMAP_AUTH_TAG_LEN);
 
 	if (buf[7] != 0 || get32(buf + 28) != 0 || get16(buf + 70) != 0)
 		return RMAP_WIRE_RESERVED;
 	if (h->type > RMAP_T_MAX)
 		return RMAP_WIRE_TYPE;
-	/* Authentication is reserved: no tag can be checked yet. */
-	if (h->flags & ~RMAP_F_ALL || h->flags & RMAP_F_AUTH)
+	if (h->flags & ~RMAP_F_ALL)
 		return RMAP_WIRE_FLAGS;
-	for (unsigned i = 0; i < RMAP_AUTH_TAG_LEN; i++)
-		if (h->auth_tag[i])
-			return RMAP_WIRE_RESERVED;
 	if (h->status > RMAP_S_MAX ||
 	    (h->status && !(h->flags & RMAP_F_RESPONSE)))
 		return RMAP_WIRE_STATUS;
@@ -329,6 +335,18 @@ int rmap_stat_decode(const uint8_t *buf, size_t len, struct rmap_stat *s)
 	if (s->flags & ~RMAP_STAT_F_ALL)
 		return -1;
 	return 0;
+}
+
+void rmap_stat_counters_encode(const uint64_t c[RMAP_STATC_N], uint8_t *out)
+{
+	for (unsigned i = 0; i < RMAP_STATC_N; i++)
+		put64(out + 8 * i, c[i]);
+}
+
+void rmap_stat_counters_decode(const uint8_t *in, uint64_t c[RMAP_STATC_N])
+{
+	for (unsigned i = 0; i < RMAP_STATC_N; i++)
+		c[i] = get64(in + 8 * i);
 }
 
 void rmap_session_info_encode(const struct rmap_session_info *si,

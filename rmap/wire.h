@@ -2,8 +2,10 @@
 /*
  * wire.h - the RMAP packet header, as it crosses the network.
  *
- * Every RMAP datagram is one fixed 88-byte header in network byte order,
- * followed by at most one fragment of message payload.  The header carries
+ * Every RMAP datagram is a 16-byte outer header (what the receiver needs
+ * to find the keys), then one fixed 72-byte message header in network
+ * byte order and at most one fragment of message payload, sealed by an
+ * AEAD (or in clear with authentication off).  The message header carries
  * three things at once, so that the common case needs one packet:
  *
  *   - transport state: the packet's own sequence number and a cumulative
@@ -21,19 +23,48 @@
 #include <stdint.h>
 
 #define RMAP_MAGIC		0x4d58u	/* "MX" */
-#define RMAP_VERSION		1u
-#define RMAP_HDR_LEN		88u
-#define RMAP_AUTH_TAG_LEN	16u
+#define RMAP_VERSION		2u
+/*
+ * A datagram is a 16-byte outer header in clear (magic, version, kind,
+ * receiver index, counter), then the message header and its fragment of
+ * payload: sealed with the session's AEAD (and its 16-byte tag) after an
+ * authenticated handshake, or in clear when authentication is off.
+ * Handshake messages (kinds INIT, RESP, COOKIE) have layouts of their
+ * own (handshake.c, rmap(7)).
+ */
+#define RMAP_OUTER_LEN		16u
+#define RMAP_AEAD_TAG_LEN	16u
+/* The message header, inside. */
+#define RMAP_HDR_LEN		72u
+#define RMAP_OVERHEAD		(RMAP_OUTER_LEN + RMAP_HDR_LEN + \
+				 RMAP_AEAD_TAG_LEN)
+
+/* Datagram kinds (byte 3 of the outer header). */
+enum rmap_kind {
+	RMAP_K_INIT = 1,	/* handshake initiation */
+	RMAP_K_RESP = 2,	/* handshake response */
+	RMAP_K_COOKIE = 3,	/* "under load: retry with this cookie" */
+	RMAP_K_DATA = 4,	/* a sealed message fragment */
+	RMAP_K_PLAIN = 5,	/* a message fragment in clear (no auth) */
+};
 
 #define RMAP_PAGE_SIZE		4096u
-/* One message carries at most this many pages (1 MiB). */
+/*
+ * A page's integrity tag: a MAC its client computed and the server keeps
+ * beside the page, opaque to it (rmap(7), RMAP_F_TAGS).
+ */
+#define RMAP_TAG_LEN		16u
+/* One message carries at most this many pages (1 MiB), and their tags. */
 #define RMAP_MAX_PAGES		256u
-#define RMAP_MAX_MSG		(RMAP_MAX_PAGES * RMAP_PAGE_SIZE)
+#define RMAP_MAX_MSG		(RMAP_MAX_PAGES * (RMAP_PAGE_SIZE + RMAP_TAG_LEN))
 #define RMAP_MIN_MTU		576u
 #define RMAP_MAX_MTU		9000u
 /* IPv4 (20) + UDP (8) headers: what an MTU-sized frame loses to them. */
 #define RMAP_IP_UDP_OVERHEAD	28u
 #define RMAP_MAX_DATAGRAM	(RMAP_MAX_MTU - RMAP_IP_UDP_OVERHEAD)
+/* The longest message header plus fragment inside a datagram. */
+#define RMAP_MAX_INNER		(RMAP_MAX_DATAGRAM - RMAP_OUTER_LEN - \
+				 RMAP_AEAD_TAG_LEN)
 /* A 1 MiB message at the smallest MTU is 2280 fragments. */
 #define RMAP_MAX_FRAGS		4096u
 /* Largest transmit window: a reliable packet's seq is below base + this. */
@@ -76,8 +107,21 @@ static inline int rmap_type_has_run(unsigned type)
 #define RMAP_F_RESPONSE		0x0001u	/* a reply to request @reqid */
 #define RMAP_F_ACK		0x0002u	/* @ack and @sack are valid */
 #define RMAP_F_RELIABLE		0x0004u	/* @seq is valid; receiver must ack */
-#define RMAP_F_AUTH		0x0008u	/* @auth_tag is valid (reserved) */
-#define RMAP_F_ALL		0x000fu
+/*
+ * Page tags travel with the pages: a request of a page-run type with this
+ * flag carries (WRITE, XWRITE, PXOR), or asks for (READ, READZ, XWRITE,
+ * XFREE), @count tags of RMAP_TAG_LEN bytes after its @count pages; the
+ * reply echoes the flag.  A server that does not know it drops the packet
+ * (RMAP_WIRE_FLAGS); one that does says so in STAT (RMAP_STAT_TAGS).
+ */
+#define RMAP_F_TAGS		0x0010u
+#define RMAP_F_ALL		0x0017u
+
+/* Bytes a page-run message carries per page: the page, and its tag. */
+static inline unsigned rmap_page_bytes(unsigned flags)
+{
+	return RMAP_PAGE_SIZE + (flags & RMAP_F_TAGS ? RMAP_TAG_LEN : 0);
+}
 
 /* Response status. */
 enum rmap_status {
@@ -110,7 +154,6 @@ struct rmap_hdr {
 	uint64_t page;
 	uint32_t count;
 	uint16_t frag_len;
-	uint8_t auth_tag[RMAP_AUTH_TAG_LEN];
 };
 
 /* Why a datagram was refused.  Counted per reason; never fatal. */
@@ -140,9 +183,37 @@ struct rmap_stat {
 	uint16_t flags;		/* RMAP_STAT_* */
 };
 #define RMAP_STAT_LEN		30u
+/*
+ * A STAT request may carry a be32 of what else it wants: with
+ * RMAP_STAT_WANT_COUNTERS, the OK reply's body is followed by the
+ * server's drop counters, each a be64, in the order of the table below
+ * (rmap(7)): what it refused, and why.
+ */
+#define RMAP_STAT_REQ_LEN	4u
+#define RMAP_STAT_WANT_COUNTERS	0x00000001u
+#define RMAP_STAT_COUNTERS(X)						\
+	X(rx_packets, "datagrams received")				\
+	X(bad_packets, "datagrams refused as malformed")		\
+	X(auth_failures, "datagrams that failed to authenticate")	\
+	X(replays, "authentic datagrams or handshakes seen before")	\
+	X(cookie_challenges, "cookies sent to initiators, under load")	\
+	X(limit_drops, "datagrams refused for a per-peer bound")	\
+	X(unknown_peer, "datagrams from unknown peers")			\
+	X(handshakes, "handshakes completed")				\
+	X(bad_session, "requests naming a session not theirs")		\
+	X(session_limit, "REGs refused: the client has too many sessions")
+enum {
+#define X(name, help) RMAP_STATC_##name,
+	RMAP_STAT_COUNTERS(X)
+#undef X
+	RMAP_STATC_N
+};
+#define RMAP_STAT_EXT_LEN	(RMAP_STAT_LEN + 8u * RMAP_STATC_N)
 /* The server was told to leave (LEAVE): it takes no new sessions. */
 #define RMAP_STAT_LEAVING	0x0001u
-#define RMAP_STAT_F_ALL		0x0001u
+/* The server keeps page tags (RMAP_F_TAGS). */
+#define RMAP_STAT_TAGS		0x0002u
+#define RMAP_STAT_F_ALL		0x0003u
 
 /*
  * The payload of REG: a be64 client nonce, so that a retried REG is
@@ -177,11 +248,14 @@ const char *rmap_status_name(unsigned status);
 
 void rmap_stat_encode(const struct rmap_stat *s, uint8_t out[RMAP_STAT_LEN]);
 int rmap_stat_decode(const uint8_t *buf, size_t len, struct rmap_stat *s);
+/* The counters after a STAT body (RMAP_STAT_EXT_LEN bytes in all). */
+void rmap_stat_counters_encode(const uint64_t c[RMAP_STATC_N], uint8_t *out);
+void rmap_stat_counters_decode(const uint8_t *in, uint64_t c[RMAP_STATC_N]);
 
 /* Payload bytes per fragment for a link MTU. */
 static inline uint32_t rmap_frag_payload(unsigned mtu)
 {
-	return mtu - RMAP_IP_UDP_OVERHEAD - RMAP_HDR_LEN;
+	return mtu - RMAP_IP_UDP_OVERHEAD - RMAP_OVERHEAD;
 }
 
 /* Serial-number arithmetic (RFC 1982) for 32-bit sequence numbers. */

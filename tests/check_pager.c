@@ -16,9 +16,13 @@
  */
 #include <check.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "check_util.h"
 #include "memxd/log.h"
@@ -43,6 +47,8 @@ struct fx_opts {
 	bool parity;
 	unsigned prefetch;
 	enum victim_policy policy;
+	bool no_integrity;	/* pages without MACs (--integrity=off) */
+	bool encrypt;		/* pages sent encrypted */
 };
 
 static const struct fx_opts defaults = {
@@ -58,6 +64,8 @@ static void fx_init(struct fx *f, const struct fx_opts *o)
 		.geo = { o->width, o->rows, o->parity },
 		.recovery_mibps = 1024,
 		.evict_policy = o->policy,
+		.integrity = !o->no_integrity,
+		.encrypt = o->encrypt,
 	};
 	struct vm_spec spec = { .pid = 1, .budget = o->budget * PAGE,
 				.nregions = 1 };
@@ -878,6 +886,9 @@ END_TEST
  * registers the VM with a new memxd, whose budget is @budget pages.
  * Whatever memxd had in flight stays wherever it got.
  */
+/* If set, what fx_restart hands the new memxd instead of the state. */
+static int (*fx_state_filter)(int state_fd);
+
 static void fx_restart(struct fx *f, uint64_t budget)
 {
 	struct vm_spec spec = { .pid = 1, .nregions = 1 };
@@ -902,6 +913,12 @@ static void fx_restart(struct fx *f, uint64_t budget)
 	spec.regions[0] = (struct vm_region){ FAKE_HVA, 0, f->npages * PAGE,
 					      PAGE };
 	spec.uffd = spec.memfd = fake_mem_fd(f->m);
+	if (fx_state_filter) {
+		int fd = fx_state_filter(state_fd);
+
+		close(state_fd);
+		state_fd = fd;
+	}
 	spec.state_fd = state_fd;
 	spec.spill_fd = spill_fd;
 	ck_assert_msg(!pager_register(f->pg, &spec, &f->vm, why, sizeof(why)),
@@ -1379,6 +1396,373 @@ START_TEST(test_random_mix)
 }
 END_TEST
 
+/* ---- integrity: a page read back is the page last written ---- */
+
+/* The first page at or after @from whose only copy is on its server. */
+static uint64_t fx_remote_page(struct fx *f, uint64_t from)
+{
+	for (uint64_t p = from; p < f->npages; p++)
+		if (pt_state(&f->vm->pt, p) == PS_REMOTE &&
+		    !pt_has(&f->vm->pt, p, PT_CACHED))
+			return p;
+	ck_abort_msg("no REMOTE page from %lu", (unsigned long)from);
+	return 0;
+}
+
+/* The stored copy of @page's data slot. */
+static const uint8_t *fx_stored(struct fx *f, uint64_t page)
+{
+	unsigned srv;
+	uint32_t sid;
+	uint64_t key;
+
+	fx_where(f, page, &srv, &sid, &key);
+	return fake_remote_page(f->fr, srv, sid, key);
+}
+
+/* Its server flips bit @bit of @page's stored copy. */
+static void fx_flip(struct fx *f, uint64_t page, unsigned bit)
+{
+	unsigned srv;
+	uint32_t sid;
+	uint64_t key;
+
+	fx_where(f, page, &srv, &sid, &key);
+	ck_assert(fake_remote_flip(f->fr, srv, sid, key, bit));
+}
+
+/*
+ * A bit flips in a stored page: its read fails its check, the page is not
+ * installed, it is rebuilt from its stripe (and checked), installed, and
+ * the good copy is written back over the bad one.
+ */
+START_TEST(test_integrity_flip_rebuilt)
+{
+	struct fx f;
+	uint64_t p;
+
+	fx_init_filled(&f, &defaults, 0);
+	p = fx_remote_page(&f, 10);
+	fx_flip(&f, p, 12345);
+	ck_assert_int_eq(fx_read(&f, p), (uint8_t)(p * 7) | 1);
+	ck_assert_uint_eq(f.vm->st.integrity_failures, 1);
+	ck_assert_uint_eq(f.vm->st.integrity_rebuilt, 1);
+	ck_assert_uint_ge(f.vm->st.degraded_reads, 1);
+	ck_assert_uint_eq(fake_remote_bad(f.fr), 1);
+	fx_quiesce(&f);
+	ck_assert_uint_eq(f.vm->st.integrity_repaired, 1);
+	ck_assert_uint_eq(fx_stored(&f, p)[12345 / 8], (uint8_t)(p * 7) | 1);
+	/* Everything else as written; the repaired copy reads back. */
+	fx_verify(&f, 0, f.npages, 0);
+	fx_fill(&f, 0, f.npages, 0);
+	fx_quiesce(&f);
+	fx_verify(&f, 0, f.npages, 0);
+	ck_assert_uint_eq(f.vm->st.integrity_failures, 1);
+	ck_assert_uint_eq(f.vm->st.integrity_lost, 0);
+	fx_fini(&f);
+}
+END_TEST
+
+/*
+ * Without parity, a page whose copy stays bad is read again, then given
+ * up: LOST, poisoned (never wrong data), reported as a lost range; freed
+ * by the guest, it is a page of zeros again.
+ */
+START_TEST(test_integrity_no_parity_poisons)
+{
+	struct fx_opts o = defaults;
+	GString *dump = g_string_new(NULL);
+	char want[64];
+	struct fx f;
+	uint64_t p;
+
+	o.parity = false;
+	fx_init_filled(&f, &o, 0);
+	p = fx_remote_page(&f, 20);
+	fx_flip(&f, p, 7);
+	ck_assert_int_eq(fx_read(&f, p), -EFAULT);
+	ck_assert_int_eq(pt_state(&f.vm->pt, p), PS_LOST);
+	ck_assert_uint_eq(f.vm->st.integrity_failures, 4);
+	ck_assert_uint_eq(f.vm->st.integrity_lost, 1);
+	ck_assert_uint_eq(f.vm->st.integrity_rebuilt, 0);
+	ck_assert_uint_ge(f.vm->st.lost_faults, 1);
+	pager_dump(f.pg, dump);
+	snprintf(want, sizeof(want), "lost_range=%lu-%lu\n", (unsigned long)p,
+		 (unsigned long)p);
+	ck_assert_msg(strstr(dump->str, want), "no %s in the status", want);
+	ck_assert(strstr(dump->str, "lost_pages=1\n"));
+	g_string_free(dump, true);
+	/* The others are unharmed. */
+	for (uint64_t q = 0; q < f.npages; q++)
+		if (q != p)
+			ck_assert_int_eq(fx_read(&f, q), (uint8_t)(q * 7) | 1);
+	/* The guest frees it: "never written" again. */
+	fake_mem_remove(f.m, p, 1);
+	f.m->poisoned[p] = 0;
+	fx_turn(&f, 3);
+	ck_assert_int_eq(pt_state(&f.vm->pt, p), PS_NEVER);
+	ck_assert_int_eq(fx_read(&f, p), 0);
+	fx_fini(&f);
+}
+END_TEST
+
+/*
+ * A READ answered with another run (remote.c rejects it: -EBADMSG) is a
+ * failed read, never installed; its fault is served by a degraded read.
+ */
+START_TEST(test_integrity_short_reply)
+{
+	struct fx f;
+	struct fake_req *q;
+	uint64_t p;
+	uint8_t b;
+
+	fx_init_filled(&f, &defaults, 0);
+	p = fx_remote_page(&f, 30);
+	fake_remote_hold(f.fr, RMAP_T_READ, true);
+	ck_assert_int_eq(fake_vcpu_read(f.m, p, &b), -EAGAIN);
+	q = fx_wait_req(&f, RMAP_T_READ);
+	fake_remote_hold(f.fr, RMAP_T_READ, false);
+	fake_remote_complete(f.fr, q, -EBADMSG, 0);
+	ck_assert_int_eq(fx_read(&f, p), (uint8_t)(p * 7) | 1);
+	ck_assert_uint_ge(f.vm->st.fetch_errors, 1);
+	ck_assert_uint_ge(f.vm->st.degraded_reads, 1);
+	ck_assert_uint_eq(f.vm->st.integrity_failures, 0);
+	ck_assert_uint_eq(f.vm->st.integrity_repaired, 0);
+	fx_verify(&f, 0, f.npages, 0);
+	fx_fini(&f);
+}
+END_TEST
+
+/* A server answers with another page of the session, tag and all. */
+START_TEST(test_integrity_swapped_page)
+{
+	struct fx f;
+	unsigned srv;
+	uint32_t sid;
+	uint64_t p, key;
+
+	fx_init_filled(&f, &defaults, 0);
+	p = fx_remote_page(&f, 40);
+	fx_where(&f, p, &srv, &sid, &key);
+	ck_assert(fake_remote_copy(f.fr, srv, sid, key + 1, key) ||
+		  fake_remote_copy(f.fr, srv, sid, key - 1, key));
+	ck_assert_int_eq(fx_read(&f, p), (uint8_t)(p * 7) | 1);
+	ck_assert_uint_eq(f.vm->st.integrity_failures, 1);
+	ck_assert_uint_eq(f.vm->st.integrity_rebuilt, 1);
+	fx_quiesce(&f);
+	ck_assert_uint_eq(f.vm->st.integrity_repaired, 1);
+	fx_verify(&f, 0, f.npages, 0);
+	fx_fini(&f);
+}
+END_TEST
+
+/*
+ * A server answers with an older copy of the same page, its own true tag
+ * with it (a replay): the version in the MAC tells it from the last.
+ */
+START_TEST(test_integrity_replay)
+{
+	struct fx f;
+	unsigned srv;
+	uint32_t sid;
+	uint64_t p, key;
+	uint8_t *old, v;
+
+	fx_init_filled(&f, &defaults, 0);
+	p = fx_remote_page(&f, 50);
+	fx_where(&f, p, &srv, &sid, &key);
+	old = fake_remote_save(f.fr, srv, sid, key);
+	v = pt_version(&f.vm->pt, p);
+	/* Written again and pushed out: a new copy, a new version. */
+	fx_write(&f, p, 0x42);
+	fx_fill(&f, 100, 100, 0);
+	fx_quiesce(&f);
+	ck_assert_int_eq(pt_state(&f.vm->pt, p), PS_REMOTE);
+	ck_assert_uint_eq(pt_version(&f.vm->pt, p), (uint8_t)(v + 1));
+	fake_remote_restore(f.fr, srv, sid, key, old);
+	g_free(old);
+	ck_assert_int_eq(fx_read(&f, p), 0x42);
+	ck_assert_uint_eq(f.vm->st.integrity_failures, 1);
+	ck_assert_uint_eq(f.vm->st.integrity_rebuilt, 1);
+	fx_quiesce(&f);
+	ck_assert_uint_eq(f.vm->st.integrity_repaired, 1);
+	fx_fill(&f, 200, 56, 0);
+	fx_quiesce(&f);
+	ck_assert_int_eq(fx_read(&f, p), 0x42);
+	fx_fini(&f);
+}
+END_TEST
+
+/*
+ * A server dies, and a page its slot is rebuilt from is bad: the rebuild
+ * is checked, read again, and what still fails is not passed off as good:
+ * both pages of that row are LOST (poisoned), the rest rebuilt right.
+ */
+START_TEST(test_integrity_recovery)
+{
+	const struct pg_geometry *geo;
+	struct fx_opts o = defaults;
+	struct pg_group *grp;
+	uint64_t g, x = UINT64_MAX, y = 0;
+	unsigned dead = 0;
+	struct fx f;
+
+	o.servers = 5;		/* a spare to rebuild on */
+	fx_init_filled(&f, &o, 0);
+	geo = vm_geo(f.vm);
+	/* A row of a group whose two data pages are REMOTE. */
+	for (g = 0; g < pg_ngroups(f.vm->groups) && x == UINT64_MAX; g++)
+		for (unsigned r = 0; r < geo->rows; r++) {
+			uint64_t a = pg_page(geo, g, 0, r);
+			uint64_t b = pg_page(geo, g, 1, r);
+
+			if (b < f.npages &&
+			    pt_state(&f.vm->pt, a) == PS_REMOTE &&
+			    pt_state(&f.vm->pt, b) == PS_REMOTE) {
+				x = a;
+				y = b;
+				grp = pg_group(f.vm->groups, g);
+				dead = grp->srv[0];
+				break;
+			}
+		}
+	ck_assert_uint_ne(x, UINT64_MAX);
+	fx_flip(&f, y, 99);
+	fake_remote_kill(f.fr, dead);
+	for (unsigned i = 0; i < 5000 && recovery_pending(f.pg); i++)
+		fx_wait(&f);
+	fx_quiesce(&f);
+	ck_assert_uint_eq(recovery_pending(f.pg), 0);
+	ck_assert_int_eq(pt_state(&f.vm->pt, x), PS_LOST);
+	ck_assert_int_eq(pt_state(&f.vm->pt, y), PS_LOST);
+	ck_assert_uint_eq(f.vm->st.integrity_lost, 2);
+	/* First try, and two reads again: 2 pages each time. */
+	ck_assert_uint_eq(f.vm->st.integrity_failures, 6);
+	ck_assert_uint_ge(f.vm->st.rebuilt_groups, 1);
+	ck_assert_int_eq(fx_read(&f, x), -EFAULT);
+	ck_assert_int_eq(fx_read(&f, y), -EFAULT);
+	for (uint64_t q = 0; q < f.npages; q++)
+		if (q != x && q != y)
+			ck_assert_int_eq(fx_read(&f, q), (uint8_t)(q * 7) | 1);
+	fx_fini(&f);
+}
+END_TEST
+
+/*
+ * The state as a memxd before page integrity wrote it (version 1): the
+ * same, without the keys and versions after the page table.
+ */
+static int state_v1(int fd)
+{
+	struct stat sb;
+	uint8_t *buf;
+	uint64_t v1size;
+	uint32_t one = 1, hdr = 160;
+	int out;
+
+	ck_assert_int_eq(fstat(fd, &sb), 0);
+	buf = malloc((size_t)sb.st_size);
+	ck_assert_int_eq(pread(fd, buf, (size_t)sb.st_size, 0), sb.st_size);
+	memcpy(&v1size, buf + 160, 8);		/* keys_off: v1's end */
+	memcpy(buf + 8, &one, 4);		/* version */
+	memcpy(buf + 12, &hdr, 4);		/* hdr_size */
+	memcpy(buf + 88, &v1size, 8);		/* size */
+	memset(buf + 160, 0, 24);
+	out = memfd_create("v1-state", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+	ck_assert_int_ge(out, 0);
+	ck_assert_int_eq(write(out, buf, v1size), (ssize_t)v1size);
+	/* Sealed as every memxd seals what it hands over (vmstate.c). */
+	ck_assert_int_eq(fcntl(out, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW |
+			       F_SEAL_WRITE | F_SEAL_SEAL), 0);
+	free(buf);
+	return out;
+}
+
+/*
+ * A VM an older memxd served (a version 1 state: no keys, no versions) is
+ * taken over all the same, and runs without integrity: its pages on the
+ * servers carry no MACs.
+ */
+START_TEST(test_adopt_older_state)
+{
+	struct fx_opts o = defaults;
+	struct fx f;
+
+	o.no_integrity = true;
+	fx_init_filled(&f, &o, 0);
+	fx_state_filter = state_v1;
+	fx_restart(&f, 32);
+	fx_state_filter = NULL;
+	fake_remote_auto(f.fr, f.loop, true);
+	ck_assert(!f.vm->integ.on);
+	fx_verify(&f, 0, f.npages, 0);
+	fx_fill(&f, 0, f.npages, 5);
+	fx_quiesce(&f);
+	fx_verify(&f, 0, f.npages, 5);
+	fx_fini(&f);
+}
+END_TEST
+
+/*
+ * --page-encryption: the servers hold ciphertext, parity over it; a bad
+ * page is still caught and rebuilt, a lost server rebuilt, every byte
+ * right.
+ */
+START_TEST(test_encrypted)
+{
+	struct fx_opts o = defaults;
+	const uint8_t *stored;
+	unsigned same = 0;
+	struct fx f;
+	uint64_t p;
+
+	o.servers = 5;
+	o.encrypt = true;
+	fx_init_filled(&f, &o, 0);
+	ck_assert(f.vm->integ.encrypt);
+	p = fx_remote_page(&f, 10);
+	stored = fx_stored(&f, p);
+	for (unsigned i = 0; i < PAGE; i++)
+		same += stored[i] == ((uint8_t)(p * 7) | 1);
+	ck_assert_uint_lt(same, 64);	/* not the plaintext */
+	fx_flip(&f, p, 4321);
+	ck_assert_int_eq(fx_read(&f, p), (uint8_t)(p * 7) | 1);
+	ck_assert_uint_eq(f.vm->st.integrity_failures, 1);
+	ck_assert_uint_eq(f.vm->st.integrity_rebuilt, 1);
+	fx_quiesce(&f);
+	ck_assert_uint_eq(f.vm->st.integrity_repaired, 1);
+	fx_verify(&f, 0, f.npages, 0);
+	fx_fill(&f, 0, f.npages, 9);
+	fx_quiesce(&f);
+	/* A server lost: rebuilt from ciphertext, checked as plaintext. */
+	fake_remote_kill(f.fr, 0);
+	for (unsigned i = 0; i < 5000 && recovery_pending(f.pg); i++)
+		fx_wait(&f);
+	fx_quiesce(&f);
+	ck_assert_uint_ge(f.vm->st.rebuilt_groups, 1);
+	fx_verify(&f, 0, f.npages, 9);
+	ck_assert_uint_eq(f.vm->st.integrity_failures, 1);
+	ck_assert_uint_eq(f.vm->st.integrity_lost, 0);
+	fx_fini(&f);
+}
+END_TEST
+
+/* --integrity=off: no tags on the wire, nothing checked (benchmarks). */
+START_TEST(test_integrity_off)
+{
+	struct fx_opts o = defaults;
+	struct fx f;
+
+	o.no_integrity = true;
+	fx_init_filled(&f, &o, 0);
+	fx_verify(&f, 0, f.npages, 0);
+	ck_assert(!f.vm->integ.on);
+	ck_assert_uint_eq(f.vm->st.integrity_failures, 0);
+	fx_fini(&f);
+}
+END_TEST
+
 static Suite *pager_suite(void)
 {
 	Suite *s = suite_create("pager");
@@ -1416,6 +1800,18 @@ static Suite *pager_suite(void)
 	tcase_add_test(tc, test_restart_keeps_protection);
 	tcase_add_test(tc, test_restart_delta_in_flight);
 	tcase_add_test(tc, test_restart_forgets_policy);
+	suite_add_tcase(s, tc);
+	tc = tcase_create("integrity");
+	tcase_set_timeout(tc, 60);
+	tcase_add_test(tc, test_integrity_flip_rebuilt);
+	tcase_add_test(tc, test_integrity_no_parity_poisons);
+	tcase_add_test(tc, test_integrity_short_reply);
+	tcase_add_test(tc, test_integrity_swapped_page);
+	tcase_add_test(tc, test_integrity_replay);
+	tcase_add_test(tc, test_integrity_recovery);
+	tcase_add_test(tc, test_integrity_off);
+	tcase_add_test(tc, test_adopt_older_state);
+	tcase_add_test(tc, test_encrypted);
 	suite_add_tcase(s, tc);
 	tc = tcase_create("random");
 	tcase_set_timeout(tc, 600);

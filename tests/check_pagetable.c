@@ -14,7 +14,7 @@ static struct pagetable pt;
 
 static void setup(void)
 {
-	ck_assert_int_eq(pt_init(&pt, 16, NULL), 0);
+	ck_assert_int_eq(pt_init(&pt, 16, NULL, NULL), 0);
 }
 
 static void teardown(void)
@@ -280,6 +280,56 @@ START_TEST(test_victim_bits_kept)
 }
 END_TEST
 
+/*
+ * Integrity: each new copy is a new version; a page with no good copy is
+ * LOST until the guest frees it; a repair is a write in flight.
+ */
+START_TEST(test_integrity)
+{
+	bool w;
+
+	ck_assert_uint_eq(pt_version(&pt, 0), 0);
+	ck_assert(pt_installed(&pt, 0, true));
+	ck_assert(pt_evict_begin(&pt, 0));
+	ck_assert(pt_write_begin(&pt, 0));
+	ck_assert_uint_eq(pt_version(&pt, 0), 1);
+	ck_assert(!pt_copy_authoritative(&pt, 0));	/* in flight */
+	ck_assert(pt_write_end(&pt, 0, true));
+	ck_assert(pt_copy_authoritative(&pt, 0));
+	/* Refused: not REMOTE; cached. */
+	ck_assert(!pt_lost(&pt, 1));
+	ck_assert(pt_cached(&pt, 0));
+	ck_assert(!pt_lost(&pt, 0));
+	ck_assert_uint_eq(pt.bugs, 2);
+	pt_uncached(&pt, 0);
+	/* A repair: no other write meanwhile; it survives the fetch. */
+	ck_assert(pt_fetch_begin(&pt, 0));
+	ck_assert(pt_repair_begin(&pt, 0));
+	ck_assert(!pt_repair_begin(&pt, 0));
+	ck_assert_int_eq(pt_fetch_wait(&pt, 0, false), 1);
+	ck_assert_int_eq(pt_fetch_end(&pt, 0, true, &w), FE_INSTALL);
+	ck_assert(pt_installed(&pt, 0, false));
+	ck_assert(pt_has(&pt, 0, PT_WRITING));
+	ck_assert(pt_repair_end(&pt, 0));
+	ck_assert(pt_copy_authoritative(&pt, 0));
+	ck_assert_uint_eq(pt.bugs, 3);
+	/* Evicted clean: the same version, no write. */
+	ck_assert(pt_evict_begin(&pt, 0));
+	ck_assert(pt_evicted_clean(&pt, 0));
+	ck_assert_uint_eq(pt_version(&pt, 0), 1);
+	/* LOST, then freed: never written again. */
+	ck_assert(pt_lost(&pt, 0));
+	ck_assert_int_eq(pt_state(&pt, 0), PS_LOST);
+	ck_assert_str_eq(pt_state_name(PS_LOST), "lost");
+	ck_assert(!pt_fetch_begin(&pt, 0));
+	ck_assert(pt_discard(&pt, 0));
+	ck_assert_int_eq(pt_state(&pt, 0), PS_NEVER);
+	ck_assert(pt_has(&pt, 0, PT_HAS_REMOTE));	/* freed later */
+	ck_assert(pt_remote_droppable(&pt, 0));
+	ck_assert_uint_eq(pt.bugs, 4);
+}
+END_TEST
+
 static Suite *pagetable_suite(void)
 {
 	Suite *s = suite_create("pagetable");
@@ -296,6 +346,7 @@ static Suite *pagetable_suite(void)
 	tcase_add_test(tc, test_remote_lost);
 	tcase_add_test(tc, test_hot_flag);
 	tcase_add_test(tc, test_victim_bits_kept);
+	tcase_add_test(tc, test_integrity);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -116,7 +116,7 @@ START_TEST(test_clock_second_chance)
 	struct victim c;
 	unsigned n;
 
-	ck_assert_int_eq(pt_init(&pt, 16, NULL), 0);
+	ck_assert_int_eq(pt_init(&pt, 16, NULL, NULL), 0);
 	victim_init(&c, VICTIM_CLOCK, 16, 8, 1);
 	for (unsigned i = 0; i < 8; i++)
 		ck_assert(pt_found_resident(&pt, i));
@@ -164,7 +164,7 @@ static void sim_init(struct sim *s, enum victim_policy policy,
 {
 	memset(s, 0, sizeof(*s));
 	s->budget = budget;
-	ck_assert_int_eq(pt_init(&s->pt, npages, NULL), 0);
+	ck_assert_int_eq(pt_init(&s->pt, npages, NULL, NULL), 0);
 	victim_init(&s->v, policy, npages, budget, 4);
 }
 

@@ -113,6 +113,11 @@ static void test_config(struct rmap_config *cfg)
 	cfg->retry_max_us = 20000;
 	cfg->rto_us = 500;
 	cfg->max_retries = 50;
+	/*
+	 * The transport's own tests run in clear, so that hand-made
+	 * datagrams reach it; the authenticated tests add keys.
+	 */
+	cfg->auth.insecure = true;
 }
 
 static void pair_open(const struct rmap_config *cfg)
@@ -597,8 +602,18 @@ static void raw_send(int fd, const void *p, size_t len,
 
 struct dgram {
 	size_t len;
-	uint8_t buf[RMAP_HDR_LEN + 4096];
+	uint8_t buf[RMAP_OUTER_LEN + RMAP_HDR_LEN + 4096];
 };
+
+/* The clear outer header: magic, version, PLAIN, no index, no counter. */
+static void plain_outer(uint8_t *p)
+{
+	memset(p, 0, RMAP_OUTER_LEN);
+	p[0] = 0x4d;
+	p[1] = 0x58;
+	p[2] = RMAP_VERSION;
+	p[3] = RMAP_K_PLAIN;
+}
 
 /*
  * Split message @h (with body @body) into datagrams of @stride bytes,
@@ -617,11 +632,12 @@ static unsigned make_msg(struct rmap_hdr h, const uint8_t *body,
 		h.frag_len = (uint16_t)(h.msg_len ? (h.msg_len - h.frag_off <
 						     stride ? h.msg_len -
 						     h.frag_off : stride) : 0);
-		rmap_wire_encode(&h, out[i].buf);
+		plain_outer(out[i].buf);
+		rmap_wire_encode(&h, out[i].buf + RMAP_OUTER_LEN);
 		if (h.frag_len)
-			memcpy(out[i].buf + RMAP_HDR_LEN, body + h.frag_off,
-			       h.frag_len);
-		out[i].len = RMAP_HDR_LEN + h.frag_len;
+			memcpy(out[i].buf + RMAP_OUTER_LEN + RMAP_HDR_LEN,
+			       body + h.frag_off, h.frag_len);
+		out[i].len = RMAP_OUTER_LEN + RMAP_HDR_LEN + h.frag_len;
 	}
 	return n;
 }
@@ -656,13 +672,13 @@ START_TEST(test_reordering_delivers_once)
 		fill_random(&seed, body[i], sizeof(body[i]));
 
 	/* Five messages, three of them in several fragments. */
-	n += make_msg(req_hdr(RMAP_T_HEARTBEAT, 1, 0, 0, 0), NULL, 1384, &seq,
+	n += make_msg(req_hdr(RMAP_T_HEARTBEAT, 1, 0, 0, 0), NULL, 1368, &seq,
 		      dg + n);
-	n += make_msg(req_hdr(RMAP_T_WRITE, 2, 10, 2, 2 * PG), body[0], 1384,
+	n += make_msg(req_hdr(RMAP_T_WRITE, 2, 10, 2, 2 * PG), body[0], 1368,
 		      &seq, dg + n);
 	n += make_msg(req_hdr(RMAP_T_WRITE, 3, 20, 1, PG), body[1], 460, &seq,
 		      dg + n);
-	n += make_msg(req_hdr(RMAP_T_STAT, 4, 0, 0, 0), NULL, 1384, &seq,
+	n += make_msg(req_hdr(RMAP_T_STAT, 4, 0, 0, 0), NULL, 1368, &seq,
 		      dg + n);
 	n += make_msg(req_hdr(RMAP_T_WRITE, 5, 30, 3, 3 * PG), body[2], PG,
 		      &seq, dg + n);
@@ -705,7 +721,10 @@ START_TEST(test_reordering_delivers_once)
 
 		if (r < 0)
 			break;
-		if (rmap_wire_decode(in.buf, (size_t)r, &h) == RMAP_WIRE_OK &&
+		if (r > RMAP_OUTER_LEN &&
+		    rmap_wire_decode(in.buf + RMAP_OUTER_LEN,
+				     (size_t)r - RMAP_OUTER_LEN, &h) ==
+		    RMAP_WIRE_OK &&
 		    (h.flags & RMAP_F_ACK) && rmap_seq_before(max_ack, h.ack))
 			max_ack = h.ack;
 	}
@@ -734,14 +753,15 @@ START_TEST(test_inconsistent_fragments_refused)
 	pair_open(&cfg);
 	fd = raw_socket();
 	memset(body, 0x5a, sizeof(body));
-	n = make_msg(req_hdr(RMAP_T_WRITE, 1, 0, 2, 2 * PG), body, 1384, &seq,
+	n = make_msg(req_hdr(RMAP_T_WRITE, 1, 0, 2, 2 * PG), body, 1368, &seq,
 		     dg);
 	ck_assert_uint_eq(n, 6);
 	/* Fragment 3 says the message is at page 1, not 0. */
-	ck_assert_int_eq(rmap_wire_decode(dg[3].buf, dg[3].len, &h),
+	ck_assert_int_eq(rmap_wire_decode(dg[3].buf + RMAP_OUTER_LEN,
+					  dg[3].len - RMAP_OUTER_LEN, &h),
 			 RMAP_WIRE_OK);
 	h.page = 1;
-	rmap_wire_encode(&h, dg[3].buf);
+	rmap_wire_encode(&h, dg[3].buf + RMAP_OUTER_LEN);
 	for (unsigned i = 0; i < n; i++)
 		raw_send(fd, dg[i].buf, dg[i].len, &srv_addr);
 	TU_RUN_UNTIL(loop, rmap_ep_counters(srv)->bad[RMAP_WIRE_FRAG] == 1,
@@ -804,7 +824,7 @@ START_TEST(test_fragmentation_at_mtu)
 	}
 	/* A page is 9 fragments at 576, 3 at 1500, one at 9000. */
 	ck_assert_uint_eq((PG + fp - 1) / fp,
-			  mtus[_i] == 576 ? 9 : mtus[_i] == 1500 ? 3 : 1);
+			  mtus[_i] == 576 ? 10 : mtus[_i] == 1500 ? 3 : 1);
 	ck_assert_uint_eq(rmap_ep_counters(cli)->bad_total, 0);
 	ck_assert_uint_eq(rmap_ep_counters(srv)->bad_total, 0);
 	pair_close();
@@ -818,7 +838,7 @@ START_TEST(test_malformed_counted_and_dropped)
 	struct {
 		struct dgram d;
 		enum rmap_wire_err why;
-	} bad[12];
+	} bad[16];
 	uint64_t want[RMAP_WIRE_NERR] = { 0 };
 	struct rmap_hdr h;
 	uint32_t seq = 0;
@@ -834,7 +854,7 @@ START_TEST(test_malformed_counted_and_dropped)
 #define BAD(why_, mutate_) do {						\
 		seq = 0;						\
 		make_msg(req_hdr(RMAP_T_HEARTBEAT, 1, 0, 0, 0), NULL,	\
-			 1384, &seq, &bad[n].d);			\
+			 1368, &seq, &bad[n].d);			\
 		mutate_;						\
 		bad[n].why = (why_);					\
 		n++;							\
@@ -845,17 +865,22 @@ START_TEST(test_malformed_counted_and_dropped)
 	BAD(RMAP_WIRE_MAGIC, bad[n].d.buf[0] = 0);
 	BAD(RMAP_WIRE_VERSION, bad[n].d.buf[2] = 99);
 	BAD(RMAP_WIRE_TYPE, bad[n].d.buf[3] = 200);
-	BAD(RMAP_WIRE_FLAGS, bad[n].d.buf[5] |= RMAP_F_AUTH);
-	BAD(RMAP_WIRE_STATUS, bad[n].d.buf[6] = 3);
+	BAD(RMAP_WIRE_MAGIC, bad[n].d.buf[16] = 0);
+	BAD(RMAP_WIRE_FLAGS, bad[n].d.buf[16 + 5] |= 0x08);
+	BAD(RMAP_WIRE_STATUS, bad[n].d.buf[16 + 6] = 3);
 	BAD(RMAP_WIRE_LENGTH, bad[n].d.len += 5);
-	BAD(RMAP_WIRE_RESERVED, bad[n].d.buf[30] = 1);
-	BAD(RMAP_WIRE_RESERVED, bad[n].d.buf[80] = 1);
-	BAD(RMAP_WIRE_PAGES, bad[n].d.buf[67] = 1);
-	BAD(RMAP_WIRE_FRAG, bad[n].d.buf[47] = 0);
+	BAD(RMAP_WIRE_RESERVED, bad[n].d.buf[16 + 30] = 1);
+	BAD(RMAP_WIRE_RESERVED, bad[n].d.buf[16 + 70] = 1);
+	BAD(RMAP_WIRE_PAGES, bad[n].d.buf[16 + 67] = 1);
+	BAD(RMAP_WIRE_FRAG, bad[n].d.buf[16 + 47] = 0);
 #undef BAD
 	for (unsigned i = 0; i < n; i++) {
-		ck_assert_int_eq(rmap_wire_decode(bad[i].d.buf, bad[i].d.len, &h),
-				 bad[i].why);
+		/* Past the outer header, the message header's decoder. */
+		if (bad[i].d.len >= RMAP_OUTER_LEN && bad[i].d.buf[0] &&
+		    bad[i].d.buf[2] == RMAP_VERSION && bad[i].d.buf[3] < 200)
+			ck_assert_int_eq(rmap_wire_decode(bad[i].d.buf +
+				RMAP_OUTER_LEN, bad[i].d.len - RMAP_OUTER_LEN,
+				&h), bad[i].why);
 		want[bad[i].why]++;
 		raw_send(fd, bad[i].d.buf, bad[i].d.len, &srv_addr);
 		raw_send(fd, bad[i].d.buf, bad[i].d.len, &cli_addr);
@@ -889,14 +914,15 @@ START_TEST(test_unknown_peer_counted)
 	test_config(&cfg);
 	pair_open(&cfg);
 	fd = raw_socket();
-	make_msg(req_hdr(RMAP_T_HEARTBEAT, 1, 0, 0, 0), NULL, 1384, &seq, &dg[0]);
+	make_msg(req_hdr(RMAP_T_HEARTBEAT, 1, 0, 0, 0), NULL, 1368, &seq, &dg[0]);
 	h = req_hdr(RMAP_T_HEARTBEAT, 1, 0, 0, 0);
 	h.flags |= RMAP_F_RESPONSE;
 	seq = 1;
-	make_msg(h, NULL, 1384, &seq, &dg[1]);
+	make_msg(h, NULL, 1368, &seq, &dg[1]);
 	h = (struct rmap_hdr){ .flags = RMAP_F_ACK, .epoch = 3, .ack = 1 };
-	rmap_wire_encode(&h, dg[2].buf);
-	dg[2].len = RMAP_HDR_LEN;
+	plain_outer(dg[2].buf);
+	rmap_wire_encode(&h, dg[2].buf + RMAP_OUTER_LEN);
+	dg[2].len = RMAP_OUTER_LEN + RMAP_HDR_LEN;
 	for (unsigned i = 0; i < 3; i++)
 		raw_send(fd, dg[i].buf, dg[i].len, &cli_addr);
 	TU_RUN_UNTIL(loop, rmap_ep_counters(cli)->unknown_peer == 3,
@@ -933,6 +959,775 @@ START_TEST(test_unknown_peer_counted)
 }
 END_TEST
 
+
+/* ---- bounds: what a peer can make us do or hold ---- */
+
+static struct sockaddr_storage fake_addr(unsigned i)
+{
+	struct sockaddr_storage ss = loopback((uint16_t)(50000 + i));
+
+	((struct sockaddr_in *)&ss)->sin_addr.s_addr = htonl(0x7f000100u + i);
+	return ss;
+}
+
+static void inject(struct rmap_ep *ep, const struct dgram *d, unsigned n,
+		   const struct sockaddr_storage *from)
+{
+	for (unsigned i = 0; i < n; i++)
+		rmap_ep_inject_rx(ep, d[i].buf, d[i].len, from);
+}
+
+/* A base 2^31 ahead is one jump, not 2^31 steps (issue 11). */
+START_TEST(test_window_jump_o1)
+{
+	struct rmap_config cfg;
+	struct sockaddr_storage a = fake_addr(1);
+	struct dgram dg[1];
+	struct rmap_hdr h;
+	uint32_t seq = 0;
+	uint64_t t0;
+
+	test_config(&cfg);
+	pair_open(&cfg);
+	rmap_ep_set_tx_filter(srv, tx_watch, &(struct watch){ .window = 1024 });
+	make_msg(req_hdr(RMAP_T_HEARTBEAT, 1, 0, 0, 0), NULL, 1368, &seq, dg);
+	inject(srv, dg, 1, &a);
+	ck_assert_uint_eq(srv_seen.delivered, 1);
+	t0 = evl_now_ns();
+	for (unsigned i = 0; i < 4; i++) {
+		h = req_hdr(RMAP_T_HEARTBEAT, 1, 0, 0, 0);
+		h.base = 1 + (0x7fff0000u + i * 7777u) * (i + 1);
+		h.reqid += i + 1;
+		seq = h.base;
+		make_msg(h, NULL, 1368, &seq, dg);
+		inject(srv, dg, 1, &a);
+	}
+	ck_assert_uint_eq(srv_seen.delivered, 5);
+	ck_assert_msg(evl_now_ns() - t0 < 100000000ull,
+		      "four window jumps took %llu ms",
+		      (unsigned long long)((evl_now_ns() - t0) / 1000000));
+	pair_close();
+}
+END_TEST
+
+static uint32_t seen_read_reqid;
+
+static int tx_learn_read(const struct rmap_hdr *h, void *arg)
+{
+	(void)arg;
+	if (h->type == RMAP_T_READ && !(h->flags & RMAP_F_RESPONSE))
+		seen_read_reqid = h->reqid;
+	return 0;
+}
+
+/*
+ * A READ reply for another run never reaches the caller's buffer (issue
+ * 11): from the call's own peer it fails the call with EBADMSG at once (a
+ * lying server is found out, not waited for); the right answer to the
+ * next call gets through.
+ */
+START_TEST(test_reply_must_echo_run)
+{
+	struct rmap_config cfg;
+	struct sockaddr_storage a = fake_addr(2);
+	static uint8_t body[2 * PG], back[2 * PG], zero[2 * PG];
+	static struct dgram dg[8];
+	struct rmap_peer *p;
+	struct rmap_hdr h;
+	uint32_t seq = 0;
+	unsigned n;
+	struct done d = { 0 };
+	struct rmap_req rq = { .type = RMAP_T_READ, .page = 5, .count = 2 };
+
+	test_config(&cfg);
+	pair_open(&cfg);
+	rmap_ep_set_tx_filter(cli, tx_learn_read, NULL);
+	p = rmap_peer_get(cli, &a);
+	ck_assert_ptr_nonnull(p);
+	memset(body, 0xab, sizeof(body));
+	/* The right size, other pages; then one page of the right ones. */
+	for (unsigned k = 0; k < 2; k++) {
+		memset(&d, 0, sizeof(d));
+		seen_read_reqid = 0;
+		ck_assert_int_eq(rmap_call(cli, p, &rq, back, sizeof(back),
+					   on_reply, &d), 0);
+		ck_assert_uint_ne(seen_read_reqid, 0);
+		h = req_hdr(RMAP_T_READ, 0, k ? 5 : 6, k ? 1 : 2,
+			    k ? PG : 2 * PG);
+		h.flags |= RMAP_F_RESPONSE;
+		h.reqid = seen_read_reqid;
+		n = make_msg(h, body, 1368, &seq, dg);
+		inject(cli, dg, n, &a);
+		tu_run_for(loop, 5);
+		ck_assert_uint_eq(d.calls, 1);
+		ck_assert_int_eq(d.err, -EBADMSG);
+		ck_assert_mem_eq(back, zero, sizeof(back));
+		ck_assert_uint_eq(rmap_ep_counters(cli)->reply_mismatch, k + 1);
+	}
+	/* The right answer gets through. */
+	memset(&d, 0, sizeof(d));
+	ck_assert_int_eq(rmap_call(cli, p, &rq, back, sizeof(back), on_reply,
+				   &d), 0);
+	memset(body, 0x5a, sizeof(body));
+	h = req_hdr(RMAP_T_READ, 0, 5, 2, 2 * PG);
+	h.flags |= RMAP_F_RESPONSE;
+	h.reqid = seen_read_reqid;
+	n = make_msg(h, body, 1368, &seq, dg);
+	inject(cli, dg, n, &a);
+	tu_run_for(loop, 5);
+	ck_assert_uint_eq(d.calls, 1);
+	ck_assert_int_eq(d.err, 0);
+	ck_assert_mem_eq(back, body, sizeof(back));
+	pair_close();
+}
+END_TEST
+
+/*
+ * A peer that sends READs and never takes the answers: once its answers
+ * queue past peer_queue_max, its requests are not even acknowledged.
+ */
+START_TEST(test_peer_queue_bounded)
+{
+	struct rmap_config cfg;
+	struct sockaddr_storage a = fake_addr(3);
+	struct dgram dg[1];
+	uint32_t seq = 0;
+
+	test_config(&cfg);
+	cfg.peer_queue_max = 4u << 20;
+	pair_open(&cfg);
+	rmap_ep_set_tx_filter(srv, tx_watch, &(struct watch){ .window = 1024 });
+	for (unsigned i = 0; i < 64; i++) {
+		struct rmap_hdr h = req_hdr(RMAP_T_READ, i, 0, 256, 0);
+
+		make_msg(h, NULL, 1368, &seq, dg);
+		inject(srv, dg, 1, &a);
+	}
+	/* 1 MiB and headers each: four go past 4 MiB, the rest wait. */
+	ck_assert_uint_eq(srv_seen.delivered, 4);
+	ck_assert_uint_eq(rmap_ep_counters(srv)->limit_drops, 60);
+	pair_close();
+}
+END_TEST
+
+/* First fragments of big messages reserve no more than peer_reasm_max. */
+START_TEST(test_peer_reasm_bounded)
+{
+	struct rmap_config cfg;
+	struct sockaddr_storage a = fake_addr(4), b = fake_addr(5);
+	static uint8_t body[256 * PG];
+	static struct dgram dg[1];
+	uint32_t seq = 0;
+
+	test_config(&cfg);
+	cfg.peer_reasm_max = 2u << 20;
+	pair_open(&cfg);
+	rmap_ep_set_tx_filter(srv, tx_watch, &(struct watch){ .window = 1024 });
+	for (unsigned i = 0; i < 8; i++) {
+		struct rmap_hdr h = req_hdr(RMAP_T_WRITE, i, 0, 256,
+					    256 * PG);
+
+		h.frag_cnt = 767;
+		h.seq = h.base = seq;
+		h.frag_len = 1368;
+		plain_outer(dg[0].buf);
+		rmap_wire_encode(&h, dg[0].buf + RMAP_OUTER_LEN);
+		memcpy(dg[0].buf + RMAP_OUTER_LEN + RMAP_HDR_LEN, body, 1368);
+		dg[0].len = RMAP_OUTER_LEN + RMAP_HDR_LEN + 1368;
+		inject(srv, dg, 1, &a);
+		seq += 767;
+	}
+	ck_assert_uint_eq(rmap_ep_counters(srv)->limit_drops, 6);
+	/* Another peer has a bound of its own. */
+	seq = 0;
+	{
+		struct rmap_hdr h = req_hdr(RMAP_T_WRITE, 9, 0, 256, 256 * PG);
+
+		h.frag_cnt = 767;
+		h.frag_len = 1368;
+		plain_outer(dg[0].buf);
+		rmap_wire_encode(&h, dg[0].buf + RMAP_OUTER_LEN);
+		memcpy(dg[0].buf + RMAP_OUTER_LEN + RMAP_HDR_LEN, body, 1368);
+		dg[0].len = RMAP_OUTER_LEN + RMAP_HDR_LEN + 1368;
+		inject(srv, dg, 1, &b);
+	}
+	ck_assert_uint_eq(rmap_ep_counters(srv)->limit_drops, 6);
+	pair_close();
+}
+END_TEST
+
+/* ---- authenticated and encrypted (issue 11) ---- */
+
+static uint8_t key_c[RMAP_KEY_LEN], key_s[RMAP_KEY_LEN];
+static uint8_t pub_c[RMAP_KEY_LEN], pub_s[RMAP_KEY_LEN];
+
+static void keys_make(void)
+{
+	ck_assert_int_eq(rmap_key_generate(key_c), 0);
+	ck_assert_int_eq(rmap_key_generate(key_s), 0);
+	ck_assert_int_eq(rmap_key_public(key_c, pub_c), 0);
+	ck_assert_int_eq(rmap_key_public(key_s, pub_s), 0);
+}
+
+static void set_auth(struct rmap_config *cfg, const uint8_t *priv)
+{
+	cfg->auth.insecure = false;
+	cfg->auth.have_key = true;
+	memcpy(cfg->auth.private_key, priv, RMAP_KEY_LEN);
+}
+
+/*
+ * A server endpoint that allows the client's key, and a client that
+ * knows the server's key at its address: what memxd's pager and server
+ * are.  @scfg and @ccfg may differ (no AES, cookies always...).
+ */
+static void pair_open_secure(struct rmap_config *ccfg, struct rmap_config *scfg)
+{
+	struct rmap_handlers ch = { .announce = on_announce };
+	struct rmap_handlers sh = {
+		.request = on_srv_request,
+		.accept_new_peers = true,
+	};
+	struct sockaddr_storage any = loopback(0);
+	struct rmap_peer_key allow_c = { 0 }, know_s = { 0 };
+
+	memset(&srv_seen, 0, sizeof(srv_seen));
+	keys_make();
+	memcpy(allow_c.pub, pub_c, RMAP_KEY_LEN);
+	set_auth(scfg, key_s);
+	scfg->auth.peers = &allow_c;
+	scfg->auth.npeers = 1;
+	ck_assert_int_eq(evl_new(&loop, 512), 0);
+	ck_assert_int_eq(rmap_ep_open(&srv, loop, (struct sockaddr *)&any,
+				      sizeof(struct sockaddr_in), scfg, &sh), 0);
+	srv_addr = loopback(rmap_ep_port(srv));
+	memcpy(know_s.pub, pub_s, RMAP_KEY_LEN);
+	know_s.has_addr = true;
+	know_s.addr = srv_addr;
+	set_auth(ccfg, key_c);
+	ccfg->auth.peers = &know_s;
+	ccfg->auth.npeers = 1;
+	ck_assert_int_eq(rmap_ep_open(&cli, loop, (struct sockaddr *)&any,
+				      sizeof(struct sockaddr_in), ccfg, &ch), 0);
+	cli_addr = loopback(rmap_ep_port(cli));
+	peer = rmap_peer_get(cli, &srv_addr);
+	ck_assert_ptr_nonnull(peer);
+	ck_assert(rmap_ep_secure(cli) && rmap_ep_secure(srv));
+}
+
+/* Datagrams seen leaving an endpoint, as they were on the wire. */
+#define CAP_MAX	512u
+static struct capture {
+	unsigned n, drop_init, drop_resp, drop_data_mod;
+	unsigned inits, resps, cookies, datas;
+	size_t len[CAP_MAX];
+	uint8_t buf[CAP_MAX][1600];
+	uint64_t ctr[CAP_MAX];	/* DATA counters, in order */
+	unsigned nctr;
+} cap;
+
+static int wire_capture(const uint8_t *d, size_t len, void *arg)
+{
+	struct capture *c = arg;
+
+	switch (d[3]) {
+	case RMAP_K_INIT:
+		c->inits++;
+		if (c->drop_init) {
+			c->drop_init--;
+			return 0;
+		}
+		break;
+	case RMAP_K_RESP:
+		c->resps++;
+		if (c->drop_resp) {
+			c->drop_resp--;
+			return 0;
+		}
+		break;
+	case RMAP_K_COOKIE:
+		c->cookies++;
+		break;
+	case RMAP_K_DATA:
+		c->datas++;
+		if (c->nctr < CAP_MAX) {
+			uint64_t v = 0;
+
+			for (unsigned i = 8; i < 16; i++)
+				v = v << 8 | d[i];
+			c->ctr[c->nctr++] = v;
+		}
+		break;
+	}
+	if (c->n < CAP_MAX && len <= sizeof(c->buf[0])) {
+		memcpy(c->buf[c->n], d, len);
+		c->len[c->n++] = len;
+	}
+	if (d[3] == RMAP_K_DATA && c->drop_data_mod &&
+	    c->datas % c->drop_data_mod == 0)
+		return 0;
+	return 1;
+}
+
+static struct capture *srv_cap;
+
+static bool mem_contains(const uint8_t *hay, size_t n, const uint8_t *needle,
+			 size_t m)
+{
+	for (size_t i = 0; i + m <= n; i++)
+		if (!memcmp(hay + i, needle, m))
+			return true;
+	return false;
+}
+
+START_TEST(test_secure_call_reply)
+{
+	struct rmap_config cc, sc;
+	static uint8_t page[PG], back[PG];
+	struct done d;
+
+	test_config(&cc);
+	test_config(&sc);
+	cc.auth.no_aes = _i;	/* both suites */
+	pair_open_secure(&cc, &sc);
+	memset(&cap, 0, sizeof(cap));
+	rmap_ep_set_wire_filter(cli, wire_capture, &cap);
+	memset(page, 'Q', sizeof(page));
+	memcpy(page, "a page in clear text", 20);
+	call_wait(RMAP_T_WRITE, 8, 5, 1, page, NULL, 0, &d);
+	ck_assert_int_eq(d.err, 0);
+	ck_assert_uint_eq(d.status, RMAP_S_OK);
+	call_wait(RMAP_T_READ, 9, 5, 1, NULL, back, sizeof(back), &d);
+	ck_assert_int_eq(d.err, 0);
+	ck_assert_mem_eq(back, page, PG);
+	ck_assert_ptr_nonnull(rmap_peer_key(peer));
+	ck_assert_mem_eq(rmap_peer_key(peer), pub_s, RMAP_KEY_LEN);
+	ck_assert_uint_eq(cap.inits, 1);
+	ck_assert_uint_ge(cap.datas, 3);
+	/* What went over the wire was sealed: not a byte of it in clear. */
+	for (unsigned i = 0; i < cap.n; i++)
+		ck_assert(!mem_contains(cap.buf[i], cap.len[i],
+					(const uint8_t *)"a page in clear", 15));
+	ck_assert_uint_eq(rmap_ep_counters(cli)->handshakes, 1);
+	ck_assert_uint_eq(rmap_ep_counters(srv)->handshakes, 1);
+	ck_assert_uint_eq(rmap_ep_counters(srv)->auth_failures, 0);
+	ck_assert_uint_eq(rmap_ep_counters(cli)->auth_failures, 0);
+	ck_assert_str_eq(rmap_ep_cipher(cli), _i ? "ChaCha20-Poly1305" :
+			 (rmap_ep_cipher(srv)));
+	pair_close();
+}
+END_TEST
+
+/* Captured datagrams, sent again from their address: refused, silently. */
+START_TEST(test_secure_replay_and_forgery)
+{
+	struct rmap_config cc, sc;
+	static uint8_t page[PG];
+	struct sockaddr_storage other = fake_addr(9);
+	unsigned delivered, n, sent;
+	struct done d;
+
+	test_config(&cc);
+	test_config(&sc);
+	pair_open_secure(&cc, &sc);
+	memset(&cap, 0, sizeof(cap));
+	rmap_ep_set_wire_filter(cli, wire_capture, &cap);
+	memset(page, 7, sizeof(page));
+	call_wait(RMAP_T_WRITE, 8, 5, 1, page, NULL, 0, &d);
+	call_wait(RMAP_T_HEARTBEAT, 9, 0, 0, NULL, NULL, 0, &d);
+	ck_assert_int_eq(d.err, 0);
+	TU_RUN_UNTIL(loop, rmap_ep_pending(cli) == 0, TU_DEADLINE_MS);
+	delivered = srv_seen.delivered;
+	n = cap.n;
+	sent = (unsigned)rmap_ep_counters(srv)->tx_packets;
+	/* What the server sends from now on (the client's acks aside). */
+	{
+		static struct capture scap;
+
+		memset(&scap, 0, sizeof(scap));
+		rmap_ep_set_wire_filter(srv, wire_capture, &scap);
+		srv_cap = &scap;
+	}
+	/* The very datagrams again, from the client's own address. */
+	for (unsigned i = 0; i < n; i++)
+		rmap_ep_inject_rx(srv, cap.buf[i], cap.len[i], &cli_addr);
+	ck_assert_uint_eq(srv_seen.delivered, delivered);
+	ck_assert_uint_ge(rmap_ep_counters(srv)->replays, cap.datas);
+	/* Flipped bits, another address, clear text: not authentic. */
+	for (unsigned i = 0; i < n; i++) {
+		uint8_t b[1600];
+
+		if (cap.buf[i][3] != RMAP_K_DATA)
+			continue;
+		memcpy(b, cap.buf[i], cap.len[i]);
+		/* A fresh counter (past the replay check), a bad tag. */
+		b[11] ^= 0x40;
+		b[cap.len[i] - 1] ^= 1;
+		rmap_ep_inject_rx(srv, b, cap.len[i], &cli_addr);
+		rmap_ep_inject_rx(srv, cap.buf[i], cap.len[i], &other);
+	}
+	{
+		struct dgram dg[1];
+		uint32_t seq = 100;
+
+		make_msg(req_hdr(RMAP_T_HEARTBEAT, 1, 0, 0, 0), NULL, 1368,
+			 &seq, dg);
+		rmap_ep_inject_rx(srv, dg[0].buf, dg[0].len, &cli_addr);
+		rmap_ep_inject_rx(srv, dg[0].buf, dg[0].len, &other);
+	}
+	ck_assert_uint_eq(srv_seen.delivered, delivered);
+	ck_assert_uint_ge(rmap_ep_counters(srv)->auth_failures,
+			  2 * cap.datas + 2);
+	/* No state for the stranger, and not a byte in answer. */
+	ck_assert_ptr_null(rmap_peer_find(srv, &other));
+	tu_run_for(loop, 10);
+	ck_assert_uint_eq(srv_cap->resps + srv_cap->cookies + srv_cap->inits, 0);
+	/* At most a retransmission to the real client, never a reply. */
+	ck_assert_uint_le(rmap_ep_counters(srv)->tx_packets - sent,
+			  srv_cap->datas);
+	ck_assert_uint_eq(srv_seen.delivered, delivered);
+	/* The real client goes on. */
+	call_wait(RMAP_T_HEARTBEAT, 10, 0, 0, NULL, NULL, 0, &d);
+	ck_assert_int_eq(d.err, 0);
+	pair_close();
+}
+END_TEST
+
+/* Every transmission has a nonce of its own, retransmissions too. */
+START_TEST(test_secure_nonce_never_reused)
+{
+	struct rmap_config cc, sc;
+	static uint8_t pages[8 * PG], back[8 * PG];
+	uint64_t seed = 5;
+	struct done d;
+
+	test_config(&cc);
+	test_config(&sc);
+	pair_open_secure(&cc, &sc);
+	memset(&cap, 0, sizeof(cap));
+	cap.drop_data_mod = 3;	/* every third DATA is lost */
+	rmap_ep_set_wire_filter(cli, wire_capture, &cap);
+	fill_random(&seed, pages, sizeof(pages));
+	call_wait(RMAP_T_WRITE, 1, 0, 8, pages, NULL, 0, &d);
+	ck_assert_int_eq(d.err, 0);
+	call_wait(RMAP_T_READ, 2, 0, 8, NULL, back, sizeof(back), &d);
+	ck_assert_int_eq(d.err, 0);
+	ck_assert_mem_eq(back, pages, sizeof(back));
+	ck_assert_uint_gt(rmap_ep_counters(cli)->retransmits +
+			  rmap_ep_counters(cli)->fast_retransmits, 0);
+	ck_assert_uint_gt(cap.nctr, 20);
+	for (unsigned i = 1; i < cap.nctr; i++)
+		ck_assert_uint_gt(cap.ctr[i], cap.ctr[i - 1]);
+	pair_close();
+}
+END_TEST
+
+/* The first initiation and the first response lost: it still completes. */
+START_TEST(test_secure_handshake_lost)
+{
+	struct rmap_config cc, sc;
+	static struct capture scap;
+	struct done d;
+
+	test_config(&cc);
+	test_config(&sc);
+	pair_open_secure(&cc, &sc);
+	memset(&cap, 0, sizeof(cap));
+	memset(&scap, 0, sizeof(scap));
+	cap.drop_init = 1;
+	scap.drop_resp = 1;
+	rmap_ep_set_wire_filter(cli, wire_capture, &cap);
+	rmap_ep_set_wire_filter(srv, wire_capture, &scap);
+	call_wait(RMAP_T_HEARTBEAT, 1, 0, 0, NULL, NULL, 0, &d);
+	ck_assert_int_eq(d.err, 0);
+	ck_assert_uint_ge(cap.inits, 3);
+	ck_assert_uint_ge(scap.resps, 2);
+	ck_assert_uint_eq(rmap_ep_counters(srv)->replays, 0);
+	pair_close();
+}
+END_TEST
+
+/* Both ends start a handshake at once: both calls are answered. */
+START_TEST(test_secure_simultaneous)
+{
+	struct rmap_config cc, sc;
+	struct rmap_peer_key know_c = { 0 };
+	struct rmap_peer *back;
+	struct done d1, d2;
+	struct rmap_req hb = { .type = RMAP_T_HEARTBEAT, .session = 3 };
+
+	test_config(&cc);
+	test_config(&sc);
+	pair_open_secure(&cc, &sc);
+	/* The server knows where the client is, and calls it too. */
+	rmap_ep_close(cli);
+	cc.auth.peers = NULL;
+	{
+		struct rmap_handlers ch = { .request = on_srv_request,
+					    .accept_new_peers = true };
+		struct rmap_peer_key know_s = { 0 };
+		struct sockaddr_storage any = loopback(0);
+
+		memcpy(know_s.pub, pub_s, RMAP_KEY_LEN);
+		know_s.has_addr = true;
+		know_s.addr = srv_addr;
+		cc.auth.peers = &know_s;
+		cc.auth.npeers = 1;
+		ck_assert_int_eq(rmap_ep_open(&cli, loop,
+				 (struct sockaddr *)&any,
+				 sizeof(struct sockaddr_in), &cc, &ch), 0);
+	}
+	cli_addr = loopback(rmap_ep_port(cli));
+	memcpy(know_c.pub, pub_c, RMAP_KEY_LEN);
+	know_c.has_addr = true;
+	know_c.addr = cli_addr;
+	ck_assert_int_eq(rmap_ep_add_peer(srv, &know_c), 0);
+	peer = rmap_peer_get(cli, &srv_addr);
+	back = rmap_peer_get(srv, &cli_addr);
+	memset(&d1, 0, sizeof(d1));
+	memset(&d2, 0, sizeof(d2));
+	ck_assert_int_eq(rmap_call(cli, peer, &hb, NULL, 0, on_reply, &d1), 0);
+	ck_assert_int_eq(rmap_call(srv, back, &hb, NULL, 0, on_reply, &d2), 0);
+	TU_RUN_UNTIL(loop, d1.calls && d2.calls, TU_DEADLINE_MS);
+	ck_assert_int_eq(d1.err, 0);
+	ck_assert_int_eq(d2.err, 0);
+	/* And again, on whichever keys each side kept. */
+	ck_assert_int_eq(rmap_call(cli, peer, &hb, NULL, 0, on_reply, &d1), 0);
+	ck_assert_int_eq(rmap_call(srv, back, &hb, NULL, 0, on_reply, &d2), 0);
+	TU_RUN_UNTIL(loop, d1.calls == 2 && d2.calls == 2, TU_DEADLINE_MS);
+	ck_assert_int_eq(d1.err, 0);
+	ck_assert_int_eq(d2.err, 0);
+	ck_assert_uint_eq(rmap_ep_counters(cli)->peer_resets, 0);
+	ck_assert_uint_eq(rmap_ep_counters(srv)->peer_resets, 0);
+	pair_close();
+}
+END_TEST
+
+static unsigned resets_seen;
+static const struct done *reset_watch;	/* a call out at the restart */
+static unsigned reset_watch_calls;	/* its callbacks by then */
+
+static void on_peer_state(struct rmap_ep *ep, struct rmap_peer *p, int err,
+			  void *arg)
+{
+	(void)ep;
+	(void)p;
+	(void)arg;
+	if (err == -ECONNRESET) {
+		resets_seen++;
+		reset_watch_calls = reset_watch ? reset_watch->calls : 0;
+	}
+}
+
+/*
+ * The server restarts (same key, new epoch) while the client has a call
+ * out: the server is silent to the old keys, the client handshakes again
+ * and learns of the restart from the handshake: its call fails with
+ * ECONNRESET, the next one works.  A restart is never taken from a
+ * datagram outside a handshake.
+ */
+START_TEST(test_secure_server_restart)
+{
+	struct rmap_config cc, sc;
+	struct rmap_handlers sh = { .request = on_srv_request,
+				    .accept_new_peers = true };
+	struct rmap_peer_key allow_c = { 0 };
+	struct done d;
+	struct rmap_req hb = { .type = RMAP_T_HEARTBEAT, .session = 4 };
+
+	test_config(&cc);
+	test_config(&sc);
+	cc.max_retries = 0;	/* the pager's: never give up */
+	pair_open_secure(&cc, &sc);
+	resets_seen = 0;
+	rmap_ep_close(cli);
+	{
+		struct rmap_handlers ch = { .peer_state = on_peer_state };
+		struct rmap_peer_key know_s = { 0 };
+		struct sockaddr_storage any = loopback(0);
+
+		memcpy(know_s.pub, pub_s, RMAP_KEY_LEN);
+		know_s.has_addr = true;
+		know_s.addr = srv_addr;
+		cc.auth.peers = &know_s;
+		cc.auth.npeers = 1;
+		ck_assert_int_eq(rmap_ep_open(&cli, loop,
+				 (struct sockaddr *)&any,
+				 sizeof(struct sockaddr_in), &cc, &ch), 0);
+	}
+	peer = rmap_peer_get(cli, &srv_addr);
+	call_wait(RMAP_T_HEARTBEAT, 1, 0, 0, NULL, NULL, 0, &d);
+	ck_assert_int_eq(d.err, 0);
+	/* The server goes; a call is out meanwhile; a new one comes. */
+	rmap_ep_close(srv);
+	memset(&d, 0, sizeof(d));
+	ck_assert_int_eq(rmap_call(cli, peer, &hb, NULL, 0, on_reply, &d), 0);
+	reset_watch = &d;
+	reset_watch_calls = 99;
+	tu_run_for(loop, 50);
+	ck_assert_uint_eq(d.calls, 0);
+	memcpy(allow_c.pub, pub_c, RMAP_KEY_LEN);
+	sc.auth.peers = &allow_c;
+	sc.auth.npeers = 1;
+	set_auth(&sc, key_s);
+	{
+		struct sockaddr_storage at = srv_addr;
+
+		ck_assert_int_eq(rmap_ep_open(&srv, loop, (struct sockaddr *)&at,
+				 sizeof(struct sockaddr_in), &sc, &sh), 0);
+	}
+	TU_RUN_UNTIL(loop, d.calls, TU_DEADLINE_MS);
+	ck_assert_int_eq(d.err, -ECONNRESET);
+	ck_assert_uint_eq(resets_seen, 1);
+	/* The restart was told before the call out failed (a pager marks
+	 * the server's groups first). */
+	ck_assert_uint_eq(reset_watch_calls, 0);
+	reset_watch = NULL;
+	ck_assert_uint_ge(rmap_ep_counters(srv)->auth_failures, 1);
+	call_wait(RMAP_T_HEARTBEAT, 2, 0, 0, NULL, NULL, 0, &d);
+	ck_assert_int_eq(d.err, 0);
+	pair_close();
+}
+END_TEST
+
+/*
+ * The client restarts in the middle of a handshake (its response lost):
+ * the server learns of it from the new initiation's epoch, and only then.
+ */
+START_TEST(test_secure_restart_during_handshake)
+{
+	struct rmap_config cc, sc;
+	static struct capture scap;
+	struct sockaddr_storage at;
+	struct done d;
+
+	test_config(&cc);
+	test_config(&sc);
+	pair_open_secure(&cc, &sc);
+	call_wait(RMAP_T_HEARTBEAT, 1, 0, 0, NULL, NULL, 0, &d);
+	ck_assert_int_eq(d.err, 0);
+	memset(&scap, 0, sizeof(scap));
+	scap.drop_resp = 100;
+	rmap_ep_set_wire_filter(srv, wire_capture, &scap);
+	/* Its keys are old: it rekeys, and the response never comes. */
+	rmap_ep_close(cli);
+	at = cli_addr;
+	set_auth(&cc, key_c);
+	{
+		struct rmap_peer_key know_s = { 0 };
+		struct rmap_handlers ch = { 0 };
+
+		memcpy(know_s.pub, pub_s, RMAP_KEY_LEN);
+		know_s.has_addr = true;
+		know_s.addr = srv_addr;
+		cc.auth.peers = &know_s;
+		cc.auth.npeers = 1;
+		ck_assert_int_eq(rmap_ep_open(&cli, loop,
+				 (struct sockaddr *)&at,
+				 sizeof(struct sockaddr_in), &cc, &ch), 0);
+		peer = rmap_peer_get(cli, &srv_addr);
+		ck_assert_int_eq(call(RMAP_T_HEARTBEAT, 2, 0, 0, NULL, NULL, 0,
+				      &d), 0);
+		TU_RUN_UNTIL(loop, scap.resps >= 1, TU_DEADLINE_MS);
+		ck_assert_uint_eq(rmap_ep_counters(srv)->peer_resets, 1);
+		/* Restarted again, before any response came. */
+		rmap_ep_close(cli);
+		set_auth(&cc, key_c);
+		ck_assert_int_eq(rmap_ep_open(&cli, loop,
+				 (struct sockaddr *)&at,
+				 sizeof(struct sockaddr_in), &cc, &ch), 0);
+		peer = rmap_peer_get(cli, &srv_addr);
+	}
+	scap.drop_resp = 0;
+	call_wait(RMAP_T_HEARTBEAT, 3, 0, 0, NULL, NULL, 0, &d);
+	ck_assert_int_eq(d.err, 0);
+	ck_assert_uint_eq(rmap_ep_counters(srv)->peer_resets, 2);
+	ck_assert_uint_eq(srv_seen.hits[3], 1);
+	pair_close();
+}
+END_TEST
+
+/* Under load, a cookie round trip comes before any state. */
+START_TEST(test_secure_cookie_under_load)
+{
+	struct rmap_config cc, sc;
+	struct done d;
+
+	test_config(&cc);
+	test_config(&sc);
+	sc.auth.hs_per_s = 0;	/* always under load */
+	pair_open_secure(&cc, &sc);
+	memset(&cap, 0, sizeof(cap));
+	rmap_ep_set_wire_filter(srv, wire_capture, &cap);
+	call_wait(RMAP_T_HEARTBEAT, 1, 0, 0, NULL, NULL, 0, &d);
+	ck_assert_int_eq(d.err, 0);
+	/* One cookie (more if a retry crossed it on a slow machine). */
+	ck_assert_uint_ge(cap.cookies, 1);
+	ck_assert_uint_eq(rmap_ep_counters(srv)->cookie_challenges, cap.cookies);
+	ck_assert_uint_eq(rmap_ep_counters(srv)->handshakes, 1);
+	/* The first, and one with the cookie (a retry more if the machine is slow). */
+	ck_assert_uint_ge(rmap_ep_counters(cli)->handshake_inits, 2);
+	pair_close();
+}
+END_TEST
+
+/* A key the server does not allow: silence, and no state. */
+START_TEST(test_secure_stranger_key)
+{
+	struct rmap_config cc, sc;
+	uint8_t other[RMAP_KEY_LEN];
+	struct done d;
+
+	test_config(&cc);
+	test_config(&sc);
+	cc.max_retries = 3;
+	pair_open_secure(&cc, &sc);
+	rmap_ep_close(cli);
+	ck_assert_int_eq(rmap_key_generate(other), 0);
+	set_auth(&cc, other);
+	{
+		struct rmap_peer_key know_s = { 0 };
+		struct rmap_handlers ch = { 0 };
+		struct sockaddr_storage any = loopback(0);
+
+		memcpy(know_s.pub, pub_s, RMAP_KEY_LEN);
+		know_s.has_addr = true;
+		know_s.addr = srv_addr;
+		cc.auth.peers = &know_s;
+		cc.auth.npeers = 1;
+		ck_assert_int_eq(rmap_ep_open(&cli, loop,
+				 (struct sockaddr *)&any,
+				 sizeof(struct sockaddr_in), &cc, &ch), 0);
+	}
+	cli_addr = loopback(rmap_ep_port(cli));
+	peer = rmap_peer_get(cli, &srv_addr);
+	call_wait(RMAP_T_HEARTBEAT, 1, 0, 0, NULL, NULL, 0, &d);
+	ck_assert_int_eq(d.err, -EHOSTUNREACH);
+	ck_assert_uint_ge(rmap_ep_counters(srv)->auth_failures, 3);
+	ck_assert_uint_eq(rmap_ep_counters(srv)->tx_packets, 0);
+	ck_assert_ptr_null(rmap_peer_find(srv, &cli_addr));
+	ck_assert_uint_eq(srv_seen.delivered, 0);
+	pair_close();
+}
+END_TEST
+
+/* The replay window: in any order once, never twice, never too old. */
+START_TEST(test_key_codec)
+{
+	uint8_t k[RMAP_KEY_LEN], k2[RMAP_KEY_LEN];
+	char b64[RMAP_KEY_B64_LEN];
+
+	ck_assert_int_eq(rmap_key_generate(k), 0);
+	rmap_key_to_base64(k, b64);
+	ck_assert_uint_eq(strlen(b64), 44);
+	ck_assert_int_eq(rmap_key_from_base64(b64, k2), 0);
+	ck_assert_mem_eq(k, k2, RMAP_KEY_LEN);
+	b64[43] = '!';
+	ck_assert_int_eq(rmap_key_from_base64(b64, k2), -EINVAL);
+	ck_assert_int_eq(rmap_key_from_base64("short", k2), -EINVAL);
+}
+END_TEST
+
 START_TEST(test_close_cancels_pending)
 {
 	struct rmap_config cfg;
@@ -965,12 +1760,18 @@ START_TEST(test_config_check)
 	char why[128] = "";
 
 	rmap_config_default(&cfg);
+	/* No keys: refused, unless authentication is explicitly off. */
+	ck_assert_int_eq(rmap_config_check(&cfg, why, sizeof(why)), -EINVAL);
+	ck_assert_ptr_nonnull(strstr(why, "private key"));
+	why[0] = 0;
+	cfg.auth.insecure = true;
 	ck_assert_int_eq(rmap_config_check(&cfg, why, sizeof(why)), 0);
 	ck_assert_str_eq(why, "");
 	cfg.window = 0;
 	ck_assert_int_eq(rmap_config_check(&cfg, why, sizeof(why)), -EINVAL);
 	ck_assert_str_ne(why, "");
 	rmap_config_default(&cfg);
+	cfg.auth.insecure = true;
 	cfg.window = RMAP_RCV_WINDOW + 1;
 	ck_assert_int_eq(rmap_config_check(&cfg, NULL, 0), -EINVAL);
 	rmap_config_default(&cfg);
@@ -985,6 +1786,7 @@ START_TEST(test_config_check)
 	cfg.max_retries = 1001;
 	ck_assert_int_eq(rmap_config_check(&cfg, NULL, 0), -EINVAL);
 	cfg.max_retries = 0;	/* never give up */
+	cfg.auth.insecure = true;
 	ck_assert_int_eq(rmap_config_check(&cfg, NULL, 0), 0);
 }
 END_TEST
@@ -1014,6 +1816,20 @@ static Suite *rmap_suite(void)
 	tcase_add_test(tc, test_inconsistent_fragments_refused);
 	suite_add_tcase(s, tc);
 
+	tc = tcase_create("secure");
+	tcase_set_timeout(tc, 60);
+	tcase_add_test(tc, test_key_codec);
+	tcase_add_loop_test(tc, test_secure_call_reply, 0, 2);
+	tcase_add_test(tc, test_secure_replay_and_forgery);
+	tcase_add_test(tc, test_secure_nonce_never_reused);
+	tcase_add_test(tc, test_secure_handshake_lost);
+	tcase_add_test(tc, test_secure_simultaneous);
+	tcase_add_test(tc, test_secure_server_restart);
+	tcase_add_test(tc, test_secure_restart_during_handshake);
+	tcase_add_test(tc, test_secure_cookie_under_load);
+	tcase_add_test(tc, test_secure_stranger_key);
+	suite_add_tcase(s, tc);
+
 	tc = tcase_create("fragmentation");
 	tcase_set_timeout(tc, 120);
 	tcase_add_loop_test(tc, test_fragmentation_at_mtu, 0,
@@ -1024,6 +1840,10 @@ static Suite *rmap_suite(void)
 	tcase_set_timeout(tc, 30);
 	tcase_add_test(tc, test_malformed_counted_and_dropped);
 	tcase_add_test(tc, test_unknown_peer_counted);
+	tcase_add_test(tc, test_window_jump_o1);
+	tcase_add_test(tc, test_reply_must_echo_run);
+	tcase_add_test(tc, test_peer_queue_bounded);
+	tcase_add_test(tc, test_peer_reasm_bounded);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "memxd/log.h"
+#include "memxd/pager/remote.h"
 #include "memxd/server/server.h"
 #include "rmap/rmap.h"
 #include "tests/check_util.h"
@@ -35,8 +36,52 @@ static void on_announce(struct rmap_ep *ep, const struct sockaddr_storage *from,
 	announced = *st;
 }
 
+/*
+ * Keys: the server's, the client's (a restarted client has the same),
+ * and another client's that the server also allows.  Every test runs
+ * authenticated and encrypted, as memxd does.
+ */
+static uint8_t key_s[RMAP_KEY_LEN], key_c[RMAP_KEY_LEN], key_x[RMAP_KEY_LEN];
+static struct rmap_peer_key allowed[2];
+
+static void keys_init(void)
+{
+	uint8_t pub[RMAP_KEY_LEN];
+
+	ck_assert_int_eq(rmap_key_generate(key_s), 0);
+	ck_assert_int_eq(rmap_key_generate(key_c), 0);
+	ck_assert_int_eq(rmap_key_generate(key_x), 0);
+	memset(allowed, 0, sizeof(allowed));
+	rmap_key_public(key_c, pub);
+	memcpy(allowed[0].pub, pub, RMAP_KEY_LEN);
+	rmap_key_public(key_x, pub);
+	memcpy(allowed[1].pub, pub, RMAP_KEY_LEN);
+}
+
+/* A client's configuration with private key @priv: it knows nobody yet. */
+static void client_cfg(struct rmap_config *cfg, const uint8_t *priv)
+{
+	rmap_config_default(cfg);
+	cfg->auth.have_key = true;
+	memcpy(cfg->auth.private_key, priv, RMAP_KEY_LEN);
+	/* Whom it may talk to is added once the server has a port. */
+	cfg->auth.peers = allowed;
+	cfg->auth.npeers = 0;
+}
+
+/* Tell client endpoint @ep the server's key, at the server's address. */
+static void know_server(struct rmap_ep *ep, const struct sockaddr_storage *at)
+{
+	struct rmap_peer_key pk = { .has_addr = true, .addr = *at };
+
+	rmap_key_public(key_s, pk.pub);
+	ck_assert_int_eq(rmap_ep_add_peer(ep, &pk), 0);
+}
+
 /* A server, and a client endpoint it announces to every @announce_ms. */
 static unsigned lease_s = 600;
+static struct server_corrupt corrupt;	/* the next server's test hook */
+static uint16_t req_flags;		/* the next requests' RMAP_F_TAGS */
 
 static void setup_server_announcing(uint64_t capacity, unsigned heartbeat_ms,
 				    unsigned announce_ms)
@@ -50,14 +95,18 @@ static void setup_server_announcing(uint64_t capacity, unsigned heartbeat_ms,
 		.lease_s = lease_s,
 		.announce_ms = announce_ms,
 		.announce_to = announce_ms ? announce_to : NULL,
+		.corrupt = corrupt,
 	};
-	struct rmap_handlers ch = { .announce = on_announce };
+	/* ANNOUNCE is never authenticated: heard as discovery hears it. */
+	struct rmap_handlers ch = { .announce = on_announce,
+				    .unauth_announce = true };
 	struct sockaddr_storage any, to;
 	struct sockaddr_in *sin;
 
 	log_set_level(LOG_LEVEL_ERR);
 	announcements = 0;
-	rmap_config_default(&cfg.rmap);
+	keys_init();
+	client_cfg(&cfg.rmap, key_c);
 	cfg.rmap.retry_us = 2000;
 	ck_assert_int_eq(evl_new(&loop, 256), 0);
 
@@ -69,10 +118,15 @@ static void setup_server_announcing(uint64_t capacity, unsigned heartbeat_ms,
 				      sizeof(*sin), &cfg.rmap, &ch), 0);
 	snprintf(cli_addr, sizeof(cli_addr), "127.0.0.1:%u",
 		 (unsigned)rmap_ep_port(cli));
+	/* The server: its key, the two clients it allows. */
+	memcpy(cfg.rmap.auth.private_key, key_s, RMAP_KEY_LEN);
+	cfg.rmap.auth.npeers = 2;
 	ck_assert_int_eq(server_new(&srv, loop, &cfg), 0);
 	ck_assert_uint_ne(server_port(srv), 0);
+	ck_assert(rmap_ep_secure(server_ep(srv)));
 	to = any;
 	((struct sockaddr_in *)&to)->sin_port = htons(server_port(srv));
+	know_server(cli, &to);
 	peer = rmap_peer_get(cli, &to);
 	ck_assert_ptr_nonnull(peer);
 }
@@ -101,7 +155,9 @@ struct done {
 	unsigned calls;
 	int err;
 	uint8_t status;
-	uint32_t session, len;
+	uint16_t flags;
+	uint32_t session, len, count;
+	uint64_t page;
 };
 
 static void on_reply(void *arg, int err, const struct rmap_msg *resp)
@@ -114,6 +170,9 @@ static void on_reply(void *arg, int err, const struct rmap_msg *resp)
 		d->status = resp->status;
 		d->session = resp->session;
 		d->len = resp->len;
+		d->flags = resp->flags;
+		d->count = resp->count;
+		d->page = resp->page;
 	}
 }
 
@@ -127,6 +186,8 @@ static uint8_t req_from(struct rmap_ep *ep, struct rmap_peer *to, uint8_t type,
 	struct rmap_req r = {
 		.type = type, .session = session, .page = page, .count = count,
 		.iov = data ? &iov : NULL, .iovcnt = data ? 1 : 0,
+		.flags = rmap_type_has_run(type) && type != RMAP_T_FREE ?
+			 req_flags : 0,
 	};
 
 	memset(d, 0, sizeof(*d));
@@ -383,8 +444,12 @@ START_TEST(test_traffic_renews_lease)
 }
 END_TEST
 
-/* A second client endpoint, as a restarted memxd is: a new port. */
-static struct rmap_ep *client2(struct rmap_peer **to)
+/*
+ * A second client endpoint, as a restarted memxd is: a new port, the same
+ * key (@priv key_c), or another client's (key_x).
+ */
+static struct rmap_ep *client2_keyed(struct rmap_peer **to,
+				     const uint8_t *priv)
 {
 	struct sockaddr_storage any, srvaddr;
 	struct sockaddr_in *sin = (struct sockaddr_in *)&any;
@@ -392,7 +457,7 @@ static struct rmap_ep *client2(struct rmap_peer **to)
 	struct rmap_config cfg;
 	struct rmap_ep *ep;
 
-	rmap_config_default(&cfg);
+	client_cfg(&cfg, priv);
 	memset(&any, 0, sizeof(any));
 	sin->sin_family = AF_INET;
 	sin->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
@@ -400,8 +465,14 @@ static struct rmap_ep *client2(struct rmap_peer **to)
 				      sizeof(*sin), &cfg, &h), 0);
 	srvaddr = any;
 	((struct sockaddr_in *)&srvaddr)->sin_port = htons(server_port(srv));
+	know_server(ep, &srvaddr);
 	*to = rmap_peer_get(ep, &srvaddr);
 	return ep;
+}
+
+static struct rmap_ep *client2(struct rmap_peer **to)
+{
+	return client2_keyed(to, key_c);
 }
 
 /*
@@ -456,6 +527,89 @@ START_TEST(test_attach_takes_over)
 END_TEST
 
 /*
+ * Sessions are bound to the client's static key: another client (another
+ * key the server allows) that knows the secret still cannot take one
+ * over, nor use it (issue 11).  The server's counters say so.
+ */
+START_TEST(test_attach_needs_same_key)
+{
+	static uint8_t w[PG], r[PG];
+	uint8_t secret[RMAP_SECRET_LEN], body[RMAP_SESSION_INFO_LEN];
+	uint8_t want[RMAP_STAT_REQ_LEN] = { 0, 0, 0, RMAP_STAT_WANT_COUNTERS };
+	uint8_t st[RMAP_STAT_EXT_LEN];
+	uint64_t c[RMAP_STATC_N];
+	struct rmap_peer *to;
+	struct rmap_ep *ep2;
+	struct done d;
+	uint32_t s;
+
+	setup_server(100, 10000);
+	s = reg(55, 10000);
+	pages(9, w, 1);
+	ck_assert_uint_eq(req(RMAP_T_WRITE, s, 3, 1, w, sizeof(w), NULL, 0,
+			      &d), RMAP_S_OK);
+	ep2 = client2_keyed(&to, key_x);
+	secret_of(55, secret);
+	ck_assert_uint_eq(req_from(ep2, to, RMAP_T_ATTACH, s, 0, 0, secret,
+				   sizeof(secret), body, sizeof(body), &d),
+			  RMAP_S_BADSESSION);
+	ck_assert_uint_eq(req_from(ep2, to, RMAP_T_READ, s, 3, 1, NULL, 0, r,
+				   sizeof(r), &d), RMAP_S_BADSESSION);
+	ck_assert_uint_eq(req_from(ep2, to, RMAP_T_UNREG, s, 0, 0, NULL, 0,
+				   NULL, 0, &d), RMAP_S_BADSESSION);
+	/* The owner still has it, pages and all. */
+	ck_assert_uint_eq(req(RMAP_T_READ, s, 3, 1, NULL, 0, r, PG, &d),
+			  RMAP_S_OK);
+	ck_assert_mem_eq(r, w, PG);
+	/* STAT with the counters: what was refused. */
+	ck_assert_uint_eq(req(RMAP_T_STAT, 0, 0, 0, want, sizeof(want), st,
+			      sizeof(st), &d), RMAP_S_OK);
+	ck_assert_uint_eq(d.len, RMAP_STAT_EXT_LEN);
+	rmap_stat_counters_decode(st + RMAP_STAT_LEN, c);
+	ck_assert_uint_eq(c[RMAP_STATC_bad_session], 3);
+	ck_assert_uint_eq(c[RMAP_STATC_handshakes], 2);
+	ck_assert_uint_eq(c[RMAP_STATC_auth_failures], 0);
+	/* A plain STAT still gets the plain body. */
+	ck_assert_uint_eq(req(RMAP_T_STAT, 0, 0, 0, NULL, 0, st, sizeof(st),
+			      &d), RMAP_S_OK);
+	ck_assert_uint_eq(d.len, RMAP_STAT_LEN);
+	rmap_ep_close(ep2);
+	teardown_server();
+}
+END_TEST
+
+/* A REG is found again without a scan; sessions per client are bounded. */
+START_TEST(test_sessions_per_client_bounded)
+{
+	struct done d;
+	uint32_t first = 0, s;
+
+	setup_server(100, 10000);
+	for (unsigned i = 0; i < 4096; i++) {
+		s = reg(1000 + i, 10000);
+		if (!i)
+			first = s;
+	}
+	/* The same REG again is the same session; a new one is refused. */
+	ck_assert_uint_eq(reg(1000, 10000), first);
+	{
+		uint8_t n[RMAP_REG_LEN] = { 0 }, body[RMAP_SESSION_INFO_LEN];
+
+		n[7] = 1;
+		ck_assert_uint_eq(req(RMAP_T_REG, 0, 0, 0, n, sizeof(n), body,
+				      sizeof(body), &d), RMAP_S_FULL);
+	}
+	ck_assert_uint_eq(stats().session_limit, 1);
+	ck_assert_uint_eq(stats().sessions, 4096);
+	/* Closing one makes room. */
+	ck_assert_uint_eq(req(RMAP_T_UNREG, first, 0, 0, NULL, 0, NULL, 0, &d),
+			  RMAP_S_OK);
+	ck_assert_uint_ne(reg(99999, 10000), 0);
+	teardown_server();
+}
+END_TEST
+
+/*
  * A client that restarts on the same address (a new epoch) keeps its
  * sessions: nothing a client's packets say frees pages, only UNREG and
  * the lease.
@@ -481,11 +635,12 @@ START_TEST(test_client_restart_keeps_pages)
 	sin->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
 	sin->sin_port = htons(rmap_ep_port(cli));
 	rmap_ep_close(cli);
-	rmap_config_default(&cfg);
+	client_cfg(&cfg, key_c);
 	ck_assert_int_eq(rmap_ep_open(&cli, loop, (struct sockaddr *)&addr,
 				      sizeof(*sin), &cfg, &h), 0);
 	srvaddr = addr;
 	((struct sockaddr_in *)&srvaddr)->sin_port = htons(server_port(srv));
+	know_server(cli, &srvaddr);
 	peer = rmap_peer_get(cli, &srvaddr);
 	ck_assert_uint_eq(req(RMAP_T_READ, s, 1, 1, NULL, 0, r, PG, &d),
 			  RMAP_S_OK);
@@ -675,7 +830,7 @@ START_TEST(test_leave)
 
 	setup_server_announcing(100, 10000, 20);
 	TU_RUN_UNTIL(loop, announcements >= 2, TU_DEADLINE_MS);
-	ck_assert_uint_eq(announced.flags, 0);
+	ck_assert_uint_eq(announced.flags, RMAP_STAT_TAGS);
 	s = reg(23, 10000);
 	pages(5, w, 2);
 	ck_assert_uint_eq(req(RMAP_T_WRITE, s, 0, 2, w, sizeof(w), NULL, 0, &d),
@@ -683,21 +838,21 @@ START_TEST(test_leave)
 	ck_assert_uint_eq(req(RMAP_T_STAT, 0, 0, 0, NULL, 0, body, sizeof(body),
 			      &d), RMAP_S_OK);
 	ck_assert_int_eq(rmap_stat_decode(body, d.len, &st), 0);
-	ck_assert_uint_eq(st.flags, 0);
+	ck_assert_uint_eq(st.flags, RMAP_STAT_TAGS);
 	ck_assert(!stats().leaving);
 
 	/* LEAVE needs no session, and answers with the STAT body. */
 	ck_assert_uint_eq(req(RMAP_T_LEAVE, 0, 0, 0, NULL, 0, body,
 			      sizeof(body), &d), RMAP_S_OK);
 	ck_assert_int_eq(rmap_stat_decode(body, d.len, &st), 0);
-	ck_assert_uint_eq(st.flags, RMAP_STAT_LEAVING);
+	ck_assert_uint_eq(st.flags, RMAP_STAT_LEAVING | RMAP_STAT_TAGS);
 	ck_assert_uint_eq(st.used_pages, 2);
 	ck_assert_uint_eq(st.sessions, 1);
 	ck_assert(stats().leaving);
 	ck_assert_uint_eq(req(RMAP_T_STAT, 0, 0, 0, NULL, 0, body, sizeof(body),
 			      &d), RMAP_S_OK);
 	ck_assert_int_eq(rmap_stat_decode(body, d.len, &st), 0);
-	ck_assert_uint_eq(st.flags, RMAP_STAT_LEAVING);
+	ck_assert_uint_eq(st.flags, RMAP_STAT_LEAVING | RMAP_STAT_TAGS);
 
 	/* No new sessions... */
 	ck_assert_uint_eq(req(RMAP_T_REG, 0, 0, 0, n, sizeof(n), hb, sizeof(hb),
@@ -728,6 +883,179 @@ START_TEST(test_leave)
 }
 END_TEST
 
+/* Pages and their tags, as RMAP_F_TAGS carries them. */
+static void tagged(uint8_t seed, uint8_t *buf, uint32_t n)
+{
+	pages(seed, buf, n);
+	for (uint32_t i = 0; i < n * RMAP_TAG_LEN; i++)
+		buf[n * PG + i] = (uint8_t)(seed * 3 + i);
+}
+
+/* Tags go in with the pages and come back with them, per reference. */
+START_TEST(test_tags)
+{
+	static uint8_t w[3 * (PG + RMAP_TAG_LEN)], r[3 * (PG + RMAP_TAG_LEN)];
+	const uint32_t n = 3, len = n * (PG + RMAP_TAG_LEN);
+	struct done d;
+	uint32_t s;
+
+	corrupt = (struct server_corrupt){ 0 };
+	setup_server(100, 10000);
+	s = reg(31, 10000);
+	tagged(7, w, n);
+	req_flags = RMAP_F_TAGS;
+	ck_assert_uint_eq(req(RMAP_T_WRITE, s, 40, n, w, len, NULL, 0, &d),
+			  RMAP_S_OK);
+	ck_assert_uint_eq(d.flags & RMAP_F_TAGS, RMAP_F_TAGS);
+	ck_assert_uint_eq(req(RMAP_T_READ, s, 40, n, NULL, 0, r, sizeof(r), &d),
+			  RMAP_S_OK);
+	ck_assert_uint_eq(d.len, len);
+	ck_assert_uint_eq(d.flags & RMAP_F_TAGS, RMAP_F_TAGS);
+	ck_assert_mem_eq(r, w, len);
+	ck_assert_uint_eq(req(RMAP_T_READZ, s, 40, n, NULL, 0, r, sizeof(r),
+			      &d), RMAP_S_OK);
+	ck_assert_mem_eq(r, w, len);
+	/* Without the flag: the pages alone. */
+	req_flags = 0;
+	ck_assert_uint_eq(req(RMAP_T_READ, s, 40, n, NULL, 0, r, sizeof(r), &d),
+			  RMAP_S_OK);
+	ck_assert_uint_eq(d.len, n * PG);
+	ck_assert_uint_eq(d.flags & RMAP_F_TAGS, 0);
+	ck_assert_mem_eq(r, w, n * PG);
+	teardown_server();
+}
+END_TEST
+
+/*
+ * The test hook lies as it says, and the pager's remote layer rejects
+ * an answer whose page run is not the one it asked for (-EBADMSG): a
+ * READ of 4 pages answered with 1 never reaches its caller.
+ */
+static void on_remote(void *arg, int err, uint8_t status)
+{
+	struct done *d = arg;
+
+	d->calls++;
+	d->err = err;
+	d->status = status;
+}
+
+START_TEST(test_corrupt)
+{
+	static uint8_t w[4 * (PG + RMAP_TAG_LEN)], r[4 * (PG + RMAP_TAG_LEN)];
+	const uint32_t len = 4 * (PG + RMAP_TAG_LEN);
+	static const char *const kinds[] = { "flip:1", "swap:1", "short:1" };
+	char why[128];
+
+	for (unsigned k = 0; k < 3; k++) {
+		struct remote_config rc = { .heartbeat_ms = 100 };
+		struct remote_session rs = { 0 };
+		struct rmap_config cfg;
+		struct rmap_peer_key srvkey;
+		struct remote *rem;
+		char name[32], *servers[] = { name, NULL };
+		struct iovec iov = { w, len };
+		struct done d = { 0 };
+		unsigned diff = 0;
+		uint32_t s;
+
+		ck_assert_int_eq(server_corrupt_parse(kinds[k], &corrupt, why,
+						      sizeof(why)), 0);
+		setup_server(100, 10000);
+		s = reg(41 + k, 10000);
+		tagged(9, w, 4);
+		req_flags = RMAP_F_TAGS;
+		ck_assert_uint_eq(req(RMAP_T_WRITE, s, 0, 4, w, len, NULL, 0,
+				      &d), RMAP_S_OK);
+		if (k == 2) {
+			/* RMAP fails it: the answer is not for the run. */
+			struct rmap_req rq = { .type = RMAP_T_READ,
+					       .session = s, .page = 1,
+					       .count = 3,
+					       .flags = RMAP_F_TAGS };
+
+			memset(&d, 0, sizeof(d));
+			ck_assert_int_eq(rmap_call(cli, peer, &rq, r,
+						   sizeof(r), on_reply, &d), 0);
+			TU_RUN_UNTIL(loop, d.calls, TU_DEADLINE_MS);
+			ck_assert_int_eq(d.err, -EBADMSG);
+			ck_assert_uint_eq(rmap_ep_counters(cli)->reply_mismatch,
+					  1);
+		} else {
+			ck_assert_uint_eq(req(RMAP_T_READ, s, 1, 1, NULL, 0,
+					      r, sizeof(r), &d), RMAP_S_OK);
+		}
+		req_flags = 0;
+		switch (k) {
+		case 0:		/* one bit of the page flipped */
+			for (unsigned i = 0; i < PG; i++)
+				diff += (unsigned)__builtin_popcount(
+					r[i] ^ w[PG + i]);
+			ck_assert_uint_eq(diff, 1);
+			break;
+		case 1:		/* the next page, and its tag */
+			ck_assert_mem_eq(r, w + 2 * PG, PG);
+			ck_assert_mem_eq(r + PG, w + 4 * PG + 2 * RMAP_TAG_LEN,
+					 RMAP_TAG_LEN);
+			break;
+		case 2:		/* one page where three were asked for */
+			break;
+		}
+		ck_assert_uint_eq(stats().test_corrupted, 1);
+		/* The pager's side of it: a short answer is refused. */
+		if (k == 2) {
+			struct sockaddr_in *sin = (struct sockaddr_in *)
+						  &srvkey.addr;
+
+			/* The pager's key, the server's at its address. */
+			client_cfg(&cfg, key_c);
+			cfg.retry_us = 2000;
+			srvkey = (struct rmap_peer_key){ .has_addr = true };
+			rmap_key_public(key_s, srvkey.pub);
+			sin->sin_family = AF_INET;
+			sin->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+			sin->sin_port = htons(server_port(srv));
+			cfg.auth.peers = &srvkey;
+			cfg.auth.npeers = 1;
+			snprintf(name, sizeof(name), "127.0.0.1:%u",
+				 server_port(srv));
+			ck_assert_int_eq(remote_new(&rem, loop, servers, &cfg,
+						    &rc), 0);
+			remote_session_open(rem, &rs, 0);
+			TU_RUN_UNTIL(loop, remote_session_ready(&rs),
+				     TU_DEADLINE_MS);
+			ck_assert_int_eq(remote_call(rem, &rs, RMAP_T_WRITE,
+						     RMAP_F_TAGS, 0, 4, &iov, 1,
+						     NULL, 0, on_remote, &d), 0);
+			d.calls = 0;
+			TU_RUN_UNTIL(loop, d.calls, TU_DEADLINE_MS);
+			ck_assert_int_eq(d.err, 0);
+			d.calls = 0;
+			memset(r, 0xee, sizeof(r));
+			ck_assert_int_eq(remote_call(rem, &rs, RMAP_T_READ,
+						     RMAP_F_TAGS, 0, 4, NULL, 0,
+						     r, len, on_remote, &d), 0);
+			TU_RUN_UNTIL(loop, d.calls, TU_DEADLINE_MS);
+			ck_assert_int_eq(d.err, -EBADMSG);
+			ck_assert_uint_eq(remote_server(rem, 0)->st.short_replies,
+					  1);
+			remote_session_close(rem, &rs);
+			remote_free(rem);
+		}
+		teardown_server();
+	}
+	corrupt = (struct server_corrupt){ 0 };
+	ck_assert_int_eq(server_corrupt_parse("flip:2", &corrupt, why,
+					      sizeof(why)), -EINVAL);
+	ck_assert_int_eq(server_corrupt_parse("rot", &corrupt, why,
+					      sizeof(why)), -EINVAL);
+	ck_assert_int_eq(server_corrupt_parse("swap", &corrupt, why,
+					      sizeof(why)), 0);
+	ck_assert(corrupt.kind == CORRUPT_SWAP && corrupt.rate == 0.05);
+	corrupt = (struct server_corrupt){ 0 };
+}
+END_TEST
+
 static Suite *server_suite(void)
 {
 	Suite *s = suite_create("server");
@@ -747,12 +1075,20 @@ static Suite *server_suite(void)
 	tcase_add_test(tc, test_leave);
 	suite_add_tcase(s, tc);
 
+	tc = tcase_create("integrity");
+	tcase_set_timeout(tc, 30);
+	tcase_add_test(tc, test_tags);
+	tcase_add_test(tc, test_corrupt);
+	suite_add_tcase(s, tc);
+
 	tc = tcase_create("leases");
 	tcase_set_timeout(tc, 30);
 	tcase_add_test(tc, test_lease_synthetic_clock);
 	tcase_add_test(tc, test_lease_real_time);
 	tcase_add_test(tc, test_traffic_renews_lease);
 	tcase_add_test(tc, test_attach_takes_over);
+	tcase_add_test(tc, test_attach_needs_same_key);
+	tcase_add_test(tc, test_sessions_per_client_bounded);
 	tcase_add_test(tc, test_client_restart_keeps_pages);
 	suite_add_tcase(s, tc);
 	return s;

@@ -36,7 +36,7 @@ static void assert_page(struct store *st, struct store_session *ss,
 	struct iovec iov;
 	const uint32_t *w;
 
-	ck_assert_int_eq(store_read(st, ss, page, 1, &iov), 0);
+	ck_assert_int_eq(store_read(st, ss, page, 1, &iov, NULL), 0);
 	ck_assert_uint_eq(iov.iov_len, PG);
 	w = iov.iov_base;
 	for (unsigned k = 0; k < PG / 4; k++)
@@ -71,18 +71,18 @@ START_TEST(test_capacity_fill_and_refuse)
 
 	/* Fill to exactly the capacity, over two sessions. */
 	for (uint64_t p = 0; p < 60; p += 6)
-		ck_assert_int_eq(store_write(st, a, p, 6, pattern(1, p, 6)), 0);
-	ck_assert_int_eq(store_write(st, b, 1000, 40, pattern(2, 1000, 40)), 0);
+		ck_assert_int_eq(store_write(st, a, p, 6, pattern(1, p, 6), NULL), 0);
+	ck_assert_int_eq(store_write(st, b, 1000, 40, pattern(2, 1000, 40), NULL), 0);
 	ck_assert_uint_eq(store_used(st), 100);
 	ck_assert_uint_eq(store_session_pages(a), 60);
 	ck_assert_uint_eq(store_session_pages(b), 40);
 
 	/* One fresh page beyond capacity: refused, and nothing changes. */
-	ck_assert_int_eq(store_write(st, a, 60, 1, pattern(9, 60, 1)), -ENOSPC);
-	ck_assert_int_eq(store_write(st, b, 1000, 41, pattern(9, 1000, 41)),
+	ck_assert_int_eq(store_write(st, a, 60, 1, pattern(9, 60, 1), NULL), -ENOSPC);
+	ck_assert_int_eq(store_write(st, b, 1000, 41, pattern(9, 1000, 41), NULL),
 			 -ENOSPC);
 	/* A run mixing overwrites with one fresh page is refused whole. */
-	ck_assert_int_eq(store_write(st, a, 55, 6, pattern(9, 55, 6)), -ENOSPC);
+	ck_assert_int_eq(store_write(st, a, 55, 6, pattern(9, 55, 6), NULL), -ENOSPC);
 	ck_assert_uint_eq(store_used(st), 100);
 	ck_assert_uint_eq(store_session_pages(a), 60);
 	ck_assert_uint_eq(store_session_pages(b), 40);
@@ -90,11 +90,11 @@ START_TEST(test_capacity_fill_and_refuse)
 		assert_page(st, a, p, 1);
 	for (uint64_t p = 1000; p < 1040; p++)
 		assert_page(st, b, p, 2);
-	ck_assert_int_eq(store_read(st, a, 60, 1, iov), -ENOENT);
-	ck_assert_int_eq(store_read(st, b, 1040, 1, iov), -ENOENT);
+	ck_assert_int_eq(store_read(st, a, 60, 1, iov, NULL), -ENOENT);
+	ck_assert_int_eq(store_read(st, b, 1040, 1, iov, NULL), -ENOENT);
 
 	/* Overwrites at capacity need no new room. */
-	ck_assert_int_eq(store_write(st, a, 10, 8, pattern(3, 10, 8)), 0);
+	ck_assert_int_eq(store_write(st, a, 10, 8, pattern(3, 10, 8), NULL), 0);
 	ck_assert_uint_eq(store_used(st), 100);
 	for (uint64_t p = 10; p < 18; p++)
 		assert_page(st, a, p, 3);
@@ -104,17 +104,17 @@ START_TEST(test_capacity_fill_and_refuse)
 	/* Discarding frees room; then a fresh page fits again. */
 	ck_assert_uint_eq(store_discard(st, a, 0, 2), 2);
 	ck_assert_uint_eq(store_used(st), 98);
-	ck_assert_int_eq(store_read(st, a, 0, 1, iov), -ENOENT);
-	ck_assert_int_eq(store_write(st, a, 200, 3, pattern(4, 200, 3)),
+	ck_assert_int_eq(store_read(st, a, 0, 1, iov, NULL), -ENOENT);
+	ck_assert_int_eq(store_write(st, a, 200, 3, pattern(4, 200, 3), NULL),
 			 -ENOSPC);
-	ck_assert_int_eq(store_write(st, a, 200, 2, pattern(4, 200, 2)), 0);
+	ck_assert_int_eq(store_write(st, a, 200, 2, pattern(4, 200, 2), NULL), 0);
 	ck_assert_uint_eq(store_used(st), 100);
 	assert_page(st, a, 201, 4);
 
 	/* Freeing a session frees all its pages. */
 	store_session_free(st, b);
 	ck_assert_uint_eq(store_used(st), 60);
-	ck_assert_int_eq(store_write(st, a, 300, 40, pattern(5, 300, 40)), 0);
+	ck_assert_int_eq(store_write(st, a, 300, 40, pattern(5, 300, 40), NULL), 0);
 	ck_assert_uint_eq(store_used(st), 100);
 	for (uint64_t p = 300; p < 340; p++)
 		assert_page(st, a, p, 5);
@@ -131,13 +131,13 @@ START_TEST(test_write_rejects_bad_runs)
 
 	ck_assert_int_eq(store_new(&st, 1000), 0);
 	ss = store_session_new(st);
-	ck_assert_int_eq(store_write(st, ss, 0, 0, wbuf), -EINVAL);
-	ck_assert_int_eq(store_write(st, ss, 0, RMAP_MAX_PAGES + 1, wbuf),
+	ck_assert_int_eq(store_write(st, ss, 0, 0, wbuf, NULL), -EINVAL);
+	ck_assert_int_eq(store_write(st, ss, 0, RMAP_MAX_PAGES + 1, wbuf, NULL),
 			 -EINVAL);
-	ck_assert_int_eq(store_write(st, ss, UINT64_MAX, 2, wbuf), -EINVAL);
+	ck_assert_int_eq(store_write(st, ss, UINT64_MAX, 2, wbuf, NULL), -EINVAL);
 	ck_assert_uint_eq(store_used(st), 0);
 	ck_assert_int_eq(store_write(st, ss, 0, RMAP_MAX_PAGES,
-				     pattern(7, 0, RMAP_MAX_PAGES)), 0);
+				     pattern(7, 0, RMAP_MAX_PAGES), NULL), 0);
 	ck_assert_uint_eq(store_used(st), RMAP_MAX_PAGES);
 	store_session_free(st, ss);
 	store_free(st);
@@ -152,10 +152,10 @@ START_TEST(test_read_partial_run_is_enoent)
 
 	ck_assert_int_eq(store_new(&st, 16), 0);
 	ss = store_session_new(st);
-	ck_assert_int_eq(store_write(st, ss, 10, 2, pattern(1, 10, 2)), 0);
-	ck_assert_int_eq(store_read(st, ss, 10, 2, iov), 0);
-	ck_assert_int_eq(store_read(st, ss, 9, 3, iov), -ENOENT);
-	ck_assert_int_eq(store_read(st, ss, 10, 3, iov), -ENOENT);
+	ck_assert_int_eq(store_write(st, ss, 10, 2, pattern(1, 10, 2), NULL), 0);
+	ck_assert_int_eq(store_read(st, ss, 10, 2, iov, NULL), 0);
+	ck_assert_int_eq(store_read(st, ss, 9, 3, iov, NULL), -ENOENT);
+	ck_assert_int_eq(store_read(st, ss, 10, 3, iov, NULL), -ENOENT);
 	store_session_free(st, ss);
 	store_free(st);
 }
@@ -170,12 +170,12 @@ START_TEST(test_sessions_are_separate)
 	ck_assert_int_eq(store_new(&st, 16), 0);
 	a = store_session_new(st);
 	b = store_session_new(st);
-	ck_assert_int_eq(store_write(st, a, 5, 1, pattern(1, 5, 1)), 0);
-	ck_assert_int_eq(store_write(st, b, 5, 1, pattern(2, 5, 1)), 0);
+	ck_assert_int_eq(store_write(st, a, 5, 1, pattern(1, 5, 1), NULL), 0);
+	ck_assert_int_eq(store_write(st, b, 5, 1, pattern(2, 5, 1), NULL), 0);
 	assert_page(st, a, 5, 1);
 	assert_page(st, b, 5, 2);
 	ck_assert_uint_eq(store_discard(st, a, 0, 100), 1);
-	ck_assert_int_eq(store_read(st, a, 5, 1, &iov), -ENOENT);
+	ck_assert_int_eq(store_read(st, a, 5, 1, &iov, NULL), -ENOENT);
 	assert_page(st, b, 5, 2);
 	store_session_free(st, a);
 	store_session_free(st, b);
@@ -220,7 +220,7 @@ START_TEST(test_hash_table_against_reference)
 				w[0] = tag;
 				w[1] = p + i;
 			}
-			ret = store_write(st, ss, (uint64_t)p * stride, n, wbuf);
+			ret = store_write(st, ss, (uint64_t)p * stride, n, wbuf, NULL);
 			if (present + fresh > CAP) {
 				ck_assert_int_eq(ret, -ENOSPC);
 			} else {
@@ -259,7 +259,7 @@ START_TEST(test_hash_table_against_reference)
 							     SPACE) : k;
 			struct iovec iov;
 			int ret = store_read(st, ss, (uint64_t)q * stride, 1,
-					     &iov);
+					     &iov, NULL);
 
 			if (!ref[q]) {
 				ck_assert_int_eq(ret, -ENOENT);
@@ -297,9 +297,9 @@ START_TEST(test_huge_range_discard)
 				p = (uint64_t[]){ 0, 1, UINT64_MAX - 1,
 						  UINT64_MAX - 2,
 						  1ull << 63 }[i];
-		} while (store_read(st, ss, p, 1, &iov) == 0);
+		} while (store_read(st, ss, p, 1, &iov, NULL) == 0);
 		pages[i] = p;
-		ck_assert_int_eq(store_write(st, ss, p, 1, pattern(1, p, 1)), 0);
+		ck_assert_int_eq(store_write(st, ss, p, 1, pattern(1, p, 1), NULL), 0);
 		if (p >= (1ull << 62) && p < (3ull << 62))
 			inside++;
 	}
@@ -312,21 +312,21 @@ START_TEST(test_huge_range_discard)
 	for (unsigned i = 0; i < 500; i++) {
 		bool in = pages[i] >= (1ull << 62) && pages[i] < (3ull << 62);
 
-		ck_assert_int_eq(store_read(st, ss, pages[i], 1, &iov),
+		ck_assert_int_eq(store_read(st, ss, pages[i], 1, &iov, NULL),
 				 in ? -ENOENT : 0);
 	}
 	/* Everything below the last two pages... */
 	ck_assert_uint_eq(store_discard(st, ss, 0, UINT64_MAX - 2),
 			  500 - inside - 2);
-	ck_assert_int_eq(store_read(st, ss, UINT64_MAX - 2, 1, &iov), 0);
-	ck_assert_int_eq(store_read(st, ss, UINT64_MAX - 1, 1, &iov), 0);
+	ck_assert_int_eq(store_read(st, ss, UINT64_MAX - 2, 1, &iov, NULL), 0);
+	ck_assert_int_eq(store_read(st, ss, UINT64_MAX - 1, 1, &iov, NULL), 0);
 	/* ...then a range running off the end of the page space, clamped. */
 	ck_assert_uint_eq(store_discard(st, ss, UINT64_MAX - 2, UINT64_MAX), 2);
-	ck_assert_int_eq(store_read(st, ss, UINT64_MAX - 1, 1, &iov), -ENOENT);
+	ck_assert_int_eq(store_read(st, ss, UINT64_MAX - 1, 1, &iov, NULL), -ENOENT);
 	ck_assert_uint_eq(store_used(st), 0);
 	ck_assert_uint_eq(store_session_pages(ss), 0);
 	/* The emptied table still works. */
-	ck_assert_int_eq(store_write(st, ss, 3, 2, pattern(2, 3, 2)), 0);
+	ck_assert_int_eq(store_write(st, ss, 3, 2, pattern(2, 3, 2), NULL), 0);
 	assert_page(st, ss, 4, 2);
 	store_session_free(st, ss);
 	store_free(st);
@@ -342,7 +342,7 @@ START_TEST(test_discarded_slots_are_reused)
 	ss = store_session_new(st);
 	for (unsigned round = 0; round < 20; round++) {
 		ck_assert_int_eq(store_write(st, ss, round * 1000, 256,
-					     pattern(round, round * 1000, 256)), 0);
+					     pattern(round, round * 1000, 256), NULL), 0);
 		ck_assert_uint_eq(store_used(st), 256);
 		assert_page(st, ss, round * 1000 + 255, round);
 		ck_assert_uint_eq(store_discard(st, ss, round * 1000, 256), 256);
@@ -369,7 +369,7 @@ static void read_run(struct store *st, struct store_session *ss,
 	struct iovec iov[8];
 
 	ck_assert_uint_le(n, 8);
-	ck_assert_int_eq(store_read_zero(st, ss, page, n, iov), 0);
+	ck_assert_int_eq(store_read_zero(st, ss, page, n, iov, NULL), 0);
 	for (uint32_t i = 0; i < n; i++) {
 		ck_assert_uint_eq(iov[i].iov_len, PG);
 		memcpy(out + (size_t)i * PG, iov[i].iov_base, PG);
@@ -394,7 +394,7 @@ START_TEST(test_xwrite_deltas)
 	ss = store_session_new(st);
 	/* Absent old pages count as zeros: the delta is the new data. */
 	fill(&seed, xa, 3);
-	ck_assert_int_eq(store_xwrite(st, ss, 5, 3, xa, xout), 0);
+	ck_assert_int_eq(store_xwrite(st, ss, 5, 3, xa, NULL, xout, NULL), 0);
 	ck_assert_mem_eq(xout, xa, 3 * PG);
 	ck_assert_uint_eq(store_used(st), 3);
 	read_run(st, ss, 5, 3, xref);
@@ -402,7 +402,7 @@ START_TEST(test_xwrite_deltas)
 
 	/* Overwrites give old ^ new; page 8 is new, so its delta is new. */
 	fill(&seed, xb, 4);
-	ck_assert_int_eq(store_xwrite(st, ss, 5, 4, xb, xout), 0);
+	ck_assert_int_eq(store_xwrite(st, ss, 5, 4, xb, NULL, xout, NULL), 0);
 	for (size_t k = 0; k < 3 * PG; k++)
 		ck_assert_uint_eq(xout[k], xa[k] ^ xb[k]);
 	ck_assert_mem_eq(xout + 3 * PG, xb + 3 * PG, PG);
@@ -411,14 +411,14 @@ START_TEST(test_xwrite_deltas)
 	ck_assert_mem_eq(xref, xb, 4 * PG);
 
 	/* Writing the same data again: all-zero deltas. */
-	ck_assert_int_eq(store_xwrite(st, ss, 5, 4, xb, xout), 0);
+	ck_assert_int_eq(store_xwrite(st, ss, 5, 4, xb, NULL, xout, NULL), 0);
 	ck_assert(all_zero(xout, 4 * PG));
 
 	/* Bad runs change nothing. */
-	ck_assert_int_eq(store_xwrite(st, ss, 0, 0, xb, xout), -EINVAL);
-	ck_assert_int_eq(store_xwrite(st, ss, 0, RMAP_MAX_PAGES + 1, xb, xout),
+	ck_assert_int_eq(store_xwrite(st, ss, 0, 0, xb, NULL, xout, NULL), -EINVAL);
+	ck_assert_int_eq(store_xwrite(st, ss, 0, RMAP_MAX_PAGES + 1, xb, NULL, xout, NULL),
 			 -EINVAL);
-	ck_assert_int_eq(store_xwrite(st, ss, UINT64_MAX, 2, xb, xout),
+	ck_assert_int_eq(store_xwrite(st, ss, UINT64_MAX, 2, xb, NULL, xout, NULL),
 			 -EINVAL);
 	ck_assert_uint_eq(store_used(st), 4);
 	store_session_free(st, ss);
@@ -436,20 +436,20 @@ START_TEST(test_xwrite_full_changes_nothing)
 	ck_assert_int_eq(store_new(&st, 4), 0);
 	ss = store_session_new(st);
 	fill(&seed, xa, 4);
-	ck_assert_int_eq(store_write(st, ss, 0, 3, xa), 0);
+	ck_assert_int_eq(store_write(st, ss, 0, 3, xa, NULL), 0);
 	/* Pages 2 and 3: one overwrite, one fresh; 4 fresh is one too many. */
 	fill(&seed, xb, 3);
-	ck_assert_int_eq(store_xwrite(st, ss, 2, 3, xb, xout), -ENOSPC);
+	ck_assert_int_eq(store_xwrite(st, ss, 2, 3, xb, NULL, xout, NULL), -ENOSPC);
 	ck_assert_uint_eq(store_used(st), 3);
 	read_run(st, ss, 0, 5, xref);
 	ck_assert_mem_eq(xref, xa, 3 * PG);
 	ck_assert(all_zero(xref + 3 * PG, 2 * PG));
 	/* Two fit exactly; overwrites at capacity need no room. */
-	ck_assert_int_eq(store_xwrite(st, ss, 2, 2, xb, xout), 0);
+	ck_assert_int_eq(store_xwrite(st, ss, 2, 2, xb, NULL, xout, NULL), 0);
 	ck_assert_uint_eq(store_used(st), 4);
-	ck_assert_int_eq(store_xwrite(st, ss, 0, 4, xb, xout), 0);
+	ck_assert_int_eq(store_xwrite(st, ss, 0, 4, xb, NULL, xout, NULL), 0);
 	ck_assert_uint_eq(store_used(st), 4);
-	ck_assert_int_eq(store_xwrite(st, ss, 4, 1, xb, xout), -ENOSPC);
+	ck_assert_int_eq(store_xwrite(st, ss, 4, 1, xb, NULL, xout, NULL), -ENOSPC);
 	store_session_free(st, ss);
 	ck_assert_uint_eq(store_used(st), 0);
 	store_free(st);
@@ -467,11 +467,11 @@ START_TEST(test_xfree_returns_old)
 	ss = store_session_new(st);
 	fill(&seed, xa, 4);
 	/* Pages 10, 11 and 13 stored; 12 absent. */
-	ck_assert_int_eq(store_write(st, ss, 10, 2, xa), 0);
-	ck_assert_int_eq(store_write(st, ss, 13, 1, xa + 3 * PG), 0);
+	ck_assert_int_eq(store_write(st, ss, 10, 2, xa, NULL), 0);
+	ck_assert_int_eq(store_write(st, ss, 13, 1, xa + 3 * PG, NULL), 0);
 	ck_assert_uint_eq(store_used(st), 3);
 	memset(xout, 0xee, sizeof(xout));
-	ck_assert_int_eq(store_xfree(st, ss, 9, 6, xout), 3);
+	ck_assert_int_eq(store_xfree(st, ss, 9, 6, xout, NULL), 3);
 	ck_assert(all_zero(xout, PG));				/* 9 */
 	ck_assert_mem_eq(xout + PG, xa, 2 * PG);		/* 10, 11 */
 	ck_assert(all_zero(xout + 3 * PG, PG));			/* 12 */
@@ -479,11 +479,11 @@ START_TEST(test_xfree_returns_old)
 	ck_assert(all_zero(xout + 5 * PG, PG));			/* 14 */
 	ck_assert_uint_eq(store_used(st), 0);
 	ck_assert_uint_eq(store_session_pages(ss), 0);
-	ck_assert_int_eq(store_read(st, ss, 10, 1, &iov), -ENOENT);
+	ck_assert_int_eq(store_read(st, ss, 10, 1, &iov, NULL), -ENOENT);
 	/* Freeing again finds nothing, and says so. */
-	ck_assert_int_eq(store_xfree(st, ss, 9, 6, xout), 0);
+	ck_assert_int_eq(store_xfree(st, ss, 9, 6, xout, NULL), 0);
 	ck_assert(all_zero(xout, 6 * PG));
-	ck_assert_int_eq(store_xfree(st, ss, 9, 0, xout), -EINVAL);
+	ck_assert_int_eq(store_xfree(st, ss, 9, 0, xout, NULL), -EINVAL);
 	store_session_free(st, ss);
 	store_free(st);
 }
@@ -500,19 +500,19 @@ START_TEST(test_xor_create_update_delete)
 	ss = store_session_new(st);
 	/* Absent pages are created holding the data... */
 	fill(&seed, xa, 3);
-	ck_assert_int_eq(store_xor(st, ss, 20, 3, xa), 0);
+	ck_assert_int_eq(store_xor(st, ss, 20, 3, xa, NULL), 0);
 	ck_assert_uint_eq(store_used(st), 3);
 	read_run(st, ss, 20, 3, xref);
 	ck_assert_mem_eq(xref, xa, 3 * PG);
 	/* ...but zeros into an absent page store nothing. */
 	memset(xb, 0, 2 * PG);
-	ck_assert_int_eq(store_xor(st, ss, 30, 2, xb), 0);
+	ck_assert_int_eq(store_xor(st, ss, 30, 2, xb, NULL), 0);
 	ck_assert_uint_eq(store_used(st), 3);
-	ck_assert_int_eq(store_read(st, ss, 30, 1, &iov), -ENOENT);
+	ck_assert_int_eq(store_read(st, ss, 30, 1, &iov, NULL), -ENOENT);
 
 	/* Stored pages are updated: stored ^= data. */
 	fill(&seed, xb, 3);
-	ck_assert_int_eq(store_xor(st, ss, 20, 3, xb), 0);
+	ck_assert_int_eq(store_xor(st, ss, 20, 3, xb, NULL), 0);
 	read_run(st, ss, 20, 3, xref);
 	for (size_t k = 0; k < 3 * PG; k++)
 		ck_assert_uint_eq(xref[k], xa[k] ^ xb[k]);
@@ -523,22 +523,22 @@ START_TEST(test_xor_create_update_delete)
 	memset(xout, 0, PG);			/* page 20: unchanged */
 	memset(xout + 2 * PG, 0, PG);		/* page 22: unchanged */
 	xout[2 * PG + 7] = 1;			/* ...but for one bit */
-	ck_assert_int_eq(store_xor(st, ss, 20, 3, xout), 0);
+	ck_assert_int_eq(store_xor(st, ss, 20, 3, xout, NULL), 0);
 	ck_assert_uint_eq(store_used(st), 2);
-	ck_assert_int_eq(store_read(st, ss, 21, 1, &iov), -ENOENT);
-	ck_assert_int_eq(store_read(st, ss, 20, 1, &iov), 0);
+	ck_assert_int_eq(store_read(st, ss, 21, 1, &iov, NULL), -ENOENT);
+	ck_assert_int_eq(store_read(st, ss, 20, 1, &iov, NULL), 0);
 	ck_assert_mem_eq(iov.iov_base, xref, PG);
-	ck_assert_int_eq(store_read(st, ss, 22, 1, &iov), 0);
+	ck_assert_int_eq(store_read(st, ss, 22, 1, &iov, NULL), 0);
 	ck_assert_uint_eq(((uint8_t *)iov.iov_base)[7],
 			  (uint8_t)(xref[2 * PG + 7] ^ 1));
 
 	/* XOR is its own inverse: everything back to zero, nothing kept. */
 	read_run(st, ss, 20, 3, xref);
-	ck_assert_int_eq(store_xor(st, ss, 20, 3, xref), 0);
+	ck_assert_int_eq(store_xor(st, ss, 20, 3, xref, NULL), 0);
 	ck_assert_uint_eq(store_used(st), 0);
 	ck_assert_uint_eq(store_session_pages(ss), 0);
-	ck_assert_int_eq(store_xor(st, ss, 0, 0, xref), -EINVAL);
-	ck_assert_int_eq(store_xor(st, ss, UINT64_MAX - 1, 3, xref), -EINVAL);
+	ck_assert_int_eq(store_xor(st, ss, 0, 0, xref, NULL), -EINVAL);
+	ck_assert_int_eq(store_xor(st, ss, UINT64_MAX - 1, 3, xref, NULL), -EINVAL);
 	store_session_free(st, ss);
 	store_free(st);
 }
@@ -553,23 +553,23 @@ START_TEST(test_xor_full_changes_nothing)
 	ck_assert_int_eq(store_new(&st, 4), 0);
 	ss = store_session_new(st);
 	fill(&seed, xa, 4);
-	ck_assert_int_eq(store_write(st, ss, 0, 3, xa), 0);
+	ck_assert_int_eq(store_write(st, ss, 0, 3, xa, NULL), 0);
 	/* Pages 2..4: one update, two creations; room for one. */
 	fill(&seed, xb, 3);
-	ck_assert_int_eq(store_xor(st, ss, 2, 3, xb), -ENOSPC);
+	ck_assert_int_eq(store_xor(st, ss, 2, 3, xb, NULL), -ENOSPC);
 	ck_assert_uint_eq(store_used(st), 3);
 	read_run(st, ss, 0, 5, xref);
 	ck_assert_mem_eq(xref, xa, 3 * PG);
 	ck_assert(all_zero(xref + 3 * PG, 2 * PG));
 
 	/* Fill up; then a page deleted by the same call makes room. */
-	ck_assert_int_eq(store_xor(st, ss, 3, 1, xb), 0);
+	ck_assert_int_eq(store_xor(st, ss, 3, 1, xb, NULL), 0);
 	ck_assert_uint_eq(store_used(st), 4);
-	ck_assert_int_eq(store_xor(st, ss, 4, 1, xb), -ENOSPC);
+	ck_assert_int_eq(store_xor(st, ss, 4, 1, xb, NULL), -ENOSPC);
 	memcpy(xout, xa, PG);			/* page 0 ^ itself: deleted */
 	memcpy(xout + 4 * PG, xb + PG, PG);	/* page 4: created */
 	memset(xout + PG, 0, 3 * PG);		/* pages 1..3: unchanged */
-	ck_assert_int_eq(store_xor(st, ss, 0, 5, xout), 0);
+	ck_assert_int_eq(store_xor(st, ss, 0, 5, xout, NULL), 0);
 	ck_assert_uint_eq(store_used(st), 4);
 	read_run(st, ss, 0, 5, xref);
 	ck_assert(all_zero(xref, PG));
@@ -592,13 +592,13 @@ START_TEST(test_read_zero)
 	ck_assert_int_eq(store_new(&st, 16), 0);
 	ss = store_session_new(st);
 	fill(&seed, xa, 1);
-	ck_assert_int_eq(store_write(st, ss, 41, 1, xa), 0);
-	ck_assert_int_eq(store_read_zero(st, ss, 40, 3, iov), 0);
+	ck_assert_int_eq(store_write(st, ss, 41, 1, xa, NULL), 0);
+	ck_assert_int_eq(store_read_zero(st, ss, 40, 3, iov, NULL), 0);
 	ck_assert(all_zero(iov[0].iov_base, PG));
 	ck_assert_mem_eq(iov[1].iov_base, xa, PG);
 	ck_assert(all_zero(iov[2].iov_base, PG));
-	ck_assert_int_eq(store_read_zero(st, ss, 40, 0, iov), -EINVAL);
-	ck_assert_int_eq(store_read_zero(st, ss, UINT64_MAX, 2, iov), -EINVAL);
+	ck_assert_int_eq(store_read_zero(st, ss, 40, 0, iov, NULL), -EINVAL);
+	ck_assert_int_eq(store_read_zero(st, ss, UINT64_MAX, 2, iov, NULL), -EINVAL);
 	ck_assert_uint_eq(store_used(st), 1);
 	store_session_free(st, ss);
 	store_free(st);
@@ -611,6 +611,68 @@ END_TEST
  * comes back, when FULL is right, and that the slab counts exactly the
  * pages stored.
  */
+/*
+ * Tags: kept beside each page, per reference, given back with it; the
+ * XOR operations XOR them as they XOR the pages; a freed slot's tag does
+ * not leak into the next page that takes the slot.
+ */
+START_TEST(test_tags)
+{
+	uint8_t t[4 * RMAP_TAG_LEN], out[4 * RMAP_TAG_LEN], d[2 * PG];
+	uint8_t zero[RMAP_TAG_LEN] = { 0 }, x[RMAP_TAG_LEN];
+	struct store *st;
+	struct store_session *ss, *other;
+	struct iovec iov[4];
+
+	ck_assert_int_eq(store_new(&st, 8), 0);
+	ss = store_session_new(st);
+	other = store_session_new(st);
+	for (unsigned i = 0; i < sizeof(t); i++)
+		t[i] = (uint8_t)(i * 7 + 1);
+	ck_assert_int_eq(store_write(st, ss, 10, 2, pattern(1, 10, 2), t), 0);
+	ck_assert_int_eq(store_read(st, ss, 10, 2, iov, out), 0);
+	ck_assert_mem_eq(out, t, 2 * RMAP_TAG_LEN);
+	/* Per reference: the same page in another session, its own tag. */
+	ck_assert_int_eq(store_write(st, other, 10, 1, pattern(1, 10, 1),
+				     NULL), 0);
+	ck_assert_int_eq(store_read(st, other, 10, 1, iov, out), 0);
+	ck_assert_mem_eq(out, zero, RMAP_TAG_LEN);
+	/* XWRITE answers the tags' deltas with the pages'. */
+	ck_assert_int_eq(store_xwrite(st, ss, 10, 1, pattern(2, 10, 1),
+				      t + 2 * RMAP_TAG_LEN, d, out), 0);
+	for (unsigned i = 0; i < RMAP_TAG_LEN; i++)
+		ck_assert_uint_eq(out[i], t[i] ^ t[2 * RMAP_TAG_LEN + i]);
+	ck_assert_int_eq(store_read(st, ss, 10, 1, iov, out), 0);
+	ck_assert_mem_eq(out, t + 2 * RMAP_TAG_LEN, RMAP_TAG_LEN);
+	/* XFREE gives them back; READZ of an absent page, a zero tag. */
+	ck_assert_int_eq(store_xfree(st, ss, 10, 2, d, out), 2);
+	ck_assert_mem_eq(out, t + 2 * RMAP_TAG_LEN, RMAP_TAG_LEN);
+	ck_assert_mem_eq(out + RMAP_TAG_LEN, t + RMAP_TAG_LEN, RMAP_TAG_LEN);
+	ck_assert_int_eq(store_read_zero(st, ss, 10, 1, iov, out), 0);
+	ck_assert_mem_eq(out, zero, RMAP_TAG_LEN);
+	/* PXOR: a parity page's tag is the XOR of the tags sent to it. */
+	memset(d, 0, PG);
+	ck_assert_int_eq(store_xor(st, ss, 20, 1, d, t), 0);
+	ck_assert_uint_eq(store_session_pages(ss), 1);	/* zero page, tag */
+	ck_assert_int_eq(store_xor(st, ss, 20, 1, pattern(3, 20, 1),
+				   t + RMAP_TAG_LEN), 0);
+	ck_assert_int_eq(store_read(st, ss, 20, 1, iov, out), 0);
+	for (unsigned i = 0; i < RMAP_TAG_LEN; i++)
+		x[i] = t[i] ^ t[RMAP_TAG_LEN + i];
+	ck_assert_mem_eq(out, x, RMAP_TAG_LEN);
+	/* XORing both out again deletes it: page and tag are zero. */
+	ck_assert_int_eq(store_xor(st, ss, 20, 1, pattern(3, 20, 1), x), 0);
+	ck_assert_uint_eq(store_session_pages(ss), 0);
+	/* A slot taken again starts with a zero tag. */
+	ck_assert_int_eq(store_xor(st, ss, 21, 1, pattern(4, 21, 1), NULL), 0);
+	ck_assert_int_eq(store_read(st, ss, 21, 1, iov, out), 0);
+	ck_assert_mem_eq(out, zero, RMAP_TAG_LEN);
+	store_session_free(st, ss);
+	store_session_free(st, other);
+	store_free(st);
+}
+END_TEST
+
 START_TEST(test_parity_against_reference)
 {
 	enum { SPACE = 24, CAP = 12, STEPS = 3000 };
@@ -660,7 +722,7 @@ START_TEST(test_parity_against_reference)
 					dropped += !memcmp(r, d, PG);
 			}
 			need = fresh > dropped ? fresh - dropped : 0;
-			ret = store_xor(st, ss, p, n, data);
+			ret = store_xor(st, ss, p, n, data, NULL);
 			if (used + need > CAP) {
 				ck_assert_int_eq(ret, -ENOSPC);
 				full++;
@@ -681,7 +743,7 @@ START_TEST(test_parity_against_reference)
 		case 2:
 			for (uint32_t i = 0; i < n; i++)
 				fresh += !stored[p + i];
-			ret = store_xwrite(st, ss, p, n, data, out);
+			ret = store_xwrite(st, ss, p, n, data, NULL, out, NULL);
 			if (used + fresh > CAP) {
 				ck_assert_int_eq(ret, -ENOSPC);
 				full++;
@@ -699,7 +761,7 @@ START_TEST(test_parity_against_reference)
 		default:
 			for (uint32_t i = 0; i < n; i++)
 				dropped += stored[p + i];
-			ck_assert_int_eq(store_xfree(st, ss, p, n, out),
+			ck_assert_int_eq(store_xfree(st, ss, p, n, out, NULL),
 					 (int)dropped);
 			ck_assert_mem_eq(out, ref + p * PG, (size_t)n * PG);
 			memset(ref + p * PG, 0, (size_t)n * PG);
@@ -712,9 +774,9 @@ START_TEST(test_parity_against_reference)
 		for (uint64_t i = 0; i < SPACE; i++) {
 			struct iovec iov;
 
-			ck_assert_int_eq(store_read_zero(st, ss, i, 1, &iov), 0);
+			ck_assert_int_eq(store_read_zero(st, ss, i, 1, &iov, NULL), 0);
 			ck_assert_mem_eq(iov.iov_base, ref + i * PG, PG);
-			ck_assert_int_eq(store_read(st, ss, i, 1, &iov),
+			ck_assert_int_eq(store_read(st, ss, i, 1, &iov, NULL),
 					 stored[i] ? 0 : -ENOENT);
 		}
 		ck_assert_uint_eq(store_used(st), used);
@@ -758,6 +820,7 @@ static Suite *store_suite(void)
 	tcase_add_test(tc, test_xor_full_changes_nothing);
 	tcase_add_test(tc, test_read_zero);
 	tcase_add_test(tc, test_parity_against_reference);
+	tcase_add_test(tc, test_tags);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -11,7 +11,7 @@
 #include "rmap/wire.h"
 #include "tests/check_util.h"
 
-#define FP1500	1384u	/* rmap_frag_payload(1500) */
+#define FP1500	1368u	/* rmap_frag_payload(1500) */
 #ifndef RMAP_MAX_WINDOW
 #define RMAP_MAX_WINDOW	RMAP_MAX_FRAGS	/* the sender's window limit */
 #endif
@@ -132,7 +132,6 @@ static void assert_hdr_equal(const struct rmap_hdr *a, const struct rmap_hdr *b)
 	ck_assert_uint_eq(a->page, b->page);
 	ck_assert_uint_eq(a->count, b->count);
 	ck_assert_uint_eq(a->frag_len, b->frag_len);
-	ck_assert_mem_eq(a->auth_tag, b->auth_tag, RMAP_AUTH_TAG_LEN);
 }
 
 #define ASSERT_REJECT(h, want) do {					\
@@ -214,10 +213,11 @@ END_TEST
 
 START_TEST(test_roundtrip_fragments)
 {
-	/* Every fragment of a 256-page WRITE at MTU 1500. */
+	/* Every fragment of a 256-page WRITE, with tags, at MTU 1500. */
 	struct rmap_hdr h = valid_hdr(RMAP_T_WRITE, false), d;
 	uint32_t len = RMAP_MAX_MSG, n = (len + FP1500 - 1) / FP1500;
 
+	h.flags |= RMAP_F_TAGS;
 	h.count = RMAP_MAX_PAGES;
 	h.page = 0;
 	h.msg_len = len;
@@ -278,7 +278,7 @@ END_TEST
 
 START_TEST(test_reject_version)
 {
-	static const uint8_t bad[] = { 0, 2, 3, 0x81, 0xff };
+	static const uint8_t bad[] = { 0, 1, 3, 0x81, 0xff };
 	struct rmap_hdr h = valid_hdr(RMAP_T_HEARTBEAT, false), d;
 
 	for (unsigned i = 0; i < sizeof(bad); i++) {
@@ -301,22 +301,85 @@ START_TEST(test_reject_type)
 }
 END_TEST
 
+/* The payload length of @h, fragmented as valid_hdr does. */
+static void set_len(struct rmap_hdr *h, uint32_t len)
+{
+	h->msg_len = len;
+	h->frag_cnt = (uint16_t)(len > FP1500 ? (len + FP1500 - 1) / FP1500
+					      : 1);
+	h->frag_len = (uint16_t)(len > FP1500 ? FP1500 : len);
+}
+
+/*
+ * RMAP_F_TAGS: a page run that carries pages carries their tags after
+ * them, and only page runs may have it.
+ */
+START_TEST(test_tags)
+{
+	static const unsigned types[] = {
+		RMAP_T_READ, RMAP_T_WRITE, RMAP_T_XWRITE, RMAP_T_XFREE,
+		RMAP_T_PXOR, RMAP_T_READZ,
+	};
+	struct rmap_hdr h, d;
+
+	for (unsigned i = 0; i < sizeof(types) / sizeof(types[0]); i++) {
+		for (int resp = 0; resp < 2; resp++) {
+			h = valid_hdr(types[i], resp);
+			h.flags |= RMAP_F_TAGS;
+			if (carries_pages(types[i], resp)) {
+				/* The pages without their tags: refused. */
+				ASSERT_REJECT(h, RMAP_WIRE_PAGES);
+				set_len(&h, 3 * (RMAP_PAGE_SIZE +
+						 RMAP_TAG_LEN));
+			}
+			ck_assert_msg(roundtrip(&h, &d) == RMAP_WIRE_OK,
+				      "%s resp %d: %s", rmap_type_name(types[i]),
+				      resp, rmap_wire_strerror(roundtrip(&h,
+								  NULL)));
+			ck_assert_uint_eq(d.flags & RMAP_F_TAGS, RMAP_F_TAGS);
+			/* Tags but no pages: refused too. */
+			if (carries_pages(types[i], resp)) {
+				set_len(&h, 3 * RMAP_TAG_LEN);
+				ASSERT_REJECT(h, RMAP_WIRE_PAGES);
+			}
+		}
+	}
+	/* A whole message of 256 pages and their tags fits. */
+	h = valid_hdr(RMAP_T_WRITE, false);
+	h.flags |= RMAP_F_TAGS;
+	h.count = RMAP_MAX_PAGES;
+	set_len(&h, RMAP_MAX_MSG);
+	ck_assert_int_eq(roundtrip(&h, NULL), RMAP_WIRE_OK);
+	/* Nothing else may carry tags. */
+	h = valid_hdr(RMAP_T_FREE, false);
+	h.flags |= RMAP_F_TAGS;
+	ASSERT_REJECT(h, RMAP_WIRE_PAGES);
+	h = valid_hdr(RMAP_T_HEARTBEAT, false);
+	h.flags |= RMAP_F_TAGS;
+	ASSERT_REJECT(h, RMAP_WIRE_PAGES);
+	h = valid_hdr(RMAP_T_STAT, true);
+	h.flags |= RMAP_F_TAGS;
+	ASSERT_REJECT(h, RMAP_WIRE_PAGES);
+}
+END_TEST
+
 START_TEST(test_reject_flags)
 {
 	struct rmap_hdr h;
 
-	/* Unknown flag bits. */
-	for (unsigned bit = 4; bit < 16; bit++) {
+	/*
+	 * Unknown flag bits (0x0008 was v1's reserved AUTH; 0x0010 is
+	 * RMAP_F_TAGS, refused on a heartbeat as a page-run error above).
+	 */
+	for (unsigned bit = 3; bit < 16; bit++) {
+		if (1u << bit == RMAP_F_TAGS)
+			continue;
 		h = valid_hdr(RMAP_T_HEARTBEAT, false);
 		h.flags |= (uint16_t)(1u << bit);
 		ASSERT_REJECT(h, RMAP_WIRE_FLAGS);
 	}
-	/* The authentication flag: reserved until tags can be checked. */
-	h = valid_hdr(RMAP_T_HEARTBEAT, false);
-	h.flags |= RMAP_F_AUTH;
-	ASSERT_REJECT(h, RMAP_WIRE_FLAGS);
 	h = valid_hdr(RMAP_T_ACK, false);
-	h.flags |= RMAP_F_AUTH;
+	h.flags |= 0x0008;
 	ASSERT_REJECT(h, RMAP_WIRE_FLAGS);
 
 	/* A bare ACK carries nothing but the acknowledgement. */
@@ -414,7 +477,7 @@ START_TEST(test_reject_length)
 	ck_assert_int_eq(rmap_wire_decode(pkt, RMAP_HDR_LEN + RMAP_REG_LEN, &d),
 			 RMAP_WIRE_OK);
 	/* Longer than any MTU allows. */
-	ck_assert_int_eq(rmap_wire_decode(pkt, RMAP_MAX_DATAGRAM + 1, &d),
+	ck_assert_int_eq(rmap_wire_decode(pkt, RMAP_MAX_INNER + 1, &d),
 			 RMAP_WIRE_LENGTH);
 }
 END_TEST
@@ -530,12 +593,6 @@ START_TEST(test_reject_reserved)
 		pkt[offs[i]] = 0x40;
 		ck_assert_msg(rmap_wire_decode(pkt, RMAP_HDR_LEN, &d) ==
 			      RMAP_WIRE_RESERVED, "byte %u", offs[i]);
-	}
-	/* The authentication tag is reserved, byte by byte. */
-	for (unsigned i = 0; i < RMAP_AUTH_TAG_LEN; i++) {
-		h = valid_hdr(RMAP_T_HEARTBEAT, false);
-		h.auth_tag[i] = 1;
-		ASSERT_REJECT(h, RMAP_WIRE_RESERVED);
 	}
 }
 END_TEST
@@ -724,11 +781,26 @@ START_TEST(test_reject_pages_reg_stat_announce)
 	h = valid_hdr(RMAP_T_STAT, true);
 	h.msg_len = h.frag_len = RMAP_STAT_LEN - 1;
 	ASSERT_REJECT(h, RMAP_WIRE_PAGES);
+	/* A STAT request: nothing, or the 4-byte want mask. */
 	h = valid_hdr(RMAP_T_STAT, false);
-	h.msg_len = h.frag_len = 4;
+	h.msg_len = h.frag_len = RMAP_STAT_REQ_LEN;
+	ASSERT_REJECT(h, RMAP_WIRE_OK);
+	h.msg_len = h.frag_len = 3;
+	ASSERT_REJECT(h, RMAP_WIRE_PAGES);
+	h.msg_len = h.frag_len = 5;
 	ASSERT_REJECT(h, RMAP_WIRE_PAGES);
 	h = valid_hdr(RMAP_T_STAT, false);
 	h.count = 1;
+	ASSERT_REJECT(h, RMAP_WIRE_PAGES);
+	/* Its answer: the body, or the body and the counters. */
+	h = valid_hdr(RMAP_T_STAT, true);
+	h.msg_len = h.frag_len = RMAP_STAT_EXT_LEN;
+	ASSERT_REJECT(h, RMAP_WIRE_OK);
+	h.msg_len = h.frag_len = RMAP_STAT_EXT_LEN - 8;
+	ASSERT_REJECT(h, RMAP_WIRE_PAGES);
+	/* LEAVE's answer has no counters. */
+	h = valid_hdr(RMAP_T_LEAVE, true);
+	h.msg_len = h.frag_len = RMAP_STAT_EXT_LEN;
 	ASSERT_REJECT(h, RMAP_WIRE_PAGES);
 
 	h = valid_hdr(RMAP_T_ANNOUNCE, false);
@@ -801,7 +873,7 @@ START_TEST(test_stat_reject)
 	buf[28] = 0x80;			/* reserved */
 	ck_assert_int_eq(rmap_stat_decode(buf, RMAP_STAT_LEN, &d), -1);
 	buf[28] = 0;
-	buf[27] = 0x02;			/* unknown flag */
+	buf[27] = 0x04;			/* unknown flag */
 	ck_assert_int_eq(rmap_stat_decode(buf, RMAP_STAT_LEN, &d), -1);
 	buf[26] = 0x01;			/* unknown flag, high byte */
 	buf[27] = 0;
@@ -846,7 +918,7 @@ START_TEST(test_frag_payload_and_names)
 	/* A page is 3 fragments at 1500, one at jumbo 9000. */
 	ck_assert_uint_eq((RMAP_PAGE_SIZE + FP1500 - 1) / FP1500, 3);
 	ck_assert_uint_ge(rmap_frag_payload(9000), RMAP_PAGE_SIZE);
-	ck_assert_uint_eq(rmap_frag_payload(RMAP_MAX_MTU) + RMAP_HDR_LEN,
+	ck_assert_uint_eq(rmap_frag_payload(RMAP_MAX_MTU) + RMAP_OVERHEAD,
 			  RMAP_MAX_DATAGRAM);
 	for (unsigned e = 0; e < RMAP_WIRE_NERR; e++)
 		ck_assert_str_ne(rmap_wire_strerror(e), "?");
@@ -878,8 +950,8 @@ START_TEST(test_decode_random_never_overreads)
 		size_t k = tu_rand(&seed) % sizeof(h);
 
 		f[k] ^= (uint8_t)(1u << (tu_rand(&seed) % 8));
-		if (h.frag_len > RMAP_MAX_DATAGRAM - RMAP_HDR_LEN)
-			h.frag_len = (uint16_t)(RMAP_MAX_DATAGRAM - RMAP_HDR_LEN);
+		if (h.frag_len > RMAP_MAX_INNER - RMAP_HDR_LEN)
+			h.frag_len = (uint16_t)(RMAP_MAX_INNER - RMAP_HDR_LEN);
 		if (roundtrip(&h, &d) == RMAP_WIRE_OK) {
 			ok++;
 			/* Accepted: re-encoding gives the same bytes. */
@@ -912,6 +984,7 @@ static Suite *wire_suite(void)
 	tcase_add_test(tc, test_reject_version);
 	tcase_add_test(tc, test_reject_type);
 	tcase_add_test(tc, test_reject_flags);
+	tcase_add_test(tc, test_tags);
 	tcase_add_test(tc, test_reject_status);
 	tcase_add_test(tc, test_reject_length);
 	tcase_add_test(tc, test_reject_frag);

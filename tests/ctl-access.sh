@@ -113,8 +113,16 @@ log "giving /dev/userfaultfd to group $VMM_GID for the test (was $UFFD_OWNER, mo
 chgrp "$VMM_GID" /dev/userfaultfd
 chmod 0660 /dev/userfaultfd
 
+# memxd needs a key even with no memory servers (RMAP is authenticated
+# unless told otherwise): one made for this run, itself its only peer.
+mkdir -m 0700 "$T/keys"
+"$MEMXD" --genkey="$T/keys/memxd.key" >"$T/keys/memxd.pub" ||
+	die "memxd --genkey failed"
+printf '%s 127.0.0.1\n' "$(cat "$T/keys/memxd.pub")" >"$T/keys/peers"
+
 "$MEMXD" --socket="$SOCK" --spill-dir="$T/spill" --ctl-group="$VMM_GID" \
 	--ctl-admin-group="$ADMIN_GID" --log-level=info \
+	--private-key="$T/keys/memxd.key" --peers="$T/keys/peers" \
 	>"$T/memxd.log" 2>&1 &
 MEMXD_PID=$!
 for _ in $(seq 100); do

@@ -63,6 +63,11 @@ gx_build
 GX_SERVERS=(srv1 srv2 srv3 srv4)
 step "starting four memory servers and memxd (network namespaces ${NX_PREFIX}*)"
 gx_setup 3G
+if [[ ${NX_INSECURE:-0} == 1 ]]; then
+	step "RMAP runs WITHOUT authentication or encryption (NX_INSECURE=1)"
+else
+	step "RMAP is authenticated and encrypted: each namespace has a key made for this run ($NX_TMP/keys)"
+fi
 # A server silent while the others answer is "down" (its pages are read
 # degraded); after the grace it is "out" and rebuilt elsewhere.  The
 # default grace is 60 s; the demo's guest finishes sooner, so 10 s.

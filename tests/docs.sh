@@ -196,9 +196,14 @@ table_keys() {
 	table_keys "$top_srcdir/memxd/pager/report.c" VM_GAUGES
 	table_keys "$top_srcdir/memxd/pager/remote.h" REMOTE_SERVER_COUNTERS |
 		sed 's/^/server_/'
+	# The RMAP counters: in memxctl dump, and in memxctl stat's lines.
+	table_keys "$top_srcdir/memxd/pager/report.c" RMAP_DUMP_COUNTERS |
+		sed 's/^/rmap_/'
+	table_keys "$top_srcdir/rmap/wire.h" RMAP_STAT_COUNTERS |
+		sed 's/^/rmap_/'
 	table_keys "$top_srcdir/memxd/ctl/ctl.h" CTL_COUNTERS
 } > "$tmp/status.keys"
-if [ "$(wc -l < "$tmp/status.keys")" -lt 40 ]; then
+if [ "$(wc -l < "$tmp/status.keys")" -lt 60 ]; then
 	bad "could not read the pager's keys from its tables"
 fi
 while read -r key; do

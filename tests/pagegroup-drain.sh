@@ -62,7 +62,7 @@ scenario_drain()
 	groups=$(pg_srv "$victim" server_groups)
 	nx_log "[$label] draining $victim ($(nx_ip "$victim"), $groups groups) while the harness runs"
 	t0=$SECONDS
-	timeout -k 5 "$DRAIN_LIMIT" ip netns exec "$(nx_ns "$PG_CLIENT")" \
+	timeout -k 5 "$DRAIN_LIMIT" ip netns exec "$(nx_ns "$PG_CLIENT")" env MEMX_CONF="$(nx_conf "$PG_CLIENT")" \
 		"$MEMXCTL" --socket "$NX_TMP/$label.sock" drain "$(nx_ip "$victim")" \
 		>"$NX_TMP/$label.drain" 2>&1 &
 	pid=$!

@@ -71,7 +71,7 @@ check_servers_empty()
 	for s in "${SERVERS[@]}"; do
 		ips+=("$(nx_ip "$s")")
 	done
-	out=$(timeout 30 ip netns exec "$(nx_ns "$CLIENT")" \
+	out=$(timeout 30 ip netns exec "$(nx_ns "$CLIENT")" env MEMX_CONF="$(nx_conf "$CLIENT")" \
 		"$MEMXCTL" --mtu "$mtu" stat "${ips[@]}") ||
 		nx_die "memxctl stat failed: $out"
 	printf '    %s\n' "${out//$'\n'/$'\n'    }" >&2
@@ -91,7 +91,7 @@ put()
 	nx_log "[mtu $mtu, $label] memxctl put $PAGES pages striped over $hosts"
 	t0=$(now_ms)
 	puts=$((puts + 1))
-	if ! timeout "$PUT_TIMEOUT" ip netns exec "$(nx_ns "$CLIENT")" \
+	if ! timeout "$PUT_TIMEOUT" ip netns exec "$(nx_ns "$CLIENT")" env MEMX_CONF="$(nx_conf "$CLIENT")" \
 		"$MEMXCTL" --mtu "$mtu" --progress put "$hosts" "$NX_TMP/in" \
 		--out "$out" >"$NX_TMP/put.out" 2>"$NX_TMP/put.err"; then
 		cat "$NX_TMP/put.err" "$NX_TMP/put.out" >&2
@@ -130,7 +130,7 @@ for mtu in 1500 9000; do
 	# Wait until every server answers.
 	for s in "${SERVERS[@]}"; do
 		for _ in $(seq 50); do
-			timeout 5 ip netns exec "$(nx_ns "$CLIENT")" "$MEMXCTL" \
+			timeout 5 ip netns exec "$(nx_ns "$CLIENT")" env MEMX_CONF="$(nx_conf "$CLIENT")" "$MEMXCTL" \
 				--retries 2 stat "$(nx_ip "$s")" >/dev/null 2>&1 && break
 			sleep 0.1
 		done
@@ -138,7 +138,7 @@ for mtu in 1500 9000; do
 	nx_log "[mtu $mtu] 3 servers + 1 client up in $(elapsed "$t0") ms"
 
 	# Discovery: the servers broadcast ANNOUNCE on the subnet.
-	found=$(timeout 10 ip netns exec "$(nx_ns "$CLIENT")" "$MEMXCTL" \
+	found=$(timeout 10 ip netns exec "$(nx_ns "$CLIENT")" env MEMX_CONF="$(nx_conf "$CLIENT")" "$MEMXCTL" \
 		discover "0.0.0.0:7246" 2 2>/dev/null | grep -c '^server=' || true)
 	[[ $found -eq ${#SERVERS[@]} ]] ||
 		nx_die "[mtu $mtu] memxctl discover heard $found of ${#SERVERS[@]} servers"

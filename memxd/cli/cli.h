@@ -49,6 +49,8 @@ int cmd_status(struct cli *c, int argc, char **argv);
 int cmd_dump(struct cli *c, int argc, char **argv);
 int cmd_prometheus(struct cli *c, int argc, char **argv);
 int cmd_drain(struct cli *c, int argc, char **argv);
+int cmd_genkey(struct cli *c, int argc, char **argv);
+int cmd_pubkey(struct cli *c, int argc, char **argv);
 
 /* Numbers in options and arguments: 0 or -EINVAL (memxctl.c). */
 int parse_num(const char *s, uint64_t *out, uint64_t max);

@@ -47,7 +47,9 @@ static void on_announce(struct rmap_ep *ep, const struct sockaddr_storage *from,
 int cmd_discover(struct cli *c, int argc, char **argv)
 {
 	struct discovery d = { .n = 0 };
-	struct rmap_handlers h = { .announce = on_announce, .arg = &d };
+	/* ANNOUNCE is never authenticated: heard as the rumour it is. */
+	struct rmap_handlers h = { .announce = on_announce, .arg = &d,
+				   .unauth_announce = true };
 	struct sockaddr_storage addr;
 	struct rmap_ep *ep;
 	unsigned secs = 3;

@@ -1,13 +1,35 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 /*
  * cmd_stat.c - memxctl stat HOST...: what each server lends, holds and
- * serves (an RMAP STAT; no session is opened).
+ * serves, and what it refused (an RMAP STAT; no session is opened).
+ * And memxctl genkey / pubkey, which need no server.
  */
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "cli.h"
+#include "../options.h"
+
+int cmd_genkey(struct cli *c, int argc, char **argv)
+{
+	(void)c;
+	if (argc != 1) {
+		fprintf(stderr, "usage: memxctl genkey FILE\n");
+		return 2;
+	}
+	return options_genkey(argv[0]) ? 1 : 0;
+}
+
+int cmd_pubkey(struct cli *c, int argc, char **argv)
+{
+	(void)c;
+	if (argc != 1) {
+		fprintf(stderr, "usage: memxctl pubkey FILE\n");
+		return 2;
+	}
+	return options_pubkey(argv[0]) ? 1 : 0;
+}
 
 int cmd_stat(struct cli *c, int argc, char **argv)
 {
@@ -18,8 +40,13 @@ int cmd_stat(struct cli *c, int argc, char **argv)
 		return 2;
 	}
 	for (int i = 0; i < argc; i++) {
-		struct rmap_req req = { .type = RMAP_T_STAT };
-		uint8_t buf[RMAP_STAT_LEN];
+		uint8_t want[RMAP_STAT_REQ_LEN] = { 0, 0, 0,
+						    RMAP_STAT_WANT_COUNTERS };
+		struct iovec iov = { want, sizeof(want) };
+		struct rmap_req req = { .type = RMAP_T_STAT, .iov = &iov,
+					.iovcnt = 1 };
+		uint8_t buf[RMAP_STAT_EXT_LEN];
+		uint64_t ctr[RMAP_STATC_N] = { 0 };
 		struct rmap_stat st;
 		struct sync_call sc;
 		struct srv s = { 0 };
@@ -30,6 +57,10 @@ int cmd_stat(struct cli *c, int argc, char **argv)
 			continue;
 		}
 		ret = call_sync(c, &s, &req, buf, sizeof(buf), &sc);
+		if (!ret && !sc.status && sc.len == RMAP_STAT_EXT_LEN) {
+			rmap_stat_counters_decode(buf + RMAP_STAT_LEN, ctr);
+			sc.len = RMAP_STAT_LEN;
+		}
 		if (ret || sc.status || rmap_stat_decode(buf, sc.len, &st)) {
 			fprintf(stderr, "memxctl: %s: %s\n", argv[i],
 				ret == -EHOSTUNREACH ? "unreachable" :
@@ -39,7 +70,7 @@ int cmd_stat(struct cli *c, int argc, char **argv)
 		}
 		printf("server=%s capacity_pages=%lu used_pages=%lu "
 		       "free_MiB=%lu load_permille=%u sessions=%u srtt_us=%u "
-		       "leaving=%u\n",
+		       "leaving=%u",
 		       rmap_peer_name(s.peer), (unsigned long)st.capacity_pages,
 		       (unsigned long)st.used_pages,
 		       (unsigned long)((st.capacity_pages - st.used_pages) *
@@ -47,6 +78,12 @@ int cmd_stat(struct cli *c, int argc, char **argv)
 		       st.load_permille, st.sessions,
 		       rmap_peer_srtt_us(s.peer),
 		       st.flags & RMAP_STAT_LEAVING ? 1u : 0u);
+		/* What it refused: the server's side of an attack. */
+#define X(name, help) \
+		printf(" rmap_" #name "=%llu", (unsigned long long)ctr[RMAP_STATC_##name]);
+		RMAP_STAT_COUNTERS(X)
+#undef X
+		printf("\n");
 	}
 	return failed;
 }

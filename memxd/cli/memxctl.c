@@ -48,6 +48,11 @@ static const struct cli_command commands[] = {
 	{ "drain", cmd_drain, false, "SERVER",
 	  "move every page off SERVER while the\n"
 	  "VMs run, then tell it it may leave\n" },
+	{ "genkey", cmd_genkey, false, "FILE",
+	  "write a new private key to FILE (0600)\n"
+	  "and print its public key\n" },
+	{ "pubkey", cmd_pubkey, false, "FILE",
+	  "print the public key of FILE's key\n" },
 };
 
 #define NCOMMANDS (sizeof(commands) / sizeof(commands[0]))
@@ -109,6 +114,12 @@ static void usage(FILE *f)
 		"  --depth=N       put: requests in flight (default 32)\n"
 		"  --progress      show progress on stderr\n"
 		"  --socket=PATH   memxd's control socket (default " MEMXD_DEFAULT_SOCKET ")\n"
+		"  --config=FILE   read the [rmap] keys of memx.conf(5) from FILE\n"
+		"                  (default $MEMX_CONF, or " MEMXD_DEFAULT_CONFIG ")\n"
+		"  --private-key=FILE, --peers=FILE, --preshared-key=FILE\n"
+		"                  authentication, as for memxd(8)\n"
+		"  --insecure-no-auth\n"
+		"                  speak RMAP without authentication or encryption\n"
 		"  --mtu=BYTES, --window=N, --rto-us=US, --retry-us=US,\n"
 		"  --retry-max-us=US, --retries=N, --gap-us=US\n"
 		"                  RMAP settings, as for memxd(8)\n"
@@ -139,6 +150,11 @@ int main(int argc, char **argv)
 		{ "rto-us", required_argument, NULL, 'T' },
 		{ "retry-max-us", required_argument, NULL, 'M' },
 		{ "socket", required_argument, NULL, 's' },
+		{ "config", required_argument, NULL, 'C' },
+		{ "private-key", required_argument, NULL, 'K' },
+		{ "peers", required_argument, NULL, 'P' },
+		{ "preshared-key", required_argument, NULL, 'S' },
+		{ "insecure-no-auth", no_argument, NULL, 'I' },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
 		{ 0 }
@@ -147,10 +163,14 @@ int main(int argc, char **argv)
 	struct rmap_handlers h = { 0 };
 	struct sockaddr_in any = { .sin_family = AF_INET };
 	const struct cli_command *cmd;
-	char why[128];
+	struct memxd_options o;
+	const char *config = NULL, *key = NULL, *peers = NULL, *psk = NULL;
+	bool insecure = false;
+	char why[512];
 	int opt, ret, idx = 0;
 
 	rmap_config_default(&c.cfg);
+	options_init(&o);
 	while ((opt = getopt_long(argc, argv, "h", lo, &idx)) != -1) {
 		bool ok = true;
 
@@ -161,6 +181,11 @@ int main(int argc, char **argv)
 		case 'd': ok = !parse_uint(optarg, &c.depth); break;
 		case 'p': c.progress = true; break;
 		case 's': c.sock = optarg; break;
+		case 'C': config = optarg; break;
+		case 'K': key = optarg; break;
+		case 'P': peers = optarg; break;
+		case 'S': psk = optarg; break;
+		case 'I': insecure = true; break;
 		case 'm': ok = !parse_uint(optarg, &c.cfg.mtu); break;
 		case 'w': ok = !parse_uint(optarg, &c.cfg.window); break;
 		case 'T': ok = !parse_uint(optarg, &c.cfg.rto_us); break;
@@ -186,18 +211,40 @@ int main(int argc, char **argv)
 	argc -= optind;
 	cmd = find_command(argv[0]);
 	/* Commands for the local pager speak to its control socket only. */
-	if (cmd && !cmd->rmap)
+	if (cmd && !cmd->rmap) {
+		options_free(&o);
 		return cmd->fn(&c, argc - 1, argv + 1);
+	}
 	if (c.run < 1 || c.run > RMAP_MAX_PAGES || c.depth < 1 ||
 	    c.depth > 4096) {
 		fprintf(stderr, "memxctl: --run must be 1..256, --depth "
 			"1..4096\n");
 		return 2;
 	}
-	if (rmap_config_check(&c.cfg, why, sizeof(why))) {
+	/* Authentication: memx.conf's [rmap] keys, then the options. */
+	if (options_load_config(&o, options_config_path(config),
+				config || getenv("MEMX_CONF")))
+		return 2;
+#define SET(field, v) do { if (v) { free(o.field); o.field = strdup(v); } } while (0)
+	SET(private_key_file, key);
+	SET(peers_file, peers);
+	SET(psk_file, psk);
+#undef SET
+	if (insecure)
+		o.insecure_no_auth = true;
+	if (options_load_auth(&o, why, sizeof(why))) {
 		fprintf(stderr, "memxctl: %s\n", why);
+		options_free(&o);
 		return 2;
 	}
+	c.cfg.auth = o.rmap.auth;
+	if (rmap_config_check(&c.cfg, why, sizeof(why))) {
+		fprintf(stderr, "memxctl: %s\n", why);
+		options_free(&o);
+		return 2;
+	}
+	/* Discovery listens to ANNOUNCE, which is never authenticated. */
+	h.unauth_announce = !strcmp(argv[0], "discover");
 	srand((unsigned)(evl_now_ns() ^ (uint64_t)getpid()));
 	ret = evl_new(&c.loop, 1024);
 	if (ret) {
@@ -208,6 +255,7 @@ int main(int argc, char **argv)
 			   &c.cfg, &h);
 	if (ret) {
 		fprintf(stderr, "memxctl: socket: %s\n", strerror(-ret));
+		options_free(&o);
 		return 1;
 	}
 	if (cmd) {
@@ -219,5 +267,6 @@ int main(int argc, char **argv)
 	}
 	rmap_ep_close(c.ep);
 	evl_free(c.loop);
+	options_free(&o);
 	return ret;
 }

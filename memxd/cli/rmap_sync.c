@@ -31,6 +31,9 @@ int call_sync(struct cli *c, struct srv *s, const struct rmap_req *req,
 
 	memset(sc, 0, sizeof(*sc));
 	ret = rmap_call(c->ep, s->peer, req, buf, cap, sync_done, sc);
+	if (ret == -ENOKEY)
+		fprintf(stderr, "memxctl: %s: the peers file gives no public "
+			"key at this address (and port)\n", s->name);
 	if (ret)
 		return ret;
 	while (!sc->done) {

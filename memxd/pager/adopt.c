@@ -80,6 +80,8 @@ static pte_t adopt_page(struct vm *vm, uint64_t p, pte_t old, bool present,
 		return (pte_t)(PS_REMOTE | PT_HAS_REMOTE);
 	case PS_SPILLED:
 		return (pte_t)(PS_SPILLED | (keep & PT_HAS_REMOTE));
+	case PS_LOST:
+		return (pte_t)(PS_LOST | (keep & PT_HAS_REMOTE));
 	default:
 		return (pte_t)(PS_NEVER | (keep & PT_HAS_REMOTE));
 	}
@@ -150,6 +152,9 @@ int adopt_state(struct vm *vm, const struct vmstate *old,
 		free(suspect);
 		return ret;
 	}
+	/* A write in flight bumped its version already: the next is newer. */
+	if (old->ver)
+		memcpy(vm->pt.ver, old->ver, vm->npages);
 	for (uint64_t p = 0; p < vm->npages; p++) {
 		bool s;
 		pte_t e = adopt_page(vm, p, old->pt[p],

@@ -151,6 +151,11 @@ static void run_done(struct stripe_run *run, bool stored, bool to_spill)
 		 */
 		if (pt_state(&vm->pt, p) != PS_EVICTING)
 			continue;
+		/* The spill file takes the plaintext. */
+		if (to_spill)
+			integrity_crypt(&vm->integ, p,
+					run->tags + (size_t)i * TAG_LEN,
+					run->buf + (size_t)i * PAGE);
 		if (to_spill && spill(vm, p, data)) {
 			gone[ngone++] = p;
 			continue;
@@ -233,6 +238,9 @@ static void send_runs(struct vm *vm, struct stripe_page *out, unsigned n)
 			continue;
 		}
 		memcpy(run->buf + (size_t)run->count * PAGE, o->data, PAGE);
+		if (o->tag)
+			memcpy(run->tags + (size_t)run->count * TAG_LEN, o->tag,
+			       TAG_LEN);
 		run->count++;
 	}
 	if (run)
@@ -297,6 +305,7 @@ static void read_victims(struct vm *vm, uint64_t *victims, unsigned n,
 static unsigned evict_batch(struct vm *vm, uint64_t *victims, unsigned n)
 {
 	struct stripe_page out[EVICT_BATCH];
+	uint8_t tags[EVICT_BATCH][TAG_LEN];
 	uint64_t gone[EVICT_BATCH];	/* punch now: clean or zero */
 	uint8_t *buf = vm->pg->batch;
 	unsigned ngone = 0, nout = 0, kept = 0;
@@ -356,8 +365,17 @@ static unsigned evict_batch(struct vm *vm, uint64_t *victims, unsigned n)
 			kept--;
 			continue;
 		}
+		/* A new copy, of a new version: its MAC goes with it. */
 		pt_write_begin(&vm->pt, p);
-		out[nout++] = (struct stripe_page){ p, data, mode, ds, ps };
+		if (vm->integ.on) {
+			integrity_tag(&vm->integ, p, pt_version(&vm->pt, p),
+				      data, tags[nout]);
+			/* What leaves (and its parity) is ciphertext. */
+			integrity_crypt(&vm->integ, p, tags[nout], data);
+		}
+		out[nout] = (struct stripe_page){ p, data,
+			vm->integ.on ? tags[nout] : NULL, mode, ds, ps };
+		nout++;
 	}
 	/* Whole stripes: their parity is computed here, written whole. */
 	stripe_find_whole(vm, out, nout);

@@ -9,6 +9,15 @@
  * a fault waits for are installed and the others go to the prefetch
  * cache; if it fails, the waiting faults are handled again from a timer,
  * by then perhaps as degraded reads.
+ *
+ * Integrity (integrity.h): a page is installed or cached only if it
+ * matches the MAC it was written with.  One that does not is a suspect
+ * (vm->suspects): its fault is handled again, by a degraded read (the
+ * stripe rebuilds the page and its tag, and that too must match),
+ * every other try by its server again (a fault on the way passes).  A
+ * page rebuilt good has its good copy written back over the bad one
+ * (stripe_repair).  After INTEGRITY_TRIES failed checks in a row the page
+ * is LOST: poisoned at every access, reported, never wrong data.
  */
 #include "fetch.h"
 
@@ -17,8 +26,16 @@
 #include <string.h>
 
 #include "../log.h"
+#include "recovery.h"
 #include "stripe.h"
 #include "vm.h"
+
+/* Failed integrity checks of one page in a row before it is lost. */
+#define INTEGRITY_TRIES		4u
+/* vm->suspects values: failed checks, and why it is suspect. */
+#define SUSPECT_TRIES		0x00ffu
+#define SUSPECT_BAD_COPY	0x0100u	/* its server's copy failed */
+#define SUSPECT_SHORT		0x0200u	/* its READ was answered wrong */
 
 /* A READ (or a degraded read) of @count pages, @stride apart. */
 struct fetch {
@@ -29,11 +46,47 @@ struct fetch {
 	uint32_t ahead;		/* pages read ahead: vm->readahead */
 	bool demand;		/* a fault waited for it from the start */
 	bool abandoned;		/* its server went silent: not ours now */
+	bool degraded;		/* rebuilt from its stripe, not READ */
 	uint8_t status;		/* the server's refusal, if any */
 	unsigned server;	/* READs: where it was sent */
 	GList link;		/* vm->fetches, READs only */
-	uint8_t *buf;
+	uint8_t *buf;		/* count pages, then their tags */
 };
+
+/* ---- suspects: pages whose copy failed a check ---- */
+
+static gpointer suspect_key(uint64_t page)
+{
+	return GSIZE_TO_POINTER(page + 1);
+}
+
+static unsigned suspect_get(struct vm *vm, uint64_t page)
+{
+	if (!vm->suspects)
+		return 0;
+	return GPOINTER_TO_UINT(g_hash_table_lookup(vm->suspects,
+						    suspect_key(page)));
+}
+
+/* @page's copy failed a check (@tried), or its READ was answered wrong. */
+static void suspect_note(struct vm *vm, uint64_t page, bool tried,
+			 unsigned why)
+{
+	unsigned v = suspect_get(vm, page);
+
+	if (!vm->suspects)
+		vm->suspects = g_hash_table_new(g_direct_hash, g_direct_equal);
+	if (tried && (v & SUSPECT_TRIES) < SUSPECT_TRIES)
+		v++;
+	g_hash_table_insert(vm->suspects, suspect_key(page),
+			    GUINT_TO_POINTER(v | why));
+}
+
+static void suspect_clear(struct vm *vm, uint64_t page)
+{
+	if (vm->suspects)
+		g_hash_table_remove(vm->suspects, suspect_key(page));
+}
 
 static void again(struct vm *vm, uint64_t page, uint64_t t0, bool write,
 		  enum fault_again when)
@@ -107,6 +160,7 @@ static void cache_put(struct vm *vm, uint64_t page, const uint8_t *data)
 
 void fetch_uncache(struct vm *vm, uint64_t page)
 {
+	suspect_clear(vm, page);	/* freed: its copy does not matter */
 	if (!pt_has(&vm->pt, page, PT_CACHED))
 		return;
 	pfcache_drop(&vm->cache, page);
@@ -131,11 +185,13 @@ static void fetch_free(struct fetch *f)
 }
 
 /*
- * The pages of @f leave FETCHING: read (@ok) or not.  Pages a fault
- * waits for are installed from @f->buf, the others cached; if the read
- * failed, the waiting faults are handled again (@when).
+ * The pages of @f leave FETCHING: read (@ok) or not, and those @bad (if
+ * not NULL) failed their check.  Pages a fault waits for are installed
+ * from @f->buf, the others cached; if the read failed, the waiting
+ * faults are handled again (@when; a bad page's at once).
  */
-static void fetch_end(struct fetch *f, bool ok, enum fault_again when)
+static void fetch_end(struct fetch *f, bool ok, const bool *bad,
+		      enum fault_again when)
 {
 	struct vm *vm = f->vm;
 	enum fetch_end end[RMAP_MAX_PAGES];
@@ -145,8 +201,8 @@ static void fetch_end(struct fetch *f, bool ok, enum fault_again when)
 	vm->readahead -= f->ahead;
 	f->ahead = 0;
 	for (uint32_t i = 0; i < f->count; i++)
-		end[i] = pt_fetch_end(&vm->pt, f->page + i * f->stride, ok,
-				      &write[i]);
+		end[i] = pt_fetch_end(&vm->pt, f->page + i * f->stride,
+				      ok && !(bad && bad[i]), &write[i]);
 	for (uint32_t i = 0; i < f->count;) {
 		uint64_t p = f->page + i * f->stride, n = 1, done;
 		const uint8_t *data = f->buf + (size_t)i * PAGE;
@@ -180,7 +236,8 @@ static void fetch_end(struct fetch *f, bool ok, enum fault_again when)
 			drop_stale_copy(vm, p);
 			break;
 		case FE_RETRY:
-			again(vm, p, f->t0, write[i], when);
+			again(vm, p, f->t0, write[i],
+			      bad && bad[i] ? AGAIN_CHANGED : when);
 			break;
 		case FE_DROPPED:
 		case FE_BUG:
@@ -191,10 +248,69 @@ static void fetch_end(struct fetch *f, bool ok, enum fault_again when)
 	vm->up->changed(vm);
 }
 
+/*
+ * Check every page of @f against its MAC; those that fail are @bad.  A
+ * good page that was a suspect is one no longer, and if it was rebuilt
+ * from its stripe because its server's copy is bad, that copy is
+ * rewritten.  Returns how many are bad.
+ */
+static unsigned fetch_check(struct fetch *f, bool *bad)
+{
+	struct vm *vm = f->vm;
+	const uint8_t *tags = f->buf + (size_t)f->count * PAGE;
+	unsigned n = 0;
+
+	for (uint32_t i = 0; i < f->count; i++) {
+		uint64_t p = f->page + i * f->stride;
+		const uint8_t *data = f->buf + (size_t)i * PAGE;
+		const uint8_t *tag = tags + (size_t)i * TAG_LEN;
+		unsigned was = suspect_get(vm, p);
+
+		bad[i] = false;
+		/* Freed meanwhile: its bytes are not used. */
+		if (pt_has(&vm->pt, p, PT_DISCARDED))
+			continue;
+		/* Sent encrypted: the tag it came with is its nonce. */
+		integrity_crypt(&vm->integ, p, tag, f->buf + (size_t)i * PAGE);
+		if (integrity_check(&vm->integ, p, pt_version(&vm->pt, p),
+				    data, tag)) {
+			if (!was)
+				continue;
+			if (f->degraded && (was & SUSPECT_BAD_COPY)) {
+				vm->st.integrity_rebuilt++;
+				stripe_repair(vm, p, data, tag);
+			}
+			suspect_clear(vm, p);
+			continue;
+		}
+		bad[i] = true;
+		n++;
+		vm->st.integrity_failures++;
+		suspect_note(vm, p, true, f->degraded ? 0 : SUSPECT_BAD_COPY);
+		log_ratelimited(2000, LOG_LEVEL_ERR, "vm %s: page %lu (GPAS "
+				"offset %#lx) as %s%s failed its integrity "
+				"check (try %u): not installed; it is %s",
+				vm->name, (unsigned long)p,
+				(unsigned long)(p * PAGE),
+				f->degraded ? "rebuilt from its stripe"
+					    : "read from ",
+				f->degraded ? "" : remote_server(vm->pg->remote,
+							f->server)->name,
+				(was & SUSPECT_TRIES) + 1,
+				(was & SUSPECT_TRIES) + 1 >= INTEGRITY_TRIES ?
+				"lost" : "read again");
+	}
+	if (n && !f->degraded)
+		remote_count_bad(vm->pg->remote, f->server, n);
+	return n;
+}
+
 static void fetch_done(void *arg, int err)
 {
 	struct fetch *f = arg;
 	struct vm *vm = f->vm;
+	bool bad[RMAP_MAX_PAGES];
+	unsigned nbad = 0;
 
 	if (f->link.data)
 		g_queue_unlink(&vm->fetches, &f->link);
@@ -208,9 +324,15 @@ static void fetch_done(void *arg, int err)
 				(unsigned long)f->page, f->count,
 				f->status ? rmap_status_name(f->status)
 					  : strerror(-err));
+		/* Answered with another run: read them some other way. */
+		for (uint32_t i = 0; err == -EBADMSG && i < f->count; i++)
+			suspect_note(vm, f->page + i * f->stride, false,
+				     SUSPECT_SHORT);
+	} else if (vm->integ.on) {
+		nbad = fetch_check(f, bad);
 	}
-	fetch_end(f, !err, AGAIN_LATER);
-	if (f->demand && !err)
+	fetch_end(f, !err, nbad ? bad : NULL, AGAIN_LATER);
+	if (f->demand && !err && !nbad)
 		vm_fault_served(vm, f->t0);
 out:
 	fetch_free(f);
@@ -236,7 +358,7 @@ void fetch_server_silent(struct vm *vm, unsigned server)
 		g_queue_unlink(&vm->fetches, &f->link);
 		f->link.data = NULL;
 		vm->st.fetch_abandoned++;
-		fetch_end(f, false, AGAIN_CHANGED);
+		fetch_end(f, false, NULL, AGAIN_CHANGED);
 	}
 }
 
@@ -253,7 +375,8 @@ static struct fetch *fetch_new(struct vm *vm, uint64_t page, uint32_t count,
 {
 	struct fetch *f = calloc(1, sizeof(*f));
 
-	if (!f || posix_memalign((void **)&f->buf, PAGE, (size_t)count * PAGE)) {
+	if (!f || posix_memalign((void **)&f->buf, PAGE,
+				 (size_t)count * (PAGE + TAG_LEN))) {
 		free(f);
 		return NULL;
 	}
@@ -298,8 +421,9 @@ static bool fetch_start(struct vm *vm, uint64_t page, uint32_t count,
 	g_queue_push_tail_link(&vm->fetches, &f->link);
 	vm_get(vm);
 	ret = remote_call(vm->pg->remote, &vm->sess[s], RMAP_T_READ,
-			  pg_key(geo, g, row), count, NULL, 0, f->buf,
-			  count * PAGE, read_done, f);
+			  vm_tag_flags(vm), pg_key(geo, g, row), count, NULL,
+			  0, f->buf, (uint32_t)(count * vm_page_bytes(vm)),
+			  read_done, f);
 	if (ret)
 		fetch_done(f, ret);	/* same path: retried, not lost */
 	return true;
@@ -308,7 +432,7 @@ static bool fetch_start(struct vm *vm, uint64_t page, uint32_t count,
 static bool prefetchable(struct vm *vm, uint64_t p, unsigned *server)
 {
 	return p < vm->npages && pt_state(&vm->pt, p) == PS_REMOTE &&
-	       !pt_has(&vm->pt, p, PT_CACHED) &&
+	       !pt_has(&vm->pt, p, PT_CACHED) && !suspect_get(vm, p) &&
 	       stripe_read_source(vm, p, server) == RS_SERVER;
 }
 
@@ -413,6 +537,7 @@ static void fetch_degraded(struct vm *vm, uint64_t page, bool write,
 		return;
 	}
 	f->demand = true;
+	f->degraded = true;
 	pt_fetch_begin(&vm->pt, page);
 	pt_fetch_wait(&vm->pt, page, write);
 	vm_get(vm);
@@ -435,10 +560,12 @@ static void fetch_lost(struct vm *vm, uint64_t page, bool write, uint64_t t0)
 
 	vm->st.lost_faults++;
 	log_ratelimited(2000, LOG_LEVEL_ERR, "vm %s: access to LOST page %lu "
-			"(GPAS offset %#lx): two servers of its group died; "
-			"the access gets a memory error (SIGBUS), never wrong "
-			"data", vm->name, (unsigned long)page,
-			(unsigned long)(page * PAGE));
+			"(GPAS offset %#lx): %s; the access gets a memory "
+			"error (SIGBUS), never wrong data", vm->name,
+			(unsigned long)page, (unsigned long)(page * PAGE),
+			pt_state(&vm->pt, page) == PS_LOST ?
+			"no copy of it passed its integrity check" :
+			"two servers of its group died");
 	ret = gm_poison(&vm->mem, page);
 	if (ret == -EAGAIN)
 		again(vm, page, t0, write, AGAIN_UFFD);
@@ -449,11 +576,43 @@ static void fetch_lost(struct vm *vm, uint64_t page, bool write, uint64_t t0)
 				(unsigned long)page, strerror(-ret));
 }
 
+/*
+ * @page failed INTEGRITY_TRIES checks in a row, read and rebuilt: no good
+ * copy of it can be had.  It is LOST: its fault, and every later one, is
+ * answered with a memory error.
+ */
+static void fetch_corrupt(struct vm *vm, uint64_t page, bool write,
+			  uint64_t t0)
+{
+	unsigned slot, row;
+	uint64_t g;
+
+	suspect_clear(vm, page);
+	pt_lost(&vm->pt, page);
+	vm->st.integrity_lost++;
+	log_err("vm %s: DATA LOST: page %lu (GPAS offset %#lx) failed its "
+		"integrity check %u times, as read and as rebuilt from its "
+		"stripe: every access to it gets a memory error; see memxctl "
+		"status (lost_range)", vm->name, (unsigned long)page,
+		(unsigned long)(page * PAGE), INTEGRITY_TRIES);
+	/*
+	 * The parity may hold the good copy: have it say what is stored
+	 * (only while nothing else of the group is missing: then the parity
+	 * is what rebuilds that).
+	 */
+	if (vm_geo(vm)->parity &&
+	    vm_group_of(vm, page, &g, &slot, &row)->state == PG_OK)
+		recovery_parity_bad(vm, g);
+	fetch_lost(vm, page, write, t0);
+}
+
 static void fetch_remote(struct vm *vm, uint64_t page, bool write,
 			 uint64_t t0)
 {
 	unsigned stream = prefetch_note(&vm->pf, page), window, srv;
 	const uint8_t *copy = pfcache_get(&vm->cache, page);
+	unsigned suspect = suspect_get(vm, page);
+	enum read_source src;
 	int64_t stride = 1;
 
 	if (copy && pt_has(&vm->pt, page, PT_CACHED)) {
@@ -470,7 +629,20 @@ static void fetch_remote(struct vm *vm, uint64_t page, bool write,
 				     t0);
 		return;
 	}
-	switch (stripe_read_source(vm, page, &srv)) {
+	if ((suspect & SUSPECT_TRIES) >= INTEGRITY_TRIES) {
+		fetch_corrupt(vm, page, write, t0);
+		return;
+	}
+	src = stripe_read_source(vm, page, &srv);
+	/*
+	 * Its copy failed its check (or its READ was answered wrong): it is
+	 * rebuilt from its stripe, every other try read again.
+	 */
+	if (src == RS_SERVER && ((suspect & SUSPECT_TRIES) % 2 == 1 ||
+				 (suspect & SUSPECT_SHORT)) &&
+	    stripe_can_rebuild(vm, page))
+		src = RS_DEGRADED;
+	switch (src) {
 	case RS_DEGRADED:
 		fetch_degraded(vm, page, write, t0);
 		return;
@@ -513,6 +685,9 @@ void fetch_fault(struct vm *vm, uint64_t page, bool write, uint64_t t0)
 		break;
 	case PS_REMOTE:
 		fetch_remote(vm, page, write, t0);
+		break;
+	case PS_LOST:
+		fetch_lost(vm, page, write, t0);
 		break;
 	default:
 		break;

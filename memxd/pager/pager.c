@@ -92,6 +92,10 @@ int pager_new(struct pager **out, struct evl *loop, struct remote *r,
 	pg->nservers = remote_count(r);
 	pg->placement = calloc(pg->nservers ? pg->nservers : 1,
 			       sizeof(*pg->placement));
+	if (integrity_global_init()) {
+		free(pg);
+		return -ENOSYS;
+	}
 	if (!pg->placement ||
 	    posix_memalign((void **)&pg->zero_page, PAGE, PAGE) ||
 	    posix_memalign((void **)&pg->scratch, PAGE, PAGE) ||

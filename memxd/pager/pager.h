@@ -38,6 +38,8 @@ struct pager_config {
 	struct pg_geometry geo;		/* page-groups, fitted to the servers */
 	unsigned recovery_mibps;	/* 0: recovery paused */
 	enum victim_policy evict_policy;	/* victim.h */
+	bool integrity;			/* new VMs' pages carry MACs */
+	bool encrypt;			/* ...and are sent encrypted */
 };
 
 struct vm_spec {

@@ -10,6 +10,7 @@
 
 static const char *const state_names[PS_NSTATES] = {
 	"never", "resident", "evicting", "remote", "spilled", "fetching",
+	"lost",
 };
 
 const char *pt_state_name(enum page_state s)
@@ -17,21 +18,29 @@ const char *pt_state_name(enum page_state s)
 	return s < PS_NSTATES ? state_names[s] : "?";
 }
 
-int pt_init(struct pagetable *pt, uint64_t npages, pte_t *mem)
+int pt_init(struct pagetable *pt, uint64_t npages, pte_t *mem, uint8_t *ver)
 {
-	*pt = (struct pagetable){ .npages = npages, .e = mem };
+	*pt = (struct pagetable){ .npages = npages, .e = mem, .ver = ver };
 	if (!mem) {
 		pt->e = calloc(npages ? npages : 1, sizeof(*pt->e));
+		pt->ver = calloc(npages ? npages : 1, 1);
 		pt->owned = true;
+		if (!pt->e || !pt->ver) {
+			pt_fini(pt);
+			return -ENOMEM;
+		}
 	}
-	return pt->e ? 0 : -ENOMEM;
+	return 0;
 }
 
 void pt_fini(struct pagetable *pt)
 {
-	if (pt->owned)
+	if (pt->owned) {
 		free(pt->e);
+		free(pt->ver);
+	}
 	pt->e = NULL;
+	pt->ver = NULL;
 }
 
 /*
@@ -281,6 +290,7 @@ bool pt_write_begin(struct pagetable *pt, uint64_t p)
 	if (pt_state(pt, p) != PS_EVICTING || pt_has(pt, p, PT_WRITING))
 		return bug(pt);
 	pt->e[p] |= PT_WRITING;
+	pt->ver[p]++;
 	return true;
 }
 
@@ -320,6 +330,7 @@ bool pt_discard(struct pagetable *pt, uint64_t p)
 			return bug(pt);	/* drop the cached copy first */
 		break;
 	case PS_SPILLED:
+	case PS_LOST:
 		break;
 	case PS_FETCHING:
 		pt->e[p] |= PT_DISCARDED;
@@ -365,4 +376,30 @@ void pt_remote_lost(struct pagetable *pt, uint64_t p)
 	pt->e[p] &= (pte_t)~PT_HAS_REMOTE;
 	if (pt_state(pt, p) == PS_RESIDENT || pt_state(pt, p) == PS_EVICTING)
 		pt->e[p] |= PT_DIRTY;
+}
+
+/* ---- integrity ---- */
+
+bool pt_lost(struct pagetable *pt, uint64_t p)
+{
+	if (pt_state(pt, p) != PS_REMOTE || pt_has(pt, p, PT_CACHED))
+		return bug(pt);
+	set(pt, p, PS_LOST, PT_HAS_REMOTE | PT_WRITING, 0);
+	return true;
+}
+
+bool pt_repair_begin(struct pagetable *pt, uint64_t p)
+{
+	enum page_state s = pt_state(pt, p);
+
+	if (!pt_has(pt, p, PT_HAS_REMOTE) || pt_has(pt, p, PT_WRITING) ||
+	    (s != PS_FETCHING && s != PS_REMOTE && s != PS_RESIDENT))
+		return bug(pt);
+	pt->e[p] |= PT_WRITING;
+	return true;
+}
+
+bool pt_repair_end(struct pagetable *pt, uint64_t p)
+{
+	return pt_free_end(pt, p);
 }

@@ -18,6 +18,13 @@
  *                                                 pt_spilled_from_cache
  *   SPILLED     authoritative copy in spill file  pt_installed, pt_discard
  *   FETCHING    a READ (or rebuild) in flight     pt_fetch_end
+ *   LOST        its copy failed its integrity     pt_discard
+ *               check and could not be rebuilt:
+ *               faults get a memory error
+ *
+ * Beside the two bytes, one byte per page: its version (integrity.h),
+ * bumped by pt_write_begin each time a new copy of the page is sent, and
+ * part of that copy's MAC, so that an older copy is told from the last.
  *
  * Every transition checks its precondition.  One that does not hold is a
  * bug in the caller: the transition changes nothing, returns false (or
@@ -63,7 +70,8 @@ enum page_state {
 	PS_REMOTE = 3,
 	PS_SPILLED = 4,
 	PS_FETCHING = 5,
-	PS_NSTATES = 6,
+	PS_LOST = 6,
+	PS_NSTATES = 7,
 };
 
 typedef uint16_t pte_t;
@@ -98,7 +106,8 @@ typedef uint16_t pte_t;
 
 struct pagetable {
 	pte_t *e;
-	bool owned;		/* e allocated by pt_init, not given */
+	uint8_t *ver;		/* each page's version (integrity.h) */
+	bool owned;		/* e and ver allocated by pt_init, not given */
 	uint64_t npages;
 	uint64_t resident;	/* RESIDENT + EVICTING */
 	uint64_t evicting;	/* EVICTING */
@@ -108,9 +117,9 @@ struct pagetable {
 	uint64_t bugs;		/* transitions refused: see above */
 };
 
-/* A table of @npages entries in @mem (zeroed, or kept from before), or
- * allocated if @mem is NULL.  0 or -ENOMEM. */
-int pt_init(struct pagetable *pt, uint64_t npages, pte_t *mem);
+/* A table of @npages entries in @mem, and their versions in @ver (zeroed,
+ * or kept from before), or allocated if @mem is NULL.  0 or -ENOMEM. */
+int pt_init(struct pagetable *pt, uint64_t npages, pte_t *mem, uint8_t *ver);
 void pt_fini(struct pagetable *pt);
 
 static inline enum page_state pt_state(const struct pagetable *pt,
@@ -123,6 +132,29 @@ static inline bool pt_has(const struct pagetable *pt, uint64_t p,
 			  pte_t flag)
 {
 	return pt->e[p] & flag;
+}
+
+/* The version of @p's last copy sent (integrity.h). */
+static inline uint8_t pt_version(const struct pagetable *pt, uint64_t p)
+{
+	return pt->ver[p];
+}
+
+/*
+ * Is @p's server copy the page, so that nothing else holds it?  (It has
+ * one, no write of it is in flight, and it is REMOTE, or resident and
+ * clean.)  Only such a copy can fail an integrity check: any other copy is
+ * stale, and the page's bytes are elsewhere.
+ */
+static inline bool pt_copy_authoritative(const struct pagetable *pt,
+					 uint64_t p)
+{
+	pte_t e = pt->e[p];
+
+	if (!(e & PT_HAS_REMOTE) || (e & (PT_WRITING | PT_DIRTY)))
+		return false;
+	return (e & PT_STATE) == PS_REMOTE || (e & PT_STATE) == PS_RESIDENT ||
+	       (e & PT_STATE) == PS_EVICTING;
 }
 
 /* Resident pages plus those a fault waits to install. */
@@ -218,7 +250,7 @@ bool pt_evicted_zero(struct pagetable *pt, uint64_t p);
 bool pt_spilled(struct pagetable *pt, uint64_t p);
 /* REMOTE with a cached copy -> SPILLED (the copy went to the spill file). */
 bool pt_spilled_from_cache(struct pagetable *pt, uint64_t p);
-/* EVICTING, no WRITE in flight: a WRITE of it starts. */
+/* EVICTING, no WRITE in flight: a WRITE of it starts, of a new version. */
 bool pt_write_begin(struct pagetable *pt, uint64_t p);
 /*
  * The WRITE of @p ended; @stored: the server holds the copy now.  Returns
@@ -246,5 +278,20 @@ bool pt_free_end(struct pagetable *pt, uint64_t p);
 /* The server copy of @p was lost with its servers: a resident page must
  * be stored again, so it is dirty. */
 void pt_remote_lost(struct pagetable *pt, uint64_t p);
+
+/* ---- integrity ---- */
+
+/*
+ * REMOTE (not cached) -> LOST: its copy failed its integrity check and no
+ * good one could be had.  The copy stays (PT_HAS_REMOTE).
+ */
+bool pt_lost(struct pagetable *pt, uint64_t p);
+/*
+ * A good copy of @p is written over a bad one (same version): no other
+ * write of it may start meanwhile.  It must have a copy and no write in
+ * flight; it is FETCHING, REMOTE or RESIDENT.
+ */
+bool pt_repair_begin(struct pagetable *pt, uint64_t p);
+bool pt_repair_end(struct pagetable *pt, uint64_t p);
 
 #endif

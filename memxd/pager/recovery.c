@@ -42,12 +42,24 @@ struct job {
 	bool parity;			/* only the parity was bad: recomputed */
 	bool move;
 	unsigned pending, nsrc;
+	unsigned srcslot[PG_MAX_SLOTS];	/* the slot each source is */
+	unsigned tries;			/* reads again after a failed check */
 	int err;
 	uint8_t status;
-	uint8_t *src;		/* nsrc x rows pages */
-	uint8_t *out;		/* rows pages */
+	uint8_t *src;		/* nsrc slabs: rows pages, then their tags */
+	uint8_t *out;		/* one slab */
 	uint64_t written;
 };
+
+/* Reads again of a job whose pages fail their checks, before it gives up
+ * on them. */
+#define JOB_TRIES	2u
+
+/* A slab: a slot's rows pages, then their tags (if the VM has tags). */
+static size_t slab_bytes(struct vm *vm)
+{
+	return vm_geo(vm)->rows * vm_page_bytes(vm);
+}
 
 static struct pg_server *placement(struct vm *vm)
 {
@@ -63,7 +75,7 @@ static void free_rows(struct vm *vm, unsigned server, uint64_t g)
 {
 	const struct pg_geometry *geo = vm_geo(vm);
 
-	remote_call(vm->pg->remote, &vm->sess[server], RMAP_T_FREE,
+	remote_call(vm->pg->remote, &vm->sess[server], RMAP_T_FREE, 0,
 		    pg_key(geo, g, 0), geo->rows, NULL, 0, NULL, 0, NULL, NULL);
 }
 
@@ -161,14 +173,108 @@ static void job_write_done(void *arg, int err, uint8_t status)
 		job_finish(j);
 }
 
+static void job_read(struct job *j);
+
+/*
+ * Check the data pages of slot @slot in @slab whose copy is the page
+ * (pt_copy_authoritative) against their MACs; those that fail go to
+ * @bad.  Returns how many.
+ */
+static unsigned check_slab(struct job *j, unsigned slot, const uint8_t *slab,
+			   uint64_t *bad)
+{
+	struct vm *vm = j->vm;
+	const struct pg_geometry *geo = vm_geo(vm);
+	const uint8_t *tags = slab + (size_t)geo->rows * PAGE;
+	uint8_t *plain = vm->pg->scratch;
+	unsigned n = 0;
+
+	if (slot >= geo->width)
+		return 0;	/* the parity: its rows' pages are checked */
+	for (unsigned r = 0; r < geo->rows; r++) {
+		uint64_t p = pg_page(geo, j->g, slot, r);
+
+		if (p >= vm->npages || !pt_copy_authoritative(&vm->pt, p))
+			continue;
+		/* Checked as plaintext; stored as it is. */
+		memcpy(plain, slab + (size_t)r * PAGE, PAGE);
+		integrity_crypt(&vm->integ, p, tags + (size_t)r * TAG_LEN,
+				plain);
+		if (!integrity_check(&vm->integ, p, pt_version(&vm->pt, p),
+				     plain, tags + (size_t)r * TAG_LEN))
+			bad[n++] = p;
+	}
+	return n;
+}
+
+/*
+ * Every page of the job's group it read or rebuilt must match its MAC:
+ * a corrupt page is never rebuilt elsewhere as if it were good.  After
+ * JOB_TRIES reads again, a rebuilt page (or a page it was rebuilt from)
+ * that still fails has no good copy: LOST if that copy was all there was,
+ * stored again if the page is resident.  A moved copy that fails stays
+ * as it is: its read finds it bad and rebuilds it from the parity.  The
+ * rows are written as they were rebuilt all the same, so that the parity
+ * says what the servers hold.  False if the job reads again.
+ */
+static bool job_check(struct job *j)
+{
+	struct vm *vm = j->vm;
+	const struct pg_geometry *geo = vm_geo(vm);
+	uint64_t bad[(PG_MAX_SLOTS + 1) * PG_MAX_ROWS];
+	unsigned n;
+
+	if (!vm->integ.on)
+		return true;
+	n = check_slab(j, j->slot, j->out, bad);
+	for (unsigned i = 0; i < j->nsrc; i++)
+		if (j->srcslot[i] != j->slot)
+			n += check_slab(j, j->srcslot[i],
+					j->src + i * slab_bytes(vm), bad + n);
+	if (!n)
+		return true;
+	vm->st.integrity_failures += n;
+	log_ratelimited(2000, LOG_LEVEL_ERR, "vm %s: %s slot %u of group %lu: "
+			"%u pages failed their integrity check (first: page "
+			"%lu)%s", vm->name, j->move ? "moving" : "rebuilding",
+			j->slot, (unsigned long)j->g, n, (unsigned long)bad[0],
+			j->tries < JOB_TRIES ? "; read again" : "");
+	if (j->tries++ < JOB_TRIES) {
+		job_read(j);
+		return false;
+	}
+	for (unsigned i = 0; i < n && !j->move; i++) {
+		uint64_t p = bad[i];
+
+		if (pt_state(&vm->pt, p) == PS_REMOTE &&
+		    !pt_has(&vm->pt, p, PT_CACHED)) {
+			pt_lost(&vm->pt, p);
+			vm->st.integrity_lost++;
+			log_err("vm %s: DATA LOST: page %lu (GPAS offset %#lx) "
+				"has no copy that passes its integrity check "
+				"(group %lu lost slot %u meanwhile): every "
+				"access to it gets a memory error", vm->name,
+				(unsigned long)p, (unsigned long)(p * PAGE),
+				(unsigned long)j->g, j->slot);
+		} else {
+			/* Its bytes are here: stored again. */
+			pt_remote_lost(&vm->pt, p);
+		}
+	}
+	(void)geo;
+	return true;
+}
+
 /* The slot's rows are read: the missing one is the XOR of the others
- * (or the copy); store its non-zero rows on the target. */
+ * (or the copy), checked; store its non-zero rows on the target. */
 static void job_read_done(void *arg, int err, uint8_t status)
 {
 	struct job *j = arg;
 	struct vm *vm = j->vm;
 	const struct pg_geometry *geo = vm_geo(vm);
-	size_t slab = (size_t)geo->rows * PAGE;
+	size_t slab = slab_bytes(vm), pages = (size_t)geo->rows * PAGE;
+	const uint8_t *tags = j->out + pages;
+	size_t tlen = vm_page_bytes(vm) - PAGE;
 
 	job_io_done(j, err, status);
 	if (--j->pending)
@@ -179,28 +285,40 @@ static void job_read_done(void *arg, int err, uint8_t status)
 		job_finish(j);
 		return;
 	}
+	/* Pages and tags alike: the XOR of the others. */
 	memcpy(j->out, j->src, slab);
-	for (unsigned i = 1; i < j->nsrc; i++)
-		pg_xor(j->out, j->src + i * slab, slab);
+	for (unsigned i = 1; i < j->nsrc; i++) {
+		pg_xor(j->out, j->src + i * slab, pages);
+		tag_xor(j->out + pages, j->src + i * slab + pages,
+			slab - pages);
+	}
+	if (!job_check(j))
+		return;		/* read again */
 	/* Only non-zero rows are stored: absent reads as zero. */
 	j->pending = 1;
 	for (unsigned r = 0; r < geo->rows;) {
 		unsigned n = 0;
-		struct iovec iov;
+		struct iovec iov[2];
 
-		if (page_is_zero(j->out + (size_t)r * PAGE)) {
+		if (page_is_zero(j->out + (size_t)r * PAGE) &&
+		    (!tlen || !memcmp(tags + r * tlen, vm->pg->zero_page,
+				      tlen))) {
 			r++;
 			continue;
 		}
 		while (r + n < geo->rows && n < RMAP_MAX_PAGES &&
-		       !page_is_zero(j->out + (size_t)(r + n) * PAGE))
+		       (!page_is_zero(j->out + (size_t)(r + n) * PAGE) ||
+			(tlen && memcmp(tags + (r + n) * tlen,
+					vm->pg->zero_page, tlen))))
 			n++;
-		iov = (struct iovec){ j->out + (size_t)r * PAGE,
-				      (size_t)n * PAGE };
+		iov[0] = (struct iovec){ j->out + (size_t)r * PAGE,
+					 (size_t)n * PAGE };
+		iov[1] = (struct iovec){ (uint8_t *)tags + r * tlen, n * tlen };
 		j->pending++;
 		j->written += n;
 		if (remote_call(vm->pg->remote, &vm->sess[j->target],
-				RMAP_T_WRITE, pg_key(geo, j->g, r), n, &iov, 1,
+				RMAP_T_WRITE, vm_tag_flags(vm),
+				pg_key(geo, j->g, r), n, iov, tlen ? 2 : 1,
 				NULL, 0, job_write_done, j))
 			job_write_done(j, -ENOTCONN, 0);
 		r += n;
@@ -280,7 +398,7 @@ static int job_start(struct job_ref *ref)
 	struct recovery *rec = vm->pg->rec;
 	const struct pg_geometry *geo = vm_geo(vm);
 	struct pg_group *grp = pg_group(vm->groups, ref->g);
-	size_t slab = (size_t)geo->rows * PAGE;
+	size_t slab = slab_bytes(vm);
 	unsigned target, src[PG_MAX_SLOTS], nsrc = 0;
 	struct job *j;
 
@@ -347,19 +465,33 @@ static int job_start(struct job_ref *ref)
 	j->parity = geo->parity && j->slot == pg_parity_slot(geo) &&
 		    !j->move && vm->pg->placement[j->old].usable;
 	j->nsrc = nsrc;
+	memcpy(j->srcslot, src, sizeof(src));
 	rec->running++;
 	vm_get(vm);
+	job_read(j);
+	return 0;
+}
+
+/* Read every source slot of @j (READZ), pages and tags. */
+static void job_read(struct job *j)
+{
+	struct vm *vm = j->vm;
+	const struct pg_geometry *geo = vm_geo(vm);
+	struct pg_group *grp = pg_group(vm->groups, j->g);
+	size_t slab = slab_bytes(vm);
+
 	j->pending = 1;
-	for (unsigned i = 0; i < nsrc; i++) {
+	for (unsigned i = 0; i < j->nsrc; i++) {
 		j->pending++;
-		if (remote_call(vm->pg->remote, &vm->sess[grp->srv[src[i]]],
-				RMAP_T_READZ, pg_key(geo, ref->g, 0), geo->rows,
-				NULL, 0, j->src + i * slab, (uint32_t)slab,
+		if (remote_call(vm->pg->remote,
+				&vm->sess[grp->srv[j->srcslot[i]]],
+				RMAP_T_READZ, vm_tag_flags(vm),
+				pg_key(geo, j->g, 0), geo->rows, NULL, 0,
+				j->src + i * slab, (uint32_t)slab,
 				job_read_done, j))
 			job_read_done(j, -ENOTCONN, 0);
 	}
 	job_read_done(j, 0, 0);
-	return 0;
 }
 
 /* ---- drain ---- */

@@ -34,6 +34,8 @@ struct io {
 	uint32_t sid;			/* the session the request named */
 	unsigned idx;
 	uint8_t type;
+	uint16_t flags;			/* RMAP_F_TAGS */
+	uint64_t page;
 	uint32_t count;
 	remote_done_fn fn;
 	void *arg;
@@ -224,6 +226,25 @@ static void on_announce(struct rmap_ep *ep, const struct sockaddr_storage *from,
 	changed(r, (unsigned)i);
 }
 
+/*
+ * Is @m the answer to @io's question?  RMAP matched it by request id; its
+ * page run, its tags and, for an answer that carries pages, its length
+ * must be the ones asked for too, or a short answer would leave the rest
+ * of the caller's buffer unwritten.
+ */
+static bool reply_echoes(const struct io *io, const struct rmap_msg *m)
+{
+	bool data = io->type == RMAP_T_READ || io->type == RMAP_T_READZ ||
+		    io->type == RMAP_T_XWRITE || io->type == RMAP_T_XFREE;
+
+	if (m->status || !rmap_type_has_run(io->type))
+		return true;
+	if (m->page != io->page || m->count != io->count ||
+	    (m->flags & RMAP_F_TAGS) != io->flags)
+		return false;
+	return !data || m->len == io->count * rmap_page_bytes(io->flags);
+}
+
 static void io_done(void *arg, int err, const struct rmap_msg *m)
 {
 	struct io *io = arg;
@@ -231,6 +252,29 @@ static void io_done(void *arg, int err, const struct rmap_msg *m)
 	struct remote_server *srv = &r->srv[io->idx];
 	uint8_t status = m ? m->status : 0;
 
+	/* RMAP fails a call its server answered for another run. */
+	if (err == -EBADMSG || (!err && !reply_echoes(io, m))) {
+		srv->st.short_replies++;
+		if (m)
+			log_ratelimited(5000, LOG_LEVEL_ERR, "memory server %s "
+					"answered %s of %u pages at %lu with "
+					"%u pages at %lu (%u bytes): rejected",
+					srv->name, rmap_type_name(io->type),
+					io->count, (unsigned long)io->page,
+					m->count, (unsigned long)m->page,
+					m->len);
+		else
+			log_ratelimited(5000, LOG_LEVEL_ERR, "memory server %s "
+					"answered %s of %u pages at %lu for "
+					"another page run: rejected", srv->name,
+					rmap_type_name(io->type), io->count,
+					(unsigned long)io->page);
+		server_heard(r, io->idx);
+		if (io->fn)
+			io->fn(io->arg, -EBADMSG, 0);
+		free(io);
+		return;
+	}
 	if (err) {
 		srv->st.errors++;
 	} else {
@@ -262,8 +306,8 @@ static int io_call(struct remote *r, unsigned idx, struct rmap_req *req,
 
 	if (!io)
 		return -ENOMEM;
-	*io = (struct io){ r, req->session, idx, req->type, req->count, fn,
-			   arg, { 0 } };
+	*io = (struct io){ r, req->session, idx, req->type, req->flags,
+			   req->page, req->count, fn, arg, { 0 } };
 	ret = rmap_call(r->ep, r->srv[idx].peer, req, buf ? buf : io->body,
 			buf ? cap : sizeof(io->body), io_done, io);
 	if (ret)
@@ -272,12 +316,13 @@ static int io_call(struct remote *r, unsigned idx, struct rmap_req *req,
 }
 
 int remote_call(struct remote *r, struct remote_session *s, uint8_t type,
-		uint64_t page, uint32_t count, const struct iovec *iov,
-		int iovcnt, void *buf, uint32_t cap, remote_done_fn fn,
-		void *arg)
+		uint16_t flags, uint64_t page, uint32_t count,
+		const struct iovec *iov, int iovcnt, void *buf, uint32_t cap,
+		remote_done_fn fn, void *arg)
 {
 	struct rmap_req req = { .type = type, .session = s->id, .page = page,
-				.count = count, .iov = iov, .iovcnt = iovcnt };
+				.count = count, .iov = iov, .iovcnt = iovcnt,
+				.flags = flags };
 
 	if (!s->id)
 		return -ENOTCONN;
@@ -288,6 +333,11 @@ int remote_call(struct remote *r, struct remote_session *s, uint8_t type,
 	else
 		r->srv[s->server].st.writes++;
 	return io_call(r, s->server, &req, buf, cap, fn, arg);
+}
+
+void remote_count_bad(struct remote *r, unsigned idx, uint32_t n)
+{
+	r->srv[idx].st.bad_pages += n;
 }
 
 int remote_leave(struct remote *r, unsigned idx, remote_done_fn fn, void *arg)
@@ -476,6 +526,11 @@ static void stat_done(void *arg, int err, const struct rmap_msg *m)
 		srv->capacity_pages = st.capacity_pages;
 		srv->used_pages = st.used_pages;
 		srv->load_permille = st.load_permille;
+		if (!(st.flags & RMAP_STAT_TAGS) && !srv->no_tags)
+			log_err("memory server %s keeps no page tags (a memxd "
+				"older than RMAP_F_TAGS): requests with tags "
+				"are dropped there; upgrade it", srv->name);
+		srv->no_tags = !(st.flags & RMAP_STAT_TAGS);
 		server_heard(r, c->idx);
 		changed(r, c->idx);
 	}
@@ -523,8 +578,8 @@ static void heartbeat(struct remote *r, struct remote_session *s)
 	if (!io)
 		return;
 	/* hb_done gets this io itself, to find the session by number. */
-	*io = (struct io){ r, s->id, s->server, RMAP_T_HEARTBEAT, 0, NULL,
-			   NULL, { 0 } };
+	*io = (struct io){ .r = r, .sid = s->id, .idx = s->server,
+			   .type = RMAP_T_HEARTBEAT };
 	io->arg = io;
 	io->fn = hb_done;
 	if (rmap_call(r->ep, r->srv[s->server].peer, &req, io->body,
@@ -742,6 +797,14 @@ int remote_new(struct remote **out, struct evl *loop, char *const *servers,
 		r->srv[i].peer = rmap_peer_get(r->ep, &addr);
 		if (!r->srv[i].peer) {
 			ret = -ENOMEM;
+			goto err;
+		}
+		/* Authentication: we must know whose key is there. */
+		if (!rmap_peer_can_initiate(r->srv[i].peer)) {
+			log_err("memory server '%s': the peers file gives no "
+				"public key at its address (and port)",
+				servers[i]);
+			ret = -ENOKEY;
 			goto err;
 		}
 	}

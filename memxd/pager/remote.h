@@ -49,6 +49,10 @@ struct remote;
 	X(pages_in, "pages read from the server")			\
 	X(pages_out, "pages written to the server")			\
 	X(errors, "requests that failed (no answer)")			\
+	X(short_replies, "replies whose page run or length was not the "	\
+	  "one asked for: rejected, never used")			\
+	X(bad_pages, "pages it returned that failed their integrity "	\
+	  "check")							\
 	X(full_refusals, "requests refused: the server was full")	\
 	X(lost_sessions, "sessions the server lost (dead, restarted)") \
 	X(deaths, "times declared dead, or found restarted")
@@ -68,6 +72,7 @@ struct remote_server {
 	bool dead;			/* out: our pages there are gone */
 	bool heard;			/* has ever answered */
 	bool drained;			/* drained and told to leave */
+	bool no_tags;			/* STAT says it keeps no page tags */
 	uint64_t down_since_ns;
 	uint64_t capacity_pages, used_pages;	/* from STAT or ANNOUNCE */
 	unsigned load_permille;
@@ -164,13 +169,18 @@ static inline bool remote_session_ready(const struct remote_session *s)
 /*
  * A session-scoped request: @type with @count pages at key @page, payload
  * @iov, reply payload into @buf (@cap bytes; READ data, XWRITE deltas).
+ * @flags is 0 or RMAP_F_TAGS (the pages' tags follow them, both ways).
  * 0 (@fn, which may be NULL, runs later exactly once) or -errno (it will
- * not run; -ENOTCONN: the session is not open).
+ * not run; -ENOTCONN: the session is not open).  A reply whose page run,
+ * tags or length is not the one asked for is never passed on: @fn gets
+ * -EBADMSG (counted as short_replies).
  */
 int remote_call(struct remote *r, struct remote_session *s, uint8_t type,
-		uint64_t page, uint32_t count, const struct iovec *iov,
-		int iovcnt, void *buf, uint32_t cap, remote_done_fn fn,
-		void *arg);
+		uint16_t flags, uint64_t page, uint32_t count,
+		const struct iovec *iov, int iovcnt, void *buf, uint32_t cap,
+		remote_done_fn fn, void *arg);
+/* @n pages server @idx returned failed their integrity check. */
+void remote_count_bad(struct remote *r, unsigned idx, uint32_t n);
 /* Tell server @idx we hold nothing there and it may leave (LEAVE); it is
  * "drained" from then on. */
 int remote_leave(struct remote *r, unsigned idx, remote_done_fn fn,

@@ -32,7 +32,7 @@
 	X(pg_rebuilding, "groups whose slot is being rebuilt")		\
 	X(pg_lost, "groups that lost two slots")			\
 	X(recovery_pending, "groups to rebuild or move")		\
-	X(lost_pages, "pages whose every copy was lost")
+	X(lost_pages, "pages whose every copy was lost, or failed its check")
 
 struct vm_gauges {
 #define X(key, help) uint64_t key;
@@ -50,16 +50,22 @@ static uint64_t lost_ranges(struct vm *vm, GString *o, const char *prefix)
 	uint64_t per = pg_group_pages(geo), first = UINT64_MAX, last = 0;
 	uint64_t n = 0;
 
-	/* Only LOST groups hold lost pages: walk those, in GPAS order. */
+	/*
+	 * Pages of LOST groups whose slot went, and pages that failed their
+	 * integrity check with no good copy (PS_LOST), in GPAS order.
+	 */
 	for (uint64_t g = 0; g < pg_ngroups(vm->groups); g++) {
 		const struct pg_group *grp = pg_group(vm->groups, g);
 		uint64_t end = (g + 1) * per < vm->npages ? (g + 1) * per
 							   : vm->npages;
 
-		for (uint64_t p = g * per; grp->state == PG_LOST && p < end;
-		     p++) {
-			if (pt_state(&vm->pt, p) != PS_REMOTE ||
-			    !(grp->lost & (1u << (p % per % geo->width))))
+		for (uint64_t p = g * per; p < end; p++) {
+			bool lost = pt_state(&vm->pt, p) == PS_LOST ||
+				    (grp->state == PG_LOST &&
+				     pt_state(&vm->pt, p) == PS_REMOTE &&
+				     grp->lost & (1u << (p % per % geo->width)));
+
+			if (!lost)
 				continue;
 			n++;
 			if (first != UINT64_MAX && p == last + 1) {
@@ -131,14 +137,33 @@ static uint64_t hist_percentile(const struct vm *vm, unsigned pct)
 
 /*
  * Bytes of per-VM metadata per GPAS page: page table (the victim
- * policy's bits included), placement, and the policy's own state.
+ * policy's bits included), versions, placement, the policy's own state
+ * and the MAC key.
  */
 static double metadata_per_page(const struct vm *vm)
 {
-	return (double)(vm->npages * sizeof(pte_t) +
-			pg_table_bytes(vm->groups) + sizeof(vm->victim)) /
+	return (double)(vm->npages * (sizeof(pte_t) + sizeof(*vm->pt.ver)) +
+			pg_table_bytes(vm->groups) + sizeof(vm->victim) +
+			INTEGRITY_KEY_LEN) /
 	       (double)vm->npages;
 }
+
+/*
+ * The RMAP endpoint's counters in `memxctl dump`, as rmap_KEY: what was
+ * resent, and what was refused and why (tests/docs.sh reads this table).
+ */
+#define RMAP_DUMP_COUNTERS(X)						\
+	X(retransmits, retransmits, "packets resent by the timer")      \
+	X(fast_retransmits, fast_retransmits, "packets fast-retransmitted") \
+	X(dup_packets, dup_packets, "duplicates dropped")               \
+	X(bad_packets, bad_total, "refused as malformed")               \
+	X(unknown_peer, unknown_peer, "from unknown peers")             \
+	X(auth_failures, auth_failures, "failed to authenticate")       \
+	X(replays, replays, "authentic, but seen before")               \
+	X(limit_drops, limit_drops, "over a per-peer bound")            \
+	X(reply_mismatch, reply_mismatch, "replies for another run")    \
+	X(handshakes, handshakes, "handshakes completed")               \
+	X(cookie_challenges, cookie_challenges, "cookies sent, under load")
 
 static const char *server_state(const struct pager *pg, unsigned i)
 {
@@ -186,15 +211,12 @@ void pager_dump(struct pager *pg, GString *o)
 			(unsigned long long)ps->groups,
 			(unsigned long long)ps->parity);
 	}
-	g_string_append_printf(o,
-		"rmap_retransmits=%llu\nrmap_fast_retransmits=%llu\n"
-		"rmap_dup_packets=%llu\nrmap_bad_packets=%llu\n"
-		"rmap_unknown_peer=%llu\nrecovery_queued=%u\n",
-		(unsigned long long)rc->retransmits,
-		(unsigned long long)rc->fast_retransmits,
-		(unsigned long long)rc->dup_packets,
-		(unsigned long long)rc->bad_total,
-		(unsigned long long)rc->unknown_peer, recovery_pending(pg));
+#define X(key, field, help)						\
+	g_string_append_printf(o, "rmap_" #key "=%llu\n",		\
+			       (unsigned long long)rc->field);
+	RMAP_DUMP_COUNTERS(X)
+#undef X
+	g_string_append_printf(o, "recovery_queued=%u\n", recovery_pending(pg));
 	for (struct vm *vm = pg->vms; vm; vm = vm->next) {
 		const struct pg_geometry *geo = vm_geo(vm);
 		struct vm_gauges g;

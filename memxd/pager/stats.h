@@ -85,6 +85,16 @@
 	X(parity_recomputed, recovery_groups, parity,			\
 	  "parity slots recomputed from live servers (an update "	\
 	  "failed, or a memxd restart left one in flight)")		\
+	X(integrity_failures, integrity, failures,			\
+	  "pages read back, or rebuilt, that failed their integrity "	\
+	  "check: never installed")					\
+	X(integrity_rebuilt, integrity, rebuilt,			\
+	  "pages that failed their check, rebuilt from their stripe and "	\
+	  "checked good")						\
+	X(integrity_repaired, integrity, repaired,			\
+	  "good copies written back over bad ones on their servers")	\
+	X(integrity_lost, integrity, lost,				\
+	  "pages with no copy that passes its check: lost, poisoned")	\
 	X(takeover_rollbacks, takeover, evictions_rolled_back,		\
 	  "evictions an earlier memxd left in flight, rolled back")	\
 	X(takeover_reads_dropped, takeover, reads_dropped,		\

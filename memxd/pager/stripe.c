@@ -136,13 +136,14 @@ struct recon {
 	void *arg;
 	unsigned pending;
 	int err;
-	uint8_t *bufs;		/* one page per other slot */
+	uint8_t *bufs;		/* one page and its tag per other slot */
 	unsigned nbufs;
 };
 
 static void recon_done(void *arg, int err, uint8_t status)
 {
 	struct recon *rc = arg;
+	size_t pb = vm_page_bytes(rc->vm);
 
 	if (err || status)
 		rc->err = err ? err : -EIO;
@@ -150,9 +151,13 @@ static void recon_done(void *arg, int err, uint8_t status)
 		return;
 	rc->grp->readers--;
 	if (!rc->err) {
-		memcpy(rc->out, rc->bufs, PAGE);
-		for (unsigned i = 1; i < rc->nbufs; i++)
-			pg_xor(rc->out, rc->bufs + (size_t)i * PAGE, PAGE);
+		/* The page is the XOR of the others, and so is its tag. */
+		memcpy(rc->out, rc->bufs, pb);
+		for (unsigned i = 1; i < rc->nbufs; i++) {
+			pg_xor(rc->out, rc->bufs + i * pb, PAGE);
+			tag_xor(rc->out + PAGE, rc->bufs + i * pb + PAGE,
+				pb - PAGE);
+		}
 	}
 	rc->fn(rc->arg, rc->err);
 	free(rc->bufs);
@@ -175,7 +180,8 @@ int stripe_read_degraded(struct vm *vm, uint64_t page, uint8_t *buf,
 		if (j != slot && slot_busy(vm, g, j))
 			return -EBUSY;
 	rc = calloc(1, sizeof(*rc));
-	if (!rc || !(rc->bufs = malloc((size_t)pg_slots(geo) * PAGE))) {
+	if (!rc || posix_memalign((void **)&rc->bufs, PAGE,
+				  pg_slots(geo) * vm_page_bytes(vm))) {
 		free(rc);
 		return -ENOMEM;
 	}
@@ -187,14 +193,107 @@ int stripe_read_degraded(struct vm *vm, uint64_t page, uint8_t *buf,
 			continue;
 		rc->pending++;
 		if (remote_call(vm->pg->remote, &vm->sess[grp->srv[j]],
-				RMAP_T_READZ, pg_key(geo, g, row), 1, NULL, 0,
-				rc->bufs + (size_t)n * PAGE, PAGE, recon_done,
-				rc))
+				RMAP_T_READZ, vm_tag_flags(vm),
+				pg_key(geo, g, row), 1, NULL, 0,
+				rc->bufs + n * vm_page_bytes(vm),
+				(uint32_t)vm_page_bytes(vm), recon_done, rc))
 			recon_done(rc, -ENOTCONN, 0);
 		n++;
 	}
 	recon_done(rc, 0, 0);	/* the one pending while sending */
 	return 0;
+}
+
+bool stripe_can_rebuild(struct vm *vm, uint64_t page)
+{
+	unsigned slot, row;
+	uint64_t g;
+	struct pg_group *grp = vm_group_of(vm, page, &g, &slot, &row);
+
+	/* Every other slot must hold what the parity says it holds. */
+	if (vm->pg->frozen || grp->state != PG_OK)
+		return false;
+	return rebuildable(vm, grp, slot);
+}
+
+/* ---- repairs: a good copy over a bad one ---- */
+
+struct repair {
+	struct vm *vm;
+	uint64_t page;
+	uint8_t *buf;		/* the page and its tag */
+};
+
+static void repair_done(void *arg, int err, uint8_t status)
+{
+	struct repair *x = arg;
+	struct vm *vm = x->vm;
+	unsigned slot, row;
+	uint64_t g;
+	struct pg_group *grp = vm_group_of(vm, x->page, &g, &slot, &row);
+
+	if (!vm->dead) {
+		pt_repair_end(&vm->pt, x->page);
+		if (!err && !status)
+			vm->st.integrity_repaired++;
+		else
+			log_ratelimited(5000, LOG_LEVEL_WARN, "vm %s: "
+					"rewriting the good copy of page %lu "
+					"failed (%s); the bad one is found "
+					"again when it is read", vm->name,
+					(unsigned long)x->page,
+					err ? strerror(-err)
+					    : rmap_status_name(status));
+		/* Freed by the guest meanwhile: the copy may go now. */
+		if (pt_state(&vm->pt, x->page) == PS_NEVER &&
+		    pt_remote_droppable(&vm->pt, x->page))
+			stripe_drop_copy(vm, x->page);
+		vm->up->changed(vm);
+	}
+	writer_done(vm, grp, g, slot);
+	free(x->buf);
+	free(x);
+	vm_put(vm);
+}
+
+bool stripe_repair(struct vm *vm, uint64_t page, const uint8_t *data,
+		   const uint8_t *tag)
+{
+	const struct pg_geometry *geo = vm_geo(vm);
+	unsigned slot, row, srv;
+	uint64_t g;
+	struct pg_group *grp = vm_group_of(vm, page, &g, &slot, &row);
+	struct repair *x;
+	struct iovec iov;
+
+	if (vm->pg->frozen || !pg_can_write(grp) || slot_missing(grp, slot))
+		return false;
+	srv = grp->srv[slot];
+	if (!answering(vm, srv) || pt_has(&vm->pt, page, PT_WRITING) ||
+	    !pt_has(&vm->pt, page, PT_HAS_REMOTE))
+		return false;
+	x = calloc(1, sizeof(*x));
+	if (!x || posix_memalign((void **)&x->buf, PAGE, vm_page_bytes(vm))) {
+		free(x);
+		return false;
+	}
+	x->vm = vm;
+	x->page = page;
+	memcpy(x->buf, data, PAGE);
+	if (vm->integ.on) {
+		memcpy(x->buf + PAGE, tag, TAG_LEN);
+		integrity_crypt(&vm->integ, page, tag, x->buf);
+	}
+	/* No other write of it, nor a rebuild of its row, meanwhile. */
+	pt_repair_begin(&vm->pt, page);
+	writer_begin(vm, grp, g, slot);
+	vm_get(vm);
+	iov = (struct iovec){ x->buf, vm_page_bytes(vm) };
+	if (remote_call(vm->pg->remote, &vm->sess[srv], RMAP_T_WRITE,
+			vm_tag_flags(vm), pg_key(geo, g, row), 1, &iov, 1,
+			NULL, 0, repair_done, x))
+		repair_done(x, -ENOTCONN, 0);
+	return true;
 }
 
 /* ---- write modes ---- */
@@ -289,16 +388,20 @@ static void parity_io_done(void *arg, int err, uint8_t status)
 
 /*
  * Send @n pages of @data for rows [row, row + n) of group @g to its
- * parity server: whole parity pages (WRITE), or deltas to XOR in (PXOR).
+ * parity server, with @n tags from @tags if the VM's pages carry tags:
+ * whole parity pages (WRITE), or deltas to XOR in (PXOR).  A parity
+ * page's tag is the XOR of its row's tags, kept as the page is.
  */
 static void parity_write(struct vm *vm, uint64_t g, unsigned row, unsigned n,
-			 const uint8_t *data, unsigned parity_srv, bool whole)
+			 const uint8_t *data, const uint8_t *tags,
+			 unsigned parity_srv, bool whole)
 {
 	struct parity_io *x = calloc(1, sizeof(*x));
 	struct pg_group *grp = pg_group(vm->groups, g);
+	size_t tlen = (vm_page_bytes(vm) - PAGE) * n;
 	struct iovec iov;
 
-	if (!x || !(x->buf = malloc((size_t)n * PAGE))) {
+	if (!x || !(x->buf = malloc(n * vm_page_bytes(vm)))) {
 		free(x);
 		vm->st.parity_errors++;
 		recovery_parity_bad(vm, g);
@@ -306,13 +409,15 @@ static void parity_write(struct vm *vm, uint64_t g, unsigned row, unsigned n,
 	}
 	*x = (struct parity_io){ vm, g, n, whole, x->buf };
 	memcpy(x->buf, data, (size_t)n * PAGE);
-	iov = (struct iovec){ x->buf, (size_t)n * PAGE };
+	if (tlen)
+		memcpy(x->buf + (size_t)n * PAGE, tags, tlen);
+	iov = (struct iovec){ x->buf, n * vm_page_bytes(vm) };
 	writer_begin(vm, grp, g, pg_parity_slot(vm_geo(vm)));
 	if (!whole)
 		grp->deltas++;
 	vm_get(vm);
 	if (remote_call(vm->pg->remote, &vm->sess[parity_srv],
-			whole ? RMAP_T_WRITE : RMAP_T_PXOR,
+			whole ? RMAP_T_WRITE : RMAP_T_PXOR, vm_tag_flags(vm),
 			pg_key(vm_geo(vm), g, row), n, &iov, 1, NULL, 0,
 			parity_io_done, x))
 		parity_io_done(x, -ENOTCONN, 0);
@@ -336,7 +441,7 @@ void stripe_find_whole(struct vm *vm, struct stripe_page *pages, unsigned n)
 	const struct pg_geometry *geo = vm_geo(vm);
 	uint64_t pgroup = UINT64_MAX;
 	unsigned prow = 0, np = 0, psrv = 0;
-	uint8_t *par = NULL;
+	uint8_t *par = NULL, ptags[PG_MAX_ROWS * TAG_LEN];
 
 	if (!geo->parity || geo->width < 2)
 		return;
@@ -355,7 +460,8 @@ void stripe_find_whole(struct vm *vm, struct stripe_page *pages, unsigned n)
 		}
 		/* A stripe: flush the parity run unless this row extends it. */
 		if (np && (g != pgroup || row != prow + np || np == geo->rows)) {
-			parity_write(vm, pgroup, prow, np, par, psrv, true);
+			parity_write(vm, pgroup, prow, np, par, ptags, psrv,
+				     true);
 			np = 0;
 		}
 		if (!par && posix_memalign((void **)&par, PAGE,
@@ -367,17 +473,21 @@ void stripe_find_whole(struct vm *vm, struct stripe_page *pages, unsigned n)
 			psrv = pages[k].parity_srv;
 		}
 		memcpy(par + (size_t)np * PAGE, pages[k].data, PAGE);
+		memset(ptags + np * TAG_LEN, 0, TAG_LEN);
 		for (w = 0; w < geo->width; w++) {
 			if (w)
 				pg_xor(par + (size_t)np * PAGE,
 				       pages[k + w].data, PAGE);
+			if (pages[k + w].tag)
+				tag_xor(ptags + np * TAG_LEN, pages[k + w].tag,
+					TAG_LEN);
 			pages[k + w].mode = W_STRIPE;
 		}
 		np++;
 		k += geo->width;
 	}
 	if (np)
-		parity_write(vm, pgroup, prow, np, par, psrv, true);
+		parity_write(vm, pgroup, prow, np, par, ptags, psrv, true);
 	free(par);
 }
 
@@ -387,13 +497,17 @@ struct stripe_run *stripe_run_new(struct vm *vm, enum write_mode mode,
 				  unsigned server, unsigned parity_srv,
 				  uint64_t page)
 {
-	size_t len = (size_t)vm_geo(vm)->rows * PAGE;
+	size_t rows = vm_geo(vm)->rows;
 	struct stripe_run *run = calloc(1, sizeof(*run));
 
-	if (!run || posix_memalign((void **)&run->buf, PAGE, len) ||
-	    (mode == W_XOR && posix_memalign((void **)&run->delta, PAGE, len))) {
-		if (run)
+	if (!run || posix_memalign((void **)&run->buf, PAGE, rows * PAGE) ||
+	    !(run->tags = calloc(rows, TAG_LEN)) ||
+	    (mode == W_XOR && posix_memalign((void **)&run->delta, PAGE,
+					     rows * vm_page_bytes(vm)))) {
+		if (run) {
 			free(run->buf);
+			free(run->tags);
+		}
 		free(run);
 		return NULL;
 	}
@@ -408,6 +522,7 @@ struct stripe_run *stripe_run_new(struct vm *vm, enum write_mode mode,
 static void run_free(struct stripe_run *run)
 {
 	free(run->buf);
+	free(run->tags);
 	free(run->delta);
 	free(run);
 }
@@ -428,6 +543,7 @@ static void write_done(void *arg, int err, uint8_t status)
 		/* The delta goes on to the parity before this writer ends. */
 		if (run->mode == W_XOR && !vm->dead)
 			parity_write(vm, g, row, run->count, run->delta,
+				     run->delta + (size_t)run->count * PAGE,
 				     run->parity_srv, false);
 	} else if (run->mode == W_STRIPE && !vm->dead &&
 		   !slot_missing(grp, slot) && err != -ECONNRESET &&
@@ -463,7 +579,10 @@ void stripe_write(struct stripe_run *run)
 {
 	struct vm *vm = run->vm;
 	const struct pg_geometry *geo = vm_geo(vm);
-	struct iovec iov = { run->buf, (size_t)run->count * PAGE };
+	struct iovec iov[2] = {
+		{ run->buf, (size_t)run->count * PAGE },
+		{ run->tags, (vm_page_bytes(vm) - PAGE) * run->count },
+	};
 	bool xor = run->mode == W_XOR;
 	unsigned slot, row;
 	uint64_t g;
@@ -472,9 +591,11 @@ void stripe_write(struct stripe_run *run)
 	writer_begin(vm, grp, g, slot);
 	vm_get(vm);
 	if (remote_call(vm->pg->remote, &vm->sess[run->server],
-			xor ? RMAP_T_XWRITE : RMAP_T_WRITE, pg_key(geo, g, row),
-			run->count, &iov, 1, xor ? run->delta : NULL,
-			xor ? run->count * PAGE : 0, write_done, run))
+			xor ? RMAP_T_XWRITE : RMAP_T_WRITE, vm_tag_flags(vm),
+			pg_key(geo, g, row), run->count, iov,
+			vm->integ.on ? 2 : 1, xor ? run->delta : NULL,
+			xor ? (uint32_t)(run->count * vm_page_bytes(vm)) : 0,
+			write_done, run))
 		write_done(run, -ENOTCONN, 0);
 }
 
@@ -503,7 +624,8 @@ static void free_done(void *arg, int err, uint8_t status)
 	 * rebuild restores the old copy, which nothing then reads.
 	 */
 	if (x->xor && !err && !status && !vm->dead)
-		parity_write(vm, g, row, 1, x->old, x->parity_srv, false);
+		parity_write(vm, g, row, 1, x->old, x->old + PAGE,
+			     x->parity_srv, false);
 	if (!vm->dead) {
 		/* The page may be written again now. */
 		pt_free_end(&vm->pt, x->page);
@@ -536,7 +658,8 @@ bool stripe_drop_copy(struct vm *vm, uint64_t page)
 		return false;	/* kept: it still matches the parity */
 	x = calloc(1, sizeof(*x));
 	if (!x || (mode == W_XOR &&
-		   posix_memalign((void **)&x->old, PAGE, PAGE))) {
+		   posix_memalign((void **)&x->old, PAGE,
+				  vm_page_bytes(vm)))) {
 		free(x);
 		return false;
 	}
@@ -551,8 +674,9 @@ bool stripe_drop_copy(struct vm *vm, uint64_t page)
 	vm_get(vm);
 	if (remote_call(vm->pg->remote, &vm->sess[ds],
 			x->xor ? RMAP_T_XFREE : RMAP_T_FREE,
-			pg_key(geo, g, row), 1, NULL, 0, x->old,
-			x->xor ? PAGE : 0, free_done, x))
+			x->xor ? vm_tag_flags(vm) : 0, pg_key(geo, g, row), 1,
+			NULL, 0, x->old,
+			x->xor ? (uint32_t)vm_page_bytes(vm) : 0, free_done, x))
 		free_done(x, -ENOTCONN, 0);
 	return true;
 }

@@ -56,16 +56,34 @@ enum read_source {
 enum read_source stripe_read_source(struct vm *vm, uint64_t page,
 				    unsigned *server);
 
+/*
+ * Could @page be rebuilt from the rest of its stripe now, its own server
+ * left out?  (For a page whose copy failed its integrity check.)
+ */
+bool stripe_can_rebuild(struct vm *vm, uint64_t page);
+
 typedef void (*stripe_read_fn)(void *arg, int err);
 /*
  * Rebuild @page into @buf from the other pages of its stripe and the
- * parity; @fn runs once when done (perhaps from inside this call, if no
- * request could be sent).  -EBUSY: a write of its group is in flight (ask
- * again after vm->up->changed); -ENOTCONN: a session it needs is not open
- * (ask again later).  With an error @fn does not run.
+ * parity, and its tag into @buf + PAGE (the XOR of theirs: the tag it was
+ * written with) if the VM's pages carry tags; the caller checks it.  @fn
+ * runs once when done (perhaps from inside this call, if no request
+ * could be sent).  -EBUSY: a write of its group is in flight (ask again
+ * after vm->up->changed); -ENOTCONN: a session it needs is not open (ask
+ * again later).  With an error @fn does not run.
  */
 int stripe_read_degraded(struct vm *vm, uint64_t page, uint8_t *buf,
 			 stripe_read_fn fn, void *arg);
+
+/*
+ * Write @data (and @tag), a good copy of @page checked against its MAC,
+ * over the bad copy its server holds: a plain WRITE, for the parity
+ * already has the good one.  False if it cannot be sent now (a write of
+ * the page or its group is in the way); the bad copy is found again at
+ * the next read.  vm->st.integrity_repaired counts those that land.
+ */
+bool stripe_repair(struct vm *vm, uint64_t page, const uint8_t *data,
+		   const uint8_t *tag);
 
 /* How an evicted page of a group may be stored now. */
 enum write_mode {
@@ -85,6 +103,7 @@ enum write_mode stripe_write_mode(struct vm *vm, uint64_t page,
 struct stripe_page {
 	uint64_t page;
 	const uint8_t *data;
+	const uint8_t *tag;	/* its MAC, if the VM's pages carry tags */
 	enum write_mode mode;
 	unsigned server, parity_srv;
 };
@@ -104,7 +123,9 @@ struct stripe_run {
 	uint64_t page;		/* the first; the others follow S apart */
 	uint32_t count;
 	uint8_t *buf;		/* count pages */
-	uint8_t *delta;		/* W_XOR: the server's answer, old ^ new */
+	uint8_t *tags;		/* their tags (if the VM's pages carry tags) */
+	uint8_t *delta;		/* W_XOR: the server's answer, old ^ new:
+				 * count pages, then count tags */
 	/*
 	 * Runs once.  @stored: the server holds the pages.  If not and
 	 * @spill, no server can take them: they go to the spill file;

@@ -264,10 +264,30 @@ static int vm_setup(struct vm *vm, const struct vm_spec *spec,
 			 strerror(-ret));
 		goto err_old;
 	}
+	/* The key of its page MACs: kept for the VM's life. */
+	if (adopting && old.keys) {
+		*vm->state.keys = *old.keys;
+	} else if (adopting) {
+		/* An older memxd's: its pages on the servers carry no MAC. */
+		integrity_new_key(vm->state.keys->key);
+		vm->state.keys->flags = 0;
+		log_warn("vm %s: taken over from a memxd without page "
+			 "integrity: its pages carry no MAC, and it runs "
+			 "without checks until it registers afresh", vm->name);
+	} else {
+		integrity_new_key(vm->state.keys->key);
+		vm->state.keys->flags =
+			(pg->cfg.integrity ? VMSTATE_INTEGRITY : 0) |
+			(pg->cfg.integrity && pg->cfg.encrypt ?
+			 VMSTATE_ENCRYPT : 0);
+	}
+	integrity_init(&vm->integ, vm->state.keys->key,
+		       vm->state.keys->flags & VMSTATE_INTEGRITY,
+		       vm->state.keys->flags & VMSTATE_ENCRYPT);
 	ret = -ENOMEM;
 	snprintf(why, whylen, "out of memory for %lu pages",
 		 (unsigned long)vm->npages);
-	if (pt_init(&vm->pt, vm->npages, vm->state.pt))
+	if (pt_init(&vm->pt, vm->npages, vm->state.pt, vm->state.ver))
 		goto err_state;
 	/*
 	 * The policy starts afresh, adopting or not: adopt_state() keeps no
@@ -351,6 +371,8 @@ err_mem:
 /* The last reference is gone: undo vm_setup(). */
 static void vm_release(struct vm *vm)
 {
+	if (vm->suspects)
+		g_hash_table_destroy(vm->suspects);
 	spill_close(&vm->spill);
 	fault_vm_fini(vm);
 	free(vm->sess);

@@ -35,6 +35,7 @@
 #include "../../pagegroup/pagegroup.h"
 #include "../../rmap/evloop.h"
 #include "guestmem.h"
+#include "integrity.h"
 #include "pager.h"
 #include "pagetable.h"
 #include "pfcache.h"
@@ -96,6 +97,9 @@ struct vm {
 	GQueue fetches;				/* fetch.c: READs in flight */
 	struct spill spill;			/* spill.c */
 	struct fault_state *fault;		/* fault.c's own */
+	struct integrity integ;			/* vm.c: its MAC key */
+	GHashTable *suspects;			/* fetch.c: page -> failed
+						 * checks (integrity.h) */
 	const struct vm_upcalls *up;		/* set by fault.c */
 	struct vm_stats st;
 };
@@ -162,6 +166,18 @@ static inline void vm_fault_served(struct vm *vm, uint64_t t0)
 		b++;
 	}
 	vm->st.hist[b]++;
+}
+
+/* The RMAP flags of the VM's page I/O: its pages carry tags, or not. */
+static inline uint16_t vm_tag_flags(const struct vm *vm)
+{
+	return vm->integ.on ? RMAP_F_TAGS : 0;
+}
+
+/* Bytes per page of the VM's page I/O: the page, and its tag. */
+static inline size_t vm_page_bytes(const struct vm *vm)
+{
+	return rmap_page_bytes(vm_tag_flags(vm));
 }
 
 static inline bool page_is_zero(const uint8_t *p)

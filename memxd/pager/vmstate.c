@@ -7,6 +7,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -18,9 +19,15 @@
 #endif
 
 #define VMSTATE_MAGIC	"MEMXVMS1"
-#define VMSTATE_VERSION	1u
+#define VMSTATE_VERSION	2u
 #define ALIGN		4096u
 
+/*
+ * Version 2 adds the keys and the page versions after everything version
+ * 1 had, where it had it: a version 1 state (a memxd before page
+ * integrity) is a version 2 state without its tail, and is adopted so,
+ * its VM running without integrity (vmstate_open).
+ */
 struct vmstate_hdr {
 	char magic[8];
 	uint32_t version, hdr_size;
@@ -29,23 +36,29 @@ struct vmstate_hdr {
 	uint32_t pte_size, group_size, sess_size, pad;
 	uint64_t pt_off, groups_off, sess_off, size;
 	char vm[VMSTATE_NAME_LEN];
+	/* version 2 */
+	uint64_t keys_off, ver_off;
+	uint32_t keys_size, pad2;
 };
+
+#define HDR_V1_SIZE	offsetof(struct vmstate_hdr, keys_off)
 
 static uint64_t align_up(uint64_t v)
 {
 	return (v + ALIGN - 1) / ALIGN * ALIGN;
 }
 
-/* Where everything goes, for these sizes. */
+/* Where everything goes, for these sizes, in state @version. */
 static void layout(struct vmstate_hdr *h, uint64_t npages,
-		   const struct pg_geometry *geo, unsigned nsess)
+		   const struct pg_geometry *geo, unsigned nsess,
+		   unsigned version)
 {
 	uint64_t per = pg_group_pages(geo);
 
 	memset(h, 0, sizeof(*h));
 	memcpy(h->magic, VMSTATE_MAGIC, sizeof(h->magic));
-	h->version = VMSTATE_VERSION;
-	h->hdr_size = sizeof(*h);
+	h->version = version;
+	h->hdr_size = version == 1 ? HDR_V1_SIZE : sizeof(*h);
 	h->npages = npages;
 	h->ngroups = (npages + per - 1) / per;
 	h->width = geo->width;
@@ -60,6 +73,12 @@ static void layout(struct vmstate_hdr *h, uint64_t npages,
 				 (uint64_t)nsess * h->sess_size);
 	h->pt_off = align_up(h->groups_off + h->ngroups * h->group_size);
 	h->size = align_up(h->pt_off + npages * h->pte_size);
+	if (version == 1)
+		return;
+	h->keys_size = sizeof(struct vmstate_keys);
+	h->keys_off = h->size;
+	h->ver_off = align_up(h->keys_off + h->keys_size);
+	h->size = align_up(h->ver_off + npages);
 }
 
 static void point(struct vmstate *st, const struct vmstate_hdr *h)
@@ -73,6 +92,9 @@ static void point(struct vmstate *st, const struct vmstate_hdr *h)
 	st->sess = (struct vmstate_session *)(base + h->sess_off);
 	st->groups = (struct pg_group *)(base + h->groups_off);
 	st->pt = (pte_t *)(base + h->pt_off);
+	st->ver = h->version == 1 ? NULL : base + h->ver_off;
+	st->keys = h->version == 1 ? NULL :
+		   (struct vmstate_keys *)(base + h->keys_off);
 }
 
 int vmstate_create(struct vmstate *st, const char *vm, uint64_t npages,
@@ -81,7 +103,7 @@ int vmstate_create(struct vmstate *st, const char *vm, uint64_t npages,
 	struct vmstate_hdr h;
 	int ret;
 
-	layout(&h, npages, geo, nsess);
+	layout(&h, npages, geo, nsess, VMSTATE_VERSION);
 	snprintf(h.vm, sizeof(h.vm), "%s", vm);
 	*st = (struct vmstate){ .fd = -1, .map = MAP_FAILED };
 	st->fd = memfd_create("memx-vmstate", MFD_CLOEXEC | MFD_ALLOW_SEALING);
@@ -141,9 +163,9 @@ int vmstate_open(struct vmstate *st, int fd, uint64_t npages, char *why,
 	}
 	geo = (struct pg_geometry){ h.width, h.rows, h.parity != 0 };
 	if (memcmp(h.magic, VMSTATE_MAGIC, sizeof(h.magic)) ||
-	    h.version != VMSTATE_VERSION) {
+	    h.version < 1 || h.version > VMSTATE_VERSION) {
 		snprintf(why, len, "the state descriptor is not a memx state of "
-			 "version %u", VMSTATE_VERSION);
+			 "version 1 to %u", VMSTATE_VERSION);
 		return -EINVAL;
 	}
 	if (h.npages != npages) {
@@ -157,9 +179,9 @@ int vmstate_open(struct vmstate *st, int fd, uint64_t npages, char *why,
 		return -EINVAL;
 	}
 	/* Every offset and size must be what this memxd would lay out. */
-	layout(&want, npages, &geo, h.nsess);
+	layout(&want, npages, &geo, h.nsess, h.version);
 	memcpy(want.vm, h.vm, sizeof(want.vm));
-	if (memcmp(&h, &want, sizeof(h)) || (uint64_t)sb.st_size < h.size ||
+	if (memcmp(&h, &want, want.hdr_size) || (uint64_t)sb.st_size < h.size ||
 	    !memchr(h.vm, 0, sizeof(h.vm))) {
 		snprintf(why, len, "the state's layout is not one this memxd "
 			 "wrote");
@@ -212,6 +234,13 @@ int vmstate_open(struct vmstate *st, int fd, uint64_t npages, char *why,
 				 (unsigned long)p);
 			goto bad;
 		}
+	}
+	if (st->keys && (st->keys->flags & ~(VMSTATE_INTEGRITY |
+					     VMSTATE_ENCRYPT) ||
+			 (st->keys->flags & VMSTATE_ENCRYPT &&
+			  !(st->keys->flags & VMSTATE_INTEGRITY)))) {
+		snprintf(why, len, "the state's keys are invalid");
+		goto bad;
 	}
 	for (unsigned i = 0; i < st->nsess; i++) {
 		if (!memchr(st->sess[i].server, 0, VMSTATE_NAME_LEN)) {

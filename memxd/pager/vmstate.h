@@ -4,8 +4,9 @@
  * memxd restart loses no VM.
  *
  * Everything memxd must know of a VM that no other place remembers lives
- * here, and is updated in place as the pager runs: the page table, the
- * page-group records, and each session's id and attach secret.  The
+ * here, and is updated in place as the pager runs: the page table and
+ * each page's version, the page-group records, each session's id and
+ * attach secret, and the key of the VM's page MACs.  The
  * memfd is created by memxd, mapped read-write by memxd only (sealed
  * against any other write mapping, growing and shrinking: the VMM can
  * read it, never change it) and handed to the VMM with the registration
@@ -36,6 +37,17 @@ struct vmstate_session {
 	char server[VMSTATE_NAME_LEN];	/* the server's name, as configured */
 };
 
+/* The VM's keys (integrity.h), created with the VM, kept for its life. */
+struct vmstate_keys {
+	uint8_t key[32];		/* the master key of its page MACs */
+	uint32_t flags;			/* VMSTATE_INTEGRITY */
+	uint32_t pad;
+};
+/* Its pages carry MACs, and are checked (memxd --integrity). */
+#define VMSTATE_INTEGRITY	0x1u
+/* Its pages are sent encrypted (memxd --page-encryption). */
+#define VMSTATE_ENCRYPT		0x2u
+
 struct vmstate {
 	int fd;				/* the memfd; -1 if none */
 	void *map;
@@ -44,6 +56,9 @@ struct vmstate {
 	unsigned nsess;
 	struct pg_geometry geo;
 	pte_t *pt;			/* npages entries */
+	uint8_t *ver;			/* npages versions (pagetable.h) */
+	struct vmstate_keys *keys;	/* NULL in a version 1 state (an
+					 * older memxd's): no integrity */
 	struct pg_group *groups;	/* ngroups records */
 	struct vmstate_session *sess;	/* nsess records */
 };

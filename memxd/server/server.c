@@ -8,17 +8,36 @@
 #include <errno.h>
 #include <glib.h>
 #include <stdbool.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <stdio.h>
 #include <sys/random.h>
 
 #include "../log.h"
 #include "store.h"
 
+/*
+ * Sessions per client, and in all: bounds on what clients can make a
+ * server keep besides pages (which capacity bounds).
+ */
+#define MAX_SESSIONS_PER_CLIENT	4096u
+#define MAX_SESSIONS		65536u
+
+/*
+ * A client: with authentication, the static key it proved in its
+ * handshake; without, its address.  Sessions are bound to it.
+ */
+struct client {
+	uint8_t id[RMAP_KEY_LEN];
+	unsigned sessions;
+};
+
 struct session {
 	uint32_t id;
 	uint64_t nonce;
 	uint8_t secret[RMAP_SECRET_LEN];	/* shown by ATTACH */
+	struct client *owner;
 	struct rmap_peer *peer;
 	struct store_session *pages;
 	uint64_t last_heard_ns;		/* the lease runs from here */
@@ -29,6 +48,8 @@ struct server {
 	struct rmap_ep *ep;
 	struct store *store;
 	GHashTable *sessions;		/* id -> struct session */
+	GHashTable *regs;		/* REG nonce -> struct session */
+	GHashTable *clients;		/* client id -> struct client */
 	struct server_config cfg;
 	struct sockaddr_storage *announce_to;
 	unsigned n_announce;
@@ -40,6 +61,7 @@ struct server {
 	bool leaving;
 	bool said_empty;	/* "safe to stop" logged since last emptied */
 	uint8_t *scratch;	/* RMAP_MAX_MSG bytes: XWRITE/XFREE replies */
+	uint8_t *tags;		/* RMAP_MAX_PAGES tags: READ/READZ replies */
 };
 
 static uint64_t lease_ns(const struct server *srv)
@@ -47,8 +69,66 @@ static uint64_t lease_ns(const struct server *srv)
 	return (uint64_t)srv->cfg.lease_s * 1000000000ull;
 }
 
+static guint client_hash(gconstpointer k)
+{
+	const uint8_t *b = k;
+
+	return (guint)b[0] | (guint)b[1] << 8 | (guint)b[2] << 16 |
+	       (guint)b[3] << 24;
+}
+
+static gboolean client_equal(gconstpointer a, gconstpointer b)
+{
+	return !memcmp(a, b, RMAP_KEY_LEN);
+}
+
+/* Who @peer is: its authenticated key, or (no authentication) address. */
+static void client_id_of(const struct rmap_peer *peer,
+			 uint8_t id[RMAP_KEY_LEN])
+{
+	const uint8_t *key = rmap_peer_key(peer);
+
+	memset(id, 0, RMAP_KEY_LEN);
+	if (key)
+		memcpy(id, key, RMAP_KEY_LEN);
+	else
+		snprintf((char *)id, RMAP_KEY_LEN, "%s", rmap_peer_name(peer));
+}
+
+static struct client *client_get(struct server *srv,
+				 const struct rmap_peer *peer, bool make)
+{
+	uint8_t id[RMAP_KEY_LEN];
+	struct client *c;
+
+	client_id_of(peer, id);
+	c = g_hash_table_lookup(srv->clients, id);
+	if (c || !make)
+		return c;
+	c = calloc(1, sizeof(*c));
+	if (!c)
+		return NULL;
+	memcpy(c->id, id, RMAP_KEY_LEN);
+	g_hash_table_insert(srv->clients, c->id, c);
+	return c;
+}
+
+/* Is @peer the session's client, at the address that owns it? */
+static bool session_owned_by(const struct session *s,
+			     const struct rmap_peer *peer)
+{
+	uint8_t id[RMAP_KEY_LEN];
+
+	client_id_of(peer, id);
+	return s->peer == peer && !memcmp(s->owner->id, id, RMAP_KEY_LEN);
+}
+
 static void session_free(struct server *srv, struct session *s)
 {
+	if (g_hash_table_lookup(srv->regs, &s->nonce) == s)
+		g_hash_table_remove(srv->regs, &s->nonce);
+	if (s->owner && --s->owner->sessions == 0)
+		g_hash_table_remove(srv->clients, s->owner->id);
 	store_session_free(srv->store, s->pages);
 	free(s);
 }
@@ -69,8 +149,11 @@ static struct session *session_lookup(struct server *srv,
 	struct session *s = g_hash_table_lookup(srv->sessions,
 						GUINT_TO_POINTER(m->session));
 
-	/* A session belongs to the address that opened it. */
-	if (!s || s->peer != m->peer) {
+	/*
+	 * A session belongs to the client that opened it (its key, with
+	 * authentication), at the address that opened it or took it over.
+	 */
+	if (!s || !session_owned_by(s, m->peer)) {
 		srv->st.bad_session++;
 		log_ratelimited(5000, LOG_LEVEL_WARN,
 				"%s from %s names unknown session %08x",
@@ -88,7 +171,7 @@ static void fill_stat(struct server *srv, struct rmap_stat *st)
 	st->load_permille = srv->st.load_permille;
 	st->sessions = g_hash_table_size(srv->sessions);
 	st->port = rmap_ep_port(srv->ep);
-	st->flags = srv->leaving ? RMAP_STAT_LEAVING : 0;
+	st->flags = RMAP_STAT_TAGS | (srv->leaving ? RMAP_STAT_LEAVING : 0);
 }
 
 /* While leaving, say once each time the last client page is gone. */
@@ -137,20 +220,30 @@ static void reply_session(struct server *srv, const struct rmap_msg *m,
 static void on_reg(struct server *srv, const struct rmap_msg *m)
 {
 	uint64_t nonce = 0;
-	GHashTableIter it;
-	gpointer v;
+	struct client *c;
 	struct session *s;
 
 	for (unsigned i = 0; i < 8; i++)
 		nonce = nonce << 8 | m->data[i];
 	/* A REG we already answered, asked again: same session. */
-	g_hash_table_iter_init(&it, srv->sessions);
-	while (g_hash_table_iter_next(&it, NULL, &v)) {
-		s = v;
-		if (s->peer == m->peer && s->nonce == nonce) {
-			reply_session(srv, m, s);
-			return;
-		}
+	s = g_hash_table_lookup(srv->regs, &nonce);
+	if (s && s->nonce == nonce && session_owned_by(s, m->peer)) {
+		reply_session(srv, m, s);
+		return;
+	}
+	c = client_get(srv, m->peer, true);
+	if (!c || c->sessions >= MAX_SESSIONS_PER_CLIENT ||
+	    g_hash_table_size(srv->sessions) >= MAX_SESSIONS) {
+		srv->st.session_limit++;
+		log_ratelimited(10000, LOG_LEVEL_WARN, "refused a new session "
+				"from %s: %u sessions of %u allowed per client, "
+				"%u of %u in all", rmap_peer_name(m->peer),
+				c ? c->sessions : 0, MAX_SESSIONS_PER_CLIENT,
+				g_hash_table_size(srv->sessions), MAX_SESSIONS);
+		if (c && !c->sessions)
+			g_hash_table_remove(srv->clients, c->id);
+		reply(srv, m, RMAP_S_FULL, 0, NULL, 0);
+		return;
 	}
 	/* Leaving: old sessions are served, new ones refused. */
 	if (srv->leaving) {
@@ -158,12 +251,16 @@ static void on_reg(struct server *srv, const struct rmap_msg *m)
 		log_ratelimited(10000, LOG_LEVEL_INFO,
 				"leaving: refused a new session from %s",
 				rmap_peer_name(m->peer));
+		if (!c->sessions)
+			g_hash_table_remove(srv->clients, c->id);
 		reply(srv, m, RMAP_S_LEAVING, 0, NULL, 0);
 		return;
 	}
 	s = calloc(1, sizeof(*s));
 	if (!s || !(s->pages = store_session_new(srv->store))) {
 		free(s);
+		if (!c->sessions)
+			g_hash_table_remove(srv->clients, c->id);
 		reply(srv, m, RMAP_S_FULL, 0, NULL, 0);
 		return;
 	}
@@ -175,8 +272,11 @@ static void on_reg(struct server *srv, const struct rmap_msg *m)
 	s->nonce = nonce;
 	memcpy(s->secret, m->data + 8, RMAP_SECRET_LEN);
 	s->peer = m->peer;
+	s->owner = c;
+	c->sessions++;
 	s->last_heard_ns = evl_now_ns();
 	g_hash_table_insert(srv->sessions, GUINT_TO_POINTER(s->id), s);
+	g_hash_table_replace(srv->regs, &s->nonce, s);
 	log_info("session %08x opened by %s", s->id, rmap_peer_name(m->peer));
 	reply_session(srv, m, s);
 }
@@ -193,20 +293,26 @@ static bool secret_equal(const uint8_t *a, const uint8_t *b)
 
 /*
  * A client that restarted (a new address, a new epoch) takes its session
- * over: it shows the secret it gave at REG.  From then on the session
- * belongs to the new address, and the old one is refused.
+ * over: it shows the secret it gave at REG, and (with authentication)
+ * the same static key.  From then on the session belongs to the new
+ * address, and the old one is refused.
  */
 static void on_attach(struct server *srv, const struct rmap_msg *m)
 {
 	struct session *s = g_hash_table_lookup(srv->sessions,
 						GUINT_TO_POINTER(m->session));
+	const uint8_t *key = rmap_peer_key(m->peer);
+	bool same_key = s && (!key || !memcmp(s->owner->id, key,
+					      RMAP_KEY_LEN));
 
-	if (!s || !secret_equal(s->secret, m->data)) {
+	if (!s || !same_key || !secret_equal(s->secret, m->data)) {
 		srv->st.bad_session++;
 		log_ratelimited(5000, LOG_LEVEL_WARN, "ATTACH from %s to "
 				"session %08x refused: %s", rmap_peer_name(m->peer),
-				m->session, s ? "wrong secret" : "no such session "
-				"(its lease ran out, or this server restarted)");
+				m->session, !s ? "no such session (its lease "
+				"ran out, or this server restarted)" :
+				!same_key ? "another client's key" :
+				"wrong secret");
 		reply(srv, m, RMAP_S_BADSESSION, m->session, NULL, 0);
 		return;
 	}
@@ -216,6 +322,17 @@ static void on_attach(struct server *srv, const struct rmap_msg *m)
 			 rmap_peer_name(m->peer), rmap_peer_name(s->peer));
 		s->peer = m->peer;
 		srv->st.attached++;
+	}
+	/* Without authentication, the client is its address: it moved. */
+	if (!key && !session_owned_by(s, m->peer)) {
+		struct client *c = client_get(srv, m->peer, true);
+
+		if (c) {
+			if (--s->owner->sessions == 0)
+				g_hash_table_remove(srv->clients, s->owner->id);
+			s->owner = c;
+			c->sessions++;
+		}
 	}
 	s->last_heard_ns = evl_now_ns();
 	reply_session(srv, m, s);
@@ -267,6 +384,136 @@ static void answer_store(struct server *srv, const struct rmap_msg *m,
 	}
 }
 
+/* The tags a WRITE, XWRITE or PXOR carries after its pages, or NULL. */
+static const uint8_t *tags_in(const struct rmap_msg *m)
+{
+	if (!(m->flags & RMAP_F_TAGS))
+		return NULL;
+	return m->data + (size_t)m->count * RMAP_PAGE_SIZE;
+}
+
+/*
+ * Where an XWRITE's or XFREE's reply takes its tags: after its pages in
+ * the scratch buffer, if the request asked for them.
+ */
+static uint8_t *tags_out(struct server *srv, const struct rmap_msg *m)
+{
+	if (!(m->flags & RMAP_F_TAGS))
+		return NULL;
+	return srv->scratch + (size_t)m->count * RMAP_PAGE_SIZE;
+}
+
+int server_corrupt_parse(const char *s, struct server_corrupt *c, char *why,
+			 size_t len)
+{
+	static const char *const kinds[] = { "none", "flip", "swap", "short" };
+	const char *colon = strchr(s, ':');
+	size_t n = colon ? (size_t)(colon - s) : strlen(s);
+	char *end;
+
+	*c = (struct server_corrupt){ CORRUPT_NONE, 0.05 };
+	for (unsigned i = 0; i < G_N_ELEMENTS(kinds); i++)
+		if (strlen(kinds[i]) == n && !strncmp(s, kinds[i], n))
+			c->kind = (enum server_corrupt_kind)i;
+	if (!c->kind && strncmp(s, "none", n ? n : 1)) {
+		snprintf(why, len, "test-corrupt: '%.*s' is none of flip, swap "
+			 "or short", (int)n, s);
+		return -EINVAL;
+	}
+	if (colon) {
+		errno = 0;
+		c->rate = strtod(colon + 1, &end);
+		if (errno || *end || end == colon + 1 || !(c->rate >= 0) ||
+		    c->rate > 1) {
+			snprintf(why, len, "test-corrupt: the rate '%s' is not "
+				 "a number from 0 to 1", colon + 1);
+			return -EINVAL;
+		}
+	}
+	return 0;
+}
+
+/* Does the test hook strike now? */
+static bool corrupt_now(struct server *srv, enum server_corrupt_kind kind)
+{
+	return srv->cfg.corrupt.kind == kind &&
+	       g_random_double() < srv->cfg.corrupt.rate;
+}
+
+/*
+ * The test hook (server.h), on a READ or READZ answer of @m's pages at
+ * @iov (tags at @tags, if asked for).  Returns how many pages to answer.
+ */
+static uint32_t corrupt_reply(struct server *srv, const struct rmap_msg *m,
+			      struct session *s, struct iovec *iov,
+			      uint8_t *tags)
+{
+	for (uint32_t i = 0; i < m->count; i++) {
+		uint8_t *tag = tags ? tags + (size_t)i * RMAP_TAG_LEN : NULL;
+		unsigned bit = (unsigned)g_random_int_range(0, RMAP_PAGE_SIZE * 8);
+		struct iovec other;
+
+		if (corrupt_now(srv, CORRUPT_FLIP) &&
+		    !store_read(srv->store, s->pages, m->page + i, 1, &other,
+				NULL)) {
+			/* The stored copy itself rots, as memory would. */
+			((uint8_t *)other.iov_base)[bit / 8] ^=
+				(uint8_t)(1u << (bit % 8));
+			iov[i] = other;
+			srv->st.test_corrupted++;
+		}
+		/* Another page of the session: the next key, or the last. */
+		if (corrupt_now(srv, CORRUPT_SWAP) &&
+		    (!store_read(srv->store, s->pages, m->page + m->count, 1,
+				 &other, tag) ||
+		     (m->page && !store_read(srv->store, s->pages,
+					     m->page - 1, 1, &other, tag)))) {
+			iov[i] = other;
+			srv->st.test_corrupted++;
+		}
+	}
+	if (m->type == RMAP_T_READ && m->count > 1 &&
+	    corrupt_now(srv, CORRUPT_SHORT)) {
+		srv->st.test_corrupted++;
+		return 1;
+	}
+	return m->count;
+}
+
+/*
+ * READ (absent pages: NOENT) or READZ (absent pages read as zeros): the
+ * pages, then their tags if the request asked for them.
+ */
+static void on_read(struct server *srv, const struct rmap_msg *m,
+		    struct session *s, bool zero)
+{
+	struct iovec iov[RMAP_MAX_PAGES + 1];
+	uint8_t *tags = m->flags & RMAP_F_TAGS ? srv->tags : NULL;
+	struct rmap_msg r = *m;
+	int ret;
+
+	if (zero)
+		ret = store_read_zero(srv->store, s->pages, m->page, m->count,
+				      iov, tags);
+	else
+		ret = store_read(srv->store, s->pages, m->page, m->count, iov,
+				 tags);
+	if (ret == -ENOENT) {
+		reply(srv, m, RMAP_S_NOENT, s->id, NULL, 0);
+		return;
+	}
+	if (ret) {
+		answer_store(srv, m, s, ret, NULL, 0);
+		return;
+	}
+	if (srv->cfg.corrupt.kind)
+		r.count = corrupt_reply(srv, m, s, iov, tags);
+	if (tags)
+		iov[r.count] = (struct iovec){ tags,
+					      (size_t)r.count * RMAP_TAG_LEN };
+	reply(srv, &r, RMAP_S_OK, s->id, iov, (int)r.count + !!tags);
+}
+
 static void on_request(struct rmap_ep *ep, const struct rmap_msg *m, void *arg)
 {
 	struct server *srv = arg;
@@ -274,7 +521,7 @@ static void on_request(struct rmap_ep *ep, const struct rmap_msg *m, void *arg)
 	struct iovec iov[RMAP_MAX_PAGES];
 	struct session *s = NULL;
 	struct rmap_stat st;
-	uint8_t buf[RMAP_STAT_LEN];
+	uint8_t buf[RMAP_STAT_EXT_LEN];
 	int ret;
 
 	(void)ep;
@@ -291,7 +538,16 @@ static void on_request(struct rmap_ep *ep, const struct rmap_msg *m, void *arg)
 			on_leave(srv, m);
 		fill_stat(srv, &st);
 		rmap_stat_encode(&st, buf);
-		iov[0] = (struct iovec){ buf, sizeof(buf) };
+		iov[0] = (struct iovec){ buf, RMAP_STAT_LEN };
+		/* What it refused, for an authenticated peer that asks. */
+		if (m->type == RMAP_T_STAT && m->len == RMAP_STAT_REQ_LEN &&
+		    (m->data[3] & RMAP_STAT_WANT_COUNTERS)) {
+			uint64_t c[RMAP_STATC_N];
+
+			server_counters(srv, c);
+			rmap_stat_counters_encode(c, buf + RMAP_STAT_LEN);
+			iov[0].iov_len = RMAP_STAT_EXT_LEN;
+		}
 		reply(srv, m, RMAP_S_OK, m->session, iov, 1);
 		goto out;
 	}
@@ -313,16 +569,12 @@ static void on_request(struct rmap_ep *ep, const struct rmap_msg *m, void *arg)
 		break;
 	case RMAP_T_READ:
 		srv->st.reads++;
-		ret = store_read(srv->store, s->pages, m->page, m->count, iov);
-		if (ret)
-			reply(srv, m, RMAP_S_NOENT, s->id, NULL, 0);
-		else
-			reply(srv, m, RMAP_S_OK, s->id, iov, (int)m->count);
+		on_read(srv, m, s, false);
 		break;
 	case RMAP_T_WRITE:
 		srv->st.writes++;
 		ret = store_write(srv->store, s->pages, m->page, m->count,
-				  m->data);
+				  m->data, tags_in(m));
 		answer_store(srv, m, s, ret, NULL, 0);
 		break;
 	case RMAP_T_FREE:
@@ -334,30 +586,29 @@ static void on_request(struct rmap_ep *ep, const struct rmap_msg *m, void *arg)
 		/* The reply carries old ^ new, for the parity server. */
 		srv->st.xwrites++;
 		ret = store_xwrite(srv->store, s->pages, m->page, m->count,
-				   m->data, srv->scratch);
-		iov[0] = (struct iovec){ srv->scratch,
-					 (size_t)m->count * RMAP_PAGE_SIZE };
+				   m->data, tags_in(m), srv->scratch,
+				   tags_out(srv, m));
+		iov[0] = (struct iovec){ srv->scratch, (size_t)m->count *
+					 rmap_page_bytes(m->flags) };
 		answer_store(srv, m, s, ret, iov, 1);
 		break;
 	case RMAP_T_XFREE:
 		srv->st.xfrees++;
 		ret = store_xfree(srv->store, s->pages, m->page, m->count,
-				  srv->scratch);
-		iov[0] = (struct iovec){ srv->scratch,
-					 (size_t)m->count * RMAP_PAGE_SIZE };
+				  srv->scratch, tags_out(srv, m));
+		iov[0] = (struct iovec){ srv->scratch, (size_t)m->count *
+					 rmap_page_bytes(m->flags) };
 		answer_store(srv, m, s, ret, iov, 1);
 		break;
 	case RMAP_T_PXOR:
 		srv->st.pxors++;
 		ret = store_xor(srv->store, s->pages, m->page, m->count,
-				m->data);
+				m->data, tags_in(m));
 		answer_store(srv, m, s, ret, NULL, 0);
 		break;
 	case RMAP_T_READZ:
 		srv->st.readzs++;
-		ret = store_read_zero(srv->store, s->pages, m->page, m->count,
-				      iov);
-		answer_store(srv, m, s, ret, iov, (int)m->count);
+		on_read(srv, m, s, true);
 		break;
 	default:
 		reply(srv, m, RMAP_S_UNSUPP, s->id, NULL, 0);
@@ -395,6 +646,22 @@ static void on_peer_state(struct rmap_ep *ep, struct rmap_peer *peer, int err,
 			 rmap_peer_name(peer), n, srv->cfg.lease_s);
 	else
 		log_info("client %s is reachable again", rmap_peer_name(peer));
+}
+
+void server_counters(const struct server *srv, uint64_t c[RMAP_STATC_N])
+{
+	const struct rmap_counters *rc = rmap_ep_counters(srv->ep);
+
+	c[RMAP_STATC_rx_packets] = rc->rx_packets;
+	c[RMAP_STATC_bad_packets] = rc->bad_total;
+	c[RMAP_STATC_auth_failures] = rc->auth_failures;
+	c[RMAP_STATC_replays] = rc->replays;
+	c[RMAP_STATC_cookie_challenges] = rc->cookie_challenges;
+	c[RMAP_STATC_limit_drops] = rc->limit_drops;
+	c[RMAP_STATC_unknown_peer] = rc->unknown_peer;
+	c[RMAP_STATC_handshakes] = rc->handshakes;
+	c[RMAP_STATC_bad_session] = srv->st.bad_session;
+	c[RMAP_STATC_session_limit] = srv->st.session_limit;
 }
 
 unsigned server_expire(struct server *srv, uint64_t now_ns)
@@ -471,10 +738,19 @@ int server_new(struct server **out, struct evl *loop,
 	srv->loop = loop;
 	srv->cfg = *cfg;
 	srv->scratch = malloc(RMAP_MAX_MSG);
-	if (!srv->scratch) {
+	srv->tags = malloc((size_t)RMAP_MAX_PAGES * RMAP_TAG_LEN);
+	if (!srv->scratch || !srv->tags) {
+		free(srv->scratch);
+		free(srv->tags);
 		free(srv);
 		return -ENOMEM;
 	}
+	if (cfg->corrupt.kind)
+		log_warn("TEST HOOK: this server corrupts what it returns "
+			 "(%s, rate %.3f): for tests only, never production",
+			 cfg->corrupt.kind == CORRUPT_FLIP ? "flip" :
+			 cfg->corrupt.kind == CORRUPT_SWAP ? "swap" : "short",
+			 cfg->corrupt.rate);
 	evl_timer_init(&srv->expiry_timer, expiry_fire);
 	evl_timer_init(&srv->announce_timer, announce_fire);
 	h.arg = srv;
@@ -506,6 +782,9 @@ int server_new(struct server **out, struct evl *loop,
 		goto err;
 	}
 	srv->sessions = g_hash_table_new(NULL, NULL);
+	srv->regs = g_hash_table_new(g_int64_hash, g_int64_equal);
+	srv->clients = g_hash_table_new_full(client_hash, client_equal, NULL,
+					     free);
 	ret = rmap_ep_open(&srv->ep, loop, (struct sockaddr *)&addr,
 			   addr.ss_family == AF_INET6 ?
 			   sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in),
@@ -543,9 +822,14 @@ void server_free(struct server *srv)
 			session_free(srv, v);
 		g_hash_table_destroy(srv->sessions);
 	}
+	if (srv->regs)
+		g_hash_table_destroy(srv->regs);
+	if (srv->clients)
+		g_hash_table_destroy(srv->clients);
 	store_free(srv->store);
 	free(srv->announce_to);
 	free(srv->scratch);
+	free(srv->tags);
 	free(srv);
 }
 

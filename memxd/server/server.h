@@ -4,8 +4,9 @@
  *
  * The server answers REG/UNREG/ATTACH, READ, WRITE, FREE, STAT and
  * HEARTBEAT, and the page-group (XOR parity) requests XWRITE, XFREE, PXOR
- * and READZ; keeps each client session's pages in a store, refuses WRITEs
- * past its capacity with RMAP_S_FULL, and announces itself.
+ * and READZ; keeps each client session's pages in a store, with the tags
+ * its clients send beside them (RMAP_F_TAGS), refuses WRITEs past its
+ * capacity with RMAP_S_FULL, and announces itself.
  *
  * A session's pages are leased, not soft state: every request of the
  * session renews the lease, and only a lease that runs out (minutes, by
@@ -20,12 +21,41 @@
 #define MEMX_SERVER_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "../../rmap/evloop.h"
 #include "../../rmap/rmap.h"
 
 struct server;
+
+/*
+ * A TEST HOOK, never for production: a server that lies, so that tests
+ * can show the pager never installs what it did not write.  Each page a
+ * READ or READZ returns is, with probability @rate:
+ *   FLIP   its stored copy gets one bit flipped (as rotting memory would),
+ *          and is returned so;
+ *   SWAP   answered with another page of the same session, and its tag;
+ * and a READ of more than one page is, with probability @rate,
+ *   SHORT  answered with its first page only (a reply whose run is not
+ *          the one asked for).
+ */
+enum server_corrupt_kind {
+	CORRUPT_NONE = 0,
+	CORRUPT_FLIP,
+	CORRUPT_SWAP,
+	CORRUPT_SHORT,
+};
+
+struct server_corrupt {
+	enum server_corrupt_kind kind;
+	double rate;		/* 0..1 */
+};
+
+/* "flip|swap|short[:RATE]" (RATE 0..1, default 0.05).  0, or -EINVAL
+ * with why in @why. */
+int server_corrupt_parse(const char *s, struct server_corrupt *c, char *why,
+			 size_t len);
 
 struct server_config {
 	const char *listen;		/* "addr[:port]" */
@@ -34,6 +64,7 @@ struct server_config {
 	char *const *announce_to;	/* NULL-terminated, may be NULL */
 	unsigned heartbeat_ms;		/* asked of clients */
 	unsigned lease_s;		/* pages kept this long in silence */
+	struct server_corrupt corrupt;	/* a test hook: see above */
 	struct rmap_config rmap;
 };
 
@@ -46,6 +77,9 @@ struct server_stats {
 	uint64_t bad_session;
 	uint64_t xwrites, xfrees, pxors, readzs;
 	uint64_t leaving_refusals;	/* REGs refused while leaving */
+	uint64_t test_corrupted;	/* pages or replies the test hook
+					 * corrupted */
+	uint64_t session_limit;		/* REGs refused: too many sessions */
 	bool leaving;			/* told to LEAVE */
 };
 
@@ -55,6 +89,9 @@ void server_free(struct server *srv);
 uint16_t server_port(const struct server *srv);
 void server_stats(const struct server *srv, struct server_stats *st);
 struct rmap_ep *server_ep(struct server *srv);
+
+/* What the server refused, as the STAT reply's counters carry it. */
+void server_counters(const struct server *srv, uint64_t c[RMAP_STATC_N]);
 
 /* Expire sessions whose lease ran out before @now_ns.  For tests. */
 unsigned server_expire(struct server *srv, uint64_t now_ns);

@@ -13,6 +13,7 @@
 #include "../../rmap/wire.h"
 
 #define PAGE		RMAP_PAGE_SIZE
+#define TAG		RMAP_TAG_LEN
 #define CHUNK_PAGES	256u
 #define EMPTY		UINT32_MAX
 
@@ -20,6 +21,7 @@ struct store {
 	uint64_t capacity;
 	uint64_t used;
 	uint8_t **chunks;	/* lazily mapped, CHUNK_PAGES slots each */
+	uint8_t **tags;		/* each chunk's slots' tags, TAG bytes each */
 	uint64_t nchunks;
 	uint32_t *free_slots;	/* stack of released slot numbers */
 	uint64_t nfree;
@@ -49,7 +51,10 @@ int store_new(struct store **out, uint64_t capacity_pages)
 	st->capacity = capacity_pages;
 	st->nchunks = (capacity_pages + CHUNK_PAGES - 1) / CHUNK_PAGES;
 	st->chunks = calloc(st->nchunks, sizeof(*st->chunks));
-	if (!st->chunks) {
+	st->tags = calloc(st->nchunks, sizeof(*st->tags));
+	if (!st->chunks || !st->tags) {
+		free(st->chunks);
+		free(st->tags);
 		free(st);
 		return -ENOMEM;
 	}
@@ -61,10 +66,13 @@ void store_free(struct store *st)
 {
 	if (!st)
 		return;
-	for (uint64_t i = 0; i < st->nchunks; i++)
+	for (uint64_t i = 0; i < st->nchunks; i++) {
 		if (st->chunks[i])
 			munmap(st->chunks[i], (size_t)CHUNK_PAGES * PAGE);
+		free(st->tags[i]);
+	}
 	free(st->chunks);
+	free(st->tags);
 	free(st->free_slots);
 	free(st);
 }
@@ -84,6 +92,11 @@ static uint8_t *slot_addr(struct store *st, uint32_t slot)
 	return st->chunks[slot / CHUNK_PAGES] + (size_t)(slot % CHUNK_PAGES) * PAGE;
 }
 
+static uint8_t *slot_tag(struct store *st, uint32_t slot)
+{
+	return st->tags[slot / CHUNK_PAGES] + (size_t)(slot % CHUNK_PAGES) * TAG;
+}
+
 /* A free slot, or EMPTY if the capacity is used up or memory ran out. */
 static uint32_t slot_alloc(struct store *st)
 {
@@ -96,6 +109,11 @@ static uint32_t slot_alloc(struct store *st)
 	} else {
 		uint64_t c = st->next_slot / CHUNK_PAGES;
 
+		if (!st->tags[c]) {
+			st->tags[c] = calloc(CHUNK_PAGES, TAG);
+			if (!st->tags[c])
+				return EMPTY;
+		}
 		if (!st->chunks[c]) {
 			void *m = mmap(NULL, (size_t)CHUNK_PAGES * PAGE,
 				       PROT_READ | PROT_WRITE,
@@ -121,6 +139,7 @@ static void slot_release(struct store *st, uint32_t slot)
 	}
 	st->free_slots[st->nfree++] = slot;
 	st->used--;
+	memset(slot_tag(st, slot), 0, TAG);
 	/* Give the memory back; the slot reads as zeros until rewritten. */
 	madvise(slot_addr(st, slot), PAGE, MADV_DONTNEED);
 }
@@ -242,8 +261,9 @@ void store_session_free(struct store *st, struct store_session *ss)
 }
 
 int store_write(struct store *st, struct store_session *ss, uint64_t page,
-		uint32_t count, const void *data)
+		uint32_t count, const void *data, const void *tags)
 {
+	const uint8_t *tg = tags;
 	const uint8_t *src = data;
 	uint32_t slots[RMAP_MAX_PAGES];
 	uint32_t fresh = 0, used = 0;
@@ -277,13 +297,19 @@ int store_write(struct store *st, struct store_session *ss, uint64_t page,
 			tab_put(ss, page + i, slot);
 		}
 		memcpy(slot_addr(st, slot), src + (size_t)i * PAGE, PAGE);
+		if (tg)
+			memcpy(slot_tag(st, slot), tg + (size_t)i * TAG, TAG);
+		else
+			memset(slot_tag(st, slot), 0, TAG);
 	}
 	return 0;
 }
 
 int store_read(struct store *st, struct store_session *ss, uint64_t page,
-	       uint32_t count, struct iovec *iov)
+	       uint32_t count, struct iovec *iov, void *tags_out)
 {
+	uint8_t *tg = tags_out;
+
 	for (uint32_t i = 0; i < count; i++) {
 		struct slot_entry *e = tab_find(ss, page + i);
 
@@ -291,6 +317,8 @@ int store_read(struct store *st, struct store_session *ss, uint64_t page,
 			return -ENOENT;
 		iov[i].iov_base = slot_addr(st, e->slot);
 		iov[i].iov_len = PAGE;
+		if (tg)
+			memcpy(tg + (size_t)i * TAG, slot_tag(st, e->slot), TAG);
 	}
 	return 0;
 }
@@ -332,8 +360,9 @@ uint64_t store_discard(struct store *st, struct store_session *ss,
 
 /* ---- page-group (XOR parity) operations ---- */
 
-/* What absent pages read as.  Never written. */
+/* What absent pages read as, and their tags.  Never written. */
 static const uint8_t zero_page[PAGE];
+static const uint8_t zero_tag[TAG];
 
 static bool run_ok(uint64_t page, uint32_t count)
 {
@@ -345,17 +374,30 @@ static bool page_is_zero(const uint8_t *p)
 	return p[0] == 0 && memcmp(p, p + 1, PAGE - 1) == 0;
 }
 
-static void xor_page(uint8_t *dst, const uint8_t *a, const uint8_t *b)
+static void xor_bytes(uint8_t *dst, const uint8_t *a, const uint8_t *b,
+		      unsigned n)
 {
-	for (unsigned k = 0; k < PAGE; k++)
+	for (unsigned k = 0; k < n; k++)
 		dst[k] = a[k] ^ b[k];
 }
 
+static void xor_page(uint8_t *dst, const uint8_t *a, const uint8_t *b)
+{
+	xor_bytes(dst, a, b, PAGE);
+}
+
+/* @n tags from @tags (NULL: zeros), the @i-th. */
+static const uint8_t *tag_in(const uint8_t *tags, uint32_t i)
+{
+	return tags ? tags + (size_t)i * TAG : zero_tag;
+}
+
 int store_xwrite(struct store *st, struct store_session *ss, uint64_t page,
-		 uint32_t count, const void *data, void *delta_out)
+		 uint32_t count, const void *data, const void *tags,
+		 void *delta_out, void *tag_delta_out)
 {
 	const uint8_t *src = data;
-	uint8_t *dst = delta_out;
+	uint8_t *dst = delta_out, *tdst = tag_delta_out;
 
 	if (!run_ok(page, count))
 		return -EINVAL;
@@ -368,14 +410,18 @@ int store_xwrite(struct store *st, struct store_session *ss, uint64_t page,
 			xor_page(dst + off, slot_addr(st, e->slot), src + off);
 		else
 			memcpy(dst + off, src + off, PAGE);
+		if (tdst)
+			xor_bytes(tdst + (size_t)i * TAG,
+				  e ? slot_tag(st, e->slot) : zero_tag,
+				  tag_in(tags, i), TAG);
 	}
-	return store_write(st, ss, page, count, data);
+	return store_write(st, ss, page, count, data, tags);
 }
 
 int store_xfree(struct store *st, struct store_session *ss, uint64_t page,
-		uint32_t count, void *old_out)
+		uint32_t count, void *old_out, void *old_tags_out)
 {
-	uint8_t *dst = old_out;
+	uint8_t *dst = old_out, *tdst = old_tags_out;
 
 	if (!run_ok(page, count))
 		return -EINVAL;
@@ -384,6 +430,9 @@ int store_xfree(struct store *st, struct store_session *ss, uint64_t page,
 
 		memcpy(dst + (size_t)i * PAGE,
 		       e ? slot_addr(st, e->slot) : zero_page, PAGE);
+		if (tdst)
+			memcpy(tdst + (size_t)i * TAG,
+			       e ? slot_tag(st, e->slot) : zero_tag, TAG);
 	}
 	return (int)store_discard(st, ss, page, count);
 }
@@ -397,9 +446,9 @@ enum xor_op {
 };
 
 int store_xor(struct store *st, struct store_session *ss, uint64_t page,
-	      uint32_t count, const void *data)
+	      uint32_t count, const void *data, const void *tags)
 {
-	const uint8_t *src = data;
+	const uint8_t *src = data, *tg = tags;
 	uint8_t op[RMAP_MAX_PAGES];
 	uint32_t pool[RMAP_MAX_PAGES];	/* slots to reuse, then new ones */
 	uint32_t fresh = 0, dropped = 0, need, npool = 0;
@@ -411,9 +460,12 @@ int store_xor(struct store *st, struct store_session *ss, uint64_t page,
 		const uint8_t *d = src + (size_t)i * PAGE;
 
 		if (!e) {
-			op[i] = page_is_zero(d) ? XOR_NONE : XOR_CREATE;
+			op[i] = page_is_zero(d) && !memcmp(tag_in(tg, i),
+							  zero_tag, TAG) ?
+				XOR_NONE : XOR_CREATE;
 			fresh += op[i] == XOR_CREATE;
-		} else if (!memcmp(slot_addr(st, e->slot), d, PAGE)) {
+		} else if (!memcmp(slot_addr(st, e->slot), d, PAGE) &&
+			   !memcmp(slot_tag(st, e->slot), tag_in(tg, i), TAG)) {
 			op[i] = XOR_DELETE;
 			dropped++;
 		} else {
@@ -455,10 +507,13 @@ int store_xor(struct store *st, struct store_session *ss, uint64_t page,
 			e = tab_find(ss, page + i);
 			xor_page(slot_addr(st, e->slot),
 				 slot_addr(st, e->slot), d);
+			xor_bytes(slot_tag(st, e->slot), slot_tag(st, e->slot),
+				  tag_in(tg, i), TAG);
 		} else if (op[i] == XOR_CREATE) {
 			slot = pool[--npool];
 			tab_put(ss, page + i, slot);
 			memcpy(slot_addr(st, slot), d, PAGE);
+			memcpy(slot_tag(st, slot), tag_in(tg, i), TAG);
 		}
 	}
 	/* Deleted pages' slots that no created page took. */
@@ -468,8 +523,11 @@ int store_xor(struct store *st, struct store_session *ss, uint64_t page,
 }
 
 int store_read_zero(struct store *st, struct store_session *ss,
-		    uint64_t page, uint32_t count, struct iovec *iov)
+		    uint64_t page, uint32_t count, struct iovec *iov,
+		    void *tags_out)
 {
+	uint8_t *tg = tags_out;
+
 	if (!run_ok(page, count))
 		return -EINVAL;
 	for (uint32_t i = 0; i < count; i++) {
@@ -478,6 +536,9 @@ int store_read_zero(struct store *st, struct store_session *ss,
 		iov[i].iov_base = e ? slot_addr(st, e->slot) :
 				      (void *)zero_page;
 		iov[i].iov_len = PAGE;
+		if (tg)
+			memcpy(tg + (size_t)i * TAG,
+			       e ? slot_tag(st, e->slot) : zero_tag, TAG);
 	}
 	return 0;
 }

@@ -5,7 +5,8 @@
 # by memxd from a memory server in another namespace (veth, MTU 1500),
 # against the floor: the same faults served by memxd from its own local
 # memory (no servers; evicted pages in a spill file on tmpfs), measured in
-# the same run.  The last line is the summary, "fault-bench: key=value ...".
+# the same run; and the remote runs again with --integrity=off, with the
+# cost of one page MAC (mac_bench), to show what checking pages costs.  The last line is the summary, "fault-bench: key=value ...".
 #
 # Environment: top_builddir, top_srcdir (absolute); FAULT_SIZE_MIB and
 # FAULT_BUDGET_MIB (default 256 and 32).
@@ -43,7 +44,7 @@ run() {
 
 	nx_pager cli "pager-$name" "$sock" "$@"
 	nx_log "$name: $SIZE MiB region on a $BUDGET MiB budget ($*)"
-	if ! timeout 300 ip netns exec "$(nx_ns cli)" "$BENCH" --socket "$sock" \
+	if ! timeout 300 ip netns exec "$(nx_ns cli)" env MEMX_CONF="$(nx_conf cli)" "$BENCH" --socket "$sock" \
 		--size-mib "$SIZE" --budget-mib "$BUDGET" --name "$name" \
 		>"$NX_TMP/$name.out"; then
 		cat "$NX_TMP/$name.out" "$NX_TMP/pager-$name.log" >&2
@@ -57,6 +58,11 @@ val() { sed -n "s/^$2=//p" "$NX_TMP/$1.out"; }
 run remote-nopf --servers "$(nx_ip srv)" --prefetch-max 0 --spill-dir "$NX_TMP"
 run remote-pf --servers "$(nx_ip srv)" --spill-dir "$NX_TMP"
 run floor-nopf --prefetch-max 0 --spill-dir "$shm"
+# What checking every page costs: the same, --integrity=off.
+run noint-nopf --servers "$(nx_ip srv)" --prefetch-max 0 \
+	--spill-dir "$NX_TMP" --integrity=off
+run noint-pf --servers "$(nx_ip srv)" --spill-dir "$NX_TMP" --integrity=off
+mac=$("$top_builddir/tests/bench/mac_bench" | sed -n 's/^mac-bench: //p')
 
 rp50=$(val remote-nopf lat_p50_us); rp99=$(val remote-nopf lat_p99_us)
 fp50=$(val floor-nopf lat_p50_us)
@@ -64,9 +70,11 @@ seq_pf=$(val remote-pf seq_MiBps); seq_nopf=$(val remote-nopf seq_MiBps)
 seq_floor=$(val floor-nopf seq_MiBps)
 rnd=$(val remote-nopf random_MiBps); rnd_floor=$(val floor-nopf random_MiBps)
 bpp=$(val remote-pf bytes_per_page)
+np50=$(val noint-nopf lat_p50_us); seq_noint=$(val noint-pf seq_MiBps)
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", (b > 0 ? a / b : 0) }'; }
 
 echo "remote 4 KiB fault (prefetch off): p50 ${rp50} us, p99 ${rp99} us; floor p50 ${fp50} us"
 echo "sequential scan: ${seq_pf} MiB/s with prefetch, ${seq_nopf} MiB/s without; floor ${seq_floor} MiB/s"
 echo "random reads: ${rnd} MiB/s; floor ${rnd_floor} MiB/s"
-echo "fault-bench: remote_p50_us=$rp50 remote_p99_us=$rp99 floor_p50_us=$fp50 p50_ratio=$(ratio "$rp50" "$fp50") seq_MiBps=$seq_pf seq_nopf_MiBps=$seq_nopf seq_floor_MiBps=$seq_floor seq_ratio=$(ratio "$seq_pf" "$seq_floor") random_MiBps=$rnd random_floor_MiBps=$rnd_floor random_ratio=$(ratio "$rnd" "$rnd_floor") bytes_per_page=$bpp"
+echo "integrity off: p50 ${np50} us, sequential scan ${seq_noint} MiB/s; MAC per 4 KiB page: $mac"
+echo "fault-bench: remote_p50_us=$rp50 remote_p99_us=$rp99 floor_p50_us=$fp50 p50_ratio=$(ratio "$rp50" "$fp50") seq_MiBps=$seq_pf seq_nopf_MiBps=$seq_nopf seq_floor_MiBps=$seq_floor seq_ratio=$(ratio "$seq_pf" "$seq_floor") random_MiBps=$rnd random_floor_MiBps=$rnd_floor random_ratio=$(ratio "$rnd" "$rnd_floor") bytes_per_page=$bpp noint_p50_us=$np50 noint_seq_MiBps=$seq_noint $mac"

@@ -53,7 +53,7 @@ for b in "$MEMXD" "$MEMXCTL" "$BENCH"; do
 	[[ -x $b ]] || nx_die "$b is not built (run make first)"
 done
 [[ -e /dev/userfaultfd ]] || nx_skip "no /dev/userfaultfd"
-"$MEMXD" --help 2>&1 | grep -q -- '--stripe-width' ||
+"$MEMXD" --help 2>&1 | grep -- '--stripe-width' >/dev/null ||
 	nx_die "$MEMXD has no --stripe-width: no page-groups (issue 5) in this memxd"
 
 nx_require
@@ -71,7 +71,7 @@ servers_up()
 	done
 	for s in "${SERVERS[@]}"; do
 		for i in $(seq 50); do
-			timeout 5 ip netns exec "$(nx_ns cli)" "$MEMXCTL" \
+			timeout 5 ip netns exec "$(nx_ns cli)" env MEMX_CONF="$(nx_conf cli)" "$MEMXCTL" \
 				stat "$(nx_ip "$s")" >/dev/null 2>&1 && break
 			((i < 50)) || nx_die "memory server $s never answered"
 			sleep 0.1
@@ -135,7 +135,7 @@ wait_paused()
 
 val() { sed -n "s/^$2=//p" "$NX_TMP/bench-$1.log" | tail -n1; }
 dump() {
-	timeout 10 ip netns exec "$(nx_ns cli)" "$MEMXCTL" \
+	timeout 10 ip netns exec "$(nx_ns cli)" env MEMX_CONF="$(nx_conf cli)" "$MEMXCTL" \
 		--socket "$NX_TMP/$1.sock" dump ||
 		nx_die "memxctl dump ($1) failed: $(tail -n 5 "$NX_TMP/pager-$1.log")"
 }

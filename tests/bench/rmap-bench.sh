@@ -36,7 +36,7 @@ nx_daemon srv tcp-server "$BENCH" tcp-server "$TCP_PORT"
 sleep 0.3
 nx_log "veth pair at MTU $MTU: memxd --server and the TCP page server on $(nx_ip srv), client on $(nx_ip cli)"
 
-timeout 60 ip netns exec "$(nx_ns cli)" "$BENCH" client --mtu "$MTU" \
+timeout 60 ip netns exec "$(nx_ns cli)" env MEMX_CONF="$(nx_conf cli)" "$BENCH" client --mtu "$MTU" \
 	"$(nx_ip srv)" "$(nx_ip srv):$TCP_PORT" "${extra[@]}" \
 	>"$NX_TMP/bench.out" || {
 	cat "$NX_TMP/bench.out"

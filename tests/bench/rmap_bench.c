@@ -30,6 +30,7 @@
 #include <sys/uio.h>
 #include <unistd.h>
 
+#include "memxd/options.h"
 #include "rmap/rmap.h"
 
 #define PAGE		RMAP_PAGE_SIZE
@@ -487,7 +488,7 @@ static int cmd_client(int argc, char **argv)
 	uint8_t *data = NULL;
 	double r50, r99, t50, t99, mibps, mibps1, tcp_mibps;
 	unsigned long rexmit, fast, dups;
-	char why[128];
+	char why[512] = "";
 	int opt, fd = -1, ret = 1;
 
 	while ((opt = getopt_long(argc, argv, "h", lo, NULL)) != -1) {
@@ -508,6 +509,22 @@ static int cmd_client(int argc, char **argv)
 	}
 	rmap_config_default(&cfg);
 	cfg.mtu = o.mtu;
+	/* Keys as memxd's: memx.conf's [rmap] ($MEMX_CONF). */
+	{
+		struct memxd_options mo;
+
+		options_init(&mo);
+		if (options_load_config(&mo, options_config_path(NULL),
+					getenv("MEMX_CONF") != NULL) ||
+		    options_load_auth(&mo, why, sizeof(why))) {
+			fprintf(stderr, "rmap_bench: %s\n", why);
+			return 2;
+		}
+		cfg.auth = mo.rmap.auth;
+		/* The peers array stays ours until exit: not freed. */
+		memset(&mo.rmap.auth, 0, sizeof(mo.rmap.auth));
+		options_free(&mo);
+	}
 	cfg1 = cfg;
 	cfg1.window = 1;
 	if (rmap_config_check(&cfg, why, sizeof(why))) {

@@ -2,13 +2,19 @@
 /*
  * fuzz_rx.c - libFuzzer harness for RMAP's whole receive path.
  *
- * One server endpoint lives for the whole run.  Each input is a sequence
- * of datagrams, each behind a 2-byte big-endian prefix: the low 14 bits
- * are the datagram's length, the top 2 bits pick which of four source
- * addresses it comes from.  The datagrams go through rmap_ep_inject_rx(),
- * exactly as if the socket had received them: decode, acknowledgement
- * processing, duplicate suppression, reassembly, delivery to a trivial
- * request handler that answers like a memory server would.
+ * Two server endpoints live for the whole run: one in clear (insecure-no-
+ * auth), one authenticating.  Each input is a sequence of datagrams, each
+ * behind a 2-byte big-endian prefix: the low 13 bits are the length, bit
+ * 13 says "raw", the top 2 bits pick which of four source addresses it
+ * comes from.  A datagram that is not raw is a message header and its
+ * fragment: the harness puts the clear outer header (kind PLAIN) before
+ * it and feeds the clear endpoint through rmap_ep_inject_rx(), exactly as
+ * if the socket had received it: decode, acknowledgement processing,
+ * duplicate suppression, reassembly, delivery to a trivial request
+ * handler that answers like a memory server would.  A raw datagram goes
+ * as it is to the authenticating endpoint: outer headers, handshake
+ * messages, cookies and DATA that must never open.  (fuzz_server.c
+ * drives what comes after a handshake.)
  *
  * So that replies can be exercised too, the endpoint has a READ and a
  * STAT call outstanding toward sources 0 and 1, and responses from those
@@ -20,6 +26,7 @@
  * input made the endpoint hold; leaks or unbounded growth show up in ASan.
  */
 #include <arpa/inet.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -29,7 +36,7 @@
 #define NSRC	4
 
 static struct evl *loop;
-static struct rmap_ep *ep;
+static struct rmap_ep *ep, *sep;
 static struct sockaddr_storage src[NSRC];
 static uint8_t pages[RMAP_MAX_MSG];
 static uint8_t read_buf[3 * RMAP_PAGE_SIZE], stat_buf[RMAP_STAT_LEN];
@@ -110,6 +117,14 @@ static int tx_drop(const struct rmap_hdr *h, void *arg)
 	return 0;
 }
 
+static int wire_drop(const uint8_t *d, size_t len, void *arg)
+{
+	(void)d;
+	(void)len;
+	(void)arg;
+	return 0;
+}
+
 static void fuzz_init(void)
 {
 	struct rmap_handlers h = {
@@ -123,11 +138,30 @@ static void fuzz_init(void)
 	if (evl_new(&loop, 256))
 		abort();
 	rmap_config_default(&cfg);
+	cfg.auth.insecure = true;
 	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
 	if (rmap_ep_open(&ep, loop, (struct sockaddr *)&sin, sizeof(sin),
 			 &cfg, &h))
 		abort();
 	rmap_ep_set_tx_filter(ep, tx_drop, NULL);
+	/* The authenticating one: a fixed key, one allowed peer. */
+	{
+		struct rmap_peer_key pk = { 0 };
+
+		cfg.auth.insecure = false;
+		cfg.auth.have_key = true;
+		for (unsigned i = 0; i < RMAP_KEY_LEN; i++) {
+			cfg.auth.private_key[i] = (uint8_t)(i * 3 + 1);
+			pk.pub[i] = (uint8_t)(i * 5 + 9);
+		}
+		cfg.auth.peers = &pk;
+		cfg.auth.npeers = 1;
+		cfg.auth.hs_per_s = 4;	/* cookies, too */
+		if (rmap_ep_open(&sep, loop, (struct sockaddr *)&sin,
+				 sizeof(sin), &cfg, &h))
+			abort();
+		rmap_ep_set_wire_filter(sep, wire_drop, NULL);
+	}
 	for (unsigned i = 0; i < NSRC; i++) {
 		struct sockaddr_in *s = (struct sockaddr_in *)&src[i];
 
@@ -159,26 +193,40 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 	while (size >= 2) {
 		unsigned pfx = (unsigned)data[0] << 8 | data[1];
-		size_t len = pfx & 0x3fff;
+		size_t len = pfx & 0x1fff;
 		unsigned from = pfx >> 14;
+		bool raw = pfx & 0x2000;
+		uint8_t *m = dgram + RMAP_OUTER_LEN;
 
 		data += 2;
 		size -= 2;
 		if (len > size)
 			len = size;
-		if (len > sizeof(dgram))
-			len = sizeof(dgram);
-		memcpy(dgram, data, len);
+		if (len > sizeof(dgram) - RMAP_OUTER_LEN)
+			len = sizeof(dgram) - RMAP_OUTER_LEN;
+		if (raw) {
+			memcpy(dgram, data, len);
+			data += len;
+			size -= len;
+			rmap_ep_inject_rx(sep, dgram, len, &src[from]);
+			continue;
+		}
+		memcpy(m, data, len);
 		data += len;
 		size -= len;
 		/* A response from a source we called answers our call. */
-		if (from < 2 && len >= 44 && (dgram[5] & RMAP_F_RESPONSE)) {
-			dgram[40] = (uint8_t)(call_reqid[from] >> 24);
-			dgram[41] = (uint8_t)(call_reqid[from] >> 16);
-			dgram[42] = (uint8_t)(call_reqid[from] >> 8);
-			dgram[43] = (uint8_t)call_reqid[from];
+		if (from < 2 && len >= 44 && (m[5] & RMAP_F_RESPONSE)) {
+			m[40] = (uint8_t)(call_reqid[from] >> 24);
+			m[41] = (uint8_t)(call_reqid[from] >> 16);
+			m[42] = (uint8_t)(call_reqid[from] >> 8);
+			m[43] = (uint8_t)call_reqid[from];
 		}
-		rmap_ep_inject_rx(ep, dgram, len, &src[from]);
+		memset(dgram, 0, RMAP_OUTER_LEN);
+		dgram[0] = RMAP_MAGIC >> 8;
+		dgram[1] = RMAP_MAGIC & 0xff;
+		dgram[2] = RMAP_VERSION;
+		dgram[3] = RMAP_K_PLAIN;
+		rmap_ep_inject_rx(ep, dgram, len + RMAP_OUTER_LEN, &src[from]);
 	}
 	/* Let the loop flush acknowledgements and run due timers. */
 	evl_run_once(loop, 0);
@@ -187,8 +235,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		peer = rmap_peer_find(ep, &src[i]);
 		if (peer)
 			rmap_peer_drop(ep, peer);
+		peer = rmap_peer_find(sep, &src[i]);
+		if (peer)
+			abort();	/* no stranger gets a peer */
 	}
-	if (rmap_ep_pending(ep))
+	if (rmap_ep_pending(ep) || rmap_ep_pending(sep))
 		abort();	/* dropping every peer must free everything */
 	return 0;
 }

@@ -2,14 +2,19 @@
 /*
  * gen_corpus.c - write the seed corpus of the RMAP fuzzers.
  *
- * usage: gen_corpus DIR   (writes DIR/wire/ and DIR/rx/; both must exist)
+ * usage: gen_corpus DIR   (writes DIR/wire/, DIR/rx/ and DIR/server/; all
+ * must exist)
  *
  * wire/: one datagram per file: a valid packet of every type, request and
  * response, single- and multi-fragment, plus one malformed packet for
  * every reason the decoder refuses one.
  * rx/: datagram sequences in fuzz_rx.c's format (2-byte big-endian prefix:
- * low 14 bits length, top 2 bits source): whole conversations a server
- * sees, in order, reordered, duplicated, and with garbage mixed in.
+ * low 13 bits length, bit 13 raw, top 2 bits source): whole
+ * conversations a server sees, in order, reordered, duplicated, and with
+ * garbage mixed in; raw handshake-shaped datagrams for the sealed path.
+ * server/: record sequences in fuzz_server.c's format: sessions of every
+ * request type, ATTACH from a restarted client, another client's key,
+ * leases running out, fragments, window jumps, strangers.
  *
  * The output is committed under tests/fuzz/corpus/; rerun this after a
  * wire format change.
@@ -21,7 +26,7 @@
 
 #include "rmap/wire.h"
 
-#define FP	1384u		/* fragment payload at MTU 1500 */
+#define FP	1368u		/* fragment payload at MTU 1500 */
 
 static const char *dir;
 static uint8_t body[RMAP_MAX_MSG];
@@ -200,7 +205,7 @@ static void gen_wire(void)
 	p[0] = 'X';
 	write_file("wire", "bad-magic", p, n);
 	p[0] = 0x4d;
-	p[2] = 2;
+	p[2] = 1;	/* version 1: RMAP without authentication */
 	write_file("wire", "bad-version", p, n);
 	p[2] = RMAP_VERSION;
 	p[7] = 1;
@@ -209,7 +214,7 @@ static void gen_wire(void)
 	p[3] = 99;
 	write_file("wire", "bad-type", p, n);
 	p[3] = RMAP_T_HEARTBEAT;
-	p[5] |= RMAP_F_AUTH;
+	p[5] |= 0x08;	/* v1's reserved AUTH flag */
 	write_file("wire", "bad-flags-auth", p, n);
 	h.status = 9;
 	h.flags |= RMAP_F_RESPONSE;
@@ -337,17 +342,172 @@ static void gen_rx(void)
 	h = hdr(RMAP_T_HEARTBEAT, false, 2, 0);
 	rx_msg(h, 2);	/* the old epoch: from its past life */
 	rx_flush("epoch-change");
+
+	/* Raw datagrams for the authenticating endpoint. */
+	{
+		static const unsigned lens[] = { 156, 100, 64, 200, 16, 3 };
+		static const uint8_t kinds[] = { 1, 2, 3, 4, 5, 9 };
+
+		for (unsigned i = 0; i < sizeof(lens) / sizeof(lens[0]); i++) {
+			memset(p, (int)(0x31 * i), lens[i]);
+			p[0] = 0x4d;
+			p[1] = 0x58;
+			p[2] = RMAP_VERSION;
+			if (lens[i] > 3)
+				p[3] = kinds[i];
+			seq.buf[seq.len++] = (uint8_t)(1u << 6 | 1u << 5 |
+						       lens[i] >> 8);
+			seq.buf[seq.len++] = (uint8_t)lens[i];
+			memcpy(seq.buf + seq.len, p, lens[i]);
+			seq.len += lens[i];
+		}
+		rx_flush("sealed-garbage");
+	}
+}
+
+/* ---- fuzz_server.c's records: op (adv << 2 | source), be16 length ---- */
+
+static void srv_rec(unsigned adv, unsigned from, const void *p, size_t len)
+{
+	seq.buf[seq.len++] = (uint8_t)(adv << 2 | from);
+	seq.buf[seq.len++] = (uint8_t)(len >> 8);
+	seq.buf[seq.len++] = (uint8_t)len;
+	memcpy(seq.buf + seq.len, p, len);
+	seq.len += len;
+}
+
+/* Every fragment of message @h from @from; the session is the server's. */
+static uint32_t srv_seq[4];
+
+static void srv_msg(struct rmap_hdr h, unsigned from, unsigned adv)
+{
+	uint8_t p[RMAP_MAX_DATAGRAM];
+	uint16_t n = h.msg_len > FP ? (uint16_t)((h.msg_len + FP - 1) / FP) : 1;
+
+	h.frag_cnt = n;
+	h.seq = srv_seq[from];
+	h.base = srv_seq[from];
+	for (uint16_t i = 0; i < n; i++) {
+		h.frag_idx = i;
+		h.seq = srv_seq[from]++;
+		h.frag_off = i * FP;
+		h.frag_len = (uint16_t)(h.msg_len - h.frag_off < FP ?
+					h.msg_len - h.frag_off : FP);
+		if (!h.msg_len)
+			h.frag_len = 0;
+		srv_rec(i ? 0 : adv, from, p, encode(&h, p));
+	}
+}
+
+static struct rmap_hdr req(unsigned type, uint64_t page, uint32_t count,
+			   uint32_t len)
+{
+	struct rmap_hdr h = hdr(type, false, 0, len);
+
+	h.session = type == RMAP_T_REG || type == RMAP_T_STAT ||
+		    type == RMAP_T_LEAVE ? 0 : 0xffffffffu;
+	h.page = page;
+	h.count = count;
+	h.reqid = 0x4000 + srv_seq[0] + srv_seq[1] * 7 + srv_seq[2] * 13;
+	return h;
+}
+
+static void srv_flush(const char *name)
+{
+	write_file("server", name, seq.buf, seq.len);
+	seq.len = 0;
+	memset(srv_seq, 0, sizeof(srv_seq));
+}
+
+static void gen_server(void)
+{
+	for (size_t i = 0; i < sizeof(body); i++)
+		body[i] = (uint8_t)(i * 5 + (i >> 12));
+	/* REG: a nonce, then the attach secret. */
+	memset(body, 0x42, RMAP_REG_LEN);
+
+	/* One session, every request, in order. */
+	srv_msg(req(RMAP_T_REG, 0, 0, RMAP_REG_LEN), 0, 1);
+	for (size_t i = 0; i < sizeof(body); i++)
+		body[i] = (uint8_t)(i * 5 + (i >> 12));
+	srv_msg(req(RMAP_T_WRITE, 10, 2, 2 * RMAP_PAGE_SIZE), 0, 1);
+	srv_msg(req(RMAP_T_READ, 10, 2, 0), 0, 1);
+	srv_msg(req(RMAP_T_XWRITE, 11, 2, 2 * RMAP_PAGE_SIZE), 0, 1);
+	srv_msg(req(RMAP_T_PXOR, 20, 1, RMAP_PAGE_SIZE), 0, 1);
+	srv_msg(req(RMAP_T_READZ, 19, 3, 0), 0, 1);
+	srv_msg(req(RMAP_T_XFREE, 10, 1, 0), 0, 1);
+	srv_msg(req(RMAP_T_FREE, 0, 100, 0), 0, 1);
+	srv_msg(req(RMAP_T_HEARTBEAT, 0, 0, 0), 0, 1);
+	body[0] = body[1] = body[2] = 0;
+	body[3] = RMAP_STAT_WANT_COUNTERS;
+	srv_msg(req(RMAP_T_STAT, 0, 0, RMAP_STAT_REQ_LEN), 0, 1);
+	srv_msg(req(RMAP_T_UNREG, 0, 0, 0), 0, 1);
+	srv_flush("session");
+
+	/* A restarted client (source 1, same key) takes the session over. */
+	memset(body, 0x42, RMAP_REG_LEN);
+	srv_msg(req(RMAP_T_REG, 0, 0, RMAP_REG_LEN), 0, 1);
+	memset(body, 0x77, RMAP_PAGE_SIZE);
+	srv_msg(req(RMAP_T_WRITE, 5, 1, RMAP_PAGE_SIZE), 0, 1);
+	memset(body, 0x42, RMAP_ATTACH_LEN);
+	srv_msg(req(RMAP_T_ATTACH, 0, 0, RMAP_ATTACH_LEN), 1, 10);
+	srv_msg(req(RMAP_T_READ, 5, 1, 0), 1, 1);
+	srv_msg(req(RMAP_T_READ, 5, 1, 0), 0, 1);
+	/* Another key: neither ATTACH nor anything else. */
+	srv_msg(req(RMAP_T_ATTACH, 0, 0, RMAP_ATTACH_LEN), 2, 1);
+	srv_msg(req(RMAP_T_UNREG, 0, 0, 0), 2, 1);
+	srv_msg(req(RMAP_T_REG, 0, 0, RMAP_REG_LEN), 2, 1);
+	srv_flush("attach-and-other-key");
+
+	/* The lease runs out while time flies. */
+	memset(body, 0x13, RMAP_REG_LEN);
+	srv_msg(req(RMAP_T_REG, 0, 0, RMAP_REG_LEN), 0, 1);
+	memset(body, 0x99, 4 * RMAP_PAGE_SIZE);
+	srv_msg(req(RMAP_T_WRITE, 0, 4, 4 * RMAP_PAGE_SIZE), 0, 1);
+	srv_msg(req(RMAP_T_HEARTBEAT, 0, 0, 0), 0, 63);
+	srv_msg(req(RMAP_T_READ, 0, 4, 0), 0, 1);
+	srv_flush("lease-expiry");
+
+	/* A big WRITE, and a heartbeat whose base is 2^31 ahead. */
+	memset(body, 0x21, RMAP_REG_LEN);
+	srv_msg(req(RMAP_T_REG, 0, 0, RMAP_REG_LEN), 2, 1);
+	for (size_t i = 0; i < sizeof(body); i++)
+		body[i] = (uint8_t)(i * 3);
+	srv_msg(req(RMAP_T_WRITE, 100, 64, 64 * RMAP_PAGE_SIZE), 2, 0);
+	srv_seq[2] += 0x80000000u;
+	srv_msg(req(RMAP_T_HEARTBEAT, 0, 0, 0), 2, 2);
+	srv_msg(req(RMAP_T_READ, 100, 64, 0), 2, 2);
+	srv_flush("big-write-and-jump");
+
+	/* A stranger: handshake-shaped bytes through the sealed path. */
+	{
+		uint8_t p[256];
+
+		memset(p, 0x5a, sizeof(p));
+		p[0] = 0x4d;
+		p[1] = 0x58;
+		p[2] = RMAP_VERSION;
+		p[3] = RMAP_K_INIT;
+		srv_rec(1, 3, p, 156);
+		p[3] = RMAP_K_DATA;
+		srv_rec(1, 3, p, 200);
+		p[3] = RMAP_K_PLAIN;
+		srv_rec(1, 3, p, 100);
+	}
+	srv_flush("stranger");
 }
 
 int main(int argc, char **argv)
 {
 	if (argc != 2) {
-		fprintf(stderr, "usage: %s DIR (with DIR/wire and DIR/rx)\n",
+		fprintf(stderr, "usage: %s DIR (with DIR/wire, DIR/rx and "
+			"DIR/server)\n",
 			argv[0]);
 		return 2;
 	}
 	dir = argv[1];
 	gen_wire();
 	gen_rx();
+	gen_server();
 	return 0;
 }

@@ -16,6 +16,15 @@
 #   nx_pair_create MTU A B     two namespaces joined by one veth pair (no
 #                               bridge): 10.77.$NX_SUBNET.11 and .12
 #   nx_net_destroy              kill daemons, delete this run's namespaces
+#   (keys)                      every host gets a key made for this run
+#                               (memxd --genkey) and a memx.conf naming it
+#                               and a peers file of every host's public
+#                               key and address: every daemon and memxctl
+#                               started through nx_exec / nx_daemon runs
+#                               authenticated (MEMX_CONF).  NX_INSECURE=1
+#                               runs them with insecure-no-auth instead,
+#                               and says so.  Needs $MEMXD.
+#   nx_conf HOST                that host's memx.conf (for MEMX_CONF=)
 #   nx_ip HOST                  a host's address
 #   nx_exec HOST CMD...         run CMD inside HOST's namespace
 #   nx_daemon HOST NAME CMD...  start CMD in the background inside HOST,
@@ -198,7 +207,42 @@ nx_exec()
 	local host=$1
 
 	shift
-	ip netns exec "$(nx_ns "$host")" "$@"
+	ip netns exec "$(nx_ns "$host")" env MEMX_CONF="$(nx_conf "$host")" "$@"
+}
+
+nx_conf()
+{
+	echo "$NX_TMP/keys/$1.conf"
+}
+
+# nx_keys HOST...: a key and a memx.conf for each HOST, and one peers file
+# listing every host made so far (memory servers at their address).
+nx_keys()
+{
+	local h pub
+
+	mkdir -p "$NX_TMP/keys"
+	chmod 700 "$NX_TMP/keys"
+	if [[ ${NX_INSECURE:-0} == 1 ]]; then
+		for h in "$@"; do
+			printf '[rmap]\ninsecure-no-auth = on\n' >"$(nx_conf "$h")"
+		done
+		nx_log "NOTE: NX_INSECURE=1: RMAP runs WITHOUT authentication or encryption"
+		return 0
+	fi
+	for h in "$@"; do
+		[[ -f $NX_TMP/keys/$h.key ]] ||
+			"$MEMXD" --genkey="$NX_TMP/keys/$h.key" >"$NX_TMP/keys/$h.pub" ||
+			nx_die "memxd --genkey failed"
+		printf '[rmap]\nprivate-key = %s\npeers = %s\n' \
+			"$NX_TMP/keys/$h.key" "$NX_TMP/keys/peers" >"$(nx_conf "$h")"
+	done
+	: >"$NX_TMP/keys/peers.new"
+	for h in "${NX_HOSTS[@]}"; do
+		pub=$(cat "$NX_TMP/keys/$h.pub")
+		printf '%s %s\n' "$pub" "$(nx_ip "$h")" >>"$NX_TMP/keys/peers.new"
+	done
+	mv "$NX_TMP/keys/peers.new" "$NX_TMP/keys/peers"
 }
 
 nx_net_create()
@@ -223,6 +267,7 @@ nx_net_create()
 		ip -n "$ns" addr add "10.77.$NX_SUBNET.$((10 + i))/24" dev eth0
 		ip -n "$ns" link set eth0 up
 	done
+	nx_keys "$@"
 	# Wait for the bridge ports to forward (no STP, but be safe).
 	for h in "$@"; do
 		[[ $h == "$1" ]] && continue
@@ -249,6 +294,7 @@ nx_pair_create()
 	ip -n "$(nx_ns "$b")" addr add "$(nx_ip "$b")/24" dev eth0
 	ip -n "$(nx_ns "$a")" link set eth0 up
 	ip -n "$(nx_ns "$b")" link set eth0 up
+	nx_keys "$a" "$b"
 	for i in $(seq 50); do
 		nx_exec "$a" ping -c1 -W1 -q "$(nx_ip "$b")" >/dev/null 2>&1 &&
 			break
@@ -261,7 +307,8 @@ nx_daemon()
 	local host=$1 name=$2
 
 	shift 2
-	ip netns exec "$(nx_ns "$host")" "$@" >"$NX_TMP/$name.log" 2>&1 &
+	ip netns exec "$(nx_ns "$host")" env MEMX_CONF="$(nx_conf "$host")" \
+		"$@" >"$NX_TMP/$name.log" 2>&1 &
 	NX_PIDS[$name]=$!
 }
 
@@ -407,6 +454,7 @@ nx_memory_servers()
 	for s in "$@"; do
 		for i in $(seq 50); do
 			timeout 5 ip netns exec "$(nx_ns "$client")" \
+				env MEMX_CONF="$(nx_conf "$client")" \
 				"$MEMXCTL" stat "$(nx_ip "$s")" >/dev/null 2>&1 &&
 				break
 			((i < 50)) || {

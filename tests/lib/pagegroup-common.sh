@@ -77,7 +77,7 @@ PG_SERVER_KEYS=(server_state server_groups server_parity_groups
 pg_require()
 {
 	px_require "$HARNESS"
-	"$MEMXD" --help 2>&1 | grep -q -- '--stripe-width' ||
+	"$MEMXD" --help 2>&1 | grep -- '--stripe-width' >/dev/null ||
 		nx_die "$MEMXD has no --stripe-width: this memxd has no page-groups (issue 5) yet"
 }
 
@@ -103,7 +103,7 @@ pg_net()
 
 pg_ctl()
 {
-	timeout 10 ip netns exec "$(nx_ns "$PG_CLIENT")" "$MEMXCTL" "$@"
+	timeout 10 ip netns exec "$(nx_ns "$PG_CLIENT")" env MEMX_CONF="$(nx_conf "$PG_CLIENT")" "$MEMXCTL" "$@"
 }
 
 # pg_pager LABEL [MEMXD ARGS...]

@@ -86,12 +86,12 @@ px_run()
 		--servers "$(IFS=,; echo "${servers[*]}")" \
 		${PX_PAGER_ARGS[@]+"${PX_PAGER_ARGS[@]}"}
 	nx_log "[$label] memxd pager up; loss ${loss}%; running $(basename "$1")"
-	timeout -k 10 "$PX_TIMEOUT" ip netns exec "$(nx_ns "$PX_CLIENT")" \
+	timeout -k 10 "$PX_TIMEOUT" ip netns exec "$(nx_ns "$PX_CLIENT")" env MEMX_CONF="$(nx_conf "$PX_CLIENT")" \
 		"$@" --socket "$sock" --name "$label" \
 		>"$NX_TMP/$label.out" 2>&1 || rc=$?
 	cat "$NX_TMP/$label.out"
 	if ((rc == 0)); then
-		ip netns exec "$(nx_ns "$PX_CLIENT")" timeout 10 "$MEMXCTL" \
+		ip netns exec "$(nx_ns "$PX_CLIENT")" env MEMX_CONF="$(nx_conf "$PX_CLIENT")" timeout 10 "$MEMXCTL" \
 			--socket "$sock" status >"$NX_TMP/$label.status" 2>&1 ||
 			true
 	fi

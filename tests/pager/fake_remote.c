@@ -10,8 +10,11 @@
 
 #include "fakes.h"
 #include "pagegroup/pagegroup.h"
+#include "rmap/rmap_int.h"
 
 #define PAGE	4096u
+#define TAG	RMAP_TAG_LEN
+#define BLOB	(PAGE + TAG)	/* what a store keeps per page */
 
 struct remote {
 	struct fake_remote *fr;
@@ -21,7 +24,8 @@ struct fake_remote {
 	struct remote r;
 	unsigned n;
 	struct remote_server *srv;
-	GHashTable **store;	/* per server: (session << 40 | key) -> page */
+	GHashTable **store;	/* per server: (session << 40 | key) -> page
+				 * and tag */
 	GQueue pending;		/* struct fake_req */
 	uint32_t next_sid;
 	const struct remote_ops *ops;
@@ -33,6 +37,7 @@ struct fake_remote {
 	bool cut_off;
 	unsigned attached;
 	uint64_t sent[RMAP_T_MAX + 1];
+	uint64_t bad;
 	bool held[RMAP_T_MAX + 1];
 };
 
@@ -57,6 +62,8 @@ struct fake_remote *fake_remote_new(unsigned nservers)
 		snprintf(name, sizeof(name), "10.0.0.%u", 10 + i);
 		fr->srv[i].name = strdup(name);
 		fr->srv[i].reachable = fr->srv[i].heard = true;
+		/* A peer for what the status reads of it (its RTT). */
+		fr->srv[i].peer = calloc(1, sizeof(struct rmap_peer));
 		fr->srv[i].capacity_pages = 1u << 20;
 		fr->store[i] = g_hash_table_new_full(g_int64_hash,
 						     g_int64_equal, g_free,
@@ -108,6 +115,7 @@ void fake_remote_free(struct fake_remote *fr)
 	fake_remote_cancel(fr);
 	for (unsigned i = 0; i < fr->n; i++) {
 		free(fr->srv[i].name);
+		free(fr->srv[i].peer);
 		g_hash_table_destroy(fr->store[i]);
 	}
 	free(fr->srv);
@@ -150,7 +158,7 @@ static void put(struct fake_remote *fr, unsigned s, uint32_t sid,
 	uint64_t *k = g_new(uint64_t, 1);
 
 	*k = skey(sid, key);
-	g_hash_table_insert(fr->store[s], k, g_memdup2(data, PAGE));
+	g_hash_table_insert(fr->store[s], k, g_memdup2(data, BLOB));
 }
 
 static void del(struct fake_remote *fr, unsigned s, uint32_t sid,
@@ -163,17 +171,29 @@ static void del(struct fake_remote *fr, unsigned s, uint32_t sid,
 
 static bool all_zero(const uint8_t *p)
 {
-	for (unsigned i = 0; i < PAGE; i++)
+	for (unsigned i = 0; i < BLOB; i++)
 		if (p[i])
 			return false;
 	return true;
 }
 
-/* Carry out @q on its server's store, as memxd --server does. */
+static void xor_blob(uint8_t *dst, const uint8_t *src)
+{
+	for (unsigned i = 0; i < BLOB; i++)
+		dst[i] ^= src[i];
+}
+
+/*
+ * Carry out @q on its server's store, as memxd --server does: with
+ * RMAP_F_TAGS, the payload and the answer are @count pages then @count
+ * tags, and tags are XORed as pages are.
+ */
 static uint8_t execute(struct fake_remote *fr, struct fake_req *q)
 {
 	uint8_t *out = q->buf;
 	unsigned s = q->server;
+	bool tags = q->flags & RMAP_F_TAGS;
+	size_t toff = (size_t)q->count * PAGE;
 
 	if (q->type == RMAP_T_READ)
 		for (uint32_t i = 0; i < q->count; i++)
@@ -181,34 +201,36 @@ static uint8_t execute(struct fake_remote *fr, struct fake_req *q)
 				return RMAP_S_NOENT;
 	for (uint32_t i = 0; i < q->count; i++) {
 		uint64_t key = q->key + i;
-		const uint8_t *in = q->payload ? q->payload + i * PAGE : NULL;
 		uint8_t *old = get(fr, s, q->session, key);
-		uint8_t zero[PAGE], cur[PAGE];
+		uint8_t in[BLOB], cur[BLOB];
 
-		memset(zero, 0, PAGE);
-		memcpy(cur, old ? old : zero, PAGE);
+		memset(cur, 0, BLOB);
+		if (old)
+			memcpy(cur, old, BLOB);
+		memset(in, 0, BLOB);
+		if (q->payload) {
+			memcpy(in, q->payload + i * PAGE, PAGE);
+			if (tags)
+				memcpy(in + PAGE, q->payload + toff + i * TAG,
+				       TAG);
+		}
 		switch (q->type) {
 		case RMAP_T_READ:
 		case RMAP_T_READZ:
-			memcpy(out + i * PAGE, cur, PAGE);
+		case RMAP_T_XFREE:
 			break;
 		case RMAP_T_WRITE:
 			put(fr, s, q->session, key, in);
 			break;
 		case RMAP_T_XWRITE:
-			memcpy(out + i * PAGE, cur, PAGE);
-			pg_xor(out + i * PAGE, in, PAGE);
 			put(fr, s, q->session, key, in);
-			break;
-		case RMAP_T_XFREE:
-			memcpy(out + i * PAGE, cur, PAGE);
-			del(fr, s, q->session, key);
+			xor_blob(cur, in);	/* old ^ new */
 			break;
 		case RMAP_T_FREE:
 			del(fr, s, q->session, key);
 			break;
 		case RMAP_T_PXOR:
-			pg_xor(cur, in, PAGE);
+			xor_blob(cur, in);
 			if (all_zero(cur))
 				del(fr, s, q->session, key);
 			else
@@ -217,6 +239,14 @@ static uint8_t execute(struct fake_remote *fr, struct fake_req *q)
 		default:
 			break;
 		}
+		if (q->type == RMAP_T_READ || q->type == RMAP_T_READZ ||
+		    q->type == RMAP_T_XWRITE || q->type == RMAP_T_XFREE) {
+			memcpy(out + i * PAGE, cur, PAGE);
+			if (tags)
+				memcpy(out + toff + i * TAG, cur + PAGE, TAG);
+		}
+		if (q->type == RMAP_T_XFREE)
+			del(fr, s, q->session, key);
 	}
 	return RMAP_S_OK;
 }
@@ -287,6 +317,45 @@ const uint8_t *fake_remote_page(struct fake_remote *fr, unsigned idx,
 				uint32_t sid, uint64_t key)
 {
 	return get(fr, idx, sid, key);
+}
+
+bool fake_remote_flip(struct fake_remote *fr, unsigned idx, uint32_t sid,
+		      uint64_t key, unsigned bit)
+{
+	uint8_t *p = get(fr, idx, sid, key);
+
+	if (p)
+		p[bit / 8 % PAGE] ^= (uint8_t)(1u << (bit % 8));
+	return p;
+}
+
+bool fake_remote_copy(struct fake_remote *fr, unsigned idx, uint32_t sid,
+		      uint64_t from, uint64_t key)
+{
+	uint8_t *p = get(fr, idx, sid, from);
+
+	if (p)
+		put(fr, idx, sid, key, p);
+	return p;
+}
+
+uint8_t *fake_remote_save(struct fake_remote *fr, unsigned idx, uint32_t sid,
+			  uint64_t key)
+{
+	uint8_t *p = get(fr, idx, sid, key);
+
+	return p ? g_memdup2(p, BLOB) : NULL;
+}
+
+void fake_remote_restore(struct fake_remote *fr, unsigned idx, uint32_t sid,
+			 uint64_t key, const uint8_t *saved)
+{
+	put(fr, idx, sid, key, saved);
+}
+
+uint64_t fake_remote_bad(struct fake_remote *fr)
+{
+	return fr->bad;
 }
 
 uint64_t fake_remote_stored(struct fake_remote *fr, unsigned idx)
@@ -449,10 +518,16 @@ void remote_session_detach(struct remote *r, struct remote_session *s)
 	s->r = NULL;
 }
 
+void remote_count_bad(struct remote *r, unsigned idx, uint32_t n)
+{
+	r->fr->srv[idx].st.bad_pages += n;
+	r->fr->bad += n;
+}
+
 int remote_call(struct remote *r, struct remote_session *s, uint8_t type,
-		uint64_t page, uint32_t count, const struct iovec *iov,
-		int iovcnt, void *buf, uint32_t cap, remote_done_fn fn,
-		void *arg)
+		uint16_t flags, uint64_t page, uint32_t count,
+		const struct iovec *iov, int iovcnt, void *buf, uint32_t cap,
+		remote_done_fn fn, void *arg)
 {
 	struct fake_remote *fr = r->fr;
 	struct fake_req *q;
@@ -462,8 +537,9 @@ int remote_call(struct remote *r, struct remote_session *s, uint8_t type,
 		return -ENOTCONN;
 	q = calloc(1, sizeof(*q));
 	*q = (struct fake_req){ .server = s->server, .session = s->id,
-				.type = type, .key = page, .count = count,
-				.buf = buf, .cap = cap, .fn = fn, .arg = arg };
+				.type = type, .flags = flags, .key = page,
+				.count = count, .buf = buf, .cap = cap, .fn = fn,
+				.arg = arg };
 	for (int i = 0; i < iovcnt; i++)
 		len += iov[i].iov_len;
 	if (len) {

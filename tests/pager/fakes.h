@@ -76,9 +76,10 @@ struct fake_req {
 	unsigned server;
 	uint32_t session;
 	uint8_t type;
+	uint16_t flags;		/* RMAP_F_TAGS */
 	uint64_t key;
 	uint32_t count;
-	uint8_t *payload;	/* a copy of the request's data */
+	uint8_t *payload;	/* a copy of the request's data (and tags) */
 	void *buf;
 	uint32_t cap;
 	remote_done_fn fn;
@@ -120,9 +121,24 @@ void fake_remote_silence(struct fake_remote *fr, unsigned idx, bool silent,
 			 bool down);
 /* memxd is cut off from every server (or reconnected). */
 void fake_remote_cut(struct fake_remote *fr, bool cut);
-/* The page server @idx holds under @key for session @sid (NULL: none). */
+/* The page server @idx holds under @key for session @sid (NULL: none);
+ * its tag follows it (RMAP_TAG_LEN bytes). */
 const uint8_t *fake_remote_page(struct fake_remote *fr, unsigned idx,
 				uint32_t sid, uint64_t key);
+/* Bad servers: flip bit @bit of that page as stored (false: none). */
+bool fake_remote_flip(struct fake_remote *fr, unsigned idx, uint32_t sid,
+		      uint64_t key, unsigned bit);
+/* ...store under @key what it holds under @from, tag and all. */
+bool fake_remote_copy(struct fake_remote *fr, unsigned idx, uint32_t sid,
+		      uint64_t from, uint64_t key);
+/* ...keep a copy of that page and tag (g_free it), and put one back: an
+ * older copy replayed. */
+uint8_t *fake_remote_save(struct fake_remote *fr, unsigned idx, uint32_t sid,
+			  uint64_t key);
+void fake_remote_restore(struct fake_remote *fr, unsigned idx, uint32_t sid,
+			 uint64_t key, const uint8_t *saved);
+/* Pages reported bad by the pager (remote_count_bad), over all servers. */
+uint64_t fake_remote_bad(struct fake_remote *fr);
 /* Pages stored on server @idx, over all sessions. */
 uint64_t fake_remote_stored(struct fake_remote *fr, unsigned idx);
 /* Sessions taken over by ATTACH (with the right secret). */

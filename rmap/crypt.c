@@ -1,0 +1,332 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+/*
+ * crypt.c - keys and the data AEAD.
+ *
+ * Every primitive is libsodium's: X25519 keys, AES-256-GCM (where the CPU
+ * has AES-NI and PCLMUL) or ChaCha20-Poly1305 (IETF) for the datagrams.
+ * A datagram's nonce is the 64-bit counter in its outer header, taken
+ * afresh for every transmission (retransmissions included) from the key
+ * pair's send counter: a nonce is never used twice with a key.  The
+ * receiver's replay window remembers the last REPLAY_BITS counters; it
+ * moves in O(1) whatever the jump, and only after the tag verified.
+ */
+#include "rmap.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "rmap_int.h"
+
+/* A key pair is refused (rekeyed) long before its counter could wrap. */
+#define REJECT_AFTER_MESSAGES	(1ull << 60)
+
+static int sodium_ready(void)
+{
+	return sodium_init() < 0 ? -ENOSYS : 0;
+}
+
+/* ---- keys ---- */
+
+int rmap_key_generate(uint8_t priv[RMAP_KEY_LEN])
+{
+	uint8_t pub[RMAP_KEY_LEN];
+
+	if (sodium_ready())
+		return -ENOSYS;
+	/* X25519: crypto_box's keys are Curve25519 keys. */
+	crypto_box_keypair(pub, priv);
+	return 0;
+}
+
+int rmap_key_public(const uint8_t priv[RMAP_KEY_LEN],
+		    uint8_t pub[RMAP_KEY_LEN])
+{
+	if (sodium_ready())
+		return -ENOSYS;
+	return crypto_scalarmult_base(pub, priv) ? -EINVAL : 0;
+}
+
+void rmap_key_to_base64(const uint8_t key[RMAP_KEY_LEN],
+			char out[RMAP_KEY_B64_LEN])
+{
+	sodium_bin2base64(out, RMAP_KEY_B64_LEN, key, RMAP_KEY_LEN,
+			  sodium_base64_VARIANT_ORIGINAL);
+}
+
+int rmap_key_from_base64(const char *s, uint8_t key[RMAP_KEY_LEN])
+{
+	size_t n = 0;
+	const char *end;
+
+	if (sodium_ready())
+		return -ENOSYS;
+	if (strlen(s) != RMAP_KEY_B64_LEN - 1)
+		return -EINVAL;
+	if (sodium_base642bin(key, RMAP_KEY_LEN, s, strlen(s), NULL, &n, &end,
+			      sodium_base64_VARIANT_ORIGINAL) ||
+	    n != RMAP_KEY_LEN || *end)
+		return -EINVAL;
+	return 0;
+}
+
+int rmap_key_load(const char *path, bool secret, uint8_t key[RMAP_KEY_LEN],
+		  char *why, size_t len)
+{
+	char buf[128], *p, *e;
+	struct stat st;
+	ssize_t n;
+	int fd, ret;
+
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0) {
+		ret = -errno;
+		snprintf(why, len, "%s: %s", path, strerror(-ret));
+		return ret;
+	}
+	if (fstat(fd, &st) < 0 || (secret && (st.st_mode & 077))) {
+		close(fd);
+		snprintf(why, len, "%s is readable by others than its owner: "
+			 "chmod 600 it", path);
+		return -EPERM;
+	}
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n < 0) {
+		ret = -errno;
+		snprintf(why, len, "%s: %s", path, strerror(-ret));
+		return ret;
+	}
+	buf[n] = 0;
+	for (p = buf; *p == ' ' || *p == '\t' || *p == '\n'; p++)
+		;
+	for (e = p; *e && *e != ' ' && *e != '\t' && *e != '\n' && *e != '\r';
+	     e++)
+		;
+	*e = 0;
+	ret = rmap_key_from_base64(p, key);
+	sodium_memzero(buf, sizeof(buf));
+	if (ret)
+		snprintf(why, len, "%s does not hold a key (44 characters of "
+			 "base64, as memxd --genkey writes)", path);
+	return ret;
+}
+
+int rmap_peers_load(struct rmap_auth *a, const char *path, char *why,
+		    size_t len)
+{
+	FILE *f = fopen(path, "re");
+	char line[512];
+	unsigned lineno = 0;
+	int ret = 0;
+
+	if (!f) {
+		ret = -errno;
+		snprintf(why, len, "%s: %s", path, strerror(-ret));
+		return ret;
+	}
+	while (fgets(line, sizeof(line), f)) {
+		char *tok[3], *save = NULL, *c = strchr(line, '#');
+		struct rmap_peer_key pk = { 0 }, *np;
+		unsigned nt = 0;
+
+		lineno++;
+		if (c)
+			*c = 0;
+		for (char *t = strtok_r(line, " \t\r\n", &save); t;
+		     t = strtok_r(NULL, " \t\r\n", &save))
+			tok[nt < 3 ? nt++ : 2] = t;
+		if (!nt)
+			continue;
+		if (nt > 2 || rmap_key_from_base64(tok[0], pk.pub)) {
+			snprintf(why, len, "%s:%u: expected 'PUBLIC-KEY "
+				 "[HOST[:PORT]]'", path, lineno);
+			ret = -EINVAL;
+			break;
+		}
+		if (nt == 2) {
+			if (rmap_parse_addr(tok[1], RMAP_DEFAULT_PORT,
+					    &pk.addr)) {
+				snprintf(why, len, "%s:%u: cannot resolve '%s'",
+					 path, lineno, tok[1]);
+				ret = -EINVAL;
+				break;
+			}
+			pk.has_addr = true;
+		}
+		np = realloc(a->peers, (a->npeers + 1) * sizeof(*np));
+		if (!np) {
+			ret = -ENOMEM;
+			snprintf(why, len, "out of memory");
+			break;
+		}
+		a->peers = np;
+		a->peers[a->npeers++] = pk;
+	}
+	fclose(f);
+	return ret;
+}
+
+void rmap_auth_free(struct rmap_auth *a)
+{
+	free(a->peers);
+	a->peers = NULL;
+	a->npeers = 0;
+	sodium_memzero(a->private_key, sizeof(a->private_key));
+	sodium_memzero(a->psk, sizeof(a->psk));
+}
+
+/* ---- the data AEAD ---- */
+
+uint8_t crypt_suites(bool no_aes)
+{
+	if (sodium_ready())
+		return 0;
+	return SUITE_CHACHA |
+	       (!no_aes && crypto_aead_aes256gcm_is_available() ?
+		SUITE_AESGCM : 0);
+}
+
+static void put32(uint8_t *p, uint32_t v)
+{
+	p[0] = (uint8_t)(v >> 24);
+	p[1] = (uint8_t)(v >> 16);
+	p[2] = (uint8_t)(v >> 8);
+	p[3] = (uint8_t)v;
+}
+
+static uint32_t get32(const uint8_t *p)
+{
+	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 |
+	       (uint32_t)p[2] << 8 | p[3];
+}
+
+void outer_put(uint8_t *p, uint8_t kind, uint32_t idx, uint64_t ctr)
+{
+	p[0] = RMAP_MAGIC >> 8;
+	p[1] = RMAP_MAGIC & 0xff;
+	p[2] = RMAP_VERSION;
+	p[3] = kind;
+	put32(p + 4, idx);
+	put32(p + 8, (uint32_t)(ctr >> 32));
+	put32(p + 12, (uint32_t)ctr);
+}
+
+/* The 96-bit nonce: four zero bytes and the counter, little-endian. */
+static void nonce_of(uint64_t ctr, uint8_t n[12])
+{
+	memset(n, 0, 4);
+	for (unsigned i = 0; i < 8; i++)
+		n[4 + i] = (uint8_t)(ctr >> (8 * i));
+}
+
+int kp_set_keys(struct keypair *kp, const uint8_t send[32],
+		const uint8_t recv[32], uint8_t suite)
+{
+	memcpy(kp->send_key, send, 32);
+	memcpy(kp->recv_key, recv, 32);
+	kp->suite = suite;
+	if (suite != SUITE_AESGCM)
+		return 0;
+	kp->send_aes = sodium_malloc(sizeof(*kp->send_aes));
+	kp->recv_aes = sodium_malloc(sizeof(*kp->recv_aes));
+	if (!kp->send_aes || !kp->recv_aes)
+		return -ENOMEM;
+	crypto_aead_aes256gcm_beforenm(kp->send_aes, send);
+	crypto_aead_aes256gcm_beforenm(kp->recv_aes, recv);
+	return 0;
+}
+
+void kp_free(struct keypair *kp)
+{
+	if (!kp)
+		return;
+	sodium_free(kp->send_aes);
+	sodium_free(kp->recv_aes);
+	sodium_memzero(kp, sizeof(*kp));
+	free(kp);
+}
+
+int kp_seal(struct keypair *kp, const uint8_t *plain, size_t len,
+	    uint8_t *out, size_t *out_len)
+{
+	unsigned long long clen = 0;
+	uint8_t nonce[12];
+	uint64_t ctr;
+
+	if (kp->send_ctr >= REJECT_AFTER_MESSAGES)
+		return -EKEYEXPIRED;
+	ctr = kp->send_ctr++;
+	outer_put(out, RMAP_K_DATA, kp->remote_idx, ctr);
+	nonce_of(ctr, nonce);
+	if (kp->suite == SUITE_AESGCM)
+		crypto_aead_aes256gcm_encrypt_afternm(out + RMAP_OUTER_LEN,
+			&clen, plain, len, out, RMAP_OUTER_LEN, NULL, nonce,
+			kp->send_aes);
+	else
+		crypto_aead_chacha20poly1305_ietf_encrypt(out + RMAP_OUTER_LEN,
+			&clen, plain, len, out, RMAP_OUTER_LEN, NULL, nonce,
+			kp->send_key);
+	*out_len = RMAP_OUTER_LEN + (size_t)clen;
+	return 0;
+}
+
+int kp_open(struct keypair *kp, const uint8_t *in, size_t len, uint8_t *out,
+	    size_t *out_len, uint64_t *ctr)
+{
+	unsigned long long mlen = 0;
+	uint8_t nonce[12];
+	int ret;
+
+	if (len < RMAP_OUTER_LEN + RMAP_AEAD_TAG_LEN)
+		return -EBADMSG;
+	*ctr = (uint64_t)get32(in + 8) << 32 | get32(in + 12);
+	if (*ctr >= REJECT_AFTER_MESSAGES)
+		return -EBADMSG;
+	nonce_of(*ctr, nonce);
+	if (kp->suite == SUITE_AESGCM)
+		ret = crypto_aead_aes256gcm_decrypt_afternm(out, &mlen, NULL,
+			in + RMAP_OUTER_LEN, len - RMAP_OUTER_LEN, in,
+			RMAP_OUTER_LEN, nonce, kp->recv_aes);
+	else
+		ret = crypto_aead_chacha20poly1305_ietf_decrypt(out, &mlen,
+			NULL, in + RMAP_OUTER_LEN, len - RMAP_OUTER_LEN, in,
+			RMAP_OUTER_LEN, nonce, kp->recv_key);
+	if (ret)
+		return -EBADMSG;
+	*out_len = (size_t)mlen;
+	return 0;
+}
+
+/* ---- replay window ---- */
+
+bool replay_fresh(const struct replay *rp, uint64_t ctr)
+{
+	if (ctr >= rp->top)
+		return true;
+	/* One word short of the ring, so a word is never shared. */
+	if (rp->top - ctr > REPLAY_BITS - 64)
+		return false;	/* too old to tell: refused */
+	return !(rp->bits[(ctr / 64) % (REPLAY_BITS / 64)] >> (ctr % 64) & 1);
+}
+
+void replay_mark(struct replay *rp, uint64_t ctr)
+{
+	if (ctr >= rp->top) {
+		/* Words between the old top and this one are empty now. */
+		uint64_t from = rp->top / 64, to = ctr / 64;
+
+		if (rp->top == 0 || to - from >= REPLAY_BITS / 64) {
+			memset(rp->bits, 0, sizeof(rp->bits));
+		} else {
+			for (uint64_t w = from + 1; w <= to; w++)
+				rp->bits[w % (REPLAY_BITS / 64)] = 0;
+		}
+		rp->top = ctr + 1;
+	}
+	rp->bits[(ctr / 64) % (REPLAY_BITS / 64)] |= 1ull << (ctr % 64);
+}
