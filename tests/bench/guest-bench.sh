@@ -51,11 +51,7 @@ guest_time()
 }
 
 # 1. everything local
-gx_qemu_args "$size" "$budget" "qsort:$mib"
-for i in "${!GX_QEMU_ARGS[@]}"; do
-	[[ ${GX_QEMU_ARGS[$i]} == memory-backend-memx,* ]] &&
-		GX_QEMU_ARGS[i]="memory-backend-memfd,id=mem0,size=$size"
-done
+gx_qemu_args_memfd "$size" "qsort:$mib"
 run local
 
 # 2. memx, a quarter local
