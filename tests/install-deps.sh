@@ -1,6 +1,10 @@
 #!/usr/bin/env bash
 # Install, with apt-get, every Debian package that building and testing
-# memx needs.  Idempotent: packages already present are not fetched again.
+# memx needs, and the packages named as arguments (what a benchmark needs
+# besides: tests/bench/compare-bench.sh).  Idempotent: packages already
+# present are not fetched again.
+#
+#   tests/install-deps.sh [PACKAGE...]
 set -euo pipefail
 
 packages=(
@@ -9,6 +13,7 @@ packages=(
 	clang libclang-rt-14-dev
 	iproute2 iputils-ping netcat-openbsd kmod
 	groff-base man-db
+	"$@"
 )
 
 if [ "$(id -u)" -ne 0 ]; then
