@@ -67,6 +67,10 @@
 #                        /var/tmp; must be a disk, not tmpfs)
 #   BENCH_OUT            results directory (default $top_builddir/compare-bench)
 #   BENCH_TIMEOUT        seconds per boot (default 1800)
+#   BENCH_REPEAT         run every configuration N times, round after
+#                        round, and keep each one's fastest time (default
+#                        1); on a shared, loaded machine the fastest is
+#                        the least disturbed (runs.tsv has them all)
 #   BENCH_APPEND         more guest kernel parameters, for every
 #                        configuration (default no_timer_check)
 #   GX_ACCEL, NX_KEEP    as in tests/lib/guest-common.sh
@@ -107,6 +111,7 @@ read -r -a workloads <<<"${BENCH_WORKLOADS:-qsort randrw scan}"
 disk_parent=${BENCH_DISK_DIR:-/var/tmp}
 out=${BENCH_OUT:-${top_builddir:-$top_srcdir}/compare-bench}
 timeout_s=${BENCH_TIMEOUT:-1800}
+repeat=${BENCH_REPEAT:-1}
 # The same for every configuration.  no_timer_check: on a loaded host a
 # TCG guest's IO-APIC timer check can fail and panic the boot.
 read -r -a kargs <<<"${BENCH_APPEND:-no_timer_check}"
@@ -125,6 +130,7 @@ for w in "${workloads[@]}"; do
 	*) nx_die "BENCH_WORKLOADS: unknown workload '$w'" ;;
 	esac
 done
+[[ $repeat =~ ^[1-9][0-9]*$ ]] || nx_die "BENCH_REPEAT must be a whole number >= 1"
 ((budget_mib > 0 && budget_mib < size_mib)) ||
 	nx_die "the budget ($budget_mib MiB) must be below the guest RAM ($size_mib MiB)"
 ((swap_mib + budget_mib >= size_mib)) ||
@@ -341,11 +347,22 @@ nbd_start()
 }
 
 # ---- one boot ----
-declare -A T=() PEAK=() NOTE=() LOAD=()
-declare -a failed=() SETUP=()
+declare -A T=() PEAK=() NOTE=() LOAD=() ALL=() SETUP=()
+declare -a failed=()
 qemu_overhead_mib=
 nrun=0
 ntotal=0
+round=1
+last_peak=-
+
+# peak_keep CONFIG WORKLOAD MIB: the largest over the rounds
+peak_keep()
+{
+	[[ $3 =~ ^[0-9]+$ ]] || return 0
+	if [[ ! ${PEAK[$1,$2]:-} =~ ^[0-9]+$ ]] || (($3 > PEAK[$1,$2])); then
+		PEAK[$1,$2]=$3
+	fi
+}
 
 work_of()	# the guest's memx.work= for a workload
 {
@@ -365,7 +382,7 @@ run()
 	shift 3
 	nrun=$((nrun + 1))
 	log=$NX_TMP/$c-$w.log
-	step "[$nrun/$ntotal] $c / $w ($(work_of "$w")), load $(cut -d' ' -f1 /proc/loadavg)"
+	step "[$nrun/$ntotal]$( ((repeat > 1)) && echo " round $round/$repeat:") $c / $w ($(work_of "$w")), load $(cut -d' ' -f1 /proc/loadavg)"
 	l0=$(cut -d' ' -f1 /proc/loadavg)
 	cg_new "$c-$w" "$limit"
 	cg=$cg_dir
@@ -392,13 +409,22 @@ run()
 		t=FAIL
 		NX_KEEP=1
 	fi
-	T[$c,$w]=$t
-	LOAD[$c,$w]=$(awk -v a="$l0" -v b="$(cut -d' ' -f1 /proc/loadavg)" \
+	l0=$(awk -v a="$l0" -v b="$(cut -d' ' -f1 /proc/loadavg)" \
 		'BEGIN { printf "%.1f", (a + b) / 2 }')
+	ALL[$c,$w]+="${ALL[$c,$w]:+ }$t"
+	printf '%s\t%s\t%s\t%s\t%s\n' "$round" "$c" "$w" "$t" "$l0" >>"$out/runs.tsv"
+	# the fastest round counts; a failed one fails the configuration
+	if [[ $t == FAIL || ${T[$c,$w]:-} == FAIL ]]; then
+		T[$c,$w]=FAIL LOAD[$c,$w]=$l0
+	elif [[ -z ${T[$c,$w]:-} ]] ||
+		awk -v a="$t" -v b="${T[$c,$w]}" 'BEGIN { exit !(a < b) }'; then
+		T[$c,$w]=$t LOAD[$c,$w]=$l0
+	fi
 	read -r over peak 2>/dev/null <"$NX_TMP/$c-$w.cg" || over=0 peak=0
 	((peak > $(cg_peak "$cg"))) || peak=$(cg_peak "$cg")
-	PEAK[$c,$w]=$((peak / 1048576))
-	[[ $t == FAIL ]] && PEAK[$c,$w]=-
+	last_peak=$((peak / 1048576))
+	[[ $t == FAIL ]] && last_peak=-
+	peak_keep "$c" "$w" "$last_peak"
 	if [[ $c == local ]]; then
 		over=$(((over + 1048575) / 1048576))
 		NOTE[$c,$w]="QEMU overhead (charge - guest RAM) peak ${over} MiB"
@@ -414,7 +440,7 @@ run()
 		NOTE[$c,$w]="guest $(sed -n 's/^MEMX-GUEST: swap traffic \(.*\)/\1/p' "$log" | tr -d '\r' | head -n1)"
 	fi
 	rmdir "$cg" 2>/dev/null || true
-	nx_log "$c / $w: ${t}s (guest's time), QEMU's cgroup peak ${PEAK[$c,$w]} MiB"
+	nx_log "$c / $w: ${t}s (guest's time), QEMU's cgroup peak $last_peak MiB"
 }
 
 skip_config()	# skip_config CONFIG WHY
@@ -422,7 +448,7 @@ skip_config()	# skip_config CONFIG WHY
 	local w
 
 	for w in "${workloads[@]}"; do
-		T[$1,$w]=skipped
+		[[ -n ${T[$1,$w]:-} ]] || T[$1,$w]=skipped
 	done
 	printf '\n*** SKIPPING %s: %s ***\n\n' "$1" "$2" >&2
 	NOTE[$1,skip]=$2
@@ -438,13 +464,17 @@ cfg_local()
 		run local "$w" max
 	done
 	nx_log "QEMU's overhead (cgroup charge beyond guest RAM, peak over the local runs): $qemu_overhead_mib MiB"
-	SETUP+=("local: -m $size_mib MiB memfd; QEMU in an unlimited memory cgroup (v$cg_v); QEMU's overhead = the largest (charge - shmem, i.e. guest RAM) sampled every 0.2 s over the local runs: $qemu_overhead_mib MiB")
+	SETUP[local]="local: -m $size_mib MiB memfd; QEMU in an unlimited memory cgroup (v$cg_v); QEMU's overhead = the largest (charge - shmem, i.e. guest RAM) sampled every 0.2 s over the local runs: $qemu_overhead_mib MiB"
 }
 
 cfg_memx()
 {
 	local w pid hwm
 
+	# gx_setup started them; a later round starts them again
+	if [[ -z ${NX_PIDS[server-${GX_SERVERS[0]}]:-} ]]; then
+		nx_memory_servers "$GX_CLIENT" "${size_mib}M" "${GX_SERVERS[@]}"
+	fi
 	for w in "${workloads[@]}"; do
 		gx_memxd_start "memx-$w"
 		gx_sampler_start "$NX_TMP/memx-$w.dump"
@@ -454,7 +484,7 @@ cfg_memx()
 		pid=${NX_PIDS[memxd-memx-$w]}
 		hwm=$(awk '/^VmHWM:/ { print int($2 / 1024) }' "/proc/$pid/status" 2>/dev/null || echo 0)
 		nx_stop "memxd-memx-$w"
-		[[ ${PEAK[memx,$w]} == - ]] || PEAK[memx,$w]=$((PEAK[memx,$w] + hwm))
+		[[ $last_peak == - ]] || peak_keep memx "$w" $((last_peak + hwm))
 		if [[ -s $NX_TMP/memx-$w.dump ]]; then
 			cp "$NX_TMP/memx-$w.dump" "$out/memx-$w.dump"
 			NOTE[memx,$w]="memxd peak RSS ${hwm} MiB (in local MiB);$(memx_stats "$NX_TMP/memx-$w.dump")"
@@ -463,7 +493,7 @@ cfg_memx()
 	for s in "${GX_SERVERS[@]}"; do
 		nx_stop "server-$s"
 	done
-	SETUP+=("memx: -m $size_mib MiB memory-backend-memx budget=$budget_mib MiB; memxd (defaults) in the client namespace; ${#GX_SERVERS[@]} memxd --server (capacity $size_mib MiB each) in their own namespaces on one bridge (veth, MTU 1500); page-groups of $(gx_val "$out/memx-${workloads[0]}.dump" pg_width 2>/dev/null || echo '?') data servers + $(gx_val "$out/memx-${workloads[0]}.dump" pg_parity 2>/dev/null || echo '?') parity")
+	SETUP[memx]="memx: -m $size_mib MiB memory-backend-memx budget=$budget_mib MiB; memxd (defaults) in the client namespace; ${#GX_SERVERS[@]} memxd --server (capacity $size_mib MiB each) in their own namespaces on one bridge (veth, MTU 1500); page-groups of $(gx_val "$out/memx-${workloads[0]}.dump" pg_width 2>/dev/null || echo '?') data servers + $(gx_val "$out/memx-${workloads[0]}.dump" pg_parity 2>/dev/null || echo '?') parity"
 }
 
 memx_stats()
@@ -499,7 +529,7 @@ cfg_hostswap()
 		gx_qemu_args_memfd "${size_mib}M" "$(work_of "$w")" "${kargs[@]}"
 		run hostswap "$w" "$lim"
 	done
-	SETUP+=("hostswap: -m $size_mib MiB memfd; QEMU's cgroup (v$cg_v) limited to $lim MiB ($budget_mib budget + $qemu_overhead_mib overhead), swap unlimited; a $swap_mib MiB swap file on $(df --output=source "$disk_dir" | tail -n1) ($(findmnt -no FSTYPE -T "$disk_dir")), written in full; vm.swappiness=$(cat /proc/sys/vm/swappiness), page-cluster=$(cat /proc/sys/vm/page-cluster), zswap enabled=$zswap")
+	SETUP[hostswap]="hostswap: -m $size_mib MiB memfd; QEMU's cgroup (v$cg_v) limited to $lim MiB ($budget_mib budget + $qemu_overhead_mib overhead), swap unlimited; a $swap_mib MiB swap file on $(df --output=source "$disk_dir" | tail -n1) ($(findmnt -no FSTYPE -T "$disk_dir")), written in full; vm.swappiness=$(cat /proc/sys/vm/swappiness), page-cluster=$(cat /proc/sys/vm/page-cluster), zswap enabled=$zswap"
 	swapfile_off
 }
 
@@ -516,10 +546,10 @@ cfg_zram()
 		gx_qemu_args_memfd "${size_mib}M" "$(work_of "$w")" "${kargs[@]}"
 		run zram "$w" "$lim"
 		pool=$(awk '{ print int($5 / 1048576) }' "$sys/mm_stat")
-		[[ ${PEAK[zram,$w]} == - ]] || PEAK[zram,$w]=$((PEAK[zram,$w] + pool))
+		[[ $last_peak == - ]] || peak_keep zram "$w" $((last_peak + pool))
 		NOTE[zram,$w]+=" zram pool peak ${pool} MiB (in local MiB, outside the cgroup)"
 	done
-	SETUP+=("zram: -m $size_mib MiB memfd; QEMU's cgroup limited to $lim MiB as hostswap's; swap on /dev/zram$zram_id ($swap_mib MiB, $zram_alg), made with zram-control/hot_add")
+	SETUP[zram]="zram: -m $size_mib MiB memfd; QEMU's cgroup limited to $lim MiB as hostswap's; swap on /dev/zram$zram_id ($swap_mib MiB, $zram_alg), made with zram-control/hot_add"
 	zram_off
 }
 
@@ -546,7 +576,7 @@ cfg_vdisk()
 			-drive "file=$img,format=raw,if=none,id=swap0,cache=none,aio=$aio" \
 			-device virtio-blk-pci,drive=swap0
 	done
-	SETUP+=("vdisk: -m $budget_mib MiB memfd; swap on a virtio-blk-pci disk: a $swap_mib MiB raw image on $(df --output=source "$disk_dir" | tail -n1), written in full first, cache=none,aio=$aio$([[ $aio == native ]] || echo " (this QEMU has no aio=native)")")
+	SETUP[vdisk]="vdisk: -m $budget_mib MiB memfd; swap on a virtio-blk-pci disk: a $swap_mib MiB raw image on $(df --output=source "$disk_dir" | tail -n1), written in full first, cache=none,aio=$aio$([[ $aio == native ]] || echo " (this QEMU has no aio=native)")"
 	rm -f -- "$img"
 }
 
@@ -562,7 +592,7 @@ cfg_nbd()
 			-device virtio-blk-pci,drive=swap0
 		nx_stop nbd
 	done
-	SETUP+=("nbd: -m $budget_mib MiB memfd; swap on a virtio-blk-pci disk backed by QEMU's NBD client, cache=none, to nbdkit $(nbdkit --version | awk '{ print $2 }') memory size=${swap_mib}M (fresh for each boot) in namespace $nbd_host ($(nx_ip "$nbd_host"):$nbd_port) on the same bridge as memx's servers (veth, MTU 1500)")
+	SETUP[nbd]="nbd: -m $budget_mib MiB memfd; swap on a virtio-blk-pci disk backed by QEMU's NBD client, cache=none, to nbdkit $(nbdkit --version | awk '{ print $2 }') memory size=${swap_mib}M (fresh for each boot) in namespace $nbd_host ($(nx_ip "$nbd_host"):$nbd_port) on the same bridge as memx's servers (veth, MTU 1500)"
 }
 
 # ---- start ----
@@ -572,7 +602,8 @@ bash "$top_srcdir/tests/install-deps.sh" nbdkit gnuplot-nox >&2
 gx_require
 cg_detect
 mkdir -p "$out"
-rm -f "$out"/*.dump "$out"/table.txt "$out"/results.tsv "$out"/*.png "$out"/memx-fault-cdf.txt
+rm -f "$out"/*.dump "$out"/table.txt "$out"/results.tsv "$out"/runs.tsv \
+	"$out"/*.png "$out"/memx-fault-cdf.txt
 [[ $(stat -f -c %T "$disk_parent") != tmpfs ]] ||
 	nx_die "BENCH_DISK_DIR=$disk_parent is tmpfs, not a disk"
 
@@ -594,22 +625,25 @@ for c in "${configs[@]}"; do
 	if [[ -n $host_swap_skip && ($c == hostswap || $c == zram) ]]; then
 		continue
 	fi
-	ntotal=$((ntotal + ${#workloads[@]}))
+	ntotal=$((ntotal + repeat * ${#workloads[@]}))
 done
 nx_log "guest RAM $size_mib MiB, budget $budget_mib MiB, accel $GX_ACCEL;" \
 	"workloads: $(for w in "${workloads[@]}"; do printf '%s ' "$(work_of "$w")"; done)"
-nx_log "configurations: ${configs[*]}: $ntotal boots; results in $out"
+nx_log "configurations: ${configs[*]}$( ((repeat > 1)) && echo ", $repeat rounds"): $ntotal boots; results in $out"
 [[ $zswap == Y ]] && printf '\n*** NOTE: zswap is enabled on this host: hostswap pages go through zswap (compressed RAM) before the swap file ***\n\n' >&2
 
-for c in "${configs[@]}"; do
-	if [[ -z $host_swap_skip && ($c == hostswap || $c == zram) ]] && swap_busy; then
-		host_swap_skip="swap was turned on by someone else during the run ($(awk 'NR > 1 { printf "%s ", $1 }' /proc/swaps))"
-	fi
-	if [[ -n $host_swap_skip && ($c == hostswap || $c == zram) ]]; then
-		skip_config "$c" "$host_swap_skip"
-		continue
-	fi
-	"cfg_$c"
+printf 'round\tconfig\tworkload\ttime_s\tload\n' >"$out/runs.tsv"
+for ((round = 1; round <= repeat; round++)); do
+	for c in "${configs[@]}"; do
+		if [[ -z $host_swap_skip && ($c == hostswap || $c == zram) ]] && swap_busy; then
+			host_swap_skip="swap was turned on by someone else during the run ($(awk 'NR > 1 { printf "%s ", $1 }' /proc/swaps))"
+		fi
+		if [[ -n $host_swap_skip && ($c == hostswap || $c == zram) ]]; then
+			skip_config "$c" "$host_swap_skip"
+			continue
+		fi
+		"cfg_$c"
+	done
 done
 
 # ---- report ----
@@ -648,9 +682,18 @@ declare -A desc=(
 	done
 	echo
 	echo "setup:"
-	for s in "${SETUP[@]}"; do
-		echo "  $s"
+	for c in "${configs[@]}"; do
+		[[ -n ${SETUP[$c]:-} ]] && echo "  ${SETUP[$c]}"
 	done
+	if ((repeat > 1)); then
+		echo
+		echo "every round's time (the table has the fastest):"
+		for w in "${workloads[@]}"; do
+			for c in "${configs[@]}"; do
+				[[ -n ${ALL[$c,$w]:-} ]] && printf '  %-7s %-9s %s\n' "$w" "$c" "${ALL[$c,$w]}"
+			done
+		done
+	fi
 	echo
 	echo "what paging did:"
 	for w in "${workloads[@]}"; do
