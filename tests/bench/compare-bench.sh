@@ -254,15 +254,23 @@ cg_peak()	# bytes charged at the most (v2 without memory.peak: the sampler's)
 
 # cg_sampler_start DIR OUT: every 0.2 s, keep in OUT the largest charge
 # of DIR that is not guest RAM (charge - shmem), and the largest charge.
+# The two are separate reads: a sample counts towards the overhead only
+# if shmem was the same (within 1 MiB) before and after the charge was
+# read.  Otherwise a guest filling its RAM, or QEMU's exit freeing it
+# between the reads, passes for overhead (a loaded host once made 371
+# MiB of the 91).
 cg_sampler_start()
 {
 	(
-		local u s over=0 peak=0
+		local u s1 s2 over=0 peak=0
 
 		while sleep 0.2; do
-			u=$(cg_usage "$1") s=$(cg_stat "$1" shmem)
-			((u - ${s:-0} > over)) && over=$((u - ${s:-0}))
+			s1=$(cg_stat "$1" shmem) u=$(cg_usage "$1") s2=$(cg_stat "$1" shmem)
 			((u > peak)) && peak=$u
+			if ((${s2:-0} - ${s1:-0} <= 1048576 && ${s1:-0} - ${s2:-0} <= 1048576 &&
+				u - ${s2:-0} > over)); then
+				over=$((u - ${s2:-0}))
+			fi
 			echo "$over $peak" >"$2.tmp" && mv -f "$2.tmp" "$2"
 		done
 	) &
