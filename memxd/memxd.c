@@ -71,6 +71,7 @@ static int run_server(struct evl *loop, const struct memxd_options *o)
 		.announce_ms = o->announce_ms,
 		.announce_to = o->announce_to,
 		.heartbeat_ms = o->heartbeat_ms,
+		.lease_s = o->lease_s,
 		.rmap = o->rmap,
 	};
 	struct server_stats st;
@@ -81,11 +82,11 @@ static int run_server(struct evl *loop, const struct memxd_options *o)
 	if (ret)
 		return ret;
 	log_info("memory server %s on UDP port %u: lending %lu MiB "
-		 "(%lu pages), mtu %u, window %u, heartbeat %u ms",
-		 PACKAGE_VERSION, server_port(srv),
+		 "(%lu pages), mtu %u, window %u, heartbeat %u ms, sessions "
+		 "leased for %u s", PACKAGE_VERSION, server_port(srv),
 		 (unsigned long)(o->capacity >> 20),
 		 (unsigned long)sc.capacity_pages, o->rmap.mtu, o->rmap.window,
-		 o->heartbeat_ms);
+		 o->heartbeat_ms, o->lease_s);
 	ret = evl_run(loop);
 	server_stats(srv, &st);
 	log_info("served %lu reads, %lu writes, %lu frees; refused %lu writes "

@@ -49,11 +49,21 @@ static const struct opt opts[] = {
 	{ "server", "announce-to", OPT_LIST, O(announce_to), 0, 0, "ADDR[,ADDR]",
 	  "announce to these addresses (unicast or broadcast); repeatable" },
 	{ "server", "heartbeat-interval-ms", OPT_UINT, O(heartbeat_ms), 10, 3600000,
-	  "MS", "clients heartbeat this often; a session silent for 3 intervals "
-	  "is expired and its pages freed (default 1000)" },
+	  "MS", "clients heartbeat this often (default 1000)" },
+	{ "server", "lease-s", OPT_UINT, O(lease_s), 1, 86400, "S",
+	  "keep a session's pages this long after its client was last heard "
+	  "from, then free them (default 600)" },
 
 	{ "pager", "socket", OPT_STR, O(socket), 0, 0, "PATH",
 	  "control socket (default " MEMXD_DEFAULT_SOCKET ")" },
+	{ "pager", "ctl-group", OPT_STR, O(ctl_group), 0, 0, "GROUP",
+	  "VMMs (QEMU) running as members of GROUP may register their VMs "
+	  "on the control socket, which gets that group, mode 0660 (default: "
+	  "none, only root and memxd's own user)" },
+	{ "pager", "ctl-admin-group", OPT_STR, O(ctl_admin_group), 0, 0,
+	  "GROUP", "members of GROUP may use the control socket's admin "
+	  "requests (drain, every VM's state) as root may (default: none, "
+	  "root only)" },
 	{ "pager", "servers", OPT_LIST, O(servers), 0, 0, "ADDR[,ADDR]",
 	  "memory servers to use; repeatable" },
 	{ "pager", "spill-dir", OPT_STR, O(spill_dir), 0, 0, "DIR",
@@ -75,8 +85,11 @@ static const struct opt opts[] = {
 	{ "pager", "heartbeat-ms", OPT_UINT, O(pager_heartbeat_ms), 10, 600000,
 	  "MS", "probe every memory server this often (default 500)" },
 	{ "pager", "dead-after", OPT_UINT, O(dead_after), 1, 1000, "N",
-	  "declare a server dead after N silent heartbeat intervals, or "
-	  "when RMAP's retries to it run out (default 3)" },
+	  "a server silent for N heartbeat intervals while others answer is "
+	  "down: its pages are read degraded (default 3)" },
+	{ "pager", "grace-s", OPT_UINT, O(grace_s), 0, 86400, "S",
+	  "a server down this long is out: its pages are rebuilt elsewhere "
+	  "(default 60)" },
 
 	{ "rmap", "window", OPT_UINT, O(rmap.window), 1, RMAP_RCV_WINDOW, "N",
 	  "packets in flight per peer (default 64)" },
@@ -92,8 +105,10 @@ static const struct opt opts[] = {
 	  "US", "cap on the per-packet retry interval (default 200000)" },
 	{ "rmap", "gap-us", OPT_UINT, O(rmap.gap_us), 0, 1000000, "US",
 	  "inter-packet gap (default 0: back to back)" },
-	{ "rmap", "retries", OPT_UINT, O(rmap.max_retries), 1, 1000, "N",
-	  "retries before a peer is declared unreachable (default 10)" },
+	{ "rmap", "retries", OPT_UINT, O(rmap.max_retries), 0, 1000, "N",
+	  "retries before a peer is declared unreachable, 0 for never; the "
+	  "pager never gives up on a memory server, whose liveness its "
+	  "heartbeats judge (default 10)" },
 	{ "rmap", "broadcast", OPT_FLAG, O(rmap.broadcast), 0, 0, NULL,
 	  "allow sending to broadcast addresses (for announce-to)" },
 };
@@ -105,6 +120,7 @@ void options_init(struct memxd_options *o)
 	o->capacity = 1ull << 30;
 	o->announce_ms = 1000;
 	o->heartbeat_ms = 1000;
+	o->lease_s = 600;
 	o->prefetch_max = 64;
 	o->stripe_width = 4;
 	o->stripe_rows = 16;
@@ -112,6 +128,7 @@ void options_init(struct memxd_options *o)
 	o->recovery_mibps = 64;
 	o->pager_heartbeat_ms = 500;
 	o->dead_after = 3;
+	o->grace_s = 60;
 }
 
 static void strv_free(char **v)
@@ -125,6 +142,8 @@ void options_free(struct memxd_options *o)
 	free(o->log_level);
 	free(o->listen);
 	free(o->socket);
+	free(o->ctl_group);
+	free(o->ctl_admin_group);
 	free(o->spill_dir);
 	strv_free(o->announce_to);
 	strv_free(o->servers);

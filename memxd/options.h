@@ -31,16 +31,18 @@ struct memxd_options {
 	unsigned announce_ms;
 	char **announce_to;		/* NULL-terminated */
 	unsigned heartbeat_ms;
+	unsigned lease_s;
 
 	/* pager role */
 	char *socket;
+	char *ctl_group, *ctl_admin_group;	/* names; NULL: none */
 	char **servers;			/* NULL-terminated */
 	char *spill_dir;
 	unsigned prefetch_max;
 	unsigned stripe_width, stripe_rows;
 	bool parity;
 	unsigned recovery_mibps;
-	unsigned pager_heartbeat_ms, dead_after;
+	unsigned pager_heartbeat_ms, dead_after, grace_s;
 
 	struct rmap_config rmap;
 };

@@ -5,6 +5,9 @@
 #include "pager_main.h"
 
 #include <errno.h>
+#include <grp.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "config.h"
@@ -12,6 +15,34 @@
 #include "log.h"
 #include "pager/pager.h"
 #include "pager/remote.h"
+
+/*
+ * A group, by name or number: 0, or -errno after logging why.  Looked up
+ * at start: the group may come later, with a package (systemd restarts
+ * memxd meanwhile).
+ */
+static int find_group(const char *key, const char *name, gid_t *gid)
+{
+	struct group *gr;
+	char *end;
+	unsigned long v;
+
+	errno = 0;
+	v = strtoul(name, &end, 10);
+	if (*name && !*end && !errno && v < (gid_t)-1) {
+		*gid = (gid_t)v;
+		return 0;
+	}
+	errno = 0;
+	gr = getgrnam(name);
+	if (gr) {
+		*gid = gr->gr_gid;
+		return 0;
+	}
+	log_err("%s: no group named '%s'%s%s", key, name, errno ? ": " : "",
+		errno ? strerror(errno) : "");
+	return -EINVAL;
+}
 
 int pager_main(struct evl *loop, const struct memxd_options *o)
 {
@@ -25,14 +56,32 @@ int pager_main(struct evl *loop, const struct memxd_options *o)
 	struct remote_config rc = {
 		.heartbeat_ms = o->pager_heartbeat_ms,
 		.dead_after = o->dead_after,
+		.grace_s = o->grace_s,
 	};
 	unsigned nsrv = 0;
 	char why[128];
 	struct remote *r = NULL;
 	struct pager *pg = NULL;
 	struct ctl *ctl = NULL;
+	struct ctl_access acc = {
+		.vmm_group_name = o->ctl_group,
+		.admin_group_name = o->ctl_admin_group,
+	};
+	char lwhy[256];
 	uint64_t deadline;
 	int ret;
+
+	if (o->ctl_group) {
+		if (find_group("ctl-group", o->ctl_group, &acc.vmm_group))
+			return -EINVAL;
+		acc.vmm_group_set = true;
+	}
+	if (o->ctl_admin_group) {
+		if (find_group("ctl-admin-group", o->ctl_admin_group,
+			       &acc.admin_group))
+			return -EINVAL;
+		acc.admin_group_set = true;
+	}
 
 	while (o->servers && o->servers[nsrv])
 		nsrv++;
@@ -61,11 +110,9 @@ int pager_main(struct evl *loop, const struct memxd_options *o)
 	ret = pager_new(&pg, loop, r, &pc);
 	if (ret)
 		goto out;
-	ret = ctl_new(&ctl, loop, sock, pg);
+	ret = ctl_new(&ctl, loop, sock, pg, &acc, lwhy, sizeof(lwhy));
 	if (ret) {
-		log_err("cannot listen on %s: %s%s", sock, strerror(-ret),
-			ret == -EADDRINUSE ? " (another memxd runs there)" :
-			ret == -EEXIST ? " (and it is not a socket)" : "");
+		log_err("control socket: %s", lwhy);
 		goto out;
 	}
 	if (!remote_count(r))
@@ -77,6 +124,13 @@ int pager_main(struct evl *loop, const struct memxd_options *o)
 		 remote_count(r), pc.geo.rows, pc.geo.width,
 		 pc.geo.parity ? "with" : "without", pc.recovery_mibps,
 		 o->prefetch_max, pc.spill_dir);
+	log_info("control socket: VMs may be registered by root%s%s%s; admin "
+		 "requests (drain, every VM's state) are root's%s%s",
+		 o->ctl_group ? " and group " : " only",
+		 o->ctl_group ? o->ctl_group : "",
+		 o->ctl_group ? " (each of its uids sees its own VMs only)" : "",
+		 o->ctl_admin_group ? " and group " : " only",
+		 o->ctl_admin_group ? o->ctl_admin_group : "");
 	ret = evl_run(loop);
 out:
 	/*
@@ -90,6 +144,7 @@ out:
 	deadline = evl_now_ns() + 500000000ull;
 	while (r && remote_pending(r) && evl_now_ns() < deadline)
 		evl_run_once(loop, 50000000);
+	pager_remote_gone(pg);
 	remote_free(r);
 	pager_free(pg);
 	return ret;

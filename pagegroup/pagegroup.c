@@ -14,6 +14,7 @@ struct pg_table {
 	struct pg_geometry geo;
 	uint64_t ngroups;
 	struct pg_group *groups;
+	bool owned;		/* groups allocated here, not given */
 };
 
 void pg_geometry_fit(struct pg_geometry *geo, unsigned nservers)
@@ -51,28 +52,8 @@ int pg_geometry_check(const struct pg_geometry *geo, unsigned nservers,
 	return 0;
 }
 
-int pg_table_new(struct pg_table **out, uint64_t npages,
-		 const struct pg_geometry *geo)
-{
-	struct pg_table *t = calloc(1, sizeof(*t));
-	uint64_t per = pg_group_pages(geo);
-
-	if (!t)
-		return -ENOMEM;
-	t->geo = *geo;
-	t->ngroups = (npages + per - 1) / per;
-	/* calloc: untouched records cost address space, not memory. */
-	t->groups = calloc(t->ngroups ? t->ngroups : 1, sizeof(*t->groups));
-	if (!t->groups) {
-		free(t);
-		return -ENOMEM;
-	}
-	*out = t;
-	return 0;
-}
-
-static void slot_count(struct pg_table *t, unsigned slot, unsigned server,
-		       struct pg_server *srv, int delta)
+static void slot_count(const struct pg_table *t, unsigned slot,
+		       unsigned server, struct pg_server *srv, int delta)
 {
 	if (server == PG_NO_SERVER || !srv)
 		return;
@@ -81,6 +62,50 @@ static void slot_count(struct pg_table *t, unsigned slot, unsigned server,
 	if (t->geo.parity && slot == pg_parity_slot(&t->geo))
 		srv[server].parity += (uint64_t)(int64_t)delta;
 }
+
+uint64_t pg_ngroups_for(uint64_t npages, const struct pg_geometry *geo)
+{
+	uint64_t per = pg_group_pages(geo);
+
+	return (npages + per - 1) / per;
+}
+
+int pg_table_new(struct pg_table **out, uint64_t npages,
+		 const struct pg_geometry *geo, struct pg_group *records)
+{
+	struct pg_table *t = calloc(1, sizeof(*t));
+
+	if (!t)
+		return -ENOMEM;
+	t->geo = *geo;
+	t->ngroups = pg_ngroups_for(npages, geo);
+	t->groups = records;
+	if (!records) {
+		/* calloc: untouched records cost address space, not memory. */
+		t->groups = calloc(t->ngroups ? t->ngroups : 1,
+				   sizeof(*t->groups));
+		t->owned = true;
+	}
+	if (!t->groups) {
+		free(t);
+		return -ENOMEM;
+	}
+	*out = t;
+	return 0;
+}
+
+void pg_table_count(struct pg_table *t, struct pg_server *srv)
+{
+	for (uint64_t g = 0; g < t->ngroups; g++) {
+		struct pg_group *grp = &t->groups[g];
+
+		if (grp->state == PG_EMPTY)
+			continue;
+		for (unsigned s = 0; s < pg_slots(&t->geo); s++)
+			slot_count(t, s, grp->srv[s], srv, 1);
+	}
+}
+
 
 void pg_table_free(struct pg_table *t, struct pg_server *srv)
 {
@@ -94,7 +119,8 @@ void pg_table_free(struct pg_table *t, struct pg_server *srv)
 		for (unsigned s = 0; s < pg_slots(&t->geo); s++)
 			slot_count(t, s, grp->srv[s], srv, -1);
 	}
-	free(t->groups);
+	if (t->owned)
+		free(t->groups);
 	free(t);
 }
 

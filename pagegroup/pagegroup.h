@@ -23,9 +23,9 @@
  * copied when it is alive (drain, or a full server), or recomputed from
  * the data when it is the parity slot.  While a group REBUILDs nothing is
  * written to it; reads of the missing slot are degraded reads (the XOR of
- * the other slots of the stripe).  Readers and writers of one group
- * exclude each other, so a degraded read never sees a stripe whose data
- * and parity are halfway through an update.
+ * the other slots of the stripe), which never run while a write to a slot
+ * they read is in flight, so they never see a stripe whose data and
+ * parity are halfway through an update.
  */
 #ifndef MEMX_PAGEGROUP_H
 #define MEMX_PAGEGROUP_H
@@ -105,8 +105,17 @@ void pg_geometry_fit(struct pg_geometry *geo, unsigned nservers);
 int pg_geometry_check(const struct pg_geometry *geo, unsigned nservers,
 		      char *why, size_t len);
 
+/* Groups of @geo that @npages pages make. */
+uint64_t pg_ngroups_for(uint64_t npages, const struct pg_geometry *geo);
+/*
+ * A table for @npages pages; its records live in @records
+ * (pg_ngroups_for of them, zeroed or kept from before) or, if NULL, are
+ * allocated.
+ */
 int pg_table_new(struct pg_table **t, uint64_t npages,
-		 const struct pg_geometry *geo);
+		 const struct pg_geometry *geo, struct pg_group *records);
+/* Records kept from before: count their slots into @srv's counts. */
+void pg_table_count(struct pg_table *t, struct pg_server *srv);
 /* Gives back every placed slot to @srv's counts, then frees. */
 void pg_table_free(struct pg_table *t, struct pg_server *srv);
 const struct pg_geometry *pg_geometry(const struct pg_table *t);
@@ -187,16 +196,15 @@ uint64_t pg_server_failed(struct pg_table *t, unsigned server,
 			  void (*fn)(uint64_t g, struct pg_group *grp,
 				     void *arg), void *arg);
 
-/* Reader/writer exclusion on one group (see the top of this file). */
+/*
+ * May a write of @grp start?  Not while a reconstruction reads it, nor
+ * while its slot is being rebuilt or moved (a reconstruction waits, in
+ * turn, for the writes to the slots it reads: the pager tracks those).
+ */
 static inline bool pg_can_write(const struct pg_group *grp)
 {
 	return grp->readers == 0 &&
 	       (grp->state == PG_OK || grp->state == PG_DEGRADED);
-}
-
-static inline bool pg_can_read(const struct pg_group *grp)
-{
-	return grp->writers == 0;
 }
 
 /* dst ^= src, @len a multiple of 64. */

@@ -46,8 +46,8 @@ int rmap_config_check(const struct rmap_config *cfg, char *why, size_t len)
 		w = "maximum retry interval is below the retry interval";
 	else if (cfg->gap_us > 1000000)
 		w = "inter-packet gap must be at most 1s";
-	else if (cfg->max_retries < 1 || cfg->max_retries > 1000)
-		w = "retries must be 1..1000";
+	else if (cfg->max_retries > 1000)
+		w = "retries must be 0..1000 (0: never give up)";
 	if (w && why)
 		snprintf(why, len, "%s", w);
 	return w ? -EINVAL : 0;

@@ -163,6 +163,12 @@ void rmap_peer_drop(struct rmap_ep *ep, struct rmap_peer *peer)
 	free(peer);
 }
 
+void rmap_peer_cancel(struct rmap_ep *ep, struct rmap_peer *peer)
+{
+	(void)ep;
+	peer_fail_all(peer, -ECANCELED);
+}
+
 void peer_set_unreachable(struct rmap_peer *peer)
 {
 	struct rmap_ep *ep = peer->ep;

@@ -40,7 +40,9 @@ struct rmap_config {
 	unsigned retry_us;	/* first per-packet retry interval */
 	unsigned retry_max_us;	/* retry interval doubles up to this */
 	unsigned gap_us;	/* inter-packet gap; 0 sends back to back */
-	unsigned max_retries;	/* then the peer is unreachable */
+	unsigned max_retries;	/* then the peer is unreachable; 0: never
+				 * give up (retry every retry_max_us until
+				 * the peer answers or is dropped) */
 	bool broadcast;		/* allow sending to broadcast addresses */
 };
 
@@ -160,6 +162,12 @@ struct rmap_peer *rmap_peer_find(struct rmap_ep *ep,
 				 const struct sockaddr_storage *addr);
 /* Forget a peer: fail its pending calls with -ECANCELED. */
 void rmap_peer_drop(struct rmap_ep *ep, struct rmap_peer *peer);
+/*
+ * Fail @peer's pending calls with -ECANCELED and stop sending what it has
+ * not acknowledged (the base field tells it so), but keep the peer and
+ * its stream: later calls go on in sequence.
+ */
+void rmap_peer_cancel(struct rmap_ep *ep, struct rmap_peer *peer);
 /* "192.0.2.1:7000" */
 const char *rmap_peer_name(const struct rmap_peer *peer);
 bool rmap_peer_unreachable(const struct rmap_peer *peer);

@@ -473,7 +473,8 @@ void rexmit_fire(struct evl *loop, struct evl_timer *t)
 								 p->retries))
 				continue;
 			burst++;
-			if (p->retries >= ep->cfg.max_retries) {
+			if (ep->cfg.max_retries &&
+			    p->retries >= ep->cfg.max_retries) {
 				dead = true;
 				break;
 			}

@@ -8,6 +8,7 @@
  */
 #include "wire.h"
 
+#include <errno.h>
 #include <string.h>
 
 static void put16(uint8_t *p, uint16_t v)
@@ -114,7 +115,12 @@ static enum rmap_wire_err check_pages(const struct rmap_hdr *h)
 			return RMAP_WIRE_PAGES;
 		return h->msg_len ? RMAP_WIRE_PAGES : RMAP_WIRE_OK;
 	case RMAP_T_REG:
-		if (!resp && h->msg_len != RMAP_REG_LEN)
+	case RMAP_T_ATTACH:
+		if (!resp && h->msg_len != (h->type == RMAP_T_REG ?
+					    RMAP_REG_LEN : RMAP_ATTACH_LEN))
+			return RMAP_WIRE_PAGES;
+		if (resp && h->status == RMAP_S_OK &&
+		    h->msg_len != RMAP_SESSION_INFO_LEN)
 			return RMAP_WIRE_PAGES;
 		break;
 	case RMAP_T_STAT:
@@ -280,7 +286,7 @@ const char *rmap_type_name(unsigned type)
 	static const char *const names[] = {
 		"ACK", "REG", "UNREG", "READ", "WRITE", "FREE", "STAT",
 		"ANNOUNCE", "HEARTBEAT", "XWRITE", "XFREE", "PXOR", "READZ",
-		"LEAVE",
+		"LEAVE", "ATTACH",
 	};
 
 	return type <= RMAP_T_MAX ? names[type] : "?";
@@ -322,5 +328,22 @@ int rmap_stat_decode(const uint8_t *buf, size_t len, struct rmap_stat *s)
 	/* Unknown flags are refused, like unknown header flags. */
 	if (s->flags & ~RMAP_STAT_F_ALL)
 		return -1;
+	return 0;
+}
+
+void rmap_session_info_encode(const struct rmap_session_info *si,
+			      uint8_t out[RMAP_SESSION_INFO_LEN])
+{
+	put32(out, si->heartbeat_ms);
+	put32(out + 4, si->lease_s);
+}
+
+int rmap_session_info_decode(const uint8_t *buf, size_t len,
+			     struct rmap_session_info *si)
+{
+	if (len != RMAP_SESSION_INFO_LEN)
+		return -EINVAL;
+	si->heartbeat_ms = get32(buf);
+	si->lease_s = get32(buf + 4);
 	return 0;
 }

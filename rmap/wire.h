@@ -55,7 +55,9 @@ enum rmap_type {
 	RMAP_T_PXOR = 11,	/* stored ^= data; a zero result is dropped */
 	RMAP_T_READZ = 12,	/* READ where absent pages read as zeros */
 	RMAP_T_LEAVE = 13,	/* "I moved my pages away: you may leave" */
-	RMAP_T_MAX = 13,
+	RMAP_T_ATTACH = 14,	/* take over an open session (a restarted
+				 * client proves it knows its secret) */
+	RMAP_T_MAX = 14,
 };
 
 /*
@@ -142,8 +144,29 @@ struct rmap_stat {
 #define RMAP_STAT_LEAVING	0x0001u
 #define RMAP_STAT_F_ALL		0x0001u
 
-/* The payload of REG: who is asking, so a retried REG is idempotent. */
-#define RMAP_REG_LEN		8u	/* be64 client nonce */
+/*
+ * The payload of REG: a be64 client nonce, so that a retried REG is
+ * idempotent, then the session's attach secret, which a client that
+ * restarted (a new address, a new epoch) shows in ATTACH to take the
+ * session over.
+ */
+#define RMAP_SECRET_LEN		16u
+#define RMAP_REG_LEN		(8u + RMAP_SECRET_LEN)
+/* The payload of ATTACH: the secret given at REG. */
+#define RMAP_ATTACH_LEN		RMAP_SECRET_LEN
+
+/* The payload of REG's and ATTACH's OK reply: how the session is kept. */
+struct rmap_session_info {
+	uint32_t heartbeat_ms;	/* how often the server wants to hear */
+	uint32_t lease_s;	/* it keeps the pages this long in silence */
+};
+#define RMAP_SESSION_INFO_LEN	8u
+
+void rmap_session_info_encode(const struct rmap_session_info *si,
+			      uint8_t out[RMAP_SESSION_INFO_LEN]);
+/* 0, or -EINVAL if @len is not RMAP_SESSION_INFO_LEN. */
+int rmap_session_info_decode(const uint8_t *buf, size_t len,
+			     struct rmap_session_info *si);
 
 void rmap_wire_encode(const struct rmap_hdr *h, uint8_t out[RMAP_HDR_LEN]);
 enum rmap_wire_err rmap_wire_decode(const uint8_t *buf, size_t len,

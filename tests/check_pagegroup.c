@@ -84,7 +84,7 @@ START_TEST(test_place_distinct_rotating)
 	uint64_t groups = 800;
 
 	servers_init(srv, NSRV, 1u << 20);
-	ck_assert_int_eq(pg_table_new(&t, groups * 48, &geo), 0);
+	ck_assert_int_eq(pg_table_new(&t, groups * 48, &geo, NULL), 0);
 	for (uint64_t g = 0; g < groups; g++) {
 		struct pg_group *grp = pg_group(t, g);
 
@@ -124,7 +124,7 @@ START_TEST(test_place_by_room)
 	srv[3].draining = true;
 	srv[4].free_pages = 100000;
 	srv[4].load_permille = 1000;	/* half as attractive */
-	ck_assert_int_eq(pg_table_new(&t, 48 * 10, &geo), 0);
+	ck_assert_int_eq(pg_table_new(&t, 48 * 10, &geo, NULL), 0);
 	ck_assert_int_eq(pg_place(t, 0, srv, 6), 0);
 	for (unsigned i = 0; i < 3; i++) {
 		unsigned s = pg_group(t, 0)->srv[i];
@@ -151,7 +151,7 @@ START_TEST(test_room_committed)
 	for (unsigned i = 0; i < 4; i++)
 		srv[i].capacity_pages = 1u << 20;
 	srv[0].capacity_pages = srv[0].free_pages = 64;	/* 4 slots of 16 */
-	ck_assert_int_eq(pg_table_new(&t, 32 * 100, &geo), 0);
+	ck_assert_int_eq(pg_table_new(&t, 32 * 100, &geo, NULL), 0);
 	for (g = 0; g < 100; g++)
 		ck_assert_int_eq(pg_place(t, g, srv, 4), 0);
 	ck_assert_uint_le(srv[0].groups, 4);
@@ -170,7 +170,7 @@ START_TEST(test_place_spreads_sets)
 	unsigned masks[64] = { 0 }, nmasks = 0;
 
 	servers_init(srv, 6, 1u << 20);
-	ck_assert_int_eq(pg_table_new(&t, 48 * 60, &geo), 0);
+	ck_assert_int_eq(pg_table_new(&t, 48 * 60, &geo, NULL), 0);
 	for (uint64_t g = 0; g < 60; g++) {
 		unsigned m = 0, k;
 
@@ -197,7 +197,7 @@ START_TEST(test_spare_and_move)
 	unsigned spare, old;
 
 	servers_init(srv, 5, 1u << 20);
-	ck_assert_int_eq(pg_table_new(&t, 480, &geo), 0);
+	ck_assert_int_eq(pg_table_new(&t, 480, &geo, NULL), 0);
 	ck_assert_int_eq(pg_place(t, 2, srv, 5), 0);
 	spare = pg_spare(t, 2, srv, 5);
 	ck_assert_uint_ne(spare, PG_NO_SERVER);
@@ -235,7 +235,7 @@ START_TEST(test_failure_states)
 	unsigned a, b;
 
 	servers_init(srv, 6, 1u << 20);
-	ck_assert_int_eq(pg_table_new(&t, 48 * 4, &geo), 0);
+	ck_assert_int_eq(pg_table_new(&t, 48 * 4, &geo, NULL), 0);
 	for (uint64_t g = 0; g < 4; g++)
 		ck_assert_int_eq(pg_place(t, g, srv, 6), 0);
 	grp = pg_group(t, 0);
@@ -255,7 +255,7 @@ START_TEST(test_failure_states)
 	/* Without parity the first failure already loses the slot. */
 	geo.parity = false;
 	servers_init(srv, 6, 1u << 20);
-	ck_assert_int_eq(pg_table_new(&t, 48, &geo), 0);
+	ck_assert_int_eq(pg_table_new(&t, 48, &geo, NULL), 0);
 	ck_assert_int_eq(pg_place(t, 0, srv, 6), 0);
 	grp = pg_group(t, 0);
 	ck_assert_uint_eq(pg_server_failed(t, grp->srv[2], NULL, NULL), 1);
@@ -274,7 +274,7 @@ START_TEST(test_failure_during_move)
 	struct pg_group *grp;
 
 	servers_init(srv, 5, 1u << 20);
-	ck_assert_int_eq(pg_table_new(&t, 32, &geo), 0);
+	ck_assert_int_eq(pg_table_new(&t, 32, &geo, NULL), 0);
 	ck_assert_int_eq(pg_place(t, 0, srv, 5), 0);
 	grp = pg_group(t, 0);
 	grp->state = PG_DEGRADED;
@@ -317,7 +317,7 @@ START_TEST(test_metadata_size)
 	struct pg_table *t;
 
 	ck_assert_uint_le(sizeof(struct pg_group), 20);
-	ck_assert_int_eq(pg_table_new(&t, npages, &geo), 0);
+	ck_assert_int_eq(pg_table_new(&t, npages, &geo, NULL), 0);
 	/* Under half a byte per page, before the pager's own byte. */
 	ck_assert_uint_lt(pg_table_bytes(t) * 2, npages);
 	pg_table_free(t, NULL);

@@ -23,6 +23,7 @@
 #include "check_util.h"
 #include "memxd/log.h"
 #include "memxd/pager/fault.h"
+#include "memxd/pager/recovery.h"
 #include "memxd/pager/vm.h"
 #include "pager/fakes.h"
 
@@ -75,6 +76,7 @@ static void fx_init(struct fx *f, const struct fx_opts *o)
 	spec.regions[0] = (struct vm_region){ FAKE_HVA, 0, o->npages * PAGE,
 					      PAGE };
 	spec.uffd = spec.memfd = fake_mem_fd(f->m);
+	spec.state_fd = spec.spill_fd = -1;	/* a new VM */
 	ret = pager_register(f->pg, &spec, &f->vm, why, sizeof(why));
 	ck_assert_msg(ret == 0, "register: %s", why);
 }
@@ -772,6 +774,304 @@ START_TEST(test_degraded_read_waits_for_writers)
 }
 END_TEST
 
+/* ---- partitions ---- */
+
+/*
+ * A server goes silent while the others answer, with a READ of a fault
+ * in flight to it: the fault does not wait for it (nor for the grace
+ * period): it is served by a degraded read from the rest of the stripe.
+ * A write to the silent server in flight does not hold that up.
+ */
+START_TEST(test_silent_server_read_degraded)
+{
+	struct fx f;
+	struct fake_req *q;
+	unsigned srv;
+	uint32_t sid;
+	uint64_t key;
+	uint8_t b;
+
+	fx_init_filled(&f, &defaults, 0);
+	f.pg->cfg.recovery_mibps = 0;
+	fake_remote_auto(f.fr, f.loop, false);
+	ck_assert_int_eq(fake_vcpu_read(f.m, 9, &b), -EAGAIN);
+	q = fx_wait_req(&f, RMAP_T_READ);
+	fx_where(&f, 9, &srv, &sid, &key);
+	ck_assert_uint_eq(q->server, srv);
+	/* Its server's answers stop coming; its requests stay out. */
+	for (GList *l = fake_remote_pending(f.fr)->head; l; l = l->next)
+		if (((struct fake_req *)l->data)->server == srv)
+			((struct fake_req *)l->data)->held = true;
+	fake_remote_auto(f.fr, f.loop, true);
+	fake_remote_silence(f.fr, srv, true, true);
+	ck_assert_int_eq(fx_read(&f, 9), (uint8_t)(9 * 7) | 1);
+	ck_assert_uint_ge(f.vm->st.degraded_reads, 1);
+	ck_assert_uint_ge(f.vm->st.fetch_abandoned, 1);
+	/* The READ's late answer changes nothing. */
+	fake_remote_complete(f.fr, q, 0, 0);
+	ck_assert_int_eq(fx_read(&f, 9), (uint8_t)(9 * 7) | 1);
+	/* Writes meanwhile spill rather than wait; reads stay right. */
+	fx_fill(&f, 100, 60, 3);
+	fx_verify(&f, 0, 100, 0);
+	fx_verify(&f, 100, 60, 3);
+	/* It answers again: nothing was declared lost or rebuilt. */
+	fake_remote_silence(f.fr, srv, false, false);
+	fx_quiesce(&f);
+	ck_assert_uint_eq(f.vm->st.rebuilt_groups, 0);
+	fx_verify(&f, 160, f.npages - 160, 0);
+	fx_fini(&f);
+}
+END_TEST
+
+/*
+ * memxd cut off from every server: evictions wait (nothing is sent,
+ * nothing spilled), faults on remote pages wait, nothing is declared
+ * down or lost; reconnected, everything goes on where it was.
+ */
+START_TEST(test_cut_off_freezes)
+{
+	struct fx f;
+	uint64_t sent, spilled;
+	uint8_t b;
+
+	fx_init_filled(&f, &defaults, 0);
+	fake_remote_cut(f.fr, true);
+	ck_assert(f.pg->frozen);
+	sent = fake_remote_sent(f.fr, RMAP_T_XWRITE) +
+	       fake_remote_sent(f.fr, RMAP_T_WRITE) +
+	       fake_remote_sent(f.fr, RMAP_T_READ);
+	spilled = f.vm->st.evict_spilled;
+	/* A fault on a remote page waits... */
+	ck_assert_int_eq(fake_vcpu_read(f.m, 3, &b), -EAGAIN);
+	/* ...and new pages fill the budget, then wait too. */
+	for (uint64_t p = 200; p < 256; p++)
+		fake_vcpu_write(f.m, p, 0x44);
+	tu_run_for(f.loop, 300);
+	ck_assert_int_eq(fake_vcpu_read(f.m, 3, &b), -EAGAIN);
+	/* Nothing went out to the silent servers. */
+	ck_assert_uint_eq(fake_remote_sent(f.fr, RMAP_T_XWRITE) +
+			  fake_remote_sent(f.fr, RMAP_T_WRITE) +
+			  fake_remote_sent(f.fr, RMAP_T_READ), sent);
+	ck_assert_uint_eq(f.vm->st.evict_spilled, spilled);
+	ck_assert_uint_eq(f.vm->st.lost_faults, 0);
+	fx_check_budget(&f);
+	/* Reconnected: on with the work, every byte right. */
+	fake_remote_cut(f.fr, false);
+	ck_assert_int_eq(fx_read(&f, 3), (uint8_t)(3 * 7) | 1);
+	for (uint64_t p = 200; p < 256; p++)
+		fx_write(&f, p, 0x44);
+	fx_quiesce(&f);
+	fx_verify(&f, 0, 200, 0);
+	for (uint64_t p = 200; p < 256; p++)
+		ck_assert_int_eq(fx_read(&f, p), 0x44);
+	ck_assert_uint_eq(f.vm->st.rebuilt_groups, 0);
+	fx_fini(&f);
+}
+END_TEST
+
+/* ---- memxd restarts ---- */
+
+/*
+ * memxd dies; the VMM keeps the state memfd and the spill file and
+ * registers the VM with a new memxd, whose budget is @budget pages.
+ * Whatever memxd had in flight stays wherever it got.
+ */
+static void fx_restart(struct fx *f, uint64_t budget)
+{
+	struct vm_spec spec = { .pid = 1, .nregions = 1 };
+	struct pager_config cfg;
+	int state_fd, spill_fd;
+	char why[256] = "";
+
+	pager_vm_handover(f->vm, &state_fd, &spill_fd);
+	state_fd = dup(state_fd);
+	spill_fd = dup(spill_fd);
+	ck_assert_uint_eq(f->vm->pt.bugs, 0);
+	pager_detach(f->pg, f->vm);
+	fake_remote_auto(f->fr, f->loop, false);
+	fake_remote_cancel(f->fr);
+	fx_turn(f, 3);
+	cfg = f->pg->cfg;
+	pager_free(f->pg);
+	ck_assert_int_eq(pager_new(&f->pg, f->loop, fake_remote(f->fr), &cfg),
+			 0);
+	snprintf(spec.name, sizeof(spec.name), "vm0");
+	spec.budget = budget * PAGE;
+	spec.regions[0] = (struct vm_region){ FAKE_HVA, 0, f->npages * PAGE,
+					      PAGE };
+	spec.uffd = spec.memfd = fake_mem_fd(f->m);
+	spec.state_fd = state_fd;
+	spec.spill_fd = spill_fd;
+	ck_assert_msg(!pager_register(f->pg, &spec, &f->vm, why, sizeof(why)),
+		      "register again: %s", why);
+}
+
+/*
+ * memxd dies with evictions, a parity delta and a fault's READ in flight
+ * (some of which reached their servers, their answers lost), and a new
+ * memxd takes the VM over from the state and spill file its VMM kept:
+ * every byte reads back, the blocked vCPU is served, and the parity that
+ * a lost delta may not have reached is right again (a server killed
+ * afterwards costs nothing).
+ */
+START_TEST(test_memxd_restart)
+{
+	struct fx f;
+	struct fake_req *q;
+	unsigned lost = 0, partner = 0;
+	uint8_t b;
+
+	fx_init_filled(&f, &defaults, 0);
+	fake_remote_hold(f.fr, RMAP_T_XWRITE, true);
+	fake_remote_hold(f.fr, RMAP_T_WRITE, true);
+	fake_remote_hold(f.fr, RMAP_T_PXOR, true);
+	/*
+	 * Rewrite every other page (slot 0 of each row): their evictions go
+	 * out, by XWRITE, and wait; the other slot's pages stay remote.
+	 */
+	for (uint64_t p = 0; p < 120; p += 2)
+		fx_write(&f, p, 0x70 | (uint8_t)(p & 7));
+	fake_remote_hold(f.fr, RMAP_T_READ, true);
+	ck_assert_int_eq(fake_vcpu_read(f.m, 200, &b), -EAGAIN);
+	fx_wait_req(&f, RMAP_T_READ);
+	/* Some writes land, their answers die with memxd. */
+	while ((q = fake_remote_find(f.fr, RMAP_T_XWRITE)) && lost < 3) {
+		if (!lost) {
+			/* The server of the other data slot of its row. */
+			struct pg_group *grp = pg_group(f.vm->groups,
+							q->key / defaults.rows);
+
+			partner = grp->srv[0] == q->server ? grp->srv[1]
+							   : grp->srv[0];
+		}
+		fake_remote_lose(f.fr, q);
+		lost++;
+	}
+	ck_assert_uint_gt(lost, 0);
+	/*
+	 * Room for every page after the restart: nothing is evicted again,
+	 * so only the recomputed parity, not a new write, can make the lost
+	 * deltas' rows right.
+	 */
+	fx_restart(&f, f.npages);
+	fake_remote_hold(f.fr, RMAP_T_XWRITE, false);
+	fake_remote_hold(f.fr, RMAP_T_WRITE, false);
+	fake_remote_hold(f.fr, RMAP_T_PXOR, false);
+	fake_remote_hold(f.fr, RMAP_T_READ, false);
+	fake_remote_auto(f.fr, f.loop, true);
+	ck_assert_uint_eq(fake_remote_attached(f.fr), 4);
+	ck_assert_uint_gt(f.vm->st.takeover_rollbacks, 0);
+	ck_assert_uint_gt(f.vm->st.takeover_reads_dropped, 0);
+	ck_assert_uint_gt(f.vm->st.takeover_parities, 0);
+	/* The vCPU blocked on page 200 was woken, faults again, is served. */
+	ck_assert_int_eq(fx_read(&f, 200), (uint8_t)(200 * 7) | 1);
+	fx_quiesce(&f);
+	tu_run_for(f.loop, 100);	/* the recovery jobs' ticks */
+	fx_quiesce(&f);
+	ck_assert_uint_eq(recovery_pending(f.pg), 0);
+	ck_assert_uint_eq(f.vm->st.lost_faults, 0);
+	/*
+	 * Parity right where a lost write's delta never reached it: lose
+	 * the server of the other slot of its row, and read it all back.
+	 */
+	fake_remote_kill(f.fr, partner);
+	for (uint64_t p = 0; p < f.npages; p++)
+		ck_assert_int_eq(fx_read(&f, p), p < 120 && !(p & 1) ?
+				 0x70 | (uint8_t)(p & 7) : (uint8_t)(p * 7) | 1);
+	ck_assert_uint_gt(f.vm->st.degraded_reads, 0);
+	ck_assert_uint_eq(f.vm->st.lost_faults, 0);
+	fx_fini(&f);
+}
+END_TEST
+
+/*
+ * memxd is stopped (SIGTERM) while parity deltas are in flight, their
+ * data writes acknowledged.  Stopping cancels the deltas; that must not
+ * reach the state the VMM keeps, or the next memxd would not know those
+ * groups' parity is stale: a server lost afterwards would be rebuilt
+ * wrong.
+ */
+START_TEST(test_restart_delta_in_flight)
+{
+	struct fx f;
+	struct fake_req *q;
+	unsigned held = 0, partner = 0;
+
+	fx_init_filled(&f, &defaults, 0);
+	fake_remote_hold(f.fr, RMAP_T_PXOR, true);
+	for (uint64_t p = 0; p < 120; p += 2)
+		fx_write(&f, p, 0x50 | (uint8_t)(p & 7));
+	fx_turn(&f, 20);
+	/* The data landed; the deltas wait at their parity servers. */
+	while ((q = fake_remote_find(f.fr, RMAP_T_PXOR))) {
+		struct pg_group *grp = pg_group(f.vm->groups,
+						q->key / defaults.rows);
+
+		if (!held)
+			partner = grp->srv[0];
+		q->held = true;
+		held++;
+		if (held > 64)
+			break;
+	}
+	ck_assert_uint_gt(held, 0);
+	ck_assert_uint_eq(fake_remote_sent(f.fr, RMAP_T_XWRITE) > 0, 1);
+	/* Stop and take over: the deltas are cancelled, never applied. */
+	fx_restart(&f, f.npages);
+	fake_remote_hold(f.fr, RMAP_T_PXOR, false);
+	fake_remote_auto(f.fr, f.loop, true);
+	ck_assert_uint_gt(f.vm->st.takeover_parities, 0);
+	fx_quiesce(&f);
+	tu_run_for(f.loop, 100);
+	fx_quiesce(&f);
+	ck_assert_uint_eq(recovery_pending(f.pg), 0);
+	/* Lose a data server of a group whose delta was lost: rebuilt right. */
+	fake_remote_kill(f.fr, partner);
+	tu_run_for(f.loop, 100);
+	fx_quiesce(&f);
+	for (uint64_t p = 0; p < f.npages; p++)
+		ck_assert_int_eq(fx_read(&f, p), p < 120 && !(p & 1) ?
+				 0x50 | (uint8_t)(p & 7) : (uint8_t)(p * 7) | 1);
+	ck_assert_uint_eq(f.vm->st.lost_faults, 0);
+	fx_fini(&f);
+}
+END_TEST
+
+/*
+ * memxd dies between installing a remote page for a write fault (no
+ * write-protection: the guest writes at once) and recording it resident.
+ * The page the memfd holds is the guest's latest: the new memxd must
+ * write it back when it evicts it, not take it for the server's copy.
+ */
+START_TEST(test_restart_mid_install)
+{
+	struct fx f;
+	uint64_t victim = UINT64_MAX;
+
+	fx_init_filled(&f, &defaults, 0);
+	for (uint64_t p = 0; p < f.npages && victim == UINT64_MAX; p++)
+		if (pt_state(&f.vm->pt, p) == PS_REMOTE &&
+		    !pt_has(&f.vm->pt, p, PT_CACHED))
+			victim = p;
+	ck_assert_uint_ne(victim, UINT64_MAX);
+	/* UFFDIO_COPY went in, the vCPU wrote; the table still says REMOTE. */
+	fake_mem_prefill(f.m, victim, 0xa5);
+	fx_restart(&f, defaults.budget);
+	ck_assert_int_eq(pt_state(&f.vm->pt, victim), PS_RESIDENT);
+	ck_assert(pt_has(&f.vm->pt, victim, PT_DIRTY));
+	/* Everything else passes through the budget: the victim leaves. */
+	fake_remote_auto(f.fr, f.loop, true);
+	for (uint64_t p = 0; p < f.npages; p++)
+		if (p != victim)
+			ck_assert_int_eq(fx_read(&f, p), (uint8_t)(p * 7) | 1);
+	fx_quiesce(&f);
+	ck_assert_int_ne(pt_state(&f.vm->pt, victim), PS_RESIDENT);
+	ck_assert_int_eq(fx_read(&f, victim), 0xa5);
+	ck_assert_uint_eq(f.vm->pt.bugs, 0);
+	fx_fini(&f);
+}
+END_TEST
+
 /* No servers at all: everything spills, and reads back. */
 START_TEST(test_spill_only)
 {
@@ -944,6 +1244,11 @@ static Suite *pager_suite(void)
 	tcase_set_timeout(tc, 60);
 	tcase_add_test(tc, test_double_failure_poisons);
 	tcase_add_test(tc, test_degraded_read_waits_for_writers);
+	tcase_add_test(tc, test_silent_server_read_degraded);
+	tcase_add_test(tc, test_cut_off_freezes);
+	tcase_add_test(tc, test_memxd_restart);
+	tcase_add_test(tc, test_restart_mid_install);
+	tcase_add_test(tc, test_restart_delta_in_flight);
 	suite_add_tcase(s, tc);
 	tc = tcase_create("random");
 	tcase_set_timeout(tc, 600);

@@ -14,7 +14,7 @@ static struct pagetable pt;
 
 static void setup(void)
 {
-	ck_assert_int_eq(pt_init(&pt, 16), 0);
+	ck_assert_int_eq(pt_init(&pt, 16, NULL), 0);
 }
 
 static void teardown(void)

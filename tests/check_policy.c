@@ -106,7 +106,7 @@ START_TEST(test_clock_second_chance)
 	struct victim_clock c = { 0 };
 	unsigned n;
 
-	ck_assert_int_eq(pt_init(&pt, 16), 0);
+	ck_assert_int_eq(pt_init(&pt, 16, NULL), 0);
 	for (unsigned i = 0; i < 8; i++)
 		ck_assert(pt_found_resident(&pt, i));
 	for (unsigned i = 0; i < 8; i++)

@@ -481,6 +481,50 @@ START_TEST(test_unreachable_bounded)
 }
 END_TEST
 
+/*
+ * max_retries 0, as the pager runs: a message is retried until the peer
+ * answers, however long the network is gone, and then delivered once;
+ * only dropping the peer ends it.
+ */
+START_TEST(test_never_give_up)
+{
+	struct rmap_config cfg;
+	static struct watch drop_all;
+	struct done d, d2;
+
+	test_config(&cfg);
+	cfg.rto_us = 200;
+	cfg.retry_us = 1000;
+	cfg.retry_max_us = 4000;
+	cfg.max_retries = 0;
+	pair_open(&cfg);
+	memset(&drop_all, 0, sizeof(drop_all));
+	drop_all.window = cfg.window;
+	drop_all.verdict = 0;
+	rmap_ep_set_tx_filter(cli, tx_watch, &drop_all);
+	ck_assert_int_eq(call(RMAP_T_HEARTBEAT, 1, 0, 0, NULL, NULL, 0, &d), 0);
+	/* Far longer than any bounded retry count would last. */
+	tu_run_for(loop, 600);
+	ck_assert_uint_eq(d.calls, 0);
+	ck_assert(!rmap_peer_unreachable(peer));
+	ck_assert_uint_gt(rmap_ep_counters(cli)->retransmits, 20);
+	ck_assert_uint_eq(srv_seen.delivered, 0);
+	/* The network heals: it arrives, once, and is answered. */
+	rmap_ep_set_tx_filter(cli, NULL, NULL);
+	TU_RUN_UNTIL(loop, d.calls, 3000);
+	ck_assert_int_eq(d.err, 0);
+	ck_assert_uint_eq(srv_seen.delivered, 1);
+	/* Dropping the peer is what fails a call still out. */
+	rmap_ep_set_tx_filter(cli, tx_watch, &drop_all);
+	ck_assert_int_eq(call(RMAP_T_HEARTBEAT, 2, 0, 0, NULL, NULL, 0, &d2), 0);
+	tu_run_for(loop, 50);
+	rmap_peer_drop(cli, peer);
+	ck_assert_uint_eq(d2.calls, 1);
+	ck_assert_int_eq(d2.err, -ECANCELED);
+	pair_close();
+}
+END_TEST
+
 START_TEST(test_duplicates_suppressed)
 {
 	enum { N = 40 };
@@ -938,8 +982,10 @@ START_TEST(test_config_check)
 	cfg.retry_max_us = cfg.retry_us - 1;
 	ck_assert_int_eq(rmap_config_check(&cfg, NULL, 0), -EINVAL);
 	rmap_config_default(&cfg);
-	cfg.max_retries = 0;
+	cfg.max_retries = 1001;
 	ck_assert_int_eq(rmap_config_check(&cfg, NULL, 0), -EINVAL);
+	cfg.max_retries = 0;	/* never give up */
+	ck_assert_int_eq(rmap_config_check(&cfg, NULL, 0), 0);
 }
 END_TEST
 
@@ -962,6 +1008,7 @@ static Suite *rmap_suite(void)
 			    sizeof(windows) / sizeof(windows[0]));
 	tcase_add_test(tc, test_retransmit_after_loss);
 	tcase_add_test(tc, test_unreachable_bounded);
+	tcase_add_test(tc, test_never_give_up);
 	tcase_add_test(tc, test_duplicates_suppressed);
 	tcase_add_loop_test(tc, test_reordering_delivers_once, 0, 4);
 	tcase_add_test(tc, test_inconsistent_fragments_refused);

@@ -3,7 +3,7 @@
  * check_server.c - memxd's store role, end to end over loopback: a real
  * server (server_new on 127.0.0.1:0) and an RMAP client endpoint in one
  * event loop.  Sessions, every request type, the capacity limit
- * (RMAP_S_FULL, nothing written), soft-state expiry and UNREG; the
+ * (RMAP_S_FULL, nothing written), leases, ATTACH and UNREG; the
  * page-group (XOR parity) requests, and LEAVE.
  */
 #include <arpa/inet.h>
@@ -36,6 +36,8 @@ static void on_announce(struct rmap_ep *ep, const struct sockaddr_storage *from,
 }
 
 /* A server, and a client endpoint it announces to every @announce_ms. */
+static unsigned lease_s = 600;
+
 static void setup_server_announcing(uint64_t capacity, unsigned heartbeat_ms,
 				    unsigned announce_ms)
 {
@@ -45,6 +47,7 @@ static void setup_server_announcing(uint64_t capacity, unsigned heartbeat_ms,
 		.listen = "127.0.0.1:0",
 		.capacity_pages = capacity,
 		.heartbeat_ms = heartbeat_ms,
+		.lease_s = lease_s,
 		.announce_ms = announce_ms,
 		.announce_to = announce_ms ? announce_to : NULL,
 	};
@@ -76,7 +79,15 @@ static void setup_server_announcing(uint64_t capacity, unsigned heartbeat_ms,
 
 static void setup_server(uint64_t capacity, unsigned heartbeat_ms)
 {
+	lease_s = 600;
 	setup_server_announcing(capacity, heartbeat_ms, 0);
+}
+
+/* A server whose sessions are leased for @lease seconds. */
+static void setup_server_leased(uint64_t capacity, unsigned lease)
+{
+	lease_s = lease;
+	setup_server_announcing(capacity, 50, 0);
 }
 
 static void teardown_server(void)
@@ -106,10 +117,11 @@ static void on_reply(void *arg, int err, const struct rmap_msg *resp)
 	}
 }
 
-/* One request, waited for; returns the reply status. */
-static uint8_t req(uint8_t type, uint32_t session, uint64_t page,
-		   uint32_t count, const void *data, uint32_t data_len,
-		   void *resp, uint32_t cap, struct done *d)
+/* One request from endpoint @ep to @to, waited for: the reply status. */
+static uint8_t req_from(struct rmap_ep *ep, struct rmap_peer *to, uint8_t type,
+			uint32_t session, uint64_t page, uint32_t count,
+			const void *data, uint32_t data_len, void *resp,
+			uint32_t cap, struct done *d)
 {
 	struct iovec iov = { (void *)data, data_len };
 	struct rmap_req r = {
@@ -118,27 +130,45 @@ static uint8_t req(uint8_t type, uint32_t session, uint64_t page,
 	};
 
 	memset(d, 0, sizeof(*d));
-	ck_assert_int_eq(rmap_call(cli, peer, &r, resp, cap, on_reply, d), 0);
+	ck_assert_int_eq(rmap_call(ep, to, &r, resp, cap, on_reply, d), 0);
 	TU_RUN_UNTIL(loop, d->calls, TU_DEADLINE_MS);
 	ck_assert_uint_eq(d->calls, 1);
 	ck_assert_int_eq(d->err, 0);
 	return d->status;
 }
 
+/* One request from the test's client, waited for: the reply status. */
+static uint8_t req(uint8_t type, uint32_t session, uint64_t page,
+		   uint32_t count, const void *data, uint32_t data_len,
+		   void *resp, uint32_t cap, struct done *d)
+{
+	return req_from(cli, peer, type, session, page, count, data, data_len,
+			resp, cap, d);
+}
+
+/* The secret a test gives with nonce @nonce: derived, so ATTACH knows it. */
+static void secret_of(uint64_t nonce, uint8_t *secret)
+{
+	for (unsigned i = 0; i < RMAP_SECRET_LEN; i++)
+		secret[i] = (uint8_t)(nonce * 131 + i * 7 + 1);
+}
+
 static uint32_t reg(uint64_t nonce, unsigned heartbeat_ms)
 {
-	uint8_t n[RMAP_REG_LEN], hb[4];
+	uint8_t n[RMAP_REG_LEN], body[RMAP_SESSION_INFO_LEN];
+	struct rmap_session_info si;
 	struct done d;
 
-	for (unsigned i = 0; i < RMAP_REG_LEN; i++)
+	for (unsigned i = 0; i < 8; i++)
 		n[i] = (uint8_t)(nonce >> (56 - 8 * i));
-	ck_assert_uint_eq(req(RMAP_T_REG, 0, 0, 0, n, sizeof(n), hb, sizeof(hb),
-			      &d), RMAP_S_OK);
+	secret_of(nonce, n + 8);
+	ck_assert_uint_eq(req(RMAP_T_REG, 0, 0, 0, n, sizeof(n), body,
+			      sizeof(body), &d), RMAP_S_OK);
 	ck_assert_uint_ne(d.session, 0);
-	/* The REG reply tells the client how often to send heartbeats. */
-	ck_assert_uint_eq(d.len, 4);
-	ck_assert_uint_eq((uint32_t)hb[0] << 24 | hb[1] << 16 | hb[2] << 8 |
-			  hb[3], heartbeat_ms);
+	/* The reply says how often to heartbeat, and how long the lease is. */
+	ck_assert_int_eq(rmap_session_info_decode(body, d.len, &si), 0);
+	ck_assert_uint_eq(si.heartbeat_ms, heartbeat_ms);
+	ck_assert_uint_eq(si.lease_s, lease_s);
 	return d.session;
 }
 
@@ -272,24 +302,25 @@ START_TEST(test_capacity_full_writes_nothing)
 }
 END_TEST
 
-START_TEST(test_expiry_synthetic_clock)
+START_TEST(test_lease_synthetic_clock)
 {
 	static uint8_t w[2 * PG], r[PG];
 	struct done d;
 	uint64_t now;
 	uint32_t s;
 
-	setup_server(100, 50);
+	setup_server_leased(100, 60);
 	s = reg(7, 50);
 	pages(3, w, 2);
 	ck_assert_uint_eq(req(RMAP_T_WRITE, s, 0, 2, w, sizeof(w), NULL, 0, &d),
 			  RMAP_S_OK);
 	now = evl_now_ns();
-	/* Two intervals of silence: still alive. */
-	ck_assert_uint_eq(server_expire(srv, now + 100 * 1000000ull), 0);
+	/* Silent for many heartbeats, and for most of the lease: kept. */
+	ck_assert_uint_eq(server_expire(srv, now + 59 * 1000000000ull), 0);
 	ck_assert_uint_eq(stats().sessions, 1);
-	/* More than three: gone, and its pages with it. */
-	ck_assert_uint_eq(server_expire(srv, now + 151 * 1000000ull), 1);
+	ck_assert_uint_eq(stats().used_pages, 2);
+	/* The lease runs out: gone, and its pages with it. */
+	ck_assert_uint_eq(server_expire(srv, now + 61 * 1000000000ull), 1);
 	ck_assert_uint_eq(stats().sessions, 0);
 	ck_assert_uint_eq(stats().used_pages, 0);
 	ck_assert_uint_eq(stats().expired_sessions, 1);
@@ -301,20 +332,23 @@ START_TEST(test_expiry_synthetic_clock)
 }
 END_TEST
 
-START_TEST(test_expiry_real_time)
+START_TEST(test_lease_real_time)
 {
 	static uint8_t w[PG];
 	struct done d;
 	uint32_t s;
 
-	setup_server(100, 50);
+	setup_server_leased(100, 1);
 	s = reg(8, 50);
 	pages(4, w, 1);
 	ck_assert_uint_eq(req(RMAP_T_WRITE, s, 0, 1, w, sizeof(w), NULL, 0, &d),
 			  RMAP_S_OK);
 	ck_assert_uint_eq(stats().used_pages, 1);
-	/* The client stays silent for five intervals. */
-	tu_run_for(loop, 250);
+	/* Silent for twenty heartbeat intervals, within the lease: kept. */
+	tu_run_for(loop, 800);
+	ck_assert_uint_eq(stats().sessions, 1);
+	/* Past the lease. */
+	tu_run_for(loop, 400);
 	ck_assert_uint_eq(stats().sessions, 0);
 	ck_assert_uint_eq(stats().used_pages, 0);
 	ck_assert_uint_eq(stats().expired_sessions, 1);
@@ -324,27 +358,140 @@ START_TEST(test_expiry_real_time)
 }
 END_TEST
 
-START_TEST(test_heartbeats_keep_session_alive)
+START_TEST(test_traffic_renews_lease)
 {
 	static uint8_t w[PG], r[PG];
 	struct done d;
 	uint32_t s;
 
-	setup_server(100, 50);
+	setup_server_leased(100, 1);
 	s = reg(9, 50);
 	pages(5, w, 1);
 	ck_assert_uint_eq(req(RMAP_T_WRITE, s, 3, 1, w, sizeof(w), NULL, 0, &d),
 			  RMAP_S_OK);
-	/* 400 ms, eight intervals, with a heartbeat every half interval. */
-	for (unsigned i = 0; i < 16; i++) {
+	/* Two seconds, twice the lease, with a heartbeat every 200 ms. */
+	for (unsigned i = 0; i < 10; i++) {
 		ck_assert_uint_eq(req(RMAP_T_HEARTBEAT, s, 0, 0, NULL, 0, NULL,
 				      0, &d), RMAP_S_OK);
-		tu_run_for(loop, 25);
+		tu_run_for(loop, 200);
 	}
 	ck_assert_uint_eq(stats().expired_sessions, 0);
 	ck_assert_uint_eq(req(RMAP_T_READ, s, 3, 1, NULL, 0, r, PG, &d),
 			  RMAP_S_OK);
 	ck_assert_mem_eq(r, w, PG);
+	teardown_server();
+}
+END_TEST
+
+/* A second client endpoint, as a restarted memxd is: a new port. */
+static struct rmap_ep *client2(struct rmap_peer **to)
+{
+	struct sockaddr_storage any, srvaddr;
+	struct sockaddr_in *sin = (struct sockaddr_in *)&any;
+	struct rmap_handlers h = { 0 };
+	struct rmap_config cfg;
+	struct rmap_ep *ep;
+
+	rmap_config_default(&cfg);
+	memset(&any, 0, sizeof(any));
+	sin->sin_family = AF_INET;
+	sin->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	ck_assert_int_eq(rmap_ep_open(&ep, loop, (struct sockaddr *)&any,
+				      sizeof(*sin), &cfg, &h), 0);
+	srvaddr = any;
+	((struct sockaddr_in *)&srvaddr)->sin_port = htons(server_port(srv));
+	*to = rmap_peer_get(ep, &srvaddr);
+	return ep;
+}
+
+/*
+ * A restarted client (a new address) takes its session over with ATTACH
+ * and the secret it gave at REG; a wrong secret, or none, is refused,
+ * and from then on the old address is.
+ */
+START_TEST(test_attach_takes_over)
+{
+	static uint8_t w[2 * PG], r[2 * PG];
+	uint8_t secret[RMAP_SECRET_LEN], body[RMAP_SESSION_INFO_LEN];
+	struct rmap_session_info si;
+	struct rmap_peer *to;
+	struct rmap_ep *ep2;
+	struct done d;
+	uint32_t s;
+
+	setup_server(100, 10000);
+	s = reg(33, 10000);
+	pages(6, w, 2);
+	ck_assert_uint_eq(req(RMAP_T_WRITE, s, 10, 2, w, sizeof(w), NULL, 0,
+			      &d), RMAP_S_OK);
+	ep2 = client2(&to);
+	/* Another address may not use the session... */
+	ck_assert_uint_eq(req_from(ep2, to, RMAP_T_READ, s, 10, 2, NULL, 0, r,
+				   sizeof(r), &d), RMAP_S_BADSESSION);
+	/* ...nor take it without its secret. */
+	secret_of(34, secret);
+	ck_assert_uint_eq(req_from(ep2, to, RMAP_T_ATTACH, s, 0, 0, secret,
+				   sizeof(secret), body, sizeof(body), &d),
+			  RMAP_S_BADSESSION);
+	ck_assert_uint_eq(req_from(ep2, to, RMAP_T_ATTACH, s ^ 1, 0, 0, secret,
+				   sizeof(secret), body, sizeof(body), &d),
+			  RMAP_S_BADSESSION);
+	/* With it, it is the new address's, pages and all. */
+	secret_of(33, secret);
+	ck_assert_uint_eq(req_from(ep2, to, RMAP_T_ATTACH, s, 0, 0, secret,
+				   sizeof(secret), body, sizeof(body), &d),
+			  RMAP_S_OK);
+	ck_assert_uint_eq(d.session, s);
+	ck_assert_int_eq(rmap_session_info_decode(body, d.len, &si), 0);
+	ck_assert_uint_eq(si.lease_s, 600);
+	ck_assert_uint_eq(req_from(ep2, to, RMAP_T_READ, s, 10, 2, NULL, 0, r,
+				   sizeof(r), &d), RMAP_S_OK);
+	ck_assert_mem_eq(r, w, sizeof(w));
+	ck_assert_uint_eq(req(RMAP_T_READ, s, 10, 1, NULL, 0, r, PG, &d),
+			  RMAP_S_BADSESSION);
+	ck_assert_uint_eq(stats().attached, 1);
+	rmap_ep_close(ep2);
+	teardown_server();
+}
+END_TEST
+
+/*
+ * A client that restarts on the same address (a new epoch) keeps its
+ * sessions: nothing a client's packets say frees pages, only UNREG and
+ * the lease.
+ */
+START_TEST(test_client_restart_keeps_pages)
+{
+	static uint8_t w[PG], r[PG];
+	struct sockaddr_storage addr, srvaddr;
+	struct sockaddr_in *sin = (struct sockaddr_in *)&addr;
+	struct rmap_handlers h = { 0 };
+	struct rmap_config cfg;
+	struct done d;
+	uint32_t s;
+
+	setup_server(100, 10000);
+	s = reg(44, 10000);
+	pages(7, w, 1);
+	ck_assert_uint_eq(req(RMAP_T_WRITE, s, 1, 1, w, sizeof(w), NULL, 0,
+			      &d), RMAP_S_OK);
+	/* The client dies and comes back on its port, with a new epoch. */
+	memset(&addr, 0, sizeof(addr));
+	sin->sin_family = AF_INET;
+	sin->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	sin->sin_port = htons(rmap_ep_port(cli));
+	rmap_ep_close(cli);
+	rmap_config_default(&cfg);
+	ck_assert_int_eq(rmap_ep_open(&cli, loop, (struct sockaddr *)&addr,
+				      sizeof(*sin), &cfg, &h), 0);
+	srvaddr = addr;
+	((struct sockaddr_in *)&srvaddr)->sin_port = htons(server_port(srv));
+	peer = rmap_peer_get(cli, &srvaddr);
+	ck_assert_uint_eq(req(RMAP_T_READ, s, 1, 1, NULL, 0, r, PG, &d),
+			  RMAP_S_OK);
+	ck_assert_mem_eq(r, w, PG);
+	ck_assert_uint_eq(stats().sessions, 1);
+	ck_assert_uint_eq(stats().used_pages, 1);
 	teardown_server();
 }
 END_TEST
@@ -520,7 +667,7 @@ START_TEST(test_leave)
 {
 	static uint8_t w[2 * PG], r[2 * PG];
 	uint8_t n[RMAP_REG_LEN] = { 0, 0, 0, 0, 0, 0, 0, 99 };
-	uint8_t body[RMAP_STAT_LEN], hb[4];
+	uint8_t body[RMAP_STAT_LEN], hb[RMAP_SESSION_INFO_LEN];
 	struct rmap_stat st;
 	struct done d;
 	unsigned heard;
@@ -600,11 +747,13 @@ static Suite *server_suite(void)
 	tcase_add_test(tc, test_leave);
 	suite_add_tcase(s, tc);
 
-	tc = tcase_create("soft-state");
+	tc = tcase_create("leases");
 	tcase_set_timeout(tc, 30);
-	tcase_add_test(tc, test_expiry_synthetic_clock);
-	tcase_add_test(tc, test_expiry_real_time);
-	tcase_add_test(tc, test_heartbeats_keep_session_alive);
+	tcase_add_test(tc, test_lease_synthetic_clock);
+	tcase_add_test(tc, test_lease_real_time);
+	tcase_add_test(tc, test_traffic_renews_lease);
+	tcase_add_test(tc, test_attach_takes_over);
+	tcase_add_test(tc, test_client_restart_keeps_pages);
 	suite_add_tcase(s, tc);
 	return s;
 }

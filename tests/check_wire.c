@@ -53,7 +53,11 @@ static struct rmap_hdr valid_hdr(unsigned type, bool resp)
 		h.sack = 0xf0f0;
 		return h;
 	case RMAP_T_REG:
-		len = resp ? 4 : RMAP_REG_LEN;
+		len = resp ? RMAP_SESSION_INFO_LEN : RMAP_REG_LEN;
+		break;
+	case RMAP_T_ATTACH:
+		h.session = 0x1234;
+		len = resp ? RMAP_SESSION_INFO_LEN : RMAP_ATTACH_LEN;
 		break;
 	case RMAP_T_READ:
 	case RMAP_T_WRITE:
@@ -186,6 +190,7 @@ START_TEST(test_roundtrip_responses_with_status)
 		RMAP_T_REG, RMAP_T_UNREG, RMAP_T_READ, RMAP_T_WRITE,
 		RMAP_T_FREE, RMAP_T_STAT, RMAP_T_HEARTBEAT, RMAP_T_XWRITE,
 		RMAP_T_XFREE, RMAP_T_PXOR, RMAP_T_READZ, RMAP_T_LEAVE,
+		RMAP_T_ATTACH,
 	};
 
 	for (unsigned i = 0; i < sizeof(types) / sizeof(types[0]); i++) {
@@ -399,14 +404,14 @@ START_TEST(test_reject_length)
 	struct rmap_hdr h = valid_hdr(RMAP_T_REG, false), d;
 
 	rmap_wire_encode(&h, pkt);
-	/* frag_len says 8; the datagram is one byte short, or long. */
-	ck_assert_int_eq(rmap_wire_decode(pkt, RMAP_HDR_LEN + 7, &d),
-			 RMAP_WIRE_LENGTH);
-	ck_assert_int_eq(rmap_wire_decode(pkt, RMAP_HDR_LEN + 9, &d),
-			 RMAP_WIRE_LENGTH);
+	/* frag_len says 24; the datagram is one byte short, or long. */
+	ck_assert_int_eq(rmap_wire_decode(pkt, RMAP_HDR_LEN + RMAP_REG_LEN - 1,
+					  &d), RMAP_WIRE_LENGTH);
+	ck_assert_int_eq(rmap_wire_decode(pkt, RMAP_HDR_LEN + RMAP_REG_LEN + 1,
+					  &d), RMAP_WIRE_LENGTH);
 	ck_assert_int_eq(rmap_wire_decode(pkt, RMAP_HDR_LEN, &d),
 			 RMAP_WIRE_LENGTH);
-	ck_assert_int_eq(rmap_wire_decode(pkt, RMAP_HDR_LEN + 8, &d),
+	ck_assert_int_eq(rmap_wire_decode(pkt, RMAP_HDR_LEN + RMAP_REG_LEN, &d),
 			 RMAP_WIRE_OK);
 	/* Longer than any MTU allows. */
 	ck_assert_int_eq(rmap_wire_decode(pkt, RMAP_MAX_DATAGRAM + 1, &d),
@@ -489,7 +494,7 @@ START_TEST(test_reject_frag)
 	ASSERT_REJECT(h, RMAP_WIRE_OK);
 	/* More fragments than bytes. */
 	h = valid_hdr(RMAP_T_REG, false);
-	h.frag_cnt = 9;
+	h.frag_cnt = RMAP_REG_LEN + 1;
 	h.frag_idx = 0;
 	h.frag_len = 1;
 	ASSERT_REJECT(h, RMAP_WIRE_FRAG);
@@ -703,6 +708,18 @@ START_TEST(test_reject_pages_reg_stat_announce)
 	h = valid_hdr(RMAP_T_REG, false);
 	h.page = 1;
 	ASSERT_REJECT(h, RMAP_WIRE_PAGES);
+	/* ATTACH carries exactly a secret; its OK answer, the session info. */
+	h = valid_hdr(RMAP_T_ATTACH, false);
+	ASSERT_REJECT(h, RMAP_WIRE_OK);
+	h.msg_len = h.frag_len = RMAP_ATTACH_LEN + 1;
+	ASSERT_REJECT(h, RMAP_WIRE_PAGES);
+	h = valid_hdr(RMAP_T_ATTACH, true);
+	ASSERT_REJECT(h, RMAP_WIRE_OK);
+	h.msg_len = h.frag_len = 4;
+	ASSERT_REJECT(h, RMAP_WIRE_PAGES);
+	h.status = RMAP_S_BADSESSION;
+	h.msg_len = h.frag_len = 0;
+	ASSERT_REJECT(h, RMAP_WIRE_OK);
 
 	h = valid_hdr(RMAP_T_STAT, true);
 	h.msg_len = h.frag_len = RMAP_STAT_LEN - 1;

@@ -63,7 +63,10 @@ gx_build
 GX_SERVERS=(srv1 srv2 srv3 srv4)
 step "starting four memory servers and memxd (network namespaces ${NX_PREFIX}*)"
 gx_setup 3G
-gx_memxd_start demo
+# A server silent while the others answer is "down" (its pages are read
+# degraded); after the grace it is "out" and rebuilt elsewhere.  The
+# default grace is 60 s; the demo's guest finishes sooner, so 10 s.
+gx_memxd_start demo --grace-s 10
 gx_sampler_start "$NX_TMP/dump"
 : >"$NX_TMP/guest.log"
 if [[ ${MEMX_DEMO_KILL:-1} != 0 ]]; then

@@ -181,7 +181,8 @@ fi
 
 # ---- every key memxctl status shows is documented in memxctl(8) ----
 # The pager lists its keys once, in tables (memxd/pager/stats.h,
-# memxd/pager/report.c, memxd/pager/remote.h): read them from there.
+# memxd/pager/report.c, memxd/pager/remote.h, memxd/ctl/ctl.h): read them
+# from there.
 
 table_keys() {
 	# The first word inside X( of every line of the table named $2.
@@ -195,6 +196,7 @@ table_keys() {
 	table_keys "$top_srcdir/memxd/pager/report.c" VM_GAUGES
 	table_keys "$top_srcdir/memxd/pager/remote.h" REMOTE_SERVER_COUNTERS |
 		sed 's/^/server_/'
+	table_keys "$top_srcdir/memxd/ctl/ctl.h" CTL_COUNTERS
 } > "$tmp/status.keys"
 if [ "$(wc -l < "$tmp/status.keys")" -lt 40 ]; then
 	bad "could not read the pager's keys from its tables"

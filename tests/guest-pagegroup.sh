@@ -29,7 +29,7 @@ GX_SERVERS=(srv1 srv2 srv3 srv4 srv5)
 gx_require
 gx_build
 gx_setup 512M
-gx_memxd_start pg --stripe-width 3 --recovery-mibps 32
+gx_memxd_start pg --stripe-width 3 --recovery-mibps 32 --grace-s 3
 nx_log "QEMU: $QEMU; guest: $GUEST; accel: $GX_ACCEL; ${#GX_SERVERS[@]} servers"
 
 gx_qemu_args 1G 256M "qsort:$GPG_QSORT_MIB"

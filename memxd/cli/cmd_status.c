@@ -47,6 +47,12 @@ static int pager_query(const char *sock, const char *request, bool raw)
 		bool head = !strncmp(line, "vm=", 3) ||
 			    !strncmp(line, "server=", 7);
 
+		if (!strcmp(line, "ctl_role=vmm")) {
+			/* memxd shows a VMM's uid its own VMs only. */
+			printf("%s (not an admin of memxd: only the VMs this "
+			       "uid registered are shown)\n", line);
+			continue;
+		}
 		if (head) {
 			printf("\n%s\n", line);
 			in_block = true;

@@ -58,15 +58,16 @@ int srv_open(struct cli *c, struct srv *s, const char *name)
 
 int srv_register(struct cli *c, struct srv *s)
 {
-	uint8_t nonce[RMAP_REG_LEN], reply[16];
-	struct iovec iov = { nonce, sizeof(nonce) };
+	uint8_t body[RMAP_REG_LEN], reply[RMAP_SESSION_INFO_LEN];
+	struct iovec iov = { body, sizeof(body) };
 	struct rmap_req req = { .type = RMAP_T_REG, .iov = &iov, .iovcnt = 1 };
+	struct rmap_session_info si;
 	struct sync_call sc;
-	uint32_t hb;
 	int ret;
 
-	for (unsigned i = 0; i < sizeof(nonce); i++)
-		nonce[i] = (uint8_t)rand();
+	/* A nonce and an attach secret memxctl never uses. */
+	for (unsigned i = 0; i < sizeof(body); i++)
+		body[i] = (uint8_t)rand();
 	ret = call_sync(c, s, &req, reply, sizeof(reply), &sc);
 	if (ret) {
 		fprintf(stderr, "memxctl: %s: %s\n", s->name,
@@ -80,8 +81,8 @@ int srv_register(struct cli *c, struct srv *s)
 		return -EPERM;
 	}
 	s->session = sc.session;
-	memcpy(&hb, reply, sizeof(hb));
-	s->heartbeat_ms = sc.len >= 4 ? ntohl(hb) : 1000;
+	s->heartbeat_ms = rmap_session_info_decode(reply, sc.len, &si) ? 1000
+		: si.heartbeat_ms;
 	return 0;
 }
 

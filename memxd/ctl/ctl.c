@@ -1,18 +1,24 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 /*
- * ctl.c - memxd's control socket: VM registration and queries.
+ * ctl.c - memxd's control socket: VM registration and queries, and who
+ * may make them (ctl.h).
  *
  * The protocol is ctl_proto.h's: key=value lines, an empty line ends a
  * request and its reply, file descriptors ride along by SCM_RIGHTS.
- * Requests are split into lines by the client library's ctl_kv_next().
+ * ctl_parse.c parses a request; this file decides whether the peer may
+ * make it, and carries it out.
  *
  * It runs in the event loop that serves page faults, so it never waits
- * for a client: a reply the socket cannot take at once is queued and
- * sent on POLLOUT, and the connection's next request waits for it.
+ * for a client and never works for one for long: a reply the socket
+ * cannot take at once is queued and sent on POLLOUT, and the
+ * connection's next request waits for it; a connection gets at most
+ * CTL_BATCH requests handled per turn of the loop.
  */
 #include "ctl.h"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <grp.h>
 #include <poll.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -25,65 +31,205 @@
 
 #include "../log.h"
 #include "ctl_client.h"
+#include "ctl_parse.h"
+
+/* Requests of one connection handled per turn of the loop. */
+#define CTL_BATCH	16u
+/* Connections without a VM at once: more are turned away. */
+#define CTL_MAX_IDLE	256u
+/* Supplementary groups read of a peer (NGROUPS_MAX is 65536). */
+#define CTL_MAX_GROUPS	65536u
 
 /*
  * A connection lives as long as a poll of it is in the ring: closing it
- * (conn_close) unregisters its VM and shuts the socket down, which
- * completes those polls, and the last one to complete frees it.
+ * (conn_end) lets its VM go and shuts the socket down, which completes
+ * those polls, and the last one to complete frees it.  A fake connection
+ * (fd -1: tests) has no poll, and is freed by ctl_fake_close.
  */
 struct conn {
 	struct evl_op rop;	/* POLLIN: requests may have come */
 	struct evl_op wop;	/* POLLOUT: room for the queued reply */
+	struct evl_timer more;	/* requests left over from the last batch */
 	struct ctl *ctl;
 	struct conn *next;
 	int fd;
 	bool reading, writing;	/* that poll is in the ring */
 	bool closing;
+	bool close_after;	/* once the queued reply has gone */
+	bool borrowed_fds;	/* a fake's: never closed here */
 	struct ucred cred;
+	enum ctl_role role;
 	char buf[MEMX_CTL_MAX_REQUEST];
 	size_t len;
-	int fds[2];
+	size_t scanned;		/* of buf, searched for the empty line */
+	int fds[CTL_MAX_FDS];
 	unsigned nfds;
 	GString *out;		/* the reply not sent yet, from out_off */
 	size_t out_off;
+	int out_fds[2];		/* ride on the byte at out_fds_at */
+	unsigned out_nfds;
+	size_t out_fds_at;
+	GString *capture;	/* a fake's replies */
 	struct vm *vm;
+	char vm_name[64];	/* the VM it registered */
 };
-
-#define conn_of(op, member) \
-	((struct conn *)((char *)(op) - offsetof(struct conn, member)))
 
 struct ctl {
 	struct evl_op op;
 	struct evl *loop;
 	struct pager *pager;
+	struct ctl_access acc;
 	int fd;
 	bool closing, listening;
 	char *path;
 	struct conn *conns;
+	unsigned idle;		/* connections without a VM */
+	struct ctl_stats st;
 };
+
+static void conn_pump(struct conn *c);
+
+const struct ctl_stats *ctl_stats(const struct ctl *ctl)
+{
+	return &ctl->st;
+}
+
+/* ---- who may do what ---- */
+
+static bool in_group(gid_t want, gid_t gid, const gid_t *groups, unsigned n)
+{
+	if (gid == want)
+		return true;
+	for (unsigned i = 0; i < n; i++)
+		if (groups[i] == want)
+			return true;
+	return false;
+}
+
+enum ctl_role ctl_role_of(const struct ctl_access *acc, uid_t uid, gid_t gid,
+			  const gid_t *groups, unsigned ngroups)
+{
+	if (uid == 0 || uid == geteuid())
+		return CTL_ROLE_ADMIN;
+	if (acc->admin_group_set &&
+	    in_group(acc->admin_group, gid, groups, ngroups))
+		return CTL_ROLE_ADMIN;
+	if (acc->vmm_group_set &&
+	    in_group(acc->vmm_group, gid, groups, ngroups))
+		return CTL_ROLE_VMM;
+	return CTL_ROLE_NONE;
+}
+
+/*
+ * The role of the peer of @fd.  Its groups are those it had when it
+ * connected (SO_PEERGROUPS, Linux 4.13; memx needs 5.19 for
+ * write-protected shared memory anyway), so a pid reused since cannot
+ * lend it another process's groups.
+ */
+static enum ctl_role peer_role(const struct ctl *ctl, int fd,
+			       const struct ucred *cr)
+{
+	gid_t small[64], *groups = small;
+	socklen_t len = sizeof(small);
+	enum ctl_role role;
+	unsigned n = 0;
+
+	if (!getsockopt(fd, SOL_SOCKET, SO_PEERGROUPS, groups, &len)) {
+		n = len / sizeof(gid_t);
+	} else if (errno == ERANGE && len <= CTL_MAX_GROUPS * sizeof(gid_t)) {
+		groups = malloc(len);
+		if (groups &&
+		    !getsockopt(fd, SOL_SOCKET, SO_PEERGROUPS, groups, &len))
+			n = len / sizeof(gid_t);
+	} else {
+		log_ratelimited(60000, LOG_LEVEL_WARN, "control socket: "
+				"SO_PEERGROUPS: %s; peers count as members of "
+				"their primary group only", strerror(errno));
+	}
+	role = ctl_role_of(&ctl->acc, cr->uid, cr->gid, groups ? groups : small,
+			   groups ? n : 0);
+	if (groups != small)
+		free(groups);
+	return role;
+}
+
+/* Why a peer in no allowed group is refused, in @why. */
+static void none_why(const struct conn *c, char *why, size_t len)
+{
+	const struct ctl_access *a = &c->ctl->acc;
+
+	if (a->vmm_group_set || a->admin_group_set)
+		snprintf(why, len, "uid %u (gid %u, pid %d) may not use memxd's "
+			 "control socket: it is not root, nor in group %s%s%s",
+			 c->cred.uid, c->cred.gid, c->cred.pid,
+			 a->vmm_group_set ? a->vmm_group_name :
+			 a->admin_group_name,
+			 a->vmm_group_set ? " (ctl-group)" : " (ctl-admin-group)",
+			 a->vmm_group_set && a->admin_group_set ?
+			 " or its ctl-admin-group" : "");
+	else
+		snprintf(why, len, "uid %u (gid %u, pid %d) may not use memxd's "
+			 "control socket: only root may (memxd has no "
+			 "ctl-group)", c->cred.uid, c->cred.gid, c->cred.pid);
+}
+
+static const char *role_name(enum ctl_role r)
+{
+	return r == CTL_ROLE_ADMIN ? "admin" : r == CTL_ROLE_VMM ? "vmm"
+								 : "none";
+}
+
+/* Does the connection that registered @vm belong to @uid? */
+static bool owned_by(const struct ctl *ctl, const char *vm_name, uid_t uid)
+{
+	for (const struct conn *c = ctl->conns; c; c = c->next)
+		if (c->vm && !strcmp(c->vm_name, vm_name))
+			return c->cred.uid == uid;
+	return false;
+}
+
+/* ---- connections ---- */
 
 static void conn_close_fds(struct conn *c)
 {
 	for (unsigned i = 0; i < c->nfds; i++)
-		close(c->fds[i]);
+		if (!c->borrowed_fds)
+			close(c->fds[i]);
 	c->nfds = 0;
 }
 
+static void conn_set_vm(struct conn *c, struct vm *vm)
+{
+	if (!c->vm != !vm)
+		c->ctl->idle += vm ? -1u : 1u;
+	c->vm = vm;
+	if (!vm)
+		c->vm_name[0] = 0;
+}
+
 /*
- * Stop serving @c: unregister its VM (the VMM is gone, or must be
- * treated so) and shut the socket down.  Never frees @c: the callback
- * whose poll completes last does (conn_done).
+ * Stop serving @c and shut the socket down.  Its VM is unregistered if
+ * its VMM is gone; if memxd ends a connection whose VMM lives on (a
+ * request too large, a reply left unread), the VM is only detached, as
+ * when memxd stops: its VMM registers again and is taken over, and its
+ * pages are not lost for a misbehaving client library.  Never frees @c:
+ * the callback whose poll completes last does (conn_done).
  */
-static void conn_close(struct conn *c)
+static void conn_end(struct conn *c, bool vmm_gone)
 {
 	if (c->closing)
 		return;
 	c->closing = true;
-	if (c->vm)
+	if (c->vm && vmm_gone)
 		pager_unregister(c->ctl->pager, c->vm);
-	c->vm = NULL;
+	else if (c->vm)
+		pager_detach(c->ctl->pager, c->vm);
+	conn_set_vm(c, NULL);
+	c->ctl->idle--;		/* it counts for nothing now */
 	conn_close_fds(c);
-	shutdown(c->fd, SHUT_RDWR);
+	evl_timer_cancel(c->ctl->loop, &c->more);
+	if (c->fd >= 0)
+		shutdown(c->fd, SHUT_RDWR);
 }
 
 static void conn_free(struct conn *c)
@@ -96,29 +242,68 @@ static void conn_free(struct conn *c)
 		*pp = c->next;
 	if (c->out)
 		g_string_free(c->out, TRUE);
-	close(c->fd);
+	if (c->fd >= 0)
+		close(c->fd);
 	free(c);
 }
 
 /* At the end of a poll's callback: free a closed @c with no poll left. */
 static void conn_done(struct conn *c)
 {
-	if (c->closing && !c->reading && !c->writing)
+	if (c->fd >= 0 && c->closing && !c->reading && !c->writing)
 		conn_free(c);
 }
 
 /* Send what is queued, as far as the socket takes it: 0 or -errno. */
 static int conn_flush(struct conn *c)
 {
-	while (c->out) {
-		ssize_t n = send(c->fd, c->out->str + c->out_off,
-				 c->out->len - c->out_off,
-				 MSG_NOSIGNAL | MSG_DONTWAIT);
+	union {
+		char buf[CMSG_SPACE(sizeof(int) * 2)];
+		struct cmsghdr align;
+	} u;
 
+	if (c->fd < 0 && c->out) {
+		/* A fake: the reply is captured whole, descriptors dropped. */
+		g_string_append_len(c->capture, c->out->str + c->out_off,
+				    (gssize)(c->out->len - c->out_off));
+		g_string_free(c->out, TRUE);
+		c->out = NULL;
+		c->out_off = 0;
+		c->out_nfds = 0;
+	}
+	while (c->out) {
+		struct iovec iov = { c->out->str + c->out_off,
+				     c->out->len - c->out_off };
+		struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1 };
+		ssize_t n;
+
+		/*
+		 * Descriptors handed over ride on the first byte of their
+		 * reply: replies queued before it go first, without them.
+		 */
+		if (c->out_nfds && c->out_fds_at > c->out_off)
+			iov.iov_len = c->out_fds_at - c->out_off;
+		else if (c->out_nfds) {
+			struct cmsghdr *cm;
+
+			memset(&u, 0, sizeof(u));
+			msg.msg_control = u.buf;
+			msg.msg_controllen = CMSG_SPACE(sizeof(int) *
+							c->out_nfds);
+			cm = CMSG_FIRSTHDR(&msg);
+			cm->cmsg_level = SOL_SOCKET;
+			cm->cmsg_type = SCM_RIGHTS;
+			cm->cmsg_len = CMSG_LEN(sizeof(int) * c->out_nfds);
+			memcpy(CMSG_DATA(cm), c->out_fds,
+			       sizeof(int) * c->out_nfds);
+		}
+		n = sendmsg(c->fd, &msg, MSG_NOSIGNAL | MSG_DONTWAIT);
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n < 0)
 			return errno == EAGAIN ? 0 : -errno;
+		if (msg.msg_controllen)
+			c->out_nfds = 0;	/* sent (the kernel has copies) */
 		c->out_off += (size_t)n;
 		if (c->out_off == c->out->len) {
 			g_string_free(c->out, TRUE);
@@ -150,7 +335,7 @@ static void conn_reply(struct conn *c, GString *o)
 		c->out = o;
 	}
 	if (conn_flush(c)) {
-		conn_close(c);	/* the reader is gone */
+		conn_end(c, true);	/* the reader is gone */
 		return;
 	}
 	queued = c->out ? c->out->len - c->out_off : 0;
@@ -158,7 +343,8 @@ static void conn_reply(struct conn *c, GString *o)
 		log_ratelimited(5000, LOG_LEVEL_WARN, "control socket: closed "
 				"a connection that left %zu bytes unread "
 				"(pid %d)", queued, c->cred.pid);
-		conn_close(c);
+		c->ctl->st.ctl_dropped++;
+		conn_end(c, false);
 	}
 }
 
@@ -173,196 +359,225 @@ static void reply_errno(struct conn *c, int err, const char *why)
 	conn_reply(c, o);
 }
 
-/*
- * An unsigned integer in C notation (decimal, 0x hex, 0 octal), ending
- * at @stop (0: the end of the string); *@next is set past it.  No sign,
- * no spaces, no units.
- */
-static int parse_num(const char *s, char stop, uint64_t *out,
-		     const char **next)
+/* A request refused as malformed or invalid: counted, answered. */
+static void reply_bad(struct conn *c, int err, const char *why)
 {
-	char *end;
-
-	if (*s < '0' || *s > '9')
-		return -EINVAL;
-	errno = 0;
-	*out = strtoull(s, &end, 0);
-	if (errno || end == s || *end != stop)
-		return -EINVAL;
-	if (next)
-		*next = stop ? end + 1 : end;
-	return 0;
+	c->ctl->st.ctl_bad_requests++;
+	reply_errno(c, err, why);
 }
 
-static int parse_u64(const char *s, uint64_t *out)
+/* A request the peer may not make: counted, logged, answered EACCES. */
+static void refuse(struct conn *c, const char *what, const char *why)
 {
-	return parse_num(s, 0, out, NULL);
+	c->ctl->st.ctl_refused++;
+	log_ratelimited(5000, LOG_LEVEL_WARN, "control socket: refused %s "
+			"from uid %u (pid %d, role %s): %s", what, c->cred.uid,
+			c->cred.pid, role_name(c->role), why);
+	reply_errno(c, EACCES, why);
 }
 
-/* @n numbers separated by commas. */
-static int parse_list(const char *s, uint64_t *v, unsigned n)
+/* Why a VMM may not make admin request @what. */
+static void admin_only(struct conn *c, const char *what, const char *req)
 {
-	for (unsigned i = 0; i < n; i++)
-		if (parse_num(s, i + 1 < n ? ',' : 0, &v[i], &s))
-			return -EINVAL;
-	return 0;
-}
-
-static int parse_region(const char *s, struct vm_region *r)
-{
-	uint64_t v[4];
-
-	if (parse_list(s, v, 4))
-		return -EINVAL;
-	*r = (struct vm_region){ v[0], v[1], v[2], v[3] };
-	return 0;
-}
-
-static void handle_register(struct conn *c, char **keys, char **vals,
-			    unsigned n)
-{
-	struct vm_spec spec = { .uffd = -1, .memfd = -1 };
+	const struct ctl_access *a = &c->ctl->acc;
 	char why[256];
-	bool have_version = false, have_budget = false;
-	uint64_t v;
+
+	snprintf(why, sizeof(why), "%s needs an admin: root%s%s, which uid %u "
+		 "is not", what, a->admin_group_set ? " or a member of group "
+		 : "", a->admin_group_set ? a->admin_group_name : "",
+		 c->cred.uid);
+	refuse(c, req, why);
+}
+
+/* ---- requests ---- */
+
+static void handle_register(struct conn *c, struct ctl_req *req)
+{
+	struct vm_spec *spec = &req->spec;
+	char why[256];
+	struct vm *vm;
 	int ret;
 
 	if (c->vm) {
-		reply_errno(c, EBUSY, "this connection already registered a VM");
+		reply_bad(c, EBUSY, "this connection already registered a VM");
 		return;
 	}
-	for (unsigned i = 0; i < n; i++) {
-		const char *k = keys[i], *val = vals[i];
-
-		if (!strcmp(k, "register")) {
-			continue;
-		} else if (!strcmp(k, "version")) {
-			if (parse_u64(val, &v) || v != MEMX_CTL_VERSION) {
-				snprintf(why, sizeof(why), "protocol version %s "
-					 "is not supported (this memxd speaks "
-					 "%d)", val, MEMX_CTL_VERSION);
-				reply_errno(c, EPROTONOSUPPORT, why);
-				return;
-			}
-			have_version = true;
-		} else if (!strcmp(k, "name")) {
-			snprintf(spec.name, sizeof(spec.name), "%s", val);
-		} else if (!strcmp(k, "uuid")) {
-			snprintf(spec.uuid, sizeof(spec.uuid), "%s", val);
-		} else if (!strcmp(k, "pid")) {
-			if (parse_u64(val, &v))
-				goto bad_value;
-			spec.pid = (pid_t)v;
-		} else if (!strcmp(k, "budget")) {
-			if (parse_u64(val, &spec.budget))
-				goto bad_value;
-			have_budget = true;
-		} else if (!strcmp(k, "region")) {
-			if (spec.nregions == MEMX_CTL_MAX_REGIONS) {
-				reply_errno(c, E2BIG, "too many regions");
-				return;
-			}
-			if (parse_region(val, &spec.regions[spec.nregions++]))
-				goto bad_value;
-		} else {
-			snprintf(why, sizeof(why), "unknown option '%s'", k);
-			reply_errno(c, EINVAL, why);
-			return;
-		}
-		continue;
-bad_value:
-		snprintf(why, sizeof(why), "bad value for %s: '%s'", k, val);
-		reply_errno(c, EINVAL, why);
+	if (c->nfds != (req->again ? 4u : 2u)) {
+		reply_bad(c, EBADF, req->again ?
+			  "register with again=1 needs the userfaultfd, the "
+			  "memfd, and the state and spill file memxd handed "
+			  "over, in that order, by SCM_RIGHTS" :
+			  "register needs the userfaultfd and the memfd, in "
+			  "that order, by SCM_RIGHTS");
 		return;
 	}
-	if (!have_version || !have_budget || !spec.name[0] || !spec.pid) {
-		reply_errno(c, EINVAL, "register needs version, name, pid, "
-			    "budget and at least one region");
-		return;
-	}
-	if (c->nfds != 2) {
-		reply_errno(c, EBADF, "register needs the userfaultfd and the "
-			    "memfd, in that order, by SCM_RIGHTS");
-		return;
-	}
-	if (c->cred.pid != spec.pid) {
+	if (c->cred.pid != spec->pid) {
 		snprintf(why, sizeof(why), "pid %d does not match the peer's "
-			 "credentials (pid %d)", spec.pid, c->cred.pid);
-		reply_errno(c, EPERM, why);
+			 "credentials (pid %d)", spec->pid, c->cred.pid);
+		reply_bad(c, EPERM, why);
 		return;
 	}
-	spec.uffd = c->fds[0];
-	spec.memfd = c->fds[1];
-	ret = pager_register(c->ctl->pager, &spec, &c->vm, why, sizeof(why));
+	spec->uffd = c->fds[0];
+	spec->memfd = c->fds[1];
+	if (req->again) {
+		spec->state_fd = c->fds[2];
+		spec->spill_fd = c->fds[3];
+	}
+	ret = pager_register(c->ctl->pager, spec, &vm, why, sizeof(why));
 	if (ret) {
-		log_warn("refused registration of vm %s from pid %d: %s",
-			 spec.name, spec.pid, why);
-		reply_errno(c, ret, why);
+		log_ratelimited(1000, LOG_LEVEL_WARN, "refused registration of "
+				"vm %s from pid %d (uid %u): %s", spec->name,
+				spec->pid, c->cred.uid, why);
+		reply_bad(c, ret, why);
 		return;
 	}
 	c->nfds = 0;	/* the pager owns them now */
+	conn_set_vm(c, vm);
+	snprintf(c->vm_name, sizeof(c->vm_name), "%s", spec->name);
 	{
 		GString *o = g_string_new(NULL);
 
 		g_string_append_printf(o, "errno=0\nvm=%s\npages=%lu\n"
-				       "slack_pages=%u\n\n", spec.name,
+				       "slack_pages=%u\nhandover=2\n\n",
+				       spec->name,
 				       (unsigned long)pager_vm_pages(c->vm),
 				       PAGER_SLACK_PAGES);
+		/*
+		 * The VM's state and spill file go to the VMM with the
+		 * reply: it keeps them, and brings them back if memxd
+		 * restarts.
+		 */
+		pager_vm_handover(c->vm, &c->out_fds[0], &c->out_fds[1]);
+		c->out_nfds = 2;
+		c->out_fds_at = c->out ? c->out->len : 0;
 		conn_reply(c, o);
 	}
 }
 
-static void handle_request(struct conn *c, char *req)
+/* Is @line, a global line of the pager's dump, one a VMM may see? */
+static bool head_key_for_vmm(const char *line)
 {
-	char *keys[MEMX_CTL_MAX_REGIONS + 16], *vals[MEMX_CTL_MAX_REGIONS + 16];
-	char *key, *val;
+	static const char *const keys[] = {
+		"slack_pages=", "frozen=", "frozen_s=",
+	};
+
+	for (unsigned i = 0; i < G_N_ELEMENTS(keys); i++)
+		if (!strncmp(line, keys[i], strlen(keys[i])))
+			return true;
+	return false;
+}
+
+/*
+ * get=1 for a VMM: the global lines that concern its VMs' fate (is memxd
+ * cut off from its servers?), and the blocks of the VMs its uid
+ * registered; nothing of the servers, nor of other VMs.
+ */
+static void dump_for_vmm(struct conn *c, GString *o)
+{
+	GString *all = g_string_new(NULL);
+	bool head = true, mine = false;
 	unsigned n = 0;
 
-	while ((key = ctl_kv_next(&req, &val))) {
-		if (!val || n == G_N_ELEMENTS(keys)) {
-			reply_errno(c, EINVAL, "malformed request line");
-			conn_close_fds(c);
-			return;
+	for (const struct conn *k = c->ctl->conns; k; k = k->next)
+		if (k->vm && k->cred.uid == c->cred.uid)
+			n++;
+	g_string_append_printf(o, "ctl_role=vmm\nvms=%u\n", n);
+	pager_dump(c->ctl->pager, all);
+	for (char *line = all->str, *nl; *line; line = nl + 1) {
+		nl = strchr(line, '\n');
+		if (!nl)
+			break;
+		if (!strncmp(line, "vm=", 3)) {
+			*nl = 0;
+			mine = owned_by(c->ctl, line + 3, c->cred.uid);
+			*nl = '\n';
+			head = false;
+		} else if (!strncmp(line, "server=", 7)) {
+			mine = head = false;
 		}
-		keys[n] = key;
-		vals[n++] = val;
+		if (mine || (head && head_key_for_vmm(line)))
+			g_string_append_len(o, line, nl + 1 - line);
 	}
-	if (!n) {
-		reply_errno(c, EINVAL, "empty request");
-	} else if (!strcmp(keys[0], "register")) {
-		handle_register(c, keys, vals, n);
-	} else if (!strcmp(keys[0], "discard")) {
-		uint64_t v[2];
+	g_string_free(all, TRUE);
+}
 
-		if (!c->vm)
-			reply_errno(c, ENOENT, "discard before register");
-		else if (parse_list(vals[0], v, 2))
-			reply_errno(c, EINVAL, "discard=OFFSET,LENGTH");
-		else {
-			int ret = pager_discard(c->vm, v[0], v[1]);
+static void handle_get(struct conn *c, const struct ctl_req *req)
+{
+	GString *o;
 
-			reply_errno(c, ret, ret ? "range outside the memfd or "
-				    "not page aligned" : NULL);
-		}
-	} else if (!strcmp(keys[0], "drain")) {
-		char why[160] = "";
-		int ret = pager_drain(c->ctl->pager, vals[0], why, sizeof(why));
-
-		reply_errno(c, -ret, ret ? why : NULL);
-	} else if (!strcmp(keys[0], "get")) {
-		GString *o = g_string_new("errno=0\n");
-
-		if (!strcmp(vals[0], "prometheus"))
-			pager_prometheus(c->ctl->pager, o);
-		else
-			pager_dump(c->ctl->pager, o);
-		g_string_append_c(o, '\n');
-		conn_reply(c, o);
+	if (req->prometheus && c->role != CTL_ROLE_ADMIN) {
+		admin_only(c, "get=prometheus (it reports every VM)",
+			   "get=prometheus");
+		return;
+	}
+	o = g_string_new("errno=0\n");
+	if (req->prometheus) {
+		pager_prometheus(c->ctl->pager, o);
+	} else if (c->role == CTL_ROLE_ADMIN) {
+		g_string_append(o, "ctl_role=admin\n");
+#define X(key, help)							\
+		g_string_append_printf(o, #key "=%llu\n",		\
+				       (unsigned long long)c->ctl->st.key);
+		CTL_COUNTERS(X)
+#undef X
+		pager_dump(c->ctl->pager, o);
 	} else {
-		char why[128];
+		dump_for_vmm(c, o);
+	}
+	g_string_append_c(o, '\n');
+	conn_reply(c, o);
+}
 
-		snprintf(why, sizeof(why), "unknown request '%s'", keys[0]);
-		reply_errno(c, EINVAL, why);
+static void handle_request(struct conn *c, char *text)
+{
+	struct ctl_req req;
+	char why[256];
+	int ret;
+
+	if (c->role == CTL_ROLE_NONE) {
+		none_why(c, why, sizeof(why));
+		refuse(c, "a request", why);
+		c->close_after = true;
+		conn_close_fds(c);
+		return;
+	}
+	ret = ctl_parse(text, &req, why, sizeof(why));
+	if (ret) {
+		reply_bad(c, ret, why);
+		conn_close_fds(c);
+		return;
+	}
+	switch (req.verb) {
+	case CTL_REGISTER:
+		handle_register(c, &req);
+		break;
+	case CTL_DISCARD:
+		if (!c->vm) {
+			reply_bad(c, ENOENT, "discard before register");
+		} else {
+			ret = pager_discard(c->vm, req.offset, req.length);
+			if (ret)
+				reply_bad(c, ret, "range outside the memfd or "
+					  "not page aligned");
+			else
+				reply_errno(c, 0, NULL);
+		}
+		break;
+	case CTL_DRAIN:
+		if (c->role != CTL_ROLE_ADMIN) {
+			admin_only(c, "drain", "drain");
+			break;
+		}
+		why[0] = 0;
+		ret = pager_drain(c->ctl->pager, req.server, why, sizeof(why));
+		if (ret)
+			reply_bad(c, ret, why);
+		else
+			reply_errno(c, 0, NULL);
+		break;
+	case CTL_GET:
+		handle_get(c, &req);
+		break;
 	}
 	conn_close_fds(c);
 }
@@ -374,7 +589,7 @@ static void handle_request(struct conn *c, char *req)
 static bool conn_recv(struct conn *c)
 {
 	union {
-		char buf[CMSG_SPACE(sizeof(int) * 4)];
+		char buf[CMSG_SPACE(sizeof(int) * CTL_MAX_FDS)];
 		struct cmsghdr align;
 	} cm;
 	struct iovec iov = {
@@ -387,25 +602,29 @@ static bool conn_recv(struct conn *c)
 		.msg_control = cm.buf,
 		.msg_controllen = sizeof(cm.buf),
 	};
-	ssize_t n = recvmsg(c->fd, &mh, MSG_CMSG_CLOEXEC | MSG_DONTWAIT);
+	ssize_t n;
 
+	if (c->fd < 0)
+		return false;	/* a fake: fed, never read */
+	n = recvmsg(c->fd, &mh, MSG_CMSG_CLOEXEC | MSG_DONTWAIT);
 	if (n < 0 && errno == EINTR)
 		return true;
 	if (n < 0 && errno == EAGAIN)
 		return false;
 	if (n <= 0) {
-		conn_close(c);	/* the VMM is gone */
+		conn_end(c, true);	/* the VMM is gone */
 		return false;
 	}
 	for (struct cmsghdr *h = CMSG_FIRSTHDR(&mh); h; h = CMSG_NXTHDR(&mh, h)) {
+		unsigned k;
+		int *fds;
+
 		if (h->cmsg_level != SOL_SOCKET || h->cmsg_type != SCM_RIGHTS)
 			continue;
-		unsigned k = (unsigned)((h->cmsg_len - CMSG_LEN(0)) /
-					sizeof(int));
-		int *fds = (int *)CMSG_DATA(h);
-
+		k = (unsigned)((h->cmsg_len - CMSG_LEN(0)) / sizeof(int));
+		fds = (int *)(void *)CMSG_DATA(h);
 		for (unsigned i = 0; i < k; i++) {
-			if (c->nfds < 2)
+			if (c->nfds < CTL_MAX_FDS)
 				c->fds[c->nfds++] = fds[i];
 			else
 				close(fds[i]);
@@ -416,16 +635,25 @@ static bool conn_recv(struct conn *c)
 	return true;
 }
 
-/* Handle the first complete request in the buffer, if there is one. */
+/*
+ * Handle the first complete request in the buffer, if there is one.  The
+ * search for its end goes on where the last one stopped: a client that
+ * sends a byte at a time must not make memxd scan 64 KiB per byte.
+ */
 static bool conn_handle_next(struct conn *c)
 {
-	char *end = strstr(c->buf, "\n\n");
+	size_t from = c->scanned ? c->scanned - 1 : 0;
+	char *end = memmem(c->buf + from, c->len - from, "\n\n", 2);
 	size_t used;
 
-	if (!end)
+	if (!end) {
+		c->scanned = c->len;
 		return false;
+	}
+	c->scanned = 0;
 	used = (size_t)(end - c->buf) + 2;
 	*end = 0;
+	/* A NUL byte ends the request early: what follows is ignored. */
 	handle_request(c, c->buf);
 	memmove(c->buf, c->buf + used, c->len - used);
 	c->len -= used;
@@ -433,25 +661,51 @@ static bool conn_handle_next(struct conn *c)
 	return true;
 }
 
+static void conn_more(struct evl *loop, struct evl_timer *t)
+{
+	struct conn *c = evl_container_of(t, struct conn, more);
+
+	(void)loop;
+	if (!c->closing)
+		conn_pump(c);
+	conn_done(c);
+}
+
 /*
- * Serve @c as far as it goes without waiting: its requests one at a time,
- * each once the reply before it is all sent (a client that does not read
- * gets no more work done for it), then poll for what it waits on.
+ * Serve @c as far as it goes without waiting, and without keeping the
+ * loop from the faults of every VM: at most CTL_BATCH requests, each
+ * once the reply before it is all sent (a client that does not read gets
+ * no more work done for it), then poll for what it waits on.
  */
 static void conn_pump(struct conn *c)
 {
+	unsigned handled = 0;
+
 	while (!c->closing && !c->out) {
-		if (conn_handle_next(c))
-			continue;
-		if (c->len >= sizeof(c->buf) - 1) {
-			reply_errno(c, E2BIG, "request too large");
-			conn_close(c);
+		if (c->close_after) {
+			/* Its VMM may live on (a request too large). */
+			conn_end(c, false);
 			return;
+		}
+		if (handled == CTL_BATCH) {
+			/* The rest after the loop turned, fairly. */
+			evl_timer_arm(c->ctl->loop, &c->more, 0);
+			return;
+		}
+		if (conn_handle_next(c)) {
+			handled++;
+			continue;
+		}
+		if (c->len >= sizeof(c->buf) - 1) {
+			reply_bad(c, E2BIG, "request too large");
+			c->ctl->st.ctl_dropped++;
+			c->close_after = true;
+			continue;
 		}
 		if (!conn_recv(c))
 			break;
 	}
-	if (c->closing)
+	if (c->closing || c->fd < 0)
 		return;
 	if (c->out && !c->writing) {
 		c->writing = true;
@@ -464,34 +718,56 @@ static void conn_pump(struct conn *c)
 
 static void conn_readable(struct evl *loop, struct evl_op *op, int res)
 {
-	struct conn *c = conn_of(op, rop);
+	struct conn *c = evl_container_of(op, struct conn, rop);
 
 	(void)loop;
 	c->reading = false;
 	if (!c->closing && res < 0 && res != -EINTR)
-		conn_close(c);
-	if (!c->closing)
+		conn_end(c, true);
+	if (!c->closing && !evl_timer_armed(&c->more))
 		conn_pump(c);
 	conn_done(c);
 }
 
 static void conn_writable(struct evl *loop, struct evl_op *op, int res)
 {
-	struct conn *c = conn_of(op, wop);
+	struct conn *c = evl_container_of(op, struct conn, wop);
 
 	(void)loop;
 	c->writing = false;
 	if (!c->closing && ((res < 0 && res != -EINTR) || conn_flush(c)))
-		conn_close(c);
-	if (!c->closing)
+		conn_end(c, true);
+	if (!c->closing && !evl_timer_armed(&c->more))
 		conn_pump(c);
 	conn_done(c);
 }
 
+static struct conn *conn_new(struct ctl *ctl, int fd, const struct ucred *cr,
+			     enum ctl_role role)
+{
+	struct conn *c = calloc(1, sizeof(*c));
+
+	if (!c)
+		return NULL;
+	c->ctl = ctl;
+	c->fd = fd;
+	c->cred = *cr;
+	c->role = role;
+	c->rop.done = conn_readable;
+	c->wop.done = conn_writable;
+	evl_timer_init(&c->more, conn_more);
+	c->next = ctl->conns;
+	ctl->conns = c;
+	ctl->idle++;
+	ctl->st.ctl_connections++;
+	return c;
+}
+
 static void ctl_accept(struct evl *loop, struct evl_op *op, int res)
 {
-	struct ctl *ctl = (struct ctl *)op;
-	socklen_t len = sizeof(struct ucred);
+	struct ctl *ctl = evl_container_of(op, struct ctl, op);
+	struct ucred cr;
+	socklen_t len;
 	struct conn *c;
 	int fd;
 
@@ -501,26 +777,34 @@ static void ctl_accept(struct evl *loop, struct evl_op *op, int res)
 		return;
 	while ((fd = accept4(ctl->fd, NULL, NULL,
 			     SOCK_CLOEXEC | SOCK_NONBLOCK)) >= 0) {
-		c = calloc(1, sizeof(*c));
+		len = sizeof(cr);
+		if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cr, &len)) {
+			log_ratelimited(5000, LOG_LEVEL_WARN, "control socket: "
+					"SO_PEERCRED: %s", strerror(errno));
+			close(fd);
+			continue;
+		}
+		if (ctl->idle >= CTL_MAX_IDLE) {
+			static const char busy[] = "errno=11\nerror=too many "
+				"connections to memxd's control socket\n\n";
+
+			/* Best effort: it may not even be read. */
+			if (send(fd, busy, sizeof(busy) - 1,
+				 MSG_DONTWAIT | MSG_NOSIGNAL) < 0)
+				(void)0;
+			log_ratelimited(5000, LOG_LEVEL_WARN, "control socket: "
+					"%u connections without a VM already: "
+					"turned away uid %u (pid %d)", ctl->idle,
+					cr.uid, cr.pid);
+			ctl->st.ctl_dropped++;
+			close(fd);
+			continue;
+		}
+		c = conn_new(ctl, fd, &cr, peer_role(ctl, fd, &cr));
 		if (!c) {
 			close(fd);
 			continue;
 		}
-		c->ctl = ctl;
-		c->fd = fd;
-		c->rop.done = conn_readable;
-		c->wop.done = conn_writable;
-		if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &c->cred, &len) ||
-		    (c->cred.uid != 0 && c->cred.uid != geteuid())) {
-			log_ratelimited(5000, LOG_LEVEL_WARN, "control socket: "
-					"refused a connection from uid %u",
-					c->cred.uid);
-			close(fd);
-			free(c);
-			continue;
-		}
-		c->next = ctl->conns;
-		ctl->conns = c;
 		c->reading = true;
 		evl_poll(loop, fd, POLLIN, &c->rop);
 	}
@@ -528,69 +812,132 @@ static void ctl_accept(struct evl *loop, struct evl_op *op, int res)
 	ctl->listening = true;
 }
 
-/* mkdir -p for the socket's directory, private to memxd's group. */
-static int make_parent(const char *path)
+/* ---- the socket ---- */
+
+/*
+ * The socket's directory: created (mode 0750) if missing, and given
+ * @gid if it is memxd's own: owned by its uid, nothing for others.
+ * Never anyone else's (/tmp, /run) directory.
+ */
+static int make_parent(const char *path, bool set_gid, gid_t gid,
+		       char *why, size_t len)
 {
 	char *dir = g_path_get_dirname(path);
-	int ret = g_mkdir_with_parents(dir, 0750) ? -errno : 0;
+	struct stat st;
+	int ret = 0;
 
+	if (g_mkdir_with_parents(dir, 0750)) {
+		ret = -errno;
+		snprintf(why, len, "cannot create %s: %s", dir, strerror(errno));
+		goto out;
+	}
+	if (!set_gid || stat(dir, &st))
+		goto out;
+	if (st.st_uid != geteuid() || (st.st_mode & 07)) {
+		log_info("control socket: %s is not memxd's own directory: its "
+			 "group and mode are left as they are", dir);
+		goto out;
+	}
+	if (chown(dir, (uid_t)-1, gid) || chmod(dir, 0750)) {
+		ret = -errno;
+		snprintf(why, len, "cannot give %s group %u: %s", dir,
+			 (unsigned)gid, strerror(errno));
+	}
+out:
 	g_free(dir);
 	return ret;
 }
 
-int ctl_new(struct ctl **out, struct evl *loop, const char *path,
-	    struct pager *pager)
+static int ctl_listen(struct ctl *ctl, const char *path, char *why,
+		      size_t len)
 {
 	struct sockaddr_un sa = { .sun_family = AF_UNIX };
-	struct ctl *ctl;
+	const struct ctl_access *a = &ctl->acc;
+	bool set_gid = a->vmm_group_set || a->admin_group_set;
+	gid_t gid = a->vmm_group_set ? a->vmm_group : a->admin_group;
 	struct stat st;
+	mode_t mask;
 	int ret, probe;
 
-	if (strlen(path) >= sizeof(sa.sun_path))
+	if (strlen(path) >= sizeof(sa.sun_path)) {
+		snprintf(why, len, "the socket path is longer than %zu bytes",
+			 sizeof(sa.sun_path) - 1);
 		return -ENAMETOOLONG;
+	}
 	strcpy(sa.sun_path, path);
-	ret = make_parent(path);
+	ret = make_parent(path, set_gid, gid, why, len);
 	if (ret)
 		return ret;
 	/* A socket file nobody answers on is a leftover: replace it. */
-	if (lstat(path, &st) == 0 && !S_ISSOCK(st.st_mode))
+	if (lstat(path, &st) == 0 && !S_ISSOCK(st.st_mode)) {
+		snprintf(why, len, "%s exists and is not a socket", path);
 		return -EEXIST;		/* not ours to delete */
+	}
 	probe = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	if (probe >= 0) {
 		if (connect(probe, (struct sockaddr *)&sa, sizeof(sa)) == 0) {
 			close(probe);
+			snprintf(why, len, "another memxd answers on %s", path);
 			return -EADDRINUSE;
 		}
 		close(probe);
 		unlink(path);
 	}
-	ctl = calloc(1, sizeof(*ctl));
-	if (!ctl)
+	ctl->fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	if (ctl->fd < 0)
+		goto fail;
+	/* Nobody but memxd may connect before the socket has its group. */
+	mask = umask(0177);
+	ret = bind(ctl->fd, (struct sockaddr *)&sa, sizeof(sa));
+	umask(mask);
+	if (ret < 0)
+		goto fail;
+	if ((set_gid && chown(path, (uid_t)-1, gid) < 0) ||
+	    chmod(path, 0660) < 0 || listen(ctl->fd, 64) < 0) {
+		ret = -errno;
+		snprintf(why, len, "cannot listen on %s: %s", path,
+			 strerror(errno));
+		unlink(path);
+		return ret;
+	}
+	ctl->path = strdup(path);
+	evl_poll(ctl->loop, ctl->fd, POLLIN, &ctl->op);
+	ctl->listening = true;
+	return 0;
+fail:
+	ret = -errno;
+	snprintf(why, len, "cannot listen on %s: %s", path, strerror(errno));
+	return ret;
+}
+
+int ctl_new(struct ctl **out, struct evl *loop, const char *path,
+	    struct pager *pager, const struct ctl_access *acc,
+	    char *why, size_t len)
+{
+	struct ctl *ctl = calloc(1, sizeof(*ctl));
+	int ret;
+
+	if (!ctl) {
+		snprintf(why, len, "out of memory");
 		return -ENOMEM;
+	}
 	ctl->loop = loop;
 	ctl->pager = pager;
-	ctl->path = strdup(path);
+	ctl->fd = -1;
+	if (acc)
+		ctl->acc = *acc;
 	ctl->op.done = ctl_accept;
-	ctl->fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-	if (ctl->fd < 0) {
-		ret = -errno;
-		goto err;
+	if (path) {
+		ret = ctl_listen(ctl, path, why, len);
+		if (ret) {
+			if (ctl->fd >= 0)
+				close(ctl->fd);
+			free(ctl);
+			return ret;
+		}
 	}
-	if (bind(ctl->fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 ||
-	    chmod(path, 0660) < 0 || listen(ctl->fd, 16) < 0) {
-		ret = -errno;
-		goto err;
-	}
-	evl_poll(loop, ctl->fd, POLLIN, &ctl->op);
-	ctl->listening = true;
 	*out = ctl;
 	return 0;
-err:
-	if (ctl->fd >= 0)
-		close(ctl->fd);
-	free(ctl->path);
-	free(ctl);
-	return ret;
 }
 
 void ctl_free(struct ctl *ctl)
@@ -605,15 +952,76 @@ void ctl_free(struct ctl *ctl)
 	 * (and free the connections), then wait for them.
 	 */
 	ctl->closing = true;
-	for (struct conn *c = ctl->conns; c; c = c->next)
-		conn_close(c);
-	shutdown(ctl->fd, SHUT_RDWR);
-	while ((ctl->conns || ctl->listening) && evl_now_ns() < deadline)
+	for (struct conn *c = ctl->conns; c; c = c->next) {
+		/*
+		 * memxd is going away, the VMs are not: their pages stay on
+		 * the servers for the next memxd, which their VMMs register
+		 * with again (and which takes them over).
+		 */
+		conn_end(c, false);
+	}
+	if (ctl->fd >= 0)
+		shutdown(ctl->fd, SHUT_RDWR);
+	while ((ctl->conns || ctl->listening) && evl_now_ns() < deadline) {
+		bool waiting = ctl->listening;
+
+		/* Those with no poll left (fakes too) are freed at the end. */
+		for (struct conn *c = ctl->conns; c; c = c->next)
+			waiting = waiting || c->reading || c->writing;
+		if (!waiting)
+			break;
 		evl_run_once(ctl->loop, 100000000);
+	}
 	while (ctl->conns)
 		conn_free(ctl->conns);
-	close(ctl->fd);
-	unlink(ctl->path);
+	if (ctl->fd >= 0)
+		close(ctl->fd);
+	if (ctl->path)
+		unlink(ctl->path);
 	free(ctl->path);
 	free(ctl);
+}
+
+/* ---- fakes, for tests ---- */
+
+struct conn *ctl_fake_conn(struct ctl *ctl, const struct ucred *cred,
+			   enum ctl_role role, GString *out)
+{
+	struct conn *c = conn_new(ctl, -1, cred, role);
+
+	if (c) {
+		c->capture = out;
+		c->borrowed_fds = true;
+	}
+	return c;
+}
+
+size_t ctl_fake_feed(struct conn *c, const char *data, size_t len,
+		     const int *fds, unsigned nfds)
+{
+	size_t room = sizeof(c->buf) - 1 - c->len;
+
+	for (unsigned i = 0; i < nfds && c->nfds < CTL_MAX_FDS; i++)
+		c->fds[c->nfds++] = fds[i];
+	if (c->closing)
+		return 0;
+	if (len > room)
+		len = room;
+	memcpy(c->buf + c->len, data, len);
+	c->len += len;
+	c->buf[c->len] = 0;
+	if (!evl_timer_armed(&c->more))
+		conn_pump(c);
+	return len;
+}
+
+bool ctl_fake_closed(const struct conn *c)
+{
+	return c->closing;
+}
+
+void ctl_fake_close(struct conn *c)
+{
+	conn_end(c, true);	/* as a hang-up */
+	conn_free(c);
 }

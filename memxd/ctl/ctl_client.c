@@ -96,8 +96,9 @@ int ctl_connect(const char *path, int64_t deadline, char *why, size_t len)
 			continue;
 		}
 		close(fd);
-		return fail(why, len, -err, "cannot reach memxd at %s: %s",
-			    path, strerror(err));
+		return fail(why, len, -err, "cannot reach memxd at %s: %s%s",
+			    path, strerror(err), err == EACCES ? " (only root "
+			    "and the members of memxd's ctl-group may)" : "");
 	}
 	return fd;
 }
@@ -151,7 +152,49 @@ int ctl_send(int fd, const char *req, const int *fds, unsigned nfds,
 	return 0;
 }
 
-int ctl_recv(int fd, char **reply, int64_t deadline, char *why, size_t len)
+/*
+ * Take @take bytes into @buf, and the descriptors that ride on them into
+ * @fds (at most @max; more are closed at once: never leak one).
+ */
+static ssize_t recv_fds(int fd, char *buf, size_t take, int *fds,
+			unsigned max, unsigned *nfds)
+{
+	union {
+		char buf[CMSG_SPACE(sizeof(int) * CTL_MAX_FDS)];
+		struct cmsghdr align;
+	} u;
+	struct iovec iov = { buf, take };
+	struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1,
+			      .msg_control = u.buf,
+			      .msg_controllen = sizeof(u.buf) };
+	ssize_t n;
+
+	do {
+		n = recvmsg(fd, &msg, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
+	} while (n < 0 && errno == EINTR);
+	if (n < 0)
+		return n;
+	for (struct cmsghdr *cm = CMSG_FIRSTHDR(&msg); cm;
+	     cm = CMSG_NXTHDR(&msg, cm)) {
+		unsigned k;
+		int *got;
+
+		if (cm->cmsg_level != SOL_SOCKET || cm->cmsg_type != SCM_RIGHTS)
+			continue;
+		k = (unsigned)((cm->cmsg_len - CMSG_LEN(0)) / sizeof(int));
+		got = (int *)(void *)CMSG_DATA(cm);
+		for (unsigned i = 0; i < k; i++) {
+			if (*nfds < max)
+				fds[(*nfds)++] = got[i];
+			else
+				close(got[i]);
+		}
+	}
+	return n;
+}
+
+int ctl_recv_fds(int fd, char **reply, int *fds, unsigned max,
+		 unsigned *nfds, int64_t deadline, char *why, size_t len)
 {
 	size_t have = 0, cap = 4096;
 	char *buf = malloc(cap), *end;
@@ -159,6 +202,7 @@ int ctl_recv(int fd, char **reply, int64_t deadline, char *why, size_t len)
 	int ret;
 
 	*reply = NULL;
+	*nfds = 0;
 	if (!buf)
 		return fail(why, len, -ENOMEM, "out of memory");
 	for (;;) {
@@ -209,9 +253,7 @@ int ctl_recv(int fd, char **reply, int64_t deadline, char *why, size_t len)
 		end = memmem(buf + (have ? have - 1 : 0),
 			     (size_t)n + (have ? 1 : 0), "\n\n", 2);
 		take = end ? (size_t)(end + 2 - (buf + have)) : (size_t)n;
-		do {
-			n = recv(fd, buf + have, take, MSG_DONTWAIT);
-		} while (n < 0 && errno == EINTR);
+		n = recv_fds(fd, buf + have, take, fds, max, nfds);
 		if (n != (ssize_t)take) {
 			ret = fail(why, len, n < 0 ? -errno : -EIO, "cannot "
 				   "read from memxd: %s", n < 0 ?
@@ -226,8 +268,18 @@ int ctl_recv(int fd, char **reply, int64_t deadline, char *why, size_t len)
 	*reply = buf;
 	return (int)(have - 1);
 err:
+	for (unsigned i = 0; i < *nfds; i++)
+		close(fds[i]);
+	*nfds = 0;
 	free(buf);
 	return ret;
+}
+
+int ctl_recv(int fd, char **reply, int64_t deadline, char *why, size_t len)
+{
+	unsigned nfds;
+
+	return ctl_recv_fds(fd, reply, NULL, 0, &nfds, deadline, why, len);
 }
 
 int ctl_status(const char *reply, char *why, size_t len)
@@ -297,6 +349,8 @@ static char *register_request(const struct ctl_vm *vm)
 					vm->uuid);
 	off += (size_t)snprintf(req + off, cap - off, "pid=%d\nbudget=%llu\n",
 				(int)getpid(), (unsigned long long)vm->budget);
+	if (vm->state_fd >= 0)
+		off += (size_t)snprintf(req + off, cap - off, "again=1\n");
 	for (unsigned i = 0; i < vm->nregions; i++) {
 		const struct ctl_region *r = &vm->regions[i];
 
@@ -311,25 +365,40 @@ static char *register_request(const struct ctl_vm *vm)
 	return req;
 }
 
-int ctl_register(const char *path, const struct ctl_vm *vm, int64_t deadline,
-		 char *why, size_t len)
+int ctl_register(const char *path, const struct ctl_vm *vm, int handover[2],
+		 int64_t deadline, char *why, size_t len)
 {
-	int fds[2] = { vm->uffd, vm->memfd };
+	bool again = vm->state_fd >= 0;
+	int fds[4] = { vm->uffd, vm->memfd, vm->state_fd, vm->spill_fd };
 	char *req, *reply = NULL, reason[256];
-	int fd, ret;
+	unsigned ngot = 0;
+	int fd, ret, got[2];
 
 	if (!vm->name || !vm->name[0] || strchr(vm->name, '\n') ||
 	    (vm->uuid && strchr(vm->uuid, '\n')))
 		return fail(why, len, -EINVAL, "the VM's name must be set and "
 			    "neither it nor its uuid may contain a newline");
+	if (again && vm->spill_fd < 0)
+		return fail(why, len, -EINVAL, "registering again needs both "
+			    "descriptors memxd handed over");
 	req = register_request(vm);
 	if (!req)
 		return fail(why, len, -ENOMEM, "out of memory");
 	fd = ctl_connect(path, deadline, why, len);
 	if (fd < 0)
 		goto out;
-	ret = ctl_request(fd, req, fds, 2, &reply, deadline, reason,
-			  sizeof(reason));
+	ret = ctl_send(fd, req, fds, again ? 4 : 2, deadline, reason,
+		       sizeof(reason));
+	if (!ret)
+		ret = ctl_recv_fds(fd, &reply, got, 2, &ngot, deadline, reason,
+				   sizeof(reason));
+	if (ret >= 0)
+		ret = ctl_status(reply, reason, sizeof(reason));
+	if (!ret && ngot != 2) {
+		ret = -EPROTO;
+		snprintf(reason, sizeof(reason), "it handed over %u "
+			 "descriptors, not the VM's state and spill file", ngot);
+	}
 	if (ret) {
 		if (reply)
 			fail(why, len, ret, "memxd at %s refused the VM: %s "
@@ -337,8 +406,13 @@ int ctl_register(const char *path, const struct ctl_vm *vm, int64_t deadline,
 		else
 			fail(why, len, ret, "registering with memxd at %s "
 			     "failed: %s", path, reason);
+		for (unsigned i = 0; i < ngot; i++)
+			close(got[i]);
 		close(fd);
 		fd = ret;
+	} else {
+		handover[0] = got[0];
+		handover[1] = got[1];
 	}
 out:
 	free(reply);

@@ -27,7 +27,7 @@
 #include <stdint.h>
 
 #define CTL_NO_DEADLINE	INT64_MAX
-#define CTL_MAX_FDS	2	/* a request carries at most this many */
+#define CTL_MAX_FDS	4	/* a request or reply carries at most this */
 
 /* @timeout_ms from now; CTL_NO_DEADLINE if @timeout_ms is negative. */
 int64_t ctl_deadline(int timeout_ms);
@@ -55,6 +55,10 @@ int ctl_send(int fd, const char *req, const int *fds, unsigned nfds,
  * closed the connection before its reply was complete").
  */
 int ctl_recv(int fd, char **reply, int64_t deadline, char *why, size_t len);
+/* ctl_recv, and up to @max descriptors that ride on the reply into
+ * @fds (*@nfds of them); more are closed. */
+int ctl_recv_fds(int fd, char **reply, int *fds, unsigned max,
+		 unsigned *nfds, int64_t deadline, char *why, size_t len);
 
 /*
  * The status of a reply: 0 for errno=0; -N for errno=N, with the reply's
@@ -91,6 +95,12 @@ struct ctl_vm {
 	const struct ctl_region *regions;
 	unsigned nregions;
 	int uffd, memfd;	/* sent by SCM_RIGHTS, in that order */
+	/*
+	 * -1 the first time; registering again after memxd went away, the
+	 * two descriptors the last registration handed over (sent after the
+	 * first two), so that the new memxd takes the VM over.
+	 */
+	int state_fd, spill_fd;
 };
 
 /*
@@ -98,10 +108,14 @@ struct ctl_vm {
  * connection, to keep open for the VM's lifetime (closing it unregisters
  * the VM), or -errno with one of "cannot reach memxd at PATH: REASON",
  * "registering with memxd at PATH failed: REASON" or "memxd at PATH
- * refused the VM: REASON (errno=N)".
+ * refused the VM: REASON (errno=N)".  On success @handover holds what
+ * memxd handed over: the VM's state and its spill file.  Keep them (they
+ * replace any kept before) and bring them back when registering again:
+ * if memxd restarts, that is how the new one takes the VM over, its
+ * memory intact.
  */
-int ctl_register(const char *path, const struct ctl_vm *vm, int64_t deadline,
-		 char *why, size_t len);
+int ctl_register(const char *path, const struct ctl_vm *vm, int handover[2],
+		 int64_t deadline, char *why, size_t len);
 
 /*
  * Send discard=@offset,@length on the registration connection @fd.  With

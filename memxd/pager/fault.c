@@ -279,13 +279,42 @@ static void fault_wp(struct vm *vm, uint64_t page, bool again)
 		gm_wake(&vm->mem, page);
 }
 
+/*
+ * The VMM removed [start, end) of its address space (madvise): the pages
+ * of the regions in it are gone, as by a discard.  The range is the
+ * kernel's, but which memory the userfaultfd covers is the VMM's choice:
+ * what lies outside every region is counted and ignored, like a fault
+ * there, and a range however large costs only the region pages it meets.
+ */
 static void remove_range(struct vm *vm, uint64_t start, uint64_t end)
 {
-	for (uint64_t a = start; a < end; a += PAGE) {
-		uint64_t p = gm_page_of(&vm->mem, a);
+	uint64_t inside = 0;
 
-		if (p < vm->npages)
-			discard_page(vm, p);
+	for (unsigned i = 0; i < vm->mem.nregions && start < end; i++) {
+		const struct vm_region *r = &vm->mem.regions[i];
+		/* Registration checked that hva + length does not wrap. */
+		uint64_t a = start > r->hva ? start : r->hva;
+		uint64_t b = end < r->hva + r->length ? end : r->hva + r->length;
+
+		if (a >= b)
+			continue;
+		inside += b - a;
+		/* Whole pages: the regions are page aligned. */
+		a &= ~(uint64_t)(PAGE - 1);
+		for (; a < b; a += PAGE) {
+			uint64_t p = (r->offset + (a - r->hva)) / PAGE;
+
+			if (p < vm->npages)
+				discard_page(vm, p);
+		}
+	}
+	if (inside < (end > start ? end - start : 1)) {
+		vm->st.remove_outside++;
+		log_ratelimited(5000, LOG_LEVEL_WARN, "vm %s: REMOVE of "
+				"%#llx-%#llx reaches outside its regions; that "
+				"part is ignored", vm->name,
+				(unsigned long long)start,
+				(unsigned long long)end);
 	}
 	vm->st.discards++;
 	mark_changed(vm);

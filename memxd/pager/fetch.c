@@ -27,7 +27,10 @@ struct fetch {
 	uint32_t count, stride;
 	uint64_t t0;
 	bool demand;		/* a fault waited for it from the start */
+	bool abandoned;		/* its server went silent: not ours now */
 	uint8_t status;		/* the server's refusal, if any */
+	unsigned server;	/* READs: where it was sent */
+	GList link;		/* vm->fetches, READs only */
 	uint8_t *buf;
 };
 
@@ -124,26 +127,19 @@ static void fetch_free(struct fetch *f)
 	free(f);
 }
 
-static void fetch_done(void *arg, int err)
+/*
+ * The pages of @f leave FETCHING: read (@ok) or not.  Pages a fault
+ * waits for are installed from @f->buf, the others cached; if the read
+ * failed, the waiting faults are handled again (@when).
+ */
+static void fetch_end(struct fetch *f, bool ok, enum fault_again when)
 {
-	struct fetch *f = arg;
 	struct vm *vm = f->vm;
 	enum fetch_end end[RMAP_MAX_PAGES];
 	bool write[RMAP_MAX_PAGES];
 
-	if (vm->dead)
-		goto out;
-	if (err) {
-		vm->st.fetch_errors++;
-		log_ratelimited(5000, LOG_LEVEL_ERR, "vm %s: reading pages "
-				"%lu+%u failed: %s; the faulting vCPU waits and "
-				"the read is retried", vm->name,
-				(unsigned long)f->page, f->count,
-				f->status ? rmap_status_name(f->status)
-					  : strerror(-err));
-	}
 	for (uint32_t i = 0; i < f->count; i++)
-		end[i] = pt_fetch_end(&vm->pt, f->page + i * f->stride, !err,
+		end[i] = pt_fetch_end(&vm->pt, f->page + i * f->stride, ok,
 				      &write[i]);
 	for (uint32_t i = 0; i < f->count;) {
 		uint64_t p = f->page + i * f->stride, n = 1, done;
@@ -178,7 +174,7 @@ static void fetch_done(void *arg, int err)
 			drop_stale_copy(vm, p);
 			break;
 		case FE_RETRY:
-			again(vm, p, f->t0, write[i], AGAIN_LATER);
+			again(vm, p, f->t0, write[i], when);
 			break;
 		case FE_DROPPED:
 		case FE_BUG:
@@ -186,12 +182,56 @@ static void fetch_done(void *arg, int err)
 		}
 		i += (uint32_t)n;
 	}
+	vm->up->changed(vm);
+}
+
+static void fetch_done(void *arg, int err)
+{
+	struct fetch *f = arg;
+	struct vm *vm = f->vm;
+
+	if (f->link.data)
+		g_queue_unlink(&vm->fetches, &f->link);
+	if (vm->dead || f->abandoned)
+		goto out;
+	if (err) {
+		vm->st.fetch_errors++;
+		log_ratelimited(5000, LOG_LEVEL_ERR, "vm %s: reading pages "
+				"%lu+%u failed: %s; the faulting vCPU waits and "
+				"the read is retried", vm->name,
+				(unsigned long)f->page, f->count,
+				f->status ? rmap_status_name(f->status)
+					  : strerror(-err));
+	}
+	fetch_end(f, !err, AGAIN_LATER);
 	if (f->demand && !err)
 		vm_fault_served(vm, f->t0);
-	vm->up->changed(vm);
 out:
 	fetch_free(f);
 	vm_put(vm);
+}
+
+void fetch_server_silent(struct vm *vm, unsigned server)
+{
+	GList *l, *next;
+
+	for (l = vm->fetches.head; l; l = next) {
+		struct fetch *f = l->data;
+
+		next = l->next;
+		if (f->server != server || f->abandoned)
+			continue;
+		/*
+		 * Its answer may come much later, or never: the pages are
+		 * REMOTE again now, and the faults waiting for them go on,
+		 * by degraded reads.  The READ's own answer is dropped.
+		 */
+		f->abandoned = true;
+		g_queue_unlink(&vm->fetches, &f->link);
+		f->link.data = NULL;
+		vm->st.fetch_abandoned++;
+		fetch_end(f, false, AGAIN_CHANGED);
+	}
 }
 
 static void read_done(void *arg, int err, uint8_t status)
@@ -211,7 +251,8 @@ static struct fetch *fetch_new(struct vm *vm, uint64_t page, uint32_t count,
 		free(f);
 		return NULL;
 	}
-	*f = (struct fetch){ vm, page, count, stride, t0, false, 0, f->buf };
+	*f = (struct fetch){ .vm = vm, .page = page, .count = count,
+			     .stride = stride, .t0 = t0, .buf = f->buf };
 	return f;
 }
 
@@ -244,6 +285,9 @@ static bool fetch_start(struct vm *vm, uint64_t page, uint32_t count,
 	}
 	vm->st.prefetch_issued += f->demand ? count - 1 : count;
 	pg_locate(geo, page, &g, &slot, &row);
+	f->server = s;
+	f->link.data = f;
+	g_queue_push_tail_link(&vm->fetches, &f->link);
 	vm_get(vm);
 	ret = remote_call(vm->pg->remote, &vm->sess[s], RMAP_T_READ,
 			  pg_key(geo, g, row), count, NULL, 0, f->buf,

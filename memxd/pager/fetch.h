@@ -30,5 +30,8 @@ void fetch_fault(struct vm *vm, uint64_t page, bool write, uint64_t t0);
 void fetch_wait(struct vm *vm, uint64_t page, bool write);
 /* The guest freed @page: a copy read ahead for it is waste. */
 void fetch_uncache(struct vm *vm, uint64_t page);
+/* Server @server went silent: READs in flight to it are given up, and
+ * the faults waiting for them are handled again (degraded, if they can). */
+void fetch_server_silent(struct vm *vm, unsigned server);
 
 #endif

@@ -12,7 +12,18 @@
 #include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/vfs.h>
 #include <unistd.h>
+
+#ifndef TMPFS_MAGIC
+#define TMPFS_MAGIC		0x01021994
+#endif
+#ifndef HUGETLBFS_MAGIC
+#define HUGETLBFS_MAGIC		0x958458f6
+#endif
+#ifndef F_SEAL_FUTURE_WRITE
+#define F_SEAL_FUTURE_WRITE	0x0010	/* Linux 5.1 */
+#endif
 
 #ifndef UFFDIO_POISON
 /* Linux 6.6; Debian 12's headers predate it. */
@@ -25,7 +36,12 @@ struct uffdio_poison {
 #define UFFDIO_POISON	_IOWR(UFFDIO, _UFFDIO_POISON, struct uffdio_poison)
 #endif
 
-/* Our read-only mapping of the memfd: mincore() tells what it holds. */
+/*
+ * Our read-only mapping of the memfd: mincore() tells what it holds.
+ * memxd never touches its bytes (pages are read with pread), so a VMM
+ * that truncates the memfd under it costs memxd no SIGBUS: reads of what
+ * is gone come back short (-EIO), and those pages stay where they are.
+ */
 struct gm_real {
 	uint8_t *view;
 };
@@ -43,32 +59,133 @@ static int check_fd_kind(int fd, const char *prefix)
 	return strncmp(target, prefix, strlen(prefix)) ? -EINVAL : 0;
 }
 
+/*
+ * The features the userfaultfd was given (UFFDIO_API), from its fdinfo;
+ * -errno if it has none (it is no userfaultfd).
+ */
+static int uffd_features(int fd, uint64_t *features)
+{
+	char path[64], line[128];
+	unsigned long long api, ioctls;
+	unsigned int feat;
+	int ret = -EBADF;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/self/fdinfo/%d", fd);
+	f = fopen(path, "re");
+	if (!f)
+		return -errno;
+	while (fgets(line, sizeof(line), f)) {
+		if (sscanf(line, "API:\t%llx:%x:%llx", &api, &feat,
+			   &ioctls) == 3) {
+			*features = feat;
+			ret = 0;
+			break;
+		}
+	}
+	fclose(f);
+	return ret;
+}
+
+static int check_uffd(int uffd, char *why, size_t whylen)
+{
+	uint64_t features = 0;
+
+	if (check_fd_kind(uffd, "anon_inode:[userfaultfd]") ||
+	    uffd_features(uffd, &features)) {
+		snprintf(why, whylen, "the first descriptor is not a "
+			 "userfaultfd");
+		return -EBADF;
+	}
+	/*
+	 * With EVENT_FORK, reading a fork event would put a new descriptor
+	 * in memxd's table each time the VMM forks: refused.
+	 */
+	if (features & UFFD_FEATURE_EVENT_FORK) {
+		snprintf(why, whylen, "the userfaultfd has "
+			 "UFFD_FEATURE_EVENT_FORK, which memxd refuses");
+		return -EINVAL;
+	}
+	return 0;
+}
+
+/*
+ * The memfd must be a memfd of 4 KiB pages (shmem, not hugetlbfs) that
+ * memxd can punch holes in: not sealed against writes (F_SEAL_WRITE or
+ * F_SEAL_FUTURE_WRITE make every punch fail with EPERM, so no evicted
+ * page would ever leave), and, since a seal can come later, sealed
+ * against new seals (F_SEAL_SEAL, added here if the memfd allows it).
+ * F_SEAL_SHRINK and F_SEAL_GROW are harmless: memxd never resizes it.
+ */
+static int check_memfd(int memfd, struct stat *st, char *why, size_t whylen)
+{
+	struct statfs sfs;
+	int seals;
+
+	if (check_fd_kind(memfd, "/memfd:") || fstat(memfd, st) ||
+	    !S_ISREG(st->st_mode) || fstatfs(memfd, &sfs)) {
+		snprintf(why, whylen, "the second descriptor is not a memfd");
+		return -EBADF;
+	}
+	if (sfs.f_type == HUGETLBFS_MAGIC) {
+		snprintf(why, whylen, "the memfd is of huge pages "
+			 "(MFD_HUGETLB): memxd pages 4 KiB pages only");
+		return -EINVAL;
+	}
+	seals = fcntl(memfd, F_GET_SEALS);
+	if (sfs.f_type != TMPFS_MAGIC || seals < 0) {
+		snprintf(why, whylen, "the second descriptor is not a memfd "
+			 "(not shared memory)");
+		return -EBADF;
+	}
+	if (seals & (F_SEAL_WRITE | F_SEAL_FUTURE_WRITE)) {
+		snprintf(why, whylen, "the memfd is sealed against writes "
+			 "(F_SEAL_WRITE or F_SEAL_FUTURE_WRITE): memxd could "
+			 "not punch the pages it evicts out of it");
+		return -EPERM;
+	}
+	if (!(seals & F_SEAL_SEAL) &&
+	    fcntl(memfd, F_ADD_SEALS, F_SEAL_SEAL) < 0) {
+		snprintf(why, whylen, "cannot seal the memfd's seals "
+			 "(F_SEAL_SEAL): %s", strerror(errno));
+		return -errno;
+	}
+	if ((uint64_t)st->st_size > GM_MAX_SIZE) {
+		snprintf(why, whylen, "the memfd is larger than %llu GiB",
+			 GM_MAX_SIZE >> 30);
+		return -E2BIG;
+	}
+	return 0;
+}
+
 int gm_open(struct guestmem *m, int uffd, int memfd,
 	    const struct vm_region *regions, unsigned nregions,
 	    char *why, size_t whylen)
 {
 	struct gm_real *g;
 	struct stat st;
+	int ret;
 
 	if (nregions > GM_MAX_REGIONS) {
 		snprintf(why, whylen, "too many regions (at most %u)",
 			 GM_MAX_REGIONS);
 		return -E2BIG;
 	}
-	if (check_fd_kind(uffd, "anon_inode:[userfaultfd]")) {
-		snprintf(why, whylen, "the first descriptor is not a "
-			 "userfaultfd");
-		return -EBADF;
-	}
-	if (check_fd_kind(memfd, "/memfd:") || fstat(memfd, &st)) {
-		snprintf(why, whylen, "the second descriptor is not a memfd");
-		return -EBADF;
-	}
+	ret = check_uffd(uffd, why, whylen);
+	if (ret)
+		return ret;
+	ret = check_memfd(memfd, &st, why, whylen);
+	if (ret)
+		return ret;
 	for (unsigned i = 0; i < nregions; i++) {
-		if (regions[i].offset + regions[i].length >
-		    (uint64_t)st.st_size) {
+		uint64_t end;
+
+		if (__builtin_add_overflow(regions[i].offset,
+					   regions[i].length, &end) ||
+		    end > (uint64_t)st.st_size) {
 			snprintf(why, whylen, "region %u ends past the memfd "
-				 "(%lu bytes)", i, (unsigned long)st.st_size);
+				 "(%llu bytes)", i,
+				 (unsigned long long)st.st_size);
 			return -EINVAL;
 		}
 	}
@@ -173,6 +290,16 @@ void gm_wake(struct guestmem *m, uint64_t page)
 	ioctl(m->uffd, UFFDIO_WAKE, &r);
 }
 
+void gm_wake_all(struct guestmem *m)
+{
+	for (unsigned i = 0; i < m->nregions; i++) {
+		struct uffdio_range r = { .start = m->regions[i].hva,
+					  .len = m->regions[i].length };
+
+		ioctl(m->uffd, UFFDIO_WAKE, &r);
+	}
+}
+
 int gm_install(struct guestmem *m, uint64_t page, uint64_t count,
 	       const void *src, bool wp, uint64_t *done)
 {
@@ -263,12 +390,38 @@ int gm_punch(struct guestmem *m, uint64_t page, uint64_t count)
 	return 0;
 }
 
+/*
+ * The memfd's data and holes, from lseek: exact for shmem, where a page
+ * swapped out by the host is still data (mincore would call it absent).
+ */
 bool gm_present(struct guestmem *m, uint64_t page)
 {
-	struct gm_real *g = m->impl;
-	unsigned char v = 0;
+	off_t at = (off_t)(page * GM_PAGE);
+	off_t d = lseek(m->memfd, at, SEEK_DATA);
 
-	if (mincore(g->view + page * GM_PAGE, GM_PAGE, &v) < 0)
-		return true;	/* cannot tell: assume nothing was lost */
-	return v & 1;
+	if (d < 0)
+		return errno != ENXIO;	/* ENXIO: holes to the end */
+	return d == at;
+}
+
+int gm_present_all(struct guestmem *m, uint64_t npages, uint8_t *bits)
+{
+	off_t end = (off_t)(npages * GM_PAGE), at = 0;
+
+	memset(bits, 0, (npages + 7) / 8);
+	while (at < end) {
+		off_t d = lseek(m->memfd, at, SEEK_DATA), h;
+
+		if (d < 0 && errno == ENXIO)
+			break;
+		if (d < 0 || (h = lseek(m->memfd, d, SEEK_HOLE)) < 0)
+			return -errno;
+		if (h > end)
+			h = end;
+		for (uint64_t p = (uint64_t)d / GM_PAGE;
+		     p < ((uint64_t)h + GM_PAGE - 1) / GM_PAGE; p++)
+			bits[p / 8] |= (uint8_t)(1u << (p % 8));
+		at = h;
+	}
+	return 0;
 }

@@ -24,6 +24,11 @@
 
 #define GM_PAGE		4096u
 #define GM_MAX_REGIONS	64u
+/*
+ * The most guest memory one VM may register: 16 TiB, 2^32 pages, whose
+ * page table takes 8 GiB of memxd's memory.
+ */
+#define GM_MAX_SIZE	(16ull << 40)
 
 /* [hva, hva + length) of the VMM maps memfd [offset, offset + length). */
 struct vm_region {
@@ -118,6 +123,9 @@ int gm_install(struct guestmem *m, uint64_t page, uint64_t count,
 int gm_protect(struct guestmem *m, uint64_t page, uint64_t count, bool wp);
 /* Wake the threads waiting for @page. */
 void gm_wake(struct guestmem *m, uint64_t page);
+/* Wake every thread waiting on any page: they fault again (a memxd that
+ * restarted never read their faults). */
+void gm_wake_all(struct guestmem *m);
 /* Make @page a memory error for whoever touches it (UFFDIO_POISON,
  * Linux 6.6).  0 or -errno. */
 int gm_poison(struct guestmem *m, uint64_t page);
@@ -127,5 +135,10 @@ int gm_read(struct guestmem *m, uint64_t page, uint64_t count, void *buf);
 int gm_punch(struct guestmem *m, uint64_t page, uint64_t count);
 /* Does the memfd hold @page?  (True when it cannot tell.) */
 bool gm_present(struct guestmem *m, uint64_t page);
+/*
+ * Which of pages [0, @npages) the memfd holds, a bit each in @bits
+ * ((npages + 7) / 8 bytes), a pair of lseeks per extent.  0 or -errno.
+ */
+int gm_present_all(struct guestmem *m, uint64_t npages, uint8_t *bits);
 
 #endif

@@ -16,6 +16,7 @@
 #include "../log.h"
 #include "evict.h"
 #include "fault.h"
+#include "fetch.h"
 #include "recovery.h"
 #include "vm.h"
 
@@ -38,7 +39,8 @@ static void refresh(struct pager *pg, unsigned idx)
 			      s->capacity_pages - s->used_pages : 0;
 
 	ps->dead = s->dead;
-	ps->usable = s->reachable && !s->dead;
+	ps->usable = s->reachable && !s->dead && !s->down;
+	pg->frozen = remote_cut_off(pg->remote, NULL);
 	if (s->capacity_pages) {
 		ps->capacity_pages = s->capacity_pages;
 		ps->free_pages = free_pages;
@@ -62,8 +64,12 @@ static void server_changed(void *arg, unsigned idx)
 	struct pager *pg = arg;
 
 	refresh(pg, idx);
-	for (struct vm *vm = pg->vms; vm; vm = vm->next)
+	for (struct vm *vm = pg->vms; vm; vm = vm->next) {
+		/* Silent while others answer: do not wait for its READs. */
+		if (!pg->placement[idx].usable && !pg->frozen && !vm->dead)
+			fetch_server_silent(vm, idx);
 		vm->up->changed(vm);
+	}
 }
 
 static const struct remote_ops pager_remote_ops = {
@@ -102,12 +108,20 @@ int pager_new(struct pager **out, struct evl *loop, struct remote *r,
 	return 0;
 }
 
+void pager_remote_gone(struct pager *pg)
+{
+	if (pg && pg->remote && !pg->remote_gone) {
+		remote_set_ops(pg->remote, NULL, NULL);
+		/* Valid while it is freed: cancelled requests complete. */
+		pg->remote_gone = true;
+	}
+}
+
 void pager_free(struct pager *pg)
 {
 	if (!pg)
 		return;
-	if (pg->remote)
-		remote_set_ops(pg->remote, NULL, NULL);
+	pager_remote_gone(pg);
 	while (pg->vms)
 		pager_unregister(pg, pg->vms);
 	recovery_free(pg);

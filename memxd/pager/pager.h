@@ -46,17 +46,38 @@ struct vm_spec {
 	struct vm_region regions[GM_MAX_REGIONS];
 	unsigned nregions;
 	int uffd, memfd;		/* the pager takes them over on success */
+	/*
+	 * A VM registering again after a memxd restart brings the state and
+	 * spill file an earlier memxd handed it (pager_vm_handover); -1 for
+	 * a new VM.  Taken over on success, too.
+	 */
+	int state_fd, spill_fd;
 };
 
 int pager_new(struct pager **pg, struct evl *loop, struct remote *r,
 	      const struct pager_config *cfg);
 void pager_free(struct pager *pg);
+/*
+ * The transport @pg was made with is about to be freed (before the
+ * pager, so that its cancelled requests can release their VMs): the
+ * pager hears no more of it.
+ */
+void pager_remote_gone(struct pager *pg);
 
 /* 0, or -errno with a reason for the VMM in @why. */
 int pager_register(struct pager *pg, const struct vm_spec *spec,
 		   struct vm **vm, char *why, size_t whylen);
 /* The VMM went away: free the VM's remote pages and all its state. */
 void pager_unregister(struct pager *pg, struct vm *vm);
+/*
+ * memxd is going away, the VM is not: forget it here, but leave its
+ * pages on the servers (no UNREG), for the next memxd to take over when
+ * the VMM registers again with what pager_vm_handover() gave it.
+ */
+void pager_detach(struct pager *pg, struct vm *vm);
+/* What the VMM must keep and bring back after a memxd restart: the VM's
+ * state memfd and its spill file (the pager keeps its own copies). */
+void pager_vm_handover(const struct vm *vm, int *state_fd, int *spill_fd);
 /* The guest freed [offset, offset + length) of the memfd.  0 or -EINVAL. */
 int pager_discard(struct vm *vm, uint64_t offset, uint64_t length);
 uint64_t pager_vm_pages(const struct vm *vm);

@@ -17,16 +17,20 @@ const char *pt_state_name(enum page_state s)
 	return s < PS_NSTATES ? state_names[s] : "?";
 }
 
-int pt_init(struct pagetable *pt, uint64_t npages)
+int pt_init(struct pagetable *pt, uint64_t npages, pte_t *mem)
 {
-	*pt = (struct pagetable){ .npages = npages };
-	pt->e = calloc(npages ? npages : 1, sizeof(*pt->e));
+	*pt = (struct pagetable){ .npages = npages, .e = mem };
+	if (!mem) {
+		pt->e = calloc(npages ? npages : 1, sizeof(*pt->e));
+		pt->owned = true;
+	}
 	return pt->e ? 0 : -ENOMEM;
 }
 
 void pt_fini(struct pagetable *pt)
 {
-	free(pt->e);
+	if (pt->owned)
+		free(pt->e);
 	pt->e = NULL;
 }
 

@@ -80,6 +80,7 @@ typedef uint16_t pte_t;
 
 struct pagetable {
 	pte_t *e;
+	bool owned;		/* e allocated by pt_init, not given */
 	uint64_t npages;
 	uint64_t resident;	/* RESIDENT + EVICTING */
 	uint64_t evicting;	/* EVICTING */
@@ -88,7 +89,9 @@ struct pagetable {
 	uint64_t bugs;		/* transitions refused: see above */
 };
 
-int pt_init(struct pagetable *pt, uint64_t npages);
+/* A table of @npages entries in @mem (zeroed, or kept from before), or
+ * allocated if @mem is NULL.  0 or -ENOMEM. */
+int pt_init(struct pagetable *pt, uint64_t npages, pte_t *mem);
 void pt_fini(struct pagetable *pt);
 
 static inline enum page_state pt_state(const struct pagetable *pt,

@@ -26,6 +26,7 @@ struct recovery {
 	double tokens;			/* pages the rate allows now */
 	uint64_t tokens_ns, drain_scan_ns;
 	uint64_t start_ns, log_ns, pages0;	/* the progress log */
+	uint64_t parity_pages;		/* written by parity recomputes */
 };
 
 struct job_ref {
@@ -38,6 +39,7 @@ struct job {
 	struct vm *vm;
 	uint64_t g;
 	unsigned slot, target, old;
+	bool parity;			/* only the parity was bad: recomputed */
 	bool move;
 	unsigned pending, nsrc;
 	int err;
@@ -241,6 +243,9 @@ static void job_apply(struct vm *vm, struct job *j)
 	if (j->move) {
 		vm->st.moved_groups++;
 		vm->st.moved_pages += j->written;
+	} else if (j->parity) {
+		vm->st.parity_recomputed++;
+		vm->pg->rec->parity_pages += j->written;
 	} else {
 		vm->st.rebuilt_groups++;
 		vm->st.rebuilt_pages += j->written;
@@ -281,6 +286,9 @@ static int job_start(struct job_ref *ref)
 
 	if (grp->state != PG_DEGRADED && grp->state != PG_REBUILDING)
 		return 0;		/* resolved meanwhile, or lost */
+	/* Cut off from most servers: nothing moves until they answer. */
+	if (vm->pg->frozen)
+		return -EAGAIN;
 	if (grp->flags & PG_F_MOVE) {
 		src[nsrc++] = grp->bad;
 	} else {
@@ -289,8 +297,12 @@ static int job_start(struct job_ref *ref)
 				src[nsrc++] = s;
 	}
 	for (unsigned i = 0; i < nsrc; i++) {
-		if (!vm_session_ready(vm, grp->srv[src[i]])) {
-			grp->state = PG_DEGRADED;	/* a session reopens */
+		unsigned srv = grp->srv[src[i]];
+
+		if (!vm_session_ready(vm, srv) ||
+		    !vm->pg->placement[srv].usable) {
+			/* A session reopens, or a server is back. */
+			grp->state = PG_DEGRADED;
 			return -EAGAIN;
 		}
 	}
@@ -331,6 +343,9 @@ static int job_start(struct job_ref *ref)
 	j->move = grp->flags & PG_F_MOVE;
 	j->target = target;
 	j->old = grp->srv[grp->bad];
+	/* A parity slot on a live server was bad, not its server. */
+	j->parity = geo->parity && j->slot == pg_parity_slot(geo) &&
+		    !j->move && vm->pg->placement[j->old].usable;
 	j->nsrc = nsrc;
 	rec->running++;
 	vm_get(vm);
@@ -431,10 +446,10 @@ int recovery_drain(struct pager *pg, unsigned idx, char *why, size_t len)
 
 /* ---- the tick: start jobs within the rate, log progress ---- */
 
-/* Pages rebuilt and moved so far, over every VM. */
+/* Pages rebuilt, moved or recomputed so far, over every VM. */
 static uint64_t pages_recovered(const struct pager *pg)
 {
-	uint64_t n = 0;
+	uint64_t n = pg->rec->parity_pages;
 
 	for (const struct vm *vm = pg->vms; vm; vm = vm->next)
 		n += vm->st.rebuilt_pages + vm->st.moved_pages;

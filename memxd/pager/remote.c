@@ -22,6 +22,8 @@ struct remote {
 	struct remote_session *sessions;
 	struct evl_timer hb_timer;
 	uint64_t hb_due_ns, hb_iv_ns;	/* when the next tick should run */
+	bool cut_off;			/* most servers silent at once */
+	uint64_t cut_off_since_ns;
 	struct remote_config rc;
 	const struct remote_ops *ops;
 	void *ops_arg;
@@ -29,19 +31,41 @@ struct remote {
 
 struct io {
 	struct remote *r;
-	struct remote_session *s;
 	uint32_t sid;			/* the session the request named */
 	unsigned idx;
 	uint8_t type;
 	uint32_t count;
 	remote_done_fn fn;
 	void *arg;
-	uint8_t body[RMAP_STAT_LEN];	/* REG/STAT replies */
+	uint8_t body[RMAP_STAT_LEN];	/* small replies */
 };
 
-static int io_call(struct remote *r, struct remote_session *s, unsigned idx,
-		   struct rmap_req *req, void *buf, uint32_t cap,
-		   remote_done_fn fn, void *arg);
+static int io_call(struct remote *r, unsigned idx, struct rmap_req *req,
+		   void *buf, uint32_t cap, remote_done_fn fn, void *arg);
+
+/* @s is session @id now (0: none); its record says so too. */
+static void session_set(struct remote_session *s, uint32_t id)
+{
+	s->id = id;
+	if (s->rec) {
+		s->rec->id = id;
+		memcpy(s->rec->secret, s->secret, RMAP_SECRET_LEN);
+	}
+}
+
+/*
+ * The open session @sid on server @idx, or NULL.  Requests in flight
+ * name their session by number, never by pointer: a VM may go away
+ * before its last heartbeat is answered.
+ */
+static struct remote_session *session_find(struct remote *r, unsigned idx,
+					   uint32_t sid)
+{
+	for (struct remote_session *s = r->sessions; s; s = s->next)
+		if (s->server == idx && s->id == sid && sid)
+			return s;
+	return NULL;
+}
 
 static void changed(struct remote *r, unsigned i)
 {
@@ -60,9 +84,15 @@ static void server_set_reachable(struct remote *r, unsigned i, bool up)
 	if (up)
 		log_info("memory server %s is reachable", s->name);
 	else
-		log_warn("memory server %s is not answering; it is declared "
-			 "dead after %u unanswered heartbeats", s->name,
-			 r->rc.dead_after);
+		log_warn("memory server %s is not answering: its pages are read "
+			 "degraded meanwhile", s->name);
+}
+
+/* Every server's news, at once: the pager re-reads what changed. */
+static void changed_all(struct remote *r)
+{
+	for (unsigned i = 0; i < r->n; i++)
+		changed(r, i);
 }
 
 static int server_index(struct remote *r, struct rmap_peer *peer)
@@ -74,9 +104,10 @@ static int server_index(struct remote *r, struct rmap_peer *peer)
 }
 
 /*
- * Server @i no longer holds our pages: it is dead (@dead), or it
- * restarted or forgot our sessions.  Its sessions are closed on our side;
- * a restarted server gets fresh ones from the heartbeat timer.
+ * Server @i no longer holds our pages: it is out (@dead: down for the
+ * grace period), or it restarted or forgot our sessions.  Its sessions
+ * are closed on our side; a restarted server gets fresh ones from the
+ * heartbeat timer.
  */
 static void server_failed(struct remote *r, unsigned i, const char *why,
 			  bool dead)
@@ -88,6 +119,7 @@ static void server_failed(struct remote *r, unsigned i, const char *why,
 	if (dead) {
 		srv->dead = true;
 		srv->reachable = false;
+		srv->down = false;
 	}
 	srv->st.deaths++;
 	log_err("memory server %s %s (%s): the pages it held for us are "
@@ -99,10 +131,20 @@ static void server_failed(struct remote *r, unsigned i, const char *why,
 		srv->st.lost_sessions++;
 		/* A dead server may come back still holding it. */
 		s->stale_id = dead ? s->id : 0;
-		s->id = 0;
+		session_set(s, 0);
+		s->heartbeating = false;
 	}
 	if (r->ops && r->ops->server_failed)
 		r->ops->server_failed(r->ops_arg, i, why);
+	if (dead) {
+		/*
+		 * RMAP never gives up on a message to a server: fail what is
+		 * still in flight to this one now (the pager has marked its
+		 * groups).  The peer stays, for the day it answers again.
+		 */
+		srv->probing = false;
+		rmap_peer_cancel(r->ep, srv->peer);
+	}
 	changed(r, i);
 }
 
@@ -123,18 +165,29 @@ static void server_revived(struct remote *r, unsigned i)
 
 		if (s->server != i || !s->stale_id)
 			continue;
-		io_call(r, NULL, i, &req, NULL, 0, NULL, NULL);
+		io_call(r, i, &req, NULL, 0, NULL, NULL);
 		s->stale_id = 0;
 	}
 }
 
-/* Any answer from server @i. */
+static void verdict(struct remote *r, uint64_t now, bool tick);
+
+/*
+ * Any answer from server @i.  One that had gone silent is judged again at
+ * once: a thaw or a server's return need not wait for the next tick.
+ */
 static void server_heard(struct remote *r, unsigned i)
 {
-	r->srv[i].last_heard_ns = evl_now_ns();
-	r->srv[i].heard = true;
+	struct remote_server *srv = &r->srv[i];
+	bool was_silent = srv->misses > 0;
+
+	srv->last_heard_ns = evl_now_ns();
+	srv->heard = true;
+	srv->misses = 0;
 	server_revived(r, i);
 	server_set_reachable(r, i, true);
+	if (was_silent)
+		verdict(r, srv->last_heard_ns, false);
 }
 
 static void on_peer_state(struct rmap_ep *ep, struct rmap_peer *peer, int err,
@@ -146,14 +199,14 @@ static void on_peer_state(struct rmap_ep *ep, struct rmap_peer *peer, int err,
 	(void)ep;
 	if (i < 0)
 		return;
+	/* A new epoch: the server restarted, its memory is gone. */
 	if (err == -ECONNRESET) {
 		server_heard(r, (unsigned)i);
 		server_failed(r, (unsigned)i, "it restarted", false);
-	} else if (err == -EHOSTUNREACH) {
-		server_failed(r, (unsigned)i, "RMAP retries exhausted", true);
-	} else {
+	} else if (!err) {
 		server_heard(r, (unsigned)i);
 	}
+	/* -EHOSTUNREACH cannot happen: RMAP never gives up here. */
 }
 
 static void on_announce(struct rmap_ep *ep, const struct sockaddr_storage *from,
@@ -180,12 +233,11 @@ static void io_done(void *arg, int err, const struct rmap_msg *m)
 
 	if (err) {
 		srv->st.errors++;
-		if (err == -EHOSTUNREACH)
-			server_failed(r, io->idx, "RMAP retries exhausted", true);
 	} else {
 		server_heard(r, io->idx);
-		/* Only if it is still the session we use (not a new one). */
-		if (status == RMAP_S_BADSESSION && io->s && io->s->id == io->sid)
+		/* Only if it is still a session we use (not a new one). */
+		if (status == RMAP_S_BADSESSION &&
+		    session_find(r, io->idx, io->sid))
 			server_failed(r, io->idx, "it no longer knows our "
 				      "session", false);
 		if (status == RMAP_S_FULL)
@@ -202,16 +254,15 @@ static void io_done(void *arg, int err, const struct rmap_msg *m)
 	free(io);
 }
 
-static int io_call(struct remote *r, struct remote_session *s, unsigned idx,
-		   struct rmap_req *req, void *buf, uint32_t cap,
-		   remote_done_fn fn, void *arg)
+static int io_call(struct remote *r, unsigned idx, struct rmap_req *req,
+		   void *buf, uint32_t cap, remote_done_fn fn, void *arg)
 {
 	struct io *io = calloc(1, sizeof(*io));
 	int ret;
 
 	if (!io)
 		return -ENOMEM;
-	*io = (struct io){ r, s, req->session, idx, req->type, req->count, fn,
+	*io = (struct io){ r, req->session, idx, req->type, req->count, fn,
 			   arg, { 0 } };
 	ret = rmap_call(r->ep, r->srv[idx].peer, req, buf ? buf : io->body,
 			buf ? cap : sizeof(io->body), io_done, io);
@@ -236,7 +287,7 @@ int remote_call(struct remote *r, struct remote_session *s, uint8_t type,
 		r->srv[s->server].st.frees++;
 	else
 		r->srv[s->server].st.writes++;
-	return io_call(r, s, s->server, &req, buf, cap, fn, arg);
+	return io_call(r, s->server, &req, buf, cap, fn, arg);
 }
 
 int remote_leave(struct remote *r, unsigned idx, remote_done_fn fn, void *arg)
@@ -246,73 +297,144 @@ int remote_leave(struct remote *r, unsigned idx, remote_done_fn fn, void *arg)
 	/* No new sessions there from now on, whatever the answer. */
 	r->srv[idx].drained = true;
 	changed(r, idx);
-	return io_call(r, NULL, idx, &req, NULL, 0, fn, arg);
+	return io_call(r, idx, &req, NULL, 0, fn, arg);
 }
 
 /* ---- sessions ---- */
 
 struct reg_ctx {
 	struct remote *r;
-	struct remote_session *s;
-	uint8_t reply[16];
+	struct remote_session *s;	/* NULL once it is closed */
+	bool keep;			/* ...or detached: no UNREG */
+	unsigned idx;
+	uint8_t type;		/* REG or ATTACH */
+	uint8_t reply[RMAP_SESSION_INFO_LEN];
 };
 
 static void reg_done(void *arg, int err, const struct rmap_msg *m)
 {
 	struct reg_ctx *c = arg;
 	struct remote_session *s = c->s;
-	struct remote_server *srv = &c->r->srv[s->server];
+	struct remote_server *srv = &c->r->srv[c->idx];
+	struct rmap_session_info si;
+	bool attach = c->type == RMAP_T_ATTACH;
 
+	if (!s) {
+		/* Its VM went away meanwhile: give back what was opened. */
+		if (!err && !m->status && !c->keep) {
+			struct rmap_req req = { .type = RMAP_T_UNREG,
+						.session = m->session };
+
+			io_call(c->r, c->idx, &req, NULL, 0, NULL, NULL);
+		}
+		free(c);
+		return;
+	}
 	s->opening = false;
-	if (err == -EHOSTUNREACH)
-		server_failed(c->r, s->server, "RMAP retries exhausted", true);
-	if (err || m->status) {
-		log_ratelimited(10000, LOG_LEVEL_WARN,
-				"cannot open a session on %s: %s", srv->name,
-				err ? strerror(-err) :
-				rmap_status_name(m->status));
-	} else {
-		uint32_t hb;
-
-		memcpy(&hb, c->reply, sizeof(hb));
-		s->id = m->session;
-		srv->heartbeat_ms = m->len >= 4 ? ntohl(hb) : 1000;
+	s->reg = NULL;
+	if (!err && !m->status &&
+	    !rmap_session_info_decode(c->reply, m->len, &si)) {
+		session_set(s, m->session);
+		srv->heartbeat_ms = si.heartbeat_ms;
+		srv->lease_s = si.lease_s;
 		server_heard(c->r, s->server);
-		log_debug("session %08x open on %s (heartbeat %u ms)", s->id,
-			  srv->name, srv->heartbeat_ms);
+		log_debug("session %08x %s on %s (heartbeat %u ms, lease %u s)",
+			  s->id, attach ? "attached" : "open", srv->name,
+			  si.heartbeat_ms, si.lease_s);
+	} else if (attach && !err && m->status == RMAP_S_BADSESSION) {
+		/* Its lease ran out, or the server restarted: gone. */
+		server_heard(c->r, s->server);
+		server_failed(c->r, s->server, "it no longer has our session",
+			      false);
+	} else if (err != -ECANCELED) {
+		log_ratelimited(10000, LOG_LEVEL_WARN, "cannot %s a session "
+				"on %s: %s", attach ? "attach" : "open",
+				srv->name, err ? strerror(-err) :
+				rmap_status_name(m->status));
 	}
 	free(c);
+}
+
+static void session_link(struct remote *r, struct remote_session *s,
+			 unsigned idx)
+{
+	if (s->r)
+		return;
+	s->r = r;
+	s->server = idx;
+	s->next = r->sessions;
+	r->sessions = s;
+}
+
+/* Send REG (a new session, secret chosen here) or ATTACH (s->secret). */
+static void session_send(struct remote *r, struct remote_session *s,
+			 uint8_t type, uint32_t id)
+{
+	uint8_t body[RMAP_REG_LEN];
+	struct iovec iov = { body, type == RMAP_T_REG ? RMAP_REG_LEN
+						       : RMAP_ATTACH_LEN };
+	struct rmap_req req = { .type = type, .session = id, .iov = &iov,
+				.iovcnt = 1 };
+	struct reg_ctx *c = calloc(1, sizeof(*c));
+
+	if (!c)
+		return;
+	*c = (struct reg_ctx){ .r = r, .s = s, .idx = s->server, .type = type };
+	if (type == RMAP_T_REG) {
+		/* A nonce (a retried REG is the same session), a secret. */
+		if (getrandom(body, sizeof(body), 0) != sizeof(body)) {
+			free(c);
+			return;
+		}
+		memcpy(s->secret, body + 8, RMAP_SECRET_LEN);
+	} else {
+		memcpy(body, s->secret, RMAP_SECRET_LEN);
+	}
+	s->opening = true;
+	s->reg = c;
+	if (rmap_call(r->ep, r->srv[s->server].peer, &req, c->reply,
+		      sizeof(c->reply), reg_done, c)) {
+		s->opening = false;
+		s->reg = NULL;
+		free(c);
+	}
 }
 
 void remote_session_open(struct remote *r, struct remote_session *s,
 			 unsigned idx)
 {
-	uint8_t nonce[RMAP_REG_LEN];
-	struct iovec iov = { nonce, sizeof(nonce) };
-	struct rmap_req req = { .type = RMAP_T_REG, .iov = &iov, .iovcnt = 1 };
-	struct reg_ctx *c;
-
-	if (!s->r) {
-		s->r = r;
-		s->server = idx;
-		s->next = r->sessions;
-		r->sessions = s;
-	}
+	session_link(r, s, idx);
 	if (s->opening || s->id || r->srv[idx].dead || r->srv[idx].drained)
 		return;
-	c = calloc(1, sizeof(*c));
-	if (!c)
-		return;
-	c->r = r;
-	c->s = s;
-	if (getrandom(nonce, sizeof(nonce), 0) != sizeof(nonce))
-		memset(nonce, 0x5a, sizeof(nonce));
-	s->opening = true;
-	if (rmap_call(r->ep, r->srv[idx].peer, &req, c->reply,
-		      sizeof(c->reply), reg_done, c)) {
-		s->opening = false;
-		free(c);
+	session_send(r, s, RMAP_T_REG, 0);
+}
+
+void remote_session_attach(struct remote *r, struct remote_session *s,
+			   unsigned idx, uint32_t id, const uint8_t *secret)
+{
+	session_link(r, s, idx);
+	memcpy(s->secret, secret, RMAP_SECRET_LEN);
+	session_send(r, s, RMAP_T_ATTACH, id);
+}
+
+void remote_session_detach(struct remote *r, struct remote_session *s)
+{
+	struct remote_session **pp = &r->sessions;
+
+	while (*pp && *pp != s)
+		pp = &(*pp)->next;
+	if (*pp)
+		*pp = s->next;
+	if (s->reg) {
+		s->reg->s = NULL;
+		s->reg->keep = true;
 	}
+	s->reg = NULL;
+	s->opening = false;
+	/* No UNREG: the pages stay on the server for the next memxd. */
+	s->rec = NULL;
+	s->id = 0;
+	s->r = NULL;
 }
 
 void remote_session_close(struct remote *r, struct remote_session *s)
@@ -324,9 +446,13 @@ void remote_session_close(struct remote *r, struct remote_session *s)
 		pp = &(*pp)->next;
 	if (*pp)
 		*pp = s->next;
+	if (s->reg)
+		s->reg->s = NULL;	/* its answer is UNREGed */
+	s->reg = NULL;
+	s->opening = false;
 	if (s->id)
-		io_call(r, NULL, s->server, &req, NULL, 0, NULL, NULL);
-	s->id = 0;
+		io_call(r, s->server, &req, NULL, 0, NULL, NULL);
+	session_set(s, 0);
 	s->r = NULL;
 }
 
@@ -342,6 +468,8 @@ static void stat_done(void *arg, int err, const struct rmap_msg *m)
 	struct remote *r = c->r;
 	struct rmap_stat st;
 
+	if (err != -ECANCELED)
+		r->srv[c->idx].probing = false;
 	if (!err && !m->status && !rmap_stat_decode(c->body, m->len, &st)) {
 		struct remote_server *srv = &r->srv[c->idx];
 
@@ -350,8 +478,6 @@ static void stat_done(void *arg, int err, const struct rmap_msg *m)
 		srv->load_permille = st.load_permille;
 		server_heard(r, c->idx);
 		changed(r, c->idx);
-	} else if (err == -EHOSTUNREACH) {
-		server_failed(r, c->idx, "RMAP retries exhausted", true);
 	}
 	free(c);
 }
@@ -368,34 +494,135 @@ static void stat_send(struct remote *r, unsigned i)
 	if (rmap_call(r->ep, r->srv[i].peer, &req, c->body, sizeof(c->body),
 		      stat_done, c))
 		free(c);
+	else
+		r->srv[i].probing = true;
+}
+
+/* ---- liveness ---- */
+
+static void hb_done(void *arg, int err, uint8_t status)
+{
+	struct io *io = arg;	/* see heartbeat(): our own io, kept */
+	struct remote_session *s = session_find(io->r, io->idx, io->sid);
+
+	(void)err;
+	(void)status;
+	if (s)
+		s->heartbeating = false;
+}
+
+/* A HEARTBEAT on @s, unless one is still out (RMAP keeps trying it). */
+static void heartbeat(struct remote *r, struct remote_session *s)
+{
+	struct rmap_req req = { .type = RMAP_T_HEARTBEAT, .session = s->id };
+	struct io *io;
+
+	if (s->heartbeating)
+		return;
+	io = calloc(1, sizeof(*io));
+	if (!io)
+		return;
+	/* hb_done gets this io itself, to find the session by number. */
+	*io = (struct io){ r, s->id, s->server, RMAP_T_HEARTBEAT, 0, NULL,
+			   NULL, { 0 } };
+	io->arg = io;
+	io->fn = hb_done;
+	if (rmap_call(r->ep, r->srv[s->server].peer, &req, io->body,
+		      sizeof(io->body), io_done, io))
+		free(io);
+	else
+		s->heartbeating = true;
 }
 
 /*
- * Every heartbeat interval: a STAT to every server (capacity, load, and
- * proof of life), a HEARTBEAT on every session, sessions (re)opened, and
- * servers silent for dead_after intervals declared dead.
+ * The verdict on every server from its missed probes (see remote.h): up,
+ * down, out, or memxd cut off from most of them.  After every @tick; and
+ * as soon as a silent server answers again, when only good news is told
+ * (the others may be answering this very moment too).
  */
-static void hb_fire(struct evl *loop, struct evl_timer *t)
+static void verdict(struct remote *r, uint64_t now, bool tick)
 {
-	struct remote *r = evl_container_of(t, struct remote, hb_timer);
-	uint64_t now = evl_now_ns();
-	/*
-	 * Liveness counts probes, not wall time: a server misses a heartbeat
-	 * when the STAT sent at the last tick is still unanswered at this
-	 * one.  If this tick itself is late (memxd was not scheduled, or
-	 * busy), its answers may be waiting unread: judge nobody this time.
-	 */
-	bool late = r->hb_due_ns && now > r->hb_due_ns + r->hb_iv_ns / 2 +
-					  100000000ull;
+	unsigned live = 0, silent = 0;
+	bool cut;
 
-	if (late)
-		log_ratelimited(10000, LOG_LEVEL_WARN, "memxd's event loop ran "
-				"%lu ms late: server liveness is judged from the "
-				"next heartbeat", (unsigned long)
-				((now - r->hb_due_ns) / 1000000));
 	for (unsigned i = 0; i < r->n; i++) {
 		struct remote_server *srv = &r->srv[i];
 
+		/* Only a server we once heard can be down; others wait. */
+		if (!srv->heard || srv->dead)
+			continue;
+		live++;
+		silent += srv->misses >= r->rc.dead_after;
+	}
+	cut = silent && silent * 2 > live;
+	if (cut != r->cut_off) {
+		if (cut)
+			log_err("memxd is cut off: %u of its %u memory servers "
+				"are silent at once; nothing is declared lost: "
+				"faults and evictions that need them wait until "
+				"they answer", silent, live);
+		else
+			log_warn("memxd is reconnected after %.1f s: faults and "
+				 "evictions go on where they were",
+				 (double)(now - r->cut_off_since_ns) / 1e9);
+		r->cut_off = cut;
+		r->cut_off_since_ns = now;
+		changed_all(r);
+	}
+	for (unsigned i = 0; i < r->n; i++) {
+		struct remote_server *srv = &r->srv[i];
+		bool quiet = srv->heard && !srv->dead &&
+			     srv->misses >= r->rc.dead_after;
+
+		if (!quiet) {
+			if (srv->down) {
+				log_warn("memory server %s is back after %.1f s: "
+					 "it is used again, nothing was rebuilt",
+					 srv->name, (double)(now -
+					 srv->down_since_ns) / 1e9);
+				srv->down = false;
+				changed(r, i);
+			}
+			continue;
+		}
+		/* Cut off: the grace counts only while others answer. */
+		if (cut) {
+			srv->down_since_ns = now;
+			continue;
+		}
+		if (!tick)
+			continue;
+		if (!srv->down) {
+			srv->down = true;
+			srv->down_since_ns = now;
+			log_warn("memory server %s is down (%u heartbeats of %u "
+				 "ms unanswered while the others answer): its "
+				 "pages are read degraded; it is rebuilt "
+				 "elsewhere if still down in %u s", srv->name,
+				 srv->misses, r->rc.heartbeat_ms,
+				 r->rc.grace_s);
+			changed(r, i);
+		} else if (now - srv->down_since_ns >=
+			   (uint64_t)r->rc.grace_s * 1000000000ull) {
+			char why[96];
+
+			snprintf(why, sizeof(why), "down for %u s",
+				 r->rc.grace_s);
+			server_failed(r, i, why, true);
+		}
+	}
+}
+
+/*
+ * Count every server's missed probes, then judge.  @late: this tick ran
+ * late, so the answers may be waiting unread: nobody has missed one.
+ */
+static void judge(struct remote *r, uint64_t now, bool late)
+{
+	for (unsigned i = 0; i < r->n; i++) {
+		struct remote_server *srv = &r->srv[i];
+
+		/* A miss: the probe of the last tick is still unanswered. */
 		if (late || !srv->probe_ns || srv->dead ||
 		    srv->last_heard_ns >= srv->probe_ns)
 			srv->misses = 0;
@@ -403,31 +630,48 @@ static void hb_fire(struct evl *loop, struct evl_timer *t)
 			srv->misses++;
 		if (srv->misses >= 2)
 			server_set_reachable(r, i, false);
-		/* Only a server we once heard can die; others are unusable. */
-		if (srv->last_heard_ns && srv->misses >= r->rc.dead_after) {
-			char why[96];
-
-			snprintf(why, sizeof(why), "%u heartbeats of %u ms "
-				 "unanswered", srv->misses, r->rc.heartbeat_ms);
-			server_failed(r, i, why, true);
-		}
-		srv->probe_ns = now;
-		stat_send(r, i);
 	}
-	for (struct remote_session *s = r->sessions; s; s = s->next) {
-		struct rmap_req req = { .type = RMAP_T_HEARTBEAT,
-					.session = s->id };
+	verdict(r, now, true);
+}
 
-		if (!s->id && !s->opening) {
-			remote_session_open(r, s, s->server);	/* retry */
-			continue;
-		}
-		if (s->id)
-			io_call(r, s, s->server, &req, NULL, 0, NULL, NULL);
-	}
-	/* Keep within a third of each server's session expiry, too. */
+/*
+ * Every heartbeat interval: servers judged, then a STAT to every server
+ * (capacity, load, and proof of life) and a HEARTBEAT on every session,
+ * unless the last one is still out; sessions (re)opened.
+ */
+static void hb_fire(struct evl *loop, struct evl_timer *t)
+{
+	struct remote *r = evl_container_of(t, struct remote, hb_timer);
+	uint64_t now = evl_now_ns();
+	/*
+	 * Liveness counts probes, not wall time.  If this tick itself is
+	 * late (memxd was not scheduled, or busy), its answers may be
+	 * waiting unread: judge nobody this time.
+	 */
+	bool late = r->hb_due_ns && now > r->hb_due_ns + r->hb_iv_ns / 2 +
+					  100000000ull;
 	unsigned iv = r->rc.heartbeat_ms;
 
+	if (late)
+		log_ratelimited(10000, LOG_LEVEL_WARN, "memxd's event loop ran "
+				"%lu ms late: server liveness is judged from the "
+				"next heartbeat", (unsigned long)
+				((now - r->hb_due_ns) / 1000000));
+	judge(r, now, late);
+	for (unsigned i = 0; i < r->n; i++) {
+		struct remote_server *srv = &r->srv[i];
+
+		srv->probe_ns = now;
+		if (!srv->probing)
+			stat_send(r, i);
+	}
+	for (struct remote_session *s = r->sessions; s; s = s->next) {
+		if (!s->id && !s->opening)
+			remote_session_open(r, s, s->server);	/* retry */
+		else if (s->id)
+			heartbeat(r, s);
+	}
+	/* Keep within a third of each server's heartbeat interval, too. */
 	for (unsigned i = 0; i < r->n; i++) {
 		unsigned third = r->srv[i].heartbeat_ms / 3;
 
@@ -447,6 +691,7 @@ int remote_new(struct remote **out, struct evl *loop, char *const *servers,
 		.announce = on_announce,
 	};
 	struct sockaddr_in any = { .sin_family = AF_INET };
+	struct rmap_config ep_cfg;
 	struct remote *r;
 	unsigned n = 0;
 	int ret;
@@ -465,6 +710,9 @@ int remote_new(struct remote **out, struct evl *loop, char *const *servers,
 		r->rc.heartbeat_ms = 500;
 	if (!r->rc.dead_after)
 		r->rc.dead_after = 3;
+	ep_cfg = *cfg;
+	/* Never give up on a message to a server: heartbeats judge it. */
+	ep_cfg.max_retries = 0;
 	evl_timer_init(&r->hb_timer, hb_fire);
 	r->srv = calloc(n ? n : 1, sizeof(*r->srv));
 	h.arg = r;
@@ -473,7 +721,7 @@ int remote_new(struct remote **out, struct evl *loop, char *const *servers,
 		goto err;
 	}
 	ret = rmap_ep_open(&r->ep, loop, (struct sockaddr *)&any, sizeof(any),
-			   cfg, &h);
+			   &ep_cfg, &h);
 	if (ret)
 		goto err;
 	for (unsigned i = 0; i < n; i++) {
@@ -529,7 +777,16 @@ const char *remote_server_state(const struct remote *r, unsigned i)
 		return "dead";
 	if (r->srv[i].drained)
 		return "drained";
+	if (r->srv[i].down)
+		return "down";
 	return r->srv[i].reachable ? "up" : "unreachable";
+}
+
+bool remote_cut_off(const struct remote *r, uint64_t *since_ns)
+{
+	if (r->cut_off && since_ns)
+		*since_ns = r->cut_off_since_ns;
+	return r->cut_off;
 }
 
 int remote_find(const struct remote *r, const char *name)

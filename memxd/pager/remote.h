@@ -5,14 +5,23 @@
  *
  * One RMAP endpoint talks to every configured server.  Each VM opens one
  * session per server (its own page namespace there); sessions are kept
- * alive by heartbeats.  Every heartbeat interval each server is also sent
- * a STAT, which refreshes its capacity and load and proves it alive.  A
- * server is declared dead when it answered none of dead_after heartbeats
- * in a row, or when RMAP gave up on a request to it (its retries
- * exhausted); a server that restarted, or no longer knows our session,
- * has lost our pages.  Either way ops->server_failed runs, once.  A dead
- * server that answers again is a new, empty server: our old sessions
- * there are unregistered.
+ * alive by heartbeats, and the servers keep their pages for a lease of
+ * minutes.  Every heartbeat interval each server is also sent a STAT,
+ * which refreshes its capacity and load and proves it alive.
+ *
+ * Liveness is judged from those probes only (RMAP never gives up on a
+ * message to a server), the way Ceph tells "down" from "out":
+ *   - a server that answered none of dead_after probes while most others
+ *     answer is down: its pages are read degraded, nothing is rebuilt;
+ *   - down for grace_s, it is out (dead): ops->server_failed runs, its
+ *     requests in flight fail, and the pager rebuilds what it held;
+ *   - when most servers go silent at once, it is memxd that is cut off:
+ *     nothing is declared down or out, the pager freezes (faults and
+ *     evictions on the silent servers wait) until they answer again;
+ *   - a server that restarted (a new epoch) or no longer knows our
+ *     session has lost our pages: ops->server_failed runs at once.
+ * A server that was out and answers again is a new, empty server: our
+ * old sessions there are unregistered.
  *
  * This layer knows nothing of page-groups or placement: it reports what
  * it learns through struct remote_ops, and the pager decides.  Page I/O
@@ -55,23 +64,42 @@ struct remote_server {
 	char *name;			/* as configured */
 	struct rmap_peer *peer;
 	bool reachable;			/* answered lately */
-	bool dead;			/* declared dead: our pages there are gone */
+	bool down;			/* silent while others answer */
+	bool dead;			/* out: our pages there are gone */
 	bool heard;			/* has ever answered */
 	bool drained;			/* drained and told to leave */
+	uint64_t down_since_ns;
 	uint64_t capacity_pages, used_pages;	/* from STAT or ANNOUNCE */
 	unsigned load_permille;
-	unsigned heartbeat_ms;		/* its session expiry / 3, from REG */
+	unsigned heartbeat_ms, lease_s;	/* from REG or ATTACH */
 	struct remote_server_stats st;
 	/* liveness bookkeeping (remote.c) */
 	uint64_t last_heard_ns, probe_ns;
 	unsigned misses;
+	bool probing;			/* a STAT is out */
+};
+
+struct reg_ctx;
+
+/*
+ * What it takes to ATTACH a session again, kept wherever its owner wants
+ * it (the pager keeps it in the VM's state memfd, vmstate.h): remote.c
+ * writes it whenever the session opens, is taken over, or is lost.
+ */
+struct remote_session_record {
+	uint32_t id;			/* 0: none */
+	uint8_t secret[RMAP_SECRET_LEN];
 };
 
 /* One VM's session with one server. */
 struct remote_session {
 	uint32_t id;			/* 0: not open */
 	uint32_t stale_id;		/* one a dead server may still hold */
-	bool opening;
+	uint8_t secret[RMAP_SECRET_LEN];	/* to ATTACH it again */
+	bool opening;			/* REG or ATTACH out */
+	bool heartbeating;		/* a HEARTBEAT is out */
+	struct reg_ctx *reg;		/* the REG or ATTACH out */
+	struct remote_session_record *rec;	/* or NULL */
 	struct remote_session *next;	/* all sessions, for heartbeats */
 	struct remote *r;
 	unsigned server;
@@ -89,7 +117,8 @@ typedef void (*remote_done_fn)(void *arg, int err, uint8_t status);
 
 struct remote_config {
 	unsigned heartbeat_ms;		/* liveness probe interval */
-	unsigned dead_after;		/* silent intervals before dead */
+	unsigned dead_after;		/* silent intervals before down */
+	unsigned grace_s;		/* down this long: out */
 };
 
 int remote_new(struct remote **r, struct evl *loop, char *const *servers,
@@ -101,8 +130,10 @@ void remote_set_ops(struct remote *r, const struct remote_ops *ops,
 unsigned remote_count(const struct remote *r);
 const struct remote_server *remote_server(const struct remote *r,
 					  unsigned idx);
-/* "up", "unreachable", "dead" or "drained". */
+/* "up", "unreachable", "down", "dead" or "drained". */
 const char *remote_server_state(const struct remote *r, unsigned idx);
+/* Is memxd cut off from most of its servers?  Since when (if so). */
+bool remote_cut_off(const struct remote *r, uint64_t *since_ns);
 /* The index of the server named @name (as configured), or -1. */
 int remote_find(const struct remote *r, const char *name);
 const struct rmap_counters *remote_counters(const struct remote *r);
@@ -112,8 +143,19 @@ unsigned remote_pending(const struct remote *r);
 /* Start opening @s on server @idx; the session is usable once s->id != 0. */
 void remote_session_open(struct remote *r, struct remote_session *s,
 			 unsigned idx);
+/*
+ * Take over session @id on server @idx, which an earlier memxd opened
+ * with @secret (ATTACH).  It is usable once s->id != 0; if the server no
+ * longer has it (its lease ran out, or the server restarted), that server
+ * has lost our pages and ops->server_failed runs.
+ */
+void remote_session_attach(struct remote *r, struct remote_session *s,
+			   unsigned idx, uint32_t id, const uint8_t *secret);
 /* Close it (UNREG, which frees its pages on the server). */
 void remote_session_close(struct remote *r, struct remote_session *s);
+/* Forget it here, without UNREG: memxd is going away, and the next one
+ * takes the session over (remote_session_attach). */
+void remote_session_detach(struct remote *r, struct remote_session *s);
 static inline bool remote_session_ready(const struct remote_session *s)
 {
 	return s->id != 0;

@@ -139,8 +139,13 @@ void pager_dump(struct pager *pg, GString *o)
 {
 	const struct rmap_counters *rc = remote_counters(pg->remote);
 
-	g_string_append_printf(o, "vms=%u\nslack_pages=%u\n",
-			       pager_vm_count(pg), PAGER_SLACK_PAGES);
+	uint64_t since = 0;
+	bool cut = remote_cut_off(pg->remote, &since);
+
+	g_string_append_printf(o, "vms=%u\nslack_pages=%u\nfrozen=%d\n"
+			       "frozen_s=%.1f\n", pager_vm_count(pg),
+			       PAGER_SLACK_PAGES, cut,
+			       cut ? (double)(evl_now_ns() - since) / 1e9 : 0.0);
 	for (unsigned i = 0; i < pg->nservers; i++) {
 		const struct remote_server *s = remote_server(pg->remote, i);
 		const struct pg_server *ps = &pg->placement[i];
@@ -154,6 +159,9 @@ void pager_dump(struct pager *pg, GString *o)
 				       (unsigned long long)s->st.key);
 		REMOTE_SERVER_COUNTERS(X)
 #undef X
+		g_string_append_printf(o, "server_down_s=%.1f\n",
+				       s->down ? (double)(evl_now_ns() -
+						s->down_since_ns) / 1e9 : 0.0);
 		g_string_append_printf(o,
 			"server_capacity_pages=%llu\nserver_used_pages=%llu\n"
 			"server_load_permille=%u\nserver_srtt_us=%u\n"

@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #define SPILL_PAGE	4096u
@@ -31,6 +32,16 @@ int spill_open(struct spill *s, const char *dir, const char *name,
 		return -err;
 	}
 	unlink(path);		/* anonymous: gone when we close it */
+	return 0;
+}
+
+int spill_adopt(struct spill *s, int fd)
+{
+	struct stat st;
+
+	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode))
+		return -EBADF;
+	s->fd = fd;
 	return 0;
 }
 

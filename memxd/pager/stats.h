@@ -61,8 +61,13 @@
 	  "discards: the guest freed memory")				\
 	X(discarded_pages, discards, pages,				\
 	  "pages the guest freed")					\
+	X(remove_outside, errors, remove_outside,			\
+	  "REMOVE events reaching outside every region (that part is "	\
+	  "ignored)")							\
 	X(fetch_errors, errors, fetch,					\
 	  "READs that failed and were retried")				\
+	X(fetch_abandoned, errors, abandoned,				\
+	  "READs given up because their server went silent")		\
 	X(parity_errors, errors, parity,				\
 	  "parity updates that failed: the parity is recomputed")	\
 	X(parity_updates, parity, deltas,				\
@@ -76,7 +81,16 @@
 	X(rebuilt_pages, recovery_pages, rebuilt,			\
 	  "pages rebuilt after a server failed")			\
 	X(moved_pages, recovery_pages, moved,				\
-	  "pages moved (drain, a full server)")
+	  "pages moved (drain, a full server)")				\
+	X(parity_recomputed, recovery_groups, parity,			\
+	  "parity slots recomputed from live servers (an update "	\
+	  "failed, or a memxd restart left one in flight)")		\
+	X(takeover_rollbacks, takeover, evictions_rolled_back,		\
+	  "evictions an earlier memxd left in flight, rolled back")	\
+	X(takeover_reads_dropped, takeover, reads_dropped,		\
+	  "READs an earlier memxd left in flight, dropped")		\
+	X(takeover_parities, takeover, parities,			\
+	  "groups whose parity was recomputed on taking the VM over")
 
 /* Fault service time, in buckets of powers of two microseconds. */
 #define HIST_BUCKETS	24u

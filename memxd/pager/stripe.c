@@ -25,15 +25,79 @@ static bool slot_missing(const struct pg_group *grp, unsigned slot)
 	       !(grp->flags & PG_F_MOVE) && grp->bad == slot;
 }
 
-/* One writer or reader of group @g less: if it is idle now, say so. */
-static void writer_done(struct vm *vm, struct pg_group *grp)
+/* ---- writes in flight, per group and slot ---- */
+
+static gpointer slot_key(uint64_t g, unsigned slot)
 {
+	return GSIZE_TO_POINTER(g * PG_MAX_SLOTS + slot + 1);
+}
+
+static bool slot_busy(struct vm *vm, uint64_t g, unsigned slot)
+{
+	return g_hash_table_contains(vm->slot_writes, slot_key(g, slot));
+}
+
+/* A write to slot @slot of group @g starts. */
+static void writer_begin(struct vm *vm, struct pg_group *grp, uint64_t g,
+			 unsigned slot)
+{
+	gpointer k = slot_key(g, slot);
+	unsigned n = GPOINTER_TO_UINT(g_hash_table_lookup(vm->slot_writes, k));
+
+	g_hash_table_insert(vm->slot_writes, k, GUINT_TO_POINTER(n + 1));
+	grp->writers++;
+}
+
+/* It ended: if the slot (or the group) is idle now, say so. */
+static void writer_done(struct vm *vm, struct pg_group *grp, uint64_t g,
+			unsigned slot)
+{
+	gpointer k = slot_key(g, slot);
+	unsigned n = GPOINTER_TO_UINT(g_hash_table_lookup(vm->slot_writes, k));
+
+	if (n > 1)
+		g_hash_table_insert(vm->slot_writes, k, GUINT_TO_POINTER(n - 1));
+	else
+		g_hash_table_remove(vm->slot_writes, k);
 	grp->writers--;
-	if (!grp->writers && !vm->dead)
+	if (n <= 1 && !vm->dead)
 		vm->up->changed(vm);
 }
 
+int stripe_vm_init(struct vm *vm)
+{
+	vm->slot_writes = g_hash_table_new(g_direct_hash, g_direct_equal);
+	return vm->slot_writes ? 0 : -ENOMEM;
+}
+
+void stripe_vm_fini(struct vm *vm)
+{
+	if (vm->slot_writes)
+		g_hash_table_destroy(vm->slot_writes);
+	vm->slot_writes = NULL;
+}
+
 /* ---- reads ---- */
+
+/* Can server @srv take requests now: a session open, and it answers? */
+static bool answering(struct vm *vm, unsigned srv)
+{
+	return vm_session_ready(vm, srv) && placement(vm)[srv].usable;
+}
+
+/* Could @page's stripe be rebuilt now from its other slots? */
+static bool rebuildable(struct vm *vm, const struct pg_group *grp,
+			unsigned slot)
+{
+	const struct pg_geometry *geo = vm_geo(vm);
+
+	if (!geo->parity)
+		return false;
+	for (unsigned j = 0; j < pg_slots(geo); j++)
+		if (j != slot && !answering(vm, grp->srv[j]))
+			return false;
+	return true;
+}
 
 enum read_source stripe_read_source(struct vm *vm, uint64_t page,
 				    unsigned *server)
@@ -47,9 +111,20 @@ enum read_source stripe_read_source(struct vm *vm, uint64_t page,
 	if (grp->state == PG_LOST && grp->lost & (1u << slot))
 		return RS_LOST;
 	if (slot_missing(grp, slot))
-		return RS_DEGRADED;
+		return rebuildable(vm, grp, slot) ? RS_DEGRADED
+						  : RS_UNAVAILABLE;
 	*server = grp->srv[slot];
-	return vm_session_ready(vm, *server) ? RS_SERVER : RS_UNAVAILABLE;
+	if (answering(vm, *server))
+		return RS_SERVER;
+	/*
+	 * Its server is silent.  Cut off from most servers, memxd declares
+	 * nothing and the fault waits; while the others answer, the page
+	 * is rebuilt from them, and the vCPU does not wait for the server.
+	 */
+	if (!vm->pg->frozen && vm_session_ready(vm, *server) &&
+	    rebuildable(vm, grp, slot))
+		return RS_DEGRADED;
+	return RS_UNAVAILABLE;
 }
 
 /* A reconstruction: the other S pages of one stripe, XORed. */
@@ -93,12 +168,12 @@ int stripe_read_degraded(struct vm *vm, uint64_t page, uint8_t *buf,
 	struct pg_group *grp = vm_group_of(vm, page, &g, &slot, &row);
 	struct recon *rc;
 
-	/* A parity update of this group is in flight: right after it. */
-	if (!pg_can_read(grp))
-		return -EBUSY;
+	if (!rebuildable(vm, grp, slot))
+		return -ENOTCONN;
+	/* A write to a slot it reads is in flight: right after it. */
 	for (unsigned j = 0; j < pg_slots(geo); j++)
-		if (j != slot && !vm_session_ready(vm, grp->srv[j]))
-			return -ENOTCONN;
+		if (j != slot && slot_busy(vm, g, j))
+			return -EBUSY;
 	rc = calloc(1, sizeof(*rc));
 	if (!rc || !(rc->bufs = malloc((size_t)pg_slots(geo) * PAGE))) {
 		free(rc);
@@ -134,6 +209,9 @@ enum write_mode stripe_write_mode(struct vm *vm, uint64_t page,
 
 	if (!vm->pg->nservers)
 		return W_SPILL;
+	/* Cut off: nothing leaves, nothing is declared; evictions wait. */
+	if (vm->pg->frozen)
+		return W_WAIT;
 	if (grp->state == PG_EMPTY &&
 	    pg_place(vm->groups, g, placement(vm), vm->pg->nservers))
 		return W_SPILL;		/* no room anywhere */
@@ -150,11 +228,20 @@ enum write_mode stripe_write_mode(struct vm *vm, uint64_t page,
 	if (!pg_can_write(grp) || slot_missing(grp, slot))
 		return W_WAIT;
 	*data_srv = grp->srv[slot];
+	/*
+	 * Its server, or its parity's, is down (silent while others
+	 * answer): the page goes to the spill file rather than wait for the
+	 * grace period; its old copy still matches the parity.
+	 */
+	if (!placement(vm)[*data_srv].usable)
+		return W_SPILL;
 	if (!vm_session_ready(vm, *data_srv))
 		return W_WAIT;
 	if (!geo->parity || slot_missing(grp, pg_parity_slot(geo)))
 		return W_PLAIN;		/* parity is recomputed later */
 	*parity_srv = grp->srv[pg_parity_slot(geo)];
+	if (!placement(vm)[*parity_srv].usable)
+		return W_SPILL;
 	return vm_session_ready(vm, *parity_srv) ? W_XOR : W_WAIT;
 }
 
@@ -177,7 +264,9 @@ static void parity_io_done(void *arg, int err, uint8_t status)
 
 	if (!x->whole)
 		grp->deltas--;
-	if (err || status) {
+	if (err == -ECANCELED && vm->dead) {
+		/* memxd is going away, or the VM is: nothing to repair. */
+	} else if (err || status) {
 		vm->st.parity_errors++;
 		log_ratelimited(5000, LOG_LEVEL_WARN, "vm %s: parity %s of "
 				"group %lu failed (%s); its parity is "
@@ -192,7 +281,7 @@ static void parity_io_done(void *arg, int err, uint8_t status)
 	} else {
 		vm->st.parity_updates++;
 	}
-	writer_done(vm, grp);
+	writer_done(vm, grp, x->g, pg_parity_slot(vm_geo(vm)));
 	free(x->buf);
 	free(x);
 	vm_put(vm);
@@ -218,7 +307,7 @@ static void parity_write(struct vm *vm, uint64_t g, unsigned row, unsigned n,
 	*x = (struct parity_io){ vm, g, n, whole, x->buf };
 	memcpy(x->buf, data, (size_t)n * PAGE);
 	iov = (struct iovec){ x->buf, (size_t)n * PAGE };
-	grp->writers++;
+	writer_begin(vm, grp, g, pg_parity_slot(vm_geo(vm)));
 	if (!whole)
 		grp->deltas++;
 	vm_get(vm);
@@ -356,7 +445,7 @@ static void write_done(void *arg, int err, uint8_t status)
 					"go to the spill file");
 	}
 	run->done(run, ok, status == RMAP_S_FULL && !moves);
-	writer_done(vm, grp);
+	writer_done(vm, grp, g, slot);
 	run_free(run);
 	vm_put(vm);
 }
@@ -371,7 +460,7 @@ void stripe_write(struct stripe_run *run)
 	uint64_t g;
 	struct pg_group *grp = vm_group_of(vm, run->page, &g, &slot, &row);
 
-	grp->writers++;
+	writer_begin(vm, grp, g, slot);
 	vm_get(vm);
 	if (remote_call(vm->pg->remote, &vm->sess[run->server],
 			xor ? RMAP_T_XWRITE : RMAP_T_WRITE, pg_key(geo, g, row),
@@ -413,7 +502,7 @@ static void free_done(void *arg, int err, uint8_t status)
 	}
 	if (x->xor) {
 		grp->deltas--;
-		writer_done(vm, grp);
+		writer_done(vm, grp, g, slot);
 	}
 	free(x->old);
 	free(x);
@@ -447,7 +536,7 @@ bool stripe_drop_copy(struct vm *vm, uint64_t page)
 	pt_free_begin(&vm->pt, page);
 	if (x->xor) {
 		/* A delta is coming: no whole-row parity WRITE until it is in. */
-		grp->writers++;
+		writer_begin(vm, grp, g, slot);
 		grp->deltas++;
 	}
 	vm_get(vm);

@@ -9,10 +9,15 @@
  * old ^ new; that delta goes to the parity server as PXOR.  When all S
  * pages of a row leave together, the row goes as S WRITEs and one parity
  * WRITE (a whole stripe).  Freeing a copy that parity covers is XFREE
- * (answering the old copy) and its PXOR.  A group counts its writers
- * (data and parity writes in flight) and readers (reconstructions);
- * readers and writers exclude each other, so a degraded read never sees a
- * stripe halfway through an update.  When a group's last writer ends,
+ * (answering the old copy) and its PXOR.
+ *
+ * A group counts its writers (data and parity writes in flight) and
+ * readers (reconstructions).  A write waits for the group's readers; a
+ * reconstruction waits for the writes in flight to the slots it reads,
+ * so it never sees a stripe halfway through an update.  A write in flight
+ * to the slot being rebuilt does not hold it up: that server is silent,
+ * no answer of it came, so no delta of it reached the parity, and the
+ * rebuild yields the copy the page table says it holds.  When writes end,
  * vm->up->changed() lets waiting reads go.
  *
  * Why a crash cannot make parity silently disagree with data:
@@ -36,6 +41,9 @@
 #include <stdint.h>
 
 struct vm;
+
+int stripe_vm_init(struct vm *vm);
+void stripe_vm_fini(struct vm *vm);
 
 /* Where a REMOTE page can be read from now. */
 enum read_source {

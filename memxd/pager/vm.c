@@ -5,24 +5,106 @@
  * freed when the last operation in flight lets go of it).
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "../log.h"
+#include "adopt.h"
 #include "fault.h"
+#include "stripe.h"
 #include "vm.h"
 
+#ifndef F_SEAL_FUTURE_WRITE
+#define F_SEAL_FUTURE_WRITE	0x0010	/* Linux 5.1 */
+#endif
+
 #define CACHE_PAGES	512u	/* prefetched pages held per VM */
+
+/* Do [a, a + alen) and [b, b + blen) meet?  (Neither wraps: checked.) */
+static bool overlap(uint64_t a, uint64_t alen, uint64_t b, uint64_t blen)
+{
+	return a < b + blen && b < a + alen;
+}
+
+/*
+ * The regions alone: 4 KiB pages, page aligned, not empty, no end that
+ * wraps around, none overlapping another in the memfd or in the VMM's
+ * address space, GM_MAX_SIZE at most in all.  Every sum is checked
+ * before it is used.  Their total length in *@total.
+ */
+static int check_regions(const struct vm_spec *spec, uint64_t *total,
+			 char *why, size_t whylen)
+{
+	*total = 0;
+	if (!spec->nregions) {
+		snprintf(why, whylen, "no region given");
+		return -EINVAL;
+	}
+	if (spec->nregions > GM_MAX_REGIONS) {
+		snprintf(why, whylen, "too many regions");
+		return -E2BIG;
+	}
+	for (unsigned i = 0; i < spec->nregions; i++) {
+		const struct vm_region *r = &spec->regions[i];
+		uint64_t end;
+
+		if (r->page_size != PAGE) {
+			snprintf(why, whylen, "region %u: page size %llu is not "
+				 "supported (only 4096; no hugepages)", i,
+				 (unsigned long long)r->page_size);
+			return -EINVAL;
+		}
+		if (!r->length || r->hva % PAGE || r->offset % PAGE ||
+		    r->length % PAGE) {
+			snprintf(why, whylen, "region %u is not page aligned",
+				 i);
+			return -EINVAL;
+		}
+		if (__builtin_add_overflow(r->offset, r->length, &end) ||
+		    __builtin_add_overflow(r->hva, r->length, &end)) {
+			snprintf(why, whylen, "region %u wraps around the end "
+				 "of the address space", i);
+			return -EINVAL;
+		}
+		if (__builtin_add_overflow(*total, r->length, total) ||
+		    *total > GM_MAX_SIZE) {
+			snprintf(why, whylen, "the regions add up to more than "
+				 "%llu GiB", GM_MAX_SIZE >> 30);
+			return -E2BIG;
+		}
+		for (unsigned j = 0; j < i; j++) {
+			const struct vm_region *o = &spec->regions[j];
+
+			if (overlap(r->offset, r->length, o->offset,
+				    o->length)) {
+				snprintf(why, whylen, "regions %u and %u overlap "
+					 "in the memfd", j, i);
+				return -EINVAL;
+			}
+			if (overlap(r->hva, r->length, o->hva, o->length)) {
+				snprintf(why, whylen, "regions %u and %u overlap "
+					 "in the VMM's address space", j, i);
+				return -EINVAL;
+			}
+		}
+	}
+	return 0;
+}
 
 /* The checks that need nothing but the request: 0, or -errno and why. */
 static int check_spec(const struct pager *pg, const struct vm_spec *spec,
 		      char *why, size_t whylen)
 {
-	uint64_t total = 0;
+	uint64_t total;
+	int ret;
 
-	if (!spec->nregions) {
-		snprintf(why, whylen, "no region given");
+	if (!memchr(spec->name, 0, sizeof(spec->name)) ||
+	    !memchr(spec->uuid, 0, sizeof(spec->uuid)) || !spec->name[0]) {
+		snprintf(why, whylen, "the vm name must be set");
 		return -EINVAL;
 	}
 	for (const char *c = spec->name; *c; c++) {
@@ -39,33 +121,90 @@ static int check_spec(const struct pager *pg, const struct vm_spec *spec,
 			return -EEXIST;
 		}
 	}
-	for (unsigned i = 0; i < spec->nregions; i++) {
-		const struct vm_region *r = &spec->regions[i];
-
-		if (r->page_size != PAGE) {
-			snprintf(why, whylen, "region %u: page size %lu is not "
-				 "supported (only 4096; no hugepages)", i,
-				 (unsigned long)r->page_size);
-			return -EINVAL;
-		}
-		if (!r->length || r->hva % PAGE || r->offset % PAGE ||
-		    r->length % PAGE) {
-			snprintf(why, whylen, "region %u is not page aligned",
-				 i);
-			return -EINVAL;
-		}
-		total += r->length;
-	}
+	ret = check_regions(spec, &total, why, whylen);
+	if (ret)
+		return ret;
 	if (spec->budget > total) {
-		snprintf(why, whylen, "budget %lu is larger than the regions "
-			 "(%lu bytes)", (unsigned long)spec->budget,
-			 (unsigned long)total);
+		snprintf(why, whylen, "budget %llu is larger than the regions "
+			 "(%llu bytes)", (unsigned long long)spec->budget,
+			 (unsigned long long)total);
 		return -EINVAL;
 	}
 	if (spec->budget / PAGE < PAGER_MIN_BUDGET_PAGES) {
 		snprintf(why, whylen, "budget must be at least %u pages",
 			 PAGER_MIN_BUDGET_PAGES);
 		return -EINVAL;
+	}
+	return 0;
+}
+
+/*
+ * The memfd as guestmem found it: every region within it, and none of
+ * it beyond the regions (memxd would keep state for pages nobody maps).
+ */
+static int check_memfd_size(const struct vm *vm, const struct vm_spec *spec,
+			    char *why, size_t whylen)
+{
+	uint64_t reach = 0;
+
+	for (unsigned i = 0; i < spec->nregions; i++) {
+		const struct vm_region *r = &spec->regions[i];
+		uint64_t end = r->offset + r->length;	/* checked: no wrap */
+
+		if (end > vm->mem.size) {
+			snprintf(why, whylen, "region %u ends past the memfd "
+				 "(%llu bytes)", i,
+				 (unsigned long long)vm->mem.size);
+			return -EINVAL;
+		}
+		if (end > reach)
+			reach = end;
+	}
+	if (vm->mem.size > reach) {
+		snprintf(why, whylen, "the memfd (%llu bytes) is larger than "
+			 "its regions reach (%llu bytes)",
+			 (unsigned long long)vm->mem.size,
+			 (unsigned long long)reach);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+/*
+ * What a VM registering again brings back must be what an earlier memxd
+ * handed over, not a file its VMM made to look like it:
+ *   - the state, a memfd sealed as vmstate.c seals it (so that nobody can
+ *     shrink it under memxd's mapping, nor write it; vmstate_open() then
+ *     reads a private copy, which nobody can change while it is checked);
+ *   - the spill file, a regular file of memxd's own (its uid), unlinked,
+ *     on the file system of --spill-dir: not a file on a file system the
+ *     VMM serves (FUSE), whose reads could hang memxd's event loop.
+ */
+static int check_handover(const struct pager *pg, const struct vm_spec *spec,
+			  char *why, size_t whylen)
+{
+	const int seals = F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL;
+	struct stat st, dir;
+	int got;
+
+	got = fcntl(spec->state_fd, F_GET_SEALS);
+	if (got < 0 || (got & seals) != seals ||
+	    !(got & (F_SEAL_WRITE | F_SEAL_FUTURE_WRITE))) {
+		snprintf(why, whylen, "the state descriptor is not the sealed "
+			 "memfd memxd handed over");
+		return -EBADF;
+	}
+	if (fstat(spec->spill_fd, &st) || !S_ISREG(st.st_mode) ||
+	    st.st_nlink || st.st_uid != geteuid()) {
+		snprintf(why, whylen, "the spill descriptor is not a spill "
+			 "file memxd made (an unlinked file of its own)");
+		return -EBADF;
+	}
+	if (stat(pg->cfg.spill_dir, &dir) || dir.st_dev != st.st_dev) {
+		snprintf(why, whylen, "the spill file is not on the file "
+			 "system of --spill-dir %s (was it changed? the VM's "
+			 "spilled pages are in the old one)", pg->cfg.spill_dir);
+		return -EXDEV;
 	}
 	return 0;
 }
@@ -81,38 +220,87 @@ static void found_resident(void *arg, uint64_t page, uint64_t n)
 /*
  * Set up the VM's layers, bottom up; on failure, undo what was done, in
  * reverse.  0, or -errno and why.  The descriptors become the VM's only
- * on success.
+ * on success.  A VM an earlier memxd served brings that memxd's state
+ * and spill file (@spec->state_fd, @spec->spill_fd) and is adopted.
  */
-static int vm_setup(struct vm *vm, const struct vm_spec *spec, char *why,
-		    size_t whylen)
+static int vm_setup(struct vm *vm, const struct vm_spec *spec,
+		    struct adopt_report *rep, char *why, size_t whylen)
 {
 	struct pager *pg = vm->pg;
+	bool adopting = spec->state_fd >= 0;
+	struct vmstate old = { .fd = -1 };
+	struct pg_geometry geo = pg->cfg.geo;
 	int ret;
 
+	if (adopting && spec->spill_fd < 0) {
+		snprintf(why, whylen, "a VM registering again must bring its "
+			 "state and its spill file");
+		return -EINVAL;
+	}
+	if (adopting) {
+		ret = check_handover(pg, spec, why, whylen);
+		if (ret)
+			return ret;
+	}
 	ret = gm_open(&vm->mem, spec->uffd, spec->memfd, spec->regions,
 		      spec->nregions, why, whylen);
 	if (ret)
 		return ret;
+	ret = check_memfd_size(vm, spec, why, whylen);
+	if (ret)
+		goto err_mem;
 	vm->npages = gm_pages(&vm->mem);
+	if (adopting) {
+		ret = vmstate_open(&old, spec->state_fd, vm->npages, why,
+				   whylen);
+		if (ret)
+			goto err_mem;
+		geo = old.geo;	/* the VM's groups keep their shape */
+	}
+	ret = vmstate_create(&vm->state, vm->name, vm->npages, &geo,
+			     pg->nservers);
+	if (ret) {
+		snprintf(why, whylen, "cannot create the VM's state: %s",
+			 strerror(-ret));
+		goto err_old;
+	}
 	ret = -ENOMEM;
 	snprintf(why, whylen, "out of memory for %lu pages",
 		 (unsigned long)vm->npages);
-	if (pt_init(&vm->pt, vm->npages))
-		goto err_mem;
-	if (pg_table_new(&vm->groups, vm->npages, &pg->cfg.geo))
+	if (pt_init(&vm->pt, vm->npages, vm->state.pt))
+		goto err_state;
+	if (pg_table_new(&vm->groups, vm->npages, &geo, vm->state.groups))
 		goto err_pt;
-	if (pfcache_init(&vm->cache, pg->cfg.prefetch_max ? CACHE_PAGES : 0))
+	if (stripe_vm_init(vm))
 		goto err_groups;
+	if (pfcache_init(&vm->cache, pg->cfg.prefetch_max ? CACHE_PAGES : 0))
+		goto err_stripe;
 	vm->nsess = pg->nservers;
 	vm->sess = calloc(vm->nsess ? vm->nsess : 1, sizeof(*vm->sess));
 	if (!vm->sess)
 		goto err_cache;
+	for (unsigned i = 0; i < vm->nsess; i++) {
+		vm->sess[i].rec = &vm->state.sess[i].rec;
+		snprintf(vm->state.sess[i].server, VMSTATE_NAME_LEN, "%s",
+			 remote_server(pg->remote, i)->name);
+	}
 	if (fault_vm_init(vm))
 		goto err_sess;
-	ret = spill_open(&vm->spill, pg->cfg.spill_dir, vm->name, why,
-			 whylen);
+	if (adopting)
+		ret = spill_adopt(&vm->spill, spec->spill_fd);
+	else
+		ret = spill_open(&vm->spill, pg->cfg.spill_dir, vm->name, why,
+				 whylen);
 	if (ret)
 		goto err_fault;
+	prefetch_init(&vm->pf, pg->cfg.prefetch_max);
+	if (adopting) {
+		ret = adopt_state(vm, &old, rep, why, whylen);
+		if (ret)
+			goto err_spill;
+		vmstate_close(&old);	/* its descriptor with it */
+		return 0;
+	}
 	/* What the VMM wrote before registering is resident already. */
 	ret = gm_for_each_present(&vm->mem, found_resident, vm);
 	if (ret) {
@@ -120,22 +308,33 @@ static int vm_setup(struct vm *vm, const struct vm_spec *spec, char *why,
 			 strerror(-ret));
 		goto err_spill;
 	}
-	prefetch_init(&vm->pf, pg->cfg.prefetch_max);
 	for (unsigned i = 0; i < vm->nsess; i++)
 		remote_session_open(pg->remote, &vm->sess[i], i);
 	return 0;
 err_spill:
+	if (adopting)
+		vm->spill.fd = -1;	/* still the caller's */
 	spill_close(&vm->spill);
 err_fault:
 	fault_vm_fini(vm);
 err_sess:
+	for (unsigned i = 0; i < vm->nsess; i++)
+		if (vm->sess[i].r)
+			remote_session_detach(pg->remote, &vm->sess[i]);
 	free(vm->sess);
 err_cache:
 	pfcache_fini(&vm->cache);
+err_stripe:
+	stripe_vm_fini(vm);
 err_groups:
 	pg_table_free(vm->groups, pg->placement);
 err_pt:
 	pt_fini(&vm->pt);
+err_state:
+	vmstate_close(&vm->state);
+err_old:
+	old.fd = -1;		/* still the caller's */
+	vmstate_close(&old);
 err_mem:
 	/* The caller still owns the descriptors: guestmem lets go of them. */
 	vm->mem.uffd = vm->mem.memfd = -1;
@@ -150,8 +349,10 @@ static void vm_release(struct vm *vm)
 	fault_vm_fini(vm);
 	free(vm->sess);
 	pfcache_fini(&vm->cache);
+	stripe_vm_fini(vm);
 	pg_table_free(vm->groups, vm->pg->placement);
 	pt_fini(&vm->pt);
+	vmstate_close(&vm->state);
 	gm_close(&vm->mem);
 	free(vm);
 }
@@ -159,6 +360,7 @@ static void vm_release(struct vm *vm)
 int pager_register(struct pager *pg, const struct vm_spec *spec,
 		   struct vm **out, char *why, size_t whylen)
 {
+	struct adopt_report rep;
 	struct vm *vm;
 	int ret;
 
@@ -178,19 +380,37 @@ int pager_register(struct pager *pg, const struct vm_spec *spec,
 	snprintf(vm->uuid, sizeof(vm->uuid), "%s", spec->uuid);
 	vm->budget = spec->budget / PAGE;
 	vm->registered_ns = evl_now_ns();
-	ret = vm_setup(vm, spec, why, whylen);
+	ret = vm_setup(vm, spec, &rep, why, whylen);
 	if (ret) {
 		free(vm);
 		return ret;
 	}
 	vm->next = pg->vms;
 	pg->vms = vm;
-	log_info("vm %s (uuid %s, pid %d) registered: %lu MiB GPAS in %u "
-		 "region(s), budget %lu MiB, %lu pages already resident, "
-		 "%u memory server(s)", vm->name, vm->uuid, vm->pid,
-		 (unsigned long)(vm->mem.size >> 20), vm->mem.nregions,
-		 (unsigned long)(vm->budget * PAGE >> 20),
-		 (unsigned long)vm->pt.resident, pg->nservers);
+	if (spec->state_fd >= 0) {
+		vm->st.takeover_rollbacks = rep.evictions_rolled_back;
+		vm->st.takeover_reads_dropped = rep.fetches_dropped;
+		vm->st.takeover_parities = rep.parities;
+	}
+	if (spec->state_fd >= 0)
+		log_warn("vm %s (uuid %s, pid %d) taken over from an earlier "
+			 "memxd: %lu pages resident; %lu evictions rolled back, "
+			 "%lu reads dropped, %lu pages found freed; %u sessions "
+			 "re-attached; parity of %lu groups to recompute; its "
+			 "threads are woken to fault again", vm->name, vm->uuid,
+			 vm->pid, (unsigned long)vm->pt.resident,
+			 (unsigned long)rep.evictions_rolled_back,
+			 (unsigned long)rep.fetches_dropped,
+			 (unsigned long)rep.discards_found, rep.sessions,
+			 (unsigned long)rep.parities);
+	else
+		log_info("vm %s (uuid %s, pid %d) registered: %lu MiB GPAS in "
+			 "%u region(s), budget %lu MiB, %lu pages already "
+			 "resident, %u memory server(s)", vm->name, vm->uuid,
+			 vm->pid, (unsigned long)(vm->mem.size >> 20),
+			 vm->mem.nregions,
+			 (unsigned long)(vm->budget * PAGE >> 20),
+			 (unsigned long)vm->pt.resident, pg->nservers);
 	fault_vm_start(vm);
 	*out = vm;
 	return 0;
@@ -220,10 +440,53 @@ void pager_unregister(struct pager *pg, struct vm *vm)
 	vm_put(vm);
 }
 
+void pager_detach(struct pager *pg, struct vm *vm)
+{
+	struct vm **pp = &pg->vms;
+	int ret;
+
+	while (*pp && *pp != vm)
+		pp = &(*pp)->next;
+	if (*pp)
+		*pp = vm->next;
+	log_info("vm %s left for the next memxd: its pages stay on the "
+		 "servers, its state with its VMM", vm->name);
+	/*
+	 * What is in flight is cancelled below and as memxd goes: none of
+	 * it may reach the state the next memxd takes over (a delta's
+	 * writer count dropped there would hide a parity to recompute).
+	 */
+	ret = vmstate_detach(&vm->state);
+	if (ret) {
+		/* Then have the next memxd recompute every parity. */
+		for (uint64_t g = 0; g < vm->state.ngroups; g++)
+			vm->state.groups[g].writers |= 0x8000;
+		log_err("vm %s: cannot keep its state from this memxd's last "
+			"changes (%s): the next memxd recomputes every parity",
+			vm->name, strerror(-ret));
+	}
+	vm->dead = true;
+	/* No UNREG: the next memxd takes the sessions over. */
+	for (unsigned i = 0; i < vm->nsess; i++)
+		if (vm->sess[i].r)
+			remote_session_detach(pg->remote, &vm->sess[i]);
+	fault_vm_stop(vm);
+	vm_put(vm);
+}
+
+void pager_vm_handover(const struct vm *vm, int *state_fd, int *spill_fd)
+{
+	*state_fd = vm->state.fd;
+	*spill_fd = vm->spill.fd;
+}
+
 int pager_discard(struct vm *vm, uint64_t offset, uint64_t length)
 {
-	if (offset % PAGE || length % PAGE || offset + length > vm->mem.size ||
-	    offset + length < offset)
+	uint64_t end;
+
+	if (offset % PAGE || length % PAGE ||
+	    __builtin_add_overflow(offset, length, &end) ||
+	    end > vm->npages * PAGE)
 		return -EINVAL;
 	fault_discard(vm, offset / PAGE, length / PAGE);
 	return 0;

@@ -43,6 +43,7 @@
 #include "spill.h"
 #include "stats.h"
 #include "victim.h"
+#include "vmstate.h"
 
 #define PAGE		GM_PAGE
 #define RETRY_NS	(100ull * 1000000ull)	/* a failed READ, again */
@@ -80,13 +81,18 @@ struct vm {
 	uint64_t npages, budget;		/* pages */
 
 	struct guestmem mem;			/* guestmem.c */
+	struct vmstate state;			/* vmstate.c: the memory of
+						 * pt, groups and sessions */
 	struct pagetable pt;			/* pagetable.c */
 	struct pg_table *groups;		/* pagegroup, stripe.c */
+	GHashTable *slot_writes;		/* stripe.c: (group, slot) ->
+						 * writes in flight */
 	struct remote_session *sess;		/* remote.c, one per server */
 	unsigned nsess;
 	struct victim_clock clock;		/* victim.c */
 	struct prefetch pf;			/* prefetch.c, fetch.c */
 	struct pfcache cache;			/* pfcache.c, fetch.c */
+	GQueue fetches;				/* fetch.c: READs in flight */
 	struct spill spill;			/* spill.c */
 	struct fault_state *fault;		/* fault.c's own */
 	const struct vm_upcalls *up;		/* set by fault.c */
@@ -96,10 +102,12 @@ struct vm {
 struct pager {
 	struct evl *loop;
 	struct remote *remote;
+	bool remote_gone;		/* pager_remote_gone: it hears no more */
 	struct pager_config cfg;
 	struct pg_server *placement;	/* pager.c: what placement knows of
 					 * each server (remote_count) */
 	unsigned nservers;
+	bool frozen;			/* pager.c: cut off from most servers */
 	struct vm *vms;			/* pager.c */
 	uint8_t *zero_page;		/* one page of zeros */
 	uint8_t *scratch;		/* one page, free between callbacks */

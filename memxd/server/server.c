@@ -18,9 +18,10 @@
 struct session {
 	uint32_t id;
 	uint64_t nonce;
+	uint8_t secret[RMAP_SECRET_LEN];	/* shown by ATTACH */
 	struct rmap_peer *peer;
 	struct store_session *pages;
-	uint64_t last_heard_ns;
+	uint64_t last_heard_ns;		/* the lease runs from here */
 };
 
 struct server {
@@ -41,9 +42,9 @@ struct server {
 	uint8_t *scratch;	/* RMAP_MAX_MSG bytes: XWRITE/XFREE replies */
 };
 
-static uint64_t expiry_ns(const struct server *srv)
+static uint64_t lease_ns(const struct server *srv)
 {
-	return 3ull * srv->cfg.heartbeat_ms * 1000000ull;
+	return (uint64_t)srv->cfg.lease_s * 1000000000ull;
 }
 
 static void session_free(struct server *srv, struct session *s)
@@ -120,23 +121,34 @@ static void reply(struct server *srv, const struct rmap_msg *m, uint8_t status,
 				strerror(-ret));
 }
 
+/* REG's and ATTACH's answer: the session and how it is kept. */
+static void reply_session(struct server *srv, const struct rmap_msg *m,
+			  const struct session *s)
+{
+	struct rmap_session_info si = { srv->cfg.heartbeat_ms,
+					srv->cfg.lease_s };
+	uint8_t body[RMAP_SESSION_INFO_LEN];
+	struct iovec iov = { body, sizeof(body) };
+
+	rmap_session_info_encode(&si, body);
+	reply(srv, m, RMAP_S_OK, s->id, &iov, 1);
+}
+
 static void on_reg(struct server *srv, const struct rmap_msg *m)
 {
 	uint64_t nonce = 0;
-	uint32_t hb = htonl(srv->cfg.heartbeat_ms);
-	struct iovec iov = { &hb, sizeof(hb) };
 	GHashTableIter it;
 	gpointer v;
 	struct session *s;
 
-	for (unsigned i = 0; i < RMAP_REG_LEN; i++)
+	for (unsigned i = 0; i < 8; i++)
 		nonce = nonce << 8 | m->data[i];
 	/* A REG we already answered, asked again: same session. */
 	g_hash_table_iter_init(&it, srv->sessions);
 	while (g_hash_table_iter_next(&it, NULL, &v)) {
 		s = v;
 		if (s->peer == m->peer && s->nonce == nonce) {
-			reply(srv, m, RMAP_S_OK, s->id, &iov, 1);
+			reply_session(srv, m, s);
 			return;
 		}
 	}
@@ -161,11 +173,52 @@ static void on_reg(struct server *srv, const struct rmap_msg *m)
 	} while (!s->id ||
 		 g_hash_table_contains(srv->sessions, GUINT_TO_POINTER(s->id)));
 	s->nonce = nonce;
+	memcpy(s->secret, m->data + 8, RMAP_SECRET_LEN);
 	s->peer = m->peer;
 	s->last_heard_ns = evl_now_ns();
 	g_hash_table_insert(srv->sessions, GUINT_TO_POINTER(s->id), s);
 	log_info("session %08x opened by %s", s->id, rmap_peer_name(m->peer));
-	reply(srv, m, RMAP_S_OK, s->id, &iov, 1);
+	reply_session(srv, m, s);
+}
+
+/* Equal, in a time that does not depend on where they differ. */
+static bool secret_equal(const uint8_t *a, const uint8_t *b)
+{
+	uint8_t d = 0;
+
+	for (unsigned i = 0; i < RMAP_SECRET_LEN; i++)
+		d |= a[i] ^ b[i];
+	return !d;
+}
+
+/*
+ * A client that restarted (a new address, a new epoch) takes its session
+ * over: it shows the secret it gave at REG.  From then on the session
+ * belongs to the new address, and the old one is refused.
+ */
+static void on_attach(struct server *srv, const struct rmap_msg *m)
+{
+	struct session *s = g_hash_table_lookup(srv->sessions,
+						GUINT_TO_POINTER(m->session));
+
+	if (!s || !secret_equal(s->secret, m->data)) {
+		srv->st.bad_session++;
+		log_ratelimited(5000, LOG_LEVEL_WARN, "ATTACH from %s to "
+				"session %08x refused: %s", rmap_peer_name(m->peer),
+				m->session, s ? "wrong secret" : "no such session "
+				"(its lease ran out, or this server restarted)");
+		reply(srv, m, RMAP_S_BADSESSION, m->session, NULL, 0);
+		return;
+	}
+	if (s->peer != m->peer) {
+		log_info("session %08x (%lu pages) taken over by %s, was %s",
+			 s->id, (unsigned long)store_session_pages(s->pages),
+			 rmap_peer_name(m->peer), rmap_peer_name(s->peer));
+		s->peer = m->peer;
+		srv->st.attached++;
+	}
+	s->last_heard_ns = evl_now_ns();
+	reply_session(srv, m, s);
 }
 
 /* A client has moved its pages away and tells this server to leave. */
@@ -229,6 +282,10 @@ static void on_request(struct rmap_ep *ep, const struct rmap_msg *m, void *arg)
 		on_reg(srv, m);
 		goto out;
 	}
+	if (m->type == RMAP_T_ATTACH) {
+		on_attach(srv, m);
+		goto out;
+	}
 	if (m->type == RMAP_T_STAT || m->type == RMAP_T_LEAVE) {
 		if (m->type == RMAP_T_LEAVE)
 			on_leave(srv, m);
@@ -243,7 +300,7 @@ static void on_request(struct rmap_ep *ep, const struct rmap_msg *m, void *arg)
 		reply(srv, m, RMAP_S_BADSESSION, m->session, NULL, 0);
 		goto out;
 	}
-	/* Any request is proof of life: the paper's soft-state refresh. */
+	/* Any request of the session renews its lease. */
 	s->last_heard_ns = t0;
 
 	switch (m->type) {
@@ -315,31 +372,29 @@ static void on_peer_state(struct rmap_ep *ep, struct rmap_peer *peer, int err,
 			  void *arg)
 {
 	struct server *srv = arg;
+	unsigned n = 0;
 	GHashTableIter it;
 	gpointer v;
 
 	(void)ep;
-	if (err == -EHOSTUNREACH) {
-		log_warn("client %s is unreachable; its sessions expire unless "
-			 "it comes back", rmap_peer_name(peer));
-	} else if (err == -ECONNRESET) {
-		/* The client restarted: its sessions died with it. */
-		g_hash_table_iter_init(&it, srv->sessions);
-		while (g_hash_table_iter_next(&it, NULL, &v)) {
-			struct session *s = v;
-
-			if (s->peer != peer)
-				continue;
-			log_info("session %08x from %s closed (client restarted)"
-				 ": %lu pages freed", s->id, rmap_peer_name(peer),
-				 (unsigned long)store_session_pages(s->pages));
-			g_hash_table_iter_remove(&it);
-			session_free(srv, s);
-		}
-		leave_check_empty(srv);
-	} else {
+	g_hash_table_iter_init(&it, srv->sessions);
+	while (g_hash_table_iter_next(&it, NULL, &v))
+		n += ((struct session *)v)->peer == peer;
+	/*
+	 * Whatever befell the client, its pages stay for their lease: a
+	 * client that restarted takes its sessions over with ATTACH, one
+	 * cut off comes back.  Nothing a packet says frees them.
+	 */
+	if (err == -EHOSTUNREACH)
+		log_warn("client %s is unreachable; its %u sessions keep their "
+			 "pages for their lease (%u s)", rmap_peer_name(peer),
+			 n, srv->cfg.lease_s);
+	else if (err == -ECONNRESET)
+		log_info("client %s restarted; its %u sessions keep their "
+			 "pages for their lease (%u s), for it to attach",
+			 rmap_peer_name(peer), n, srv->cfg.lease_s);
+	else
 		log_info("client %s is reachable again", rmap_peer_name(peer));
-	}
 }
 
 unsigned server_expire(struct server *srv, uint64_t now_ns)
@@ -352,11 +407,12 @@ unsigned server_expire(struct server *srv, uint64_t now_ns)
 	while (g_hash_table_iter_next(&it, NULL, &v)) {
 		struct session *s = v;
 
-		if (now_ns - s->last_heard_ns <= expiry_ns(srv))
+		if (now_ns - s->last_heard_ns <= lease_ns(srv))
 			continue;
-		log_info("session %08x from %s expired: no heartbeat for %u ms"
-			 "; %lu pages freed", s->id, rmap_peer_name(s->peer),
-			 (unsigned)((now_ns - s->last_heard_ns) / 1000000),
+		log_warn("session %08x of %s: its lease ran out (nothing heard "
+			 "for %u s): %lu pages freed", s->id,
+			 rmap_peer_name(s->peer),
+			 (unsigned)((now_ns - s->last_heard_ns) / 1000000000),
 			 (unsigned long)store_session_pages(s->pages));
 		g_hash_table_iter_remove(&it);
 		session_free(srv, s);

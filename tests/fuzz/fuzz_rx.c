@@ -64,9 +64,10 @@ static void on_request(struct rmap_ep *e, const struct rmap_msg *m, void *arg)
 		rmap_reply(e, m, RMAP_S_OK, m->session, &iov, 1);
 		break;
 	case RMAP_T_REG:
+	case RMAP_T_ATTACH:
 		iov.iov_base = body;
-		iov.iov_len = 4;
-		memset(body, 0, 4);
+		iov.iov_len = RMAP_SESSION_INFO_LEN;
+		memset(body, 0, RMAP_SESSION_INFO_LEN);
 		rmap_reply(e, m, RMAP_S_OK, 0x1234, &iov, 1);
 		break;
 	case RMAP_T_WRITE:

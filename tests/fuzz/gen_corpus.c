@@ -134,10 +134,16 @@ static void gen_wire(void)
 	wire("ack", &h);
 	h = hdr(RMAP_T_REG, false, 0, RMAP_REG_LEN);
 	wire("reg-req", &h);
-	h = hdr(RMAP_T_REG, true, 0, 4);
+	h = hdr(RMAP_T_REG, true, 0, RMAP_SESSION_INFO_LEN);
 	h.flags |= RMAP_F_ACK;
 	h.ack = 1;
 	wire("reg-resp", &h);
+	h = hdr(RMAP_T_ATTACH, false, 0, RMAP_ATTACH_LEN);
+	wire("attach-req", &h);
+	h = hdr(RMAP_T_ATTACH, true, 0, RMAP_SESSION_INFO_LEN);
+	h.flags |= RMAP_F_ACK;
+	h.ack = 1;
+	wire("attach-resp", &h);
 	h = hdr(RMAP_T_UNREG, false, 9, 0);
 	wire("unreg-req", &h);
 	h = hdr(RMAP_T_READ, false, 3, 0);

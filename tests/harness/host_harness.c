@@ -5,10 +5,11 @@
  * Registers a memfd region with memxd exactly as QEMU does (vmm_client.c),
  * four times larger than its budget by default, then writes and verifies
  * every byte of it in several access orders: sequential, random, strided,
- * rewrites (clean versus dirty eviction), a discard, and threads racing on
- * the same pages.  Every 8 bytes hold a tag derived from the page index,
- * the word offset and the page's generation, so a lost write shows up as
- * an older generation and a lost page as zeros.  Meanwhile a sampler
+ * rewrites (clean versus dirty eviction), a discard, threads racing on
+ * the same pages, and discards racing the evictions of a tight budget.
+ * Every 8 bytes hold a tag derived from the page index, the word offset
+ * and the page's generation, so a lost write shows up as an older
+ * generation and a lost page as zeros.  Meanwhile a sampler
  * thread watches the mapping's Rss in /proc/self/smaps and memxd's own
  * resident count, and fails the run if either exceeds budget + slack.
  *
@@ -311,7 +312,8 @@ static const char *const phase_names[] = {
 	"zero-verify", "seq-write", "seq-verify", "random-verify",
 	"random-write", "strided-write", "strided-verify", "rewrite-all",
 	"verify-all", "rewrite-half", "verify-all-clean",
-	"discard+verify-zero", "concurrent", "final-verify", "end", NULL
+	"discard+verify-zero", "concurrent", "discard-race", "final-verify",
+	"end", NULL
 };
 
 /* Let the test script act after @name if it asked to (pause.h). */
@@ -535,6 +537,144 @@ static int run_racers(struct harness *h, const size_t *fwd, const size_t *rev)
 	phase_end(h, "concurrent", t0,
 		  h->npages * h->rounds * 2 * h->threads);
 	return ret;
+}
+
+/* ---- discards racing evictions ---- */
+
+/*
+ * QEMU discards guest-freed RAM (balloon, free page reporting) while the
+ * guest runs: the punch and the REMOVE event it raises meet memxd's
+ * evictions, fetches and write-protections of the same pages.  Writers
+ * own interleaved pages of the region's head and cycle through them on
+ * the tight budget, so eviction never stops; one discarder owns the tail
+ * and keeps writing a chunk, discarding it (punch, MADV_DONTNEED, then
+ * discard= as QEMU does), checking it reads as zeros and writing it
+ * again.  No page has two owners: every mismatch is memxd's.
+ */
+#define RACE_CHUNK	16
+
+struct race {
+	struct harness *h;
+	pthread_t tid;
+	unsigned id, writers;
+	size_t head;			/* pages [0, head) are the writers' */
+	uint32_t gen;
+	atomic_bool *stop;
+	unsigned long long discards;
+};
+
+static void *race_writer_main(void *arg)
+{
+	struct race *w = arg;
+	struct harness *h = w->h;
+
+	for (unsigned round = 0; round < 2 * h->rounds; round++) {
+		uint32_t gen = w->gen + round;
+
+		for (size_t p = w->id; p < w->head; p += w->writers) {
+			page_write(h, p, gen, 0, 1);
+			h->gen[p] = gen;
+		}
+		for (size_t p = w->id; p < w->head; p += w->writers)
+			page_verify(h, p);
+	}
+	return NULL;
+}
+
+static void *race_discarder_main(void *arg)
+{
+	struct race *d = arg;
+	struct harness *h = d->h;
+	size_t tail = h->npages - d->head, chunks = tail / RACE_CHUNK;
+	uint64_t x = h->seed ^ 0xd15cull;
+	uint32_t gen = d->gen;
+	char err[256];
+
+	while (!atomic_load(d->stop)) {
+		size_t c = splitmix64(x++) % chunks;
+		size_t first = d->head + c * RACE_CHUNK;
+
+		/* Write the whole tail now and then so evictions take it. */
+		if (d->discards % 8 == 0) {
+			gen++;
+			for (size_t p = d->head; p < h->npages; p++) {
+				page_write(h, p, gen, 0, 1);
+				h->gen[p] = gen;
+			}
+		}
+		if (fallocate(h->r.memfd, FALLOC_FL_PUNCH_HOLE |
+			      FALLOC_FL_KEEP_SIZE, (off_t)(first * PAGE),
+			      (off_t)(RACE_CHUNK * PAGE)) < 0 ||
+		    madvise(h->r.mem + first * PAGE, RACE_CHUNK * PAGE,
+			    MADV_DONTNEED) < 0) {
+			fprintf(stderr, "host-harness: FAIL: discard punch: "
+				"%s\n", strerror(errno));
+			atomic_fetch_add(&h->errors, 1);
+			return NULL;
+		}
+		if (vmm_discard(&h->r, first * PAGE, RACE_CHUNK * PAGE, err,
+				sizeof(err))) {
+			fprintf(stderr, "host-harness: FAIL: discard=%zu,%u "
+				"refused: %s\n", first * PAGE,
+				RACE_CHUNK * PAGE, err);
+			atomic_fetch_add(&h->errors, 1);
+			return NULL;
+		}
+		for (size_t p = first; p < first + RACE_CHUNK; p++) {
+			h->gen[p] = 0;
+			page_verify(h, p);
+		}
+		/* Half the chunks come back at once; the rest stay zero. */
+		if (c % 2)
+			for (size_t p = first; p < first + RACE_CHUNK; p++) {
+				page_write(h, p, gen, 0, 1);
+				h->gen[p] = gen;
+			}
+		d->discards++;
+	}
+	for (size_t p = d->head; p < h->npages; p++)
+		page_verify(h, p);
+	d->gen = gen;
+	return NULL;
+}
+
+static void run_discard_race(struct harness *h)
+{
+	struct race w[MAX_THREADS], d;
+	atomic_bool stop = false;
+	unsigned writers = h->threads > 1 ? h->threads - 1 : 1;
+	size_t head = h->npages - h->npages / 8;
+	uint32_t base = h->next_gen + 1;
+	double t0;
+
+	phase_begin(h, "discard-race", &t0);
+	head -= (h->npages - head) % RACE_CHUNK;
+	/* The discarder's generations come after the writers'. */
+	h->next_gen += 2 * h->rounds;
+	d = (struct race){ .h = h, .head = head, .gen = h->next_gen,
+			   .stop = &stop };
+	for (unsigned t = 0; t < writers; t++) {
+		w[t] = (struct race){ .h = h, .id = t, .writers = writers,
+				      .head = head, .gen = base };
+		if (pthread_create(&w[t].tid, NULL, race_writer_main, &w[t])) {
+			fprintf(stderr, "host-harness: pthread_create failed\n");
+			exit(1);
+		}
+	}
+	if (pthread_create(&d.tid, NULL, race_discarder_main, &d)) {
+		fprintf(stderr, "host-harness: pthread_create failed\n");
+		exit(1);
+	}
+	for (unsigned t = 0; t < writers; t++)
+		pthread_join(w[t].tid, NULL);
+	atomic_store(&stop, true);
+	pthread_join(d.tid, NULL);
+	/* Later phases number their generations above the discarder's. */
+	h->next_gen = d.gen + 1;
+	printf("host-harness:   %llu discards of %u pages raced %u writers\n",
+	       d.discards, RACE_CHUNK, writers);
+	phase_end(h, "discard-race", t0,
+		  2 * h->rounds * 2 * head + d.discards * RACE_CHUNK);
 }
 
 /* ---- resident sampling ---- */
@@ -794,6 +934,15 @@ int main(int argc, char **argv)
 		vmm_region_destroy(&h.r);
 		return 1;
 	}
+	/* If memxd goes away, wait for the next one, as QEMU does. */
+	ret = vmm_keep_registered(&h.r, getenv("VMM_GIVE_UP_S") ?
+				  (unsigned)atoi(getenv("VMM_GIVE_UP_S")) : 120);
+	if (ret) {
+		fprintf(stderr, "host-harness: keeper thread: %s\n",
+			strerror(-ret));
+		vmm_region_destroy(&h.r);
+		return 1;
+	}
 	h.npages = h.size / PAGE;
 	if (h.test_sigbus_tail && h.test_sigbus_tail < h.npages &&
 	    ftruncate(h.r.memfd,
@@ -863,6 +1012,8 @@ int main(int argc, char **argv)
 	for (size_t i = 0; i < h.npages; i++)
 		o2[i] = h.npages - 1 - i;
 	run_racers(&h, o1, o2);
+	if (!h.no_discard && h.npages >= 8 * RACE_CHUNK)
+		run_discard_race(&h);
 	order_random(&h, o2, 5);
 	run_verify(&h, "final-verify", o2, h.npages);
 	ret = 0;
@@ -908,14 +1059,16 @@ out:
 	printf("host-harness: %s pages_touched=%llu bytes_verified=%llu "
 	       "bad_words=%u max_rss_pages=%lld max_rss_sampled=%lld "
 	       "max_memxd_resident_pages=%lld "
-	       "budget_pages=%lld slack_pages=%lld\n",
+	       "budget_pages=%lld slack_pages=%lld reregistered=%u "
+	       "last_gap_ms=%llu\n",
 	       ret ? "FAIL" : "PASS",
 	       (unsigned long long)atomic_load(&h.pages_touched),
 	       (unsigned long long)atomic_load(&h.bytes_verified),
 	       atomic_load(&h.errors), (long long)atomic_load(&h.max_rss_pages),
 	       (long long)atomic_load(&h.max_rss_raw),
 	       (long long)atomic_load(&h.max_resident_pages), h.budget_pages,
-	       h.slack_pages);
+	       h.slack_pages, h.r.reregistered,
+	       (unsigned long long)h.r.last_gap_ms);
 	maybe_pause(&h, "end");
 	sigbus_harness = NULL;
 	vmm_region_destroy(&h.r);

@@ -6,6 +6,8 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
+#include <time.h>
 #include <linux/userfaultfd.h>
 #include <stdarg.h>
 #include <stdbool.h>
@@ -83,6 +85,8 @@ int vmm_region_create(struct vmm_region *r, size_t size, const char *name,
 
 	memset(r, 0, sizeof(*r));
 	r->memfd = r->uffd = r->ctl = -1;
+	r->handover[0] = r->handover[1] = -1;
+	pthread_mutex_init(&r->lock, NULL);
 	r->mem = MAP_FAILED;
 	if (!size || size % VMM_PAGE_SIZE)
 		return fail(err, errlen, -EINVAL,
@@ -133,6 +137,15 @@ err:
 
 void vmm_region_destroy(struct vmm_region *r)
 {
+	if (r->keeping) {
+		r->stop = true;
+		pthread_join(r->keeper, NULL);
+		r->keeping = false;
+	}
+	for (unsigned i = 0; i < 2; i++)
+		if (r->handover[i] >= 0)
+			close(r->handover[i]);
+	r->handover[0] = r->handover[1] = -1;
 	if (r->ctl >= 0)
 		close(r->ctl);
 	if (r->mem && r->mem != MAP_FAILED)
@@ -161,8 +174,8 @@ static void make_uuid(char *out, size_t len)
 		 b[10], b[11], b[12], b[13], b[14], b[15]);
 }
 
-int vmm_register(struct vmm_region *r, const char *socket, const char *name,
-		 uint64_t budget, char *err, size_t errlen)
+/* Register, or register again: the connection and the handover. */
+static int do_register(struct vmm_region *r, char *err, size_t errlen)
 {
 	struct ctl_region region = {
 		.hva = (uintptr_t)r->mem,
@@ -170,29 +183,110 @@ int vmm_register(struct vmm_region *r, const char *socket, const char *name,
 		.page_size = VMM_PAGE_SIZE,
 	};
 	struct ctl_vm vm = {
-		.name = name, .budget = budget,
+		.name = r->name, .uuid = r->uuid, .budget = r->budget,
 		.regions = &region, .nregions = 1,
 		.uffd = r->uffd, .memfd = r->memfd,
+		.state_fd = r->handover[0], .spill_fd = r->handover[1],
 	};
-	char uuid[40];
-	int fd;
+	int fd, got[2];
 
-	make_uuid(uuid, sizeof(uuid));
-	vm.uuid = uuid;
-	fd = ctl_register(socket, &vm, ctl_timeout(), err, errlen);
+	fd = ctl_register(r->socket, &vm, got, ctl_timeout(), err, errlen);
 	if (fd < 0)
 		return fd;
+	pthread_mutex_lock(&r->lock);
+	for (unsigned i = 0; i < 2; i++) {
+		if (r->handover[i] >= 0)
+			close(r->handover[i]);
+		r->handover[i] = got[i];
+	}
+	if (r->ctl >= 0)
+		close(r->ctl);
 	r->ctl = fd;
+	pthread_mutex_unlock(&r->lock);
 	return 0;
+}
+
+int vmm_register(struct vmm_region *r, const char *socket, const char *name,
+		 uint64_t budget, char *err, size_t errlen)
+{
+	snprintf(r->socket, sizeof(r->socket), "%s", socket);
+	snprintf(r->name, sizeof(r->name), "%s", name);
+	make_uuid(r->uuid, sizeof(r->uuid));
+	r->budget = budget;
+	return do_register(r, err, errlen);
+}
+
+static uint64_t mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+static void *keeper(void *arg)
+{
+	struct vmm_region *r = arg;
+	unsigned give_up_s = (unsigned)(uintptr_t)r->keeper_arg;
+	char err[512];
+
+	while (!r->stop) {
+		struct pollfd p = { .fd = r->ctl, .events = POLLRDHUP };
+		uint64_t t0;
+
+		if (poll(&p, 1, 100) <= 0 || !(p.revents & (POLLRDHUP |
+							    POLLHUP | POLLERR)))
+			continue;
+		/* memxd went away: the faulting threads wait meanwhile. */
+		t0 = mono_ms();
+		fprintf(stderr, "vmm-client: memxd at %s went away; the VM "
+			"waits and registers again\n", r->socket);
+		for (;;) {
+			if (r->stop)
+				return NULL;
+			if (!do_register(r, err, sizeof(err)))
+				break;
+			if (give_up_s && mono_ms() - t0 > give_up_s * 1000ull) {
+				fprintf(stderr, "vmm-client: memxd did not come "
+					"back in %u s (%s): stopping rather than "
+					"run without the VM's memory\n",
+					give_up_s, err);
+				_exit(3);
+			}
+			usleep(100 * 1000);
+		}
+		r->last_gap_ms = mono_ms() - t0;
+		r->reregistered++;
+		fprintf(stderr, "vmm-client: registered again with memxd after "
+			"%llu ms\n", (unsigned long long)r->last_gap_ms);
+	}
+	return NULL;
+}
+
+int vmm_keep_registered(struct vmm_region *r, unsigned give_up_s)
+{
+	int ret;
+
+	r->keeper_arg = (void *)(uintptr_t)give_up_s;
+	ret = -pthread_create(&r->keeper, NULL, keeper, r);
+	if (!ret)
+		r->keeping = true;
+	return ret;
 }
 
 int vmm_discard(struct vmm_region *r, uint64_t offset, uint64_t length,
 		char *err, size_t errlen)
 {
+	int ret;
+
+	pthread_mutex_lock(&r->lock);
 	if (r->ctl < 0)
-		return fail(err, errlen, -ENOTCONN, "not registered");
-	return ctl_discard(r->ctl, offset, length, true, ctl_timeout(), err,
-			   errlen);
+		ret = fail(err, errlen, -ENOTCONN, "not registered");
+	else
+		ret = ctl_discard(r->ctl, offset, length, true, ctl_timeout(),
+				  err, errlen);
+	pthread_mutex_unlock(&r->lock);
+	return ret;
 }
 
 /* ---- get=1 ---- */

@@ -17,12 +17,26 @@
 
 #define VMM_PAGE_SIZE	4096u
 
+#include <pthread.h>
+#include <stdbool.h>
+
 struct vmm_region {
 	uint8_t *mem;		/* the MAP_SHARED mapping of the memfd */
 	size_t size;
 	int memfd;
 	int uffd;
 	int ctl;		/* registration connection; -1 until registered */
+	int handover[2];	/* memxd's: the VM's state and spill file */
+	/* for registering again (vmm_keep_registered) */
+	char socket[108], name[64], uuid[40];
+	uint64_t budget;
+	pthread_mutex_t lock;	/* ctl and handover, against the keeper */
+	pthread_t keeper;
+	void *keeper_arg;
+	bool keeping;
+	volatile bool stop;
+	unsigned reregistered;	/* times memxd went away and came back */
+	uint64_t last_gap_ms;	/* how long the last absence was */
 };
 
 /*
@@ -42,6 +56,16 @@ int vmm_region_create(struct vmm_region *r, size_t size, const char *name,
  */
 int vmm_register(struct vmm_region *r, const char *socket, const char *name,
 		 uint64_t budget, char *err, size_t errlen);
+
+/*
+ * Do what QEMU's backend does when memxd goes away: keep the userfaultfd
+ * and memfd (the threads that fault just wait), register again with the
+ * state and spill file memxd handed over, retrying every 100 ms, for up
+ * to @give_up_s seconds (0: for ever), after which the process exits(3)
+ * rather than run without its memory.  A thread does it; it ends with
+ * vmm_region_destroy().
+ */
+int vmm_keep_registered(struct vmm_region *r, unsigned give_up_s);
 
 /* Send discard=<offset>,<length> on the registration connection. */
 int vmm_discard(struct vmm_region *r, uint64_t offset, uint64_t length,

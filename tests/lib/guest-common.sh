@@ -18,6 +18,11 @@
 #   gx_setup CAPACITY         namespaces up, both servers lending CAPACITY
 #   gx_memxd_start LABEL      memxd (pager) in the client; GX_SOCK is its
 #                             control socket
+#   gx_memxd_kill LABEL [SIG] memxd-LABEL killed (SIGKILL by default) and
+#                             gone; its log is kept as memxd-LABEL.log.N
+#   gx_memxd_restart LABEL    memxd-LABEL again, with the command line
+#                             gx_memxd_start gave it (the same socket),
+#                             answering on its socket
 #   gx_sampler_start OUT      every second, keep memxd's last `memxctl dump`
 #                             that shows a VM in OUT (the VM's counters go
 #                             when QEMU exits, so sample while it runs)
@@ -35,6 +40,12 @@
 #                             non-empty GX_QEMU_WRAP (a command and its
 #                             arguments) runs `ip netns exec ... QEMU ...`
 #   gx_val FILE KEY           KEY's value in the VM's part of a dump
+#   gx_qmp SOCK CMD [ARGS]    run one QMP command (ARGS: JSON) on QEMU's
+#                             QMP socket, print its "return" as JSON (a
+#                             string without quotes); fails on an error
+#                             or no answer in GX_QMP_TIMEOUT (20) s
+#   gx_wait_for TIMEOUT CMD   poll CMD (eval'd) every 0.1 s until it
+#                             succeeds (0) or TIMEOUT seconds pass (1)
 #
 # Namespaces are named mxq-PID-...; everything is removed on exit.
 # GX_ACCEL (tcg or kvm, default tcg: this machine's KVM cannot boot a
@@ -94,7 +105,7 @@ gx_build()
 }
 
 # Stop QEMU before netns.sh's cleanup stops the daemons: memxd going first
-# would make QEMU report a lost memxd and stop the VM instead of exiting.
+# would leave QEMU waiting for it to come back.
 gx_cleanup()
 {
 	local rc=$?
@@ -118,6 +129,9 @@ gx_setup()
 	nx_log "${#GX_SERVERS[@]} memory servers up (${cap} each), client $(nx_ip "$GX_CLIENT")"
 }
 
+declare -A GX_MEMXD_ARGS=()
+declare -A GX_MEMXD_GEN=()
+
 gx_memxd_start()
 {
 	local label=$1 s
@@ -128,9 +142,89 @@ gx_memxd_start()
 	for s in "${GX_SERVERS[@]}"; do
 		servers+=("$(nx_ip "$s")")
 	done
-	nx_pager "$GX_CLIENT" "memxd-$label" "$GX_SOCK" \
-		--servers "$(IFS=,; echo "${servers[*]}")" \
+	set -- --servers "$(IFS=,; echo "${servers[*]}")" \
 		--spill-dir "$NX_TMP" "$@"
+	GX_MEMXD_ARGS[$label]=$(printf '%q ' "$GX_SOCK" "$@")
+	GX_MEMXD_GEN[$label]=0
+	nx_pager "$GX_CLIENT" "memxd-$label" "$GX_SOCK" "$@"
+}
+
+gx_memxd_kill()
+{
+	local label=$1 sig=${2:-KILL} pid=${NX_PIDS[memxd-$1]:-} gen
+
+	[[ -n $pid ]] || nx_die "memxd-$label is not running"
+	# Disowned, bash reaps it without a "Killed" line on stderr.
+	disown "$pid" 2>/dev/null || true
+	kill "-$sig" "$pid" 2>/dev/null || true
+	# SIGTERM: memxd detaches its VMs and exits within about a second.
+	gx_wait_for 30 "! kill -0 $pid 2>/dev/null" ||
+		nx_die "memxd-$label did not exit within 30 s of SIG$sig"
+	unset "NX_PIDS[memxd-$label]"
+	gen=$((GX_MEMXD_GEN[$label] + 1))
+	GX_MEMXD_GEN[$label]=$gen
+	mv -f "$NX_TMP/memxd-$label.log" "$NX_TMP/memxd-$label.log.$gen"
+}
+
+gx_memxd_restart()
+{
+	local label=$1 pid
+	local -a args
+
+	[[ -n ${GX_MEMXD_ARGS[$label]:-} ]] ||
+		nx_die "gx_memxd_restart: no memxd-$label was started"
+	eval "args=(${GX_MEMXD_ARGS[$label]})"
+	GX_SOCK=${args[0]}
+	# A SIGKILLed memxd leaves its socket behind, which nx_pager takes
+	# for the new one's: wait until memxd answers on it.
+	nx_pager "$GX_CLIENT" "memxd-$label" "${args[@]}"
+	pid=${NX_PIDS[memxd-$label]}
+	gx_wait_for 30 "timeout 5 '$MEMXCTL' --socket '$GX_SOCK' status \
+		>/dev/null 2>&1 || ! kill -0 $pid 2>/dev/null" || true
+	if ! kill -0 "$pid" 2>/dev/null ||
+		! timeout 5 "$MEMXCTL" --socket "$GX_SOCK" status >/dev/null 2>&1; then
+		cat "$NX_TMP/memxd-$label.log" >&2
+		nx_die "memxd-$label, started again, did not answer on $GX_SOCK"
+	fi
+}
+
+gx_wait_for()
+{
+	local end=$((SECONDS + $1))
+
+	while ((SECONDS < end)); do
+		eval "$2" && return 0
+		sleep 0.1
+	done
+	eval "$2"
+}
+
+gx_qmp()
+{
+	timeout -k 5 "${GX_QMP_TIMEOUT:-20}" python3 - "$@" <<'PY'
+import json, socket, sys
+s = socket.socket(socket.AF_UNIX)
+s.connect(sys.argv[1])
+f = s.makefile("rw")
+def cmd(c, args=None):
+    m = {"execute": c}
+    if args is not None:
+        m["arguments"] = args
+    f.write(json.dumps(m) + "\n"); f.flush()
+    while True:
+        line = f.readline()
+        if not line:
+            sys.exit("QMP: connection closed")
+        r = json.loads(line)
+        if "error" in r:
+            sys.exit("QMP %s: %s" % (c, r["error"].get("desc", r["error"])))
+        if "return" in r:
+            return r["return"]
+json.loads(f.readline())            # greeting
+cmd("qmp_capabilities")
+r = cmd(sys.argv[2], json.loads(sys.argv[3]) if len(sys.argv) > 3 else None)
+print(r if isinstance(r, str) else json.dumps(r))
+PY
 }
 
 gx_sampler_start()

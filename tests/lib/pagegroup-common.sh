@@ -116,9 +116,12 @@ pg_pager()
 	for s in "${PG_SERVERS[@]}"; do
 		servers+=("$(nx_ip "$s")")
 	done
+	# A short grace: these scenarios are about what comes after a
+	# server is out (rebuilds, losses), not about waiting for it.
 	nx_pager "$PG_CLIENT" "memxd-$label" "$sock" \
 		--servers "$(IFS=,; echo "${servers[*]}")" \
-		--stripe-width "$PG_STRIPE" --spill-dir "$NX_TMP" "$@"
+		--stripe-width "$PG_STRIPE" --spill-dir "$NX_TMP" \
+		--grace-s "${PG_GRACE:-2}" "$@"
 	nx_log "[$label] memxd pager up: --stripe-width $PG_STRIPE $*"
 }
 

@@ -135,6 +135,24 @@ void fake_mem_remove(struct fake_mem *m, uint64_t page, uint64_t n)
 	queue_event(m, &msg);
 }
 
+void fake_mem_remove_hva(struct fake_mem *m, uint64_t start, uint64_t end)
+{
+	struct uffd_msg msg = { .event = UFFD_EVENT_REMOVE };
+	uint64_t lo = FAKE_HVA, hi = FAKE_HVA + m->npages * GM_PAGE;
+
+	for (uint64_t a = start > lo ? start : lo; a < end && a < hi;
+	     a += GM_PAGE) {
+		uint64_t p = (a - FAKE_HVA) / GM_PAGE;
+
+		m->present[p] = m->wp[p] = 0;
+		memset(m->data + p * GM_PAGE, 0, GM_PAGE);
+	}
+	msg.arg.remove.start = start;
+	msg.arg.remove.end = end;
+	m->mm_changing++;
+	queue_event(m, &msg);
+}
+
 /* ---- guestmem.h ---- */
 
 int gm_open(struct guestmem *gm, int uffd, int memfd,
@@ -261,6 +279,14 @@ void gm_wake(struct guestmem *gm, uint64_t page)
 	m->wakes++;
 }
 
+void gm_wake_all(struct guestmem *gm)
+{
+	struct fake_mem *m = of(gm);
+
+	memset(m->blocked, 0, m->npages);
+	m->wakes++;
+}
+
 int gm_poison(struct guestmem *gm, uint64_t page)
 {
 	struct fake_mem *m = of(gm);
@@ -296,4 +322,13 @@ int gm_punch(struct guestmem *gm, uint64_t page, uint64_t count)
 bool gm_present(struct guestmem *gm, uint64_t page)
 {
 	return of(gm)->present[page];
+}
+
+int gm_present_all(struct guestmem *gm, uint64_t npages, uint8_t *bits)
+{
+	memset(bits, 0, (npages + 7) / 8);
+	for (uint64_t p = 0; p < npages; p++)
+		if (of(gm)->present[p])
+			bits[p / 8] |= (uint8_t)(1u << (p % 8));
+	return 0;
 }

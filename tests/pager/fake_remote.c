@@ -30,6 +30,8 @@ struct fake_remote {
 	struct evl *loop;
 	struct evl_hook hook;
 	bool hooked;
+	bool cut_off;
+	unsigned attached;
 	uint64_t sent[RMAP_T_MAX + 1];
 	bool held[RMAP_T_MAX + 1];
 };
@@ -128,7 +130,7 @@ struct fake_req *fake_remote_find(struct fake_remote *fr, uint8_t type)
 	for (GList *l = fr->pending.head; l; l = l->next) {
 		struct fake_req *q = l->data;
 
-		if (!type || q->type == type)
+		if ((!type || q->type == type) && !q->answer_lost)
 			return q;
 	}
 	return NULL;
@@ -242,10 +244,17 @@ static struct fake_req *next_unheld(struct fake_remote *fr)
 	for (GList *l = fr->pending.head; l; l = l->next) {
 		struct fake_req *q = l->data;
 
-		if (!fr->held[q->type] && !q->held)
+		if (!fr->held[q->type] && !q->held && !q->answer_lost)
 			return q;
 	}
 	return NULL;
+}
+
+void fake_remote_lose(struct fake_remote *fr, struct fake_req *q)
+{
+	if (!fr->srv[q->server].dead)
+		execute(fr, q);
+	q->answer_lost = true;
 }
 
 unsigned fake_remote_drain(struct fake_remote *fr)
@@ -285,6 +294,11 @@ uint64_t fake_remote_stored(struct fake_remote *fr, unsigned idx)
 	return g_hash_table_size(fr->store[idx]);
 }
 
+unsigned fake_remote_attached(struct fake_remote *fr)
+{
+	return fr->attached;
+}
+
 uint64_t fake_remote_sent(struct fake_remote *fr, uint8_t type)
 {
 	uint64_t n = 0;
@@ -297,6 +311,17 @@ uint64_t fake_remote_sent(struct fake_remote *fr, uint8_t type)
 }
 
 /* ---- remote.h ---- */
+
+/* @s is session @id now, and its record says so (as remote.c does). */
+static void session_set(struct remote_session *s, uint32_t id)
+{
+	s->id = id;
+	if (s->rec) {
+		s->rec->id = id;
+		memcpy(s->rec->secret, s->secret, RMAP_SECRET_LEN);
+	}
+}
+
 
 void remote_set_ops(struct remote *r, const struct remote_ops *ops, void *arg)
 {
@@ -317,7 +342,54 @@ const struct remote_server *remote_server(const struct remote *r,
 
 const char *remote_server_state(const struct remote *r, unsigned idx)
 {
-	return r->fr->srv[idx].dead ? "dead" : "up";
+	const struct remote_server *s = &r->fr->srv[idx];
+
+	return s->dead ? "dead" : s->down ? "down" : s->reachable ? "up"
+								   : "unreachable";
+}
+
+bool remote_cut_off(const struct remote *r, uint64_t *since_ns)
+{
+	if (since_ns)
+		*since_ns = 0;
+	return r->fr->cut_off;
+}
+
+void remote_session_attach(struct remote *r, struct remote_session *s,
+			   unsigned idx, uint32_t id, const uint8_t *secret)
+{
+	s->r = r;
+	s->server = idx;
+	memcpy(s->secret, secret, RMAP_SECRET_LEN);
+	/* The server takes the session over only with the right secret. */
+	for (unsigned i = 0; i < RMAP_SECRET_LEN; i++)
+		if (secret[i] != (uint8_t)(id * 31 + i))
+			return;
+	r->fr->attached++;
+	session_set(s, id);
+}
+
+static void tell_changed(struct fake_remote *fr, unsigned idx)
+{
+	if (fr->ops && fr->ops->server_changed)
+		fr->ops->server_changed(fr->ops_arg, idx);
+}
+
+void fake_remote_silence(struct fake_remote *fr, unsigned idx, bool silent,
+			 bool down)
+{
+	fr->srv[idx].reachable = !silent;
+	fr->srv[idx].down = silent && down;
+	tell_changed(fr, idx);
+}
+
+void fake_remote_cut(struct fake_remote *fr, bool cut)
+{
+	fr->cut_off = cut;
+	for (unsigned i = 0; i < fr->n; i++) {
+		fr->srv[i].reachable = !cut;
+		tell_changed(fr, i);
+	}
 }
 
 int remote_find(const struct remote *r, const char *name)
@@ -338,13 +410,17 @@ unsigned remote_pending(const struct remote *r)
 	return g_queue_get_length(&r->fr->pending);
 }
 
+
 void remote_session_open(struct remote *r, struct remote_session *s,
 			 unsigned idx)
 {
 	s->r = r;
 	s->server = idx;
-	if (!r->fr->srv[idx].dead)
-		s->id = r->fr->next_sid++;
+	if (r->fr->srv[idx].dead)
+		return;
+	for (unsigned i = 0; i < RMAP_SECRET_LEN; i++)
+		s->secret[i] = (uint8_t)(r->fr->next_sid * 31 + i);
+	session_set(s, r->fr->next_sid++);
 }
 
 void remote_session_close(struct remote *r, struct remote_session *s)
@@ -355,11 +431,20 @@ void remote_session_close(struct remote *r, struct remote_session *s)
 
 	if (s->id) {
 		/* UNREG: the server frees everything of the session. */
+		s->rec = s->rec ? (s->rec->id = 0, s->rec) : NULL;
 		g_hash_table_iter_init(&it, fr->store[s->server]);
 		while (g_hash_table_iter_next(&it, &k, NULL))
 			if (*(uint64_t *)k >> 40 == s->id)
 				g_hash_table_iter_remove(&it);
 	}
+	s->id = 0;
+	s->r = NULL;
+}
+
+void remote_session_detach(struct remote *r, struct remote_session *s)
+{
+	(void)r;
+	s->rec = NULL;		/* no UNREG: the pages stay */
 	s->id = 0;
 	s->r = NULL;
 }
@@ -376,8 +461,9 @@ int remote_call(struct remote *r, struct remote_session *s, uint8_t type,
 	if (!s->id)
 		return -ENOTCONN;
 	q = calloc(1, sizeof(*q));
-	*q = (struct fake_req){ s->server, s->id, type, page, count, NULL,
-				buf, cap, fn, arg, false };
+	*q = (struct fake_req){ .server = s->server, .session = s->id,
+				.type = type, .key = page, .count = count,
+				.buf = buf, .cap = cap, .fn = fn, .arg = arg };
 	for (int i = 0; i < iovcnt; i++)
 		len += iov[i].iov_len;
 	if (len) {

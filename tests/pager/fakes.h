@@ -62,6 +62,9 @@ int fake_vcpu_read(struct fake_mem *m, uint64_t page, uint8_t *byte);
 void fake_mem_prefill(struct fake_mem *m, uint64_t page, uint8_t byte);
 /* madvise(MADV_REMOVE) of [page, page + n): punched, event queued. */
 void fake_mem_remove(struct fake_mem *m, uint64_t page, uint64_t n);
+/* The same of VMM addresses [start, end), which may reach beyond the
+ * fake's memory (a VMM that registered more with its userfaultfd). */
+void fake_mem_remove_hva(struct fake_mem *m, uint64_t start, uint64_t end);
 
 /* ---- servers ---- */
 
@@ -77,6 +80,7 @@ struct fake_req {
 	remote_done_fn fn;
 	void *arg;
 	bool held;		/* auto mode leaves it to the test */
+	bool answer_lost;	/* carried out; its answer never comes */
 };
 
 struct fake_remote;
@@ -97,16 +101,28 @@ void fake_remote_complete(struct fake_remote *fr, struct fake_req *req,
 			  int err, uint8_t status);
 /* Answer every pending request not held (and those they cause). */
 unsigned fake_remote_drain(struct fake_remote *fr);
+/* @req reaches its server and is carried out, but its answer is lost:
+ * the call stays outstanding (RMAP would retransmit it) until
+ * fake_remote_cancel, as memxd going away cancels it. */
+void fake_remote_lose(struct fake_remote *fr, struct fake_req *req);
 /* Fail every pending request with -ECANCELED, as closing RMAP does. */
 void fake_remote_cancel(struct fake_remote *fr);
 /* Server @idx died: its pages are gone, requests to it fail from now on
  * with -EHOSTUNREACH, and the pager hears of it. */
 void fake_remote_kill(struct fake_remote *fr, unsigned idx);
+/* Server @idx goes silent (or answers again): unreachable, and @down
+ * (silent while the others answer) if so; the pager hears of it. */
+void fake_remote_silence(struct fake_remote *fr, unsigned idx, bool silent,
+			 bool down);
+/* memxd is cut off from every server (or reconnected). */
+void fake_remote_cut(struct fake_remote *fr, bool cut);
 /* The page server @idx holds under @key for session @sid (NULL: none). */
 const uint8_t *fake_remote_page(struct fake_remote *fr, unsigned idx,
 				uint32_t sid, uint64_t key);
 /* Pages stored on server @idx, over all sessions. */
 uint64_t fake_remote_stored(struct fake_remote *fr, unsigned idx);
+/* Sessions taken over by ATTACH (with the right secret). */
+unsigned fake_remote_attached(struct fake_remote *fr);
 /* Requests of @type sent so far (all types if 0). */
 uint64_t fake_remote_sent(struct fake_remote *fr, uint8_t type);
 

@@ -1,0 +1,249 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+/*
+ * vmstate.c - a VM's pager state in a sealed memfd (vmstate.h).
+ */
+#include "vmstate.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#ifndef F_SEAL_FUTURE_WRITE
+#define F_SEAL_FUTURE_WRITE	0x0010	/* Linux 5.1 */
+#endif
+
+#define VMSTATE_MAGIC	"MEMXVMS1"
+#define VMSTATE_VERSION	1u
+#define ALIGN		4096u
+
+struct vmstate_hdr {
+	char magic[8];
+	uint32_t version, hdr_size;
+	uint64_t npages, ngroups;
+	uint32_t width, rows, parity, nsess;
+	uint32_t pte_size, group_size, sess_size, pad;
+	uint64_t pt_off, groups_off, sess_off, size;
+	char vm[VMSTATE_NAME_LEN];
+};
+
+static uint64_t align_up(uint64_t v)
+{
+	return (v + ALIGN - 1) / ALIGN * ALIGN;
+}
+
+/* Where everything goes, for these sizes. */
+static void layout(struct vmstate_hdr *h, uint64_t npages,
+		   const struct pg_geometry *geo, unsigned nsess)
+{
+	uint64_t per = pg_group_pages(geo);
+
+	memset(h, 0, sizeof(*h));
+	memcpy(h->magic, VMSTATE_MAGIC, sizeof(h->magic));
+	h->version = VMSTATE_VERSION;
+	h->hdr_size = sizeof(*h);
+	h->npages = npages;
+	h->ngroups = (npages + per - 1) / per;
+	h->width = geo->width;
+	h->rows = geo->rows;
+	h->parity = geo->parity;
+	h->nsess = nsess;
+	h->pte_size = sizeof(pte_t);
+	h->group_size = sizeof(struct pg_group);
+	h->sess_size = sizeof(struct vmstate_session);
+	h->sess_off = align_up(sizeof(*h));
+	h->groups_off = align_up(h->sess_off +
+				 (uint64_t)nsess * h->sess_size);
+	h->pt_off = align_up(h->groups_off + h->ngroups * h->group_size);
+	h->size = align_up(h->pt_off + npages * h->pte_size);
+}
+
+static void point(struct vmstate *st, const struct vmstate_hdr *h)
+{
+	uint8_t *base = st->map;
+
+	st->npages = h->npages;
+	st->ngroups = h->ngroups;
+	st->nsess = h->nsess;
+	st->geo = (struct pg_geometry){ h->width, h->rows, h->parity };
+	st->sess = (struct vmstate_session *)(base + h->sess_off);
+	st->groups = (struct pg_group *)(base + h->groups_off);
+	st->pt = (pte_t *)(base + h->pt_off);
+}
+
+int vmstate_create(struct vmstate *st, const char *vm, uint64_t npages,
+		   const struct pg_geometry *geo, unsigned nsess)
+{
+	struct vmstate_hdr h;
+	int ret;
+
+	layout(&h, npages, geo, nsess);
+	snprintf(h.vm, sizeof(h.vm), "%s", vm);
+	*st = (struct vmstate){ .fd = -1, .map = MAP_FAILED };
+	st->fd = memfd_create("memx-vmstate", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+	if (st->fd < 0)
+		return -errno;
+	if (ftruncate(st->fd, (off_t)h.size) < 0)
+		goto err;
+	st->map = mmap(NULL, h.size, PROT_READ | PROT_WRITE, MAP_SHARED,
+		       st->fd, 0);
+	if (st->map == MAP_FAILED)
+		goto err;
+	st->size = h.size;
+	/*
+	 * Ours alone to write: the VMM that holds it may read it (and give
+	 * it back), but not map it writable, write it, grow or shrink it.
+	 */
+	if (fcntl(st->fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW |
+		  F_SEAL_FUTURE_WRITE | F_SEAL_SEAL) < 0)
+		goto err;
+	memcpy(st->map, &h, sizeof(h));
+	point(st, &h);
+	return 0;
+err:
+	ret = -errno;
+	vmstate_close(st);
+	return ret;
+}
+
+static bool group_valid(const struct pg_group *g, const struct vmstate_hdr *h)
+{
+	unsigned slots = h->width + (h->parity ? 1 : 0);
+
+	if (g->state >= PG_NSTATES || g->bad >= slots ||
+	    (g->lost >> slots))
+		return false;
+	if (g->state == PG_EMPTY)
+		return true;
+	for (unsigned i = 0; i < slots; i++)
+		if (g->srv[i] >= h->nsess)
+			return false;
+	return true;
+}
+
+int vmstate_open(struct vmstate *st, int fd, uint64_t npages, char *why,
+		 size_t len)
+{
+	struct vmstate_hdr h, want;
+	struct pg_geometry geo;
+	char gwhy[128];
+	struct stat sb;
+
+	*st = (struct vmstate){ .fd = -1, .map = MAP_FAILED };
+	if (fstat(fd, &sb) < 0 || (size_t)sb.st_size < sizeof(h) ||
+	    pread(fd, &h, sizeof(h), 0) != (ssize_t)sizeof(h)) {
+		snprintf(why, len, "the state descriptor is not a memx state");
+		return -EINVAL;
+	}
+	geo = (struct pg_geometry){ h.width, h.rows, h.parity != 0 };
+	if (memcmp(h.magic, VMSTATE_MAGIC, sizeof(h.magic)) ||
+	    h.version != VMSTATE_VERSION) {
+		snprintf(why, len, "the state descriptor is not a memx state of "
+			 "version %u", VMSTATE_VERSION);
+		return -EINVAL;
+	}
+	if (h.npages != npages) {
+		snprintf(why, len, "the state is of %lu pages, the memfd of %lu",
+			 (unsigned long)h.npages, (unsigned long)npages);
+		return -EINVAL;
+	}
+	if (h.parity > 1 || h.nsess > PG_MAX_SERVERS ||
+	    pg_geometry_check(&geo, 0, gwhy, sizeof(gwhy))) {
+		snprintf(why, len, "the state's page-groups are invalid");
+		return -EINVAL;
+	}
+	/* Every offset and size must be what this memxd would lay out. */
+	layout(&want, npages, &geo, h.nsess);
+	memcpy(want.vm, h.vm, sizeof(want.vm));
+	if (memcmp(&h, &want, sizeof(h)) || (uint64_t)sb.st_size < h.size ||
+	    !memchr(h.vm, 0, sizeof(h.vm))) {
+		snprintf(why, len, "the state's layout is not one this memxd "
+			 "wrote");
+		return -EINVAL;
+	}
+	/*
+	 * A private copy, checked and used from there: the VMM holds the
+	 * state, and a state it forged could still be written (through a
+	 * mapping made before sealing) or shrunk while memxd read it.  pread
+	 * of a file that shrank comes back short; a mapping would SIGBUS.
+	 */
+	st->map = mmap(NULL, h.size, PROT_READ | PROT_WRITE,
+		       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (st->map == MAP_FAILED) {
+		snprintf(why, len, "cannot map the state: %s", strerror(errno));
+		return -errno;
+	}
+	st->size = h.size;
+	for (size_t off = 0; off < h.size;) {
+		ssize_t n = pread(fd, (uint8_t *)st->map + off, h.size - off,
+				  (off_t)off);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0) {
+			snprintf(why, len, "cannot read the state: %s",
+				 n ? strerror(errno) : "it is shorter than "
+				 "its header says");
+			goto bad;
+		}
+		off += (size_t)n;
+	}
+	if (memcmp(st->map, &h, sizeof(h))) {
+		snprintf(why, len, "the state changed while memxd read it");
+		goto bad;
+	}
+	mprotect(st->map, h.size, PROT_READ);
+	st->fd = fd;
+	point(st, &h);
+	for (uint64_t g = 0; g < st->ngroups; g++) {
+		if (!group_valid(&st->groups[g], &h)) {
+			snprintf(why, len, "the state's group %lu is invalid",
+				 (unsigned long)g);
+			goto bad;
+		}
+	}
+	for (uint64_t p = 0; p < st->npages; p++) {
+		if ((st->pt[p] & PT_STATE) >= PS_NSTATES) {
+			snprintf(why, len, "the state's page %lu is invalid",
+				 (unsigned long)p);
+			goto bad;
+		}
+	}
+	for (unsigned i = 0; i < st->nsess; i++) {
+		if (!memchr(st->sess[i].server, 0, VMSTATE_NAME_LEN)) {
+			snprintf(why, len, "the state's session %u is invalid",
+				 i);
+			goto bad;
+		}
+	}
+	return 0;
+bad:
+	st->fd = -1;		/* the caller still owns it */
+	vmstate_close(st);
+	return -EINVAL;
+}
+
+int vmstate_detach(struct vmstate *st)
+{
+	void *m;
+
+	if (st->fd < 0 || st->map == MAP_FAILED || !st->map)
+		return 0;
+	/* Same address, same contents, but our writes stay ours now. */
+	m = mmap(st->map, st->size, PROT_READ | PROT_WRITE,
+		 MAP_PRIVATE | MAP_FIXED, st->fd, 0);
+	return m == MAP_FAILED ? -errno : 0;
+}
+
+void vmstate_close(struct vmstate *st)
+{
+	if (st->map != MAP_FAILED && st->map)
+		munmap(st->map, st->size);
+	if (st->fd >= 0)
+		close(st->fd);
+	*st = (struct vmstate){ .fd = -1, .map = MAP_FAILED };
+}

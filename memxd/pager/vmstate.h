@@ -1,0 +1,74 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * vmstate.h - a VM's pager state in a memfd its VMM holds, so that a
+ * memxd restart loses no VM.
+ *
+ * Everything memxd must know of a VM that no other place remembers lives
+ * here, and is updated in place as the pager runs: the page table, the
+ * page-group records, and each session's id and attach secret.  The
+ * memfd is created by memxd, mapped read-write by memxd only (sealed
+ * against any other write mapping, growing and shrinking: the VMM can
+ * read it, never change it) and handed to the VMM with the registration
+ * reply.  The VMM keeps it with its userfaultfd and memfd; when memxd
+ * dies or restarts, the VMM registers again with all of them, and the
+ * new memxd reads the old state (vmstate_open), checks every field, and
+ * carries on from a fresh copy.
+ *
+ * The page table is the journal: a page being evicted, fetched or freed
+ * when memxd died says so in its state and flags, and vm.c finishes or
+ * rolls back each such operation when it adopts the state.
+ */
+#ifndef MEMX_PAGER_VMSTATE_H
+#define MEMX_PAGER_VMSTATE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "../../pagegroup/pagegroup.h"
+#include "pagetable.h"
+#include "remote.h"
+
+#define VMSTATE_NAME_LEN	64u
+
+/* A session as the state keeps it: enough to ATTACH it again. */
+struct vmstate_session {
+	struct remote_session_record rec;	/* written by remote.c */
+	char server[VMSTATE_NAME_LEN];	/* the server's name, as configured */
+};
+
+struct vmstate {
+	int fd;				/* the memfd; -1 if none */
+	void *map;
+	size_t size;
+	uint64_t npages, ngroups;
+	unsigned nsess;
+	struct pg_geometry geo;
+	pte_t *pt;			/* npages entries */
+	struct pg_group *groups;	/* ngroups records */
+	struct vmstate_session *sess;	/* nsess records */
+};
+
+/*
+ * A new state for a VM of @npages pages, page-groups of @geo and
+ * @nsess servers: a sealed memfd, mapped, zeroed.  0 or -errno.
+ */
+int vmstate_create(struct vmstate *st, const char *vm, uint64_t npages,
+		   const struct pg_geometry *geo, unsigned nsess);
+/*
+ * The state a VMM handed back in @fd (taken over on success): mapped
+ * read-only, every size and record checked against @npages.  0, or
+ * -errno with why in @why.
+ */
+int vmstate_open(struct vmstate *st, int fd, uint64_t npages, char *why,
+		 size_t len);
+/*
+ * This memxd lets the VM go to the next one: from now on its writes to
+ * the state (what in-flight requests change as they are cancelled) land
+ * in a private copy, never in the memfd the VMM hands on, which keeps
+ * what was in flight at this moment.  The pointers stay valid.  0 or
+ * -errno.
+ */
+int vmstate_detach(struct vmstate *st);
+void vmstate_close(struct vmstate *st);
+
+#endif
