@@ -1122,7 +1122,10 @@ START_TEST(test_many_vcpus_spill_only)
 }
 END_TEST
 
-/* Prefetch: a sequential reader is served ahead, from the cache. */
+/*
+ * Prefetch: a sequential reader is served ahead, installed at once while
+ * there is room within the budget, from the cache when there is not.
+ */
 START_TEST(test_prefetch_sequential)
 {
 	struct fx_opts o = defaults;
@@ -1136,7 +1139,9 @@ START_TEST(test_prefetch_sequential)
 	fx_quiesce(&f);
 	fx_verify(&f, 0, f.npages, 8);
 	ck_assert_uint_gt(f.vm->st.prefetch_hit, 0);
+	ck_assert_uint_gt(f.vm->st.prefetch_installed, 0);
 	ck_assert_uint_lt(f.vm->st.net_faults, f.npages - f.vm->budget);
+	ck_assert_uint_eq(f.vm->pt.bugs, 0);
 	fx_fini(&f);
 }
 END_TEST

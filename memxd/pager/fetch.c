@@ -27,6 +27,7 @@ struct fetch {
 	uint32_t count, stride;
 	uint64_t t0;
 	bool demand;		/* a fault waited for it from the start */
+	bool write;		/* the fault it follows was a write */
 	bool abandoned;		/* its server went silent: not ours now */
 	uint8_t status;		/* the server's refusal, if any */
 	unsigned server;	/* READs: where it was sent */
@@ -112,6 +113,31 @@ void fetch_uncache(struct vm *vm, uint64_t page)
 	prefetch_wasted(&vm->pf);
 }
 
+/*
+ * Pages read ahead of the guest go straight into guest memory, while the
+ * VM is below its budget (the slack above it stays for faults): one
+ * UFFDIO_COPY per run instead of a fault round trip through memxd for
+ * each page when the guest comes to it.  Clean and write-protected, or
+ * writable and dirty if the fault they follow was a write (a writing
+ * stream would take a WP fault on each).  Eviction makes room again once
+ * the loop settles.  Returns how many went in; the rest is cached.
+ */
+static uint64_t install_ahead(struct vm *vm, uint64_t page, uint64_t n,
+			      const uint8_t *src, bool write)
+{
+	uint64_t room, done;
+	int err;
+
+	if (pt_committed(&vm->pt) >= vm->budget)
+		return 0;
+	room = vm->budget - pt_committed(&vm->pt);
+	if (n > room)
+		n = room;
+	done = install(vm, page, n, src, write, &err);
+	vm->st.prefetch_installed += done;
+	return done;
+}
+
 /* ---- READs ---- */
 
 /* Drop a server copy that outlived its page (discarded meanwhile). */
@@ -163,7 +189,14 @@ static void fetch_end(struct fetch *f, bool ok, enum fault_again when)
 			}
 			break;
 		case FE_CACHE:
-			cache_put(vm, p, data);
+			/* Within the budget: in now, no fault to wait for. */
+			while (f->stride == 1 && i + n < f->count &&
+			       end[i + n] == FE_CACHE &&
+			       gm_contiguous(&vm->mem, p, n + 1))
+				n++;
+			done = install_ahead(vm, p, n, data, f->write);
+			for (uint64_t k = done; k < n; k++)
+				cache_put(vm, p + k, data + k * PAGE);
 			break;
 		case FE_INSTALL_ZERO:
 			/* Freed meanwhile: after a discard the page is zeros. */
@@ -283,6 +316,7 @@ static bool fetch_start(struct vm *vm, uint64_t page, uint32_t count,
 			f->demand = true;
 		}
 	}
+	f->write = write;
 	vm->st.prefetch_issued += f->demand ? count - 1 : count;
 	pg_locate(geo, page, &g, &slot, &row);
 	f->server = s;
@@ -449,7 +483,7 @@ static void fetch_remote(struct vm *vm, uint64_t page, bool write,
 		/* Stay ahead of a trend that holds. */
 		window = prefetch_ahead(&vm->pf, stream, &stride);
 		if (window)
-			fetch_around(vm, page, false, false, window, stride,
+			fetch_around(vm, page, false, write, window, stride,
 				     t0);
 		return;
 	}

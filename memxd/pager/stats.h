@@ -57,6 +57,8 @@
 	  "pages read ahead that a fault then used")			\
 	X(prefetch_wasted, prefetch_pages, wasted,			\
 	  "pages read ahead and never used")				\
+	X(prefetch_installed, prefetch_pages, installed,		\
+	  "pages read ahead and installed at once, within the budget")	\
 	X(discards, discards, requests,					\
 	  "discards: the guest freed memory")				\
 	X(discarded_pages, discards, pages,				\
