@@ -1146,6 +1146,33 @@ START_TEST(test_prefetch_sequential)
 }
 END_TEST
 
+/*
+ * A writer walking fresh memory: the pages ahead of it are zero-filled
+ * before it comes to them, within the budget, and what it wrote is what
+ * it reads back, down to the pages that were zero-filled and never
+ * written (read as zeros after their eviction).
+ */
+START_TEST(test_zero_ahead)
+{
+	struct fx_opts o = defaults;
+	struct fx f;
+
+	o.prefetch = 32;
+	fx_init(&f, &o);
+	fake_remote_auto(f.fr, f.loop, true);
+	fx_fill(&f, 0, f.npages / 2, 3);
+	fx_check_budget(&f);
+	fx_quiesce(&f);
+	ck_assert_uint_gt(f.vm->st.prefetch_zero, 0);
+	ck_assert_uint_lt(f.vm->st.zero_faults, f.npages / 2);
+	fx_verify(&f, 0, f.npages / 2, 3);
+	for (uint64_t p = f.npages / 2; p < f.npages; p++)
+		ck_assert_int_eq(fx_read(&f, p), 0);
+	ck_assert_uint_eq(f.vm->pt.bugs, 0);
+	fx_fini(&f);
+}
+END_TEST
+
 /* ---- everything at once ---- */
 
 /*
@@ -1231,6 +1258,7 @@ static Suite *pager_suite(void)
 	tcase_add_test(tc, test_spill_only);
 	tcase_add_test(tc, test_many_vcpus_spill_only);
 	tcase_add_test(tc, test_prefetch_sequential);
+	tcase_add_test(tc, test_zero_ahead);
 	suite_add_tcase(s, tc);
 	tc = tcase_create("races");
 	tcase_set_timeout(tc, 60);

@@ -506,6 +506,36 @@ static void fetch_remote(struct vm *vm, uint64_t page, bool write,
 		again(vm, page, t0, write, AGAIN_LATER);
 }
 
+/*
+ * A stream of first touches (a guest filling fresh memory; its kernel
+ * zeroes each page it hands out) would take a fault round trip through
+ * memxd for every page: the pages never written ahead of it along its
+ * trend are zero-filled now, dirty, while the VM is below its budget.
+ * Too many is cheap: an all-zero page is evicted without a write.
+ */
+static void zero_ahead(struct vm *vm, uint64_t page)
+{
+	unsigned stream = prefetch_note(&vm->pf, page), window;
+	int64_t stride = 1;
+
+	window = prefetch_ahead(&vm->pf, stream, &stride);
+	if (window > RMAP_MAX_PAGES)
+		window = RMAP_MAX_PAGES;
+	for (unsigned k = 1; k <= window; k++) {
+		int64_t p = (int64_t)page + (int64_t)k * stride;
+		int err;
+
+		if (p < 0 || (uint64_t)p >= vm->npages ||
+		    pt_committed(&vm->pt) >= vm->budget)
+			break;
+		if (pt_state(&vm->pt, (uint64_t)p) != PS_NEVER)
+			continue;
+		if (!install(vm, (uint64_t)p, 1, vm->pg->zero_page, true, &err))
+			break;
+		vm->st.prefetch_zero++;
+	}
+}
+
 void fetch_fault(struct vm *vm, uint64_t page, bool write, uint64_t t0)
 {
 	uint8_t *buf;
@@ -513,8 +543,11 @@ void fetch_fault(struct vm *vm, uint64_t page, bool write, uint64_t t0)
 	switch (pt_state(&vm->pt, page)) {
 	case PS_NEVER:
 		/* No server copy matches it: installed dirty. */
-		if (serve(vm, page, vm->pg->zero_page, true, write, t0))
+		if (serve(vm, page, vm->pg->zero_page, true, write, t0)) {
 			vm->st.zero_faults++;
+			if (vm->pg->cfg.prefetch_max)
+				zero_ahead(vm, page);
+		}
 		break;
 	case PS_SPILLED:
 		buf = vm->pg->scratch;

@@ -59,6 +59,8 @@
 	  "pages read ahead and never used")				\
 	X(prefetch_installed, prefetch_pages, installed,		\
 	  "pages read ahead and installed at once, within the budget")	\
+	X(prefetch_zero, prefetch_pages, zero,				\
+	  "pages never written, zero-filled ahead of a stream's fault")	\
 	X(discards, discards, requests,					\
 	  "discards: the guest freed memory")				\
 	X(discarded_pages, discards, pages,				\
