@@ -21,6 +21,9 @@
 #             disk that QEMU reaches over NBD, on a veth link like memx's,
 #             to nbdkit's memory plugin in a server namespace: Anemone's
 #             design with today's parts
+#   memxbase  (only with BENCH_MEMXD_BASE) memx again, its pager another
+#             memxd binary, e.g. the one built from main: a before/after of
+#             a change to memxd, in the same run, with the same servers
 # Workloads (each verifies its data): qsort (quicksort), randrw (random
 # reads and writes over twice the budget), scan (sequential passes over
 # twice the budget).  Each (configuration, workload) is one boot (booted
@@ -60,7 +63,10 @@
 #   BENCH_SCAN_PASSES    scan's read passes (default 4, quick 2)
 #   BENCH_SWAP_MIB       swap file, zram, disk image, NBD export (default
 #                        the guest RAM size)
-#   BENCH_CONFIGS        which configurations (default all six, in order)
+#   BENCH_CONFIGS        which configurations (default all six, in order;
+#                        with BENCH_MEMXD_BASE, memxbase follows memx)
+#   BENCH_MEMXD_BASE     a memxd binary to run as memxbase's pager (the
+#                        servers stay this build's)
 #   BENCH_WORKLOADS      which workloads (default "qsort randrw scan")
 #   BENCH_QEMU_OVERHEAD_MIB  QEMU's overhead when local is not run
 #   BENCH_DISK_DIR       where the swap file and disk image go (default
@@ -106,7 +112,13 @@ randrw_ops=${BENCH_RANDRW_OPS:-$def_ops}
 scan_mib=${BENCH_SCAN_MIB:-$((2 * budget_mib))}
 scan_passes=${BENCH_SCAN_PASSES:-$def_passes}
 swap_mib=${BENCH_SWAP_MIB:-$size_mib}
-read -r -a configs <<<"${BENCH_CONFIGS:-local memx hostswap zram vdisk nbd}"
+memxd_base=${BENCH_MEMXD_BASE:-}
+if [[ -n $memxd_base ]]; then
+	[[ -x $memxd_base ]] || nx_die "BENCH_MEMXD_BASE=$memxd_base is not an executable"
+	read -r -a configs <<<"${BENCH_CONFIGS:-local memx memxbase hostswap zram vdisk nbd}"
+else
+	read -r -a configs <<<"${BENCH_CONFIGS:-local memx hostswap zram vdisk nbd}"
+fi
 read -r -a workloads <<<"${BENCH_WORKLOADS:-qsort randrw scan}"
 disk_parent=${BENCH_DISK_DIR:-/var/tmp}
 out=${BENCH_OUT:-${top_builddir:-$top_srcdir}/compare-bench}
@@ -121,6 +133,8 @@ peers=(hostswap zram vdisk nbd)
 for c in "${configs[@]}"; do
 	case $c in
 	local | memx | hostswap | zram | vdisk | nbd) ;;
+	memxbase) [[ -n $memxd_base ]] ||
+		nx_die "BENCH_CONFIGS: memxbase needs BENCH_MEMXD_BASE (a memxd binary)" ;;
 	*) nx_die "BENCH_CONFIGS: unknown configuration '$c'" ;;
 	esac
 done
@@ -475,32 +489,46 @@ cfg_local()
 	SETUP[local]="local: -m $size_mib MiB memfd; QEMU in an unlimited memory cgroup (v$cg_v); QEMU's overhead = the largest (charge - shmem, i.e. guest RAM) sampled every 0.2 s over the local runs: $qemu_overhead_mib MiB"
 }
 
-cfg_memx()
+# memx_run CONFIG PAGER_BINARY: memx, or memxbase with another pager
+memx_run()
 {
-	local w pid hwm
+	local c=$1 bin=$2 w pid hwm own=$MEMXD
 
 	# gx_setup started them; a later round starts them again
 	if [[ -z ${NX_PIDS[server-${GX_SERVERS[0]}]:-} ]]; then
 		nx_memory_servers "$GX_CLIENT" "${size_mib}M" "${GX_SERVERS[@]}"
 	fi
 	for w in "${workloads[@]}"; do
-		gx_memxd_start "memx-$w"
-		gx_sampler_start "$NX_TMP/memx-$w.dump"
+		MEMXD=$bin
+		gx_memxd_start "$c-$w"
+		MEMXD=$own
+		gx_sampler_start "$NX_TMP/$c-$w.dump"
 		gx_qemu_args "${size_mib}M" "${budget_mib}M" "$(work_of "$w")" "${kargs[@]}"
-		run memx "$w" max
+		run "$c" "$w" max
 		nx_stop sampler
-		pid=${NX_PIDS[memxd-memx-$w]}
+		pid=${NX_PIDS[memxd-$c-$w]}
 		hwm=$(awk '/^VmHWM:/ { print int($2 / 1024) }' "/proc/$pid/status" 2>/dev/null || echo 0)
-		nx_stop "memxd-memx-$w"
-		[[ $last_peak == - ]] || peak_keep memx "$w" $((last_peak + hwm))
-		if [[ -s $NX_TMP/memx-$w.dump ]]; then
-			cp "$NX_TMP/memx-$w.dump" "$out/memx-$w.dump"
-			NOTE[memx,$w]="memxd peak RSS ${hwm} MiB (in local MiB);$(memx_stats "$NX_TMP/memx-$w.dump")"
+		nx_stop "memxd-$c-$w"
+		[[ $last_peak == - ]] || peak_keep "$c" "$w" $((last_peak + hwm))
+		if [[ -s $NX_TMP/$c-$w.dump ]]; then
+			cp "$NX_TMP/$c-$w.dump" "$out/$c-$w.dump"
+			NOTE[$c,$w]="memxd peak RSS ${hwm} MiB (in local MiB);$(memx_stats "$NX_TMP/$c-$w.dump")"
 		fi
 	done
 	for s in "${GX_SERVERS[@]}"; do
 		nx_stop "server-$s"
 	done
+}
+
+cfg_memxbase()
+{
+	memx_run memxbase "$memxd_base"
+	SETUP[memxbase]="memxbase: as memx, the pager being $memxd_base"
+}
+
+cfg_memx()
+{
+	memx_run memx "$MEMXD"
 	SETUP[memx]="memx: -m $size_mib MiB memory-backend-memx budget=$budget_mib MiB; memxd (defaults) in the client namespace; ${#GX_SERVERS[@]} memxd --server (capacity $size_mib MiB each) in their own namespaces on one bridge (veth, MTU 1500); page-groups of $(gx_val "$out/memx-${workloads[0]}.dump" pg_width 2>/dev/null || echo '?') data servers + $(gx_val "$out/memx-${workloads[0]}.dump" pg_parity 2>/dev/null || echo '?') parity"
 }
 
@@ -508,8 +536,8 @@ memx_stats()
 {
 	local k
 
-	for k in net_faults cache_faults zero_faults evict_dirty evict_clean \
-		fault_p50_us fault_p99_us pg_parity; do
+	for k in net_faults cache_faults zero_faults wp_faults prefetch_installed \
+		evict_dirty evict_clean fault_p50_us fault_p99_us pg_parity; do
 		printf ' %s=%s' "$k" "$(gx_val "$1" "$k")"
 	done
 }
@@ -603,6 +631,38 @@ cfg_nbd()
 	SETUP[nbd]="nbd: -m $budget_mib MiB memfd; swap on a virtio-blk-pci disk backed by QEMU's NBD client, cache=none, to nbdkit $(nbdkit --version | awk '{ print $2 }') memory size=${swap_mib}M (fresh for each boot) in namespace $nbd_host ($(nx_ip "$nbd_host"):$nbd_port) on the same bridge as memx's servers (veth, MTU 1500)"
 }
 
+# ---- the peers from the literature that cannot run here ----
+# Printed under the table, with the configuration standing in for each.
+# What makes them impossible is checked where it can be (an RDMA device,
+# a module tree to load into, Xen); the rest is what they are built on.
+literature_peers()
+{
+	local rdma=none mods=no xen=no
+
+	[[ -d /sys/class/infiniband ]] &&
+		rdma=$(ls /sys/class/infiniband | tr '\n' ' ')
+	[[ -d /lib/modules/$(uname -r)/build ]] && mods=yes
+	[[ -d /proc/xen || -d /sys/hypervisor/xen ]] && xen=yes
+	echo "peers from the literature (issue 12's list), on this host (kernel $(uname -r); RDMA devices: $rdma; headers to build modules: $mods; Xen: $xen):"
+	cat <<-EOF
+	  Anemone     NOT RUN: a Linux 2.6 kernel module (a pseudo block device swapping to memory servers over Ethernet); nothing to build it against here.
+	              Nearest honest substitute: nbd (the guest swaps to a block device whose blocks are in a remote server's RAM, over the same veth link) - the same design with today's parts.
+	  MemX        NOT RUN: Xen-era (2.6) kernel modules for paravirtual guests (the namesake of this project, not this code); needs Xen and its kernels.
+	              Substitute: nbd for its in-guest block device mode; memx itself for the hypervisor-level mode.
+	  FluidMem    NOT RUN: userfaultfd in the hypervisor, like memx, but on its own patched Linux kernel and QEMU, with a RAMCloud or memcached store; none of that can be booted or fetched here.
+	              Substitute: memx (the same mechanism: a userfaultfd pager under an unmodified guest); nbd for a network-RAM store.
+	  Infiniswap  NOT RUN: a kernel module (block device) that needs RDMA NICs (one-sided verbs) and a 3.x/4.x kernel; no RDMA device, no module tree.
+	              Substitute: nbd (remote RAM as a swap block device, over Ethernet instead of RDMA); vdisk for a local block device.
+	  Leap        NOT RUN: a patched Linux 4.4 kernel (its prefetcher in the swap path) over RDMA.
+	              Substitute: hostswap (the kernel's own swap readahead); memx's prefetcher is Leap's majority-trend algorithm (memxd/pager/prefetch.h), so Leap's idea is measured inside memx.
+	  Hydra       NOT RUN: erasure-coded remote memory as a kernel module over RDMA.
+	              Substitute: memx with page-groups and parity (its erasure coding runs in every memx row); nbd for remote RAM without it.
+	  QEMU postcopy NOT A MEMORY EXPANDER: post-copy migration faults pages in over the network with userfaultfd, but ends with all of the guest's RAM local; it cannot run a guest at 25% local.
+	              Substitute: memx's network fault path is the same mechanism (tests/bench fault-bench measures it); no row in the table.
+	  NBD swap    RUN: nbd.    disk swap: RUN as hostswap (host swap file) and vdisk (guest swap on virtio-blk).    zram: RUN as zram.
+	EOF
+}
+
 # ---- start ----
 [[ $(id -u) -eq 0 ]] || nx_skip "needs root (cgroups, swap, zram, namespaces)"
 step "packages (apt-get): memx's, nbdkit, gnuplot-nox"
@@ -666,6 +726,7 @@ ratio()	# ratio A B: A / B to two places, or "-"
 declare -A desc=(
 	[local]="memfd, all $size_mib MiB local"
 	[memx]="memx, $budget_mib MiB local, 4 servers, parity"
+	[memxbase]="memx, its pager BENCH_MEMXD_BASE"
 	[hostswap]="memfd, cgroup ${budget_mib}+${qemu_overhead_mib:-?} MiB, swap file"
 	[zram]="memfd, cgroup ${budget_mib}+${qemu_overhead_mib:-?} MiB, zram ${zram_alg:-}"
 	[vdisk]="$budget_mib MiB guest, swap: virtio-blk image"
@@ -712,6 +773,8 @@ declare -A desc=(
 	for c in "${configs[@]}"; do
 		[[ -n ${NOTE[$c,skip]:-} ]] && printf '  SKIPPED %s: %s\n' "$c" "${NOTE[$c,skip]}"
 	done
+	echo
+	literature_peers
 	true
 } | tee "$out/table.txt"
 
@@ -794,6 +857,7 @@ chart()
 		case $c in
 		local) printf '%s 0x999999' "$c" ;;
 		memx) printf '%s 0xc0392b' "$c" ;;
+		memxbase) printf '%s 0xe59866' "$c" ;;
 		*) printf '%s 0x4472c4' "$c" ;;
 		esac
 		for w in "${workloads[@]}"; do
@@ -847,5 +911,9 @@ for c in "${peers[@]}"; do
 done
 vs=$(ratio "$(qv memx)" "$best")
 [[ $vs == - ]] && vs=n/a
-echo "compare-bench: local_s=$(qv local) memx_s=$(qv memx) hostswap_s=$(qv hostswap) zram_s=$(qv zram) vdisk_s=$(qv vdisk) nbd_s=$(qv nbd) memx_vs_best_peer=$vs"
+base=
+if [[ -n ${T[memxbase,qsort]:-} ]]; then
+	base=" memxbase_s=$(qv memxbase) memx_vs_memxbase=$(ratio "$(qv memx)" "$(qv memxbase)")"
+fi
+echo "compare-bench: local_s=$(qv local) memx_s=$(qv memx) hostswap_s=$(qv hostswap) zram_s=$(qv zram) vdisk_s=$(qv vdisk) nbd_s=$(qv nbd) memx_vs_best_peer=$vs$base"
 ((${#failed[@]} == 0))
