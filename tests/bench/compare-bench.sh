@@ -536,7 +536,7 @@ memx_stats()
 {
 	local k
 
-	for k in net_faults cache_faults zero_faults wp_faults prefetch_installed \
+	for k in net_faults cache_faults zero_faults wp_faults prefetch_installed prefetch_zero \
 		evict_dirty evict_clean fault_p50_us fault_p99_us pg_parity; do
 		printf ' %s=%s' "$k" "$(gx_val "$1" "$k")"
 	done
