@@ -1173,6 +1173,39 @@ START_TEST(test_zero_ahead)
 }
 END_TEST
 
+/*
+ * A guest that reads each page and then writes it (a sort): once most
+ * pages installed clean are written soon after, they are installed
+ * writable and dirty, no WP fault each; and every write survives their
+ * evictions.
+ */
+START_TEST(test_write_trend_installs_writable)
+{
+	struct fx_opts o = defaults;
+	struct fx f;
+	uint64_t wp0;
+
+	o.prefetch = 8;
+	o.npages = 2048;
+	o.budget = 512;
+	o.rows = 16;
+	fx_init_filled(&f, &o, 4);
+	wp0 = f.vm->st.wp_faults;
+	for (unsigned pass = 0; pass < 3; pass++)
+		for (uint64_t p = 0; p < f.npages; p++) {
+			ck_assert_int_eq(fx_read(&f, p),
+					 (uint8_t)(p * 7 + 4 + pass) | 1);
+			fx_write(&f, p, (uint8_t)(p * 7 + 5 + pass) | 1);
+		}
+	fx_quiesce(&f);
+	fx_verify(&f, 0, f.npages, 7);
+	ck_assert_uint_gt(f.vm->st.install_writable, 0);
+	ck_assert_uint_lt(f.vm->st.wp_faults - wp0, 3 * f.npages / 2);
+	ck_assert_uint_eq(f.vm->pt.bugs, 0);
+	fx_fini(&f);
+}
+END_TEST
+
 /* ---- everything at once ---- */
 
 /*
@@ -1259,6 +1292,7 @@ static Suite *pager_suite(void)
 	tcase_add_test(tc, test_many_vcpus_spill_only);
 	tcase_add_test(tc, test_prefetch_sequential);
 	tcase_add_test(tc, test_zero_ahead);
+	tcase_add_test(tc, test_write_trend_installs_writable);
 	suite_add_tcase(s, tc);
 	tc = tcase_create("races");
 	tcase_set_timeout(tc, 60);

@@ -53,10 +53,18 @@ static uint64_t install(struct vm *vm, uint64_t page, uint64_t n,
 			const uint8_t *src, bool dirty, int *err)
 {
 	uint64_t done = 0;
+	bool trend = false;
 
+	/* Most clean pages get written soon: writable now (prefetch.h). */
+	if (!dirty && prefetch_writable(&vm->pf))
+		dirty = trend = true;
 	*err = gm_install(&vm->mem, page, n, src, !dirty, &done);
 	for (uint64_t i = 0; i < done; i++)
 		pt_installed(&vm->pt, page + i, dirty);
+	if (trend)
+		vm->st.install_writable += done;
+	else if (!dirty)
+		prefetch_installed_clean(&vm->pf, (unsigned)done);
 	if (*err && *err != -EAGAIN && *err != -ESRCH && *err != -ENOENT)
 		log_ratelimited(5000, LOG_LEVEL_ERR, "vm %s: installing page "
 				"%lu: %s; the fault is retried", vm->name,
