@@ -640,7 +640,7 @@ literature_peers()
 	local rdma=none mods=no xen=no
 
 	[[ -d /sys/class/infiniband ]] &&
-		rdma=$(ls /sys/class/infiniband | tr '\n' ' ')
+		rdma=$(cd /sys/class/infiniband && echo *)
 	[[ -d /lib/modules/$(uname -r)/build ]] && mods=yes
 	[[ -d /proc/xen || -d /sys/hypervisor/xen ]] && xen=yes
 	echo "peers from the literature (issue 12's list), on this host (kernel $(uname -r); RDMA devices: $rdma; headers to build modules: $mods; Xen: $xen):"
