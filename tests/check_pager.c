@@ -1209,7 +1209,10 @@ START_TEST(test_many_vcpus_spill_only)
 }
 END_TEST
 
-/* Prefetch: a sequential reader is served ahead, from the cache. */
+/*
+ * Prefetch: a sequential reader is served ahead, installed at once while
+ * there is room within the budget, from the cache when there is not.
+ */
 START_TEST(test_prefetch_sequential)
 {
 	struct fx_opts o = defaults;
@@ -1223,7 +1226,69 @@ START_TEST(test_prefetch_sequential)
 	fx_quiesce(&f);
 	fx_verify(&f, 0, f.npages, 8);
 	ck_assert_uint_gt(f.vm->st.prefetch_hit, 0);
+	ck_assert_uint_gt(f.vm->st.prefetch_installed, 0);
 	ck_assert_uint_lt(f.vm->st.net_faults, f.npages - f.vm->budget);
+	ck_assert_uint_eq(f.vm->pt.bugs, 0);
+	fx_fini(&f);
+}
+END_TEST
+
+/*
+ * A writer walking fresh memory: the pages ahead of it are zero-filled
+ * before it comes to them, within the budget, and what it wrote is what
+ * it reads back, down to the pages that were zero-filled and never
+ * written (read as zeros after their eviction).
+ */
+START_TEST(test_zero_ahead)
+{
+	struct fx_opts o = defaults;
+	struct fx f;
+
+	o.prefetch = 32;
+	fx_init(&f, &o);
+	fake_remote_auto(f.fr, f.loop, true);
+	fx_fill(&f, 0, f.npages / 2, 3);
+	fx_check_budget(&f);
+	fx_quiesce(&f);
+	ck_assert_uint_gt(f.vm->st.prefetch_zero, 0);
+	ck_assert_uint_lt(f.vm->st.zero_faults, f.npages / 2);
+	fx_verify(&f, 0, f.npages / 2, 3);
+	for (uint64_t p = f.npages / 2; p < f.npages; p++)
+		ck_assert_int_eq(fx_read(&f, p), 0);
+	ck_assert_uint_eq(f.vm->pt.bugs, 0);
+	fx_fini(&f);
+}
+END_TEST
+
+/*
+ * A guest that reads each page and then writes it (a sort): once most
+ * pages installed clean are written soon after, they are installed
+ * writable and dirty, no WP fault each; and every write survives their
+ * evictions.
+ */
+START_TEST(test_write_trend_installs_writable)
+{
+	struct fx_opts o = defaults;
+	struct fx f;
+	uint64_t wp0;
+
+	o.prefetch = 8;
+	o.npages = 2048;
+	o.budget = 512;
+	o.rows = 16;
+	fx_init_filled(&f, &o, 4);
+	wp0 = f.vm->st.wp_faults;
+	for (unsigned pass = 0; pass < 3; pass++)
+		for (uint64_t p = 0; p < f.npages; p++) {
+			ck_assert_int_eq(fx_read(&f, p),
+					 (uint8_t)(p * 7 + 4 + pass) | 1);
+			fx_write(&f, p, (uint8_t)(p * 7 + 5 + pass) | 1);
+		}
+	fx_quiesce(&f);
+	fx_verify(&f, 0, f.npages, 7);
+	ck_assert_uint_gt(f.vm->st.install_writable, 0);
+	ck_assert_uint_lt(f.vm->st.wp_faults - wp0, 3 * f.npages / 2);
+	ck_assert_uint_eq(f.vm->pt.bugs, 0);
 	fx_fini(&f);
 }
 END_TEST
@@ -1775,6 +1840,8 @@ static Suite *pager_suite(void)
 	tcase_add_test(tc, test_many_vcpus_spill_only);
 	tcase_add_test(tc, test_prefetch_sequential);
 	tcase_add_test(tc, test_sweep_refault_vs_clock);
+	tcase_add_test(tc, test_zero_ahead);
+	tcase_add_test(tc, test_write_trend_installs_writable);
 	suite_add_tcase(s, tc);
 	tc = tcase_create("races");
 	tcase_set_timeout(tc, 60);

@@ -109,6 +109,40 @@ START_TEST(test_prefetch_window_adapts)
 END_TEST
 
 /* CLOCK: referenced pages get a second chance; busy ones are skipped. */
+/*
+ * The write trend: clean installs that are not written stay clean; once
+ * three in four are written, installs go writable, but for one probe in
+ * PREFETCH_PROBE; when the probes stop being written, it turns back.
+ */
+START_TEST(test_write_trend)
+{
+	struct prefetch pf;
+	unsigned writable = 0;
+
+	prefetch_init(&pf, 64);
+	ck_assert(!prefetch_writable(&pf));
+	prefetch_installed_clean(&pf, 1000);
+	ck_assert(!prefetch_writable(&pf));
+	/* A writer: nearly every clean page gets its write. */
+	prefetch_init(&pf, 64);
+	for (unsigned i = 0; i < 400; i++) {
+		prefetch_installed_clean(&pf, 1);
+		prefetch_clean_written(&pf);
+	}
+	for (unsigned i = 0; i < 8 * PREFETCH_PROBE; i++)
+		writable += prefetch_writable(&pf);
+	ck_assert_uint_eq(writable, 7 * 8);
+	/* Writes are never counted past the installs. */
+	for (unsigned i = 0; i < 1000; i++)
+		prefetch_clean_written(&pf);
+	ck_assert_uint_le(pf.clean_written, pf.clean_installed);
+	/* The installs stop being written: the trend decays, and turns. */
+	prefetch_installed_clean(&pf, 1000);
+	for (unsigned i = 0; i < PREFETCH_PROBE; i++)
+		ck_assert(!prefetch_writable(&pf));
+}
+END_TEST
+
 START_TEST(test_clock_second_chance)
 {
 	struct pagetable pt;
@@ -571,6 +605,7 @@ static Suite *policy_suite(void)
 	tcase_add_test(tc, test_prefetch_interleaved_streams);
 	tcase_add_test(tc, test_prefetch_random_no_trend);
 	tcase_add_test(tc, test_prefetch_window_adapts);
+	tcase_add_test(tc, test_write_trend);
 	suite_add_tcase(s, tc);
 	tc = tcase_create("evict");
 	tcase_add_test(tc, test_clock_second_chance);

@@ -1,6 +1,10 @@
 #!/usr/bin/env bash
 # Install, with apt-get, every Debian package that building and testing
-# memx needs.  Idempotent: packages already present are not fetched again.
+# memx needs, and the packages named as arguments (what a benchmark needs
+# besides: tests/bench/compare-bench.sh).  Idempotent: packages already
+# present are not fetched again.
+#
+#   tests/install-deps.sh [PACKAGE...]
 set -euo pipefail
 
 packages=(
@@ -11,6 +15,7 @@ packages=(
 	groff-base man-db
 	libvirt-daemon-system libvirt-clients libvirt-daemon-driver-qemu
 	libxml2-utils dbus
+	"$@"
 )
 
 if [ "$(id -u)" -ne 0 ]; then

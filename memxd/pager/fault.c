@@ -253,8 +253,13 @@ static void fault_wp(struct vm *vm, uint64_t page, bool again)
 	bool evicting = pt_state(&vm->pt, page) == PS_EVICTING;
 	int ret;
 
-	if (!again)
+	if (!again) {
 		vm->st.wp_faults++;
+		/* A page installed clean, written: the write trend. */
+		if (!evicting && pt_state(&vm->pt, page) == PS_RESIDENT &&
+		    !pt_has(&vm->pt, page, PT_DIRTY))
+			prefetch_clean_written(&vm->pf);
+	}
 	if (!pt_written(&vm->pt, page)) {
 		/* Punched meanwhile: retrying faults it in afresh. */
 		gm_wake(&vm->mem, page);

@@ -45,6 +45,7 @@ struct fetch {
 	uint64_t t0;
 	uint32_t ahead;		/* pages read ahead: vm->readahead */
 	bool demand;		/* a fault waited for it from the start */
+	bool write;		/* the fault it follows was a write */
 	bool abandoned;		/* its server went silent: not ours now */
 	bool degraded;		/* rebuilt from its stripe, not READ */
 	uint8_t status;		/* the server's refusal, if any */
@@ -106,12 +107,20 @@ static uint64_t install(struct vm *vm, uint64_t page, uint64_t n,
 			const uint8_t *src, bool dirty, int *err)
 {
 	uint64_t done = 0;
+	bool trend = false;
 
+	/* Most clean pages get written soon: writable now (prefetch.h). */
+	if (!dirty && prefetch_writable(&vm->pf))
+		dirty = trend = true;
 	*err = gm_install(&vm->mem, page, n, src, !dirty, &done);
 	for (uint64_t i = 0; i < done; i++) {
 		pt_installed(&vm->pt, page + i, dirty);
 		victim_installed(&vm->victim, &vm->pt, page + i);
 	}
+	if (trend)
+		vm->st.install_writable += done;
+	else if (!dirty)
+		prefetch_installed_clean(&vm->pf, (unsigned)done);
 	if (*err && *err != -EAGAIN && *err != -ESRCH && *err != -ENOENT)
 		log_ratelimited(5000, LOG_LEVEL_ERR, "vm %s: installing page "
 				"%lu: %s; the fault is retried", vm->name,
@@ -167,6 +176,31 @@ void fetch_uncache(struct vm *vm, uint64_t page)
 	pt_uncached(&vm->pt, page);
 	vm->st.prefetch_wasted++;
 	prefetch_wasted(&vm->pf);
+}
+
+/*
+ * Pages read ahead of the guest go straight into guest memory, while the
+ * VM is below its budget (the slack above it stays for faults): one
+ * UFFDIO_COPY per run instead of a fault round trip through memxd for
+ * each page when the guest comes to it.  Clean and write-protected, or
+ * writable and dirty if the fault they follow was a write (a writing
+ * stream would take a WP fault on each).  Eviction makes room again once
+ * the loop settles.  Returns how many went in; the rest is cached.
+ */
+static uint64_t install_ahead(struct vm *vm, uint64_t page, uint64_t n,
+			      const uint8_t *src, bool write)
+{
+	uint64_t room, done;
+	int err;
+
+	if (pt_committed(&vm->pt) >= vm->budget)
+		return 0;
+	room = vm->budget - pt_committed(&vm->pt);
+	if (n > room)
+		n = room;
+	done = install(vm, page, n, src, write, &err);
+	vm->st.prefetch_installed += done;
+	return done;
 }
 
 /* ---- READs ---- */
@@ -225,7 +259,14 @@ static void fetch_end(struct fetch *f, bool ok, const bool *bad,
 			}
 			break;
 		case FE_CACHE:
-			cache_put(vm, p, data);
+			/* Within the budget: in now, no fault to wait for. */
+			while (f->stride == 1 && i + n < f->count &&
+			       end[i + n] == FE_CACHE &&
+			       gm_contiguous(&vm->mem, p, n + 1))
+				n++;
+			done = install_ahead(vm, p, n, data, f->write);
+			for (uint64_t k = done; k < n; k++)
+				cache_put(vm, p + k, data + k * PAGE);
 			break;
 		case FE_INSTALL_ZERO:
 			/* Freed meanwhile: after a discard the page is zeros. */
@@ -413,6 +454,7 @@ static bool fetch_start(struct vm *vm, uint64_t page, uint32_t count,
 		}
 	}
 	f->ahead = f->demand ? count - 1 : count;
+	f->write = write;
 	vm->readahead += f->ahead;
 	vm->st.prefetch_issued += f->ahead;
 	pg_locate(geo, page, &g, &slot, &row);
@@ -625,7 +667,7 @@ static void fetch_remote(struct vm *vm, uint64_t page, bool write,
 		/* Stay ahead of a trend that holds. */
 		window = prefetch_ahead(&vm->pf, stream, &stride);
 		if (window)
-			fetch_around(vm, page, false, false, window, stride,
+			fetch_around(vm, page, false, write, window, stride,
 				     t0);
 		return;
 	}
@@ -661,6 +703,36 @@ static void fetch_remote(struct vm *vm, uint64_t page, bool write,
 		again(vm, page, t0, write, AGAIN_LATER);
 }
 
+/*
+ * A stream of first touches (a guest filling fresh memory; its kernel
+ * zeroes each page it hands out) would take a fault round trip through
+ * memxd for every page: the pages never written ahead of it along its
+ * trend are zero-filled now, dirty, while the VM is below its budget.
+ * Too many is cheap: an all-zero page is evicted without a write.
+ */
+static void zero_ahead(struct vm *vm, uint64_t page)
+{
+	unsigned stream = prefetch_note(&vm->pf, page), window;
+	int64_t stride = 1;
+
+	window = prefetch_ahead(&vm->pf, stream, &stride);
+	if (window > RMAP_MAX_PAGES)
+		window = RMAP_MAX_PAGES;
+	for (unsigned k = 1; k <= window; k++) {
+		int64_t p = (int64_t)page + (int64_t)k * stride;
+		int err;
+
+		if (p < 0 || (uint64_t)p >= vm->npages ||
+		    pt_committed(&vm->pt) >= vm->budget)
+			break;
+		if (pt_state(&vm->pt, (uint64_t)p) != PS_NEVER)
+			continue;
+		if (!install(vm, (uint64_t)p, 1, vm->pg->zero_page, true, &err))
+			break;
+		vm->st.prefetch_zero++;
+	}
+}
+
 void fetch_fault(struct vm *vm, uint64_t page, bool write, uint64_t t0)
 {
 	uint8_t *buf;
@@ -668,8 +740,11 @@ void fetch_fault(struct vm *vm, uint64_t page, bool write, uint64_t t0)
 	switch (pt_state(&vm->pt, page)) {
 	case PS_NEVER:
 		/* No server copy matches it: installed dirty. */
-		if (serve(vm, page, vm->pg->zero_page, true, write, t0))
+		if (serve(vm, page, vm->pg->zero_page, true, write, t0)) {
 			vm->st.zero_faults++;
+			if (vm->pg->cfg.prefetch_max)
+				zero_ahead(vm, page);
+		}
 		break;
 	case PS_SPILLED:
 		buf = vm->pg->scratch;

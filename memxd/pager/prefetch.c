@@ -8,6 +8,10 @@
 #include <string.h>
 
 #define WINDOW_START	8u
+/* The write trend's memory: halved past this many clean installs. */
+#define TREND_SPAN	4096u
+/* Installed writable once this many clean installs were seen... */
+#define TREND_MIN	256u
 
 void prefetch_init(struct prefetch *pf, unsigned max)
 {
@@ -107,6 +111,30 @@ unsigned prefetch_plan(struct prefetch *pf, unsigned stream, int64_t *stride)
 	pf->hits_since = 0;
 	pf->wasted_since = 0;
 	return prefetch_ahead(pf, stream, stride);
+}
+
+void prefetch_installed_clean(struct prefetch *pf, unsigned n)
+{
+	pf->clean_installed += n;
+	if (pf->clean_installed > TREND_SPAN) {
+		pf->clean_installed /= 2;
+		pf->clean_written /= 2;
+	}
+}
+
+void prefetch_clean_written(struct prefetch *pf)
+{
+	if (pf->clean_written < pf->clean_installed)
+		pf->clean_written++;
+}
+
+bool prefetch_writable(struct prefetch *pf)
+{
+	/* ... and three in four of them were written. */
+	if (pf->clean_installed < TREND_MIN ||
+	    4ull * pf->clean_written < 3ull * pf->clean_installed)
+		return false;
+	return ++pf->probe % PREFETCH_PROBE != 0;
 }
 
 unsigned prefetch_ahead(const struct prefetch *pf, unsigned stream,

@@ -36,6 +36,9 @@ struct prefetch {
 	unsigned window;	/* pages to fetch ahead, 1..max */
 	unsigned max;		/* 0: prefetch disabled */
 	uint64_t hits_since, wasted_since;
+	/* The write trend: of the pages installed clean, how many the guest
+	 * then wrote (each a WP fault), decayed; and a probe counter. */
+	uint32_t clean_installed, clean_written, probe;
 };
 
 void prefetch_init(struct prefetch *pf, unsigned max);
@@ -52,5 +55,19 @@ unsigned prefetch_plan(struct prefetch *pf, unsigned stream, int64_t *stride);
 /* On a hit: the current window along the stream's trend. */
 unsigned prefetch_ahead(const struct prefetch *pf, unsigned stream,
 			int64_t *stride);
+
+/*
+ * The write trend.  A page installed clean is write-protected, so that
+ * a later write is seen (a WP fault, a round trip through memxd); when
+ * most such pages are written anyway (a sort, a copy), installing them
+ * writable and dirty saves that round trip, at the price of writing them
+ * back when evicted.  prefetch_writable says which, for the next @n
+ * pages to install; even then one install in PREFETCH_PROBE stays clean,
+ * so that the trend keeps being measured.
+ */
+#define PREFETCH_PROBE		8u
+void prefetch_installed_clean(struct prefetch *pf, unsigned n);
+void prefetch_clean_written(struct prefetch *pf);
+bool prefetch_writable(struct prefetch *pf);
 
 #endif

@@ -57,6 +57,13 @@
 	  "pages read ahead that a fault then used")			\
 	X(prefetch_wasted, prefetch_pages, wasted,			\
 	  "pages read ahead and never used")				\
+	X(prefetch_installed, prefetch_pages, installed,		\
+	  "pages read ahead and installed at once, within the budget")	\
+	X(prefetch_zero, prefetch_pages, zero,				\
+	  "pages never written, zero-filled ahead of a stream's fault")	\
+	X(install_writable, prefetch_pages, writable,			\
+	  "pages installed writable and dirty: most clean ones were "	\
+	  "written soon after (the write trend)")			\
 	X(discards, discards, requests,					\
 	  "discards: the guest freed memory")				\
 	X(discarded_pages, discards, pages,				\

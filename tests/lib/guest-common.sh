@@ -31,9 +31,14 @@
 #                             BUDGET, running WORK (memx.work=, see
 #                             tests/guest/init); GX_BALLOON=1 adds
 #                             virtio-balloon with free page reporting
+#   gx_qemu_args_memfd SIZE WORK [APPEND...]
+#                             the same guest with all of SIZE local
+#                             (memory-backend-memfd), no memxd
 #   gx_qemu_run LOG TIMEOUT [ARGS...]
 #                             run QEMU with GX_QEMU_ARGS in the client,
-#                             console in LOG, progress on stdout
+#                             console in LOG, progress on stdout; a
+#                             non-empty GX_QEMU_WRAP (a command and its
+#                             arguments) runs `ip netns exec ... QEMU ...`
 #   gx_qemu_local SIZE        GX_QEMU_ARGS on memory-backend-memfd, the
 #                             whole guest local (the benchmarks' baseline)
 #   gx_bench_run LABEL TIMEOUT
@@ -70,7 +75,7 @@ GX_FIRMWARE=(-L /usr/share/seabios -L /usr/share/qemu -L /usr/lib/ipxe/qemu)
 GX_SOCK=
 QEMU=
 GUEST=
-declare -a GX_QEMU_ARGS=()
+declare -a GX_QEMU_ARGS=() GX_QEMU_WRAP=()
 
 gx_require()
 {
@@ -303,23 +308,40 @@ gx_qemu_args()
 	fi
 }
 
+gx_qemu_args_memfd()
+{
+	local size=$1 work=$2 i
+
+	shift 2
+	gx_qemu_args "$size" "$size" "$work" "$@"
+	for i in "${!GX_QEMU_ARGS[@]}"; do
+		[[ ${GX_QEMU_ARGS[$i]} == memory-backend-memx,* ]] &&
+			GX_QEMU_ARGS[i]="memory-backend-memfd,id=mem0,size=$size"
+	done
+	return 0
+}
+
 # gx_qemu_run LOG TIMEOUT [QEMU ARGS...]: QEMU with GX_QEMU_ARGS (and
 # ARGS) in the client, its console in LOG, the guest's own lines shown on
 # stdout (prefixed with GX_SHOW_PREFIX); returns QEMU's exit status.  QEMU
 # runs in the background while we wait, so that Ctrl-C and SIGTERM reach
 # the cleanup trap at once (which stops QEMU) rather than after the guest.
+# GX_QEMU_WRAP (an array), if set, runs `ip netns exec NS QEMU ...`: e.g. a
+# command that puts itself in a cgroup and execs the rest (outside the
+# namespace: `ip netns exec` mounts a /sys of its own, without cgroupfs).
 gx_qemu_run()
 {
 	local log=$1 tmo=$2 rc=0 console
 
 	shift 2
 	: >"$log"
-	timeout -k 10 "$tmo" ip netns exec "$(nx_ns "$GX_CLIENT")" \
+	timeout -k 10 "$tmo" ${GX_QEMU_WRAP[@]+"${GX_QEMU_WRAP[@]}"} \
+		ip netns exec "$(nx_ns "$GX_CLIENT")" \
 		"$QEMU" "${GX_QEMU_ARGS[@]}" "$@" </dev/null >"$log" 2>&1 &
 	NX_PIDS[qemu]=$!
 	# The console follows QEMU: tail exits within a second of it.
 	tail -n +1 -f --pid="${NX_PIDS[qemu]}" "$log" |
-		grep --line-buffered -E '^(MEMX-GUEST|qsort|fill|randrw|sweep|qemu)' |
+		grep --line-buffered -E '^(MEMX-GUEST|qsort|fill|randrw|sweep|scan|qemu)' |
 		sed -u "s/^/${GX_SHOW_PREFIX:-}/" &
 	console=$!
 	wait "${NX_PIDS[qemu]}" || rc=$?
