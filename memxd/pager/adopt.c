@@ -12,9 +12,9 @@
  *     write-protected already: gm_open() protected them all before the
  *     table was read, so that no write slips past a clean page while
  *     nobody knows it is clean (a dirty page costs one WP fault).  A
- *     REMOTE or
- *     FETCHING page the memfd holds was being installed when memxd died,
- *     maybe writable for a write fault that has written since: dirty;
+ *     REMOTE or FETCHING page the memfd holds was being installed when
+ *     memxd died, maybe writable for a write fault that has written
+ *     since: dirty;
  *   - a page the memfd lacks that the table called RESIDENT or EVICTING
  *     was freed by the guest meanwhile (a REMOVE memxd never read): it is
  *     "never written" again;
