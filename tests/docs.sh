@@ -197,6 +197,9 @@ table_keys() {
 	table_keys "$top_srcdir/memxd/pager/remote.h" REMOTE_SERVER_COUNTERS |
 		sed 's/^/server_/'
 	table_keys "$top_srcdir/memxd/ctl/ctl.h" CTL_COUNTERS
+	# Each stage of eviction is two keys.
+	table_keys "$top_srcdir/memxd/pager/stats.h" EVICT_STAGES |
+		sed 's/.*/evict_&_us\nevict_&_calls/'
 } > "$tmp/status.keys"
 if [ "$(wc -l < "$tmp/status.keys")" -lt 40 ]; then
 	bad "could not read the pager's keys from its tables"

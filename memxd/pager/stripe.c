@@ -254,6 +254,7 @@ struct parity_io {
 	unsigned rows;
 	bool whole;
 	uint8_t *buf;
+	uint64_t t0;		/* sent (evl_now_ns) */
 };
 
 static void parity_io_done(void *arg, int err, uint8_t status)
@@ -280,6 +281,7 @@ static void parity_io_done(void *arg, int err, uint8_t status)
 		vm->st.parity_stripes += x->rows;
 	} else {
 		vm->st.parity_updates++;
+		stage_add(&vm->st, ES_pxor_rtt, evl_now_ns() - x->t0);
 	}
 	writer_done(vm, grp, x->g, pg_parity_slot(vm_geo(vm)));
 	free(x->buf);
@@ -304,7 +306,7 @@ static void parity_write(struct vm *vm, uint64_t g, unsigned row, unsigned n,
 		recovery_parity_bad(vm, g);
 		return;
 	}
-	*x = (struct parity_io){ vm, g, n, whole, x->buf };
+	*x = (struct parity_io){ vm, g, n, whole, x->buf, evl_now_ns() };
 	memcpy(x->buf, data, (size_t)n * PAGE);
 	iov = (struct iovec){ x->buf, (size_t)n * PAGE };
 	writer_begin(vm, grp, g, pg_parity_slot(vm_geo(vm)));
@@ -423,6 +425,7 @@ static void write_done(void *arg, int err, uint8_t status)
 	bool ok = !err && !status, moves = false;
 
 	if (ok) {
+		stage_add(&vm->st, ES_write_rtt, evl_now_ns() - run->t0);
 		ps->free_pages -= ps->free_pages < run->count ? ps->free_pages
 							      : run->count;
 		/* The delta goes on to the parity before this writer ends. */
@@ -471,6 +474,7 @@ void stripe_write(struct stripe_run *run)
 
 	writer_begin(vm, grp, g, slot);
 	vm_get(vm);
+	run->t0 = evl_now_ns();
 	if (remote_call(vm->pg->remote, &vm->sess[run->server],
 			xor ? RMAP_T_XWRITE : RMAP_T_WRITE, pg_key(geo, g, row),
 			run->count, &iov, 1, xor ? run->delta : NULL,
