@@ -71,6 +71,10 @@ nx_log "sweep 1.7x budget, 10 passes: remote faults clock=$clock_faults" \
 	"dirty evictions clock=$(px_counter sweep-clock evict_dirty)" \
 	"refault=$(px_counter sweep-refault evict_dirty)," \
 	"hot_pages=$(px_counter sweep-refault hot_pages)"
+# Where eviction's time went during each sweep, and its dirty MB/s.
+for policy in clock refault; do
+	nx_log "$(px_evict_breakdown "sweep-$policy" "$(sweep_s "sweep-$policy")")"
+done
 ((refault_faults * 5 <= clock_faults * 4)) ||
 	nx_die "the refault policy fetched $refault_faults pages on the sweep, not fewer than 80% of CLOCK's $clock_faults"
 nx_log "pager-host: PASS"
