@@ -100,10 +100,11 @@
  * Each stage adds its nanoseconds to stage_ns[ES_<stage>] and 1 to
  * stage_calls[ES_<stage>], with a clock read per batch, run or parity
  * request, never per page.  `memxctl status` shows them as
- * evict_<stage>_us and evict_<stage>_calls.  The first four run on the
- * pager's thread (CPU time, one after another); write_rtt and pxor_rtt
- * are requests in flight, which overlap: their sum over the calls is
- * latency, not a share of a second.
+ * evict_<stage>_us and evict_<stage>_calls.  The first five run on the
+ * pager's thread (CPU time, one after another; batch includes protect
+ * and read); the round trips (*_rtt) are requests in flight, which
+ * overlap: their sum over the calls is a mean latency, not a share of a
+ * second.
  */
 #define EVICT_STAGES(X)							\
 	X(select, "the victim policy choosing a batch (victim_select)")	\
@@ -116,7 +117,9 @@
 	X(write_rtt, "a run's WRITE or XWRITE, from sending it (or "	\
 	  "queueing it for the window) to its answer")			\
 	X(pxor_rtt, "a parity delta's PXOR, from sending it to its "	\
-	  "answer")
+	  "answer")							\
+	X(parity_rtt, "a whole stripe's parity WRITE (a run of rows), "	\
+	  "from sending it to its answer")
 
 enum evict_stage {
 #define X(stage, help) ES_##stage,

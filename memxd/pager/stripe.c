@@ -279,6 +279,7 @@ static void parity_io_done(void *arg, int err, uint8_t status)
 			recovery_parity_bad(vm, x->g);
 	} else if (x->whole) {
 		vm->st.parity_stripes += x->rows;
+		stage_add(&vm->st, ES_parity_rtt, evl_now_ns() - x->t0);
 	} else {
 		vm->st.parity_updates++;
 		stage_add(&vm->st, ES_pxor_rtt, evl_now_ns() - x->t0);

@@ -155,7 +155,7 @@ px_check_counters()
 # px_evict_breakdown LABEL SECONDS: one line,
 #   evict-breakdown[LABEL]: MBps=... select=..% protect=..% read=..%
 #   punch=..% batch=..% write_rtt_us=.. write_inflight=.. pxor_rtt_us=..
-#   pxor_inflight=..
+#   pxor_inflight=.. parity_rtt_us=.. parity_inflight=..
 # The pager-thread stages as shares of SECONDS (batch includes protect
 # and read); the round trips overlap, so they are a mean per request and
 # the mean number in flight (their total over SECONDS).
@@ -166,7 +166,8 @@ px_evict_breakdown()
 
 	for k in evict_dirty evict_select_us evict_protect_us evict_read_us \
 		evict_punch_us evict_batch_us evict_write_rtt_us \
-		evict_write_rtt_calls evict_pxor_rtt_us evict_pxor_rtt_calls; do
+		evict_write_rtt_calls evict_pxor_rtt_us evict_pxor_rtt_calls \
+		evict_parity_rtt_us evict_parity_rtt_calls; do
 		args+=(-v "$k=$(px_counter "$label" "$k")")
 	done
 	awk -v label="$label" -v s="$secs" "${args[@]}" 'BEGIN {
@@ -188,8 +189,13 @@ px_evict_breakdown()
 			100 * evict_batch_us / us
 		printf " write_rtt_us=%.0f write_inflight=%.1f", wmean,
 			evict_write_rtt_us / us
-		printf " pxor_rtt_us=%.0f pxor_inflight=%.1f\n", pmean,
+		printf " pxor_rtt_us=%.0f pxor_inflight=%.1f", pmean,
 			evict_pxor_rtt_us / us
+		smean = 0
+		if (evict_parity_rtt_calls)
+			smean = evict_parity_rtt_us / evict_parity_rtt_calls
+		printf " parity_rtt_us=%.0f parity_inflight=%.1f\n", smean,
+			evict_parity_rtt_us / us
 	}'
 }
 
