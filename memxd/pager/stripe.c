@@ -327,9 +327,13 @@ static void parity_write(struct vm *vm, uint64_t g, unsigned row, unsigned n,
  * plain WRITEs and the parity, their XOR, as a WRITE too: S + 1 pages on
  * the wire instead of 3 S.  No parity delta of those rows can start
  * meanwhile (their pages are being written), so the whole-row WRITE and a
- * PXOR never race on one parity page; writes to other rows of the group
- * may be in flight, and a degraded read waits for the group's writers as
- * always.  If any of the S + 1 WRITEs fails for a reason other than its
+ * PXOR never race on one parity page.  Nor does a parity WRITE of an
+ * earlier batch: the rows' pages may have been stored, punched, fetched
+ * and written again since, and two parity WRITEs of one row in flight
+ * could land in either order, so a group whose parity slot has a write
+ * in flight (not one this call sent) keeps its deltas.  Writes to other
+ * slots of the group may be in flight, and a degraded read waits for the
+ * group's writers as always.  If any of the S + 1 WRITEs fails for a reason other than its
  * server dying, data and parity may disagree: the parity is recomputed.
  * If a data server died, the parity that did land matches the new data,
  * so a rebuild yields the new page.
@@ -341,7 +345,14 @@ void stripe_find_whole(struct vm *vm, struct stripe_page *pages, unsigned n)
 	unsigned prow = 0, np = 0, psrv = 0;
 	uint8_t *par = NULL;
 
-	if (!geo->parity || geo->width < 2)
+	/*
+	 * With one data slot (S = 1, two servers) every row is whole when
+	 * its page leaves: the parity is a copy of the page, and the WRITE
+	 * and the parity WRITE go out together, 2 pages on the wire, where
+	 * an XWRITE waits for its answer to send the delta (3 pages, two
+	 * round trips one after the other).
+	 */
+	if (!geo->parity)
 		return;
 	for (unsigned k = 0; k + geo->width <= n;) {
 		uint64_t p0 = pages[k].page, g;
@@ -352,7 +363,9 @@ void stripe_find_whole(struct vm *vm, struct stripe_page *pages, unsigned n)
 			if (pages[k + w].mode != W_XOR ||
 			    pages[k + w].page != p0 + w)
 				break;
-		if (slot || w < geo->width || grp->deltas) {
+		if (slot || w < geo->width || grp->deltas ||
+		    (g != pgroup &&
+		     slot_busy(vm, g, pg_parity_slot(geo)))) {
 			k++;
 			continue;
 		}
