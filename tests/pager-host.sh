@@ -12,7 +12,8 @@
 # of a region 1.7x its budget, 10 passes, every word verified on every
 # pass, under each eviction policy: plain CLOCK fetches every page of
 # every pass; refault must keep enough resident to fetch at most 80% of
-# that.
+# that.  Each sweep prints where eviction's time went and its dirty
+# eviction MB/s ("evict-breakdown[sweep-POLICY]: MBps=...").
 #
 # Needs root and /dev/userfaultfd; skips (77) loudly without them.
 # MX_SIZE / MX_BUDGET change the sizes, NX_KEEP=1 keeps the logs.
