@@ -202,6 +202,9 @@ table_keys() {
 	table_keys "$top_srcdir/rmap/wire.h" RMAP_STAT_COUNTERS |
 		sed 's/^/rmap_/'
 	table_keys "$top_srcdir/memxd/ctl/ctl.h" CTL_COUNTERS
+	# Each stage of eviction is two keys.
+	table_keys "$top_srcdir/memxd/pager/stats.h" EVICT_STAGES |
+		sed 's/.*/evict_&_us\nevict_&_calls/'
 } > "$tmp/status.keys"
 if [ "$(wc -l < "$tmp/status.keys")" -lt 60 ]; then
 	bad "could not read the pager's keys from its tables"

@@ -12,7 +12,8 @@
 # of a region 1.7x its budget, 10 passes, every word verified on every
 # pass, under each eviction policy: plain CLOCK fetches every page of
 # every pass; refault must keep enough resident to fetch at most 80% of
-# that.
+# that.  Each sweep prints where eviction's time went and its dirty
+# eviction MB/s ("evict-breakdown[sweep-POLICY]: MBps=...").
 #
 # Needs root and /dev/userfaultfd; skips (77) loudly without them.
 # MX_SIZE / MX_BUDGET change the sizes, NX_KEEP=1 keeps the logs.
@@ -71,6 +72,10 @@ nx_log "sweep 1.7x budget, 10 passes: remote faults clock=$clock_faults" \
 	"dirty evictions clock=$(px_counter sweep-clock evict_dirty)" \
 	"refault=$(px_counter sweep-refault evict_dirty)," \
 	"hot_pages=$(px_counter sweep-refault hot_pages)"
+# Where eviction's time went during each sweep, and its dirty MB/s.
+for policy in clock refault; do
+	nx_log "$(px_evict_breakdown "sweep-$policy" "$(sweep_s "sweep-$policy")")"
+done
 ((refault_faults * 5 <= clock_faults * 4)) ||
 	nx_die "the refault policy fetched $refault_faults pages on the sweep, not fewer than 80% of CLOCK's $clock_faults"
 nx_log "pager-host: PASS"

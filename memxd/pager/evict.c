@@ -22,6 +22,11 @@ static int cmp_page(const void *a, const void *b)
 /* Punch the holes of @list[0..n) (ascending), a run per call. */
 static void punch_list(struct vm *vm, const uint64_t *list, unsigned n)
 {
+	uint64_t t0;
+
+	if (!n)
+		return;
+	t0 = evl_now_ns();
 	for (unsigned i = 0; i < n;) {
 		unsigned k = 1;
 		int ret;
@@ -36,6 +41,7 @@ static void punch_list(struct vm *vm, const uint64_t *list, unsigned n)
 					strerror(-ret));
 		i += k;
 	}
+	stage_add(&vm->st, ES_punch, evl_now_ns() - t0);
 }
 
 /* The eviction of EVICTING @page is off: resident, dirty, writable. */
@@ -256,6 +262,8 @@ static void send_runs(struct vm *vm, struct stripe_page *out, unsigned n)
  */
 static void protect(struct vm *vm, uint64_t *victims, unsigned n)
 {
+	uint64_t t0 = evl_now_ns();
+
 	for (unsigned i = 0; i < n;) {
 		unsigned k = 1;
 
@@ -272,12 +280,15 @@ static void protect(struct vm *vm, uint64_t *victims, unsigned n)
 		}
 		i += k;
 	}
+	stage_add(&vm->st, ES_protect, evl_now_ns() - t0);
 }
 
 /* Read what the guest last wrote, a run at a time, into @buf. */
 static void read_victims(struct vm *vm, uint64_t *victims, unsigned n,
 			 uint8_t *buf)
 {
+	uint64_t t0 = evl_now_ns();
+
 	for (unsigned i = 0; i < n;) {
 		unsigned k = 1;
 
@@ -296,6 +307,7 @@ static void read_victims(struct vm *vm, uint64_t *victims, unsigned n,
 		}
 		i += k;
 	}
+	stage_add(&vm->st, ES_read, evl_now_ns() - t0);
 }
 
 /*
@@ -309,6 +321,7 @@ static unsigned evict_batch(struct vm *vm, uint64_t *victims, unsigned n)
 	uint64_t gone[EVICT_BATCH];	/* punch now: clean or zero */
 	uint8_t *buf = vm->pg->batch;
 	unsigned ngone = 0, nout = 0, kept = 0;
+	uint64_t t0 = evl_now_ns();
 
 	/* Ascending order makes runs: one syscall per run, not per page. */
 	qsort(victims, n, sizeof(*victims), cmp_page);
@@ -383,6 +396,7 @@ static unsigned evict_batch(struct vm *vm, uint64_t *victims, unsigned n)
 	send_runs(vm, out, nout);
 	/* The written ones are punched in run_done, after the ACK. */
 	punch_list(vm, gone, ngone);
+	stage_add(&vm->st, ES_batch, evl_now_ns() - t0);
 	return kept;
 }
 
@@ -398,6 +412,7 @@ void evict_more(struct vm *vm)
 	while (pt_committed(pt) - pt->evicting > target &&
 	       pt->evicting < EVICT_INFLIGHT) {
 		uint64_t want = pt_committed(pt) - pt->evicting - target;
+		uint64_t t0 = evl_now_ns();
 		unsigned n;
 
 		/* Evict in batches, not a page per fault. */
@@ -406,6 +421,7 @@ void evict_more(struct vm *vm)
 		n = victim_select(&vm->victim, pt, victims,
 				  want < EVICT_BATCH ? (unsigned)want
 						     : EVICT_BATCH);
+		stage_add(&vm->st, ES_select, evl_now_ns() - t0);
 		if (!n)
 			break;
 		/* Whole batches that must wait: try other pages, a while. */

@@ -234,6 +234,15 @@ void pager_dump(struct pager *pg, GString *o)
 				       (unsigned long long)vm->st.field);
 		VM_COUNTERS(X)
 #undef X
+#define X(stage, help)							\
+		g_string_append_printf(o, "evict_" #stage "_us=%llu\n"	\
+				       "evict_" #stage "_calls=%llu\n",	\
+				       (unsigned long long)		\
+				       (vm->st.stage_ns[ES_##stage] / 1000), \
+				       (unsigned long long)		\
+				       vm->st.stage_calls[ES_##stage]);
+		EVICT_STAGES(X)
+#undef X
 		g_string_append_printf(o,
 			"fault_p50_us=%llu\nfault_p99_us=%llu\n"
 			"metadata_bytes_per_page=%.3f\npg_width=%u\n"
@@ -289,6 +298,12 @@ void pager_prometheus(struct pager *pg, GString *o)
 	VM_GAUGES(X)
 #undef X
 	prom_families(o);
+	g_string_append(o, "# HELP memx_evict_stage_seconds_total Time in "
+			   "each stage of eviction.\n# TYPE "
+			   "memx_evict_stage_seconds_total counter\n"
+			   "# HELP memx_evict_stage_calls_total Timed calls "
+			   "of each stage of eviction.\n# TYPE "
+			   "memx_evict_stage_calls_total counter\n");
 	g_string_append(o, "# HELP memx_fault_latency_us Fault service "
 			   "time.\n# TYPE memx_fault_latency_us histogram\n");
 	for (struct vm *vm = pg->vms; vm; vm = vm->next) {
@@ -307,6 +322,18 @@ void pager_prometheus(struct pager *pg, GString *o)
 				       vm->name,			\
 				       (unsigned long long)vm->st.field);
 		VM_COUNTERS(X)
+#undef X
+#define X(stage, help)							\
+		g_string_append_printf(o, "memx_evict_stage_seconds_total" \
+				       "{vm=\"%s\",stage=\"" #stage "\"} "	\
+				       "%.6f\nmemx_evict_stage_calls_total" \
+				       "{vm=\"%s\",stage=\"" #stage "\"} "	\
+				       "%llu\n", vm->name,		\
+				       (double)vm->st.stage_ns[ES_##stage] \
+				       / 1e9, vm->name,			\
+				       (unsigned long long)		\
+				       vm->st.stage_calls[ES_##stage]);
+		EVICT_STAGES(X)
 #undef X
 		for (unsigned b = 0; b < HIST_BUCKETS; b++) {
 			cum += vm->st.hist[b];

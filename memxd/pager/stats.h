@@ -109,6 +109,42 @@
 	X(takeover_parities, takeover, parities,			\
 	  "groups whose parity was recomputed on taking the VM over")
 
+/*
+ * Where dirty eviction spends its time, stage by stage:
+ *
+ *   X(stage, what one timed call is)
+ *
+ * Each stage adds its nanoseconds to stage_ns[ES_<stage>] and 1 to
+ * stage_calls[ES_<stage>], with a clock read per batch, run or parity
+ * request, never per page.  `memxctl status` shows them as
+ * evict_<stage>_us and evict_<stage>_calls.  The first five run on the
+ * pager's thread (CPU time, one after another; batch includes protect
+ * and read); the round trips (*_rtt) are requests in flight, which
+ * overlap: their sum over the calls is a mean latency, not a share of a
+ * second.
+ */
+#define EVICT_STAGES(X)							\
+	X(select, "the victim policy choosing a batch (victim_select)")	\
+	X(protect, "write-protecting a batch's victims "		\
+	  "(UFFDIO_WRITEPROTECT, a call per run of neighbours)")	\
+	X(read, "copying a batch's victims out of the memfd (pread)")	\
+	X(punch, "punching evicted pages out of the memfd (fallocate)") \
+	X(batch, "a whole batch, from its victims to its WRITEs sent "	\
+	  "(protect and read included)")				\
+	X(write_rtt, "a run's WRITE or XWRITE, from sending it (or "	\
+	  "queueing it for the window) to its answer")			\
+	X(pxor_rtt, "a parity delta's PXOR, from sending it to its "	\
+	  "answer")							\
+	X(parity_rtt, "a whole stripe's parity WRITE (a run of rows), "	\
+	  "from sending it to its answer")
+
+enum evict_stage {
+#define X(stage, help) ES_##stage,
+	EVICT_STAGES(X)
+#undef X
+	ES_NSTAGES
+};
+
 /* Fault service time, in buckets of powers of two microseconds. */
 #define HIST_BUCKETS	24u
 
@@ -117,6 +153,16 @@ struct vm_stats {
 	VM_COUNTERS(X)
 #undef X
 	uint64_t hist[HIST_BUCKETS];
+	uint64_t stage_ns[ES_NSTAGES];
+	uint64_t stage_calls[ES_NSTAGES];
 };
+
+/* Add @ns to stage @s of @st: one call. */
+static inline void stage_add(struct vm_stats *st, enum evict_stage s,
+			     uint64_t ns)
+{
+	st->stage_ns[s] += ns;
+	st->stage_calls[s]++;
+}
 
 #endif

@@ -353,6 +353,7 @@ struct parity_io {
 	unsigned rows;
 	bool whole;
 	uint8_t *buf;
+	uint64_t t0;		/* sent (evl_now_ns) */
 };
 
 static void parity_io_done(void *arg, int err, uint8_t status)
@@ -377,8 +378,10 @@ static void parity_io_done(void *arg, int err, uint8_t status)
 			recovery_parity_bad(vm, x->g);
 	} else if (x->whole) {
 		vm->st.parity_stripes += x->rows;
+		stage_add(&vm->st, ES_parity_rtt, evl_now_ns() - x->t0);
 	} else {
 		vm->st.parity_updates++;
+		stage_add(&vm->st, ES_pxor_rtt, evl_now_ns() - x->t0);
 	}
 	writer_done(vm, grp, x->g, pg_parity_slot(vm_geo(vm)));
 	free(x->buf);
@@ -407,7 +410,7 @@ static void parity_write(struct vm *vm, uint64_t g, unsigned row, unsigned n,
 		recovery_parity_bad(vm, g);
 		return;
 	}
-	*x = (struct parity_io){ vm, g, n, whole, x->buf };
+	*x = (struct parity_io){ vm, g, n, whole, x->buf, evl_now_ns() };
 	memcpy(x->buf, data, (size_t)n * PAGE);
 	if (tlen)
 		memcpy(x->buf + (size_t)n * PAGE, tags, tlen);
@@ -429,9 +432,13 @@ static void parity_write(struct vm *vm, uint64_t g, unsigned row, unsigned n,
  * plain WRITEs and the parity, their XOR, as a WRITE too: S + 1 pages on
  * the wire instead of 3 S.  No parity delta of those rows can start
  * meanwhile (their pages are being written), so the whole-row WRITE and a
- * PXOR never race on one parity page; writes to other rows of the group
- * may be in flight, and a degraded read waits for the group's writers as
- * always.  If any of the S + 1 WRITEs fails for a reason other than its
+ * PXOR never race on one parity page.  Nor does a parity WRITE of an
+ * earlier batch: the rows' pages may have been stored, punched, fetched
+ * and written again since, and two parity WRITEs of one row in flight
+ * could land in either order, so a group whose parity slot has a write
+ * in flight (not one this call sent) keeps its deltas.  Writes to other
+ * slots of the group may be in flight, and a degraded read waits for the
+ * group's writers as always.  If any of the S + 1 WRITEs fails for a reason other than its
  * server dying, data and parity may disagree: the parity is recomputed.
  * If a data server died, the parity that did land matches the new data,
  * so a rebuild yields the new page.
@@ -443,7 +450,14 @@ void stripe_find_whole(struct vm *vm, struct stripe_page *pages, unsigned n)
 	unsigned prow = 0, np = 0, psrv = 0;
 	uint8_t *par = NULL, ptags[PG_MAX_ROWS * TAG_LEN];
 
-	if (!geo->parity || geo->width < 2)
+	/*
+	 * With one data slot (S = 1, two servers) every row is whole when
+	 * its page leaves: the parity is a copy of the page, and the WRITE
+	 * and the parity WRITE go out together, 2 pages on the wire, where
+	 * an XWRITE waits for its answer to send the delta (3 pages, two
+	 * round trips one after the other).
+	 */
+	if (!geo->parity)
 		return;
 	for (unsigned k = 0; k + geo->width <= n;) {
 		uint64_t p0 = pages[k].page, g;
@@ -454,7 +468,9 @@ void stripe_find_whole(struct vm *vm, struct stripe_page *pages, unsigned n)
 			if (pages[k + w].mode != W_XOR ||
 			    pages[k + w].page != p0 + w)
 				break;
-		if (slot || w < geo->width || grp->deltas) {
+		if (slot || w < geo->width || grp->deltas ||
+		    (g != pgroup &&
+		     slot_busy(vm, g, pg_parity_slot(geo)))) {
 			k++;
 			continue;
 		}
@@ -538,6 +554,7 @@ static void write_done(void *arg, int err, uint8_t status)
 	bool ok = !err && !status, moves = false;
 
 	if (ok) {
+		stage_add(&vm->st, ES_write_rtt, evl_now_ns() - run->t0);
 		ps->free_pages -= ps->free_pages < run->count ? ps->free_pages
 							      : run->count;
 		/* The delta goes on to the parity before this writer ends. */
@@ -590,6 +607,7 @@ void stripe_write(struct stripe_run *run)
 
 	writer_begin(vm, grp, g, slot);
 	vm_get(vm);
+	run->t0 = evl_now_ns();
 	if (remote_call(vm->pg->remote, &vm->sess[run->server],
 			xor ? RMAP_T_XWRITE : RMAP_T_WRITE, vm_tag_flags(vm),
 			pg_key(geo, g, row), run->count, iov,

@@ -15,6 +15,10 @@
 #                            PX_PAGER_ARGS (an array) goes to memxd
 #   px_check_counters LABEL  the run's counters: network faults, evictions
 #                            and remote pages must all be > 0
+#   px_evict_breakdown LABEL SECONDS
+#                            print where the run's eviction time went
+#                            (evict_<stage>_us) over SECONDS of it, and
+#                            its dirty-eviction MB/s
 #   px_ctl_stall             a control socket client that never reads its
 #                            replies must not stall memxd: memxctl dump
 #                            still answers at once
@@ -146,6 +150,53 @@ px_check_counters()
 		nx_log "[$label] memxctl status (after the run):"
 		sed 's/^/    /' "$NX_TMP/$label.status" >&2
 	fi
+}
+
+# px_evict_breakdown LABEL SECONDS: one line,
+#   evict-breakdown[LABEL]: MBps=... select=..% protect=..% read=..%
+#   punch=..% batch=..% write_rtt_us=.. write_inflight=.. pxor_rtt_us=..
+#   pxor_inflight=.. parity_rtt_us=.. parity_inflight=..
+# The pager-thread stages as shares of SECONDS (batch includes protect
+# and read); the round trips overlap, so they are a mean per request and
+# the mean number in flight (their total over SECONDS).
+px_evict_breakdown()
+{
+	local label=$1 secs=$2 k
+	local -a args=()
+
+	for k in evict_dirty evict_select_us evict_protect_us evict_read_us \
+		evict_punch_us evict_batch_us evict_write_rtt_us \
+		evict_write_rtt_calls evict_pxor_rtt_us evict_pxor_rtt_calls \
+		evict_parity_rtt_us evict_parity_rtt_calls; do
+		args+=(-v "$k=$(px_counter "$label" "$k")")
+	done
+	awk -v label="$label" -v s="$secs" "${args[@]}" 'BEGIN {
+		us = s * 1e6
+		if (us <= 0)
+			us = 1
+		wmean = 0
+		if (evict_write_rtt_calls)
+			wmean = evict_write_rtt_us / evict_write_rtt_calls
+		pmean = 0
+		if (evict_pxor_rtt_calls)
+			pmean = evict_pxor_rtt_us / evict_pxor_rtt_calls
+		printf "evict-breakdown[%s]: MBps=%.1f", label,
+			evict_dirty * 4096 / us
+		printf " select=%.1f%% protect=%.1f%% read=%.1f%%",
+			100 * evict_select_us / us, 100 * evict_protect_us / us,
+			100 * evict_read_us / us
+		printf " punch=%.1f%% batch=%.1f%%", 100 * evict_punch_us / us,
+			100 * evict_batch_us / us
+		printf " write_rtt_us=%.0f write_inflight=%.1f", wmean,
+			evict_write_rtt_us / us
+		printf " pxor_rtt_us=%.0f pxor_inflight=%.1f", pmean,
+			evict_pxor_rtt_us / us
+		smean = 0
+		if (evict_parity_rtt_calls)
+			smean = evict_parity_rtt_us / evict_parity_rtt_calls
+		printf " parity_rtt_us=%.0f parity_inflight=%.1f\n", smean,
+			evict_parity_rtt_us / us
+	}'
 }
 
 px_ctl_stall()
