@@ -191,29 +191,15 @@ uint8_t crypt_suites(bool no_aes)
 		SUITE_AESGCM : 0);
 }
 
-static void put32(uint8_t *p, uint32_t v)
-{
-	p[0] = (uint8_t)(v >> 24);
-	p[1] = (uint8_t)(v >> 16);
-	p[2] = (uint8_t)(v >> 8);
-	p[3] = (uint8_t)v;
-}
-
-static uint32_t get32(const uint8_t *p)
-{
-	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 |
-	       (uint32_t)p[2] << 8 | p[3];
-}
-
 void outer_put(uint8_t *p, uint8_t kind, uint32_t idx, uint64_t ctr)
 {
 	p[0] = RMAP_MAGIC >> 8;
 	p[1] = RMAP_MAGIC & 0xff;
 	p[2] = RMAP_VERSION;
 	p[3] = kind;
-	put32(p + 4, idx);
-	put32(p + 8, (uint32_t)(ctr >> 32));
-	put32(p + 12, (uint32_t)ctr);
+	wire_put32(p + 4, idx);
+	wire_put32(p + 8, (uint32_t)(ctr >> 32));
+	wire_put32(p + 12, (uint32_t)ctr);
 }
 
 /* The 96-bit nonce: four zero bytes and the counter, little-endian. */
@@ -284,7 +270,7 @@ int kp_open(struct keypair *kp, const uint8_t *in, size_t len, uint8_t *out,
 
 	if (len < RMAP_OUTER_LEN + RMAP_AEAD_TAG_LEN)
 		return -EBADMSG;
-	*ctr = (uint64_t)get32(in + 8) << 32 | get32(in + 12);
+	*ctr = (uint64_t)wire_get32(in + 8) << 32 | wire_get32(in + 12);
 	if (*ctr >= REJECT_AFTER_MESSAGES)
 		return -EBADMSG;
 	nonce_of(*ctr, nonce);

@@ -55,20 +55,6 @@
 #define COOKIE_LIFE_NS	(120ull * 1000000000ull)
 #define SILENCE_NS	(1000ull * 1000000ull)
 
-static void put32(uint8_t *p, uint32_t v)
-{
-	p[0] = (uint8_t)(v >> 24);
-	p[1] = (uint8_t)(v >> 16);
-	p[2] = (uint8_t)(v >> 8);
-	p[3] = (uint8_t)v;
-}
-
-static uint32_t get32(const uint8_t *p)
-{
-	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 |
-	       (uint32_t)p[2] << 8 | p[3];
-}
-
 static void msg_head(uint8_t *p, uint8_t kind)
 {
 	p[0] = RMAP_MAGIC >> 8;
@@ -194,9 +180,9 @@ static void tai64n(uint8_t out[12])
 
 	clock_gettime(CLOCK_REALTIME, &ts);
 	s = 0x400000000000000aull + (uint64_t)ts.tv_sec;
-	put32(out, (uint32_t)(s >> 32));
-	put32(out + 4, (uint32_t)s);
-	put32(out + 8, (uint32_t)ts.tv_nsec);
+	wire_put32(out, (uint32_t)(s >> 32));
+	wire_put32(out + 4, (uint32_t)s);
+	wire_put32(out + 8, (uint32_t)ts.tv_nsec);
 }
 
 /* ---- local indexes: what a peer names to reach one of our states ---- */
@@ -408,7 +394,7 @@ static void hs_send_init(struct rmap_peer *peer, uint64_t now)
 	crypto_box_keypair(hs->e_pub, hs->e_priv);
 	noise_start(&n, id->pub);
 	msg_head(msg, RMAP_K_INIT);
-	put32(msg + 4, hs->local_idx);
+	wire_put32(msg + 4, hs->local_idx);
 	memcpy(msg + 8, hs->e_pub, 32);
 	mix_hash(&n, hs->e_pub, 32);
 	mix_key(&n, hs->e_pub, 32);
@@ -418,7 +404,7 @@ static void hs_send_init(struct rmap_peer *peer, uint64_t now)
 	}
 	encrypt_and_hash(&n, ep->pub, 32, msg + 40);
 	mix_key(&n, id->ss, 32);
-	put32(payload, ep->epoch);
+	wire_put32(payload, ep->epoch);
 	tai64n(payload + 4);
 	payload[16] = ep->suites;
 	encrypt_and_hash(&n, payload, sizeof(payload), msg + 88);
@@ -524,8 +510,8 @@ void hs_on_resp(struct rmap_ep *ep, const uint8_t *buf, size_t len,
 
 	if (!ep->secure || len != RESP_LEN)
 		goto bad;
-	peer = idx_peer(ep, get32(buf + 8));
-	if (!peer || !peer->hs.active || peer->hs.local_idx != get32(buf + 8) ||
+	peer = idx_peer(ep, wire_get32(buf + 8));
+	if (!peer || !peer->hs.active || peer->hs.local_idx != wire_get32(buf + 8) ||
 	    !addr_equal(&peer->addr, from))
 		goto bad;
 	mac16(mac, ep->mac1_key, 32, buf, RESP_MAC1);
@@ -549,7 +535,7 @@ void hs_on_resp(struct rmap_ep *ep, const uint8_t *buf, size_t len,
 	if (!(payload[4] & ep->suites) || (payload[4] & (payload[4] - 1)))
 		goto bad_n;
 	hkdf(n.ck, NULL, 0, t1, t2, NULL);
-	kp = kp_make(hs->local_idx, get32(buf + 4), t1, t2, payload[4], true);
+	kp = kp_make(hs->local_idx, wire_get32(buf + 4), t1, t2, payload[4], true);
 	sodium_memzero(&n, sizeof(n));
 	sodium_memzero(t1, sizeof(t1));
 	sodium_memzero(t2, sizeof(t2));
@@ -557,7 +543,7 @@ void hs_on_resp(struct rmap_ep *ep, const uint8_t *buf, size_t len,
 		return;
 	/* The index moves from the handshake to its keys. */
 	sodium_memzero(hs, sizeof(*hs));
-	epoch = get32(payload);
+	epoch = wire_get32(payload);
 	peer->authed = true;
 	peer->last_rx_ns = evl_now_ns();
 	kp_install(peer, kp);
@@ -584,8 +570,8 @@ void hs_on_cookie(struct rmap_ep *ep, const uint8_t *buf, size_t len,
 
 	if (!ep->secure || len != COOKIE_LEN)
 		goto bad;
-	peer = idx_peer(ep, get32(buf + 4));
-	if (!peer || !peer->hs.active || peer->hs.local_idx != get32(buf + 4) ||
+	peer = idx_peer(ep, wire_get32(buf + 4));
+	if (!peer || !peer->hs.active || peer->hs.local_idx != wire_get32(buf + 4) ||
 	    !addr_equal(&peer->addr, from) || !peer->ident)
 		goto bad;
 	if (crypto_aead_xchacha20poly1305_ietf_decrypt(cookie, NULL, NULL,
@@ -702,7 +688,7 @@ void hs_on_init(struct rmap_ep *ep, const uint8_t *buf, size_t len,
 		ep->ctr.replays++;	/* an old initiation, again */
 		return;
 	}
-	epoch = get32(payload);
+	epoch = wire_get32(payload);
 	peer = rmap_peer_find(ep, from);
 	if (!peer) {
 		/* A client talks only to those it asked for. */
@@ -728,7 +714,7 @@ void hs_on_init(struct rmap_ep *ep, const uint8_t *buf, size_t len,
 	}
 	crypto_box_keypair(e_pub, e_priv);
 	msg_head(reply, RMAP_K_RESP);
-	put32(reply + 4, idx);
+	wire_put32(reply + 4, idx);
 	memcpy(reply + 8, buf + 4, 4);
 	memcpy(reply + 12, e_pub, 32);
 	mix_hash(&n, e_pub, 32);
@@ -747,14 +733,14 @@ void hs_on_init(struct rmap_ep *ep, const uint8_t *buf, size_t len,
 	}
 	suite = (payload[16] & ep->suites & SUITE_AESGCM) ? SUITE_AESGCM
 							  : SUITE_CHACHA;
-	put32(payload2, ep->epoch);
+	wire_put32(payload2, ep->epoch);
 	payload2[4] = suite;
 	encrypt_and_hash(&n, payload2, sizeof(payload2), reply + 44);
 	mac16(reply + RESP_MAC1, id->mac1_key, 32, reply, RESP_MAC1);
 	memset(reply + RESP_MAC2, 0, 16);
 	hkdf(n.ck, NULL, 0, t1, t2, NULL);
 	sodium_memzero(&n, sizeof(n));
-	kp = kp_make(idx, get32(buf + 4), t2, t1, suite, false);
+	kp = kp_make(idx, wire_get32(buf + 4), t2, t1, suite, false);
 	sodium_memzero(t1, sizeof(t1));
 	sodium_memzero(t2, sizeof(t2));
 	if (!kp) {
@@ -801,7 +787,7 @@ struct rmap_peer *data_open(struct rmap_ep *ep, const uint8_t *buf,
 			    size_t len, const struct sockaddr_storage *from,
 			    size_t *plain_len)
 {
-	uint32_t idx = get32(buf + 4);
+	uint32_t idx = wire_get32(buf + 4);
 	struct rmap_peer *peer = idx_peer(ep, idx);
 	struct keypair *kp = NULL;
 	uint64_t ctr;
@@ -821,8 +807,8 @@ struct rmap_peer *data_open(struct rmap_ep *ep, const uint8_t *buf,
 		ep->ctr.auth_failures++;
 		return NULL;
 	}
-	if (!replay_fresh(&kp->rp, get32(buf + 8) * (1ull << 32) +
-			  get32(buf + 12))) {
+	if (!replay_fresh(&kp->rp, wire_get32(buf + 8) * (1ull << 32) +
+			  wire_get32(buf + 12))) {
 		ep->ctr.replays++;
 		return NULL;
 	}
@@ -909,12 +895,12 @@ int rmap_ep_inject_plain(struct rmap_ep *ep, const uint8_t *buf, size_t len,
 	if (peer->authed && peer->ident != id) {
 		peer_auth_reset(peer);
 		peer->ident = id;
-		peer_restarted(peer, len >= 12 ? get32(buf + 8) : 0);
+		peer_restarted(peer, len >= 12 ? wire_get32(buf + 8) : 0);
 	}
 	peer->ident = id;
 	peer->authed = true;
 	if (!peer->epoch_known && len >= 12)
-		peer_epoch(peer, get32(buf + 8));
+		peer_epoch(peer, wire_get32(buf + 8));
 	if (!peer->kp_cur) {
 		/*
 		 * Keys nobody holds, so that what the peer is answered is
