@@ -237,10 +237,9 @@ struct gso_send {
 	struct msghdr mh;
 	struct iovec iov;
 	struct sockaddr_storage to;
-	union {
-		char buf[CMSG_SPACE(sizeof(uint16_t))];
-		struct cmsghdr align;
-	} cm;
+	/* Not a union with struct cmsghdr: its flexible array member would
+	 * make this field variable-sized in the middle of the struct. */
+	_Alignas(struct cmsghdr) char cm[CMSG_SPACE(sizeof(uint16_t))];
 	uint8_t data[];
 };
 
@@ -289,8 +288,8 @@ static bool ep_send_gso(struct rmap_ep *ep, struct pkt **pk, unsigned n)
 	g->mh.msg_namelen = addr_len(&g->to);
 	g->mh.msg_iov = &g->iov;
 	g->mh.msg_iovlen = 1;
-	g->mh.msg_control = g->cm.buf;
-	g->mh.msg_controllen = sizeof(g->cm.buf);
+	g->mh.msg_control = g->cm;
+	g->mh.msg_controllen = sizeof(g->cm);
 	c = CMSG_FIRSTHDR(&g->mh);
 	c->cmsg_level = SOL_UDP;
 	c->cmsg_type = UDP_SEGMENT;
