@@ -113,6 +113,7 @@ static uint64_t install(struct vm *vm, uint64_t page, uint64_t n,
 	if (!dirty && prefetch_writable(&vm->pf))
 		dirty = trend = true;
 	*err = gm_install(&vm->mem, page, n, src, !dirty, &done);
+	vm->st.installed_pages += done;
 	for (uint64_t i = 0; i < done; i++) {
 		pt_installed(&vm->pt, page + i, dirty);
 		victim_installed(&vm->victim, &vm->pt, page + i);

@@ -33,6 +33,9 @@
 	  "faults on pages installed meanwhile")			\
 	X(deferred_faults, faults, deferred,				\
 	  "faults that waited for room within the budget")		\
+	X(installed_pages, installs, pages,				\
+	  "pages installed into guest memory, by every path (each "	\
+	  "makes one resident)")					\
 	X(install_retries, retries, install,				\
 	  "installs retried: the memory map was changing (EAGAIN)")	\
 	X(protect_retries, retries, protect,				\

@@ -715,47 +715,68 @@ static void atomic_max(atomic_llong *m, long long v)
 		;
 }
 
+/*
+ * memxd's count of pages it ever installed in the VM (-1 if it did not
+ * answer, or counts none), and its resident count into the maximum.
+ */
+static long long memxd_installed(struct harness *h)
+{
+	static const char *const installed_keys[] = { "installed_pages", NULL };
+	struct vmm_kv kv;
+	char err[256];
+	long long inst, res;
+
+	if (vmm_get(h->socket, h->name, &kv, err, sizeof(err)))
+		return -1;
+	inst = vmm_kv_num(&kv, installed_keys, -1);
+	res = vmm_kv_num(&kv, resident_keys, -1);
+	vmm_kv_free(&kv);
+	if (res >= 0) {
+		h->have_memxd_resident = true;
+		atomic_max(&h->max_resident_pages, res);
+	}
+	return inst;
+}
+
 static void *sampler_main(void *arg)
 {
 	struct harness *h = arg;
 	const struct timespec tick = { 0, 20 * 1000 * 1000 };
-	unsigned n = 0;
+	unsigned skew_notes = 0;
 
 	while (!atomic_load(&h->stop_sampler)) {
+		long long inst0 = memxd_installed(h);
 		unsigned long long before = atomic_load(&h->pages_touched);
 		long long rss = vmm_rss_pages(h->r.mem);
 		unsigned long long after = atomic_load(&h->pages_touched);
+		long long inst1 = memxd_installed(h);
 
 		/*
-		 * The smaps walk is not atomic: a page faulted in ahead of it
-		 * while another is punched behind it counts twice.  Each page
-		 * touched during the walk installs at most one page, so this
-		 * much of the sample may be skew, never more.
+		 * The smaps walk is not atomic (and may sleep between page
+		 * tables): a page installed ahead of it while another is
+		 * punched behind it counts twice.  Every page of the mapping
+		 * is one memxd installed, so the pages it installed during
+		 * the walk may be skew, never more.  (One touch may install
+		 * a whole read-ahead window.)  Without memxd's count, each
+		 * touch is taken to install one page.
 		 */
 		if (rss >= 0) {
-			long long skew = (long long)(after - before) +
+			long long skew = inst0 >= 0 && inst1 >= inst0 ?
+					 inst1 - inst0 :
+					 (long long)(after - before) +
 					 h->threads;
 
 			atomic_store(&h->cur_rss_pages, rss);
+			if (rss > h->budget_pages + h->slack_pages &&
+			    skew_notes < 5 && ++skew_notes)
+				printf("host-harness: a sample of %lld pages, "
+				       "over the limit; %lld of them may be "
+				       "skew (%s)\n", rss, skew,
+				       inst0 >= 0 ? "installed during the walk"
+						  : "touched during the walk");
 			atomic_max(&h->max_rss_raw, rss);
 			atomic_max(&h->max_rss_pages,
 				   rss > skew ? rss - skew : 0);
-		}
-		if (n++ % 5 == 0) {
-			struct vmm_kv kv;
-			char err[256];
-
-			if (!vmm_get(h->socket, h->name, &kv, err,
-				     sizeof(err))) {
-				long long res = vmm_kv_num(&kv, resident_keys,
-							   -1);
-
-				if (res >= 0) {
-					h->have_memxd_resident = true;
-					atomic_max(&h->max_resident_pages, res);
-				}
-				vmm_kv_free(&kv);
-			}
 		}
 		nanosleep(&tick, NULL);
 	}
