@@ -80,6 +80,10 @@ static const struct opt opts[] = {
 	{ "pager", "spill-dir", OPT_STR, O(spill_dir), 0, 0, "DIR",
 	  "directory for the spill files that take evicted pages when no "
 	  "server can (default /var/tmp)" },
+	{ "pager", "local-total", OPT_SIZE, O(local_total), 0, 0, "SIZE",
+	  "host-wide total of local memory for VMs: their budgets are "
+	  "reservations within it, and a VM whose budget does not fit is "
+	  "refused at registration (default: 0, no total)" },
 	{ "pager", "prefetch-max", OPT_UINT, O(prefetch_max), 0, RMAP_MAX_PAGES,
 	  "PAGES", "largest prefetch window; 0 disables prefetch (default 64)" },
 	{ "pager", "evict-policy", OPT_STR, O(evict_policy), 0, 0,

@@ -49,6 +49,7 @@ int pager_main(struct evl *loop, const struct memxd_options *o)
 	const char *sock = o->socket ? o->socket : MEMXD_DEFAULT_SOCKET;
 	struct pager_config pc = {
 		.spill_dir = o->spill_dir ? o->spill_dir : "/var/tmp",
+		.local_total = o->local_total,
 		.prefetch_max = o->prefetch_max,
 		.geo = { o->stripe_width, o->stripe_rows, o->parity },
 		.recovery_mibps = o->recovery_mibps,
@@ -153,6 +154,13 @@ int pager_main(struct evl *loop, const struct memxd_options *o)
 		 pc.geo.parity ? "with" : "without", pc.recovery_mibps,
 		 o->prefetch_max, victim_policy_name(pc.evict_policy),
 		 pc.spill_dir);
+	if (pc.local_total)
+		log_info("VM budgets are reservations within a host-wide total "
+			 "of %llu MiB (local-total)",
+			 (unsigned long long)(pc.local_total >> 20));
+	else
+		log_info("no host-wide total for VM budgets (local-total): "
+			 "every VM that fits its own memory is admitted");
 	log_info("control socket: VMs may be registered by root%s%s%s; admin "
 		 "requests (drain, every VM's state) are root's%s%s",
 		 o->ctl_group ? " and group " : " only",

@@ -49,6 +49,7 @@ struct fx_opts {
 	enum victim_policy policy;
 	bool no_integrity;	/* pages without MACs (--integrity=off) */
 	bool encrypt;		/* pages sent encrypted */
+	uint64_t local_total;	/* pages; 0: no host-wide total */
 };
 
 static const struct fx_opts defaults = {
@@ -66,6 +67,7 @@ static void fx_init(struct fx *f, const struct fx_opts *o)
 		.evict_policy = o->policy,
 		.integrity = !o->no_integrity,
 		.encrypt = o->encrypt,
+		.local_total = o->local_total * PAGE,
 	};
 	struct vm_spec spec = { .pid = 1, .budget = o->budget * PAGE,
 				.nregions = 1 };
@@ -1159,6 +1161,86 @@ START_TEST(test_restart_keeps_protection)
 }
 END_TEST
 
+/* ---- several VMs: the host-wide total ---- */
+
+/* Register a new VM @name of @budget pages on @m, beside f's. */
+static int fx_register_other(struct fx *f, struct fake_mem *m,
+			     const char *name, uint64_t budget, struct vm **vm,
+			     char *why, size_t whylen)
+{
+	struct vm_spec spec = { .pid = 2, .budget = budget * PAGE,
+				.nregions = 1 };
+
+	snprintf(spec.name, sizeof(spec.name), "%s", name);
+	snprintf(spec.uuid, sizeof(spec.uuid), "uuid-%s", name);
+	spec.regions[0] = (struct vm_region){ FAKE_HVA, 0, m->npages * PAGE,
+					      PAGE };
+	spec.uffd = spec.memfd = fake_mem_fd(m);
+	spec.state_fd = spec.spill_fd = -1;
+	return pager_register(f->pg, &spec, vm, why, whylen);
+}
+
+/*
+ * Budgets are reservations within local-total: a VM that does not fit
+ * beside the others is refused, saying who holds the rest, and fits once
+ * one of them leaves.
+ */
+START_TEST(test_local_total)
+{
+	struct fx_opts o = defaults;
+	struct fake_mem *m1 = fake_mem_new(64), *m2 = fake_mem_new(64);
+	struct vm *v1 = NULL, *v2 = NULL;
+	char why[256] = "";
+	struct fx f;
+
+	o.local_total = 64;		/* vm0 holds 32 of them */
+	fx_init(&f, &o);
+	ck_assert_int_eq(fx_register_other(&f, m1, "vm1", 32, &v1, why,
+					   sizeof(why)), 0);
+	ck_assert_uint_eq(pager_reserved(f.pg), 64 * PAGE);
+	ck_assert_int_eq(fx_register_other(&f, m2, "vm2", 16, &v2, why,
+					   sizeof(why)), -ENOSPC);
+	ck_assert_str_eq(why, "budget 64 KiB does not fit the host's memx "
+			 "total of 256 KiB (local-total): 256 KiB is reserved "
+			 "by vm1 128 KiB, vm0 128 KiB");
+	ck_assert_uint_eq(pager_vm_count(f.pg), 2);
+	pager_unregister(f.pg, v1);
+	ck_assert_int_eq(fx_register_other(&f, m2, "vm2", 16, &v2, why,
+					   sizeof(why)), 0);
+	ck_assert_uint_eq(pager_reserved(f.pg), 48 * PAGE);
+	pager_unregister(f.pg, v2);
+	fx_fini(&f);
+	fake_mem_free(m1);
+	fake_mem_free(m2);
+}
+END_TEST
+
+/*
+ * A VM taken over after a memxd restart was admitted before: the new
+ * memxd lets it in even if its total is smaller now (refusing it would
+ * freeze the guest for good), and refuses the next new one.
+ */
+START_TEST(test_local_total_takeover)
+{
+	struct fx_opts o = defaults;
+	struct fake_mem *m1 = fake_mem_new(64);
+	struct vm *v1 = NULL;
+	char why[256] = "";
+	struct fx f;
+
+	o.local_total = o.budget;
+	fx_init(&f, &o);
+	fx_write(&f, 1, 0x5a);
+	f.pg->cfg.local_total = 16 * PAGE;	/* the new memxd's */
+	fx_restart(&f, o.budget);
+	ck_assert_int_eq(fx_read(&f, 1), 0x5a);
+	ck_assert_int_eq(fx_register_other(&f, m1, "vm1", 16, &v1, why,
+					   sizeof(why)), -ENOSPC);
+	fx_fini(&f);
+	fake_mem_free(m1);
+}
+END_TEST
+
 /* No servers at all: everything spills, and reads back. */
 START_TEST(test_spill_only)
 {
@@ -1837,6 +1919,7 @@ static Suite *pager_suite(void)
 	tcase_add_test(tc, test_roundtrip);
 	tcase_add_test(tc, test_zero_pages_not_stored);
 	tcase_add_test(tc, test_spill_only);
+	tcase_add_test(tc, test_local_total);
 	tcase_add_test(tc, test_many_vcpus_spill_only);
 	tcase_add_test(tc, test_prefetch_sequential);
 	tcase_add_test(tc, test_sweep_refault_vs_clock);
@@ -1865,6 +1948,7 @@ static Suite *pager_suite(void)
 	tcase_add_test(tc, test_memxd_restart);
 	tcase_add_test(tc, test_restart_mid_install);
 	tcase_add_test(tc, test_restart_keeps_protection);
+	tcase_add_test(tc, test_local_total_takeover);
 	tcase_add_test(tc, test_restart_delta_in_flight);
 	tcase_add_test(tc, test_restart_forgets_policy);
 	suite_add_tcase(s, tc);

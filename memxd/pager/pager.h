@@ -34,6 +34,7 @@ struct vm;
 
 struct pager_config {
 	const char *spill_dir;
+	uint64_t local_total;		/* bytes of budgets, all VMs; 0: any */
 	unsigned prefetch_max;
 	struct pg_geometry geo;		/* page-groups, fitted to the servers */
 	unsigned recovery_mibps;	/* 0: recovery paused */
@@ -73,6 +74,8 @@ int pager_register(struct pager *pg, const struct vm_spec *spec,
 		   struct vm **vm, char *why, size_t whylen);
 /* The VMM went away: free the VM's remote pages and all its state. */
 void pager_unregister(struct pager *pg, struct vm *vm);
+/* The registered VMs' budgets, in bytes (within cfg.local_total). */
+uint64_t pager_reserved(const struct pager *pg);
 /*
  * memxd is going away, the VM is not: forget it here, but leave its
  * pages on the servers (no UNREG), for the next memxd to take over when

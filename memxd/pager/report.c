@@ -181,9 +181,11 @@ void pager_dump(struct pager *pg, GString *o)
 	uint64_t since = 0;
 	bool cut = remote_cut_off(pg->remote, &since);
 
-	g_string_append_printf(o, "vms=%u\nslack_pages=%u\nfrozen=%d\n"
-			       "frozen_s=%.1f\n", pager_vm_count(pg),
-			       PAGER_SLACK_PAGES, cut,
+	g_string_append_printf(o, "vms=%u\nslack_pages=%u\nlocal_total=%llu\n"
+			       "reserved=%llu\nfrozen=%d\nfrozen_s=%.1f\n",
+			       pager_vm_count(pg), PAGER_SLACK_PAGES,
+			       (unsigned long long)pg->cfg.local_total,
+			       (unsigned long long)pager_reserved(pg), cut,
 			       cut ? (double)(evl_now_ns() - since) / 1e9 : 0.0);
 	for (unsigned i = 0; i < pg->nservers; i++) {
 		const struct remote_server *s = remote_server(pg->remote, i);

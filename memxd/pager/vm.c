@@ -95,6 +95,64 @@ static int check_regions(const struct vm_spec *spec, uint64_t *total,
 	return 0;
 }
 
+/* The budgets of the registered VMs, in bytes: reservations in the total. */
+uint64_t pager_reserved(const struct pager *pg)
+{
+	uint64_t sum = 0;
+
+	for (const struct vm *o = pg->vms; o; o = o->next)
+		sum += o->budget * PAGE;
+	return sum;
+}
+
+/* @bytes for a message: in MiB, or in KiB if that is not whole. */
+static const char *size_str(char *buf, size_t len, uint64_t bytes)
+{
+	if (bytes % (1u << 20))
+		snprintf(buf, len, "%llu KiB", (unsigned long long)(bytes >> 10));
+	else
+		snprintf(buf, len, "%llu MiB", (unsigned long long)(bytes >> 20));
+	return buf;
+}
+
+/*
+ * A new VM's budget fits the host-wide total beside the others'.  A VM
+ * taken over after a memxd restart was admitted before: it is let in
+ * even if the total shrank meanwhile (refusing it would freeze it for
+ * good), with a warning.
+ */
+static int check_total(const struct pager *pg, const struct vm_spec *spec,
+		       char *why, size_t whylen)
+{
+	uint64_t total = pg->cfg.local_total, used = pager_reserved(pg);
+	uint64_t want = spec->budget / PAGE * PAGE;	/* as vm->budget */
+	GString *who;
+	char a[32], b[32], c[32];
+
+	if (!total || used + want <= total)
+		return 0;
+	if (spec->state_fd >= 0) {
+		log_warn("vm %s, taken over, is over the host's memx total: "
+			 "budget %s beside %s reserved, total %s (local-total)",
+			 spec->name, size_str(a, sizeof(a), want),
+			 size_str(b, sizeof(b), used),
+			 size_str(c, sizeof(c), total));
+		return 0;
+	}
+	who = g_string_new(NULL);
+	for (const struct vm *o = pg->vms; o; o = o->next)
+		g_string_append_printf(who, "%s%s %s", who->len ? ", " : "",
+				       o->name, size_str(a, sizeof(a),
+							 o->budget * PAGE));
+	snprintf(why, whylen, "budget %s does not fit the host's memx total "
+		 "of %s (local-total): %s is reserved%s%s",
+		 size_str(a, sizeof(a), want), size_str(b, sizeof(b), total),
+		 size_str(c, sizeof(c), used), who->len ? " by " : "",
+		 who->str);
+	g_string_free(who, TRUE);
+	return -ENOSPC;
+}
+
 /* The checks that need nothing but the request: 0, or -errno and why. */
 static int check_spec(const struct pager *pg, const struct vm_spec *spec,
 		      char *why, size_t whylen)
@@ -135,7 +193,7 @@ static int check_spec(const struct pager *pg, const struct vm_spec *spec,
 			 PAGER_MIN_BUDGET_PAGES);
 		return -EINVAL;
 	}
-	return 0;
+	return check_total(pg, spec, why, whylen);
 }
 
 /*
