@@ -16,8 +16,10 @@
 #      both by domain name and uuid, each with its own budget; virsh
 #      dominfo works;
 #   3. a third domain whose budget does not fit the host's memx total
-#      (local_total), and one with a malformed budget, are refused with
-#      the reason in virsh's error;
+#      (memxd's local-total), and one with a malformed budget, are
+#      refused with the reason in virsh's error; a VMM that is not
+#      libvirt's (the host harness), registering straight with memxd
+#      over the total, is refused by memxd itself;
 #   4. libvirtd restarted (the hook's reconnect) and memxd restarted
 #      under both: they keep running, and register again;
 #   5. virsh destroy both: memxd forgets them, the hook drops their
@@ -30,7 +32,7 @@
 # the host's libvirt, if any, is not touched, and nothing is left behind.
 #
 # Last line: libvirt-e2e: domains=N qemu_user=U verify=ok|FAIL
-#   start_to_init_s=S refusals_ok=N/3
+#   start_to_init_s=S refusals_ok=N/4
 #
 # Needs root; installs libvirt (libvirt-daemon-system) if it is missing,
 # and skips (77) loudly only if that fails, or without namespaces.
@@ -221,7 +223,6 @@ qemu=$EMU_DIR/qemu-system-x86_64
 emulator=$EMU_DIR/memx-qemu
 memxctl=$MEMXCTL
 group=memx
-local_total=${LOCAL_TOTAL_MIB}MiB
 EOF
 mkdir -p /etc/libvirt/hooks/qemu.d
 install -m 0755 "$top_srcdir/libvirt-hooks/qemu.d/memx" /etc/libvirt/hooks/qemu.d/memx
@@ -286,7 +287,7 @@ lv_refused "memxd down at start" vm-a "memxd is not running"
 # ---- 2. two domains ----
 nx_pager "$GX_CLIENT" memxd "$SOCK" \
 	--servers "$(nx_ip srv1),$(nx_ip srv2)" --spill-dir "$NX_TMP" \
-	--ctl-group memx
+	--ctl-group memx --local-total "${LOCAL_TOTAL_MIB}M"
 lv_check "memxd's socket belongs to group memx" "[[ \$(stat -c %G $SOCK) == memx ]]"
 # lv_start DOMAIN: virsh start, then wait for the guest's /init; sets
 # start_to_init (seconds).
@@ -400,7 +401,7 @@ mv -f "$NX_TMP/memxd.log" "$NX_TMP/memxd.log.1"
 rm -f "$SOCK"
 nx_pager "$GX_CLIENT" memxd "$SOCK" \
 	--servers "$(nx_ip srv1),$(nx_ip srv2)" --spill-dir "$NX_TMP" \
-	--ctl-group memx
+	--ctl-group memx --local-total "${LOCAL_TOTAL_MIB}M"
 gx_wait_for 60 "[[ \$('$MEMXCTL' --socket '$SOCK' dump 2>/dev/null | grep -c '^vm=') == $nreg ]]" || true
 lv_check "memxd restarted under both domains: all $nreg of their VMs registered again" \
 	"[[ \$('$MEMXCTL' --socket '$SOCK' dump | grep -c '^vm=') == $nreg ]]"
@@ -410,6 +411,18 @@ lv_check "memxd restarted: both domains still running" "[[ $running == 2 ]]"
 # ---- 3. refusals while both run ----
 lv_refused "a budget over the host's memx total" vm-big "does not fit the host's memx total"
 lv_refused "a malformed budget in the XML" vm-bad "is not a size"
+# Not through libvirt: memxd holds the total itself.
+out=$(timeout 60 "$top_builddir/tests/harness/host_harness" --socket "$SOCK" \
+	--name direct-vmm --size 256M --budget "$((LOCAL_TOTAL_MIB - 2 * BUDGET_MIB + 4))M" 2>&1) && rc=0 || rc=$?
+if ((rc != 0)) && [[ $out == *"does not fit the host's memx total"* ]]; then
+	REFUSALS_OK=$((REFUSALS_OK + 1))
+	nx_log "ok:   a VMM registering straight with memxd over the total: refused by memxd"
+	printf '%s\n' "$out" | grep "does not fit" | sed 's/^/    /' >&2
+else
+	nx_log "FAIL: a VMM registering straight with memxd over the total: exit $rc, without memxd's reason"
+	printf '%s\n' "$out" | tail -n 5 | sed 's/^/    /' >&2
+	LV_FAIL=1
+fi
 
 # ---- 4. destroy, undefine ----
 for d in vm-a vm-b; do
@@ -427,6 +440,6 @@ DOMS=()
 lv_check "memxd is still alive" "kill -0 ${NX_PIDS[memxd]}"
 
 ((LV_FAIL == 0)) || verify=FAIL
-printf 'libvirt-e2e: domains=2 qemu_user=%s verify=%s start_to_init_s=%.1f refusals_ok=%d/3\n' \
+printf 'libvirt-e2e: domains=2 qemu_user=%s verify=%s start_to_init_s=%.1f refusals_ok=%d/4\n' \
 	"${qemu_user:-?}" "$verify" "$start_to_init" "$REFUSALS_OK"
-((LV_FAIL == 0 && REFUSALS_OK == 3)) || exit 1
+((LV_FAIL == 0 && REFUSALS_OK == 4)) || exit 1
