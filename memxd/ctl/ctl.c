@@ -18,7 +18,6 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <grp.h>
 #include <poll.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -30,163 +29,21 @@
 #include <unistd.h>
 
 #include "../log.h"
+#include "ctl_access.h"
 #include "ctl_client.h"
+#include "ctl_int.h"
 #include "ctl_parse.h"
 
 /* Requests of one connection handled per turn of the loop. */
 #define CTL_BATCH	16u
 /* Connections without a VM at once: more are turned away. */
 #define CTL_MAX_IDLE	256u
-/* Supplementary groups read of a peer (NGROUPS_MAX is 65536). */
-#define CTL_MAX_GROUPS	65536u
-
-/*
- * A connection lives as long as a poll of it is in the ring: closing it
- * (conn_end) lets its VM go and shuts the socket down, which completes
- * those polls, and the last one to complete frees it.  A fake connection
- * (fd -1: tests) has no poll, and is freed by ctl_fake_close.
- */
-struct conn {
-	struct evl_op rop;	/* POLLIN: requests may have come */
-	struct evl_op wop;	/* POLLOUT: room for the queued reply */
-	struct evl_timer more;	/* requests left over from the last batch */
-	struct ctl *ctl;
-	struct conn *next;
-	int fd;
-	bool reading, writing;	/* that poll is in the ring */
-	bool closing;
-	bool close_after;	/* once the queued reply has gone */
-	bool borrowed_fds;	/* a fake's: never closed here */
-	struct ucred cred;
-	enum ctl_role role;
-	char buf[MEMX_CTL_MAX_REQUEST];
-	size_t len;
-	size_t scanned;		/* of buf, searched for the empty line */
-	int fds[CTL_MAX_FDS];
-	unsigned nfds;
-	GString *out;		/* the reply not sent yet, from out_off */
-	size_t out_off;
-	int out_fds[2];		/* ride on the byte at out_fds_at */
-	unsigned out_nfds;
-	bool out_fds_ours;	/* closed once sent (not the pager's) */
-	size_t out_fds_at;
-	GString *capture;	/* a fake's replies */
-	struct vm *vm;
-	char vm_name[64];	/* the VM it registered */
-};
-
-struct ctl {
-	struct evl_op op;
-	struct evl *loop;
-	struct pager *pager;
-	struct ctl_access acc;
-	int fd;
-	bool closing, listening;
-	char *path;
-	struct conn *conns;
-	unsigned idle;		/* connections without a VM */
-	struct ctl_stats st;
-};
 
 static void conn_pump(struct conn *c);
 
 const struct ctl_stats *ctl_stats(const struct ctl *ctl)
 {
 	return &ctl->st;
-}
-
-/* ---- who may do what ---- */
-
-static bool in_group(gid_t want, gid_t gid, const gid_t *groups, unsigned n)
-{
-	if (gid == want)
-		return true;
-	for (unsigned i = 0; i < n; i++)
-		if (groups[i] == want)
-			return true;
-	return false;
-}
-
-enum ctl_role ctl_role_of(const struct ctl_access *acc, uid_t uid, gid_t gid,
-			  const gid_t *groups, unsigned ngroups)
-{
-	if (uid == 0 || uid == geteuid())
-		return CTL_ROLE_ADMIN;
-	if (acc->admin_group_set &&
-	    in_group(acc->admin_group, gid, groups, ngroups))
-		return CTL_ROLE_ADMIN;
-	if (acc->vmm_group_set &&
-	    in_group(acc->vmm_group, gid, groups, ngroups))
-		return CTL_ROLE_VMM;
-	return CTL_ROLE_NONE;
-}
-
-/*
- * The role of the peer of @fd.  Its groups are those it had when it
- * connected (SO_PEERGROUPS, Linux 4.13; memx needs 5.19 for
- * write-protected shared memory anyway), so a pid reused since cannot
- * lend it another process's groups.
- */
-static enum ctl_role peer_role(const struct ctl *ctl, int fd,
-			       const struct ucred *cr)
-{
-	gid_t small[64], *groups = small;
-	socklen_t len = sizeof(small);
-	enum ctl_role role;
-	unsigned n = 0;
-
-	if (!getsockopt(fd, SOL_SOCKET, SO_PEERGROUPS, groups, &len)) {
-		n = len / sizeof(gid_t);
-	} else if (errno == ERANGE && len <= CTL_MAX_GROUPS * sizeof(gid_t)) {
-		groups = malloc(len);
-		if (groups &&
-		    !getsockopt(fd, SOL_SOCKET, SO_PEERGROUPS, groups, &len))
-			n = len / sizeof(gid_t);
-	} else {
-		log_ratelimited(60000, LOG_LEVEL_WARN, "control socket: "
-				"SO_PEERGROUPS: %s; peers count as members of "
-				"their primary group only", strerror(errno));
-	}
-	role = ctl_role_of(&ctl->acc, cr->uid, cr->gid, groups ? groups : small,
-			   groups ? n : 0);
-	if (groups != small)
-		free(groups);
-	return role;
-}
-
-/* Why a peer in no allowed group is refused, in @why. */
-static void none_why(const struct conn *c, char *why, size_t len)
-{
-	const struct ctl_access *a = &c->ctl->acc;
-
-	if (a->vmm_group_set || a->admin_group_set)
-		snprintf(why, len, "uid %u (gid %u, pid %d) may not use memxd's "
-			 "control socket: it is not root, nor in group %s%s%s",
-			 c->cred.uid, c->cred.gid, c->cred.pid,
-			 a->vmm_group_set ? a->vmm_group_name :
-			 a->admin_group_name,
-			 a->vmm_group_set ? " (ctl-group)" : " (ctl-admin-group)",
-			 a->vmm_group_set && a->admin_group_set ?
-			 " or its ctl-admin-group" : "");
-	else
-		snprintf(why, len, "uid %u (gid %u, pid %d) may not use memxd's "
-			 "control socket: only root may (memxd has no "
-			 "ctl-group)", c->cred.uid, c->cred.gid, c->cred.pid);
-}
-
-static const char *role_name(enum ctl_role r)
-{
-	return r == CTL_ROLE_ADMIN ? "admin" : r == CTL_ROLE_VMM ? "vmm"
-								 : "none";
-}
-
-/* Does the connection that registered @vm belong to @uid? */
-static bool owned_by(const struct ctl *ctl, const char *vm_name, uid_t uid)
-{
-	for (const struct conn *c = ctl->conns; c; c = c->next)
-		if (c->vm && !strcmp(c->vm_name, vm_name))
-			return c->cred.uid == uid;
-	return false;
 }
 
 /* ---- connections ---- */
