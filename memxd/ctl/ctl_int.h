@@ -2,12 +2,20 @@
 /*
  * ctl_int.h - the control socket's private state, struct ctl and struct
  * conn: shared by the files that implement ctl.h, included by nothing
- * else.  memxd's side of the socket, calls going down only:
+ * else.  memxd's side of the socket, a stack:
  *
- *   ctl.c         the socket, its connections and requests       (ctl.h)
+ *   ctl.c         the socket: made, listened on, connections accepted
+ *                 and given their peer's role, closed; and the
+ *                 requests carried out           (ctl.h, ctl_handle.h)
+ *   ctl_conn.c    a connection: its life, its requests read and framed
+ *                 and handed up in batches, its replies and the
+ *                 descriptors on them sent; the fakes      (ctl_conn.h)
  *   ctl_access.c  who may do what: roles, why a peer is refused, whose
  *                 a VM is                                (ctl_access.h)
  *   ctl_parse.c   a request parsed: no I/O, no state      (ctl_parse.h)
+ *
+ * Calls go down only, but for one: a connection hands each complete
+ * request up to handle_request(), and calls nothing else above it.
  */
 #ifndef MEMX_CTL_INT_H
 #define MEMX_CTL_INT_H
