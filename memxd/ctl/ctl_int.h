@@ -5,8 +5,9 @@
  * else.  memxd's side of the socket, a stack:
  *
  *   ctl.c         the socket: made, listened on, connections accepted
- *                 and given their peer's role, closed; and the
- *                 requests carried out           (ctl.h, ctl_handle.h)
+ *                 and given their peer's role, closed          (ctl.h)
+ *   ctl_handle.c  requests carried out: register, discard, drain, get,
+ *                 userfaultfd; refusals                (ctl_handle.h)
  *   ctl_conn.c    a connection: its life, its requests read and framed
  *                 and handed up in batches, its replies and the
  *                 descriptors on them sent; the fakes      (ctl_conn.h)
