@@ -3,7 +3,8 @@
  * ctl_parse.h - a control socket request (ctl_proto.h), parsed: which
  * request it is and every number in it, checked so that nothing a peer
  * writes can overflow.  No I/O, no state: what a request may do, and to
- * what, is ctl.c's (roles) and the pager's (regions, ranges) to decide.
+ * what, is ctl_handle.c's (roles) and the pager's (regions, ranges) to
+ * decide.
  */
 #ifndef MEMX_CTL_PARSE_H
 #define MEMX_CTL_PARSE_H
