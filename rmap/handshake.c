@@ -341,27 +341,6 @@ static struct ident *ident_by_key(struct rmap_ep *ep, const uint8_t pub[32])
 	return NULL;
 }
 
-void ep_send_raw(struct rmap_ep *ep, const struct sockaddr_storage *to,
-		 const uint8_t *data, size_t len)
-{
-	struct pkt *p = pkt_new(ep, 0);
-
-	if (!p)
-		return;
-	/* No message header: the wire buffer is the whole datagram. */
-	p->wire = malloc(len);
-	if (!p->wire) {
-		pkt_unref(p);
-		return;
-	}
-	p->wire_owned = true;
-	memcpy(p->wire, data, len);
-	p->wire_len = (uint16_t)len;
-	p->to = *to;
-	ep_submit_raw(ep, p);
-	pkt_unref(p);
-}
-
 /* ---- the initiator ---- */
 
 static uint64_t hs_retry_ns(const struct rmap_peer *peer)

@@ -302,11 +302,11 @@ struct rmap_peer *data_open(struct rmap_ep *ep, const uint8_t *buf,
 			    size_t *plain_len);
 /* Seal a stamped packet for @peer (NULL: in clear); -ENOKEY: no keys. */
 int pkt_seal(struct rmap_ep *ep, struct pkt *p, struct rmap_peer *peer);
-/* Send raw bytes (a handshake message) to @to. */
-void ep_send_raw(struct rmap_ep *ep, const struct sockaddr_storage *to,
-		 const uint8_t *data, size_t len);
 /* tx.c: put @p->wire on the wire now, as it is. */
 void ep_submit_raw(struct rmap_ep *ep, struct pkt *p);
+/* tx.c: send raw bytes (a handshake message) to @to. */
+void ep_send_raw(struct rmap_ep *ep, const struct sockaddr_storage *to,
+		 const uint8_t *data, size_t len);
 /* peer.c: a new peer at @addr, nothing more (rmap_peer_get adds keys). */
 struct rmap_peer *peer_new(struct rmap_ep *ep,
 			   const struct sockaddr_storage *addr);
