@@ -10,6 +10,7 @@
  *   rx.c    the receive side: duplicates, reassembly, the receives
  *   crypt.c keys, the data AEAD, nonces and replay windows
  *   handshake.c  Noise IKpsk2 handshakes, cookies, key pairs per peer
+ *   noise.c  what handshake messages are made of (noise.h)
  *
  * Reliability is per packet.  Each reliable packet carries a sequence
  * number in its sender's stream toward one peer and the lowest sequence
