@@ -17,7 +17,7 @@
  * dropped in silence.  Under load (more than hs_per_s initiations a
  * second) the responder first wants mac2, a MAC keyed by a cookie bound to
  * the source address: it answers with a COOKIE (smaller than the INIT, so
- * no amplification) and keeps nothing.
+ * no amplification) and keeps nothing (cookie.c).
  *
  * Epochs travel only inside handshakes: a peer restarted if, and only if,
  * an authenticated handshake says so.  The responder may send on the new
@@ -33,12 +33,12 @@
 #include <errno.h>
 #include <string.h>
 
+#include "cookie.h"
 #include "noise.h"
 #include "peerkeys.h"
 #include "rmap_int.h"
 
 #define REKEY_NS	(120ull * 1000000000ull)
-#define COOKIE_LIFE_NS	(120ull * 1000000000ull)
 #define SILENCE_NS	(1000ull * 1000000ull)
 
 /* ---- the initiator ---- */
@@ -87,12 +87,7 @@ static void hs_send_init(struct rmap_peer *peer, uint64_t now)
 	tai64n(payload + 4);
 	payload[16] = ep->suites;
 	encrypt_and_hash(&n, payload, sizeof(payload), msg + 88);
-	mac16(msg + INIT_MAC1, id->mac1_key, 32, msg, INIT_MAC1);
-	if (peer->cookie_ns && now - peer->cookie_ns < COOKIE_LIFE_NS)
-		mac16(msg + INIT_MAC2, peer->cookie, 16, msg, INIT_MAC2);
-	else
-		memset(msg + INIT_MAC2, 0, 16);
-	memcpy(hs->last_mac1, msg + INIT_MAC1, 16);
+	cookie_stamp_init(peer, msg, now);
 	memcpy(hs->h, n.h, 32);
 	memcpy(hs->ck, n.ck, 32);
 	sodium_memzero(&n, sizeof(n));
@@ -205,7 +200,6 @@ void hs_on_cookie(struct rmap_ep *ep, const uint8_t *buf, size_t len,
 		  const struct sockaddr_storage *from)
 {
 	struct rmap_peer *peer;
-	uint8_t cookie[16];
 
 	if (!ep->secure || len != COOKIE_LEN)
 		goto bad;
@@ -213,12 +207,8 @@ void hs_on_cookie(struct rmap_ep *ep, const uint8_t *buf, size_t len,
 	if (!peer || !peer->hs.active || peer->hs.local_idx != wire_get32(buf + 4) ||
 	    !addr_equal(&peer->addr, from) || !peer->ident)
 		goto bad;
-	if (crypto_aead_xchacha20poly1305_ietf_decrypt(cookie, NULL, NULL,
-			buf + 32, 32, peer->hs.last_mac1, 16, buf + 8,
-			peer->ident->cookie_key))
+	if (!cookie_take(peer, buf))
 		goto bad;
-	memcpy(peer->cookie, cookie, 16);
-	peer->cookie_ns = evl_now_ns();
 	/* Again, now with the cookie: the responder is under load. */
 	hs_send_init(peer, peer->cookie_ns);
 	return;
@@ -228,66 +218,11 @@ bad:
 
 /* ---- the responder ---- */
 
-static void cookie_of(struct rmap_ep *ep, const struct sockaddr_storage *a,
-		      uint8_t out[16])
-{
-	uint64_t now = evl_now_ns();
-
-	if (!ep->cookie_secret_ns || now - ep->cookie_secret_ns >= COOKIE_LIFE_NS) {
-		randombytes_buf(ep->cookie_secret, sizeof(ep->cookie_secret));
-		ep->cookie_secret_ns = now;
-	}
-	if (a->ss_family == AF_INET6) {
-		const struct sockaddr_in6 *s = (const void *)a;
-		uint8_t b[18];
-
-		memcpy(b, &s->sin6_addr, 16);
-		memcpy(b + 16, &s->sin6_port, 2);
-		mac16(out, ep->cookie_secret, 32, b, sizeof(b));
-	} else {
-		const struct sockaddr_in *s = (const void *)a;
-		uint8_t b[6];
-
-		memcpy(b, &s->sin_addr, 4);
-		memcpy(b + 4, &s->sin_port, 2);
-		mac16(out, ep->cookie_secret, 32, b, sizeof(b));
-	}
-}
-
-/* Is the responder under load?  Counts this initiation. */
-static bool under_load(struct rmap_ep *ep)
-{
-	uint64_t now = evl_now_ns();
-
-	if (now - ep->hs_window_ns >= 1000000000ull) {
-		ep->hs_window_ns = now;
-		ep->hs_count = 0;
-	}
-	ep->hs_count++;
-	return !ep->cfg.auth.hs_per_s || ep->hs_count > ep->cfg.auth.hs_per_s;
-}
-
-static void send_cookie(struct rmap_ep *ep, const uint8_t *init,
-			const struct sockaddr_storage *to)
-{
-	uint8_t msg[COOKIE_LEN], cookie[16];
-
-	msg_head(msg, RMAP_K_COOKIE);
-	memcpy(msg + 4, init + 4, 4);
-	randombytes_buf(msg + 8, 24);
-	cookie_of(ep, to, cookie);
-	crypto_aead_xchacha20poly1305_ietf_encrypt(msg + 32, NULL, cookie, 16,
-						   init + INIT_MAC1, 16, NULL,
-						   msg + 8, ep->cookie_key);
-	ep->ctr.cookie_challenges++;
-	ep_send_raw(ep, to, msg, sizeof(msg));
-}
-
 void hs_on_init(struct rmap_ep *ep, const uint8_t *buf, size_t len,
 		const struct sockaddr_storage *from)
 {
-	uint8_t mac[16], s_i[32], payload[20], reply[RESP_LEN];
-	uint8_t e_priv[32], e_pub[32], t1[32], t2[32], cookie[16];
+	uint8_t s_i[32], payload[20], reply[RESP_LEN];
+	uint8_t e_priv[32], e_pub[32], t1[32], t2[32];
 	uint8_t payload2[8] = { 0 };
 	struct rmap_peer *peer;
 	struct keypair *kp;
@@ -298,17 +233,13 @@ void hs_on_init(struct rmap_ep *ep, const uint8_t *buf, size_t len,
 
 	if (!ep->secure || len != INIT_LEN)
 		goto bad;
-	/* mac1: does the sender even know who we are?  A hash, no state. */
-	mac16(mac, ep->mac1_key, 32, buf, INIT_MAC1);
-	if (crypto_verify_16(mac, buf + INIT_MAC1))
+	switch (cookie_check_init(ep, buf, from)) {
+	case COOKIE_PASS:
+		break;
+	case COOKIE_BAD:
 		goto bad;
-	if (under_load(ep)) {
-		cookie_of(ep, from, cookie);
-		mac16(mac, cookie, 16, buf, INIT_MAC2);
-		if (crypto_verify_16(mac, buf + INIT_MAC2)) {
-			send_cookie(ep, buf, from);
-			return;
-		}
+	case COOKIE_SENT:
+		return;
 	}
 	noise_start(&n, ep->pub);
 	mix_hash(&n, buf + 8, 32);

@@ -10,7 +10,8 @@
  *   rx.c    the receive side: duplicates, reassembly, the receives
  *   crypt.c keys, the data AEAD, nonces and replay windows
  *   peerkeys.c   who a peer is, its key pairs and indexes; opening DATA
- *   handshake.c  Noise IKpsk2 handshakes, cookies; sealing
+ *   handshake.c  Noise IKpsk2 handshakes; sealing, or a handshake first
+ *   cookie.c     the handshake under load: mac1, mac2, cookies
  *   noise.c      what handshake messages are made of (noise.h)
  *
  * Reliability is per packet.  Each reliable packet carries a sequence
@@ -39,7 +40,7 @@
 #define IDX_BUCKETS	1024u
 #define IDENTS_SPARE	64u	/* peers rmap_ep_add_peer may add */
 
-/* ---- authentication (crypt.c, peerkeys.c, handshake.c) ---- */
+/* ---- authentication (crypt.c, peerkeys.c, handshake.c, cookie.c) ---- */
 
 #define SUITE_CHACHA	1u	/* ChaCha20-Poly1305 (IETF) */
 #define SUITE_AESGCM	2u	/* AES-256-GCM */
@@ -196,7 +197,7 @@ struct rmap_peer {
 	unsigned nreasm;
 	size_t reasm_bytes;	/* reassembly buffers we own for it */
 
-	/* authentication (peerkeys.c, handshake.c) */
+	/* authentication (peerkeys.c, handshake.c, cookie.c) */
 	struct ident *ident;	/* its static key: known, or authenticated */
 	bool authed;		/* ident proven by a handshake */
 	bool initiator;		/* we may start handshakes with it */
@@ -246,7 +247,7 @@ struct rmap_ep {
 	void *wire_filter_arg;
 	struct rmap_counters ctr;
 
-	/* authentication (peerkeys.c, handshake.c) */
+	/* authentication (peerkeys.c, handshake.c, cookie.c) */
 	bool secure;
 	uint8_t suites;		/* what this host can seal with */
 	uint8_t priv[32], pub[32], psk[32];
