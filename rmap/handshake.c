@@ -6,9 +6,12 @@
  * initiator (a pager, memxctl) knows the responder's static key; one
  * message each way authenticates both static keys, agrees on fresh
  * ephemeral keys (forward secrecy) and carries each side's epoch.  Every
- * primitive is libsodium's.  The three messages (INIT, RESP, COOKIE)
- * and the Noise state they are built with are in noise.h; who a peer
- * is and the keys a handshake leaves it, in peerkeys.h.
+ * primitive is libsodium's.
+ *
+ * Calls go down: rx.c and tx.c call in here (rmap_int.h); this file calls
+ * down into cookie.h (mac1, mac2, cookies), peerkeys.h (who a peer is,
+ * the indexes and key pairs a handshake leaves it) and noise.h (the
+ * messages' layout and Noise's symmetric state), which never call back.
  *
  * Nothing is kept for a stranger: an INIT whose mac1 (a MAC keyed by the
  * responder's public key) is wrong costs a hash; one that fails to
@@ -24,9 +27,9 @@
  * keys only once the initiator used them (key confirmation), so nothing
  * larger than its request ever goes to an address that has not completed
  * a handshake.  The initiator starts a handshake when it has something to
- * send and no keys, every REKEY_S seconds, and when the peer has been
- * silent for SILENCE_NS with packets outstanding (how a restarted server,
- * which lost our keys and answers nothing, is found out).
+ * send and no keys, every REKEY_NS, and when the peer has been silent
+ * for SILENCE_NS with packets outstanding (how a restarted server, which
+ * lost our keys and answers nothing, is found out).
  */
 #include "rmap.h"
 

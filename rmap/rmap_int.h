@@ -9,9 +9,10 @@
  *   tx.c    the send side: packets, window, retransmission, ACKs, GSO
  *   rx.c    the receive side: duplicates, reassembly, the receives
  *   crypt.c keys, the data AEAD, nonces and replay windows
- *   peerkeys.c   who a peer is, its key pairs and indexes; opening DATA
  *   handshake.c  Noise IKpsk2 handshakes; sealing, or a handshake first
- *   cookie.c     the handshake under load: mac1, mac2, cookies
+ *   cookie.c     the handshake under load: mac1, mac2, cookies (cookie.h)
+ *   peerkeys.c   who a peer is, its key pairs and indexes; opening DATA
+ *                (peerkeys.h)
  *   noise.c      what handshake messages are made of (noise.h)
  *
  * Reliability is per packet.  Each reliable packet carries a sequence
