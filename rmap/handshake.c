@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 /*
- * handshake.c - who a peer is, and the keys to talk to it.
+ * handshake.c - the handshake that gives a peer its keys.
  *
  * Noise_IKpsk2_25519_ChaChaPoly_SHA256, WireGuard's handshake: the
  * initiator (a pager, memxctl) knows the responder's static key; one
@@ -8,10 +8,10 @@
  * ephemeral keys (forward secrecy) and carries each side's epoch.  Every
  * primitive is libsodium's.
  *
- *   INIT  (156 bytes)  idx_i, e_i, AEAD(s_i), AEAD(epoch, timestamp,
- *                      suites), mac1, mac2
- *   RESP  (100 bytes)  idx_r, idx_i, e_r, AEAD(epoch, suite), mac1, mac2
- *   COOKIE (64 bytes)  idx_i, nonce, XAEAD(cookie)
+ * Calls go down: rx.c and tx.c call in here (rmap_int.h); this file calls
+ * down into cookie.h (mac1, mac2, cookies), peerkeys.h (who a peer is,
+ * the indexes and key pairs a handshake leaves it) and noise.h (the
+ * messages' layout and Noise's symmetric state), which never call back.
  *
  * Nothing is kept for a stranger: an INIT whose mac1 (a MAC keyed by the
  * responder's public key) is wrong costs a hash; one that fails to
@@ -20,347 +20,29 @@
  * dropped in silence.  Under load (more than hs_per_s initiations a
  * second) the responder first wants mac2, a MAC keyed by a cookie bound to
  * the source address: it answers with a COOKIE (smaller than the INIT, so
- * no amplification) and keeps nothing.
+ * no amplification) and keeps nothing (cookie.c).
  *
  * Epochs travel only inside handshakes: a peer restarted if, and only if,
  * an authenticated handshake says so.  The responder may send on the new
  * keys only once the initiator used them (key confirmation), so nothing
  * larger than its request ever goes to an address that has not completed
  * a handshake.  The initiator starts a handshake when it has something to
- * send and no keys, every REKEY_S seconds, and when the peer has been
- * silent for SILENCE_NS with packets outstanding (how a restarted server,
- * which lost our keys and answers nothing, is found out).
+ * send and no keys, every REKEY_NS, and when the peer has been silent
+ * for SILENCE_NS with packets outstanding (how a restarted server, which
+ * lost our keys and answers nothing, is found out).
  */
 #include "rmap.h"
 
 #include <errno.h>
-#include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
+#include "cookie.h"
+#include "noise.h"
+#include "peerkeys.h"
 #include "rmap_int.h"
 
-#define PROTOCOL	"Noise_IKpsk2_25519_ChaChaPoly_SHA256"
-#define PROLOGUE	"memx RMAP v2"
-
-#define INIT_LEN	156u
-#define RESP_LEN	100u
-#define COOKIE_LEN	64u
-#define INIT_MAC1	124u
-#define INIT_MAC2	140u
-#define RESP_MAC1	68u
-#define RESP_MAC2	84u
-
 #define REKEY_NS	(120ull * 1000000000ull)
-#define COOKIE_LIFE_NS	(120ull * 1000000000ull)
 #define SILENCE_NS	(1000ull * 1000000ull)
-
-static void msg_head(uint8_t *p, uint8_t kind)
-{
-	p[0] = RMAP_MAGIC >> 8;
-	p[1] = RMAP_MAGIC & 0xff;
-	p[2] = RMAP_VERSION;
-	p[3] = kind;
-}
-
-/* ---- Noise's symmetric state, with libsodium's SHA-256 and HMAC ---- */
-
-static void hash2(uint8_t out[32], const uint8_t *a, size_t al,
-		  const uint8_t *b, size_t bl)
-{
-	crypto_hash_sha256_state st;
-
-	crypto_hash_sha256_init(&st);
-	crypto_hash_sha256_update(&st, a, al);
-	if (bl)
-		crypto_hash_sha256_update(&st, b, bl);
-	crypto_hash_sha256_final(&st, out);
-}
-
-static void hmac2(uint8_t out[32], const uint8_t key[32], const uint8_t *a,
-		  size_t al, const uint8_t *b, size_t bl)
-{
-	crypto_auth_hmacsha256_state st;
-
-	crypto_auth_hmacsha256_init(&st, key, 32);
-	crypto_auth_hmacsha256_update(&st, a, al);
-	if (bl)
-		crypto_auth_hmacsha256_update(&st, b, bl);
-	crypto_auth_hmacsha256_final(&st, out);
-}
-
-/* HKDF as Noise defines it: up to three outputs. */
-static void hkdf(const uint8_t ck[32], const uint8_t *ikm, size_t ikml,
-		 uint8_t *o1, uint8_t *o2, uint8_t *o3)
-{
-	uint8_t t[32], a[32], b[32], one = 1, two = 2, three = 3;
-
-	hmac2(t, ck, ikm, ikml, NULL, 0);
-	hmac2(a, t, &one, 1, NULL, 0);
-	if (o2 || o3)
-		hmac2(b, t, a, 32, &two, 1);
-	if (o3)
-		hmac2(o3, t, b, 32, &three, 1);
-	if (o2)
-		memcpy(o2, b, 32);
-	memcpy(o1, a, 32);
-	sodium_memzero(t, sizeof(t));
-	sodium_memzero(a, sizeof(a));
-	sodium_memzero(b, sizeof(b));
-}
-
-struct noise {
-	uint8_t h[32], ck[32], k[32];
-};
-
-static void mix_hash(struct noise *n, const uint8_t *d, size_t len)
-{
-	hash2(n->h, n->h, 32, d, len);
-}
-
-static void mix_key(struct noise *n, const uint8_t *ikm, size_t len)
-{
-	hkdf(n->ck, ikm, len, n->ck, n->k, NULL);
-}
-
-/* MixKey(DH(priv, pub)); false if the result is all zeros. */
-static bool mix_dh(struct noise *n, const uint8_t priv[32],
-		   const uint8_t pub[32])
-{
-	uint8_t dh[32];
-
-	if (crypto_scalarmult(dh, priv, pub))
-		return false;
-	mix_key(n, dh, 32);
-	sodium_memzero(dh, sizeof(dh));
-	return true;
-}
-
-static const uint8_t zero_nonce[12];
-
-static void encrypt_and_hash(struct noise *n, const uint8_t *p, size_t len,
-			     uint8_t *out)
-{
-	crypto_aead_chacha20poly1305_ietf_encrypt(out, NULL, p, len, n->h, 32,
-						  NULL, zero_nonce, n->k);
-	mix_hash(n, out, len + 16);
-}
-
-static bool decrypt_and_hash(struct noise *n, const uint8_t *c, size_t len,
-			     uint8_t *out)
-{
-	if (crypto_aead_chacha20poly1305_ietf_decrypt(out, NULL, NULL, c, len,
-						      n->h, 32, zero_nonce,
-						      n->k))
-		return false;
-	mix_hash(n, c, len);
-	return true;
-}
-
-/* The state both sides start from, for responder static key @rs. */
-static void noise_start(struct noise *n, const uint8_t rs[32])
-{
-	hash2(n->h, (const uint8_t *)PROTOCOL, strlen(PROTOCOL), NULL, 0);
-	memcpy(n->ck, n->h, 32);
-	mix_hash(n, (const uint8_t *)PROLOGUE, strlen(PROLOGUE));
-	mix_hash(n, rs, 32);
-}
-
-static void mac16(uint8_t out[16], const uint8_t *key, size_t keylen,
-		  const uint8_t *msg, size_t len)
-{
-	crypto_generichash(out, 16, msg, len, key, keylen);
-}
-
-/* TAI64N: seconds since 1970 plus 2^62, then nanoseconds; big-endian. */
-static void tai64n(uint8_t out[12])
-{
-	struct timespec ts;
-	uint64_t s;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	s = 0x400000000000000aull + (uint64_t)ts.tv_sec;
-	wire_put32(out, (uint32_t)(s >> 32));
-	wire_put32(out + 4, (uint32_t)s);
-	wire_put32(out + 8, (uint32_t)ts.tv_nsec);
-}
-
-/* ---- local indexes: what a peer names to reach one of our states ---- */
-
-static unsigned idx_bucket(uint32_t idx)
-{
-	return (idx * 2654435761u) % IDX_BUCKETS;
-}
-
-static struct rmap_peer *idx_peer(struct rmap_ep *ep, uint32_t idx)
-{
-	for (struct idx_node *n = ep->idx[idx_bucket(idx)]; n; n = n->next)
-		if (n->idx == idx)
-			return n->peer;
-	return NULL;
-}
-
-static uint32_t idx_new(struct rmap_ep *ep, struct rmap_peer *peer)
-{
-	struct idx_node *n = malloc(sizeof(*n));
-	uint32_t idx;
-
-	if (!n)
-		return 0;
-	do {
-		idx = randombytes_random();
-	} while (!idx || idx_peer(ep, idx));
-	n->idx = idx;
-	n->peer = peer;
-	n->next = ep->idx[idx_bucket(idx)];
-	ep->idx[idx_bucket(idx)] = n;
-	return idx;
-}
-
-static void idx_remove(struct rmap_ep *ep, uint32_t idx)
-{
-	struct idx_node **pp = &ep->idx[idx_bucket(idx)], *n;
-
-	if (!idx)
-		return;
-	while ((n = *pp)) {
-		if (n->idx == idx) {
-			*pp = n->next;
-			free(n);
-			return;
-		}
-		pp = &n->next;
-	}
-}
-
-static void kp_drop(struct rmap_ep *ep, struct keypair **kpp)
-{
-	if (!*kpp)
-		return;
-	idx_remove(ep, (*kpp)->local_idx);
-	kp_free(*kpp);
-	*kpp = NULL;
-}
-
-static void hs_cancel(struct rmap_peer *peer)
-{
-	if (peer->hs.active)
-		idx_remove(peer->ep, peer->hs.local_idx);
-	sodium_memzero(&peer->hs, sizeof(peer->hs));
-}
-
-void peer_auth_reset(struct rmap_peer *peer)
-{
-	kp_drop(peer->ep, &peer->kp_cur);
-	kp_drop(peer->ep, &peer->kp_prev);
-	kp_drop(peer->ep, &peer->kp_next);
-	hs_cancel(peer);
-}
-
-/* ---- set up and tear down ---- */
-
-int auth_init(struct rmap_ep *ep, const struct rmap_auth *a)
-{
-	if (a->insecure)
-		return 0;
-	if (sodium_init() < 0)
-		return -ENOSYS;
-	if (!a->have_key)
-		return -ENOKEY;
-	ep->secure = true;
-	ep->suites = crypt_suites(a->no_aes);
-	memcpy(ep->priv, a->private_key, 32);
-	if (crypto_scalarmult_base(ep->pub, ep->priv))
-		return -EINVAL;
-	if (a->have_psk)
-		memcpy(ep->psk, a->psk, 32);
-	hash2(ep->mac1_key, (const uint8_t *)"mac1----", 8, ep->pub, 32);
-	hash2(ep->cookie_key, (const uint8_t *)"cookie--", 8, ep->pub, 32);
-	ep->idx = calloc(IDX_BUCKETS, sizeof(*ep->idx));
-	/* Room for some more (rmap_ep_add_peer): peers point at these. */
-	ep->idents_cap = a->npeers + IDENTS_SPARE;
-	ep->idents = calloc(ep->idents_cap, sizeof(*ep->idents));
-	if (!ep->idx || !ep->idents)
-		return -ENOMEM;
-	for (unsigned i = 0; i < a->npeers; i++)
-		rmap_ep_add_peer(ep, &a->peers[i]);
-	return 0;
-}
-
-int rmap_ep_add_peer(struct rmap_ep *ep, const struct rmap_peer_key *pk)
-{
-	struct ident *id;
-
-	if (!ep->secure)
-		return -EINVAL;
-	if (ep->nidents >= ep->idents_cap)
-		return -ENOSPC;
-	id = &ep->idents[ep->nidents];
-	memset(id, 0, sizeof(*id));
-	memcpy(id->pub, pk->pub, 32);
-	id->has_addr = pk->has_addr;
-	id->addr = pk->addr;
-	/* A key that gives no shared secret is nobody's. */
-	if (crypto_scalarmult(id->ss, ep->priv, id->pub))
-		return -EINVAL;
-	hash2(id->mac1_key, (const uint8_t *)"mac1----", 8, id->pub, 32);
-	hash2(id->cookie_key, (const uint8_t *)"cookie--", 8, id->pub, 32);
-	ep->nidents++;
-	return 0;
-}
-
-void auth_fini(struct rmap_ep *ep)
-{
-	if (ep->idx) {
-		for (unsigned b = 0; b < IDX_BUCKETS; b++)
-			while (ep->idx[b])
-				idx_remove(ep, ep->idx[b]->idx);
-		free(ep->idx);
-	}
-	if (ep->idents)
-		sodium_memzero(ep->idents, ep->idents_cap * sizeof(*ep->idents));
-	free(ep->idents);
-	sodium_memzero(ep->priv, sizeof(ep->priv));
-	sodium_memzero(ep->psk, sizeof(ep->psk));
-}
-
-struct ident *ident_by_addr(struct rmap_ep *ep,
-			    const struct sockaddr_storage *a)
-{
-	for (unsigned i = 0; i < ep->nidents; i++)
-		if (ep->idents[i].has_addr && addr_equal(&ep->idents[i].addr, a))
-			return &ep->idents[i];
-	return NULL;
-}
-
-static struct ident *ident_by_key(struct rmap_ep *ep, const uint8_t pub[32])
-{
-	for (unsigned i = 0; i < ep->nidents; i++)
-		if (!sodium_memcmp(ep->idents[i].pub, pub, 32))
-			return &ep->idents[i];
-	return NULL;
-}
-
-void ep_send_raw(struct rmap_ep *ep, const struct sockaddr_storage *to,
-		 const uint8_t *data, size_t len)
-{
-	struct pkt *p = pkt_new(ep, 0);
-
-	if (!p)
-		return;
-	/* No message header: the wire buffer is the whole datagram. */
-	p->wire = malloc(len);
-	if (!p->wire) {
-		pkt_unref(p);
-		return;
-	}
-	p->wire_owned = true;
-	memcpy(p->wire, data, len);
-	p->wire_len = (uint16_t)len;
-	p->to = *to;
-	ep_submit_raw(ep, p);
-	pkt_unref(p);
-}
 
 /* ---- the initiator ---- */
 
@@ -408,12 +90,7 @@ static void hs_send_init(struct rmap_peer *peer, uint64_t now)
 	tai64n(payload + 4);
 	payload[16] = ep->suites;
 	encrypt_and_hash(&n, payload, sizeof(payload), msg + 88);
-	mac16(msg + INIT_MAC1, id->mac1_key, 32, msg, INIT_MAC1);
-	if (peer->cookie_ns && now - peer->cookie_ns < COOKIE_LIFE_NS)
-		mac16(msg + INIT_MAC2, peer->cookie, 16, msg, INIT_MAC2);
-	else
-		memset(msg + INIT_MAC2, 0, 16);
-	memcpy(hs->last_mac1, msg + INIT_MAC1, 16);
+	cookie_stamp_init(peer, msg, now);
 	memcpy(hs->h, n.h, 32);
 	memcpy(hs->ck, n.ck, 32);
 	sodium_memzero(&n, sizeof(n));
@@ -456,46 +133,6 @@ void hs_tick(struct rmap_peer *peer, uint64_t now)
 	    (peer->in_window && now - peer->last_rx_ns >= SILENCE_NS &&
 	     now - kp->born_ns >= SILENCE_NS))
 		hs_send_init(peer, now);
-}
-
-/* @kp is @peer's key pair to send on now; the one before is kept. */
-static void kp_install(struct rmap_peer *peer, struct keypair *kp)
-{
-	kp_drop(peer->ep, &peer->kp_prev);
-	peer->kp_prev = peer->kp_cur;
-	peer->kp_cur = kp;
-	kp->confirmed = true;
-	peer->ep->ctr.handshakes++;
-}
-
-static struct keypair *kp_make(uint32_t local_idx, uint32_t remote_idx,
-			       const uint8_t send[32], const uint8_t recv[32],
-			       uint8_t suite, bool initiator)
-{
-	struct keypair *kp = calloc(1, sizeof(*kp));
-
-	if (!kp)
-		return NULL;
-	kp->local_idx = local_idx;
-	kp->remote_idx = remote_idx;
-	kp->initiator = initiator;
-	kp->born_ns = evl_now_ns();
-	if (kp_set_keys(kp, send, recv, suite)) {
-		kp_free(kp);
-		return NULL;
-	}
-	return kp;
-}
-
-/* A handshake said @peer's epoch is @epoch: a restart, if it changed. */
-static void peer_epoch(struct rmap_peer *peer, uint32_t epoch)
-{
-	if (!peer->epoch_known) {
-		peer->remote_epoch = epoch;
-		peer->epoch_known = true;
-	} else if (epoch != peer->remote_epoch) {
-		peer_restarted(peer, epoch);
-	}
 }
 
 void hs_on_resp(struct rmap_ep *ep, const uint8_t *buf, size_t len,
@@ -566,7 +203,6 @@ void hs_on_cookie(struct rmap_ep *ep, const uint8_t *buf, size_t len,
 		  const struct sockaddr_storage *from)
 {
 	struct rmap_peer *peer;
-	uint8_t cookie[16];
 
 	if (!ep->secure || len != COOKIE_LEN)
 		goto bad;
@@ -574,12 +210,8 @@ void hs_on_cookie(struct rmap_ep *ep, const uint8_t *buf, size_t len,
 	if (!peer || !peer->hs.active || peer->hs.local_idx != wire_get32(buf + 4) ||
 	    !addr_equal(&peer->addr, from) || !peer->ident)
 		goto bad;
-	if (crypto_aead_xchacha20poly1305_ietf_decrypt(cookie, NULL, NULL,
-			buf + 32, 32, peer->hs.last_mac1, 16, buf + 8,
-			peer->ident->cookie_key))
+	if (!cookie_take(peer, buf))
 		goto bad;
-	memcpy(peer->cookie, cookie, 16);
-	peer->cookie_ns = evl_now_ns();
 	/* Again, now with the cookie: the responder is under load. */
 	hs_send_init(peer, peer->cookie_ns);
 	return;
@@ -589,66 +221,11 @@ bad:
 
 /* ---- the responder ---- */
 
-static void cookie_of(struct rmap_ep *ep, const struct sockaddr_storage *a,
-		      uint8_t out[16])
-{
-	uint64_t now = evl_now_ns();
-
-	if (!ep->cookie_secret_ns || now - ep->cookie_secret_ns >= COOKIE_LIFE_NS) {
-		randombytes_buf(ep->cookie_secret, sizeof(ep->cookie_secret));
-		ep->cookie_secret_ns = now;
-	}
-	if (a->ss_family == AF_INET6) {
-		const struct sockaddr_in6 *s = (const void *)a;
-		uint8_t b[18];
-
-		memcpy(b, &s->sin6_addr, 16);
-		memcpy(b + 16, &s->sin6_port, 2);
-		mac16(out, ep->cookie_secret, 32, b, sizeof(b));
-	} else {
-		const struct sockaddr_in *s = (const void *)a;
-		uint8_t b[6];
-
-		memcpy(b, &s->sin_addr, 4);
-		memcpy(b + 4, &s->sin_port, 2);
-		mac16(out, ep->cookie_secret, 32, b, sizeof(b));
-	}
-}
-
-/* Is the responder under load?  Counts this initiation. */
-static bool under_load(struct rmap_ep *ep)
-{
-	uint64_t now = evl_now_ns();
-
-	if (now - ep->hs_window_ns >= 1000000000ull) {
-		ep->hs_window_ns = now;
-		ep->hs_count = 0;
-	}
-	ep->hs_count++;
-	return !ep->cfg.auth.hs_per_s || ep->hs_count > ep->cfg.auth.hs_per_s;
-}
-
-static void send_cookie(struct rmap_ep *ep, const uint8_t *init,
-			const struct sockaddr_storage *to)
-{
-	uint8_t msg[COOKIE_LEN], cookie[16];
-
-	msg_head(msg, RMAP_K_COOKIE);
-	memcpy(msg + 4, init + 4, 4);
-	randombytes_buf(msg + 8, 24);
-	cookie_of(ep, to, cookie);
-	crypto_aead_xchacha20poly1305_ietf_encrypt(msg + 32, NULL, cookie, 16,
-						   init + INIT_MAC1, 16, NULL,
-						   msg + 8, ep->cookie_key);
-	ep->ctr.cookie_challenges++;
-	ep_send_raw(ep, to, msg, sizeof(msg));
-}
-
 void hs_on_init(struct rmap_ep *ep, const uint8_t *buf, size_t len,
 		const struct sockaddr_storage *from)
 {
-	uint8_t mac[16], s_i[32], payload[20], reply[RESP_LEN];
-	uint8_t e_priv[32], e_pub[32], t1[32], t2[32], cookie[16];
+	uint8_t s_i[32], payload[20], reply[RESP_LEN];
+	uint8_t e_priv[32], e_pub[32], t1[32], t2[32];
 	uint8_t payload2[8] = { 0 };
 	struct rmap_peer *peer;
 	struct keypair *kp;
@@ -659,17 +236,13 @@ void hs_on_init(struct rmap_ep *ep, const uint8_t *buf, size_t len,
 
 	if (!ep->secure || len != INIT_LEN)
 		goto bad;
-	/* mac1: does the sender even know who we are?  A hash, no state. */
-	mac16(mac, ep->mac1_key, 32, buf, INIT_MAC1);
-	if (crypto_verify_16(mac, buf + INIT_MAC1))
+	switch (cookie_check_init(ep, buf, from)) {
+	case COOKIE_PASS:
+		break;
+	case COOKIE_BAD:
 		goto bad;
-	if (under_load(ep)) {
-		cookie_of(ep, from, cookie);
-		mac16(mac, cookie, 16, buf, INIT_MAC2);
-		if (crypto_verify_16(mac, buf + INIT_MAC2)) {
-			send_cookie(ep, buf, from);
-			return;
-		}
+	case COOKIE_SENT:
+		return;
 	}
 	noise_start(&n, ep->pub);
 	mix_hash(&n, buf + 8, 32);
@@ -783,50 +356,6 @@ bad:
 
 /* ---- data ---- */
 
-struct rmap_peer *data_open(struct rmap_ep *ep, const uint8_t *buf,
-			    size_t len, const struct sockaddr_storage *from,
-			    size_t *plain_len)
-{
-	uint32_t idx = wire_get32(buf + 4);
-	struct rmap_peer *peer = idx_peer(ep, idx);
-	struct keypair *kp = NULL;
-	uint64_t ctr;
-
-	if (peer) {
-		if (peer->kp_cur && peer->kp_cur->local_idx == idx)
-			kp = peer->kp_cur;
-		else if (peer->kp_next && peer->kp_next->local_idx == idx)
-			kp = peer->kp_next;
-		else if (peer->kp_prev && peer->kp_prev->local_idx == idx)
-			kp = peer->kp_prev;
-	}
-	/* Keys are bound to the address that made them: no roaming. */
-	if (!kp || !addr_equal(&peer->addr, from) ||
-	    len < RMAP_OUTER_LEN + RMAP_AEAD_TAG_LEN ||
-	    len > RMAP_MAX_DATAGRAM) {
-		ep->ctr.auth_failures++;
-		return NULL;
-	}
-	if (!replay_fresh(&kp->rp, wire_get32(buf + 8) * (1ull << 32) +
-			  wire_get32(buf + 12))) {
-		ep->ctr.replays++;
-		return NULL;
-	}
-	if (kp_open(kp, buf, len, ep->rx_plain, plain_len, &ctr)) {
-		ep->ctr.auth_failures++;
-		return NULL;
-	}
-	replay_mark(&kp->rp, ctr);
-	peer->last_rx_ns = evl_now_ns();
-	if (kp == peer->kp_next) {
-		/* The initiator used the keys: confirmed, ours to send on. */
-		peer->kp_next = NULL;
-		kp_install(peer, kp);
-		peer_keys_ready(peer);
-	}
-	return peer;
-}
-
 int pkt_seal(struct rmap_ep *ep, struct pkt *p, struct rmap_peer *peer)
 {
 	size_t n;
@@ -850,74 +379,5 @@ int pkt_seal(struct rmap_ep *ep, struct pkt *p, struct rmap_peer *peer)
 		return ret;
 	}
 	p->wire_len = (uint16_t)n;
-	return 0;
-}
-
-const uint8_t *rmap_peer_key(const struct rmap_peer *peer)
-{
-	return peer->authed && peer->ident ? peer->ident->pub : NULL;
-}
-
-bool rmap_peer_can_initiate(const struct rmap_peer *peer)
-{
-	return !peer->ep->secure || (peer->initiator && peer->ident);
-}
-
-bool rmap_ep_secure(const struct rmap_ep *ep)
-{
-	return ep->secure;
-}
-
-const char *rmap_ep_cipher(const struct rmap_ep *ep)
-{
-	if (!ep->secure)
-		return "none";
-	return ep->suites & SUITE_AESGCM ? "AES-256-GCM" : "ChaCha20-Poly1305";
-}
-
-int rmap_ep_inject_plain(struct rmap_ep *ep, const uint8_t *buf, size_t len,
-			 const struct sockaddr_storage *from,
-			 const uint8_t pub[RMAP_KEY_LEN])
-{
-	struct ident *id;
-	struct rmap_peer *peer;
-
-	if (!ep->secure || ep->closing)
-		return -EINVAL;
-	id = ident_by_key(ep, pub);
-	if (!id)
-		return -ENOKEY;
-	peer = rmap_peer_find(ep, from);
-	if (!peer)
-		peer = peer_new(ep, from);
-	if (!peer)
-		return -ENOMEM;
-	if (peer->authed && peer->ident != id) {
-		peer_auth_reset(peer);
-		peer->ident = id;
-		peer_restarted(peer, len >= 12 ? wire_get32(buf + 8) : 0);
-	}
-	peer->ident = id;
-	peer->authed = true;
-	if (!peer->epoch_known && len >= 12)
-		peer_epoch(peer, wire_get32(buf + 8));
-	if (!peer->kp_cur) {
-		/*
-		 * Keys nobody holds, so that what the peer is answered is
-		 * sealed and reaches the filters as a real answer would.
-		 */
-		uint8_t k1[32], k2[32];
-		uint32_t idx = idx_new(ep, peer);
-		struct keypair *kp;
-
-		randombytes_buf(k1, sizeof(k1));
-		randombytes_buf(k2, sizeof(k2));
-		kp = idx ? kp_make(idx, idx, k1, k2, SUITE_CHACHA, true) : NULL;
-		if (kp)
-			kp_install(peer, kp);
-		else
-			idx_remove(ep, idx);
-	}
-	rx_inner(ep, peer, buf, len, from);
 	return 0;
 }

@@ -9,7 +9,11 @@
  *   tx.c    the send side: packets, window, retransmission, ACKs, GSO
  *   rx.c    the receive side: duplicates, reassembly, the receives
  *   crypt.c keys, the data AEAD, nonces and replay windows
- *   handshake.c  Noise IKpsk2 handshakes, cookies, key pairs per peer
+ *   handshake.c  Noise IKpsk2 handshakes; sealing, or a handshake first
+ *   cookie.c     the handshake under load: mac1, mac2, cookies (cookie.h)
+ *   peerkeys.c   who a peer is, its key pairs and indexes; opening DATA
+ *                (peerkeys.h)
+ *   noise.c      what handshake messages are made of (noise.h)
  *
  * Reliability is per packet.  Each reliable packet carries a sequence
  * number in its sender's stream toward one peer and the lowest sequence
@@ -37,7 +41,7 @@
 #define IDX_BUCKETS	1024u
 #define IDENTS_SPARE	64u	/* peers rmap_ep_add_peer may add */
 
-/* ---- authentication (crypt.c, handshake.c) ---- */
+/* ---- authentication (crypt.c, peerkeys.c, handshake.c, cookie.c) ---- */
 
 #define SUITE_CHACHA	1u	/* ChaCha20-Poly1305 (IETF) */
 #define SUITE_AESGCM	2u	/* AES-256-GCM */
@@ -194,7 +198,7 @@ struct rmap_peer {
 	unsigned nreasm;
 	size_t reasm_bytes;	/* reassembly buffers we own for it */
 
-	/* authentication (handshake.c) */
+	/* authentication (peerkeys.c, handshake.c, cookie.c) */
 	struct ident *ident;	/* its static key: known, or authenticated */
 	bool authed;		/* ident proven by a handshake */
 	bool initiator;		/* we may start handshakes with it */
@@ -244,7 +248,7 @@ struct rmap_ep {
 	void *wire_filter_arg;
 	struct rmap_counters ctr;
 
-	/* authentication (handshake.c) */
+	/* authentication (peerkeys.c, handshake.c, cookie.c) */
 	bool secure;
 	uint8_t suites;		/* what this host can seal with */
 	uint8_t priv[32], pub[32], psk[32];
@@ -280,12 +284,18 @@ void replay_mark(struct replay *rp, uint64_t ctr);
 uint8_t crypt_suites(bool no_aes);
 void outer_put(uint8_t *p, uint8_t kind, uint32_t idx, uint64_t ctr);
 
-/* handshake.c */
+/* peerkeys.c: who a peer is, and the keys we hold for it. */
 int auth_init(struct rmap_ep *ep, const struct rmap_auth *a);
 void auth_fini(struct rmap_ep *ep);
 struct ident *ident_by_addr(struct rmap_ep *ep,
 			    const struct sockaddr_storage *a);
 void peer_auth_reset(struct rmap_peer *peer);
+/* DATA: the peer and its opened bytes in ep->rx_plain, or NULL. */
+struct rmap_peer *data_open(struct rmap_ep *ep, const uint8_t *buf,
+			    size_t len, const struct sockaddr_storage *from,
+			    size_t *plain_len);
+
+/* handshake.c: the handshake, and sealing (or a handshake for keys). */
 void hs_on_init(struct rmap_ep *ep, const uint8_t *buf, size_t len,
 		const struct sockaddr_storage *from);
 void hs_on_resp(struct rmap_ep *ep, const uint8_t *buf, size_t len,
@@ -296,17 +306,13 @@ void hs_on_cookie(struct rmap_ep *ep, const uint8_t *buf, size_t len,
 void hs_maybe_start(struct rmap_peer *peer, uint64_t now);
 /* Per retransmit tick: retries, rekeying, a silent peer. */
 void hs_tick(struct rmap_peer *peer, uint64_t now);
-/* DATA: the peer and its opened bytes in ep->rx_plain, or NULL. */
-struct rmap_peer *data_open(struct rmap_ep *ep, const uint8_t *buf,
-			    size_t len, const struct sockaddr_storage *from,
-			    size_t *plain_len);
 /* Seal a stamped packet for @peer (NULL: in clear); -ENOKEY: no keys. */
 int pkt_seal(struct rmap_ep *ep, struct pkt *p, struct rmap_peer *peer);
-/* Send raw bytes (a handshake message) to @to. */
-void ep_send_raw(struct rmap_ep *ep, const struct sockaddr_storage *to,
-		 const uint8_t *data, size_t len);
 /* tx.c: put @p->wire on the wire now, as it is. */
 void ep_submit_raw(struct rmap_ep *ep, struct pkt *p);
+/* tx.c: send raw bytes (a handshake message) to @to. */
+void ep_send_raw(struct rmap_ep *ep, const struct sockaddr_storage *to,
+		 const uint8_t *data, size_t len);
 /* peer.c: a new peer at @addr, nothing more (rmap_peer_get adds keys). */
 struct rmap_peer *peer_new(struct rmap_ep *ep,
 			   const struct sockaddr_storage *addr);

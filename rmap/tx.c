@@ -139,6 +139,28 @@ void ep_submit_raw(struct rmap_ep *ep, struct pkt *p)
 	}
 }
 
+/* Send @data (a handshake message) to @to, a datagram of its own. */
+void ep_send_raw(struct rmap_ep *ep, const struct sockaddr_storage *to,
+		 const uint8_t *data, size_t len)
+{
+	struct pkt *p = pkt_new(ep, 0);
+
+	if (!p)
+		return;
+	/* No message header: the wire buffer is the whole datagram. */
+	p->wire = malloc(len);
+	if (!p->wire) {
+		pkt_unref(p);
+		return;
+	}
+	p->wire_owned = true;
+	memcpy(p->wire, data, len);
+	p->wire_len = (uint16_t)len;
+	p->to = *to;
+	ep_submit_raw(ep, p);
+	pkt_unref(p);
+}
+
 static void ep_submit_send(struct rmap_ep *ep, struct pkt *p)
 {
 	int copies = 1;

@@ -30,7 +30,7 @@
  * payload: sealed with the session's AEAD (and its 16-byte tag) after an
  * authenticated handshake, or in clear when authentication is off.
  * Handshake messages (kinds INIT, RESP, COOKIE) have layouts of their
- * own (handshake.c, rmap(7)).
+ * own (noise.h, rmap(7)).
  */
 #define RMAP_OUTER_LEN		16u
 #define RMAP_AEAD_TAG_LEN	16u
@@ -264,7 +264,10 @@ static inline int rmap_seq_before(uint32_t a, uint32_t b)
 	return (int32_t)(a - b) < 0;
 }
 
-/* Big-endian 32-bit fields, for the sealed layers (crypt.c, handshake.c). */
+/*
+ * Big-endian 32-bit fields, for the sealed layers: crypt.c, and the
+ * handshake's (handshake.c, peerkeys.c, noise.c).
+ */
 static inline void wire_put32(uint8_t *p, uint32_t v)
 {
 	p[0] = (uint8_t)(v >> 24);
