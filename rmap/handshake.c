@@ -81,6 +81,8 @@ static void hs_send_init(struct rmap_peer *peer, uint64_t now)
 	mix_hash(&n, hs->e_pub, 32);
 	mix_key(&n, hs->e_pub, 32);
 	if (!mix_dh(&n, hs->e_priv, id->pub)) {
+		/* A low-order key: nothing is sent; no key material stays. */
+		sodium_memzero(&n, sizeof(n));
 		hs_cancel(peer);
 		return;
 	}
