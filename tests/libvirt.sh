@@ -9,21 +9,24 @@
 # memory servers in network namespaces, one memxd for every domain.
 #
 #   1. memxd down: virsh start is refused, with the hook's reason;
-#   2. with memxd up, two domains run at once (vm-a from the example,
-#      vm-b a plain two-NUMA-node domain put on memx by memx-virt), each on a budget of a
-#      quarter of its RAM, both under libvirt-qemu; their workloads
+#   2. with memxd up, three domains run at once (vm-a from the example,
+#      vm-b a plain two-NUMA-node domain put on memx by memx-virt, vm-c a
+#      smaller one), each on a budget of a quarter of its RAM, all under
+#      libvirt-qemu, filling the host's memx total; their workloads
 #      (fill and quicksort, larger than the budget) verify; memxctl shows
-#      both by domain name and uuid, each with its own budget; virsh
-#      dominfo works;
+#      each by domain name and uuid, with its own budget; virsh dominfo
+#      works; virsh console reaches vm-a's serial console (a line typed
+#      there is answered by its /init);
 #   3. a third domain whose budget does not fit the host's memx total
 #      (memxd's local-total), and one with a malformed budget, are
 #      refused with the reason in virsh's error; a VMM that is not
 #      libvirt's (the host harness), registering straight with memxd
 #      over the total, is refused by memxd itself;
 #   4. libvirtd restarted (the hook's reconnect) and memxd restarted
-#      under both: they keep running, and register again;
-#   5. virsh destroy both: memxd forgets them, the hook drops their
-#      reservations; virsh undefine.
+#      under all three: they keep running, and register again;
+#   5. virsh shutdown vm-a (the ACPI power button: the guest powers
+#      itself off), virsh destroy the others: memxd forgets them all, the
+#      hook drops their reservations; virsh undefine.
 #
 # libvirtd, virtlogd and dbus run in a private mount namespace (this
 # script re-executes itself under unshare -m) over private copies of
@@ -31,7 +34,7 @@
 # an empty /run, and an /etc/group where libvirt-qemu is in group memx:
 # the host's libvirt, if any, is not touched, and nothing is left behind.
 #
-# Last line: libvirt-e2e: domains=N qemu_user=U verify=ok|FAIL
+# Last line: libvirt-e2e: domains=3 qemu_user=U verify=ok|FAIL
 #   start_to_init_s=S refusals_ok=N/4
 #
 # Needs root; installs libvirt (libvirt-daemon-system) if it is missing,
@@ -69,10 +72,15 @@ NX_SUBNET=${NX_SUBNET:-49}
 . "$top_srcdir/tests/lib/guest-common.sh"
 
 MEMX_GID=61290		# group memx, in this namespace's /etc/group
-LOCAL_TOTAL_MIB=320	# host-wide memx total: two domains of 128 fit
-MEM_MIB=512		# each domain's RAM...
-BUDGET_MIB=128		# ... and its budget: a quarter
+LOCAL_TOTAL_MIB=320	# host-wide memx total: 128 + 128 + 64 fill it
+MEM_MIB=512		# vm-a's and vm-b's RAM...
+BUDGET_MIB=128		# ... and their budget: a quarter
 WORK=fill:200,qsort:32	# more than the budget: pages go to the servers
+C_MEM_MIB=256		# vm-c's, the same at half the size
+C_BUDGET_MIB=64
+C_WORK=fill:100,qsort:16
+declare -A BUDGET_OF=([vm-a]=$BUDGET_MIB [vm-b]=$BUDGET_MIB [vm-c]=$C_BUDGET_MIB)
+RUN_DOMS=(vm-a vm-b vm-c)
 SOCK=/run/memx/memxd.sock
 MEMX_VIRT=$top_builddir/libvirt-hooks/memx-virt
 VIRSH=(virsh -c qemu:///system)
@@ -179,7 +187,7 @@ gx_require
 command -v xmllint >/dev/null || nx_die "xmllint is missing"
 [[ -x $MEMX_VIRT ]] || nx_die "$MEMX_VIRT is not built"
 gx_build
-gx_setup 512M
+gx_setup 1G	# two servers; three domains write about 1.5 GiB with parity
 trap lv_cleanup EXIT
 chmod 0755 "$NX_TMP"
 
@@ -236,22 +244,25 @@ gx_wait_for 30 "'${VIRSH[0]}' -c qemu:///system list --all >/dev/null 2>&1" ||
 	nx_die "libvirtd does not answer on qemu:///system"
 nx_log "libvirtd $(libvirtd --version | awk '{print $NF}') up (private /etc/libvirt, /run, /var/lib/libvirt)"
 
-# lv_define NAME BUDGET [numa]: define NAME from the example XML, with
-# BUDGET (MiB) as its memx budget; with "numa", as two NUMA nodes (and
-# two vCPUs) of half its RAM each: libvirt then makes two memfd
-# backends, memx-qemu two memx backends, and memxd serves two VMs.
+# lv_define NAME BUDGET [numa|one [MEM_MIB WORK]]: define NAME from the
+# example XML, with BUDGET (MiB) as its memx budget, MEM_MIB of RAM
+# (default MEM_MIB) and WORK as its workload (default WORK); with
+# "numa", as two NUMA nodes (and two vCPUs) of half its RAM each:
+# libvirt then makes two memfd backends, memx-qemu two memx backends,
+# and memxd serves two VMs.
 lv_define()
 {
 	local name=$1 budget=$2 xml=$NX_TMP/$1.xml numa=()
+	local mem=${4:-$MEM_MIB} work=${5:-$WORK}
 
 	if [[ ${3:-} == numa ]]; then
 		numa=(-e "s|<vcpu>1</vcpu>|<vcpu>2</vcpu><cpu><numa><cell id='0' cpus='0' memory='$((MEM_MIB / 2))' unit='MiB'/><cell id='1' cpus='1' memory='$((MEM_MIB / 2))' unit='MiB'/></numa></cpu>|")
 	fi
 	sed "${numa[@]}" -e "s|@NAME@|$name|" -e "s|@BUDGET_MIB@|$budget|" \
-		-e "s|@MEMORY_MIB@|$MEM_MIB|" \
+		-e "s|@MEMORY_MIB@|$mem|" \
 		-e "s|@KERNEL@|$NX_TMP/img/vmlinuz|" \
 		-e "s|@INITRD@|$NX_TMP/img/initramfs.gz|" \
-		-e "s|@CMDLINE@|memx.work=$WORK memx.hold=1|" \
+		-e "s|@CMDLINE@|memx.work=$work memx.hold=1|" \
 		-e "s|@EMULATOR@|$EMU_DIR/memx-qemu|" \
 		-e "s|@CONSOLE@|$NX_TMP/console/$name.log|g" \
 		"$top_srcdir/libvirt-hooks/memx-domain.xml" >"$xml"
@@ -277,9 +288,10 @@ lv_check "memx-virt put vm-b on memx (libvirt kept its budget, memfd and emulato
 	"grep -q '<memx:budget unit=.MiB.>$BUDGET_MIB<' '$NX_TMP/vm-b-defined.xml' &&
 	 grep -q \"<source type='memfd'/>\" '$NX_TMP/vm-b-defined.xml' &&
 	 grep -q '<emulator>$EMU_DIR/memx-qemu</emulator>' '$NX_TMP/vm-b-defined.xml'"
-lv_define vm-big $((LOCAL_TOTAL_MIB - 2 * BUDGET_MIB + 64))
+lv_define vm-c "$C_BUDGET_MIB" one "$C_MEM_MIB" "$C_WORK"
+lv_define vm-big 64	# the three above fill the total
 lv_define vm-bad 12x	# libvirt keeps metadata as it is: the hook checks it
-nx_log "defined vm-a, vm-b (two NUMA nodes) ($MEM_MIB MiB, budget $BUDGET_MIB MiB each), vm-big, vm-bad"
+nx_log "defined vm-a, vm-b (two NUMA nodes) ($MEM_MIB MiB, budget $BUDGET_MIB MiB each), vm-c ($C_MEM_MIB MiB, budget $C_BUDGET_MIB MiB), vm-big, vm-bad"
 
 # ---- 1. memxd down ----
 lv_refused "memxd down at start" vm-a "memxd is not running"
@@ -306,15 +318,16 @@ lv_start()
 	start_to_init=$(awk -v a="$t0" -v b="$(date +%s.%N)" 'BEGIN { printf "%.1f", b - a }')
 	nx_log "virsh start $d: its /init ran $start_to_init s later"
 }
-# The first alone, for the time to /init; the second while the first
+# The first alone, for the time to /init; the others while the first
 # runs its workload.
 lv_start vm-a
 first_start_to_init=$start_to_init
 lv_start vm-b
+lv_start vm-c
 start_to_init=$first_start_to_init
 
 qemu_user=
-for d in vm-a vm-b; do
+for d in "${RUN_DOMS[@]}"; do
 	pid=$(cat "/run/libvirt/qemu/$d.pid")
 	u=$(ps -o user= -p "$pid")
 	qemu_user=${qemu_user:-$u}
@@ -323,7 +336,7 @@ for d in vm-a vm-b; do
 	lv_check "$d: virsh dominfo says running" \
 		"[[ \$info =~ State:[[:space:]]+running ]]"
 	lv_check "$d: the hook reserved its budget" \
-		"grep -q '^budget=$((BUDGET_MIB << 20))\$' /run/memx-libvirt/\$('${VIRSH[0]}' -c qemu:///system domuuid $d).conf"
+		"grep -q '^budget=$((BUDGET_OF[$d] << 20))\$' /run/memx-libvirt/\$('${VIRSH[0]}' -c qemu:///system domuuid $d).conf"
 done
 
 # lv_entries DUMP DOMAIN AWK: run AWK over each of DOMAIN's VMs in DUMP
@@ -335,7 +348,7 @@ lv_entries()
 		'"$3" "$1"
 }
 "$MEMXCTL" --socket "$SOCK" dump >"$NX_TMP/dump-running"
-nvms=(vm-a:1 vm-b:2)
+nvms=(vm-a:1 vm-b:2 vm-c:1)
 for dn in "${nvms[@]}"; do
 	d=${dn%:*}
 	n=${dn#*:}
@@ -346,13 +359,13 @@ for dn in "${nvms[@]}"; do
 		'e && $1 == "budget_pages" { s += $2 } END { print s + 0 }')
 	lv_check "memxctl shows $d as $n VM(s), by domain name, with uuid $uuid ($got)" \
 		"[[ $got == $n ]]"
-	lv_check "memxctl: $d's budget is $BUDGET_MIB MiB ($budget pages)" \
-		"[[ ${budget:-0} -eq $((BUDGET_MIB * 256)) ]]"
+	lv_check "memxctl: $d's budget is ${BUDGET_OF[$d]} MiB ($budget pages)" \
+		"[[ ${budget:-0} -eq $((BUDGET_OF[$d] * 256)) ]]"
 done
 grep -E '^vm=' "$NX_TMP/dump-running" | sed 's/^/    memxd serves /' >&2
 
 verify=ok
-for d in vm-a vm-b; do
+for d in "${RUN_DOMS[@]}"; do
 	if ! gx_wait_for 600 "grep -q '^MEMX-GUEST-RESULT' '$NX_TMP/console/$d.log'"; then
 		nx_log "FAIL: $d: no result in 600 s"
 		verify=FAIL
@@ -361,9 +374,9 @@ for d in vm-a vm-b; do
 	grep -E '^(fill|qsort|MEMX-GUEST)' "$NX_TMP/console/$d.log" | sed "s/^/    $d: /" >&2
 	grep -q '^MEMX-GUEST-RESULT: PASS' "$NX_TMP/console/$d.log" || verify=FAIL
 done
-lv_check "both guests' workloads verify (checksums)" "[[ $verify == ok ]]"
+lv_check "all three guests' workloads verify (checksums)" "[[ $verify == ok ]]"
 "$MEMXCTL" --socket "$SOCK" dump >"$NX_TMP/dump-after"
-for d in vm-a vm-b; do
+for d in "${RUN_DOMS[@]}"; do
 	# Per memxd VM: the most it had resident, against its own budget.
 	over=$(lv_entries "$NX_TMP/dump-after" "$d" '
 		$1 == "vm" { cur = $2; if (e) names[cur] = 1 }
@@ -382,6 +395,15 @@ for d in vm-a vm-b; do
 		"(( ev > 0 && nf > 0 ))"
 done
 
+# virsh console: what is typed on vm-a's serial console reaches its
+# /init, which answers there (script(1) gives virsh the terminal it
+# wants; Ctrl-] leaves the console).
+con_out=$( { sleep 2; printf 'hello-memx\r'; sleep 3; printf '\035'; } |
+	timeout 30 script -qefc "${VIRSH[*]} console vm-a --force" /dev/null 2>&1) || true
+printf '%s\n' "$con_out" | tr -d '\r' | grep -a . | sed 's/^/    virsh console: /' >&2
+lv_check "virsh console vm-a: a line typed there is answered by the guest" \
+	"grep -aq 'MEMX-GUEST: console said: hello-memx' <<<\"\$con_out\""
+
 # ---- libvirtd and memxd restarted under the running domains ----
 kill -TERM "$(cat /run/libvirtd.pid)"
 gx_wait_for 30 "[[ ! -e /run/libvirtd.pid ]] || ! kill -0 \$(cat /run/libvirtd.pid 2>/dev/null) 2>/dev/null" || true
@@ -389,8 +411,8 @@ libvirtd -d || nx_die "libvirtd did not start again"
 gx_wait_for 30 "'${VIRSH[0]}' -c qemu:///system list >/dev/null 2>&1" ||
 	nx_die "libvirtd, started again, does not answer"
 running=$("${VIRSH[@]}" list --name --state-running | grep -c . || true)
-lv_check "libvirtd restarted (hook: reconnect): both domains still running" "[[ $running == 2 ]]"
-lv_check "libvirtd restarted: both reservations kept" "[[ \$(ls /run/memx-libvirt/*.conf | wc -l) == 2 ]]"
+lv_check "libvirtd restarted (hook: reconnect): all three domains still running" "[[ $running == 3 ]]"
+lv_check "libvirtd restarted: all three reservations kept" "[[ \$(ls /run/memx-libvirt/*.conf | wc -l) == 3 ]]"
 
 nreg=$("$MEMXCTL" --socket "$SOCK" dump | grep -c '^vm=')
 memxd_pid=${NX_PIDS[memxd]}
@@ -403,17 +425,17 @@ nx_pager "$GX_CLIENT" memxd "$SOCK" \
 	--servers "$(nx_ip srv1),$(nx_ip srv2)" --spill-dir "$NX_TMP" \
 	--ctl-group memx --local-total "${LOCAL_TOTAL_MIB}M"
 gx_wait_for 60 "[[ \$('$MEMXCTL' --socket '$SOCK' dump 2>/dev/null | grep -c '^vm=') == $nreg ]]" || true
-lv_check "memxd restarted under both domains: all $nreg of their VMs registered again" \
+lv_check "memxd restarted under the three domains: all $nreg of their VMs registered again" \
 	"[[ \$('$MEMXCTL' --socket '$SOCK' dump | grep -c '^vm=') == $nreg ]]"
 running=$("${VIRSH[@]}" list --name --state-running | grep -c . || true)
-lv_check "memxd restarted: both domains still running" "[[ $running == 2 ]]"
+lv_check "memxd restarted: all three domains still running" "[[ $running == 3 ]]"
 
-# ---- 3. refusals while both run ----
+# ---- 3. refusals while all three run ----
 lv_refused "a budget over the host's memx total" vm-big "does not fit the host's memx total"
 lv_refused "a malformed budget in the XML" vm-bad "is not a size"
 # Not through libvirt: memxd holds the total itself.
 out=$(timeout 60 "$top_builddir/tests/harness/host_harness" --socket "$SOCK" \
-	--name direct-vmm --size 256M --budget "$((LOCAL_TOTAL_MIB - 2 * BUDGET_MIB + 4))M" 2>&1) && rc=0 || rc=$?
+	--name direct-vmm --size 256M --budget 4M 2>&1) && rc=0 || rc=$?
 if ((rc != 0)) && [[ $out == *"does not fit the host's memx total"* ]]; then
 	REFUSALS_OK=$((REFUSALS_OK + 1))
 	nx_log "ok:   a VMM registering straight with memxd over the total: refused by memxd"
@@ -424,8 +446,19 @@ else
 	LV_FAIL=1
 fi
 
-# ---- 4. destroy, undefine ----
-for d in vm-a vm-b; do
+# ---- 4. shutdown, destroy, undefine ----
+# virsh shutdown: the ACPI power button, which the guest's acpid turns
+# into a power-off.
+"${VIRSH[@]}" shutdown vm-a >/dev/null || nx_die "virsh shutdown vm-a failed"
+gx_wait_for 120 "[[ \$('${VIRSH[0]}' -c qemu:///system domstate vm-a 2>/dev/null) == 'shut off' ]]" || true
+lv_check "virsh shutdown vm-a: the guest powered itself off" \
+	"[[ \$('${VIRSH[0]}' -c qemu:///system domstate vm-a) == 'shut off' ]] &&
+	 grep -q 'MEMX-GUEST: power button: powering off' '$NX_TMP/console/vm-a.log'"
+gx_wait_for 10 "! '$MEMXCTL' --socket '$SOCK' dump | grep -qx 'vm=vm-a'" || true
+lv_check "after virsh shutdown, memxd no longer serves vm-a, and its reservation is gone" \
+	"! '$MEMXCTL' --socket '$SOCK' dump | grep -qx 'vm=vm-a' &&
+	 [[ ! -e /run/memx-libvirt/\$('${VIRSH[0]}' -c qemu:///system domuuid vm-a).conf ]]"
+for d in vm-b vm-c; do
 	"${VIRSH[@]}" destroy "$d" >/dev/null || nx_die "virsh destroy $d failed"
 done
 gx_wait_for 10 "[[ \$('$MEMXCTL' --socket '$SOCK' dump | grep -c '^vm=') == 0 ]]" || true
@@ -440,6 +473,6 @@ DOMS=()
 lv_check "memxd is still alive" "kill -0 ${NX_PIDS[memxd]}"
 
 ((LV_FAIL == 0)) || verify=FAIL
-printf 'libvirt-e2e: domains=2 qemu_user=%s verify=%s start_to_init_s=%.1f refusals_ok=%d/4\n' \
+printf 'libvirt-e2e: domains=3 qemu_user=%s verify=%s start_to_init_s=%.1f refusals_ok=%d/4\n' \
 	"${qemu_user:-?}" "$verify" "$start_to_init" "$REFUSALS_OK"
 ((LV_FAIL == 0 && REFUSALS_OK == 4)) || exit 1

@@ -10,8 +10,9 @@
 #   vmlinuz        the kernel of Debian's linux-image-amd64 (extracted with
 #                  dpkg-deb -x from the .deb; never installed on the host)
 #   initramfs.gz   busybox-static, /init, the static workloads (fill,
-#                  qsort, randrw, sweep, scan) and the virtio-balloon and
-#                  virtio-blk modules
+#                  qsort, randrw, sweep, scan), the virtio-balloon and
+#                  virtio-blk modules, and evdev and button (the ACPI
+#                  power button, for virsh shutdown)
 #
 # Needs apt-get (busybox-static is installed if missing), gcc, gzip.
 set -euo pipefail
@@ -79,7 +80,7 @@ cp /bin/busybox "$root/bin/busybox"
 ln -s busybox "$root/bin/sh"
 install -m 0755 "$here/init" "$root/init"
 for m in virtio_ring virtio virtio_pci_modern_dev virtio_pci_legacy_dev \
-	virtio_pci virtio_balloon virtio_blk; do
+	virtio_pci virtio_balloon virtio_blk evdev button; do
 	f=$(find "$tmp/kernel/lib/modules" -name "$m.ko" | head -n1)
 	[[ -n $f ]] || die "$kpkg has no $m.ko"
 	cp "$f" "$root/lib/modules/$m.ko"
