@@ -11,63 +11,30 @@
 #include <errno.h>
 #include <string.h>
 
-static void put16(uint8_t *p, uint16_t v)
-{
-	p[0] = v >> 8;
-	p[1] = v;
-}
-
-static void put32(uint8_t *p, uint32_t v)
-{
-	put16(p, v >> 16);
-	put16(p + 2, v);
-}
-
-static void put64(uint8_t *p, uint64_t v)
-{
-	put32(p, v >> 32);
-	put32(p + 4, v);
-}
-
-static uint16_t get16(const uint8_t *p)
-{
-	return (uint16_t)(p[0] << 8 | p[1]);
-}
-
-static uint32_t get32(const uint8_t *p)
-{
-	return (uint32_t)get16(p) << 16 | get16(p + 2);
-}
-
-static uint64_t get64(const uint8_t *p)
-{
-	return (uint64_t)get32(p) << 32 | get32(p + 4);
-}
-
 void rmap_wire_encode(const struct rmap_hdr *h, uint8_t out[RMAP_HDR_LEN])
 {
-	put16(out + 0, RMAP_MAGIC);
+	wire_put16(out + 0, RMAP_MAGIC);
 	out[2] = RMAP_VERSION;
 	out[3] = h->type;
-	put16(out + 4, h->flags);
+	wire_put16(out + 4, h->flags);
 	out[6] = h->status;
 	out[7] = 0;
-	put32(out + 8, h->epoch);
-	put32(out + 12, h->session);
-	put32(out + 16, h->seq);
-	put32(out + 20, h->base);
-	put32(out + 24, h->ack);
-	put32(out + 28, 0);
-	put64(out + 32, h->sack);
-	put32(out + 40, h->reqid);
-	put16(out + 44, h->frag_idx);
-	put16(out + 46, h->frag_cnt);
-	put32(out + 48, h->msg_len);
-	put32(out + 52, h->frag_off);
-	put64(out + 56, h->page);
-	put32(out + 64, h->count);
-	put16(out + 68, h->frag_len);
-	put16(out + 70, 0);
+	wire_put32(out + 8, h->epoch);
+	wire_put32(out + 12, h->session);
+	wire_put32(out + 16, h->seq);
+	wire_put32(out + 20, h->base);
+	wire_put32(out + 24, h->ack);
+	wire_put32(out + 28, 0);
+	wire_put64(out + 32, h->sack);
+	wire_put32(out + 40, h->reqid);
+	wire_put16(out + 44, h->frag_idx);
+	wire_put16(out + 46, h->frag_cnt);
+	wire_put32(out + 48, h->msg_len);
+	wire_put32(out + 52, h->frag_off);
+	wire_put64(out + 56, h->page);
+	wire_put32(out + 64, h->count);
+	wire_put16(out + 68, h->frag_len);
+	wire_put16(out + 70, 0);
 }
 
 /* Is the page run of a complete message consistent with its type? */
@@ -199,7 +166,7 @@ enum rmap_wire_err rmap_wire_decode(const uint8_t *buf, size_t len,
 
 	if (len < RMAP_HDR_LEN)
 		return RMAP_WIRE_SHORT;
-	if (get16(buf) != RMAP_MAGIC)
+	if (wire_get16(buf) != RMAP_MAGIC)
 		return RMAP_WIRE_MAGIC;
 	if (buf[2] != RMAP_VERSION)
 		return RMAP_WIRE_VERSION;
@@ -208,24 +175,24 @@ enum rmap_wire_err rmap_wire_decode(const uint8_t *buf, size_t len,
 
 	memset(h, 0, sizeof(*h));
 	h->type = buf[3];
-	h->flags = get16(buf + 4);
+	h->flags = wire_get16(buf + 4);
 	h->status = buf[6];
-	h->epoch = get32(buf + 8);
-	h->session = get32(buf + 12);
-	h->seq = get32(buf + 16);
-	h->base = get32(buf + 20);
-	h->ack = get32(buf + 24);
-	h->sack = get64(buf + 32);
-	h->reqid = get32(buf + 40);
-	h->frag_idx = get16(buf + 44);
-	h->frag_cnt = get16(buf + 46);
-	h->msg_len = get32(buf + 48);
-	h->frag_off = get32(buf + 52);
-	h->page = get64(buf + 56);
-	h->count = get32(buf + 64);
-	h->frag_len = get16(buf + 68);
+	h->epoch = wire_get32(buf + 8);
+	h->session = wire_get32(buf + 12);
+	h->seq = wire_get32(buf + 16);
+	h->base = wire_get32(buf + 20);
+	h->ack = wire_get32(buf + 24);
+	h->sack = wire_get64(buf + 32);
+	h->reqid = wire_get32(buf + 40);
+	h->frag_idx = wire_get16(buf + 44);
+	h->frag_cnt = wire_get16(buf + 46);
+	h->msg_len = wire_get32(buf + 48);
+	h->frag_off = wire_get32(buf + 52);
+	h->page = wire_get64(buf + 56);
+	h->count = wire_get32(buf + 64);
+	h->frag_len = wire_get16(buf + 68);
 
-	if (buf[7] != 0 || get32(buf + 28) != 0 || get16(buf + 70) != 0)
+	if (buf[7] != 0 || wire_get32(buf + 28) != 0 || wire_get16(buf + 70) != 0)
 		return RMAP_WIRE_RESERVED;
 	if (h->type > RMAP_T_MAX)
 		return RMAP_WIRE_TYPE;
@@ -310,25 +277,25 @@ const char *rmap_status_name(unsigned status)
 
 void rmap_stat_encode(const struct rmap_stat *s, uint8_t out[RMAP_STAT_LEN])
 {
-	put64(out, s->capacity_pages);
-	put64(out + 8, s->used_pages);
-	put32(out + 16, s->load_permille);
-	put32(out + 20, s->sessions);
-	put16(out + 24, s->port);
-	put16(out + 26, s->flags);
-	put16(out + 28, 0);
+	wire_put64(out, s->capacity_pages);
+	wire_put64(out + 8, s->used_pages);
+	wire_put32(out + 16, s->load_permille);
+	wire_put32(out + 20, s->sessions);
+	wire_put16(out + 24, s->port);
+	wire_put16(out + 26, s->flags);
+	wire_put16(out + 28, 0);
 }
 
 int rmap_stat_decode(const uint8_t *buf, size_t len, struct rmap_stat *s)
 {
-	if (len != RMAP_STAT_LEN || get16(buf + 28) != 0)
+	if (len != RMAP_STAT_LEN || wire_get16(buf + 28) != 0)
 		return -1;
-	s->capacity_pages = get64(buf);
-	s->used_pages = get64(buf + 8);
-	s->load_permille = get32(buf + 16);
-	s->sessions = get32(buf + 20);
-	s->port = get16(buf + 24);
-	s->flags = get16(buf + 26);
+	s->capacity_pages = wire_get64(buf);
+	s->used_pages = wire_get64(buf + 8);
+	s->load_permille = wire_get32(buf + 16);
+	s->sessions = wire_get32(buf + 20);
+	s->port = wire_get16(buf + 24);
+	s->flags = wire_get16(buf + 26);
 	if (s->used_pages > s->capacity_pages || s->load_permille > 1000)
 		return -1;
 	/* Unknown flags are refused, like unknown header flags. */
@@ -340,20 +307,20 @@ int rmap_stat_decode(const uint8_t *buf, size_t len, struct rmap_stat *s)
 void rmap_stat_counters_encode(const uint64_t c[RMAP_STATC_N], uint8_t *out)
 {
 	for (unsigned i = 0; i < RMAP_STATC_N; i++)
-		put64(out + 8 * i, c[i]);
+		wire_put64(out + 8 * i, c[i]);
 }
 
 void rmap_stat_counters_decode(const uint8_t *in, uint64_t c[RMAP_STATC_N])
 {
 	for (unsigned i = 0; i < RMAP_STATC_N; i++)
-		c[i] = get64(in + 8 * i);
+		c[i] = wire_get64(in + 8 * i);
 }
 
 void rmap_session_info_encode(const struct rmap_session_info *si,
 			      uint8_t out[RMAP_SESSION_INFO_LEN])
 {
-	put32(out, si->heartbeat_ms);
-	put32(out + 4, si->lease_s);
+	wire_put32(out, si->heartbeat_ms);
+	wire_put32(out + 4, si->lease_s);
 }
 
 int rmap_session_info_decode(const uint8_t *buf, size_t len,
@@ -361,7 +328,7 @@ int rmap_session_info_decode(const uint8_t *buf, size_t len,
 {
 	if (len != RMAP_SESSION_INFO_LEN)
 		return -EINVAL;
-	si->heartbeat_ms = get32(buf);
-	si->lease_s = get32(buf + 4);
+	si->heartbeat_ms = wire_get32(buf);
+	si->lease_s = wire_get32(buf + 4);
 	return 0;
 }
