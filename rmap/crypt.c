@@ -2,8 +2,15 @@
 /*
  * crypt.c - keys and the data AEAD.
  *
- * Every primitive is libsodium's: X25519 keys, AES-256-GCM (where the CPU
- * has AES-NI and PCLMUL) or ChaCha20-Poly1305 (IETF) for the datagrams.
+ * Keys and the handshake's primitives are libsodium's (X25519, SHA-256,
+ * HMAC, ChaCha20-Poly1305 in noise.c).  The datagrams are sealed with
+ * AES-256-GCM (where the CPU has AES-NI and PCLMUL) or ChaCha20-Poly1305
+ * (IETF), through OpenSSL's EVP interface: the same construction, the
+ * same bytes on the wire (ciphertext, then the 16-byte tag), at about a
+ * third of libsodium's cost per page here (stitched AES-NI/CLMUL and
+ * AVX2 code; aead_bench measures both).  Each direction of a key pair
+ * keeps one EVP context with its key schedule; a datagram sets only its
+ * nonce.
  * A datagram's nonce is the 64-bit counter in its outer header, taken
  * afresh for every transmission (retransmissions included) from the key
  * pair's send counter: a nonce is never used twice with a key.  The
@@ -13,6 +20,7 @@
 #include "rmap.h"
 
 #include <errno.h>
+#include <openssl/evp.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -210,20 +218,35 @@ static void nonce_of(uint64_t ctr, uint8_t n[12])
 		n[4 + i] = (uint8_t)(ctr >> (8 * i));
 }
 
+/* An EVP context for @suite with @key, encrypting or not; NULL if none. */
+static EVP_CIPHER_CTX *aead_ctx(uint8_t suite, const uint8_t key[32],
+				bool enc)
+{
+	const EVP_CIPHER *c = suite == SUITE_AESGCM ? EVP_aes_256_gcm()
+						    : EVP_chacha20_poly1305();
+	EVP_CIPHER_CTX *ctx = EVP_CIPHER_CTX_new();
+
+	if (!ctx)
+		return NULL;
+	if (EVP_CipherInit_ex(ctx, c, NULL, NULL, NULL, enc) != 1 ||
+	    EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_AEAD_SET_IVLEN, 12, NULL) != 1 ||
+	    EVP_CipherInit_ex(ctx, NULL, NULL, key, NULL, enc) != 1) {
+		EVP_CIPHER_CTX_free(ctx);
+		return NULL;
+	}
+	return ctx;
+}
+
 int kp_set_keys(struct keypair *kp, const uint8_t send[32],
 		const uint8_t recv[32], uint8_t suite)
 {
 	memcpy(kp->send_key, send, 32);
 	memcpy(kp->recv_key, recv, 32);
 	kp->suite = suite;
-	if (suite != SUITE_AESGCM)
-		return 0;
-	kp->send_aes = sodium_malloc(sizeof(*kp->send_aes));
-	kp->recv_aes = sodium_malloc(sizeof(*kp->recv_aes));
-	if (!kp->send_aes || !kp->recv_aes)
+	kp->send_ctx = aead_ctx(suite, send, true);
+	kp->recv_ctx = aead_ctx(suite, recv, false);
+	if (!kp->send_ctx || !kp->recv_ctx)
 		return -ENOMEM;
-	crypto_aead_aes256gcm_beforenm(kp->send_aes, send);
-	crypto_aead_aes256gcm_beforenm(kp->recv_aes, recv);
 	return 0;
 }
 
@@ -231,8 +254,9 @@ void kp_free(struct keypair *kp)
 {
 	if (!kp)
 		return;
-	sodium_free(kp->send_aes);
-	sodium_free(kp->recv_aes);
+	/* EVP_CIPHER_CTX_free clears the key schedule it frees. */
+	EVP_CIPHER_CTX_free(kp->send_ctx);
+	EVP_CIPHER_CTX_free(kp->recv_ctx);
 	sodium_memzero(kp, sizeof(*kp));
 	free(kp);
 }
@@ -240,51 +264,60 @@ void kp_free(struct keypair *kp)
 int kp_seal(struct keypair *kp, const uint8_t *plain, size_t len,
 	    uint8_t *out, size_t *out_len)
 {
-	unsigned long long clen = 0;
-	uint8_t nonce[12];
+	EVP_CIPHER_CTX *ctx = kp->send_ctx;
+	uint8_t nonce[12], *ct = out + RMAP_OUTER_LEN;
+	int n, fin;
 	uint64_t ctr;
 
 	if (kp->send_ctr >= REJECT_AFTER_MESSAGES)
 		return -EKEYEXPIRED;
+	if (len > INT32_MAX)
+		return -EMSGSIZE;
 	ctr = kp->send_ctr++;
 	outer_put(out, RMAP_K_DATA, kp->remote_idx, ctr);
 	nonce_of(ctr, nonce);
-	if (kp->suite == SUITE_AESGCM)
-		crypto_aead_aes256gcm_encrypt_afternm(out + RMAP_OUTER_LEN,
-			&clen, plain, len, out, RMAP_OUTER_LEN, NULL, nonce,
-			kp->send_aes);
-	else
-		crypto_aead_chacha20poly1305_ietf_encrypt(out + RMAP_OUTER_LEN,
-			&clen, plain, len, out, RMAP_OUTER_LEN, NULL, nonce,
-			kp->send_key);
-	*out_len = RMAP_OUTER_LEN + (size_t)clen;
+	/* The outer header is the associated data; the tag follows. */
+	if (EVP_EncryptInit_ex(ctx, NULL, NULL, NULL, nonce) != 1 ||
+	    EVP_EncryptUpdate(ctx, NULL, &n, out, RMAP_OUTER_LEN) != 1 ||
+	    EVP_EncryptUpdate(ctx, ct, &n, plain, (int)len) != 1 ||
+	    EVP_EncryptFinal_ex(ctx, ct + n, &fin) != 1 ||
+	    EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_AEAD_GET_TAG, RMAP_AEAD_TAG_LEN,
+				ct + len) != 1)
+		return -EIO;
+	*out_len = RMAP_OUTER_LEN + len + RMAP_AEAD_TAG_LEN;
 	return 0;
 }
 
 int kp_open(struct keypair *kp, const uint8_t *in, size_t len, uint8_t *out,
 	    size_t *out_len, uint64_t *ctr)
 {
-	unsigned long long mlen = 0;
-	uint8_t nonce[12];
-	int ret;
+	EVP_CIPHER_CTX *ctx = kp->recv_ctx;
+	size_t clen;
+	uint8_t nonce[12], tag[RMAP_AEAD_TAG_LEN];
+	int n, fin;
 
-	if (len < RMAP_OUTER_LEN + RMAP_AEAD_TAG_LEN)
+	if (len < RMAP_OUTER_LEN + RMAP_AEAD_TAG_LEN ||
+	    len > (size_t)INT32_MAX)
 		return -EBADMSG;
 	*ctr = (uint64_t)wire_get32(in + 8) << 32 | wire_get32(in + 12);
 	if (*ctr >= REJECT_AFTER_MESSAGES)
 		return -EBADMSG;
+	clen = len - RMAP_OUTER_LEN - RMAP_AEAD_TAG_LEN;
+	memcpy(tag, in + RMAP_OUTER_LEN + clen, sizeof(tag));
 	nonce_of(*ctr, nonce);
-	if (kp->suite == SUITE_AESGCM)
-		ret = crypto_aead_aes256gcm_decrypt_afternm(out, &mlen, NULL,
-			in + RMAP_OUTER_LEN, len - RMAP_OUTER_LEN, in,
-			RMAP_OUTER_LEN, nonce, kp->recv_aes);
-	else
-		ret = crypto_aead_chacha20poly1305_ietf_decrypt(out, &mlen,
-			NULL, in + RMAP_OUTER_LEN, len - RMAP_OUTER_LEN, in,
-			RMAP_OUTER_LEN, nonce, kp->recv_key);
-	if (ret)
+	/*
+	 * What fails the tag was decrypted into @out all the same: the
+	 * caller uses nothing of it (it sees -EBADMSG).
+	 */
+	if (EVP_DecryptInit_ex(ctx, NULL, NULL, NULL, nonce) != 1 ||
+	    EVP_DecryptUpdate(ctx, NULL, &n, in, RMAP_OUTER_LEN) != 1 ||
+	    EVP_DecryptUpdate(ctx, out, &n, in + RMAP_OUTER_LEN,
+			      (int)clen) != 1 ||
+	    EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_AEAD_SET_TAG, sizeof(tag),
+				tag) != 1 ||
+	    EVP_DecryptFinal_ex(ctx, out + n, &fin) != 1)
 		return -EBADMSG;
-	*out_len = (size_t)mlen;
+	*out_len = clen;
 	return 0;
 }
 

@@ -63,7 +63,7 @@ struct keypair {
 	uint64_t born_ns;
 	uint64_t send_ctr;	/* the next nonce; never reused */
 	uint8_t send_key[32], recv_key[32];
-	crypto_aead_aes256gcm_state *send_aes, *recv_aes;
+	struct evp_cipher_ctx_st *send_ctx, *recv_ctx;	/* OpenSSL's, keyed */
 	struct replay rp;
 };
 
