@@ -18,6 +18,32 @@
 
 static uint8_t wbuf[RMAP_MAX_PAGES * PG];
 
+/*
+ * Every test of the store as it was runs twice, dedup on and off (the
+ * tcases' fixture sets this): their pages are all distinct, so both
+ * must behave alike.
+ */
+static bool dedup_on = true;
+
+static void dedup_setup_on(void)
+{
+	dedup_on = true;
+}
+
+static void dedup_setup_off(void)
+{
+	dedup_on = false;
+}
+
+static struct store *new_store(uint64_t capacity)
+{
+	struct store *st = NULL;
+
+	ck_assert_int_eq(store_new(&st, capacity), 0);
+	ck_assert_int_eq(store_set_dedup(st, dedup_on), 0);
+	return st;
+}
+
 /* Fill @n pages with a pattern that names (tag, page). */
 static void *pattern(uint32_t tag, uint64_t page, uint32_t n)
 {
@@ -25,7 +51,8 @@ static void *pattern(uint32_t tag, uint64_t page, uint32_t n)
 		uint32_t *w = (uint32_t *)(wbuf + (size_t)i * PG);
 
 		for (unsigned k = 0; k < PG / 4; k++)
-			w[k] = tag ^ (uint32_t)(page + i) * 2654435761u ^ k;
+			w[k] = tag ^ (uint32_t)(page + i) * 2654435761u ^
+			       (uint32_t)((page + i) >> 32) ^ k;
 	}
 	return wbuf;
 }
@@ -40,7 +67,8 @@ static void assert_page(struct store *st, struct store_session *ss,
 	ck_assert_uint_eq(iov.iov_len, PG);
 	w = iov.iov_base;
 	for (unsigned k = 0; k < PG / 4; k++)
-		ck_assert_msg(w[k] == (tag ^ (uint32_t)page * 2654435761u ^ k),
+		ck_assert_msg(w[k] == (tag ^ (uint32_t)page * 2654435761u ^
+				       (uint32_t)(page >> 32) ^ k),
 			      "page %lu word %u", (unsigned long)page, k);
 }
 
@@ -63,7 +91,7 @@ START_TEST(test_capacity_fill_and_refuse)
 	struct store_session *a, *b;
 	struct iovec iov[8];
 
-	ck_assert_int_eq(store_new(&st, 100), 0);
+	st = new_store(100);
 	a = store_session_new(st);
 	b = store_session_new(st);
 	ck_assert_ptr_nonnull(a);
@@ -129,7 +157,7 @@ START_TEST(test_write_rejects_bad_runs)
 	struct store *st;
 	struct store_session *ss;
 
-	ck_assert_int_eq(store_new(&st, 1000), 0);
+	st = new_store(1000);
 	ss = store_session_new(st);
 	ck_assert_int_eq(store_write(st, ss, 0, 0, wbuf, NULL), -EINVAL);
 	ck_assert_int_eq(store_write(st, ss, 0, RMAP_MAX_PAGES + 1, wbuf, NULL),
@@ -150,7 +178,7 @@ START_TEST(test_read_partial_run_is_enoent)
 	struct store_session *ss;
 	struct iovec iov[4];
 
-	ck_assert_int_eq(store_new(&st, 16), 0);
+	st = new_store(16);
 	ss = store_session_new(st);
 	ck_assert_int_eq(store_write(st, ss, 10, 2, pattern(1, 10, 2), NULL), 0);
 	ck_assert_int_eq(store_read(st, ss, 10, 2, iov, NULL), 0);
@@ -167,7 +195,7 @@ START_TEST(test_sessions_are_separate)
 	struct store_session *a, *b;
 	struct iovec iov;
 
-	ck_assert_int_eq(store_new(&st, 16), 0);
+	st = new_store(16);
 	a = store_session_new(st);
 	b = store_session_new(st);
 	ck_assert_int_eq(store_write(st, a, 5, 1, pattern(1, 5, 1), NULL), 0);
@@ -199,7 +227,7 @@ START_TEST(test_hash_table_against_reference)
 	const uint64_t stride = _i ? 1 : 0x100000001ull;
 
 	memset(ref, 0, sizeof(ref));
-	ck_assert_int_eq(store_new(&st, CAP), 0);
+	st = new_store(CAP);
 	ss = store_session_new(st);
 	for (unsigned step = 0; step < STEPS; step++) {
 		uint64_t r = tu_rand(&seed);
@@ -286,7 +314,7 @@ START_TEST(test_huge_range_discard)
 	unsigned inside = 0;
 	struct iovec iov;
 
-	ck_assert_int_eq(store_new(&st, 1000), 0);
+	st = new_store(1000);
 	ss = store_session_new(st);
 	for (unsigned i = 0; i < 500; i++) {
 		uint64_t p;
@@ -338,7 +366,7 @@ START_TEST(test_discarded_slots_are_reused)
 	struct store *st;
 	struct store_session *ss;
 
-	ck_assert_int_eq(store_new(&st, 300), 0);
+	st = new_store(300);
 	ss = store_session_new(st);
 	for (unsigned round = 0; round < 20; round++) {
 		ck_assert_int_eq(store_write(st, ss, round * 1000, 256,
@@ -390,7 +418,7 @@ START_TEST(test_xwrite_deltas)
 	struct store_session *ss;
 	uint64_t seed = 11;
 
-	ck_assert_int_eq(store_new(&st, 16), 0);
+	st = new_store(16);
 	ss = store_session_new(st);
 	/* Absent old pages count as zeros: the delta is the new data. */
 	fill(&seed, xa, 3);
@@ -433,7 +461,7 @@ START_TEST(test_xwrite_full_changes_nothing)
 	struct store_session *ss;
 	uint64_t seed = 12;
 
-	ck_assert_int_eq(store_new(&st, 4), 0);
+	st = new_store(4);
 	ss = store_session_new(st);
 	fill(&seed, xa, 4);
 	ck_assert_int_eq(store_write(st, ss, 0, 3, xa, NULL), 0);
@@ -449,7 +477,10 @@ START_TEST(test_xwrite_full_changes_nothing)
 	ck_assert_uint_eq(store_used(st), 4);
 	ck_assert_int_eq(store_xwrite(st, ss, 0, 4, xb, NULL, xout, NULL), 0);
 	ck_assert_uint_eq(store_used(st), 4);
-	ck_assert_int_eq(store_xwrite(st, ss, 4, 1, xb, NULL, xout, NULL), -ENOSPC);
+	/* A page like none held (one held would be shared: no room). */
+	fill(&seed, xb + 4 * PG, 1);
+	ck_assert_int_eq(store_xwrite(st, ss, 4, 1, xb + 4 * PG, NULL, xout,
+				      NULL), -ENOSPC);
 	store_session_free(st, ss);
 	ck_assert_uint_eq(store_used(st), 0);
 	store_free(st);
@@ -463,7 +494,7 @@ START_TEST(test_xfree_returns_old)
 	struct iovec iov;
 	uint64_t seed = 13;
 
-	ck_assert_int_eq(store_new(&st, 16), 0);
+	st = new_store(16);
 	ss = store_session_new(st);
 	fill(&seed, xa, 4);
 	/* Pages 10, 11 and 13 stored; 12 absent. */
@@ -496,7 +527,7 @@ START_TEST(test_xor_create_update_delete)
 	struct iovec iov;
 	uint64_t seed = 14;
 
-	ck_assert_int_eq(store_new(&st, 16), 0);
+	st = new_store(16);
 	ss = store_session_new(st);
 	/* Absent pages are created holding the data... */
 	fill(&seed, xa, 3);
@@ -550,7 +581,7 @@ START_TEST(test_xor_full_changes_nothing)
 	struct store_session *ss;
 	uint64_t seed = 15;
 
-	ck_assert_int_eq(store_new(&st, 4), 0);
+	st = new_store(4);
 	ss = store_session_new(st);
 	fill(&seed, xa, 4);
 	ck_assert_int_eq(store_write(st, ss, 0, 3, xa, NULL), 0);
@@ -565,7 +596,7 @@ START_TEST(test_xor_full_changes_nothing)
 	/* Fill up; then a page deleted by the same call makes room. */
 	ck_assert_int_eq(store_xor(st, ss, 3, 1, xb, NULL), 0);
 	ck_assert_uint_eq(store_used(st), 4);
-	ck_assert_int_eq(store_xor(st, ss, 4, 1, xb, NULL), -ENOSPC);
+	ck_assert_int_eq(store_xor(st, ss, 4, 1, xb + 2 * PG, NULL), -ENOSPC);
 	memcpy(xout, xa, PG);			/* page 0 ^ itself: deleted */
 	memcpy(xout + 4 * PG, xb + PG, PG);	/* page 4: created */
 	memset(xout + PG, 0, 3 * PG);		/* pages 1..3: unchanged */
@@ -589,7 +620,7 @@ START_TEST(test_read_zero)
 	struct iovec iov[4];
 	uint64_t seed = 16;
 
-	ck_assert_int_eq(store_new(&st, 16), 0);
+	st = new_store(16);
 	ss = store_session_new(st);
 	fill(&seed, xa, 1);
 	ck_assert_int_eq(store_write(st, ss, 41, 1, xa, NULL), 0);
@@ -624,7 +655,7 @@ START_TEST(test_tags)
 	struct store_session *ss, *other;
 	struct iovec iov[4];
 
-	ck_assert_int_eq(store_new(&st, 8), 0);
+	st = new_store(8);
 	ss = store_session_new(st);
 	other = store_session_new(st);
 	for (unsigned i = 0; i < sizeof(t); i++)
@@ -673,18 +704,49 @@ START_TEST(test_tags)
 }
 END_TEST
 
+/*
+ * The pages the store should use for @space pages of @ref: those stored,
+ * and with dedup only the first of each content.
+ */
+static uint64_t model_used(const uint8_t *ref, const bool *stored,
+			   unsigned space)
+{
+	uint64_t n = 0;
+
+	for (unsigned i = 0; i < space; i++) {
+		bool seen = false;
+
+		for (unsigned j = 0; dedup_on && j < i && !seen; j++)
+			seen = stored[j] && !memcmp(ref + (size_t)j * PG,
+						    ref + (size_t)i * PG, PG);
+		n += stored[i] && !seen;
+	}
+	return n;
+}
+
+static uint64_t count_true(const bool *b, unsigned n)
+{
+	uint64_t c = 0;
+
+	for (unsigned i = 0; i < n; i++)
+		c += b[i];
+	return c;
+}
+
 START_TEST(test_parity_against_reference)
 {
 	enum { SPACE = 24, CAP = 12, STEPS = 3000 };
 	static uint8_t ref[SPACE * PG], data[8 * PG], out[8 * PG];
+	static uint8_t next[SPACE * PG];	/* ref, if the call succeeds */
 	bool stored[SPACE] = { false };	/* XWRITE may store zeros */
+	bool next_stored[SPACE];
 	struct store *st;
 	struct store_session *ss;
 	uint64_t seed = 0x9a21, used = 0;
 	unsigned full = 0, reused = 0;	/* the interesting cases, seen */
 
 	memset(ref, 0, sizeof(ref));
-	ck_assert_int_eq(store_new(&st, CAP), 0);
+	st = new_store(CAP);
 	ss = store_session_new(st);
 	for (unsigned step = 0; step < STEPS; step++) {
 		uint32_t n = 1 + (uint32_t)(tu_rand(&seed) % 8);
@@ -721,30 +783,40 @@ START_TEST(test_parity_against_reference)
 				else
 					dropped += !memcmp(r, d, PG);
 			}
-			need = fresh > dropped ? fresh - dropped : 0;
+			memcpy(next, ref, sizeof(ref));
+			memcpy(next_stored, stored, sizeof(stored));
+			for (uint32_t i = 0; i < n; i++) {
+				const uint8_t *d = data + (size_t)i * PG;
+				uint8_t *r = next + (p + i) * PG;
+
+				for (size_t k = 0; k < PG; k++)
+					r[k] ^= d[k];
+				next_stored[p + i] = !all_zero(r, PG);
+			}
+			need = model_used(next, next_stored, SPACE);
 			ret = store_xor(st, ss, p, n, data, NULL);
-			if (used + need > CAP) {
+			if (need > CAP) {
 				ck_assert_int_eq(ret, -ENOSPC);
 				full++;
 				break;
 			}
 			ck_assert_int_eq(ret, 0);
 			reused += fresh && dropped && used + fresh > CAP;
-			for (uint32_t i = 0; i < n; i++) {
-				const uint8_t *d = data + (size_t)i * PG;
-				uint8_t *r = ref + (p + i) * PG;
-
-				for (size_t k = 0; k < PG; k++)
-					r[k] ^= d[k];
-				stored[p + i] = !all_zero(r, PG);
-			}
-			used = used + fresh - dropped;
+			memcpy(ref, next, sizeof(ref));
+			memcpy(stored, next_stored, sizeof(stored));
+			used = need;
 			break;
 		case 2:
 			for (uint32_t i = 0; i < n; i++)
 				fresh += !stored[p + i];
+			memcpy(next, ref, sizeof(ref));
+			memcpy(next_stored, stored, sizeof(stored));
+			memcpy(next + p * PG, data, (size_t)n * PG);
+			for (uint32_t i = 0; i < n; i++)
+				next_stored[p + i] = true;
+			need = model_used(next, next_stored, SPACE);
 			ret = store_xwrite(st, ss, p, n, data, NULL, out, NULL);
-			if (used + fresh > CAP) {
+			if (need > CAP) {
 				ck_assert_int_eq(ret, -ENOSPC);
 				full++;
 				break;
@@ -753,10 +825,9 @@ START_TEST(test_parity_against_reference)
 			for (size_t k = 0; k < (size_t)n * PG; k++)
 				ck_assert_uint_eq(out[k],
 						  ref[p * PG + k] ^ data[k]);
-			memcpy(ref + p * PG, data, (size_t)n * PG);
-			for (uint32_t i = 0; i < n; i++)
-				stored[p + i] = true;
-			used += fresh;
+			memcpy(ref, next, sizeof(ref));
+			memcpy(stored, next_stored, sizeof(stored));
+			used = need;
 			break;
 		default:
 			for (uint32_t i = 0; i < n; i++)
@@ -767,7 +838,7 @@ START_TEST(test_parity_against_reference)
 			memset(ref + p * PG, 0, (size_t)n * PG);
 			for (uint32_t i = 0; i < n; i++)
 				stored[p + i] = false;
-			used -= dropped;
+			used = model_used(ref, stored, SPACE);
 			break;
 		}
 		/* The store holds what the reference does, and no more. */
@@ -780,23 +851,27 @@ START_TEST(test_parity_against_reference)
 					 stored[i] ? 0 : -ENOENT);
 		}
 		ck_assert_uint_eq(store_used(st), used);
-		ck_assert_uint_eq(store_session_pages(ss), used);
+		ck_assert_uint_eq(store_session_pages(ss),
+				  count_true(stored, SPACE));
 	}
 	ck_assert_uint_gt(full, 0);
 	ck_assert_uint_gt(reused, 0);
-	ck_assert_uint_eq(store_discard(st, ss, 0, SPACE), used);
+	ck_assert_uint_eq(store_discard(st, ss, 0, SPACE),
+			  count_true(stored, SPACE));
 	ck_assert_uint_eq(store_used(st), 0);
 	store_session_free(st, ss);
 	store_free(st);
 }
 END_TEST
 
-static Suite *store_suite(void)
+/* The tests of the store as it was, with dedup on or off. */
+static void add_store_tcases(Suite *s, bool dedup)
 {
-	Suite *s = suite_create("store");
+	void (*setup)(void) = dedup ? dedup_setup_on : dedup_setup_off;
 	TCase *tc;
 
-	tc = tcase_create("capacity");
+	tc = tcase_create(dedup ? "capacity" : "capacity-nodedup");
+	tcase_add_unchecked_fixture(tc, setup, NULL);
 	tcase_add_test(tc, test_new_rejects_bad_capacity);
 	tcase_add_test(tc, test_capacity_fill_and_refuse);
 	tcase_add_test(tc, test_write_rejects_bad_runs);
@@ -805,13 +880,15 @@ static Suite *store_suite(void)
 	tcase_add_test(tc, test_discarded_slots_are_reused);
 	suite_add_tcase(s, tc);
 
-	tc = tcase_create("table");
+	tc = tcase_create(dedup ? "table" : "table-nodedup");
+	tcase_add_unchecked_fixture(tc, setup, NULL);
 	tcase_set_timeout(tc, 120);
 	tcase_add_loop_test(tc, test_hash_table_against_reference, 0, 2);
 	tcase_add_test(tc, test_huge_range_discard);
 	suite_add_tcase(s, tc);
 
-	tc = tcase_create("parity");
+	tc = tcase_create(dedup ? "parity" : "parity-nodedup");
+	tcase_add_unchecked_fixture(tc, setup, NULL);
 	tcase_set_timeout(tc, 60);
 	tcase_add_test(tc, test_xwrite_deltas);
 	tcase_add_test(tc, test_xwrite_full_changes_nothing);
@@ -822,6 +899,14 @@ static Suite *store_suite(void)
 	tcase_add_test(tc, test_parity_against_reference);
 	tcase_add_test(tc, test_tags);
 	suite_add_tcase(s, tc);
+}
+
+static Suite *store_suite(void)
+{
+	Suite *s = suite_create("store");
+
+	add_store_tcases(s, true);
+	add_store_tcases(s, false);
 	return s;
 }
 
