@@ -404,6 +404,12 @@ static void read_run(struct store *st, struct store_session *ss,
 	}
 }
 
+static void xor_page_ref(uint8_t *dst, const uint8_t *a, const uint8_t *b)
+{
+	for (size_t k = 0; k < PG; k++)
+		dst[k] = a[k] ^ b[k];
+}
+
 static bool all_zero(const uint8_t *p, size_t len)
 {
 	for (size_t i = 0; i < len; i++)
@@ -864,6 +870,325 @@ START_TEST(test_parity_against_reference)
 }
 END_TEST
 
+/* ---- dedup: one slot for equal pages, whoever holds them ---- */
+
+static struct store_stats stats_of(const struct store *st)
+{
+	struct store_stats ss;
+
+	store_stats(st, &ss);
+	return ss;
+}
+
+/* Read one page (absent: zeros) and its tag into @out and @tag. */
+static void read_one(struct store *st, struct store_session *ss,
+		     uint64_t page, uint8_t *out, uint8_t *tag)
+{
+	struct iovec iov;
+
+	ck_assert_int_eq(store_read_zero(st, ss, page, 1, &iov, tag), 0);
+	memcpy(out, iov.iov_base, PG);
+}
+
+START_TEST(test_dedup_share_unshare_free)
+{
+	static uint8_t p[3 * PG], r[PG];
+	struct store *st = new_store(16);
+	struct store_session *a = store_session_new(st);
+	struct store_session *b = store_session_new(st);
+	uint64_t seed = 21;
+
+	fill(&seed, p, 3);
+	/* The same page in two sessions: one slot, two references. */
+	ck_assert_int_eq(store_write(st, a, 5, 1, p, NULL), 0);
+	ck_assert_int_eq(store_write(st, b, 900, 1, p, NULL), 0);
+	ck_assert_uint_eq(store_used(st), 1);
+	ck_assert_uint_eq(stats_of(st).logical_pages, 2);
+	ck_assert_uint_eq(stats_of(st).hashed_pages, 2);
+	/* a overwrites its copy: its own slot now; b's is untouched. */
+	ck_assert_int_eq(store_write(st, a, 5, 1, p + PG, NULL), 0);
+	ck_assert_uint_eq(store_used(st), 2);
+	read_one(st, b, 900, r, NULL);
+	ck_assert_mem_eq(r, p, PG);
+	read_one(st, a, 5, r, NULL);
+	ck_assert_mem_eq(r, p + PG, PG);
+	/* Back to the shared contents: shared again, a's slot freed. */
+	ck_assert_int_eq(store_write(st, a, 5, 1, p, NULL), 0);
+	ck_assert_uint_eq(store_used(st), 1);
+	/* Equal pages within one session, and within one run. */
+	memcpy(wbuf, p + 2 * PG, PG);
+	memcpy(wbuf + PG, p + 2 * PG, PG);
+	memcpy(wbuf + 2 * PG, p, PG);
+	ck_assert_int_eq(store_write(st, a, 6, 3, wbuf, NULL), 0);
+	ck_assert_uint_eq(store_used(st), 2);
+	ck_assert_uint_eq(stats_of(st).logical_pages, 5);
+	ck_assert_uint_eq(store_session_pages(a), 4);
+	/* Discards drop references; the last one frees the slot. */
+	ck_assert_uint_eq(store_discard(st, a, 6, 1), 1);
+	ck_assert_uint_eq(store_used(st), 2);
+	ck_assert_uint_eq(store_discard(st, a, 7, 1), 1);
+	ck_assert_uint_eq(store_used(st), 1);
+	/* A session freed keeps the other's references to shared slots. */
+	store_session_free(st, a);
+	ck_assert_uint_eq(store_used(st), 1);
+	ck_assert_uint_eq(stats_of(st).logical_pages, 1);
+	read_one(st, b, 900, r, NULL);
+	ck_assert_mem_eq(r, p, PG);
+	store_session_free(st, b);
+	ck_assert_uint_eq(store_used(st), 0);
+	ck_assert_uint_eq(stats_of(st).logical_pages, 0);
+	store_free(st);
+}
+END_TEST
+
+/* XWRITE, PXOR and XFREE on a shared page: as if it were not shared. */
+START_TEST(test_dedup_parity_ops_on_shared)
+{
+	static uint8_t p[4 * PG], d[2 * PG], r[PG], x[PG];
+	struct store *st = new_store(16);
+	struct store_session *a = store_session_new(st);
+	struct store_session *b = store_session_new(st);
+	uint64_t seed = 22;
+
+	fill(&seed, p, 4);
+	ck_assert_int_eq(store_write(st, a, 0, 2, p, NULL), 0);
+	ck_assert_int_eq(store_write(st, b, 0, 2, p, NULL), 0);
+	ck_assert_uint_eq(store_used(st), 2);
+	/* XWRITE: the delta is old ^ new of a's reference; b keeps its. */
+	ck_assert_int_eq(store_xwrite(st, a, 0, 1, p + 2 * PG, NULL, d, NULL),
+			 0);
+	xor_page_ref(x, p, p + 2 * PG);
+	ck_assert_mem_eq(d, x, PG);
+	read_one(st, b, 0, r, NULL);
+	ck_assert_mem_eq(r, p, PG);
+	read_one(st, a, 0, r, NULL);
+	ck_assert_mem_eq(r, p + 2 * PG, PG);
+	ck_assert_uint_eq(store_used(st), 3);
+	/* PXOR on a shared page: copy on write. */
+	ck_assert_int_eq(store_xor(st, a, 1, 1, p + 3 * PG, NULL), 0);
+	xor_page_ref(x, p + PG, p + 3 * PG);
+	read_one(st, a, 1, r, NULL);
+	ck_assert_mem_eq(r, x, PG);
+	read_one(st, b, 1, r, NULL);
+	ck_assert_mem_eq(r, p + PG, PG);
+	ck_assert_uint_eq(store_used(st), 4);
+	/* PXOR to zeros of a shared page drops that reference only. */
+	ck_assert_int_eq(store_xor(st, b, 1, 1, p + PG, NULL), 0);
+	ck_assert_int_eq(store_read(st, b, 1, 1, (struct iovec[1]){ 0 }, NULL),
+			 -ENOENT);
+	ck_assert_uint_eq(store_used(st), 3);
+	/*
+	 * PXOR in place (a's page 1 is its own): re-indexed by its new
+	 * contents, so that a page equal to them shares its slot, and one
+	 * equal to its old contents does not find it.
+	 */
+	ck_assert_int_eq(store_xor(st, a, 1, 1, p + 3 * PG, NULL), 0);
+	read_one(st, a, 1, r, NULL);
+	ck_assert_mem_eq(r, p + PG, PG);
+	ck_assert_uint_eq(store_used(st), 3);
+	ck_assert_int_eq(store_write(st, b, 7, 1, p + PG, NULL), 0);
+	ck_assert_uint_eq(store_used(st), 3);
+	/* A PXOR whose result equals a page held takes no slot of its own. */
+	ck_assert_int_eq(store_write(st, b, 8, 1, p + 3 * PG, NULL), 0);
+	ck_assert_uint_eq(store_used(st), 4);
+	xor_page_ref(x, p + 3 * PG, p + PG);
+	ck_assert_int_eq(store_xor(st, b, 7, 1, x, NULL), 0);
+	ck_assert_uint_eq(store_used(st), 4);	/* p1 is still a's */
+	read_one(st, b, 7, r, NULL);
+	ck_assert_mem_eq(r, p + 3 * PG, PG);
+	/* XFREE gives this reference's old contents, frees only it. */
+	ck_assert_int_eq(store_xfree(st, b, 0, 1, d, NULL), 1);
+	ck_assert_mem_eq(d, p, PG);
+	read_one(st, a, 0, r, NULL);
+	ck_assert_mem_eq(r, p + 2 * PG, PG);
+	store_session_free(st, a);
+	store_session_free(st, b);
+	ck_assert_uint_eq(store_used(st), 0);
+	store_free(st);
+}
+END_TEST
+
+static uint64_t colliding_hash(const void *page)
+{
+	(void)page;
+	return 42;
+}
+
+/* Pages whose hashes collide are shared only if their bytes are equal. */
+START_TEST(test_dedup_hash_collision_not_shared)
+{
+	static uint8_t p[8 * PG], r[PG];
+	struct store *st = new_store(16);
+	struct store_session *a = store_session_new(st);
+	struct store_session *b = store_session_new(st);
+	uint64_t seed = 23;
+
+	store_set_hash_for_tests(st, colliding_hash);
+	fill(&seed, p, 8);
+	/* Pages that differ in one byte only. */
+	memcpy(p + PG, p, PG);
+	p[PG + PG - 1] ^= 1;
+	ck_assert_int_eq(store_write(st, a, 0, 8, p, NULL), 0);
+	ck_assert_uint_eq(store_used(st), 8);
+	ck_assert_int_eq(store_write(st, b, 0, 8, p, NULL), 0);
+	ck_assert_uint_eq(store_used(st), 8);
+	for (uint64_t i = 0; i < 8; i++) {
+		read_one(st, a, i, r, NULL);
+		ck_assert_mem_eq(r, p + i * PG, PG);
+		read_one(st, b, i, r, NULL);
+		ck_assert_mem_eq(r, p + i * PG, PG);
+	}
+	/* Freeing in any order keeps the colliding index consistent. */
+	ck_assert_uint_eq(store_discard(st, a, 3, 4), 4);
+	ck_assert_uint_eq(store_used(st), 8);
+	store_session_free(st, b);
+	ck_assert_uint_eq(store_used(st), 4);
+	read_one(st, a, 7, r, NULL);
+	ck_assert_mem_eq(r, p + 7 * PG, PG);
+	ck_assert_int_eq(store_write(st, a, 20, 1, p + 7 * PG, NULL), 0);
+	ck_assert_uint_eq(store_used(st), 4);
+	store_session_free(st, a);
+	ck_assert_uint_eq(store_used(st), 0);
+	store_free(st);
+}
+END_TEST
+
+/* Two references to one slot keep their own tags, whatever happens. */
+START_TEST(test_dedup_tags_per_reference)
+{
+	static uint8_t p[PG], r[PG], d[PG];
+	uint8_t ta[RMAP_TAG_LEN], tb[RMAP_TAG_LEN], t[RMAP_TAG_LEN];
+	struct store *st = new_store(4);
+	struct store_session *a = store_session_new(st);
+	struct store_session *b = store_session_new(st);
+	uint64_t seed = 24;
+
+	fill(&seed, p, 1);
+	memset(ta, 0xa5, sizeof(ta));
+	memset(tb, 0x5b, sizeof(tb));
+	ck_assert_int_eq(store_write(st, a, 1, 1, p, ta), 0);
+	ck_assert_int_eq(store_write(st, b, 1, 1, p, tb), 0);
+	ck_assert_uint_eq(store_used(st), 1);
+	read_one(st, a, 1, r, t);
+	ck_assert_mem_eq(t, ta, RMAP_TAG_LEN);
+	read_one(st, b, 1, r, t);
+	ck_assert_mem_eq(t, tb, RMAP_TAG_LEN);
+	/* Rewriting the same bytes with another tag changes only it. */
+	ck_assert_int_eq(store_write(st, a, 1, 1, p, tb), 0);
+	read_one(st, a, 1, r, t);
+	ck_assert_mem_eq(t, tb, RMAP_TAG_LEN);
+	ck_assert_int_eq(store_write(st, a, 1, 1, p, ta), 0);
+	/* PXOR of zeros and a tag: the page stays shared, the tag moves. */
+	memset(d, 0, PG);
+	ck_assert_int_eq(store_xor(st, b, 1, 1, d, ta), 0);
+	ck_assert_uint_eq(store_used(st), 1);
+	read_one(st, b, 1, r, t);
+	for (unsigned i = 0; i < RMAP_TAG_LEN; i++)
+		ck_assert_uint_eq(t[i], ta[i] ^ tb[i]);
+	read_one(st, a, 1, r, t);
+	ck_assert_mem_eq(t, ta, RMAP_TAG_LEN);
+	/* XFREE answers this reference's tag. */
+	ck_assert_int_eq(store_xfree(st, a, 1, 1, d, t), 1);
+	ck_assert_mem_eq(t, ta, RMAP_TAG_LEN);
+	ck_assert_uint_eq(store_used(st), 1);
+	store_session_free(st, a);
+	store_session_free(st, b);
+	store_free(st);
+}
+END_TEST
+
+/* Capacity counts unique pages, exactly. */
+START_TEST(test_dedup_capacity_is_unique_pages)
+{
+	static uint8_t p[8 * PG];
+	struct store *st = new_store(4);
+	struct store_session *a = store_session_new(st);
+	struct store_session *b = store_session_new(st);
+	uint64_t seed = 25;
+
+	fill(&seed, p, 8);
+	ck_assert_int_eq(store_write(st, a, 0, 4, p, NULL), 0);
+	ck_assert_uint_eq(store_used(st), 4);
+	/* Full, yet pages it holds are taken: by any session. */
+	ck_assert_int_eq(store_write(st, b, 10, 4, p, NULL), 0);
+	ck_assert_int_eq(store_write(st, b, 20, 1, p + 3 * PG, NULL), 0);
+	ck_assert_int_eq(store_write(st, b, 30, 1, p + 4 * PG, NULL), -ENOSPC);
+	ck_assert_uint_eq(store_used(st), 4);
+	/* A run mixing held pages with one new page is refused whole. */
+	memcpy(wbuf, p, PG);
+	memcpy(wbuf + PG, p + 5 * PG, PG);
+	ck_assert_int_eq(store_write(st, b, 40, 2, wbuf, NULL), -ENOSPC);
+	ck_assert_int_eq(store_read(st, b, 40, 1, (struct iovec[1]){ 0 },
+				    NULL), -ENOENT);
+	/* a drops page 0, still held by b: no room made. */
+	ck_assert_uint_eq(store_discard(st, a, 0, 1), 1);
+	ck_assert_int_eq(store_write(st, b, 30, 1, p + 4 * PG, NULL), -ENOSPC);
+	/* Overwriting the last reference to a slot makes room for itself. */
+	ck_assert_int_eq(store_write(st, b, 10, 1, p + 4 * PG, NULL), 0);
+	ck_assert_uint_eq(store_used(st), 4);
+	/* a gone, b's pages 10, 11 are unshared: overwritten at capacity. */
+	store_session_free(st, a);
+	ck_assert_uint_eq(store_used(st), 4);
+	ck_assert_int_eq(store_write(st, b, 10, 2, p + 5 * PG, NULL), 0);
+	ck_assert_uint_eq(store_used(st), 4);
+	/* Two new equal pages in one run need one slot. */
+	ck_assert_uint_eq(store_discard(st, b, 12, 1), 1);
+	ck_assert_uint_eq(store_used(st), 3);
+	memcpy(wbuf, p + 7 * PG, PG);
+	memcpy(wbuf + PG, p + 7 * PG, PG);
+	ck_assert_int_eq(store_write(st, b, 50, 2, wbuf, NULL), 0);
+	ck_assert_uint_eq(store_used(st), 4);
+	store_session_free(st, b);
+	ck_assert_uint_eq(store_used(st), 0);
+	store_free(st);
+}
+END_TEST
+
+/* References are bounded: REFS_PER_CAPACITY_PAGE per page of capacity. */
+START_TEST(test_dedup_references_bounded)
+{
+	static uint8_t p[PG];
+	struct store *st = new_store(2);
+	struct store_session *a = store_session_new(st);
+	uint64_t seed = 26, n = REFS_PER_CAPACITY_PAGE * 2;
+
+	fill(&seed, p, 1);
+	for (uint64_t i = 0; i < n; i++)
+		ck_assert_int_eq(store_write(st, a, i, 1, p, NULL), 0);
+	ck_assert_uint_eq(store_used(st), 1);
+	ck_assert_int_eq(store_write(st, a, n, 1, p, NULL), -ENOSPC);
+	/* Overwrites add no reference. */
+	ck_assert_int_eq(store_write(st, a, 0, 1, p, NULL), 0);
+	ck_assert_uint_eq(stats_of(st).logical_pages, n);
+	store_session_free(st, a);
+	store_free(st);
+}
+END_TEST
+
+START_TEST(test_dedup_off)
+{
+	static uint8_t p[PG];
+	struct store *st = new_store(4);
+	struct store_session *a = store_session_new(st);
+	uint64_t seed = 27;
+
+	fill(&seed, p, 1);
+	ck_assert(stats_of(st).dedup);
+	ck_assert_int_eq(store_write(st, a, 0, 1, p, NULL), 0);
+	/* Not while it holds pages. */
+	ck_assert_int_eq(store_set_dedup(st, false), -EBUSY);
+	ck_assert_uint_eq(store_discard(st, a, 0, 1), 1);
+	ck_assert_int_eq(store_set_dedup(st, false), 0);
+	ck_assert(!stats_of(st).dedup);
+	ck_assert_int_eq(store_write(st, a, 0, 1, p, NULL), 0);
+	ck_assert_int_eq(store_write(st, a, 1, 1, p, NULL), 0);
+	ck_assert_uint_eq(store_used(st), 2);
+	ck_assert_uint_eq(stats_of(st).hashed_pages, 1);	/* before */
+	store_session_free(st, a);
+	store_free(st);
+}
+END_TEST
+
 /* The tests of the store as it was, with dedup on or off. */
 static void add_store_tcases(Suite *s, bool dedup)
 {
@@ -904,9 +1229,21 @@ static void add_store_tcases(Suite *s, bool dedup)
 static Suite *store_suite(void)
 {
 	Suite *s = suite_create("store");
+	TCase *tc;
 
 	add_store_tcases(s, true);
 	add_store_tcases(s, false);
+
+	tc = tcase_create("dedup");
+	tcase_add_unchecked_fixture(tc, dedup_setup_on, NULL);
+	tcase_add_test(tc, test_dedup_share_unshare_free);
+	tcase_add_test(tc, test_dedup_parity_ops_on_shared);
+	tcase_add_test(tc, test_dedup_hash_collision_not_shared);
+	tcase_add_test(tc, test_dedup_tags_per_reference);
+	tcase_add_test(tc, test_dedup_capacity_is_unique_pages);
+	tcase_add_test(tc, test_dedup_references_bounded);
+	tcase_add_test(tc, test_dedup_off);
+	suite_add_tcase(s, tc);
 	return s;
 }
 
