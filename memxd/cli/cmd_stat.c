@@ -70,8 +70,7 @@ int cmd_stat(struct cli *c, int argc, char **argv)
 							  ctr);
 			if (has_dedup)
 				bad = rmap_stat_dedup_decode(buf + sc.len -
-							     RMAP_STAT_DEDUP_LEN,
-							     &dd);
+					RMAP_STAT_DEDUP_LEN, &dd);
 			sc.len = RMAP_STAT_LEN;
 		}
 		if (ret || sc.status || bad ||

@@ -39,11 +39,11 @@ struct slot_meta {
  * that it is all or nothing.
  */
 struct run_plan {
-	const uint8_t *data[RMAP_MAX_PAGES];	/* new contents; NULL: none */
+	const uint8_t *data[RMAP_MAX_PAGES];	/* new contents, or NULL */
 	const uint8_t *tag[RMAP_MAX_PAGES];
 	uint64_t hash[RMAP_MAX_PAGES];
 	uint32_t old[RMAP_MAX_PAGES];	/* slot held now, or EMPTY */
-	uint32_t share[RMAP_MAX_PAGES];	/* stored slot with these bytes */
+	uint32_t share[RMAP_MAX_PAGES];	/* held slot with these bytes */
 	uint32_t same_as[RMAP_MAX_PAGES]; /* first page of the run with
 					   * these bytes (itself if none) */
 	uint32_t slot[RMAP_MAX_PAGES];	/* where new contents went */
@@ -467,7 +467,9 @@ static uint64_t now_ns(void)
 /* An earlier page of the run needing a new slot for @i's bytes, or @i. */
 static uint32_t run_same_as(struct run_plan *p, uint32_t i)
 {
-	for (uint32_t k = p->hash[i] % RUN_BUCKETS;; k = (k + 1) % RUN_BUCKETS) {
+	uint32_t k = p->hash[i] % RUN_BUCKETS;
+
+	for (;; k = (k + 1) % RUN_BUCKETS) {
 		uint32_t j = p->run_index[k];
 
 		if (!j) {

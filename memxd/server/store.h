@@ -144,8 +144,8 @@ uint64_t store_used(const struct store *st);
 struct store_stats {
 	uint64_t capacity_pages;
 	uint64_t unique_pages;		/* slots in use: store_used() */
-	uint64_t logical_pages;		/* references, in every session */
-	uint64_t hashed_pages;		/* pages hashed to look for a share */
+	uint64_t logical_pages;		/* references, all sessions */
+	uint64_t hashed_pages;		/* pages hashed to find a share */
 	uint64_t hash_ns;		/* time spent hashing and comparing */
 	bool dedup;
 };
