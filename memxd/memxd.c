@@ -72,6 +72,7 @@ static int run_server(struct evl *loop, const struct memxd_options *o)
 		.announce_to = o->announce_to,
 		.heartbeat_ms = o->heartbeat_ms,
 		.lease_s = o->lease_s,
+		.dedup = o->dedup,
 		.rmap = o->rmap,
 	};
 	struct server_stats st;
@@ -90,10 +91,11 @@ static int run_server(struct evl *loop, const struct memxd_options *o)
 		return ret;
 	log_info("memory server %s on UDP port %u: lending %lu MiB "
 		 "(%lu pages), mtu %u, window %u, heartbeat %u ms, sessions "
-		 "leased for %u s; %s", PACKAGE_VERSION, server_port(srv),
-		 (unsigned long)(o->capacity >> 20),
+		 "leased for %u s, dedup %s; %s", PACKAGE_VERSION,
+		 server_port(srv), (unsigned long)(o->capacity >> 20),
 		 (unsigned long)sc.capacity_pages, o->rmap.mtu, o->rmap.window,
-		 o->heartbeat_ms, o->lease_s, o->rmap.auth.insecure ?
+		 o->heartbeat_ms, o->lease_s, o->dedup ? "on" : "off",
+		 o->rmap.auth.insecure ?
 		 "NOT AUTHENTICATED" : rmap_ep_secure(server_ep(srv)) ?
 		 "authenticated peers only" : "?");
 	if (!o->rmap.auth.insecure)
@@ -109,6 +111,11 @@ static int run_server(struct evl *loop, const struct memxd_options *o)
 		 (unsigned long)st.expired_sessions,
 		 (unsigned long)st.xwrites, (unsigned long)st.xfrees,
 		 (unsigned long)st.pxors, (unsigned long)st.readzs);
+	log_info("dedup: holding %lu pages in %lu; %lu pages hashed, %lu ns "
+		 "each", (unsigned long)st.logical_pages,
+		 (unsigned long)st.used_pages, (unsigned long)st.hashed_pages,
+		 (unsigned long)(st.hashed_pages ?
+				 st.hash_ns / st.hashed_pages : 0));
 	{
 		uint64_t c[RMAP_STATC_N];
 

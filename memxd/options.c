@@ -60,6 +60,9 @@ static const struct opt opts[] = {
 	{ "server", "lease-s", OPT_UINT, O(lease_s), 1, 86400, "S",
 	  "keep a session's pages this long after its client was last heard "
 	  "from, then free them (default 600)" },
+	{ "server", "dedup", OPT_BOOL, O(dedup), 0, 0, "on|off",
+	  "keep one copy of equal pages, whoever's; off keeps clients from "
+	  "learning that another holds a page they hold (default on)" },
 	{ NULL, "test-corrupt", OPT_STR, O(test_corrupt), 0, 0,
 	  "flip|swap|short[:RATE]", "TEST HOOK, never in production: corrupt "
 	  "pages read back (flip a stored bit, answer another page) or answer "
@@ -160,6 +163,7 @@ void options_init(struct memxd_options *o)
 	o->announce_ms = 1000;
 	o->heartbeat_ms = 1000;
 	o->lease_s = 600;
+	o->dedup = true;
 	o->prefetch_max = 64;
 	o->stripe_width = 4;
 	o->stripe_rows = 16;

@@ -34,6 +34,7 @@ struct memxd_options {
 	char **announce_to;		/* NULL-terminated */
 	unsigned heartbeat_ms;
 	unsigned lease_s;
+	bool dedup;			/* share equal pages: store.h */
 	char *test_corrupt;		/* a test hook: server.h */
 
 	/* pager role */

@@ -96,8 +96,7 @@ static enum rmap_wire_err check_pages(const struct rmap_hdr *h)
 		if (h->page || h->count || h->flags & RMAP_F_TAGS)
 			return RMAP_WIRE_PAGES;
 		if (resp && h->status == RMAP_S_OK)
-			return h->msg_len == RMAP_STAT_LEN ||
-			       h->msg_len == RMAP_STAT_EXT_LEN ?
+			return rmap_stat_reply_len(h->msg_len, NULL, NULL) ?
 			       RMAP_WIRE_OK : RMAP_WIRE_PAGES;
 		if (!resp && h->msg_len && h->msg_len != RMAP_STAT_REQ_LEN)
 			return RMAP_WIRE_PAGES;
@@ -314,6 +313,47 @@ void rmap_stat_counters_decode(const uint8_t *in, uint64_t c[RMAP_STATC_N])
 {
 	for (unsigned i = 0; i < RMAP_STATC_N; i++)
 		c[i] = wire_get64(in + 8 * i);
+}
+
+void rmap_stat_dedup_encode(const struct rmap_stat_dedup *d, uint8_t *out)
+{
+	wire_put64(out, d->logical_pages);
+	wire_put64(out + 8, d->unique_pages);
+	wire_put64(out + 16, d->hashed_pages);
+	wire_put64(out + 24, d->hash_ns);
+	wire_put64(out + 32, d->flags);
+}
+
+int rmap_stat_dedup_decode(const uint8_t *in, struct rmap_stat_dedup *d)
+{
+	d->logical_pages = wire_get64(in);
+	d->unique_pages = wire_get64(in + 8);
+	d->hashed_pages = wire_get64(in + 16);
+	d->hash_ns = wire_get64(in + 24);
+	d->flags = wire_get64(in + 32);
+	if (d->flags & ~(uint64_t)RMAP_DEDUP_ON ||
+	    d->unique_pages > d->logical_pages)
+		return -1;
+	return 0;
+}
+
+bool rmap_stat_reply_len(size_t len, bool *counters, bool *dedup)
+{
+	size_t ext = RMAP_STAT_EXT_LEN - RMAP_STAT_LEN;
+
+	for (unsigned k = 0; k < 4; k++) {
+		bool c = k & 1, d = k & 2;
+
+		if (len == RMAP_STAT_LEN + (c ? ext : 0) +
+			   (d ? RMAP_STAT_DEDUP_LEN : 0)) {
+			if (counters)
+				*counters = c;
+			if (dedup)
+				*dedup = d;
+			return true;
+		}
+	}
+	return false;
 }
 
 void rmap_session_info_encode(const struct rmap_session_info *si,

@@ -19,6 +19,7 @@
 #ifndef MEMX_RMAP_WIRE_H
 #define MEMX_RMAP_WIRE_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -209,6 +210,23 @@ enum {
 	RMAP_STATC_N
 };
 #define RMAP_STAT_EXT_LEN	(RMAP_STAT_LEN + 8u * RMAP_STATC_N)
+/*
+ * With RMAP_STAT_WANT_DEDUP, the OK reply ends with the server's dedup
+ * block (after the counters, if they were asked for too), five be64s:
+ * an older server ignores the bit and answers without it, so the length
+ * says which blocks came.
+ */
+#define RMAP_STAT_WANT_DEDUP	0x00000002u
+struct rmap_stat_dedup {
+	uint64_t logical_pages;	/* pages its sessions hold: references */
+	uint64_t unique_pages;	/* slots they take: used_pages */
+	uint64_t hashed_pages;	/* pages hashed to find an equal one */
+	uint64_t hash_ns;	/* time spent hashing and comparing them */
+	uint64_t flags;		/* RMAP_DEDUP_* */
+};
+#define RMAP_STAT_DEDUP_LEN	40u
+/* The server shares equal pages (memxd --dedup=on). */
+#define RMAP_DEDUP_ON		0x1u
 /* The server was told to leave (LEAVE): it takes no new sessions. */
 #define RMAP_STAT_LEAVING	0x0001u
 /* The server keeps page tags (RMAP_F_TAGS). */
@@ -251,6 +269,12 @@ int rmap_stat_decode(const uint8_t *buf, size_t len, struct rmap_stat *s);
 /* The counters after a STAT body (RMAP_STAT_EXT_LEN bytes in all). */
 void rmap_stat_counters_encode(const uint64_t c[RMAP_STATC_N], uint8_t *out);
 void rmap_stat_counters_decode(const uint8_t *in, uint64_t c[RMAP_STATC_N]);
+/* The dedup block (RMAP_STAT_DEDUP_LEN bytes). */
+void rmap_stat_dedup_encode(const struct rmap_stat_dedup *d, uint8_t *out);
+/* 0, or -1 if it cannot be true (unknown flags, unique > logical). */
+int rmap_stat_dedup_decode(const uint8_t *in, struct rmap_stat_dedup *d);
+/* Is @len the length of an OK STAT reply, and which blocks has it? */
+bool rmap_stat_reply_len(size_t len, bool *counters, bool *dedup);
 
 /* Payload bytes per fragment for a link MTU. */
 static inline uint32_t rmap_frag_payload(unsigned mtu)

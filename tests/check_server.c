@@ -82,6 +82,12 @@ static void know_server(struct rmap_ep *ep, const struct sockaddr_storage *at)
 static unsigned lease_s = 600;
 static struct server_corrupt corrupt;	/* the next server's test hook */
 static uint16_t req_flags;		/* the next requests' RMAP_F_TAGS */
+/*
+ * The next server's dedup.  The tests written before dedup write the
+ * same pages in places where they mean distinct ones: they run with it
+ * off, as a server with --dedup=off, which must behave as before.
+ */
+static bool dedup_on = true;
 
 static void setup_server_announcing(uint64_t capacity, unsigned heartbeat_ms,
 				    unsigned announce_ms)
@@ -96,6 +102,7 @@ static void setup_server_announcing(uint64_t capacity, unsigned heartbeat_ms,
 		.announce_ms = announce_ms,
 		.announce_to = announce_ms ? announce_to : NULL,
 		.corrupt = corrupt,
+		.dedup = dedup_on,
 	};
 	/* ANNOUNCE is never authenticated: heard as discovery hears it. */
 	struct rmap_handlers ch = { .announce = on_announce,
@@ -149,6 +156,7 @@ static void teardown_server(void)
 	rmap_ep_close(cli);
 	server_free(srv);
 	evl_free(loop);
+	dedup_on = true;
 }
 
 struct done {
@@ -324,6 +332,7 @@ START_TEST(test_capacity_full_writes_nothing)
 	struct done d;
 	uint32_t s, s2;
 
+	dedup_on = false;
 	setup_server(8, 10000);
 	s = reg(1, 10000);
 	s2 = reg(2, 10000);
@@ -657,6 +666,7 @@ START_TEST(test_unreg_frees_pages)
 	struct done d;
 	uint32_t a, b;
 
+	dedup_on = false;
 	setup_server(100, 10000);
 	a = reg(10, 10000);
 	b = reg(11, 10000);
@@ -701,6 +711,7 @@ START_TEST(test_parity_requests_end_to_end)
 	struct done d;
 	uint32_t s, bad;
 
+	dedup_on = false;
 	setup_server(1000, 10000);
 	s = reg(21, 10000);
 
@@ -793,6 +804,7 @@ START_TEST(test_parity_requests_full)
 	struct done d;
 	uint32_t s;
 
+	dedup_on = false;
 	setup_server(4, 10000);
 	s = reg(22, 10000);
 	pages(3, w, 4);
@@ -1056,6 +1068,142 @@ START_TEST(test_corrupt)
 }
 END_TEST
 
+/* REG from endpoint @ep: the session. */
+static uint32_t reg_from(struct rmap_ep *ep, struct rmap_peer *to,
+			 uint64_t nonce)
+{
+	uint8_t n[RMAP_REG_LEN], body[RMAP_SESSION_INFO_LEN];
+	struct done d;
+
+	for (unsigned i = 0; i < 8; i++)
+		n[i] = (uint8_t)(nonce >> (56 - 8 * i));
+	secret_of(nonce, n + 8);
+	ck_assert_uint_eq(req_from(ep, to, RMAP_T_REG, 0, 0, 0, n, sizeof(n),
+				   body, sizeof(body), &d), RMAP_S_OK);
+	return d.session;
+}
+
+/* STAT with the dedup block: its body and the block. */
+static void stat_dedup(struct rmap_stat *st, struct rmap_stat_dedup *dd)
+{
+	uint8_t want[RMAP_STAT_REQ_LEN] = { 0, 0, 0, RMAP_STAT_WANT_DEDUP };
+	uint8_t buf[RMAP_STAT_EXT_LEN + RMAP_STAT_DEDUP_LEN];
+	bool ctr = true, ded = false;
+	struct done d;
+
+	ck_assert_uint_eq(req(RMAP_T_STAT, 0, 0, 0, want, sizeof(want), buf,
+			      sizeof(buf), &d), RMAP_S_OK);
+	ck_assert_uint_eq(d.len, RMAP_STAT_LEN + RMAP_STAT_DEDUP_LEN);
+	ck_assert(rmap_stat_reply_len(d.len, &ctr, &ded));
+	ck_assert(!ctr && ded);
+	ck_assert_int_eq(rmap_stat_decode(buf, RMAP_STAT_LEN, st), 0);
+	ck_assert_int_eq(rmap_stat_dedup_decode(buf + RMAP_STAT_LEN, dd), 0);
+}
+
+/*
+ * Two clients hold the same pages: one slot each, two references, their
+ * own tags; the capacity counts unique pages; the share count survives
+ * one client's UNREG and goes with the other's lease.
+ */
+START_TEST(test_dedup_across_clients)
+{
+	const uint32_t n = 4, len = n * (PG + RMAP_TAG_LEN);
+	static uint8_t wa[4 * (PG + RMAP_TAG_LEN)], wb[4 * (PG + RMAP_TAG_LEN)];
+	static uint8_t r[4 * (PG + RMAP_TAG_LEN)], other[4 * PG];
+	struct rmap_stat_dedup dd;
+	struct rmap_stat st;
+	struct rmap_peer *to;
+	struct rmap_ep *ep2;
+	struct done d;
+	uint64_t now;
+	uint32_t a, b;
+
+	setup_server_leased(8, 60);
+	a = reg(1, 50);
+	ep2 = client2_keyed(&to, key_x);
+	b = reg_from(ep2, to, 2);
+	/* The same pages, each client its own tags. */
+	tagged(5, wa, n);
+	memcpy(wb, wa, n * PG);
+	for (uint32_t i = 0; i < n * RMAP_TAG_LEN; i++)
+		wb[n * PG + i] = (uint8_t)~wa[n * PG + i];
+	req_flags = RMAP_F_TAGS;
+	ck_assert_uint_eq(req(RMAP_T_WRITE, a, 0, n, wa, len, NULL, 0, &d),
+			  RMAP_S_OK);
+	ck_assert_uint_eq(req_from(ep2, to, RMAP_T_WRITE, b, 100, n, wb, len,
+				   NULL, 0, &d), RMAP_S_OK);
+	ck_assert_uint_eq(stats().used_pages, n);
+	ck_assert_uint_eq(stats().logical_pages, 2 * n);
+	stat_dedup(&st, &dd);
+	ck_assert_uint_eq(st.used_pages, n);
+	ck_assert_uint_eq(dd.unique_pages, n);
+	ck_assert_uint_eq(dd.logical_pages, 2 * n);
+	ck_assert_uint_eq(dd.hashed_pages, 2 * n);
+	ck_assert_uint_eq(dd.flags, RMAP_DEDUP_ON);
+	ck_assert_uint_eq(req(RMAP_T_READ, a, 0, n, NULL, 0, r, len, &d),
+			  RMAP_S_OK);
+	ck_assert_mem_eq(r, wa, len);
+	ck_assert_uint_eq(req_from(ep2, to, RMAP_T_READ, b, 100, n, NULL, 0,
+				   r, len, &d), RMAP_S_OK);
+	ck_assert_mem_eq(r, wb, len);
+	req_flags = 0;
+	/* Full in unique pages; a page held is still taken, a new one not. */
+	pages(77, other, n);
+	ck_assert_uint_eq(req(RMAP_T_WRITE, a, 10, n, other, n * PG, NULL, 0,
+			      &d), RMAP_S_OK);
+	ck_assert_uint_eq(stats().used_pages, 8);
+	ck_assert_uint_eq(req_from(ep2, to, RMAP_T_WRITE, b, 200, 1, other,
+				   PG, NULL, 0, &d), RMAP_S_OK);
+	pages(150, other, 1);	/* pages(77 + k) is page k of pages(77) */
+	ck_assert_uint_eq(req_from(ep2, to, RMAP_T_WRITE, b, 201, 1, other,
+				   PG, NULL, 0, &d), RMAP_S_FULL);
+	ck_assert_uint_eq(stats().used_pages, 8);
+	/* a goes: b's references keep their slots. */
+	ck_assert_uint_eq(req(RMAP_T_UNREG, a, 0, 0, NULL, 0, NULL, 0, &d),
+			  RMAP_S_OK);
+	ck_assert_uint_eq(stats().used_pages, n + 1);
+	ck_assert_uint_eq(stats().logical_pages, n + 1);
+	ck_assert_uint_eq(req_from(ep2, to, RMAP_T_READ, b, 100, n, NULL, 0,
+				   r, n * PG, &d), RMAP_S_OK);
+	ck_assert_mem_eq(r, wa, n * PG);
+	/* b's lease runs out: the last references, and the slots, go. */
+	now = evl_now_ns();
+	ck_assert_uint_eq(server_expire(srv, now + 61 * 1000000000ull), 1);
+	ck_assert_uint_eq(stats().used_pages, 0);
+	ck_assert_uint_eq(stats().logical_pages, 0);
+	rmap_ep_close(ep2);
+	teardown_server();
+}
+END_TEST
+
+/* --dedup=off: every page its own slot, as before dedup. */
+START_TEST(test_dedup_off_server)
+{
+	static uint8_t w[PG];
+	struct rmap_stat_dedup dd;
+	struct rmap_stat st;
+	struct done d;
+	uint32_t a, b;
+
+	dedup_on = false;
+	setup_server(8, 10000);
+	a = reg(1, 10000);
+	b = reg(2, 10000);
+	pages(3, w, 1);
+	ck_assert_uint_eq(req(RMAP_T_WRITE, a, 0, 1, w, PG, NULL, 0, &d),
+			  RMAP_S_OK);
+	ck_assert_uint_eq(req(RMAP_T_WRITE, b, 0, 1, w, PG, NULL, 0, &d),
+			  RMAP_S_OK);
+	stat_dedup(&st, &dd);
+	ck_assert_uint_eq(st.used_pages, 2);
+	ck_assert_uint_eq(dd.logical_pages, 2);
+	ck_assert_uint_eq(dd.unique_pages, 2);
+	ck_assert_uint_eq(dd.hashed_pages, 0);
+	ck_assert_uint_eq(dd.flags, 0);
+	teardown_server();
+}
+END_TEST
+
 static Suite *server_suite(void)
 {
 	Suite *s = suite_create("server");
@@ -1079,6 +1227,7 @@ static Suite *server_suite(void)
 	tcase_set_timeout(tc, 30);
 	tcase_add_test(tc, test_tags);
 	tcase_add_test(tc, test_corrupt);
+	tcase_add_test(tc, test_dedup_off_server);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("leases");
@@ -1090,6 +1239,7 @@ static Suite *server_suite(void)
 	tcase_add_test(tc, test_attach_needs_same_key);
 	tcase_add_test(tc, test_sessions_per_client_bounded);
 	tcase_add_test(tc, test_client_restart_keeps_pages);
+	tcase_add_test(tc, test_dedup_across_clients);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -18,6 +18,32 @@
 
 static uint8_t wbuf[RMAP_MAX_PAGES * PG];
 
+/*
+ * Every test of the store as it was runs twice, dedup on and off (the
+ * tcases' fixture sets this): their pages are all distinct, so both
+ * must behave alike.
+ */
+static bool dedup_on = true;
+
+static void dedup_setup_on(void)
+{
+	dedup_on = true;
+}
+
+static void dedup_setup_off(void)
+{
+	dedup_on = false;
+}
+
+static struct store *new_store(uint64_t capacity)
+{
+	struct store *st = NULL;
+
+	ck_assert_int_eq(store_new(&st, capacity), 0);
+	ck_assert_int_eq(store_set_dedup(st, dedup_on), 0);
+	return st;
+}
+
 /* Fill @n pages with a pattern that names (tag, page). */
 static void *pattern(uint32_t tag, uint64_t page, uint32_t n)
 {
@@ -25,7 +51,8 @@ static void *pattern(uint32_t tag, uint64_t page, uint32_t n)
 		uint32_t *w = (uint32_t *)(wbuf + (size_t)i * PG);
 
 		for (unsigned k = 0; k < PG / 4; k++)
-			w[k] = tag ^ (uint32_t)(page + i) * 2654435761u ^ k;
+			w[k] = tag ^ (uint32_t)(page + i) * 2654435761u ^
+			       (uint32_t)((page + i) >> 32) ^ k;
 	}
 	return wbuf;
 }
@@ -40,7 +67,8 @@ static void assert_page(struct store *st, struct store_session *ss,
 	ck_assert_uint_eq(iov.iov_len, PG);
 	w = iov.iov_base;
 	for (unsigned k = 0; k < PG / 4; k++)
-		ck_assert_msg(w[k] == (tag ^ (uint32_t)page * 2654435761u ^ k),
+		ck_assert_msg(w[k] == (tag ^ (uint32_t)page * 2654435761u ^
+				       (uint32_t)(page >> 32) ^ k),
 			      "page %lu word %u", (unsigned long)page, k);
 }
 
@@ -63,7 +91,7 @@ START_TEST(test_capacity_fill_and_refuse)
 	struct store_session *a, *b;
 	struct iovec iov[8];
 
-	ck_assert_int_eq(store_new(&st, 100), 0);
+	st = new_store(100);
 	a = store_session_new(st);
 	b = store_session_new(st);
 	ck_assert_ptr_nonnull(a);
@@ -129,7 +157,7 @@ START_TEST(test_write_rejects_bad_runs)
 	struct store *st;
 	struct store_session *ss;
 
-	ck_assert_int_eq(store_new(&st, 1000), 0);
+	st = new_store(1000);
 	ss = store_session_new(st);
 	ck_assert_int_eq(store_write(st, ss, 0, 0, wbuf, NULL), -EINVAL);
 	ck_assert_int_eq(store_write(st, ss, 0, RMAP_MAX_PAGES + 1, wbuf, NULL),
@@ -150,7 +178,7 @@ START_TEST(test_read_partial_run_is_enoent)
 	struct store_session *ss;
 	struct iovec iov[4];
 
-	ck_assert_int_eq(store_new(&st, 16), 0);
+	st = new_store(16);
 	ss = store_session_new(st);
 	ck_assert_int_eq(store_write(st, ss, 10, 2, pattern(1, 10, 2), NULL), 0);
 	ck_assert_int_eq(store_read(st, ss, 10, 2, iov, NULL), 0);
@@ -167,7 +195,7 @@ START_TEST(test_sessions_are_separate)
 	struct store_session *a, *b;
 	struct iovec iov;
 
-	ck_assert_int_eq(store_new(&st, 16), 0);
+	st = new_store(16);
 	a = store_session_new(st);
 	b = store_session_new(st);
 	ck_assert_int_eq(store_write(st, a, 5, 1, pattern(1, 5, 1), NULL), 0);
@@ -199,7 +227,7 @@ START_TEST(test_hash_table_against_reference)
 	const uint64_t stride = _i ? 1 : 0x100000001ull;
 
 	memset(ref, 0, sizeof(ref));
-	ck_assert_int_eq(store_new(&st, CAP), 0);
+	st = new_store(CAP);
 	ss = store_session_new(st);
 	for (unsigned step = 0; step < STEPS; step++) {
 		uint64_t r = tu_rand(&seed);
@@ -286,7 +314,7 @@ START_TEST(test_huge_range_discard)
 	unsigned inside = 0;
 	struct iovec iov;
 
-	ck_assert_int_eq(store_new(&st, 1000), 0);
+	st = new_store(1000);
 	ss = store_session_new(st);
 	for (unsigned i = 0; i < 500; i++) {
 		uint64_t p;
@@ -338,7 +366,7 @@ START_TEST(test_discarded_slots_are_reused)
 	struct store *st;
 	struct store_session *ss;
 
-	ck_assert_int_eq(store_new(&st, 300), 0);
+	st = new_store(300);
 	ss = store_session_new(st);
 	for (unsigned round = 0; round < 20; round++) {
 		ck_assert_int_eq(store_write(st, ss, round * 1000, 256,
@@ -376,6 +404,12 @@ static void read_run(struct store *st, struct store_session *ss,
 	}
 }
 
+static void xor_page_ref(uint8_t *dst, const uint8_t *a, const uint8_t *b)
+{
+	for (size_t k = 0; k < PG; k++)
+		dst[k] = a[k] ^ b[k];
+}
+
 static bool all_zero(const uint8_t *p, size_t len)
 {
 	for (size_t i = 0; i < len; i++)
@@ -390,7 +424,7 @@ START_TEST(test_xwrite_deltas)
 	struct store_session *ss;
 	uint64_t seed = 11;
 
-	ck_assert_int_eq(store_new(&st, 16), 0);
+	st = new_store(16);
 	ss = store_session_new(st);
 	/* Absent old pages count as zeros: the delta is the new data. */
 	fill(&seed, xa, 3);
@@ -433,7 +467,7 @@ START_TEST(test_xwrite_full_changes_nothing)
 	struct store_session *ss;
 	uint64_t seed = 12;
 
-	ck_assert_int_eq(store_new(&st, 4), 0);
+	st = new_store(4);
 	ss = store_session_new(st);
 	fill(&seed, xa, 4);
 	ck_assert_int_eq(store_write(st, ss, 0, 3, xa, NULL), 0);
@@ -449,7 +483,10 @@ START_TEST(test_xwrite_full_changes_nothing)
 	ck_assert_uint_eq(store_used(st), 4);
 	ck_assert_int_eq(store_xwrite(st, ss, 0, 4, xb, NULL, xout, NULL), 0);
 	ck_assert_uint_eq(store_used(st), 4);
-	ck_assert_int_eq(store_xwrite(st, ss, 4, 1, xb, NULL, xout, NULL), -ENOSPC);
+	/* A page like none held (one held would be shared: no room). */
+	fill(&seed, xb + 4 * PG, 1);
+	ck_assert_int_eq(store_xwrite(st, ss, 4, 1, xb + 4 * PG, NULL, xout,
+				      NULL), -ENOSPC);
 	store_session_free(st, ss);
 	ck_assert_uint_eq(store_used(st), 0);
 	store_free(st);
@@ -463,7 +500,7 @@ START_TEST(test_xfree_returns_old)
 	struct iovec iov;
 	uint64_t seed = 13;
 
-	ck_assert_int_eq(store_new(&st, 16), 0);
+	st = new_store(16);
 	ss = store_session_new(st);
 	fill(&seed, xa, 4);
 	/* Pages 10, 11 and 13 stored; 12 absent. */
@@ -496,7 +533,7 @@ START_TEST(test_xor_create_update_delete)
 	struct iovec iov;
 	uint64_t seed = 14;
 
-	ck_assert_int_eq(store_new(&st, 16), 0);
+	st = new_store(16);
 	ss = store_session_new(st);
 	/* Absent pages are created holding the data... */
 	fill(&seed, xa, 3);
@@ -550,7 +587,7 @@ START_TEST(test_xor_full_changes_nothing)
 	struct store_session *ss;
 	uint64_t seed = 15;
 
-	ck_assert_int_eq(store_new(&st, 4), 0);
+	st = new_store(4);
 	ss = store_session_new(st);
 	fill(&seed, xa, 4);
 	ck_assert_int_eq(store_write(st, ss, 0, 3, xa, NULL), 0);
@@ -565,7 +602,7 @@ START_TEST(test_xor_full_changes_nothing)
 	/* Fill up; then a page deleted by the same call makes room. */
 	ck_assert_int_eq(store_xor(st, ss, 3, 1, xb, NULL), 0);
 	ck_assert_uint_eq(store_used(st), 4);
-	ck_assert_int_eq(store_xor(st, ss, 4, 1, xb, NULL), -ENOSPC);
+	ck_assert_int_eq(store_xor(st, ss, 4, 1, xb + 2 * PG, NULL), -ENOSPC);
 	memcpy(xout, xa, PG);			/* page 0 ^ itself: deleted */
 	memcpy(xout + 4 * PG, xb + PG, PG);	/* page 4: created */
 	memset(xout + PG, 0, 3 * PG);		/* pages 1..3: unchanged */
@@ -589,7 +626,7 @@ START_TEST(test_read_zero)
 	struct iovec iov[4];
 	uint64_t seed = 16;
 
-	ck_assert_int_eq(store_new(&st, 16), 0);
+	st = new_store(16);
 	ss = store_session_new(st);
 	fill(&seed, xa, 1);
 	ck_assert_int_eq(store_write(st, ss, 41, 1, xa, NULL), 0);
@@ -624,7 +661,7 @@ START_TEST(test_tags)
 	struct store_session *ss, *other;
 	struct iovec iov[4];
 
-	ck_assert_int_eq(store_new(&st, 8), 0);
+	st = new_store(8);
 	ss = store_session_new(st);
 	other = store_session_new(st);
 	for (unsigned i = 0; i < sizeof(t); i++)
@@ -673,18 +710,49 @@ START_TEST(test_tags)
 }
 END_TEST
 
+/*
+ * The pages the store should use for @space pages of @ref: those stored,
+ * and with dedup only the first of each content.
+ */
+static uint64_t model_used(const uint8_t *ref, const bool *stored,
+			   unsigned space)
+{
+	uint64_t n = 0;
+
+	for (unsigned i = 0; i < space; i++) {
+		bool seen = false;
+
+		for (unsigned j = 0; dedup_on && j < i && !seen; j++)
+			seen = stored[j] && !memcmp(ref + (size_t)j * PG,
+						    ref + (size_t)i * PG, PG);
+		n += stored[i] && !seen;
+	}
+	return n;
+}
+
+static uint64_t count_true(const bool *b, unsigned n)
+{
+	uint64_t c = 0;
+
+	for (unsigned i = 0; i < n; i++)
+		c += b[i];
+	return c;
+}
+
 START_TEST(test_parity_against_reference)
 {
 	enum { SPACE = 24, CAP = 12, STEPS = 3000 };
 	static uint8_t ref[SPACE * PG], data[8 * PG], out[8 * PG];
+	static uint8_t next[SPACE * PG];	/* ref, if the call succeeds */
 	bool stored[SPACE] = { false };	/* XWRITE may store zeros */
+	bool next_stored[SPACE];
 	struct store *st;
 	struct store_session *ss;
 	uint64_t seed = 0x9a21, used = 0;
 	unsigned full = 0, reused = 0;	/* the interesting cases, seen */
 
 	memset(ref, 0, sizeof(ref));
-	ck_assert_int_eq(store_new(&st, CAP), 0);
+	st = new_store(CAP);
 	ss = store_session_new(st);
 	for (unsigned step = 0; step < STEPS; step++) {
 		uint32_t n = 1 + (uint32_t)(tu_rand(&seed) % 8);
@@ -721,30 +789,40 @@ START_TEST(test_parity_against_reference)
 				else
 					dropped += !memcmp(r, d, PG);
 			}
-			need = fresh > dropped ? fresh - dropped : 0;
+			memcpy(next, ref, sizeof(ref));
+			memcpy(next_stored, stored, sizeof(stored));
+			for (uint32_t i = 0; i < n; i++) {
+				const uint8_t *d = data + (size_t)i * PG;
+				uint8_t *r = next + (p + i) * PG;
+
+				for (size_t k = 0; k < PG; k++)
+					r[k] ^= d[k];
+				next_stored[p + i] = !all_zero(r, PG);
+			}
+			need = model_used(next, next_stored, SPACE);
 			ret = store_xor(st, ss, p, n, data, NULL);
-			if (used + need > CAP) {
+			if (need > CAP) {
 				ck_assert_int_eq(ret, -ENOSPC);
 				full++;
 				break;
 			}
 			ck_assert_int_eq(ret, 0);
 			reused += fresh && dropped && used + fresh > CAP;
-			for (uint32_t i = 0; i < n; i++) {
-				const uint8_t *d = data + (size_t)i * PG;
-				uint8_t *r = ref + (p + i) * PG;
-
-				for (size_t k = 0; k < PG; k++)
-					r[k] ^= d[k];
-				stored[p + i] = !all_zero(r, PG);
-			}
-			used = used + fresh - dropped;
+			memcpy(ref, next, sizeof(ref));
+			memcpy(stored, next_stored, sizeof(stored));
+			used = need;
 			break;
 		case 2:
 			for (uint32_t i = 0; i < n; i++)
 				fresh += !stored[p + i];
+			memcpy(next, ref, sizeof(ref));
+			memcpy(next_stored, stored, sizeof(stored));
+			memcpy(next + p * PG, data, (size_t)n * PG);
+			for (uint32_t i = 0; i < n; i++)
+				next_stored[p + i] = true;
+			need = model_used(next, next_stored, SPACE);
 			ret = store_xwrite(st, ss, p, n, data, NULL, out, NULL);
-			if (used + fresh > CAP) {
+			if (need > CAP) {
 				ck_assert_int_eq(ret, -ENOSPC);
 				full++;
 				break;
@@ -753,10 +831,9 @@ START_TEST(test_parity_against_reference)
 			for (size_t k = 0; k < (size_t)n * PG; k++)
 				ck_assert_uint_eq(out[k],
 						  ref[p * PG + k] ^ data[k]);
-			memcpy(ref + p * PG, data, (size_t)n * PG);
-			for (uint32_t i = 0; i < n; i++)
-				stored[p + i] = true;
-			used += fresh;
+			memcpy(ref, next, sizeof(ref));
+			memcpy(stored, next_stored, sizeof(stored));
+			used = need;
 			break;
 		default:
 			for (uint32_t i = 0; i < n; i++)
@@ -767,7 +844,7 @@ START_TEST(test_parity_against_reference)
 			memset(ref + p * PG, 0, (size_t)n * PG);
 			for (uint32_t i = 0; i < n; i++)
 				stored[p + i] = false;
-			used -= dropped;
+			used = model_used(ref, stored, SPACE);
 			break;
 		}
 		/* The store holds what the reference does, and no more. */
@@ -780,23 +857,346 @@ START_TEST(test_parity_against_reference)
 					 stored[i] ? 0 : -ENOENT);
 		}
 		ck_assert_uint_eq(store_used(st), used);
-		ck_assert_uint_eq(store_session_pages(ss), used);
+		ck_assert_uint_eq(store_session_pages(ss),
+				  count_true(stored, SPACE));
 	}
 	ck_assert_uint_gt(full, 0);
 	ck_assert_uint_gt(reused, 0);
-	ck_assert_uint_eq(store_discard(st, ss, 0, SPACE), used);
+	ck_assert_uint_eq(store_discard(st, ss, 0, SPACE),
+			  count_true(stored, SPACE));
 	ck_assert_uint_eq(store_used(st), 0);
 	store_session_free(st, ss);
 	store_free(st);
 }
 END_TEST
 
-static Suite *store_suite(void)
+/* ---- dedup: one slot for equal pages, whoever holds them ---- */
+
+static struct store_stats stats_of(const struct store *st)
 {
-	Suite *s = suite_create("store");
+	struct store_stats ss;
+
+	store_stats(st, &ss);
+	return ss;
+}
+
+/* Read one page (absent: zeros) and its tag into @out and @tag. */
+static void read_one(struct store *st, struct store_session *ss,
+		     uint64_t page, uint8_t *out, uint8_t *tag)
+{
+	struct iovec iov;
+
+	ck_assert_int_eq(store_read_zero(st, ss, page, 1, &iov, tag), 0);
+	memcpy(out, iov.iov_base, PG);
+}
+
+START_TEST(test_dedup_share_unshare_free)
+{
+	static uint8_t p[3 * PG], r[PG];
+	struct store *st = new_store(16);
+	struct store_session *a = store_session_new(st);
+	struct store_session *b = store_session_new(st);
+	uint64_t seed = 21;
+
+	fill(&seed, p, 3);
+	/* The same page in two sessions: one slot, two references. */
+	ck_assert_int_eq(store_write(st, a, 5, 1, p, NULL), 0);
+	ck_assert_int_eq(store_write(st, b, 900, 1, p, NULL), 0);
+	ck_assert_uint_eq(store_used(st), 1);
+	ck_assert_uint_eq(stats_of(st).logical_pages, 2);
+	ck_assert_uint_eq(stats_of(st).hashed_pages, 2);
+	/* a overwrites its copy: its own slot now; b's is untouched. */
+	ck_assert_int_eq(store_write(st, a, 5, 1, p + PG, NULL), 0);
+	ck_assert_uint_eq(store_used(st), 2);
+	read_one(st, b, 900, r, NULL);
+	ck_assert_mem_eq(r, p, PG);
+	read_one(st, a, 5, r, NULL);
+	ck_assert_mem_eq(r, p + PG, PG);
+	/* Back to the shared contents: shared again, a's slot freed. */
+	ck_assert_int_eq(store_write(st, a, 5, 1, p, NULL), 0);
+	ck_assert_uint_eq(store_used(st), 1);
+	/* Equal pages within one session, and within one run. */
+	memcpy(wbuf, p + 2 * PG, PG);
+	memcpy(wbuf + PG, p + 2 * PG, PG);
+	memcpy(wbuf + 2 * PG, p, PG);
+	ck_assert_int_eq(store_write(st, a, 6, 3, wbuf, NULL), 0);
+	ck_assert_uint_eq(store_used(st), 2);
+	ck_assert_uint_eq(stats_of(st).logical_pages, 5);
+	ck_assert_uint_eq(store_session_pages(a), 4);
+	/* Discards drop references; the last one frees the slot. */
+	ck_assert_uint_eq(store_discard(st, a, 6, 1), 1);
+	ck_assert_uint_eq(store_used(st), 2);
+	ck_assert_uint_eq(store_discard(st, a, 7, 1), 1);
+	ck_assert_uint_eq(store_used(st), 1);
+	/* A session freed keeps the other's references to shared slots. */
+	store_session_free(st, a);
+	ck_assert_uint_eq(store_used(st), 1);
+	ck_assert_uint_eq(stats_of(st).logical_pages, 1);
+	read_one(st, b, 900, r, NULL);
+	ck_assert_mem_eq(r, p, PG);
+	store_session_free(st, b);
+	ck_assert_uint_eq(store_used(st), 0);
+	ck_assert_uint_eq(stats_of(st).logical_pages, 0);
+	store_free(st);
+}
+END_TEST
+
+/* XWRITE, PXOR and XFREE on a shared page: as if it were not shared. */
+START_TEST(test_dedup_parity_ops_on_shared)
+{
+	static uint8_t p[4 * PG], d[2 * PG], r[PG], x[PG];
+	struct store *st = new_store(16);
+	struct store_session *a = store_session_new(st);
+	struct store_session *b = store_session_new(st);
+	uint64_t seed = 22;
+
+	fill(&seed, p, 4);
+	ck_assert_int_eq(store_write(st, a, 0, 2, p, NULL), 0);
+	ck_assert_int_eq(store_write(st, b, 0, 2, p, NULL), 0);
+	ck_assert_uint_eq(store_used(st), 2);
+	/* XWRITE: the delta is old ^ new of a's reference; b keeps its. */
+	ck_assert_int_eq(store_xwrite(st, a, 0, 1, p + 2 * PG, NULL, d, NULL),
+			 0);
+	xor_page_ref(x, p, p + 2 * PG);
+	ck_assert_mem_eq(d, x, PG);
+	read_one(st, b, 0, r, NULL);
+	ck_assert_mem_eq(r, p, PG);
+	read_one(st, a, 0, r, NULL);
+	ck_assert_mem_eq(r, p + 2 * PG, PG);
+	ck_assert_uint_eq(store_used(st), 3);
+	/* PXOR on a shared page: copy on write. */
+	ck_assert_int_eq(store_xor(st, a, 1, 1, p + 3 * PG, NULL), 0);
+	xor_page_ref(x, p + PG, p + 3 * PG);
+	read_one(st, a, 1, r, NULL);
+	ck_assert_mem_eq(r, x, PG);
+	read_one(st, b, 1, r, NULL);
+	ck_assert_mem_eq(r, p + PG, PG);
+	ck_assert_uint_eq(store_used(st), 4);
+	/* PXOR to zeros of a shared page drops that reference only. */
+	ck_assert_int_eq(store_xor(st, b, 1, 1, p + PG, NULL), 0);
+	ck_assert_int_eq(store_read(st, b, 1, 1, (struct iovec[1]){ 0 }, NULL),
+			 -ENOENT);
+	ck_assert_uint_eq(store_used(st), 3);
+	/*
+	 * PXOR in place (a's page 1 is its own): re-indexed by its new
+	 * contents, so that a page equal to them shares its slot, and one
+	 * equal to its old contents does not find it.
+	 */
+	ck_assert_int_eq(store_xor(st, a, 1, 1, p + 3 * PG, NULL), 0);
+	read_one(st, a, 1, r, NULL);
+	ck_assert_mem_eq(r, p + PG, PG);
+	ck_assert_uint_eq(store_used(st), 3);
+	ck_assert_int_eq(store_write(st, b, 7, 1, p + PG, NULL), 0);
+	ck_assert_uint_eq(store_used(st), 3);
+	/* A PXOR whose result equals a page held takes no slot of its own. */
+	ck_assert_int_eq(store_write(st, b, 8, 1, p + 3 * PG, NULL), 0);
+	ck_assert_uint_eq(store_used(st), 4);
+	xor_page_ref(x, p + 3 * PG, p + PG);
+	ck_assert_int_eq(store_xor(st, b, 7, 1, x, NULL), 0);
+	ck_assert_uint_eq(store_used(st), 4);	/* p1 is still a's */
+	read_one(st, b, 7, r, NULL);
+	ck_assert_mem_eq(r, p + 3 * PG, PG);
+	/* XFREE gives this reference's old contents, frees only it. */
+	ck_assert_int_eq(store_xfree(st, b, 0, 1, d, NULL), 1);
+	ck_assert_mem_eq(d, p, PG);
+	read_one(st, a, 0, r, NULL);
+	ck_assert_mem_eq(r, p + 2 * PG, PG);
+	store_session_free(st, a);
+	store_session_free(st, b);
+	ck_assert_uint_eq(store_used(st), 0);
+	store_free(st);
+}
+END_TEST
+
+static uint64_t colliding_hash(const void *page)
+{
+	(void)page;
+	return 42;
+}
+
+/* Pages whose hashes collide are shared only if their bytes are equal. */
+START_TEST(test_dedup_hash_collision_not_shared)
+{
+	static uint8_t p[8 * PG], r[PG];
+	struct store *st = new_store(16);
+	struct store_session *a = store_session_new(st);
+	struct store_session *b = store_session_new(st);
+	uint64_t seed = 23;
+
+	store_set_hash_for_tests(st, colliding_hash);
+	fill(&seed, p, 8);
+	/* Pages that differ in one byte only. */
+	memcpy(p + PG, p, PG);
+	p[PG + PG - 1] ^= 1;
+	ck_assert_int_eq(store_write(st, a, 0, 8, p, NULL), 0);
+	ck_assert_uint_eq(store_used(st), 8);
+	ck_assert_int_eq(store_write(st, b, 0, 8, p, NULL), 0);
+	ck_assert_uint_eq(store_used(st), 8);
+	for (uint64_t i = 0; i < 8; i++) {
+		read_one(st, a, i, r, NULL);
+		ck_assert_mem_eq(r, p + i * PG, PG);
+		read_one(st, b, i, r, NULL);
+		ck_assert_mem_eq(r, p + i * PG, PG);
+	}
+	/* Freeing in any order keeps the colliding index consistent. */
+	ck_assert_uint_eq(store_discard(st, a, 3, 4), 4);
+	ck_assert_uint_eq(store_used(st), 8);
+	store_session_free(st, b);
+	ck_assert_uint_eq(store_used(st), 4);
+	read_one(st, a, 7, r, NULL);
+	ck_assert_mem_eq(r, p + 7 * PG, PG);
+	ck_assert_int_eq(store_write(st, a, 20, 1, p + 7 * PG, NULL), 0);
+	ck_assert_uint_eq(store_used(st), 4);
+	store_session_free(st, a);
+	ck_assert_uint_eq(store_used(st), 0);
+	store_free(st);
+}
+END_TEST
+
+/* Two references to one slot keep their own tags, whatever happens. */
+START_TEST(test_dedup_tags_per_reference)
+{
+	static uint8_t p[PG], r[PG], d[PG];
+	uint8_t ta[RMAP_TAG_LEN], tb[RMAP_TAG_LEN], t[RMAP_TAG_LEN];
+	struct store *st = new_store(4);
+	struct store_session *a = store_session_new(st);
+	struct store_session *b = store_session_new(st);
+	uint64_t seed = 24;
+
+	fill(&seed, p, 1);
+	memset(ta, 0xa5, sizeof(ta));
+	memset(tb, 0x5b, sizeof(tb));
+	ck_assert_int_eq(store_write(st, a, 1, 1, p, ta), 0);
+	ck_assert_int_eq(store_write(st, b, 1, 1, p, tb), 0);
+	ck_assert_uint_eq(store_used(st), 1);
+	read_one(st, a, 1, r, t);
+	ck_assert_mem_eq(t, ta, RMAP_TAG_LEN);
+	read_one(st, b, 1, r, t);
+	ck_assert_mem_eq(t, tb, RMAP_TAG_LEN);
+	/* Rewriting the same bytes with another tag changes only it. */
+	ck_assert_int_eq(store_write(st, a, 1, 1, p, tb), 0);
+	read_one(st, a, 1, r, t);
+	ck_assert_mem_eq(t, tb, RMAP_TAG_LEN);
+	ck_assert_int_eq(store_write(st, a, 1, 1, p, ta), 0);
+	/* PXOR of zeros and a tag: the page stays shared, the tag moves. */
+	memset(d, 0, PG);
+	ck_assert_int_eq(store_xor(st, b, 1, 1, d, ta), 0);
+	ck_assert_uint_eq(store_used(st), 1);
+	read_one(st, b, 1, r, t);
+	for (unsigned i = 0; i < RMAP_TAG_LEN; i++)
+		ck_assert_uint_eq(t[i], ta[i] ^ tb[i]);
+	read_one(st, a, 1, r, t);
+	ck_assert_mem_eq(t, ta, RMAP_TAG_LEN);
+	/* XFREE answers this reference's tag. */
+	ck_assert_int_eq(store_xfree(st, a, 1, 1, d, t), 1);
+	ck_assert_mem_eq(t, ta, RMAP_TAG_LEN);
+	ck_assert_uint_eq(store_used(st), 1);
+	store_session_free(st, a);
+	store_session_free(st, b);
+	store_free(st);
+}
+END_TEST
+
+/* Capacity counts unique pages, exactly. */
+START_TEST(test_dedup_capacity_is_unique_pages)
+{
+	static uint8_t p[8 * PG];
+	struct store *st = new_store(4);
+	struct store_session *a = store_session_new(st);
+	struct store_session *b = store_session_new(st);
+	uint64_t seed = 25;
+
+	fill(&seed, p, 8);
+	ck_assert_int_eq(store_write(st, a, 0, 4, p, NULL), 0);
+	ck_assert_uint_eq(store_used(st), 4);
+	/* Full, yet pages it holds are taken: by any session. */
+	ck_assert_int_eq(store_write(st, b, 10, 4, p, NULL), 0);
+	ck_assert_int_eq(store_write(st, b, 20, 1, p + 3 * PG, NULL), 0);
+	ck_assert_int_eq(store_write(st, b, 30, 1, p + 4 * PG, NULL), -ENOSPC);
+	ck_assert_uint_eq(store_used(st), 4);
+	/* A run mixing held pages with one new page is refused whole. */
+	memcpy(wbuf, p, PG);
+	memcpy(wbuf + PG, p + 5 * PG, PG);
+	ck_assert_int_eq(store_write(st, b, 40, 2, wbuf, NULL), -ENOSPC);
+	ck_assert_int_eq(store_read(st, b, 40, 1, (struct iovec[1]){ 0 },
+				    NULL), -ENOENT);
+	/* a drops page 0, still held by b: no room made. */
+	ck_assert_uint_eq(store_discard(st, a, 0, 1), 1);
+	ck_assert_int_eq(store_write(st, b, 30, 1, p + 4 * PG, NULL), -ENOSPC);
+	/* Overwriting the last reference to a slot makes room for itself. */
+	ck_assert_int_eq(store_write(st, b, 10, 1, p + 4 * PG, NULL), 0);
+	ck_assert_uint_eq(store_used(st), 4);
+	/* a gone, b's pages 10, 11 are unshared: overwritten at capacity. */
+	store_session_free(st, a);
+	ck_assert_uint_eq(store_used(st), 4);
+	ck_assert_int_eq(store_write(st, b, 10, 2, p + 5 * PG, NULL), 0);
+	ck_assert_uint_eq(store_used(st), 4);
+	/* Two new equal pages in one run need one slot. */
+	ck_assert_uint_eq(store_discard(st, b, 12, 1), 1);
+	ck_assert_uint_eq(store_used(st), 3);
+	memcpy(wbuf, p + 7 * PG, PG);
+	memcpy(wbuf + PG, p + 7 * PG, PG);
+	ck_assert_int_eq(store_write(st, b, 50, 2, wbuf, NULL), 0);
+	ck_assert_uint_eq(store_used(st), 4);
+	store_session_free(st, b);
+	ck_assert_uint_eq(store_used(st), 0);
+	store_free(st);
+}
+END_TEST
+
+/* References are bounded: REFS_PER_CAPACITY_PAGE per page of capacity. */
+START_TEST(test_dedup_references_bounded)
+{
+	static uint8_t p[PG];
+	struct store *st = new_store(2);
+	struct store_session *a = store_session_new(st);
+	uint64_t seed = 26, n = REFS_PER_CAPACITY_PAGE * 2;
+
+	fill(&seed, p, 1);
+	for (uint64_t i = 0; i < n; i++)
+		ck_assert_int_eq(store_write(st, a, i, 1, p, NULL), 0);
+	ck_assert_uint_eq(store_used(st), 1);
+	ck_assert_int_eq(store_write(st, a, n, 1, p, NULL), -ENOSPC);
+	/* Overwrites add no reference. */
+	ck_assert_int_eq(store_write(st, a, 0, 1, p, NULL), 0);
+	ck_assert_uint_eq(stats_of(st).logical_pages, n);
+	store_session_free(st, a);
+	store_free(st);
+}
+END_TEST
+
+START_TEST(test_dedup_off)
+{
+	static uint8_t p[PG];
+	struct store *st = new_store(4);
+	struct store_session *a = store_session_new(st);
+	uint64_t seed = 27;
+
+	fill(&seed, p, 1);
+	ck_assert(stats_of(st).dedup);
+	ck_assert_int_eq(store_write(st, a, 0, 1, p, NULL), 0);
+	/* Not while it holds pages. */
+	ck_assert_int_eq(store_set_dedup(st, false), -EBUSY);
+	ck_assert_uint_eq(store_discard(st, a, 0, 1), 1);
+	ck_assert_int_eq(store_set_dedup(st, false), 0);
+	ck_assert(!stats_of(st).dedup);
+	ck_assert_int_eq(store_write(st, a, 0, 1, p, NULL), 0);
+	ck_assert_int_eq(store_write(st, a, 1, 1, p, NULL), 0);
+	ck_assert_uint_eq(store_used(st), 2);
+	ck_assert_uint_eq(stats_of(st).hashed_pages, 1);	/* before */
+	store_session_free(st, a);
+	store_free(st);
+}
+END_TEST
+
+/* The tests of the store as it was, with dedup on or off. */
+static void add_store_tcases(Suite *s, bool dedup)
+{
+	void (*setup)(void) = dedup ? dedup_setup_on : dedup_setup_off;
 	TCase *tc;
 
-	tc = tcase_create("capacity");
+	tc = tcase_create(dedup ? "capacity" : "capacity-nodedup");
+	tcase_add_unchecked_fixture(tc, setup, NULL);
 	tcase_add_test(tc, test_new_rejects_bad_capacity);
 	tcase_add_test(tc, test_capacity_fill_and_refuse);
 	tcase_add_test(tc, test_write_rejects_bad_runs);
@@ -805,13 +1205,15 @@ static Suite *store_suite(void)
 	tcase_add_test(tc, test_discarded_slots_are_reused);
 	suite_add_tcase(s, tc);
 
-	tc = tcase_create("table");
+	tc = tcase_create(dedup ? "table" : "table-nodedup");
+	tcase_add_unchecked_fixture(tc, setup, NULL);
 	tcase_set_timeout(tc, 120);
 	tcase_add_loop_test(tc, test_hash_table_against_reference, 0, 2);
 	tcase_add_test(tc, test_huge_range_discard);
 	suite_add_tcase(s, tc);
 
-	tc = tcase_create("parity");
+	tc = tcase_create(dedup ? "parity" : "parity-nodedup");
+	tcase_add_unchecked_fixture(tc, setup, NULL);
 	tcase_set_timeout(tc, 60);
 	tcase_add_test(tc, test_xwrite_deltas);
 	tcase_add_test(tc, test_xwrite_full_changes_nothing);
@@ -821,6 +1223,26 @@ static Suite *store_suite(void)
 	tcase_add_test(tc, test_read_zero);
 	tcase_add_test(tc, test_parity_against_reference);
 	tcase_add_test(tc, test_tags);
+	suite_add_tcase(s, tc);
+}
+
+static Suite *store_suite(void)
+{
+	Suite *s = suite_create("store");
+	TCase *tc;
+
+	add_store_tcases(s, true);
+	add_store_tcases(s, false);
+
+	tc = tcase_create("dedup");
+	tcase_add_unchecked_fixture(tc, dedup_setup_on, NULL);
+	tcase_add_test(tc, test_dedup_share_unshare_free);
+	tcase_add_test(tc, test_dedup_parity_ops_on_shared);
+	tcase_add_test(tc, test_dedup_hash_collision_not_shared);
+	tcase_add_test(tc, test_dedup_tags_per_reference);
+	tcase_add_test(tc, test_dedup_capacity_is_unique_pages);
+	tcase_add_test(tc, test_dedup_references_bounded);
+	tcase_add_test(tc, test_dedup_off);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -798,6 +798,13 @@ START_TEST(test_reject_pages_reg_stat_announce)
 	ASSERT_REJECT(h, RMAP_WIRE_OK);
 	h.msg_len = h.frag_len = RMAP_STAT_EXT_LEN - 8;
 	ASSERT_REJECT(h, RMAP_WIRE_PAGES);
+	/* ...and the dedup block, with or without the counters. */
+	h.msg_len = h.frag_len = RMAP_STAT_LEN + RMAP_STAT_DEDUP_LEN;
+	ASSERT_REJECT(h, RMAP_WIRE_OK);
+	h.msg_len = h.frag_len = RMAP_STAT_EXT_LEN + RMAP_STAT_DEDUP_LEN;
+	ASSERT_REJECT(h, RMAP_WIRE_OK);
+	h.msg_len = h.frag_len = RMAP_STAT_EXT_LEN + RMAP_STAT_DEDUP_LEN + 8;
+	ASSERT_REJECT(h, RMAP_WIRE_PAGES);
 	/* LEAVE's answer has no counters. */
 	h = valid_hdr(RMAP_T_LEAVE, true);
 	h.msg_len = h.frag_len = RMAP_STAT_EXT_LEN;
@@ -856,6 +863,40 @@ START_TEST(test_stat_roundtrip)
 	ck_assert_uint_eq(buf[27], RMAP_STAT_LEAVING);
 	ck_assert_uint_eq(buf[28], 0);
 	ck_assert_uint_eq(buf[29], 0);
+}
+END_TEST
+
+START_TEST(test_stat_dedup_block)
+{
+	struct rmap_stat_dedup s = {
+		.logical_pages = 0x0102030405060708ull,
+		.unique_pages = 0x0102030405060000ull,
+		.hashed_pages = 9, .hash_ns = 900, .flags = RMAP_DEDUP_ON,
+	}, d;
+	uint8_t buf[RMAP_STAT_DEDUP_LEN];
+	bool c, dd;
+
+	rmap_stat_dedup_encode(&s, buf);
+	ck_assert_uint_eq(buf[0], 1);
+	ck_assert_uint_eq(buf[39], RMAP_DEDUP_ON);
+	ck_assert_int_eq(rmap_stat_dedup_decode(buf, &d), 0);
+	ck_assert_mem_eq(&d, &s, sizeof(s));
+	/* Unknown flags, or more unique pages than held: refused. */
+	s.flags = 2;
+	rmap_stat_dedup_encode(&s, buf);
+	ck_assert_int_eq(rmap_stat_dedup_decode(buf, &d), -1);
+	s.flags = 0;
+	s.unique_pages = s.logical_pages + 1;
+	rmap_stat_dedup_encode(&s, buf);
+	ck_assert_int_eq(rmap_stat_dedup_decode(buf, &d), -1);
+	/* The reply's length says which blocks it has. */
+	ck_assert(rmap_stat_reply_len(RMAP_STAT_LEN, &c, &dd) && !c && !dd);
+	ck_assert(rmap_stat_reply_len(RMAP_STAT_EXT_LEN, &c, &dd) && c && !dd);
+	ck_assert(rmap_stat_reply_len(RMAP_STAT_LEN + RMAP_STAT_DEDUP_LEN, &c,
+				      &dd) && !c && dd);
+	ck_assert(rmap_stat_reply_len(RMAP_STAT_EXT_LEN + RMAP_STAT_DEDUP_LEN,
+				      &c, &dd) && c && dd);
+	ck_assert(!rmap_stat_reply_len(RMAP_STAT_LEN + 8, &c, &dd));
 }
 END_TEST
 
@@ -1000,6 +1041,7 @@ static Suite *wire_suite(void)
 	tcase_set_timeout(tc, 60);
 	tcase_add_test(tc, test_stat_roundtrip);
 	tcase_add_test(tc, test_stat_reject);
+	tcase_add_test(tc, test_stat_dedup_block);
 	tcase_add_test(tc, test_seq_serial_arithmetic);
 	tcase_add_test(tc, test_frag_payload_and_names);
 	tcase_add_test(tc, test_decode_random_never_overreads);

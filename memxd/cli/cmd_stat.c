@@ -1,10 +1,12 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 /*
  * cmd_stat.c - memxctl stat HOST...: what each server lends, holds and
- * serves, and what it refused (an RMAP STAT; no session is opened).
+ * serves, what dedup saves there and costs, and what it refused (an
+ * RMAP STAT; no session is opened).
  * And memxctl genkey / pubkey, which need no server.
  */
 #include <errno.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -40,13 +42,16 @@ int cmd_stat(struct cli *c, int argc, char **argv)
 		return 2;
 	}
 	for (int i = 0; i < argc; i++) {
-		uint8_t want[RMAP_STAT_REQ_LEN] = { 0, 0, 0,
-						    RMAP_STAT_WANT_COUNTERS };
+		uint8_t want[RMAP_STAT_REQ_LEN] = {
+			0, 0, 0, RMAP_STAT_WANT_COUNTERS | RMAP_STAT_WANT_DEDUP
+		};
 		struct iovec iov = { want, sizeof(want) };
 		struct rmap_req req = { .type = RMAP_T_STAT, .iov = &iov,
 					.iovcnt = 1 };
-		uint8_t buf[RMAP_STAT_EXT_LEN];
+		uint8_t buf[RMAP_STAT_EXT_LEN + RMAP_STAT_DEDUP_LEN];
 		uint64_t ctr[RMAP_STATC_N] = { 0 };
+		struct rmap_stat_dedup dd;
+		bool has_ctr = false, has_dedup = false, bad = false;
 		struct rmap_stat st;
 		struct sync_call sc;
 		struct srv s = { 0 };
@@ -57,11 +62,19 @@ int cmd_stat(struct cli *c, int argc, char **argv)
 			continue;
 		}
 		ret = call_sync(c, &s, &req, buf, sizeof(buf), &sc);
-		if (!ret && !sc.status && sc.len == RMAP_STAT_EXT_LEN) {
-			rmap_stat_counters_decode(buf + RMAP_STAT_LEN, ctr);
+		/* A server older than the dedup block answers without it. */
+		if (!ret && !sc.status &&
+		    rmap_stat_reply_len(sc.len, &has_ctr, &has_dedup)) {
+			if (has_ctr)
+				rmap_stat_counters_decode(buf + RMAP_STAT_LEN,
+							  ctr);
+			if (has_dedup)
+				bad = rmap_stat_dedup_decode(buf + sc.len -
+					RMAP_STAT_DEDUP_LEN, &dd);
 			sc.len = RMAP_STAT_LEN;
 		}
-		if (ret || sc.status || rmap_stat_decode(buf, sc.len, &st)) {
+		if (ret || sc.status || bad ||
+		    rmap_stat_decode(buf, sc.len, &st)) {
 			fprintf(stderr, "memxctl: %s: %s\n", argv[i],
 				ret == -EHOSTUNREACH ? "unreachable" :
 				ret ? strerror(-ret) : "bad STAT reply");
@@ -78,6 +91,22 @@ int cmd_stat(struct cli *c, int argc, char **argv)
 		       st.load_permille, st.sessions,
 		       rmap_peer_srtt_us(s.peer),
 		       st.flags & RMAP_STAT_LEAVING ? 1u : 0u);
+		/*
+		 * Dedup: the pages its clients hold, the unique pages they
+		 * take (used_pages), what that saves, and what hashing and
+		 * comparing cost per page written.
+		 */
+		if (has_dedup)
+			printf(" dedup=%s logical_pages=%llu unique_pages=%llu "
+			       "dedup_saved_pct=%.1f hash_ns_per_page=%llu",
+			       dd.flags & RMAP_DEDUP_ON ? "on" : "off",
+			       (unsigned long long)dd.logical_pages,
+			       (unsigned long long)dd.unique_pages,
+			       dd.logical_pages ? 100.0 *
+			       (double)(dd.logical_pages - dd.unique_pages) /
+			       (double)dd.logical_pages : 0.0,
+			       (unsigned long long)(dd.hashed_pages ?
+				       dd.hash_ns / dd.hashed_pages : 0));
 		/* What it refused: the server's side of an attack. */
 #define X(name, help) \
 		printf(" rmap_" #name "=%llu", (unsigned long long)ctr[RMAP_STATC_##name]);

@@ -174,6 +174,40 @@ static void fill_stat(struct server *srv, struct rmap_stat *st)
 	st->flags = RMAP_STAT_TAGS | (srv->leaving ? RMAP_STAT_LEAVING : 0);
 }
 
+/*
+ * After the STAT body in @buf, the blocks the request's want mask @want
+ * (its low byte) asks for: what the server refused, and what dedup
+ * saves and costs.  Returns the reply's length.
+ */
+static size_t stat_blocks(struct server *srv, uint8_t want, uint8_t *buf)
+{
+	size_t len = RMAP_STAT_LEN;
+
+	if (want & RMAP_STAT_WANT_COUNTERS) {
+		uint64_t c[RMAP_STATC_N];
+
+		server_counters(srv, c);
+		rmap_stat_counters_encode(c, buf + len);
+		len = RMAP_STAT_EXT_LEN;
+	}
+	if (want & RMAP_STAT_WANT_DEDUP) {
+		struct store_stats ss;
+		struct rmap_stat_dedup d;
+
+		store_stats(srv->store, &ss);
+		d = (struct rmap_stat_dedup){
+			.logical_pages = ss.logical_pages,
+			.unique_pages = ss.unique_pages,
+			.hashed_pages = ss.hashed_pages,
+			.hash_ns = ss.hash_ns,
+			.flags = ss.dedup ? RMAP_DEDUP_ON : 0,
+		};
+		rmap_stat_dedup_encode(&d, buf + len);
+		len += RMAP_STAT_DEDUP_LEN;
+	}
+	return len;
+}
+
 /* While leaving, say once each time the last client page is gone. */
 static void leave_check_empty(struct server *srv)
 {
@@ -521,7 +555,7 @@ static void on_request(struct rmap_ep *ep, const struct rmap_msg *m, void *arg)
 	struct iovec iov[RMAP_MAX_PAGES];
 	struct session *s = NULL;
 	struct rmap_stat st;
-	uint8_t buf[RMAP_STAT_EXT_LEN];
+	uint8_t buf[RMAP_STAT_EXT_LEN + RMAP_STAT_DEDUP_LEN];
 	int ret;
 
 	(void)ep;
@@ -539,15 +573,8 @@ static void on_request(struct rmap_ep *ep, const struct rmap_msg *m, void *arg)
 		fill_stat(srv, &st);
 		rmap_stat_encode(&st, buf);
 		iov[0] = (struct iovec){ buf, RMAP_STAT_LEN };
-		/* What it refused, for an authenticated peer that asks. */
-		if (m->type == RMAP_T_STAT && m->len == RMAP_STAT_REQ_LEN &&
-		    (m->data[3] & RMAP_STAT_WANT_COUNTERS)) {
-			uint64_t c[RMAP_STATC_N];
-
-			server_counters(srv, c);
-			rmap_stat_counters_encode(c, buf + RMAP_STAT_LEN);
-			iov[0].iov_len = RMAP_STAT_EXT_LEN;
-		}
+		if (m->type == RMAP_T_STAT && m->len == RMAP_STAT_REQ_LEN)
+			iov[0].iov_len = stat_blocks(srv, m->data[3], buf);
 		reply(srv, m, RMAP_S_OK, m->session, iov, 1);
 		goto out;
 	}
@@ -781,6 +808,9 @@ int server_new(struct server **out, struct evl *loop,
 			(unsigned long)cfg->capacity_pages);
 		goto err;
 	}
+	ret = store_set_dedup(srv->store, cfg->dedup);
+	if (ret)
+		goto err;
 	srv->sessions = g_hash_table_new(NULL, NULL);
 	srv->regs = g_hash_table_new(g_int64_hash, g_int64_equal);
 	srv->clients = g_hash_table_new_full(client_hash, client_equal, NULL,
@@ -845,9 +875,15 @@ struct rmap_ep *server_ep(struct server *srv)
 
 void server_stats(const struct server *srv, struct server_stats *st)
 {
+	struct store_stats ss;
+
+	store_stats(srv->store, &ss);
 	*st = srv->st;
-	st->capacity_pages = store_capacity(srv->store);
-	st->used_pages = store_used(srv->store);
+	st->capacity_pages = ss.capacity_pages;
+	st->used_pages = ss.unique_pages;
+	st->logical_pages = ss.logical_pages;
+	st->hashed_pages = ss.hashed_pages;
+	st->hash_ns = ss.hash_ns;
 	st->sessions = g_hash_table_size(srv->sessions);
 	st->leaving = srv->leaving;
 }

@@ -5,8 +5,9 @@
  * The server answers REG/UNREG/ATTACH, READ, WRITE, FREE, STAT and
  * HEARTBEAT, and the page-group (XOR parity) requests XWRITE, XFREE, PXOR
  * and READZ; keeps each client session's pages in a store, with the tags
- * its clients send beside them (RMAP_F_TAGS), refuses WRITEs past its
- * capacity with RMAP_S_FULL, and announces itself.
+ * its clients send beside them (RMAP_F_TAGS), equal pages of every
+ * session shared unless dedup is off (store.h), refuses WRITEs past its
+ * capacity in unique pages with RMAP_S_FULL, and announces itself.
  *
  * A session's pages are leased, not soft state: every request of the
  * session renews the lease, and only a lease that runs out (minutes, by
@@ -64,12 +65,15 @@ struct server_config {
 	char *const *announce_to;	/* NULL-terminated, may be NULL */
 	unsigned heartbeat_ms;		/* asked of clients */
 	unsigned lease_s;		/* pages kept this long in silence */
+	bool dedup;			/* share equal pages (store.h) */
 	struct server_corrupt corrupt;	/* a test hook: see above */
 	struct rmap_config rmap;
 };
 
 struct server_stats {
-	uint64_t capacity_pages, used_pages;
+	uint64_t capacity_pages, used_pages;	/* used: unique pages */
+	uint64_t logical_pages;		/* pages the sessions hold */
+	uint64_t hashed_pages, hash_ns;	/* dedup's cost: store_stats() */
 	uint32_t sessions;
 	uint32_t load_permille;
 	uint64_t reads, writes, frees, full_refusals, expired_sessions;

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 /*
- * store.c - slab-backed page store with per-session hash tables.
+ * store.c - slab-backed page store: per-session hash tables of
+ * references, and slots shared by content (dedup), see store.h.
  */
 #include "store.h"
 
@@ -9,6 +10,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <time.h>
+#include <xxhash.h>
 
 #include "../../rmap/wire.h"
 
@@ -16,21 +19,68 @@
 #define TAG		RMAP_TAG_LEN
 #define CHUNK_PAGES	256u
 #define EMPTY		UINT32_MAX
+/*
+ * A slot shared this often takes no more references, so that its count
+ * never wraps, even when one run adds RMAP_MAX_PAGES at once.
+ */
+#define SLOT_REFS_MAX	(UINT32_MAX - RMAP_MAX_PAGES)
+/* Buckets of the per-call table that finds equal pages within a run. */
+#define RUN_BUCKETS	(2u * RMAP_MAX_PAGES)
+
+/* What the store knows of one slot besides its page. */
+struct slot_meta {
+	uint64_t hash;		/* of the contents, while indexed */
+	uint32_t refs;		/* references to it; 0: free */
+};
+
+/*
+ * What one write-like call (store_write, store_xwrite, store_xor) does
+ * to each page of its run, planned in full before anything changes so
+ * that it is all or nothing.
+ */
+struct run_plan {
+	const uint8_t *data[RMAP_MAX_PAGES];	/* new contents, or NULL */
+	const uint8_t *tag[RMAP_MAX_PAGES];
+	uint64_t hash[RMAP_MAX_PAGES];
+	uint32_t old[RMAP_MAX_PAGES];	/* slot held now, or EMPTY */
+	uint32_t share[RMAP_MAX_PAGES];	/* held slot with these bytes */
+	uint32_t same_as[RMAP_MAX_PAGES]; /* first page of the run with
+					   * these bytes (itself if none) */
+	uint32_t slot[RMAP_MAX_PAGES];	/* where new contents went */
+	uint32_t pool[RMAP_MAX_PAGES];	/* slots to (re)fill */
+	uint16_t run_index[RUN_BUCKETS];	/* page + 1; 0: empty */
+};
 
 struct store {
 	uint64_t capacity;
-	uint64_t used;
+	uint64_t used;		/* slots holding a page: unique pages */
+	uint64_t logical;	/* references, over every session */
 	uint8_t **chunks;	/* lazily mapped, CHUNK_PAGES slots each */
-	uint8_t **tags;		/* each chunk's slots' tags, TAG bytes each */
+	struct slot_meta **meta;	/* each chunk's slots' */
 	uint64_t nchunks;
 	uint32_t *free_slots;	/* stack of released slot numbers */
 	uint64_t nfree;
 	uint64_t next_slot;	/* slots below this have been handed out */
+	/*
+	 * The content index: slot + 1 per bucket (0: empty), linear
+	 * probing by the slot's hash.  At least twice as many buckets as
+	 * the capacity has pages, so never more than half full.  NULL:
+	 * dedup is off.
+	 */
+	uint32_t *index;
+	uint64_t index_mask;
+	store_hash_fn hash;
+	uint64_t hashed_pages, hash_ns;
+	struct run_plan plan;
+	uint8_t *xor_pages;	/* store_xor's results, RMAP_MAX_PAGES */
+	uint8_t xor_tags[RMAP_MAX_PAGES * TAG];
 };
 
+/* A reference: a session's page number, its slot and its own tag. */
 struct slot_entry {
 	uint64_t page;
 	uint32_t slot;		/* EMPTY: unused bucket */
+	uint8_t tag[TAG];	/* this reference's, never the slot's */
 };
 
 struct store_session {
@@ -38,6 +88,25 @@ struct store_session {
 	uint64_t mask;		/* table size - 1, a power of two */
 	uint64_t n;
 };
+
+static uint64_t xxh3_page(const void *page)
+{
+	return XXH3_64bits(page, PAGE);
+}
+
+static int index_new(struct store *st)
+{
+	uint64_t size = 1;
+
+	while (size < 2 * st->capacity)
+		size *= 2;
+	/* calloc of this size maps zero pages: touched as it fills. */
+	st->index = calloc(size, sizeof(*st->index));
+	if (!st->index)
+		return -ENOMEM;
+	st->index_mask = size - 1;
+	return 0;
+}
 
 int store_new(struct store **out, uint64_t capacity_pages)
 {
@@ -49,12 +118,13 @@ int store_new(struct store **out, uint64_t capacity_pages)
 	if (!st)
 		return -ENOMEM;
 	st->capacity = capacity_pages;
+	st->hash = xxh3_page;
 	st->nchunks = (capacity_pages + CHUNK_PAGES - 1) / CHUNK_PAGES;
 	st->chunks = calloc(st->nchunks, sizeof(*st->chunks));
-	st->tags = calloc(st->nchunks, sizeof(*st->tags));
-	if (!st->chunks || !st->tags) {
+	st->meta = calloc(st->nchunks, sizeof(*st->meta));
+	if (!st->chunks || !st->meta || index_new(st)) {
 		free(st->chunks);
-		free(st->tags);
+		free(st->meta);
 		free(st);
 		return -ENOMEM;
 	}
@@ -69,12 +139,33 @@ void store_free(struct store *st)
 	for (uint64_t i = 0; i < st->nchunks; i++) {
 		if (st->chunks[i])
 			munmap(st->chunks[i], (size_t)CHUNK_PAGES * PAGE);
-		free(st->tags[i]);
+		free(st->meta[i]);
 	}
 	free(st->chunks);
-	free(st->tags);
+	free(st->meta);
 	free(st->free_slots);
+	free(st->index);
+	free(st->xor_pages);
 	free(st);
+}
+
+int store_set_dedup(struct store *st, bool on)
+{
+	if (on == !!st->index)
+		return 0;
+	if (st->logical)
+		return -EBUSY;
+	if (!on) {
+		free(st->index);
+		st->index = NULL;
+		return 0;
+	}
+	return index_new(st);
+}
+
+void store_set_hash_for_tests(struct store *st, store_hash_fn fn)
+{
+	st->hash = fn ? fn : xxh3_page;
 }
 
 uint64_t store_capacity(const struct store *st)
@@ -87,17 +178,32 @@ uint64_t store_used(const struct store *st)
 	return st->used;
 }
 
+void store_stats(const struct store *st, struct store_stats *out)
+{
+	*out = (struct store_stats){
+		.capacity_pages = st->capacity,
+		.unique_pages = st->used,
+		.logical_pages = st->logical,
+		.hashed_pages = st->hashed_pages,
+		.hash_ns = st->hash_ns,
+		.dedup = st->index != NULL,
+	};
+}
+
 static uint8_t *slot_addr(struct store *st, uint32_t slot)
 {
 	return st->chunks[slot / CHUNK_PAGES] + (size_t)(slot % CHUNK_PAGES) * PAGE;
 }
 
-static uint8_t *slot_tag(struct store *st, uint32_t slot)
+static struct slot_meta *slot_meta(const struct store *st, uint32_t slot)
 {
-	return st->tags[slot / CHUNK_PAGES] + (size_t)(slot % CHUNK_PAGES) * TAG;
+	return &st->meta[slot / CHUNK_PAGES][slot % CHUNK_PAGES];
 }
 
-/* A free slot, or EMPTY if the capacity is used up or memory ran out. */
+/*
+ * A free slot, with no reference yet, or EMPTY if the capacity is used
+ * up or memory ran out.
+ */
 static uint32_t slot_alloc(struct store *st)
 {
 	uint32_t slot;
@@ -109,9 +215,9 @@ static uint32_t slot_alloc(struct store *st)
 	} else {
 		uint64_t c = st->next_slot / CHUNK_PAGES;
 
-		if (!st->tags[c]) {
-			st->tags[c] = calloc(CHUNK_PAGES, TAG);
-			if (!st->tags[c])
+		if (!st->meta[c]) {
+			st->meta[c] = calloc(CHUNK_PAGES, sizeof(*st->meta[c]));
+			if (!st->meta[c])
 				return EMPTY;
 		}
 		if (!st->chunks[c]) {
@@ -129,6 +235,7 @@ static uint32_t slot_alloc(struct store *st)
 	return slot;
 }
 
+/* A slot no reference holds, out of the index, goes back to the free. */
 static void slot_release(struct store *st, uint32_t slot)
 {
 	/* free_slots never needs more room than the slots handed out. */
@@ -139,9 +246,82 @@ static void slot_release(struct store *st, uint32_t slot)
 	}
 	st->free_slots[st->nfree++] = slot;
 	st->used--;
-	memset(slot_tag(st, slot), 0, TAG);
 	/* Give the memory back; the slot reads as zeros until rewritten. */
 	madvise(slot_addr(st, slot), PAGE, MADV_DONTNEED);
+}
+
+/*
+ * Linear probing with backward-shift deletion, for both the session
+ * tables and the content index: after a hole at @i, may the entry at
+ * @j, whose home bucket is @home, move back into it?  Not if its home
+ * lies cyclically in (i, j].
+ */
+static bool probe_may_fill(uint64_t i, uint64_t j, uint64_t home)
+{
+	return (j > i && (home <= i || home > j)) ||
+	       (j < i && (home <= i && home > j));
+}
+
+/* ---- the content index ---- */
+
+/* A stored slot holding @data (hash @h) that can take a reference. */
+static uint32_t index_find(struct store *st, uint64_t h, const uint8_t *data)
+{
+	for (uint64_t i = h & st->index_mask;; i = (i + 1) & st->index_mask) {
+		uint32_t b = st->index[i];
+		const struct slot_meta *m;
+
+		if (!b)
+			return EMPTY;
+		m = slot_meta(st, b - 1);
+		/* The bytes decide, never the hash alone. */
+		if (m->hash == h && m->refs < SLOT_REFS_MAX &&
+		    !memcmp(slot_addr(st, b - 1), data, PAGE))
+			return b - 1;
+	}
+}
+
+static void index_insert(struct store *st, uint32_t slot)
+{
+	uint64_t i = slot_meta(st, slot)->hash & st->index_mask;
+
+	while (st->index[i])
+		i = (i + 1) & st->index_mask;
+	st->index[i] = slot + 1;
+}
+
+/* By the hash kept at insertion: found even if the bytes rotted since. */
+static void index_remove(struct store *st, uint32_t slot)
+{
+	uint64_t mask = st->index_mask;
+	uint64_t i = slot_meta(st, slot)->hash & mask, j;
+
+	while (st->index[i] != slot + 1)
+		i = (i + 1) & mask;
+	for (j = i;;) {
+		uint64_t home;
+
+		j = (j + 1) & mask;
+		if (!st->index[j])
+			break;
+		home = slot_meta(st, st->index[j] - 1)->hash & mask;
+		if (probe_may_fill(i, j, home)) {
+			st->index[i] = st->index[j];
+			i = j;
+		}
+	}
+	st->index[i] = 0;
+}
+
+/* One reference to @slot fewer; the last one frees it. */
+static void slot_unref(struct store *st, uint32_t slot)
+{
+	st->logical--;
+	if (--slot_meta(st, slot)->refs)
+		return;
+	if (st->index)
+		index_remove(st, slot);
+	slot_release(st, slot);
 }
 
 /* ---- per-session table: linear probing, backward-shift deletion ---- */
@@ -185,15 +365,16 @@ static struct slot_entry *tab_find(const struct store_session *ss,
 	}
 }
 
-static void tab_put(struct store_session *ss, uint64_t page, uint32_t slot)
+/* A new entry for @page, its slot and tag for the caller to set. */
+static struct slot_entry *tab_insert(struct store_session *ss, uint64_t page)
 {
 	uint64_t i = hash_page(page) & ss->mask;
 
 	while (ss->tab[i].slot != EMPTY)
 		i = (i + 1) & ss->mask;
 	ss->tab[i].page = page;
-	ss->tab[i].slot = slot;
 	ss->n++;
+	return &ss->tab[i];
 }
 
 static int tab_grow(struct store_session *ss, uint64_t need)
@@ -217,7 +398,7 @@ static int tab_grow(struct store_session *ss, uint64_t need)
 		ss->tab[i].slot = EMPTY;
 	for (uint64_t i = 0; i < old_size; i++)
 		if (old[i].slot != EMPTY)
-			tab_put(ss, old[i].page, old[i].slot);
+			*tab_insert(ss, old[i].page) = old[i];
 	free(old);
 	return 0;
 }
@@ -233,9 +414,7 @@ static void tab_delete(struct store_session *ss, struct slot_entry *e)
 		if (ss->tab[j].slot == EMPTY)
 			break;
 		home = hash_page(ss->tab[j].page) & ss->mask;
-		/* Move j back to i unless its home lies cyclically in (i, j]. */
-		if ((j > i && (home <= i || home > j)) ||
-		    (j < i && (home <= i && home > j))) {
+		if (probe_may_fill(i, j, home)) {
 			ss->tab[i] = ss->tab[j];
 			i = j;
 		}
@@ -255,54 +434,228 @@ void store_session_free(struct store *st, struct store_session *ss)
 		return;
 	for (uint64_t i = 0; i <= ss->mask; i++)
 		if (ss->tab[i].slot != EMPTY)
-			slot_release(st, ss->tab[i].slot);
+			slot_unref(st, ss->tab[i].slot);
 	free(ss->tab);
 	free(ss);
+}
+
+/* ---- writing a run: plan, then apply ---- */
+
+/* What absent pages read as, and their tags.  Never written. */
+static const uint8_t zero_page[PAGE];
+static const uint8_t zero_tag[TAG];
+
+static bool run_ok(uint64_t page, uint32_t count)
+{
+	return count && count <= RMAP_MAX_PAGES && page + count >= page;
+}
+
+/* @n tags from @tags (NULL: zeros), the @i-th. */
+static const uint8_t *tag_in(const uint8_t *tags, uint32_t i)
+{
+	return tags ? tags + (size_t)i * TAG : zero_tag;
+}
+
+static uint64_t now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+/* An earlier page of the run needing a new slot for @i's bytes, or @i. */
+static uint32_t run_same_as(struct run_plan *p, uint32_t i)
+{
+	uint32_t k = p->hash[i] % RUN_BUCKETS;
+
+	for (;; k = (k + 1) % RUN_BUCKETS) {
+		uint32_t j = p->run_index[k];
+
+		if (!j) {
+			p->run_index[k] = (uint16_t)(i + 1);
+			return i;
+		}
+		if (p->hash[j - 1] == p->hash[i] &&
+		    !memcmp(p->data[j - 1], p->data[i], PAGE))
+			return j - 1;
+	}
+}
+
+/*
+ * Which pages of the plan can share a stored slot (share), or another
+ * page of the run (same_as).  Only this costs dedup anything on a
+ * write: it is timed.
+ */
+static void plan_shares(struct store *st, struct run_plan *p, uint32_t count)
+{
+	uint64_t t0, hashed = 0;
+
+	for (uint32_t i = 0; i < count; i++) {
+		p->share[i] = EMPTY;
+		p->same_as[i] = i;
+	}
+	if (!st->index)
+		return;
+	t0 = now_ns();
+	memset(p->run_index, 0, sizeof(p->run_index));
+	for (uint32_t i = 0; i < count; i++) {
+		if (!p->data[i])
+			continue;
+		p->hash[i] = st->hash(p->data[i]);
+		hashed++;
+		p->share[i] = index_find(st, p->hash[i], p->data[i]);
+		if (p->share[i] == EMPTY)
+			p->same_as[i] = run_same_as(p, i);
+	}
+	st->hashed_pages += hashed;
+	st->hash_ns += now_ns() - t0;
+}
+
+/* Undo the plan's reference counts: what run_apply found would not do. */
+static void plan_revert(struct store *st, const struct run_plan *p,
+			uint32_t count)
+{
+	for (uint32_t i = 0; i < count; i++)
+		if (p->old[i] != EMPTY)
+			slot_meta(st, p->old[i])->refs++;
+	for (uint32_t i = 0; i < count; i++)
+		if (p->data[i] && p->share[i] != EMPTY)
+			slot_meta(st, p->share[i])->refs--;
+}
+
+/*
+ * A slot for new contents: the reference's own old slot if nobody else
+ * holds it (an overwrite in place), else one from the pool.
+ */
+static uint32_t take_slot(struct store *st, struct run_plan *p, uint32_t i,
+			  uint32_t *npool)
+{
+	uint32_t old = p->old[i];
+
+	if (old != EMPTY && !slot_meta(st, old)->refs)
+		return old;
+	/* Skip pool slots already taken in place. */
+	while (slot_meta(st, p->pool[*npool - 1])->refs)
+		--*npool;
+	return p->pool[--*npool];
+}
+
+/*
+ * Make each page of the run hold what st->plan says (data NULL: no page
+ * there), sharing every stored slot with the same bytes.  All or
+ * nothing: -ENOSPC if the unique pages it adds do not fit, or the
+ * references would pass REFS_PER_CAPACITY_PAGE times the capacity;
+ * -ENOMEM if memory cannot be had.
+ */
+static int run_apply(struct store *st, struct store_session *ss,
+		     uint64_t page, uint32_t count)
+{
+	struct run_plan *p = &st->plan;
+	uint32_t fresh = 0, added = 0, dropped = 0, nzeroed = 0, npool;
+	uint64_t logical;
+
+	for (uint32_t i = 0; i < count; i++) {
+		struct slot_entry *e = tab_find(ss, page + i);
+
+		p->old[i] = e ? e->slot : EMPTY;
+	}
+	plan_shares(st, p, count);
+	for (uint32_t i = 0; i < count; i++) {
+		if (!p->data[i]) {
+			dropped += p->old[i] != EMPTY;
+			continue;
+		}
+		added += p->old[i] == EMPTY;
+		fresh += p->share[i] == EMPTY && p->same_as[i] == i;
+	}
+	logical = st->logical + added - dropped;
+	if (added > dropped &&
+	    logical > REFS_PER_CAPACITY_PAGE * st->capacity)
+		return -ENOSPC;
+	/*
+	 * The counts as they will be: shares first, so that a slot this
+	 * run lets go of and shares again is never seen free.  The slots
+	 * nobody will hold (zeroed) make room for the new contents.
+	 */
+	for (uint32_t i = 0; i < count; i++)
+		if (p->data[i] && p->share[i] != EMPTY)
+			slot_meta(st, p->share[i])->refs++;
+	for (uint32_t i = 0; i < count; i++)
+		if (p->old[i] != EMPTY && !--slot_meta(st, p->old[i])->refs)
+			p->pool[nzeroed++] = p->old[i];
+	if (st->used + fresh > st->capacity + nzeroed) {
+		plan_revert(st, p, count);
+		return -ENOSPC;
+	}
+	if (tab_grow(ss, ss->n + added)) {
+		plan_revert(st, p, count);
+		return -ENOMEM;
+	}
+	/* Take every new slot before touching anything. */
+	for (npool = nzeroed; npool < fresh; npool++) {
+		p->pool[npool] = slot_alloc(st);
+		if (p->pool[npool] == EMPTY) {
+			while (npool > nzeroed)
+				slot_release(st, p->pool[--npool]);
+			plan_revert(st, p, count);
+			return -ENOMEM;
+		}
+		slot_meta(st, p->pool[npool])->refs = 0;
+	}
+	/* Nothing fails from here on. */
+	if (st->index)
+		for (uint32_t k = 0; k < nzeroed; k++)
+			index_remove(st, p->pool[k]);
+	for (uint32_t i = 0; i < count; i++) {
+		struct slot_entry *e;
+		uint32_t slot;
+
+		if (!p->data[i]) {
+			if (p->old[i] != EMPTY)
+				tab_delete(ss, tab_find(ss, page + i));
+			continue;
+		}
+		if (p->share[i] != EMPTY) {
+			slot = p->share[i];
+		} else if (p->same_as[i] != i) {
+			slot = p->slot[p->same_as[i]];
+			slot_meta(st, slot)->refs++;
+		} else {
+			slot = take_slot(st, p, i, &npool);
+			memcpy(slot_addr(st, slot), p->data[i], PAGE);
+			slot_meta(st, slot)->refs = 1;
+			if (st->index) {
+				slot_meta(st, slot)->hash = p->hash[i];
+				index_insert(st, slot);
+			}
+		}
+		p->slot[i] = slot;
+		e = p->old[i] != EMPTY ? tab_find(ss, page + i) :
+					 tab_insert(ss, page + i);
+		e->slot = slot;
+		memcpy(e->tag, p->tag[i], TAG);
+	}
+	/* Let go of the old slots that no new contents took. */
+	while (npool--)
+		if (!slot_meta(st, p->pool[npool])->refs)
+			slot_release(st, p->pool[npool]);
+	st->logical = logical;
+	return 0;
 }
 
 int store_write(struct store *st, struct store_session *ss, uint64_t page,
 		uint32_t count, const void *data, const void *tags)
 {
-	const uint8_t *tg = tags;
 	const uint8_t *src = data;
-	uint32_t slots[RMAP_MAX_PAGES];
-	uint32_t fresh = 0, used = 0;
 
-	if (count == 0 || count > RMAP_MAX_PAGES || page + count < page)
+	if (!run_ok(page, count))
 		return -EINVAL;
-	for (uint32_t i = 0; i < count; i++)
-		if (!tab_find(ss, page + i))
-			fresh++;
-	if (st->used + fresh > st->capacity)
-		return -ENOSPC;
-	if (tab_grow(ss, ss->n + fresh))
-		return -ENOMEM;
-	/* Take every new slot before touching anything: all or nothing. */
-	for (uint32_t k = 0; k < fresh; k++) {
-		slots[k] = slot_alloc(st);
-		if (slots[k] == EMPTY) {
-			while (k--)
-				slot_release(st, slots[k]);
-			return -ENOMEM;
-		}
-	}
 	for (uint32_t i = 0; i < count; i++) {
-		struct slot_entry *e = tab_find(ss, page + i);
-		uint32_t slot;
-
-		if (e) {
-			slot = e->slot;
-		} else {
-			slot = slots[used++];
-			tab_put(ss, page + i, slot);
-		}
-		memcpy(slot_addr(st, slot), src + (size_t)i * PAGE, PAGE);
-		if (tg)
-			memcpy(slot_tag(st, slot), tg + (size_t)i * TAG, TAG);
-		else
-			memset(slot_tag(st, slot), 0, TAG);
+		st->plan.data[i] = src + (size_t)i * PAGE;
+		st->plan.tag[i] = tag_in(tags, i);
 	}
-	return 0;
+	return run_apply(st, ss, page, count);
 }
 
 int store_read(struct store *st, struct store_session *ss, uint64_t page,
@@ -318,7 +671,7 @@ int store_read(struct store *st, struct store_session *ss, uint64_t page,
 		iov[i].iov_base = slot_addr(st, e->slot);
 		iov[i].iov_len = PAGE;
 		if (tg)
-			memcpy(tg + (size_t)i * TAG, slot_tag(st, e->slot), TAG);
+			memcpy(tg + (size_t)i * TAG, e->tag, TAG);
 	}
 	return 0;
 }
@@ -335,7 +688,7 @@ uint64_t store_discard(struct store *st, struct store_session *ss,
 			struct slot_entry *e = tab_find(ss, page + i);
 
 			if (e) {
-				slot_release(st, e->slot);
+				slot_unref(st, e->slot);
 				tab_delete(ss, e);
 				freed++;
 			}
@@ -348,7 +701,7 @@ uint64_t store_discard(struct store *st, struct store_session *ss,
 
 		if (e->slot != EMPTY && e->page >= page &&
 		    e->page - page < count) {
-			slot_release(st, e->slot);
+			slot_unref(st, e->slot);
 			tab_delete(ss, e);	/* may pull a later entry here */
 			freed++;
 			continue;
@@ -359,15 +712,6 @@ uint64_t store_discard(struct store *st, struct store_session *ss,
 }
 
 /* ---- page-group (XOR parity) operations ---- */
-
-/* What absent pages read as, and their tags.  Never written. */
-static const uint8_t zero_page[PAGE];
-static const uint8_t zero_tag[TAG];
-
-static bool run_ok(uint64_t page, uint32_t count)
-{
-	return count && count <= RMAP_MAX_PAGES && page + count >= page;
-}
 
 static bool page_is_zero(const uint8_t *p)
 {
@@ -386,12 +730,6 @@ static void xor_page(uint8_t *dst, const uint8_t *a, const uint8_t *b)
 	xor_bytes(dst, a, b, PAGE);
 }
 
-/* @n tags from @tags (NULL: zeros), the @i-th. */
-static const uint8_t *tag_in(const uint8_t *tags, uint32_t i)
-{
-	return tags ? tags + (size_t)i * TAG : zero_tag;
-}
-
 int store_xwrite(struct store *st, struct store_session *ss, uint64_t page,
 		 uint32_t count, const void *data, const void *tags,
 		 void *delta_out, void *tag_delta_out)
@@ -401,7 +739,10 @@ int store_xwrite(struct store *st, struct store_session *ss, uint64_t page,
 
 	if (!run_ok(page, count))
 		return -EINVAL;
-	/* Every delta from the old contents first, then the write. */
+	/*
+	 * Every delta from this reference's old contents first, then the
+	 * write (which leaves any other reference to them as it was).
+	 */
 	for (uint32_t i = 0; i < count; i++) {
 		struct slot_entry *e = tab_find(ss, page + i);
 		size_t off = (size_t)i * PAGE;
@@ -412,8 +753,7 @@ int store_xwrite(struct store *st, struct store_session *ss, uint64_t page,
 			memcpy(dst + off, src + off, PAGE);
 		if (tdst)
 			xor_bytes(tdst + (size_t)i * TAG,
-				  e ? slot_tag(st, e->slot) : zero_tag,
-				  tag_in(tags, i), TAG);
+				  e ? e->tag : zero_tag, tag_in(tags, i), TAG);
 	}
 	return store_write(st, ss, page, count, data, tags);
 }
@@ -432,94 +772,50 @@ int store_xfree(struct store *st, struct store_session *ss, uint64_t page,
 		       e ? slot_addr(st, e->slot) : zero_page, PAGE);
 		if (tdst)
 			memcpy(tdst + (size_t)i * TAG,
-			       e ? slot_tag(st, e->slot) : zero_tag, TAG);
+			       e ? e->tag : zero_tag, TAG);
 	}
 	return (int)store_discard(st, ss, page, count);
 }
-
-/* What store_xor does to each page of its run. */
-enum xor_op {
-	XOR_NONE,	/* absent, and zeros come in: stays absent */
-	XOR_CREATE,	/* absent: a new page holding the data */
-	XOR_UPDATE,	/* stored ^= data */
-	XOR_DELETE,	/* stored == data: the result is zero, drop it */
-};
 
 int store_xor(struct store *st, struct store_session *ss, uint64_t page,
 	      uint32_t count, const void *data, const void *tags)
 {
 	const uint8_t *src = data, *tg = tags;
-	uint8_t op[RMAP_MAX_PAGES];
-	uint32_t pool[RMAP_MAX_PAGES];	/* slots to reuse, then new ones */
-	uint32_t fresh = 0, dropped = 0, need, npool = 0;
+	struct run_plan *p = &st->plan;
 
 	if (!run_ok(page, count))
 		return -EINVAL;
+	if (!st->xor_pages) {
+		st->xor_pages = malloc((size_t)RMAP_MAX_PAGES * PAGE);
+		if (!st->xor_pages)
+			return -ENOMEM;
+	}
+	/*
+	 * Each page's result, as a write of it: an absent page gets the
+	 * data (zeros and a zero tag stay absent), a page and tag XORed to
+	 * zero go, any other gets stored ^ data in a slot of its own if it
+	 * shared one (copy on write) or in place if not.
+	 */
 	for (uint32_t i = 0; i < count; i++) {
 		struct slot_entry *e = tab_find(ss, page + i);
-		const uint8_t *d = src + (size_t)i * PAGE;
+		const uint8_t *d = src + (size_t)i * PAGE, *t = tag_in(tg, i);
+		uint8_t *x = st->xor_pages + (size_t)i * PAGE;
+		uint8_t *xt = st->xor_tags + (size_t)i * TAG;
 
+		p->data[i] = NULL;
+		p->tag[i] = t;
 		if (!e) {
-			op[i] = page_is_zero(d) && !memcmp(tag_in(tg, i),
-							  zero_tag, TAG) ?
-				XOR_NONE : XOR_CREATE;
-			fresh += op[i] == XOR_CREATE;
-		} else if (!memcmp(slot_addr(st, e->slot), d, PAGE) &&
-			   !memcmp(slot_tag(st, e->slot), tag_in(tg, i), TAG)) {
-			op[i] = XOR_DELETE;
-			dropped++;
-		} else {
-			op[i] = XOR_UPDATE;
+			if (!page_is_zero(d) || memcmp(t, zero_tag, TAG))
+				p->data[i] = d;
+		} else if (memcmp(slot_addr(st, e->slot), d, PAGE) ||
+			   memcmp(e->tag, t, TAG)) {
+			xor_page(x, slot_addr(st, e->slot), d);
+			xor_bytes(xt, e->tag, t, TAG);
+			p->data[i] = x;
+			p->tag[i] = xt;
 		}
 	}
-	/* The slots of deleted pages serve the created ones first. */
-	need = fresh > dropped ? fresh - dropped : 0;
-	if (st->used + need > st->capacity)
-		return -ENOSPC;
-	if (tab_grow(ss, ss->n + fresh))
-		return -ENOMEM;
-	/* Take every new slot before touching anything: all or nothing. */
-	for (uint32_t k = 0; k < need; k++) {
-		pool[k] = slot_alloc(st);
-		if (pool[k] == EMPTY) {
-			while (k--)
-				slot_release(st, pool[k]);
-			return -ENOMEM;
-		}
-	}
-	npool = need;
-	/* Deletions first, so that their slots are in the pool. */
-	for (uint32_t i = 0; i < count; i++) {
-		struct slot_entry *e;
-
-		if (op[i] != XOR_DELETE)
-			continue;
-		e = tab_find(ss, page + i);
-		pool[npool++] = e->slot;
-		tab_delete(ss, e);
-	}
-	for (uint32_t i = 0; i < count; i++) {
-		const uint8_t *d = src + (size_t)i * PAGE;
-		struct slot_entry *e;
-		uint32_t slot;
-
-		if (op[i] == XOR_UPDATE) {
-			e = tab_find(ss, page + i);
-			xor_page(slot_addr(st, e->slot),
-				 slot_addr(st, e->slot), d);
-			xor_bytes(slot_tag(st, e->slot), slot_tag(st, e->slot),
-				  tag_in(tg, i), TAG);
-		} else if (op[i] == XOR_CREATE) {
-			slot = pool[--npool];
-			tab_put(ss, page + i, slot);
-			memcpy(slot_addr(st, slot), d, PAGE);
-			memcpy(slot_tag(st, slot), tag_in(tg, i), TAG);
-		}
-	}
-	/* Deleted pages' slots that no created page took. */
-	while (npool)
-		slot_release(st, pool[--npool]);
-	return 0;
+	return run_apply(st, ss, page, count);
 }
 
 int store_read_zero(struct store *st, struct store_session *ss,
@@ -538,7 +834,7 @@ int store_read_zero(struct store *st, struct store_session *ss,
 		iov[i].iov_len = PAGE;
 		if (tg)
 			memcpy(tg + (size_t)i * TAG,
-			       e ? slot_tag(st, e->slot) : zero_tag, TAG);
+			       e ? e->tag : zero_tag, TAG);
 	}
 	return 0;
 }

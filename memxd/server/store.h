@@ -2,32 +2,71 @@
 /*
  * store.h - the pages a memory server holds for its clients.
  *
- * Pages are keyed by (session, page number).  Page bodies live in a slab
- * of 4 KiB slots, allocated lazily in 1 MiB chunks; each session maps its
- * page numbers to slots with an open-addressing table, about 12 bytes of
- * overhead per stored page.  The capacity is a hard limit: a write that
- * would exceed it is refused whole, never partly applied.
+ * Pages are keyed by (session, page number): a *reference*.  Page bodies
+ * live in a slab of 4 KiB slots, allocated lazily in 1 MiB chunks; each
+ * session maps its page numbers to slots with an open-addressing table.
+ * The capacity is a hard limit on slots: a write that would exceed it is
+ * refused whole, never partly applied.
  *
- * Beside each page the store keeps its tag: RMAP_TAG_LEN opaque bytes
- * (a MAC its client computed, rmap(7)), per reference, never mixed into
- * the page.  Tags live in a 4 KiB array per 1 MiB chunk of slots,
- * allocated with the chunk: 16 bytes per slot, bounded by the capacity
- * like the table is (0.4% of it), so they are not counted against it.
- * Where a call takes tags, NULL means zeros; where it gives them, NULL
- * means "not wanted".  The XOR operations XOR the tags as they XOR the
- * pages, so a parity page's tag is the XOR of its row's tags.
+ * Dedup: one slot may hold the page of many references, of any session
+ * of any client, parity pages included.  Every slot is indexed by a
+ * 64-bit hash of its bytes (XXH3); a page written is hashed, looked up,
+ * and shares a slot only if the bytes compare equal, never on the hash
+ * alone.  Each slot counts its references.  Writing, XORing or freeing
+ * a reference to a shared slot takes a slot of its own (copy on write)
+ * or drops a count; a slot is rewritten in place only when no other
+ * reference holds it, and is indexed again by its new contents (sharing
+ * an equal slot if there is one).  So no session can change, or see
+ * change, another's page.  The capacity, used (store_used) and FULL
+ * count unique pages, exactly: a write of pages already held needs no
+ * room.  References are bounded too: at most REFS_PER_CAPACITY_PAGE per
+ * page of capacity, past which a write adding references is -ENOSPC.
+ * store_set_dedup(off) keeps every page in a slot of its own, as before.
+ *
+ * Beside each reference the store keeps its tag: RMAP_TAG_LEN opaque
+ * bytes (a MAC its client computed, rmap(7)), in the session's table
+ * entry, never in the slot: two references to one slot keep their own
+ * tags.  Where a call takes tags, NULL means zeros; where it gives them,
+ * NULL means "not wanted".  The XOR operations XOR the tags as they XOR
+ * the pages, so a parity page's tag is the XOR of its row's tags.
+ *
+ * What it costs beside the pages, none of it counted against the
+ * capacity: per reference, a 32-byte table entry (page, slot, tag) at a
+ * load of 1/4 to 1/2, 64 to 128 bytes (was 32 to 64, plus 16 bytes of tag
+ * per slot); per slot, 16 bytes (hash and count, in place of the tag);
+ * and the index, 4 bytes a bucket, 2 to 4 buckets per page of capacity.
+ * With dedup off, per page: 80 to 144 bytes (2 to 3.5% of it); with dedup
+ * on and every reference distinct, 88 to 160 (2.1 to 3.9%), and at most
+ * REFS_PER_CAPACITY_PAGE times the per-reference cost if pages are
+ * shared that much (then they save more than they cost).  CPU: each
+ * page written or XORed is hashed and, on a hash match, compared:
+ * store_stats() says how long that took.
  */
 #ifndef MEMX_STORE_H
 #define MEMX_STORE_H
 
+#include <stdbool.h>
 #include <stdint.h>
 #include <sys/uio.h>
+
+/* References at most, per page of capacity: bounds the metadata. */
+#define REFS_PER_CAPACITY_PAGE	4u
 
 struct store;
 struct store_session;
 
+/* A new store, dedup on. */
 int store_new(struct store **st, uint64_t capacity_pages);
 void store_free(struct store *st);
+/* Dedup on or off: only while the store holds no page, else -EBUSY. */
+int store_set_dedup(struct store *st, bool on);
+/*
+ * A TEST HOOK: hash pages with @fn instead of XXH3 (NULL: XXH3 again),
+ * e.g. a constant, to show that pages whose hashes collide are shared
+ * only if their bytes are equal.  Set it while the store is empty.
+ */
+typedef uint64_t (*store_hash_fn)(const void *page);
+void store_set_hash_for_tests(struct store *st, store_hash_fn fn);
 
 struct store_session *store_session_new(struct store *st);
 /* Frees every page of the session, then the session. */
@@ -36,15 +75,19 @@ uint64_t store_session_pages(const struct store_session *ss);
 
 /*
  * Store @count pages from @data at @page, with @count tags from @tags.
- * All or nothing: -ENOSPC if the new pages do not fit, -ENOMEM if memory
- * cannot be had; nothing changes.
+ * All or nothing: -ENOSPC if the new unique pages do not fit (a page
+ * equal to one held, or to another of the run, needs no room; one that
+ * replaces the last reference to a slot frees room), or the references
+ * would pass REFS_PER_CAPACITY_PAGE per page of capacity; -ENOMEM if
+ * memory cannot be had; nothing changes.
  */
 int store_write(struct store *st, struct store_session *ss, uint64_t page,
 		uint32_t count, const void *data, const void *tags);
 /*
  * Point @iov[0..count) at the stored pages, and copy their tags into
  * @tags_out.  -ENOENT if any is missing.  The pointers stay valid until
- * the next write or free of the session.
+ * the next write or free of the session (another session's never
+ * changes a slot this one holds).
  */
 int store_read(struct store *st, struct store_session *ss, uint64_t page,
 	       uint32_t count, struct iovec *iov, void *tags_out);
@@ -95,6 +138,17 @@ int store_read_zero(struct store *st, struct store_session *ss,
 		    void *tags_out);
 
 uint64_t store_capacity(const struct store *st);
+/* Slots in use: unique pages. */
 uint64_t store_used(const struct store *st);
+
+struct store_stats {
+	uint64_t capacity_pages;
+	uint64_t unique_pages;		/* slots in use: store_used() */
+	uint64_t logical_pages;		/* references, all sessions */
+	uint64_t hashed_pages;		/* pages hashed to find a share */
+	uint64_t hash_ns;		/* time spent hashing and comparing */
+	bool dedup;
+};
+void store_stats(const struct store *st, struct store_stats *out);
 
 #endif

@@ -78,6 +78,7 @@ static void server_up(void)
 		.capacity_pages = 512,
 		.heartbeat_ms = 100,
 		.lease_s = 60,
+		.dedup = true,	/* the corpus repeats pages: shared */
 	};
 
 	rmap_config_default(&cfg.rmap);
