@@ -35,7 +35,8 @@
 #                               rest) on each HOST, as daemon server-HOST,
 #                               and wait until
 #                               each answers memxctl stat from CLIENT
-#                               (needs $MEMXD and $MEMXCTL)
+#                               (needs $MEMXD and $MEMXCTL); the words of
+#                               $NX_SERVER_ARGS go to each server too
 #   nx_pager HOST NAME SOCK [ARGS...]
 #                               start memxd's pager (memxd --socket SOCK
 #                               ARGS) on HOST as daemon NAME and wait (10 s)
@@ -446,9 +447,10 @@ nx_memory_servers()
 	IFS=, read -r -a caps <<<"$2"
 	shift 2
 	for s in "$@"; do
+		# shellcheck disable=SC2086 # NX_SERVER_ARGS: words
 		nx_daemon "$s" "server-$s" "$MEMXD" --server \
 			--listen "$(nx_ip "$s")" \
-			--capacity "${caps[$i]:-${caps[-1]}}"
+			--capacity "${caps[$i]:-${caps[-1]}}" ${NX_SERVER_ARGS:-}
 		i=$((i + 1))
 	done
 	for s in "$@"; do
