@@ -98,7 +98,7 @@ verify=ok
 [[ $(r on verify) == ok && $(r off verify) == ok ]] || verify=FAIL
 rm -f "/tmp/dedup-bench-$$.on" "/tmp/dedup-bench-$$.off"
 saved=$(awk -v l="$l_on" -v u="$u_on" 'BEGIN { printf "%.1f", l ? 100 * (l - u) / l : 0 }')
-cost=$(awk -v a="$f_off" -v b="$f_on" 'BEGIN { printf "%.2f", b > 0 ? a / b : 0 }')
+cost=$(awk -v a="$f_off" -v b="$f_on" 'BEGIN { printf "%.2f", (b > 0 ? a / b : 0) }')
 echo "dedup on: $l_on logical pages stored as $u_on ($saved% saved); off: $l_off as $u_off"
 echo "eviction (WRITE) throughput: ${f_on} MiB/s with dedup, ${f_off} MiB/s without (hash + compare ${h} ns per page written)"
 echo "dedup-bench: logical_pages=$l_on unique_pages=$u_on saved_pct=$saved logical_pages_off=$l_off unique_pages_off=$u_off write_cost_ratio=$cost hash_ns_per_page=$h verify=$verify"
