@@ -11,6 +11,8 @@
 #   - the servers hold pages for all three (their logical pages);
 #   - their unique pages come to clearly fewer than their logical pages
 #     (at most DEDUP_MAX_PCT percent of them, default 70);
+#   - memxctl status and prometheus (the pager's) show each server's
+#     logical and unique pages;
 #   - the pager's resident pages stayed within each budget plus slack.
 # Prints one summary line last:
 #   guest-dedup: guests=3 logical_pages=N unique_pages=N saved_pct=P verify=ok
@@ -69,6 +71,14 @@ for s in "${GX_SERVERS[@]}"; do
 	unique=$((unique + u))
 done
 saved=$(awk -v l="$logical" -v u="$unique" 'BEGIN { printf "%.1f", l ? 100 * (l - u) / l : 0 }')
+# The pager sees the same in its servers' STAT replies (each heartbeat).
+sleep 2
+"$MEMXCTL" --socket "$GX_SOCK" dump >"$NX_TMP/dump-servers"
+"$MEMXCTL" --socket "$GX_SOCK" prometheus >"$NX_TMP/prometheus"
+gx_check "memxctl status shows each server's dedup (server_logical_pages > server_unique_pages)" \
+	"[[ \$(awk -F= '\$1 == \"server_logical_pages\" { l += \$2 } \$1 == \"server_unique_pages\" { u += \$2; n++ } END { print (n == ${#GX_SERVERS[@]} && l > u) }' '$NX_TMP/dump-servers') == 1 ]]"
+gx_check "memxctl prometheus has memx_server_unique_pages for each server" \
+	"[[ \$(grep -c '^memx_server_unique_pages{server=' '$NX_TMP/prometheus') == ${#GX_SERVERS[@]} ]]"
 gx_check "the servers hold the guests' pages ($logical logical pages)" \
 	"((logical > 3 * 128 * 256 / 2))"
 gx_check "they store them deduplicated: $unique unique pages, at most $MAX_PCT% of $logical ($saved% saved)" \

@@ -509,19 +509,37 @@ void remote_session_close(struct remote *r, struct remote_session *s)
 struct stat_ctx {
 	struct remote *r;
 	unsigned idx;
-	uint8_t body[RMAP_STAT_LEN];
+	uint8_t want[RMAP_STAT_REQ_LEN];
+	uint8_t body[RMAP_STAT_LEN + RMAP_STAT_DEDUP_LEN];
 };
 
 static void stat_done(void *arg, int err, const struct rmap_msg *m)
 {
 	struct stat_ctx *c = arg;
 	struct remote *r = c->r;
+	struct rmap_stat_dedup dd;
+	bool has_dedup = false;
 	struct rmap_stat st;
 
 	if (err != -ECANCELED)
 		r->srv[c->idx].probing = false;
-	if (!err && !m->status && !rmap_stat_decode(c->body, m->len, &st)) {
+	/* We ask for no counters: the dedup block follows the base. */
+	if (!err && !m->status &&
+	    rmap_stat_reply_len(m->len, NULL, &has_dedup) &&
+	    m->len == RMAP_STAT_LEN + (has_dedup ? RMAP_STAT_DEDUP_LEN : 0) &&
+	    !rmap_stat_decode(c->body, RMAP_STAT_LEN, &st) &&
+	    (!has_dedup ||
+	     !rmap_stat_dedup_decode(c->body + RMAP_STAT_LEN, &dd))) {
 		struct remote_server *srv = &r->srv[c->idx];
+
+		srv->has_dedup = has_dedup;
+		if (has_dedup) {
+			srv->dedup_on = dd.flags & RMAP_DEDUP_ON;
+			srv->logical_pages = dd.logical_pages;
+			srv->unique_pages = dd.unique_pages;
+			srv->hashed_pages = dd.hashed_pages;
+			srv->hash_ns = dd.hash_ns;
+		}
 
 		srv->capacity_pages = st.capacity_pages;
 		srv->used_pages = st.used_pages;
@@ -539,13 +557,18 @@ static void stat_done(void *arg, int err, const struct rmap_msg *m)
 
 static void stat_send(struct remote *r, unsigned i)
 {
-	struct rmap_req req = { .type = RMAP_T_STAT };
 	struct stat_ctx *c = calloc(1, sizeof(*c));
+	struct iovec iov;
+	struct rmap_req req = { .type = RMAP_T_STAT, .iov = &iov,
+				.iovcnt = 1 };
 
 	if (!c)
 		return;
 	c->r = r;
 	c->idx = i;
+	/* Its dedup savings too, for memxctl status and Prometheus. */
+	c->want[3] = RMAP_STAT_WANT_DEDUP;
+	iov = (struct iovec){ c->want, sizeof(c->want) };
 	if (rmap_call(r->ep, r->srv[i].peer, &req, c->body, sizeof(c->body),
 		      stat_done, c))
 		free(c);

@@ -76,6 +76,13 @@ struct remote_server {
 	uint64_t down_since_ns;
 	uint64_t capacity_pages, used_pages;	/* from STAT or ANNOUNCE */
 	unsigned load_permille;
+	/*
+	 * Its dedup block, from STAT (a server older than dedup sends none:
+	 * has_dedup false): pages its sessions hold, the slots they take
+	 * (used_pages), and what hashing and comparing cost it.
+	 */
+	bool has_dedup, dedup_on;
+	uint64_t logical_pages, unique_pages, hashed_pages, hash_ns;
 	unsigned heartbeat_ms, lease_s;	/* from REG or ATTACH */
 	struct remote_server_stats st;
 	/* liveness bookkeeping (remote.c) */

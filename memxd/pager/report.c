@@ -174,6 +174,15 @@ static const char *server_state(const struct pager *pg, unsigned i)
 	return remote_server_state(pg->remote, i);
 }
 
+/* What a server's dedup saves, in percent of the pages it holds. */
+static double dedup_saved_pct(const struct remote_server *s)
+{
+	if (!s->logical_pages)
+		return 0.0;
+	return 100.0 * (double)(s->logical_pages - s->unique_pages) /
+	       (double)s->logical_pages;
+}
+
 void pager_dump(struct pager *pg, GString *o)
 {
 	const struct rmap_counters *rc = remote_counters(pg->remote);
@@ -212,6 +221,18 @@ void pager_dump(struct pager *pg, GString *o)
 			rmap_peer_srtt_us(s->peer),
 			(unsigned long long)ps->groups,
 			(unsigned long long)ps->parity);
+		if (s->has_dedup)
+			g_string_append_printf(o,
+				"server_dedup=%d\nserver_logical_pages=%llu\n"
+				"server_unique_pages=%llu\n"
+				"server_dedup_saved_pct=%.1f\n"
+				"server_hash_ns_per_page=%llu\n",
+				s->dedup_on,
+				(unsigned long long)s->logical_pages,
+				(unsigned long long)s->unique_pages,
+				dedup_saved_pct(s),
+				(unsigned long long)(s->hashed_pages ?
+					s->hash_ns / s->hashed_pages : 0));
 	}
 #define X(key, field, help)						\
 	g_string_append_printf(o, "rmap_" #key "=%llu\n",		\
@@ -306,6 +327,37 @@ void pager_prometheus(struct pager *pg, GString *o)
 			   "# HELP memx_evict_stage_calls_total Timed calls "
 			   "of each stage of eviction.\n# TYPE "
 			   "memx_evict_stage_calls_total counter\n");
+	/* Each memory server's dedup, as STAT tells it (all clients'). */
+	g_string_append(o, "# HELP memx_server_logical_pages Pages a memory "
+			   "server holds for all its clients.\n# TYPE "
+			   "memx_server_logical_pages gauge\n"
+			   "# HELP memx_server_unique_pages Page slots they "
+			   "take once equal pages are shared.\n# TYPE "
+			   "memx_server_unique_pages gauge\n"
+			   "# HELP memx_server_dedup_hash_seconds_total Time "
+			   "the server spent hashing and comparing written "
+			   "pages.\n# TYPE memx_server_dedup_hash_seconds_total "
+			   "counter\n"
+			   "# HELP memx_server_dedup_hashed_pages_total Pages "
+			   "it hashed.\n# TYPE "
+			   "memx_server_dedup_hashed_pages_total counter\n");
+	for (unsigned i = 0; i < pg->nservers; i++) {
+		const struct remote_server *s = remote_server(pg->remote, i);
+
+		if (!s->has_dedup)
+			continue;
+		g_string_append_printf(o,
+			"memx_server_logical_pages{server=\"%s\"} %llu\n"
+			"memx_server_unique_pages{server=\"%s\"} %llu\n"
+			"memx_server_dedup_hash_seconds_total{server=\"%s\"} "
+			"%.6f\n"
+			"memx_server_dedup_hashed_pages_total{server=\"%s\"} "
+			"%llu\n", s->name,
+			(unsigned long long)s->logical_pages, s->name,
+			(unsigned long long)s->unique_pages, s->name,
+			(double)s->hash_ns / 1e9, s->name,
+			(unsigned long long)s->hashed_pages);
+	}
 	g_string_append(o, "# HELP memx_fault_latency_us Fault service "
 			   "time.\n# TYPE memx_fault_latency_us histogram\n");
 	for (struct vm *vm = pg->vms; vm; vm = vm->next) {
