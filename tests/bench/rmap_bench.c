@@ -562,6 +562,17 @@ static int cmd_client(int argc, char **argv)
 		goto out;
 	printf("  rmap READ throughput:  %8.1f MiB/s  (window %u, %u in "
 	       "flight)\n", mibps, cfg.window, o.depth);
+	{
+		const struct rmap_counters *c = rmap_ep_counters(s.ep);
+
+		printf("  rmap client, whole session: %llu datagrams out (%llu "
+		       "GSO sends, %llu acks), %llu in, %llu messages in\n",
+		       (unsigned long long)c->tx_packets,
+		       (unsigned long long)c->gso_sends,
+		       (unsigned long long)c->acks_sent,
+		       (unsigned long long)c->rx_packets,
+		       (unsigned long long)c->rx_msgs);
+	}
 	rexmit = (unsigned long)rmap_ep_counters(s.ep)->retransmits;
 	fast = (unsigned long)rmap_ep_counters(s.ep)->fast_retransmits;
 	dups = (unsigned long)rmap_ep_counters(s.ep)->dup_packets;
