@@ -41,16 +41,13 @@ nx_log "QEMU: $QEMU; guest: $GUEST; accel: $GX_ACCEL; ${#GX_SERVERS[@]} servers,
 # One QEMU per guest, in the background, each under its own memxd name;
 # memx.hold=1: the guest stays up after its workloads, its pages on the
 # servers, until we stop it.
+gx_qemu_args 512M 128M "$WORK" memx.hold=1
 for g in "${GUESTS[@]}"; do
-	gx_qemu_args 512M 128M "$WORK" memx.hold=1
-	args=("${GX_QEMU_ARGS[@]/name=guest/name=$g}")
-	timeout -k 10 1200 ip netns exec "$(nx_ns "$GX_CLIENT")" \
-		"$QEMU" "${args[@]}" </dev/null >"$NX_TMP/$g.log" 2>&1 &
-	NX_PIDS[qemu-$g]=$!
+	gx_qemu_start "$g" 1200
 done
 nx_log "booting ${GUESTS[*]}: 512 MiB guest RAM each on a 128 MiB budget, workload $WORK"
 for g in "${GUESTS[@]}"; do
-	gx_wait_for 1200 "grep -q '^MEMX-GUEST-RESULT' '$NX_TMP/$g.log' || ! kill -0 ${NX_PIDS[qemu-$g]} 2>/dev/null" || true
+	gx_wait_result "$g" 1200
 	grep -E '^(fill|MEMX-GUEST)' "$NX_TMP/$g.log" | grep -v '%$' | sed "s/^/    $g: /" >&2
 	gx_check "$g: the workload verifies" \
 		"grep -q '^MEMX-GUEST-RESULT: PASS' '$NX_TMP/$g.log'"

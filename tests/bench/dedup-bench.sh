@@ -46,15 +46,12 @@ if [[ ${1:-} == --run ]]; then
 	declare -A work=([g1]=$WORK [g2]=$WORK [g3]=$WORK [g4]=$OTHER)
 	for g in g1 g2 g3 g4; do
 		gx_qemu_args 512M 128M "${work[$g]}" memx.hold=1
-		args=("${GX_QEMU_ARGS[@]/name=guest/name=$g}")
-		timeout -k 10 1800 ip netns exec "$(nx_ns "$GX_CLIENT")" \
-			"$QEMU" "${args[@]}" </dev/null >"$NX_TMP/$g.log" 2>&1 &
-		NX_PIDS[qemu-$g]=$!
+		gx_qemu_start "$g" 1800
 	done
 	nx_log "[dedup=$mode] 4 guests: 3 x ${WORK}, 1 x ${OTHER}"
 	verify=ok
 	for g in g1 g2 g3 g4; do
-		gx_wait_for 1800 "grep -q '^MEMX-GUEST-RESULT' '$NX_TMP/$g.log' || ! kill -0 ${NX_PIDS[qemu-$g]} 2>/dev/null" || true
+		gx_wait_result "$g" 1800
 		grep -q '^MEMX-GUEST-RESULT: PASS' "$NX_TMP/$g.log" || {
 			tail -n 20 "$NX_TMP/$g.log" >&2
 			verify=FAIL

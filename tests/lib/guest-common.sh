@@ -39,6 +39,14 @@
 #                             console in LOG, progress on stdout; a
 #                             non-empty GX_QEMU_WRAP (a command and its
 #                             arguments) runs `ip netns exec ... QEMU ...`
+#   gx_qemu_start NAME TIMEOUT
+#                             QEMU with GX_QEMU_ARGS in the background,
+#                             its VM named NAME in memxd (several guests
+#                             on one memxd), console in $NX_TMP/NAME.log,
+#                             pid in NX_PIDS[qemu-NAME]
+#   gx_wait_result NAME TIMEOUT
+#                             wait until NAME's guest printed its result
+#                             line, or its QEMU exited
 #   gx_qemu_local SIZE        GX_QEMU_ARGS on memory-backend-memfd, the
 #                             whole guest local (the benchmarks' baseline)
 #   gx_bench_run LABEL TIMEOUT
@@ -348,6 +356,21 @@ gx_qemu_run()
 	unset "NX_PIDS[qemu]"
 	wait "$console" 2>/dev/null || true
 	return "$rc"
+}
+
+gx_qemu_start()
+{
+	local name=$1 tmo=$2
+	local -a args=("${GX_QEMU_ARGS[@]/name=guest/name=$name}")
+
+	timeout -k 10 "$tmo" ip netns exec "$(nx_ns "$GX_CLIENT")" \
+		"$QEMU" "${args[@]}" </dev/null >"$NX_TMP/$name.log" 2>&1 &
+	NX_PIDS[qemu-$name]=$!
+}
+
+gx_wait_result()
+{
+	gx_wait_for "$2" "grep -q '^MEMX-GUEST-RESULT' '$NX_TMP/$1.log' || ! kill -0 ${NX_PIDS[qemu-$1]} 2>/dev/null" || true
 }
 
 gx_qemu_local()
