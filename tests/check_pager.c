@@ -391,6 +391,55 @@ START_TEST(test_discard_during_fetch)
 }
 END_TEST
 
+/*
+ * The VMM punched a page, memxd installed it ahead meanwhile (its old
+ * bytes, clean), then the discard came (here a REMOVE that leaves the
+ * page present, as madvise(DONTNEED) of shared memory does): the clean
+ * page goes back to its server copy, a dirty one stays, and a discard
+ * that follows frees the clean one for good: it reads zeros.
+ */
+START_TEST(test_discard_drops_clean_present)
+{
+	struct fx f;
+	uint64_t clean = UINT64_MAX, dirty;
+
+	fx_init_filled(&f, &defaults, 0);
+	for (uint64_t p = 0; p < f.npages && clean == UINT64_MAX; p++)
+		if (pt_state(&f.vm->pt, p) == PS_REMOTE &&
+		    !pt_has(&f.vm->pt, p, PT_CACHED))
+			clean = p;
+	ck_assert_uint_ne(clean, UINT64_MAX);
+	dirty = (clean + 1) % f.npages;
+	ck_assert_int_eq(fx_read(&f, clean), (uint8_t)(clean * 7) | 1);
+	fx_write(&f, dirty, 0x5c);
+	fx_quiesce(&f);
+	ck_assert_int_eq(pt_state(&f.vm->pt, clean), PS_RESIDENT);
+	ck_assert(!pt_has(&f.vm->pt, clean, PT_DIRTY));
+	ck_assert(f.m->present[clean]);
+	ck_assert_int_eq(pt_state(&f.vm->pt, dirty), PS_RESIDENT);
+
+	fake_mem_dontneed(f.m, clean, 1);
+	fake_mem_dontneed(f.m, dirty, 1);
+	fx_turn(&f, 3);
+	ck_assert_int_eq(pt_state(&f.vm->pt, clean), PS_REMOTE);
+	ck_assert(pt_has(&f.vm->pt, clean, PT_HAS_REMOTE));
+	ck_assert(!f.m->present[clean]);
+	ck_assert_uint_eq(f.vm->st.discard_dropped_clean, 1);
+	/* The dirty page was the guest's: it stays, and so do its bytes. */
+	ck_assert_int_eq(pt_state(&f.vm->pt, dirty), PS_RESIDENT);
+	ck_assert_int_eq(fx_read(&f, dirty), 0x5c);
+	/* Its bytes are still the server's, until the VMM's discard. */
+	ck_assert_int_eq(fx_read(&f, clean), (uint8_t)(clean * 7) | 1);
+	fx_quiesce(&f);
+	fake_mem_dontneed(f.m, clean, 1);
+	fx_turn(&f, 3);
+	ck_assert_int_eq(pager_discard(f.vm, clean * PAGE, PAGE), 0);
+	fx_quiesce(&f);
+	ck_assert_int_eq(fx_read(&f, clean), 0);
+	fx_fini(&f);
+}
+END_TEST
+
 /* ---- a server failing in the middle of a parity write ---- */
 
 START_TEST(test_parity_server_dies_mid_update)
@@ -1920,6 +1969,7 @@ static Suite *pager_suite(void)
 	tcase_add_test(tc, test_zero_pages_not_stored);
 	tcase_add_test(tc, test_spill_only);
 	tcase_add_test(tc, test_local_total);
+	tcase_add_test(tc, test_discard_drops_clean_present);
 	tcase_add_test(tc, test_many_vcpus_spill_only);
 	tcase_add_test(tc, test_prefetch_sequential);
 	tcase_add_test(tc, test_sweep_refault_vs_clock);

@@ -198,15 +198,47 @@ static void defer(struct vm *vm, uint64_t page, uint64_t t0, bool write)
 	vm->st.deferred_faults++;
 }
 
+/*
+ * A clean resident page that a discard or REMOVE found still present
+ * leaves the memfd, as a clean eviction would: its server copy is its
+ * contents.  It may be one memxd installed ahead of the guest after the
+ * VMM punched the hole and before the discard reached memxd (QEMU
+ * punches, then tells): left there, those old bytes would outlive the
+ * discard.  Clean means installed write-protected and not written since
+ * (a write takes a WP fault first, which makes it dirty); a write
+ * blocked on that fault meanwhile finds the page gone and faults it in
+ * again.  False if the page is dirty, or not clean in that sense.
+ */
+static bool drop_clean(struct vm *vm, uint64_t page)
+{
+	if (pt_state(&vm->pt, page) != PS_RESIDENT ||
+	    pt_has(&vm->pt, page, PT_DIRTY) ||
+	    !pt_has(&vm->pt, page, PT_HAS_REMOTE) ||
+	    pt_has(&vm->pt, page, PT_WRITING))
+		return false;
+	if (!pt_evict_begin(&vm->pt, page) ||
+	    !pt_evicted_clean(&vm->pt, page))
+		return false;
+	gm_punch(&vm->mem, page, 1);
+	vm->st.discard_dropped_clean++;
+	return true;
+}
+
 /* The guest freed @page (or it vanished from the memfd). */
 static void discard_page(struct vm *vm, uint64_t page)
 {
 	enum page_state s = pt_state(&vm->pt, page);
 
-	/* madvise(DONTNEED) of shared memory keeps the page: not gone. */
+	/*
+	 * madvise(DONTNEED) of shared memory keeps the page: not gone.  A
+	 * clean one goes back to its server copy (drop_clean), and a
+	 * discard of it from then on frees that.
+	 */
 	if ((s == PS_RESIDENT || s == PS_EVICTING) &&
-	    gm_present(&vm->mem, page))
+	    gm_present(&vm->mem, page)) {
+		drop_clean(vm, page);
 		return;
+	}
 	fetch_uncache(vm, page);
 	if (!pt_discard(&vm->pt, page))
 		return;

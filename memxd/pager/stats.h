@@ -71,6 +71,9 @@
 	  "discards: the guest freed memory")				\
 	X(discarded_pages, discards, pages,				\
 	  "pages the guest freed")					\
+	X(discard_dropped_clean, discards, clean_dropped,		\
+	  "clean pages a discard found still present (perhaps installed "	\
+	  "ahead after the VMM punched them): back to their server copy") \
 	X(remove_outside, errors, remove_outside,			\
 	  "REMOVE events reaching outside every region (that part is "	\
 	  "ignored)")							\

@@ -136,6 +136,16 @@ void fake_mem_remove(struct fake_mem *m, uint64_t page, uint64_t n)
 	queue_event(m, &msg);
 }
 
+void fake_mem_dontneed(struct fake_mem *m, uint64_t page, uint64_t n)
+{
+	struct uffd_msg msg = { .event = UFFD_EVENT_REMOVE };
+
+	msg.arg.remove.start = FAKE_HVA + page * GM_PAGE;
+	msg.arg.remove.end = FAKE_HVA + (page + n) * GM_PAGE;
+	m->mm_changing++;
+	queue_event(m, &msg);
+}
+
 void fake_mem_remove_hva(struct fake_mem *m, uint64_t start, uint64_t end)
 {
 	struct uffd_msg msg = { .event = UFFD_EVENT_REMOVE };

@@ -66,6 +66,8 @@ int fake_vcpu_read(struct fake_mem *m, uint64_t page, uint8_t *byte);
 void fake_mem_prefill(struct fake_mem *m, uint64_t page, uint8_t byte);
 /* madvise(MADV_REMOVE) of [page, page + n): punched, event queued. */
 void fake_mem_remove(struct fake_mem *m, uint64_t page, uint64_t n);
+/* madvise(MADV_DONTNEED) of shared memory: the event, the pages stay. */
+void fake_mem_dontneed(struct fake_mem *m, uint64_t page, uint64_t n);
 /* The same of VMM addresses [start, end), which may reach beyond the
  * fake's memory (a VMM that registered more with its userfaultfd). */
 void fake_mem_remove_hva(struct fake_mem *m, uint64_t start, uint64_t end);
