@@ -1703,7 +1703,7 @@ START_TEST(test_integrity_no_parity_poisons)
 END_TEST
 
 /*
- * A READ answered with another run (remote.c rejects it: -EBADMSG) is a
+ * A READ answered with another run (remote_call.c rejects it: -EBADMSG) is a
  * failed read, never installed; its fault is served by a degraded read.
  */
 START_TEST(test_integrity_short_reply)

@@ -569,10 +569,10 @@ static void write_done(void *arg, int err, uint8_t status)
 		 * Its row's parity landed, or may have: recompute it.  Not
 		 * when the server lost all our pages (it restarted, or no
 		 * longer knows our session): that failure is the server's
-		 * (remote.c), its slot is rebuilt from the parity, whichever
-		 * it holds, and the stripe is whole again; recomputing the
-		 * parity instead would need the slot that is gone, and the
-		 * group would count two failures for one.
+		 * (remote_liveness.c), its slot is rebuilt from the parity,
+		 * whichever it holds, and the stripe is whole again;
+		 * recomputing the parity instead would need the slot that
+		 * is gone, and the group would count two failures for one.
 		 */
 		recovery_parity_bad(vm, g);
 	}

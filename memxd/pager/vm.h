@@ -13,7 +13,8 @@
  *               stripes, degraded reads, freeing copies
  *   recovery.c  rebuilding and moving group slots; drain; failures
  *   pagetable.c pfcache.c spill.c victim.c prefetch.c  (data, no I/O)
- *   guestmem.c  the VMM's uffd and memfd   remote.c  the servers
+ *   guestmem.c  the VMM's uffd and memfd   remote*.c  the servers
+ *               (remote_int.h: liveness, sessions, requests)
  *   ../../pagegroup/  where pages live, parity arithmetic
  *
  * A lower layer reports to the fault layer only through vm->up, a small
@@ -88,7 +89,8 @@ struct vm {
 	struct pg_table *groups;		/* pagegroup, stripe.c */
 	GHashTable *slot_writes;		/* stripe.c: (group, slot) ->
 						 * writes in flight */
-	struct remote_session *sess;		/* remote.c, one per server */
+	struct remote_session *sess;		/* remote_session.c, one
+						 * per server */
 	unsigned nsess;
 	struct victim victim;			/* victim.c */
 	struct prefetch pf;			/* prefetch.c, fetch.c */

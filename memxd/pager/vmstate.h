@@ -33,7 +33,7 @@
 
 /* A session as the state keeps it: enough to ATTACH it again. */
 struct vmstate_session {
-	struct remote_session_record rec;	/* written by remote.c */
+	struct remote_session_record rec;	/* written by remote_session.c */
 	char server[VMSTATE_NAME_LEN];	/* the server's name, as configured */
 };
 

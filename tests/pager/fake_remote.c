@@ -381,7 +381,7 @@ uint64_t fake_remote_sent(struct fake_remote *fr, uint8_t type)
 
 /* ---- remote.h ---- */
 
-/* @s is session @id now, and its record says so (as remote.c does). */
+/* @s is session @id now, and its record says so (as remote_session.c does). */
 static void session_set(struct remote_session *s, uint32_t id)
 {
 	s->id = id;
