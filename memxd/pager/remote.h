@@ -85,7 +85,7 @@ struct remote_server {
 	uint64_t logical_pages, unique_pages, hashed_pages, hash_ns;
 	unsigned heartbeat_ms, lease_s;	/* from REG or ATTACH */
 	struct remote_server_stats st;
-	/* liveness bookkeeping (remote.c) */
+	/* liveness bookkeeping (remote_liveness.c) */
 	uint64_t last_heard_ns, probe_ns;
 	unsigned misses;
 	bool probing;			/* a STAT is out */
@@ -95,8 +95,9 @@ struct reg_ctx;
 
 /*
  * What it takes to ATTACH a session again, kept wherever its owner wants
- * it (the pager keeps it in the VM's state memfd, vmstate.h): remote.c
- * writes it whenever the session opens, is taken over, or is lost.
+ * it (the pager keeps it in the VM's state memfd, vmstate.h):
+ * remote_session.c writes it whenever the session opens, is taken over,
+ * or is lost.
  */
 struct remote_session_record {
 	uint32_t id;			/* 0: none */
