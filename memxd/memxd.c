@@ -134,6 +134,20 @@ static int run_server(struct evl *loop, const struct memxd_options *o)
 			 (unsigned long)c[RMAP_STATC_cookie_challenges],
 			 (unsigned long)c[RMAP_STATC_handshakes]);
 	}
+	{
+		const struct rmap_counters *c = rmap_ep_counters(server_ep(srv));
+
+		log_info("transport: %lu datagrams out in %lu sends (%lu of "
+			 "them GSO runs, %lu bare acknowledgements), %lu "
+			 "retransmitted; %lu in by %lu receives",
+			 (unsigned long)c->tx_packets,
+			 (unsigned long)c->tx_sends,
+			 (unsigned long)c->gso_sends,
+			 (unsigned long)c->acks_sent,
+			 (unsigned long)(c->retransmits + c->fast_retransmits),
+			 (unsigned long)c->rx_packets,
+			 (unsigned long)c->rx_recvs);
+	}
 	server_free(srv);
 	return ret;
 }

@@ -363,17 +363,18 @@ int pkt_seal(struct rmap_ep *ep, struct pkt *p, struct rmap_peer *peer)
 	size_t n;
 	int ret;
 
+	/* Padding, if any, is zeros after the packet, sealed with it. */
 	if (!ep->secure || !peer) {
 		outer_put(p->wire, RMAP_K_PLAIN, 0, 0);
-		memcpy(p->wire + RMAP_OUTER_LEN, p->buf, p->len);
-		p->wire_len = (uint16_t)(RMAP_OUTER_LEN + p->len);
+		memcpy(p->wire + RMAP_OUTER_LEN, p->buf, p->len + p->pad);
+		p->wire_len = (uint16_t)(RMAP_OUTER_LEN + p->len + p->pad);
 		return 0;
 	}
 	if (!peer->kp_cur) {
 		hs_maybe_start(peer, evl_now_ns());
 		return -ENOKEY;
 	}
-	ret = kp_seal(peer->kp_cur, p->buf, p->len, p->wire, &n);
+	ret = kp_seal(peer->kp_cur, p->buf, p->len + p->pad, p->wire, &n);
 	if (ret) {
 		/* Worn out: never reuse a nonce, get new keys. */
 		kp_drop(ep, &peer->kp_cur);

@@ -182,7 +182,15 @@ void rmap_peer_drop(struct rmap_ep *ep, struct rmap_peer *peer)
 		ep->all_peers = peer->all_next;
 	if (peer->all_next)
 		peer->all_next->all_prev = peer->all_prev;
-	/* ep_flush_acks() must not find it on the ack list once it is gone. */
+	/* ep_flush_acks() must not find it on its lists once it is gone. */
+	if (peer->on_tx_list) {
+		struct rmap_peer **tp = &ep->tx_list;
+
+		while (*tp && *tp != peer)
+			tp = &(*tp)->tx_next;
+		if (*tp)
+			*tp = peer->tx_next;
+	}
 	if (peer->on_ack_list) {
 		struct rmap_peer **ap = &ep->ack_list;
 

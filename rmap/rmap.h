@@ -209,7 +209,10 @@ struct rmap_counters {
 	uint64_t retransmits, fast_retransmits, dup_packets;
 	uint64_t acks_sent, unknown_peer, stale_reply, window_drops;
 	uint64_t peer_resets, unreachable, send_errors, recv_errors;
+	uint64_t tx_sends;	/* sendmsg()s: tx_packets / tx_sends per send */
 	uint64_t gso_sends;	/* sends that carried several packets */
+	uint64_t tx_padded;	/* last fragments padded to go on a run */
+	uint64_t rx_recvs;	/* receives: GRO hands several datagrams in one */
 	uint64_t limit_drops;	/* refused for a per-peer bound (not acked) */
 	/* Authentication: what was refused, in silence, and why. */
 	uint64_t auth_failures;	/* failed to authenticate (MAC, key, index,

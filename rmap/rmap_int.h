@@ -128,6 +128,8 @@ struct pkt {
 	bool dead;		/* the peer gave up on it */
 	bool unsent;		/* last try found no keys: send when they come */
 	uint16_t len;
+	uint16_t pad;		/* zeros sent after len (RMAP_F_PAD) */
+	uint16_t room;		/* how many pad may be: zeroed bytes after len */
 	uint8_t buf[];		/* RMAP_HDR_LEN + payload, then the wire
 				 * buffer (len + outer header + tag) */
 };
@@ -173,6 +175,7 @@ struct rmap_peer {
 	struct rmap_peer *hnext;
 	struct rmap_peer *all_next, *all_prev;
 	struct rmap_peer *ack_next;
+	struct rmap_peer *tx_next;	/* ep->tx_list */
 	struct sockaddr_storage addr;
 	char name[64];
 
@@ -192,6 +195,7 @@ struct rmap_peer {
 	uint32_t rcv_next;
 	uint8_t rcv_bits[RMAP_RCV_WINDOW / 8];
 	bool ack_pending, on_ack_list;
+	bool on_tx_list;	/* queued messages wait for the flush */
 	bool epoch_known, prev_epoch_known;
 	uint32_t remote_epoch, prev_epoch;
 	struct reasm *reasm;
@@ -236,6 +240,7 @@ struct rmap_ep {
 	struct call **calls;
 	unsigned ncalls;
 	struct rmap_peer *ack_list;
+	struct rmap_peer *tx_list;	/* peers with messages to send */
 	size_t reasm_bytes;
 
 	struct evl_timer rexmit_timer, pace_timer, gc_timer;
@@ -339,6 +344,7 @@ bool call_wrong_run(const struct call *c, const struct rmap_peer *peer,
 
 /* tx.c: the send side. */
 struct pkt *pkt_new(struct rmap_ep *ep, size_t payload);
+struct pkt *pkt_new_room(struct rmap_ep *ep, size_t payload, size_t room);
 void pkt_unref(struct pkt *p);
 void ep_xmit(struct rmap_ep *ep, struct pkt *p, struct rmap_peer *peer);
 int peer_queue_msg(struct rmap_peer *peer, const struct rmap_hdr *tmpl,

@@ -37,7 +37,7 @@
 
 static void count_bad(struct rmap_ep *ep, enum rmap_wire_err e)
 {
-	ep->ctr.bad[e]++;
+	ep->ctr.bad[e]++; 
 	ep->ctr.bad_total++;
 }
 
@@ -72,10 +72,16 @@ static uint32_t frag_stride(const struct rmap_hdr *h)
 	return h->frag_idx ? h->frag_off / h->frag_idx : h->frag_len;
 }
 
+/* @h's flags that are its message's, not only this datagram's. */
+static uint16_t msg_flags(const struct rmap_hdr *h)
+{
+	return h->flags & (uint16_t)~(RMAP_F_ACK | RMAP_F_PAD);
+}
+
 static bool reasm_matches(const struct reasm *r, const struct rmap_hdr *h)
 {
 	return r->stride == frag_stride(h) &&
-	       r->type == h->type && r->flags == (h->flags & ~RMAP_F_ACK) &&
+	       r->type == h->type && r->flags == msg_flags(h) &&
 	       r->status == h->status && r->reqid == h->reqid &&
 	       r->session == h->session && r->page == h->page &&
 	       r->count == h->count && r->msg_len == h->msg_len &&
@@ -106,7 +112,7 @@ static bool reasm_fragment(struct rmap_ep *ep, struct rmap_peer *peer,
 			return false;
 		r->msg_seq = msg_seq;
 		r->type = h->type;
-		r->flags = h->flags & ~RMAP_F_ACK;
+		r->flags = msg_flags(h);
 		r->status = h->status;
 		r->reqid = h->reqid;
 		r->session = h->session;
@@ -525,6 +531,7 @@ static void mrecv_done(struct evl *loop, struct evl_op *op, int res)
 				memcpy(&from, io_uring_recvmsg_name(o),
 				       o->namelen < sizeof(from) ? o->namelen
 								 : sizeof(from));
+				ep->ctr.rx_recvs++;
 				rx_coalesced(ep, o, res, &from);
 			}
 		}

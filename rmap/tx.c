@@ -37,24 +37,34 @@ static void pkt_sent(struct evl *loop, struct evl_op *op, int res)
 	pkt_unref(p);
 }
 
-struct pkt *pkt_new(struct rmap_ep *ep, size_t payload)
+/*
+ * A packet of @payload bytes after its header, with @room zeroed bytes
+ * after them that it may be padded with (see ep_xmit_batch).
+ */
+struct pkt *pkt_new_room(struct rmap_ep *ep, size_t payload, size_t room)
 {
 	size_t len = RMAP_HDR_LEN + payload;
-	struct pkt *p = calloc(1, sizeof(*p) + 2 * len + RMAP_OUTER_LEN +
-			       RMAP_AEAD_TAG_LEN);
+	struct pkt *p = calloc(1, sizeof(*p) + 2 * (len + room) +
+			       RMAP_OUTER_LEN + RMAP_AEAD_TAG_LEN);
 
 	if (!p)
 		return NULL;
 	p->op.done = pkt_sent;
 	p->ep = ep;
 	p->len = (uint16_t)len;
+	p->room = (uint16_t)room;
 	/*
 	 * The message in clear stays in buf: every transmission seals it
 	 * afresh, with a nonce of its own, into wire.
 	 */
-	p->wire = p->buf + len;
+	p->wire = p->buf + len + room;
 	p->refs = 1;
 	return p;
+}
+
+struct pkt *pkt_new(struct rmap_ep *ep, size_t payload)
+{
+	return pkt_new_room(ep, payload, 0);
 }
 
 void pkt_unref(struct pkt *p)
@@ -102,6 +112,8 @@ static int pkt_stamp(struct pkt *p, struct rmap_peer *peer)
 	}
 	if (h->flags & RMAP_F_RELIABLE)
 		h->base = peer->snd_una;
+	h->flags = (uint16_t)((h->flags & ~RMAP_F_PAD) |
+			      (p->pad ? RMAP_F_PAD : 0));
 	rmap_wire_encode(h, p->buf);
 	if (pkt_seal(p->ep, p, peer))
 		return -ENOKEY;
@@ -134,6 +146,7 @@ void ep_submit_raw(struct rmap_ep *ep, struct pkt *p)
 		p->inflight++;
 		p->refs++;
 		ep->ops++;
+		ep->ctr.tx_sends++;
 		ep->ctr.tx_packets++;
 		ep->ctr.tx_bytes += p->wire_len;
 	}
@@ -250,8 +263,10 @@ void rmap_ep_set_wire_filter(struct rmap_ep *ep, rmap_wire_filter_fn fn,
  * bytes (the last may be shorter), which is exactly our fragments.  One
  * syscall and one trip down the stack for up to GSO_MAX_SEGS packets.
  */
-#define GSO_MAX_SEGS	32u
-#define GSO_MAX_BYTES	65000u
+#define GSO_MAX_SEGS	64u	/* the kernel's UDP_MAX_SEGMENTS */
+#define GSO_MAX_BYTES	65000u	/* all of them, on the wire */
+/* What sealing adds to a packet's length on the wire, at most. */
+#define GSO_WIRE_EXTRA	(RMAP_OUTER_LEN + RMAP_AEAD_TAG_LEN)
 
 struct gso_send {
 	struct evl_op op;
@@ -319,8 +334,27 @@ static bool ep_send_gso(struct rmap_ep *ep, struct pkt **pk, unsigned n)
 	memcpy(CMSG_DATA(c), &seg, sizeof(seg));
 	io_uring_prep_sendmsg(evl_sqe(ep->loop, &g->op), ep->fd, &g->mh, 0);
 	ep->ops++;
+	ep->ctr.tx_sends++;
 	ep->ctr.gso_sends++;
 	return true;
+}
+
+/*
+ * May @p be padded to @seg bytes?  If it has the room, and the padding
+ * costs at most an eighth of the datagram: a message's last fragment,
+ * a little shorter than the others, so that the next message's
+ * fragments can follow it in one send.
+ */
+static bool pkt_may_pad(const struct pkt *p, size_t seg)
+{
+	return seg > p->len && seg - p->len <= p->room &&
+	       (seg - p->len) * 8 <= seg;
+}
+
+static void pkt_pad(struct rmap_ep *ep, struct pkt *p, size_t seg)
+{
+	p->pad = (uint16_t)(seg - p->len);
+	ep->ctr.tx_padded++;
 }
 
 /* First transmission of @n packets to @peer, in GSO runs where possible. */
@@ -336,14 +370,33 @@ static void ep_xmit_batch(struct rmap_ep *ep, struct rmap_peer *peer,
 
 	for (unsigned i = 0; i < n;) {
 		unsigned k = 1;
-		size_t bytes = pk[i]->len;
+		size_t seg = pk[i]->len, bytes;
 
-		/* Equal-sized packets; a shorter one can only end the run. */
+		/* A run may start with a last fragment, padded too. */
+		if (gso && i + 1 < n && pk[i + 1]->len > seg &&
+		    pkt_may_pad(pk[i], pk[i + 1]->len)) {
+			seg = pk[i + 1]->len;
+			pkt_pad(ep, pk[i], seg);
+		}
+		bytes = seg + GSO_WIRE_EXTRA;
+
+		/*
+		 * Equal-sized packets; a shorter one can only end the run,
+		 * unless it is a message's last fragment with room to be
+		 * padded to the others' size: then the run goes on into
+		 * the next message.
+		 */
 		while (gso && i + k < n && k < GSO_MAX_SEGS &&
-		       pk[i + k - 1]->len == pk[i]->len &&
-		       pk[i + k]->len <= pk[i]->len &&
-		       bytes + pk[i + k]->len <= GSO_MAX_BYTES) {
-			bytes += pk[i + k]->len;
+		       pk[i + k]->len <= seg &&
+		       bytes + seg + GSO_WIRE_EXTRA <= GSO_MAX_BYTES) {
+			struct pkt *prev = pk[i + k - 1];
+
+			if (prev->len + prev->pad != seg) {
+				if (!pkt_may_pad(prev, seg))
+					break;
+				pkt_pad(ep, prev, seg);
+			}
+			bytes += seg + GSO_WIRE_EXTRA;
 			k++;
 		}
 		if (k > 1) {
@@ -424,6 +477,22 @@ void peer_keys_ready(struct rmap_peer *peer)
 	}
 }
 
+/*
+ * Send what @peer's window has room for when this turn of the loop is
+ * over (ep_flush_acks), with every message queued and every
+ * acknowledgement taken meanwhile: one send for many.
+ */
+static void peer_want_tx(struct rmap_peer *peer)
+{
+	struct rmap_ep *ep = peer->ep;
+
+	if (peer->q_head && !peer->on_tx_list) {
+		peer->on_tx_list = true;
+		peer->tx_next = ep->tx_list;
+		ep->tx_list = peer;
+	}
+}
+
 /* Queue a message of @len bytes gathered from @iov, fragment by fragment. */
 int peer_queue_msg(struct rmap_peer *peer, const struct rmap_hdr *tmpl,
 		   const struct iovec *iov, uint32_t len)
@@ -440,7 +509,8 @@ int peer_queue_msg(struct rmap_peer *peer, const struct rmap_hdr *tmpl,
 		uint32_t off = i * fp, n = len - off < fp ? len - off : fp;
 		uint8_t *dst;
 
-		p = pkt_new(ep, n);
+		/* The last of several may be padded to the others' size. */
+		p = pkt_new_room(ep, n, nfrag > 1 ? fp - n : 0);
 		if (!p)
 			goto nomem;
 		p->hdr = *tmpl;
@@ -484,7 +554,7 @@ int peer_queue_msg(struct rmap_peer *peer, const struct rmap_hdr *tmpl,
 		peer->q_head = first;
 	peer->q_tail = last;
 	ep->ctr.tx_msgs++;
-	peer_transmit_window(peer);
+	peer_want_tx(peer);
 	return 0;
 nomem:
 	while (first) {
@@ -685,29 +755,44 @@ void peer_process_ack(struct rmap_peer *peer, uint32_t ack, uint64_t sack)
 			ep_xmit(ep, p, peer);
 		}
 	}
-	peer_transmit_window(peer);
+	/* The room made goes to what is queued when this turn is over. */
+	peer_want_tx(peer);
 }
 
-/* Acknowledge everything we owe, in packets of their own. */
+/* Acknowledge @peer's stream now, in a packet of its own. */
+static void peer_ack_now(struct rmap_peer *peer)
+{
+	struct rmap_ep *ep = peer->ep;
+	struct pkt *p = pkt_new(ep, 0);
+
+	if (!p)
+		return;
+	p->hdr.type = RMAP_T_ACK;
+	p->to = peer->addr;
+	ep_xmit(ep, p, peer);
+	pkt_unref(p);
+	ep->ctr.acks_sent++;
+}
+
+/*
+ * Before the loop sleeps: send the messages queued in this turn, then
+ * acknowledge what no data packet acknowledged, in packets of their own.
+ */
 void ep_flush_acks(struct evl *loop, struct evl_hook *hook)
 {
 	struct rmap_ep *ep = evl_container_of(hook, struct rmap_ep, ack_hook);
 	struct rmap_peer *peer;
 
 	(void)loop;
+	while ((peer = ep->tx_list)) {
+		ep->tx_list = peer->tx_next;
+		peer->on_tx_list = false;
+		peer_transmit_window(peer);
+	}
 	while ((peer = ep->ack_list)) {
 		ep->ack_list = peer->ack_next;
 		peer->on_ack_list = false;
-		if (!peer->ack_pending)
-			continue;	/* a data packet carried it */
-		struct pkt *p = pkt_new(ep, 0);
-
-		if (!p)
-			return;
-		p->hdr.type = RMAP_T_ACK;
-		p->to = peer->addr;
-		ep_xmit(ep, p, peer);
-		pkt_unref(p);
-		ep->ctr.acks_sent++;
+		if (peer->ack_pending)	/* else a data packet carried it */
+			peer_ack_now(peer);
 	}
 }

@@ -200,8 +200,16 @@ enum rmap_wire_err rmap_wire_decode(const uint8_t *buf, size_t len,
 	if (h->status > RMAP_S_MAX ||
 	    (h->status && !(h->flags & RMAP_F_RESPONSE)))
 		return RMAP_WIRE_STATUS;
-	if (h->frag_len != len - RMAP_HDR_LEN)
+	if (h->flags & RMAP_F_PAD) {
+		/* Padded: only zeros after the fragment, and some. */
+		if (h->frag_len >= len - RMAP_HDR_LEN)
+			return RMAP_WIRE_LENGTH;
+		for (size_t i = RMAP_HDR_LEN + h->frag_len; i < len; i++)
+			if (buf[i])
+				return RMAP_WIRE_LENGTH;
+	} else if (h->frag_len != len - RMAP_HDR_LEN) {
 		return RMAP_WIRE_LENGTH;
+	}
 
 	if (h->type == RMAP_T_ACK) {
 		/* A bare acknowledgement: nothing else may be set. */

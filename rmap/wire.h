@@ -116,7 +116,13 @@ static inline int rmap_type_has_run(unsigned type)
  * (RMAP_WIRE_FLAGS); one that does says so in STAT (RMAP_STAT_TAGS).
  */
 #define RMAP_F_TAGS		0x0010u
-#define RMAP_F_ALL		0x0017u
+/*
+ * Zeros follow the fragment, up to the end of the datagram: a message's
+ * last fragment padded to its neighbours' size, so that a run of
+ * fragments of several messages goes as one UDP GSO send (rmap(7)).
+ */
+#define RMAP_F_PAD		0x0020u
+#define RMAP_F_ALL		0x0037u
 
 /* Bytes a page-run message carries per page: the page, and its tag. */
 static inline unsigned rmap_page_bytes(unsigned flags)

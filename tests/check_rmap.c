@@ -832,6 +832,89 @@ START_TEST(test_fragmentation_at_mtu)
 }
 END_TEST
 
+/*
+ * What one turn of the loop queues leaves together: 32 one-page WRITEs
+ * (3 fragments each, the last shorter) go out in a few GSO sends, their
+ * last fragments padded (RMAP_F_PAD) so that a run spans messages, and
+ * the 32 READs' replies come back the same way.  Every byte arrives.
+ * A second round, with authentication, pads inside the sealed datagram.
+ */
+static void gso_round(uint64_t seed)
+{
+	enum { N = 32 };
+	static uint8_t data[N * PG], back[N * PG];
+	static struct done d[N];
+	const struct rmap_counters *cc = rmap_ep_counters(cli);
+	const struct rmap_counters *sc = rmap_ep_counters(srv);
+	uint64_t c_sends = cc->tx_sends, c_pkts = cc->tx_packets;
+	uint64_t s_sends, s_pkts, c_pad = cc->tx_padded, s_pad;
+	unsigned ndone;
+
+	fill_random(&seed, data, sizeof(data));
+	for (unsigned i = 0; i < N; i++)
+		ck_assert_int_eq(call(RMAP_T_WRITE, 1, i, 1, data + i * PG,
+				      NULL, 0, &d[i]), 0);
+	do {
+		ndone = 0;
+		for (unsigned i = 0; i < N; i++)
+			ndone += d[i].calls;
+		if (ndone < N)
+			ck_assert_int_ge(evl_run_once(loop, 5000000), 0);
+	} while (ndone < N);
+	for (unsigned i = 0; i < N; i++) {
+		ck_assert_int_eq(d[i].err, 0);
+		ck_assert_uint_eq(d[i].status, RMAP_S_OK);
+	}
+	ck_assert_mem_eq(store, data, sizeof(data));
+	/* 96 datagrams, two runs of 44 and one of 8, and some acks. */
+	ck_assert_uint_ge(cc->tx_packets - c_pkts, 3 * N);
+	ck_assert_msg((cc->tx_sends - c_sends) * 8 <= cc->tx_packets - c_pkts,
+		      "%llu datagrams in %llu sends",
+		      (unsigned long long)(cc->tx_packets - c_pkts),
+		      (unsigned long long)(cc->tx_sends - c_sends));
+	ck_assert_uint_ge(cc->tx_padded - c_pad, N - 3);
+
+	s_sends = sc->tx_sends;
+	s_pkts = sc->tx_packets;
+	s_pad = sc->tx_padded;
+	memset(back, 0, sizeof(back));
+	for (unsigned i = 0; i < N; i++)
+		ck_assert_int_eq(call(RMAP_T_READ, 1, i, 1, NULL,
+				      back + i * PG, PG, &d[i]), 0);
+	do {
+		ndone = 0;
+		for (unsigned i = 0; i < N; i++)
+			ndone += d[i].calls;
+		if (ndone < N)
+			ck_assert_int_ge(evl_run_once(loop, 5000000), 0);
+	} while (ndone < N);
+	for (unsigned i = 0; i < N; i++) {
+		ck_assert_int_eq(d[i].err, 0);
+		ck_assert_uint_eq(d[i].len, PG);
+	}
+	ck_assert_mem_eq(back, data, sizeof(back));
+	ck_assert_msg((sc->tx_sends - s_sends) * 8 <= sc->tx_packets - s_pkts,
+		      "%llu datagrams in %llu sends",
+		      (unsigned long long)(sc->tx_packets - s_pkts),
+		      (unsigned long long)(sc->tx_sends - s_sends));
+	ck_assert_uint_ge(sc->tx_padded - s_pad, N - 3);
+	ck_assert_uint_eq(cc->bad_total, 0);
+	ck_assert_uint_eq(sc->bad_total, 0);
+}
+
+START_TEST(test_gso_runs_span_messages)
+{
+	struct rmap_config cfg;
+
+	test_config(&cfg);
+	cfg.mtu = 1500;
+	cfg.window = 128;	/* the 96 datagrams at once */
+	pair_open(&cfg);
+	gso_round(11);
+	pair_close();
+}
+END_TEST
+
 /* Malformed datagrams are counted by reason and dropped. */
 START_TEST(test_malformed_counted_and_dropped)
 {
@@ -1052,6 +1135,8 @@ START_TEST(test_reply_must_echo_run)
 		seen_read_reqid = 0;
 		ck_assert_int_eq(rmap_call(cli, p, &rq, back, sizeof(back),
 					   on_reply, &d), 0);
+		/* Queued: it goes when this turn of the loop is over. */
+		TU_RUN_UNTIL(loop, seen_read_reqid, TU_DEADLINE_MS);
 		ck_assert_uint_ne(seen_read_reqid, 0);
 		h = req_hdr(RMAP_T_READ, 0, k ? 5 : 6, k ? 1 : 2,
 			    k ? PG : 2 * PG);
@@ -1067,8 +1152,10 @@ START_TEST(test_reply_must_echo_run)
 	}
 	/* The right answer gets through. */
 	memset(&d, 0, sizeof(d));
+	seen_read_reqid = 0;
 	ck_assert_int_eq(rmap_call(cli, p, &rq, back, sizeof(back), on_reply,
 				   &d), 0);
+	TU_RUN_UNTIL(loop, seen_read_reqid, TU_DEADLINE_MS);
 	memset(body, 0x5a, sizeof(body));
 	h = req_hdr(RMAP_T_READ, 0, 5, 2, 2 * PG);
 	h.flags |= RMAP_F_RESPONSE;
@@ -1352,6 +1439,28 @@ START_TEST(test_aead_matches_libsodium)
 	}
 	ck_assert_int_eq(kp_open(kp, pkt, sizeof(pkt), back, &blen, &got), 0);
 	kp_free(kp);
+}
+END_TEST
+
+/* GSO runs across messages, sealed: each datagram padded, then sealed. */
+START_TEST(test_secure_gso_runs)
+{
+	static uint8_t warm[PG];
+	struct rmap_config cc, sc;
+	struct done d;
+
+	test_config(&cc);
+	test_config(&sc);
+	cc.window = sc.window = 128;
+	cc.auth.no_aes = _i;	/* both suites */
+	pair_open_secure(&cc, &sc);
+	/* Keys first: what waits for them goes out packet by packet. */
+	call_wait(RMAP_T_READ, 0, 0, 1, NULL, warm, sizeof(warm), &d);
+	ck_assert_int_eq(d.err, 0);
+	gso_round(12);
+	ck_assert_uint_eq(rmap_ep_counters(cli)->auth_failures, 0);
+	ck_assert_uint_eq(rmap_ep_counters(srv)->auth_failures, 0);
+	pair_close();
 }
 END_TEST
 
@@ -1906,6 +2015,7 @@ static Suite *rmap_suite(void)
 	tcase_set_timeout(tc, 60);
 	tcase_add_test(tc, test_key_codec);
 	tcase_add_loop_test(tc, test_aead_matches_libsodium, 0, 2);
+	tcase_add_loop_test(tc, test_secure_gso_runs, 0, 2);
 	tcase_add_loop_test(tc, test_secure_call_reply, 0, 2);
 	tcase_add_test(tc, test_secure_replay_and_forgery);
 	tcase_add_test(tc, test_secure_nonce_never_reused);
@@ -1919,6 +2029,7 @@ static Suite *rmap_suite(void)
 
 	tc = tcase_create("fragmentation");
 	tcase_set_timeout(tc, 120);
+	tcase_add_test(tc, test_gso_runs_span_messages);
 	tcase_add_loop_test(tc, test_fragmentation_at_mtu, 0,
 			    sizeof(mtus) / sizeof(mtus[0]));
 	suite_add_tcase(s, tc);

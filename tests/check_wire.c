@@ -363,6 +363,40 @@ START_TEST(test_tags)
 }
 END_TEST
 
+/*
+ * A padded fragment (RMAP_F_PAD): zeros after it up to the datagram's
+ * end, and at least one of them.  The header says how long the fragment
+ * is; anything but zeros after it, or the flag with nothing after it,
+ * is a length error.
+ */
+START_TEST(test_padding)
+{
+	struct rmap_hdr h = valid_hdr(RMAP_T_WRITE, false), out;
+	size_t len = RMAP_HDR_LEN + h.frag_len;
+
+	h.flags |= RMAP_F_PAD;
+	memset(pkt, 0, sizeof(pkt));
+	rmap_wire_encode(&h, pkt);
+	ck_assert_uint_le(len + 88, sizeof(pkt));
+	memset(pkt + len, 0, 88);
+	ck_assert_int_eq(rmap_wire_decode(pkt, len + 88, &out), RMAP_WIRE_OK);
+	assert_hdr_equal(&h, &out);
+	ck_assert_int_eq(rmap_wire_decode(pkt, len + 1, &out), RMAP_WIRE_OK);
+	/* The flag and no padding. */
+	ck_assert_int_eq(rmap_wire_decode(pkt, len, &out), RMAP_WIRE_LENGTH);
+	/* Padding that is not zeros. */
+	pkt[len + 87] = 1;
+	ck_assert_int_eq(rmap_wire_decode(pkt, len + 88, &out),
+			 RMAP_WIRE_LENGTH);
+	pkt[len + 87] = 0;
+	/* Padding without the flag. */
+	h.flags &= (uint16_t)~RMAP_F_PAD;
+	rmap_wire_encode(&h, pkt);
+	ck_assert_int_eq(rmap_wire_decode(pkt, len + 88, &out),
+			 RMAP_WIRE_LENGTH);
+}
+END_TEST
+
 START_TEST(test_reject_flags)
 {
 	struct rmap_hdr h;
@@ -372,7 +406,7 @@ START_TEST(test_reject_flags)
 	 * RMAP_F_TAGS, refused on a heartbeat as a page-run error above).
 	 */
 	for (unsigned bit = 3; bit < 16; bit++) {
-		if (1u << bit == RMAP_F_TAGS)
+		if (1u << bit == RMAP_F_TAGS || 1u << bit == RMAP_F_PAD)
 			continue;
 		h = valid_hdr(RMAP_T_HEARTBEAT, false);
 		h.flags |= (uint16_t)(1u << bit);
@@ -1024,6 +1058,7 @@ static Suite *wire_suite(void)
 	tcase_add_test(tc, test_reject_magic);
 	tcase_add_test(tc, test_reject_version);
 	tcase_add_test(tc, test_reject_type);
+	tcase_add_test(tc, test_padding);
 	tcase_add_test(tc, test_reject_flags);
 	tcase_add_test(tc, test_tags);
 	tcase_add_test(tc, test_reject_status);

@@ -153,6 +153,11 @@ static double metadata_per_page(const struct vm *vm)
  * resent, and what was refused and why (tests/docs.sh reads this table).
  */
 #define RMAP_DUMP_COUNTERS(X)						\
+	X(tx_packets, tx_packets, "datagrams sent")                     \
+	X(tx_sends, tx_sends, "sends (GSO puts many datagrams in one)") \
+	X(tx_padded, tx_padded, "last fragments padded to go on a run") \
+	X(rx_packets, rx_packets, "datagrams received")                 \
+	X(rx_recvs, rx_recvs, "receives (GRO gives many in one)")       \
 	X(retransmits, retransmits, "packets resent by the timer")      \
 	X(fast_retransmits, fast_retransmits, "packets fast-retransmitted") \
 	X(dup_packets, dup_packets, "duplicates dropped")               \

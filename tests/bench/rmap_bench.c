@@ -566,11 +566,12 @@ static int cmd_client(int argc, char **argv)
 		const struct rmap_counters *c = rmap_ep_counters(s.ep);
 
 		printf("  rmap client, whole session: %llu datagrams out (%llu "
-		       "GSO sends, %llu acks), %llu in, %llu messages in\n",
+		       "GSO sends, %llu acks), %llu in (%llu recvs), %llu messages in\n",
 		       (unsigned long long)c->tx_packets,
 		       (unsigned long long)c->gso_sends,
 		       (unsigned long long)c->acks_sent,
 		       (unsigned long long)c->rx_packets,
+		       (unsigned long long)c->rx_recvs,
 		       (unsigned long long)c->rx_msgs);
 	}
 	rexmit = (unsigned long)rmap_ep_counters(s.ep)->retransmits;
