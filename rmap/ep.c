@@ -156,6 +156,7 @@ int rmap_ep_open(struct rmap_ep **out, struct evl *loop,
 	ep = calloc(1, sizeof(*ep));
 	if (!ep)
 		return -ENOMEM;
+	ep->turn = 1;		/* a new peer has sent no request in it */
 	ep->slots = calloc(RECV_SLOTS, sizeof(*ep->slots));
 	ep->peers = calloc(PEER_BUCKETS, sizeof(*ep->peers));
 	ep->calls = calloc(CALL_BUCKETS, sizeof(*ep->calls));

@@ -196,6 +196,7 @@ struct rmap_peer {
 	uint8_t rcv_bits[RMAP_RCV_WINDOW / 8];
 	bool ack_pending, on_ack_list;
 	bool on_tx_list;	/* queued messages wait for the flush */
+	uint64_t req_turn;	/* the ep->turn we last sent a request in */
 	bool epoch_known, prev_epoch_known;
 	uint32_t remote_epoch, prev_epoch;
 	struct reasm *reasm;
@@ -241,6 +242,7 @@ struct rmap_ep {
 	unsigned ncalls;
 	struct rmap_peer *ack_list;
 	struct rmap_peer *tx_list;	/* peers with messages to send */
+	uint64_t turn;		/* turns of the loop (ep_flush_acks) */
 	size_t reasm_bytes;
 
 	struct evl_timer rexmit_timer, pace_timer, gc_timer;

@@ -554,7 +554,18 @@ int peer_queue_msg(struct rmap_peer *peer, const struct rmap_hdr *tmpl,
 		peer->q_head = first;
 	peer->q_tail = last;
 	ep->ctr.tx_msgs++;
-	peer_want_tx(peer);
+	/*
+	 * The first request of a turn to @peer goes now: its caller waits
+	 * for the answer, and the rest of the turn (installing pages, say)
+	 * may take a while.  Later requests, and replies, wait for the end
+	 * of the turn, to leave together.
+	 */
+	if (!(tmpl->flags & RMAP_F_RESPONSE) && peer->req_turn != ep->turn) {
+		peer->req_turn = ep->turn;
+		peer_transmit_window(peer);
+	} else {
+		peer_want_tx(peer);
+	}
 	return 0;
 nomem:
 	while (first) {
@@ -784,6 +795,7 @@ void ep_flush_acks(struct evl *loop, struct evl_hook *hook)
 	struct rmap_peer *peer;
 
 	(void)loop;
+	ep->turn++;
 	while ((peer = ep->tx_list)) {
 		ep->tx_list = peer->tx_next;
 		peer->on_tx_list = false;
