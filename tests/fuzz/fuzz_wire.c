@@ -4,7 +4,9 @@
  *
  * The input is one datagram.  Whatever it holds, rmap_wire_decode() must
  * return a known verdict without reading past the input.  If it accepts
- * the datagram, encoding the decoded header must give back the same 88
+ * the datagram, its length is the header's and the fragment's, or more
+ * with the PAD flag and only zeros after the fragment; encoding the
+ * decoded header must give back the same 72
  * bytes, and decoding that again must give the same header: the decoder
  * and the encoder agree on every field.
  */
@@ -30,8 +32,18 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		abort();
 	if (e != RMAP_WIRE_OK)
 		return 0;
-	if (size != RMAP_HDR_LEN + (size_t)h.frag_len || size > RMAP_MAX_DATAGRAM)
+	if (size > RMAP_MAX_DATAGRAM)
 		abort();
+	if (h.flags & RMAP_F_PAD) {
+		/* Padded: zeros after the fragment, at least one. */
+		if (size <= RMAP_HDR_LEN + (size_t)h.frag_len)
+			abort();
+		for (size_t i = RMAP_HDR_LEN + h.frag_len; i < size; i++)
+			if (data[i])
+				abort();
+	} else if (size != RMAP_HDR_LEN + (size_t)h.frag_len) {
+		abort();
+	}
 	if (h.type > RMAP_T_MAX || h.status > RMAP_S_MAX)
 		abort();
 	if (h.msg_len > RMAP_MAX_MSG ||
@@ -44,7 +56,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	rmap_wire_encode(&h, copy);
 	if (memcmp(copy, data, RMAP_HDR_LEN))
 		abort();
-	memcpy(copy + RMAP_HDR_LEN, data + RMAP_HDR_LEN, h.frag_len);
+	memcpy(copy + RMAP_HDR_LEN, data + RMAP_HDR_LEN, size - RMAP_HDR_LEN);
 	if (rmap_wire_decode(copy, size, &again) != RMAP_WIRE_OK)
 		abort();
 	/* decode clears the whole struct first, padding included */

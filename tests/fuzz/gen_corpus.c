@@ -163,6 +163,16 @@ static void gen_wire(void)
 	h.frag_off = 11 * FP;
 	h.frag_len = (uint16_t)(4 * RMAP_PAGE_SIZE - 11 * FP);
 	wire("read-resp-fraglast", &h);
+	{
+		/* The last fragment, padded with zeros to a full one's size. */
+		uint8_t pad[RMAP_MAX_DATAGRAM] = { 0 };
+
+		h.flags |= RMAP_F_PAD;
+		encode(&h, pad);
+		write_file("wire", "read-resp-fraglast-padded", pad,
+			   RMAP_HDR_LEN + FP);
+		h.flags &= (uint16_t)~RMAP_F_PAD;
+	}
 	h = hdr(RMAP_T_READ, true, 3, 0);
 	h.status = RMAP_S_NOENT;
 	h.page = 100;
