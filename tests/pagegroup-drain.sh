@@ -48,10 +48,7 @@ scenario_drain()
 	local label=drain victim groups rc=0 st used pid t0
 
 	pg_scenario_begin "$label"
-	pg_net "$SERVER_CAP"
-	pg_pager "$label"
-	pg_harness_start "$label" seq-write,end
-	pg_wait_pause "$label" seq-write
+	pg_start "$label" "$SERVER_CAP"
 	pg_dump "$label"
 	pg_check_keys "$label"
 	nx_log "[$label] after seq-write: $(pg_report "$label")"
@@ -115,17 +112,14 @@ sum_servers()
 	echo "$t"
 }
 
-# run_filling LABEL CAP...: the harness against servers of these sizes;
-# leaves the final dump in $PG_DUMP (harness paused at "end").
+# run_filling LABEL CAP[,CAP...]: the harness against servers of these
+# sizes (srvN the Nth, the last for the rest); leaves the final dump in
+# $PG_DUMP (harness paused at "end").
 run_filling()
 {
 	local label=$1
 
-	shift
-	pg_net "$@"
-	pg_pager "$label"
-	pg_harness_start "$label" seq-write,end
-	pg_wait_pause "$label" seq-write
+	pg_start "$label" "$2"
 	pg_dump "$label"
 	pg_check_keys "$label"
 	nx_log "[$label] after seq-write: $(pg_report "$label")"
@@ -172,7 +166,7 @@ scenario_tiny()
 	local label=tiny used cap evsp ev rows committed
 
 	pg_scenario_begin "$label"
-	run_filling "$label" "$TINY_CAP" "$LARGE_CAP"  # srv1 tiny, srv2..6 large
+	run_filling "$label" "$TINY_CAP,$LARGE_CAP"  # srv1 tiny, srv2..6 large
 	used=$(pg_srv srv1 server_used_pages)
 	cap=$(pg_srv srv1 server_capacity_pages)
 	evsp=$(pg_vm "$label" evict_spilled)

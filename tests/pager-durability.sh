@@ -152,10 +152,7 @@ scenario_partition()
 	local secs=$1 label=partition-$1 before after t0 ms frozen_s s u0 u1
 
 	pg_scenario_begin "$label"
-	pg_net "$SERVER_CAP"
-	pg_pager "$label"
-	pg_harness_start "$label" seq-write,end
-	pg_wait_pause "$label" seq-write
+	pg_start "$label" "$SERVER_CAP"
 	pg_dump "$label"
 	before=$(used_pages)
 	nx_log "[$label] after seq-write: $(pg_report "$label")"
@@ -215,10 +212,7 @@ scenario_flap()
 	local label=flap victim
 
 	pg_scenario_begin "$label"
-	pg_net "$SERVER_CAP"
-	pg_pager "$label"
-	pg_harness_start "$label" seq-write,end
-	pg_wait_pause "$label" seq-write
+	pg_start "$label" "$SERVER_CAP"
 	pg_dump "$label"
 	victim=$(pg_busiest 1)
 	[[ -n $victim ]] || nx_die "[$label] no server holds a group"
@@ -252,10 +246,7 @@ scenario_server_restart()
 	local label=server-restart victim groups
 
 	pg_scenario_begin "$label"
-	pg_net "$SERVER_CAP"
-	pg_pager "$label"
-	pg_harness_start "$label" seq-write,end
-	pg_wait_pause "$label" seq-write
+	pg_start "$label" "$SERVER_CAP"
 	pg_dump "$label"
 	victim=$(pg_busiest 1)
 	groups=$(pg_srv "$victim" server_groups)
@@ -330,10 +321,7 @@ scenario_memxd_restart()
 	local -a args=(--evict-policy "$RESTART_POLICY")
 
 	pg_scenario_begin "$label"
-	pg_net "$SERVER_CAP"
-	pg_pager "$label" "${args[@]}"
-	pg_harness_start "$label" seq-write,end
-	pg_wait_pause "$label" seq-write
+	pg_start "$label" "$SERVER_CAP" "${args[@]}"
 	pg_resume "$label"
 	for sig in KILL KILL TERM KILL; do
 		sleep 2

@@ -12,7 +12,8 @@
  *
  * Each complete request goes up to handle_request() (ctl_handle.h), the
  * one call this file makes into the handlers; they answer through
- * conn_reply() and reply_errno() here.
+ * conn_reply() and reply_errno() here, and hand descriptors over with
+ * conn_pass_fds().
  */
 #include "ctl_conn.h"
 
@@ -49,6 +50,14 @@ static void conn_drop_out_fds(struct conn *c)
 		close(c->out_fds[i]);
 	c->out_nfds = 0;
 	c->out_fds_ours = false;
+}
+
+void conn_pass_fds(struct conn *c, const int *fds, unsigned n, bool ours)
+{
+	memcpy(c->out_fds, fds, sizeof(*fds) * n);
+	c->out_nfds = n;
+	c->out_fds_ours = ours;
+	c->out_fds_at = c->out ? c->out->len : 0;
 }
 
 void conn_set_vm(struct conn *c, struct vm *vm)

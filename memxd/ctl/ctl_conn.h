@@ -33,6 +33,13 @@ void conn_free(struct conn *c);
 void conn_close_fds(struct conn *c);
 /* @c registered @vm (NULL: it has none now). */
 void conn_set_vm(struct conn *c, struct vm *vm);
+/*
+ * Hand @fds[0..@n) over with the next reply conn_reply() queues, on its
+ * first byte; if @ours, they are closed once sent (or the connection
+ * ends), else they stay their owner's.  @n is at most 2, and no
+ * descriptors may wait to go already.
+ */
+void conn_pass_fds(struct conn *c, const int *fds, unsigned n, bool ours);
 /* Queue the reply @o (taking it over) and send what the socket takes. */
 void conn_reply(struct conn *c, GString *o);
 /* Reply errno=@err (of either sign), and error=@why if @err is not 0. */

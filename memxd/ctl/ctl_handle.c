@@ -89,6 +89,7 @@ static void handle_register(struct conn *c, struct ctl_req *req)
 	snprintf(c->vm_name, sizeof(c->vm_name), "%s", spec->name);
 	{
 		GString *o = g_string_new(NULL);
+		int fds[2];
 
 		g_string_append_printf(o, "errno=0\nvm=%s\npages=%lu\n"
 				       "slack_pages=%u\nhandover=2\n\n",
@@ -100,9 +101,8 @@ static void handle_register(struct conn *c, struct ctl_req *req)
 		 * reply: it keeps them, and brings them back if memxd
 		 * restarts.
 		 */
-		pager_vm_handover(c->vm, &c->out_fds[0], &c->out_fds[1]);
-		c->out_nfds = 2;
-		c->out_fds_at = c->out ? c->out->len : 0;
+		pager_vm_handover(c->vm, &fds[0], &fds[1]);
+		conn_pass_fds(c, fds, 2, false);
 		conn_reply(c, o);
 	}
 }
@@ -137,10 +137,7 @@ static void handle_userfaultfd(struct conn *c)
 		return;
 	}
 	o = g_string_new("errno=0\nuserfaultfd=1\n\n");
-	c->out_fds[0] = dev;
-	c->out_nfds = 1;
-	c->out_fds_ours = true;
-	c->out_fds_at = c->out ? c->out->len : 0;
+	conn_pass_fds(c, &dev, 1, true);
 	conn_reply(c, o);
 }
 

@@ -58,7 +58,8 @@ struct conn {
 	unsigned nfds;
 	GString *out;		/* the reply not sent yet, from out_off */
 	size_t out_off;
-	int out_fds[2];		/* ride on the byte at out_fds_at */
+	int out_fds[2];		/* ride on the byte at out_fds_at; set by
+				 * conn_pass_fds() */
 	unsigned out_nfds;
 	bool out_fds_ours;	/* closed once sent (not the pager's) */
 	size_t out_fds_at;

@@ -142,15 +142,18 @@ static void stat_done(void *arg, int err, const struct rmap_msg *m)
 	struct stat_ctx *c = arg;
 	struct remote *r = c->r;
 	struct rmap_stat_dedup dd;
-	bool has_dedup = false;
+	bool has_counters = false, has_dedup = false;
 	struct rmap_stat st;
 
 	if (err != -ECANCELED)
 		r->srv[c->idx].probing = false;
-	/* We ask for no counters: the dedup block follows the base. */
+	/*
+	 * We ask for no counters, so a reply that carries them is not ours
+	 * to read: the dedup block, if any, follows the base.
+	 */
 	if (!err && !m->status &&
-	    rmap_stat_reply_len(m->len, NULL, &has_dedup) &&
-	    m->len == RMAP_STAT_LEN + (has_dedup ? RMAP_STAT_DEDUP_LEN : 0) &&
+	    rmap_stat_reply_len(m->len, &has_counters, &has_dedup) &&
+	    !has_counters &&
 	    !rmap_stat_decode(c->body, RMAP_STAT_LEN, &st) &&
 	    (!has_dedup ||
 	     !rmap_stat_dedup_decode(c->body + RMAP_STAT_LEN, &dd))) {

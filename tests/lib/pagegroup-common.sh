@@ -1,8 +1,8 @@
 # SPDX-License-Identifier: GPL-2.0-or-later
 # shellcheck shell=bash
 #
-# pagegroup-common.sh - what tests/pagegroup-failure.sh and
-# tests/pagegroup-drain.sh share: six memory servers (srv1..srv6) and a
+# pagegroup-common.sh - what tests/pagegroup-*.sh and
+# tests/pager-durability.sh share: six memory servers (srv1..srv6) and a
 # client, each a network namespace (netns.sh); memxd's pager in the
 # client with page-groups of --stripe-width 3 (each group on 4 servers:
 # 3 data + parity, so 2 servers remain to take a rebuilt member); the
@@ -23,6 +23,11 @@
 #                            the host harness in the background, paused
 #                            after each phase in PAUSES (comma-separated;
 #                            "end": after its verdict, still registered)
+#   pg_start LABEL CAP[,CAP...] [ARG...]
+#                            a scenario's start: pg_net CAP..., pg_pager
+#                            LABEL ARG..., and the harness pausing after
+#                            seq-write and at end; back once it paused
+#                            after seq-write
 #   pg_wait_pause LABEL PHASE
 #   pg_resume LABEL          wait for / end a pause
 #   pg_harness_wait LABEL    wait for the harness to exit; its output is
@@ -137,6 +142,20 @@ pg_harness_start()
 		--size "$PG_SIZE" --budget "$PG_BUDGET" \
 		--pause-after "$pauses" --pause-file "$NX_TMP/$label.pause" "$@"
 	nx_log "[$label] host harness: $PG_SIZE region on a $PG_BUDGET budget, pausing after $pauses"
+}
+
+# pg_start LABEL CAP[,CAP...] [MEMXD ARGS...]
+pg_start()
+{
+	local label=$1
+	local -a caps
+
+	IFS=, read -r -a caps <<<"$2"
+	shift 2
+	pg_net "${caps[@]}"
+	pg_pager "$label" "$@"
+	pg_harness_start "$label" seq-write,end
+	pg_wait_pause "$label" seq-write
 }
 
 pg_memxd_alive()
