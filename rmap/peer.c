@@ -134,6 +134,37 @@ unsigned rmap_peer_srtt_us(const struct rmap_peer *peer)
 	return peer->srtt_us;
 }
 
+void rmap_peer_describe(const struct rmap_peer *peer, char *buf, size_t len)
+{
+	uint64_t now = evl_now_ns();
+	const struct pkt *old = NULL;
+	unsigned long queued = 0;
+	char heard[32] = "never";
+
+	for (const struct pkt *p = peer->q_head; p; p = p->next)
+		queued++;
+	for (uint32_t s = peer->snd_una;
+	     s != peer->snd_una + peer->in_window && !old; s++) {
+		const struct pkt *p = peer->win[s % RMAP_RCV_WINDOW];
+
+		if (p && !p->acked)
+			old = p;
+	}
+	if (peer->last_rx_ns)
+		snprintf(heard, sizeof(heard), "%llu ms ago",
+			 (unsigned long long)((now - peer->last_rx_ns) /
+					      1000000));
+	snprintf(buf, len, "%u packets in flight, %lu queued%s; oldest sent "
+		 "%llu ms ago, %u times%s; last heard %s; srtt %u us; keys %s%s",
+		 peer->in_window, queued, peer->on_tx_list ? " (to send)" : "",
+		 old ? (unsigned long long)((now - old->sent_ns) / 1000000) : 0,
+		 old ? old->retries + 1 : 0,
+		 old && old->unsent ? " (not sent: no keys)" : "", heard,
+		 peer->srtt_us,
+		 !peer->ep->secure ? "off" : peer->kp_cur ? "current" : "none",
+		 peer->hs.active ? ", handshake under way" : "");
+}
+
 /*
  * Take @peer's calls off it, and drop what waits to be sent: a callback
  * may well call again on this peer, and that new call must not be failed

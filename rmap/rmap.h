@@ -311,6 +311,13 @@ const uint8_t *rmap_peer_key(const struct rmap_peer *peer);
 bool rmap_peer_can_initiate(const struct rmap_peer *peer);
 /* Smoothed round-trip time in microseconds (0 before the first sample). */
 unsigned rmap_peer_srtt_us(const struct rmap_peer *peer);
+/*
+ * How the stream to @peer stands, in one line for a log (at most @len
+ * bytes with its NUL): packets in flight and queued, how long the oldest
+ * unacknowledged one has waited and how often it went, when @peer was
+ * last heard, and its keys.
+ */
+void rmap_peer_describe(const struct rmap_peer *peer, char *buf, size_t len);
 
 /*
  * Send a request to @peer.  The reply payload (READ data, STAT body) is

@@ -1094,6 +1094,47 @@ START_TEST(test_window_jump_o1)
 }
 END_TEST
 
+/*
+ * rmap_peer_describe() tells how a stream stands: a request to an
+ * address where nobody listens is in flight, sent and sent again.
+ */
+START_TEST(test_peer_describe)
+{
+	struct sockaddr_storage a = fake_addr(3);
+	struct rmap_config cfg;
+	struct rmap_req rq = { .type = RMAP_T_STAT };
+	static uint8_t body[RMAP_STAT_LEN];
+	struct rmap_peer *p;
+	struct done d = { 0 };
+	char how[256];
+
+	test_config(&cfg);
+	pair_open(&cfg);
+	p = rmap_peer_get(cli, &a);
+	ck_assert_ptr_nonnull(p);
+	rmap_peer_describe(p, how, sizeof(how));
+	ck_assert_msg(strstr(how, "0 packets in flight, 0 queued") &&
+		      strstr(how, "last heard never") &&
+		      strstr(how, "keys off"), "%s", how);
+	ck_assert_int_eq(rmap_call(cli, p, &rq, body, sizeof(body), on_reply,
+				   &d), 0);
+	tu_run_for(loop, 30);
+	rmap_peer_describe(p, how, sizeof(how));
+	ck_assert_msg(strstr(how, "1 packets in flight, 0 queued"), "%s", how);
+	/* Sent, then again every few ms (retry_us 2000, doubling). */
+	{
+		const char *t = strstr(how, "ms ago, ");
+		unsigned times = 0;
+
+		ck_assert_msg(t && sscanf(t, "ms ago, %u times", &times) == 1,
+			      "%s", how);
+		ck_assert_msg(times >= 2, "%s", how);
+	}
+	rmap_peer_cancel(cli, p);
+	pair_close();
+}
+END_TEST
+
 static uint32_t seen_read_reqid;
 
 static int tx_learn_read(const struct rmap_hdr *h, void *arg)
@@ -2035,6 +2076,7 @@ static Suite *rmap_suite(void)
 	tc = tcase_create("fragmentation");
 	tcase_set_timeout(tc, 120);
 	tcase_add_test(tc, test_gso_runs_span_messages);
+	tcase_add_test(tc, test_peer_describe);
 	tcase_add_loop_test(tc, test_fragmentation_at_mtu, 0,
 			    sizeof(mtus) / sizeof(mtus[0]));
 	suite_add_tcase(s, tc);

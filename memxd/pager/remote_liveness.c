@@ -29,11 +29,17 @@ static void server_set_reachable(struct remote *r, unsigned i, bool up)
 		return;
 	s->reachable = up;
 	remote_changed(r, i);
-	if (up)
+	if (up) {
 		log_info("memory server %s is reachable", s->name);
-	else
+	} else {
+		char how[256] = "no stream";
+
+		/* What the transport knows: is it them, or our queue? */
+		if (s->peer)
+			rmap_peer_describe(s->peer, how, sizeof(how));
 		log_warn("memory server %s is not answering: its pages are read "
-			 "degraded meanwhile", s->name);
+			 "degraded meanwhile (RMAP: %s)", s->name, how);
+	}
 }
 
 /* Every server's news, at once: the pager re-reads what changed. */
