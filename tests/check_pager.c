@@ -161,6 +161,17 @@ static void fx_write(struct fx *f, uint64_t page, uint8_t byte)
 		     (unsigned long)page);
 }
 
+/* The first page at or after @from whose only copy is on its server. */
+static uint64_t fx_remote_page(struct fx *f, uint64_t from)
+{
+	for (uint64_t p = from; p < f->npages; p++)
+		if (pt_state(&f->vm->pt, p) == PS_REMOTE &&
+		    !pt_has(&f->vm->pt, p, PT_CACHED))
+			return p;
+	ck_abort_msg("no REMOTE page from %lu", (unsigned long)from);
+	return 0;
+}
+
 /* A vCPU reads @page: its byte, or -EFAULT if poisoned. */
 static int fx_read(struct fx *f, uint64_t page)
 {
@@ -401,14 +412,10 @@ END_TEST
 START_TEST(test_discard_drops_clean_present)
 {
 	struct fx f;
-	uint64_t clean = UINT64_MAX, dirty;
+	uint64_t clean, dirty;
 
 	fx_init_filled(&f, &defaults, 0);
-	for (uint64_t p = 0; p < f.npages && clean == UINT64_MAX; p++)
-		if (pt_state(&f.vm->pt, p) == PS_REMOTE &&
-		    !pt_has(&f.vm->pt, p, PT_CACHED))
-			clean = p;
-	ck_assert_uint_ne(clean, UINT64_MAX);
+	clean = fx_remote_page(&f, 0);
 	dirty = (clean + 1) % f.npages;
 	ck_assert_int_eq(fx_read(&f, clean), (uint8_t)(clean * 7) | 1);
 	fx_write(&f, dirty, 0x5c);
@@ -1138,14 +1145,10 @@ END_TEST
 START_TEST(test_restart_mid_install)
 {
 	struct fx f;
-	uint64_t victim = UINT64_MAX;
+	uint64_t victim;
 
 	fx_init_filled(&f, &defaults, 0);
-	for (uint64_t p = 0; p < f.npages && victim == UINT64_MAX; p++)
-		if (pt_state(&f.vm->pt, p) == PS_REMOTE &&
-		    !pt_has(&f.vm->pt, p, PT_CACHED))
-			victim = p;
-	ck_assert_uint_ne(victim, UINT64_MAX);
+	victim = fx_remote_page(&f, 0);
 	/* UFFDIO_COPY went in, the vCPU wrote; the table still says REMOTE. */
 	fake_mem_prefill(f.m, victim, 0xa5);
 	fx_restart(&f, defaults.budget);
@@ -1174,15 +1177,11 @@ END_TEST
 START_TEST(test_restart_keeps_protection)
 {
 	struct fx f;
-	uint64_t victim = UINT64_MAX;
+	uint64_t victim;
 
 	fx_init_filled(&f, &defaults, 0);
 	/* A page read back from its server, clean and protected. */
-	for (uint64_t p = 0; p < f.npages && victim == UINT64_MAX; p++)
-		if (pt_state(&f.vm->pt, p) == PS_REMOTE &&
-		    !pt_has(&f.vm->pt, p, PT_CACHED))
-			victim = p;
-	ck_assert_uint_ne(victim, UINT64_MAX);
+	victim = fx_remote_page(&f, 0);
 	ck_assert_int_eq(fx_read(&f, victim), (uint8_t)(victim * 7) | 1);
 	fx_quiesce(&f);
 	ck_assert_int_eq(pt_state(&f.vm->pt, victim), PS_RESIDENT);
@@ -1593,17 +1592,6 @@ START_TEST(test_random_mix)
 END_TEST
 
 /* ---- integrity: a page read back is the page last written ---- */
-
-/* The first page at or after @from whose only copy is on its server. */
-static uint64_t fx_remote_page(struct fx *f, uint64_t from)
-{
-	for (uint64_t p = from; p < f->npages; p++)
-		if (pt_state(&f->vm->pt, p) == PS_REMOTE &&
-		    !pt_has(&f->vm->pt, p, PT_CACHED))
-			return p;
-	ck_abort_msg("no REMOTE page from %lu", (unsigned long)from);
-	return 0;
-}
 
 /* The stored copy of @page's data slot. */
 static const uint8_t *fx_stored(struct fx *f, uint64_t page)

@@ -839,6 +839,26 @@ END_TEST
  * the 32 READs' replies come back the same way.  Every byte arrives.
  * A second round, with authentication, pads inside the sealed datagram.
  */
+/* How many of the @n calls of @d have had their answer. */
+static unsigned calls_done(const struct done *d, unsigned n)
+{
+	unsigned k = 0;
+
+	for (unsigned i = 0; i < n; i++)
+		k += d[i].calls;
+	return k;
+}
+
+/* Since @sends0 and @pkts0 of @c: at least 8 datagrams per send. */
+static void assert_batched(const struct rmap_counters *c, uint64_t sends0,
+			   uint64_t pkts0)
+{
+	ck_assert_msg((c->tx_sends - sends0) * 8 <= c->tx_packets - pkts0,
+		      "%llu datagrams in %llu sends",
+		      (unsigned long long)(c->tx_packets - pkts0),
+		      (unsigned long long)(c->tx_sends - sends0));
+}
+
 static void gso_round(uint64_t seed)
 {
 	enum { N = 32 };
@@ -848,19 +868,12 @@ static void gso_round(uint64_t seed)
 	const struct rmap_counters *sc = rmap_ep_counters(srv);
 	uint64_t c_sends = cc->tx_sends, c_pkts = cc->tx_packets;
 	uint64_t s_sends, s_pkts, c_pad = cc->tx_padded, s_pad;
-	unsigned ndone;
 
 	fill_random(&seed, data, sizeof(data));
 	for (unsigned i = 0; i < N; i++)
 		ck_assert_int_eq(call(RMAP_T_WRITE, 1, i, 1, data + i * PG,
 				      NULL, 0, &d[i]), 0);
-	do {
-		ndone = 0;
-		for (unsigned i = 0; i < N; i++)
-			ndone += d[i].calls;
-		if (ndone < N)
-			ck_assert_int_ge(evl_run_once(loop, 5000000), 0);
-	} while (ndone < N);
+	TU_RUN_UNTIL(loop, calls_done(d, N) == N, TU_DEADLINE_MS);
 	for (unsigned i = 0; i < N; i++) {
 		ck_assert_int_eq(d[i].err, 0);
 		ck_assert_uint_eq(d[i].status, RMAP_S_OK);
@@ -868,10 +881,7 @@ static void gso_round(uint64_t seed)
 	ck_assert_mem_eq(store, data, sizeof(data));
 	/* 96 datagrams, two runs of 44 and one of 8, and some acks. */
 	ck_assert_uint_ge(cc->tx_packets - c_pkts, 3 * N);
-	ck_assert_msg((cc->tx_sends - c_sends) * 8 <= cc->tx_packets - c_pkts,
-		      "%llu datagrams in %llu sends",
-		      (unsigned long long)(cc->tx_packets - c_pkts),
-		      (unsigned long long)(cc->tx_sends - c_sends));
+	assert_batched(cc, c_sends, c_pkts);
 	ck_assert_uint_ge(cc->tx_padded - c_pad, N - 3);
 
 	s_sends = sc->tx_sends;
@@ -881,22 +891,13 @@ static void gso_round(uint64_t seed)
 	for (unsigned i = 0; i < N; i++)
 		ck_assert_int_eq(call(RMAP_T_READ, 1, i, 1, NULL,
 				      back + i * PG, PG, &d[i]), 0);
-	do {
-		ndone = 0;
-		for (unsigned i = 0; i < N; i++)
-			ndone += d[i].calls;
-		if (ndone < N)
-			ck_assert_int_ge(evl_run_once(loop, 5000000), 0);
-	} while (ndone < N);
+	TU_RUN_UNTIL(loop, calls_done(d, N) == N, TU_DEADLINE_MS);
 	for (unsigned i = 0; i < N; i++) {
 		ck_assert_int_eq(d[i].err, 0);
 		ck_assert_uint_eq(d[i].len, PG);
 	}
 	ck_assert_mem_eq(back, data, sizeof(back));
-	ck_assert_msg((sc->tx_sends - s_sends) * 8 <= sc->tx_packets - s_pkts,
-		      "%llu datagrams in %llu sends",
-		      (unsigned long long)(sc->tx_packets - s_pkts),
-		      (unsigned long long)(sc->tx_sends - s_sends));
+	assert_batched(sc, s_sends, s_pkts);
 	ck_assert_uint_ge(sc->tx_padded - s_pad, N - 3);
 	ck_assert_uint_eq(cc->bad_total, 0);
 	ck_assert_uint_eq(sc->bad_total, 0);
