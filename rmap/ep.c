@@ -208,8 +208,8 @@ int rmap_ep_open(struct rmap_ep **out, struct evl *loop,
 	evl_timer_init(&ep->rexmit_timer, rexmit_fire);
 	evl_timer_init(&ep->pace_timer, pace_fire);
 	evl_timer_init(&ep->gc_timer, gc_fire);
-	ep->ack_hook.run = ep_flush_acks;
-	evl_add_hook(loop, &ep->ack_hook);
+	ep->flush_hook.run = ep_flush;
+	evl_add_hook(loop, &ep->flush_hook);
 	rx_start(ep);
 	evl_flush(loop);
 	*out = ep;
@@ -233,10 +233,11 @@ void rmap_ep_close(struct rmap_ep *ep)
 	if (!ep)
 		return;
 	/*
-	 * Acknowledge what we received before we go, or the peer resends its
-	 * last reply until it gives up on us (and says so in its log).
+	 * Send what is queued and acknowledge what we received before we go,
+	 * or the peer resends its last reply until it gives up on us (and
+	 * says so in its log).
 	 */
-	ep_flush_acks(ep->loop, &ep->ack_hook);
+	ep_flush(ep->loop, &ep->flush_hook);
 	while (ep->all_peers)
 		rmap_peer_drop(ep, ep->all_peers);
 	ep->closing = true;
@@ -253,7 +254,7 @@ void rmap_ep_close(struct rmap_ep *ep)
 	while (ep->ops > 0)
 		if (evl_run_once(ep->loop, 100000000) < 0)
 			break;
-	evl_remove_hook(ep->loop, &ep->ack_hook);
+	evl_remove_hook(ep->loop, &ep->flush_hook);
 	mrecv_teardown(ep);
 	close(ep->fd);
 	auth_fini(ep);

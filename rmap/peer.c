@@ -213,7 +213,7 @@ void rmap_peer_drop(struct rmap_ep *ep, struct rmap_peer *peer)
 		ep->all_peers = peer->all_next;
 	if (peer->all_next)
 		peer->all_next->all_prev = peer->all_prev;
-	/* ep_flush_acks() must not find it on its lists once it is gone. */
+	/* ep_flush() must not find it on its lists once it is gone. */
 	if (peer->on_tx_list) {
 		struct rmap_peer **tp = &ep->tx_list;
 

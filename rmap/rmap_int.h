@@ -242,11 +242,11 @@ struct rmap_ep {
 	unsigned ncalls;
 	struct rmap_peer *ack_list;
 	struct rmap_peer *tx_list;	/* peers with messages to send */
-	uint64_t turn;		/* turns of the loop (ep_flush_acks) */
+	uint64_t turn;		/* turns of the loop (ep_flush) */
 	size_t reasm_bytes;
 
 	struct evl_timer rexmit_timer, pace_timer, gc_timer;
-	struct evl_hook ack_hook;
+	struct evl_hook flush_hook;
 	struct pkt *pace_head, *pace_tail;
 
 	rmap_tx_filter_fn tx_filter;
@@ -356,7 +356,7 @@ void peer_drop_tx(struct rmap_peer *peer);
 void pace_fire(struct evl *loop, struct evl_timer *t);
 void pace_discard(struct rmap_ep *ep);
 void rexmit_fire(struct evl *loop, struct evl_timer *t);
-void ep_flush_acks(struct evl *loop, struct evl_hook *hook);
+void ep_flush(struct evl *loop, struct evl_hook *hook);
 
 /* rx.c: the receive side. */
 void rx_start(struct rmap_ep *ep);

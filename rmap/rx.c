@@ -249,7 +249,7 @@ static bool rcv_test(const struct rmap_peer *peer, uint32_t s)
 }
 
 /*
- * Owe @peer an acknowledgement: ep_flush_acks() sends it before the loop
+ * Owe @peer an acknowledgement: ep_flush() sends it before the loop
  * sleeps, unless a packet toward @peer carries it first.
  */
 static void peer_want_ack(struct rmap_peer *peer)

@@ -479,7 +479,7 @@ void peer_keys_ready(struct rmap_peer *peer)
 
 /*
  * Send what @peer's window has room for when this turn of the loop is
- * over (ep_flush_acks), with every message queued and every
+ * over (ep_flush), with every message queued and every
  * acknowledgement taken meanwhile: one send for many.
  */
 static void peer_want_tx(struct rmap_peer *peer)
@@ -789,9 +789,10 @@ static void peer_ack_now(struct rmap_peer *peer)
  * Before the loop sleeps: send the messages queued in this turn, then
  * acknowledge what no data packet acknowledged, in packets of their own.
  */
-void ep_flush_acks(struct evl *loop, struct evl_hook *hook)
+void ep_flush(struct evl *loop, struct evl_hook *hook)
 {
-	struct rmap_ep *ep = evl_container_of(hook, struct rmap_ep, ack_hook);
+	struct rmap_ep *ep = evl_container_of(hook, struct rmap_ep,
+					      flush_hook);
 	struct rmap_peer *peer;
 
 	(void)loop;
