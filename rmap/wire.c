@@ -91,6 +91,13 @@ static enum rmap_wire_err check_pages(const struct rmap_hdr *h)
 		    h->msg_len != RMAP_SESSION_INFO_LEN)
 			return RMAP_WIRE_PAGES;
 		break;
+	case RMAP_T_MOVE:
+		/* A secret and a byte; the answer is its status alone. */
+		if (!resp && h->msg_len != RMAP_MOVE_LEN)
+			return RMAP_WIRE_PAGES;
+		if (resp && h->msg_len)
+			return RMAP_WIRE_PAGES;
+		break;
 	case RMAP_T_STAT:
 		/* STAT may ask for the counters, and get them; no tags. */
 		if (h->page || h->count || h->flags & RMAP_F_TAGS)
@@ -266,7 +273,7 @@ const char *rmap_type_name(unsigned type)
 	static const char *const names[] = {
 		"ACK", "REG", "UNREG", "READ", "WRITE", "FREE", "STAT",
 		"ANNOUNCE", "HEARTBEAT", "XWRITE", "XFREE", "PXOR", "READZ",
-		"LEAVE", "ATTACH",
+		"LEAVE", "ATTACH", "MOVE",
 	};
 
 	return type <= RMAP_T_MAX ? names[type] : "?";

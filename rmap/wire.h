@@ -89,7 +89,9 @@ enum rmap_type {
 	RMAP_T_LEAVE = 13,	/* "I moved my pages away: you may leave" */
 	RMAP_T_ATTACH = 14,	/* take over an open session (a restarted
 				 * client proves it knows its secret) */
-	RMAP_T_MAX = 14,
+	RMAP_T_MOVE = 15,	/* the owner lets another client ATTACH its
+				 * session (live migration), or no more */
+	RMAP_T_MAX = 15,
 };
 
 /*
@@ -249,6 +251,15 @@ struct rmap_stat_dedup {
 #define RMAP_REG_LEN		(8u + RMAP_SECRET_LEN)
 /* The payload of ATTACH: the secret given at REG. */
 #define RMAP_ATTACH_LEN		RMAP_SECRET_LEN
+/*
+ * The payload of MOVE: the secret given at REG, then one byte: MOVABLE,
+ * another client the server allows may take the session over with
+ * ATTACH (a VM migrating to another host), or SETTLED, only the owner's
+ * key may (as after REG).  Its reply carries no payload.
+ */
+#define RMAP_MOVE_LEN		(RMAP_SECRET_LEN + 1u)
+#define RMAP_MOVE_SETTLED	0u
+#define RMAP_MOVE_MOVABLE	1u
 
 /* The payload of REG's and ATTACH's OK reply: how the session is kept. */
 struct rmap_session_info {

@@ -59,6 +59,10 @@ static struct rmap_hdr valid_hdr(unsigned type, bool resp)
 		h.session = 0x1234;
 		len = resp ? RMAP_SESSION_INFO_LEN : RMAP_ATTACH_LEN;
 		break;
+	case RMAP_T_MOVE:
+		h.session = 0x1234;
+		len = resp ? 0 : RMAP_MOVE_LEN;
+		break;
 	case RMAP_T_READ:
 	case RMAP_T_WRITE:
 	case RMAP_T_XWRITE:
@@ -189,7 +193,7 @@ START_TEST(test_roundtrip_responses_with_status)
 		RMAP_T_REG, RMAP_T_UNREG, RMAP_T_READ, RMAP_T_WRITE,
 		RMAP_T_FREE, RMAP_T_STAT, RMAP_T_HEARTBEAT, RMAP_T_XWRITE,
 		RMAP_T_XFREE, RMAP_T_PXOR, RMAP_T_READZ, RMAP_T_LEAVE,
-		RMAP_T_ATTACH,
+		RMAP_T_ATTACH, RMAP_T_MOVE,
 	};
 
 	for (unsigned i = 0; i < sizeof(types) / sizeof(types[0]); i++) {
@@ -811,6 +815,29 @@ START_TEST(test_reject_pages_reg_stat_announce)
 	h.status = RMAP_S_BADSESSION;
 	h.msg_len = h.frag_len = 0;
 	ASSERT_REJECT(h, RMAP_WIRE_OK);
+	/*
+	 * MOVE carries exactly a secret and a byte; its answer, nothing:
+	 * the wire does not read the byte, the server does.
+	 */
+	h = valid_hdr(RMAP_T_MOVE, false);
+	ASSERT_REJECT(h, RMAP_WIRE_OK);
+	h.msg_len = h.frag_len = RMAP_MOVE_LEN - 1;
+	ASSERT_REJECT(h, RMAP_WIRE_PAGES);
+	h.msg_len = h.frag_len = RMAP_MOVE_LEN + 1;
+	ASSERT_REJECT(h, RMAP_WIRE_PAGES);
+	h.msg_len = h.frag_len = 0;
+	ASSERT_REJECT(h, RMAP_WIRE_PAGES);
+	h = valid_hdr(RMAP_T_MOVE, false);
+	h.count = 1;
+	ASSERT_REJECT(h, RMAP_WIRE_PAGES);
+	h = valid_hdr(RMAP_T_MOVE, true);
+	ASSERT_REJECT(h, RMAP_WIRE_OK);
+	h.msg_len = h.frag_len = RMAP_SESSION_INFO_LEN;
+	ASSERT_REJECT(h, RMAP_WIRE_PAGES);
+	h.status = RMAP_S_BADSESSION;
+	ASSERT_REJECT(h, RMAP_WIRE_PAGES);
+	h.msg_len = h.frag_len = 0;
+	ASSERT_REJECT(h, RMAP_WIRE_OK);
 
 	h = valid_hdr(RMAP_T_STAT, true);
 	h.msg_len = h.frag_len = RMAP_STAT_LEN - 1;
@@ -1004,6 +1031,10 @@ START_TEST(test_frag_payload_and_names)
 	ck_assert_str_eq(rmap_type_name(RMAP_T_WRITE), "WRITE");
 	ck_assert_str_eq(rmap_type_name(RMAP_T_XWRITE), "XWRITE");
 	ck_assert_str_eq(rmap_type_name(RMAP_T_LEAVE), "LEAVE");
+	ck_assert_str_eq(rmap_type_name(RMAP_T_MOVE), "MOVE");
+	ck_assert_uint_eq(RMAP_T_MOVE, 15);
+	ck_assert_uint_eq(RMAP_T_MAX, RMAP_T_MOVE);
+	ck_assert_uint_eq(RMAP_MOVE_LEN, RMAP_SECRET_LEN + 1);
 	ck_assert_str_eq(rmap_status_name(RMAP_S_LEAVING), "server leaving");
 	for (unsigned s = 0; s <= RMAP_S_MAX; s++)
 		ck_assert_str_ne(rmap_status_name(s), "?");
