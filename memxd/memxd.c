@@ -104,11 +104,13 @@ static int run_server(struct evl *loop, const struct memxd_options *o)
 	ret = evl_run(loop);
 	server_stats(srv, &st);
 	log_info("served %lu reads, %lu writes, %lu frees; refused %lu writes "
-		 "when full; expired %lu sessions; parity: %lu xwrites, "
+		 "when full; expired %lu sessions; %lu taken over (ATTACH), "
+		 "%lu of them by another client (MOVE); parity: %lu xwrites, "
 		 "%lu xfrees, %lu pxors, %lu readzs",
 		 (unsigned long)st.reads, (unsigned long)st.writes,
 		 (unsigned long)st.frees, (unsigned long)st.full_refusals,
 		 (unsigned long)st.expired_sessions,
+		 (unsigned long)st.attached, (unsigned long)st.moved,
 		 (unsigned long)st.xwrites, (unsigned long)st.xfrees,
 		 (unsigned long)st.pxors, (unsigned long)st.readzs);
 	log_info("dedup: holding %lu pages in %lu; %lu pages hashed, %lu ns "

@@ -4,7 +4,8 @@
  * server (server_new on 127.0.0.1:0) and an RMAP client endpoint in one
  * event loop.  Sessions, every request type, the capacity limit
  * (RMAP_S_FULL, nothing written), leases, ATTACH and UNREG; the
- * page-group (XOR parity) requests, and LEAVE.
+ * page-group (XOR parity) requests, and LEAVE; MOVE, which lets another
+ * client's key take a session over (live migration).
  */
 #include <arpa/inet.h>
 #include <check.h>
@@ -1204,6 +1205,187 @@ START_TEST(test_dedup_off_server)
 }
 END_TEST
 
+/* ATTACH of session @s from @ep, with the secret of REG nonce @nonce. */
+static uint8_t attach_from(struct rmap_ep *ep, struct rmap_peer *to,
+			   uint32_t s, uint64_t nonce, struct done *d)
+{
+	uint8_t secret[RMAP_SECRET_LEN], body[RMAP_SESSION_INFO_LEN];
+
+	secret_of(nonce, secret);
+	return req_from(ep, to, RMAP_T_ATTACH, s, 0, 0, secret, sizeof(secret),
+			body, sizeof(body), d);
+}
+
+/* MOVE of session @s from @ep: the secret of REG nonce @nonce, and @how. */
+static uint8_t move_from(struct rmap_ep *ep, struct rmap_peer *to, uint32_t s,
+			 uint64_t nonce, uint8_t how, struct done *d)
+{
+	uint8_t body[RMAP_MOVE_LEN];
+
+	secret_of(nonce, body);
+	body[RMAP_SECRET_LEN] = how;
+	return req_from(ep, to, RMAP_T_MOVE, s, 0, 0, body, sizeof(body), NULL,
+			0, d);
+}
+
+/*
+ * Live migration: another client (key_x, the destination host's memxd)
+ * takes a session over only once its owner made it movable.  Then the
+ * pages are its, the old owner is refused, and may take the session
+ * back while it is movable; once the new owner settles it, no more.
+ */
+START_TEST(test_move_to_another_key)
+{
+	static uint8_t w[2 * PG], r[2 * PG];
+	struct rmap_peer *to;
+	struct rmap_ep *ep2;
+	struct done d;
+	uint32_t s;
+
+	setup_server(100, 10000);
+	s = reg(66, 10000);
+	pages(4, w, 2);
+	ck_assert_uint_eq(req(RMAP_T_WRITE, s, 20, 2, w, sizeof(w), NULL, 0,
+			      &d), RMAP_S_OK);
+	ep2 = client2_keyed(&to, key_x);
+	/* Not movable: another key is refused, secret or not. */
+	ck_assert_uint_eq(attach_from(ep2, to, s, 66, &d), RMAP_S_BADSESSION);
+	ck_assert_uint_eq(stats().bad_session, 1);
+	/* The owner lets it go. */
+	ck_assert_uint_eq(move_from(cli, peer, s, 66, RMAP_MOVE_MOVABLE, &d),
+			  RMAP_S_OK);
+	ck_assert_uint_eq(d.session, s);
+	ck_assert_uint_eq(d.len, 0);
+	/* Movable: another key still needs the secret... */
+	ck_assert_uint_eq(attach_from(ep2, to, s, 67, &d), RMAP_S_BADSESSION);
+	ck_assert_uint_eq(stats().bad_session, 2);
+	ck_assert_uint_eq(stats().moved, 0);
+	/* ...and with it, the session is the other client's, pages and all. */
+	ck_assert_uint_eq(attach_from(ep2, to, s, 66, &d), RMAP_S_OK);
+	ck_assert_uint_eq(d.session, s);
+	ck_assert_uint_eq(stats().moved, 1);
+	ck_assert_uint_eq(stats().attached, 1);
+	ck_assert_uint_eq(stats().sessions, 1);
+	memset(r, 0, sizeof(r));
+	ck_assert_uint_eq(req_from(ep2, to, RMAP_T_READ, s, 20, 2, NULL, 0, r,
+				   sizeof(r), &d), RMAP_S_OK);
+	ck_assert_mem_eq(r, w, sizeof(w));
+	/* The old owner is refused as any other client is. */
+	ck_assert_uint_eq(req(RMAP_T_READ, s, 20, 1, NULL, 0, r, PG, &d),
+			  RMAP_S_BADSESSION);
+	ck_assert_uint_eq(req(RMAP_T_HEARTBEAT, s, 0, 0, NULL, 0, NULL, 0, &d),
+			  RMAP_S_BADSESSION);
+	ck_assert_uint_eq(stats().bad_session, 4);
+	/* The migration failed: the old owner takes it back, still movable. */
+	ck_assert_uint_eq(attach_from(cli, peer, s, 66, &d), RMAP_S_OK);
+	ck_assert_uint_eq(stats().moved, 2);
+	ck_assert_uint_eq(req(RMAP_T_READ, s, 20, 2, NULL, 0, r, sizeof(r),
+			      &d), RMAP_S_OK);
+	ck_assert_mem_eq(r, w, sizeof(w));
+	ck_assert_uint_eq(req_from(ep2, to, RMAP_T_READ, s, 20, 1, NULL, 0, r,
+				   PG, &d), RMAP_S_BADSESSION);
+	/* Tried again, it succeeds: the new owner settles the session... */
+	ck_assert_uint_eq(attach_from(ep2, to, s, 66, &d), RMAP_S_OK);
+	ck_assert_uint_eq(stats().moved, 3);
+	ck_assert_uint_eq(move_from(ep2, to, s, 66, RMAP_MOVE_SETTLED, &d),
+			  RMAP_S_OK);
+	/* ...and the old owner's key can no longer take it, nor MOVE it. */
+	ck_assert_uint_eq(attach_from(cli, peer, s, 66, &d), RMAP_S_BADSESSION);
+	ck_assert_uint_eq(move_from(cli, peer, s, 66, RMAP_MOVE_MOVABLE, &d),
+			  RMAP_S_BADSESSION);
+	ck_assert_uint_eq(stats().moved, 3);
+	ck_assert_uint_eq(req_from(ep2, to, RMAP_T_READ, s, 20, 2, NULL, 0, r,
+				   sizeof(r), &d), RMAP_S_OK);
+	ck_assert_mem_eq(r, w, sizeof(w));
+	/* The session is counted against its new owner only. */
+	ck_assert_uint_eq(req_from(ep2, to, RMAP_T_UNREG, s, 0, 0, NULL, 0,
+				   NULL, 0, &d), RMAP_S_OK);
+	ck_assert_uint_eq(stats().sessions, 0);
+	ck_assert_uint_eq(stats().used_pages, 0);
+	rmap_ep_close(ep2);
+	teardown_server();
+}
+END_TEST
+
+/*
+ * Only the owner may make a session movable, with its secret and a flag
+ * of 0 or 1: everything else is refused and counted as naming another's
+ * session, and changes nothing.
+ */
+START_TEST(test_move_only_by_owner)
+{
+	uint8_t want[RMAP_STAT_REQ_LEN] = { 0, 0, 0, RMAP_STAT_WANT_COUNTERS };
+	uint8_t st[RMAP_STAT_EXT_LEN];
+	uint64_t c[RMAP_STATC_N];
+	struct rmap_peer *to, *to3;
+	struct rmap_ep *ep2, *ep3;
+	struct done d;
+	uint32_t s;
+
+	setup_server(100, 10000);
+	s = reg(88, 10000);
+	ep2 = client2_keyed(&to, key_x);
+	/* Another key, even with the secret. */
+	ck_assert_uint_eq(move_from(ep2, to, s, 88, RMAP_MOVE_MOVABLE, &d),
+			  RMAP_S_BADSESSION);
+	/* The owner, with a wrong secret, or a flag neither 0 nor 1. */
+	ck_assert_uint_eq(move_from(cli, peer, s, 89, RMAP_MOVE_MOVABLE, &d),
+			  RMAP_S_BADSESSION);
+	ck_assert_uint_eq(move_from(cli, peer, s, 88, 2, &d),
+			  RMAP_S_BADSESSION);
+	ck_assert_uint_eq(move_from(cli, peer, s, 88, 0xff, &d),
+			  RMAP_S_BADSESSION);
+	/* A session that does not exist. */
+	ck_assert_uint_eq(move_from(cli, peer, s ^ 1, 88, RMAP_MOVE_MOVABLE,
+				    &d), RMAP_S_BADSESSION);
+	ck_assert_uint_eq(stats().bad_session, 5);
+	/* None of it made the session movable. */
+	ck_assert_uint_eq(attach_from(ep2, to, s, 88, &d), RMAP_S_BADSESSION);
+	ck_assert_uint_eq(stats().bad_session, 6);
+	ck_assert_uint_eq(stats().moved, 0);
+	/* The STAT counters say so too. */
+	ck_assert_uint_eq(req(RMAP_T_STAT, 0, 0, 0, want, sizeof(want), st,
+			      sizeof(st), &d), RMAP_S_OK);
+	rmap_stat_counters_decode(st + RMAP_STAT_LEN, c);
+	ck_assert_uint_eq(c[RMAP_STATC_bad_session], 6);
+	/* The owner's key from another address (a restarted memxd) may. */
+	ep3 = client2_keyed(&to3, key_c);
+	ck_assert_uint_eq(move_from(ep3, to3, s, 88, RMAP_MOVE_MOVABLE, &d),
+			  RMAP_S_OK);
+	ck_assert_uint_eq(move_from(cli, peer, s, 88, RMAP_MOVE_SETTLED, &d),
+			  RMAP_S_OK);
+	ck_assert_uint_eq(attach_from(ep2, to, s, 88, &d), RMAP_S_BADSESSION);
+	/* The session is still the owner's, at its address. */
+	ck_assert_uint_eq(req(RMAP_T_HEARTBEAT, s, 0, 0, NULL, 0, NULL, 0, &d),
+			  RMAP_S_OK);
+	rmap_ep_close(ep3);
+	rmap_ep_close(ep2);
+	teardown_server();
+}
+END_TEST
+
+/* MOVE is a request of the session: it renews the lease. */
+START_TEST(test_move_renews_lease)
+{
+	struct done d;
+	uint64_t before;
+	uint32_t s;
+
+	setup_server_leased(100, 60);
+	s = reg(99, 50);
+	before = evl_now_ns();
+	tu_run_for(loop, 20);
+	ck_assert_uint_eq(move_from(cli, peer, s, 99, RMAP_MOVE_MOVABLE, &d),
+			  RMAP_S_OK);
+	/* Silent for the lease since before the MOVE: kept. */
+	ck_assert_uint_eq(server_expire(srv, before + 60 * 1000000000ull +
+					10000000ull), 0);
+	ck_assert_uint_eq(server_expire(srv, evl_now_ns() +
+					61 * 1000000000ull), 1);
+	teardown_server();
+}
+END_TEST
+
 static Suite *server_suite(void)
 {
 	Suite *s = suite_create("server");
@@ -1240,6 +1422,13 @@ static Suite *server_suite(void)
 	tcase_add_test(tc, test_sessions_per_client_bounded);
 	tcase_add_test(tc, test_client_restart_keeps_pages);
 	tcase_add_test(tc, test_dedup_across_clients);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("move");
+	tcase_set_timeout(tc, 30);
+	tcase_add_test(tc, test_move_to_another_key);
+	tcase_add_test(tc, test_move_only_by_owner);
+	tcase_add_test(tc, test_move_renews_lease);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -36,8 +36,13 @@ struct client {
 struct session {
 	uint32_t id;
 	uint64_t nonce;
-	uint8_t secret[RMAP_SECRET_LEN];	/* shown by ATTACH */
+	uint8_t secret[RMAP_SECRET_LEN];	/* shown by ATTACH and MOVE */
 	struct client *owner;
+	/*
+	 * Its owner said MOVE movable: another client the server allows
+	 * may take it over with ATTACH and the secret (its VM migrates).
+	 */
+	bool movable;
 	struct rmap_peer *peer;
 	struct store_session *pages;
 	uint64_t last_heard_ns;		/* the lease runs from here */
@@ -121,6 +126,27 @@ static bool session_owned_by(const struct session *s,
 
 	client_id_of(peer, id);
 	return s->peer == peer && !memcmp(s->owner->id, id, RMAP_KEY_LEN);
+}
+
+/* @s belongs to client @c from now on: the per-client counts follow. */
+static void session_set_owner(struct server *srv, struct session *s,
+			      struct client *c)
+{
+	if (c == s->owner)
+		return;
+	if (--s->owner->sessions == 0)
+		g_hash_table_remove(srv->clients, s->owner->id);
+	s->owner = c;
+	c->sessions++;
+}
+
+/* Does @peer show the session owner's static key (authentication)? */
+static bool session_key_of(const struct session *s,
+			   const struct rmap_peer *peer)
+{
+	const uint8_t *key = rmap_peer_key(peer);
+
+	return key && !memcmp(s->owner->id, key, RMAP_KEY_LEN);
 }
 
 static void session_free(struct server *srv, struct session *s)
@@ -330,25 +356,59 @@ static bool secret_equal(const uint8_t *a, const uint8_t *b)
  * over: it shows the secret it gave at REG, and (with authentication)
  * the same static key.  From then on the session belongs to the new
  * address, and the old one is refused.
+ *
+ * A session its owner made movable (MOVE) may be taken over by another
+ * client the server allows, with the secret: a VM that migrated to
+ * another host, whose memxd has another key.  It then belongs to that
+ * client.  It stays movable, so that the old owner can take it back if
+ * the migration fails, until the new owner settles it (MOVE settled).
  */
 static void on_attach(struct server *srv, const struct rmap_msg *m)
 {
 	struct session *s = g_hash_table_lookup(srv->sessions,
 						GUINT_TO_POINTER(m->session));
 	const uint8_t *key = rmap_peer_key(m->peer);
-	bool same_key = s && (!key || !memcmp(s->owner->id, key,
-					      RMAP_KEY_LEN));
+	bool same_key = s && (!key || session_key_of(s, m->peer));
 
-	if (!s || !same_key || !secret_equal(s->secret, m->data)) {
+	if (!s || !(same_key || s->movable) ||
+	    !secret_equal(s->secret, m->data)) {
 		srv->st.bad_session++;
 		log_ratelimited(5000, LOG_LEVEL_WARN, "ATTACH from %s to "
 				"session %08x refused: %s", rmap_peer_name(m->peer),
 				m->session, !s ? "no such session (its lease "
 				"ran out, or this server restarted)" :
-				!same_key ? "another client's key" :
+				!same_key && !s->movable ? "another client's key "
+				"(its owner did not make it movable)" :
 				"wrong secret");
 		reply(srv, m, RMAP_S_BADSESSION, m->session, NULL, 0);
 		return;
+	}
+	if (!same_key) {
+		/* Another client's key: a movable session moves to it. */
+		struct client *c = client_get(srv, m->peer, true);
+		char from[RMAP_KEY_B64_LEN], to[RMAP_KEY_B64_LEN];
+
+		if (!c || c->sessions >= MAX_SESSIONS_PER_CLIENT) {
+			srv->st.session_limit++;
+			log_ratelimited(10000, LOG_LEVEL_WARN, "ATTACH from %s "
+					"to movable session %08x refused: the "
+					"client has %u sessions of %u allowed",
+					rmap_peer_name(m->peer), m->session,
+					c ? c->sessions : 0,
+					MAX_SESSIONS_PER_CLIENT);
+			if (c && !c->sessions)
+				g_hash_table_remove(srv->clients, c->id);
+			reply(srv, m, RMAP_S_FULL, m->session, NULL, 0);
+			return;
+		}
+		rmap_key_to_base64(s->owner->id, from);
+		rmap_key_to_base64(c->id, to);
+		log_info("session %08x (%lu pages) moved from client %s to "
+			 "client %s at %s", s->id,
+			 (unsigned long)store_session_pages(s->pages), from, to,
+			 rmap_peer_name(m->peer));
+		session_set_owner(srv, s, c);
+		srv->st.moved++;
 	}
 	if (s->peer != m->peer) {
 		log_info("session %08x (%lu pages) taken over by %s, was %s",
@@ -361,15 +421,51 @@ static void on_attach(struct server *srv, const struct rmap_msg *m)
 	if (!key && !session_owned_by(s, m->peer)) {
 		struct client *c = client_get(srv, m->peer, true);
 
-		if (c) {
-			if (--s->owner->sessions == 0)
-				g_hash_table_remove(srv->clients, s->owner->id);
-			s->owner = c;
-			c->sessions++;
-		}
+		if (c)
+			session_set_owner(srv, s, c);
 	}
 	s->last_heard_ns = evl_now_ns();
 	reply_session(srv, m, s);
+}
+
+/*
+ * The owner of a session lets another client take it over with ATTACH
+ * (MOVE movable: its VM migrates to that client's host), or no more
+ * (MOVE settled: the migration is over, or was called off).  Only the
+ * owner may say so, with the secret: with authentication, its static
+ * key; without, the address that holds the session.
+ */
+static void on_move(struct server *srv, const struct rmap_msg *m)
+{
+	struct session *s = g_hash_table_lookup(srv->sessions,
+						GUINT_TO_POINTER(m->session));
+	uint8_t how = m->data[RMAP_SECRET_LEN];
+	bool owner = s && (rmap_peer_key(m->peer) ?
+			   session_key_of(s, m->peer) : s->peer == m->peer);
+	const char *why = NULL;
+
+	if (!s)
+		why = "no such session (its lease ran out, or this server "
+		      "restarted)";
+	else if (!owner)
+		why = "not the session's owner";
+	else if (!secret_equal(s->secret, m->data))
+		why = "wrong secret";
+	else if (how != RMAP_MOVE_MOVABLE && how != RMAP_MOVE_SETTLED)
+		why = "neither movable (1) nor settled (0)";
+	if (why) {
+		srv->st.bad_session++;
+		log_ratelimited(5000, LOG_LEVEL_WARN, "MOVE from %s of "
+				"session %08x refused: %s",
+				rmap_peer_name(m->peer), m->session, why);
+		reply(srv, m, RMAP_S_BADSESSION, m->session, NULL, 0);
+		return;
+	}
+	s->movable = how == RMAP_MOVE_MOVABLE;
+	s->last_heard_ns = evl_now_ns();
+	log_info("session %08x %s by %s", s->id,
+		 s->movable ? "movable" : "settled", rmap_peer_name(m->peer));
+	reply(srv, m, RMAP_S_OK, s->id, NULL, 0);
 }
 
 /* A client has moved its pages away and tells this server to leave. */
@@ -565,6 +661,10 @@ static void on_request(struct rmap_ep *ep, const struct rmap_msg *m, void *arg)
 	}
 	if (m->type == RMAP_T_ATTACH) {
 		on_attach(srv, m);
+		goto out;
+	}
+	if (m->type == RMAP_T_MOVE) {
+		on_move(srv, m);
 		goto out;
 	}
 	if (m->type == RMAP_T_STAT || m->type == RMAP_T_LEAVE) {

@@ -2,7 +2,7 @@
 /*
  * server.h - memxd's store role: lend this host's RAM over RMAP.
  *
- * The server answers REG/UNREG/ATTACH, READ, WRITE, FREE, STAT and
+ * The server answers REG/UNREG/ATTACH/MOVE, READ, WRITE, FREE, STAT and
  * HEARTBEAT, and the page-group (XOR parity) requests XWRITE, XFREE, PXOR
  * and READZ; keeps each client session's pages in a store, with the tags
  * its clients send beside them (RMAP_F_TAGS), equal pages of every
@@ -14,6 +14,8 @@
  * default) frees them, loudly.  A client that restarts, or is cut off
  * for a while, finds its pages where it left them; a restarted client
  * takes its sessions over with ATTACH and the secret it gave at REG.
+ * Another client may take a session over only once its owner made it
+ * movable with MOVE (a VM migrating to another host).
  * Told to LEAVE, the server refuses new sessions (RMAP_S_LEAVING), stops
  * announcing, and logs when no client page remains, so that it can be
  * stopped.
@@ -78,6 +80,8 @@ struct server_stats {
 	uint32_t load_permille;
 	uint64_t reads, writes, frees, full_refusals, expired_sessions;
 	uint64_t attached;		/* sessions taken over by ATTACH */
+	uint64_t moved;			/* ...by another client's key, which
+					 * their owner allowed with MOVE */
 	uint64_t bad_session;
 	uint64_t xwrites, xfrees, pxors, readzs;
 	uint64_t leaving_refusals;	/* REGs refused while leaving */
