@@ -1386,6 +1386,140 @@ START_TEST(test_move_renews_lease)
 }
 END_TEST
 
+struct moved {
+	unsigned calls;
+	int err;
+};
+
+static void on_moved(void *arg, int err)
+{
+	struct moved *m = arg;
+
+	m->calls++;
+	m->err = err;
+}
+
+/*
+ * A pager's remote layer with key @priv, using the test's server.  Its
+ * heartbeats are far apart: a session lost to another key stays lost
+ * for the test, not opened again.
+ */
+static struct remote *remote_keyed(const uint8_t *priv,
+				   struct rmap_peer_key *srvkey, char *name,
+				   size_t len)
+{
+	struct remote_config rc = { .heartbeat_ms = 10000 };
+	struct sockaddr_in *sin = (struct sockaddr_in *)&srvkey->addr;
+	char *servers[] = { name, NULL };
+	struct rmap_config cfg;
+	struct remote *rem;
+
+	client_cfg(&cfg, priv);
+	cfg.retry_us = 2000;
+	*srvkey = (struct rmap_peer_key){ .has_addr = true };
+	rmap_key_public(key_s, srvkey->pub);
+	sin->sin_family = AF_INET;
+	sin->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	sin->sin_port = htons(server_port(srv));
+	cfg.auth.peers = srvkey;
+	cfg.auth.npeers = 1;
+	snprintf(name, len, "127.0.0.1:%u", server_port(srv));
+	ck_assert_int_eq(remote_new(&rem, loop, servers, &cfg, &rc), 0);
+	return rem;
+}
+
+/* remote_session_move() on @s, waited for: what @done was told. */
+static int move_wait(struct remote *rem, struct remote_session *s,
+		     bool movable)
+{
+	struct moved m = { 0 };
+
+	ck_assert_int_eq(remote_session_move(rem, s, 0, movable, on_moved,
+					     &m), 0);
+	/* Never from inside the call. */
+	ck_assert_uint_eq(m.calls, 0);
+	TU_RUN_UNTIL(loop, m.calls, TU_DEADLINE_MS);
+	ck_assert_uint_eq(m.calls, 1);
+	return m.err;
+}
+
+/*
+ * The pager's side of a migration: the source memxd makes its session
+ * movable (remote_session_move), the destination's, with another key,
+ * ATTACHes it with the id and secret the migration stream carried
+ * (remote_session_attach, as after a restart) and settles it.  The
+ * source is refused from then on: its MOVE gets -EPERM, its ATTACH
+ * BADSESSION.
+ */
+START_TEST(test_remote_session_move)
+{
+	static uint8_t w[2 * PG], r[2 * PG];
+	uint8_t secret[RMAP_SECRET_LEN];
+	struct rmap_peer_key key_src, key_dst;
+	struct remote_session src = { 0 }, dst = { 0 };
+	char name_src[32], name_dst[32];
+	struct remote *rsrc, *rdst;
+	struct iovec iov = { w, sizeof(w) };
+	struct done d = { 0 };
+	struct moved m = { 0 };
+	uint32_t id;
+
+	setup_server(100, 10000);
+	rsrc = remote_keyed(key_c, &key_src, name_src, sizeof(name_src));
+	rdst = remote_keyed(key_x, &key_dst, name_dst, sizeof(name_dst));
+	remote_session_open(rsrc, &src, 0);
+	TU_RUN_UNTIL(loop, remote_session_ready(&src), TU_DEADLINE_MS);
+	pages(8, w, 2);
+	ck_assert_int_eq(remote_call(rsrc, &src, RMAP_T_WRITE, 0, 5, 2, &iov,
+				     1, NULL, 0, on_remote, &d), 0);
+	TU_RUN_UNTIL(loop, d.calls, TU_DEADLINE_MS);
+	ck_assert_int_eq(d.err, 0);
+	ck_assert_uint_eq(d.status, RMAP_S_OK);
+	/* Not open, or not on that server: nothing is sent. */
+	ck_assert_int_eq(remote_session_move(rsrc, &dst, 0, true, on_moved,
+					     &m), -ENOTCONN);
+	ck_assert_int_eq(remote_session_move(rsrc, &src, 1, true, on_moved,
+					     &m), -EINVAL);
+	ck_assert_uint_eq(m.calls, 0);
+	/* The source lets the session go. */
+	ck_assert_int_eq(move_wait(rsrc, &src, true), 0);
+	/* The destination takes it over, with what the stream carried. */
+	id = src.id;
+	memcpy(secret, src.secret, sizeof(secret));
+	remote_session_attach(rdst, &dst, 0, id, secret);
+	TU_RUN_UNTIL(loop, remote_session_ready(&dst), TU_DEADLINE_MS);
+	ck_assert_uint_eq(dst.id, id);
+	ck_assert_uint_eq(stats().moved, 1);
+	d.calls = 0;
+	memset(r, 0, sizeof(r));
+	ck_assert_int_eq(remote_call(rdst, &dst, RMAP_T_READ, 0, 5, 2, NULL, 0,
+				     r, sizeof(r), on_remote, &d), 0);
+	TU_RUN_UNTIL(loop, d.calls, TU_DEADLINE_MS);
+	ck_assert_int_eq(d.err, 0);
+	ck_assert_uint_eq(d.status, RMAP_S_OK);
+	ck_assert_mem_eq(r, w, sizeof(w));
+	/* The source is no longer the owner: it may not MOVE it... */
+	ck_assert(remote_session_ready(&src));
+	ck_assert_int_eq(move_wait(rsrc, &src, false), -EPERM);
+	/* ...and, as for any refusal, takes the session for lost. */
+	ck_assert(!remote_session_ready(&src));
+	ck_assert_uint_eq(remote_server(rsrc, 0)->st.lost_sessions, 1);
+	/* The destination settles it: the source's ATTACH is refused. */
+	ck_assert_int_eq(move_wait(rdst, &dst, false), 0);
+	remote_session_attach(rsrc, &src, 0, id, secret);
+	TU_RUN_UNTIL(loop, !src.opening, TU_DEADLINE_MS);
+	ck_assert(!remote_session_ready(&src));
+	ck_assert_uint_eq(stats().moved, 1);
+	ck_assert_uint_eq(stats().sessions, 1);
+	remote_session_detach(rsrc, &src);
+	remote_session_close(rdst, &dst);
+	TU_RUN_UNTIL(loop, stats().sessions == 0, TU_DEADLINE_MS);
+	remote_free(rdst);
+	remote_free(rsrc);
+	teardown_server();
+}
+END_TEST
+
 static Suite *server_suite(void)
 {
 	Suite *s = suite_create("server");
@@ -1429,6 +1563,7 @@ static Suite *server_suite(void)
 	tcase_add_test(tc, test_move_to_another_key);
 	tcase_add_test(tc, test_move_only_by_owner);
 	tcase_add_test(tc, test_move_renews_lease);
+	tcase_add_test(tc, test_remote_session_move);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -164,6 +164,20 @@ void remote_session_open(struct remote *r, struct remote_session *s,
  */
 void remote_session_attach(struct remote *r, struct remote_session *s,
 			   unsigned idx, uint32_t id, const uint8_t *secret);
+/*
+ * Let another memxd take session @s on server @idx over (MOVE, @movable
+ * true: the VM migrates to its host, and it ATTACHes with the session's
+ * id and secret), or no more (@movable false: the migration is over and
+ * this memxd owns the session, or it was called off).  The server takes
+ * it only from the session's owner.  0, and @done runs later exactly
+ * once: with 0 if the server agreed, -EPERM if it refused (we are not the
+ * session's owner, or it no longer has it), another -errno if the
+ * request failed; or -errno and @done will not run (-ENOTCONN: @s is not
+ * open on server @idx).
+ */
+int remote_session_move(struct remote *r, struct remote_session *s,
+			unsigned idx, bool movable,
+			void (*done)(void *arg, int err), void *arg);
 /* Close it (UNREG, which frees its pages on the server). */
 void remote_session_close(struct remote *r, struct remote_session *s);
 /* Forget it here, without UNREG: memxd is going away, and the next one

@@ -12,8 +12,8 @@
  *                      the heartbeat tick, which probes the servers,
  *                      keeps the sessions alive and opens them again;
  *                      news to the pager (struct remote_ops)
- *   remote_session.c   a VM's session on a server: REG, ATTACH, detach,
- *                      UNREG, and its record
+ *   remote_session.c   a VM's session on a server: REG, ATTACH, MOVE,
+ *                      detach, UNREG, and its record
  *   remote_call.c      requests: sent, their answers checked against
  *                      the question, counted, passed on
  *

@@ -1,8 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 /*
  * remote_session.c - a VM's sessions with the memory servers (remote.h):
- * opened (REG), taken over (ATTACH), forgotten (detach) or closed
- * (UNREG), their records kept up to date.  What their answers tell of a
+ * opened (REG), taken over (ATTACH), handed to another host (MOVE),
+ * forgotten (detach) or closed (UNREG), their records kept up to date.  What their answers tell of a
  * server goes up to the liveness layer (remote_liveness.c).
  */
 #include "remote.h"
@@ -138,6 +138,50 @@ void remote_session_attach(struct remote *r, struct remote_session *s,
 	session_link(r, s, idx);
 	memcpy(s->secret, secret, RMAP_SECRET_LEN);
 	session_send(r, s, RMAP_T_ATTACH, id);
+}
+
+struct move_ctx {
+	void (*done)(void *arg, int err);
+	void *arg;
+};
+
+static void move_done(void *arg, int err, uint8_t status)
+{
+	struct move_ctx *c = arg;
+
+	if (!err && status)
+		err = status == RMAP_S_BADSESSION ? -EPERM :
+		      status == RMAP_S_UNSUPP ? -EOPNOTSUPP : -EPROTO;
+	if (c->done)
+		c->done(c->arg, err);
+	free(c);
+}
+
+int remote_session_move(struct remote *r, struct remote_session *s,
+			unsigned idx, bool movable,
+			void (*done)(void *arg, int err), void *arg)
+{
+	uint8_t body[RMAP_MOVE_LEN];
+	struct iovec iov = { body, sizeof(body) };
+	struct rmap_req req = { .type = RMAP_T_MOVE, .session = s->id,
+				.iov = &iov, .iovcnt = 1 };
+	struct move_ctx *c;
+	int ret;
+
+	if (idx >= r->n)
+		return -EINVAL;
+	if (s->r != r || s->server != idx || !s->id)
+		return -ENOTCONN;
+	c = malloc(sizeof(*c));
+	if (!c)
+		return -ENOMEM;
+	*c = (struct move_ctx){ done, arg };
+	memcpy(body, s->secret, RMAP_SECRET_LEN);
+	body[RMAP_SECRET_LEN] = movable ? RMAP_MOVE_MOVABLE : RMAP_MOVE_SETTLED;
+	ret = remote_io_call(r, idx, &req, NULL, 0, move_done, c);
+	if (ret)
+		free(c);
+	return ret;
 }
 
 void remote_session_detach(struct remote *r, struct remote_session *s)
