@@ -14,7 +14,8 @@
  * garbage mixed in; raw handshake-shaped datagrams for the sealed path.
  * server/: record sequences in fuzz_server.c's format: sessions of every
  * request type, ATTACH from a restarted client, another client's key,
- * leases running out, fragments, window jumps, strangers.
+ * MOVE and ATTACH by another key (live migration), leases running out,
+ * fragments, window jumps, strangers.
  *
  * The output is committed under tests/fuzz/corpus/; rerun this after a
  * wire format change.
@@ -149,6 +150,12 @@ static void gen_wire(void)
 	h.flags |= RMAP_F_ACK;
 	h.ack = 1;
 	wire("attach-resp", &h);
+	h = hdr(RMAP_T_MOVE, false, 0, RMAP_MOVE_LEN);
+	wire("move-req", &h);
+	h = hdr(RMAP_T_MOVE, true, 0, 0);
+	h.flags |= RMAP_F_ACK;
+	h.ack = 1;
+	wire("move-resp", &h);
 	h = hdr(RMAP_T_UNREG, false, 9, 0);
 	wire("unreg-req", &h);
 	h = hdr(RMAP_T_READ, false, 3, 0);
@@ -468,6 +475,32 @@ static void gen_server(void)
 	srv_msg(req(RMAP_T_UNREG, 0, 0, 0), 2, 1);
 	srv_msg(req(RMAP_T_REG, 0, 0, RMAP_REG_LEN), 2, 1);
 	srv_flush("attach-and-other-key");
+
+	/*
+	 * Live migration: client B may take the session over only once
+	 * its owner made it movable (MOVE 1), the owner may take it back,
+	 * and once B settles it (MOVE 0) the owner's key is refused.
+	 */
+	memset(body, 0x42, RMAP_REG_LEN);
+	srv_msg(req(RMAP_T_REG, 0, 0, RMAP_REG_LEN), 0, 1);
+	memset(body, 0x5a, RMAP_PAGE_SIZE);
+	srv_msg(req(RMAP_T_WRITE, 7, 1, RMAP_PAGE_SIZE), 0, 1);
+	memset(body, 0x42, RMAP_SECRET_LEN);
+	body[RMAP_SECRET_LEN] = RMAP_MOVE_MOVABLE;
+	srv_msg(req(RMAP_T_ATTACH, 0, 0, RMAP_ATTACH_LEN), 2, 1);
+	srv_msg(req(RMAP_T_MOVE, 0, 0, RMAP_MOVE_LEN), 2, 1);
+	srv_msg(req(RMAP_T_MOVE, 0, 0, RMAP_MOVE_LEN), 0, 1);
+	srv_msg(req(RMAP_T_ATTACH, 0, 0, RMAP_ATTACH_LEN), 2, 1);
+	srv_msg(req(RMAP_T_READ, 7, 1, 0), 2, 1);
+	srv_msg(req(RMAP_T_READ, 7, 1, 0), 0, 1);
+	srv_msg(req(RMAP_T_ATTACH, 0, 0, RMAP_ATTACH_LEN), 0, 1);
+	srv_msg(req(RMAP_T_ATTACH, 0, 0, RMAP_ATTACH_LEN), 2, 1);
+	body[RMAP_SECRET_LEN] = RMAP_MOVE_SETTLED;
+	srv_msg(req(RMAP_T_MOVE, 0, 0, RMAP_MOVE_LEN), 2, 1);
+	srv_msg(req(RMAP_T_ATTACH, 0, 0, RMAP_ATTACH_LEN), 1, 1);
+	body[RMAP_SECRET_LEN] = 7;
+	srv_msg(req(RMAP_T_MOVE, 0, 0, RMAP_MOVE_LEN), 2, 1);
+	srv_flush("move-to-other-key");
 
 	/* The lease runs out while time flies. */
 	memset(body, 0x13, RMAP_REG_LEN);
