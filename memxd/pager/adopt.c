@@ -27,6 +27,17 @@
  * Faults read before the crash were never answered: every waiting
  * thread is woken and faults again.
  *
+ * A VM that live-migrated here (@migrated) brings the source memxd's
+ * table, quiesced (migrate.h: nothing was in flight), and a memfd that
+ * holds only what the migration stream carried: the pages resident on
+ * the source, as of their last send.  A page the table calls RESIDENT
+ * and clean, with a copy on a server, that the memfd lacks was never
+ * sent -- it was remote when the source last looked, and fetched since
+ * for a read, which no dirty log sees -- and its server copy is the
+ * page: it is REMOTE here.  Any other page the memfd lacks is what the
+ * rules above make it (a RESIDENT dirty page the stream did not carry
+ * was sent as a zero page, which QEMU does not write into a hole).
+ *
  * Of the flags, only PT_HAS_REMOTE and PT_DIRTY are kept.  The victim
  * policy's marks (PT_HOT, PT_EPOCH, PT_DEMOTED: victim.h) are not: their
  * epochs count the old memxd's evictions, a clock that stops with it, and
@@ -46,7 +57,7 @@
 
 /* One page from the old table into the new one (see above). */
 static pte_t adopt_page(struct vm *vm, uint64_t p, pte_t old, bool present,
-			bool *suspect, struct adopt_report *rep)
+			bool migrated, bool *suspect, struct adopt_report *rep)
 {
 	enum page_state s = (enum page_state)(old & PT_STATE);
 	pte_t keep = old & (PT_HAS_REMOTE | PT_DIRTY);
@@ -65,6 +76,11 @@ static pte_t adopt_page(struct vm *vm, uint64_t p, pte_t old, bool present,
 		if (clean)
 			return (pte_t)(PS_RESIDENT | PT_HAS_REMOTE);
 		return (pte_t)(PS_RESIDENT | PT_DIRTY | keep);
+	}
+	if (migrated && s == PS_RESIDENT && !(old & PT_DIRTY) &&
+	    (old & PT_HAS_REMOTE) && !*suspect) {
+		rep->remote_again++;
+		return (pte_t)(PS_REMOTE | PT_HAS_REMOTE);
 	}
 	switch (s) {
 	case PS_RESIDENT:
@@ -93,7 +109,7 @@ static int server_of(struct vm *vm, const struct vmstate_session *s)
 	return s->server[0] ? remote_find(vm->pg->remote, s->server) : -1;
 }
 
-int adopt_state(struct vm *vm, const struct vmstate *old,
+int adopt_state(struct vm *vm, const struct vmstate *old, bool migrated,
 		struct adopt_report *rep, char *why, size_t len)
 {
 	const struct pg_geometry *geo = &old->geo;
@@ -158,7 +174,8 @@ int adopt_state(struct vm *vm, const struct vmstate *old,
 	for (uint64_t p = 0; p < vm->npages; p++) {
 		bool s;
 		pte_t e = adopt_page(vm, p, old->pt[p],
-				     present[p / 8] >> (p % 8) & 1, &s, rep);
+				     present[p / 8] >> (p % 8) & 1, migrated,
+				     &s, rep);
 
 		vm->pt.e[p] = e;
 		if ((e & PT_STATE) == PS_RESIDENT)

@@ -409,6 +409,9 @@ void evict_more(struct vm *vm)
 	uint64_t victims[EVICT_BATCH];
 	unsigned rounds = 0;
 
+	/* Migrating: its pages on the servers must stay as they are. */
+	if (vm->mig != VM_MIG_NONE)
+		return;
 	while (pt_committed(pt) - pt->evicting > target &&
 	       pt->evicting < EVICT_INFLIGHT) {
 		uint64_t want = pt_committed(pt) - pt->evicting - target;

@@ -55,6 +55,14 @@ static void fault_wp(struct vm *vm, uint64_t page, bool again);
 
 static bool over_hard_limit(const struct vm *vm)
 {
+	/*
+	 * A migrating VM may not evict (migrate.h), so a fault must not
+	 * wait for room: its guest is stopped, or about to run here, and
+	 * only QEMU's own accesses and the first faults before it settles
+	 * take resident memory past the budget.
+	 */
+	if (vm->mig != VM_MIG_NONE)
+		return false;
 	return pt_committed(&vm->pt) >= vm->budget + PAGER_SLACK_PAGES;
 }
 

@@ -17,6 +17,7 @@
 #include "evict.h"
 #include "fault.h"
 #include "fetch.h"
+#include "migrate.h"
 #include "recovery.h"
 #include "vm.h"
 
@@ -129,6 +130,7 @@ void pager_free(struct pager *pg)
 	while (pg->vms)
 		pager_unregister(pg, pg->vms);
 	recovery_free(pg);
+	migrate_pager_fini(pg);
 	if (pg->settle.run)
 		fault_pager_fini(pg);
 	evict_pager_fini(pg);

@@ -34,6 +34,7 @@ struct vm;
 
 struct pager_config {
 	const char *spill_dir;
+	const char *report_dir;		/* migration reports; NULL: none */
 	uint64_t local_total;		/* bytes of budgets, all VMs; 0: any */
 	unsigned prefetch_max;
 	struct pg_geometry geo;		/* page-groups, fitted to the servers */
@@ -57,6 +58,11 @@ struct vm_spec {
 	 * a new VM.  Taken over on success, too.
 	 */
 	int state_fd, spill_fd;
+	/*
+	 * The state came from another host's memxd, in a live migration
+	 * (migrate.h): no spill file comes with it.
+	 */
+	bool migrated;
 };
 
 int pager_new(struct pager **pg, struct evl *loop, struct remote *r,

@@ -404,8 +404,9 @@ static int job_start(struct job_ref *ref)
 
 	if (grp->state != PG_DEGRADED && grp->state != PG_REBUILDING)
 		return 0;		/* resolved meanwhile, or lost */
-	/* Cut off from most servers: nothing moves until they answer. */
-	if (vm->pg->frozen)
+	/* Cut off from most servers: nothing moves until they answer;
+	 * nor while the VM migrates (migrate.h). */
+	if (vm->pg->frozen || vm->mig != VM_MIG_NONE)
 		return -EAGAIN;
 	if (grp->flags & PG_F_MOVE) {
 		src[nsrc++] = grp->bad;

@@ -250,8 +250,10 @@ void pager_dump(struct pager *pg, GString *o)
 		struct vm_gauges g;
 
 		gauges_of(vm, &g);
-		g_string_append_printf(o, "vm=%s\nuuid=%s\npid=%d\n", vm->name,
-				       vm->uuid, vm->pid);
+		g_string_append_printf(o, "vm=%s\nuuid=%s\npid=%d\n"
+				       "migrating=%s\n", vm->name, vm->uuid,
+				       vm->pid, vm->mig == VM_MIG_OUT ? "out" :
+				       vm->mig == VM_MIG_IN ? "in" : "no");
 #define X(key, help)							\
 		g_string_append_printf(o, #key "=%llu\n",		\
 				       (unsigned long long)g.key);

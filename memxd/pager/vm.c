@@ -15,6 +15,7 @@
 #include "../log.h"
 #include "adopt.h"
 #include "fault.h"
+#include "migrate.h"
 #include "stripe.h"
 #include "vm.h"
 
@@ -252,6 +253,9 @@ static int check_handover(const struct pager *pg, const struct vm_spec *spec,
 			 "memfd memxd handed over");
 		return -EBADF;
 	}
+	/* A VM that migrated here brings no spill file (migrate.h). */
+	if (spec->migrated)
+		return 0;
 	if (fstat(spec->spill_fd, &st) || !S_ISREG(st.st_mode) ||
 	    st.st_nlink || st.st_uid != geteuid()) {
 		snprintf(why, whylen, "the spill descriptor is not a spill "
@@ -290,7 +294,7 @@ static int vm_setup(struct vm *vm, const struct vm_spec *spec,
 	struct pg_geometry geo = pg->cfg.geo;
 	int ret;
 
-	if (adopting && spec->spill_fd < 0) {
+	if (adopting && spec->spill_fd < 0 && !spec->migrated) {
 		snprintf(why, whylen, "a VM registering again must bring its "
 			 "state and its spill file");
 		return -EINVAL;
@@ -370,7 +374,7 @@ static int vm_setup(struct vm *vm, const struct vm_spec *spec,
 	}
 	if (fault_vm_init(vm))
 		goto err_sess;
-	if (adopting)
+	if (adopting && !spec->migrated)
 		ret = spill_adopt(&vm->spill, spec->spill_fd);
 	else
 		ret = spill_open(&vm->spill, pg->cfg.spill_dir, vm->name, why,
@@ -379,7 +383,7 @@ static int vm_setup(struct vm *vm, const struct vm_spec *spec,
 		goto err_fault;
 	prefetch_init(&vm->pf, pg->cfg.prefetch_max);
 	if (adopting) {
-		ret = adopt_state(vm, &old, rep, why, whylen);
+		ret = adopt_state(vm, &old, spec->migrated, rep, why, whylen);
 		if (ret)
 			goto err_spill;
 		vmstate_close(&old);	/* its descriptor with it */
@@ -396,7 +400,7 @@ static int vm_setup(struct vm *vm, const struct vm_spec *spec,
 		remote_session_open(pg->remote, &vm->sess[i], i);
 	return 0;
 err_spill:
-	if (adopting)
+	if (adopting && !spec->migrated)
 		vm->spill.fd = -1;	/* still the caller's */
 	spill_close(&vm->spill);
 err_fault:
@@ -478,7 +482,23 @@ int pager_register(struct pager *pg, const struct vm_spec *spec,
 		vm->st.takeover_reads_dropped = rep.fetches_dropped;
 		vm->st.takeover_parities = rep.parities;
 	}
-	if (spec->state_fd >= 0)
+	if (spec->migrated) {
+		struct migrate_summary ms = {
+			.pages = vm->npages,
+			.remote_again = rep.remote_again,
+			.sessions = rep.sessions,
+		};
+
+		for (uint64_t p = 0; p < vm->npages; p++) {
+			enum page_state st = pt_state(&vm->pt, p);
+
+			ms.resident += st == PS_RESIDENT;
+			ms.remote += st == PS_REMOTE;
+			ms.never += st == PS_NEVER;
+			ms.lost += st == PS_LOST;
+		}
+		migrate_arrived(vm, &ms);
+	} else if (spec->state_fd >= 0)
 		log_warn("vm %s (uuid %s, pid %d) taken over from an earlier "
 			 "memxd: %lu pages resident; %lu evictions rolled back, "
 			 "%lu reads dropped, %lu pages found freed; %u sessions "
@@ -507,6 +527,17 @@ void pager_unregister(struct pager *pg, struct vm *vm)
 	struct vm **pp = &pg->vms;
 	const struct vm_stats *s = &vm->st;
 
+	if (vm->mig == VM_MIG_IN) {
+		/*
+		 * It migrated here but never ran: its pages are the source's,
+		 * which runs on if the migration failed.  Leave them.
+		 */
+		log_warn("vm %s: its VMM went away before it ran here (a "
+			 "failed incoming migration): its pages stay on the "
+			 "servers, for the source", vm->name);
+		pager_detach(pg, vm);
+		return;
+	}
 	while (*pp && *pp != vm)
 		pp = &(*pp)->next;
 	if (*pp)
@@ -535,8 +566,9 @@ void pager_detach(struct pager *pg, struct vm *vm)
 		pp = &(*pp)->next;
 	if (*pp)
 		*pp = vm->next;
-	log_info("vm %s left for the next memxd: its pages stay on the "
-		 "servers, its state with its VMM", vm->name);
+	if (vm->mig == VM_MIG_NONE)
+		log_info("vm %s left for the next memxd: its pages stay on "
+			 "the servers, its state with its VMM", vm->name);
 	/*
 	 * What is in flight is cancelled below and as memxd goes: none of
 	 * it may reach the state the next memxd takes over (a delta's

@@ -5,6 +5,7 @@
  * The pager is a stack of layers; calls go down only:
  *
  *   pager.c     the pager: its VMs, the servers' news, drain   (pager.h)
+ *   migrate.c   a VM live-migrating: handoff, arrival, records
  *   vm.c        a VM's lifetime: registration and teardown
  *   fault.c     userfaultfd events, faults that must wait, the budget
  *   fetch.c     pages in: zero, spill, cache, server, degraded, lost
@@ -52,6 +53,14 @@
 
 struct vm;
 struct fault_state;
+
+/* A VM live-migrating (migrate.h): while not NONE, none of its pages
+ * goes out to the servers (no eviction, no rebuild starts). */
+enum vm_migration {
+	VM_MIG_NONE,
+	VM_MIG_OUT,	/* being handed over to another host */
+	VM_MIG_IN,	/* arrived, does not run here yet */
+};
 struct recovery;
 
 /* When fault.c should handle a fault again (vm_upcalls.fault_again). */
@@ -81,6 +90,7 @@ struct vm {
 	void (*release)(struct vm *vm);		/* vm.c: the last put */
 	uint64_t registered_ns;
 	uint64_t npages, budget;		/* pages */
+	enum vm_migration mig;			/* migrate.c */
 
 	struct guestmem mem;			/* guestmem.c */
 	struct vmstate state;			/* vmstate.c: the memory of
@@ -121,6 +131,7 @@ struct pager {
 	uint8_t *batch;			/* evict.c: the pages of one batch */
 	struct recovery *rec;		/* recovery.c's own */
 	struct evl_hook settle;		/* fault.c: before the loop sleeps */
+	GQueue *migrations;		/* migrate.c: its records */
 };
 
 static inline void vm_get(struct vm *vm)

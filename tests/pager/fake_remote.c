@@ -563,3 +563,34 @@ int remote_leave(struct remote *r, unsigned idx, remote_done_fn fn, void *arg)
 	r->fr->srv[idx].drained = true;
 	return 0;
 }
+
+/* MOVE, as a request without pages: the fake server always agrees. */
+struct move_ctx {
+	void (*done)(void *arg, int err);
+	void *arg;
+};
+
+static void move_answered(void *arg, int err, uint8_t status)
+{
+	struct move_ctx *c = arg;
+
+	c->done(c->arg, err ? err : status ? -EPERM : 0);
+	free(c);
+}
+
+int remote_session_move(struct remote *r, struct remote_session *s,
+			unsigned idx, bool movable,
+			void (*done)(void *arg, int err), void *arg)
+{
+	struct move_ctx *c = malloc(sizeof(*c));
+	int ret;
+
+	(void)idx;
+	(void)movable;
+	*c = (struct move_ctx){ done, arg };
+	ret = remote_call(r, s, RMAP_T_MOVE, 0, 0, 0, NULL, 0, NULL, 0,
+			  move_answered, c);
+	if (ret)
+		free(c);
+	return ret;
+}
