@@ -80,6 +80,9 @@ static const struct opt opts[] = {
 	  "root only)" },
 	{ "pager", "servers", OPT_LIST, O(servers), 0, 0, "ADDR[,ADDR]",
 	  "memory servers to use; repeatable" },
+	{ "pager", "report-dir", OPT_STR, O(report_dir), 0, 0, "DIR",
+	  "where each live migration's report goes, a key=value file (default: "
+	  "migrations/ beside the control socket)" },
 	{ "pager", "spill-dir", OPT_STR, O(spill_dir), 0, 0, "DIR",
 	  "directory for the spill files that take evicted pages when no "
 	  "server can (default /var/tmp)" },
@@ -190,6 +193,7 @@ void options_free(struct memxd_options *o)
 	free(o->ctl_group);
 	free(o->ctl_admin_group);
 	free(o->spill_dir);
+	free(o->report_dir);
 	free(o->evict_policy);
 	free(o->private_key_file);
 	free(o->peers_file);

@@ -42,6 +42,7 @@ struct memxd_options {
 	char *ctl_group, *ctl_admin_group;	/* names; NULL: none */
 	char **servers;			/* NULL-terminated */
 	char *spill_dir;
+	char *report_dir;
 	uint64_t local_total;		/* bytes; 0: no host-wide total */
 	unsigned prefetch_max;
 	char *evict_policy;		/* NULL: clock */

@@ -61,6 +61,10 @@ int pager_main(struct evl *loop, const struct memxd_options *o)
 		.dead_after = o->dead_after,
 		.grace_s = o->grace_s,
 	};
+	g_autofree char *sock_dir = g_path_get_dirname(sock);
+	g_autofree char *report_dir = o->report_dir ? g_strdup(o->report_dir) :
+				      g_build_filename(sock_dir, "migrations",
+						       NULL);
 	unsigned nsrv = 0;
 	char why[128];
 	struct remote *r = NULL;
@@ -123,6 +127,7 @@ int pager_main(struct evl *loop, const struct memxd_options *o)
 	else
 		log_info("RMAP: authenticated and encrypted; %u peers known",
 			 o->rmap.auth.npeers);
+	pc.report_dir = report_dir;
 	ret = pager_new(&pg, loop, r, &pc);
 	if (ret)
 		goto out;

@@ -47,6 +47,7 @@ int cmd_discover(struct cli *c, int argc, char **argv);
 int cmd_put(struct cli *c, int argc, char **argv);
 int cmd_status(struct cli *c, int argc, char **argv);
 int cmd_dump(struct cli *c, int argc, char **argv);
+int cmd_migrations(struct cli *c, int argc, char **argv);
 int cmd_prometheus(struct cli *c, int argc, char **argv);
 int cmd_drain(struct cli *c, int argc, char **argv);
 int cmd_genkey(struct cli *c, int argc, char **argv);

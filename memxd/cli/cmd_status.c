@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 /*
- * cmd_status.c - memxctl status, dump and prometheus: the pager's state,
- * asked on its control socket; and pager_call(), which drain uses too.
+ * cmd_status.c - memxctl status, dump, prometheus and migrations: the
+ * pager's state, asked on its control socket; and pager_call(), which
+ * drain uses too.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -30,13 +31,11 @@ char *pager_call(const char *sock, const char *request)
 	return reply;
 }
 
-static int pager_query(const char *sock, const char *request, bool raw)
+/* Print a reply's @body (and free it): as it is, or for people. */
+static int print_body(char *body, bool raw)
 {
-	char *body = pager_call(sock, request);
 	bool in_block = false;
 
-	if (!body)
-		return 1;
 	if (raw) {
 		fputs(body, stdout);
 		free(body);
@@ -45,7 +44,8 @@ static int pager_query(const char *sock, const char *request, bool raw)
 	/* Human form: global lines, then a block per server and VM. */
 	for (char *line = strtok(body, "\n"); line; line = strtok(NULL, "\n")) {
 		bool head = !strncmp(line, "vm=", 3) ||
-			    !strncmp(line, "server=", 7);
+			    !strncmp(line, "server=", 7) ||
+			    !strncmp(line, "migration=", 10);
 
 		if (!strcmp(line, "ctl_role=vmm")) {
 			/* memxd shows a VMM's uid its own VMs only. */
@@ -69,6 +69,13 @@ static int pager_query(const char *sock, const char *request, bool raw)
 	return 0;
 }
 
+static int pager_query(const char *sock, const char *request, bool raw)
+{
+	char *body = pager_call(sock, request);
+
+	return body ? print_body(body, raw) : 1;
+}
+
 /* The pager's commands ignore further arguments. */
 int cmd_status(struct cli *c, int argc, char **argv)
 {
@@ -83,4 +90,21 @@ int cmd_dump(struct cli *c, int argc, char **argv)
 int cmd_prometheus(struct cli *c, int argc, char **argv)
 {
 	return pager_query(c->sock, "get=prometheus\n\n", true);
+}
+
+/* Every live migration memxd keeps a record of, in or out. */
+int cmd_migrations(struct cli *c, int argc, char **argv)
+{
+	char *body = pager_call(c->sock, "get=migrations\n\n");
+
+	if (!body)
+		return 1;
+	if (!strchr(body, '=')) {
+		printf("no live migration on record (memxd keeps the last 32, "
+		       "in or out, until it restarts; their reports stay in "
+		       "its report directory)\n");
+		free(body);
+		return 0;
+	}
+	return print_body(body, false);
 }

@@ -6,7 +6,8 @@
  *   memxctl stat HOST...          what each server lends, holds and serves
  *   memxctl ping HOST [COUNT]     session round trips
  *   memxctl put HOSTS FILE        store FILE's pages, read them back, verify
- *   memxctl status|dump|prometheus|drain ...   the pager's control socket
+ *   memxctl status|dump|prometheus|migrations|drain ...
+ *                                         the pager's control socket
  *
  * This file is main(): the options, which every command shares, and the
  * table of commands, in the manner of wireguard-tools' wg.c.  Each
@@ -45,6 +46,9 @@ static const struct cli_command commands[] = {
 	  "the same as key=value lines, for scripts\n" },
 	{ "prometheus", cmd_prometheus, false, "",
 	  "the same in Prometheus text format\n" },
+	{ "migrations", cmd_migrations, false, "",
+	  "the VMs that live-migrated in or out:\n"
+	  "pages sent, remote pages left in place\n" },
 	{ "drain", cmd_drain, false, "SERVER",
 	  "move every page off SERVER while the\n"
 	  "VMs run, then tell it it may leave\n" },

@@ -355,7 +355,9 @@ static char *register_request(const struct ctl_vm *vm)
 					vm->uuid);
 	off += (size_t)snprintf(req + off, cap - off, "pid=%d\nbudget=%llu\n",
 				(int)getpid(), (unsigned long long)vm->budget);
-	if (vm->state_fd >= 0)
+	if (vm->migrated)
+		off += (size_t)snprintf(req + off, cap - off, "migrated=1\n");
+	else if (vm->state_fd >= 0)
 		off += (size_t)snprintf(req + off, cap - off, "again=1\n");
 	for (unsigned i = 0; i < vm->nregions; i++) {
 		const struct ctl_region *r = &vm->regions[i];
@@ -374,7 +376,8 @@ static char *register_request(const struct ctl_vm *vm)
 int ctl_register(const char *path, const struct ctl_vm *vm, int handover[2],
 		 int64_t deadline, char *why, size_t len)
 {
-	bool again = vm->state_fd >= 0;
+	bool again = vm->state_fd >= 0 && !vm->migrated;
+	unsigned nfds = again ? 4 : vm->migrated ? 3 : 2;
 	int fds[4] = { vm->uffd, vm->memfd, vm->state_fd, vm->spill_fd };
 	char *req, *reply = NULL, reason[256];
 	unsigned ngot = 0;
@@ -387,13 +390,16 @@ int ctl_register(const char *path, const struct ctl_vm *vm, int handover[2],
 	if (again && vm->spill_fd < 0)
 		return fail(why, len, -EINVAL, "registering again needs both "
 			    "descriptors memxd handed over");
+	if (vm->migrated && vm->state_fd < 0)
+		return fail(why, len, -EINVAL, "registering a migrated VM "
+			    "needs the state that came with it");
 	req = register_request(vm);
 	if (!req)
 		return fail(why, len, -ENOMEM, "out of memory");
 	fd = ctl_connect(path, deadline, why, len);
 	if (fd < 0)
 		goto out;
-	ret = ctl_send(fd, req, fds, again ? 4 : 2, deadline, reason,
+	ret = ctl_send(fd, req, fds, nfds, deadline, reason,
 		       sizeof(reason));
 	if (!ret)
 		ret = ctl_recv_fds(fd, &reply, got, 2, &ngot, deadline, reason,

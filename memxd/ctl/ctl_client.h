@@ -101,6 +101,11 @@ struct ctl_vm {
 	 * first two), so that the new memxd takes the VM over.
 	 */
 	int state_fd, spill_fd;
+	/*
+	 * Arriving by live migration: @state_fd is the state that came in
+	 * the migration stream (a sealed memfd), and @spill_fd is -1.
+	 */
+	bool migrated;
 };
 
 /*

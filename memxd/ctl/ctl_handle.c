@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "../log.h"
+#include "../pager/migrate.h"
 #include "ctl_access.h"
 #include "ctl_conn.h"
 #include "ctl_int.h"
@@ -55,11 +56,15 @@ static void handle_register(struct conn *c, struct ctl_req *req)
 		reply_bad(c, EBUSY, "this connection already registered a VM");
 		return;
 	}
-	if (c->nfds != (req->again ? 4u : 2u)) {
+	if (c->nfds != (req->again ? 4u : req->migrated ? 3u : 2u)) {
 		reply_bad(c, EBADF, req->again ?
 			  "register with again=1 needs the userfaultfd, the "
 			  "memfd, and the state and spill file memxd handed "
 			  "over, in that order, by SCM_RIGHTS" :
+			  req->migrated ?
+			  "register with migrated=1 needs the userfaultfd, the "
+			  "memfd and the state that came in the migration "
+			  "stream, in that order, by SCM_RIGHTS" :
 			  "register needs the userfaultfd and the memfd, in "
 			  "that order, by SCM_RIGHTS");
 		return;
@@ -75,6 +80,8 @@ static void handle_register(struct conn *c, struct ctl_req *req)
 	if (req->again) {
 		spec->state_fd = c->fds[2];
 		spec->spill_fd = c->fds[3];
+	} else if (req->migrated) {
+		spec->state_fd = c->fds[2];
 	}
 	ret = pager_register(c->ctl->pager, spec, &vm, why, sizeof(why));
 	if (ret) {
@@ -105,6 +112,86 @@ static void handle_register(struct conn *c, struct ctl_req *req)
 		conn_pass_fds(c, fds, 2, false);
 		conn_reply(c, o);
 	}
+}
+
+/*
+ * A failed handoff's reply: it says migrate=handoff too, for a VMM that
+ * reads its answers to discards on the same connection.
+ */
+static void handoff_refused(struct conn *c, int err, const char *why)
+{
+	GString *o = g_string_new(NULL);
+
+	g_string_append_printf(o, "errno=%d\nmigrate=handoff\nerror=%s\n\n",
+			       err, why);
+	conn_reply(c, o);
+}
+
+/* The handoff of the connection's VM ended (migrate.h). */
+static void handoff_done(void *arg, int err, const char *why,
+			 const struct migrate_summary *s)
+{
+	struct conn *c = arg;
+	GString *o;
+
+	if (err) {
+		handoff_refused(c, -err, why);
+		return;
+	}
+	/* Detached: the connection ends with nothing to unregister. */
+	snprintf(c->handed_over, sizeof(c->handed_over), "%s", c->vm_name);
+	conn_set_vm(c, NULL);
+	o = g_string_new(NULL);
+	g_string_append_printf(o, "errno=0\nmigrate=handoff\n"
+			       "resident_pages=%lu\nremote_pages=%lu\n"
+			       "never_written_pages=%lu\nsessions=%u\n"
+			       "quiesce_us=%lu\n\n", (unsigned long)s->resident,
+			       (unsigned long)s->remote,
+			       (unsigned long)s->never, s->sessions,
+			       (unsigned long)s->quiesce_us);
+	conn_reply(c, o);
+}
+
+/*
+ * migrate=...: on the connection that registered the VM (or handed it
+ * over, for the report).
+ */
+static void handle_migrate(struct conn *c, const struct ctl_req *req)
+{
+	char why[256];
+	int ret;
+
+	if (req->migrate == CTL_MIGRATE_REPORT) {
+		const char *name = c->vm ? c->vm_name : c->handed_over;
+
+		if (!name[0]) {
+			reply_bad(c, ENOENT, "migrate=report on a connection "
+				  "that registered no VM");
+			return;
+		}
+		ret = migrate_report(c->ctl->pager, name, req->report);
+		if (ret)
+			reply_bad(c, -ret, "no migration of this VM on record");
+		else
+			reply_errno(c, 0, NULL);
+		return;
+	}
+	if (!c->vm) {
+		if (req->migrate == CTL_MIGRATE_HANDOFF)
+			handoff_refused(c, ENOENT, "migrate before register");
+		else
+			reply_bad(c, ENOENT, "migrate before register");
+		return;
+	}
+	if (req->migrate == CTL_MIGRATE_SETTLE) {
+		migrate_settle(c->vm);
+		reply_errno(c, 0, NULL);
+		return;
+	}
+	/* The reply waits until the VM is quiet and handed over. */
+	ret = migrate_handoff(c->vm, handoff_done, c, why, sizeof(why));
+	if (ret)
+		handoff_refused(c, -ret, why);
 }
 
 /*
@@ -198,7 +285,14 @@ static void handle_get(struct conn *c, const struct ctl_req *req)
 		return;
 	}
 	o = g_string_new("errno=0\n");
-	if (req->prometheus) {
+	if (req->migrations && c->role != CTL_ROLE_ADMIN) {
+		g_string_free(o, true);
+		admin_only(c, "the migration records", "get=migrations");
+		return;
+	}
+	if (req->migrations) {
+		migrate_dump(c->ctl->pager, o);
+	} else if (req->prometheus) {
 		pager_prometheus(c->ctl->pager, o);
 	} else if (c->role == CTL_ROLE_ADMIN) {
 		g_string_append(o, "ctl_role=admin\n");
@@ -267,6 +361,9 @@ void handle_request(struct conn *c, char *text)
 		break;
 	case CTL_USERFAULTFD:
 		handle_userfaultfd(c);
+		break;
+	case CTL_MIGRATE:
+		handle_migrate(c, &req);
 		break;
 	}
 	conn_close_fds(c);

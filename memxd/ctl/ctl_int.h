@@ -66,6 +66,7 @@ struct conn {
 	GString *capture;	/* a fake's replies */
 	struct vm *vm;
 	char vm_name[64];	/* the VM it registered */
+	char handed_over[64];	/* ...and handed over (migrate=handoff) */
 };
 
 struct ctl {

@@ -100,6 +100,10 @@ static int parse_register(char **keys, char **vals, unsigned n,
 			if (ctl_parse_num(val, 0, &v, NULL) || v > 1)
 				goto bad_value;
 			req->again = v;
+		} else if (!strcmp(k, "migrated")) {
+			if (ctl_parse_num(val, 0, &v, NULL) || v > 1)
+				goto bad_value;
+			req->migrated = v;
 		} else if (!strcmp(k, "region")) {
 			if (spec->nregions == MEMX_CTL_MAX_REGIONS)
 				return fail(why, len, -E2BIG, "too many regions");
@@ -119,6 +123,34 @@ bad_value:
 	if (!have_version || !have_budget || !spec->name[0] || !spec->pid)
 		return fail(why, len, -EINVAL, "register needs version, name, "
 			    "pid, budget and at least one region");
+	if (req->again && req->migrated)
+		return fail(why, len, -EINVAL, "again=1 and migrated=1 exclude "
+			    "each other");
+	spec->migrated = req->migrated;
+	return 0;
+}
+
+/* migrate=report: lines of key=value, a key of [a-z0-9_]. */
+static int parse_report(char **keys, char **vals, unsigned n,
+			struct ctl_req *req, char *why, size_t len)
+{
+	size_t off = 0;
+
+	req->migrate = CTL_MIGRATE_REPORT;
+	for (unsigned i = 1; i < n; i++) {
+		int w;
+
+		if (!keys[i][0] || strspn(keys[i], "abcdefghijklmnopqrstuvwxyz"
+					  "0123456789_") != strlen(keys[i]))
+			return fail(why, len, -EINVAL, "a report's keys are "
+				    "[a-z0-9_]: '%.64s'", keys[i]);
+		w = snprintf(req->report + off, sizeof(req->report) - off,
+			     "%s=%s\n", keys[i], vals[i]);
+		if (w < 0 || (size_t)w >= sizeof(req->report) - off)
+			return fail(why, len, -E2BIG, "the report is longer "
+				    "than %zu bytes", sizeof(req->report) - 1);
+		off += (size_t)w;
+	}
 	return 0;
 }
 
@@ -167,6 +199,21 @@ int ctl_parse(char *text, struct ctl_req *req, char *why, size_t len)
 	if (!strcmp(keys[0], "get")) {
 		req->verb = CTL_GET;
 		req->prometheus = !strcmp(vals[0], "prometheus");
+		req->migrations = !strcmp(vals[0], "migrations");
+		return 0;
+	}
+	if (!strcmp(keys[0], "migrate")) {
+		req->verb = CTL_MIGRATE;
+		if (!strcmp(vals[0], "handoff") && n == 1)
+			req->migrate = CTL_MIGRATE_HANDOFF;
+		else if (!strcmp(vals[0], "settle") && n == 1)
+			req->migrate = CTL_MIGRATE_SETTLE;
+		else if (!strcmp(vals[0], "report"))
+			return parse_report(keys, vals, n, req, why, len);
+		else
+			return fail(why, len, -EINVAL, "migrate=handoff, "
+				    "migrate=settle, or migrate=report and "
+				    "its key=value lines");
 		return 0;
 	}
 	return fail(why, len, -EINVAL, "unknown request '%.64s'", keys[0]);

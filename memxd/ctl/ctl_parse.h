@@ -24,6 +24,14 @@ enum ctl_verb {
 	CTL_DRAIN,
 	CTL_GET,
 	CTL_USERFAULTFD,
+	CTL_MIGRATE,
+};
+
+/* migrate=...: a VM live-migrating (memxd/pager/migrate.h) */
+enum ctl_migrate {
+	CTL_MIGRATE_HANDOFF,	/* source, at switchover */
+	CTL_MIGRATE_SETTLE,	/* it runs here now */
+	CTL_MIGRATE_REPORT,	/* the VMM's account; its lines follow */
 };
 
 struct ctl_req {
@@ -31,12 +39,17 @@ struct ctl_req {
 	/* register: everything but the descriptors (-1 here) */
 	struct vm_spec spec;
 	bool again;		/* brings the state an earlier memxd handed over */
+	bool migrated;		/* ...or a memxd on another host */
+	/* migrate */
+	enum ctl_migrate migrate;
+	char report[2048];	/* report: its key=value lines */
 	/* discard */
 	uint64_t offset, length;
 	/* drain: the server's name, pointing into the parsed text */
 	const char *server;
 	/* get */
 	bool prometheus;
+	bool migrations;
 };
 
 /*
