@@ -92,6 +92,8 @@ static void handle_register(struct conn *c, struct ctl_req *req)
 		return;
 	}
 	c->nfds = 0;	/* the pager owns them now */
+	if (spec->migrated)
+		migrate_arrived(vm);
 	conn_set_vm(c, vm);
 	snprintf(c->vm_name, sizeof(c->vm_name), "%s", spec->name);
 	{

@@ -48,9 +48,16 @@
  * grants) and closes it.  A VMM or an admin may ask; errno=ENODEV if
  * this kernel has no /dev/userfaultfd.
  *
+ * Live migration (memxd-ctl(7)), on the connection that registered the
+ * VM: migrate=handoff (the source, at switchover: answered, with
+ * migrate=handoff, once memxd let the VM go), migrate=settle (the VM runs
+ * here), migrate=report and key=value lines (the VMM's account).  A
+ * destination registers with migrated=1 and three descriptors: the
+ * userfaultfd, the memfd and the state that came in the stream.
  * Queries (memxctl):  get=1 (every VM's state and counters, key=value),
  * get=prometheus (errno=0, then the same in Prometheus text format; it
- * has no empty lines, so the empty line still ends the reply).
+ * has no empty lines, so the empty line still ends the reply),
+ * get=migrations (the live migrations on record, admin only).
  *
  * The client side, for C: ctl_client.h.
  */

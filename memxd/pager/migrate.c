@@ -382,17 +382,22 @@ int migrate_handoff(struct vm *vm, migrate_done_fn done, void *arg,
 
 /* ---- the destination ---- */
 
-void migrate_arrived(struct vm *vm, const struct migrate_summary *s)
+void migrate_arrived(struct vm *vm)
 {
-	vm->mig = VM_MIG_IN;
-	record_add(vm, false, "arrived", s);
+	struct migrate_summary s = {
+		.remote_again = vm->adopted.remote_again,
+		.sessions = vm->adopted.sessions,
+	};
+
+	summarize(vm, &s);
+	record_add(vm, false, "arrived", &s);
 	log_info("vm %s arrived by live migration: %lu pages came in the "
 		 "stream, %lu remote pages (%.1f MiB) stay where they were "
 		 "(%lu of them fetched clean on the source, so not sent), %u "
 		 "sessions re-attached; nothing goes out to the servers until "
-		 "it runs here", vm->name, (unsigned long)s->resident,
-		 (unsigned long)s->remote, (double)s->remote * PAGE / 1048576.0,
-		 (unsigned long)s->remote_again, s->sessions);
+		 "it runs here", vm->name, (unsigned long)s.resident,
+		 (unsigned long)s.remote, (double)s.remote * PAGE / 1048576.0,
+		 (unsigned long)s.remote_again, s.sessions);
 }
 
 static void settle_done(void *arg, int err)

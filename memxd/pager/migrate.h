@@ -56,8 +56,8 @@ typedef void (*migrate_done_fn)(void *arg, int err, const char *why,
 /* Start @vm's handoff.  0 (@done runs later), or -errno and why. */
 int migrate_handoff(struct vm *vm, migrate_done_fn done, void *arg,
 		    char *why, size_t len);
-/* A VM adopted through a migration arrived (called by vm.c). */
-void migrate_arrived(struct vm *vm, const struct migrate_summary *s);
+/* @vm, registered with migrated=1, arrived: its record, and the log. */
+void migrate_arrived(struct vm *vm);
 /*
  * @vm runs on this host now: settle its sessions, and let its pages go
  * out to the servers.  Harmless for a VM that did not migrate.

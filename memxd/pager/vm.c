@@ -15,7 +15,6 @@
 #include "../log.h"
 #include "adopt.h"
 #include "fault.h"
-#include "migrate.h"
 #include "stripe.h"
 #include "vm.h"
 
@@ -483,21 +482,9 @@ int pager_register(struct pager *pg, const struct vm_spec *spec,
 		vm->st.takeover_parities = rep.parities;
 	}
 	if (spec->migrated) {
-		struct migrate_summary ms = {
-			.pages = vm->npages,
-			.remote_again = rep.remote_again,
-			.sessions = rep.sessions,
-		};
-
-		for (uint64_t p = 0; p < vm->npages; p++) {
-			enum page_state st = pt_state(&vm->pt, p);
-
-			ms.resident += st == PS_RESIDENT;
-			ms.remote += st == PS_REMOTE;
-			ms.never += st == PS_NEVER;
-			ms.lost += st == PS_LOST;
-		}
-		migrate_arrived(vm, &ms);
+		/* migrate_arrived() says the rest (migrate.h). */
+		vm->mig = VM_MIG_IN;
+		vm->adopted = rep;
 	} else if (spec->state_fd >= 0)
 		log_warn("vm %s (uuid %s, pid %d) taken over from an earlier "
 			 "memxd: %lu pages resident; %lu evictions rolled back, "

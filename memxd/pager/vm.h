@@ -36,6 +36,7 @@
 
 #include "../../pagegroup/pagegroup.h"
 #include "../../rmap/evloop.h"
+#include "adopt.h"
 #include "guestmem.h"
 #include "integrity.h"
 #include "pager.h"
@@ -90,7 +91,8 @@ struct vm {
 	void (*release)(struct vm *vm);		/* vm.c: the last put */
 	uint64_t registered_ns;
 	uint64_t npages, budget;		/* pages */
-	enum vm_migration mig;			/* migrate.c */
+	enum vm_migration mig;			/* migrate.c; vm.c sets IN */
+	struct adopt_report adopted;		/* vm.c: what adopting found */
 
 	struct guestmem mem;			/* guestmem.c */
 	struct vmstate state;			/* vmstate.c: the memory of
