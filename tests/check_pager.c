@@ -27,6 +27,7 @@
 #include "check_util.h"
 #include "memxd/log.h"
 #include "memxd/pager/fault.h"
+#include "memxd/pager/migrate.h"
 #include "memxd/pager/recovery.h"
 #include "memxd/pager/vm.h"
 #include "pager/fakes.h"
@@ -1516,6 +1517,286 @@ START_TEST(test_restart_forgets_policy)
 }
 END_TEST
 
+/* ---- live migration ---- */
+
+/* The migrating VM's budget, in pages (the destination's the same). */
+static uint64_t fx_budget;
+
+struct handoff_result {
+	bool done;
+	int err;
+	char why[256];
+	struct migrate_summary s;
+};
+
+static void handoff_cb(void *arg, int err, const char *why,
+		       const struct migrate_summary *s)
+{
+	struct handoff_result *r = arg;
+
+	r->done = true;
+	r->err = err;
+	snprintf(r->why, sizeof(r->why), "%s", why ? why : "");
+	if (s)
+		r->s = *s;
+}
+
+/* Ask for a handoff and turn the loop until it ends. */
+static struct handoff_result fx_handoff(struct fx *f)
+{
+	struct handoff_result r = { 0 };
+	char why[256] = "";
+	int ret;
+
+	fx_budget = f->vm->budget;
+	ret = migrate_handoff(f->vm, handoff_cb, &r, why, sizeof(why));
+
+	ck_assert_msg(ret == 0, "handoff refused: %s", why);
+	for (unsigned i = 0; i < 5000 && !r.done; i++)
+		fx_wait(f);
+	ck_assert_msg(r.done, "the handoff did not end");
+	return r;
+}
+
+/*
+ * The VM live-migrates to another host, after the handoff (@r): the
+ * stream carries the pages the source's memfd holds, but those
+ * @leave_out marks (pages fetched for a read after the source last
+ * looked, which no dirty log sees); another pager, on the same servers,
+ * adopts it with the state that came with them.  Not settled yet.  The
+ * handoff let go of the source's VM: f->vm is not used until replaced.
+ */
+static void fx_arrive(struct fx *f, int state_fd, const uint8_t *leave_out)
+{
+	struct vm_spec spec = { .pid = 1, .nregions = 1, .migrated = true };
+	struct fake_mem *dst = fake_mem_new(f->npages);
+	struct pager_config cfg = f->pg->cfg;
+	uint64_t budget = fx_budget;
+	char why[256] = "";
+
+	for (uint64_t p = 0; p < f->npages; p++) {
+		if (!f->m->present[p] || (leave_out && leave_out[p]))
+			continue;
+		memcpy(dst->data + p * PAGE, f->m->data + p * PAGE, PAGE);
+		dst->present[p] = 1;
+	}
+	/* The source host's pager stays behind, with nothing. */
+	pager_free(f->pg);
+	fake_mem_free(f->m);
+	f->m = dst;
+	ck_assert_int_eq(pager_new(&f->pg, f->loop, fake_remote(f->fr), &cfg),
+			 0);
+	snprintf(spec.name, sizeof(spec.name), "vm0");
+	spec.budget = budget * PAGE;
+	spec.regions[0] = (struct vm_region){ FAKE_HVA, 0, f->npages * PAGE,
+					      PAGE };
+	spec.uffd = spec.memfd = fake_mem_fd(dst);
+	spec.state_fd = state_fd;
+	spec.spill_fd = -1;
+	ck_assert_msg(!pager_register(f->pg, &spec, &f->vm, why, sizeof(why)),
+		      "register migrated: %s", why);
+	migrate_arrived(f->vm);
+	ck_assert_int_eq(f->vm->mig, VM_MIG_IN);
+}
+
+/* The state fd the VMM keeps (its own descriptor of the memfd). */
+static int fx_state_fd(struct fx *f)
+{
+	int state_fd, spill_fd;
+
+	pager_vm_handover(f->vm, &state_fd, &spill_fd);
+	return dup(state_fd);
+}
+
+/*
+ * A VM whose pages are mostly remote migrates: the handoff makes every
+ * session movable, the stream carries only the resident pages, nothing
+ * is written to a server from the handoff until the VM runs on the
+ * destination, which then settles the sessions; every byte reads back
+ * there.
+ */
+START_TEST(test_migrate_leaves_remote_pages)
+{
+	struct fx f;
+	struct handoff_result r;
+	uint64_t writes, moves, resident;
+	int state_fd;
+
+	fx_init_filled(&f, &defaults, 3);
+	fx_verify(&f, 0, 40, 3);
+	fx_quiesce(&f);
+	resident = f.vm->pt.resident;
+	state_fd = fx_state_fd(&f);
+	writes = fake_remote_sent(f.fr, RMAP_T_WRITE) +
+		 fake_remote_sent(f.fr, RMAP_T_XWRITE) +
+		 fake_remote_sent(f.fr, RMAP_T_PXOR);
+	moves = fake_remote_sent(f.fr, RMAP_T_MOVE);
+	r = fx_handoff(&f);
+	ck_assert_msg(r.err == 0, "handoff: %s", r.why);
+	ck_assert_uint_eq(r.s.resident, resident);
+	ck_assert_uint_eq(r.s.resident + r.s.remote + r.s.never, f.npages);
+	ck_assert_uint_gt(r.s.remote, f.npages / 2);
+	ck_assert_uint_eq(r.s.sessions, defaults.servers);
+	ck_assert_uint_eq(fake_remote_sent(f.fr, RMAP_T_MOVE),
+			  moves + defaults.servers);
+	fx_arrive(&f, state_fd, NULL);
+	ck_assert_uint_eq(f.vm->pt.resident, resident);
+	/* It runs before it settled: reads are served, nothing goes out. */
+	fx_verify(&f, 0, f.npages / 4, 3);
+	fx_quiesce(&f);
+	ck_assert_uint_eq(fake_remote_sent(f.fr, RMAP_T_WRITE) +
+			  fake_remote_sent(f.fr, RMAP_T_XWRITE) +
+			  fake_remote_sent(f.fr, RMAP_T_PXOR), writes);
+	ck_assert_uint_gt(f.vm->pt.resident, f.vm->budget);
+	migrate_settle(f.vm);
+	ck_assert_int_eq(f.vm->mig, VM_MIG_NONE);
+	ck_assert_uint_eq(fake_remote_sent(f.fr, RMAP_T_MOVE),
+			  moves + 2 * defaults.servers);
+	fx_quiesce(&f);
+	ck_assert_uint_le(f.vm->pt.resident, f.vm->budget);
+	fx_verify(&f, 0, f.npages, 3);
+	fx_fill(&f, 0, f.npages, 9);
+	fx_verify(&f, 0, f.npages, 9);
+	fx_fini(&f);
+}
+END_TEST
+
+/* Resident, clean, with a server copy: fetched for a read, say. */
+static bool clean_with_copy(const struct fx *f, uint64_t p)
+{
+	return pt_state(&f->vm->pt, p) == PS_RESIDENT &&
+	       !pt_has(&f->vm->pt, p, PT_DIRTY) &&
+	       pt_has(&f->vm->pt, p, PT_HAS_REMOTE);
+}
+
+/*
+ * Pages the source fetched for a read after its last dirty-bitmap sync
+ * are not in the stream; the destination finds them clean in the state
+ * and takes them for remote, and they read back right.
+ */
+START_TEST(test_migrate_clean_pages_not_sent)
+{
+	struct fx f;
+	struct handoff_result r;
+	uint8_t leave_out[256];
+	uint64_t clean = 0;
+	int state_fd;
+
+	fx_init_filled(&f, &defaults, 5);
+	fx_verify(&f, 0, f.npages, 5);	/* fetched back, clean */
+	fx_quiesce(&f);
+	for (uint64_t p = 0; p < f.npages; p++) {
+		leave_out[p] = clean_with_copy(&f, p);
+		clean += leave_out[p];
+	}
+	ck_assert_uint_gt(clean, 0);
+	state_fd = fx_state_fd(&f);
+	r = fx_handoff(&f);
+	ck_assert_msg(r.err == 0, "handoff: %s", r.why);
+	fx_arrive(&f, state_fd, leave_out);
+	ck_assert_uint_eq(f.vm->adopted.remote_again, clean);
+	migrate_settle(f.vm);
+	fx_verify(&f, 0, f.npages, 5);
+	fx_fini(&f);
+}
+END_TEST
+
+/*
+ * The handoff waits for the writes in flight: with evictions' writes held
+ * at the servers it does not end; once they are answered, it does, and
+ * every page reads back on the destination.
+ */
+START_TEST(test_handoff_waits_for_writes)
+{
+	struct handoff_result r = { 0 };
+	struct fx f;
+	char why[256] = "";
+	int state_fd;
+
+	fx_init_filled(&f, &defaults, 1);
+	fake_remote_hold(f.fr, RMAP_T_XWRITE, true);
+	fake_remote_hold(f.fr, RMAP_T_WRITE, true);
+	fake_remote_hold(f.fr, RMAP_T_PXOR, true);
+	/* Rewrite pages: evicting them sends writes, which wait. */
+	for (uint64_t p = 0; p < 48; p++)
+		fx_write(&f, p, (uint8_t)(p * 7 + 2) | 1);
+	fx_turn(&f, 5);
+	ck_assert_uint_gt(f.vm->pt.evicting, 0);
+	state_fd = fx_state_fd(&f);
+	fx_budget = f.vm->budget;
+	ck_assert_int_eq(migrate_handoff(f.vm, handoff_cb, &r, why,
+					 sizeof(why)), 0);
+	/* A second handoff of the same VM is refused. */
+	ck_assert_int_eq(migrate_handoff(f.vm, handoff_cb, &r, why,
+					 sizeof(why)), -EBUSY);
+	for (unsigned i = 0; i < 50; i++)
+		fx_wait(&f);
+	ck_assert(!r.done);
+	fake_remote_hold(f.fr, RMAP_T_XWRITE, false);
+	fake_remote_hold(f.fr, RMAP_T_WRITE, false);
+	fake_remote_hold(f.fr, RMAP_T_PXOR, false);
+	for (unsigned i = 0; i < 5000 && !r.done; i++)
+		fx_wait(&f);
+	ck_assert(r.done);
+	ck_assert_msg(r.err == 0, "handoff: %s", r.why);
+	ck_assert_uint_gt(r.s.quiesce_us, 0);
+	fx_arrive(&f, state_fd, NULL);
+	migrate_settle(f.vm);
+	fx_verify(&f, 0, 48, 2);
+	fx_verify(&f, 48, f.npages - 48, 1);
+	fx_fini(&f);
+}
+END_TEST
+
+/* Pages in this host's spill file cannot migrate: refused, it runs on. */
+START_TEST(test_handoff_refuses_spilled)
+{
+	struct fx_opts o = defaults;
+	struct fx f;
+	char why[256] = "";
+
+	o.servers = 0;
+	fx_init_filled(&f, &o, 4);
+	ck_assert_int_eq(migrate_handoff(f.vm, handoff_cb, NULL, why,
+					 sizeof(why)), -EXDEV);
+	ck_assert_msg(strstr(why, "spill file"), "why: %s", why);
+	ck_assert_int_eq(f.vm->mig, VM_MIG_NONE);
+	fx_verify(&f, 0, f.npages, 4);
+	fx_fini(&f);
+}
+END_TEST
+
+/*
+ * The destination's VMM goes away before the VM ran there (the migration
+ * failed): its sessions are not closed -- the pages stay for the source,
+ * which takes the VM back by registering again with the state it kept.
+ */
+START_TEST(test_incoming_vmm_gone_keeps_pages)
+{
+	struct fx f;
+	struct handoff_result r;
+	uint64_t unregs;
+	int state_fd, back_fd;
+
+	fx_init_filled(&f, &defaults, 6);
+	state_fd = fx_state_fd(&f);
+	back_fd = dup(state_fd);
+	r = fx_handoff(&f);
+	ck_assert_msg(r.err == 0, "handoff: %s", r.why);
+	unregs = fake_remote_sent(f.fr, RMAP_T_UNREG);
+	fx_arrive(&f, state_fd, NULL);
+	fx_verify(&f, 0, 8, 6);
+	pager_unregister(f.pg, f.vm);
+	fx_turn(&f, 3);
+	ck_assert_uint_eq(fake_remote_sent(f.fr, RMAP_T_UNREG), unregs);
+	/* The source takes it back: its state, the same pages. */
+	fx_arrive(&f, back_fd, NULL);
+	migrate_settle(f.vm);
+	fx_verify(&f, 0, f.npages, 6);
+	fx_fini(&f);
+}
+END_TEST
+
 /* ---- everything at once ---- */
 
 /*
@@ -1989,6 +2270,14 @@ static Suite *pager_suite(void)
 	tcase_add_test(tc, test_local_total_takeover);
 	tcase_add_test(tc, test_restart_delta_in_flight);
 	tcase_add_test(tc, test_restart_forgets_policy);
+	suite_add_tcase(s, tc);
+	tc = tcase_create("migration");
+	tcase_set_timeout(tc, 60);
+	tcase_add_test(tc, test_migrate_leaves_remote_pages);
+	tcase_add_test(tc, test_migrate_clean_pages_not_sent);
+	tcase_add_test(tc, test_handoff_waits_for_writes);
+	tcase_add_test(tc, test_handoff_refuses_spilled);
+	tcase_add_test(tc, test_incoming_vmm_gone_keeps_pages);
 	suite_add_tcase(s, tc);
 	tc = tcase_create("integrity");
 	tcase_set_timeout(tc, 60);
