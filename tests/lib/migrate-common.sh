@@ -23,6 +23,8 @@
 #                             ARGS; MG_SOCK[HOST] is its control socket.
 #                             gx_memxd_kill HOST / gx_memxd_restart HOST
 #                             work on it
+#   mg_vms HOST               how many VMs HOST's memxd holds (memxctl
+#                             dump), or "?" if it does not answer
 #   mg_qemu_args HOST SIZE WORK [APPEND...]
 #                             GX_QEMU_ARGS: the test guest with SIZE of
 #                             RAM running WORK (memx.work=), its RAM on
@@ -147,6 +149,15 @@ mg_memxd_start()
 	MG_SOCK[$host]=$GX_SOCK
 }
 
+mg_vms()
+{
+	local out
+
+	out=$(timeout 5 "$MEMXCTL" --socket "${MG_SOCK[$1]}" dump 2>/dev/null) ||
+		{ echo '?'; return 0; }
+	grep -c '^vm=' <<<"$out" || true
+}
+
 mg_qemu_args()
 {
 	local host=$1 size=$2 work=$3
@@ -160,9 +171,12 @@ mg_qemu_args()
 		# ---- the memx variant: HOST's memxd holds the guest's RAM ----
 		# The source's QEMU on the source's memxd, the destination's
 		# on the destination's, with the same VM name (name=guest)
-		# and budget: only the socket differs.  What the backend
-		# needs for migration (a property, a capability in MG_CAPS)
-		# goes here.
+		# and budget: only the socket differs.  As it is, QEMU's own
+		# precopy copies every page through the migration stream:
+		# the source's memxd faults evicted pages back in for it to
+		# send, the destination's takes them as the guest's writes.
+		# What the backend needs to migrate otherwise (a property
+		# here, a capability in MG_CAPS) goes here.
 		[[ -n ${MG_SOCK[$host]:-} ]] ||
 			nx_die "no memxd in $host (mg_memxd_start $host first)"
 		GX_SOCK=${MG_SOCK[$host]} gx_qemu_args "$size" "$MG_BUDGET" "$work" "$@"
