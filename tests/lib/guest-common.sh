@@ -16,13 +16,16 @@
 #                             with vmlinuz and initramfs.gz
 #                             (tests/guest/build.sh)
 #   gx_setup CAPACITY         namespaces up, both servers lending CAPACITY
-#   gx_memxd_start LABEL      memxd (pager) in the client; GX_SOCK is its
-#                             control socket
+#   gx_memxd_start LABEL [ARGS...]
+#                             memxd (pager) in the client ($GX_CLIENT),
+#                             with memxd ARGS; GX_SOCK is its control
+#                             socket, $GX_RUNDIR/LABEL.sock; its spill
+#                             files go to GX_RUNDIR (default $NX_TMP)
 #   gx_memxd_kill LABEL [SIG] memxd-LABEL killed (SIGKILL by default) and
 #                             gone; its log is kept as memxd-LABEL.log.N
 #   gx_memxd_restart LABEL    memxd-LABEL again, with the command line
-#                             gx_memxd_start gave it (the same socket),
-#                             answering on its socket
+#                             gx_memxd_start gave it (the same host and
+#                             socket), answering on its socket
 #   gx_sampler_start OUT      every second, keep memxd's last `memxctl dump`
 #                             that shows a VM in OUT (the VM's counters go
 #                             when QEMU exits, so sample while it runs)
@@ -146,21 +149,23 @@ gx_setup()
 
 declare -A GX_MEMXD_ARGS=()
 declare -A GX_MEMXD_GEN=()
+declare -A GX_MEMXD_HOST=()
 
 gx_memxd_start()
 {
-	local label=$1 s
+	local label=$1 dir=${GX_RUNDIR:-$NX_TMP} s
 	local -a servers=()
 
 	shift
-	GX_SOCK=$NX_TMP/$label.sock
+	GX_SOCK=$dir/$label.sock
 	for s in "${GX_SERVERS[@]}"; do
 		servers+=("$(nx_ip "$s")")
 	done
 	set -- --servers "$(IFS=,; echo "${servers[*]}")" \
-		--spill-dir "$NX_TMP" "$@"
+		--spill-dir "$dir" "$@"
 	GX_MEMXD_ARGS[$label]=$(printf '%q ' "$GX_SOCK" "$@")
 	GX_MEMXD_GEN[$label]=0
+	GX_MEMXD_HOST[$label]=$GX_CLIENT
 	nx_pager "$GX_CLIENT" "memxd-$label" "$GX_SOCK" "$@"
 }
 
@@ -192,7 +197,7 @@ gx_memxd_restart()
 	GX_SOCK=${args[0]}
 	# A SIGKILLed memxd leaves its socket behind, which nx_pager takes
 	# for the new one's: wait until memxd answers on it.
-	nx_pager "$GX_CLIENT" "memxd-$label" "${args[@]}"
+	nx_pager "${GX_MEMXD_HOST[$label]}" "memxd-$label" "${args[@]}"
 	pid=${NX_PIDS[memxd-$label]}
 	gx_wait_for 30 "timeout 5 '$MEMXCTL' --socket '$GX_SOCK' status \
 		>/dev/null 2>&1 || ! kill -0 $pid 2>/dev/null" || true
