@@ -55,9 +55,11 @@
 # Environment: MG_BACKEND, MG_BUDGET, MG_CAPS (more capabilities, e.g.
 # for memx), MG_QSORT_MIB (200), MG_CASES ("live cancel kill-dst
 # bad-dst"), MG_LIVE_MIBPS (max-bandwidth of live and bad-dst, MiB/s,
-# default 1024),
-# MG_SLOW_MIBPS (of cancel and kill-dst, default 32, QEMU 7.2's default),
-# GX_ACCEL, NX_KEEP=1.  Skips (77) only without root or /dev/userfaultfd.
+# default 1024), MG_SLOW_MIBPS (of cancel and kill-dst, default 32, QEMU
+# 7.2's own default: the migration stays active for seconds),
+# MG_ACT_MIB (cancel and kill-dst act once this much was sent, default
+# 16), GX_ACCEL, NX_KEEP=1.  Skips (77) only without root or
+# /dev/userfaultfd.  About a minute (memx: 70 s).
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -71,7 +73,6 @@ MG_QSORT_MIB=${MG_QSORT_MIB:-200}
 MG_CASES=${MG_CASES:-live cancel kill-dst bad-dst}
 MG_LIVE_MIBPS=${MG_LIVE_MIBPS:-1024}
 MG_SLOW_MIBPS=${MG_SLOW_MIBPS:-32}
-# cancel and kill-dst act once this much has been sent (and more remains).
 MG_ACT_MIB=${MG_ACT_MIB:-16}
 port=4444
 
@@ -148,8 +149,8 @@ fail_logs()
 	nx_die "$1: migration checks failed"
 }
 
-# act NAME: poll the migration until MG_ACT_MIB were sent; dies unless it
-# is still active then.
+# act_when_active NAME: poll the migration until MG_ACT_MIB were sent;
+# dies unless it is still active then.
 act_when_active()
 {
 	mg_migrate_wait "$1" 120 "((MG_MIG_RAM_TRANSFERRED >= $MG_ACT_MIB << 20))" ||
