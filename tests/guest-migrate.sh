@@ -12,7 +12,7 @@
 # source QEMU migrates it live (precopy, capability return-path on, so
 # that the source learns when the destination fails to load) over TCP to
 # a QEMU in client2 started with the same machine and -incoming defer.
-# Three cases, each a guest of its own:
+# Four cases, each a guest of its own:
 #   live      the migration completes; the source is stopped (`postmigrate`)
 #             and quit, status 0; the destination runs, the guest finishes
 #             its sort there, the sort verifies (every word, and the
@@ -28,6 +28,13 @@
 #   kill-dst  the destination QEMU is SIGKILLed while the migration is
 #             active: the migration ends "failed", the source keeps
 #             running, its sort verifies and it exits by itself, status 0.
+#   bad-dst   the source has a device (virtio-rng-pci) the destination
+#             lacks, so the destination fails to load the device state,
+#             which comes after all of RAM: through the return path the
+#             source learns it, the migration ends "failed" (without the
+#             return path QEMU 7.2 calls it "completed" and leaves the
+#             guest stopped), the destination exits with an error, the
+#             source runs on, its sort verifies, it exits with status 0.
 # Prints the migration's progress every second (status, MiB transferred
 # and remaining, dirty pages rate) and its totals at the end (total time,
 # downtime, bytes transferred).
@@ -46,10 +53,13 @@
 # 7.2 loses writes in precopy without it.
 #
 # Environment: MG_BACKEND, MG_BUDGET, MG_CAPS (more capabilities, e.g.
-# for memx), MG_QSORT_MIB (200), MG_CASES ("live cancel kill-dst"),
-# MG_LIVE_MIBPS (max-bandwidth of the live case, MiB/s, default 1024),
-# MG_SLOW_MIBPS (of cancel and kill-dst, default 32, QEMU 7.2's default),
-# GX_ACCEL, NX_KEEP=1.  Skips (77) only without root or /dev/userfaultfd.
+# for memx), MG_QSORT_MIB (200), MG_CASES ("live cancel kill-dst
+# bad-dst"), MG_LIVE_MIBPS (max-bandwidth of live and bad-dst, MiB/s,
+# default 1024), MG_SLOW_MIBPS (of cancel and kill-dst, default 32, QEMU
+# 7.2's own default: the migration stays active for seconds),
+# MG_ACT_MIB (cancel and kill-dst act once this much was sent, default
+# 16), GX_ACCEL, NX_KEEP=1.  Skips (77) only without root or
+# /dev/userfaultfd.  About a minute (memx: 70 s).
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -60,10 +70,9 @@ top_srcdir=${top_srcdir:-$(cd "$here/.." && pwd)}
 . "$top_srcdir/tests/lib/migrate-common.sh"
 
 MG_QSORT_MIB=${MG_QSORT_MIB:-200}
-MG_CASES=${MG_CASES:-live cancel kill-dst}
+MG_CASES=${MG_CASES:-live cancel kill-dst bad-dst}
 MG_LIVE_MIBPS=${MG_LIVE_MIBPS:-1024}
 MG_SLOW_MIBPS=${MG_SLOW_MIBPS:-32}
-# cancel and kill-dst act once this much has been sent (and more remains).
 MG_ACT_MIB=${MG_ACT_MIB:-16}
 port=4444
 
@@ -89,14 +98,15 @@ memx_vms()
 # The sort's progress percentages in a console log, one a line.
 progress() { sed -n 's/^qsort: sort \([0-9]*\)%.*/\1/p' "$NX_TMP/$1.log"; }
 
-# boot NAME: the guest in the source host, sorting; returns once the sort
-# printed progress beyond 0%.
+# boot NAME [QEMU ARGS...]: the guest in the source host, sorting;
+# returns once the sort printed progress beyond 0%.
 boot()
 {
 	local name=$1 log=$NX_TMP/$1.log pid
 
+	shift
 	mg_qemu_args "$MG_SRC" 1G "qsort:$MG_QSORT_MIB"
-	mg_qemu_start "$MG_SRC" "$name" 1800
+	mg_qemu_start "$MG_SRC" "$name" 1800 "$@"
 	pid=${NX_PIDS[qemu-$name]}
 	nx_log "[$name] booting in $MG_SRC: 1 GiB guest RAM ($MG_BACKEND), qsort of $MG_QSORT_MIB MiB"
 	gx_wait_for 900 "grep -q '^qsort: sort [1-9]' '$log' || ! kill -0 $pid 2>/dev/null" || true
@@ -139,8 +149,8 @@ fail_logs()
 	nx_die "$1: migration checks failed"
 }
 
-# act NAME: poll the migration until MG_ACT_MIB were sent; dies unless it
-# is still active then.
+# act_when_active NAME: poll the migration until MG_ACT_MIB were sent;
+# dies unless it is still active then.
 act_when_active()
 {
 	mg_migrate_wait "$1" 120 "((MG_MIG_RAM_TRANSFERRED >= $MG_ACT_MIB << 20))" ||
@@ -174,6 +184,7 @@ case_live()
 	st_dst=$(mg_status "$d")
 	gx_check "[live] the source is stopped: $st_src (want postmigrate)" "[[ $st_src == postmigrate ]]"
 	gx_check "[live] the destination runs: $st_dst (want running)" "[[ $st_dst == running ]]"
+	[[ $st_dst == running ]] || fail_logs "$s" "$d"
 	mg_quit "$s" 30
 	gx_check "[live] the source quit, status $MG_RC (want 0)" "((MG_RC == 0))"
 	memx_vms "[live] the quit source let the VM go" "$MG_SRC" 0
@@ -212,6 +223,8 @@ case_cancel()
 		"((MG_RC != 0 && MG_RC != 124))"
 	st=$(mg_status "$s")
 	gx_check "[cancel] the source runs on: $st (want running)" "[[ $st == running ]]"
+	# Not running, it would never finish its sort: stop here.
+	[[ $st == running ]] || fail_logs "$s" "$d"
 	memx_vms "[cancel] the destination let its VM go" "$MG_DST" 0
 	memx_vms "[cancel] the source keeps the VM" "$MG_SRC" 1
 	finish "$s" "the sort verified on the source"
@@ -238,6 +251,8 @@ case_kill_dst()
 		"[[ $MG_MIG_STATUS == failed ]]"
 	st=$(mg_status "$s")
 	gx_check "[kill-dst] the source runs on: $st (want running)" "[[ $st == running ]]"
+	# Not running, it would never finish its sort: stop here.
+	[[ $st == running ]] || fail_logs "$s" "$d"
 	memx_vms "[kill-dst] the destination's memxd let the killed QEMU's VM go" "$MG_DST" 0
 	memx_vms "[kill-dst] the source keeps the VM" "$MG_SRC" 1
 	finish "$s" "the sort verified on the source"
@@ -246,12 +261,44 @@ case_kill_dst()
 	((GX_FAIL == 0)) || fail_logs "$s" "$d"
 }
 
+# The source has a device the destination lacks: the destination fails
+# to load the device state, which comes last, after all of RAM.  Through
+# the return path the source learns it, instead of taking the migration
+# for completed, and runs the guest on.
+case_bad_dst()
+{
+	local s=bad-src d=bad-dst t0 st
+
+	t0=$SECONDS
+	boot "$s" -device virtio-rng-pci
+	incoming "$d"
+	MG_MIBPS=$MG_LIVE_MIBPS mg_migrate "$s" "$d"
+	mg_migrate_wait "$s" 600 || true
+	mg_migrate_summary "$s"
+	summary+=("bad-dst: $MG_MIG_STATUS (${MG_MIG_ERROR_DESC:-no error given}); before, $MG_MIG_LAST_TIME ms in, $(mg_mib "$MG_MIG_LAST_TRANSFERRED") MiB transferred")
+	gx_check "[bad-dst] the migration failed: $MG_MIG_STATUS${MG_MIG_ERROR_DESC:+ ($MG_MIG_ERROR_DESC)}" \
+		"[[ $MG_MIG_STATUS == failed ]]"
+	mg_qemu_wait "$d" 60
+	gx_check "[bad-dst] the destination QEMU failed to load: status $MG_RC, $(grep -m1 -i 'section' "$NX_TMP/$d.log" || echo 'nothing said')" \
+		"((MG_RC != 0 && MG_RC != 124)) && grep -q 'Unknown savevm section' '$NX_TMP/$d.log'"
+	st=$(mg_status "$s")
+	gx_check "[bad-dst] the source runs on: $st (want running)" "[[ $st == running ]]"
+	# Not running, it would never finish its sort: stop here.
+	[[ $st == running ]] || fail_logs "$s" "$d"
+	memx_vms "[bad-dst] the destination let its VM go" "$MG_DST" 0
+	finish "$s" "the sort verified on the source"
+	memx_vms "[bad-dst] the guest ended" "$MG_SRC" 0
+	nx_log "[bad-dst] done in $((SECONDS - t0)) s"
+	((GX_FAIL == 0)) || fail_logs "$s" "$d"
+}
+
 for c in $MG_CASES; do
 	case $c in
 	live) case_live ;;
 	cancel) case_cancel ;;
 	kill-dst) case_kill_dst ;;
-	*) nx_die "unknown case '$c' in MG_CASES (live, cancel, kill-dst)" ;;
+	bad-dst) case_bad_dst ;;
+	*) nx_die "unknown case '$c' in MG_CASES (live, cancel, kill-dst, bad-dst)" ;;
 	esac
 done
 
