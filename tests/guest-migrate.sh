@@ -7,12 +7,12 @@
 # "client2" (the destination), each a network namespace on one bridge,
 # each client with its own key (allowed by both servers), run directory
 # and memxd (tests/lib/migrate-common.sh).  The test guest, with 1 GiB of
-# guest RAM, sorts MG_QSORT_MIB MiB (default 200: CI-sized, about 10 s
-# of sorting under TCG); once the sort has printed progress, the
+# guest RAM, sorts MG_QSORT_MIB MiB (CI-sized: tens of seconds of sorting
+# under TCG); once the sort has printed progress, the
 # source QEMU migrates it live (precopy, capability return-path on, so
 # that the source learns when the destination fails to load) over TCP to
 # a QEMU in client2 started with the same machine and -incoming defer.
-# Four cases, each a guest of its own:
+# Four cases, each a guest of its own (and a fifth with memx):
 #   live      the migration completes; the source is stopped (`postmigrate`)
 #             and quit, status 0; the destination runs, the guest finishes
 #             its sort there, the sort verifies (every word, and the
@@ -39,22 +39,34 @@
 # and remaining, dirty pages rate) and its totals at the end (total time,
 # downtime, bytes transferred).
 #
-# The guest's RAM is on MG_BACKEND: memfd (the default for now; no memxd
-# involved) or memx (memory-backend-memx, MG_BUDGET local; the source
-# QEMU on the source's memxd, the destination QEMU on the destination's;
-# its arguments are in mg_qemu_args, migrate-common.sh).  With memx the
-# test also checks that each memxd holds the VM exactly while a QEMU of
-# its host runs it: none left behind by a quit source, a cancelled or
-# killed destination, or a guest that ended.  memx passes today on QEMU's
-# own precopy, which copies every page through the migration stream (the
-# source's memxd faulting evicted pages back in for QEMU to send, the
-# destination's taking them as the guest's writes): about 7 s instead of
-# 1.5 s for the live case here.  Needs qemu-patches/0006 under TCG: QEMU
-# 7.2 loses writes in precopy without it.
+# The guest's RAM is on MG_BACKEND: memx (the default: memory-backend-memx,
+# MG_BUDGET local; the source QEMU on the source's memxd, the destination
+# QEMU on the destination's; qemu-patches/0007) or memfd (plain local RAM,
+# no memxd: the same scenario as QEMU migrates any RAM).  With memx the
+# test also checks that:
+#   - each memxd holds the VM exactly while a QEMU of its host runs it:
+#     none left behind by a quit source, a cancelled, killed or failed
+#     destination, or a guest that ended;
+#   - live: the remote pages stayed where they were.  The source's
+#     report (memxd's --report-dir, memxctl migrations) shows remote
+#     pages left in place (> 0) and the pages QEMU skipped (> 0); on each
+#     memory server the VM's session was moved to the destination's key
+#     (its log says so) and the destination opened no session of its
+#     own: no page was sent to a server again.  The destination's
+#     memxctl migrations shows the VM arrived and runs;
+#   - bad-dst: the destination failed after the handoff (the device
+#     state comes after memx's own section), so the source took the VM
+#     back from its memxd, sessions and all (the source's record says
+#     "taken back");
+#   - postcopy: the destination refuses the postcopy-ram capability,
+#     saying why (memxd holds guest RAM's userfaultfd).
+# Needs qemu-patches/0006 under TCG: QEMU 7.2 loses writes in precopy
+# without it.
 #
-# Environment: MG_BACKEND, MG_BUDGET, MG_CAPS (more capabilities, e.g.
-# for memx), MG_QSORT_MIB (200), MG_CASES ("live cancel kill-dst
-# bad-dst"), MG_LIVE_MIBPS (max-bandwidth of live and bad-dst, MiB/s,
+# Environment: MG_BACKEND, MG_BUDGET, MG_CAPS (more capabilities),
+# MG_QSORT_MIB (memx 400: more than the budget, so that pages are remote
+# as it migrates; memfd 200), MG_CASES ("live cancel kill-dst bad-dst",
+# and postcopy with memx), MG_LIVE_MIBPS (max-bandwidth of live and bad-dst, MiB/s,
 # default 1024), MG_SLOW_MIBPS (of cancel and kill-dst, default 32, QEMU
 # 7.2's own default: the migration stays active for seconds),
 # MG_ACT_MIB (cancel and kill-dst act once this much was sent, default
@@ -64,13 +76,19 @@ set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 top_srcdir=${top_srcdir:-$(cd "$here/.." && pwd)}
+MG_BACKEND=${MG_BACKEND:-memx}
 # shellcheck source=tests/lib/guest-common.sh
 . "$top_srcdir/tests/lib/guest-common.sh"
 # shellcheck source=tests/lib/migrate-common.sh
 . "$top_srcdir/tests/lib/migrate-common.sh"
 
-MG_QSORT_MIB=${MG_QSORT_MIB:-200}
-MG_CASES=${MG_CASES:-live cancel kill-dst bad-dst}
+if [[ $MG_BACKEND == memx ]]; then
+	MG_QSORT_MIB=${MG_QSORT_MIB:-400}
+	MG_CASES=${MG_CASES:-live cancel kill-dst bad-dst postcopy}
+else
+	MG_QSORT_MIB=${MG_QSORT_MIB:-200}
+	MG_CASES=${MG_CASES:-live cancel kill-dst bad-dst}
+fi
 MG_LIVE_MIBPS=${MG_LIVE_MIBPS:-1024}
 MG_SLOW_MIBPS=${MG_SLOW_MIBPS:-32}
 MG_ACT_MIB=${MG_ACT_MIB:-16}
@@ -160,6 +178,40 @@ act_when_active()
 	fi
 }
 
+# The value of KEY in the newest migration report of HOST's memxd
+# (DIRECTION out or in); empty if none.
+report_val()
+{
+	local f
+
+	f=$(ls -t "$NX_TMP/$1"/migrations/*-"$2".report 2>/dev/null | head -n1)
+	[[ -n $f ]] && sed -n "s/^$3=//p" "$f" | head -n1
+}
+
+# live, with memx: the remote pages stayed where they were.
+memx_left_in_place()
+{
+	local remote skipped srv opened moved dst_ip
+
+	[[ $MG_BACKEND == memx ]] || return 0
+	gx_wait_for 10 '[[ -n $(report_val "$MG_SRC" out qemu_status) ]]' || true
+	remote=$(report_val "$MG_SRC" out remote_pages)
+	skipped=$(report_val "$MG_SRC" out memx_pages_skipped)
+	gx_check "[live] the source's report: ${remote:-no} remote pages ($(report_val "$MG_SRC" out remote_mib) MiB) left in place, ${skipped:-no} pages QEMU skipped, QEMU says $(report_val "$MG_SRC" out qemu_status)" \
+		"((${remote:-0} > 0 && ${skipped:-0} > 0)) && [[ $(report_val "$MG_SRC" out qemu_status) == completed ]]"
+	gx_check "[live] memxctl migrations on the source shows it handed over" \
+		"'$MEMXCTL' --socket '${MG_SOCK[$MG_SRC]}' migrations | grep -q 'status=handed-over'"
+	gx_check "[live] memxctl migrations on the destination shows it arrived and runs" \
+		"'$MEMXCTL' --socket '${MG_SOCK[$MG_DST]}' migrations | grep -q 'status=running'"
+	dst_ip=$(nx_ip "$MG_DST")
+	for srv in "${GX_SERVERS[@]}"; do
+		moved=$(count "moved from client .* to client .* at $dst_ip:" "$NX_TMP/server-$srv.log")
+		opened=$(count "opened by $dst_ip:" "$NX_TMP/server-$srv.log")
+		gx_check "[live] memory server $srv: the VM's session moved to the destination ($moved), which opened none ($opened): no page sent again" \
+			"((moved == 1 && opened == 0))"
+	done
+}
+
 GX_FAIL=0
 summary=()
 t_all=$SECONDS
@@ -191,6 +243,7 @@ case_live()
 	memx_vms "[live] the destination runs the VM" "$MG_DST" 1
 	gx_check "[live] the guest did not finish on the source" \
 		"! grep -q -e '^qsort: mib=' -e 'MEMX-GUEST-RESULT' '$NX_TMP/$s.log'"
+	memx_left_in_place
 	finish "$d" "the sort verified on the destination"
 	memx_vms "[live] the guest ended" "$MG_DST" 0
 	gx_check "[live] the guest booted once (no boot lines on the destination)" \
@@ -286,10 +339,33 @@ case_bad_dst()
 	# Not running, it would never finish its sort: stop here.
 	[[ $st == running ]] || fail_logs "$s" "$d"
 	memx_vms "[bad-dst] the destination let its VM go" "$MG_DST" 0
+	if [[ $MG_BACKEND == memx ]]; then
+		gx_wait_for 10 "'$MEMXCTL' --socket '${MG_SOCK[$MG_SRC]}' migrations | grep -q 'status=taken back'" || true
+		gx_check "[bad-dst] the source's memxd took the VM back after the handoff: $(grep -m1 -o 'registered again.*' "$NX_TMP/$s.log" || echo 'QEMU did not register again')" \
+			"'$MEMXCTL' --socket '${MG_SOCK[$MG_SRC]}' migrations | grep -q 'status=taken back'"
+	fi
 	finish "$s" "the sort verified on the source"
 	memx_vms "[bad-dst] the guest ended" "$MG_SRC" 0
 	nx_log "[bad-dst] done in $((SECONDS - t0)) s"
 	((GX_FAIL == 0)) || fail_logs "$s" "$d"
+}
+
+# postcopy: the destination refuses the capability, saying why.
+case_postcopy()
+{
+	local d=postcopy-dst out
+
+	[[ $MG_BACKEND == memx ]] || nx_die "the postcopy case is memx's"
+	mg_qemu_args "$MG_DST" 1G "qsort:$MG_QSORT_MIB"
+	mg_qemu_start "$MG_DST" "$d" 120 -incoming defer
+	out=$(gx_qmp "${MG_QMP[$d]}" migrate-set-capabilities \
+		'{"capabilities": [{"capability": "postcopy-ram", "state": true}]}' 2>&1) && out="accepted: $out"
+	# QMP says "Postcopy is not supported"; QEMU's log says why.
+	gx_check "[postcopy] the destination refuses postcopy-ram: $out; $(grep -m1 -o 'postcopy migration is not supported.*' "$NX_TMP/$d.log" || echo 'no reason logged')" \
+		'[[ $out == *"Postcopy is not supported"* ]] && grep -q "postcopy migration is not supported: memxd serves" "$NX_TMP/$d.log"'
+	mg_quit "$d" 30
+	memx_vms "[postcopy] the destination's memxd holds no VM" "$MG_DST" 0
+	((GX_FAIL == 0)) || fail_logs "$d"
 }
 
 for c in $MG_CASES; do
@@ -298,7 +374,8 @@ for c in $MG_CASES; do
 	cancel) case_cancel ;;
 	kill-dst) case_kill_dst ;;
 	bad-dst) case_bad_dst ;;
-	*) nx_die "unknown case '$c' in MG_CASES (live, cancel, kill-dst, bad-dst)" ;;
+	postcopy) case_postcopy ;;
+	*) nx_die "unknown case '$c' in MG_CASES (live, cancel, kill-dst, bad-dst, postcopy)" ;;
 	esac
 done
 
