@@ -117,7 +117,9 @@ memx_vms()
 progress() { sed -n 's/^qsort: sort \([0-9]*\)%.*/\1/p' "$NX_TMP/$1.log"; }
 
 # boot NAME [QEMU ARGS...]: the guest in the source host, sorting;
-# returns once the sort printed progress beyond 0%.
+# returns once the sort printed progress (its first line comes after the
+# first partitions, some way into the sort).  The destination is started
+# before, so that only the migration runs in what is left of the sort.
 boot()
 {
 	local name=$1 log=$NX_TMP/$1.log pid
@@ -127,12 +129,21 @@ boot()
 	mg_qemu_start "$MG_SRC" "$name" 1800 "$@"
 	pid=${NX_PIDS[qemu-$name]}
 	nx_log "[$name] booting in $MG_SRC: 1 GiB guest RAM ($MG_BACKEND), qsort of $MG_QSORT_MIB MiB"
-	gx_wait_for 900 "grep -q '^qsort: sort [1-9]' '$log' || ! kill -0 $pid 2>/dev/null" || true
-	grep -q '^qsort: sort [1-9]' "$log" || {
+	gx_wait_for 900 "grep -q '^qsort: sort ' '$log' || ! kill -0 $pid 2>/dev/null" || true
+	grep -q '^qsort: sort ' "$log" || {
 		tail -n 20 "$log" >&2
 		nx_die "[$name] the guest's sort printed no progress"
 	}
 	nx_log "[$name] sorting: $(grep '^qsort: generated' "$log"), $(grep '^qsort: sort' "$log" | tail -n1)"
+}
+
+# migrate SRC DST MIBPS: mg_migrate, unless SRC's sort is over already.
+migrate()
+{
+	if grep -q '^qsort: mib=' "$NX_TMP/$1.log" || ! kill -0 "${NX_PIDS[qemu-$1]}" 2>/dev/null; then
+		nx_die "[$1] the guest finished its sort before it could be migrated (a slow or busy machine? raise MG_QSORT_MIB)"
+	fi
+	MG_MIBPS=$3 mg_migrate "$1" "$2"
 }
 
 # incoming NAME: the destination QEMU, the same machine, in client2.
@@ -221,15 +232,17 @@ case_live()
 	local s=live-src d=live-dst t0 st_src st_dst a b
 
 	t0=$SECONDS
-	boot "$s"
 	incoming "$d"
-	MG_MIBPS=$MG_LIVE_MIBPS mg_migrate "$s" "$d"
+	boot "$s"
+	migrate "$s" "$d" "$MG_LIVE_MIBPS"
 	mg_migrate_wait "$s" 600 || true
 	mg_migrate_summary "$s"
 	summary+=("live: $MG_MIG_STATUS in $MG_MIG_TOTAL_TIME ms, downtime $MG_MIG_DOWNTIME ms, $(mg_mib "$MG_MIG_RAM_TRANSFERRED") MiB transferred, $MG_MIG_RAM_DIRTY_SYNC_COUNT passes")
 	[[ $MG_MIG_STATUS == completed ]] || {
 		GX_FAIL=1
 		nx_log "FAIL: [live] the migration ended '$MG_MIG_STATUS', not completed"
+		grep -q '^qsort: mib=' "$NX_TMP/$s.log" &&
+			nx_log "[live] the guest finished its sort on the source before the migration did (a slow or busy machine? raise MG_QSORT_MIB)"
 		fail_logs "$s" "$d"
 	}
 	st_src=$(mg_status "$s")
@@ -261,9 +274,9 @@ case_cancel()
 	local s=cancel-src d=cancel-dst t0 st
 
 	t0=$SECONDS
-	boot "$s"
 	incoming "$d"
-	MG_MIBPS=$MG_SLOW_MIBPS mg_migrate "$s" "$d"
+	boot "$s"
+	migrate "$s" "$d" "$MG_SLOW_MIBPS"
 	act_when_active "$s"
 	nx_log "[cancel] migrate_cancel"
 	gx_qmp "${MG_QMP[$s]}" migrate_cancel >/dev/null
@@ -291,9 +304,9 @@ case_kill_dst()
 	local s=kill-src d=kill-dst t0 st
 
 	t0=$SECONDS
-	boot "$s"
 	incoming "$d"
-	MG_MIBPS=$MG_SLOW_MIBPS mg_migrate "$s" "$d"
+	boot "$s"
+	migrate "$s" "$d" "$MG_SLOW_MIBPS"
 	act_when_active "$s"
 	nx_log "[kill-dst] SIGKILL to the destination QEMU"
 	mg_qemu_kill "$d" KILL
@@ -323,9 +336,9 @@ case_bad_dst()
 	local s=bad-src d=bad-dst t0 st
 
 	t0=$SECONDS
-	boot "$s" -device virtio-rng-pci
 	incoming "$d"
-	MG_MIBPS=$MG_LIVE_MIBPS mg_migrate "$s" "$d"
+	boot "$s" -device virtio-rng-pci
+	migrate "$s" "$d" "$MG_LIVE_MIBPS"
 	mg_migrate_wait "$s" 600 || true
 	mg_migrate_summary "$s"
 	summary+=("bad-dst: $MG_MIG_STATUS (${MG_MIG_ERROR_DESC:-no error given}); before, $MG_MIG_LAST_TIME ms in, $(mg_mib "$MG_MIG_LAST_TRANSFERRED") MiB transferred")
