@@ -1566,7 +1566,8 @@ static struct handoff_result fx_handoff(struct fx *f)
  * adopts it with the state that came with them.  Not settled yet.  The
  * handoff let go of the source's VM: f->vm is not used until replaced.
  */
-static void fx_arrive(struct fx *f, int state_fd, const uint8_t *leave_out)
+static void fx_arrive_stale(struct fx *f, int state_fd,
+			    const uint8_t *leave_out, const uint8_t *stale)
 {
 	struct vm_spec spec = { .pid = 1, .nregions = 1, .migrated = true };
 	struct fake_mem *dst = fake_mem_new(f->npages);
@@ -1575,6 +1576,11 @@ static void fx_arrive(struct fx *f, int state_fd, const uint8_t *leave_out)
 	char why[256] = "";
 
 	for (uint64_t p = 0; p < f->npages; p++) {
+		if (stale && stale[p]) {
+			/* An old copy, sent before the page left memory. */
+			memset(dst->data + p * PAGE, 0xee, PAGE);
+			dst->present[p] = 1;
+		}
 		if (!f->m->present[p] || (leave_out && leave_out[p]))
 			continue;
 		memcpy(dst->data + p * PAGE, f->m->data + p * PAGE, PAGE);
@@ -1597,6 +1603,11 @@ static void fx_arrive(struct fx *f, int state_fd, const uint8_t *leave_out)
 		      "register migrated: %s", why);
 	migrate_arrived(f->vm);
 	ck_assert_int_eq(f->vm->mig, VM_MIG_IN);
+}
+
+static void fx_arrive(struct fx *f, int state_fd, const uint8_t *leave_out)
+{
+	fx_arrive_stale(f, state_fd, leave_out, NULL);
 }
 
 /* The state fd the VMM keeps (its own descriptor of the memfd). */
@@ -1697,6 +1708,45 @@ START_TEST(test_migrate_clean_pages_not_sent)
 	ck_assert_uint_eq(f.vm->adopted.remote_again, clean);
 	migrate_settle(f.vm);
 	fx_verify(&f, 0, f.npages, 5);
+	fx_fini(&f);
+}
+END_TEST
+
+/*
+ * The stream carried pages that left memory on the source afterwards
+ * (sent, dirtied, evicted): the destination holds stale copies of pages
+ * the state calls remote, or freed.  It must drop them, and read the
+ * servers' copies (or zeros).
+ */
+START_TEST(test_migrate_drops_stale_copies)
+{
+	struct fx f;
+	struct handoff_result r;
+	uint8_t stale[256];
+	uint64_t n = 0;
+	int state_fd;
+
+	fx_init_filled(&f, &defaults, 7);
+	fake_mem_remove(f.m, 200, 4);		/* the guest frees some */
+	fx_quiesce(&f);
+	memset(stale, 0, sizeof(stale));
+	for (uint64_t p = 0; p < f.npages; p++) {
+		enum page_state st = pt_state(&f.vm->pt, p);
+
+		stale[p] = st == PS_REMOTE || st == PS_NEVER;
+		n += stale[p];
+	}
+	ck_assert_uint_gt(n, f.npages / 2);
+	state_fd = fx_state_fd(&f);
+	r = fx_handoff(&f);
+	ck_assert_msg(r.err == 0, "handoff: %s", r.why);
+	fx_arrive_stale(&f, state_fd, NULL, stale);
+	ck_assert_uint_eq(f.vm->adopted.stale_dropped, n);
+	migrate_settle(f.vm);
+	fx_verify(&f, 0, 200, 7);
+	for (uint64_t p = 200; p < 204; p++)
+		ck_assert_int_eq(fx_read(&f, p), 0);
+	fx_verify(&f, 204, f.npages - 204, 7);
 	fx_fini(&f);
 }
 END_TEST
@@ -2275,6 +2325,7 @@ static Suite *pager_suite(void)
 	tcase_set_timeout(tc, 60);
 	tcase_add_test(tc, test_migrate_leaves_remote_pages);
 	tcase_add_test(tc, test_migrate_clean_pages_not_sent);
+	tcase_add_test(tc, test_migrate_drops_stale_copies);
 	tcase_add_test(tc, test_handoff_waits_for_writes);
 	tcase_add_test(tc, test_handoff_refuses_spilled);
 	tcase_add_test(tc, test_incoming_vmm_gone_keeps_pages);

@@ -29,21 +29,17 @@
  *
  * A VM that live-migrated here (@migrated) brings the source memxd's
  * table, quiesced (migrate.h: nothing was in flight), and a memfd that
- * holds only what the migration stream carried: the pages resident on
- * the source, as of their last send.  A page the table calls RESIDENT
- * and clean, with a copy on a server, that the memfd lacks was never
- * sent -- it was remote when the source last looked, and fetched since
- * for a read, which no dirty log sees -- and its server copy is the
- * page: it is REMOTE here.  Any other page the memfd lacks is what the
- * rules above make it (a RESIDENT dirty page the stream did not carry
- * was sent as a zero page, which QEMU does not write into a hole).
- *
- * Of the flags, only PT_HAS_REMOTE and PT_DIRTY are kept.  The victim
- * policy's marks (PT_HOT, PT_EPOCH, PT_DEMOTED: victim.h) are not: their
- * epochs count the old memxd's evictions, a clock that stops with it, and
- * the new memxd's hot set starts empty (pt->hot 0) and fills from its own
- * refaults.  A page kept hot across the restart would be one the new
- * policy never chose, and an old epoch would pass for a recent refault.
+ * holds what the migration stream carried.  QEMU sent every page
+ * resident on the source as it was at the end (qemu-patches/0007), but
+ * a page sent earlier and evicted since may have left a stale copy:
+ *   - a page the memfd holds that the table calls anything but RESIDENT
+ *     is dropped from the memfd, and is what the table says (the server
+ *     copy of a REMOTE page is the page; a NEVER page was freed);
+ *   - a page the table calls RESIDENT that the memfd lacks was installed
+ *     after QEMU's last look, with the guest stopped, and not written
+ *     since: it is its server copy if it has one (REMOTE), else zeros
+ *     (memxd filled it so).  PT_DIRTY does not say otherwise: memxd
+ *     installs pages writable, dirty, ahead of writes that may not come.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -65,6 +61,11 @@ static pte_t adopt_page(struct vm *vm, uint64_t p, pte_t old, bool present,
 	*suspect = old & PT_WRITING;
 	if (*suspect)
 		keep |= PT_HAS_REMOTE;	/* it may have landed */
+	if (migrated && present && s != PS_RESIDENT && s != PS_EVICTING) {
+		gm_punch(&vm->mem, p, 1);	/* a stale copy */
+		rep->stale_dropped++;
+		present = false;
+	}
 	if (present) {
 		bool clean = s == PS_RESIDENT && !(old & PT_DIRTY) &&
 			     (old & PT_HAS_REMOTE) && !*suspect;
@@ -77,8 +78,8 @@ static pte_t adopt_page(struct vm *vm, uint64_t p, pte_t old, bool present,
 			return (pte_t)(PS_RESIDENT | PT_HAS_REMOTE);
 		return (pte_t)(PS_RESIDENT | PT_DIRTY | keep);
 	}
-	if (migrated && s == PS_RESIDENT && !(old & PT_DIRTY) &&
-	    (old & PT_HAS_REMOTE) && !*suspect) {
+	if (migrated && s == PS_RESIDENT && (old & PT_HAS_REMOTE) &&
+	    !*suspect) {
 		rep->remote_again++;
 		return (pte_t)(PS_REMOTE | PT_HAS_REMOTE);
 	}

@@ -18,7 +18,8 @@ struct adopt_report {
 	uint64_t fetches_dropped;	/* READs that died with memxd */
 	uint64_t discards_found;	/* pages the guest freed meanwhile */
 	uint64_t parities;		/* groups whose parity is recomputed */
-	uint64_t remote_again;		/* migrated: clean pages not sent */
+	uint64_t remote_again;		/* migrated: resident, not sent */
+	uint64_t stale_dropped;		/* migrated: stale copies dropped */
 	unsigned sessions;		/* sessions re-attached */
 };
 

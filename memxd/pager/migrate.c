@@ -125,8 +125,10 @@ static void record_print(const struct record *r, GString *o)
 				       (double)(r->s.resident + r->s.remote) *
 				       PAGE / 1048576.0);
 	else
-		g_string_append_printf(o, "fetched_clean_not_sent=%lu\n",
-				       (unsigned long)r->s.remote_again);
+		g_string_append_printf(o, "resident_not_sent=%lu\n"
+				       "stale_copies_dropped=%lu\n",
+				       (unsigned long)r->s.remote_again,
+				       (unsigned long)r->s.stale_dropped);
 	if (r->vmm)
 		g_string_append(o, r->vmm->str);
 }
@@ -188,13 +190,6 @@ int migrate_report(struct pager *pg, const char *name, const char *kv)
 	return 0;
 }
 
-void migrate_pager_fini(struct pager *pg)
-{
-	if (pg->migrations)
-		g_queue_free_full(pg->migrations, (GDestroyNotify)record_free);
-	pg->migrations = NULL;
-}
-
 /* ---- the source: handoff ---- */
 
 static void summarize(struct vm *vm, struct migrate_summary *s)
@@ -251,6 +246,7 @@ static void handoff_free(struct handoff *h)
 
 	if (h->polling || h->moves)
 		return;
+	vm->pg->handoffs = g_list_remove(vm->pg->handoffs, h);
 	vm_put(vm);
 	free(h);
 }
@@ -372,6 +368,7 @@ int migrate_handoff(struct vm *vm, migrate_done_fn done, void *arg,
 	h->arg = arg;
 	h->t0 = evl_now_ns();
 	vm->mig = VM_MIG_OUT;	/* no eviction or rebuild starts now */
+	vm->pg->handoffs = g_list_prepend(vm->pg->handoffs, h);
 	evl_timer_init(&h->poll, handoff_poll);
 	h->polling = true;
 	evl_timer_arm(vm->pg->loop, &h->poll, 0);
@@ -386,6 +383,7 @@ void migrate_arrived(struct vm *vm)
 {
 	struct migrate_summary s = {
 		.remote_again = vm->adopted.remote_again,
+		.stale_dropped = vm->adopted.stale_dropped,
 		.sessions = vm->adopted.sessions,
 	};
 
@@ -393,11 +391,13 @@ void migrate_arrived(struct vm *vm)
 	record_add(vm, false, "arrived", &s);
 	log_info("vm %s arrived by live migration: %lu pages came in the "
 		 "stream, %lu remote pages (%.1f MiB) stay where they were "
-		 "(%lu of them fetched clean on the source, so not sent), %u "
-		 "sessions re-attached; nothing goes out to the servers until "
-		 "it runs here", vm->name, (unsigned long)s.resident,
-		 (unsigned long)s.remote, (double)s.remote * PAGE / 1048576.0,
-		 (unsigned long)s.remote_again, s.sessions);
+		 "(%lu of them resident on the source but not sent; %lu stale "
+		 "copies the stream left dropped), %u sessions re-attached; "
+		 "nothing goes out to the servers until it runs here",
+		 vm->name, (unsigned long)s.resident, (unsigned long)s.remote,
+		 (double)s.remote * PAGE / 1048576.0,
+		 (unsigned long)s.remote_again, (unsigned long)s.stale_dropped,
+		 s.sessions);
 }
 
 static void settle_done(void *arg, int err)
@@ -443,4 +443,25 @@ void migrate_settle(struct vm *vm)
 	}
 	vm->mig = VM_MIG_NONE;
 	vm->up->changed(vm);
+}
+
+void migrate_pager_fini(struct pager *pg)
+{
+	/*
+	 * memxd goes with handoffs under way: their VMs are gone, their
+	 * MOVEs cancelled with the transport; only a poll may be left.
+	 */
+	while (pg->handoffs) {
+		struct handoff *h = pg->handoffs->data;
+
+		if (h->polling) {
+			evl_timer_cancel(pg->loop, &h->poll);
+			h->polling = false;
+		}
+		h->moves = 0;
+		handoff_free(h);
+	}
+	if (pg->migrations)
+		g_queue_free_full(pg->migrations, (GDestroyNotify)record_free);
+	pg->migrations = NULL;
 }

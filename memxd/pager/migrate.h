@@ -40,7 +40,8 @@ struct migrate_summary {
 	uint64_t remote;		/* on the servers, left in place */
 	uint64_t never;			/* never written */
 	uint64_t lost;
-	uint64_t remote_again;		/* in: fetched clean, not sent */
+	uint64_t remote_again;		/* in: resident there, not sent */
+	uint64_t stale_dropped;		/* in: stale copies the stream left */
 	unsigned sessions;		/* made movable, or re-attached */
 	uint64_t quiesce_us;		/* out: waiting for writes in flight */
 };

@@ -134,6 +134,7 @@ struct pager {
 	struct recovery *rec;		/* recovery.c's own */
 	struct evl_hook settle;		/* fault.c: before the loop sleeps */
 	GQueue *migrations;		/* migrate.c: its records */
+	GList *handoffs;		/* migrate.c: those under way */
 };
 
 static inline void vm_get(struct vm *vm)

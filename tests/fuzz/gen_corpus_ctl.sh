@@ -35,6 +35,10 @@ seed register-bad-values 005 'register=1\nversion=1\nname=fz\npid=4294967297\nbu
 seed malformed 001 'get\n\n\n\nput=1\n\ndiscard=1\n\ndiscard=1,2,3\n\nget=1\000junk\n\n'
 seed nul-inside 045 "$reg\000$whole\n"
 seed budget-too-big 005 "${reg%budget=65536\\n}budget=2097152\n$whole\n"
+seed migrate-handoff-report 005 "$reg$whole\ndiscard=0,4096\n\nmigrate=handoff\n\nmigrate=report\nqemu_status=completed\ntotal_ms=12\n\nmigrate=settle\n\nget=migrations\n\n"
+seed migrate-bad 005 "migrate=handoff\n\nmigrate=report\nBad-Key=1\n\nmigrate=fly\n\nmigrate=handoff\nextra=1\n\n$reg$whole\nmigrate=settle\n\nmigrate=settle\n\nmigrate=handoff\n\nmigrate=handoff\n\n"
+seed register-migrated-two-fds 005 "${reg}migrated=1\n$whole\n${reg}migrated=1\nagain=1\n$whole\n"
+seed vmm-get-migrations 005 "get=migrations\n\n"
 s=''
 for i in $(seq 200); do s="${s}get=1\n\n"; done
 seed pipelined-gets 071 "$s"
