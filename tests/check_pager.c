@@ -1798,6 +1798,46 @@ START_TEST(test_handoff_waits_for_writes)
 }
 END_TEST
 
+/*
+ * A server refuses to let a session move: the handoff fails, the VM runs
+ * on here, and the sessions made movable are settled again.
+ */
+START_TEST(test_handoff_move_refused)
+{
+	struct handoff_result r = { 0 };
+	struct fake_req *q;
+	struct fx f;
+	char why[256] = "";
+	uint64_t moves;
+
+	fx_init_filled(&f, &defaults, 8);
+	fake_remote_hold(f.fr, RMAP_T_MOVE, true);
+	moves = fake_remote_sent(f.fr, RMAP_T_MOVE);
+	ck_assert_int_eq(migrate_handoff(f.vm, handoff_cb, &r, why,
+					 sizeof(why)), 0);
+	for (unsigned i = 0; i < 50 && !fake_remote_find(f.fr, RMAP_T_MOVE);
+	     i++)
+		fx_wait(&f);
+	q = fake_remote_find(f.fr, RMAP_T_MOVE);
+	ck_assert_ptr_nonnull(q);
+	fake_remote_complete(f.fr, q, 0, RMAP_S_BADSESSION);
+	fake_remote_hold(f.fr, RMAP_T_MOVE, false);
+	for (unsigned i = 0; i < 5000 && !r.done; i++)
+		fx_wait(&f);
+	ck_assert(r.done);
+	ck_assert_int_eq(r.err, -EPERM);
+	ck_assert_msg(strstr(r.why, "did not let a session"), "%s", r.why);
+	fx_quiesce(&f);
+	ck_assert_int_eq(f.vm->mig, VM_MIG_NONE);
+	/* Each made movable, then each settled again. */
+	ck_assert_uint_eq(fake_remote_sent(f.fr, RMAP_T_MOVE),
+			  moves + 2 * defaults.servers);
+	fx_fill(&f, 0, f.npages, 9);
+	fx_verify(&f, 0, f.npages, 9);
+	fx_fini(&f);
+}
+END_TEST
+
 /* Pages in this host's spill file cannot migrate: refused, it runs on. */
 START_TEST(test_handoff_refuses_spilled)
 {
@@ -2328,6 +2368,7 @@ static Suite *pager_suite(void)
 	tcase_add_test(tc, test_migrate_drops_stale_copies);
 	tcase_add_test(tc, test_handoff_waits_for_writes);
 	tcase_add_test(tc, test_handoff_refuses_spilled);
+	tcase_add_test(tc, test_handoff_move_refused);
 	tcase_add_test(tc, test_incoming_vmm_gone_keeps_pages);
 	suite_add_tcase(s, tc);
 	tc = tcase_create("integrity");

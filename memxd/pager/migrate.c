@@ -226,7 +226,7 @@ static uint64_t spilled(const struct vm *vm)
 	return n;
 }
 
-/* Writes to the servers still in flight, and why one would wait. */
+/* Writes (or frees) of the VM's pages still in flight to the servers. */
 static bool writes_in_flight(struct vm *vm)
 {
 	if (vm->pt.evicting)
@@ -237,7 +237,36 @@ static bool writes_in_flight(struct vm *vm)
 		if (grp->writers || grp->deltas)
 			return true;
 	}
+	for (uint64_t p = 0; p < vm->npages; p++)
+		if (pt_has(&vm->pt, p, PT_WRITING))
+			return true;
 	return false;
+}
+
+static void settle_done(void *arg, int err);
+
+/* MOVE every open session of @vm, movable or settled.  How many went. */
+static unsigned move_all(struct vm *vm, bool movable,
+			 void (*done)(void *arg, int err), void *arg)
+{
+	unsigned n = 0;
+
+	for (unsigned i = 0; i < vm->nsess; i++) {
+		void *a = arg;
+
+		if (!vm_session_ready(vm, i))
+			continue;
+		if (!movable && !(a = strdup(vm->name)))
+			continue;
+		if (remote_session_move(vm->pg->remote, &vm->sess[i], i,
+					movable, done, a)) {
+			if (!movable)
+				free(a);
+			continue;
+		}
+		n++;
+	}
+	return n;
 }
 
 static void handoff_free(struct handoff *h)
@@ -263,6 +292,9 @@ static void handoff_end(struct handoff *h)
 	if (h->err) {
 		log_warn("vm %s: migration handoff failed, it runs on here: %s",
 			 vm->name, h->why);
+		/* Sessions made movable are this host's alone again. */
+		if (h->s.sessions)
+			move_all(vm, false, settle_done, NULL);
 		vm->mig = VM_MIG_NONE;
 		vm->up->changed(vm);
 		h->done(h->arg, h->err, h->why, NULL);
@@ -322,17 +354,8 @@ static void handoff_poll(struct evl *loop, struct evl_timer *t)
 	h->s.quiesce_us = (now - h->t0) / 1000;
 	summarize(vm, &h->s);
 	h->moves = 1;		/* held while they are sent */
-	for (unsigned i = 0; i < vm->nsess; i++) {
-		if (!vm_session_ready(vm, i))
-			continue;
-		h->moves++;
-		if (remote_session_move(vm->pg->remote, &vm->sess[i], i, true,
-					move_done, h)) {
-			h->moves--;
-			continue;
-		}
-		h->s.sessions++;
-	}
+	h->s.sessions = move_all(vm, true, move_done, h);
+	h->moves += h->s.sessions;
 	move_done(h, 0);
 }
 
@@ -414,22 +437,8 @@ static void settle_done(void *arg, int err)
 void migrate_settle(struct vm *vm)
 {
 	struct record *r = record_last(vm->pg, vm->name);
-	unsigned n = 0;
+	unsigned n = move_all(vm, false, settle_done, NULL);
 
-	for (unsigned i = 0; i < vm->nsess; i++) {
-		char *name;
-
-		if (!vm_session_ready(vm, i))
-			continue;
-		name = strdup(vm->name);
-		if (!name)
-			continue;
-		if (remote_session_move(vm->pg->remote, &vm->sess[i], i, false,
-					settle_done, name))
-			free(name);
-		else
-			n++;
-	}
 	if (vm->mig == VM_MIG_IN) {
 		log_info("vm %s runs here now: %u sessions settled; its pages "
 			 "go out to the servers again", vm->name, n);
