@@ -356,6 +356,9 @@ case_bad_dst()
 		gx_wait_for 10 "'$MEMXCTL' --socket '${MG_SOCK[$MG_SRC]}' migrations | grep -q 'status=taken back'" || true
 		gx_check "[bad-dst] the source's memxd took the VM back after the handoff: $(grep -m1 -o 'registered again.*' "$NX_TMP/$s.log" || echo 'QEMU did not register again')" \
 			"'$MEMXCTL' --socket '${MG_SOCK[$MG_SRC]}' migrations | grep -q 'status=taken back'"
+		gx_wait_for 10 "'$MEMXCTL' --socket '${MG_SOCK[$MG_SRC]}' migrations | grep -q 'qemu_status=failed'" || true
+		gx_check "[bad-dst] the source's record has QEMU's account: qemu_status=failed" \
+			"'$MEMXCTL' --socket '${MG_SOCK[$MG_SRC]}' migrations | grep -q 'qemu_status=failed'"
 	fi
 	finish "$s" "the sort verified on the source"
 	memx_vms "[bad-dst] the guest ended" "$MG_SRC" 0
