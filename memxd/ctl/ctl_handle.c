@@ -124,7 +124,7 @@ static void handoff_refused(struct conn *c, int err, const char *why)
 {
 	GString *o = g_string_new(NULL);
 
-	g_string_append_printf(o, "errno=%d\nmigrate=handoff\nerror=%s\n\n",
+	g_string_append_printf(o, "errno=%d\nerror=%s\nmigrate=handoff\n\n",
 			       err, why);
 	conn_reply(c, o);
 }
