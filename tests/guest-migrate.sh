@@ -189,27 +189,17 @@ act_when_active()
 	fi
 }
 
-# The value of KEY in the newest migration report of HOST's memxd
-# (DIRECTION out or in); empty if none.
-report_val()
-{
-	local f
-
-	f=$(ls -t "$NX_TMP/$1"/migrations/*-"$2".report 2>/dev/null | head -n1)
-	[[ -n $f ]] && sed -n "s/^$3=//p" "$f" | head -n1
-}
-
 # live, with memx: the remote pages stayed where they were.
 memx_left_in_place()
 {
 	local remote skipped srv opened moved dst_ip
 
 	[[ $MG_BACKEND == memx ]] || return 0
-	gx_wait_for 10 '[[ -n $(report_val "$MG_SRC" out qemu_status) ]]' || true
-	remote=$(report_val "$MG_SRC" out remote_pages)
-	skipped=$(report_val "$MG_SRC" out memx_pages_skipped)
-	gx_check "[live] the source's report: ${remote:-no} remote pages ($(report_val "$MG_SRC" out remote_mib) MiB) left in place, ${skipped:-no} pages QEMU skipped, QEMU says $(report_val "$MG_SRC" out qemu_status)" \
-		"((${remote:-0} > 0 && ${skipped:-0} > 0)) && [[ $(report_val "$MG_SRC" out qemu_status) == completed ]]"
+	gx_wait_for 10 '[[ -n $(mg_report_val "$MG_SRC" out qemu_status) ]]' || true
+	remote=$(mg_report_val "$MG_SRC" out remote_pages)
+	skipped=$(mg_report_val "$MG_SRC" out memx_pages_skipped)
+	gx_check "[live] the source's report: ${remote:-no} remote pages ($(mg_report_val "$MG_SRC" out remote_mib) MiB) left in place, ${skipped:-no} pages QEMU skipped, QEMU says $(mg_report_val "$MG_SRC" out qemu_status)" \
+		"((${remote:-0} > 0 && ${skipped:-0} > 0)) && [[ $(mg_report_val "$MG_SRC" out qemu_status) == completed ]]"
 	gx_check "[live] memxctl migrations on the source shows it handed over" \
 		"'$MEMXCTL' --socket '${MG_SOCK[$MG_SRC]}' migrations | grep -q 'status=handed-over'"
 	gx_check "[live] memxctl migrations on the destination shows it arrived and runs" \
@@ -226,6 +216,32 @@ memx_left_in_place()
 GX_FAIL=0
 summary=()
 t_all=$SECONDS
+
+# source_runs_on CASE SRC DST: the migration did not happen; the source
+# runs on, and with memx its memxd keeps the VM and DST's does not.
+source_runs_on()
+{
+	local c=$1 s=$2 d=$3 st
+
+	st=$(mg_status "$s")
+	gx_check "[$c] the source runs on: $st (want running)" "[[ $st == running ]]"
+	# Not running, it would never finish its sort: stop here.
+	[[ $st == running ]] || fail_logs "$s" "$d"
+	memx_vms "[$c] the destination's memxd let its VM go" "$MG_DST" 0
+	memx_vms "[$c] the source keeps the VM" "$MG_SRC" 1
+}
+
+# source_finishes CASE SRC DST T0: the guest's sort verifies on the
+# source, which exits by itself; the case ends.
+source_finishes()
+{
+	local c=$1 s=$2 d=$3 t0=$4
+
+	finish "$s" "the sort verified on the source"
+	memx_vms "[$c] the guest ended" "$MG_SRC" 0
+	nx_log "[$c] done in $((SECONDS - t0)) s"
+	((GX_FAIL == 0)) || fail_logs "$s" "$d"
+}
 
 case_live()
 {
@@ -271,7 +287,7 @@ case_live()
 
 case_cancel()
 {
-	local s=cancel-src d=cancel-dst t0 st
+	local s=cancel-src d=cancel-dst t0
 
 	t0=$SECONDS
 	incoming "$d"
@@ -287,21 +303,13 @@ case_cancel()
 	mg_qemu_wait "$d" 60
 	gx_check "[cancel] the destination QEMU exited with an error: status $MG_RC, $(grep -m1 -i -e error -e fail "$NX_TMP/$d.log" || echo 'nothing said')" \
 		"((MG_RC != 0 && MG_RC != 124))"
-	st=$(mg_status "$s")
-	gx_check "[cancel] the source runs on: $st (want running)" "[[ $st == running ]]"
-	# Not running, it would never finish its sort: stop here.
-	[[ $st == running ]] || fail_logs "$s" "$d"
-	memx_vms "[cancel] the destination let its VM go" "$MG_DST" 0
-	memx_vms "[cancel] the source keeps the VM" "$MG_SRC" 1
-	finish "$s" "the sort verified on the source"
-	memx_vms "[cancel] the guest ended" "$MG_SRC" 0
-	nx_log "[cancel] done in $((SECONDS - t0)) s"
-	((GX_FAIL == 0)) || fail_logs "$s" "$d"
+	source_runs_on cancel "$s" "$d"
+	source_finishes cancel "$s" "$d" "$t0"
 }
 
 case_kill_dst()
 {
-	local s=kill-src d=kill-dst t0 st
+	local s=kill-src d=kill-dst t0
 
 	t0=$SECONDS
 	incoming "$d"
@@ -315,16 +323,8 @@ case_kill_dst()
 	summary+=("kill-dst: $MG_MIG_STATUS (${MG_MIG_ERROR_DESC:-no error given}); before, $MG_MIG_LAST_TIME ms in, $(mg_mib "$MG_MIG_LAST_TRANSFERRED") MiB transferred")
 	gx_check "[kill-dst] the migration failed: $MG_MIG_STATUS${MG_MIG_ERROR_DESC:+ ($MG_MIG_ERROR_DESC)}" \
 		"[[ $MG_MIG_STATUS == failed ]]"
-	st=$(mg_status "$s")
-	gx_check "[kill-dst] the source runs on: $st (want running)" "[[ $st == running ]]"
-	# Not running, it would never finish its sort: stop here.
-	[[ $st == running ]] || fail_logs "$s" "$d"
-	memx_vms "[kill-dst] the destination's memxd let the killed QEMU's VM go" "$MG_DST" 0
-	memx_vms "[kill-dst] the source keeps the VM" "$MG_SRC" 1
-	finish "$s" "the sort verified on the source"
-	memx_vms "[kill-dst] the guest ended" "$MG_SRC" 0
-	nx_log "[kill-dst] done in $((SECONDS - t0)) s"
-	((GX_FAIL == 0)) || fail_logs "$s" "$d"
+	source_runs_on kill-dst "$s" "$d"
+	source_finishes kill-dst "$s" "$d" "$t0"
 }
 
 # The source has a device the destination lacks: the destination fails
@@ -333,7 +333,7 @@ case_kill_dst()
 # for completed, and runs the guest on.
 case_bad_dst()
 {
-	local s=bad-src d=bad-dst t0 st
+	local s=bad-src d=bad-dst t0
 
 	t0=$SECONDS
 	incoming "$d"
@@ -347,11 +347,7 @@ case_bad_dst()
 	mg_qemu_wait "$d" 60
 	gx_check "[bad-dst] the destination QEMU failed to load: status $MG_RC, $(grep -m1 -i 'section' "$NX_TMP/$d.log" || echo 'nothing said')" \
 		"((MG_RC != 0 && MG_RC != 124)) && grep -q 'Unknown savevm section' '$NX_TMP/$d.log'"
-	st=$(mg_status "$s")
-	gx_check "[bad-dst] the source runs on: $st (want running)" "[[ $st == running ]]"
-	# Not running, it would never finish its sort: stop here.
-	[[ $st == running ]] || fail_logs "$s" "$d"
-	memx_vms "[bad-dst] the destination let its VM go" "$MG_DST" 0
+	source_runs_on bad-dst "$s" "$d"
 	if [[ $MG_BACKEND == memx ]]; then
 		gx_wait_for 10 "'$MEMXCTL' --socket '${MG_SOCK[$MG_SRC]}' migrations | grep -q 'status=taken back'" || true
 		gx_check "[bad-dst] the source's memxd took the VM back after the handoff: $(grep -m1 -o 'registered again.*' "$NX_TMP/$s.log" || echo 'QEMU did not register again')" \
@@ -360,10 +356,7 @@ case_bad_dst()
 		gx_check "[bad-dst] the source's record has QEMU's account: qemu_status=failed" \
 			"'$MEMXCTL' --socket '${MG_SOCK[$MG_SRC]}' migrations | grep -q 'qemu_status=failed'"
 	fi
-	finish "$s" "the sort verified on the source"
-	memx_vms "[bad-dst] the guest ended" "$MG_SRC" 0
-	nx_log "[bad-dst] done in $((SECONDS - t0)) s"
-	((GX_FAIL == 0)) || fail_logs "$s" "$d"
+	source_finishes bad-dst "$s" "$d" "$t0"
 }
 
 # postcopy: the destination refuses the capability, saying why.

@@ -89,10 +89,9 @@ migrate()
 migrate memfd
 migrate memx
 
-report=$(ls -t "$NX_TMP/$MG_SRC"/migrations/*-out.report 2>/dev/null | head -n1)
-[[ -n $report ]] || nx_die "memx left no migration report in $NX_TMP/$MG_SRC/migrations"
-val() { sed -n "s/^$1=//p" "$report" | head -n1; }
-remote=$(val remote_pages)
+report=$(mg_report "$MG_SRC" out) ||
+	nx_die "memx left no migration report in $NX_TMP/$MG_SRC/migrations"
+remote=$(mg_report_val "$MG_SRC" out remote_pages)
 nx_log "memx's report ($report):"
 sed 's/^/    /' "$report"
 
@@ -106,7 +105,7 @@ sed 's/^/    /' "$report"
 	printf '%-26s %12s %12s %8s\n' "sent (MiB)" "$MIB_memfd" "$MIB_memx" \
 		"$(awk -v a="$MIB_memx" -v b="$MIB_memfd" 'BEGIN { printf "%.2f", a / b }')"
 	printf '%-26s %12s %12s\n' "remote pages left in place" "-" \
-		"$remote ($(val remote_mib) MiB)"
+		"$remote ($(mg_report_val "$MG_SRC" out remote_mib) MiB)"
 	printf '\nmigrate-bench: memx_s=%s plain_s=%s memx_MiB=%s plain_MiB=%s remote_untouched=%s downtime_ms=%s verify=ok\n' \
 		"$T_memx" "$T_memfd" "$MIB_memx" "$MIB_memfd" "$remote" "$DOWN_memx"
 }

@@ -78,6 +78,11 @@
 #   mg_qemu_wait NAME TIMEOUT wait until QEMU NAME exited; MG_RC is its
 #                             status (124 or 137: timed out)
 #   mg_quit NAME TIMEOUT      QMP `quit`, then mg_qemu_wait
+#   mg_report HOST DIRECTION  the newest migration report (key=value) of
+#                             HOST's memxd, DIRECTION out or in; empty if
+#                             none
+#   mg_report_val HOST DIRECTION KEY
+#                             KEY's value in it
 #
 # Environment: MG_BACKEND (memfd or memx, default memfd), MG_BUDGET (memx
 # only, default 256M), MG_CAPS (more capabilities to turn on at both
@@ -399,4 +404,25 @@ mg_quit()
 {
 	gx_qmp "${MG_QMP[$1]}" quit >/dev/null 2>&1 || true
 	mg_qemu_wait "$1" "$2"
+}
+
+mg_report()
+{
+	local f newest=
+
+	for f in "$NX_TMP/$1"/migrations/*-"$2".report; do
+		[[ -f $f ]] || continue
+		if [[ -z $newest || $f -nt $newest ]]; then
+			newest=$f
+		fi
+	done
+	[[ -n $newest ]] && echo "$newest"
+}
+
+mg_report_val()
+{
+	local f
+
+	f=$(mg_report "$1" "$2") || return 0
+	sed -n "s/^$3=//p" "$f" | head -n1
 }
