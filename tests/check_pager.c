@@ -1659,7 +1659,7 @@ START_TEST(test_migrate_leaves_remote_pages)
 			  fake_remote_sent(f.fr, RMAP_T_XWRITE) +
 			  fake_remote_sent(f.fr, RMAP_T_PXOR), writes);
 	ck_assert_uint_gt(f.vm->pt.resident, f.vm->budget);
-	migrate_settle(f.vm);
+	ck_assert_int_eq(migrate_settle(f.vm), 0);
 	ck_assert_int_eq(f.vm->mig, VM_MIG_NONE);
 	ck_assert_uint_eq(fake_remote_sent(f.fr, RMAP_T_MOVE),
 			  moves + 2 * defaults.servers);
@@ -1706,7 +1706,7 @@ START_TEST(test_migrate_clean_pages_not_sent)
 	ck_assert_msg(r.err == 0, "handoff: %s", r.why);
 	fx_arrive(&f, state_fd, leave_out);
 	ck_assert_uint_eq(f.vm->adopted.remote_again, clean);
-	migrate_settle(f.vm);
+	ck_assert_int_eq(migrate_settle(f.vm), 0);
 	fx_verify(&f, 0, f.npages, 5);
 	fx_fini(&f);
 }
@@ -1742,7 +1742,7 @@ START_TEST(test_migrate_drops_stale_copies)
 	ck_assert_msg(r.err == 0, "handoff: %s", r.why);
 	fx_arrive_stale(&f, state_fd, NULL, stale);
 	ck_assert_uint_eq(f.vm->adopted.stale_dropped, n);
-	migrate_settle(f.vm);
+	ck_assert_int_eq(migrate_settle(f.vm), 0);
 	fx_verify(&f, 0, 200, 7);
 	for (uint64_t p = 200; p < 204; p++)
 		ck_assert_int_eq(fx_read(&f, p), 0);
@@ -1776,9 +1776,10 @@ START_TEST(test_handoff_waits_for_writes)
 	fx_budget = f.vm->budget;
 	ck_assert_int_eq(migrate_handoff(f.vm, handoff_cb, &r, why,
 					 sizeof(why)), 0);
-	/* A second handoff of the same VM is refused. */
+	/* A second handoff of the same VM is refused, and so is settling. */
 	ck_assert_int_eq(migrate_handoff(f.vm, handoff_cb, &r, why,
 					 sizeof(why)), -EBUSY);
+	ck_assert_int_eq(migrate_settle(f.vm), -EBUSY);
 	for (unsigned i = 0; i < 50; i++)
 		fx_wait(&f);
 	ck_assert(!r.done);
@@ -1791,7 +1792,7 @@ START_TEST(test_handoff_waits_for_writes)
 	ck_assert_msg(r.err == 0, "handoff: %s", r.why);
 	ck_assert_uint_gt(r.s.quiesce_us, 0);
 	fx_arrive(&f, state_fd, NULL);
-	migrate_settle(f.vm);
+	ck_assert_int_eq(migrate_settle(f.vm), 0);
 	fx_verify(&f, 0, 48, 2);
 	fx_verify(&f, 48, f.npages - 48, 1);
 	fx_fini(&f);
@@ -1881,7 +1882,7 @@ START_TEST(test_incoming_vmm_gone_keeps_pages)
 	ck_assert_uint_eq(fake_remote_sent(f.fr, RMAP_T_UNREG), unregs);
 	/* The source takes it back: its state, the same pages. */
 	fx_arrive(&f, back_fd, NULL);
-	migrate_settle(f.vm);
+	ck_assert_int_eq(migrate_settle(f.vm), 0);
 	fx_verify(&f, 0, f.npages, 6);
 	fx_fini(&f);
 }

@@ -186,8 +186,10 @@ static void handle_migrate(struct conn *c, const struct ctl_req *req)
 		return;
 	}
 	if (req->migrate == CTL_MIGRATE_SETTLE) {
-		migrate_settle(c->vm);
-		reply_errno(c, 0, NULL);
+		if (migrate_settle(c->vm))
+			reply_bad(c, EBUSY, "the VM is being handed over");
+		else
+			reply_errno(c, 0, NULL);
 		return;
 	}
 	/* The reply waits until the VM is quiet and handed over. */

@@ -434,10 +434,15 @@ static void settle_done(void *arg, int err)
 	free(name);
 }
 
-void migrate_settle(struct vm *vm)
+int migrate_settle(struct vm *vm)
 {
-	struct record *r = record_last(vm->pg, vm->name);
-	unsigned n = move_all(vm, false, settle_done, NULL);
+	struct record *r;
+	unsigned n;
+
+	if (vm->mig == VM_MIG_OUT)
+		return -EBUSY;	/* it is being handed over */
+	r = record_last(vm->pg, vm->name);
+	n = move_all(vm, false, settle_done, NULL);
 
 	if (vm->mig == VM_MIG_IN) {
 		log_info("vm %s runs here now: %u sessions settled; its pages "
@@ -452,6 +457,7 @@ void migrate_settle(struct vm *vm)
 	}
 	vm->mig = VM_MIG_NONE;
 	vm->up->changed(vm);
+	return 0;
 }
 
 void migrate_pager_fini(struct pager *pg)

@@ -61,9 +61,10 @@ int migrate_handoff(struct vm *vm, migrate_done_fn done, void *arg,
 void migrate_arrived(struct vm *vm);
 /*
  * @vm runs on this host now: settle its sessions, and let its pages go
- * out to the servers.  Harmless for a VM that did not migrate.
+ * out to the servers.  Harmless for a VM that did not migrate.  0, or
+ * -EBUSY while it is being handed over.
  */
-void migrate_settle(struct vm *vm);
+int migrate_settle(struct vm *vm);
 /*
  * The VMM's account of @vm's last migration (key=value lines: QEMU's
  * counters), added to its record, logged and written out.  0, or
