@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 /*
  * server.c - the store role: RMAP requests in, pages kept, answers out.
+ * Its clients and sessions are server_session.c's (server_int.h).
  */
 #include "server.h"
 
@@ -11,184 +12,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <stdio.h>
-#include <sys/random.h>
 
 #include "../log.h"
+#include "server_int.h"
 #include "store.h"
-
-/*
- * Sessions per client, and in all: bounds on what clients can make a
- * server keep besides pages (which capacity bounds).
- */
-#define MAX_SESSIONS_PER_CLIENT	4096u
-#define MAX_SESSIONS		65536u
-
-/*
- * A client: with authentication, the static key it proved in its
- * handshake; without, its address.  Sessions are bound to it.
- */
-struct client {
-	uint8_t id[RMAP_KEY_LEN];
-	unsigned sessions;
-};
-
-struct session {
-	uint32_t id;
-	uint64_t nonce;
-	uint8_t secret[RMAP_SECRET_LEN];	/* shown by ATTACH and MOVE */
-	struct client *owner;
-	/*
-	 * Its owner said MOVE movable: another client the server allows
-	 * may take it over with ATTACH and the secret (its VM migrates).
-	 */
-	bool movable;
-	struct rmap_peer *peer;
-	struct store_session *pages;
-	uint64_t last_heard_ns;		/* the lease runs from here */
-};
-
-struct server {
-	struct evl *loop;
-	struct rmap_ep *ep;
-	struct store *store;
-	GHashTable *sessions;		/* id -> struct session */
-	GHashTable *regs;		/* REG nonce -> struct session */
-	GHashTable *clients;		/* client id -> struct client */
-	struct server_config cfg;
-	struct sockaddr_storage *announce_to;
-	unsigned n_announce;
-	struct evl_timer announce_timer, expiry_timer;
-	struct server_stats st;
-	/* load: time spent answering requests over the last interval */
-	uint64_t busy_ns, window_start_ns;
-	/* Told to leave (LEAVE): no new sessions, no announcements. */
-	bool leaving;
-	bool said_empty;	/* "safe to stop" logged since last emptied */
-	uint8_t *scratch;	/* RMAP_MAX_MSG bytes: XWRITE/XFREE replies */
-	uint8_t *tags;		/* RMAP_MAX_PAGES tags: READ/READZ replies */
-};
-
-static uint64_t lease_ns(const struct server *srv)
-{
-	return (uint64_t)srv->cfg.lease_s * 1000000000ull;
-}
-
-static guint client_hash(gconstpointer k)
-{
-	const uint8_t *b = k;
-
-	return (guint)b[0] | (guint)b[1] << 8 | (guint)b[2] << 16 |
-	       (guint)b[3] << 24;
-}
-
-static gboolean client_equal(gconstpointer a, gconstpointer b)
-{
-	return !memcmp(a, b, RMAP_KEY_LEN);
-}
-
-/* Who @peer is: its authenticated key, or (no authentication) address. */
-static void client_id_of(const struct rmap_peer *peer,
-			 uint8_t id[RMAP_KEY_LEN])
-{
-	const uint8_t *key = rmap_peer_key(peer);
-
-	memset(id, 0, RMAP_KEY_LEN);
-	if (key)
-		memcpy(id, key, RMAP_KEY_LEN);
-	else
-		snprintf((char *)id, RMAP_KEY_LEN, "%s", rmap_peer_name(peer));
-}
-
-static struct client *client_get(struct server *srv,
-				 const struct rmap_peer *peer, bool make)
-{
-	uint8_t id[RMAP_KEY_LEN];
-	struct client *c;
-
-	client_id_of(peer, id);
-	c = g_hash_table_lookup(srv->clients, id);
-	if (c || !make)
-		return c;
-	c = calloc(1, sizeof(*c));
-	if (!c)
-		return NULL;
-	memcpy(c->id, id, RMAP_KEY_LEN);
-	g_hash_table_insert(srv->clients, c->id, c);
-	return c;
-}
-
-/* Is @peer the session's client, at the address that owns it? */
-static bool session_owned_by(const struct session *s,
-			     const struct rmap_peer *peer)
-{
-	uint8_t id[RMAP_KEY_LEN];
-
-	client_id_of(peer, id);
-	return s->peer == peer && !memcmp(s->owner->id, id, RMAP_KEY_LEN);
-}
-
-/* @s belongs to client @c from now on: the per-client counts follow. */
-static void session_set_owner(struct server *srv, struct session *s,
-			      struct client *c)
-{
-	if (c == s->owner)
-		return;
-	if (--s->owner->sessions == 0)
-		g_hash_table_remove(srv->clients, s->owner->id);
-	s->owner = c;
-	c->sessions++;
-}
-
-/* Does @peer show the session owner's static key (authentication)? */
-static bool session_key_of(const struct session *s,
-			   const struct rmap_peer *peer)
-{
-	const uint8_t *key = rmap_peer_key(peer);
-
-	return key && !memcmp(s->owner->id, key, RMAP_KEY_LEN);
-}
-
-static void session_free(struct server *srv, struct session *s)
-{
-	if (g_hash_table_lookup(srv->regs, &s->nonce) == s)
-		g_hash_table_remove(srv->regs, &s->nonce);
-	if (s->owner && --s->owner->sessions == 0)
-		g_hash_table_remove(srv->clients, s->owner->id);
-	store_session_free(srv->store, s->pages);
-	free(s);
-}
-
-static void session_remove(struct server *srv, struct session *s,
-			   const char *why)
-{
-	log_info("session %08x from %s closed (%s): %lu pages freed", s->id,
-		 rmap_peer_name(s->peer), why,
-		 (unsigned long)store_session_pages(s->pages));
-	g_hash_table_remove(srv->sessions, GUINT_TO_POINTER(s->id));
-	session_free(srv, s);
-}
-
-static struct session *session_lookup(struct server *srv,
-				      const struct rmap_msg *m)
-{
-	struct session *s = g_hash_table_lookup(srv->sessions,
-						GUINT_TO_POINTER(m->session));
-
-	/*
-	 * A session belongs to the client that opened it (its key, with
-	 * authentication), at the address that opened it or took it over.
-	 */
-	if (!s || !session_owned_by(s, m->peer)) {
-		srv->st.bad_session++;
-		log_ratelimited(5000, LOG_LEVEL_WARN,
-				"%s from %s names unknown session %08x",
-				rmap_type_name(m->type), rmap_peer_name(m->peer),
-				m->session);
-		return NULL;
-	}
-	return s;
-}
 
 static void fill_stat(struct server *srv, struct rmap_stat *st)
 {
@@ -249,7 +76,7 @@ static void leave_check_empty(struct server *srv)
 	}
 }
 
-static void reply(struct server *srv, const struct rmap_msg *m, uint8_t status,
+void server_reply(struct server *srv, const struct rmap_msg *m, uint8_t status,
 		  uint32_t session, const struct iovec *iov, int iovcnt)
 {
 	int ret = rmap_reply(srv->ep, m, status, session, iov, iovcnt);
@@ -262,210 +89,6 @@ static void reply(struct server *srv, const struct rmap_msg *m, uint8_t status,
 				"cannot answer %s from %s: %s",
 				rmap_type_name(m->type), rmap_peer_name(m->peer),
 				strerror(-ret));
-}
-
-/* REG's and ATTACH's answer: the session and how it is kept. */
-static void reply_session(struct server *srv, const struct rmap_msg *m,
-			  const struct session *s)
-{
-	struct rmap_session_info si = { srv->cfg.heartbeat_ms,
-					srv->cfg.lease_s };
-	uint8_t body[RMAP_SESSION_INFO_LEN];
-	struct iovec iov = { body, sizeof(body) };
-
-	rmap_session_info_encode(&si, body);
-	reply(srv, m, RMAP_S_OK, s->id, &iov, 1);
-}
-
-static void on_reg(struct server *srv, const struct rmap_msg *m)
-{
-	uint64_t nonce = 0;
-	struct client *c;
-	struct session *s;
-
-	for (unsigned i = 0; i < 8; i++)
-		nonce = nonce << 8 | m->data[i];
-	/* A REG we already answered, asked again: same session. */
-	s = g_hash_table_lookup(srv->regs, &nonce);
-	if (s && s->nonce == nonce && session_owned_by(s, m->peer)) {
-		reply_session(srv, m, s);
-		return;
-	}
-	c = client_get(srv, m->peer, true);
-	if (!c || c->sessions >= MAX_SESSIONS_PER_CLIENT ||
-	    g_hash_table_size(srv->sessions) >= MAX_SESSIONS) {
-		srv->st.session_limit++;
-		log_ratelimited(10000, LOG_LEVEL_WARN, "refused a new session "
-				"from %s: %u sessions of %u allowed per client, "
-				"%u of %u in all", rmap_peer_name(m->peer),
-				c ? c->sessions : 0, MAX_SESSIONS_PER_CLIENT,
-				g_hash_table_size(srv->sessions), MAX_SESSIONS);
-		if (c && !c->sessions)
-			g_hash_table_remove(srv->clients, c->id);
-		reply(srv, m, RMAP_S_FULL, 0, NULL, 0);
-		return;
-	}
-	/* Leaving: old sessions are served, new ones refused. */
-	if (srv->leaving) {
-		srv->st.leaving_refusals++;
-		log_ratelimited(10000, LOG_LEVEL_INFO,
-				"leaving: refused a new session from %s",
-				rmap_peer_name(m->peer));
-		if (!c->sessions)
-			g_hash_table_remove(srv->clients, c->id);
-		reply(srv, m, RMAP_S_LEAVING, 0, NULL, 0);
-		return;
-	}
-	s = calloc(1, sizeof(*s));
-	if (!s || !(s->pages = store_session_new(srv->store))) {
-		free(s);
-		if (!c->sessions)
-			g_hash_table_remove(srv->clients, c->id);
-		reply(srv, m, RMAP_S_FULL, 0, NULL, 0);
-		return;
-	}
-	do {
-		if (getrandom(&s->id, sizeof(s->id), 0) != sizeof(s->id))
-			s->id = (uint32_t)g_random_int();
-	} while (!s->id ||
-		 g_hash_table_contains(srv->sessions, GUINT_TO_POINTER(s->id)));
-	s->nonce = nonce;
-	memcpy(s->secret, m->data + 8, RMAP_SECRET_LEN);
-	s->peer = m->peer;
-	s->owner = c;
-	c->sessions++;
-	s->last_heard_ns = evl_now_ns();
-	g_hash_table_insert(srv->sessions, GUINT_TO_POINTER(s->id), s);
-	g_hash_table_replace(srv->regs, &s->nonce, s);
-	log_info("session %08x opened by %s", s->id, rmap_peer_name(m->peer));
-	reply_session(srv, m, s);
-}
-
-/* Equal, in a time that does not depend on where they differ. */
-static bool secret_equal(const uint8_t *a, const uint8_t *b)
-{
-	uint8_t d = 0;
-
-	for (unsigned i = 0; i < RMAP_SECRET_LEN; i++)
-		d |= a[i] ^ b[i];
-	return !d;
-}
-
-/*
- * A client that restarted (a new address, a new epoch) takes its session
- * over: it shows the secret it gave at REG, and (with authentication)
- * the same static key.  From then on the session belongs to the new
- * address, and the old one is refused.
- *
- * A session its owner made movable (MOVE) may be taken over by another
- * client the server allows, with the secret: a VM that migrated to
- * another host, whose memxd has another key.  It then belongs to that
- * client.  It stays movable, so that the old owner can take it back if
- * the migration fails, until the new owner settles it (MOVE settled).
- */
-static void on_attach(struct server *srv, const struct rmap_msg *m)
-{
-	struct session *s = g_hash_table_lookup(srv->sessions,
-						GUINT_TO_POINTER(m->session));
-	const uint8_t *key = rmap_peer_key(m->peer);
-	bool same_key = s && (!key || session_key_of(s, m->peer));
-
-	if (!s || !(same_key || s->movable) ||
-	    !secret_equal(s->secret, m->data)) {
-		srv->st.bad_session++;
-		log_ratelimited(5000, LOG_LEVEL_WARN, "ATTACH from %s to "
-				"session %08x refused: %s", rmap_peer_name(m->peer),
-				m->session, !s ? "no such session (its lease "
-				"ran out, or this server restarted)" :
-				!same_key && !s->movable ? "another client's key "
-				"(its owner did not make it movable)" :
-				"wrong secret");
-		reply(srv, m, RMAP_S_BADSESSION, m->session, NULL, 0);
-		return;
-	}
-	if (!same_key) {
-		/* Another client's key: a movable session moves to it. */
-		struct client *c = client_get(srv, m->peer, true);
-		char from[RMAP_KEY_B64_LEN], to[RMAP_KEY_B64_LEN];
-
-		if (!c || c->sessions >= MAX_SESSIONS_PER_CLIENT) {
-			srv->st.session_limit++;
-			log_ratelimited(10000, LOG_LEVEL_WARN, "ATTACH from %s "
-					"to movable session %08x refused: the "
-					"client has %u sessions of %u allowed",
-					rmap_peer_name(m->peer), m->session,
-					c ? c->sessions : 0,
-					MAX_SESSIONS_PER_CLIENT);
-			if (c && !c->sessions)
-				g_hash_table_remove(srv->clients, c->id);
-			reply(srv, m, RMAP_S_FULL, m->session, NULL, 0);
-			return;
-		}
-		rmap_key_to_base64(s->owner->id, from);
-		rmap_key_to_base64(c->id, to);
-		log_info("session %08x (%lu pages) moved from client %s to "
-			 "client %s at %s", s->id,
-			 (unsigned long)store_session_pages(s->pages), from, to,
-			 rmap_peer_name(m->peer));
-		session_set_owner(srv, s, c);
-		srv->st.moved++;
-	}
-	if (s->peer != m->peer) {
-		log_info("session %08x (%lu pages) taken over by %s, was %s",
-			 s->id, (unsigned long)store_session_pages(s->pages),
-			 rmap_peer_name(m->peer), rmap_peer_name(s->peer));
-		s->peer = m->peer;
-		srv->st.attached++;
-	}
-	/* Without authentication, the client is its address: it moved. */
-	if (!key && !session_owned_by(s, m->peer)) {
-		struct client *c = client_get(srv, m->peer, true);
-
-		if (c)
-			session_set_owner(srv, s, c);
-	}
-	s->last_heard_ns = evl_now_ns();
-	reply_session(srv, m, s);
-}
-
-/*
- * The owner of a session lets another client take it over with ATTACH
- * (MOVE movable: its VM migrates to that client's host), or no more
- * (MOVE settled: the migration is over, or was called off).  Only the
- * owner may say so, with the secret: with authentication, its static
- * key; without, the address that holds the session.
- */
-static void on_move(struct server *srv, const struct rmap_msg *m)
-{
-	struct session *s = g_hash_table_lookup(srv->sessions,
-						GUINT_TO_POINTER(m->session));
-	uint8_t how = m->data[RMAP_SECRET_LEN];
-	bool owner = s && (rmap_peer_key(m->peer) ?
-			   session_key_of(s, m->peer) : s->peer == m->peer);
-	const char *why = NULL;
-
-	if (!s)
-		why = "no such session (its lease ran out, or this server "
-		      "restarted)";
-	else if (!owner)
-		why = "not the session's owner";
-	else if (!secret_equal(s->secret, m->data))
-		why = "wrong secret";
-	else if (how != RMAP_MOVE_MOVABLE && how != RMAP_MOVE_SETTLED)
-		why = "neither movable (1) nor settled (0)";
-	if (why) {
-		srv->st.bad_session++;
-		log_ratelimited(5000, LOG_LEVEL_WARN, "MOVE from %s of "
-				"session %08x refused: %s",
-				rmap_peer_name(m->peer), m->session, why);
-		reply(srv, m, RMAP_S_BADSESSION, m->session, NULL, 0);
-		return;
-	}
-	s->movable = how == RMAP_MOVE_MOVABLE;
-	s->last_heard_ns = evl_now_ns();
-	log_info("session %08x %s by %s", s->id,
-		 s->movable ? "movable" : "settled", rmap_peer_name(m->peer));
-	reply(srv, m, RMAP_S_OK, s->id, NULL, 0);
 }
 
 /* A client has moved its pages away and tells this server to leave. */
@@ -506,11 +129,11 @@ static void answer_store(struct server *srv, const struct rmap_msg *m,
 				rmap_type_name(m->type), s->id,
 				(unsigned long)store_used(srv->store),
 				(unsigned long)store_capacity(srv->store));
-		reply(srv, m, RMAP_S_FULL, s->id, NULL, 0);
+		server_reply(srv, m, RMAP_S_FULL, s->id, NULL, 0);
 	} else if (ret < 0) {
-		reply(srv, m, RMAP_S_INVAL, s->id, NULL, 0);
+		server_reply(srv, m, RMAP_S_INVAL, s->id, NULL, 0);
 	} else {
-		reply(srv, m, RMAP_S_OK, s->id, iov, iovcnt);
+		server_reply(srv, m, RMAP_S_OK, s->id, iov, iovcnt);
 	}
 }
 
@@ -629,7 +252,7 @@ static void on_read(struct server *srv, const struct rmap_msg *m,
 		ret = store_read(srv->store, s->pages, m->page, m->count, iov,
 				 tags);
 	if (ret == -ENOENT) {
-		reply(srv, m, RMAP_S_NOENT, s->id, NULL, 0);
+		server_reply(srv, m, RMAP_S_NOENT, s->id, NULL, 0);
 		return;
 	}
 	if (ret) {
@@ -641,7 +264,7 @@ static void on_read(struct server *srv, const struct rmap_msg *m,
 	if (tags)
 		iov[r.count] = (struct iovec){ tags,
 					      (size_t)r.count * RMAP_TAG_LEN };
-	reply(srv, &r, RMAP_S_OK, s->id, iov, (int)r.count + !!tags);
+	server_reply(srv, &r, RMAP_S_OK, s->id, iov, (int)r.count + !!tags);
 }
 
 static void on_request(struct rmap_ep *ep, const struct rmap_msg *m, void *arg)
@@ -656,15 +279,15 @@ static void on_request(struct rmap_ep *ep, const struct rmap_msg *m, void *arg)
 
 	(void)ep;
 	if (m->type == RMAP_T_REG) {
-		on_reg(srv, m);
+		server_on_reg(srv, m);
 		goto out;
 	}
 	if (m->type == RMAP_T_ATTACH) {
-		on_attach(srv, m);
+		server_on_attach(srv, m);
 		goto out;
 	}
 	if (m->type == RMAP_T_MOVE) {
-		on_move(srv, m);
+		server_on_move(srv, m);
 		goto out;
 	}
 	if (m->type == RMAP_T_STAT || m->type == RMAP_T_LEAVE) {
@@ -675,12 +298,12 @@ static void on_request(struct rmap_ep *ep, const struct rmap_msg *m, void *arg)
 		iov[0] = (struct iovec){ buf, RMAP_STAT_LEN };
 		if (m->type == RMAP_T_STAT && m->len == RMAP_STAT_REQ_LEN)
 			iov[0].iov_len = stat_blocks(srv, m->data[3], buf);
-		reply(srv, m, RMAP_S_OK, m->session, iov, 1);
+		server_reply(srv, m, RMAP_S_OK, m->session, iov, 1);
 		goto out;
 	}
 	s = session_lookup(srv, m);
 	if (!s) {
-		reply(srv, m, RMAP_S_BADSESSION, m->session, NULL, 0);
+		server_reply(srv, m, RMAP_S_BADSESSION, m->session, NULL, 0);
 		goto out;
 	}
 	/* Any request of the session renews its lease. */
@@ -688,11 +311,11 @@ static void on_request(struct rmap_ep *ep, const struct rmap_msg *m, void *arg)
 
 	switch (m->type) {
 	case RMAP_T_UNREG:
-		reply(srv, m, RMAP_S_OK, s->id, NULL, 0);
+		server_reply(srv, m, RMAP_S_OK, s->id, NULL, 0);
 		session_remove(srv, s, "unregistered");
 		break;
 	case RMAP_T_HEARTBEAT:
-		reply(srv, m, RMAP_S_OK, s->id, NULL, 0);
+		server_reply(srv, m, RMAP_S_OK, s->id, NULL, 0);
 		break;
 	case RMAP_T_READ:
 		srv->st.reads++;
@@ -707,7 +330,7 @@ static void on_request(struct rmap_ep *ep, const struct rmap_msg *m, void *arg)
 	case RMAP_T_FREE:
 		srv->st.frees++;
 		store_discard(srv->store, s->pages, m->page, m->count);
-		reply(srv, m, RMAP_S_OK, s->id, NULL, 0);
+		server_reply(srv, m, RMAP_S_OK, s->id, NULL, 0);
 		break;
 	case RMAP_T_XWRITE:
 		/* The reply carries old ^ new, for the parity server. */
@@ -738,7 +361,7 @@ static void on_request(struct rmap_ep *ep, const struct rmap_msg *m, void *arg)
 		on_read(srv, m, s, true);
 		break;
 	default:
-		reply(srv, m, RMAP_S_UNSUPP, s->id, NULL, 0);
+		server_reply(srv, m, RMAP_S_UNSUPP, s->id, NULL, 0);
 		break;
 	}
 out:
@@ -789,31 +412,6 @@ void server_counters(const struct server *srv, uint64_t c[RMAP_STATC_N])
 	c[RMAP_STATC_handshakes] = rc->handshakes;
 	c[RMAP_STATC_bad_session] = srv->st.bad_session;
 	c[RMAP_STATC_session_limit] = srv->st.session_limit;
-}
-
-unsigned server_expire(struct server *srv, uint64_t now_ns)
-{
-	GHashTableIter it;
-	gpointer v;
-	unsigned n = 0;
-
-	g_hash_table_iter_init(&it, srv->sessions);
-	while (g_hash_table_iter_next(&it, NULL, &v)) {
-		struct session *s = v;
-
-		if (now_ns - s->last_heard_ns <= lease_ns(srv))
-			continue;
-		log_warn("session %08x of %s: its lease ran out (nothing heard "
-			 "for %u s): %lu pages freed", s->id,
-			 rmap_peer_name(s->peer),
-			 (unsigned)((now_ns - s->last_heard_ns) / 1000000000),
-			 (unsigned long)store_session_pages(s->pages));
-		g_hash_table_iter_remove(&it);
-		session_free(srv, s);
-		srv->st.expired_sessions++;
-		n++;
-	}
-	return n;
 }
 
 static void expiry_fire(struct evl *loop, struct evl_timer *t)
@@ -913,7 +511,8 @@ int server_new(struct server **out, struct evl *loop,
 		goto err;
 	srv->sessions = g_hash_table_new(NULL, NULL);
 	srv->regs = g_hash_table_new(g_int64_hash, g_int64_equal);
-	srv->clients = g_hash_table_new_full(client_hash, client_equal, NULL,
+	srv->clients = g_hash_table_new_full(server_client_hash,
+					     server_client_equal, NULL,
 					     free);
 	ret = rmap_ep_open(&srv->ep, loop, (struct sockaddr *)&addr,
 			   addr.ss_family == AF_INET6 ?
