@@ -46,32 +46,15 @@ top_srcdir=${top_srcdir:-$(cd "$here/.." && pwd)}
 top_builddir=${top_builddir:-$top_srcdir}
 export top_srcdir top_builddir
 
-lv_skip() { printf '\n*** SKIP: libvirt: %s ***\n\n' "$*" >&2; exit 77; }
-
-if [[ -z ${MEMX_LV_INNER:-} ]]; then
-	[[ $(id -u) -eq 0 ]] || lv_skip "needs root (libvirtd, namespaces)"
-	lv_pkgs=(libvirt-daemon-system libvirt-clients libvirt-daemon-driver-qemu
-		libxml2-utils dbus)
-	if ! command -v libvirtd >/dev/null || ! command -v virsh >/dev/null ||
-		! command -v xmllint >/dev/null; then
-		echo "libvirt: installing ${lv_pkgs[*]}" >&2
-		DEBIAN_FRONTEND=noninteractive apt-get install -y -q \
-			--no-install-recommends "${lv_pkgs[@]}" >&2 ||
-			lv_skip "libvirt is not installed and apt-get install ${lv_pkgs[*]} failed"
-	fi
-	id libvirt-qemu >/dev/null 2>&1 ||
-		lv_skip "no libvirt-qemu user (libvirt-daemon-system creates it)"
-	command -v unshare >/dev/null || lv_skip "no unshare (util-linux)"
-	export MEMX_LV_INNER=1
-	exec unshare -m --propagation private bash "$0" "$@"
-fi
+# shellcheck source=tests/lib/libvirt-common.sh
+. "$top_srcdir/tests/lib/libvirt-common.sh"
+lv_enter "$0" "$@"
 
 NX_PREFIX=mxl-$$-
 NX_SUBNET=${NX_SUBNET:-49}
 # shellcheck source=tests/lib/guest-common.sh
 . "$top_srcdir/tests/lib/guest-common.sh"
 
-MEMX_GID=61290		# group memx, in this namespace's /etc/group
 LOCAL_TOTAL_MIB=320	# host-wide memx total: 128 + 128 + 64 fill it
 MEM_MIB=512		# vm-a's and vm-b's RAM...
 BUDGET_MIB=128		# ... and their budget: a quarter
@@ -136,12 +119,7 @@ lv_cleanup()
 		[[ -f $f ]] || continue
 		pid=$(cat "$f" 2>/dev/null)
 		[[ $pid =~ ^[0-9]+$ ]] || continue
-		kill -TERM "$pid" 2>/dev/null
-		for _ in $(seq 50); do
-			kill -0 "$pid" 2>/dev/null || break
-			sleep 0.1
-		done
-		kill -KILL "$pid" 2>/dev/null
+		lv_kill_wait "$pid"
 	done
 	if ((rc != 0 && rc != 77)) && [[ -n ${NX_TMP:-} ]]; then
 		mkdir -p "$NX_TMP/libvirt-logs"
@@ -169,19 +147,8 @@ lv_private()
 
 # An empty /run of our own first: libvirtd, virtlogd and dbus keep their
 # pid files and sockets there, and ip netns its namespaces.
-mount -t tmpfs -o mode=0755 memx-lv-run /run
-mkdir -p /run/lock /run/dbus /run/libvirt /run/netns /run/user
-# /dev/kvm as a Debian host's udev makes it, 0660 root:kvm, in this
-# namespace only (a node of our own bound over it; the host's keeps its
-# mode).  Where it is root's alone, as on some test machines, libvirt's
-# probe of QEMU finds KVM but libvirt-qemu may not use it, and libvirt
-# probes again at every lookup of the emulator: minutes per virsh define.
-if [[ -c /dev/kvm ]]; then
-	mknod -m 0660 /run/memx-test-kvm c "$((0x$(stat -c %t /dev/kvm)))" \
-		"$((0x$(stat -c %T /dev/kvm)))"
-	chgrp kvm /run/memx-test-kvm 2>/dev/null || true
-	mount --bind /run/memx-test-kvm /dev/kvm
-fi
+lv_run_tmpfs
+lv_kvm_node
 
 gx_require
 command -v xmllint >/dev/null || nx_die "xmllint is missing"
@@ -196,29 +163,14 @@ for d in /etc/libvirt /var/lib/libvirt /var/cache/libvirt /var/log/libvirt; do
 	lv_private "$d"
 done
 lv_private /etc/memx empty
-cp /etc/group "$NX_TMP/group"
-grep -q '^memx:' "$NX_TMP/group" && sed -i '/^memx:/d' "$NX_TMP/group"
-echo "memx:x:$MEMX_GID:libvirt-qemu" >>"$NX_TMP/group"
-mount --bind "$NX_TMP/group" /etc/group
-qemu_groups=" $(id -nG libvirt-qemu) "
-lv_check "libvirt-qemu is in group memx (in this namespace)" \
-	"[[ '$qemu_groups' == *' memx '* ]]"
+lv_check "libvirt-qemu is in group memx (in this namespace)" lv_group_memx
 
 # What libvirt-qemu runs and reads: the patched QEMU and memx-qemu, at a
 # path and with times that stay the same from run to run, so that
 # libvirt's probe of the emulator (minutes under TCG on a busy machine)
 # is cached across runs, in the cache next to QEMU's; and the guest.
-lv_key=$(cat "$QEMU" "$top_srcdir/libvirt-hooks/memx-qemu" | sha256sum | cut -c1-16)
-LV_CACHE=${MEMX_CACHE:-$HOME/.cache/memx}/libvirt-$lv_key
-if [[ ! -f $LV_CACHE/.done ]]; then
-	rm -rf "$LV_CACHE"
-	mkdir -p "$LV_CACHE/bin" "$LV_CACHE/caps"
-	install -m 0755 "$QEMU" "$LV_CACHE/bin/qemu-system-x86_64"
-	install -m 0755 "$top_srcdir/libvirt-hooks/memx-qemu" "$LV_CACHE/bin/memx-qemu"
-	touch "$LV_CACHE/.done"
-fi
-chmod 0755 "$LV_CACHE/bin"
-EMU_DIR=/run/memx-test/bin
+lv_emulator_cache
+EMU_DIR=$LV_EMU_DIR
 mkdir -p "$EMU_DIR" /var/cache/libvirt/qemu/capabilities
 mount --bind "$LV_CACHE/bin" "$EMU_DIR"
 mount --bind "$LV_CACHE/caps" /var/cache/libvirt/qemu/capabilities

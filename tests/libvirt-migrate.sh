@@ -1,0 +1,354 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0-or-later
+#
+# libvirt-migrate.sh - `virsh migrate --live` of a memx domain between
+# two libvirt hosts, as a user runs it.
+#
+# A host here is a network namespace (on the memory servers' network)
+# plus a mount and UTS namespace of its own: its own hostname, /run,
+# /etc/libvirt, /var/lib/libvirt, /var/log/libvirt, /var/cache/libvirt
+# and /etc/memx, its own libvirtd (listening on TCP, as libvirt's peers
+# do for peer-to-peer migration), virtlogd and memxd.  Both hosts have
+# the memx hook and memx-qemu installed (memx-libvirt(7)), and run QEMU
+# as libvirt-qemu.  Two memory servers lend both hosts' memxds their RAM.
+#
+#   1. virsh define + virsh start on host A (mxa): the guest sorts more
+#      than its budget, so pages go to the memory servers;
+#   2. host B's memxd is down: virsh migrate is refused by B's memx hook,
+#      with the reason in virsh's error, and the domain runs on in A
+#      (A's memxd still holds it, the sort goes on);
+#   3. B's memxd up: `virsh migrate --live --p2p --persistent
+#      --undefinesource --verbose` in the middle of the sort.  Then:
+#      - the domain runs in B, and is gone from A (defined in B only);
+#      - the sort's progress goes on in B's console, and the sort
+#        verifies there (checksums);
+#      - A's memxd recorded the migration (memxctl migrations, the
+#        report file): status completed, remote pages left in place
+#        (> 0), QEMU's account (qemu_status=completed); B's memxd
+#        recorded its arrival;
+#      - the memory servers moved the VM's sessions to B's key, and B
+#        opened no session of its own: no page was copied;
+#      - A's memxd holds no VM and A's hook dropped its reservation;
+#        B's memxd holds the VM, under B's reservation.
+#   4. virsh destroy in B: B's memxd forgets it, its reservation goes.
+#
+# Last line: libvirt-migrate: verify=ok|FAIL migrate_s=S remote_pages=N
+#   refused_ok=0|1
+#
+# Needs root; installs libvirt (libvirt-daemon-system) if it is missing,
+# and skips (77) loudly only if that fails, or without namespaces or
+# /dev/userfaultfd.  About three minutes.
+set -euo pipefail
+
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+top_srcdir=${top_srcdir:-$(cd "$here/.." && pwd)}
+top_builddir=${top_builddir:-$top_srcdir}
+export top_srcdir top_builddir
+
+# shellcheck source=tests/lib/libvirt-common.sh
+. "$top_srcdir/tests/lib/libvirt-common.sh"
+lv_enter "$0" "$@"
+
+NX_PREFIX=mxm-$$-
+NX_SUBNET=${NX_SUBNET:-51}
+MG_BACKEND=memx
+# shellcheck source=tests/lib/guest-common.sh
+. "$top_srcdir/tests/lib/guest-common.sh"
+# shellcheck source=tests/lib/migrate-common.sh
+. "$top_srcdir/tests/lib/migrate-common.sh"
+
+MEM_MIB=768
+BUDGET_MIB=128
+QSORT_MIB=${LM_QSORT_MIB:-384}	# twice the budget: pages are remote
+DOM=vm-mig
+A=$MG_SRC			# host A: the source
+B=$MG_DST			# host B: the destination
+declare -A LM_HOLDER=()
+LV_FAIL=0
+refused_ok=0
+
+lv_check()
+{
+	if eval "$2"; then
+		nx_log "ok:   $1"
+	else
+		nx_log "FAIL: $1"
+		LV_FAIL=1
+	fi
+}
+
+# lm_in HOST CMD...: CMD in HOST: its network, mount and UTS namespaces.
+lm_in()
+{
+	local h=$1
+
+	shift
+	nsenter -t "${LM_HOLDER[$h]}" -m -u -n -- "$@"
+}
+
+lm_virsh()
+{
+	local h=$1
+
+	shift
+	lm_in "$h" virsh -c qemu:///system "$@"
+}
+
+# lm_cleanup: in each host, its domains destroyed, then libvirtd and
+# virtlogd stopped by their pid files, then the namespace holder; then
+# what migrate-common.sh and guest-common.sh stop.
+lm_cleanup()
+{
+	local rc=$? h d f pid
+
+	set +e
+	for h in "${!LM_HOLDER[@]}"; do
+		kill -0 "${LM_HOLDER[$h]}" 2>/dev/null || continue
+		for d in $(lm_virsh "$h" list --all --name 2>/dev/null); do
+			timeout 30 lm_virsh "$h" destroy "$d" >/dev/null 2>&1
+			timeout 30 lm_virsh "$h" undefine "$d" >/dev/null 2>&1
+		done
+		if ((rc != 0 && rc != 77)); then
+			mkdir -p "$NX_TMP/$h/libvirt-logs"
+			cp -a "/proc/${LM_HOLDER[$h]}/root/var/log/libvirt/." \
+				"$NX_TMP/$h/libvirt-logs/" 2>/dev/null
+		fi
+		for f in /run/libvirt/qemu/*.pid /run/libvirtd.pid /run/virtlogd.pid; do
+			pid=$(lm_in "$h" cat "$f" 2>/dev/null)
+			[[ $pid =~ ^[0-9]+$ ]] || continue
+			lv_kill_wait "$pid"
+		done
+		lv_kill_wait "${LM_HOLDER[$h]}"
+	done
+	(exit "$rc")
+	mg_cleanup
+}
+
+# lm_host HOST: HOST's own namespaces (held by a sleep), its private
+# libvirt, the memx hook and memx-qemu, and libvirtd listening on TCP.
+lm_host()
+{
+	local h=$1 dir=$NX_TMP/$1 ip pid d
+
+	ip=$(nx_ip "$h")
+	ip netns exec "$(nx_ns "$h")" unshare -m -u --propagation private \
+		sleep infinity </dev/null >/dev/null 2>&1 &
+	pid=$!
+	LM_HOLDER[$h]=$pid
+	gx_wait_for 10 "[[ \$(readlink /proc/$pid/ns/mnt) != \$(readlink /proc/self/ns/mnt) ]]" ||
+		nx_die "host $h: no namespaces of its own"
+	mkdir -p "$dir/console" "$dir/root"
+	chmod 0777 "$dir/console"
+	chmod 0755 "$dir"
+	lm_in "$h" bash -euo pipefail -s <<-EOF
+		hostname memx-$h
+		mount -t tmpfs -o mode=0755 memx-$h-run /run
+		mkdir -p /run/lock /run/libvirt /run/user /run/memx-test/bin /run/memx-test/console
+		mount --bind '$LV_CACHE/bin' /run/memx-test/bin
+		mount --bind '$dir/console' /run/memx-test/console
+		for d in /etc/libvirt /var/lib/libvirt /var/cache/libvirt /var/log/libvirt /etc/memx; do
+			mkdir -p "$dir/root\$d" "\$d"
+			[[ \$d == /etc/memx ]] || cp -a "\$d/." "$dir/root\$d/"
+			chmod --reference="\$d" "$dir/root\$d"
+			mount --bind "$dir/root\$d" "\$d"
+		done
+		mkdir -p /var/cache/libvirt/qemu/capabilities
+		mount --bind '$LV_CACHE/caps' /var/cache/libvirt/qemu/capabilities
+		cat >/etc/memx/libvirt.conf <<-CONF
+			socket=${MG_SOCK[$h]}
+			qemu=$LV_EMU_DIR/qemu-system-x86_64
+			emulator=$LV_EMU_DIR/memx-qemu
+			memxctl=$MEMXCTL
+			group=memx
+		CONF
+		mkdir -p /etc/libvirt/hooks/qemu.d
+		install -m 0755 '$top_srcdir/libvirt-hooks/qemu.d/memx' /etc/libvirt/hooks/qemu.d/memx
+		# Peer-to-peer migration: the source's libvirtd calls the
+		# destination's over TCP (no authentication: a test network).
+		cat >>/etc/libvirt/libvirtd.conf <<-CONF
+			listen_tls = 0
+			listen_tcp = 1
+			auth_tcp = "none"
+			host_uuid = "$(uuidgen)"
+		CONF
+		# QEMU's migration stream: to and from this host's address.
+		cat >>/etc/libvirt/qemu.conf <<-CONF
+			migration_address = "$ip"
+			migration_host = "$ip"
+		CONF
+		virtlogd -d
+		libvirtd -d --listen
+	EOF
+	gx_wait_for 30 "lm_virsh $h list --all >/dev/null 2>&1" ||
+		nx_die "host $h: libvirtd does not answer"
+	nx_log "host $h: hostname memx-$h, address $ip, libvirtd" \
+		"$(lm_in "$h" libvirtd --version | awk '{print $NF}') (TCP 16509), memxd ${MG_SOCK[$h]}"
+}
+
+# lm_console HOST: DOM's console log in HOST.
+lm_console() { echo "$NX_TMP/$1/console/$DOM.log"; }
+progress() { sed -n 's/^qsort: sort \([0-9]*\)%.*/\1/p' "$(lm_console "$1")" 2>/dev/null; }
+# lm_vms HOST: how many VMs HOST's memxd holds.
+lm_vms() { mg_vms "$1"; }
+
+gx_require
+command -v xmllint >/dev/null || nx_die "xmllint is missing"
+command -v uuidgen >/dev/null || nx_die "uuidgen is missing (uuid-runtime)"
+gx_build
+lv_run_tmpfs
+lv_kvm_node
+mg_setup 1G
+trap lm_cleanup EXIT
+lv_group_memx || nx_die "libvirt-qemu is not in group memx, even in this namespace"
+chmod 0755 "$NX_TMP"
+lv_emulator_cache
+mkdir -m 0755 "$NX_TMP/img"
+install -m 0644 "$GUEST/vmlinuz" "$GUEST/initramfs.gz" "$NX_TMP/img/"
+
+mg_memxd_start "$A" --ctl-group memx
+MG_SOCK[$B]=$NX_TMP/$B/$B.sock	# started later: case 2 needs it down
+lm_host "$A"
+lm_host "$B"
+
+# ---- 1. define and start in A ----
+sed -e "s|@NAME@|$DOM|" -e "s|@BUDGET_MIB@|$BUDGET_MIB|" \
+	-e "s|@MEMORY_MIB@|$MEM_MIB|" \
+	-e "s|@KERNEL@|$NX_TMP/img/vmlinuz|" \
+	-e "s|@INITRD@|$NX_TMP/img/initramfs.gz|" \
+	-e "s|@CMDLINE@|memx.work=qsort:$QSORT_MIB memx.hold=1|" \
+	-e "s|@EMULATOR@|$LV_EMU_DIR/memx-qemu|" \
+	-e "s|@CONSOLE@|/run/memx-test/console/$DOM.log|g" \
+	"$top_srcdir/libvirt-hooks/memx-domain.xml" >"$NX_TMP/$DOM.xml"
+lm_virsh "$A" define "$NX_TMP/$DOM.xml" >/dev/null || nx_die "virsh define $DOM in $A failed"
+t0=$SECONDS
+out=$(lm_virsh "$A" start "$DOM" 2>&1) || {
+	printf '%s\n' "$out" >&2
+	nx_die "virsh start $DOM in $A failed"
+}
+con_a=$(lm_console "$A")
+con_b=$(lm_console "$B")
+gx_wait_for 600 "grep -q '^qsort: sort ' '$con_a'" || {
+	tail -n 20 "$con_a" >&2
+	nx_die "$DOM printed no sort progress in 600 s"
+}
+nx_log "$DOM ($MEM_MIB MiB, budget $BUDGET_MIB MiB) sorting $QSORT_MIB MiB in $A" \
+	"$((SECONDS - t0)) s after virsh start: $(grep '^qsort: sort' "$con_a" | tail -n1)"
+lv_check "A's memxd holds the domain" "[[ \$(lm_vms $A) == 1 ]]"
+
+# ---- 2. B's memxd down: refused by B's hook, the domain runs on ----
+dst_uri=qemu+tcp://$(nx_ip "$B")/system
+if out=$(lm_virsh "$A" migrate --live --p2p "$DOM" "$dst_uri" 2>&1); then
+	nx_log "FAIL: virsh migrate to a host whose memxd is down succeeded"
+	LV_FAIL=1
+else
+	printf '%s\n' "$out" | sed 's/^/    virsh: /' >&2
+	if grep -q 'memxd is not running or does not answer' <<<"$out"; then
+		refused_ok=1
+		nx_log "ok:   B's memxd down: virsh migrate refused, with the hook's reason"
+	else
+		nx_log "FAIL: B's memxd down: refused, but without the hook's reason"
+		LV_FAIL=1
+	fi
+fi
+lv_check "after the refusal, $DOM runs in A" \
+	"[[ \$(lm_virsh $A domstate $DOM) == running ]]"
+lv_check "after the refusal, A's memxd still holds it, B has no domain" \
+	"[[ \$(lm_vms $A) == 1 && -z \$(lm_virsh $B list --all --name | grep .) ]]"
+
+# ---- 3. live migration, A to B, then back ----
+# lm_opened HOST: sessions HOST's memxd opened on the memory servers.
+# lm_moved HOST: sessions the servers moved to HOST's key.
+lm_opened()
+{
+	cat "$NX_TMP"/server-*.log | grep -c "opened by $(nx_ip "$1"):" || true
+}
+lm_moved()
+{
+	cat "$NX_TMP"/server-*.log | grep -c "moved from client .* to client .* at $(nx_ip "$1"):" || true
+}
+
+# lm_migrate FROM TO [FLAGS...]: virsh migrate --live, with FLAGS, in
+# the middle of the sort, and what must hold after it.  Sets migrate_s
+# and remote (FROM's report).
+lm_migrate()
+{
+	local from=$1 to=$2 uri p0 p1 t0 opened0 moved0 st out uuid rs
+	local con=$NX_TMP/$1/console/$DOM.log
+
+	shift 2
+	uri=qemu+tcp://$(nx_ip "$to")/system
+	p0=$(progress "$from" | tail -n1)
+	gx_wait_for 120 "[[ \$(progress $from | tail -n1) != '${p0:-}' ]]" || true
+	p1=$(progress "$from" | tail -n1)
+	lv_check "$from: the sort goes on (${p0:-none}% -> ${p1:-none}%)" \
+		"[[ -n '$p1' && '$p1' != '${p0:-}' ]]"
+	! grep -q '^MEMX-GUEST-RESULT' "$con" ||
+		nx_die "the sort ended before the migration: raise LM_QSORT_MIB"
+	opened0=$(lm_opened "$to")
+	moved0=$(lm_moved "$to")
+	uuid=$(lm_virsh "$from" domuuid "$DOM")
+	nx_log "in $from: virsh migrate --live --p2p $* --persistent --undefinesource --verbose $DOM $uri"
+	t0=$(date +%s.%N)
+	lm_virsh "$from" migrate --live --p2p "$@" --persistent --undefinesource \
+		--verbose "$DOM" "$uri" >"$NX_TMP/virsh-migrate.out" 2>&1 && rs=0 || rs=$?
+	tr '\r' '\n' <"$NX_TMP/virsh-migrate.out" | grep -a . | sed 's/^/    virsh: /' >&2
+	((rs == 0)) || nx_die "virsh migrate $from -> $to failed"
+	migrate_s=$(awk -v a="$t0" -v b="$(date +%s.%N)" 'BEGIN { printf "%.1f", b - a }')
+	nx_log "virsh migrate $from -> $to returned after $migrate_s s"
+
+	st=$(lm_virsh "$to" domstate "$DOM" 2>&1)
+	lv_check "$DOM runs in $to ($st)" "[[ '$st' == running ]]"
+	out=$(lm_virsh "$from" list --all --name)
+	lv_check "$DOM is gone from $from (undefined there)" "[[ -z \$(grep . <<<'$out') ]]"
+	out=$(lm_virsh "$to" dominfo "$DOM")
+	lv_check "$DOM is defined in $to (persistent)" \
+		"grep -qE '^Persistent: +yes' <<<'$out'"
+	gx_wait_for 10 "[[ -n \$(mg_report_val $from out qemu_status) ]]" || true
+	"$MEMXCTL" --socket "${MG_SOCK[$from]}" migrations | tail -n 30 | sed "s/^/    $from: /" >&2 || true
+	remote=$(mg_report_val "$from" out remote_pages)
+	st=$(mg_report_val "$from" out qemu_status)
+	lv_check "$from's report: ${remote:-no} remote pages ($(mg_report_val "$from" out remote_mib) MiB) left in place, QEMU says ${st:-nothing}" \
+		"(( ${remote:-0} > 0 )) && [[ '$st' == completed ]]"
+	lv_check "$to's memxd recorded the arrival, and runs it" \
+		"'$MEMXCTL' --socket '${MG_SOCK[$to]}' migrations | grep -q 'status=running'"
+	lv_check "the servers moved $(($(lm_moved "$to") - moved0)) session(s) to $to, which opened $(($(lm_opened "$to") - opened0)) of its own" \
+		"(( \$(lm_moved $to) > moved0 && \$(lm_opened $to) == opened0 ))"
+	lv_check "$from's memxd holds no VM, $to's holds the domain" \
+		"[[ \$(lm_vms $from) == 0 && \$(lm_vms $to) == 1 ]]"
+	lv_check "$from's hook dropped its reservation, $to's holds one" \
+		"[[ ! -e /proc/${LM_HOLDER[$from]}/root/run/memx-libvirt/$uuid.conf &&
+		    -e /proc/${LM_HOLDER[$to]}/root/run/memx-libvirt/$uuid.conf ]]"
+}
+
+mg_memxd_start "$B" --ctl-group memx
+lm_migrate "$A" "$B"
+first_s=$migrate_s
+first_remote=$remote
+a=$(progress "$A" | tr '\n' ' ')
+# A's console log starts again when the domain comes back to A: keep it.
+cp "$con_a" "$NX_TMP/$DOM-console-A-1.log"
+# Back, tunnelled: the migration stream, memx's device state in it,
+# goes through the two libvirtds' own connection.
+lm_migrate "$B" "$A" --tunnelled
+b=$(progress "$B" | tr '\n' ' ')
+gx_wait_for 900 "grep -q '^MEMX-GUEST-RESULT' '$con_a'" || true
+grep -E '^(qsort|MEMX-GUEST)' "$con_a" | sed 's/^/    A: /' >&2 || true
+c=$(progress "$A" | tr '\n' ' ')
+lv_check "the sort's progress went from A (${a% }) to B (${b% }) and back to A (${c% })" \
+	"[[ -n '$b' && -n '$c' ]] && ! grep -q '^MEMX-GUEST-RESULT' '$con_b'"
+verify=ok
+grep -q '^MEMX-GUEST-RESULT: PASS' "$con_a" || verify=FAIL
+lv_check "the sort verifies back in A (checksums)" "[[ $verify == ok ]]"
+
+# ---- 4. destroyed in A ----
+uuid=$(lm_virsh "$A" domuuid "$DOM")
+lm_virsh "$A" destroy "$DOM" >/dev/null || nx_die "virsh destroy $DOM in A failed"
+gx_wait_for 10 "[[ \$(lm_vms $A) == 0 ]]" || true
+lv_check "virsh destroy: A's memxd forgets it, its reservation goes" \
+	"[[ \$(lm_vms $A) == 0 && ! -e /proc/${LM_HOLDER[$A]}/root/run/memx-libvirt/$uuid.conf ]]"
+lm_virsh "$A" undefine "$DOM" >/dev/null || LV_FAIL=1
+
+((LV_FAIL == 0)) || verify=FAIL
+printf 'libvirt-migrate: verify=%s migrate_s=%s,%s remote_pages=%s,%s refused_ok=%d\n' \
+	"$verify" "$first_s" "$migrate_s" "$first_remote" "${remote:-0}" "$refused_ok"
+((LV_FAIL == 0 && refused_ok == 1)) || exit 1
