@@ -12,32 +12,39 @@
 # the memx hook and memx-qemu installed (memx-libvirt(7)), and run QEMU
 # as libvirt-qemu.  Two memory servers lend both hosts' memxds their RAM.
 #
-#   1. virsh define + virsh start on host A (mxa): the guest sorts more
-#      than its budget, so pages go to the memory servers;
+#   1. virsh define + virsh start in host A (namespace client; B is
+#      client2): the guest sorts more than its budget, so pages go to
+#      the memory servers;
 #   2. host B's memxd is down: virsh migrate is refused by B's memx hook,
 #      with the reason in virsh's error, and the domain runs on in A
 #      (A's memxd still holds it, the sort goes on);
 #   3. B's memxd up: `virsh migrate --live --p2p --persistent
-#      --undefinesource --verbose` in the middle of the sort.  Then:
-#      - the domain runs in B, and is gone from A (defined in B only);
-#      - the sort's progress goes on in B's console, and the sort
-#        verifies there (checksums);
-#      - A's memxd recorded the migration (memxctl migrations, the
-#        report file): status completed, remote pages left in place
-#        (> 0), QEMU's account (qemu_status=completed); B's memxd
-#        recorded its arrival;
-#      - the memory servers moved the VM's sessions to B's key, and B
-#        opened no session of its own: no page was copied;
-#      - A's memxd holds no VM and A's hook dropped its reservation;
-#        B's memxd holds the VM, under B's reservation.
-#   4. virsh destroy in B: B's memxd forgets it, its reservation goes.
+#      --undefinesource --verbose` in A, in the middle of the sort; then,
+#      as soon as the sort has gone on in B, back from B to A the same
+#      way, --tunnelled (the stream goes through the libvirtds' own
+#      connection).  After each:
+#      - the domain runs at the destination, defined there only;
+#      - the source's memxd recorded the migration (memxctl migrations,
+#        its report file): remote pages left in place (> 0), QEMU's
+#        account (qemu_status=completed); the destination's records the
+#        arrival and runs the VM;
+#      - the memory servers moved the VM's sessions to the destination's
+#        key, which opened no session of its own: no page was copied;
+#      - the source's memxd holds no VM and its hook dropped the
+#        reservation; the destination's memxd holds the VM, under a
+#        reservation of its hook;
+#      and in the end the sort, whose progress went A, B, A, verifies
+#      (checksums).
+#   4. virsh destroy in A: A's memxd forgets it, its reservation goes.
 #
-# Last line: libvirt-migrate: verify=ok|FAIL migrate_s=S remote_pages=N
-#   refused_ok=0|1
+# Last line: libvirt-migrate: verify=ok|FAIL migrate_s=THERE,BACK
+#   remote_pages=THERE,BACK refused_ok=0|1
+# (migrate_s: how long virsh migrate took; remote_pages: the pages the
+# source's report says stayed on the memory servers.)
 #
 # Needs root; installs libvirt (libvirt-daemon-system) if it is missing,
 # and skips (77) loudly only if that fails, or without namespaces or
-# /dev/userfaultfd.  About three minutes.
+# /dev/userfaultfd.  About a minute (the guests sort 384 MiB under TCG).
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
