@@ -29,6 +29,7 @@ struct record {
 	char vm[64], uuid[64];
 	bool out;			/* handed over, or arrived */
 	time_t at;			/* wall clock, for people */
+	unsigned at_ms;			/* ...its milliseconds, for file names */
 	char status[160];
 	struct migrate_summary s;
 	GString *vmm;			/* the VMM's report: key=value lines */
@@ -68,13 +69,16 @@ static void record_add(struct vm *vm, bool out, const char *status,
 {
 	GQueue *q = records(vm->pg);
 	struct record *r = calloc(1, sizeof(*r));
+	struct timespec now;
 
 	if (!r)
 		return;
 	snprintf(r->vm, sizeof(r->vm), "%s", vm->name);
 	snprintf(r->uuid, sizeof(r->uuid), "%s", vm->uuid);
 	r->out = out;
-	r->at = time(NULL);
+	clock_gettime(CLOCK_REALTIME, &now);
+	r->at = now.tv_sec;
+	r->at_ms = (unsigned)(now.tv_nsec / 1000000);
 	snprintf(r->status, sizeof(r->status), "%s", status);
 	r->s = *s;
 	g_queue_push_tail(q, r);
@@ -148,8 +152,12 @@ static void record_write(struct pager *pg, const struct record *r)
 			 dir, strerror(errno));
 		return;
 	}
-	snprintf(path, sizeof(path), "%s/%s-%ld-%s.report", dir, r->vm,
-		 (long)r->at, r->out ? "out" : "in");
+	/*
+	 * To the millisecond: a VM that comes back and leaves again within
+	 * a second must not overwrite its report.
+	 */
+	snprintf(path, sizeof(path), "%s/%s-%ld.%03u-%s.report", dir, r->vm,
+		 (long)r->at, r->at_ms, r->out ? "out" : "in");
 	snprintf(tmp, sizeof(tmp), "%s.tmp", path);
 	o = g_string_new(NULL);
 	record_print(r, o);
