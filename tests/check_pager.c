@@ -1672,6 +1672,42 @@ START_TEST(test_migrate_leaves_remote_pages)
 }
 END_TEST
 
+/*
+ * The VMM's account of a migration joins memxd's record, but may not
+ * use a key of memxd's own: the record's figures stay memxd's.
+ */
+START_TEST(test_migrate_report_keys)
+{
+	struct fx f;
+	struct handoff_result r;
+	GString *out = g_string_new(NULL);
+	char why[256] = "";
+	int state_fd;
+
+	fx_init_filled(&f, &defaults, 4);
+	fx_quiesce(&f);
+	state_fd = fx_state_fd(&f);
+	ck_assert_int_eq(migrate_report(f.pg, "vm0", "qemu_status=completed\n",
+					why, sizeof(why)), -ENOENT);
+	r = fx_handoff(&f);
+	ck_assert_msg(r.err == 0, "handoff: %s", r.why);
+	ck_assert_int_eq(migrate_report(f.pg, "vm0",
+					"total_ms=12\nremote_pages=1\n", why,
+					sizeof(why)), -EINVAL);
+	ck_assert_msg(strstr(why, "'remote_pages'"), "why: %s", why);
+	ck_assert_int_eq(migrate_report(f.pg, "vm0", "qemu_status=completed\n"
+					"total_ms=12\n", why, sizeof(why)), 0);
+	migrate_dump(f.pg, out);
+	ck_assert_msg(strstr(out->str, "\nqemu_status=completed\ntotal_ms=12\n"),
+		      "%s", out->str);
+	ck_assert_msg(!strstr(out->str, "remote_pages=1\n"), "%s", out->str);
+	g_string_free(out, true);
+	fx_arrive(&f, state_fd, NULL);
+	ck_assert_int_eq(migrate_settle(f.vm), 0);
+	fx_fini(&f);
+}
+END_TEST
+
 /* Resident, clean, with a server copy: fetched for a read, say. */
 static bool clean_with_copy(const struct fx *f, uint64_t p)
 {
@@ -2365,6 +2401,7 @@ static Suite *pager_suite(void)
 	tc = tcase_create("migration");
 	tcase_set_timeout(tc, 60);
 	tcase_add_test(tc, test_migrate_leaves_remote_pages);
+	tcase_add_test(tc, test_migrate_report_keys);
 	tcase_add_test(tc, test_migrate_clean_pages_not_sent);
 	tcase_add_test(tc, test_migrate_drops_stale_copies);
 	tcase_add_test(tc, test_handoff_waits_for_writes);

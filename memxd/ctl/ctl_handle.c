@@ -171,9 +171,10 @@ static void handle_migrate(struct conn *c, const struct ctl_req *req)
 				  "that registered no VM");
 			return;
 		}
-		ret = migrate_report(c->ctl->pager, name, req->report);
+		ret = migrate_report(c->ctl->pager, name, req->report, why,
+				     sizeof(why));
 		if (ret)
-			reply_bad(c, -ret, "no migration of this VM on record");
+			reply_bad(c, -ret, why);
 		else
 			reply_errno(c, 0, NULL);
 		return;

@@ -181,12 +181,45 @@ void migrate_dump(struct pager *pg, GString *out)
 		record_print(l->data, out);
 }
 
-int migrate_report(struct pager *pg, const char *name, const char *kv)
+/* The keys record_print writes: a VMM's report may not use them. */
+static const char *const own_keys[] = {
+	"migration", "vm", "uuid", "at", "status", "gpas_pages",
+	"resident_pages", "remote_pages", "remote_mib", "never_written_pages",
+	"lost_pages", "sessions", "quiesce_ms", "plain_memfd_mib",
+	"plain_memfd_mib_is", "resident_not_sent", "stale_copies_dropped",
+};
+
+/* The first of @kv's keys that is memxd's own, or NULL. */
+static const char *own_key_in(const char *kv, char *key, size_t len)
+{
+	for (const char *l = kv; *l; ) {
+		size_t n = strcspn(l, "=\n");
+
+		snprintf(key, len, "%.*s", (int)n, l);
+		for (size_t i = 0; i < sizeof(own_keys) / sizeof(own_keys[0]); i++)
+			if (!strcmp(key, own_keys[i]))
+				return key;
+		l += strcspn(l, "\n");
+		l += *l == '\n';
+	}
+	return NULL;
+}
+
+int migrate_report(struct pager *pg, const char *name, const char *kv,
+		   char *why, size_t len)
 {
 	struct record *r = record_last(pg, name);
+	char key[64];
 
-	if (!r)
+	if (!r) {
+		snprintf(why, len, "no migration of vm %s on record", name);
 		return -ENOENT;
+	}
+	if (own_key_in(kv, key, sizeof(key))) {
+		snprintf(why, len, "'%s' is a key of memxd's own record: a "
+			 "VMM's report names its own counters", key);
+		return -EINVAL;
+	}
 	if (!r->vmm)
 		r->vmm = g_string_new(NULL);
 	g_string_assign(r->vmm, kv);

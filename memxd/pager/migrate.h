@@ -67,10 +67,13 @@ void migrate_arrived(struct vm *vm);
 int migrate_settle(struct vm *vm);
 /*
  * The VMM's account of @vm's last migration (key=value lines: QEMU's
- * counters), added to its record, logged and written out.  0, or
- * -ENOENT if this memxd keeps no record of a migration of @name.
+ * counters), added to its record, logged and written out.  0, or -errno
+ * with why in @why: -ENOENT if this memxd keeps no record of a migration
+ * of @name, -EINVAL if a key is one memxd writes itself (the VMM's word
+ * never stands in for memxd's).
  */
-int migrate_report(struct pager *pg, const char *name, const char *kv);
+int migrate_report(struct pager *pg, const char *name, const char *kv,
+		   char *why, size_t len);
 /* Every record kept (memxctl migrations), newest last. */
 void migrate_dump(struct pager *pg, GString *out);
 void migrate_pager_fini(struct pager *pg);
