@@ -15,9 +15,11 @@
 #   1. virsh define + virsh start in host A (namespace client; B is
 #      client2): the guest sorts more than its budget, so pages go to
 #      the memory servers;
-#   2. host B's memxd is down: virsh migrate is refused by B's memx hook,
-#      with the reason in virsh's error, and the domain runs on in A
-#      (A's memxd still holds it, the sort goes on);
+#   2. virsh migrate is refused by B's memx hook, with the reason in
+#      virsh's error, while B's memxd is down, then while its host-wide
+#      memx total (--local-total) is smaller than the domain's budget;
+#      the domain runs on in A (A's memxd still holds it, the sort goes
+#      on);
 #   3. B's memxd up: `virsh migrate --live --p2p --persistent
 #      --undefinesource --verbose` in A, in the middle of the sort; then,
 #      as soon as the sort has gone on in B, back from B to A the same
@@ -38,7 +40,7 @@
 #   4. virsh destroy in A: A's memxd forgets it, its reservation goes.
 #
 # Last line: libvirt-migrate: verify=ok|FAIL migrate_s=THERE,BACK
-#   remote_pages=THERE,BACK refused_ok=0|1
+#   remote_pages=THERE,BACK refused_ok=N/2
 # (migrate_s: how long virsh migrate took; remote_pages: the pages the
 # source's report says stayed on the memory servers.)
 #
@@ -242,25 +244,37 @@ nx_log "$DOM ($MEM_MIB MiB, budget $BUDGET_MIB MiB) sorting $QSORT_MIB MiB in $A
 	"$((SECONDS - t0)) s after virsh start: $(grep '^qsort: sort' "$con_a" | tail -n1)"
 lv_check "A's memxd holds the domain" "[[ \$(lm_vms $A) == 1 ]]"
 
-# ---- 2. B's memxd down: refused by B's hook, the domain runs on ----
+# ---- 2. refused by B's hook, the domain runs on in A ----
 dst_uri=qemu+tcp://$(nx_ip "$B")/system
-if out=$(lm_virsh "$A" migrate --live --p2p "$DOM" "$dst_uri" 2>&1); then
-	nx_log "FAIL: virsh migrate to a host whose memxd is down succeeded"
-	LV_FAIL=1
-else
+# lm_refused WHAT PATTERN: virsh migrate to B fails, with PATTERN (the
+# hook's reason) in its error; the domain runs on in A, B has none.
+lm_refused()
+{
+	local out
+
+	if out=$(lm_virsh "$A" migrate --live --p2p "$DOM" "$dst_uri" 2>&1); then
+		nx_log "FAIL: $1: virsh migrate succeeded"
+		LV_FAIL=1
+		return
+	fi
 	printf '%s\n' "$out" | sed 's/^/    virsh: /' >&2
-	if grep -q 'memxd is not running or does not answer' <<<"$out"; then
-		refused_ok=1
-		nx_log "ok:   B's memxd down: virsh migrate refused, with the hook's reason"
+	if grep -q -- "$2" <<<"$out"; then
+		refused_ok=$((refused_ok + 1))
+		nx_log "ok:   $1: virsh migrate refused, with the hook's reason"
 	else
-		nx_log "FAIL: B's memxd down: refused, but without the hook's reason"
+		nx_log "FAIL: $1: refused, but without /$2/ in the error"
 		LV_FAIL=1
 	fi
-fi
-lv_check "after the refusal, $DOM runs in A" \
-	"[[ \$(lm_virsh $A domstate $DOM) == running ]]"
-lv_check "after the refusal, A's memxd still holds it, B has no domain" \
-	"[[ \$(lm_vms $A) == 1 && -z \$(lm_virsh $B list --all --name | grep .) ]]"
+	lv_check "after the refusal, $DOM runs in A" \
+		"[[ \$(lm_virsh $A domstate $DOM) == running ]]"
+	lv_check "after the refusal, A's memxd still holds it, B has no domain" \
+		"[[ \$(lm_vms $A) == 1 && -z \$(lm_virsh $B list --all --name | grep .) ]]"
+}
+lm_refused "B's memxd down" 'memxd is not running or does not answer'
+# B's memxd lends its VMs 64 MiB in all, less than the domain's budget.
+mg_memxd_start "$B" --ctl-group memx --local-total 64M
+lm_refused "B's memx total smaller than the budget" "does not fit the host's memx total"
+gx_memxd_kill "$B" TERM
 
 # ---- 3. live migration, A to B, then back ----
 # lm_opened HOST: sessions HOST's memxd opened on the memory servers.
@@ -356,6 +370,6 @@ lv_check "virsh destroy: A's memxd forgets it, its reservation goes" \
 lm_virsh "$A" undefine "$DOM" >/dev/null || LV_FAIL=1
 
 ((LV_FAIL == 0)) || verify=FAIL
-printf 'libvirt-migrate: verify=%s migrate_s=%s,%s remote_pages=%s,%s refused_ok=%d\n' \
+printf 'libvirt-migrate: verify=%s migrate_s=%s,%s remote_pages=%s,%s refused_ok=%d/2\n' \
 	"$verify" "$first_s" "$migrate_s" "$first_remote" "${remote:-0}" "$refused_ok"
-((LV_FAIL == 0 && refused_ok == 1)) || exit 1
+((LV_FAIL == 0 && refused_ok == 2)) || exit 1
