@@ -10,7 +10,8 @@
 # patches named in qemu-patches/series in order with patch -p1, copies
 # memx's control socket client (memxd/ctl/ctl_client.{c,h} and
 # ctl_proto.h) into backends/memx/, where the backend's meson.build
-# compiles it, configures x86_64-softmmu only with default features off,
+# compiles it, configures x86_64-softmmu only with default features off
+# but KVM and GnuTLS (TLS migration: virsh migrate --tls),
 # and builds qemu-system-x86_64.  About 4 minutes on 2 cores, once: the
 # result is cached in ${MEMX_CACHE:-~/.cache/memx}/qemu-<sha256 of series,
 # patches, those client files and this script>/ (the binary, the patched
@@ -35,7 +36,7 @@ dest=${1:-${MEMX_QEMU_DIR:-$PWD/qemu}}
 jobs=${MEMX_JOBS:-2}
 sys_path=/usr/sbin:/usr/bin:/sbin:/bin
 build_deps=(meson ninja-build libglib2.0-dev libpixman-1-dev libfdt-dev
-	dpkg-dev pkg-config gcc make python3)
+	libgnutls28-dev dpkg-dev pkg-config gcc make python3)
 firmware=(seabios qemu-system-data ipxe-qemu)
 # Where those packages put it, compiled in: the binary finds its BIOS and
 # option ROMs without -L, as libvirt runs it as an <emulator>.
@@ -177,7 +178,7 @@ phase "configure (x86_64-softmmu, default features off)"
 mkdir -p "$work/build"
 (cd "$work/build" && PATH=$sys_path ../src/configure \
 	--target-list=x86_64-softmmu --without-default-features --enable-kvm \
-	--disable-docs --disable-werror --firmwarepath="$firmware_path" >"$work/configure.log" 2>&1) ||
+	--enable-gnutls --disable-docs --disable-werror --firmwarepath="$firmware_path" >"$work/configure.log" 2>&1) ||
 	{ tail -30 "$work/configure.log" >&2; die "configure failed (log: $work/configure.log)"; }
 
 phase "ninja -j$jobs qemu-system-x86_64 (about 3-4 minutes on 2 cores)"
