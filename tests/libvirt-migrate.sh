@@ -24,7 +24,8 @@
 #      --undefinesource --verbose` in A, in the middle of the sort; then,
 #      as soon as the sort has gone on in B, back from B to A the same
 #      way, --tunnelled (the stream goes through the libvirtds' own
-#      connection).  After each:
+#      connection); then to B again, --tls (QEMU's TLS, with this run's
+#      certificates, made by openssl).  After each:
 #      - the domain runs at the destination, defined there only;
 #      - the source's memxd recorded the migration (memxctl migrations,
 #        its report file): remote pages left in place (> 0), QEMU's
@@ -35,12 +36,12 @@
 #      - the source's memxd holds no VM and its hook dropped the
 #        reservation; the destination's memxd holds the VM, under a
 #        reservation of its hook;
-#      and in the end the sort, whose progress went A, B, A, verifies
+#      and in the end the sort, whose progress went A, B, A, B, verifies
 #      (checksums).
-#   4. virsh destroy in A: A's memxd forgets it, its reservation goes.
+#   4. virsh destroy in B: B's memxd forgets it, its reservation goes.
 #
-# Last line: libvirt-migrate: verify=ok|FAIL migrate_s=THERE,BACK
-#   remote_pages=THERE,BACK refused_ok=N/2
+# Last line: libvirt-migrate: verify=ok|FAIL migrate_s=S1,S2,S3
+#   remote_pages=N1,N2,N3 refused_ok=N/2
 # (migrate_s: how long virsh migrate took; remote_pages: the pages the
 # source's report says stayed on the memory servers.)
 #
@@ -133,6 +134,38 @@ lm_cleanup()
 	mg_cleanup
 }
 
+# lm_pki: the hosts' certificates for QEMU's TLS migration, in
+# $NX_TMP/pki (libvirt's layout: a CA, a server and a client certificate,
+# each host's address in the server's): made with openssl, for this run.
+lm_pki()
+{
+	local d=$NX_TMP/pki san=
+
+	mkdir -p "$d"
+	for h in "$A" "$B"; do
+		san+="IP:$(nx_ip "$h"),DNS:memx-$h,"
+	done
+	(
+		cd "$d"
+		openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj /CN=memx-test-ca \
+			-keyout ca-key.pem -out ca-cert.pem \
+			-addext basicConstraints=critical,CA:TRUE \
+			-addext keyUsage=critical,keyCertSign,cRLSign
+		for role in server client; do
+			openssl req -newkey rsa:2048 -nodes -subj "/CN=memx-$role" \
+				-keyout "$role-key.pem" -out "$role.csr"
+			printf '%s\n' "basicConstraints=CA:FALSE" \
+				"keyUsage=critical,digitalSignature,keyEncipherment" \
+				"extendedKeyUsage=${role}Auth" "subjectAltName=${san%,}" >"$role.ext"
+			openssl x509 -req -in "$role.csr" -CA ca-cert.pem -CAkey ca-key.pem \
+				-CAcreateserial -days 2 -extfile "$role.ext" -out "$role-cert.pem"
+		done
+		rm -f ./*.csr ./*.ext ca-key.pem
+		chmod 0644 ./*.pem	# this run's keys: libvirt-qemu reads them
+	) >"$NX_TMP/pki.log" 2>&1 || { cat "$NX_TMP/pki.log" >&2; nx_die "openssl could not make the TLS certificates"; }
+	chmod 0755 "$d"
+}
+
 # lm_host HOST: HOST's own namespaces (held by a sleep), its private
 # libvirt, the memx hook and memx-qemu, and libvirtd listening on TCP.
 lm_host()
@@ -152,9 +185,10 @@ lm_host()
 	lm_in "$h" bash -euo pipefail -s <<-EOF
 		hostname memx-$h
 		mount -t tmpfs -o mode=0755 memx-$h-run /run
-		mkdir -p /run/lock /run/libvirt /run/user /run/memx-test/bin /run/memx-test/console
+		mkdir -p /run/lock /run/libvirt /run/user /run/memx-test/bin /run/memx-test/console /run/memx-test/pki
 		mount --bind '$LV_CACHE/bin' /run/memx-test/bin
 		mount --bind '$dir/console' /run/memx-test/console
+		mount --bind '$NX_TMP/pki' /run/memx-test/pki
 		for d in /etc/libvirt /var/lib/libvirt /var/cache/libvirt /var/log/libvirt /etc/memx; do
 			mkdir -p "$dir/root\$d" "\$d"
 			[[ \$d == /etc/memx ]] || cp -a "\$d/." "$dir/root\$d/"
@@ -180,10 +214,12 @@ lm_host()
 			auth_tcp = "none"
 			host_uuid = "$(uuidgen)"
 		CONF
-		# QEMU's migration stream: to and from this host's address.
+		# QEMU's migration stream: to and from this host's address;
+		# with --tls, with this run's certificates.
 		cat >>/etc/libvirt/qemu.conf <<-CONF
 			migration_address = "$ip"
 			migration_host = "$ip"
+			default_tls_x509_cert_dir = "/run/memx-test/pki"
 		CONF
 		virtlogd -d
 		libvirtd -d --listen
@@ -214,6 +250,8 @@ lv_emulator_cache
 mkdir -m 0755 "$NX_TMP/img"
 install -m 0644 "$GUEST/vmlinuz" "$GUEST/initramfs.gz" "$NX_TMP/img/"
 
+command -v openssl >/dev/null || nx_die "openssl is missing"
+lm_pki
 mg_memxd_start "$A" --ctl-group memx
 MG_SOCK[$B]=$NX_TMP/$B/$B.sock	# started later: case 2 needs it down
 lm_host "$A"
@@ -342,34 +380,38 @@ lm_migrate()
 }
 
 mg_memxd_start "$B" --ctl-group memx
+# A console log starts again when the domain comes back to a host: the
+# sort's progress in each is kept before it goes.
 lm_migrate "$A" "$B"
-first_s=$migrate_s
-first_remote=$remote
+s1=$migrate_s r1=$remote
 a=$(progress "$A" | tr '\n' ' ')
-# A's console log starts again when the domain comes back to A: keep it.
-cp "$con_a" "$NX_TMP/$DOM-console-A-1.log"
 # Back, tunnelled: the migration stream, memx's device state in it,
 # goes through the two libvirtds' own connection.
 lm_migrate "$B" "$A" --tunnelled
+s2=$migrate_s r2=$remote
 b=$(progress "$B" | tr '\n' ' ')
-gx_wait_for 900 "grep -q '^MEMX-GUEST-RESULT' '$con_a'" || true
-grep -E '^(qsort|MEMX-GUEST)' "$con_a" | sed 's/^/    A: /' >&2 || true
+# And to B again over TLS (QEMU's own, with the hosts' certificates).
+lm_migrate "$A" "$B" --tls
+s3=$migrate_s r3=$remote
 c=$(progress "$A" | tr '\n' ' ')
-lv_check "the sort's progress went from A (${a% }) to B (${b% }) and back to A (${c% })" \
-	"[[ -n '$b' && -n '$c' ]] && ! grep -q '^MEMX-GUEST-RESULT' '$con_b'"
+gx_wait_for 900 "grep -q '^MEMX-GUEST-RESULT' '$con_b'" || true
+grep -E '^(qsort|MEMX-GUEST)' "$con_b" | sed 's/^/    B: /' >&2 || true
+d=$(progress "$B" | tr '\n' ' ')
+lv_check "the sort's progress went from A (${a% }) to B (${b% }), A (${c% }) and B (${d% })" \
+	"[[ -n '$b' && -n '$c' && -n '$d' ]] && ! grep -q '^MEMX-GUEST-RESULT' '$con_a'"
 verify=ok
-grep -q '^MEMX-GUEST-RESULT: PASS' "$con_a" || verify=FAIL
-lv_check "the sort verifies back in A (checksums)" "[[ $verify == ok ]]"
+grep -q '^MEMX-GUEST-RESULT: PASS' "$con_b" || verify=FAIL
+lv_check "the sort verifies in B, at the end (checksums)" "[[ $verify == ok ]]"
 
-# ---- 4. destroyed in A ----
-uuid=$(lm_virsh "$A" domuuid "$DOM")
-lm_virsh "$A" destroy "$DOM" >/dev/null || nx_die "virsh destroy $DOM in A failed"
-gx_wait_for 10 "[[ \$(lm_vms $A) == 0 ]]" || true
-lv_check "virsh destroy: A's memxd forgets it, its reservation goes" \
-	"[[ \$(lm_vms $A) == 0 && ! -e /proc/${LM_HOLDER[$A]}/root/run/memx-libvirt/$uuid.conf ]]"
-lm_virsh "$A" undefine "$DOM" >/dev/null || LV_FAIL=1
+# ---- 4. destroyed in B ----
+uuid=$(lm_virsh "$B" domuuid "$DOM")
+lm_virsh "$B" destroy "$DOM" >/dev/null || nx_die "virsh destroy $DOM in B failed"
+gx_wait_for 10 "[[ \$(lm_vms $B) == 0 ]]" || true
+lv_check "virsh destroy: B's memxd forgets it, its reservation goes" \
+	"[[ \$(lm_vms $B) == 0 && ! -e /proc/${LM_HOLDER[$B]}/root/run/memx-libvirt/$uuid.conf ]]"
+lm_virsh "$B" undefine "$DOM" >/dev/null || LV_FAIL=1
 
 ((LV_FAIL == 0)) || verify=FAIL
-printf 'libvirt-migrate: verify=%s migrate_s=%s,%s remote_pages=%s,%s refused_ok=%d/2\n' \
-	"$verify" "$first_s" "$migrate_s" "$first_remote" "${remote:-0}" "$refused_ok"
+printf 'libvirt-migrate: verify=%s migrate_s=%s,%s,%s remote_pages=%s,%s,%s refused_ok=%d/2\n' \
+	"$verify" "$s1" "$s2" "$s3" "${r1:-0}" "${r2:-0}" "${r3:-0}" "$refused_ok"
 ((LV_FAIL == 0 && refused_ok == 2)) || exit 1
