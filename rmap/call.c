@@ -106,8 +106,9 @@ int rmap_call(struct rmap_ep *ep, struct rmap_peer *peer,
 	unsigned b;
 	int ret;
 
+	/* A type above RMAP_T_MAX is a later version's (wire.h). */
 	if (req->type == RMAP_T_ACK || req->type == RMAP_T_ANNOUNCE ||
-	    req->type > RMAP_T_MAX)
+	    req->type >= RMAP_T_LIMIT)
 		return -EINVAL;
 	/* Tags go only with the page runs that carry data (wire.c). */
 	if ((req->flags & ~RMAP_F_TAGS) ||

@@ -92,6 +92,15 @@ enum rmap_type {
 	RMAP_T_MOVE = 15,	/* the owner lets another client ATTACH its
 				 * session (live migration), or no more */
 	RMAP_T_MAX = 15,
+	/*
+	 * Types above RMAP_T_MAX and below RMAP_T_LIMIT are requests of a
+	 * later version.  Shaped as a control message (reliable, no page
+	 * run, no tags, at most 64 bytes), such a request is well formed:
+	 * it is acknowledged, and a server answers it RMAP_S_UNSUPP, so a
+	 * newer client learns at once what an older server cannot do
+	 * instead of retransmitting into silence.
+	 */
+	RMAP_T_LIMIT = 64,
 };
 
 /*

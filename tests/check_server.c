@@ -323,6 +323,17 @@ START_TEST(test_requests_end_to_end)
 	ck_assert_uint_eq(stats().reads, 6);
 	ck_assert_uint_eq(stats().writes, 1);
 	ck_assert_uint_eq(stats().frees, 1);
+
+	/*
+	 * A request of a later version is answered "unsupported", with or
+	 * without a session, and the window moves on past it.
+	 */
+	ck_assert_uint_eq(req(RMAP_T_MAX + 1, s, 0, 0, "x", 1, NULL, 0, &d),
+			  RMAP_S_UNSUPP);
+	ck_assert_uint_eq(req(RMAP_T_LIMIT - 1, 0, 0, 0, NULL, 0, NULL, 0, &d),
+			  RMAP_S_UNSUPP);
+	ck_assert_uint_eq(req(RMAP_T_HEARTBEAT, s, 0, 0, NULL, 0, NULL, 0, &d),
+			  RMAP_S_OK);
 	teardown_server();
 }
 END_TEST

@@ -298,10 +298,37 @@ START_TEST(test_reject_type)
 {
 	struct rmap_hdr h = valid_hdr(RMAP_T_HEARTBEAT, false);
 
-	h.type = RMAP_T_MAX + 1;
+	h.type = RMAP_T_LIMIT;
 	ASSERT_REJECT(h, RMAP_WIRE_TYPE);
 	h.type = 0xff;
 	ASSERT_REJECT(h, RMAP_WIRE_TYPE);
+	/* A later version's type is a request, never an answer... */
+	h = valid_hdr(RMAP_T_HEARTBEAT, true);
+	h.type = RMAP_T_MAX + 1;
+	ASSERT_REJECT(h, RMAP_WIRE_TYPE);
+	/* ...shaped as a control message. */
+	h = valid_hdr(RMAP_T_HEARTBEAT, false);
+	h.type = RMAP_T_MAX + 1;
+	h.page = 1;
+	h.count = 1;
+	ASSERT_REJECT(h, RMAP_WIRE_PAGES);
+}
+END_TEST
+
+/* A request of a later version decodes: its receiver can answer it. */
+START_TEST(test_later_type_is_a_request)
+{
+	struct rmap_hdr h = valid_hdr(RMAP_T_HEARTBEAT, false), d;
+	uint8_t buf[RMAP_HDR_LEN];
+
+	for (unsigned t = RMAP_T_MAX + 1; t < RMAP_T_LIMIT; t++) {
+		h.type = (uint8_t)t;
+		rmap_wire_encode(&h, buf);
+		ck_assert_int_eq(rmap_wire_decode(buf, sizeof(buf), &d),
+				 RMAP_WIRE_OK);
+		ck_assert_uint_eq(d.type, t);
+		ck_assert_str_eq(rmap_type_name(d.type), "?");
+	}
 }
 END_TEST
 
@@ -1089,6 +1116,7 @@ static Suite *wire_suite(void)
 	tcase_add_test(tc, test_reject_magic);
 	tcase_add_test(tc, test_reject_version);
 	tcase_add_test(tc, test_reject_type);
+	tcase_add_test(tc, test_later_type_is_a_request);
 	tcase_add_test(tc, test_padding);
 	tcase_add_test(tc, test_reject_flags);
 	tcase_add_test(tc, test_tags);

@@ -278,6 +278,11 @@ static void on_request(struct rmap_ep *ep, const struct rmap_msg *m, void *arg)
 	int ret;
 
 	(void)ep;
+	if (m->type > RMAP_T_MAX) {
+		/* A later version's request: say so, whatever its session. */
+		server_reply(srv, m, RMAP_S_UNSUPP, m->session, NULL, 0);
+		goto out;
+	}
 	if (m->type == RMAP_T_REG) {
 		server_on_reg(srv, m);
 		goto out;

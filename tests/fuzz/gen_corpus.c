@@ -156,6 +156,9 @@ static void gen_wire(void)
 	h.flags |= RMAP_F_ACK;
 	h.ack = 1;
 	wire("move-resp", &h);
+	/* A later version's request: well formed, answered UNSUPP. */
+	h = hdr(RMAP_T_MAX + 1, false, 0, 8);
+	wire("later-type-req", &h);
 	h = hdr(RMAP_T_UNREG, false, 9, 0);
 	wire("unreg-req", &h);
 	h = hdr(RMAP_T_READ, false, 3, 0);
@@ -501,6 +504,14 @@ static void gen_server(void)
 	body[RMAP_SECRET_LEN] = 7;
 	srv_msg(req(RMAP_T_MOVE, 0, 0, RMAP_MOVE_LEN), 2, 1);
 	srv_flush("move-to-other-key");
+
+	/* Requests of a later version, with and without a session. */
+	memset(body, 0x77, RMAP_REG_LEN);
+	srv_msg(req(RMAP_T_REG, 0, 0, RMAP_REG_LEN), 0, 1);
+	srv_msg(req(RMAP_T_MAX + 1, 0, 0, 8), 0, 1);
+	srv_msg(req(RMAP_T_LIMIT - 1, 0, 0, 0), 1, 1);
+	srv_msg(req(RMAP_T_HEARTBEAT, 0, 0, 0), 0, 1);
+	srv_flush("later-types");
 
 	/* The lease runs out while time flies. */
 	memset(body, 0x13, RMAP_REG_LEN);
