@@ -77,16 +77,6 @@ declare -A LM_HOLDER=()
 LV_FAIL=0
 refused_ok=0
 
-lv_check()
-{
-	if eval "$2"; then
-		nx_log "ok:   $1"
-	else
-		nx_log "FAIL: $1"
-		LV_FAIL=1
-	fi
-}
-
 # lm_in HOST CMD...: CMD in HOST: its network, mount and UTS namespaces.
 lm_in()
 {

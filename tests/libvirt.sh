@@ -71,16 +71,6 @@ LV_FAIL=0
 REFUSALS_OK=0
 declare -a DOMS=()
 
-lv_check()
-{
-	if eval "$2"; then
-		nx_log "ok:   $1"
-	else
-		nx_log "FAIL: $1"
-		LV_FAIL=1
-	fi
-}
-
 # lv_refused WHAT DOMAIN PATTERN: virsh start DOMAIN fails, and its error
 # matches PATTERN (the hook's reason).
 lv_refused()

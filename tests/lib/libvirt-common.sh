@@ -30,6 +30,9 @@
 #                   the tests bind LV_CACHE/bin (/run/memx-test/bin)
 #   lv_kill_wait PID
 #                   SIGTERM, up to 5 s, then SIGKILL
+#   lv_check WHAT CONDITION
+#                   logs "ok:" or "FAIL:" WHAT as CONDITION (eval'd) holds;
+#                   a failure sets LV_FAIL=1 and the test goes on
 
 LV_MEMX_GID=61290
 LV_EMU_DIR=/run/memx-test/bin
@@ -113,4 +116,14 @@ lv_kill_wait()
 		sleep 0.1
 	done
 	kill -KILL "$pid" 2>/dev/null || true
+}
+
+lv_check()
+{
+	if eval "$2"; then
+		nx_log "ok:   $1"
+	else
+		nx_log "FAIL: $1"
+		LV_FAIL=1
+	fi
 }
