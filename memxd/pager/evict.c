@@ -255,6 +255,43 @@ static void send_runs(struct vm *vm, struct stripe_page *out, unsigned n)
 		batch_put(b);
 }
 
+/* How many of @pages[0..n) are neighbours from the first on, that one
+ * UFFDIO_WRITEPROTECT covers. */
+static unsigned run_length(struct vm *vm, const uint64_t *pages, unsigned n)
+{
+	unsigned k = 1;
+
+	while (k < n && pages[k] == pages[0] + k &&
+	       gm_contiguous(&vm->mem, pages[0], k + 1))
+		k++;
+	return k;
+}
+
+/*
+ * The refault policy's sampling hand (victim.h): write-protect the dirty
+ * hot pages it hands back, a run per call, so that their next write is a
+ * WP fault, which marks them used (PT_REF) and keeps them dirty.  One
+ * that cannot be protected (EAGAIN: an unread REMOVE event) is marked
+ * used instead: its writes would not show.
+ */
+static void sample_hot(struct vm *vm)
+{
+	uint64_t pages[EVICT_BATCH];
+	unsigned n;
+
+	do {
+		n = victim_sample(&vm->victim, &vm->pt, pages, EVICT_BATCH);
+		for (unsigned i = 0; i < n;) {
+			unsigned k = run_length(vm, pages + i, n - i);
+
+			if (gm_protect(&vm->mem, pages[i], k, true))
+				for (unsigned j = i; j < i + k; j++)
+					pt_touch(&vm->pt, pages[j]);
+			i += k;
+		}
+	} while (n == EVICT_BATCH);
+}
+
 /*
  * Write-protect @victims[0..n) (ascending), a run per call.  Those that
  * could not be protected (EAGAIN: an unread REMOVE event) are set to
@@ -265,11 +302,8 @@ static void protect(struct vm *vm, uint64_t *victims, unsigned n)
 	uint64_t t0 = evl_now_ns();
 
 	for (unsigned i = 0; i < n;) {
-		unsigned k = 1;
+		unsigned k = run_length(vm, victims + i, n - i);
 
-		while (i + k < n && victims[i + k] == victims[i] + k &&
-		       gm_contiguous(&vm->mem, victims[i], k + 1))
-			k++;
 		if (gm_protect(&vm->mem, victims[i], k, true)) {
 			vm->st.evict_unprotected += k;
 			for (unsigned j = i; j < i + k; j++)
@@ -421,6 +455,8 @@ void evict_more(struct vm *vm)
 		/* Evict in batches, not a page per fault. */
 		if (want < low)
 			want = low;
+		/* Stale hot pages go cold first, for the hand to take. */
+		sample_hot(vm);
 		n = victim_select(&vm->victim, pt, victims,
 				  want < EVICT_BATCH ? (unsigned)want
 						     : EVICT_BATCH);

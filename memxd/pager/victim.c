@@ -36,6 +36,15 @@
  */
 #define COLD_SHARE	8u
 #define COLD_MIN	1024u
+/*
+ * The sampling hand goes round the page table once every SAMPLE_EPOCHS
+ * epochs (a budget's worth of evictions): a dirty hot page not written
+ * for one to two rounds is stale.  Shorter rounds follow a shrinking
+ * working set faster, but a hot page of a sweep is written once a pass:
+ * with rounds of 3/4 budget, a sweep 1.7 times the budget in the guest
+ * (make bench-sweep) lost its hot set (design.md).
+ */
+#define SAMPLE_EPOCHS	2u
 #define THETA_START	8u
 #define THETA_MAX	4096u
 
@@ -117,14 +126,26 @@ static void tick(struct victim *v, struct pagetable *pt)
 {
 	for (uint64_t n = v->npages / v->bucket + 1; n; n--)
 		expire(v, pt);
+	v->sample_credit += v->npages;
 	if (++v->evictions % v->bucket)
 		return;
 	v->now = (uint8_t)(v->now % EPOCHS + 1);
 }
 
+/* Hot @p goes back to the cold pages, marked: will it come back? */
+static void demote(struct victim *v, struct pagetable *pt, uint64_t p)
+{
+	pt_set_hot(pt, p, false);
+	pt_set_demoted(pt, p, true);
+	v->st.demoted++;
+}
+
 /*
  * The hot hand lets one hot page go: the first it finds untouched since
- * it last passed (a write fault sets PT_REF), after at most two sweeps.
+ * it last passed, after at most two sweeps.  A write fault sets PT_REF;
+ * it clears PT_REF of clean pages only, which are write-protected, so
+ * that the next write shows.  A dirty page's bit is the sampling hand's
+ * (victim_sample): cleared only where the page is protected again.
  */
 static bool demote_one(struct victim *v, struct pagetable *pt)
 {
@@ -135,12 +156,11 @@ static bool demote_one(struct victim *v, struct pagetable *pt)
 		if (!pt_has(pt, p, PT_HOT))
 			continue;
 		if (pt_has(pt, p, PT_REF)) {
-			pt_clear_ref(pt, p);
+			if (!pt_has(pt, p, PT_DIRTY))
+				pt_clear_ref(pt, p);
 			continue;
 		}
-		pt_set_hot(pt, p, false);
-		pt_set_demoted(pt, p, true);
-		v->st.demoted++;
+		demote(v, pt, p);
 		return true;
 	}
 	return false;
@@ -175,6 +195,51 @@ void victim_installed(struct victim *v, struct pagetable *pt, uint64_t p)
 		pt_set_hot(pt, p, true);
 		v->st.promoted++;
 	}
+}
+
+/*
+ * The sampling hand passes hot page @p: true if the caller is to
+ * write-protect it.  A dirty page is writable, so its writes are
+ * invisible until it is protected again: one written since the hand's
+ * last pass (PT_REF) is protected, its bit cleared; one not written
+ * since is stale, and demoted.  A clean page is protected already (it
+ * was installed so), but its reads are invisible: it is left alone, held
+ * as before, since a page only read would otherwise look stale.
+ */
+static bool sample_one(struct victim *v, struct pagetable *pt, uint64_t p)
+{
+	if (!pt_has(pt, p, PT_HOT) || !pt_has(pt, p, PT_DIRTY))
+		return false;
+	if (!pt_has(pt, p, PT_REF)) {
+		demote(v, pt, p);
+		v->st.stale++;
+		return false;
+	}
+	pt_clear_ref(pt, p);
+	v->st.sampled++;
+	return true;
+}
+
+unsigned victim_sample(struct victim *v, struct pagetable *pt, uint64_t *out,
+		       unsigned max)
+{
+	uint64_t round = v->bucket * SAMPLE_EPOCHS;
+	unsigned n = 0;
+
+	if (v->policy != VICTIM_REFAULT || !v->npages)
+		return 0;
+	/* Never more than one round behind. */
+	if (v->sample_credit > round * v->npages)
+		v->sample_credit = round * v->npages;
+	while (v->sample_credit >= round && n < max) {
+		uint64_t p = v->sample_hand;
+
+		v->sample_hand = next(v, p);
+		v->sample_credit -= round;
+		if (sample_one(v, pt, p))
+			out[n++] = p;
+	}
+	return n;
 }
 
 /*

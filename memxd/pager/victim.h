@@ -31,9 +31,18 @@
  *          than the budget thus keeps most of the budget resident and
  *          fetches only the rest each pass; a one-time scan never comes
  *          back and never displaces the hot set.
+ *          A dirty hot page is writable, so its later writes are
+ *          invisible too; a sampling hand (victim_sample), moving with
+ *          the evictions, hands those written since it last passed back
+ *          to be write-protected again, and demotes those not written
+ *          since (stale: a quicksort's pages of ranges it is done with).
+ *          Clean hot pages are left alone: their reads never show.
  *
  * Metadata: PT_HOT, PT_EPOCH and PT_DEMOTED in the page table (five
- * bits no other code uses) and this struct: nothing more per page.
+ * bits no other code uses) and this struct: nothing more per page.  The
+ * sampling hand needs no bit of its own: a dirty page's PT_REF, cleared
+ * only as the page is protected again, says whether it was written since;
+ * PT_DIRTY stays set on a protected page, so no write is lost.
  */
 #ifndef MEMX_PAGER_VICTIM_H
 #define MEMX_PAGER_VICTIM_H
@@ -56,6 +65,8 @@ struct victim_stats {
 	uint64_t demoted;	/* hot pages let go by the hot hand */
 	uint64_t demoted_back;	/* demoted pages that faulted back in */
 	uint64_t demoted_gone;	/* demoted pages whose mark expired unused */
+	uint64_t sampled;	/* hot pages handed back to be write-protected */
+	uint64_t stale;		/* hot pages demoted unwritten for a round */
 };
 
 struct victim {
@@ -72,6 +83,8 @@ struct victim {
 	uint64_t sweep;		/* the expiry sweep's position */
 	uint32_t theta;		/* refaults per slot taken from the hot set */
 	uint32_t pressure;	/* refaults that asked for a slot meanwhile */
+	uint64_t sample_hand;	/* samples hot pages' writes, in page order */
+	uint64_t sample_credit;	/* evictions x pages, not yet sampled */
 	struct victim_stats st;
 };
 
@@ -92,6 +105,19 @@ void victim_init(struct victim *v, enum victim_policy policy,
  * the horizon, it is a refault, and may join the hot set.
  */
 void victim_installed(struct victim *v, struct pagetable *pt, uint64_t p);
+
+/*
+ * refault only: the sampling hand's share of the evictions since the
+ * last call.  It passes hot pages in page order, and demotes those that
+ * are dirty and were not written since its last pass (stale: a used page
+ * of a working set that moved on); it writes to @out, up to @max, those
+ * dirty ones that were written, their PT_REF now clear: the caller
+ * write-protects them, so that their next write is a WP fault
+ * (pt_written sets PT_REF and keeps PT_DIRTY), or, if it cannot, touches
+ * them (pt_touch).  Returns how many; called again while it fills @out.
+ */
+unsigned victim_sample(struct victim *v, struct pagetable *pt, uint64_t *out,
+		       unsigned max);
 
 /*
  * Pick up to @max victims among cold RESIDENT pages with no WRITE in
