@@ -27,6 +27,8 @@
 	X(victim_refaults, "installs of pages evicted within the horizon") \
 	X(victim_promoted, "pages installed into the hot set")		\
 	X(victim_demoted, "hot pages let go by the hot hand")		\
+	X(victim_sampled, "dirty hot pages write-protected to see a write") \
+	X(victim_stale, "dirty hot pages let go, unwritten for a round") \
 	X(pg_groups, "page-groups placed on servers")			\
 	X(pg_degraded, "groups missing a slot, waiting for a job")	\
 	X(pg_rebuilding, "groups whose slot is being rebuilt")		\
@@ -110,6 +112,8 @@ static void gauges_of(struct vm *vm, struct vm_gauges *g)
 		.victim_refaults = vm->victim.st.refaults,
 		.victim_promoted = vm->victim.st.promoted,
 		.victim_demoted = vm->victim.st.demoted,
+		.victim_sampled = vm->victim.st.sampled,
+		.victim_stale = vm->victim.st.stale,
 		.pg_groups = pg_ngroups(vm->groups) - groups[PG_EMPTY],
 		.pg_degraded = groups[PG_DEGRADED],
 		.pg_rebuilding = groups[PG_REBUILDING],

@@ -62,5 +62,6 @@ nx_log "local (memfd, $size local):       ${local_s}s"
 nx_log "memx  (memx, $budget of $size local): ${memx_s}s  (ratio $ratio; goal <= 2)"
 nx_log "memx: net_faults=$faults prefetch_issued=$issued prefetch_hit=$hit" \
 	"evict_dirty=$(gx_val "$NX_TMP/dump" evict_dirty) evict_zero=$(gx_val "$NX_TMP/dump" evict_zero)" \
-	"fault_p50_us=$(gx_val "$NX_TMP/dump" fault_p50_us) fault_p99_us=$(gx_val "$NX_TMP/dump" fault_p99_us)"
+	"fault_p50_us=$(gx_val "$NX_TMP/dump" fault_p50_us) fault_p99_us=$(gx_val "$NX_TMP/dump" fault_p99_us)" \
+	"hot_pages=$(gx_val "$NX_TMP/dump" hot_pages) victim_stale=$(gx_val "$NX_TMP/dump" victim_stale)"
 echo "guest-bench: local_s=$local_s memx_s=$memx_s ratio=$ratio remote_faults=$faults prefetch_hit=$hitrate"

@@ -104,7 +104,8 @@ for l in clock refault; do
 		"hot_pages=$(gx_val "$NX_TMP/$l.dump" hot_pages)" \
 		"victim_theta=$(gx_val "$NX_TMP/$l.dump" victim_theta)" \
 		"victim_promoted=$(gx_val "$NX_TMP/$l.dump" victim_promoted)" \
-		"victim_demoted=$(gx_val "$NX_TMP/$l.dump" victim_demoted)"
+		"victim_demoted=$(gx_val "$NX_TMP/$l.dump" victim_demoted)" \
+		"victim_stale=$(gx_val "$NX_TMP/$l.dump" victim_stale)"
 done
 # ratio A B: A/B to two places, or n/a
 ratio()
