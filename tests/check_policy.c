@@ -181,16 +181,78 @@ START_TEST(test_clock_second_chance)
 }
 END_TEST
 
+/*
+ * The sampling hand: a dirty hot page written since its last pass is
+ * handed back to be write-protected, its bit cleared; one not written
+ * since is demoted (stale); clean hot pages, whose reads are invisible,
+ * and cold pages are left alone.
+ */
+START_TEST(test_sample_hot)
+{
+	struct pagetable pt;
+	uint64_t out[16];
+	struct victim v;
+	unsigned n;
+
+	ck_assert_int_eq(pt_init(&pt, 16, NULL, NULL), 0);
+	victim_init(&v, VICTIM_REFAULT, 16, 8, 1);
+	/* 2 is clean: stored, and read back in. */
+	ck_assert(pt_installed(&pt, 2, true));
+	ck_assert(pt_evict_begin(&pt, 2) && pt_write_begin(&pt, 2));
+	ck_assert(pt_write_end(&pt, 2, true));
+	for (unsigned i = 0; i < 4; i++) {
+		ck_assert(pt_installed(&pt, i, i != 2));
+		ck_assert(pt_set_hot(&pt, i, true));
+	}
+	pt_clear_ref(&pt, 1);				/* 1: unwritten */
+	ck_assert(pt_installed(&pt, 4, true));		/* 4: cold */
+	/* Nothing owed before evictions: the hand moves with them. */
+	ck_assert_uint_eq(victim_sample(&v, &pt, out, 16), 0);
+	v.sample_credit = 16 * v.bucket * 8;	/* owed: one round, at most */
+	n = victim_sample(&v, &pt, out, 16);
+	ck_assert_uint_eq(v.sample_credit, 0);
+	ck_assert_uint_eq(n, 2);
+	ck_assert_uint_eq(out[0], 0);
+	ck_assert_uint_eq(out[1], 3);
+	ck_assert(!pt_has(&pt, 0, PT_REF) && pt_has(&pt, 0, PT_DIRTY));
+	ck_assert(pt_has(&pt, 0, PT_HOT) && pt_has(&pt, 3, PT_HOT));
+	ck_assert(!pt_has(&pt, 1, PT_HOT) && pt_has(&pt, 1, PT_DEMOTED));
+	ck_assert(pt_has(&pt, 1, PT_DIRTY));
+	ck_assert(pt_has(&pt, 2, PT_HOT) && pt_has(&pt, 2, PT_REF));
+	ck_assert(pt_has(&pt, 4, PT_REF) && !pt_has(&pt, 4, PT_HOT));
+	ck_assert_uint_eq(v.st.stale, 1);
+	/* Next round: 0 was written (a WP fault), 3 was not. */
+	ck_assert(pt_written(&pt, 0));
+	v.sample_credit = 16 * v.bucket * 8;
+	n = victim_sample(&v, &pt, out, 16);
+	ck_assert_uint_eq(n, 1);
+	ck_assert_uint_eq(out[0], 0);
+	ck_assert(!pt_has(&pt, 3, PT_HOT) && pt_has(&pt, 3, PT_DIRTY));
+	ck_assert_uint_eq(v.st.stale, 2);
+	ck_assert_uint_eq(pt.bugs, 0);
+	pt_fini(&pt);
+}
+END_TEST
+
 /* ---- eviction policies on traces ---- */
 
 #define SIM_BUDGET	8192u	/* pages: 32 MiB */
 #define SIM_BATCH	64u	/* EVICT_BATCH */
 
+/* A trace's access is a write if its page has this bit. */
+#define SIM_WRITE	(1ull << 63)
+
 struct sim {
 	struct pagetable pt;
 	struct victim v;
-	uint64_t budget, hits, misses;
+	uint64_t budget, hits, misses, dirty_evictions;
 	bool counting;
+	/*
+	 * The kernel's write-protect bit of dirty pages, which only the
+	 * sampling hand sets (victim_sample): clean pages are protected
+	 * until their first write.
+	 */
+	bool *wp;
 };
 
 static void sim_init(struct sim *s, enum victim_policy policy,
@@ -200,6 +262,8 @@ static void sim_init(struct sim *s, enum victim_policy policy,
 	s->budget = budget;
 	ck_assert_int_eq(pt_init(&s->pt, npages, NULL, NULL), 0);
 	victim_init(&s->v, policy, npages, budget, 4);
+	s->wp = calloc(npages, sizeof(*s->wp));
+	ck_assert_ptr_nonnull(s->wp);
 }
 
 static double sim_fini(struct sim *s)
@@ -208,16 +272,22 @@ static double sim_fini(struct sim *s)
 
 	if (getenv("SIM_DEBUG"))
 		printf("  refaults %lu promoted %lu demoted %lu back %lu gone %lu "
-		       "theta %u hot %lu\n", (unsigned long)s->v.st.refaults,
+		       "sampled %lu stale %lu theta %u hot %lu "
+		       "dirty evictions %lu\n",
+		       (unsigned long)s->v.st.refaults,
 		       (unsigned long)s->v.st.promoted,
 		       (unsigned long)s->v.st.demoted,
 		       (unsigned long)s->v.st.demoted_back,
-		       (unsigned long)s->v.st.demoted_gone, s->v.theta,
-		       (unsigned long)s->pt.hot);
+		       (unsigned long)s->v.st.demoted_gone,
+		       (unsigned long)s->v.st.sampled,
+		       (unsigned long)s->v.st.stale, s->v.theta,
+		       (unsigned long)s->pt.hot,
+		       (unsigned long)s->dirty_evictions);
 
 	ck_assert_uint_eq(s->pt.bugs, 0);
 	ck_assert_uint_le(s->pt.resident, s->budget);
 	pt_fini(&s->pt);
+	free(s->wp);
 	return ratio;
 }
 
@@ -226,7 +296,9 @@ static double sim_fini(struct sim *s)
 static void sim_evict_page(struct sim *s, uint64_t p)
 {
 	ck_assert(pt_evict_begin(&s->pt, p));
+	s->wp[p] = false;
 	if (pt_has(&s->pt, p, PT_DIRTY) || !pt_has(&s->pt, p, PT_HAS_REMOTE)) {
+		s->dirty_evictions += pt_has(&s->pt, p, PT_DIRTY);
 		ck_assert(pt_write_begin(&s->pt, p));
 		ck_assert(pt_write_end(&s->pt, p, true));
 	} else {
@@ -246,6 +318,11 @@ static void sim_make_room(struct sim *s)
 
 		if (want < low)
 			want = low;
+		do {
+			n = victim_sample(&s->v, &s->pt, out, SIM_BATCH);
+			for (unsigned i = 0; i < n; i++)
+				s->wp[out[i]] = true;
+		} while (n == SIM_BATCH);
 		n = victim_select(&s->v, &s->pt, out,
 				  want < SIM_BATCH ? (unsigned)want : SIM_BATCH);
 		ck_assert_uint_gt(n, 0);
@@ -260,9 +337,11 @@ static void sim_access(struct sim *s, uint64_t p, bool write)
 
 	if (st == PS_RESIDENT) {
 		s->hits += s->counting;
-		/* Installed clean and write-protected: a WP fault. */
-		if (write && !pt_has(&s->pt, p, PT_DIRTY))
+		/* Installed clean, or sampled: a WP fault. */
+		if (write && (!pt_has(&s->pt, p, PT_DIRTY) || s->wp[p]))
 			ck_assert(pt_written(&s->pt, p));
+		if (write)
+			s->wp[p] = false;
 		return;
 	}
 	s->misses += s->counting;
@@ -274,9 +353,10 @@ static void sim_access(struct sim *s, uint64_t p, bool write)
 /* One access of a trace: page @i of it, or UINT64_MAX at its end. */
 typedef uint64_t (*trace_fn)(void *arg, uint64_t i, bool *counting);
 
-/* Hit ratio of @policy on a trace over @npages pages. */
-static double run_trace(enum victim_policy policy, uint64_t npages,
-			trace_fn fn, void *arg)
+/* Hit ratio of @policy on a trace over @npages pages; its dirty
+ * evictions in *@dirty, unless NULL. */
+static double run_trace_dirty(enum victim_policy policy, uint64_t npages,
+			      trace_fn fn, void *arg, uint64_t *dirty)
 {
 	struct sim s;
 	uint64_t p;
@@ -285,9 +365,17 @@ static double run_trace(enum victim_policy policy, uint64_t npages,
 	sim_init(&s, policy, npages, SIM_BUDGET);
 	for (uint64_t i = 0; (p = fn(arg, i, &counting)) != UINT64_MAX; i++) {
 		s.counting = counting;
-		sim_access(&s, p, false);
+		sim_access(&s, p & ~SIM_WRITE, p & SIM_WRITE);
 	}
+	if (dirty)
+		*dirty = s.dirty_evictions;
 	return sim_fini(&s);
+}
+
+static double run_trace(enum victim_policy policy, uint64_t npages,
+			trace_fn fn, void *arg)
+{
+	return run_trace_dirty(policy, npages, fn, arg, NULL);
 }
 
 /* Both policies on one trace; prints both, returns refault's and
@@ -350,6 +438,38 @@ END_TEST
 START_TEST(test_policy_loop_3)
 {
 	check_loop("sweep 3x budget", 3);
+}
+END_TEST
+
+/*
+ * The guest's sweep (tests/guest/workloads/sweep.c): each pass writes
+ * every page, then reads every page back.  Hot pages are dirty, so the
+ * sampling hand watches their writes: one write a pass must keep them.
+ */
+static uint64_t write_loop_next(void *arg, uint64_t i, bool *counting)
+{
+	const struct loop_trace *t = arg;
+	uint64_t k = i % (2 * t->len);
+
+	if (i >= 2 * t->len * t->passes)
+		return UINT64_MAX;
+	*counting = i >= 4 * t->len;
+	return k < t->len ? k | SIM_WRITE : k - t->len;
+}
+
+START_TEST(test_policy_write_loop)
+{
+	struct loop_trace t = { SIM_BUDGET * 17 / 10, 10, NULL };
+	double r, c;
+
+	compare("write+read sweep 1.7x", t.len, write_loop_next, &t, &r, &c);
+	/*
+	 * Measured: 0.394 (0.515 without the sampling hand, 0.000 with
+	 * CLOCK).  A pass evicts about 1.65 budgets here, more than a
+	 * round of the hand, so some hot pages are let go between their
+	 * writes.  In the guest (make bench-sweep) the hot set held.
+	 */
+	ck_assert_double_ge(r, c + 0.35);
 }
 END_TEST
 
@@ -539,9 +659,9 @@ static void qs_sort(struct qsort_trace *t, uint64_t lo, uint64_t hi,
 			mid = hi - 1;
 		while (i < mid || j > mid) {
 			if (i < mid)
-				qs_emit(t, i++);
+				qs_emit(t, i++ | SIM_WRITE);
 			if (j > mid)
-				qs_emit(t, --j);
+				qs_emit(t, --j | SIM_WRITE);
 		}
 		if (mid - lo < hi - mid) {
 			qs_sort(t, lo, mid, rng);
@@ -564,35 +684,44 @@ static uint64_t qsort_next(void *arg, uint64_t i, bool *counting)
 START_TEST(test_policy_qsort)
 {
 	uint64_t npages = SIM_BUDGET * 12 / 5;
+	uint64_t rd = 0, cd = 0;
 	double r = 0, c = 0;
 
 	/* Where the cursors meet varies: four sorts, averaged. */
 	for (uint64_t seed = 1; seed <= 4; seed++) {
 		struct qsort_trace t = { 0 };
-		uint64_t rng = seed;
+		uint64_t rng = seed, d;
 
 		for (unsigned scan = 0; scan < 2; scan++)  /* fill, sum */
 			for (uint64_t p = 0; p < npages; p++)
-				qs_emit(&t, p);
+				qs_emit(&t, scan ? p : p | SIM_WRITE);
 		qs_sort(&t, 0, npages, &rng);
 		for (unsigned scan = 0; scan < 2; scan++)  /* sum, sorted? */
 			for (uint64_t p = 0; p < npages; p++)
 				qs_emit(&t, p);
-		r += run_trace(VICTIM_REFAULT, npages, qsort_next, &t) / 4;
-		c += run_trace(VICTIM_CLOCK, npages, qsort_next, &t) / 4;
+		r += run_trace_dirty(VICTIM_REFAULT, npages, qsort_next, &t,
+				     &d) / 4;
+		rd += d;
+		c += run_trace_dirty(VICTIM_CLOCK, npages, qsort_next, &t,
+				     &d) / 4;
+		cd += d;
 		free(t.v);
 	}
-	printf("policy trace %-22s hit ratio: refault %.3f, clock %.3f\n",
-	       "quicksort 2.4x", r, c);
+	printf("policy trace %-22s hit ratio: refault %.3f, clock %.3f; "
+	       "dirty evictions: refault %lu, clock %lu\n", "quicksort 2.4x",
+	       r, c, (unsigned long)rd, (unsigned long)cd);
 	fflush(stdout);
 	/*
-	 * Measured: refault 0.644, clock 0.661 over eight sorts (refault
-	 * behind in five), 5% more faults.  Quicksort's reuse is recency,
-	 * nested ranges each used up before the next: a hot set held
-	 * against newcomers is in its way.  This is why CLOCK stays the
-	 * default (design.md); the bound keeps it from getting worse.
+	 * Quicksort's reuse is recency, nested ranges each used up before
+	 * the next: the hot pages of a range it is done with are stale, and
+	 * only their writes tell (the sort writes every page it touches).
+	 * Measured without the sampling hand: refault 0.643, clock 0.660,
+	 * dirty evictions 355 k and 290 k (+22%); with it: 0.672 and 0.660,
+	 * 316 k and 290 k (+9%).  No more faults than CLOCK, and not much
+	 * more written back.
 	 */
-	ck_assert_double_ge(r, c - 0.04);
+	ck_assert_double_ge(r, c);
+	ck_assert_uint_le(rd, cd + cd / 8);
 }
 END_TEST
 
@@ -609,12 +738,14 @@ static Suite *policy_suite(void)
 	suite_add_tcase(s, tc);
 	tc = tcase_create("evict");
 	tcase_add_test(tc, test_clock_second_chance);
+	tcase_add_test(tc, test_sample_hot);
 	suite_add_tcase(s, tc);
 	tc = tcase_create("traces");
 	tcase_set_timeout(tc, 120);
 	tcase_add_test(tc, test_policy_loop_1_25);
 	tcase_add_test(tc, test_policy_loop_1_7);
 	tcase_add_test(tc, test_policy_loop_3);
+	tcase_add_test(tc, test_policy_write_loop);
 	tcase_add_test(tc, test_policy_random_loop);
 	tcase_add_test(tc, test_policy_scan);
 	tcase_add_test(tc, test_policy_shifting);
