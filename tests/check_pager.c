@@ -1473,6 +1473,61 @@ START_TEST(test_sweep_refault_vs_clock)
 END_TEST
 
 /*
+ * The sampling hand write-protects dirty hot pages again (victim.h): a
+ * write to one is a WP fault that keeps it hot and dirty; one not written
+ * again goes cold as stale, and when it leaves, its last contents are
+ * written back, never taken for the older copy its server holds.  The
+ * guest's sweep: each pass writes every page, then reads it back; then
+ * passes that only read, in which the dirty hot pages go stale and leave.
+ */
+/* Hot dirty pages that are write-protected: sampled (victim.h). */
+static uint64_t count_protected_dirty(struct fx *f)
+{
+	uint64_t n = 0;
+
+	for (uint64_t p = 0; p < f->npages; p++)
+		n += pt_has(&f->vm->pt, p, PT_HOT) &&
+		     pt_has(&f->vm->pt, p, PT_DIRTY) && f->m->wp[p];
+	return n;
+}
+
+START_TEST(test_sampled_dirty_kept)
+{
+	struct fx_opts o = defaults;
+	uint64_t protected_dirty = 0, wp0;
+	struct fx f;
+
+	o.npages = 435;
+	o.budget = 256;
+	o.rows = 16;
+	fx_init_filled(&f, &o, 4);
+	wp0 = f.vm->st.wp_faults;
+	for (unsigned pass = 0; pass < 6; pass++) {
+		uint8_t salt = (uint8_t)(5 + pass);
+
+		for (uint64_t p = 0; p < o.npages; p++) {
+			fx_write(&f, p, (uint8_t)(p * 7 + salt) | 1);
+			protected_dirty += count_protected_dirty(&f);
+		}
+		fx_verify(&f, 0, o.npages, salt);
+	}
+	ck_assert_uint_gt(protected_dirty, 0);
+	ck_assert_uint_gt(f.vm->victim.st.sampled, 0);
+	ck_assert_uint_gt(f.vm->st.wp_faults, wp0);
+	for (unsigned pass = 0; pass < 6; pass++)
+		fx_verify(&f, 0, o.npages, 10);
+	fx_quiesce(&f);
+	ck_assert_uint_gt(f.vm->victim.st.stale, 0);
+	/* Every hot page that went stale left, written back. */
+	for (uint64_t p = 0; p < o.npages; p++)
+		ck_assert(!pt_has(&f.vm->pt, p, PT_HOT) ||
+			  !pt_has(&f.vm->pt, p, PT_DIRTY));
+	fx_verify(&f, 0, o.npages, 10);
+	fx_fini(&f);
+}
+END_TEST
+
+/*
  * A memxd restart under the refault policy: the old table is full of
  * PT_HOT, eviction epochs and PT_DEMOTED marks, which mean nothing to the
  * new memxd (its epoch clock starts again, its hot set is empty).  The
@@ -2369,6 +2424,7 @@ static Suite *pager_suite(void)
 	tcase_add_test(tc, test_many_vcpus_spill_only);
 	tcase_add_test(tc, test_prefetch_sequential);
 	tcase_add_test(tc, test_sweep_refault_vs_clock);
+	tcase_add_test(tc, test_sampled_dirty_kept);
 	tcase_add_test(tc, test_zero_ahead);
 	tcase_add_test(tc, test_write_trend_installs_writable);
 	suite_add_tcase(s, tc);
