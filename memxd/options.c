@@ -93,9 +93,11 @@ static const struct opt opts[] = {
 	{ "pager", "prefetch-max", OPT_UINT, O(prefetch_max), 0, RMAP_MAX_PAGES,
 	  "PAGES", "largest prefetch window; 0 disables prefetch (default 64)" },
 	{ "pager", "evict-policy", OPT_STR, O(evict_policy), 0, 0,
-	  "clock|refault", "which resident pages to evict: clock is plain "
-	  "CLOCK; refault keeps a working set that cycles through more than "
-	  "the budget mostly resident (default clock)" },
+	  "clock|refault|refault-wp", "which resident pages to evict: clock "
+	  "is plain CLOCK; refault keeps a working set that cycles through "
+	  "more than the budget mostly resident; refault-wp also "
+	  "write-protects dirty hot pages to let go of unused ones "
+	  "(default clock)" },
 	{ "pager", "stripe-width", OPT_UINT, O(stripe_width), 1, 8, "S",
 	  "data servers per page-group; lowered to servers - 2 so that a "
 	  "spare can take a rebuilt member (default 4)" },

@@ -80,7 +80,8 @@ int pager_main(struct evl *loop, const struct memxd_options *o)
 
 	if (victim_policy_parse(o->evict_policy ? o->evict_policy : "clock",
 				&pc.evict_policy)) {
-		log_err("evict-policy must be clock or refault, not '%s'",
+		log_err("evict-policy must be clock, refault or refault-wp, "
+			"not '%s'",
 			o->evict_policy);
 		return -EINVAL;
 	}

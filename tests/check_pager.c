@@ -1500,6 +1500,7 @@ START_TEST(test_sampled_dirty_kept)
 	o.npages = 435;
 	o.budget = 256;
 	o.rows = 16;
+	o.policy = VICTIM_REFAULT_WP;
 	fx_init_filled(&f, &o, 4);
 	wp0 = f.vm->st.wp_faults;
 	for (unsigned pass = 0; pass < 6; pass++) {
@@ -1996,7 +1997,8 @@ START_TEST(test_random_mix)
 	o.npages = 512;
 	o.budget = 48;
 	o.prefetch = 16;
-	o.policy = _i % 2 ? VICTIM_CLOCK : VICTIM_REFAULT;
+	/* clock, refault, refault-wp in turn */
+	o.policy = (enum victim_policy)(_i % 3);
 	fx_init(&f, &o);
 	memset(model, 0, sizeof(model));
 	for (unsigned step = 0; step < 6000; step++) {

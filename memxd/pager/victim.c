@@ -51,22 +51,35 @@
 static const char *const names[] = {
 	[VICTIM_CLOCK] = "clock",
 	[VICTIM_REFAULT] = "refault",
+	[VICTIM_REFAULT_WP] = "refault-wp",
 };
 
 const char *victim_policy_name(enum victim_policy p)
 {
-	return p <= VICTIM_REFAULT ? names[p] : "?";
+	return p <= VICTIM_REFAULT_WP ? names[p] : "?";
 }
 
 int victim_policy_parse(const char *s, enum victim_policy *p)
 {
-	for (unsigned i = 0; i <= VICTIM_REFAULT; i++) {
+	for (unsigned i = 0; i <= VICTIM_REFAULT_WP; i++) {
 		if (!strcmp(s, names[i])) {
 			*p = (enum victim_policy)i;
 			return 0;
 		}
 	}
 	return -EINVAL;
+}
+
+/* Has @v a hot set (refault, refault-wp)? */
+static bool has_hot_set(const struct victim *v)
+{
+	return v->policy != VICTIM_CLOCK;
+}
+
+/* Does @v sample dirty hot pages' writes (refault-wp)? */
+static bool samples(const struct victim *v)
+{
+	return v->policy == VICTIM_REFAULT_WP;
 }
 
 void victim_init(struct victim *v, enum victim_policy policy,
@@ -76,7 +89,7 @@ void victim_init(struct victim *v, enum victim_policy policy,
 
 	*v = (struct victim){ .policy = policy, .npages = npages,
 			      .budget = budget, .align = align ? align : 1 };
-	if (policy != VICTIM_REFAULT)
+	if (!has_hot_set(v))
 		return;
 	if (cold < budget / COLD_SHARE)
 		cold = budget / COLD_SHARE;
@@ -126,7 +139,8 @@ static void tick(struct victim *v, struct pagetable *pt)
 {
 	for (uint64_t n = v->npages / v->bucket + 1; n; n--)
 		expire(v, pt);
-	v->sample_credit += v->npages;
+	if (samples(v))
+		v->sample_credit += v->npages;
 	if (++v->evictions % v->bucket)
 		return;
 	v->now = (uint8_t)(v->now % EPOCHS + 1);
@@ -142,10 +156,10 @@ static void demote(struct victim *v, struct pagetable *pt, uint64_t p)
 
 /*
  * The hot hand lets one hot page go: the first it finds untouched since
- * it last passed, after at most two sweeps.  A write fault sets PT_REF;
- * it clears PT_REF of clean pages only, which are write-protected, so
- * that the next write shows.  A dirty page's bit is the sampling hand's
- * (victim_sample): cleared only where the page is protected again.
+ * it last passed (a write fault sets PT_REF), after at most two sweeps.
+ * Under refault-wp it clears PT_REF of clean pages only, which are
+ * write-protected, so that the next write shows: a dirty page's bit is
+ * the sampling hand's, cleared only where the page is protected again.
  */
 static bool demote_one(struct victim *v, struct pagetable *pt)
 {
@@ -156,7 +170,7 @@ static bool demote_one(struct victim *v, struct pagetable *pt)
 		if (!pt_has(pt, p, PT_HOT))
 			continue;
 		if (pt_has(pt, p, PT_REF)) {
-			if (!pt_has(pt, p, PT_DIRTY))
+			if (!samples(v) || !pt_has(pt, p, PT_DIRTY))
 				pt_clear_ref(pt, p);
 			continue;
 		}
@@ -171,7 +185,7 @@ void victim_installed(struct victim *v, struct pagetable *pt, uint64_t p)
 	unsigned e;
 	bool promote;
 
-	if (v->policy != VICTIM_REFAULT)
+	if (!has_hot_set(v))
 		return;
 	e = pt_epoch(pt, p);
 	pt_set_epoch(pt, p, 0);
@@ -226,7 +240,7 @@ unsigned victim_sample(struct victim *v, struct pagetable *pt, uint64_t *out,
 	uint64_t round = v->bucket * SAMPLE_EPOCHS;
 	unsigned n = 0;
 
-	if (v->policy != VICTIM_REFAULT || !v->npages)
+	if (!samples(v) || !v->npages)
 		return 0;
 	/* Never more than one round behind. */
 	if (v->sample_credit > round * v->npages)
@@ -306,7 +320,7 @@ unsigned victim_select(struct victim *v, struct pagetable *pt, uint64_t *out,
 
 	if (!v->npages)
 		return 0;
-	if (v->policy != VICTIM_REFAULT)
+	if (!has_hot_set(v))
 		return clock_select(v, pt, out, max, &first, &dry);
 	/* Over its target (the budget or the cold pages changed): shrink. */
 	while (pt->hot > v->hot_target && demote_one(v, pt))

@@ -31,12 +31,16 @@
  *          than the budget thus keeps most of the budget resident and
  *          fetches only the rest each pass; a one-time scan never comes
  *          back and never displaces the hot set.
- *          A dirty hot page is writable, so its later writes are
- *          invisible too; a sampling hand (victim_sample), moving with
- *          the evictions, hands those written since it last passed back
- *          to be write-protected again, and demotes those not written
- *          since (stale: a quicksort's pages of ranges it is done with).
- *          Clean hot pages are left alone: their reads never show.
+ *
+ * refault-wp  refault, and a sampling hand (victim_sample): a dirty hot
+ *          page is writable, so its later writes are invisible too; the
+ *          hand, moving with the evictions, hands those written since it
+ *          last passed back to be write-protected again, and demotes
+ *          those not written since (stale: a quicksort's pages of ranges
+ *          it is done with).  Clean hot pages are left alone: their reads
+ *          never show.  It halves refault's excess over CLOCK on a
+ *          quicksort but gives back part of its gain on a sweep
+ *          (design.md), so it is not the default, nor refault's.
  *
  * Metadata: PT_HOT, PT_EPOCH and PT_DEMOTED in the page table (five
  * bits no other code uses) and this struct: nothing more per page.  The
@@ -56,6 +60,7 @@
 enum victim_policy {
 	VICTIM_CLOCK,
 	VICTIM_REFAULT,
+	VICTIM_REFAULT_WP,	/* refault, and the sampling hand */
 };
 
 /* What the refault policy did, for memxctl status. */
@@ -88,7 +93,8 @@ struct victim {
 	struct victim_stats st;
 };
 
-/* "clock" or "refault"; victim_policy_parse: 0, or -EINVAL. */
+/* "clock", "refault" or "refault-wp"; victim_policy_parse: 0, or
+ * -EINVAL. */
 const char *victim_policy_name(enum victim_policy p);
 int victim_policy_parse(const char *s, enum victim_policy *p);
 
@@ -107,7 +113,7 @@ void victim_init(struct victim *v, enum victim_policy policy,
 void victim_installed(struct victim *v, struct pagetable *pt, uint64_t p);
 
 /*
- * refault only: the sampling hand's share of the evictions since the
+ * refault-wp only: the sampling hand's share of the evictions since the
  * last call.  It passes hot pages in page order, and demotes those that
  * are dirty and were not written since its last pass (stale: a used page
  * of a working set that moved on); it writes to @out, up to @max, those

@@ -19,7 +19,9 @@
 # evict_MBps is the refault run's dirty evictions over its time; the
 # clock run's is printed above it.  Environment: SWEEP_SIZE (guest RAM,
 # default 512M), SWEEP_BUDGET (default 96M), SWEEP_MIB (the buffer,
-# default 1.7x the budget), SWEEP_PASSES (default 4), GX_ACCEL (tcg).
+# default 1.7x the budget), SWEEP_PASSES (default 4), SWEEP_POLICY (the
+# third run's policy, still labelled refault: default refault, or
+# refault-wp), GX_ACCEL (tcg).
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -83,7 +85,7 @@ gx_qemu_args "$size" "$budget" "sweep:$mib:$passes"
 gx_qemu_local "$size"
 run local
 memx clock clock
-memx refault refault
+memx refault "${SWEEP_POLICY:-refault}"
 
 local_s=$(guest_time local)
 clock_s=$(guest_time clock)
