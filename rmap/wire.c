@@ -200,8 +200,7 @@ enum rmap_wire_err rmap_wire_decode(const uint8_t *buf, size_t len,
 
 	if (buf[7] != 0 || wire_get32(buf + 28) != 0 || wire_get16(buf + 70) != 0)
 		return RMAP_WIRE_RESERVED;
-	if (h->type > RMAP_T_MAX &&
-	    (h->type >= RMAP_T_LIMIT || h->flags & RMAP_F_RESPONSE))
+	if (h->type >= RMAP_T_LIMIT)
 		return RMAP_WIRE_TYPE;
 	if (h->flags & ~RMAP_F_ALL)
 		return RMAP_WIRE_FLAGS;

@@ -93,11 +93,11 @@ enum rmap_type {
 				 * session (live migration), or no more */
 	RMAP_T_MAX = 15,
 	/*
-	 * Types above RMAP_T_MAX and below RMAP_T_LIMIT are requests of a
-	 * later version.  Shaped as a control message (reliable, no page
-	 * run, no tags, at most 64 bytes), such a request is well formed:
-	 * it is acknowledged, and a server answers it RMAP_S_UNSUPP, so a
-	 * newer client learns at once what an older server cannot do
+	 * Types above RMAP_T_MAX and below RMAP_T_LIMIT are those of later
+	 * releases.  Shaped as a control message (reliable, no page run,
+	 * no tags, at most 64 bytes), such a message is well formed: a
+	 * request is acknowledged and a server answers it RMAP_S_UNSUPP,
+	 * so a newer client learns at once what an older server cannot do
 	 * instead of retransmitting into silence.
 	 */
 	RMAP_T_LIMIT = 64,
