@@ -10,7 +10,8 @@
 #   lv_enter SCRIPT [ARGS...]
 #                   unless already inside: needs root, installs libvirt
 #                   (libvirt-daemon-system, libvirt-clients, the QEMU
-#                   driver, xmllint, dbus, uuidgen) if it is missing, and
+#                   driver, xmllint, dbus, uuidgen, openssl for the TLS
+#                   migration's certificates) if it is missing, and
 #                   re-executes SCRIPT in a private mount namespace
 #                   (unshare -m); skips (77) loudly if any of that fails
 #   lv_run_tmpfs    an empty /run of the namespace's own (libvirtd,
@@ -42,13 +43,14 @@ lv_skip() { printf '\n*** SKIP: libvirt: %s ***\n\n' "$*" >&2; exit 77; }
 lv_enter()
 {
 	local script=$1 pkgs=(libvirt-daemon-system libvirt-clients
-		libvirt-daemon-driver-qemu libxml2-utils dbus uuid-runtime)
+		libvirt-daemon-driver-qemu libxml2-utils dbus uuid-runtime openssl)
 
 	shift
 	[[ -z ${MEMX_LV_INNER:-} ]] || return 0
 	[[ $(id -u) -eq 0 ]] || lv_skip "needs root (libvirtd, namespaces)"
 	if ! command -v libvirtd >/dev/null || ! command -v virsh >/dev/null ||
-		! command -v xmllint >/dev/null || ! command -v uuidgen >/dev/null; then
+		! command -v xmllint >/dev/null || ! command -v uuidgen >/dev/null ||
+		! command -v openssl >/dev/null; then
 		echo "libvirt: installing ${pkgs[*]}" >&2
 		DEBIAN_FRONTEND=noninteractive apt-get install -y -q \
 			--no-install-recommends "${pkgs[@]}" >&2 ||
