@@ -160,7 +160,7 @@ lm_pki()
 # libvirt, the memx hook and memx-qemu, and libvirtd listening on TCP.
 lm_host()
 {
-	local h=$1 dir=$NX_TMP/$1 ip pid d
+	local h=$1 dir=$NX_TMP/$1 ip pid
 
 	ip=$(nx_ip "$h")
 	ip netns exec "$(nx_ns "$h")" unshare -m -u --propagation private \
@@ -173,20 +173,17 @@ lm_host()
 	chmod 0777 "$dir/console"
 	chmod 0755 "$dir"
 	lm_in "$h" bash -euo pipefail -s <<-EOF
+		. '$top_srcdir/tests/lib/libvirt-common.sh'
 		hostname memx-$h
 		mount -t tmpfs -o mode=0755 memx-$h-run /run
-		mkdir -p /run/lock /run/libvirt /run/user /run/memx-test/bin /run/memx-test/console /run/memx-test/pki
-		mount --bind '$LV_CACHE/bin' /run/memx-test/bin
+		mkdir -p /run/lock /run/libvirt /run/user /run/memx-test/console /run/memx-test/pki
 		mount --bind '$dir/console' /run/memx-test/console
 		mount --bind '$NX_TMP/pki' /run/memx-test/pki
-		for d in /etc/libvirt /var/lib/libvirt /var/cache/libvirt /var/log/libvirt /etc/memx; do
-			mkdir -p "$dir/root\$d" "\$d"
-			[[ \$d == /etc/memx ]] || cp -a "\$d/." "$dir/root\$d/"
-			chmod --reference="\$d" "$dir/root\$d"
-			mount --bind "$dir/root\$d" "\$d"
+		for d in /etc/libvirt /var/lib/libvirt /var/cache/libvirt /var/log/libvirt; do
+			lv_private "\$d" '$dir/root'
 		done
-		mkdir -p /var/cache/libvirt/qemu/capabilities
-		mount --bind '$LV_CACHE/caps' /var/cache/libvirt/qemu/capabilities
+		lv_private /etc/memx '$dir/root' empty
+		lv_bind_emulator '$LV_CACHE'
 		cat >/etc/memx/libvirt.conf <<-CONF
 			socket=${MG_SOCK[$h]}
 			qemu=$LV_EMU_DIR/qemu-system-x86_64
@@ -223,8 +220,6 @@ lm_host()
 # lm_console HOST: DOM's console log in HOST.
 lm_console() { echo "$NX_TMP/$1/console/$DOM.log"; }
 progress() { sed -n 's/^qsort: sort \([0-9]*\)%.*/\1/p' "$(lm_console "$1")" 2>/dev/null; }
-# lm_vms HOST: how many VMs HOST's memxd holds.
-lm_vms() { mg_vms "$1"; }
 
 gx_require
 command -v xmllint >/dev/null || nx_die "xmllint is missing"
@@ -270,7 +265,7 @@ gx_wait_for 600 "grep -q '^qsort: sort ' '$con_a'" || {
 }
 nx_log "$DOM ($MEM_MIB MiB, budget $BUDGET_MIB MiB) sorting $QSORT_MIB MiB in $A" \
 	"$((SECONDS - t0)) s after virsh start: $(grep '^qsort: sort' "$con_a" | tail -n1)"
-lv_check "A's memxd holds the domain" "[[ \$(lm_vms $A) == 1 ]]"
+lv_check "A's memxd holds the domain" "[[ \$(mg_vms $A) == 1 ]]"
 
 # ---- 2. refused by B's hook, the domain runs on in A ----
 dst_uri=qemu+tcp://$(nx_ip "$B")/system
@@ -296,7 +291,7 @@ lm_refused()
 	lv_check "after the refusal, $DOM runs in A" \
 		"[[ \$(lm_virsh $A domstate $DOM) == running ]]"
 	lv_check "after the refusal, A's memxd still holds it, B has no domain" \
-		"[[ \$(lm_vms $A) == 1 && -z \$(lm_virsh $B list --all --name | grep .) ]]"
+		"[[ \$(mg_vms $A) == 1 && -z \$(lm_virsh $B list --all --name | grep .) ]]"
 }
 lm_refused "B's memxd down" 'memxd is not running or does not answer'
 # B's memxd lends its VMs 64 MiB in all, less than the domain's budget.
@@ -363,7 +358,7 @@ lm_migrate()
 	lv_check "the servers moved $(($(lm_moved "$to") - moved0)) session(s) to $to, which opened $(($(lm_opened "$to") - opened0)) of its own" \
 		"(( \$(lm_moved $to) > moved0 && \$(lm_opened $to) == opened0 ))"
 	lv_check "$from's memxd holds no VM, $to's holds the domain" \
-		"[[ \$(lm_vms $from) == 0 && \$(lm_vms $to) == 1 ]]"
+		"[[ \$(mg_vms $from) == 0 && \$(mg_vms $to) == 1 ]]"
 	lv_check "$from's hook dropped its reservation, $to's holds one" \
 		"[[ ! -e /proc/${LM_HOLDER[$from]}/root/run/memx-libvirt/$uuid.conf &&
 		    -e /proc/${LM_HOLDER[$to]}/root/run/memx-libvirt/$uuid.conf ]]"
@@ -396,9 +391,9 @@ lv_check "the sort verifies in B, at the end (checksums)" "[[ $verify == ok ]]"
 # ---- 4. destroyed in B ----
 uuid=$(lm_virsh "$B" domuuid "$DOM")
 lm_virsh "$B" destroy "$DOM" >/dev/null || nx_die "virsh destroy $DOM in B failed"
-gx_wait_for 10 "[[ \$(lm_vms $B) == 0 ]]" || true
+gx_wait_for 10 "[[ \$(mg_vms $B) == 0 ]]" || true
 lv_check "virsh destroy: B's memxd forgets it, its reservation goes" \
-	"[[ \$(lm_vms $B) == 0 && ! -e /proc/${LM_HOLDER[$B]}/root/run/memx-libvirt/$uuid.conf ]]"
+	"[[ \$(mg_vms $B) == 0 && ! -e /proc/${LM_HOLDER[$B]}/root/run/memx-libvirt/$uuid.conf ]]"
 lm_virsh "$B" undefine "$DOM" >/dev/null || LV_FAIL=1
 
 ((LV_FAIL == 0)) || verify=FAIL

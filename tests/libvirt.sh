@@ -122,19 +122,6 @@ lv_cleanup()
 	gx_cleanup
 }
 
-# lv_private DIR: DIR becomes a private copy of itself (or empty).
-lv_private()
-{
-	local d=$1 copy=$NX_TMP/root$1
-
-	mkdir -p "$copy" "$d"
-	if [[ ${2:-copy} == copy ]]; then
-		cp -a "$d/." "$copy/"
-	fi
-	chmod --reference="$d" "$copy"
-	mount --bind "$copy" "$d"
-}
-
 # An empty /run of our own first: libvirtd, virtlogd and dbus keep their
 # pid files and sockets there, and ip netns its namespaces.
 lv_run_tmpfs
@@ -150,9 +137,9 @@ chmod 0755 "$NX_TMP"
 
 # ---- a private libvirt, and group memx with libvirt-qemu in it ----
 for d in /etc/libvirt /var/lib/libvirt /var/cache/libvirt /var/log/libvirt; do
-	lv_private "$d"
+	lv_private "$d" "$NX_TMP/root"
 done
-lv_private /etc/memx empty
+lv_private /etc/memx "$NX_TMP/root" empty
 lv_check "libvirt-qemu is in group memx (in this namespace)" lv_group_memx
 
 # What libvirt-qemu runs and reads: the patched QEMU and memx-qemu, at a
@@ -161,9 +148,7 @@ lv_check "libvirt-qemu is in group memx (in this namespace)" lv_group_memx
 # is cached across runs, in the cache next to QEMU's; and the guest.
 lv_emulator_cache
 EMU_DIR=$LV_EMU_DIR
-mkdir -p "$EMU_DIR" /var/cache/libvirt/qemu/capabilities
-mount --bind "$LV_CACHE/bin" "$EMU_DIR"
-mount --bind "$LV_CACHE/caps" /var/cache/libvirt/qemu/capabilities
+lv_bind_emulator "$LV_CACHE"
 mkdir -m 0755 "$NX_TMP/img"
 mkdir -m 0777 "$NX_TMP/console"
 install -m 0644 "$GUEST/vmlinuz" "$GUEST/initramfs.gz" "$NX_TMP/img/"

@@ -29,6 +29,12 @@
 #                   of them (minutes under TCG on a busy machine), kept
 #                   across runs next to QEMU's build; LV_EMU_DIR is where
 #                   the tests bind LV_CACHE/bin (/run/memx-test/bin)
+#   lv_bind_emulator CACHE
+#                   LV_EMU_DIR and libvirt's cache of its probes bound to
+#                   CACHE/bin and CACHE/caps (LV_CACHE), in this namespace
+#   lv_private DIR ROOT [empty]
+#                   DIR becomes a private copy of itself (or, with
+#                   "empty", an empty directory), kept in ROOT/DIR
 #   lv_kill_wait PID
 #                   SIGTERM, up to 5 s, then SIGKILL
 #   lv_check WHAT CONDITION
@@ -106,6 +112,25 @@ lv_emulator_cache()
 		touch "$LV_CACHE/.done"
 	fi
 	chmod 0755 "$LV_CACHE/bin"
+}
+
+lv_bind_emulator()
+{
+	mkdir -p "$LV_EMU_DIR" /var/cache/libvirt/qemu/capabilities
+	mount --bind "$1/bin" "$LV_EMU_DIR"
+	mount --bind "$1/caps" /var/cache/libvirt/qemu/capabilities
+}
+
+lv_private()
+{
+	local d=$1 copy=$2$1
+
+	mkdir -p "$copy" "$d"
+	if [[ ${3:-copy} == copy ]]; then
+		cp -a "$d/." "$copy/"
+	fi
+	chmod --reference="$d" "$copy"
+	mount --bind "$copy" "$d"
 }
 
 lv_kill_wait()
