@@ -1424,6 +1424,18 @@ START_TEST(test_write_trend_installs_writable)
 }
 END_TEST
 
+/* A VM 1.7 times its budget, under @policy: the sweep tests' fixture. */
+static struct fx_opts sweep_opts(enum victim_policy policy)
+{
+	struct fx_opts o = defaults;
+
+	o.npages = 435;
+	o.budget = 256;
+	o.rows = 16;
+	o.policy = policy;
+	return o;
+}
+
 /*
  * A cyclic sweep 1.7 times the budget, through the real pager: with
  * CLOCK every access of every pass is a network fault; the refault
@@ -1431,14 +1443,10 @@ END_TEST
  */
 static uint64_t sweep_faults(enum victim_policy policy)
 {
-	struct fx_opts o = defaults;
+	struct fx_opts o = sweep_opts(policy);
 	uint64_t faults = 0;
 	struct fx f;
 
-	o.npages = 435;
-	o.budget = 256;
-	o.rows = 16;
-	o.policy = policy;
 	fx_init_filled(&f, &o, 4);
 	/* Counted from the third pass: the hot set fills in the second. */
 	for (unsigned pass = 0; pass < 10; pass++) {
@@ -1472,14 +1480,6 @@ START_TEST(test_sweep_refault_vs_clock)
 }
 END_TEST
 
-/*
- * The sampling hand write-protects dirty hot pages again (victim.h): a
- * write to one is a WP fault that keeps it hot and dirty; one not written
- * again goes cold as stale, and when it leaves, its last contents are
- * written back, never taken for the older copy its server holds.  The
- * guest's sweep: each pass writes every page, then reads it back; then
- * passes that only read, in which the dirty hot pages go stale and leave.
- */
 /* Hot dirty pages that are write-protected: sampled (victim.h). */
 static uint64_t count_protected_dirty(struct fx *f)
 {
@@ -1491,16 +1491,20 @@ static uint64_t count_protected_dirty(struct fx *f)
 	return n;
 }
 
+/*
+ * The sampling hand write-protects dirty hot pages again (victim.h): a
+ * write to one is a WP fault that keeps it hot and dirty; one not written
+ * again goes cold as stale, and when it leaves, its last contents are
+ * written back, never taken for the older copy its server holds.  The
+ * guest's sweep: each pass writes every page, then reads it back; then
+ * passes that only read, in which the dirty hot pages go stale and leave.
+ */
 START_TEST(test_sampled_dirty_kept)
 {
-	struct fx_opts o = defaults;
+	struct fx_opts o = sweep_opts(VICTIM_REFAULT_WP);
 	uint64_t protected_dirty = 0, wp0;
 	struct fx f;
 
-	o.npages = 435;
-	o.budget = 256;
-	o.rows = 16;
-	o.policy = VICTIM_REFAULT_WP;
 	fx_init_filled(&f, &o, 4);
 	wp0 = f.vm->st.wp_faults;
 	for (unsigned pass = 0; pass < 6; pass++) {
