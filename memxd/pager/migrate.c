@@ -181,28 +181,36 @@ void migrate_dump(struct pager *pg, GString *out)
 		record_print(l->data, out);
 }
 
-/* The keys record_print writes: a VMM's report may not use them. */
-static const char *const own_keys[] = {
-	"migration", "vm", "uuid", "at", "status", "gpas_pages",
-	"resident_pages", "remote_pages", "remote_mib", "never_written_pages",
-	"lost_pages", "sessions", "quiesce_ms", "plain_memfd_mib",
-	"plain_memfd_mib_is", "resident_not_sent", "stale_copies_dropped",
-};
-
-/* The first of @kv's keys that is memxd's own, or NULL. */
-static const char *own_key_in(const char *kv, char *key, size_t len)
+/*
+ * The first of @kv's keys that memxd writes in a record of its own, in
+ * or out (record_print, the one list of them), copied to @key; NULL if
+ * none.
+ */
+static const char *own_key_in(const struct record *r, const char *kv,
+			      char *key, size_t len)
 {
-	for (const char *l = kv; *l; ) {
-		size_t n = strcspn(l, "=\n");
+	struct record bare = *r;
+	GString *own = g_string_new("\n");
+	const char *found = NULL;
 
-		snprintf(key, len, "%.*s", (int)n, l);
-		for (size_t i = 0; i < sizeof(own_keys) / sizeof(own_keys[0]); i++)
-			if (!strcmp(key, own_keys[i]))
-				return key;
+	bare.vmm = NULL;
+	bare.out = true;
+	record_print(&bare, own);
+	bare.out = false;
+	record_print(&bare, own);
+	for (const char *l = kv; *l && !found; ) {
+		size_t n = strcspn(l, "=\n");
+		g_autofree char *line = g_strdup_printf("\n%.*s=", (int)n, l);
+
+		if (strstr(own->str, line)) {
+			snprintf(key, len, "%.*s", (int)n, l);
+			found = key;
+		}
 		l += strcspn(l, "\n");
 		l += *l == '\n';
 	}
-	return NULL;
+	g_string_free(own, true);
+	return found;
 }
 
 int migrate_report(struct pager *pg, const char *name, const char *kv,
@@ -215,7 +223,7 @@ int migrate_report(struct pager *pg, const char *name, const char *kv,
 		snprintf(why, len, "no migration of vm %s on record", name);
 		return -ENOENT;
 	}
-	if (own_key_in(kv, key, sizeof(key))) {
+	if (own_key_in(r, kv, key, sizeof(key))) {
 		snprintf(why, len, "'%s' is a key of memxd's own record: a "
 			 "VMM's report names its own counters", key);
 		return -EINVAL;
