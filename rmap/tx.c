@@ -258,10 +258,13 @@ void rmap_ep_set_wire_filter(struct rmap_ep *ep, rmap_wire_filter_fn fn,
 /* ---- UDP GSO: many packets, one send ---- */
 
 /*
- * A run of packets to one peer, copied back to back into one buffer and
- * sent with UDP_SEGMENT: the kernel cuts it into datagrams of gso_size
- * bytes (the last may be shorter), which is exactly our fragments.  One
- * syscall and one trip down the stack for up to GSO_MAX_SEGS packets.
+ * A run of packets to one peer, sent with UDP_SEGMENT from their own wire
+ * buffers (one iovec each, no copy): the kernel cuts the run into
+ * datagrams of gso_size bytes (the last may be shorter), which is exactly
+ * our fragments.  One syscall and one trip down the stack for up to
+ * GSO_MAX_SEGS packets.  Each packet is held, as for a send of its own,
+ * until the kernel is done with it: a retransmission never reseals a
+ * wire buffer the kernel may still be reading.
  */
 #define GSO_MAX_SEGS	64u	/* the kernel's UDP_MAX_SEGMENTS */
 #define GSO_MAX_BYTES	65000u	/* all of them, on the wire */
@@ -272,12 +275,13 @@ struct gso_send {
 	struct evl_op op;
 	struct rmap_ep *ep;
 	struct msghdr mh;
-	struct iovec iov;
 	struct sockaddr_storage to;
 	/* Not a union with struct cmsghdr: its flexible array member would
 	 * make this field variable-sized in the middle of the struct. */
 	_Alignas(struct cmsghdr) char cm[CMSG_SPACE(sizeof(uint16_t))];
-	uint8_t data[];
+	unsigned n;
+	struct pkt *pk[GSO_MAX_SEGS];
+	struct iovec iov[GSO_MAX_SEGS];
 };
 
 static void gso_sent(struct evl *loop, struct evl_op *op, int res)
@@ -292,39 +296,40 @@ static void gso_sent(struct evl *loop, struct evl_op *op, int res)
 			g->ep->no_gso = true;
 	}
 	g->ep->ops--;
+	for (unsigned i = 0; i < g->n; i++) {
+		g->pk[i]->inflight--;
+		pkt_unref(g->pk[i]);
+	}
 	free(g);
 }
 
 /* Send @n stamped packets of equal length (the last may be shorter). */
 static bool ep_send_gso(struct rmap_ep *ep, struct pkt **pk, unsigned n)
 {
-	size_t total = 0;
 	struct gso_send *g;
 	struct cmsghdr *c;
 	uint16_t seg = pk[0]->wire_len;
 
-	for (unsigned i = 0; i < n; i++)
-		total += pk[i]->wire_len;
-	g = malloc(sizeof(*g) + total);
+	g = calloc(1, sizeof(*g));
 	if (!g)
 		return false;
-	memset(g, 0, sizeof(*g));
 	g->op.done = gso_sent;
 	g->ep = ep;
 	g->to = pk[0]->to;
-	total = 0;
+	g->n = n;
 	for (unsigned i = 0; i < n; i++) {
-		memcpy(g->data + total, pk[i]->wire, pk[i]->wire_len);
-		total += pk[i]->wire_len;
+		g->pk[i] = pk[i];
+		pk[i]->inflight++;
+		pk[i]->refs++;
+		g->iov[i].iov_base = pk[i]->wire;
+		g->iov[i].iov_len = pk[i]->wire_len;
 		ep->ctr.tx_packets++;
 		ep->ctr.tx_bytes += pk[i]->wire_len;
 	}
-	g->iov.iov_base = g->data;
-	g->iov.iov_len = total;
 	g->mh.msg_name = &g->to;
 	g->mh.msg_namelen = addr_len(&g->to);
-	g->mh.msg_iov = &g->iov;
-	g->mh.msg_iovlen = 1;
+	g->mh.msg_iov = g->iov;
+	g->mh.msg_iovlen = n;
 	g->mh.msg_control = g->cm;
 	g->mh.msg_controllen = sizeof(g->cm);
 	c = CMSG_FIRSTHDR(&g->mh);
