@@ -92,6 +92,10 @@ static const struct opt opts[] = {
 	  "refused at registration (default: 0, no total)" },
 	{ "pager", "prefetch-max", OPT_UINT, O(prefetch_max), 0, RMAP_MAX_PAGES,
 	  "PAGES", "largest prefetch window; 0 disables prefetch (default 64)" },
+	{ "pager", "spin-us", OPT_UINT, O(spin_us), 0, 10000, "US",
+	  "while a vCPU waits for a page on its way from a server, poll for "
+	  "the reply this long before sleeping: costs CPU, saves the "
+	  "wake-up; 0 never spins (default 0)" },
 	{ "pager", "evict-policy", OPT_STR, O(evict_policy), 0, 0,
 	  "clock|refault|refault-wp", "which resident pages to evict: clock "
 	  "is plain CLOCK; refault keeps a working set that cycles through "

@@ -45,6 +45,7 @@ struct memxd_options {
 	char *report_dir;
 	uint64_t local_total;		/* bytes; 0: no host-wide total */
 	unsigned prefetch_max;
+	unsigned spin_us;
 	char *evict_policy;		/* NULL: clock */
 	unsigned stripe_width, stripe_rows;
 	bool parity;

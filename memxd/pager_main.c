@@ -51,6 +51,7 @@ int pager_main(struct evl *loop, const struct memxd_options *o)
 		.spill_dir = o->spill_dir ? o->spill_dir : "/var/tmp",
 		.local_total = o->local_total,
 		.prefetch_max = o->prefetch_max,
+		.spin_us = o->spin_us,
 		.geo = { o->stripe_width, o->stripe_rows, o->parity },
 		.recovery_mibps = o->recovery_mibps,
 		.integrity = o->integrity,

@@ -17,7 +17,20 @@ struct evl {
 	struct evl_hook *hooks;
 	unsigned cqe_flags;
 	bool stop;
+	bool (*spin_due)(void *arg);	/* evl_set_spin */
+	void *spin_arg;
+	uint64_t spin_ns;
+	uint64_t spins, spins_slept;
 };
+
+static inline void cpu_relax(void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+	__builtin_ia32_pause();
+#elif defined(__aarch64__)
+	__asm__ __volatile__("yield");
+#endif
+}
 
 unsigned evl_cqe_flags(const struct evl *loop)
 {
@@ -220,6 +233,47 @@ void evl_remove_hook(struct evl *loop, struct evl_hook *hook)
 		*pp = hook->next;
 }
 
+void evl_set_spin(struct evl *loop, bool (*due)(void *arg), void *arg,
+		  uint64_t max_ns)
+{
+	loop->spin_due = due;
+	loop->spin_arg = arg;
+	loop->spin_ns = due ? max_ns : 0;
+}
+
+/*
+ * Before a sleep of @wait ns (negative: forever): spin while a completion
+ * is due, until one is there, the spin's time is up or the wait is over.
+ * What is queued goes first, or the completion it waits for never comes.
+ */
+static void spin(struct evl *loop, int64_t wait)
+{
+	uint64_t end;
+
+	if (!loop->spin_ns || wait == 0 || !loop->spin_due(loop->spin_arg))
+		return;
+	end = loop->spin_ns;
+	if (wait > 0 && (uint64_t)wait < end)
+		end = (uint64_t)wait;
+	end += evl_now_ns();
+	io_uring_submit(&loop->ring);
+	loop->spins++;
+	while (!io_uring_cq_ready(&loop->ring)) {
+		if (evl_now_ns() >= end) {
+			loop->spins_slept++;
+			return;
+		}
+		cpu_relax();
+	}
+}
+
+void evl_spin_stats(const struct evl *loop, uint64_t *spins,
+		    uint64_t *slept)
+{
+	*spins = loop->spins;
+	*slept = loop->spins_slept;
+}
+
 int evl_run_once(struct evl *loop, int64_t max_wait_ns)
 {
 	struct __kernel_timespec ts, *tsp = NULL;
@@ -244,6 +298,7 @@ int evl_run_once(struct evl *loop, int64_t max_wait_ns)
 		ts.tv_nsec = wait % 1000000000;
 		tsp = &ts;
 	}
+	spin(loop, wait);
 	ret = io_uring_submit_and_wait_timeout(&loop->ring, &cqe, 1, tsp, NULL);
 	if (ret < 0 && ret != -ETIME && ret != -EINTR && ret != -EAGAIN &&
 	    ret != -EBUSY)

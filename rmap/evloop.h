@@ -66,6 +66,21 @@ void evl_add_hook(struct evl *loop, struct evl_hook *hook);
 void evl_remove_hook(struct evl *loop, struct evl_hook *hook);
 
 /*
+ * Spin before sleeping: when the loop has nothing to do, but @due(@arg)
+ * says a completion is due any moment (memxd: a vCPU waits for a page
+ * on its way from a server), poll the completion queue for up to @max_ns
+ * first, and sleep only if none came.  Waking a sleeping thread costs
+ * more than the wait it ends on a virtualised host (an idle CPU halts,
+ * and the wake-up is an interrupt through the hypervisor).  @max_ns 0
+ * turns it off (the default).
+ */
+void evl_set_spin(struct evl *loop, bool (*due)(void *arg), void *arg,
+		  uint64_t max_ns);
+/* How often it spun, and how often it then slept all the same. */
+void evl_spin_stats(const struct evl *loop, uint64_t *spins,
+		    uint64_t *slept);
+
+/*
  * Submit what is queued, wait for at least one completion or the next
  * timer (at most @max_wait_ns, or forever if negative), then dispatch.
  * Returns the number of completions and timers handled, or -errno.

@@ -80,6 +80,24 @@ static const struct remote_ops pager_remote_ops = {
 
 /* ---- the pager ---- */
 
+/*
+ * The loop spins rather than sleeps while a fault waits for a page on its
+ * way from a server (the vCPU is stopped until it lands, and waking memxd
+ * for the reply adds to what it waits), and for a while after one was
+ * served (a vCPU that missed once is likely to miss again soon).
+ */
+static bool fault_waits_on_server(void *arg)
+{
+	const struct pager *pg = arg;
+
+	if (evl_now_ns() - pg->last_served_ns < (uint64_t)pg->cfg.spin_us * 1000)
+		return true;
+	for (const struct vm *vm = pg->vms; vm; vm = vm->next)
+		if (vm->pt.wanted)
+			return true;
+	return false;
+}
+
 int pager_new(struct pager **out, struct evl *loop, struct remote *r,
 	      const struct pager_config *cfg)
 {
@@ -108,6 +126,9 @@ int pager_new(struct pager **out, struct evl *loop, struct remote *r,
 	for (unsigned i = 0; i < pg->nservers; i++)
 		refresh(pg, i);
 	fault_pager_init(pg);
+	if (cfg->spin_us)
+		evl_set_spin(loop, fault_waits_on_server, pg,
+			     (uint64_t)cfg->spin_us * 1000);
 	remote_set_ops(r, &pager_remote_ops, pg);
 	*out = pg;
 	return 0;
@@ -127,6 +148,8 @@ void pager_free(struct pager *pg)
 	if (!pg)
 		return;
 	pager_remote_gone(pg);
+	if (pg->cfg.spin_us)
+		evl_set_spin(pg->loop, NULL, NULL, 0);
 	while (pg->vms)
 		pager_unregister(pg, pg->vms);
 	recovery_free(pg);

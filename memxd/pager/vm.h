@@ -128,6 +128,7 @@ struct pager {
 	unsigned nservers;
 	bool frozen;			/* pager.c: cut off from most servers */
 	struct vm *vms;			/* pager.c */
+	uint64_t last_served_ns;	/* the last fault served from a server */
 	uint8_t *zero_page;		/* one page of zeros */
 	uint8_t *scratch;		/* one page, free between callbacks */
 	uint8_t *batch;			/* evict.c: the pages of one batch */
@@ -174,8 +175,10 @@ static inline struct pg_group *vm_group_of(struct vm *vm, uint64_t page,
  * histogram of powers of two microseconds. */
 static inline void vm_fault_served(struct vm *vm, uint64_t t0)
 {
-	uint64_t us = (evl_now_ns() - t0) / 1000;
+	uint64_t now = evl_now_ns(), us = (now - t0) / 1000;
 	unsigned b = 0;
+
+	vm->pg->last_served_ns = now;
 
 	while (us > 1 && b < HIST_BUCKETS - 1) {
 		us >>= 1;
