@@ -94,8 +94,9 @@ static const struct opt opts[] = {
 	  "PAGES", "largest prefetch window; 0 disables prefetch (default 64)" },
 	{ "pager", "spin-us", OPT_UINT, O(spin_us), 0, 10000, "US",
 	  "while a vCPU waits for a page on its way from a server, poll for "
-	  "the reply this long before sleeping: costs CPU, saves the "
-	  "wake-up; 0 never spins (default 0)" },
+	  "the reply at most this long before sleeping, while polling pays "
+	  "and no other thread waits for a CPU (the loop learns both); "
+	  "0 never polls (default 50)" },
 	{ "pager", "evict-policy", OPT_STR, O(evict_policy), 0, 0,
 	  "clock|refault|refault-wp", "which resident pages to evict: clock "
 	  "is plain CLOCK; refault keeps a working set that cycles through "
@@ -174,6 +175,7 @@ void options_init(struct memxd_options *o)
 	o->lease_s = 600;
 	o->dedup = true;
 	o->prefetch_max = 64;
+	o->spin_us = 50;
 	o->stripe_width = 4;
 	o->stripe_rows = 16;
 	o->parity = true;

@@ -161,6 +161,13 @@ int pager_main(struct evl *loop, const struct memxd_options *o)
 		 pc.geo.parity ? "with" : "without", pc.recovery_mibps,
 		 o->prefetch_max, victim_policy_name(pc.evict_policy),
 		 pc.spill_dir);
+	if (pc.spin_us)
+		log_info("while a vCPU waits for a server, the loop polls for "
+			 "the reply up to %u us before sleeping, while that "
+			 "pays and no thread waits for a CPU (spin-us)",
+			 pc.spin_us);
+	else
+		log_info("the loop never polls before sleeping (spin-us 0)");
 	if (pc.local_total)
 		log_info("VM budgets are reservations within a host-wide total "
 			 "of %llu MiB (local-total)",
@@ -176,6 +183,18 @@ int pager_main(struct evl *loop, const struct memxd_options *o)
 		 o->ctl_admin_group ? " and group " : " only",
 		 o->ctl_admin_group ? o->ctl_admin_group : "");
 	ret = evl_run(loop);
+	{
+		const struct spin_gov *sg = evl_spin(loop);
+
+		log_info("polling before sleep: %llu polls (%llu ended in a "
+			 "completion, %llu ran out), %llu sleeps at once as "
+			 "polls seldom paid, %llu as threads waited for a CPU",
+			 (unsigned long long)sg->polls,
+			 (unsigned long long)sg->hits,
+			 (unsigned long long)sg->misses,
+			 (unsigned long long)sg->skipped_score,
+			 (unsigned long long)sg->skipped_crowded);
+	}
 out:
 	/*
 	 * Unregister every VM, then give the UNREGs a moment to leave.  The

@@ -19,8 +19,7 @@ struct evl {
 	bool stop;
 	bool (*spin_due)(void *arg);	/* evl_set_spin */
 	void *spin_arg;
-	uint64_t spin_ns;
-	uint64_t spins, spins_slept;
+	struct spin_gov spin;
 };
 
 static inline void cpu_relax(void)
@@ -238,40 +237,52 @@ void evl_set_spin(struct evl *loop, bool (*due)(void *arg), void *arg,
 {
 	loop->spin_due = due;
 	loop->spin_arg = arg;
-	loop->spin_ns = due ? max_ns : 0;
+	spin_gov_init(&loop->spin, due ? max_ns : 0, spin_cpu_waiting_proc);
 }
 
 /*
- * Before a sleep of @wait ns (negative: forever): spin while a completion
- * is due, until one is there, the spin's time is up or the wait is over.
- * What is queued goes first, or the completion it waits for never comes.
+ * Before a sleep of @wait ns (negative: forever): while a completion is
+ * due, poll for it as long as the governor (spin.h) allows, the wait
+ * lasts and none is there.  What is queued goes first, or the
+ * completion it waits for never comes.
  */
 static void spin(struct evl *loop, int64_t wait)
 {
-	uint64_t end;
+	uint64_t start, budget;
+	bool capped = false;
 
-	if (!loop->spin_ns || wait == 0 || !loop->spin_due(loop->spin_arg))
+	if (!loop->spin_due || wait == 0 || !loop->spin_due(loop->spin_arg))
 		return;
-	end = loop->spin_ns;
-	if (wait > 0 && (uint64_t)wait < end)
-		end = (uint64_t)wait;
-	end += evl_now_ns();
+	start = evl_now_ns();
+	budget = spin_gov_budget(&loop->spin, start);
+	if (!budget)
+		return;
+	if (wait > 0 && (uint64_t)wait < budget) {
+		budget = (uint64_t)wait;
+		capped = true;	/* a timer ends it: no verdict on polling */
+	}
 	io_uring_submit(&loop->ring);
-	loop->spins++;
-	while (!io_uring_cq_ready(&loop->ring)) {
-		if (evl_now_ns() >= end) {
-			loop->spins_slept++;
+	for (;;) {
+		uint64_t spun;
+
+		if (io_uring_cq_ready(&loop->ring)) {
+			spin_gov_result(&loop->spin, true,
+					evl_now_ns() - start);
+			return;
+		}
+		spun = evl_now_ns() - start;
+		if (spun >= budget) {
+			if (!capped)
+				spin_gov_result(&loop->spin, false, spun);
 			return;
 		}
 		cpu_relax();
 	}
 }
 
-void evl_spin_stats(const struct evl *loop, uint64_t *spins,
-		    uint64_t *slept)
+const struct spin_gov *evl_spin(const struct evl *loop)
 {
-	*spins = loop->spins;
-	*slept = loop->spins_slept;
+	return &loop->spin;
 }
 
 int evl_run_once(struct evl *loop, int64_t max_wait_ns)

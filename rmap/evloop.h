@@ -19,6 +19,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "rmap/spin.h"
+
 struct evl;
 
 /* The struct of @type whose @member is at @ptr: an op, timer or hook is
@@ -66,19 +68,17 @@ void evl_add_hook(struct evl *loop, struct evl_hook *hook);
 void evl_remove_hook(struct evl *loop, struct evl_hook *hook);
 
 /*
- * Spin before sleeping: when the loop has nothing to do, but @due(@arg)
+ * Poll before sleeping: when the loop has nothing to do but @due(@arg)
  * says a completion is due any moment (memxd: a vCPU waits for a page
- * on its way from a server), poll the completion queue for up to @max_ns
- * first, and sleep only if none came.  Waking a sleeping thread costs
- * more than the wait it ends on a virtualised host (an idle CPU halts,
- * and the wake-up is an interrupt through the hypervisor).  @max_ns 0
- * turns it off (the default).
+ * on its way from a server), poll the completion queue first, for at
+ * most @max_ns and only while the governor of spin.h finds that polling
+ * pays and takes no CPU another thread waits for.  @due NULL or @max_ns
+ * 0 turns it off (the default).
  */
 void evl_set_spin(struct evl *loop, bool (*due)(void *arg), void *arg,
 		  uint64_t max_ns);
-/* How often it spun, and how often it then slept all the same. */
-void evl_spin_stats(const struct evl *loop, uint64_t *spins,
-		    uint64_t *slept);
+/* The governor: what it decided, for the logs and memxctl. */
+const struct spin_gov *evl_spin(const struct evl *loop);
 
 /*
  * Submit what is queued, wait for at least one completion or the next

@@ -18,6 +18,7 @@
 
 #include "rmap/rmap.h"
 #include "rmap/rmap_int.h"	/* the key pair's seal and open */
+#include "rmap/spin.h"
 #include "tests/check_util.h"
 
 #define PG		RMAP_PAGE_SIZE
@@ -2033,6 +2034,165 @@ START_TEST(test_config_check)
 }
 END_TEST
 
+
+/* ---- the polling governor (rmap/spin.h), on synthetic outcomes ---- */
+
+static int spin_waiting;		/* what the fake host says: permille */
+static unsigned spin_asked;
+
+static int fake_cpu_waiting(void)
+{
+	spin_asked++;
+	return spin_waiting;
+}
+
+/* Ask for a poll at @now (ms), and tell it it ended as @hit after @ns. */
+static uint64_t spin_step(struct spin_gov *g, uint64_t now_ms, bool hit,
+			  uint64_t ns)
+{
+	uint64_t b = spin_gov_budget(g, now_ms * 1000000ull);
+
+	if (b)
+		spin_gov_result(g, hit && ns <= b, hit && ns <= b ? ns : b);
+	return b;
+}
+
+START_TEST(test_spin_polls_while_it_pays)
+{
+	struct spin_gov g;
+	uint64_t b = 0;
+
+	spin_waiting = 0;
+	spin_gov_init(&g, 50000, fake_cpu_waiting);
+	/* Replies come 10 us into the poll: every poll pays. */
+	for (unsigned i = 0; i < 200; i++) {
+		b = spin_step(&g, i, true, 10000);
+		ck_assert_uint_gt(b, 0);
+	}
+	ck_assert_uint_eq(g.polls, 200);
+	ck_assert_uint_eq(g.hits, 200);
+	ck_assert_uint_eq(g.skipped_score + g.skipped_crowded, 0);
+	/* The budget follows the hits: twice their time, not the cap. */
+	ck_assert_uint_ge(b, 19000);
+	ck_assert_uint_le(b, 22000);
+}
+END_TEST
+
+START_TEST(test_spin_stops_when_polls_miss_and_comes_back)
+{
+	struct spin_gov g;
+	unsigned polls_late = 0, i;
+
+	spin_waiting = 0;
+	spin_gov_init(&g, 50000, fake_cpu_waiting);
+	/* Replies never come within a poll: polling stops ... */
+	for (i = 0; i < 400; i++)
+		spin_step(&g, i, false, 0);
+	ck_assert_uint_gt(g.skipped_score, 300);
+	/* ... but for one probe in SPIN_PROBE_EVERY waits, and the first
+	 * misses before the score fell. */
+	ck_assert_uint_le(g.polls, 15 + 400 / SPIN_PROBE_EVERY + 1);
+	ck_assert_uint_ge(g.polls, 400 / SPIN_PROBE_EVERY);
+	/* Misses left the budget at the cap, to catch slow replies. */
+	ck_assert_uint_ge(2 * g.avg_hit_ns, g.max_ns);
+	/* Replies come quickly again: the probes notice, polling resumes. */
+	for (; i < 800; i++)
+		spin_step(&g, i, true, 5000);
+	for (unsigned j = 0; j < 50; j++, i++)
+		if (spin_step(&g, i, true, 5000))
+			polls_late++;
+	ck_assert_uint_eq(polls_late, 50);
+}
+END_TEST
+
+START_TEST(test_spin_mixed_outcomes)
+{
+	struct spin_gov g;
+	uint64_t polls;
+
+	/* Three polls in four pay: keep polling. */
+	spin_waiting = 0;
+	spin_gov_init(&g, 50000, fake_cpu_waiting);
+	for (unsigned i = 0; i < 400; i++)
+		spin_step(&g, i, i % 4 != 0, 8000);
+	ck_assert_uint_eq(g.polls, 400);
+	/* One in four: polling mostly stops. */
+	spin_gov_init(&g, 50000, fake_cpu_waiting);
+	for (unsigned i = 0; i < 400; i++)
+		spin_step(&g, i, i % 4 == 0, 8000);
+	polls = g.polls;
+	ck_assert_uint_lt(polls, 200);
+	ck_assert_uint_gt(g.skipped_score, 200);
+}
+END_TEST
+
+START_TEST(test_spin_never_takes_a_wanted_cpu)
+{
+	struct spin_gov g;
+	unsigned i;
+
+	/* Threads waited for a CPU 40% of the time: a poll would take one. */
+	spin_waiting = 400;
+	spin_asked = 0;
+	spin_gov_init(&g, 50000, fake_cpu_waiting);
+	for (i = 0; i < 200; i++)
+		ck_assert_uint_eq(spin_step(&g, i, true, 1000), 0);
+	ck_assert_uint_eq(g.polls, 0);
+	ck_assert_uint_eq(g.skipped_crowded, 200);
+	/* One call every ms: the host is asked every 20 ms, no more. */
+	ck_assert_uint_le(spin_asked, 200 / 20 + 1);
+	/* Just under the line: polls resume within one period. */
+	spin_waiting = SPIN_CROWDED_PERMILLE - 1;
+	for (unsigned j = 0; j < 20; j++, i++)
+		spin_step(&g, i, true, 1000);
+	ck_assert_uint_gt(spin_step(&g, i, true, 1000), 0);
+	/* A host that cannot tell does not stop polling. */
+	spin_waiting = -5;
+	spin_gov_init(&g, 50000, fake_cpu_waiting);
+	ck_assert_uint_gt(spin_step(&g, 0, true, 1000), 0);
+}
+END_TEST
+
+START_TEST(test_spin_reads_the_host)
+{
+	int w;
+
+	/* The first reading of pressure has nothing to compare with. */
+	w = spin_cpu_waiting_proc();
+	ck_assert(w == -EAGAIN || (w >= 0 && w <= 1000));
+	usleep(20000);
+	w = spin_cpu_waiting_proc();
+	ck_assert_int_ge(w, 0);
+	ck_assert_int_le(w, 1000);
+}
+END_TEST
+
+START_TEST(test_spin_budget_bounds)
+{
+	struct spin_gov g;
+	uint64_t b = 0;
+
+	spin_waiting = 0;
+	/* Off: never a poll, the host not even asked. */
+	spin_asked = 0;
+	spin_gov_init(&g, 0, fake_cpu_waiting);
+	ck_assert_uint_eq(spin_step(&g, 0, true, 1), 0);
+	ck_assert_uint_eq(spin_asked, 0);
+	/* Hits near the cap: the budget stays at the cap. */
+	spin_gov_init(&g, 50000, fake_cpu_waiting);
+	for (unsigned i = 0; i < 100; i++)
+		b = spin_step(&g, i, true, 45000);
+	ck_assert_uint_eq(b, 50000);
+	/* Very quick hits: the budget never falls under SPIN_MIN_NS. */
+	for (unsigned i = 100; i < 300; i++)
+		b = spin_step(&g, i, true, 100);
+	ck_assert_uint_eq(b, SPIN_MIN_NS);
+	/* Then replies slower than the budget: misses lengthen it again. */
+	for (unsigned i = 300; i < 310; i++)
+		spin_step(&g, i, false, 0);
+	ck_assert_uint_gt(2 * g.avg_hit_ns, SPIN_MIN_NS);
+}
+END_TEST
 static Suite *rmap_suite(void)
 {
 	Suite *s = suite_create("rmap");
@@ -2056,6 +2216,15 @@ static Suite *rmap_suite(void)
 	tcase_add_test(tc, test_duplicates_suppressed);
 	tcase_add_loop_test(tc, test_reordering_delivers_once, 0, 4);
 	tcase_add_test(tc, test_inconsistent_fragments_refused);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("spin");
+	tcase_add_test(tc, test_spin_polls_while_it_pays);
+	tcase_add_test(tc, test_spin_stops_when_polls_miss_and_comes_back);
+	tcase_add_test(tc, test_spin_mixed_outcomes);
+	tcase_add_test(tc, test_spin_never_takes_a_wanted_cpu);
+	tcase_add_test(tc, test_spin_budget_bounds);
+	tcase_add_test(tc, test_spin_reads_the_host);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("secure");

@@ -199,6 +199,8 @@ table_keys() {
 	# The RMAP counters: in memxctl dump, and in memxctl stat's lines.
 	table_keys "$top_srcdir/memxd/pager/report.c" RMAP_DUMP_COUNTERS |
 		sed 's/^/rmap_/'
+	table_keys "$top_srcdir/memxd/pager/report.c" SPIN_DUMP_COUNTERS |
+		sed 's/^/spin_/'
 	table_keys "$top_srcdir/rmap/wire.h" RMAP_STAT_COUNTERS |
 		sed 's/^/rmap_/'
 	table_keys "$top_srcdir/memxd/ctl/ctl.h" CTL_COUNTERS

@@ -81,10 +81,11 @@ static const struct remote_ops pager_remote_ops = {
 /* ---- the pager ---- */
 
 /*
- * The loop spins rather than sleeps while a fault waits for a page on its
- * way from a server (the vCPU is stopped until it lands, and waking memxd
- * for the reply adds to what it waits), and for a while after one was
- * served (a vCPU that missed once is likely to miss again soon).
+ * The loop may poll rather than sleep (evl_set_spin; its governor, spin.h,
+ * decides) while a fault waits for a page on its way from a server (the
+ * vCPU is stopped until it lands, and waking memxd for the reply adds to
+ * what it waits), and for a while after one was served (a vCPU that
+ * missed once is likely to miss again soon).
  */
 static bool fault_waits_on_server(void *arg)
 {

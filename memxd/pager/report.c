@@ -192,8 +192,20 @@ static double dedup_saved_pct(const struct remote_server *s)
 	       (double)s->logical_pages;
 }
 
+/*
+ * The event loop's polling before sleeping (rmap/spin.h), as spin_KEY in
+ * `memxctl dump` (tests/docs.sh reads this table too).
+ */
+#define SPIN_DUMP_COUNTERS(X)						\
+	X(polls, "polls granted")                                       \
+	X(hits, "polls a completion ended")                             \
+	X(misses, "polls that ran out, then slept")                     \
+	X(skipped_score, "sleeps at once: polls seldom paid lately")    \
+	X(skipped_crowded, "sleeps at once: threads waited for a CPU")
+
 void pager_dump(struct pager *pg, GString *o)
 {
+	const struct spin_gov *sg = evl_spin(pg->loop);
 	const struct rmap_counters *rc = remote_counters(pg->remote);
 
 	uint64_t since = 0;
@@ -247,6 +259,13 @@ void pager_dump(struct pager *pg, GString *o)
 	g_string_append_printf(o, "rmap_" #key "=%llu\n",		\
 			       (unsigned long long)rc->field);
 	RMAP_DUMP_COUNTERS(X)
+#undef X
+	g_string_append_printf(o, "spin_max_us=%llu\n",
+			       (unsigned long long)(sg->max_ns / 1000));
+#define X(key, help)							\
+	g_string_append_printf(o, "spin_" #key "=%llu\n",		\
+			       (unsigned long long)sg->key);
+	SPIN_DUMP_COUNTERS(X)
 #undef X
 	g_string_append_printf(o, "recovery_queued=%u\n", recovery_pending(pg));
 	for (struct vm *vm = pg->vms; vm; vm = vm->next) {

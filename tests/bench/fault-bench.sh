@@ -9,7 +9,8 @@
 # cost of one page MAC (mac_bench), to show what checking pages costs.  The last line is the summary, "fault-bench: key=value ...".
 #
 # Environment: top_builddir, top_srcdir (absolute); FAULT_SIZE_MIB and
-# FAULT_BUDGET_MIB (default 256 and 32).
+# FAULT_BUDGET_MIB (default 256 and 32); FAULT_PAGER_ARGS, more options
+# for every pager (e.g. "--spin-us 0").
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -41,7 +42,10 @@ trap 'rm -rf "$shm"; nx_cleanup' EXIT
 run() {
 	local name=$1; shift
 	local sock=$NX_TMP/$name.sock
+	local extra
+	read -r -a extra <<<"${FAULT_PAGER_ARGS:-}"
 
+	set -- "$@" "${extra[@]}"
 	nx_pager cli "pager-$name" "$sock" "$@"
 	nx_log "$name: $SIZE MiB region on a $BUDGET MiB budget ($*)"
 	if ! timeout 300 ip netns exec "$(nx_ns cli)" env MEMX_CONF="$(nx_conf cli)" "$BENCH" --socket "$sock" \
