@@ -132,7 +132,7 @@ static const struct opt opts[] = {
 	  "(default 60)" },
 
 	{ "rmap", "window", OPT_UINT, O(rmap.window), 1, RMAP_RCV_WINDOW, "N",
-	  "packets in flight per peer (default 64)" },
+	  "packets in flight per peer (default 256)" },
 	{ "rmap", "mtu", OPT_UINT, O(rmap.mtu), RMAP_MIN_MTU, RMAP_MAX_MTU, "BYTES",
 	  "link MTU to fragment for (default 1500)" },
 	{ "rmap", "rto-us", OPT_UINT, O(rmap.rto_us), 50, 10000000, "US",

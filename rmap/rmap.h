@@ -118,7 +118,7 @@ struct rmap_config {
 	struct rmap_auth auth;
 };
 
-#define RMAP_DEFAULT_WINDOW	64u
+#define RMAP_DEFAULT_WINDOW	256u
 #define RMAP_DEFAULT_MTU	1500u
 #define RMAP_DEFAULT_RTO_US	1000u
 #define RMAP_DEFAULT_RETRY_US	2000u

@@ -6,8 +6,9 @@
 # against a minimal TCP request/response server on the same link.
 # The last line printed is the summary, "rmap-bench: key=value ...".
 #
-# Environment: top_builddir, top_srcdir (absolute), and BENCH_ARGS for
-# extra rmap_bench client options (e.g. "--secs 5 --depth 64").
+# Environment: top_builddir, top_srcdir (absolute), BENCH_ARGS for
+# extra rmap_bench client options (e.g. "--secs 5 --depth 64"),
+# BENCH_MTU (1500) and BENCH_WINDOW (memx.conf's window, both ends).
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -30,6 +31,11 @@ nx_require
 nx_init
 
 nx_pair_create "$MTU" srv cli
+if [[ -n ${BENCH_WINDOW:-} ]]; then
+	for h in srv cli; do
+		echo "window = $BENCH_WINDOW" >>"$(nx_conf "$h")"
+	done
+fi
 nx_daemon srv memxd "$MEMXD" --server --mtu "$MTU" --listen "$(nx_ip srv)" \
 	--capacity 256M --announce-interval-ms 0
 nx_daemon srv tcp-server "$BENCH" tcp-server "$TCP_PORT"

@@ -20,6 +20,7 @@
 #include <arpa/inet.h>
 #include <endian.h>
 #include <errno.h>
+#include <malloc.h>
 #include <getopt.h>
 #include <netinet/tcp.h>
 #include <signal.h>
@@ -639,6 +640,9 @@ out:
 
 int main(int argc, char **argv)
 {
+	/* The client stands in for a pager: its heap as memxd keeps it. */
+	mallopt(M_TRIM_THRESHOLD, 64 << 20);
+	mallopt(M_TOP_PAD, 4 << 20);
 	if (argc >= 2 && !strcmp(argv[1], "tcp-server"))
 		return cmd_tcp_server(argc - 2, argv + 2);
 	if (argc >= 2 && !strcmp(argv[1], "client"))
