@@ -44,11 +44,17 @@ static void pkt_sent(struct evl *loop, struct evl_op *op, int res)
 struct pkt *pkt_new_room(struct rmap_ep *ep, size_t payload, size_t room)
 {
 	size_t len = RMAP_HDR_LEN + payload;
-	struct pkt *p = calloc(1, sizeof(*p) + 2 * (len + room) +
+	struct pkt *p = malloc(sizeof(*p) + 2 * (len + room) +
 			       RMAP_OUTER_LEN + RMAP_AEAD_TAG_LEN);
 
 	if (!p)
 		return NULL;
+	/*
+	 * Zeros up to the wire buffer: the message and the padding it may
+	 * take.  The wire buffer is written whole (sealed or copied) before
+	 * any send, and no more than that is sent.
+	 */
+	memset(p, 0, sizeof(*p) + len + room);
 	p->op.done = pkt_sent;
 	p->ep = ep;
 	p->len = (uint16_t)len;
@@ -80,17 +86,17 @@ void pkt_unref(struct pkt *p)
 static void peer_ack_fields(struct rmap_peer *peer, uint32_t *ack,
 			    uint64_t *sack)
 {
-	uint64_t bits = 0;
+	/* Bit i: packet rcv_next + 1 + i, from the ring's nine bytes. */
+	uint32_t first = (peer->rcv_next + 1) % RMAP_RCV_WINDOW;
+	unsigned shift = first % 8;
+	uint64_t lo = 0, hi;
 
-	for (unsigned i = 0; i < 64; i++) {
-		uint32_t s = peer->rcv_next + 1 + i;
-
-		if (peer->rcv_bits[(s % RMAP_RCV_WINDOW) / 8] &
-		    (1u << (s % 8)))
-			bits |= 1ull << i;
-	}
+	for (unsigned k = 0; k < 8; k++)
+		lo |= (uint64_t)peer->rcv_bits[(first / 8 + k) %
+					       (RMAP_RCV_WINDOW / 8)] << (8 * k);
+	hi = peer->rcv_bits[(first / 8 + 8) % (RMAP_RCV_WINDOW / 8)];
 	*ack = peer->rcv_next;
-	*sack = bits;
+	*sack = shift ? lo >> shift | hi << (64 - shift) : lo;
 }
 
 /*
