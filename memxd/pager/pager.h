@@ -37,8 +37,9 @@ struct pager_config {
 	const char *report_dir;		/* migration reports; NULL: none */
 	uint64_t local_total;		/* bytes of budgets, all VMs; 0: any */
 	unsigned prefetch_max;
-	unsigned spin_us;		/* spin this long for a page a fault
-					 * waits for before sleeping; 0: never */
+	unsigned spin_us;		/* poll at most this long for a page a
+					 * fault waits for before sleeping
+					 * (rmap/spin.h decides); 0: never */
 	struct pg_geometry geo;		/* page-groups, fitted to the servers */
 	unsigned recovery_mibps;	/* 0: recovery paused */
 	enum victim_policy evict_policy;	/* victim.h */
