@@ -7,13 +7,12 @@
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "rmap/spin.h"
 
 void spin_gov_init(struct spin_gov *g, uint64_t max_ns,
-		   int (*cpu_waiting)(void))
+		   int (*cpu_waiting)(uint64_t now_ns))
 {
 	*g = (struct spin_gov){
 		.max_ns = max_ns,
@@ -30,7 +29,7 @@ static bool crowded(struct spin_gov *g, uint64_t now_ns)
 	if (!g->cpu_waiting)
 		return false;
 	if (!g->load_read || now_ns - g->load_at_ns >= SPIN_LOAD_NS) {
-		int w = g->cpu_waiting();
+		int w = g->cpu_waiting(now_ns);
 
 		g->load_read = true;
 		g->load_at_ns = now_ns;
@@ -124,13 +123,12 @@ static int run_queue_crowded(void)
 	return running > (unsigned long)ncpus ? 1000 : 0;
 }
 
-int spin_cpu_waiting_proc(void)
+int spin_cpu_waiting_proc(uint64_t now_ns)
 {
 	static uint64_t last_total, last_ns;
 	static bool no_psi;
 	unsigned long long total;
-	uint64_t now, was_total, was_ns, permille;
-	struct timespec ts;
+	uint64_t was_total, was_ns, permille;
 	char buf[256];
 
 	if (no_psi ||
@@ -140,15 +138,13 @@ int spin_cpu_waiting_proc(void)
 		no_psi = true;	/* absent, or turned off: psi=0 */
 		return run_queue_crowded();
 	}
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	now = (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 	was_total = last_total;
 	was_ns = last_ns;
 	last_total = total;
-	last_ns = now;
-	if (!was_ns || now <= was_ns || total < was_total)
+	last_ns = now_ns;
+	if (!was_ns || now_ns <= was_ns || total < was_total)
 		return -EAGAIN;	/* the first reading: nothing to compare */
 	/* total is in microseconds, the clock in nanoseconds. */
-	permille = (total - was_total) * 1000000ull / (now - was_ns);
+	permille = (total - was_total) * 1000000ull / (now_ns - was_ns);
 	return permille > 1000 ? 1000 : (int)permille;
 }

@@ -51,9 +51,10 @@ struct spin_gov {
 	uint64_t avg_hit_ns;	/* what hits took, averaged */
 	unsigned score;		/* of SPIN_SCORE_ONE */
 	unsigned since_probe;	/* waits slept since the last probe */
-	int (*cpu_waiting)(void); /* permille of the time since the last
-				   * call that a thread waited for a CPU;
-				   * < 0: unknown (taken as not crowded) */
+	/* Permille of the time since its last call (at @now_ns, the
+	 * caller's clock) that a thread waited for a CPU; < 0: unknown,
+	 * taken as not crowded. */
+	int (*cpu_waiting)(uint64_t now_ns);
 	uint64_t load_at_ns;	/* when it was last asked */
 	bool crowded;		/* as it said then */
 	bool load_read;
@@ -63,7 +64,7 @@ struct spin_gov {
 
 /* Poll for at most @max_ns (0: never), contention told by @cpu_waiting. */
 void spin_gov_init(struct spin_gov *g, uint64_t max_ns,
-		   int (*cpu_waiting)(void));
+		   int (*cpu_waiting)(uint64_t now_ns));
 
 /*
  * The loop is about to sleep, at @now_ns, expecting a completion soon:
@@ -78,12 +79,13 @@ uint64_t spin_gov_budget(struct spin_gov *g, uint64_t now_ns);
 void spin_gov_result(struct spin_gov *g, bool hit, uint64_t spun_ns);
 
 /*
- * The host's: permille of the time since its last call that some thread
+ * The host's: permille of the time since its last call, at @now_ns
+ * (CLOCK_MONOTONIC, as evl_now_ns()), that some thread
  * waited for a CPU (/proc/pressure/cpu), or, without pressure stall
  * information, 1000 if more threads than CPUs are runnable now
  * (/proc/loadavg) and 0 if not; < 0: unknown.  One caller per process
  * (it keeps the last reading).
  */
-int spin_cpu_waiting_proc(void);
+int spin_cpu_waiting_proc(uint64_t now_ns);
 
 #endif
