@@ -507,14 +507,16 @@ static bool fetch_around(struct vm *vm, uint64_t page, bool demand,
 	const struct pg_geometry *geo = vm_geo(vm);
 	uint64_t want[RMAP_MAX_PAGES + 1];
 	unsigned srv[RMAP_MAX_PAGES + 1];
-	uint64_t dpage = demand ? page : UINT64_MAX;
 	bool asked = !demand;
 	unsigned n = 0, s;
 
-	if (demand && stripe_read_source(vm, page, &s) == RS_SERVER) {
-		srv[n] = s;
-		want[n++] = slot_ordinal(geo, page);
-	}
+	/*
+	 * The demand page is read on its own, and first: its answer is one
+	 * page, not the run it would share with the pages read ahead, so
+	 * the vCPU waits for neither their transfer nor their checks.
+	 */
+	if (demand && stripe_read_source(vm, page, &s) == RS_SERVER)
+		asked = fetch_start(vm, page, 1, s, page, write, t0);
 	if (window > RMAP_MAX_PAGES)
 		window = RMAP_MAX_PAGES;
 	/*
@@ -552,15 +554,11 @@ static bool fetch_around(struct vm *vm, uint64_t page, bool demand,
 		unsigned row = (unsigned)(want[i] % geo->rows);
 		uint64_t first = pg_page(geo, g, slot, row);
 		unsigned k = 1;
-		bool mine;
 
 		while (i + k < n && want[i + k] == want[i] + k &&
 		       want[i + k] / geo->rows == run)
 			k++;
-		mine = dpage >= first && (dpage - first) % geo->width == 0 &&
-		       (dpage - first) / geo->width < k;
-		if (fetch_start(vm, first, k, srv[i], dpage, write, t0) && mine)
-			asked = true;
+		fetch_start(vm, first, k, srv[i], UINT64_MAX, write, t0);
 		i += k;
 	}
 	return asked;
