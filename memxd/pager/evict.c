@@ -434,39 +434,38 @@ static unsigned evict_batch(struct vm *vm, uint64_t *victims, unsigned n)
 	return kept;
 }
 
-void evict_more(struct vm *vm)
+bool evict_step(struct vm *vm, unsigned *fruitless)
 {
 	struct pagetable *pt = &vm->pt;
 	uint64_t low = vm->budget / 8 < EVICT_BATCH ? vm->budget / 8
 						    : EVICT_BATCH;
 	uint64_t target = vm->budget - low;
 	uint64_t victims[EVICT_BATCH];
-	unsigned rounds = 0;
+	uint64_t want, t0;
+	unsigned n;
 
 	/* Migrating: its pages on the servers must stay as they are. */
 	if (vm->mig != VM_MIG_NONE)
-		return;
-	while (pt_committed(pt) - pt->evicting > target &&
-	       pt->evicting < EVICT_INFLIGHT) {
-		uint64_t want = pt_committed(pt) - pt->evicting - target;
-		uint64_t t0 = evl_now_ns();
-		unsigned n;
-
-		/* Evict in batches, not a page per fault. */
-		if (want < low)
-			want = low;
-		/* Stale hot pages go cold first, for the hand to take. */
-		sample_hot(vm);
-		n = victim_select(&vm->victim, pt, victims,
-				  want < EVICT_BATCH ? (unsigned)want
-						     : EVICT_BATCH);
-		stage_add(&vm->st, ES_select, evl_now_ns() - t0);
-		if (!n)
-			break;
-		/* Whole batches that must wait: try other pages, a while. */
-		if (!evict_batch(vm, victims, n) && ++rounds > 8)
-			break;
-	}
+		return false;
+	if (pt_committed(pt) - pt->evicting <= target ||
+	    pt->evicting >= EVICT_INFLIGHT || *fruitless > 8)
+		return false;
+	want = pt_committed(pt) - pt->evicting - target;
+	t0 = evl_now_ns();
+	/* Evict in batches, not a page per fault. */
+	if (want < low)
+		want = low;
+	/* Stale hot pages go cold first, for the hand to take. */
+	sample_hot(vm);
+	n = victim_select(&vm->victim, pt, victims,
+			  want < EVICT_BATCH ? (unsigned)want : EVICT_BATCH);
+	stage_add(&vm->st, ES_select, evl_now_ns() - t0);
+	if (!n)
+		return false;
+	/* Whole batches that must wait: try other pages, a while. */
+	if (!evict_batch(vm, victims, n))
+		++*fruitless;
+	return true;
 }
 
 int evict_pager_init(struct pager *pg)

@@ -15,6 +15,7 @@
 #ifndef MEMX_PAGER_EVICT_H
 #define MEMX_PAGER_EVICT_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 struct pager;
@@ -26,7 +27,13 @@ struct vm;
 int evict_pager_init(struct pager *pg);
 void evict_pager_fini(struct pager *pg);
 
-/* Evict until @vm is under its target again, or enough is in flight. */
-void evict_more(struct vm *vm);
+/*
+ * Evict one batch toward @vm's target.  True if more is wanted and may
+ * go now: the caller calls again (after serving the faults that came
+ * meanwhile, which must not wait for a whole round of batches).
+ * *@fruitless counts the batches that could evict nothing (their groups
+ * could take no write); after a few there is no more to try for now.
+ */
+bool evict_step(struct vm *vm, unsigned *fruitless);
 
 #endif

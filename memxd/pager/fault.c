@@ -111,6 +111,8 @@ static const struct vm_upcalls fault_upcalls = {
 
 /* ---- settling ---- */
 
+static int take_faults(struct vm *vm);
+
 /* Take the faults off @q and handle each again (it may queue again). */
 static void redo(struct vm *vm, GQueue *q)
 {
@@ -159,9 +161,17 @@ void fault_settle(struct vm *vm)
 	 */
 	for (unsigned round = 0; round < 64; round++) {
 		uint64_t resident = vm->pt.resident;
-		unsigned drained = drain_deferred(vm);
+		unsigned drained = drain_deferred(vm), fruitless = 0;
 
-		evict_more(vm);
+		/*
+		 * A batch takes a while (its pages are read, sealed and
+		 * sent): a vCPU that faulted is served before each one, not
+		 * after them all, nor after the network's completions.
+		 */
+		do {
+			if (take_faults(vm) < 0 || vm->dead)
+				return;
+		} while (evict_step(vm, &fruitless));
 		if (g_queue_is_empty(&fs->deferred) ||
 		    (!drained && vm->pt.resident >= resident))
 			break;
@@ -403,12 +413,29 @@ void fault_discard(struct vm *vm, uint64_t first, uint64_t n)
 
 /* ---- reading the userfaultfd ---- */
 
+/*
+ * Handle every event the userfaultfd holds now, without waiting for its
+ * poll: 0, or the read's error (-EPIPE: the VMM closed it).  The caller
+ * checks vm->dead.
+ */
+static int take_faults(struct vm *vm)
+{
+	struct uffd_msg msgs[UFFD_BATCH];
+	int n;
+
+	while ((n = gm_read_events(&vm->mem, msgs, UFFD_BATCH)) > 0) {
+		fault_events(vm, msgs, (unsigned)n);
+		if (vm->dead)
+			return 0;
+	}
+	return n;
+}
+
 static void fault_ready(struct evl *loop, struct evl_op *op, int res)
 {
 	struct fault_state *fs = evl_container_of(op, struct fault_state,
 						  poll_op);
 	struct vm *vm = fs->vm;
-	struct uffd_msg msgs[UFFD_BATCH];
 	int n;
 
 	(void)res;
@@ -417,8 +444,7 @@ static void fault_ready(struct evl *loop, struct evl_op *op, int res)
 		vm_put(vm);
 		return;
 	}
-	while ((n = gm_read_events(&vm->mem, msgs, UFFD_BATCH)) > 0)
-		fault_events(vm, msgs, (unsigned)n);
+	n = take_faults(vm);
 	if (n < 0 || vm->dead) {
 		if (n < 0)
 			log_warn("vm %s: userfaultfd closed (%s)", vm->name,
