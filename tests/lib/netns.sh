@@ -254,6 +254,12 @@ nx_net_create()
 	NX_BR=$(nx_ns br)
 	ip netns add "$NX_BR"
 	ip -n "$NX_BR" link set lo up
+	# A switch, not a firewall: where br_netfilter is loaded, bridged
+	# frames would go through iptables' hooks (every datagram, both
+	# ways).  The setting is the bridge namespace's own.
+	ip netns exec "$NX_BR" sysctl -qw net.bridge.bridge-nf-call-iptables=0 \
+		net.bridge.bridge-nf-call-ip6tables=0 \
+		net.bridge.bridge-nf-call-arptables=0 2>/dev/null || true
 	ip -n "$NX_BR" link add br0 mtu "$mtu" type bridge
 	ip -n "$NX_BR" link set br0 up
 	for h in "$@"; do
