@@ -6,7 +6,7 @@
  *
  * The eviction policies are compared on access traces, each run through
  * both policies in the same test: a page table and the policy, a budget,
- * evictions in batches as evict_more() makes them, and a hit whenever
+ * evictions in batches as evict_step() makes them, and a hit whenever
  * the page is resident.  As in memx, the policy sees only faults (and
  * write faults on clean pages), never a hit.  SIM_DEBUG=1 prints what the
  * refault policy did on each trace.
@@ -131,7 +131,7 @@ START_TEST(test_write_trend)
 	}
 	for (unsigned i = 0; i < 8 * PREFETCH_PROBE; i++)
 		writable += prefetch_writable(&pf);
-	ck_assert_uint_eq(writable, 7 * 8);
+	ck_assert_uint_eq(writable, (PREFETCH_PROBE - 1) * 8);
 	/* Writes are never counted past the installs. */
 	for (unsigned i = 0; i < 1000; i++)
 		prefetch_clean_written(&pf);
@@ -140,6 +140,51 @@ START_TEST(test_write_trend)
 	prefetch_installed_clean(&pf, 1000);
 	for (unsigned i = 0; i < PREFETCH_PROBE; i++)
 		ck_assert(!prefetch_writable(&pf));
+}
+END_TEST
+
+/*
+ * A writer's runs of 64 pages make the trend writable; when a reader
+ * follows, only the probes see it, and they turn the trend back within
+ * four probes' worth of installs (the pages installed dirty meanwhile are
+ * written back needlessly when evicted: bounded, once per turn).
+ */
+START_TEST(test_write_trend_turns)
+{
+	struct prefetch pf;
+	unsigned i, dirty_runs = 0;
+
+	prefetch_init(&pf, 64);
+	for (i = 0; i < 2000; i++) {
+		if (prefetch_writable(&pf))
+			continue;
+		prefetch_installed_clean(&pf, 64);
+		for (unsigned k = 0; k < 64; k++)
+			prefetch_clean_written(&pf);
+	}
+	ck_assert(pf.clean_written == pf.clean_installed);
+	/* The writer is now mostly installed writable. */
+	for (i = 0, dirty_runs = 0; i < PREFETCH_PROBE; i++)
+		dirty_runs += prefetch_writable(&pf);
+	ck_assert_uint_eq(dirty_runs, PREFETCH_PROBE - 1);
+	/* A reader: nothing installed clean is written any more. */
+	for (i = 0, dirty_runs = 0; i < 100 * PREFETCH_PROBE; i++) {
+		if (prefetch_writable(&pf)) {
+			dirty_runs++;
+			continue;
+		}
+		prefetch_installed_clean(&pf, 64);
+		if (!prefetch_writable(&pf))
+			break;		/* turned: two clean installs in a row */
+		dirty_runs++;
+	}
+	ck_assert_uint_lt(i, 100 * PREFETCH_PROBE);
+	ck_assert_uint_le(dirty_runs, 4 * PREFETCH_PROBE);
+	/* And it stays turned. */
+	for (i = 0; i < 4 * PREFETCH_PROBE; i++) {
+		ck_assert(!prefetch_writable(&pf));
+		prefetch_installed_clean(&pf, 64);
+	}
 }
 END_TEST
 
@@ -306,7 +351,7 @@ static void sim_evict_page(struct sim *s, uint64_t p)
 	}
 }
 
-/* As evict_more(): back under the budget less a batch, a batch at a time. */
+/* As evict_step(): back under the budget less a batch, a batch at a time. */
 static void sim_make_room(struct sim *s)
 {
 	uint64_t low = s->budget / 8 < SIM_BATCH ? s->budget / 8 : SIM_BATCH;
@@ -747,6 +792,7 @@ static Suite *policy_suite(void)
 	tcase_add_test(tc, test_prefetch_random_no_trend);
 	tcase_add_test(tc, test_prefetch_window_adapts);
 	tcase_add_test(tc, test_write_trend);
+	tcase_add_test(tc, test_write_trend_turns);
 	suite_add_tcase(s, tc);
 	tc = tcase_create("evict");
 	tcase_add_test(tc, test_clock_second_chance);

@@ -8,8 +8,12 @@
 #include <string.h>
 
 #define WINDOW_START	8u
-/* The write trend's memory: halved past this many clean installs. */
-#define TREND_SPAN	4096u
+/*
+ * The write trend's memory: halved past this many clean installs.  Short,
+ * because while the trend holds only the probes are counted: a reader
+ * that follows a writer turns it back after a few probe runs.
+ */
+#define TREND_SPAN	1024u
 /* Installed writable once this many clean installs were seen... */
 #define TREND_MIN	256u
 

@@ -63,9 +63,12 @@ unsigned prefetch_ahead(const struct prefetch *pf, unsigned stream,
  * writable and dirty saves that round trip, at the price of writing them
  * back when evicted.  prefetch_writable says which, for the next @n
  * pages to install; even then one install in PREFETCH_PROBE stays clean,
- * so that the trend keeps being measured.
+ * so that the trend keeps being measured.  Probes are rare because each
+ * page of one that the guest writes costs its vCPU a WP fault; the price
+ * is a slower turn when a reader follows a writer (about 240 installs,
+ * check_policy's test_write_trend_turns).
  */
-#define PREFETCH_PROBE		8u
+#define PREFETCH_PROBE		64u
 void prefetch_installed_clean(struct prefetch *pf, unsigned n);
 void prefetch_clean_written(struct prefetch *pf);
 bool prefetch_writable(struct prefetch *pf);
