@@ -439,7 +439,15 @@ bool evict_step(struct vm *vm, unsigned *fruitless)
 	struct pagetable *pt = &vm->pt;
 	uint64_t low = vm->budget / 8 < EVICT_BATCH ? vm->budget / 8
 						    : EVICT_BATCH;
-	uint64_t target = vm->budget - low;
+	/*
+	 * Room is kept below the budget: pages being evicted count as
+	 * resident until their ACKs, and without it the pages read or
+	 * zero-filled ahead of the guest (install_ahead, zero_ahead) would
+	 * find none while a write is in flight, and each would cost a fault.
+	 */
+	uint64_t room = vm->budget / 8 < EVICT_ROOM ? vm->budget / 8
+						    : EVICT_ROOM;
+	uint64_t target = vm->budget - room;
 	uint64_t victims[EVICT_BATCH];
 	uint64_t want, t0;
 	unsigned n;
