@@ -444,10 +444,11 @@ bool evict_step(struct vm *vm, unsigned *fruitless)
 	 * resident until their ACKs, and without it the pages read or
 	 * zero-filled ahead of the guest (install_ahead, zero_ahead) would
 	 * find none while a write is in flight, and each would cost a fault.
+	 * A small budget gives up no more than it did (a batch).
 	 */
-	uint64_t room = vm->budget / 8 < EVICT_ROOM ? vm->budget / 8
-						    : EVICT_ROOM;
-	uint64_t target = vm->budget - room;
+	uint64_t room = vm->budget / 64 < EVICT_ROOM ? vm->budget / 64
+						     : EVICT_ROOM;
+	uint64_t target = vm->budget - (room > low ? room : low);
 	uint64_t victims[EVICT_BATCH];
 	uint64_t want, t0;
 	unsigned n;

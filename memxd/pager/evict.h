@@ -23,7 +23,7 @@ struct vm;
 
 #define EVICT_BATCH	64u	/* a whole group at the default geometry */
 #define EVICT_INFLIGHT	512u	/* pages being evicted at once, per VM */
-#define EVICT_ROOM	256u	/* kept free below the budget, at most */
+#define EVICT_ROOM	256u	/* free below the budget (at most 1/64) */
 
 int evict_pager_init(struct pager *pg);
 void evict_pager_fini(struct pager *pg);
