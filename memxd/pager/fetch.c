@@ -717,18 +717,31 @@ static void zero_ahead(struct vm *vm, uint64_t page)
 	window = prefetch_ahead(&vm->pf, stream, &stride);
 	if (window > RMAP_MAX_PAGES)
 		window = RMAP_MAX_PAGES;
-	for (unsigned k = 1; k <= window; k++) {
+	for (unsigned k = 1; k <= window;) {
 		int64_t p = (int64_t)page + (int64_t)k * stride;
+		uint64_t n = 1, done;
 		int err;
 
 		if (p < 0 || (uint64_t)p >= vm->npages ||
 		    pt_committed(&vm->pt) >= vm->budget)
 			break;
-		if (pt_state(&vm->pt, (uint64_t)p) != PS_NEVER)
+		if (pt_state(&vm->pt, (uint64_t)p) != PS_NEVER) {
+			k++;
 			continue;
-		if (!install(vm, (uint64_t)p, 1, vm->pg->zero_page, true, &err))
+		}
+		/* Forwards, one UFFDIO_COPY per run of neighbours. */
+		while (stride == 1 && k + n <= window &&
+		       (uint64_t)p + n < vm->npages &&
+		       pt_committed(&vm->pt) + n < vm->budget &&
+		       pt_state(&vm->pt, (uint64_t)p + n) == PS_NEVER &&
+		       gm_contiguous(&vm->mem, (uint64_t)p, n + 1))
+			n++;
+		done = install(vm, (uint64_t)p, n, vm->pg->zero_page, true,
+			       &err);
+		vm->st.prefetch_zero += done;
+		if (done < n)
 			break;
-		vm->st.prefetch_zero++;
+		k += (unsigned)n;
 	}
 }
 

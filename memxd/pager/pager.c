@@ -117,13 +117,14 @@ int pager_new(struct pager **out, struct evl *loop, struct remote *r,
 		return -ENOSYS;
 	}
 	if (!pg->placement ||
-	    posix_memalign((void **)&pg->zero_page, PAGE, PAGE) ||
+	    posix_memalign((void **)&pg->zero_page, PAGE,
+			   (size_t)RMAP_MAX_PAGES * PAGE) ||
 	    posix_memalign((void **)&pg->scratch, PAGE, PAGE) ||
 	    evict_pager_init(pg) || recovery_new(pg)) {
 		pager_free(pg);
 		return -ENOMEM;
 	}
-	memset(pg->zero_page, 0, PAGE);
+	memset(pg->zero_page, 0, (size_t)RMAP_MAX_PAGES * PAGE);
 	for (unsigned i = 0; i < pg->nservers; i++)
 		refresh(pg, i);
 	fault_pager_init(pg);
