@@ -420,14 +420,24 @@ void fault_discard(struct vm *vm, uint64_t first, uint64_t n)
  */
 static int take_faults(struct vm *vm)
 {
+	struct fault_state *fs = vm->fault;
 	struct uffd_msg msgs[UFFD_BATCH];
+	bool read = false;
 	int n;
 
 	while ((n = gm_read_events(&vm->mem, msgs, UFFD_BATCH)) > 0) {
+		read = true;
 		fault_events(vm, msgs, (unsigned)n);
 		if (vm->dead)
 			return 0;
 	}
+	/*
+	 * Installs that met an unread REMOVE may go now: settle again at
+	 * once (from within settling, marking the VM would wait for the
+	 * loop's next wake-up).
+	 */
+	if (read && !g_queue_is_empty(&fs->waiting))
+		evl_timer_arm(vm->pg->loop, &fs->again_timer, 0);
 	return n;
 }
 
@@ -452,9 +462,6 @@ static void fault_ready(struct evl *loop, struct evl_op *op, int res)
 		vm_put(vm);
 		return;
 	}
-	/* Installs that met an unread REMOVE may go now. */
-	if (!g_queue_is_empty(&fs->waiting))
-		mark_changed(vm);
 	fs->polling = true;
 	evl_poll(loop, gm_pollfd(&vm->mem), POLLIN, &fs->poll_op);
 }
