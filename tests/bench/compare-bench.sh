@@ -64,7 +64,8 @@
 #   BENCH_SWAP_MIB       swap file, zram, disk image, NBD export (default
 #                        the guest RAM size)
 #   BENCH_CONFIGS        which configurations (default all six, in order;
-#                        with BENCH_MEMXD_BASE, memxbase follows memx)
+#                        with BENCH_MEMXD_BASE, memxbase follows memx; a
+#                        list of one's own must name memxbase then)
 #   BENCH_MEMXD_BASE     a memxd binary to run as memxbase's pager (the
 #                        servers stay this build's)
 #   BENCH_WORKLOADS      which workloads (default "qsort randrw scan")
@@ -138,6 +139,10 @@ for c in "${configs[@]}"; do
 	*) nx_die "BENCH_CONFIGS: unknown configuration '$c'" ;;
 	esac
 done
+if [[ -n $memxd_base && " ${configs[*]} " != *" memxbase "* ]]; then
+	nx_die "BENCH_MEMXD_BASE is set but BENCH_CONFIGS does not name" \
+		"memxbase: add it (after memx), or unset BENCH_MEMXD_BASE"
+fi
 for w in "${workloads[@]}"; do
 	case $w in
 	qsort | randrw | scan) ;;
