@@ -79,6 +79,87 @@ START_TEST(test_prefetch_random_no_trend)
 }
 END_TEST
 
+/*
+ * A walk whose pages are installed ahead of it (they never fault): the
+ * faults come one window apart, each just past the run installed before.
+ * Each is one step of the trend, and a hit: the window grows to the
+ * maximum and the walk takes about one fault per window, up or down.
+ * Without prefetch_covered the jumps of window + 1 broke the majority,
+ * and a page in five faulted.
+ */
+static unsigned walk_installed_ahead(int64_t dir, unsigned *window)
+{
+	enum { N = 100000 };
+	static bool in[N];
+	struct prefetch pf;
+	unsigned faults = 0;
+
+	memset(in, 0, sizeof(in));
+	prefetch_init(&pf, 64);
+	for (unsigned i = 0; i < N; i++) {
+		uint64_t page = dir > 0 ? i : N - 1 - i;
+		int64_t stride = 0;
+		unsigned st, w;
+
+		if (in[page])
+			continue;
+		faults++;
+		in[page] = true;
+		st = prefetch_note(&pf, page);
+		w = prefetch_plan(&pf, st, &stride);
+		if (w)
+			ck_assert_int_eq(stride, dir);
+		for (unsigned k = 1; k <= w; k++) {
+			int64_t q = (int64_t)page + (int64_t)k * stride;
+
+			if (q >= 0 && q < N)
+				in[q] = true;
+		}
+		prefetch_covered(&pf, st, stride, w);
+	}
+	*window = pf.window;
+	return faults;
+}
+
+START_TEST(test_prefetch_installed_ahead)
+{
+	unsigned w;
+
+	ck_assert_uint_lt(walk_installed_ahead(1, &w), 100000 / 60);
+	ck_assert_uint_eq(w, 64);
+	ck_assert_uint_lt(walk_installed_ahead(-1, &w), 100000 / 60);
+	ck_assert_uint_eq(w, 64);
+}
+END_TEST
+
+/* A fault back inside a run covered ahead is an ordinary step. */
+START_TEST(test_prefetch_covered_then_back)
+{
+	struct prefetch pf;
+	int64_t stride = 0;
+	unsigned st = 0;
+
+	prefetch_init(&pf, 64);
+	for (uint64_t p = 1000; p < 1010; p++)
+		st = prefetch_note(&pf, p);
+	ck_assert_uint_gt(prefetch_plan(&pf, st, &stride), 0);
+	prefetch_covered(&pf, st, stride, 8);
+	/* 1010: the first page covered (its install failed, say). */
+	ck_assert_uint_eq(prefetch_note(&pf, 1010), st);
+	ck_assert_uint_eq(pf.hits_since, 0);
+	ck_assert_int_eq(pf.s[st].delta[(pf.s[st].next + PREFETCH_HISTORY - 1) %
+					PREFETCH_HISTORY], 1);
+	/* Covered again, and the next fault is past it: a step of 1. */
+	prefetch_covered(&pf, st, 1, 8);
+	ck_assert_uint_eq(prefetch_note(&pf, 1019), st);
+	ck_assert_uint_eq(pf.hits_since, 8);
+	ck_assert_int_eq(pf.s[st].delta[(pf.s[st].next + PREFETCH_HISTORY - 1) %
+					PREFETCH_HISTORY], 1);
+	ck_assert_uint_gt(prefetch_plan(&pf, st, &stride), 0);
+	ck_assert_int_eq(stride, 1);
+}
+END_TEST
+
 /* Hits double the window up to the maximum; waste halves it. */
 START_TEST(test_prefetch_window_adapts)
 {
@@ -795,6 +876,8 @@ static Suite *policy_suite(void)
 	tcase_add_test(tc, test_prefetch_sequential);
 	tcase_add_test(tc, test_prefetch_interleaved_streams);
 	tcase_add_test(tc, test_prefetch_random_no_trend);
+	tcase_add_test(tc, test_prefetch_installed_ahead);
+	tcase_add_test(tc, test_prefetch_covered_then_back);
 	tcase_add_test(tc, test_prefetch_window_adapts);
 	tcase_add_test(tc, test_write_trend);
 	tcase_add_test(tc, test_write_trend_turns);

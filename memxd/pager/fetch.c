@@ -501,8 +501,8 @@ static uint64_t slot_ordinal(const struct pg_geometry *geo, uint64_t page)
  * could not be asked for.
  */
 static bool fetch_around(struct vm *vm, uint64_t page, bool demand,
-			 bool write, unsigned window, int64_t stride,
-			 uint64_t t0)
+			 bool write, unsigned stream, unsigned window,
+			 int64_t stride, uint64_t t0)
 {
 	const struct pg_geometry *geo = vm_geo(vm);
 	uint64_t want[RMAP_MAX_PAGES + 1];
@@ -528,6 +528,7 @@ static bool fetch_around(struct vm *vm, uint64_t page, bool demand,
 	if (vm->readahead + window > vm->cache.cap)
 		window = vm->cache.cap > vm->readahead ?
 			 (unsigned)(vm->cache.cap - vm->readahead) : 0;
+	prefetch_covered(&vm->pf, stream, stride, window);
 	for (unsigned k = 1; k <= window; k++) {
 		int64_t p = (int64_t)page + (int64_t)k * stride;
 
@@ -666,8 +667,8 @@ static void fetch_remote(struct vm *vm, uint64_t page, bool write,
 		/* Stay ahead of a trend that holds. */
 		window = prefetch_ahead(&vm->pf, stream, &stride);
 		if (window)
-			fetch_around(vm, page, false, write, window, stride,
-				     t0);
+			fetch_around(vm, page, false, write, stream, window,
+				     stride, t0);
 		return;
 	}
 	if ((suspect & SUSPECT_TRIES) >= INTEGRITY_TRIES) {
@@ -698,7 +699,8 @@ static void fetch_remote(struct vm *vm, uint64_t page, bool write,
 	}
 	vm->st.net_faults++;
 	window = prefetch_plan(&vm->pf, stream, &stride);
-	if (!fetch_around(vm, page, true, write, window, stride, t0))
+	if (!fetch_around(vm, page, true, write, stream, window, stride,
+			  t0))
 		again(vm, page, t0, write, AGAIN_LATER);
 }
 
@@ -711,13 +713,13 @@ static void fetch_remote(struct vm *vm, uint64_t page, bool write,
  */
 static void zero_ahead(struct vm *vm, uint64_t page)
 {
-	unsigned stream = prefetch_note(&vm->pf, page), window;
+	unsigned stream = prefetch_note(&vm->pf, page), window, k;
 	int64_t stride = 1;
 
-	window = prefetch_ahead(&vm->pf, stream, &stride);
+	window = prefetch_plan(&vm->pf, stream, &stride);
 	if (window > RMAP_MAX_PAGES)
 		window = RMAP_MAX_PAGES;
-	for (unsigned k = 1; k <= window;) {
+	for (k = 1; k <= window;) {
 		int64_t p = (int64_t)page + (int64_t)k * stride;
 		uint64_t n = 1, done;
 		int err;
@@ -739,10 +741,12 @@ static void zero_ahead(struct vm *vm, uint64_t page)
 		done = install(vm, (uint64_t)p, n, vm->pg->zero_page, true,
 			       &err);
 		vm->st.prefetch_zero += done;
+		k += (unsigned)done;
 		if (done < n)
 			break;
-		k += (unsigned)n;
 	}
+	/* Pages 1 .. k - 1 along the stride are in: no fault comes there. */
+	prefetch_covered(&vm->pf, stream, stride, k - 1);
 }
 
 void fetch_fault(struct vm *vm, uint64_t page, bool write, uint64_t t0)

@@ -57,6 +57,16 @@ unsigned prefetch_note(struct prefetch *pf, uint64_t page)
 	}
 	s = &pf->s[best];
 	d = (int64_t)(page - s->last_page);
+	if (s->covered_stride &&
+	    page == s->covered_to + (uint64_t)s->covered_stride) {
+		/*
+		 * Just past a run covered ahead: one more step, and the
+		 * run was used (as far as faults can tell).
+		 */
+		d = s->covered_stride;
+		pf->hits_since += s->covered_n;
+	}
+	s->covered_stride = 0;
 	s->last_page = page;
 	s->last_use = ++pf->tick;
 	if (d) {
@@ -66,6 +76,19 @@ unsigned prefetch_note(struct prefetch *pf, uint64_t page)
 			s->ndelta++;
 	}
 	return best;
+}
+
+void prefetch_covered(struct prefetch *pf, unsigned stream, int64_t stride,
+		      unsigned n)
+{
+	struct prefetch_stream *s;
+
+	if (stream >= PREFETCH_STREAMS || !n || !stride)
+		return;
+	s = &pf->s[stream];
+	s->covered_stride = stride;
+	s->covered_n = n;
+	s->covered_to = s->last_page + (uint64_t)((int64_t)n * stride);
 }
 
 void prefetch_hit(struct prefetch *pf)

@@ -26,6 +26,14 @@ struct prefetch_stream {
 	int64_t delta[PREFETCH_HISTORY];
 	unsigned ndelta, next;
 	uint64_t last_page;
+	/*
+	 * The pages after last_page, along @covered_stride, that were
+	 * installed or read ahead (prefetch_covered): up to @covered_to.
+	 * covered_stride 0: none.
+	 */
+	int64_t covered_stride;
+	uint64_t covered_to;
+	unsigned covered_n;
 	uint64_t last_use;	/* for replacing the least recently used */
 	bool live;
 };
@@ -55,6 +63,15 @@ unsigned prefetch_plan(struct prefetch *pf, unsigned stream, int64_t *stride);
 /* On a hit: the current window along the stream's trend. */
 unsigned prefetch_ahead(const struct prefetch *pf, unsigned stream,
 			int64_t *stride);
+/*
+ * The @n pages after @stream's last fault along @stride were installed
+ * or read ahead.  Pages installed never fault, so the stream's next fault
+ * is the first page past them: prefetch_note takes it as one step of the
+ * trend (and as a hit: the guest used the run), not as a jump of n + 1
+ * that would break the majority the run was planned on.
+ */
+void prefetch_covered(struct prefetch *pf, unsigned stream, int64_t stride,
+		      unsigned n);
 
 /*
  * The write trend.  A page installed clean is write-protected, so that
