@@ -59,9 +59,12 @@ issued=$(gx_val "$NX_TMP/dump" prefetch_issued)
 hit=$(gx_val "$NX_TMP/dump" prefetch_hit)
 hitrate=$(awk -v h="${hit:-0}" -v i="${issued:-0}" 'BEGIN { if (i) printf "%.2f", h / i; else print "n/a" }')
 nx_log "local (memfd, $size local):       ${local_s}s"
-nx_log "memx  (memx, $budget of $size local): ${memx_s}s  (ratio $ratio; goal <= 2)"
+nx_log "memx  (memx, $budget of $size local): ${memx_s}s  (ratio $ratio; goal <= 1.5)"
 nx_log "memx: net_faults=$faults prefetch_issued=$issued prefetch_hit=$hit" \
 	"evict_dirty=$(gx_val "$NX_TMP/dump" evict_dirty) evict_zero=$(gx_val "$NX_TMP/dump" evict_zero)" \
 	"fault_p50_us=$(gx_val "$NX_TMP/dump" fault_p50_us) fault_p99_us=$(gx_val "$NX_TMP/dump" fault_p99_us)" \
 	"hot_pages=$(gx_val "$NX_TMP/dump" hot_pages) victim_stale=$(gx_val "$NX_TMP/dump" victim_stale)"
+nx_log "memx faults: zero=$(gx_val "$NX_TMP/dump" zero_faults) wp=$(gx_val "$NX_TMP/dump" wp_faults)" \
+	"cache=$(gx_val "$NX_TMP/dump" cache_faults) network=$faults;" \
+	"installed ahead: read=$(gx_val "$NX_TMP/dump" prefetch_installed) zero=$(gx_val "$NX_TMP/dump" prefetch_zero)"
 echo "guest-bench: local_s=$local_s memx_s=$memx_s ratio=$ratio remote_faults=$faults prefetch_hit=$hitrate"
