@@ -22,17 +22,28 @@
 #include "memxd/pager/prefetch.h"
 #include "memxd/pager/victim.h"
 
+/*
+ * A fresh @pf that saw faults on pages 1000 .. 1009 and planned a read
+ * ahead along their trend: the stream's index; its stride in *stride.
+ */
+static unsigned ten_faults_up(struct prefetch *pf, int64_t *stride)
+{
+	unsigned st = 0;
+
+	prefetch_init(pf, 64);
+	for (uint64_t p = 1000; p < 1010; p++)
+		st = prefetch_note(pf, p);
+	ck_assert_uint_gt(prefetch_plan(pf, st, stride), 0);
+	return st;
+}
+
 /* A run of faults one page apart is a stride of 1, and prefetched. */
 START_TEST(test_prefetch_sequential)
 {
 	struct prefetch pf;
 	int64_t stride = 0;
-	unsigned st = 0;
 
-	prefetch_init(&pf, 64);
-	for (uint64_t p = 1000; p < 1010; p++)
-		st = prefetch_note(&pf, p);
-	ck_assert_uint_gt(prefetch_plan(&pf, st, &stride), 0);
+	ten_faults_up(&pf, &stride);
 	ck_assert_int_eq(stride, 1);
 }
 END_TEST
@@ -137,12 +148,8 @@ START_TEST(test_prefetch_covered_then_back)
 {
 	struct prefetch pf;
 	int64_t stride = 0;
-	unsigned st = 0;
+	unsigned st = ten_faults_up(&pf, &stride);
 
-	prefetch_init(&pf, 64);
-	for (uint64_t p = 1000; p < 1010; p++)
-		st = prefetch_note(&pf, p);
-	ck_assert_uint_gt(prefetch_plan(&pf, st, &stride), 0);
 	prefetch_covered(&pf, st, stride, 8);
 	/* 1010: the first page covered (its install failed, say). */
 	ck_assert_uint_eq(prefetch_note(&pf, 1010), st);
