@@ -186,6 +186,7 @@ struct rmap_peer {
 	size_t tx_bytes;	/* bytes queued or unacknowledged */
 	struct pkt *win[RMAP_RCV_WINDOW];
 	struct pkt *q_head, *q_tail;
+	size_t q_fresh;		/* wire bytes queued since the window moved */
 	struct call *calls;
 	unsigned srtt_us, rttvar_us;
 	bool unreachable;

@@ -444,6 +444,7 @@ static void peer_transmit_window(struct rmap_peer *peer)
 	unsigned n = 0;
 	struct pkt *p;
 
+	peer->q_fresh = 0;
 	while ((p = peer->q_head) &&
 	       p->hdr.seq - peer->snd_una < ep->cfg.window) {
 		peer->q_head = p->next;
@@ -557,8 +558,10 @@ int peer_queue_msg(struct rmap_peer *peer, const struct rmap_hdr *tmpl,
 		last = p;
 	}
 	peer->snd_next += nfrag;
-	for (p = first; p; p = p->next)
+	for (p = first; p; p = p->next) {
 		peer->tx_bytes += p->len;
+		peer->q_fresh += p->len + GSO_WIRE_EXTRA;
+	}
 	if (peer->q_tail)
 		peer->q_tail->next = first;
 	else
@@ -569,11 +572,18 @@ int peer_queue_msg(struct rmap_peer *peer, const struct rmap_hdr *tmpl,
 	 * The first request of a turn to @peer goes now: its caller waits
 	 * for the answer, and the rest of the turn (installing pages, say)
 	 * may take a while.  Later requests, and replies, wait for the end
-	 * of the turn, to leave together.
+	 * of the turn, to leave together; but once a full GSO send's worth
+	 * waits, it goes at once.  A turn that answers 32 READs would
+	 * otherwise seal and send all 96 fragments at its end, and the
+	 * peer, idle until then, would open them all while this side idles
+	 * in turn: the two would take turns where they can overlap.
 	 */
 	if (!(tmpl->flags & RMAP_F_RESPONSE) && peer->req_turn != ep->turn) {
 		peer->req_turn = ep->turn;
 		peer_transmit_window(peer);
+	} else if (peer->q_fresh >= GSO_MAX_BYTES) {
+		peer_transmit_window(peer);
+		evl_flush(ep->loop);
 	} else {
 		peer_want_tx(peer);
 	}
