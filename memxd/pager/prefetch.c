@@ -58,7 +58,8 @@ unsigned prefetch_note(struct prefetch *pf, uint64_t page)
 	s = &pf->s[best];
 	d = (int64_t)(page - s->last_page);
 	if (s->covered_stride &&
-	    page == s->covered_to + (uint64_t)s->covered_stride) {
+	    page == s->last_page +
+		    (uint64_t)((int64_t)(s->covered_n + 1) * s->covered_stride)) {
 		/*
 		 * Just past a run covered ahead: one more step, and the
 		 * run was used (as far as faults can tell).
@@ -88,7 +89,6 @@ void prefetch_covered(struct prefetch *pf, unsigned stream, int64_t stride,
 	s = &pf->s[stream];
 	s->covered_stride = stride;
 	s->covered_n = n;
-	s->covered_to = s->last_page + (uint64_t)((int64_t)n * stride);
 }
 
 void prefetch_hit(struct prefetch *pf)

@@ -27,12 +27,11 @@ struct prefetch_stream {
 	unsigned ndelta, next;
 	uint64_t last_page;
 	/*
-	 * The pages after last_page, along @covered_stride, that were
-	 * installed or read ahead (prefetch_covered): up to @covered_to.
+	 * The @covered_n pages after last_page, along @covered_stride,
+	 * that were installed or read ahead (prefetch_covered).
 	 * covered_stride 0: none.
 	 */
 	int64_t covered_stride;
-	uint64_t covered_to;
 	unsigned covered_n;
 	uint64_t last_use;	/* for replacing the least recently used */
 	bool live;
