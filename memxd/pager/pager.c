@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 
 #include "../ctl/ctl_proto.h"
 #include "../log.h"
@@ -116,15 +117,20 @@ int pager_new(struct pager **out, struct evl *loop, struct remote *r,
 		free(pg);
 		return -ENOSYS;
 	}
-	if (!pg->placement ||
-	    posix_memalign((void **)&pg->zero_page, PAGE,
-			   (size_t)RMAP_MAX_PAGES * PAGE) ||
+	/*
+	 * Read-only and never written: every page of it is the kernel's
+	 * zero page, so the megabyte costs no resident memory.
+	 */
+	pg->zero_page = mmap(NULL, (size_t)RMAP_MAX_PAGES * PAGE, PROT_READ,
+			     MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (pg->zero_page == MAP_FAILED)
+		pg->zero_page = NULL;
+	if (!pg->placement || !pg->zero_page ||
 	    posix_memalign((void **)&pg->scratch, PAGE, PAGE) ||
 	    evict_pager_init(pg) || recovery_new(pg)) {
 		pager_free(pg);
 		return -ENOMEM;
 	}
-	memset(pg->zero_page, 0, (size_t)RMAP_MAX_PAGES * PAGE);
 	for (unsigned i = 0; i < pg->nservers; i++)
 		refresh(pg, i);
 	fault_pager_init(pg);
@@ -159,7 +165,8 @@ void pager_free(struct pager *pg)
 	if (pg->settle.run)
 		fault_pager_fini(pg);
 	evict_pager_fini(pg);
-	free(pg->zero_page);
+	if (pg->zero_page)
+		munmap((void *)pg->zero_page, (size_t)RMAP_MAX_PAGES * PAGE);
 	free(pg->scratch);
 	free(pg->placement);
 	free(pg);

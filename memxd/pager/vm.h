@@ -129,7 +129,7 @@ struct pager {
 	bool frozen;			/* pager.c: cut off from most servers */
 	struct vm *vms;			/* pager.c */
 	uint64_t last_served_ns;	/* when a fault was last served */
-	uint8_t *zero_page;		/* RMAP_MAX_PAGES pages of zeros */
+	const uint8_t *zero_page;	/* RMAP_MAX_PAGES pages of zeros, read-only */
 	uint8_t *scratch;		/* one page, free between callbacks */
 	uint8_t *batch;			/* evict.c: the pages of one batch */
 	struct recovery *rec;		/* recovery.c's own */
