@@ -616,6 +616,7 @@ void peer_drop_tx(struct rmap_peer *peer)
 		pkt_unref(p);
 	}
 	peer->q_tail = NULL;
+	peer->q_fresh = 0;
 	peer->snd_una = peer->snd_next;
 	peer->in_window = 0;
 	peer->tx_bytes = 0;
