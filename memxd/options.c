@@ -98,11 +98,12 @@ static const struct opt opts[] = {
 	  "and no other thread waits for a CPU (the loop learns both); "
 	  "0 never polls (default 50)" },
 	{ "pager", "evict-policy", OPT_STR, O(evict_policy), 0, 0,
-	  "clock|refault|refault-wp", "which resident pages to evict: clock "
-	  "is plain CLOCK; refault keeps a working set that cycles through "
-	  "more than the budget mostly resident; refault-wp also "
-	  "write-protects dirty hot pages to let go of unused ones "
-	  "(default clock)" },
+	  "clock|refault|refault-wp|adaptive", "which resident pages to "
+	  "evict: clock is plain CLOCK; refault keeps a working set that "
+	  "cycles through more than the budget mostly resident; refault-wp "
+	  "also write-protects dirty hot pages to let go of unused ones; "
+	  "adaptive runs clock or refault, whichever a sample of the pages "
+	  "shows fetching less (default clock)" },
 	{ "pager", "stripe-width", OPT_UINT, O(stripe_width), 1, 8, "S",
 	  "data servers per page-group; lowered to servers - 2 so that a "
 	  "spare can take a rebuilt member (default 4)" },

@@ -29,6 +29,9 @@
 	X(victim_demoted, "hot pages let go by the hot hand")		\
 	X(victim_sampled, "dirty hot pages write-protected to see a write") \
 	X(victim_stale, "dirty hot pages let go, unwritten for a round") \
+	X(victim_lead_clock, "adaptive: pages fetched by CLOCK's leaders") \
+	X(victim_lead_refault, "adaptive: pages fetched by refault's leaders") \
+	X(victim_follow_refault, "adaptive: 1 while the others run refault") \
 	X(pg_groups, "page-groups placed on servers")			\
 	X(pg_degraded, "groups missing a slot, waiting for a job")	\
 	X(pg_rebuilding, "groups whose slot is being rebuilt")		\
@@ -114,6 +117,9 @@ static void gauges_of(struct vm *vm, struct vm_gauges *g)
 		.victim_demoted = vm->victim.st.demoted,
 		.victim_sampled = vm->victim.st.sampled,
 		.victim_stale = vm->victim.st.stale,
+		.victim_lead_clock = vm->victim.st.lead_clock,
+		.victim_lead_refault = vm->victim.st.lead_refault,
+		.victim_follow_refault = vm->victim.follow_refault,
 		.pg_groups = pg_ngroups(vm->groups) - groups[PG_EMPTY],
 		.pg_degraded = groups[PG_DEGRADED],
 		.pg_rebuilding = groups[PG_REBUILDING],

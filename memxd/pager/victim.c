@@ -18,6 +18,7 @@
  */
 #include "victim.h"
 
+#include <assert.h>
 #include <errno.h>
 #include <string.h>
 
@@ -47,21 +48,38 @@
 #define SAMPLE_EPOCHS	2u
 #define THETA_START	8u
 #define THETA_MAX	4096u
+/*
+ * adaptive: groups of DUEL_GROUP pages; one in DUEL_SETS leads for each
+ * policy.  The leaders' fetches are counted over a window that halves
+ * both counts when they reach DUEL_WINDOW in all (the last 1024 to 2048
+ * leader fetches: 8 to 16 thousand in all), and the followers run
+ * refault while CLOCK's leaders fetch more than 9/8 of what refault's
+ * fetch, CLOCK again once that falls under 17/16.  A tie is CLOCK's: on
+ * a quicksort the two are within a few percent, either way, and a wrong
+ * turn to refault costs a third more fetches there (design.md).
+ */
+#define DUEL_GROUP_SHIFT 4u
+#define DUEL_GROUP	(1ull << DUEL_GROUP_SHIFT)
+#define DUEL_SETS	VICTIM_DUEL_SETS
+#define DUEL_WINDOW	2048u
+
+enum duel_role { FOLLOWER, LEAD_CLOCK, LEAD_REFAULT };
 
 static const char *const names[] = {
 	[VICTIM_CLOCK] = "clock",
 	[VICTIM_REFAULT] = "refault",
 	[VICTIM_REFAULT_WP] = "refault-wp",
+	[VICTIM_ADAPTIVE] = "adaptive",
 };
 
 const char *victim_policy_name(enum victim_policy p)
 {
-	return p <= VICTIM_REFAULT_WP ? names[p] : "?";
+	return p <= VICTIM_ADAPTIVE ? names[p] : "?";
 }
 
 int victim_policy_parse(const char *s, enum victim_policy *p)
 {
-	for (unsigned i = 0; i <= VICTIM_REFAULT_WP; i++) {
+	for (unsigned i = 0; i <= VICTIM_ADAPTIVE; i++) {
 		if (!strcmp(s, names[i])) {
 			*p = (enum victim_policy)i;
 			return 0;
@@ -70,10 +88,132 @@ int victim_policy_parse(const char *s, enum victim_policy *p)
 	return -EINVAL;
 }
 
-/* Has @v a hot set (refault, refault-wp)? */
+/* Has @v a hot set (refault, refault-wp, adaptive)? */
 static bool has_hot_set(const struct victim *v)
 {
 	return v->policy != VICTIM_CLOCK;
+}
+
+/* adaptive: how many groups of DUEL_GROUP pages the VM has. */
+static uint64_t groups(const struct victim *v)
+{
+	return (v->npages + DUEL_GROUP - 1) >> DUEL_GROUP_SHIFT;
+}
+
+/* adaptive: the part in the duel of group @g (pages g * DUEL_GROUP...):
+ * a Fibonacci hash, so that the leaders are spread evenly. */
+static enum duel_role group_role(uint64_t g)
+{
+	uint64_t h = (g * 0x9e3779b97f4a7c15ull) >> 60;
+
+	static_assert(DUEL_SETS == 16, "the hash keeps 4 bits");
+	return h == 0 ? LEAD_CLOCK : h == 1 ? LEAD_REFAULT : FOLLOWER;
+}
+
+/* Page @p's part in the duel: FOLLOWER unless @v is adaptive. */
+static enum duel_role duel_role(const struct victim *v, uint64_t p)
+{
+	if (v->policy != VICTIM_ADAPTIVE)
+		return FOLLOWER;
+	return group_role(p >> DUEL_GROUP_SHIFT);
+}
+
+/* adaptive: do the followers run refault now? */
+static bool follow_refault(const struct victim *v)
+{
+	return v->follow_refault;
+}
+
+/* Is page @p run by refault (may it be installed hot)? */
+static bool runs_refault(const struct victim *v, uint64_t p)
+{
+	enum duel_role r;
+
+	if (v->policy != VICTIM_ADAPTIVE)
+		return has_hot_set(v);
+	r = duel_role(v, p);
+	return r == LEAD_REFAULT || (r == FOLLOWER && follow_refault(v));
+}
+
+/*
+ * The hot pages of the refault leaders (@lead) or of the others, and the
+ * most each may have: the leaders' share of hot_target, and the rest
+ * while the followers run refault.  Each leader set is a cache of its
+ * own (victim_select keeps its pages within their share of the budget),
+ * a miniature of its policy running alone.
+ */
+static uint64_t hot_of(const struct victim *v, const struct pagetable *pt,
+		       bool lead)
+{
+	if (lead)
+		return v->lead_hot;
+	return pt->hot > v->lead_hot ? pt->hot - v->lead_hot : 0;
+}
+
+static uint64_t hot_room(const struct victim *v, bool lead)
+{
+	uint64_t share = v->hot_target / DUEL_SETS;
+
+	if (v->policy != VICTIM_ADAPTIVE)
+		return v->hot_target;
+	if (lead)
+		return share;
+	return follow_refault(v) ? v->hot_target - share : 0;
+}
+
+/* adaptive: a leader fetched page @p; the followers follow the winner. */
+static void duel_fetched(struct victim *v, uint64_t p)
+{
+	enum duel_role r = duel_role(v, p);
+	uint64_t c, f;
+
+	if (r == FOLLOWER)
+		return;
+	v->lead[r].resident++;
+	v->lead[r].fetched++;
+	if (r == LEAD_CLOCK)
+		v->st.lead_clock++;
+	else
+		v->st.lead_refault++;
+	c = v->lead[LEAD_CLOCK].fetched;
+	f = v->lead[LEAD_REFAULT].fetched;
+	if (c + f < DUEL_WINDOW / 2)
+		return;		/* too little to tell yet */
+	if (!v->follow_refault && c * 8 > f * 9)
+		v->follow_refault = true;
+	else if (v->follow_refault && c * 16 < f * 17)
+		v->follow_refault = false;
+	if (c + f >= DUEL_WINDOW) {
+		v->lead[LEAD_CLOCK].fetched /= 2;
+		v->lead[LEAD_REFAULT].fetched /= 2;
+	}
+}
+
+/*
+ * adaptive: count the leaders' resident and hot pages again, once an
+ * epoch: what victim_select() took may have stayed (an eviction
+ * cancelled), and a REMOVE takes pages the policy never hears of.  Two
+ * groups in DUEL_SETS are leaders: N/8 pages visited (and N/16 groups
+ * hashed) per budget/2 evictions.
+ */
+static void duel_recount(struct victim *v, const struct pagetable *pt)
+{
+	for (unsigned r = LEAD_CLOCK; r <= LEAD_REFAULT; r++)
+		v->lead[r].resident = 0;
+	v->lead_hot = 0;
+	for (uint64_t g = 0; g < groups(v); g++) {
+		enum duel_role r = group_role(g);
+		uint64_t p = g << DUEL_GROUP_SHIFT;
+
+		if (r == FOLLOWER)
+			continue;
+		for (; p < v->npages && p >> DUEL_GROUP_SHIFT == g; p++) {
+			if (pt_state(pt, p) != PS_RESIDENT)
+				continue;
+			v->lead[r].resident++;
+			v->lead_hot += pt_has(pt, p, PT_HOT);
+		}
+	}
 }
 
 /* Does @v sample dirty hot pages' writes (refault-wp)? */
@@ -98,6 +238,11 @@ void victim_init(struct victim *v, enum victim_policy policy,
 						: 1;
 	v->now = 1;
 	v->theta = THETA_START;
+	v->lead_share = budget / DUEL_SETS;
+	for (unsigned r = LEAD_CLOCK; r <= LEAD_REFAULT; r++) {
+		v->lead[r].now = 1;
+		v->lead[r].theta = THETA_START;
+	}
 }
 
 static uint64_t next(const struct victim *v, uint64_t p)
@@ -105,31 +250,96 @@ static uint64_t next(const struct victim *v, uint64_t p)
 	return p + 1 == v->npages ? 0 : p + 1;
 }
 
-/* Epochs since @e (1..EPOCHS) in the current one. */
-static unsigned age(const struct victim *v, unsigned e)
+/*
+ * Epochs since @e (1..EPOCHS) in the current one of the clock that
+ * counts the evictions of role @r's pages: a leader set's own (its
+ * evictions times DUEL_SETS), or everyone's.
+ */
+static unsigned age(const struct victim *v, enum duel_role r, unsigned e)
 {
-	return (v->now + EPOCHS - e) % EPOCHS;
+	unsigned now = r == FOLLOWER ? v->now : v->lead[r].now;
+
+	return (now + EPOCHS - e) % EPOCHS;
+}
+
+/* The theta of role @r's pages: each leader set has its own. */
+static uint32_t *theta_of(struct victim *v, enum duel_role r)
+{
+	return r == FOLLOWER ? &v->theta : &v->lead[r].theta;
 }
 
 /*
- * The next page of the expiry sweep: a demoted page not back within the
- * horizon was rightly let go, so the hot set may follow newcomers
- * faster; an epoch that reached the horizon is cleared.
+ * Page @p of role @r, visited by an expiry sweep: a demoted page not
+ * back within the horizon was rightly let go, so the hot set may follow
+ * newcomers faster; an epoch that reached the horizon is cleared.
  */
-static void expire(struct victim *v, struct pagetable *pt)
+static void expire_page(struct victim *v, struct pagetable *pt, uint64_t p,
+			enum duel_role r)
 {
-	uint64_t p = v->sweep;
 	unsigned e = pt_epoch(pt, p);
+	uint32_t *theta = theta_of(v, r);
 
-	v->sweep = next(v, p);
-	if (!e || age(v, e) < HORIZON)
+	if (!e || age(v, r, e) < HORIZON)
 		return;
 	pt_set_epoch(pt, p, 0);
 	if (pt_has(pt, p, PT_DEMOTED) && pt_state(pt, p) != PS_RESIDENT) {
 		pt_set_demoted(pt, p, false);
 		v->st.demoted_gone++;
-		if (v->theta > 1)
-			v->theta /= 2;
+		if (*theta > 1)
+			*theta /= 2;
+	}
+}
+
+/* The next page of the followers' sweep (leader sets sweep their own:
+ * lead_tick()). */
+static void expire(struct victim *v, struct pagetable *pt)
+{
+	uint64_t p = v->sweep;
+	enum duel_role r = duel_role(v, p);
+
+	v->sweep = next(v, p);
+	if (r == FOLLOWER)
+		expire_page(v, pt, p, r);
+}
+
+/* The first page at or after @p of a group of role @r (a leader set),
+ * wrapping at the end; @p itself if none. */
+static uint64_t lead_next(const struct victim *v, enum duel_role r,
+			  uint64_t p)
+{
+	uint64_t n = groups(v), g = p >> DUEL_GROUP_SHIFT;
+
+	if (group_role(g) == r)
+		return p;
+	for (uint64_t k = 1; k <= n; k++) {
+		uint64_t h = (g + k) % n;
+
+		if (group_role(h) == r)
+			return h << DUEL_GROUP_SHIFT;
+	}
+	return p;
+}
+
+/*
+ * adaptive: one eviction from leader set @r: its own epoch clock, which
+ * advances every bucket/DUEL_SETS of them, and its own expiry sweep,
+ * every page of the set once an epoch.
+ */
+static void lead_tick(struct victim *v, struct pagetable *pt,
+		      enum duel_role r)
+{
+	struct victim_lead *l = &v->lead[r];
+	uint64_t bucket = v->bucket / DUEL_SETS ? v->bucket / DUEL_SETS : 1;
+
+	if (++l->evictions % bucket)
+		return;
+	l->now = (uint8_t)(l->now % EPOCHS + 1);
+	for (uint64_t g = 0; g < groups(v); g++) {
+		if (group_role(g) != r)
+			continue;
+		for (uint64_t p = g << DUEL_GROUP_SHIFT;
+		     p < v->npages && p >> DUEL_GROUP_SHIFT == g; p++)
+			expire_page(v, pt, p, r);
 	}
 }
 
@@ -144,12 +354,16 @@ static void tick(struct victim *v, struct pagetable *pt)
 	if (++v->evictions % v->bucket)
 		return;
 	v->now = (uint8_t)(v->now % EPOCHS + 1);
+	if (v->policy == VICTIM_ADAPTIVE)
+		duel_recount(v, pt);
 }
 
 /* Hot @p goes back to the cold pages, marked: will it come back? */
 static void demote(struct victim *v, struct pagetable *pt, uint64_t p)
 {
-	pt_set_hot(pt, p, false);
+	if (pt_set_hot(pt, p, false) && duel_role(v, p) == LEAD_REFAULT &&
+	    v->lead_hot)
+		v->lead_hot--;
 	pt_set_demoted(pt, p, true);
 	v->st.demoted++;
 }
@@ -161,14 +375,21 @@ static void demote(struct victim *v, struct pagetable *pt, uint64_t p)
  * write-protected, so that the next write shows: a dirty page's bit is
  * the sampling hand's, cleared only where the page is protected again.
  */
-static bool demote_one(struct victim *v, struct pagetable *pt)
+static bool demote_one(struct victim *v, struct pagetable *pt, bool lead)
 {
 	for (uint64_t scanned = 0; scanned < 2 * v->npages; scanned++) {
 		uint64_t p = v->hot_hand;
 
 		v->hot_hand = next(v, p);
-		if (!pt_has(pt, p, PT_HOT))
+		if (!pt_has(pt, p, PT_HOT) ||
+		    (duel_role(v, p) == LEAD_REFAULT) != lead)
 			continue;
+		/* adaptive, turned to CLOCK: a follower's hot page has no
+		 * place in the hot set any more. */
+		if (!runs_refault(v, p)) {
+			demote(v, pt, p);
+			return true;
+		}
 		if (pt_has(pt, p, PT_REF)) {
 			if (!samples(v) || !pt_has(pt, p, PT_DIRTY))
 				pt_clear_ref(pt, p);
@@ -182,31 +403,42 @@ static bool demote_one(struct victim *v, struct pagetable *pt)
 
 void victim_installed(struct victim *v, struct pagetable *pt, uint64_t p)
 {
+	enum duel_role r;
+	uint32_t *theta, *pressure;
 	unsigned e;
-	bool promote;
+	bool promote, lead;
 
 	if (!has_hot_set(v))
 		return;
+	duel_fetched(v, p);
+	r = duel_role(v, p);
+	lead = r == LEAD_REFAULT;
+	theta = theta_of(v, r);
+	pressure = r == FOLLOWER ? &v->pressure : &v->lead[r].pressure;
 	e = pt_epoch(pt, p);
 	pt_set_epoch(pt, p, 0);
-	if (!e || age(v, e) >= HORIZON)
+	if (!runs_refault(v, p)) {
+		pt_set_demoted(pt, p, false);
+		return;		/* CLOCK's page: never hot */
+	}
+	if (!e || age(v, r, e) >= HORIZON)
 		return;		/* first seen, or too long ago */
 	v->st.refaults++;
 	if (pt_has(pt, p, PT_DEMOTED)) {
 		/* It was in use: the hot set was right to hold it. */
 		pt_set_demoted(pt, p, false);
 		v->st.demoted_back++;
-		if (v->theta < THETA_MAX)
-			v->theta *= 2;
+		if (*theta < THETA_MAX)
+			*theta *= 2;
 	}
-	promote = pt->hot < v->hot_target;
-	if (!promote && ++v->pressure >= v->theta) {
+	promote = hot_of(v, pt, lead) < hot_room(v, lead);
+	if (!promote && ++*pressure >= *theta) {
 		/* Enough newcomers asked: the oldest unused hot page goes. */
-		v->pressure = 0;
-		promote = demote_one(v, pt);
+		*pressure = 0;
+		promote = demote_one(v, pt, lead);
 	}
-	if (promote) {
-		pt_set_hot(pt, p, true);
+	if (promote && pt_set_hot(pt, p, true)) {
+		v->lead_hot += lead;
 		v->st.promoted++;
 	}
 }
@@ -299,6 +531,8 @@ static unsigned clock_select(struct victim *v, struct pagetable *pt,
 		if (pt_state(pt, page) != PS_RESIDENT ||
 		    pt_has(pt, page, PT_WRITING | PT_HOT))
 			continue;
+		if (duel_role(v, page) != FOLLOWER)
+			continue;	/* a leader set's: lead_select() */
 		if (pt_has(pt, page, PT_REF)) {
 			pt_clear_ref(pt, page);
 			continue;
@@ -309,6 +543,42 @@ static unsigned clock_select(struct victim *v, struct pagetable *pt,
 	}
 	*dry = n < max;
 	return n == max ? trim_to_row(v, out, n) : n;
+}
+
+/*
+ * adaptive: leader set @r's victims, while it holds more than its share of
+ * the budget: CLOCK over its own pages with its own hand, so that each
+ * leader set runs as a miniature of its policy alone (a set that took
+ * whatever the followers' hand came to would be evicted in no order at
+ * all, and random eviction is kinder to a sweep than CLOCK).
+ */
+static unsigned lead_select(struct victim *v, struct pagetable *pt,
+			    enum duel_role r, uint64_t *out, unsigned max)
+{
+	struct victim_lead *l = &v->lead[r];
+	uint64_t first = UINT64_MAX;
+	unsigned n = 0;
+
+	for (uint64_t scanned = 0; scanned < 2 * v->npages &&
+	     n < max && l->resident > v->lead_share; scanned++) {
+		uint64_t page = lead_next(v, r, l->hand);
+
+		if (page == first || duel_role(v, page) != r)
+			break;
+		l->hand = next(v, page);
+		if (pt_state(pt, page) != PS_RESIDENT ||
+		    pt_has(pt, page, PT_WRITING | PT_HOT))
+			continue;
+		if (pt_has(pt, page, PT_REF)) {
+			pt_clear_ref(pt, page);
+			continue;
+		}
+		if (first == UINT64_MAX)
+			first = page;
+		out[n++] = page;
+		l->resident--;
+	}
+	return n;
 }
 
 unsigned victim_select(struct victim *v, struct pagetable *pt, uint64_t *out,
@@ -322,17 +592,34 @@ unsigned victim_select(struct victim *v, struct pagetable *pt, uint64_t *out,
 		return 0;
 	if (!has_hot_set(v))
 		return clock_select(v, pt, out, max, &first, &dry);
-	/* Over its target (the budget or the cold pages changed): shrink. */
-	while (pt->hot > v->hot_target && demote_one(v, pt))
+	/* Over its room (the budget, the cold pages or the duel's winner
+	 * changed): shrink. */
+	while (hot_of(v, pt, false) > hot_room(v, false) &&
+	       demote_one(v, pt, false))
 		;
-	n = clock_select(v, pt, out, max, &first, &dry);
+	while (hot_of(v, pt, true) > hot_room(v, true) &&
+	       demote_one(v, pt, true))
+		;
+	n = 0;
+	if (v->policy == VICTIM_ADAPTIVE) {
+		n = lead_select(v, pt, LEAD_CLOCK, out, max);
+		n += lead_select(v, pt, LEAD_REFAULT, out + n, max - n);
+	}
+	dry = false;
+	if (n < max)
+		n += clock_select(v, pt, out + n, max - n, &first, &dry);
 	/* Nothing cold left to take: the hot set gives up a few pages. */
-	for (unsigned k = 0; dry && k < max && pt->hot && demote_one(v, pt);
-	     k++)
+	for (unsigned k = 0; dry && k < max && n < max && pt->hot &&
+	     (demote_one(v, pt, false) || demote_one(v, pt, true)); k++)
 		n += clock_select(v, pt, out + n, max - n, &first, &dry);
 	for (unsigned i = 0; i < n; i++) {
-		pt_set_epoch(pt, out[i], v->now);
+		enum duel_role r = duel_role(v, out[i]);
+
+		pt_set_epoch(pt, out[i], r == FOLLOWER ? v->now
+						       : v->lead[r].now);
 		tick(v, pt);
+		if (r != FOLLOWER)
+			lead_tick(v, pt, r);
 	}
 	return n;
 }

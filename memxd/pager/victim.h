@@ -2,8 +2,8 @@
 /*
  * victim.h - which resident page to evict next.
  *
- * The one place the victim policy lives.  Two policies, chosen per pager
- * (--evict-policy):
+ * The one place the victim policy lives.  Four policies, chosen per
+ * pager (--evict-policy):
  *
  * clock    CLOCK with second chance.  The reference bit (PT_REF) is set
  *          on every fault and write-protect fault of a page (pt_installed,
@@ -42,8 +42,28 @@
  *          quicksort but gives back part of its gain on a sweep
  *          (design.md), so it is not the default, nor refault's.
  *
+ * adaptive  clock or refault, whichever fetches fewer pages now, chosen
+ *          by set dueling (Qureshi et al., ISCA 2007, "Adaptive insertion
+ *          policies for high performance caching"): the pages fall into
+ *          groups of 16 by address, and one group in VICTIM_DUEL_SETS
+ *          leads for each policy.  Unlike a CPU cache's sets, memx's
+ *          pages share one budget, so each leader set is made a cache of
+ *          its own, a miniature of its policy running alone: it may keep
+ *          its share of the budget (budget / VICTIM_DUEL_SETS), and its
+ *          own hand, epoch clock and theta take its victims and judge its
+ *          refaults.  The others (followers) run refault while CLOCK's
+ *          leaders fetch more than 9/8 of what refault's fetch, over the
+ *          last 1024 to 2048 leader fetches, and CLOCK again once that
+ *          falls under 17/16; a tie is CLOCK's.  The hot set's room is
+ *          the refault leaders' share of hot_target, plus the rest while
+ *          the followers run refault.  A sweep longer than the budget
+ *          makes CLOCK's leaders fetch every page of every pass, and the
+ *          followers turn to refault; a quicksort is a tie, and keeps
+ *          CLOCK.
+ *
  * Metadata: PT_HOT, PT_EPOCH and PT_DEMOTED in the page table (five
- * bits no other code uses) and this struct: nothing more per page.  The
+ * bits no other code uses) and this struct: nothing more per page (a
+ * page's part in the duel is a hash of its group's number).  The
  * sampling hand needs no bit of its own: a dirty page's PT_REF, cleared
  * only as the page is protected again, says whether it was written since;
  * PT_DIRTY stays set on a protected page, so no write is lost.
@@ -57,10 +77,14 @@
 
 #include "pagetable.h"
 
+/* adaptive: one page group in this many leads for each policy. */
+#define VICTIM_DUEL_SETS 16u
+
 enum victim_policy {
 	VICTIM_CLOCK,
 	VICTIM_REFAULT,
 	VICTIM_REFAULT_WP,	/* refault, and the sampling hand */
+	VICTIM_ADAPTIVE,	/* clock or refault, by set dueling */
 };
 
 /* What the refault policy did, for memxctl status. */
@@ -72,6 +96,8 @@ struct victim_stats {
 	uint64_t demoted_gone;	/* demoted pages whose mark expired unused */
 	uint64_t sampled;	/* hot pages handed back to be write-protected */
 	uint64_t stale;		/* hot pages demoted unwritten for a round */
+	uint64_t lead_clock;	/* adaptive: pages fetched by CLOCK leaders */
+	uint64_t lead_refault;	/* adaptive: pages fetched by refault leaders */
 };
 
 struct victim {
@@ -90,10 +116,21 @@ struct victim {
 	uint32_t pressure;	/* refaults that asked for a slot meanwhile */
 	uint64_t sample_hand;	/* samples hot pages' writes, in page order */
 	uint64_t sample_credit;	/* evictions x pages, not yet sampled */
+	bool follow_refault;	/* adaptive: the followers run refault */
+	struct victim_lead {	/* adaptive: a leader set (victim.c's roles) */
+		uint64_t resident;	/* its pages resident */
+		uint64_t hand;		/* its clock hand */
+		uint64_t evictions;	/* its epoch clock */
+		uint64_t fetched;	/* its fetches, in the window */
+		uint8_t now;
+		uint32_t theta, pressure;
+	} lead[3];		/* [1] CLOCK's leaders, [2] refault's */
+	uint64_t lead_hot;	/* adaptive: the refault leaders' hot pages */
+	uint64_t lead_share;	/* adaptive: the budget of each leader set */
 	struct victim_stats st;
 };
 
-/* "clock", "refault" or "refault-wp"; victim_policy_parse: 0, or
+/* "clock", "refault", "refault-wp" or "adaptive"; victim_policy_parse: 0, or
  * -EINVAL. */
 const char *victim_policy_name(enum victim_policy p);
 int victim_policy_parse(const char *s, enum victim_policy *p);
