@@ -406,7 +406,8 @@ static double sim_fini(struct sim *s)
 	if (getenv("SIM_DEBUG"))
 		printf("  refaults %lu promoted %lu demoted %lu back %lu gone %lu "
 		       "sampled %lu stale %lu theta %u hot %lu "
-		       "dirty evictions %lu\n",
+		       "dirty evictions %lu; leaders fetched: clock %lu "
+		       "refault %lu, followers run %s\n",
 		       (unsigned long)s->v.st.refaults,
 		       (unsigned long)s->v.st.promoted,
 		       (unsigned long)s->v.st.demoted,
@@ -415,7 +416,10 @@ static double sim_fini(struct sim *s)
 		       (unsigned long)s->v.st.sampled,
 		       (unsigned long)s->v.st.stale, s->v.theta,
 		       (unsigned long)s->pt.hot,
-		       (unsigned long)s->dirty_evictions);
+		       (unsigned long)s->dirty_evictions,
+		       (unsigned long)s->v.st.lead_clock,
+		       (unsigned long)s->v.st.lead_refault,
+		       s->v.follow_refault ? "refault" : "clock");
 
 	ck_assert_uint_eq(s->pt.bugs, 0);
 	ck_assert_uint_le(s->pt.resident, s->budget);
@@ -516,16 +520,24 @@ static double run_trace(enum victim_policy policy, uint64_t npages,
 	return run_trace_dirty(policy, npages, fn, arg, NULL);
 }
 
-/* Both policies on one trace; prints both, returns refault's and
- * CLOCK's hit ratios. */
-static void compare(const char *name, uint64_t npages, trace_fn fn,
-		    void *arg, double *refault, double *clock)
+/* Hit ratios of CLOCK, refault and adaptive on one trace. */
+struct ratios {
+	double clock, refault, adaptive;
+};
+
+/* The three policies on one trace; prints and returns their ratios. */
+static struct ratios compare(const char *name, uint64_t npages, trace_fn fn,
+			     void *arg)
 {
-	*clock = run_trace(VICTIM_CLOCK, npages, fn, arg);
-	*refault = run_trace(VICTIM_REFAULT, npages, fn, arg);
-	printf("policy trace %-22s hit ratio: refault %.3f, clock %.3f\n",
-	       name, *refault, *clock);
+	struct ratios h;
+
+	h.clock = run_trace(VICTIM_CLOCK, npages, fn, arg);
+	h.refault = run_trace(VICTIM_REFAULT, npages, fn, arg);
+	h.adaptive = run_trace(VICTIM_ADAPTIVE, npages, fn, arg);
+	printf("policy trace %-22s hit ratio: refault %.3f, clock %.3f, "
+	       "adaptive %.3f\n", name, h.refault, h.clock, h.adaptive);
 	fflush(stdout);
+	return h;
 }
 
 /* A sweep over @len pages, @passes times; counted from the third pass. */
@@ -553,12 +565,18 @@ static uint64_t loop_next(void *arg, uint64_t i, bool *counting)
 static void check_loop(const char *name, double times)
 {
 	struct loop_trace t = { (uint64_t)(SIM_BUDGET * times), 10, NULL };
-	double r, c, best = (double)SIM_BUDGET / (double)t.len;
+	double best = (double)SIM_BUDGET / (double)t.len;
+	struct ratios h = compare(name, t.len, loop_next, &t);
 
-	compare(name, t.len, loop_next, &t, &r, &c);
 	/* Within a sixth of the budget of the best any policy can do. */
-	ck_assert_double_ge(r, best * 5 / 6 - 0.02);
-	ck_assert_double_ge(r, c + 0.25 / times);
+	ck_assert_double_ge(h.refault, best * 5 / 6 - 0.02);
+	ck_assert_double_ge(h.refault, h.clock + 0.25 / times);
+	/*
+	 * adaptive learns it first (CLOCK until its refault leaders fetch
+	 * 9/8 less), and the leaders keep running their own policies:
+	 * measured 0.594, 0.427, 0.222 of 1.25, 1.7, 3 budgets.
+	 */
+	ck_assert_double_ge(h.adaptive, best * 2 / 3 - 0.02);
 }
 
 START_TEST(test_policy_loop_1_25)
@@ -599,8 +617,12 @@ START_TEST(test_policy_write_loop)
 {
 	struct loop_trace t = { SIM_BUDGET * 17 / 10, 10, NULL };
 	double r, c, w, best = (double)SIM_BUDGET / (double)t.len;
+	struct ratios h = compare("write+read sweep 1.7x", t.len,
+				  write_loop_next, &t);
 
-	compare("write+read sweep 1.7x", t.len, write_loop_next, &t, &r, &c);
+	r = h.refault;
+	c = h.clock;
+	ck_assert_double_ge(h.adaptive, c + 0.35);	/* measured 0.490 */
 	w = run_trace(VICTIM_REFAULT_WP, t.len, write_loop_next, &t);
 	printf("policy trace %-22s hit ratio: refault-wp %.3f\n",
 	       "write+read sweep 1.7x", w);
@@ -646,13 +668,13 @@ START_TEST(test_policy_random_loop)
 	uint64_t rng = 7;
 	struct loop_trace t = { SIM_BUDGET * 17 / 10, 10, NULL };
 	uint64_t *set = random_set(t.len, 4 * SIM_BUDGET, &rng);
-	double r, c;
+	struct ratios h;
 
 	t.order = set;
-	compare("random-order sweep 1.7x", 4 * SIM_BUDGET, loop_next, &t, &r,
-		&c);
-	ck_assert_double_ge(r, 0.45);
-	ck_assert_double_ge(r, c + 0.2);
+	h = compare("random-order sweep 1.7x", 4 * SIM_BUDGET, loop_next, &t);
+	ck_assert_double_ge(h.refault, 0.45);
+	ck_assert_double_ge(h.refault, h.clock + 0.2);
+	ck_assert_double_ge(h.adaptive, h.clock + 0.2);	/* measured 0.452 */
 	free(set);
 }
 END_TEST
@@ -682,22 +704,27 @@ static uint64_t scan_next(void *arg, uint64_t i, bool *counting)
 	return t->sets[set * t->hot + tu_rand(&t->rng) % t->hot];
 }
 
-static void scan_trace_run(const char *name, struct scan_trace *t,
-			   uint64_t nsets, double *r, double *c)
+static struct ratios scan_trace_run(const char *name, struct scan_trace *t,
+				    uint64_t nsets)
 {
+	struct ratios h;
 	uint64_t rng = 11, range = 4 * SIM_BUDGET;
 
 	t->nsets = nsets;
 	t->sets = random_set(nsets * t->hot, range, &rng);
 	t->scan_base = range;
 	t->rng = 5;
-	*c = run_trace(VICTIM_CLOCK, range + t->steps, scan_next, t);
+	h.clock = run_trace(VICTIM_CLOCK, range + t->steps, scan_next, t);
 	t->rng = 5;
-	*r = run_trace(VICTIM_REFAULT, range + t->steps, scan_next, t);
-	printf("policy trace %-22s hit ratio: refault %.3f, clock %.3f\n",
-	       name, *r, *c);
+	h.refault = run_trace(VICTIM_REFAULT, range + t->steps, scan_next, t);
+	t->rng = 5;
+	h.adaptive = run_trace(VICTIM_ADAPTIVE, range + t->steps, scan_next,
+			       t);
+	printf("policy trace %-22s hit ratio: refault %.3f, clock %.3f, "
+	       "adaptive %.3f\n", name, h.refault, h.clock, h.adaptive);
 	fflush(stdout);
 	free(t->sets);
+	return h;
 }
 
 /* A scan through a hot working set: the scan never comes back, and must
@@ -706,12 +733,12 @@ START_TEST(test_policy_scan)
 {
 	struct scan_trace t = { .steps = 12 * SIM_BUDGET,
 				.hot = SIM_BUDGET * 3 / 4 };
-	double r, c;
+	struct ratios h = scan_trace_run("hot set + scan", &t, 1);
 
-	scan_trace_run("hot set + scan", &t, 1, &r, &c);
 	/* Half the accesses are the scan's: every one misses. */
-	ck_assert_double_ge(r, 0.45);
-	ck_assert_double_ge(r, c + 0.1);
+	ck_assert_double_ge(h.refault, 0.45);
+	ck_assert_double_ge(h.refault, h.clock + 0.1);
+	ck_assert_double_ge(h.adaptive, h.clock + 0.1);	/* measured 0.426 */
 }
 END_TEST
 
@@ -725,11 +752,11 @@ START_TEST(test_policy_shifting)
 	struct scan_trace t = { .steps = 32 * SIM_BUDGET,
 				.hot = SIM_BUDGET * 3 / 4,
 				.shift = 8 * SIM_BUDGET };
-	double r, c;
+	struct ratios h = scan_trace_run("shifting hot set + scan", &t, 4);
 
-	scan_trace_run("shifting hot set + scan", &t, 4, &r, &c);
-	ck_assert_double_ge(r, 0.36);
-	ck_assert_double_ge(r, c + 0.08);
+	ck_assert_double_ge(h.refault, 0.36);
+	ck_assert_double_ge(h.refault, h.clock + 0.08);
+	ck_assert_double_ge(h.adaptive, h.clock + 0.04);	/* measured 0.332 */
 }
 END_TEST
 
@@ -752,14 +779,17 @@ static uint64_t random_next(void *arg, uint64_t i, bool *counting)
 START_TEST(test_policy_random)
 {
 	struct random_trace t = { 20 * SIM_BUDGET, 2 * SIM_BUDGET, 3 };
-	double r, c;
+	double r, c, a;
 
 	c = run_trace(VICTIM_CLOCK, t.range, random_next, &t);
 	t.rng = 3;
 	r = run_trace(VICTIM_REFAULT, t.range, random_next, &t);
-	printf("policy trace %-22s hit ratio: refault %.3f, clock %.3f\n",
-	       "uniform random 2x", r, c);
+	t.rng = 3;
+	a = run_trace(VICTIM_ADAPTIVE, t.range, random_next, &t);
+	printf("policy trace %-22s hit ratio: refault %.3f, clock %.3f, "
+	       "adaptive %.3f\n", "uniform random 2x", r, c, a);
 	ck_assert_double_ge(r, c - 0.02);
+	ck_assert_double_ge(a, c - 0.02);
 }
 END_TEST
 
@@ -828,8 +858,8 @@ static uint64_t qsort_next(void *arg, uint64_t i, bool *counting)
 START_TEST(test_policy_qsort)
 {
 	uint64_t npages = SIM_BUDGET * 12 / 5;
-	uint64_t rd = 0, wd = 0, cd = 0;
-	double r = 0, w = 0, c = 0;
+	uint64_t rd = 0, wd = 0, cd = 0, ad = 0;
+	double r = 0, w = 0, c = 0, a = 0;
 
 	/* Where the cursors meet varies: four sorts, averaged. */
 	for (uint64_t seed = 1; seed <= 4; seed++) {
@@ -852,12 +882,15 @@ START_TEST(test_policy_qsort)
 		c += run_trace_dirty(VICTIM_CLOCK, npages, qsort_next, &t,
 				     &d) / 4;
 		cd += d;
+		a += run_trace_dirty(VICTIM_ADAPTIVE, npages, qsort_next, &t,
+				     &d) / 4;
+		ad += d;
 		free(t.v);
 	}
 	printf("policy trace %-22s hit ratio: refault %.3f, refault-wp %.3f, "
-	       "clock %.3f; dirty evictions %lu, %lu, %lu\n", "quicksort 2.4x",
-	       r, w, c, (unsigned long)rd, (unsigned long)wd,
-	       (unsigned long)cd);
+	       "clock %.3f, adaptive %.3f; dirty evictions %lu, %lu, %lu, "
+	       "%lu\n", "quicksort 2.4x", r, w, c, a, (unsigned long)rd,
+	       (unsigned long)wd, (unsigned long)cd, (unsigned long)ad);
 	fflush(stdout);
 	/*
 	 * Quicksort's reuse is recency, nested ranges each used up before
@@ -872,6 +905,50 @@ START_TEST(test_policy_qsort)
 	ck_assert_double_ge(r, c - 0.04);
 	ck_assert_double_ge(w, c);
 	ck_assert_uint_le(wd, cd + cd / 8);
+	/*
+	 * adaptive: its leaders fetch about as much here, a tie, and a tie
+	 * is CLOCK's; but a sixteenth of the pages always run refault, and
+	 * the duel turns now and then.  Measured 0.655 and 300 k dirty
+	 * evictions: within 0.01 of CLOCK, and 3% more written.
+	 */
+	ck_assert_double_ge(a, c - 0.01);
+	ck_assert_uint_le(ad, cd + cd / 16);
+}
+END_TEST
+
+/*
+ * adaptive turns with the workload: a sweep 1.7 times the budget makes
+ * CLOCK's leaders fetch every page of every pass, and the followers turn
+ * to refault; uniformly random accesses after it make both leader sets
+ * fetch alike, and the followers turn back to CLOCK, whose hot set is
+ * given back.
+ */
+START_TEST(test_adaptive_turns)
+{
+	struct loop_trace loop = { SIM_BUDGET * 17 / 10, 8, NULL };
+	struct random_trace rnd = { 24 * SIM_BUDGET, 2 * SIM_BUDGET, 3 };
+	uint64_t npages = 2 * SIM_BUDGET;
+	bool counting;
+	struct sim s;
+
+	sim_init(&s, VICTIM_ADAPTIVE, npages, SIM_BUDGET);
+	ck_assert(!s.v.follow_refault);		/* CLOCK until told */
+	for (uint64_t i = 0, p; (p = loop_next(&loop, i, &counting)) !=
+	     UINT64_MAX; i++)
+		sim_access(&s, p, false);
+	ck_assert(s.v.follow_refault);
+	ck_assert_uint_gt(s.pt.hot, SIM_BUDGET / 2);
+	ck_assert_uint_gt(s.v.st.lead_clock, s.v.st.lead_refault * 9 / 8);
+	for (uint64_t i = 0, p; (p = random_next(&rnd, i, &counting)) !=
+	     UINT64_MAX; i++)
+		sim_access(&s, p, i % 2);
+	ck_assert(!s.v.follow_refault);
+	/* Only the refault leaders' share is left hot. */
+	ck_assert_uint_le(s.pt.hot, s.v.hot_target / VICTIM_DUEL_SETS + 1);
+	/* Each leader set stays within its share of the budget. */
+	ck_assert_uint_le(s.v.lead[1].resident, s.v.lead_share + SIM_BATCH);
+	ck_assert_uint_le(s.v.lead[2].resident, s.v.lead_share + SIM_BATCH);
+	sim_fini(&s);
 }
 END_TEST
 
@@ -904,6 +981,7 @@ static Suite *policy_suite(void)
 	tcase_add_test(tc, test_policy_shifting);
 	tcase_add_test(tc, test_policy_random);
 	tcase_add_test(tc, test_policy_qsort);
+	tcase_add_test(tc, test_adaptive_turns);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -12,7 +12,8 @@
 # of a region 1.7x its budget, 10 passes, every word verified on every
 # pass, under each eviction policy: plain CLOCK fetches every page of
 # every pass; refault must keep enough resident to fetch at most 80% of
-# that.  Each sweep prints where eviction's time went and its dirty
+# that, and adaptive, which must learn that the sweep is refault's, at
+# most 90%.  Each sweep prints where eviction's time went and its dirty
 # eviction MB/s ("evict-breakdown[sweep-POLICY]: MBps=...").
 #
 # Needs root and /dev/userfaultfd; skips (77) loudly without them.
@@ -41,10 +42,10 @@ px_run host-loss5 5 "$HARNESS" --size "${MX_LOSS_SIZE:-32M}" \
 	--budget "${MX_LOSS_BUDGET:-8M}"
 px_check_counters host-loss5
 
-# A cyclic sweep, 1.7x the budget, under both policies.
+# A cyclic sweep, 1.7x the budget, under each policy.
 SWEEP_BUDGET=${MX_SWEEP_BUDGET:-20M}
 SWEEP_SIZE=${MX_SWEEP_SIZE:-34M}
-for policy in clock refault; do
+for policy in clock refault adaptive; do
 	PX_PAGER_ARGS=(--evict-policy "$policy")
 	px_run "sweep-$policy" 0 "$HARNESS" --size "$SWEEP_SIZE" \
 		--budget "$SWEEP_BUDGET" --sweep 10
@@ -66,6 +67,7 @@ sweep_s()
 }
 clock_faults=$(sweep_faults sweep-clock)
 refault_faults=$(sweep_faults sweep-refault)
+adaptive_faults=$(sweep_faults sweep-adaptive)
 nx_log "sweep 1.7x budget, 10 passes: pages fetched clock=$clock_faults" \
 	"refault=$refault_faults (ratio" \
 	"$(awk -v a="$refault_faults" -v b="$clock_faults" \
@@ -75,10 +77,20 @@ nx_log "sweep 1.7x budget, 10 passes: pages fetched clock=$clock_faults" \
 	"dirty evictions clock=$(px_counter sweep-clock evict_dirty)" \
 	"refault=$(px_counter sweep-refault evict_dirty)," \
 	"hot_pages=$(px_counter sweep-refault hot_pages)"
+nx_log "adaptive: pages fetched $adaptive_faults (ratio" \
+	"$(awk -v a="$adaptive_faults" -v b="$clock_faults" \
+		'BEGIN { printf "%.2f", b ? a / b : 0 }'))," \
+	"sweep seconds $(sweep_s sweep-adaptive)," \
+	"leaders fetched clock=$(px_counter sweep-adaptive victim_lead_clock)" \
+	"refault=$(px_counter sweep-adaptive victim_lead_refault)," \
+	"followers run $( (($(px_counter sweep-adaptive victim_follow_refault))) &&
+		echo refault || echo clock)"
 # Where eviction's time went during each sweep, and its dirty MB/s.
-for policy in clock refault; do
+for policy in clock refault adaptive; do
 	nx_log "$(px_evict_breakdown "sweep-$policy" "$(sweep_s "sweep-$policy")")"
 done
 ((refault_faults * 5 <= clock_faults * 4)) ||
 	nx_die "the refault policy fetched $refault_faults pages on the sweep, not fewer than 80% of CLOCK's $clock_faults"
+((adaptive_faults * 10 <= clock_faults * 9)) ||
+	nx_die "the adaptive policy fetched $adaptive_faults pages on the sweep, not fewer than 90% of CLOCK's $clock_faults"
 nx_log "pager-host: PASS"
