@@ -63,7 +63,10 @@ nx_log "memx  (memx, $budget of $size local): ${memx_s}s  (ratio $ratio; goal <=
 nx_log "memx: net_faults=$faults prefetch_issued=$issued prefetch_hit=$hit" \
 	"evict_dirty=$(gx_val "$NX_TMP/dump" evict_dirty) evict_zero=$(gx_val "$NX_TMP/dump" evict_zero)" \
 	"fault_p50_us=$(gx_val "$NX_TMP/dump" fault_p50_us) fault_p99_us=$(gx_val "$NX_TMP/dump" fault_p99_us)" \
-	"hot_pages=$(gx_val "$NX_TMP/dump" hot_pages) victim_stale=$(gx_val "$NX_TMP/dump" victim_stale)"
+	"hot_pages=$(gx_val "$NX_TMP/dump" hot_pages) victim_stale=$(gx_val "$NX_TMP/dump" victim_stale)" \
+	"victim_lead_clock=$(gx_val "$NX_TMP/dump" victim_lead_clock)" \
+	"victim_lead_refault=$(gx_val "$NX_TMP/dump" victim_lead_refault)" \
+	"victim_follow_refault=$(gx_val "$NX_TMP/dump" victim_follow_refault)"
 nx_log "memx faults: zero=$(gx_val "$NX_TMP/dump" zero_faults) wp=$(gx_val "$NX_TMP/dump" wp_faults)" \
 	"cache=$(gx_val "$NX_TMP/dump" cache_faults) network=$faults;" \
 	"installed ahead: read=$(gx_val "$NX_TMP/dump" prefetch_installed) zero=$(gx_val "$NX_TMP/dump" prefetch_zero)"

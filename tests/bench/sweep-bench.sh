@@ -107,7 +107,10 @@ for l in clock refault; do
 		"victim_theta=$(gx_val "$NX_TMP/$l.dump" victim_theta)" \
 		"victim_promoted=$(gx_val "$NX_TMP/$l.dump" victim_promoted)" \
 		"victim_demoted=$(gx_val "$NX_TMP/$l.dump" victim_demoted)" \
-		"victim_stale=$(gx_val "$NX_TMP/$l.dump" victim_stale)"
+		"victim_stale=$(gx_val "$NX_TMP/$l.dump" victim_stale)" \
+		"victim_lead_clock=$(gx_val "$NX_TMP/$l.dump" victim_lead_clock)" \
+		"victim_lead_refault=$(gx_val "$NX_TMP/$l.dump" victim_lead_refault)" \
+		"victim_follow_refault=$(gx_val "$NX_TMP/$l.dump" victim_follow_refault)"
 done
 # ratio A B: A/B to two places, or n/a
 ratio()
