@@ -971,7 +971,7 @@ static Suite *policy_suite(void)
 	tcase_add_test(tc, test_sample_hot);
 	suite_add_tcase(s, tc);
 	tc = tcase_create("traces");
-	tcase_set_timeout(tc, 120);
+	tcase_set_timeout(tc, 300);	/* sanitizer builds are slow */
 	tcase_add_test(tc, test_policy_loop_1_25);
 	tcase_add_test(tc, test_policy_loop_1_7);
 	tcase_add_test(tc, test_policy_loop_3);

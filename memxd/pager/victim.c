@@ -610,7 +610,9 @@ unsigned victim_select(struct victim *v, struct pagetable *pt, uint64_t *out,
 		n += clock_select(v, pt, out + n, max - n, &first, &dry);
 	/* Nothing cold left to take: the hot set gives up a few pages. */
 	for (unsigned k = 0; dry && k < max && n < max && pt->hot &&
-	     (demote_one(v, pt, false) || demote_one(v, pt, true)); k++)
+	     (demote_one(v, pt, false) ||
+	      (v->policy == VICTIM_ADAPTIVE && demote_one(v, pt, true)));
+	     k++)
 		n += clock_select(v, pt, out + n, max - n, &first, &dry);
 	for (unsigned i = 0; i < n; i++) {
 		enum duel_role r = duel_role(v, out[i]);
