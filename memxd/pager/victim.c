@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 /*
- * victim.c - CLOCK, and CLOCK with a hot set filled by refault distance
- * (victim.h).
+ * victim.c - CLOCK, CLOCK with a hot set filled by refault distance, and
+ * a duel between the two (victim.h).
  *
  * The refault policy keeps no memory of its own per page: its memory of
  * each page is four bits of the page table (pagetable.h), kept across
@@ -15,6 +15,10 @@
  * wrap after EPOCHS epochs: the expiry sweep visits every page once per
  * epoch, a few pages per eviction, and clears epochs HORIZON old, so
  * that a stale epoch never looks recent (HORIZON + 1 < EPOCHS).
+ *
+ * Under adaptive, each leader set keeps its own epoch clock, hand, sweep
+ * and theta (struct victim_lead), so that it runs as its policy would
+ * alone; the followers' hand and sweep pass its pages by.
  */
 #include "victim.h"
 
@@ -56,7 +60,7 @@
  * refault while CLOCK's leaders fetch more than 9/8 of what refault's
  * fetch, CLOCK again once that falls under 17/16.  A tie is CLOCK's: on
  * a quicksort the two are within a few percent, either way, and a wrong
- * turn to refault costs a third more fetches there (design.md).
+ * turn to refault costs a quarter more fetches there (design.md).
  */
 #define DUEL_GROUP_SHIFT 4u
 #define DUEL_GROUP	(1ull << DUEL_GROUP_SHIFT)

@@ -132,8 +132,8 @@ struct victim {
 	struct victim_stats st;
 };
 
-/* "clock", "refault", "refault-wp" or "adaptive"; victim_policy_parse: 0, or
- * -EINVAL. */
+/* "clock", "refault", "refault-wp" or "adaptive"; victim_policy_parse:
+ * 0, or -EINVAL. */
 const char *victim_policy_name(enum victim_policy p);
 int victim_policy_parse(const char *s, enum victim_policy *p);
 
