@@ -513,6 +513,23 @@ static unsigned trim_to_row(struct victim *v, const uint64_t *out,
 }
 
 /*
+ * A hand passes @page: may it be taken now?  Only a cold RESIDENT page
+ * with no write in flight and its reference bit already clear; a set
+ * bit is cleared as the hand passes (CLOCK's second chance).
+ */
+static bool cold_victim(struct pagetable *pt, uint64_t page)
+{
+	if (pt_state(pt, page) != PS_RESIDENT ||
+	    pt_has(pt, page, PT_WRITING | PT_HOT))
+		return false;
+	if (pt_has(pt, page, PT_REF)) {
+		pt_clear_ref(pt, page);
+		return false;
+	}
+	return true;
+}
+
+/*
  * Advance the hand to up to @max cold victims.  *@first is the first
  * victim taken by this victim_select() (UINT64_MAX: none yet): the hand
  * stops when it comes round to it, so a page is never handed out twice.
@@ -532,15 +549,9 @@ static unsigned clock_select(struct victim *v, struct pagetable *pt,
 		if (page == *first)
 			break;
 		v->hand = next(v, page);
-		if (pt_state(pt, page) != PS_RESIDENT ||
-		    pt_has(pt, page, PT_WRITING | PT_HOT))
+		/* A leader set's page is lead_select()'s. */
+		if (duel_role(v, page) != FOLLOWER || !cold_victim(pt, page))
 			continue;
-		if (duel_role(v, page) != FOLLOWER)
-			continue;	/* a leader set's: lead_select() */
-		if (pt_has(pt, page, PT_REF)) {
-			pt_clear_ref(pt, page);
-			continue;
-		}
 		if (*first == UINT64_MAX)
 			*first = page;
 		out[n++] = page;
@@ -570,13 +581,8 @@ static unsigned lead_select(struct victim *v, struct pagetable *pt,
 		if (page == first || duel_role(v, page) != r)
 			break;
 		l->hand = next(v, page);
-		if (pt_state(pt, page) != PS_RESIDENT ||
-		    pt_has(pt, page, PT_WRITING | PT_HOT))
+		if (!cold_victim(pt, page))
 			continue;
-		if (pt_has(pt, page, PT_REF)) {
-			pt_clear_ref(pt, page);
-			continue;
-		}
 		if (first == UINT64_MAX)
 			first = page;
 		out[n++] = page;
