@@ -122,21 +122,12 @@ static enum duel_role duel_role(const struct victim *v, uint64_t p)
 	return group_role(p >> DUEL_GROUP_SHIFT);
 }
 
-/* adaptive: do the followers run refault now? */
-static bool follow_refault(const struct victim *v)
+/* Are pages of role @r run by refault (may they be installed hot)? */
+static bool runs_refault(const struct victim *v, enum duel_role r)
 {
-	return v->follow_refault;
-}
-
-/* Is page @p run by refault (may it be installed hot)? */
-static bool runs_refault(const struct victim *v, uint64_t p)
-{
-	enum duel_role r;
-
 	if (v->policy != VICTIM_ADAPTIVE)
 		return has_hot_set(v);
-	r = duel_role(v, p);
-	return r == LEAD_REFAULT || (r == FOLLOWER && follow_refault(v));
+	return r == LEAD_REFAULT || (r == FOLLOWER && v->follow_refault);
 }
 
 /*
@@ -162,13 +153,13 @@ static uint64_t hot_room(const struct victim *v, bool lead)
 		return v->hot_target;
 	if (lead)
 		return share;
-	return follow_refault(v) ? v->hot_target - share : 0;
+	return v->follow_refault ? v->hot_target - share : 0;
 }
 
-/* adaptive: a leader fetched page @p; the followers follow the winner. */
-static void duel_fetched(struct victim *v, uint64_t p)
+/* adaptive: a page of role @r was fetched; the followers follow the
+ * winner. */
+static void duel_fetched(struct victim *v, enum duel_role r)
 {
-	enum duel_role r = duel_role(v, p);
 	uint64_t c, f;
 
 	if (r == FOLLOWER)
@@ -383,14 +374,17 @@ static bool demote_one(struct victim *v, struct pagetable *pt, bool lead)
 {
 	for (uint64_t scanned = 0; scanned < 2 * v->npages; scanned++) {
 		uint64_t p = v->hot_hand;
+		enum duel_role r;
 
 		v->hot_hand = next(v, p);
-		if (!pt_has(pt, p, PT_HOT) ||
-		    (duel_role(v, p) == LEAD_REFAULT) != lead)
+		if (!pt_has(pt, p, PT_HOT))
+			continue;
+		r = duel_role(v, p);
+		if ((r == LEAD_REFAULT) != lead)
 			continue;
 		/* adaptive, turned to CLOCK: a follower's hot page has no
 		 * place in the hot set any more. */
-		if (!runs_refault(v, p)) {
+		if (!runs_refault(v, r)) {
 			demote(v, pt, p);
 			return true;
 		}
@@ -414,14 +408,14 @@ void victim_installed(struct victim *v, struct pagetable *pt, uint64_t p)
 
 	if (!has_hot_set(v))
 		return;
-	duel_fetched(v, p);
 	r = duel_role(v, p);
+	duel_fetched(v, r);
 	lead = r == LEAD_REFAULT;
 	theta = theta_of(v, r);
 	pressure = r == FOLLOWER ? &v->pressure : &v->lead[r].pressure;
 	e = pt_epoch(pt, p);
 	pt_set_epoch(pt, p, 0);
-	if (!runs_refault(v, p)) {
+	if (!runs_refault(v, r)) {
 		pt_set_demoted(pt, p, false);
 		return;		/* CLOCK's page: never hot */
 	}
