@@ -21,7 +21,9 @@
 # Usage: pagegroup-drain.sh [drain] [full] [tiny]   (default: all three)
 # Needs root and /dev/userfaultfd; skips (77) loudly without them.
 # MX_SIZE / MX_BUDGET change the sizes, NX_KEEP=1 keeps the logs;
-# MX_TINY_CAP / MX_LARGE_CAP the tiny scenario's capacities.
+# MX_TINY_CAP / MX_LARGE_CAP the tiny scenario's capacities (default a
+# sixteenth and a quarter of MX_SIZE: five large servers cannot hold
+# the region and its parity, so the tiny one must fill).
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -32,8 +34,9 @@ top_builddir=${top_builddir:-$top_srcdir}
 
 SERVER_CAP=${MX_SERVER_CAP:-256M}
 FULL_CAP=${MX_FULL_CAP:-3M}
-TINY_CAP=${MX_TINY_CAP:-4M}
-LARGE_CAP=${MX_LARGE_CAP:-16M}
+size_mib=$(($(numfmt --from=iec "$PG_SIZE") >> 20))
+TINY_CAP=${MX_TINY_CAP:-$((size_mib / 16))M}
+LARGE_CAP=${MX_LARGE_CAP:-$((size_mib / 4))M}
 DRAIN_LIMIT=${MX_DRAIN_LIMIT:-120}
 
 
