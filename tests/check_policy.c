@@ -407,7 +407,7 @@ static double sim_fini(struct sim *s)
 		printf("  refaults %lu promoted %lu demoted %lu back %lu gone %lu "
 		       "sampled %lu stale %lu theta %u hot %lu "
 		       "dirty evictions %lu; leaders fetched: clock %lu "
-		       "refault %lu, followers run %s\n",
+		       "refault %lu, followers run %s (turned %lu times)\n",
 		       (unsigned long)s->v.st.refaults,
 		       (unsigned long)s->v.st.promoted,
 		       (unsigned long)s->v.st.demoted,
@@ -419,7 +419,8 @@ static double sim_fini(struct sim *s)
 		       (unsigned long)s->dirty_evictions,
 		       (unsigned long)s->v.st.lead_clock,
 		       (unsigned long)s->v.st.lead_refault,
-		       s->v.follow_refault ? "refault" : "clock");
+		       s->v.follow_refault ? "refault" : "clock",
+		       (unsigned long)s->v.st.turns);
 
 	ck_assert_uint_eq(s->pt.bugs, 0);
 	ck_assert_uint_le(s->pt.resident, s->budget);
@@ -927,22 +928,28 @@ START_TEST(test_adaptive_turns)
 {
 	struct loop_trace loop = { SIM_BUDGET * 17 / 10, 8, NULL };
 	struct random_trace rnd = { 24 * SIM_BUDGET, 2 * SIM_BUDGET, 3 };
-	uint64_t npages = 2 * SIM_BUDGET;
+	uint64_t npages = 2 * SIM_BUDGET, turned_at = 0;
 	bool counting;
 	struct sim s;
 
 	sim_init(&s, VICTIM_ADAPTIVE, npages, SIM_BUDGET);
 	ck_assert(!s.v.follow_refault);		/* CLOCK until told */
 	for (uint64_t i = 0, p; (p = loop_next(&loop, i, &counting)) !=
-	     UINT64_MAX; i++)
+	     UINT64_MAX; i++) {
 		sim_access(&s, p, false);
+		/* Not before refault has led a whole window, and still does. */
+		if (s.v.follow_refault && !turned_at)
+			turned_at = s.v.st.lead_clock + s.v.st.lead_refault;
+	}
 	ck_assert(s.v.follow_refault);
+	ck_assert_uint_ge(turned_at, VICTIM_DUEL_WINDOW);
 	ck_assert_uint_gt(s.pt.hot, SIM_BUDGET / 2);
 	ck_assert_uint_gt(s.v.st.lead_clock, s.v.st.lead_refault * 9 / 8);
 	for (uint64_t i = 0, p; (p = random_next(&rnd, i, &counting)) !=
 	     UINT64_MAX; i++)
 		sim_access(&s, p, i % 2);
 	ck_assert(!s.v.follow_refault);
+	ck_assert_uint_eq(s.v.st.turns, 2);	/* there and back, once */
 	/* Only the refault leaders' share is left hot. */
 	ck_assert_uint_le(s.pt.hot, s.v.hot_target / VICTIM_DUEL_SETS + 1);
 	/* Each leader set stays within its share of the budget. */

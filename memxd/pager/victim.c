@@ -58,14 +58,16 @@
  * both counts when they reach DUEL_WINDOW in all (the last 1024 to 2048
  * leader fetches: 8 to 16 thousand in all), and the followers run
  * refault while CLOCK's leaders fetch more than 9/8 of what refault's
- * fetch, CLOCK again once that falls under 17/16.  A tie is CLOCK's: on
- * a quicksort the two are within a few percent, either way, and a wrong
- * turn to refault costs a quarter more fetches there (design.md).
+ * fetch, and did at the end of the last window too; CLOCK again once
+ * that falls under 17/16.  A tie is CLOCK's, and so is a lead of one
+ * window: on a quicksort the two are within a few percent either way,
+ * its first partitions are sweeps that refault wins for a window, and
+ * a wrong turn to refault costs a quarter more fetches (design.md).
  */
 #define DUEL_GROUP_SHIFT 4u
 #define DUEL_GROUP	(1ull << DUEL_GROUP_SHIFT)
 #define DUEL_SETS	VICTIM_DUEL_SETS
-#define DUEL_WINDOW	2048u
+#define DUEL_WINDOW	VICTIM_DUEL_WINDOW
 
 enum duel_role { FOLLOWER, LEAD_CLOCK, LEAD_REFAULT };
 
@@ -174,11 +176,15 @@ static void duel_fetched(struct victim *v, enum duel_role r)
 	f = v->lead[LEAD_REFAULT].fetched;
 	if (c + f < DUEL_WINDOW / 2)
 		return;		/* too little to tell yet */
-	if (!v->follow_refault && c * 8 > f * 9)
+	if (!v->follow_refault && c * 8 > f * 9 && v->refault_won) {
 		v->follow_refault = true;
-	else if (v->follow_refault && c * 16 < f * 17)
+		v->st.turns++;
+	} else if (v->follow_refault && c * 16 < f * 17) {
 		v->follow_refault = false;
+		v->st.turns++;
+	}
 	if (c + f >= DUEL_WINDOW) {
+		v->refault_won = c * 8 > f * 9;
 		v->lead[LEAD_CLOCK].fetched /= 2;
 		v->lead[LEAD_REFAULT].fetched /= 2;
 	}

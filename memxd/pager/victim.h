@@ -53,15 +53,16 @@
  *          own hand, epoch clock and theta take its victims and judge its
  *          refaults.  The others (followers) run refault while CLOCK's
  *          leaders fetch more than 9/8 of what refault's fetch, over the
- *          last 1024 to 2048 leader fetches, and CLOCK again once that
- *          falls under 17/16; a tie is CLOCK's.  The hot set's room is
- *          the refault leaders' share of hot_target, plus the rest while
- *          the followers run refault.  A sweep longer than the budget
- *          makes CLOCK's leaders fetch every page of every pass, and the
- *          followers turn to refault; a quicksort is mostly a tie, and
- *          keeps CLOCK but where its partitions are sweeps too (5% more
- *          read in the guest than under CLOCK, so it is not the
- *          default).
+ *          last 1024 to 2048 leader fetches, and did at the end of the
+ *          window before too; CLOCK again once that falls under 17/16.
+ *          A tie is CLOCK's, and so is a lead of a single window.  The
+ *          hot set's room is the refault leaders' share of hot_target,
+ *          plus the rest while the followers run refault.  A sweep
+ *          longer than the budget makes CLOCK's leaders fetch every page
+ *          of every pass, and the followers turn to refault; a quicksort
+ *          is mostly a tie, and reads and writes as much as under CLOCK,
+ *          but more of its reads are faults (a quarter more in the
+ *          guest, 5% slower: so it is not the default).
  *
  * Metadata: PT_HOT, PT_EPOCH and PT_DEMOTED in the page table (five
  * bits no other code uses) and this struct: nothing more per page (a
@@ -79,8 +80,10 @@
 
 #include "pagetable.h"
 
-/* adaptive: one page group in this many leads for each policy. */
+/* adaptive: one page group in this many leads for each policy; the
+ * duel counts both sets' fetches over the last window / 2 to window. */
 #define VICTIM_DUEL_SETS 16u
+#define VICTIM_DUEL_WINDOW 2048u
 
 enum victim_policy {
 	VICTIM_CLOCK,
@@ -100,6 +103,7 @@ struct victim_stats {
 	uint64_t stale;		/* hot pages demoted unwritten for a round */
 	uint64_t lead_clock;	/* adaptive: pages fetched by CLOCK leaders */
 	uint64_t lead_refault;	/* adaptive: pages fetched by refault leaders */
+	uint64_t turns;		/* adaptive: the followers changed policy */
 };
 
 struct victim {
@@ -119,6 +123,7 @@ struct victim {
 	uint64_t sample_hand;	/* samples hot pages' writes, in page order */
 	uint64_t sample_credit;	/* evictions x pages, not yet sampled */
 	bool follow_refault;	/* adaptive: the followers run refault */
+	bool refault_won;	/* adaptive: ...and refault led the last window */
 	struct victim_lead {	/* adaptive: a leader set (victim.c's roles) */
 		uint64_t resident;	/* its pages resident */
 		uint64_t hand;		/* its clock hand */

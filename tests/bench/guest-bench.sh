@@ -66,7 +66,8 @@ nx_log "memx: net_faults=$faults prefetch_issued=$issued prefetch_hit=$hit" \
 	"hot_pages=$(gx_val "$NX_TMP/dump" hot_pages) victim_stale=$(gx_val "$NX_TMP/dump" victim_stale)" \
 	"victim_lead_clock=$(gx_val "$NX_TMP/dump" victim_lead_clock)" \
 	"victim_lead_refault=$(gx_val "$NX_TMP/dump" victim_lead_refault)" \
-	"victim_follow_refault=$(gx_val "$NX_TMP/dump" victim_follow_refault)"
+	"victim_follow_refault=$(gx_val "$NX_TMP/dump" victim_follow_refault)" \
+	"victim_duel_turns=$(gx_val "$NX_TMP/dump" victim_duel_turns)"
 nx_log "memx faults: zero=$(gx_val "$NX_TMP/dump" zero_faults) wp=$(gx_val "$NX_TMP/dump" wp_faults)" \
 	"cache=$(gx_val "$NX_TMP/dump" cache_faults) network=$faults;" \
 	"installed ahead: read=$(gx_val "$NX_TMP/dump" prefetch_installed) zero=$(gx_val "$NX_TMP/dump" prefetch_zero)"

@@ -110,7 +110,8 @@ for l in clock refault; do
 		"victim_stale=$(gx_val "$NX_TMP/$l.dump" victim_stale)" \
 		"victim_lead_clock=$(gx_val "$NX_TMP/$l.dump" victim_lead_clock)" \
 		"victim_lead_refault=$(gx_val "$NX_TMP/$l.dump" victim_lead_refault)" \
-		"victim_follow_refault=$(gx_val "$NX_TMP/$l.dump" victim_follow_refault)"
+		"victim_follow_refault=$(gx_val "$NX_TMP/$l.dump" victim_follow_refault)" \
+		"victim_duel_turns=$(gx_val "$NX_TMP/$l.dump" victim_duel_turns)"
 done
 # ratio A B: A/B to two places, or n/a
 ratio()
