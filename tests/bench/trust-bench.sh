@@ -6,7 +6,8 @@
 #   - aead_bench: one seal and one open of a 4 KiB page's fragments;
 #   - rmap-bench.sh and fault-bench.sh with authentication off
 #     (NX_INSECURE=1: insecure-no-auth everywhere) and on (per-run keys,
-#     sealed datagrams), alternated;
+#     sealed datagrams), alternated; rmap-bench again with its two ends
+#     pinned to CPUs of their own (BENCH_PIN=1,0), as on two hosts;
 #   - rmap-attack.sh: the attack scenario, for the attacks sent and what
 #     they cost the workload (pages lost, wrong bytes: both must be 0).
 # The last line is the summary:
@@ -14,8 +15,13 @@
 #                attacks_sent=... pages_lost=0 wrong_bytes=0
 # where auth_p50_ratio is the remote fault's p50 latency (prefetch off)
 # with authentication over without (goal <= 1.10), and auth_tput_ratio
-# the RMAP READ throughput with over without (goal >= 0.8); the other
-# ratios follow on the line.  TRUST_ROUNDS (default 1) repeats the pairs.
+# the RMAP READ throughput with over without (goal >= 0.8), the ends
+# placed by the scheduler; auth_tput_ratio_pinned is the same with each
+# end on a CPU of its own (TRUST_PIN, default 1,0; "" leaves it out).
+# On this 2-CPU machine the unpinned ends share both CPUs with each
+# other, and the unauthenticated runs swing with where they land.  The
+# other ratios follow on the line.  TRUST_ROUNDS (default 1) repeats the
+# pairs.
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -25,6 +31,7 @@ export top_srcdir top_builddir
 out=$(mktemp -d "${TMPDIR:-/tmp}/memx-trust.XXXXXX")
 trap 'rm -rf "$out"' EXIT
 ROUNDS=${TRUST_ROUNDS:-1}
+PIN=${TRUST_PIN-1,0}
 : "${FAULT_SIZE_MIB:=128}" "${FAULT_BUDGET_MIB:=32}"
 export FAULT_SIZE_MIB FAULT_BUDGET_MIB
 
@@ -46,6 +53,15 @@ for r in $(seq "$ROUNDS"); do
 			>"$out/fault-$mode-$r" 2>&1 || { cat "$out/fault-$mode-$r"; exit 1; }
 		grep '^fault-bench:' "$out/fault-$mode-$r"
 	done
+	[[ -n $PIN ]] || continue
+	for mode in off on; do
+		ins=0
+		[[ $mode == off ]] && ins=1
+		echo "== round $r: authentication $mode: rmap-bench, pinned ($PIN)"
+		BENCH_PIN=$PIN NX_INSECURE=$ins bash "$top_srcdir/tests/bench/rmap-bench.sh" \
+			>"$out/pinned-$mode-$r" 2>&1 || { cat "$out/pinned-$mode-$r"; exit 1; }
+		grep '^rmap-bench: read_p50' "$out/pinned-$mode-$r"
+	done
 done
 echo "== the attack scenario (tests/rmap-attack.sh)"
 bash "$top_srcdir/tests/rmap-attack.sh" >"$out/attack" 2>&1 ||
@@ -61,6 +77,11 @@ seq_off=$(avg seq_MiBps "$out/fault-off-*"); seq_on=$(avg seq_MiBps "$out/fault-
 rnd_off=$(avg random_MiBps "$out/fault-off-*"); rnd_on=$(avg random_MiBps "$out/fault-on-*")
 r50_off=$(avg read_p50_us "$out/rmap-off-*"); r50_on=$(avg read_p50_us "$out/rmap-on-*")
 tp_off=$(avg MiBps "$out/rmap-off-*"); tp_on=$(avg MiBps "$out/rmap-on-*")
+pin_ratio=n/a
+if [[ -n $PIN ]]; then
+	pin_off=$(avg MiBps "$out/pinned-off-*"); pin_on=$(avg MiBps "$out/pinned-on-*")
+	pin_ratio=$(ratio "$pin_on" "$pin_off")
+fi
 aead=$(kv us_per_page "$out/aead")
 cipher=$(sed -n 's/.*cipher=\([^ ]*\).*/\1/p' "$out/aead")
 sent=$(kv attacks_sent "$out/attack")
@@ -70,5 +91,6 @@ wrong=$(kv wrong_bytes "$out/attack")
 echo "fault p50 (prefetch off): ${f50_off} us without authentication, ${f50_on} us with; p99 ${f99_off} / ${f99_on} us"
 echo "fault sequential: ${seq_off} / ${seq_on} MiB/s; random: ${rnd_off} / ${rnd_on} MiB/s"
 echo "rmap READ: p50 ${r50_off} / ${r50_on} us; throughput ${tp_off} / ${tp_on} MiB/s"
+[[ -z $PIN ]] || echo "rmap READ, ends pinned to CPUs $PIN: throughput ${pin_off} / ${pin_on} MiB/s"
 echo "AEAD ($cipher): ${aead} us per 4 KiB page (seal + open of its fragments)"
-echo "trust-bench: auth_p50_ratio=$(ratio "$f50_on" "$f50_off") auth_tput_ratio=$(ratio "$tp_on" "$tp_off") aead_us_per_page=$aead attacks_sent=$sent pages_lost=$lost wrong_bytes=$wrong rmap_p50_ratio=$(ratio "$r50_on" "$r50_off") fault_seq_ratio=$(ratio "$seq_on" "$seq_off") fault_random_ratio=$(ratio "$rnd_on" "$rnd_off") cipher=$cipher rounds=$ROUNDS"
+echo "trust-bench: auth_p50_ratio=$(ratio "$f50_on" "$f50_off") auth_tput_ratio=$(ratio "$tp_on" "$tp_off") auth_tput_ratio_pinned=$pin_ratio aead_us_per_page=$aead attacks_sent=$sent pages_lost=$lost wrong_bytes=$wrong rmap_p50_ratio=$(ratio "$r50_on" "$r50_off") fault_seq_ratio=$(ratio "$seq_on" "$seq_off") fault_random_ratio=$(ratio "$rnd_on" "$rnd_off") cipher=$cipher rounds=$ROUNDS"
