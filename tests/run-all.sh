@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The README's test command: install what is needed, build memx twice
 # (warnings as errors; then ASan + UBSan), and run `make check` in both
-# (the guest and libvirt scenarios in the first only).
+# (the guest and libvirt scenarios in the first only; the second runs
+# the host scenarios at half size).
 # Build trees go under build/ in the source tree; logs of failing tests
 # are printed.
 set -euo pipefail
@@ -45,11 +46,11 @@ run_tree werror "" --enable-werror
 #   - the guest and libvirt scenarios run in the first build only: QEMU
 #     and libvirtd are not built with the sanitizers, and the memxd paths
 #     they take are the host tests' too (Makefile.am, MEMX_GUEST_TESTS);
-#   - the page-group and durability scenarios run at half size (32 MiB
-#     over 8 MiB, still four budgets) with one short partition: the same
-#     code paths, in half the time (pager-durability 9 -> 4.5 min,
-#     pagegroup-failure 6 -> 3, pagegroup-integrity 4.7 -> 1.7,
-#     pagegroup-drain 3.8 -> 1.2).
+#   - the host scenarios (page-groups, durability, pager-host's first
+#     run) run at half size (32 MiB over 8 MiB, still four budgets), with
+#     one short partition: the same code paths, in half the time
+#     (pager-durability 9 -> 4.5 min, pagegroup-failure 6 -> 3,
+#     pagegroup-integrity 4.7 -> 1.7, pagegroup-drain 3.8 -> 1.2).
 run_tree sanitizers "MEMX_GUEST_TESTS= MX_SIZE=32M MX_BUDGET=8M MX_PARTITIONS=2" \
 	--enable-werror --enable-sanitizers
 step "all tests passed in both builds"
