@@ -163,6 +163,7 @@ static uint64_t hot_room(const struct victim *v, bool lead)
 static void duel_fetched(struct victim *v, enum duel_role r)
 {
 	uint64_t c, f;
+	bool refault_leads;
 
 	if (r == FOLLOWER)
 		return;
@@ -176,7 +177,8 @@ static void duel_fetched(struct victim *v, enum duel_role r)
 	f = v->lead[LEAD_REFAULT].fetched;
 	if (c + f < DUEL_WINDOW / 2)
 		return;		/* too little to tell yet */
-	if (!v->follow_refault && c * 8 > f * 9 && v->refault_won) {
+	refault_leads = c * 8 > f * 9;
+	if (!v->follow_refault && refault_leads && v->refault_won) {
 		v->follow_refault = true;
 		v->st.turns++;
 	} else if (v->follow_refault && c * 16 < f * 17) {
@@ -184,7 +186,7 @@ static void duel_fetched(struct victim *v, enum duel_role r)
 		v->st.turns++;
 	}
 	if (c + f >= DUEL_WINDOW) {
-		v->refault_won = c * 8 > f * 9;
+		v->refault_won = refault_leads;
 		v->lead[LEAD_CLOCK].fetched /= 2;
 		v->lead[LEAD_REFAULT].fetched /= 2;
 	}
