@@ -38,29 +38,32 @@ export FAULT_SIZE_MIB FAULT_BUDGET_MIB
 kv() { sed -n "s/.*[ :]$1=\([0-9.]*\).*/\1/p" "$2" | tail -n1; }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.3f", (b > 0 ? a / b : 0) }'; }
 mean() { awk '{ t += $1; n++ } END { printf "%.2f", n ? t / n : 0 }'; }
+# run NAME MODE FILE PATTERN [VAR=VALUE...]: tests/bench/NAME.sh with
+# authentication MODE (on, off) and the variables, its output in
+# $out/FILE (all of it shown if it fails); its lines matching PATTERN.
+run() {
+	local name=$1 mode=$2 file=$out/$3 pattern=$4 ins=0
+
+	shift 4
+	[[ $mode == off ]] && ins=1
+	env "$@" NX_INSECURE=$ins bash "$top_srcdir/tests/bench/$name.sh" \
+		>"$file" 2>&1 || { cat "$file"; exit 1; }
+	grep "$pattern" "$file"
+}
 
 "$top_builddir/tests/bench/aead_bench" | tee "$out/aead"
 for r in $(seq "$ROUNDS"); do
 	for mode in off on; do
-		ins=0
-		[[ $mode == off ]] && ins=1
 		echo "== round $r: authentication $mode: rmap-bench"
-		NX_INSECURE=$ins bash "$top_srcdir/tests/bench/rmap-bench.sh" \
-			>"$out/rmap-$mode-$r" 2>&1 || { cat "$out/rmap-$mode-$r"; exit 1; }
-		grep '^rmap-bench: read_p50' "$out/rmap-$mode-$r"
+		run rmap-bench "$mode" "rmap-$mode-$r" '^rmap-bench: read_p50'
 		echo "== round $r: authentication $mode: fault-bench"
-		NX_INSECURE=$ins bash "$top_srcdir/tests/bench/fault-bench.sh" \
-			>"$out/fault-$mode-$r" 2>&1 || { cat "$out/fault-$mode-$r"; exit 1; }
-		grep '^fault-bench:' "$out/fault-$mode-$r"
+		run fault-bench "$mode" "fault-$mode-$r" '^fault-bench:'
 	done
 	[[ -n $PIN ]] || continue
 	for mode in off on; do
-		ins=0
-		[[ $mode == off ]] && ins=1
 		echo "== round $r: authentication $mode: rmap-bench, pinned ($PIN)"
-		BENCH_PIN=$PIN NX_INSECURE=$ins bash "$top_srcdir/tests/bench/rmap-bench.sh" \
-			>"$out/pinned-$mode-$r" 2>&1 || { cat "$out/pinned-$mode-$r"; exit 1; }
-		grep '^rmap-bench: read_p50' "$out/pinned-$mode-$r"
+		run rmap-bench "$mode" "pinned-$mode-$r" '^rmap-bench: read_p50' \
+			BENCH_PIN="$PIN"
 	done
 done
 echo "== the attack scenario (tests/rmap-attack.sh)"
