@@ -20,7 +20,7 @@ int main(int argc, char **argv)
 	size_t n = mib << 17, bad = 0;	/* 8-byte words */
 	struct wl_progress p = { "randrw", "random", ops, -1 };
 	uint64_t *a, predicted = 0, scanned = 0;
-	double t0 = wl_now();
+	double t0 = wl_now(), t_fill, t_ops;
 
 	a = malloc(n * sizeof(*a));
 	if (!a) {
@@ -31,6 +31,7 @@ int main(int argc, char **argv)
 		a[i] = (uint64_t)i | (wl_xorshift(&seed) << 32);
 		predicted += wl_mix(a[i]);
 	}
+	t_fill = wl_now();
 	for (size_t k = 0; k < ops; k++) {
 		uint64_t r = wl_xorshift(&seed);
 		size_t i = (size_t)(r % n);
@@ -44,6 +45,7 @@ int main(int argc, char **argv)
 		if (!(k & 0xffff))
 			wl_progress(&p, k);
 	}
+	t_ops = wl_now();
 	for (size_t i = 0; i < n; i++) {
 		if ((uint32_t)a[i] != (uint32_t)i && bad++ < 5)
 			printf("randrw: word %zu holds 0x%016" PRIx64 "\n", i,
@@ -53,8 +55,10 @@ int main(int argc, char **argv)
 	if (scanned != predicted)
 		bad++;
 	printf("randrw: mib=%zu ops=%zu bad=%zu checksum=0x%016" PRIx64
-	       " expected=0x%016" PRIx64 " verify=%s time=%.2f\n", mib, ops,
-	       bad, scanned, predicted, bad ? "FAIL" : "ok", wl_now() - t0);
+	       " expected=0x%016" PRIx64 " verify=%s time=%.2f"
+	       " fill_s=%.2f random_s=%.2f check_s=%.2f\n", mib, ops,
+	       bad, scanned, predicted, bad ? "FAIL" : "ok", wl_now() - t0,
+	       t_fill - t0, t_ops - t_fill, wl_now() - t_ops);
 	free(a);
 	return bad ? 1 : 0;
 }
