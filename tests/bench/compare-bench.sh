@@ -374,7 +374,7 @@ nbd_start()
 }
 
 # ---- one boot ----
-declare -A T=() PEAK=() NOTE=() LOAD=() ALL=() SETUP=()
+declare -A T=() PEAK=() NOTE=() LOAD=() ALL=() SETUP=() PHASES=()
 declare -a failed=()
 qemu_overhead_mib=
 nrun=0
@@ -439,6 +439,10 @@ run()
 	l0=$(awk -v a="$l0" -v b="$(cut -d' ' -f1 /proc/loadavg)" \
 		'BEGIN { printf "%.1f", (a + b) / 2 }')
 	ALL[$c,$w]+="${ALL[$c,$w]:+ }$t"
+	# a workload that times its phases (randrw) says where the time went
+	ph=$(sed -n "s/^$w: .* verify=ok time=[0-9.]* \(.*_s=.*\)/\1/p" "$log" |
+		tr -d '\r' | head -n1)
+	[[ -n $ph ]] && PHASES[$c,$w]+="${PHASES[$c,$w]:+; }$ph"
 	printf '%s\t%s\t%s\t%s\t%s\n' "$round" "$c" "$w" "$t" "$l0" >>"$out/runs.tsv"
 	# the fastest round counts; a failed one fails the configuration
 	if [[ $t == FAIL || ${T[$c,$w]:-} == FAIL ]]; then
@@ -773,6 +777,11 @@ declare -A desc=(
 	for w in "${workloads[@]}"; do
 		for c in "${configs[@]}"; do
 			[[ -n ${NOTE[$c,$w]:-} ]] && printf '  %-7s %-9s %s\n' "$w" "$c" "${NOTE[$c,$w]}"
+		done
+	done
+	for w in "${workloads[@]}"; do
+		for c in "${configs[@]}"; do
+			[[ -n ${PHASES[$c,$w]:-} ]] && printf '  %-7s %-9s phases, each round: %s\n' "$w" "$c" "${PHASES[$c,$w]}"
 		done
 	done
 	for c in "${configs[@]}"; do
