@@ -78,7 +78,7 @@ static int run_server(struct evl *loop, const struct memxd_options *o)
 	};
 	struct server_stats st;
 	struct server *srv;
-	char why[160];
+	char why[160], mtu[16] = "auto";
 	int ret;
 
 	if (o->test_corrupt &&
@@ -90,11 +90,13 @@ static int run_server(struct evl *loop, const struct memxd_options *o)
 	ret = server_new(&srv, loop, &sc);
 	if (ret)
 		return ret;
+	if (o->rmap.mtu != RMAP_MTU_AUTO)
+		snprintf(mtu, sizeof(mtu), "%u", o->rmap.mtu);
 	log_info("memory server %s on UDP port %u: lending %lu MiB "
-		 "(%lu pages), mtu %u, window %u, heartbeat %u ms, sessions "
+		 "(%lu pages), mtu %s, window %u, heartbeat %u ms, sessions "
 		 "leased for %u s, dedup %s; %s", PACKAGE_VERSION,
 		 server_port(srv), (unsigned long)(o->capacity >> 20),
-		 (unsigned long)sc.capacity_pages, o->rmap.mtu, o->rmap.window,
+		 (unsigned long)sc.capacity_pages, mtu, o->rmap.window,
 		 o->heartbeat_ms, o->lease_s, o->dedup ? "on" : "off",
 		 o->rmap.auth.insecure ?
 		 "NOT AUTHENTICATED" : rmap_ep_secure(server_ep(srv)) ?

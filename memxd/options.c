@@ -17,14 +17,16 @@
 #include "config.h"
 
 /* OPT_FLAG needs no value on the command line; OPT_BOOL needs on|off. */
-enum opt_type { OPT_FLAG, OPT_BOOL, OPT_STR, OPT_LIST, OPT_SIZE, OPT_UINT };
+/* OPT_UINT_AUTO is an OPT_UINT that may also be "auto", stored as 0. */
+enum opt_type { OPT_FLAG, OPT_BOOL, OPT_STR, OPT_LIST, OPT_SIZE, OPT_UINT,
+		OPT_UINT_AUTO };
 
 struct opt {
 	const char *group;	/* memx.conf group; NULL: command line only */
 	const char *name;	/* key and long option */
 	enum opt_type type;
 	size_t off;
-	unsigned min, max;	/* OPT_UINT */
+	unsigned min, max;	/* OPT_UINT, OPT_UINT_AUTO */
 	const char *arg;
 	const char *help;
 };
@@ -134,8 +136,9 @@ static const struct opt opts[] = {
 
 	{ "rmap", "window", OPT_UINT, O(rmap.window), 1, RMAP_RCV_WINDOW, "N",
 	  "packets in flight per peer (default 256)" },
-	{ "rmap", "mtu", OPT_UINT, O(rmap.mtu), RMAP_MIN_MTU, RMAP_MAX_MTU, "BYTES",
-	  "link MTU to fragment for (default 1500)" },
+	{ "rmap", "mtu", OPT_UINT_AUTO, O(rmap.mtu), RMAP_MIN_MTU,
+	  RMAP_MAX_MTU, "BYTES|auto", "link MTU to fragment for; auto: each "
+	  "peer's route's (default auto)" },
 	{ "rmap", "rto-us", OPT_UINT, O(rmap.rto_us), 50, 10000000, "US",
 	  "retransmit timeout: how often unacknowledged packets are checked "
 	  "(default 1000)" },
@@ -289,13 +292,20 @@ static int opt_set(struct memxd_options *o, const struct opt *d,
 		if (parse_size(val, (uint64_t *)(base + d->off)))
 			goto bad;
 		return 0;
+	case OPT_UINT_AUTO:
+		if (!strcmp(val, "auto")) {
+			*(unsigned *)(base + d->off) = 0;
+			return 0;
+		}
+		/* fall through */
 	case OPT_UINT:
 		errno = 0;
 		v = strtoul(val, &end, 10);
 		if (errno || end == val || *end || v < d->min || v > d->max) {
 			fprintf(stderr, "memxd: %s: %s=%s: expected a number "
-				"from %u to %u\n", where, d->name, val, d->min,
-				d->max);
+				"from %u to %u%s\n", where, d->name, val, d->min,
+				d->max, d->type == OPT_UINT_AUTO ? ", or auto" :
+				"");
 			return -1;
 		}
 		*(unsigned *)(base + d->off) = (unsigned)v;

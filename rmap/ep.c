@@ -39,8 +39,9 @@ int rmap_config_check(const struct rmap_config *cfg, char *why, size_t len)
 
 	if (cfg->window < 1 || cfg->window > RMAP_RCV_WINDOW)
 		w = "window must be 1..1024 packets";
-	else if (cfg->mtu < RMAP_MIN_MTU || cfg->mtu > RMAP_MAX_MTU)
-		w = "mtu must be 576..9000";
+	else if (cfg->mtu != RMAP_MTU_AUTO &&
+		 (cfg->mtu < RMAP_MIN_MTU || cfg->mtu > RMAP_MAX_MTU))
+		w = "mtu must be 576..9000, or auto";
 	else if (cfg->rto_us < 50 || cfg->rto_us > 10000000)
 		w = "retransmit timeout must be 50us..10s";
 	else if (cfg->retry_us < 50 || cfg->retry_us > 10000000)

@@ -8,6 +8,9 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 
 #include "rmap_int.h"
 
@@ -134,6 +137,45 @@ unsigned rmap_peer_srtt_us(const struct rmap_peer *peer)
 	return peer->srtt_us;
 }
 
+unsigned rmap_peer_mtu(const struct rmap_peer *peer)
+{
+	return peer->mtu;
+}
+
+/*
+ * The MTU of the route to @to: what a UDP socket connected there is told
+ * (IP_MTU: the device's, or a smaller path MTU the kernel has learnt),
+ * within what RMAP can use; RMAP_FALLBACK_MTU if it cannot be had.
+ */
+static unsigned route_mtu(const struct sockaddr_storage *to)
+{
+	bool v6 = to->ss_family == AF_INET6;
+	int fd = socket(to->ss_family, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	int mtu = 0;
+	socklen_t len = sizeof(mtu);
+
+	if (fd < 0)
+		return RMAP_FALLBACK_MTU;
+	if (connect(fd, (const struct sockaddr *)to,
+		    v6 ? sizeof(struct sockaddr_in6) :
+			 sizeof(struct sockaddr_in)) ||
+	    getsockopt(fd, v6 ? IPPROTO_IPV6 : IPPROTO_IP,
+		       v6 ? IPV6_MTU : IP_MTU, &mtu, &len))
+		mtu = RMAP_FALLBACK_MTU;
+	close(fd);
+	if (mtu < (int)RMAP_MIN_MTU)
+		return RMAP_MIN_MTU;
+	return mtu > (int)RMAP_MAX_MTU ? RMAP_MAX_MTU : (unsigned)mtu;
+}
+
+unsigned peer_mtu(struct rmap_peer *peer)
+{
+	if (!peer->mtu)
+		peer->mtu = peer->ep->cfg.mtu != RMAP_MTU_AUTO ?
+			    peer->ep->cfg.mtu : route_mtu(&peer->addr);
+	return peer->mtu;
+}
+
 void rmap_peer_describe(const struct rmap_peer *peer, char *buf, size_t len)
 {
 	uint64_t now = evl_now_ns();
@@ -155,12 +197,13 @@ void rmap_peer_describe(const struct rmap_peer *peer, char *buf, size_t len)
 			 (unsigned long long)((now - peer->last_rx_ns) /
 					      1000000));
 	snprintf(buf, len, "%u packets in flight, %lu queued%s; oldest sent "
-		 "%llu ms ago, %u times%s; last heard %s; srtt %u us; keys %s%s",
+		 "%llu ms ago, %u times%s; last heard %s; srtt %u us; mtu %u; "
+		 "keys %s%s",
 		 peer->in_window, queued, peer->on_tx_list ? " (to send)" : "",
 		 old ? (unsigned long long)((now - old->sent_ns) / 1000000) : 0,
 		 old ? old->retries + 1 : 0,
 		 old && old->unsent ? " (not sent: no keys)" : "", heard,
-		 peer->srtt_us,
+		 peer->srtt_us, peer->mtu,
 		 !peer->ep->secure ? "off" : peer->kp_cur ? "current" : "none",
 		 peer->hs.active ? ", handshake under way" : "");
 }

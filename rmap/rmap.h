@@ -97,7 +97,15 @@ void rmap_auth_free(struct rmap_auth *a);
 
 struct rmap_config {
 	unsigned window;	/* packets in flight per peer (1..1024) */
-	unsigned mtu;		/* link MTU, RMAP_MIN_MTU..RMAP_MAX_MTU */
+	/*
+	 * The link MTU messages are fragmented for, RMAP_MIN_MTU..
+	 * RMAP_MAX_MTU, or RMAP_MTU_AUTO: each peer's, the MTU of the
+	 * route to it (the device's, or a smaller one the kernel learnt for
+	 * the path), looked up before the first message to it.  A
+	 * receiver takes fragments of any size up to RMAP_MAX_MTU, so the
+	 * two ends need not agree.
+	 */
+	unsigned mtu;
 	unsigned rto_us;	/* retransmit timer: how often to look */
 	unsigned retry_us;	/* first per-packet retry interval */
 	unsigned retry_max_us;	/* retry interval doubles up to this */
@@ -119,7 +127,9 @@ struct rmap_config {
 };
 
 #define RMAP_DEFAULT_WINDOW	256u
-#define RMAP_DEFAULT_MTU	1500u
+#define RMAP_MTU_AUTO		0u
+#define RMAP_DEFAULT_MTU	RMAP_MTU_AUTO
+#define RMAP_FALLBACK_MTU	1500u	/* auto, where the route says nothing */
 #define RMAP_DEFAULT_RTO_US	1000u
 #define RMAP_DEFAULT_RETRY_US	2000u
 #define RMAP_DEFAULT_RETRY_MAX_US 200000u
@@ -311,6 +321,8 @@ const uint8_t *rmap_peer_key(const struct rmap_peer *peer);
 bool rmap_peer_can_initiate(const struct rmap_peer *peer);
 /* Smoothed round-trip time in microseconds (0 before the first sample). */
 unsigned rmap_peer_srtt_us(const struct rmap_peer *peer);
+/* The MTU messages to @peer are fragmented for (0: none sent yet). */
+unsigned rmap_peer_mtu(const struct rmap_peer *peer);
 /*
  * How the stream to @peer stands, in one line for a log (at most @len
  * bytes with its NUL): packets in flight and queued, how long the oldest

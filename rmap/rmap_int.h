@@ -189,6 +189,7 @@ struct rmap_peer {
 	size_t q_fresh;		/* wire bytes queued since the window moved */
 	struct call *calls;
 	unsigned srtt_us, rttvar_us;
+	unsigned mtu;		/* fragments for this MTU; 0: not known yet */
 	bool unreachable;
 
 	/* from the peer */
@@ -350,6 +351,9 @@ struct pkt *pkt_new(struct rmap_ep *ep, size_t payload);
 struct pkt *pkt_new_room(struct rmap_ep *ep, size_t payload, size_t room);
 void pkt_unref(struct pkt *p);
 void ep_xmit(struct rmap_ep *ep, struct pkt *p, struct rmap_peer *peer);
+/* The MTU to fragment for toward @peer: the configured one, or (auto) its
+ * route's, looked up once. */
+unsigned peer_mtu(struct rmap_peer *peer);
 int peer_queue_msg(struct rmap_peer *peer, const struct rmap_hdr *tmpl,
 		   const struct iovec *iov, uint32_t len);
 void peer_process_ack(struct rmap_peer *peer, uint32_t ack, uint64_t sack);

@@ -510,7 +510,7 @@ int peer_queue_msg(struct rmap_peer *peer, const struct rmap_hdr *tmpl,
 		   const struct iovec *iov, uint32_t len)
 {
 	struct rmap_ep *ep = peer->ep;
-	uint32_t fp = rmap_frag_payload(ep->cfg.mtu);
+	uint32_t fp = rmap_frag_payload(peer_mtu(peer));
 	uint32_t nfrag = len ? (len + fp - 1) / fp : 1;
 	struct pkt *first = NULL, *last = NULL, *p;
 	size_t iov_i = 0, iov_off = 0;

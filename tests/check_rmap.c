@@ -116,6 +116,11 @@ static void test_config(struct rmap_config *cfg)
 	cfg->rto_us = 500;
 	cfg->max_retries = 50;
 	/*
+	 * The tests count fragments at a 1500-byte MTU; by default (auto)
+	 * loopback's would give 9000 (test_mtu_auto).
+	 */
+	cfg->mtu = 1500;
+	/*
 	 * The transport's own tests run in clear, so that hand-made
 	 * datagrams reach it; the authenticated tests add keys.
 	 */
@@ -776,6 +781,67 @@ START_TEST(test_inconsistent_fragments_refused)
 END_TEST
 
 static const unsigned mtus[] = { 576, 1500, 9000 };
+
+/* The MTU of the loopback device, as the kernel says. */
+static unsigned lo_mtu(void)
+{
+	FILE *f = fopen("/sys/class/net/lo/mtu", "r");
+	unsigned mtu = 0;
+
+	ck_assert_ptr_nonnull(f);
+	ck_assert_int_eq(fscanf(f, "%u", &mtu), 1);
+	fclose(f);
+	return mtu;
+}
+
+/*
+ * mtu = auto: each end fragments for the MTU of its route to the other,
+ * here loopback's (65536 as Linux sets it up: RMAP's most, 9000), and
+ * takes the other's fragments whatever their size: a page goes in one
+ * datagram each way, and the peer says which MTU it uses.
+ */
+START_TEST(test_mtu_auto)
+{
+	static uint8_t data[4 * PG], back[4 * PG];
+	static struct watch wc, ws;
+	struct rmap_config cfg;
+	uint64_t seed = 11;
+	unsigned want = lo_mtu();
+	struct done d;
+
+	if (want > RMAP_MAX_MTU)
+		want = RMAP_MAX_MTU;
+	test_config(&cfg);
+	cfg.mtu = RMAP_MTU_AUTO;
+	pair_open(&cfg);
+	memset(&wc, 0, sizeof(wc));
+	memset(&ws, 0, sizeof(ws));
+	wc.window = ws.window = cfg.window;
+	wc.verdict = ws.verdict = 1;
+	rmap_ep_set_tx_filter(cli, tx_watch, &wc);
+	rmap_ep_set_tx_filter(srv, tx_watch, &ws);
+	ck_assert_uint_eq(rmap_peer_mtu(peer), 0);	/* nothing sent yet */
+
+	fill_random(&seed, data, sizeof(data));
+	call_wait(RMAP_T_WRITE, 1, 40, 4, data, NULL, 0, &d);
+	ck_assert_int_eq(d.err, 0);
+	ck_assert_uint_eq(d.status, RMAP_S_OK);
+	ck_assert_uint_eq(rmap_peer_mtu(peer), want);
+	ck_assert_uint_eq(wc.max_frags,
+			  (4 * PG + rmap_frag_payload(want) - 1) /
+			  rmap_frag_payload(want));
+	ck_assert_mem_eq(store + 40 * PG, data, sizeof(data));
+	call_wait(RMAP_T_READ, 2, 40, 4, NULL, back, sizeof(back), &d);
+	ck_assert_int_eq(d.err, 0);
+	ck_assert_uint_eq(d.len, sizeof(back));
+	ck_assert_uint_eq(ws.max_frags, wc.max_frags);
+	ck_assert_mem_eq(back, data, sizeof(back));
+	ck_assert_uint_eq(rmap_peer_mtu(rmap_peer_find(srv, &cli_addr)), want);
+	ck_assert_uint_eq(rmap_ep_counters(cli)->bad_total, 0);
+	ck_assert_uint_eq(rmap_ep_counters(srv)->bad_total, 0);
+	pair_close();
+}
+END_TEST
 
 START_TEST(test_fragmentation_at_mtu)
 {
@@ -2029,6 +2095,7 @@ START_TEST(test_config_check)
 	cfg.window = RMAP_RCV_WINDOW + 1;
 	ck_assert_int_eq(rmap_config_check(&cfg, NULL, 0), -EINVAL);
 	rmap_config_default(&cfg);
+	ck_assert_uint_eq(cfg.mtu, RMAP_MTU_AUTO);
 	cfg.mtu = RMAP_MIN_MTU - 1;
 	ck_assert_int_eq(rmap_config_check(&cfg, NULL, 0), -EINVAL);
 	cfg.mtu = RMAP_MAX_MTU + 1;
@@ -2261,6 +2328,7 @@ static Suite *rmap_suite(void)
 	tcase_add_test(tc, test_peer_describe);
 	tcase_add_loop_test(tc, test_fragmentation_at_mtu, 0,
 			    sizeof(mtus) / sizeof(mtus[0]));
+	tcase_add_test(tc, test_mtu_auto);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("hostile");

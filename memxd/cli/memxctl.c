@@ -190,7 +190,11 @@ int main(int argc, char **argv)
 		case 'P': peers = optarg; break;
 		case 'S': psk = optarg; break;
 		case 'I': insecure = true; break;
-		case 'm': ok = !parse_uint(optarg, &c.cfg.mtu); break;
+		case 'm':
+			c.cfg.mtu = RMAP_MTU_AUTO;
+			ok = !strcmp(optarg, "auto") ||
+			     !parse_uint(optarg, &c.cfg.mtu);
+			break;
 		case 'w': ok = !parse_uint(optarg, &c.cfg.window); break;
 		case 'T': ok = !parse_uint(optarg, &c.cfg.rto_us); break;
 		case 't': ok = !parse_uint(optarg, &c.cfg.retry_us); break;
