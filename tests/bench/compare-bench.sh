@@ -74,6 +74,9 @@
 #                        /var/tmp; must be a disk, not tmpfs)
 #   BENCH_OUT            results directory (default $top_builddir/compare-bench)
 #   BENCH_TIMEOUT        seconds per boot (default 1800)
+#   BENCH_MTU            the MTU of the bridge and every veth (default
+#                        1500); memx finds it itself (mtu = auto): at
+#                        9000 a page is one datagram
 #   BENCH_REPEAT         run every configuration N times, round after
 #                        round, and keep each one's fastest time (default
 #                        1); on a shared, loaded machine the fastest is
@@ -125,6 +128,7 @@ disk_parent=${BENCH_DISK_DIR:-/var/tmp}
 out=${BENCH_OUT:-${top_builddir:-$top_srcdir}/compare-bench}
 timeout_s=${BENCH_TIMEOUT:-1800}
 repeat=${BENCH_REPEAT:-1}
+export GX_MTU=${BENCH_MTU:-1500}
 # The same for every configuration.  no_timer_check: on a loaded host a
 # TCG guest's IO-APIC timer check can fail and panic the boot.
 read -r -a kargs <<<"${BENCH_APPEND:-no_timer_check}"
@@ -538,7 +542,7 @@ cfg_memxbase()
 cfg_memx()
 {
 	memx_run memx "$MEMXD"
-	SETUP[memx]="memx: -m $size_mib MiB memory-backend-memx budget=$budget_mib MiB; memxd (defaults) in the client namespace; ${#GX_SERVERS[@]} memxd --server (capacity $size_mib MiB each) in their own namespaces on one bridge (veth, MTU 1500); page-groups of $(gx_val "$out/memx-${workloads[0]}.dump" pg_width 2>/dev/null || echo '?') data servers + $(gx_val "$out/memx-${workloads[0]}.dump" pg_parity 2>/dev/null || echo '?') parity"
+	SETUP[memx]="memx: -m $size_mib MiB memory-backend-memx budget=$budget_mib MiB; memxd (defaults) in the client namespace; ${#GX_SERVERS[@]} memxd --server (capacity $size_mib MiB each) in their own namespaces on one bridge (veth, MTU $GX_MTU); page-groups of $(gx_val "$out/memx-${workloads[0]}.dump" pg_width 2>/dev/null || echo '?') data servers + $(gx_val "$out/memx-${workloads[0]}.dump" pg_parity 2>/dev/null || echo '?') parity"
 }
 
 memx_stats()
@@ -637,7 +641,7 @@ cfg_nbd()
 			-device virtio-blk-pci,drive=swap0
 		nx_stop nbd
 	done
-	SETUP[nbd]="nbd: -m $budget_mib MiB memfd; swap on a virtio-blk-pci disk backed by QEMU's NBD client, cache=none, to nbdkit $(nbdkit --version | awk '{ print $2 }') memory size=${swap_mib}M (fresh for each boot) in namespace $nbd_host ($(nx_ip "$nbd_host"):$nbd_port) on the same bridge as memx's servers (veth, MTU 1500)"
+	SETUP[nbd]="nbd: -m $budget_mib MiB memfd; swap on a virtio-blk-pci disk backed by QEMU's NBD client, cache=none, to nbdkit $(nbdkit --version | awk '{ print $2 }') memory size=${swap_mib}M (fresh for each boot) in namespace $nbd_host ($(nx_ip "$nbd_host"):$nbd_port) on the same bridge as memx's servers (veth, MTU $GX_MTU)"
 }
 
 # ---- the peers from the literature that cannot run here ----

@@ -142,7 +142,7 @@ gx_setup()
 
 	nx_init
 	trap gx_cleanup EXIT
-	nx_net_create 1500 "$GX_CLIENT" "${GX_SERVERS[@]}"
+	nx_net_create "${GX_MTU:-1500}" "$GX_CLIENT" "${GX_SERVERS[@]}"
 	nx_memory_servers "$GX_CLIENT" "$cap" "${GX_SERVERS[@]}"
 	nx_log "${#GX_SERVERS[@]} memory servers up (${cap} each), client $(nx_ip "$GX_CLIENT")"
 }
