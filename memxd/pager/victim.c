@@ -53,8 +53,17 @@
 #define THETA_START	8u
 #define THETA_MAX	4096u
 /*
- * adaptive: groups of DUEL_GROUP pages; one in DUEL_SETS leads for each
- * policy.  The leaders' fetches are counted over a window that halves
+ * adaptive: groups of 2^group_shift pages; one in DUEL_SETS leads for
+ * each policy.  A group is as large as leaves DUEL_BUDGET_GROUPS of them
+ * in the budget (32 in each leader set's share), from 16 pages
+ * (DUEL_SHIFT_MIN) to 256: a leader set is evicted in an order of its
+ * own, so its groups stay resident amid followers evicted (and the
+ * other way round), and each such island a walk passes without a fault
+ * is a break in the run the prefetcher follows, and a network fault
+ * after it.  With groups of 16, the leaders alone (the followers never
+ * turning) cost the guest's quicksort a fifth more network faults than
+ * CLOCK; with groups of 64 (its budget's, 128 MiB), a twentieth
+ * (design.md).  The leaders' fetches are counted over a window that halves
  * both counts when they reach DUEL_WINDOW in all (the last 1024 to 2048
  * leader fetches: 8 to 16 thousand in all), and the followers run
  * refault while CLOCK's leaders fetch more than 9/8 of what refault's
@@ -64,8 +73,9 @@
  * its first partitions are sweeps that refault wins for a window, and
  * a wrong turn to refault costs a quarter more fetches (design.md).
  */
-#define DUEL_GROUP_SHIFT 4u
-#define DUEL_GROUP	(1ull << DUEL_GROUP_SHIFT)
+#define DUEL_SHIFT_MIN	4u
+#define DUEL_SHIFT_MAX	8u
+#define DUEL_BUDGET_GROUPS 512u
 #define DUEL_SETS	VICTIM_DUEL_SETS
 #define DUEL_WINDOW	VICTIM_DUEL_WINDOW
 
@@ -100,13 +110,13 @@ static bool has_hot_set(const struct victim *v)
 	return v->policy != VICTIM_CLOCK;
 }
 
-/* adaptive: how many groups of DUEL_GROUP pages the VM has. */
+/* adaptive: how many groups the VM has. */
 static uint64_t groups(const struct victim *v)
 {
-	return (v->npages + DUEL_GROUP - 1) >> DUEL_GROUP_SHIFT;
+	return (v->npages + (1ull << v->group_shift) - 1) >> v->group_shift;
 }
 
-/* adaptive: the part in the duel of group @g (pages g * DUEL_GROUP...):
+/* adaptive: the part in the duel of group @g (pages g << group_shift...):
  * a Fibonacci hash, so that the leaders are spread evenly. */
 static enum duel_role group_role(uint64_t g)
 {
@@ -121,7 +131,7 @@ static enum duel_role duel_role(const struct victim *v, uint64_t p)
 {
 	if (v->policy != VICTIM_ADAPTIVE)
 		return FOLLOWER;
-	return group_role(p >> DUEL_GROUP_SHIFT);
+	return group_role(p >> v->group_shift);
 }
 
 /* Are pages of role @r run by refault (may they be installed hot)? */
@@ -206,11 +216,11 @@ static void duel_recount(struct victim *v, const struct pagetable *pt)
 	v->lead_hot = 0;
 	for (uint64_t g = 0; g < groups(v); g++) {
 		enum duel_role r = group_role(g);
-		uint64_t p = g << DUEL_GROUP_SHIFT;
+		uint64_t p = g << v->group_shift;
 
 		if (r == FOLLOWER)
 			continue;
-		for (; p < v->npages && p >> DUEL_GROUP_SHIFT == g; p++) {
+		for (; p < v->npages && p >> v->group_shift == g; p++) {
 			if (pt_state(pt, p) != PS_RESIDENT)
 				continue;
 			v->lead[r].resident++;
@@ -231,7 +241,11 @@ void victim_init(struct victim *v, enum victim_policy policy,
 	uint64_t cold = budget / 2 < COLD_MIN ? budget / 2 : COLD_MIN;
 
 	*v = (struct victim){ .policy = policy, .npages = npages,
-			      .budget = budget, .align = align ? align : 1 };
+			      .budget = budget, .align = align ? align : 1,
+			      .group_shift = DUEL_SHIFT_MIN };
+	while (v->group_shift < DUEL_SHIFT_MAX &&
+	       budget >> (v->group_shift + 1) >= DUEL_BUDGET_GROUPS)
+		v->group_shift++;
 	if (!has_hot_set(v))
 		return;
 	if (cold < budget / COLD_SHARE)
@@ -310,7 +324,7 @@ static void expire(struct victim *v, struct pagetable *pt)
 static uint64_t lead_next(const struct victim *v, enum duel_role r,
 			  uint64_t p)
 {
-	uint64_t n = groups(v), g = p >> DUEL_GROUP_SHIFT;
+	uint64_t n = groups(v), g = p >> v->group_shift;
 
 	if (group_role(g) == r)
 		return p;
@@ -318,7 +332,7 @@ static uint64_t lead_next(const struct victim *v, enum duel_role r,
 		uint64_t h = (g + k) % n;
 
 		if (group_role(h) == r)
-			return h << DUEL_GROUP_SHIFT;
+			return h << v->group_shift;
 	}
 	return p;
 }
@@ -340,8 +354,8 @@ static void lead_tick(struct victim *v, struct pagetable *pt,
 	for (uint64_t g = 0; g < groups(v); g++) {
 		if (group_role(g) != r)
 			continue;
-		for (uint64_t p = g << DUEL_GROUP_SHIFT;
-		     p < v->npages && p >> DUEL_GROUP_SHIFT == g; p++)
+		for (uint64_t p = g << v->group_shift;
+		     p < v->npages && p >> v->group_shift == g; p++)
 			expire_page(v, pt, p, r);
 	}
 }

@@ -45,7 +45,8 @@
  * adaptive  clock or refault, whichever fetches fewer pages now, chosen
  *          by set dueling (Qureshi et al., ISCA 2007, "Adaptive insertion
  *          policies for high performance caching"): the pages fall into
- *          groups of 16 by address, and one group in VICTIM_DUEL_SETS
+ *          groups by address (16 to 256 pages: the budget holds 512
+ *          of them, victim.c), and one group in VICTIM_DUEL_SETS
  *          leads for each policy.  Unlike a CPU cache's sets, memx's
  *          pages share one budget, so each leader set is made a cache of
  *          its own, a miniature of its policy running alone: it may keep
@@ -60,9 +61,11 @@
  *          plus the rest while the followers run refault.  A sweep
  *          longer than the budget makes CLOCK's leaders fetch every page
  *          of every pass, and the followers turn to refault; a quicksort
- *          is mostly a tie, and reads and writes as much as under CLOCK,
- *          but more of its reads are faults (a quarter more in the
- *          guest, 5% slower: so it is not the default).
+ *          is mostly a tie, and faults, reads and writes as much as
+ *          under CLOCK (with groups of 16 in the guest, a fifth more of
+ *          its reads were faults: the leaders' islands broke the
+ *          prefetcher's runs; so groups grow with the budget).  Not
+ *          the default until that shows in time as well (design.md).
  *
  * Metadata: PT_HOT, PT_EPOCH and PT_DEMOTED in the page table (five
  * bits no other code uses) and this struct: nothing more per page (a
@@ -122,6 +125,7 @@ struct victim {
 	uint32_t pressure;	/* refaults that asked for a slot meanwhile */
 	uint64_t sample_hand;	/* samples hot pages' writes, in page order */
 	uint64_t sample_credit;	/* evictions x pages, not yet sampled */
+	unsigned group_shift;	/* adaptive: groups of 2^group_shift pages */
 	bool follow_refault;	/* adaptive: the followers run refault */
 	bool refault_won;	/* adaptive: ...and refault led the last window */
 	struct victim_lead {	/* adaptive: a leader set (victim.c's roles) */
