@@ -2,7 +2,8 @@
 # SPDX-License-Identifier: GPL-2.0-or-later
 #
 # fault-bench.sh - benchmark (not a test; `make bench`): page faults served
-# by memxd from a memory server in another namespace (veth, MTU 1500),
+# by memxd from a memory server in another namespace (veth, MTU 1500, or
+# FAULT_MTU),
 # against the floor: the same faults served by memxd from its own local
 # memory (no servers; evicted pages in a spill file on tmpfs), measured in
 # the same run; and the remote runs again with --integrity=off, with the
@@ -10,7 +11,8 @@
 #
 # Environment: top_builddir, top_srcdir (absolute); FAULT_SIZE_MIB and
 # FAULT_BUDGET_MIB (default 256 and 32); FAULT_PAGER_ARGS, more options
-# for every pager (e.g. "--spin-us 0").
+# for every pager (e.g. "--spin-us 0"); FAULT_MTU, the link's MTU
+# (default 1500; memx fragments for it by itself).
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -31,7 +33,9 @@ done
 
 nx_require
 nx_init
-nx_pair_create 1500 srv cli
+MTU=${FAULT_MTU:-1500}
+nx_pair_create "$MTU" srv cli
+nx_log "veth pair at MTU $MTU"
 nx_daemon srv memxd-server "$MEMXD" --server --listen "$(nx_ip srv)" \
 	--capacity 2G --announce-interval-ms 0
 shm=$(mktemp -d /dev/shm/memx-floor.XXXXXX)
