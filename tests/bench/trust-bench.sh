@@ -21,7 +21,8 @@
 # On this 2-CPU machine the unpinned ends share both CPUs with each
 # other, and the unauthenticated runs swing with where they land.  The
 # other ratios follow on the line.  TRUST_ROUNDS (default 1) repeats the
-# pairs.
+# pairs; BENCH_MTU and FAULT_MTU (default 1500) reach rmap-bench and
+# fault-bench (9000: a page per datagram, memx finding it itself).
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
