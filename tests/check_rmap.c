@@ -246,6 +246,23 @@ static int tx_watch(const struct rmap_hdr *h, void *arg)
 	return w->verdict;
 }
 
+/*
+ * Open the pair with @cfg, every datagram each end sends watched (@wc:
+ * the client's, @ws: the server's, both cleared first) and let through
+ * @verdict times.
+ */
+static void pair_open_watched(const struct rmap_config *cfg,
+			      struct watch *wc, struct watch *ws, int verdict)
+{
+	pair_open(cfg);
+	memset(wc, 0, sizeof(*wc));
+	memset(ws, 0, sizeof(*ws));
+	wc->window = ws->window = cfg->window;
+	wc->verdict = ws->verdict = verdict;
+	rmap_ep_set_tx_filter(cli, tx_watch, wc);
+	rmap_ep_set_tx_filter(srv, tx_watch, ws);
+}
+
 static void fill_random(uint64_t *seed, void *buf, size_t len)
 {
 	tu_fill(seed, buf, len);
@@ -349,13 +366,7 @@ START_TEST(test_window_respected)
 
 	test_config(&cfg);
 	cfg.window = windows[_i];
-	pair_open(&cfg);
-	memset(&wc, 0, sizeof(wc));
-	memset(&ws, 0, sizeof(ws));
-	wc.window = ws.window = cfg.window;
-	wc.verdict = ws.verdict = 1;
-	rmap_ep_set_tx_filter(cli, tx_watch, &wc);
-	rmap_ep_set_tx_filter(srv, tx_watch, &ws);
+	pair_open_watched(&cfg, &wc, &ws, 1);
 
 	/* A burst far larger than the window: 64 x 12 fragments. */
 	for (unsigned i = 0; i < N; i++) {
@@ -404,17 +415,11 @@ START_TEST(test_retransmit_after_loss)
 
 	test_config(&cfg);
 	cfg.window = 16;
-	pair_open(&cfg);
-	memset(&wc, 0, sizeof(wc));
-	memset(&ws, 0, sizeof(ws));
-	wc.window = ws.window = cfg.window;
-	wc.verdict = ws.verdict = 1;
+	pair_open_watched(&cfg, &wc, &ws, 1);
 	wc.drop_mod = 4;
 	wc.drop_rem = 1;
 	ws.drop_mod = 5;
 	ws.drop_rem = 2;
-	rmap_ep_set_tx_filter(cli, tx_watch, &wc);
-	rmap_ep_set_tx_filter(srv, tx_watch, &ws);
 
 	for (unsigned i = 0; i < N; i++) {
 		fill_random(&seed, data[i], sizeof(data[i]));
@@ -547,13 +552,7 @@ START_TEST(test_duplicates_suppressed)
 	uint64_t seed = 99;
 
 	test_config(&cfg);
-	pair_open(&cfg);
-	memset(&wc, 0, sizeof(wc));
-	memset(&ws, 0, sizeof(ws));
-	wc.window = ws.window = cfg.window;
-	wc.verdict = ws.verdict = 2;	/* every datagram twice */
-	rmap_ep_set_tx_filter(cli, tx_watch, &wc);
-	rmap_ep_set_tx_filter(srv, tx_watch, &ws);
+	pair_open_watched(&cfg, &wc, &ws, 2);	/* every datagram twice */
 
 	for (unsigned i = 0; i < N; i++) {
 		fill_random(&seed, data[i], sizeof(data[i]));
@@ -813,13 +812,7 @@ START_TEST(test_mtu_auto)
 		want = RMAP_MAX_MTU;
 	test_config(&cfg);
 	cfg.mtu = RMAP_MTU_AUTO;
-	pair_open(&cfg);
-	memset(&wc, 0, sizeof(wc));
-	memset(&ws, 0, sizeof(ws));
-	wc.window = ws.window = cfg.window;
-	wc.verdict = ws.verdict = 1;
-	rmap_ep_set_tx_filter(cli, tx_watch, &wc);
-	rmap_ep_set_tx_filter(srv, tx_watch, &ws);
+	pair_open_watched(&cfg, &wc, &ws, 1);
 	ck_assert_uint_eq(rmap_peer_mtu(peer), 0);	/* nothing sent yet */
 
 	fill_random(&seed, data, sizeof(data));
@@ -855,13 +848,7 @@ START_TEST(test_fragmentation_at_mtu)
 
 	test_config(&cfg);
 	cfg.mtu = mtus[_i];
-	pair_open(&cfg);
-	memset(&wc, 0, sizeof(wc));
-	memset(&ws, 0, sizeof(ws));
-	wc.window = ws.window = cfg.window;
-	wc.verdict = ws.verdict = 1;
-	rmap_ep_set_tx_filter(cli, tx_watch, &wc);
-	rmap_ep_set_tx_filter(srv, tx_watch, &ws);
+	pair_open_watched(&cfg, &wc, &ws, 1);
 
 	for (unsigned k = 0; k < sizeof(counts) / sizeof(counts[0]); k++) {
 		uint32_t c = counts[k], len = c * PG;
