@@ -56,14 +56,16 @@
  * adaptive: groups of 2^group_shift pages; one in DUEL_SETS leads for
  * each policy.  A group is as large as leaves DUEL_BUDGET_GROUPS of them
  * in the budget (32 in each leader set's share), from 16 pages
- * (DUEL_SHIFT_MIN) to 256: a leader set is evicted in an order of its
- * own, so its groups stay resident amid followers evicted (and the
- * other way round), and each such island a walk passes without a fault
- * is a break in the run the prefetcher follows, and a network fault
- * after it.  With groups of 16, the leaders alone (the followers never
- * turning) cost the guest's quicksort a fifth more network faults than
- * CLOCK; with groups of 64 (its budget's, 128 MiB), a twentieth
- * (design.md).  The leaders' fetches are counted over a window that halves
+ * (DUEL_SHIFT_MIN) to 256.  A leader set is evicted in an order of its
+ * own, so its groups stay resident amid evicted followers (and the
+ * other way round), and a walk that passes such an island without a
+ * fault likely breaks the run the prefetcher follows, at the price of a
+ * network fault: with groups of 16, the leaders alone (the followers
+ * never turning) cost the guest's quicksort a fifth more network faults
+ * than CLOCK; with groups of 64 (its budget's, 128 MiB), adaptive's
+ * were CLOCK's (design.md).
+ *
+ * The leaders' fetches are counted over a window that halves
  * both counts when they reach DUEL_WINDOW in all (the last 1024 to 2048
  * leader fetches: 8 to 16 thousand in all), and the followers run
  * refault while CLOCK's leaders fetch more than 9/8 of what refault's
