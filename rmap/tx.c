@@ -505,12 +505,20 @@ static void peer_want_tx(struct rmap_peer *peer)
 	}
 }
 
+/* Payload bytes per fragment toward @peer: its MTU less the headers. */
+static uint32_t frag_payload(struct rmap_peer *peer)
+{
+	uint32_t fp = rmap_frag_payload(peer_mtu(peer));
+
+	return peer->addr.ss_family == AF_INET6 ? fp - RMAP_IP6_EXTRA : fp;
+}
+
 /* Queue a message of @len bytes gathered from @iov, fragment by fragment. */
 int peer_queue_msg(struct rmap_peer *peer, const struct rmap_hdr *tmpl,
 		   const struct iovec *iov, uint32_t len)
 {
 	struct rmap_ep *ep = peer->ep;
-	uint32_t fp = rmap_frag_payload(peer_mtu(peer));
+	uint32_t fp = frag_payload(peer);
 	uint32_t nfrag = len ? (len + fp - 1) / fp : 1;
 	struct pkt *first = NULL, *last = NULL, *p;
 	size_t iov_i = 0, iov_off = 0;

@@ -62,6 +62,8 @@ enum rmap_kind {
 #define RMAP_MAX_MTU		9000u
 /* IPv4 (20) + UDP (8) headers: what an MTU-sized frame loses to them. */
 #define RMAP_IP_UDP_OVERHEAD	28u
+/* ... and over IPv6, whose header is 40 bytes, this much more. */
+#define RMAP_IP6_EXTRA		20u
 #define RMAP_MAX_DATAGRAM	(RMAP_MAX_MTU - RMAP_IP_UDP_OVERHEAD)
 /* The longest message header plus fragment inside a datagram. */
 #define RMAP_MAX_INNER		(RMAP_MAX_DATAGRAM - RMAP_OUTER_LEN - \
@@ -302,7 +304,8 @@ int rmap_stat_dedup_decode(const uint8_t *in, struct rmap_stat_dedup *d);
 /* Is @len the length of an OK STAT reply, and which blocks has it? */
 bool rmap_stat_reply_len(size_t len, bool *counters, bool *dedup);
 
-/* Payload bytes per fragment for a link MTU. */
+/* Payload bytes per fragment for a link MTU, over IPv4 (over IPv6, 20
+ * fewer: RMAP_IP6_EXTRA). */
 static inline uint32_t rmap_frag_payload(unsigned mtu)
 {
 	return mtu - RMAP_IP_UDP_OVERHEAD - RMAP_OVERHEAD;
