@@ -19,12 +19,6 @@
 
 /* ---- packets ---- */
 
-static socklen_t addr_len(const struct sockaddr_storage *a)
-{
-	return a->ss_family == AF_INET6 ? sizeof(struct sockaddr_in6)
-					: sizeof(struct sockaddr_in);
-}
-
 static void pkt_sent(struct evl *loop, struct evl_op *op, int res)
 {
 	struct pkt *p = (struct pkt *)op;
