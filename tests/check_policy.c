@@ -1006,6 +1006,43 @@ START_TEST(test_adaptive_group_size)
 }
 END_TEST
 
+/*
+ * adaptive: a budget under VICTIM_DUEL_MIN_BUDGET (4 MiB) would leave
+ * each leader set fewer than four groups, no miniature of its policy:
+ * the VM runs clock, and evicts what clock would, page for page.
+ */
+START_TEST(test_adaptive_small_budget)
+{
+	const uint64_t small = VICTIM_DUEL_MIN_BUDGET - 1;
+	const uint64_t npages = small * 17 / 10;
+	struct sim a, c;
+	struct victim v;
+
+	victim_init(&v, VICTIM_ADAPTIVE, 4 * small, small, 1);
+	ck_assert_int_eq(v.policy, VICTIM_CLOCK);
+	victim_init(&v, VICTIM_ADAPTIVE, 4 * small, small + 1, 1);
+	ck_assert_int_eq(v.policy, VICTIM_ADAPTIVE);
+	ck_assert_uint_eq(v.lead_share, 4u << 4);
+	/* The other policies are what was asked, whatever the budget. */
+	victim_init(&v, VICTIM_REFAULT, 400, 100, 1);
+	ck_assert_int_eq(v.policy, VICTIM_REFAULT);
+
+	/* A cyclic sweep of 1.7 budgets, every third access a write. */
+	sim_init(&a, VICTIM_ADAPTIVE, npages, small);
+	sim_init(&c, VICTIM_CLOCK, npages, small);
+	a.counting = c.counting = true;
+	for (uint64_t i = 0; i < 10 * npages; i++) {
+		sim_access(&a, i % npages, i % 3 == 0);
+		sim_access(&c, i % npages, i % 3 == 0);
+	}
+	ck_assert_uint_eq(a.hits, c.hits);
+	ck_assert_uint_eq(a.dirty_evictions, c.dirty_evictions);
+	ck_assert_uint_eq(a.v.st.lead_clock + a.v.st.lead_refault, 0);
+	sim_fini(&a);
+	sim_fini(&c);
+}
+END_TEST
+
 static Suite *policy_suite(void)
 {
 	Suite *s = suite_create("policy");
@@ -1038,6 +1075,7 @@ static Suite *policy_suite(void)
 	tcase_add_test(tc, test_adaptive_turns);
 	tcase_add_test(tc, test_adaptive_waits_a_window);
 	tcase_add_test(tc, test_adaptive_group_size);
+	tcase_add_test(tc, test_adaptive_small_budget);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -80,6 +80,8 @@
 #define DUEL_BUDGET_GROUPS 512u
 #define DUEL_SETS	VICTIM_DUEL_SETS
 #define DUEL_WINDOW	VICTIM_DUEL_WINDOW
+static_assert(VICTIM_DUEL_MIN_BUDGET == (DUEL_SETS * 4u) << DUEL_SHIFT_MIN,
+	      "the least budget gives each leader set four smallest groups");
 
 enum duel_role { FOLLOWER, LEAD_CLOCK, LEAD_REFAULT };
 
@@ -242,6 +244,8 @@ void victim_init(struct victim *v, enum victim_policy policy,
 {
 	uint64_t cold = budget / 2 < COLD_MIN ? budget / 2 : COLD_MIN;
 
+	if (policy == VICTIM_ADAPTIVE && budget < VICTIM_DUEL_MIN_BUDGET)
+		policy = VICTIM_CLOCK;
 	*v = (struct victim){ .policy = policy, .npages = npages,
 			      .budget = budget, .align = align ? align : 1,
 			      .group_shift = DUEL_SHIFT_MIN };

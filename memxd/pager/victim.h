@@ -64,8 +64,13 @@
  *          is mostly a tie, and faults, reads and writes as much as
  *          under CLOCK (with groups of 16 in the guest, a fifth more of
  *          its reads were faults: the leaders' islands broke the
- *          prefetcher's runs; so groups grow with the budget).  Not
- *          the default until that shows in time as well (design.md).
+ *          prefetcher's runs; so groups grow with the budget).  The
+ *          default: it took 0.70 of CLOCK's evictions on the guest's
+ *          sweep, and took as long as CLOCK on the quicksort and the
+ *          random read/write (design.md).  A budget under
+ *          VICTIM_DUEL_MIN_BUDGET pages leaves each leader set too few
+ *          groups to be a miniature of anything: such a VM runs clock
+ *          (victim_init sets v->policy so).
  *
  * Metadata: PT_HOT, PT_EPOCH and PT_DEMOTED in the page table (five
  * bits no other code uses) and this struct: nothing more per page (a
@@ -87,6 +92,9 @@
  * duel counts both sets' fetches over the last window / 2 to window. */
 #define VICTIM_DUEL_SETS 16u
 #define VICTIM_DUEL_WINDOW 2048u
+/* adaptive: the least budget that gives each leader set four groups of
+ * 16 pages (4 MiB); a smaller one runs clock. */
+#define VICTIM_DUEL_MIN_BUDGET (VICTIM_DUEL_SETS * 4u * 16u)
 
 enum victim_policy {
 	VICTIM_CLOCK,
@@ -149,7 +157,8 @@ int victim_policy_parse(const char *s, enum victim_policy *p);
 /*
  * For a VM of @npages with a budget of @budget pages, whose page-group
  * rows are @align pages (a full batch ends at the end of a row, so that
- * rows leave whole: stripe.h).
+ * rows leave whole: stripe.h).  v->policy is @policy, except that
+ * adaptive with a budget under VICTIM_DUEL_MIN_BUDGET is clock.
  */
 void victim_init(struct victim *v, enum victim_policy policy,
 		 uint64_t npages, uint64_t budget, unsigned align);

@@ -356,6 +356,13 @@ static int vm_setup(struct vm *vm, const struct vm_spec *spec,
 	 */
 	victim_init(&vm->victim, pg->cfg.evict_policy, vm->npages, vm->budget,
 		    geo.width);
+	if (vm->victim.policy != pg->cfg.evict_policy)
+		log_info("vm %s: a budget of %lu pages is too small for the "
+			 "%s policy's duel (%u at least): it evicts by %s",
+			 vm->name, (unsigned long)vm->budget,
+			 victim_policy_name(pg->cfg.evict_policy),
+			 VICTIM_DUEL_MIN_BUDGET,
+			 victim_policy_name(vm->victim.policy));
 	if (pg_table_new(&vm->groups, vm->npages, &geo, vm->state.groups))
 		goto err_pt;
 	if (stripe_vm_init(vm))
