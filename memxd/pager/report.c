@@ -283,9 +283,11 @@ void pager_dump(struct pager *pg, GString *o)
 
 		gauges_of(vm, &g);
 		g_string_append_printf(o, "vm=%s\nuuid=%s\npid=%d\n"
-				       "migrating=%s\n", vm->name, vm->uuid,
-				       vm->pid, vm->mig == VM_MIG_OUT ? "out" :
-				       vm->mig == VM_MIG_IN ? "in" : "no");
+				       "migrating=%s\nevict_policy=%s\n",
+				       vm->name, vm->uuid, vm->pid,
+				       vm->mig == VM_MIG_OUT ? "out" :
+				       vm->mig == VM_MIG_IN ? "in" : "no",
+				       victim_policy_name(vm->victim.policy));
 #define X(key, help)							\
 		g_string_append_printf(o, #key "=%llu\n",		\
 				       (unsigned long long)g.key);
