@@ -105,7 +105,8 @@ static const struct opt opts[] = {
 	  "cycles through more than the budget mostly resident; refault-wp "
 	  "also write-protects dirty hot pages to let go of unused ones; "
 	  "adaptive runs clock or refault, whichever a sample of the pages "
-	  "shows fetching less (default clock)" },
+	  "shows fetching less; a VM whose budget is under 4 MiB runs clock "
+	  "(default adaptive)" },
 	{ "pager", "stripe-width", OPT_UINT, O(stripe_width), 1, 8, "S",
 	  "data servers per page-group; lowered to servers - 2 so that a "
 	  "spare can take a rebuilt member (default 4)" },

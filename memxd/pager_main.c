@@ -79,10 +79,11 @@ int pager_main(struct evl *loop, const struct memxd_options *o)
 	uint64_t deadline;
 	int ret;
 
-	if (victim_policy_parse(o->evict_policy ? o->evict_policy : "clock",
+	if (victim_policy_parse(o->evict_policy ? o->evict_policy
+						: "adaptive",
 				&pc.evict_policy)) {
-		log_err("evict-policy must be clock, refault or refault-wp, "
-			"not '%s'",
+		log_err("evict-policy must be clock, refault, refault-wp or "
+			"adaptive, not '%s'",
 			o->evict_policy);
 		return -EINVAL;
 	}
