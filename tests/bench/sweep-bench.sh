@@ -6,7 +6,8 @@
 #   1. local:   memory-backend-memfd, the whole guest RAM local;
 #   2. clock:   memory-backend-memx on four memory servers, memxd with
 #               --evict-policy=clock;
-#   3. refault: the same with --evict-policy=refault.
+#   3. POLICY:  the same with --evict-policy=POLICY: the default policy,
+#               adaptive, unless SWEEP_POLICY names another.
 # Not a test (make bench-sweep).  Prints, for each memx run, the faults
 # that fetched a page (network and prefetch cache), dirty evictions and
 # the guest's own time of the sweep, then the baseline (the local run of
@@ -14,14 +15,14 @@
 #
 #   sweep-bench: local_s=... clock_s=... policy_s=... clock_faults=... policy_faults=... evict_MBps=... clock_vs_local=... policy_vs_local=... policy_vs_clock=... faults_vs_clock=...
 #
-# (times as ratios: each memx run's over the local one, refault's over
-# CLOCK's; faults_vs_clock: refault's fetched pages over CLOCK's.)
-# evict_MBps is the refault run's dirty evictions over its time; the
+# (times as ratios: each memx run's over the local one, POLICY's over
+# CLOCK's; faults_vs_clock: POLICY's fetched pages over CLOCK's.)
+# evict_MBps is the POLICY run's dirty evictions over its time; the
 # clock run's is printed above it.  Environment: SWEEP_SIZE (guest RAM,
 # default 512M), SWEEP_BUDGET (default 96M), SWEEP_MIB (the buffer,
 # default 1.7x the budget), SWEEP_PASSES (default 4), SWEEP_POLICY (the
-# third run's policy, still labelled refault: default refault, or
-# refault-wp), GX_ACCEL (tcg).
+# third run's policy: adaptive, refault or refault-wp; default
+# adaptive), GX_ACCEL (tcg).
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -35,6 +36,12 @@ budget_mib=$(($(numfmt --from=iec "$budget") / 1048576))
 mib=${SWEEP_MIB:-$((budget_mib * 17 / 10))}
 passes=${SWEEP_PASSES:-4}
 timeout_s=${SWEEP_TIMEOUT:-1800}
+policy=${SWEEP_POLICY:-adaptive}
+case $policy in
+adaptive|refault|refault-wp) ;;
+*) nx_die "SWEEP_POLICY=$policy: adaptive, refault or refault-wp (clock is" \
+	"the second run's)" ;;
+esac
 # Four memory servers, as where the thrash was first seen.
 GX_SERVERS=(srv1 srv2 srv3 srv4)
 
@@ -85,12 +92,12 @@ gx_qemu_args "$size" "$budget" "sweep:$mib:$passes"
 gx_qemu_local "$size"
 run local
 memx clock clock
-memx refault "${SWEEP_POLICY:-refault}"
+memx "$policy" "$policy"
 
 local_s=$(guest_time local)
 clock_s=$(guest_time clock)
-policy_s=$(guest_time refault)
-for l in clock refault; do
+policy_s=$(guest_time "$policy")
+for l in clock "$policy"; do
 	s=$(guest_time $l)
 	nx_log "$l: ${s}s faults=$(faults $l)" \
 		"(net $(gx_val "$NX_TMP/$l.dump" net_faults)," \
@@ -122,12 +129,12 @@ ratio()
 clock_x=$(ratio "$clock_s" "$local_s")
 policy_x=$(ratio "$policy_s" "$local_s")
 nx_log "baseline: local (memfd, $size local) ${local_s}s, in this run;" \
-	"clock ${clock_x}x local, refault ${policy_x}x local;" \
-	"refault/clock: time $(ratio "$policy_s" "$clock_s")," \
-	"faults $(ratio "$(faults refault)" "$(faults clock)")"
+	"clock ${clock_x}x local, $policy ${policy_x}x local;" \
+	"$policy/clock: time $(ratio "$policy_s" "$clock_s")," \
+	"faults $(ratio "$(faults "$policy")" "$(faults clock)")"
 echo "sweep-bench: local_s=$local_s clock_s=$clock_s policy_s=$policy_s" \
-	"clock_faults=$(faults clock) policy_faults=$(faults refault)" \
-	"evict_MBps=$(mbps refault "$policy_s")" \
+	"clock_faults=$(faults clock) policy_faults=$(faults "$policy")" \
+	"evict_MBps=$(mbps "$policy" "$policy_s")" \
 	"clock_vs_local=$clock_x policy_vs_local=$policy_x" \
 	"policy_vs_clock=$(ratio "$policy_s" "$clock_s")" \
-	"faults_vs_clock=$(ratio "$(faults refault)" "$(faults clock)")"
+	"faults_vs_clock=$(ratio "$(faults "$policy")" "$(faults clock)")"
