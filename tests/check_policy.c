@@ -1007,6 +1007,68 @@ START_TEST(test_adaptive_group_size)
 END_TEST
 
 /*
+ * Prefetch and eviction do not fight: a run installed ahead of a stream
+ * (install_ahead: resident, with its reference bit, as a fault's page)
+ * is still resident when the stream reaches it, though a random stream
+ * beside it misses, installs and evicts a page between each two of its
+ * steps, under every policy and with the refault hot set full.  The
+ * cold room the hot set leaves (at least 1024 pages, or a quarter to
+ * half of a small budget) is many times the largest window (64 pages).
+ */
+START_TEST(test_ahead_survives_until_used)
+{
+	static const enum victim_policy policies[] = {
+		VICTIM_CLOCK, VICTIM_REFAULT, VICTIM_REFAULT_WP, VICTIM_ADAPTIVE,
+	};
+	const uint64_t npages = 4 * SIM_BUDGET, sweep = SIM_BUDGET * 17 / 10;
+	const unsigned window = 64;
+
+	for (unsigned k = 0; k < sizeof(policies) / sizeof(policies[0]); k++) {
+		uint64_t rng = 42, lost = 0, reached = 0, installed = 0;
+		struct sim s;
+
+		sim_init(&s, policies[k], npages, SIM_BUDGET);
+		/* Three passes of a 1.7-budget sweep fill refault's hot set. */
+		for (uint64_t i = 0; i < 3 * sweep; i++)
+			sim_access(&s, i % sweep, i % 4 == 0);
+		/* A stream over pages the sweep never touched, a window at a
+		 * time, beside random misses over the sweep's pages. */
+		for (uint64_t q = sweep; q + window < npages;
+		     q += window + 1) {
+			sim_access(&s, q, false);
+			for (uint64_t p = q + 1; p <= q + window; p++) {
+				if (pt_state(&s.pt, p) == PS_RESIDENT)
+					continue;
+				ck_assert(pt_installed(&s.pt, p, true));
+				victim_installed(&s.v, &s.pt, p);
+				installed++;
+			}
+			sim_make_room(&s);
+			for (uint64_t p = q + 1; p <= q + window; p++) {
+				rng ^= rng << 13;
+				rng ^= rng >> 7;
+				rng ^= rng << 17;
+				sim_access(&s, rng % sweep, true);
+				lost += pt_state(&s.pt, p) != PS_RESIDENT;
+				reached++;
+				sim_access(&s, p, false);
+			}
+		}
+		printf("policy %-10s pages installed ahead %lu, reached %lu, "
+		       "evicted before use %lu; hot set %lu\n",
+		       victim_policy_name(s.v.policy), (unsigned long)installed,
+		       (unsigned long)reached, (unsigned long)lost,
+		       (unsigned long)s.pt.hot);
+		ck_assert_uint_gt(installed, npages / 2);
+		ck_assert_uint_eq(lost, 0);
+		if (policies[k] == VICTIM_REFAULT)
+			ck_assert_uint_gt(s.pt.hot, SIM_BUDGET / 2);
+		sim_fini(&s);
+	}
+}
+END_TEST
+
+/*
  * adaptive: a budget under VICTIM_DUEL_MIN_BUDGET (4 MiB) would leave
  * each leader set fewer than four groups, no miniature of its policy:
  * the VM runs clock, and evicts what clock would, page for page.
@@ -1076,6 +1138,7 @@ static Suite *policy_suite(void)
 	tcase_add_test(tc, test_adaptive_waits_a_window);
 	tcase_add_test(tc, test_adaptive_group_size);
 	tcase_add_test(tc, test_adaptive_small_budget);
+	tcase_add_test(tc, test_ahead_survives_until_used);
 	suite_add_tcase(s, tc);
 	return s;
 }
