@@ -1012,8 +1012,9 @@ END_TEST
  * is still resident when the stream reaches it, though a random stream
  * beside it misses, installs and evicts a page between each two of its
  * steps, under every policy and with the refault hot set full.  The
- * cold room the hot set leaves (at least 1024 pages, or a quarter to
- * half of a small budget) is many times the largest window (64 pages).
+ * cold room the hot set leaves (1024 pages or an eighth of the budget,
+ * whichever is more; half of a budget under 8 MiB) is many times the
+ * largest window (64 pages).
  */
 START_TEST(test_ahead_survives_until_used)
 {
@@ -1045,10 +1046,7 @@ START_TEST(test_ahead_survives_until_used)
 			}
 			sim_make_room(&s);
 			for (uint64_t p = q + 1; p <= q + window; p++) {
-				rng ^= rng << 13;
-				rng ^= rng >> 7;
-				rng ^= rng << 17;
-				sim_access(&s, rng % sweep, true);
+				sim_access(&s, tu_rand(&rng) % sweep, true);
 				lost += pt_state(&s.pt, p) != PS_RESIDENT;
 				reached++;
 				sim_access(&s, p, false);
