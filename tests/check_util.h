@@ -17,6 +17,23 @@
 
 #include "rmap/evloop.h"
 
+/*
+ * Check's ck_assert_msg(), which every ck_assert_*() expands to, records
+ * each assertion that passes with a write(2) to the parent process
+ * (_mark_point), so that a test that crashes can name the last line it
+ * passed.  The simulations and reference models here assert inside
+ * their loops, millions of times: those writes were most of the unit
+ * tests' time (check_store's parity case: 1.4 million writes, 118 s of
+ * its 120 under the sanitizers).  A failing assertion still reports its
+ * file, line and values; a crash is reported by the sanitizers' stack
+ * trace, or by Check with the test's name.
+ */
+#undef ck_assert_msg
+#define ck_assert_msg(expr, ...)					\
+	((expr) ? (void)0 :						\
+	 _ck_assert_failed(__FILE__, __LINE__,				\
+			   "Assertion '" #expr "' failed", ## __VA_ARGS__))
+
 /* How long any one wait may take before the test fails. */
 #define TU_DEADLINE_MS	10000u
 
