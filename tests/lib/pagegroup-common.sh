@@ -22,7 +22,11 @@
 #   pg_harness_start LABEL PAUSES [ARG...]
 #                            the host harness in the background, paused
 #                            after each phase in PAUSES (comma-separated;
-#                            "end": after its verdict, still registered)
+#                            "end": after its verdict, still registered);
+#                            its racing phases run one round, not two:
+#                            a scenario is about its server or network
+#                            event, and pager-host.sh runs the races in
+#                            full (MX_ROUNDS=2 restores them)
 #   pg_start LABEL CAP[,CAP...] [ARG...]
 #                            a scenario's start: pg_net CAP..., pg_pager
 #                            LABEL ARG..., and the harness pausing after
@@ -140,6 +144,7 @@ pg_harness_start()
 	nx_daemon "$PG_CLIENT" "harness-$label" timeout -k 10 "$PG_TIMEOUT" \
 		"$HARNESS" --socket "$NX_TMP/$label.sock" --name "$label" \
 		--size "$PG_SIZE" --budget "$PG_BUDGET" \
+		--rounds "${MX_ROUNDS:-1}" \
 		--pause-after "$pauses" --pause-file "$NX_TMP/$label.pause" "$@"
 	nx_log "[$label] host harness: $PG_SIZE region on a $PG_BUDGET budget, pausing after $pauses"
 }
