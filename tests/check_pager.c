@@ -1995,15 +1995,21 @@ START_TEST(test_random_mix)
 {
 	struct fx_opts o = defaults;
 	uint64_t rng = 0x9e3779b97f4a7c15ull + (uint64_t)_i;
-	uint8_t model[512];
+	uint8_t model[2 * VICTIM_DUEL_MIN_BUDGET];
 	struct fx f;
 
 	o.npages = 512;
 	o.budget = 48;
 	o.prefetch = 16;
-	/* clock, refault, refault-wp in turn */
-	o.policy = (enum victim_policy)(_i % 3);
+	/* clock, refault, refault-wp, adaptive in turn */
+	o.policy = (enum victim_policy)(_i % 4);
+	if (o.policy == VICTIM_ADAPTIVE) {
+		/* The smallest budget that duels, not clock's fallback. */
+		o.npages = 2 * VICTIM_DUEL_MIN_BUDGET;
+		o.budget = VICTIM_DUEL_MIN_BUDGET;
+	}
 	fx_init(&f, &o);
+	ck_assert_int_eq(f.vm->victim.policy, o.policy);
 	memset(model, 0, sizeof(model));
 	for (unsigned step = 0; step < 6000; step++) {
 		uint64_t r = tu_rand(&rng), p = r % o.npages;
