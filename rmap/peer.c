@@ -16,7 +16,7 @@
 
 #define MAX_PEERS	4096u
 
-socklen_t addr_len(const struct sockaddr_storage *a)
+socklen_t rmap_addr_len(const struct sockaddr_storage *a)
 {
 	return a->ss_family == AF_INET6 ? sizeof(struct sockaddr_in6)
 					: sizeof(struct sockaddr_in);
@@ -162,7 +162,7 @@ static unsigned route_mtu(const struct sockaddr_storage *to)
 
 	if (fd < 0)
 		return RMAP_FALLBACK_MTU;
-	if (connect(fd, (const struct sockaddr *)to, addr_len(to)) ||
+	if (connect(fd, (const struct sockaddr *)to, rmap_addr_len(to)) ||
 	    getsockopt(fd, v6 ? IPPROTO_IPV6 : IPPROTO_IP,
 		       v6 ? IPV6_MTU : IP_MTU, &mtu, &len))
 		mtu = RMAP_FALLBACK_MTU;

@@ -356,6 +356,8 @@ int rmap_announce(struct rmap_ep *ep, const struct sockaddr_storage *to,
 /* Parse "host:port", "[v6]:port" or "host" (with @default_port). */
 int rmap_parse_addr(const char *s, uint16_t default_port,
 		    struct sockaddr_storage *out);
+/* The length of @a's sockaddr (IPv4 or IPv6), as bind and sendmsg take it. */
+socklen_t rmap_addr_len(const struct sockaddr_storage *a);
 /* Format an address as rmap_peer_name() does, into @buf. */
 const char *rmap_format_addr(const struct sockaddr_storage *a, char *buf,
 			     size_t len);

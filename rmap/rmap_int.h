@@ -374,7 +374,5 @@ void peer_restarted(struct rmap_peer *peer, uint32_t epoch);
 void peer_keys_ready(struct rmap_peer *peer);
 bool addr_equal(const struct sockaddr_storage *a,
 		const struct sockaddr_storage *b);
-/* The length of @a's sockaddr, by its family. */
-socklen_t addr_len(const struct sockaddr_storage *a);
 
 #endif

@@ -138,7 +138,7 @@ void ep_submit_raw(struct rmap_ep *ep, struct pkt *p)
 		p->iov.iov_base = p->wire;
 		p->iov.iov_len = p->wire_len;
 		p->mh.msg_name = &p->to;
-		p->mh.msg_namelen = addr_len(&p->to);
+		p->mh.msg_namelen = rmap_addr_len(&p->to);
 		p->mh.msg_iov = &p->iov;
 		p->mh.msg_iovlen = 1;
 		sqe = evl_sqe(ep->loop, &p->op);
@@ -327,7 +327,7 @@ static bool ep_send_gso(struct rmap_ep *ep, struct pkt **pk, unsigned n)
 		ep->ctr.tx_bytes += pk[i]->wire_len;
 	}
 	g->mh.msg_name = &g->to;
-	g->mh.msg_namelen = addr_len(&g->to);
+	g->mh.msg_namelen = rmap_addr_len(&g->to);
 	g->mh.msg_iov = g->iov;
 	g->mh.msg_iovlen = n;
 	g->mh.msg_control = g->cm;

@@ -149,8 +149,7 @@ static void pair_open_af(const struct rmap_config *cfg, int family)
 		.accept_new_peers = true,
 	};
 	struct sockaddr_storage any = loopback_af(family, 0);
-	socklen_t len = family == AF_INET6 ? sizeof(struct sockaddr_in6) :
-					     sizeof(struct sockaddr_in);
+	socklen_t len = rmap_addr_len(&any);
 
 	memset(&srv_seen, 0, sizeof(srv_seen));
 	ck_assert_int_eq(evl_new(&loop, 512), 0);

@@ -66,9 +66,7 @@ int cmd_discover(struct cli *c, int argc, char **argv)
 		return 2;
 	}
 	ret = rmap_ep_open(&ep, c->loop, (struct sockaddr *)&addr,
-			   addr.ss_family == AF_INET6 ? sizeof(struct sockaddr_in6)
-						      : sizeof(struct sockaddr_in),
-			   &c->cfg, &h);
+			   rmap_addr_len(&addr), &c->cfg, &h);
 	if (ret) {
 		fprintf(stderr, "memxctl: cannot listen for announcements: %s\n",
 			strerror(-ret));

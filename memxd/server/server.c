@@ -520,9 +520,7 @@ int server_new(struct server **out, struct evl *loop,
 					     server_client_equal, NULL,
 					     free);
 	ret = rmap_ep_open(&srv->ep, loop, (struct sockaddr *)&addr,
-			   addr.ss_family == AF_INET6 ?
-			   sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in),
-			   &cfg->rmap, &h);
+			   rmap_addr_len(&addr), &cfg->rmap, &h);
 	if (ret) {
 		log_err("cannot listen on %s: %s", cfg->listen ? cfg->listen :
 			"0.0.0.0", strerror(-ret));

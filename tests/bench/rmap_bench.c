@@ -175,10 +175,8 @@ static int tcp_connect(const char *hostport)
 		return -1;
 	}
 	fd = socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (fd < 0 || connect(fd, (struct sockaddr *)&ss,
-			      ss.ss_family == AF_INET ?
-			      sizeof(struct sockaddr_in) :
-			      sizeof(struct sockaddr_in6))) {
+	if (fd < 0 ||
+	    connect(fd, (struct sockaddr *)&ss, rmap_addr_len(&ss))) {
 		fprintf(stderr, "rmap_bench: connect %s: %s\n", hostport,
 			strerror(errno));
 		if (fd >= 0)
