@@ -28,7 +28,8 @@
 # for make bench-trust to quote.
 #
 # Needs root and /dev/userfaultfd; skips (77) loudly without them.
-# MX_ATTACK_RATE (default 3000 datagrams/s), NX_KEEP=1 keeps the logs.
+# MX_ATTACK_RATE (default 3000 datagrams/s), MX_SIZE / MX_BUDGET (the
+# region and budget, default 64M on 16M), NX_KEEP=1 keeps the logs.
 set -euo pipefail
 
 NX_PREFIX=${NX_PREFIX:-mxa-$$-}
@@ -43,6 +44,8 @@ ATTACK=$top_builddir/tests/attack/rmap_attack
 SERVERS=(srv1 srv2 srv3 srv4)
 CAP_MIB=256
 RATE=${MX_ATTACK_RATE:-3000}
+SIZE=${MX_SIZE:-64M}
+BUDGET=${MX_BUDGET:-16M}
 
 px_require "$HARNESS" "$ATTACK"
 nx_init
@@ -68,12 +71,12 @@ done
 nx_daemon attacker attacker "$ATTACK" --iface eth0 --client "$(nx_ip client)" \
 	"${srv_args[@]}" "${keys[@]}" --seconds 400 --rate "$RATE"
 sleep 0.5
-nx_log "attacker running at $RATE datagrams/s; host harness: 64M region on a 16M budget"
+nx_log "attacker running at $RATE datagrams/s; host harness: $SIZE region on a $BUDGET budget"
 
 rc=0
 timeout -k 10 500 ip netns exec "$(nx_ns client)" env \
 	MEMX_CONF="$(nx_conf client)" "$HARNESS" --socket "$sock" \
-	--name attacked --size 64M --budget 16M >"$NX_TMP/harness.out" 2>&1 ||
+	--name attacked --size "$SIZE" --budget "$BUDGET" >"$NX_TMP/harness.out" 2>&1 ||
 	rc=$?
 sed 's/^/    | /' "$NX_TMP/harness.out" >&2
 
