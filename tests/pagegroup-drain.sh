@@ -34,7 +34,7 @@ top_builddir=${top_builddir:-$top_srcdir}
 
 SERVER_CAP=${MX_SERVER_CAP:-256M}
 FULL_CAP=${MX_FULL_CAP:-3M}
-size_mib=$(($(numfmt --from=iec "$PG_SIZE") >> 20))
+size_mib=$(($(numfmt --from=iec "$PX_SIZE") >> 20))
 TINY_CAP=${MX_TINY_CAP:-$((size_mib / 16))M}
 LARGE_CAP=${MX_LARGE_CAP:-$((size_mib / 4))M}
 DRAIN_LIMIT=${MX_DRAIN_LIMIT:-120}

@@ -27,15 +27,13 @@ top_builddir=${top_builddir:-$top_srcdir}
 . "$top_srcdir/tests/lib/pager-common.sh"
 
 HARNESS=$top_builddir/tests/harness/host_harness
-SIZE=${MX_SIZE:-64M}
-BUDGET=${MX_BUDGET:-16M}
 
 px_require "$HARNESS"
 px_setup
 
 px_ctl_stall
 
-px_run host-clean 0 "$HARNESS" --size "$SIZE" --budget "$BUDGET"
+px_run host-clean 0 "$HARNESS" --size "$PX_SIZE" --budget "$PX_BUDGET"
 px_check_counters host-clean
 # Under loss each fault may wait for retransmits: a smaller region.
 px_run host-loss5 5 "$HARNESS" --size "${MX_LOSS_SIZE:-32M}" \

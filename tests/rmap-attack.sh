@@ -44,8 +44,6 @@ ATTACK=$top_builddir/tests/attack/rmap_attack
 SERVERS=(srv1 srv2 srv3 srv4)
 CAP_MIB=256
 RATE=${MX_ATTACK_RATE:-3000}
-SIZE=${MX_SIZE:-64M}
-BUDGET=${MX_BUDGET:-16M}
 
 px_require "$HARNESS" "$ATTACK"
 nx_init
@@ -71,12 +69,12 @@ done
 nx_daemon attacker attacker "$ATTACK" --iface eth0 --client "$(nx_ip client)" \
 	"${srv_args[@]}" "${keys[@]}" --seconds 400 --rate "$RATE"
 sleep 0.5
-nx_log "attacker running at $RATE datagrams/s; host harness: $SIZE region on a $BUDGET budget"
+nx_log "attacker running at $RATE datagrams/s; host harness: $PX_SIZE region on a $PX_BUDGET budget"
 
 rc=0
 timeout -k 10 500 ip netns exec "$(nx_ns client)" env \
 	MEMX_CONF="$(nx_conf client)" "$HARNESS" --socket "$sock" \
-	--name attacked --size "$SIZE" --budget "$BUDGET" >"$NX_TMP/harness.out" 2>&1 ||
+	--name attacked --size "$PX_SIZE" --budget "$PX_BUDGET" >"$NX_TMP/harness.out" 2>&1 ||
 	rc=$?
 sed 's/^/    | /' "$NX_TMP/harness.out" >&2
 

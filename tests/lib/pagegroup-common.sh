@@ -70,8 +70,6 @@ HARNESS=$top_builddir/tests/harness/host_harness
 PG_SERVERS=(srv1 srv2 srv3 srv4 srv5 srv6)
 PG_CLIENT=client
 PG_STRIPE=${MX_STRIPE:-3}
-PG_SIZE=${MX_SIZE:-64M}
-PG_BUDGET=${MX_BUDGET:-16M}
 PG_TIMEOUT=${PG_TIMEOUT:-300}
 PG_DUMP=
 PG_INITED=0
@@ -143,10 +141,10 @@ pg_harness_start()
 	rm -f "$NX_TMP/$label.pause" "$NX_TMP/$label.pause.ready"
 	nx_daemon "$PG_CLIENT" "harness-$label" timeout -k 10 "$PG_TIMEOUT" \
 		"$HARNESS" --socket "$NX_TMP/$label.sock" --name "$label" \
-		--size "$PG_SIZE" --budget "$PG_BUDGET" \
+		--size "$PX_SIZE" --budget "$PX_BUDGET" \
 		--rounds "${MX_ROUNDS:-1}" \
 		--pause-after "$pauses" --pause-file "$NX_TMP/$label.pause" "$@"
-	nx_log "[$label] host harness: $PG_SIZE region on a $PG_BUDGET budget, pausing after $pauses"
+	nx_log "[$label] host harness: $PX_SIZE region on a $PX_BUDGET budget, pausing after $pauses"
 }
 
 # pg_start LABEL CAP[,CAP...] [MEMXD ARGS...]

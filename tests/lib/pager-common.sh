@@ -24,7 +24,9 @@
 #                            still answers at once
 #
 # Namespaces are named mxh-PID-...; everything is removed on exit.
-# NX_KEEP=1 keeps the logs.
+# NX_KEEP=1 keeps the logs.  PX_SIZE / PX_BUDGET are the host harness's
+# region and budget for the scripts that source this: MX_SIZE /
+# MX_BUDGET, 64M on 16M by default.
 
 NX_PREFIX=${NX_PREFIX:-mxh-$$-}
 px_here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -38,6 +40,10 @@ MEMXCTL=$top_builddir/memxd/memxctl
 PX_SERVERS=(srv1 srv2)
 PX_CLIENT=client
 PX_TIMEOUT=${PX_TIMEOUT:-540}
+# shellcheck disable=SC2034 # for the scripts that source this
+PX_SIZE=${MX_SIZE:-64M}
+# shellcheck disable=SC2034
+PX_BUDGET=${MX_BUDGET:-16M}
 
 px_require()
 {
