@@ -4,13 +4,16 @@
  *
  * Keys and the handshake's primitives are libsodium's (X25519, SHA-256,
  * HMAC, ChaCha20-Poly1305 in noise.c).  The datagrams are sealed with
- * AES-256-GCM (where the CPU has AES-NI and PCLMUL) or ChaCha20-Poly1305
- * (IETF), through OpenSSL's EVP interface: the same construction, the
- * same bytes on the wire (ciphertext, then the 16-byte tag), at about a
- * third of libsodium's cost per page here (stitched AES-NI/CLMUL and
- * AVX2 code; aead_bench measures both).  Each direction of a key pair
- * keeps one EVP context with its key schedule; a datagram sets only its
- * nonce.
+ * AES-256-GCM where the CPU has AES-NI and PCLMUL, through GnuTLS, or
+ * else with ChaCha20-Poly1305 (IETF), through OpenSSL's EVP interface:
+ * the same constructions, the same bytes on the wire (ciphertext, then
+ * the 16-byte tag) as libsodium's.  Each is the fastest of the three
+ * libraries here for its cipher (aead_bench measures them side by side):
+ * GnuTLS's AES-GCM costs less per call than OpenSSL 3's (whose provider
+ * layer looks its parameters up by name on every datagram), which is
+ * most of a 1.4 KB fragment's cost; its ChaCha20 has no vector code.
+ * Each direction of a key pair keeps its keyed state (the key schedule);
+ * a datagram sets only its nonce.
  * A datagram's nonce is the 64-bit counter in its outer header, taken
  * afresh for every transmission (retransmissions included) from the key
  * pair's send counter: a nonce is never used twice with a key.  The
@@ -20,8 +23,9 @@
 #include "rmap.h"
 
 #include <errno.h>
-#include <openssl/evp.h>
 #include <fcntl.h>
+#include <gnutls/crypto.h>
+#include <openssl/evp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -218,17 +222,15 @@ static void nonce_of(uint64_t ctr, uint8_t n[12])
 		n[4 + i] = (uint8_t)(ctr >> (8 * i));
 }
 
-/* An EVP context for @suite with @key, encrypting or not; NULL if none. */
-static EVP_CIPHER_CTX *aead_ctx(uint8_t suite, const uint8_t key[32],
-				bool enc)
+/* An EVP context for ChaCha20-Poly1305 with @key; NULL if none. */
+static EVP_CIPHER_CTX *chacha_ctx(const uint8_t key[32], bool enc)
 {
-	const EVP_CIPHER *c = suite == SUITE_AESGCM ? EVP_aes_256_gcm()
-						    : EVP_chacha20_poly1305();
 	EVP_CIPHER_CTX *ctx = EVP_CIPHER_CTX_new();
 
 	if (!ctx)
 		return NULL;
-	if (EVP_CipherInit_ex(ctx, c, NULL, NULL, NULL, enc) != 1 ||
+	if (EVP_CipherInit_ex(ctx, EVP_chacha20_poly1305(), NULL, NULL, NULL,
+			      enc) != 1 ||
 	    EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_AEAD_SET_IVLEN, 12, NULL) != 1 ||
 	    EVP_CipherInit_ex(ctx, NULL, NULL, key, NULL, enc) != 1) {
 		EVP_CIPHER_CTX_free(ctx);
@@ -237,15 +239,39 @@ static EVP_CIPHER_CTX *aead_ctx(uint8_t suite, const uint8_t key[32],
 	return ctx;
 }
 
+/* The keyed state of one direction: @st->gnutls or @st->evp, by @suite. */
+static int aead_init(union aead_state *st, uint8_t suite,
+		     const uint8_t key[32], bool enc)
+{
+	gnutls_datum_t k = { .data = (unsigned char *)key, .size = 32 };
+
+	if (suite == SUITE_AESGCM)
+		return gnutls_aead_cipher_init(&st->gnutls,
+					       GNUTLS_CIPHER_AES_256_GCM, &k) ?
+		       -ENOMEM : 0;
+	st->evp = chacha_ctx(key, enc);
+	return st->evp ? 0 : -ENOMEM;
+}
+
+static void aead_free(union aead_state *st, uint8_t suite)
+{
+	/* Both clear the key schedule they free. */
+	if (suite == SUITE_AESGCM) {
+		if (st->gnutls)
+			gnutls_aead_cipher_deinit(st->gnutls);
+	} else {
+		EVP_CIPHER_CTX_free(st->evp);
+	}
+}
+
 int kp_set_keys(struct keypair *kp, const uint8_t send[32],
 		const uint8_t recv[32], uint8_t suite)
 {
 	memcpy(kp->send_key, send, 32);
 	memcpy(kp->recv_key, recv, 32);
 	kp->suite = suite;
-	kp->send_ctx = aead_ctx(suite, send, true);
-	kp->recv_ctx = aead_ctx(suite, recv, false);
-	if (!kp->send_ctx || !kp->recv_ctx)
+	if (aead_init(&kp->send_st, suite, send, true) ||
+	    aead_init(&kp->recv_st, suite, recv, false))
 		return -ENOMEM;
 	return 0;
 }
@@ -254,19 +280,70 @@ void kp_free(struct keypair *kp)
 {
 	if (!kp)
 		return;
-	/* EVP_CIPHER_CTX_free clears the key schedule it frees. */
-	EVP_CIPHER_CTX_free(kp->send_ctx);
-	EVP_CIPHER_CTX_free(kp->recv_ctx);
+	aead_free(&kp->send_st, kp->suite);
+	aead_free(&kp->recv_st, kp->suite);
 	sodium_memzero(kp, sizeof(*kp));
 	free(kp);
+}
+
+/* Seal @len bytes of @plain into @ct, the tag after them, with @ad. */
+static int aead_seal(struct keypair *kp, const uint8_t nonce[12],
+		     const uint8_t *ad, const uint8_t *plain, size_t len,
+		     uint8_t *ct)
+{
+	EVP_CIPHER_CTX *ctx = kp->send_st.evp;
+	size_t clen = len + RMAP_AEAD_TAG_LEN;
+	int n, fin;
+
+	if (kp->suite == SUITE_AESGCM)
+		return gnutls_aead_cipher_encrypt(kp->send_st.gnutls, nonce, 12,
+				ad, RMAP_OUTER_LEN, RMAP_AEAD_TAG_LEN, plain,
+				len, ct, &clen) || clen != len + RMAP_AEAD_TAG_LEN ?
+		       -EIO : 0;
+	if (EVP_EncryptInit_ex(ctx, NULL, NULL, NULL, nonce) != 1 ||
+	    EVP_EncryptUpdate(ctx, NULL, &n, ad, RMAP_OUTER_LEN) != 1 ||
+	    EVP_EncryptUpdate(ctx, ct, &n, plain, (int)len) != 1 ||
+	    EVP_EncryptFinal_ex(ctx, ct + n, &fin) != 1 ||
+	    EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_AEAD_GET_TAG, RMAP_AEAD_TAG_LEN,
+				ct + len) != 1)
+		return -EIO;
+	return 0;
+}
+
+/*
+ * Open @clen bytes of @ct (the tag after them) into @out, with @ad.
+ * What fails the tag may have been decrypted into @out all the same: the
+ * caller uses nothing of it (it sees -EBADMSG).
+ */
+static int aead_open(struct keypair *kp, const uint8_t nonce[12],
+		     const uint8_t *ad, const uint8_t *ct, size_t clen,
+		     uint8_t *out)
+{
+	EVP_CIPHER_CTX *ctx = kp->recv_st.evp;
+	uint8_t tag[RMAP_AEAD_TAG_LEN];
+	size_t plen = clen;
+	int n, fin;
+
+	if (kp->suite == SUITE_AESGCM)
+		return gnutls_aead_cipher_decrypt(kp->recv_st.gnutls, nonce, 12,
+				ad, RMAP_OUTER_LEN, RMAP_AEAD_TAG_LEN, ct,
+				clen + RMAP_AEAD_TAG_LEN, out, &plen) ||
+		       plen != clen ? -EBADMSG : 0;
+	memcpy(tag, ct + clen, sizeof(tag));
+	if (EVP_DecryptInit_ex(ctx, NULL, NULL, NULL, nonce) != 1 ||
+	    EVP_DecryptUpdate(ctx, NULL, &n, ad, RMAP_OUTER_LEN) != 1 ||
+	    EVP_DecryptUpdate(ctx, out, &n, ct, (int)clen) != 1 ||
+	    EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_AEAD_SET_TAG, sizeof(tag),
+				tag) != 1 ||
+	    EVP_DecryptFinal_ex(ctx, out + n, &fin) != 1)
+		return -EBADMSG;
+	return 0;
 }
 
 int kp_seal(struct keypair *kp, const uint8_t *plain, size_t len,
 	    uint8_t *out, size_t *out_len)
 {
-	EVP_CIPHER_CTX *ctx = kp->send_ctx;
-	uint8_t nonce[12], *ct = out + RMAP_OUTER_LEN;
-	int n, fin;
+	uint8_t nonce[12];
 	uint64_t ctr;
 
 	if (kp->send_ctr >= REJECT_AFTER_MESSAGES)
@@ -277,12 +354,7 @@ int kp_seal(struct keypair *kp, const uint8_t *plain, size_t len,
 	outer_put(out, RMAP_K_DATA, kp->remote_idx, ctr);
 	nonce_of(ctr, nonce);
 	/* The outer header is the associated data; the tag follows. */
-	if (EVP_EncryptInit_ex(ctx, NULL, NULL, NULL, nonce) != 1 ||
-	    EVP_EncryptUpdate(ctx, NULL, &n, out, RMAP_OUTER_LEN) != 1 ||
-	    EVP_EncryptUpdate(ctx, ct, &n, plain, (int)len) != 1 ||
-	    EVP_EncryptFinal_ex(ctx, ct + n, &fin) != 1 ||
-	    EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_AEAD_GET_TAG, RMAP_AEAD_TAG_LEN,
-				ct + len) != 1)
+	if (aead_seal(kp, nonce, out, plain, len, out + RMAP_OUTER_LEN))
 		return -EIO;
 	*out_len = RMAP_OUTER_LEN + len + RMAP_AEAD_TAG_LEN;
 	return 0;
@@ -291,10 +363,8 @@ int kp_seal(struct keypair *kp, const uint8_t *plain, size_t len,
 int kp_open(struct keypair *kp, const uint8_t *in, size_t len, uint8_t *out,
 	    size_t *out_len, uint64_t *ctr)
 {
-	EVP_CIPHER_CTX *ctx = kp->recv_ctx;
 	size_t clen;
-	uint8_t nonce[12], tag[RMAP_AEAD_TAG_LEN];
-	int n, fin;
+	uint8_t nonce[12];
 
 	if (len < RMAP_OUTER_LEN + RMAP_AEAD_TAG_LEN ||
 	    len > (size_t)INT32_MAX)
@@ -303,19 +373,8 @@ int kp_open(struct keypair *kp, const uint8_t *in, size_t len, uint8_t *out,
 	if (*ctr >= REJECT_AFTER_MESSAGES)
 		return -EBADMSG;
 	clen = len - RMAP_OUTER_LEN - RMAP_AEAD_TAG_LEN;
-	memcpy(tag, in + RMAP_OUTER_LEN + clen, sizeof(tag));
 	nonce_of(*ctr, nonce);
-	/*
-	 * What fails the tag was decrypted into @out all the same: the
-	 * caller uses nothing of it (it sees -EBADMSG).
-	 */
-	if (EVP_DecryptInit_ex(ctx, NULL, NULL, NULL, nonce) != 1 ||
-	    EVP_DecryptUpdate(ctx, NULL, &n, in, RMAP_OUTER_LEN) != 1 ||
-	    EVP_DecryptUpdate(ctx, out, &n, in + RMAP_OUTER_LEN,
-			      (int)clen) != 1 ||
-	    EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_AEAD_SET_TAG, sizeof(tag),
-				tag) != 1 ||
-	    EVP_DecryptFinal_ex(ctx, out + n, &fin) != 1)
+	if (aead_open(kp, nonce, in, in + RMAP_OUTER_LEN, clen, out))
 		return -EBADMSG;
 	*out_len = clen;
 	return 0;

@@ -54,6 +54,12 @@ struct replay {
 };
 
 /* The keys of one completed handshake, one direction each. */
+/* A direction's keyed AEAD: GnuTLS's AES-256-GCM or OpenSSL's ChaCha20. */
+union aead_state {
+	struct api_aead_cipher_hd_st *gnutls;	/* SUITE_AESGCM */
+	struct evp_cipher_ctx_st *evp;		/* SUITE_CHACHA */
+};
+
 struct keypair {
 	uint32_t local_idx;	/* what the peer puts in DATA to reach us */
 	uint32_t remote_idx;	/* what we put in DATA to reach it */
@@ -63,7 +69,7 @@ struct keypair {
 	uint64_t born_ns;
 	uint64_t send_ctr;	/* the next nonce; never reused */
 	uint8_t send_key[32], recv_key[32];
-	struct evp_cipher_ctx_st *send_ctx, *recv_ctx;	/* OpenSSL's, keyed */
+	union aead_state send_st, recv_st;	/* keyed, by suite */
 	struct replay rp;
 };
 

@@ -9,7 +9,7 @@ set -euo pipefail
 
 packages=(
 	build-essential autoconf automake pkg-config
-	liburing-dev libglib2.0-dev check libsubunit-dev libsodium-dev libssl-dev
+	liburing-dev libglib2.0-dev check libsubunit-dev libsodium-dev libssl-dev libgnutls28-dev
 	libxxhash-dev
 	clang libclang-rt-14-dev
 	iproute2 iputils-ping netcat-openbsd kmod
