@@ -1103,6 +1103,59 @@ START_TEST(test_adaptive_small_budget)
 }
 END_TEST
 
+/*
+ * adaptive: a leader set over its share whose pages cannot go now (here
+ * all of them being evicted already) costs victim_select() a walk of
+ * that set, twice at most, not of the whole VM; and the followers still
+ * give their victims.  The pages of the sets add up to the VM's.
+ */
+START_TEST(test_adaptive_leader_walk_bounded)
+{
+	const uint64_t budget = SIM_BUDGET, npages = 4 * budget + 5;
+	struct victim_lead *l;
+	uint64_t out[SIM_BATCH], followers = 0, before;
+	struct sim s;
+	unsigned n;
+
+	sim_init(&s, VICTIM_ADAPTIVE, npages, budget);
+	l = &s.v.lead[VICTIM_LEAD_CLOCK];
+	ck_assert_uint_eq(s.v.lead[0].pages + s.v.lead[1].pages +
+			  s.v.lead[2].pages, npages);
+	ck_assert_uint_gt(l->pages, npages / 32);
+	ck_assert_uint_lt(l->pages, npages / 8);
+	/* Every page of CLOCK's leader set resident, and a batch's worth
+	 * of the followers'. */
+	for (uint64_t p = 0; p < npages; p++) {
+		bool lead = victim_duel_role(&s.v, p) == VICTIM_LEAD_CLOCK;
+
+		if (!lead && (victim_duel_role(&s.v, p) != 0 || followers >= SIM_BATCH))
+			continue;
+		followers += !lead;
+		ck_assert(pt_installed(&s.pt, p, true));
+		victim_installed(&s.v, &s.pt, p);
+	}
+	ck_assert_uint_eq(l->resident, l->pages);
+	ck_assert_uint_gt(l->resident, s.v.lead_share);
+	/* ... and every one of them on its way out. */
+	for (uint64_t p = 0; p < npages; p++)
+		if (victim_duel_role(&s.v, p) == VICTIM_LEAD_CLOCK)
+			ck_assert(pt_evict_begin(&s.pt, p));
+
+	before = s.v.st.lead_scanned;
+	n = victim_select(&s.v, &s.pt, out, SIM_BATCH);
+	ck_assert_uint_le(s.v.st.lead_scanned - before, 2 * l->pages);
+	ck_assert_uint_ge(s.v.st.lead_scanned - before, l->pages);
+	ck_assert_uint_eq(n, SIM_BATCH);
+	for (unsigned i = 0; i < n; i++)
+		ck_assert_uint_eq(victim_duel_role(&s.v, out[i]), 0);
+	for (uint64_t p = 0; p < npages; p++)
+		if (pt_state(&s.pt, p) == PS_EVICTING)
+			ck_assert(pt_evict_cancel(&s.pt, p));
+	pt_fini(&s.pt);
+	free(s.wp);
+}
+END_TEST
+
 static Suite *policy_suite(void)
 {
 	Suite *s = suite_create("policy");
@@ -1136,6 +1189,7 @@ static Suite *policy_suite(void)
 	tcase_add_test(tc, test_adaptive_waits_a_window);
 	tcase_add_test(tc, test_adaptive_group_size);
 	tcase_add_test(tc, test_adaptive_small_budget);
+	tcase_add_test(tc, test_adaptive_leader_walk_bounded);
 	tcase_add_test(tc, test_ahead_survives_until_used);
 	suite_add_tcase(s, tc);
 	return s;

@@ -138,6 +138,13 @@ static enum duel_role duel_role(const struct victim *v, uint64_t p)
 	return group_role(p >> v->group_shift);
 }
 
+unsigned victim_duel_role(const struct victim *v, uint64_t p)
+{
+	static_assert(LEAD_CLOCK == VICTIM_LEAD_CLOCK &&
+		      LEAD_REFAULT == VICTIM_LEAD_REFAULT, "v->lead's index");
+	return duel_role(v, p);
+}
+
 /* Are pages of role @r run by refault (may they be installed hot)? */
 static bool runs_refault(const struct victim *v, enum duel_role r)
 {
@@ -265,6 +272,16 @@ void victim_init(struct victim *v, enum victim_policy policy,
 	for (unsigned r = LEAD_CLOCK; r <= LEAD_REFAULT; r++) {
 		v->lead[r].now = 1;
 		v->lead[r].theta = THETA_START;
+	}
+	if (policy != VICTIM_ADAPTIVE)
+		return;
+	/* How far each leader set's hand may go: its own pages, twice. */
+	for (uint64_t g = 0; g < groups(v); g++) {
+		uint64_t first = g << v->group_shift;
+		uint64_t end = first + (1ull << v->group_shift);
+
+		v->lead[group_role(g)].pages +=
+			(end < npages ? end : npages) - first;
 	}
 }
 
@@ -587,7 +604,11 @@ static unsigned clock_select(struct victim *v, struct pagetable *pt,
  * the budget: CLOCK over its own pages with its own hand, so that each
  * leader set runs as a miniature of its policy alone (a set that took
  * whatever the followers' hand came to would be evicted in no order at
- * all, and random eviction is kinder to a sweep than CLOCK).
+ * all, and random eviction is kinder to a sweep than CLOCK).  The hand
+ * passes each of the set's pages at most twice: once to clear reference
+ * bits, once to take what they left: an eighth of the VM's pages at
+ * most, where nothing of the set can go now (all of it hot or being
+ * written), not the whole VM twice.
  */
 static unsigned lead_select(struct victim *v, struct pagetable *pt,
 			    enum duel_role r, uint64_t *out, unsigned max)
@@ -596,13 +617,14 @@ static unsigned lead_select(struct victim *v, struct pagetable *pt,
 	uint64_t first = UINT64_MAX;
 	unsigned n = 0;
 
-	for (uint64_t scanned = 0; scanned < 2 * v->npages &&
+	for (uint64_t scanned = 0; scanned < 2 * l->pages &&
 	     n < max && l->resident > v->lead_share; scanned++) {
 		uint64_t page = lead_next(v, r, l->hand);
 
 		if (page == first || duel_role(v, page) != r)
 			break;
 		l->hand = next(v, page);
+		v->st.lead_scanned++;
 		if (!cold_victim(pt, page))
 			continue;
 		if (first == UINT64_MAX)

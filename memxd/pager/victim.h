@@ -115,6 +115,7 @@ struct victim_stats {
 	uint64_t lead_clock;	/* adaptive: pages fetched by CLOCK leaders */
 	uint64_t lead_refault;	/* adaptive: pages fetched by refault leaders */
 	uint64_t turns;		/* adaptive: the followers changed policy */
+	uint64_t lead_scanned;	/* adaptive: pages the leaders' hands passed */
 };
 
 struct victim {
@@ -138,6 +139,7 @@ struct victim {
 	bool refault_won;	/* adaptive: ...and refault led the last window */
 	struct victim_lead {	/* adaptive: a leader set (victim.c's roles) */
 		uint64_t resident;	/* its pages resident */
+		uint64_t pages;		/* its pages, resident or not */
 		uint64_t hand;		/* its clock hand */
 		uint64_t evictions;	/* its epoch clock */
 		uint64_t fetched;	/* its fetches, in the window */
@@ -162,6 +164,15 @@ int victim_policy_parse(const char *s, enum victim_policy *p);
  */
 void victim_init(struct victim *v, enum victim_policy policy,
 		 uint64_t npages, uint64_t budget, unsigned align);
+
+/*
+ * adaptive: the part page @p plays in the duel, the index of its set in
+ * v->lead: 0 (a follower), VICTIM_LEAD_CLOCK or VICTIM_LEAD_REFAULT.
+ * Always 0 under the other policies.
+ */
+#define VICTIM_LEAD_CLOCK	1u
+#define VICTIM_LEAD_REFAULT	2u
+unsigned victim_duel_role(const struct victim *v, uint64_t p);
 
 /*
  * Page @p was just installed by a fault (pt_installed): if it left within
