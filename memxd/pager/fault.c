@@ -430,6 +430,16 @@ static int take_faults(struct vm *vm)
 		fault_events(vm, msgs, (unsigned)n);
 		if (vm->dead)
 			return 0;
+		/*
+		 * A short read emptied the queue: another would find it
+		 * empty (or a fault just come, which the poll, armed or
+		 * re-armed after this, reports).  Each read takes the lock
+		 * the faulting vCPU holds while it wakes us.
+		 */
+		if ((unsigned)n < UFFD_BATCH) {
+			n = 0;
+			break;
+		}
 	}
 	/*
 	 * Installs that met an unread REMOVE may go now: settle again at
