@@ -295,11 +295,13 @@ static int aead_seal(struct keypair *kp, const uint8_t nonce[12],
 	size_t clen = len + RMAP_AEAD_TAG_LEN;
 	int n, fin;
 
-	if (kp->suite == SUITE_AESGCM)
-		return gnutls_aead_cipher_encrypt(kp->send_st.gnutls, nonce, 12,
+	if (kp->suite == SUITE_AESGCM) {
+		if (gnutls_aead_cipher_encrypt(kp->send_st.gnutls, nonce, 12,
 				ad, RMAP_OUTER_LEN, RMAP_AEAD_TAG_LEN, plain,
-				len, ct, &clen) || clen != len + RMAP_AEAD_TAG_LEN ?
-		       -EIO : 0;
+				len, ct, &clen))
+			return -EIO;
+		return clen == len + RMAP_AEAD_TAG_LEN ? 0 : -EIO;
+	}
 	if (EVP_EncryptInit_ex(ctx, NULL, NULL, NULL, nonce) != 1 ||
 	    EVP_EncryptUpdate(ctx, NULL, &n, ad, RMAP_OUTER_LEN) != 1 ||
 	    EVP_EncryptUpdate(ctx, ct, &n, plain, (int)len) != 1 ||
@@ -324,11 +326,13 @@ static int aead_open(struct keypair *kp, const uint8_t nonce[12],
 	size_t plen = clen;
 	int n, fin;
 
-	if (kp->suite == SUITE_AESGCM)
-		return gnutls_aead_cipher_decrypt(kp->recv_st.gnutls, nonce, 12,
+	if (kp->suite == SUITE_AESGCM) {
+		if (gnutls_aead_cipher_decrypt(kp->recv_st.gnutls, nonce, 12,
 				ad, RMAP_OUTER_LEN, RMAP_AEAD_TAG_LEN, ct,
-				clen + RMAP_AEAD_TAG_LEN, out, &plen) ||
-		       plen != clen ? -EBADMSG : 0;
+				clen + RMAP_AEAD_TAG_LEN, out, &plen))
+			return -EBADMSG;
+		return plen == clen ? 0 : -EBADMSG;
+	}
 	memcpy(tag, ct + clen, sizeof(tag));
 	if (EVP_DecryptInit_ex(ctx, NULL, NULL, NULL, nonce) != 1 ||
 	    EVP_DecryptUpdate(ctx, NULL, &n, ad, RMAP_OUTER_LEN) != 1 ||

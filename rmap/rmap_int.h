@@ -53,13 +53,13 @@ struct replay {
 	uint64_t bits[REPLAY_BITS / 64];
 };
 
-/* The keys of one completed handshake, one direction each. */
 /* A direction's keyed AEAD: GnuTLS's AES-256-GCM or OpenSSL's ChaCha20. */
 union aead_state {
 	struct api_aead_cipher_hd_st *gnutls;	/* SUITE_AESGCM */
 	struct evp_cipher_ctx_st *evp;		/* SUITE_CHACHA */
 };
 
+/* The keys of one completed handshake, one direction each. */
 struct keypair {
 	uint32_t local_idx;	/* what the peer puts in DATA to reach us */
 	uint32_t remote_idx;	/* what we put in DATA to reach it */

@@ -1126,9 +1126,10 @@ START_TEST(test_adaptive_leader_walk_bounded)
 	/* Every page of CLOCK's leader set resident, and a batch's worth
 	 * of the followers'. */
 	for (uint64_t p = 0; p < npages; p++) {
-		bool lead = victim_duel_role(&s.v, p) == VICTIM_LEAD_CLOCK;
+		unsigned role = victim_duel_role(&s.v, p);
+		bool lead = role == VICTIM_LEAD_CLOCK;
 
-		if (!lead && (victim_duel_role(&s.v, p) != 0 || followers >= SIM_BATCH))
+		if (!lead && (role != 0 || followers >= SIM_BATCH))
 			continue;
 		followers += !lead;
 		ck_assert(pt_installed(&s.pt, p, true));

@@ -1549,7 +1549,8 @@ static bool mem_contains(const uint8_t *hay, size_t n, const uint8_t *needle,
  * The datagrams' AEAD (GnuTLS's AES-256-GCM, OpenSSL's ChaCha20-Poly1305)
  * is byte for byte what libsodium's makes of the same key, nonce and
  * header: either side opens what the other sealed, so peers built on
- * either interoperate, and a changed bit fails.  Loop 0: ChaCha20-Poly1305; 1: AES-256-GCM (if the CPU has it).
+ * either interoperate, and a changed bit fails.  Loop 0:
+ * ChaCha20-Poly1305; 1: AES-256-GCM (if the CPU has it).
  */
 START_TEST(test_aead_matches_libsodium)
 {

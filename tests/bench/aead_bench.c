@@ -229,7 +229,8 @@ int main(void)
 	printf("aead-bench: cipher=%s us_per_page=%.3f seal_us=%.3f "
 	       "open_us=%.3f chacha_us_per_page=%.3f aesgcm_us_per_page=%s "
 	       "libsodium_chacha_us_per_page=%.3f "
-	       "libsodium_aesgcm_us_per_page=%s openssl_aesgcm_us_per_page=%s\n",
+	       "libsodium_aesgcm_us_per_page=%s "
+	       "openssl_aesgcm_us_per_page=%s\n",
 	       have_aes ? "AES-256-GCM" : "ChaCha20-Poly1305",
 	       u.seal + u.open, u.seal, u.open, c.seal + c.open, aes_s,
 	       sc.seal + sc.open, saes_s, oaes_s);
