@@ -42,59 +42,113 @@ struct result {
 	double seal, open;
 };
 
-/* libsodium's, as rmap/crypt.c sealed datagrams before. */
-static struct result run_sodium(int aes)
+/*
+ * A library's AEAD, keyed: seal @len bytes of @plain into @wire after
+ * its OUTER bytes (the associated data), the tag after them; open them
+ * back into @out (0: the tag verified).
+ */
+struct lib {
+	void (*seal)(struct lib *l, unsigned char *wire,
+		     const unsigned char *plain, unsigned len,
+		     const unsigned char nonce[12]);
+	int (*open)(struct lib *l, unsigned char *out,
+		    const unsigned char *wire, unsigned len,
+		    const unsigned char nonce[12]);
+	unsigned char key[32];
+	crypto_aead_aes256gcm_state aes;	/* libsodium's AES-GCM */
+	EVP_CIPHER_CTX *enc, *dec;		/* OpenSSL's */
+};
+
+static void sodium_chacha_seal(struct lib *l, unsigned char *wire,
+			       const unsigned char *plain, unsigned len,
+			       const unsigned char nonce[12])
+{
+	crypto_aead_chacha20poly1305_ietf_encrypt(wire + OUTER, NULL, plain,
+		len, wire, OUTER, NULL, nonce, l->key);
+}
+
+static int sodium_chacha_open(struct lib *l, unsigned char *out,
+			      const unsigned char *wire, unsigned len,
+			      const unsigned char nonce[12])
+{
+	return crypto_aead_chacha20poly1305_ietf_decrypt(out, NULL, NULL,
+		wire + OUTER, len + TAG, wire, OUTER, nonce, l->key);
+}
+
+static void sodium_aes_seal(struct lib *l, unsigned char *wire,
+			    const unsigned char *plain, unsigned len,
+			    const unsigned char nonce[12])
+{
+	crypto_aead_aes256gcm_encrypt_afternm(wire + OUTER, NULL, plain, len,
+		wire, OUTER, NULL, nonce, &l->aes);
+}
+
+static int sodium_aes_open(struct lib *l, unsigned char *out,
+			   const unsigned char *wire, unsigned len,
+			   const unsigned char nonce[12])
+{
+	return crypto_aead_aes256gcm_decrypt_afternm(out, NULL, NULL,
+		wire + OUTER, len + TAG, wire, OUTER, nonce, &l->aes);
+}
+
+/* OpenSSL's EVP AES-256-GCM, as rmap/crypt.c sealed datagrams before. */
+static void openssl_seal(struct lib *l, unsigned char *wire,
+			 const unsigned char *plain, unsigned len,
+			 const unsigned char nonce[12])
+{
+	int n;
+
+	EVP_EncryptInit_ex(l->enc, NULL, NULL, NULL, nonce);
+	EVP_EncryptUpdate(l->enc, NULL, &n, wire, OUTER);
+	EVP_EncryptUpdate(l->enc, wire + OUTER, &n, plain, (int)len);
+	EVP_EncryptFinal_ex(l->enc, wire + OUTER + n, &n);
+	EVP_CIPHER_CTX_ctrl(l->enc, EVP_CTRL_AEAD_GET_TAG, TAG,
+			    wire + OUTER + len);
+}
+
+static int openssl_open(struct lib *l, unsigned char *out,
+			const unsigned char *wire, unsigned len,
+			const unsigned char nonce[12])
+{
+	int n;
+
+	EVP_DecryptInit_ex(l->dec, NULL, NULL, NULL, nonce);
+	EVP_DecryptUpdate(l->dec, NULL, &n, wire, OUTER);
+	EVP_DecryptUpdate(l->dec, out, &n, wire + OUTER, (int)len);
+	EVP_CIPHER_CTX_ctrl(l->dec, EVP_CTRL_AEAD_SET_TAG, TAG,
+			    (unsigned char *)wire + OUTER + len);
+	return EVP_DecryptFinal_ex(l->dec, out + n, &n) == 1 ? 0 : -1;
+}
+
+/* Seal PAGES pages of three fragments with @l, then open as many. */
+static struct result run_lib(struct lib *l)
 {
 	static unsigned char plain[HDR + 1368], wire[OUTER + HDR + 1368 + TAG];
 	static unsigned char out[HDR + 1368];
 	static const unsigned frag[3] = { 1368, 1368, 1360 };
-	unsigned char key[32], nonce[12] = { 0 };
-	crypto_aead_aes256gcm_state st;
-	unsigned long long n;
+	unsigned char nonce[12] = { 0 };
 	struct result r = { 0, 0 };
 	double t0;
 	uint64_t ctr = 0;
 
-	randombytes_buf(key, sizeof(key));
 	randombytes_buf(plain, sizeof(plain));
 	memset(wire, 0, OUTER);
-	if (aes)
-		crypto_aead_aes256gcm_beforenm(&st, key);
 	t0 = now_us();
 	for (unsigned p = 0; p < PAGES; p++) {
 		for (unsigned f = 0; f < 3; f++, ctr++) {
 			memcpy(nonce + 4, &ctr, 8);
 			memcpy(wire + 8, &ctr, 8);
-			if (aes)
-				crypto_aead_aes256gcm_encrypt_afternm(wire + OUTER,
-					&n, plain, HDR + frag[f], wire, OUTER,
-					NULL, nonce, &st);
-			else
-				crypto_aead_chacha20poly1305_ietf_encrypt(
-					wire + OUTER, &n, plain, HDR + frag[f],
-					wire, OUTER, NULL, nonce, key);
+			l->seal(l, wire, plain, HDR + frag[f], nonce);
 		}
 	}
 	r.seal = (now_us() - t0) / PAGES;
 	/* Open the last fragment sealed, again and again (same cost). */
-	memcpy(nonce + 4, &(uint64_t){ ctr - 1 }, 8);
 	t0 = now_us();
 	for (unsigned p = 0; p < PAGES; p++) {
 		for (unsigned f = 0; f < 3; f++) {
-			int bad;
-
-			if (aes)
-				bad = crypto_aead_aes256gcm_decrypt_afternm(out,
-					&n, NULL, wire + OUTER,
-					HDR + frag[2] + TAG, wire, OUTER, nonce,
-					&st);
-			else
-				bad = crypto_aead_chacha20poly1305_ietf_decrypt(
-					out, &n, NULL, wire + OUTER,
-					HDR + frag[2] + TAG, wire, OUTER, nonce,
-					key);
-			if (bad) {
+			if (l->open(l, out, wire, HDR + frag[2], nonce)) {
 				fprintf(stderr, "aead_bench: open failed\n");
+				r.open = 0;
 				return r;
 			}
 		}
@@ -103,62 +157,36 @@ static struct result run_sodium(int aes)
 	return r;
 }
 
-/* OpenSSL's EVP AES-256-GCM, one keyed context per direction. */
+/* libsodium's (as rmap/crypt.c sealed datagrams first), either cipher. */
+static struct result run_sodium(int aes)
+{
+	struct lib l = {
+		.seal = aes ? sodium_aes_seal : sodium_chacha_seal,
+		.open = aes ? sodium_aes_open : sodium_chacha_open,
+	};
+
+	randombytes_buf(l.key, sizeof(l.key));
+	if (aes)
+		crypto_aead_aes256gcm_beforenm(&l.aes, l.key);
+	return run_lib(&l);
+}
+
 static struct result run_openssl(void)
 {
-	static unsigned char plain[HDR + 1368], wire[OUTER + HDR + 1368 + TAG];
-	static unsigned char out[HDR + 1368];
-	static const unsigned frag[3] = { 1368, 1368, 1360 };
-	unsigned char key[32], nonce[12] = { 0 };
-	EVP_CIPHER_CTX *enc = EVP_CIPHER_CTX_new(), *dec = EVP_CIPHER_CTX_new();
+	struct lib l = { .seal = openssl_seal, .open = openssl_open };
 	struct result r = { 0, 0 };
-	uint64_t ctr = 0;
-	double t0;
-	int n;
 
-	randombytes_buf(key, sizeof(key));
-	randombytes_buf(plain, sizeof(plain));
-	memset(wire, 0, OUTER);
-	if (!enc || !dec ||
-	    EVP_EncryptInit_ex(enc, EVP_aes_256_gcm(), NULL, key, nonce) != 1 ||
-	    EVP_DecryptInit_ex(dec, EVP_aes_256_gcm(), NULL, key, nonce) != 1)
-		goto out;
-	t0 = now_us();
-	for (unsigned p = 0; p < PAGES; p++) {
-		for (unsigned f = 0; f < 3; f++, ctr++) {
-			memcpy(nonce + 4, &ctr, 8);
-			memcpy(wire + 8, &ctr, 8);
-			EVP_EncryptInit_ex(enc, NULL, NULL, NULL, nonce);
-			EVP_EncryptUpdate(enc, NULL, &n, wire, OUTER);
-			EVP_EncryptUpdate(enc, wire + OUTER, &n, plain,
-					  (int)(HDR + frag[f]));
-			EVP_EncryptFinal_ex(enc, wire + OUTER + n, &n);
-			EVP_CIPHER_CTX_ctrl(enc, EVP_CTRL_AEAD_GET_TAG, TAG,
-					    wire + OUTER + HDR + frag[f]);
-		}
-	}
-	r.seal = (now_us() - t0) / PAGES;
-	/* Open the last fragment sealed, again and again (same cost). */
-	t0 = now_us();
-	for (unsigned p = 0; p < PAGES; p++) {
-		for (unsigned f = 0; f < 3; f++) {
-			EVP_DecryptInit_ex(dec, NULL, NULL, NULL, nonce);
-			EVP_DecryptUpdate(dec, NULL, &n, wire, OUTER);
-			EVP_DecryptUpdate(dec, out, &n, wire + OUTER,
-					  (int)(HDR + frag[2]));
-			EVP_CIPHER_CTX_ctrl(dec, EVP_CTRL_AEAD_SET_TAG, TAG,
-					    wire + OUTER + HDR + frag[2]);
-			if (EVP_DecryptFinal_ex(dec, out + n, &n) != 1) {
-				fprintf(stderr, "aead_bench: open failed\n");
-				r.open = 0;
-				goto out;
-			}
-		}
-	}
-	r.open = (now_us() - t0) / PAGES;
-out:
-	EVP_CIPHER_CTX_free(enc);
-	EVP_CIPHER_CTX_free(dec);
+	randombytes_buf(l.key, sizeof(l.key));
+	l.enc = EVP_CIPHER_CTX_new();
+	l.dec = EVP_CIPHER_CTX_new();
+	if (l.enc && l.dec &&
+	    EVP_EncryptInit_ex(l.enc, EVP_aes_256_gcm(), NULL, l.key,
+			       NULL) == 1 &&
+	    EVP_DecryptInit_ex(l.dec, EVP_aes_256_gcm(), NULL, l.key,
+			       NULL) == 1)
+		r = run_lib(&l);
+	EVP_CIPHER_CTX_free(l.enc);
+	EVP_CIPHER_CTX_free(l.dec);
 	return r;
 }
 
