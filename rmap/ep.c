@@ -143,6 +143,13 @@ int rmap_parse_addr(const char *s, uint16_t default_port,
 
 /* ---- endpoint ---- */
 
+static uint16_t sockaddr_port(const struct sockaddr *sa)
+{
+	if (sa->sa_family == AF_INET6)
+		return ntohs(((const struct sockaddr_in6 *)sa)->sin6_port);
+	return ntohs(((const struct sockaddr_in *)sa)->sin_port);
+}
+
 int rmap_ep_open(struct rmap_ep **out, struct evl *loop,
 		 const struct sockaddr *bind_addr, socklen_t bind_len,
 		 const struct rmap_config *cfg,
@@ -192,7 +199,14 @@ int rmap_ep_open(struct rmap_ep **out, struct evl *loop,
 		ret = -errno;
 		goto err_free;
 	}
-	setsockopt(ep->fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	/*
+	 * A fixed port may be shared, as memxctl discover shares the port
+	 * announcements come to.  An ephemeral one must not: with
+	 * SO_REUSEADDR, bind() to port 0 may hand out a port another such
+	 * socket holds, and that socket then gets our datagrams.
+	 */
+	if (sockaddr_port(bind_addr))
+		setsockopt(ep->fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
 	if (cfg->broadcast)
 		setsockopt(ep->fd, SOL_SOCKET, SO_BROADCAST, &one, sizeof(one));
 	/* Room for a full window of jumbo frames from many peers. */
@@ -273,9 +287,7 @@ uint16_t rmap_ep_port(const struct rmap_ep *ep)
 
 	if (getsockname(ep->fd, (struct sockaddr *)&ss, &len) < 0)
 		return 0;
-	if (ss.ss_family == AF_INET6)
-		return ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
-	return ntohs(((struct sockaddr_in *)&ss)->sin_port);
+	return sockaddr_port((struct sockaddr *)&ss);
 }
 
 const struct rmap_counters *rmap_ep_counters(const struct rmap_ep *ep)
