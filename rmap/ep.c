@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "rmap_int.h"
@@ -150,6 +151,29 @@ static uint16_t sockaddr_port(const struct sockaddr *sa)
 	return ntohs(((const struct sockaddr_in *)sa)->sin_port);
 }
 
+/*
+ * A restarted memxd may find its port still held by the process it
+ * replaces, on its way out (a restart that does not wait for the old
+ * one's exit).  It waits that out; a port still taken after BIND_WAIT_MS
+ * is another process's, and the caller says so.
+ */
+#define BIND_WAIT_MS	2000u
+#define BIND_RETRY_MS	20u
+
+static int bind_port(int fd, const struct sockaddr *addr, socklen_t len)
+{
+	const struct timespec pause = { 0, BIND_RETRY_MS * 1000000l };
+
+	for (unsigned waited = 0;; waited += BIND_RETRY_MS) {
+		if (!bind(fd, addr, len))
+			return 0;
+		if (errno != EADDRINUSE || !sockaddr_port(addr) ||
+		    waited >= BIND_WAIT_MS)
+			return -errno;
+		nanosleep(&pause, NULL);
+	}
+}
+
 int rmap_ep_open(struct rmap_ep **out, struct evl *loop,
 		 const struct sockaddr *bind_addr, socklen_t bind_len,
 		 const struct rmap_config *cfg,
@@ -200,12 +224,11 @@ int rmap_ep_open(struct rmap_ep **out, struct evl *loop,
 		goto err_free;
 	}
 	/*
-	 * A fixed port may be shared, as memxctl discover shares the port
-	 * announcements come to.  An ephemeral one must not: with
+	 * Shared only on request, and never an ephemeral port: with
 	 * SO_REUSEADDR, bind() to port 0 may hand out a port another such
 	 * socket holds, and that socket then gets our datagrams.
 	 */
-	if (sockaddr_port(bind_addr))
+	if (cfg->share_port && sockaddr_port(bind_addr))
 		setsockopt(ep->fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
 	if (cfg->broadcast)
 		setsockopt(ep->fd, SOL_SOCKET, SO_BROADCAST, &one, sizeof(one));
@@ -216,10 +239,9 @@ int rmap_ep_open(struct rmap_ep **out, struct evl *loop,
 		setsockopt(ep->fd, SOL_SOCKET, SO_RCVBUF, &sz, sizeof(sz));
 		setsockopt(ep->fd, SOL_SOCKET, SO_SNDBUF, &sz, sizeof(sz));
 	}
-	if (bind(ep->fd, bind_addr, bind_len) < 0) {
-		ret = -errno;
+	ret = bind_port(ep->fd, bind_addr, bind_len);
+	if (ret)
 		goto err_close;
-	}
 	evl_timer_init(&ep->rexmit_timer, rexmit_fire);
 	evl_timer_init(&ep->pace_timer, pace_fire);
 	evl_timer_init(&ep->gc_timer, gc_fire);

@@ -115,6 +115,13 @@ struct rmap_config {
 				 * the peer answers or is dropped) */
 	bool broadcast;		/* allow sending to broadcast addresses */
 	/*
+	 * Let other sockets bind the same fixed port (SO_REUSEADDR), as
+	 * memxctl discover does where announcements come.  Otherwise the
+	 * port is the endpoint's alone: a second memxd on it is refused
+	 * rather than left to take the first one's datagrams.
+	 */
+	bool share_port;
+	/*
 	 * Per-peer bounds on what a peer can make us hold.  Requests from a
 	 * peer whose replies already queue more than peer_queue_max bytes,
 	 * and fragments that would take its reassembly buffers past

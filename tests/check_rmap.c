@@ -2155,19 +2155,21 @@ static bool port_shareable(uint16_t port)
 }
 
 /*
- * An endpoint on an ephemeral port has that port to itself.  With
+ * An endpoint's port is its own.  An ephemeral one always: with
  * SO_REUSEADDR, bind() to port 0 hands out ports other such sockets hold
  * (about 150 pairs in 3,000 binds here), and one of the two then gets
- * the other's datagrams: a client that finds itself at its server's
- * port talks to itself.  A fixed port stays shareable, as memxctl
- * discover shares the port announcements come to.
+ * the other's datagrams, so a client that finds itself at its server's
+ * port talks to itself.  A fixed one unless share_port says otherwise
+ * (memxctl discover): a second server on it is refused, after waiting
+ * for a port that an exiting process still holds.
  */
-START_TEST(test_ephemeral_port_not_shared)
+START_TEST(test_port_not_shared)
 {
 	struct sockaddr_storage any = loopback(0), fixed;
 	struct rmap_handlers h = { 0 };
-	struct rmap_ep *a, *b;
+	struct rmap_ep *a, *b, *c;
 	struct rmap_config cfg;
+	uint64_t t0;
 
 	test_config(&cfg);
 	ck_assert_int_eq(evl_new(&loop, 64), 0);
@@ -2175,10 +2177,24 @@ START_TEST(test_ephemeral_port_not_shared)
 				      sizeof(struct sockaddr_in), &cfg, &h), 0);
 	ck_assert(!port_shareable(rmap_ep_port(a)));
 	fixed = loopback(rmap_ep_port(a));
+	t0 = evl_now_ns();
+	ck_assert_int_eq(rmap_ep_open(&b, loop, (struct sockaddr *)&fixed,
+				      sizeof(struct sockaddr_in), &cfg, &h),
+			 -EADDRINUSE);
+	ck_assert_uint_ge(evl_now_ns() - t0, 1000000000ull);
 	rmap_ep_close(a);
+	/* Free now: taken at once, and still its own. */
 	ck_assert_int_eq(rmap_ep_open(&b, loop, (struct sockaddr *)&fixed,
 				      sizeof(struct sockaddr_in), &cfg, &h), 0);
-	ck_assert(port_shareable(rmap_ep_port(b)));
+	ck_assert(!port_shareable(rmap_ep_port(b)));
+	rmap_ep_close(b);
+	/* Shared on request, by two discovers. */
+	cfg.share_port = true;
+	ck_assert_int_eq(rmap_ep_open(&b, loop, (struct sockaddr *)&fixed,
+				      sizeof(struct sockaddr_in), &cfg, &h), 0);
+	ck_assert_int_eq(rmap_ep_open(&c, loop, (struct sockaddr *)&fixed,
+				      sizeof(struct sockaddr_in), &cfg, &h), 0);
+	rmap_ep_close(c);
 	rmap_ep_close(b);
 	evl_free(loop);
 }
@@ -2390,7 +2406,7 @@ static Suite *rmap_suite(void)
 	tc = tcase_create("basic");
 	tcase_set_timeout(tc, 30);
 	tcase_add_test(tc, test_config_check);
-	tcase_add_test(tc, test_ephemeral_port_not_shared);
+	tcase_add_test(tc, test_port_not_shared);
 	tcase_add_test(tc, test_basic_call_reply);
 	tcase_add_test(tc, test_announce_delivered);
 	tcase_add_test(tc, test_close_cancels_pending);

@@ -5,6 +5,7 @@
  * broadcast address).  Listen where they announce to and list them.
  */
 #include <arpa/inet.h>
+#include <errno.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -65,11 +66,15 @@ int cmd_discover(struct cli *c, int argc, char **argv)
 		fprintf(stderr, "memxctl: cannot parse '%s'\n", argv[0]);
 		return 2;
 	}
+	/* Beside another discover; a memory server's port is its own. */
+	c->cfg.share_port = true;
 	ret = rmap_ep_open(&ep, c->loop, (struct sockaddr *)&addr,
 			   rmap_addr_len(&addr), &c->cfg, &h);
 	if (ret) {
-		fprintf(stderr, "memxctl: cannot listen for announcements: %s\n",
-			strerror(-ret));
+		fprintf(stderr, "memxctl: cannot listen for announcements: %s%s\n",
+			strerror(-ret), ret == -EADDRINUSE ?
+			" (a memory server listens there: name another port, "
+			"the one its announce-to gives)" : "");
 		return 1;
 	}
 	end = evl_now_ns() + (uint64_t)secs * 1000000000ull;

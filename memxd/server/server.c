@@ -522,8 +522,10 @@ int server_new(struct server **out, struct evl *loop,
 	ret = rmap_ep_open(&srv->ep, loop, (struct sockaddr *)&addr,
 			   rmap_addr_len(&addr), &cfg->rmap, &h);
 	if (ret) {
-		log_err("cannot listen on %s: %s", cfg->listen ? cfg->listen :
-			"0.0.0.0", strerror(-ret));
+		log_err("cannot listen on %s: %s%s", cfg->listen ? cfg->listen :
+			"0.0.0.0", strerror(-ret), ret == -EADDRINUSE ?
+			" (another process holds the port: a second memxd "
+			"--server?)" : "");
 		goto err;
 	}
 	srv->window_start_ns = evl_now_ns();
