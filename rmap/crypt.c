@@ -291,8 +291,8 @@ static int aead_seal(struct keypair *kp, const uint8_t nonce[12],
 		     const uint8_t *ad, const uint8_t *plain, size_t len,
 		     uint8_t *ct)
 {
-	EVP_CIPHER_CTX *ctx = kp->send_st.evp;
 	size_t clen = len + RMAP_AEAD_TAG_LEN;
+	EVP_CIPHER_CTX *ctx;
 	int n, fin;
 
 	if (kp->suite == SUITE_AESGCM) {
@@ -302,6 +302,7 @@ static int aead_seal(struct keypair *kp, const uint8_t nonce[12],
 			return -EIO;
 		return clen == len + RMAP_AEAD_TAG_LEN ? 0 : -EIO;
 	}
+	ctx = kp->send_st.evp;
 	if (EVP_EncryptInit_ex(ctx, NULL, NULL, NULL, nonce) != 1 ||
 	    EVP_EncryptUpdate(ctx, NULL, &n, ad, RMAP_OUTER_LEN) != 1 ||
 	    EVP_EncryptUpdate(ctx, ct, &n, plain, (int)len) != 1 ||
@@ -321,9 +322,9 @@ static int aead_open(struct keypair *kp, const uint8_t nonce[12],
 		     const uint8_t *ad, const uint8_t *ct, size_t clen,
 		     uint8_t *out)
 {
-	EVP_CIPHER_CTX *ctx = kp->recv_st.evp;
 	uint8_t tag[RMAP_AEAD_TAG_LEN];
 	size_t plen = clen;
+	EVP_CIPHER_CTX *ctx;
 	int n, fin;
 
 	if (kp->suite == SUITE_AESGCM) {
@@ -333,6 +334,7 @@ static int aead_open(struct keypair *kp, const uint8_t nonce[12],
 			return -EBADMSG;
 		return plen == clen ? 0 : -EBADMSG;
 	}
+	ctx = kp->recv_st.evp;
 	memcpy(tag, ct + clen, sizeof(tag));
 	if (EVP_DecryptInit_ex(ctx, NULL, NULL, NULL, nonce) != 1 ||
 	    EVP_DecryptUpdate(ctx, NULL, &n, ad, RMAP_OUTER_LEN) != 1 ||
