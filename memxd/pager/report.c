@@ -33,6 +33,7 @@
 	X(victim_lead_refault, "adaptive: pages fetched by refault's leaders") \
 	X(victim_follow_refault, "adaptive: 1 while the others run refault") \
 	X(victim_duel_turns, "adaptive: times the others changed policy") \
+	X(victim_lead_scanned, "adaptive: pages the leaders' hands passed") \
 	X(pg_groups, "page-groups placed on servers")			\
 	X(pg_degraded, "groups missing a slot, waiting for a job")	\
 	X(pg_rebuilding, "groups whose slot is being rebuilt")		\
@@ -122,6 +123,7 @@ static void gauges_of(struct vm *vm, struct vm_gauges *g)
 		.victim_lead_refault = vm->victim.st.lead_refault,
 		.victim_follow_refault = vm->victim.follow_refault,
 		.victim_duel_turns = vm->victim.st.turns,
+		.victim_lead_scanned = vm->victim.st.lead_scanned,
 		.pg_groups = pg_ngroups(vm->groups) - groups[PG_EMPTY],
 		.pg_degraded = groups[PG_DEGRADED],
 		.pg_rebuilding = groups[PG_REBUILDING],
