@@ -1991,11 +1991,14 @@ END_TEST
  * order (some of them refusals); a model of every page's bytes says what
  * each read must see, and the budget holds throughout.
  */
+/* The most pages a mix runs over: adaptive's, the smallest that duels. */
+#define MIX_MAX_PAGES	(2 * VICTIM_DUEL_MIN_BUDGET)
+
 START_TEST(test_random_mix)
 {
 	struct fx_opts o = defaults;
 	uint64_t rng = 0x9e3779b97f4a7c15ull + (uint64_t)_i;
-	uint8_t model[2 * VICTIM_DUEL_MIN_BUDGET];
+	uint8_t model[MIX_MAX_PAGES];
 	struct fx f;
 
 	o.npages = 512;
@@ -2005,9 +2008,10 @@ START_TEST(test_random_mix)
 	o.policy = (enum victim_policy)(_i % 4);
 	if (o.policy == VICTIM_ADAPTIVE) {
 		/* The smallest budget that duels, not clock's fallback. */
-		o.npages = 2 * VICTIM_DUEL_MIN_BUDGET;
+		o.npages = MIX_MAX_PAGES;
 		o.budget = VICTIM_DUEL_MIN_BUDGET;
 	}
+	ck_assert_uint_le(o.npages, sizeof(model));
 	fx_init(&f, &o);
 	ck_assert_int_eq(f.vm->victim.policy, o.policy);
 	memset(model, 0, sizeof(model));
