@@ -1986,14 +1986,14 @@ END_TEST
 
 /* ---- everything at once ---- */
 
+/* The most pages a mix runs over: adaptive's, the smallest that duels. */
+#define MIX_MAX_PAGES	(2 * VICTIM_DUEL_MIN_BUDGET)
+
 /*
  * Random accesses, discards, REMOVE events and server answers in random
  * order (some of them refusals); a model of every page's bytes says what
  * each read must see, and the budget holds throughout.
  */
-/* The most pages a mix runs over: adaptive's, the smallest that duels. */
-#define MIX_MAX_PAGES	(2 * VICTIM_DUEL_MIN_BUDGET)
-
 START_TEST(test_random_mix)
 {
 	struct fx_opts o = defaults;
