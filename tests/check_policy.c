@@ -407,7 +407,8 @@ static double sim_fini(struct sim *s)
 		printf("  refaults %lu promoted %lu demoted %lu back %lu gone %lu "
 		       "sampled %lu stale %lu theta %u hot %lu "
 		       "dirty evictions %lu; leaders fetched: clock %lu "
-		       "refault %lu, followers run %s (turned %lu times)\n",
+		       "refault %lu, followers run %s (turned %lu times); "
+		       "hot hand %lu, lead hands %lu\n",
 		       (unsigned long)s->v.st.refaults,
 		       (unsigned long)s->v.st.promoted,
 		       (unsigned long)s->v.st.demoted,
@@ -420,7 +421,9 @@ static double sim_fini(struct sim *s)
 		       (unsigned long)s->v.st.lead_clock,
 		       (unsigned long)s->v.st.lead_refault,
 		       s->v.follow_refault ? "refault" : "clock",
-		       (unsigned long)s->v.st.turns);
+		       (unsigned long)s->v.st.turns,
+		       (unsigned long)s->v.st.hot_scanned,
+		       (unsigned long)s->v.st.lead_scanned);
 
 	ck_assert_uint_eq(s->pt.bugs, 0);
 	ck_assert_uint_le(s->pt.resident, s->budget);
@@ -1157,6 +1160,77 @@ START_TEST(test_adaptive_leader_walk_bounded)
 }
 END_TEST
 
+/*
+ * The hot hands' walks.  Letting one of the refault leaders' hot pages
+ * go walks that set (twice at most: here every page of it is referenced,
+ * so the first pass only clears bits), not the VM; and where the others
+ * have no hot page, their hand does not walk at all.  Before, each walk
+ * could pass twice the VM's pages: on the fault path (victim_installed),
+ * and once per victim wanted from a dry cold hand (victim_select).
+ */
+START_TEST(test_hot_walk_bounded)
+{
+	const uint64_t budget = SIM_BUDGET, npages = 8 * budget + 5;
+	uint64_t out[SIM_BATCH], before, room, refault = UINT64_MAX, hot = 0;
+	uint64_t followers = 0;
+	struct victim_lead *l;
+	struct sim s;
+	unsigned n;
+
+	sim_init(&s, VICTIM_ADAPTIVE, npages, budget);
+	l = &s.v.lead[VICTIM_LEAD_REFAULT];
+	room = s.v.hot_target / VICTIM_DUEL_SETS;
+	ck_assert_uint_lt(2 * l->pages, npages / 4);
+	/* The refault leaders' hot set full, every page of it referenced
+	 * (installed); the next of their pages comes back within the
+	 * horizon, and enough refaults have asked for a place. */
+	for (uint64_t p = 0; p < npages && refault == UINT64_MAX; p++) {
+		if (victim_duel_role(&s.v, p) != VICTIM_LEAD_REFAULT)
+			continue;
+		if (hot == room) {
+			refault = p;
+			break;
+		}
+		ck_assert(pt_installed(&s.pt, p, true));
+		ck_assert(pt_set_hot(&s.pt, p, true));
+		s.v.lead_hot++;
+		l->resident++;
+		hot++;
+	}
+	ck_assert_uint_ne(refault, UINT64_MAX);
+	pt_set_epoch(&s.pt, refault, l->now);
+	l->pressure = l->theta - 1;
+	ck_assert(pt_installed(&s.pt, refault, true));
+	before = s.v.st.hot_scanned;
+	victim_installed(&s.v, &s.pt, refault);
+	ck_assert_uint_eq(s.v.st.demoted, 1);
+	ck_assert_uint_eq(s.v.st.promoted, 1);
+	ck_assert_uint_eq(s.v.lead_hot, room);
+	ck_assert_uint_gt(s.v.st.hot_scanned - before, room);
+	ck_assert_uint_le(s.v.st.hot_scanned - before, 2 * l->pages);
+
+	/* A batch of the others' pages resident, all on their way out:
+	 * the cold hand is dry, and they have no hot page to give up. */
+	for (uint64_t p = 0; p < npages && followers < SIM_BATCH; p++) {
+		if (victim_duel_role(&s.v, p) != 0)
+			continue;
+		ck_assert(pt_installed(&s.pt, p, true));
+		victim_installed(&s.v, &s.pt, p);
+		ck_assert(pt_evict_begin(&s.pt, p));
+		followers++;
+	}
+	before = s.v.st.hot_scanned;
+	n = victim_select(&s.v, &s.pt, out, SIM_BATCH);
+	ck_assert_uint_eq(n, 0);
+	ck_assert_uint_lt(s.v.st.hot_scanned - before, l->pages);
+	for (uint64_t p = 0; p < npages; p++)
+		if (pt_state(&s.pt, p) == PS_EVICTING)
+			ck_assert(pt_evict_cancel(&s.pt, p));
+	pt_fini(&s.pt);
+	free(s.wp);
+}
+END_TEST
+
 static Suite *policy_suite(void)
 {
 	Suite *s = suite_create("policy");
@@ -1191,6 +1265,7 @@ static Suite *policy_suite(void)
 	tcase_add_test(tc, test_adaptive_group_size);
 	tcase_add_test(tc, test_adaptive_small_budget);
 	tcase_add_test(tc, test_adaptive_leader_walk_bounded);
+	tcase_add_test(tc, test_hot_walk_bounded);
 	tcase_add_test(tc, test_ahead_survives_until_used);
 	suite_add_tcase(s, tc);
 	return s;

@@ -34,6 +34,7 @@
 	X(victim_follow_refault, "adaptive: 1 while the others run refault") \
 	X(victim_duel_turns, "adaptive: times the others changed policy") \
 	X(victim_lead_scanned, "adaptive: pages the leaders' hands passed") \
+	X(victim_hot_scanned, "pages the hot hands passed to demote one") \
 	X(pg_groups, "page-groups placed on servers")			\
 	X(pg_degraded, "groups missing a slot, waiting for a job")	\
 	X(pg_rebuilding, "groups whose slot is being rebuilt")		\
@@ -124,6 +125,7 @@ static void gauges_of(struct vm *vm, struct vm_gauges *g)
 		.victim_follow_refault = vm->victim.follow_refault,
 		.victim_duel_turns = vm->victim.st.turns,
 		.victim_lead_scanned = vm->victim.st.lead_scanned,
+		.victim_hot_scanned = vm->victim.st.hot_scanned,
 		.pg_groups = pg_ngroups(vm->groups) - groups[PG_EMPTY],
 		.pg_degraded = groups[PG_DEGRADED],
 		.pg_rebuilding = groups[PG_REBUILDING],

@@ -116,6 +116,7 @@ struct victim_stats {
 	uint64_t lead_refault;	/* adaptive: pages fetched by refault leaders */
 	uint64_t turns;		/* adaptive: the followers changed policy */
 	uint64_t lead_scanned;	/* adaptive: pages the leaders' hands passed */
+	uint64_t hot_scanned;	/* pages the hot hands passed */
 };
 
 struct victim {
@@ -124,7 +125,8 @@ struct victim {
 	unsigned align;		/* rows: batches end at a multiple */
 	uint64_t hand;		/* the (cold) clock hand */
 	/* refault only: */
-	uint64_t hot_hand;	/* demotes hot pages, in page order */
+	uint64_t hot_hand;	/* demotes hot pages, in page order (the
+				 * refault leaders': lead[2].hot_hand) */
 	uint64_t hot_target;	/* the most pages the hot set holds */
 	uint64_t evictions;	/* victims handed out: the clock of epochs */
 	uint64_t bucket;	/* evictions per epoch */
@@ -141,6 +143,7 @@ struct victim {
 		uint64_t resident;	/* its pages resident */
 		uint64_t pages;		/* its pages, resident or not */
 		uint64_t hand;		/* its clock hand */
+		uint64_t hot_hand;	/* refault's: demotes its hot pages */
 		uint64_t evictions;	/* its epoch clock */
 		uint64_t fetched;	/* its fetches, in the window */
 		uint8_t now;
