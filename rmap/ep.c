@@ -174,6 +174,24 @@ static int bind_port(int fd, const struct sockaddr *addr, socklen_t len)
 	}
 }
 
+/*
+ * Room for a full window of jumbo frames from many peers.  The kernel
+ * caps SO_RCVBUF and SO_SNDBUF at net.core.rmem_max and wmem_max (208
+ * KiB on a stock Debian 12), where a burst from a few peers overflows
+ * and is dropped, to be resent a retry interval later; a process with
+ * CAP_NET_ADMIN (memxd as root) may pass the caps, so it asks that way
+ * first.  rmap_ep_sockbuf() tells what it got.
+ */
+static void socket_buffers(int fd)
+{
+	int sz = RMAP_SOCKBUF;
+
+	if (setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &sz, sizeof(sz)))
+		setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &sz, sizeof(sz));
+	if (setsockopt(fd, SOL_SOCKET, SO_SNDBUFFORCE, &sz, sizeof(sz)))
+		setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &sz, sizeof(sz));
+}
+
 int rmap_ep_open(struct rmap_ep **out, struct evl *loop,
 		 const struct sockaddr *bind_addr, socklen_t bind_len,
 		 const struct rmap_config *cfg,
@@ -232,13 +250,7 @@ int rmap_ep_open(struct rmap_ep **out, struct evl *loop,
 		setsockopt(ep->fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
 	if (cfg->broadcast)
 		setsockopt(ep->fd, SOL_SOCKET, SO_BROADCAST, &one, sizeof(one));
-	/* Room for a full window of jumbo frames from many peers. */
-	{
-		int sz = 8 << 20;
-
-		setsockopt(ep->fd, SOL_SOCKET, SO_RCVBUF, &sz, sizeof(sz));
-		setsockopt(ep->fd, SOL_SOCKET, SO_SNDBUF, &sz, sizeof(sz));
-	}
+	socket_buffers(ep->fd);
 	ret = bind_port(ep->fd, bind_addr, bind_len);
 	if (ret)
 		goto err_close;
@@ -310,6 +322,33 @@ uint16_t rmap_ep_port(const struct rmap_ep *ep)
 	if (getsockname(ep->fd, (struct sockaddr *)&ss, &len) < 0)
 		return 0;
 	return sockaddr_port((struct sockaddr *)&ss);
+}
+
+size_t rmap_ep_sockbuf(const struct rmap_ep *ep)
+{
+	int rcv = 0, snd = 0;
+	socklen_t len = sizeof(int);
+
+	/* The kernel reports twice what was set: its bookkeeping's share. */
+	if (getsockopt(ep->fd, SOL_SOCKET, SO_RCVBUF, &rcv, &len) < 0 ||
+	    getsockopt(ep->fd, SOL_SOCKET, SO_SNDBUF, &snd, &len) < 0)
+		return 0;
+	return (size_t)(rcv < snd ? rcv : snd) / 2;
+}
+
+bool rmap_ep_sockbuf_short(const struct rmap_ep *ep, char *why, size_t len)
+{
+	size_t got = rmap_ep_sockbuf(ep);
+
+	if (got >= RMAP_SOCKBUF)
+		return false;
+	snprintf(why, len, "RMAP socket buffers are %zu KiB, not the %u KiB "
+		 "asked for: net.core.rmem_max and wmem_max cap them, and "
+		 "this process lacks CAP_NET_ADMIN to go past; bursts will "
+		 "be dropped and resent (sysctl -w "
+		 "net.core.rmem_max=%u net.core.wmem_max=%u)", got >> 10,
+		 RMAP_SOCKBUF >> 10, RMAP_SOCKBUF, RMAP_SOCKBUF);
+	return true;
 }
 
 const struct rmap_counters *rmap_ep_counters(const struct rmap_ep *ep)

@@ -261,6 +261,16 @@ int rmap_ep_open(struct rmap_ep **ep, struct evl *loop,
 /* Fails every pending call with -ECANCELED, then frees everything. */
 void rmap_ep_close(struct rmap_ep *ep);
 uint16_t rmap_ep_port(const struct rmap_ep *ep);
+/*
+ * The smaller of the socket's receive and send buffers, in bytes: each
+ * asks for RMAP_SOCKBUF, and gets less where net.core.rmem_max or
+ * wmem_max caps it and the process lacks CAP_NET_ADMIN to pass the cap.
+ * rmap_ep_sockbuf_short: true, and a sentence in @why for the log that
+ * says so and what to do, if it got less.
+ */
+#define RMAP_SOCKBUF	(8u << 20)
+size_t rmap_ep_sockbuf(const struct rmap_ep *ep);
+bool rmap_ep_sockbuf_short(const struct rmap_ep *ep, char *why, size_t len);
 const struct rmap_counters *rmap_ep_counters(const struct rmap_ep *ep);
 void rmap_ep_set_tx_filter(struct rmap_ep *ep, rmap_tx_filter_fn fn, void *arg);
 /*

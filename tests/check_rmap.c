@@ -2200,6 +2200,38 @@ START_TEST(test_port_not_shared)
 }
 END_TEST
 
+/*
+ * Each socket asks for RMAP_SOCKBUF both ways.  With CAP_NET_ADMIN (the
+ * tests run as root) it gets that past net.core.rmem_max and wmem_max
+ * (208 KiB on a stock Debian 12, where a burst from a few peers would
+ * overflow); without, it gets the cap, and rmap_ep_sockbuf_short() says
+ * so in a sentence that names the settings.
+ */
+START_TEST(test_socket_buffers)
+{
+	struct sockaddr_storage any = loopback(0);
+	struct rmap_handlers h = { 0 };
+	struct rmap_config cfg;
+	struct rmap_ep *ep;
+	char why[320] = "";
+
+	test_config(&cfg);
+	ck_assert_int_eq(evl_new(&loop, 64), 0);
+	ck_assert_int_eq(rmap_ep_open(&ep, loop, (struct sockaddr *)&any,
+				      sizeof(struct sockaddr_in), &cfg, &h), 0);
+	if (geteuid() == 0) {
+		ck_assert_uint_ge(rmap_ep_sockbuf(ep), RMAP_SOCKBUF);
+		ck_assert(!rmap_ep_sockbuf_short(ep, why, sizeof(why)));
+		ck_assert_str_eq(why, "");
+	} else if (rmap_ep_sockbuf(ep) < RMAP_SOCKBUF) {
+		ck_assert(rmap_ep_sockbuf_short(ep, why, sizeof(why)));
+		ck_assert_ptr_nonnull(strstr(why, "net.core.rmem_max=8388608"));
+	}
+	rmap_ep_close(ep);
+	evl_free(loop);
+}
+END_TEST
+
 START_TEST(test_config_check)
 {
 	struct rmap_config cfg;
@@ -2407,6 +2439,7 @@ static Suite *rmap_suite(void)
 	tcase_set_timeout(tc, 30);
 	tcase_add_test(tc, test_config_check);
 	tcase_add_test(tc, test_port_not_shared);
+	tcase_add_test(tc, test_socket_buffers);
 	tcase_add_test(tc, test_basic_call_reply);
 	tcase_add_test(tc, test_announce_delivered);
 	tcase_add_test(tc, test_close_cancels_pending);

@@ -66,6 +66,7 @@ int remote_new(struct remote **out, struct evl *loop, char *const *servers,
 	struct sockaddr_in any = { .sin_family = AF_INET };
 	struct rmap_config ep_cfg;
 	struct remote *r;
+	char why[320];
 	unsigned n = 0;
 	int ret;
 
@@ -97,6 +98,8 @@ int remote_new(struct remote **out, struct evl *loop, char *const *servers,
 			   &ep_cfg, &h);
 	if (ret)
 		goto err;
+	if (rmap_ep_sockbuf_short(r->ep, why, sizeof(why)))
+		log_warn("%s", why);
 	for (unsigned i = 0; i < n; i++) {
 		struct sockaddr_storage addr;
 

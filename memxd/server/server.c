@@ -460,6 +460,7 @@ int server_new(struct server **out, struct evl *loop,
 	};
 	struct sockaddr_storage addr;
 	struct server *srv;
+	char why[320];
 	int ret;
 
 	srv = calloc(1, sizeof(*srv));
@@ -528,6 +529,8 @@ int server_new(struct server **out, struct evl *loop,
 			"--server?)" : "");
 		goto err;
 	}
+	if (rmap_ep_sockbuf_short(srv->ep, why, sizeof(why)))
+		log_warn("%s", why);
 	srv->window_start_ns = evl_now_ns();
 	evl_timer_arm(loop, &srv->expiry_timer,
 		      (uint64_t)cfg->heartbeat_ms * 1000000ull);
