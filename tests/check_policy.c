@@ -1106,6 +1106,16 @@ START_TEST(test_adaptive_small_budget)
 }
 END_TEST
 
+/* Take back every eviction left in flight, and free @s. */
+static void sim_cancel_fini(struct sim *s)
+{
+	for (uint64_t p = 0; p < s->pt.npages; p++)
+		if (pt_state(&s->pt, p) == PS_EVICTING)
+			ck_assert(pt_evict_cancel(&s->pt, p));
+	pt_fini(&s->pt);
+	free(s->wp);
+}
+
 /*
  * adaptive: a leader set over its share whose pages cannot go now (here
  * all of them being evicted already) costs victim_select() a walk of
@@ -1152,11 +1162,7 @@ START_TEST(test_adaptive_leader_walk_bounded)
 	ck_assert_uint_eq(n, SIM_BATCH);
 	for (unsigned i = 0; i < n; i++)
 		ck_assert_uint_eq(victim_duel_role(&s.v, out[i]), 0);
-	for (uint64_t p = 0; p < npages; p++)
-		if (pt_state(&s.pt, p) == PS_EVICTING)
-			ck_assert(pt_evict_cancel(&s.pt, p));
-	pt_fini(&s.pt);
-	free(s.wp);
+	sim_cancel_fini(&s);
 }
 END_TEST
 
@@ -1223,11 +1229,7 @@ START_TEST(test_hot_walk_bounded)
 	n = victim_select(&s.v, &s.pt, out, SIM_BATCH);
 	ck_assert_uint_eq(n, 0);
 	ck_assert_uint_lt(s.v.st.hot_scanned - before, l->pages);
-	for (uint64_t p = 0; p < npages; p++)
-		if (pt_state(&s.pt, p) == PS_EVICTING)
-			ck_assert(pt_evict_cancel(&s.pt, p));
-	pt_fini(&s.pt);
-	free(s.wp);
+	sim_cancel_fini(&s);
 }
 END_TEST
 
