@@ -172,11 +172,39 @@ static unsigned route_mtu(const struct sockaddr_storage *to)
 	return mtu > (int)RMAP_MAX_MTU ? RMAP_MAX_MTU : (unsigned)mtu;
 }
 
+/*
+ * Look the route's MTU up again (auto only): true if it changed.  A
+ * message already cut for the old MTU keeps its fragments; the kernel
+ * splits those into IP fragments if they no longer fit.
+ */
+bool peer_mtu_relearn(struct rmap_peer *peer)
+{
+	unsigned mtu;
+
+	if (peer->ep->cfg.mtu != RMAP_MTU_AUTO)
+		return false;
+	mtu = route_mtu(&peer->addr);
+	peer->mtu_ns = evl_now_ns();
+	if (mtu == peer->mtu)
+		return false;
+	if (peer->mtu)
+		peer->ep->ctr.mtu_changes++;
+	peer->mtu = mtu;
+	return true;
+}
+
+/*
+ * The MTU to cut messages to @peer for: the configured one, or the
+ * route's, looked up again once it is RMAP_MTU_RECHECK_S old (a link
+ * whose MTU was raised or lowered since).
+ */
 unsigned peer_mtu(struct rmap_peer *peer)
 {
-	if (!peer->mtu)
-		peer->mtu = peer->ep->cfg.mtu != RMAP_MTU_AUTO ?
-			    peer->ep->cfg.mtu : route_mtu(&peer->addr);
+	if (peer->ep->cfg.mtu != RMAP_MTU_AUTO)
+		peer->mtu = peer->ep->cfg.mtu;
+	else if (!peer->mtu || evl_now_ns() - peer->mtu_ns >=
+		 RMAP_MTU_RECHECK_S * 1000000000ull)
+		peer_mtu_relearn(peer);
 	return peer->mtu;
 }
 

@@ -101,9 +101,11 @@ struct rmap_config {
 	 * The link MTU messages are fragmented for, RMAP_MIN_MTU..
 	 * RMAP_MAX_MTU, or RMAP_MTU_AUTO: each peer's, the MTU of the
 	 * route to it (the device's, or a smaller one the kernel learnt for
-	 * the path), looked up before the first message to it.  A
-	 * receiver takes fragments of any size up to RMAP_MAX_MTU, so the
-	 * two ends need not agree.
+	 * the path), looked up before the first message to it and again
+	 * once it is RMAP_MTU_RECHECK_S old, or at once when the kernel
+	 * refuses a GSO run as too large for the route.  A receiver takes
+	 * fragments of any size up to RMAP_MAX_MTU, so the two ends need
+	 * not agree.
 	 */
 	unsigned mtu;
 	unsigned rto_us;	/* retransmit timer: how often to look */
@@ -137,6 +139,7 @@ struct rmap_config {
 #define RMAP_MTU_AUTO		0u
 #define RMAP_DEFAULT_MTU	RMAP_MTU_AUTO
 #define RMAP_FALLBACK_MTU	1500u	/* auto, where the route says nothing */
+#define RMAP_MTU_RECHECK_S	5u	/* auto: how old a route's MTU may get */
 #define RMAP_DEFAULT_RTO_US	1000u
 #define RMAP_DEFAULT_RETRY_US	2000u
 #define RMAP_DEFAULT_RETRY_MAX_US 200000u
@@ -244,6 +247,8 @@ struct rmap_counters {
 	uint64_t reply_mismatch;	/* a reply whose page run differs from
 					 * its request's: the request fails
 					 * with EBADMSG */
+	uint64_t mtu_changes;	/* a peer's route MTU, looked up again,
+				 * had changed */
 	uint64_t bad[RMAP_WIRE_NERR];
 	uint64_t bad_total;
 };

@@ -196,6 +196,7 @@ struct rmap_peer {
 	struct call *calls;
 	unsigned srtt_us, rttvar_us;
 	unsigned mtu;		/* fragments for this MTU; 0: not known yet */
+	uint64_t mtu_ns;	/* when mtu was looked up (auto) */
 	bool unreachable;
 
 	/* from the peer */
@@ -358,8 +359,10 @@ struct pkt *pkt_new_room(struct rmap_ep *ep, size_t payload, size_t room);
 void pkt_unref(struct pkt *p);
 void ep_xmit(struct rmap_ep *ep, struct pkt *p, struct rmap_peer *peer);
 /* The MTU to fragment for toward @peer: the configured one, or (auto) its
- * route's, looked up once. */
+ * route's, looked up again every RMAP_MTU_RECHECK_S; _relearn: now, true
+ * if it changed. */
 unsigned peer_mtu(struct rmap_peer *peer);
+bool peer_mtu_relearn(struct rmap_peer *peer);
 int peer_queue_msg(struct rmap_peer *peer, const struct rmap_hdr *tmpl,
 		   const struct iovec *iov, uint32_t len);
 void peer_process_ack(struct rmap_peer *peer, uint32_t ack, uint64_t sack);

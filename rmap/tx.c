@@ -284,15 +284,33 @@ struct gso_send {
 	struct iovec iov[GSO_MAX_SEGS];
 };
 
+/*
+ * The kernel refuses a run whose segments no longer fit the route's MTU
+ * (EMSGSIZE; EINVAL on some kernels): a link whose MTU was lowered.
+ * Then the MTU is learnt again and later runs are cut for it; the
+ * refused packets wait in the window for the timer.  Otherwise, after
+ * EINVAL, GSO itself is what failed.
+ */
+static bool gso_route_shrank(struct gso_send *g)
+{
+	struct rmap_peer *peer = rmap_peer_find(g->ep, &g->to);
+
+	return peer && peer_mtu_relearn(peer);
+}
+
 static void gso_sent(struct evl *loop, struct evl_op *op, int res)
 {
 	struct gso_send *g = (struct gso_send *)op;
+	bool shrank = false;
 
 	(void)loop;
 	if (res < 0) {
 		/* The packets are in the window: the timer resends them. */
 		g->ep->ctr.send_errors++;
-		if (res == -EINVAL || res == -EOPNOTSUPP || res == -EIO)
+		if (res == -EMSGSIZE || res == -EINVAL)
+			shrank = gso_route_shrank(g);
+		if (!shrank &&
+		    (res == -EINVAL || res == -EOPNOTSUPP || res == -EIO))
 			g->ep->no_gso = true;
 	}
 	g->ep->ops--;
@@ -362,6 +380,14 @@ static void pkt_pad(struct rmap_ep *ep, struct pkt *p, size_t seg)
 	ep->ctr.tx_padded++;
 }
 
+/* Payload bytes per fragment toward @peer: its MTU less the headers. */
+static uint32_t frag_payload(struct rmap_peer *peer)
+{
+	uint32_t fp = rmap_frag_payload(peer_mtu(peer));
+
+	return peer->addr.ss_family == AF_INET6 ? fp - RMAP_IP6_EXTRA : fp;
+}
+
 /* First transmission of @n packets to @peer, in GSO runs where possible. */
 static void ep_xmit_batch(struct rmap_ep *ep, struct rmap_peer *peer,
 			  struct pkt **pk, unsigned n)
@@ -372,13 +398,24 @@ static void ep_xmit_batch(struct rmap_ep *ep, struct rmap_peer *peer,
 	 */
 	bool gso = !ep->no_gso && !ep->tx_filter && !ep->wire_filter &&
 		   !ep->cfg.gap_us && (!ep->secure || peer->kp_cur);
+	/*
+	 * A run's segments must fit the route: fragments cut for an MTU
+	 * since lowered go one by one (the kernel splits them).
+	 */
+	size_t fits = RMAP_HDR_LEN + frag_payload(peer);
 
 	for (unsigned i = 0; i < n;) {
 		unsigned k = 1;
 		size_t seg = pk[i]->len, bytes;
 
+		if (seg > fits) {
+			ep_xmit(ep, pk[i++], peer);
+			continue;
+		}
+
 		/* A run may start with a last fragment, padded too. */
 		if (gso && i + 1 < n && pk[i + 1]->len > seg &&
+		    pk[i + 1]->len <= fits &&
 		    pkt_may_pad(pk[i], pk[i + 1]->len)) {
 			seg = pk[i + 1]->len;
 			pkt_pad(ep, pk[i], seg);
@@ -497,14 +534,6 @@ static void peer_want_tx(struct rmap_peer *peer)
 		peer->tx_next = ep->tx_list;
 		ep->tx_list = peer;
 	}
-}
-
-/* Payload bytes per fragment toward @peer: its MTU less the headers. */
-static uint32_t frag_payload(struct rmap_peer *peer)
-{
-	uint32_t fp = rmap_frag_payload(peer_mtu(peer));
-
-	return peer->addr.ss_family == AF_INET6 ? fp - RMAP_IP6_EXTRA : fp;
 }
 
 /* Queue a message of @len bytes gathered from @iov, fragment by fragment. */

@@ -12,9 +12,13 @@
 #include <check.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <net/if.h>
+#include <sched.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <sys/ioctl.h>
 
 #include "rmap/rmap.h"
 #include "rmap/rmap_int.h"	/* the key pair's seal and open */
@@ -863,6 +867,144 @@ START_TEST(test_mtu_auto)
 }
 END_TEST
 
+/* How many of the @n calls of @d have had their answer. */
+static unsigned calls_done(const struct done *d, unsigned n)
+{
+	unsigned k = 0;
+
+	for (unsigned i = 0; i < n; i++)
+		k += d[i].calls;
+	return k;
+}
+
+/* Loopback up, at @mtu, in this test's own network namespace. */
+static void lo_set_mtu(unsigned mtu)
+{
+	struct ifreq ifr;
+	int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+
+	ck_assert_int_ge(fd, 0);
+	memset(&ifr, 0, sizeof(ifr));
+	strcpy(ifr.ifr_name, "lo");
+	ck_assert_int_eq(ioctl(fd, SIOCGIFFLAGS, &ifr), 0);
+	ifr.ifr_flags |= IFF_UP;
+	ck_assert_int_eq(ioctl(fd, SIOCSIFFLAGS, &ifr), 0);
+	ifr.ifr_mtu = (int)mtu;
+	ck_assert_int_eq(ioctl(fd, SIOCSIFMTU, &ifr), 0);
+	ifr.ifr_mtu = 0;
+	ck_assert_int_eq(ioctl(fd, SIOCGIFMTU, &ifr), 0);
+	ck_assert_int_eq(ifr.ifr_mtu, (int)mtu);
+	close(fd);
+}
+
+/*
+ * One round of 32 one-page WRITEs, then 32 READs of them, in one turn
+ * each, on the unfiltered pair (GSO on); every byte must come back.
+ */
+static void mtu_round(uint64_t seed)
+{
+	enum { N = 32 };
+	static uint8_t data[N * PG], back[N * PG];
+	static struct done d[N];
+
+	fill_random(&seed, data, sizeof(data));
+	memset(d, 0, sizeof(d));
+	for (unsigned i = 0; i < N; i++)
+		ck_assert_int_eq(call(RMAP_T_WRITE, 1, i, 1, data + i * PG,
+				      NULL, 0, &d[i]), 0);
+	TU_RUN_UNTIL(loop, calls_done(d, N) == N, TU_DEADLINE_MS);
+	for (unsigned i = 0; i < N; i++) {
+		ck_assert_int_eq(d[i].err, 0);
+		ck_assert_uint_eq(d[i].status, RMAP_S_OK);
+	}
+	ck_assert_mem_eq(store, data, sizeof(data));
+	memset(back, 0, sizeof(back));
+	memset(d, 0, sizeof(d));
+	for (unsigned i = 0; i < N; i++)
+		ck_assert_int_eq(call(RMAP_T_READ, 2, i, 1, NULL,
+				      back + i * PG, PG, &d[i]), 0);
+	TU_RUN_UNTIL(loop, calls_done(d, N) == N, TU_DEADLINE_MS);
+	for (unsigned i = 0; i < N; i++) {
+		ck_assert_int_eq(d[i].err, 0);
+		ck_assert_uint_eq(d[i].len, PG);
+	}
+	ck_assert_mem_eq(back, data, sizeof(back));
+}
+
+/*
+ * mtu = auto follows the link when its MTU changes under a running pair
+ * (a network namespace of the test's own, its loopback at 9000, then
+ * 1500, then 9000 again):
+ *   - lowered: the next GSO run, cut for 9000, is refused by the kernel
+ *     (EMSGSIZE: its segments no longer fit the route); both ends learn
+ *     1500 at once; what was cut for 9000 goes one by one (the kernel
+ *     splits it), every byte arrives, and the next runs, cut for 1500,
+ *     go out whole;
+ *   - raised: within RMAP_MTU_RECHECK_S, messages are cut for 9000
+ *     again.
+ * Before, the ends cut for 9000 for good: every GSO run was refused and
+ * waited for the retransmit timer, every datagram split by IP.
+ */
+START_TEST(test_mtu_relearnt)
+{
+	const struct rmap_counters *cc, *sc;
+	struct rmap_config cfg;
+	struct rmap_peer *back_peer;
+	uint64_t c_gso, s_gso, c_err, s_err;
+
+	if (unshare(CLONE_NEWNET)) {
+		fprintf(stderr, "test_mtu_relearnt: SKIPPED: no network "
+			"namespace of its own (unshare: %s; needs "
+			"CAP_SYS_ADMIN)\n", strerror(errno));
+		return;
+	}
+	lo_set_mtu(9000);
+	test_config(&cfg);
+	cfg.mtu = RMAP_MTU_AUTO;
+	cfg.window = 128;
+	pair_open(&cfg);
+	cc = rmap_ep_counters(cli);
+	sc = rmap_ep_counters(srv);
+
+	mtu_round(31);
+	back_peer = rmap_peer_find(srv, &cli_addr);
+	ck_assert_ptr_nonnull(back_peer);
+	ck_assert_uint_eq(rmap_peer_mtu(peer), 9000);
+	ck_assert_uint_eq(rmap_peer_mtu(back_peer), 9000);
+	ck_assert_uint_gt(cc->gso_sends, 0);
+	ck_assert_uint_gt(sc->gso_sends, 0);
+
+	/* Lowered: a page is three datagrams again, and GSO stays. */
+	lo_set_mtu(1500);
+	mtu_round(32);
+	ck_assert_uint_eq(rmap_peer_mtu(peer), 1500);
+	ck_assert_uint_eq(rmap_peer_mtu(back_peer), 1500);
+	ck_assert_uint_eq(cc->mtu_changes, 1);
+	ck_assert_uint_eq(sc->mtu_changes, 1);
+	c_gso = cc->gso_sends;
+	s_gso = sc->gso_sends;
+	c_err = cc->send_errors;
+	s_err = sc->send_errors;
+	mtu_round(33);
+	ck_assert_uint_gt(cc->gso_sends, c_gso);
+	ck_assert_uint_gt(sc->gso_sends, s_gso);
+	ck_assert_uint_eq(cc->send_errors, c_err);
+	ck_assert_uint_eq(sc->send_errors, s_err);
+
+	/* Raised: found at the next look, RMAP_MTU_RECHECK_S later. */
+	lo_set_mtu(9000);
+	usleep(RMAP_MTU_RECHECK_S * 1000000u + 200000u);
+	mtu_round(34);
+	ck_assert_uint_eq(rmap_peer_mtu(peer), 9000);
+	ck_assert_uint_eq(rmap_peer_mtu(back_peer), 9000);
+	ck_assert_uint_eq(cc->mtu_changes, 2);
+	ck_assert_uint_eq(sc->mtu_changes, 2);
+	ck_assert_uint_eq(cc->bad_total, 0);
+	ck_assert_uint_eq(sc->bad_total, 0);
+	pair_close();
+}
+END_TEST
+
 /*
  * Over IPv6 a datagram loses 48 bytes to the IP and UDP headers, not 28:
  * a fragment carries 20 bytes less, so that it still fits the MTU (4
@@ -964,16 +1106,6 @@ END_TEST
  * the 32 READs' replies come back the same way.  Every byte arrives.
  * A second round, with authentication, pads inside the sealed datagram.
  */
-/* How many of the @n calls of @d have had their answer. */
-static unsigned calls_done(const struct done *d, unsigned n)
-{
-	unsigned k = 0;
-
-	for (unsigned i = 0; i < n; i++)
-		k += d[i].calls;
-	return k;
-}
-
 /* Since @sends0 and @pkts0 of @c: at least 8 datagrams per send. */
 static void assert_batched(const struct rmap_counters *c, uint64_t sends0,
 			   uint64_t pkts0)
@@ -2489,6 +2621,7 @@ static Suite *rmap_suite(void)
 	tcase_add_loop_test(tc, test_fragmentation_at_mtu, 0,
 			    sizeof(mtus) / sizeof(mtus[0]));
 	tcase_add_test(tc, test_mtu_auto);
+	tcase_add_test(tc, test_mtu_relearnt);
 	tcase_add_test(tc, test_ipv6_fragments);
 	suite_add_tcase(s, tc);
 

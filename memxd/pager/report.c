@@ -183,6 +183,7 @@ static double metadata_per_page(const struct vm *vm)
 	X(replays, replays, "authentic, but seen before")               \
 	X(limit_drops, limit_drops, "over a per-peer bound")            \
 	X(reply_mismatch, reply_mismatch, "replies for another run")    \
+	X(mtu_changes, mtu_changes, "route MTUs found changed")         \
 	X(handshakes, handshakes, "handshakes completed")               \
 	X(cookie_challenges, cookie_challenges, "cookies sent, under load")
 
