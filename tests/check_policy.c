@@ -1190,7 +1190,7 @@ START_TEST(test_hot_walk_bounded)
 	/* The refault leaders' hot set full, every page of it referenced
 	 * (installed); the next of their pages comes back within the
 	 * horizon, and enough refaults have asked for a place. */
-	for (uint64_t p = 0; p < npages && refault == UINT64_MAX; p++) {
+	for (uint64_t p = 0; p < npages; p++) {
 		if (victim_duel_role(&s.v, p) != VICTIM_LEAD_REFAULT)
 			continue;
 		if (hot == room) {
