@@ -7,12 +7,24 @@
 # against the floor: the same faults served by memxd from its own local
 # memory (no servers; evicted pages in a spill file on tmpfs), measured in
 # the same run; and the remote runs again with --integrity=off, with the
-# cost of one page MAC (mac_bench), to show what checking pages costs.  The last line is the summary, "fault-bench: key=value ...".
+# cost of one page MAC (mac_bench), to show what checking pages costs.
+#
+# The latency runs (prefetch off: remote, floor, integrity off) go in
+# FAULT_ROUNDS rounds (default 3), each round in another order, so that
+# each remote run has its floor within the same minute: this machine's
+# wake-ups, most of both figures, drift by 4x from one hour to the next
+# (a floor of 23 us one day, 95-99 the next), and a single remote run
+# against a single floor a minute apart gave 2.24 and then 1.41 on the
+# same code.  p50_ratio is the median of the rounds' own ratios (each
+# round's is printed); the other figures are the rounds' medians.  The
+# prefetched scans run once.  The last line is the summary,
+# "fault-bench: key=value ...".
 #
 # Environment: top_builddir, top_srcdir (absolute); FAULT_SIZE_MIB and
-# FAULT_BUDGET_MIB (default 256 and 32); FAULT_PAGER_ARGS, more options
-# for every pager (e.g. "--spin-us 0"); FAULT_MTU, the link's MTU
-# (default 1500; memx fragments for it by itself).
+# FAULT_BUDGET_MIB (default 256 and 32); FAULT_ROUNDS (default 3);
+# FAULT_PAGER_ARGS, more options for every pager (e.g. "--spin-us 0");
+# FAULT_MTU, the link's MTU (default 1500; memx fragments for it by
+# itself).
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -25,6 +37,8 @@ MEMXD=$top_builddir/memxd/memxd
 BENCH=$top_builddir/tests/bench/fault_bench
 SIZE=${FAULT_SIZE_MIB:-256}
 BUDGET=${FAULT_BUDGET_MIB:-32}
+ROUNDS=${FAULT_ROUNDS:-3}
+[[ $ROUNDS =~ ^[1-9][0-9]*$ ]] || nx_die "FAULT_ROUNDS must be a positive number, not '$ROUNDS'"
 
 for b in "$MEMXD" "$BENCH"; do
 	[[ -x $b ]] || nx_die "$b is not built (run make first)"
@@ -62,27 +76,64 @@ run() {
 	sed "s/^/  $name: /" "$NX_TMP/$name.out"
 }
 val() { sed -n "s/^$2=//p" "$NX_TMP/$1.out"; }
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", (b > 0 ? a / b : 0) }'; }
 
-run remote-nopf --servers "$(nx_ip srv)" --prefetch-max 0 --spill-dir "$NX_TMP"
+# The latency runs, in rounds: remote, floor and integrity off, each
+# round in another order (remote first, then floor first, then
+# integrity off first).  nopf WHAT R: one of them, for round R.
+nopf() {
+	case $1 in
+	remote) run "remote-nopf-$2" --servers "$(nx_ip srv)" \
+		--prefetch-max 0 --spill-dir "$NX_TMP" ;;
+	floor) run "floor-nopf-$2" --prefetch-max 0 --spill-dir "$shm" ;;
+	# What checking every page costs: the same, --integrity=off.
+	noint) run "noint-nopf-$2" --servers "$(nx_ip srv)" \
+		--prefetch-max 0 --spill-dir "$NX_TMP" --integrity=off ;;
+	esac
+}
+for r in $(seq "$ROUNDS"); do
+	case $(((r - 1) % 3)) in
+	0) order=(remote floor noint) ;;
+	1) order=(floor noint remote) ;;
+	2) order=(noint remote floor) ;;
+	esac
+	nx_log "round $r of $ROUNDS: ${order[*]}"
+	for what in "${order[@]}"; do
+		nopf "$what" "$r"
+	done
+	rr=$(val "remote-nopf-$r" lat_p50_us); rf=$(val "floor-nopf-$r" lat_p50_us)
+	nx_log "round $r: remote p50 $rr us, floor p50 $rf us, ratio $(ratio "$rr" "$rf"); integrity off p50 $(val "noint-nopf-$r" lat_p50_us) us"
+done
+# The prefetched scans, once.
 run remote-pf --servers "$(nx_ip srv)" --spill-dir "$NX_TMP"
-run floor-nopf --prefetch-max 0 --spill-dir "$shm"
-# What checking every page costs: the same, --integrity=off.
-run noint-nopf --servers "$(nx_ip srv)" --prefetch-max 0 \
-	--spill-dir "$NX_TMP" --integrity=off
 run noint-pf --servers "$(nx_ip srv)" --spill-dir "$NX_TMP" --integrity=off
 mac=$("$top_builddir/tests/bench/mac_bench" | sed -n 's/^mac-bench: //p')
 
-rp50=$(val remote-nopf lat_p50_us); rp99=$(val remote-nopf lat_p99_us)
-fp50=$(val floor-nopf lat_p50_us)
-seq_pf=$(val remote-pf seq_MiBps); seq_nopf=$(val remote-nopf seq_MiBps)
-seq_floor=$(val floor-nopf seq_MiBps)
-rnd=$(val remote-nopf random_MiBps); rnd_floor=$(val floor-nopf random_MiBps)
+# med NAME KEY: the median over the rounds of NAME-nopf-R's KEY.
+med() {
+	for r in $(seq "$ROUNDS"); do val "$1-nopf-$r" "$2"; done |
+		sort -g | awk '{ v[NR] = $1 } END {
+			if (NR % 2) print v[(NR + 1) / 2];
+			else printf "%.1f\n", (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
+}
+ratios=()
+for r in $(seq "$ROUNDS"); do
+	ratios+=("$(ratio "$(val "remote-nopf-$r" lat_p50_us)" "$(val "floor-nopf-$r" lat_p50_us)")")
+done
+p50_ratio=$(printf '%s\n' "${ratios[@]}" | sort -g | awk '{ v[NR] = $1 } END {
+	if (NR % 2) print v[(NR + 1) / 2];
+	else printf "%.2f\n", (v[NR / 2] + v[NR / 2 + 1]) / 2 }')
+rp50=$(med remote lat_p50_us); rp99=$(med remote lat_p99_us)
+fp50=$(med floor lat_p50_us)
+seq_pf=$(val remote-pf seq_MiBps); seq_nopf=$(med remote seq_MiBps)
+seq_floor=$(med floor seq_MiBps)
+rnd=$(med remote random_MiBps); rnd_floor=$(med floor random_MiBps)
 bpp=$(val remote-pf bytes_per_page)
-np50=$(val noint-nopf lat_p50_us); seq_noint=$(val noint-pf seq_MiBps)
-ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", (b > 0 ? a / b : 0) }'; }
+np50=$(med noint lat_p50_us); seq_noint=$(val noint-pf seq_MiBps)
 
-echo "remote 4 KiB fault (prefetch off): p50 ${rp50} us, p99 ${rp99} us; floor p50 ${fp50} us"
+echo "remote 4 KiB fault (prefetch off): p50 ${rp50} us, p99 ${rp99} us; floor p50 ${fp50} us (medians of $ROUNDS rounds)"
+echo "p50 ratio per round: ${ratios[*]}; median ${p50_ratio}"
 echo "sequential scan: ${seq_pf} MiB/s with prefetch, ${seq_nopf} MiB/s without; floor ${seq_floor} MiB/s"
 echo "random reads: ${rnd} MiB/s; floor ${rnd_floor} MiB/s"
 echo "integrity off: p50 ${np50} us, sequential scan ${seq_noint} MiB/s; MAC per 4 KiB page: $mac"
-echo "fault-bench: remote_p50_us=$rp50 remote_p99_us=$rp99 floor_p50_us=$fp50 p50_ratio=$(ratio "$rp50" "$fp50") seq_MiBps=$seq_pf seq_nopf_MiBps=$seq_nopf seq_floor_MiBps=$seq_floor seq_ratio=$(ratio "$seq_pf" "$seq_floor") random_MiBps=$rnd random_floor_MiBps=$rnd_floor random_ratio=$(ratio "$rnd" "$rnd_floor") bytes_per_page=$bpp noint_p50_us=$np50 noint_seq_MiBps=$seq_noint $mac"
+echo "fault-bench: remote_p50_us=$rp50 remote_p99_us=$rp99 floor_p50_us=$fp50 p50_ratio=$p50_ratio p50_ratios=$(IFS=,; echo "${ratios[*]}") rounds=$ROUNDS seq_MiBps=$seq_pf seq_nopf_MiBps=$seq_nopf seq_floor_MiBps=$seq_floor seq_ratio=$(ratio "$seq_pf" "$seq_floor") random_MiBps=$rnd random_floor_MiBps=$rnd_floor random_ratio=$(ratio "$rnd" "$rnd_floor") bytes_per_page=$bpp noint_p50_us=$np50 noint_seq_MiBps=$seq_noint $mac"

@@ -33,8 +33,8 @@ out=$(mktemp -d "${TMPDIR:-/tmp}/memx-trust.XXXXXX")
 trap 'rm -rf "$out"' EXIT
 ROUNDS=${TRUST_ROUNDS:-1}
 PIN=${TRUST_PIN-1,0}
-: "${FAULT_SIZE_MIB:=128}" "${FAULT_BUDGET_MIB:=32}"
-export FAULT_SIZE_MIB FAULT_BUDGET_MIB
+: "${FAULT_SIZE_MIB:=128}" "${FAULT_BUDGET_MIB:=32}" "${FAULT_ROUNDS:=1}"
+export FAULT_SIZE_MIB FAULT_BUDGET_MIB FAULT_ROUNDS
 
 kv() { sed -n "s/.*[ :]$1=\([0-9.]*\).*/\1/p" "$2" | tail -n1; }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.3f", (b > 0 ? a / b : 0) }'; }
