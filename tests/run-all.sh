@@ -42,17 +42,18 @@ run_tree() {
 
 run_tree werror "" --enable-werror
 # The second build runs a CI-sized suite, or both builds take over an
-# hour here (61 minutes on 2026-12-01; 55 with this suite, of which the
-# sanitizer build's tests take 17):
+# hour here (61 minutes on 2026-12-01; 56.6 at stop 30, of which the
+# sanitizer build's tests took 25):
 #   - the guest and libvirt scenarios run in the first build only: QEMU
 #     and libvirtd are not built with the sanitizers, and the memxd paths
 #     they take are the host tests' too (Makefile.am, MEMX_GUEST_TESTS);
 #   - the host scenarios (page-groups, durability, rmap-attack,
-#     pager-host's first run) run at half size (32 MiB over 8 MiB, still
-#     four budgets), with one short partition: the same code paths, in
-#     half the time (pager-durability 9 -> 4.5 min, pagegroup-failure
-#     6 -> 3, pagegroup-integrity 4.7 -> 1.7, pagegroup-drain 3.8 -> 1.2,
-#     rmap-attack 1.9 -> 0.9).
-run_tree sanitizers "MEMX_GUEST_TESTS= MX_SIZE=32M MX_BUDGET=8M MX_PARTITIONS=2" \
+#     pager-host's first run) run at a quarter size (16 MiB over 4 MiB,
+#     still four budgets, 86 page-groups over six servers; the drain
+#     test's tiny-server scenario keeps 32 MiB), with one short
+#     partition: the same code paths in about 60% of the time at half
+#     size (a page-group scenario 35-50 s, not 63-76 s; pager-host 136 s,
+#     not 187; the six scripts 13.2 min, not 21.5).
+run_tree sanitizers "MEMX_GUEST_TESTS= MX_SIZE=16M MX_BUDGET=4M MX_PARTITIONS=2" \
 	--enable-werror --enable-sanitizers
 step "all tests passed in both builds"
