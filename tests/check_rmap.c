@@ -877,6 +877,31 @@ static unsigned calls_done(const struct done *d, unsigned n)
 	return k;
 }
 
+/* Wait for the @n WRITEs of @d: each answered, and OK. */
+static void writes_wait(const struct done *d, unsigned n)
+{
+	TU_RUN_UNTIL(loop, calls_done(d, n) == n, TU_DEADLINE_MS);
+	for (unsigned i = 0; i < n; i++) {
+		ck_assert_int_eq(d[i].err, 0);
+		ck_assert_uint_eq(d[i].status, RMAP_S_OK);
+	}
+}
+
+/* Pages 0..@n-1 read back into @back, one READ each (session @tag). */
+static void pages_read_back(struct done *d, unsigned n, uint32_t tag,
+			    uint8_t *back)
+{
+	memset(back, 0, (size_t)n * PG);
+	for (unsigned i = 0; i < n; i++)
+		ck_assert_int_eq(call(RMAP_T_READ, tag, i, 1, NULL,
+				      back + i * PG, PG, &d[i]), 0);
+	TU_RUN_UNTIL(loop, calls_done(d, n) == n, TU_DEADLINE_MS);
+	for (unsigned i = 0; i < n; i++) {
+		ck_assert_int_eq(d[i].err, 0);
+		ck_assert_uint_eq(d[i].len, PG);
+	}
+}
+
 /* Loopback up, at @mtu, in this test's own network namespace. */
 static void lo_set_mtu(unsigned mtu)
 {
@@ -908,26 +933,12 @@ static void mtu_round(uint64_t seed)
 	static struct done d[N];
 
 	fill_random(&seed, data, sizeof(data));
-	memset(d, 0, sizeof(d));
 	for (unsigned i = 0; i < N; i++)
 		ck_assert_int_eq(call(RMAP_T_WRITE, 1, i, 1, data + i * PG,
 				      NULL, 0, &d[i]), 0);
-	TU_RUN_UNTIL(loop, calls_done(d, N) == N, TU_DEADLINE_MS);
-	for (unsigned i = 0; i < N; i++) {
-		ck_assert_int_eq(d[i].err, 0);
-		ck_assert_uint_eq(d[i].status, RMAP_S_OK);
-	}
+	writes_wait(d, N);
 	ck_assert_mem_eq(store, data, sizeof(data));
-	memset(back, 0, sizeof(back));
-	memset(d, 0, sizeof(d));
-	for (unsigned i = 0; i < N; i++)
-		ck_assert_int_eq(call(RMAP_T_READ, 2, i, 1, NULL,
-				      back + i * PG, PG, &d[i]), 0);
-	TU_RUN_UNTIL(loop, calls_done(d, N) == N, TU_DEADLINE_MS);
-	for (unsigned i = 0; i < N; i++) {
-		ck_assert_int_eq(d[i].err, 0);
-		ck_assert_uint_eq(d[i].len, PG);
-	}
+	pages_read_back(d, N, 2, back);
 	ck_assert_mem_eq(back, data, sizeof(back));
 }
 
@@ -1137,11 +1148,7 @@ static void gso_round(uint64_t seed)
 	 */
 	ck_assert_uint_ge(cc->tx_packets - c_pkts, 3 + 44);
 	ck_assert_uint_lt(cc->tx_packets - c_pkts, 3 * N);
-	TU_RUN_UNTIL(loop, calls_done(d, N) == N, TU_DEADLINE_MS);
-	for (unsigned i = 0; i < N; i++) {
-		ck_assert_int_eq(d[i].err, 0);
-		ck_assert_uint_eq(d[i].status, RMAP_S_OK);
-	}
+	writes_wait(d, N);
 	ck_assert_mem_eq(store, data, sizeof(data));
 	/*
 	 * 96 datagrams, in runs of at most 44, and some acks; a message's
@@ -1154,15 +1161,7 @@ static void gso_round(uint64_t seed)
 	s_sends = sc->tx_sends;
 	s_pkts = sc->tx_packets;
 	s_pad = sc->tx_padded;
-	memset(back, 0, sizeof(back));
-	for (unsigned i = 0; i < N; i++)
-		ck_assert_int_eq(call(RMAP_T_READ, 1, i, 1, NULL,
-				      back + i * PG, PG, &d[i]), 0);
-	TU_RUN_UNTIL(loop, calls_done(d, N) == N, TU_DEADLINE_MS);
-	for (unsigned i = 0; i < N; i++) {
-		ck_assert_int_eq(d[i].err, 0);
-		ck_assert_uint_eq(d[i].len, PG);
-	}
+	pages_read_back(d, N, 1, back);
 	ck_assert_mem_eq(back, data, sizeof(back));
 	assert_batched(sc, s_sends, s_pkts);
 	ck_assert_uint_ge(sc->tx_padded - s_pad, N - 4);
