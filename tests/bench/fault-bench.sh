@@ -109,20 +109,22 @@ run remote-pf --servers "$(nx_ip srv)" --spill-dir "$NX_TMP"
 run noint-pf --servers "$(nx_ip srv)" --spill-dir "$NX_TMP" --integrity=off
 mac=$("$top_builddir/tests/bench/mac_bench" | sed -n 's/^mac-bench: //p')
 
+# median FORMAT: of the numbers on stdin (an even count: the mean of the
+# middle two, printed in FORMAT).
+median() {
+	sort -g | awk -v f="$1\n" '{ v[NR] = $1 } END {
+		if (NR % 2) print v[(NR + 1) / 2];
+		else printf f, (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
+}
 # med NAME KEY: the median over the rounds of NAME-nopf-R's KEY.
 med() {
-	for r in $(seq "$ROUNDS"); do val "$1-nopf-$r" "$2"; done |
-		sort -g | awk '{ v[NR] = $1 } END {
-			if (NR % 2) print v[(NR + 1) / 2];
-			else printf "%.1f\n", (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
+	for r in $(seq "$ROUNDS"); do val "$1-nopf-$r" "$2"; done | median %.1f
 }
 ratios=()
 for r in $(seq "$ROUNDS"); do
 	ratios+=("$(ratio "$(val "remote-nopf-$r" lat_p50_us)" "$(val "floor-nopf-$r" lat_p50_us)")")
 done
-p50_ratio=$(printf '%s\n' "${ratios[@]}" | sort -g | awk '{ v[NR] = $1 } END {
-	if (NR % 2) print v[(NR + 1) / 2];
-	else printf "%.2f\n", (v[NR / 2] + v[NR / 2 + 1]) / 2 }')
+p50_ratio=$(printf '%s\n' "${ratios[@]}" | median %.2f)
 rp50=$(med remote lat_p50_us); rp99=$(med remote lat_p99_us)
 fp50=$(med floor lat_p50_us)
 seq_pf=$(val remote-pf seq_MiBps); seq_nopf=$(med remote seq_MiBps)
