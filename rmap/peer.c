@@ -179,17 +179,21 @@ static unsigned route_mtu(const struct sockaddr_storage *to)
  */
 bool peer_mtu_relearn(struct rmap_peer *peer)
 {
-	unsigned mtu;
+	struct rmap_ep *ep = peer->ep;
+	unsigned mtu, old = peer->mtu;
 
-	if (peer->ep->cfg.mtu != RMAP_MTU_AUTO)
+	if (ep->cfg.mtu != RMAP_MTU_AUTO)
 		return false;
 	mtu = route_mtu(&peer->addr);
 	peer->mtu_ns = evl_now_ns();
-	if (mtu == peer->mtu)
+	if (mtu == old)
 		return false;
-	if (peer->mtu)
-		peer->ep->ctr.mtu_changes++;
 	peer->mtu = mtu;
+	if (old) {
+		ep->ctr.mtu_changes++;
+		if (ep->h.mtu_changed)
+			ep->h.mtu_changed(ep, peer, old, ep->h.arg);
+	}
 	return true;
 }
 

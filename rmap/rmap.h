@@ -202,11 +202,20 @@ typedef void (*rmap_announce_fn)(struct rmap_ep *ep,
  */
 typedef void (*rmap_peer_fn)(struct rmap_ep *ep, struct rmap_peer *peer,
 			     int err, void *arg);
+/*
+ * The route to @peer changed MTU (mtu auto): messages to it are cut for
+ * rmap_peer_mtu() from now on, where they were cut for @old_mtu.  It is
+ * found on the send path, so the callback may only look (log, count):
+ * it must not call, send, drop peers or close the endpoint.
+ */
+typedef void (*rmap_mtu_fn)(struct rmap_ep *ep, struct rmap_peer *peer,
+			    unsigned old_mtu, void *arg);
 
 struct rmap_handlers {
 	rmap_request_fn request;	/* NULL: requests answered UNSUPP */
 	rmap_announce_fn announce;
 	rmap_peer_fn peer_state;
+	rmap_mtu_fn mtu_changed;	/* NULL: only counted (mtu_changes) */
 	void *arg;
 	/*
 	 * Accept requests from addresses never seen before?  A server does

@@ -145,17 +145,38 @@ static void test_config(struct rmap_config *cfg)
 }
 
 /* The client and server endpoints on loopback of @family. */
+/* What each end's mtu_changed callback was told last: [0] cli, [1] srv. */
+static struct mtu_heard {
+	unsigned calls, old_mtu, mtu;
+	struct rmap_peer *peer;
+} mtu_heard[2];
+
+static void on_mtu_changed(struct rmap_ep *ep, struct rmap_peer *p,
+			   unsigned old_mtu, void *arg)
+{
+	struct mtu_heard *h = &mtu_heard[ep == srv];
+
+	(void)arg;
+	h->calls++;
+	h->old_mtu = old_mtu;
+	h->mtu = rmap_peer_mtu(p);
+	h->peer = p;
+}
+
 static void pair_open_af(const struct rmap_config *cfg, int family)
 {
-	struct rmap_handlers ch = { .announce = on_announce };
+	struct rmap_handlers ch = { .announce = on_announce,
+				    .mtu_changed = on_mtu_changed };
 	struct rmap_handlers sh = {
 		.request = on_srv_request,
+		.mtu_changed = on_mtu_changed,
 		.accept_new_peers = true,
 	};
 	struct sockaddr_storage any = loopback_af(family, 0);
 	socklen_t len = rmap_addr_len(&any);
 
 	memset(&srv_seen, 0, sizeof(srv_seen));
+	memset(mtu_heard, 0, sizeof(mtu_heard));
 	ck_assert_int_eq(evl_new(&loop, 512), 0);
 	ck_assert_int_eq(rmap_ep_open(&srv, loop, (struct sockaddr *)&any,
 				      len, cfg, &sh), 0);
@@ -926,6 +947,15 @@ static void lo_set_mtu(unsigned mtu)
  * One round of 32 one-page WRITEs, then 32 READs of them, in one turn
  * each, on the unfiltered pair (GSO on); every byte must come back.
  */
+static void mtu_heard_is(unsigned end, unsigned calls, unsigned old_mtu,
+			 unsigned mtu, struct rmap_peer *p)
+{
+	ck_assert_uint_eq(mtu_heard[end].calls, calls);
+	ck_assert_uint_eq(mtu_heard[end].old_mtu, old_mtu);
+	ck_assert_uint_eq(mtu_heard[end].mtu, mtu);
+	ck_assert_ptr_eq(mtu_heard[end].peer, p);
+}
+
 static void mtu_round(uint64_t seed)
 {
 	enum { N = 32 };
@@ -992,6 +1022,9 @@ START_TEST(test_mtu_relearnt)
 	ck_assert_uint_eq(rmap_peer_mtu(back_peer), 1500);
 	ck_assert_uint_eq(cc->mtu_changes, 1);
 	ck_assert_uint_eq(sc->mtu_changes, 1);
+	/* Each end's user heard of it once, with both MTUs. */
+	mtu_heard_is(0, 1, 9000, 1500, peer);
+	mtu_heard_is(1, 1, 9000, 1500, back_peer);
 	c_gso = cc->gso_sends;
 	s_gso = sc->gso_sends;
 	c_err = cc->send_errors;
@@ -1010,6 +1043,8 @@ START_TEST(test_mtu_relearnt)
 	ck_assert_uint_eq(rmap_peer_mtu(back_peer), 9000);
 	ck_assert_uint_eq(cc->mtu_changes, 2);
 	ck_assert_uint_eq(sc->mtu_changes, 2);
+	mtu_heard_is(0, 2, 1500, 9000, peer);
+	mtu_heard_is(1, 2, 1500, 9000, back_peer);
 	ck_assert_uint_eq(cc->bad_total, 0);
 	ck_assert_uint_eq(sc->bad_total, 0);
 	pair_close();
