@@ -41,6 +41,21 @@ static void on_peer_state(struct rmap_ep *ep, struct rmap_peer *peer, int err,
 	/* -EHOSTUNREACH cannot happen: RMAP never gives up here. */
 }
 
+/* RMAP found the route to a server at another MTU (a link's MTU changed). */
+static void on_mtu_changed(struct rmap_ep *ep, struct rmap_peer *peer,
+			   unsigned old_mtu, void *arg)
+{
+	struct remote *r = arg;
+	int i = server_index(r, peer);
+	unsigned mtu = rmap_peer_mtu(peer);
+
+	(void)ep;
+	if (i >= 0)
+		log_info("memory server %s: the route's MTU is now %u (was "
+			 "%u); messages to it are cut for %u from now on",
+			 r->srv[i].name, mtu, old_mtu, mtu);
+}
+
 static void on_announce(struct rmap_ep *ep, const struct sockaddr_storage *from,
 			const struct rmap_stat *st, void *arg)
 {
@@ -61,6 +76,7 @@ int remote_new(struct remote **out, struct evl *loop, char *const *servers,
 {
 	struct rmap_handlers h = {
 		.peer_state = on_peer_state,
+		.mtu_changed = on_mtu_changed,
 		.announce = on_announce,
 	};
 	struct sockaddr_in any = { .sin_family = AF_INET };

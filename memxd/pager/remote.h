@@ -89,7 +89,6 @@ struct remote_server {
 	uint64_t last_heard_ns, probe_ns;
 	unsigned misses;
 	bool probing;			/* a STAT is out */
-	unsigned mtu_seen;		/* the route MTU last logged; 0: none */
 };
 
 struct reg_ctx;

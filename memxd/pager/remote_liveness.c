@@ -344,23 +344,6 @@ static void judge(struct remote *r, uint64_t now, bool late)
 }
 
 /*
- * Say so when RMAP found the route to a server at another MTU (a link's
- * MTU changed): from then on messages are cut for the new one.
- */
-static void note_mtu(struct remote_server *srv)
-{
-	unsigned mtu = rmap_peer_mtu(srv->peer);
-
-	if (!mtu || mtu == srv->mtu_seen)
-		return;
-	if (srv->mtu_seen)
-		log_info("memory server %s: the route's MTU is now %u (was "
-			 "%u); messages to it are cut for %u from now on",
-			 srv->name, mtu, srv->mtu_seen, mtu);
-	srv->mtu_seen = mtu;
-}
-
-/*
  * Every heartbeat interval: servers judged, then a STAT to every server
  * (capacity, load, and proof of life) and a HEARTBEAT on every session,
  * unless the last one is still out; sessions (re)opened.
@@ -388,7 +371,6 @@ void remote_hb_fire(struct evl *loop, struct evl_timer *t)
 		struct remote_server *srv = &r->srv[i];
 
 		srv->probe_ns = now;
-		note_mtu(srv);
 		if (!srv->probing)
 			stat_send(r, i);
 	}
