@@ -144,14 +144,16 @@ static int run_server(struct evl *loop, const struct memxd_options *o)
 
 		log_info("transport: %lu datagrams out in %lu sends (%lu of "
 			 "them GSO runs, %lu bare acknowledgements), %lu "
-			 "retransmitted; %lu in by %lu receives",
+			 "retransmitted; %lu in by %lu receives; %lu routes "
+			 "found at another MTU",
 			 (unsigned long)c->tx_packets,
 			 (unsigned long)c->tx_sends,
 			 (unsigned long)c->gso_sends,
 			 (unsigned long)c->acks_sent,
 			 (unsigned long)(c->retransmits + c->fast_retransmits),
 			 (unsigned long)c->rx_packets,
-			 (unsigned long)c->rx_recvs);
+			 (unsigned long)c->rx_recvs,
+			 (unsigned long)c->mtu_changes);
 	}
 	server_free(srv);
 	return ret;

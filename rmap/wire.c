@@ -103,7 +103,7 @@ static enum rmap_wire_err check_pages(const struct rmap_hdr *h)
 		if (h->page || h->count || h->flags & RMAP_F_TAGS)
 			return RMAP_WIRE_PAGES;
 		if (resp && h->status == RMAP_S_OK)
-			return rmap_stat_reply_len(h->msg_len, NULL, NULL) ?
+			return rmap_stat_reply_len(h->msg_len, NULL) ?
 			       RMAP_WIRE_OK : RMAP_WIRE_PAGES;
 		if (!resp && h->msg_len && h->msg_len != RMAP_STAT_REQ_LEN)
 			return RMAP_WIRE_PAGES;
@@ -352,19 +352,55 @@ int rmap_stat_dedup_decode(const uint8_t *in, struct rmap_stat_dedup *d)
 	return 0;
 }
 
-bool rmap_stat_reply_len(size_t len, bool *counters, bool *dedup)
+void rmap_stat_transport_encode(const uint64_t t[RMAP_STATT_N], uint8_t *out)
 {
-	size_t ext = RMAP_STAT_EXT_LEN - RMAP_STAT_LEN;
+	for (unsigned i = 0; i < RMAP_STATT_N; i++)
+		wire_put64(out + 8 * i, t[i]);
+}
 
-	for (unsigned k = 0; k < 4; k++) {
-		bool c = k & 1, d = k & 2;
+void rmap_stat_transport_decode(const uint8_t *in, uint64_t t[RMAP_STATT_N])
+{
+	for (unsigned i = 0; i < RMAP_STATT_N; i++)
+		t[i] = wire_get64(in + 8 * i);
+}
 
-		if (len == RMAP_STAT_LEN + (c ? ext : 0) +
-			   (d ? RMAP_STAT_DEDUP_LEN : 0)) {
-			if (counters)
-				*counters = c;
-			if (dedup)
-				*dedup = d;
+/* The blocks after a STAT body, in the order a reply carries them. */
+static const struct {
+	uint32_t want;
+	size_t len;
+} stat_blocks[] = {
+	{ RMAP_STAT_WANT_COUNTERS, RMAP_STAT_EXT_LEN - RMAP_STAT_LEN },
+	{ RMAP_STAT_WANT_DEDUP, RMAP_STAT_DEDUP_LEN },
+	{ RMAP_STAT_WANT_TRANSPORT, RMAP_STAT_TRANSPORT_LEN },
+};
+#define N_STAT_BLOCKS	(sizeof(stat_blocks) / sizeof(stat_blocks[0]))
+
+size_t rmap_stat_block_off(uint32_t blocks, uint32_t want)
+{
+	size_t off = RMAP_STAT_LEN;
+
+	for (unsigned i = 0; i < N_STAT_BLOCKS && stat_blocks[i].want != want;
+	     i++)
+		if (blocks & stat_blocks[i].want)
+			off += stat_blocks[i].len;
+	return off;
+}
+
+bool rmap_stat_reply_len(size_t len, uint32_t *blocks)
+{
+	for (uint32_t k = 0; k < 1u << N_STAT_BLOCKS; k++) {
+		size_t l = RMAP_STAT_LEN;
+		uint32_t b = 0;
+
+		for (unsigned i = 0; i < N_STAT_BLOCKS; i++) {
+			if (!(k >> i & 1))
+				continue;
+			l += stat_blocks[i].len;
+			b |= stat_blocks[i].want;
+		}
+		if (len == l) {
+			if (blocks)
+				*blocks = b;
 			return true;
 		}
 	}

@@ -246,6 +246,27 @@ struct rmap_stat_dedup {
 #define RMAP_STAT_DEDUP_LEN	40u
 /* The server shares equal pages (memxd --dedup=on). */
 #define RMAP_DEDUP_ON		0x1u
+/*
+ * With RMAP_STAT_WANT_TRANSPORT, the OK reply ends with what the server's
+ * sending cost, each a be64, in the order of the table below (after the
+ * counters and the dedup block, if they were asked for too): a link that
+ * loses, or whose MTU changed, shows here.
+ */
+#define RMAP_STAT_WANT_TRANSPORT	0x00000004u
+#define RMAP_STAT_TRANSPORT(X)						\
+	X(tx_packets, "datagrams sent")					\
+	X(retransmits, "datagrams sent again when the retry timer ran out") \
+	X(fast_retransmits, "datagrams sent again on a SACK's news")	\
+	X(dup_packets, "datagrams received twice")			\
+	X(send_errors, "sends the kernel refused")			\
+	X(mtu_changes, "routes to clients found at another MTU")
+enum {
+#define X(name, help) RMAP_STATT_##name,
+	RMAP_STAT_TRANSPORT(X)
+#undef X
+	RMAP_STATT_N
+};
+#define RMAP_STAT_TRANSPORT_LEN	(8u * RMAP_STATT_N)
 /* The server was told to leave (LEAVE): it takes no new sessions. */
 #define RMAP_STAT_LEAVING	0x0001u
 /* The server keeps page tags (RMAP_F_TAGS). */
@@ -301,8 +322,21 @@ void rmap_stat_counters_decode(const uint8_t *in, uint64_t c[RMAP_STATC_N]);
 void rmap_stat_dedup_encode(const struct rmap_stat_dedup *d, uint8_t *out);
 /* 0, or -1 if it cannot be true (unknown flags, unique > logical). */
 int rmap_stat_dedup_decode(const uint8_t *in, struct rmap_stat_dedup *d);
-/* Is @len the length of an OK STAT reply, and which blocks has it? */
-bool rmap_stat_reply_len(size_t len, bool *counters, bool *dedup);
+/* The transport block (RMAP_STAT_TRANSPORT_LEN bytes). */
+void rmap_stat_transport_encode(const uint64_t t[RMAP_STATT_N], uint8_t *out);
+void rmap_stat_transport_decode(const uint8_t *in, uint64_t t[RMAP_STATT_N]);
+/*
+ * Is @len the length of an OK STAT reply?  If so, *@blocks (if not NULL)
+ * says which blocks it has, as the RMAP_STAT_WANT_* bits that ask for
+ * them.  Each block's length differs, and so does every sum of them.
+ */
+bool rmap_stat_reply_len(size_t len, uint32_t *blocks);
+/* Where block @want (one RMAP_STAT_WANT_* bit) starts in a reply that
+ * has @blocks. */
+size_t rmap_stat_block_off(uint32_t blocks, uint32_t want);
+/* The longest OK STAT reply: every block. */
+#define RMAP_STAT_MAX_LEN	(RMAP_STAT_EXT_LEN + RMAP_STAT_DEDUP_LEN + \
+				 RMAP_STAT_TRANSPORT_LEN)
 
 /* Payload bytes per fragment for a link MTU, over IPv4 (over IPv6, 20
  * fewer: RMAP_IP6_EXTRA). */

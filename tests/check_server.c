@@ -557,8 +557,8 @@ START_TEST(test_attach_needs_same_key)
 	static uint8_t w[PG], r[PG];
 	uint8_t secret[RMAP_SECRET_LEN], body[RMAP_SESSION_INFO_LEN];
 	uint8_t want[RMAP_STAT_REQ_LEN] = { 0, 0, 0, RMAP_STAT_WANT_COUNTERS };
-	uint8_t st[RMAP_STAT_EXT_LEN];
-	uint64_t c[RMAP_STATC_N];
+	uint8_t st[RMAP_STAT_EXT_LEN], all[RMAP_STAT_MAX_LEN];
+	uint64_t c[RMAP_STATC_N], t[RMAP_STATT_N];
 	struct rmap_peer *to;
 	struct rmap_ep *ep2;
 	struct done d;
@@ -594,6 +594,19 @@ START_TEST(test_attach_needs_same_key)
 	ck_assert_uint_eq(req(RMAP_T_STAT, 0, 0, 0, NULL, 0, st, sizeof(st),
 			      &d), RMAP_S_OK);
 	ck_assert_uint_eq(d.len, RMAP_STAT_LEN);
+	/* With the transport block too: what its sending cost. */
+	want[3] = RMAP_STAT_WANT_COUNTERS | RMAP_STAT_WANT_TRANSPORT;
+	ck_assert_uint_eq(req(RMAP_T_STAT, 0, 0, 0, want, sizeof(want), all,
+			      sizeof(all), &d), RMAP_S_OK);
+	ck_assert_uint_eq(d.len, RMAP_STAT_EXT_LEN + RMAP_STAT_TRANSPORT_LEN);
+	rmap_stat_counters_decode(all + RMAP_STAT_LEN, c);
+	ck_assert_uint_eq(c[RMAP_STATC_bad_session], 3);
+	rmap_stat_transport_decode(all + rmap_stat_block_off(want[3],
+				   RMAP_STAT_WANT_TRANSPORT), t);
+	/* The answers to REG, WRITE, the three refusals, READ and STATs. */
+	ck_assert_uint_ge(t[RMAP_STATT_tx_packets], 9);
+	ck_assert_uint_eq(t[RMAP_STATT_send_errors], 0);
+	ck_assert_uint_eq(t[RMAP_STATT_mtu_changes], 0);
 	rmap_ep_close(ep2);
 	teardown_server();
 }
@@ -1099,15 +1112,15 @@ static uint32_t reg_from(struct rmap_ep *ep, struct rmap_peer *to,
 static void stat_dedup(struct rmap_stat *st, struct rmap_stat_dedup *dd)
 {
 	uint8_t want[RMAP_STAT_REQ_LEN] = { 0, 0, 0, RMAP_STAT_WANT_DEDUP };
-	uint8_t buf[RMAP_STAT_EXT_LEN + RMAP_STAT_DEDUP_LEN];
-	bool ctr = true, ded = false;
+	uint8_t buf[RMAP_STAT_MAX_LEN];
+	uint32_t blocks = 0;
 	struct done d;
 
 	ck_assert_uint_eq(req(RMAP_T_STAT, 0, 0, 0, want, sizeof(want), buf,
 			      sizeof(buf), &d), RMAP_S_OK);
 	ck_assert_uint_eq(d.len, RMAP_STAT_LEN + RMAP_STAT_DEDUP_LEN);
-	ck_assert(rmap_stat_reply_len(d.len, &ctr, &ded));
-	ck_assert(!ctr && ded);
+	ck_assert(rmap_stat_reply_len(d.len, &blocks));
+	ck_assert_uint_eq(blocks, RMAP_STAT_WANT_DEDUP);
 	ck_assert_int_eq(rmap_stat_decode(buf, RMAP_STAT_LEN, st), 0);
 	ck_assert_int_eq(rmap_stat_dedup_decode(buf + RMAP_STAT_LEN, dd), 0);
 }

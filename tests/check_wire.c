@@ -895,7 +895,16 @@ START_TEST(test_reject_pages_reg_stat_announce)
 	ASSERT_REJECT(h, RMAP_WIRE_OK);
 	h.msg_len = h.frag_len = RMAP_STAT_EXT_LEN + RMAP_STAT_DEDUP_LEN;
 	ASSERT_REJECT(h, RMAP_WIRE_OK);
-	h.msg_len = h.frag_len = RMAP_STAT_EXT_LEN + RMAP_STAT_DEDUP_LEN + 8;
+	h.msg_len = h.frag_len = RMAP_STAT_EXT_LEN + RMAP_STAT_DEDUP_LEN + 4;
+	ASSERT_REJECT(h, RMAP_WIRE_PAGES);
+	/* ...and the transport block, after all the others. */
+	h.msg_len = h.frag_len = RMAP_STAT_MAX_LEN;
+	ASSERT_REJECT(h, RMAP_WIRE_OK);
+	h.msg_len = h.frag_len = RMAP_STAT_LEN + RMAP_STAT_TRANSPORT_LEN;
+	ASSERT_REJECT(h, RMAP_WIRE_OK);
+	h.msg_len = h.frag_len = RMAP_STAT_MAX_LEN + 8;
+	ASSERT_REJECT(h, RMAP_WIRE_PAGES);
+	h.msg_len = h.frag_len = RMAP_STAT_MAX_LEN - 4;
 	ASSERT_REJECT(h, RMAP_WIRE_PAGES);
 	/* LEAVE's answer has no counters. */
 	h = valid_hdr(RMAP_T_LEAVE, true);
@@ -966,7 +975,6 @@ START_TEST(test_stat_dedup_block)
 		.hashed_pages = 9, .hash_ns = 900, .flags = RMAP_DEDUP_ON,
 	}, d;
 	uint8_t buf[RMAP_STAT_DEDUP_LEN];
-	bool c, dd;
 
 	rmap_stat_dedup_encode(&s, buf);
 	ck_assert_uint_eq(buf[0], 1);
@@ -981,14 +989,61 @@ START_TEST(test_stat_dedup_block)
 	s.unique_pages = s.logical_pages + 1;
 	rmap_stat_dedup_encode(&s, buf);
 	ck_assert_int_eq(rmap_stat_dedup_decode(buf, &d), -1);
-	/* The reply's length says which blocks it has. */
-	ck_assert(rmap_stat_reply_len(RMAP_STAT_LEN, &c, &dd) && !c && !dd);
-	ck_assert(rmap_stat_reply_len(RMAP_STAT_EXT_LEN, &c, &dd) && c && !dd);
-	ck_assert(rmap_stat_reply_len(RMAP_STAT_LEN + RMAP_STAT_DEDUP_LEN, &c,
-				      &dd) && !c && dd);
-	ck_assert(rmap_stat_reply_len(RMAP_STAT_EXT_LEN + RMAP_STAT_DEDUP_LEN,
-				      &c, &dd) && c && dd);
-	ck_assert(!rmap_stat_reply_len(RMAP_STAT_LEN + 8, &c, &dd));
+}
+END_TEST
+
+/*
+ * The reply's length says which blocks it has: every set of the three
+ * blocks has a length of its own, and each block sits after those before
+ * it in the order counters, dedup, transport.
+ */
+START_TEST(test_stat_blocks)
+{
+	const uint32_t all = RMAP_STAT_WANT_COUNTERS | RMAP_STAT_WANT_DEDUP |
+			     RMAP_STAT_WANT_TRANSPORT;
+	const size_t lens[] = { RMAP_STAT_EXT_LEN - RMAP_STAT_LEN,
+				RMAP_STAT_DEDUP_LEN, RMAP_STAT_TRANSPORT_LEN };
+	uint64_t t[RMAP_STATT_N], u[RMAP_STATT_N];
+	uint8_t buf[RMAP_STAT_TRANSPORT_LEN];
+	uint32_t b;
+
+	for (uint32_t want = 0; want <= all; want++) {
+		size_t len = RMAP_STAT_LEN;
+
+		for (unsigned i = 0; i < 3; i++)
+			len += want >> i & 1 ? lens[i] : 0;
+		b = ~0u;
+		ck_assert(rmap_stat_reply_len(len, &b));
+		ck_assert_uint_eq(b, want);
+	}
+	ck_assert(!rmap_stat_reply_len(RMAP_STAT_LEN + 8, &b));
+	ck_assert(!rmap_stat_reply_len(RMAP_STAT_MAX_LEN + 8, &b));
+	ck_assert(!rmap_stat_reply_len(0, NULL));
+	ck_assert_uint_eq(RMAP_STAT_MAX_LEN,
+			  RMAP_STAT_LEN + lens[0] + lens[1] + lens[2]);
+	/* Where each block starts. */
+	ck_assert_uint_eq(rmap_stat_block_off(all, RMAP_STAT_WANT_COUNTERS),
+			  RMAP_STAT_LEN);
+	ck_assert_uint_eq(rmap_stat_block_off(all, RMAP_STAT_WANT_DEDUP),
+			  RMAP_STAT_EXT_LEN);
+	ck_assert_uint_eq(rmap_stat_block_off(all, RMAP_STAT_WANT_TRANSPORT),
+			  RMAP_STAT_EXT_LEN + RMAP_STAT_DEDUP_LEN);
+	ck_assert_uint_eq(rmap_stat_block_off(RMAP_STAT_WANT_TRANSPORT,
+					      RMAP_STAT_WANT_TRANSPORT),
+			  RMAP_STAT_LEN);
+	ck_assert_uint_eq(rmap_stat_block_off(RMAP_STAT_WANT_DEDUP |
+					      RMAP_STAT_WANT_TRANSPORT,
+					      RMAP_STAT_WANT_TRANSPORT),
+			  RMAP_STAT_LEN + RMAP_STAT_DEDUP_LEN);
+	/* The transport block: be64s in the table's order. */
+	for (unsigned i = 0; i < RMAP_STATT_N; i++)
+		t[i] = 0x0102030405060700ull + i;
+	rmap_stat_transport_encode(t, buf);
+	ck_assert_uint_eq(buf[0], 1);
+	ck_assert_uint_eq(buf[8 * RMAP_STATT_mtu_changes + 7],
+			  RMAP_STATT_mtu_changes);
+	rmap_stat_transport_decode(buf, u);
+	ck_assert_mem_eq(t, u, sizeof(t));
 }
 END_TEST
 
@@ -1140,6 +1195,7 @@ static Suite *wire_suite(void)
 	tcase_add_test(tc, test_stat_roundtrip);
 	tcase_add_test(tc, test_stat_reject);
 	tcase_add_test(tc, test_stat_dedup_block);
+	tcase_add_test(tc, test_stat_blocks);
 	tcase_add_test(tc, test_seq_serial_arithmetic);
 	tcase_add_test(tc, test_frag_payload_and_names);
 	tcase_add_test(tc, test_decode_random_never_overreads);

@@ -43,15 +43,17 @@ int cmd_stat(struct cli *c, int argc, char **argv)
 	}
 	for (int i = 0; i < argc; i++) {
 		uint8_t want[RMAP_STAT_REQ_LEN] = {
-			0, 0, 0, RMAP_STAT_WANT_COUNTERS | RMAP_STAT_WANT_DEDUP
+			0, 0, 0, RMAP_STAT_WANT_COUNTERS | RMAP_STAT_WANT_DEDUP |
+				 RMAP_STAT_WANT_TRANSPORT
 		};
 		struct iovec iov = { want, sizeof(want) };
 		struct rmap_req req = { .type = RMAP_T_STAT, .iov = &iov,
 					.iovcnt = 1 };
-		uint8_t buf[RMAP_STAT_EXT_LEN + RMAP_STAT_DEDUP_LEN];
-		uint64_t ctr[RMAP_STATC_N] = { 0 };
+		uint8_t buf[RMAP_STAT_MAX_LEN];
+		uint64_t ctr[RMAP_STATC_N] = { 0 }, tr[RMAP_STATT_N] = { 0 };
 		struct rmap_stat_dedup dd;
-		bool has_ctr = false, has_dedup = false, bad = false;
+		uint32_t blocks = 0;
+		bool bad = false;
 		struct rmap_stat st;
 		struct sync_call sc;
 		struct srv s = { 0 };
@@ -62,15 +64,20 @@ int cmd_stat(struct cli *c, int argc, char **argv)
 			continue;
 		}
 		ret = call_sync(c, &s, &req, buf, sizeof(buf), &sc);
-		/* A server older than the dedup block answers without it. */
+		/* A server older than a block answers without it. */
 		if (!ret && !sc.status &&
-		    rmap_stat_reply_len(sc.len, &has_ctr, &has_dedup)) {
-			if (has_ctr)
+		    rmap_stat_reply_len(sc.len, &blocks)) {
+			if (blocks & RMAP_STAT_WANT_COUNTERS)
 				rmap_stat_counters_decode(buf + RMAP_STAT_LEN,
 							  ctr);
-			if (has_dedup)
-				bad = rmap_stat_dedup_decode(buf + sc.len -
-					RMAP_STAT_DEDUP_LEN, &dd);
+			if (blocks & RMAP_STAT_WANT_DEDUP)
+				bad = rmap_stat_dedup_decode(buf +
+					rmap_stat_block_off(blocks,
+						RMAP_STAT_WANT_DEDUP), &dd);
+			if (blocks & RMAP_STAT_WANT_TRANSPORT)
+				rmap_stat_transport_decode(buf +
+					rmap_stat_block_off(blocks,
+						RMAP_STAT_WANT_TRANSPORT), tr);
 			sc.len = RMAP_STAT_LEN;
 		}
 		if (ret || sc.status || bad ||
@@ -96,7 +103,7 @@ int cmd_stat(struct cli *c, int argc, char **argv)
 		 * take (used_pages), what that saves, and what hashing and
 		 * comparing cost per page written.
 		 */
-		if (has_dedup)
+		if (blocks & RMAP_STAT_WANT_DEDUP)
 			printf(" dedup=%s logical_pages=%llu unique_pages=%llu "
 			       "dedup_saved_pct=%.1f hash_ns_per_page=%llu",
 			       dd.flags & RMAP_DEDUP_ON ? "on" : "off",
@@ -112,6 +119,13 @@ int cmd_stat(struct cli *c, int argc, char **argv)
 		printf(" rmap_" #name "=%llu", (unsigned long long)ctr[RMAP_STATC_##name]);
 		RMAP_STAT_COUNTERS(X)
 #undef X
+		/* What its sending cost: a lossy link, a changed MTU. */
+		if (blocks & RMAP_STAT_WANT_TRANSPORT) {
+#define X(name, help) \
+			printf(" rmap_" #name "=%llu", (unsigned long long)tr[RMAP_STATT_##name]);
+			RMAP_STAT_TRANSPORT(X)
+#undef X
+		}
 		printf("\n");
 	}
 	return failed;

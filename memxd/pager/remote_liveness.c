@@ -148,22 +148,22 @@ static void stat_done(void *arg, int err, const struct rmap_msg *m)
 	struct stat_ctx *c = arg;
 	struct remote *r = c->r;
 	struct rmap_stat_dedup dd;
-	bool has_counters = false, has_dedup = false;
+	uint32_t blocks = 0;
 	struct rmap_stat st;
 
 	if (err != -ECANCELED)
 		r->srv[c->idx].probing = false;
 	/*
-	 * We ask for no counters, so a reply that carries them is not ours
-	 * to read: the dedup block, if any, follows the base.
+	 * We ask for the dedup block alone, so a reply that carries others
+	 * is not ours to read: the dedup block, if any, follows the base.
 	 */
-	if (!err && !m->status &&
-	    rmap_stat_reply_len(m->len, &has_counters, &has_dedup) &&
-	    !has_counters &&
+	if (!err && !m->status && rmap_stat_reply_len(m->len, &blocks) &&
+	    !(blocks & ~RMAP_STAT_WANT_DEDUP) &&
 	    !rmap_stat_decode(c->body, RMAP_STAT_LEN, &st) &&
-	    (!has_dedup ||
+	    (!(blocks & RMAP_STAT_WANT_DEDUP) ||
 	     !rmap_stat_dedup_decode(c->body + RMAP_STAT_LEN, &dd))) {
 		struct remote_server *srv = &r->srv[c->idx];
+		bool has_dedup = blocks & RMAP_STAT_WANT_DEDUP;
 
 		srv->has_dedup = has_dedup;
 		if (has_dedup) {

@@ -29,8 +29,8 @@ static void fill_stat(struct server *srv, struct rmap_stat *st)
 
 /*
  * After the STAT body in @buf, the blocks the request's want mask @want
- * (its low byte) asks for: what the server refused, and what dedup
- * saves and costs.  Returns the reply's length.
+ * (its low byte) asks for: what the server refused, what dedup saves and
+ * costs, and what its sending costs.  Returns the reply's length.
  */
 static size_t stat_blocks(struct server *srv, uint8_t want, uint8_t *buf)
 {
@@ -57,6 +57,13 @@ static size_t stat_blocks(struct server *srv, uint8_t want, uint8_t *buf)
 		};
 		rmap_stat_dedup_encode(&d, buf + len);
 		len += RMAP_STAT_DEDUP_LEN;
+	}
+	if (want & RMAP_STAT_WANT_TRANSPORT) {
+		uint64_t t[RMAP_STATT_N];
+
+		server_transport(srv, t);
+		rmap_stat_transport_encode(t, buf + len);
+		len += RMAP_STAT_TRANSPORT_LEN;
 	}
 	return len;
 }
@@ -274,7 +281,7 @@ static void on_request(struct rmap_ep *ep, const struct rmap_msg *m, void *arg)
 	struct iovec iov[RMAP_MAX_PAGES];
 	struct session *s = NULL;
 	struct rmap_stat st;
-	uint8_t buf[RMAP_STAT_EXT_LEN + RMAP_STAT_DEDUP_LEN];
+	uint8_t buf[RMAP_STAT_MAX_LEN];
 	int ret;
 
 	(void)ep;
@@ -419,6 +426,31 @@ void server_counters(const struct server *srv, uint64_t c[RMAP_STATC_N])
 	c[RMAP_STATC_session_limit] = srv->st.session_limit;
 }
 
+void server_transport(const struct server *srv, uint64_t t[RMAP_STATT_N])
+{
+	const struct rmap_counters *rc = rmap_ep_counters(srv->ep);
+
+#define X(name, help) t[RMAP_STATT_##name] = rc->name;
+	RMAP_STAT_TRANSPORT(X)
+#undef X
+}
+
+/*
+ * The route to a client changed MTU: its replies go out cut for the new
+ * one (RMAP found it refusing a run cut for the old, or looked again).
+ */
+static void on_mtu_changed(struct rmap_ep *ep, struct rmap_peer *peer,
+			   unsigned old_mtu, void *arg)
+{
+	unsigned mtu = rmap_peer_mtu(peer);
+
+	(void)ep;
+	(void)arg;
+	log_info("client %s: the route's MTU is now %u (was %u); replies to "
+		 "it are cut for %u from now on", rmap_peer_name(peer), mtu,
+		 old_mtu, mtu);
+}
+
 static void expiry_fire(struct evl *loop, struct evl_timer *t)
 {
 	struct server *srv = evl_container_of(t, struct server, expiry_timer);
@@ -456,6 +488,7 @@ int server_new(struct server **out, struct evl *loop,
 	struct rmap_handlers h = {
 		.request = on_request,
 		.peer_state = on_peer_state,
+		.mtu_changed = on_mtu_changed,
 		.accept_new_peers = true,
 	};
 	struct sockaddr_storage addr;

@@ -100,6 +100,8 @@ struct rmap_ep *server_ep(struct server *srv);
 
 /* What the server refused, as the STAT reply's counters carry it. */
 void server_counters(const struct server *srv, uint64_t c[RMAP_STATC_N]);
+/* What its sending cost (the STAT reply's transport block). */
+void server_transport(const struct server *srv, uint64_t t[RMAP_STATT_N]);
 
 /* Expire sessions whose lease ran out before @now_ns.  For tests. */
 unsigned server_expire(struct server *srv, uint64_t now_ns);
