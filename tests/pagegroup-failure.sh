@@ -26,8 +26,16 @@
 #           SIGBUS, --lost-ok counts them: every one must be in memxd's
 #           lost_range lines, and nothing may read back wrong); groups
 #           that lost one member are rebuilt.
+#   mtu     no server lost: every link's MTU raised from 1500 to 9000
+#           while the harness pauses after its first write phase, and
+#           lowered to 1500 again after it has read back, under memxd and
+#           the servers: each end must find each change itself (memxd
+#           logs it for every server, every server for memxd), count it
+#           (memxctl dump and stat), and every byte verifies at both
+#           MTUs.
 #
-# Usage: pagegroup-failure.sh [kill] [cut] [degraded] [double]   (default: all)
+# Usage: pagegroup-failure.sh [kill] [cut] [degraded] [double] [mtu]
+#        (default: all)
 # MX_DOUBLE="srvX srvY" picks the pair the double scenario kills (default:
 # the two holding the most groups).
 # Needs root and /dev/userfaultfd; skips (77) loudly without them.
@@ -233,14 +241,78 @@ scenario_double()
 	pg_scenario_finish "$label"
 }
 
+# mtu_found LABEL NEW OLD: memxd and every server have logged the route
+# between them found at MTU NEW, where it was OLD (30 s at most: a route
+# is looked at again every 5 s, and heartbeats go both ways meanwhile).
+mtu_found()
+{
+	local label=$1 new=$2 old=$3 t0=$SECONDS s n missing
+	local say="the route's MTU is now $new (was $old)"
+
+	for (( ; ; )); do
+		missing=
+		n=$(grep -c "memory server .*: $say" "$NX_TMP/memxd-$label.log" || true)
+		((n >= ${#PG_SERVERS[@]})) || missing="memxd ($n of ${#PG_SERVERS[@]} servers)"
+		for s in "${PG_SERVERS[@]}"; do
+			grep -q "client $(nx_ip "$PG_CLIENT"):[0-9]*: $say" \
+				"$NX_TMP/server-$s.log" || missing+=" $s"
+		done
+		[[ -z $missing ]] && break
+		((SECONDS - t0 < 30)) || {
+			grep -h "MTU" "$NX_TMP/memxd-$label.log" \
+				"$NX_TMP"/server-*.log >&2 || true
+			nx_die "[$label] MTU $old -> $new: not found in 30 s by$missing"
+		}
+		sleep 0.2
+	done
+	nx_log "[$label] MTU $old -> $new found by memxd (every server) and every server in $((SECONDS - t0)) s"
+}
+
+# mtu: every link's MTU changed twice under a running VM.
+scenario_mtu()
+{
+	local label=mtu s n line
+
+	pg_scenario_begin "$label"
+	pg_net "$SERVER_CAP"
+	pg_pager "$label"
+	pg_harness_start "$label" seq-write,strided-verify,end
+	pg_wait_pause "$label" seq-write
+	nx_net_mtu 9000
+	nx_log "[$label] every link raised to MTU 9000 under memxd and the servers"
+	mtu_found "$label" 9000 1500
+	pg_resume "$label"
+	pg_wait_pause "$label" strided-verify
+	nx_net_mtu 1500
+	nx_log "[$label] every link lowered to MTU 1500 again"
+	mtu_found "$label" 1500 9000
+	pg_resume "$label"
+	pg_wait_pause "$label" end
+	pg_memxd_alive "$label"
+	pg_dump "$label"
+	n=$(sed -n 's/^rmap_mtu_changes=//p' <<<"$PG_DUMP" | head -n1)
+	((${n:-0} >= 2 * ${#PG_SERVERS[@]})) ||
+		nx_die "[$label] memxctl dump: rmap_mtu_changes=${n:-none}, not at least $((2 * ${#PG_SERVERS[@]}))"
+	for s in "${PG_SERVERS[@]}"; do
+		line=$(pg_ctl stat "$(nx_ip "$s")") ||
+			nx_die "[$label] memxctl stat $s failed"
+		n=$(sed -n 's/.* rmap_mtu_changes=\([0-9]*\).*/\1/p' <<<"$line")
+		((${n:-0} >= 2)) ||
+			nx_die "[$label] memxctl stat $s: rmap_mtu_changes=${n:-none}, not at least 2: $line"
+	done
+	nx_log "[$label] memxd counted $((2 * ${#PG_SERVERS[@]})) or more route MTU changes, every server 2 or more (memxctl dump, stat)"
+	pg_scenario_finish "$label"
+}
+
 pg_require
-(($# > 0)) || set -- kill cut degraded double
+(($# > 0)) || set -- kill cut degraded double mtu
 for sc in "$@"; do
 	case $sc in
 	kill|cut) scenario_single "$sc" ;;
 	degraded) scenario_degraded ;;
 	double) scenario_double ;;
-	*) nx_die "unknown scenario '$sc' (kill, cut, degraded, double)" ;;
+	mtu) scenario_mtu ;;
+	*) nx_die "unknown scenario '$sc' (kill, cut, degraded, double, mtu)" ;;
 	esac
 done
 for line in "${PG_SUMMARY[@]}"; do

@@ -15,6 +15,9 @@
 #                               10.77.$NX_SUBNET.(10+i)/24 on its "eth0"
 #   nx_pair_create MTU A B     two namespaces joined by one veth pair (no
 #                               bridge): 10.77.$NX_SUBNET.11 and .12
+#   nx_net_mtu MTU              set every link of nx_net_create's network
+#                               (each host's eth0, the bridge and its
+#                               ports) to MTU, under whatever runs
 #   nx_net_destroy              kill daemons, delete this run's namespaces
 #   (keys)                      every host gets a key made for this run
 #                               (memxd --genkey) and a memx.conf naming it
@@ -284,6 +287,20 @@ nx_net_create()
 			sleep 0.1
 		done
 	done
+}
+
+nx_net_mtu()
+{
+	local mtu=$1 h
+
+	[[ -n $NX_BR ]] || nx_die "nx_net_mtu: no network (nx_net_create)"
+	for h in "${NX_HOSTS[@]}"; do
+		ip -n "$NX_BR" link set "p-$h" mtu "$mtu" &&
+			ip -n "$(nx_ns "$h")" link set eth0 mtu "$mtu" ||
+			nx_die "nx_net_mtu: cannot set $h's link to MTU $mtu"
+	done
+	ip -n "$NX_BR" link set br0 mtu "$mtu" ||
+		nx_die "nx_net_mtu: cannot set the bridge to MTU $mtu"
 }
 
 nx_pair_create()
