@@ -318,16 +318,27 @@ int rmap_stat_decode(const uint8_t *buf, size_t len, struct rmap_stat *s)
 	return 0;
 }
 
+/* A STAT block of @n counters: be64s, in their table's order. */
+static void put64s(uint8_t *out, const uint64_t *v, unsigned n)
+{
+	for (unsigned i = 0; i < n; i++)
+		wire_put64(out + 8 * i, v[i]);
+}
+
+static void get64s(const uint8_t *in, uint64_t *v, unsigned n)
+{
+	for (unsigned i = 0; i < n; i++)
+		v[i] = wire_get64(in + 8 * i);
+}
+
 void rmap_stat_counters_encode(const uint64_t c[RMAP_STATC_N], uint8_t *out)
 {
-	for (unsigned i = 0; i < RMAP_STATC_N; i++)
-		wire_put64(out + 8 * i, c[i]);
+	put64s(out, c, RMAP_STATC_N);
 }
 
 void rmap_stat_counters_decode(const uint8_t *in, uint64_t c[RMAP_STATC_N])
 {
-	for (unsigned i = 0; i < RMAP_STATC_N; i++)
-		c[i] = wire_get64(in + 8 * i);
+	get64s(in, c, RMAP_STATC_N);
 }
 
 void rmap_stat_dedup_encode(const struct rmap_stat_dedup *d, uint8_t *out)
@@ -354,14 +365,12 @@ int rmap_stat_dedup_decode(const uint8_t *in, struct rmap_stat_dedup *d)
 
 void rmap_stat_transport_encode(const uint64_t t[RMAP_STATT_N], uint8_t *out)
 {
-	for (unsigned i = 0; i < RMAP_STATT_N; i++)
-		wire_put64(out + 8 * i, t[i]);
+	put64s(out, t, RMAP_STATT_N);
 }
 
 void rmap_stat_transport_decode(const uint8_t *in, uint64_t t[RMAP_STATT_N])
 {
-	for (unsigned i = 0; i < RMAP_STATT_N; i++)
-		t[i] = wire_get64(in + 8 * i);
+	get64s(in, t, RMAP_STATT_N);
 }
 
 /* The blocks after a STAT body, in the order a reply carries them. */
