@@ -144,7 +144,6 @@ static void test_config(struct rmap_config *cfg)
 	cfg->auth.insecure = true;
 }
 
-/* The client and server endpoints on loopback of @family. */
 /* What each end's mtu_changed callback was told last: [0] cli, [1] srv. */
 static struct mtu_heard {
 	unsigned calls, old_mtu, mtu;
@@ -163,6 +162,7 @@ static void on_mtu_changed(struct rmap_ep *ep, struct rmap_peer *p,
 	h->peer = p;
 }
 
+/* The client and server endpoints on loopback of @family. */
 static void pair_open_af(const struct rmap_config *cfg, int family)
 {
 	struct rmap_handlers ch = { .announce = on_announce,
@@ -943,10 +943,7 @@ static void lo_set_mtu(unsigned mtu)
 	close(fd);
 }
 
-/*
- * One round of 32 one-page WRITEs, then 32 READs of them, in one turn
- * each, on the unfiltered pair (GSO on); every byte must come back.
- */
+/* End @end's callback ran @calls times, the last for @p, @old_mtu to @mtu. */
 static void mtu_heard_is(unsigned end, unsigned calls, unsigned old_mtu,
 			 unsigned mtu, struct rmap_peer *p)
 {
@@ -956,6 +953,10 @@ static void mtu_heard_is(unsigned end, unsigned calls, unsigned old_mtu,
 	ck_assert_ptr_eq(mtu_heard[end].peer, p);
 }
 
+/*
+ * One round of 32 one-page WRITEs, then 32 READs of them, in one turn
+ * each, on the unfiltered pair (GSO on); every byte must come back.
+ */
 static void mtu_round(uint64_t seed)
 {
 	enum { N = 32 };
