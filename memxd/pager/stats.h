@@ -123,9 +123,9 @@
  * Each stage adds its nanoseconds to stage_ns[ES_<stage>] and 1 to
  * stage_calls[ES_<stage>], with a clock read per batch, run or parity
  * request, never per page.  `memxctl status` shows them as
- * evict_<stage>_us and evict_<stage>_calls.  The first five run on the
- * pager's thread (CPU time, one after another; batch includes protect
- * and read); the round trips (*_rtt) are requests in flight, which
+ * evict_<stage>_us and evict_<stage>_calls.  The first eight run on the
+ * pager's thread (CPU time, one after another; batch includes protect,
+ * read, mac, parity and send); the round trips (*_rtt) are requests in flight, which
  * overlap: their sum over the calls is a mean latency, not a share of a
  * second.
  */
@@ -134,9 +134,14 @@
 	X(protect, "write-protecting a batch's victims "		\
 	  "(UFFDIO_WRITEPROTECT, a call per run of neighbours)")	\
 	X(read, "copying a batch's victims out of the memfd (pread)")	\
+	X(mac, "the MACs of a batch's dirty pages (and their encryption "\
+	  "with --page-encryption)")					\
+	X(parity, "a batch's whole stripes: their parity computed, "	\
+	  "its WRITEs sealed and sent (or queued)")			\
+	X(send, "a batch's WRITEs, sealed and sent (or queued)")	\
 	X(punch, "punching evicted pages out of the memfd (fallocate)") \
 	X(batch, "a whole batch, from its victims to its WRITEs sent "	\
-	  "(protect and read included)")				\
+	  "(protect, read, mac, parity and send included)")		\
 	X(write_rtt, "a run's WRITE or XWRITE, from sending it (or "	\
 	  "queueing it for the window) to its answer")			\
 	X(pxor_rtt, "a parity delta's PXOR, from sending it to its "	\

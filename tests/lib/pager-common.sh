@@ -160,10 +160,12 @@ px_check_counters()
 
 # px_evict_breakdown LABEL SECONDS: one line,
 #   evict-breakdown[LABEL]: MBps=... select=..% protect=..% read=..%
-#   punch=..% batch=..% write_rtt_us=.. write_inflight=.. pxor_rtt_us=..
-#   pxor_inflight=.. parity_rtt_us=.. parity_inflight=..
-# The pager-thread stages as shares of SECONDS (batch includes protect
-# and read); the round trips overlap, so they are a mean per request and
+#   mac=..% parity=..% send=..% punch=..% batch=..% us_per_dirty=..
+#   write_rtt_us=.. write_inflight=.. pxor_rtt_us=.. pxor_inflight=..
+#   parity_rtt_us=.. parity_inflight=..
+# The pager-thread stages as shares of SECONDS (batch includes protect,
+# read, mac, parity and send), and the batch stage's microseconds per
+# page evicted dirty; the round trips overlap, so they are a mean per request and
 # the mean number in flight (their total over SECONDS).
 px_evict_breakdown()
 {
@@ -171,6 +173,7 @@ px_evict_breakdown()
 	local -a args=()
 
 	for k in evict_dirty evict_select_us evict_protect_us evict_read_us \
+		evict_mac_us evict_parity_us evict_send_us \
 		evict_punch_us evict_batch_us evict_write_rtt_us \
 		evict_write_rtt_calls evict_pxor_rtt_us evict_pxor_rtt_calls \
 		evict_parity_rtt_us evict_parity_rtt_calls; do
@@ -191,8 +194,15 @@ px_evict_breakdown()
 		printf " select=%.1f%% protect=%.1f%% read=%.1f%%",
 			100 * evict_select_us / us, 100 * evict_protect_us / us,
 			100 * evict_read_us / us
+		printf " mac=%.1f%% parity=%.1f%% send=%.1f%%",
+			100 * evict_mac_us / us, 100 * evict_parity_us / us,
+			100 * evict_send_us / us
 		printf " punch=%.1f%% batch=%.1f%%", 100 * evict_punch_us / us,
 			100 * evict_batch_us / us
+		per = 0
+		if (evict_dirty)
+			per = evict_batch_us / evict_dirty
+		printf " us_per_dirty=%.1f", per
 		printf " write_rtt_us=%.0f write_inflight=%.1f", wmean,
 			evict_write_rtt_us / us
 		printf " pxor_rtt_us=%.0f pxor_inflight=%.1f", pmean,
