@@ -22,7 +22,7 @@
 # Needs root and /dev/userfaultfd; skips (77) loudly without them.
 # MX_SIZE / MX_BUDGET change the sizes, NX_KEEP=1 keeps the logs;
 # MX_TINY_CAP / MX_LARGE_CAP the tiny scenario's capacities (default a
-# sixteenth and a quarter of MX_SIZE, or of 32 MiB if that is more: five
+# sixteenth and a quarter of MX_SIZE, or of 32 MiB below 64 MiB: five
 # large servers cannot hold the region and its parity, so the tiny one
 # must fill).
 set -euo pipefail
@@ -35,13 +35,15 @@ top_builddir=${top_builddir:-$top_srcdir}
 
 SERVER_CAP=${MX_SERVER_CAP:-256M}
 FULL_CAP=${MX_FULL_CAP:-3M}
-# The tiny scenario runs at 32 MiB at least: below, a group member (16
-# pages) is too coarse against the servers' capacities for its "full"
-# and "5% spilled" to hold (at 16 MiB the large servers' last members
-# leave two servers with room, not three, and 3-5% spills).
+# The tiny scenario runs at 32 MiB below 64: a group member (16 pages)
+# is coarse against the servers' capacities, and its "full" (room for at
+# most one more member on the tiny server) and "5% spilled" hold at 32
+# and 64 MiB, not at every size between (at 16 MiB the large servers'
+# last members leave two servers with room, not three, and 3-5% spills;
+# at 48 MiB the large ones fill with the tiny one two members short).
 TINY_SIZE=$PX_SIZE TINY_BUDGET=$PX_BUDGET
 size_mib=$(($(numfmt --from=iec "$PX_SIZE") >> 20))
-if ((size_mib < 32)); then
+if ((size_mib < 64)); then
 	TINY_SIZE=32M TINY_BUDGET=$(($(numfmt --from=iec "$PX_BUDGET") * 32 / size_mib >> 20))M
 	size_mib=32
 fi

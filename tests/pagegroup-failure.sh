@@ -35,7 +35,7 @@
 #           MTUs.
 #
 # Usage: pagegroup-failure.sh [kill] [cut] [degraded] [double] [mtu]
-#        (default: all)
+#        (default: $MX_FAILURE_SCENARIOS, comma-separated, or all)
 # MX_DOUBLE="srvX srvY" picks the pair the double scenario kills (default:
 # the two holding the most groups).
 # Needs root and /dev/userfaultfd; skips (77) loudly without them.
@@ -305,7 +305,9 @@ scenario_mtu()
 }
 
 pg_require
-(($# > 0)) || set -- kill cut degraded double mtu
+scenarios=${MX_FAILURE_SCENARIOS:-kill,cut,degraded,double,mtu}
+# shellcheck disable=SC2086 # a list of words
+(($# > 0)) || set -- ${scenarios//,/ }
 for sc in "$@"; do
 	case $sc in
 	kill|cut) scenario_single "$sc" ;;
