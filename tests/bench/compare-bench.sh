@@ -404,11 +404,29 @@ work_of()	# the guest's memx.work= for a workload
 	esac
 }
 
+# swap_pages: "PSWPOUT PSWPIN", the host's pages written to swap and read
+# from it since boot (/proc/vmstat; QEMU is the only one swapping here)
+swap_pages()
+{
+	awk '$1 == "pswpout" { o = $2 } $1 == "pswpin" { i = $2 }
+		END { print o + 0, i + 0 }' /proc/vmstat
+}
+
+# swap_delta "PSWPOUT PSWPIN": what was swapped out and in since then
+swap_delta()
+{
+	local o0 i0 o1 i1
+
+	read -r o0 i0 <<<"$1"
+	read -r o1 i1 <<<"$(swap_pages)"
+	echo "swapped out=$((o1 - o0)) in=$((i1 - i0)) pages"
+}
+
 # run CONFIG WORKLOAD LIMIT_MIB|max [QEMU ARGS...]: boot the guest with
 # GX_QEMU_ARGS in a fresh cgroup; T[CONFIG,WORKLOAD] gets its time
 run()
 {
-	local c=$1 w=$2 limit=$3 log cg rc=0 t l0 over peak attempt
+	local c=$1 w=$2 limit=$3 log cg rc=0 t l0 over peak attempt swp0
 
 	shift 3
 	nrun=$((nrun + 1))
@@ -420,6 +438,7 @@ run()
 	# shellcheck disable=SC2016 # $0 and $$ are the inner shell's
 	GX_QEMU_WRAP=(sh -c 'echo $$ >"$0" && exec "$@"' "$cg/cgroup.procs")
 	cg_sampler_start "$cg" "$NX_TMP/$c-$w.cg"
+	swp0=$(swap_pages)
 	for attempt in 1 2; do
 		rc=0
 		GX_SHOW_PREFIX="  $c $w| " gx_qemu_run "$log" "$timeout_s" "$@" >&2 || rc=$?
@@ -470,6 +489,9 @@ run()
 	if [[ $c == hostswap || $c == zram ]]; then
 		NOTE[$c,$w]="host majflt=$(cg_stat "$cg" total_pgmajfault || true)"
 		[[ $cg_v == 2 ]] && NOTE[$c,$w]="host majflt=$(cg_stat "$cg" pgmajfault)"
+		# what the kernel wrote to swap and read back: memx's
+		# evict_dirty and net_faults + prefetch_installed
+		NOTE[$c,$w]+=" $(swap_delta "$swp0")"
 	fi
 	if [[ $c == vdisk || $c == nbd ]]; then
 		NOTE[$c,$w]="guest $(sed -n 's/^MEMX-GUEST: swap traffic \(.*\)/\1/p' "$log" | tr -d '\r' | head -n1)"
