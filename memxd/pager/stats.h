@@ -124,10 +124,11 @@
  * stage_calls[ES_<stage>], with a clock read per batch, run or parity
  * request, never per page.  `memxctl status` shows them as
  * evict_<stage>_us and evict_<stage>_calls.  The first eight run on the
- * pager's thread (CPU time, one after another; batch includes protect,
- * read, mac, parity and send); the round trips (*_rtt) are requests in flight, which
- * overlap: their sum over the calls is a mean latency, not a share of a
- * second.
+ * pager's thread, one after another (batch includes protect, read, mac,
+ * parity and send), timed by the wall clock: with the memory servers on
+ * the same CPU, a send's time includes theirs while they preempt it.
+ * The round trips (*_rtt) are requests in flight, which overlap: their
+ * sum over the calls is a mean latency, not a share of a second.
  */
 #define EVICT_STAGES(X)							\
 	X(select, "the victim policy choosing a batch (victim_select)")	\
