@@ -378,7 +378,8 @@ nbd_start()
 }
 
 # ---- one boot ----
-declare -A T=() PEAK=() NOTE=() LOAD=() ALL=() SETUP=() PHASES=()
+declare -A T=() PEAK=() NOTE=() LOAD=() ALL=() SETUP=() PHASES=() CPU=()
+clk_tck=$(getconf CLK_TCK)
 declare -a failed=()
 qemu_overhead_mib=
 nrun=0
@@ -422,11 +423,46 @@ swap_delta()
 	echo "swapped out=$((o1 - o0)) in=$((i1 - i0)) pages"
 }
 
+# cpu_ticks: "BUSY ALL", the host's clock ticks since boot, all cores:
+# busy (user, nice, system, irq, softirq; a guest's time is in user) and
+# in all (with idle and iowait)
+cpu_ticks()
+{
+	awk '$1 == "cpu" { b = $2 + $3 + $4 + $7 + $8; print b, b + $5 + $6; exit }' /proc/stat
+}
+
+# cpu_delta "BUSY ALL": the host's busy CPU seconds since then, and that
+# as a share of every core's time ("12.3 61%")
+cpu_delta()
+{
+	local b0 a0 b1 a1
+
+	read -r b0 a0 <<<"$1"
+	read -r b1 a1 <<<"$(cpu_ticks)"
+	awk -v b=$((b1 - b0)) -v a=$((a1 - a0)) -v hz="$clk_tck" \
+		'BEGIN { printf "%.1f %d%%", b / hz, a ? 100 * b / a : 0 }'
+}
+
+# proc_ticks PID...: the CPU clock ticks (user + system) those processes
+# have used, summed; one that is gone counts nothing
+proc_ticks()
+{
+	local pid n=0 f
+
+	for pid in "$@"; do
+		f=$(cat "/proc/$pid/stat" 2>/dev/null) || continue
+		read -r -a f <<<"${f##*) }"
+		n=$((n + f[11] + f[12]))
+	done
+	echo "$n"
+}
+
 # run CONFIG WORKLOAD LIMIT_MIB|max [QEMU ARGS...]: boot the guest with
 # GX_QEMU_ARGS in a fresh cgroup; T[CONFIG,WORKLOAD] gets its time
 run()
 {
-	local c=$1 w=$2 limit=$3 log cg rc=0 t l0 over peak attempt swp0
+	local c=$1 w=$2 limit=$3 log cg rc=0 t l0 over peak attempt swp0 cpu0
+	local cpu_s cpu_pct
 
 	shift 3
 	nrun=$((nrun + 1))
@@ -439,6 +475,7 @@ run()
 	GX_QEMU_WRAP=(sh -c 'echo $$ >"$0" && exec "$@"' "$cg/cgroup.procs")
 	cg_sampler_start "$cg" "$NX_TMP/$c-$w.cg"
 	swp0=$(swap_pages)
+	cpu0=$(cpu_ticks)
 	for attempt in 1 2; do
 		rc=0
 		GX_SHOW_PREFIX="  $c $w| " gx_qemu_run "$log" "$timeout_s" "$@" >&2 || rc=$?
@@ -450,6 +487,7 @@ run()
 		fi
 	done
 	GX_QEMU_WRAP=()
+	read -r cpu_s cpu_pct <<<"$(cpu_delta "$cpu0")"
 	nx_stop cgsampler
 	t=$(sed -n "s/^$w: mib=.* verify=ok time=\([0-9.]*\).*/\1/p" "$log" | head -n1)
 	if ! grep -q 'MEMX-GUEST-RESULT: PASS' "$log" || [[ -z $t ]]; then
@@ -469,10 +507,10 @@ run()
 	printf '%s\t%s\t%s\t%s\t%s\n' "$round" "$c" "$w" "$t" "$l0" >>"$out/runs.tsv"
 	# the fastest round counts; a failed one fails the configuration
 	if [[ $t == FAIL || ${T[$c,$w]:-} == FAIL ]]; then
-		T[$c,$w]=FAIL LOAD[$c,$w]=$l0
+		T[$c,$w]=FAIL LOAD[$c,$w]=$l0 CPU[$c,$w]=-
 	elif [[ -z ${T[$c,$w]:-} ]] ||
 		awk -v a="$t" -v b="${T[$c,$w]}" 'BEGIN { exit !(a < b) }'; then
-		T[$c,$w]=$t LOAD[$c,$w]=$l0
+		T[$c,$w]=$t LOAD[$c,$w]=$l0 CPU[$c,$w]="$cpu_s ($cpu_pct)"
 	fi
 	read -r over peak 2>/dev/null <"$NX_TMP/$c-$w.cg" || over=0 peak=0
 	((peak > $(cg_peak "$cg"))) || peak=$(cg_peak "$cg")
@@ -497,7 +535,7 @@ run()
 		NOTE[$c,$w]="guest $(sed -n 's/^MEMX-GUEST: swap traffic \(.*\)/\1/p' "$log" | tr -d '\r' | head -n1)"
 	fi
 	rmdir "$cg" 2>/dev/null || true
-	nx_log "$c / $w: ${t}s (guest's time), QEMU's cgroup peak $last_peak MiB"
+	nx_log "$c / $w: ${t}s (guest's time), QEMU's cgroup peak $last_peak MiB, host CPU busy ${cpu_s} s ($cpu_pct of $(nproc) cores) from boot to exit"
 }
 
 skip_config()	# skip_config CONFIG WHY
@@ -527,7 +565,8 @@ cfg_local()
 # memx_run CONFIG PAGER_BINARY: memx, or memxbase with another pager
 memx_run()
 {
-	local c=$1 bin=$2 w pid hwm own=$MEMXD
+	local c=$1 bin=$2 w pid hwm own=$MEMXD s srv0 mx_s srv_s
+	local -a srv=()
 
 	# gx_setup started them; a later round starts them again
 	if [[ -z ${NX_PIDS[server-${GX_SERVERS[0]}]:-} ]]; then
@@ -539,15 +578,22 @@ memx_run()
 		MEMXD=$own
 		gx_sampler_start "$NX_TMP/$c-$w.dump"
 		gx_qemu_args "${size_mib}M" "${budget_mib}M" "$(work_of "$w")" "${kargs[@]}"
+		srv=()
+		for s in "${GX_SERVERS[@]}"; do
+			srv+=("${NX_PIDS[server-$s]}")
+		done
+		srv0=$(proc_ticks "${srv[@]}")
 		run "$c" "$w" max
 		nx_stop sampler
 		pid=${NX_PIDS[memxd-$c-$w]}
+		mx_s=$(awk -v t="$(proc_ticks "$pid")" -v hz="$clk_tck" 'BEGIN { printf "%.1f", t / hz }')
+		srv_s=$(awk -v t=$(($(proc_ticks "${srv[@]}") - srv0)) -v hz="$clk_tck" 'BEGIN { printf "%.1f", t / hz }')
 		hwm=$(awk '/^VmHWM:/ { print int($2 / 1024) }' "/proc/$pid/status" 2>/dev/null || echo 0)
 		nx_stop "memxd-$c-$w"
 		[[ $last_peak == - ]] || peak_keep "$c" "$w" $((last_peak + hwm))
 		if [[ -s $NX_TMP/$c-$w.dump ]]; then
 			cp "$NX_TMP/$c-$w.dump" "$out/$c-$w.dump"
-			NOTE[$c,$w]="memxd peak RSS ${hwm} MiB (in local MiB);$(memx_stats "$NX_TMP/$c-$w.dump")"
+			NOTE[$c,$w]="memxd peak RSS ${hwm} MiB (in local MiB); CPU s memxd=$mx_s servers=$srv_s;$(memx_stats "$NX_TMP/$c-$w.dump")"
 		fi
 	done
 	for s in "${GX_SERVERS[@]}"; do
@@ -771,16 +817,17 @@ declare -A desc=(
 	echo "compare-bench: $(date '+%F %T'), $(nproc) cores, guest RAM $size_mib MiB ($GX_ACCEL, 1 vCPU), local budget $budget_mib MiB"
 	echo "time_s: the guest's own time for the workload; x_local: time / local's; memx/this: memx's time / this one's (>1: memx is slower)"
 	echo "local_MiB: peak local memory (QEMU's cgroup peak; + memxd's peak RSS for memx; + the zram pool's peak for zram); load: 1-min load average around the run"
+	echo "host_cpu_s: the host's busy CPU seconds, every process and the kernel, from QEMU's start to its exit (boot included), and that share of all $(nproc) cores' time: what paging cost beside the guest's own vCPU"
 	echo
-	printf '%-7s %-9s %-44s %9s %8s %10s %10s %5s\n' workload config "" time_s x_local memx/this local_MiB load
+	printf '%-7s %-9s %-44s %9s %8s %10s %10s %5s %14s\n' workload config "" time_s x_local memx/this local_MiB load host_cpu_s
 	for w in "${workloads[@]}"; do
 		first=$w
 		for c in "${configs[@]}"; do
 			t=${T[$c,$w]:-}
-			printf '%-7s %-9s %-44s %9s %8s %10s %10s %5s\n' "$first" "$c" \
+			printf '%-7s %-9s %-44s %9s %8s %10s %10s %5s %14s\n' "$first" "$c" \
 				"(${desc[$c]})" "$t" "$(ratio "$t" "${T[local,$w]:-}")" \
 				"$(ratio "${T[memx,$w]:-}" "$t")" "${PEAK[$c,$w]:--}" \
-				"${LOAD[$c,$w]:--}"
+				"${LOAD[$c,$w]:--}" "${CPU[$c,$w]:--}"
 			first=
 		done
 	done
