@@ -74,6 +74,7 @@ static int run_server(struct evl *loop, const struct memxd_options *o)
 		.heartbeat_ms = o->heartbeat_ms,
 		.lease_s = o->lease_s,
 		.dedup = o->dedup,
+		.spin_us = o->server_spin_us,
 		.rmap = o->rmap,
 	};
 	struct server_stats st;
@@ -121,6 +122,17 @@ static int run_server(struct evl *loop, const struct memxd_options *o)
 		 (unsigned long)st.used_pages, (unsigned long)st.hashed_pages,
 		 (unsigned long)(st.hashed_pages ?
 				 st.hash_ns / st.hashed_pages : 0));
+	if (sc.spin_us) {
+		const struct spin_gov *g = evl_spin(loop);
+
+		log_info("polling for requests (up to %u us): %lu polls, %lu "
+			 "hits, %lu misses; %lu skipped as not paying, %lu as "
+			 "CPUs were crowded", sc.spin_us,
+			 (unsigned long)g->polls, (unsigned long)g->hits,
+			 (unsigned long)g->misses,
+			 (unsigned long)g->skipped_score,
+			 (unsigned long)g->skipped_crowded);
+	}
 	{
 		uint64_t c[RMAP_STATC_N];
 

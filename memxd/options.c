@@ -65,6 +65,10 @@ static const struct opt opts[] = {
 	{ "server", "dedup", OPT_BOOL, O(dedup), 0, 0, "on|off",
 	  "keep one copy of equal pages, whoever's; off keeps clients from "
 	  "learning that another holds a page they hold (default on)" },
+	{ "server", "poll-us", OPT_UINT, O(server_spin_us), 0, 10000, "US",
+	  "after a request, poll for the next one at most this long before "
+	  "sleeping, while polling pays and no other thread waits for a "
+	  "CPU (the loop learns both); 0 never polls (default 0)" },
 	{ NULL, "test-corrupt", OPT_STR, O(test_corrupt), 0, 0,
 	  "flip|swap|short[:RATE]", "TEST HOOK, never in production: corrupt "
 	  "pages read back (flip a stored bit, answer another page) or answer "

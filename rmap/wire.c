@@ -373,6 +373,16 @@ void rmap_stat_transport_decode(const uint8_t *in, uint64_t t[RMAP_STATT_N])
 	get64s(in, t, RMAP_STATT_N);
 }
 
+void rmap_stat_host_encode(const uint64_t h[RMAP_STATH_N], uint8_t *out)
+{
+	put64s(out, h, RMAP_STATH_N);
+}
+
+void rmap_stat_host_decode(const uint8_t *in, uint64_t h[RMAP_STATH_N])
+{
+	get64s(in, h, RMAP_STATH_N);
+}
+
 /* The blocks after a STAT body, in the order a reply carries them. */
 static const struct {
 	uint32_t want;
@@ -381,6 +391,7 @@ static const struct {
 	{ RMAP_STAT_WANT_COUNTERS, RMAP_STAT_EXT_LEN - RMAP_STAT_LEN },
 	{ RMAP_STAT_WANT_DEDUP, RMAP_STAT_DEDUP_LEN },
 	{ RMAP_STAT_WANT_TRANSPORT, RMAP_STAT_TRANSPORT_LEN },
+	{ RMAP_STAT_WANT_HOST, RMAP_STAT_HOST_LEN },
 };
 #define N_STAT_BLOCKS	(sizeof(stat_blocks) / sizeof(stat_blocks[0]))
 

@@ -267,6 +267,28 @@ enum {
 	RMAP_STATT_N
 };
 #define RMAP_STAT_TRANSPORT_LEN	(8u * RMAP_STATT_N)
+/*
+ * With RMAP_STAT_WANT_HOST, the OK reply ends with what serving costs
+ * the server's host, each a be64, in the order of the table below (after
+ * every other block asked for): its CPU since it started, and what its
+ * polling for requests (memxd --poll-us) decided.
+ */
+#define RMAP_STAT_WANT_HOST	0x00000008u
+#define RMAP_STAT_HOST(X)						\
+	X(cpu_user_ms, "CPU time in user mode since it started, ms")	\
+	X(cpu_sys_ms, "CPU time in the kernel since it started, ms")	\
+	X(polls, "polls for a request before sleeping")		\
+	X(poll_hits, "polls a request ended")				\
+	X(poll_misses, "polls that ran out, then slept")		\
+	X(poll_skipped_score, "sleeps at once: polls seldom paid lately") \
+	X(poll_skipped_crowded, "sleeps at once: threads waited for a CPU")
+enum {
+#define X(name, help) RMAP_STATH_##name,
+	RMAP_STAT_HOST(X)
+#undef X
+	RMAP_STATH_N
+};
+#define RMAP_STAT_HOST_LEN	(8u * RMAP_STATH_N)
 /* The server was told to leave (LEAVE): it takes no new sessions. */
 #define RMAP_STAT_LEAVING	0x0001u
 /* The server keeps page tags (RMAP_F_TAGS). */
@@ -325,6 +347,9 @@ int rmap_stat_dedup_decode(const uint8_t *in, struct rmap_stat_dedup *d);
 /* The transport block (RMAP_STAT_TRANSPORT_LEN bytes). */
 void rmap_stat_transport_encode(const uint64_t t[RMAP_STATT_N], uint8_t *out);
 void rmap_stat_transport_decode(const uint8_t *in, uint64_t t[RMAP_STATT_N]);
+/* The host block (RMAP_STAT_HOST_LEN bytes). */
+void rmap_stat_host_encode(const uint64_t h[RMAP_STATH_N], uint8_t *out);
+void rmap_stat_host_decode(const uint8_t *in, uint64_t h[RMAP_STATH_N]);
 /*
  * Is @len the length of an OK STAT reply?  If so, *@blocks (if not NULL)
  * says which blocks it has, as the RMAP_STAT_WANT_* bits that ask for
@@ -336,7 +361,7 @@ bool rmap_stat_reply_len(size_t len, uint32_t *blocks);
 size_t rmap_stat_block_off(uint32_t blocks, uint32_t want);
 /* The longest OK STAT reply: every block. */
 #define RMAP_STAT_MAX_LEN	(RMAP_STAT_EXT_LEN + RMAP_STAT_DEDUP_LEN + \
-				 RMAP_STAT_TRANSPORT_LEN)
+				 RMAP_STAT_TRANSPORT_LEN + RMAP_STAT_HOST_LEN)
 
 /* Payload bytes per fragment for a link MTU, over IPv4 (over IPv6, 20
  * fewer: RMAP_IP6_EXTRA). */

@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 
 #include "memxd/log.h"
 #include "memxd/pager/remote.h"
@@ -607,6 +608,26 @@ START_TEST(test_attach_needs_same_key)
 	ck_assert_uint_ge(t[RMAP_STATT_tx_packets], 9);
 	ck_assert_uint_eq(t[RMAP_STATT_send_errors], 0);
 	ck_assert_uint_eq(t[RMAP_STATT_mtu_changes], 0);
+	/* With the host block: what serving cost it (no polling asked). */
+	want[3] = RMAP_STAT_WANT_TRANSPORT | RMAP_STAT_WANT_HOST;
+	ck_assert_uint_eq(req(RMAP_T_STAT, 0, 0, 0, want, sizeof(want), all,
+			      sizeof(all), &d), RMAP_S_OK);
+	ck_assert_uint_eq(d.len, RMAP_STAT_LEN + RMAP_STAT_TRANSPORT_LEN +
+			  RMAP_STAT_HOST_LEN);
+	{
+		uint64_t h[RMAP_STATH_N];
+		struct rusage ru;
+
+		rmap_stat_host_decode(all + rmap_stat_block_off(want[3],
+				      RMAP_STAT_WANT_HOST), h);
+		/* This process is the server: its CPU so far, at most. */
+		ck_assert_int_eq(getrusage(RUSAGE_SELF, &ru), 0);
+		ck_assert_uint_le(h[RMAP_STATH_cpu_user_ms],
+				  (uint64_t)ru.ru_utime.tv_sec * 1000 +
+				  (uint64_t)ru.ru_utime.tv_usec / 1000);
+		ck_assert_uint_eq(h[RMAP_STATH_polls], 0);
+		ck_assert_uint_eq(h[RMAP_STATH_poll_hits], 0);
+	}
 	rmap_ep_close(ep2);
 	teardown_server();
 }

@@ -993,24 +993,26 @@ START_TEST(test_stat_dedup_block)
 END_TEST
 
 /*
- * The reply's length says which blocks it has: every set of the three
+ * The reply's length says which blocks it has: every set of the four
  * blocks has a length of its own, and each block sits after those before
- * it in the order counters, dedup, transport.
+ * it in the order counters, dedup, transport, host.
  */
 START_TEST(test_stat_blocks)
 {
 	const uint32_t all = RMAP_STAT_WANT_COUNTERS | RMAP_STAT_WANT_DEDUP |
-			     RMAP_STAT_WANT_TRANSPORT;
+			     RMAP_STAT_WANT_TRANSPORT | RMAP_STAT_WANT_HOST;
 	const size_t lens[] = { RMAP_STAT_EXT_LEN - RMAP_STAT_LEN,
-				RMAP_STAT_DEDUP_LEN, RMAP_STAT_TRANSPORT_LEN };
+				RMAP_STAT_DEDUP_LEN, RMAP_STAT_TRANSPORT_LEN,
+				RMAP_STAT_HOST_LEN };
 	uint64_t t[RMAP_STATT_N], u[RMAP_STATT_N];
-	uint8_t buf[RMAP_STAT_TRANSPORT_LEN];
+	uint64_t h[RMAP_STATH_N], g[RMAP_STATH_N];
+	uint8_t buf[RMAP_STAT_TRANSPORT_LEN], hbuf[RMAP_STAT_HOST_LEN];
 	uint32_t b;
 
 	for (uint32_t want = 0; want <= all; want++) {
 		size_t len = RMAP_STAT_LEN;
 
-		for (unsigned i = 0; i < 3; i++)
+		for (unsigned i = 0; i < 4; i++)
 			len += want >> i & 1 ? lens[i] : 0;
 		b = ~0u;
 		ck_assert(rmap_stat_reply_len(len, &b));
@@ -1020,7 +1022,7 @@ START_TEST(test_stat_blocks)
 	ck_assert(!rmap_stat_reply_len(RMAP_STAT_MAX_LEN + 8, &b));
 	ck_assert(!rmap_stat_reply_len(0, NULL));
 	ck_assert_uint_eq(RMAP_STAT_MAX_LEN,
-			  RMAP_STAT_LEN + lens[0] + lens[1] + lens[2]);
+			  RMAP_STAT_LEN + lens[0] + lens[1] + lens[2] + lens[3]);
 	/* Where each block starts. */
 	ck_assert_uint_eq(rmap_stat_block_off(all, RMAP_STAT_WANT_COUNTERS),
 			  RMAP_STAT_LEN);
@@ -1035,6 +1037,21 @@ START_TEST(test_stat_blocks)
 					      RMAP_STAT_WANT_TRANSPORT,
 					      RMAP_STAT_WANT_TRANSPORT),
 			  RMAP_STAT_LEN + RMAP_STAT_DEDUP_LEN);
+	ck_assert_uint_eq(rmap_stat_block_off(all, RMAP_STAT_WANT_HOST),
+			  RMAP_STAT_MAX_LEN - RMAP_STAT_HOST_LEN);
+	ck_assert_uint_eq(rmap_stat_block_off(RMAP_STAT_WANT_DEDUP |
+					      RMAP_STAT_WANT_HOST,
+					      RMAP_STAT_WANT_HOST),
+			  RMAP_STAT_LEN + RMAP_STAT_DEDUP_LEN);
+	/* The host block: be64s in the table's order. */
+	for (unsigned i = 0; i < RMAP_STATH_N; i++)
+		h[i] = 0x1112131415161700ull + i;
+	rmap_stat_host_encode(h, hbuf);
+	ck_assert_uint_eq(hbuf[0], 0x11);
+	ck_assert_uint_eq(hbuf[8 * RMAP_STATH_poll_skipped_crowded + 7],
+			  RMAP_STATH_poll_skipped_crowded);
+	rmap_stat_host_decode(hbuf, g);
+	ck_assert_mem_eq(h, g, sizeof(h));
 	/* The transport block: be64s in the table's order. */
 	for (unsigned i = 0; i < RMAP_STATT_N; i++)
 		t[i] = 0x0102030405060700ull + i;

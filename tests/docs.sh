@@ -203,6 +203,7 @@ table_keys() {
 		sed 's/^/spin_/'
 	table_keys "$top_srcdir/rmap/wire.h" RMAP_STAT_COUNTERS |
 		sed 's/^/rmap_/'
+	table_keys "$top_srcdir/rmap/wire.h" RMAP_STAT_HOST
 	table_keys "$top_srcdir/memxd/ctl/ctl.h" CTL_COUNTERS
 	# Each stage of eviction is two keys.
 	table_keys "$top_srcdir/memxd/pager/stats.h" EVICT_STAGES |

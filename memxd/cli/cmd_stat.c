@@ -44,13 +44,14 @@ int cmd_stat(struct cli *c, int argc, char **argv)
 	for (int i = 0; i < argc; i++) {
 		uint8_t want[RMAP_STAT_REQ_LEN] = {
 			0, 0, 0, RMAP_STAT_WANT_COUNTERS | RMAP_STAT_WANT_DEDUP |
-				 RMAP_STAT_WANT_TRANSPORT
+				 RMAP_STAT_WANT_TRANSPORT | RMAP_STAT_WANT_HOST
 		};
 		struct iovec iov = { want, sizeof(want) };
 		struct rmap_req req = { .type = RMAP_T_STAT, .iov = &iov,
 					.iovcnt = 1 };
 		uint8_t buf[RMAP_STAT_MAX_LEN];
 		uint64_t ctr[RMAP_STATC_N] = { 0 }, tr[RMAP_STATT_N] = { 0 };
+		uint64_t host[RMAP_STATH_N] = { 0 };
 		struct rmap_stat_dedup dd;
 		uint32_t blocks = 0;
 		bool bad = false;
@@ -78,6 +79,10 @@ int cmd_stat(struct cli *c, int argc, char **argv)
 				rmap_stat_transport_decode(buf +
 					rmap_stat_block_off(blocks,
 						RMAP_STAT_WANT_TRANSPORT), tr);
+			if (blocks & RMAP_STAT_WANT_HOST)
+				rmap_stat_host_decode(buf +
+					rmap_stat_block_off(blocks,
+						RMAP_STAT_WANT_HOST), host);
 			sc.len = RMAP_STAT_LEN;
 		}
 		if (ret || sc.status || bad ||
@@ -124,6 +129,13 @@ int cmd_stat(struct cli *c, int argc, char **argv)
 #define X(name, help) \
 			printf(" rmap_" #name "=%llu", (unsigned long long)tr[RMAP_STATT_##name]);
 			RMAP_STAT_TRANSPORT(X)
+#undef X
+		}
+		/* What serving costs its host: CPU, and polling for work. */
+		if (blocks & RMAP_STAT_WANT_HOST) {
+#define X(name, help) \
+			printf(" " #name "=%llu", (unsigned long long)host[RMAP_STATH_##name]);
+			RMAP_STAT_HOST(X)
 #undef X
 		}
 		printf("\n");

@@ -5,6 +5,7 @@
  * (stats.h, remote.h) and of gauges below.
  */
 #include <string.h>
+#include <sys/resource.h>
 
 #include "recovery.h"
 #include "vm.h"
@@ -216,8 +217,21 @@ static double dedup_saved_pct(const struct remote_server *s)
 	X(skipped_score, "sleeps at once: polls seldom paid lately")    \
 	X(skipped_crowded, "sleeps at once: threads waited for a CPU")
 
+/* The CPU time memxd has used since it started, in ms. */
+static void cpu_ms(uint64_t *user, uint64_t *sys)
+{
+	struct rusage ru = { 0 };
+
+	getrusage(RUSAGE_SELF, &ru);
+	*user = (uint64_t)ru.ru_utime.tv_sec * 1000 +
+		(uint64_t)ru.ru_utime.tv_usec / 1000;
+	*sys = (uint64_t)ru.ru_stime.tv_sec * 1000 +
+	       (uint64_t)ru.ru_stime.tv_usec / 1000;
+}
+
 void pager_dump(struct pager *pg, GString *o)
 {
+	uint64_t user_ms, sys_ms;
 	const struct spin_gov *sg = evl_spin(pg->loop);
 	const struct rmap_counters *rc = remote_counters(pg->remote);
 
@@ -230,6 +244,10 @@ void pager_dump(struct pager *pg, GString *o)
 			       (unsigned long long)pg->cfg.local_total,
 			       (unsigned long long)pager_reserved(pg), cut,
 			       cut ? (double)(evl_now_ns() - since) / 1e9 : 0.0);
+	cpu_ms(&user_ms, &sys_ms);
+	g_string_append_printf(o, "cpu_user_ms=%llu\ncpu_sys_ms=%llu\n",
+			       (unsigned long long)user_ms,
+			       (unsigned long long)sys_ms);
 	for (unsigned i = 0; i < pg->nservers; i++) {
 		const struct remote_server *s = remote_server(pg->remote, i);
 		const struct pg_server *ps = &pg->placement[i];
@@ -358,9 +376,17 @@ static void prom_families(GString *o)
 
 void pager_prometheus(struct pager *pg, GString *o)
 {
+	uint64_t user_ms, sys_ms;
+
 	g_string_append(o, "# HELP memx_vms Registered VMs.\n"
 			   "# TYPE memx_vms gauge\n");
 	g_string_append_printf(o, "memx_vms %u\n", pager_vm_count(pg));
+	cpu_ms(&user_ms, &sys_ms);
+	g_string_append_printf(o, "# HELP process_cpu_seconds_total Total user "
+			       "and system CPU time spent in seconds.\n"
+			       "# TYPE process_cpu_seconds_total counter\n"
+			       "process_cpu_seconds_total %.3f\n",
+			       (double)(user_ms + sys_ms) / 1e3);
 #define X(key, help)							\
 	g_string_append(o, "# HELP memx_" #key " " help ".\n"		\
 			   "# TYPE memx_" #key " gauge\n");

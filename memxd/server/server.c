@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 
 #include "../log.h"
 #include "server_int.h"
@@ -30,7 +31,8 @@ static void fill_stat(struct server *srv, struct rmap_stat *st)
 /*
  * After the STAT body in @buf, the blocks the request's want mask @want
  * (its low byte) asks for: what the server refused, what dedup saves and
- * costs, and what its sending costs.  Returns the reply's length.
+ * costs, what its sending costs, and what serving costs its host.
+ * Returns the reply's length.
  */
 static size_t stat_blocks(struct server *srv, uint8_t want, uint8_t *buf)
 {
@@ -64,6 +66,13 @@ static size_t stat_blocks(struct server *srv, uint8_t want, uint8_t *buf)
 		server_transport(srv, t);
 		rmap_stat_transport_encode(t, buf + len);
 		len += RMAP_STAT_TRANSPORT_LEN;
+	}
+	if (want & RMAP_STAT_WANT_HOST) {
+		uint64_t h[RMAP_STATH_N];
+
+		server_host(srv, h);
+		rmap_stat_host_encode(h, buf + len);
+		len += RMAP_STAT_HOST_LEN;
 	}
 	return len;
 }
@@ -379,6 +388,24 @@ static void on_request(struct rmap_ep *ep, const struct rmap_msg *m, void *arg)
 out:
 	leave_check_empty(srv);
 	srv->busy_ns += evl_now_ns() - t0;
+	srv->last_request_ns = t0;
+}
+
+/*
+ * The loop may poll rather than sleep (evl_set_spin; its governor,
+ * rmap/spin.h, decides) for a while after a request: a client that is
+ * paging asks again soon (a vCPU's next fault, the next batch of an
+ * eviction), and a memory server woken from a halted CPU adds the wake-up
+ * to every round trip.  The governor stops polling where the requests do
+ * not come within the poll, or another thread (the host's own VMs: this
+ * host only lends its memory) waits for a CPU.
+ */
+static bool request_due(void *arg)
+{
+	const struct server *srv = arg;
+
+	return evl_now_ns() - srv->last_request_ns <
+	       (uint64_t)srv->cfg.spin_us * 1000;
 }
 
 static void on_peer_state(struct rmap_ep *ep, struct rmap_peer *peer, int err,
@@ -424,6 +451,23 @@ void server_counters(const struct server *srv, uint64_t c[RMAP_STATC_N])
 	c[RMAP_STATC_handshakes] = rc->handshakes;
 	c[RMAP_STATC_bad_session] = srv->st.bad_session;
 	c[RMAP_STATC_session_limit] = srv->st.session_limit;
+}
+
+void server_host(const struct server *srv, uint64_t h[RMAP_STATH_N])
+{
+	const struct spin_gov *g = evl_spin(srv->loop);
+	struct rusage ru = { 0 };
+
+	getrusage(RUSAGE_SELF, &ru);
+	h[RMAP_STATH_cpu_user_ms] = (uint64_t)ru.ru_utime.tv_sec * 1000 +
+				    (uint64_t)ru.ru_utime.tv_usec / 1000;
+	h[RMAP_STATH_cpu_sys_ms] = (uint64_t)ru.ru_stime.tv_sec * 1000 +
+				   (uint64_t)ru.ru_stime.tv_usec / 1000;
+	h[RMAP_STATH_polls] = g->polls;
+	h[RMAP_STATH_poll_hits] = g->hits;
+	h[RMAP_STATH_poll_misses] = g->misses;
+	h[RMAP_STATH_poll_skipped_score] = g->skipped_score;
+	h[RMAP_STATH_poll_skipped_crowded] = g->skipped_crowded;
 }
 
 void server_transport(const struct server *srv, uint64_t t[RMAP_STATT_N])
@@ -565,6 +609,9 @@ int server_new(struct server **out, struct evl *loop,
 	if (rmap_ep_sockbuf_short(srv->ep, why, sizeof(why)))
 		log_warn("%s", why);
 	srv->window_start_ns = evl_now_ns();
+	if (cfg->spin_us)
+		evl_set_spin(loop, request_due, srv,
+			     (uint64_t)cfg->spin_us * 1000);
 	evl_timer_arm(loop, &srv->expiry_timer,
 		      (uint64_t)cfg->heartbeat_ms * 1000000ull);
 	if (cfg->announce_ms && srv->n_announce)
@@ -585,6 +632,8 @@ void server_free(struct server *srv)
 		return;
 	evl_timer_cancel(srv->loop, &srv->expiry_timer);
 	evl_timer_cancel(srv->loop, &srv->announce_timer);
+	if (srv->cfg.spin_us)
+		evl_set_spin(srv->loop, NULL, NULL, 0);
 	rmap_ep_close(srv->ep);
 	if (srv->sessions) {
 		g_hash_table_iter_init(&it, srv->sessions);

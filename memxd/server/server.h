@@ -68,6 +68,8 @@ struct server_config {
 	unsigned heartbeat_ms;		/* asked of clients */
 	unsigned lease_s;		/* pages kept this long in silence */
 	bool dedup;			/* share equal pages (store.h) */
+	unsigned spin_us;		/* poll this long for the next request
+					 * after one (rmap/spin.h); 0: never */
 	struct server_corrupt corrupt;	/* a test hook: see above */
 	struct rmap_config rmap;
 };
@@ -102,6 +104,8 @@ struct rmap_ep *server_ep(struct server *srv);
 void server_counters(const struct server *srv, uint64_t c[RMAP_STATC_N]);
 /* What its sending cost (the STAT reply's transport block). */
 void server_transport(const struct server *srv, uint64_t t[RMAP_STATT_N]);
+/* What serving costs its host (the STAT reply's host block). */
+void server_host(const struct server *srv, uint64_t h[RMAP_STATH_N]);
 
 /* Expire sessions whose lease ran out before @now_ns.  For tests. */
 unsigned server_expire(struct server *srv, uint64_t now_ns);

@@ -23,6 +23,8 @@
 # Environment: top_builddir, top_srcdir (absolute); FAULT_SIZE_MIB and
 # FAULT_BUDGET_MIB (default 256 and 32); FAULT_ROUNDS (default 3);
 # FAULT_PAGER_ARGS, more options for every pager (e.g. "--spin-us 0");
+# FAULT_SERVER_ARGS, more options for the memory server (e.g.
+# "--poll-us 200");
 # FAULT_MTU, the link's MTU (default 1500; memx fragments for it by
 # itself).
 set -euo pipefail
@@ -50,8 +52,9 @@ nx_init
 MTU=${FAULT_MTU:-1500}
 nx_pair_create "$MTU" srv cli
 nx_log "veth pair at MTU $MTU"
+# shellcheck disable=SC2086 # FAULT_SERVER_ARGS: words
 nx_daemon srv memxd-server "$MEMXD" --server --listen "$(nx_ip srv)" \
-	--capacity 2G --announce-interval-ms 0
+	--capacity 2G --announce-interval-ms 0 ${FAULT_SERVER_ARGS:-}
 shm=$(mktemp -d /dev/shm/memx-floor.XXXXXX)
 trap 'rm -rf "$shm"; nx_cleanup' EXIT
 

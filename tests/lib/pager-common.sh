@@ -165,8 +165,9 @@ px_check_counters()
 #   parity_rtt_us=.. parity_inflight=..
 # The pager-thread stages as shares of SECONDS (batch includes protect,
 # read, mac, parity and send), and the batch stage's microseconds per
-# page evicted dirty; the round trips overlap, so they are a mean per request and
-# the mean number in flight (their total over SECONDS).
+# page evicted dirty, and memxd's CPU (user and kernel, its whole run) per
+# page it evicted dirty; the round trips overlap, so they are a mean per
+# request and the mean number in flight (their total over SECONDS).
 px_evict_breakdown()
 {
 	local label=$1 secs=$2 k
@@ -176,7 +177,8 @@ px_evict_breakdown()
 		evict_mac_us evict_parity_us evict_send_us \
 		evict_punch_us evict_batch_us evict_write_rtt_us \
 		evict_write_rtt_calls evict_pxor_rtt_us evict_pxor_rtt_calls \
-		evict_parity_rtt_us evict_parity_rtt_calls; do
+		evict_parity_rtt_us evict_parity_rtt_calls cpu_user_ms \
+		cpu_sys_ms; do
 		args+=(-v "$k=$(px_counter "$label" "$k")")
 	done
 	awk -v label="$label" -v s="$secs" "${args[@]}" 'BEGIN {
@@ -203,6 +205,13 @@ px_evict_breakdown()
 		if (evict_dirty)
 			per = evict_batch_us / evict_dirty
 		printf " us_per_dirty=%.1f", per
+		# memxd own CPU over its whole run, per page it evicted
+		# dirty over that run (what the pager thread and the kernel
+		# under it cost; the memory servers are apart)
+		cpu = 0
+		if (evict_dirty)
+			cpu = (cpu_user_ms + cpu_sys_ms) * 1000 / evict_dirty
+		printf " pager_cpu_us_per_dirty=%.1f", cpu
 		printf " write_rtt_us=%.0f write_inflight=%.1f", wmean,
 			evict_write_rtt_us / us
 		printf " pxor_rtt_us=%.0f pxor_inflight=%.1f", pmean,
