@@ -457,6 +457,12 @@ proc_ticks()
 	echo "$n"
 }
 
+# ticks_s TICKS: clock ticks as seconds, to a tenth
+ticks_s()
+{
+	awk -v t="$1" -v hz="$clk_tck" 'BEGIN { printf "%.1f", t / hz }'
+}
+
 # run CONFIG WORKLOAD LIMIT_MIB|max [QEMU ARGS...]: boot the guest with
 # GX_QEMU_ARGS in a fresh cgroup; T[CONFIG,WORKLOAD] gets its time
 run()
@@ -586,8 +592,8 @@ memx_run()
 		run "$c" "$w" max
 		nx_stop sampler
 		pid=${NX_PIDS[memxd-$c-$w]}
-		mx_s=$(awk -v t="$(proc_ticks "$pid")" -v hz="$clk_tck" 'BEGIN { printf "%.1f", t / hz }')
-		srv_s=$(awk -v t=$(($(proc_ticks "${srv[@]}") - srv0)) -v hz="$clk_tck" 'BEGIN { printf "%.1f", t / hz }')
+		mx_s=$(ticks_s "$(proc_ticks "$pid")")
+		srv_s=$(ticks_s $(($(proc_ticks "${srv[@]}") - srv0)))
 		hwm=$(awk '/^VmHWM:/ { print int($2 / 1024) }' "/proc/$pid/status" 2>/dev/null || echo 0)
 		nx_stop "memxd-$c-$w"
 		[[ $last_peak == - ]] || peak_keep "$c" "$w" $((last_peak + hwm))
