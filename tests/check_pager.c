@@ -17,6 +17,8 @@
 #include <check.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <openssl/evp.h>
+#include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -27,6 +29,7 @@
 #include "check_util.h"
 #include "memxd/log.h"
 #include "memxd/pager/fault.h"
+#include "memxd/pager/integrity.h"
 #include "memxd/pager/migrate.h"
 #include "memxd/pager/recovery.h"
 #include "memxd/pager/vm.h"
@@ -2368,6 +2371,105 @@ START_TEST(test_adopt_older_state)
 END_TEST
 
 /*
+ * A VM's tags are AES-128(k2, Poly1305(k1, "MXPG" | version | 0 0 0 |
+ * page le64 | page)), k1 and k2 derived from its master key, as
+ * integrity.h says: checked against libsodium's Poly1305, not the
+ * OpenSSL one integrity.c calls.  An older memxd's VMs keep SipHash.
+ */
+START_TEST(test_mac_construction)
+{
+	static uint8_t m[16 + PAGE];
+	uint8_t key[INTEGRITY_KEY_LEN], poly_key[32], aes_key[16], sip_key[16];
+	uint8_t h[16], want[TAG_LEN], got[TAG_LEN];
+	const uint64_t page = 0x0102030405060708ull;
+	struct integrity in;
+	EVP_CIPHER_CTX *c;
+	int n;
+
+	ck_assert_int_eq(integrity_global_init(), 0);
+	for (unsigned i = 0; i < sizeof(key); i++)
+		key[i] = (uint8_t)(i * 3 + 1);
+	memcpy(m, "MXPG\xa5\0\0\0\x08\x07\x06\x05\x04\x03\x02\x01", 16);
+	for (unsigned i = 0; i < PAGE; i++)
+		m[16 + i] = (uint8_t)(i * 131 >> 3);
+	crypto_kdf_derive_from_key(poly_key, sizeof(poly_key), 3,
+				   "memxmac\0", key);
+	crypto_kdf_derive_from_key(aes_key, sizeof(aes_key), 4, "memxmac\0",
+				   key);
+	crypto_onetimeauth_poly1305(h, m, sizeof(m), poly_key);
+	c = EVP_CIPHER_CTX_new();
+	ck_assert_ptr_nonnull(c);
+	ck_assert_int_eq(EVP_EncryptInit_ex(c, EVP_aes_128_ecb(), NULL,
+					    aes_key, NULL), 1);
+	ck_assert_int_eq(EVP_EncryptUpdate(c, want, &n, h, 16), 1);
+	ck_assert_int_eq(n, TAG_LEN);
+	EVP_CIPHER_CTX_free(c);
+
+	ck_assert_int_eq(integrity_init(&in, key, true, false,
+					INTEGRITY_POLY_AES), 0);
+	integrity_tag(&in, page, 0xa5, m + 16, got);
+	ck_assert_mem_eq(got, want, TAG_LEN);
+	ck_assert(integrity_check(&in, page, 0xa5, m + 16, want));
+	ck_assert(!integrity_check(&in, page + 1, 0xa5, m + 16, want));
+	ck_assert(!integrity_check(&in, page, 0xa6, m + 16, want));
+	m[16 + 4000] ^= 0x80;
+	ck_assert(!integrity_check(&in, page, 0xa5, m + 16, want));
+	m[16 + 4000] ^= 0x80;
+	integrity_fini(&in);
+
+	/* SipHash-2-4-128 of the same message, under subkey 1. */
+	crypto_kdf_derive_from_key(sip_key, sizeof(sip_key), 1, "memxmac\0",
+				   key);
+	crypto_shorthash_siphashx24(want, m, sizeof(m), sip_key);
+	ck_assert_int_eq(integrity_init(&in, key, true, false,
+					INTEGRITY_SIPHASH), 0);
+	integrity_tag(&in, page, 0xa5, m + 16, got);
+	ck_assert_mem_eq(got, want, TAG_LEN);
+	ck_assert(!integrity_check(&in, page, 0xa4, m + 16, want));
+	integrity_fini(&in);
+}
+END_TEST
+
+/*
+ * A VM whose tags are SipHash (an older memxd registered it) keeps
+ * SipHash across a restart: every page it wrote checks, a bad one is
+ * still caught; a VM registered afresh gets Poly1305-AES.
+ */
+START_TEST(test_adopt_keeps_mac)
+{
+	struct fx_opts o = defaults;
+	uint8_t key[INTEGRITY_KEY_LEN];
+	struct fx f;
+	uint64_t p;
+
+	fx_init(&f, &o);
+	ck_assert_int_eq(f.vm->integ.mac, INTEGRITY_POLY_AES);
+	ck_assert_uint_ne(f.vm->state.keys->flags & VMSTATE_POLY_AES, 0);
+	/* As an older memxd set it up, before the first page went out. */
+	f.vm->state.keys->flags &= ~VMSTATE_POLY_AES;
+	memcpy(key, f.vm->state.keys->key, sizeof(key));
+	integrity_fini(&f.vm->integ);
+	ck_assert_int_eq(integrity_init(&f.vm->integ, key, true, false,
+					INTEGRITY_SIPHASH), 0);
+	fake_remote_auto(f.fr, f.loop, true);
+	fx_fill(&f, 0, f.npages, 3);
+	fx_quiesce(&f);
+
+	fx_restart(&f, 32);
+	fake_remote_auto(f.fr, f.loop, true);
+	ck_assert_int_eq(f.vm->integ.mac, INTEGRITY_SIPHASH);
+	fx_verify(&f, 0, f.npages, 3);
+	ck_assert_uint_eq(f.vm->st.integrity_failures, 0);
+	p = fx_remote_page(&f, 10);
+	fx_flip(&f, p, 777);
+	ck_assert_int_eq(fx_read(&f, p), (uint8_t)(p * 7 + 3) | 1);
+	ck_assert_uint_eq(f.vm->st.integrity_failures, 1);
+	ck_assert_uint_eq(f.vm->st.integrity_rebuilt, 1);
+	fx_fini(&f);
+}
+END_TEST
+
+/*
  * --page-encryption: the servers hold ciphertext, parity over it; a bad
  * page is still caught and rebuilt, a lost server rebuilt, every byte
  * right.
@@ -2491,6 +2593,8 @@ static Suite *pager_suite(void)
 	tcase_add_test(tc, test_integrity_recovery);
 	tcase_add_test(tc, test_integrity_off);
 	tcase_add_test(tc, test_adopt_older_state);
+	tcase_add_test(tc, test_mac_construction);
+	tcase_add_test(tc, test_adopt_keeps_mac);
 	tcase_add_test(tc, test_encrypted);
 	suite_add_tcase(s, tc);
 	tc = tcase_create("random");

@@ -333,11 +333,12 @@ void pager_dump(struct pager *pg, GString *o)
 		g_string_append_printf(o,
 			"fault_p50_us=%llu\nfault_p99_us=%llu\n"
 			"metadata_bytes_per_page=%.3f\npg_width=%u\n"
-			"pg_rows=%u\npg_parity=%d\n",
+			"pg_rows=%u\npg_parity=%d\npage_mac=%s\n",
 			(unsigned long long)hist_percentile(vm, 50),
 			(unsigned long long)hist_percentile(vm, 99),
 			metadata_per_page(vm), geo->width, geo->rows,
-			geo->parity);
+			geo->parity, vm->integ.on ?
+			integrity_mac_name(vm->integ.mac) : "off");
 		lost_ranges(vm, o, "lost_range=");
 		g_string_append(o, "fault_hist_us=");
 		for (unsigned b = 0; b < HIST_BUCKETS; b++)

@@ -340,16 +340,24 @@ static int vm_setup(struct vm *vm, const struct vm_spec *spec,
 		vm->state.keys->flags =
 			(pg->cfg.integrity ? VMSTATE_INTEGRITY : 0) |
 			(pg->cfg.integrity && pg->cfg.encrypt ?
-			 VMSTATE_ENCRYPT : 0);
+			 VMSTATE_ENCRYPT : 0) | VMSTATE_POLY_AES;
 	}
-	integrity_init(&vm->integ, vm->state.keys->key,
-		       vm->state.keys->flags & VMSTATE_INTEGRITY,
-		       vm->state.keys->flags & VMSTATE_ENCRYPT);
+	/* Its tags' MAC is the one they were written with: kept. */
+	ret = integrity_init(&vm->integ, vm->state.keys->key,
+			     vm->state.keys->flags & VMSTATE_INTEGRITY,
+			     vm->state.keys->flags & VMSTATE_ENCRYPT,
+			     vm->state.keys->flags & VMSTATE_POLY_AES ?
+			     INTEGRITY_POLY_AES : INTEGRITY_SIPHASH);
+	if (ret) {
+		snprintf(why, whylen, "cannot set up its page MACs: %s",
+			 strerror(-ret));
+		goto err_integ;
+	}
 	ret = -ENOMEM;
 	snprintf(why, whylen, "out of memory for %lu pages",
 		 (unsigned long)vm->npages);
 	if (pt_init(&vm->pt, vm->npages, vm->state.pt, vm->state.ver))
-		goto err_state;
+		goto err_integ;
 	/*
 	 * The policy starts afresh, adopting or not: adopt_state() keeps no
 	 * PT_HOT, PT_EPOCH or PT_DEMOTED of the old table (adopt.c).
@@ -424,7 +432,8 @@ err_groups:
 	pg_table_free(vm->groups, pg->placement);
 err_pt:
 	pt_fini(&vm->pt);
-err_state:
+err_integ:
+	integrity_fini(&vm->integ);
 	vmstate_close(&vm->state);
 err_old:
 	old.fd = -1;		/* still the caller's */
@@ -448,6 +457,7 @@ static void vm_release(struct vm *vm)
 	stripe_vm_fini(vm);
 	pg_table_free(vm->groups, vm->pg->placement);
 	pt_fini(&vm->pt);
+	integrity_fini(&vm->integ);
 	vmstate_close(&vm->state);
 	gm_close(&vm->mem);
 	free(vm);

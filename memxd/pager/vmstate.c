@@ -236,7 +236,8 @@ int vmstate_open(struct vmstate *st, int fd, uint64_t npages, char *why,
 		}
 	}
 	if (st->keys && (st->keys->flags & ~(VMSTATE_INTEGRITY |
-					     VMSTATE_ENCRYPT) ||
+					     VMSTATE_ENCRYPT |
+					     VMSTATE_POLY_AES) ||
 			 (st->keys->flags & VMSTATE_ENCRYPT &&
 			  !(st->keys->flags & VMSTATE_INTEGRITY)))) {
 		snprintf(why, len, "the state's keys are invalid");

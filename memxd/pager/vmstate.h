@@ -40,13 +40,19 @@ struct vmstate_session {
 /* The VM's keys (integrity.h), created with the VM, kept for its life. */
 struct vmstate_keys {
 	uint8_t key[32];		/* the master key of its page MACs */
-	uint32_t flags;			/* VMSTATE_INTEGRITY */
+	uint32_t flags;			/* VMSTATE_INTEGRITY, ... */
 	uint32_t pad;
 };
 /* Its pages carry MACs, and are checked (memxd --integrity). */
 #define VMSTATE_INTEGRITY	0x1u
 /* Its pages are sent encrypted (memxd --page-encryption). */
 #define VMSTATE_ENCRYPT		0x2u
+/*
+ * Its tags are Poly1305-AES (integrity.h); without it, SipHash, as an
+ * older memxd wrote them.  A memxd that knows no such flag refuses the
+ * state (vmstate_open) rather than misread every tag.
+ */
+#define VMSTATE_POLY_AES	0x4u
 
 struct vmstate {
 	int fd;				/* the memfd; -1 if none */
