@@ -109,9 +109,24 @@ static void fx_turn(struct fx *f, unsigned n)
  * failed (its callbacks let go of the VM), the cancelled poll reaped,
  * then the pager freed: nothing may leak (ASan checks).
  */
+/* The page table's per-state counts are what a scan finds. */
+static void fx_check_counts(struct fx *f)
+{
+	uint64_t by_state[PS_NSTATES] = { 0 };
+
+	for (uint64_t p = 0; p < f->vm->npages; p++)
+		by_state[pt_state(&f->vm->pt, p)]++;
+	for (unsigned s = 0; s < PS_NSTATES; s++)
+		ck_assert_msg(f->vm->pt.by_state[s] == by_state[s],
+			      "state %u: counted %lu, found %lu", s,
+			      (unsigned long)f->vm->pt.by_state[s],
+			      (unsigned long)by_state[s]);
+}
+
 static void fx_fini(struct fx *f)
 {
 	ck_assert_uint_eq(f->vm->pt.bugs, 0);
+	fx_check_counts(f);
 	pager_unregister(f->pg, f->vm);
 	fake_remote_auto(f->fr, f->loop, false);
 	fake_remote_cancel(f->fr);
@@ -985,6 +1000,7 @@ static void fx_restart(struct fx *f, uint64_t budget)
 	spec.spill_fd = spill_fd;
 	ck_assert_msg(!pager_register(f->pg, &spec, &f->vm, why, sizeof(why)),
 		      "register again: %s", why);
+	fx_check_counts(f);	/* as adopted */
 }
 
 /*

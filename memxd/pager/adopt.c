@@ -178,7 +178,7 @@ int adopt_state(struct vm *vm, const struct vmstate *old, bool migrated,
 				     present[p / 8] >> (p % 8) & 1, migrated,
 				     &s, rep);
 
-		vm->pt.e[p] = e;
+		pt_load(&vm->pt, p, e);
 		if ((e & PT_STATE) == PS_RESIDENT)
 			vm->pt.resident++;
 		if (s)

@@ -30,7 +30,16 @@ int pt_init(struct pagetable *pt, uint64_t npages, pte_t *mem, uint8_t *ver)
 			return -ENOMEM;
 		}
 	}
+	for (uint64_t p = 0; p < npages; p++)
+		pt->by_state[pt_state(pt, p)]++;
 	return 0;
+}
+
+void pt_load(struct pagetable *pt, uint64_t p, pte_t e)
+{
+	pt->by_state[pt_state(pt, p)]--;
+	pt->e[p] = e;
+	pt->by_state[pt_state(pt, p)]++;
 }
 
 void pt_fini(struct pagetable *pt)
@@ -58,6 +67,8 @@ static void set(struct pagetable *pt, uint64_t p, enum page_state s,
 		keep &= (pte_t)~PT_HOT;
 	if ((old & PT_HOT) && !(keep & PT_HOT))
 		pt->hot--;
+	pt->by_state[old & PT_STATE]--;
+	pt->by_state[s]++;
 	pt->e[p] = (pte_t)((old & keep) | add | s);
 }
 

@@ -115,11 +115,18 @@ struct pagetable {
 	uint64_t hot;		/* with PT_HOT */
 	uint64_t max_resident;
 	uint64_t bugs;		/* transitions refused: see above */
+	/* Pages in each state, kept as they change: gauges need no scan. */
+	uint64_t by_state[PS_NSTATES];
 };
 
 /* A table of @npages entries in @mem, and their versions in @ver (zeroed,
  * or kept from before), or allocated if @mem is NULL.  0 or -ENOMEM. */
 int pt_init(struct pagetable *pt, uint64_t npages, pte_t *mem, uint8_t *ver);
+/*
+ * Page @p's entry is @e, as taken over from an earlier memxd (adopt.c):
+ * the counts follow.  Nothing else writes an entry whole.
+ */
+void pt_load(struct pagetable *pt, uint64_t p, pte_t e);
 void pt_fini(struct pagetable *pt);
 
 static inline enum page_state pt_state(const struct pagetable *pt,

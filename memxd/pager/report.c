@@ -94,12 +94,25 @@ static uint64_t lost_ranges(struct vm *vm, GString *o, const char *prefix)
 	return n;
 }
 
+/*
+ * Can a page be lost?  Only a LOST page, or a page of a LOST group: a
+ * dump of a healthy VM scans none of its pages.
+ */
+static bool any_lost(const struct vm *vm)
+{
+	if (vm->pt.by_state[PS_LOST])
+		return true;
+	for (uint64_t g = 0; g < pg_ngroups(vm->groups); g++)
+		if (pg_group(vm->groups, g)->state == PG_LOST)
+			return true;
+	return false;
+}
+
 static void gauges_of(struct vm *vm, struct vm_gauges *g)
 {
-	uint64_t by_state[PS_NSTATES] = { 0 }, groups[PG_NSTATES] = { 0 };
+	const uint64_t *by_state = vm->pt.by_state;
+	uint64_t groups[PG_NSTATES] = { 0 };
 
-	for (uint64_t p = 0; p < vm->npages; p++)
-		by_state[pt_state(&vm->pt, p)]++;
 	for (uint64_t i = 0; i < pg_ngroups(vm->groups); i++)
 		groups[pg_group(vm->groups, i)->state]++;
 	*g = (struct vm_gauges){
@@ -132,7 +145,7 @@ static void gauges_of(struct vm *vm, struct vm_gauges *g)
 		.pg_rebuilding = groups[PG_REBUILDING],
 		.pg_lost = groups[PG_LOST],
 		.recovery_pending = groups[PG_DEGRADED] + groups[PG_REBUILDING],
-		.lost_pages = lost_ranges(vm, NULL, NULL),
+		.lost_pages = any_lost(vm) ? lost_ranges(vm, NULL, NULL) : 0,
 	};
 }
 
@@ -339,7 +352,8 @@ void pager_dump(struct pager *pg, GString *o)
 			metadata_per_page(vm), geo->width, geo->rows,
 			geo->parity, vm->integ.on ?
 			integrity_mac_name(vm->integ.mac) : "off");
-		lost_ranges(vm, o, "lost_range=");
+		if (any_lost(vm))
+			lost_ranges(vm, o, "lost_range=");
 		g_string_append(o, "fault_hist_us=");
 		for (unsigned b = 0; b < HIST_BUCKETS; b++)
 			g_string_append_printf(o, "%s%llu", b ? "," : "",
