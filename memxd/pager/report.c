@@ -145,7 +145,8 @@ static void gauges_of(struct vm *vm, struct vm_gauges *g)
 		.pg_rebuilding = groups[PG_REBUILDING],
 		.pg_lost = groups[PG_LOST],
 		.recovery_pending = groups[PG_DEGRADED] + groups[PG_REBUILDING],
-		.lost_pages = any_lost(vm) ? lost_ranges(vm, NULL, NULL) : 0,
+		.lost_pages = by_state[PS_LOST] || groups[PG_LOST] ?
+			      lost_ranges(vm, NULL, NULL) : 0,
 	};
 }
 
