@@ -103,8 +103,10 @@ static int run_server(struct evl *loop, const struct memxd_options *o)
 		 "NOT AUTHENTICATED" : rmap_ep_secure(server_ep(srv)) ?
 		 "authenticated peers only" : "?");
 	if (!o->rmap.auth.insecure)
-		log_info("RMAP: %u peers allowed; datagrams sealed with %s",
-			 o->rmap.auth.npeers, rmap_ep_cipher(server_ep(srv)));
+		log_info("RMAP: %u peers allowed; datagrams sealed with %s "
+			 "(%s)", o->rmap.auth.npeers,
+			 rmap_ep_cipher(server_ep(srv)),
+			 rmap_ep_cipher_library(server_ep(srv)));
 	ret = evl_run(loop);
 	server_stats(srv, &st);
 	log_info("served %lu reads, %lu writes, %lu frees; refused %lu writes "

@@ -68,6 +68,7 @@ int pager_main(struct evl *loop, const struct memxd_options *o)
 						       NULL);
 	unsigned nsrv = 0;
 	char why[128];
+	const char *cipher, *library;
 	struct remote *r = NULL;
 	struct pager *pg = NULL;
 	struct ctl *ctl = NULL;
@@ -124,12 +125,13 @@ int pager_main(struct evl *loop, const struct memxd_options *o)
 			strerror(-ret));
 		return ret;
 	}
+	remote_cipher(r, &cipher, &library);
 	if (o->rmap.auth.insecure)
 		log_warn("RMAP to the memory servers is NOT AUTHENTICATED "
 			 "(insecure-no-auth)");
 	else
-		log_info("RMAP: authenticated and encrypted; %u peers known",
-			 o->rmap.auth.npeers);
+		log_info("RMAP: authenticated and encrypted with %s (%s); %u "
+			 "peers known", cipher, library, o->rmap.auth.npeers);
 	pc.report_dir = report_dir;
 	ret = pager_new(&pg, loop, r, &pc);
 	if (ret)

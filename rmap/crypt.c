@@ -20,12 +20,14 @@
  * receiver's replay window remembers the last REPLAY_BITS counters; it
  * moves in O(1) whatever the jump, and only after the tag verified.
  */
+#include "config.h"
 #include "rmap.h"
 
 #include <errno.h>
 #include <fcntl.h>
 #include <gnutls/crypto.h>
 #include <openssl/evp.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -33,6 +35,10 @@
 #include <unistd.h>
 
 #include "rmap_int.h"
+
+#ifdef HAVE_IPSEC_MB
+#include <intel-ipsec-mb.h>
+#endif
 
 /* A key pair is refused (rekeyed) long before its counter could wrap. */
 #define REJECT_AFTER_MESSAGES	(1ull << 60)
@@ -239,29 +245,96 @@ static EVP_CIPHER_CTX *chacha_ctx(const uint8_t key[32], bool enc)
 	return ctx;
 }
 
-/* The keyed state of one direction: @st->gnutls or @st->evp, by @suite. */
-static int aead_init(union aead_state *st, uint8_t suite,
+#ifdef HAVE_IPSEC_MB
+/*
+ * The multi-buffer library's manager: which code this CPU runs, chosen
+ * once.  The direct GCM calls only read it, so every thread shares it;
+ * a datagram's running state is on the caller's stack.
+ */
+static IMB_MGR *imb;
+static IMB_ARCH imb_arch;
+static pthread_once_t imb_once = PTHREAD_ONCE_INIT;
+
+static void imb_setup(void)
+{
+	IMB_MGR *m = alloc_mb_mgr(0);
+
+	if (!m)
+		return;
+	init_mb_mgr_auto(m, &imb_arch);
+	/* Without AES-NI it would run table-driven AES: leave it to GnuTLS. */
+	if (imb_get_errno(m) || imb_arch < IMB_ARCH_SSE) {
+		free_mb_mgr(m);
+		return;
+	}
+	imb = m;
+}
+
+static IMB_MGR *imb_get(void)
+{
+	pthread_once(&imb_once, imb_setup);
+	return imb;
+}
+#endif
+
+bool crypt_aesgcm_gnutls;
+
+const char *crypt_aesgcm_impl(void)
+{
+#ifdef HAVE_IPSEC_MB
+	static const char *const arch[] = {
+		[IMB_ARCH_SSE] = "intel-ipsec-mb, SSE",
+		[IMB_ARCH_AVX] = "intel-ipsec-mb, AVX",
+		[IMB_ARCH_AVX2] = "intel-ipsec-mb, AVX2",
+		[IMB_ARCH_AVX512] = "intel-ipsec-mb, AVX-512",
+	};
+
+	if (!crypt_aesgcm_gnutls && imb_get() && imb_arch < IMB_ARCH_NUM &&
+	    arch[imb_arch])
+		return arch[imb_arch];
+#endif
+	return "GnuTLS";
+}
+
+/* The keyed state of one direction, in the one library @suite uses. */
+static int aead_init(struct aead_state *st, uint8_t suite,
 		     const uint8_t key[32], bool enc)
 {
 	gnutls_datum_t k = { .data = (unsigned char *)key, .size = 32 };
 
-	if (suite == SUITE_AESGCM)
+	if (suite == SUITE_AESGCM) {
+#ifdef HAVE_IPSEC_MB
+		IMB_MGR *m = crypt_aesgcm_gnutls ? NULL : imb_get();
+
+		if (m) {
+			/* Round keys and GHASH powers, 64-byte aligned. */
+			st->imb = aligned_alloc(64, sizeof(*st->imb));
+			if (!st->imb)
+				return -ENOMEM;
+			IMB_AES256_GCM_PRE(m, key, st->imb);
+			return 0;
+		}
+#endif
 		return gnutls_aead_cipher_init(&st->gnutls,
 					       GNUTLS_CIPHER_AES_256_GCM, &k) ?
 		       -ENOMEM : 0;
+	}
 	st->evp = chacha_ctx(key, enc);
 	return st->evp ? 0 : -ENOMEM;
 }
 
-static void aead_free(union aead_state *st, uint8_t suite)
+static void aead_free(struct aead_state *st)
 {
-	/* Both clear the key schedule they free. */
-	if (suite == SUITE_AESGCM) {
-		if (st->gnutls)
-			gnutls_aead_cipher_deinit(st->gnutls);
-	} else {
-		EVP_CIPHER_CTX_free(st->evp);
+	/* Each clears the key schedule it frees. */
+#ifdef HAVE_IPSEC_MB
+	if (st->imb) {
+		sodium_memzero(st->imb, sizeof(*st->imb));
+		free(st->imb);
 	}
+#endif
+	if (st->gnutls)
+		gnutls_aead_cipher_deinit(st->gnutls);
+	EVP_CIPHER_CTX_free(st->evp);
 }
 
 int kp_set_keys(struct keypair *kp, const uint8_t send[32],
@@ -280,8 +353,8 @@ void kp_free(struct keypair *kp)
 {
 	if (!kp)
 		return;
-	aead_free(&kp->send_st, kp->suite);
-	aead_free(&kp->recv_st, kp->suite);
+	aead_free(&kp->send_st);
+	aead_free(&kp->recv_st);
 	sodium_memzero(kp, sizeof(*kp));
 	free(kp);
 }
@@ -295,7 +368,18 @@ static int aead_seal(struct keypair *kp, const uint8_t nonce[12],
 	EVP_CIPHER_CTX *ctx;
 	int n, fin;
 
-	if (kp->suite == SUITE_AESGCM) {
+#ifdef HAVE_IPSEC_MB
+	if (kp->send_st.imb) {
+		struct gcm_context_data gc;
+
+		IMB_AES256_GCM_ENC(imb, kp->send_st.imb, &gc, ct, plain, len,
+				   nonce, ad, RMAP_OUTER_LEN, ct + len,
+				   RMAP_AEAD_TAG_LEN);
+		sodium_memzero(&gc, sizeof(gc));
+		return 0;
+	}
+#endif
+	if (kp->send_st.gnutls) {
 		if (gnutls_aead_cipher_encrypt(kp->send_st.gnutls, nonce, 12,
 				ad, RMAP_OUTER_LEN, RMAP_AEAD_TAG_LEN, plain,
 				len, ct, &clen))
@@ -327,7 +411,20 @@ static int aead_open(struct keypair *kp, const uint8_t nonce[12],
 	EVP_CIPHER_CTX *ctx;
 	int n, fin;
 
-	if (kp->suite == SUITE_AESGCM) {
+#ifdef HAVE_IPSEC_MB
+	if (kp->recv_st.imb) {
+		struct gcm_context_data gc;
+		int bad;
+
+		IMB_AES256_GCM_DEC(imb, kp->recv_st.imb, &gc, out, ct, clen,
+				   nonce, ad, RMAP_OUTER_LEN, tag,
+				   RMAP_AEAD_TAG_LEN);
+		sodium_memzero(&gc, sizeof(gc));
+		bad = sodium_memcmp(tag, ct + clen, RMAP_AEAD_TAG_LEN);
+		return bad ? -EBADMSG : 0;
+	}
+#endif
+	if (kp->recv_st.gnutls) {
 		if (gnutls_aead_cipher_decrypt(kp->recv_st.gnutls, nonce, 12,
 				ad, RMAP_OUTER_LEN, RMAP_AEAD_TAG_LEN, ct,
 				clen + RMAP_AEAD_TAG_LEN, out, &plen))

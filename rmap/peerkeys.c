@@ -284,6 +284,13 @@ const char *rmap_ep_cipher(const struct rmap_ep *ep)
 	return ep->suites & SUITE_AESGCM ? "AES-256-GCM" : "ChaCha20-Poly1305";
 }
 
+const char *rmap_ep_cipher_library(const struct rmap_ep *ep)
+{
+	if (!ep->secure)
+		return "none";
+	return ep->suites & SUITE_AESGCM ? crypt_aesgcm_impl() : "OpenSSL";
+}
+
 int rmap_ep_inject_plain(struct rmap_ep *ep, const uint8_t *buf, size_t len,
 			 const struct sockaddr_storage *from,
 			 const uint8_t pub[RMAP_KEY_LEN])

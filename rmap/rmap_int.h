@@ -53,9 +53,13 @@ struct replay {
 	uint64_t bits[REPLAY_BITS / 64];
 };
 
-/* A direction's keyed AEAD: GnuTLS's AES-256-GCM or OpenSSL's ChaCha20. */
-union aead_state {
-	struct api_aead_cipher_hd_st *gnutls;	/* SUITE_AESGCM */
+/*
+ * A direction's keyed AEAD; exactly one is set: AES-256-GCM's key
+ * schedule for intel-ipsec-mb or GnuTLS, or ChaCha20's OpenSSL context.
+ */
+struct aead_state {
+	struct gcm_key_data *imb;		/* SUITE_AESGCM */
+	struct api_aead_cipher_hd_st *gnutls;	/* SUITE_AESGCM, no imb */
 	struct evp_cipher_ctx_st *evp;		/* SUITE_CHACHA */
 };
 
@@ -69,7 +73,7 @@ struct keypair {
 	uint64_t born_ns;
 	uint64_t send_ctr;	/* the next nonce; never reused */
 	uint8_t send_key[32], recv_key[32];
-	union aead_state send_st, recv_st;	/* keyed, by suite */
+	struct aead_state send_st, recv_st;	/* keyed, by suite */
 	struct replay rp;
 };
 
@@ -298,6 +302,14 @@ int kp_open(struct keypair *kp, const uint8_t *in, size_t len, uint8_t *out,
 bool replay_fresh(const struct replay *rp, uint64_t ctr);
 void replay_mark(struct replay *rp, uint64_t ctr);
 uint8_t crypt_suites(bool no_aes);
+/* Which library seals AES-256-GCM: "intel-ipsec-mb, AVX-512", "GnuTLS". */
+const char *crypt_aesgcm_impl(void);
+/*
+ * Key pairs set from now on seal AES-256-GCM with GnuTLS even where
+ * intel-ipsec-mb is built in: for the tests and aead_bench, which check
+ * and time both.
+ */
+extern bool crypt_aesgcm_gnutls;
 void outer_put(uint8_t *p, uint8_t kind, uint32_t idx, uint64_t ctr);
 
 /* peerkeys.c: who a peer is, and the keys we hold for it. */

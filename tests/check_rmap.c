@@ -1712,15 +1712,51 @@ static bool mem_contains(const uint8_t *hay, size_t n, const uint8_t *needle,
 	return false;
 }
 
+/* libsodium's seal of @len bytes of @plain behind @pkt's outer header. */
+static void sodium_seal(bool aes, uint8_t *pkt, const uint8_t *plain,
+			size_t len, const uint8_t nonce[12],
+			const uint8_t key[32])
+{
+	unsigned long long n = 0;
+
+	if (aes)
+		crypto_aead_aes256gcm_encrypt(pkt + RMAP_OUTER_LEN, &n, plain,
+			len, pkt, RMAP_OUTER_LEN, NULL, nonce, key);
+	else
+		crypto_aead_chacha20poly1305_ietf_encrypt(pkt + RMAP_OUTER_LEN,
+			&n, plain, len, pkt, RMAP_OUTER_LEN, NULL, nonce, key);
+	ck_assert_uint_eq(n, len + 16);
+}
+
+/* libsodium's open of a sealed packet of @plen bytes (0: it verified). */
+static int sodium_open(bool aes, uint8_t *back, unsigned long long *n,
+		       const uint8_t *pkt, size_t plen,
+		       const uint8_t nonce[12], const uint8_t key[32])
+{
+	if (aes)
+		return crypto_aead_aes256gcm_decrypt(back, n, NULL,
+			pkt + RMAP_OUTER_LEN, plen - RMAP_OUTER_LEN, pkt,
+			RMAP_OUTER_LEN, nonce, key);
+	return crypto_aead_chacha20poly1305_ietf_decrypt(back, n, NULL,
+			pkt + RMAP_OUTER_LEN, plen - RMAP_OUTER_LEN, pkt,
+			RMAP_OUTER_LEN, nonce, key);
+}
+
 /*
- * The datagrams' AEAD (GnuTLS's AES-256-GCM, OpenSSL's ChaCha20-Poly1305)
- * is byte for byte what libsodium's makes of the same key, nonce and
- * header: either side opens what the other sealed, so peers built on
- * either interoperate, and a changed bit fails.  Loop 0:
- * ChaCha20-Poly1305; 1: AES-256-GCM (if the CPU has it).
+ * The datagrams' AEAD is byte for byte what libsodium's makes of the same
+ * key, nonce and header, at every length a datagram can have up to a
+ * fragment's (partial blocks, one block, many): either side opens what
+ * the other sealed, so peers built on either interoperate, and a changed
+ * bit fails.  Loop 0: ChaCha20-Poly1305 (OpenSSL); 1: AES-256-GCM, as
+ * this build seals it (intel-ipsec-mb where built in); 2: AES-256-GCM
+ * through GnuTLS, the other builds' (1 and 2 only if the CPU has AES-NI).
  */
 START_TEST(test_aead_matches_libsodium)
 {
+	static const size_t lens[] = {
+		0, 1, 15, 16, 17, 63, 64, 65, 127, 128, 129, 255, 256, 257,
+		511, 512, 513, 1023, 1024, 1025, 1367,
+	};
 	static uint8_t plain[1368], back[1368], pkt[RMAP_OUTER_LEN + 1368 + 16];
 	uint8_t send[32], recv[32], nonce[12] = { 0 };
 	uint8_t suite = _i ? SUITE_AESGCM : SUITE_CHACHA;
@@ -1738,22 +1774,43 @@ START_TEST(test_aead_matches_libsodium)
 	randombytes_buf(recv, sizeof(recv));
 	randombytes_buf(plain, sizeof(plain));
 	ck_assert_ptr_nonnull(kp);
+	crypt_aesgcm_gnutls = _i == 2;
 	ck_assert_int_eq(kp_set_keys(kp, send, recv, suite), 0);
+	crypt_aesgcm_gnutls = false;
+	ck_assert(_i == 1 || !kp->send_st.imb);
 	kp->remote_idx = 7;
+
+	/* Every length, both ways. */
+	for (size_t i = 0; i < sizeof(lens) / sizeof(lens[0]); i++) {
+		size_t l = lens[i];
+
+		kp->send_ctr = ctr + i;
+		ck_assert_int_eq(kp_seal(kp, plain, l, pkt, &len), 0);
+		ck_assert_uint_eq(len, RMAP_OUTER_LEN + l + 16);
+		for (unsigned b = 0; b < 8; b++)
+			nonce[4 + b] = (uint8_t)((ctr + i) >> (8 * b));
+		ck_assert_int_eq(sodium_open(_i, back, &n, pkt, len, nonce,
+					     send), 0);
+		ck_assert_uint_eq(n, l);
+		ck_assert(!l || !memcmp(back, plain, l));
+
+		outer_put(pkt, RMAP_K_DATA, 9, ctr + i);
+		sodium_seal(_i, pkt, plain, l, nonce, recv);
+		ck_assert_int_eq(kp_open(kp, pkt, len, back, &blen, &got), 0);
+		ck_assert_uint_eq(blen, l);
+		ck_assert(!l || !memcmp(back, plain, l));
+		pkt[len - 1] ^= 1;
+		ck_assert_int_eq(kp_open(kp, pkt, len, back, &blen, &got),
+				 -EBADMSG);
+	}
 	kp->send_ctr = ctr;
 
-	/* Sealed by kp, opened by libsodium. */
+	/* A whole fragment, sealed by kp, opened by libsodium. */
 	ck_assert_int_eq(kp_seal(kp, plain, sizeof(plain), pkt, &len), 0);
 	ck_assert_uint_eq(len, sizeof(pkt));
 	for (unsigned i = 0; i < 8; i++)
 		nonce[4 + i] = (uint8_t)(ctr >> (8 * i));
-	ck_assert_int_eq(_i ?
-		crypto_aead_aes256gcm_decrypt(back, &n, NULL,
-			pkt + RMAP_OUTER_LEN, len - RMAP_OUTER_LEN, pkt,
-			RMAP_OUTER_LEN, nonce, send) :
-		crypto_aead_chacha20poly1305_ietf_decrypt(back, &n, NULL,
-			pkt + RMAP_OUTER_LEN, len - RMAP_OUTER_LEN, pkt,
-			RMAP_OUTER_LEN, nonce, send), 0);
+	ck_assert_int_eq(sodium_open(_i, back, &n, pkt, len, nonce, send), 0);
 	ck_assert_uint_eq(n, sizeof(plain));
 	ck_assert_mem_eq(back, plain, sizeof(plain));
 
@@ -1762,13 +1819,7 @@ START_TEST(test_aead_matches_libsodium)
 	outer_put(pkt, RMAP_K_DATA, 9, ctr);
 	for (unsigned i = 0; i < 8; i++)
 		nonce[4 + i] = (uint8_t)(ctr >> (8 * i));
-	if (_i)
-		crypto_aead_aes256gcm_encrypt(pkt + RMAP_OUTER_LEN, &n, plain,
-			sizeof(plain), pkt, RMAP_OUTER_LEN, NULL, nonce, recv);
-	else
-		crypto_aead_chacha20poly1305_ietf_encrypt(pkt + RMAP_OUTER_LEN,
-			&n, plain, sizeof(plain), pkt, RMAP_OUTER_LEN, NULL,
-			nonce, recv);
+	sodium_seal(_i, pkt, plain, sizeof(plain), nonce, recv);
 	memset(back, 0, sizeof(back));
 	ck_assert_int_eq(kp_open(kp, pkt, sizeof(pkt), back, &blen, &got), 0);
 	ck_assert_uint_eq(got, ctr);
@@ -2636,7 +2687,7 @@ static Suite *rmap_suite(void)
 	tc = tcase_create("secure");
 	tcase_set_timeout(tc, 60);
 	tcase_add_test(tc, test_key_codec);
-	tcase_add_loop_test(tc, test_aead_matches_libsodium, 0, 2);
+	tcase_add_loop_test(tc, test_aead_matches_libsodium, 0, 3);
 	tcase_add_loop_test(tc, test_secure_gso_runs, 0, 2);
 	tcase_add_loop_test(tc, test_secure_call_reply, 0, 2);
 	tcase_add_test(tc, test_secure_replay_and_forgery);

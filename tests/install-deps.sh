@@ -18,6 +18,10 @@ packages=(
 	libxml2-utils dbus
 	"$@"
 )
+# AES-GCM in AVX-512 code (rmap/crypt.c); Debian ships it for amd64 only.
+if [ "$(dpkg --print-architecture)" = amd64 ]; then
+	packages+=(libipsec-mb-dev)
+fi
 
 if [ "$(id -u)" -ne 0 ]; then
 	echo "install-deps: run as root (apt-get needs it)" >&2

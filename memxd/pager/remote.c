@@ -225,3 +225,10 @@ unsigned remote_pending(const struct remote *r)
 {
 	return rmap_ep_pending(r->ep);
 }
+
+void remote_cipher(const struct remote *r, const char **cipher,
+		   const char **library)
+{
+	*cipher = rmap_ep_cipher(r->ep);
+	*library = rmap_ep_cipher_library(r->ep);
+}

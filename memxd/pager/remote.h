@@ -152,6 +152,9 @@ int remote_find(const struct remote *r, const char *name);
 const struct rmap_counters *remote_counters(const struct remote *r);
 /* Packets queued or unacknowledged (0 when idle): for a clean exit. */
 unsigned remote_pending(const struct remote *r);
+/* The datagrams' AEAD ("AES-256-GCM") and the library that runs it. */
+void remote_cipher(const struct remote *r, const char **cipher,
+		   const char **library);
 
 /* Start opening @s on server @idx; the session is usable once s->id != 0. */
 void remote_session_open(struct remote *r, struct remote_session *s,
