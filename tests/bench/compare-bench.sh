@@ -21,9 +21,9 @@
 #             disk that QEMU reaches over NBD, on a veth link like memx's,
 #             to nbdkit's memory plugin in a server namespace: Anemone's
 #             design with today's parts
-#   memxbase  (only with BENCH_MEMXD_BASE) memx again, its pager another
-#             memxd binary, e.g. the one built from main: a before/after of
-#             a change to memxd, in the same run, with the same servers
+#   memxbase  (only with BENCH_MEMXD_BASE) memx again, its pager and its
+#             memory servers another memxd binary, e.g. the one built from
+#             main: a before/after of a change to memxd, in the same run
 # Workloads (each verifies its data): qsort (quicksort), randrw (random
 # reads and writes over twice the budget), scan (sequential passes over
 # twice the budget).  Each (configuration, workload) is one boot (booted
@@ -66,8 +66,8 @@
 #   BENCH_CONFIGS        which configurations (default all six, in order;
 #                        with BENCH_MEMXD_BASE, memxbase follows memx; a
 #                        list of one's own must name memxbase then)
-#   BENCH_MEMXD_BASE     a memxd binary to run as memxbase's pager (the
-#                        servers stay this build's)
+#   BENCH_MEMXD_BASE     a memxd binary to run as memxbase's pager and
+#                        memory servers (until 2026-12-04: its pager only)
 #   BENCH_WORKLOADS      which workloads (default "qsort randrw scan")
 #   BENCH_QEMU_OVERHEAD_MIB  QEMU's overhead when local is not run
 #   BENCH_DISK_DIR       where the swap file and disk image go (default
@@ -574,9 +574,18 @@ memx_run()
 	local c=$1 bin=$2 w pid hwm own=$MEMXD s srv0 mx_s srv_s
 	local -a srv=()
 
+	# memxbase's memory servers run the other binary too: one whole
+	# build against another
+	if [[ $c == memxbase ]]; then
+		for s in "${GX_SERVERS[@]}"; do
+			nx_stop "server-$s"
+		done
+	fi
 	# gx_setup started them; a later round starts them again
 	if [[ -z ${NX_PIDS[server-${GX_SERVERS[0]}]:-} ]]; then
+		MEMXD=$bin
 		nx_memory_servers "$GX_CLIENT" "${size_mib}M" "${GX_SERVERS[@]}"
+		MEMXD=$own
 	fi
 	for w in "${workloads[@]}"; do
 		MEMXD=$bin
@@ -610,7 +619,7 @@ memx_run()
 cfg_memxbase()
 {
 	memx_run memxbase "$memxd_base"
-	SETUP[memxbase]="memxbase: as memx, the pager being $memxd_base"
+	SETUP[memxbase]="memxbase: as memx, the pager and the memory servers being $memxd_base"
 }
 
 cfg_memx()
