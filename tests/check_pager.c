@@ -152,7 +152,7 @@ static void fx_quiesce(struct fx *f)
 /* The budget rule, at any moment. */
 static void fx_check_budget(struct fx *f)
 {
-	ck_assert_uint_le(f->vm->pt.resident,
+	ck_assert_uint_le(pt_resident(&f->vm->pt),
 			  f->vm->budget + PAGER_SLACK_PAGES);
 }
 
@@ -1591,7 +1591,7 @@ START_TEST(test_restart_forgets_policy)
 	fx_quiesce(&f);
 	ck_assert_uint_eq(f.vm->pt.bugs, 0);
 	ck_assert_uint_ge(f.vm->pt.hot, o.budget / 2);
-	ck_assert_uint_le(f.vm->pt.resident, o.budget);
+	ck_assert_uint_le(pt_resident(&f.vm->pt), o.budget);
 	fx_fini(&f);
 }
 END_TEST
@@ -1715,7 +1715,7 @@ START_TEST(test_migrate_leaves_remote_pages)
 	fx_init_filled(&f, &defaults, 3);
 	fx_verify(&f, 0, 40, 3);
 	fx_quiesce(&f);
-	resident = f.vm->pt.resident;
+	resident = pt_resident(&f.vm->pt);
 	state_fd = fx_state_fd(&f);
 	writes = fake_remote_sent(f.fr, RMAP_T_WRITE) +
 		 fake_remote_sent(f.fr, RMAP_T_XWRITE) +
@@ -1730,20 +1730,20 @@ START_TEST(test_migrate_leaves_remote_pages)
 	ck_assert_uint_eq(fake_remote_sent(f.fr, RMAP_T_MOVE),
 			  moves + defaults.servers);
 	fx_arrive(&f, state_fd, NULL);
-	ck_assert_uint_eq(f.vm->pt.resident, resident);
+	ck_assert_uint_eq(pt_resident(&f.vm->pt), resident);
 	/* It runs before it settled: reads are served, nothing goes out. */
 	fx_verify(&f, 0, f.npages / 4, 3);
 	fx_quiesce(&f);
 	ck_assert_uint_eq(fake_remote_sent(f.fr, RMAP_T_WRITE) +
 			  fake_remote_sent(f.fr, RMAP_T_XWRITE) +
 			  fake_remote_sent(f.fr, RMAP_T_PXOR), writes);
-	ck_assert_uint_gt(f.vm->pt.resident, f.vm->budget);
+	ck_assert_uint_gt(pt_resident(&f.vm->pt), f.vm->budget);
 	ck_assert_int_eq(migrate_settle(f.vm), 0);
 	ck_assert_int_eq(f.vm->mig, VM_MIG_NONE);
 	ck_assert_uint_eq(fake_remote_sent(f.fr, RMAP_T_MOVE),
 			  moves + 2 * defaults.servers);
 	fx_quiesce(&f);
-	ck_assert_uint_le(f.vm->pt.resident, f.vm->budget);
+	ck_assert_uint_le(pt_resident(&f.vm->pt), f.vm->budget);
 	fx_verify(&f, 0, f.npages, 3);
 	fx_fill(&f, 0, f.npages, 9);
 	fx_verify(&f, 0, f.npages, 9);
@@ -1886,7 +1886,7 @@ START_TEST(test_handoff_waits_for_writes)
 	for (uint64_t p = 0; p < 48; p++)
 		fx_write(&f, p, (uint8_t)(p * 7 + 2) | 1);
 	fx_turn(&f, 5);
-	ck_assert_uint_gt(f.vm->pt.evicting, 0);
+	ck_assert_uint_gt(pt_evicting(&f.vm->pt), 0);
 	state_fd = fx_state_fd(&f);
 	fx_budget = f.vm->budget;
 	ck_assert_int_eq(migrate_handoff(f.vm, handoff_cb, &r, why,

@@ -62,17 +62,17 @@ START_TEST(test_fault_install_evict)
 	ck_assert_uint_eq(pt.bugs, 1);
 	ck_assert(pt_installed(&pt, 0, true));
 	ck_assert_int_eq(pt_state(&pt, 0), PS_RESIDENT);
-	ck_assert_uint_eq(pt.resident, 1);
+	ck_assert_uint_eq(pt_resident(&pt), 1);
 	/* Evicted dirty: EVICTING, WRITING, then REMOTE on the ACK. */
 	ck_assert(pt_evict_begin(&pt, 0));
-	ck_assert_uint_eq(pt.evicting, 1);
+	ck_assert_uint_eq(pt_evicting(&pt), 1);
 	ck_assert(pt_write_begin(&pt, 0));
 	ck_assert(!pt_write_begin(&pt, 0));		/* never twice */
 	ck_assert(pt_write_end(&pt, 0, true));
 	ck_assert_int_eq(pt_state(&pt, 0), PS_REMOTE);
 	ck_assert(pt_has(&pt, 0, PT_HAS_REMOTE));
-	ck_assert_uint_eq(pt.resident, 0);
-	ck_assert_uint_eq(pt.evicting, 0);
+	ck_assert_uint_eq(pt_resident(&pt), 0);
+	ck_assert_uint_eq(pt_evicting(&pt), 0);
 	/* A read fault fetches it: wanted counts the waiting fault. */
 	ck_assert(pt_fetch_begin(&pt, 0));
 	ck_assert_int_eq(pt_fetch_wait(&pt, 0, false), 1);
@@ -96,7 +96,7 @@ START_TEST(test_write_cancels_eviction)
 	ck_assert(pt_write_begin(&pt, 1));
 	ck_assert(pt_written(&pt, 1));
 	ck_assert_int_eq(pt_state(&pt, 1), PS_RESIDENT);
-	ck_assert_uint_eq(pt.evicting, 0);
+	ck_assert_uint_eq(pt_evicting(&pt), 0);
 	/* Invariant 2: it cannot be evicted again while the WRITE is out. */
 	ck_assert(!pt_evict_begin(&pt, 1));
 	ck_assert_uint_eq(pt.bugs, 1);
@@ -141,7 +141,7 @@ START_TEST(test_clean_and_zero_evictions)
 	ck_assert_int_eq(pt_state(&pt, 5), PS_SPILLED);
 	ck_assert(!pt_installed(&pt, 5, false));	/* spill is no server copy */
 	ck_assert(pt_installed(&pt, 5, true));
-	ck_assert_uint_eq(pt.resident, 1);
+	ck_assert_uint_eq(pt_resident(&pt), 1);
 	ck_assert_uint_eq(pt.bugs, 2);
 }
 END_TEST
@@ -186,8 +186,8 @@ START_TEST(test_discard_keeps_writing)
 	ck_assert(pt_discard(&pt, 8));
 	ck_assert_int_eq(pt_state(&pt, 8), PS_NEVER);
 	ck_assert(pt_has(&pt, 8, PT_WRITING));
-	ck_assert_uint_eq(pt.resident, 0);
-	ck_assert_uint_eq(pt.evicting, 0);
+	ck_assert_uint_eq(pt_resident(&pt), 0);
+	ck_assert_uint_eq(pt_evicting(&pt), 0);
 	ck_assert(!pt_remote_droppable(&pt, 8));	/* the WRITE lands */
 	ck_assert(pt_installed(&pt, 8, true));	/* faulted in: zeros */
 	ck_assert(!pt_evict_begin(&pt, 8));	/* not while WRITING */

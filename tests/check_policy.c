@@ -426,7 +426,7 @@ static double sim_fini(struct sim *s)
 		       (unsigned long)s->v.st.lead_scanned);
 
 	ck_assert_uint_eq(s->pt.bugs, 0);
-	ck_assert_uint_le(s->pt.resident, s->budget);
+	ck_assert_uint_le(pt_resident(&s->pt), s->budget);
 	pt_fini(&s->pt);
 	free(s->wp);
 	return ratio;
@@ -458,8 +458,8 @@ static void sim_make_room(struct sim *s)
 	uint64_t low = s->budget / 8 < SIM_BATCH ? s->budget / 8 : SIM_BATCH;
 	uint64_t target = s->budget - low, out[SIM_BATCH];
 
-	while (s->pt.resident > target) {
-		uint64_t want = s->pt.resident - target;
+	while (pt_resident(&s->pt) > target) {
+		uint64_t want = pt_resident(&s->pt) - target;
 		unsigned n;
 
 		if (want < low)

@@ -179,13 +179,11 @@ int adopt_state(struct vm *vm, const struct vmstate *old, bool migrated,
 				     &s, rep);
 
 		pt_load(&vm->pt, p, e);
-		if ((e & PT_STATE) == PS_RESIDENT)
-			vm->pt.resident++;
 		if (s)
 			suspect[p / pg_group_pages(geo)] = 1;
 	}
 	free(present);
-	vm->pt.max_resident = vm->pt.resident;
+	vm->pt.max_resident = pt_resident(&vm->pt);
 	/* Re-attach the sessions (within their lease); open the others. */
 	for (unsigned i = 0; i < vm->nsess; i++) {
 		const struct vmstate_session *os = NULL;

@@ -477,10 +477,10 @@ bool evict_step(struct vm *vm, unsigned *fruitless)
 	/* Migrating: its pages on the servers must stay as they are. */
 	if (vm->mig != VM_MIG_NONE)
 		return false;
-	if (pt_committed(pt) - pt->evicting <= target ||
-	    pt->evicting >= EVICT_INFLIGHT || *fruitless > 8)
+	if (pt_committed(pt) - pt_evicting(pt) <= target ||
+	    pt_evicting(pt) >= EVICT_INFLIGHT || *fruitless > 8)
 		return false;
-	want = pt_committed(pt) - pt->evicting - target;
+	want = pt_committed(pt) - pt_evicting(pt) - target;
 	t0 = evl_now_ns();
 	/* Evict in batches, not a page per fault. */
 	if (want < low)

@@ -160,7 +160,7 @@ void fault_settle(struct vm *vm)
 	 * that lets deferred faults go, or eviction still gains ground.
 	 */
 	for (unsigned round = 0; round < 64; round++) {
-		uint64_t resident = vm->pt.resident;
+		uint64_t resident = pt_resident(&vm->pt);
 		unsigned drained = drain_deferred(vm), fruitless = 0;
 
 		/*
@@ -173,7 +173,7 @@ void fault_settle(struct vm *vm)
 				return;
 		} while (evict_step(vm, &fruitless));
 		if (g_queue_is_empty(&fs->deferred) ||
-		    (!drained && vm->pt.resident >= resident))
+		    (!drained && pt_resident(&vm->pt) >= resident))
 			break;
 	}
 }

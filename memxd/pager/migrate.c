@@ -246,7 +246,7 @@ static void summarize(struct vm *vm, struct migrate_summary *s)
 	const struct pagetable *pt = &vm->pt;
 
 	s->pages = vm->npages;
-	s->resident = pt->resident;
+	s->resident = pt_resident(pt);
 	for (uint64_t p = 0; p < vm->npages; p++) {
 		switch (pt_state(pt, p)) {
 		case PS_REMOTE:
@@ -278,7 +278,7 @@ static uint64_t spilled(const struct vm *vm)
 /* Writes (or frees) of the VM's pages still in flight to the servers. */
 static bool writes_in_flight(struct vm *vm)
 {
-	if (vm->pt.evicting)
+	if (pt_evicting(&vm->pt))
 		return true;
 	for (uint64_t g = 0; g < vm->state.ngroups; g++) {
 		const struct pg_group *grp = pg_group(vm->groups, g);

@@ -70,6 +70,8 @@ static void set(struct pagetable *pt, uint64_t p, enum page_state s,
 	pt->by_state[old & PT_STATE]--;
 	pt->by_state[s]++;
 	pt->e[p] = (pte_t)((old & keep) | add | s);
+	if (pt_resident(pt) > pt->max_resident)
+		pt->max_resident = pt_resident(pt);
 }
 
 /* A refused transition: the caller's bug, counted, nothing changed. */
@@ -79,18 +81,11 @@ static bool bug(struct pagetable *pt)
 	return false;
 }
 
-static void resident_inc(struct pagetable *pt)
-{
-	if (++pt->resident > pt->max_resident)
-		pt->max_resident = pt->resident;
-}
-
 bool pt_found_resident(struct pagetable *pt, uint64_t p)
 {
 	if (pt_state(pt, p) != PS_NEVER)
 		return bug(pt);
 	set(pt, p, PS_RESIDENT, 0, PT_DIRTY | PT_REF);
-	resident_inc(pt);
 	return true;
 }
 
@@ -210,7 +205,6 @@ bool pt_installed(struct pagetable *pt, uint64_t p, bool dirty)
 	}
 	set(pt, p, PS_RESIDENT, PT_HAS_REMOTE | PT_WRITING,
 	    PT_REF | (dirty ? PT_DIRTY : 0));
-	resident_inc(pt);
 	return true;
 }
 
@@ -221,7 +215,6 @@ bool pt_evict_begin(struct pagetable *pt, uint64_t p)
 	if (pt_state(pt, p) != PS_RESIDENT || pt_has(pt, p, PT_WRITING))
 		return bug(pt);
 	set(pt, p, PS_EVICTING, (pte_t)~PT_STATE, 0);
-	pt->evicting++;
 	return true;
 }
 
@@ -230,7 +223,6 @@ bool pt_evict_cancel(struct pagetable *pt, uint64_t p)
 	if (pt_state(pt, p) != PS_EVICTING)
 		return bug(pt);
 	set(pt, p, PS_RESIDENT, (pte_t)~PT_STATE, PT_DIRTY);
-	pt->evicting--;
 	return true;
 }
 
@@ -253,8 +245,6 @@ static void evicted(struct pagetable *pt, uint64_t p, enum page_state s,
 		    pte_t keep)
 {
 	set(pt, p, s, keep, 0);
-	pt->evicting--;
-	pt->resident--;
 }
 
 bool pt_evicted_clean(struct pagetable *pt, uint64_t p)
@@ -331,10 +321,7 @@ bool pt_discard(struct pagetable *pt, uint64_t p)
 	case PS_NEVER:
 		return false;
 	case PS_EVICTING:
-		pt->evicting--;
-		/* fall through */
 	case PS_RESIDENT:
-		pt->resident--;
 		break;
 	case PS_REMOTE:
 		if (pt_has(pt, p, PT_CACHED))

@@ -45,7 +45,7 @@
  *     RMAP delivers messages in any order, so a FREE followed by a WRITE
  *     of the same key could otherwise land the other way round and free
  *     the newer copy.
- *  3. Residency stays at or below budget + slack.  pt->resident counts
+ *  3. Residency stays at or below budget + slack.  pt_resident() counts
  *     RESIDENT and EVICTING pages, pt->wanted the FETCHING pages a fault
  *     waits for; a fault that would take their sum over the limit waits
  *     (fault.c).
@@ -109,15 +109,28 @@ struct pagetable {
 	uint8_t *ver;		/* each page's version (integrity.h) */
 	bool owned;		/* e and ver allocated by pt_init, not given */
 	uint64_t npages;
-	uint64_t resident;	/* RESIDENT + EVICTING */
-	uint64_t evicting;	/* EVICTING */
 	uint64_t wanted;	/* FETCHING with PT_WAITED */
 	uint64_t hot;		/* with PT_HOT */
-	uint64_t max_resident;
+	uint64_t max_resident;	/* the most pt_resident() has been */
 	uint64_t bugs;		/* transitions refused: see above */
-	/* Pages in each state, kept as they change: gauges need no scan. */
+	/*
+	 * Pages in each state, kept as every change is made: the one count
+	 * of them (residency included), so gauges need no scan.
+	 */
 	uint64_t by_state[PS_NSTATES];
 };
+
+/* Pages in guest memory: RESIDENT and EVICTING. */
+static inline uint64_t pt_resident(const struct pagetable *pt)
+{
+	return pt->by_state[PS_RESIDENT] + pt->by_state[PS_EVICTING];
+}
+
+/* Pages on their way out of guest memory. */
+static inline uint64_t pt_evicting(const struct pagetable *pt)
+{
+	return pt->by_state[PS_EVICTING];
+}
 
 /* A table of @npages entries in @mem, and their versions in @ver (zeroed,
  * or kept from before), or allocated if @mem is NULL.  0 or -ENOMEM. */
@@ -167,7 +180,7 @@ static inline bool pt_copy_authoritative(const struct pagetable *pt,
 /* Resident pages plus those a fault waits to install. */
 static inline uint64_t pt_committed(const struct pagetable *pt)
 {
-	return pt->resident + pt->wanted;
+	return pt_resident(pt) + pt->wanted;
 }
 
 const char *pt_state_name(enum page_state s);

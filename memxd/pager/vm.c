@@ -508,7 +508,7 @@ int pager_register(struct pager *pg, const struct vm_spec *spec,
 			 "%lu reads dropped, %lu pages found freed; %u sessions "
 			 "re-attached; parity of %lu groups to recompute; its "
 			 "threads are woken to fault again", vm->name, vm->uuid,
-			 vm->pid, (unsigned long)vm->pt.resident,
+			 vm->pid, (unsigned long)pt_resident(&vm->pt),
 			 (unsigned long)rep.evictions_rolled_back,
 			 (unsigned long)rep.fetches_dropped,
 			 (unsigned long)rep.discards_found, rep.sessions,
@@ -520,7 +520,7 @@ int pager_register(struct pager *pg, const struct vm_spec *spec,
 			 vm->pid, (unsigned long)(vm->mem.size >> 20),
 			 vm->mem.nregions,
 			 (unsigned long)(vm->budget * PAGE >> 20),
-			 (unsigned long)vm->pt.resident, pg->nservers);
+			 (unsigned long)pt_resident(&vm->pt), pg->nservers);
 	fault_vm_start(vm);
 	*out = vm;
 	return 0;
