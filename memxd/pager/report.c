@@ -246,6 +246,7 @@ static void cpu_ms(uint64_t *user, uint64_t *sys)
 void pager_dump(struct pager *pg, GString *o)
 {
 	uint64_t user_ms, sys_ms;
+	const char *cipher, *library;
 	const struct spin_gov *sg = evl_spin(pg->loop);
 	const struct rmap_counters *rc = remote_counters(pg->remote);
 
@@ -262,6 +263,9 @@ void pager_dump(struct pager *pg, GString *o)
 	g_string_append_printf(o, "cpu_user_ms=%llu\ncpu_sys_ms=%llu\n",
 			       (unsigned long long)user_ms,
 			       (unsigned long long)sys_ms);
+	remote_cipher(pg->remote, &cipher, &library);
+	g_string_append_printf(o, "rmap_cipher=%s\nrmap_aead_library=%s\n",
+			       cipher, library);
 	for (unsigned i = 0; i < pg->nservers; i++) {
 		const struct remote_server *s = remote_server(pg->remote, i);
 		const struct pg_server *ps = &pg->placement[i];
