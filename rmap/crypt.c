@@ -283,17 +283,17 @@ const char *crypt_aesgcm_impl(void)
 {
 #ifdef HAVE_IPSEC_MB
 	static const char *const arch[] = {
-		[IMB_ARCH_SSE] = "intel-ipsec-mb, SSE",
-		[IMB_ARCH_AVX] = "intel-ipsec-mb, AVX",
-		[IMB_ARCH_AVX2] = "intel-ipsec-mb, AVX2",
-		[IMB_ARCH_AVX512] = "intel-ipsec-mb, AVX-512",
+		[IMB_ARCH_SSE] = "intel-ipsec-mb-sse",
+		[IMB_ARCH_AVX] = "intel-ipsec-mb-avx",
+		[IMB_ARCH_AVX2] = "intel-ipsec-mb-avx2",
+		[IMB_ARCH_AVX512] = "intel-ipsec-mb-avx512",
 	};
 
 	if (!crypt_aesgcm_gnutls && imb_get() && imb_arch < IMB_ARCH_NUM &&
 	    arch[imb_arch])
 		return arch[imb_arch];
 #endif
-	return "GnuTLS";
+	return "gnutls";
 }
 
 /* The keyed state of one direction, in the one library @suite uses. */

@@ -288,7 +288,7 @@ const char *rmap_ep_cipher_library(const struct rmap_ep *ep)
 {
 	if (!ep->secure)
 		return "none";
-	return ep->suites & SUITE_AESGCM ? crypt_aesgcm_impl() : "OpenSSL";
+	return ep->suites & SUITE_AESGCM ? crypt_aesgcm_impl() : "openssl";
 }
 
 int rmap_ep_inject_plain(struct rmap_ep *ep, const uint8_t *buf, size_t len,

@@ -321,7 +321,10 @@ int rmap_ep_add_peer(struct rmap_ep *ep, const struct rmap_peer_key *pk);
 bool rmap_ep_secure(const struct rmap_ep *ep);
 /* "AES-256-GCM", "ChaCha20-Poly1305" or "none": what new sessions use. */
 const char *rmap_ep_cipher(const struct rmap_ep *ep);
-/* The library (and code) that seals it: "intel-ipsec-mb, AVX-512", ... */
+/*
+ * The library (and code) that seals it, one word: "intel-ipsec-mb-avx512"
+ * (or -avx2, -avx, -sse), "gnutls", "openssl" or "none".
+ */
 const char *rmap_ep_cipher_library(const struct rmap_ep *ep);
 /* Packets queued or unacknowledged, over all peers (0 when idle). */
 unsigned rmap_ep_pending(const struct rmap_ep *ep);

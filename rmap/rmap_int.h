@@ -302,7 +302,7 @@ int kp_open(struct keypair *kp, const uint8_t *in, size_t len, uint8_t *out,
 bool replay_fresh(const struct replay *rp, uint64_t ctr);
 void replay_mark(struct replay *rp, uint64_t ctr);
 uint8_t crypt_suites(bool no_aes);
-/* Which library seals AES-256-GCM: "intel-ipsec-mb, AVX-512", "GnuTLS". */
+/* Which library seals AES-256-GCM: "intel-ipsec-mb-avx512", "gnutls". */
 const char *crypt_aesgcm_impl(void);
 /*
  * Key pairs set from now on seal AES-256-GCM with GnuTLS even where

@@ -10,7 +10,7 @@
  * same key pair code with GnuTLS's AES-256-GCM, libsodium's two ciphers,
  * and AES-256-GCM through OpenSSL's EVP, as crypt.c sealed it before.
  * Prints
- *   aead-bench: cipher=NAME aes_impl="LIBRARY, CODE" us_per_page=X
+ *   aead-bench: cipher=NAME aes_impl=LIBRARY us_per_page=X
  *               seal_us=X open_us=X
  *               chacha_us_per_page=X aesgcm_us_per_page=X|na
  *               gnutls_aesgcm_us_per_page=X|na
@@ -263,7 +263,7 @@ int main(void)
 		snprintf(oaes_s, sizeof(oaes_s), "%.3f", oa.seal + oa.open);
 	}
 	u = have_aes ? a : c;
-	printf("aead-bench: cipher=%s aes_impl=\"%s\" us_per_page=%.3f "
+	printf("aead-bench: cipher=%s aes_impl=%s us_per_page=%.3f "
 	       "seal_us=%.3f open_us=%.3f chacha_us_per_page=%.3f "
 	       "aesgcm_us_per_page=%s gnutls_aesgcm_us_per_page=%s "
 	       "libsodium_chacha_us_per_page=%.3f "
