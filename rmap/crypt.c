@@ -247,6 +247,8 @@ static EVP_CIPHER_CTX *chacha_ctx(const uint8_t key[32], bool enc)
 	return ctx;
 }
 
+bool crypt_aesgcm_gnutls, crypt_imb_refused;
+
 #ifdef HAVE_IPSEC_MB
 /*
  * The multi-buffer library's manager: which code this CPU runs, chosen
@@ -256,6 +258,55 @@ static EVP_CIPHER_CTX *chacha_ctx(const uint8_t key[32], bool enc)
 static IMB_MGR *imb;
 static IMB_ARCH imb_arch;
 static pthread_once_t imb_once = PTHREAD_ONCE_INIT;
+
+/*
+ * Does @m's AES-256-GCM seal and open what GnuTLS's does, byte for byte,
+ * at lengths that take each of its code paths (none, a partial block,
+ * blocks and a tail, a page)?  Checked once, before any key uses it: a
+ * CPU whose flags promise more than it runs right falls back to GnuTLS.
+ */
+static bool imb_agrees(IMB_MGR *m)
+{
+	static const size_t lens[] = { 0, 1, 16, 17, 255, 1400, 4096 };
+	static uint8_t plain[4096], ct[4096 + 16], ref[4096 + 16];
+	static uint8_t back[4096];
+	uint8_t key[32], nonce[12], ad[RMAP_OUTER_LEN], tag[16];
+	gnutls_datum_t k = { .data = key, .size = sizeof(key) };
+	gnutls_aead_cipher_hd_t g;
+	struct gcm_key_data *kd;
+	struct gcm_context_data gc;
+	bool ok = true;
+
+	for (size_t i = 0; i < sizeof(plain); i++)
+		plain[i] = (uint8_t)(i * 7 + 1);
+	for (size_t i = 0; i < sizeof(key); i++)
+		key[i] = (uint8_t)(i * 13 + 5);
+	memset(nonce, 0x5a, sizeof(nonce));
+	memset(ad, 0xa5, sizeof(ad));
+	kd = aligned_alloc(64, sizeof(*kd));
+	if (!kd)
+		return false;
+	if (gnutls_aead_cipher_init(&g, GNUTLS_CIPHER_AES_256_GCM, &k)) {
+		free(kd);
+		return false;
+	}
+	IMB_AES256_GCM_PRE(m, key, kd);
+	for (size_t i = 0; ok && i < sizeof(lens) / sizeof(lens[0]); i++) {
+		size_t n = lens[i], rlen = n + 16;
+
+		IMB_AES256_GCM_ENC(m, kd, &gc, ct, plain, n, nonce, ad,
+				   sizeof(ad), ct + n, 16);
+		IMB_AES256_GCM_DEC(m, kd, &gc, back, ct, n, nonce, ad,
+				   sizeof(ad), tag, 16);
+		ok = !gnutls_aead_cipher_encrypt(g, nonce, sizeof(nonce), ad,
+				sizeof(ad), 16, plain, n, ref, &rlen) &&
+		     rlen == n + 16 && !memcmp(ct, ref, rlen) &&
+		     !memcmp(tag, ct + n, 16) && !memcmp(back, plain, n);
+	}
+	gnutls_aead_cipher_deinit(g);
+	free(kd);
+	return ok;
+}
 
 static void imb_setup(void)
 {
@@ -269,6 +320,11 @@ static void imb_setup(void)
 		free_mb_mgr(m);
 		return;
 	}
+	if (!imb_agrees(m)) {
+		crypt_imb_refused = true;
+		free_mb_mgr(m);
+		return;
+	}
 	imb = m;
 }
 
@@ -278,8 +334,6 @@ static IMB_MGR *imb_get(void)
 	return imb;
 }
 #endif
-
-bool crypt_aesgcm_gnutls;
 
 const char *crypt_aesgcm_impl(void)
 {
@@ -294,6 +348,8 @@ const char *crypt_aesgcm_impl(void)
 	if (!crypt_aesgcm_gnutls && imb_get() && imb_arch < IMB_ARCH_NUM &&
 	    arch[imb_arch])
 		return arch[imb_arch];
+	if (crypt_imb_refused)
+		return "gnutls(intel-ipsec-mb-failed-its-check)";
 #endif
 	return "gnutls";
 }
