@@ -32,6 +32,7 @@ int pt_init(struct pagetable *pt, uint64_t npages, pte_t *mem, uint8_t *ver)
 	}
 	for (uint64_t p = 0; p < npages; p++)
 		pt->by_state[pt_state(pt, p)]++;
+	pt->max_resident = pt_resident(pt);
 	return 0;
 }
 
