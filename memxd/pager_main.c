@@ -132,9 +132,6 @@ int pager_main(struct evl *loop, const struct memxd_options *o)
 	else
 		log_info("RMAP: authenticated and encrypted with %s (%s); %u "
 			 "peers known", cipher, library, o->rmap.auth.npeers);
-	if (strstr(library, "failed"))
-		log_warn("intel-ipsec-mb sealed a test vector unlike GnuTLS on "
-			 "this CPU: AES-GCM goes through GnuTLS instead");
 	pc.report_dir = report_dir;
 	ret = pager_new(&pg, loop, r, &pc);
 	if (ret)

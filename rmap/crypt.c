@@ -247,7 +247,9 @@ static EVP_CIPHER_CTX *chacha_ctx(const uint8_t key[32], bool enc)
 	return ctx;
 }
 
-bool crypt_aesgcm_gnutls, crypt_imb_refused;
+bool crypt_aesgcm_gnutls;
+/* intel-ipsec-mb is built in but failed its check against GnuTLS. */
+static bool crypt_imb_refused;
 
 #ifdef HAVE_IPSEC_MB
 /*
@@ -363,6 +365,14 @@ const char *crypt_aesgcm_impl(void)
 		return "gnutls(intel-ipsec-mb-failed-its-check)";
 #endif
 	return "gnutls";
+}
+
+bool rmap_aesgcm_fell_back(void)
+{
+#ifdef HAVE_IPSEC_MB
+	imb_get();
+#endif
+	return crypt_imb_refused;
 }
 
 /* The keyed state of one direction, in the one library @suite uses. */

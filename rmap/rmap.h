@@ -326,6 +326,11 @@ const char *rmap_ep_cipher(const struct rmap_ep *ep);
  * (or -avx2, -avx, -sse), "gnutls", "openssl" or "none".
  */
 const char *rmap_ep_cipher_library(const struct rmap_ep *ep);
+/*
+ * Did intel-ipsec-mb, built in, fail its check against GnuTLS on this
+ * CPU (so that GnuTLS seals AES-GCM)?  Runs the check if not yet run.
+ */
+bool rmap_aesgcm_fell_back(void);
 /* Packets queued or unacknowledged, over all peers (0 when idle). */
 unsigned rmap_ep_pending(const struct rmap_ep *ep);
 

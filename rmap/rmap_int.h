@@ -310,8 +310,6 @@ const char *crypt_aesgcm_impl(void);
  * and time both.
  */
 extern bool crypt_aesgcm_gnutls;
-/* intel-ipsec-mb is built in but failed its check against GnuTLS. */
-extern bool crypt_imb_refused;
 void outer_put(uint8_t *p, uint8_t kind, uint32_t idx, uint64_t ctr);
 
 /* peerkeys.c: who a peer is, and the keys we hold for it. */
