@@ -71,7 +71,8 @@ static void set(struct pagetable *pt, uint64_t p, enum page_state s,
 	pt->by_state[old & PT_STATE]--;
 	pt->by_state[s]++;
 	pt->e[p] = (pte_t)((old & keep) | add | s);
-	if (pt_resident(pt) > pt->max_resident)
+	/* Only a page entering RESIDENT adds to residency. */
+	if (s == PS_RESIDENT && pt_resident(pt) > pt->max_resident)
 		pt->max_resident = pt_resident(pt);
 }
 
