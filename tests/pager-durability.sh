@@ -27,6 +27,9 @@
 #                 memxd runs with --evict-policy refault (MX_RESTART_POLICY),
 #                 whose marks in the page table the next memxd must drop:
 #                 the hot set must have held pages before some restart.
+#                 The harness runs MX_RESTART_ROUNDS (4) rounds of its
+#                 racing phases, so that it still faults at the last
+#                 restart; it fails, saying so, if it ran out before.
 #
 # A server cut for longer than the grace is rebuilt: that is the "cut"
 # scenario of tests/pagegroup-failure.sh.
@@ -319,6 +322,11 @@ scenario_memxd_restart()
 	# The refault policy marks the page table (PT_HOT, epochs, demoted
 	# pages) that the next memxd takes over: it must start clean.
 	local -a args=(--evict-policy "$RESTART_POLICY")
+	# Four restarts two seconds apart take about ten seconds: the
+	# workload must still be faulting at the last one.  One round of the
+	# racing phases ran out first at the quarter size (CI's sanitizer
+	# build, 2026-12-04): each round adds about 2.5 s there.
+	local MX_ROUNDS=${MX_RESTART_ROUNDS:-4}
 
 	pg_scenario_begin "$label"
 	pg_start "$label" "$SERVER_CAP" "${args[@]}"
@@ -328,6 +336,10 @@ scenario_memxd_restart()
 		kill -0 "${NX_PIDS[harness-$label]}" 2>/dev/null || {
 			pg_harness_log "$label"
 			nx_die "[$label] the harness exited mid-workload"
+		}
+		[[ $(cat "$NX_TMP/$label.pause.ready" 2>/dev/null) != end ]] || {
+			pg_harness_log "$label"
+			nx_die "[$label] the workload ended before restart $((${#GAPS[@]} + 1)) of 4: nothing would fault after it (raise MX_RESTART_ROUNDS, now $MX_ROUNDS)"
 		}
 		pg_dump "$label"
 		hot=$(pg_vm "$label" hot_pages)
