@@ -38,6 +38,14 @@
 # cgroup's peak, plus memxd's peak RSS for memx, plus the zram pool's
 # peak for zram) is shown beside its time.
 #
+# Where the guest's vCPU spent the run: its thread's time on a CPU,
+# waiting for one, and asleep (/proc/TID/schedstat, from the first 0.2 s
+# sample after boot began to QEMU's exit).  Asleep is where a fault
+# served elsewhere shows: memxd's for memx, the disk's for hostswap;
+# zram decompresses in the faulting thread, so its faults show as time
+# on a CPU.  The guest halting when idle (boot) sleeps too, in every
+# configuration alike.
+#
 # Prints, and writes to BENCH_OUT: a table of times, ratios to local and
 # memx's ratio to each peer (table.txt, results.tsv), a chart (times.png),
 # the CDF of memx's fault latency (memx-fault-cdf.txt and .png), and last
@@ -186,7 +194,7 @@ cb_cleanup()
 	trap '' INT TERM
 	((rc == 0 || rc == 77)) ||
 		nx_log "compare-bench stops (exit $rc): removing what it created"
-	for p in qemu cgsampler sampler nbd; do
+	for p in qemu cgsampler vcpusampler sampler nbd; do
 		nx_stop "$p"
 	done
 	if [[ -n $swapfile ]]; then
@@ -300,6 +308,49 @@ cg_sampler_start()
 	NX_PIDS[cgsampler]=$!
 }
 
+# vcpu_sampler_start DIR OUT: every 0.2 s, keep in OUT what each thread
+# of the QEMU in cgroup DIR did since it was first seen, a line each:
+# TID, then nanoseconds alive, on a CPU, and waiting for one
+# (/proc/TID/schedstat).  The vCPU is the thread that ran the most (QEMU
+# names its threads only with debug-threads=on).
+vcpu_sampler_start()
+{
+	(
+		local pid t tid r w now
+		local -A t0=() r0=() w0=() last=()
+
+		while sleep 0.2; do
+			[[ -n ${pid:-} ]] ||
+				pid=$(head -n1 "$1/cgroup.procs" 2>/dev/null) || continue
+			[[ -n $pid && -d /proc/$pid ]] || { pid=; continue; }
+			now=$(date +%s%N)
+			for t in /proc/"$pid"/task/*; do
+				tid=${t##*/}
+				read -r r w _ <"$t/schedstat" 2>/dev/null || continue
+				if [[ -z ${t0[$tid]:-} ]]; then
+					t0[$tid]=$now r0[$tid]=$r w0[$tid]=$w
+				fi
+				last[$tid]="$tid $((now - t0[$tid])) $((r - r0[$tid])) $((w - w0[$tid]))"
+			done
+			# A thread that has exited keeps its last sample: QEMU's
+			# vCPU ends before its main thread does.
+			printf '%s\n' "${last[@]}" >"$2.tmp" && mv -f "$2.tmp" "$2"
+		done
+	) &
+	NX_PIDS[vcpusampler]=$!
+}
+
+# vcpu_note FILE: "vCPU ... ran R s, waited W s for a CPU, slept S s", of
+# the thread in vcpu_sampler_start's FILE that ran the most (nothing if
+# it saw none)
+vcpu_note()
+{
+	[[ -s $1 ]] || return 0
+	sort -k3,3n "$1" | tail -n1 | awk '{
+		printf "vCPU from boot to exit: ran %.1f s, waited %.1f s for a CPU, slept %.1f s",
+			$3 / 1e9, $4 / 1e9, ($2 - $3 - $4) / 1e9 }'
+}
+
 # ---- the host's swap devices ----
 swap_busy()
 {
@@ -378,7 +429,7 @@ nbd_start()
 }
 
 # ---- one boot ----
-declare -A T=() PEAK=() NOTE=() LOAD=() ALL=() SETUP=() PHASES=() CPU=()
+declare -A T=() PEAK=() NOTE=() LOAD=() ALL=() SETUP=() PHASES=() CPU=() VCPU=()
 clk_tck=$(getconf CLK_TCK)
 declare -a failed=()
 qemu_overhead_mib=
@@ -480,6 +531,8 @@ run()
 	# shellcheck disable=SC2016 # $0 and $$ are the inner shell's
 	GX_QEMU_WRAP=(sh -c 'echo $$ >"$0" && exec "$@"' "$cg/cgroup.procs")
 	cg_sampler_start "$cg" "$NX_TMP/$c-$w.cg"
+	rm -f "$NX_TMP/$c-$w.vcpu"
+	vcpu_sampler_start "$cg" "$NX_TMP/$c-$w.vcpu"
 	swp0=$(swap_pages)
 	cpu0=$(cpu_ticks)
 	for attempt in 1 2; do
@@ -495,6 +548,7 @@ run()
 	GX_QEMU_WRAP=()
 	read -r cpu_s cpu_pct <<<"$(cpu_delta "$cpu0")"
 	nx_stop cgsampler
+	nx_stop vcpusampler
 	t=$(sed -n "s/^$w: mib=.* verify=ok time=\([0-9.]*\).*/\1/p" "$log" | head -n1)
 	if ! grep -q 'MEMX-GUEST-RESULT: PASS' "$log" || [[ -z $t ]]; then
 		tail -n 15 "$log" >&2
@@ -517,6 +571,7 @@ run()
 	elif [[ -z ${T[$c,$w]:-} ]] ||
 		awk -v a="$t" -v b="${T[$c,$w]}" 'BEGIN { exit !(a < b) }'; then
 		T[$c,$w]=$t LOAD[$c,$w]=$l0 CPU[$c,$w]="$cpu_s ($cpu_pct)"
+		VCPU[$c,$w]=$(vcpu_note "$NX_TMP/$c-$w.vcpu")
 	fi
 	read -r over peak 2>/dev/null <"$NX_TMP/$c-$w.cg" || over=0 peak=0
 	((peak > $(cg_peak "$cg"))) || peak=$(cg_peak "$cg")
@@ -865,6 +920,11 @@ declare -A desc=(
 	for w in "${workloads[@]}"; do
 		for c in "${configs[@]}"; do
 			[[ -n ${NOTE[$c,$w]:-} ]] && printf '  %-7s %-9s %s\n' "$w" "$c" "${NOTE[$c,$w]}"
+		done
+	done
+	for w in "${workloads[@]}"; do
+		for c in "${configs[@]}"; do
+			[[ -n ${VCPU[$c,$w]:-} ]] && printf '  %-7s %-9s %s\n' "$w" "$c" "${VCPU[$c,$w]}"
 		done
 	done
 	for w in "${workloads[@]}"; do
