@@ -29,7 +29,6 @@
 #include <sys/socket.h>
 #include <sys/time.h>
 #include <time.h>
-#include <unistd.h>
 
 #define REQUEST		64
 #define MAX_REPLY	65000
@@ -77,71 +76,93 @@ static int serve(int fd, size_t reply)
 			memcpy(&want, buf + 8, sizeof(want));
 			reply = want >= 8 && want <= MAX_REPLY ? want : reply;
 		}
+		/* A reply lost to a full queue is the client's to time out. */
 		if (sendto(fd, buf, reply, 0, (struct sockaddr *)&from,
-			   len) < 0 && errno != EINTR) {
+			   len) < 0 && (errno == EBADF || errno == ENOTSOCK)) {
 			perror("udp_rtt: sendto");
 			return 1;
 		}
 	}
 }
 
+/*
+ * One round trip of request @seq: its microseconds, 0 if the reply did
+ * not come within the receive timeout, -1 on an error (said).
+ */
+static double one_trip(int fd, const struct sockaddr_in *to, uint64_t seq,
+		       size_t reply)
+{
+	double t0 = now_us();
+	uint64_t got, want = reply;
+	ssize_t n;
+
+	memset(buf, 0, REQUEST);
+	memcpy(buf, &seq, sizeof(seq));
+	memcpy(buf + 8, &want, sizeof(want));
+	if (sendto(fd, buf, REQUEST, 0, (const struct sockaddr *)to,
+		   sizeof(*to)) < 0) {
+		perror("udp_rtt: sendto");
+		return -1;
+	}
+	/* Wait for this request's reply; older ones are stale. */
+	do {
+		n = recv(fd, buf, sizeof(buf), 0);
+		memcpy(&got, buf, sizeof(got));
+	} while (n >= (ssize_t)sizeof(got) && got != seq);
+	if (n < 0) {
+		if (errno == EAGAIN || errno == EINTR)
+			return 0;
+		perror("udp_rtt: recv");
+		return -1;
+	}
+	if ((size_t)n != reply) {
+		fprintf(stderr, "udp_rtt: a reply of %zd bytes, not %zu\n", n,
+			reply);
+		return -1;
+	}
+	return now_us() - t0;
+}
+
 static int client(int fd, const struct sockaddr_in *to, unsigned count,
 		  size_t reply)
 {
-	unsigned total = count + WARMUP, lost = 0;
+	unsigned total = count + WARMUP, lost = 0, silent = 0;
 	double *rtt = calloc(count, sizeof(*rtt));
 	struct timeval tmo = { .tv_sec = 0, .tv_usec = 200000 };
+	int ret = 1;
 
 	if (!rtt)
 		return 1;
 	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tmo, sizeof(tmo));
 	for (uint64_t seq = 0, done = 0; done < total; seq++) {
-		double t0 = now_us();
-		ssize_t n;
-		uint64_t got;
+		double us = one_trip(fd, to, seq, reply);
 
-		uint64_t want = reply;
-
-		memset(buf, 0, REQUEST);
-		memcpy(buf, &seq, sizeof(seq));
-		memcpy(buf + 8, &want, sizeof(want));
-		if (sendto(fd, buf, REQUEST, 0, (const struct sockaddr *)to,
-			   sizeof(*to)) < 0) {
-			perror("udp_rtt: sendto");
-			return 1;
-		}
-		/* Wait for this request's reply; older ones are stale. */
-		do {
-			n = recv(fd, buf, sizeof(buf), 0);
-			memcpy(&got, buf, sizeof(got));
-		} while (n >= (ssize_t)sizeof(got) && got != seq);
-		if (n < 0) {
-			if (errno != EAGAIN && errno != EINTR) {
-				perror("udp_rtt: recv");
-				return 1;
-			}
-			if (++lost > count / 10 + 10) {
+		if (us < 0)
+			goto out;
+		if (us == 0) {
+			lost++;
+			/* 25 timeouts in a row: 5 s without a reply. */
+			if (++silent >= 25 || lost > count / 10 + 10) {
 				fprintf(stderr, "udp_rtt: %u requests went "
-					"unanswered\n", lost);
-				return 1;
+					"unanswered (%u in a row)\n", lost,
+					silent);
+				goto out;
 			}
 			continue;
 		}
-		if ((size_t)n != reply) {
-			fprintf(stderr, "udp_rtt: a reply of %zd bytes, not "
-				"%zu\n", n, reply);
-			return 1;
-		}
+		silent = 0;
 		if (done >= WARMUP)
-			rtt[done - WARMUP] = now_us() - t0;
+			rtt[done - WARMUP] = us;
 		done++;
 	}
 	qsort(rtt, count, sizeof(*rtt), cmp_double);
 	printf("udp-rtt: p50_us=%.1f p90_us=%.1f p99_us=%.1f count=%u "
 	       "reply=%zu lost=%u\n", rtt[count / 2], rtt[count * 9 / 10],
 	       rtt[count * 99 / 100], count, reply, lost);
+	ret = 0;
+out:
 	free(rtt);
-	return 0;
+	return ret;
 }
 
 static void usage(FILE *f)
