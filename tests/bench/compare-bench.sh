@@ -91,6 +91,11 @@
 #                        the least disturbed (runs.tsv has them all)
 #   BENCH_APPEND         more guest kernel parameters, for every
 #                        configuration (default no_timer_check)
+#   BENCH_HALT_POLL_NS   on a machine that is itself a VM with
+#                        cpuidle-haltpoll: how long its idle CPUs poll
+#                        before they halt, for this run, every
+#                        configuration alike (tests/lib/netns.sh); the
+#                        machine's value is put back at the end
 #   GX_ACCEL, NX_KEEP    as in tests/lib/guest-common.sh
 set -euo pipefail
 
@@ -839,6 +844,8 @@ step "namespaces: client + four memory servers (${NX_PREFIX}*)"
 gx_setup "${size_mib}M"
 trap cb_cleanup EXIT
 disk_dir=$(mktemp -d "$disk_parent/compare-bench.XXXXXX")
+[[ -z ${BENCH_HALT_POLL_NS:-} ]] || nx_haltpoll_set "$BENCH_HALT_POLL_NS"
+nx_log "$(nx_haltpoll_describe)"
 
 for c in "${configs[@]}"; do
 	if [[ -n $host_swap_skip && ($c == hostswap || $c == zram) ]]; then
@@ -885,6 +892,7 @@ declare -A desc=(
 )
 {
 	echo "compare-bench: $(date '+%F %T'), $(nproc) cores, guest RAM $size_mib MiB ($GX_ACCEL, 1 vCPU), local budget $budget_mib MiB"
+	nx_haltpoll_describe
 	echo "time_s: the guest's own time for the workload; x_local: time / local's; memx/this: memx's time / this one's (>1: memx is slower)"
 	echo "local_MiB: peak local memory (QEMU's cgroup peak; + memxd's peak RSS for memx; + the zram pool's peak for zram); load: 1-min load average around the run"
 	echo "host_cpu_s: the host's busy CPU seconds, every process and the kernel, from QEMU's start to its exit (boot included), and that share of all $(nproc) cores' time: what paging cost beside the guest's own vCPU"

@@ -38,7 +38,9 @@
 # FAULT_SERVER_ARGS, more options for the memory server (e.g.
 # "--poll-us 200");
 # FAULT_MTU, the link's MTU (default 1500; memx fragments for it by
-# itself).
+# itself); BENCH_HALT_POLL_NS, how long idle CPUs poll before they halt,
+# on a machine that is itself a VM with cpuidle-haltpoll (put back at
+# the end; tests/lib/netns.sh).
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -74,6 +76,8 @@ last_cpu=$(($(nproc) - 1))
 nx_daemon srv udp-rtt taskset -c "$last_cpu" "$UDP_RTT" --serve "$(nx_ip srv)"
 shm=$(mktemp -d /dev/shm/memx-floor.XXXXXX)
 trap 'rm -rf "$shm"; nx_cleanup' EXIT
+[[ -z ${BENCH_HALT_POLL_NS:-} ]] || nx_haltpoll_set "$BENCH_HALT_POLL_NS"
+nx_log "$(nx_haltpoll_describe)"
 
 # run NAME PAGER-ARGS...: a fresh pager, the bench against it, results in
 # $NX_TMP/NAME.out
@@ -189,4 +193,4 @@ echo "the link's own 4 KiB round trip (udp_rtt): p50 ${wp50} us on two CPUs, ${w
 echo "sequential scan: ${seq_pf} MiB/s with prefetch, ${seq_nopf} MiB/s without; floor ${seq_floor} MiB/s"
 echo "random reads: ${rnd} MiB/s; floor ${rnd_floor} MiB/s"
 echo "integrity off: p50 ${np50} us, sequential scan ${seq_noint} MiB/s; MAC per 4 KiB page: $mac"
-echo "fault-bench: remote_p50_us=$rp50 remote_p99_us=$rp99 floor_p50_us=$fp50 p50_ratio=$p50_ratio p50_ratios=$(IFS=,; echo "${ratios[*]}") rounds=$ROUNDS wire_p50_us=$wp50 wire_1cpu_p50_us=$w1p50 wire_bound_ratio=$bound_ratio remote_over_bound=$over_bound seq_MiBps=$seq_pf seq_nopf_MiBps=$seq_nopf seq_floor_MiBps=$seq_floor seq_ratio=$(ratio "$seq_pf" "$seq_floor") random_MiBps=$rnd random_floor_MiBps=$rnd_floor random_ratio=$(ratio "$rnd" "$rnd_floor") bytes_per_page=$bpp noint_p50_us=$np50 noint_seq_MiBps=$seq_noint $mac"
+echo "fault-bench: remote_p50_us=$rp50 remote_p99_us=$rp99 floor_p50_us=$fp50 p50_ratio=$p50_ratio p50_ratios=$(IFS=,; echo "${ratios[*]}") rounds=$ROUNDS wire_p50_us=$wp50 wire_1cpu_p50_us=$w1p50 wire_bound_ratio=$bound_ratio remote_over_bound=$over_bound seq_MiBps=$seq_pf seq_nopf_MiBps=$seq_nopf seq_floor_MiBps=$seq_floor seq_ratio=$(ratio "$seq_pf" "$seq_floor") random_MiBps=$rnd random_floor_MiBps=$rnd_floor random_ratio=$(ratio "$rnd" "$rnd_floor") bytes_per_page=$bpp noint_p50_us=$np50 noint_seq_MiBps=$seq_noint $mac halt_poll_ns=$(cat "$NX_HALTPOLL" 2>/dev/null || echo none)"

@@ -162,11 +162,55 @@ nx_require()
 	fi
 }
 
+# ---- how the machine's idle CPUs wait (benchmarks) ----
+#
+# A machine that is itself a virtual machine may halt an idle CPU at once
+# (the cpuidle-haltpoll driver with guest_halt_poll_ns=0): waking it is
+# then an exit to the host, tens of microseconds, and every cross-CPU
+# wake-up pays it: the pager's, a server's, the vCPU's.  A benchmark may
+# set how long an idle CPU polls before it halts (BENCH_HALT_POLL_NS) for
+# its own run; nx_cleanup puts the machine's value back.
+NX_HALTPOLL=/sys/module/haltpoll/parameters/guest_halt_poll_ns
+nx_haltpoll_saved=
+
+# One line: how this machine's idle CPUs wait.
+nx_haltpoll_describe()
+{
+	local drv
+
+	drv=$(cat /sys/devices/system/cpu/cpuidle/current_driver 2>/dev/null || echo none)
+	if [[ -r $NX_HALTPOLL ]]; then
+		echo "idle CPUs: cpuidle driver $drv, guest_halt_poll_ns=$(cat "$NX_HALTPOLL")$([[ -n $nx_haltpoll_saved ]] && echo " (set for this run; the machine's is $nx_haltpoll_saved)")"
+	else
+		echo "idle CPUs: cpuidle driver $drv (no guest halt polling to set)"
+	fi
+}
+
+# nx_haltpoll_set NS: idle CPUs poll up to NS ns before they halt, until
+# nx_cleanup.  Dies if the machine has no such setting.
+nx_haltpoll_set()
+{
+	[[ $1 =~ ^[0-9]+$ ]] || nx_die "BENCH_HALT_POLL_NS must be a number of ns, not '$1'"
+	[[ -w $NX_HALTPOLL ]] ||
+		nx_die "BENCH_HALT_POLL_NS: this machine has no $NX_HALTPOLL (not a virtual machine with cpuidle-haltpoll)"
+	[[ -n $nx_haltpoll_saved ]] || nx_haltpoll_saved=$(cat "$NX_HALTPOLL")
+	echo "$1" >"$NX_HALTPOLL" || nx_die "cannot write $NX_HALTPOLL"
+}
+
+nx_haltpoll_restore()
+{
+	[[ -n $nx_haltpoll_saved ]] || return 0
+	echo "$nx_haltpoll_saved" >"$NX_HALTPOLL" ||
+		nx_log "WARNING: could not put $NX_HALTPOLL back to $nx_haltpoll_saved"
+	nx_haltpoll_saved=
+}
+
 nx_cleanup()
 {
 	local rc=$?
 
 	trap - EXIT INT TERM
+	nx_haltpoll_restore
 	nx_net_destroy
 	if [[ -n $NX_TMP && -d $NX_TMP ]]; then
 		if ((rc != 0 && rc != 77)) || [[ $NX_KEEP == 1 ]]; then
