@@ -440,19 +440,32 @@ static void run_verify(struct harness *h, const char *name, const size_t *o,
 }
 
 /*
- * Tell memxd that [first, first + count) was discarded (punched already),
- * as QEMU does.  A discard that memxd went away under (-ENOTCONN between
- * memxds, -ECONNRESET or -EPIPE mid-request) is dropped, as QEMU drops
- * it: the hole is punched and the REMOVE event waits in the userfaultfd,
- * so the next memxd finds both when it takes the VM over.  The pages
- * must read as zeros all the same.  0 once sent or dropped; -errno, with
- * a FAIL counted, if memxd refused it.
+ * Discard [first, first + count) as QEMU discards guest-freed RAM: punch
+ * the memfd, MADV_DONTNEED the mapping (the REMOVE event), then tell
+ * memxd.  From the punch on the pages must read as zeros, whatever memxd
+ * says.  A discard that memxd went away under (-ENOTCONN between memxds,
+ * -ECONNRESET or -EPIPE mid-request) is dropped, as QEMU drops it: the
+ * hole is punched and the REMOVE event waits in the userfaultfd, so the
+ * next memxd finds both when it takes the VM over.  0 once sent or
+ * dropped; -errno, with a FAIL counted, if the punch failed or memxd
+ * refused it.
  */
-static int discard_send(struct harness *h, size_t first, size_t count)
+static int discard_pages(struct harness *h, size_t first, size_t count)
 {
 	char err[256];
 	int ret;
 
+	if (fallocate(h->r.memfd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
+		      (off_t)(first * PAGE), (off_t)(count * PAGE)) < 0 ||
+	    madvise(h->r.mem + first * PAGE, count * PAGE, MADV_DONTNEED) < 0) {
+		ret = -errno;
+		fprintf(stderr, "host-harness: FAIL: discard punch: %s\n",
+			strerror(-ret));
+		atomic_fetch_add(&h->errors, 1);
+		return ret;
+	}
+	for (size_t p = first; p < first + count; p++)
+		h->gen[p] = 0;
 	ret = vmm_discard(&h->r, first * PAGE, count * PAGE, err, sizeof(err));
 	if (ret == -ENOTCONN || ret == -ECONNRESET || ret == -EPIPE) {
 		if (atomic_fetch_add(&h->discards_dropped, 1) < MAX_REPORTS)
@@ -469,7 +482,7 @@ static int discard_send(struct harness *h, size_t first, size_t count)
 	return ret;
 }
 
-/* Punch pages out as QEMU discards guest-freed RAM, then tell memxd. */
+/* The discard phase: a discard, then every page of it reads as zeros. */
 static int run_discard(struct harness *h, size_t first, size_t count)
 {
 	size_t *o = calloc(count, sizeof(*o));
@@ -479,24 +492,13 @@ static int run_discard(struct harness *h, size_t first, size_t count)
 	if (!o)
 		return -ENOMEM;
 	phase_begin(h, "discard", &t0);
-	if (fallocate(h->r.memfd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
-		      (off_t)(first * PAGE), (off_t)(count * PAGE)) < 0 ||
-	    madvise(h->r.mem + first * PAGE, count * PAGE, MADV_DONTNEED) < 0) {
-		fprintf(stderr, "host-harness: discard punch: %s\n",
-			strerror(errno));
-		free(o);
-		return -errno;
-	}
-	/* Punched: zeros from now on, whatever memxd says. */
-	for (size_t i = 0; i < count; i++) {
-		o[i] = first + i;
-		h->gen[first + i] = 0;
-	}
-	ret = discard_send(h, first, count);
+	ret = discard_pages(h, first, count);
 	if (ret) {
 		free(o);
 		return ret;
 	}
+	for (size_t i = 0; i < count; i++)
+		o[i] = first + i;
 	verify_pages(h, o, count);
 	phase_end(h, "discard+verify-zero", t0, count);
 	free(o);
@@ -656,20 +658,7 @@ static void *race_discarder_main(void *arg)
 				h->gen[p] = gen;
 			}
 		}
-		if (fallocate(h->r.memfd, FALLOC_FL_PUNCH_HOLE |
-			      FALLOC_FL_KEEP_SIZE, (off_t)(first * PAGE),
-			      (off_t)(RACE_CHUNK * PAGE)) < 0 ||
-		    madvise(h->r.mem + first * PAGE, RACE_CHUNK * PAGE,
-			    MADV_DONTNEED) < 0) {
-			fprintf(stderr, "host-harness: FAIL: discard punch: "
-				"%s\n", strerror(errno));
-			atomic_fetch_add(&h->errors, 1);
-			return NULL;
-		}
-		/* Punched: zeros from now on, whatever memxd said. */
-		for (size_t p = first; p < first + RACE_CHUNK; p++)
-			h->gen[p] = 0;
-		if (discard_send(h, first, RACE_CHUNK))
+		if (discard_pages(h, first, RACE_CHUNK))
 			return NULL;
 		for (size_t p = first; p < first + RACE_CHUNK; p++)
 			page_verify(h, p);
