@@ -844,8 +844,7 @@ step "namespaces: client + four memory servers (${NX_PREFIX}*)"
 gx_setup "${size_mib}M"
 trap cb_cleanup EXIT
 disk_dir=$(mktemp -d "$disk_parent/compare-bench.XXXXXX")
-[[ -z ${BENCH_HALT_POLL_NS:-} ]] || nx_haltpoll_set "$BENCH_HALT_POLL_NS"
-nx_log "$(nx_haltpoll_describe)"
+nx_haltpoll_bench
 
 for c in "${configs[@]}"; do
 	if [[ -n $host_swap_skip && ($c == hostswap || $c == zram) ]]; then

@@ -76,8 +76,7 @@ last_cpu=$(($(nproc) - 1))
 nx_daemon srv udp-rtt taskset -c "$last_cpu" "$UDP_RTT" --serve "$(nx_ip srv)"
 shm=$(mktemp -d /dev/shm/memx-floor.XXXXXX)
 trap 'rm -rf "$shm"; nx_cleanup' EXIT
-[[ -z ${BENCH_HALT_POLL_NS:-} ]] || nx_haltpoll_set "$BENCH_HALT_POLL_NS"
-nx_log "$(nx_haltpoll_describe)"
+nx_haltpoll_bench
 
 # run NAME PAGER-ARGS...: a fresh pager, the bench against it, results in
 # $NX_TMP/NAME.out

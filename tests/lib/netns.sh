@@ -197,6 +197,14 @@ nx_haltpoll_set()
 	echo "$1" >"$NX_HALTPOLL" || nx_die "cannot write $NX_HALTPOLL"
 }
 
+# For a benchmark: BENCH_HALT_POLL_NS, if set, for this run; then log how
+# idle CPUs wait.
+nx_haltpoll_bench()
+{
+	[[ -z ${BENCH_HALT_POLL_NS:-} ]] || nx_haltpoll_set "$BENCH_HALT_POLL_NS"
+	nx_log "$(nx_haltpoll_describe)"
+}
+
 nx_haltpoll_restore()
 {
 	[[ -n $nx_haltpoll_saved ]] || return 0
