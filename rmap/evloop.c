@@ -10,6 +10,19 @@
 #include <string.h>
 #include <time.h>
 
+/*
+ * One thread submits and reaps (SINGLE_ISSUER), and the kernel runs the
+ * task work of its completions -- a receive's copy into our buffer --
+ * only when that thread asks for events (DEFER_TASKRUN), not by
+ * interrupting whatever system call it is in.  The completion of a
+ * receive then costs no signal-like notification and no extra pass
+ * through the scheduler; TASKRUN_FLAG tells a polling loop that such
+ * work waits (completion_ready()).
+ */
+#define EVL_RING_FLAGS	(IORING_SETUP_SINGLE_ISSUER | \
+			 IORING_SETUP_DEFER_TASKRUN | \
+			 IORING_SETUP_COOP_TASKRUN | IORING_SETUP_TASKRUN_FLAG)
+
 struct evl {
 	struct io_uring ring;
 	struct evl_timer **heap;
@@ -66,13 +79,20 @@ int evl_new(struct evl **out, unsigned entries)
 	loop = calloc(1, sizeof(*loop));
 	if (!loop)
 		return -ENOMEM;
-	ret = io_uring_queue_init(entries, &loop->ring, 0);
+	ret = io_uring_queue_init(entries, &loop->ring, EVL_RING_FLAGS);
+	if (ret == -EINVAL)	/* a kernel before 6.1: task work as it comes */
+		ret = io_uring_queue_init(entries, &loop->ring, 0);
 	if (ret < 0) {
 		free(loop);
 		return ret;
 	}
 	*out = loop;
 	return 0;
+}
+
+bool evl_defers_task_work(const struct evl *loop)
+{
+	return loop->ring.flags & IORING_SETUP_DEFER_TASKRUN;
 }
 
 void evl_free(struct evl *loop)
@@ -241,6 +261,20 @@ void evl_set_spin(struct evl *loop, bool (*due)(void *arg), void *arg,
 }
 
 /*
+ * A completion is there, or the kernel holds one for us: with deferred
+ * task work, a receive's data sits as task work until the loop asks.
+ */
+static bool completion_ready(struct evl *loop)
+{
+	if (io_uring_cq_ready(&loop->ring))
+		return true;
+	if (!(IO_URING_READ_ONCE(*loop->ring.sq.kflags) & IORING_SQ_TASKRUN))
+		return false;
+	io_uring_get_events(&loop->ring);
+	return io_uring_cq_ready(&loop->ring) > 0;
+}
+
+/*
  * Before a sleep of @wait ns (negative: forever): while a completion is
  * due, poll for it as long as the governor (spin.h) allows, the wait
  * lasts and none is there.  What is queued goes first, or the
@@ -265,7 +299,7 @@ static void spin(struct evl *loop, int64_t wait)
 	for (;;) {
 		uint64_t spun;
 
-		if (io_uring_cq_ready(&loop->ring)) {
+		if (completion_ready(loop)) {
 			spin_gov_result(&loop->spin, true,
 					evl_now_ns() - start);
 			return;

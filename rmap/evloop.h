@@ -101,6 +101,13 @@ void evl_advance_clock(uint64_t ns);
 
 /* The flags of the completion being dispatched (IORING_CQE_F_*). */
 unsigned evl_cqe_flags(const struct evl *loop);
+/*
+ * Whether the kernel runs completions' task work only when the loop asks
+ * for events (DEFER_TASKRUN, Linux 6.1 and later), as evl_new() asks it
+ * to: false on older kernels, where it interrupts the loop's system calls
+ * instead, and a fault's round trip costs more (the daemons log which).
+ */
+bool evl_defers_task_work(const struct evl *loop);
 /* The ring itself, for registrations (provided buffers). */
 struct io_uring *evl_ring(struct evl *loop);
 
