@@ -237,6 +237,13 @@ int main(int argc, char **argv)
 		log_err("cannot set up io_uring: %s", strerror(-ret));
 		return 1;
 	}
+	if (evl_defers_task_work(loop))
+		log_info("io_uring: completions are reaped when the loop asks "
+			 "(DEFER_TASKRUN)");
+	else
+		log_warn("io_uring: this kernel has no DEFER_TASKRUN (Linux "
+			 "6.1): each completion interrupts the loop, and a "
+			 "remote fault takes longer");
 	ret = watch_signals(loop, &sw);
 	if (ret) {
 		log_err("cannot watch signals: %s", strerror(-ret));
