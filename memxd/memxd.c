@@ -241,9 +241,9 @@ int main(int argc, char **argv)
 		log_info("io_uring: completions are reaped when the loop asks "
 			 "(DEFER_TASKRUN)");
 	else
-		log_warn("io_uring: this kernel has no DEFER_TASKRUN (Linux "
-			 "6.1): each completion interrupts the loop, and a "
-			 "remote fault takes longer");
+		log_warn("io_uring: this kernel has no DEFER_TASKRUN (new "
+			 "in Linux 6.1): each completion interrupts the loop, "
+			 "and a remote fault takes longer");
 	ret = watch_signals(loop, &sw);
 	if (ret) {
 		log_err("cannot watch signals: %s", strerror(-ret));

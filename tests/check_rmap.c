@@ -2655,14 +2655,15 @@ START_TEST(test_spin_budget_bounds)
 	ck_assert_uint_gt(2 * g.avg_hit_ns, SPIN_MIN_NS);
 }
 END_TEST
+
 /*
  * The loop's own poll, on a real ring: with the kernel's task work
  * deferred to the loop (evl_new(), DEFER_TASKRUN), a completion that
  * comes while the loop polls is not in the queue until the loop asks
  * for events.  A poll that watched only the queue would spin to its end
  * over it, a miss, and then sleep for it.  A child writes to a pipe the
- * loop polls, a millisecond into the loop's poll (its first budget is
- * half the cap, 50 ms: time enough on a loaded host).
+ * loop polls, a millisecond into the loop's poll (whose first budget is
+ * the cap, 100 ms: time enough on a loaded host).
  */
 static unsigned pipe_ready;
 
