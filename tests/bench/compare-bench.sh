@@ -698,8 +698,10 @@ memx_stats()
 	done
 }
 
-# limit_mib: what hostswap and zram give QEMU's cgroup
-limit_mib()
+# set_limit: lim, what hostswap and zram give QEMU's cgroup.  Not called
+# in a subshell: it sets qemu_overhead_mib, which the table's labels and
+# setup lines read, when local was not run.
+set_limit()
 {
 	if [[ -z $qemu_overhead_mib ]]; then
 		qemu_overhead_mib=${BENCH_QEMU_OVERHEAD_MIB:-}
@@ -707,14 +709,14 @@ limit_mib()
 			nx_die "local was not run: set BENCH_QEMU_OVERHEAD_MIB (QEMU's overhead)"
 		nx_log "NOTE: QEMU's overhead taken from BENCH_QEMU_OVERHEAD_MIB: $qemu_overhead_mib MiB (not measured)"
 	fi
-	echo $((budget_mib + qemu_overhead_mib))
+	lim=$((budget_mib + qemu_overhead_mib))
 }
 
 cfg_hostswap()
 {
 	local w lim
 
-	lim=$(limit_mib)
+	set_limit
 	swapfile_on
 	nx_log "hostswap: QEMU's cgroup limited to $lim MiB ($budget_mib budget + $qemu_overhead_mib QEMU overhead); swap file on $(df --output=source "$disk_dir" | tail -n1)"
 	for w in "${workloads[@]}"; do
@@ -729,7 +731,7 @@ cfg_zram()
 {
 	local w lim sys
 
-	lim=$(limit_mib)
+	set_limit
 	zram_on
 	sys=/sys/block/zram$zram_id
 	nx_log "zram: QEMU's cgroup limited to $lim MiB ($budget_mib budget + $qemu_overhead_mib QEMU overhead)"
