@@ -965,6 +965,8 @@ END_TEST
  */
 /* If set, what fx_restart hands the new memxd instead of the state. */
 static int (*fx_state_filter)(int state_fd);
+/* If set, what the VMM does between the two memxds. */
+static void (*fx_between)(struct fx *f);
 
 static void fx_restart(struct fx *f, uint64_t budget)
 {
@@ -998,10 +1000,57 @@ static void fx_restart(struct fx *f, uint64_t budget)
 	}
 	spec.state_fd = state_fd;
 	spec.spill_fd = spill_fd;
+	if (fx_between)
+		fx_between(f);
 	ck_assert_msg(!pager_register(f->pg, &spec, &f->vm, why, sizeof(why)),
 		      "register again: %s", why);
 	fx_check_counts(f);	/* as adopted */
 }
+
+/* Remote pages the guest frees while no memxd reads its events. */
+#define UNREAD_FIRST	200
+#define UNREAD_N	4
+
+static void remove_unread(struct fx *f)
+{
+	fake_mem_remove(f->m, UNREAD_FIRST, UNREAD_N);
+}
+
+/*
+ * memxd dies, and the VMM discards pages before the next one reads its
+ * events: the REMOVE stays unread, its madvise() waits, and the uffd
+ * refuses to write-protect until someone reads it.  The new memxd reads
+ * it while registering and applies it as the VM starts, with no other
+ * event to wake its loop: the madvise returns, the pages read as zeros
+ * (not as the servers' copies), the others as they were.
+ */
+START_TEST(test_takeover_reads_unread_remove)
+{
+	struct fx f;
+
+	fx_init_filled(&f, &defaults, 3);
+	fx_quiesce(&f);
+	for (uint64_t p = UNREAD_FIRST; p < UNREAD_FIRST + UNREAD_N; p++)
+		ck_assert_int_eq(pt_state(&f.vm->pt, p), PS_REMOTE);
+	fx_between = remove_unread;
+	fx_restart(&f, f.vm->budget);
+	fx_between = NULL;
+	ck_assert_uint_eq(f.vm->st.takeover_events, 1);
+	ck_assert_uint_eq(f.m->mm_changing, 0);
+	ck_assert_uint_eq(gm_held(&f.vm->mem), 0);
+	/* Applied as the VM started, before any turn of the loop. */
+	ck_assert_uint_eq(f.vm->st.discarded_pages, UNREAD_N);
+	for (uint64_t p = UNREAD_FIRST; p < UNREAD_FIRST + UNREAD_N; p++)
+		ck_assert_int_ne(pt_state(&f.vm->pt, p), PS_REMOTE);
+	fake_remote_auto(f.fr, f.loop, true);
+	fx_verify(&f, 0, UNREAD_FIRST, 3);
+	for (uint64_t p = UNREAD_FIRST; p < UNREAD_FIRST + UNREAD_N; p++)
+		ck_assert_int_eq(fx_read(&f, p), 0);
+	fx_verify(&f, UNREAD_FIRST + UNREAD_N,
+		  f.npages - UNREAD_FIRST - UNREAD_N, 3);
+	fx_fini(&f);
+}
+END_TEST
 
 /*
  * memxd dies with evictions, a parity delta and a fault's READ in flight
@@ -2585,6 +2634,7 @@ static Suite *pager_suite(void)
 	tcase_add_test(tc, test_restart_mid_install);
 	tcase_add_test(tc, test_restart_keeps_protection);
 	tcase_add_test(tc, test_local_total_takeover);
+	tcase_add_test(tc, test_takeover_reads_unread_remove);
 	tcase_add_test(tc, test_restart_delta_in_flight);
 	tcase_add_test(tc, test_restart_forgets_policy);
 	suite_add_tcase(s, tc);

@@ -481,6 +481,13 @@ void fault_vm_start(struct vm *vm)
 	struct fault_state *fs = vm->fault;
 
 	vm_get(vm);		/* the poll's reference */
+	/*
+	 * What gm_open() read to be let write-protect (a REMOVE an earlier
+	 * memxd left unread, the faults queued with it): no poll reports
+	 * it.  A read's error shows again at the poll's read.
+	 */
+	if (gm_held(&vm->mem))
+		take_faults(vm);
 	fs->polling = true;
 	evl_poll(vm->pg->loop, gm_pollfd(&vm->mem), POLLIN, &fs->poll_op);
 	mark_changed(vm);	/* what was resident may be over budget */

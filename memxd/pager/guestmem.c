@@ -6,6 +6,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,6 +14,7 @@
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/vfs.h>
+#include <time.h>
 #include <unistd.h>
 
 #ifndef TMPFS_MAGIC
@@ -24,6 +26,15 @@
 #ifndef F_SEAL_FUTURE_WRITE
 #define F_SEAL_FUTURE_WRITE	0x0010	/* Linux 5.1 */
 #endif
+
+/*
+ * While a REMOVE event is unread, write-protecting fails (EAGAIN).  Each
+ * thread of the VMM has at most one event queued (its fault, or its
+ * madvise's REMOVE), so gm_open() reads at most this many before giving
+ * up, and for at most this long: it runs in memxd's event loop.
+ */
+#define GM_HELD_MAX	256u
+#define GM_OPEN_WAIT_MS	1000
 
 #ifndef UFFDIO_POISON
 /* Linux 6.6; Debian 12's headers predate it. */
@@ -44,6 +55,9 @@ struct uffdio_poison {
  */
 struct gm_real {
 	uint8_t *view;
+	/* Events gm_open() read to be let write-protect; handed out first. */
+	struct uffd_msg held[GM_HELD_MAX];
+	unsigned nheld, next_held;
 };
 
 static int check_fd_kind(int fd, const char *prefix)
@@ -158,13 +172,114 @@ static int check_memfd(int memfd, struct stat *st, char *why, size_t whylen)
 	return 0;
 }
 
+static uint64_t ms_since(const struct timespec *t0)
+{
+	struct timespec t;
+
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (uint64_t)(t.tv_sec - t0->tv_sec) * 1000 +
+	       (uint64_t)((t.tv_nsec - t0->tv_nsec) / 1000000);
+}
+
+/*
+ * Read what the uffd holds into @g's held events, waiting a little for
+ * an event on its way (madvise() raises the count that fails the ioctl
+ * just before it queues its REMOVE).  0, or -errno.
+ */
+static int hold_events(int uffd, struct gm_real *g)
+{
+	struct pollfd pfd = { .fd = uffd, .events = POLLIN };
+	ssize_t n;
+
+	n = read(uffd, g->held + g->nheld,
+		 (GM_HELD_MAX - g->nheld) * sizeof(*g->held));
+	if (n > 0) {
+		g->nheld += (unsigned)((size_t)n / sizeof(*g->held));
+		return 0;
+	}
+	if (n == 0)
+		return -EPIPE;
+	if (errno != EAGAIN && errno != EINTR)
+		return -errno;
+	poll(&pfd, 1, 10);
+	return 0;
+}
+
+static unsigned held_removes(const struct gm_real *g)
+{
+	unsigned n = 0;
+
+	for (unsigned i = 0; i < g->nheld; i++)
+		n += g->held[i].event == UFFD_EVENT_REMOVE;
+	return n;
+}
+
+/*
+ * The userfaultfd must be registered for MISSING and WP faults, which
+ * only a WRITEPROTECT can tell, and that changes the protection.  A new
+ * VM has no page protected yet: clearing changes nothing.  A VM taken
+ * over has clean pages that must stay protected, and a vCPU may write
+ * them now: protect every page (a page protected needlessly costs one WP
+ * fault; one unprotected needlessly would lose a write, clearing and
+ * protecting again leaves that window open).  Neither wakes a thread
+ * blocked on a fault: that is the caller's to do, once it knows the
+ * pages.  The kernel checks for an unread REMOVE before it changes any
+ * page, so a region that met one is simply protected again.
+ */
+static int protect_regions(int uffd, const struct vm_region *regions,
+			   unsigned nregions, bool protect_all,
+			   struct gm_real *g, char *why, size_t whylen)
+{
+	struct timespec t0;
+	int ret;
+
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	for (unsigned i = 0; i < nregions;) {
+		struct uffdio_writeprotect w = {
+			.range = { .start = regions[i].hva,
+				   .len = regions[i].length },
+			/* Protecting never wakes; WP with DONTWAKE is EINVAL. */
+			.mode = protect_all ? UFFDIO_WRITEPROTECT_MODE_WP
+					    : UFFDIO_WRITEPROTECT_MODE_DONTWAKE,
+		};
+
+		if (!ioctl(uffd, UFFDIO_WRITEPROTECT, &w)) {
+			i++;
+			continue;
+		}
+		if (errno != EAGAIN) {
+			snprintf(why, whylen, "region %u is not registered "
+				 "with the userfaultfd for write-protect "
+				 "faults (%s)", i, strerror(errno));
+			return -EINVAL;
+		}
+		if (g->nheld == GM_HELD_MAX ||
+		    ms_since(&t0) > GM_OPEN_WAIT_MS) {
+			snprintf(why, whylen, "the VMM's memory map kept "
+				 "changing for %u ms (%u events read, %u of them "
+				 "REMOVEs, whose pages may now read stale data "
+				 "rather than zeros): try again",
+				 (unsigned)ms_since(&t0), g->nheld,
+				 held_removes(g));
+			return -EAGAIN;
+		}
+		ret = hold_events(uffd, g);
+		if (ret) {
+			snprintf(why, whylen, "cannot read the userfaultfd's "
+				 "events: %s", strerror(-ret));
+			return ret;
+		}
+	}
+	return 0;
+}
+
 int gm_open(struct guestmem *m, int uffd, int memfd,
 	    const struct vm_region *regions, unsigned nregions,
 	    bool protect_all, char *why, size_t whylen)
 {
 	struct gm_real *g;
 	struct stat st;
-	int ret;
+	int ret, flags;
 
 	if (nregions > GM_MAX_REGIONS) {
 		snprintf(why, whylen, "too many regions (at most %u)",
@@ -189,53 +304,35 @@ int gm_open(struct guestmem *m, int uffd, int memfd,
 			return -EINVAL;
 		}
 	}
-	/*
-	 * The userfaultfd must be registered for MISSING and WP faults,
-	 * which only a WRITEPROTECT can tell, and that changes the
-	 * protection.  A new VM has no page protected yet: clearing changes
-	 * nothing.  A VM taken over has clean pages that must stay
-	 * protected, and a vCPU may write them now: protect every page (a
-	 * page protected needlessly costs one WP fault; one unprotected
-	 * needlessly would lose a write, clearing and protecting again
-	 * leaves that window open).  Neither wakes a thread blocked on a
-	 * fault: that is the caller's to do, once it knows the pages.
-	 */
-	for (unsigned i = 0; i < nregions; i++) {
-		struct uffdio_writeprotect w = {
-			.range = { .start = regions[i].hva,
-				   .len = regions[i].length },
-			/* Protecting never wakes; WP with DONTWAKE is EINVAL. */
-			.mode = protect_all ? UFFDIO_WRITEPROTECT_MODE_WP
-					    : UFFDIO_WRITEPROTECT_MODE_DONTWAKE,
-		};
-
-		if (ioctl(uffd, UFFDIO_WRITEPROTECT, &w) < 0) {
-			snprintf(why, whylen, "region %u is not registered "
-				 "with the userfaultfd for write-protect "
-				 "faults (%s)", i, strerror(errno));
-			return -EINVAL;
-		}
-	}
 	g = calloc(1, sizeof(*g));
 	if (!g) {
 		snprintf(why, whylen, "out of memory");
 		return -ENOMEM;
 	}
+	/* The fault loop must never block on it, whatever the VMM chose. */
+	flags = fcntl(uffd, F_GETFL);
+	fcntl(uffd, F_SETFL, flags | O_NONBLOCK);
+	ret = protect_regions(uffd, regions, nregions, protect_all, g, why,
+			      whylen);
+	if (ret)
+		goto err;
 	g->view = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_SHARED, memfd,
 		       0);
 	if (g->view == MAP_FAILED) {
 		snprintf(why, whylen, "cannot map the memfd: %s",
 			 strerror(errno));
-		free(g);
-		return -ENOMEM;
+		ret = -ENOMEM;
+		goto err;
 	}
-	/* The fault loop must never block on it, whatever the VMM chose. */
-	fcntl(uffd, F_SETFL, fcntl(uffd, F_GETFL) | O_NONBLOCK);
 	*m = (struct guestmem){ .uffd = uffd, .memfd = memfd,
 				.size = (uint64_t)st.st_size,
 				.nregions = nregions, .impl = g };
 	memcpy(m->regions, regions, nregions * sizeof(*regions));
 	return 0;
+err:
+	fcntl(uffd, F_SETFL, flags);
+	free(g);
+	return ret;
 }
 
 void gm_close(struct guestmem *m)
@@ -261,13 +358,29 @@ int gm_pollfd(const struct guestmem *m)
 
 int gm_read_events(struct guestmem *m, struct uffd_msg *msgs, unsigned max)
 {
-	ssize_t n = read(m->uffd, msgs, max * sizeof(*msgs));
+	struct gm_real *g = m->impl;
+	unsigned n = 0;
+	ssize_t r;
 
-	if (n > 0)
-		return (int)((size_t)n / sizeof(*msgs));
-	if (n == 0)
+	while (n < max && g->next_held < g->nheld)
+		msgs[n++] = g->held[g->next_held++];
+	if (n == max)
+		return (int)n;
+	r = read(m->uffd, msgs + n, (max - n) * sizeof(*msgs));
+	if (r > 0)
+		return (int)(n + (size_t)r / sizeof(*msgs));
+	if (n)
+		return (int)n;	/* what the read met, the next one says */
+	if (r == 0)
 		return -EPIPE;
 	return errno == EAGAIN || errno == EINTR ? 0 : -errno;
+}
+
+unsigned gm_held(const struct guestmem *m)
+{
+	const struct gm_real *g = m->impl;
+
+	return g ? g->nheld - g->next_held : 0;
 }
 
 int gm_for_each_present(struct guestmem *m,

@@ -50,6 +50,13 @@ struct guestmem {
  * every page write-protected if @protect_all (a VM taken over, whose
  * clean pages must stay protected), none otherwise; it wakes no thread.
  * 0, or -errno with a reason in @why.
+ *
+ * The kernel refuses to write-protect (EAGAIN) while a REMOVE event is
+ * unread, and an earlier memxd may have died leaving one: the VMM's
+ * madvise() waits for it.  gm_open() then reads the events queued, holds
+ * them (gm_held()), and tries again.  gm_read_events() hands the held
+ * events out first; the poll does not report them, so the caller reads
+ * them once its VM is set up.
  */
 int gm_open(struct guestmem *m, int uffd, int memfd,
 	    const struct vm_region *regions, unsigned nregions,
@@ -98,9 +105,11 @@ static inline bool gm_contiguous(const struct guestmem *m, uint64_t page,
 
 /* The descriptor to poll for fault events. */
 int gm_pollfd(const struct guestmem *m);
-/* Up to @max fault events; 0 when none is pending; -errno (-EPIPE: the
- * VMM closed the userfaultfd). */
+/* Up to @max fault events, those gm_open() held first; 0 when none is
+ * pending; -errno (-EPIPE: the VMM closed the userfaultfd). */
 int gm_read_events(struct guestmem *m, struct uffd_msg *msgs, unsigned max);
+/* How many events gm_open() read and holds, not yet handed out. */
+unsigned gm_held(const struct guestmem *m);
 
 /*
  * Call @fn for each run of pages that hold data already (what the VMM

@@ -113,7 +113,11 @@
 	X(takeover_reads_dropped, takeover, reads_dropped,		\
 	  "READs an earlier memxd left in flight, dropped")		\
 	X(takeover_parities, takeover, parities,			\
-	  "groups whose parity was recomputed on taking the VM over")
+	  "groups whose parity was recomputed on taking the VM over")	\
+	X(takeover_events, takeover, events,				\
+	  "userfaultfd events read while registering, to be let "	\
+	  "write-protect: a REMOVE an earlier memxd left unread, and "	\
+	  "the faults queued with it")
 
 /*
  * Where dirty eviction spends its time, stage by stage:

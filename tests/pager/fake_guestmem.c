@@ -29,6 +29,7 @@ struct fake_mem *fake_mem_new(uint64_t npages)
 	m->efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
 	m->open_write_page = UINT64_MAX;
 	g_queue_init(&m->events);
+	g_queue_init(&m->held);
 	for (unsigned i = 0; i < FAKE_MAX; i++) {
 		if (!fakes[i]) {
 			fakes[i] = m;
@@ -53,6 +54,7 @@ void fake_mem_free(struct fake_mem *m)
 	if (i >= 0)
 		fakes[i] = NULL;
 	g_queue_clear_full(&m->events, g_free);
+	g_queue_clear_full(&m->held, g_free);
 	close(m->efd);
 	free(m->data);
 	free(m->present);
@@ -182,8 +184,23 @@ int gm_open(struct guestmem *gm, int uffd, int memfd,
 				 .size = m->npages * GM_PAGE,
 				 .nregions = nregions, .impl = m };
 	memcpy(gm->regions, regions, nregions * sizeof(*regions));
-	/* The check of the WP registration sets or clears every page's
-	 * protection, as the real one does, and wakes nobody. */
+	/*
+	 * The check of the WP registration fails while a REMOVE is unread:
+	 * the real one reads the events queued and holds them, as here.
+	 */
+	while (m->mm_changing && !g_queue_is_empty(&m->events)) {
+		struct uffd_msg *msg = g_queue_pop_head(&m->events);
+		uint64_t v;
+
+		if (msg->event == UFFD_EVENT_REMOVE)
+			m->mm_changing--;
+		g_queue_push_tail(&m->held, msg);
+		if (g_queue_is_empty(&m->events) &&
+		    read(m->efd, &v, sizeof(v)) < 0)
+			(void)0;	/* nothing was signalled: fine */
+	}
+	/* It sets or clears every page's protection, as the real one does,
+	 * and wakes nobody. */
 	memset(m->wp, protect_all, m->npages);
 	/* A vCPU that runs meanwhile, before the pager knows its pages. */
 	if (m->open_write_page < m->npages)
@@ -207,6 +224,12 @@ int gm_read_events(struct guestmem *gm, struct uffd_msg *msgs, unsigned max)
 	unsigned n = 0;
 	uint64_t v;
 
+	while (n < max && !g_queue_is_empty(&m->held)) {
+		struct uffd_msg *msg = g_queue_pop_head(&m->held);
+
+		msgs[n++] = *msg;
+		g_free(msg);
+	}
 	while (n < max && !g_queue_is_empty(&m->events)) {
 		struct uffd_msg *msg = g_queue_pop_head(&m->events);
 
@@ -218,6 +241,11 @@ int gm_read_events(struct guestmem *gm, struct uffd_msg *msgs, unsigned max)
 	if (g_queue_is_empty(&m->events) && read(m->efd, &v, sizeof(v)) < 0)
 		(void)0;	/* nothing was signalled: fine */
 	return (int)n;
+}
+
+unsigned gm_held(const struct guestmem *gm)
+{
+	return g_queue_get_length(&of(gm)->held);
 }
 
 int gm_for_each_present(struct guestmem *gm,

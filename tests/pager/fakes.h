@@ -39,6 +39,7 @@ struct fake_mem {
 	uint8_t *present, *wp, *blocked, *poisoned;	/* per page */
 	int efd;		/* readable while events are queued */
 	GQueue events;		/* struct uffd_msg */
+	GQueue held;		/* read by gm_open(), not yet handed out */
 	unsigned mm_changing;	/* unread REMOVE events */
 	/* Make the next N calls fail with EAGAIN, as if mm were changing. */
 	unsigned fail_install, fail_protect;
