@@ -30,12 +30,19 @@
 #                 The harness runs MX_RESTART_ROUNDS (4) rounds of its
 #                 racing phases, so that it still faults at the last
 #                 restart; it fails, saying so, if it ran out before.
+#   memxd-remove  memxd is stopped (SIGSTOP) and the harness discards
+#                 pages as QEMU does: its madvise() waits for memxd to
+#                 read the REMOVE event, and until someone does, the
+#                 userfaultfd refuses to write-protect anything (EAGAIN).
+#                 memxd is SIGKILLed with the event unread; the next one
+#                 must read it to take the VM over, apply it (the pages
+#                 read as zeros), and let the madvise return.
 #
 # A server cut for longer than the grace is rebuilt: that is the "cut"
 # scenario of tests/pagegroup-failure.sh.
 #
 # Usage: pager-durability.sh [partition] [flap] [server-restart]
-#        [memxd-restart]   (default: all)
+#        [memxd-restart] [memxd-remove]   (default: all)
 # Needs root and /dev/userfaultfd; skips (77) loudly without them.
 # MX_SIZE / MX_BUDGET change the sizes, NX_KEEP=1 keeps the logs.
 set -euo pipefail
@@ -369,8 +376,70 @@ scenario_memxd_restart()
 	pg_scenario_finish "$label"
 }
 
+# uffd_event_waiters PID: how many threads of PID's child processes wait
+# in the kernel for a userfaultfd event (a REMOVE) to be read.
+uffd_event_waiters()
+{
+	local pid n=0 t
+
+	for pid in $(pgrep -P "$1") "$1"; do
+		for t in /proc/"$pid"/task/*; do
+			grep -qs userfaultfd_event_wait_completion "$t/stack" &&
+				n=$((n + 1))
+		done
+	done
+	echo "$n"
+}
+
+scenario_memxd_remove()
+{
+	local label=memxd-remove pid t0 i n events
+
+	pg_scenario_begin "$label"
+	pg_net "$SERVER_CAP"
+	pg_pager "$label"
+	pg_harness_start "$label" verify-all-clean,end
+	pg_wait_pause "$label" verify-all-clean
+	pid=${NX_PIDS[memxd-$label]}
+	kill -STOP "$pid"
+	nx_log "[$label] memxd stopped (SIGSTOP); the harness discards next"
+	pg_resume "$label"
+	for i in $(seq 100); do
+		n=$(uffd_event_waiters "${NX_PIDS[harness-$label]}")
+		((n > 0)) && break
+		((i < 100)) || {
+			pg_harness_log "$label"
+			nx_die "[$label] no harness thread waits on a REMOVE event after 10 s"
+		}
+		sleep 0.1
+	done
+	nx_log "[$label] $n harness thread(s) wait in madvise() for memxd to read the REMOVE event"
+	t0=$(now_ms)
+	restart_memxd "$label" KILL
+	local -a GAPS=()
+	taken_over "$label" "$t0"
+	events=$(pg_vm "$label" takeover_events)
+	((${events:-0} > 0)) ||
+		nx_die "[$label] memxd took the VM over without reading the REMOVE event: takeover_events=${events:-none}"
+	grep "read while registering" "$NX_TMP/memxd-$label.log" |
+		sed 's/^/    /' >&2
+	n=$(uffd_event_waiters "${NX_PIDS[harness-$label]}")
+	((n == 0)) || nx_die "[$label] $n harness thread(s) still wait on a REMOVE event"
+	pg_wait_pause "$label" end
+	pg_harness_passed "$label" || {
+		pg_harness_log "$label"
+		nx_die "[$label] the harness failed across the unread REMOVE"
+	}
+	pg_dump "$label"
+	nx_log "[$label] at the end: $(pg_report "$label")"
+	nothing_lost "$label"
+	nothing_rebuilt "$label"
+	PG_SUMMARY+=("$label: memxd killed with a REMOVE unread; the next one read $events event(s) while registering, first fault ${GAPS[*]} ms after the restart; the discarded pages read as zeros; 0 lost")
+	pg_scenario_finish "$label"
+}
+
 pg_require
-(($# > 0)) || set -- partition flap server-restart memxd-restart
+(($# > 0)) || set -- partition flap server-restart memxd-restart memxd-remove
 for sc in "$@"; do
 	case $sc in
 	partition)
@@ -380,7 +449,8 @@ for sc in "$@"; do
 	flap) scenario_flap ;;
 	server-restart) scenario_server_restart ;;
 	memxd-restart) scenario_memxd_restart ;;
-	*) nx_die "unknown scenario '$sc' (partition, flap, server-restart, memxd-restart)" ;;
+	memxd-remove) scenario_memxd_remove ;;
+	*) nx_die "unknown scenario '$sc' (partition, flap, server-restart, memxd-restart, memxd-remove)" ;;
 	esac
 done
 for line in "${PG_SUMMARY[@]}"; do
