@@ -421,7 +421,7 @@ scenario_memxd_remove()
 	events=$(pg_vm "$label" takeover_events)
 	((${events:-0} > 0)) ||
 		nx_die "[$label] memxd took the VM over without reading the REMOVE event: takeover_events=${events:-none}"
-	grep "read while registering" "$NX_TMP/memxd-$label.log" |
+	grep "event(s) while registering" "$NX_TMP/memxd-$label.log" |
 		sed 's/^/    /' >&2
 	n=$(uffd_event_waiters "${NX_PIDS[harness-$label]}")
 	((n == 0)) || nx_die "[$label] $n harness thread(s) still wait on a REMOVE event"

@@ -482,9 +482,9 @@ void fault_vm_start(struct vm *vm)
 
 	vm_get(vm);		/* the poll's reference */
 	/*
-	 * What gm_open() read to be let write-protect (a REMOVE an earlier
-	 * memxd left unread, the faults queued with it): no poll reports
-	 * it.  A read's error shows again at the poll's read.
+	 * What gm_open() had to read before it could write-protect (a
+	 * REMOVE an earlier memxd left unread, the faults queued with it):
+	 * no poll reports it.  A read's error shows again at the poll's.
 	 */
 	if (gm_held(&vm->mem))
 		take_faults(vm);

@@ -55,7 +55,7 @@ struct uffdio_poison {
  */
 struct gm_real {
 	uint8_t *view;
-	/* Events gm_open() read to be let write-protect; handed out first. */
+	/* Events gm_open() had to read before it could write-protect. */
 	struct uffd_msg held[GM_HELD_MAX];
 	unsigned nheld, next_held;
 };
@@ -177,8 +177,8 @@ static uint64_t ms_since(const struct timespec *t0)
 	struct timespec t;
 
 	clock_gettime(CLOCK_MONOTONIC, &t);
-	return (uint64_t)(t.tv_sec - t0->tv_sec) * 1000 +
-	       (uint64_t)((t.tv_nsec - t0->tv_nsec) / 1000000);
+	return (uint64_t)((t.tv_sec - t0->tv_sec) * 1000000000ll +
+			  (t.tv_nsec - t0->tv_nsec)) / 1000000;
 }
 
 /*

@@ -115,9 +115,9 @@
 	X(takeover_parities, takeover, parities,			\
 	  "groups whose parity was recomputed on taking the VM over")	\
 	X(takeover_events, takeover, events,				\
-	  "userfaultfd events read while registering, to be let "	\
-	  "write-protect: a REMOVE an earlier memxd left unread, and "	\
-	  "the faults queued with it")
+	  "userfaultfd events read while registering, since the "	\
+	  "kernel write-protects nothing while a REMOVE is unread: "	\
+	  "one an earlier memxd left, and the faults queued with it")
 
 /*
  * Where dirty eviction spends its time, stage by stage:

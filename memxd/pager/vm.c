@@ -495,10 +495,10 @@ int pager_register(struct pager *pg, const struct vm_spec *spec,
 	pg->vms = vm;
 	vm->st.takeover_events = gm_held(&vm->mem);
 	if (vm->st.takeover_events)
-		log_warn("vm %s: %lu userfaultfd events read while registering "
-			 "(a REMOVE the VMM's madvise waited on, which an "
-			 "earlier memxd left unread, and the faults queued "
-			 "with it): handled now", vm->name,
+		log_warn("vm %s: read %lu userfaultfd event(s) while "
+			 "registering (a REMOVE that the VMM's madvise() "
+			 "waited on, left unread, and the faults queued with "
+			 "it): handled now", vm->name,
 			 (unsigned long)vm->st.takeover_events);
 	if (spec->state_fd >= 0) {
 		vm->st.takeover_rollbacks = rep.evictions_rolled_back;
