@@ -181,6 +181,18 @@ static uint64_t ms_since(const struct timespec *t0)
 			  (t.tv_nsec - t0->tv_nsec)) / 1000000;
 }
 
+/* Up to @max events from the uffd: how many, 0 if none, or -errno. */
+static int read_msgs(int uffd, struct uffd_msg *msgs, unsigned max)
+{
+	ssize_t n = read(uffd, msgs, max * sizeof(*msgs));
+
+	if (n > 0)
+		return (int)((size_t)n / sizeof(*msgs));
+	if (n == 0)
+		return -EPIPE;
+	return errno == EAGAIN || errno == EINTR ? 0 : -errno;
+}
+
 /*
  * Read what the uffd holds into @g's held events, waiting a little for
  * an event on its way (madvise() raises the count that fails the ioctl
@@ -189,19 +201,14 @@ static uint64_t ms_since(const struct timespec *t0)
 static int hold_events(int uffd, struct gm_real *g)
 {
 	struct pollfd pfd = { .fd = uffd, .events = POLLIN };
-	ssize_t n;
+	int n = read_msgs(uffd, g->held + g->nheld, GM_HELD_MAX - g->nheld);
 
-	n = read(uffd, g->held + g->nheld,
-		 (GM_HELD_MAX - g->nheld) * sizeof(*g->held));
-	if (n > 0) {
-		g->nheld += (unsigned)((size_t)n / sizeof(*g->held));
-		return 0;
-	}
-	if (n == 0)
-		return -EPIPE;
-	if (errno != EAGAIN && errno != EINTR)
-		return -errno;
-	poll(&pfd, 1, 10);
+	if (n < 0)
+		return n;
+	if (n)
+		g->nheld += (unsigned)n;
+	else
+		poll(&pfd, 1, 10);
 	return 0;
 }
 
@@ -360,20 +367,17 @@ int gm_read_events(struct guestmem *m, struct uffd_msg *msgs, unsigned max)
 {
 	struct gm_real *g = m->impl;
 	unsigned n = 0;
-	ssize_t r;
+	int r;
 
 	while (n < max && g->next_held < g->nheld)
 		msgs[n++] = g->held[g->next_held++];
 	if (n == max)
 		return (int)n;
-	r = read(m->uffd, msgs + n, (max - n) * sizeof(*msgs));
+	r = read_msgs(m->uffd, msgs + n, max - n);
 	if (r > 0)
-		return (int)(n + (size_t)r / sizeof(*msgs));
-	if (n)
-		return (int)n;	/* what the read met, the next one says */
-	if (r == 0)
-		return -EPIPE;
-	return errno == EAGAIN || errno == EINTR ? 0 : -errno;
+		return (int)n + r;
+	/* With held events handed out, an error waits for the next read. */
+	return n ? (int)n : r;
 }
 
 unsigned gm_held(const struct guestmem *m)

@@ -166,6 +166,23 @@ void fake_mem_remove_hva(struct fake_mem *m, uint64_t start, uint64_t end)
 	queue_event(m, &msg);
 }
 
+/*
+ * Read the oldest queued event, as the uffd's read() does: a REMOVE read
+ * lets the memory map settle, and an empty queue no longer polls
+ * readable.
+ */
+static struct uffd_msg *take_event(struct fake_mem *m)
+{
+	struct uffd_msg *msg = g_queue_pop_head(&m->events);
+	uint64_t v;
+
+	if (msg->event == UFFD_EVENT_REMOVE)
+		m->mm_changing--;
+	if (g_queue_is_empty(&m->events) && read(m->efd, &v, sizeof(v)) < 0)
+		(void)0;	/* nothing was signalled: fine */
+	return msg;
+}
+
 /* ---- guestmem.h ---- */
 
 int gm_open(struct guestmem *gm, int uffd, int memfd,
@@ -188,17 +205,8 @@ int gm_open(struct guestmem *gm, int uffd, int memfd,
 	 * The check of the WP registration fails while a REMOVE is unread:
 	 * the real one reads the events queued and holds them, as here.
 	 */
-	while (m->mm_changing && !g_queue_is_empty(&m->events)) {
-		struct uffd_msg *msg = g_queue_pop_head(&m->events);
-		uint64_t v;
-
-		if (msg->event == UFFD_EVENT_REMOVE)
-			m->mm_changing--;
-		g_queue_push_tail(&m->held, msg);
-		if (g_queue_is_empty(&m->events) &&
-		    read(m->efd, &v, sizeof(v)) < 0)
-			(void)0;	/* nothing was signalled: fine */
-	}
+	while (m->mm_changing && !g_queue_is_empty(&m->events))
+		g_queue_push_tail(&m->held, take_event(m));
 	/* It sets or clears every page's protection, as the real one does,
 	 * and wakes nobody. */
 	memset(m->wp, protect_all, m->npages);
@@ -222,7 +230,6 @@ int gm_read_events(struct guestmem *gm, struct uffd_msg *msgs, unsigned max)
 {
 	struct fake_mem *m = of(gm);
 	unsigned n = 0;
-	uint64_t v;
 
 	while (n < max && !g_queue_is_empty(&m->held)) {
 		struct uffd_msg *msg = g_queue_pop_head(&m->held);
@@ -231,15 +238,11 @@ int gm_read_events(struct guestmem *gm, struct uffd_msg *msgs, unsigned max)
 		g_free(msg);
 	}
 	while (n < max && !g_queue_is_empty(&m->events)) {
-		struct uffd_msg *msg = g_queue_pop_head(&m->events);
+		struct uffd_msg *msg = take_event(m);
 
-		if (msg->event == UFFD_EVENT_REMOVE)
-			m->mm_changing--;
 		msgs[n++] = *msg;
 		g_free(msg);
 	}
-	if (g_queue_is_empty(&m->events) && read(m->efd, &v, sizeof(v)) < 0)
-		(void)0;	/* nothing was signalled: fine */
 	return (int)n;
 }
 
