@@ -466,6 +466,47 @@ START_TEST(test_discard_drops_clean_present)
 }
 END_TEST
 
+/*
+ * QEMU punches, madvises (a REMOVE) and then sends discard=.  If memxd
+ * reads that discard late, the guest may have used the page again and it
+ * may have left for its server: the discard must not free that newer
+ * copy.  A second discard (no REMOVE before it) still frees.
+ */
+START_TEST(test_late_discard_keeps_newer_copy)
+{
+	struct fx f;
+	uint64_t p, q, r;
+
+	fx_init_filled(&f, &defaults, 0);
+	p = fx_remote_page(&f, 0);
+	q = fx_remote_page(&f, p + 1);
+	fake_mem_remove(f.m, p, 1);
+	fake_mem_remove(f.m, q, 1);
+	fx_turn(&f, 3);
+	ck_assert_int_eq(pt_state(&f.vm->pt, p), PS_NEVER);
+	/* The guest uses p again, and it is pushed out to a server. */
+	fx_write(&f, p, 0x77);
+	fx_fill(&f, q + 1, f.npages - q - 1, 1);
+	fx_quiesce(&f);
+	ck_assert_int_eq(pt_state(&f.vm->pt, p), PS_REMOTE);
+	/* Now the discards arrive, the second of the pair first. */
+	ck_assert_int_eq(pager_discard(f.vm, q * PAGE, PAGE), 0);
+	ck_assert_int_eq(pager_discard(f.vm, p * PAGE, PAGE), 0);
+	fx_quiesce(&f);
+	ck_assert_int_eq(fx_read(&f, p), 0x77);
+	ck_assert_int_eq(fx_read(&f, q), 0);
+	ck_assert_uint_eq(f.vm->st.discard_after_remove, 2);
+	/* A discard no REMOVE went before frees, as ever. */
+	r = fx_remote_page(&f, q + 1);
+	ck_assert_int_eq(pager_discard(f.vm, r * PAGE, PAGE), 0);
+	fx_quiesce(&f);
+	ck_assert_uint_eq(f.vm->st.discard_after_remove, 2);
+	ck_assert_int_eq(fx_read(&f, r), 0);
+	fx_verify(&f, r + 1, f.npages - r - 1, 1);
+	fx_fini(&f);
+}
+END_TEST
+
 /* ---- a server failing in the middle of a parity write ---- */
 
 START_TEST(test_parity_server_dies_mid_update)
@@ -2604,6 +2645,7 @@ static Suite *pager_suite(void)
 	tcase_add_test(tc, test_spill_only);
 	tcase_add_test(tc, test_local_total);
 	tcase_add_test(tc, test_discard_drops_clean_present);
+	tcase_add_test(tc, test_late_discard_keeps_newer_copy);
 	tcase_add_test(tc, test_many_vcpus_spill_only);
 	tcase_add_test(tc, test_prefetch_sequential);
 	tcase_add_test(tc, test_sweep_refault_vs_clock);

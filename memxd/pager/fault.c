@@ -35,10 +35,27 @@
 
 #define UFFD_BATCH	64u
 #define UFFD_AGAIN_NS	(5ull * 1000000ull)	/* in case no event comes */
+#define REMOVED_RING	32u	/* REMOVEs remembered for the discard after */
+#define REMOVED_KEPT	8u	/* pages of one it did not free, remembered */
 
 struct waiting_fault {
 	uint64_t page, t0;
 	bool write, wp;
+};
+
+/*
+ * A REMOVE applied, for the VMM's discard= of the same pages that follows
+ * it (QEMU punches, madvises, then tells).  By the time that discard is
+ * read, the guest may have used the pages again: a page the REMOVE freed
+ * must not be freed a second time, or its newer copy would go.  The pages
+ * the REMOVE did not free (still present: a clean one went back to its
+ * server copy) are the discard's to free, and are kept here.
+ */
+struct removed {
+	uint64_t first, n;		/* memfd pages */
+	uint64_t kept[REMOVED_KEPT];
+	unsigned nkept;			/* > REMOVED_KEPT: too many to keep */
+	bool live;			/* no discard has matched it yet */
 };
 
 struct fault_state {
@@ -47,6 +64,8 @@ struct fault_state {
 	bool polling, changed;
 	GQueue deferred, waiting, later;
 	struct evl_timer later_timer, again_timer;
+	struct removed removed[REMOVED_RING];	/* newest: removed_next - 1 */
+	unsigned removed_next;
 };
 
 static void fault_missing(struct vm *vm, uint64_t page, uint64_t t0,
@@ -242,8 +261,12 @@ static bool drop_clean(struct vm *vm, uint64_t page)
 	return true;
 }
 
-/* The guest freed @page (or it vanished from the memfd). */
-static void discard_page(struct vm *vm, uint64_t page)
+/*
+ * The guest freed @page (or it vanished from the memfd).  True if that
+ * freed it: whatever it held is gone, and the page is NEVER (or will be,
+ * once its READ ends).
+ */
+static bool discard_page(struct vm *vm, uint64_t page)
 {
 	enum page_state s = pt_state(&vm->pt, page);
 
@@ -255,14 +278,15 @@ static void discard_page(struct vm *vm, uint64_t page)
 	if ((s == PS_RESIDENT || s == PS_EVICTING) &&
 	    gm_present(&vm->mem, page)) {
 		drop_clean(vm, page);
-		return;
+		return false;
 	}
 	fetch_uncache(vm, page);
 	if (!pt_discard(&vm->pt, page))
-		return;
+		return true;
 	vm->st.discarded_pages++;
 	if (pt_remote_droppable(&vm->pt, page))
 		stripe_drop_copy(vm, page);
+	return true;
 }
 
 static void fault_missing(struct vm *vm, uint64_t page, uint64_t t0,
@@ -279,7 +303,7 @@ static void fault_missing(struct vm *vm, uint64_t page, uint64_t t0,
 			return;
 		}
 		/* Gone from the memfd without us: a discard. */
-		discard_page(vm, page);
+		(void)discard_page(vm, page);
 		break;
 	case PS_FETCHING:
 		if (!pt_has(&vm->pt, page, PT_WAITED) && over_hard_limit(vm)) {
@@ -334,6 +358,58 @@ static void fault_wp(struct vm *vm, uint64_t page, bool again)
 		gm_wake(&vm->mem, page);
 }
 
+/* Remember a REMOVE of pages [first, first + n) as it is applied. */
+static struct removed *removed_start(struct vm *vm, uint64_t first,
+				     uint64_t n)
+{
+	struct fault_state *fs = vm->fault;
+	struct removed *r = &fs->removed[fs->removed_next++ % REMOVED_RING];
+
+	*r = (struct removed){ .first = first, .n = n, .live = true };
+	return r;
+}
+
+/* @page of @r's REMOVE was not freed by it: the discard after may. */
+static void removed_keep(struct removed *r, uint64_t page)
+{
+	if (r->nkept < REMOVED_KEPT)
+		r->kept[r->nkept] = page;
+	if (r->nkept <= REMOVED_KEPT)
+		r->nkept++;
+}
+
+/*
+ * The newest REMOVE not yet matched whose pages hold [first, first + n),
+ * or NULL.  The newest, because the VMM's discard follows its own REMOVE
+ * at once; an older one of the same pages (a REMOVE no discard followed)
+ * knows nothing of what happened since.
+ */
+static struct removed *removed_match(struct vm *vm, uint64_t first,
+				     uint64_t n)
+{
+	struct fault_state *fs = vm->fault;
+
+	for (unsigned i = 1; i <= REMOVED_RING; i++) {
+		struct removed *r = &fs->removed[(fs->removed_next - i) %
+						 REMOVED_RING];
+
+		if (r->live && r->first <= first &&
+		    first + n <= r->first + r->n)
+			return r;
+	}
+	return NULL;
+}
+
+static bool removed_kept(const struct removed *r, uint64_t page)
+{
+	if (r->nkept > REMOVED_KEPT)
+		return true;
+	for (unsigned i = 0; i < r->nkept; i++)
+		if (r->kept[i] == page)
+			return true;
+	return false;
+}
+
 /*
  * The VMM removed [start, end) of its address space (madvise): the pages
  * of the regions in it are gone, as by a discard.  The range is the
@@ -350,18 +426,24 @@ static void remove_range(struct vm *vm, uint64_t start, uint64_t end)
 		/* Registration checked that hva + length does not wrap. */
 		uint64_t a = start > r->hva ? start : r->hva;
 		uint64_t b = end < r->hva + r->length ? end : r->hva + r->length;
+		uint64_t first, n;
+		struct removed *rm;
 
 		if (a >= b)
 			continue;
 		inside += b - a;
 		/* Whole pages: the regions are page aligned. */
 		a &= ~(uint64_t)(PAGE - 1);
-		for (; a < b; a += PAGE) {
-			uint64_t p = (r->offset + (a - r->hva)) / PAGE;
-
-			if (p < vm->npages)
-				discard_page(vm, p);
-		}
+		first = (r->offset + (a - r->hva)) / PAGE;
+		n = (b - a + PAGE - 1) / PAGE;
+		if (first >= vm->npages)
+			continue;
+		if (n > vm->npages - first)
+			n = vm->npages - first;
+		rm = removed_start(vm, first, n);
+		for (uint64_t p = first; p < first + n; p++)
+			if (!discard_page(vm, p))
+				removed_keep(rm, p);
 	}
 	if (inside < (end > start ? end - start : 1)) {
 		vm->st.remove_outside++;
@@ -403,10 +485,22 @@ void fault_events(struct vm *vm, const struct uffd_msg *msgs, unsigned n)
 	}
 }
 
+/*
+ * A discard that a REMOVE of its pages went before frees only what that
+ * REMOVE left; the rest may hold newer data by now (struct removed).
+ */
 void fault_discard(struct vm *vm, uint64_t first, uint64_t n)
 {
-	for (uint64_t p = first; p < first + n; p++)
-		discard_page(vm, p);
+	struct removed *r = removed_match(vm, first, n);
+
+	for (uint64_t p = first; p < first + n; p++) {
+		if (r && !removed_kept(r, p))
+			vm->st.discard_after_remove++;
+		else
+			(void)discard_page(vm, p);
+	}
+	if (r)
+		r->live = false;
 	vm->st.discards++;
 	mark_changed(vm);
 }
