@@ -320,7 +320,7 @@ static const char *const phase_names[] = {
 	"zero-verify", "seq-write", "seq-verify", "random-verify",
 	"random-write", "strided-write", "strided-verify", "rewrite-all",
 	"verify-all", "rewrite-half", "verify-all-clean",
-	"discard+verify-zero", "concurrent", "discard-race", "final-verify",
+	"discard+verify-zero", "late-discard", "concurrent", "discard-race", "final-verify",
 	"sweep", "end", NULL
 };
 
@@ -450,9 +450,8 @@ static void run_verify(struct harness *h, const char *name, const size_t *o,
  * dropped; -errno, with a FAIL counted, if the punch failed or memxd
  * refused it.
  */
-static int discard_pages(struct harness *h, size_t first, size_t count)
+static int discard_punch(struct harness *h, size_t first, size_t count)
 {
-	char err[256];
 	int ret;
 
 	if (fallocate(h->r.memfd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
@@ -466,6 +465,15 @@ static int discard_pages(struct harness *h, size_t first, size_t count)
 	}
 	for (size_t p = first; p < first + count; p++)
 		h->gen[p] = 0;
+	return 0;
+}
+
+/* The discard= that follows the punch. */
+static int discard_tell(struct harness *h, size_t first, size_t count)
+{
+	char err[256];
+	int ret;
+
 	ret = vmm_discard(&h->r, first * PAGE, count * PAGE, err, sizeof(err));
 	if (ret == -ENOTCONN || ret == -ECONNRESET || ret == -EPIPE) {
 		if (atomic_fetch_add(&h->discards_dropped, 1) < MAX_REPORTS)
@@ -480,6 +488,13 @@ static int discard_pages(struct harness *h, size_t first, size_t count)
 		atomic_fetch_add(&h->errors, 1);
 	}
 	return ret;
+}
+
+static int discard_pages(struct harness *h, size_t first, size_t count)
+{
+	int ret = discard_punch(h, first, count);
+
+	return ret ? ret : discard_tell(h, first, count);
 }
 
 /* The discard phase: a discard, then every page of it reads as zeros. */
@@ -502,6 +517,70 @@ static int run_discard(struct harness *h, size_t first, size_t count)
 	verify_pages(h, o, count);
 	phase_end(h, "discard+verify-zero", t0, count);
 	free(o);
+	return 0;
+}
+
+/* How many of pages [first, first + count) the memfd holds (mincore). */
+static size_t pages_in_memfd(struct harness *h, size_t first, size_t count)
+{
+	unsigned char vec[256];
+	size_t n = 0;
+
+	for (size_t p = first; p < first + count; p += sizeof(vec)) {
+		size_t k = first + count - p < sizeof(vec) ?
+			   first + count - p : sizeof(vec);
+
+		if (mincore(h->r.mem + p * PAGE, k * PAGE, vec) < 0)
+			return count;
+		for (size_t i = 0; i < k; i++)
+			n += vec[i] & 1;
+	}
+	return n;
+}
+
+/*
+ * A discard= that reaches memxd late.  QEMU punches, madvises (the REMOVE
+ * event) and then tells memxd; here the guest writes the pages again and
+ * they leave for the servers before memxd reads the discard=, which must
+ * then leave them alone.  The pages must read what was written after the
+ * REMOVE.
+ */
+static int run_late_discard(struct harness *h, size_t first, size_t count)
+{
+	uint32_t gen = ++h->next_gen;
+	size_t left = count;
+	double t0;
+	int ret;
+
+	phase_begin(h, "late-discard", &t0);
+	ret = discard_punch(h, first, count);
+	if (ret)
+		return ret;
+	for (size_t p = first; p < first + count; p++) {
+		page_write(h, p, gen, 0, 1);
+		h->gen[p] = gen;
+	}
+	/* Touch everything else until the pages have gone out. */
+	for (unsigned pass = 0; pass < 4 && left; pass++) {
+		for (size_t p = 0; p < h->npages; p++)
+			if (p < first || p >= first + count)
+				page_verify(h, p);
+		left = pages_in_memfd(h, first, count);
+	}
+	printf("host-harness: late-discard: %zu of %zu pages had left for "
+	       "the servers when the discard= went\n", count - left, count);
+	if (left == count) {
+		fprintf(stderr, "host-harness: FAIL: late-discard: no page "
+			"left the memfd, so nothing was tested\n");
+		atomic_fetch_add(&h->errors, 1);
+	}
+	ret = discard_tell(h, first, count);
+	if (ret)
+		return ret;
+	/* What the guest wrote after the REMOVE, not zeros. */
+	for (size_t p = first; p < first + count; p++)
+		page_verify(h, p);
+	phase_end(h, "late-discard", t0, count);
 	return 0;
 }
 
@@ -1075,8 +1154,10 @@ int main(int argc, char **argv)
 	order_random(&h, o2, 4);
 	run_verify(&h, "verify-all-clean", o2, h.npages);
 
-	if (!h.no_discard && h.npages >= 8)
+	if (!h.no_discard && h.npages >= 8) {
 		run_discard(&h, h.npages / 4, h.npages / 8);
+		run_late_discard(&h, h.npages / 2, h.npages / 16 + 1);
+	}
 
 	for (size_t i = 0; i < h.npages; i++)
 		o2[i] = h.npages - 1 - i;
