@@ -320,8 +320,8 @@ static const char *const phase_names[] = {
 	"zero-verify", "seq-write", "seq-verify", "random-verify",
 	"random-write", "strided-write", "strided-verify", "rewrite-all",
 	"verify-all", "rewrite-half", "verify-all-clean",
-	"discard+verify-zero", "late-discard", "concurrent", "discard-race", "final-verify",
-	"sweep", "end", NULL
+	"discard+verify-zero", "late-discard", "concurrent", "discard-race",
+	"final-verify", "sweep", "end", NULL
 };
 
 /* Let the test script act after @name if it asked to (pause.h). */
@@ -440,15 +440,8 @@ static void run_verify(struct harness *h, const char *name, const size_t *o,
 }
 
 /*
- * Discard [first, first + count) as QEMU discards guest-freed RAM: punch
- * the memfd, MADV_DONTNEED the mapping (the REMOVE event), then tell
- * memxd.  From the punch on the pages must read as zeros, whatever memxd
- * says.  A discard that memxd went away under (-ENOTCONN between memxds,
- * -ECONNRESET or -EPIPE mid-request) is dropped, as QEMU drops it: the
- * hole is punched and the REMOVE event waits in the userfaultfd, so the
- * next memxd finds both when it takes the VM over.  0 once sent or
- * dropped; -errno, with a FAIL counted, if the punch failed or memxd
- * refused it.
+ * The VMM's half of a discard: punch the memfd, MADV_DONTNEED the mapping
+ * (the REMOVE event).  From then on the pages read as zeros.
  */
 static int discard_punch(struct harness *h, size_t first, size_t count)
 {
@@ -490,6 +483,17 @@ static int discard_tell(struct harness *h, size_t first, size_t count)
 	return ret;
 }
 
+/*
+ * Discard [first, first + count) as QEMU discards guest-freed RAM: punch
+ * the memfd, MADV_DONTNEED the mapping (the REMOVE event), then tell
+ * memxd.  From the punch on the pages must read as zeros, whatever memxd
+ * says.  A discard that memxd went away under (-ENOTCONN between memxds,
+ * -ECONNRESET or -EPIPE mid-request) is dropped, as QEMU drops it: the
+ * hole is punched and the REMOVE event waits in the userfaultfd, so the
+ * next memxd finds both when it takes the VM over.  0 once sent or
+ * dropped; -errno, with a FAIL counted, if the punch failed or memxd
+ * refused it.
+ */
 static int discard_pages(struct harness *h, size_t first, size_t count)
 {
 	int ret = discard_punch(h, first, count);
