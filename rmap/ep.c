@@ -305,6 +305,7 @@ void rmap_ep_close(struct rmap_ep *ep)
 			break;
 	evl_remove_hook(ep->loop, &ep->flush_hook);
 	mrecv_teardown(ep);
+	tx_pools_drain(ep);
 	close(ep->fd);
 	auth_fini(ep);
 	free(ep->rx_plain);

@@ -137,6 +137,7 @@ struct pkt {
 	bool fast_done;
 	bool dead;		/* the peer gave up on it */
 	bool unsent;		/* last try found no keys: send when they come */
+	bool pooled;		/* PKT_POOL_BYTES long: back to ep->pkt_pool */
 	uint16_t len;
 	uint16_t pad;		/* zeros sent after len (RMAP_F_PAD) */
 	uint16_t room;		/* how many pad may be: zeroed bytes after len */
@@ -261,6 +262,10 @@ struct rmap_ep {
 	struct evl_timer rexmit_timer, pace_timer, gc_timer;
 	struct evl_hook flush_hook;
 	struct pkt *pace_head, *pace_tail;
+	/* Freed packets and GSO sends, kept for the next ones (tx.c). */
+	struct pkt *pkt_pool;
+	struct gso_send *gso_pool;
+	unsigned pkt_pooled, gso_pooled;
 
 	rmap_tx_filter_fn tx_filter;
 	void *tx_filter_arg;
@@ -369,6 +374,7 @@ bool call_wrong_run(const struct call *c, const struct rmap_peer *peer,
 struct pkt *pkt_new(struct rmap_ep *ep, size_t payload);
 struct pkt *pkt_new_room(struct rmap_ep *ep, size_t payload, size_t room);
 void pkt_unref(struct pkt *p);
+void tx_pools_drain(struct rmap_ep *ep);
 void ep_xmit(struct rmap_ep *ep, struct pkt *p, struct rmap_peer *peer);
 /* The MTU to fragment for toward @peer: the configured one, or (auto) its
  * route's, looked up again every RMAP_MTU_RECHECK_S; _relearn: now, true

@@ -32,14 +32,74 @@ static void pkt_sent(struct evl *loop, struct evl_op *op, int res)
 }
 
 /*
+ * Packets come and go by the hundred thousand a second.  A small one
+ * (a request, an acknowledgement) is cheap to malloc(): its per-thread
+ * cache takes it.  A fragment of a page is too large for that cache, so
+ * those that fit a datagram of an Ethernet MTU come from one size of
+ * block, and up to PKT_POOL_MAX freed ones are kept for the next.
+ * Larger ones (jumbo frames) are malloc()ed as they come.
+ */
+#define PKT_SMALL_BYTES	1024u	/* what malloc's cache keeps (1032) */
+#define PKT_POOL_LEN	(RMAP_HDR_LEN + 1500u)	/* message and room */
+#define PKT_POOL_BYTES	(sizeof(struct pkt) + 2 * PKT_POOL_LEN + \
+			 RMAP_OUTER_LEN + RMAP_AEAD_TAG_LEN)
+#define PKT_POOL_MAX	512u
+#define GSO_POOL_MAX	16u
+/* AddressSanitizer sees a use after free only if it was freed. */
+#ifdef __SANITIZE_ADDRESS__
+#define TX_POOLS	0
+#else
+#define TX_POOLS	1
+#endif
+
+static size_t pkt_bytes(size_t len, size_t room)
+{
+	return sizeof(struct pkt) + 2 * (len + room) + RMAP_OUTER_LEN +
+	       RMAP_AEAD_TAG_LEN;
+}
+
+/* Is a packet of @len bytes and @room for padding one of the pool's? */
+static bool pkt_poolable(size_t len, size_t room)
+{
+	return pkt_bytes(len, room) > PKT_SMALL_BYTES &&
+	       len + room <= PKT_POOL_LEN;
+}
+
+static struct pkt *pkt_alloc(struct rmap_ep *ep, size_t len, size_t room)
+{
+	struct pkt *p;
+
+	if (!pkt_poolable(len, room))
+		return malloc(pkt_bytes(len, room));
+	if ((p = ep->pkt_pool)) {
+		ep->pkt_pool = p->next;
+		ep->pkt_pooled--;
+		return p;
+	}
+	return malloc(PKT_POOL_BYTES);
+}
+
+static void pkt_free(struct pkt *p)
+{
+	struct rmap_ep *ep = p->ep;
+
+	if (TX_POOLS && p->pooled && ep->pkt_pooled < PKT_POOL_MAX) {
+		p->next = ep->pkt_pool;
+		ep->pkt_pool = p;
+		ep->pkt_pooled++;
+	} else {
+		free(p);
+	}
+}
+
+/*
  * A packet of @payload bytes after its header, with @room zeroed bytes
  * after them that it may be padded with (see ep_xmit_batch).
  */
 struct pkt *pkt_new_room(struct rmap_ep *ep, size_t payload, size_t room)
 {
 	size_t len = RMAP_HDR_LEN + payload;
-	struct pkt *p = malloc(sizeof(*p) + 2 * (len + room) +
-			       RMAP_OUTER_LEN + RMAP_AEAD_TAG_LEN);
+	struct pkt *p = pkt_alloc(ep, len, room);
 
 	if (!p)
 		return NULL;
@@ -51,6 +111,7 @@ struct pkt *pkt_new_room(struct rmap_ep *ep, size_t payload, size_t room)
 	memset(p, 0, sizeof(*p) + len + room);
 	p->op.done = pkt_sent;
 	p->ep = ep;
+	p->pooled = pkt_poolable(len, room);
 	p->len = (uint16_t)len;
 	p->room = (uint16_t)room;
 	/*
@@ -72,7 +133,7 @@ void pkt_unref(struct pkt *p)
 	if (--p->refs == 0) {
 		if (p->wire_owned)
 			free(p->wire);
-		free(p);
+		pkt_free(p);
 	}
 }
 
@@ -274,6 +335,7 @@ void rmap_ep_set_wire_filter(struct rmap_ep *ep, rmap_wire_filter_fn fn,
 struct gso_send {
 	struct evl_op op;
 	struct rmap_ep *ep;
+	struct gso_send *next;	/* in ep->gso_pool */
 	struct msghdr mh;
 	struct sockaddr_storage to;
 	/* Not a union with struct cmsghdr: its flexible array member would
@@ -298,6 +360,48 @@ static bool gso_route_shrank(struct gso_send *g)
 	return peer && peer_mtu_relearn(peer);
 }
 
+static struct gso_send *gso_alloc(struct rmap_ep *ep)
+{
+	struct gso_send *g = ep->gso_pool;
+
+	if (!g)
+		return calloc(1, sizeof(*g));
+	ep->gso_pool = g->next;
+	ep->gso_pooled--;
+	memset(g, 0, sizeof(*g));
+	return g;
+}
+
+static void gso_free(struct gso_send *g)
+{
+	struct rmap_ep *ep = g->ep;
+
+	if (TX_POOLS && ep->gso_pooled < GSO_POOL_MAX) {
+		g->next = ep->gso_pool;
+		ep->gso_pool = g;
+		ep->gso_pooled++;
+	} else {
+		free(g);
+	}
+}
+
+/* At the endpoint's close, every send done: free what the pools keep. */
+void tx_pools_drain(struct rmap_ep *ep)
+{
+	struct gso_send *g;
+	struct pkt *p;
+
+	while ((p = ep->pkt_pool)) {
+		ep->pkt_pool = p->next;
+		free(p);
+	}
+	while ((g = ep->gso_pool)) {
+		ep->gso_pool = g->next;
+		free(g);
+	}
+	ep->pkt_pooled = ep->gso_pooled = 0;
+}
+
 static void gso_sent(struct evl *loop, struct evl_op *op, int res)
 {
 	struct gso_send *g = (struct gso_send *)op;
@@ -318,7 +422,7 @@ static void gso_sent(struct evl *loop, struct evl_op *op, int res)
 		g->pk[i]->inflight--;
 		pkt_unref(g->pk[i]);
 	}
-	free(g);
+	gso_free(g);
 }
 
 /* Send @n stamped packets of equal length (the last may be shorter). */
@@ -328,7 +432,7 @@ static bool ep_send_gso(struct rmap_ep *ep, struct pkt **pk, unsigned n)
 	struct cmsghdr *c;
 	uint16_t seg = pk[0]->wire_len;
 
-	g = calloc(1, sizeof(*g));
+	g = gso_alloc(ep);
 	if (!g)
 		return false;
 	g->op.done = gso_sent;
