@@ -315,6 +315,11 @@ void rmap_ep_close(struct rmap_ep *ep)
 	free(ep);
 }
 
+uint64_t rmap_ep_rx_ns(const struct rmap_ep *ep)
+{
+	return ep->rx_ns;
+}
+
 uint16_t rmap_ep_port(const struct rmap_ep *ep)
 {
 	struct sockaddr_storage ss;

@@ -252,7 +252,7 @@ struct rmap_peer *data_open(struct rmap_ep *ep, const uint8_t *buf,
 		return NULL;
 	}
 	replay_mark(&kp->rp, ctr);
-	peer->last_rx_ns = evl_now_ns();
+	peer->last_rx_ns = ep->rx_ns;
 	if (kp == peer->kp_next) {
 		/* The initiator used the keys: confirmed, ours to send on. */
 		peer->kp_next = NULL;

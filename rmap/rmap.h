@@ -276,6 +276,12 @@ int rmap_ep_open(struct rmap_ep **ep, struct evl *loop,
 void rmap_ep_close(struct rmap_ep *ep);
 uint16_t rmap_ep_port(const struct rmap_ep *ep);
 /*
+ * In a handler: when the datagrams being handled were taken from the
+ * socket, on evl_now_ns()'s clock.  Cheaper than reading the clock
+ * again for every message of a batch.
+ */
+uint64_t rmap_ep_rx_ns(const struct rmap_ep *ep);
+/*
  * The smaller of the socket's receive and send buffers, in bytes: each
  * asks for RMAP_SOCKBUF, and gets less where net.core.rmem_max or
  * wmem_max caps it and the process lacks CAP_NET_ADMIN to pass the cap.

@@ -257,6 +257,12 @@ struct rmap_ep {
 	struct rmap_peer *ack_list;
 	struct rmap_peer *tx_list;	/* peers with messages to send */
 	uint64_t turn;		/* turns of the loop (ep_flush) */
+	/*
+	 * When the datagrams being handled were taken from the socket: the
+	 * receive path's clock, read once per completion rather than once
+	 * per datagram (rx.c).  Every packet they acknowledge left before.
+	 */
+	uint64_t rx_ns;
 	size_t reasm_bytes;
 
 	struct evl_timer rexmit_timer, pace_timer, gc_timer;

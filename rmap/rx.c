@@ -121,7 +121,7 @@ static bool reasm_fragment(struct rmap_ep *ep, struct rmap_peer *peer,
 		r->msg_len = h->msg_len;
 		r->frag_cnt = h->frag_cnt;
 		r->stride = frag_stride(h);
-		r->last_ns = evl_now_ns();
+		r->last_ns = ep->rx_ns;
 		if (h->flags & RMAP_F_RESPONSE) {
 			c = call_find(ep, h->reqid);
 			if (c && (c->reasm || !call_matches(c, peer, h)))
@@ -164,7 +164,7 @@ static bool reasm_fragment(struct rmap_ep *ep, struct rmap_peer *peer,
 		return true;	/* cannot happen: seqs are deduplicated */
 	r->seen[h->frag_idx / 8] |= (uint8_t)(1u << (h->frag_idx % 8));
 	r->got++;
-	r->last_ns = evl_now_ns();
+	r->last_ns = ep->rx_ns;
 	if (!r->discard)
 		memcpy(r->buf + h->frag_off, data, h->frag_len);
 	if (r->got < r->frag_cnt)
@@ -459,8 +459,10 @@ static void rx_datagram(struct rmap_ep *ep, const uint8_t *buf, size_t len,
 void rmap_ep_inject_rx(struct rmap_ep *ep, const uint8_t *buf, size_t len,
 		       const struct sockaddr_storage *from)
 {
-	if (!ep->closing)
+	if (!ep->closing) {
+		ep->rx_ns = evl_now_ns();
 		rx_datagram(ep, buf, len, from);
+	}
 }
 
 /* ---- multishot receive into provided buffers ---- */
@@ -532,6 +534,7 @@ static void mrecv_done(struct evl *loop, struct evl_op *op, int res)
 				       o->namelen < sizeof(from) ? o->namelen
 								 : sizeof(from));
 				ep->ctr.rx_recvs++;
+				ep->rx_ns = evl_now_ns();
 				rx_coalesced(ep, o, res, &from);
 			}
 		}
@@ -621,6 +624,7 @@ static void recv_done(struct evl *loop, struct evl_op *op, int res)
 	if (ep->closing)
 		return;
 	if (res >= 0) {
+		ep->rx_ns = evl_now_ns();
 		rx_datagram(ep, s->buf, (size_t)res, &s->from);
 	} else if (res != -EINTR && res != -EAGAIN && res != -ENOMEM &&
 		   res != -ENOBUFS && res != -ECONNREFUSED) {

@@ -576,6 +576,7 @@ static void peer_transmit_window(struct rmap_peer *peer)
 {
 	struct rmap_ep *ep = peer->ep;
 	struct pkt *batch[GSO_MAX_SEGS * 2];
+	uint64_t now = evl_now_ns();
 	unsigned n = 0;
 	struct pkt *p;
 
@@ -588,7 +589,7 @@ static void peer_transmit_window(struct rmap_peer *peer)
 		p->next = NULL;
 		peer->win[p->hdr.seq % RMAP_RCV_WINDOW] = p;
 		peer->in_window++;
-		p->sent_ns = evl_now_ns();
+		p->sent_ns = now;
 		batch[n++] = p;
 		if (n == (sizeof(batch) / sizeof(batch[0]))) {
 			ep_xmit_batch(ep, peer, batch, n);
@@ -844,7 +845,8 @@ static void peer_ack_one(struct rmap_peer *peer, uint32_t s, uint64_t now)
 	p->acked = true;
 	/* Karn: only packets sent once give an honest round trip. */
 	if (!p->retries && !p->fast_done) {
-		unsigned rtt = (unsigned)((now - p->sent_ns) / 1000);
+		unsigned rtt = now > p->sent_ns ?
+			       (unsigned)((now - p->sent_ns) / 1000) : 0;
 
 		/* Jacobson/Karels, as TCP: srtt and mean deviation. */
 		if (!peer->srtt_us) {
@@ -865,7 +867,7 @@ static void peer_ack_one(struct rmap_peer *peer, uint32_t s, uint64_t now)
 void peer_process_ack(struct rmap_peer *peer, uint32_t ack, uint64_t sack)
 {
 	struct rmap_ep *ep = peer->ep;
-	uint64_t now = evl_now_ns();
+	uint64_t now = ep->rx_ns;
 	uint32_t highest = 0;
 	bool have_highest = false;
 

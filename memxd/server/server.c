@@ -286,14 +286,16 @@ static void on_read(struct server *srv, const struct rmap_msg *m,
 static void on_request(struct rmap_ep *ep, const struct rmap_msg *m, void *arg)
 {
 	struct server *srv = arg;
-	uint64_t t0 = evl_now_ns();
+	/* From its arrival, or the end of the batch's request before it. */
+	uint64_t t0 = rmap_ep_rx_ns(ep), t1;
 	struct iovec iov[RMAP_MAX_PAGES];
 	struct session *s = NULL;
 	struct rmap_stat st;
 	uint8_t buf[RMAP_STAT_MAX_LEN];
 	int ret;
 
-	(void)ep;
+	if (t0 < srv->last_done_ns)
+		t0 = srv->last_done_ns;
 	if (m->type > RMAP_T_MAX) {
 		/* A later version's request: say so, whatever its session. */
 		server_reply(srv, m, RMAP_S_UNSUPP, m->session, NULL, 0);
@@ -387,7 +389,9 @@ static void on_request(struct rmap_ep *ep, const struct rmap_msg *m, void *arg)
 	}
 out:
 	leave_check_empty(srv);
-	srv->busy_ns += evl_now_ns() - t0;
+	t1 = evl_now_ns();
+	srv->busy_ns += t1 - t0;
+	srv->last_done_ns = t1;
 	srv->last_request_ns = t0;
 }
 

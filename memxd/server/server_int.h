@@ -69,6 +69,7 @@ struct server {
 	/* load: time spent answering requests over the last interval */
 	uint64_t busy_ns, window_start_ns;
 	uint64_t last_request_ns;	/* when the last request came */
+	uint64_t last_done_ns;		/* when it was answered */
 	/* Told to leave (LEAVE): no new sessions, no announcements. */
 	bool leaving;
 	bool said_empty;	/* "safe to stop" logged since last emptied */
