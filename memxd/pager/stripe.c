@@ -72,6 +72,16 @@ int stripe_vm_init(struct vm *vm)
 
 void stripe_vm_fini(struct vm *vm)
 {
+	struct stripe_run *run;
+
+	while ((run = vm->spare_runs)) {
+		vm->spare_runs = run->next_spare;
+		free(run->buf);
+		free(run->tags);
+		free(run->delta);
+		free(run);
+	}
+	vm->nspare_runs = 0;
 	if (vm->slot_writes)
 		g_hash_table_destroy(vm->slot_writes);
 	vm->slot_writes = NULL;
@@ -514,15 +524,31 @@ struct stripe_run *stripe_run_new(struct vm *vm, enum write_mode mode,
 				  uint64_t page)
 {
 	size_t rows = vm_geo(vm)->rows;
-	struct stripe_run *run = calloc(1, sizeof(*run));
+	struct stripe_run *run = vm->spare_runs;
 
-	if (!run || posix_memalign((void **)&run->buf, PAGE, rows * PAGE) ||
-	    !(run->tags = calloc(rows, TAG_LEN)) ||
-	    (mode == W_XOR && posix_memalign((void **)&run->delta, PAGE,
-					     rows * vm_page_bytes(vm)))) {
+	if (run) {
+		uint8_t *buf = run->buf, *tags = run->tags, *delta = run->delta;
+
+		vm->spare_runs = run->next_spare;
+		vm->nspare_runs--;
+		memset(run, 0, sizeof(*run));
+		memset(tags, 0, rows * TAG_LEN);
+		run->buf = buf;
+		run->tags = tags;
+		run->delta = delta;
+	} else {
+		run = calloc(1, sizeof(*run));
+	}
+	if (!run || (!run->buf &&
+		     posix_memalign((void **)&run->buf, PAGE, rows * PAGE)) ||
+	    (!run->tags && !(run->tags = calloc(rows, TAG_LEN))) ||
+	    (mode == W_XOR && !run->delta &&
+	     posix_memalign((void **)&run->delta, PAGE,
+			    rows * vm_page_bytes(vm)))) {
 		if (run) {
 			free(run->buf);
 			free(run->tags);
+			free(run->delta);
 		}
 		free(run);
 		return NULL;
@@ -535,8 +561,29 @@ struct stripe_run *stripe_run_new(struct vm *vm, enum write_mode mode,
 	return run;
 }
 
+/*
+ * A run's buffers are a stripe's height of pages (and of deltas): every
+ * eviction batch needs a few, so up to SPARE_RUNS freed ones are kept
+ * for the next rather than handed back to malloc and asked for again.
+ */
+#define SPARE_RUNS	16u
+/* AddressSanitizer sees a use after free only if it was freed. */
+#ifdef __SANITIZE_ADDRESS__
+#define KEEP_RUNS	0
+#else
+#define KEEP_RUNS	1
+#endif
+
 static void run_free(struct stripe_run *run)
 {
+	struct vm *vm = run->vm;
+
+	if (KEEP_RUNS && vm->nspare_runs < SPARE_RUNS) {
+		run->next_spare = vm->spare_runs;
+		vm->spare_runs = run;
+		vm->nspare_runs++;
+		return;
+	}
 	free(run->buf);
 	free(run->tags);
 	free(run->delta);

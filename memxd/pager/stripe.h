@@ -134,6 +134,7 @@ struct stripe_run {
 	void (*done)(struct stripe_run *run, bool stored, bool spill);
 	void *arg;
 	uint64_t t0;		/* stripe_write: sent (evl_now_ns) */
+	struct stripe_run *next_spare;	/* in vm->spare_runs */
 };
 
 /* A run for up to M pages; NULL without memory. */

@@ -101,6 +101,8 @@ struct vm {
 	struct pg_table *groups;		/* pagegroup, stripe.c */
 	GHashTable *slot_writes;		/* stripe.c: (group, slot) ->
 						 * writes in flight */
+	struct stripe_run *spare_runs;		/* stripe.c: freed, kept */
+	unsigned nspare_runs;
 	struct remote_session *sess;		/* remote_session.c, one
 						 * per server */
 	unsigned nsess;
