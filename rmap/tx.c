@@ -43,7 +43,7 @@ static void pkt_sent(struct evl *loop, struct evl_op *op, int res)
 #define PKT_POOL_LEN	(RMAP_HDR_LEN + 1500u)	/* message and room */
 #define PKT_POOL_BYTES	(sizeof(struct pkt) + 2 * PKT_POOL_LEN + \
 			 RMAP_OUTER_LEN + RMAP_AEAD_TAG_LEN)
-#define PKT_POOL_MAX	512u
+#define PKT_POOL_MAX	256u
 #define GSO_POOL_MAX	16u
 /* AddressSanitizer sees a use after free only if it was freed. */
 #ifdef __SANITIZE_ADDRESS__

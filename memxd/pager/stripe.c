@@ -566,7 +566,7 @@ struct stripe_run *stripe_run_new(struct vm *vm, enum write_mode mode,
  * eviction batch needs a few, so up to SPARE_RUNS freed ones are kept
  * for the next rather than handed back to malloc and asked for again.
  */
-#define SPARE_RUNS	16u
+#define SPARE_RUNS	8u
 /* AddressSanitizer sees a use after free only if it was freed. */
 #ifdef __SANITIZE_ADDRESS__
 #define KEEP_RUNS	0
