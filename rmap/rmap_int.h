@@ -377,6 +377,7 @@ bool call_wrong_run(const struct call *c, const struct rmap_peer *peer,
 		    const struct rmap_hdr *h);
 
 /* tx.c: the send side. */
+/* pkt_new zeroes the payload; pkt_new_room leaves it to the caller. */
 struct pkt *pkt_new(struct rmap_ep *ep, size_t payload);
 struct pkt *pkt_new_room(struct rmap_ep *ep, size_t payload, size_t room);
 void pkt_unref(struct pkt *p);

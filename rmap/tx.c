@@ -94,7 +94,10 @@ static void pkt_free(struct pkt *p)
 
 /*
  * A packet of @payload bytes after its header, with @room zeroed bytes
- * after them that it may be padded with (see ep_xmit_batch).
+ * after them that it may be padded with (see ep_xmit_batch).  The
+ * payload is left for the caller to fill, every byte of it: a page's
+ * fragment is copied in at once, and zeroing it first was 1 to 2% of a
+ * memory server's CPU.
  */
 struct pkt *pkt_new_room(struct rmap_ep *ep, size_t payload, size_t room)
 {
@@ -104,11 +107,12 @@ struct pkt *pkt_new_room(struct rmap_ep *ep, size_t payload, size_t room)
 	if (!p)
 		return NULL;
 	/*
-	 * Zeros up to the wire buffer: the message and the padding it may
-	 * take.  The wire buffer is written whole (sealed or copied) before
-	 * any send, and no more than that is sent.
+	 * Zeros in the header and the padding it may take.  The wire
+	 * buffer is written whole (sealed or copied) before any send, and
+	 * no more than that is sent.
 	 */
-	memset(p, 0, sizeof(*p) + len + room);
+	memset(p, 0, sizeof(*p) + RMAP_HDR_LEN);
+	memset(p->buf + len, 0, room);
 	p->op.done = pkt_sent;
 	p->ep = ep;
 	p->pooled = pkt_poolable(len, room);
@@ -123,9 +127,14 @@ struct pkt *pkt_new_room(struct rmap_ep *ep, size_t payload, size_t room)
 	return p;
 }
 
+/* A packet of one datagram's message, its payload zeroed. */
 struct pkt *pkt_new(struct rmap_ep *ep, size_t payload)
 {
-	return pkt_new_room(ep, payload, 0);
+	struct pkt *p = pkt_new_room(ep, payload, 0);
+
+	if (p)
+		memset(p->buf + RMAP_HDR_LEN, 0, payload);
+	return p;
 }
 
 void pkt_unref(struct pkt *p)
