@@ -268,7 +268,7 @@ struct rmap_ep {
 	struct evl_timer rexmit_timer, pace_timer, gc_timer;
 	struct evl_hook flush_hook;
 	struct pkt *pace_head, *pace_tail;
-	/* Freed packets and GSO sends, kept for the next ones (tx.c). */
+	/* Freed packets and GSO sends, kept for the next (pkt.c, tx.c). */
 	struct pkt *pkt_pool;
 	struct gso_send *gso_pool;
 	unsigned pkt_pooled, gso_pooled;
@@ -376,11 +376,24 @@ bool call_matches(const struct call *c, const struct rmap_peer *peer,
 bool call_wrong_run(const struct call *c, const struct rmap_peer *peer,
 		    const struct rmap_hdr *h);
 
-/* tx.c: the send side. */
-/* pkt_new zeroes the payload; pkt_new_room leaves it to the caller. */
+/*
+ * Freed packets and GSO sends are kept for reuse, except under
+ * AddressSanitizer, which sees a use after free only if it was freed.
+ */
+#ifdef __SANITIZE_ADDRESS__
+#define RMAP_KEEP_FREED	0
+#else
+#define RMAP_KEEP_FREED	1
+#endif
+
+/* pkt.c: a packet's memory.  pkt_new zeroes the payload; pkt_new_room
+ * leaves it to the caller. */
 struct pkt *pkt_new(struct rmap_ep *ep, size_t payload);
 struct pkt *pkt_new_room(struct rmap_ep *ep, size_t payload, size_t room);
 void pkt_unref(struct pkt *p);
+void pkt_pool_drain(struct rmap_ep *ep);
+
+/* tx.c: the send side. */
 void tx_pools_drain(struct rmap_ep *ep);
 void ep_xmit(struct rmap_ep *ep, struct pkt *p, struct rmap_peer *peer);
 /* The MTU to fragment for toward @peer: the configured one, or (auto) its
