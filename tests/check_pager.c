@@ -1094,6 +1094,50 @@ START_TEST(test_takeover_reads_unread_remove)
 END_TEST
 
 /*
+ * test_late_discard_keeps_newer_copy, with memxd restarted between the
+ * REMOVEs and their discard=: the next memxd knows the REMOVEs from the
+ * VM's state, and the discard still leaves the newer copy alone.  The
+ * REMOVE that no discard matched before the restart is matched after.
+ */
+START_TEST(test_late_discard_across_restart)
+{
+	struct fx f;
+	uint64_t p, q, r;
+
+	fx_init_filled(&f, &defaults, 0);
+	p = fx_remote_page(&f, 0);
+	q = fx_remote_page(&f, p + 1);
+	r = fx_remote_page(&f, q + 1);
+	fake_mem_remove(f.m, p, 1);
+	fake_mem_remove(f.m, q, 1);
+	fx_turn(&f, 3);
+	ck_assert_int_eq(pager_discard(f.vm, q * PAGE, PAGE), 0);
+	ck_assert_int_eq(pt_state(&f.vm->pt, p), PS_NEVER);
+	fx_restart(&f, f.vm->budget);
+	fake_remote_auto(f.fr, f.loop, true);
+	/* The guest uses p and q again, and they are pushed out. */
+	fx_write(&f, p, 0x77);
+	fx_write(&f, q, 0x55);
+	fx_fill(&f, r + 1, f.npages - r - 1, 1);
+	fx_quiesce(&f);
+	ck_assert_int_eq(pt_state(&f.vm->pt, p), PS_REMOTE);
+	ck_assert_int_eq(pt_state(&f.vm->pt, q), PS_REMOTE);
+	ck_assert_int_eq(pager_discard(f.vm, p * PAGE, PAGE), 0);
+	fx_quiesce(&f);
+	ck_assert_int_eq(fx_read(&f, p), 0x77);
+	ck_assert_uint_eq(f.vm->st.discard_after_remove, 1);
+	/* q's REMOVE was matched before: a discard of q now frees. */
+	ck_assert_int_eq(pager_discard(f.vm, q * PAGE, PAGE), 0);
+	fx_quiesce(&f);
+	ck_assert_int_eq(fx_read(&f, q), 0);
+	ck_assert_uint_eq(f.vm->st.discard_after_remove, 1);
+	fx_verify(&f, q + 1, r - q, 0);
+	fx_verify(&f, r + 1, f.npages - r - 1, 1);
+	fx_fini(&f);
+}
+END_TEST
+
+/*
  * memxd dies with evictions, a parity delta and a fault's READ in flight
  * (some of which reached their servers, their answers lost), and a new
  * memxd takes the VM over from the state and spill file its VMM kept:
@@ -2422,33 +2466,46 @@ START_TEST(test_integrity_recovery)
 END_TEST
 
 /*
- * The state as a memxd before page integrity wrote it (version 1): the
- * same, without the keys and versions after the page table.
+ * The state as an older memxd wrote it: version 1 (before page integrity)
+ * without the keys and versions after the page table, version 2 (before
+ * the REMOVEs were kept) without the REMOVEs after those.  The header's
+ * fields at their offsets in vmstate.c.
  */
-static int state_v1(int fd)
+static int state_older(int fd, uint32_t version)
 {
+	uint32_t hdr = version == 1 ? 160 : 184;	/* keys_off, removes_off */
 	struct stat sb;
 	uint8_t *buf;
-	uint64_t v1size;
-	uint32_t one = 1, hdr = 160;
+	uint64_t size;
 	int out;
 
 	ck_assert_int_eq(fstat(fd, &sb), 0);
 	buf = malloc((size_t)sb.st_size);
 	ck_assert_int_eq(pread(fd, buf, (size_t)sb.st_size, 0), sb.st_size);
-	memcpy(&v1size, buf + 160, 8);		/* keys_off: v1's end */
-	memcpy(buf + 8, &one, 4);		/* version */
+	memcpy(&size, buf + hdr, 8);		/* the older state's end */
+	ck_assert_uint_lt(size, (uint64_t)sb.st_size);
+	memcpy(buf + 8, &version, 4);		/* version */
 	memcpy(buf + 12, &hdr, 4);		/* hdr_size */
-	memcpy(buf + 88, &v1size, 8);		/* size */
-	memset(buf + 160, 0, 24);
-	out = memfd_create("v1-state", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+	memcpy(buf + 88, &size, 8);		/* size */
+	memset(buf + hdr, 0, 200 - hdr);
+	out = memfd_create("older-state", MFD_CLOEXEC | MFD_ALLOW_SEALING);
 	ck_assert_int_ge(out, 0);
-	ck_assert_int_eq(write(out, buf, v1size), (ssize_t)v1size);
+	ck_assert_int_eq(write(out, buf, size), (ssize_t)size);
 	/* Sealed as every memxd seals what it hands over (vmstate.c). */
 	ck_assert_int_eq(fcntl(out, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW |
 			       F_SEAL_WRITE | F_SEAL_SEAL), 0);
 	free(buf);
 	return out;
+}
+
+static int state_v1(int fd)
+{
+	return state_older(fd, 1);
+}
+
+static int state_v2(int fd)
+{
+	return state_older(fd, 2);
 }
 
 /*
@@ -2473,6 +2530,70 @@ START_TEST(test_adopt_older_state)
 	fx_quiesce(&f);
 	fx_verify(&f, 0, f.npages, 5);
 	fx_fini(&f);
+}
+END_TEST
+
+/*
+ * A VM a memxd before the REMOVEs were kept served (a version 2 state) is
+ * taken over with its integrity, and keeps REMOVEs from then on.
+ */
+START_TEST(test_adopt_v2_state)
+{
+	struct fx f;
+
+	fx_init_filled(&f, &defaults, 0);
+	fx_state_filter = state_v2;
+	fx_restart(&f, 32);
+	fx_state_filter = NULL;
+	fake_remote_auto(f.fr, f.loop, true);
+	ck_assert(f.vm->integ.on);
+	ck_assert_ptr_nonnull(f.vm->state.removes);
+	fx_verify(&f, 0, f.npages, 0);
+	fx_fill(&f, 0, f.npages, 5);
+	fx_quiesce(&f);
+	fx_verify(&f, 0, f.npages, 5);
+	ck_assert_uint_eq(f.vm->st.integrity_failures, 0);
+	fx_fini(&f);
+}
+END_TEST
+
+/*
+ * The state's REMOVE records are checked like the rest of it: one that
+ * names pages outside the VM, or lists a page outside its own range, is
+ * refused, and says which.
+ */
+START_TEST(test_state_remove_records_checked)
+{
+	const struct pg_geometry geo = { 3, 16, true };
+	struct vmstate st, got;
+	struct vmstate_remove *r;
+	char why[160];
+
+	ck_assert_int_eq(vmstate_create(&st, "vm0", 1024, &geo, 4), 0);
+	ck_assert_ptr_nonnull(st.removes);
+	r = &st.removes->r[5];
+	*r = (struct vmstate_remove){ .first = 1000, .n = 100, .live = 1 };
+	ck_assert_int_eq(vmstate_open(&got, dup(st.fd), 1024, why,
+				      sizeof(why)), -EINVAL);
+	ck_assert_msg(strstr(why, "REMOVE record 5"), "%s", why);
+	*r = (struct vmstate_remove){ .first = 10, .n = 4, .kept = { 20 },
+				      .nkept = 1, .live = 1 };
+	ck_assert_int_eq(vmstate_open(&got, dup(st.fd), 1024, why,
+				      sizeof(why)), -EINVAL);
+	r->kept[0] = 12;
+	r->nkept = VMSTATE_REMOVE_KEPT + 2;
+	ck_assert_int_eq(vmstate_open(&got, dup(st.fd), 1024, why,
+				      sizeof(why)), -EINVAL);
+	r->nkept = 1;
+	r->live = 2;
+	ck_assert_int_eq(vmstate_open(&got, dup(st.fd), 1024, why,
+				      sizeof(why)), -EINVAL);
+	r->live = 1;
+	ck_assert_msg(!vmstate_open(&got, dup(st.fd), 1024, why, sizeof(why)),
+		      "%s", why);
+	ck_assert_uint_eq(got.removes->r[5].kept[0], 12);
+	vmstate_close(&got);
+	vmstate_close(&st);
 }
 END_TEST
 
@@ -2677,6 +2798,7 @@ static Suite *pager_suite(void)
 	tcase_add_test(tc, test_restart_keeps_protection);
 	tcase_add_test(tc, test_local_total_takeover);
 	tcase_add_test(tc, test_takeover_reads_unread_remove);
+	tcase_add_test(tc, test_late_discard_across_restart);
 	tcase_add_test(tc, test_restart_delta_in_flight);
 	tcase_add_test(tc, test_restart_forgets_policy);
 	suite_add_tcase(s, tc);
@@ -2701,6 +2823,8 @@ static Suite *pager_suite(void)
 	tcase_add_test(tc, test_integrity_recovery);
 	tcase_add_test(tc, test_integrity_off);
 	tcase_add_test(tc, test_adopt_older_state);
+	tcase_add_test(tc, test_adopt_v2_state);
+	tcase_add_test(tc, test_state_remove_records_checked);
 	tcase_add_test(tc, test_mac_construction);
 	tcase_add_test(tc, test_adopt_keeps_mac);
 	tcase_add_test(tc, test_encrypted);

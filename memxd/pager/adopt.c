@@ -24,8 +24,10 @@
  *     server: its copy counts as existing (PT_HAS_REMOTE), and its
  *     group's parity, which that write's delta may not have reached, is
  *     recomputed, as is that of every group with a write in flight.
- * Faults read before the crash were never answered: every waiting
- * thread is woken and faults again.
+ * The REMOVEs whose discard= has not come yet are kept with the state, so
+ * that the discard, when it comes, leaves alone what the guest wrote
+ * since (fault.c).  Faults read before the crash were never answered:
+ * every waiting thread is woken and faults again.
  *
  * A VM that live-migrated here (@migrated) brings the source memxd's
  * table, quiesced (migrate.h: nothing was in flight), and a memfd that
@@ -172,6 +174,12 @@ int adopt_state(struct vm *vm, const struct vmstate *old, bool migrated,
 	/* A write in flight bumped its version already: the next is newer. */
 	if (old->ver)
 		memcpy(vm->pt.ver, old->ver, vm->npages);
+	/*
+	 * The REMOVEs whose discard= may still come (fault.c).  Not from
+	 * another host: its VMM's discards went to its own memxd.
+	 */
+	if (old->removes && !migrated)
+		*vm->state.removes = *old->removes;
 	for (uint64_t p = 0; p < vm->npages; p++) {
 		bool s;
 		pte_t e = adopt_page(vm, p, old->pt[p],

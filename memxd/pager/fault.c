@@ -35,27 +35,10 @@
 
 #define UFFD_BATCH	64u
 #define UFFD_AGAIN_NS	(5ull * 1000000ull)	/* in case no event comes */
-#define REMOVED_RING	32u	/* REMOVEs remembered for the discard after */
-#define REMOVED_KEPT	8u	/* pages of one it did not free, remembered */
 
 struct waiting_fault {
 	uint64_t page, t0;
 	bool write, wp;
-};
-
-/*
- * A REMOVE applied, for the VMM's discard= of the same pages that follows
- * it (QEMU punches, madvises, then tells).  By the time that discard is
- * read, the guest may have used the pages again: a page the REMOVE freed
- * must not be freed a second time, or its newer copy would go.  The pages
- * the REMOVE did not free (still present: a clean one went back to its
- * server copy) are the discard's to free, and are kept here.
- */
-struct removed {
-	uint64_t first, n;		/* memfd pages */
-	uint64_t kept[REMOVED_KEPT];
-	unsigned nkept;			/* > REMOVED_KEPT: too many to keep */
-	bool live;			/* no discard has matched it yet */
 };
 
 struct fault_state {
@@ -64,8 +47,6 @@ struct fault_state {
 	bool polling, changed;
 	GQueue deferred, waiting, later;
 	struct evl_timer later_timer, again_timer;
-	struct removed removed[REMOVED_RING];	/* newest: removed_next - 1 */
-	unsigned removed_next;
 };
 
 static void fault_missing(struct vm *vm, uint64_t page, uint64_t t0,
@@ -358,23 +339,39 @@ static void fault_wp(struct vm *vm, uint64_t page, bool again)
 		gm_wake(&vm->mem, page);
 }
 
-/* Remember a REMOVE of pages [first, first + n) as it is applied. */
-static struct removed *removed_start(struct vm *vm, uint64_t first,
-				     uint64_t n)
-{
-	struct fault_state *fs = vm->fault;
-	struct removed *r = &fs->removed[fs->removed_next++ % REMOVED_RING];
+/*
+ * The REMOVEs applied, for the VMM's discard= of the same pages that
+ * follows each (QEMU punches, madvises, then tells).  By the time that
+ * discard is read, the guest may have used the pages again: a page the
+ * REMOVE freed must not be freed a second time, or its newer copy would
+ * go.  The pages the REMOVE did not free (still present: a clean one went
+ * back to its server copy) are the discard's to free.
+ *
+ * The records live in the VM's state (vmstate.h), written as the REMOVE
+ * is applied, so that a memxd restarted between a REMOVE and its discard
+ * still knows.  A record is written before the pages it covers are
+ * freed: one cut short by memxd's death lists too few pages as the
+ * discard's, and a discard then leaves a page alone that it could have
+ * freed, never the other way round.
+ */
 
-	*r = (struct removed){ .first = first, .n = n, .live = true };
+/* Remember a REMOVE of pages [first, first + n) as it is applied. */
+static struct vmstate_remove *removed_start(struct vm *vm, uint64_t first,
+					    uint64_t n)
+{
+	struct vmstate_removes *rs = vm->state.removes;
+	struct vmstate_remove *r = &rs->r[rs->next++ % VMSTATE_REMOVES];
+
+	*r = (struct vmstate_remove){ .first = first, .n = n, .live = 1 };
 	return r;
 }
 
 /* @page of @r's REMOVE was not freed by it: the discard after may. */
-static void removed_keep(struct removed *r, uint64_t page)
+static void removed_keep(struct vmstate_remove *r, uint64_t page)
 {
-	if (r->nkept < REMOVED_KEPT)
+	if (r->nkept < VMSTATE_REMOVE_KEPT)
 		r->kept[r->nkept] = page;
-	if (r->nkept <= REMOVED_KEPT)
+	if (r->nkept <= VMSTATE_REMOVE_KEPT)
 		r->nkept++;
 }
 
@@ -384,14 +381,14 @@ static void removed_keep(struct removed *r, uint64_t page)
  * at once; an older one of the same pages (a REMOVE no discard followed)
  * knows nothing of what happened since.
  */
-static struct removed *removed_match(struct vm *vm, uint64_t first,
-				     uint64_t n)
+static struct vmstate_remove *removed_match(struct vm *vm, uint64_t first,
+					    uint64_t n)
 {
-	struct fault_state *fs = vm->fault;
+	struct vmstate_removes *rs = vm->state.removes;
 
-	for (unsigned i = 1; i <= REMOVED_RING; i++) {
-		struct removed *r = &fs->removed[(fs->removed_next - i) %
-						 REMOVED_RING];
+	for (unsigned i = 1; i <= VMSTATE_REMOVES; i++) {
+		struct vmstate_remove *r = &rs->r[(rs->next - i) %
+						  VMSTATE_REMOVES];
 
 		if (r->live && r->first <= first &&
 		    first + n <= r->first + r->n)
@@ -400,9 +397,9 @@ static struct removed *removed_match(struct vm *vm, uint64_t first,
 	return NULL;
 }
 
-static bool removed_kept(const struct removed *r, uint64_t page)
+static bool removed_kept(const struct vmstate_remove *r, uint64_t page)
 {
-	if (r->nkept > REMOVED_KEPT)
+	if (r->nkept > VMSTATE_REMOVE_KEPT)
 		return true;
 	for (unsigned i = 0; i < r->nkept; i++)
 		if (r->kept[i] == page)
@@ -427,7 +424,7 @@ static void remove_range(struct vm *vm, uint64_t start, uint64_t end)
 		uint64_t a = start > r->hva ? start : r->hva;
 		uint64_t b = end < r->hva + r->length ? end : r->hva + r->length;
 		uint64_t first, n;
-		struct removed *rm;
+		struct vmstate_remove *rm;
 
 		if (a >= b)
 			continue;
@@ -487,11 +484,11 @@ void fault_events(struct vm *vm, const struct uffd_msg *msgs, unsigned n)
 
 /*
  * A discard that a REMOVE of its pages went before frees only what that
- * REMOVE left; the rest may hold newer data by now (struct removed).
+ * REMOVE left; the rest may hold newer data by now (removed_start).
  */
 void fault_discard(struct vm *vm, uint64_t first, uint64_t n)
 {
-	struct removed *r = removed_match(vm, first, n);
+	struct vmstate_remove *r = removed_match(vm, first, n);
 
 	for (uint64_t p = first; p < first + n; p++) {
 		if (r && !removed_kept(r, p))
@@ -500,7 +497,7 @@ void fault_discard(struct vm *vm, uint64_t first, uint64_t n)
 			(void)discard_page(vm, p);
 	}
 	if (r)
-		r->live = false;
+		r->live = 0;
 	vm->st.discards++;
 	mark_changed(vm);
 }

@@ -19,14 +19,15 @@
 #endif
 
 #define VMSTATE_MAGIC	"MEMXVMS1"
-#define VMSTATE_VERSION	2u
+#define VMSTATE_VERSION	3u
 #define ALIGN		4096u
 
 /*
  * Version 2 adds the keys and the page versions after everything version
  * 1 had, where it had it: a version 1 state (a memxd before page
  * integrity) is a version 2 state without its tail, and is adopted so,
- * its VM running without integrity (vmstate_open).
+ * its VM running without integrity (vmstate_open).  Version 3 adds the
+ * REMOVEs after those, in the same way: an older state has none.
  */
 struct vmstate_hdr {
 	char magic[8];
@@ -39,9 +40,13 @@ struct vmstate_hdr {
 	/* version 2 */
 	uint64_t keys_off, ver_off;
 	uint32_t keys_size, pad2;
+	/* version 3 */
+	uint64_t removes_off;
+	uint32_t removes_size, pad3;
 };
 
 #define HDR_V1_SIZE	offsetof(struct vmstate_hdr, keys_off)
+#define HDR_V2_SIZE	offsetof(struct vmstate_hdr, removes_off)
 
 static uint64_t align_up(uint64_t v)
 {
@@ -58,7 +63,8 @@ static void layout(struct vmstate_hdr *h, uint64_t npages,
 	memset(h, 0, sizeof(*h));
 	memcpy(h->magic, VMSTATE_MAGIC, sizeof(h->magic));
 	h->version = version;
-	h->hdr_size = version == 1 ? HDR_V1_SIZE : sizeof(*h);
+	h->hdr_size = version == 1 ? HDR_V1_SIZE :
+		      version == 2 ? HDR_V2_SIZE : sizeof(*h);
 	h->npages = npages;
 	h->ngroups = (npages + per - 1) / per;
 	h->width = geo->width;
@@ -79,6 +85,11 @@ static void layout(struct vmstate_hdr *h, uint64_t npages,
 	h->keys_off = h->size;
 	h->ver_off = align_up(h->keys_off + h->keys_size);
 	h->size = align_up(h->ver_off + npages);
+	if (version == 2)
+		return;
+	h->removes_size = sizeof(struct vmstate_removes);
+	h->removes_off = h->size;
+	h->size = align_up(h->removes_off + h->removes_size);
 }
 
 static void point(struct vmstate *st, const struct vmstate_hdr *h)
@@ -95,6 +106,8 @@ static void point(struct vmstate *st, const struct vmstate_hdr *h)
 	st->ver = h->version == 1 ? NULL : base + h->ver_off;
 	st->keys = h->version == 1 ? NULL :
 		   (struct vmstate_keys *)(base + h->keys_off);
+	st->removes = h->version < 3 ? NULL :
+		      (struct vmstate_removes *)(base + h->removes_off);
 }
 
 int vmstate_create(struct vmstate *st, const char *vm, uint64_t npages,
@@ -130,6 +143,20 @@ err:
 	ret = -errno;
 	vmstate_close(st);
 	return ret;
+}
+
+/* A REMOVE record names pages of the VM only, and its kept ones in it. */
+static bool remove_valid(const struct vmstate_remove *r, uint64_t npages)
+{
+	if (!r->live)
+		return true;	/* never read again */
+	if (r->live != 1 || r->n > npages || r->first > npages - r->n ||
+	    r->nkept > VMSTATE_REMOVE_KEPT + 1)
+		return false;
+	for (uint32_t i = 0; i < r->nkept && i < VMSTATE_REMOVE_KEPT; i++)
+		if (r->kept[i] < r->first || r->kept[i] - r->first >= r->n)
+			return false;
+	return true;
 }
 
 static bool group_valid(const struct pg_group *g, const struct vmstate_hdr *h)
@@ -232,6 +259,13 @@ int vmstate_open(struct vmstate *st, int fd, uint64_t npages, char *why,
 		if ((st->pt[p] & PT_STATE) >= PS_NSTATES) {
 			snprintf(why, len, "the state's page %lu is invalid",
 				 (unsigned long)p);
+			goto bad;
+		}
+	}
+	for (unsigned i = 0; st->removes && i < VMSTATE_REMOVES; i++) {
+		if (!remove_valid(&st->removes->r[i], st->npages)) {
+			snprintf(why, len, "the state's REMOVE record %u is "
+				 "invalid", i);
 			goto bad;
 		}
 	}

@@ -6,7 +6,8 @@
  * Everything memxd must know of a VM that no other place remembers lives
  * here, and is updated in place as the pager runs: the page table and
  * each page's version, the page-group records, each session's id and
- * attach secret, and the key of the VM's page MACs.  The
+ * attach secret, the key of the VM's page MACs, and the REMOVEs whose
+ * discard= has not come yet.  The
  * memfd is created by memxd, mapped read-write by memxd only (sealed
  * against any other write mapping, growing and shrinking: the VMM can
  * read it, never change it) and handed to the VMM with the registration
@@ -54,6 +55,29 @@ struct vmstate_keys {
  */
 #define VMSTATE_POLY_AES	0x4u
 
+/*
+ * A REMOVE event applied (fault.c), kept for the VMM's discard= of the
+ * same pages that follows it: by the time that discard comes, perhaps to
+ * the next memxd, the guest may have written the pages the REMOVE freed,
+ * and their newer copies must stay.  The pages the REMOVE did not free
+ * are the discard's to free, and are listed.
+ */
+#define VMSTATE_REMOVES		32u	/* remembered, the oldest forgotten */
+#define VMSTATE_REMOVE_KEPT	8u	/* pages of one it did not free */
+
+struct vmstate_remove {
+	uint64_t first, n;		/* memfd pages */
+	uint64_t kept[VMSTATE_REMOVE_KEPT];
+	uint32_t nkept;			/* > VMSTATE_REMOVE_KEPT: too many
+					 * to list, all are the discard's */
+	uint32_t live;			/* 1: no discard has matched it yet */
+};
+
+struct vmstate_removes {
+	uint32_t next, pad;		/* the newest: r[(next - 1) % N] */
+	struct vmstate_remove r[VMSTATE_REMOVES];
+};
+
 struct vmstate {
 	int fd;				/* the memfd; -1 if none */
 	void *map;
@@ -65,6 +89,7 @@ struct vmstate {
 	uint8_t *ver;			/* npages versions (pagetable.h) */
 	struct vmstate_keys *keys;	/* NULL in a version 1 state (an
 					 * older memxd's): no integrity */
+	struct vmstate_removes *removes; /* NULL in a version 1 or 2 state */
 	struct pg_group *groups;	/* ngroups records */
 	struct vmstate_session *sess;	/* nsess records */
 };
