@@ -37,12 +37,19 @@
 #                 memxd is SIGKILLed with the event unread; the next one
 #                 must read it to take the VM over, apply it (the pages
 #                 read as zeros), and let the madvise return.
+#   memxd-late-discard  the harness discards pages as QEMU does (punch,
+#                 madvise: the REMOVE), writes them again and lets them
+#                 go to the servers; memxd is SIGKILLed before the
+#                 discard= that follows the REMOVE reaches it.  The next
+#                 memxd must know that REMOVE (the VM's state keeps it)
+#                 and leave the newer copies alone: every byte verifies.
 #
 # A server cut for longer than the grace is rebuilt: that is the "cut"
 # scenario of tests/pagegroup-failure.sh.
 #
 # Usage: pager-durability.sh [partition] [flap] [server-restart]
-#        [memxd-restart] [memxd-remove]   (default: all)
+#        [memxd-restart] [memxd-remove] [memxd-late-discard]
+#        (default: all)
 # Needs root and /dev/userfaultfd; skips (77) loudly without them.
 # MX_SIZE / MX_BUDGET change the sizes, NX_KEEP=1 keeps the logs.
 set -euo pipefail
@@ -300,14 +307,13 @@ restart_memxd()
 	pg_pager "$label" "$@"
 }
 
-# taken_over LABEL T0: wait until memxd took the VM over again, print
-# what it replayed and how long from T0 the VM went without memxd.
-taken_over()
+# wait_taken_over LABEL: until memxd took the VM over again (30 s).
+wait_taken_over()
 {
-	local label=$1 t0=$2 i
+	local label=$1 i
 
 	for i in $(seq 300); do
-		grep -q "taken over" "$NX_TMP/memxd-$label.log" && break
+		grep -q "taken over" "$NX_TMP/memxd-$label.log" && return 0
 		((i < 300)) || {
 			tail -n 30 "$NX_TMP/memxd-$label.log" >&2
 			pg_harness_log "$label"
@@ -315,6 +321,15 @@ taken_over()
 		}
 		sleep 0.1
 	done
+}
+
+# taken_over LABEL T0: wait until memxd took the VM over again, print
+# what it replayed and how long from T0 the VM went without memxd.
+taken_over()
+{
+	local label=$1 t0=$2
+
+	wait_taken_over "$label"
 	ms=$(first_fault_ms "$label" "$t0" 30)
 	pg_dump "$label"
 	nx_log "[$label] taken over; first network fault served ${ms} ms after the restart began: takeover_rollbacks=$(pg_vm "$label" takeover_rollbacks) takeover_reads_dropped=$(pg_vm "$label" takeover_reads_dropped) takeover_parities=$(pg_vm "$label" takeover_parities) hot_pages=$(pg_vm "$label" hot_pages)"
@@ -438,8 +453,47 @@ scenario_memxd_remove()
 	pg_scenario_finish "$label"
 }
 
+scenario_memxd_late_discard()
+{
+	local label=memxd-late-discard kept n
+
+	pg_scenario_begin "$label"
+	pg_net "$SERVER_CAP"
+	pg_pager "$label"
+	pg_harness_start "$label" late-discard-pending,late-discard,end
+	pg_wait_pause "$label" late-discard-pending
+	grep "late-discard:" "$NX_TMP/harness-$label.log" | sed 's/^/    /' >&2
+	# The pages the REMOVE freed, which the guest wrote again since.
+	n=$(sed -n 's/.*late-discard: [0-9]* of \([0-9]*\) pages.*/\1/p' \
+		"$NX_TMP/harness-$label.log")
+	restart_memxd "$label" KILL
+	wait_taken_over "$label"
+	grep "taken over" "$NX_TMP/memxd-$label.log" | sed 's/^/    /' >&2
+	pg_resume "$label"
+	pg_wait_pause "$label" late-discard
+	pg_dump "$label"
+	kept=$(pg_vm "$label" discard_after_remove)
+	((${kept:-0} == ${n:-0} && ${n:-0} > 0)) || {
+		pg_harness_log "$label"
+		nx_die "[$label] the next memxd left ${kept:-none} pages of the late discard= alone, not the ${n:-?} the REMOVE before it freed"
+	}
+	pg_resume "$label"
+	pg_wait_pause "$label" end
+	pg_harness_passed "$label" || {
+		pg_harness_log "$label"
+		nx_die "[$label] the discard= after the restart freed what the guest wrote after its REMOVE"
+	}
+	pg_dump "$label"
+	nx_log "[$label] at the end: $(pg_report "$label")"
+	nothing_lost "$label"
+	nothing_rebuilt "$label"
+	PG_SUMMARY+=("$label: memxd killed between a REMOVE and its discard=; the next one left the $kept pages written since alone; every byte verified")
+	pg_scenario_finish "$label"
+}
+
 pg_require
-(($# > 0)) || set -- partition flap server-restart memxd-restart memxd-remove
+(($# > 0)) || set -- partition flap server-restart memxd-restart memxd-remove \
+	memxd-late-discard
 for sc in "$@"; do
 	case $sc in
 	partition)
@@ -450,7 +504,8 @@ for sc in "$@"; do
 	server-restart) scenario_server_restart ;;
 	memxd-restart) scenario_memxd_restart ;;
 	memxd-remove) scenario_memxd_remove ;;
-	*) nx_die "unknown scenario '$sc' (partition, flap, server-restart, memxd-restart, memxd-remove)" ;;
+	memxd-late-discard) scenario_memxd_late_discard ;;
+	*) nx_die "unknown scenario '$sc' (partition, flap, server-restart, memxd-restart, memxd-remove, memxd-late-discard)" ;;
 	esac
 done
 for line in "${PG_SUMMARY[@]}"; do

@@ -320,7 +320,8 @@ static const char *const phase_names[] = {
 	"zero-verify", "seq-write", "seq-verify", "random-verify",
 	"random-write", "strided-write", "strided-verify", "rewrite-all",
 	"verify-all", "rewrite-half", "verify-all-clean",
-	"discard+verify-zero", "late-discard", "concurrent", "discard-race",
+	"discard+verify-zero", "late-discard-pending", "late-discard",
+	"concurrent", "discard-race",
 	"final-verify", "sweep", "end", NULL
 };
 
@@ -578,6 +579,8 @@ static int run_late_discard(struct harness *h, size_t first, size_t count)
 			"left the memfd, so nothing was tested\n");
 		atomic_fetch_add(&h->errors, 1);
 	}
+	/* A test may restart memxd here: the next one must know the REMOVE. */
+	maybe_pause(h, "late-discard-pending");
 	ret = discard_tell(h, first, count);
 	if (ret)
 		return ret;
