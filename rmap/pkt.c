@@ -51,11 +51,12 @@ static bool pkt_poolable(size_t len, size_t room)
 	       len + room <= PKT_POOL_LEN;
 }
 
-static struct pkt *pkt_alloc(struct rmap_ep *ep, size_t len, size_t room)
+static struct pkt *pkt_alloc(struct rmap_ep *ep, size_t len, size_t room,
+			     bool pooled)
 {
 	struct pkt *p;
 
-	if (!pkt_poolable(len, room))
+	if (!pooled)
 		return malloc(pkt_bytes(len, room));
 	if ((p = ep->pkt_pool)) {
 		ep->pkt_pool = p->next;
@@ -88,7 +89,8 @@ static void pkt_free(struct pkt *p)
 struct pkt *pkt_new_room(struct rmap_ep *ep, size_t payload, size_t room)
 {
 	size_t len = RMAP_HDR_LEN + payload;
-	struct pkt *p = pkt_alloc(ep, len, room);
+	bool pooled = pkt_poolable(len, room);
+	struct pkt *p = pkt_alloc(ep, len, room, pooled);
 
 	if (!p)
 		return NULL;
@@ -101,7 +103,7 @@ struct pkt *pkt_new_room(struct rmap_ep *ep, size_t payload, size_t room)
 	memset(p->buf + len, 0, room);
 	p->op.done = pkt_sent;
 	p->ep = ep;
-	p->pooled = pkt_poolable(len, room);
+	p->pooled = pooled;
 	p->len = (uint16_t)len;
 	p->room = (uint16_t)room;
 	/*
