@@ -200,6 +200,7 @@ lm_host()
 			listen_tcp = 1
 			auth_tcp = "none"
 			host_uuid = "$(uuidgen)"
+			log_outputs = "3:file:/var/log/libvirt/libvirtd.log"
 		CONF
 		# QEMU's migration stream: to and from this host's address;
 		# with --tls, with this run's certificates.
@@ -211,8 +212,13 @@ lm_host()
 		virtlogd -d
 		libvirtd -d --listen
 	EOF
-	gx_wait_for 30 "lm_virsh $h list --all >/dev/null 2>&1" ||
-		nx_die "host $h: libvirtd does not answer"
+	# Its QEMU driver probes the emulator first: slow on a busy host.
+	gx_wait_for 60 "timeout 20 nsenter -t ${LM_HOLDER[$h]} -m -u -n -- virsh -c qemu:///system list --all >/dev/null 2>&1" || {
+		lm_in "$h" pgrep -a libvirtd >&2 ||
+			nx_log "host $h: no libvirtd is running"
+		tail -n 30 "$dir/root/var/log/libvirt/libvirtd.log" >&2 2>/dev/null || true
+		nx_die "host $h: libvirtd does not answer in 60 s"
+	}
 	nx_log "host $h: hostname memx-$h, address $ip, libvirtd" \
 		"$(lm_in "$h" libvirtd --version | awk '{print $NF}') (TCP 16509), memxd ${MG_SOCK[$h]}"
 }
