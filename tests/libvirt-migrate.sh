@@ -213,7 +213,7 @@ lm_host()
 		libvirtd -d --listen
 	EOF
 	# Its QEMU driver probes the emulator first: slow on a busy host.
-	gx_wait_for 60 "timeout 20 nsenter -t ${LM_HOLDER[$h]} -m -u -n -- virsh -c qemu:///system list --all >/dev/null 2>&1" || {
+	gx_wait_for 60 "lm_in $h timeout 20 virsh -c qemu:///system list --all >/dev/null 2>&1" || {
 		lm_in "$h" pgrep -a libvirtd >&2 ||
 			nx_log "host $h: no libvirtd is running"
 		tail -n 30 "$dir/root/var/log/libvirt/libvirtd.log" >&2 2>/dev/null || true
