@@ -6,9 +6,15 @@
  */
 #include <check.h>
 #include <errno.h>
+#include <linux/capability.h>
 #include <stdbool.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include "memxd/server/store.h"
 #include "rmap/wire.h"
@@ -21,18 +27,28 @@ static uint8_t wbuf[RMAP_MAX_PAGES * PG];
 /*
  * Every test of the store as it was runs twice, dedup on and off (the
  * tcases' fixture sets this): their pages are all distinct, so both
- * must behave alike.
+ * must behave alike.  The small ones run a third time on a reserved
+ * store (store_reserve: locked, and freed slots keep their memory).
  */
 static bool dedup_on = true;
+static bool reserve_on;
 
 static void dedup_setup_on(void)
 {
 	dedup_on = true;
+	reserve_on = false;
 }
 
 static void dedup_setup_off(void)
 {
 	dedup_on = false;
+	reserve_on = false;
+}
+
+static void reserve_setup(void)
+{
+	dedup_on = true;
+	reserve_on = true;
 }
 
 static struct store *new_store(uint64_t capacity)
@@ -41,6 +57,10 @@ static struct store *new_store(uint64_t capacity)
 
 	ck_assert_int_eq(store_new(&st, capacity), 0);
 	ck_assert_int_eq(store_set_dedup(st, dedup_on), 0);
+	if (reserve_on) {
+		ck_assert_int_eq(store_reserve(st, NULL, NULL), 0);
+		ck_assert(store_reserved(st));
+	}
 	return st;
 }
 
@@ -1189,13 +1209,194 @@ START_TEST(test_dedup_off)
 }
 END_TEST
 
-/* The tests of the store as it was, with dedup on or off. */
-static void add_store_tcases(Suite *s, bool dedup)
+/* ---- a reserved store ---- */
+
+/* This process's locked memory, in KiB (/proc/self/status VmLck). */
+static unsigned long locked_kib(void)
 {
-	void (*setup)(void) = dedup ? dedup_setup_on : dedup_setup_off;
+	char line[256];
+	unsigned long kib = 0;
+	FILE *f = fopen("/proc/self/status", "r");
+
+	ck_assert_ptr_nonnull(f);
+	while (fgets(line, sizeof(line), f))
+		if (sscanf(line, "VmLck: %lu kB", &kib) == 1)
+			break;
+	fclose(f);
+	return kib;
+}
+
+struct progress_seen {
+	unsigned calls;
+	uint64_t last, total;
+	bool monotonic;
+};
+
+static void progress_record(uint64_t done, uint64_t total, void *arg)
+{
+	struct progress_seen *p = arg;
+
+	p->monotonic &= done > p->last && done <= total;
+	p->calls++;
+	p->last = done;
+	p->total = total;
+}
+
+START_TEST(test_reserve_locks_the_capacity)
+{
+	enum { CAP = 1024 };	/* 4 MiB: under an unprivileged lock limit */
+	struct progress_seen seen = { .monotonic = true };
+	unsigned long before = locked_kib();
+	struct store_stats sst;
+	struct store_session *ss;
+	struct store *st;
+
+	ck_assert_int_eq(store_new(&st, CAP), 0);
+	ck_assert(!store_reserved(st));
+	ck_assert_int_eq(store_reserve(st, progress_record, &seen), 0);
+	ck_assert(store_reserved(st));
+	ck_assert_uint_ge(seen.calls, 1);
+	ck_assert(seen.monotonic);
+	ck_assert_uint_eq(seen.last, seen.total);
+	ck_assert_uint_eq(seen.total, (uint64_t)CAP * PG);
+	ck_assert_uint_ge(locked_kib() - before, CAP * PG / 1024);
+	store_stats(st, &sst);
+	ck_assert(sst.reserved);
+	/* Twice is once. */
+	ck_assert_int_eq(store_reserve(st, NULL, NULL), 0);
+
+	/* Fill it, empty it and fill it again: freed slots are rewritten. */
+	ss = store_session_new(st);
+	for (unsigned round = 0; round < 3; round++) {
+		for (uint64_t p = 0; p < CAP; p += RMAP_MAX_PAGES)
+			ck_assert_int_eq(store_write(st, ss, p, RMAP_MAX_PAGES,
+						     pattern(round, p,
+							     RMAP_MAX_PAGES),
+						     NULL), 0);
+		ck_assert_uint_eq(store_used(st), CAP);
+		ck_assert_int_eq(store_write(st, ss, CAP, 1,
+					     pattern(round, CAP, 1), NULL),
+				 -ENOSPC);
+		for (uint64_t p = 0; p < CAP; p += 97)
+			assert_page(st, ss, p, round);
+		ck_assert_uint_eq(store_discard(st, ss, 0, CAP / 2), CAP / 2);
+		ck_assert_uint_eq(store_used(st), CAP / 2);
+		assert_page(st, ss, CAP - 1, round);
+		ck_assert_uint_eq(store_discard(st, ss, CAP / 2, CAP / 2),
+				  CAP / 2);
+	}
+	store_session_free(st, ss);
+	/* Freed slots kept their memory: still locked. */
+	ck_assert_uint_ge(locked_kib() - before, CAP * PG / 1024);
+	store_free(st);
+	ck_assert_uint_le(locked_kib(), before);
+}
+END_TEST
+
+START_TEST(test_reserve_only_before_the_first_write)
+{
+	struct store_session *ss;
+	struct store *st;
+
+	ck_assert_int_eq(store_new(&st, 16), 0);
+	ss = store_session_new(st);
+	ck_assert_int_eq(store_write(st, ss, 5, 1, pattern(7, 5, 1), NULL), 0);
+	ck_assert_int_eq(store_reserve(st, NULL, NULL), -EBUSY);
+	ck_assert(!store_reserved(st));
+	assert_page(st, ss, 5, 7);
+	/* Emptied, it has still mapped chunks of its own: still too late. */
+	ck_assert_uint_eq(store_discard(st, ss, 5, 1), 1);
+	ck_assert_int_eq(store_reserve(st, NULL, NULL), -EBUSY);
+	store_session_free(st, ss);
+	store_free(st);
+}
+END_TEST
+
+/* Give up CAP_IPC_LOCK (root locks past RLIMIT_MEMLOCK with it). */
+static int drop_ipc_lock(void)
+{
+	struct __user_cap_header_struct hdr = {
+		.version = _LINUX_CAPABILITY_VERSION_3,
+	};
+	struct __user_cap_data_struct data[2];
+	const unsigned w = CAP_IPC_LOCK / 32;
+	const uint32_t bit = 1u << (CAP_IPC_LOCK % 32);
+
+	if (syscall(SYS_capget, &hdr, data))
+		return -1;
+	data[w].effective &= ~bit;
+	data[w].permitted &= ~bit;
+	data[w].inheritable &= ~bit;
+	return (int)syscall(SYS_capset, &hdr, data);
+}
+
+/*
+ * In a child that may lock nothing: the reservation is refused with an
+ * errno, nothing stays locked or mapped for it, and the store works as
+ * an unreserved one.  Exit status: 0, or the step that went wrong.
+ */
+static int refused_child(void)
+{
+	struct rlimit none = { 0, 0 };
+	struct store_session *ss;
+	struct iovec iov;
+	struct store *st;
+	int ret;
+
+	if (drop_ipc_lock() || setrlimit(RLIMIT_MEMLOCK, &none))
+		return 1;
+	if (store_new(&st, 256))
+		return 2;
+	ret = store_reserve(st, NULL, NULL);
+	if (ret != -EPERM && ret != -ENOMEM && ret != -EAGAIN)
+		return 3;
+	if (store_reserved(st) || locked_kib())
+		return 4;
+	ss = store_session_new(st);
+	if (store_write(st, ss, 0, 8, pattern(3, 0, 8), NULL) ||
+	    store_read(st, ss, 7, 1, &iov, NULL) ||
+	    memcmp(iov.iov_base, wbuf + 7 * PG, PG))
+		return 5;
+	store_session_free(st, ss);
+	store_free(st);
+	return 0;
+}
+
+START_TEST(test_reserve_refused_leaves_the_store_usable)
+{
+	int status;
+	pid_t pid = fork();
+
+	ck_assert_int_ge(pid, 0);
+	if (pid == 0)
+		_exit(refused_child());
+	ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+	ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0,
+		      "the child failed at step %d (status %#x)",
+		      WIFEXITED(status) ? WEXITSTATUS(status) : -1, status);
+}
+END_TEST
+
+/* The tests of the store as it was, with dedup on or off. */
+struct store_variant {
+	const char *capacity, *table, *parity;	/* tcase names */
+	void (*setup)(void);
+};
+
+static const struct store_variant store_variants[] = {
+	{ "capacity", "table", "parity", dedup_setup_on },
+	{ "capacity-nodedup", "table-nodedup", "parity-nodedup",
+	  dedup_setup_off },
+	/* No table: its 47 MiB would pass an unprivileged lock limit. */
+	{ "capacity-reserved", NULL, "parity-reserved", reserve_setup },
+};
+
+static void add_store_tcases(Suite *s, const struct store_variant *v)
+{
+	void (*setup)(void) = v->setup;
 	TCase *tc;
 
-	tc = tcase_create(dedup ? "capacity" : "capacity-nodedup");
+	tc = tcase_create(v->capacity);
 	tcase_add_unchecked_fixture(tc, setup, NULL);
 	tcase_add_test(tc, test_new_rejects_bad_capacity);
 	tcase_add_test(tc, test_capacity_fill_and_refuse);
@@ -1205,14 +1406,17 @@ static void add_store_tcases(Suite *s, bool dedup)
 	tcase_add_test(tc, test_discarded_slots_are_reused);
 	suite_add_tcase(s, tc);
 
-	tc = tcase_create(dedup ? "table" : "table-nodedup");
-	tcase_add_unchecked_fixture(tc, setup, NULL);
-	tcase_set_timeout(tc, 120);
-	tcase_add_loop_test(tc, test_hash_table_against_reference, 0, 2);
-	tcase_add_test(tc, test_huge_range_discard);
-	suite_add_tcase(s, tc);
+	if (v->table) {
+		tc = tcase_create(v->table);
+		tcase_add_unchecked_fixture(tc, setup, NULL);
+		tcase_set_timeout(tc, 120);
+		tcase_add_loop_test(tc, test_hash_table_against_reference, 0,
+				    2);
+		tcase_add_test(tc, test_huge_range_discard);
+		suite_add_tcase(s, tc);
+	}
 
-	tc = tcase_create(dedup ? "parity" : "parity-nodedup");
+	tc = tcase_create(v->parity);
 	tcase_add_unchecked_fixture(tc, setup, NULL);
 	tcase_set_timeout(tc, 60);
 	tcase_add_test(tc, test_xwrite_deltas);
@@ -1231,8 +1435,16 @@ static Suite *store_suite(void)
 	Suite *s = suite_create("store");
 	TCase *tc;
 
-	add_store_tcases(s, true);
-	add_store_tcases(s, false);
+	for (size_t i = 0; i < sizeof(store_variants) /
+			       sizeof(store_variants[0]); i++)
+		add_store_tcases(s, &store_variants[i]);
+
+	tc = tcase_create("reserve");
+	tcase_add_unchecked_fixture(tc, dedup_setup_on, NULL);
+	tcase_add_test(tc, test_reserve_locks_the_capacity);
+	tcase_add_test(tc, test_reserve_only_before_the_first_write);
+	tcase_add_test(tc, test_reserve_refused_leaves_the_store_usable);
+	suite_add_tcase(s, tc);
 
 	tc = tcase_create("dedup");
 	tcase_add_unchecked_fixture(tc, dedup_setup_on, NULL);

@@ -10,7 +10,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/syscall.h>
 #include <time.h>
+#include <unistd.h>
 #include <xxhash.h>
 
 #include "../../rmap/wire.h"
@@ -18,6 +20,8 @@
 #define PAGE		RMAP_PAGE_SIZE
 #define TAG		RMAP_TAG_LEN
 #define CHUNK_PAGES	256u
+/* store_reserve locks this much at a time, and reports after each. */
+#define RESERVE_STEP	(64u << 20)
 #define EMPTY		UINT32_MAX
 /*
  * A slot shared this often takes no more references, so that its count
@@ -56,6 +60,8 @@ struct store {
 	uint64_t used;		/* slots holding a page: unique pages */
 	uint64_t logical;	/* references, over every session */
 	uint8_t **chunks;	/* lazily mapped, CHUNK_PAGES slots each */
+	uint8_t *reserved;	/* or all of them at once: store_reserve */
+	size_t reserved_len;
 	struct slot_meta **meta;	/* each chunk's slots' */
 	uint64_t nchunks;
 	uint32_t *free_slots;	/* stack of released slot numbers */
@@ -137,16 +143,62 @@ void store_free(struct store *st)
 	if (!st)
 		return;
 	for (uint64_t i = 0; i < st->nchunks; i++) {
-		if (st->chunks[i])
+		if (st->chunks[i] && !st->reserved)
 			munmap(st->chunks[i], (size_t)CHUNK_PAGES * PAGE);
 		free(st->meta[i]);
 	}
+	if (st->reserved)
+		munmap(st->reserved, st->reserved_len);
 	free(st->chunks);
 	free(st->meta);
 	free(st->free_slots);
 	free(st->index);
 	free(st->xor_pages);
 	free(st);
+}
+
+int store_reserve(struct store *st, store_progress_fn progress, void *arg)
+{
+	size_t len = (size_t)st->nchunks * CHUNK_PAGES * PAGE, done;
+	uint8_t *m;
+
+	if (st->reserved)
+		return 0;
+	if (st->next_slot)
+		return -EBUSY;
+	m = mmap(NULL, len, PROT_READ | PROT_WRITE,
+		 MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (m == MAP_FAILED)
+		return -errno;
+	/* mlock faults every page in: the kernel's zeroing happens here. */
+	for (done = 0; done < len; ) {
+		size_t step = len - done < RESERVE_STEP ? len - done :
+							  RESERVE_STEP;
+
+		/*
+		 * The system call, not libc's mlock(): AddressSanitizer
+		 * replaces that with one that locks nothing and succeeds.
+		 */
+		if (syscall(SYS_mlock, m + done, step) < 0) {
+			int err = errno;
+
+			munmap(m, len);
+			return -err;
+		}
+		done += step;
+		if (progress)
+			progress(done, len, arg);
+	}
+	st->reserved = m;
+	st->reserved_len = len;
+	for (uint64_t c = 0; c < st->nchunks; c++)
+		st->chunks[c] = m + (size_t)c * CHUNK_PAGES * PAGE;
+	return 0;
+}
+
+bool store_reserved(const struct store *st)
+{
+	return st->reserved != NULL;
 }
 
 int store_set_dedup(struct store *st, bool on)
@@ -187,6 +239,7 @@ void store_stats(const struct store *st, struct store_stats *out)
 		.hashed_pages = st->hashed_pages,
 		.hash_ns = st->hash_ns,
 		.dedup = st->index != NULL,
+		.reserved = st->reserved != NULL,
 	};
 }
 
@@ -246,8 +299,13 @@ static void slot_release(struct store *st, uint32_t slot)
 	}
 	st->free_slots[st->nfree++] = slot;
 	st->used--;
-	/* Give the memory back; the slot reads as zeros until rewritten. */
-	madvise(slot_addr(st, slot), PAGE, MADV_DONTNEED);
+	/*
+	 * Give the memory back, unless it is reserved (and locked, which
+	 * MADV_DONTNEED would refuse anyway): every write fills a slot
+	 * whole, so nothing reads what a freed slot held.
+	 */
+	if (!st->reserved)
+		madvise(slot_addr(st, slot), PAGE, MADV_DONTNEED);
 }
 
 /*

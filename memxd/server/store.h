@@ -3,8 +3,9 @@
  * store.h - the pages a memory server holds for its clients.
  *
  * Pages are keyed by (session, page number): a *reference*.  Page bodies
- * live in a slab of 4 KiB slots, allocated lazily in 1 MiB chunks; each
- * session maps its page numbers to slots with an open-addressing table.
+ * live in a slab of 4 KiB slots, allocated lazily in 1 MiB chunks, or
+ * all at once and locked (store_reserve); each session maps its page
+ * numbers to slots with an open-addressing table.
  * The capacity is a hard limit on slots: a write that would exceed it is
  * refused whole, never partly applied.
  *
@@ -58,6 +59,20 @@ struct store_session;
 /* A new store, dedup on. */
 int store_new(struct store **st, uint64_t capacity_pages);
 void store_free(struct store *st);
+/*
+ * Map every slot of the capacity now, touched and locked (mlock(2)), so
+ * that what the server lends exists before any client writes: no write
+ * can fail for memory later, the host's own swap never takes a page, and
+ * no slot's first write waits for the kernel to find and zero its page.
+ * Slots freed later keep their memory.  @progress, if not NULL, is told
+ * the bytes locked so far and the total after every step.  Only before
+ * the store's first write (-EBUSY after).  0, or -errno from mmap or
+ * mlock (ENOMEM, EAGAIN, EPERM: RLIMIT_MEMLOCK or the host's memory),
+ * the store then as it was.
+ */
+typedef void (*store_progress_fn)(uint64_t done, uint64_t total, void *arg);
+int store_reserve(struct store *st, store_progress_fn progress, void *arg);
+bool store_reserved(const struct store *st);
 /* Dedup on or off: only while the store holds no page, else -EBUSY. */
 int store_set_dedup(struct store *st, bool on);
 /*
@@ -148,6 +163,7 @@ struct store_stats {
 	uint64_t hashed_pages;		/* pages hashed to find a share */
 	uint64_t hash_ns;		/* time spent hashing and comparing */
 	bool dedup;
+	bool reserved;			/* store_reserve() */
 };
 void store_stats(const struct store *st, struct store_stats *out);
 
