@@ -74,6 +74,7 @@ static int run_server(struct evl *loop, const struct memxd_options *o)
 		.heartbeat_ms = o->heartbeat_ms,
 		.lease_s = o->lease_s,
 		.dedup = o->dedup,
+		.reserve = o->reserve,
 		.spin_us = o->server_spin_us,
 		.rmap = o->rmap,
 	};
@@ -95,10 +96,12 @@ static int run_server(struct evl *loop, const struct memxd_options *o)
 		snprintf(mtu, sizeof(mtu), "%u", o->rmap.mtu);
 	log_info("memory server %s on UDP port %u: lending %lu MiB "
 		 "(%lu pages), mtu %s, window %u, heartbeat %u ms, sessions "
-		 "leased for %u s, dedup %s; %s", PACKAGE_VERSION,
+		 "leased for %u s, dedup %s, %s; %s", PACKAGE_VERSION,
 		 server_port(srv), (unsigned long)(o->capacity >> 20),
 		 (unsigned long)sc.capacity_pages, mtu, o->rmap.window,
 		 o->heartbeat_ms, o->lease_s, o->dedup ? "on" : "off",
+		 o->reserve ? "reserved and locked in RAM" :
+			      "taken as it fills",
 		 o->rmap.auth.insecure ?
 		 "NOT AUTHENTICATED" : rmap_ep_secure(server_ep(srv)) ?
 		 "authenticated peers only" : "?");

@@ -65,6 +65,10 @@ static const struct opt opts[] = {
 	{ "server", "dedup", OPT_BOOL, O(dedup), 0, 0, "on|off",
 	  "keep one copy of equal pages, whoever's; off keeps clients from "
 	  "learning that another holds a page they hold (default on)" },
+	{ "server", "reserve", OPT_BOOL, O(reserve), 0, 0, "on|off",
+	  "map, touch and lock (mlock) the whole capacity at start, so that "
+	  "what is lent exists: refuse to start otherwise (default off: "
+	  "memory is taken as the store fills)" },
 	{ "server", "poll-us", OPT_UINT, O(server_spin_us), 0, 10000, "US",
 	  "after a request, poll for the next one at most this long before "
 	  "sleeping, while polling pays and no other thread waits for a "

@@ -35,6 +35,7 @@ struct memxd_options {
 	unsigned heartbeat_ms;
 	unsigned lease_s;
 	bool dedup;			/* share equal pages: store.h */
+	bool reserve;			/* lock the capacity at start */
 	unsigned server_spin_us;	/* poll for the next request */
 	char *test_corrupt;		/* a test hook: server.h */
 

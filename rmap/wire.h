@@ -293,7 +293,9 @@ enum {
 #define RMAP_STAT_LEAVING	0x0001u
 /* The server keeps page tags (RMAP_F_TAGS). */
 #define RMAP_STAT_TAGS		0x0002u
-#define RMAP_STAT_F_ALL		0x0003u
+/* Its whole capacity is in RAM, locked, since it started (--reserve). */
+#define RMAP_STAT_RESERVED	0x0004u
+#define RMAP_STAT_F_ALL		0x0007u
 
 /*
  * The payload of REG: a be64 client nonce, so that a retried REG is

@@ -90,6 +90,7 @@ static uint16_t req_flags;		/* the next requests' RMAP_F_TAGS */
  * off, as a server with --dedup=off, which must behave as before.
  */
 static bool dedup_on = true;
+static bool reserve_on;			/* the next server's --reserve */
 
 static void setup_server_announcing(uint64_t capacity, unsigned heartbeat_ms,
 				    unsigned announce_ms)
@@ -105,6 +106,7 @@ static void setup_server_announcing(uint64_t capacity, unsigned heartbeat_ms,
 		.announce_to = announce_ms ? announce_to : NULL,
 		.corrupt = corrupt,
 		.dedup = dedup_on,
+		.reserve = reserve_on,
 	};
 	/* ANNOUNCE is never authenticated: heard as discovery hears it. */
 	struct rmap_handlers ch = { .announce = on_announce,
@@ -876,6 +878,46 @@ START_TEST(test_parity_requests_full)
 }
 END_TEST
 
+/*
+ * --reserve: the store is taken and locked before the server answers
+ * anyone, STAT says so, and pages come and go through it as through any.
+ */
+START_TEST(test_reserved_server)
+{
+	static uint8_t w[4 * PG], r[4 * PG];
+	uint8_t body[RMAP_STAT_LEN];
+	struct rmap_stat st;
+	struct done d;
+	uint32_t s;
+
+	reserve_on = true;
+	setup_server(256, 10000);
+	reserve_on = false;
+	ck_assert_uint_eq(req(RMAP_T_STAT, 0, 0, 0, NULL, 0, body, sizeof(body),
+			      &d), RMAP_S_OK);
+	ck_assert_int_eq(rmap_stat_decode(body, d.len, &st), 0);
+	ck_assert_uint_eq(st.flags, RMAP_STAT_TAGS | RMAP_STAT_RESERVED);
+	ck_assert_uint_eq(st.capacity_pages, 256);
+	s = reg(24, 10000);
+	pages(9, w, 4);
+	ck_assert_uint_eq(req(RMAP_T_WRITE, s, 10, 4, w, sizeof(w), NULL, 0,
+			      &d), RMAP_S_OK);
+	ck_assert_uint_eq(req(RMAP_T_READ, s, 10, 4, NULL, 0, r, sizeof(r),
+			      &d), RMAP_S_OK);
+	ck_assert_mem_eq(r, w, sizeof(w));
+	ck_assert_uint_eq(req(RMAP_T_FREE, s, 10, 4, NULL, 0, NULL, 0, &d),
+			  RMAP_S_OK);
+	ck_assert_uint_eq(stats().used_pages, 0);
+	pages(10, w, 4);
+	ck_assert_uint_eq(req(RMAP_T_WRITE, s, 10, 4, w, sizeof(w), NULL, 0,
+			      &d), RMAP_S_OK);
+	ck_assert_uint_eq(req(RMAP_T_READ, s, 10, 4, NULL, 0, r, sizeof(r),
+			      &d), RMAP_S_OK);
+	ck_assert_mem_eq(r, w, sizeof(w));
+	teardown_server();
+}
+END_TEST
+
 START_TEST(test_leave)
 {
 	static uint8_t w[2 * PG], r[2 * PG];
@@ -1582,6 +1624,7 @@ static Suite *server_suite(void)
 	tcase_add_test(tc, test_parity_requests_end_to_end);
 	tcase_add_test(tc, test_parity_requests_full);
 	tcase_add_test(tc, test_leave);
+	tcase_add_test(tc, test_reserved_server);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("integrity");

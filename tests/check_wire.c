@@ -1085,8 +1085,11 @@ START_TEST(test_stat_reject)
 	buf[28] = 0x80;			/* reserved */
 	ck_assert_int_eq(rmap_stat_decode(buf, RMAP_STAT_LEN, &d), -1);
 	buf[28] = 0;
-	buf[27] = 0x04;			/* unknown flag */
+	buf[27] = 0x08;			/* unknown flag */
 	ck_assert_int_eq(rmap_stat_decode(buf, RMAP_STAT_LEN, &d), -1);
+	buf[27] = RMAP_STAT_RESERVED;	/* known since --reserve */
+	ck_assert_int_eq(rmap_stat_decode(buf, RMAP_STAT_LEN, &d), 0);
+	ck_assert_uint_eq(d.flags, RMAP_STAT_RESERVED);
 	buf[26] = 0x01;			/* unknown flag, high byte */
 	buf[27] = 0;
 	ck_assert_int_eq(rmap_stat_decode(buf, RMAP_STAT_LEN, &d), -1);

@@ -95,14 +95,15 @@ int cmd_stat(struct cli *c, int argc, char **argv)
 		}
 		printf("server=%s capacity_pages=%lu used_pages=%lu "
 		       "free_MiB=%lu load_permille=%u sessions=%u srtt_us=%u "
-		       "mtu=%u leaving=%u",
+		       "mtu=%u leaving=%u reserved=%u",
 		       rmap_peer_name(s.peer), (unsigned long)st.capacity_pages,
 		       (unsigned long)st.used_pages,
 		       (unsigned long)((st.capacity_pages - st.used_pages) *
 				       PAGE >> 20),
 		       st.load_permille, st.sessions,
 		       rmap_peer_srtt_us(s.peer), rmap_peer_mtu(s.peer),
-		       st.flags & RMAP_STAT_LEAVING ? 1u : 0u);
+		       st.flags & RMAP_STAT_LEAVING ? 1u : 0u,
+		       st.flags & RMAP_STAT_RESERVED ? 1u : 0u);
 		/*
 		 * Dedup: the pages its clients hold, the unique pages they
 		 * take (used_pages), what that saves, and what hashing and

@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <unistd.h>
 
 #include "../log.h"
 #include "server_int.h"
@@ -25,7 +26,8 @@ static void fill_stat(struct server *srv, struct rmap_stat *st)
 	st->load_permille = srv->st.load_permille;
 	st->sessions = g_hash_table_size(srv->sessions);
 	st->port = rmap_ep_port(srv->ep);
-	st->flags = RMAP_STAT_TAGS | (srv->leaving ? RMAP_STAT_LEAVING : 0);
+	st->flags = RMAP_STAT_TAGS | (srv->leaving ? RMAP_STAT_LEAVING : 0) |
+		    (store_reserved(srv->store) ? RMAP_STAT_RESERVED : 0);
 }
 
 /*
@@ -483,6 +485,54 @@ void server_transport(const struct server *srv, uint64_t t[RMAP_STATT_N])
 #undef X
 }
 
+/* store_reserve's progress: a line every tenth of a large capacity. */
+static void reserve_progress(uint64_t done, uint64_t total, void *arg)
+{
+	unsigned *logged = arg, tenth = (unsigned)(done * 10 / total);
+
+	if (total < (1ull << 30) || done == total || tenth == *logged)
+		return;
+	*logged = tenth;
+	log_info("reserving %lu MiB for the store: %lu MiB locked (%u%%)",
+		 (unsigned long)(total >> 20), (unsigned long)(done >> 20),
+		 tenth * 10);
+}
+
+/*
+ * The whole capacity mapped, touched and locked before any client is
+ * heard (store_reserve), or why not.
+ */
+static int server_reserve(struct server *srv)
+{
+	uint64_t mib = store_capacity(srv->store) * RMAP_PAGE_SIZE >> 20;
+	uint64_t t0 = evl_now_ns();
+	unsigned logged = 0;
+	struct rlimit rl;
+	char hint[160] = "";
+	int ret;
+
+	ret = store_reserve(srv->store, reserve_progress, &logged);
+	if (!ret) {
+		log_info("reserved %lu MiB for the store, locked in RAM, in "
+			 "%.1f s", (unsigned long)mib,
+			 (double)(evl_now_ns() - t0) / 1e9);
+		return 0;
+	}
+	/* root locks past the limit (CAP_IPC_LOCK) */
+	if (geteuid() && getrlimit(RLIMIT_MEMLOCK, &rl) == 0 &&
+	    rl.rlim_cur != RLIM_INFINITY)
+		snprintf(hint, sizeof(hint), " (RLIMIT_MEMLOCK is %lu KiB: "
+			 "raise it, e.g. LimitMEMLOCK=infinity in the unit, "
+			 "or run as root)", (unsigned long)(rl.rlim_cur >> 10));
+	else if (ret == -ENOMEM || ret == -EAGAIN)
+		snprintf(hint, sizeof(hint), " (the host has not that much "
+			 "memory to lock: lend less)");
+	log_err("cannot reserve %lu MiB for the store: %s%s; without "
+		"--reserve the store takes memory as it fills", (unsigned long)mib,
+		strerror(-ret), hint);
+	return ret;
+}
+
 /*
  * The route to a client changed MTU: its replies go out cut for the new
  * one (RMAP found it refusing a run cut for the old, or looked again).
@@ -596,6 +646,11 @@ int server_new(struct server **out, struct evl *loop,
 	ret = store_set_dedup(srv->store, cfg->dedup);
 	if (ret)
 		goto err;
+	if (cfg->reserve) {
+		ret = server_reserve(srv);
+		if (ret)
+			goto err;
+	}
 	srv->sessions = g_hash_table_new(NULL, NULL);
 	srv->regs = g_hash_table_new(g_int64_hash, g_int64_equal);
 	srv->clients = g_hash_table_new_full(server_client_hash,

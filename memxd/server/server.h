@@ -68,6 +68,8 @@ struct server_config {
 	unsigned heartbeat_ms;		/* asked of clients */
 	unsigned lease_s;		/* pages kept this long in silence */
 	bool dedup;			/* share equal pages (store.h) */
+	bool reserve;			/* lock the capacity at start:
+					 * store_reserve() */
 	unsigned spin_us;		/* poll this long for the next request
 					 * after one (rmap/spin.h); 0: never */
 	struct server_corrupt corrupt;	/* a test hook: see above */
