@@ -14,6 +14,9 @@
 #   - the memory the guest frees reaches memxd as discards (virtio-balloon
 #     free page reporting -> ram_block_discard_range -> discard=);
 #   - the guest sees the full 1 GiB (MemTotal);
+#   - the memory servers run with --reserve=on: each says reserved=1 in
+#     memxctl stat and has its whole capacity locked (VmLck) before the
+#     guest boots, and the guest's pages live in that memory;
 #   - QEMU refuses quickly, with a clear message, when memxd is
 #     unreachable, does not answer (10 s deadline) or refuses the VM, with
 #     prealloc=on, with budget > size or missing, and with hugetlb;
@@ -53,7 +56,15 @@ done
 
 gx_require
 gx_build
+GX_SERVER_ARGS="--reserve=on"
 gx_setup 1G
+for s in "${GX_SERVERS[@]}"; do
+	st=$(nx_exec "$GX_CLIENT" "$MEMXCTL" stat "$(nx_ip "$s")")
+	locked=$(awk '/^VmLck:/ { print int($2 / 1024) }' "/proc/${NX_PIDS[server-$s]}/status")
+	[[ $st == *" reserved=1"* && $locked -ge 1024 ]] ||
+		nx_die "server $s was started with --reserve=on but is not reserved: VmLck ${locked} MiB; $st"
+	nx_log "ok:   server $s reserved its 1024 MiB at start: VmLck ${locked} MiB, memxctl stat reserved=1"
+done
 gx_memxd_start e2e
 nx_log "QEMU: $QEMU; guest: $GUEST; accel: $GX_ACCEL"
 

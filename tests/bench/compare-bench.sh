@@ -130,8 +130,16 @@ scan_mib=${BENCH_SCAN_MIB:-$((2 * budget_mib))}
 scan_passes=${BENCH_SCAN_PASSES:-$def_passes}
 swap_mib=${BENCH_SWAP_MIB:-$size_mib}
 memxd_base=${BENCH_MEMXD_BASE:-}
+# memx's memory servers take their whole capacity at start, locked
+# (--reserve=on), as a server lending its RAM in production would;
+# memxbase's too, if its binary knows how (builds before 2026-12-05 do not)
+memx_server_args="--reserve=on"
+base_server_args=
 if [[ -n $memxd_base ]]; then
 	[[ -x $memxd_base ]] || nx_die "BENCH_MEMXD_BASE=$memxd_base is not an executable"
+	if "$memxd_base" --help 2>&1 | grep -q -e '--reserve'; then
+		base_server_args="--reserve=on"
+	fi
 	read -r -a configs <<<"${BENCH_CONFIGS:-local memx memxbase hostswap zram vdisk nbd}"
 else
 	read -r -a configs <<<"${BENCH_CONFIGS:-local memx hostswap zram vdisk nbd}"
@@ -644,7 +652,13 @@ memx_run()
 	# gx_setup started them; a later round starts them again
 	if [[ -z ${NX_PIDS[server-${GX_SERVERS[0]}]:-} ]]; then
 		MEMXD=$bin
-		nx_memory_servers "$GX_CLIENT" "${size_mib}M" "${GX_SERVERS[@]}"
+		if [[ $c == memxbase ]]; then
+			NX_SERVER_ARGS=$base_server_args \
+				nx_memory_servers "$GX_CLIENT" "${size_mib}M" "${GX_SERVERS[@]}"
+		else
+			NX_SERVER_ARGS=$memx_server_args \
+				nx_memory_servers "$GX_CLIENT" "${size_mib}M" "${GX_SERVERS[@]}"
+		fi
 		MEMXD=$own
 	fi
 	for w in "${workloads[@]}"; do
@@ -679,13 +693,13 @@ memx_run()
 cfg_memxbase()
 {
 	memx_run memxbase "$memxd_base"
-	SETUP[memxbase]="memxbase: as memx, the pager and the memory servers being $memxd_base"
+	SETUP[memxbase]="memxbase: as memx, the pager and the memory servers being $memxd_base (servers ${base_server_args:-without --reserve})"
 }
 
 cfg_memx()
 {
 	memx_run memx "$MEMXD"
-	SETUP[memx]="memx: -m $size_mib MiB memory-backend-memx budget=$budget_mib MiB; memxd (defaults) in the client namespace; ${#GX_SERVERS[@]} memxd --server (capacity $size_mib MiB each) in their own namespaces on one bridge (veth, MTU $GX_MTU); page-groups of $(gx_val "$out/memx-${workloads[0]}.dump" pg_width 2>/dev/null || echo '?') data servers + $(gx_val "$out/memx-${workloads[0]}.dump" pg_parity 2>/dev/null || echo '?') parity"
+	SETUP[memx]="memx: -m $size_mib MiB memory-backend-memx budget=$budget_mib MiB; memxd (defaults) in the client namespace; ${#GX_SERVERS[@]} memxd --server $memx_server_args (capacity $size_mib MiB each, taken and locked at start) in their own namespaces on one bridge (veth, MTU $GX_MTU); page-groups of $(gx_val "$out/memx-${workloads[0]}.dump" pg_width 2>/dev/null || echo '?') data servers + $(gx_val "$out/memx-${workloads[0]}.dump" pg_parity 2>/dev/null || echo '?') parity"
 }
 
 memx_stats()
@@ -843,6 +857,7 @@ step "building the patched QEMU and the test guest (cached after the first time)
 gx_build
 GX_SERVERS=(srv1 srv2 srv3 srv4)
 step "namespaces: client + four memory servers (${NX_PREFIX}*)"
+GX_SERVER_ARGS=$memx_server_args
 gx_setup "${size_mib}M"
 trap cb_cleanup EXIT
 disk_dir=$(mktemp -d "$disk_parent/compare-bench.XXXXXX")

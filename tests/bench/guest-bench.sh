@@ -12,7 +12,9 @@
 #
 # Environment: BENCH_SIZE (guest RAM, default 1G), BENCH_BUDGET (default
 # a quarter of it), BENCH_MIB (quicksort MiB, default 600), GX_ACCEL (tcg),
-# BENCH_MEMXD_ARGS (more options for memxd, e.g. --evict-policy=refault).
+# BENCH_MEMXD_ARGS (more options for memxd, e.g. --evict-policy=refault),
+# BENCH_SERVER_ARGS (the memory servers', default --reserve=on; empty:
+# their memory is taken as they fill).
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -29,6 +31,8 @@ timeout_s=${BENCH_TIMEOUT:-3600}
 
 gx_require
 gx_build
+# the servers take their capacity at start, locked, as in production
+GX_SERVER_ARGS=${BENCH_SERVER_ARGS---reserve=on}
 gx_setup "$size"
 
 # run LABEL: boot the guest with GX_QEMU_ARGS, keep its console in LABEL.log

@@ -16,6 +16,8 @@
 #                             with vmlinuz and initramfs.gz
 #                             (tests/guest/build.sh)
 #   gx_setup CAPACITY         namespaces up, both servers lending CAPACITY
+#                             (with the words of $GX_SERVER_ARGS, e.g.
+#                             --reserve=on, besides $NX_SERVER_ARGS)
 #   gx_memxd_start LABEL [ARGS...]
 #                             memxd (pager) in the client ($GX_CLIENT),
 #                             with memxd ARGS; GX_SOCK is its control
@@ -143,8 +145,9 @@ gx_setup()
 	nx_init
 	trap gx_cleanup EXIT
 	nx_net_create "${GX_MTU:-1500}" "$GX_CLIENT" "${GX_SERVERS[@]}"
-	nx_memory_servers "$GX_CLIENT" "$cap" "${GX_SERVERS[@]}"
-	nx_log "${#GX_SERVERS[@]} memory servers up (${cap} each), client $(nx_ip "$GX_CLIENT")"
+	NX_SERVER_ARGS="${NX_SERVER_ARGS:-} ${GX_SERVER_ARGS:-}" \
+		nx_memory_servers "$GX_CLIENT" "$cap" "${GX_SERVERS[@]}"
+	nx_log "${#GX_SERVERS[@]} memory servers up (${cap} each${GX_SERVER_ARGS:+, $GX_SERVER_ARGS}), client $(nx_ip "$GX_CLIENT")"
 }
 
 declare -A GX_MEMXD_ARGS=()
