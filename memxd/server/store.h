@@ -61,9 +61,10 @@ int store_new(struct store **st, uint64_t capacity_pages);
 void store_free(struct store *st);
 /*
  * Map every slot of the capacity now, touched and locked (mlock(2)), so
- * that what the server lends exists before any client writes: no write
- * can fail for memory later, the host's own swap never takes a page, and
- * no slot's first write waits for the kernel to find and zero its page.
+ * that what the server lends exists before any client writes: no page
+ * needs memory later that an overcommitted host may not have (the
+ * session tables still grow), the host's own swap never takes a page,
+ * and no slot's first write waits for the kernel to find and zero it.
  * Slots freed later keep their memory.  @progress, if not NULL, is told
  * the bytes locked so far and the total after every step.  Only before
  * the store's first write (-EBUSY after).  0, or -errno from mmap or
