@@ -639,7 +639,7 @@ cfg_local()
 # memx_run CONFIG PAGER_BINARY: memx, or memxbase with another pager
 memx_run()
 {
-	local c=$1 bin=$2 w pid hwm own=$MEMXD s srv0 mx_s srv_s
+	local c=$1 bin=$2 w pid hwm own=$MEMXD s srv0 mx_s srv_s srv_args
 	local -a srv=()
 
 	# memxbase's memory servers run the other binary too: one whole
@@ -652,13 +652,10 @@ memx_run()
 	# gx_setup started them; a later round starts them again
 	if [[ -z ${NX_PIDS[server-${GX_SERVERS[0]}]:-} ]]; then
 		MEMXD=$bin
-		if [[ $c == memxbase ]]; then
-			NX_SERVER_ARGS=$base_server_args \
-				nx_memory_servers "$GX_CLIENT" "${size_mib}M" "${GX_SERVERS[@]}"
-		else
-			NX_SERVER_ARGS=$memx_server_args \
-				nx_memory_servers "$GX_CLIENT" "${size_mib}M" "${GX_SERVERS[@]}"
-		fi
+		srv_args=$memx_server_args
+		[[ $c != memxbase ]] || srv_args=$base_server_args
+		NX_SERVER_ARGS=$srv_args \
+			nx_memory_servers "$GX_CLIENT" "${size_mib}M" "${GX_SERVERS[@]}"
 		MEMXD=$own
 	fi
 	for w in "${workloads[@]}"; do
