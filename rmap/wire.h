@@ -289,11 +289,22 @@ enum {
 	RMAP_STATH_N
 };
 #define RMAP_STAT_HOST_LEN	(8u * RMAP_STATH_N)
+/*
+ * With RMAP_STAT_WANT_RESERVED, the client reads RMAP_STAT_RESERVED: a
+ * server sets that flag only in a reply to a STAT that asks, since
+ * clients built before it refuse a STAT body with a flag they do not
+ * know.  It adds no block; an older server ignores the bit.
+ */
+#define RMAP_STAT_WANT_RESERVED	0x00000010u
 /* The server was told to leave (LEAVE): it takes no new sessions. */
 #define RMAP_STAT_LEAVING	0x0001u
 /* The server keeps page tags (RMAP_F_TAGS). */
 #define RMAP_STAT_TAGS		0x0002u
-/* Its whole capacity is in RAM, locked, since it started (--reserve). */
+/*
+ * Its whole capacity is in RAM, locked, since it started (--reserve).
+ * Only in STAT replies to RMAP_STAT_WANT_RESERVED: never in ANNOUNCE or
+ * LEAVE, which older clients read too.
+ */
 #define RMAP_STAT_RESERVED	0x0004u
 #define RMAP_STAT_F_ALL		0x0007u
 

@@ -878,25 +878,54 @@ START_TEST(test_parity_requests_full)
 }
 END_TEST
 
+/* The flags of a STAT body; @len must be the body's alone. */
+static uint16_t stat_flags(const uint8_t *body, uint32_t len)
+{
+	struct rmap_stat st;
+
+	ck_assert_uint_eq(len, RMAP_STAT_LEN);
+	ck_assert_int_eq(rmap_stat_decode(body, len, &st), 0);
+	return st.flags;
+}
+
 /*
  * --reserve: the store is taken and locked before the server answers
- * anyone, STAT says so, and pages come and go through it as through any.
+ * anyone, STAT says so to a client that asks, and pages come and go
+ * through it as through any.  A client built before --reserve refuses
+ * a STAT body with flags it does not know (beyond LEAVING and TAGS):
+ * what it reads (STAT without RMAP_STAT_WANT_RESERVED, ANNOUNCE, LEAVE)
+ * never carries RESERVED, so a server may reserve before its clients
+ * are upgraded.
  */
 START_TEST(test_reserved_server)
 {
 	static uint8_t w[4 * PG], r[4 * PG];
-	uint8_t body[RMAP_STAT_LEN];
+	const uint8_t old_want[RMAP_STAT_REQ_LEN] = {
+		0, 0, 0, RMAP_STAT_WANT_DEDUP
+	}, want[RMAP_STAT_REQ_LEN] = { 0, 0, 0, RMAP_STAT_WANT_RESERVED };
+	uint8_t body[RMAP_STAT_LEN + RMAP_STAT_DEDUP_LEN];
+	const uint16_t old_flags = RMAP_STAT_LEAVING | RMAP_STAT_TAGS;
 	struct rmap_stat st;
 	struct done d;
 	uint32_t s;
 
 	reserve_on = true;
-	setup_server(256, 10000);
+	setup_server_announcing(256, 10000, 20);
 	reserve_on = false;
+	TU_RUN_UNTIL(loop, announcements >= 2, TU_DEADLINE_MS);
+	ck_assert_uint_eq(announced.flags, RMAP_STAT_TAGS);
 	ck_assert_uint_eq(req(RMAP_T_STAT, 0, 0, 0, NULL, 0, body, sizeof(body),
 			      &d), RMAP_S_OK);
+	ck_assert_uint_eq(stat_flags(body, d.len), RMAP_STAT_TAGS);
+	ck_assert_uint_eq(req(RMAP_T_STAT, 0, 0, 0, old_want, sizeof(old_want),
+			      body, sizeof(body), &d), RMAP_S_OK);
+	ck_assert_uint_eq(d.len, RMAP_STAT_LEN + RMAP_STAT_DEDUP_LEN);
+	ck_assert_uint_eq(stat_flags(body, RMAP_STAT_LEN), RMAP_STAT_TAGS);
+	ck_assert_uint_eq(req(RMAP_T_STAT, 0, 0, 0, want, sizeof(want), body,
+			      sizeof(body), &d), RMAP_S_OK);
+	ck_assert_uint_eq(stat_flags(body, d.len),
+			  RMAP_STAT_TAGS | RMAP_STAT_RESERVED);
 	ck_assert_int_eq(rmap_stat_decode(body, d.len, &st), 0);
-	ck_assert_uint_eq(st.flags, RMAP_STAT_TAGS | RMAP_STAT_RESERVED);
 	ck_assert_uint_eq(st.capacity_pages, 256);
 	s = reg(24, 10000);
 	/* The second round rewrites the slots the first one freed. */
@@ -911,6 +940,14 @@ START_TEST(test_reserved_server)
 				      &d), RMAP_S_OK);
 		ck_assert_uint_eq(stats().used_pages, 0);
 	}
+	/* What a leaving server tells everyone: only what all clients read. */
+	ck_assert_uint_eq(req(RMAP_T_LEAVE, 0, 0, 0, NULL, 0, body,
+			      sizeof(body), &d), RMAP_S_OK);
+	ck_assert_uint_eq(stat_flags(body, d.len), old_flags);
+	ck_assert_uint_eq(req(RMAP_T_STAT, 0, 0, 0, want, sizeof(want), body,
+			      sizeof(body), &d), RMAP_S_OK);
+	ck_assert_uint_eq(stat_flags(body, d.len),
+			  old_flags | RMAP_STAT_RESERVED);
 	teardown_server();
 }
 END_TEST

@@ -44,7 +44,8 @@ int cmd_stat(struct cli *c, int argc, char **argv)
 	for (int i = 0; i < argc; i++) {
 		uint8_t want[RMAP_STAT_REQ_LEN] = {
 			0, 0, 0, RMAP_STAT_WANT_COUNTERS | RMAP_STAT_WANT_DEDUP |
-				 RMAP_STAT_WANT_TRANSPORT | RMAP_STAT_WANT_HOST
+				 RMAP_STAT_WANT_TRANSPORT | RMAP_STAT_WANT_HOST |
+				 RMAP_STAT_WANT_RESERVED
 		};
 		struct iovec iov = { want, sizeof(want) };
 		struct rmap_req req = { .type = RMAP_T_STAT, .iov = &iov,

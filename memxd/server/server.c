@@ -19,7 +19,13 @@
 #include "server_int.h"
 #include "store.h"
 
-static void fill_stat(struct server *srv, struct rmap_stat *st)
+/*
+ * The STAT body.  @want: the STAT request's want mask (0 for LEAVE and
+ * ANNOUNCE); the flags that clients older than them refuse go only to
+ * those that ask.
+ */
+static void fill_stat(struct server *srv, struct rmap_stat *st,
+		      uint32_t want)
 {
 	st->capacity_pages = store_capacity(srv->store);
 	st->used_pages = store_used(srv->store);
@@ -27,7 +33,8 @@ static void fill_stat(struct server *srv, struct rmap_stat *st)
 	st->sessions = g_hash_table_size(srv->sessions);
 	st->port = rmap_ep_port(srv->ep);
 	st->flags = RMAP_STAT_TAGS | (srv->leaving ? RMAP_STAT_LEAVING : 0) |
-		    (store_reserved(srv->store) ? RMAP_STAT_RESERVED : 0);
+		    ((want & RMAP_STAT_WANT_RESERVED) &&
+		     store_reserved(srv->store) ? RMAP_STAT_RESERVED : 0u);
 }
 
 /*
@@ -316,13 +323,17 @@ static void on_request(struct rmap_ep *ep, const struct rmap_msg *m, void *arg)
 		goto out;
 	}
 	if (m->type == RMAP_T_STAT || m->type == RMAP_T_LEAVE) {
+		uint8_t want = 0;
+
 		if (m->type == RMAP_T_LEAVE)
 			on_leave(srv, m);
-		fill_stat(srv, &st);
+		else if (m->len == RMAP_STAT_REQ_LEN)
+			want = m->data[3];
+		fill_stat(srv, &st, want);
 		rmap_stat_encode(&st, buf);
 		iov[0] = (struct iovec){ buf, RMAP_STAT_LEN };
-		if (m->type == RMAP_T_STAT && m->len == RMAP_STAT_REQ_LEN)
-			iov[0].iov_len = stat_blocks(srv, m->data[3], buf);
+		if (want)
+			iov[0].iov_len = stat_blocks(srv, want, buf);
 		server_reply(srv, m, RMAP_S_OK, m->session, iov, 1);
 		goto out;
 	}
@@ -574,7 +585,7 @@ static void announce_fire(struct evl *loop, struct evl_timer *t)
 
 	if (srv->leaving)
 		return;
-	fill_stat(srv, &st);
+	fill_stat(srv, &st, 0);
 	for (unsigned i = 0; i < srv->n_announce; i++)
 		rmap_announce(srv->ep, &srv->announce_to[i], &st);
 	evl_timer_arm(loop, t, (uint64_t)srv->cfg.announce_ms * 1000000ull);
