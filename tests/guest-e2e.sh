@@ -16,7 +16,8 @@
 #   - the guest sees the full 1 GiB (MemTotal);
 #   - the memory servers run with --reserve=on: each says reserved=1 in
 #     memxctl stat and has its whole capacity locked (VmLck) before the
-#     guest boots, and the guest's pages live in that memory;
+#     guest boots, the pager's dump says server_reserved=1 for each, and
+#     the guest's pages live in that memory;
 #   - QEMU refuses quickly, with a clear message, when memxd is
 #     unreachable, does not answer (10 s deadline) or refuses the VM, with
 #     prealloc=on, with budget > size or missing, and with hugetlb;
@@ -157,6 +158,9 @@ gx_check "discards reached memxd ($(gx_val "$d" discards) requests)" \
 	"(($(gx_val "$d" discards) > 0))"
 gx_check "max resident $maxres <= budget $budget + slack $slack pages" \
 	"((${maxres:-1} <= ${budget:-0} + ${slack:-0}))"
+nres=$(grep -c '^server_reserved=1$' "$d")
+gx_check "the pager sees every server reserved ($nres of ${#GX_SERVERS[@]}: server_reserved=1)" \
+	"((nres == ${#GX_SERVERS[@]}))"
 ((GX_FAIL == 0)) || {
 	printf '%s\n' "---- memxd (pager) log, last 40 lines ----" >&2
 	tail -n 40 "$NX_TMP/memxd-e2e.log" >&2

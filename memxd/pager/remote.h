@@ -73,6 +73,7 @@ struct remote_server {
 	bool heard;			/* has ever answered */
 	bool drained;			/* drained and told to leave */
 	bool no_tags;			/* STAT says it keeps no page tags */
+	bool reserved;			/* STAT: its capacity is locked in RAM */
 	uint64_t down_since_ns;
 	uint64_t capacity_pages, used_pages;	/* from STAT or ANNOUNCE */
 	unsigned load_permille;

@@ -182,6 +182,7 @@ static void stat_done(void *arg, int err, const struct rmap_msg *m)
 				"older than RMAP_F_TAGS): requests with tags "
 				"are dropped there; upgrade it", srv->name);
 		srv->no_tags = !(st.flags & RMAP_STAT_TAGS);
+		srv->reserved = st.flags & RMAP_STAT_RESERVED;
 		remote_server_heard(r, c->idx);
 		remote_changed(r, c->idx);
 	}
@@ -199,8 +200,11 @@ static void stat_send(struct remote *r, unsigned i)
 		return;
 	c->r = r;
 	c->idx = i;
-	/* Its dedup savings too, for memxctl status and Prometheus. */
-	c->want[3] = RMAP_STAT_WANT_DEDUP;
+	/*
+	 * Its dedup savings too, for memxctl status and Prometheus, and
+	 * whether its capacity is reserved.
+	 */
+	c->want[3] = RMAP_STAT_WANT_DEDUP | RMAP_STAT_WANT_RESERVED;
 	iov = (struct iovec){ c->want, sizeof(c->want) };
 	if (rmap_call(r->ep, r->srv[i].peer, &req, c->body, sizeof(c->body),
 		      stat_done, c))

@@ -285,11 +285,12 @@ void pager_dump(struct pager *pg, GString *o)
 		g_string_append_printf(o,
 			"server_capacity_pages=%llu\nserver_used_pages=%llu\n"
 			"server_load_permille=%u\nserver_srtt_us=%u\n"
-			"server_mtu=%u\n"
+			"server_mtu=%u\nserver_reserved=%d\n"
 			"server_groups=%llu\nserver_parity_groups=%llu\n",
 			(unsigned long long)s->capacity_pages,
 			(unsigned long long)s->used_pages, s->load_permille,
 			rmap_peer_srtt_us(s->peer), rmap_peer_mtu(s->peer),
+			s->reserved,
 			(unsigned long long)ps->groups,
 			(unsigned long long)ps->parity);
 		if (s->has_dedup)
