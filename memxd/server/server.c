@@ -21,8 +21,8 @@
 
 /*
  * The STAT body.  @want: the STAT request's want mask (0 for LEAVE and
- * ANNOUNCE); the flags that clients older than them refuse go only to
- * those that ask.
+ * ANNOUNCE); a flag that older clients would refuse goes only to clients
+ * that ask for it.
  */
 static void fill_stat(struct server *srv, struct rmap_stat *st,
 		      uint32_t want)
