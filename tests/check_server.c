@@ -878,14 +878,14 @@ START_TEST(test_parity_requests_full)
 }
 END_TEST
 
-/* The flags of a STAT body; @len must be the body's alone. */
-static uint16_t stat_flags(const uint8_t *body, uint32_t len)
+/* A STAT body, decoded; @len must be the body's alone. */
+static struct rmap_stat stat_body(const uint8_t *body, uint32_t len)
 {
 	struct rmap_stat st;
 
 	ck_assert_uint_eq(len, RMAP_STAT_LEN);
 	ck_assert_int_eq(rmap_stat_decode(body, len, &st), 0);
-	return st.flags;
+	return st;
 }
 
 /*
@@ -916,16 +916,15 @@ START_TEST(test_reserved_server)
 	ck_assert_uint_eq(announced.flags, RMAP_STAT_TAGS);
 	ck_assert_uint_eq(req(RMAP_T_STAT, 0, 0, 0, NULL, 0, body, sizeof(body),
 			      &d), RMAP_S_OK);
-	ck_assert_uint_eq(stat_flags(body, d.len), RMAP_STAT_TAGS);
+	ck_assert_uint_eq(stat_body(body, d.len).flags, RMAP_STAT_TAGS);
 	ck_assert_uint_eq(req(RMAP_T_STAT, 0, 0, 0, old_want, sizeof(old_want),
 			      body, sizeof(body), &d), RMAP_S_OK);
 	ck_assert_uint_eq(d.len, RMAP_STAT_LEN + RMAP_STAT_DEDUP_LEN);
-	ck_assert_uint_eq(stat_flags(body, RMAP_STAT_LEN), RMAP_STAT_TAGS);
+	ck_assert_uint_eq(stat_body(body, RMAP_STAT_LEN).flags, RMAP_STAT_TAGS);
 	ck_assert_uint_eq(req(RMAP_T_STAT, 0, 0, 0, want, sizeof(want), body,
 			      sizeof(body), &d), RMAP_S_OK);
-	ck_assert_uint_eq(stat_flags(body, d.len),
-			  RMAP_STAT_TAGS | RMAP_STAT_RESERVED);
-	ck_assert_int_eq(rmap_stat_decode(body, d.len, &st), 0);
+	st = stat_body(body, d.len);
+	ck_assert_uint_eq(st.flags, RMAP_STAT_TAGS | RMAP_STAT_RESERVED);
 	ck_assert_uint_eq(st.capacity_pages, 256);
 	s = reg(24, 10000);
 	/* The second round rewrites the slots the first one freed. */
@@ -943,10 +942,10 @@ START_TEST(test_reserved_server)
 	/* What a leaving server tells everyone: only what all clients read. */
 	ck_assert_uint_eq(req(RMAP_T_LEAVE, 0, 0, 0, NULL, 0, body,
 			      sizeof(body), &d), RMAP_S_OK);
-	ck_assert_uint_eq(stat_flags(body, d.len), old_flags);
+	ck_assert_uint_eq(stat_body(body, d.len).flags, old_flags);
 	ck_assert_uint_eq(req(RMAP_T_STAT, 0, 0, 0, want, sizeof(want), body,
 			      sizeof(body), &d), RMAP_S_OK);
-	ck_assert_uint_eq(stat_flags(body, d.len),
+	ck_assert_uint_eq(stat_body(body, d.len).flags,
 			  old_flags | RMAP_STAT_RESERVED);
 	teardown_server();
 }
