@@ -455,11 +455,16 @@ static unsigned evict_batch(struct vm *vm, uint64_t *victims, unsigned n)
 	return kept;
 }
 
-bool evict_step(struct vm *vm, unsigned *fruitless)
+/* A batch's pages: EVICT_BATCH, or an eighth of a small budget. */
+static uint64_t batch_pages(const struct vm *vm)
 {
-	struct pagetable *pt = &vm->pt;
-	uint64_t low = vm->budget / 8 < EVICT_BATCH ? vm->budget / 8
-						    : EVICT_BATCH;
+	return vm->budget / 8 < EVICT_BATCH ? vm->budget / 8 : EVICT_BATCH;
+}
+
+/* What eviction brings the committed pages (less those leaving) down to. */
+static uint64_t evict_target(const struct vm *vm)
+{
+	uint64_t low = batch_pages(vm);
 	/*
 	 * Room is kept below the budget: pages being evicted count as
 	 * resident until their ACKs, and without it the pages read or
@@ -469,18 +474,32 @@ bool evict_step(struct vm *vm, unsigned *fruitless)
 	 */
 	uint64_t room = vm->budget / 64 < EVICT_ROOM ? vm->budget / 64
 						     : EVICT_ROOM;
-	uint64_t target = vm->budget - (room > low ? room : low);
-	uint64_t victims[EVICT_BATCH];
-	uint64_t want, t0;
-	unsigned n;
+
+	return vm->budget - (room > low ? room : low);
+}
+
+bool evict_due(const struct vm *vm, unsigned fruitless)
+{
+	const struct pagetable *pt = &vm->pt;
 
 	/* Migrating: its pages on the servers must stay as they are. */
 	if (vm->mig != VM_MIG_NONE)
 		return false;
-	if (pt_committed(pt) - pt_evicting(pt) <= target ||
-	    pt_evicting(pt) >= EVICT_INFLIGHT || *fruitless > 8)
+	return pt_committed(pt) - pt_evicting(pt) > evict_target(vm) &&
+	       pt_evicting(pt) < EVICT_INFLIGHT && fruitless <= 8;
+}
+
+bool evict_step(struct vm *vm, unsigned *fruitless)
+{
+	struct pagetable *pt = &vm->pt;
+	uint64_t low = batch_pages(vm);
+	uint64_t victims[EVICT_BATCH];
+	uint64_t want, t0;
+	unsigned n;
+
+	if (!evict_due(vm, *fruitless))
 		return false;
-	want = pt_committed(pt) - pt_evicting(pt) - target;
+	want = pt_committed(pt) - pt_evicting(pt) - evict_target(vm);
 	t0 = evl_now_ns();
 	/* Evict in batches, not a page per fault. */
 	if (want < low)

@@ -37,4 +37,10 @@ void evict_pager_fini(struct pager *pg);
  */
 bool evict_step(struct vm *vm, unsigned *fruitless);
 
+/*
+ * True if evict_step() would start a batch now: @vm is over its target
+ * and the batches in flight leave room for one more.
+ */
+bool evict_due(const struct vm *vm, unsigned fruitless);
+
 #endif

@@ -166,12 +166,17 @@ void fault_settle(struct vm *vm)
 		/*
 		 * A batch takes a while (its pages are read, sealed and
 		 * sent): a vCPU that faulted is served before each one, not
-		 * after them all, nor after the network's completions.
+		 * after them all, nor after the network's completions.  With
+		 * no batch to make, the read is left to the poll: it would
+		 * mostly find nothing, and each read takes the lock a
+		 * faulting vCPU holds while it wakes memxd.
 		 */
-		do {
+		while (evict_due(vm, fruitless)) {
 			if (take_faults(vm) < 0 || vm->dead)
 				return;
-		} while (evict_step(vm, &fruitless));
+			if (!evict_step(vm, &fruitless))
+				break;
+		}
 		if (g_queue_is_empty(&fs->deferred) ||
 		    (!drained && pt_resident(&vm->pt) >= resident))
 			break;
