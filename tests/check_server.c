@@ -5,7 +5,9 @@
  * event loop.  Sessions, every request type, the capacity limit
  * (RMAP_S_FULL, nothing written), leases, ATTACH and UNREG; the
  * page-group (XOR parity) requests, and LEAVE; MOVE, which lets another
- * client's key take a session over (live migration).
+ * client's key take a session over (live migration).  And the pager's
+ * view of its servers (remote_liveness.c) over three real ones whose
+ * answers a test can silence: down, cut off, healed.
  */
 #include <arpa/inet.h>
 #include <check.h>
@@ -1640,6 +1642,118 @@ START_TEST(test_remote_session_move)
 }
 END_TEST
 
+/* ---- liveness (remote_liveness.c) ---- */
+
+/* Another server on the test's loop, with the test server's key. */
+static struct server *another_server(void)
+{
+	struct server_config cfg = {
+		.listen = "127.0.0.1:0",
+		.capacity_pages = 100,
+		.heartbeat_ms = 10000,
+		.lease_s = 600,
+	};
+	struct server *s;
+
+	client_cfg(&cfg.rmap, key_s);
+	cfg.rmap.retry_us = 2000;
+	cfg.rmap.auth.npeers = 2;
+	ck_assert_int_eq(server_new(&s, loop, &cfg), 0);
+	return s;
+}
+
+/* A server's wire while *@arg: nothing it sends leaves. */
+static int wire_quiet(const uint8_t *dgram, size_t len, void *arg)
+{
+	(void)dgram;
+	(void)len;
+	return *(bool *)arg ? 0 : 1;
+}
+
+#define NLIVE	3
+
+static bool all_up(const struct remote *rem)
+{
+	for (unsigned i = 0; i < NLIVE; i++)
+		if (strcmp(remote_server_state(rem, i), "up"))
+			return false;
+	return true;
+}
+
+/*
+ * One server goes silent while the others answer: it is down.  Then a
+ * second: most are silent, memxd is cut off, and nobody is down any
+ * more, the first included, though it was silent longer (its misses
+ * reached --dead-after a tick before the cut).  Healed but for the
+ * first: it is down again, its grace from the start.  Nobody dies.
+ */
+START_TEST(test_liveness_cut_clears_down)
+{
+	struct remote_config rc = { .heartbeat_ms = 20, .dead_after = 3,
+				    .grace_s = 60 };
+	struct rmap_peer_key keys[NLIVE];
+	char names[NLIVE][32], *servers[NLIVE + 1] = { NULL };
+	bool quiet[NLIVE] = { false };
+	struct server *s[NLIVE];
+	struct rmap_config cfg;
+	struct remote *rem;
+
+	setup_server(100, 10000);
+	s[0] = srv;
+	for (unsigned i = 1; i < NLIVE; i++)
+		s[i] = another_server();
+	client_cfg(&cfg, key_c);
+	cfg.retry_us = 2000;
+	for (unsigned i = 0; i < NLIVE; i++) {
+		struct sockaddr_in *sin = (struct sockaddr_in *)&keys[i].addr;
+
+		keys[i] = (struct rmap_peer_key){ .has_addr = true };
+		rmap_key_public(key_s, keys[i].pub);
+		sin->sin_family = AF_INET;
+		sin->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+		sin->sin_port = htons(server_port(s[i]));
+		snprintf(names[i], sizeof(names[i]), "127.0.0.1:%u",
+			 server_port(s[i]));
+		servers[i] = names[i];
+		rmap_ep_set_wire_filter(server_ep(s[i]), wire_quiet, &quiet[i]);
+	}
+	cfg.auth.peers = keys;
+	cfg.auth.npeers = NLIVE;
+	ck_assert_int_eq(remote_new(&rem, loop, servers, &cfg, &rc), 0);
+	TU_RUN_UNTIL(loop, all_up(rem), TU_DEADLINE_MS);
+
+	quiet[1] = true;
+	TU_RUN_UNTIL(loop, !strcmp(remote_server_state(rem, 1), "down"),
+		     TU_DEADLINE_MS);
+	ck_assert(!remote_cut_off(rem, NULL));
+
+	quiet[2] = true;
+	TU_RUN_UNTIL(loop, remote_cut_off(rem, NULL), TU_DEADLINE_MS);
+	ck_assert_str_eq(remote_server_state(rem, 1), "unreachable");
+	ck_assert_str_eq(remote_server_state(rem, 2), "unreachable");
+	ck_assert_str_eq(remote_server_state(rem, 0), "up");
+	/* Still nobody, tick after tick. */
+	tu_run_for(loop, 10 * rc.heartbeat_ms);
+	ck_assert(remote_cut_off(rem, NULL));
+	ck_assert_str_eq(remote_server_state(rem, 1), "unreachable");
+
+	quiet[2] = false;
+	TU_RUN_UNTIL(loop, !remote_cut_off(rem, NULL) &&
+		     !strcmp(remote_server_state(rem, 1), "down") &&
+		     !strcmp(remote_server_state(rem, 2), "up"),
+		     TU_DEADLINE_MS);
+
+	quiet[1] = false;
+	TU_RUN_UNTIL(loop, all_up(rem), TU_DEADLINE_MS);
+	for (unsigned i = 0; i < NLIVE; i++)
+		ck_assert_uint_eq(remote_server(rem, i)->st.deaths, 0);
+	remote_free(rem);
+	for (unsigned i = 1; i < NLIVE; i++)
+		server_free(s[i]);
+	teardown_server();
+}
+END_TEST
+
 static Suite *server_suite(void)
 {
 	Suite *s = suite_create("server");
@@ -1685,6 +1799,11 @@ static Suite *server_suite(void)
 	tcase_add_test(tc, test_move_only_by_owner);
 	tcase_add_test(tc, test_move_renews_lease);
 	tcase_add_test(tc, test_remote_session_move);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("liveness");
+	tcase_set_timeout(tc, 30);
+	tcase_add_test(tc, test_liveness_cut_clears_down);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -298,9 +298,22 @@ static void verdict(struct remote *r, uint64_t now, bool tick)
 			}
 			continue;
 		}
-		/* Cut off: the grace counts only while others answer. */
+		/*
+		 * Cut off: nobody is down, not even a server that went
+		 * silent a tick before the others (misses are counted per
+		 * server, so they reach --dead-after unevenly).  Its silence
+		 * is the cut's now; if it stays silent once the others
+		 * answer, it is down again with its whole grace to come.
+		 */
 		if (cut) {
-			srv->down_since_ns = now;
+			if (srv->down) {
+				log_warn("memory server %s is no longer taken "
+					 "for down: memxd is cut off from most "
+					 "servers, and nothing is declared down "
+					 "until the others answer", srv->name);
+				srv->down = false;
+				remote_changed(r, i);
+			}
 			continue;
 		}
 		if (!tick)
