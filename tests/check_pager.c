@@ -692,6 +692,52 @@ START_TEST(test_install_eagain)
 END_TEST
 
 /*
+ * A clean page whose server copy is valid is write-protected already
+ * (installed so by a read fault): it leaves without a write-protect or a
+ * read of its bytes, and nothing of it is sent.  Read back, written
+ * and read again, every byte is right.
+ */
+START_TEST(test_clean_victims_leave_unread)
+{
+	struct fx f;
+	uint64_t reads, protects, clean, dirty, writes;
+
+	fx_init_filled(&f, &defaults, 0);
+	/* Read back until every resident page is one installed clean. */
+	fx_verify(&f, 0, 128, 0);
+	fx_quiesce(&f);
+	for (uint64_t p = 0; p < f.npages; p++)
+		if (pt_state(&f.vm->pt, p) == PS_RESIDENT) {
+			ck_assert(!pt_has(&f.vm->pt, p, PT_DIRTY));
+			ck_assert(f.m->wp[p]);
+		}
+	reads = f.m->reads;
+	protects = f.m->protects;
+	clean = f.vm->st.evict_clean;
+	dirty = f.vm->st.evict_dirty;
+	writes = fake_remote_sent(f.fr, RMAP_T_XWRITE) +
+		 fake_remote_sent(f.fr, RMAP_T_WRITE);
+	/* Twice the budget read: only clean pages make room. */
+	fx_verify(&f, 128, 2 * f.vm->budget, 0);
+	fx_quiesce(&f);
+	ck_assert_uint_ge(f.vm->st.evict_clean - clean, f.vm->budget);
+	ck_assert_uint_eq(f.vm->st.evict_dirty, dirty);
+	ck_assert_uint_eq(f.m->reads, reads);
+	ck_assert_uint_eq(f.m->protects, protects);
+	ck_assert_uint_eq(fake_remote_sent(f.fr, RMAP_T_XWRITE) +
+			  fake_remote_sent(f.fr, RMAP_T_WRITE), writes);
+	/* A clean page written is dirty: read and sent when it leaves. */
+	fx_fill(&f, 0, 64, 5);
+	fx_quiesce(&f);
+	ck_assert_uint_gt(f.m->reads, reads);
+	ck_assert_uint_gt(f.vm->st.evict_dirty, dirty);
+	fx_verify(&f, 0, 64, 5);
+	fx_verify(&f, 64, f.npages - 64, 0);
+	fx_fini(&f);
+}
+END_TEST
+
+/*
  * UFFDIO_WRITEPROTECT in step 1 of an eviction: the pages must not be
  * read, sent or punched, or a store slipping in would be lost.
  */
@@ -2783,6 +2829,7 @@ static Suite *pager_suite(void)
 	tcase_add_test(tc, test_whole_stripe_waits_for_delta);
 	tcase_add_test(tc, test_whole_stripes_used);
 	tcase_add_test(tc, test_install_eagain);
+	tcase_add_test(tc, test_clean_victims_leave_unread);
 	tcase_add_test(tc, test_protect_eagain_keeps_pages);
 	tcase_add_test(tc, test_unprotect_eagain);
 	tcase_add_test(tc, test_discard_keeps_write_in_flight);

@@ -293,17 +293,48 @@ static void sample_hot(struct vm *vm)
 }
 
 /*
- * Write-protect @victims[0..n) (ascending), a run per call.  Those that
- * could not be protected (EAGAIN: an unread REMOVE event) are set to
- * UINT64_MAX: without the protection a write could slip past the copy.
+ * A clean page whose server copy is valid leaves without a write-protect
+ * or a read: it is write-protected already (installed so, or again at a
+ * takeover; its first write makes it dirty), and none of it is sent.
+ */
+static bool leaves_unread(const struct vm *vm, uint64_t page)
+{
+	return !pt_has(&vm->pt, page, PT_DIRTY) &&
+	       pt_has(&vm->pt, page, PT_HAS_REMOTE);
+}
+
+/*
+ * From @pages[0], which must be read, the run of neighbours that one call
+ * covers, up to the last that must be read: a clean page between two
+ * that must costs less read along than a call of its own.
+ */
+static unsigned read_run(struct vm *vm, const uint64_t *pages, unsigned n)
+{
+	unsigned k = run_length(vm, pages, n);
+
+	while (k > 1 && leaves_unread(vm, pages[k - 1]))
+		k--;
+	return k;
+}
+
+/*
+ * Write-protect @victims[0..n) (ascending), a run per call, but for the
+ * clean pages that leave unread.  Those that could not be protected
+ * (EAGAIN: an unread REMOVE event) are set to UINT64_MAX: without the
+ * protection a write could slip past the copy.
  */
 static void protect(struct vm *vm, uint64_t *victims, unsigned n)
 {
 	uint64_t t0 = evl_now_ns();
 
 	for (unsigned i = 0; i < n;) {
-		unsigned k = run_length(vm, victims + i, n - i);
+		unsigned k;
 
+		if (leaves_unread(vm, victims[i])) {
+			pt_evict_begin(&vm->pt, victims[i++]);
+			continue;
+		}
+		k = read_run(vm, victims + i, n - i);
 		if (gm_protect(&vm->mem, victims[i], k, true)) {
 			vm->st.evict_unprotected += k;
 			for (unsigned j = i; j < i + k; j++)
@@ -317,7 +348,10 @@ static void protect(struct vm *vm, uint64_t *victims, unsigned n)
 	stage_add(&vm->st, ES_protect, evl_now_ns() - t0);
 }
 
-/* Read what the guest last wrote, a run at a time, into @buf. */
+/*
+ * Read what the guest last wrote, a run at a time, into @buf; not the
+ * clean pages that leave unread.
+ */
 static void read_victims(struct vm *vm, uint64_t *victims, unsigned n,
 			 uint8_t *buf)
 {
@@ -326,12 +360,15 @@ static void read_victims(struct vm *vm, uint64_t *victims, unsigned n,
 	for (unsigned i = 0; i < n;) {
 		unsigned k = 1;
 
-		if (victims[i] == UINT64_MAX) {
+		if (victims[i] == UINT64_MAX ||
+		    leaves_unread(vm, victims[i])) {
 			i++;
 			continue;
 		}
 		while (i + k < n && victims[i + k] == victims[i] + k)
 			k++;
+		while (k > 1 && leaves_unread(vm, victims[i + k - 1]))
+			k--;
 		if (gm_read(&vm->mem, victims[i], k, buf + (size_t)i * PAGE)) {
 			/* Cannot read them: they stay resident. */
 			for (unsigned j = i; j < i + k; j++) {
