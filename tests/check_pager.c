@@ -1564,6 +1564,38 @@ START_TEST(test_prefetch_sequential)
 END_TEST
 
 /*
+ * A server holds every width-th page of a group, so each READ ahead
+ * brings strided pages: they wait for their neighbours' READs and go in
+ * together, a run per UFFDIO_COPY, not one page each.
+ */
+START_TEST(test_prefetch_gathered)
+{
+	struct fx_opts o = defaults;
+	uint64_t calls, pages;
+	struct fx f;
+
+	o.prefetch = 32;
+	o.rows = 16;
+	o.npages = 1024;
+	o.budget = 256;
+	fx_init(&f, &o);
+	fake_remote_auto(f.fr, f.loop, true);
+	fx_fill(&f, 0, f.npages, 8);
+	fx_quiesce(&f);
+	calls = f.m->install_calls;
+	pages = f.m->installs;
+	fx_verify(&f, 0, f.npages, 8);
+	ck_assert_uint_gt(f.vm->st.prefetch_gathered, f.npages / 2);
+	/* Runs of four pages or more, on average. */
+	ck_assert_uint_le(4 * (f.m->install_calls - calls),
+			  f.m->installs - pages);
+	fx_quiesce(&f);
+	fx_verify(&f, 0, f.npages, 8);
+	fx_fini(&f);
+}
+END_TEST
+
+/*
  * A writer walking fresh memory: the pages ahead of it are zero-filled
  * before it comes to them, within the budget, and what it wrote is what
  * it reads back, down to the pages that were zero-filled and never
@@ -2815,6 +2847,7 @@ static Suite *pager_suite(void)
 	tcase_add_test(tc, test_late_discard_keeps_newer_copy);
 	tcase_add_test(tc, test_many_vcpus_spill_only);
 	tcase_add_test(tc, test_prefetch_sequential);
+	tcase_add_test(tc, test_prefetch_gathered);
 	tcase_add_test(tc, test_sweep_refault_vs_clock);
 	tcase_add_test(tc, test_sampled_dirty_kept);
 	tcase_add_test(tc, test_zero_ahead);

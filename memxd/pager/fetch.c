@@ -204,6 +204,72 @@ static uint64_t install_ahead(struct vm *vm, uint64_t page, uint64_t n,
 	return done;
 }
 
+/*
+ * A server holds every width-th page of a group, so the pages one READ
+ * brings are strided, and each would go in with a UFFDIO_COPY of its
+ * own.  They wait in the cache instead while a neighbour is still being
+ * read (its READ, to another server, is on its way): then the run they
+ * make goes in at once, gathered, one UFFDIO_COPY.  Whatever stays
+ * cached (no room, or still waiting) is there for its fault.
+ */
+static bool cached(const struct vm *vm, uint64_t page)
+{
+	return page < vm->npages && pt_state(&vm->pt, page) == PS_REMOTE &&
+	       pt_has(&vm->pt, page, PT_CACHED);
+}
+
+static bool being_read(const struct vm *vm, uint64_t page)
+{
+	return page < vm->npages && pt_state(&vm->pt, page) == PS_FETCHING;
+}
+
+/* Install the cached run [@first, @first + @n), as far as room allows. */
+static void install_gathered(struct vm *vm, uint64_t first, uint64_t n,
+			     bool write)
+{
+	uint8_t *buf = vm->pg->gather;
+	uint64_t done;
+
+	for (uint64_t k = 0; k < n; k++)
+		memcpy(buf + k * PAGE, pfcache_get(&vm->cache, first + k),
+		       PAGE);
+	done = install_ahead(vm, first, n, buf, write);
+	for (uint64_t k = 0; k < done; k++)
+		pfcache_drop(&vm->cache, first + k);
+	vm->st.prefetch_gathered += done;
+}
+
+/*
+ * The runs of cached pages that meet [@lo, @hi] go in, each once no
+ * neighbour of it is still being read.
+ */
+static void install_runs(struct vm *vm, uint64_t lo, uint64_t hi,
+			 bool write)
+{
+	uint64_t p = lo;
+
+	while (p > 0 && cached(vm, p - 1) && lo - p < RMAP_MAX_PAGES)
+		p--;
+	while (p <= hi && p < vm->npages) {
+		uint64_t first = p, n = 0;
+
+		while (cached(vm, p) && n < RMAP_MAX_PAGES &&
+		       gm_contiguous(&vm->mem, first, n + 1)) {
+			p++;
+			n++;
+		}
+		if (!n) {
+			p++;
+			continue;
+		}
+		if (pt_committed(&vm->pt) >= vm->budget)
+			return;
+		if ((first == 0 || !being_read(vm, first - 1)) &&
+		    !being_read(vm, p))
+			install_gathered(vm, first, n, write);
+	}
+}
+
 /* ---- READs ---- */
 
 /* Drop a server copy that outlived its page (discarded meanwhile). */
@@ -260,8 +326,13 @@ static void fetch_end(struct fetch *f, bool ok, const bool *bad,
 			}
 			break;
 		case FE_CACHE:
+			if (f->stride != 1) {
+				/* Gathered below, with its neighbours. */
+				cache_put(vm, p, data);
+				break;
+			}
 			/* Within the budget: in now, no fault to wait for. */
-			while (f->stride == 1 && i + n < f->count &&
+			while (i + n < f->count &&
 			       end[i + n] == FE_CACHE &&
 			       gm_contiguous(&vm->mem, p, n + 1))
 				n++;
@@ -287,6 +358,13 @@ static void fetch_end(struct fetch *f, bool ok, const bool *bad,
 		}
 		i += (uint32_t)n;
 	}
+	/*
+	 * The cached pages around this READ's may have waited for it (its
+	 * pages are read or given up now): gathered into runs, they go in.
+	 */
+	install_runs(vm, f->page ? f->page - 1 : 0,
+		     f->page + (uint64_t)(f->count - 1) * f->stride + 1,
+		     f->write);
 	vm->up->changed(vm);
 }
 

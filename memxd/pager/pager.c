@@ -127,6 +127,8 @@ int pager_new(struct pager **out, struct evl *loop, struct remote *r,
 		pg->zero_page = NULL;
 	if (!pg->placement || !pg->zero_page ||
 	    posix_memalign((void **)&pg->scratch, PAGE, PAGE) ||
+	    posix_memalign((void **)&pg->gather, PAGE,
+			   (size_t)RMAP_MAX_PAGES * PAGE) ||
 	    evict_pager_init(pg) || recovery_new(pg)) {
 		pager_free(pg);
 		return -ENOMEM;
@@ -168,6 +170,7 @@ void pager_free(struct pager *pg)
 	if (pg->zero_page)
 		munmap((void *)pg->zero_page, (size_t)RMAP_MAX_PAGES * PAGE);
 	free(pg->scratch);
+	free(pg->gather);
 	free(pg->placement);
 	free(pg);
 }

@@ -62,6 +62,9 @@
 	  "pages read ahead and never used")				\
 	X(prefetch_installed, prefetch_pages, installed,		\
 	  "pages read ahead and installed at once, within the budget")	\
+	X(prefetch_gathered, prefetch_pages, gathered,			\
+	  "pages read ahead from several servers and installed "	\
+	  "together, one copy per run")					\
 	X(prefetch_zero, prefetch_pages, zero,				\
 	  "pages never written, zero-filled ahead of a stream's fault")	\
 	X(install_writable, prefetch_pages, writable,			\

@@ -134,6 +134,8 @@ struct pager {
 	const uint8_t *zero_page;	/* RMAP_MAX_PAGES pages of zeros, read-only */
 	uint8_t *scratch;		/* one page, free between callbacks */
 	uint8_t *batch;			/* evict.c: the pages of one batch */
+	uint8_t *gather;		/* fetch.c: RMAP_MAX_PAGES pages read
+					 * ahead, gathered for one install */
 	struct recovery *rec;		/* recovery.c's own */
 	struct evl_hook settle;		/* fault.c: before the loop sleeps */
 	GQueue *migrations;		/* migrate.c: its records */

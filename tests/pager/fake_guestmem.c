@@ -293,6 +293,7 @@ int gm_install(struct guestmem *gm, uint64_t page, uint64_t count,
 		m->blocked[p] = 0;
 		(*done)++;
 	}
+	m->install_calls += count > 0;
 	return 0;
 }
 

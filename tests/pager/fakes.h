@@ -44,6 +44,7 @@ struct fake_mem {
 	/* Make the next N calls fail with EAGAIN, as if mm were changing. */
 	unsigned fail_install, fail_protect;
 	uint64_t installs, protects, unprotects, punches, wakes, reads;
+	uint64_t install_calls;	/* gm_install calls that installed a page */
 	/* A vCPU writes this page with this byte as gm_open returns
 	 * (UINT64_MAX: none), before the pager has read its state. */
 	uint64_t open_write_page;
