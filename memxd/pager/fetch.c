@@ -326,13 +326,13 @@ static void fetch_end(struct fetch *f, bool ok, const bool *bad,
 			}
 			break;
 		case FE_CACHE:
-			if (f->stride != 1) {
+			if (f->stride != 1 && vm->cache.cap) {
 				/* Gathered below, with its neighbours. */
 				cache_put(vm, p, data);
 				break;
 			}
 			/* Within the budget: in now, no fault to wait for. */
-			while (i + n < f->count &&
+			while (f->stride == 1 && i + n < f->count &&
 			       end[i + n] == FE_CACHE &&
 			       gm_contiguous(&vm->mem, p, n + 1))
 				n++;
