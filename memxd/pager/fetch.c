@@ -362,9 +362,10 @@ static void fetch_end(struct fetch *f, bool ok, const bool *bad,
 	 * The cached pages around this READ's may have waited for it (its
 	 * pages are read or given up now): gathered into runs, they go in.
 	 */
-	install_runs(vm, f->page ? f->page - 1 : 0,
-		     f->page + (uint64_t)(f->count - 1) * f->stride + 1,
-		     f->write);
+	if (f->stride > 1 && vm->cache.cap)
+		install_runs(vm, f->page ? f->page - 1 : 0,
+			     f->page + (uint64_t)(f->count - 1) * f->stride +
+				 1, f->write);
 	vm->up->changed(vm);
 }
 
