@@ -76,7 +76,12 @@ void vmm_region_destroy(struct vmm_region *r);
 
 /* ---- queries: get=1 on a separate connection ---- */
 
-#define VMM_KV_MAX	256
+/*
+ * Room for every pair of one get=1: an admin's global lines alone carry
+ * some 35 per memory server, so with six servers 256 ran out before the
+ * VM's own block, and its later counters (installed_pages) went unseen.
+ */
+#define VMM_KV_MAX	2048
 
 struct vmm_kv {
 	unsigned n;
