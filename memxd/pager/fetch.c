@@ -295,6 +295,8 @@ static void fetch_end(struct fetch *f, bool ok, const bool *bad,
 		      enum fault_again when)
 {
 	struct vm *vm = f->vm;
+	/* Strided pages read ahead wait for their neighbours (above). */
+	bool gather = f->stride > 1 && vm->cache.cap;
 	enum fetch_end end[RMAP_MAX_PAGES];
 	bool write[RMAP_MAX_PAGES];
 
@@ -326,7 +328,7 @@ static void fetch_end(struct fetch *f, bool ok, const bool *bad,
 			}
 			break;
 		case FE_CACHE:
-			if (f->stride != 1 && vm->cache.cap) {
+			if (gather) {
 				/* Gathered below, with its neighbours. */
 				cache_put(vm, p, data);
 				break;
@@ -362,7 +364,7 @@ static void fetch_end(struct fetch *f, bool ok, const bool *bad,
 	 * The cached pages around this READ's may have waited for it (its
 	 * pages are read or given up now): gathered into runs, they go in.
 	 */
-	if (f->stride > 1 && vm->cache.cap)
+	if (gather)
 		install_runs(vm, f->page ? f->page - 1 : 0,
 			     f->page + (uint64_t)(f->count - 1) * f->stride +
 				 1, f->write);
