@@ -129,9 +129,19 @@ void evl_poll_cancel(struct evl *loop, struct evl_op *op)
 	io_uring_prep_poll_remove(evl_sqe(loop, NULL), (uint64_t)(uintptr_t)op);
 }
 
+unsigned evl_unsubmitted(struct evl *loop)
+{
+	return io_uring_sq_ready(&loop->ring);
+}
+
 int evl_flush(struct evl *loop)
 {
-	int ret = io_uring_submit(&loop->ring);
+	int ret;
+
+	/* Nothing queued: no system call (submit would enter for task work). */
+	if (!evl_unsubmitted(loop))
+		return 0;
+	ret = io_uring_submit(&loop->ring);
 
 	return ret < 0 ? ret : 0;
 }

@@ -89,8 +89,10 @@ int evl_run_once(struct evl *loop, int64_t max_wait_ns);
 /* Run until evl_stop(). */
 int evl_run(struct evl *loop);
 void evl_stop(struct evl *loop);
-/* Submit queued SQEs now, without waiting. */
+/* Submit queued SQEs now, without waiting; none queued, no system call. */
 int evl_flush(struct evl *loop);
+/* SQEs queued and not yet submitted. */
+unsigned evl_unsubmitted(struct evl *loop);
 
 uint64_t evl_now_ns(void);
 /*

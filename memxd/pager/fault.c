@@ -174,6 +174,12 @@ void fault_settle(struct vm *vm)
 		while (evict_due(vm, fruitless)) {
 			if (take_faults(vm) < 0 || vm->dead)
 				return;
+			/*
+			 * The READs those faults queued (and the one whose
+			 * fault brought us here) leave now, to make their
+			 * round trip while the batch is made, not after.
+			 */
+			evl_flush(vm->pg->loop);
 			if (!evict_step(vm, &fruitless))
 				break;
 		}
