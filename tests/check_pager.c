@@ -738,6 +738,46 @@ START_TEST(test_clean_victims_leave_unread)
 END_TEST
 
 /*
+ * A fault's READ goes to the kernel before an eviction batch is made, so
+ * that its round trip overlaps the batch's reads and seals instead of
+ * following them.  The fake servers queue an SQE per request, as RMAP
+ * queues a turn's first send; the fake memory counts the pages a batch
+ * reads while the loop holds SQEs it has not submitted.
+ */
+START_TEST(test_read_leaves_before_batch)
+{
+	struct fx f;
+	uint64_t reads, page = UINT64_MAX;
+	struct fake_req *q;
+	uint8_t b;
+
+	fx_init_filled(&f, &defaults, 0);
+	/* The resident pages are dirty (written last): a batch reads them. */
+	for (uint64_t p = 0; p < f.npages && page == UINT64_MAX; p++)
+		if (pt_state(&f.vm->pt, p) == PS_REMOTE)
+			page = p;
+	ck_assert_uint_ne(page, UINT64_MAX);
+	reads = f.m->reads;
+	fake_remote_hold(f.fr, RMAP_T_READ, true);
+	fake_remote_queue_sqes(f.fr, f.loop);
+	f.m->loop = f.loop;
+	ck_assert_int_eq(fake_vcpu_read(f.m, page, &b), -EAGAIN);
+	q = fx_wait_req(&f, RMAP_T_READ);
+	ck_assert_ptr_nonnull(q);
+	fx_turn(&f, 3);
+	/* The fault made the VM due for a batch, made with its READ out. */
+	ck_assert_uint_gt(f.m->reads, reads);
+	ck_assert_uint_eq(f.m->reads_unsubmitted, 0);
+	f.m->loop = NULL;
+	fake_remote_queue_sqes(f.fr, NULL);
+	fake_remote_hold(f.fr, RMAP_T_READ, false);
+	fx_quiesce(&f);
+	fx_verify(&f, 0, f.npages, 0);
+	fx_fini(&f);
+}
+END_TEST
+
+/*
  * UFFDIO_WRITEPROTECT in step 1 of an eviction: the pages must not be
  * read, sent or punched, or a store slipping in would be lost.
  */
@@ -2863,6 +2903,7 @@ static Suite *pager_suite(void)
 	tcase_add_test(tc, test_whole_stripes_used);
 	tcase_add_test(tc, test_install_eagain);
 	tcase_add_test(tc, test_clean_victims_leave_unread);
+	tcase_add_test(tc, test_read_leaves_before_batch);
 	tcase_add_test(tc, test_protect_eagain_keeps_pages);
 	tcase_add_test(tc, test_unprotect_eagain);
 	tcase_add_test(tc, test_discard_keeps_write_in_flight);

@@ -11,6 +11,7 @@
 
 #include "fakes.h"
 #include "memxd/pager/guestmem.h"
+#include "rmap/evloop.h"
 
 #define FAKE_MAX	16
 
@@ -353,6 +354,8 @@ int gm_read(struct guestmem *gm, uint64_t page, uint64_t count, void *buf)
 
 	memcpy(buf, m->data + page * GM_PAGE, count * GM_PAGE);
 	m->reads += count;
+	if (m->loop && evl_unsubmitted(m->loop))
+		m->reads_unsubmitted += count;
 	return 0;
 }
 

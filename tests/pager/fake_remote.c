@@ -33,6 +33,7 @@ struct fake_remote {
 	struct rmap_counters ctr;
 	struct evl *loop;
 	struct evl_hook hook;
+	struct evl *sqe_loop;	/* fake_remote_queue_sqes */
 	bool hooked;
 	bool cut_off;
 	unsigned attached;
@@ -90,6 +91,11 @@ void fake_remote_auto(struct fake_remote *fr, struct evl *loop, bool on)
 		evl_remove_hook(fr->loop, &fr->hook);
 	}
 	fr->hooked = on;
+}
+
+void fake_remote_queue_sqes(struct fake_remote *fr, struct evl *loop)
+{
+	fr->sqe_loop = loop;
 }
 
 static void req_free(struct fake_req *q)
@@ -562,6 +568,8 @@ int remote_call(struct remote *r, struct remote_session *s, uint8_t type,
 	}
 	fr->sent[type]++;
 	g_queue_push_tail(&fr->pending, q);
+	if (fr->sqe_loop)
+		io_uring_prep_nop(evl_sqe(fr->sqe_loop, NULL));
 	return 0;
 }
 

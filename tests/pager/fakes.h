@@ -49,6 +49,9 @@ struct fake_mem {
 	 * (UINT64_MAX: none), before the pager has read its state. */
 	uint64_t open_write_page;
 	uint8_t open_write_byte;
+	/* Set: pages read (gm_read) while @loop held SQEs unsubmitted. */
+	struct evl *loop;
+	uint64_t reads_unsubmitted;
 };
 
 /* A memfd of @npages for the pager to register: pass fake_mem_fd() as
@@ -101,6 +104,9 @@ struct remote *fake_remote(struct fake_remote *fr);
 void fake_remote_auto(struct fake_remote *fr, struct evl *loop, bool on);
 /* ...but for requests of @type, which wait for the test (@on). */
 void fake_remote_hold(struct fake_remote *fr, uint8_t type, bool on);
+/* Queue an SQE (a no-op) on @loop for each request from now on, as RMAP
+ * queues a turn's first send; NULL: none. */
+void fake_remote_queue_sqes(struct fake_remote *fr, struct evl *loop);
 /* Requests waiting for an answer, oldest first. */
 GQueue *fake_remote_pending(struct fake_remote *fr);
 /* The oldest pending request of @type (any if 0), or NULL. */
