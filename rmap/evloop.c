@@ -129,7 +129,7 @@ void evl_poll_cancel(struct evl *loop, struct evl_op *op)
 	io_uring_prep_poll_remove(evl_sqe(loop, NULL), (uint64_t)(uintptr_t)op);
 }
 
-unsigned evl_unsubmitted(struct evl *loop)
+unsigned evl_unsubmitted(const struct evl *loop)
 {
 	return io_uring_sq_ready(&loop->ring);
 }

@@ -92,7 +92,7 @@ void evl_stop(struct evl *loop);
 /* Submit queued SQEs now, without waiting; none queued, no system call. */
 int evl_flush(struct evl *loop);
 /* SQEs queued and not yet submitted. */
-unsigned evl_unsubmitted(struct evl *loop);
+unsigned evl_unsubmitted(const struct evl *loop);
 
 uint64_t evl_now_ns(void);
 /*

@@ -175,9 +175,11 @@ void fault_settle(struct vm *vm)
 			if (take_faults(vm) < 0 || vm->dead)
 				return;
 			/*
-			 * The READs those faults queued (and the one whose
-			 * fault brought us here) leave now, to make their
-			 * round trip while the batch is made, not after.
+			 * What is on the ring leaves now: the READs those
+			 * faults queued (and the one whose fault brought us
+			 * here) make their round trip while the batch is
+			 * made, not after it, and the last batch's WRITEs
+			 * are stored meanwhile.
 			 */
 			evl_flush(vm->pg->loop);
 			if (!evict_step(vm, &fruitless))
