@@ -738,6 +738,46 @@ START_TEST(test_clean_victims_leave_unread)
 END_TEST
 
 /*
+ * A page that someone else put into guest memory (a write through
+ * another mapping of the memfd) while its fault waited for the READ: the
+ * copy finds it there (EEXIST), and nothing write-protects it.  Its bytes
+ * are the guest's now: kept, and dirty, so that they are written back
+ * when it leaves, never dropped for the older copy on its server.
+ */
+START_TEST(test_install_finds_page_there)
+{
+	struct fx f;
+	struct fake_req *q;
+	uint64_t page, existed, dirty;
+	uint8_t b;
+
+	fx_init_filled(&f, &defaults, 0);
+	page = fx_remote_page(&f, 0);
+	fake_remote_hold(f.fr, RMAP_T_READ, true);
+	ck_assert_int_eq(fake_vcpu_read(f.m, page, &b), -EAGAIN);
+	q = fx_wait_req(&f, RMAP_T_READ);
+	fake_mem_prefill(f.m, page, 0xa5);
+	existed = f.vm->st.install_existed;
+	dirty = f.vm->st.evict_dirty;
+	fake_remote_complete(f.fr, q, 0, 0);
+	fake_remote_hold(f.fr, RMAP_T_READ, false);
+	ck_assert_int_eq(fx_read(&f, page), 0xa5);
+	ck_assert_uint_eq(f.vm->st.install_existed, existed + 1);
+	ck_assert_int_eq(pt_state(&f.vm->pt, page), PS_RESIDENT);
+	ck_assert(pt_has(&f.vm->pt, page, PT_DIRTY));
+	/* Everything else passes through the budget: the page leaves. */
+	for (uint64_t p = 0; p < f.npages; p++)
+		if (p != page)
+			ck_assert_int_eq(fx_read(&f, p), (uint8_t)(p * 7) | 1);
+	fx_quiesce(&f);
+	ck_assert_int_ne(pt_state(&f.vm->pt, page), PS_RESIDENT);
+	ck_assert_uint_gt(f.vm->st.evict_dirty, dirty);
+	ck_assert_int_eq(fx_read(&f, page), 0xa5);
+	fx_fini(&f);
+}
+END_TEST
+
+/*
  * A fault's READ goes to the kernel before an eviction batch is made, so
  * that its round trip overlaps the batch's reads and seals instead of
  * following them.  The fake servers queue an SQE per request, as RMAP
@@ -2903,6 +2943,7 @@ static Suite *pager_suite(void)
 	tcase_add_test(tc, test_whole_stripes_used);
 	tcase_add_test(tc, test_install_eagain);
 	tcase_add_test(tc, test_clean_victims_leave_unread);
+	tcase_add_test(tc, test_install_finds_page_there);
 	tcase_add_test(tc, test_read_leaves_before_batch);
 	tcase_add_test(tc, test_protect_eagain_keeps_pages);
 	tcase_add_test(tc, test_unprotect_eagain);

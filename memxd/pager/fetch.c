@@ -97,36 +97,62 @@ static void again(struct vm *vm, uint64_t page, uint64_t t0, bool write,
 
 /* ---- installing ---- */
 
+/* @n pages at @page went in: RESIDENT, and dirty if @dirty. */
+static void installed(struct vm *vm, uint64_t page, uint64_t n, bool dirty)
+{
+	vm->st.installed_pages += n;
+	for (uint64_t i = 0; i < n; i++) {
+		pt_installed(&vm->pt, page + i, dirty);
+		victim_installed(&vm->victim, &vm->pt, page + i);
+	}
+}
+
 /*
  * Install @n pages at @page (contiguous, each one PAGE after the last in
  * @src) for faults: they become RESIDENT, clean and write-protected
- * unless @dirty.  Returns how many went in; for the rest, the caller
- * keeps what it must and has the faults handled again.
+ * unless @dirty (a page found there already, dirty whatever @dirty
+ * says).  Returns how many went in; for the rest, the caller keeps what
+ * it must and has the faults handled again.
  */
 static uint64_t install(struct vm *vm, uint64_t page, uint64_t n,
 			const uint8_t *src, bool dirty, int *err)
 {
-	uint64_t done = 0;
+	uint64_t done, total = 0, existed = 0;
 	bool trend = false;
 
 	/* Most clean pages get written soon: writable now (prefetch.h). */
 	if (!dirty && prefetch_writable(&vm->pf))
 		dirty = trend = true;
-	*err = gm_install(&vm->mem, page, n, src, !dirty, &done);
-	vm->st.installed_pages += done;
-	for (uint64_t i = 0; i < done; i++) {
-		pt_installed(&vm->pt, page + i, dirty);
-		victim_installed(&vm->victim, &vm->pt, page + i);
+	for (;;) {
+		*err = gm_install(&vm->mem, page + total, n - total,
+				  src + total * PAGE, !dirty, &done);
+		installed(vm, page + total, done, dirty);
+		total += done;
+		if (*err != -EEXIST)
+			break;
+		/*
+		 * Someone else put this page there (a write through another
+		 * mapping of guest memory): its bytes are the guest's now,
+		 * newer than any copy, and nothing protects them.  Dirty,
+		 * so that it never leaves unwritten.
+		 */
+		installed(vm, page + total, 1, true);
+		existed++;
+		total++;
+		*err = 0;
+		if (total == n)
+			break;
 	}
+	vm->st.install_existed += existed;
 	if (trend)
-		vm->st.install_writable += done;
+		vm->st.install_writable += total - existed;
 	else if (!dirty)
-		prefetch_installed_clean(&vm->pf, (unsigned)done);
+		prefetch_installed_clean(&vm->pf, (unsigned)(total - existed));
 	if (*err && *err != -EAGAIN && *err != -ESRCH && *err != -ENOENT)
 		log_ratelimited(5000, LOG_LEVEL_ERR, "vm %s: installing page "
 				"%lu: %s; the fault is retried", vm->name,
-				(unsigned long)(page + done), strerror(-*err));
-	return done;
+				(unsigned long)(page + total), strerror(-*err));
+	return total;
 }
 
 /* What to do with a fault whose install failed with @err. */

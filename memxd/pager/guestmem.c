@@ -457,16 +457,11 @@ int gm_install(struct guestmem *m, uint64_t page, uint64_t count,
 			c.len -= (uint64_t)c.copy;
 			continue;
 		}
-		if (errno == EAGAIN)
-			return -EAGAIN;
 		if (errno != EEXIST)
 			return -errno;
-		/* That page is there already: it counts; go on after it. */
+		/* Its waiters go on with the bytes that are there. */
 		gm_wake(m, page + *done);
-		(*done)++;
-		c.dst += GM_PAGE;
-		c.src += GM_PAGE;
-		c.len -= GM_PAGE;
+		return -EEXIST;
 	}
 	return 0;
 }

@@ -121,10 +121,14 @@ int gm_for_each_present(struct guestmem *m,
 
 /*
  * Install @count pages at @page from @src (write-protected if @wp),
- * waking the threads that wait for them.  A page that is there already
- * (EEXIST) counts as installed, and its waiters are woken.  0, or:
- *   -EAGAIN  the memory map is changing (an unread REMOVE event): *@done
- *            pages were installed; read the events, then try again;
+ * waking the threads that wait for them.  0, or, with *@done pages
+ * installed before it stopped:
+ *   -EEXIST  page @page + *@done is there already, put there by someone
+ *            else (a write through another mapping of the memory): it
+ *            was left as it is, neither copied over nor protected, and
+ *            its waiters are woken;
+ *   -EAGAIN  the memory map is changing (an unread REMOVE event): read
+ *            the events, then try again;
  *   -ESRCH   the VMM is exiting; other -errno: a real failure.
  */
 int gm_install(struct guestmem *m, uint64_t page, uint64_t count,

@@ -36,6 +36,9 @@
 	X(installed_pages, installs, pages,				\
 	  "pages installed into guest memory, by every path (each "	\
 	  "makes one resident)")					\
+	X(install_existed, installs, existed,				\
+	  "pages found already there when installed, put there by "	\
+	  "someone else: kept as they are, and dirty")			\
 	X(install_retries, retries, install,				\
 	  "installs retried: the memory map was changing (EAGAIN)")	\
 	X(protect_retries, retries, protect,				\

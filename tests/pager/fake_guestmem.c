@@ -284,14 +284,17 @@ int gm_install(struct guestmem *gm, uint64_t page, uint64_t count,
 	for (uint64_t i = 0; i < count; i++) {
 		uint64_t p = page + i;
 
-		if (!m->present[p]) {
-			memcpy(m->data + p * GM_PAGE,
-			       (const uint8_t *)src + i * GM_PAGE, GM_PAGE);
-			m->present[p] = 1;
-			m->wp[p] = wp;
-			m->installs++;
-		}
 		m->blocked[p] = 0;
+		if (m->present[p]) {
+			/* As UFFDIO_COPY: left as it is, its waiters woken. */
+			m->install_calls += *done > 0;
+			return -EEXIST;
+		}
+		memcpy(m->data + p * GM_PAGE,
+		       (const uint8_t *)src + i * GM_PAGE, GM_PAGE);
+		m->present[p] = 1;
+		m->wp[p] = wp;
+		m->installs++;
 		(*done)++;
 	}
 	m->install_calls += count > 0;
