@@ -137,7 +137,11 @@ memx_server_args="--reserve=on"
 base_server_args=
 if [[ -n $memxd_base ]]; then
 	[[ -x $memxd_base ]] || nx_die "BENCH_MEMXD_BASE=$memxd_base is not an executable"
-	if "$memxd_base" --help 2>&1 | grep -q -e '--reserve'; then
+	# Read all of it first: grep -q would stop reading at the match,
+	# and the SIGPIPE of memxd's next write fails the pipeline
+	# (pipefail), so memxbase's servers ran unreserved now and then.
+	base_help=$("$memxd_base" --help 2>&1 || true)
+	if [[ $base_help == *--reserve* ]]; then
 		base_server_args="--reserve=on"
 	fi
 	read -r -a configs <<<"${BENCH_CONFIGS:-local memx memxbase hostswap zram vdisk nbd}"
