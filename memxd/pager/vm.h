@@ -9,6 +9,7 @@
  *   vm.c        a VM's lifetime: registration and teardown
  *   fault.c     userfaultfd events, faults that must wait, the budget
  *   fetch.c     pages in: zero, spill, cache, server, degraded, lost
+ *   install.c   their bytes into guest memory; the prefetch cache
  *   evict.c     pages out: write-protect, read, send, punch
  *   stripe.c    page-group I/O: write modes, parity deltas, whole
  *               stripes, degraded reads, freeing copies
@@ -107,8 +108,8 @@ struct vm {
 						 * per server */
 	unsigned nsess;
 	struct victim victim;			/* victim.c */
-	struct prefetch pf;			/* prefetch.c, fetch.c */
-	struct pfcache cache;			/* pfcache.c, fetch.c */
+	struct prefetch pf;			/* prefetch.c, fetch.c, install.c */
+	struct pfcache cache;			/* pfcache.c, install.c, fetch.c */
 	uint64_t readahead;			/* fetch.c: read ahead, in flight */
 	GQueue fetches;				/* fetch.c: READs in flight */
 	struct spill spill;			/* spill.c */
@@ -134,7 +135,7 @@ struct pager {
 	const uint8_t *zero_page;	/* RMAP_MAX_PAGES pages of zeros, read-only */
 	uint8_t *scratch;		/* one page, free between callbacks */
 	uint8_t *batch;			/* evict.c: the pages of one batch */
-	uint8_t *gather;		/* fetch.c: RMAP_MAX_PAGES pages read
+	uint8_t *gather;		/* install.c: RMAP_MAX_PAGES pages read
 					 * ahead, gathered for one install */
 	struct recovery *rec;		/* recovery.c's own */
 	struct evl_hook settle;		/* fault.c: before the loop sleeps */
