@@ -211,9 +211,9 @@ memx_left_in_place()
 	gx_check "[live] the source's report: ${remote:-no} remote pages ($(mg_report_val "$MG_SRC" out remote_mib) MiB) left in place, ${skipped:-no} pages QEMU skipped, QEMU says $(mg_report_val "$MG_SRC" out qemu_status)" \
 		"((${remote:-0} > 0 && ${skipped:-0} > 0)) && [[ $(mg_report_val "$MG_SRC" out qemu_status) == completed ]]"
 	gx_check "[live] memxctl migrations on the source shows it handed over" \
-		"'$MEMXCTL' --socket '${MG_SOCK[$MG_SRC]}' migrations | grep -q 'status=handed-over'"
+		"grep -q 'status=handed-over' <<<\"\$('$MEMXCTL' --socket '${MG_SOCK[$MG_SRC]}' migrations)\""
 	gx_check "[live] memxctl migrations on the destination shows it arrived and runs" \
-		"'$MEMXCTL' --socket '${MG_SOCK[$MG_DST]}' migrations | grep -q 'status=running'"
+		"grep -q 'status=running' <<<\"\$('$MEMXCTL' --socket '${MG_SOCK[$MG_DST]}' migrations)\""
 	dst_ip=$(nx_ip "$MG_DST")
 	for srv in "${GX_SERVERS[@]}"; do
 		moved=$(count "moved from client .* to client .* at $dst_ip:" "$NX_TMP/server-$srv.log")
@@ -363,12 +363,12 @@ case_bad_dst()
 		"((MG_RC != 0 && MG_RC != 124)) && grep -q 'Unknown savevm section' '$NX_TMP/$d.log'"
 	source_runs_on bad-dst "$s" "$d"
 	if [[ $MG_BACKEND == memx ]]; then
-		gx_wait_for 10 "'$MEMXCTL' --socket '${MG_SOCK[$MG_SRC]}' migrations | grep -q 'status=taken back'" || true
+		gx_wait_for 10 "grep -q 'status=taken back' <<<\"\$('$MEMXCTL' --socket '${MG_SOCK[$MG_SRC]}' migrations)\"" || true
 		gx_check "[bad-dst] the source's memxd took the VM back after the handoff: $(grep -m1 -o 'registered again.*' "$NX_TMP/$s.log" || echo 'QEMU did not register again')" \
-			"'$MEMXCTL' --socket '${MG_SOCK[$MG_SRC]}' migrations | grep -q 'status=taken back'"
-		gx_wait_for 10 "'$MEMXCTL' --socket '${MG_SOCK[$MG_SRC]}' migrations | grep -q 'qemu_status=failed'" || true
+			"grep -q 'status=taken back' <<<\"\$('$MEMXCTL' --socket '${MG_SOCK[$MG_SRC]}' migrations)\""
+		gx_wait_for 10 "grep -q 'qemu_status=failed' <<<\"\$('$MEMXCTL' --socket '${MG_SOCK[$MG_SRC]}' migrations)\"" || true
 		gx_check "[bad-dst] the source's record has QEMU's account: qemu_status=failed" \
-			"'$MEMXCTL' --socket '${MG_SOCK[$MG_SRC]}' migrations | grep -q 'qemu_status=failed'"
+			"grep -q 'qemu_status=failed' <<<\"\$('$MEMXCTL' --socket '${MG_SOCK[$MG_SRC]}' migrations)\""
 	fi
 	source_finishes bad-dst "$s" "$d" "$t0"
 }

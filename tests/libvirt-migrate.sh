@@ -360,7 +360,7 @@ lm_migrate()
 	lv_check "$from's report: ${remote:-no} remote pages ($(mg_report_val "$from" out remote_mib) MiB) left in place, QEMU says ${st:-nothing}" \
 		"(( ${remote:-0} > 0 )) && [[ '$st' == completed ]]"
 	lv_check "$to's memxd recorded the arrival, and runs it" \
-		"'$MEMXCTL' --socket '${MG_SOCK[$to]}' migrations | grep -q 'status=running'"
+		"grep -q 'status=running' <<<\"\$('$MEMXCTL' --socket '${MG_SOCK[$to]}' migrations)\""
 	lv_check "the servers moved $(($(lm_moved "$to") - moved0)) session(s) to $to, which opened $(($(lm_opened "$to") - opened0)) of its own" \
 		"(( \$(lm_moved $to) > moved0 && \$(lm_opened $to) == opened0 ))"
 	lv_check "$from's memxd holds no VM, $to's holds the domain" \

@@ -387,9 +387,10 @@ gx_wait_for 120 "[[ \$('${VIRSH[0]}' -c qemu:///system domstate vm-a 2>/dev/null
 lv_check "virsh shutdown vm-a: the guest powered itself off" \
 	"[[ \$('${VIRSH[0]}' -c qemu:///system domstate vm-a) == 'shut off' ]] &&
 	 grep -q 'MEMX-GUEST: power button: powering off' '$NX_TMP/console/vm-a.log'"
-gx_wait_for 10 "! '$MEMXCTL' --socket '$SOCK' dump | grep -qx 'vm=vm-a'" || true
+gx_wait_for 10 "lv_dump=\$('$MEMXCTL' --socket '$SOCK' dump) && ! grep -qx 'vm=vm-a' <<<\"\$lv_dump\"" || true
 lv_check "after virsh shutdown, memxd no longer serves vm-a, and its reservation is gone" \
-	"! '$MEMXCTL' --socket '$SOCK' dump | grep -qx 'vm=vm-a' &&
+	"lv_dump=\$('$MEMXCTL' --socket '$SOCK' dump) &&
+	 ! grep -qx 'vm=vm-a' <<<\"\$lv_dump\" &&
 	 [[ ! -e /run/memx-libvirt/\$('${VIRSH[0]}' -c qemu:///system domuuid vm-a).conf ]]"
 for d in vm-b vm-c; do
 	"${VIRSH[@]}" destroy "$d" >/dev/null || nx_die "virsh destroy $d failed"

@@ -157,8 +157,12 @@ for s in "${SERVERS[@]}"; do
 		grep -E "$bad_state" "$NX_TMP/server-$s.log" >&2
 		nx_die "server $s changed state on a forged packet"
 	fi
-	if grep -E 'opened by|closed \(' "$NX_TMP/server-$s.log" |
-		grep -v "$(nx_ip client):" | grep -q .; then
+	# Read whole, then tested: under pipefail a grep -q that stops early
+	# can fail the pipeline and hide a stranger.
+	strangers=$(grep -E 'opened by|closed \(' "$NX_TMP/server-$s.log" |
+		grep -v "$(nx_ip client):" || true)
+	if [[ -n $strangers ]]; then
+		printf '%s\n' "$strangers" >&2
 		nx_die "server $s opened or closed a session for a stranger"
 	fi
 done

@@ -198,7 +198,8 @@ disk_dir=
 
 cb_swapoff()	# cb_swapoff DEV: swapoff DEV if it is on
 {
-	if awk 'NR > 1 { print $1 }' /proc/swaps | grep -qxF -- "$1"; then
+	if awk -v dev="$1" 'NR > 1 && $1 == dev { on = 1 } END { exit !on }' \
+		/proc/swaps; then
 		swapoff "$1" || nx_log "WARNING: swapoff $1 failed"
 	fi
 }
