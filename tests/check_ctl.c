@@ -537,7 +537,8 @@ START_TEST(test_roles)
 	rep = ask(x, ox, "drain=10.0.0.1\n\n", NULL, 0);
 	ck_assert_msg(!strncmp(rep, "errno=2\n", 8), "%s", rep);
 	rep = ask(x, ox, "get=prometheus\n\n", NULL, 0);
-	ck_assert_msg(count(rep, "memx_resident_pages{vm=") == 2, "%s", rep);
+	ck_assert_msg(count(rep, "memx_resident_pages{vm=") == 2 &&
+		      strstr(rep, "\nmemx_frozen 0\n"), "%s", rep);
 	ctl_fake_close(x);
 
 	/* Anyone else: refused, with the reason, then hung up on. */

@@ -1030,6 +1030,22 @@ END_TEST
 
 /* ---- partitions ---- */
 
+/* Does `memxctl prometheus` have the sample @line (name, labels, value)? */
+static bool prom_says(struct fx *f, const char *line)
+{
+	GString *o = g_string_new("\n");
+	char *want = g_strdup_printf("\n%s\n", line);
+	bool found;
+
+	pager_prometheus(f->pg, o);
+	found = strstr(o->str, want) != NULL;
+	if (!found)
+		fprintf(stderr, "prometheus has no \"%s\":\n%s", line, o->str);
+	g_free(want);
+	g_string_free(o, true);
+	return found;
+}
+
 /*
  * A server goes silent while the others answer, with a READ of a fault
  * in flight to it: the fault does not wait for it (nor for the grace
@@ -1040,6 +1056,8 @@ START_TEST(test_silent_server_read_degraded)
 {
 	struct fx f;
 	struct fake_req *q;
+	const char *name;
+	char line[128];
 	unsigned srv;
 	uint32_t sid;
 	uint64_t key;
@@ -1058,6 +1076,20 @@ START_TEST(test_silent_server_read_degraded)
 			((struct fake_req *)l->data)->held = true;
 	fake_remote_auto(f.fr, f.loop, true);
 	fake_remote_silence(f.fr, srv, true, true);
+	/* An operator's scrape sees it down, the others up. */
+	name = remote_server(fake_remote(f.fr), srv)->name;
+	snprintf(line, sizeof(line), "memx_server_up{server=\"%s\"} 0", name);
+	ck_assert(prom_says(&f, line));
+	snprintf(line, sizeof(line),
+		 "memx_server_state{server=\"%s\",state=\"down\"} 1", name);
+	ck_assert(prom_says(&f, line));
+	snprintf(line, sizeof(line),
+		 "memx_server_state{server=\"%s\",state=\"up\"} 0", name);
+	ck_assert(prom_says(&f, line));
+	snprintf(line, sizeof(line), "memx_server_up{server=\"%s\"} 1",
+		 remote_server(fake_remote(f.fr), !srv)->name);
+	ck_assert(prom_says(&f, line));
+	ck_assert(prom_says(&f, "memx_frozen 0"));
 	ck_assert_int_eq(fx_read(&f, 9), (uint8_t)(9 * 7) | 1);
 	ck_assert_uint_ge(f.vm->st.degraded_reads, 1);
 	ck_assert_uint_ge(f.vm->st.fetch_abandoned, 1);
@@ -1070,6 +1102,9 @@ START_TEST(test_silent_server_read_degraded)
 	fx_verify(&f, 100, 60, 3);
 	/* It answers again: nothing was declared lost or rebuilt. */
 	fake_remote_silence(f.fr, srv, false, false);
+	snprintf(line, sizeof(line),
+		 "memx_server_state{server=\"%s\",state=\"up\"} 1", name);
+	ck_assert(prom_says(&f, line));
 	fx_quiesce(&f);
 	ck_assert_uint_eq(f.vm->st.rebuilt_groups, 0);
 	fx_verify(&f, 160, f.npages - 160, 0);
@@ -1091,6 +1126,7 @@ START_TEST(test_cut_off_freezes)
 	fx_init_filled(&f, &defaults, 0);
 	fake_remote_cut(f.fr, true);
 	ck_assert(f.pg->frozen);
+	ck_assert(prom_says(&f, "memx_frozen 1"));
 	sent = fake_remote_sent(f.fr, RMAP_T_XWRITE) +
 	       fake_remote_sent(f.fr, RMAP_T_WRITE) +
 	       fake_remote_sent(f.fr, RMAP_T_READ);
@@ -1111,6 +1147,7 @@ START_TEST(test_cut_off_freezes)
 	fx_check_budget(&f);
 	/* Reconnected: on with the work, every byte right. */
 	fake_remote_cut(f.fr, false);
+	ck_assert(prom_says(&f, "memx_frozen 0"));
 	ck_assert_int_eq(fx_read(&f, 3), (uint8_t)(3 * 7) | 1);
 	for (uint64_t p = 200; p < 256; p++)
 		fx_write(&f, p, 0x44);

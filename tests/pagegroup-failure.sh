@@ -100,6 +100,7 @@ scenario_single()
 	nx_log "[$label] servers: $(pg_servers_line)"
 	st=$(pg_srv "$victim" server_state)
 	[[ $st == dead ]] || nx_die "[$label] $victim is '$st', not dead"
+	pg_prom_server "$label" "$victim" dead
 	(($(pg_srv "$victim" server_groups) == 0)) ||
 		nx_die "[$label] $victim (dead) still has server_groups=$(pg_srv "$victim" server_groups)"
 	rebuilt=$(pg_vm "$label" rebuilt_groups)
@@ -121,6 +122,7 @@ scenario_single()
 		nx_log "[$label] restored $victim's link"
 		pg_wait_server "$label" "$victim" up "$DEAD_LIMIT"
 		nx_log "[$label] servers: $(pg_servers_line)"
+		pg_prom_server "$label" "$victim" up
 		nx_log "[$label] memxd log about $(nx_ip "$victim"):"
 		grep -F "$(nx_ip "$victim")" "$NX_TMP/memxd-$label.log" |
 			tail -n 8 | sed 's/^/    /' >&2 || true

@@ -395,6 +395,111 @@ static void prom_families(GString *o)
 	}
 }
 
+/* The states server_state() names, for memx_server_state's stateset. */
+static const char *const server_states[] = {
+	"up", "unreachable", "down", "draining", "drained", "dead",
+};
+
+/* One gauge of every memory server, @what(pg, i) of each: a family. */
+static void prom_server_gauge(struct pager *pg, GString *o, const char *key,
+			      const char *help,
+			      double (*what)(struct pager *, unsigned))
+{
+	g_string_append_printf(o, "# HELP memx_server_%s %s.\n"
+			       "# TYPE memx_server_%s gauge\n", key, help, key);
+	for (unsigned i = 0; i < pg->nservers; i++)
+		g_string_append_printf(o, "memx_server_%s{server=\"%s\"} "
+				       "%.15g\n", key,
+				       remote_server(pg->remote, i)->name,
+				       what(pg, i));
+}
+
+static double server_up(struct pager *pg, unsigned i)
+{
+	return remote_server(pg->remote, i)->reachable;
+}
+
+static double server_down_s(struct pager *pg, unsigned i)
+{
+	const struct remote_server *s = remote_server(pg->remote, i);
+
+	return s->down ? (double)(evl_now_ns() - s->down_since_ns) / 1e9 : 0;
+}
+
+static double server_srtt_s(struct pager *pg, unsigned i)
+{
+	return rmap_peer_srtt_us(remote_server(pg->remote, i)->peer) / 1e6;
+}
+
+static double server_capacity(struct pager *pg, unsigned i)
+{
+	return (double)remote_server(pg->remote, i)->capacity_pages;
+}
+
+static double server_used(struct pager *pg, unsigned i)
+{
+	return (double)remote_server(pg->remote, i)->used_pages;
+}
+
+/*
+ * Each memory server as the pager sees it: its state, how long it has
+ * been down, its round trip, its capacity and what the pager sent it;
+ * and whether the pager is frozen, cut off from most of them.  An
+ * operator alerts on these (a server down, a partition), so they are
+ * here and not only in dump.  Each family's samples are together, as
+ * the exposition format asks.
+ */
+static void prom_servers(struct pager *pg, GString *o)
+{
+	uint64_t since = 0;
+	bool cut = remote_cut_off(pg->remote, &since);
+
+	g_string_append_printf(o, "# HELP memx_frozen 1 while the pager is "
+			       "cut off from most servers and waits.\n"
+			       "# TYPE memx_frozen gauge\nmemx_frozen %d\n"
+			       "# HELP memx_frozen_seconds How long it has "
+			       "waited so.\n# TYPE memx_frozen_seconds gauge\n"
+			       "memx_frozen_seconds %.1f\n", cut,
+			       cut ? (double)(evl_now_ns() - since) / 1e9 :
+				     0.0);
+	prom_server_gauge(pg, o, "up", "1 if the memory server answered "
+			  "lately", server_up);
+	g_string_append(o, "# HELP memx_server_state The server's state, as "
+			   "dump's server_state: 1 for the one it is in.\n"
+			   "# TYPE memx_server_state gauge\n");
+	for (unsigned i = 0; i < pg->nservers; i++) {
+		const char *name = remote_server(pg->remote, i)->name;
+		const char *state = server_state(pg, i);
+
+		for (size_t k = 0; k < G_N_ELEMENTS(server_states); k++)
+			g_string_append_printf(o, "memx_server_state{server="
+					       "\"%s\",state=\"%s\"} %d\n",
+					       name, server_states[k],
+					       !strcmp(state,
+						       server_states[k]));
+	}
+	prom_server_gauge(pg, o, "down_seconds", "How long it has been "
+			  "silent while others answer", server_down_s);
+	prom_server_gauge(pg, o, "srtt_seconds", "RMAP's smoothed round trip "
+			  "to it", server_srtt_s);
+	prom_server_gauge(pg, o, "capacity_pages", "Pages it lends, as it "
+			  "last said", server_capacity);
+	prom_server_gauge(pg, o, "used_pages", "Of them, pages in use",
+			  server_used);
+#define X(key, help)							\
+	g_string_append(o, "# HELP memx_server_" #key "_total " help ".\n" \
+			   "# TYPE memx_server_" #key "_total counter\n");	\
+	for (unsigned i = 0; i < pg->nservers; i++) {			\
+		const struct remote_server *s = remote_server(pg->remote, i); \
+									\
+		g_string_append_printf(o, "memx_server_" #key "_total"	\
+				       "{server=\"%s\"} %llu\n", s->name, \
+				       (unsigned long long)s->st.key);	\
+	}
+	REMOTE_SERVER_COUNTERS(X)
+#undef X
+}
+
 void pager_prometheus(struct pager *pg, GString *o)
 {
 	uint64_t user_ms, sys_ms;
@@ -414,6 +519,7 @@ void pager_prometheus(struct pager *pg, GString *o)
 	VM_GAUGES(X)
 #undef X
 	prom_families(o);
+	prom_servers(pg, o);
 	g_string_append(o, "# HELP memx_evict_stage_seconds_total Time in "
 			   "each stage of eviction.\n# TYPE "
 			   "memx_evict_stage_seconds_total counter\n"

@@ -317,6 +317,36 @@ pg_wait_server()
 	done
 }
 
+# pg_prom_server LABEL HOST STATE: `memxctl prometheus` says what dump
+# says of HOST: memx_server_state 1 for STATE alone, memx_server_up 1
+# only if it is up; and it has every family for every server.
+pg_prom_server()
+{
+	local label=$1 host=$2 state=$3 prom ip re n k want_up
+
+	pg_memxd_alive "$label"
+	prom=$(pg_ctl --socket "$NX_TMP/$label.sock" prometheus) ||
+		nx_die "[$label] memxctl prometheus failed"
+	ip=$(nx_ip "$host")
+	re="server=\"${ip//./\\.}(:[0-9]+)?\""
+	n=$(grep -cE "^memx_server_state\{$re,state=\"[a-z]+\"\} 1$" <<<"$prom" || true)
+	grep -qE "^memx_server_state\{$re,state=\"$state\"\} 1$" <<<"$prom" && ((n == 1)) || {
+		grep -E "^memx_server_(state|up)\{$re" <<<"$prom" >&2 || true
+		nx_die "[$label] memxctl prometheus: $host is not in state $state alone"
+	}
+	want_up=0
+	[[ $state == up ]] && want_up=1
+	grep -qE "^memx_server_up\{$re\} $want_up$" <<<"$prom" ||
+		nx_die "[$label] memxctl prometheus: memx_server_up of $host is not $want_up: $(grep -E "^memx_server_up\{$re" <<<"$prom")"
+	for k in up down_seconds srtt_seconds capacity_pages used_pages \
+		reads_total deaths_total; do
+		n=$(grep -c "^memx_server_$k{server=" <<<"$prom" || true)
+		((n == ${#PG_SERVERS[@]})) ||
+			nx_die "[$label] memxctl prometheus: $n memx_server_$k samples for ${#PG_SERVERS[@]} servers"
+	done
+	nx_log "[$label] memxctl prometheus: $host state=$state, memx_server_up $want_up, every server's families there"
+}
+
 # pg_wait_recovery LABEL SEC
 pg_wait_recovery()
 {
