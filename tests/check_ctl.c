@@ -483,6 +483,7 @@ START_TEST(test_roles)
 	const struct ctl_stats *st;
 	char *req;
 	const char *rep;
+	char why2[600];
 	struct cfx f;
 
 	cfx_init(&f, NULL);
@@ -539,6 +540,10 @@ START_TEST(test_roles)
 	rep = ask(x, ox, "get=prometheus\n\n", NULL, 0);
 	ck_assert_msg(count(rep, "memx_resident_pages{vm=") == 2 &&
 		      strstr(rep, "\nmemx_frozen 0\n"), "%s", rep);
+	/* Two VMs' samples of each family together, as parsers need. */
+	ck_assert_msg(!strncmp(rep, "errno=0\n", 8) &&
+		      tu_prom_grouped(rep + strlen("errno=0\n"), why2,
+				      sizeof(why2)), "%s", why2);
 	ctl_fake_close(x);
 
 	/* Anyone else: refused, with the reason, then hung up on. */

@@ -1034,10 +1034,11 @@ END_TEST
 static bool prom_says(struct fx *f, const char *line)
 {
 	GString *o = g_string_new("\n");
-	char *want = g_strdup_printf("\n%s\n", line);
+	char *want = g_strdup_printf("\n%s\n", line), why[600];
 	bool found;
 
 	pager_prometheus(f->pg, o);
+	ck_assert_msg(tu_prom_grouped(o->str, why, sizeof(why)), "%s", why);
 	found = strstr(o->str, want) != NULL;
 	if (!found)
 		fprintf(stderr, "prometheus has no \"%s\":\n%s", line, o->str);

@@ -13,7 +13,9 @@
 #include <check.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "rmap/evloop.h"
 
@@ -83,6 +85,86 @@ static inline void tu_run_for(struct evl *loop, unsigned ms)
 		ck_assert_int_ge(evl_run_once(loop, left < 5000000 ? left :
 					      5000000), 0);
 	}
+}
+
+/*
+ * Is @text Prometheus' text exposition format with each family's lines
+ * together, as a parser that reads it as a stream needs: "# HELP F", then
+ * "# TYPE F", then samples of F only (F_bucket, F_count and F_sum of a
+ * histogram), and no family twice?  If not, @why says which line broke
+ * it.
+ */
+static inline bool tu_prom_grouped(const char *text, char *why, size_t len)
+{
+	enum { MAX_FAMILIES = 512, NAME = 128 };
+	char seen[MAX_FAMILIES][NAME];
+	char fam[NAME] = "", type[32] = "", name[NAME], kind[32];
+	unsigned nseen = 0, lineno = 0;
+	const char *l = text;
+
+	while (*l) {
+		const char *eol = strchr(l, '\n');
+		size_t n = eol ? (size_t)(eol - l) : strlen(l);
+		char line[512];
+
+		lineno++;
+		snprintf(line, sizeof(line), "%.*s", (int)n, l);
+		l += n + (eol != NULL);
+		if (!*line)
+			continue;
+		if (sscanf(line, "# HELP %127s", name) == 1) {
+			for (unsigned i = 0; i < nseen; i++) {
+				if (!strcmp(seen[i], name)) {
+					snprintf(why, len, "line %u: %.100s's "
+						 "second group: %.100s",
+						 lineno, name, line);
+					return false;
+				}
+			}
+			if (nseen == MAX_FAMILIES) {
+				snprintf(why, len, "more than %u families",
+					 MAX_FAMILIES);
+				return false;
+			}
+			strcpy(seen[nseen++], name);
+			strcpy(fam, name);
+			type[0] = '\0';
+			continue;
+		}
+		if (sscanf(line, "# TYPE %127s %31s", name, kind) == 2) {
+			if (strcmp(name, fam) || type[0]) {
+				snprintf(why, len, "line %u: not right after "
+					 "its HELP: %.100s", lineno, line);
+				return false;
+			}
+			strcpy(type, kind);
+			continue;
+		}
+		n = strcspn(line, "{ ");
+		snprintf(name, sizeof(name), "%.*s", (int)n, line);
+		if (line[0] == '#' || !type[0] || n == strlen(line)) {
+			snprintf(why, len, "line %u: not a sample of a family "
+				 "with a HELP and a TYPE: %.100s", lineno,
+				 line);
+			return false;
+		}
+		if (strcmp(name, fam)) {
+			bool part = false;
+
+			if (!strcmp(type, "histogram") &&
+			    !strncmp(name, fam, strlen(fam)))
+				part = !strcmp(name + strlen(fam), "_bucket") ||
+				       !strcmp(name + strlen(fam), "_count") ||
+				       !strcmp(name + strlen(fam), "_sum");
+			if (!part) {
+				snprintf(why, len, "line %u: a sample of "
+					 "%.100s in %.100s's group: %.100s",
+					 lineno, name, fam, line);
+				return false;
+			}
+		}
+	}
+	return true;
 }
 
 static inline int tu_run_suite(Suite *s)

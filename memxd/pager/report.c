@@ -370,8 +370,11 @@ void pager_dump(struct pager *pg, GString *o)
 
 /* ---- Prometheus ---- */
 
-/* "# HELP" and "# TYPE" of each counter family, once, in table order. */
-static void prom_families(GString *o)
+/*
+ * The counters of every VM, a family at a time (memx_FAMILY_total, with
+ * labels vm and kind), each family's HELP and TYPE once, in table order.
+ */
+static void prom_counters(struct pager *pg, GString *o)
 {
 	static const char *const families[] = {
 #define X(field, family, kind, help) #family,
@@ -382,16 +385,27 @@ static void prom_families(GString *o)
 	unsigned nseen = 0;
 
 	for (unsigned i = 0; i < G_N_ELEMENTS(families); i++) {
+		const char *fam = families[i];
 		bool dup = false;
 
 		for (unsigned k = 0; k < nseen && !dup; k++)
-			dup = !strcmp(seen[k], families[i]);
+			dup = !strcmp(seen[k], fam);
 		if (dup)
 			continue;
-		seen[nseen++] = families[i];
+		seen[nseen++] = fam;
 		g_string_append_printf(o, "# HELP memx_%s_total memx %s, by "
 				       "kind.\n# TYPE memx_%s_total counter\n",
-				       families[i], families[i], families[i]);
+				       fam, fam, fam);
+		for (struct vm *vm = pg->vms; vm; vm = vm->next) {
+#define X(field, family, kind, help)					\
+			if (!strcmp(#family, fam))			\
+				g_string_append_printf(o, "memx_" #family \
+					"_total{vm=\"%s\",kind=\"" #kind \
+					"\"} %llu\n", vm->name,		\
+					(unsigned long long)vm->st.field);
+			VM_COUNTERS(X)
+#undef X
+		}
 	}
 }
 
@@ -400,45 +414,87 @@ static const char *const server_states[] = {
 	"up", "unreachable", "down", "draining", "drained", "dead",
 };
 
-/* One gauge of every memory server, @what(pg, i) of each: a family. */
-static void prom_server_gauge(struct pager *pg, GString *o, const char *key,
-			      const char *help,
-			      double (*what)(struct pager *, unsigned))
+/*
+ * One family of every memory server (of those with a dedup block, if
+ * @dedup): @what of each, of Prometheus type @type.
+ */
+static void prom_server_family(struct pager *pg, GString *o, const char *key,
+			       const char *type, const char *help,
+			       double (*what)(const struct remote_server *),
+			       bool dedup)
 {
 	g_string_append_printf(o, "# HELP memx_server_%s %s.\n"
-			       "# TYPE memx_server_%s gauge\n", key, help, key);
-	for (unsigned i = 0; i < pg->nservers; i++)
-		g_string_append_printf(o, "memx_server_%s{server=\"%s\"} "
-				       "%.15g\n", key,
-				       remote_server(pg->remote, i)->name,
-				       what(pg, i));
+			       "# TYPE memx_server_%s %s\n", key, help, key,
+			       type);
+	for (unsigned i = 0; i < pg->nservers; i++) {
+		const struct remote_server *s = remote_server(pg->remote, i);
+
+		if (!dedup || s->has_dedup)
+			g_string_append_printf(o, "memx_server_%s{server="
+					       "\"%s\"} %.15g\n", key, s->name,
+					       what(s));
+	}
 }
 
-static double server_up(struct pager *pg, unsigned i)
+static double server_up(const struct remote_server *s)
 {
-	return remote_server(pg->remote, i)->reachable;
+	return s->reachable;
 }
 
-static double server_down_s(struct pager *pg, unsigned i)
+static double server_down_s(const struct remote_server *s)
 {
-	const struct remote_server *s = remote_server(pg->remote, i);
-
 	return s->down ? (double)(evl_now_ns() - s->down_since_ns) / 1e9 : 0;
 }
 
-static double server_srtt_s(struct pager *pg, unsigned i)
+static double server_srtt_s(const struct remote_server *s)
 {
-	return rmap_peer_srtt_us(remote_server(pg->remote, i)->peer) / 1e6;
+	return rmap_peer_srtt_us(s->peer) / 1e6;
 }
 
-static double server_capacity(struct pager *pg, unsigned i)
+static double server_capacity(const struct remote_server *s)
 {
-	return (double)remote_server(pg->remote, i)->capacity_pages;
+	return (double)s->capacity_pages;
 }
 
-static double server_used(struct pager *pg, unsigned i)
+static double server_used(const struct remote_server *s)
 {
-	return (double)remote_server(pg->remote, i)->used_pages;
+	return (double)s->used_pages;
+}
+
+static double server_logical(const struct remote_server *s)
+{
+	return (double)s->logical_pages;
+}
+
+static double server_unique(const struct remote_server *s)
+{
+	return (double)s->unique_pages;
+}
+
+static double server_hash_s(const struct remote_server *s)
+{
+	return (double)s->hash_ns / 1e9;
+}
+
+static double server_hashed(const struct remote_server *s)
+{
+	return (double)s->hashed_pages;
+}
+
+/* Each memory server's dedup, as STAT tells it (all clients'). */
+static void prom_dedup(struct pager *pg, GString *o)
+{
+	prom_server_family(pg, o, "logical_pages", "gauge", "Pages a memory "
+			   "server holds for all its clients", server_logical,
+			   true);
+	prom_server_family(pg, o, "unique_pages", "gauge", "Page slots they "
+			   "take once equal pages are shared", server_unique,
+			   true);
+	prom_server_family(pg, o, "dedup_hash_seconds_total", "counter",
+			   "Time the server spent hashing and comparing "
+			   "written pages", server_hash_s, true);
+	prom_server_family(pg, o, "dedup_hashed_pages_total", "counter",
+			   "Pages it hashed", server_hashed, true);
 }
 
 /*
@@ -462,8 +518,8 @@ static void prom_servers(struct pager *pg, GString *o)
 			       "memx_frozen_seconds %.1f\n", cut,
 			       cut ? (double)(evl_now_ns() - since) / 1e9 :
 				     0.0);
-	prom_server_gauge(pg, o, "up", "1 if the memory server answered "
-			  "lately", server_up);
+	prom_server_family(pg, o, "up", "gauge", "1 if the memory server "
+			   "answered lately", server_up, false);
 	g_string_append(o, "# HELP memx_server_state The server's state, as "
 			   "dump's server_state: 1 for the one it is in.\n"
 			   "# TYPE memx_server_state gauge\n");
@@ -478,17 +534,18 @@ static void prom_servers(struct pager *pg, GString *o)
 					       !strcmp(state,
 						       server_states[k]));
 	}
-	prom_server_gauge(pg, o, "down_seconds", "How long it has been "
-			  "silent while others answer", server_down_s);
-	prom_server_gauge(pg, o, "srtt_seconds", "RMAP's smoothed round trip "
-			  "to it", server_srtt_s);
-	prom_server_gauge(pg, o, "capacity_pages", "Pages it lends, as it "
-			  "last said", server_capacity);
-	prom_server_gauge(pg, o, "used_pages", "Of them, pages in use",
-			  server_used);
+	prom_server_family(pg, o, "down_seconds", "gauge", "How long it has "
+			   "been silent while others answer", server_down_s,
+			   false);
+	prom_server_family(pg, o, "srtt_seconds", "gauge", "RMAP's smoothed "
+			   "round trip to it", server_srtt_s, false);
+	prom_server_family(pg, o, "capacity_pages", "gauge", "Pages it lends, "
+			   "as it last said", server_capacity, false);
+	prom_server_family(pg, o, "used_pages", "gauge", "Of them, pages in "
+			   "use", server_used, false);
 #define X(key, help)							\
-	g_string_append(o, "# HELP memx_server_" #key "_total " help ".\n" \
-			   "# TYPE memx_server_" #key "_total counter\n");	\
+	g_string_append(o, "# HELP memx_server_" #key "_total " help	\
+			   ".\n# TYPE memx_server_" #key "_total counter\n"); \
 	for (unsigned i = 0; i < pg->nservers; i++) {			\
 		const struct remote_server *s = remote_server(pg->remote, i); \
 									\
@@ -500,94 +557,74 @@ static void prom_servers(struct pager *pg, GString *o)
 #undef X
 }
 
+/*
+ * The exposition format wants each family's lines together: its HELP and
+ * TYPE, then every sample of it.  A parser that reads it as a stream
+ * (Python's prometheus_client, for one) takes a sample away from its
+ * family's group for a family of its own, untyped.  So each loop below
+ * is over a family first, then over the VMs or servers.
+ */
 void pager_prometheus(struct pager *pg, GString *o)
 {
+	unsigned nvms = pager_vm_count(pg), n;
+	struct vm_gauges *g = g_new0(struct vm_gauges, nvms ? nvms : 1);
 	uint64_t user_ms, sys_ms;
+	struct vm *vm;
 
 	g_string_append(o, "# HELP memx_vms Registered VMs.\n"
 			   "# TYPE memx_vms gauge\n");
-	g_string_append_printf(o, "memx_vms %u\n", pager_vm_count(pg));
+	g_string_append_printf(o, "memx_vms %u\n", nvms);
 	cpu_ms(&user_ms, &sys_ms);
 	g_string_append_printf(o, "# HELP process_cpu_seconds_total Total user "
 			       "and system CPU time spent in seconds.\n"
 			       "# TYPE process_cpu_seconds_total counter\n"
 			       "process_cpu_seconds_total %.3f\n",
 			       (double)(user_ms + sys_ms) / 1e3);
+	/* Each VM's gauges, taken once: some walk its groups. */
+	for (vm = pg->vms, n = 0; vm && n < nvms; vm = vm->next, n++)
+		gauges_of(vm, &g[n]);
 #define X(key, help)							\
 	g_string_append(o, "# HELP memx_" #key " " help ".\n"		\
-			   "# TYPE memx_" #key " gauge\n");
+			   "# TYPE memx_" #key " gauge\n");		\
+	for (vm = pg->vms, n = 0; vm && n < nvms; vm = vm->next, n++)	\
+		g_string_append_printf(o, "memx_" #key "{vm=\"%s\"} %llu\n", \
+				       vm->name,			\
+				       (unsigned long long)g[n].key);
 	VM_GAUGES(X)
 #undef X
-	prom_families(o);
+	g_free(g);
+	prom_counters(pg, o);
 	prom_servers(pg, o);
 	g_string_append(o, "# HELP memx_evict_stage_seconds_total Time in "
 			   "each stage of eviction.\n# TYPE "
-			   "memx_evict_stage_seconds_total counter\n"
-			   "# HELP memx_evict_stage_calls_total Timed calls "
-			   "of each stage of eviction.\n# TYPE "
-			   "memx_evict_stage_calls_total counter\n");
-	/* Each memory server's dedup, as STAT tells it (all clients'). */
-	g_string_append(o, "# HELP memx_server_logical_pages Pages a memory "
-			   "server holds for all its clients.\n# TYPE "
-			   "memx_server_logical_pages gauge\n"
-			   "# HELP memx_server_unique_pages Page slots they "
-			   "take once equal pages are shared.\n# TYPE "
-			   "memx_server_unique_pages gauge\n"
-			   "# HELP memx_server_dedup_hash_seconds_total Time "
-			   "the server spent hashing and comparing written "
-			   "pages.\n# TYPE memx_server_dedup_hash_seconds_total "
-			   "counter\n"
-			   "# HELP memx_server_dedup_hashed_pages_total Pages "
-			   "it hashed.\n# TYPE "
-			   "memx_server_dedup_hashed_pages_total counter\n");
-	for (unsigned i = 0; i < pg->nservers; i++) {
-		const struct remote_server *s = remote_server(pg->remote, i);
-
-		if (!s->has_dedup)
-			continue;
-		g_string_append_printf(o,
-			"memx_server_logical_pages{server=\"%s\"} %llu\n"
-			"memx_server_unique_pages{server=\"%s\"} %llu\n"
-			"memx_server_dedup_hash_seconds_total{server=\"%s\"} "
-			"%.6f\n"
-			"memx_server_dedup_hashed_pages_total{server=\"%s\"} "
-			"%llu\n", s->name,
-			(unsigned long long)s->logical_pages, s->name,
-			(unsigned long long)s->unique_pages, s->name,
-			(double)s->hash_ns / 1e9, s->name,
-			(unsigned long long)s->hashed_pages);
-	}
-	g_string_append(o, "# HELP memx_fault_latency_us Fault service "
-			   "time.\n# TYPE memx_fault_latency_us histogram\n");
-	for (struct vm *vm = pg->vms; vm; vm = vm->next) {
-		struct vm_gauges g;
-		uint64_t cum = 0;
-
-		gauges_of(vm, &g);
-#define X(key, help)							\
-		g_string_append_printf(o, "memx_" #key "{vm=\"%s\"} %llu\n", \
-				       vm->name, (unsigned long long)g.key);
-		VM_GAUGES(X)
-#undef X
-#define X(field, family, kind, help)					\
-		g_string_append_printf(o, "memx_" #family "_total{vm=\"%s\"," \
-				       "kind=\"" #kind "\"} %llu\n",	\
-				       vm->name,			\
-				       (unsigned long long)vm->st.field);
-		VM_COUNTERS(X)
-#undef X
+			   "memx_evict_stage_seconds_total counter\n");
 #define X(stage, help)							\
+	for (vm = pg->vms; vm; vm = vm->next)				\
 		g_string_append_printf(o, "memx_evict_stage_seconds_total" \
 				       "{vm=\"%s\",stage=\"" #stage "\"} "	\
-				       "%.6f\nmemx_evict_stage_calls_total" \
+				       "%.6f\n", vm->name,		\
+				       (double)vm->st.stage_ns[ES_##stage] \
+				       / 1e9);
+	EVICT_STAGES(X)
+#undef X
+	g_string_append(o, "# HELP memx_evict_stage_calls_total Timed calls "
+			   "of each stage of eviction.\n# TYPE "
+			   "memx_evict_stage_calls_total counter\n");
+#define X(stage, help)							\
+	for (vm = pg->vms; vm; vm = vm->next)				\
+		g_string_append_printf(o, "memx_evict_stage_calls_total" \
 				       "{vm=\"%s\",stage=\"" #stage "\"} "	\
 				       "%llu\n", vm->name,		\
-				       (double)vm->st.stage_ns[ES_##stage] \
-				       / 1e9, vm->name,			\
 				       (unsigned long long)		\
 				       vm->st.stage_calls[ES_##stage]);
-		EVICT_STAGES(X)
+	EVICT_STAGES(X)
 #undef X
+	prom_dedup(pg, o);
+	g_string_append(o, "# HELP memx_fault_latency_us Fault service "
+			   "time.\n# TYPE memx_fault_latency_us histogram\n");
+	for (vm = pg->vms; vm; vm = vm->next) {
+		uint64_t cum = 0;
+
 		for (unsigned b = 0; b < HIST_BUCKETS; b++) {
 			cum += vm->st.hist[b];
 			g_string_append_printf(o, "memx_fault_latency_us_bucket"
