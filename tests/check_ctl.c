@@ -483,7 +483,7 @@ START_TEST(test_roles)
 	const struct ctl_stats *st;
 	char *req;
 	const char *rep;
-	char why2[600];
+	char why2[600] = "";
 	struct cfx f;
 
 	cfx_init(&f, NULL);
