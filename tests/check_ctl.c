@@ -539,7 +539,9 @@ START_TEST(test_roles)
 	ck_assert_msg(!strncmp(rep, "errno=2\n", 8), "%s", rep);
 	rep = ask(x, ox, "get=prometheus\n\n", NULL, 0);
 	ck_assert_msg(count(rep, "memx_resident_pages{vm=") == 2 &&
-		      strstr(rep, "\nmemx_frozen 0\n"), "%s", rep);
+		      strstr(rep, "\nmemx_frozen 0\n") &&
+		      strstr(rep, "\nmemx_rmap_auth_failures_total 0\n"),
+		      "%s", rep);
 	/* Two VMs' samples of each family together, as parsers need. */
 	ck_assert_msg(!strncmp(rep, "errno=0\n", 8) &&
 		      tu_prom_grouped(rep + strlen("errno=0\n"), why2,

@@ -23,7 +23,8 @@
 # is larger than what it sent from there; and the counters show what was
 # refused (servers: rmap_auth_failures, rmap_replays,
 # rmap_cookie_challenges, rmap_bad_packets; the pager:
-# rmap_auth_failures).  The last line is
+# rmap_auth_failures, in its dump and as Prometheus'
+# memx_rmap_auth_failures_total).  The last line is
 #   rmap-attack: attacks_sent=N pages_lost=0 wrong_bytes=0 ...
 # for make bench-trust to quote.
 #
@@ -85,6 +86,8 @@ kill -0 "${NX_PIDS[memxd]}" 2>/dev/null || {
 }
 dump=$(timeout 10 "$MEMXCTL" --socket "$sock" dump) ||
 	nx_die "memxctl dump failed"
+prom=$(timeout 10 "$MEMXCTL" --socket "$sock" prometheus) ||
+	nx_die "memxctl prometheus failed"
 stat=$(nx_exec client timeout 30 "$MEMXCTL" stat "${ips[@]}") ||
 	nx_die "memxctl stat failed under attack: $stat"
 rss_line=
@@ -173,6 +176,11 @@ cookies=$(sum rmap_cookie_challenges)
 bad=$(sum rmap_bad_packets)
 limits=$(sum rmap_limit_drops)
 pauth=$(dumpsum rmap_auth_failures)
+# Prometheus says it too (scraped after the dump: at least as many).
+prom_auth=$(awk '$1 == "memx_rmap_auth_failures_total" { print $2 }' <<<"$prom")
+((${prom_auth:-0} >= pauth && pauth > 0)) ||
+	nx_die "memxctl prometheus: memx_rmap_auth_failures_total=${prom_auth:-none}, dump's rmap_auth_failures=$pauth"
+nx_log "memxctl prometheus: memx_rmap_auth_failures_total=$prom_auth"
 nx_log "refused by the servers: rmap_auth_failures=$auth rmap_replays=$replays rmap_cookie_challenges=$cookies rmap_bad_packets=$bad rmap_limit_drops=$limits; by the pager: rmap_auth_failures=$pauth rmap_replays=$(dumpsum rmap_replays)"
 ((auth > 0 && replays > 0 && cookies > 0 && bad > 0 && pauth > 0)) ||
 	nx_die "the counters do not show what was refused"

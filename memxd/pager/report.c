@@ -558,6 +558,24 @@ static void prom_servers(struct pager *pg, GString *o)
 }
 
 /*
+ * The pager's RMAP endpoint: what it sent and received, and what it
+ * refused (forged, replayed, malformed, from strangers), for an alert on
+ * an attack as much as for capacity.
+ */
+static void prom_rmap(struct pager *pg, GString *o)
+{
+	const struct rmap_counters *rc = remote_counters(pg->remote);
+
+#define X(key, field, help)						\
+	g_string_append_printf(o, "# HELP memx_rmap_" #key "_total RMAP: " \
+			       help ".\n# TYPE memx_rmap_" #key "_total " \
+			       "counter\nmemx_rmap_" #key "_total %llu\n", \
+			       (unsigned long long)rc->field);
+	RMAP_DUMP_COUNTERS(X)
+#undef X
+}
+
+/*
  * The exposition format wants each family's lines together: its HELP and
  * TYPE, then every sample of it.  A parser that reads it as a stream
  * (Python's prometheus_client, for one) takes a sample away from its
@@ -595,6 +613,7 @@ void pager_prometheus(struct pager *pg, GString *o)
 	g_free(g);
 	prom_counters(pg, o);
 	prom_servers(pg, o);
+	prom_rmap(pg, o);
 	g_string_append(o, "# HELP memx_evict_stage_seconds_total Time in "
 			   "each stage of eviction.\n# TYPE "
 			   "memx_evict_stage_seconds_total counter\n");
