@@ -16,6 +16,7 @@ packages=(
 	groff-base man-db
 	libvirt-daemon-system libvirt-clients libvirt-daemon-driver-qemu
 	libxml2-utils dbus
+	python3-prometheus-client
 	"$@"
 )
 # AES-GCM in AVX-512 code (rmap/crypt.c); Debian ships it for amd64 only.
