@@ -102,16 +102,21 @@ bool install_serve(struct vm *vm, uint64_t page, const uint8_t *src,
 
 /* ---- the prefetch cache ---- */
 
+/* The cache let go of @page's copy, never used: read ahead for nothing. */
+static void cache_wasted(struct vm *vm, uint64_t page)
+{
+	pt_uncached(&vm->pt, page);
+	vm->st.prefetch_wasted++;
+	prefetch_wasted(&vm->pf);
+}
+
 void install_cache(struct vm *vm, uint64_t page, const uint8_t *data)
 {
 	bool kept;
 	uint64_t out = pfcache_put(&vm->cache, page, data, &kept);
 
-	if (out != PFCACHE_NONE) {
-		pt_uncached(&vm->pt, out);
-		vm->st.prefetch_wasted++;
-		prefetch_wasted(&vm->pf);
-	}
+	if (out != PFCACHE_NONE)
+		cache_wasted(vm, out);
 	if (kept)
 		pt_cached(&vm->pt, page);
 }
@@ -121,9 +126,7 @@ void install_uncache(struct vm *vm, uint64_t page)
 	if (!pt_has(&vm->pt, page, PT_CACHED))
 		return;
 	pfcache_drop(&vm->cache, page);
-	pt_uncached(&vm->pt, page);
-	vm->st.prefetch_wasted++;
-	prefetch_wasted(&vm->pf);
+	cache_wasted(vm, page);
 }
 
 /*
