@@ -1030,6 +1030,28 @@ END_TEST
 
 /* ---- partitions ---- */
 
+/*
+ * memx_server_state is a stateset: one sample per state for each server
+ * (the remote's states and "draining"), exactly one of them 1.
+ */
+static void prom_one_state(const char *scrape, const char *server)
+{
+	char *key = g_strdup_printf("\nmemx_server_state{server=\"%s\",",
+				    server);
+	unsigned states = 0, set = 0;
+
+	for (const char *p = strstr(scrape, key); p;
+	     p = strstr(p + 1, key)) {
+		const char *end = strchr(p + 1, '\n');
+
+		states++;
+		set += end && end[-1] == '1' && end[-2] == ' ';
+	}
+	ck_assert_msg(states == REMOTE_NSTATES + 1 && set == 1,
+		      "%s: %u states, %u set:\n%s", server, states, set, scrape);
+	g_free(key);
+}
+
 /* Does `memxctl prometheus` have the sample @line (name, labels, value)? */
 static bool prom_says(struct fx *f, const char *line)
 {
@@ -1039,6 +1061,9 @@ static bool prom_says(struct fx *f, const char *line)
 
 	pager_prometheus(f->pg, o);
 	ck_assert_msg(tu_prom_grouped(o->str, why, sizeof(why)), "%s", why);
+	for (unsigned i = 0; i < remote_count(fake_remote(f->fr)); i++)
+		prom_one_state(o->str,
+			       remote_server(fake_remote(f->fr), i)->name);
 	found = strstr(o->str, want) != NULL;
 	if (!found)
 		fprintf(stderr, "prometheus has no \"%s\":\n%s", line, o->str);

@@ -171,17 +171,6 @@ void remote_set_ops(struct remote *r, const struct remote_ops *ops, void *arg)
 	r->ops_arg = arg;
 }
 
-const char *remote_server_state(const struct remote *r, unsigned i)
-{
-	if (r->srv[i].dead)
-		return "dead";
-	if (r->srv[i].drained)
-		return "drained";
-	if (r->srv[i].down)
-		return "down";
-	return r->srv[i].reachable ? "up" : "unreachable";
-}
-
 bool remote_cut_off(const struct remote *r, uint64_t *since_ns)
 {
 	if (r->cut_off && since_ns)

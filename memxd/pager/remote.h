@@ -144,8 +144,51 @@ void remote_set_ops(struct remote *r, const struct remote_ops *ops,
 unsigned remote_count(const struct remote *r);
 const struct remote_server *remote_server(const struct remote *r,
 					  unsigned idx);
-/* "up", "unreachable", "down", "dead" or "drained". */
-const char *remote_server_state(const struct remote *r, unsigned idx);
+
+/*
+ * A server's state as dumps name it.  The flags are checked worst first:
+ * a dead server may also be down, a drained one unreachable.
+ */
+enum remote_state {
+	REMOTE_UP,
+	REMOTE_UNREACHABLE,
+	REMOTE_DOWN,
+	REMOTE_DRAINED,
+	REMOTE_DEAD,
+	REMOTE_NSTATES
+};
+
+static inline enum remote_state remote_state_of(const struct remote_server *s)
+{
+	if (s->dead)
+		return REMOTE_DEAD;
+	if (s->drained)
+		return REMOTE_DRAINED;
+	if (s->down)
+		return REMOTE_DOWN;
+	return s->reachable ? REMOTE_UP : REMOTE_UNREACHABLE;
+}
+
+static inline const char *remote_state_name(enum remote_state st)
+{
+	static const char *const names[REMOTE_NSTATES] = {
+		[REMOTE_UP] = "up",
+		[REMOTE_UNREACHABLE] = "unreachable",
+		[REMOTE_DOWN] = "down",
+		[REMOTE_DRAINED] = "drained",
+		[REMOTE_DEAD] = "dead",
+	};
+
+	return names[st];
+}
+
+/* "up", "unreachable", "down", "drained" or "dead". */
+static inline const char *remote_server_state(const struct remote *r,
+					      unsigned idx)
+{
+	return remote_state_name(remote_state_of(remote_server(r, idx)));
+}
+
 /* Is memxd cut off from most of its servers?  Since when (if so). */
 bool remote_cut_off(const struct remote *r, uint64_t *since_ns);
 /* The index of the server named @name (as configured), or -1. */

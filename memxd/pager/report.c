@@ -202,11 +202,20 @@ static double metadata_per_page(const struct vm *vm)
 	X(handshakes, handshakes, "handshakes completed")               \
 	X(cookie_challenges, cookie_challenges, "cookies sent, under load")
 
+/*
+ * Is placement emptying server @i?  Until it is drained (or dies), dump
+ * says "draining" instead of the remote's state (remote_state_of()).
+ */
+static bool server_draining(const struct pager *pg, unsigned i)
+{
+	const struct remote_server *s = remote_server(pg->remote, i);
+
+	return pg->placement[i].draining && !s->drained && !s->dead;
+}
+
 static const char *server_state(const struct pager *pg, unsigned i)
 {
-	if (pg->placement[i].draining &&
-	    !remote_server(pg->remote, i)->drained &&
-	    !remote_server(pg->remote, i)->dead)
+	if (server_draining(pg, i))
 		return "draining";
 	return remote_server_state(pg->remote, i);
 }
@@ -409,11 +418,6 @@ static void prom_counters(struct pager *pg, GString *o)
 	}
 }
 
-/* The states server_state() names, for memx_server_state's stateset. */
-static const char *const server_states[] = {
-	"up", "unreachable", "down", "draining", "drained", "dead",
-};
-
 /*
  * One family of every memory server (of those with a dedup block, if
  * @dedup): @what of each, of Prometheus type @type.
@@ -524,15 +528,18 @@ static void prom_servers(struct pager *pg, GString *o)
 			   "dump's server_state: 1 for the one it is in.\n"
 			   "# TYPE memx_server_state gauge\n");
 	for (unsigned i = 0; i < pg->nservers; i++) {
-		const char *name = remote_server(pg->remote, i)->name;
-		const char *state = server_state(pg, i);
+		const struct remote_server *s = remote_server(pg->remote, i);
+		bool draining = server_draining(pg, i);
 
-		for (size_t k = 0; k < G_N_ELEMENTS(server_states); k++)
+		for (unsigned k = 0; k < REMOTE_NSTATES; k++)
 			g_string_append_printf(o, "memx_server_state{server="
 					       "\"%s\",state=\"%s\"} %d\n",
-					       name, server_states[k],
-					       !strcmp(state,
-						       server_states[k]));
+					       s->name, remote_state_name(k),
+					       !draining &&
+					       remote_state_of(s) == k);
+		g_string_append_printf(o, "memx_server_state{server=\"%s\","
+				       "state=\"draining\"} %d\n", s->name,
+				       draining);
 	}
 	prom_server_family(pg, o, "down_seconds", "gauge", "How long it has "
 			   "been silent while others answer", server_down_s,

@@ -415,14 +415,6 @@ const struct remote_server *remote_server(const struct remote *r,
 	return &r->fr->srv[idx];
 }
 
-const char *remote_server_state(const struct remote *r, unsigned idx)
-{
-	const struct remote_server *s = &r->fr->srv[idx];
-
-	return s->dead ? "dead" : s->down ? "down" : s->reachable ? "up"
-								   : "unreachable";
-}
-
 bool remote_cut_off(const struct remote *r, uint64_t *since_ns)
 {
 	if (since_ns)
