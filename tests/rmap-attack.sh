@@ -24,7 +24,9 @@
 # refused (servers: rmap_auth_failures, rmap_replays,
 # rmap_cookie_challenges, rmap_bad_packets; the pager:
 # rmap_auth_failures, in its dump and as Prometheus'
-# memx_rmap_auth_failures_total).  The last line is
+# memx_rmap_auth_failures_total; the servers' as memxctl --prometheus
+# stat's memx_lender_rmap_auth_failures_total, which a Prometheus parser
+# reads, with a silent address as memx_lender_up 0).  The last line is
 #   rmap-attack: attacks_sent=N pages_lost=0 wrong_bytes=0 ...
 # for make bench-trust to quote.
 #
@@ -90,6 +92,13 @@ prom=$(timeout 10 "$MEMXCTL" --socket "$sock" prometheus) ||
 	nx_die "memxctl prometheus failed"
 stat=$(nx_exec client timeout 30 "$MEMXCTL" stat "${ips[@]}") ||
 	nx_die "memxctl stat failed under attack: $stat"
+# The same from the servers, as a lending host's exporter takes it, with
+# an address where no server answers (the attacker's): that one is
+# there as memx_lender_up 0, and memxctl exits 1.
+nobody=$(nx_ip attacker)
+lrc=0
+lprom=$(nx_exec client timeout 60 "$MEMXCTL" --prometheus stat "${ips[@]}" \
+	"$nobody" 2>"$NX_TMP/lender.err") || lrc=$?
 rss_line=
 bound_kib=$(((CAP_MIB + 64) * 1024))
 if grep -q 'fsanitize=address' "$top_builddir/Makefile" 2>/dev/null; then
@@ -181,6 +190,25 @@ prom_auth=$(awk '$1 == "memx_rmap_auth_failures_total" { print $2 }' <<<"$prom")
 ((${prom_auth:-0} >= pauth && pauth > 0)) ||
 	nx_die "memxctl prometheus: memx_rmap_auth_failures_total=${prom_auth:-none}, dump's rmap_auth_failures=$pauth"
 nx_log "memxctl prometheus: memx_rmap_auth_failures_total=$prom_auth"
+# The servers' own scrape: taken after stat, so at least stat's sum.
+((lrc == 1)) ||
+	nx_die "memxctl --prometheus stat exited $lrc, not 1, with $nobody silent: $(cat "$NX_TMP/lender.err")"
+lender() { awk -v re="^memx_lender_$1[{]server=\"$2(:[0-9]+)?\"[}]$" \
+	'$1 ~ re { print $2 }' <<<"$lprom"; }
+for ip in "${ips[@]}"; do
+	[[ $(lender up "${ip//./[.]}") == 1 ]] ||
+		nx_die "memxctl --prometheus stat: memx_lender_up of $ip is not 1: $lprom"
+done
+[[ $(lender up "${nobody//./[.]}") == 0 ]] ||
+	nx_die "memxctl --prometheus stat: memx_lender_up of $nobody (silent) is not 0"
+lauth=$(awk '$1 ~ /^memx_lender_rmap_auth_failures_total[{]/ { t += $2 }
+	END { printf "%d", t }' <<<"$lprom")
+((lauth >= auth)) ||
+	nx_die "memxctl --prometheus stat: memx_lender_rmap_auth_failures_total sums to $lauth, stat's rmap_auth_failures to $auth"
+printf '%s\n' "$lprom" >"$NX_TMP/lender.prom"
+n=$(px_prom_parse "$NX_TMP/lender.prom") ||
+	nx_die "memxctl --prometheus stat does not parse as Prometheus' text format ($NX_TMP/lender.prom)"
+nx_log "memxctl --prometheus stat: 4 servers up, $nobody not; memx_lender_rmap_auth_failures_total=$lauth; $n families, all typed (prometheus_client)"
 nx_log "refused by the servers: rmap_auth_failures=$auth rmap_replays=$replays rmap_cookie_challenges=$cookies rmap_bad_packets=$bad rmap_limit_drops=$limits; by the pager: rmap_auth_failures=$pauth rmap_replays=$(dumpsum rmap_replays)"
 ((auth > 0 && replays > 0 && cookies > 0 && bad > 0 && pauth > 0)) ||
 	nx_die "the counters do not show what was refused"

@@ -28,6 +28,7 @@ struct cli {
 	unsigned depth;		/* put: requests in flight */
 	unsigned run;		/* put: pages per READ/WRITE */
 	bool progress;
+	bool prometheus;	/* stat: the Prometheus text format */
 	int outstanding;	/* put: requests in flight now */
 	int errors;		/* put: requests that failed */
 };

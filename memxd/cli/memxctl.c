@@ -4,6 +4,7 @@
  * humans and scripts.
  *
  *   memxctl stat HOST...          what each server lends, holds and serves
+ *                                 (--prometheus: for an exporter)
  *   memxctl ping HOST [COUNT]     session round trips
  *   memxctl put HOSTS FILE        store FILE's pages, read them back, verify
  *   memxctl status|dump|prometheus|migrations|drain ...
@@ -117,6 +118,8 @@ static void usage(FILE *f)
 		"  --run=PAGES     put: pages per READ/WRITE (1..256, default 16)\n"
 		"  --depth=N       put: requests in flight (default 32)\n"
 		"  --progress      show progress on stderr\n"
+		"  --prometheus    stat: in Prometheus text format, for a lending\n"
+		"                  host's exporter\n"
 		"  --socket=PATH   memxd's control socket (default " MEMXD_DEFAULT_SOCKET ")\n"
 		"  --config=FILE   read the [rmap] keys of memx.conf(5) from FILE\n"
 		"                  (default $MEMX_CONF, or " MEMXD_DEFAULT_CONFIG ")\n"
@@ -146,6 +149,7 @@ int main(int argc, char **argv)
 		{ "run", required_argument, NULL, 'r' },
 		{ "depth", required_argument, NULL, 'd' },
 		{ "progress", no_argument, NULL, 'p' },
+		{ "prometheus", no_argument, NULL, 'x' },
 		{ "mtu", required_argument, NULL, 'm' },
 		{ "window", required_argument, NULL, 'w' },
 		{ "retry-us", required_argument, NULL, 't' },
@@ -184,6 +188,7 @@ int main(int argc, char **argv)
 		case 'r': ok = !parse_uint(optarg, &c.run); break;
 		case 'd': ok = !parse_uint(optarg, &c.depth); break;
 		case 'p': c.progress = true; break;
+		case 'x': c.prometheus = true; break;
 		case 's': c.sock = optarg; break;
 		case 'C': config = optarg; break;
 		case 'K': key = optarg; break;

@@ -344,23 +344,10 @@ pg_prom_server()
 		((n == ${#PG_SERVERS[@]})) ||
 			nx_die "[$label] memxctl prometheus: $n memx_server_$k samples for ${#PG_SERVERS[@]} servers"
 	done
-	# What a Prometheus client makes of it: every family typed, none
-	# twice (Debian's parser, under Debian's python3).
+	# What a Prometheus client makes of it.
 	printf '%s\n' "$prom" >"$NX_TMP/prometheus-$label.txt"
-	n=$(/usr/bin/python3 - "$NX_TMP/prometheus-$label.txt" <<'PY'
-import sys
-from prometheus_client.parser import text_string_to_metric_families
-
-with open(sys.argv[1]) as f:
-    fams = list(text_string_to_metric_families(f.read()))
-untyped = [f.name for f in fams if f.type in ("unknown", "untyped") and f.samples]
-names = [f.name for f in fams]
-twice = sorted({n for n in names if names.count(n) > 1})
-if untyped or twice:
-    sys.exit("untyped: %s; more than one group: %s" % (untyped[:5], twice[:5]))
-print(len(fams))
-PY
-) || nx_die "[$label] memxctl prometheus does not parse as Prometheus' text format ($NX_TMP/prometheus-$label.txt)"
+	n=$(px_prom_parse "$NX_TMP/prometheus-$label.txt") ||
+		nx_die "[$label] memxctl prometheus does not parse as Prometheus' text format ($NX_TMP/prometheus-$label.txt)"
 	nx_log "[$label] memxctl prometheus: $host state=$state, memx_server_up $want_up, every server's families there; $n families, all typed (prometheus_client)"
 }
 

@@ -124,6 +124,27 @@ px_run()
 	fi
 }
 
+# px_prom_parse FILE: what a Prometheus client makes of a scrape: every
+# family with samples typed, none in two groups (Debian's parser, under
+# Debian's python3: a python3 earlier on PATH may not see its modules).
+# Prints the number of families; fails saying which ones are wrong.
+px_prom_parse()
+{
+	/usr/bin/python3 - "$1" <<'PY'
+import sys
+from prometheus_client.parser import text_string_to_metric_families
+
+with open(sys.argv[1]) as f:
+    fams = list(text_string_to_metric_families(f.read()))
+untyped = [f.name for f in fams if f.type in ("unknown", "untyped") and f.samples]
+names = [f.name for f in fams]
+twice = sorted({n for n in names if names.count(n) > 1})
+if untyped or twice:
+    sys.exit("untyped: %s; more than one group: %s" % (untyped[:5], twice[:5]))
+print(len(fams))
+PY
+}
+
 # The value of KEY in the harness's "memxd counters:" line (0 if absent).
 px_counter()
 {
