@@ -227,6 +227,9 @@ for unit in memxd.service memxd-server.service; do
 		bad "$f: ExecStart is not an absolute path to memxd"
 	fi
 done
+# What a server holds is other hosts' guest memory (memxd(8)).
+grep -q '^OOMScoreAdjust=-[1-9]' "$top_builddir/memxd/memxd-server.service" ||
+	bad "memxd-server.service does not keep the OOM killer off the server"
 
 # ---- every page formats cleanly ----
 
