@@ -20,6 +20,7 @@
 
 #include "memxd/log.h"
 #include "memxd/pager/remote.h"
+#include "memxd/refusals.h"
 #include "memxd/server/server.h"
 #include "rmap/rmap.h"
 #include "tests/check_util.h"
@@ -1754,6 +1755,78 @@ START_TEST(test_liveness_cut_clears_down)
 }
 END_TEST
 
+/* ---- refusals in the log ---- */
+
+#define SEC 1000000000ull
+
+/*
+ * What the log says of refused datagrams: a warning at the first tick
+ * that sees any, counted by reason; nothing more within the interval,
+ * however many come; then a warning summing up the interval; the
+ * all-clear once a whole interval passed without any; and nothing
+ * while there are none.
+ */
+START_TEST(test_refusals_logged)
+{
+	struct rmap_counters rc = { .auth_failures = 7, .replays = 1 };
+	struct refusals r;
+	char msg[512];
+	bool warn;
+	uint64_t t = 100 * SEC;
+
+	/* What was refused before is not news. */
+	refusals_init(&r, &rc, t);
+	t += SEC;
+	ck_assert(!refusals_check(&r, &rc, t, msg, sizeof(msg), &warn));
+	/* Refusals start: said at once, by reason. */
+	rc.auth_failures += 40;
+	rc.replays += 2;
+	t += SEC;
+	ck_assert(refusals_check(&r, &rc, t, msg, sizeof(msg), &warn));
+	ck_assert(warn);
+	ck_assert_msg(strstr(msg, "refused 42 datagrams in 1 s: 40 "
+			     "unauthenticated, 2 replayed (") != NULL, "%s", msg);
+	ck_assert_msg(!strstr(msg, "malformed"), "%s", msg);
+	/* More within the minute: not said yet. */
+	for (int i = 0; i < 59; i++) {
+		rc.bad_total += 3;
+		rc.unknown_peer++;
+		t += SEC;
+		ck_assert(!refusals_check(&r, &rc, t, msg, sizeof(msg),
+					  &warn));
+	}
+	/* The minute is over: what came in it. */
+	t += SEC;
+	ck_assert(refusals_check(&r, &rc, t, msg, sizeof(msg), &warn));
+	ck_assert(warn);
+	ck_assert_msg(strstr(msg, "refused 236 datagrams in 60 s: 177 "
+			     "malformed, 59 from unknown peers (") != NULL,
+		      "%s", msg);
+	/* A quiet minute: the all-clear, once. */
+	for (int i = 0; i < 59; i++) {
+		t += SEC;
+		ck_assert(!refusals_check(&r, &rc, t, msg, sizeof(msg),
+					  &warn));
+	}
+	t += SEC;
+	ck_assert(refusals_check(&r, &rc, t, msg, sizeof(msg), &warn));
+	ck_assert(!warn);
+	ck_assert_msg(strstr(msg, "refused no datagram in the last 60 s"),
+		      "%s", msg);
+	for (int i = 0; i < 200; i++) {
+		t += SEC;
+		ck_assert(!refusals_check(&r, &rc, t, msg, sizeof(msg),
+					  &warn));
+	}
+	/* One more, much later: said at once, over the last tick. */
+	rc.limit_drops++;
+	t += SEC;
+	ck_assert(refusals_check(&r, &rc, t, msg, sizeof(msg), &warn));
+	ck_assert_msg(strstr(msg, "refused 1 datagram in 1 s: 1 over a "
+			     "per-peer bound (") != NULL, "%s", msg);
+}
+END_TEST
+
 static Suite *server_suite(void)
 {
 	Suite *s = suite_create("server");
@@ -1804,6 +1877,10 @@ static Suite *server_suite(void)
 	tc = tcase_create("liveness");
 	tcase_set_timeout(tc, 30);
 	tcase_add_test(tc, test_liveness_cut_clears_down);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("refusals");
+	tcase_add_test(tc, test_refusals_logged);
 	suite_add_tcase(s, tc);
 	return s;
 }

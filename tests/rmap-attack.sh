@@ -26,7 +26,8 @@
 # rmap_auth_failures, in its dump and as Prometheus'
 # memx_rmap_auth_failures_total; the servers' as memxctl --prometheus
 # stat's memx_lender_rmap_auth_failures_total, which a Prometheus parser
-# reads, with a silent address as memx_lender_up 0).  The last line is
+# reads, with a silent address as memx_lender_up 0); and each server's
+# log and the pager's warn that RMAP refused datagrams, unasked.  The last line is
 #   rmap-attack: attacks_sent=N pages_lost=0 wrong_bytes=0 ...
 # for make bench-trust to quote.
 #
@@ -209,6 +210,14 @@ printf '%s\n' "$lprom" >"$NX_TMP/lender.prom"
 n=$(px_prom_parse "$NX_TMP/lender.prom") ||
 	nx_die "memxctl --prometheus stat does not parse as Prometheus' text format ($NX_TMP/lender.prom)"
 nx_log "memxctl --prometheus stat: 4 servers up, $nobody not; memx_lender_rmap_auth_failures_total=$lauth; $n families, all typed (prometheus_client)"
+# The logs say it while it happens, without being asked.
+for f in "${SERVERS[@]/#/server-}" memxd; do
+	line=$(grep -m1 'warning.*RMAP refused [0-9]* datagram' "$NX_TMP/$f.log") ||
+		nx_die "$f's log does not say that RMAP refused datagrams"
+	grep -q 'unauthenticated' <<<"$line" ||
+		nx_die "$f's log does not count the unauthenticated: $line"
+done
+nx_log "each server's log and memxd's say it: ${line#*: }"
 nx_log "refused by the servers: rmap_auth_failures=$auth rmap_replays=$replays rmap_cookie_challenges=$cookies rmap_bad_packets=$bad rmap_limit_drops=$limits; by the pager: rmap_auth_failures=$pauth rmap_replays=$(dumpsum rmap_replays)"
 ((auth > 0 && replays > 0 && cookies > 0 && bad > 0 && pauth > 0)) ||
 	nx_die "the counters do not show what was refused"

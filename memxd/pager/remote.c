@@ -145,6 +145,7 @@ int remote_new(struct remote **out, struct evl *loop, char *const *servers,
 			goto err;
 		}
 	}
+	refusals_init(&r->refusals, rmap_ep_counters(r->ep), evl_now_ns());
 	evl_timer_arm(loop, &r->hb_timer, 0);
 	*out = r;
 	return 0;

@@ -30,6 +30,7 @@
 
 #include "../../rmap/evloop.h"
 #include "../../rmap/rmap.h"
+#include "../refusals.h"
 #include "remote.h"
 
 struct remote {
@@ -40,6 +41,7 @@ struct remote {
 	struct remote_session *sessions;
 	struct evl_timer hb_timer;
 	uint64_t hb_due_ns, hb_iv_ns;	/* when the next tick should run */
+	struct refusals refusals;	/* what RMAP refused, for the log */
 	bool cut_off;			/* most servers silent at once */
 	uint64_t cut_off_since_ns;
 	struct remote_config rc;

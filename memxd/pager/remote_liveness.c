@@ -384,6 +384,7 @@ void remote_hb_fire(struct evl *loop, struct evl_timer *t)
 				"next heartbeat", (unsigned long)
 				((now - r->hb_due_ns) / 1000000));
 	judge(r, now, late);
+	refusals_tick(&r->refusals, rmap_ep_counters(r->ep), now, "pager");
 	for (unsigned i = 0; i < r->n; i++) {
 		struct remote_server *srv = &r->srv[i];
 

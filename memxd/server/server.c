@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "../log.h"
+#include "../refusals.h"
 #include "server_int.h"
 #include "store.h"
 
@@ -568,6 +569,8 @@ static void expiry_fire(struct evl *loop, struct evl_timer *t)
 
 	server_expire(srv, now);
 	leave_check_empty(srv);
+	refusals_tick(&srv->refusals, rmap_ep_counters(srv->ep), now,
+		      "memory server");
 	if (span) {
 		uint64_t l = srv->busy_ns * 1000 / span;
 
@@ -679,6 +682,8 @@ int server_new(struct server **out, struct evl *loop,
 	if (rmap_ep_sockbuf_short(srv->ep, why, sizeof(why)))
 		log_warn("%s", why);
 	srv->window_start_ns = evl_now_ns();
+	refusals_init(&srv->refusals, rmap_ep_counters(srv->ep),
+		      srv->window_start_ns);
 	if (cfg->spin_us)
 		evl_set_spin(loop, request_due, srv,
 			     (uint64_t)cfg->spin_us * 1000);

@@ -20,6 +20,7 @@
 #include <stdint.h>
 
 #include "../../rmap/rmap.h"
+#include "../refusals.h"
 #include "server.h"
 #include "store.h"
 
@@ -66,6 +67,7 @@ struct server {
 	unsigned n_announce;
 	struct evl_timer announce_timer, expiry_timer;
 	struct server_stats st;
+	struct refusals refusals;	/* what RMAP refused, for the log */
 	/* load: time spent answering requests over the last interval */
 	uint64_t busy_ns, window_start_ns;
 	uint64_t last_request_ns;	/* when the last request came */

@@ -1,0 +1,59 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * refusals.h - say in the log when an RMAP endpoint refuses datagrams.
+ *
+ * RMAP drops what fails to authenticate, replays, malformed packets and
+ * the rest in silence, and counts them (rmap_counters).  An operator
+ * reading the journal during an attack, or while a peer has the wrong
+ * key, should not need to know which counters to ask for: the memory
+ * server and the pager each call refusals_tick() from a timer of about a
+ * second, which logs a warning as soon as refusals start, at most one a
+ * minute while they go on, and a line when they stop.
+ */
+#ifndef MEMX_REFUSALS_H
+#define MEMX_REFUSALS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "../rmap/rmap.h"
+
+/* Between two warnings while refusals go on. */
+#define REFUSALS_INTERVAL_NS	(60ull * 1000000000ull)
+
+/* The refusals in words, in the order the warning lists them. */
+#define REFUSALS(X)							\
+	X(auth_failures, "unauthenticated")				\
+	X(replays, "replayed")						\
+	X(bad_total, "malformed")					\
+	X(unknown_peer, "from unknown peers")				\
+	X(limit_drops, "over a per-peer bound")				\
+	X(cookie_challenges, "handshakes answered with a cookie (under load)")
+
+enum {
+#define X(field, words) REFUSAL_##field,
+	REFUSALS(X)
+#undef X
+	REFUSALS_N
+};
+
+struct refusals {
+	uint64_t seen[REFUSALS_N];	/* the counters at the last message */
+	uint64_t since_ns;		/* ... and when it was (or start) */
+	bool refusing;			/* a warning was the last message */
+};
+
+void refusals_init(struct refusals *r, const struct rmap_counters *rc,
+		   uint64_t now_ns);
+/*
+ * What to log now, if anything: true with the message in @msg (and
+ * @warn: a warning, or the all-clear), the counters taken as seen.
+ */
+bool refusals_check(struct refusals *r, const struct rmap_counters *rc,
+		    uint64_t now_ns, char *msg, size_t len, bool *warn);
+/* refusals_check(), and log what it says, naming @who. */
+void refusals_tick(struct refusals *r, const struct rmap_counters *rc,
+		   uint64_t now_ns, const char *who);
+
+#endif
