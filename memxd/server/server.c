@@ -16,7 +16,6 @@
 #include <unistd.h>
 
 #include "../log.h"
-#include "../refusals.h"
 #include "server_int.h"
 #include "store.h"
 
