@@ -8,7 +8,9 @@
  * key, should not need to know which counters to ask for: the memory
  * server and the pager each call refusals_tick() from a timer of about a
  * second, which logs a warning as soon as refusals start, at most one a
- * minute while they go on, and a line when they stop.
+ * minute while they go on, and a line when they stop.  A warning counts
+ * them by reason (RMAP_REFUSALS) and by the hosts they claimed to come
+ * from (rmap_refused_source: forgeable, and so said).
  */
 #ifndef MEMX_REFUSALS_H
 #define MEMX_REFUSALS_H
@@ -22,24 +24,17 @@
 /* Between two warnings while refusals go on. */
 #define REFUSALS_INTERVAL_NS	(60ull * 1000000000ull)
 
-/* The refusals in words, in the order the warning lists them. */
-#define REFUSALS(X)							\
-	X(auth_failures, "unauthenticated")				\
-	X(replays, "replayed")						\
-	X(bad_total, "malformed")					\
-	X(unknown_peer, "from unknown peers")				\
-	X(limit_drops, "over a per-peer bound")				\
-	X(cookie_challenges, "handshakes answered with a cookie (under load)")
-
 enum {
 #define X(field, words) REFUSAL_##field,
-	REFUSALS(X)
+	RMAP_REFUSALS(X)
 #undef X
 	REFUSALS_N
 };
 
 struct refusals {
 	uint64_t seen[REFUSALS_N];	/* the counters at the last message */
+	/* ... the sources' (matched by serial) */
+	struct rmap_refused_source seen_from[RMAP_REFUSED_SOURCES];
 	uint64_t since_ns;		/* ... and when it was (or start) */
 	bool refusing;			/* a warning was the last message */
 };

@@ -231,6 +231,32 @@ struct rmap_handlers {
 	bool unauth_announce;
 };
 
+/*
+ * The counters below that count a datagram refused: forged, replayed,
+ * malformed or unwelcome, with what each is in words (as logs say it).
+ */
+#define RMAP_REFUSALS(X)						\
+	X(auth_failures, "unauthenticated")				\
+	X(replays, "replayed")						\
+	X(bad_total, "malformed")					\
+	X(unknown_peer, "from unknown peers")				\
+	X(limit_drops, "over a per-peer bound")				\
+	X(cookie_challenges, "handshakes answered with a cookie (under load)")
+
+/*
+ * Where refused datagrams said they came from: the source host (the port
+ * is not kept) of the last few, each with a count.  A source address is
+ * not authenticated; it may be forged.
+ */
+#define RMAP_REFUSED_SOURCES	4
+struct rmap_refused_source {
+	struct sockaddr_storage host;	/* port 0; ss_family 0: unused */
+	uint64_t count;		/* refused from it since the entry began */
+	uint64_t serial;	/* which entry: a host that comes back after
+				 * its entry was reused gets a new one */
+	uint64_t last;		/* refused_serial when last counted */
+};
+
 /* Counters, per endpoint.  Drops are counted by reason, never silent. */
 struct rmap_counters {
 	uint64_t tx_packets, tx_bytes, rx_packets, rx_bytes;
@@ -260,7 +286,22 @@ struct rmap_counters {
 				 * had changed */
 	uint64_t bad[RMAP_WIRE_NERR];
 	uint64_t bad_total;
+	/* By source, the most recent first to stay; refused_serial counts
+	 * the receives that refused anything. */
+	struct rmap_refused_source refused_from[RMAP_REFUSED_SOURCES];
+	uint64_t refused_serial;
 };
+
+/* How many datagrams @c counts as refused (RMAP_REFUSALS), all told. */
+static inline uint64_t rmap_refused_total(const struct rmap_counters *c)
+{
+	uint64_t n = 0;
+
+#define X(field, words) n += c->field;
+	RMAP_REFUSALS(X)
+#undef X
+	return n;
+}
 
 /*
  * Test hook: decide the fate of each outgoing datagram.  Return 0 to drop

@@ -41,6 +41,51 @@ static void count_bad(struct rmap_ep *ep, enum rmap_wire_err e)
 	ep->ctr.bad_total++;
 }
 
+/*
+ * @n datagrams from @from were just refused: count them against its host
+ * in the counters' table, taking over the entry least lately counted
+ * when the host has none.
+ */
+static void count_refused_from(struct rmap_ep *ep,
+			       const struct sockaddr_storage *from, uint64_t n)
+{
+	struct rmap_counters *c = &ep->ctr;
+	struct rmap_refused_source *e, *victim = NULL;
+	struct sockaddr_storage host = { 0 };
+
+	if (from->ss_family == AF_INET) {
+		struct sockaddr_in *h = (void *)&host;
+
+		memcpy(h, from, sizeof(*h));
+		h->sin_port = 0;
+	} else if (from->ss_family == AF_INET6) {
+		struct sockaddr_in6 *h = (void *)&host;
+
+		memcpy(h, from, sizeof(*h));
+		h->sin6_port = 0;
+	} else {
+		return;
+	}
+	c->refused_serial++;
+	for (e = c->refused_from; e < c->refused_from + RMAP_REFUSED_SOURCES;
+	     e++) {
+		if (!e->host.ss_family) {
+			victim = e;	/* entries fill in order: none after */
+			break;
+		}
+		if (addr_equal(&e->host, &host))
+			goto found;
+		if (!victim || e->last < victim->last)
+			victim = e;
+	}
+	e = victim;
+	*e = (struct rmap_refused_source){ .host = host,
+					   .serial = c->refused_serial };
+found:
+	e->count += n;
+	e->last = c->refused_serial;
+}
+
 /* ---- reassembly ---- */
 
 static void reasm_free(struct rmap_ep *ep, struct rmap_peer *peer,
@@ -406,8 +451,9 @@ known:
 		rx_reliable(ep, peer, &h, buf + RMAP_HDR_LEN);
 }
 
-static void rx_datagram(struct rmap_ep *ep, const uint8_t *buf, size_t len,
-			const struct sockaddr_storage *from)
+/* One datagram, by its kind: a handshake's, sealed or in clear. */
+static void rx_sorted(struct rmap_ep *ep, const uint8_t *buf, size_t len,
+		      const struct sockaddr_storage *from)
 {
 	struct rmap_peer *peer;
 	size_t plain_len = 0;
@@ -454,6 +500,18 @@ static void rx_datagram(struct rmap_ep *ep, const uint8_t *buf, size_t len,
 		count_bad(ep, RMAP_WIRE_TYPE);
 		return;
 	}
+}
+
+/* One datagram from @from; if it is refused, whence is noted. */
+static void rx_datagram(struct rmap_ep *ep, const uint8_t *buf, size_t len,
+			const struct sockaddr_storage *from)
+{
+	uint64_t refused = rmap_refused_total(&ep->ctr);
+
+	rx_sorted(ep, buf, len, from);
+	if (rmap_refused_total(&ep->ctr) != refused)
+		count_refused_from(ep, from,
+				   rmap_refused_total(&ep->ctr) - refused);
 }
 
 void rmap_ep_inject_rx(struct rmap_ep *ep, const uint8_t *buf, size_t len,

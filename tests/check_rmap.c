@@ -1399,6 +1399,87 @@ START_TEST(test_window_jump_o1)
 }
 END_TEST
 
+/* The entry of refused_from[] for @a's host, or NULL. */
+static const struct rmap_refused_source *refused_entry(
+	const struct rmap_ep *ep, const struct sockaddr_storage *a)
+{
+	const struct rmap_counters *c = rmap_ep_counters(ep);
+
+	for (int i = 0; i < RMAP_REFUSED_SOURCES; i++)
+		if (c->refused_from[i].host.ss_family == AF_INET &&
+		    ((const struct sockaddr_in *)(const void *)
+		     &c->refused_from[i].host)->sin_addr.s_addr ==
+		    ((const struct sockaddr_in *)(const void *)a)->sin_addr.s_addr)
+			return &c->refused_from[i];
+	return NULL;
+}
+
+/*
+ * Refused datagrams are counted by the host they claim to come from, its
+ * ports together; the table keeps the hosts refused most lately, and a
+ * host that comes back after its entry was taken starts a new one.
+ * What is accepted is not counted.
+ */
+START_TEST(test_refused_sources)
+{
+	struct rmap_config cfg;
+	struct sockaddr_storage a[6], other_port;
+	const struct rmap_refused_source *e;
+	struct dgram junk, dg;
+	uint64_t serial1, sum = 0;
+	uint32_t seq = 0;
+
+	test_config(&cfg);
+	pair_open(&cfg);
+	for (unsigned i = 1; i < 6; i++)
+		a[i] = fake_addr(i);
+	other_port = a[1];
+	((struct sockaddr_in *)&other_port)->sin_port = htons(40000);
+	make_msg(req_hdr(RMAP_T_HEARTBEAT, 1, 0, 0, 0), NULL, 1368, &seq, &dg);
+	junk = dg;
+	junk.buf[0] = 0;	/* bad magic: malformed */
+
+	/* Accepted: no entry. */
+	inject(srv, &dg, 1, &a[1]);
+	ck_assert_uint_eq(srv_seen.delivered, 1);
+	ck_assert_ptr_null(refused_entry(srv, &a[1]));
+	/* Host 1 from two ports: one entry. */
+	for (int i = 0; i < 3; i++)
+		inject(srv, &junk, 1, &a[1]);
+	inject(srv, &junk, 1, &other_port);
+	inject(srv, &junk, 1, &other_port);
+	e = refused_entry(srv, &a[1]);
+	ck_assert_ptr_nonnull(e);
+	ck_assert_uint_eq(e->count, 5);
+	ck_assert_uint_eq(((const struct sockaddr_in *)(const void *)
+			   &e->host)->sin_port, 0);
+	serial1 = e->serial;
+	/* Hosts 2-4 fill the table; host 1 is refused again since. */
+	for (unsigned i = 2; i < 5; i++)
+		inject(srv, &junk, 1, &a[i]);
+	inject(srv, &junk, 1, &a[1]);
+	/* Host 5 takes the entry least lately counted: host 2's. */
+	inject(srv, &junk, 1, &a[5]);
+	ck_assert_ptr_null(refused_entry(srv, &a[2]));
+	ck_assert_uint_eq(refused_entry(srv, &a[1])->count, 6);
+	ck_assert_uint_eq(refused_entry(srv, &a[1])->serial, serial1);
+	for (unsigned i = 3; i < 6; i++)
+		ck_assert_uint_eq(refused_entry(srv, &a[i])->count, 1);
+	/* Host 2 again: a new entry (host 3's), with a new serial. */
+	inject(srv, &junk, 1, &a[2]);
+	e = refused_entry(srv, &a[2]);
+	ck_assert_ptr_nonnull(e);
+	ck_assert_uint_eq(e->count, 1);
+	ck_assert_uint_gt(e->serial, refused_entry(srv, &a[5])->serial);
+	ck_assert_ptr_null(refused_entry(srv, &a[3]));
+	for (int i = 0; i < RMAP_REFUSED_SOURCES; i++)
+		sum += rmap_ep_counters(srv)->refused_from[i].count;
+	ck_assert_uint_eq(rmap_refused_total(rmap_ep_counters(srv)), 11);
+	ck_assert_uint_eq(sum, 6 + 1 + 1 + 1);	/* hosts 1, 4, 5 and 2 */
+	pair_close();
+}
+END_TEST
+
 /*
  * rmap_peer_describe() tells how a stream stands: a request to an
  * address where nobody listens is in flight, sent and sent again.
@@ -2791,6 +2872,7 @@ static Suite *rmap_suite(void)
 	tcase_add_test(tc, test_malformed_counted_and_dropped);
 	tcase_add_test(tc, test_unknown_peer_counted);
 	tcase_add_test(tc, test_window_jump_o1);
+	tcase_add_test(tc, test_refused_sources);
 	tcase_add_test(tc, test_reply_must_echo_run);
 	tcase_add_test(tc, test_peer_queue_bounded);
 	tcase_add_test(tc, test_peer_reasm_bounded);

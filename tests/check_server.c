@@ -1827,6 +1827,72 @@ START_TEST(test_refusals_logged)
 }
 END_TEST
 
+/* Entry @i of @rc's refused sources: @ip, its @serial and @count. */
+static void set_source(struct rmap_counters *rc, int i, const char *ip,
+		       uint64_t serial, uint64_t count)
+{
+	struct sockaddr_in *a = (void *)&rc->refused_from[i].host;
+
+	memset(&rc->refused_from[i], 0, sizeof(rc->refused_from[i]));
+	a->sin_family = AF_INET;
+	ck_assert_int_eq(inet_pton(AF_INET, ip, &a->sin_addr), 1);
+	rc->refused_from[i].serial = serial;
+	rc->refused_from[i].count = count;
+}
+
+/*
+ * The warning names the hosts refused datagrams claimed to come from,
+ * most first, counting each since the last warning (an entry taken over
+ * by another host counts from nothing), and what the table lost.
+ */
+START_TEST(test_refusals_name_sources)
+{
+	struct rmap_counters rc = { .auth_failures = 10 };
+	struct refusals r;
+	char msg[768];
+	bool warn;
+	uint64_t t = 100 * SEC;
+
+	set_source(&rc, 0, "10.0.0.1", 1, 10);
+	refusals_init(&r, &rc, t);
+	/* 40 more: 30 from .1, 8 from a new .2, 2 from hosts since lost. */
+	rc.auth_failures += 40;
+	rc.refused_from[0].count += 30;
+	set_source(&rc, 1, "10.0.0.2", 2, 8);
+	t += SEC;
+	ck_assert(refusals_check(&r, &rc, t, msg, sizeof(msg), &warn));
+	ck_assert(warn);
+	ck_assert_msg(strstr(msg, "refused 40 datagrams in 1 s: 40 "
+			     "unauthenticated; from 10.0.0.1 (30), 10.0.0.2 "
+			     "(8), others (2) (") != NULL, "%s", msg);
+	ck_assert_msg(strstr(msg, "can be forged"), "%s", msg);
+	/* A minute on: .3 took .1's entry; .2 gained one; .2 is fewer. */
+	rc.replays += 6;
+	set_source(&rc, 0, "10.0.0.3", 3, 5);
+	rc.refused_from[1].count += 1;
+	t += 60 * SEC;
+	ck_assert(refusals_check(&r, &rc, t, msg, sizeof(msg), &warn));
+	ck_assert_msg(strstr(msg, ": 6 replayed; from 10.0.0.3 (5), "
+			     "10.0.0.2 (1) (") != NULL, "%s", msg);
+	/* .1 back in .3's entry, as new: its count is all news. */
+	rc.bad_total += 2;
+	set_source(&rc, 0, "10.0.0.1", 4, 2);
+	t += 60 * SEC;
+	ck_assert(refusals_check(&r, &rc, t, msg, sizeof(msg), &warn));
+	ck_assert_msg(strstr(msg, ": 2 malformed; from 10.0.0.1 (2) (") !=
+		      NULL, "%s", msg);
+	ck_assert_msg(!strstr(msg, "10.0.0.2"), "%s", msg);
+	/* Refusals no host is on record for: no "from" at all. */
+	memset(rc.refused_from, 0, sizeof(rc.refused_from));
+	memset(r.seen_from, 0, sizeof(r.seen_from));
+	rc.bad_total++;
+	t += 60 * SEC;
+	ck_assert(refusals_check(&r, &rc, t, msg, sizeof(msg), &warn));
+	ck_assert_msg(strstr(msg, "1 malformed (an attack") != NULL, "%s",
+		      msg);
+}
+END_TEST
+
 static Suite *server_suite(void)
 {
 	Suite *s = suite_create("server");
@@ -1881,6 +1947,7 @@ static Suite *server_suite(void)
 
 	tc = tcase_create("refusals");
 	tcase_add_test(tc, test_refusals_logged);
+	tcase_add_test(tc, test_refusals_name_sources);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -218,6 +218,18 @@ for f in "${SERVERS[@]/#/server-}" memxd; do
 		nx_die "$f's log does not count the unauthenticated: $line"
 done
 nx_log "each server's log and memxd's say it: ${line#*: }"
+# ... and name the hosts the refused claimed to come from: the pager's
+# (forged) or the attacker's, which floods from its own address too.
+warned=() from=()
+for f in "${SERVERS[@]/#/server-}" memxd; do
+	mapfile -t from < <(grep 'warning.*RMAP refused [0-9]* datagram' \
+		"$NX_TMP/$f.log" | grep -oE '; from [0-9.]+ \([0-9]+\)(, [0-9.]+ \([0-9]+\))*')
+	((${#from[@]})) || nx_die "$f's warnings name no host the refused came from"
+	warned+=("${from[@]}")
+done
+printf '%s\n' "${warned[@]}" | grep -qF " $(nx_ip attacker) (" ||
+	nx_die "no server's warning names the attacker's own address, $(nx_ip attacker): ${warned[*]}"
+nx_log "the servers' warnings name whence: ${warned[0]#; }"
 nx_log "refused by the servers: rmap_auth_failures=$auth rmap_replays=$replays rmap_cookie_challenges=$cookies rmap_bad_packets=$bad rmap_limit_drops=$limits; by the pager: rmap_auth_failures=$pauth rmap_replays=$(dumpsum rmap_replays)"
 ((auth > 0 && replays > 0 && cookies > 0 && bad > 0 && pauth > 0)) ||
 	nx_die "the counters do not show what was refused"
