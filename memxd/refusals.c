@@ -56,6 +56,19 @@ static uint64_t source_since(const struct refusals *r,
 	return e->count;
 }
 
+/* @a's host (no port), as text in @buf. */
+static const char *host_text(const struct sockaddr_storage *a,
+			     char buf[INET6_ADDRSTRLEN])
+{
+	const void *in = &((const struct sockaddr_in *)(const void *)a)->sin_addr;
+
+	if (a->ss_family == AF_INET6)
+		in = &((const struct sockaddr_in6 *)(const void *)a)->sin6_addr;
+	if (!inet_ntop(a->ss_family, in, buf, INET6_ADDRSTRLEN))
+		snprintf(buf, INET6_ADDRSTRLEN, "?");
+	return buf;
+}
+
 /*
  * The hosts the refused datagrams claimed to come from, most first, and
  * what the table no longer holds (more hosts than it keeps).
@@ -84,16 +97,10 @@ static void say_sources(const struct refusals *r,
 		}
 	}
 	for (int i = 0; i < m; i++) {
-		char host[INET6_ADDRSTRLEN] = "?";
-		const struct sockaddr_storage *a = &by[i].e->host;
+		char host[INET6_ADDRSTRLEN];
 
-		inet_ntop(a->ss_family, a->ss_family == AF_INET6 ?
-			  (const void *)&((const struct sockaddr_in6 *)
-					  (const void *)a)->sin6_addr :
-			  (const void *)&((const struct sockaddr_in *)
-					  (const void *)a)->sin_addr,
-			  host, sizeof(host));
-		say(msg, len, n, "%s %s (%llu)", i ? "," : "; from", host,
+		say(msg, len, n, "%s %s (%llu)", i ? "," : "; from",
+		    host_text(&by[i].e->host, host),
 		    (unsigned long long)by[i].k);
 		named += by[i].k;
 	}

@@ -1832,10 +1832,16 @@ static void set_source(struct rmap_counters *rc, int i, const char *ip,
 		       uint64_t serial, uint64_t count)
 {
 	struct sockaddr_in *a = (void *)&rc->refused_from[i].host;
+	struct sockaddr_in6 *a6 = (void *)&rc->refused_from[i].host;
 
 	memset(&rc->refused_from[i], 0, sizeof(rc->refused_from[i]));
-	a->sin_family = AF_INET;
-	ck_assert_int_eq(inet_pton(AF_INET, ip, &a->sin_addr), 1);
+	if (strchr(ip, ':')) {
+		a6->sin6_family = AF_INET6;
+		ck_assert_int_eq(inet_pton(AF_INET6, ip, &a6->sin6_addr), 1);
+	} else {
+		a->sin_family = AF_INET;
+		ck_assert_int_eq(inet_pton(AF_INET, ip, &a->sin_addr), 1);
+	}
 	rc->refused_from[i].serial = serial;
 	rc->refused_from[i].count = count;
 }
@@ -1875,12 +1881,13 @@ START_TEST(test_refusals_name_sources)
 	ck_assert_msg(strstr(msg, ": 6 replayed; from 10.0.0.3 (5), "
 			     "10.0.0.2 (1) (") != NULL, "%s", msg);
 	/* .1 back in .3's entry, as new: its count is all news. */
-	rc.bad_total += 2;
+	rc.bad_total += 5;
 	set_source(&rc, 0, "10.0.0.1", 4, 2);
+	set_source(&rc, 2, "fd00::7", 5, 3);
 	t += 60 * SEC;
 	ck_assert(refusals_check(&r, &rc, t, msg, sizeof(msg), &warn));
-	ck_assert_msg(strstr(msg, ": 2 malformed; from 10.0.0.1 (2) (") !=
-		      NULL, "%s", msg);
+	ck_assert_msg(strstr(msg, ": 5 malformed; from fd00::7 (3), "
+			     "10.0.0.1 (2) (") != NULL, "%s", msg);
 	ck_assert_msg(!strstr(msg, "10.0.0.2"), "%s", msg);
 	/* Refusals no host is on record for: no "from" at all. */
 	memset(rc.refused_from, 0, sizeof(rc.refused_from));
