@@ -220,12 +220,17 @@ done
 nx_log "each server's log and memxd's say it: ${line#*: }"
 # ... and name the hosts the refused claimed to come from: the pager's
 # (forged) or the attacker's, which floods from its own address too.
+# (Which servers its own flood reaches first varies: some server's.)
 warned=() from=()
-for f in "${SERVERS[@]/#/server-}" memxd; do
+for f in memxd "${SERVERS[@]/#/server-}"; do
 	mapfile -t from < <(grep 'warning.*RMAP refused [0-9]* datagram' \
 		"$NX_TMP/$f.log" | grep -oE '; from [0-9.]+ \([0-9]+\)(, [0-9.]+ \([0-9]+\))*')
 	((${#from[@]})) || nx_die "$f's warnings name no host the refused came from"
-	warned+=("${from[@]}")
+	if [[ $f == memxd ]]; then
+		nx_log "the pager's warnings name whence: ${from[0]#; }"
+	else
+		warned+=("${from[@]}")
+	fi
 done
 printf '%s\n' "${warned[@]}" | grep -qF " $(nx_ip attacker) (" ||
 	nx_die "no server's warning names the attacker's own address, $(nx_ip attacker): ${warned[*]}"
