@@ -286,8 +286,9 @@ struct rmap_counters {
 				 * had changed */
 	uint64_t bad[RMAP_WIRE_NERR];
 	uint64_t bad_total;
-	/* By source, the most recent first to stay; refused_serial counts
-	 * the receives that refused anything. */
+	/* By source host: when all four are taken, the one refused least
+	 * lately gives way.  refused_serial counts the refused datagrams
+	 * noted here (rx.c), and numbers the entries. */
 	struct rmap_refused_source refused_from[RMAP_REFUSED_SOURCES];
 	uint64_t refused_serial;
 };
