@@ -506,12 +506,12 @@ static void rx_sorted(struct rmap_ep *ep, const uint8_t *buf, size_t len,
 static void rx_datagram(struct rmap_ep *ep, const uint8_t *buf, size_t len,
 			const struct sockaddr_storage *from)
 {
-	uint64_t refused = rmap_refused_total(&ep->ctr);
+	uint64_t before = rmap_refused_total(&ep->ctr), after;
 
 	rx_sorted(ep, buf, len, from);
-	if (rmap_refused_total(&ep->ctr) != refused)
-		count_refused_from(ep, from,
-				   rmap_refused_total(&ep->ctr) - refused);
+	after = rmap_refused_total(&ep->ctr);
+	if (after != before)
+		count_refused_from(ep, from, after - before);
 }
 
 void rmap_ep_inject_rx(struct rmap_ep *ep, const uint8_t *buf, size_t len,

@@ -303,13 +303,9 @@ cg_peak()	# bytes charged at the most (v2 without memory.peak: the sampler's)
 
 # The samplers below run beside every configuration, on the same two
 # CPUs: they use only bash's builtins (a fork and exec every 0.2 s took
-# some 3% of the machine), sleep in a read that times out, and write OUT
-# in place, which is read only once they are stopped (a TERM waits for
-# the write under way).
-sampler_nap_open()	# sampler_nap_open: a pipe no one writes, in $nap
-{
-	exec {nap}<> <(:)
-}
+# some 3% of the machine), sleep in a read that times out (gx_nap_open),
+# and write OUT in place, which is read only once they are stopped (a
+# TERM waits for the write under way).
 
 # cg_sampler_start DIR OUT: every 0.2 s, keep in OUT the largest charge
 # of DIR that is not guest RAM (charge - shmem), and the largest charge.
@@ -331,7 +327,7 @@ cg_sampler_start()
 				[[ $k == shmem ]] && { into=$v; return; }
 			done <"$2/memory.stat"
 		}
-		sampler_nap_open
+		gx_nap_open
 		trap 'exit 0' TERM
 		while :; do
 			read -rt 0.2 -u "$nap" _ || :
@@ -360,7 +356,7 @@ vcpu_sampler_start()
 		local pid t tid r w now nap
 		local -A t0=() r0=() w0=() last=()
 
-		sampler_nap_open
+		gx_nap_open
 		trap 'exit 0' TERM
 		while :; do
 			read -rt 0.2 -u "$nap" _ || :

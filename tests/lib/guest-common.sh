@@ -28,6 +28,8 @@
 #   gx_memxd_restart LABEL    memxd-LABEL again, with the command line
 #                             gx_memxd_start gave it (the same host and
 #                             socket), answering on its socket
+#   gx_nap_open               in $nap, a pipe no one writes: `read -t S -u
+#                             $nap` sleeps S seconds without a fork
 #   gx_sampler_start OUT      every second, keep memxd's last `memxctl dump`
 #                             that shows a VM in OUT (the VM's counters go
 #                             when QEMU exits, so sample while it runs)
@@ -250,6 +252,11 @@ print(r if isinstance(r, str) else json.dumps(r))
 PY
 }
 
+gx_nap_open()
+{
+	exec {nap}<> <(:)
+}
+
 gx_sampler_start()
 {
 	local out=$1
@@ -259,7 +266,7 @@ gx_sampler_start()
 	(
 		local nap line
 
-		exec {nap}<> <(:)
+		gx_nap_open
 		while :; do
 			if timeout 5 "$MEMXCTL" --socket "$GX_SOCK" dump \
 				>"$out.tmp" 2>/dev/null; then
