@@ -466,6 +466,81 @@ START_TEST(test_discard_drops_clean_present)
 }
 END_TEST
 
+/* The first page from @from that memxd installed writable ahead. */
+static uint64_t fx_unseen_page(struct fx *f, uint64_t from)
+{
+	for (uint64_t p = from; p < f->npages; p++)
+		if (pt_state(&f->vm->pt, p) == PS_RESIDENT &&
+		    pt_has(&f->vm->pt, p, PT_UNSEEN) && f->m->present[p])
+			return p;
+	ck_abort_msg("no page installed writable ahead from %lu",
+		     (unsigned long)from);
+	return 0;
+}
+
+/*
+ * QEMU punches a page, then madvises it (the REMOVE event), then sends
+ * discard=.  A page the prefetcher installed in between, writable (the
+ * write trend), holds only its server's old bytes, and the guest did not
+ * write it: they must not outlive the discard.  One the guest did write
+ * is the guest's, as for any dirty page.  If it cannot be held still at
+ * the REMOVE (an unread REMOVE event keeps it from being protected), the
+ * discard= that follows drops it.
+ */
+START_TEST(test_discard_drops_unseen_present)
+{
+	struct fx_opts o = defaults;
+	uint64_t a, b, c;
+	struct fx f;
+
+	o.prefetch = 8;
+	o.rows = 16;
+	fx_init_filled(&f, &o, 4);
+	/* Three in four clean installs were written: ahead goes writable. */
+	f.vm->pf.clean_installed = f.vm->pf.clean_written = 1000;
+	ck_assert_int_eq(fx_read(&f, 64), (uint8_t)(64 * 7 + 4) | 1);
+	fx_quiesce(&f);
+	ck_assert_uint_ge(f.vm->st.install_writable, 3);
+	a = fx_unseen_page(&f, 65);
+	b = fx_unseen_page(&f, a + 1);
+	c = fx_unseen_page(&f, b + 1);
+	ck_assert(pt_has(&f.vm->pt, a, PT_DIRTY));
+	ck_assert(!f.m->wp[a]);
+
+	/* b is the guest's: written where it lies, with no fault. */
+	ck_assert_int_eq(fake_vcpu_write(f.m, b, 0x5c), 0);
+	fake_mem_dontneed(f.m, a, 1);
+	fake_mem_dontneed(f.m, b, 1);
+	fx_turn(&f, 3);
+	ck_assert_int_eq(pt_state(&f.vm->pt, a), PS_REMOTE);
+	ck_assert(!f.m->present[a]);
+	ck_assert_uint_eq(f.vm->st.discard_dropped_unseen, 1);
+	ck_assert_int_eq(pt_state(&f.vm->pt, b), PS_RESIDENT);
+	ck_assert(pt_has(&f.vm->pt, b, PT_DIRTY));
+	ck_assert(!pt_has(&f.vm->pt, b, PT_UNSEEN));
+	ck_assert_int_eq(pager_discard(f.vm, a * PAGE, PAGE), 0);
+	ck_assert_int_eq(pager_discard(f.vm, b * PAGE, PAGE), 0);
+	fx_quiesce(&f);
+	ck_assert_int_eq(fx_read(&f, a), 0);
+	ck_assert_int_eq(fx_read(&f, b), 0x5c);
+	/* Write-protected while it was looked at: its next write unprotects. */
+	fx_write(&f, b, 0x5d);
+	ck_assert_int_eq(fx_read(&f, b), 0x5d);
+
+	/* c cannot be protected at its REMOVE: the discard= drops it. */
+	f.m->fail_protect = 1;
+	fake_mem_dontneed(f.m, c, 1);
+	fx_turn(&f, 3);
+	ck_assert_int_eq(pt_state(&f.vm->pt, c), PS_RESIDENT);
+	ck_assert(pt_has(&f.vm->pt, c, PT_UNSEEN));
+	ck_assert_int_eq(pager_discard(f.vm, c * PAGE, PAGE), 0);
+	fx_quiesce(&f);
+	ck_assert_uint_eq(f.vm->st.discard_dropped_unseen, 2);
+	ck_assert_int_eq(fx_read(&f, c), 0);
+	fx_fini(&f);
+}
+END_TEST
+
 /*
  * QEMU punches, madvises (a REMOVE) and then sends discard=.  If memxd
  * reads that discard late, the guest may have used the page again and it
@@ -1793,6 +1868,10 @@ START_TEST(test_write_trend_installs_writable)
 	fx_verify(&f, 0, f.npages, 7);
 	ck_assert_uint_gt(f.vm->st.install_writable, 0);
 	ck_assert_uint_lt(f.vm->st.wp_faults - wp0, 3 * f.npages / 2);
+	/* Pages installed writable ahead: their hashes, swept. */
+	ck_assert_uint_gt(f.vm->st.prefetch_installed, f.npages);
+	ck_assert_uint_le(unseen_kept(&f.vm->unseen),
+			  3 * (f.vm->budget + PAGER_SLACK_PAGES) / 2);
 	ck_assert_uint_eq(f.vm->pt.bugs, 0);
 	fx_fini(&f);
 }
@@ -2987,6 +3066,7 @@ static Suite *pager_suite(void)
 	tcase_add_test(tc, test_spill_only);
 	tcase_add_test(tc, test_local_total);
 	tcase_add_test(tc, test_discard_drops_clean_present);
+	tcase_add_test(tc, test_discard_drops_unseen_present);
 	tcase_add_test(tc, test_late_discard_keeps_newer_copy);
 	tcase_add_test(tc, test_many_vcpus_spill_only);
 	tcase_add_test(tc, test_prefetch_sequential);

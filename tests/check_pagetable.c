@@ -295,6 +295,90 @@ START_TEST(test_victim_bits_kept)
 END_TEST
 
 /*
+ * A page installed writable ahead (PT_UNSEEN) from REMOTE only: dirty,
+ * unseen.  Unchanged, it goes clean again with its copy valid; a write
+ * fault, a cancelled eviction or pt_seen makes it the guest's; every
+ * state it leaves for drops the flag, which FETCHING pages use for
+ * PT_WANT_WRITE.
+ */
+START_TEST(test_unseen)
+{
+	bool w;
+
+	/* Page 0: REMOTE, read ahead by a write fault (PT_WANT_WRITE). */
+	resident_clean(0);
+	ck_assert(pt_evict_begin(&pt, 0));
+	ck_assert(pt_evicted_clean(&pt, 0));
+	ck_assert(pt_fetch_begin(&pt, 0));
+	ck_assert_int_eq(pt_fetch_wait(&pt, 0, true), 1);
+	ck_assert_int_eq(pt_fetch_end(&pt, 0, true, &w), FE_INSTALL);
+	ck_assert(w);
+	ck_assert(!pt_has(&pt, 0, PT_UNSEEN));		/* not carried over */
+	ck_assert(pt_installed_unseen(&pt, 0));
+	ck_assert_int_eq(pt_state(&pt, 0), PS_RESIDENT);
+	ck_assert(pt_has(&pt, 0, PT_DIRTY) && pt_has(&pt, 0, PT_UNSEEN));
+	ck_assert(pt_unwritten(&pt, 0));
+	ck_assert(!pt_has(&pt, 0, PT_DIRTY) && !pt_has(&pt, 0, PT_UNSEEN));
+	ck_assert(pt_copy_authoritative(&pt, 0));
+	ck_assert(!pt_unwritten(&pt, 0));		/* not unseen: a bug */
+	ck_assert_uint_eq(pt.bugs, 1);
+
+	/* Only from REMOTE. */
+	ck_assert(!pt_installed_unseen(&pt, 1));	/* NEVER */
+	ck_assert_uint_eq(pt.bugs, 2);
+
+	/* A write fault: the guest's. */
+	ck_assert(pt_evict_begin(&pt, 0));
+	ck_assert(pt_evicted_clean(&pt, 0));
+	ck_assert(pt_installed_unseen(&pt, 0));
+	ck_assert(pt_written(&pt, 0));
+	ck_assert(!pt_has(&pt, 0, PT_UNSEEN) && pt_has(&pt, 0, PT_DIRTY));
+
+	/* Evicting keeps it; the eviction's end drops it; so does a cancel. */
+	resident_clean(2);
+	ck_assert(pt_evict_begin(&pt, 2));
+	ck_assert(pt_evicted_clean(&pt, 2));
+	ck_assert(pt_installed_unseen(&pt, 2));
+	ck_assert(pt_evict_begin(&pt, 2));
+	ck_assert(pt_has(&pt, 2, PT_UNSEEN));
+	ck_assert(pt_write_begin(&pt, 2));
+	ck_assert(pt_write_end(&pt, 2, true));
+	ck_assert_int_eq(pt_state(&pt, 2), PS_REMOTE);
+	ck_assert(!pt_has(&pt, 2, PT_UNSEEN));
+	ck_assert(pt_fetch_begin(&pt, 2));
+	ck_assert_int_eq(pt_fetch_end(&pt, 2, true, &w), FE_CACHE);
+	ck_assert(pt_installed_unseen(&pt, 2));
+	ck_assert(pt_evict_begin(&pt, 2));
+	ck_assert(pt_evict_cancel(&pt, 2));
+	ck_assert(!pt_has(&pt, 2, PT_UNSEEN) && pt_has(&pt, 2, PT_DIRTY));
+
+	/* pt_seen; and a discard drops it with the page. */
+	ck_assert(pt_evict_begin(&pt, 2));
+	ck_assert(pt_write_begin(&pt, 2));
+	ck_assert(pt_write_end(&pt, 2, true));
+	ck_assert(pt_installed_unseen(&pt, 2));
+	pt_seen(&pt, 2);
+	ck_assert(!pt_has(&pt, 2, PT_UNSEEN) && pt_has(&pt, 2, PT_DIRTY));
+	ck_assert(pt_evict_begin(&pt, 2));
+	ck_assert(pt_write_begin(&pt, 2));
+	ck_assert(pt_write_end(&pt, 2, true));
+	ck_assert(pt_installed_unseen(&pt, 2));
+	ck_assert(pt_discard(&pt, 2));
+	ck_assert(!pt_has(&pt, 2, PT_UNSEEN));
+	/* Its copy is being written: not clean again. */
+	ck_assert(pt_evict_begin(&pt, 0));
+	ck_assert(pt_write_begin(&pt, 0));
+	ck_assert(pt_write_end(&pt, 0, true));
+	ck_assert(pt_installed_unseen(&pt, 0));
+	ck_assert(pt_repair_begin(&pt, 0));
+	ck_assert(!pt_unwritten(&pt, 0));
+	ck_assert_uint_eq(pt.bugs, 3);
+	ck_assert(pt_repair_end(&pt, 0));
+	pt.bugs = 0;
+}
+END_TEST
+
+/*
  * Integrity: each new copy is a new version; a page with no good copy is
  * LOST until the guest frees it; a repair is a write in flight.
  */
@@ -361,6 +445,7 @@ static Suite *pagetable_suite(void)
 	tcase_add_test(tc, test_hot_flag);
 	tcase_add_test(tc, test_victim_bits_kept);
 	tcase_add_test(tc, test_integrity);
+	tcase_add_test(tc, test_unseen);
 	suite_add_tcase(s, tc);
 	return s;
 }

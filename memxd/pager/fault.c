@@ -251,29 +251,87 @@ static bool drop_clean(struct vm *vm, uint64_t page)
 	    !pt_evicted_clean(&vm->pt, page))
 		return false;
 	gm_punch(&vm->mem, page, 1);
+	return true;
+}
+
+/*
+ * Does PT_UNSEEN @page, present, still hold the bytes memxd installed it
+ * with?  It is write-protected first (an EVICTING page is already), so
+ * that no write slips in between the look and what follows; a write
+ * blocked meanwhile is served by its WP fault as any other.  If the
+ * guest wrote it, its bytes are the guest's: no longer unseen.  False
+ * also if it cannot be protected or read: it stays as it is.
+ */
+static bool held_unchanged(struct vm *vm, uint64_t page)
+{
+	uint8_t *buf = vm->pg->scratch;
+
+	if (!pt_has(&vm->pt, page, PT_UNSEEN))
+		return false;
+	if (pt_state(&vm->pt, page) == PS_RESIDENT &&
+	    gm_protect(&vm->mem, page, 1, true))
+		return false;
+	if (gm_read(&vm->mem, page, 1, buf))
+		return false;
+	if (unseen_unchanged(&vm->unseen, &vm->pt, page, buf))
+		return true;
+	pt_seen(&vm->pt, page);
+	return false;
+}
+
+/*
+ * A discard (@told: the VMM's discard=) or a REMOVE found @page still in
+ * the memfd.  Its bytes leave it if they are only its server copy's:
+ * clean, or installed writable ahead (PT_UNSEEN) and never written since
+ * (the prefetcher guessed a write that did not come).  A page being
+ * evicted leaves only at a discard=: at a REMOVE, its eviction keeps its
+ * bytes, as the REMOVE does.  True if the page left the memfd.
+ */
+static bool drop_present(struct vm *vm, uint64_t page, bool told)
+{
+	if (pt_state(&vm->pt, page) == PS_EVICTING) {
+		if (!told || !held_unchanged(vm, page))
+			return false;
+		gm_punch(&vm->mem, page, 1);
+		vm->st.discard_dropped_unseen++;
+		return true;
+	}
+	if (pt_has(&vm->pt, page, PT_UNSEEN) &&
+	    pt_has(&vm->pt, page, PT_HAS_REMOTE) &&
+	    !pt_has(&vm->pt, page, PT_WRITING) &&
+	    held_unchanged(vm, page)) {
+		pt_unwritten(&vm->pt, page);
+		if (!drop_clean(vm, page))
+			return false;
+		vm->st.discard_dropped_unseen++;
+		return true;
+	}
+	if (!drop_clean(vm, page))
+		return false;
 	vm->st.discard_dropped_clean++;
 	return true;
 }
 
 /*
- * The guest freed @page (or it vanished from the memfd).  True if that
- * freed it: whatever it held is gone, and the page is NEVER (or will be,
- * once its READ ends).
+ * The guest freed @page (or it vanished from the memfd): @told by the
+ * VMM's discard=, or seen as a REMOVE event.  True if that freed it:
+ * whatever it held is gone, and the page is NEVER (or will be, once its
+ * READ ends).
  */
-static bool discard_page(struct vm *vm, uint64_t page)
+static bool discard_page(struct vm *vm, uint64_t page, bool told)
 {
 	enum page_state s = pt_state(&vm->pt, page);
 
 	/*
-	 * madvise(DONTNEED) of shared memory keeps the page: not gone.  A
-	 * clean one goes back to its server copy (drop_clean), and a
-	 * discard of it from then on frees that.
+	 * madvise(DONTNEED) of shared memory keeps the page: not gone.  What
+	 * only its server copy held goes back to that copy (drop_present):
+	 * the discard= after a REMOVE frees it then, and a discard= that
+	 * finds it frees it at once.  What the guest wrote stays.
 	 */
 	if ((s == PS_RESIDENT || s == PS_EVICTING) &&
-	    gm_present(&vm->mem, page)) {
-		drop_clean(vm, page);
+	    gm_present(&vm->mem, page) &&
+	    (!drop_present(vm, page, told) || !told))
 		return false;
-	}
 	fetch_uncache(vm, page);
 	if (!pt_discard(&vm->pt, page))
 		return true;
@@ -297,7 +355,7 @@ static void fault_missing(struct vm *vm, uint64_t page, uint64_t t0,
 			return;
 		}
 		/* Gone from the memfd without us: a discard. */
-		(void)discard_page(vm, page);
+		(void)discard_page(vm, page, false);
 		break;
 	case PS_FETCHING:
 		if (!pt_has(&vm->pt, page, PT_WAITED) && over_hard_limit(vm)) {
@@ -452,7 +510,7 @@ static void remove_range(struct vm *vm, uint64_t start, uint64_t end)
 			n = vm->npages - first;
 		rm = removed_start(vm, first, n);
 		for (uint64_t p = first; p < first + n; p++)
-			if (!discard_page(vm, p))
+			if (!discard_page(vm, p, false))
 				removed_keep(rm, p);
 	}
 	if (inside < (end > start ? end - start : 1)) {
@@ -507,7 +565,7 @@ void fault_discard(struct vm *vm, uint64_t first, uint64_t n)
 		if (r && !removed_kept(r, p))
 			vm->st.discard_after_remove++;
 		else
-			(void)discard_page(vm, p);
+			(void)discard_page(vm, p, true);
 	}
 	if (r)
 		r->live = 0;

@@ -18,25 +18,40 @@
 
 /* ---- installing ---- */
 
-/* @n pages at @page went in: RESIDENT, and dirty if @dirty. */
-static void installed(struct vm *vm, uint64_t page, uint64_t n, bool dirty)
+/*
+ * @n pages at @page went in from @src: RESIDENT, and dirty if @dirty;
+ * PT_UNSEEN too if @unseen, and their bytes remembered.
+ */
+static void installed(struct vm *vm, uint64_t page, uint64_t n,
+		      const uint8_t *src, bool dirty, bool unseen)
 {
 	vm->st.installed_pages += n;
 	for (uint64_t i = 0; i < n; i++) {
-		pt_installed(&vm->pt, page + i, dirty);
-		victim_installed(&vm->victim, &vm->pt, page + i);
+		uint64_t p = page + i;
+
+		if (unseen && pt_state(&vm->pt, p) == PS_REMOTE) {
+			unseen_remember(&vm->unseen, &vm->pt, p,
+					src + i * PAGE,
+					3 * (vm->budget + PAGER_SLACK_PAGES) / 2);
+			pt_installed_unseen(&vm->pt, p);
+		} else {
+			pt_installed(&vm->pt, p, dirty);
+		}
+		victim_installed(&vm->victim, &vm->pt, p);
 	}
 }
 
 /*
  * Install @n pages at @page (contiguous, each one PAGE after the last in
- * @src) for faults: they become RESIDENT, clean and write-protected
- * unless @dirty (a page found there already, dirty whatever @dirty
- * says).  Returns how many went in; for the rest, the caller keeps what
- * it must and has the faults handled again.
+ * @src): they become RESIDENT, clean and write-protected unless @dirty
+ * (a page found there already, dirty whatever @dirty says).  @ahead: no
+ * fault waits for them, so if they go in writable, PT_UNSEEN.  Returns
+ * how many went in; for the rest, the caller keeps what it must and has
+ * the faults handled again.
  */
-uint64_t install_pages(struct vm *vm, uint64_t page, uint64_t n,
-		       const uint8_t *src, bool dirty, int *err)
+static uint64_t install_run(struct vm *vm, uint64_t page, uint64_t n,
+			    const uint8_t *src, bool dirty, bool ahead,
+			    int *err)
 {
 	uint64_t done, total = 0, existed = 0;
 	bool trend = false;
@@ -47,7 +62,8 @@ uint64_t install_pages(struct vm *vm, uint64_t page, uint64_t n,
 	for (;;) {
 		*err = gm_install(&vm->mem, page + total, n - total,
 				  src + total * PAGE, !dirty, &done);
-		installed(vm, page + total, done, dirty);
+		installed(vm, page + total, done, src + total * PAGE, dirty,
+			  ahead && dirty);
 		total += done;
 		if (*err != -EEXIST)
 			break;
@@ -57,7 +73,7 @@ uint64_t install_pages(struct vm *vm, uint64_t page, uint64_t n,
 		 * newer than any copy, and nothing protects them.  Dirty,
 		 * so that it never leaves unwritten.
 		 */
-		installed(vm, page + total, 1, true);
+		installed(vm, page + total, 1, NULL, true, false);
 		existed++;
 		total++;
 		*err = 0;
@@ -74,6 +90,12 @@ uint64_t install_pages(struct vm *vm, uint64_t page, uint64_t n,
 				"%lu: %s; the fault is retried", vm->name,
 				(unsigned long)(page + total), strerror(-*err));
 	return total;
+}
+
+uint64_t install_pages(struct vm *vm, uint64_t page, uint64_t n,
+		       const uint8_t *src, bool dirty, int *err)
+{
+	return install_run(vm, page, n, src, dirty, false, err);
 }
 
 /* What to do with a fault whose install failed with @err. */
@@ -149,7 +171,7 @@ uint64_t install_ahead(struct vm *vm, uint64_t page, uint64_t n,
 	room = vm->budget - pt_committed(&vm->pt);
 	if (n > room)
 		n = room;
-	done = install_pages(vm, page, n, src, write, &err);
+	done = install_run(vm, page, n, src, write, true, &err);
 	vm->st.prefetch_installed += done;
 	return done;
 }

@@ -14,6 +14,10 @@
  * Pages read ahead go straight in while the VM is below its budget; the
  * rest wait in the cache (pfcache.h) for their fault, or for their
  * strided neighbours to go in with them as one run.
+ *
+ * A page read ahead that goes in writable is PT_UNSEEN: nothing says
+ * whether the guest wrote it since.  The bytes it went in with are
+ * remembered (unseen.h), so that a discard or an eviction can tell.
  */
 #ifndef MEMX_PAGER_INSTALL_H
 #define MEMX_PAGER_INSTALL_H

@@ -210,6 +210,32 @@ bool pt_installed(struct pagetable *pt, uint64_t p, bool dirty)
 	return true;
 }
 
+bool pt_installed_unseen(struct pagetable *pt, uint64_t p)
+{
+	if (pt_state(pt, p) != PS_REMOTE)
+		return bug(pt);
+	set(pt, p, PS_RESIDENT, PT_HAS_REMOTE | PT_WRITING,
+	    PT_REF | PT_DIRTY | PT_UNSEEN);
+	return true;
+}
+
+bool pt_unwritten(struct pagetable *pt, uint64_t p)
+{
+	pte_t e = pt->e[p];
+
+	if (pt_state(pt, p) != PS_RESIDENT || !(e & PT_UNSEEN) ||
+	    !(e & PT_HAS_REMOTE) || (e & PT_WRITING))
+		return bug(pt);
+	pt->e[p] &= (pte_t)~(PT_DIRTY | PT_UNSEEN);
+	return true;
+}
+
+void pt_seen(struct pagetable *pt, uint64_t p)
+{
+	if (pt_state(pt, p) == PS_RESIDENT || pt_state(pt, p) == PS_EVICTING)
+		pt->e[p] &= (pte_t)~PT_UNSEEN;
+}
+
 /* ---- evicting ---- */
 
 bool pt_evict_begin(struct pagetable *pt, uint64_t p)
@@ -224,7 +250,8 @@ bool pt_evict_cancel(struct pagetable *pt, uint64_t p)
 {
 	if (pt_state(pt, p) != PS_EVICTING)
 		return bug(pt);
-	set(pt, p, PS_RESIDENT, (pte_t)~PT_STATE, PT_DIRTY);
+	/* Whatever the guest did meanwhile, the page is its. */
+	set(pt, p, PS_RESIDENT, (pte_t)~(PT_STATE | PT_UNSEEN), PT_DIRTY);
 	return true;
 }
 
@@ -235,7 +262,7 @@ bool pt_written(struct pagetable *pt, uint64_t p)
 		pt_evict_cancel(pt, p);
 		/* fall through */
 	case PS_RESIDENT:
-		pt->e[p] |= PT_DIRTY | PT_REF;
+		pt->e[p] = (pte_t)((pt->e[p] & ~PT_UNSEEN) | PT_DIRTY | PT_REF);
 		return true;
 	default:
 		return false;	/* punched meanwhile: not a bug */

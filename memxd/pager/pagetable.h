@@ -4,8 +4,9 @@
  * code that changes it.
  *
  * Two bytes per page: three bits of state, one bit per flag, each with
- * one meaning, and the victim policy's eviction epoch.  No per-page pointer: where a remote page lives comes
- * from its page-group (pagegroup.h).
+ * one meaning (one bit serves two flags, of states no page has at once),
+ * and the victim policy's eviction epoch.  No per-page pointer: where a
+ * remote page lives comes from its page-group (pagegroup.h).
  *
  *   state       what it means                     leaves by
  *   NEVER       nothing stored anywhere           pt_installed (zero fill)
@@ -85,6 +86,14 @@ typedef uint16_t pte_t;
 #define PT_WANT_WRITE	0x0100u	/* FETCHING: that fault is a write */
 #define PT_CACHED	0x0200u	/* REMOTE: a copy is in the prefetch cache */
 #define PT_DISCARDED	0x0400u	/* FETCHING: freed by the guest meanwhile */
+/*
+ * RESIDENT, EVICTING: installed writable ahead of any fault of the guest
+ * (a guess of the prefetcher), so the guest may or may not have written
+ * it since: no fault would tell.  Its bytes as installed are remembered
+ * (unseen.h).  Only FETCHING pages use the bit, for PT_WANT_WRITE, and
+ * no transition carries either across.
+ */
+#define PT_UNSEEN	0x0100u
 /*
  * RESIDENT: in the victim policy's protected (hot) set, which its cold
  * hand passes over (victim.h).  Only pt_set_hot() sets it; every
@@ -252,15 +261,28 @@ void pt_uncached(struct pagetable *pt, uint64_t p);
  * server copy matches it.
  */
 bool pt_installed(struct pagetable *pt, uint64_t p, bool dirty);
+/* REMOTE @p was installed writable ahead of the guest: RESIDENT, dirty,
+ * PT_UNSEEN, referenced. */
+bool pt_installed_unseen(struct pagetable *pt, uint64_t p);
+/*
+ * RESIDENT @p, PT_UNSEEN and write-protected, holds the bytes it was
+ * installed with: clean again, its server copy valid.  False (a bug) if
+ * it is not RESIDENT and PT_UNSEEN, or its copy is gone or in flight.
+ */
+bool pt_unwritten(struct pagetable *pt, uint64_t p);
+/* What PT_UNSEEN @p holds is the guest's: the flag goes, dirty stays. */
+void pt_seen(struct pagetable *pt, uint64_t p);
 
 /* ---- evicting ---- */
 
 /* RESIDENT with no WRITE in flight -> EVICTING (it is write-protected). */
 bool pt_evict_begin(struct pagetable *pt, uint64_t p);
-/* EVICTING -> RESIDENT, dirty: the eviction is off. */
+/* EVICTING -> RESIDENT, dirty, the guest's (no PT_UNSEEN): the eviction
+ * is off. */
 bool pt_evict_cancel(struct pagetable *pt, uint64_t p);
 /* A write fault: RESIDENT gets dirty; EVICTING is cancelled (the write
- * wins).  False if @p is neither. */
+ * wins); the bytes are the guest's (no PT_UNSEEN).  False if @p is
+ * neither. */
 bool pt_written(struct pagetable *pt, uint64_t p);
 /* EVICTING, clean, with a valid server copy -> REMOTE. */
 bool pt_evicted_clean(struct pagetable *pt, uint64_t p);

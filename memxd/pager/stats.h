@@ -80,6 +80,9 @@
 	X(discard_dropped_clean, discards, clean_dropped,		\
 	  "clean pages a discard found still present (perhaps installed "	\
 	  "ahead after the VMM punched them): back to their server copy") \
+	X(discard_dropped_unseen, discards, unseen_dropped,		\
+	  "pages installed writable ahead and never written that a "	\
+	  "discard found still present: back to their server copy")	\
 	X(discard_after_remove, discards, after_remove,			\
 	  "pages a discard left alone: the REMOVE before it freed them, "	\
 	  "and they may hold newer data since")				\

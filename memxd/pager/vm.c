@@ -377,10 +377,11 @@ static int vm_setup(struct vm *vm, const struct vm_spec *spec,
 		goto err_groups;
 	if (pfcache_init(&vm->cache, pg->cfg.prefetch_max ? CACHE_PAGES : 0))
 		goto err_stripe;
+	unseen_init(&vm->unseen);
 	vm->nsess = pg->nservers;
 	vm->sess = calloc(vm->nsess ? vm->nsess : 1, sizeof(*vm->sess));
 	if (!vm->sess)
-		goto err_cache;
+		goto err_unseen;
 	for (unsigned i = 0; i < vm->nsess; i++) {
 		vm->sess[i].rec = &vm->state.sess[i].rec;
 		snprintf(vm->state.sess[i].server, VMSTATE_NAME_LEN, "%s",
@@ -424,7 +425,8 @@ err_sess:
 		if (vm->sess[i].r)
 			remote_session_detach(pg->remote, &vm->sess[i]);
 	free(vm->sess);
-err_cache:
+err_unseen:
+	unseen_fini(&vm->unseen);
 	pfcache_fini(&vm->cache);
 err_stripe:
 	stripe_vm_fini(vm);
@@ -453,6 +455,7 @@ static void vm_release(struct vm *vm)
 	spill_close(&vm->spill);
 	fault_vm_fini(vm);
 	free(vm->sess);
+	unseen_fini(&vm->unseen);
 	pfcache_fini(&vm->cache);
 	stripe_vm_fini(vm);
 	pg_table_free(vm->groups, vm->pg->placement);

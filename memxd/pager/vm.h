@@ -14,7 +14,8 @@
  *   stripe.c    page-group I/O: write modes, parity deltas, whole
  *               stripes, degraded reads, freeing copies
  *   recovery.c  rebuilding and moving group slots; drain; failures
- *   pagetable.c pfcache.c spill.c victim.c prefetch.c  (data, no I/O)
+ *   pagetable.c pfcache.c spill.c victim.c prefetch.c unseen.c
+ *               (data, no I/O)
  *   guestmem.c  the VMM's uffd and memfd   remote*.c  the servers
  *               (remote_int.h: liveness, sessions, requests)
  *   ../../pagegroup/  where pages live, parity arithmetic
@@ -47,6 +48,7 @@
 #include "remote.h"
 #include "spill.h"
 #include "stats.h"
+#include "unseen.h"
 #include "victim.h"
 #include "vmstate.h"
 
@@ -110,6 +112,8 @@ struct vm {
 	struct victim victim;			/* victim.c */
 	struct prefetch pf;			/* prefetch.c, fetch.c, install.c */
 	struct pfcache cache;			/* pfcache.c, install.c, fetch.c */
+	struct unseen unseen;			/* unseen.c: install.c,
+						 * fault.c */
 	uint64_t readahead;			/* fetch.c: read ahead, in flight */
 	GQueue fetches;				/* fetch.c: READs in flight */
 	struct spill spill;			/* spill.c */
