@@ -542,6 +542,41 @@ START_TEST(test_discard_drops_unseen_present)
 END_TEST
 
 /*
+ * A page installed writable ahead that the guest never wrote leaves
+ * clean, with no write to its server: its bytes are still its server
+ * copy's.  One the guest wrote (with no fault: it was writable) leaves
+ * dirty, and reads back as written.
+ */
+START_TEST(test_unwritten_leave_clean)
+{
+	struct fx_opts o = defaults;
+	uint64_t a, b, unwritten;
+	struct fx f;
+
+	o.prefetch = 8;
+	o.rows = 16;
+	fx_init_filled(&f, &o, 4);
+	f.vm->pf.clean_installed = f.vm->pf.clean_written = 1000;
+	ck_assert_int_eq(fx_read(&f, 64), (uint8_t)(64 * 7 + 4) | 1);
+	fx_quiesce(&f);
+	a = fx_unseen_page(&f, 65);
+	b = fx_unseen_page(&f, a + 1);
+	ck_assert_int_eq(fake_vcpu_write(f.m, b, 0x5c), 0);
+	unwritten = f.vm->st.evict_unwritten;
+	/* Other pages push both out. */
+	for (uint64_t p = 128; p < 128 + 2 * o.budget; p++)
+		ck_assert_int_eq(fx_read(&f, p), (uint8_t)(p * 7 + 4) | 1);
+	fx_quiesce(&f);
+	ck_assert_int_eq(pt_state(&f.vm->pt, a), PS_REMOTE);
+	ck_assert_int_eq(pt_state(&f.vm->pt, b), PS_REMOTE);
+	ck_assert_uint_gt(f.vm->st.evict_unwritten, unwritten);
+	ck_assert_int_eq(fx_read(&f, a), (uint8_t)(a * 7 + 4) | 1);
+	ck_assert_int_eq(fx_read(&f, b), 0x5c);
+	fx_fini(&f);
+}
+END_TEST
+
+/*
  * QEMU punches, madvises (a REMOVE) and then sends discard=.  If memxd
  * reads that discard late, the guest may have used the page again and it
  * may have left for its server: the discard must not free that newer
@@ -3067,6 +3102,7 @@ static Suite *pager_suite(void)
 	tcase_add_test(tc, test_local_total);
 	tcase_add_test(tc, test_discard_drops_clean_present);
 	tcase_add_test(tc, test_discard_drops_unseen_present);
+	tcase_add_test(tc, test_unwritten_leave_clean);
 	tcase_add_test(tc, test_late_discard_keeps_newer_copy);
 	tcase_add_test(tc, test_many_vcpus_spill_only);
 	tcase_add_test(tc, test_prefetch_sequential);

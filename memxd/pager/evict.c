@@ -441,6 +441,14 @@ static unsigned evict_batch(struct vm *vm, uint64_t *victims, unsigned n)
 		if (p == UINT64_MAX || pt_state(&vm->pt, p) != PS_EVICTING)
 			continue;
 		kept++;
+		/*
+		 * Installed writable ahead (PT_UNSEEN), and still the bytes
+		 * it went in with: the guest never wrote it, so it is clean.
+		 */
+		if (unseen_unchanged(&vm->unseen, &vm->pt, p, data) &&
+		    pt_has(&vm->pt, p, PT_HAS_REMOTE) &&
+		    pt_unwritten(&vm->pt, p))
+			vm->st.evict_unwritten++;
 		/* Clean, and its server copy is valid: nothing to send. */
 		if (!pt_has(&vm->pt, p, PT_DIRTY) &&
 		    pt_has(&vm->pt, p, PT_HAS_REMOTE)) {

@@ -223,7 +223,8 @@ bool pt_unwritten(struct pagetable *pt, uint64_t p)
 {
 	pte_t e = pt->e[p];
 
-	if (pt_state(pt, p) != PS_RESIDENT || !(e & PT_UNSEEN) ||
+	if ((pt_state(pt, p) != PS_RESIDENT &&
+	     pt_state(pt, p) != PS_EVICTING) || !(e & PT_UNSEEN) ||
 	    !(e & PT_HAS_REMOTE) || (e & PT_WRITING))
 		return bug(pt);
 	pt->e[p] &= (pte_t)~(PT_DIRTY | PT_UNSEEN);

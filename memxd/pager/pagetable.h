@@ -265,9 +265,10 @@ bool pt_installed(struct pagetable *pt, uint64_t p, bool dirty);
  * PT_UNSEEN, referenced. */
 bool pt_installed_unseen(struct pagetable *pt, uint64_t p);
 /*
- * RESIDENT @p, PT_UNSEEN and write-protected, holds the bytes it was
- * installed with: clean again, its server copy valid.  False (a bug) if
- * it is not RESIDENT and PT_UNSEEN, or its copy is gone or in flight.
+ * RESIDENT or EVICTING @p, PT_UNSEEN and write-protected, holds the bytes
+ * it was installed with: clean again, its server copy valid.  False (a
+ * bug) if it is not PT_UNSEEN in those states, or its copy is gone or in
+ * flight.
  */
 bool pt_unwritten(struct pagetable *pt, uint64_t p);
 /* What PT_UNSEEN @p holds is the guest's: the flag goes, dirty stays. */

@@ -45,6 +45,9 @@
 	  "write-protect changes retried (EAGAIN)")			\
 	X(evict_clean, evictions, clean,				\
 	  "evictions of clean pages: nothing sent")			\
+	X(evict_unwritten, evictions, unwritten,			\
+	  "of the clean: installed writable ahead, never written (the "	\
+	  "bytes they went in with)")					\
 	X(evict_dirty, evictions, dirty,				\
 	  "evictions of dirty pages, written to the servers")		\
 	X(evict_zero, evictions, zero,					\

@@ -7,8 +7,9 @@
  * (pagetable.h: PT_UNSEEN) may or may not be written by the guest: its
  * writes take no fault.  Its hash, kept here, tells: the same bytes
  * later mean the guest never wrote it, so it is still its server copy.
- * A discard uses that (fault.c): old bytes installed after the VMM's
- * punch must not outlive it.
+ * A discard uses that (fault.c: old bytes installed after the VMM's punch
+ * do not outlive it), and so does eviction (evict.c: such a page leaves
+ * clean, with no write).
  *
  * It holds only data: the page table's PT_UNSEEN says which pages' hashes
  * are current, and an entry whose page lost the flag is stale.  The stale

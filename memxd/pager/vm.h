@@ -113,7 +113,7 @@ struct vm {
 	struct prefetch pf;			/* prefetch.c, fetch.c, install.c */
 	struct pfcache cache;			/* pfcache.c, install.c, fetch.c */
 	struct unseen unseen;			/* unseen.c: install.c,
-						 * fault.c */
+						 * fault.c, evict.c */
 	uint64_t readahead;			/* fetch.c: read ahead, in flight */
 	GQueue fetches;				/* fetch.c: READs in flight */
 	struct spill spill;			/* spill.c */
