@@ -442,13 +442,18 @@ static unsigned evict_batch(struct vm *vm, uint64_t *victims, unsigned n)
 			continue;
 		kept++;
 		/*
-		 * Installed writable ahead (PT_UNSEEN), and still the bytes
-		 * it went in with: the guest never wrote it, so it is clean.
+		 * Installed writable ahead (PT_UNSEEN): still the bytes it
+		 * went in with, the guest never wrote it, so it is clean;
+		 * otherwise they are the guest's.
 		 */
-		if (unseen_unchanged(&vm->unseen, &vm->pt, p, data) &&
-		    pt_has(&vm->pt, p, PT_HAS_REMOTE) &&
-		    pt_unwritten(&vm->pt, p))
-			vm->st.evict_unwritten++;
+		if (pt_has(&vm->pt, p, PT_UNSEEN)) {
+			if (unseen_unchanged(&vm->unseen, &vm->pt, p, data) &&
+			    pt_has(&vm->pt, p, PT_HAS_REMOTE) &&
+			    pt_unwritten(&vm->pt, p))
+				vm->st.evict_unwritten++;
+			else
+				pt_seen(&vm->pt, p);
+		}
 		/* Clean, and its server copy is valid: nothing to send. */
 		if (!pt_has(&vm->pt, p, PT_DIRTY) &&
 		    pt_has(&vm->pt, p, PT_HAS_REMOTE)) {

@@ -255,21 +255,18 @@ static bool drop_clean(struct vm *vm, uint64_t page)
 }
 
 /*
- * Does PT_UNSEEN @page, present, still hold the bytes memxd installed it
- * with?  It is write-protected first (an EVICTING page is already), so
- * that no write slips in between the look and what follows; a write
- * blocked meanwhile is served by its WP fault as any other.  If the
- * guest wrote it, its bytes are the guest's: no longer unseen.  False
- * also if it cannot be protected or read: it stays as it is.
+ * Does PT_UNSEEN @page, resident and present, still hold the bytes memxd
+ * installed it with?  It is write-protected first, so that no write slips
+ * in between the look and what follows; a write blocked meanwhile is
+ * served by its WP fault as any other.  If the guest wrote it, its bytes
+ * are the guest's: no longer unseen.  False also if it cannot be
+ * protected or read: it stays as it is.
  */
 static bool held_unchanged(struct vm *vm, uint64_t page)
 {
 	uint8_t *buf = vm->pg->scratch;
 
-	if (!pt_has(&vm->pt, page, PT_UNSEEN))
-		return false;
-	if (pt_state(&vm->pt, page) == PS_RESIDENT &&
-	    gm_protect(&vm->mem, page, 1, true))
+	if (gm_protect(&vm->mem, page, 1, true))
 		return false;
 	if (gm_read(&vm->mem, page, 1, buf))
 		return false;
@@ -280,23 +277,17 @@ static bool held_unchanged(struct vm *vm, uint64_t page)
 }
 
 /*
- * A discard (@told: the VMM's discard=) or a REMOVE found @page still in
- * the memfd.  Its bytes leave it if they are only its server copy's:
- * clean, or installed writable ahead (PT_UNSEEN) and never written since
- * (the prefetcher guessed a write that did not come).  A page being
- * evicted leaves only at a discard=: at a REMOVE, its eviction keeps its
- * bytes, as the REMOVE does.  True if the page left the memfd.
+ * A discard or a REMOVE found @page still in the memfd.  Its bytes leave
+ * it if they are only its server copy's: clean, or installed writable
+ * ahead (PT_UNSEEN) and never written since (the prefetcher guessed a
+ * write that did not come).  A page being evicted was read by its
+ * eviction already: unchanged, it left clean; changed, it is the guest's
+ * (evict.c).  True if the page left the memfd.
  */
-static bool drop_present(struct vm *vm, uint64_t page, bool told)
+static bool drop_present(struct vm *vm, uint64_t page)
 {
-	if (pt_state(&vm->pt, page) == PS_EVICTING) {
-		if (!told || !held_unchanged(vm, page))
-			return false;
-		gm_punch(&vm->mem, page, 1);
-		vm->st.discard_dropped_unseen++;
-		return true;
-	}
-	if (pt_has(&vm->pt, page, PT_UNSEEN) &&
+	if (pt_state(&vm->pt, page) == PS_RESIDENT &&
+	    pt_has(&vm->pt, page, PT_UNSEEN) &&
 	    pt_has(&vm->pt, page, PT_HAS_REMOTE) &&
 	    !pt_has(&vm->pt, page, PT_WRITING) &&
 	    held_unchanged(vm, page)) {
@@ -330,7 +321,7 @@ static bool discard_page(struct vm *vm, uint64_t page, bool told)
 	 */
 	if ((s == PS_RESIDENT || s == PS_EVICTING) &&
 	    gm_present(&vm->mem, page) &&
-	    (!drop_present(vm, page, told) || !told))
+	    (!drop_present(vm, page) || !told))
 		return false;
 	fetch_uncache(vm, page);
 	if (!pt_discard(&vm->pt, page))

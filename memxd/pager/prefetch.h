@@ -77,7 +77,8 @@ void prefetch_covered(struct prefetch *pf, unsigned stream, int64_t stride,
  * a later write is seen (a WP fault, a round trip through memxd); when
  * most such pages are written anyway (a sort, a copy), installing them
  * writable and dirty saves that round trip, at the price of writing them
- * back when evicted.  prefetch_writable says which, for the next @n
+ * back when evicted (unless still the bytes they went in with: unseen.h).
+ * prefetch_writable says which, for the next @n
  * pages to install; even then one install in PREFETCH_PROBE stays clean,
  * so that the trend keeps being measured.  Probes are rare because each
  * page of one that the guest writes costs its vCPU a WP fault; the price
