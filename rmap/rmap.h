@@ -305,6 +305,15 @@ static inline uint64_t rmap_refused_total(const struct rmap_counters *c)
 }
 
 /*
+ * The hosts @c holds refused datagrams from, as a STAT reply carries them
+ * (wire.h, RMAP_STAT_WANT_SOURCES): most refused first, and as others
+ * what no entry holds (hosts the table let go, datagrams refused before
+ * their source was known).
+ */
+void rmap_refused_sources(const struct rmap_counters *c,
+			  struct rmap_stat_sources *out);
+
+/*
  * Test hook: decide the fate of each outgoing datagram.  Return 0 to drop
  * it, 1 to send it, 2 to send it twice.
  */

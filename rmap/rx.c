@@ -86,6 +86,47 @@ found:
 	e->last = c->refused_serial;
 }
 
+void rmap_refused_sources(const struct rmap_counters *c,
+			  struct rmap_stat_sources *out)
+{
+	const struct rmap_refused_source *by[RMAP_REFUSED_SOURCES];
+	uint64_t held = 0;
+	unsigned n = 0;
+
+	_Static_assert(RMAP_REFUSED_SOURCES == RMAP_STAT_SOURCES,
+		       "a STAT carries the whole table");
+	memset(out, 0, sizeof(*out));
+	for (unsigned i = 0; i < RMAP_REFUSED_SOURCES; i++) {
+		const struct rmap_refused_source *e = &c->refused_from[i];
+		unsigned k;
+
+		if (!e->host.ss_family)
+			break;	/* entries fill in order: none after */
+		k = n++;
+		/* Most refused first: insertion, four entries. */
+		for (; k > 0 && by[k - 1]->count < e->count; k--)
+			by[k] = by[k - 1];
+		by[k] = e;
+	}
+	for (unsigned i = 0; i < n; i++) {
+		struct rmap_stat_source *s = &out->s[i];
+		const struct sockaddr_storage *h = &by[i]->host;
+
+		if (h->ss_family == AF_INET) {
+			s->family = 4;
+			memcpy(s->addr, &((const struct sockaddr_in *)
+					  (const void *)h)->sin_addr, 4);
+		} else {
+			s->family = 6;
+			memcpy(s->addr, &((const struct sockaddr_in6 *)
+					  (const void *)h)->sin6_addr, 16);
+		}
+		s->count = by[i]->count;
+		held += s->count;
+	}
+	out->others = rmap_refused_total(c) - held;
+}
+
 /* ---- reassembly ---- */
 
 static void reasm_free(struct rmap_ep *ep, struct rmap_peer *peer,

@@ -383,6 +383,33 @@ void rmap_stat_host_decode(const uint8_t *in, uint64_t h[RMAP_STATH_N])
 	get64s(in, h, RMAP_STATH_N);
 }
 
+void rmap_stat_sources_encode(const struct rmap_stat_sources *s, uint8_t *out)
+{
+	wire_put64(out, s->others);
+	out += 8;
+	for (unsigned i = 0; i < RMAP_STAT_SOURCES; i++) {
+		out[0] = s->s[i].family;
+		memcpy(out + 1, s->s[i].addr, 16);
+		wire_put64(out + 17, s->s[i].count);
+		out += RMAP_STAT_SOURCE_LEN;
+	}
+}
+
+int rmap_stat_sources_decode(const uint8_t *in, struct rmap_stat_sources *s)
+{
+	s->others = wire_get64(in);
+	in += 8;
+	for (unsigned i = 0; i < RMAP_STAT_SOURCES; i++) {
+		s->s[i].family = in[0];
+		memcpy(s->s[i].addr, in + 1, 16);
+		s->s[i].count = wire_get64(in + 17);
+		if (in[0] != 0 && in[0] != 4 && in[0] != 6)
+			return -1;
+		in += RMAP_STAT_SOURCE_LEN;
+	}
+	return 0;
+}
+
 /* The blocks after a STAT body, in the order a reply carries them. */
 static const struct {
 	uint32_t want;
@@ -392,6 +419,7 @@ static const struct {
 	{ RMAP_STAT_WANT_DEDUP, RMAP_STAT_DEDUP_LEN },
 	{ RMAP_STAT_WANT_TRANSPORT, RMAP_STAT_TRANSPORT_LEN },
 	{ RMAP_STAT_WANT_HOST, RMAP_STAT_HOST_LEN },
+	{ RMAP_STAT_WANT_SOURCES, RMAP_STAT_SOURCES_LEN },
 };
 #define N_STAT_BLOCKS	(sizeof(stat_blocks) / sizeof(stat_blocks[0]))
 

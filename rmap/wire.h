@@ -296,6 +296,28 @@ enum {
  * know.  It adds no block; an older server ignores the bit.
  */
 #define RMAP_STAT_WANT_RESERVED	0x00000010u
+/*
+ * With RMAP_STAT_WANT_SOURCES, the OK reply ends with the hosts whose
+ * datagrams the server refused, as its endpoint keeps them
+ * (rmap_refused_source; the address is the one a datagram claimed, so
+ * forgeable): a be64 of the refusals no entry holds (hosts the table
+ * let go), then RMAP_STAT_SOURCES entries, most refused first, each a
+ * family byte (0: unused, 4: IPv4 in the first four address bytes,
+ * 6: IPv6), 16 address bytes and a be64 count.  After every other block.
+ */
+#define RMAP_STAT_WANT_SOURCES	0x00000020u
+#define RMAP_STAT_SOURCES	4u
+struct rmap_stat_source {
+	uint8_t family;		/* 0, 4 or 6 */
+	uint8_t addr[16];
+	uint64_t count;
+};
+struct rmap_stat_sources {
+	uint64_t others;
+	struct rmap_stat_source s[RMAP_STAT_SOURCES];
+};
+#define RMAP_STAT_SOURCE_LEN	25u
+#define RMAP_STAT_SOURCES_LEN	(8u + RMAP_STAT_SOURCES * RMAP_STAT_SOURCE_LEN)
 /* The server was told to leave (LEAVE): it takes no new sessions. */
 #define RMAP_STAT_LEAVING	0x0001u
 /* The server keeps page tags (RMAP_F_TAGS). */
@@ -363,6 +385,10 @@ void rmap_stat_transport_decode(const uint8_t *in, uint64_t t[RMAP_STATT_N]);
 /* The host block (RMAP_STAT_HOST_LEN bytes). */
 void rmap_stat_host_encode(const uint64_t h[RMAP_STATH_N], uint8_t *out);
 void rmap_stat_host_decode(const uint8_t *in, uint64_t h[RMAP_STATH_N]);
+/* The sources block (RMAP_STAT_SOURCES_LEN bytes). */
+void rmap_stat_sources_encode(const struct rmap_stat_sources *s, uint8_t *out);
+/* 0, or -1 if it cannot be true (a family not 0, 4 or 6). */
+int rmap_stat_sources_decode(const uint8_t *in, struct rmap_stat_sources *s);
 /*
  * Is @len the length of an OK STAT reply?  If so, *@blocks (if not NULL)
  * says which blocks it has, as the RMAP_STAT_WANT_* bits that ask for
@@ -374,7 +400,8 @@ bool rmap_stat_reply_len(size_t len, uint32_t *blocks);
 size_t rmap_stat_block_off(uint32_t blocks, uint32_t want);
 /* The longest OK STAT reply: every block. */
 #define RMAP_STAT_MAX_LEN	(RMAP_STAT_EXT_LEN + RMAP_STAT_DEDUP_LEN + \
-				 RMAP_STAT_TRANSPORT_LEN + RMAP_STAT_HOST_LEN)
+				 RMAP_STAT_TRANSPORT_LEN + RMAP_STAT_HOST_LEN + \
+				 RMAP_STAT_SOURCES_LEN)
 
 /* Payload bytes per fragment for a link MTU, over IPv4 (over IPv6, 20
  * fewer: RMAP_IP6_EXTRA). */

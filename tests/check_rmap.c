@@ -1426,11 +1426,15 @@ START_TEST(test_refused_sources)
 	struct sockaddr_storage a[6], other_port;
 	const struct rmap_refused_source *e;
 	struct dgram junk, dg;
+	struct rmap_stat_sources src;
 	uint64_t serial1, sum = 0;
 	uint32_t seq = 0;
 
 	test_config(&cfg);
 	pair_open(&cfg);
+	rmap_refused_sources(rmap_ep_counters(srv), &src);
+	ck_assert_uint_eq(src.s[0].family, 0);	/* none yet */
+	ck_assert_uint_eq(src.others, 0);
 	for (unsigned i = 1; i < 6; i++)
 		a[i] = fake_addr(i);
 	other_port = a[1];
@@ -1476,6 +1480,17 @@ START_TEST(test_refused_sources)
 		sum += rmap_ep_counters(srv)->refused_from[i].count;
 	ck_assert_uint_eq(rmap_refused_total(rmap_ep_counters(srv)), 11);
 	ck_assert_uint_eq(sum, 6 + 1 + 1 + 1);	/* hosts 1, 4, 5 and 2 */
+	/* As a STAT carries them: host 1 first, the rest in "others". */
+	rmap_refused_sources(rmap_ep_counters(srv), &src);
+	ck_assert_uint_eq(src.s[0].family, 4);
+	ck_assert_mem_eq(src.s[0].addr, &((const struct sockaddr_in *)
+					  (const void *)&a[1])->sin_addr, 4);
+	ck_assert_uint_eq(src.s[0].count, 6);
+	for (unsigned i = 1; i < RMAP_STAT_SOURCES; i++) {
+		ck_assert_uint_eq(src.s[i].family, 4);
+		ck_assert_uint_eq(src.s[i].count, 1);
+	}
+	ck_assert_uint_eq(src.others, 11 - 9);	/* hosts 2 and 3, let go */
 	pair_close();
 }
 END_TEST

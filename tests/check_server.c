@@ -633,6 +633,31 @@ START_TEST(test_attach_needs_same_key)
 		ck_assert_uint_eq(h[RMAP_STATH_polls], 0);
 		ck_assert_uint_eq(h[RMAP_STATH_poll_hits], 0);
 	}
+	/* With the sources block: whom it refused, after a malformed one. */
+	{
+		struct sockaddr_storage from = { 0 };
+		struct sockaddr_in *in = (struct sockaddr_in *)&from;
+		struct rmap_stat_sources src;
+		uint8_t junk[64] = { 0 };
+
+		in->sin_family = AF_INET;
+		in->sin_port = htons(4242);
+		in->sin_addr.s_addr = htonl(0xc0000242);	/* 192.0.2.66 */
+		rmap_ep_inject_rx(server_ep(srv), junk, sizeof(junk), &from);
+		want[3] = RMAP_STAT_WANT_SOURCES;
+		ck_assert_uint_eq(req(RMAP_T_STAT, 0, 0, 0, want, sizeof(want),
+				      all, sizeof(all), &d), RMAP_S_OK);
+		ck_assert_uint_eq(d.len, RMAP_STAT_LEN + RMAP_STAT_SOURCES_LEN);
+		ck_assert_int_eq(rmap_stat_sources_decode(all +
+				 rmap_stat_block_off(want[3],
+						     RMAP_STAT_WANT_SOURCES),
+				 &src), 0);
+		ck_assert_uint_eq(src.s[0].family, 4);
+		ck_assert_mem_eq(src.s[0].addr, &in->sin_addr, 4);
+		ck_assert_uint_eq(src.s[0].count, 1);
+		ck_assert_uint_eq(src.s[1].family, 0);
+		ck_assert_uint_eq(src.others, 0);
+	}
 	rmap_ep_close(ep2);
 	teardown_server();
 }

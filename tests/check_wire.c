@@ -1014,24 +1014,35 @@ static void check_be64_block(void (*encode)(const uint64_t *, uint8_t *),
 }
 
 /*
- * The reply's length says which blocks it has: every set of the four
+ * The reply's length says which blocks it has: every set of the five
  * blocks has a length of its own, and each block sits after those before
- * it in the order counters, dedup, transport, host.
+ * it in the order counters, dedup, transport, host, sources.
  */
 START_TEST(test_stat_blocks)
 {
+	const uint32_t wants[] = { RMAP_STAT_WANT_COUNTERS,
+				   RMAP_STAT_WANT_DEDUP,
+				   RMAP_STAT_WANT_TRANSPORT,
+				   RMAP_STAT_WANT_HOST,
+				   RMAP_STAT_WANT_SOURCES };
 	const uint32_t all = RMAP_STAT_WANT_COUNTERS | RMAP_STAT_WANT_DEDUP |
-			     RMAP_STAT_WANT_TRANSPORT | RMAP_STAT_WANT_HOST;
+			     RMAP_STAT_WANT_TRANSPORT | RMAP_STAT_WANT_HOST |
+			     RMAP_STAT_WANT_SOURCES;
 	const size_t lens[] = { RMAP_STAT_EXT_LEN - RMAP_STAT_LEN,
 				RMAP_STAT_DEDUP_LEN, RMAP_STAT_TRANSPORT_LEN,
-				RMAP_STAT_HOST_LEN };
+				RMAP_STAT_HOST_LEN, RMAP_STAT_SOURCES_LEN };
+	size_t sum = RMAP_STAT_LEN;
 	uint32_t b;
 
-	for (uint32_t want = 0; want <= all; want++) {
+	for (uint32_t k = 0; k < 1u << 5; k++) {
 		size_t len = RMAP_STAT_LEN;
+		uint32_t want = 0;
 
-		for (unsigned i = 0; i < 4; i++)
-			len += want >> i & 1 ? lens[i] : 0;
+		for (unsigned i = 0; i < 5; i++)
+			if (k >> i & 1) {
+				len += lens[i];
+				want |= wants[i];
+			}
 		b = ~0u;
 		ck_assert(rmap_stat_reply_len(len, &b));
 		ck_assert_uint_eq(b, want);
@@ -1039,8 +1050,11 @@ START_TEST(test_stat_blocks)
 	ck_assert(!rmap_stat_reply_len(RMAP_STAT_LEN + 8, &b));
 	ck_assert(!rmap_stat_reply_len(RMAP_STAT_MAX_LEN + 8, &b));
 	ck_assert(!rmap_stat_reply_len(0, NULL));
-	ck_assert_uint_eq(RMAP_STAT_MAX_LEN,
-			  RMAP_STAT_LEN + lens[0] + lens[1] + lens[2] + lens[3]);
+	for (unsigned i = 0; i < 5; i++)
+		sum += lens[i];
+	ck_assert_uint_eq(RMAP_STAT_MAX_LEN, sum);
+	ck_assert_uint_eq(rmap_stat_block_off(all, RMAP_STAT_WANT_SOURCES),
+			  RMAP_STAT_MAX_LEN - RMAP_STAT_SOURCES_LEN);
 	/* Where each block starts. */
 	ck_assert_uint_eq(rmap_stat_block_off(all, RMAP_STAT_WANT_COUNTERS),
 			  RMAP_STAT_LEN);
@@ -1056,7 +1070,8 @@ START_TEST(test_stat_blocks)
 					      RMAP_STAT_WANT_TRANSPORT),
 			  RMAP_STAT_LEN + RMAP_STAT_DEDUP_LEN);
 	ck_assert_uint_eq(rmap_stat_block_off(all, RMAP_STAT_WANT_HOST),
-			  RMAP_STAT_MAX_LEN - RMAP_STAT_HOST_LEN);
+			  RMAP_STAT_MAX_LEN - RMAP_STAT_SOURCES_LEN -
+			  RMAP_STAT_HOST_LEN);
 	ck_assert_uint_eq(rmap_stat_block_off(RMAP_STAT_WANT_DEDUP |
 					      RMAP_STAT_WANT_HOST,
 					      RMAP_STAT_WANT_HOST),
@@ -1068,6 +1083,33 @@ START_TEST(test_stat_blocks)
 	ck_assert_uint_eq(RMAP_STATH_poll_skipped_crowded, RMAP_STATH_N - 1);
 	check_be64_block(rmap_stat_host_encode, rmap_stat_host_decode,
 			 RMAP_STATH_N, 0x1112131415161700ull);
+}
+END_TEST
+
+/* The sources block: the others, then each entry, as encoded. */
+START_TEST(test_stat_sources)
+{
+	struct rmap_stat_sources in = { .others = 7 }, out;
+	uint8_t buf[RMAP_STAT_SOURCES_LEN];
+
+	in.s[0] = (struct rmap_stat_source){ 4, { 10, 77, 0, 16 }, 433 };
+	in.s[1] = (struct rmap_stat_source){ 6, { 0x20, 0x01, 0x0d, 0xb8 },
+					     139 };
+	rmap_stat_sources_encode(&in, buf);
+	ck_assert_uint_eq(buf[7], 7);
+	ck_assert_uint_eq(buf[8], 4);
+	ck_assert_uint_eq(buf[9 + 3], 16);
+	ck_assert_uint_eq(buf[8 + 24], 433 & 0xff);
+	ck_assert_int_eq(rmap_stat_sources_decode(buf, &out), 0);
+	for (unsigned i = 0; i < RMAP_STAT_SOURCES; i++) {
+		ck_assert_uint_eq(out.s[i].family, in.s[i].family);
+		ck_assert_mem_eq(out.s[i].addr, in.s[i].addr, 16);
+		ck_assert_uint_eq(out.s[i].count, in.s[i].count);
+	}
+	ck_assert_uint_eq(out.others, 7);
+	/* A family that is none of 0, 4 and 6: refused. */
+	buf[8 + RMAP_STAT_SOURCE_LEN * 2] = 5;
+	ck_assert_int_eq(rmap_stat_sources_decode(buf, &out), -1);
 }
 END_TEST
 
@@ -1223,6 +1265,7 @@ static Suite *wire_suite(void)
 	tcase_add_test(tc, test_stat_reject);
 	tcase_add_test(tc, test_stat_dedup_block);
 	tcase_add_test(tc, test_stat_blocks);
+	tcase_add_test(tc, test_stat_sources);
 	tcase_add_test(tc, test_seq_serial_arithmetic);
 	tcase_add_test(tc, test_frag_payload_and_names);
 	tcase_add_test(tc, test_decode_random_never_overreads);

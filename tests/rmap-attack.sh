@@ -235,6 +235,14 @@ done
 printf '%s\n' "${warned[@]}" | grep -qF " $(nx_ip attacker) (" ||
 	nx_die "no server's warning names the attacker's own address, $(nx_ip attacker): ${warned[*]}"
 nx_log "the servers' warnings name whence: ${warned[0]#; }"
+# ... and so do memxctl stat (each server's table, asked over RMAP) and
+# memxctl dump (the pager's).
+grep -qF "$(nx_ip attacker)(" <<<"$(grep -o 'refused_from=[^ ]*' <<<"$stat")" ||
+	nx_die "no server's refused_from in memxctl stat names the attacker, $(nx_ip attacker): $(grep -o 'refused_from=[^ ]*' <<<"$stat" | tr '\n' ' ')"
+pfrom=$(sed -n 's/^rmap_refused_from=//p' <<<"$dump")
+[[ -n $pfrom && $pfrom != none ]] ||
+	nx_die "memxctl dump names no host the pager refused: rmap_refused_from=$pfrom"
+nx_log "memxctl stat: $(grep -o 'refused_from=[^ ]*' <<<"$stat" | head -n1); memxctl dump: rmap_refused_from=$pfrom"
 nx_log "refused by the servers: rmap_auth_failures=$auth rmap_replays=$replays rmap_cookie_challenges=$cookies rmap_bad_packets=$bad rmap_limit_drops=$limits; by the pager: rmap_auth_failures=$pauth rmap_replays=$(dumpsum rmap_replays)"
 ((auth > 0 && replays > 0 && cookies > 0 && bad > 0 && pauth > 0)) ||
 	nx_die "the counters do not show what was refused"

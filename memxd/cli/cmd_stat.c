@@ -5,6 +5,7 @@
  * RMAP STAT; no session is opened).
  * And memxctl genkey / pubkey, which need no server.
  */
+#include <arpa/inet.h>
 #include <errno.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -43,6 +44,7 @@ struct stat_result {
 	struct rmap_stat st;
 	struct rmap_stat_dedup dd;
 	uint64_t ctr[RMAP_STATC_N], tr[RMAP_STATT_N], host[RMAP_STATH_N];
+	struct rmap_stat_sources src;
 };
 
 /* Ask @name for its STAT: false after saying why on stderr. */
@@ -51,7 +53,7 @@ static bool stat_ask(struct cli *c, const char *name, struct stat_result *r)
 	uint8_t want[RMAP_STAT_REQ_LEN] = {
 		0, 0, 0, RMAP_STAT_WANT_COUNTERS | RMAP_STAT_WANT_DEDUP |
 			 RMAP_STAT_WANT_TRANSPORT | RMAP_STAT_WANT_HOST |
-			 RMAP_STAT_WANT_RESERVED
+			 RMAP_STAT_WANT_RESERVED | RMAP_STAT_WANT_SOURCES
 	};
 	struct iovec iov = { want, sizeof(want) };
 	struct rmap_req req = { .type = RMAP_T_STAT, .iov = &iov,
@@ -83,6 +85,10 @@ static bool stat_ask(struct cli *c, const char *name, struct stat_result *r)
 			rmap_stat_host_decode(buf +
 				rmap_stat_block_off(r->blocks,
 					RMAP_STAT_WANT_HOST), r->host);
+		if (r->blocks & RMAP_STAT_WANT_SOURCES)
+			bad |= rmap_stat_sources_decode(buf +
+				rmap_stat_block_off(r->blocks,
+					RMAP_STAT_WANT_SOURCES), &r->src);
 		sc.len = RMAP_STAT_LEN;
 	}
 	if (ret || sc.status || bad || rmap_stat_decode(buf, sc.len, &r->st)) {
@@ -93,6 +99,31 @@ static bool stat_ask(struct cli *c, const char *name, struct stat_result *r)
 	}
 	r->ok = true;
 	return true;
+}
+
+/*
+ * refused_from=HOST(N),... : the hosts the server refused datagrams
+ * from, most first (the addresses they claimed), and the rest.
+ */
+static void print_sources(const struct rmap_stat_sources *src)
+{
+	char host[INET6_ADDRSTRLEN];
+	unsigned n = 0;
+
+	printf(" refused_from=");
+	for (unsigned i = 0; i < RMAP_STAT_SOURCES; i++) {
+		const struct rmap_stat_source *s = &src->s[i];
+
+		if (!s->family)
+			continue;
+		if (!inet_ntop(s->family == 4 ? AF_INET : AF_INET6, s->addr,
+			       host, sizeof(host)))
+			snprintf(host, sizeof(host), "?");
+		printf("%s%s(%llu)", n++ ? "," : "", host,
+		       (unsigned long long)s->count);
+	}
+	printf("%s refused_others=%llu", n ? "" : "none",
+	       (unsigned long long)src->others);
 }
 
 static double dedup_saved_pct(const struct rmap_stat_dedup *dd)
@@ -152,6 +183,9 @@ static void stat_print(const struct stat_result *r)
 		RMAP_STAT_HOST(X)
 #undef X
 	}
+	/* Whom it refused: forgeable addresses, and so said in the man page. */
+	if (r->blocks & RMAP_STAT_WANT_SOURCES)
+		print_sources(&r->src);
 	printf("\n");
 }
 

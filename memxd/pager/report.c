@@ -4,6 +4,8 @@
  * the same in Prometheus text format, both from the tables of counters
  * (stats.h, remote.h) and of gauges below.
  */
+#include <arpa/inet.h>
+#include <stdio.h>
 #include <string.h>
 #include <sys/resource.h>
 
@@ -213,6 +215,34 @@ static bool server_draining(const struct pager *pg, unsigned i)
 	return pg->placement[i].draining && !s->drained && !s->dead;
 }
 
+/*
+ * rmap_refused_from=HOST(N),... and rmap_refused_others=N: the hosts the
+ * pager refused datagrams from (the addresses they claimed), most first.
+ */
+static void refused_sources(GString *o, const struct rmap_counters *rc)
+{
+	struct rmap_stat_sources src;
+	char host[INET6_ADDRSTRLEN];
+	unsigned n = 0;
+
+	rmap_refused_sources(rc, &src);
+	g_string_append(o, "rmap_refused_from=");
+	for (unsigned i = 0; i < RMAP_STAT_SOURCES; i++) {
+		const struct rmap_stat_source *s = &src.s[i];
+
+		if (!s->family)
+			continue;
+		if (!inet_ntop(s->family == 4 ? AF_INET : AF_INET6, s->addr,
+			       host, sizeof(host)))
+			snprintf(host, sizeof(host), "?");
+		g_string_append_printf(o, "%s%s(%llu)", n++ ? "," : "", host,
+				       (unsigned long long)s->count);
+	}
+	g_string_append_printf(o, "%s\nrmap_refused_others=%llu\n",
+			       n ? "" : "none",
+			       (unsigned long long)src.others);
+}
+
 static const char *server_state(const struct pager *pg, unsigned i)
 {
 	if (server_draining(pg, i))
@@ -320,6 +350,7 @@ void pager_dump(struct pager *pg, GString *o)
 			       (unsigned long long)rc->field);
 	RMAP_DUMP_COUNTERS(X)
 #undef X
+	refused_sources(o, rc);
 	g_string_append_printf(o, "spin_max_us=%llu\n",
 			       (unsigned long long)(sg->max_ns / 1000));
 #define X(key, help)							\

@@ -40,7 +40,8 @@ static void fill_stat(struct server *srv, struct rmap_stat *st,
 /*
  * After the STAT body in @buf, the blocks the request's want mask @want
  * (its low byte) asks for: what the server refused, what dedup saves and
- * costs, what its sending costs, and what serving costs its host.
+ * costs, what its sending costs, what serving costs its host, and which
+ * hosts it refused datagrams from.
  * Returns the reply's length.
  */
 static size_t stat_blocks(struct server *srv, uint8_t want, uint8_t *buf)
@@ -82,6 +83,13 @@ static size_t stat_blocks(struct server *srv, uint8_t want, uint8_t *buf)
 		server_host(srv, h);
 		rmap_stat_host_encode(h, buf + len);
 		len += RMAP_STAT_HOST_LEN;
+	}
+	if (want & RMAP_STAT_WANT_SOURCES) {
+		struct rmap_stat_sources s;
+
+		rmap_refused_sources(rmap_ep_counters(srv->ep), &s);
+		rmap_stat_sources_encode(&s, buf + len);
+		len += RMAP_STAT_SOURCES_LEN;
 	}
 	return len;
 }
