@@ -485,12 +485,12 @@ static uint64_t fx_unseen_page(struct fx *f, uint64_t from)
  * write it: they must not outlive the discard.  One the guest did write
  * is the guest's, as for any dirty page.  If it cannot be held still at
  * the REMOVE (an unread REMOVE event keeps it from being protected), the
- * discard= that follows drops it.
+ * discard= that follows drops it, unless the guest wrote it meanwhile.
  */
 START_TEST(test_discard_drops_unseen_present)
 {
 	struct fx_opts o = defaults;
-	uint64_t a, b, c;
+	uint64_t a, b, c, d;
 	struct fx f;
 
 	o.prefetch = 8;
@@ -527,16 +527,30 @@ START_TEST(test_discard_drops_unseen_present)
 	fx_write(&f, b, 0x5d);
 	ck_assert_int_eq(fx_read(&f, b), 0x5d);
 
-	/* c cannot be protected at its REMOVE: the discard= drops it. */
-	f.m->fail_protect = 1;
+	/*
+	 * c and d cannot be protected at their REMOVE: the discard= drops
+	 * c; d the guest used again in between (the discard= is late), and
+	 * what it wrote stays.
+	 */
+	f.vm->pf.clean_installed = f.vm->pf.clean_written = 1000;
+	ck_assert_int_eq(fx_read(&f, 100), (uint8_t)(100 * 7 + 4) | 1);
+	fx_quiesce(&f);
+	d = fx_unseen_page(&f, 101);
+	ck_assert_int_eq(pt_state(&f.vm->pt, c), PS_RESIDENT);
+	f.m->fail_protect = 2;
 	fake_mem_dontneed(f.m, c, 1);
+	fake_mem_dontneed(f.m, d, 1);
 	fx_turn(&f, 3);
 	ck_assert_int_eq(pt_state(&f.vm->pt, c), PS_RESIDENT);
 	ck_assert(pt_has(&f.vm->pt, c, PT_UNSEEN));
+	ck_assert(pt_has(&f.vm->pt, d, PT_UNSEEN));
+	ck_assert_int_eq(fake_vcpu_write(f.m, d, 0x6e), 0);
 	ck_assert_int_eq(pager_discard(f.vm, c * PAGE, PAGE), 0);
+	ck_assert_int_eq(pager_discard(f.vm, d * PAGE, PAGE), 0);
 	fx_quiesce(&f);
 	ck_assert_uint_eq(f.vm->st.discard_dropped_unseen, 2);
 	ck_assert_int_eq(fx_read(&f, c), 0);
+	ck_assert_int_eq(fx_read(&f, d), 0x6e);
 	fx_fini(&f);
 }
 END_TEST
