@@ -311,10 +311,14 @@ START_TEST(test_unseen)
 	ck_assert(pt_evicted_clean(&pt, 0));
 	ck_assert(pt_fetch_begin(&pt, 0));
 	ck_assert_int_eq(pt_fetch_wait(&pt, 0, true), 1);
+	/* The shared bit, set while FETCHING, is not PT_UNSEEN. */
+	ck_assert(pt_has(&pt, 0, PT_WANT_WRITE));
+	ck_assert(!pt_unseen(&pt, 0));
 	ck_assert_int_eq(pt_fetch_end(&pt, 0, true, &w), FE_INSTALL);
 	ck_assert(w);
 	ck_assert(!pt_has(&pt, 0, PT_UNSEEN));		/* not carried over */
 	ck_assert(pt_installed_unseen(&pt, 0));
+	ck_assert(pt_unseen(&pt, 0));
 	ck_assert_int_eq(pt_state(&pt, 0), PS_RESIDENT);
 	ck_assert(pt_has(&pt, 0, PT_DIRTY) && pt_has(&pt, 0, PT_UNSEEN));
 	ck_assert(pt_unwritten(&pt, 0));

@@ -446,7 +446,7 @@ static unsigned evict_batch(struct vm *vm, uint64_t *victims, unsigned n)
 		 * went in with, the guest never wrote it, so it is clean;
 		 * otherwise they are the guest's.
 		 */
-		if (pt_has(&vm->pt, p, PT_UNSEEN)) {
+		if (pt_unseen(&vm->pt, p)) {
 			if (unseen_unchanged(&vm->unseen, &vm->pt, p, data) &&
 			    pt_has(&vm->pt, p, PT_HAS_REMOTE) &&
 			    pt_unwritten(&vm->pt, p))

@@ -287,7 +287,7 @@ static bool held_unchanged(struct vm *vm, uint64_t page)
 static bool drop_present(struct vm *vm, uint64_t page)
 {
 	if (pt_state(&vm->pt, page) == PS_RESIDENT &&
-	    pt_has(&vm->pt, page, PT_UNSEEN) &&
+	    pt_unseen(&vm->pt, page) &&
 	    pt_has(&vm->pt, page, PT_HAS_REMOTE) &&
 	    !pt_has(&vm->pt, page, PT_WRITING) &&
 	    held_unchanged(vm, page)) {

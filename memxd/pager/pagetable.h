@@ -163,6 +163,13 @@ static inline bool pt_has(const struct pagetable *pt, uint64_t p,
 	return pt->e[p] & flag;
 }
 
+/* Is @p PT_UNSEEN?  (The bit means PT_WANT_WRITE while FETCHING.) */
+static inline bool pt_unseen(const struct pagetable *pt, uint64_t p)
+{
+	return (pt_state(pt, p) == PS_RESIDENT ||
+		pt_state(pt, p) == PS_EVICTING) && pt_has(pt, p, PT_UNSEEN);
+}
+
 /* The version of @p's last copy sent (integrity.h). */
 static inline uint8_t pt_version(const struct pagetable *pt, uint64_t p)
 {

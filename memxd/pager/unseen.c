@@ -30,7 +30,7 @@ static uint64_t sum(const struct unseen *u, const uint8_t *data)
 static gboolean stale(gpointer key, gpointer value, gpointer pt)
 {
 	(void)value;
-	return !pt_has(pt, GPOINTER_TO_SIZE(key), PT_UNSEEN);
+	return !pt_unseen(pt, GPOINTER_TO_SIZE(key));
 }
 
 void unseen_remember(struct unseen *u, const struct pagetable *pt,
@@ -47,7 +47,7 @@ bool unseen_unchanged(const struct unseen *u, const struct pagetable *pt,
 {
 	gpointer s;
 
-	return pt_has(pt, page, PT_UNSEEN) &&
+	return pt_unseen(pt, page) &&
 	       g_hash_table_lookup_extended(u->sums, GSIZE_TO_POINTER(page),
 					    NULL, &s) &&
 	       GPOINTER_TO_SIZE(s) == sum(u, data);
