@@ -8,7 +8,9 @@
  */
 #include "wire.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
+#include <stdio.h>
 #include <string.h>
 
 void rmap_wire_encode(const struct rmap_hdr *h, uint8_t out[RMAP_HDR_LEN])
@@ -408,6 +410,30 @@ int rmap_stat_sources_decode(const uint8_t *in, struct rmap_stat_sources *s)
 		in += RMAP_STAT_SOURCE_LEN;
 	}
 	return 0;
+}
+
+void rmap_stat_sources_text(const struct rmap_stat_sources *s, char *out,
+			    size_t len)
+{
+	char host[INET6_ADDRSTRLEN];
+	size_t n = 0;
+
+	snprintf(out, len, "none");
+	for (unsigned i = 0; i < RMAP_STAT_SOURCES && n < len; i++) {
+		const struct rmap_stat_source *e = &s->s[i];
+		int w;
+
+		if (!e->family)
+			continue;
+		if (!inet_ntop(e->family == 4 ? AF_INET : AF_INET6, e->addr,
+			       host, sizeof(host)))
+			snprintf(host, sizeof(host), "?");
+		w = snprintf(out + n, len - n, "%s%s(%llu)", n ? "," : "", host,
+			     (unsigned long long)e->count);
+		if (w < 0)
+			break;
+		n += (size_t)w;
+	}
 }
 
 /* The blocks after a STAT body, in the order a reply carries them. */

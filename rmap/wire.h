@@ -390,6 +390,12 @@ void rmap_stat_sources_encode(const struct rmap_stat_sources *s, uint8_t *out);
 /* 0, or -1 if it cannot be true (a family not 0, 4 or 6). */
 int rmap_stat_sources_decode(const uint8_t *in, struct rmap_stat_sources *s);
 /*
+ * The entries of @s as text, "HOST(N),HOST(N)" most first, or "none",
+ * into @out (truncated to @len, NUL-terminated).
+ */
+void rmap_stat_sources_text(const struct rmap_stat_sources *s, char *out,
+			    size_t len);
+/*
  * Is @len the length of an OK STAT reply?  If so, *@blocks (if not NULL)
  * says which blocks it has, as the RMAP_STAT_WANT_* bits that ask for
  * them.  Each block's length differs, and so does every sum of them.

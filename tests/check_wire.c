@@ -1107,6 +1107,18 @@ START_TEST(test_stat_sources)
 		ck_assert_uint_eq(out.s[i].count, in.s[i].count);
 	}
 	ck_assert_uint_eq(out.others, 7);
+	/* As text: most first, as given; none; cut short, still a string. */
+	{
+		struct rmap_stat_sources none = { 0 };
+		char text[80];
+
+		rmap_stat_sources_text(&out, text, sizeof(text));
+		ck_assert_str_eq(text, "10.77.0.16(433),2001:db8::(139)");
+		rmap_stat_sources_text(&none, text, sizeof(text));
+		ck_assert_str_eq(text, "none");
+		rmap_stat_sources_text(&out, text, 12);
+		ck_assert_str_eq(text, "10.77.0.16(");
+	}
 	/* A family that is none of 0, 4 and 6: refused. */
 	buf[8 + RMAP_STAT_SOURCE_LEN * 2] = 5;
 	ck_assert_int_eq(rmap_stat_sources_decode(buf, &out), -1);

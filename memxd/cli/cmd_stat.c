@@ -101,31 +101,6 @@ static bool stat_ask(struct cli *c, const char *name, struct stat_result *r)
 	return true;
 }
 
-/*
- * refused_from=HOST(N),... : the hosts the server refused datagrams
- * from, most first (the addresses they claimed), and the rest.
- */
-static void print_sources(const struct rmap_stat_sources *src)
-{
-	char host[INET6_ADDRSTRLEN];
-	unsigned n = 0;
-
-	printf(" refused_from=");
-	for (unsigned i = 0; i < RMAP_STAT_SOURCES; i++) {
-		const struct rmap_stat_source *s = &src->s[i];
-
-		if (!s->family)
-			continue;
-		if (!inet_ntop(s->family == 4 ? AF_INET : AF_INET6, s->addr,
-			       host, sizeof(host)))
-			snprintf(host, sizeof(host), "?");
-		printf("%s%s(%llu)", n++ ? "," : "", host,
-		       (unsigned long long)s->count);
-	}
-	printf("%s refused_others=%llu", n ? "" : "none",
-	       (unsigned long long)src->others);
-}
-
 static double dedup_saved_pct(const struct rmap_stat_dedup *dd)
 {
 	return dd->logical_pages ? 100.0 * (double)(dd->logical_pages -
@@ -183,9 +158,14 @@ static void stat_print(const struct stat_result *r)
 		RMAP_STAT_HOST(X)
 #undef X
 	}
-	/* Whom it refused: forgeable addresses, and so said in the man page. */
-	if (r->blocks & RMAP_STAT_WANT_SOURCES)
-		print_sources(&r->src);
+	/* Whom it refused: addresses they claimed, so forgeable. */
+	if (r->blocks & RMAP_STAT_WANT_SOURCES) {
+		char from[RMAP_STAT_SOURCES * (INET6_ADDRSTRLEN + 24)];
+
+		rmap_stat_sources_text(&r->src, from, sizeof(from));
+		printf(" refused_from=%s refused_others=%llu", from,
+		       (unsigned long long)r->src.others);
+	}
 	printf("\n");
 }
 

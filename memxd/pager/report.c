@@ -5,7 +5,6 @@
  * (stats.h, remote.h) and of gauges below.
  */
 #include <arpa/inet.h>
-#include <stdio.h>
 #include <string.h>
 #include <sys/resource.h>
 
@@ -221,25 +220,13 @@ static bool server_draining(const struct pager *pg, unsigned i)
  */
 static void refused_sources(GString *o, const struct rmap_counters *rc)
 {
+	char from[RMAP_STAT_SOURCES * (INET6_ADDRSTRLEN + 24)];
 	struct rmap_stat_sources src;
-	char host[INET6_ADDRSTRLEN];
-	unsigned n = 0;
 
 	rmap_refused_sources(rc, &src);
-	g_string_append(o, "rmap_refused_from=");
-	for (unsigned i = 0; i < RMAP_STAT_SOURCES; i++) {
-		const struct rmap_stat_source *s = &src.s[i];
-
-		if (!s->family)
-			continue;
-		if (!inet_ntop(s->family == 4 ? AF_INET : AF_INET6, s->addr,
-			       host, sizeof(host)))
-			snprintf(host, sizeof(host), "?");
-		g_string_append_printf(o, "%s%s(%llu)", n++ ? "," : "", host,
-				       (unsigned long long)s->count);
-	}
-	g_string_append_printf(o, "%s\nrmap_refused_others=%llu\n",
-			       n ? "" : "none",
+	rmap_stat_sources_text(&src, from, sizeof(from));
+	g_string_append_printf(o, "rmap_refused_from=%s\n"
+			       "rmap_refused_others=%llu\n", from,
 			       (unsigned long long)src.others);
 }
 
