@@ -466,6 +466,18 @@ START_TEST(test_discard_drops_clean_present)
 }
 END_TEST
 
+/*
+ * A read fault on REMOTE @page (filled with salt 4) under a write trend
+ * (three in four clean installs written): the pages read ahead of it go
+ * in writable, unseen.
+ */
+static void fx_read_ahead_writable(struct fx *f, uint64_t page)
+{
+	f->vm->pf.clean_installed = f->vm->pf.clean_written = 1000;
+	ck_assert_int_eq(fx_read(f, page), (uint8_t)(page * 7 + 4) | 1);
+	fx_quiesce(f);
+}
+
 /* The first page from @from that memxd installed writable ahead. */
 static uint64_t fx_unseen_page(struct fx *f, uint64_t from)
 {
@@ -496,10 +508,7 @@ START_TEST(test_discard_drops_unseen_present)
 	o.prefetch = 8;
 	o.rows = 16;
 	fx_init_filled(&f, &o, 4);
-	/* Three in four clean installs were written: ahead goes writable. */
-	f.vm->pf.clean_installed = f.vm->pf.clean_written = 1000;
-	ck_assert_int_eq(fx_read(&f, 64), (uint8_t)(64 * 7 + 4) | 1);
-	fx_quiesce(&f);
+	fx_read_ahead_writable(&f, 64);
 	ck_assert_uint_ge(f.vm->st.install_writable, 3);
 	a = fx_unseen_page(&f, 65);
 	b = fx_unseen_page(&f, a + 1);
@@ -532,9 +541,7 @@ START_TEST(test_discard_drops_unseen_present)
 	 * c; d the guest used again in between (the discard= is late), and
 	 * what it wrote stays.
 	 */
-	f.vm->pf.clean_installed = f.vm->pf.clean_written = 1000;
-	ck_assert_int_eq(fx_read(&f, 100), (uint8_t)(100 * 7 + 4) | 1);
-	fx_quiesce(&f);
+	fx_read_ahead_writable(&f, 100);
 	d = fx_unseen_page(&f, 101);
 	ck_assert_int_eq(pt_state(&f.vm->pt, c), PS_RESIDENT);
 	f.m->fail_protect = 2;
@@ -570,9 +577,7 @@ START_TEST(test_unwritten_leave_clean)
 	o.prefetch = 8;
 	o.rows = 16;
 	fx_init_filled(&f, &o, 4);
-	f.vm->pf.clean_installed = f.vm->pf.clean_written = 1000;
-	ck_assert_int_eq(fx_read(&f, 64), (uint8_t)(64 * 7 + 4) | 1);
-	fx_quiesce(&f);
+	fx_read_ahead_writable(&f, 64);
 	a = fx_unseen_page(&f, 65);
 	b = fx_unseen_page(&f, a + 1);
 	ck_assert_int_eq(fake_vcpu_write(f.m, b, 0x5c), 0);

@@ -36,13 +36,26 @@ static void teardown(void)
 	pt_fini(&pt);
 }
 
+/* RESIDENT @p leaves through a WRITE its server stored: REMOTE. */
+static void leave_written(uint64_t p)
+{
+	ck_assert(pt_evict_begin(&pt, p));
+	ck_assert(pt_write_begin(&pt, p));
+	ck_assert(pt_write_end(&pt, p, true));
+}
+
+/* RESIDENT @p, clean, leaves with nothing sent: REMOTE. */
+static void leave_clean(uint64_t p)
+{
+	ck_assert(pt_evict_begin(&pt, p));
+	ck_assert(pt_evicted_clean(&pt, p));
+}
+
 /* Page @p made RESIDENT, clean, with a valid server copy. */
 static void resident_clean(uint64_t p)
 {
 	ck_assert(pt_found_resident(&pt, p));
-	ck_assert(pt_evict_begin(&pt, p));
-	ck_assert(pt_write_begin(&pt, p));
-	ck_assert(pt_write_end(&pt, p, true));		/* REMOTE now */
+	leave_written(p);				/* REMOTE now */
 	ck_assert(pt_fetch_begin(&pt, p));
 	ck_assert_int_eq(pt_fetch_wait(&pt, p, false), 1);
 	{
@@ -152,8 +165,7 @@ START_TEST(test_discard_during_fetch)
 	bool w;
 
 	resident_clean(6);
-	ck_assert(pt_evict_begin(&pt, 6));
-	ck_assert(pt_evicted_clean(&pt, 6));
+	leave_clean(6);
 	ck_assert(pt_fetch_begin(&pt, 6));
 	ck_assert_int_eq(pt_fetch_wait(&pt, 6, true), 1);
 	ck_assert(pt_discard(&pt, 6));
@@ -167,8 +179,7 @@ START_TEST(test_discard_during_fetch)
 	ck_assert(!pt_has(&pt, 6, PT_HAS_REMOTE));
 	/* Nobody waited: it is simply gone. */
 	resident_clean(7);
-	ck_assert(pt_evict_begin(&pt, 7));
-	ck_assert(pt_evicted_clean(&pt, 7));
+	leave_clean(7);
 	ck_assert(pt_fetch_begin(&pt, 7));
 	ck_assert(pt_discard(&pt, 7));
 	ck_assert_int_eq(pt_fetch_end(&pt, 7, false, &w), FE_GONE);
@@ -203,8 +214,7 @@ START_TEST(test_fetch_failure_and_cache)
 	bool w;
 
 	resident_clean(9);
-	ck_assert(pt_evict_begin(&pt, 9));
-	ck_assert(pt_evicted_clean(&pt, 9));
+	leave_clean(9);
 	ck_assert(pt_fetch_begin(&pt, 9));
 	ck_assert_int_eq(pt_fetch_end(&pt, 9, false, &w), FE_DROPPED);
 	ck_assert(pt_fetch_begin(&pt, 9));
@@ -276,8 +286,7 @@ START_TEST(test_victim_bits_kept)
 	resident_clean(4);
 	pt_set_epoch(&pt, 4, 5);
 	pt_set_demoted(&pt, 4, true);
-	ck_assert(pt_evict_begin(&pt, 4));
-	ck_assert(pt_evicted_clean(&pt, 4));
+	leave_clean(4);
 	ck_assert(pt_fetch_begin(&pt, 4));
 	ck_assert_int_eq(pt_fetch_end(&pt, 4, true, &w), FE_CACHE);
 	ck_assert(pt_cached(&pt, 4));
@@ -307,8 +316,7 @@ START_TEST(test_unseen)
 
 	/* Page 0: REMOTE, read ahead by a write fault (PT_WANT_WRITE). */
 	resident_clean(0);
-	ck_assert(pt_evict_begin(&pt, 0));
-	ck_assert(pt_evicted_clean(&pt, 0));
+	leave_clean(0);
 	ck_assert(pt_fetch_begin(&pt, 0));
 	ck_assert_int_eq(pt_fetch_wait(&pt, 0, true), 1);
 	/* The shared bit, set while FETCHING, is not PT_UNSEEN. */
@@ -332,16 +340,14 @@ START_TEST(test_unseen)
 	ck_assert_uint_eq(pt.bugs, 2);
 
 	/* A write fault: the guest's. */
-	ck_assert(pt_evict_begin(&pt, 0));
-	ck_assert(pt_evicted_clean(&pt, 0));
+	leave_clean(0);
 	ck_assert(pt_installed_unseen(&pt, 0));
 	ck_assert(pt_written(&pt, 0));
 	ck_assert(!pt_has(&pt, 0, PT_UNSEEN) && pt_has(&pt, 0, PT_DIRTY));
 
 	/* Evicting keeps it; the eviction's end drops it; so does a cancel. */
 	resident_clean(2);
-	ck_assert(pt_evict_begin(&pt, 2));
-	ck_assert(pt_evicted_clean(&pt, 2));
+	leave_clean(2);
 	ck_assert(pt_installed_unseen(&pt, 2));
 	ck_assert(pt_evict_begin(&pt, 2));
 	ck_assert(pt_has(&pt, 2, PT_UNSEEN));
@@ -357,22 +363,16 @@ START_TEST(test_unseen)
 	ck_assert(!pt_has(&pt, 2, PT_UNSEEN) && pt_has(&pt, 2, PT_DIRTY));
 
 	/* pt_seen; and a discard drops it with the page. */
-	ck_assert(pt_evict_begin(&pt, 2));
-	ck_assert(pt_write_begin(&pt, 2));
-	ck_assert(pt_write_end(&pt, 2, true));
+	leave_written(2);
 	ck_assert(pt_installed_unseen(&pt, 2));
 	pt_seen(&pt, 2);
 	ck_assert(!pt_has(&pt, 2, PT_UNSEEN) && pt_has(&pt, 2, PT_DIRTY));
-	ck_assert(pt_evict_begin(&pt, 2));
-	ck_assert(pt_write_begin(&pt, 2));
-	ck_assert(pt_write_end(&pt, 2, true));
+	leave_written(2);
 	ck_assert(pt_installed_unseen(&pt, 2));
 	ck_assert(pt_discard(&pt, 2));
 	ck_assert(!pt_has(&pt, 2, PT_UNSEEN));
 	/* Its copy is being written: not clean again. */
-	ck_assert(pt_evict_begin(&pt, 0));
-	ck_assert(pt_write_begin(&pt, 0));
-	ck_assert(pt_write_end(&pt, 0, true));
+	leave_written(0);
 	ck_assert(pt_installed_unseen(&pt, 0));
 	ck_assert(pt_repair_begin(&pt, 0));
 	ck_assert(!pt_unwritten(&pt, 0));
@@ -416,8 +416,7 @@ START_TEST(test_integrity)
 	ck_assert(pt_copy_authoritative(&pt, 0));
 	ck_assert_uint_eq(pt.bugs, 3);
 	/* Evicted clean: the same version, no write. */
-	ck_assert(pt_evict_begin(&pt, 0));
-	ck_assert(pt_evicted_clean(&pt, 0));
+	leave_clean(0);
 	ck_assert_uint_eq(pt_version(&pt, 0), 1);
 	/* LOST, then freed: never written again. */
 	ck_assert(pt_lost(&pt, 0));
