@@ -76,6 +76,8 @@
 #                        list of one's own must name memxbase then)
 #   BENCH_MEMXD_BASE     a memxd binary to run as memxbase's pager and
 #                        memory servers (until 2026-12-04: its pager only)
+#   BENCH_RESERVE        on (default): memx's and memxbase's servers reserve
+#                        their capacity (--reserve=on); off: neither does
 #   BENCH_WORKLOADS      which workloads (default "qsort randrw scan")
 #   BENCH_QEMU_OVERHEAD_MIB  QEMU's overhead when local is not run
 #   BENCH_DISK_DIR       where the swap file and disk image go (default
@@ -133,7 +135,13 @@ memxd_base=${BENCH_MEMXD_BASE:-}
 # memx's memory servers take their whole capacity at start, locked
 # (--reserve=on), as a server lending its RAM in production would;
 # memxbase's too, if its binary knows how (builds before 2026-12-05 do not)
-memx_server_args="--reserve=on"
+# BENCH_RESERVE=off runs both unreserved: how servers that take memory as
+# pages arrive (the default) fare.
+case ${BENCH_RESERVE:-on} in
+on) memx_server_args="--reserve=on" ;;
+off) memx_server_args= ;;
+*) nx_die "BENCH_RESERVE=$BENCH_RESERVE: want on or off" ;;
+esac
 base_server_args=
 if [[ -n $memxd_base ]]; then
 	[[ -x $memxd_base ]] || nx_die "BENCH_MEMXD_BASE=$memxd_base is not an executable"
@@ -141,7 +149,7 @@ if [[ -n $memxd_base ]]; then
 	# and the SIGPIPE of memxd's next write fails the pipeline
 	# (pipefail), so memxbase's servers ran unreserved now and then.
 	base_help=$("$memxd_base" --help 2>&1 || true)
-	if [[ $base_help == *--reserve* ]]; then
+	if [[ $base_help == *--reserve* && -n $memx_server_args ]]; then
 		base_server_args="--reserve=on"
 	fi
 	read -r -a configs <<<"${BENCH_CONFIGS:-local memx memxbase hostswap zram vdisk nbd}"

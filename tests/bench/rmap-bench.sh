@@ -11,6 +11,7 @@
 # BENCH_MTU (1500), BENCH_WINDOW (memx.conf's window, both ends) and
 # BENCH_PIN=SERVER-CPU,CLIENT-CPU (e.g. "1,0"): each end on a CPU of its
 # own, as on two hosts; unset, the scheduler places them.
+# BENCH_SERVER_ARGS: more memxd --server options (e.g. "--reserve=on").
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -24,6 +25,7 @@ BENCH=$top_builddir/tests/bench/rmap_bench
 MTU=${BENCH_MTU:-1500}
 TCP_PORT=7247
 read -r -a extra <<<"${BENCH_ARGS:-}"
+read -r -a srv_extra <<<"${BENCH_SERVER_ARGS:-}"
 pin_srv=() pin_cli=()
 if [[ -n ${BENCH_PIN:-} ]]; then
 	[[ $BENCH_PIN =~ ^([0-9]+),([0-9]+)$ ]] ||
@@ -46,7 +48,7 @@ if [[ -n ${BENCH_WINDOW:-} ]]; then
 	done
 fi
 nx_daemon srv memxd "${pin_srv[@]}" "$MEMXD" --server --mtu "$MTU" \
-	--listen "$(nx_ip srv)" --capacity 256M --announce-interval-ms 0
+	--listen "$(nx_ip srv)" --capacity 256M --announce-interval-ms 0 "${srv_extra[@]}"
 nx_daemon srv tcp-server "${pin_srv[@]}" "$BENCH" tcp-server "$TCP_PORT"
 sleep 0.3
 nx_log "veth pair at MTU $MTU: memxd --server and the TCP page server on $(nx_ip srv), client on $(nx_ip cli)${BENCH_PIN:+; pinned (server, client CPUs): $BENCH_PIN}"
