@@ -160,16 +160,20 @@ void store_free(struct store *st)
 }
 
 /*
- * @len bytes of anonymous memory starting on a huge page boundary, and
- * asked to be backed by transparent huge pages, also where the host
- * gives them only on request (enabled=madvise): the store is touched in
- * 2 MiB faults instead of 4 KiB ones, and the copies into and out of
- * slots, which land anywhere in it, miss the TLB far less.  A slot
- * released in an unreserved store is still given back alone (the kernel
- * splits its huge page).  NULL and errno if the memory cannot be
- * mapped; the advice is only advice.
+ * @len bytes of anonymous memory starting on a huge page boundary, where
+ * transparent huge pages can back it: touched in 2 MiB faults instead of
+ * 4 KiB ones, and the copies into and out of slots, which land anywhere
+ * in the store, miss the TLB far less.  With @advise, ask for them also
+ * where the host gives them only on request (THP enabled=madvise); the
+ * kernel then compacts memory to find them, which can take seconds per
+ * GiB on a fragmented host: right for a reserve, made once at start, not
+ * in the request path of an unreserved store, which takes huge pages
+ * only where the host offers them anyway (enabled=always) and never
+ * waits for one.  A slot released in an unreserved store is still given
+ * back alone (the kernel splits its huge page).  NULL and errno if the
+ * memory cannot be mapped.
  */
-static uint8_t *map_huge(size_t len)
+static uint8_t *map_huge(size_t len, bool advise)
 {
 	size_t lead;
 	uint8_t *m;
@@ -183,7 +187,8 @@ static uint8_t *map_huge(size_t len)
 		munmap(m, lead);
 	munmap(m + lead + len, HUGE - lead);
 	m += lead;
-	madvise(m, len, MADV_HUGEPAGE);
+	if (advise)
+		madvise(m, len, MADV_HUGEPAGE);	/* only advice */
 	return m;
 }
 
@@ -196,7 +201,7 @@ int store_reserve(struct store *st, store_progress_fn progress, void *arg)
 		return 0;
 	if (st->next_slot)
 		return -EBUSY;
-	m = map_huge(len);
+	m = map_huge(len, true);
 	if (!m)
 		return -errno;
 	/* mlock faults every page in: the kernel's zeroing happens here. */
@@ -303,7 +308,8 @@ static uint32_t slot_alloc(struct store *st)
 				return EMPTY;
 		}
 		if (!st->chunks[c]) {
-			uint8_t *m = map_huge((size_t)CHUNK_PAGES * PAGE);
+			uint8_t *m = map_huge((size_t)CHUNK_PAGES * PAGE,
+					       false);
 
 			if (!m)
 				return EMPTY;
