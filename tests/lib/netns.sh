@@ -528,16 +528,19 @@ nx_memory_servers()
 			--capacity "${caps[$i]:-${caps[-1]}}" ${NX_SERVER_ARGS:-}
 		i=$((i + 1))
 	done
+	# A server that reserves its capacity (--reserve=on) answers only
+	# once it is all locked: seconds per GiB on a busy host.  One that
+	# exited will never answer: say so at once.
 	for s in "$@"; do
-		for i in $(seq 50); do
+		for i in $(seq 600); do
 			timeout 5 ip netns exec "$(nx_ns "$client")" \
 				env MEMX_CONF="$(nx_conf "$client")" \
 				"$MEMXCTL" stat "$(nx_ip "$s")" >/dev/null 2>&1 &&
 				break
-			((i < 50)) || {
+			if ((i == 600)) || ! kill -0 "${NX_PIDS[server-$s]}" 2>/dev/null; then
 				cat "$NX_TMP/server-$s.log" >&2
 				nx_die "memory server $s never answered"
-			}
+			fi
 			sleep 0.1
 		done
 	done
