@@ -20,8 +20,8 @@
 #      of them (MEMX_DEMO_KILL=0 to skip), and the guest carries on;
 #   6. prints a report: the guest's view of its memory, how much was served
 #      remotely, what the server's death cost (degraded reads, groups
-#      rebuilt, pages lost: none), fault latency percentiles, prefetch hit
-#      rate, wall time.
+#      rebuilt, pages lost: none), fault latency percentiles, what was
+#      read ahead of faults, wall time.
 # Everything it started is cleaned up on success, on failure and on Ctrl-C.
 #
 # Environment: MEMX_DEMO_WORK (memx.work=, default fill:2560,qsort:1280:
@@ -124,12 +124,17 @@ pct()
 }
 memtotal=$(sed -n 's/.*MEMX-GUEST: MemTotal=\([0-9]*\) kB.*/\1/p' "$log" | head -n1)
 served=$(awk -F= '$1 == "server_pages_in" { s += $2 } END { print s + 0 }' "$d")
+# Pages installed ahead go straight into guest memory: the guest uses them
+# with no fault, so nothing counts their use.  What shows it is how seldom
+# the guest waited on the network (net_faults) for what came ahead.
 issued=$(v prefetch_issued)
-hit=$(v prefetch_hit)
+installed=$(v prefetch_installed)
 if ((issued > 0)); then
-	hitrate="$((hit * 100 / issued))% ($hit of $issued prefetched pages used)"
+	ahead="$issued pages read ahead of a fault: $installed installed into guest memory at once"
+	ahead+=" (used without a fault, so not counted), $(v prefetch_hit) used by a later fault,"
+	ahead+=" $(v prefetch_wasted) never used; the guest waited on the network $(v net_faults) times"
 else
-	hitrate="n/a (no prefetches)"
+	ahead="none (no pages read ahead); the guest waited on the network $(v net_faults) times"
 fi
 result=$(grep -o 'MEMX-GUEST-RESULT: .*' "$log" | tr -d '\r' | tail -n1)
 groups="$(v pg_groups) page-groups of $(v pg_rows) x $(v pg_width) pages, each on $(($(v pg_width) + $(v pg_parity))) of ${#GX_SERVERS[@]} servers"
@@ -159,7 +164,7 @@ placement         $groups
 server failure    $failure
 resident          at most $(v max_resident_pages) pages ($(mib "$(v max_resident_pages)") MiB; budget $(v budget_pages) + slack $(awk -F= '$1 == "slack_pages" { print $2; exit }' "$d"))
 fault latency     p50 $(pct 500), p90 $(pct 900), p99 $(pct 990), p99.9 $(pct 999) (every fault memxd served)
-prefetch hit rate $hitrate
+read ahead        $ahead
 wall time         guest run ${wall}s; demo total $((SECONDS - t_demo))s
 ==========================================================
 REPORT
