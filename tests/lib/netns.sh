@@ -537,7 +537,11 @@ nx_memory_servers()
 				env MEMX_CONF="$(nx_conf "$client")" \
 				"$MEMXCTL" stat "$(nx_ip "$s")" >/dev/null 2>&1 &&
 				break
-			if ((i == 600)) || ! kill -0 "${NX_PIDS[server-$s]}" 2>/dev/null; then
+			if ! kill -0 "${NX_PIDS[server-$s]}" 2>/dev/null; then
+				cat "$NX_TMP/server-$s.log" >&2
+				nx_die "memory server $s exited before it answered"
+			fi
+			if ((i == 600)); then
 				cat "$NX_TMP/server-$s.log" >&2
 				nx_die "memory server $s never answered"
 			fi
