@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/resource.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -397,6 +398,102 @@ START_TEST(test_discarded_slots_are_reused)
 		ck_assert_uint_eq(store_used(st), 0);
 	}
 	store_session_free(st, ss);
+	store_free(st);
+}
+END_TEST
+
+/* Is the page at @addr in memory?  (A slot given back is not.) */
+static bool resident(void *addr)
+{
+	unsigned char v = 0;
+
+	ck_assert_int_eq(mincore(addr, PG, &v), 0);
+	return v & 1;
+}
+
+/* The slots holding [page, page + n) of @ss, in @out. */
+static void slot_addrs(struct store *st, struct store_session *ss,
+		       uint64_t page, uint32_t n, void **out)
+{
+	struct iovec iov[RMAP_MAX_PAGES];
+
+	for (uint32_t i = 0; i < n; i += RMAP_MAX_PAGES) {
+		uint32_t k = n - i < RMAP_MAX_PAGES ? n - i : RMAP_MAX_PAGES;
+
+		ck_assert_int_eq(store_read(st, ss, page + i, k, iov, NULL), 0);
+		for (uint32_t j = 0; j < k; j++)
+			out[i + j] = iov[j].iov_base;
+	}
+}
+
+/*
+ * Freeing a session and a large discard give the memory of the slots
+ * they release back (unless reserved), in runs of neighbours: the runs
+ * must cover exactly the released slots, across the chunks, and never
+ * a slot another session still holds.
+ */
+START_TEST(test_released_memory_goes_back)
+{
+	enum { A1 = 700, B = 300, A2 = 600 };
+	static void *a[A1 + A2], *b[B];
+	struct store *st;
+	struct store_session *sa, *sb;
+
+	st = new_store(2048);
+	sa = store_session_new(st);
+	sb = store_session_new(st);
+	/* A's slots in two stretches, with B's between them. */
+	for (uint32_t i = 0; i < A1; i += RMAP_MAX_PAGES)
+		ck_assert_int_eq(store_write(st, sa, i, A1 - i < RMAP_MAX_PAGES ?
+					     A1 - i : RMAP_MAX_PAGES,
+					     pattern(1, i, RMAP_MAX_PAGES), NULL), 0);
+	for (uint32_t i = 0; i < B; i += RMAP_MAX_PAGES)
+		ck_assert_int_eq(store_write(st, sb, i, B - i < RMAP_MAX_PAGES ?
+					     B - i : RMAP_MAX_PAGES,
+					     pattern(2, i, RMAP_MAX_PAGES), NULL), 0);
+	for (uint32_t i = A1; i < A1 + A2; i += RMAP_MAX_PAGES)
+		ck_assert_int_eq(store_write(st, sa, i,
+					     A1 + A2 - i < RMAP_MAX_PAGES ?
+					     A1 + A2 - i : RMAP_MAX_PAGES,
+					     pattern(1, i, RMAP_MAX_PAGES), NULL), 0);
+	slot_addrs(st, sa, 0, A1 + A2, a);
+	slot_addrs(st, sb, 0, B, b);
+
+	store_session_free(st, sa);
+	ck_assert_uint_eq(store_used(st), B);
+	for (uint32_t i = 0; i < A1 + A2; i++)
+		ck_assert_msg(resident(a[i]) == reserve_on,
+			      "A's page %u: resident %d, reserved %d", i,
+			      resident(a[i]), reserve_on);
+	for (uint32_t i = 0; i < B; i++) {
+		ck_assert(resident(b[i]));
+		assert_page(st, sb, i, 2);
+	}
+
+	/* A discard of the middle of B's pages gives back just those. */
+	ck_assert_uint_eq(store_discard(st, sb, 100, 100), 100);
+	for (uint32_t i = 0; i < B; i++) {
+		bool gone = i >= 100 && i < 200 && !reserve_on;
+
+		ck_assert_msg(resident(b[i]) == !gone, "B's page %u", i);
+		if (!gone && (i < 100 || i >= 200))
+			assert_page(st, sb, i, 2);
+	}
+
+	/* The slots given back are used again, and read as written. */
+	sa = store_session_new(st);
+	for (uint32_t i = 0; i < A1 + A2; i += RMAP_MAX_PAGES)
+		ck_assert_int_eq(store_write(st, sa, i,
+					     A1 + A2 - i < RMAP_MAX_PAGES ?
+					     A1 + A2 - i : RMAP_MAX_PAGES,
+					     pattern(3, i, RMAP_MAX_PAGES), NULL), 0);
+	for (uint32_t i = 0; i < A1 + A2; i += 97)
+		assert_page(st, sa, i, 3);
+	assert_page(st, sb, 0, 2);
+	assert_page(st, sb, B - 1, 2);
+	store_session_free(st, sa);
+	store_session_free(st, sb);
+	ck_assert_uint_eq(store_used(st), 0);
 	store_free(st);
 }
 END_TEST
@@ -1404,6 +1501,7 @@ static void add_store_tcases(Suite *s, const struct store_variant *v)
 	tcase_add_test(tc, test_read_partial_run_is_enoent);
 	tcase_add_test(tc, test_sessions_are_separate);
 	tcase_add_test(tc, test_discarded_slots_are_reused);
+	tcase_add_test(tc, test_released_memory_goes_back);
 	suite_add_tcase(s, tc);
 
 	if (v->table) {
