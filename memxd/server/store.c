@@ -1,7 +1,9 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 /*
- * store.c - slab-backed page store: per-session hash tables of
- * references, and slots shared by content (dedup), see store.h.
+ * store.c - the page store, see store.h: per-session hash tables of
+ * references, a content index that lets equal pages share a slot
+ * (dedup), and the runs written, read and XORed through them.  The
+ * slots themselves, their memory and their allocation: slots.h.
  */
 #include "store.h"
 
@@ -9,22 +11,14 @@
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
-#include <sys/syscall.h>
 #include <time.h>
-#include <unistd.h>
 #include <xxhash.h>
 
 #include "../../rmap/wire.h"
+#include "slots.h"
 
 #define PAGE		RMAP_PAGE_SIZE
 #define TAG		RMAP_TAG_LEN
-#define HUGE		(2u << 20)	/* a transparent huge page on x86-64 */
-/* Slots are mapped a huge page at a time (map_huge). */
-#define CHUNK_PAGES	(HUGE / PAGE)
-/* store_reserve locks this much at a time, and reports after each. */
-#define RESERVE_STEP	(64u << 20)
-#define EMPTY		UINT32_MAX
 /*
  * A slot shared this often takes no more references, so that its count
  * never wraps, even when one run adds RMAP_MAX_PAGES at once.
@@ -32,12 +26,6 @@
 #define SLOT_REFS_MAX	(UINT32_MAX - RMAP_MAX_PAGES)
 /* Buckets of the per-call table that finds equal pages within a run. */
 #define RUN_BUCKETS	(2u * RMAP_MAX_PAGES)
-
-/* What the store knows of one slot besides its page. */
-struct slot_meta {
-	uint64_t hash;		/* of the contents, while indexed */
-	uint32_t refs;		/* references to it; 0: free */
-};
 
 /*
  * What one write-like call (store_write, store_xwrite, store_xor) does
@@ -48,7 +36,7 @@ struct run_plan {
 	const uint8_t *data[RMAP_MAX_PAGES];	/* new contents, or NULL */
 	const uint8_t *tag[RMAP_MAX_PAGES];
 	uint64_t hash[RMAP_MAX_PAGES];
-	uint32_t old[RMAP_MAX_PAGES];	/* slot held now, or EMPTY */
+	uint32_t old[RMAP_MAX_PAGES];	/* slot held now, or SLOT_NONE */
 	uint32_t share[RMAP_MAX_PAGES];	/* held slot with these bytes */
 	uint32_t same_as[RMAP_MAX_PAGES]; /* first page of the run with
 					   * these bytes (itself if none) */
@@ -59,17 +47,8 @@ struct run_plan {
 
 struct store {
 	uint64_t capacity;
-	uint64_t used;		/* slots holding a page: unique pages */
 	uint64_t logical;	/* references, over every session */
-	uint8_t **chunks;	/* lazily mapped, CHUNK_PAGES slots each */
-	uint8_t *reserved;	/* or all of them at once: store_reserve */
-	size_t reserved_len;
-	struct slot_meta **meta;	/* each chunk's slots' */
-	uint64_t nchunks;
-	uint32_t *free_slots;	/* stack of released slot numbers */
-	uint64_t nfree;
-	bool releasing;		/* release_many_begin: give back at the end */
-	uint64_t next_slot;	/* slots below this have been handed out */
+	struct slots *slots;	/* the pages themselves: slots.h */
 	/*
 	 * The content index: slot + 1 per bucket (0: empty), linear
 	 * probing by the slot's hash.  At least twice as many buckets as
@@ -88,7 +67,7 @@ struct store {
 /* A reference: a session's page number, its slot and its own tag. */
 struct slot_entry {
 	uint64_t page;
-	uint32_t slot;		/* EMPTY: unused bucket */
+	uint32_t slot;		/* SLOT_NONE: unused bucket */
 	uint8_t tag[TAG];	/* this reference's, never the slot's */
 };
 
@@ -120,6 +99,7 @@ static int index_new(struct store *st)
 int store_new(struct store **out, uint64_t capacity_pages)
 {
 	struct store *st;
+	int err;
 
 	if (capacity_pages == 0 || capacity_pages >= UINT32_MAX)
 		return -EINVAL;
@@ -128,14 +108,13 @@ int store_new(struct store **out, uint64_t capacity_pages)
 		return -ENOMEM;
 	st->capacity = capacity_pages;
 	st->hash = xxh3_page;
-	st->nchunks = (capacity_pages + CHUNK_PAGES - 1) / CHUNK_PAGES;
-	st->chunks = calloc(st->nchunks, sizeof(*st->chunks));
-	st->meta = calloc(st->nchunks, sizeof(*st->meta));
-	if (!st->chunks || !st->meta || index_new(st)) {
-		free(st->chunks);
-		free(st->meta);
+	err = slots_new(&st->slots, capacity_pages);
+	if (!err)
+		err = index_new(st);
+	if (err) {
+		slots_free(st->slots);
 		free(st);
-		return -ENOMEM;
+		return err;
 	}
 	*out = st;
 	return 0;
@@ -145,95 +124,20 @@ void store_free(struct store *st)
 {
 	if (!st)
 		return;
-	for (uint64_t i = 0; i < st->nchunks; i++) {
-		if (st->chunks[i] && !st->reserved)
-			munmap(st->chunks[i], (size_t)CHUNK_PAGES * PAGE);
-		free(st->meta[i]);
-	}
-	if (st->reserved)
-		munmap(st->reserved, st->reserved_len);
-	free(st->chunks);
-	free(st->meta);
-	free(st->free_slots);
+	slots_free(st->slots);
 	free(st->index);
 	free(st->xor_pages);
 	free(st);
 }
 
-/*
- * @len bytes of anonymous memory starting on a huge page boundary, where
- * transparent huge pages can back it: touched in 2 MiB faults instead of
- * 4 KiB ones, and the copies into and out of slots, which land anywhere
- * in the store, miss the TLB far less.  With @advise, ask for them also
- * where the host gives them only on request (THP enabled=madvise); the
- * kernel then compacts memory to find them, which can take seconds per
- * GiB on a fragmented host: right for a reserve, made once at start, not
- * in the request path of an unreserved store, which takes huge pages
- * only where the host offers them anyway (enabled=always) and never
- * waits for one.  A slot released in an unreserved store is still given
- * back alone (the kernel splits its huge page).  NULL and errno if the
- * memory cannot be mapped.
- */
-static uint8_t *map_huge(size_t len, bool advise)
-{
-	size_t lead;
-	uint8_t *m;
-
-	m = mmap(NULL, len + HUGE, PROT_READ | PROT_WRITE,
-		 MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	if (m == MAP_FAILED)
-		return NULL;
-	lead = (HUGE - (uintptr_t)m % HUGE) % HUGE;
-	if (lead)
-		munmap(m, lead);
-	munmap(m + lead + len, HUGE - lead);
-	m += lead;
-	if (advise)
-		madvise(m, len, MADV_HUGEPAGE);	/* only advice */
-	return m;
-}
-
 int store_reserve(struct store *st, store_progress_fn progress, void *arg)
 {
-	size_t len = (size_t)st->nchunks * CHUNK_PAGES * PAGE, done;
-	uint8_t *m;
-
-	if (st->reserved)
-		return 0;
-	if (st->next_slot)
-		return -EBUSY;
-	m = map_huge(len, true);
-	if (!m)
-		return -errno;
-	/* mlock faults every page in: the kernel's zeroing happens here. */
-	for (done = 0; done < len; ) {
-		size_t step = len - done < RESERVE_STEP ? len - done :
-							  RESERVE_STEP;
-
-		/*
-		 * The system call, not libc's mlock(): AddressSanitizer
-		 * replaces that with one that locks nothing and succeeds.
-		 */
-		if (syscall(SYS_mlock, m + done, step) < 0) {
-			int err = errno;
-
-			munmap(m, len);
-			return -err;
-		}
-		done += step;
-		if (progress)
-			progress(done, len, arg);
-	}
-	st->reserved = m;
-	st->reserved_len = len;
-	for (uint64_t c = 0; c < st->nchunks; c++)
-		st->chunks[c] = m + (size_t)c * CHUNK_PAGES * PAGE;
-	return 0;
+	return slots_reserve(st->slots, progress, arg);
 }
 
 bool store_reserved(const struct store *st)
 {
-	return st->reserved != NULL;
+	return slots_reserved(st->slots);
 }
 
 int store_set_dedup(struct store *st, bool on)
@@ -262,134 +166,20 @@ uint64_t store_capacity(const struct store *st)
 
 uint64_t store_used(const struct store *st)
 {
-	return st->used;
+	return slots_used(st->slots);
 }
 
 void store_stats(const struct store *st, struct store_stats *out)
 {
 	*out = (struct store_stats){
 		.capacity_pages = st->capacity,
-		.unique_pages = st->used,
+		.unique_pages = slots_used(st->slots),
 		.logical_pages = st->logical,
 		.hashed_pages = st->hashed_pages,
 		.hash_ns = st->hash_ns,
 		.dedup = st->index != NULL,
-		.reserved = st->reserved != NULL,
+		.reserved = slots_reserved(st->slots),
 	};
-}
-
-static uint8_t *slot_addr(struct store *st, uint32_t slot)
-{
-	return st->chunks[slot / CHUNK_PAGES] + (size_t)(slot % CHUNK_PAGES) * PAGE;
-}
-
-static struct slot_meta *slot_meta(const struct store *st, uint32_t slot)
-{
-	return &st->meta[slot / CHUNK_PAGES][slot % CHUNK_PAGES];
-}
-
-/*
- * A free slot, with no reference yet, or EMPTY if the capacity is used
- * up or memory ran out.
- */
-static uint32_t slot_alloc(struct store *st)
-{
-	uint32_t slot;
-
-	if (st->used >= st->capacity)
-		return EMPTY;
-	if (st->nfree) {
-		slot = st->free_slots[--st->nfree];
-	} else {
-		uint64_t c = st->next_slot / CHUNK_PAGES;
-
-		if (!st->meta[c]) {
-			st->meta[c] = calloc(CHUNK_PAGES, sizeof(*st->meta[c]));
-			if (!st->meta[c])
-				return EMPTY;
-		}
-		if (!st->chunks[c]) {
-			uint8_t *m = map_huge((size_t)CHUNK_PAGES * PAGE,
-					       false);
-
-			if (!m)
-				return EMPTY;
-			st->chunks[c] = m;
-		}
-		slot = (uint32_t)st->next_slot++;
-	}
-	st->used++;
-	return slot;
-}
-
-/* A slot no reference holds, out of the index, goes back to the free. */
-static void slot_release(struct store *st, uint32_t slot)
-{
-	/* free_slots never needs more room than the slots handed out. */
-	if (!st->free_slots) {
-		st->free_slots = malloc(st->capacity * sizeof(uint32_t));
-		if (!st->free_slots)
-			abort();	/* capacity*4 bytes; tiny next to the pages */
-	}
-	st->free_slots[st->nfree++] = slot;
-	st->used--;
-	/*
-	 * Give the memory back, unless it is reserved (and locked, which
-	 * MADV_DONTNEED would refuse anyway): every write fills a slot
-	 * whole, so nothing reads what a freed slot held.  Inside
-	 * release_many_begin/end, the end gives it back.
-	 */
-	if (!st->reserved && !st->releasing)
-		madvise(slot_addr(st, slot), PAGE, MADV_DONTNEED);
-}
-
-static int cmp_slot(const void *a, const void *b)
-{
-	uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
-
-	return (x > y) - (x < y);
-}
-
-/*
- * Around a release of many slots at once (a session freed, a large
- * discard): each MADV_DONTNEED flushes the TLB, which costs tens of
- * microseconds in a virtual machine, so a session of 262,144 pages took
- * 11 s to free one slot at a time, with every other client of the
- * server waiting.  The end gives back what was released since the
- * begin in runs of neighbouring slots, one system call per run.
- */
-static uint64_t release_many_begin(struct store *st)
-{
-	st->releasing = true;
-	return st->nfree;
-}
-
-static void release_many_end(struct store *st, uint64_t from)
-{
-	uint64_t n = st->nfree - from, i, j;
-	uint32_t *sorted;
-
-	st->releasing = false;
-	if (st->reserved || !n)
-		return;
-	sorted = malloc(n * sizeof(*sorted));
-	if (!sorted) {
-		for (i = from; i < st->nfree; i++)
-			madvise(slot_addr(st, st->free_slots[i]), PAGE,
-				MADV_DONTNEED);
-		return;
-	}
-	memcpy(sorted, st->free_slots + from, n * sizeof(*sorted));
-	qsort(sorted, n, sizeof(*sorted), cmp_slot);
-	for (i = 0; i < n; i = j) {
-		/* A run ends where a chunk does: chunks are mapped apart. */
-		for (j = i + 1; j < n && sorted[j] == sorted[j - 1] + 1 &&
-		     sorted[j] % CHUNK_PAGES; j++)
-			;
-		madvise(slot_addr(st, sorted[i]), (size_t)(j - i) * PAGE,
-			MADV_DONTNEED);
-	}
-	free(sorted);
 }
 
 /*
@@ -414,18 +204,18 @@ static uint32_t index_find(struct store *st, uint64_t h, const uint8_t *data)
 		const struct slot_meta *m;
 
 		if (!b)
-			return EMPTY;
-		m = slot_meta(st, b - 1);
+			return SLOT_NONE;
+		m = slots_meta(st->slots, b - 1);
 		/* The bytes decide, never the hash alone. */
 		if (m->hash == h && m->refs < SLOT_REFS_MAX &&
-		    !memcmp(slot_addr(st, b - 1), data, PAGE))
+		    !memcmp(slots_addr(st->slots, b - 1), data, PAGE))
 			return b - 1;
 	}
 }
 
 static void index_insert(struct store *st, uint32_t slot)
 {
-	uint64_t i = slot_meta(st, slot)->hash & st->index_mask;
+	uint64_t i = slots_meta(st->slots, slot)->hash & st->index_mask;
 
 	while (st->index[i])
 		i = (i + 1) & st->index_mask;
@@ -436,7 +226,7 @@ static void index_insert(struct store *st, uint32_t slot)
 static void index_remove(struct store *st, uint32_t slot)
 {
 	uint64_t mask = st->index_mask;
-	uint64_t i = slot_meta(st, slot)->hash & mask, j;
+	uint64_t i = slots_meta(st->slots, slot)->hash & mask, j;
 
 	while (st->index[i] != slot + 1)
 		i = (i + 1) & mask;
@@ -446,7 +236,7 @@ static void index_remove(struct store *st, uint32_t slot)
 		j = (j + 1) & mask;
 		if (!st->index[j])
 			break;
-		home = slot_meta(st, st->index[j] - 1)->hash & mask;
+		home = slots_meta(st->slots, st->index[j] - 1)->hash & mask;
 		if (probe_may_fill(i, j, home)) {
 			st->index[i] = st->index[j];
 			i = j;
@@ -459,11 +249,11 @@ static void index_remove(struct store *st, uint32_t slot)
 static void slot_unref(struct store *st, uint32_t slot)
 {
 	st->logical--;
-	if (--slot_meta(st, slot)->refs)
+	if (--slots_meta(st->slots, slot)->refs)
 		return;
 	if (st->index)
 		index_remove(st, slot);
-	slot_release(st, slot);
+	slots_release(st->slots, slot);
 }
 
 /* ---- per-session table: linear probing, backward-shift deletion ---- */
@@ -490,7 +280,7 @@ struct store_session *store_session_new(struct store *st)
 		return NULL;
 	}
 	for (uint64_t i = 0; i <= ss->mask; i++)
-		ss->tab[i].slot = EMPTY;
+		ss->tab[i].slot = SLOT_NONE;
 	return ss;
 }
 
@@ -500,7 +290,7 @@ static struct slot_entry *tab_find(const struct store_session *ss,
 	for (uint64_t i = hash_page(page) & ss->mask;; i = (i + 1) & ss->mask) {
 		struct slot_entry *e = &ss->tab[i];
 
-		if (e->slot == EMPTY)
+		if (e->slot == SLOT_NONE)
 			return NULL;
 		if (e->page == page)
 			return e;
@@ -512,7 +302,7 @@ static struct slot_entry *tab_insert(struct store_session *ss, uint64_t page)
 {
 	uint64_t i = hash_page(page) & ss->mask;
 
-	while (ss->tab[i].slot != EMPTY)
+	while (ss->tab[i].slot != SLOT_NONE)
 		i = (i + 1) & ss->mask;
 	ss->tab[i].page = page;
 	ss->n++;
@@ -537,9 +327,9 @@ static int tab_grow(struct store_session *ss, uint64_t need)
 	ss->mask = size - 1;
 	ss->n = 0;
 	for (uint64_t i = 0; i < size; i++)
-		ss->tab[i].slot = EMPTY;
+		ss->tab[i].slot = SLOT_NONE;
 	for (uint64_t i = 0; i < old_size; i++)
-		if (old[i].slot != EMPTY)
+		if (old[i].slot != SLOT_NONE)
 			*tab_insert(ss, old[i].page) = old[i];
 	free(old);
 	return 0;
@@ -553,7 +343,7 @@ static void tab_delete(struct store_session *ss, struct slot_entry *e)
 		uint64_t home;
 
 		j = (j + 1) & ss->mask;
-		if (ss->tab[j].slot == EMPTY)
+		if (ss->tab[j].slot == SLOT_NONE)
 			break;
 		home = hash_page(ss->tab[j].page) & ss->mask;
 		if (probe_may_fill(i, j, home)) {
@@ -561,7 +351,7 @@ static void tab_delete(struct store_session *ss, struct slot_entry *e)
 			i = j;
 		}
 	}
-	ss->tab[i].slot = EMPTY;
+	ss->tab[i].slot = SLOT_NONE;
 	ss->n--;
 }
 
@@ -572,15 +362,13 @@ uint64_t store_session_pages(const struct store_session *ss)
 
 void store_session_free(struct store *st, struct store_session *ss)
 {
-	uint64_t from;
-
 	if (!ss)
 		return;
-	from = release_many_begin(st);
+	slots_release_many_begin(st->slots);
 	for (uint64_t i = 0; i <= ss->mask; i++)
-		if (ss->tab[i].slot != EMPTY)
+		if (ss->tab[i].slot != SLOT_NONE)
 			slot_unref(st, ss->tab[i].slot);
-	release_many_end(st, from);
+	slots_release_many_end(st->slots);
 	free(ss->tab);
 	free(ss);
 }
@@ -638,7 +426,7 @@ static void plan_shares(struct store *st, struct run_plan *p, uint32_t count)
 	uint64_t t0, hashed = 0;
 
 	for (uint32_t i = 0; i < count; i++) {
-		p->share[i] = EMPTY;
+		p->share[i] = SLOT_NONE;
 		p->same_as[i] = i;
 	}
 	if (!st->index)
@@ -651,7 +439,7 @@ static void plan_shares(struct store *st, struct run_plan *p, uint32_t count)
 		p->hash[i] = st->hash(p->data[i]);
 		hashed++;
 		p->share[i] = index_find(st, p->hash[i], p->data[i]);
-		if (p->share[i] == EMPTY)
+		if (p->share[i] == SLOT_NONE)
 			p->same_as[i] = run_same_as(p, i);
 	}
 	st->hashed_pages += hashed;
@@ -663,11 +451,11 @@ static void plan_revert(struct store *st, const struct run_plan *p,
 			uint32_t count)
 {
 	for (uint32_t i = 0; i < count; i++)
-		if (p->old[i] != EMPTY)
-			slot_meta(st, p->old[i])->refs++;
+		if (p->old[i] != SLOT_NONE)
+			slots_meta(st->slots, p->old[i])->refs++;
 	for (uint32_t i = 0; i < count; i++)
-		if (p->data[i] && p->share[i] != EMPTY)
-			slot_meta(st, p->share[i])->refs--;
+		if (p->data[i] && p->share[i] != SLOT_NONE)
+			slots_meta(st->slots, p->share[i])->refs--;
 }
 
 /*
@@ -679,10 +467,10 @@ static uint32_t take_slot(struct store *st, struct run_plan *p, uint32_t i,
 {
 	uint32_t old = p->old[i];
 
-	if (old != EMPTY && !slot_meta(st, old)->refs)
+	if (old != SLOT_NONE && !slots_meta(st->slots, old)->refs)
 		return old;
 	/* Skip pool slots already taken in place. */
-	while (slot_meta(st, p->pool[*npool - 1])->refs)
+	while (slots_meta(st->slots, p->pool[*npool - 1])->refs)
 		--*npool;
 	return p->pool[--*npool];
 }
@@ -704,16 +492,16 @@ static int run_apply(struct store *st, struct store_session *ss,
 	for (uint32_t i = 0; i < count; i++) {
 		struct slot_entry *e = tab_find(ss, page + i);
 
-		p->old[i] = e ? e->slot : EMPTY;
+		p->old[i] = e ? e->slot : SLOT_NONE;
 	}
 	plan_shares(st, p, count);
 	for (uint32_t i = 0; i < count; i++) {
 		if (!p->data[i]) {
-			dropped += p->old[i] != EMPTY;
+			dropped += p->old[i] != SLOT_NONE;
 			continue;
 		}
-		added += p->old[i] == EMPTY;
-		fresh += p->share[i] == EMPTY && p->same_as[i] == i;
+		added += p->old[i] == SLOT_NONE;
+		fresh += p->share[i] == SLOT_NONE && p->same_as[i] == i;
 	}
 	logical = st->logical + added - dropped;
 	if (added > dropped &&
@@ -725,12 +513,13 @@ static int run_apply(struct store *st, struct store_session *ss,
 	 * nobody will hold (zeroed) make room for the new contents.
 	 */
 	for (uint32_t i = 0; i < count; i++)
-		if (p->data[i] && p->share[i] != EMPTY)
-			slot_meta(st, p->share[i])->refs++;
+		if (p->data[i] && p->share[i] != SLOT_NONE)
+			slots_meta(st->slots, p->share[i])->refs++;
 	for (uint32_t i = 0; i < count; i++)
-		if (p->old[i] != EMPTY && !--slot_meta(st, p->old[i])->refs)
+		if (p->old[i] != SLOT_NONE &&
+		    !--slots_meta(st->slots, p->old[i])->refs)
 			p->pool[nzeroed++] = p->old[i];
-	if (st->used + fresh > st->capacity + nzeroed) {
+	if (slots_used(st->slots) + fresh > st->capacity + nzeroed) {
 		plan_revert(st, p, count);
 		return -ENOSPC;
 	}
@@ -740,14 +529,14 @@ static int run_apply(struct store *st, struct store_session *ss,
 	}
 	/* Take every new slot before touching anything. */
 	for (npool = nzeroed; npool < fresh; npool++) {
-		p->pool[npool] = slot_alloc(st);
-		if (p->pool[npool] == EMPTY) {
+		p->pool[npool] = slots_alloc(st->slots);
+		if (p->pool[npool] == SLOT_NONE) {
 			while (npool > nzeroed)
-				slot_release(st, p->pool[--npool]);
+				slots_release(st->slots, p->pool[--npool]);
 			plan_revert(st, p, count);
 			return -ENOMEM;
 		}
-		slot_meta(st, p->pool[npool])->refs = 0;
+		slots_meta(st->slots, p->pool[npool])->refs = 0;
 	}
 	/* Nothing fails from here on. */
 	if (st->index)
@@ -758,34 +547,34 @@ static int run_apply(struct store *st, struct store_session *ss,
 		uint32_t slot;
 
 		if (!p->data[i]) {
-			if (p->old[i] != EMPTY)
+			if (p->old[i] != SLOT_NONE)
 				tab_delete(ss, tab_find(ss, page + i));
 			continue;
 		}
-		if (p->share[i] != EMPTY) {
+		if (p->share[i] != SLOT_NONE) {
 			slot = p->share[i];
 		} else if (p->same_as[i] != i) {
 			slot = p->slot[p->same_as[i]];
-			slot_meta(st, slot)->refs++;
+			slots_meta(st->slots, slot)->refs++;
 		} else {
 			slot = take_slot(st, p, i, &npool);
-			memcpy(slot_addr(st, slot), p->data[i], PAGE);
-			slot_meta(st, slot)->refs = 1;
+			memcpy(slots_addr(st->slots, slot), p->data[i], PAGE);
+			slots_meta(st->slots, slot)->refs = 1;
 			if (st->index) {
-				slot_meta(st, slot)->hash = p->hash[i];
+				slots_meta(st->slots, slot)->hash = p->hash[i];
 				index_insert(st, slot);
 			}
 		}
 		p->slot[i] = slot;
-		e = p->old[i] != EMPTY ? tab_find(ss, page + i) :
+		e = p->old[i] != SLOT_NONE ? tab_find(ss, page + i) :
 					 tab_insert(ss, page + i);
 		e->slot = slot;
 		memcpy(e->tag, p->tag[i], TAG);
 	}
 	/* Let go of the old slots that no new contents took. */
 	while (npool--)
-		if (!slot_meta(st, p->pool[npool])->refs)
-			slot_release(st, p->pool[npool]);
+		if (!slots_meta(st->slots, p->pool[npool])->refs)
+			slots_release(st->slots, p->pool[npool]);
 	st->logical = logical;
 	return 0;
 }
@@ -814,7 +603,7 @@ int store_read(struct store *st, struct store_session *ss, uint64_t page,
 
 		if (!e)
 			return -ENOENT;
-		iov[i].iov_base = slot_addr(st, e->slot);
+		iov[i].iov_base = slots_addr(st->slots, e->slot);
 		iov[i].iov_len = PAGE;
 		if (tg)
 			memcpy(tg + (size_t)i * TAG, e->tag, TAG);
@@ -825,11 +614,11 @@ int store_read(struct store *st, struct store_session *ss, uint64_t page,
 uint64_t store_discard(struct store *st, struct store_session *ss,
 		       uint64_t page, uint64_t count)
 {
-	uint64_t freed = 0, from;
+	uint64_t freed = 0;
 
 	if (page + count < page)
 		count = UINT64_MAX - page;
-	from = release_many_begin(st);
+	slots_release_many_begin(st->slots);
 	if (count <= 2 * ss->n) {
 		for (uint64_t i = 0; i < count; i++) {
 			struct slot_entry *e = tab_find(ss, page + i);
@@ -845,7 +634,7 @@ uint64_t store_discard(struct store *st, struct store_session *ss,
 		for (uint64_t i = 0; i <= ss->mask;) {
 			struct slot_entry *e = &ss->tab[i];
 
-			if (e->slot != EMPTY && e->page >= page &&
+			if (e->slot != SLOT_NONE && e->page >= page &&
 			    e->page - page < count) {
 				slot_unref(st, e->slot);
 				/* may pull a later entry here */
@@ -856,7 +645,7 @@ uint64_t store_discard(struct store *st, struct store_session *ss,
 			i++;
 		}
 	}
-	release_many_end(st, from);
+	slots_release_many_end(st->slots);
 	return freed;
 }
 
@@ -897,7 +686,8 @@ int store_xwrite(struct store *st, struct store_session *ss, uint64_t page,
 		size_t off = (size_t)i * PAGE;
 
 		if (e)
-			xor_page(dst + off, slot_addr(st, e->slot), src + off);
+			xor_page(dst + off, slots_addr(st->slots, e->slot),
+				 src + off);
 		else
 			memcpy(dst + off, src + off, PAGE);
 		if (tdst)
@@ -918,7 +708,7 @@ int store_xfree(struct store *st, struct store_session *ss, uint64_t page,
 		struct slot_entry *e = tab_find(ss, page + i);
 
 		memcpy(dst + (size_t)i * PAGE,
-		       e ? slot_addr(st, e->slot) : zero_page, PAGE);
+		       e ? slots_addr(st->slots, e->slot) : zero_page, PAGE);
 		if (tdst)
 			memcpy(tdst + (size_t)i * TAG,
 			       e ? e->tag : zero_tag, TAG);
@@ -956,9 +746,9 @@ int store_xor(struct store *st, struct store_session *ss, uint64_t page,
 		if (!e) {
 			if (!page_is_zero(d) || memcmp(t, zero_tag, TAG))
 				p->data[i] = d;
-		} else if (memcmp(slot_addr(st, e->slot), d, PAGE) ||
+		} else if (memcmp(slots_addr(st->slots, e->slot), d, PAGE) ||
 			   memcmp(e->tag, t, TAG)) {
-			xor_page(x, slot_addr(st, e->slot), d);
+			xor_page(x, slots_addr(st->slots, e->slot), d);
 			xor_bytes(xt, e->tag, t, TAG);
 			p->data[i] = x;
 			p->tag[i] = xt;
@@ -978,7 +768,7 @@ int store_read_zero(struct store *st, struct store_session *ss,
 	for (uint32_t i = 0; i < count; i++) {
 		struct slot_entry *e = tab_find(ss, page + i);
 
-		iov[i].iov_base = e ? slot_addr(st, e->slot) :
+		iov[i].iov_base = e ? slots_addr(st->slots, e->slot) :
 				      (void *)zero_page;
 		iov[i].iov_len = PAGE;
 		if (tg)

@@ -3,8 +3,8 @@
  * store.h - the pages a memory server holds for its clients.
  *
  * Pages are keyed by (session, page number): a *reference*.  Page bodies
- * live in a slab of 4 KiB slots, allocated lazily in 1 MiB chunks, or
- * all at once and locked (store_reserve); each session maps its page
+ * live in 4 KiB slots (slots.h), mapped lazily in 2 MiB pieces, or all
+ * at once and locked (store_reserve); each session maps its page
  * numbers to slots with an open-addressing table.
  * The capacity is a hard limit on slots: a write that would exceed it is
  * refused whole, never partly applied.

@@ -1,0 +1,258 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+/*
+ * slots.c - the memory a store's pages live in, see slots.h.
+ */
+#include "slots.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "../../rmap/wire.h"
+
+#define PAGE		RMAP_PAGE_SIZE
+#define HUGE		(2u << 20)	/* a transparent huge page on x86-64 */
+/* Slots are mapped a huge page at a time (map_huge). */
+#define CHUNK_PAGES	(HUGE / PAGE)
+/* slots_reserve locks this much at a time, and reports after each. */
+#define RESERVE_STEP	(64u << 20)
+
+struct slots {
+	uint64_t capacity;
+	uint64_t used;		/* slots handed out and not released */
+	uint8_t **chunks;	/* lazily mapped, CHUNK_PAGES slots each */
+	uint8_t *reserved;	/* or all of them at once: slots_reserve */
+	size_t reserved_len;
+	struct slot_meta **meta;	/* each chunk's slots' */
+	uint64_t nchunks;
+	uint32_t *free_slots;	/* stack of released slot numbers */
+	uint64_t nfree;
+	bool releasing;		/* inside slots_release_many_begin/end */
+	uint64_t release_from;	/* free_slots[] from here: to give back */
+	uint64_t next_slot;	/* slots below this have been handed out */
+};
+
+int slots_new(struct slots **out, uint64_t capacity_pages)
+{
+	struct slots *sl;
+
+	if (capacity_pages == 0 || capacity_pages >= SLOT_NONE)
+		return -EINVAL;
+	sl = calloc(1, sizeof(*sl));
+	if (!sl)
+		return -ENOMEM;
+	sl->capacity = capacity_pages;
+	sl->nchunks = (capacity_pages + CHUNK_PAGES - 1) / CHUNK_PAGES;
+	sl->chunks = calloc(sl->nchunks, sizeof(*sl->chunks));
+	sl->meta = calloc(sl->nchunks, sizeof(*sl->meta));
+	/* Never more room needed than the capacity: 4 bytes a page. */
+	sl->free_slots = malloc(capacity_pages * sizeof(*sl->free_slots));
+	if (!sl->chunks || !sl->meta || !sl->free_slots) {
+		slots_free(sl);
+		return -ENOMEM;
+	}
+	*out = sl;
+	return 0;
+}
+
+void slots_free(struct slots *sl)
+{
+	if (!sl)
+		return;
+	for (uint64_t i = 0; sl->chunks && sl->meta && i < sl->nchunks; i++) {
+		if (sl->chunks[i] && !sl->reserved)
+			munmap(sl->chunks[i], (size_t)CHUNK_PAGES * PAGE);
+		free(sl->meta[i]);
+	}
+	if (sl->reserved)
+		munmap(sl->reserved, sl->reserved_len);
+	free(sl->chunks);
+	free(sl->meta);
+	free(sl->free_slots);
+	free(sl);
+}
+
+/*
+ * @len bytes of anonymous memory starting on a huge page boundary, where
+ * transparent huge pages can back it: touched in 2 MiB faults instead of
+ * 4 KiB ones, and the copies into and out of slots, which land anywhere
+ * in the store, miss the TLB far less.  With @advise, ask for them also
+ * where the host gives them only on request (THP enabled=madvise); the
+ * kernel then compacts memory to find them, which can take seconds per
+ * GiB on a fragmented host: right for a reserve, made once at start, not
+ * in the request path of an unreserved store, which takes huge pages
+ * only where the host offers them anyway (enabled=always) and never
+ * waits for one.  A slot released in an unreserved store is still given
+ * back alone (the kernel splits its huge page).  NULL and errno if the
+ * memory cannot be mapped.
+ */
+static uint8_t *map_huge(size_t len, bool advise)
+{
+	size_t lead;
+	uint8_t *m;
+
+	m = mmap(NULL, len + HUGE, PROT_READ | PROT_WRITE,
+		 MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (m == MAP_FAILED)
+		return NULL;
+	lead = (HUGE - (uintptr_t)m % HUGE) % HUGE;
+	if (lead)
+		munmap(m, lead);
+	munmap(m + lead + len, HUGE - lead);
+	m += lead;
+	if (advise)
+		madvise(m, len, MADV_HUGEPAGE);	/* only advice */
+	return m;
+}
+
+int slots_reserve(struct slots *sl, slots_progress_fn progress, void *arg)
+{
+	size_t len = (size_t)sl->nchunks * CHUNK_PAGES * PAGE, done;
+	uint8_t *m;
+
+	if (sl->reserved)
+		return 0;
+	if (sl->next_slot)
+		return -EBUSY;
+	m = map_huge(len, true);
+	if (!m)
+		return -errno;
+	/* mlock faults every page in: the kernel's zeroing happens here. */
+	for (done = 0; done < len; ) {
+		size_t step = len - done < RESERVE_STEP ? len - done :
+							  RESERVE_STEP;
+
+		/*
+		 * The system call, not libc's mlock(): AddressSanitizer
+		 * replaces that with one that locks nothing and succeeds.
+		 */
+		if (syscall(SYS_mlock, m + done, step) < 0) {
+			int err = errno;
+
+			munmap(m, len);
+			return -err;
+		}
+		done += step;
+		if (progress)
+			progress(done, len, arg);
+	}
+	sl->reserved = m;
+	sl->reserved_len = len;
+	for (uint64_t c = 0; c < sl->nchunks; c++)
+		sl->chunks[c] = m + (size_t)c * CHUNK_PAGES * PAGE;
+	return 0;
+}
+
+bool slots_reserved(const struct slots *sl)
+{
+	return sl->reserved != NULL;
+}
+
+uint64_t slots_used(const struct slots *sl)
+{
+	return sl->used;
+}
+
+uint8_t *slots_addr(const struct slots *sl, uint32_t slot)
+{
+	return sl->chunks[slot / CHUNK_PAGES] +
+	       (size_t)(slot % CHUNK_PAGES) * PAGE;
+}
+
+struct slot_meta *slots_meta(const struct slots *sl, uint32_t slot)
+{
+	return &sl->meta[slot / CHUNK_PAGES][slot % CHUNK_PAGES];
+}
+
+uint32_t slots_alloc(struct slots *sl)
+{
+	uint32_t slot;
+
+	if (sl->used >= sl->capacity)
+		return SLOT_NONE;
+	if (sl->nfree) {
+		slot = sl->free_slots[--sl->nfree];
+	} else {
+		uint64_t c = sl->next_slot / CHUNK_PAGES;
+
+		if (!sl->meta[c]) {
+			sl->meta[c] = calloc(CHUNK_PAGES, sizeof(*sl->meta[c]));
+			if (!sl->meta[c])
+				return SLOT_NONE;
+		}
+		if (!sl->chunks[c]) {
+			uint8_t *m = map_huge((size_t)CHUNK_PAGES * PAGE,
+					       false);
+
+			if (!m)
+				return SLOT_NONE;
+			sl->chunks[c] = m;
+		}
+		slot = (uint32_t)sl->next_slot++;
+	}
+	sl->used++;
+	return slot;
+}
+
+void slots_release(struct slots *sl, uint32_t slot)
+{
+	sl->free_slots[sl->nfree++] = slot;
+	sl->used--;
+	/*
+	 * Give the memory back, unless it is reserved (and locked, which
+	 * MADV_DONTNEED would refuse anyway): every write fills a slot
+	 * whole, so nothing reads what a freed slot held.  Inside
+	 * slots_release_many_begin/end, the end gives it back.
+	 */
+	if (!sl->reserved && !sl->releasing)
+		madvise(slots_addr(sl, slot), PAGE, MADV_DONTNEED);
+}
+
+static int cmp_slot(const void *a, const void *b)
+{
+	uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+
+	return (x > y) - (x < y);
+}
+
+/*
+ * Each MADV_DONTNEED flushes the TLB, which costs tens of microseconds
+ * in a virtual machine: a session of 262,144 pages took 11 s to free one
+ * slot at a time, with every other client of the server waiting.
+ */
+void slots_release_many_begin(struct slots *sl)
+{
+	sl->releasing = true;
+	sl->release_from = sl->nfree;
+}
+
+void slots_release_many_end(struct slots *sl)
+{
+	uint64_t from = sl->release_from, n = sl->nfree - from, i, j;
+	uint32_t *sorted;
+
+	sl->releasing = false;
+	if (sl->reserved || !n)
+		return;
+	sorted = malloc(n * sizeof(*sorted));
+	if (!sorted) {
+		for (i = from; i < sl->nfree; i++)
+			madvise(slots_addr(sl, sl->free_slots[i]), PAGE,
+				MADV_DONTNEED);
+		return;
+	}
+	memcpy(sorted, sl->free_slots + from, n * sizeof(*sorted));
+	qsort(sorted, n, sizeof(*sorted), cmp_slot);
+	for (i = 0; i < n; i = j) {
+		/* A run ends where a chunk does: chunks are mapped apart. */
+		for (j = i + 1; j < n && sorted[j] == sorted[j - 1] + 1 &&
+		     sorted[j] % CHUNK_PAGES; j++)
+			;
+		madvise(slots_addr(sl, sorted[i]), (size_t)(j - i) * PAGE,
+			MADV_DONTNEED);
+	}
+	free(sorted);
+}
