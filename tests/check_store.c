@@ -1306,19 +1306,32 @@ END_TEST
 
 /* ---- a reserved store ---- */
 
-/* This process's locked memory, in KiB (/proc/self/status VmLck). */
-static unsigned long locked_kib(void)
+/* A "Key: N kB" field of one of this process's /proc files. */
+static unsigned long proc_kib(const char *path, const char *key)
 {
-	char line[256];
+	char line[256], fmt[64];
 	unsigned long kib = 0;
-	FILE *f = fopen("/proc/self/status", "r");
+	bool found = false;
+	FILE *f = fopen(path, "r");
 
 	ck_assert_ptr_nonnull(f);
-	while (fgets(line, sizeof(line), f))
-		if (sscanf(line, "VmLck: %lu kB", &kib) == 1)
-			break;
+	snprintf(fmt, sizeof(fmt), "%s: %%lu kB", key);
+	while (!found && fgets(line, sizeof(line), f))
+		found = sscanf(line, fmt, &kib) == 1;
 	fclose(f);
+	ck_assert_msg(found, "no %s in %s", key, path);
 	return kib;
+}
+
+/* This process's locked memory, and its transparent huge pages. */
+static unsigned long locked_kib(void)
+{
+	return proc_kib("/proc/self/status", "VmLck");
+}
+
+static unsigned long anon_huge_kib(void)
+{
+	return proc_kib("/proc/self/smaps_rollup", "AnonHugePages");
 }
 
 struct progress_seen {
@@ -1345,9 +1358,11 @@ START_TEST(test_reserve_locks_the_capacity)
 	struct store_stats sst;
 	struct store_session *ss;
 	struct store *st;
+	int64_t huge;
 
 	ck_assert_int_eq(store_new(&st, CAP), 0);
 	ck_assert(!store_reserved(st));
+	ck_assert_int_eq(store_reserved_huge_bytes(st), 0);
 	ck_assert_int_eq(store_reserve(st, progress_record, &seen), 0);
 	ck_assert(store_reserved(st));
 	ck_assert_uint_ge(seen.calls, 1);
@@ -1357,6 +1372,11 @@ START_TEST(test_reserve_locks_the_capacity)
 	ck_assert_uint_ge(locked_kib() - before, CAP * PG / 1024);
 	store_stats(st, &sst);
 	ck_assert(sst.reserved);
+	huge = store_reserved_huge_bytes(st);
+	ck_assert_int_ge(huge, 0);
+	ck_assert_int_le(huge, (int64_t)anon_huge_kib() << 10);
+	ck_assert_int_le(huge, (int64_t)CAP * PG);
+	ck_assert_int_eq(huge % (2 << 20), 0);
 	/* Twice is once. */
 	ck_assert_int_eq(store_reserve(st, NULL, NULL), 0);
 

@@ -518,6 +518,59 @@ static void reserve_progress(uint64_t done, uint64_t total, void *arg)
 }
 
 /*
+ * The bracketed choice of a transparent huge page setting, e.g. "madvise"
+ * from "always [madvise] never", or "unknown".
+ */
+static void thp_setting(const char *name, char *out, size_t len)
+{
+	char path[96], line[128], *l, *r;
+	FILE *f;
+
+	snprintf(out, len, "unknown");
+	snprintf(path, sizeof(path), "/sys/kernel/mm/transparent_hugepage/%s",
+		 name);
+	f = fopen(path, "re");
+	if (!f)
+		return;
+	if (fgets(line, sizeof(line), f) && (l = strchr(line, '[')) &&
+	    (r = strchr(l, ']'))) {
+		*r = '\0';
+		snprintf(out, len, "%s", l + 1);
+	}
+	fclose(f);
+}
+
+/*
+ * How much of the reserve the kernel put on huge pages: all of it, or
+ * why the copies into and out of slots will miss the TLB more.
+ */
+static void log_reserve_huge(struct server *srv)
+{
+	uint64_t total = store_capacity(srv->store) * RMAP_PAGE_SIZE;
+	int64_t huge = store_reserved_huge_bytes(srv->store);
+	char enabled[32], defrag[32];
+
+	if (huge < 0) {
+		log_info("the store's reserve: how much is on huge pages is "
+			 "unknown (/proc/self/smaps: %s)", strerror((int)-huge));
+		return;
+	}
+	if ((uint64_t)huge >= total) {
+		log_info("the store's reserve is all on huge pages (%lu MiB)",
+			 (unsigned long)((uint64_t)huge >> 20));
+		return;
+	}
+	thp_setting("enabled", enabled, sizeof(enabled));
+	thp_setting("defrag", defrag, sizeof(defrag));
+	log_warn("only %lu of the store's %lu MiB are on huge pages "
+		 "(transparent_hugepage enabled=%s defrag=%s): copies into "
+		 "and out of slots miss the TLB more; huge pages need "
+		 "enabled=madvise or always, and free memory not yet "
+		 "fragmented", (unsigned long)((uint64_t)huge >> 20),
+		 (unsigned long)(total >> 20), enabled, defrag);
+}
+
+/*
  * The whole capacity mapped, touched and locked before any client is
  * heard (store_reserve), or why not.
  */
@@ -535,6 +588,7 @@ static int server_reserve(struct server *srv)
 		log_info("reserved %lu MiB for the store, locked in RAM, in "
 			 "%.1f s", (unsigned long)mib,
 			 (double)(evl_now_ns() - t0) / 1e9);
+		log_reserve_huge(srv);
 		return 0;
 	}
 	/* root locks past the limit (CAP_IPC_LOCK) */

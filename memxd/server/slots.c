@@ -5,6 +5,7 @@
 #include "slots.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -149,6 +150,38 @@ int slots_reserve(struct slots *sl, slots_progress_fn progress, void *arg)
 bool slots_reserved(const struct slots *sl)
 {
 	return sl->reserved != NULL;
+}
+
+int64_t slots_reserved_huge_bytes(const struct slots *sl)
+{
+	uintptr_t lo = (uintptr_t)sl->reserved, hi = lo + sl->reserved_len;
+	unsigned long start, end, kib;
+	bool inside = false, at_start = true;
+	int64_t huge = 0;
+	char line[256];
+	FILE *f;
+
+	if (!sl->reserved)
+		return 0;
+	f = fopen("/proc/self/smaps", "re");
+	if (!f)
+		return -errno;
+	/* A mapping's header, "start-end perms ...", then its fields. */
+	while (fgets(line, sizeof(line), f)) {
+		bool start_of_line = at_start;
+
+		/* A long path's second piece is no header. */
+		at_start = strchr(line, '\n') != NULL;
+		if (!start_of_line)
+			continue;
+		if (sscanf(line, "%lx-%lx ", &start, &end) == 2)
+			inside = start < hi && end > lo;
+		else if (inside &&
+			 sscanf(line, "AnonHugePages: %lu kB", &kib) == 1)
+			huge += (int64_t)kib << 10;
+	}
+	fclose(f);
+	return huge;
 }
 
 uint64_t slots_used(const struct slots *sl)

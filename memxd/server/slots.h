@@ -42,6 +42,13 @@ void slots_free(struct slots *sl);
 typedef void (*slots_progress_fn)(uint64_t done, uint64_t total, void *arg);
 int slots_reserve(struct slots *sl, slots_progress_fn progress, void *arg);
 bool slots_reserved(const struct slots *sl);
+/*
+ * How much of the reserved memory the kernel backs with huge pages now
+ * (AnonHugePages in /proc/self/smaps), in bytes: 0 if not reserved, or
+ * -errno if that cannot be read.  Reads the whole smaps file, which
+ * walks the process's page tables: for a log line, not a hot path.
+ */
+int64_t slots_reserved_huge_bytes(const struct slots *sl);
 
 /*
  * A free slot, its memory mapped and its meta allocated (their contents

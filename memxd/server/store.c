@@ -140,6 +140,11 @@ bool store_reserved(const struct store *st)
 	return slots_reserved(st->slots);
 }
 
+int64_t store_reserved_huge_bytes(const struct store *st)
+{
+	return slots_reserved_huge_bytes(st->slots);
+}
+
 int store_set_dedup(struct store *st, bool on)
 {
 	if (on == !!st->index)

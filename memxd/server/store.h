@@ -74,6 +74,8 @@ void store_free(struct store *st);
 typedef void (*store_progress_fn)(uint64_t done, uint64_t total, void *arg);
 int store_reserve(struct store *st, store_progress_fn progress, void *arg);
 bool store_reserved(const struct store *st);
+/* Bytes of the reserve on huge pages now, or -errno: slots.h. */
+int64_t store_reserved_huge_bytes(const struct store *st);
 /* Dedup on or off: only while the store holds no page, else -EBUSY. */
 int store_set_dedup(struct store *st, bool on);
 /*
