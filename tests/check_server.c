@@ -773,6 +773,46 @@ START_TEST(test_unreg_frees_pages)
 }
 END_TEST
 
+/*
+ * A large session's memory goes back after its UNREG is answered, a
+ * slice per turn of the loop, not all in the turn that freed it.
+ */
+START_TEST(test_unreg_gives_memory_back_in_slices)
+{
+	enum { N = 20000, RUN = RMAP_MAX_PAGES };
+	static uint8_t w[RUN * PG], r[PG];
+	struct done d;
+	uint32_t a, b;
+
+	dedup_on = false;
+	setup_server(N + 64, 10000);
+	a = reg(10, 10000);
+	b = reg(11, 10000);
+	for (uint32_t p = 0; p < N; p += RUN) {
+		uint32_t n = N - p < RUN ? N - p : RUN;
+
+		pages((uint8_t)p, w, n);
+		ck_assert_uint_eq(req(RMAP_T_WRITE, a, p, n, w, n * PG, NULL,
+				      0, &d), RMAP_S_OK);
+	}
+	pages(7, w, 1);
+	ck_assert_uint_eq(req(RMAP_T_WRITE, b, 0, 1, w, PG, NULL, 0, &d),
+			  RMAP_S_OK);
+	ck_assert_uint_eq(stats().give_back_slices, 0);
+	ck_assert_uint_eq(req(RMAP_T_UNREG, a, 0, 0, NULL, 0, NULL, 0, &d),
+			  RMAP_S_OK);
+	ck_assert_uint_eq(stats().used_pages, 1);
+	TU_RUN_UNTIL(loop, stats().give_back_pages == 0, TU_DEADLINE_MS);
+	ck_assert_uint_eq(stats().give_back_pages, 0);
+	/* 8,192 to 8,703 pages a slice: whole runs of up to 512. */
+	ck_assert_uint_eq(stats().give_back_slices, 3);
+	ck_assert_uint_eq(req(RMAP_T_READ, b, 0, 1, NULL, 0, r, PG, &d),
+			  RMAP_S_OK);
+	ck_assert_mem_eq(r, w, PG);
+	teardown_server();
+}
+END_TEST
+
 static bool all_zero(const uint8_t *p, size_t len)
 {
 	for (size_t i = 0; i < len; i++)
@@ -1935,6 +1975,7 @@ static Suite *server_suite(void)
 	tcase_add_test(tc, test_requests_end_to_end);
 	tcase_add_test(tc, test_capacity_full_writes_nothing);
 	tcase_add_test(tc, test_unreg_frees_pages);
+	tcase_add_test(tc, test_unreg_gives_memory_back_in_slices);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("parity");

@@ -426,6 +426,14 @@ static void slot_addrs(struct store *st, struct store_session *ss,
 	}
 }
 
+static struct store_stats stats_of(const struct store *st)
+{
+	struct store_stats ss;
+
+	store_stats(st, &ss);
+	return ss;
+}
+
 /* Write pages [first, first + n) of @ss with pattern(@tag), run by run. */
 static void write_span(struct store *st, struct store_session *ss,
 		       uint64_t first, uint32_t n, uint32_t tag)
@@ -440,18 +448,20 @@ static void write_span(struct store *st, struct store_session *ss,
 
 /*
  * Freeing a session and a large discard give the memory of the slots
- * they release back (unless reserved), in runs of neighbours: the runs
- * must cover exactly the released slots, across the chunks, and never
- * a slot another session still holds.
+ * they release back (unless reserved), in runs of neighbours, later and
+ * a slice at a time (store_give_back): the runs must cover exactly the
+ * released slots, across the chunks, and never a slot another session
+ * still holds.
  */
 START_TEST(test_released_memory_goes_back)
 {
-	enum { A1 = 700, B = 300, A2 = 600 };
+	/* Over 4,096 released at once: sorted by radix, not qsort. */
+	enum { A1 = 3000, B = 300, A2 = 2000 };
 	static void *a[A1 + A2], *b[B];
 	struct store *st;
 	struct store_session *sa, *sb;
 
-	st = new_store(2048);
+	st = new_store(8192);
 	sa = store_session_new(st);
 	sb = store_session_new(st);
 	/* A's slots in two stretches, with B's between them. */
@@ -463,6 +473,22 @@ START_TEST(test_released_memory_goes_back)
 
 	store_session_free(st, sa);
 	ck_assert_uint_eq(store_used(st), B);
+	/* Set aside, not yet given back. */
+	for (uint32_t i = 0; i < A1 + A2; i++)
+		ck_assert_msg(resident(a[i]), "A's page %u gone early", i);
+	ck_assert_uint_eq(stats_of(st).give_back_pages,
+			  reserve_on ? 0 : A1 + A2);
+	/*
+	 * A slice is whole runs, at least as many pages as asked.  The
+	 * runs are sorted: the first given back is the last one, from the
+	 * last chunk's start to A2's end.
+	 */
+	ck_assert(store_give_back(st, 1) == !reserve_on);
+	if (!reserve_on)
+		ck_assert_uint_eq(stats_of(st).give_back_pages,
+				  A1 + A2 - (A1 + B + A2) % 512);
+	ck_assert(store_give_back(st, 2000) == !reserve_on);
+	ck_assert(!store_give_back(st, UINT64_MAX));
 	for (uint32_t i = 0; i < A1 + A2; i++)
 		ck_assert_msg(resident(a[i]) == reserve_on,
 			      "A's page %u: resident %d, reserved %d", i,
@@ -474,6 +500,7 @@ START_TEST(test_released_memory_goes_back)
 
 	/* A discard of the middle of B's pages gives back just those. */
 	ck_assert_uint_eq(store_discard(st, sb, 100, 100), 100);
+	ck_assert(!store_give_back(st, UINT64_MAX));
 	for (uint32_t i = 0; i < B; i++) {
 		bool gone = i >= 100 && i < 200 && !reserve_on;
 
@@ -492,6 +519,71 @@ START_TEST(test_released_memory_goes_back)
 	store_session_free(st, sa);
 	store_session_free(st, sb);
 	ck_assert_uint_eq(store_used(st), 0);
+	store_free(st);
+}
+END_TEST
+
+/*
+ * Slots set aside to give back are still slots: a full store, emptied,
+ * fills again before anything is given back, and takes the set-aside
+ * slots first (their memory is there: no fault, no zeroing, nothing
+ * new mapped); what is given back afterwards is only what no write took.
+ */
+START_TEST(test_set_aside_slots_are_taken_first)
+{
+	enum { CAP = 1024, HALF = CAP / 2 };
+	static void *a[CAP], *b[HALF];
+	struct store *st;
+	struct store_session *sa, *sb;
+	unsigned taken = 0;
+
+	st = new_store(CAP);
+	sa = store_session_new(st);
+	write_span(st, sa, 0, CAP, 1);
+	slot_addrs(st, sa, 0, CAP, a);
+	store_session_free(st, sa);
+
+	/* The whole capacity is there to write into, at once. */
+	sb = store_session_new(st);
+	write_span(st, sb, 0, CAP, 2);
+	ck_assert_uint_eq(store_used(st), CAP);
+	ck_assert(!store_give_back(st, 0));
+	ck_assert_int_eq(store_write(st, sb, CAP, 1, pattern(2, CAP, 1), NULL),
+			 -ENOSPC);
+	for (uint32_t i = 0; i < CAP; i += 31)
+		assert_page(st, sb, i, 2);
+	store_session_free(st, sb);
+	ck_assert(!store_give_back(st, UINT64_MAX));
+
+	/* Half written again after a free: into the slots set aside. */
+	sa = store_session_new(st);
+	write_span(st, sa, 0, CAP, 3);
+	slot_addrs(st, sa, 0, CAP, a);
+	store_session_free(st, sa);
+	sb = store_session_new(st);
+	write_span(st, sb, 0, HALF, 4);
+	slot_addrs(st, sb, 0, HALF, b);
+	for (uint32_t i = 0; i < HALF; i++)
+		for (uint32_t k = 0; k < CAP; k++)
+			if (b[i] == a[k]) {
+				taken++;
+				break;
+			}
+	ck_assert_uint_eq(taken, HALF);
+	ck_assert(!store_give_back(st, UINT64_MAX));
+	/* The rest went back; B's half stays, and reads as written. */
+	for (uint32_t k = 0; k < CAP; k++) {
+		bool b_holds = false;
+
+		for (uint32_t i = 0; i < HALF && !b_holds; i++)
+			b_holds = b[i] == a[k];
+		ck_assert_msg(resident(a[k]) == (b_holds || reserve_on),
+			      "slot of A's page %u: resident %d, B holds it %d",
+			      k, resident(a[k]), b_holds);
+	}
+	for (uint32_t i = 0; i < HALF; i++)
+		assert_page(st, sb, i, 4);
+	store_session_free(st, sb);
 	store_free(st);
 }
 END_TEST
@@ -986,14 +1078,6 @@ START_TEST(test_parity_against_reference)
 END_TEST
 
 /* ---- dedup: one slot for equal pages, whoever holds them ---- */
-
-static struct store_stats stats_of(const struct store *st)
-{
-	struct store_stats ss;
-
-	store_stats(st, &ss);
-	return ss;
-}
 
 /* Read one page (absent: zeros) and its tag into @out and @tag. */
 static void read_one(struct store *st, struct store_session *ss,
@@ -1520,6 +1604,7 @@ static void add_store_tcases(Suite *s, const struct store_variant *v)
 	tcase_add_test(tc, test_sessions_are_separate);
 	tcase_add_test(tc, test_discarded_slots_are_reused);
 	tcase_add_test(tc, test_released_memory_goes_back);
+	tcase_add_test(tc, test_set_aside_slots_are_taken_first);
 	suite_add_tcase(s, tc);
 
 	if (v->table) {

@@ -80,6 +80,8 @@ struct server_stats {
 	uint64_t capacity_pages, used_pages;	/* used: unique pages */
 	uint64_t logical_pages;		/* pages the sessions hold */
 	uint64_t hashed_pages, hash_ns;	/* dedup's cost: store_stats() */
+	uint64_t give_back_pages;	/* freed, not yet given back */
+	uint64_t give_back_slices;	/* turns that gave some back */
 	uint32_t sessions;
 	uint32_t load_permille;
 	uint64_t reads, writes, frees, full_refusals, expired_sessions;

@@ -66,6 +66,8 @@ struct server {
 	struct sockaddr_storage *announce_to;
 	unsigned n_announce;
 	struct evl_timer announce_timer, expiry_timer;
+	struct evl_timer give_back_timer;	/* store_give_back, a slice
+						 * a turn */
 	struct server_stats st;
 	struct refusals refusals;	/* what RMAP refused, for the log */
 	/* load: time spent answering requests over the last interval */

@@ -53,18 +53,31 @@ int64_t slots_reserved_huge_bytes(const struct slots *sl);
 /*
  * A free slot, its memory mapped and its meta allocated (their contents
  * what the last holder left, or zeros), or SLOT_NONE if the capacity is
- * in use or memory ran out.
+ * in use or memory ran out.  A slot set aside to give back is taken
+ * first: its memory is still there.
  */
 uint32_t slots_alloc(struct slots *sl);
 /* @slot, which nothing holds any more, back to the free ones. */
 void slots_release(struct slots *sl, uint32_t slot);
 /*
  * Around many releases at once (a session freed, a large discard): the
- * end gives their memory back in runs of neighbouring slots, one system
- * call per run rather than one per slot.  Nothing allocates between.
+ * end sorts them into runs of neighbouring slots and sets those aside,
+ * for slots_give_back to give their memory back one system call a run,
+ * rather than one a slot and all at once.  Nothing allocates between.
+ * A reserved store gives nothing back: its slots go straight to free.
  */
 void slots_release_many_begin(struct slots *sl);
 void slots_release_many_end(struct slots *sl);
+/*
+ * Give back the memory of runs set aside, about @max_pages of it (whole
+ * runs, so up to 511 more), and make their slots free.  True while some
+ * remain set aside.  The kernel frees some 0.4 µs a page: a server
+ * calls this a slice per turn of its loop, so that a large session
+ * freed never stops it answering for long.
+ */
+bool slots_give_back(struct slots *sl, uint64_t max_pages);
+/* Pages released and set aside, not yet given back. */
+uint64_t slots_to_give_back(const struct slots *sl);
 
 /* Where @slot's page is, and its meta: only for a slot handed out. */
 uint8_t *slots_addr(const struct slots *sl, uint32_t slot);

@@ -140,6 +140,11 @@ bool store_reserved(const struct store *st)
 	return slots_reserved(st->slots);
 }
 
+bool store_give_back(struct store *st, uint64_t max_pages)
+{
+	return slots_give_back(st->slots, max_pages);
+}
+
 int64_t store_reserved_huge_bytes(const struct store *st)
 {
 	return slots_reserved_huge_bytes(st->slots);
@@ -182,6 +187,7 @@ void store_stats(const struct store *st, struct store_stats *out)
 		.logical_pages = st->logical,
 		.hashed_pages = st->hashed_pages,
 		.hash_ns = st->hash_ns,
+		.give_back_pages = slots_to_give_back(st->slots),
 		.dedup = st->index != NULL,
 		.reserved = slots_reserved(st->slots),
 	};

@@ -87,8 +87,18 @@ typedef uint64_t (*store_hash_fn)(const void *page);
 void store_set_hash_for_tests(struct store *st, store_hash_fn fn);
 
 struct store_session *store_session_new(struct store *st);
-/* Frees every page of the session, then the session. */
+/*
+ * Frees every page of the session, then the session.  The memory of
+ * many slots freed at once (here or by store_discard) is given back
+ * later, by store_give_back: until then they are neither used nor
+ * lost, and a write takes them first.
+ */
 void store_session_free(struct store *st, struct store_session *ss);
+/*
+ * Give back about @max_pages of that memory (slots.h); true while some
+ * remains to give back (@max_pages 0 only asks).
+ */
+bool store_give_back(struct store *st, uint64_t max_pages);
 uint64_t store_session_pages(const struct store_session *ss);
 
 /*
@@ -165,6 +175,8 @@ struct store_stats {
 	uint64_t logical_pages;		/* references, all sessions */
 	uint64_t hashed_pages;		/* pages hashed to find a share */
 	uint64_t hash_ns;		/* time spent hashing and comparing */
+	uint64_t give_back_pages;	/* freed, memory not yet given back:
+					 * store_give_back() */
 	bool dedup;
 	bool reserved;			/* store_reserve() */
 };
