@@ -21,6 +21,17 @@
 /* slots_reserve locks this much at a time, and reports after each. */
 #define RESERVE_STEP	(64u << 20)
 
+/* Neighbouring slots set aside to give back together. */
+struct slot_run {
+	uint32_t first, n;
+};
+
+/*
+ * Every slot below next_slot is in exactly one place: in use, on the
+ * free stack, or in a run set aside (used + nfree + run_pages ==
+ * next_slot), so a store with room always finds a slot in one of them
+ * or above next_slot.
+ */
 struct slots {
 	uint64_t capacity;
 	uint64_t used;		/* slots handed out and not released */
@@ -32,7 +43,8 @@ struct slots {
 	uint32_t *free_slots;	/* stack of released slot numbers */
 	uint64_t nfree;
 	bool releasing;		/* inside slots_release_many_begin/end */
-	uint64_t release_from;	/* free_slots[] from here: to give back */
+	uint64_t release_from;	/* free_slots[] from here: released since
+				 * the begin */
 	uint64_t next_slot;	/* slots below this have been handed out */
 	/*
 	 * Released many at once and not yet given back (slots_give_back):
@@ -40,10 +52,6 @@ struct slots {
 	 */
 	struct slot_run *runs;
 	uint64_t nruns, runs_room, run_pages;
-};
-
-struct slot_run {
-	uint32_t first, n;
 };
 
 int slots_new(struct slots **out, uint64_t capacity_pages)
@@ -261,7 +269,7 @@ void slots_release(struct slots *sl, uint32_t slot)
 	 * Give the memory back, unless it is reserved (and locked, which
 	 * MADV_DONTNEED would refuse anyway): every write fills a slot
 	 * whole, so nothing reads what a freed slot held.  Inside
-	 * slots_release_many_begin/end, the end gives it back.
+	 * slots_release_many_begin/end, the end sets it aside instead.
 	 */
 	if (!sl->reserved && !sl->releasing)
 		madvise(slots_addr(sl, slot), PAGE, MADV_DONTNEED);

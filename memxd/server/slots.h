@@ -6,7 +6,8 @@
  * (so transparent huge pages can back them), or all at once and locked
  * (slots_reserve).  At most the capacity are in use at once.  A slot
  * released goes back on a stack of free ones and, unless reserved, its
- * memory goes back to the host.
+ * memory goes back to the host: at once, or, when many are released
+ * together, set aside in runs and given back a slice at a time.
  *
  * Beside each slot lies a struct slot_meta for the store: this layer
  * allocates it and never reads it.  It knows nothing of sessions,
