@@ -284,8 +284,9 @@ static int cmp_slot(const void *a, const void *b)
 
 /*
  * Sort @n slot numbers: by their two 16-bit halves (a radix sort, two
- * passes through a buffer of @n) when there are many, which for a
- * million took 0.17 s by qsort(3) and its calls per comparison.
+ * passes through a buffer of @n) when there are many.  For a million,
+ * qsort(3), with its call per comparison, made the freeing turn 0.11 s
+ * longer (0.30 s against 0.19).
  */
 static void sort_slots(uint32_t *v, uint64_t n)
 {
