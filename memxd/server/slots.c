@@ -42,9 +42,9 @@ struct slots {
 	uint64_t nchunks;
 	uint32_t *free_slots;	/* stack of released slot numbers */
 	uint64_t nfree;
-	bool releasing;		/* inside slots_release_many_begin/end */
+	unsigned releasing;	/* slots_release_many_begin()s not ended */
 	uint64_t release_from;	/* free_slots[] from here: released since
-				 * the begin */
+				 * the first begin, still free */
 	uint64_t next_slot;	/* slots below this have been handed out */
 	/*
 	 * Released many at once and not yet given back (slots_give_back):
@@ -239,6 +239,13 @@ uint32_t slots_alloc(struct slots *sl)
 		sl->run_pages--;
 	} else if (sl->nfree) {
 		slot = sl->free_slots[--sl->nfree];
+		/*
+		 * Between a begin and its end (a session freed over many
+		 * turns, store.c) a write may take a slot from under what
+		 * was released since: what the end sorts stays above.
+		 */
+		if (sl->nfree < sl->release_from)
+			sl->release_from = sl->nfree;
 	} else {
 		uint64_t c = sl->next_slot / CHUNK_PAGES;
 
@@ -327,8 +334,8 @@ static void sort_slots(uint32_t *v, uint64_t n)
  */
 void slots_release_many_begin(struct slots *sl)
 {
-	sl->releasing = true;
-	sl->release_from = sl->nfree;
+	if (!sl->releasing++)
+		sl->release_from = sl->nfree;
 }
 
 /* Room for @more runs set aside, or false. */
@@ -366,7 +373,9 @@ void slots_release_many_end(struct slots *sl)
 	uint64_t from = sl->release_from, n = sl->nfree - from, i, j, nr;
 	uint32_t *sorted = sl->free_slots + from;
 
-	sl->releasing = false;
+	if (--sl->releasing)
+		return;
+	sl->release_from = 0;
 	if (sl->reserved || !n)
 		return;
 	sort_slots(sorted, n);

@@ -64,8 +64,11 @@ void slots_release(struct slots *sl, uint32_t slot);
  * Around many releases at once (a session freed, a large discard): the
  * end sorts them into runs of neighbouring slots and sets those aside,
  * for slots_give_back to give their memory back one system call a run,
- * rather than one a slot and all at once.  Nothing allocates between.
- * A reserved store gives nothing back: its slots go straight to free.
+ * rather than one a slot and all at once.  Pairs nest: only the
+ * outermost end sorts.  Slots may be taken between, over many turns of
+ * a loop: what was released since the begin goes before what was given
+ * back earlier, its memory still there.  A reserved store gives nothing
+ * back: its slots go straight to free.
  */
 void slots_release_many_begin(struct slots *sl);
 void slots_release_many_end(struct slots *sl);
