@@ -321,6 +321,8 @@ START_TEST(test_hash_table_against_reference)
 	}
 	ck_assert_uint_gt(present, 0);
 	store_session_free(st, ss);
+	/* Its table is large: walked when asked (store_give_back). */
+	ck_assert(!store_give_back(st, UINT64_MAX));
 	ck_assert_uint_eq(store_used(st), 0);
 	store_free(st);
 }
@@ -580,6 +582,193 @@ START_TEST(test_set_aside_slots_are_taken_first)
 	for (uint32_t i = 0; i < HALF; i++)
 		assert_page(st, sb, i, 4);
 	store_session_free(st, sb);
+	store_free(st);
+}
+END_TEST
+
+/*
+ * A session of more than 8,192 references (a table of more than
+ * STORE_FREE_AT_ONCE buckets) is walked a slice at a time by
+ * store_give_back, 4 buckets a page asked for: until the walk ends its
+ * pages stay in use, other sessions read and write between slices, and
+ * only then is its memory set aside to give back.
+ */
+START_TEST(test_large_session_freed_in_slices)
+{
+	/* 10,000 references: a table of 32,768 buckets, 8 slices of 4,096. */
+	enum { N = 10000, B = 100, BUCKETS = 32768, SLICE = 1024 };
+	static void *a[N], *b[B];
+	struct store *st;
+	struct store_session *sa, *sb;
+	struct store_stats s;
+	uint64_t used;
+
+	ck_assert_uint_gt(BUCKETS, STORE_FREE_AT_ONCE);
+	st = new_store(N + B);
+	sa = store_session_new(st);
+	sb = store_session_new(st);
+	write_span(st, sa, 0, N, 1);
+	/* A's first B pages again: shared with A where dedup is on. */
+	write_span(st, sb, 0, B, 1);
+	slot_addrs(st, sa, 0, N, a);
+	slot_addrs(st, sb, 0, B, b);
+	used = store_used(st);
+	ck_assert_uint_eq(used, dedup_on ? N : N + B);
+
+	store_session_free(st, sa);
+	s = stats_of(st);
+	ck_assert_uint_eq(s.freeing_pages, N);
+	ck_assert_uint_eq(s.logical_pages, N + B);
+	ck_assert_uint_eq(store_used(st), used);
+	/* Asking walks nothing. */
+	ck_assert(store_give_back(st, 0));
+	ck_assert_uint_eq(stats_of(st).freeing_pages, N);
+
+	for (unsigned k = 1; k <= BUCKETS / (4 * SLICE); k++) {
+		uint64_t before = stats_of(st).freeing_pages;
+		bool more = store_give_back(st, SLICE);
+
+		s = stats_of(st);
+		ck_assert_msg(more == (k < BUCKETS / (4 * SLICE) || !reserve_on),
+			      "slice %u: more %d", k, more);
+		ck_assert_msg(s.freeing_pages < before, "slice %u dropped "
+			      "nothing (%lu left)", k,
+			      (unsigned long)s.freeing_pages);
+		ck_assert_uint_eq(s.logical_pages, s.freeing_pages + B);
+		if (k < BUCKETS / (4 * SLICE)) {
+			ck_assert_uint_gt(s.freeing_pages, 0);
+			/* Nothing set aside before the walk's end. */
+			ck_assert_uint_eq(s.give_back_pages, 0);
+		}
+		for (uint32_t i = k; i < B; i += 7)
+			assert_page(st, sb, i, 1);
+		write_span(st, sb, B - 1, 1, 1);
+	}
+	s = stats_of(st);
+	ck_assert_uint_eq(s.freeing_pages, 0);
+	ck_assert_uint_eq(s.logical_pages, B);
+	ck_assert_uint_eq(store_used(st), B);
+	/* The last slice walked all it was asked: nothing given back. */
+	ck_assert_uint_eq(s.give_back_pages,
+			  reserve_on ? 0 : dedup_on ? N - B : N);
+	ck_assert(!store_give_back(st, UINT64_MAX));
+	/* What B shares stays; the rest of A went back. */
+	for (uint32_t i = 0; i < N; i++) {
+		bool kept = reserve_on || (dedup_on && i < B);
+
+		ck_assert_msg(resident(a[i]) == kept, "A's page %u: resident "
+			      "%d, kept %d", i, resident(a[i]), kept);
+	}
+	for (uint32_t i = 0; i < B; i++) {
+		ck_assert(resident(b[i]));
+		assert_page(st, sb, i, 1);
+	}
+	store_session_free(st, sb);
+	ck_assert_uint_eq(store_used(st), 0);
+	store_free(st);
+}
+END_TEST
+
+/*
+ * A write that finds no room while a freed session is still being
+ * walked walks it to its end first: a full store emptied by a session's
+ * end is full only of pages nobody holds.  A parity XOR that creates a
+ * page, likewise.
+ */
+START_TEST(test_write_without_room_ends_the_walk)
+{
+	enum { CAP = 10000 };
+	struct store *st;
+	struct store_session *sa, *sb;
+
+	st = new_store(CAP);
+	sa = store_session_new(st);
+	write_span(st, sa, 0, CAP, 1);
+	store_session_free(st, sa);
+	ck_assert_uint_eq(stats_of(st).freeing_pages, CAP);
+	ck_assert_uint_eq(store_used(st), CAP);
+
+	sb = store_session_new(st);
+	ck_assert_int_eq(store_xor(st, sb, 0, 1, pattern(2, 0, 1), NULL), 0);
+	ck_assert_uint_eq(stats_of(st).freeing_pages, 0);
+	ck_assert_uint_eq(store_used(st), 1);
+	write_span(st, sb, 1, CAP - 1, 2);
+	ck_assert_uint_eq(store_used(st), CAP);
+	ck_assert_int_eq(store_write(st, sb, CAP, 1, pattern(2, CAP, 1), NULL),
+			 -ENOSPC);
+	for (uint32_t i = 0; i < CAP; i += 13)
+		assert_page(st, sb, i, 2);
+	ck_assert(!store_give_back(st, UINT64_MAX));
+	assert_page(st, sb, CAP - 1, 2);
+	store_session_free(st, sb);
+	ck_assert(!store_give_back(st, UINT64_MAX));
+	ck_assert_uint_eq(store_used(st), 0);
+	store_free(st);
+}
+END_TEST
+
+static int cmp_ptr(const void *x, const void *y)
+{
+	uintptr_t a = (uintptr_t)*(void *const *)x;
+	uintptr_t b = (uintptr_t)*(void *const *)y;
+
+	return (a > b) - (a < b);
+}
+
+/*
+ * Slots written while a freed session is walked, into slots it released
+ * and into slots given back before, are never given back under their
+ * new holder; every slot the walk released that no write took is.  A
+ * discard between slices joins the walk's releases.
+ */
+START_TEST(test_slots_taken_during_the_walk_stay)
+{
+	enum { CAP = 10240, B = 1240, A = CAP - B, C = 2500 };
+	static void *a[A], *c[C];
+	struct store *st;
+	struct store_session *sa, *sb, *sc;
+
+	st = new_store(CAP);
+	sb = store_session_new(st);
+	sa = store_session_new(st);
+	write_span(st, sb, 0, B, 2);
+	write_span(st, sa, 0, A, 1);
+	slot_addrs(st, sa, 0, A, a);
+	/* 1,000 free slots given back before the walk begins. */
+	ck_assert_uint_eq(store_discard(st, sb, 0, 1000), 1000);
+	ck_assert(!store_give_back(st, UINT64_MAX));
+
+	store_session_free(st, sa);
+	ck_assert(store_give_back(st, 1024));
+	ck_assert_uint_gt(stats_of(st).freeing_pages, 0);
+	/* A discard between slices, and a write that takes every kind. */
+	ck_assert_uint_eq(store_discard(st, sb, 1000, 40), 40);
+	sc = store_session_new(st);
+	write_span(st, sc, 0, C, 3);
+	ck_assert_uint_eq(stats_of(st).freeing_pages, 0);
+	slot_addrs(st, sc, 0, C, c);
+	ck_assert(!store_give_back(st, UINT64_MAX));
+
+	ck_assert_uint_eq(store_used(st), B - 1040 + C);
+	for (uint32_t i = 0; i < C; i++) {
+		ck_assert_msg(resident(c[i]), "C's page %u given back", i);
+		if (i % 11 == 0)
+			assert_page(st, sc, i, 3);
+	}
+	for (uint32_t i = 1040; i < B; i++)
+		assert_page(st, sb, i, 2);
+	qsort(c, C, sizeof(c[0]), cmp_ptr);
+	for (uint32_t k = 0; k < A; k++) {
+		bool held = bsearch(&a[k], c, C, sizeof(c[0]), cmp_ptr);
+
+		ck_assert_msg(resident(a[k]) == (held || reserve_on),
+			      "slot of A's page %u: resident %d, C holds it %d",
+			      k, resident(a[k]), held);
+	}
+	store_session_free(st, sb);
+	store_session_free(st, sc);
+	ck_assert(!store_give_back(st, UINT64_MAX));
+	ck_assert_uint_eq(store_used(st), 0);
 	store_free(st);
 }
 END_TEST
@@ -1601,6 +1790,9 @@ static void add_store_tcases(Suite *s, const struct store_variant *v)
 	tcase_add_test(tc, test_discarded_slots_are_reused);
 	tcase_add_test(tc, test_released_memory_goes_back);
 	tcase_add_test(tc, test_set_aside_slots_are_taken_first);
+	tcase_add_test(tc, test_large_session_freed_in_slices);
+	tcase_add_test(tc, test_write_without_room_ends_the_walk);
+	tcase_add_test(tc, test_slots_taken_during_the_walk_stay);
 	suite_add_tcase(s, tc);
 
 	if (v->table) {

@@ -301,10 +301,11 @@ static void on_read(struct server *srv, const struct rmap_msg *m,
 }
 
 /*
- * The memory of slots freed many at once (a session, a large discard)
- * goes back to the host a slice per turn of the loop, with requests
- * answered between: at 0.4 µs a page, a 4 GiB session given back in one
- * go kept every client waiting for half a second.
+ * A large session freed is walked, and the memory of slots freed many at
+ * once (a session, a large discard) goes back to the host, a slice per
+ * turn of the loop, with requests answered between: at 0.4 µs a page, a
+ * 4 GiB session given back in one go kept every client waiting for half
+ * a second, and walking its table alone took 0.13 to 0.21 s.
  */
 #define GIVE_BACK_SLICE	8192u	/* pages: some 3 ms */
 
@@ -316,6 +317,7 @@ static void give_back_fire(struct evl *loop, struct evl_timer *t)
 	srv->st.give_back_slices++;
 	if (store_give_back(srv->store, GIVE_BACK_SLICE))
 		evl_timer_arm(loop, t, 0);
+	leave_check_empty(srv);
 }
 
 static void give_back_soon(struct server *srv)
@@ -839,6 +841,7 @@ void server_stats(const struct server *srv, struct server_stats *st)
 	st->hashed_pages = ss.hashed_pages;
 	st->hash_ns = ss.hash_ns;
 	st->give_back_pages = ss.give_back_pages;
+	st->freeing_pages = ss.freeing_pages;
 	st->sessions = g_hash_table_size(srv->sessions);
 	st->leaving = srv->leaving;
 }

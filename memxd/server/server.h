@@ -81,7 +81,9 @@ struct server_stats {
 	uint64_t logical_pages;		/* pages the sessions hold */
 	uint64_t hashed_pages, hash_ns;	/* dedup's cost: store_stats() */
 	uint64_t give_back_pages;	/* freed, not yet given back */
-	uint64_t give_back_slices;	/* turns that gave some back */
+	uint64_t freeing_pages;		/* of sessions freed, references
+					 * not yet dropped */
+	uint64_t give_back_slices;	/* turns that walked or gave back */
 	uint32_t sessions;
 	uint32_t load_permille;
 	uint64_t reads, writes, frees, full_refusals, expired_sessions;

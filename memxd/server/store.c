@@ -17,6 +17,8 @@
 #include "../../rmap/wire.h"
 #include "slots.h"
 
+/* Buckets of a dying session's table walked per page a slice may give back. */
+#define WALK_PER_PAGE	4u
 #define PAGE		RMAP_PAGE_SIZE
 #define TAG		RMAP_TAG_LEN
 /*
@@ -57,6 +59,13 @@ struct store {
 	 */
 	uint32_t *index;
 	uint64_t index_mask;
+	/*
+	 * Sessions freed and not yet walked (store_session_free): their
+	 * references are dropped a slice at a time by store_give_back,
+	 * oldest first, inside one slots_release_many_begin/end.
+	 */
+	struct store_session *dying, **dying_tail;
+	uint64_t dying_refs;	/* references they still hold */
 	store_hash_fn hash;
 	uint64_t hashed_pages, hash_ns;
 	struct run_plan plan;
@@ -75,6 +84,9 @@ struct store_session {
 	struct slot_entry *tab;
 	uint64_t mask;		/* table size - 1, a power of two */
 	uint64_t n;
+	/* Once freed and dying: the next, and the buckets walked. */
+	struct store_session *next;
+	uint64_t walked;
 };
 
 static uint64_t xxh3_page(const void *page)
@@ -124,6 +136,13 @@ void store_free(struct store *st)
 {
 	if (!st)
 		return;
+	while (st->dying) {
+		struct store_session *ss = st->dying;
+
+		st->dying = ss->next;
+		free(ss->tab);
+		free(ss);
+	}
 	slots_free(st->slots);
 	free(st->index);
 	free(st->xor_pages);
@@ -140,8 +159,26 @@ bool store_reserved(const struct store *st)
 	return slots_reserved(st->slots);
 }
 
+static uint64_t walk_dying(struct store *st, uint64_t budget);
+
 bool store_give_back(struct store *st, uint64_t max_pages)
 {
+	/*
+	 * A bucket walked costs less than a page given back, and a table
+	 * is two to four buckets a reference: a slice of either takes
+	 * about as long.  What the walk leaves of the slice gives back.
+	 */
+	uint64_t budget = max_pages > UINT64_MAX / WALK_PER_PAGE ?
+			  UINT64_MAX : max_pages * WALK_PER_PAGE;
+
+	if (st->dying) {
+		uint64_t walked = walk_dying(st, budget);
+
+		if (st->dying)
+			return true;
+		if (budget != UINT64_MAX)
+			max_pages = (budget - walked) / WALK_PER_PAGE;
+	}
 	return slots_give_back(st->slots, max_pages);
 }
 
@@ -188,6 +225,7 @@ void store_stats(const struct store *st, struct store_stats *out)
 		.hashed_pages = st->hashed_pages,
 		.hash_ns = st->hash_ns,
 		.give_back_pages = slots_to_give_back(st->slots),
+		.freeing_pages = st->dying_refs,
 		.dedup = st->index != NULL,
 		.reserved = slots_reserved(st->slots),
 	};
@@ -371,17 +409,65 @@ uint64_t store_session_pages(const struct store_session *ss)
 	return ss->n;
 }
 
+/*
+ * Drop the references of the dying sessions, walking at most @budget
+ * buckets of their tables: how many it walked.  The releases of the
+ * whole walk are sorted into runs once, at its end, as a session's
+ * slots lie scattered over its table (by page number, not by slot).
+ */
+static uint64_t walk_dying(struct store *st, uint64_t budget)
+{
+	uint64_t walked = 0;
+
+	while (st->dying && walked < budget) {
+		struct store_session *ss = st->dying;
+		uint64_t end = ss->mask + 1;
+
+		if (end - ss->walked > budget - walked)
+			end = ss->walked + (budget - walked);
+		walked += end - ss->walked;
+		for (uint64_t i = ss->walked; i < end; i++)
+			if (ss->tab[i].slot != SLOT_NONE) {
+				slot_unref(st, ss->tab[i].slot);
+				st->dying_refs--;
+			}
+		ss->walked = end;
+		if (end <= ss->mask)
+			break;
+		st->dying = ss->next;
+		if (!st->dying) {
+			st->dying_tail = &st->dying;
+			slots_release_many_end(st->slots);
+		}
+		free(ss->tab);
+		free(ss);
+	}
+	return walked;
+}
+
 void store_session_free(struct store *st, struct store_session *ss)
 {
 	if (!ss)
 		return;
-	slots_release_many_begin(st->slots);
-	for (uint64_t i = 0; i <= ss->mask; i++)
-		if (ss->tab[i].slot != SLOT_NONE)
-			slot_unref(st, ss->tab[i].slot);
-	slots_release_many_end(st->slots);
-	free(ss->tab);
-	free(ss);
+	if (ss->mask + 1 <= STORE_FREE_AT_ONCE) {
+		slots_release_many_begin(st->slots);
+		for (uint64_t i = 0; i <= ss->mask; i++)
+			if (ss->tab[i].slot != SLOT_NONE)
+				slot_unref(st, ss->tab[i].slot);
+		slots_release_many_end(st->slots);
+		free(ss->tab);
+		free(ss);
+		return;
+	}
+	if (!st->dying) {
+		slots_release_many_begin(st->slots);
+		st->dying_tail = &st->dying;
+	}
+	ss->next = NULL;
+	ss->walked = 0;
+	*st->dying_tail = ss;
+	st->dying_tail = &ss->next;
+	st->dying_refs += ss->n;
 }
 
 /* ---- writing a run: plan, then apply ---- */
@@ -590,6 +676,22 @@ static int run_apply(struct store *st, struct store_session *ss,
 	return 0;
 }
 
+/*
+ * run_apply, and again once the dying sessions are walked to their end
+ * if it found no room: what they still hold is no longer anybody's.
+ */
+static int run_apply_room(struct store *st, struct store_session *ss,
+			  uint64_t page, uint32_t count)
+{
+	int err = run_apply(st, ss, page, count);
+
+	if (err == -ENOSPC && st->dying) {
+		walk_dying(st, UINT64_MAX);
+		err = run_apply(st, ss, page, count);
+	}
+	return err;
+}
+
 int store_write(struct store *st, struct store_session *ss, uint64_t page,
 		uint32_t count, const void *data, const void *tags)
 {
@@ -601,7 +703,7 @@ int store_write(struct store *st, struct store_session *ss, uint64_t page,
 		st->plan.data[i] = src + (size_t)i * PAGE;
 		st->plan.tag[i] = tag_in(tags, i);
 	}
-	return run_apply(st, ss, page, count);
+	return run_apply_room(st, ss, page, count);
 }
 
 int store_read(struct store *st, struct store_session *ss, uint64_t page,
@@ -765,7 +867,7 @@ int store_xor(struct store *st, struct store_session *ss, uint64_t page,
 			p->tag[i] = xt;
 		}
 	}
-	return run_apply(st, ss, page, count);
+	return run_apply_room(st, ss, page, count);
 }
 
 int store_read_zero(struct store *st, struct store_session *ss,

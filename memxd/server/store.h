@@ -86,17 +86,30 @@ int store_set_dedup(struct store *st, bool on);
 typedef uint64_t (*store_hash_fn)(const void *page);
 void store_set_hash_for_tests(struct store *st, store_hash_fn fn);
 
+/*
+ * A session's table of at most this many buckets (512 KiB, up to 8,192
+ * references: about a slice's walk) is freed at once; a larger one over
+ * many calls of store_give_back.
+ */
+#define STORE_FREE_AT_ONCE	(1u << 14)
+
 struct store_session *store_session_new(struct store *st);
 /*
- * Frees every page of the session, then the session.  The memory of
- * many slots freed at once (here or by store_discard) is given back
- * later, by store_give_back: until then they are neither used nor
- * lost, and a write takes them first.
+ * Frees every page of the session, and the session: no call may name it
+ * again.  A large session's references are dropped later, a slice at a
+ * time, by store_give_back: until then its pages stay in use (and may
+ * still be shared by a write of the same bytes), except that a write
+ * that finds no room drops them all first.  The memory of many slots
+ * freed at once (here or by store_discard) is given back later too,
+ * also by store_give_back: until then they are neither used nor lost,
+ * and a write takes them first.
  */
 void store_session_free(struct store *st, struct store_session *ss);
 /*
- * Give back about @max_pages of that memory (slots.h); true while some
- * remains to give back (@max_pages 0 only asks).
+ * About @max_pages pages' worth of that work: walk the tables of freed
+ * sessions first (four buckets for a page), then give back memory
+ * (slots.h) with what is left.  True while some of either remains
+ * (@max_pages 0 only asks; UINT64_MAX does it all).
  */
 bool store_give_back(struct store *st, uint64_t max_pages);
 uint64_t store_session_pages(const struct store_session *ss);
@@ -177,6 +190,8 @@ struct store_stats {
 	uint64_t hash_ns;		/* time spent hashing and comparing */
 	uint64_t give_back_pages;	/* freed, memory not yet given back:
 					 * store_give_back() */
+	uint64_t freeing_pages;		/* references of freed sessions not
+					 * yet dropped: store_give_back() */
 	bool dedup;
 	bool reserved;			/* store_reserve() */
 };
