@@ -4,10 +4,13 @@
  * session ends (memxd/server/store.h, slots.h).  A session of --pages
  * pages (default 524,288: 2 GiB) is written, then freed twice over:
  *
- *   one turn: its memory given back in the turn that freed it, as the
- *             server did before (the baseline, in the same run);
- *   sliced:   freed, then given back 8,192 pages at a time, as the
- *             server does now, a slice per turn of its loop.
+ *   one turn: its table walked and its memory given back in the turn
+ *             that freed it (the baseline, in the same run): the server
+ *             did both in that turn before 3e346c2, and still walked
+ *             the table in it until the walk was sliced too;
+ *   sliced:   freed, then walked and given back 8,192 pages' worth at a
+ *             time (4 buckets of the table for a page), as the server
+ *             does now, a slice per turn of its loop.
  *
  * The stall is the longest the loop goes without a turn for requests.
  * Prints "store-bench: pages=... reserved=... one_turn_s=...
@@ -15,7 +18,8 @@
  * stall_ratio=..." (the longest turn now, the free's or a slice's, over
  * the one-turn baseline's).  The baseline sorts as this tree does; the
  * tree before sorted by qsort(3), 0.11 s more for 1,048,576 pages.
- * Run it with --reserve for a reserved store, which gives nothing back.
+ * Run it with --reserve for a reserved store, which gives nothing back
+ * but is walked in slices all the same.
  */
 #include <getopt.h>
 #include <stdio.h>
@@ -107,7 +111,7 @@ int main(int argc, char **argv)
 	store_give_back(st, UINT64_MAX);
 	one_turn = now() - t0;
 
-	/* Now: freed in one turn, given back in slices. */
+	/* Now: freed at once, walked and given back in slices. */
 	ss = fill(st, pages, 1);
 	t0 = now();
 	store_session_free(st, ss);
