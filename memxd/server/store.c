@@ -1,9 +1,10 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 /*
- * store.c - the page store, see store.h: per-session hash tables of
- * references, a content index that lets equal pages share a slot
- * (dedup), and the runs written, read and XORed through them.  The
- * slots themselves, their memory and their allocation: slots.h.
+ * store.c - the page store, see store.h: sessions and their references,
+ * a content index that lets equal pages share a slot (dedup), and the
+ * runs written, read and XORed through them.  A session's table of
+ * references: reftab.h.  The slots themselves, their memory and their
+ * allocation: slots.h.
  */
 #include "store.h"
 
@@ -15,6 +16,7 @@
 #include <xxhash.h>
 
 #include "../../rmap/wire.h"
+#include "reftab.h"
 #include "slots.h"
 
 /* Buckets of a dying session's table walked per page a slice may give back. */
@@ -73,17 +75,8 @@ struct store {
 	uint8_t xor_tags[RMAP_MAX_PAGES * TAG];
 };
 
-/* A reference: a session's page number, its slot and its own tag. */
-struct slot_entry {
-	uint64_t page;
-	uint32_t slot;		/* SLOT_NONE: unused bucket */
-	uint8_t tag[TAG];	/* this reference's, never the slot's */
-};
-
 struct store_session {
-	struct slot_entry *tab;
-	uint64_t mask;		/* table size - 1, a power of two */
-	uint64_t n;
+	struct reftab refs;	/* its references: reftab.h */
 	/* Once freed and dying: the next, and the buckets walked. */
 	struct store_session *next;
 	uint64_t walked;
@@ -140,7 +133,7 @@ void store_free(struct store *st)
 		struct store_session *ss = st->dying;
 
 		st->dying = ss->next;
-		free(ss->tab);
+		reftab_fini(&ss->refs);
 		free(ss);
 	}
 	slots_free(st->slots);
@@ -231,18 +224,6 @@ void store_stats(const struct store *st, struct store_stats *out)
 	};
 }
 
-/*
- * Linear probing with backward-shift deletion, for both the session
- * tables and the content index: after a hole at @i, may the entry at
- * @j, whose home bucket is @home, move back into it?  Not if its home
- * lies cyclically in (i, j].
- */
-static bool probe_may_fill(uint64_t i, uint64_t j, uint64_t home)
-{
-	return (j > i && (home <= i || home > j)) ||
-	       (j < i && (home <= i && home > j));
-}
-
 /* ---- the content index ---- */
 
 /* A stored slot holding @data (hash @h) that can take a reference. */
@@ -305,15 +286,7 @@ static void slot_unref(struct store *st, uint32_t slot)
 	slots_release(st->slots, slot);
 }
 
-/* ---- per-session table: linear probing, backward-shift deletion ---- */
-
-static uint64_t hash_page(uint64_t page)
-{
-	page ^= page >> 33;
-	page *= 0xff51afd7ed558ccdull;
-	page ^= page >> 33;
-	return page;
-}
+/* ---- sessions ---- */
 
 struct store_session *store_session_new(struct store *st)
 {
@@ -322,91 +295,16 @@ struct store_session *store_session_new(struct store *st)
 	(void)st;
 	if (!ss)
 		return NULL;
-	ss->mask = 63;
-	ss->tab = malloc((ss->mask + 1) * sizeof(*ss->tab));
-	if (!ss->tab) {
+	if (reftab_init(&ss->refs)) {
 		free(ss);
 		return NULL;
 	}
-	for (uint64_t i = 0; i <= ss->mask; i++)
-		ss->tab[i].slot = SLOT_NONE;
 	return ss;
-}
-
-static struct slot_entry *tab_find(const struct store_session *ss,
-				   uint64_t page)
-{
-	for (uint64_t i = hash_page(page) & ss->mask;; i = (i + 1) & ss->mask) {
-		struct slot_entry *e = &ss->tab[i];
-
-		if (e->slot == SLOT_NONE)
-			return NULL;
-		if (e->page == page)
-			return e;
-	}
-}
-
-/* A new entry for @page, its slot and tag for the caller to set. */
-static struct slot_entry *tab_insert(struct store_session *ss, uint64_t page)
-{
-	uint64_t i = hash_page(page) & ss->mask;
-
-	while (ss->tab[i].slot != SLOT_NONE)
-		i = (i + 1) & ss->mask;
-	ss->tab[i].page = page;
-	ss->n++;
-	return &ss->tab[i];
-}
-
-static int tab_grow(struct store_session *ss, uint64_t need)
-{
-	struct slot_entry *old = ss->tab;
-	uint64_t old_size = ss->mask + 1, size = old_size;
-
-	/* Keep the load factor at or below 1/2. */
-	while (2 * need > size)
-		size *= 2;
-	if (size == old_size)
-		return 0;
-	ss->tab = malloc(size * sizeof(*ss->tab));
-	if (!ss->tab) {
-		ss->tab = old;
-		return -ENOMEM;
-	}
-	ss->mask = size - 1;
-	ss->n = 0;
-	for (uint64_t i = 0; i < size; i++)
-		ss->tab[i].slot = SLOT_NONE;
-	for (uint64_t i = 0; i < old_size; i++)
-		if (old[i].slot != SLOT_NONE)
-			*tab_insert(ss, old[i].page) = old[i];
-	free(old);
-	return 0;
-}
-
-static void tab_delete(struct store_session *ss, struct slot_entry *e)
-{
-	uint64_t i = (uint64_t)(e - ss->tab), j = i;
-
-	for (;;) {
-		uint64_t home;
-
-		j = (j + 1) & ss->mask;
-		if (ss->tab[j].slot == SLOT_NONE)
-			break;
-		home = hash_page(ss->tab[j].page) & ss->mask;
-		if (probe_may_fill(i, j, home)) {
-			ss->tab[i] = ss->tab[j];
-			i = j;
-		}
-	}
-	ss->tab[i].slot = SLOT_NONE;
-	ss->n--;
 }
 
 uint64_t store_session_pages(const struct store_session *ss)
 {
-	return ss->n;
+	return ss->refs.n;
 }
 
 /*
@@ -421,25 +319,28 @@ static uint64_t walk_dying(struct store *st, uint64_t budget)
 
 	while (st->dying && walked < budget) {
 		struct store_session *ss = st->dying;
-		uint64_t end = ss->mask + 1;
+		uint64_t span = reftab_span(&ss->refs), end = span;
 
 		if (end - ss->walked > budget - walked)
 			end = ss->walked + (budget - walked);
 		walked += end - ss->walked;
-		for (uint64_t i = ss->walked; i < end; i++)
-			if (ss->tab[i].slot != SLOT_NONE) {
-				slot_unref(st, ss->tab[i].slot);
+		for (uint64_t i = ss->walked; i < end; i++) {
+			const struct ref *e = reftab_at(&ss->refs, i);
+
+			if (e) {
+				slot_unref(st, e->slot);
 				st->dying_refs--;
 			}
+		}
 		ss->walked = end;
-		if (end <= ss->mask)
+		if (end < span)
 			break;
 		st->dying = ss->next;
 		if (!st->dying) {
 			st->dying_tail = &st->dying;
 			slots_release_many_end(st->slots);
 		}
-		free(ss->tab);
+		reftab_fini(&ss->refs);
 		free(ss);
 	}
 	return walked;
@@ -449,13 +350,16 @@ void store_session_free(struct store *st, struct store_session *ss)
 {
 	if (!ss)
 		return;
-	if (ss->mask + 1 <= STORE_FREE_AT_ONCE) {
+	if (reftab_span(&ss->refs) <= STORE_FREE_AT_ONCE) {
 		slots_release_many_begin(st->slots);
-		for (uint64_t i = 0; i <= ss->mask; i++)
-			if (ss->tab[i].slot != SLOT_NONE)
-				slot_unref(st, ss->tab[i].slot);
+		for (uint64_t i = 0; i < reftab_span(&ss->refs); i++) {
+			const struct ref *e = reftab_at(&ss->refs, i);
+
+			if (e)
+				slot_unref(st, e->slot);
+		}
 		slots_release_many_end(st->slots);
-		free(ss->tab);
+		reftab_fini(&ss->refs);
 		free(ss);
 		return;
 	}
@@ -467,7 +371,7 @@ void store_session_free(struct store *st, struct store_session *ss)
 	ss->walked = 0;
 	*st->dying_tail = ss;
 	st->dying_tail = &ss->next;
-	st->dying_refs += ss->n;
+	st->dying_refs += ss->refs.n;
 }
 
 /* ---- writing a run: plan, then apply ---- */
@@ -587,7 +491,7 @@ static int run_apply(struct store *st, struct store_session *ss,
 	uint64_t logical;
 
 	for (uint32_t i = 0; i < count; i++) {
-		struct slot_entry *e = tab_find(ss, page + i);
+		struct ref *e = reftab_find(&ss->refs, page + i);
 
 		p->old[i] = e ? e->slot : SLOT_NONE;
 	}
@@ -620,7 +524,7 @@ static int run_apply(struct store *st, struct store_session *ss,
 		plan_revert(st, p, count);
 		return -ENOSPC;
 	}
-	if (tab_grow(ss, ss->n + added)) {
+	if (reftab_reserve(&ss->refs, ss->refs.n + added)) {
 		plan_revert(st, p, count);
 		return -ENOMEM;
 	}
@@ -640,12 +544,13 @@ static int run_apply(struct store *st, struct store_session *ss,
 		for (uint32_t k = 0; k < nzeroed; k++)
 			index_remove(st, p->pool[k]);
 	for (uint32_t i = 0; i < count; i++) {
-		struct slot_entry *e;
+		struct ref *e;
 		uint32_t slot;
 
 		if (!p->data[i]) {
 			if (p->old[i] != SLOT_NONE)
-				tab_delete(ss, tab_find(ss, page + i));
+				reftab_delete(&ss->refs,
+					      reftab_find(&ss->refs, page + i));
 			continue;
 		}
 		if (p->share[i] != SLOT_NONE) {
@@ -663,8 +568,9 @@ static int run_apply(struct store *st, struct store_session *ss,
 			}
 		}
 		p->slot[i] = slot;
-		e = p->old[i] != SLOT_NONE ? tab_find(ss, page + i) :
-					 tab_insert(ss, page + i);
+		e = p->old[i] != SLOT_NONE ?
+		    reftab_find(&ss->refs, page + i) :
+		    reftab_insert(&ss->refs, page + i);
 		e->slot = slot;
 		memcpy(e->tag, p->tag[i], TAG);
 	}
@@ -712,7 +618,7 @@ int store_read(struct store *st, struct store_session *ss, uint64_t page,
 	uint8_t *tg = tags_out;
 
 	for (uint32_t i = 0; i < count; i++) {
-		struct slot_entry *e = tab_find(ss, page + i);
+		struct ref *e = reftab_find(&ss->refs, page + i);
 
 		if (!e)
 			return -ENOENT;
@@ -732,26 +638,26 @@ uint64_t store_discard(struct store *st, struct store_session *ss,
 	if (page + count < page)
 		count = UINT64_MAX - page;
 	slots_release_many_begin(st->slots);
-	if (count <= 2 * ss->n) {
+	if (count <= 2 * ss->refs.n) {
 		for (uint64_t i = 0; i < count; i++) {
-			struct slot_entry *e = tab_find(ss, page + i);
+			struct ref *e = reftab_find(&ss->refs, page + i);
 
 			if (e) {
 				slot_unref(st, e->slot);
-				tab_delete(ss, e);
+				reftab_delete(&ss->refs, e);
 				freed++;
 			}
 		}
 	} else {
 		/* A huge range: walk the table instead of the range. */
-		for (uint64_t i = 0; i <= ss->mask;) {
-			struct slot_entry *e = &ss->tab[i];
+		reftab_finish(&ss->refs);
+		for (uint64_t i = 0; i < reftab_span(&ss->refs);) {
+			struct ref *e = reftab_at(&ss->refs, i);
 
-			if (e->slot != SLOT_NONE && e->page >= page &&
-			    e->page - page < count) {
+			if (e && e->page >= page && e->page - page < count) {
 				slot_unref(st, e->slot);
 				/* may pull a later entry here */
-				tab_delete(ss, e);
+				reftab_delete(&ss->refs, e);
 				freed++;
 				continue;
 			}
@@ -795,7 +701,7 @@ int store_xwrite(struct store *st, struct store_session *ss, uint64_t page,
 	 * write (which leaves any other reference to them as it was).
 	 */
 	for (uint32_t i = 0; i < count; i++) {
-		struct slot_entry *e = tab_find(ss, page + i);
+		struct ref *e = reftab_find(&ss->refs, page + i);
 		size_t off = (size_t)i * PAGE;
 
 		if (e)
@@ -818,7 +724,7 @@ int store_xfree(struct store *st, struct store_session *ss, uint64_t page,
 	if (!run_ok(page, count))
 		return -EINVAL;
 	for (uint32_t i = 0; i < count; i++) {
-		struct slot_entry *e = tab_find(ss, page + i);
+		struct ref *e = reftab_find(&ss->refs, page + i);
 
 		memcpy(dst + (size_t)i * PAGE,
 		       e ? slots_addr(st->slots, e->slot) : zero_page, PAGE);
@@ -849,7 +755,7 @@ int store_xor(struct store *st, struct store_session *ss, uint64_t page,
 	 * shared one (copy on write) or in place if not.
 	 */
 	for (uint32_t i = 0; i < count; i++) {
-		struct slot_entry *e = tab_find(ss, page + i);
+		struct ref *e = reftab_find(&ss->refs, page + i);
 		const uint8_t *d = src + (size_t)i * PAGE, *t = tag_in(tg, i);
 		uint8_t *x = st->xor_pages + (size_t)i * PAGE;
 		uint8_t *xt = st->xor_tags + (size_t)i * TAG;
@@ -879,7 +785,7 @@ int store_read_zero(struct store *st, struct store_session *ss,
 	if (!run_ok(page, count))
 		return -EINVAL;
 	for (uint32_t i = 0; i < count; i++) {
-		struct slot_entry *e = tab_find(ss, page + i);
+		struct ref *e = reftab_find(&ss->refs, page + i);
 
 		iov[i].iov_base = e ? slots_addr(st->slots, e->slot) :
 				      (void *)zero_page;

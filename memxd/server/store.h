@@ -34,7 +34,8 @@
  * What it costs beside the pages, none of it counted against the
  * capacity: per reference, a 32-byte table entry (page, slot, tag) at a
  * load of 1/4 to 1/2, 64 to 128 bytes (was 32 to 64, plus 16 bytes of tag
- * per slot); per slot, 16 bytes (hash and count, in place of the tag);
+ * per slot), and while a table grows, the old one beside it until its
+ * entries have moved (reftab.h); per slot, 16 bytes (hash and count, in place of the tag);
  * and the index, 4 bytes a bucket, 2 to 4 buckets per page of capacity.
  * With dedup off, per page: 80 to 144 bytes (2 to 3.5% of it); with dedup
  * on and every reference distinct, 88 to 160 (2.1 to 3.9%), and at most
@@ -87,11 +88,12 @@ typedef uint64_t (*store_hash_fn)(const void *page);
 void store_set_hash_for_tests(struct store *st, store_hash_fn fn);
 
 /*
- * A session's table of at most this many buckets (512 KiB, up to 8,192
- * references: about a slice's walk) is freed at once; a larger one over
- * many calls of store_give_back.
+ * A session whose table has at most this many buckets (1 MiB, up to
+ * 16,384 references: a slice's walk) is freed at once; a larger one
+ * over many calls of store_give_back.  A table that is growing has two
+ * parts (reftab.h): what is left of the old one counts too.
  */
-#define STORE_FREE_AT_ONCE	(1u << 14)
+#define STORE_FREE_AT_ONCE	(1u << 15)
 
 struct store_session *store_session_new(struct store *st);
 /*
