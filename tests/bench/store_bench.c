@@ -20,6 +20,13 @@
  * tree before sorted by qsort(3), 0.11 s more for 1,048,576 pages.
  * Run it with --reserve for a reserved store, which gives nothing back
  * but is walked in slices all the same.
+ *
+ * Then a session's table alone (reftab.h), filled with as many
+ * references, 256 a write as a pager's runs come: the longest write's
+ * table work when it grows a step at a time, as now, against growing
+ * in one go (every entry moved at the write that needs room, as before;
+ * the baseline, in the same run).  Prints "store-bench: grow refs=...
+ * one_go_worst_ms=... stepped_worst_ms=... grow_ratio=...".
  */
 #include <getopt.h>
 #include <stdio.h>
@@ -27,6 +34,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "memxd/server/reftab.h"
 #include "memxd/server/store.h"
 #include "rmap/wire.h"
 
@@ -70,6 +78,40 @@ static struct store_session *fill(struct store *st, uint64_t pages,
 				(unsigned long)((p + n) * 100 / pages));
 	}
 	return ss;
+}
+
+/*
+ * The longest write's table work, filling a table with @refs references
+ * a run at a time, with the old table's moves ended at once (@one_go)
+ * or left to the steps.
+ */
+static double grow_worst(uint64_t refs, bool one_go)
+{
+	struct reftab t;
+	double worst = 0;
+
+	if (reftab_init(&t)) {
+		fprintf(stderr, "store-bench: out of memory\n");
+		exit(1);
+	}
+	for (uint64_t p = 0; p < refs; p += RUN) {
+		uint32_t n = refs - p < RUN ? (uint32_t)(refs - p) : RUN;
+		double t0 = now(), d;
+
+		if (reftab_reserve(&t, t.n + n)) {
+			fprintf(stderr, "store-bench: out of memory\n");
+			exit(1);
+		}
+		if (one_go)
+			reftab_finish(&t);
+		for (uint32_t i = 0; i < n; i++)
+			reftab_insert(&t, p + i)->slot = (uint32_t)(p + i);
+		d = now() - t0;
+		if (d > worst)
+			worst = d;
+	}
+	reftab_fini(&t);
+	return worst;
 }
 
 int main(int argc, char **argv)
@@ -134,5 +176,16 @@ int main(int argc, char **argv)
 	       reserve, one_turn, sliced_free, slices, worst * 1e3,
 	       given_back, stall / one_turn);
 	store_free(st);
+
+	/* A session's table growing: in one go (the baseline), then now. */
+	{
+		double one_go = grow_worst(pages, true);
+		double stepped = grow_worst(pages, false);
+
+		printf("store-bench: grow refs=%lu one_go_worst_ms=%.1f "
+		       "stepped_worst_ms=%.2f grow_ratio=%.3f\n",
+		       (unsigned long)pages, one_go * 1e3, stepped * 1e3,
+		       stepped / one_go);
+	}
 	return 0;
 }
