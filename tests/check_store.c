@@ -607,7 +607,7 @@ START_TEST(test_large_session_freed_in_slices)
 	struct store_session *sa, *sb;
 	struct store_stats s;
 	unsigned slices = 0;
-	uint64_t used;
+	uint64_t used, given_back;
 
 	ck_assert_uint_gt(BUCKETS, STORE_FREE_AT_ONCE);
 	st = new_store(N + B);
@@ -621,6 +621,7 @@ START_TEST(test_large_session_freed_in_slices)
 	used = store_used(st);
 	ck_assert_uint_eq(used, dedup_on ? N : N + B);
 
+	given_back = stats_of(st).given_back_total;
 	store_session_free(st, sa);
 	s = stats_of(st);
 	ck_assert_uint_eq(s.freeing_pages, N);
@@ -661,8 +662,11 @@ START_TEST(test_large_session_freed_in_slices)
 	ck_assert_uint_ge(slices, BUCKETS / (4 * SLICE));
 	s = stats_of(st);
 	ck_assert_uint_eq(s.logical_pages, B);
+	ck_assert_uint_eq(s.freed_pages, N);
 	ck_assert_uint_eq(store_used(st), B);
 	ck_assert(!store_give_back(st, UINT64_MAX));
+	ck_assert_uint_eq(stats_of(st).given_back_total - given_back,
+			  reserve_on ? 0 : dedup_on ? N - B : N);
 	/* What B shares stays; the rest of A went back. */
 	for (uint32_t i = 0; i < N; i++) {
 		bool kept = reserve_on || (dedup_on && i < B);

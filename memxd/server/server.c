@@ -313,18 +313,40 @@ static void give_back_fire(struct evl *loop, struct evl_timer *t)
 {
 	struct server *srv = evl_container_of(t, struct server,
 					      give_back_timer);
+	const struct store_stats *from = &srv->give_back_from;
 
 	srv->st.give_back_slices++;
-	if (store_give_back(srv->store, GIVE_BACK_SLICE))
+	srv->give_back_run++;
+	if (store_give_back(srv->store, GIVE_BACK_SLICE)) {
 		evl_timer_arm(loop, t, 0);
+	} else if (srv->give_back_run > 1) {
+		struct store_stats now;
+
+		/* A session's end, or a large discard: say what it took. */
+		store_stats(srv->store, &now);
+		log_info("freed pages done with in %lu turns over %lu ms, "
+			 "answering requests between: %lu references of ended "
+			 "sessions dropped, %lu MiB given back to the host%s",
+			 (unsigned long)srv->give_back_run,
+			 (unsigned long)((evl_now_ns() - srv->give_back_t0) /
+					 1000000),
+			 (unsigned long)(now.freed_pages - from->freed_pages),
+			 (unsigned long)((now.given_back_total -
+					  from->given_back_total) >> 8),
+			 now.reserved ? " (none: the store is reserved)" : "");
+	}
 	leave_check_empty(srv);
 }
 
 static void give_back_soon(struct server *srv)
 {
 	if (!evl_timer_armed(&srv->give_back_timer) &&
-	    store_give_back(srv->store, 0))
+	    store_give_back(srv->store, 0)) {
 		evl_timer_arm(srv->loop, &srv->give_back_timer, 0);
+		srv->give_back_t0 = evl_now_ns();
+		srv->give_back_run = 0;
+		store_stats(srv->store, &srv->give_back_from);
+	}
 }
 
 static void on_request(struct rmap_ep *ep, const struct rmap_msg *m, void *arg)

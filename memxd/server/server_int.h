@@ -68,6 +68,9 @@ struct server {
 	struct evl_timer announce_timer, expiry_timer;
 	struct evl_timer give_back_timer;	/* store_give_back, a slice
 						 * a turn */
+	/* Since the slices began: when, how many, the work before them. */
+	uint64_t give_back_t0, give_back_run;
+	struct store_stats give_back_from;
 	struct server_stats st;
 	struct refusals refusals;	/* what RMAP refused, for the log */
 	/* load: time spent answering requests over the last interval */

@@ -52,6 +52,7 @@ struct slots {
 	 */
 	struct slot_run *runs;
 	uint64_t nruns, runs_room, run_pages;
+	uint64_t given_back;	/* pages slots_give_back gave back, ever */
 };
 
 int slots_new(struct slots **out, uint64_t capacity_pages)
@@ -410,6 +411,7 @@ bool slots_give_back(struct slots *sl, uint64_t max_pages)
 		for (uint32_t k = 0; k < r.n; k++)
 			sl->free_slots[sl->nfree++] = r.first + k;
 		sl->run_pages -= r.n;
+		sl->given_back += r.n;
 		done += r.n;
 	}
 	return sl->nruns != 0;
@@ -418,4 +420,9 @@ bool slots_give_back(struct slots *sl, uint64_t max_pages)
 uint64_t slots_to_give_back(const struct slots *sl)
 {
 	return sl->run_pages;
+}
+
+uint64_t slots_given_back(const struct slots *sl)
+{
+	return sl->given_back;
 }

@@ -82,6 +82,8 @@ void slots_release_many_end(struct slots *sl);
 bool slots_give_back(struct slots *sl, uint64_t max_pages);
 /* Pages released and set aside, not yet given back. */
 uint64_t slots_to_give_back(const struct slots *sl);
+/* Pages slots_give_back has given back since the slots were made. */
+uint64_t slots_given_back(const struct slots *sl);
 
 /* Where @slot's page is, and its meta: only for a slot handed out. */
 uint8_t *slots_addr(const struct slots *sl, uint32_t slot);

@@ -68,6 +68,7 @@ struct store {
 	 */
 	struct store_session *dying, **dying_tail;
 	uint64_t dying_refs;	/* references they still hold */
+	uint64_t dying_dropped;	/* references the walks dropped, ever */
 	store_hash_fn hash;
 	uint64_t hashed_pages, hash_ns;
 	struct run_plan plan;
@@ -219,6 +220,8 @@ void store_stats(const struct store *st, struct store_stats *out)
 		.hash_ns = st->hash_ns,
 		.give_back_pages = slots_to_give_back(st->slots),
 		.freeing_pages = st->dying_refs,
+		.freed_pages = st->dying_dropped,
+		.given_back_total = slots_given_back(st->slots),
 		.dedup = st->index != NULL,
 		.reserved = slots_reserved(st->slots),
 	};
@@ -330,6 +333,7 @@ static uint64_t walk_dying(struct store *st, uint64_t budget)
 			if (e) {
 				slot_unref(st, e->slot);
 				st->dying_refs--;
+				st->dying_dropped++;
 			}
 		}
 		ss->walked = end;
