@@ -419,7 +419,10 @@ bool slots_give_back(struct slots *sl, uint64_t max_pages)
 
 uint64_t slots_to_give_back(const struct slots *sl)
 {
-	return sl->run_pages;
+	uint64_t batch = sl->releasing && !sl->reserved ?
+			 sl->nfree - sl->release_from : 0;
+
+	return sl->run_pages + batch;
 }
 
 uint64_t slots_given_back(const struct slots *sl)

@@ -80,7 +80,10 @@ void slots_release_many_end(struct slots *sl);
  * freed never stops it answering for long.
  */
 bool slots_give_back(struct slots *sl, uint64_t max_pages);
-/* Pages released and set aside, not yet given back. */
+/*
+ * Pages released many at once and not yet given back: set aside, or
+ * released since the begin and still free (the end sets them aside).
+ */
 uint64_t slots_to_give_back(const struct slots *sl);
 /* Pages slots_give_back has given back since the slots were made. */
 uint64_t slots_given_back(const struct slots *sl);

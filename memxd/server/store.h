@@ -89,11 +89,14 @@ void store_set_hash_for_tests(struct store *st, store_hash_fn fn);
 
 /*
  * A session whose table has at most this many buckets (1 MiB, up to
- * 16,384 references: a slice's walk) is freed at once; a larger one
- * over many calls of store_give_back.  A table that is growing has two
- * parts (reftab.h): what is left of the old one counts too.
+ * 16,384 references: two slices' walk, some 5 ms) is freed at once; a
+ * larger one over many calls of store_give_back.  A table that is
+ * growing has two parts (reftab.h): what is left of the old one counts
+ * too.
  */
 #define STORE_FREE_AT_ONCE	(1u << 15)
+/* Buckets of a freed session's table store_give_back walks for a page. */
+#define STORE_WALK_PER_PAGE	2u
 
 struct store_session *store_session_new(struct store *st);
 /*
@@ -108,10 +111,11 @@ struct store_session *store_session_new(struct store *st);
  */
 void store_session_free(struct store *st, struct store_session *ss);
 /*
- * About @max_pages pages' worth of that work: walk the tables of freed
- * sessions first (four buckets for a page), then give back memory
- * (slots.h) with what is left.  True while some of either remains
- * (@max_pages 0 only asks; UINT64_MAX does it all).
+ * About @max_pages pages' worth of that work, a kind a call: walk the
+ * tables of freed sessions (STORE_WALK_PER_PAGE buckets for a page),
+ * sort what the walk released into runs at its end, or give back
+ * memory (slots.h).  True while some remains (@max_pages 0 only asks;
+ * UINT64_MAX does it all).
  */
 bool store_give_back(struct store *st, uint64_t max_pages);
 uint64_t store_session_pages(const struct store_session *ss);

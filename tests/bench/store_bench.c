@@ -9,7 +9,7 @@
  *             did both in that turn before 3e346c2, and still walked
  *             the table in it until the walk was sliced too;
  *   sliced:   freed, then walked and given back 8,192 pages' worth at a
- *             time (4 buckets of the table for a page), as the server
+ *             time (2 buckets of the table for a page), as the server
  *             does now, a slice per turn of its loop.
  *
  * The stall is the longest the loop goes without a turn for requests.
