@@ -72,6 +72,12 @@ struct ref *reftab_insert(struct reftab *t, uint64_t page)
 	return &t->tab[i];
 }
 
+/* The old table's buckets not yet moved. */
+static uint64_t old_left(const struct reftab *t)
+{
+	return t->old ? t->old_mask + 1 - t->old_next : 0;
+}
+
 /* Move up to @buckets of the old table's buckets into the new one. */
 static void move_step(struct reftab *t, uint64_t buckets)
 {
@@ -79,8 +85,7 @@ static void move_step(struct reftab *t, uint64_t buckets)
 
 	if (!t->old)
 		return;
-	end = t->old_mask + 1 - t->old_next > buckets ?
-	      t->old_next + buckets : t->old_mask + 1;
+	end = old_left(t) > buckets ? t->old_next + buckets : t->old_mask + 1;
 	for (uint64_t i = t->old_next; i < end; i++) {
 		struct ref *e = &t->old[i];
 
@@ -154,22 +159,14 @@ void reftab_delete(struct reftab *t, struct ref *e)
 /* The old table's buckets not yet moved come first, then the new's. */
 uint64_t reftab_span(const struct reftab *t)
 {
-	return (t->old ? t->old_mask + 1 - t->old_next : 0) + t->mask + 1;
+	return old_left(t) + t->mask + 1;
 }
 
 struct ref *reftab_at(const struct reftab *t, uint64_t i)
 {
-	struct ref *e;
+	uint64_t left = old_left(t);
+	struct ref *e = i < left ? &t->old[t->old_next + i] :
+				   &t->tab[i - left];
 
-	if (t->old) {
-		uint64_t left = t->old_mask + 1 - t->old_next;
-
-		if (i < left) {
-			e = &t->old[t->old_next + i];
-			return e->state == REF_LIVE ? e : NULL;
-		}
-		i -= left;
-	}
-	e = &t->tab[i];
 	return e->state == REF_LIVE ? e : NULL;
 }

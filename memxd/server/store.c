@@ -321,6 +321,23 @@ uint64_t store_session_pages(const struct store_session *ss)
 	return ss->refs.n;
 }
 
+/* Drop the references in buckets [from, end) of @ss: how many there were. */
+static uint64_t unref_span(struct store *st, struct store_session *ss,
+			   uint64_t from, uint64_t end)
+{
+	uint64_t n = 0;
+
+	for (uint64_t i = from; i < end; i++) {
+		const struct ref *e = reftab_at(&ss->refs, i);
+
+		if (e) {
+			slot_unref(st, e->slot);
+			n++;
+		}
+	}
+	return n;
+}
+
 /*
  * Drop the references of the dying sessions, walking at most @budget
  * buckets of their tables.  The releases of the whole walk are sorted
@@ -333,20 +350,14 @@ static void walk_dying(struct store *st, uint64_t budget)
 
 	while (st->dying && walked < budget) {
 		struct store_session *ss = st->dying;
-		uint64_t span = reftab_span(&ss->refs), end = span;
+		uint64_t span = reftab_span(&ss->refs), end = span, n;
 
 		if (end - ss->walked > budget - walked)
 			end = ss->walked + (budget - walked);
 		walked += end - ss->walked;
-		for (uint64_t i = ss->walked; i < end; i++) {
-			const struct ref *e = reftab_at(&ss->refs, i);
-
-			if (e) {
-				slot_unref(st, e->slot);
-				st->dying_refs--;
-				st->dying_dropped++;
-			}
-		}
+		n = unref_span(st, ss, ss->walked, end);
+		st->dying_refs -= n;
+		st->dying_dropped += n;
 		ss->walked = end;
 		if (end < span)
 			break;
@@ -366,12 +377,7 @@ void store_session_free(struct store *st, struct store_session *ss)
 		return;
 	if (reftab_span(&ss->refs) <= STORE_FREE_AT_ONCE) {
 		slots_release_many_begin(st->slots);
-		for (uint64_t i = 0; i < reftab_span(&ss->refs); i++) {
-			const struct ref *e = reftab_at(&ss->refs, i);
-
-			if (e)
-				slot_unref(st, e->slot);
-		}
+		unref_span(st, ss, 0, reftab_span(&ss->refs));
 		slots_release_many_end(st->slots);
 		reftab_fini(&ss->refs);
 		free(ss);
