@@ -105,7 +105,7 @@ static enum rmap_wire_err check_pages(const struct rmap_hdr *h)
 		if (h->page || h->count || h->flags & RMAP_F_TAGS)
 			return RMAP_WIRE_PAGES;
 		if (resp && h->status == RMAP_S_OK)
-			return rmap_stat_reply_len(h->msg_len, NULL) ?
+			return rmap_stat_reply_len(h->msg_len) ?
 			       RMAP_WIRE_OK : RMAP_WIRE_PAGES;
 		if (!resp && h->msg_len && h->msg_len != RMAP_STAT_REQ_LEN)
 			return RMAP_WIRE_PAGES;
@@ -385,6 +385,16 @@ void rmap_stat_host_decode(const uint8_t *in, uint64_t h[RMAP_STATH_N])
 	get64s(in, h, RMAP_STATH_N);
 }
 
+void rmap_stat_memory_encode(const uint64_t m[RMAP_STATM_N], uint8_t *out)
+{
+	put64s(out, m, RMAP_STATM_N);
+}
+
+void rmap_stat_memory_decode(const uint8_t *in, uint64_t m[RMAP_STATM_N])
+{
+	get64s(in, m, RMAP_STATM_N);
+}
+
 void rmap_stat_sources_encode(const struct rmap_stat_sources *s, uint8_t *out)
 {
 	wire_put64(out, s->others);
@@ -436,7 +446,10 @@ void rmap_stat_sources_text(const struct rmap_stat_sources *s, char *out,
 	}
 }
 
-/* The blocks after a STAT body, in the order a reply carries them. */
+/*
+ * The blocks after a STAT body, in the order a reply carries them, which
+ * is the order they were added to RMAP: a new block goes last, always.
+ */
 static const struct {
 	uint32_t want;
 	size_t len;
@@ -446,6 +459,7 @@ static const struct {
 	{ RMAP_STAT_WANT_TRANSPORT, RMAP_STAT_TRANSPORT_LEN },
 	{ RMAP_STAT_WANT_HOST, RMAP_STAT_HOST_LEN },
 	{ RMAP_STAT_WANT_SOURCES, RMAP_STAT_SOURCES_LEN },
+	{ RMAP_STAT_WANT_MEMORY, RMAP_STAT_MEMORY_LEN },
 };
 #define N_STAT_BLOCKS	(sizeof(stat_blocks) / sizeof(stat_blocks[0]))
 
@@ -460,25 +474,38 @@ size_t rmap_stat_block_off(uint32_t blocks, uint32_t want)
 	return off;
 }
 
-bool rmap_stat_reply_len(size_t len, uint32_t *blocks)
+bool rmap_stat_reply_len(size_t len)
 {
 	for (uint32_t k = 0; k < 1u << N_STAT_BLOCKS; k++) {
 		size_t l = RMAP_STAT_LEN;
-		uint32_t b = 0;
 
-		for (unsigned i = 0; i < N_STAT_BLOCKS; i++) {
-			if (!(k >> i & 1))
-				continue;
+		for (unsigned i = 0; i < N_STAT_BLOCKS; i++)
+			if (k >> i & 1)
+				l += stat_blocks[i].len;
+		if (len == l)
+			return true;
+	}
+	return false;
+}
+
+bool rmap_stat_reply_blocks(size_t len, uint32_t asked, uint32_t *blocks)
+{
+	size_t l = RMAP_STAT_LEN;
+	uint32_t b = 0;
+
+	/* A server that knows the first i blocks sends l bytes, b. */
+	for (unsigned i = 0;; i++) {
+		if (len == l) {
+			*blocks = b;
+			return true;
+		}
+		if (i == N_STAT_BLOCKS)
+			return false;
+		if (asked & stat_blocks[i].want) {
 			l += stat_blocks[i].len;
 			b |= stat_blocks[i].want;
 		}
-		if (len == l) {
-			if (blocks)
-				*blocks = b;
-			return true;
-		}
 	}
-	return false;
 }
 
 void rmap_session_info_encode(const struct rmap_session_info *si,

@@ -303,7 +303,7 @@ enum {
  * forgeable): a be64 of the refusals no entry holds (hosts the table
  * let go), then RMAP_STAT_SOURCES entries, most refused first, each a
  * family byte (0: unused, 4: IPv4 in the first four address bytes,
- * 6: IPv6), 16 address bytes and a be64 count.  After every other block.
+ * 6: IPv6), 16 address bytes and a be64 count.  After the blocks above.
  */
 #define RMAP_STAT_WANT_SOURCES	0x00000020u
 #define RMAP_STAT_SOURCES	4u
@@ -318,6 +318,31 @@ struct rmap_stat_sources {
 };
 #define RMAP_STAT_SOURCE_LEN	25u
 #define RMAP_STAT_SOURCES_LEN	(8u + RMAP_STAT_SOURCES * RMAP_STAT_SOURCE_LEN)
+/*
+ * With RMAP_STAT_WANT_MEMORY, the OK reply ends with what the server's
+ * store does between requests (after every other block), each a be64,
+ * in the order of the table below: the sessions that ended and are
+ * still being walked a slice per turn, and the memory on its way back
+ * to the host.  used_pages counts the slots of @freeing_pages until the
+ * walk passes them, so a server looks fuller than it is for a while; a
+ * write that needs the room finishes the walk first.  With dedup, a
+ * reference may share its slot with a live session's: the slots the walk
+ * releases are at most @freeing_pages.
+ */
+#define RMAP_STAT_WANT_MEMORY	0x00000040u
+#define RMAP_STAT_MEMORY(X)						\
+	X(freeing_pages, "references of ended sessions not yet dropped (their slots counted in used_pages)") \
+	X(give_back_pages, "pages let go of, not yet given back to the host") \
+	X(freed_pages, "references of ended sessions dropped since it started") \
+	X(given_back_pages, "pages given back to the host since it started") \
+	X(give_back_turns, "turns of its loop that walked, sorted or gave back")
+enum {
+#define X(name, help) RMAP_STATM_##name,
+	RMAP_STAT_MEMORY(X)
+#undef X
+	RMAP_STATM_N
+};
+#define RMAP_STAT_MEMORY_LEN	(8u * RMAP_STATM_N)
 /* The server was told to leave (LEAVE): it takes no new sessions. */
 #define RMAP_STAT_LEAVING	0x0001u
 /* The server keeps page tags (RMAP_F_TAGS). */
@@ -395,19 +420,31 @@ int rmap_stat_sources_decode(const uint8_t *in, struct rmap_stat_sources *s);
  */
 void rmap_stat_sources_text(const struct rmap_stat_sources *s, char *out,
 			    size_t len);
+/* The memory block (RMAP_STAT_MEMORY_LEN bytes). */
+void rmap_stat_memory_encode(const uint64_t m[RMAP_STATM_N], uint8_t *out);
+void rmap_stat_memory_decode(const uint8_t *in, uint64_t m[RMAP_STATM_N]);
 /*
- * Is @len the length of an OK STAT reply?  If so, *@blocks (if not NULL)
- * says which blocks it has, as the RMAP_STAT_WANT_* bits that ask for
- * them.  Each block's length differs, and so does every sum of them.
+ * Could @len be the length of an OK STAT reply, some set of blocks after
+ * the body?  (What the wire checks; which set, only the asker can tell.)
  */
-bool rmap_stat_reply_len(size_t len, uint32_t *blocks);
+bool rmap_stat_reply_len(size_t len);
+/*
+ * Which blocks an OK STAT reply of @len bytes carries, as RMAP_STAT_WANT_*
+ * bits, when the request asked for @asked: false if no server could have
+ * sent that length.  A server sends every block asked for that it knows,
+ * in the order they were added to RMAP, and knows every block added
+ * before the newest it knows; so the blocks that came are those asked for
+ * among the first few, and each block more lengthens the reply.  Two sets
+ * of blocks may have one length; two answers to one request never do.
+ */
+bool rmap_stat_reply_blocks(size_t len, uint32_t asked, uint32_t *blocks);
 /* Where block @want (one RMAP_STAT_WANT_* bit) starts in a reply that
  * has @blocks. */
 size_t rmap_stat_block_off(uint32_t blocks, uint32_t want);
 /* The longest OK STAT reply: every block. */
 #define RMAP_STAT_MAX_LEN	(RMAP_STAT_EXT_LEN + RMAP_STAT_DEDUP_LEN + \
 				 RMAP_STAT_TRANSPORT_LEN + RMAP_STAT_HOST_LEN + \
-				 RMAP_STAT_SOURCES_LEN)
+				 RMAP_STAT_SOURCES_LEN + RMAP_STAT_MEMORY_LEN)
 
 /* Payload bytes per fragment for a link MTU, over IPv4 (over IPv6, 20
  * fewer: RMAP_IP6_EXTRA). */

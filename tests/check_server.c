@@ -774,6 +774,33 @@ START_TEST(test_unreg_frees_pages)
 END_TEST
 
 /*
+ * STAT with the dedup and memory blocks, two blocks of one length: the
+ * request says which came.
+ */
+static void stat_memory(struct rmap_stat *st, uint64_t mem[RMAP_STATM_N])
+{
+	uint8_t want[RMAP_STAT_REQ_LEN] = {
+		0, 0, 0, RMAP_STAT_WANT_DEDUP | RMAP_STAT_WANT_MEMORY
+	};
+	uint8_t buf[RMAP_STAT_MAX_LEN];
+	struct rmap_stat_dedup dd;
+	uint32_t blocks = 0;
+	struct done d;
+
+	ck_assert_uint_eq(req(RMAP_T_STAT, 0, 0, 0, want, sizeof(want), buf,
+			      sizeof(buf), &d), RMAP_S_OK);
+	ck_assert_uint_eq(d.len, RMAP_STAT_LEN + RMAP_STAT_DEDUP_LEN +
+			  RMAP_STAT_MEMORY_LEN);
+	ck_assert(rmap_stat_reply_blocks(d.len, want[3], &blocks));
+	ck_assert_uint_eq(blocks, want[3]);
+	ck_assert_int_eq(rmap_stat_decode(buf, RMAP_STAT_LEN, st), 0);
+	ck_assert_int_eq(rmap_stat_dedup_decode(buf + RMAP_STAT_LEN, &dd), 0);
+	ck_assert_uint_eq(dd.unique_pages, st->used_pages);
+	rmap_stat_memory_decode(buf + rmap_stat_block_off(blocks,
+				RMAP_STAT_WANT_MEMORY), mem);
+}
+
+/*
  * A large session is walked, and its memory goes back, after its UNREG
  * is answered, a slice per turn of the loop, not all in the turn that
  * freed it.
@@ -782,6 +809,8 @@ START_TEST(test_unreg_gives_memory_back_in_slices)
 {
 	enum { N = 20000, RUN = RMAP_MAX_PAGES };
 	static uint8_t w[RUN * PG], r[PG];
+	uint64_t mem[RMAP_STATM_N];
+	struct rmap_stat st;
 	struct done d;
 	uint32_t a, b;
 
@@ -802,11 +831,29 @@ START_TEST(test_unreg_gives_memory_back_in_slices)
 	ck_assert_uint_eq(stats().give_back_slices, 0);
 	ck_assert_uint_eq(req(RMAP_T_UNREG, a, 0, 0, NULL, 0, NULL, 0, &d),
 			  RMAP_S_OK);
+	/*
+	 * Midway, STAT's memory block says how much of used_pages is the
+	 * ended session's, still being walked (what a client's placement
+	 * takes as room), and what the walk has dropped so far.
+	 */
+	stat_memory(&st, mem);
+	ck_assert_uint_gt(mem[RMAP_STATM_freeing_pages], 0);
+	ck_assert_uint_eq(mem[RMAP_STATM_freeing_pages] +
+			  mem[RMAP_STATM_freed_pages], N);
+	ck_assert_uint_eq(st.used_pages - mem[RMAP_STATM_freeing_pages], 1);
+	ck_assert_uint_lt(mem[RMAP_STATM_give_back_turns], 10);
 	TU_RUN_UNTIL(loop, stats().freeing_pages == 0 &&
 			   stats().give_back_pages == 0, TU_DEADLINE_MS);
 	ck_assert_uint_eq(stats().freeing_pages, 0);
 	ck_assert_uint_eq(stats().give_back_pages, 0);
 	ck_assert_uint_eq(stats().used_pages, 1);
+	stat_memory(&st, mem);
+	ck_assert_uint_eq(st.used_pages, 1);
+	ck_assert_uint_eq(mem[RMAP_STATM_freeing_pages], 0);
+	ck_assert_uint_eq(mem[RMAP_STATM_give_back_pages], 0);
+	ck_assert_uint_eq(mem[RMAP_STATM_freed_pages], N);
+	ck_assert_uint_eq(mem[RMAP_STATM_given_back_pages], N);
+	ck_assert_uint_eq(mem[RMAP_STATM_give_back_turns], 10);
 	/*
 	 * Its table was still growing (memxd/server/reftab.h): 17,344 of
 	 * the old one's 32,768 buckets not yet moved, and the new one's
@@ -1293,7 +1340,8 @@ static void stat_dedup(struct rmap_stat *st, struct rmap_stat_dedup *dd)
 	ck_assert_uint_eq(req(RMAP_T_STAT, 0, 0, 0, want, sizeof(want), buf,
 			      sizeof(buf), &d), RMAP_S_OK);
 	ck_assert_uint_eq(d.len, RMAP_STAT_LEN + RMAP_STAT_DEDUP_LEN);
-	ck_assert(rmap_stat_reply_len(d.len, &blocks));
+	ck_assert(rmap_stat_reply_blocks(d.len, RMAP_STAT_WANT_DEDUP,
+					 &blocks));
 	ck_assert_uint_eq(blocks, RMAP_STAT_WANT_DEDUP);
 	ck_assert_int_eq(rmap_stat_decode(buf, RMAP_STAT_LEN, st), 0);
 	ck_assert_int_eq(rmap_stat_dedup_decode(buf + RMAP_STAT_LEN, dd), 0);

@@ -1014,9 +1014,12 @@ static void check_be64_block(void (*encode)(const uint64_t *, uint8_t *),
 }
 
 /*
- * The reply's length says which blocks it has: every set of the five
- * blocks has a length of its own, and each block sits after those before
- * it in the order counters, dedup, transport, host, sources.
+ * Which blocks a reply has, from its length and what was asked: a server
+ * knows the blocks added to RMAP up to its version, and sends those asked
+ * for, in the order counters, dedup, transport, host, sources, memory.
+ * For each request, the replies of every version have lengths of their
+ * own, though two sets of blocks may share one (dedup and memory are 40
+ * bytes each); the wire takes any set's length.
  */
 START_TEST(test_stat_blocks)
 {
@@ -1024,37 +1027,78 @@ START_TEST(test_stat_blocks)
 				   RMAP_STAT_WANT_DEDUP,
 				   RMAP_STAT_WANT_TRANSPORT,
 				   RMAP_STAT_WANT_HOST,
-				   RMAP_STAT_WANT_SOURCES };
+				   RMAP_STAT_WANT_SOURCES,
+				   RMAP_STAT_WANT_MEMORY };
 	const uint32_t all = RMAP_STAT_WANT_COUNTERS | RMAP_STAT_WANT_DEDUP |
 			     RMAP_STAT_WANT_TRANSPORT | RMAP_STAT_WANT_HOST |
-			     RMAP_STAT_WANT_SOURCES;
+			     RMAP_STAT_WANT_SOURCES | RMAP_STAT_WANT_MEMORY;
 	const size_t lens[] = { RMAP_STAT_EXT_LEN - RMAP_STAT_LEN,
 				RMAP_STAT_DEDUP_LEN, RMAP_STAT_TRANSPORT_LEN,
-				RMAP_STAT_HOST_LEN, RMAP_STAT_SOURCES_LEN };
+				RMAP_STAT_HOST_LEN, RMAP_STAT_SOURCES_LEN,
+				RMAP_STAT_MEMORY_LEN };
+	const unsigned nb = sizeof(wants) / sizeof(wants[0]);
 	size_t sum = RMAP_STAT_LEN;
 	uint32_t b;
 
-	for (uint32_t k = 0; k < 1u << 5; k++) {
-		size_t len = RMAP_STAT_LEN;
-		uint32_t want = 0;
+	for (uint32_t asked = 0; asked < 1u << nb; asked++) {
+		uint32_t mask = 0;
 
-		for (unsigned i = 0; i < 5; i++)
-			if (k >> i & 1) {
-				len += lens[i];
-				want |= wants[i];
-			}
-		b = ~0u;
-		ck_assert(rmap_stat_reply_len(len, &b));
-		ck_assert_uint_eq(b, want);
+		for (unsigned i = 0; i < nb; i++)
+			if (asked >> i & 1)
+				mask |= wants[i];
+		/* A server that knows the first v blocks. */
+		for (unsigned v = 0; v <= nb; v++) {
+			size_t len = RMAP_STAT_LEN;
+			uint32_t sent = 0;
+
+			for (unsigned i = 0; i < v; i++)
+				if (mask & wants[i]) {
+					len += lens[i];
+					sent |= wants[i];
+				}
+			ck_assert(rmap_stat_reply_len(len));
+			b = ~0u;
+			ck_assert(rmap_stat_reply_blocks(len, mask, &b));
+			ck_assert_uint_eq(b, sent);
+		}
+		/* A block it did not ask for never makes a length right. */
+		for (unsigned i = 0; i < nb; i++)
+			if (!(mask & wants[i]))
+				ck_assert(!rmap_stat_reply_blocks(RMAP_STAT_LEN +
+						lens[i], mask, &b) ||
+					  b != wants[i]);
 	}
-	ck_assert(!rmap_stat_reply_len(RMAP_STAT_LEN + 8, &b));
-	ck_assert(!rmap_stat_reply_len(RMAP_STAT_MAX_LEN + 8, &b));
-	ck_assert(!rmap_stat_reply_len(0, NULL));
-	for (unsigned i = 0; i < 5; i++)
+	/* The same length, two sets: told apart by what was asked. */
+	ck_assert(rmap_stat_reply_blocks(RMAP_STAT_LEN + 40,
+					 RMAP_STAT_WANT_MEMORY, &b));
+	ck_assert_uint_eq(b, RMAP_STAT_WANT_MEMORY);
+	ck_assert(rmap_stat_reply_blocks(RMAP_STAT_LEN + 40,
+					 RMAP_STAT_WANT_DEDUP |
+					 RMAP_STAT_WANT_MEMORY, &b));
+	ck_assert_uint_eq(b, RMAP_STAT_WANT_DEDUP);	/* an older server */
+	ck_assert(rmap_stat_reply_blocks(RMAP_STAT_LEN + 80,
+					 RMAP_STAT_WANT_DEDUP |
+					 RMAP_STAT_WANT_MEMORY, &b));
+	ck_assert_uint_eq(b, RMAP_STAT_WANT_DEDUP | RMAP_STAT_WANT_MEMORY);
+	/* Everything asked: counters come first from any server. */
+	ck_assert(!rmap_stat_reply_blocks(RMAP_STAT_LEN + 40, all, &b));
+	ck_assert(!rmap_stat_reply_blocks(RMAP_STAT_LEN +
+					  RMAP_STAT_TRANSPORT_LEN,
+					  RMAP_STAT_WANT_DEDUP |
+					  RMAP_STAT_WANT_MEMORY, &b));
+	ck_assert(!rmap_stat_reply_blocks(RMAP_STAT_MAX_LEN + 8, all, &b));
+	ck_assert(!rmap_stat_reply_blocks(RMAP_STAT_LEN - 1, all, &b));
+	ck_assert(!rmap_stat_reply_len(RMAP_STAT_LEN + 8));
+	ck_assert(!rmap_stat_reply_len(RMAP_STAT_MAX_LEN + 8));
+	ck_assert(!rmap_stat_reply_len(0));
+	for (unsigned i = 0; i < nb; i++)
 		sum += lens[i];
 	ck_assert_uint_eq(RMAP_STAT_MAX_LEN, sum);
+	ck_assert_uint_eq(rmap_stat_block_off(all, RMAP_STAT_WANT_MEMORY),
+			  RMAP_STAT_MAX_LEN - RMAP_STAT_MEMORY_LEN);
 	ck_assert_uint_eq(rmap_stat_block_off(all, RMAP_STAT_WANT_SOURCES),
-			  RMAP_STAT_MAX_LEN - RMAP_STAT_SOURCES_LEN);
+			  RMAP_STAT_MAX_LEN - RMAP_STAT_MEMORY_LEN -
+			  RMAP_STAT_SOURCES_LEN);
 	/* Where each block starts. */
 	ck_assert_uint_eq(rmap_stat_block_off(all, RMAP_STAT_WANT_COUNTERS),
 			  RMAP_STAT_LEN);
@@ -1070,8 +1114,8 @@ START_TEST(test_stat_blocks)
 					      RMAP_STAT_WANT_TRANSPORT),
 			  RMAP_STAT_LEN + RMAP_STAT_DEDUP_LEN);
 	ck_assert_uint_eq(rmap_stat_block_off(all, RMAP_STAT_WANT_HOST),
-			  RMAP_STAT_MAX_LEN - RMAP_STAT_SOURCES_LEN -
-			  RMAP_STAT_HOST_LEN);
+			  RMAP_STAT_MAX_LEN - RMAP_STAT_MEMORY_LEN -
+			  RMAP_STAT_SOURCES_LEN - RMAP_STAT_HOST_LEN);
 	ck_assert_uint_eq(rmap_stat_block_off(RMAP_STAT_WANT_DEDUP |
 					      RMAP_STAT_WANT_HOST,
 					      RMAP_STAT_WANT_HOST),
@@ -1083,6 +1127,9 @@ START_TEST(test_stat_blocks)
 	ck_assert_uint_eq(RMAP_STATH_poll_skipped_crowded, RMAP_STATH_N - 1);
 	check_be64_block(rmap_stat_host_encode, rmap_stat_host_decode,
 			 RMAP_STATH_N, 0x1112131415161700ull);
+	ck_assert_uint_eq(RMAP_STATM_give_back_turns, RMAP_STATM_N - 1);
+	check_be64_block(rmap_stat_memory_encode, rmap_stat_memory_decode,
+			 RMAP_STATM_N, 0x2122232425262700ull);
 }
 END_TEST
 

@@ -68,7 +68,7 @@ check_server_logs()
 # Every server must be back to zero used pages and zero sessions.
 check_servers_empty()
 {
-	local out ips=() s
+	local out ips=() s n freed
 
 	for s in "${SERVERS[@]}"; do
 		ips+=("$(nx_ip "$s")")
@@ -83,6 +83,16 @@ check_servers_empty()
 	fi
 	[[ $(grep -c " mtu=$mtu " <<<"$out") -eq ${#SERVERS[@]} ]] ||
 		nx_die "memxctl --mtu $mtu_opt did not fragment for the link's MTU ($mtu)"
+	# STAT's memory block: the ended sessions are dropped and their memory
+	# given back, and between them the servers dropped every page put.
+	[[ $(grep -c ' freeing_pages=0 give_back_pages=0 ' <<<"$out") -eq ${#SERVERS[@]} ]] ||
+		nx_die "a server still frees or gives back pages after the client finished"
+	freed=0
+	for n in $(grep -o ' freed_pages=[0-9]*' <<<"$out" | cut -d= -f2); do
+		freed=$((freed + n))
+	done
+	((freed == puts * PAGES)) ||
+		nx_die "the servers dropped $freed pages of ended sessions, expected $((puts * PAGES))"
 }
 
 # put LABEL: store, fetch and verify $PAGES pages over the three servers.

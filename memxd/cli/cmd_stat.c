@@ -1,8 +1,9 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 /*
  * cmd_stat.c - memxctl stat HOST...: what each server lends, holds and
- * serves, what dedup saves there and costs, and what it refused (an
- * RMAP STAT; no session is opened).
+ * serves, what dedup saves there and costs, what it refused, and the
+ * memory of ended sessions it is still freeing (an RMAP STAT; no session
+ * is opened).
  * And memxctl genkey / pubkey, which need no server.
  */
 #include <arpa/inet.h>
@@ -44,6 +45,7 @@ struct stat_result {
 	struct rmap_stat st;
 	struct rmap_stat_dedup dd;
 	uint64_t ctr[RMAP_STATC_N], tr[RMAP_STATT_N], host[RMAP_STATH_N];
+	uint64_t mem[RMAP_STATM_N];
 	struct rmap_stat_sources src;
 };
 
@@ -53,7 +55,8 @@ static bool stat_ask(struct cli *c, const char *name, struct stat_result *r)
 	uint8_t want[RMAP_STAT_REQ_LEN] = {
 		0, 0, 0, RMAP_STAT_WANT_COUNTERS | RMAP_STAT_WANT_DEDUP |
 			 RMAP_STAT_WANT_TRANSPORT | RMAP_STAT_WANT_HOST |
-			 RMAP_STAT_WANT_RESERVED | RMAP_STAT_WANT_SOURCES
+			 RMAP_STAT_WANT_RESERVED | RMAP_STAT_WANT_SOURCES |
+			 RMAP_STAT_WANT_MEMORY
 	};
 	struct iovec iov = { want, sizeof(want) };
 	struct rmap_req req = { .type = RMAP_T_STAT, .iov = &iov,
@@ -70,7 +73,8 @@ static bool stat_ask(struct cli *c, const char *name, struct stat_result *r)
 	r->peer = s.peer;
 	ret = call_sync(c, &s, &req, buf, sizeof(buf), &sc);
 	/* A server older than a block answers without it. */
-	if (!ret && !sc.status && rmap_stat_reply_len(sc.len, &r->blocks)) {
+	if (!ret && !sc.status &&
+	    rmap_stat_reply_blocks(sc.len, want[3], &r->blocks)) {
 		if (r->blocks & RMAP_STAT_WANT_COUNTERS)
 			rmap_stat_counters_decode(buf + RMAP_STAT_LEN, r->ctr);
 		if (r->blocks & RMAP_STAT_WANT_DEDUP)
@@ -89,6 +93,10 @@ static bool stat_ask(struct cli *c, const char *name, struct stat_result *r)
 			bad |= rmap_stat_sources_decode(buf +
 				rmap_stat_block_off(r->blocks,
 					RMAP_STAT_WANT_SOURCES), &r->src);
+		if (r->blocks & RMAP_STAT_WANT_MEMORY)
+			rmap_stat_memory_decode(buf +
+				rmap_stat_block_off(r->blocks,
+					RMAP_STAT_WANT_MEMORY), r->mem);
 		sc.len = RMAP_STAT_LEN;
 	}
 	if (ret || sc.status || bad || rmap_stat_decode(buf, sc.len, &r->st)) {
@@ -165,6 +173,13 @@ static void stat_print(const struct stat_result *r)
 		rmap_stat_sources_text(&r->src, from, sizeof(from));
 		printf(" refused_from=%s refused_others=%llu", from,
 		       (unsigned long long)r->src.others);
+	}
+	/* Ended sessions still being walked, memory on its way back. */
+	if (r->blocks & RMAP_STAT_WANT_MEMORY) {
+#define X(name, help) \
+		printf(" " #name "=%llu", (unsigned long long)r->mem[RMAP_STATM_##name]);
+		RMAP_STAT_MEMORY(X)
+#undef X
 	}
 	printf("\n");
 }
@@ -272,6 +287,21 @@ static void stat_prometheus(const struct stat_result *res, int n)
 			    RMAP_STAT_WANT_HOST, r->host[RMAP_STATH_##name]);
 	RMAP_STAT_HOST(X)
 #undef X
+	PROM_FAMILY("freeing_pages", "gauge", "References of ended sessions "
+		    "not yet dropped (counted in used_pages).",
+		    RMAP_STAT_WANT_MEMORY, r->mem[RMAP_STATM_freeing_pages]);
+	PROM_FAMILY("give_back_pages", "gauge", "Pages let go of, not yet "
+		    "given back to the host.", RMAP_STAT_WANT_MEMORY,
+		    r->mem[RMAP_STATM_give_back_pages]);
+	PROM_FAMILY("freed_pages_total", "counter", "References of ended "
+		    "sessions dropped.", RMAP_STAT_WANT_MEMORY,
+		    r->mem[RMAP_STATM_freed_pages]);
+	PROM_FAMILY("given_back_pages_total", "counter", "Pages given back "
+		    "to the host.", RMAP_STAT_WANT_MEMORY,
+		    r->mem[RMAP_STATM_given_back_pages]);
+	PROM_FAMILY("give_back_turns_total", "counter", "Turns of its loop "
+		    "that walked, sorted or gave back.", RMAP_STAT_WANT_MEMORY,
+		    r->mem[RMAP_STATM_give_back_turns]);
 }
 
 /*

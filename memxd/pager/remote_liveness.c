@@ -153,15 +153,13 @@ static void stat_done(void *arg, int err, const struct rmap_msg *m)
 
 	if (err != -ECANCELED)
 		r->srv[c->idx].probing = false;
-	/*
-	 * We ask for the dedup block alone, so a reply that carries others
-	 * is not ours to read: the dedup block, if any, follows the base.
-	 */
-	if (!err && !m->status && rmap_stat_reply_len(m->len, &blocks) &&
-	    !(blocks & ~RMAP_STAT_WANT_DEDUP) &&
+	/* A server older than a block we asked for answers without it. */
+	if (!err && !m->status &&
+	    rmap_stat_reply_blocks(m->len, c->want[3], &blocks) &&
 	    !rmap_stat_decode(c->body, RMAP_STAT_LEN, &st) &&
 	    (!(blocks & RMAP_STAT_WANT_DEDUP) ||
-	     !rmap_stat_dedup_decode(c->body + RMAP_STAT_LEN, &dd))) {
+	     !rmap_stat_dedup_decode(c->body + rmap_stat_block_off(blocks,
+				     RMAP_STAT_WANT_DEDUP), &dd))) {
 		struct remote_server *srv = &r->srv[c->idx];
 		bool has_dedup = blocks & RMAP_STAT_WANT_DEDUP;
 

@@ -40,8 +40,9 @@ static void fill_stat(struct server *srv, struct rmap_stat *st,
 /*
  * After the STAT body in @buf, the blocks the request's want mask @want
  * (its low byte) asks for: what the server refused, what dedup saves and
- * costs, what its sending costs, what serving costs its host, and which
- * hosts it refused datagrams from.
+ * costs, what its sending costs, what serving costs its host, which
+ * hosts it refused datagrams from, and what its store frees and gives
+ * back between requests.
  * Returns the reply's length.
  */
 static size_t stat_blocks(struct server *srv, uint8_t want, uint8_t *buf)
@@ -90,6 +91,19 @@ static size_t stat_blocks(struct server *srv, uint8_t want, uint8_t *buf)
 		rmap_refused_sources(rmap_ep_counters(srv->ep), &s);
 		rmap_stat_sources_encode(&s, buf + len);
 		len += RMAP_STAT_SOURCES_LEN;
+	}
+	if (want & RMAP_STAT_WANT_MEMORY) {
+		uint64_t mem[RMAP_STATM_N];
+		struct store_stats ss;
+
+		store_stats(srv->store, &ss);
+		mem[RMAP_STATM_freeing_pages] = ss.freeing_pages;
+		mem[RMAP_STATM_give_back_pages] = ss.give_back_pages;
+		mem[RMAP_STATM_freed_pages] = ss.freed_pages;
+		mem[RMAP_STATM_given_back_pages] = ss.given_back_total;
+		mem[RMAP_STATM_give_back_turns] = srv->st.give_back_slices;
+		rmap_stat_memory_encode(mem, buf + len);
+		len += RMAP_STAT_MEMORY_LEN;
 	}
 	return len;
 }

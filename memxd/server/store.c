@@ -70,7 +70,8 @@ struct store {
 	bool dying_end;		/* the walk is over; the batch's end is
 				 * the next slice's */
 	uint64_t dying_refs;	/* references they still hold */
-	uint64_t dying_dropped;	/* references the walks dropped, ever */
+	uint64_t freed_refs;	/* references of ended sessions dropped,
+				 * at once or by a walk, ever */
 	store_hash_fn hash;
 	uint64_t hashed_pages, hash_ns;
 	struct run_plan plan;
@@ -231,7 +232,7 @@ void store_stats(const struct store *st, struct store_stats *out)
 		.hash_ns = st->hash_ns,
 		.give_back_pages = slots_to_give_back(st->slots),
 		.freeing_pages = st->dying_refs,
-		.freed_pages = st->dying_dropped,
+		.freed_pages = st->freed_refs,
 		.given_back_total = slots_given_back(st->slots),
 		.dedup = st->index != NULL,
 		.reserved = slots_reserved(st->slots),
@@ -357,7 +358,7 @@ static void walk_dying(struct store *st, uint64_t budget)
 		walked += end - ss->walked;
 		n = unref_span(st, ss, ss->walked, end);
 		st->dying_refs -= n;
-		st->dying_dropped += n;
+		st->freed_refs += n;
 		ss->walked = end;
 		if (end < span)
 			break;
@@ -377,7 +378,7 @@ void store_session_free(struct store *st, struct store_session *ss)
 		return;
 	if (reftab_span(&ss->refs) <= STORE_FREE_AT_ONCE) {
 		slots_release_many_begin(st->slots);
-		unref_span(st, ss, 0, reftab_span(&ss->refs));
+		st->freed_refs += unref_span(st, ss, 0, reftab_span(&ss->refs));
 		slots_release_many_end(st->slots);
 		reftab_fini(&ss->refs);
 		free(ss);

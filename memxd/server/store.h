@@ -198,7 +198,8 @@ struct store_stats {
 					 * store_give_back() */
 	uint64_t freeing_pages;		/* references of freed sessions not
 					 * yet dropped: store_give_back() */
-	uint64_t freed_pages;		/* ...and those dropped, ever */
+	uint64_t freed_pages;		/* references of freed sessions
+					 * dropped, at once or walked, ever */
 	uint64_t given_back_total;	/* pages given back, ever */
 	bool dedup;
 	bool reserved;			/* store_reserve() */
