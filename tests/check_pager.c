@@ -1202,6 +1202,39 @@ static bool prom_says(struct fx *f, const char *line)
 }
 
 /*
+ * A server that is walking an ended session's table counts its pages as
+ * used until the walk passes them, and says how many in STAT's memory
+ * block: placement takes them as room (a write that needs them finishes
+ * the walk first), so the server is not passed over as full meanwhile.
+ */
+START_TEST(test_ended_sessions_pages_are_room)
+{
+	struct fx f;
+	struct pg_server *ps;
+	char line[128];
+
+	fx_init(&f, &defaults);
+	ps = &f.pg->placement[1];
+	fake_remote_usage(f.fr, 1, 10000, 10000, 0);
+	ck_assert_uint_eq(ps->free_pages, 0);
+	ps->full = true;	/* as a write FULL leaves it */
+	fake_remote_usage(f.fr, 1, 10000, 10000, 9000);
+	ck_assert_uint_eq(ps->free_pages, 9000);
+	ck_assert(!ps->full);
+	snprintf(line, sizeof(line),
+		 "memx_server_freeing_pages{server=\"%s\"} 9000",
+		 remote_server(fake_remote(f.fr), 1)->name);
+	ck_assert(prom_says(&f, line));
+	/* An ANNOUNCE's usage after the walk, the last STAT's block before. */
+	fake_remote_usage(f.fr, 1, 10000, 1000, 9000);
+	ck_assert_uint_eq(ps->free_pages, 10000);
+	fake_remote_usage(f.fr, 1, 10000, 1000, 0);
+	ck_assert_uint_eq(ps->free_pages, 9000);
+	fx_fini(&f);
+}
+END_TEST
+
+/*
  * A server goes silent while the others answer, with a READ of a fault
  * in flight to it: the fault does not wait for it (nor for the grace
  * period): it is served by a degraded read from the rest of the stripe.
@@ -3151,6 +3184,7 @@ static Suite *pager_suite(void)
 	tcase_set_timeout(tc, 60);
 	tcase_add_test(tc, test_double_failure_poisons);
 	tcase_add_test(tc, test_degraded_read_waits_for_writers);
+	tcase_add_test(tc, test_ended_sessions_pages_are_room);
 	tcase_add_test(tc, test_silent_server_read_degraded);
 	tcase_add_test(tc, test_cut_off_freezes);
 	tcase_add_test(tc, test_memxd_restart);

@@ -37,8 +37,7 @@ static void refresh(struct pager *pg, unsigned idx)
 {
 	const struct remote_server *s = remote_server(pg->remote, idx);
 	struct pg_server *ps = &pg->placement[idx];
-	uint64_t free_pages = s->capacity_pages > s->used_pages ?
-			      s->capacity_pages - s->used_pages : 0;
+	uint64_t free_pages = remote_server_room(s);
 
 	ps->dead = s->dead;
 	ps->usable = s->reachable && !s->dead && !s->down;

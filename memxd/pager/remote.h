@@ -84,6 +84,15 @@ struct remote_server {
 	 */
 	bool has_dedup, dedup_on;
 	uint64_t logical_pages, unique_pages, hashed_pages, hash_ns;
+	/*
+	 * Of used_pages, those of ended sessions it has yet to walk (its
+	 * memory block, from STAT; 0 from a server older than it): room for
+	 * a write that needs them, which finishes the walk first.  With
+	 * dedup, at most that many (a slot may be shared with a live
+	 * session): remote_server_room() is then a little hopeful, and a
+	 * write FULL says so.
+	 */
+	uint64_t freeing_pages;
 	unsigned heartbeat_ms, lease_s;	/* from REG or ATTACH */
 	struct remote_server_stats st;
 	/* liveness bookkeeping (remote_liveness.c) */
@@ -180,6 +189,19 @@ static inline const char *remote_state_name(enum remote_state st)
 	};
 
 	return names[st];
+}
+
+/*
+ * The pages a server has room for, as it last said: its capacity less
+ * what it uses, the ended sessions' pages it is still walking counted
+ * as room.
+ */
+static inline uint64_t remote_server_room(const struct remote_server *s)
+{
+	uint64_t used = s->used_pages > s->freeing_pages ?
+			s->used_pages - s->freeing_pages : 0;
+
+	return s->capacity_pages > used ? s->capacity_pages - used : 0;
 }
 
 /* "up", "unreachable", "down", "drained" or "dead". */

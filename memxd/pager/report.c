@@ -312,13 +312,15 @@ void pager_dump(struct pager *pg, GString *o)
 			"server_capacity_pages=%llu\nserver_used_pages=%llu\n"
 			"server_load_permille=%u\nserver_srtt_us=%u\n"
 			"server_mtu=%u\nserver_reserved=%d\n"
-			"server_groups=%llu\nserver_parity_groups=%llu\n",
+			"server_groups=%llu\nserver_parity_groups=%llu\n"
+			"server_freeing_pages=%llu\n",
 			(unsigned long long)s->capacity_pages,
 			(unsigned long long)s->used_pages, s->load_permille,
 			rmap_peer_srtt_us(s->peer), rmap_peer_mtu(s->peer),
 			s->reserved,
 			(unsigned long long)ps->groups,
-			(unsigned long long)ps->parity);
+			(unsigned long long)ps->parity,
+			(unsigned long long)s->freeing_pages);
 		if (s->has_dedup)
 			g_string_append_printf(o,
 				"server_dedup=%d\nserver_logical_pages=%llu\n"
@@ -483,6 +485,11 @@ static double server_used(const struct remote_server *s)
 	return (double)s->used_pages;
 }
 
+static double server_freeing(const struct remote_server *s)
+{
+	return (double)s->freeing_pages;
+}
+
 static double server_logical(const struct remote_server *s)
 {
 	return (double)s->logical_pages;
@@ -568,6 +575,9 @@ static void prom_servers(struct pager *pg, GString *o)
 			   "as it last said", server_capacity, false);
 	prom_server_family(pg, o, "used_pages", "gauge", "Of them, pages in "
 			   "use", server_used, false);
+	prom_server_family(pg, o, "freeing_pages", "gauge", "Of those, pages "
+			   "of ended sessions it is still freeing",
+			   server_freeing, false);
 #define X(key, help)							\
 	g_string_append(o, "# HELP memx_server_" #key "_total " help	\
 			   ".\n# TYPE memx_server_" #key "_total counter\n"); \

@@ -459,6 +459,15 @@ void fake_remote_cut(struct fake_remote *fr, bool cut)
 	}
 }
 
+void fake_remote_usage(struct fake_remote *fr, unsigned idx,
+		       uint64_t capacity, uint64_t used, uint64_t freeing)
+{
+	fr->srv[idx].capacity_pages = capacity;
+	fr->srv[idx].used_pages = used;
+	fr->srv[idx].freeing_pages = freeing;
+	tell_changed(fr, idx);
+}
+
 int remote_find(const struct remote *r, const char *name)
 {
 	for (unsigned i = 0; i < r->fr->n; i++)

@@ -131,6 +131,10 @@ void fake_remote_silence(struct fake_remote *fr, unsigned idx, bool silent,
 			 bool down);
 /* memxd is cut off from every server (or reconnected). */
 void fake_remote_cut(struct fake_remote *fr, bool cut);
+/* Server @idx's STAT says it lends @capacity pages, uses @used, of
+ * them @freeing of ended sessions it is still walking. */
+void fake_remote_usage(struct fake_remote *fr, unsigned idx,
+		       uint64_t capacity, uint64_t used, uint64_t freeing);
 /* The page server @idx holds under @key for session @sid (NULL: none);
  * its tag follows it (RMAP_TAG_LEN bytes). */
 const uint8_t *fake_remote_page(struct fake_remote *fr, unsigned idx,
