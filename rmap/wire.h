@@ -335,7 +335,7 @@ struct rmap_stat_sources {
 	X(give_back_pages, "pages let go of, not yet given back to the host") \
 	X(freed_pages, "references of ended sessions dropped since it started") \
 	X(given_back_pages, "pages given back to the host since it started") \
-	X(give_back_turns, "turns of its loop that walked, sorted or gave back")
+	X(give_back_turns, "turns of its loop that walked or gave back")
 enum {
 #define X(name, help) RMAP_STATM_##name,
 	RMAP_STAT_MEMORY(X)

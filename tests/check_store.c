@@ -459,7 +459,6 @@ static void write_span(struct store *st, struct store_session *ss,
  */
 START_TEST(test_released_memory_goes_back)
 {
-	/* Over 4,096 released at once: sorted by radix, not qsort. */
 	enum { A1 = 3000, B = 300, A2 = 2000 };
 	static void *a[A1 + A2], *b[B];
 	struct store *st;
@@ -483,14 +482,14 @@ START_TEST(test_released_memory_goes_back)
 	ck_assert_uint_eq(stats_of(st).give_back_pages,
 			  reserve_on ? 0 : A1 + A2);
 	/*
-	 * A slice is whole runs, at least as many pages as asked.  The
-	 * runs are sorted: the first given back is the last one, from the
-	 * last chunk's start to A2's end.
+	 * A slice is whole runs, at least as many pages as asked, from the
+	 * lowest slot up, a run ending where a chunk of 512 does: the first
+	 * is A's first 512 pages.
 	 */
 	ck_assert(store_give_back(st, 1) == !reserve_on);
 	if (!reserve_on)
 		ck_assert_uint_eq(stats_of(st).give_back_pages,
-				  A1 + A2 - (A1 + B + A2) % 512);
+				  A1 + A2 - 512);
 	ck_assert(store_give_back(st, 2000) == !reserve_on);
 	ck_assert(!store_give_back(st, UINT64_MAX));
 	for (uint32_t i = 0; i < A1 + A2; i++)
@@ -524,6 +523,155 @@ START_TEST(test_released_memory_goes_back)
 	store_session_free(st, sb);
 	ck_assert_uint_eq(store_used(st), 0);
 	store_free(st);
+}
+END_TEST
+
+/*
+ * Everything released at once but a stretch in the middle: given back a
+ * run at a time, from the bottom, each run ending where a chunk ends
+ * (the chunks are mapped apart), so that exactly the released slots go,
+ * whatever lies beside each chunk.
+ */
+START_TEST(test_slots_runs_stop_at_chunks)
+{
+	enum { CAP = 3 * 512 + 77, KEEP = 1000, KEPT = 100 };
+	struct slots *sl;
+	unsigned gives = 0;
+
+	ck_assert_int_eq(slots_new(&sl, CAP), 0);
+	for (uint32_t i = 0; i < CAP; i++) {
+		ck_assert_uint_eq(slots_alloc(sl), i);
+		memset(slots_addr(sl, i), 0x5a, PG);
+	}
+	slots_release_many_begin(sl);
+	for (uint32_t i = 0; i < CAP; i++)
+		if (i < KEEP || i >= KEEP + KEPT)
+			slots_release(sl, i);
+	slots_release_many_end(sl);
+	ck_assert_uint_eq(slots_to_give_back(sl), CAP - KEPT);
+	for (uint32_t i = 0; i < CAP; i++)
+		ck_assert(resident(slots_addr(sl, i)));
+	/* Runs: [0, 512), [512, 1000), [1100, 1536), [1536, CAP). */
+	while (slots_give_back(sl, 1))
+		gives++;
+	ck_assert_uint_eq(gives, 3);
+	ck_assert_uint_eq(slots_given_back(sl), CAP - KEPT);
+	for (uint32_t i = 0; i < CAP; i++)
+		ck_assert_msg(resident(slots_addr(sl, i)) ==
+			      (i >= KEEP && i < KEEP + KEPT),
+			      "slot %u: resident %d", i,
+			      resident(slots_addr(sl, i)));
+	slots_free(sl);
+}
+END_TEST
+
+/*
+ * The slots layer against a model, unreserved: releases inside batches
+ * (nested, open over many steps) are set aside and marked, outside
+ * them freed at once; takes, releases and give-backs of a few pages
+ * interleave, below and above the give-back's cursor, over a capacity
+ * that ends inside a word and inside a chunk.  Every slot is in one
+ * place; a slot held is always in memory; one set aside still is, and
+ * is taken before any other; once all is given back, a slot not held is
+ * not in memory, and the runs never crossed a chunk (each chunk is
+ * mapped apart: a run over two would fail, or reach another mapping).
+ */
+START_TEST(test_slots_set_aside_against_model)
+{
+	enum { CAP = 3 * 512 + 77, STEPS = 30000 };
+	static enum { FREE, HELD, ASIDE } state[CAP];
+	static bool ever[CAP];
+	static uint32_t held[CAP];
+	uint64_t nheld = 0, naside = 0, back = 0;
+	unsigned depth = 0, gives = 0;
+	struct slots *sl;
+
+	ck_assert_int_eq(slots_new(&sl, CAP), 0);
+	memset(state, 0, sizeof(state));
+	memset(ever, 0, sizeof(ever));
+	srandom(12);
+	for (unsigned step = 0; step < STEPS; step++) {
+		long r = random() % 100;
+
+		if (r < 46 && nheld < CAP) {
+			uint32_t slot = slots_alloc(sl);
+
+			ck_assert_uint_lt(slot, CAP);
+			ck_assert_msg(state[slot] != HELD, "slot %u taken twice",
+				      slot);
+			/* What was set aside goes first. */
+			ck_assert(naside == 0 || state[slot] == ASIDE);
+			naside -= state[slot] == ASIDE;
+			state[slot] = HELD;
+			ever[slot] = true;
+			held[nheld++] = slot;
+			/* A slot is written whole before it is read. */
+			memset(slots_addr(sl, slot), 0x5a, PG);
+		} else if (r < 90 && nheld) {
+			uint64_t k = (uint64_t)random() % nheld;
+			uint32_t slot = held[k];
+
+			held[k] = held[--nheld];
+			slots_release(sl, slot);
+			state[slot] = depth ? ASIDE : FREE;
+			naside += depth != 0;
+			/* Outside a batch, its memory goes back at once. */
+			ck_assert(depth || !resident(slots_addr(sl, slot)));
+		} else if (r < 94) {
+			slots_release_many_begin(sl);
+			depth++;
+		} else if (r < 98 && depth) {
+			slots_release_many_end(sl);
+			depth--;
+		} else {
+			bool more = slots_give_back(sl, 1 + random() % 700);
+			uint64_t gone = 0;
+
+			/* What went back was set aside; nothing held did. */
+			for (uint32_t i = 0; i < CAP; i++) {
+				if (!ever[i])
+					continue;
+				if (state[i] == HELD)
+					ck_assert_msg(resident(slots_addr(sl, i)),
+						      "held slot %u given back",
+						      i);
+				else if (state[i] == ASIDE &&
+					 !resident(slots_addr(sl, i))) {
+					state[i] = FREE;
+					gone++;
+				}
+			}
+			naside -= gone;
+			ck_assert_uint_eq(slots_given_back(sl) - back, gone);
+			back = slots_given_back(sl);
+			ck_assert(more == (naside != 0));
+			gives += gone != 0;
+		}
+		ck_assert_uint_eq(slots_used(sl), nheld);
+		ck_assert_uint_eq(slots_to_give_back(sl), naside);
+	}
+	ck_assert_uint_gt(gives, 100);
+	for (; depth; depth--)
+		slots_release_many_end(sl);
+	ck_assert(!slots_give_back(sl, UINT64_MAX));
+	ck_assert_uint_eq(slots_to_give_back(sl), 0);
+	for (uint32_t i = 0; i < CAP; i++)
+		if (ever[i])
+			ck_assert_msg(resident(slots_addr(sl, i)) ==
+				      (state[i] == HELD), "slot %u: resident "
+				      "%d, state %d", i,
+				      resident(slots_addr(sl, i)), state[i]);
+	/* Every slot not held can be taken, once. */
+	while (nheld < CAP) {
+		uint32_t slot = slots_alloc(sl);
+
+		ck_assert_uint_lt(slot, CAP);
+		ck_assert_msg(state[slot] != HELD, "slot %u taken twice", slot);
+		state[slot] = HELD;
+		nheld++;
+	}
+	ck_assert_uint_eq(slots_alloc(sl), SLOT_NONE);
+	slots_free(sl);
 }
 END_TEST
 
@@ -647,7 +795,8 @@ START_TEST(test_large_session_freed_in_slices)
 		} else {
 			ck_assert_uint_eq(store_used(st), B + s.freeing_pages);
 		}
-		ck_assert(more);
+		/* More: the walk, or (unreserved) giving back its slots. */
+		ck_assert(more == (s.freeing_pages || !reserve_on));
 		/* Every slot the walk let go of is still to give back. */
 		ck_assert_uint_eq(s.give_back_pages,
 				  reserve_on ? 0 : used - store_used(st));
@@ -1906,6 +2055,8 @@ static void add_store_tcases(Suite *s, const struct store_variant *v)
 	tcase_add_test(tc, test_discarded_slots_are_reused);
 	tcase_add_test(tc, test_released_memory_goes_back);
 	tcase_add_test(tc, test_set_aside_slots_are_taken_first);
+	tcase_add_test(tc, test_slots_runs_stop_at_chunks);
+	tcase_add_test(tc, test_slots_set_aside_against_model);
 	tcase_add_test(tc, test_large_session_freed_in_slices);
 	tcase_add_test(tc, test_write_without_room_ends_the_walk);
 	tcase_add_test(tc, test_slots_taken_during_the_walk_stay);

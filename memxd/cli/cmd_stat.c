@@ -300,7 +300,7 @@ static void stat_prometheus(const struct stat_result *res, int n)
 		    "to the host.", RMAP_STAT_WANT_MEMORY,
 		    r->mem[RMAP_STATM_given_back_pages]);
 	PROM_FAMILY("give_back_turns_total", "counter", "Turns of its loop "
-		    "that walked, sorted or gave back.", RMAP_STAT_WANT_MEMORY,
+		    "that walked or gave back.", RMAP_STAT_WANT_MEMORY,
 		    r->mem[RMAP_STATM_give_back_turns]);
 }
 

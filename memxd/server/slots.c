@@ -21,16 +21,13 @@
 /* slots_reserve locks this much at a time, and reports after each. */
 #define RESERVE_STEP	(64u << 20)
 
-/* Neighbouring slots set aside to give back together. */
-struct slot_run {
-	uint32_t first, n;
-};
+#define WORD_BITS	64u
 
 /*
  * Every slot below next_slot is in exactly one place: in use, on the
- * free stack, or in a run set aside (used + nfree + run_pages ==
- * next_slot), so a store with room always finds a slot in one of them
- * or above next_slot.
+ * free stack, or set aside (used + nfree + aside_pages == next_slot), so
+ * a store with room always finds a slot in one of them or above
+ * next_slot.
  */
 struct slots {
 	uint64_t capacity;
@@ -43,15 +40,16 @@ struct slots {
 	uint32_t *free_slots;	/* stack of released slot numbers */
 	uint64_t nfree;
 	unsigned releasing;	/* slots_release_many_begin()s not ended */
-	uint64_t release_from;	/* free_slots[] from here: released since
-				 * the first begin, still free */
 	uint64_t next_slot;	/* slots below this have been handed out */
 	/*
 	 * Released many at once and not yet given back (slots_give_back):
-	 * runs of neighbouring slots, neither in use nor free.
+	 * a bit per slot, set while it is neither in use nor free.  The
+	 * give-back finds runs of neighbours from its cursor up; a slot
+	 * taken comes from the top word that has one (aside_top, or
+	 * below: the words above it are empty).
 	 */
-	struct slot_run *runs;
-	uint64_t nruns, runs_room, run_pages;
+	uint64_t *aside;
+	uint64_t aside_pages, aside_next, aside_top;
 	uint64_t given_back;	/* pages slots_give_back gave back, ever */
 };
 
@@ -70,7 +68,10 @@ int slots_new(struct slots **out, uint64_t capacity_pages)
 	sl->meta = calloc(sl->nchunks, sizeof(*sl->meta));
 	/* Never more room needed than the capacity: 4 bytes a page. */
 	sl->free_slots = malloc(capacity_pages * sizeof(*sl->free_slots));
-	if (!sl->chunks || !sl->meta || !sl->free_slots) {
+	/* A bit a page, zeroed by the kernel as it is first touched. */
+	sl->aside = calloc((capacity_pages + WORD_BITS - 1) / WORD_BITS,
+			   sizeof(*sl->aside));
+	if (!sl->chunks || !sl->meta || !sl->free_slots || !sl->aside) {
 		slots_free(sl);
 		return -ENOMEM;
 	}
@@ -92,7 +93,7 @@ void slots_free(struct slots *sl)
 	free(sl->chunks);
 	free(sl->meta);
 	free(sl->free_slots);
-	free(sl->runs);
+	free(sl->aside);
 	free(sl);
 }
 
@@ -231,22 +232,18 @@ uint32_t slots_alloc(struct slots *sl)
 	 * it costs neither the give-back nor, when written, a fault and the
 	 * kernel's zeroing.
 	 */
-	if (sl->nruns) {
-		struct slot_run *r = &sl->runs[sl->nruns - 1];
+	if (sl->aside_pages) {
+		uint64_t *w;
 
-		slot = r->first + --r->n;
-		if (!r->n)
-			sl->nruns--;
-		sl->run_pages--;
+		while (!sl->aside[sl->aside_top])
+			sl->aside_top--;
+		w = &sl->aside[sl->aside_top];
+		slot = (uint32_t)(sl->aside_top * WORD_BITS +
+				  (WORD_BITS - 1 - (unsigned)__builtin_clzll(*w)));
+		*w &= ~(1ull << (slot % WORD_BITS));
+		sl->aside_pages--;
 	} else if (sl->nfree) {
 		slot = sl->free_slots[--sl->nfree];
-		/*
-		 * Between a begin and its end (a session freed over many
-		 * turns, store.c) a write may take a slot from under what
-		 * was released since: what the end sorts stays above.
-		 */
-		if (sl->nfree < sl->release_from)
-			sl->release_from = sl->nfree;
 	} else {
 		uint64_t c = sl->next_slot / CHUNK_PAGES;
 
@@ -271,57 +268,25 @@ uint32_t slots_alloc(struct slots *sl)
 
 void slots_release(struct slots *sl, uint32_t slot)
 {
-	sl->free_slots[sl->nfree++] = slot;
+	uint64_t w = slot / WORD_BITS;
+
 	sl->used--;
+	/* Inside slots_release_many_begin/end: set aside, to give back. */
+	if (sl->releasing && !sl->reserved) {
+		sl->aside[w] |= 1ull << (slot % WORD_BITS);
+		sl->aside_pages++;
+		if (w > sl->aside_top || sl->aside_pages == 1)
+			sl->aside_top = w;
+		return;
+	}
+	sl->free_slots[sl->nfree++] = slot;
 	/*
 	 * Give the memory back, unless it is reserved (and locked, which
 	 * MADV_DONTNEED would refuse anyway): every write fills a slot
-	 * whole, so nothing reads what a freed slot held.  Inside
-	 * slots_release_many_begin/end, the end sets it aside instead.
+	 * whole, so nothing reads what a freed slot held.
 	 */
-	if (!sl->reserved && !sl->releasing)
+	if (!sl->reserved)
 		madvise(slots_addr(sl, slot), PAGE, MADV_DONTNEED);
-}
-
-static int cmp_slot(const void *a, const void *b)
-{
-	uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
-
-	return (x > y) - (x < y);
-}
-
-/*
- * Sort @n slot numbers: by their two 16-bit halves (a radix sort, two
- * passes through a buffer of @n) when there are many.  For a million,
- * qsort(3), with its call per comparison, made the freeing turn 0.11 s
- * longer (0.30 s against 0.19).
- */
-static void sort_slots(uint32_t *v, uint64_t n)
-{
-	static uint32_t count[1u << 16];	/* n < 2^32: slots are */
-	uint32_t *tmp = n >= 4096 ? malloc(n * sizeof(*tmp)) : NULL;
-
-	if (!tmp) {
-		qsort(v, n, sizeof(*v), cmp_slot);
-		return;
-	}
-	for (unsigned shift = 0; shift < 32; shift += 16) {
-		uint32_t *from = shift ? tmp : v, *to = shift ? v : tmp;
-		uint32_t sum = 0;
-
-		memset(count, 0, sizeof(count));
-		for (uint64_t i = 0; i < n; i++)
-			count[(from[i] >> shift) & 0xffff]++;
-		for (unsigned b = 0; b < (1u << 16); b++) {
-			uint32_t c = count[b];
-
-			count[b] = sum;
-			sum += c;
-		}
-		for (uint64_t i = 0; i < n; i++)
-			to[count[(from[i] >> shift) & 0xffff]++] = from[i];
-	}
-	free(tmp);
 }
 
 /*
@@ -329,100 +294,107 @@ static void sort_slots(uint32_t *v, uint64_t n)
  * in a virtual machine: a session of 262,144 pages took 11 s to free one
  * slot at a time, with every other client of the server waiting.  And
  * freeing the pages themselves takes the kernel some 0.4 µs each: 0.5 s
- * for a session of 4 GiB given back in runs, in one go.  So the end
- * only sorts what was released into runs of neighbours and sets them
- * aside; slots_give_back gives them back a slice at a time.
+ * for a session of 4 GiB given back in runs, in one go.  So what is
+ * released between a begin and its end is only marked, and
+ * slots_give_back gives it back in runs of neighbours, a slice at a
+ * time.  (The marks replace a sort of the released slots into runs at
+ * the end, which took 9 ms for a million and 40 for four million, in
+ * one turn.)
  */
 void slots_release_many_begin(struct slots *sl)
 {
-	if (!sl->releasing++)
-		sl->release_from = sl->nfree;
-}
-
-/* Room for @more runs set aside, or false. */
-static bool runs_room(struct slots *sl, uint64_t more)
-{
-	uint64_t room = sl->runs_room ? sl->runs_room : 64;
-	struct slot_run *r;
-
-	if (sl->nruns + more <= sl->runs_room)
-		return true;
-	while (room < sl->nruns + more)
-		room *= 2;
-	r = realloc(sl->runs, room * sizeof(*r));
-	if (!r)
-		return false;
-	sl->runs = r;
-	sl->runs_room = room;
-	return true;
-}
-
-/*
- * Where the run of neighbours that starts at @sorted[@i] ends: at a gap,
- * or where a chunk does (chunks are mapped apart).
- */
-static uint64_t run_end(const uint32_t *sorted, uint64_t i, uint64_t n)
-{
-	for (i++; i < n && sorted[i] == sorted[i - 1] + 1 &&
-	     sorted[i] % CHUNK_PAGES; i++)
-		;
-	return i;
+	sl->releasing++;
 }
 
 void slots_release_many_end(struct slots *sl)
 {
-	uint64_t from = sl->release_from, n = sl->nfree - from, i, j, nr;
-	uint32_t *sorted = sl->free_slots + from;
+	sl->releasing--;
+}
 
-	if (--sl->releasing)
-		return;
-	sl->release_from = 0;
-	if (sl->reserved || !n)
-		return;
-	sort_slots(sorted, n);
-	for (i = 0, nr = 0; i < n; i = run_end(sorted, i, n), nr++)
-		;
-	if (!runs_room(sl, nr)) {
-		/* Give them back now, then: they stay free. */
-		for (i = 0; i < n; i++)
-			madvise(slots_addr(sl, sorted[i]), PAGE,
-				MADV_DONTNEED);
-		return;
+/*
+ * The first slot set aside at or above @from, or capacity if none: whole
+ * empty words are skipped at once.
+ */
+static uint64_t aside_find(const struct slots *sl, uint64_t from)
+{
+	uint64_t w = from / WORD_BITS, words;
+	uint64_t bits;
+
+	words = (sl->capacity + WORD_BITS - 1) / WORD_BITS;
+	if (w >= words)
+		return sl->capacity;
+	bits = sl->aside[w] & (~0ull << (from % WORD_BITS));
+	while (!bits) {
+		if (++w == words)
+			return sl->capacity;
+		bits = sl->aside[w];
 	}
-	for (i = 0; i < n; i = j) {
-		j = run_end(sorted, i, n);
-		sl->runs[sl->nruns++] = (struct slot_run){
-			.first = sorted[i], .n = (uint32_t)(j - i),
-		};
+	return w * WORD_BITS + (unsigned)__builtin_ctzll(bits);
+}
+
+/*
+ * The run set aside that starts at @first: up to a slot not set aside,
+ * or where a chunk ends (chunks are mapped apart).  Its bits cleared.
+ */
+static uint32_t aside_take_run(struct slots *sl, uint64_t first)
+{
+	uint64_t end = first, limit = (first / CHUNK_PAGES + 1) * CHUNK_PAGES;
+
+	if (limit > sl->capacity)
+		limit = sl->capacity;
+	while (end < limit) {
+		uint64_t *w = &sl->aside[end / WORD_BITS];
+		unsigned b = end % WORD_BITS;
+		/* The run's length in this word, from bit b. */
+		uint64_t ones = ~(*w >> b);
+		unsigned n = ones ? (unsigned)__builtin_ctzll(ones) :
+				    WORD_BITS - b;
+
+		if (n > WORD_BITS - b)
+			n = WORD_BITS - b;
+		if (n > limit - end)
+			n = (unsigned)(limit - end);
+		if (!n)
+			break;
+		*w &= ~(n == WORD_BITS ? ~0ull : ((1ull << n) - 1) << b);
+		end += n;
+		if (b + n < WORD_BITS)
+			break;
 	}
-	sl->run_pages += n;
-	sl->nfree = from;
+	return (uint32_t)(end - first);
 }
 
 bool slots_give_back(struct slots *sl, uint64_t max_pages)
 {
 	uint64_t done = 0;
 
-	while (sl->nruns && done < max_pages) {
-		struct slot_run r = sl->runs[--sl->nruns];
+	while (sl->aside_pages && done < max_pages) {
+		uint64_t first = aside_find(sl, sl->aside_next);
+		uint32_t n;
 
-		madvise(slots_addr(sl, r.first), (size_t)r.n * PAGE,
+		if (first >= sl->capacity) {
+			/* Set aside below the cursor since it passed. */
+			sl->aside_next = 0;
+			continue;
+		}
+		n = aside_take_run(sl, first);
+		madvise(slots_addr(sl, (uint32_t)first), (size_t)n * PAGE,
 			MADV_DONTNEED);
-		for (uint32_t k = 0; k < r.n; k++)
-			sl->free_slots[sl->nfree++] = r.first + k;
-		sl->run_pages -= r.n;
-		sl->given_back += r.n;
-		done += r.n;
+		for (uint32_t k = 0; k < n; k++)
+			sl->free_slots[sl->nfree++] = (uint32_t)first + k;
+		sl->aside_pages -= n;
+		sl->aside_next = first + n;
+		sl->given_back += n;
+		done += n;
 	}
-	return sl->nruns != 0;
+	if (!sl->aside_pages)
+		sl->aside_next = 0;
+	return sl->aside_pages != 0;
 }
 
 uint64_t slots_to_give_back(const struct slots *sl)
 {
-	uint64_t batch = sl->releasing && !sl->reserved ?
-			 sl->nfree - sl->release_from : 0;
-
-	return sl->run_pages + batch;
+	return sl->aside_pages;
 }
 
 uint64_t slots_given_back(const struct slots *sl)

@@ -61,28 +61,28 @@ uint32_t slots_alloc(struct slots *sl);
 /* @slot, which nothing holds any more, back to the free ones. */
 void slots_release(struct slots *sl, uint32_t slot);
 /*
- * Around many releases at once (a session freed, a large discard): the
- * end sorts them into runs of neighbouring slots and sets those aside,
- * for slots_give_back to give their memory back one system call a run,
- * rather than one a slot and all at once.  Pairs nest: only the
- * outermost end sorts.  Slots may be taken between, over many turns of
- * a loop: what was released since the begin goes before what was given
- * back earlier, its memory still there.  A reserved store gives nothing
- * back: its slots go straight to free.
+ * Around many releases at once (a session freed, a large discard): a
+ * slot released between them is set aside, marked, for slots_give_back
+ * to give its memory back with its neighbours', one system call a run,
+ * rather than one a slot and all at once.  Pairs nest, and may stay
+ * open over many turns of a loop, with slots taken between: a slot set
+ * aside is taken before any other, its memory still there.  A reserved
+ * store gives nothing back: its slots go straight to free.
  */
 void slots_release_many_begin(struct slots *sl);
 void slots_release_many_end(struct slots *sl);
 /*
- * Give back the memory of runs set aside, about @max_pages of it (whole
- * runs, so up to 511 more), and make their slots free.  True while some
+ * Give back the memory of runs of slots set aside, from the lowest up,
+ * about @max_pages of it (whole runs of at most 512, so up to 511 more),
+ * and make their slots free.  Runs are neighbours within one 2 MiB
+ * piece of the store; released while a batch is open or after, alike.  True while some
  * remain set aside.  The kernel frees some 0.4 µs a page: a server
  * calls this a slice per turn of its loop, so that a large session
  * freed never stops it answering for long.
  */
 bool slots_give_back(struct slots *sl, uint64_t max_pages);
 /*
- * Pages released many at once and not yet given back: set aside, or
- * released since the begin and still free (the end sets them aside).
+ * Pages released many at once and not yet given back: set aside.
  */
 uint64_t slots_to_give_back(const struct slots *sl);
 /* Pages slots_give_back has given back since the slots were made. */

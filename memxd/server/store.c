@@ -67,8 +67,6 @@ struct store {
 	 * oldest first, inside one slots_release_many_begin/end.
 	 */
 	struct store_session *dying, **dying_tail;
-	bool dying_end;		/* the walk is over; the batch's end is
-				 * the next slice's */
 	uint64_t dying_refs;	/* references they still hold */
 	uint64_t freed_refs;	/* references of ended sessions dropped,
 				 * at once or by a walk, ever */
@@ -170,22 +168,10 @@ bool store_give_back(struct store *st, uint64_t max_pages)
 
 	if (st->dying) {
 		walk_dying(st, all ? UINT64_MAX : max_pages * WALK_PER_PAGE);
-		if (st->dying || !all)
-			return true;
-	}
-	/*
-	 * The walk's end sorts what it released into runs, 9 ms for a
-	 * million slots: a slice of its own, not the one that freed the
-	 * last table (the kernel took 6 ms to take back the 64 MiB table
-	 * of a million references).
-	 */
-	if (st->dying_end && max_pages) {
-		st->dying_end = false;
-		slots_release_many_end(st->slots);
 		if (!all)
-			return slots_give_back(st->slots, 0);
+			return st->dying || slots_to_give_back(st->slots);
 	}
-	return st->dying_end || slots_give_back(st->slots, max_pages);
+	return slots_give_back(st->slots, max_pages);
 }
 
 int64_t store_reserved_huge_bytes(const struct store *st)
@@ -341,9 +327,8 @@ static uint64_t unref_span(struct store *st, struct store_session *ss,
 
 /*
  * Drop the references of the dying sessions, walking at most @budget
- * buckets of their tables.  The releases of the whole walk are sorted
- * into runs once, after it (dying_end), as a session's slots lie
- * scattered over its table (by page number, not by slot).
+ * buckets of their tables.  Their slots are set aside as they are
+ * released, to give back when the walk is over.
  */
 static void walk_dying(struct store *st, uint64_t budget)
 {
@@ -365,7 +350,7 @@ static void walk_dying(struct store *st, uint64_t budget)
 		st->dying = ss->next;
 		if (!st->dying) {
 			st->dying_tail = &st->dying;
-			st->dying_end = true;
+			slots_release_many_end(st->slots);
 		}
 		reftab_fini(&ss->refs);
 		free(ss);
@@ -384,12 +369,9 @@ void store_session_free(struct store *st, struct store_session *ss)
 		free(ss);
 		return;
 	}
-	/* A walk whose end is still to come goes on with this one. */
-	if (!st->dying && !st->dying_end) {
+	/* A walk under way goes on with this one. */
+	if (!st->dying) {
 		slots_release_many_begin(st->slots);
-		st->dying_tail = &st->dying;
-	} else if (!st->dying) {
-		st->dying_end = false;
 		st->dying_tail = &st->dying;
 	}
 	ss->next = NULL;

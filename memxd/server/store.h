@@ -113,8 +113,8 @@ void store_session_free(struct store *st, struct store_session *ss);
 /*
  * About @max_pages pages' worth of that work, a kind a call: walk the
  * tables of freed sessions (STORE_WALK_PER_PAGE buckets for a page),
- * sort what the walk released into runs at its end, or give back
- * memory (slots.h).  True while some remains (@max_pages 0 only asks;
+ * their memory given back as they are walked, or, once no walk is under
+ * way, give back the memory of slots set aside (slots.h).  True while some remains (@max_pages 0 only asks;
  * UINT64_MAX does it all).
  */
 bool store_give_back(struct store *st, uint64_t max_pages);

@@ -16,8 +16,9 @@
  * Prints "store-bench: pages=... reserved=... one_turn_s=...
  * sliced_free_s=... slices=... worst_slice_ms=... given_back_s=...
  * stall_ratio=..." (the longest turn now, the free's or a slice's, over
- * the one-turn baseline's).  The baseline sorts as this tree does; the
- * tree before sorted by qsort(3), 0.11 s more for 1,048,576 pages.
+ * the one-turn baseline's).  The baseline marks and finds runs as this
+ * tree does (the trees before sorted the released slots into runs: a
+ * turn of 9 ms a million, by radix; by qsort(3), 0.11 s more).
  * Run it with --reserve for a reserved store, which gives nothing back
  * but is walked in slices all the same.
  *
