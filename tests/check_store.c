@@ -1038,6 +1038,128 @@ START_TEST(test_reftab_grows_a_step_at_a_time)
 }
 END_TEST
 
+/* @page's home bucket in a table of 2,048 (a scratch table finds it). */
+static uint64_t home_in_2048(struct reftab *scratch, uint64_t page)
+{
+	struct ref *e = reftab_insert(scratch, page);
+	uint64_t home = (uint64_t)(e - scratch->tab);
+
+	reftab_delete(scratch, e);
+	return home;
+}
+
+/*
+ * Lookups in the old part of a growing table, whose moved buckets'
+ * memory has been given back (it reads as empty): a cluster of entries
+ * that begins in moved buckets and goes on past where the move is must
+ * still be found, its probes going on where the move is.
+ */
+START_TEST(test_reftab_probes_past_what_moved)
+{
+	enum { HOME = 100, CLUSTER = 400, FILL = 1024 - CLUSTER };
+	static uint64_t pages[1024];
+	struct reftab scratch, t;
+	unsigned nc = 0, nf = 0;
+
+	ck_assert_int_eq(reftab_init(&scratch), 0);
+	ck_assert_int_eq(reftab_reserve(&scratch, 1024), 0);
+	ck_assert_ptr_null(scratch.old);
+	ck_assert_uint_eq(scratch.mask + 1, 2048);
+	/* 400 pages whose home is bucket 100, 624 far from them. */
+	for (uint64_t p = 0; nc < CLUSTER || nf < FILL; p++) {
+		uint64_t home = home_in_2048(&scratch, p);
+
+		if (home == HOME && nc < CLUSTER)
+			pages[nc++] = p;
+		else if (home >= 800 && home < 1800 && nf < FILL)
+			pages[CLUSTER + nf++] = p;
+	}
+	reftab_fini(&scratch);
+
+	ck_assert_int_eq(reftab_init(&t), 0);
+	ck_assert_int_eq(reftab_reserve(&t, 1024), 0);
+	reftab_finish(&t);
+	for (unsigned i = 0; i < 1024; i++) {
+		ck_assert_int_eq(reftab_reserve(&t, t.n + 1), 0);
+		reftab_insert(&t, pages[i])->slot = i;
+	}
+	ck_assert_uint_eq(t.mask + 1, 2048);
+	/* Grow, and move a step at a time past the cluster's middle. */
+	ck_assert_int_eq(reftab_reserve(&t, t.n + 1), 0);
+	ck_assert_ptr_nonnull(t.old);
+	while (t.old_next < HOME + CLUSTER / 2 + 64)
+		ck_assert_int_eq(reftab_reserve(&t, t.n), 0);
+	ck_assert_uint_lt(t.old_next, HOME + CLUSTER);
+	for (unsigned i = 0; i < 1024; i++) {
+		struct ref *e = reftab_find(&t, pages[i]);
+
+		ck_assert_msg(e, "page %lu (#%u) not found, moved to %lu",
+			      (unsigned long)pages[i], i,
+			      (unsigned long)t.old_next);
+		ck_assert_uint_eq(e->slot, i);
+	}
+	reftab_fini(&t);
+}
+END_TEST
+
+/*
+ * A table passed over for the last time, in slices, lets go of the
+ * memory of what each slice read: its pages are no longer in memory,
+ * and what the pass has yet to read is all there, in both parts of a
+ * table caught growing.  reftab_fini then frees the rest.
+ */
+START_TEST(test_reftab_lets_go_as_it_is_walked)
+{
+	/* Just past the growth to 262,144 buckets: the old part half moved. */
+	enum { PAGES = 66000, SLICE = 5000 };
+	const uint64_t per_page = PG / sizeof(struct ref);
+	struct reftab t;
+	uint64_t span, live = 0, released = 0;
+
+	ck_assert_int_eq(reftab_init(&t), 0);
+	for (uint32_t p = 0; p < PAGES; p++) {
+		ck_assert_int_eq(reftab_reserve(&t, t.n + 1), 0);
+		reftab_insert(&t, p)->slot = p;
+	}
+	/* Still moving: the old part comes first in a pass. */
+	ck_assert_ptr_nonnull(t.old);
+	span = reftab_span(&t);
+	for (uint64_t i = 0; i < span; i += SLICE) {
+		uint64_t end = i + SLICE < span ? i + SLICE : span;
+
+		for (uint64_t k = i; k < end; k++) {
+			const struct ref *e = reftab_at(&t, k);
+
+			if (e) {
+				ck_assert_uint_eq(e->slot, e->page);
+				live++;
+			}
+		}
+		reftab_let_go(&t, i, end);
+	}
+	ck_assert_uint_eq(live, PAGES);
+	/* All the pass read, but a page at either end of each part. */
+	for (int part = 0; part < 2; part++) {
+		const struct ref *base = part ? t.tab : t.old;
+		uint64_t n = part ? t.mask + 1 : t.old_mask + 1;
+		uint64_t from = part ? 0 : t.old_next;
+
+		for (uint64_t i = from + per_page; i + 2 * per_page < n;
+		     i += per_page) {
+			void *pg = (void *)(((uintptr_t)(base + i)) &
+					    ~(uintptr_t)(PG - 1));
+
+			ck_assert_msg(!resident(pg), "part %d: bucket %lu "
+				      "still in memory", part,
+				      (unsigned long)i);
+			released++;
+		}
+	}
+	ck_assert_uint_gt(released, (t.mask + 1) / per_page / 2);
+	reftab_fini(&t);
+}
+END_TEST
+
 /* ---- page-group (XOR parity) operations ---- */
 
 static uint8_t xa[8 * PG], xb[8 * PG], xout[8 * PG], xref[8 * PG];
@@ -2098,6 +2220,8 @@ static Suite *store_suite(void)
 	tc = tcase_create("reftab");
 	tcase_set_timeout(tc, 60);
 	tcase_add_test(tc, test_reftab_grows_a_step_at_a_time);
+	tcase_add_test(tc, test_reftab_lets_go_as_it_is_walked);
+	tcase_add_test(tc, test_reftab_probes_past_what_moved);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("reserve");

@@ -85,5 +85,14 @@ void reftab_finish(struct reftab *t);
  */
 uint64_t reftab_span(const struct reftab *t);
 struct ref *reftab_at(const struct reftab *t, uint64_t i);
+/*
+ * A pass over a table that will end in reftab_fini (a session freed)
+ * has read positions [@from, @to) for the last time: give back the
+ * memory of the whole pages they lie in, which from then on read as
+ * empty, so that reftab_fini has little left to take back.  Calls for
+ * ranges that follow each other cover the table; nothing may change it
+ * between them.
+ */
+void reftab_let_go(struct reftab *t, uint64_t from, uint64_t to);
 
 #endif

@@ -327,8 +327,10 @@ static uint64_t unref_span(struct store *st, struct store_session *ss,
 
 /*
  * Drop the references of the dying sessions, walking at most @budget
- * buckets of their tables.  Their slots are set aside as they are
- * released, to give back when the walk is over.
+ * buckets of their tables, and give back the memory of the part of a
+ * table walked as the walk goes: the kernel took 6 ms to take back the
+ * 64 MiB table of a million references in one go.  Their slots are set
+ * aside as they are released, to give back when the walk is over.
  */
 static void walk_dying(struct store *st, uint64_t budget)
 {
@@ -342,6 +344,7 @@ static void walk_dying(struct store *st, uint64_t budget)
 			end = ss->walked + (budget - walked);
 		walked += end - ss->walked;
 		n = unref_span(st, ss, ss->walked, end);
+		reftab_let_go(&ss->refs, ss->walked, end);
 		st->dying_refs -= n;
 		st->freed_refs += n;
 		ss->walked = end;

@@ -26,7 +26,8 @@
  * references, 256 a write as a pager's runs come: the longest write's
  * table work when it grows a step at a time, as now, against growing
  * in one go (every entry moved at the write that needs room, as before;
- * the baseline, in the same run).  Prints "store-bench: grow refs=...
+ * the baseline, in the same run).  A step gives back the memory of the
+ * old table's buckets it moved, so the last one has none left to free.  Prints "store-bench: grow refs=...
  * one_go_worst_ms=... stepped_worst_ms=... grow_ratio=...".
  */
 #include <getopt.h>
