@@ -105,9 +105,9 @@ struct ref *reftab_insert(struct reftab *t, uint64_t page)
 	return &t->tab[i];
 }
 
-/* Move up to @buckets of the old table's buckets into the new one. */
 static void let_go(struct ref *base, uint64_t from, uint64_t to);
 
+/* Move up to @buckets of the old table's buckets into the new one. */
 static void move_step(struct reftab *t, uint64_t buckets)
 {
 	uint64_t end, from;
