@@ -1901,6 +1901,130 @@ START_TEST(test_prefetch_gathered)
 END_TEST
 
 /*
+ * Pages read ahead while the VM is at its budget wait in the cache.  Once
+ * the evictions in flight are answered there is room again, and they go
+ * in then, before the guest gets to them: a reader walking on takes no
+ * fault on them (each would be a round trip through memxd).
+ */
+START_TEST(test_prefetch_waits_for_room)
+{
+	static const uint8_t writes[] = { RMAP_T_WRITE, RMAP_T_XWRITE,
+					  RMAP_T_PXOR };
+	struct fx_opts o = defaults;
+	uint64_t p, cached[64], ncached = 0, next, faults;
+	struct fx f;
+	uint8_t byte;
+
+	o.prefetch = 32;
+	o.rows = 16;
+	o.npages = 1024;
+	o.budget = 256;
+	fx_init_filled(&f, &o, 8);
+	/* Evictions go out, and no answer brings the room back. */
+	for (unsigned i = 0; i < sizeof(writes); i++)
+		fake_remote_hold(f.fr, writes[i], true);
+	/* A reader walks until pages read ahead of it find no room. */
+	for (p = fx_remote_page(&f, 0); p < f.npages && ncached < 2; p++) {
+		ck_assert_int_eq(fx_read(&f, p), (uint8_t)(p * 7 + 8) | 1);
+		fx_turn(&f, 3);
+		ncached = 0;
+		for (uint64_t q = p + 1; q < f.npages && ncached < 64; q++)
+			if (pt_has(&f.vm->pt, q, PT_CACHED))
+				cached[ncached++] = q;
+	}
+	ck_assert_uint_gt(ncached, 1);
+	for (uint64_t i = 0; i < ncached; i++)
+		ck_assert(!f.m->present[cached[i]]);
+	ck_assert_uint_eq(f.vm->st.prefetch_drained, 0);
+	/*
+	 * The reader goes on past them, and its READ is slow: waiting for
+	 * its page would keep the cached run out for as long as the walk.
+	 */
+	next = cached[ncached - 1] + 1;
+	ck_assert_int_eq(pt_state(&f.vm->pt, next), PS_REMOTE);
+	fake_remote_hold(f.fr, RMAP_T_READ, true);
+	ck_assert_int_eq(fake_vcpu_read(f.m, next, &byte), -EAGAIN);
+	fx_turn(&f, 3);
+	ck_assert_int_eq(pt_state(&f.vm->pt, next), PS_FETCHING);
+	/* The servers answer the evictions: room. */
+	for (unsigned i = 0; i < sizeof(writes); i++)
+		fake_remote_hold(f.fr, writes[i], false);
+	for (unsigned i = 0; i < 50 && f.m->present[cached[0]] == 0; i++)
+		fx_turn(&f, 1);
+	for (uint64_t i = 0; i < ncached; i++)
+		ck_assert_msg(f.m->present[cached[i]], "page %lu still out",
+			      (unsigned long)cached[i]);
+	fake_remote_hold(f.fr, RMAP_T_READ, false);
+	fx_quiesce(&f);
+	ck_assert_int_eq(fx_read(&f, next), (uint8_t)(next * 7 + 8) | 1);
+	faults = f.vm->st.cache_faults + f.vm->st.net_faults;
+	for (uint64_t i = 0; i < ncached; i++) {
+		ck_assert_int_eq(fx_read(&f, cached[i]),
+				 (uint8_t)(cached[i] * 7 + 8) | 1);
+	}
+	ck_assert_uint_eq(f.vm->st.cache_faults + f.vm->st.net_faults, faults);
+	ck_assert_uint_ge(f.vm->st.prefetch_drained, ncached);
+	fx_verify(&f, 0, f.npages, 8);
+	fx_fini(&f);
+}
+END_TEST
+
+/*
+ * ...but room is not what the scattered pages of one server's READ wait
+ * for: with room, they still wait for the other servers' pages of their
+ * rows, and go in with them, a run per copy.
+ */
+START_TEST(test_prefetch_drain_keeps_rows)
+{
+	struct fx_opts o = defaults;
+	struct fake_req *a = NULL, *b = NULL;
+	uint64_t p, calls, drained;
+	struct fx f;
+	uint8_t byte;
+
+	o.prefetch = 32;
+	o.rows = 16;
+	o.npages = 1024;
+	o.budget = 256;
+	fx_init_filled(&f, &o, 8);
+	/* A reader walks until its faults read ahead. */
+	for (p = fx_remote_page(&f, 0); f.vm->st.prefetch_issued < 64; p++)
+		ck_assert_int_eq(fx_read(&f, p), (uint8_t)(p * 7 + 8) | 1);
+	fx_quiesce(&f);
+	ck_assert_uint_lt(pt_committed(&f.vm->pt), f.vm->budget);
+	/* Its next fault's READs wait for the test. */
+	fake_remote_hold(f.fr, RMAP_T_READ, true);
+	p = fx_remote_page(&f, p);
+	ck_assert_int_eq(fake_vcpu_read(f.m, p, &byte), -EAGAIN);
+	fx_turn(&f, 3);
+	for (GList *l = fake_remote_pending(f.fr)->head; l; l = l->next) {
+		struct fake_req *q = l->data;
+
+		if (q->type != RMAP_T_READ || q->count < 2)
+			continue;
+		if (!a)
+			a = q;
+		else if (!b && q->server != a->server)
+			b = q;
+	}
+	ck_assert_msg(a && b, "no READs ahead to two servers");
+	calls = f.m->install_calls;
+	drained = f.vm->st.prefetch_drained;
+	fake_remote_complete(f.fr, a, 0, 0);
+	fx_turn(&f, 3);
+	/* One server's pages are here, the room too: they wait. */
+	ck_assert_uint_lt(pt_committed(&f.vm->pt), f.vm->budget);
+	ck_assert_uint_eq(f.m->install_calls, calls);
+	ck_assert_uint_eq(f.vm->st.prefetch_drained, drained);
+	fake_remote_hold(f.fr, RMAP_T_READ, false);
+	fx_quiesce(&f);
+	ck_assert_int_eq(fx_read(&f, p), (uint8_t)(p * 7 + 8) | 1);
+	fx_verify(&f, 0, f.npages, 8);
+	fx_fini(&f);
+}
+END_TEST
+
+/*
  * A writer walking fresh memory: the pages ahead of it are zero-filled
  * before it comes to them, within the budget, and what it wrote is what
  * it reads back, down to the pages that were zero-filled and never
@@ -3159,6 +3283,8 @@ static Suite *pager_suite(void)
 	tcase_add_test(tc, test_many_vcpus_spill_only);
 	tcase_add_test(tc, test_prefetch_sequential);
 	tcase_add_test(tc, test_prefetch_gathered);
+	tcase_add_test(tc, test_prefetch_waits_for_room);
+	tcase_add_test(tc, test_prefetch_drain_keeps_rows);
 	tcase_add_test(tc, test_sweep_refault_vs_clock);
 	tcase_add_test(tc, test_sampled_dirty_kept);
 	tcase_add_test(tc, test_zero_ahead);

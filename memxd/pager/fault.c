@@ -30,6 +30,7 @@
 #include "../log.h"
 #include "evict.h"
 #include "fetch.h"
+#include "install.h"
 #include "stripe.h"
 #include "vm.h"
 
@@ -189,6 +190,8 @@ void fault_settle(struct vm *vm)
 		    (!drained && pt_resident(&vm->pt) >= resident))
 			break;
 	}
+	/* Room that answered evictions made: pages read ahead wait for it. */
+	install_drain(vm);
 }
 
 static void settle_hook(struct evl *loop, struct evl_hook *hook)

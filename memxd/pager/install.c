@@ -124,6 +124,8 @@ bool install_serve(struct vm *vm, uint64_t page, const uint8_t *src,
 
 /* ---- the prefetch cache ---- */
 
+#define DRAIN_LOOK	256u	/* cached pages a drain looks at, oldest */
+
 /* The cache let go of @page's copy, never used: read ahead for nothing. */
 static void cache_wasted(struct vm *vm, uint64_t page)
 {
@@ -212,10 +214,12 @@ static void install_gathered(struct vm *vm, uint64_t first, uint64_t n,
 }
 
 /*
- * The runs of cached pages that meet [@lo, @hi] go in, each once no
- * neighbour of it is still being read.
+ * The runs of cached pages that meet [@lo, @hi] go in.  One whose
+ * neighbour is still being read waits for it, unless it is @enough pages
+ * long already.
  */
-void install_runs(struct vm *vm, uint64_t lo, uint64_t hi, bool write)
+static void runs(struct vm *vm, uint64_t lo, uint64_t hi, bool write,
+		 uint64_t enough)
 {
 	uint64_t p = lo;
 
@@ -235,9 +239,41 @@ void install_runs(struct vm *vm, uint64_t lo, uint64_t hi, bool write)
 		}
 		if (pt_committed(&vm->pt) >= vm->budget)
 			return;
-		if ((first == 0 || !being_read(vm, first - 1)) &&
-		    !being_read(vm, p))
+		if (n >= enough ||
+		    ((first == 0 || !being_read(vm, first - 1)) &&
+		     !being_read(vm, p)))
 			install_gathered(vm, first, n, write);
 	}
 }
 
+void install_runs(struct vm *vm, uint64_t lo, uint64_t hi, bool write)
+{
+	runs(vm, lo, hi, write, UINT64_MAX);
+}
+
+/*
+ * Pages read ahead while the VM was at its budget wait in the cache; once
+ * evictions are answered there is room, and each would otherwise cost its
+ * fault a round trip through memxd (two wake-ups where CPUs halt) when the
+ * guest gets to it.  They go in now, oldest first (in a walk, the nearest
+ * to the guest), with their cached neighbours.  A run of a stream whose
+ * next pages are being read would wait for them for good; only one
+ * shorter than a row, the scattered pages of one server's READ, still
+ * waits for the other servers' pages to go in with them.
+ */
+void install_drain(struct vm *vm)
+{
+	uint64_t pages[DRAIN_LOOK], before = vm->st.prefetch_installed;
+	unsigned n;
+
+	if (!vm->cache.cap || pt_committed(&vm->pt) >= vm->budget)
+		return;
+	n = pfcache_oldest(&vm->cache, pages, DRAIN_LOOK);
+	for (unsigned i = 0; i < n; i++) {
+		if (pt_committed(&vm->pt) >= vm->budget)
+			break;
+		if (cached(vm, pages[i]))
+			runs(vm, pages[i], pages[i], false, vm_geo(vm)->width);
+	}
+	vm->st.prefetch_drained += vm->st.prefetch_installed - before;
+}

@@ -12,8 +12,8 @@
  *                                        page of zeros, or a page someone
  *                                        else put there first (EEXIST).
  * Pages read ahead go straight in while the VM is below its budget; the
- * rest wait in the cache (pfcache.h) for their fault, or for their
- * strided neighbours to go in with them as one run.
+ * rest wait in the cache (pfcache.h) for their strided neighbours to go
+ * in with them as one run, or for room, or for their fault.
  *
  * A page read ahead that goes in writable is PT_UNSEEN: nothing says
  * whether the guest wrote it since.  The bytes it went in with are
@@ -48,5 +48,7 @@ void install_uncache(struct vm *vm, uint64_t page);
 /* The cached runs that meet [@lo, @hi] go in, each once no neighbour of
  * it is still being read. */
 void install_runs(struct vm *vm, uint64_t lo, uint64_t hi, bool write);
+/* Room below the budget again: cached pages go in, oldest first. */
+void install_drain(struct vm *vm);
 
 #endif

@@ -54,6 +54,16 @@ const uint8_t *pfcache_get(const struct pfcache *c, uint64_t page)
 	return ce ? ce->buf : NULL;
 }
 
+unsigned pfcache_oldest(const struct pfcache *c, uint64_t *pages,
+			unsigned max)
+{
+	unsigned n = 0;
+
+	for (GList *l = c->fifo.head; l && n < max; l = l->next)
+		pages[n++] = ((const struct pfcache_ent *)l->data)->page;
+	return n;
+}
+
 bool pfcache_drop(struct pfcache *c, uint64_t page)
 {
 	struct pfcache_ent *ce = g_hash_table_lookup(c->map, &page);

@@ -38,6 +38,9 @@ const uint8_t *pfcache_get(const struct pfcache *c, uint64_t page);
  */
 uint64_t pfcache_put(struct pfcache *c, uint64_t page, const uint8_t *data,
 		     bool *kept);
+/* The pages of the @max oldest copies, into @pages; how many. */
+unsigned pfcache_oldest(const struct pfcache *c, uint64_t *pages,
+			unsigned max);
 /* Forget @page's copy.  False if there was none. */
 bool pfcache_drop(struct pfcache *c, uint64_t page);
 

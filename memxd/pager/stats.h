@@ -67,10 +67,13 @@
 	X(prefetch_wasted, prefetch_pages, wasted,			\
 	  "pages read ahead and never used")				\
 	X(prefetch_installed, prefetch_pages, installed,		\
-	  "pages read ahead and installed at once, within the budget")	\
+	  "pages read ahead and installed with no fault, within the budget")	\
 	X(prefetch_gathered, prefetch_pages, gathered,			\
 	  "pages read ahead from several servers and installed "	\
 	  "together, one copy per run")					\
+	X(prefetch_drained, prefetch_pages, drained,			\
+	  "pages read ahead that waited in the cache for room, "	\
+	  "installed once evictions made it")				\
 	X(prefetch_zero, prefetch_pages, zero,				\
 	  "pages never written, zero-filled ahead of a stream's fault")	\
 	X(install_writable, prefetch_pages, writable,			\
