@@ -218,8 +218,8 @@ static void install_gathered(struct vm *vm, uint64_t first, uint64_t n,
  * neighbour is still being read waits for it, unless it is @enough pages
  * long already.
  */
-static void runs(struct vm *vm, uint64_t lo, uint64_t hi, bool write,
-		 uint64_t enough)
+static void cached_runs_in(struct vm *vm, uint64_t lo, uint64_t hi,
+			   bool write, uint64_t enough)
 {
 	uint64_t p = lo;
 
@@ -248,7 +248,7 @@ static void runs(struct vm *vm, uint64_t lo, uint64_t hi, bool write,
 
 void install_runs(struct vm *vm, uint64_t lo, uint64_t hi, bool write)
 {
-	runs(vm, lo, hi, write, UINT64_MAX);
+	cached_runs_in(vm, lo, hi, write, UINT64_MAX);
 }
 
 /*
@@ -273,7 +273,8 @@ void install_drain(struct vm *vm)
 		if (pt_committed(&vm->pt) >= vm->budget)
 			break;
 		if (cached(vm, pages[i]))
-			runs(vm, pages[i], pages[i], false, vm_geo(vm)->width);
+			cached_runs_in(vm, pages[i], pages[i], false,
+				       vm_geo(vm)->width);
 	}
 	vm->st.prefetch_drained += vm->st.prefetch_installed - before;
 }

@@ -67,7 +67,8 @@
 	X(prefetch_wasted, prefetch_pages, wasted,			\
 	  "pages read ahead and never used")				\
 	X(prefetch_installed, prefetch_pages, installed,		\
-	  "pages read ahead and installed with no fault, within the budget")	\
+	  "pages read ahead and installed with no fault, within the "	\
+	  "budget")							\
 	X(prefetch_gathered, prefetch_pages, gathered,			\
 	  "pages read ahead from several servers and installed "	\
 	  "together, one copy per run")					\
