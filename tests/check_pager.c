@@ -242,6 +242,19 @@ static void fx_init_filled(struct fx *f, const struct fx_opts *o, uint8_t salt)
 	fx_quiesce(f);
 }
 
+/* Filled as above (salt 8), reading up to 32 pages ahead: 1,024 pages of
+ * which 256 local, rows of 16. */
+static void fx_init_read_ahead(struct fx *f)
+{
+	struct fx_opts o = defaults;
+
+	o.prefetch = 32;
+	o.rows = 16;
+	o.npages = 1024;
+	o.budget = 256;
+	fx_init_filled(f, &o, 8);
+}
+
 /* Page p holds (p | 1) in every byte, for p < @n. */
 static void fx_verify_bytes(struct fx *f, uint64_t n)
 {
@@ -1875,18 +1888,10 @@ END_TEST
  */
 START_TEST(test_prefetch_gathered)
 {
-	struct fx_opts o = defaults;
 	uint64_t calls, pages;
 	struct fx f;
 
-	o.prefetch = 32;
-	o.rows = 16;
-	o.npages = 1024;
-	o.budget = 256;
-	fx_init(&f, &o);
-	fake_remote_auto(f.fr, f.loop, true);
-	fx_fill(&f, 0, f.npages, 8);
-	fx_quiesce(&f);
+	fx_init_read_ahead(&f);
 	calls = f.m->install_calls;
 	pages = f.m->installs;
 	fx_verify(&f, 0, f.npages, 8);
@@ -1910,16 +1915,11 @@ START_TEST(test_prefetch_waits_for_room)
 {
 	static const uint8_t writes[] = { RMAP_T_WRITE, RMAP_T_XWRITE,
 					  RMAP_T_PXOR };
-	struct fx_opts o = defaults;
 	uint64_t p, cached[64], ncached = 0, next, faults;
 	struct fx f;
 	uint8_t byte;
 
-	o.prefetch = 32;
-	o.rows = 16;
-	o.npages = 1024;
-	o.budget = 256;
-	fx_init_filled(&f, &o, 8);
+	fx_init_read_ahead(&f);
 	/* Evictions go out, and no answer brings the room back. */
 	for (unsigned i = 0; i < sizeof(writes); i++)
 		fake_remote_hold(f.fr, writes[i], true);
@@ -1976,17 +1976,12 @@ END_TEST
  */
 START_TEST(test_prefetch_drain_keeps_rows)
 {
-	struct fx_opts o = defaults;
 	struct fake_req *a = NULL, *b = NULL;
 	uint64_t p, calls, drained;
 	struct fx f;
 	uint8_t byte;
 
-	o.prefetch = 32;
-	o.rows = 16;
-	o.npages = 1024;
-	o.budget = 256;
-	fx_init_filled(&f, &o, 8);
+	fx_init_read_ahead(&f);
 	/* A reader walks until its faults read ahead. */
 	for (p = fx_remote_page(&f, 0); f.vm->st.prefetch_issued < 64; p++)
 		ck_assert_int_eq(fx_read(&f, p), (uint8_t)(p * 7 + 8) | 1);
