@@ -362,6 +362,11 @@ const struct rmap_counters *rmap_ep_counters(const struct rmap_ep *ep)
 	return &ep->ctr;
 }
 
+void rmap_ep_new_turn(struct rmap_ep *ep)
+{
+	ep->turn++;
+}
+
 unsigned rmap_ep_pending(const struct rmap_ep *ep)
 {
 	unsigned n = 0;

@@ -390,6 +390,14 @@ const char *rmap_ep_cipher_library(const struct rmap_ep *ep);
 bool rmap_aesgcm_fell_back(void);
 /* Packets queued or unacknowledged, over all peers (0 when idle). */
 unsigned rmap_ep_pending(const struct rmap_ep *ep);
+/*
+ * Start a new turn now, as the loop's next wake-up would: the first
+ * request of a turn to a peer goes at once (its caller waits for the
+ * answer), with what is queued before it; later ones wait for the turn's
+ * end or a full GSO send.  For a caller that works on for long within a
+ * turn, and makes requests whose callers wait in the middle of it.
+ */
+void rmap_ep_new_turn(struct rmap_ep *ep);
 
 /* Look up, or create, the peer at @addr. */
 struct rmap_peer *rmap_peer_get(struct rmap_ep *ep,

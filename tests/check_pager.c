@@ -960,6 +960,63 @@ START_TEST(test_read_leaves_before_batch)
 END_TEST
 
 /*
+ * A fault read in the loop turn that sent an eviction batch: every
+ * server has had a WRITE in that turn, and RMAP sends only a turn's
+ * first request to a server at once, the rest as the loop sleeps.  The
+ * vCPU reads a page on the servers as the batch's first WRITE goes; its
+ * READ must be one that leaves at once, not one queued behind the turn.
+ */
+struct read_after {
+	struct fx *f;
+	uint64_t page;
+	bool faulted, read, at_once;
+};
+
+static void read_after_call(struct fake_req *q, void *arg)
+{
+	struct read_after *ra = arg;
+	uint8_t b;
+
+	if (q->type == RMAP_T_READ && ra->faulted && !ra->read) {
+		ra->read = true;
+		ra->at_once = q->at_once;
+	}
+	if (ra->faulted ||
+	    (q->type != RMAP_T_WRITE && q->type != RMAP_T_XWRITE))
+		return;
+	ra->faulted = true;
+	ck_assert_int_eq(fake_vcpu_read(ra->f->m, ra->page, &b), -EAGAIN);
+}
+
+START_TEST(test_fault_read_after_writes)
+{
+	struct fx_opts o = defaults;
+	struct read_after ra = { 0 };
+	struct fx f;
+
+	/* 512 pages, 256 local: a batch of 32 pages, to every server. */
+	o.npages = 512;
+	o.budget = 256;
+	fx_init_filled(&f, &o, 3);
+	ra.f = &f;
+	ra.page = fx_remote_page(&f, f.npages / 2);
+	fake_remote_on_call(f.fr, read_after_call, &ra);
+	/* Pages in, until the VM is over its target and a batch goes. */
+	for (uint64_t p = 0; p < f.npages / 2 && !ra.faulted; p++)
+		if (pt_state(&f.vm->pt, p) == PS_REMOTE)
+			ck_assert_int_eq(fx_read(&f, p), (uint8_t)(p * 7 + 3) | 1);
+	fx_quiesce(&f);
+	ck_assert(ra.faulted);
+	ck_assert(ra.read);
+	ck_assert_msg(ra.at_once, "the READ waits for the turn's end");
+	fake_remote_on_call(f.fr, NULL, NULL);
+	ck_assert_int_eq(fx_read(&f, ra.page), (uint8_t)(ra.page * 7 + 3) | 1);
+	fx_verify(&f, 0, f.npages, 3);
+	fx_fini(&f);
+}
+END_TEST
+
+/*
  * UFFDIO_WRITEPROTECT in step 1 of an eviction: the pages must not be
  * read, sent or punched, or a store slipping in would be lost.
  */
@@ -3297,6 +3354,7 @@ static Suite *pager_suite(void)
 	tcase_add_test(tc, test_clean_victims_leave_unread);
 	tcase_add_test(tc, test_install_finds_page_there);
 	tcase_add_test(tc, test_read_leaves_before_batch);
+	tcase_add_test(tc, test_fault_read_after_writes);
 	tcase_add_test(tc, test_protect_eagain_keeps_pages);
 	tcase_add_test(tc, test_unprotect_eagain);
 	tcase_add_test(tc, test_discard_keeps_write_in_flight);

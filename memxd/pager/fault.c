@@ -582,6 +582,14 @@ static int take_faults(struct vm *vm)
 	int n;
 
 	while ((n = gm_read_events(&vm->mem, msgs, UFFD_BATCH)) > 0) {
+		/*
+		 * A vCPU waits on each READ these faults make: each is the
+		 * first of a new turn to its server, and leaves at once,
+		 * not behind the turn's other requests (an eviction batch's
+		 * WRITEs, say) until the loop sleeps.
+		 */
+		if (!read && !vm->pg->remote_gone)
+			remote_new_turn(vm->pg->remote);
 		read = true;
 		fault_events(vm, msgs, (unsigned)n);
 		if (vm->dead)

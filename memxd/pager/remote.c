@@ -216,6 +216,11 @@ unsigned remote_pending(const struct remote *r)
 	return rmap_ep_pending(r->ep);
 }
 
+void remote_new_turn(struct remote *r)
+{
+	rmap_ep_new_turn(r->ep);
+}
+
 void remote_cipher(const struct remote *r, const char **cipher,
 		   const char **library)
 {

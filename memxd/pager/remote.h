@@ -218,6 +218,9 @@ int remote_find(const struct remote *r, const char *name);
 const struct rmap_counters *remote_counters(const struct remote *r);
 /* Packets queued or unacknowledged (0 when idle): for a clean exit. */
 unsigned remote_pending(const struct remote *r);
+/* What follows is a new turn: the first request to each server goes at
+ * once (rmap_ep_new_turn). */
+void remote_new_turn(struct remote *r);
 /* The datagrams' AEAD ("AES-256-GCM") and the library that runs it. */
 void remote_cipher(const struct remote *r, const char **cipher,
 		   const char **library);

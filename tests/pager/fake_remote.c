@@ -34,6 +34,9 @@ struct fake_remote {
 	struct evl *loop;
 	struct evl_hook hook;
 	struct evl *sqe_loop;	/* fake_remote_queue_sqes */
+	uint64_t turn, *srv_turn;	/* as RMAP's ep->turn, req_turn */
+	void (*on_call)(struct fake_req *q, void *arg);
+	void *on_call_arg;
 	bool hooked;
 	bool cut_off;
 	unsigned attached;
@@ -55,6 +58,8 @@ struct fake_remote *fake_remote_new(unsigned nservers)
 	fr->n = nservers;
 	fr->srv = calloc(nservers ? nservers : 1, sizeof(*fr->srv));
 	fr->store = calloc(nservers ? nservers : 1, sizeof(*fr->store));
+	fr->srv_turn = calloc(nservers ? nservers : 1, sizeof(*fr->srv_turn));
+	fr->turn = 1;
 	g_queue_init(&fr->pending);
 	fr->next_sid = 1;
 	for (unsigned i = 0; i < nservers; i++) {
@@ -78,6 +83,7 @@ static void hook_run(struct evl *loop, struct evl_hook *h)
 	struct fake_remote *fr = evl_container_of(h, struct fake_remote, hook);
 
 	(void)loop;
+	fr->turn++;		/* as RMAP's flush before the loop sleeps */
 	fake_remote_drain(fr);
 }
 
@@ -96,6 +102,13 @@ void fake_remote_auto(struct fake_remote *fr, struct evl *loop, bool on)
 void fake_remote_queue_sqes(struct fake_remote *fr, struct evl *loop)
 {
 	fr->sqe_loop = loop;
+}
+
+void fake_remote_on_call(struct fake_remote *fr,
+			 void (*fn)(struct fake_req *q, void *arg), void *arg)
+{
+	fr->on_call = fn;
+	fr->on_call_arg = arg;
 }
 
 static void req_free(struct fake_req *q)
@@ -126,6 +139,7 @@ void fake_remote_free(struct fake_remote *fr)
 	}
 	free(fr->srv);
 	free(fr->store);
+	free(fr->srv_turn);
 	free(fr);
 }
 
@@ -486,6 +500,11 @@ unsigned remote_pending(const struct remote *r)
 	return g_queue_get_length(&r->fr->pending);
 }
 
+void remote_new_turn(struct remote *r)
+{
+	r->fr->turn++;
+}
+
 /* No datagrams: nothing seals them. */
 void remote_cipher(const struct remote *r, const char **cipher,
 		   const char **library)
@@ -568,9 +587,13 @@ int remote_call(struct remote *r, struct remote_session *s, uint8_t type,
 		}
 	}
 	fr->sent[type]++;
+	q->at_once = fr->srv_turn[s->server] != fr->turn;
+	fr->srv_turn[s->server] = fr->turn;
 	g_queue_push_tail(&fr->pending, q);
 	if (fr->sqe_loop)
 		io_uring_prep_nop(evl_sqe(fr->sqe_loop, NULL));
+	if (fr->on_call)
+		fr->on_call(q, fr->on_call_arg);
 	return 0;
 }
 

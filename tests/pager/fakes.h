@@ -92,6 +92,8 @@ struct fake_req {
 	remote_done_fn fn;
 	void *arg;
 	bool held;		/* auto mode leaves it to the test */
+	bool at_once;		/* its server's first of a turn: RMAP would
+				 * send it at once, not at the turn's end */
 	bool answer_lost;	/* carried out; its answer never comes */
 };
 
@@ -107,6 +109,10 @@ void fake_remote_hold(struct fake_remote *fr, uint8_t type, bool on);
 /* Queue an SQE (a no-op) on @loop for each request from now on, as RMAP
  * queues a turn's first send; NULL: none. */
 void fake_remote_queue_sqes(struct fake_remote *fr, struct evl *loop);
+/* Call @fn for each request from now on, as it is made (NULL: none):
+ * what a vCPU does while the pager sends. */
+void fake_remote_on_call(struct fake_remote *fr,
+			 void (*fn)(struct fake_req *q, void *arg), void *arg);
 /* Requests waiting for an answer, oldest first. */
 GQueue *fake_remote_pending(struct fake_remote *fr);
 /* The oldest pending request of @type (any if 0), or NULL. */
