@@ -960,8 +960,8 @@ START_TEST(test_read_leaves_before_batch)
 END_TEST
 
 /*
- * A fault read in the loop turn that sent an eviction batch: every
- * server has had a WRITE in that turn, and RMAP sends only a turn's
+ * A fault read in the loop turn that sent an eviction batch: the
+ * servers have had WRITEs in that turn, and RMAP sends only a turn's
  * first request to a server at once, the rest as the loop sleeps.  The
  * vCPU reads a page on the servers as the batch's first WRITE goes; its
  * READ must be one that leaves at once, not one queued behind the turn.
@@ -994,7 +994,7 @@ START_TEST(test_fault_read_after_writes)
 	struct read_after ra = { 0 };
 	struct fx f;
 
-	/* 512 pages, 256 local: a batch of 32 pages, to every server. */
+	/* 512 pages, 256 local: a batch of 32 pages, to the servers. */
 	o.npages = 512;
 	o.budget = 256;
 	fx_init_filled(&f, &o, 3);
@@ -1004,7 +1004,8 @@ START_TEST(test_fault_read_after_writes)
 	/* Pages in, until the VM is over its target and a batch goes. */
 	for (uint64_t p = 0; p < f.npages / 2 && !ra.faulted; p++)
 		if (pt_state(&f.vm->pt, p) == PS_REMOTE)
-			ck_assert_int_eq(fx_read(&f, p), (uint8_t)(p * 7 + 3) | 1);
+			ck_assert_int_eq(fx_read(&f, p),
+					 (uint8_t)(p * 7 + 3) | 1);
 	fx_quiesce(&f);
 	ck_assert(ra.faulted);
 	ck_assert(ra.read);
