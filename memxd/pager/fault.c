@@ -588,7 +588,7 @@ static int take_faults(struct vm *vm)
 		 * not behind the turn's other requests (an eviction batch's
 		 * WRITEs, say) until the loop sleeps.
 		 */
-		if (!read && !vm->pg->remote_gone)
+		if (!read)
 			remote_new_turn(vm->pg->remote);
 		read = true;
 		fault_events(vm, msgs, (unsigned)n);
